@@ -1,0 +1,102 @@
+/*
+ * client/client_int.h - shared between the files of client/ only.
+ */
+#ifndef CHS_CLIENT_INT_H
+#define CHS_CLIENT_INT_H
+
+#include "client/chartsync.h"
+
+#include <sqlite3.h>
+
+#define CHS_STORE_SCHEMA 1           /* schema version this code writes */
+#define CHS_BUSY_TIMEOUT_MS 30000    /* wait this long for other writers */
+#define CHS_CHECKPOINT_FRAMES 1000   /* checkpoint once the WAL is this long */
+#define CHS_USER_NAME_MAX 64         /* bytes */
+
+struct chs_store {
+	char *dir;
+	char *db_path;
+	char *slots_path;
+	char *lock_path;
+	char *user;
+	int admin;
+	char store_id[33];
+	char device_id[33];
+	unsigned char *key; /* the store key, secret memory */
+	chs_kdf_params kdf; /* parameters of the opener's slot, for new slots */
+	chs_vfs *vfs;
+	sqlite3 *db;
+	chs_identity *identity;
+	int lock_fd;
+	int lock_depth;
+	int wal_frames; /* frames in the WAL after the last commit */
+};
+
+/* ---- keyslots.c: the slot file ---- */
+typedef struct chs_slot_entry {
+	char *user;
+	chs_slot slot;
+} chs_slot_entry;
+
+typedef struct chs_slot_file {
+	char store_id[33];
+	chs_slot_entry *entries;
+	size_t count;
+} chs_slot_file;
+
+int chs_client__slots_read(chs_slot_file *out, const char *path);
+int chs_client__slots_write(const chs_slot_file *sf, const char *path);
+void chs_client__slots_dispose(chs_slot_file *sf);
+chs_slot_entry *chs_client__slots_find(chs_slot_file *sf, const char *user);
+/* Add or replace the slot of `user`. */
+int chs_client__slots_put(chs_slot_file *sf, const char *user,
+			  const chs_slot *slot);
+void chs_client__slots_remove(chs_slot_file *sf, const char *user);
+
+/* ---- lock.c: the cross-process writer lock ---- */
+int chs_client__lock_open(chs_store *s);
+int chs_client__lock(chs_store *s);
+void chs_client__unlock(chs_store *s);
+void chs_client__lock_close(chs_store *s);
+
+/* ---- store.c: the database ---- */
+/* Map an SQLite result to a CHS_E* code and message about `what`. */
+int chs_client__sqlerr(chs_store *s, int rc, const char *what);
+int chs_client__exec(chs_store *s, const char *sql);
+int chs_client__prepare(chs_store *s, sqlite3_stmt **out, const char *sql);
+/* Write transactions: take the writer lock, BEGIN IMMEDIATE ... COMMIT,
+ * checkpoint while still holding the lock when the WAL has grown, release.
+ * rollback is safe to call after a failed begin or commit. */
+int chs_client__begin(chs_store *s);
+int chs_client__commit(chs_store *s);
+void chs_client__rollback(chs_store *s);
+/* Scalar helpers; `*out` text is malloc'ed. */
+int chs_client__get_text(chs_store *s, const char *sql, const char *arg,
+			 char **out);
+int chs_client__get_int(chs_store *s, const char *sql, int64_t *out);
+
+/* ---- users.c ---- */
+/* CHS_EINVALID with a message unless `name` is a usable user name. */
+int chs_client__check_user_name(const char *name);
+/* Create or refresh a slot for `user` under the writer lock. */
+int chs_client__slot_set(chs_store *s, const char *user, const char *pass,
+			 size_t passlen);
+
+/* ---- config.c ---- */
+/* Validate and write one setting inside the caller's transaction. */
+int chs_client__config_put(chs_store *s, const char *key, const char *value);
+
+/* ---- util.c ---- */
+/* Write `len` bytes to `path` crash-safely: temp file, fsync, rename,
+ * fsync the folder. */
+int chs_client__write_file(const char *path, const void *data, size_t len,
+			   int mode);
+/* Read a whole file of at most `max` bytes; `*out` is malloc'ed and
+ * NUL-terminated. CHS_ENOTFOUND if it does not exist. */
+int chs_client__read_file(const char *path, size_t max, char **out,
+			  size_t *len);
+char *chs_client__path(const char *dir, const char *name);
+char *chs_client__strdup(const char *s);
+int64_t chs_client__now(void);
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * A growable byte buffer with a ceiling, always NUL-terminated (curl's
+ * dynbuf). On any failure the buffer is freed, so a sequence of appends
+ * can be checked once.
+ */
+#include "crypto/crypto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUF_MIN_CAP 64
+
+void chs_buf_init(chs_buf *b, size_t max)
+{
+	b->ptr = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max ? max : CHS_BUF_MAX_DEFAULT;
+}
+
+void chs_buf_dispose(chs_buf *b)
+{
+	if (!b)
+		return;
+	free(b->ptr);
+	b->ptr = NULL;
+	b->len = b->cap = 0;
+}
+
+static int buf_grow(chs_buf *b, size_t extra)
+{
+	size_t need, cap;
+	char *p;
+
+	if (extra > b->max || b->len > b->max - extra) {
+		chs_buf_dispose(b);
+		return chs_error_set(CHS_EINVALID,
+				     "data too large (limit %zu bytes)", b->max);
+	}
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : BUF_MIN_CAP;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	p = realloc(b->ptr, cap);
+	if (!p) {
+		chs_buf_dispose(b);
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	}
+	b->ptr = p;
+	b->cap = cap;
+	return 0;
+}
+
+int chs_buf_put(chs_buf *b, const void *data, size_t len)
+{
+	int err;
+
+	if ((err = buf_grow(b, len)) < 0)
+		return err;
+	if (len)
+		memcpy(b->ptr + b->len, data, len);
+	b->len += len;
+	b->ptr[b->len] = '\0';
+	return 0;
+}
+
+int chs_buf_puts(chs_buf *b, const char *s)
+{
+	return chs_buf_put(b, s, strlen(s));
+}
+
+int chs_buf_printf(chs_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n, err;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		chs_buf_dispose(b);
+		return chs_error_set(CHS_EINVALID, "cannot format text");
+	}
+	if ((err = buf_grow(b, (size_t)n)) < 0)
+		return err;
+	va_start(ap, fmt);
+	vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+char *chs_buf_detach(chs_buf *b)
+{
+	char *p = b->ptr;
+
+	if (!p)
+		p = calloc(1, 1);
+	b->ptr = NULL;
+	b->len = b->cap = 0;
+	return p;
+}

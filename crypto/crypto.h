@@ -1,0 +1,280 @@
+/*
+ * crypto/crypto.h - what the crypto module offers the rest of chartsync.
+ *
+ * crypto/ is the bottom of the module stack (tools -> client -> sync ->
+ * crypto). Besides keys and ciphers it owns the few helpers every module
+ * needs: the error convention and the bounded byte buffer. It is the only
+ * module that includes <sodium.h>; callers see sizes and opaque types.
+ *
+ * Memory: secrets (store keys, data keys, device secret keys) live in
+ * memory from chs_secret_alloc(), which is guarded, locked and wiped when
+ * freed. Everything a function allocates for its caller comes back through
+ * an out-pointer and names the function that frees it.
+ */
+#ifndef CHS_CRYPTO_H
+#define CHS_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#ifdef __GNUC__
+# define CHS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+# define CHS_PRINTF(f, a)
+#endif
+
+/* ---------------------------------------------------------------------
+ * Errors
+ *
+ * Functions return 0 on success and a negative code on failure; the
+ * one-line detail, in words a technician can act on, is kept per thread
+ * and read with chs_error_last(). The numbers never change.
+ */
+enum {
+	CHS_OK = 0,
+	CHS_ERROR = -1,      /* generic failure; see the message */
+	CHS_ENOMEM = -2,     /* out of memory */
+	CHS_ENOTFOUND = -3,  /* no such store, user, record, setting */
+	CHS_EEXISTS = -4,    /* already there */
+	CHS_EAUTH = -5,      /* wrong user or passphrase (never says which) */
+	CHS_EDAMAGED = -6,   /* data altered or damaged: a MAC did not verify */
+	CHS_EINVALID = -7,   /* a value from a person or a file was refused */
+	CHS_EDENIED = -8,    /* not allowed for this user (e.g. admins only) */
+	CHS_EBUSY = -9,      /* the store is locked by another process */
+	CHS_ENOTSTORE = -10, /* the folder is not a chartsync store */
+	CHS_EIO = -11,       /* the operating system refused a read or write */
+	CHS_EREVIEW = -12,   /* the record is under review */
+	CHS_EAMBIGUOUS = -13 /* a short id matches more than one record */
+};
+
+/* Set the calling thread's error message and return `code` so callers can
+ * write `return chs_error_set(CHS_EINVALID, "...")`. */
+int chs_error_set(int code, const char *fmt, ...) CHS_PRINTF(2, 3);
+int chs_error_setv(int code, const char *fmt, va_list ap);
+/* Prefix the current message with "context: ", returning `code`. */
+int chs_error_wrap(int code, const char *fmt, ...) CHS_PRINTF(2, 3);
+/* The last message set on this thread ("" if none); borrowed. */
+const char *chs_error_last(void);
+/* The code that went with it (0 if none). */
+int chs_error_last_code(void);
+void chs_error_clear(void);
+
+/* ---------------------------------------------------------------------
+ * Bounded, always NUL-terminated byte buffer (after curl's dynbuf).
+ *
+ * A buffer never grows past `max` bytes; a failed append leaves it freed
+ * and returns CHS_ENOMEM (or CHS_EINVALID when the ceiling is hit), so a
+ * chain of appends can be checked once at the end.
+ */
+typedef struct chs_buf {
+	char *ptr;
+	size_t len;
+	size_t cap;
+	size_t max;
+} chs_buf;
+
+#define CHS_BUF_MAX_DEFAULT ((size_t)256 << 20) /* 256 MiB */
+
+void chs_buf_init(chs_buf *b, size_t max);
+void chs_buf_dispose(chs_buf *b);
+int chs_buf_put(chs_buf *b, const void *data, size_t len);
+int chs_buf_puts(chs_buf *b, const char *s);
+int chs_buf_printf(chs_buf *b, const char *fmt, ...) CHS_PRINTF(2, 3);
+/* Hand the contents to the caller (free() it); the buffer is left empty. */
+char *chs_buf_detach(chs_buf *b);
+
+/* ---------------------------------------------------------------------
+ * Library start-up
+ */
+/* Initialise libsodium; safe to call many times and from any thread. */
+int chs_crypto_init(void);
+
+/* ---------------------------------------------------------------------
+ * Secret memory
+ */
+#define CHS_KEY_BYTES 32u /* every symmetric key: 256 bits */
+
+/* Guarded, mlock'ed, zeroed memory; NULL when out of memory. */
+void *chs_secret_alloc(size_t len);
+/* Wipe and release; accepts NULL. */
+void chs_secret_free(void *p);
+/* Wipe memory that is not secret-allocated (stack copies, buffers). */
+void chs_wipe(void *p, size_t len);
+/* Constant-time equality of two equally long byte strings. */
+int chs_equal(const void *a, const void *b, size_t len);
+void chs_random(void *out, size_t len);
+/* A fresh random key in secret memory; NULL when out of memory. */
+unsigned char *chs_key_new(void);
+/* Derive subkey number `id` for `purpose` (8 characters, e.g. "vfs-page")
+ * from a master key, into caller-provided secret memory. */
+void chs_key_derive(unsigned char out[CHS_KEY_BYTES],
+		    const unsigned char master[CHS_KEY_BYTES], uint64_t id,
+		    const char purpose[8]);
+
+/* ---------------------------------------------------------------------
+ * Hashing: BLAKE2b-256
+ */
+#define CHS_HASH_BYTES 32u
+
+typedef struct chs_hash_state {
+	/* Opaque storage for crypto_generichash_state (384 bytes, aligned). */
+	_Alignas(64) unsigned char opaque[384];
+} chs_hash_state;
+
+void chs_hash(unsigned char out[CHS_HASH_BYTES], const void *data, size_t len);
+void chs_hash_init(chs_hash_state *st);
+void chs_hash_update(chs_hash_state *st, const void *data, size_t len);
+void chs_hash_final(chs_hash_state *st, unsigned char out[CHS_HASH_BYTES]);
+
+/* Lowercase hex of `len` bytes into `out` (2*len+1 bytes, NUL-terminated). */
+void chs_hex(char *out, const void *bin, size_t len);
+/* Parse exactly `len` bytes of hex; CHS_EINVALID if malformed. */
+int chs_unhex(void *out, size_t len, const char *hex);
+
+/* ---------------------------------------------------------------------
+ * Authenticated encryption: XChaCha20-Poly1305 (IETF)
+ *
+ * Sealed form: nonce (24) || ciphertext || tag (16). The nonce is random,
+ * which is safe for XChaCha20's 192-bit nonces. `ad` is bound in but not
+ * stored.
+ */
+#define CHS_AEAD_NONCE_BYTES 24u
+#define CHS_AEAD_TAG_BYTES 16u
+#define CHS_AEAD_OVERHEAD (CHS_AEAD_NONCE_BYTES + CHS_AEAD_TAG_BYTES)
+
+/* `out` holds len + CHS_AEAD_OVERHEAD bytes. */
+void chs_aead_seal(unsigned char *out, const void *msg, size_t len,
+		   const void *ad, size_t adlen,
+		   const unsigned char key[CHS_KEY_BYTES]);
+/* `out` holds len - CHS_AEAD_OVERHEAD bytes. CHS_EDAMAGED when the data,
+ * the associated data or the key does not match. */
+int chs_aead_open(unsigned char *out, const unsigned char *sealed, size_t len,
+		  const void *ad, size_t adlen,
+		  const unsigned char key[CHS_KEY_BYTES]);
+
+/* ---------------------------------------------------------------------
+ * Sealed envelopes: anonymous public-key encryption to a device's X25519
+ * key (crypto_box_seal), for handing a data key to a device.
+ */
+#define CHS_SEAL_OVERHEAD 48u
+
+/* `out` holds len + CHS_SEAL_OVERHEAD bytes. */
+int chs_seal(unsigned char *out, const void *msg, size_t len,
+	     const unsigned char x25519_pk[32]);
+
+/* ---------------------------------------------------------------------
+ * Device identity: an Ed25519 key pair, with its X25519 form for
+ * receiving sealed envelopes. The secret halves live in secret memory.
+ */
+#define CHS_SIGN_PK_BYTES 32u
+#define CHS_SIGN_SK_BYTES 64u
+#define CHS_SIGNATURE_BYTES 64u
+#define CHS_DEVICE_ID_BYTES 16u /* BLAKE2b-128 of the public key */
+
+typedef struct chs_identity chs_identity;
+
+int chs_identity_new(chs_identity **out);
+/* Rebuild from a 64-byte Ed25519 secret key (copied). */
+int chs_identity_from_secret(chs_identity **out,
+			     const unsigned char sk[CHS_SIGN_SK_BYTES]);
+void chs_identity_free(chs_identity *id);
+const unsigned char *chs_identity_public(const chs_identity *id);
+/* The secret key, borrowed, valid until chs_identity_free(). */
+const unsigned char *chs_identity_secret(const chs_identity *id);
+/* The device id: 32 lowercase hex characters and a NUL. */
+void chs_identity_device_id(const chs_identity *id, char out[33]);
+void chs_device_id_of(const unsigned char pk[CHS_SIGN_PK_BYTES], char out[33]);
+void chs_identity_sign(const chs_identity *id,
+		       unsigned char sig[CHS_SIGNATURE_BYTES],
+		       const void *msg, size_t len);
+/* 0 if `sig` is pk's signature over msg, CHS_EDAMAGED otherwise. */
+int chs_sign_verify(const unsigned char pk[CHS_SIGN_PK_BYTES],
+		    const unsigned char sig[CHS_SIGNATURE_BYTES],
+		    const void *msg, size_t len);
+/* The X25519 public key that sealed envelopes for this device use. */
+void chs_identity_box_public(const chs_identity *id, unsigned char out[32]);
+/* Convert an Ed25519 public key to its X25519 form; CHS_EINVALID if the
+ * key is not a valid point. */
+int chs_sign_pk_to_box(unsigned char out[32],
+		       const unsigned char pk[CHS_SIGN_PK_BYTES]);
+/* Open an envelope sealed to this identity; CHS_EDAMAGED if not ours or
+ * altered. `out` holds len - CHS_SEAL_OVERHEAD bytes. */
+int chs_identity_unseal(const chs_identity *id, unsigned char *out,
+			const unsigned char *sealed, size_t len);
+
+/* ---------------------------------------------------------------------
+ * Key slots: the store key wrapped under a user's passphrase
+ *
+ * Like LUKS: one random store key, wrapped once per user under a key
+ * derived from that user's passphrase with Argon2id. The KDF parameters
+ * travel with the slot so they can be raised later without breaking old
+ * slots. The associated data binds the slot to its store and user, so a
+ * slot copied to another user's name does not open.
+ */
+#define CHS_SALT_BYTES 16u
+#define CHS_SLOT_WRAPPED_BYTES (CHS_KEY_BYTES + CHS_AEAD_OVERHEAD)
+
+typedef struct chs_kdf_params {
+	uint64_t ops;    /* Argon2id passes */
+	uint64_t mem;    /* memory, bytes */
+} chs_kdf_params;
+
+typedef struct chs_slot {
+	chs_kdf_params kdf;
+	unsigned char salt[CHS_SALT_BYTES];
+	unsigned char wrapped[CHS_SLOT_WRAPPED_BYTES]; /* nonce||ct||tag */
+} chs_slot;
+
+/* Defaults for new slots: libsodium's "interactive" level (64 MiB, 2
+ * passes, about 0.1 s here). */
+void chs_kdf_params_default(chs_kdf_params *p);
+/* The cheapest parameters libsodium allows; for tests only. */
+void chs_kdf_params_minimum(chs_kdf_params *p);
+/* CHS_EINVALID if parameters are out of libsodium's range (a slot file
+ * can carry anything). */
+int chs_kdf_params_check(const chs_kdf_params *p);
+
+/* Wrap `key` for `user` of store `store_id` under `pass`. */
+int chs_slot_wrap(chs_slot *out, const unsigned char key[CHS_KEY_BYTES],
+		  const char *store_id, const char *user,
+		  const char *pass, size_t passlen, const chs_kdf_params *kdf);
+/* Unwrap into `key` (secret memory of CHS_KEY_BYTES). CHS_EAUTH when the
+ * passphrase, user or store does not match. */
+int chs_slot_unwrap(unsigned char key[CHS_KEY_BYTES], const chs_slot *slot,
+		    const char *store_id, const char *user,
+		    const char *pass, size_t passlen);
+
+/* ---------------------------------------------------------------------
+ * The page-encrypting SQLite VFS
+ *
+ * Each open store registers its own VFS instance carrying the page key;
+ * the caller opens the database with sqlite3_open_v2(..., chs_vfs_name())
+ * and frees the VFS only after closing every connection that used it.
+ * The layout and the reasoning are described at the top of crypto/vfs.c.
+ *
+ * Databases opened through it must use CHS_VFS_PAGE_SIZE pages with
+ * CHS_VFS_RESERVE reserved bytes per page (set before the first write with
+ * SQLITE_FCNTL_RESERVE_BYTES), journal_mode=WAL and temp_store=MEMORY;
+ * the VFS refuses rollback journals and on-disk temporary files.
+ */
+#define CHS_VFS_PAGE_SIZE 4096
+#define CHS_VFS_RESERVE 48
+
+/* sqlite3_file_control() opcode, on the "main" database: check every page
+ * of the database file. The argument is a uint32_t that receives the
+ * number of the first damaged page (0 if none); returns SQLITE_OK or
+ * SQLITE_IOERR_DATA. */
+#define CHS_VFS_FCNTL_VERIFY 0x43485301
+
+typedef struct chs_vfs chs_vfs;
+
+/* Register a VFS that encrypts under a page key derived from `store_key`
+ * (which is copied into secret memory). */
+int chs_vfs_new(chs_vfs **out, const unsigned char store_key[CHS_KEY_BYTES]);
+/* The name to pass to sqlite3_open_v2(); borrowed. */
+const char *chs_vfs_name(const chs_vfs *vfs);
+/* Unregister and wipe; every connection using it must be closed. */
+void chs_vfs_free(chs_vfs *vfs);
+
+#endif /* CHS_CRYPTO_H */

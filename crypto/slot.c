@@ -1,0 +1,116 @@
+/*
+ * Key slots: the store key wrapped under a key that Argon2id derives from
+ * one user's passphrase. The slot's associated data names the store and
+ * the user, so a slot renamed or moved to another store does not open, and
+ * the KDF parameters travel with the slot so new slots can use stronger
+ * ones while old slots keep working.
+ */
+#include "crypto_int.h"
+
+#include <string.h>
+
+#define SLOT_AD_TAG "chartsync-slot-v1"
+
+void chs_kdf_params_default(chs_kdf_params *p)
+{
+	p->ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+	p->mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+}
+
+void chs_kdf_params_minimum(chs_kdf_params *p)
+{
+	p->ops = crypto_pwhash_OPSLIMIT_MIN;
+	p->mem = crypto_pwhash_MEMLIMIT_MIN;
+}
+
+int chs_kdf_params_check(const chs_kdf_params *p)
+{
+	/* Cap memory at 4 GiB: a slot file must not make us allocate
+	 * whatever it likes. */
+	if (p->ops < crypto_pwhash_OPSLIMIT_MIN ||
+	    p->ops > crypto_pwhash_OPSLIMIT_MAX ||
+	    p->mem < crypto_pwhash_MEMLIMIT_MIN ||
+	    p->mem > ((uint64_t)4 << 30))
+		return chs_error_set(CHS_EINVALID,
+				     "key slot has unusable passphrase settings");
+	return 0;
+}
+
+/* AD = tag NUL store_id NUL user; both names are short, checked here. */
+static int slot_ad(chs_buf *ad, const char *store_id, const char *user)
+{
+	int err;
+
+	chs_buf_init(ad, 4096);
+	if ((err = chs_buf_put(ad, SLOT_AD_TAG, sizeof(SLOT_AD_TAG))) < 0 ||
+	    (err = chs_buf_put(ad, store_id, strlen(store_id) + 1)) < 0 ||
+	    (err = chs_buf_puts(ad, user)) < 0)
+		return err;
+	return 0;
+}
+
+static int slot_kek(unsigned char *kek, const chs_slot *slot,
+		    const char *pass, size_t passlen)
+{
+	int err;
+
+	if ((err = chs_kdf_params_check(&slot->kdf)) < 0)
+		return err;
+	if (crypto_pwhash(kek, CHS_KEY_BYTES, pass, passlen, slot->salt,
+			  slot->kdf.ops, (size_t)slot->kdf.mem,
+			  crypto_pwhash_ALG_ARGON2ID13) != 0)
+		return chs_error_set(CHS_ENOMEM,
+				     "not enough memory to check the passphrase");
+	return 0;
+}
+
+int chs_slot_wrap(chs_slot *out, const unsigned char key[CHS_KEY_BYTES],
+		  const char *store_id, const char *user,
+		  const char *pass, size_t passlen, const chs_kdf_params *kdf)
+{
+	unsigned char *kek = NULL;
+	chs_buf ad;
+	int err;
+
+	chs_buf_init(&ad, 0);
+	memset(out, 0, sizeof(*out));
+	out->kdf = *kdf;
+	randombytes_buf(out->salt, sizeof(out->salt));
+	if (!(kek = chs_secret_alloc(CHS_KEY_BYTES))) {
+		err = chs_error_set(CHS_ENOMEM, "out of secure memory");
+		goto done;
+	}
+	if ((err = slot_ad(&ad, store_id, user)) < 0 ||
+	    (err = slot_kek(kek, out, pass, passlen)) < 0)
+		goto done;
+	chs_aead_seal(out->wrapped, key, CHS_KEY_BYTES, ad.ptr, ad.len, kek);
+done:
+	chs_secret_free(kek);
+	chs_buf_dispose(&ad);
+	return err;
+}
+
+int chs_slot_unwrap(unsigned char key[CHS_KEY_BYTES], const chs_slot *slot,
+		    const char *store_id, const char *user,
+		    const char *pass, size_t passlen)
+{
+	unsigned char *kek = NULL;
+	chs_buf ad;
+	int err;
+
+	chs_buf_init(&ad, 0);
+	if (!(kek = chs_secret_alloc(CHS_KEY_BYTES))) {
+		err = chs_error_set(CHS_ENOMEM, "out of secure memory");
+		goto done;
+	}
+	if ((err = slot_ad(&ad, store_id, user)) < 0 ||
+	    (err = slot_kek(kek, slot, pass, passlen)) < 0)
+		goto done;
+	if (chs_aead_open(key, slot->wrapped, sizeof(slot->wrapped), ad.ptr,
+			  ad.len, kek) < 0)
+		err = chs_error_set(CHS_EAUTH, "wrong user or passphrase");
+done:
+	chs_secret_free(kek);
+	chs_buf_dispose(&ad);
+	return err;
+}

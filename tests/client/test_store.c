@@ -1,0 +1,530 @@
+/*
+ * client/: the encrypted store, its users and settings, opened the way
+ * technicians open it.
+ */
+#include "client/chartsync.h"
+#include "support/testutil.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MARKER "QUAGGA-7731-MARKER"
+#define PAGE 4096
+
+static char *dir;
+static chs_kdf_params kdf;
+
+static void setup(void)
+{
+	ck_assert_int_eq(chs_crypto_init(), 0);
+	chs_kdf_params_minimum(&kdf);
+	dir = tu_tempdir();
+}
+
+static void teardown(void)
+{
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static chs_store *create_as(const char *user, const char *pass)
+{
+	chs_store_create_opts o = { user, pass, strlen(pass), &kdf, "front-desk" };
+	chs_store *s = NULL;
+
+	ck_assert_msg(chs_store_create(&s, dir, &o) == 0, "%s", chs_error_last());
+	return s;
+}
+
+static int open_as(chs_store **s, const char *user, const char *pass)
+{
+	return chs_store_open(s, dir, user, pass, strlen(pass));
+}
+
+static chs_store *must_open(const char *user, const char *pass)
+{
+	chs_store *s = NULL;
+
+	ck_assert_msg(open_as(&s, user, pass) == 0, "%s", chs_error_last());
+	return s;
+}
+
+/* Every file in the store folder, concatenated: what is on disk. */
+static char *snapshot(void)
+{
+	const char *names[] = { "keyslots", "store.db", "store.db-wal" };
+	chs_buf b;
+	size_t i, n;
+
+	chs_buf_init(&b, 0);
+	for (i = 0; i < 3; i++) {
+		char *p = tu_path(dir, names[i]);
+		unsigned char *d = tu_read(p, &n);
+
+		chs_buf_printf(&b, "[%s:%zu]", names[i], d ? n : 0);
+		if (d)
+			chs_buf_put(&b, d, n);
+		free(d);
+		free(p);
+	}
+	return chs_buf_detach(&b);
+}
+
+START_TEST(test_store__create_and_reopen)
+{
+	chs_store *s = create_as("alice", "correct horse");
+	char device[33], *term = NULL;
+
+	ck_assert_str_eq(chs_store_user(s), "alice");
+	ck_assert(chs_store_user_is_admin(s));
+	snprintf(device, sizeof(device), "%s", chs_store_device_id(s));
+	ck_assert_uint_eq(strlen(device), 32);
+	chs_store_free(s);
+
+	s = must_open("alice", "correct horse");
+	ck_assert_str_eq(chs_store_user(s), "alice");
+	/* The device key survives, so the device id is stable. */
+	ck_assert_str_eq(chs_store_device_id(s), device);
+	ck_assert_int_eq(chs_config_get(s, "terminal.name", &term), 0);
+	ck_assert_str_eq(term, "front-desk");
+	free(term);
+	ck_assert_int_eq(chs_store_check(s), 0);
+	chs_store_free(s);
+}
+END_TEST
+
+START_TEST(test_store__refuses_to_create_over_a_store)
+{
+	chs_store *s = create_as("alice", "pw"), *again = NULL;
+	chs_store_create_opts o = { "bob", "pw2", 3, &kdf, NULL };
+
+	chs_store_free(s);
+	ck_assert_int_eq(chs_store_create(&again, dir, &o), CHS_EEXISTS);
+	ck_assert_ptr_null(again);
+	s = must_open("alice", "pw");
+	chs_store_free(s);
+}
+END_TEST
+
+START_TEST(test_store__wrong_passphrase_and_unknown_user_refused_alike)
+{
+	chs_store *s = create_as("alice", "right");
+	char *before, *after, msg_pass[512];
+	int rc;
+
+	chs_store_free(s);
+	before = snapshot();
+	rc = open_as(&s, "alice", "wrong");
+	ck_assert_int_eq(rc, CHS_EAUTH);
+	ck_assert_ptr_null(s);
+	snprintf(msg_pass, sizeof(msg_pass), "%s", chs_error_last());
+	rc = open_as(&s, "mallory", "right");
+	ck_assert_int_eq(rc, CHS_EAUTH);
+	ck_assert_str_eq(chs_error_last(), msg_pass);
+	ck_assert_ptr_nonnull(strstr(msg_pass, "wrong user or passphrase for store"));
+	ck_assert_ptr_nonnull(strstr(msg_pass, dir));
+	/* Nothing was written by the failed attempts. */
+	after = snapshot();
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+}
+END_TEST
+
+START_TEST(test_store__passwd_keeps_data_and_drops_the_old_passphrase)
+{
+	chs_store *s = create_as("alice", "old pass");
+	char *term = NULL;
+
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "exam-room-2"), 0);
+	ck_assert_int_eq(chs_store_passwd(s, "new pass", 8), 0);
+	chs_store_free(s);
+
+	ck_assert_int_eq(open_as(&s, "alice", "old pass"), CHS_EAUTH);
+	s = must_open("alice", "new pass");
+	ck_assert_int_eq(chs_config_get(s, "terminal.name", &term), 0);
+	ck_assert_str_eq(term, "exam-room-2");
+	free(term);
+	chs_store_free(s);
+}
+END_TEST
+
+START_TEST(test_store__each_user_opens_with_their_own_passphrase)
+{
+	chs_store *s = create_as("alice", "alice pw");
+	chs_user *users = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(chs_store_user_add(s, "bob", 0, "bob pw", 6), 0);
+	ck_assert_int_eq(chs_store_user_add(s, "bob", 0, "x", 1), CHS_EEXISTS);
+	ck_assert_int_eq(chs_store_user_add(s, "bad name", 0, "x", 1), CHS_EINVALID);
+	ck_assert_int_eq(chs_store_user_list(s, &users, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(users[0].name, "alice");
+	ck_assert_int_eq(users[0].admin, 1);
+	ck_assert_str_eq(users[1].name, "bob");
+	ck_assert_int_eq(users[1].admin, 0);
+	chs_user_list_free(users, n);
+	chs_store_free(s);
+
+	s = must_open("bob", "bob pw");
+	ck_assert_str_eq(chs_store_user(s), "bob");
+	ck_assert(!chs_store_user_is_admin(s));
+	/* bob is not an admin */
+	ck_assert_int_eq(chs_store_user_add(s, "carol", 0, "c", 1), CHS_EDENIED);
+	ck_assert_int_eq(chs_store_user_rm(s, "alice"), CHS_EDENIED);
+	chs_store_free(s);
+	ck_assert_int_eq(open_as(&s, "bob", "alice pw"), CHS_EAUTH);
+	ck_assert_int_eq(open_as(&s, "alice", "bob pw"), CHS_EAUTH);
+}
+END_TEST
+
+START_TEST(test_store__removed_user_can_no_longer_open)
+{
+	chs_store *s = create_as("alice", "a");
+	char *slots = tu_path(dir, "keyslots"), *saved;
+	size_t n;
+
+	ck_assert_int_eq(chs_store_user_add(s, "bob", 0, "b", 1), 0);
+	saved = (char *)tu_read(slots, &n);
+	ck_assert_int_eq(chs_store_user_rm(s, "bob"), 0);
+	ck_assert_int_eq(chs_store_user_rm(s, "bob"), CHS_ENOTFOUND);
+	chs_store_free(s);
+	ck_assert_int_eq(open_as(&s, "bob", "b"), CHS_EAUTH);
+	/* Even with the old key slot file put back, the store itself says
+	 * bob is no longer a user. */
+	ck_assert_int_eq(tu_write(slots, saved, n), 0);
+	ck_assert_int_eq(open_as(&s, "bob", "b"), CHS_EAUTH);
+	s = must_open("alice", "a");
+	chs_store_free(s);
+	free(saved);
+	free(slots);
+}
+END_TEST
+
+START_TEST(test_store__last_admin_cannot_be_removed)
+{
+	chs_store *s = create_as("alice", "a");
+
+	ck_assert_int_eq(chs_store_user_rm(s, "alice"), CHS_EDENIED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "last admin"));
+	ck_assert_int_eq(chs_store_user_add(s, "dana", 1, "d", 1), 0);
+	ck_assert_int_eq(chs_store_user_rm(s, "alice"), 0);
+	chs_store_free(s);
+	s = must_open("dana", "d");
+	ck_assert(chs_store_user_is_admin(s));
+	chs_store_free(s);
+}
+END_TEST
+
+START_TEST(test_store__default_user_is_the_only_user)
+{
+	chs_store *s = create_as("alice", "a");
+	char *who = NULL;
+
+	ck_assert_int_eq(chs_store_default_user(&who, dir), 0);
+	ck_assert_str_eq(who, "alice");
+	free(who);
+	ck_assert_int_eq(chs_store_user_add(s, "bob", 0, "b", 1), 0);
+	ck_assert_int_eq(chs_store_default_user(&who, dir), 0);
+	ck_assert_str_eq(who, chs_login_name());
+	free(who);
+	chs_store_free(s);
+	ck_assert_int_eq(chs_store_open(&s, dir, NULL, "b", 1),
+			 strcmp(chs_login_name(), "bob") ? CHS_EAUTH : 0);
+	chs_store_free(s);
+}
+END_TEST
+
+START_TEST(test_store__settings_are_checked)
+{
+	chs_store *s = create_as("alice", "a");
+	char *v = NULL;
+
+	ck_assert_int_eq(chs_config_get(s, "no.such", &v), CHS_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "no.such"));
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", ""), CHS_EINVALID);
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "a\nb"), CHS_EINVALID);
+	ck_assert_int_eq(chs_config_get(s, "terminal.name", &v), 0);
+	ck_assert_str_eq(v, "front-desk");
+	free(v);
+	chs_store_free(s);
+}
+END_TEST
+
+/* ---- What is on disk ---- */
+
+START_TEST(test_store__no_plaintext_in_any_file)
+{
+	chs_store *s = create_as("alice", "a");
+	char hit[512] = "";
+
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", MARKER), 0);
+	ck_assert_int_eq(chs_store_user_add(s, "MARKERUSER", 0, "b", 1), 0);
+	/* while the store is open (WAL and wal-index present) ... */
+	ck_assert_msg(tu_grep_dir(dir, MARKER, hit, sizeof(hit)) == 0,
+		      "plaintext found in %s", hit);
+	chs_store_free(s);
+	/* ... and after it is closed and checkpointed. The user name is in
+	 * the key slot file by design (it names whose slot it is). */
+	ck_assert_msg(tu_grep_dir(dir, MARKER, hit, sizeof(hit)) == 0,
+		      "plaintext found in %s", hit);
+	ck_assert_int_eq(tu_grep_dir(dir, "SQLite format 3", NULL, 0), 0);
+	ck_assert_int_eq(tu_grep_dir(dir, "front-desk", NULL, 0), 0);
+}
+END_TEST
+
+/* ---- Damage ---- */
+
+static char *db_path(void)
+{
+	return tu_path(dir, "store.db");
+}
+
+/* A store with a few pages, closed (so store.db holds everything). */
+static void make_store_with_pages(void)
+{
+	chs_store *s = create_as("alice", "a");
+	char name[32];
+	int i;
+
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "user%02d", i);
+		ck_assert_int_eq(chs_store_user_add(s, name, 0, "x", 1), 0);
+	}
+	chs_store_free(s);
+	ck_assert_int_ge(tu_file_size(db_path()) / PAGE, 4);
+}
+
+/* Open and check; the store must report damage, never crash. */
+static void assert_damage_detected(void)
+{
+	chs_store *s = NULL;
+	int rc = open_as(&s, "alice", "a");
+
+	if (rc == 0) {
+		rc = chs_store_check(s);
+		chs_store_free(s);
+	}
+	ck_assert_int_eq(rc, CHS_EDAMAGED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "damaged"));
+}
+
+START_TEST(test_store__flipped_bit_anywhere_is_detected)
+{
+	char *p = db_path();
+	long size, pages, offsets[6];
+	int i;
+
+	make_store_with_pages();
+	size = tu_file_size(p);
+	pages = size / PAGE;
+	offsets[0] = 0;                          /* page 1, the header */
+	offsets[1] = 100;                        /* page 1, first b-tree page */
+	offsets[2] = PAGE * (pages / 2) + 1234;  /* a middle page */
+	offsets[3] = PAGE * (pages - 1) + PAGE - 1;  /* the last nonce byte */
+	offsets[4] = PAGE * 2 + PAGE - 30;       /* a tag */
+	offsets[5] = PAGE * (pages - 1) + 17;    /* the last page */
+	for (i = 0; i < 6; i++) {
+		tu_flip_bit(p, offsets[i], i % 8);
+		assert_damage_detected();
+		tu_flip_bit(p, offsets[i], i % 8);
+	}
+	/* flipped back: the store is whole again */
+	{
+		chs_store *s = must_open("alice", "a");
+
+		ck_assert_int_eq(chs_store_check(s), 0);
+		chs_store_free(s);
+	}
+	free(p);
+}
+END_TEST
+
+START_TEST(test_store__swapped_pages_are_detected)
+{
+	char *p = db_path();
+	unsigned char *d;
+	unsigned char tmp[PAGE];
+	size_t n;
+	long last;
+
+	make_store_with_pages();
+	d = tu_read(p, &n);
+	last = (long)(n / PAGE) - 1;
+	memcpy(tmp, d + PAGE, PAGE);
+	memcpy(d + PAGE, d + last * PAGE, PAGE);
+	memcpy(d + last * PAGE, tmp, PAGE);
+	ck_assert_int_eq(tu_write(p, d, n), 0);
+	assert_damage_detected();
+	free(d);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_store__truncated_store_is_reported)
+{
+	char *p = db_path();
+
+	make_store_with_pages();
+	ck_assert_int_eq(truncate(p, tu_file_size(p) - PAGE - 100), 0);
+	assert_damage_detected();
+	ck_assert_int_eq(truncate(p, 100), 0);
+	assert_damage_detected();
+	free(p);
+}
+END_TEST
+
+START_TEST(test_store__not_a_store_is_reported)
+{
+	chs_store *s = NULL;
+	char *slots = tu_path(dir, "keyslots");
+
+	ck_assert_int_eq(open_as(&s, "alice", "a"), CHS_ENOTSTORE);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "no chartsync store"));
+	ck_assert_int_eq(tu_write(slots, "{\"format\": 1}", 13), 0);
+	ck_assert_int_eq(open_as(&s, "alice", "a"), CHS_ENOTSTORE);
+	ck_assert_int_eq(tu_write(slots, "\x01\x02garbage", 9), 0);
+	ck_assert_int_eq(open_as(&s, "alice", "a"), CHS_ENOTSTORE);
+	free(slots);
+}
+END_TEST
+
+START_TEST(test_store__slots_from_another_store_do_not_open_it)
+{
+	char *slots = tu_path(dir, "keyslots"), *other_dir = tu_tempdir();
+	char *other_slots = tu_path(other_dir, "keyslots");
+	chs_store_create_opts o = { "alice", "a", 1, &kdf, NULL };
+	chs_store *s = create_as("alice", "a"), *t = NULL;
+	unsigned char *d;
+	size_t n;
+
+	chs_store_free(s);
+	ck_assert_int_eq(chs_store_create(&t, other_dir, &o), 0);
+	chs_store_free(t);
+	d = tu_read(other_slots, &n);
+	ck_assert_int_eq(tu_write(slots, d, n), 0);
+	ck_assert_int_eq(open_as(&s, "alice", "a"), CHS_EDAMAGED);
+	free(d);
+	free(slots);
+	free(other_slots);
+	tu_rmtree(other_dir);
+	free(other_dir);
+}
+END_TEST
+
+/* ---- Several processes ---- */
+
+static void hammer(const char *user, const char *pass, int rounds, const char *tag)
+{
+	chs_store *s = NULL;
+	char v[64];
+	int i;
+
+	if (open_as(&s, user, pass) != 0)
+		_exit(10);
+	for (i = 0; i < rounds; i++) {
+		snprintf(v, sizeof(v), "%s-%d", tag, i);
+		if (chs_config_set(s, "terminal.name", v) != 0)
+			_exit(11);
+	}
+	chs_store_free(s);
+	_exit(0);
+}
+
+START_TEST(test_store__two_processes_write_at_once)
+{
+	chs_store *s = create_as("alice", "a");
+	pid_t kids[3];
+	int i, status;
+
+	ck_assert_int_eq(chs_store_user_add(s, "bob", 0, "b", 1), 0);
+	chs_store_free(s);
+	for (i = 0; i < 3; i++) {
+		kids[i] = fork();
+		ck_assert_int_ge(kids[i], 0);
+		if (kids[i] == 0)
+			hammer(i ? "bob" : "alice", i ? "b" : "a", 150, i ? "b" : "a");
+	}
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(waitpid(kids[i], &status, 0), kids[i]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			      "writer %d failed (status %d)", i, status);
+	}
+	s = must_open("alice", "a");
+	ck_assert_int_eq(chs_store_check(s), 0);
+	chs_store_free(s);
+}
+END_TEST
+
+START_TEST(test_store__killed_writer_leaves_a_whole_store)
+{
+	chs_store *s = create_as("alice", "a");
+	char *v = NULL, hit[512] = "";
+	pid_t kid;
+	int status;
+
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "before-crash"), 0);
+	chs_store_free(s);
+	kid = fork();
+	if (kid == 0) {
+		chs_store *c = NULL;
+		char name[40];
+		int i;
+
+		if (open_as(&c, "alice", "a") != 0)
+			_exit(10);
+		for (i = 0;; i++) {
+			snprintf(name, sizeof(name), "%s%d", MARKER, i);
+			chs_config_set(c, "terminal.name", name);
+		}
+	}
+	{
+		struct timespec ts = { 0, 300 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+	kill(kid, SIGKILL);
+	waitpid(kid, &status, 0);
+	ck_assert_msg(tu_grep_dir(dir, MARKER, hit, sizeof(hit)) == 0,
+		      "plaintext found in %s", hit);
+	s = must_open("alice", "a");
+	ck_assert_int_eq(chs_store_check(s), 0);
+	ck_assert_int_eq(chs_config_get(s, "terminal.name", &v), 0);
+	ck_assert_ptr_nonnull(strstr(v, MARKER)); /* committed writes survived */
+	free(v);
+	chs_store_free(s);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("client");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_store__create_and_reopen);
+	tcase_add_test(tc, test_store__refuses_to_create_over_a_store);
+	tcase_add_test(tc, test_store__wrong_passphrase_and_unknown_user_refused_alike);
+	tcase_add_test(tc, test_store__passwd_keeps_data_and_drops_the_old_passphrase);
+	tcase_add_test(tc, test_store__each_user_opens_with_their_own_passphrase);
+	tcase_add_test(tc, test_store__removed_user_can_no_longer_open);
+	tcase_add_test(tc, test_store__last_admin_cannot_be_removed);
+	tcase_add_test(tc, test_store__default_user_is_the_only_user);
+	tcase_add_test(tc, test_store__settings_are_checked);
+	tcase_add_test(tc, test_store__no_plaintext_in_any_file);
+	tcase_add_test(tc, test_store__flipped_bit_anywhere_is_detected);
+	tcase_add_test(tc, test_store__swapped_pages_are_detected);
+	tcase_add_test(tc, test_store__truncated_store_is_reported);
+	tcase_add_test(tc, test_store__not_a_store_is_reported);
+	tcase_add_test(tc, test_store__slots_from_another_store_do_not_open_it);
+	tcase_add_test(tc, test_store__two_processes_write_at_once);
+	tcase_add_test(tc, test_store__killed_writer_leaves_a_whole_store);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

@@ -1,0 +1,28 @@
+/*
+ * tests/support/testutil.h - helpers shared by the test suites.
+ */
+#ifndef CHS_TESTUTIL_H
+#define CHS_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+
+/* A fresh folder under $TMPDIR (or /tmp); malloc'ed path. */
+char *tu_tempdir(void);
+/* rm -rf; accepts NULL. */
+void tu_rmtree(const char *path);
+/* Join a folder and a name; malloc'ed. */
+char *tu_path(const char *dir, const char *name);
+/* How many files under `dir` (recursively) contain `needle`; the first
+ * such file's path is copied into `hit` when not NULL. */
+int tu_grep_dir(const char *dir, const char *needle, char *hit, size_t hitlen);
+/* Read a whole file; malloc'ed, *len set. NULL if missing. */
+unsigned char *tu_read(const char *path, size_t *len);
+int tu_write(const char *path, const void *data, size_t len);
+/* Flip bit `bit` of the byte at `offset` of a file. */
+void tu_flip_bit(const char *path, long offset, int bit);
+long tu_file_size(const char *path);
+/* Run a suite with CK_FORK and return the process exit status. */
+int tu_run(Suite *s);
+
+#endif

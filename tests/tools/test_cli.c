@@ -1,0 +1,359 @@
+/*
+ * tools/: the chartsync command, driven as a technician drives it. Every
+ * test runs the real binary against a real store in a temporary folder.
+ */
+#include "support/testutil.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *dir;
+
+typedef struct result {
+	int status; /* exit code, or 128+signal */
+	char out[16384];
+	char err[16384];
+} result;
+
+static void setup(void)
+{
+	dir = tu_tempdir();
+	setenv("CHARTSYNC_STORE", dir, 1);
+	setenv("CHARTSYNC_PASSPHRASE", "clinic pass", 1);
+	unsetenv("CHARTSYNC_PASSPHRASE_FILE");
+	unsetenv("CHARTSYNC_NEW_PASSPHRASE");
+	unsetenv("CHARTSYNC_NEW_PASSPHRASE_FILE");
+	unsetenv("CHARTSYNC_USER");
+}
+
+static void teardown(void)
+{
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static void drain(int fd, char *buf, size_t cap, size_t *len)
+{
+	ssize_t n = read(fd, buf + *len, cap - 1 - *len);
+
+	if (n > 0)
+		*len += (size_t)n;
+	buf[*len] = '\0';
+}
+
+/* Run chartsync with the given arguments (NULL-terminated); no terminal,
+ * so passphrases come from the environment. */
+static void run(result *r, ...)
+{
+	const char *argv[32];
+	int out[2], err[2], n = 1, status;
+	size_t olen = 0, elen = 0;
+	va_list ap;
+	pid_t pid;
+
+	argv[0] = CHARTSYNC_BIN;
+	va_start(ap, r);
+	while ((argv[n] = va_arg(ap, const char *)) != NULL && n < 30)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	ck_assert_int_eq(pipe(out), 0);
+	ck_assert_int_eq(pipe(err), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+
+		setsid(); /* no controlling terminal: never prompt */
+		dup2(nul, 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		execv(CHARTSYNC_BIN, (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	for (;;) {
+		struct pollfd p[2] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 } };
+
+		if (poll(p, 2, -1) < 0)
+			break;
+		if (p[0].revents)
+			drain(out[0], r->out, sizeof(r->out), &olen);
+		if (p[1].revents)
+			drain(err[0], r->err, sizeof(r->err), &elen);
+		if ((p[0].revents & POLLHUP) && !(p[0].revents & POLLIN) &&
+		    (p[1].revents & POLLHUP) && !(p[1].revents & POLLIN))
+			break;
+	}
+	r->out[olen] = r->err[elen] = '\0';
+	close(out[0]);
+	close(err[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+#define ck_status(r, code) \
+	ck_assert_msg((r).status == (code), "exit %d, wanted %d; stderr: %s", \
+		      (r).status, (code), (r).err)
+
+static void init_store(void)
+{
+	result r;
+
+	run(&r, "init", "--user", "alice", "--terminal", "front-desk", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "created store"));
+}
+
+START_TEST(test_cli__init_then_status)
+{
+	result r;
+
+	init_store();
+	run(&r, "status", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "user:     alice (admin)"));
+	ck_assert_ptr_nonnull(strstr(r.out, "terminal: front-desk"));
+	ck_assert_ptr_nonnull(strstr(r.out, dir));
+	run(&r, "status", "--json", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "\"user\":\"alice\""));
+	ck_assert_ptr_nonnull(strstr(r.out, "\"terminal\":\"front-desk\""));
+	ck_assert_ptr_nonnull(strstr(r.out, "\"device\":\""));
+	ck_assert_ptr_nonnull(strstr(r.out, "\"users\":1"));
+}
+END_TEST
+
+START_TEST(test_cli__wrong_passphrase_exits_2_and_says_so)
+{
+	result r;
+
+	init_store();
+	setenv("CHARTSYNC_PASSPHRASE", "not it", 1);
+	run(&r, "status", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "wrong user or passphrase for store"));
+	setenv("CHARTSYNC_PASSPHRASE", "clinic pass", 1);
+	run(&r, "status", "--user", "nobody", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "wrong user or passphrase for store"));
+}
+END_TEST
+
+START_TEST(test_cli__passphrase_file_is_read)
+{
+	char *file = tu_path(dir, "../chs-pass-file");
+	result r;
+
+	ck_assert_int_eq(tu_write(file, "from a file\n", 12), 0);
+	setenv("CHARTSYNC_PASSPHRASE_FILE", file, 1);
+	init_store();
+	unsetenv("CHARTSYNC_PASSPHRASE_FILE");
+	run(&r, "status", NULL); /* CHARTSYNC_PASSPHRASE is another one */
+	ck_status(r, 2);
+	setenv("CHARTSYNC_PASSPHRASE", "from a file", 1);
+	run(&r, "status", NULL);
+	ck_status(r, 0);
+	setenv("CHARTSYNC_PASSPHRASE_FILE", "/nonexistent/pass", 1);
+	run(&r, "status", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "cannot read the passphrase file"));
+	unlink(file);
+	free(file);
+}
+END_TEST
+
+START_TEST(test_cli__no_passphrase_and_no_terminal)
+{
+	result r;
+
+	unsetenv("CHARTSYNC_PASSPHRASE");
+	run(&r, "init", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "no passphrase"));
+	ck_assert_int_eq(tu_file_size(dir), tu_file_size(dir)); /* folder still there */
+	ck_assert_int_eq(tu_grep_dir(dir, "", NULL, 0), 0);     /* and empty */
+}
+END_TEST
+
+START_TEST(test_cli__users_add_list_remove)
+{
+	result r;
+
+	init_store();
+	setenv("CHARTSYNC_NEW_PASSPHRASE", "bob pass", 1);
+	run(&r, "user", "add", "bob", NULL);
+	ck_status(r, 0);
+	/* Two users now: without --user, the login name is tried. */
+	run(&r, "user", "add", "carol", "--admin", NULL);
+	ck_status(r, 2);
+	run(&r, "user", "add", "carol", "--admin", "--user", "alice", NULL);
+	ck_status(r, 0);
+	run(&r, "user", "ls", "--json", "--user", "alice", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "{\"admin\":true,\"created\":"));
+	ck_assert_ptr_nonnull(strstr(r.out, "\"name\":\"bob\""));
+	ck_assert_ptr_nonnull(strstr(r.out, "\"name\":\"carol\""));
+
+	/* bob signs in as himself and is not an admin */
+	setenv("CHARTSYNC_PASSPHRASE", "bob pass", 1);
+	setenv("CHARTSYNC_USER", "bob", 1);
+	run(&r, "status", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "user:     bob\n"));
+	run(&r, "user", "add", "eve", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "only an admin"));
+	run(&r, "user", "rm", "alice", NULL);
+	ck_status(r, 2);
+
+	setenv("CHARTSYNC_PASSPHRASE", "clinic pass", 1);
+	setenv("CHARTSYNC_USER", "alice", 1);
+	run(&r, "user", "rm", "bob", NULL);
+	ck_status(r, 0);
+	run(&r, "user", "rm", "bob", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "no user 'bob'"));
+	setenv("CHARTSYNC_PASSPHRASE", "bob pass", 1);
+	run(&r, "status", "--user", "bob", NULL);
+	ck_status(r, 2);
+}
+END_TEST
+
+START_TEST(test_cli__last_admin_stays)
+{
+	result r;
+
+	init_store();
+	run(&r, "user", "rm", "alice", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "last admin"));
+}
+END_TEST
+
+START_TEST(test_cli__passwd)
+{
+	result r;
+
+	init_store();
+	setenv("CHARTSYNC_NEW_PASSPHRASE", "second pass", 1);
+	run(&r, "passwd", NULL);
+	ck_status(r, 0);
+	run(&r, "status", NULL);
+	ck_status(r, 2);
+	setenv("CHARTSYNC_PASSPHRASE", "second pass", 1);
+	run(&r, "status", NULL);
+	ck_status(r, 0);
+}
+END_TEST
+
+START_TEST(test_cli__config)
+{
+	result r;
+
+	init_store();
+	run(&r, "config", "terminal.name", NULL);
+	ck_status(r, 0);
+	ck_assert_str_eq(r.out, "front-desk\n");
+	run(&r, "config", "terminal.name", "exam-2", NULL);
+	ck_status(r, 0);
+	run(&r, "config", "terminal.name", NULL);
+	ck_assert_str_eq(r.out, "exam-2\n");
+	run(&r, "config", "no.such.key", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "unknown setting 'no.such.key'"));
+	run(&r, "config", "--list", "--json", NULL);
+	ck_status(r, 0);
+	ck_assert_str_eq(r.out, "{\"terminal.name\":\"exam-2\"}\n");
+	run(&r, "config", NULL);
+	ck_status(r, 1);
+}
+END_TEST
+
+START_TEST(test_cli__usage_errors_exit_1)
+{
+	const char *cmds[] = { "init", "status", "config", "user", "passwd", "check" };
+	result r;
+	size_t i;
+
+	run(&r, NULL);
+	ck_status(r, 1);
+	run(&r, "frobnicate", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "'frobnicate' is not a chartsync command"));
+	run(&r, "status", "--bogus", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "unknown option '--bogus'"));
+	run(&r, "init", "--user", NULL);
+	ck_status(r, 1);
+	run(&r, "user", "delete", "x", NULL);
+	ck_status(r, 1);
+	run(&r, "--help", NULL);
+	ck_status(r, 0);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		run(&r, cmds[i], "--help", NULL);
+		ck_status(r, 0);
+		ck_assert_msg(strncmp(r.out, "usage: chartsync ", 17) == 0,
+			      "%s --help: %s", cmds[i], r.out);
+	}
+}
+END_TEST
+
+START_TEST(test_cli__not_a_store)
+{
+	result r;
+
+	run(&r, "status", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "no chartsync store in"));
+	init_store();
+	run(&r, "init", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "already a store"));
+}
+END_TEST
+
+START_TEST(test_cli__check_reports_damage)
+{
+	char *db = tu_path(dir, "store.db");
+	result r;
+
+	init_store();
+	run(&r, "check", NULL);
+	ck_status(r, 0);
+	tu_flip_bit(db, 4096 + 77, 3);
+	run(&r, "check", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "damaged"));
+	free(db);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("tools");
+	TCase *tc = tcase_create("cli");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_cli__init_then_status);
+	tcase_add_test(tc, test_cli__wrong_passphrase_exits_2_and_says_so);
+	tcase_add_test(tc, test_cli__passphrase_file_is_read);
+	tcase_add_test(tc, test_cli__no_passphrase_and_no_terminal);
+	tcase_add_test(tc, test_cli__users_add_list_remove);
+	tcase_add_test(tc, test_cli__last_admin_stays);
+	tcase_add_test(tc, test_cli__passwd);
+	tcase_add_test(tc, test_cli__config);
+	tcase_add_test(tc, test_cli__usage_errors_exit_1);
+	tcase_add_test(tc, test_cli__not_a_store);
+	tcase_add_test(tc, test_cli__check_reports_damage);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

@@ -1,0 +1,218 @@
+/*
+ * chartsync - the command line, a thin layer over client/chartsync.h.
+ *
+ *   chartsync [--store DIR] [--user NAME] <command> [options] [args]
+ *
+ * Exit codes: 0 done, 1 bad usage, 2 input refused or operation failed.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+	{ "init", cmd_init, "create a store and its first user, an admin" },
+	{ "status", cmd_status, "show the store, the user, this terminal and counts" },
+	{ "config", cmd_config, "read or change a setting of the store" },
+	{ "user", cmd_user, "add, list or remove the users of the store" },
+	{ "passwd", cmd_passwd, "change your passphrase" },
+	{ "check", cmd_check, "verify every page of the store" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void print_main_help(FILE *out)
+{
+	size_t i;
+
+	fputs("usage: chartsync [--store DIR] [--user NAME] <command> [<options>]\n"
+	      "\n"
+	      "chartsync keeps an encrypted store of patient records that works\n"
+	      "offline and syncs signed changes through git.\n"
+	      "\n"
+	      "commands:\n", out);
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n"
+	      "Every command takes --help. The store is --store DIR, else\n"
+	      "$CHARTSYNC_STORE, else ~/.local/share/chartsync. The user is\n"
+	      "--user NAME, else $CHARTSYNC_USER, else the store's only user, else\n"
+	      "your login name. The passphrase is asked for at the terminal, or\n"
+	      "read from $CHARTSYNC_PASSPHRASE_FILE or $CHARTSYNC_PASSPHRASE.\n"
+	      "\n"
+	      "Exit status: 0 done, 1 bad usage, 2 refused or failed.\n", out);
+}
+
+int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("chartsync: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (ctx && ctx->help_text)
+		fprintf(stderr, "\n%s", ctx->help_text);
+	return CLI_USAGE;
+}
+
+int cli_fail(int err)
+{
+	const char *msg = chs_error_last();
+
+	(void)err;
+	fprintf(stderr, "chartsync: %s\n", *msg ? msg : "operation failed");
+	return CLI_FAILED;
+}
+
+int cli_failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("chartsync: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CLI_FAILED;
+}
+
+int cli_help(const cli_ctx *ctx)
+{
+	fputs(ctx->help_text, stdout);
+	return CLI_OK;
+}
+
+int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
+	      int (*on_opt)(cli_ctx *ctx, int c, const char *arg, void *payload),
+	      void *payload)
+{
+	int c;
+
+	opterr = 0;
+	optind = 0; /* glibc: start over, argv[0] is the command */
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			ctx->store_dir = optarg;
+			break;
+		case 'U':
+			ctx->user = optarg;
+			break;
+		case 'h':
+			ctx->help = 1;
+			break;
+		case 'j':
+			ctx->json = 1;
+			break;
+		case ':':
+			cli_usage(ctx, "option '%s' needs a value", argv[optind - 1]);
+			return -1;
+		case '?':
+			cli_usage(ctx, "unknown option '%s'", argv[optind - 1]);
+			return -1;
+		default:
+			if (!on_opt || on_opt(ctx, c, optarg, payload) < 0)
+				return -1;
+		}
+	}
+	return optind;
+}
+
+const char *cli_store_dir(cli_ctx *ctx)
+{
+	const char *env = getenv("CHARTSYNC_STORE"), *base;
+	chs_buf b;
+
+	if (ctx->store_dir)
+		return ctx->store_dir;
+	if (env && *env)
+		return ctx->store_dir = env;
+	chs_buf_init(&b, 0);
+	if ((base = getenv("XDG_DATA_HOME")) && *base)
+		chs_buf_printf(&b, "%s/chartsync", base);
+	else if ((base = getenv("HOME")) && *base)
+		chs_buf_printf(&b, "%s/.local/share/chartsync", base);
+	else
+		chs_buf_puts(&b, "chartsync-store");
+	ctx->default_dir = chs_buf_detach(&b);
+	return ctx->store_dir = ctx->default_dir;
+}
+
+static const char *cli_user(cli_ctx *ctx)
+{
+	const char *env = getenv("CHARTSYNC_USER");
+
+	if (!ctx->user && env && *env)
+		ctx->user = env;
+	return ctx->user;
+}
+
+int cli_open(cli_ctx *ctx, chs_store **out)
+{
+	char *pass = NULL;
+	size_t len = 0;
+	int err;
+
+	*out = NULL;
+	if ((err = cli_passphrase(&pass, &len, "CHARTSYNC_PASSPHRASE_FILE",
+				  "CHARTSYNC_PASSPHRASE", "Passphrase: ", 0)) < 0)
+		return err;
+	err = chs_store_open(out, cli_store_dir(ctx), cli_user(ctx), pass, len);
+	chs_secret_free(pass);
+	return err;
+}
+
+/* Options given before the command name: --store, --user, --help. */
+static int parse_leading(cli_ctx *ctx, int argc, char **argv, int *i)
+{
+	for (*i = 1; *i < argc && argv[*i][0] == '-'; (*i)++) {
+		const char *a = argv[*i];
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			ctx->help = 1;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("chartsync %s\n", CHARTSYNC_VERSION);
+			return 0;
+		} else if ((strcmp(a, "--store") == 0 || strcmp(a, "--user") == 0) &&
+			   *i + 1 < argc) {
+			*(a[2] == 's' ? &ctx->store_dir : &ctx->user) = argv[++*i];
+		} else if (strncmp(a, "--store=", 8) == 0) {
+			ctx->store_dir = a + 8;
+		} else if (strncmp(a, "--user=", 7) == 0) {
+			ctx->user = a + 7;
+		} else {
+			return cli_usage(NULL, "unknown option '%s' (see 'chartsync --help')", a);
+		}
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	cli_ctx ctx;
+	size_t k;
+	int i, rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (chs_crypto_init() < 0)
+		return cli_fail(CHS_ERROR);
+	if ((rc = parse_leading(&ctx, argc, argv, &i)) >= 0)
+		return rc;
+	if (i >= argc) {
+		print_main_help(ctx.help ? stdout : stderr);
+		return ctx.help ? CLI_OK : CLI_USAGE;
+	}
+	for (k = 0; k < NCOMMANDS; k++)
+		if (strcmp(argv[i], commands[k].name) == 0)
+			break;
+	if (k == NCOMMANDS)
+		return cli_usage(NULL, "'%s' is not a chartsync command (see 'chartsync --help')",
+				 argv[i]);
+	rc = commands[k].run(&ctx, argc - i, argv + i);
+	free(ctx.default_dir);
+	return rc;
+}

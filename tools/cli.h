@@ -1,0 +1,72 @@
+/*
+ * tools/cli.h - shared by the chartsync command's source files.
+ */
+#ifndef CHS_CLI_H
+#define CHS_CLI_H
+
+#include "client/chartsync.h"
+
+#include <getopt.h>
+#include <stdio.h>
+
+/* Exit codes: a contract with scripts. */
+#define CLI_OK 0
+#define CLI_USAGE 1  /* the command line was malformed */
+#define CLI_FAILED 2 /* input refused or the operation failed */
+
+typedef struct cli_ctx {
+	const char *store_dir; /* --store, CHARTSYNC_STORE or the default */
+	const char *user;      /* --user, CHARTSYNC_USER or NULL */
+	int json;
+	int help;
+	const char *help_text; /* the running command's --help */
+	char *default_dir;     /* owned */
+} cli_ctx;
+
+typedef struct cli_command {
+	const char *name;
+	int (*run)(cli_ctx *ctx, int argc, char **argv);
+	const char *summary;
+} cli_command;
+
+/* Options every command takes; a command's table ends with these. */
+#define CLI_COMMON_OPTS \
+	{ "store", required_argument, NULL, 'S' }, \
+	{ "user", required_argument, NULL, 'U' }, \
+	{ "help", no_argument, NULL, 'h' }
+
+/* Parse argv (argv[0] is the command's name) with `opts` (which must hold
+ * CLI_COMMON_OPTS and end with a zero entry). Calls `on_opt` for options
+ * that are not common; returns the index of the first operand, or -1
+ * after printing a usage error. */
+int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
+	      int (*on_opt)(cli_ctx *ctx, int c, const char *arg, void *payload),
+	      void *payload);
+
+/* Print `help_text` for --help, returning CLI_OK. */
+int cli_help(const cli_ctx *ctx);
+/* "chartsync: <message>" on stderr, then the matching exit code. */
+int cli_usage(const cli_ctx *ctx, const char *fmt, ...) CHS_PRINTF(2, 3);
+int cli_fail(int err);
+int cli_failf(const char *fmt, ...) CHS_PRINTF(1, 2);
+
+/* The store folder to use for this command. */
+const char *cli_store_dir(cli_ctx *ctx);
+/* Open the store as the chosen user, asking for the passphrase. */
+int cli_open(cli_ctx *ctx, chs_store **out);
+
+/* Passphrases (passphrase.c), in secret memory: free with
+ * chs_secret_free(). `file_env` and `env` name the environment variables
+ * to try first; `confirm` asks twice at a terminal. */
+int cli_passphrase(char **out, size_t *len, const char *file_env,
+		   const char *env, const char *prompt, int confirm);
+
+/* Commands */
+int cmd_init(cli_ctx *ctx, int argc, char **argv);
+int cmd_status(cli_ctx *ctx, int argc, char **argv);
+int cmd_config(cli_ctx *ctx, int argc, char **argv);
+int cmd_check(cli_ctx *ctx, int argc, char **argv);
+int cmd_passwd(cli_ctx *ctx, int argc, char **argv);
+int cmd_user(cli_ctx *ctx, int argc, char **argv);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * chartsync user add NAME [--admin] | user ls [--json] | user rm NAME
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char user_help[] =
+	"usage: chartsync user add NAME [--admin]\n"
+	"       chartsync user ls [--json]\n"
+	"       chartsync user rm NAME\n"
+	"\n"
+	"Each technician opens the store with their own passphrase, so every\n"
+	"change and every look at a chart records who it was. Adding and\n"
+	"removing users is for admins. The new user's passphrase is asked twice\n"
+	"at the terminal, or read from $CHARTSYNC_NEW_PASSPHRASE_FILE or\n"
+	"$CHARTSYNC_NEW_PASSPHRASE. The last admin cannot be removed.\n";
+
+static int user_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
+{
+	(void)ctx;
+	(void)arg;
+	if (c != 'a')
+		return -1;
+	*(int *)payload = 1;
+	return 0;
+}
+
+static int user_add(cli_ctx *ctx, const char *name, int admin)
+{
+	chs_store *s = NULL;
+	char *pass = NULL;
+	size_t len = 0;
+	int err;
+
+	if ((err = cli_open(ctx, &s)) < 0)
+		return cli_fail(err);
+	if (!chs_store_user_is_admin(s)) {
+		/* Refuse before asking for a passphrase nobody will use. */
+		err = chs_store_user_add(s, name, admin, "x", 1);
+	} else if ((err = cli_passphrase(&pass, &len, "CHARTSYNC_NEW_PASSPHRASE_FILE",
+					 "CHARTSYNC_NEW_PASSPHRASE",
+					 "Passphrase for the new user: ", 1)) == 0) {
+		err = chs_store_user_add(s, name, admin, pass, len);
+	}
+	chs_secret_free(pass);
+	if (err == 0)
+		printf("added user '%s'%s\n", name, admin ? " (admin)" : "");
+	chs_store_free(s);
+	return err < 0 ? cli_fail(err) : CLI_OK;
+}
+
+static void format_time(char *out, size_t n, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm))
+		strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	else
+		snprintf(out, n, "%lld", (long long)t);
+}
+
+static int print_users(const chs_user *u, size_t n, int json)
+{
+	json_t *arr = json ? json_array() : NULL;
+	char when[32];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		format_time(when, sizeof(when), u[i].created);
+		if (arr)
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:s}",
+				"name", u[i].name, "admin", u[i].admin,
+				"created", when));
+		else
+			printf("%-20s %-6s %s\n", u[i].name,
+			       u[i].admin ? "admin" : "user", when);
+	}
+	if (!arr)
+		return CLI_OK;
+	{
+		char *text = json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS);
+
+		json_decref(arr);
+		if (!text)
+			return cli_failf("out of memory");
+		puts(text);
+		free(text);
+	}
+	return CLI_OK;
+}
+
+static int user_ls(cli_ctx *ctx)
+{
+	chs_store *s = NULL;
+	chs_user *users = NULL;
+	size_t n = 0;
+	int err, rc;
+
+	if ((err = cli_open(ctx, &s)) < 0 ||
+	    (err = chs_store_user_list(s, &users, &n)) < 0) {
+		chs_store_free(s);
+		return cli_fail(err);
+	}
+	rc = print_users(users, n, ctx->json);
+	chs_user_list_free(users, n);
+	chs_store_free(s);
+	return rc;
+}
+
+static int user_rm(cli_ctx *ctx, const char *name)
+{
+	chs_store *s = NULL;
+	int err;
+
+	if ((err = cli_open(ctx, &s)) < 0 || (err = chs_store_user_rm(s, name)) < 0) {
+		chs_store_free(s);
+		return cli_fail(err);
+	}
+	printf("removed user '%s'\n", name);
+	chs_store_free(s);
+	return CLI_OK;
+}
+
+int cmd_user(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "admin", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
+	};
+	const char *verb;
+	int admin = 0, i, nargs;
+
+	ctx->help_text = user_help;
+	if ((i = cli_parse(ctx, argc, argv, opts, user_opt, &admin)) < 0)
+		return CLI_USAGE;
+	if (ctx->help)
+		return cli_help(ctx);
+	if (i >= argc)
+		return cli_usage(ctx, "which? 'user add', 'user ls' or 'user rm'");
+	verb = argv[i];
+	nargs = argc - i - 1;
+	if (strcmp(verb, "ls") == 0 && nargs == 0 && !admin)
+		return user_ls(ctx);
+	if (strcmp(verb, "add") == 0 && nargs == 1)
+		return user_add(ctx, argv[i + 1], admin);
+	if (strcmp(verb, "rm") == 0 && nargs == 1 && !admin)
+		return user_rm(ctx, argv[i + 1]);
+	if (strcmp(verb, "add") && strcmp(verb, "ls") && strcmp(verb, "rm"))
+		return cli_usage(ctx, "unknown 'user' command '%s'", verb);
+	return cli_usage(ctx, "wrong arguments for 'user %s'", verb);
+}
