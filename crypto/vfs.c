@@ -47,12 +47,19 @@
  * We store zeros there and carry the real value as the page's "extra"
  * bytes, inside the AEAD. SQLite writes a frame as two calls, header then
  * page, so a header write is held in the file until its page arrives and
- * both go out in one write. Anything else that comes first (SQLite
- * rewriting only the checksums of frames it overwrote in place, in
- * walRewriteChecksums) flushes it: the frame on disk is decrypted and
- * sealed again under the new header. A page overwritten in place without
- * a header gets a zero checksum; it belongs to an uncommitted transaction
- * and SQLite rewrites its checksum before the commit.
+ * both go out in one write. SQLite also writes headers alone: once it has
+ * overwritten a frame of the current transaction in place, it writes the
+ * later frames with zero salts and checksum and, before the commit,
+ * rewrites the headers of them all (walRewriteChecksums). A header written
+ * over a frame with the same page number and commit size that decrypts is
+ * taken as such a rewrite and applied at once, the page sealed again
+ * under the new header: the commit frame's rewrite is SQLite's last write
+ * before the commit is visible, with no sync after it under
+ * synchronous=NORMAL. A page write that follows still wins. A held header
+ * whose page never comes is written with a zero checksum, a torn frame as
+ * SQLite would have left it. A page overwritten in place gets a zero
+ * checksum; it belongs to the uncommitted transaction, whose headers SQLite
+ * rewrites before committing.
  *
  * Reading a frame rebuilds its header with the real checksum. A frame
  * that does not decrypt is damage, with one exception: when SQLite reads a
@@ -76,14 +83,20 @@
  *   we return zeros there; a page handed in with anything else in its
  *   reserved bytes is refused, as is a page 1 that does not declare the
  *   48 reserved bytes (our tag would overwrite its data).
- * - A new database becomes WAL by a write in rollback mode, which would
- *   open a journal. The store sets journal_mode=OFF first, then WAL:
+ * - SQLite switches a new database to WAL by writing page 1 in rollback
+ *   mode, under a journal we refuse: journal_mode=WAL on a new file fails
+ *   with SQLITE_CANTOPEN. So a store is opened, every time, with
  *
- *       PRAGMA temp_store=MEMORY; PRAGMA page_size=4096;
+ *       PRAGMA temp_store=MEMORY;
+ *       PRAGMA page_size=4096;
  *       sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &48);
- *       PRAGMA journal_mode=OFF; PRAGMA journal_mode=WAL;
+ *       PRAGMA journal_mode;
  *
- *   (journal_mode=WAL alone fails with SQLITE_CANTOPEN on a new file.)
+ *   and only if that does not answer "wal" (a new, empty file) with
+ *   PRAGMA journal_mode=OFF; PRAGMA journal_mode=WAL (MEMORY instead of
+ *   OFF works too). An existing store ignores the page size and reserve
+ *   and is WAL already; journal_mode=OFF there would take it out of WAL
+ *   (a checkpoint and two rewrites of page 1), so send it only to create.
  * - The wal-index (-shm) is the unix VFS's own shared memory. It holds the
  *   running checksum of the last frame (8 bytes derived from plaintext)
  *   while the database is open; SQLite gives a VFS no way around that
@@ -91,6 +104,7 @@
  */
 #include "crypto_int.h"
 
+#include <assert.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +124,6 @@
 _Static_assert(NONCE_OFF + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES ==
 		       PAGE,
 	       "tag and nonce fill the reserved bytes exactly");
-_Static_assert(CHS_VFS_RESERVE >= EXTRA + 16 + 24, "reserve too small");
 
 /* Every file kind SQLite can ask for; we serve two of them. */
 #define KIND_MASK                                                         \
@@ -142,6 +155,7 @@ typedef struct vfs_file {
 	const char *path;   /* SQLite's, valid until xClose */
 	int wal;
 	int pending;        /* a frame header waits for its page */
+	int pending_applied; /* ...and was applied as a checksum rewrite */
 	uint32_t pending_frame;
 	unsigned char pending_hdr[FRAME_HDR];
 	/* Scratch, so no I/O call allocates: a page or frame as on disk, and
@@ -429,41 +443,63 @@ static int wal_overwrite_page(vfs_file *f, uint32_t frame,
 	return real_write(f, f->io + FRAME_HDR, PAGE, off + FRAME_HDR);
 }
 
-/* Write out a held frame header: re-seal the frame on disk under it. */
-static int wal_flush(vfs_file *f)
+/* A header-only write may be SQLite rewriting the header of a frame of
+ * the current transaction (walRewriteChecksums: after an in-place
+ * overwrite it writes later frames with zero salts and checksum, then
+ * fixes them all before the commit). If the frame on disk looks like one
+ * of those and decrypts, seal its page again under the new header now: for the commit frame nothing else may follow (no sync
+ * with synchronous=NORMAL), and a crash must not lose the commit. A new
+ * frame that happens to match an old one gets its page next, and that
+ * page write wins. */
+static int wal_try_rewrite(vfs_file *f, uint32_t frame,
+			   const unsigned char *hdr)
 {
-	uint32_t frame = f->pending_frame;
-	const unsigned char *hdr = f->pending_hdr;
-	sqlite3_int64 off = frame_offset(frame);
+	sqlite3_int64 off = frame_offset(frame), size = 0;
 	unsigned char *page = f->io + FRAME_HDR;
 	unsigned char ad[AD_WAL];
 	int got, rc;
 
-	if (!f->pending)
-		return SQLITE_OK;
-	f->pending = 0;
-	rc = real_read(f, f->io, FRAME, off, &got);
-	if (rc == SQLITE_IOERR_SHORT_READ) {
-		/* Its page never came: leave a torn frame, as SQLite would. */
-		memcpy(f->io, hdr, 16);
-		memset(f->io + 16, 0, 8);
-		return real_write(f, f->io, FRAME_HDR, off);
-	}
-	if (rc != SQLITE_OK)
+	if ((rc = f->real->pMethods->xFileSize(f->real, &size)) != SQLITE_OK)
 		return rc;
+	if (size < off + FRAME)
+		return SQLITE_OK;
+	if ((rc = real_read(f, f->io, FRAME_HDR, off, &got)) != SQLITE_OK)
+		return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_OK : rc;
+	/* Same page and commit size; salts the same, or zero as SQLite left
+	 * them. (Old frames from before a WAL restart have other salts.) */
+	if (memcmp(f->io, hdr, 8) != 0 ||
+	    (memcmp(f->io + 8, hdr + 8, 8) != 0 && !sodium_is_zero(f->io + 8, 8)))
+		return SQLITE_OK;
+	if ((rc = real_read(f, f->io, FRAME, off, &got)) != SQLITE_OK)
+		return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_OK : rc;
 	ad_wal(ad, frame, f->io);
 	if (page_open(f->vfs, page, page, ad, sizeof(ad)) != 0)
-		return frame_damaged(f, frame);
-	memset(page + USABLE, 0, CHS_VFS_RESERVE);
-	if (chs_crypto__get32(hdr) == 1 &&
-	    (rc = check_page(f, page, 1)) != SQLITE_OK)
-		return rc;
+		return SQLITE_OK; /* a torn or damaged frame: not ours to fix */
 	memcpy(page + USABLE, hdr + 16, EXTRA);
 	ad_wal(ad, frame, hdr);
 	page_seal(f->vfs, page, ad, sizeof(ad));
 	memcpy(f->io, hdr, 16);
 	memset(f->io + 16, 0, 8);
-	return real_write(f, f->io, FRAME, off);
+	if ((rc = real_write(f, f->io, FRAME, off)) == SQLITE_OK)
+		f->pending_applied = 1;
+	return rc;
+}
+
+/* A held header whose page did not come next. Unless it was a checksum
+ * rewrite, leave it on disk as SQLite would (checksum zeroed): over a
+ * different frame, or none, that makes a torn frame. */
+static int wal_flush(vfs_file *f)
+{
+	unsigned char hdr[FRAME_HDR];
+
+	if (!f->pending)
+		return SQLITE_OK;
+	f->pending = 0;
+	if (f->pending_applied)
+		return SQLITE_OK;
+	memcpy(hdr, f->pending_hdr, 16);
+	memset(hdr + 16, 0, 8);
+	return real_write(f, hdr, FRAME_HDR, frame_offset(f->pending_frame));
 }
 
 static int wal_write(vfs_file *f, const unsigned char *buf, int amt,
@@ -494,9 +530,10 @@ static int wal_write(vfs_file *f, const unsigned char *buf, int amt,
 	if (within != 0 || amt != FRAME_HDR)
 		return refuse_write(f, amt, off);
 	f->pending = 1;
+	f->pending_applied = 0;
 	f->pending_frame = (uint32_t)k;
 	memcpy(f->pending_hdr, buf, FRAME_HDR);
-	return SQLITE_OK;
+	return wal_try_rewrite(f, (uint32_t)k, buf);
 }
 
 /* The WAL header is clear text. One whose page size is not ours is not
@@ -711,7 +748,8 @@ static int file_control(sqlite3_file *file, int op, void *arg)
 		return f->wal ? SQLITE_NOTFOUND : main_verify(f, arg);
 	case SQLITE_FCNTL_MMAP_SIZE:
 		/* Mapped pages would bypass decryption. */
-		*(sqlite3_int64 *)arg = 0;
+		if (arg)
+			*(sqlite3_int64 *)arg = 0;
 		return SQLITE_OK;
 	case SQLITE_FCNTL_SIZE_HINT:
 	case SQLITE_FCNTL_CHUNK_SIZE:
@@ -936,6 +974,10 @@ int chs_vfs_new(chs_vfs **out, const unsigned char store_key[CHS_KEY_BYTES])
 	chs_vfs *v = NULL;
 	int error;
 
+	assert(out && store_key);
+	if (!out || !store_key)
+		return chs_error_set(CHS_EINVALID, "no key for the database "
+						   "cipher");
 	*out = NULL;
 	if ((error = chs_crypto_init()) < 0)
 		goto done;
