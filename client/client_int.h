@@ -5,6 +5,8 @@
 #define CHS_CLIENT_INT_H
 
 #include "client/chartsync.h"
+#include "schema_int.h"
+#include "sync/sync.h"
 
 #include <sqlite3.h>
 
@@ -12,6 +14,7 @@
 #define CHS_BUSY_TIMEOUT_MS 30000    /* wait this long for other writers */
 #define CHS_CHECKPOINT_FRAMES 1000   /* checkpoint once the WAL is this long */
 #define CHS_USER_NAME_MAX 64         /* bytes */
+#define CHS_STMT_CACHE 64            /* prepared statements kept per store */
 
 struct chs_store {
 	char *dir;
@@ -30,6 +33,12 @@ struct chs_store {
 	int lock_fd;
 	int lock_depth;
 	int wal_frames; /* frames in the WAL after the last commit */
+	struct {
+		const char *sql; /* a string literal: compared by address */
+		sqlite3_stmt *st;
+		int busy;
+	} stmts[CHS_STMT_CACHE];
+	chs_hlc clock;  /* the last stamp this store gave or saw */
 };
 
 /* ---- keyslots.c: the slot file ---- */
@@ -63,7 +72,12 @@ void chs_client__lock_close(chs_store *s);
 /* Map an SQLite result to a CHS_E* code and message about `what`. */
 int chs_client__sqlerr(chs_store *s, int rc, const char *what);
 int chs_client__exec(chs_store *s, const char *sql);
+/* Prepared statements are cached per store (parsing SQL costs more than
+ * running these small statements): `sql` must be a string literal, and
+ * every statement goes back with chs_client__finish(), never finalize. */
 int chs_client__prepare(chs_store *s, sqlite3_stmt **out, const char *sql);
+void chs_client__finish(chs_store *s, sqlite3_stmt *st);
+void chs_client__finish_all(chs_store *s);
 /* Write transactions: take the writer lock, BEGIN IMMEDIATE ... COMMIT,
  * checkpoint while still holding the lock when the WAL has grown, release.
  * rollback is safe to call after a failed begin or commit. */
@@ -85,6 +99,60 @@ int chs_client__slot_set(chs_store *s, const char *user, const char *pass,
 /* ---- config.c ---- */
 /* Validate and write one setting inside the caller's transaction. */
 int chs_client__config_put(chs_store *s, const char *key, const char *value);
+
+/* ---- writer.c: local changes, batches, and record state ---- */
+
+/* One local save: a write transaction that collects changes into signed
+ * batches (one batch per save, up to CHS_BATCH_MAX_CHANGES each). */
+typedef struct chs_writer {
+	chs_store *s;
+	chs_change **batch; /* owned until sealed */
+	size_t n, cap;
+	chs_hlc clock;
+	char *terminal;
+	int64_t next_seq;   /* local seq of the batch being filled */
+	int64_t changes;    /* changes written by this save */
+} chs_writer;
+
+int chs_client__writer_begin(chs_writer *w, chs_store *s);
+/* Stamp `c` (hlc, device, user, terminal, and for anything but a create
+ * the record's current heads as parents), store it and update the
+ * record. Takes ownership of `c` whatever the result. */
+int chs_client__writer_put(chs_writer *w, chs_change *c);
+/* Seal the last batch and commit; on failure everything is rolled back. */
+int chs_client__writer_commit(chs_writer *w);
+void chs_client__writer_abort(chs_writer *w);
+
+/* Remember the clock (never moving it back), in the store and in `s`. */
+int chs_client__clock_save(chs_store *s, chs_hlc clock);
+/* All changes of a record, decoded (free with chs_client__changes_free). */
+int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
+			     chs_change ***out, size_t *n);
+void chs_client__changes_free(chs_change **list, size_t n);
+/* Recompute a record from its stored changes and save its row. */
+int chs_client__refresh_record(chs_store *s, const unsigned char rec[16]);
+/* Merge a record's stored changes; `*changes` must outlive `*out`. */
+int chs_client__merge_record(chs_store *s, const unsigned char rec[16],
+			     chs_merged **out, chs_change ***changes,
+			     size_t *n);
+
+/* ---- records.c ---- */
+/* The decoded text of a canonical JSON string value; NULL if `json` is
+ * not a string. malloc'ed. */
+char *chs_client__json_string(const char *json);
+/* Parse 32 hex digits. */
+int chs_client__parse_id(unsigned char out[16], const char *hex);
+/* The typed, checked, canonical JSON for an edit of a field of `t`. */
+int chs_client__edit_value(const chs_type_def *t, const chs_edit *e,
+			   chs_buf *out);
+/* Build the create change of a new record of type `t` with id `id`,
+ * checked as at entry; shared by add and import. */
+int chs_client__new_record(chs_store *s, const chs_type_def *t,
+			   const unsigned char id[16], const chs_edit *edits,
+			   size_t n, const char *patient, const char *encounter,
+			   chs_change **out);
+/* Time of an HLC stamp as ISO 8601 UTC, into out[32]. */
+void chs_client__hlc_time(chs_hlc t, char out[32]);
 
 /* ---- util.c ---- */
 /* Write `len` bytes to `path` crash-safely: temp file, fsync, rename,

@@ -110,7 +110,7 @@ int chs_client__config_put(chs_store *s, const char *key, const char *value)
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a setting");
 }
 
@@ -153,7 +153,11 @@ int chs_store_status(chs_store *s, chs_status *out)
 	out->store_id = s->store_id;
 	if ((err = chs_config_get(s, "terminal.name", &out->terminal)) < 0 ||
 	    (err = chs_client__get_int(s, "SELECT count(*) FROM users",
-				       &out->users)) < 0) {
+				       &out->users)) < 0 ||
+	    (err = chs_client__get_int(s, "SELECT count(*) FROM records WHERE NOT deleted",
+				       &out->records)) < 0 ||
+	    (err = chs_client__get_int(s, "SELECT count(*) FROM changes",
+				       &out->changes)) < 0) {
 		chs_status_dispose(out);
 		return err;
 	}

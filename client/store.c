@@ -28,7 +28,39 @@ static const char *const schema_sql =
 	"CREATE TABLE users(name TEXT PRIMARY KEY, admin INTEGER NOT NULL,"
 	" created INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE device(id INTEGER PRIMARY KEY CHECK (id = 1),"
-	" public BLOB NOT NULL, secret BLOB NOT NULL);";
+	" public BLOB NOT NULL, secret BLOB NOT NULL);"
+	/* Records: the merged state of each record, recomputed from its
+	 * changes whenever one arrives. Rowid tables: rows are larger than
+	 * WITHOUT ROWID suits, and appends are cheap. */
+	"CREATE TABLE records(id BLOB NOT NULL UNIQUE, type TEXT NOT NULL,"
+	" patient BLOB, encounter BLOB, deleted INTEGER NOT NULL,"
+	" review INTEGER NOT NULL, heads BLOB NOT NULL, state BLOB NOT NULL,"
+	" hash BLOB NOT NULL, mrn TEXT);"
+	"CREATE INDEX records_patient ON records(patient) WHERE patient IS NOT NULL;"
+	"CREATE INDEX records_encounter ON records(encounter) WHERE encounter IS NOT NULL;"
+	"CREATE INDEX records_mrn ON records(mrn) WHERE mrn IS NOT NULL;"
+	"CREATE INDEX records_review ON records(review) WHERE review;"
+	/* Changes, exactly as encoded (the id is the hash of body). */
+	"CREATE TABLE changes(id BLOB NOT NULL UNIQUE, record BLOB NOT NULL,"
+	" batch INTEGER NOT NULL, body BLOB NOT NULL);"
+	"CREATE INDEX changes_record ON changes(record);"
+	"CREATE INDEX changes_batch ON changes(batch);"
+	/* Batches: seq is the order they reached this store; local batches
+	 * are ours, dseq counts a device's batches. */
+	"CREATE TABLE batches(seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,"
+	" device TEXT NOT NULL, dseq INTEGER NOT NULL, manifest BLOB NOT NULL,"
+	" signature BLOB NOT NULL, key BLOB NOT NULL, local INTEGER NOT NULL,"
+	" sent INTEGER NOT NULL DEFAULT 0, received INTEGER NOT NULL);"
+	"CREATE INDEX batches_unsent ON batches(seq) WHERE local AND NOT sent;"
+	/* Attachments' bytes by content, in chunks. */
+	"CREATE TABLE blobs(sha256 BLOB PRIMARY KEY, size INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE TABLE blob_chunks(sha256 BLOB NOT NULL, n INTEGER NOT NULL,"
+	" data BLOB NOT NULL, PRIMARY KEY (sha256, n));"
+	/* What arrived by sync and failed a form check: for the consistency
+	 * report, never a reason to refuse. */
+	"CREATE TABLE flags(change BLOB NOT NULL, record BLOB NOT NULL,"
+	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));";
 
 /* ------------------------------------------------------------------ */
 /* SQL helpers                                                          */
@@ -79,9 +111,56 @@ int chs_client__exec(chs_store *s, const char *sql)
 
 int chs_client__prepare(chs_store *s, sqlite3_stmt **out, const char *sql)
 {
-	int rc = sqlite3_prepare_v2(s->db, sql, -1, out, NULL);
+	int i, free_slot = -1, rc;
 
-	return rc == SQLITE_OK ? 0 : chs_client__sqlerr(s, rc, "reading");
+	*out = NULL;
+	for (i = 0; i < CHS_STMT_CACHE; i++) {
+		if (s->stmts[i].sql == sql && !s->stmts[i].busy) {
+			s->stmts[i].busy = 1;
+			*out = s->stmts[i].st;
+			return 0;
+		}
+		if (!s->stmts[i].sql && free_slot < 0)
+			free_slot = i;
+	}
+	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+	if (rc != SQLITE_OK)
+		return chs_client__sqlerr(s, rc, "reading");
+	if (free_slot >= 0) {
+		s->stmts[free_slot].sql = sql;
+		s->stmts[free_slot].st = *out;
+		s->stmts[free_slot].busy = 1;
+	}
+	return 0;
+}
+
+void chs_client__finish(chs_store *s, sqlite3_stmt *st)
+{
+	int i;
+
+	if (!st)
+		return;
+	for (i = 0; i < CHS_STMT_CACHE; i++) {
+		if (s->stmts[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			s->stmts[i].busy = 0;
+			return;
+		}
+	}
+	chs_client__finish(s, st);
+}
+
+void chs_client__finish_all(chs_store *s)
+{
+	int i;
+
+	for (i = 0; i < CHS_STMT_CACHE; i++) {
+		sqlite3_finalize(s->stmts[i].st);
+		s->stmts[i].sql = NULL;
+		s->stmts[i].st = NULL;
+		s->stmts[i].busy = 0;
+	}
 }
 
 int chs_client__get_text(chs_store *s, const char *sql, const char *arg,
@@ -108,7 +187,7 @@ int chs_client__get_text(chs_store *s, const char *sql, const char *arg,
 	} else {
 		err = chs_client__sqlerr(s, rc, "reading");
 	}
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	return err;
 }
 
@@ -125,7 +204,7 @@ int chs_client__get_int(chs_store *s, const char *sql, int64_t *out)
 		*out = sqlite3_column_int64(st, 0);
 	else if (rc != SQLITE_DONE)
 		err = chs_client__sqlerr(s, rc, "reading");
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	return err;
 }
 
@@ -228,6 +307,7 @@ static int configure_connection(chs_store *s)
 	sqlite3_wal_hook(s->db, on_wal_commit, s);
 	if ((err = chs_client__exec(s, "PRAGMA temp_store=MEMORY;"
 				       "PRAGMA mmap_size=0;"
+				       "PRAGMA cache_size=-65536;"
 				       "PRAGMA synchronous=FULL;"
 				       "PRAGMA foreign_keys=ON;")) < 0)
 		return err;
@@ -327,7 +407,7 @@ static int device_save(chs_store *s)
 			  CHS_SIGN_PK_BYTES, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, sealed, sizeof(sealed), SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the device key");
 }
 
@@ -379,7 +459,7 @@ static int device_load(chs_store *s)
 				    "the store '%s' is damaged (no device key)", s->dir);
 	else
 		err = chs_client__sqlerr(s, rc, "reading the device key");
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	if (err == 0)
 		chs_identity_device_id(s->identity, s->device_id);
 	return err;
@@ -457,7 +537,7 @@ static int insert_meta(chs_store *s, const chs_store_create_opts *opts)
 	sqlite3_bind_int(st, 2, CHS_STORE_SCHEMA);
 	sqlite3_bind_int64(st, 3, chs_client__now());
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)
 		return chs_client__sqlerr(s, rc, "creating");
 	if ((err = chs_client__prepare(s, &st,
@@ -466,7 +546,7 @@ static int insert_meta(chs_store *s, const chs_store_create_opts *opts)
 	sqlite3_bind_text(st, 1, s->user, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, chs_client__now());
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)
 		return chs_client__sqlerr(s, rc, "creating");
 	if (opts->terminal)
@@ -731,6 +811,7 @@ static void close_db(chs_store *s)
 {
 	if (!s->db)
 		return;
+	chs_client__finish_all(s);
 	/* The last connection to close checkpoints the WAL: do it under the
 	 * writer lock, or not at all. */
 	if (chs_client__lock(s) < 0)
@@ -744,10 +825,12 @@ void chs_store_free(chs_store *s)
 {
 	if (!s)
 		return;
-	if (s->lock_fd >= 0)
+	if (s->lock_fd >= 0) {
 		close_db(s);
-	else if (s->db)
+	} else if (s->db) {
+		chs_client__finish_all(s);
 		sqlite3_close_v2(s->db);
+	}
 	chs_vfs_free(s->vfs);
 	chs_client__lock_close(s);
 	chs_identity_free(s->identity);
@@ -793,9 +876,12 @@ const chs_identity *chs_store_identity(const chs_store *s)
 /* ------------------------------------------------------------------ */
 /* Check                                                                */
 
-/* Copy the WAL into the database first (under the writer lock), so that
- * every committed page is read and verified on its way, then verify every
- * page of the database file, then SQLite's own structure check. */
+/* Copy the WAL into the database first, so every committed page is read
+ * and verified on its way (a damaged WAL frame would otherwise only end
+ * SQLite's recovery quietly), then verify every page of the database
+ * file, then SQLite's own structure check. The page scan reads the file
+ * without SQLite's locks, so it runs under the writer lock, which also
+ * keeps checkpoints away. */
 int chs_store_check(chs_store *s)
 {
 	uint32_t bad = 0;
@@ -804,12 +890,14 @@ int chs_store_check(chs_store *s)
 
 	if ((err = chs_client__lock(s)) < 0)
 		return err;
-	rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE,
+	rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_TRUNCATE,
 				       NULL, NULL);
-	chs_client__unlock(s);
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+		chs_client__unlock(s);
 		return chs_client__sqlerr(s, rc, "checking");
+	}
 	rc = sqlite3_file_control(s->db, "main", CHS_VFS_FCNTL_VERIFY, &bad);
+	chs_client__unlock(s);
 	if (rc != SQLITE_OK)
 		return chs_error_set(CHS_EDAMAGED,
 				     "the store '%s' is damaged: page %u does not decrypt; restore it from a backup",

@@ -96,7 +96,7 @@ static int insert_user(chs_store *s, const char *name, int admin)
 	sqlite3_bind_int(st, 2, admin ? 1 : 0);
 	sqlite3_bind_int64(st, 3, chs_client__now());
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "adding the user");
 }
 
@@ -142,7 +142,7 @@ static int delete_user(chs_store *s, const char *name)
 		return err;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "removing the user");
 }
 
@@ -224,7 +224,7 @@ int chs_store_user_list(chs_store *s, chs_user **out, size_t *count)
 		users[n].created = sqlite3_column_int64(st, 2);
 		n++;
 	}
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE) {
 		chs_user_list_free(users, n);
 		return chs_client__sqlerr(s, rc, "listing users");
@@ -233,7 +233,7 @@ int chs_store_user_list(chs_store *s, chs_user **out, size_t *count)
 	*count = n;
 	return 0;
 nomem:
-	sqlite3_finalize(st);
+	chs_client__finish(s, st);
 	chs_user_list_free(users, n);
 	return chs_error_set(CHS_ENOMEM, "out of memory");
 }

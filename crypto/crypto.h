@@ -127,6 +127,18 @@ void chs_hash_init(chs_hash_state *st);
 void chs_hash_update(chs_hash_state *st, const void *data, size_t len);
 void chs_hash_final(chs_hash_state *st, unsigned char out[CHS_HASH_BYTES]);
 
+/* SHA-256, for attachment content addresses (what other tools print). */
+#define CHS_SHA256_BYTES 32u
+
+typedef struct chs_sha256_state {
+	/* Opaque storage for crypto_hash_sha256_state (104 bytes). */
+	_Alignas(8) unsigned char opaque[128];
+} chs_sha256_state;
+
+void chs_sha256_init(chs_sha256_state *st);
+void chs_sha256_update(chs_sha256_state *st, const void *data, size_t len);
+void chs_sha256_final(chs_sha256_state *st, unsigned char out[CHS_SHA256_BYTES]);
+
 /* Lowercase hex of `len` bytes into `out` (2*len+1 bytes, NUL-terminated). */
 void chs_hex(char *out, const void *bin, size_t len);
 /* Parse exactly `len` bytes of hex; CHS_EINVALID if malformed. */

@@ -31,6 +31,25 @@ void chs_hash_final(chs_hash_state *st, unsigned char out[CHS_HASH_BYTES])
 				 CHS_HASH_BYTES);
 }
 
+_Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(chs_sha256_state),
+	       "chs_sha256_state too small for libsodium's state");
+
+void chs_sha256_init(chs_sha256_state *st)
+{
+	crypto_hash_sha256_init((crypto_hash_sha256_state *)st->opaque);
+}
+
+void chs_sha256_update(chs_sha256_state *st, const void *data, size_t len)
+{
+	crypto_hash_sha256_update((crypto_hash_sha256_state *)st->opaque, data,
+				  len);
+}
+
+void chs_sha256_final(chs_sha256_state *st, unsigned char out[CHS_SHA256_BYTES])
+{
+	crypto_hash_sha256_final((crypto_hash_sha256_state *)st->opaque, out);
+}
+
 void chs_hex(char *out, const void *bin, size_t len)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -97,17 +97,26 @@
  *   OFF works too). An existing store ignores the page size and reserve
  *   and is WAL already; journal_mode=OFF there would take it out of WAL
  *   (a checkpoint and two rewrites of page 1), so send it only to create.
- * - The wal-index (-shm) is the unix VFS's own shared memory. It holds the
- *   running checksum of the last frame (8 bytes derived from plaintext)
- *   while the database is open; SQLite gives a VFS no way around that
- *   short of keeping the wal-index out of the file system.
+ * - The wal-index (-shm) holds the running checksum of the last frame (8
+ *   bytes derived from plaintext) while the database is open and after a
+ *   crash, and SQLite maps it directly, so it cannot be encrypted. It is
+ *   kept out of the store folder instead: the unix VFS names the wal-index
+ *   after the database file it belongs to, so the shm methods go to a
+ *   second unix file, an empty placeholder in /dev/shm (memory, never the
+ *   disk) named after the database's device and inode. Every process that
+ *   opens the store finds the same placeholder, so the wal-index and its
+ *   locks are shared exactly as they would be beside the database. Where
+ *   /dev/shm is missing, the wal-index stays beside the database.
  */
 #include "crypto_int.h"
 
 #include <assert.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PAGE CHS_VFS_PAGE_SIZE                       /* bytes */
 #define USABLE (CHS_VFS_PAGE_SIZE - CHS_VFS_RESERVE) /* 4048 bytes */
@@ -158,6 +167,10 @@ typedef struct vfs_file {
 	int pending_applied; /* ...and was applied as a checksum rewrite */
 	uint32_t pending_frame;
 	unsigned char pending_hdr[FRAME_HDR];
+	sqlite3_file *shm;  /* the /dev/shm placeholder, once the wal-index
+			     * is first used; NULL: not yet, or beside the db */
+	const char *shm_name; /* its sqlite3_create_filename() name */
+	int shm_tried;
 	/* Scratch, so no I/O call allocates: a page or frame as on disk, and
 	 * a decrypted one for reads that want only part of it. */
 	unsigned char io[FRAME];
@@ -662,11 +675,15 @@ static int wal_read(vfs_file *f, unsigned char *buf, int amt,
  * sqlite3_io_methods
  */
 
+static void shm_close_placeholder(vfs_file *f);
+
 static int file_close(sqlite3_file *file)
 {
 	vfs_file *f = (vfs_file *)file;
 	int rc = f->wal ? wal_flush(f) : SQLITE_OK;
 	int rc2 = f->real->pMethods->xClose(f->real);
+
+	shm_close_placeholder(f);
 
 	sodium_memzero(f->io, sizeof(f->io));
 	sodium_memzero(f->plain, sizeof(f->plain));
@@ -775,33 +792,97 @@ static int file_device_characteristics(sqlite3_file *file)
 	return (caps & ~IOCAP_REFUSED) | SQLITE_IOCAP_POWERSAFE_OVERWRITE;
 }
 
+/* ---------------------------------------------------------------------
+ * The wal-index, kept in /dev/shm (see the top of this file)
+ */
+#define SHM_DIR "/dev/shm"
+
+static int shm_open_placeholder(vfs_file *f)
+{
+	sqlite3_vfs *root = f->vfs->root;
+	char path[96];
+	struct stat db, dir;
+	int out = 0;
+
+	if (stat(SHM_DIR, &dir) < 0 || !S_ISDIR(dir.st_mode) || stat(f->path, &db) < 0)
+		return SQLITE_CANTOPEN;
+	snprintf(path, sizeof(path), SHM_DIR "/chartsync-%llx-%llx",
+		 (unsigned long long)db.st_dev, (unsigned long long)db.st_ino);
+	/* the unix VFS reads URI parameters from a database name, so it must
+	 * be a real sqlite3 filename object */
+	f->shm_name = sqlite3_create_filename(path, "", "", 0, NULL);
+	f->shm = sqlite3_malloc(root->szOsFile);
+	if (!f->shm_name || !f->shm)
+		return SQLITE_NOMEM;
+	memset(f->shm, 0, (size_t)root->szOsFile);
+	if (root->xOpen(root, f->shm_name, f->shm, SQLITE_OPEN_READWRITE |
+			SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_DB, &out) != SQLITE_OK) {
+		sqlite3_free(f->shm);
+		f->shm = NULL;
+		return SQLITE_CANTOPEN;
+	}
+	return SQLITE_OK;
+}
+
+static void shm_close_placeholder(vfs_file *f)
+{
+	if (f->shm) {
+		if (f->shm->pMethods)
+			f->shm->pMethods->xClose(f->shm);
+		sqlite3_free(f->shm);
+	}
+	sqlite3_free_filename(f->shm_name);
+	f->shm = NULL;
+	f->shm_name = NULL;
+}
+
+/* The file whose wal-index SQLite means: the placeholder when /dev/shm
+ * could hold it, else the database itself. */
+static sqlite3_file *shm_target(vfs_file *f)
+{
+	if (!f->shm_tried) {
+		f->shm_tried = 1;
+		if (shm_open_placeholder(f) != SQLITE_OK)
+			shm_close_placeholder(f);
+	}
+	return f->shm ? f->shm : f->real;
+}
+
 static int file_shm_map(sqlite3_file *file, int region, int size, int extend,
 			void volatile **pp)
 {
-	sqlite3_file *real = ((vfs_file *)file)->real;
+	sqlite3_file *t = shm_target((vfs_file *)file);
 
-	return real->pMethods->xShmMap(real, region, size, extend, pp);
+	return t->pMethods->xShmMap(t, region, size, extend, pp);
 }
 
 static int file_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
-	sqlite3_file *real = ((vfs_file *)file)->real;
+	sqlite3_file *t = shm_target((vfs_file *)file);
 
-	return real->pMethods->xShmLock(real, offset, n, flags);
+	return t->pMethods->xShmLock(t, offset, n, flags);
 }
 
 static void file_shm_barrier(sqlite3_file *file)
 {
-	sqlite3_file *real = ((vfs_file *)file)->real;
+	sqlite3_file *t = shm_target((vfs_file *)file);
 
-	real->pMethods->xShmBarrier(real);
+	t->pMethods->xShmBarrier(t);
 }
 
+/* SQLite deletes the wal-index only from the last connection to the
+ * database (it holds the database's EXCLUSIVE lock then, and every other
+ * connection in WAL mode holds SHARED), so the placeholder can go too:
+ * the next connection makes a new one before it maps anything. */
 static int file_shm_unmap(sqlite3_file *file, int delete_flag)
 {
-	sqlite3_file *real = ((vfs_file *)file)->real;
+	vfs_file *f = (vfs_file *)file;
+	sqlite3_file *t = shm_target(f);
+	int rc = t->pMethods->xShmUnmap(t, delete_flag);
 
-	return real->pMethods->xShmUnmap(real, delete_flag);
+	if (rc == SQLITE_OK && delete_flag && f->shm)
+		unlink(f->shm_name);
+	return rc;
 }
 
 /* Version 2: no xFetch, so the pager never maps the file. */

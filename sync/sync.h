@@ -1,13 +1,22 @@
 /*
- * sync/sync.h - versioned changes and their replication.
+ * sync/sync.h - versioned changes: their encoding, the per-record history
+ * and its merge rule, and the signed batches they travel in.
  *
- * This module grows with the records and replication issues; today it
- * offers the hybrid logical clock that stamps every change.
+ * sync/ knows nothing of SQLite or of the record types: the client stores
+ * changes and tells the merge which fields belong together. Field values
+ * are carried as canonical JSON text (see sync/canonical.c), so two
+ * values are equal exactly when their bytes are.
+ *
+ * Errors follow crypto/crypto.h: 0 or a negative CHS_E* code with a
+ * message from chs_error_last().
  */
 #ifndef CHS_SYNC_H
 #define CHS_SYNC_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "crypto/crypto.h"
 
 /* ---------------------------------------------------------------------
  * Hybrid logical clock (Kulkarni et al., 2014)
@@ -32,5 +41,215 @@ chs_hlc chs_hlc_observe(chs_hlc last, chs_hlc remote, uint64_t now_ms);
 uint64_t chs_hlc_wall_ms(void);
 /* Wall-clock milliseconds part of a timestamp. */
 uint64_t chs_hlc_ms(chs_hlc t);
+
+
+/* ---------------------------------------------------------------------
+ * Canonical JSON
+ *
+ * RFC 8785 restricted to what chartsync writes: objects with members
+ * sorted by key as RFC 8785 sorts them (by UTF-16 code units; byte order
+ * for ASCII keys), no whitespace, strings
+ * escaped only where JSON requires (", \, and control characters: \b
+ * \f \n \r \t, others as \u00xx with lowercase hex), UTF-8 kept as
+ * is, integers in plain decimal. Numbers with a fraction or exponent, and
+ * integers beyond +-2^53, are refused (money is integer cents), as are
+ * duplicate keys and invalid UTF-8.
+ */
+
+/* Parse any JSON text and write its canonical form to `out` (appended).
+ * CHS_EINVALID, with a message naming the problem, for text that is not
+ * JSON or not representable. */
+int chs_canonical_json(chs_buf *out, const char *text, size_t len);
+/* Canonical form of a JSON string holding `s` (UTF-8), appended.
+ * CHS_EINVALID for invalid UTF-8 or a NUL byte. */
+int chs_canonical_string(chs_buf *out, const char *s, size_t len);
+
+/* ---------------------------------------------------------------------
+ * Changes
+ *
+ * A change is one edit to one record. Its id is the BLAKE2b-256 of its
+ * encoding, which is canonical JSON (documented in sync/change.c), so the
+ * same change has the same id on every platform, whatever order its
+ * fields were typed in.
+ */
+#define CHS_RECORD_ID_BYTES 16u
+#define CHS_CHANGE_ID_BYTES 32u
+
+typedef enum chs_op {
+	CHS_OP_CREATE = 1,
+	CHS_OP_UPDATE = 2,
+	CHS_OP_DELETE = 3,
+	CHS_OP_RESOLVE = 4
+} chs_op;
+
+typedef struct chs_field {
+	char *name;
+	char *value; /* canonical JSON; NULL means the field is cleared */
+} chs_field;
+
+typedef struct chs_change {
+	unsigned char id[CHS_CHANGE_ID_BYTES]; /* set by encode/decode */
+	unsigned char record[CHS_RECORD_ID_BYTES];
+	char *type;            /* record type, e.g. "patient" */
+	chs_op op;
+	chs_field *fields;     /* sorted by name, names unique */
+	size_t nfields;
+	unsigned char (*parents)[CHS_CHANGE_ID_BYTES]; /* sorted, unique */
+	size_t nparents;
+	chs_hlc hlc;
+	char device[33];       /* device id, 32 hex */
+	char *user;            /* who opened the store */
+	char *terminal;        /* terminal.name */
+	int deleted;           /* resolve only: 1 if the resolution deletes */
+} chs_change;
+
+/* Allocate an empty change (all zero); free with chs_change_free(). */
+int chs_change_new(chs_change **out);
+void chs_change_free(chs_change *c);
+/* Add or replace a field (value NULL or "null" clears it); keeps fields
+ * sorted. The value must already be canonical JSON. */
+int chs_change_set(chs_change *c, const char *name, const char *value);
+/* Add a parent; keeps parents sorted and unique. */
+int chs_change_add_parent(chs_change *c,
+			  const unsigned char id[CHS_CHANGE_ID_BYTES]);
+/* Append the canonical encoding to `out` and set c->id. CHS_EINVALID for
+ * a change that cannot be encoded (missing type, bad op, a value not in
+ * canonical form, a create with parents or another op without any, ...). */
+int chs_change_encode(chs_change *c, chs_buf *out);
+/* Decode an encoding; CHS_EINVALID (not CHS_EDAMAGED) when the bytes are
+ * not a change or are not in canonical form (so the id would differ).
+ * Sets id = BLAKE2b-256(bytes). */
+int chs_change_decode(chs_change **out, const void *bytes, size_t len);
+/* Deep copy. */
+int chs_change_dup(chs_change **out, const chs_change *c);
+
+/* ---------------------------------------------------------------------
+ * The merge rule
+ *
+ * A record's changes form a DAG (parents are the heads the author saw).
+ * chs_merge() computes the record's state from any set of its changes,
+ * in any order; the result depends only on the set. The rule, per field
+ * (and per merge group, and for the record's existence), is a three-way
+ * merge against the common ancestors, stated as: the writes to a field
+ * that no other write to it descends from decide it. One such write, or
+ * several with the same value: that value (merged). Several with
+ * different values: the field is under review, every candidate kept with
+ * its change, and a deterministic provisional value shown (the candidate
+ * with the highest (hlc, change id)). Every create, update and resolve
+ * counts as writing "exists"; a delete writes "deleted"; so a delete
+ * concurrent with an edit puts the record under review. Fields in one
+ * merge group are one unit: two concurrent writes that touch the group
+ * and do not set it identically put the whole group under review.
+ * A change whose parents are not all present is left out (pending) until
+ * they arrive.
+ */
+
+/* Which merge group a field of a record type belongs to; NULL if the
+ * field merges on its own. */
+typedef const char *(*chs_group_fn)(const char *type, const char *field,
+				    void *payload);
+
+typedef struct chs_candidate {
+	const chs_change *change; /* borrowed from the merge input */
+	const char *value;        /* canonical JSON; NULL: cleared. Existence
+				   * candidates: "true" (deleted), "false" */
+} chs_candidate;
+
+typedef struct chs_merged_field {
+	char *name;
+	char *value;              /* provisional when under review; never NULL
+				   * ("null" when the provisional is a clear) */
+	const chs_change *from;   /* the write that decided it */
+	chs_candidate *candidates; /* >= 2 when under review, else 0 */
+	size_t ncandidates;
+} chs_merged_field;
+
+typedef struct chs_merged {
+	char *type;
+	int deleted;      /* provisional when existence is under review */
+	int review;       /* anything under review */
+	int exists_review; /* a delete against an edit */
+	chs_candidate *exists_candidates; /* value "true" = deleted */
+	size_t nexists_candidates;
+	chs_merged_field *fields; /* sorted by name; cleared fields absent
+				   * unless under review */
+	size_t nfields;
+	const chs_change **heads; /* sorted by id */
+	size_t nheads;
+	const chs_change **order; /* applied changes, causal order, ties by
+				   * (hlc, id): the history to show */
+	size_t norder;
+	const chs_change **pending; /* left out: a parent is missing */
+	size_t npending;
+	/* The state as canonical JSON (type, deleted, fields, review with
+	 * candidates by change id): equal sets of changes give equal bytes. */
+	char *state;
+	size_t state_len;
+	unsigned char hash[CHS_HASH_BYTES]; /* BLAKE2b-256 of state */
+} chs_merged;
+
+/* Merge the `n` changes of one record. The changes must outlive the
+ * result. CHS_EINVALID if they are not all of one record or there is no
+ * create among the applied ones (the record has no state yet:
+ * result->norder == 0 is returned instead when every change is pending,
+ * with type NULL and state "null"). */
+int chs_merge(chs_merged **out, const chs_change *const *changes, size_t n,
+	      chs_group_fn group, void *payload);
+void chs_merged_free(chs_merged *m);
+const chs_merged_field *chs_merged_get(const chs_merged *m, const char *name);
+
+/* ---------------------------------------------------------------------
+ * Batches
+ *
+ * One local save is one batch. A batch is signed once by its device over
+ * a manifest (canonical JSON) that lists its change ids, so any single
+ * change can be proven against its batch, and checking a large pull costs
+ * one signature per batch plus hashing. Manifest:
+ *   {"changes":["<64 hex>",...],"device":"<32 hex>","key":"<64 hex>",
+ *    "prev":"<64 hex>"|null,"seq":N,"v":1}
+ * key is the device's Ed25519 public key (device = BLAKE2b-128 of it);
+ * seq counts the device's batches from 1 and prev is the previous batch's
+ * id, so a device's batches form a chain. The batch id is the BLAKE2b-256
+ * of the manifest.
+ */
+#define CHS_BATCH_MAX_CHANGES 1000
+
+typedef struct chs_batch {
+	unsigned char id[CHS_HASH_BYTES];
+	char *manifest;      /* canonical JSON */
+	size_t manifest_len;
+	unsigned char signature[CHS_SIGNATURE_BYTES];
+	unsigned char key[CHS_SIGN_PK_BYTES];
+	char device[33];
+	uint64_t seq;
+	int has_prev;
+	unsigned char prev[CHS_HASH_BYTES];
+	chs_change **changes; /* owned */
+	size_t nchanges;
+} chs_batch;
+
+/* Build and sign a batch of `n` encoded changes (ids set), taking
+ * ownership of the changes array and its changes on success. */
+int chs_batch_seal(chs_batch **out, const chs_identity *id, uint64_t seq,
+		   const unsigned char *prev /* NULL for the first */,
+		   chs_change **changes, size_t n);
+/* Check the signature, that the manifest lists exactly the changes'
+ * ids, that device matches key and that every change names that device.
+ * CHS_EDAMAGED otherwise. */
+int chs_batch_verify(const chs_batch *b);
+/* Prove one change against a manifest and its signature. */
+int chs_batch_prove(const char *manifest, size_t manifest_len,
+		    const unsigned char sig[CHS_SIGNATURE_BYTES],
+		    const chs_change *c);
+/* Rebuild a batch from a stored manifest and signature, with no changes
+ * yet (the caller fills `changes` in manifest order before encoding or
+ * verifying). CHS_EINVALID for a malformed manifest. */
+int chs_batch_from_manifest(chs_batch **out, const char *manifest,
+			    size_t len, const unsigned char sig[CHS_SIGNATURE_BYTES]);
+/* One byte string for shipping, and back. decode verifies nothing: call
+ * chs_batch_verify(). Format in sync/batch.c. */
+int chs_batch_encode(const chs_batch *b, chs_buf *out);
+int chs_batch_decode(chs_batch **out, const void *bytes, size_t len);
+void chs_batch_free(chs_batch *b);
 
 #endif

@@ -13,6 +13,17 @@
 
 static const cli_command commands[] = {
 	{ "init", cmd_init, "create a store and its first user, an admin" },
+	{ "add", cmd_add, "create a record" },
+	{ "set", cmd_set, "change fields of a record" },
+	{ "rm", cmd_rm, "remove a record (its history stays)" },
+	{ "show", cmd_show, "show a record" },
+	{ "ls", cmd_ls, "list records" },
+	{ "log", cmd_log, "show the history of a record" },
+	{ "import", cmd_import, "import records from JSON Lines" },
+	{ "attach", cmd_attach, "store a file (a scanned page) for a patient" },
+	{ "cat", cmd_cat, "write an attachment's bytes to standard output" },
+	{ "review", cmd_review, "records edited concurrently that need a person" },
+	{ "verify", cmd_verify, "print the state hash over all records" },
 	{ "status", cmd_status, "show the store, the user, this terminal and counts" },
 	{ "config", cmd_config, "read or change a setting of the store" },
 	{ "user", cmd_user, "add, list or remove the users of the store" },

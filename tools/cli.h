@@ -68,5 +68,16 @@ int cmd_config(cli_ctx *ctx, int argc, char **argv);
 int cmd_check(cli_ctx *ctx, int argc, char **argv);
 int cmd_passwd(cli_ctx *ctx, int argc, char **argv);
 int cmd_user(cli_ctx *ctx, int argc, char **argv);
+int cmd_add(cli_ctx *ctx, int argc, char **argv);
+int cmd_set(cli_ctx *ctx, int argc, char **argv);
+int cmd_rm(cli_ctx *ctx, int argc, char **argv);
+int cmd_show(cli_ctx *ctx, int argc, char **argv);
+int cmd_ls(cli_ctx *ctx, int argc, char **argv);
+int cmd_log(cli_ctx *ctx, int argc, char **argv);
+int cmd_import(cli_ctx *ctx, int argc, char **argv);
+int cmd_attach(cli_ctx *ctx, int argc, char **argv);
+int cmd_cat(cli_ctx *ctx, int argc, char **argv);
+int cmd_review(cli_ctx *ctx, int argc, char **argv);
+int cmd_verify(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -1162,6 +1162,40 @@ START_TEST(test_vfs__two_connections_see_consistent_snapshots)
 }
 END_TEST
 
+/* The wal-index holds a checksum over plaintext: it lives in /dev/shm,
+ * never in the store folder, and goes away with the last connection. */
+START_TEST(test_vfs__the_wal_index_stays_out_of_the_store_folder)
+{
+	chs_vfs *v = vfs_with_key(1);
+	char *path = in_dir("store.db"), *shm = in_dir("store.db-shm");
+	char placeholder[96];
+	struct stat sb;
+	sqlite3 *a, *b;
+
+	if (stat("/dev/shm", &sb) < 0)
+		return; /* no /dev/shm here: the wal-index stays beside the db */
+	a = store_open(path, v);
+	create_table(a);
+	insert_rows(a, "a", 0, 50);
+	b = store_open(path, v);
+	ck_assert_int_eq(count_tag(b, "a"), 50);
+	ck_assert(!file_exists(shm));
+	ck_assert_int_eq(stat(path, &sb), 0);
+	snprintf(placeholder, sizeof(placeholder), "/dev/shm/chartsync-%llx-%llx-shm",
+		 (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino);
+	ck_assert_msg(file_exists(placeholder), "no wal-index at %s", placeholder);
+	close_ok(b);
+	ck_assert(file_exists(placeholder)); /* a is still open */
+	close_ok(a);
+	ck_assert(!file_exists(placeholder));
+	placeholder[strlen(placeholder) - 4] = '\0';
+	ck_assert(!file_exists(placeholder));
+	chs_vfs_free(v);
+	free(path);
+	free(shm);
+}
+END_TEST
+
 /* A reader in another process: every snapshot it sees must be a whole
  * number of ten-row transactions with the right sum. It tells the writer
  * when it has made its first read, and stops when it sees the last row. */
@@ -1487,6 +1521,7 @@ static Suite *vfs_suite(void)
 	tcase_add_test(tc, test_vfs__a_reader_process_sees_only_whole_transactions);
 	tcase_add_test(tc, test_vfs__only_whole_clean_pages_are_written);
 	tcase_add_test(tc, test_vfs__wal_checksums_never_reach_the_disk);
+	tcase_add_test(tc, test_vfs__the_wal_index_stays_out_of_the_store_folder);
 	suite_add_tcase(s, tc);
 	return s;
 }

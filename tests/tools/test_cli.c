@@ -279,7 +279,9 @@ END_TEST
 
 START_TEST(test_cli__usage_errors_exit_1)
 {
-	const char *cmds[] = { "init", "status", "config", "user", "passwd", "check" };
+	const char *cmds[] = { "init", "status", "config", "user", "passwd", "check", "add",
+			       "set", "rm", "show", "ls", "log", "import", "attach", "cat",
+			       "review", "verify" };
 	result r;
 	size_t i;
 
@@ -336,6 +338,138 @@ START_TEST(test_cli__check_reports_damage)
 }
 END_TEST
 
+/* ---- records ---- */
+
+/* Run and return the trimmed first line of stdout (an id). */
+static void run_id(char out[64], const char *a1, const char *a2, const char *a3,
+		   const char *a4, const char *a5, const char *a6)
+{
+	result r;
+
+	run(&r, a1, a2, a3, a4, a5, a6, NULL);
+	ck_status(r, 0);
+	ck_assert_uint_ge(strlen(r.out), 33);
+	snprintf(out, 64, "%.32s", r.out);
+}
+
+START_TEST(test_cli__records_add_show_ls_log)
+{
+	char pat[64], enc[64];
+	result r;
+
+	init_store();
+	run_id(pat, "add", "patient", "name=Ada Byron", "mrn=A-1001", "dob=1961-12-10", NULL);
+	run_id(enc, "add", "encounter", "--patient", pat, "date=2024-03-15", "reason=cough");
+	run(&r, "add", "procedure", "--encounter", enc, "cpt=99213", "fee:=12500", NULL);
+	ck_status(r, 0);
+	run(&r, "show", pat, NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "Ada Byron"));
+	run(&r, "show", "--json", enc, NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "\"reason\":\"cough\""));
+	run(&r, "ls", "--patient", pat, NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "99213"));
+	ck_assert_ptr_nonnull(strstr(r.out, "cough"));
+	run(&r, "set", pat, "phone=555-0100", NULL);
+	ck_status(r, 0);
+	run(&r, "log", pat, NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "by alice at front-desk"));
+	ck_assert_ptr_nonnull(strstr(r.out, "phone = 555-0100"));
+	run(&r, "status", "--json", NULL);
+	ck_assert_ptr_nonnull(strstr(r.out, "\"records\":3"));
+	/* and nothing of it is on disk in the clear */
+	ck_assert_int_eq(tu_grep_dir(dir, "Ada Byron", NULL, 0), 0);
+	ck_assert_int_eq(tu_grep_dir(dir, "cough", NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(test_cli__bad_record_input_exits_2_and_saves_nothing)
+{
+	static char before[sizeof(((result *)0)->out)];
+	char pat[64];
+	result r;
+
+	init_store();
+	run_id(pat, "add", "patient", "name=Ada", "mrn=A-1", NULL, NULL);
+	run(&r, "verify", NULL);
+	memcpy(before, r.out, sizeof(before));
+	run(&r, "add", "vehicle", "wheels=4", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "'vehicle' is not a record type"));
+	run(&r, "add", "patient", "name=B", "mrn=B-1", "colour=red", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "patient has no field 'colour'"));
+	run(&r, "add", "problem", "--patient", pat, "name=diabetes", "icd=E11-9", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "field 'icd' of problem: 'E11-9' is not an ICD-10-CM code"));
+	run(&r, "add", "encounter", "--patient", pat, "date=15/03/2024", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "is not an ISO 8601 date"));
+	run(&r, "add", "note", "--patient", "ffffffffffff", "text=hello", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "no patient 'ffffffffffff'"));
+	run(&r, "set", pat, "notafield", NULL);
+	ck_status(r, 1);
+	run(&r, "verify", NULL);
+	ck_assert_str_eq(r.out, before);
+}
+END_TEST
+
+START_TEST(test_cli__import_attach_cat_verify)
+{
+	char *jsonl = tu_path(dir, "../chs-cli-import.jsonl");
+	char *scan = tu_path(dir, "../chs-cli-scan.png");
+	char pat[64], att[64], cmd[1024];
+	result r;
+
+	init_store();
+	{
+		const char *lines =
+			"{\"type\":\"patient\",\"id\":\"aaaabbbbccccddddeeeeffff00001111\","
+			"\"fields\":{\"name\":\"Grace\",\"mrn\":\"G-1\"}}\n"
+			"{\"type\":\"allergy\",\"patient\":\"aaaabbbbccccddddeeeeffff00001111\","
+			"\"fields\":{\"substance\":\"penicillin\",\"reaction\":\"rash\"}}\n";
+
+		ck_assert_int_eq(tu_write(jsonl, lines, strlen(lines)), 0);
+	}
+	run(&r, "import", jsonl, NULL);
+	ck_status(r, 0);
+	ck_assert_str_eq(r.out, "imported 2 records\n");
+	ck_assert_int_eq(tu_write(scan, "\x89PNG fake scan bytes", 20), 0);
+	snprintf(pat, sizeof(pat), "aaaabbbb");
+	run_id(att, "attach", pat, scan, "--title", "intake form", NULL);
+	/* cat through a shell redirect, as a technician would */
+	snprintf(cmd, sizeof(cmd), "'%s' cat %s > '%s.out' && cmp -s '%s' '%s.out'",
+		 CHARTSYNC_BIN, att, scan, scan, scan);
+	ck_assert_int_eq(system(cmd), 0);
+	run(&r, "verify", "--full", "--json", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "\"records\":3"));
+	unlink(jsonl);
+	unlink(scan);
+	snprintf(cmd, sizeof(cmd), "%s.out", scan);
+	unlink(cmd);
+	free(jsonl);
+	free(scan);
+}
+END_TEST
+
+START_TEST(test_cli__review_with_nothing_under_review)
+{
+	result r;
+
+	init_store();
+	run(&r, "review", "--json", NULL);
+	ck_status(r, 0);
+	ck_assert_str_eq(r.out, "[]\n");
+	run(&r, "review", "frob", NULL);
+	ck_status(r, 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tools");
@@ -354,6 +488,10 @@ int main(void)
 	tcase_add_test(tc, test_cli__usage_errors_exit_1);
 	tcase_add_test(tc, test_cli__not_a_store);
 	tcase_add_test(tc, test_cli__check_reports_damage);
+	tcase_add_test(tc, test_cli__records_add_show_ls_log);
+	tcase_add_test(tc, test_cli__bad_record_input_exits_2_and_saves_nothing);
+	tcase_add_test(tc, test_cli__import_attach_cat_verify);
+	tcase_add_test(tc, test_cli__review_with_nothing_under_review);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

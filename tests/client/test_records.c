@@ -1,0 +1,629 @@
+/*
+ * client/: records, their history, and concurrent edits made at two or
+ * three sites, carried between stores as signed batches (the way git will
+ * carry them) and merged.
+ */
+#include "client/chartsync.h"
+#include "support/testutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NSITES 3
+
+static char *dirs[NSITES];
+static chs_store *site[NSITES];
+
+static chs_store *make_store(int i, const char *user, const char *terminal)
+{
+	chs_kdf_params kdf;
+	chs_store_create_opts o = { user, "pw", 2, &kdf, terminal };
+	chs_store *s = NULL;
+
+	chs_kdf_params_minimum(&kdf);
+	dirs[i] = tu_tempdir();
+	ck_assert_msg(chs_store_create(&s, dirs[i], &o) == 0, "%s", chs_error_last());
+	return s;
+}
+
+static void setup(void)
+{
+	ck_assert_int_eq(chs_crypto_init(), 0);
+	site[0] = make_store(0, "maria", "front-desk");
+	site[1] = make_store(1, "tom", "exam-2");
+	site[2] = make_store(2, "coder", "billing-office");
+}
+
+static void teardown(void)
+{
+	int i;
+
+	for (i = 0; i < NSITES; i++) {
+		chs_store_free(site[i]);
+		tu_rmtree(dirs[i]);
+		free(dirs[i]);
+	}
+}
+
+/* Carry every unsent batch of `from` to `to` (marking them sent only when
+ * `mark` is set, so one store can feed several). */
+static void ship(int from, int to)
+{
+	chs_outgoing *out = NULL;
+	size_t n = 0, i;
+
+	ck_assert_int_eq(chs_store_unsent(site[from], &out, &n), 0);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(chs_store_apply_batch(site[to], out[i].bytes, out[i].len) == 0,
+			      "%s", chs_error_last());
+	chs_outgoing_free(out, n);
+}
+
+static void exchange_all(void)
+{
+	int a, b;
+
+	for (a = 0; a < NSITES; a++)
+		for (b = 0; b < NSITES; b++)
+			if (a != b)
+				ship(a, b);
+}
+
+static chs_edit E(const char *name, const char *value)
+{
+	chs_edit e = { name, value, 0, 0 };
+
+	return e;
+}
+
+static void add(int s, const char *type, chs_edit *e, size_t n,
+		const char *patient, const char *encounter, char id[33])
+{
+	ck_assert_msg(chs_record_add(site[s], type, e, n, patient, encounter, id) == 0,
+		      "%s", chs_error_last());
+}
+
+static json_t *show(int s, const char *id)
+{
+	char *text = NULL;
+	json_t *j;
+
+	ck_assert_msg(chs_record_show(site[s], id, &text) == 0, "%s", chs_error_last());
+	j = json_loads(text, 0, NULL);
+	ck_assert_ptr_nonnull(j);
+	free(text);
+	return j;
+}
+
+static const char *field(json_t *rec, const char *name)
+{
+	return json_string_value(json_object_get(json_object_get(rec, "fields"), name));
+}
+
+static void state_hash(int s, char out[65])
+{
+	int64_t n;
+
+	ck_assert_int_eq(chs_store_verify(site[s], 1, out, &n), 0);
+}
+
+static void assert_converged(void)
+{
+	char a[65], b[65];
+	int i;
+
+	state_hash(0, a);
+	for (i = 1; i < NSITES; i++) {
+		state_hash(i, b);
+		ck_assert_str_eq(a, b);
+	}
+}
+
+static char patient[33];
+
+static void add_patient(void)
+{
+	chs_edit e[] = { E("name", "Ada Byron"), E("mrn", "A-1001"), E("dob", "1961-12-10") };
+
+	add(0, "patient", e, 3, NULL, NULL, patient);
+	exchange_all();
+}
+
+/* ---- entry ---- */
+
+START_TEST(test_records__add_show_and_log_record_who_and_where)
+{
+	char *log = NULL;
+	json_t *r, *l;
+
+	add_patient();
+	r = show(0, patient);
+	ck_assert_str_eq(field(r, "name"), "Ada Byron");
+	ck_assert_str_eq(field(r, "mrn"), "A-1001");
+	ck_assert(json_is_false(json_object_get(r, "review")));
+	json_decref(r);
+	/* the same record at another site */
+	r = show(1, patient);
+	ck_assert_str_eq(field(r, "dob"), "1961-12-10");
+	json_decref(r);
+
+	ck_assert_int_eq(chs_record_log(site[0], patient, &log), 0);
+	l = json_loads(log, 0, NULL);
+	ck_assert_uint_eq(json_array_size(l), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0), "user")), "maria");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0), "terminal")),
+			 "front-desk");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0), "op")), "create");
+	json_decref(l);
+	free(log);
+}
+END_TEST
+
+START_TEST(test_records__short_prefixes_resolve)
+{
+	char full[33], prefix[9];
+
+	add_patient();
+	snprintf(prefix, sizeof(prefix), "%.8s", patient);
+	ck_assert_int_eq(chs_record_resolve(site[0], prefix, full), 0);
+	ck_assert_str_eq(full, patient);
+	ck_assert_int_eq(chs_record_resolve(site[0], "zzzz", full), CHS_EINVALID);
+	ck_assert_int_eq(chs_record_resolve(site[0], "ab", full), CHS_EINVALID);
+}
+END_TEST
+
+static void assert_refused(int rc, int code, const char *needle, const char *hash_before)
+{
+	char after[65];
+
+	ck_assert_msg(rc == code, "rc %d, wanted %d: %s", rc, code, chs_error_last());
+	ck_assert_msg(strstr(chs_error_last(), needle), "message '%s' lacks '%s'",
+		      chs_error_last(), needle);
+	state_hash(0, after);
+	ck_assert_str_eq(after, hash_before); /* nothing was saved */
+}
+
+START_TEST(test_records__bad_input_is_refused_with_a_clear_message)
+{
+	chs_edit bad_icd[] = { E("icd", "E11-9") };
+	chs_edit bad_date[] = { E("date", "2024-02-30") };
+	chs_edit bad_cpt[] = { E("cpt", "9921") };
+	chs_edit unknown[] = { E("colour", "red") };
+	chs_edit fee[] = { E("cpt", "99213"), E("fee", "125.00") };
+	chs_edit visit[] = { E("date", "2024-03-15") };
+	chs_edit note[] = { E("text", "seen") };
+	char before[65], enc[33], id[33];
+
+	add_patient();
+	add(0, "encounter", visit, 1, patient, NULL, enc);
+	state_hash(0, before);
+	assert_refused(chs_record_add(site[0], "diagnosis", bad_icd, 1, NULL, enc, id),
+		       CHS_EINVALID, "field 'icd' of diagnosis: 'E11-9' is not an ICD-10-CM code",
+		       before);
+	assert_refused(chs_record_add(site[0], "encounter", bad_date, 1, patient, NULL, id),
+		       CHS_EINVALID, "'2024-02-30' is not an ISO 8601 date", before);
+	assert_refused(chs_record_add(site[0], "procedure", bad_cpt, 1, NULL, enc, id),
+		       CHS_EINVALID, "'9921' is not a CPT code", before);
+	assert_refused(chs_record_add(site[0], "patient", unknown, 1, NULL, NULL, id),
+		       CHS_EINVALID, "patient has no field 'colour'", before);
+	assert_refused(chs_record_add(site[0], "vehicle", unknown, 1, NULL, NULL, id),
+		       CHS_EINVALID, "'vehicle' is not a record type", before);
+	assert_refused(chs_record_add(site[0], "procedure", fee, 2, NULL, enc, id),
+		       CHS_EINVALID, "whole number of cents", before);
+	assert_refused(chs_record_add(site[0], "note", note, 1, "0123456789abcdef", NULL, id),
+		       CHS_ENOTFOUND, "no patient '0123456789abcdef'", before);
+	assert_refused(chs_record_add(site[0], "encounter", visit, 1, NULL, NULL, id),
+		       CHS_EINVALID, "give --patient", before);
+	/* a link of the wrong type */
+	assert_refused(chs_record_add(site[0], "encounter", visit, 1, enc, NULL, id),
+		       CHS_EINVALID, "is a encounter, not a patient", before);
+}
+END_TEST
+
+START_TEST(test_records__codes_and_dates_that_pass)
+{
+	chs_edit visit[] = { E("date", "2024-03-15T09:30:00-05:00") };
+	chs_edit dx[] = { E("icd", "s52.521a") };
+	chs_edit px1[] = { E("cpt", "99213"), E("fee", "12500") };
+	chs_edit px2[] = { E("cpt", "0001F") };
+	chs_edit px3[] = { E("cpt", "G0008") };
+	char enc[33], id[33];
+	json_t *r;
+
+	add_patient();
+	add(0, "encounter", visit, 1, patient, NULL, enc);
+	add(0, "diagnosis", dx, 1, NULL, enc, id); /* patient taken from the visit */
+	r = show(0, id);
+	ck_assert_str_eq(field(r, "icd"), "S52.521A");
+	ck_assert_str_eq(field(r, "patient"), patient);
+	json_decref(r);
+	add(0, "procedure", px1, 2, patient, enc, id);
+	r = show(0, id);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "fields"), "fee")),
+			 12500);
+	json_decref(r);
+	add(0, "procedure", px2, 1, NULL, enc, id);
+	add(0, "procedure", px3, 1, NULL, enc, id);
+}
+END_TEST
+
+START_TEST(test_records__chart_numbers_are_unique)
+{
+	chs_edit e[] = { E("name", "Someone Else"), E("mrn", "A-1001") };
+	char id[33];
+
+	add_patient();
+	ck_assert_int_eq(chs_record_add(site[0], "patient", e, 2, NULL, NULL, id), CHS_EEXISTS);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "A-1001"));
+}
+END_TEST
+
+START_TEST(test_records__set_unset_and_remove)
+{
+	chs_edit set[] = { E("phone", "555-0100") };
+	chs_edit unset[] = { { "phone", NULL, 0, 1 } };
+	chs_edit visit[] = { E("date", "2024-03-15") };
+	chs_edit req[] = { { "name", NULL, 0, 1 } };
+	char enc[33];
+	json_t *r;
+
+	add_patient();
+	ck_assert_int_eq(chs_record_set(site[0], patient, set, 1), 0);
+	r = show(0, patient);
+	ck_assert_str_eq(field(r, "phone"), "555-0100");
+	json_decref(r);
+	ck_assert_int_eq(chs_record_set(site[0], patient, unset, 1), 0);
+	r = show(0, patient);
+	ck_assert_ptr_null(field(r, "phone"));
+	json_decref(r);
+	ck_assert_int_eq(chs_record_set(site[0], patient, req, 1), CHS_EINVALID);
+
+	add(0, "encounter", visit, 1, patient, NULL, enc);
+	ck_assert_int_eq(chs_record_rm(site[0], patient), CHS_EINVALID);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "still has 1 record"));
+	ck_assert_int_eq(chs_record_rm(site[0], enc), 0);
+	ck_assert_int_eq(chs_record_rm(site[0], patient), 0);
+	r = show(0, patient);
+	ck_assert(json_is_true(json_object_get(r, "deleted")));
+	json_decref(r);
+	ck_assert_int_eq(chs_record_set(site[0], patient, set, 1), CHS_EINVALID);
+}
+END_TEST
+
+/* ---- concurrent edits ---- */
+
+START_TEST(test_records__different_fields_merge_without_review)
+{
+	chs_edit a[] = { E("phone", "555-0100") };
+	chs_edit b[] = { E("address", "12 Elm St") };
+	char *log = NULL;
+	json_t *r;
+
+	add_patient();
+	ck_assert_int_eq(chs_record_set(site[0], patient, a, 1), 0);
+	ck_assert_int_eq(chs_record_set(site[1], patient, b, 1), 0);
+	exchange_all();
+	r = show(2, patient);
+	ck_assert_str_eq(field(r, "phone"), "555-0100");
+	ck_assert_str_eq(field(r, "address"), "12 Elm St");
+	ck_assert(json_is_false(json_object_get(r, "review")));
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "heads")), 2);
+	json_decref(r);
+	assert_converged();
+	/* the next edit sees both heads: a merge in the history */
+	ck_assert_int_eq(chs_record_set(site[2], patient, a, 1), 0);
+	ck_assert_int_eq(chs_record_log(site[2], patient, &log), 0);
+	ck_assert_ptr_nonnull(strstr(log, "\"merge\":true"));
+	free(log);
+}
+END_TEST
+
+START_TEST(test_records__same_field_two_values_goes_to_review)
+{
+	chs_edit a[] = { E("phone", "555-0100") };
+	chs_edit b[] = { E("phone", "555-0199") };
+	chs_edit again[] = { E("phone", "555-0111") };
+	char *list = NULL;
+	json_t *r, *c;
+
+	add_patient();
+	ck_assert_int_eq(chs_record_set(site[0], patient, a, 1), 0);
+	ck_assert_int_eq(chs_record_set(site[1], patient, b, 1), 0);
+	exchange_all();
+	r = show(0, patient);
+	ck_assert(json_is_true(json_object_get(r, "review")));
+	c = json_object_get(json_object_get(r, "candidates"), "phone");
+	ck_assert_uint_eq(json_array_size(c), 2);
+	json_decref(r);
+	assert_converged();
+	ck_assert_int_eq(chs_review_list(site[2], &list), 0);
+	ck_assert_ptr_nonnull(strstr(list, patient));
+	free(list);
+	/* an ordinary edit does not silently settle it */
+	ck_assert_int_eq(chs_record_set(site[0], patient, again, 1), CHS_EREVIEW);
+	/* resolve at site 1 with tom's value; every site follows */
+	{
+		const char *take;
+		char prefix[13];
+
+		r = show(1, patient);
+		c = json_object_get(json_object_get(r, "candidates"), "phone");
+		take = json_string_value(json_object_get(json_array_get(c, 0), "change"));
+		snprintf(prefix, sizeof(prefix), "%.12s", take);
+		ck_assert_msg(chs_review_resolve(site[1], patient, NULL, 0, prefix) == 0, "%s",
+			      chs_error_last());
+		json_decref(r);
+	}
+	exchange_all();
+	r = show(0, patient);
+	ck_assert(json_is_false(json_object_get(r, "review")));
+	json_decref(r);
+	assert_converged();
+	ck_assert_int_eq(chs_review_resolve(site[0], patient, a, 1, NULL), CHS_EINVALID);
+}
+END_TEST
+
+START_TEST(test_records__same_value_on_both_sides_is_no_conflict)
+{
+	chs_edit a[] = { E("phone", "555-0100") };
+	json_t *r;
+
+	add_patient();
+	ck_assert_int_eq(chs_record_set(site[0], patient, a, 1), 0);
+	ck_assert_int_eq(chs_record_set(site[1], patient, a, 1), 0);
+	exchange_all();
+	r = show(0, patient);
+	ck_assert(json_is_false(json_object_get(r, "review")));
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(test_records__delete_against_edit_goes_to_review)
+{
+	chs_edit visit[] = { E("date", "2024-03-15") };
+	chs_edit edit[] = { E("reason", "follow-up") };
+	char enc[33];
+	json_t *r;
+
+	add_patient();
+	add(0, "encounter", visit, 1, patient, NULL, enc);
+	exchange_all();
+	ck_assert_int_eq(chs_record_rm(site[0], enc), 0);
+	ck_assert_int_eq(chs_record_set(site[1], enc, edit, 1), 0);
+	exchange_all();
+	r = show(2, enc);
+	ck_assert(json_is_true(json_object_get(r, "review")));
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "removal")), 2);
+	json_decref(r);
+	assert_converged();
+	/* settle it by keeping the visit with the edit */
+	{
+		chs_edit keep[] = { E("reason", "follow-up visit") };
+
+		ck_assert_int_eq(chs_review_resolve(site[2], enc, keep, 1, NULL), 0);
+	}
+	exchange_all();
+	r = show(0, enc);
+	ck_assert(json_is_false(json_object_get(r, "review")));
+	ck_assert(json_is_false(json_object_get(r, "deleted")));
+	ck_assert_str_eq(field(r, "reason"), "follow-up visit");
+	json_decref(r);
+	assert_converged();
+}
+END_TEST
+
+START_TEST(test_records__medication_regimen_is_one_unit)
+{
+	chs_edit med[] = { E("name", "metformin"), E("dose", "500"), E("unit", "mg"),
+			   E("route", "oral"), E("frequency", "twice daily") };
+	chs_edit dose[] = { E("dose", "1000") };
+	chs_edit unit[] = { E("unit", "mcg") };
+	chs_edit other[] = { E("end", "2025-01-01") };
+	char id[33];
+	json_t *r, *cands;
+
+	add_patient();
+	add(0, "medication", med, 5, patient, NULL, id);
+	exchange_all();
+	ck_assert_int_eq(chs_record_set(site[0], id, dose, 1), 0);
+	ck_assert_int_eq(chs_record_set(site[1], id, unit, 1), 0);
+	ck_assert_int_eq(chs_record_set(site[2], id, other, 1), 0);
+	exchange_all();
+	r = show(0, id);
+	/* 1000 mcg was written by nobody: review, not a silent mix */
+	ck_assert(json_is_true(json_object_get(r, "review")));
+	cands = json_object_get(r, "candidates");
+	ck_assert_ptr_nonnull(json_object_get(cands, "dose"));
+	ck_assert_ptr_nonnull(json_object_get(cands, "unit"));
+	ck_assert_ptr_null(json_object_get(cands, "end"));
+	ck_assert_str_eq(field(r, "end"), "2025-01-01");
+	json_decref(r);
+	assert_converged();
+}
+END_TEST
+
+/* ---- batches ---- */
+
+START_TEST(test_records__a_tampered_batch_is_refused_and_changes_nothing)
+{
+	chs_outgoing *out = NULL;
+	char before[65], after[65];
+	size_t n = 0, k;
+
+	add_patient();
+	{
+		chs_edit e[] = { E("phone", "555-0100") };
+
+		ck_assert_int_eq(chs_record_set(site[0], patient, e, 1), 0);
+	}
+	ck_assert_int_eq(chs_store_unsent(site[0], &out, &n), 0);
+	ck_assert_uint_ge(n, 1);
+	state_hash(1, before);
+	for (k = 0; k < out[n - 1].len; k += out[n - 1].len / 7 + 1) {
+		out[n - 1].bytes[k] ^= 0x20;
+		ck_assert_int_ne(chs_store_apply_batch(site[1], out[n - 1].bytes,
+						       out[n - 1].len), 0);
+		out[n - 1].bytes[k] ^= 0x20;
+	}
+	state_hash(1, after);
+	ck_assert_str_eq(before, after);
+	/* intact, it applies, and applying it twice changes nothing more */
+	ck_assert_int_eq(chs_store_apply_batch(site[1], out[n - 1].bytes, out[n - 1].len), 0);
+	state_hash(1, before);
+	ck_assert_int_eq(chs_store_apply_batch(site[1], out[n - 1].bytes, out[n - 1].len), 0);
+	state_hash(1, after);
+	ck_assert_str_eq(before, after);
+	chs_outgoing_free(out, n);
+}
+END_TEST
+
+START_TEST(test_records__arrival_order_does_not_matter)
+{
+	chs_edit a[] = { E("phone", "1") }, b[] = { E("phone", "2") }, c[] = { E("address", "x") };
+	chs_outgoing *o0 = NULL, *o1 = NULL;
+	size_t n0 = 0, n1 = 0, i;
+	char h2[65], h1[65];
+
+	add_patient();
+	ck_assert_int_eq(chs_record_set(site[0], patient, a, 1), 0);
+	ck_assert_int_eq(chs_record_set(site[0], patient, c, 1), 0);
+	ck_assert_int_eq(chs_record_set(site[1], patient, b, 1), 0);
+	ck_assert_int_eq(chs_store_unsent(site[0], &o0, &n0), 0);
+	ck_assert_int_eq(chs_store_unsent(site[1], &o1, &n1), 0);
+	/* site 2: newest first (children before their parents) */
+	for (i = n0; i-- > 0;)
+		ck_assert_int_eq(chs_store_apply_batch(site[2], o0[i].bytes, o0[i].len), 0);
+	for (i = 0; i < n1; i++)
+		ck_assert_int_eq(chs_store_apply_batch(site[2], o1[i].bytes, o1[i].len), 0);
+	/* site 1 receives site 0's in order */
+	for (i = 0; i < n0; i++)
+		ck_assert_int_eq(chs_store_apply_batch(site[1], o0[i].bytes, o0[i].len), 0);
+	state_hash(1, h1);
+	state_hash(2, h2);
+	ck_assert_str_eq(h1, h2);
+	chs_outgoing_free(o0, n0);
+	chs_outgoing_free(o1, n1);
+}
+END_TEST
+
+/* ---- import ---- */
+
+static char *write_lines(const char *name, const char *text)
+{
+	char *p = tu_path(dirs[0], name);
+
+	ck_assert_int_eq(tu_write(p, text, strlen(text)), 0);
+	return p;
+}
+
+START_TEST(test_records__import_links_lines_and_batches_by_1000)
+{
+	chs_buf b;
+	char *path;
+	int64_t count = 0;
+	chs_outgoing *out = NULL;
+	size_t n = 0;
+	int i;
+
+	chs_buf_init(&b, 0);
+	chs_buf_puts(&b, "{\"type\":\"patient\",\"id\":\"00112233445566778899aabbccddeeff\","
+			 "\"fields\":{\"name\":\"Grace\",\"mrn\":\"G-1\"}}\n"
+			 "{\"type\":\"encounter\",\"patient\":\"00112233445566778899aabbccddeeff\","
+			 "\"fields\":{\"date\":\"2024-01-02\"}}\n\n");
+	for (i = 0; i < 1500; i++)
+		chs_buf_printf(&b, "{\"type\":\"patient\",\"fields\":{\"name\":\"P%d\","
+				   "\"mrn\":\"M%d\"}}\n", i, i);
+	path = write_lines("in.jsonl", b.ptr);
+	ck_assert_msg(chs_record_import(site[0], path, &count) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(count, 1502);
+	ck_assert_int_eq(chs_store_unsent(site[0], &out, &n), 0);
+	ck_assert_uint_eq(n, 2); /* 1,000 + 502 changes */
+	chs_outgoing_free(out, n);
+	chs_buf_dispose(&b);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_records__import_is_all_or_nothing)
+{
+	char *path = write_lines("bad.jsonl",
+		"{\"type\":\"patient\",\"fields\":{\"name\":\"A\",\"mrn\":\"1\"}}\n"
+		"{\"type\":\"patient\",\"fields\":{\"name\":\"B\",\"mrn\":\"2\"}}\n"
+		"{\"type\":\"diagnosis\",\"fields\":{\"icd\":\"E11-9\"}}\n");
+	char before[65], after[65];
+	int64_t count = 5;
+
+	state_hash(0, before);
+	ck_assert_int_eq(chs_record_import(site[0], path, &count), CHS_EINVALID);
+	ck_assert_int_eq(count, 0);
+	ck_assert_msg(strstr(chs_error_last(), "line 3"), "%s", chs_error_last());
+	state_hash(0, after);
+	ck_assert_str_eq(before, after);
+	free(path);
+}
+END_TEST
+
+/* ---- attachments ---- */
+
+START_TEST(test_records__attach_and_cat_give_back_the_bytes)
+{
+	char *src = tu_path(dirs[0], "scan.pdf"), *dst = tu_path(dirs[0], "out.pdf");
+	unsigned char *data = malloc(3 << 20), *back;
+	char id[33], id2[33];
+	size_t n;
+	FILE *f;
+	json_t *r;
+
+	chs_random(data, 3 << 20);
+	ck_assert_int_eq(tu_write(src, data, 3 << 20), 0);
+	add_patient();
+	ck_assert_msg(chs_attach(site[0], patient, src, NULL, "page 1", id) == 0, "%s",
+		      chs_error_last());
+	ck_assert_int_eq(chs_attach(site[0], patient, src, NULL, NULL, id2), 0);
+	r = show(0, id2);
+	ck_assert_str_eq(field(r, "title"), "scan.pdf");
+	ck_assert_str_eq(field(r, "mime"), "application/pdf");
+	json_decref(r);
+	f = fopen(dst, "wb");
+	ck_assert_int_eq(chs_attachment_cat(site[0], id, fileno(f)), 0);
+	fclose(f);
+	back = tu_read(dst, &n);
+	ck_assert_uint_eq(n, 3 << 20);
+	ck_assert(memcmp(back, data, n) == 0);
+	ck_assert_int_eq(chs_attachment_cat(site[0], patient, 1), CHS_EINVALID);
+	free(back);
+	free(data);
+	free(src);
+	free(dst);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("client-records");
+	TCase *tc = tcase_create("records");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_records__add_show_and_log_record_who_and_where);
+	tcase_add_test(tc, test_records__short_prefixes_resolve);
+	tcase_add_test(tc, test_records__bad_input_is_refused_with_a_clear_message);
+	tcase_add_test(tc, test_records__codes_and_dates_that_pass);
+	tcase_add_test(tc, test_records__chart_numbers_are_unique);
+	tcase_add_test(tc, test_records__set_unset_and_remove);
+	tcase_add_test(tc, test_records__different_fields_merge_without_review);
+	tcase_add_test(tc, test_records__same_field_two_values_goes_to_review);
+	tcase_add_test(tc, test_records__same_value_on_both_sides_is_no_conflict);
+	tcase_add_test(tc, test_records__delete_against_edit_goes_to_review);
+	tcase_add_test(tc, test_records__medication_regimen_is_one_unit);
+	tcase_add_test(tc, test_records__a_tampered_batch_is_refused_and_changes_nothing);
+	tcase_add_test(tc, test_records__arrival_order_does_not_matter);
+	tcase_add_test(tc, test_records__import_links_lines_and_batches_by_1000);
+	tcase_add_test(tc, test_records__import_is_all_or_nothing);
+	tcase_add_test(tc, test_records__attach_and_cat_give_back_the_bytes);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

@@ -1,0 +1,618 @@
+/*
+ * chartsync add | set | rm | show | ls | log | import | attach | cat |
+ *           review | verify
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OPT_JSON { "json", no_argument, NULL, 'j' }
+#define OPT_END { NULL, 0, NULL, 0 }
+#define SHORT_ID 12 /* hex digits shown for ids in lists */
+
+/* Options shared by the record commands. */
+typedef struct rec_opts {
+	const char *patient;
+	const char *encounter;
+	const char *title;
+	const char *take;
+	chs_edit unset[64];
+	size_t nunset;
+	int full;
+} rec_opts;
+
+static int rec_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
+{
+	rec_opts *o = payload;
+
+	switch (c) {
+	case 'p': o->patient = arg; return 0;
+	case 'e': o->encounter = arg; return 0;
+	case 't': o->title = arg; return 0;
+	case 'k': o->take = arg; return 0;
+	case 'f': o->full = 1; return 0;
+	case 'u':
+		if (o->nunset == sizeof(o->unset) / sizeof(o->unset[0]))
+			return cli_usage(ctx, "too many --unset"), -1;
+		memset(&o->unset[o->nunset], 0, sizeof(o->unset[0]));
+		o->unset[o->nunset].name = arg;
+		o->unset[o->nunset++].unset = 1;
+		return 0;
+	}
+	return -1;
+}
+
+/* Parse, print --help, and open the store; returns the first operand's
+ * index, or -1 with *rc set. */
+static int start(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
+		 const char *help, rec_opts *o, int min_args, int max_args,
+		 chs_store **s, int *rc)
+{
+	int i, err;
+
+	memset(o, 0, sizeof(*o));
+	ctx->help_text = help;
+	*s = NULL;
+	if ((i = cli_parse(ctx, argc, argv, opts, rec_opt, o)) < 0) {
+		*rc = CLI_USAGE;
+		return -1;
+	}
+	if (ctx->help) {
+		*rc = cli_help(ctx);
+		return -1;
+	}
+	if (argc - i < min_args || (max_args >= 0 && argc - i > max_args)) {
+		*rc = cli_usage(ctx, argc - i < min_args ? "missing arguments"
+							 : "too many arguments");
+		return -1;
+	}
+	if ((err = cli_open(ctx, s)) < 0) {
+		*rc = cli_fail(err);
+		return -1;
+	}
+	return i;
+}
+
+/* FIELD=VALUE / FIELD:=JSON operands plus --unset options. */
+static int gather_edits(cli_ctx *ctx, char **args, int n, const rec_opts *o,
+			chs_edit **out, size_t *count)
+{
+	chs_edit *e = calloc((size_t)n + o->nunset + 1, sizeof(*e));
+	size_t k = 0;
+	int i;
+
+	if (!e)
+		return cli_failf("out of memory");
+	for (i = 0; i < n; i++) {
+		if (chs_edit_parse(&e[k++], args[i]) < 0) {
+			free(e);
+			return cli_usage(ctx, "%s", chs_error_last());
+		}
+	}
+	memcpy(e + k, o->unset, o->nunset * sizeof(*e));
+	*out = e;
+	*count = k + o->nunset;
+	return CLI_OK;
+}
+
+static int print_json_text(const char *json)
+{
+	puts(json);
+	return CLI_OK;
+}
+
+/* A JSON value as a person reads it: strings without quotes. */
+static char *value_text(json_t *v)
+{
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* ---- add ---- */
+
+static const char add_help[] =
+	"usage: chartsync add TYPE FIELD=VALUE... [--patient ID] [--encounter ID]\n"
+	"\n"
+	"Create a record and print its id. TYPE is one of patient, encounter,\n"
+	"note, problem, medication, allergy, procedure, diagnosis, audit.\n"
+	"FIELD=VALUE takes the value as the field's type says (text, whole\n"
+	"number, date); FIELD:=JSON gives raw JSON. Dates are ISO 8601\n"
+	"(2024-03-15), diagnosis codes ICD-10-CM (E11.9), procedure codes CPT\n"
+	"(99213) or HCPCS (G0008), fees whole cents (12500 for $125.00).\n"
+	"\n"
+	"  chartsync add patient name='Ada Byron' mrn=A-1001 dob=1961-12-10\n"
+	"  chartsync add encounter --patient 3f2a date=2024-03-15 reason=cough\n"
+	"  chartsync add procedure --encounter 9c1e cpt=99213 fee:=12500\n";
+
+static const struct option record_opts[] = {
+	{ "patient", required_argument, NULL, 'p' },
+	{ "encounter", required_argument, NULL, 'e' },
+	{ "unset", required_argument, NULL, 'u' },
+	{ "title", required_argument, NULL, 't' },
+	{ "take", required_argument, NULL, 'k' },
+	{ "full", no_argument, NULL, 'f' },
+	OPT_JSON, CLI_COMMON_OPTS, OPT_END
+};
+
+int cmd_add(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	chs_edit *e = NULL;
+	char id[33];
+	size_t n = 0;
+	rec_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, add_help, &o, 1, -1, &s, &rc)) < 0)
+		return rc;
+	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &e, &n)) != CLI_OK)
+		goto done;
+	if ((err = chs_record_add(s, argv[i], e, n, o.patient, o.encounter, id)) < 0)
+		rc = cli_fail(err);
+	else if (ctx->json)
+		printf("{\"id\":\"%s\"}\n", id);
+	else
+		puts(id);
+done:
+	free(e);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- set ---- */
+
+static const char set_help[] =
+	"usage: chartsync set ID FIELD=VALUE... [--unset FIELD]...\n"
+	"\n"
+	"Change fields of a record (ID may be a unique prefix). The change is\n"
+	"signed and recorded with your user name and this terminal.\n";
+
+int cmd_set(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	chs_edit *e = NULL;
+	size_t n = 0;
+	rec_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, set_help, &o, 1, -1, &s, &rc)) < 0)
+		return rc;
+	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &e, &n)) != CLI_OK)
+		goto done;
+	if (n == 0)
+		rc = cli_usage(ctx, "nothing to change: give FIELD=VALUE or --unset FIELD");
+	else if ((err = chs_record_set(s, argv[i], e, n)) < 0)
+		rc = cli_fail(err);
+done:
+	free(e);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- rm ---- */
+
+static const char rm_help[] =
+	"usage: chartsync rm ID\n"
+	"\n"
+	"Remove a record. Its history stays; a patient or visit that still has\n"
+	"records is not removed.\n";
+
+int cmd_rm(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	rec_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, rm_help, &o, 1, 1, &s, &rc)) < 0)
+		return rc;
+	rc = (err = chs_record_rm(s, argv[i])) < 0 ? cli_fail(err) : CLI_OK;
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- show ---- */
+
+static const char show_help[] =
+	"usage: chartsync show ID [--json]\n"
+	"\n"
+	"Show a record. A record under review says so, with every candidate\n"
+	"value and the change it came from.\n";
+
+static void print_candidates(json_t *cands)
+{
+	const char *field;
+	json_t *list, *c;
+	size_t k;
+
+	json_object_foreach(cands, field, list) {
+		printf("  field '%s' has %zu candidates:\n", field, json_array_size(list));
+		json_array_foreach(list, k, c) {
+			char *v = value_text(json_object_get(c, "value"));
+
+			printf("    %.12s  %-24s %s @ %s  %s\n",
+			       json_string_value(json_object_get(c, "change")), v ? v : "",
+			       json_string_value(json_object_get(c, "user")),
+			       json_string_value(json_object_get(c, "terminal")),
+			       json_string_value(json_object_get(c, "time")));
+			free(v);
+		}
+	}
+}
+
+static void print_removal(json_t *list)
+{
+	json_t *c;
+	size_t k;
+
+	if (!list)
+		return;
+	printf("  removed at one site, edited at another:\n");
+	json_array_foreach(list, k, c)
+		printf("    %.12s  %-24s %s @ %s  %s\n",
+		       json_string_value(json_object_get(c, "change")),
+		       json_is_true(json_object_get(c, "removed")) ? "remove" : "keep",
+		       json_string_value(json_object_get(c, "user")),
+		       json_string_value(json_object_get(c, "terminal")),
+		       json_string_value(json_object_get(c, "time")));
+}
+
+static void print_record(json_t *r)
+{
+	json_t *fields = json_object_get(r, "fields"), *v;
+	const char *k;
+
+	printf("%s %s%s\n", json_string_value(json_object_get(r, "type")),
+	       json_string_value(json_object_get(r, "id")),
+	       json_is_true(json_object_get(r, "deleted")) ? " (removed)" : "");
+	json_object_foreach(fields, k, v) {
+		char *t = value_text(v);
+
+		printf("  %-10s %s\n", k, t ? t : "");
+		free(t);
+	}
+	if (json_is_true(json_object_get(r, "review"))) {
+		printf("UNDER REVIEW: values above are provisional; settle with"
+		       " 'chartsync review resolve'\n");
+		print_candidates(json_object_get(r, "candidates"));
+		print_removal(json_object_get(r, "removal"));
+	}
+}
+
+int cmd_show(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	char *json = NULL;
+	rec_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, show_help, &o, 1, 1, &s, &rc)) < 0)
+		return rc;
+	if ((err = chs_record_show(s, argv[i], &json)) < 0) {
+		rc = cli_fail(err);
+	} else if (ctx->json) {
+		rc = print_json_text(json);
+	} else {
+		json_t *r = json_loads(json, 0, NULL);
+
+		print_record(r);
+		json_decref(r);
+	}
+	free(json);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- ls ---- */
+
+static const char ls_help[] =
+	"usage: chartsync ls [TYPE] [--patient ID] [--json]\n"
+	"\n"
+	"List records, oldest first: all, one TYPE, or one patient's.\n";
+
+/* The fields that name a record in a list, by type. */
+static const char *summary_fields(const char *type)
+{
+	static const char *const map[][2] = {
+		{ "patient", "name mrn dob" }, { "encounter", "date reason provider" },
+		{ "note", "date author text" }, { "problem", "name icd status" },
+		{ "medication", "name dose unit route frequency" },
+		{ "allergy", "substance reaction severity" },
+		{ "procedure", "cpt modifier fee date" }, { "diagnosis", "icd" },
+		{ "attachment", "title mime size" }, { "audit", "action record" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i][0], type) == 0)
+			return map[i][1];
+	return "";
+}
+
+static void print_row(json_t *r)
+{
+	const char *type = json_string_value(json_object_get(r, "type"));
+	json_t *fields = json_object_get(r, "fields");
+	char names[64], *tok, *save = NULL;
+
+	printf("%.*s  %-10s", SHORT_ID, json_string_value(json_object_get(r, "id")), type);
+	snprintf(names, sizeof(names), "%s", summary_fields(type));
+	for (tok = strtok_r(names, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		char *t = value_text(json_object_get(fields, tok));
+
+		if (t && json_object_get(fields, tok))
+			printf("  %.40s", t);
+		free(t);
+	}
+	printf("%s\n", json_is_true(json_object_get(r, "review")) ? "  [under review]" : "");
+}
+
+static int print_rows(const char *json)
+{
+	json_t *arr = json_loads(json, 0, NULL), *r;
+	size_t k;
+
+	json_array_foreach(arr, k, r)
+		print_row(r);
+	json_decref(arr);
+	return CLI_OK;
+}
+
+int cmd_ls(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	char *json = NULL;
+	rec_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, ls_help, &o, 0, 1, &s, &rc)) < 0)
+		return rc;
+	if ((err = chs_record_list(s, i < argc ? argv[i] : NULL, o.patient, &json)) < 0)
+		rc = cli_fail(err);
+	else
+		rc = ctx->json ? print_json_text(json) : print_rows(json);
+	free(json);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- log ---- */
+
+static const char log_help[] =
+	"usage: chartsync log ID [--json]\n"
+	"\n"
+	"The history of a record: every change with who made it, when, from\n"
+	"which terminal and what it set. A change made after seeing several\n"
+	"concurrent versions is shown as a merge.\n";
+
+static void print_change(json_t *c)
+{
+	json_t *set = json_object_get(c, "set"), *unset = json_object_get(c, "unset");
+	json_t *parents = json_object_get(c, "parents"), *v;
+	const char *k;
+	size_t i;
+
+	printf("change %s\n", json_string_value(json_object_get(c, "change")));
+	printf("  %-8s %s  by %s at %s (device %.12s)\n",
+	       json_string_value(json_object_get(c, "op")),
+	       json_string_value(json_object_get(c, "time")),
+	       json_string_value(json_object_get(c, "user")),
+	       json_string_value(json_object_get(c, "terminal")),
+	       json_string_value(json_object_get(c, "device")));
+	if (json_is_true(json_object_get(c, "merge"))) {
+		printf("  merge of");
+		json_array_foreach(parents, i, v)
+			printf(" %.12s", json_string_value(v));
+		printf("\n");
+	}
+	json_object_foreach(set, k, v) {
+		char *t = value_text(v);
+
+		printf("    %s = %s\n", k, t ? t : "");
+		free(t);
+	}
+	json_array_foreach(unset, i, v)
+		printf("    %s cleared\n", json_string_value(v));
+	if (json_is_true(json_object_get(c, "removed")))
+		printf("    resolved: removed\n");
+}
+
+int cmd_log(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	char *json = NULL;
+	rec_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, log_help, &o, 1, 1, &s, &rc)) < 0)
+		return rc;
+	if ((err = chs_record_log(s, argv[i], &json)) < 0) {
+		rc = cli_fail(err);
+	} else if (ctx->json) {
+		rc = print_json_text(json);
+	} else {
+		json_t *arr = json_loads(json, 0, NULL), *c;
+		size_t k;
+
+		json_array_foreach(arr, k, c)
+			print_change(c);
+		json_decref(arr);
+	}
+	free(json);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- import ---- */
+
+static const char import_help[] =
+	"usage: chartsync import FILE\n"
+	"\n"
+	"Import records from JSON Lines (FILE, or - for standard input), one\n"
+	"record per line:\n"
+	"  {\"type\":\"patient\",\"id\":\"<optional 32 hex>\",\"fields\":{\"name\":\"Ada\",\"mrn\":\"A-1\"}}\n"
+	"  {\"type\":\"encounter\",\"patient\":\"<id>\",\"fields\":{\"date\":\"2024-03-15\"}}\n"
+	"Every line is checked as at the prompt. All or nothing: a bad line is\n"
+	"named and nothing is imported.\n";
+
+int cmd_import(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	int64_t count = 0;
+	rec_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, import_help, &o, 1, 1, &s, &rc)) < 0)
+		return rc;
+	if ((err = chs_record_import(s, argv[i], &count)) < 0)
+		rc = cli_fail(err);
+	else if (ctx->json)
+		printf("{\"imported\":%lld}\n", (long long)count);
+	else
+		printf("imported %lld records\n", (long long)count);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- attach, cat ---- */
+
+static const char attach_help[] =
+	"usage: chartsync attach PATIENT FILE [--encounter ID] [--title TEXT]\n"
+	"\n"
+	"Store a file (a scanned chart page, a letter) in the encrypted store,\n"
+	"once per content, and create an attachment record for the patient.\n"
+	"Prints the attachment's id.\n";
+
+int cmd_attach(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	char id[33];
+	rec_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, attach_help, &o, 2, 2, &s, &rc)) < 0)
+		return rc;
+	if ((err = chs_attach(s, argv[i], argv[i + 1], o.encounter, o.title, id)) < 0)
+		rc = cli_fail(err);
+	else if (ctx->json)
+		printf("{\"id\":\"%s\"}\n", id);
+	else
+		puts(id);
+	chs_store_free(s);
+	return rc;
+}
+
+static const char cat_help[] =
+	"usage: chartsync cat ID > FILE\n"
+	"\n"
+	"Write the bytes of an attachment to standard output.\n";
+
+int cmd_cat(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	rec_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, cat_help, &o, 1, 1, &s, &rc)) < 0)
+		return rc;
+	fflush(stdout);
+	rc = (err = chs_attachment_cat(s, argv[i], STDOUT_FILENO)) < 0 ? cli_fail(err) : CLI_OK;
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- review ---- */
+
+static const char review_help[] =
+	"usage: chartsync review [--json]\n"
+	"       chartsync review show ID [--json]\n"
+	"       chartsync review resolve ID FIELD=VALUE...\n"
+	"       chartsync review resolve ID --take CHANGE\n"
+	"\n"
+	"Records edited at two sites at once in ways that cannot merge wait\n"
+	"here, every candidate kept. 'show' puts the candidates side by side;\n"
+	"'resolve' settles the record with the values given, or with those of\n"
+	"one candidate change; fields not named keep their provisional value.\n";
+
+static int review_resolve(cli_ctx *ctx, chs_store *s, char **args, int n,
+			  const rec_opts *o)
+{
+	chs_edit *e = NULL;
+	size_t count = 0;
+	int rc, err;
+
+	if ((rc = gather_edits(ctx, args + 1, n - 1, o, &e, &count)) != CLI_OK)
+		return rc;
+	if ((count > 0) == (o->take != NULL))
+		rc = cli_usage(ctx, "give either FIELD=VALUE... or --take CHANGE");
+	else if ((err = chs_review_resolve(s, args[0], e, count, o->take)) < 0)
+		rc = cli_fail(err);
+	free(e);
+	return rc;
+}
+
+int cmd_review(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	char *json = NULL;
+	rec_opts o;
+	int i, rc = CLI_OK, err = 0, n;
+
+	if ((i = start(ctx, argc, argv, record_opts, review_help, &o, 0, -1, &s, &rc)) < 0)
+		return rc;
+	n = argc - i;
+	if (n == 0) {
+		if ((err = chs_review_list(s, &json)) == 0)
+			rc = ctx->json ? print_json_text(json) : print_rows(json);
+	} else if (strcmp(argv[i], "show") == 0 && n == 2) {
+		if ((err = chs_record_show(s, argv[i + 1], &json)) == 0 && ctx->json) {
+			rc = print_json_text(json);
+		} else if (err == 0) {
+			json_t *r = json_loads(json, 0, NULL);
+
+			print_record(r);
+			json_decref(r);
+		}
+	} else if (strcmp(argv[i], "resolve") == 0 && n >= 2) {
+		rc = review_resolve(ctx, s, argv + i + 1, n - 1, &o);
+	} else {
+		rc = cli_usage(ctx, "unknown 'review' command");
+	}
+	if (err < 0)
+		rc = cli_fail(err);
+	free(json);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- verify ---- */
+
+static const char verify_help[] =
+	"usage: chartsync verify [--full] [--json]\n"
+	"\n"
+	"Print the state hash over every record. Two stores that hold the same\n"
+	"changes print the same hash, whatever order the changes reached them.\n"
+	"--full first recomputes every record from its history and compares.\n";
+
+int cmd_verify(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	int64_t records = 0;
+	char hash[65];
+	rec_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, verify_help, &o, 0, 0, &s, &rc)) < 0)
+		return rc;
+	if ((err = chs_store_verify(s, o.full, hash, &records)) < 0)
+		rc = cli_fail(err);
+	else if (ctx->json)
+		printf("{\"records\":%lld,\"state\":\"%s\"}\n", (long long)records, hash);
+	else
+		printf("state %s (%lld records)\n", hash, (long long)records);
+	chs_store_free(s);
+	return rc;
+}
