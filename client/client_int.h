@@ -123,6 +123,10 @@ int chs_client__writer_put(chs_writer *w, chs_change *c);
 int chs_client__writer_commit(chs_writer *w);
 void chs_client__writer_abort(chs_writer *w);
 
+/* Record a sealed batch under local order `seq`: ours (`local`, not yet
+ * sent) or received. */
+int chs_client__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
+			     int local);
 /* Remember the clock (never moving it back), in the store and in `s`. */
 int chs_client__clock_save(chs_store *s, chs_hlc clock);
 /* All changes of a record, decoded (free with chs_client__changes_free). */

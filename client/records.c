@@ -20,8 +20,18 @@
 
 char *chs_client__json_string(const char *json)
 {
-	json_t *v = json ? json_loads(json, JSON_DECODE_ANY, NULL) : NULL;
+	size_t len = json ? strlen(json) : 0;
+	json_t *v;
 	char *out = NULL;
+
+	/* canonical strings without escapes are their own text, quoted */
+	if (len >= 2 && json[0] == '"' && json[len - 1] == '"' &&
+	    !memchr(json + 1, '\\', len - 2) && (out = malloc(len - 1))) {
+		memcpy(out, json + 1, len - 2);
+		out[len - 2] = '\0';
+		return out;
+	}
+	v = json ? json_loads(json, JSON_DECODE_ANY, NULL) : NULL;
 
 	if (json_is_string(v))
 		out = chs_client__strdup(json_string_value(v));

@@ -246,26 +246,10 @@ static int batch_held(chs_store *s, const unsigned char id[32], int *held)
 
 static int insert_remote_batch(chs_store *s, const chs_batch *b, int64_t *seq)
 {
-	sqlite3_stmt *st = NULL;
-	int err, rc;
+	int err = chs_client__get_int(s, "SELECT ifnull(max(seq), 0) + 1 FROM batches",
+				      seq);
 
-	if ((err = chs_client__get_int(s, "SELECT ifnull(max(seq), 0) + 1 FROM batches",
-				       seq)) < 0 ||
-	    (err = chs_client__prepare(s, &st,
-		     "INSERT INTO batches(seq, id, device, dseq, manifest, signature, key,"
-		     " local, sent, received) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 1, ?)")) < 0)
-		return err;
-	sqlite3_bind_int64(st, 1, *seq);
-	sqlite3_bind_blob(st, 2, b->id, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, b->device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (int64_t)b->seq);
-	sqlite3_bind_blob(st, 5, b->manifest, (int)b->manifest_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, b->signature, CHS_SIGNATURE_BYTES, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 7, b->key, CHS_SIGN_PK_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, chs_client__now());
-	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a batch");
+	return err < 0 ? err : chs_client__insert_batch(s, b, *seq, 0);
 }
 
 static int insert_remote_change(chs_store *s, const chs_change *c, int64_t seq)

@@ -44,7 +44,6 @@ static const char *const schema_sql =
 	"CREATE TABLE changes(id BLOB NOT NULL UNIQUE, record BLOB NOT NULL,"
 	" batch INTEGER NOT NULL, body BLOB NOT NULL);"
 	"CREATE INDEX changes_record ON changes(record);"
-	"CREATE INDEX changes_batch ON changes(batch);"
 	/* Batches: seq is the order they reached this store; local batches
 	 * are ours, dseq counts a device's batches. */
 	"CREATE TABLE batches(seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,"

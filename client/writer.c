@@ -338,16 +338,19 @@ static int last_local_batch(chs_writer *w, uint64_t *dseq, unsigned char prev[32
 	return err;
 }
 
-static int insert_batch(chs_writer *w, const chs_batch *b)
+int chs_client__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
+			     int local)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(w->s, &st,
+	/* a received batch counts as sent: it is the archive's already */
+	if ((err = chs_client__prepare(s, &st,
 		     "INSERT INTO batches(seq, id, device, dseq, manifest, signature, key,"
-		     " local, sent, received) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 0, ?)")) < 0)
+		     " local, sent, received) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9,"
+		     " NOT ?9, ?8)")) < 0)
 		return err;
-	sqlite3_bind_int64(st, 1, w->next_seq);
+	sqlite3_bind_int64(st, 1, seq);
 	sqlite3_bind_blob(st, 2, b->id, 32, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, b->device, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (int64_t)b->seq);
@@ -355,9 +358,10 @@ static int insert_batch(chs_writer *w, const chs_batch *b)
 	sqlite3_bind_blob(st, 6, b->signature, CHS_SIGNATURE_BYTES, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 7, b->key, CHS_SIGN_PK_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, chs_client__now());
+	sqlite3_bind_int(st, 9, local ? 1 : 0);
 	rc = sqlite3_step(st);
-	chs_client__finish(w->s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(w->s, rc, "saving a batch");
+	chs_client__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a batch");
 }
 
 static int seal(chs_writer *w)
@@ -377,7 +381,7 @@ static int seal(chs_writer *w)
 	/* the batch owns the changes now */
 	w->batch = NULL;
 	w->n = w->cap = 0;
-	err = insert_batch(w, b);
+	err = chs_client__insert_batch(w->s, b, w->next_seq, 1);
 	chs_batch_free(b);
 	w->next_seq++;
 	return err;

@@ -104,6 +104,23 @@ static int print_json_text(const char *json)
 	return CLI_OK;
 }
 
+/* A library result: the JSON as it is with --json, else drawn for a
+ * person by `draw`. */
+static int emit(const cli_ctx *ctx, int err, const char *json, void (*draw)(json_t *))
+{
+	json_t *v;
+
+	if (err < 0)
+		return cli_fail(err);
+	if (ctx->json)
+		return print_json_text(json);
+	if (!(v = json_loads(json, 0, NULL)))
+		return cli_failf("out of memory");
+	draw(v);
+	json_decref(v);
+	return CLI_OK;
+}
+
 /* A JSON value as a person reads it: strings without quotes. */
 static char *value_text(json_t *v)
 {
@@ -291,16 +308,8 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv)
 
 	if ((i = start(ctx, argc, argv, record_opts, show_help, &o, 1, 1, &s, &rc)) < 0)
 		return rc;
-	if ((err = chs_record_show(s, argv[i], &json)) < 0) {
-		rc = cli_fail(err);
-	} else if (ctx->json) {
-		rc = print_json_text(json);
-	} else {
-		json_t *r = json_loads(json, 0, NULL);
-
-		print_record(r);
-		json_decref(r);
-	}
+	err = chs_record_show(s, argv[i], &json);
+	rc = emit(ctx, err, json, print_record);
 	free(json);
 	chs_store_free(s);
 	return rc;
@@ -350,15 +359,13 @@ static void print_row(json_t *r)
 	printf("%s\n", json_is_true(json_object_get(r, "review")) ? "  [under review]" : "");
 }
 
-static int print_rows(const char *json)
+static void print_rows(json_t *arr)
 {
-	json_t *arr = json_loads(json, 0, NULL), *r;
+	json_t *r;
 	size_t k;
 
 	json_array_foreach(arr, k, r)
 		print_row(r);
-	json_decref(arr);
-	return CLI_OK;
 }
 
 int cmd_ls(cli_ctx *ctx, int argc, char **argv)
@@ -370,10 +377,8 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 
 	if ((i = start(ctx, argc, argv, record_opts, ls_help, &o, 0, 1, &s, &rc)) < 0)
 		return rc;
-	if ((err = chs_record_list(s, i < argc ? argv[i] : NULL, o.patient, &json)) < 0)
-		rc = cli_fail(err);
-	else
-		rc = ctx->json ? print_json_text(json) : print_rows(json);
+	err = chs_record_list(s, i < argc ? argv[i] : NULL, o.patient, &json);
+	rc = emit(ctx, err, json, print_rows);
 	free(json);
 	chs_store_free(s);
 	return rc;
@@ -420,6 +425,15 @@ static void print_change(json_t *c)
 		printf("    resolved: removed\n");
 }
 
+static void print_changes(json_t *arr)
+{
+	json_t *c;
+	size_t k;
+
+	json_array_foreach(arr, k, c)
+		print_change(c);
+}
+
 int cmd_log(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
@@ -429,18 +443,8 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 
 	if ((i = start(ctx, argc, argv, record_opts, log_help, &o, 1, 1, &s, &rc)) < 0)
 		return rc;
-	if ((err = chs_record_log(s, argv[i], &json)) < 0) {
-		rc = cli_fail(err);
-	} else if (ctx->json) {
-		rc = print_json_text(json);
-	} else {
-		json_t *arr = json_loads(json, 0, NULL), *c;
-		size_t k;
-
-		json_array_foreach(arr, k, c)
-			print_change(c);
-		json_decref(arr);
-	}
+	err = chs_record_log(s, argv[i], &json);
+	rc = emit(ctx, err, json, print_changes);
 	free(json);
 	chs_store_free(s);
 	return rc;
@@ -565,24 +569,16 @@ int cmd_review(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	n = argc - i;
 	if (n == 0) {
-		if ((err = chs_review_list(s, &json)) == 0)
-			rc = ctx->json ? print_json_text(json) : print_rows(json);
+		err = chs_review_list(s, &json);
+		rc = emit(ctx, err, json, print_rows);
 	} else if (strcmp(argv[i], "show") == 0 && n == 2) {
-		if ((err = chs_record_show(s, argv[i + 1], &json)) == 0 && ctx->json) {
-			rc = print_json_text(json);
-		} else if (err == 0) {
-			json_t *r = json_loads(json, 0, NULL);
-
-			print_record(r);
-			json_decref(r);
-		}
+		err = chs_record_show(s, argv[i + 1], &json);
+		rc = emit(ctx, err, json, print_record);
 	} else if (strcmp(argv[i], "resolve") == 0 && n >= 2) {
 		rc = review_resolve(ctx, s, argv + i + 1, n - 1, &o);
 	} else {
 		rc = cli_usage(ctx, "unknown 'review' command");
 	}
-	if (err < 0)
-		rc = cli_fail(err);
 	free(json);
 	chs_store_free(s);
 	return rc;

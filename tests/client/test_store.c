@@ -298,7 +298,12 @@ static void make_store_with_pages(void)
 		ck_assert_int_eq(chs_store_user_add(s, name, 0, "x", 1), 0);
 	}
 	chs_store_free(s);
-	ck_assert_int_ge(tu_file_size(db_path()) / PAGE, 4);
+	{
+		char *p = db_path();
+
+		ck_assert_int_ge(tu_file_size(p) / PAGE, 4);
+		free(p);
+	}
 }
 
 /* Open and check; the store must report damage, never crash. */
