@@ -1056,6 +1056,34 @@ static int empty_state(chs_merged *m)
 	return 0;
 }
 
+/* A lone create is by far the commonest record (every imported one): its
+ * state is its own fields, written by the same writer as the general
+ * path, so the bytes are the same (tests/sync/test_merge.c checks). */
+static int merge_lone_create(chs_merged *m, const chs_change *c)
+{
+	size_t j, k = 0;
+
+	if (!(m->type = strdup(c->type)) ||
+	    !(m->heads = zalloc(1, sizeof(*m->heads))) ||
+	    !(m->order = zalloc(1, sizeof(*m->order))) ||
+	    (c->nfields && !(m->fields = zalloc(c->nfields, sizeof(*m->fields)))))
+		return nomem();
+	m->heads[0] = m->order[0] = c;
+	m->nheads = m->norder = 1;
+	for (j = 0; j < c->nfields; j++) {
+		const chs_field *f = &c->fields[j];
+
+		if (!f->value || strcmp(f->value, "null") == 0)
+			continue;
+		m->fields[k].from = c;
+		if (!(m->fields[k].name = strdup(f->name)) ||
+		    !(m->fields[k].value = strdup(f->value)))
+			return nomem();
+		m->nfields = ++k;
+	}
+	return write_state(m);
+}
+
 static int decide(mctx *x, chs_group_fn group, void *payload)
 {
 	int err;
@@ -1085,11 +1113,17 @@ int chs_merge(chs_merged **out, const chs_change *const *changes, size_t n,
 		err = nomem();
 		goto done;
 	}
+	if (n == 1 && changes[0] && changes[0]->op == CHS_OP_CREATE &&
+	    !changes[0]->nparents && changes[0]->type) {
+		err = merge_lone_create(x.m, changes[0]);
+		goto hashed;
+	}
 	if ((err = dedupe(&x, changes, n)) < 0 ||
 	    (err = link_parents(&x)) < 0 || (err = link_children(&x)) < 0 ||
 	    (err = sort_causal(&x)) < 0 || (err = list_changes(&x)) < 0)
 		goto done;
 	err = x.nord ? decide(&x, group, payload) : empty_state(x.m);
+hashed:
 	if (err < 0)
 		goto done;
 	chs_hash(x.m->hash, x.m->state, x.m->state_len);

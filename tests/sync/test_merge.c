@@ -811,6 +811,39 @@ END_TEST
  * Speed: 1,000 changes in 10 concurrent branches
  */
 
+/* The lone-create shortcut must give exactly what the general path gives
+ * (passing the change twice takes the general path, which drops the
+ * duplicate). */
+START_TEST(test_merge__a_lone_create_merges_as_the_general_path_does)
+{
+	static const char *const specs[] = {
+		"", "name=\"Ada\"", "b=1|a=\"x\"|c=~", "z=[1,2]|\u00e9=\"e\"|y={\"k\":true}",
+		"n=null|m=\"\\u0001\"",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		chs_merged *fast = NULL, *slow = NULL;
+		chs_change *two[2];
+		hist h;
+
+		hist_init(&h, "patient");
+		two[0] = two[1] = chg(&h, CHS_OP_CREATE, specs[i], NULL);
+		ck_assert_int_eq(chs_merge(&fast, (const chs_change *const *)two, 1, NULL, NULL), 0);
+		ck_assert_int_eq(chs_merge(&slow, (const chs_change *const *)two, 2, NULL, NULL), 0);
+		ck_assert_uint_eq(fast->state_len, slow->state_len);
+		ck_assert_str_eq(fast->state, slow->state);
+		ck_assert_mem_eq(fast->hash, slow->hash, CHS_HASH_BYTES);
+		ck_assert_uint_eq(fast->nfields, slow->nfields);
+		ck_assert_uint_eq(fast->nheads, 1);
+		ck_assert_uint_eq(fast->norder, 1);
+		chs_merged_free(fast);
+		chs_merged_free(slow);
+		hist_dispose(&h);
+	}
+}
+END_TEST
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -1641,6 +1674,7 @@ int main(void)
 	tcase_add_test(tc, test_merge__identical_group_edits_are_no_review);
 	tcase_add_test(tc, test_merge__group_edit_seen_by_the_other_side_merges);
 	tcase_add_test(tc, test_merge__group_review_keeps_values_hidden_in_candidates_past);
+	tcase_add_test(tc, test_merge__a_lone_create_merges_as_the_general_path_does);
 	tcase_add_test(tc, test_merge__criss_cross_merge_works);
 	tcase_add_test(tc, test_merge__missing_parent_is_pending_until_it_arrives);
 	tcase_add_test(tc, test_merge__everything_pending_is_an_empty_result);
