@@ -216,6 +216,26 @@ int chs_identity_unseal(const chs_identity *id, unsigned char *out,
 			const unsigned char *sealed, size_t len);
 
 /* ---------------------------------------------------------------------
+ * SSH signatures (SSHSIG), as git signs commits with an SSH key: what
+ * `git log --show-signature` verifies against an allowed-signers file.
+ * Ed25519 with SHA-512 only. Format described in crypto/sshsig.c.
+ */
+
+/* Append the armored signature of `msg` under namespace `ns` (git uses
+ * "git"): byte-identical to `ssh-keygen -Y sign -n ns`, no final newline. */
+int chs_sshsig_sign(chs_buf *out, const chs_identity *id, const char *ns,
+		    const void *msg, size_t len);
+/* Verify an armored signature over `msg` in namespace `ns`; on success
+ * the signer's public key is copied to `signer` (when not NULL). The
+ * caller decides whether it trusts that key. CHS_EDAMAGED otherwise. */
+int chs_sshsig_verify(unsigned char signer[CHS_SIGN_PK_BYTES], const char *armored,
+		      size_t armored_len, const char *ns, const void *msg, size_t len);
+/* "ssh-ed25519 BASE64" for an allowed-signers file or authorized_keys. */
+int chs_ssh_public_key(chs_buf *out, const unsigned char pk[CHS_SIGN_PK_BYTES]);
+/* Parse such a line (a trailing comment is ignored); CHS_EINVALID. */
+int chs_ssh_public_key_parse(unsigned char pk[CHS_SIGN_PK_BYTES], const char *line);
+
+/* ---------------------------------------------------------------------
  * Key slots: the store key wrapped under a user's passphrase
  *
  * Like LUKS: one random store key, wrapped once per user under a key
