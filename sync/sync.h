@@ -252,4 +252,66 @@ int chs_batch_encode(const chs_batch *b, chs_buf *out);
 int chs_batch_decode(chs_batch **out, const void *bytes, size_t len);
 void chs_batch_free(chs_batch *b);
 
+/* ---------------------------------------------------------------------
+ * The git layer (sync/git.c)
+ *
+ * A local repository (a store's mirror of the archive), batch commits on
+ * per-device refs signed in git's SSH signature format, and the push and
+ * fetch that carry them. Refs move by compare-and-swap only; a push that
+ * the archive refuses fails with the archive's reason (libgit2 reports a
+ * refusal only through a callback); fetched refs land under
+ * refs/remotes/archive/chartsync/. No call here bounds network time.
+ */
+typedef struct chs_git chs_git;
+
+/* A file of a batch commit's tree, given by the caller. */
+typedef struct chs_git_entry {
+	const char *name;
+	const void *data;
+	size_t len;
+} chs_git_entry;
+
+/* A file read back from a commit (owned by the chs_git_commit). */
+typedef struct chs_git_blob {
+	char *name;
+	unsigned char *data;
+	size_t len;
+} chs_git_blob;
+
+typedef struct chs_git_commit {
+	unsigned char signer[CHS_SIGN_PK_BYTES]; /* verified SSHSIG signer */
+	size_t parents;
+	int64_t time;       /* committer time, Unix seconds */
+	char *message;
+	chs_git_blob *entries; /* sorted by name, as git sorts a tree */
+	size_t nentries;
+} chs_git_commit;
+
+/* Open the bare repository at `path`, creating it if missing. */
+int chs_git_open(chs_git **out, const char *path);
+void chs_git_free(chs_git *g);
+/* Commit a tree of `entries` on top of `ref` (or as its first commit),
+ * signed by `id`, author and committer "device <id>" at `when`, and move
+ * `ref` to it unless it moved meanwhile (CHS_EBUSY). */
+int chs_git_write_commit(chs_git *g, const char *ref, const chs_git_entry *entries,
+			 size_t n, const char *message, const chs_identity *id,
+			 int64_t when, char oid_out[41]);
+/* The commit `ref` points at; CHS_ENOTFOUND if it does not exist. */
+int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
+/* Push `refs` (each to the same name) without force; CHS_EDENIED with
+ * the archive's reason when it refuses, CHS_EIO when it cannot be
+ * reached. */
+int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n);
+/* Fetch the archive's chartsync refs (refs/chartsync/...) into
+ * refs/remotes/archive/chartsync/... */
+int chs_git_fetch(chs_git *g, const char *url);
+/* The commits reachable from `ref` and not from `since` (NULL: all),
+ * oldest first; `*out` is malloc'ed (NULL and 0 when `ref` is absent). */
+int chs_git_log(chs_git *g, const char *ref, const char *since,
+		char (**out)[41], size_t *n);
+/* Read a commit and verify its signature (CHS_EDAMAGED when unsigned or
+ * not verifying; whether the signer is trusted is the caller's call). */
+int chs_git_read(chs_git *g, const char *oid, chs_git_commit **out);
+void chs_git_commit_free(chs_git_commit *c);
+
 #endif

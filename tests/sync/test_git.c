@@ -1,0 +1,311 @@
+/*
+ * sync/git: batch commits through real git. Commits are signed so that
+ * git itself verifies them, travel to a bare archive and back (by path and
+ * over git daemon on 127.0.0.1), and a refusal by the archive's hook is
+ * reported with the hook's words, not mistaken for success.
+ */
+#include "sync/sync.h"
+#include "support/testutil.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *dir;
+static chs_identity *dev;
+static char ref[128];
+
+static int sh(const char *fmt, ...) CHS_PRINTF(1, 2);
+
+static int sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void setup(void)
+{
+	char id[33];
+
+	ck_assert_int_eq(chs_crypto_init(), 0);
+	dir = tu_tempdir();
+	ck_assert_int_eq(chs_identity_new(&dev), 0);
+	chs_identity_device_id(dev, id);
+	snprintf(ref, sizeof(ref), "refs/chartsync/devices/%s", id);
+}
+
+static void teardown(void)
+{
+	chs_identity_free(dev);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static chs_git *repo(const char *name)
+{
+	char *p = tu_path(dir, name);
+	chs_git *g = NULL;
+
+	ck_assert_msg(chs_git_open(&g, p) == 0, "%s", chs_error_last());
+	free(p);
+	return g;
+}
+
+static void commit(chs_git *g, const char *manifest, const char *blob, char oid[41])
+{
+	chs_git_entry e[2] = { { "manifest", manifest, strlen(manifest) },
+			       { "clinical", blob, strlen(blob) } };
+
+	ck_assert_msg(chs_git_write_commit(g, ref, e, 2, "batch\n", dev, 1732500000, oid) == 0,
+		      "%s", chs_error_last());
+}
+
+START_TEST(test_git__batch_commits_chain_and_read_back_verified)
+{
+	chs_git *g = repo("local.git");
+	char a[41], b[41], tip[41];
+	char (*log)[41] = NULL;
+	chs_git_commit *c = NULL;
+	size_t n = 0;
+
+	commit(g, "{\"seq\":1}", "ciphertext-1", a);
+	commit(g, "{\"seq\":2}", "ciphertext-2", b);
+	ck_assert_int_eq(chs_git_ref(g, ref, tip), 0);
+	ck_assert_str_eq(tip, b);
+	ck_assert_int_eq(chs_git_log(g, ref, NULL, &log, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(log[0], a); /* oldest first */
+	ck_assert_str_eq(log[1], b);
+	free(log);
+	ck_assert_int_eq(chs_git_log(g, ref, a, &log, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(log[0], b);
+	free(log);
+	ck_assert_int_eq(chs_git_read(g, b, &c), 0);
+	ck_assert_mem_eq(c->signer, chs_identity_public(dev), 32);
+	ck_assert_uint_eq(c->parents, 1);
+	ck_assert_uint_eq(c->nentries, 2);
+	ck_assert_str_eq(c->entries[0].name, "clinical");
+	ck_assert_uint_eq(c->entries[0].len, 12);
+	ck_assert_mem_eq(c->entries[0].data, "ciphertext-2", 12);
+	ck_assert_str_eq(c->entries[1].name, "manifest");
+	chs_git_commit_free(c);
+	chs_git_free(g);
+}
+END_TEST
+
+START_TEST(test_git__git_log_show_signature_verifies_every_commit)
+{
+	chs_git *g = repo("local.git");
+	char oid[41], *allowed = tu_path(dir, "allowed");
+	chs_buf line;
+
+	commit(g, "m1", "c1", oid);
+	commit(g, "m2", "c2", oid);
+	chs_buf_init(&line, 0);
+	chs_buf_puts(&line, "device namespaces=\"git\" ");
+	chs_ssh_public_key(&line, chs_identity_public(dev));
+	chs_buf_puts(&line, "\n");
+	ck_assert_int_eq(tu_write(allowed, line.ptr, line.len), 0);
+	/* %G? is G for a good signature from an allowed signer */
+	ck_assert_int_eq(sh("test \"$(git -C '%s/local.git' -c gpg.ssh.allowedSignersFile='%s' "
+			    "log --format=%%G? %s | sort -u)\" = G", dir, allowed, ref), 0);
+	chs_buf_dispose(&line);
+	free(allowed);
+	chs_git_free(g);
+}
+END_TEST
+
+START_TEST(test_git__an_unsigned_commit_does_not_read)
+{
+	chs_git *g = repo("local.git");
+	chs_git_commit *c = NULL;
+	char oid[41], forged[64];
+
+	commit(g, "m1", "c1", oid);
+	/* a commit made by plain git on the same tree, without a signature */
+	ck_assert_int_eq(sh("cd '%s/local.git' && t=$(git rev-parse %s^{tree}) && "
+			    "GIT_AUTHOR_NAME=x GIT_AUTHOR_EMAIL=x GIT_COMMITTER_NAME=x "
+			    "GIT_COMMITTER_EMAIL=x git commit-tree $t -m forged > ../forged",
+			    dir, oid), 0);
+	{
+		char *path = tu_path(dir, "forged");
+		size_t n;
+		char *text = (char *)tu_read(path, &n);
+
+		snprintf(forged, sizeof(forged), "%.40s", text);
+		free(text);
+		free(path);
+	}
+	ck_assert_int_eq(chs_git_read(g, forged, &c), CHS_EDAMAGED);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(chs_git_read(g, "not-a-commit", &c), CHS_EINVALID);
+	chs_git_free(g);
+}
+END_TEST
+
+START_TEST(test_git__push_then_fetch_through_a_bare_archive)
+{
+	chs_git *a = repo("a.git"), *b = repo("b.git");
+	char *archive = tu_path(dir, "archive.git"), remote_ref[160], x[41], y[41];
+	const char *refs[] = { ref };
+	char (*log)[41] = NULL;
+	chs_git_commit *c = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(sh("git init -q --bare '%s'", archive), 0);
+	commit(a, "m1", "c1", x);
+	commit(a, "m2", "c2", y);
+	ck_assert_msg(chs_git_push(a, archive, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_git_fetch(b, archive) == 0, "%s", chs_error_last());
+	snprintf(remote_ref, sizeof(remote_ref), "refs/remotes/archive/chartsync/devices/%s",
+		 ref + strlen("refs/chartsync/devices/"));
+	ck_assert_int_eq(chs_git_log(b, remote_ref, NULL, &log, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(log[1], y);
+	ck_assert_int_eq(chs_git_read(b, log[0], &c), 0);
+	ck_assert_mem_eq(c->entries[0].data, "c1", 2);
+	chs_git_commit_free(c);
+	free(log);
+	/* nothing new: a second push and fetch are no-ops */
+	ck_assert_int_eq(chs_git_push(a, archive, refs, 1), 0);
+	ck_assert_int_eq(chs_git_fetch(b, archive), 0);
+	chs_git_free(a);
+	chs_git_free(b);
+	free(archive);
+}
+END_TEST
+
+/* git daemon on 127.0.0.1, on a free port; its pid. */
+static pid_t start_daemon(const char *base, int *port)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int s = socket(AF_INET, SOCK_STREAM, 0), tries;
+	char portarg[32], basearg[512];
+	pid_t pid;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	close(s);
+	snprintf(portarg, sizeof(portarg), "--port=%d", *port);
+	snprintf(basearg, sizeof(basearg), "--base-path=%s", base);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int nul = open("/dev/null", O_WRONLY);
+
+		dup2(nul, 2); /* the daemon's notes on closed connections */
+		execlp("git", "git", "daemon", "--reuseaddr", "--listen=127.0.0.1", portarg,
+		       basearg, "--export-all", "--enable=receive-pack", base, (char *)NULL);
+		_exit(127);
+	}
+	for (tries = 0; tries < 100; tries++) {
+		int c = socket(AF_INET, SOCK_STREAM, 0), ok;
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+		sa.sin_port = htons((uint16_t)*port);
+		ok = connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(c);
+		if (ok)
+			return pid;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGTERM);
+	ck_abort_msg("git daemon did not start");
+	return -1;
+}
+
+START_TEST(test_git__a_refusing_hook_fails_the_push_with_its_reason)
+{
+	chs_git *a = repo("a.git");
+	char *archive = tu_path(dir, "archive.git"), url[256], x[41];
+	const char *refs[] = { ref };
+	int port, status;
+	pid_t daemon;
+
+	ck_assert_int_eq(sh("git init -q --bare '%s' && printf '#!/bin/sh\\n"
+			    "echo \"refused: device not on the roster\" >&2\\nexit 1\\n' > "
+			    "'%s/hooks/pre-receive' && chmod +x '%s/hooks/pre-receive'",
+			    archive, archive, archive), 0);
+	daemon = start_daemon(dir, &port);
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/archive.git", port);
+	commit(a, "m1", "c1", x);
+	ck_assert_int_eq(chs_git_push(a, url, refs, 1), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "device not on the roster"), "%s",
+		      chs_error_last());
+	/* nothing reached the archive */
+	ck_assert_int_ne(sh("git -C '%s' rev-parse -q --verify %s >/dev/null", archive, ref), 0);
+	/* without the hook the same push goes through */
+	ck_assert_int_eq(sh("rm '%s/hooks/pre-receive'", archive), 0);
+	ck_assert_msg(chs_git_push(a, url, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(sh("git -C '%s' rev-parse -q --verify %s >/dev/null", archive, ref), 0);
+	kill(daemon, SIGTERM);
+	waitpid(daemon, &status, 0);
+	chs_git_free(a);
+	free(archive);
+}
+END_TEST
+
+START_TEST(test_git__a_push_that_would_rewind_the_archive_is_refused)
+{
+	chs_git *a = repo("a.git"), *other = repo("other.git");
+	char *archive = tu_path(dir, "archive.git"), url[256], x[41];
+	const char *refs[] = { ref };
+	int port, status;
+	pid_t daemon;
+
+	ck_assert_int_eq(sh("git init -q --bare '%s'", archive), 0);
+	daemon = start_daemon(dir, &port);
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/archive.git", port);
+	commit(a, "m1", "c1", x);
+	commit(a, "m2", "c2", x);
+	ck_assert_int_eq(chs_git_push(a, url, refs, 1), 0);
+	/* another history for the same ref (a cloned device): not a fast-forward */
+	commit(other, "m1'", "c1'", x);
+	ck_assert_int_eq(chs_git_push(other, url, refs, 1), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "not a fast-forward"), "%s", chs_error_last());
+	kill(daemon, SIGTERM);
+	waitpid(daemon, &status, 0);
+	chs_git_free(a);
+	chs_git_free(other);
+	free(archive);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("sync-git");
+	TCase *tc = tcase_create("git");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_git__batch_commits_chain_and_read_back_verified);
+	tcase_add_test(tc, test_git__git_log_show_signature_verifies_every_commit);
+	tcase_add_test(tc, test_git__an_unsigned_commit_does_not_read);
+	tcase_add_test(tc, test_git__push_then_fetch_through_a_bare_archive);
+	tcase_add_test(tc, test_git__a_refusing_hook_fails_the_push_with_its_reason);
+	tcase_add_test(tc, test_git__a_push_that_would_rewind_the_archive_is_refused);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
