@@ -50,6 +50,10 @@ int chs_store_create(chs_store **out, const char *dir,
 int chs_store_open(chs_store **out, const char *dir, const char *user,
 		   const char *passphrase, size_t passphrase_len);
 
+/* 0 if `dir` holds a store (its key slots), else CHS_ENOTSTORE with a
+ * message; lets a caller fail before asking for a passphrase. */
+int chs_store_probe(const char *dir);
+
 /* Close, wiping the keys; accepts NULL. */
 void chs_store_free(chs_store *s);
 

@@ -653,17 +653,19 @@ static int wrong_user_or_passphrase(chs_store *s)
 			     s->dir);
 }
 
-/* Spend the same Argon2id work an existing slot would, so the time taken
- * does not tell an unknown user from a wrong passphrase. */
-static void burn_kdf(const char *pass, size_t passlen)
+/* Spend the same Argon2id work an existing slot would (the first slot's
+ * parameters), so the time taken does not tell an unknown user from a
+ * wrong passphrase. */
+static void burn_kdf(const chs_slot_file *sf, const char *pass, size_t passlen)
 {
 	unsigned char key[CHS_KEY_BYTES];
-	chs_kdf_params kdf;
 	chs_slot slot;
 
-	chs_kdf_params_default(&kdf);
 	memset(&slot, 0, sizeof(slot));
-	slot.kdf = kdf;
+	if (sf->count > 0)
+		slot.kdf = sf->entries[0].slot.kdf;
+	else
+		chs_kdf_params_default(&slot.kdf);
 	chs_slot_unwrap(key, &slot, "", "", pass, passlen);
 	chs_wipe(key, sizeof(key));
 }
@@ -686,7 +688,7 @@ static int unwrap_key(chs_store *s, const char *pass, size_t passlen)
 	if (!(s->key = chs_secret_alloc(CHS_KEY_BYTES))) {
 		err = chs_error_set(CHS_ENOMEM, "out of secure memory");
 	} else if (!e) {
-		burn_kdf(pass, passlen);
+		burn_kdf(&sf, pass, passlen);
 		err = wrong_user_or_passphrase(s);
 	} else if ((err = chs_slot_unwrap(s->key, &e->slot, s->store_id,
 					  s->user, pass, passlen)) < 0) {
@@ -780,6 +782,22 @@ int chs_store_open(chs_store **out, const char *dir, const char *user,
 fail:
 	chs_store_free(s);
 	return err;
+}
+
+int chs_store_probe(const char *dir)
+{
+	char *slots = chs_client__path(dir, "keyslots");
+	int there;
+
+	if (!slots)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	there = access(slots, F_OK) == 0;
+	free(slots);
+	if (!there)
+		return chs_error_set(CHS_ENOTSTORE,
+				     "there is no chartsync store in '%s' (create one with 'chartsync init')",
+				     dir);
+	return 0;
 }
 
 int chs_store_default_user(char **out, const char *dir)

@@ -168,6 +168,8 @@ int cli_open(cli_ctx *ctx, chs_store **out)
 	int err;
 
 	*out = NULL;
+	if ((err = chs_store_probe(cli_store_dir(ctx))) < 0)
+		return err;
 	if ((err = cli_passphrase(&pass, &len, "CHARTSYNC_PASSPHRASE_FILE",
 				  "CHARTSYNC_PASSPHRASE", "Passphrase: ", 0)) < 0)
 		return err;
