@@ -163,11 +163,11 @@ static json_t *row_json(sqlite3_stmt *st)
 	json_t *state = parse(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
 	json_t *fields = json_object_get(state, "fields");
 	json_t *review = json_object_get(state, "review");
-	json_t *o = json_pack("{s:o, s:s, s:O, s:b}", "id",
+	json_t *o = json_pack("{s:o, s:s, s:o, s:b}", "id",
 			      hex_json(sqlite3_column_blob(st, 0), 16), "type",
 			      (const char *)sqlite3_column_text(st, 1),
-			      "fields", fields ? fields : json_object(), "review",
-			      sqlite3_column_int(st, 3));
+			      "fields", fields ? json_incref(fields) : json_object(),
+			      "review", sqlite3_column_int(st, 3));
 
 	if (review) {
 		json_t *names = json_array();
