@@ -272,16 +272,18 @@ static int valid_sha256(const char *s)
 	return s[64] == '\0';
 }
 
+/* What a value of kind `k` must be, as the end of "'X' is not ...". */
 const char *chs_schema_expected(chs_kind k)
 {
 	switch (k) {
 	case CHS_KIND_TEXT: return "text";
 	case CHS_KIND_INT: return "a whole number";
-	case CHS_KIND_CENTS: return "a whole number of cents, e.g. 12500 for $125.00";
-	case CHS_KIND_DATE: return "an ISO 8601 date, e.g. 2024-03-15 or 2024-03-15T09:30Z";
-	case CHS_KIND_ICD: return "an ICD-10-CM code, e.g. E11.9";
-	case CHS_KIND_CPT: return "a CPT code (5 digits, or 4 digits and F, T or U, e.g. 99213) or a HCPCS code (a letter A-V and 4 digits, e.g. G0008)";
-	case CHS_KIND_SHA256: return "64 lowercase hex digits";
+	case CHS_KIND_CENTS: return "a whole number of cents (expected e.g. 12500 for $125.00)";
+	case CHS_KIND_DATE: return "an ISO 8601 date (expected e.g. 2024-03-15 or 2024-03-15T09:30Z)";
+	case CHS_KIND_ICD: return "an ICD-10-CM code (expected e.g. E11.9)";
+	case CHS_KIND_CPT: return "a CPT or HCPCS code (expected 5 digits, 4 digits and F, T or U,"
+				  " or a letter A-V and 4 digits, e.g. 99213 or G0008)";
+	case CHS_KIND_SHA256: return "a SHA-256 (expected 64 lowercase hex digits)";
 	}
 	return "a value";
 }

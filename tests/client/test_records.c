@@ -201,12 +201,12 @@ START_TEST(test_records__bad_input_is_refused_with_a_clear_message)
 	add(0, "encounter", visit, 1, patient, NULL, enc);
 	state_hash(0, before);
 	assert_refused(chs_record_add(site[0], "diagnosis", bad_icd, 1, NULL, enc, id),
-		       CHS_EINVALID, "field 'icd' of diagnosis: 'E11-9' is not an ICD-10-CM code",
+		       CHS_EINVALID, "field 'icd' of diagnosis: 'E11-9' is not an ICD-10-CM code (expected e.g. E11.9)",
 		       before);
 	assert_refused(chs_record_add(site[0], "encounter", bad_date, 1, patient, NULL, id),
 		       CHS_EINVALID, "'2024-02-30' is not an ISO 8601 date", before);
 	assert_refused(chs_record_add(site[0], "procedure", bad_cpt, 1, NULL, enc, id),
-		       CHS_EINVALID, "'9921' is not a CPT code", before);
+		       CHS_EINVALID, "'9921' is not a CPT or HCPCS code", before);
 	assert_refused(chs_record_add(site[0], "patient", unknown, 1, NULL, NULL, id),
 		       CHS_EINVALID, "patient has no field 'colour'", before);
 	assert_refused(chs_record_add(site[0], "vehicle", unknown, 1, NULL, NULL, id),
