@@ -26,21 +26,6 @@ static void teardown(void)
 	free(dir);
 }
 
-static int sh(const char *fmt, ...) CHS_PRINTF(1, 2);
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static void write_text(const char *name, const char *text, size_t len)
 {
 	char *p = tu_path(dir, name);
@@ -88,13 +73,13 @@ START_TEST(test_sshsig__ssh_keygen_accepts_ours)
 	write_text("sig", sig.ptr, sig.len);
 	write_text("msg", msg, strlen(msg));
 	allowed_signers(id);
-	ck_assert_int_eq(sh("cd '%s' && ssh-keygen -q -Y verify -f allowed -I dev@chartsync "
+	ck_assert_int_eq(tu_sh("cd '%s' && ssh-keygen -q -Y verify -f allowed -I dev@chartsync "
 			    "-n git -s sig < msg >/dev/null", dir), 0);
 	/* another namespace or message: refused by ssh-keygen too */
-	ck_assert_int_ne(sh("cd '%s' && ssh-keygen -q -Y verify -f allowed -I dev@chartsync "
+	ck_assert_int_ne(tu_sh("cd '%s' && ssh-keygen -q -Y verify -f allowed -I dev@chartsync "
 			    "-n file -s sig < msg >/dev/null 2>&1", dir), 0);
 	write_text("msg", "tampered", 8);
-	ck_assert_int_ne(sh("cd '%s' && ssh-keygen -q -Y verify -f allowed -I dev@chartsync "
+	ck_assert_int_ne(tu_sh("cd '%s' && ssh-keygen -q -Y verify -f allowed -I dev@chartsync "
 			    "-n git -s sig < msg >/dev/null 2>&1", dir), 0);
 	chs_buf_dispose(&sig);
 	chs_identity_free(id);
@@ -118,7 +103,7 @@ static void openssh_secret(const char *path, unsigned char sk[64])
 		unsigned char *raw;
 
 		ck_assert_int_eq(tu_write(tmp, b64, (size_t)(p - b64)), 0);
-		ck_assert_int_eq(sh("base64 -d '%s' > '%s'", tmp, bin), 0);
+		ck_assert_int_eq(tu_sh("base64 -d '%s' > '%s'", tmp, bin), 0);
 		raw = tu_read(bin, &blen);
 		memcpy(blob, raw, blen);
 		free(raw);
@@ -147,11 +132,11 @@ START_TEST(test_sshsig__same_key_same_bytes_as_ssh_keygen_and_theirs_verifies)
 	size_t n;
 	chs_buf ours;
 
-	ck_assert_int_eq(sh("ssh-keygen -q -t ed25519 -N '' -C test -f '%s'", key), 0);
+	ck_assert_int_eq(tu_sh("ssh-keygen -q -t ed25519 -N '' -C test -f '%s'", key), 0);
 	pub = read_text("key.pub", &n);
 	ck_assert_int_eq(chs_ssh_public_key_parse(pk, pub), 0);
 	write_text("msg", msg, strlen(msg));
-	ck_assert_int_eq(sh("cd '%s' && ssh-keygen -q -Y sign -f key -n git msg", dir), 0);
+	ck_assert_int_eq(tu_sh("cd '%s' && ssh-keygen -q -Y sign -f key -n git msg", dir), 0);
 	theirs = read_text("msg.sig", &n);
 	/* theirs verifies with us, and names their key */
 	ck_assert_int_eq(chs_sshsig_verify(signer, theirs, n, "git", msg, strlen(msg)), 0);
@@ -198,7 +183,7 @@ START_TEST(test_sshsig__git_verifies_a_commit_signed_with_ours)
 	ck_assert_int_eq(chs_buf_puts(&commit, hdr_end), 0);
 	write_text("commit", commit.ptr, commit.len);
 	allowed_signers(id);
-	ck_assert_int_eq(sh("cd '%s' && git init -q repo && cd repo && "
+	ck_assert_int_eq(tu_sh("cd '%s' && git init -q repo && cd repo && "
 			    "git hash-object -t tree -w --stdin < /dev/null >/dev/null && "
 			    "c=$(git hash-object -t commit -w --stdin < ../commit) && "
 			    "git -c gpg.ssh.allowedSignersFile=../allowed verify-commit $c "
@@ -207,7 +192,7 @@ START_TEST(test_sshsig__git_verifies_a_commit_signed_with_ours)
 	p = strstr(commit.ptr, "batch 1");
 	p[6] = '2';
 	write_text("commit", commit.ptr, commit.len);
-	ck_assert_int_ne(sh("cd '%s/repo' && c=$(git hash-object -t commit -w --stdin < ../commit) && "
+	ck_assert_int_ne(tu_sh("cd '%s/repo' && c=$(git hash-object -t commit -w --stdin < ../commit) && "
 			    "git -c gpg.ssh.allowedSignersFile=../allowed verify-commit $c "
 			    ">/dev/null 2>&1", dir), 0);
 	chs_buf_dispose(&sig);

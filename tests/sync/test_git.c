@@ -24,21 +24,6 @@ static char *dir;
 static chs_identity *dev;
 static char ref[128];
 
-static int sh(const char *fmt, ...) CHS_PRINTF(1, 2);
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static void setup(void)
 {
 	char id[33];
@@ -124,7 +109,7 @@ START_TEST(test_git__git_log_show_signature_verifies_every_commit)
 	chs_buf_puts(&line, "\n");
 	ck_assert_int_eq(tu_write(allowed, line.ptr, line.len), 0);
 	/* %G? is G for a good signature from an allowed signer */
-	ck_assert_int_eq(sh("test \"$(git -C '%s/local.git' -c gpg.ssh.allowedSignersFile='%s' "
+	ck_assert_int_eq(tu_sh("test \"$(git -C '%s/local.git' -c gpg.ssh.allowedSignersFile='%s' "
 			    "log --format=%%G? %s | sort -u)\" = G", dir, allowed, ref), 0);
 	chs_buf_dispose(&line);
 	free(allowed);
@@ -140,7 +125,7 @@ START_TEST(test_git__an_unsigned_commit_does_not_read)
 
 	commit(g, "m1", "c1", oid);
 	/* a commit made by plain git on the same tree, without a signature */
-	ck_assert_int_eq(sh("cd '%s/local.git' && t=$(git rev-parse %s^{tree}) && "
+	ck_assert_int_eq(tu_sh("cd '%s/local.git' && t=$(git rev-parse %s^{tree}) && "
 			    "GIT_AUTHOR_NAME=x GIT_AUTHOR_EMAIL=x GIT_COMMITTER_NAME=x "
 			    "GIT_COMMITTER_EMAIL=x git commit-tree $t -m forged > ../forged",
 			    dir, oid), 0);
@@ -169,7 +154,7 @@ START_TEST(test_git__push_then_fetch_through_a_bare_archive)
 	chs_git_commit *c = NULL;
 	size_t n = 0;
 
-	ck_assert_int_eq(sh("git init -q --bare '%s'", archive), 0);
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
 	commit(a, "m1", "c1", x);
 	commit(a, "m2", "c2", y);
 	ck_assert_msg(chs_git_push(a, archive, refs, 1) == 0, "%s", chs_error_last());
@@ -244,7 +229,7 @@ START_TEST(test_git__a_refusing_hook_fails_the_push_with_its_reason)
 	int port, status;
 	pid_t daemon;
 
-	ck_assert_int_eq(sh("git init -q --bare '%s' && printf '#!/bin/sh\\n"
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s' && printf '#!/bin/sh\\n"
 			    "echo \"refused: device not on the roster\" >&2\\nexit 1\\n' > "
 			    "'%s/hooks/pre-receive' && chmod +x '%s/hooks/pre-receive'",
 			    archive, archive, archive), 0);
@@ -255,11 +240,11 @@ START_TEST(test_git__a_refusing_hook_fails_the_push_with_its_reason)
 	ck_assert_msg(strstr(chs_error_last(), "device not on the roster"), "%s",
 		      chs_error_last());
 	/* nothing reached the archive */
-	ck_assert_int_ne(sh("git -C '%s' rev-parse -q --verify %s >/dev/null", archive, ref), 0);
+	ck_assert_int_ne(tu_sh("git -C '%s' rev-parse -q --verify %s >/dev/null", archive, ref), 0);
 	/* without the hook the same push goes through */
-	ck_assert_int_eq(sh("rm '%s/hooks/pre-receive'", archive), 0);
+	ck_assert_int_eq(tu_sh("rm '%s/hooks/pre-receive'", archive), 0);
 	ck_assert_msg(chs_git_push(a, url, refs, 1) == 0, "%s", chs_error_last());
-	ck_assert_int_eq(sh("git -C '%s' rev-parse -q --verify %s >/dev/null", archive, ref), 0);
+	ck_assert_int_eq(tu_sh("git -C '%s' rev-parse -q --verify %s >/dev/null", archive, ref), 0);
 	kill(daemon, SIGTERM);
 	waitpid(daemon, &status, 0);
 	chs_git_free(a);
@@ -275,7 +260,7 @@ START_TEST(test_git__a_push_that_would_rewind_the_archive_is_refused)
 	int port, status;
 	pid_t daemon;
 
-	ck_assert_int_eq(sh("git init -q --bare '%s'", archive), 0);
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
 	daemon = start_daemon(dir, &port);
 	snprintf(url, sizeof(url), "git://127.0.0.1:%d/archive.git", port);
 	commit(a, "m1", "c1", x);
