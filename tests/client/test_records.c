@@ -4,6 +4,7 @@
  * carry them) and merged.
  */
 #include "client/chartsync.h"
+#include "sync/sync.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -601,6 +602,46 @@ START_TEST(test_records__attach_and_cat_give_back_the_bytes)
 }
 END_TEST
 
+/* What arrives by sync is never refused for its form (that would block a
+ * site's sync): a code the entry checks would refuse is stored as sent. */
+START_TEST(test_records__a_synced_change_with_a_bad_code_is_applied_not_refused)
+{
+	chs_identity *other = NULL;
+	chs_change *c = NULL, **list = calloc(1, sizeof(*list));
+	chs_batch *b = NULL;
+	chs_buf enc;
+	char hex[33];
+	json_t *r;
+
+	ck_assert_int_eq(chs_identity_new(&other), 0);
+	ck_assert_int_eq(chs_change_new(&c), 0);
+	chs_random(c->record, 16);
+	c->op = CHS_OP_CREATE;
+	c->type = strdup("diagnosis");
+	c->user = strdup("coder");
+	c->terminal = strdup("remote-office");
+	chs_identity_device_id(other, c->device);
+	c->hlc = chs_hlc_next(0, chs_hlc_wall_ms());
+	ck_assert_int_eq(chs_change_set(c, "icd", "\"E11-9\""), 0);
+	chs_buf_init(&enc, 0);
+	ck_assert_int_eq(chs_change_encode(c, &enc), 0);
+	chs_buf_dispose(&enc);
+	list[0] = c;
+	ck_assert_int_eq(chs_batch_seal(&b, other, 1, NULL, list, 1), 0);
+	chs_buf_init(&enc, 0);
+	ck_assert_int_eq(chs_batch_encode(b, &enc), 0);
+	ck_assert_msg(chs_store_apply_batch(site[0], enc.ptr, enc.len) == 0, "%s",
+		      chs_error_last());
+	chs_hex(hex, c->record, 16);
+	r = show(0, hex);
+	ck_assert_str_eq(field(r, "icd"), "E11-9");
+	json_decref(r);
+	chs_buf_dispose(&enc);
+	chs_batch_free(b);
+	chs_identity_free(other);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client-records");
@@ -624,6 +665,7 @@ int main(void)
 	tcase_add_test(tc, test_records__import_links_lines_and_batches_by_1000);
 	tcase_add_test(tc, test_records__import_is_all_or_nothing);
 	tcase_add_test(tc, test_records__attach_and_cat_give_back_the_bytes);
+	tcase_add_test(tc, test_records__a_synced_change_with_a_bad_code_is_applied_not_refused);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
