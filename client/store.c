@@ -13,6 +13,7 @@
 #include "client_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -500,26 +501,59 @@ static int make_dir(const char *dir)
 	return err;
 }
 
+/* DIR/init.pending exists from the first byte init writes until its key
+ * slots are in place: only what an interrupted init left is ever removed. */
+#define INIT_MARKER "init.pending"
+
+static void remove_leftovers(chs_store *s)
+{
+	static const char *const names[] = { "store.db", "store.db-wal", "store.db-shm" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *p = chs_client__path(s->dir, names[i]);
+
+		if (p)
+			unlink(p);
+		free(p);
+	}
+}
+
 static int refuse_existing(chs_store *s)
 {
-	if (access(s->slots_path, F_OK) == 0)
-		return chs_error_set(CHS_EEXISTS,
-				     "there is already a store in '%s'", s->dir);
-	/* A store.db without key slots is what an interrupted init leaves
-	 * behind: nothing can open it, so start over. */
-	unlink(s->db_path);
-	{
-		char *wal = chs_client__path(s->dir, "store.db-wal");
-		char *shm = chs_client__path(s->dir, "store.db-shm");
+	char *marker = chs_client__path(s->dir, INIT_MARKER);
+	int interrupted, fd;
 
-		if (wal)
-			unlink(wal);
-		if (shm)
-			unlink(shm);
-		free(wal);
-		free(shm);
+	if (!marker)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	interrupted = access(marker, F_OK) == 0;
+	if (access(s->slots_path, F_OK) == 0) {
+		free(marker);
+		return chs_error_set(CHS_EEXISTS, "there is already a store in '%s'", s->dir);
 	}
+	if (access(s->db_path, F_OK) == 0 && !interrupted) {
+		free(marker);
+		return chs_error_set(CHS_EEXISTS,
+				     "'%s' holds a store.db that chartsync did not make; choose another folder",
+				     s->dir);
+	}
+	if (interrupted)
+		remove_leftovers(s);
+	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	free(marker);
+	if (fd < 0)
+		return chs_error_set(CHS_EIO, "cannot write in '%s': %s", s->dir, strerror(errno));
+	close(fd);
 	return 0;
+}
+
+static void init_done(chs_store *s)
+{
+	char *marker = chs_client__path(s->dir, INIT_MARKER);
+
+	if (marker)
+		unlink(marker);
+	free(marker);
 }
 
 static int insert_meta(chs_store *s, const chs_store_create_opts *opts)
@@ -636,6 +670,7 @@ int chs_store_create(chs_store **out, const char *dir,
 	if ((err = refuse_existing(s)) < 0 || (err = create_db(s, opts)) < 0 ||
 	    (err = write_first_slot(s, opts)) < 0)
 		goto fail;
+	init_done(s);
 	chs_client__unlock(s);
 	*out = s;
 	return 0;

@@ -257,6 +257,33 @@ START_TEST(test_store__settings_are_checked)
 }
 END_TEST
 
+START_TEST(test_store__never_removes_a_database_it_did_not_make)
+{
+	chs_store_create_opts o = { "alice", "a", 1, &kdf, NULL };
+	char *db = tu_path(dir, "store.db"), *marker = tu_path(dir, "init.pending");
+	chs_store *s = NULL;
+	size_t n;
+	unsigned char *d;
+
+	/* someone else's store.db in the folder: refused, left as it was */
+	ck_assert_int_eq(tu_write(db, "someone else's data", 19), 0);
+	ck_assert_int_eq(chs_store_create(&s, dir, &o), CHS_EEXISTS);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "did not make"));
+	d = tu_read(db, &n);
+	ck_assert_uint_eq(n, 19);
+	free(d);
+	/* what an interrupted init left (its marker is there): started over */
+	ck_assert_int_eq(tu_write(marker, "", 0), 0);
+	ck_assert_msg(chs_store_create(&s, dir, &o) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(tu_file_size(marker), -1);
+	chs_store_free(s);
+	s = must_open("alice", "a");
+	chs_store_free(s);
+	free(db);
+	free(marker);
+}
+END_TEST
+
 /* ---- What is on disk ---- */
 
 START_TEST(test_store__no_plaintext_in_any_file)
@@ -515,6 +542,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_store__create_and_reopen);
 	tcase_add_test(tc, test_store__refuses_to_create_over_a_store);
+	tcase_add_test(tc, test_store__never_removes_a_database_it_did_not_make);
 	tcase_add_test(tc, test_store__wrong_passphrase_and_unknown_user_refused_alike);
 	tcase_add_test(tc, test_store__passwd_keeps_data_and_drops_the_old_passphrase);
 	tcase_add_test(tc, test_store__each_user_opens_with_their_own_passphrase);
