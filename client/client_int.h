@@ -65,6 +65,8 @@ void chs_client__slots_remove(chs_slot_file *sf, const char *user);
 /* ---- lock.c: the cross-process writer lock ---- */
 int chs_client__lock_open(chs_store *s);
 int chs_client__lock(chs_store *s);
+/* Take the lock only if it is free now: CHS_EBUSY otherwise. */
+int chs_client__trylock(chs_store *s);
 void chs_client__unlock(chs_store *s);
 void chs_client__lock_close(chs_store *s);
 

@@ -59,6 +59,18 @@ int chs_client__lock(chs_store *s)
 	return 0;
 }
 
+int chs_client__trylock(chs_store *s)
+{
+	if (s->lock_depth > 0) {
+		s->lock_depth++;
+		return 0;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return CHS_EBUSY;
+	s->lock_depth = 1;
+	return 0;
+}
+
 void chs_client__unlock(chs_store *s)
 {
 	if (s->lock_depth <= 0)

@@ -865,11 +865,16 @@ static void close_db(chs_store *s)
 		return;
 	chs_client__finish_all(s);
 	/* The last connection to close checkpoints the WAL: do it under the
-	 * writer lock, or not at all. */
-	if (chs_client__lock(s) < 0)
+	 * writer lock, or not at all. Never wait for the lock here: a reader
+	 * must not hang behind another process's long import, and whoever
+	 * holds the lock checkpoints after it. */
+	if (chs_client__trylock(s) < 0) {
 		sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	sqlite3_close_v2(s->db);
-	chs_client__unlock(s);
+		sqlite3_close_v2(s->db);
+	} else {
+		sqlite3_close_v2(s->db);
+		chs_client__unlock(s);
+	}
 	s->db = NULL;
 }
 

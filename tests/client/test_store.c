@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -281,6 +283,35 @@ START_TEST(test_store__never_removes_a_database_it_did_not_make)
 	chs_store_free(s);
 	free(db);
 	free(marker);
+}
+END_TEST
+
+START_TEST(test_store__a_reader_never_waits_on_close_for_a_busy_writer)
+{
+	chs_store *s = create_as("alice", "a");
+	char *lock = tu_path(dir, "lock");
+	struct timespec t0, t1;
+	chs_status st;
+	int fd;
+
+	chs_store_free(s);
+	/* another process's writer holds the lock (a long import, say) */
+	fd = open(lock, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	s = must_open("alice", "a");
+	ck_assert_int_eq(chs_store_status(s, &st), 0);
+	chs_status_dispose(&st);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	chs_store_free(s);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 2);
+	close(fd);
+	/* the store is whole afterwards */
+	s = must_open("alice", "a");
+	ck_assert_int_eq(chs_store_check(s), 0);
+	chs_store_free(s);
+	free(lock);
 }
 END_TEST
 
@@ -557,6 +588,7 @@ int main(void)
 	tcase_add_test(tc, test_store__not_a_store_is_reported);
 	tcase_add_test(tc, test_store__slots_from_another_store_do_not_open_it);
 	tcase_add_test(tc, test_store__two_processes_write_at_once);
+	tcase_add_test(tc, test_store__a_reader_never_waits_on_close_for_a_busy_writer);
 	tcase_add_test(tc, test_store__killed_writer_leaves_a_whole_store);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
