@@ -253,6 +253,92 @@ int chs_batch_decode(chs_batch **out, const void *bytes, size_t len);
 void chs_batch_free(chs_batch *b);
 
 /* ---------------------------------------------------------------------
+ * The roster (sync/roster.c): devices, roles and sealed data keys,
+ * signed by the organisation's admin key. Format in sync/roster.c.
+ */
+#define CHS_COMPARTMENT_BILLING 0
+#define CHS_COMPARTMENT_CLINICAL 1
+#define CHS_NCOMPARTMENTS 2
+#define CHS_MAX_GENERATIONS 64 /* of each data key */
+
+typedef enum chs_role {
+	CHS_ROLE_CLINIC = 1,   /* reads both compartments */
+	CHS_ROLE_BILLING = 2,  /* reads billing only */
+	CHS_ROLE_ARCHIVIST = 3 /* reads both compartments */
+} chs_role;
+
+/* 1 if `role` may read `compartment`. */
+int chs_role_reads(chs_role role, int compartment);
+/* "clinic", "billing", "archivist"; CHS_EINVALID otherwise. */
+int chs_role_parse(const char *name, chs_role *out);
+
+/* Every generation of every data key: what the admin holds. Keys are in
+ * secret memory; generation g of compartment c is key[c][g - 1]. */
+typedef struct chs_keyring {
+	unsigned char *key[CHS_NCOMPARTMENTS][CHS_MAX_GENERATIONS];
+	uint32_t gen[CHS_NCOMPARTMENTS];
+} chs_keyring;
+
+/* A first generation of fresh keys. */
+int chs_keyring_init(chs_keyring *kr);
+/* A new generation of every key. */
+int chs_keyring_rotate(chs_keyring *kr);
+void chs_keyring_dispose(chs_keyring *kr);
+
+typedef struct chs_roster_key {
+	uint32_t gen;
+	unsigned char sealed[CHS_KEY_BYTES + CHS_SEAL_OVERHEAD];
+} chs_roster_key;
+
+typedef struct chs_roster_device {
+	char device[33];
+	unsigned char key[CHS_SIGN_PK_BYTES];
+	char *site;
+	chs_role role;
+	int revoked;
+	uint64_t revoked_after; /* its last accepted batch (device seq) */
+	chs_roster_key *keys[CHS_NCOMPARTMENTS]; /* sealed to this device */
+	size_t nkeys[CHS_NCOMPARTMENTS];
+} chs_roster_device;
+
+typedef struct chs_roster chs_roster;
+
+/* An empty roster (seq 1) for organisation `org` (32 hex), signed later
+ * by the key whose public half is `admin`. */
+int chs_roster_new(chs_roster **out, const char org[33],
+		   const unsigned char admin[CHS_SIGN_PK_BYTES], const chs_keyring *kr);
+void chs_roster_free(chs_roster *r);
+/* Add a device with every generation of the keys its role may read,
+ * sealed to it. CHS_EEXISTS if it is on the roster already. */
+int chs_roster_enroll(chs_roster *r, const chs_keyring *kr,
+		      const unsigned char key[CHS_SIGN_PK_BYTES], const char *site,
+		      chs_role role);
+/* Revoke a device: pin its last accepted batch (`after`), rotate `kr`,
+ * and seal the new generation to the devices that remain only. */
+int chs_roster_revoke(chs_roster *r, chs_keyring *kr, const char device[33],
+		      uint64_t after);
+/* Append the canonical roster to `out` and sign it; CHS_EDENIED unless
+ * `admin` is the roster's admin key. */
+int chs_roster_sign(const chs_roster *r, const chs_identity *admin, chs_buf *out,
+		    unsigned char sig[CHS_SIGNATURE_BYTES]);
+/* Parse a roster and check it is canonical and signed by the admin key it
+ * names (CHS_EDAMAGED otherwise). Whether that admin key is the
+ * organisation's is the caller's check (chs_roster_admin). */
+int chs_roster_parse(chs_roster **out, const char *text, size_t len,
+		     const unsigned char sig[CHS_SIGNATURE_BYTES]);
+uint64_t chs_roster_seq(const chs_roster *r);
+const char *chs_roster_org(const chs_roster *r);
+const unsigned char *chs_roster_admin(const chs_roster *r);
+uint32_t chs_roster_generation(const chs_roster *r, int compartment);
+size_t chs_roster_count(const chs_roster *r);
+const chs_roster_device *chs_roster_at(const chs_roster *r, size_t i);
+const chs_roster_device *chs_roster_find(const chs_roster *r, const char device[33]);
+/* Unseal this device's data key of `compartment`, generation `gen`, into
+ * `key` (secret memory). CHS_EDENIED when the roster gives it none. */
+int chs_roster_open_key(const chs_roster *r, const chs_identity *me, int compartment,
+			uint32_t gen, unsigned char key[CHS_KEY_BYTES]);
+
+/* ---------------------------------------------------------------------
  * The git layer (sync/git.c)
  *
  * A local repository (a store's mirror of the archive), batch commits on
