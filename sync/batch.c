@@ -455,6 +455,78 @@ done:
 	return err;
 }
 
+/* Position of change `id` in the manifest, or -1. */
+static long manifest_pos(const manifest *m, const unsigned char *id)
+{
+	size_t j;
+
+	for (j = 0; j < m->nids; j++)
+		if (memcmp(m->ids[j], id, CHS_CHANGE_ID_BYTES) == 0)
+			return (long)j;
+	return -1;
+}
+
+int chs_batch_verify_subset(const chs_batch *b)
+{
+	unsigned char id[CHS_CHANGE_ID_BYTES];
+	manifest m;
+	long last = -1, pos;
+	size_t i;
+	int err;
+
+	memset(&m, 0, sizeof(m));
+	if (!b || !b->manifest)
+		return chs_error_set(CHS_EINVALID, "batch: nothing to verify");
+	if ((err = check_head(b, &m)) < 0)
+		goto done;
+	for (i = 0; !err && i < b->nchanges; i++) {
+		if (!b->changes[i] || chs_sync__change_id(b->changes[i], id) < 0)
+			err = damaged(b, "a change cannot be encoded");
+		else if ((pos = manifest_pos(&m, id)) <= last)
+			err = damaged(b, pos < 0 ? "it holds a change its manifest does not list"
+					: "its changes are not in the manifest's order");
+		else if (strcmp(b->changes[i]->device, m.device) != 0)
+			err = damaged(b, "a change names another device");
+		else
+			last = pos;
+	}
+done:
+	manifest_dispose(&m);
+	return err;
+}
+
+int chs_sync__manifest_order(const chs_batch *b, chs_change **changes, size_t n)
+{
+	manifest m;
+	long *pos = NULL;
+	size_t i, j;
+	int err;
+
+	memset(&m, 0, sizeof(m));
+	if ((err = parse_manifest(&m, b->manifest, b->manifest_len)) < 0)
+		return err;
+	if (n && !(pos = malloc(n * sizeof(*pos)))) {
+		manifest_dispose(&m);
+		return nomem();
+	}
+	for (i = 0; i < n; i++)
+		pos[i] = manifest_pos(&m, changes[i]->id);
+	/* insertion sort: a batch holds at most 1,000 changes */
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && pos[j - 1] > pos[j]; j--) {
+			long tp = pos[j];
+			chs_change *tc = changes[j];
+
+			pos[j] = pos[j - 1];
+			changes[j] = changes[j - 1];
+			pos[j - 1] = tp;
+			changes[j - 1] = tc;
+		}
+	free(pos);
+	manifest_dispose(&m);
+	return 0;
+}
+
 int chs_batch_prove(const char *manifest_text, size_t manifest_len,
 		    const unsigned char sig[CHS_SIGNATURE_BYTES],
 		    const chs_change *c)

@@ -246,6 +246,10 @@ int chs_batch_prove(const char *manifest, size_t manifest_len,
  * verifying). CHS_EINVALID for a malformed manifest. */
 int chs_batch_from_manifest(chs_batch **out, const char *manifest,
 			    size_t len, const unsigned char sig[CHS_SIGNATURE_BYTES]);
+/* Like chs_batch_verify(), for a batch that holds only some of the
+ * changes its manifest lists (the compartments this device can read):
+ * each change it holds is listed, once, in the manifest's order. */
+int chs_batch_verify_subset(const chs_batch *b);
 /* One byte string for shipping, and back. decode verifies nothing: call
  * chs_batch_verify(). Format in sync/batch.c. */
 int chs_batch_encode(const chs_batch *b, chs_buf *out);
@@ -372,6 +376,39 @@ typedef struct chs_git_commit {
 	chs_git_blob *entries; /* sorted by name, as git sorts a tree */
 	size_t nentries;
 } chs_git_commit;
+
+/* A batch as the files of its commit (sync/pack.c): "manifest",
+ * "signature", and "billing" / "clinical" holding that compartment's
+ * changes sealed under its data key. */
+typedef struct chs_packed {
+	chs_git_entry files[2 + CHS_NCOMPARTMENTS];
+	size_t n;
+	unsigned char *owned[2 + CHS_NCOMPARTMENTS]; /* sealed files */
+} chs_packed;
+
+/* Pack batch `b`; comp[i] is the compartment of b->changes[i]; keys[c]
+ * and gens[c] the current data key of compartment c (a compartment the
+ * batch has no change in needs no key). `b` must outlive `p`. */
+int chs_batch_pack(chs_packed *p, const chs_batch *b, const int *comp,
+		   const unsigned char *const keys[CHS_NCOMPARTMENTS],
+		   const uint32_t gens[CHS_NCOMPARTMENTS]);
+void chs_packed_dispose(chs_packed *p);
+
+/* The data key of `compartment`, generation `gen`, into `key`: 0, or
+ * CHS_EDENIED when this device's role may not read that compartment (its
+ * changes stay unread). The generation is not covered by any signature
+ * until the file decrypts, so a generation this device should hold but
+ * does not know yet must be another error (the batch is refused, to be
+ * retried with a newer roster), never CHS_EDENIED. */
+typedef int (*chs_key_fn)(int compartment, uint32_t gen, unsigned char *key,
+			  void *payload);
+
+/* Unpack and verify a batch commit's files. *complete is 1 when every
+ * change was readable (verified as chs_batch_verify does), 0 when some
+ * compartment was not (the changes read are verified as a subset).
+ * CHS_EDAMAGED for anything altered, moved or malformed. */
+int chs_batch_unpack(chs_batch **out, const chs_git_blob *files, size_t n,
+		     chs_key_fn key_of, void *payload, int *complete);
 
 /* Open the bare repository at `path`, creating it if missing. */
 int chs_git_open(chs_git **out, const char *path);

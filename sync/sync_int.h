@@ -53,4 +53,8 @@ int chs_sync__change_id(const chs_change *c,
  * string with nothing to escape, an integer of at most 15 digits). */
 int chs_sync__plainly_canonical(const char *v, size_t len);
 
+/* Put `changes` (ids set) in the order b's manifest lists them; a change
+ * it does not list goes first, for verification to refuse. */
+int chs_sync__manifest_order(const chs_batch *b, chs_change **changes, size_t n);
+
 #endif

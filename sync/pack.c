@@ -1,0 +1,290 @@
+/*
+ * A batch as the files of its git commit: the signed manifest in the
+ * clear, and the changes of each compartment sealed under that
+ * compartment's data key, so the archive holds ciphertext only and a
+ * billing office can read the billing changes and nothing clinical.
+ *
+ *   manifest    the manifest, as signed (canonical JSON)
+ *   signature   the device's 64-byte Ed25519 signature over it
+ *   billing     sealed billing changes, when the batch has any
+ *   clinical    sealed clinical changes, when the batch has any
+ *
+ * A sealed file: "CHSC", 1 (version), the compartment (1 byte), the key
+ * generation (u32, big-endian), then XChaCha20-Poly1305 nonce || ciphertext
+ * || tag of the changes' encodings, each preceded by its length (u32), in
+ * manifest order. The associated data is "chartsync-compartment-v1", the
+ * compartment, the generation and the batch id (the BLAKE2b-256 of the
+ * manifest), so a sealed file cannot be moved to another batch or
+ * compartment or passed off as another generation.
+ */
+#include "sync/sync_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SEALED_MAGIC "CHSC"
+#define SEALED_VERSION 1
+#define SEALED_HEAD 10 /* magic, version, compartment, generation */
+#define AD_TAG "chartsync-compartment-v1"
+
+static const char *const file_names[CHS_NCOMPARTMENTS] = { "billing", "clinical" };
+
+static void make_ad(unsigned char *ad, int comp, uint32_t gen, const unsigned char id[32])
+{
+	size_t t = sizeof(AD_TAG) - 1;
+
+	memcpy(ad, AD_TAG, t);
+	ad[t] = (unsigned char)comp;
+	ad[t + 1] = (unsigned char)(gen >> 24);
+	ad[t + 2] = (unsigned char)(gen >> 16);
+	ad[t + 3] = (unsigned char)(gen >> 8);
+	ad[t + 4] = (unsigned char)gen;
+	memcpy(ad + t + 5, id, 32);
+}
+
+#define AD_LEN (sizeof(AD_TAG) - 1 + 5 + 32)
+
+static int put_u32(chs_buf *b, size_t v)
+{
+	unsigned char n[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
+			       (unsigned char)(v >> 8), (unsigned char)v };
+
+	return chs_buf_put(b, n, 4);
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* The plaintext of compartment c: its changes, length-prefixed. */
+static int gather(chs_buf *plain, const chs_batch *b, const int *comp, int c, size_t *count)
+{
+	size_t i, at;
+	int err = 0;
+
+	*count = 0;
+	for (i = 0; i < b->nchanges && !err; i++) {
+		if (comp[i] != c)
+			continue;
+		at = plain->len;
+		if ((err = put_u32(plain, 0)) == 0 &&
+		    (err = chs_change_encode(b->changes[i], plain)) == 0) {
+			size_t len = plain->len - at - 4;
+
+			plain->ptr[at] = (char)(len >> 24);
+			plain->ptr[at + 1] = (char)(len >> 16);
+			plain->ptr[at + 2] = (char)(len >> 8);
+			plain->ptr[at + 3] = (char)len;
+			(*count)++;
+		}
+	}
+	return err;
+}
+
+static int seal_file(chs_packed *p, const chs_batch *b, int c, const chs_buf *plain,
+		     const unsigned char *key, uint32_t gen)
+{
+	unsigned char ad[AD_LEN];
+	size_t len = SEALED_HEAD + plain->len + CHS_AEAD_OVERHEAD;
+	unsigned char *out = malloc(len);
+
+	if (!out)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	memcpy(out, SEALED_MAGIC, 4);
+	out[4] = SEALED_VERSION;
+	out[5] = (unsigned char)c;
+	out[6] = (unsigned char)(gen >> 24);
+	out[7] = (unsigned char)(gen >> 16);
+	out[8] = (unsigned char)(gen >> 8);
+	out[9] = (unsigned char)gen;
+	make_ad(ad, c, gen, b->id);
+	chs_aead_seal(out + SEALED_HEAD, plain->ptr, plain->len, ad, sizeof(ad), key);
+	p->owned[p->n] = out;
+	p->files[p->n].name = file_names[c];
+	p->files[p->n].data = out;
+	p->files[p->n].len = len;
+	p->n++;
+	return 0;
+}
+
+int chs_batch_pack(chs_packed *p, const chs_batch *b, const int *comp,
+		   const unsigned char *const keys[CHS_NCOMPARTMENTS],
+		   const uint32_t gens[CHS_NCOMPARTMENTS])
+{
+	chs_buf plain;
+	size_t count;
+	int c, err = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->files[0].name = "manifest";
+	p->files[0].data = b->manifest;
+	p->files[0].len = b->manifest_len;
+	p->files[1].name = "signature";
+	p->files[1].data = b->signature;
+	p->files[1].len = CHS_SIGNATURE_BYTES;
+	p->n = 2;
+	for (c = 0; c < CHS_NCOMPARTMENTS && !err; c++) {
+		chs_buf_init(&plain, 0);
+		if ((err = gather(&plain, b, comp, c, &count)) == 0 && count > 0) {
+			if (!keys[c])
+				err = chs_error_set(CHS_EINVALID, "no %s key to seal the batch with",
+						    file_names[c]);
+			else
+				err = seal_file(p, b, c, &plain, keys[c], gens[c]);
+		}
+		chs_wipe(plain.ptr, plain.len);
+		chs_buf_dispose(&plain);
+	}
+	if (err < 0)
+		chs_packed_dispose(p);
+	return err;
+}
+
+void chs_packed_dispose(chs_packed *p)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(p->owned) / sizeof(p->owned[0]); i++)
+		free(p->owned[i]);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ------------------------------------------------------------------ */
+/* Unpacking                                                            */
+
+static const chs_git_blob *file_named(const chs_git_blob *f, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(f[i].name, name) == 0)
+			return &f[i];
+	return NULL;
+}
+
+static int push(chs_batch *b, chs_change *c)
+{
+	chs_change **g = realloc(b->changes, (b->nchanges + 1) * sizeof(*g));
+
+	if (!g)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	b->changes = g;
+	b->changes[b->nchanges++] = c;
+	return 0;
+}
+
+/* The changes in a decrypted compartment file. */
+static int read_changes(chs_batch *b, const unsigned char *p, size_t len)
+{
+	chs_change *c = NULL;
+	int err;
+
+	while (len > 0) {
+		uint32_t n;
+
+		if (len < 4 || (n = get_u32(p)) > len - 4)
+			return chs_error_set(CHS_EDAMAGED, "a sealed batch file is malformed");
+		if ((err = chs_change_decode(&c, p + 4, n)) < 0)
+			return chs_error_wrap(CHS_EDAMAGED, "a sealed batch file");
+		if ((err = push(b, c)) < 0) {
+			chs_change_free(c);
+			return err;
+		}
+		if (b->nchanges > CHS_BATCH_MAX_CHANGES)
+			return chs_error_set(CHS_EDAMAGED, "a sealed batch file holds too many changes");
+		p += 4 + n;
+		len -= 4 + (size_t)n;
+	}
+	return 0;
+}
+
+/* Open compartment c's file with the key `key_of` gives: 1 if read, 0 if
+ * this device holds no key for it. */
+static int open_file(chs_batch *b, const chs_git_blob *f, int c, chs_key_fn key_of,
+		     void *payload)
+{
+	unsigned char ad[AD_LEN], *key = NULL, *plain = NULL;
+	size_t plen;
+	uint32_t gen;
+	int err;
+
+	if (f->len < SEALED_HEAD + CHS_AEAD_OVERHEAD || memcmp(f->data, SEALED_MAGIC, 4) != 0 ||
+	    f->data[4] != SEALED_VERSION || f->data[5] != c)
+		return chs_error_set(CHS_EDAMAGED, "the %s file of a batch is malformed",
+				     file_names[c]);
+	gen = get_u32(f->data + 6);
+	if (!(key = chs_secret_alloc(CHS_KEY_BYTES)))
+		return chs_error_set(CHS_ENOMEM, "out of secure memory");
+	if ((err = key_of(c, gen, key, payload)) == CHS_EDENIED) {
+		chs_secret_free(key);
+		return 0;
+	}
+	plen = f->len - SEALED_HEAD - CHS_AEAD_OVERHEAD;
+	if (err == 0 && !(plain = chs_secret_alloc(plen + 1)))
+		err = chs_error_set(CHS_ENOMEM, "out of secure memory");
+	make_ad(ad, c, gen, b->id);
+	if (err == 0 && chs_aead_open(plain, f->data + SEALED_HEAD, f->len - SEALED_HEAD,
+				      ad, sizeof(ad), key) < 0)
+		err = chs_error_set(CHS_EDAMAGED, "the %s changes of a batch do not decrypt",
+				    file_names[c]);
+	if (err == 0)
+		err = read_changes(b, plain, plen);
+	chs_secret_free(plain);
+	chs_secret_free(key);
+	return err < 0 ? err : 1;
+}
+
+static int unpack_head(chs_batch **out, const chs_git_blob *files, size_t n)
+{
+	const chs_git_blob *man = file_named(files, n, "manifest");
+	const chs_git_blob *sig = file_named(files, n, "signature");
+	size_t i;
+
+	*out = NULL;
+	if (!man || !sig || sig->len != CHS_SIGNATURE_BYTES)
+		return chs_error_set(CHS_EDAMAGED, "a batch commit lacks its manifest or signature");
+	for (i = 0; i < n; i++)
+		if (strcmp(files[i].name, "manifest") && strcmp(files[i].name, "signature") &&
+		    strcmp(files[i].name, file_names[0]) && strcmp(files[i].name, file_names[1]))
+			return chs_error_set(CHS_EDAMAGED, "a batch commit holds an unknown file '%s'",
+					     files[i].name);
+	if (chs_batch_from_manifest(out, (const char *)man->data, man->len, sig->data) < 0)
+		return chs_error_wrap(CHS_EDAMAGED, "a batch commit");
+	return 0;
+}
+
+int chs_batch_unpack(chs_batch **out, const chs_git_blob *files, size_t n,
+		     chs_key_fn key_of, void *payload, int *complete)
+{
+	chs_batch *b = NULL;
+	int c, read, all = 1, err;
+
+	*out = NULL;
+	*complete = 0;
+	if ((err = unpack_head(&b, files, n)) < 0)
+		return err;
+	for (c = 0; c < CHS_NCOMPARTMENTS; c++) {
+		const chs_git_blob *f = file_named(files, n, file_names[c]);
+
+		if (!f)
+			continue;
+		if ((read = open_file(b, f, c, key_of, payload)) < 0) {
+			err = read;
+			goto done;
+		}
+		all &= read;
+	}
+	if ((err = chs_sync__manifest_order(b, b->changes, b->nchanges)) < 0)
+		goto done;
+	/* every file read and every listed change present: the whole batch */
+	err = all ? chs_batch_verify(b) : chs_batch_verify_subset(b);
+	if (err == 0)
+		*complete = all;
+done:
+	if (err < 0)
+		chs_batch_free(b);
+	else
+		*out = b;
+	return err;
+}
