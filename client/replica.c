@@ -88,15 +88,12 @@ void chs_outgoing_free(chs_outgoing *list, size_t n)
 	free(list);
 }
 
-static int load_change(chs_store *s, const char *hex, chs_change **out)
+static int load_change(chs_store *s, const unsigned char id[32], chs_change **out)
 {
-	unsigned char id[32];
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	*out = NULL;
-	if (chs_unhex(id, 32, hex) < 0)
-		return chs_error_set(CHS_EDAMAGED, "a stored batch is damaged");
 	if ((err = chs_client__prepare(s, &st, "SELECT body FROM changes WHERE id = ?")) < 0)
 		return err;
 	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
@@ -113,29 +110,25 @@ static int load_change(chs_store *s, const char *hex, chs_change **out)
 /* Rebuild a sealed batch from its row: the changes in manifest order. */
 static int load_batch(chs_store *s, sqlite3_stmt *row, chs_batch **out)
 {
+	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
 	chs_batch *b = NULL;
-	json_t *man = NULL, *ids;
-	size_t i;
+	size_t i, n = 0;
 	int err;
 
 	if ((err = chs_batch_from_manifest(&b, sqlite3_column_blob(row, 1),
 					  (size_t)sqlite3_column_bytes(row, 1),
-					  sqlite3_column_blob(row, 2))) < 0)
-		return err;
-	man = json_loadb(b->manifest, b->manifest_len, 0, NULL);
-	ids = json_object_get(man, "changes");
-	if (!json_is_array(ids) ||
-	    !(b->changes = calloc(json_array_size(ids) + 1, sizeof(*b->changes)))) {
-		err = chs_error_set(CHS_EDAMAGED, "a stored batch is damaged");
+					  sqlite3_column_blob(row, 2))) < 0 ||
+	    (err = chs_batch_manifest_ids(b, &ids, &n)) < 0)
+		goto done;
+	if (!(b->changes = calloc(n + 1, sizeof(*b->changes)))) {
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}
-	for (i = 0; i < json_array_size(ids) && err == 0; i++)
-		if ((err = load_change(s, json_string_value(json_array_get(ids, i)) ?
-				       json_string_value(json_array_get(ids, i)) : "",
-				       &b->changes[i])) == 0)
+	for (i = 0; i < n && err == 0; i++)
+		if ((err = load_change(s, ids[i], &b->changes[i])) == 0)
 			b->nchanges++;
 done:
-	json_decref(man);
+	free(ids);
 	if (err < 0)
 		chs_batch_free(b);
 	else

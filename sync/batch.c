@@ -495,6 +495,24 @@ done:
 	return err;
 }
 
+int chs_batch_manifest_ids(const chs_batch *b, unsigned char (**ids)[CHS_CHANGE_ID_BYTES],
+			   size_t *n)
+{
+	manifest m;
+	int err;
+
+	*ids = NULL;
+	*n = 0;
+	memset(&m, 0, sizeof(m));
+	if ((err = parse_manifest(&m, b->manifest, b->manifest_len)) < 0)
+		return err;
+	*ids = m.ids; /* handed over */
+	*n = m.nids;
+	m.ids = NULL;
+	manifest_dispose(&m);
+	return 0;
+}
+
 int chs_sync__manifest_order(const chs_batch *b, chs_change **changes, size_t n)
 {
 	manifest m;

@@ -246,6 +246,10 @@ int chs_batch_prove(const char *manifest, size_t manifest_len,
  * verifying). CHS_EINVALID for a malformed manifest. */
 int chs_batch_from_manifest(chs_batch **out, const char *manifest,
 			    size_t len, const unsigned char sig[CHS_SIGNATURE_BYTES]);
+/* The change ids b's manifest lists, in its order; `*ids` is malloc'ed.
+ * CHS_EINVALID for a malformed manifest. */
+int chs_batch_manifest_ids(const chs_batch *b, unsigned char (**ids)[CHS_CHANGE_ID_BYTES],
+			   size_t *n);
 /* Like chs_batch_verify(), for a batch that holds only some of the
  * changes its manifest lists (the compartments this device can read):
  * each change it holds is listed, once, in the manifest's order. */

@@ -299,20 +299,28 @@ static void print_record(json_t *r)
 	}
 }
 
-int cmd_show(cli_ctx *ctx, int argc, char **argv)
+/* A command that takes one record id and prints what `fetch` returns. */
+static int one_record(cli_ctx *ctx, int argc, char **argv, const char *help,
+		      int (*fetch)(chs_store *s, const char *id, char **json),
+		      void (*draw)(json_t *))
 {
 	chs_store *s = NULL;
 	char *json = NULL;
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
-	if ((i = start(ctx, argc, argv, record_opts, show_help, &o, 1, 1, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, record_opts, help, &o, 1, 1, &s, &rc)) < 0)
 		return rc;
-	err = chs_record_show(s, argv[i], &json);
-	rc = emit(ctx, err, json, print_record);
+	err = fetch(s, argv[i], &json);
+	rc = emit(ctx, err, json, draw);
 	free(json);
 	chs_store_free(s);
 	return rc;
+}
+
+int cmd_show(cli_ctx *ctx, int argc, char **argv)
+{
+	return one_record(ctx, argc, argv, show_help, chs_record_show, print_record);
 }
 
 /* ---- ls ---- */
@@ -436,18 +444,7 @@ static void print_changes(json_t *arr)
 
 int cmd_log(cli_ctx *ctx, int argc, char **argv)
 {
-	chs_store *s = NULL;
-	char *json = NULL;
-	rec_opts o;
-	int i, rc = CLI_OK, err;
-
-	if ((i = start(ctx, argc, argv, record_opts, log_help, &o, 1, 1, &s, &rc)) < 0)
-		return rc;
-	err = chs_record_log(s, argv[i], &json);
-	rc = emit(ctx, err, json, print_changes);
-	free(json);
-	chs_store_free(s);
-	return rc;
+	return one_record(ctx, argc, argv, log_help, chs_record_log, print_changes);
 }
 
 /* ---- import ---- */
