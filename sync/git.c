@@ -67,6 +67,22 @@ int chs_git_open(chs_git **out, const char *path)
 	return 0;
 }
 
+int chs_git_open_env(chs_git **out)
+{
+	chs_git *g = calloc(1, sizeof(*g));
+
+	*out = NULL;
+	if (!g)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	pthread_once(&git_once, git_start);
+	if (git_repository_open_ext(&g->repo, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL) < 0) {
+		free(g);
+		return git_fail(CHS_EIO, "cannot open the archive's repository");
+	}
+	*out = g;
+	return 0;
+}
+
 void chs_git_free(chs_git *g)
 {
 	if (!g)
@@ -361,6 +377,26 @@ int chs_git_ref(chs_git *g, const char *ref, char oid_out[41])
 	return 0;
 }
 
+int chs_git_is_ancestor(chs_git *g, const char *ancestor, const char *descendant,
+			int *yes)
+{
+	git_oid a, d;
+	int rc;
+
+	*yes = 0;
+	if (git_oid_fromstr(&a, ancestor) < 0 || git_oid_fromstr(&d, descendant) < 0)
+		return chs_error_set(CHS_EINVALID, "not a commit id");
+	if (git_oid_equal(&a, &d)) {
+		*yes = 1;
+		return 0;
+	}
+	rc = git_graph_descendant_of(g->repo, &d, &a);
+	if (rc < 0)
+		return git_fail(CHS_EDAMAGED, "cannot compare two commits");
+	*yes = rc;
+	return 0;
+}
+
 void chs_git_commit_free(chs_git_commit *c)
 {
 	size_t i;
@@ -443,6 +479,8 @@ int chs_git_read(chs_git *g, const char *oid_hex, chs_git_commit **out)
 		goto done;
 	}
 	c->parents = git_commit_parentcount(commit);
+	if (c->parents)
+		git_oid_tostr(c->parent, sizeof(c->parent), git_commit_parent_id(commit, 0));
 	c->time = (int64_t)git_commit_time(commit);
 	if (!(c->message = strdup(git_commit_message(commit) ? git_commit_message(commit) : ""))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");

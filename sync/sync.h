@@ -375,6 +375,7 @@ typedef struct chs_git_blob {
 typedef struct chs_git_commit {
 	unsigned char signer[CHS_SIGN_PK_BYTES]; /* verified SSHSIG signer */
 	size_t parents;
+	char parent[41];    /* the first parent's id, "" for a root commit */
 	int64_t time;       /* committer time, Unix seconds */
 	char *message;
 	chs_git_blob *entries; /* sorted by name, as git sorts a tree */
@@ -416,6 +417,10 @@ int chs_batch_unpack(chs_batch **out, const chs_git_blob *files, size_t n,
 
 /* Open the bare repository at `path`, creating it if missing. */
 int chs_git_open(chs_git **out, const char *path);
+/* Open the repository a git hook runs in, as git describes it in the
+ * environment (GIT_DIR, and GIT_OBJECT_DIRECTORY with
+ * GIT_ALTERNATE_OBJECT_DIRECTORIES for objects still in quarantine). */
+int chs_git_open_env(chs_git **out);
 void chs_git_free(chs_git *g);
 /* Commit a tree of `entries` on top of `ref` (or as its first commit),
  * signed by `id`, author and committer "device <id>" at `when`, and move
@@ -436,9 +441,61 @@ int chs_git_fetch(chs_git *g, const char *url);
  * oldest first; `*out` is malloc'ed (NULL and 0 when `ref` is absent). */
 int chs_git_log(chs_git *g, const char *ref, const char *since,
 		char (**out)[41], size_t *n);
+/* 1 in *yes when commit `ancestor` is `descendant` or one of its
+ * ancestors (`git merge-base --is-ancestor`), else 0. */
+int chs_git_is_ancestor(chs_git *g, const char *ancestor, const char *descendant,
+			int *yes);
 /* Read a commit and verify its signature (CHS_EDAMAGED when unsigned or
  * not verifying; whether the signer is trusted is the caller's call). */
 int chs_git_read(chs_git *g, const char *oid, chs_git_commit **out);
 void chs_git_commit_free(chs_git_commit *c);
+
+/* ---------------------------------------------------------------------
+ * Accepting what an archive holds (sync/accept.c)
+ *
+ * The checks a client makes before it applies anything it fetched, and
+ * the archive's hook makes before it takes a push: neither trusts the
+ * other. The roster lives on CHS_ROSTER_REF as a chain of commits, each
+ * holding the files "roster" (canonical JSON) and "signature" (64 bytes)
+ * and signed by the admin key; a device's batches live on
+ * CHS_DEVICE_REFS<device id>, one commit per batch, each the child of the
+ * previous one.
+ */
+#define CHS_ROSTER_REF "refs/chartsync/roster"
+#define CHS_DEVICE_REFS "refs/chartsync/devices/"
+
+/* The roster a roster commit holds, checked: its signature, and the
+ * commit's, by the admin key it names, which must be `admin` when that is
+ * not NULL (the organisation's key, pinned at enrollment). */
+int chs_roster_from_commit(chs_roster **out, const chs_git_commit *c,
+			   const unsigned char *admin);
+/* Commit roster `r`, signed by `admin`, on top of `ref`. */
+int chs_roster_commit(chs_git *g, const char *ref, const chs_roster *r,
+		      const chs_identity *admin, char oid[41]);
+
+/* Where a device's chain of batches stands: its last accepted batch. */
+typedef struct chs_chain {
+	uint64_t seq;                   /* 0: none yet */
+	unsigned char prev[CHS_HASH_BYTES]; /* that batch's id */
+	char oid[41];                   /* its commit; "" when none */
+} chs_chain;
+
+/* Accept commit `oid` (read as `c`) as the next batch on `device`'s ref:
+ * the device is on roster `r` and the commit is signed by its key; the
+ * commit's parent is chain->oid; the batch's device, seq (chain->seq + 1)
+ * and prev continue the chain; a revoked device's batch is not past its
+ * pin. Then the batch is unpacked with `key_of` (NULL: nothing is
+ * decrypted, only the manifest's signature and the files' form are
+ * checked), and the chain advances. CHS_EDENIED for a device the roster
+ * does not allow, CHS_EDAMAGED for anything forged, rewritten or
+ * malformed; the message says which. `*out` may be NULL to discard. */
+int chs_batch_accept(chs_batch **out, int *complete, chs_chain *chain,
+		     const chs_roster *r, const char device[33], const char *oid,
+		     const chs_git_commit *c, chs_key_fn key_of, void *payload);
+
+/* Commit a packed batch on its device's ref (CHS_DEVICE_REFS + device),
+ * signed by the device, with a message that carries no patient data. */
+int chs_batch_commit(chs_git *g, const chs_packed *p, const chs_batch *b,
+		     const char *site, const chs_identity *id, char oid[41]);
 
 #endif
