@@ -10,7 +10,7 @@
 
 #include <sqlite3.h>
 
-#define CHS_STORE_SCHEMA 1           /* schema version this code writes */
+#define CHS_STORE_SCHEMA 2           /* schema version this code writes */
 #define CHS_BUSY_TIMEOUT_MS 30000    /* wait this long for other writers */
 #define CHS_CHECKPOINT_FRAMES 1000   /* checkpoint once the WAL is this long */
 #define CHS_USER_NAME_MAX 64         /* bytes */
@@ -39,6 +39,8 @@ struct chs_store {
 		int busy;
 	} stmts[CHS_STMT_CACHE];
 	chs_hlc clock;  /* the last stamp this store gave or saw */
+	int role_known; /* role below is read from the newest roster */
+	int role;       /* this device's chs_role there; 0: not on one */
 };
 
 /* ---- keyslots.c: the slot file ---- */
@@ -114,6 +116,7 @@ typedef struct chs_writer {
 	char *terminal;
 	int64_t next_seq;   /* local seq of the batch being filled */
 	int64_t changes;    /* changes written by this save */
+	int role;           /* this device's role on the roster; 0: none yet */
 } chs_writer;
 
 int chs_client__writer_begin(chs_writer *w, chs_store *s);
@@ -159,6 +162,33 @@ int chs_client__new_record(chs_store *s, const chs_type_def *t,
 			   chs_change **out);
 /* Time of an HLC stamp as ISO 8601 UTC, into out[32]. */
 void chs_client__hlc_time(chs_hlc t, char out[32]);
+
+/* ---- replica.c ---- */
+/* A stored batch, rebuilt with its changes in manifest order. */
+int chs_client__load_batch(chs_store *s, const void *manifest, size_t len,
+			   const unsigned char sig[CHS_SIGNATURE_BYTES], chs_batch **out);
+/* Store and merge a batch already verified (whole or the subset this
+ * device reads), inside the caller's transaction; *applied = 0 when it
+ * was held already. */
+int chs_client__apply_verified(chs_store *s, const chs_batch *b, int *applied);
+
+/* ---- org.c, replicate.c ---- */
+/* The newest roster this store accepted (its commit id in `oid`, "" when
+ * not yet in git); CHS_ENOTFOUND when the store is in no organisation. */
+int chs_client__roster_load(chs_store *s, chs_roster **out, char oid[41]);
+int chs_client__roster_save(chs_store *s, const char *body, size_t len,
+			    const unsigned char sig[CHS_SIGNATURE_BYTES], const char *oid,
+			    uint64_t seq);
+/* The organisation and admin key this store pinned; CHS_ENOTFOUND. */
+int chs_client__org_pinned(chs_store *s, char org[33],
+			   unsigned char admin[CHS_SIGN_PK_BYTES]);
+int chs_client__org_pin(chs_store *s, const char *org, const unsigned char *admin);
+/* The admin's store: commit the saved rosters not yet in git. */
+int chs_client__publish_rosters(chs_store *s, chs_git *g);
+/* This device's role on the newest roster (0 when on none), cached. */
+int chs_client__role(chs_store *s, int *role);
+/* The last batch of `device` applied here (0: none). */
+int chs_client__progress_seq(chs_store *s, const char *device, int64_t *seq);
 
 /* ---- util.c ---- */
 /* Write `len` bytes to `path` crash-safely: temp file, fsync, rename,

@@ -44,7 +44,31 @@ static int check_terminal(const char *v)
 	return 0;
 }
 
+static char *empty(void)
+{
+	return chs_client__strdup("");
+}
+
+/* An archive address: a path, or a URL git understands (file://, git://,
+ * ssh://, user@host:path, https://). Whether it answers is sync's call. */
+static int check_remote(const char *v)
+{
+	size_t i;
+
+	for (i = 0; v[i]; i++)
+		if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f)
+			return chs_error_set(CHS_EINVALID,
+					     "an archive address has no spaces or control characters");
+	if (strncmp(v, "http://", 7) == 0)
+		return chs_error_set(CHS_EINVALID,
+				     "http:// would send the archive's traffic in the clear; use https://");
+	return 0;
+}
+
 static const setting settings[] = {
+	{ { "remote.url",
+	    "the archive this store syncs with (set with 'chartsync remote URL')" },
+	  empty, check_remote },
 	{ { "terminal.name",
 	    "the name of this terminal, recorded with every change (default: the host name)" },
 	  host_name, check_terminal },

@@ -110,14 +110,20 @@ static int load_change(chs_store *s, const unsigned char id[32], chs_change **ou
 /* Rebuild a sealed batch from its row: the changes in manifest order. */
 static int load_batch(chs_store *s, sqlite3_stmt *row, chs_batch **out)
 {
+	return chs_client__load_batch(s, sqlite3_column_blob(row, 1),
+				      (size_t)sqlite3_column_bytes(row, 1),
+				      sqlite3_column_blob(row, 2), out);
+}
+
+int chs_client__load_batch(chs_store *s, const void *manifest, size_t len,
+			   const unsigned char sig[CHS_SIGNATURE_BYTES], chs_batch **out)
+{
 	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
 	chs_batch *b = NULL;
 	size_t i, n = 0;
 	int err;
 
-	if ((err = chs_batch_from_manifest(&b, sqlite3_column_blob(row, 1),
-					  (size_t)sqlite3_column_bytes(row, 1),
-					  sqlite3_column_blob(row, 2))) < 0 ||
+	if ((err = chs_batch_from_manifest(&b, manifest, len, sig)) < 0 ||
 	    (err = chs_batch_manifest_ids(b, &ids, &n)) < 0)
 		goto done;
 	if (!(b->changes = calloc(n + 1, sizeof(*b->changes)))) {
@@ -360,11 +366,24 @@ static int apply_changes(chs_store *s, const chs_batch *b, int64_t seq)
 	return err;
 }
 
+int chs_client__apply_verified(chs_store *s, const chs_batch *b, int *applied)
+{
+	int64_t seq = 0;
+	int held = 0, err;
+
+	*applied = 0;
+	if ((err = batch_held(s, b->id, &held)) < 0 || held)
+		return err;
+	if ((err = insert_remote_batch(s, b, &seq)) < 0 || (err = apply_changes(s, b, seq)) < 0)
+		return err;
+	*applied = 1;
+	return 0;
+}
+
 int chs_store_apply_batch(chs_store *s, const void *bytes, size_t len)
 {
 	chs_batch *b = NULL;
-	int64_t seq = 0;
-	int held = 0, err;
+	int applied, err;
 
 	if ((err = chs_batch_decode(&b, bytes, len)) < 0 || (err = chs_batch_verify(b)) < 0) {
 		chs_batch_free(b);
@@ -373,13 +392,7 @@ int chs_store_apply_batch(chs_store *s, const void *bytes, size_t len)
 	}
 	if ((err = chs_client__begin(s)) < 0)
 		goto done;
-	if ((err = batch_held(s, b->id, &held)) < 0 || held)
-		goto finish;
-	if ((err = insert_remote_batch(s, b, &seq)) < 0 ||
-	    (err = apply_changes(s, b, seq)) < 0)
-		goto finish;
-finish:
-	if (err < 0)
+	if ((err = chs_client__apply_verified(s, b, &applied)) < 0)
 		chs_client__rollback(s);
 	else
 		err = chs_client__commit(s);

@@ -22,6 +22,21 @@
 #define DEVICE_KEY_ID 2
 #define DEVICE_AD "chartsync-device-v1:"
 
+/* Replication (schema 2): the organisation this store belongs to, with
+ * its admin key pinned; every roster accepted, newest last (oid: its
+ * commit, NULL in the admin's store until committed); the admin's own
+ * secrets, in the admin's store only; and how far each device's chain of
+ * batches has been applied. */
+#define REPLICA_SQL \
+	"CREATE TABLE IF NOT EXISTS org(id INTEGER PRIMARY KEY CHECK (id = 1)," \
+	" org TEXT NOT NULL, admin BLOB NOT NULL);" \
+	"CREATE TABLE IF NOT EXISTS rosters(seq INTEGER PRIMARY KEY, body BLOB NOT NULL," \
+	" signature BLOB NOT NULL, oid TEXT);" \
+	"CREATE TABLE IF NOT EXISTS org_secret(id INTEGER PRIMARY KEY CHECK (id = 1)," \
+	" admin BLOB NOT NULL, keyring BLOB NOT NULL);" \
+	"CREATE TABLE IF NOT EXISTS progress(device TEXT PRIMARY KEY, seq INTEGER NOT NULL," \
+	" prev BLOB NOT NULL, oid TEXT NOT NULL) WITHOUT ROWID;"
+
 static const char *const schema_sql =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -60,7 +75,8 @@ static const char *const schema_sql =
 	/* What arrived by sync and failed a form check: for the consistency
 	 * report, never a reason to refuse. */
 	"CREATE TABLE flags(change BLOB NOT NULL, record BLOB NOT NULL,"
-	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));";
+	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
+	REPLICA_SQL;
 
 /* ------------------------------------------------------------------ */
 /* SQL helpers                                                          */
@@ -736,6 +752,21 @@ static int unwrap_key(chs_store *s, const char *pass, size_t passlen)
 	return err;
 }
 
+/* A store made by schema 1 gains the replication tables. */
+static int upgrade(chs_store *s)
+{
+	int err;
+
+	if ((err = chs_client__begin(s)) < 0)
+		return err;
+	if ((err = chs_client__exec(s, REPLICA_SQL
+				    "UPDATE meta SET value = '2' WHERE key = 'schema';")) < 0) {
+		chs_client__rollback(s);
+		return err;
+	}
+	return chs_client__commit(s);
+}
+
 /* Inside the encrypted database: the same store, a known schema, and the
  * user still on the list (a removed user's old slot file opens nothing). */
 static int verify_opened(chs_store *s)
@@ -754,6 +785,8 @@ static int verify_opened(chs_store *s)
 				    "the key slots of '%s' belong to another store", s->dir);
 		goto done;
 	}
+	if (strtol(schema, NULL, 10) < CHS_STORE_SCHEMA && (err = upgrade(s)) < 0)
+		goto done;
 	if (strtol(schema, NULL, 10) > CHS_STORE_SCHEMA) {
 		err = chs_error_set(CHS_ERROR,
 				    "the store '%s' was made by a newer chartsync; upgrade chartsync",

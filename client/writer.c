@@ -231,7 +231,8 @@ int chs_client__writer_begin(chs_writer *w, chs_store *s)
 		w->terminal = NULL;
 		return err;
 	}
-	if ((err = load_clock(w)) < 0 || (err = next_batch_seq(w)) < 0) {
+	if ((err = load_clock(w)) < 0 || (err = next_batch_seq(w)) < 0 ||
+	    (err = chs_client__role(s, &w->role)) < 0) {
 		chs_client__writer_abort(w);
 		return err;
 	}
@@ -387,13 +388,28 @@ static int seal(chs_writer *w)
 	return err;
 }
 
+/* A billing office holds no clinical key: what it wrote there could
+ * never be sent, and would hold back everything saved after it. */
+static int may_write(chs_writer *w, const chs_change *c)
+{
+	const chs_type_def *t = chs_schema_type(c->type ? c->type : "");
+
+	if (w->role && t && t->compartment == CHS_CLINICAL &&
+	    !chs_role_reads((chs_role)w->role, CHS_COMPARTMENT_CLINICAL))
+		return chs_error_set(CHS_EDENIED,
+				     "this store is a billing office's: it keeps billing records"
+				     " only, not %s records", t->name);
+	return 0;
+}
+
 int chs_client__writer_put(chs_writer *w, chs_change *c)
 {
 	chs_buf body;
 	int err;
 
 	chs_buf_init(&body, 0);
-	if ((err = stamp(w, c)) < 0 || (err = set_parents(w, c)) < 0 ||
+	if ((err = may_write(w, c)) < 0 || (err = stamp(w, c)) < 0 ||
+	    (err = set_parents(w, c)) < 0 ||
 	    (err = chs_change_encode(c, &body)) < 0 ||
 	    (err = insert_change(w, c, &body)) < 0 ||
 	    (err = update_record(w, c)) < 0)

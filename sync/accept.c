@@ -171,7 +171,8 @@ int chs_batch_commit(chs_git *g, const chs_packed *p, const chs_batch *b,
 	for (i = 0; err == 0 && site && site[i]; i++)
 		err = chs_buf_put(&msg, site[i] == '\n' ? " " : &site[i], 1);
 	if (err == 0)
-		err = chs_buf_printf(&msg, "): %zu changes\n", b->nchanges);
+		err = chs_buf_printf(&msg, "): %zu change%s\n", b->nchanges,
+				     b->nchanges == 1 ? "" : "s");
 	snprintf(ref, sizeof(ref), "%s%s", CHS_DEVICE_REFS, b->device);
 	if (err == 0)
 		err = chs_git_write_commit(g, ref, p->files, p->n, msg.ptr, id,

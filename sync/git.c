@@ -377,6 +377,70 @@ int chs_git_ref(chs_git *g, const char *ref, char oid_out[41])
 	return 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void chs_git_refs_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int chs_git_refs(chs_git *g, const char *prefix, char ***names, size_t *n)
+{
+	git_reference_iterator *it = NULL;
+	const char *name;
+	char **list = NULL;
+	size_t cnt = 0, cap = 0, plen = strlen(prefix);
+	chs_buf glob;
+	int rc, err = 0;
+
+	*names = NULL;
+	*n = 0;
+	chs_buf_init(&glob, 0);
+	if ((err = chs_buf_printf(&glob, "%s*", prefix)) < 0)
+		return err;
+	if (git_reference_iterator_glob_new(&it, g->repo, glob.ptr) < 0) {
+		chs_buf_dispose(&glob);
+		return git_fail(CHS_EIO, "cannot list git refs");
+	}
+	while (err == 0 && (rc = git_reference_next_name(&name, it)) == 0) {
+		if (strncmp(name, prefix, plen) != 0)
+			continue;
+		if (cnt == cap) {
+			char **grown = realloc(list, (cap = cap ? cap * 2 : 16) * sizeof(*list));
+
+			if (!grown) {
+				err = chs_error_set(CHS_ENOMEM, "out of memory");
+				break;
+			}
+			list = grown;
+		}
+		if (!(list[cnt] = strdup(name)))
+			err = chs_error_set(CHS_ENOMEM, "out of memory");
+		else
+			cnt++;
+	}
+	if (err == 0 && rc != GIT_ITEROVER)
+		err = git_fail(CHS_EIO, "cannot list git refs");
+	git_reference_iterator_free(it);
+	chs_buf_dispose(&glob);
+	if (err < 0) {
+		chs_git_refs_free(list, cnt);
+		return err;
+	}
+	if (cnt)
+		qsort(list, cnt, sizeof(*list), by_name);
+	*names = list;
+	*n = cnt;
+	return 0;
+}
+
 int chs_git_is_ancestor(chs_git *g, const char *ancestor, const char *descendant,
 			int *yes)
 {

@@ -441,6 +441,10 @@ int chs_git_fetch(chs_git *g, const char *url);
  * oldest first; `*out` is malloc'ed (NULL and 0 when `ref` is absent). */
 int chs_git_log(chs_git *g, const char *ref, const char *since,
 		char (**out)[41], size_t *n);
+/* The names of the refs under `prefix` (e.g. "refs/remotes/archive/"),
+ * sorted; free with chs_git_refs_free(). */
+int chs_git_refs(chs_git *g, const char *prefix, char ***names, size_t *n);
+void chs_git_refs_free(char **names, size_t n);
 /* 1 in *yes when commit `ancestor` is `descendant` or one of its
  * ancestors (`git merge-base --is-ancestor`), else 0. */
 int chs_git_is_ancestor(chs_git *g, const char *ancestor, const char *descendant,

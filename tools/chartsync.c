@@ -29,6 +29,10 @@ static const cli_command commands[] = {
 	{ "user", cmd_user, "add, list or remove the users of the store" },
 	{ "passwd", cmd_passwd, "change your passphrase" },
 	{ "check", cmd_check, "verify every page of the store" },
+	{ "sync", cmd_sync, "exchange changes with the archive" },
+	{ "remote", cmd_remote, "show or set the archive this store syncs with" },
+	{ "device", cmd_device, "this store's enrollment; the admin's roster of devices" },
+	{ "org", cmd_org, "create the organisation (its admin, once)" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -35,6 +35,9 @@ typedef struct cli_command {
 	{ "user", required_argument, NULL, 'U' }, \
 	{ "help", no_argument, NULL, 'h' }
 
+#define OPT_JSON { "json", no_argument, NULL, 'j' }
+#define OPT_END { NULL, 0, NULL, 0 }
+
 /* Parse argv (argv[0] is the command's name) with `opts` (which must hold
  * CLI_COMMON_OPTS and end with a zero entry). Calls `on_opt` for options
  * that are not common; returns the index of the first operand, or -1
@@ -78,6 +81,10 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv);
 int cmd_attach(cli_ctx *ctx, int argc, char **argv);
 int cmd_cat(cli_ctx *ctx, int argc, char **argv);
 int cmd_review(cli_ctx *ctx, int argc, char **argv);
+int cmd_org(cli_ctx *ctx, int argc, char **argv);
+int cmd_device(cli_ctx *ctx, int argc, char **argv);
+int cmd_remote(cli_ctx *ctx, int argc, char **argv);
+int cmd_sync(cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
 
 #endif

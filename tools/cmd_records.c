@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define OPT_JSON { "json", no_argument, NULL, 'j' }
-#define OPT_END { NULL, 0, NULL, 0 }
 #define SHORT_ID 12 /* hex digits shown for ids in lists */
 
 /* Options shared by the record commands. */

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OPT_JSON { "json", no_argument, NULL, 'j' }
-#define OPT_END { NULL, 0, NULL, 0 }
 
 static int print_json(json_t *v)
 {

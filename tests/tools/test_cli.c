@@ -271,7 +271,7 @@ START_TEST(test_cli__config)
 	ck_assert_ptr_nonnull(strstr(r.err, "unknown setting 'no.such.key'"));
 	run(&r, "config", "--list", "--json", NULL);
 	ck_status(r, 0);
-	ck_assert_str_eq(r.out, "{\"terminal.name\":\"exam-2\"}\n");
+	ck_assert_str_eq(r.out, "{\"remote.url\":\"\",\"terminal.name\":\"exam-2\"}\n");
 	run(&r, "config", NULL);
 	ck_status(r, 1);
 }

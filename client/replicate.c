@@ -1,0 +1,731 @@
+/*
+ * chartsync sync: this store and the archive, through the store's own
+ * git mirror (DIR/git, a bare repository holding ciphertext and signed
+ * manifests only).
+ *
+ *   1. fetch the archive's chartsync refs into refs/remotes/archive/;
+ *   2. accept the roster's new commits: signed by the organisation's
+ *      admin key (pinned at the first roster this store saw), each newer
+ *      than the last; a roster that moved backwards or sideways is
+ *      refused;
+ *   3. for every other device, walk its ref from where this store last
+ *      stopped (table progress): each commit is checked (sync/accept.c),
+ *      the compartments this device may read are decrypted, and the batch
+ *      is applied together with the new progress in one transaction; a
+ *      device whose chain fails a check is reported and left where it
+ *      was, the others go on;
+ *   4. in the admin's store, commit the rosters not yet in git;
+ *   5. make a commit for every batch saved here and not yet in git
+ *      (entry never pays for git: this is the only place commits are
+ *      made), and mark it sent;
+ *   6. push this device's ref (and the admin's roster); a push the
+ *      archive refuses because it moved meanwhile is retried after a
+ *      fetch.
+ *
+ * Every step can be interrupted: a batch is applied at most once (its id
+ * is unique in the store, and progress moves in the same transaction); a
+ * batch committed to git but not yet marked sent is recognised by the
+ * sequence number at the tip of this device's ref; a push only moves a
+ * ref forward. One sync per store at a time (an flock on DIR/sync.lock).
+ */
+#include "client_int.h"
+#include "schema_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define FETCHED "refs/remotes/archive/chartsync/"
+#define FETCHED_ROSTER FETCHED "roster"
+#define FETCHED_DEVICES FETCHED "devices/"
+#define PUSH_TRIES 3
+
+typedef struct sync_ctx {
+	chs_store *s;
+	chs_git *git;
+	const char *url;
+	chs_roster *roster;
+	const chs_roster_device *me;
+	const chs_sync_opts *opts;
+	chs_sync_report *rep;
+	/* data keys unsealed this sync, by compartment and generation */
+	unsigned char *keys[CHS_NCOMPARTMENTS][CHS_MAX_GENERATIONS];
+} sync_ctx;
+
+static void note(sync_ctx *x, const char *fmt, ...) CHS_PRINTF(2, 3);
+
+/* A problem that does not stop the sync: kept for the report. */
+static void note(sync_ctx *x, const char *fmt, ...)
+{
+	chs_buf *b = &x->rep->problems;
+	va_list ap;
+	char line[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (b->len)
+		chs_buf_put(b, "\n", 1);
+	chs_buf_printf(b, "%s", line);
+	x->rep->refused++;
+}
+
+static void progress(sync_ctx *x, const char *what, size_t done, size_t total)
+{
+	if (x->opts && x->opts->progress)
+		x->opts->progress(what, done, total, x->opts->payload);
+}
+
+void chs_sync_report_dispose(chs_sync_report *r)
+{
+	chs_buf_dispose(&r->problems);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ------------------------------------------------------------------ */
+/* Data keys                                                            */
+
+static int key_of(int compartment, uint32_t gen, unsigned char *key, void *payload)
+{
+	sync_ctx *x = payload;
+	unsigned char **slot;
+	int err;
+
+	if (!x->me || !chs_role_reads(x->me->role, compartment))
+		return CHS_EDENIED;
+	if (gen == 0 || gen > CHS_MAX_GENERATIONS)
+		return chs_error_set(CHS_EDAMAGED, "a batch names a key generation that cannot exist");
+	slot = &x->keys[compartment][gen - 1];
+	if (!*slot) {
+		if (!(*slot = chs_secret_alloc(CHS_KEY_BYTES)))
+			return chs_error_set(CHS_ENOMEM, "out of memory");
+		err = chs_roster_open_key(x->roster, x->s->identity, compartment, gen, *slot);
+		if (err < 0) {
+			chs_secret_free(*slot);
+			*slot = NULL;
+			/* never CHS_EDENIED here: this role reads the compartment,
+			 * so a missing generation means a roster newer than ours */
+			return chs_error_set(CHS_ENOTFOUND,
+					     "a batch uses data key generation %u, which the roster"
+					     " this store holds does not give it", (unsigned)gen);
+		}
+	}
+	memcpy(key, *slot, CHS_KEY_BYTES);
+	return 0;
+}
+
+static void keys_dispose(sync_ctx *x)
+{
+	int c, g;
+
+	for (c = 0; c < CHS_NCOMPARTMENTS; c++)
+		for (g = 0; g < CHS_MAX_GENERATIONS; g++)
+			chs_secret_free(x->keys[c][g]);
+	memset(x->keys, 0, sizeof(x->keys));
+}
+
+/* ------------------------------------------------------------------ */
+/* The roster                                                           */
+
+static int last_roster_oid(chs_store *s, char oid[41], int64_t *seq)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	oid[0] = '\0';
+	*seq = 0;
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT oid, seq FROM rosters WHERE oid IS NOT NULL ORDER BY seq DESC LIMIT 1")) < 0)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(oid, 41, "%s", (const char *)sqlite3_column_text(st, 0));
+		*seq = sqlite3_column_int64(st, 1);
+	}
+	chs_client__finish(s, st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "reading");
+}
+
+/* Check one fetched roster commit and keep it; the first one a store
+ * sees pins the organisation and its admin key. */
+static int accept_roster(sync_ctx *x, const char *oid, int64_t *last_seq)
+{
+	unsigned char admin[CHS_SIGN_PK_BYTES];
+	char org[33];
+	chs_git_commit *c = NULL;
+	chs_roster *r = NULL;
+	int pinned, err;
+
+	if ((err = chs_client__org_pinned(x->s, org, admin)) < 0 && err != CHS_ENOTFOUND)
+		return err;
+	pinned = err == 0;
+	if ((err = chs_git_read(x->git, oid, &c)) < 0 ||
+	    (err = chs_roster_from_commit(&r, c, pinned ? admin : NULL)) < 0)
+		goto done;
+	if (pinned && strcmp(chs_roster_org(r), org) != 0) {
+		err = chs_error_set(CHS_EDAMAGED, "the archive's roster belongs to another organisation");
+		goto done;
+	}
+	if ((int64_t)chs_roster_seq(r) <= *last_seq) {
+		err = chs_error_set(CHS_EDAMAGED,
+				    "the archive's roster %llu is not newer than roster %lld,"
+				    " which this store has seen", (unsigned long long)chs_roster_seq(r),
+				    (long long)*last_seq);
+		goto done;
+	}
+	if ((err = chs_client__begin(x->s)) < 0)
+		goto done;
+	if ((!pinned && (err = chs_client__org_pin(x->s, chs_roster_org(r),
+						   chs_roster_admin(r))) < 0) ||
+	    (err = chs_client__roster_save(x->s, (const char *)c->entries[0].data,
+					   c->entries[0].len, c->entries[1].data, oid,
+					   chs_roster_seq(r))) < 0) {
+		chs_client__rollback(x->s);
+		goto done;
+	}
+	if ((err = chs_client__commit(x->s)) == 0)
+		*last_seq = (int64_t)chs_roster_seq(r);
+done:
+	chs_roster_free(r);
+	chs_git_commit_free(c);
+	return err;
+}
+
+static int fetch_roster(sync_ctx *x)
+{
+	char tip[41], last[41];
+	char (*oids)[41] = NULL;
+	int64_t seq;
+	size_t i, n = 0;
+	int yes, err;
+
+	if ((err = chs_git_ref(x->git, FETCHED_ROSTER, tip)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0; /* an archive the admin has not published to yet */
+	}
+	if (err < 0 || (err = last_roster_oid(x->s, last, &seq)) < 0)
+		return err;
+	if (last[0]) {
+		if ((err = chs_git_is_ancestor(x->git, last, tip, &yes)) < 0)
+			return err;
+		if (!yes) {
+			/* the admin's own unpublished rosters are ahead of the archive */
+			if ((err = chs_git_is_ancestor(x->git, tip, last, &yes)) < 0)
+				return err;
+			return yes && x->s->admin ? 0
+				: chs_error_set(CHS_EDAMAGED,
+						"the archive's roster moved %s: it is not a later version of"
+						" the roster this store has; nothing was applied (tell the"
+						" organisation's admin)", yes ? "backwards" : "sideways");
+		}
+	}
+	if ((err = chs_git_log(x->git, FETCHED_ROSTER, last[0] ? last : NULL, &oids, &n)) < 0)
+		return err;
+	for (i = 0; i < n && err == 0; i++)
+		err = accept_roster(x, oids[i], &seq);
+	free(oids);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Other devices' batches                                               */
+
+static int progress_load(chs_store *s, const char *device, chs_chain *chain)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	memset(chain, 0, sizeof(*chain));
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT seq, prev, oid FROM progress WHERE device = ?")) < 0)
+		return err;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 1) != CHS_HASH_BYTES ||
+		    sqlite3_column_bytes(st, 2) != 40)
+			err = chs_error_set(CHS_EDAMAGED, "the store's sync progress is damaged");
+		else {
+			chain->seq = (uint64_t)sqlite3_column_int64(st, 0);
+			memcpy(chain->prev, sqlite3_column_blob(st, 1), CHS_HASH_BYTES);
+			memcpy(chain->oid, sqlite3_column_text(st, 2), 41);
+		}
+	}
+	chs_client__finish(s, st);
+	if (err == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = chs_client__sqlerr(s, rc, "reading sync progress");
+	return err;
+}
+
+static int progress_save(chs_store *s, const char *device, const chs_chain *chain)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_client__prepare(s, &st,
+		     "INSERT OR REPLACE INTO progress(device, seq, prev, oid) VALUES (?, ?, ?, ?)")) < 0)
+		return err;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)chain->seq);
+	sqlite3_bind_blob(st, 3, chain->prev, CHS_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, chain->oid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	chs_client__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving sync progress");
+}
+
+int chs_client__progress_seq(chs_store *s, const char *device, int64_t *seq)
+{
+	chs_chain chain;
+	int err = progress_load(s, device, &chain);
+
+	*seq = err == 0 ? (int64_t)chain.seq : 0;
+	return err;
+}
+
+/* Apply one accepted batch and the device's new progress, together. */
+static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
+		     const chs_chain *chain)
+{
+	int applied = 0, err;
+
+	if ((err = chs_client__begin(x->s)) < 0)
+		return err;
+	if ((err = chs_client__apply_verified(x->s, b, &applied)) < 0 ||
+	    (err = progress_save(x->s, device, chain)) < 0) {
+		chs_client__rollback(x->s);
+		return err;
+	}
+	if ((err = chs_client__commit(x->s)) < 0)
+		return err;
+	if (applied) {
+		x->rep->batches_in++;
+		x->rep->changes_in += b->nchanges;
+	}
+	return 0;
+}
+
+/* Where to start on a device's ref; *skip when there is nothing new or
+ * the ref cannot be trusted (reported). */
+static int chain_start(sync_ctx *x, const char *device, const char *ref,
+		       chs_chain *chain, int *skip)
+{
+	char tip[41];
+	int yes, err;
+
+	*skip = 1;
+	if ((err = progress_load(x->s, device, chain)) < 0 ||
+	    (err = chs_git_ref(x->git, ref, tip)) < 0)
+		return err;
+	if (strcmp(tip, chain->oid) == 0)
+		return 0;
+	if (chain->oid[0]) {
+		if ((err = chs_git_is_ancestor(x->git, chain->oid, tip, &yes)) < 0)
+			return err;
+		if (!yes) {
+			note(x, "device %s: its ref in the archive moved backwards or sideways from"
+			     " batch %llu; nothing more of it was applied", device,
+			     (unsigned long long)chain->seq);
+			return 0;
+		}
+	}
+	*skip = 0;
+	return 0;
+}
+
+static int pull_device(sync_ctx *x, const char *ref)
+{
+	const char *device = ref + strlen(FETCHED_DEVICES);
+	char (*oids)[41] = NULL;
+	chs_chain chain;
+	size_t i, n = 0;
+	int skip, err;
+
+	if (strcmp(device, x->s->device_id) == 0)
+		return 0;
+	if ((err = chain_start(x, device, ref, &chain, &skip)) < 0 || skip)
+		return err;
+	if ((err = chs_git_log(x->git, ref, chain.oid[0] ? chain.oid : NULL, &oids, &n)) < 0)
+		goto done;
+	for (i = 0; i < n && err == 0; i++) {
+		chs_git_commit *c = NULL;
+		chs_batch *b = NULL;
+		int complete;
+
+		progress(x, "Applying batches", i, n);
+		err = chs_git_read(x->git, oids[i], &c);
+		if (err == 0)
+			err = chs_batch_accept(&b, &complete, &chain, x->roster, device, oids[i], c,
+					       key_of, x);
+		chs_git_commit_free(c);
+		if (err == CHS_ENOMEM || err == CHS_EIO)
+			break;
+		if (err < 0) {
+			/* refused: report it, leave this device where it was */
+			note(x, "device %s: %s", device, chs_error_last());
+			chs_error_clear();
+			err = 0;
+			break;
+		}
+		err = apply_one(x, device, b, &chain);
+		chs_batch_free(b);
+	}
+done:
+	free(oids);
+	return err;
+}
+
+static int pull_devices(sync_ctx *x)
+{
+	char **refs = NULL;
+	size_t i, n = 0;
+	int err;
+
+	if ((err = chs_git_refs(x->git, FETCHED_DEVICES, &refs, &n)) < 0)
+		return err;
+	x->rep->devices = n;
+	for (i = 0; i < n && err == 0; i++)
+		err = pull_device(x, refs[i]);
+	chs_git_refs_free(refs, n);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* This device's batches                                                */
+
+static int no_keys(int compartment, uint32_t gen, unsigned char *key, void *payload)
+{
+	(void)compartment;
+	(void)gen;
+	(void)key;
+	(void)payload;
+	return CHS_EDENIED;
+}
+
+/* The sequence number of the batch at the tip of this device's own ref:
+ * batches up to it are in git already (a sync stopped before marking
+ * them sent). */
+static int own_tip_seq(sync_ctx *x, const char *ref, uint64_t *seq)
+{
+	chs_git_commit *c = NULL;
+	chs_batch *b = NULL;
+	char tip[41];
+	int complete, err;
+
+	*seq = 0;
+	if ((err = chs_git_ref(x->git, ref, tip)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0 || (err = chs_git_read(x->git, tip, &c)) < 0)
+		return err;
+	if ((err = chs_batch_unpack(&b, c->entries, c->nentries, no_keys, NULL, &complete)) == 0)
+		*seq = b->seq;
+	chs_batch_free(b);
+	chs_git_commit_free(c);
+	return err;
+}
+
+static int mark_sent(chs_store *s, int64_t dseq_upto)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_client__begin(s)) < 0)
+		return err;
+	if ((err = chs_client__prepare(s, &st,
+		     "UPDATE batches SET sent = 1 WHERE local AND NOT sent AND dseq <= ?")) < 0) {
+		chs_client__rollback(s);
+		return err;
+	}
+	sqlite3_bind_int64(st, 1, dseq_upto);
+	rc = sqlite3_step(st);
+	chs_client__finish(s, st);
+	if (rc != SQLITE_DONE) {
+		err = chs_client__sqlerr(s, rc, "marking batches sent");
+		chs_client__rollback(s);
+		return err;
+	}
+	return chs_client__commit(s);
+}
+
+/* Pack and commit one of this store's batches. */
+static int commit_batch(sync_ctx *x, chs_batch *b)
+{
+	const unsigned char *keys[CHS_NCOMPARTMENTS] = { NULL, NULL };
+	unsigned char key[CHS_NCOMPARTMENTS][CHS_KEY_BYTES];
+	uint32_t gens[CHS_NCOMPARTMENTS];
+	chs_packed p;
+	char oid[41];
+	int *comp = calloc(b->nchanges + 1, sizeof(*comp));
+	size_t i;
+	int err = 0;
+
+	memset(&p, 0, sizeof(p));
+	if (!comp)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	for (i = 0; i < b->nchanges && err == 0; i++) {
+		const chs_type_def *t = chs_schema_type(b->changes[i]->type);
+
+		comp[i] = t && t->compartment == CHS_BILLING ? CHS_COMPARTMENT_BILLING
+							     : CHS_COMPARTMENT_CLINICAL;
+		if (keys[comp[i]])
+			continue;
+		gens[comp[i]] = chs_roster_generation(x->roster, comp[i]);
+		if (key_of(comp[i], gens[comp[i]], key[comp[i]], x) < 0)
+			err = chs_error_set(CHS_EDENIED,
+					    "this store's role may not write %s records, so its batch %llu"
+					    " cannot be sent", comp[i] ? "clinical" : "billing",
+					    (unsigned long long)b->seq);
+		else
+			keys[comp[i]] = key[comp[i]];
+	}
+	if (err == 0 && (err = chs_batch_pack(&p, b, comp, keys, gens)) == 0)
+		err = chs_batch_commit(x->git, &p, b, x->me->site, x->s->identity, oid);
+	chs_packed_dispose(&p);
+	chs_wipe(key, sizeof(key));
+	free(comp);
+	return err;
+}
+
+static int commit_outgoing(sync_ctx *x)
+{
+	char ref[sizeof(CHS_DEVICE_REFS) + 33];
+	sqlite3_stmt *st = NULL;
+	uint64_t done_seq;
+	int err, rc;
+
+	snprintf(ref, sizeof(ref), "%s%s", CHS_DEVICE_REFS, x->s->device_id);
+	if ((err = own_tip_seq(x, ref, &done_seq)) < 0 ||
+	    (done_seq && (err = mark_sent(x->s, (int64_t)done_seq)) < 0))
+		return err;
+	if ((err = chs_client__prepare(x->s, &st,
+		     "SELECT dseq, manifest, signature FROM batches WHERE local AND NOT sent"
+		     " ORDER BY dseq")) < 0)
+		return err;
+	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		chs_batch *b = NULL;
+
+		if (sqlite3_column_bytes(st, 2) != CHS_SIGNATURE_BYTES) {
+			err = chs_error_set(CHS_EDAMAGED, "a stored batch is damaged");
+			break;
+		}
+		if ((err = chs_client__load_batch(x->s, sqlite3_column_blob(st, 1),
+						  (size_t)sqlite3_column_bytes(st, 1),
+						  sqlite3_column_blob(st, 2), &b)) == 0 &&
+		    (err = commit_batch(x, b)) == 0) {
+			x->rep->batches_out++;
+			x->rep->changes_out += b->nchanges;
+			done_seq = b->seq;
+		}
+		chs_batch_free(b);
+		progress(x, "Preparing batches", x->rep->batches_out, 0);
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = chs_client__sqlerr(x->s, rc, "reading batches");
+	chs_client__finish(x->s, st);
+	/* marked after the statement is done: one write at a time */
+	if (x->rep->batches_out && done_seq) {
+		int err2 = mark_sent(x->s, (int64_t)done_seq);
+
+		if (err == 0)
+			err = err2;
+	}
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Push                                                                 */
+
+/* 1 when `ref` here differs from what the archive had at the fetch. */
+static int ahead(sync_ctx *x, const char *ref, const char *fetched, int *yes)
+{
+	char mine[41], theirs[41];
+	int err;
+
+	*yes = 0;
+	if ((err = chs_git_ref(x->git, ref, mine)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	if ((err = chs_git_ref(x->git, fetched, theirs)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		*yes = 1;
+		return 0;
+	}
+	if (err == 0)
+		*yes = strcmp(mine, theirs) != 0;
+	return err;
+}
+
+static int push_once(sync_ctx *x)
+{
+	char mine[sizeof(CHS_DEVICE_REFS) + 33], fetched[sizeof(FETCHED_DEVICES) + 33];
+	const char *refs[2];
+	size_t n = 0;
+	int yes, err;
+
+	snprintf(mine, sizeof(mine), "%s%s", CHS_DEVICE_REFS, x->s->device_id);
+	snprintf(fetched, sizeof(fetched), "%s%s", FETCHED_DEVICES, x->s->device_id);
+	if (x->s->admin) {
+		if ((err = ahead(x, CHS_ROSTER_REF, FETCHED_ROSTER, &yes)) < 0)
+			return err;
+		if (yes)
+			refs[n++] = CHS_ROSTER_REF;
+	}
+	if ((err = ahead(x, mine, fetched, &yes)) < 0)
+		return err;
+	if (yes)
+		refs[n++] = mine;
+	if (n == 0)
+		return 0;
+	progress(x, "Sending", 0, 0);
+	if ((err = chs_git_push(x->git, x->url, refs, n)) == 0)
+		x->rep->pushed = 1;
+	return err;
+}
+
+static int push(sync_ctx *x)
+{
+	int tries, err = 0;
+
+	for (tries = 1; tries <= PUSH_TRIES; tries++) {
+		if ((err = push_once(x)) != CHS_EDENIED || tries == PUSH_TRIES ||
+		    (!strstr(chs_error_last(), "fast-forward") &&
+		     !strstr(chs_error_last(), "fetch first")))
+			return err;
+		/* the archive moved meanwhile: catch up, then try again */
+		chs_error_clear();
+		if ((err = chs_git_fetch(x->git, x->url)) < 0 || (err = fetch_roster(x)) < 0)
+			return err;
+	}
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* The whole sync                                                       */
+
+static int sync_lock(chs_store *s, int *fd)
+{
+	char *path = chs_client__path(s->dir, "sync.lock");
+
+	*fd = -1;
+	if (!path)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (*fd < 0)
+		return chs_error_set(CHS_EIO, "cannot write in '%s': %s", s->dir, strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		close(*fd);
+		*fd = -1;
+		return chs_error_set(CHS_EBUSY, "another sync of this store is running; try again"
+				     " when it has finished");
+	}
+	return 0;
+}
+
+static int open_git(sync_ctx *x)
+{
+	char *path = chs_client__path(x->s->dir, "git");
+	int err;
+
+	if (!path)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	err = chs_git_open(&x->git, path);
+	free(path);
+	return err;
+}
+
+/* This device on the newest roster, or why it may not sync yet. */
+static int find_me(sync_ctx *x)
+{
+	int err;
+
+	chs_roster_free(x->roster);
+	x->roster = NULL;
+	x->me = NULL;
+	if ((err = chs_client__roster_load(x->s, &x->roster, NULL)) == CHS_ENOTFOUND)
+		return chs_error_set(CHS_EDENIED,
+				     "the archive at %s has no roster yet: the organisation's admin"
+				     " runs 'chartsync org init --archive %s' first", x->url, x->url);
+	if (err < 0)
+		return err;
+	x->me = chs_roster_find(x->roster, x->s->device_id);
+	if (!x->me)
+		return chs_error_set(CHS_EDENIED,
+				     "this store is not enrolled in the organisation yet: run"
+				     " 'chartsync device request' and give its line to the admin,"
+				     " then sync again");
+	if (x->me->revoked)
+		return chs_error_set(CHS_EDENIED,
+				     "this store's device was revoked by the organisation's admin; it"
+				     " can no longer sync (its work up to batch %llu is kept)",
+				     (unsigned long long)x->me->revoked_after);
+	x->rep->roster_seq = chs_roster_seq(x->roster);
+	return 0;
+}
+
+static int run(sync_ctx *x)
+{
+	int err;
+
+	progress(x, "Fetching", 0, 0);
+	if ((err = chs_git_fetch(x->git, x->url)) < 0)
+		return chs_error_wrap(err, "cannot reach the archive at %s; your work is saved"
+				      " here and goes with the next sync", x->url);
+	if ((err = fetch_roster(x)) < 0)
+		return err;
+	if (x->s->admin && (err = chs_client__publish_rosters(x->s, x->git)) < 0 &&
+	    err != CHS_EDENIED)
+		return err;
+	chs_error_clear();
+	if ((err = find_me(x)) < 0 || (err = pull_devices(x)) < 0 ||
+	    (err = commit_outgoing(x)) < 0 || (err = push(x)) < 0)
+		return err;
+	return 0;
+}
+
+int chs_store_sync(chs_store *s, const chs_sync_opts *opts, chs_sync_report *rep)
+{
+	sync_ctx x;
+	char *url = NULL;
+	int lock = -1, err;
+
+	memset(rep, 0, sizeof(*rep));
+	chs_buf_init(&rep->problems, 0);
+	memset(&x, 0, sizeof(x));
+	x.s = s;
+	x.opts = opts;
+	x.rep = rep;
+	if ((err = chs_config_get(s, "remote.url", &url)) < 0)
+		return err;
+	if (!*url) {
+		err = chs_error_set(CHS_EINVALID, "no archive is set for this store: run"
+				    " 'chartsync remote URL' first");
+		goto done;
+	}
+	x.url = url;
+	if ((err = sync_lock(s, &lock)) < 0 || (err = open_git(&x)) < 0)
+		goto done;
+	err = run(&x);
+	if (err == 0 && rep->refused)
+		err = chs_error_set(CHS_EDAMAGED, "the sync finished, but %zu thing%s from the archive"
+				    " %s refused:\n%s", rep->refused, rep->refused == 1 ? "" : "s",
+				    rep->refused == 1 ? "was" : "were", rep->problems.ptr);
+done:
+	keys_dispose(&x);
+	chs_roster_free(x.roster);
+	chs_git_free(x.git);
+	if (lock >= 0)
+		close(lock);
+	free(url);
+	return err;
+}

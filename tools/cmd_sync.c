@@ -1,0 +1,483 @@
+/*
+ * chartsync sync | remote | device ... | org init
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- progress, as git shows it ---- */
+
+typedef struct meter {
+	const char *what;
+	struct timespec start, last;
+	int shown;
+} meter;
+
+static double since(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void meter_end(meter *m)
+{
+	if (m->shown)
+		fputs(", done.\n", stderr);
+	m->shown = 0;
+	m->what = NULL;
+}
+
+/* On stderr only when it is a terminal, after half a second, at most
+ * five updates a second. */
+static void on_progress(const char *what, size_t done, size_t total, void *payload)
+{
+	meter *m = payload;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!m->what || strcmp(m->what, what) != 0) {
+		meter_end(m);
+		m->what = what;
+		m->start = now;
+	}
+	if (since(&m->start, &now) < 0.5 || (m->shown && since(&m->last, &now) < 0.2))
+		return;
+	m->last = now;
+	m->shown = 1;
+	if (total)
+		fprintf(stderr, "\r%s: %3u%% (%zu/%zu)", what, (unsigned)(done * 100 / total), done,
+			total);
+	else
+		fprintf(stderr, "\r%s: %zu", what, done);
+}
+
+static int run_sync(cli_ctx *ctx, chs_store *s, chs_sync_report *rep)
+{
+	chs_sync_opts o;
+	meter m;
+	int err;
+
+	memset(&m, 0, sizeof(m));
+	memset(&o, 0, sizeof(o));
+	if (!ctx->json && isatty(STDERR_FILENO)) {
+		o.progress = on_progress;
+		o.payload = &m;
+	}
+	err = chs_store_sync(s, &o, rep);
+	meter_end(&m);
+	return err;
+}
+
+/* ---- sync ---- */
+
+static const char sync_help[] =
+	"usage: chartsync sync [--json]\n"
+	"\n"
+	"Fetch what the other devices sent to the archive, check every batch\n"
+	"(signatures, the roster, each device's history), apply what this\n"
+	"store may read, then send this store's saved work. Interrupted at any\n"
+	"point, the next sync finishes the job. Anything in the archive that\n"
+	"fails a check is refused, never applied, and listed.\n";
+
+static int print_report(const chs_sync_report *r, int json)
+{
+	if (json) {
+		json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}",
+				      "roster", (json_int_t)r->roster_seq,
+				      "devices", (json_int_t)r->devices,
+				      "batches_in", (json_int_t)r->batches_in,
+				      "changes_in", (json_int_t)r->changes_in,
+				      "batches_out", (json_int_t)r->batches_out,
+				      "changes_out", (json_int_t)r->changes_out,
+				      "pushed", r->pushed, "refused", (json_int_t)r->refused);
+		char *text;
+
+		if (o && r->refused)
+			json_object_set_new(o, "problems", json_string(r->problems.ptr));
+		if (!o || !(text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
+			json_decref(o);
+			return cli_failf("out of memory");
+		}
+		puts(text);
+		free(text);
+		json_decref(o);
+		return CLI_OK;
+	}
+	printf("received %zu change%s in %zu batch%s; sent %zu change%s in %zu batch%s%s\n",
+	       r->changes_in, r->changes_in == 1 ? "" : "s", r->batches_in,
+	       r->batches_in == 1 ? "" : "es", r->changes_out, r->changes_out == 1 ? "" : "s",
+	       r->batches_out, r->batches_out == 1 ? "" : "es",
+	       r->pushed ? "" : r->batches_out ? " (not yet in the archive)" : "");
+	return CLI_OK;
+}
+
+int cmd_sync(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+	chs_sync_report rep;
+	chs_store *s = NULL;
+	int i, err, rc;
+
+	ctx->help_text = sync_help;
+	if ((i = cli_parse(ctx, argc, argv, opts, NULL, NULL)) < 0)
+		return CLI_USAGE;
+	if (ctx->help)
+		return cli_help(ctx);
+	if (i < argc)
+		return cli_usage(ctx, "unexpected argument '%s'", argv[i]);
+	if ((err = cli_open(ctx, &s)) < 0)
+		return cli_fail(err);
+	err = run_sync(ctx, s, &rep);
+	if (err == 0 || err == CHS_EDAMAGED) {
+		/* what was done is worth saying even when something was refused */
+		rc = print_report(&rep, ctx->json);
+		if (err < 0)
+			rc = cli_fail(err);
+	} else {
+		rc = cli_fail(err);
+	}
+	chs_sync_report_dispose(&rep);
+	chs_store_free(s);
+	return rc;
+}
+
+/* After the admin changed the roster: publish it now if the archive
+ * answers; the change is saved either way. */
+static int publish(cli_ctx *ctx, chs_store *s, const char *done)
+{
+	chs_sync_report rep;
+	int err = run_sync(ctx, s, &rep);
+
+	chs_sync_report_dispose(&rep);
+	if (err < 0)
+		fprintf(stderr, "chartsync: %s; it reaches the archive with the next sync (%s)\n",
+			done, chs_error_last());
+	else
+		printf("%s; the archive has it\n", done);
+	return CLI_OK;
+}
+
+/* ---- remote ---- */
+
+static const char remote_help[] =
+	"usage: chartsync remote [URL]\n"
+	"\n"
+	"Show or set the archive this store syncs with: a folder path, or a\n"
+	"file://, git://, ssh:// (or user@host:path) or https:// address.\n"
+	"A relative folder path is made absolute.\n";
+
+/* A local folder given relative to here, made absolute: the store is
+ * used later from anywhere. */
+static char *absolute_url(const char *url)
+{
+	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
+	char cwd[4096];
+	chs_buf b;
+
+	chs_buf_init(&b, 0);
+	if (url[0] == '/' || strstr(url, "://") || (colon && (!slash || colon < slash)) ||
+	    !getcwd(cwd, sizeof(cwd)))
+		chs_buf_printf(&b, "%s", url);
+	else
+		chs_buf_printf(&b, "%s/%s", cwd, url);
+	return chs_buf_detach(&b);
+}
+
+int cmd_remote(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_OPTS, OPT_END };
+	chs_store *s = NULL;
+	char *url = NULL;
+	int i, err;
+
+	ctx->help_text = remote_help;
+	if ((i = cli_parse(ctx, argc, argv, opts, NULL, NULL)) < 0)
+		return CLI_USAGE;
+	if (ctx->help)
+		return cli_help(ctx);
+	if (argc - i > 1)
+		return cli_usage(ctx, "give one URL");
+	if ((err = cli_open(ctx, &s)) < 0)
+		return cli_fail(err);
+	if (i < argc) {
+		if (!(url = absolute_url(argv[i])))
+			err = chs_error_set(CHS_ENOMEM, "out of memory");
+		else
+			err = chs_remote_set(s, url);
+	} else if ((err = chs_config_get(s, "remote.url", &url)) == 0) {
+		puts(*url ? url : "(no archive set)");
+	}
+	free(url);
+	chs_store_free(s);
+	return err < 0 ? cli_fail(err) : CLI_OK;
+}
+
+/* ---- org ---- */
+
+static const char org_help[] =
+	"usage: chartsync org init --archive URL [--site NAME]\n"
+	"\n"
+	"Run once, by the organisation's admin, in the admin's own store: make\n"
+	"the organisation's admin key and data keys and a roster signed by it,\n"
+	"with this store as its first device (an archivist at site NAME,\n"
+	"default the terminal name), and send the roster to the archive. Make\n"
+	"the archive first with 'chartsync archive init PATH'.\n";
+
+typedef struct org_args {
+	const char *archive, *site;
+} org_args;
+
+static int org_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
+{
+	org_args *a = payload;
+
+	(void)ctx;
+	if (c == 'a')
+		a->archive = arg;
+	else if (c == 's')
+		a->site = arg;
+	else
+		return -1;
+	return 0;
+}
+
+int cmd_org(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "archive", required_argument, NULL, 'a' },
+		{ "site", required_argument, NULL, 's' }, CLI_COMMON_OPTS, OPT_END
+	};
+	org_args a = { NULL, NULL };
+	chs_store *s = NULL;
+	char *url = NULL;
+	int i, err, rc;
+
+	ctx->help_text = org_help;
+	if ((i = cli_parse(ctx, argc, argv, opts, org_opt, &a)) < 0)
+		return CLI_USAGE;
+	if (ctx->help)
+		return cli_help(ctx);
+	if (i >= argc || strcmp(argv[i], "init") != 0)
+		return cli_usage(ctx, "the only 'org' command is 'org init'");
+	if (i + 1 < argc)
+		return cli_usage(ctx, "unexpected argument '%s'", argv[i + 1]);
+	if (!a.archive)
+		return cli_usage(ctx, "which archive? give --archive URL");
+	if (!(url = absolute_url(a.archive)))
+		return cli_failf("out of memory");
+	if ((err = cli_open(ctx, &s)) < 0 || (err = chs_org_init(s, url, a.site)) < 0)
+		rc = cli_fail(err);
+	else
+		rc = publish(ctx, s, "organisation created");
+	free(url);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- device ---- */
+
+static const char device_help[] =
+	"usage: chartsync device request [--json]\n"
+	"       chartsync device enroll REQUEST --site NAME --role clinic|billing|archivist\n"
+	"       chartsync device revoke ID\n"
+	"       chartsync device list [--json]\n"
+	"       chartsync device allowed-signers\n"
+	"\n"
+	"A new store prints its enrollment request (one line) with 'device\n"
+	"request'; the admin enrolls it with 'device enroll' (REQUEST is that\n"
+	"line, or a file holding it, or - for standard input) at a site, with\n"
+	"a role: a clinic and an archivist read everything, a billing office\n"
+	"billing records only. 'device revoke' (admin) stops a device: its\n"
+	"batches after the last one the admin's store received are refused,\n"
+	"and what is written afterwards uses new keys it never gets.\n"
+	"'allowed-signers' prints the file for git log --show-signature.\n";
+
+typedef struct device_args {
+	const char *site, *role;
+} device_args;
+
+static int device_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
+{
+	device_args *a = payload;
+
+	(void)ctx;
+	if (c == 's')
+		a->site = arg;
+	else if (c == 'r')
+		a->role = arg;
+	else
+		return -1;
+	return 0;
+}
+
+static int device_request(cli_ctx *ctx, chs_store *s)
+{
+	char *line = NULL;
+	int err;
+
+	if ((err = chs_device_request(s, &line)) < 0)
+		return cli_fail(err);
+	if (ctx->json) {
+		json_t *o = json_pack("{s:s, s:s}", "device", chs_store_device_id(s),
+				      "request", line);
+		char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+		json_decref(o);
+		if (text)
+			puts(text);
+		free(text);
+	} else {
+		puts(line);
+	}
+	free(line);
+	return CLI_OK;
+}
+
+/* The request as given: the line itself, a file holding it, or -. */
+static char *read_request(const char *arg)
+{
+	FILE *f = strcmp(arg, "-") == 0 ? stdin : strncmp(arg, "ssh-", 4) ? fopen(arg, "r") : NULL;
+	char line[2048];
+	char *out;
+
+	if (!f)
+		return strdup(arg);
+	out = fgets(line, sizeof(line), f) ? strdup(line) : strdup("");
+	if (f != stdin)
+		fclose(f);
+	return out;
+}
+
+static int device_enroll(cli_ctx *ctx, chs_store *s, const char *arg, const device_args *a)
+{
+	char device[33], done[96];
+	char *req = read_request(arg);
+	int err;
+
+	if (!req)
+		return cli_failf("out of memory");
+	err = chs_device_enroll(s, req, a->site, a->role, device);
+	free(req);
+	if (err < 0)
+		return cli_fail(err);
+	snprintf(done, sizeof(done), "enrolled device %s", device);
+	return publish(ctx, s, done);
+}
+
+static int device_revoke(cli_ctx *ctx, chs_store *s, const char *id)
+{
+	char device[33], done[128];
+	uint64_t after;
+	int err;
+
+	if ((err = chs_device_revoke(s, id, device, &after)) < 0)
+		return cli_fail(err);
+	snprintf(done, sizeof(done), "revoked device %s after its batch %llu", device,
+		 (unsigned long long)after);
+	return publish(ctx, s, done);
+}
+
+static int device_list(cli_ctx *ctx, chs_store *s)
+{
+	char *json = NULL;
+	json_t *arr;
+	size_t i;
+	int err;
+
+	if ((err = chs_device_list(s, &json)) < 0)
+		return cli_fail(err);
+	if (ctx->json) {
+		puts(json);
+		free(json);
+		return CLI_OK;
+	}
+	arr = json_loads(json, 0, NULL);
+	free(json);
+	for (i = 0; i < json_array_size(arr); i++) {
+		json_t *d = json_array_get(arr, i);
+		json_t *rev = json_object_get(d, "revoked_after");
+
+		printf("%s  %-9s %s%s", json_string_value(json_object_get(d, "device")),
+		       json_string_value(json_object_get(d, "role")),
+		       json_string_value(json_object_get(d, "site")),
+		       json_is_true(json_object_get(d, "self")) ? "  (this store)" : "");
+		if (json_is_integer(rev))
+			printf("  revoked after batch %lld", (long long)json_integer_value(rev));
+		putchar('\n');
+	}
+	json_decref(arr);
+	return CLI_OK;
+}
+
+static int device_signers(chs_store *s)
+{
+	char *text = NULL;
+	int err;
+
+	if ((err = chs_device_allowed_signers(s, &text)) < 0)
+		return cli_fail(err);
+	fputs(text, stdout);
+	free(text);
+	return CLI_OK;
+}
+
+static int device_run(cli_ctx *ctx, const char *verb, char **args, int nargs,
+		      const device_args *a)
+{
+	chs_store *s = NULL;
+	int err, rc;
+
+	if ((err = cli_open(ctx, &s)) < 0)
+		return cli_fail(err);
+	if (strcmp(verb, "request") == 0)
+		rc = device_request(ctx, s);
+	else if (strcmp(verb, "enroll") == 0)
+		rc = device_enroll(ctx, s, args[0], a);
+	else if (strcmp(verb, "revoke") == 0)
+		rc = device_revoke(ctx, s, args[0]);
+	else if (strcmp(verb, "list") == 0)
+		rc = device_list(ctx, s);
+	else
+		rc = device_signers(s);
+	(void)nargs;
+	chs_store_free(s);
+	return rc;
+}
+
+int cmd_device(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "site", required_argument, NULL, 's' },
+		{ "role", required_argument, NULL, 'r' }, OPT_JSON, CLI_COMMON_OPTS, OPT_END
+	};
+	static const struct { const char *verb; int nargs, enroll; } verbs[] = {
+		{ "request", 0, 0 }, { "enroll", 1, 1 }, { "revoke", 1, 0 },
+		{ "list", 0, 0 }, { "allowed-signers", 0, 0 },
+	};
+	device_args a = { NULL, NULL };
+	size_t v;
+	int i;
+
+	ctx->help_text = device_help;
+	if ((i = cli_parse(ctx, argc, argv, opts, device_opt, &a)) < 0)
+		return CLI_USAGE;
+	if (ctx->help)
+		return cli_help(ctx);
+	if (i >= argc)
+		return cli_usage(ctx, "which? request, enroll, revoke, list or allowed-signers");
+	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
+		if (strcmp(argv[i], verbs[v].verb) == 0)
+			break;
+	if (v == sizeof(verbs) / sizeof(verbs[0]))
+		return cli_usage(ctx, "unknown 'device' command '%s'", argv[i]);
+	if (argc - i - 1 != verbs[v].nargs)
+		return cli_usage(ctx, "wrong arguments for 'device %s'", argv[i]);
+	if (!verbs[v].enroll && (a.site || a.role))
+		return cli_usage(ctx, "--site and --role go with 'device enroll'");
+	if (verbs[v].enroll && (!a.site || !a.role))
+		return cli_usage(ctx, "'device enroll' needs --site NAME and --role ROLE");
+	return device_run(ctx, argv[i], argv + i + 1, argc - i - 1, &a);
+}
