@@ -183,6 +183,8 @@ int chs_client__roster_save(chs_store *s, const char *body, size_t len,
 int chs_client__org_pinned(chs_store *s, char org[33],
 			   unsigned char admin[CHS_SIGN_PK_BYTES]);
 int chs_client__org_pin(chs_store *s, const char *org, const unsigned char *admin);
+/* 1 when this store holds the organisation's admin key. */
+int chs_client__org_admin(chs_store *s, int *yes);
 /* The admin's store: commit the saved rosters not yet in git. */
 int chs_client__publish_rosters(chs_store *s, chs_git *g);
 /* This device's role on the newest roster (0 when on none), cached. */
@@ -202,5 +204,7 @@ int chs_client__read_file(const char *path, size_t max, char **out,
 char *chs_client__path(const char *dir, const char *name);
 char *chs_client__strdup(const char *s);
 int64_t chs_client__now(void);
+/* Die here (SIGKILL) when CHARTSYNC_FAULT names `point`: fault drills. */
+void chs_client__fault(const char *point);
 
 #endif

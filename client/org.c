@@ -211,6 +211,15 @@ bad:
 	return chs_error_set(CHS_EDAMAGED, "the organisation's keys in this store are damaged");
 }
 
+int chs_client__org_admin(chs_store *s, int *yes)
+{
+	int64_t n = 0;
+	int err = chs_client__get_int(s, "SELECT count(*) FROM org_secret", &n);
+
+	*yes = n > 0;
+	return err;
+}
+
 static int secrets_load(chs_store *s, admin_secrets *a)
 {
 	sqlite3_stmt *st = NULL;
@@ -556,6 +565,13 @@ int chs_device_allowed_signers(chs_store *s, char **text)
 	err = chs_buf_printf(&b, "# chartsync allowed signers, roster %llu of organisation %s\n"
 			     "# use: git -c gpg.ssh.allowedSignersFile=FILE log --show-signature\n",
 			     (unsigned long long)chs_roster_seq(r), chs_roster_org(r));
+	/* the admin key signs the roster's commits */
+	if (err == 0)
+		err = chs_buf_printf(&b, "admin namespaces=\"git\" ");
+	if (err == 0)
+		err = chs_ssh_public_key(&b, chs_roster_admin(r));
+	if (err == 0)
+		err = chs_buf_put(&b, "\n", 1);
 	for (i = 0; err == 0 && i < chs_roster_count(r); i++) {
 		const chs_roster_device *d = chs_roster_at(r, i);
 
@@ -672,6 +688,7 @@ int chs_client__publish_rosters(chs_store *s, chs_git *g)
 			memcpy(oid, tip, sizeof(oid));
 		else if ((err = chs_roster_commit(g, CHS_ROSTER_REF, r, a.admin, oid)) < 0)
 			break;
+		chs_client__fault("roster-committed");
 		if ((err = roster_set_oid(s, seq, oid)) < 0)
 			break;
 		chs_roster_free(r);

@@ -53,6 +53,7 @@ typedef struct sync_ctx {
 	const chs_roster_device *me;
 	const chs_sync_opts *opts;
 	chs_sync_report *rep;
+	int org_admin; /* this store holds the organisation's admin key */
 	/* data keys unsealed this sync, by compartment and generation */
 	unsigned char *keys[CHS_NCOMPARTMENTS][CHS_MAX_GENERATIONS];
 } sync_ctx;
@@ -217,7 +218,7 @@ static int fetch_roster(sync_ctx *x)
 			/* the admin's own unpublished rosters are ahead of the archive */
 			if ((err = chs_git_is_ancestor(x->git, tip, last, &yes)) < 0)
 				return err;
-			return yes && x->s->admin ? 0
+			return yes && x->org_admin ? 0
 				: chs_error_set(CHS_EDAMAGED,
 						"the archive's roster moved %s: it is not a later version of"
 						" the roster this store has; nothing was applied (tell the"
@@ -303,6 +304,7 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 	}
 	if ((err = chs_client__commit(x->s)) < 0)
 		return err;
+	chs_client__fault("applied");
 	if (applied) {
 		x->rep->batches_in++;
 		x->rep->changes_in += b->nchanges;
@@ -519,6 +521,7 @@ static int commit_outgoing(sync_ctx *x)
 						  (size_t)sqlite3_column_bytes(st, 1),
 						  sqlite3_column_blob(st, 2), &b)) == 0 &&
 		    (err = commit_batch(x, b)) == 0) {
+			chs_client__fault("committed");
 			x->rep->batches_out++;
 			x->rep->changes_out += b->nchanges;
 			done_seq = b->seq;
@@ -574,7 +577,7 @@ static int push_once(sync_ctx *x)
 
 	snprintf(mine, sizeof(mine), "%s%s", CHS_DEVICE_REFS, x->s->device_id);
 	snprintf(fetched, sizeof(fetched), "%s%s", FETCHED_DEVICES, x->s->device_id);
-	if (x->s->admin) {
+	if (x->org_admin) {
 		if ((err = ahead(x, CHS_ROSTER_REF, FETCHED_ROSTER, &yes)) < 0)
 			return err;
 		if (yes)
@@ -587,8 +590,10 @@ static int push_once(sync_ctx *x)
 	if (n == 0)
 		return 0;
 	progress(x, "Sending", 0, 0);
+	chs_client__fault("pushing");
 	if ((err = chs_git_push(x->git, x->url, refs, n)) == 0)
 		x->rep->pushed = 1;
+	chs_client__fault("pushed");
 	return err;
 }
 
@@ -681,12 +686,11 @@ static int run(sync_ctx *x)
 	if ((err = chs_git_fetch(x->git, x->url)) < 0)
 		return chs_error_wrap(err, "cannot reach the archive at %s; your work is saved"
 				      " here and goes with the next sync", x->url);
+	chs_client__fault("fetched");
 	if ((err = fetch_roster(x)) < 0)
 		return err;
-	if (x->s->admin && (err = chs_client__publish_rosters(x->s, x->git)) < 0 &&
-	    err != CHS_EDENIED)
+	if (x->org_admin && (err = chs_client__publish_rosters(x->s, x->git)) < 0)
 		return err;
-	chs_error_clear();
 	if ((err = find_me(x)) < 0 || (err = pull_devices(x)) < 0 ||
 	    (err = commit_outgoing(x)) < 0 || (err = push(x)) < 0)
 		return err;
@@ -713,7 +717,8 @@ int chs_store_sync(chs_store *s, const chs_sync_opts *opts, chs_sync_report *rep
 		goto done;
 	}
 	x.url = url;
-	if ((err = sync_lock(s, &lock)) < 0 || (err = open_git(&x)) < 0)
+	if ((err = chs_client__org_admin(s, &x.org_admin)) < 0 ||
+	    (err = sync_lock(s, &lock)) < 0 || (err = open_git(&x)) < 0)
 		goto done;
 	err = run(&x);
 	if (err == 0 && rep->refused)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,4 +139,23 @@ int chs_client__read_file(const char *path, size_t max, char **out,
 		*len = b.len;
 	*out = chs_buf_detach(&b);
 	return *out ? 0 : chs_error_set(CHS_ENOMEM, "out of memory");
+}
+
+/* Fault drills: CHARTSYNC_FAULT=POINT[:N] kills this process with
+ * SIGKILL, as kill -9 or a power cut would, the Nth time (default the
+ * first) it passes POINT. The reliability tests use it to stop a sync at
+ * every step that writes; nothing else sets it. */
+void chs_client__fault(const char *point)
+{
+	static int passes;
+	const char *want = getenv("CHARTSYNC_FAULT");
+	size_t len = strlen(point);
+	long nth = 1;
+
+	if (!want || strncmp(want, point, len) != 0 || (want[len] && want[len] != ':'))
+		return;
+	if (want[len] == ':')
+		nth = strtol(want + len + 1, NULL, 10);
+	if (++passes >= nth)
+		raise(SIGKILL);
 }

@@ -1,0 +1,494 @@
+/*
+ * client/: sync through a real archive. An admin's store (an archivist),
+ * two clinics and a billing office, each a real encrypted store with its
+ * own git mirror, sync through a bare git repository by path (the
+ * embedded default). What a person would check: the same records and the
+ * same state hash everywhere that reads them, concurrent edits under
+ * review everywhere, a resolve that travels, a billing office that holds
+ * no clinical content, batch commits that git itself verifies, and an
+ * archive that cannot slip anything past a client.
+ */
+#include "client/chartsync.h"
+#include "support/testutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ADMIN, C1, C2, B1, NSTORES };
+
+static const char *const users[NSTORES] = { "ann", "bob", "cy", "dee" };
+static const char *const terminals[NSTORES] = { "archive-1", "clinic-a-1", "clinic-b-1",
+						"billing-1" };
+static char *top, *archive, *dirs[NSTORES];
+static chs_store *st[NSTORES];
+
+static void make_store(int i)
+{
+	chs_kdf_params kdf;
+	chs_store_create_opts o = { users[i], "pw", 2, &kdf, terminals[i] };
+
+	chs_kdf_params_minimum(&kdf);
+	dirs[i] = tu_path(top, users[i]);
+	ck_assert_msg(chs_store_create(&st[i], dirs[i], &o) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_remote_set(st[i], archive), 0);
+}
+
+static chs_sync_report sync_ok(int i)
+{
+	chs_sync_report rep, copy;
+	int err = chs_store_sync(st[i], NULL, &rep);
+
+	ck_assert_msg(err == 0, "sync of %s: %s", users[i], chs_error_last());
+	copy = rep;
+	memset(&copy.problems, 0, sizeof(copy.problems));
+	chs_sync_report_dispose(&rep);
+	return copy;
+}
+
+static void enroll(int i, const char *site, const char *role)
+{
+	char *line = NULL, dev[33];
+
+	ck_assert_int_eq(chs_device_request(st[i], &line), 0);
+	ck_assert_msg(chs_device_enroll(st[ADMIN], line, site, role, dev) == 0, "%s",
+		      chs_error_last());
+	ck_assert_str_eq(dev, chs_store_device_id(st[i]));
+	free(line);
+}
+
+/* An organisation: the admin's store, two clinics and a billing office,
+ * all enrolled and synced once. */
+static void setup(void)
+{
+	int i;
+
+	ck_assert_int_eq(chs_crypto_init(), 0);
+	top = tu_tempdir();
+	archive = tu_path(top, "archive.git");
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
+	for (i = 0; i < NSTORES; i++)
+		make_store(i);
+	ck_assert_msg(chs_org_init(st[ADMIN], archive, "central") == 0, "%s", chs_error_last());
+	enroll(C1, "Clinic A", "clinic");
+	enroll(C2, "Clinic B", "clinic");
+	enroll(B1, "Billing office", "billing");
+	for (i = 0; i < NSTORES; i++)
+		sync_ok(i);
+}
+
+static void teardown(void)
+{
+	int i;
+
+	for (i = 0; i < NSTORES; i++) {
+		chs_store_free(st[i]);
+		st[i] = NULL;
+		free(dirs[i]);
+	}
+	tu_rmtree(top);
+	free(top);
+	free(archive);
+}
+
+static chs_edit E(const char *name, const char *value)
+{
+	chs_edit e = { name, value, 0, 0 };
+
+	return e;
+}
+
+static void add(int i, const char *type, chs_edit *e, size_t n, const char *patient,
+		char id[33])
+{
+	ck_assert_msg(chs_record_add(st[i], type, e, n, patient, NULL, id) == 0, "%s",
+		      chs_error_last());
+}
+
+static void state_hash(int i, char hash[65], int64_t *records)
+{
+	ck_assert_msg(chs_store_verify(st[i], 1, hash, records) == 0, "%s", chs_error_last());
+}
+
+static json_t *show(int i, const char *id)
+{
+	char *text = NULL;
+	json_t *j;
+
+	ck_assert_msg(chs_record_show(st[i], id, &text) == 0, "%s", chs_error_last());
+	j = json_loads(text, 0, NULL);
+	free(text);
+	ck_assert_ptr_nonnull(j);
+	return j;
+}
+
+static const char *field(json_t *rec, const char *name)
+{
+	return json_string_value(json_object_get(json_object_get(rec, "fields"), name));
+}
+
+/* A patient with a note, typed at clinic A. */
+static void chart(char patient[33], char note[33])
+{
+	chs_edit p[] = { E("name", "Maria Lopez"), E("dob", "1961-07-14"), E("mrn", "A-1001") };
+	chs_edit n[] = { E("text", "Persistent cough for three weeks"), E("date", "2026-11-20") };
+
+	add(C1, "patient", p, 3, NULL, patient);
+	add(C1, "note", n, 2, patient, note);
+}
+
+START_TEST(test_sync__records_reach_every_store)
+{
+	char patient[33], note[33], h[NSTORES][65];
+	chs_sync_report r;
+	int64_t n[NSTORES];
+	json_t *j;
+	int i;
+
+	chart(patient, note);
+	r = sync_ok(C1);
+	ck_assert_uint_eq(r.batches_out, 2);
+	ck_assert_uint_eq(r.changes_out, 2);
+	ck_assert_int_eq(r.pushed, 1);
+	r = sync_ok(C2);
+	ck_assert_uint_eq(r.batches_in, 2);
+	ck_assert_uint_eq(r.changes_in, 2);
+	sync_ok(ADMIN);
+	sync_ok(B1);
+	for (i = 0; i < NSTORES; i++)
+		state_hash(i, h[i], &n[i]);
+	ck_assert_str_eq(h[C1], h[C2]);
+	ck_assert_str_eq(h[C1], h[ADMIN]);
+	ck_assert_int_eq(n[C1], 2);
+	j = show(C2, note);
+	ck_assert_str_eq(field(j, "text"), "Persistent cough for three weeks");
+	json_decref(j);
+
+	/* a second sync has nothing to do */
+	r = sync_ok(C2);
+	ck_assert_uint_eq(r.batches_in + r.batches_out, 0);
+	ck_assert_int_eq(r.pushed, 0);
+}
+END_TEST
+
+START_TEST(test_sync__billing_office_holds_no_clinical_content)
+{
+	char patient[33], note[33], id[33], *list = NULL;
+	chs_edit n[] = { E("text", "should never be written here") };
+	json_t *j;
+
+	chart(patient, note);
+	sync_ok(C1);
+	sync_ok(B1);
+	j = show(B1, patient);
+	ck_assert_str_eq(field(j, "name"), "Maria Lopez");
+	json_decref(j);
+	ck_assert_int_eq(chs_record_show(st[B1], note, &list), CHS_ENOTFOUND);
+	ck_assert_int_eq(chs_record_list(st[B1], "note", NULL, &list), 0);
+	ck_assert_str_eq(list, "[]");
+	free(list);
+	/* nothing of the note anywhere in the billing office's folder, its
+	 * git mirror included (which holds the note's ciphertext only) */
+	ck_assert_int_eq(tu_grep_dir(dirs[B1], "Persistent cough", NULL, 0), 0);
+	ck_assert_int_eq(tu_grep_dir(archive, "Persistent cough", NULL, 0), 0);
+	ck_assert_int_eq(tu_grep_dir(archive, "Maria Lopez", NULL, 0), 0);
+	/* and it cannot type clinical content it could never send */
+	ck_assert_int_eq(chs_record_add(st[B1], "note", n, 1, patient, NULL, id), CHS_EDENIED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "billing"));
+}
+END_TEST
+
+START_TEST(test_sync__concurrent_edits_reach_review_everywhere)
+{
+	char patient[33], note[33], h1[65], h2[65], ha[65], *text = NULL;
+	chs_edit a[] = { E("phone", "555-0101") }, b[] = { E("phone", "555-0199") };
+	chs_edit take[] = { E("phone", "555-0199") };
+	int64_t n;
+	json_t *j;
+
+	chart(patient, note);
+	sync_ok(C1);
+	sync_ok(C2);
+	/* both clinics change the phone number while apart */
+	ck_assert_int_eq(chs_record_set(st[C1], patient, a, 1), 0);
+	ck_assert_int_eq(chs_record_set(st[C2], patient, b, 1), 0);
+	sync_ok(C1);
+	sync_ok(C2);
+	sync_ok(C1);
+	sync_ok(ADMIN);
+	state_hash(C1, h1, &n);
+	state_hash(C2, h2, &n);
+	state_hash(ADMIN, ha, &n);
+	ck_assert_str_eq(h1, h2);
+	ck_assert_str_eq(h1, ha);
+	j = show(ADMIN, patient);
+	ck_assert(json_is_true(json_object_get(j, "review")));
+	json_decref(j);
+	j = show(C1, patient);
+	ck_assert(json_is_true(json_object_get(j, "review")));
+	json_decref(j);
+
+	/* the archivist settles it; the clinics get the resolution */
+	ck_assert_msg(chs_review_resolve(st[ADMIN], patient, take, 1, NULL) == 0, "%s",
+		      chs_error_last());
+	sync_ok(ADMIN);
+	sync_ok(C1);
+	sync_ok(C2);
+	state_hash(C1, h1, &n);
+	state_hash(C2, h2, &n);
+	state_hash(ADMIN, ha, &n);
+	ck_assert_str_eq(h1, ha);
+	ck_assert_str_eq(h2, ha);
+	j = show(C2, patient);
+	ck_assert(json_is_false(json_object_get(j, "review")));
+	ck_assert_str_eq(field(j, "phone"), "555-0199");
+	json_decref(j);
+	ck_assert_int_eq(chs_review_list(st[C1], &text), 0);
+	ck_assert_str_eq(text, "[]");
+	free(text);
+}
+END_TEST
+
+START_TEST(test_sync__git_verifies_every_batch_commit)
+{
+	char patient[33], note[33], *signers = NULL, *path;
+	int good, commits;
+
+	chart(patient, note);
+	sync_ok(C1);
+	ck_assert_int_eq(chs_device_allowed_signers(st[ADMIN], &signers), 0);
+	path = tu_path(top, "allowed_signers");
+	ck_assert_int_eq(tu_write(path, signers, strlen(signers)), 0);
+	/* every commit on every chartsync ref: a good signature by a device
+	 * on the roster, and no commit without one */
+	commits = tu_sh("exit $(git -C '%s' rev-list --glob=refs/chartsync | wc -l)", archive);
+	good = tu_sh("exit $(git -C '%s' -c gpg.ssh.allowedSignersFile='%s' log"
+		     " --show-signature --glob=refs/chartsync 2>&1 | grep -c '^Good \"git\" signature')",
+		     archive, path);
+	ck_assert_int_ge(commits, 6); /* four rosters and two batches */
+	ck_assert_int_eq(good, commits);
+	ck_assert_int_eq(tu_sh("git -C '%s' -c gpg.ssh.allowedSignersFile='%s' verify-commit"
+			       " refs/chartsync/devices/%s 2>/dev/null", archive, path,
+			       chs_store_device_id(st[C1])), 0);
+	free(path);
+	free(signers);
+}
+END_TEST
+
+START_TEST(test_sync__a_rewritten_device_ref_is_refused)
+{
+	char patient[33], note[33], p2[33], h[65];
+	chs_edit p[] = { E("name", "Other Person"), E("dob", "1990-01-01"),
+			 E("mrn", "B-2") };
+	chs_sync_report rep;
+	int64_t n;
+	const char *dev = chs_store_device_id(st[C1]);
+
+	chart(patient, note);
+	add(ADMIN, "patient", p, 3, NULL, p2);
+	sync_ok(C1);
+	sync_ok(ADMIN);
+	/* the archive moves clinic A's ref sideways: a commit with the tree
+	 * of batch 2 on top of batch 1, made by someone without the device
+	 * key */
+	ck_assert_int_eq(tu_sh("cd '%s' && c=$(git commit-tree -p refs/chartsync/devices/%s~1"
+			       " -m forged refs/chartsync/devices/%s^{tree}) &&"
+			       " git update-ref refs/chartsync/devices/%s $c", archive, dev, dev, dev),
+			 0);
+	ck_assert_int_eq(chs_store_sync(st[C2], NULL, &rep), CHS_EDAMAGED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), dev));
+	ck_assert_uint_eq(rep.refused, 1);
+	/* the forged batch was not applied; the others were */
+	ck_assert_uint_eq(rep.batches_in, 2);
+	chs_sync_report_dispose(&rep);
+	state_hash(C2, h, &n);
+	ck_assert_int_eq(n, 2);
+	/* a store that had applied the real batch 2 sees the move itself */
+	ck_assert_int_eq(chs_store_sync(st[ADMIN], NULL, &rep), CHS_EDAMAGED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "sideways"));
+	chs_sync_report_dispose(&rep);
+}
+END_TEST
+
+START_TEST(test_sync__an_older_roster_is_refused)
+{
+	chs_sync_report rep;
+	char *list = NULL;
+
+	/* the archive winds its roster back to the first one */
+	ck_assert_int_eq(tu_sh("cd '%s' && git update-ref refs/chartsync/roster"
+			       " $(git rev-list --max-parents=0 refs/chartsync/roster)", archive), 0);
+	ck_assert_int_ne(chs_store_sync(st[C1], NULL, &rep), 0);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "roster moved backwards"));
+	chs_sync_report_dispose(&rep);
+	/* the store still knows every device */
+	ck_assert_int_eq(chs_device_list(st[C1], &list), 0);
+	ck_assert_ptr_nonnull(strstr(list, chs_store_device_id(st[B1])));
+	free(list);
+}
+END_TEST
+
+START_TEST(test_sync__a_revoked_device_is_pinned)
+{
+	char patient[33], note[33], late[33], dev[33], *list = NULL;
+	chs_edit p[] = { E("name", "Late Entry"), E("dob", "1970-01-01"),
+			 E("mrn", "A-1002") };
+	chs_sync_report rep;
+	uint64_t after;
+
+	chart(patient, note);
+	sync_ok(C1);
+	sync_ok(ADMIN);
+	/* the admin revokes clinic A (pinned after its batch 2) before clinic
+	 * A hears of it; clinic A then sends one more batch */
+	ck_assert_int_eq(chs_device_revoke(st[ADMIN], chs_store_device_id(st[C1]), dev, &after), 0);
+	ck_assert_uint_eq(after, 2);
+	add(C1, "patient", p, 3, NULL, late);
+	sync_ok(C1);
+	/* everyone refuses the late batch, whatever its timestamp */
+	ck_assert_int_ne(chs_store_sync(st[ADMIN], NULL, &rep), 0);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "revoked"));
+	chs_sync_report_dispose(&rep);
+	ck_assert_int_ne(chs_store_sync(st[C2], NULL, &rep), 0);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "revoked"));
+	ck_assert_uint_eq(rep.batches_in, 2);
+	chs_sync_report_dispose(&rep);
+	ck_assert_int_eq(chs_record_show(st[C2], late, &list), CHS_ENOTFOUND);
+	/* and clinic A learns it may no longer sync */
+	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EDENIED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "revoked"));
+	chs_sync_report_dispose(&rep);
+}
+END_TEST
+
+START_TEST(test_sync__not_enrolled_yet)
+{
+	chs_kdf_params kdf;
+	chs_store *s = NULL;
+	char *dir = tu_path(top, "new");
+	chs_store_create_opts o = { "eve", "pw", 2, &kdf, "new-1" };
+	chs_sync_report rep;
+
+	chs_kdf_params_minimum(&kdf);
+	ck_assert_int_eq(chs_store_create(&s, dir, &o), 0);
+	ck_assert_int_eq(chs_store_sync(s, NULL, &rep), CHS_EINVALID);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "chartsync remote"));
+	ck_assert_int_eq(chs_remote_set(s, archive), 0);
+	ck_assert_int_eq(chs_store_sync(s, NULL, &rep), CHS_EDENIED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "device request"));
+	chs_sync_report_dispose(&rep);
+	chs_store_free(s);
+	free(dir);
+}
+END_TEST
+
+/* Fault drills: `chartsync sync` killed (SIGKILL) at each step that
+ * writes; the next sync finishes the job, nothing applied twice or lost. */
+static const char *const faults[] = {
+	"fetched", "applied", "applied:2", "committed", "committed:3",
+	"pushing", "pushed",
+};
+
+static int cli_sync(int i, const char *fault)
+{
+	return tu_sh("CHARTSYNC_PASSPHRASE=pw CHARTSYNC_FAULT='%s' '%s' --store '%s' --user %s"
+		     " sync >/dev/null 2>&1", fault, CHARTSYNC_BIN, dirs[i], users[i]);
+}
+
+static void add_patients(int i, int n, const char *prefix)
+{
+	int k;
+
+	for (k = 0; k < n; k++) {
+		char name[32], mrn[32], id[33];
+		chs_edit p[] = { E("name", name), E("dob", "1950-05-05"), E("mrn", mrn) };
+
+		snprintf(name, sizeof(name), "%s Person %d", prefix, k);
+		snprintf(mrn, sizeof(mrn), "%s-%d", prefix, k);
+		add(i, "patient", p, 3, NULL, id);
+	}
+}
+
+START_TEST(test_sync__killed_anywhere_the_next_sync_finishes)
+{
+	char h1[65], h2[65], ha[65];
+	int64_t n1, n2, na;
+	chs_sync_report r;
+
+	add_patients(C2, 3, "B");
+	sync_ok(C2);
+	add_patients(C1, 3, "A");
+	/* killed at the chosen step: the shell sees 128 + SIGKILL */
+	ck_assert_int_eq(cli_sync(C1, faults[_i]), 128 + 9);
+	r = sync_ok(C1);
+	sync_ok(C2);
+	sync_ok(ADMIN);
+	state_hash(C1, h1, &n1);
+	state_hash(C2, h2, &n2);
+	state_hash(ADMIN, ha, &na);
+	ck_assert_int_eq(n1, 6);
+	ck_assert_str_eq(h1, h2);
+	ck_assert_str_eq(h1, ha);
+	/* nothing twice: a further sync anywhere has nothing to do */
+	r = sync_ok(C1);
+	ck_assert_uint_eq(r.batches_in + r.batches_out, 0);
+	r = sync_ok(C2);
+	ck_assert_uint_eq(r.batches_in + r.batches_out, 0);
+	ck_assert_int_eq(tu_sh("test $(git -C '%s' rev-list refs/chartsync/devices/%s | wc -l) = 3",
+			       archive, chs_store_device_id(st[C1])), 0);
+}
+END_TEST
+
+START_TEST(test_sync__admin_killed_after_committing_a_roster)
+{
+	chs_kdf_params kdf;
+	chs_store *s = NULL;
+	char *dir = tu_path(top, "late"), *line = NULL, dev[33];
+	chs_store_create_opts o = { "fay", "pw", 2, &kdf, "late-1" };
+	chs_sync_report rep;
+
+	chs_kdf_params_minimum(&kdf);
+	ck_assert_int_eq(chs_store_create(&s, dir, &o), 0);
+	ck_assert_int_eq(chs_remote_set(s, archive), 0);
+	ck_assert_int_eq(chs_device_request(s, &line), 0);
+	ck_assert_int_eq(chs_device_enroll(st[ADMIN], line, "Clinic C", "clinic", dev), 0);
+	ck_assert_int_eq(cli_sync(ADMIN, "roster-committed"), 128 + 9);
+	sync_ok(ADMIN);
+	ck_assert_msg(chs_store_sync(s, NULL, &rep) == 0, "%s", chs_error_last());
+	chs_sync_report_dispose(&rep);
+	/* one roster commit per roster: nothing committed twice */
+	ck_assert_int_eq(tu_sh("test $(git -C '%s' rev-list refs/chartsync/roster | wc -l) = 5",
+			       archive), 0);
+	free(line);
+	chs_store_free(s);
+	free(dir);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("sync");
+	TCase *tc = tcase_create("sync");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_sync__records_reach_every_store);
+	tcase_add_test(tc, test_sync__billing_office_holds_no_clinical_content);
+	tcase_add_test(tc, test_sync__concurrent_edits_reach_review_everywhere);
+	tcase_add_test(tc, test_sync__git_verifies_every_batch_commit);
+	tcase_add_test(tc, test_sync__a_rewritten_device_ref_is_refused);
+	tcase_add_test(tc, test_sync__an_older_roster_is_refused);
+	tcase_add_test(tc, test_sync__a_revoked_device_is_pinned);
+	tcase_add_test(tc, test_sync__not_enrolled_yet);
+	tcase_add_loop_test(tc, test_sync__killed_anywhere_the_next_sync_finishes, 0,
+			    (int)(sizeof(faults) / sizeof(faults[0])));
+	tcase_add_test(tc, test_sync__admin_killed_after_committing_a_roster);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(suite());
+}
