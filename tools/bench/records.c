@@ -13,6 +13,7 @@
  */
 #include "client/chartsync.h"
 #include "sync/sync.h"
+#include "workload.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -21,44 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void die(const char *what)
 {
 	fprintf(stderr, "records: %s: %s\n", what, chs_error_last());
 	exit(2);
-}
-
-/* N patients of about 400 bytes of JSON each. */
-static char *write_patients(const char *dir, long n)
-{
-	size_t len = strlen(dir) + 32;
-	char *path = malloc(len);
-	FILE *f;
-	long i;
-
-	if (!path)
-		die("out of memory");
-	snprintf(path, len, "%s/patients.jsonl", dir);
-	if (!(f = fopen(path, "w")))
-		die("cannot write the input");
-	for (i = 0; i < n; i++)
-		fprintf(f, "{\"type\":\"patient\",\"fields\":{\"name\":\"Patient %07ld Testperson\","
-			   "\"dob\":\"19%02ld-%02ld-%02ld\",\"sex\":\"%s\",\"mrn\":\"MRN-%08ld\","
-			   "\"phone\":\"555-%04ld\",\"address\":\"%ld Long Country Road, Apartment %ld,"
-			   " Smallville, Some County, ST 0%04ld, United States of America\","
-			   "\"payer\":\"Regional Health Cooperative Insurance Plan\","
-			   "\"member_id\":\"RHC-%010ld-%04ld\"}}\n",
-			i, 30 + i % 70, 1 + i % 12, 1 + i % 28, i % 2 ? "F" : "M", i, i % 10000,
-			100 + i % 9000, i % 300, i % 10000, i * 7919, i % 9999);
-	fclose(f);
-	return path;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -80,10 +47,10 @@ static double median_add_ms(chs_store *s, int n)
 
 		snprintf(name, sizeof(name), "Walk-in %d", i);
 		snprintf(mrn, sizeof(mrn), "WALKIN-%d", i);
-		t0 = now_s();
+		t0 = bench_now_s();
 		if (chs_record_add(s, "patient", e, 2, NULL, NULL, id) < 0)
 			die("add");
-		ms[i] = (now_s() - t0) * 1000;
+		ms[i] = (bench_now_s() - t0) * 1000;
 	}
 	qsort(ms, (size_t)n, sizeof(*ms), cmp_double);
 	m = ms[n / 2];
@@ -181,21 +148,21 @@ static void merge_figures(chs_store *s, double *merge_ms, double *show_ms)
 	all = branches(dev, device, &n);
 	*merge_ms = 1e9;
 	for (r = 0; r < 5; r++) {
-		t0 = now_s();
+		t0 = bench_now_s();
 		if (chs_merge(&m, (const chs_change *const *)all, n, NULL, NULL) < 0)
 			die("merge");
-		if ((now_s() - t0) * 1000 < *merge_ms)
-			*merge_ms = (now_s() - t0) * 1000;
+		if ((bench_now_s() - t0) * 1000 < *merge_ms)
+			*merge_ms = (bench_now_s() - t0) * 1000;
 		chs_merged_free(m);
 	}
 	apply_all(s, dev, all, n, rec);
 	*show_ms = 1e9;
 	for (r = 0; r < 5; r++) {
-		t0 = now_s();
+		t0 = bench_now_s();
 		if (chs_record_show(s, rec, &json) < 0)
 			die("show");
-		if ((now_s() - t0) * 1000 < *show_ms)
-			*show_ms = (now_s() - t0) * 1000;
+		if ((bench_now_s() - t0) * 1000 < *show_ms)
+			*show_ms = (bench_now_s() - t0) * 1000;
 		free(json);
 	}
 	for (i = 0; i < n; i++)
@@ -238,7 +205,8 @@ int main(int argc, char **argv)
 	o.passphrase_len = 5;
 	o.kdf = &kdf;
 	o.terminal = "bench";
-	input = write_patients(dir, records);
+	if (!(input = bench_write_patients(dir, "patients.jsonl", 0, records)))
+		die("cannot write the input");
 	{
 		char store[sizeof(dir) + 8];
 
@@ -246,16 +214,16 @@ int main(int argc, char **argv)
 		if (chs_store_create(&s, store, &o) < 0)
 			die("create");
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	if (chs_record_import(s, input, &imported) < 0)
 		die("import");
-	import_s = now_s() - t0;
+	import_s = bench_now_s() - t0;
 	add_ms = median_add_ms(s, (int)adds);
 	merge_figures(s, &merge_ms, &show_ms);
-	t0 = now_s();
+	t0 = bench_now_s();
 	if (chs_store_verify(s, 0, hash, &nrec) < 0)
 		die("verify");
-	verify_s = now_s() - t0;
+	verify_s = bench_now_s() - t0;
 	chs_store_free(s);
 	unlink(input);
 	free(input);

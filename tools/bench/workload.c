@@ -1,0 +1,48 @@
+/*
+ * The benchmarks' shared workload: patients of about 400 bytes each, the
+ * size ../shared/bench/ uses for a change.
+ */
+#include "workload.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double bench_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+char *bench_write_patients(const char *dir, const char *name, long first, long n)
+{
+	size_t len = strlen(dir) + strlen(name) + 2;
+	char *path = malloc(len);
+	FILE *f;
+	long i;
+
+	if (!path)
+		return NULL;
+	snprintf(path, len, "%s/%s", dir, name);
+	if (!(f = fopen(path, "w"))) {
+		free(path);
+		return NULL;
+	}
+	for (i = first; i < first + n; i++)
+		fprintf(f, "{\"type\":\"patient\",\"fields\":{\"name\":\"Patient %07ld Testperson\","
+			   "\"dob\":\"19%02ld-%02ld-%02ld\",\"sex\":\"%s\",\"mrn\":\"MRN-%08ld\","
+			   "\"phone\":\"555-%04ld\",\"address\":\"%ld Long Country Road, Apartment %ld,"
+			   " Smallville, Some County, ST 0%04ld, United States of America\","
+			   "\"payer\":\"Regional Health Cooperative Insurance Plan\","
+			   "\"member_id\":\"RHC-%010ld-%04ld\"}}\n",
+			i, 30 + i % 70, 1 + i % 12, 1 + i % 28, i % 2 ? "F" : "M", i, i % 10000,
+			100 + i % 9000, i % 300, i % 10000, i * 7919, i % 9999);
+	if (fclose(f) != 0) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
