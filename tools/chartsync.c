@@ -29,6 +29,7 @@ static const cli_command commands[] = {
 	{ "user", cmd_user, "add, list or remove the users of the store" },
 	{ "passwd", cmd_passwd, "change your passphrase" },
 	{ "check", cmd_check, "verify every page of the store" },
+	{ "archive", cmd_archive, "create an archive or install its hook (server side)" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -79,5 +79,6 @@ int cmd_attach(cli_ctx *ctx, int argc, char **argv);
 int cmd_cat(cli_ctx *ctx, int argc, char **argv);
 int cmd_review(cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
+int cmd_archive(cli_ctx *ctx, int argc, char **argv);
 
 #endif
