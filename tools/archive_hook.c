@@ -382,12 +382,14 @@ int main(int argc, char **argv)
 	size_t i;
 	int err;
 
-	(void)argv;
 	memset(&h, 0, sizeof(h));
 	if (argc != 1) {
-		fputs("usage: " HOOK " (run by git as an archive's pre-receive hook; install "
-		      "it with 'chartsync archive install-hook')\n", stderr);
-		return 1;
+		int help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+
+		fputs("usage: " HOOK " < \"<old> <new> <ref>\" lines\n\n"
+		      "The archive's pre-receive hook, run by git; install it with\n"
+		      "'chartsync archive install-hook PATH'.\n", help ? stdout : stderr);
+		return help ? 0 : 1;
 	}
 	if ((err = chs_crypto_init()) < 0 || (err = read_updates(&h, stdin)) < 0 ||
 	    (err = chs_git_open_env(&h.g)) < 0 || (err = load_roster(&h)) < 0)

@@ -477,6 +477,27 @@ START_TEST(test_archive_hook__a_roster_not_signed_by_the_admin_key_is_refused)
 }
 END_TEST
 
+START_TEST(test_archive_hook__a_roster_commit_signed_by_another_key_is_refused)
+{
+	unsigned char sig[CHS_SIGNATURE_BYTES];
+	chs_git_entry files[2];
+	chs_buf text;
+
+	/* the admin's signed roster text, committed by somebody else */
+	chs_buf_init(&text, 0);
+	ck_assert_int_eq(chs_roster_sign(roster, admin, &text, sig), 0);
+	files[0].name = "roster";
+	files[0].data = text.ptr;
+	files[0].len = text.len;
+	files[1].name = "signature";
+	files[1].data = sig;
+	files[1].len = sizeof(sig);
+	commit_files(CHS_ROSTER_REF, files, 2, stranger);
+	push_refused(CHS_ROSTER_REF, "roster commit is not signed by the admin key");
+	chs_buf_dispose(&text);
+}
+END_TEST
+
 START_TEST(test_archive_hook__an_older_roster_is_refused)
 {
 	chs_roster *older = NULL;
@@ -630,6 +651,7 @@ int main(void)
 	tcase_add_test(hook, test_archive_hook__a_malformed_batch_is_refused);
 	tcase_add_test(hook, test_archive_hook__refs_chartsync_does_not_use_are_refused);
 	tcase_add_test(hook, test_archive_hook__a_roster_not_signed_by_the_admin_key_is_refused);
+	tcase_add_test(hook, test_archive_hook__a_roster_commit_signed_by_another_key_is_refused);
 	tcase_add_test(hook, test_archive_hook__an_older_roster_is_refused);
 	tcase_add_test(hook, test_archive_hook__a_roster_of_another_organisation_is_refused);
 	suite_add_tcase(s, hook);
