@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,7 +47,7 @@ static int free_port(void)
 static pid_t spawn(const char *base, int port)
 {
 	char portarg[32], basearg[4096];
-	pid_t pid;
+	pid_t parent = getpid(), pid;
 
 	snprintf(portarg, sizeof(portarg), "--port=%d", port);
 	snprintf(basearg, sizeof(basearg), "--base-path=%s", base);
@@ -55,7 +56,13 @@ static pid_t spawn(const char *base, int port)
 	if (pid == 0) {
 		int nul = open("/dev/null", O_RDWR);
 
+		/* A failed check ends the test process without its teardown: the
+		 * daemon goes with it, and holds no pipe of the test runner's. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127);
 		dup2(nul, 0);
+		dup2(nul, 1);
 		dup2(nul, 2); /* the daemon's notes on each connection */
 		execlp("git", "git", "daemon", "--reuseaddr", "--export-all",
 		       "--enable=receive-pack", basearg, "--listen=127.0.0.1", portarg, base,
