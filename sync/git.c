@@ -83,6 +83,62 @@ int chs_git_open_env(chs_git **out)
 	return 0;
 }
 
+/* Settings an archive needs that its hook cannot enforce itself. */
+static int configure_archive(git_repository *repo)
+{
+	git_config *cfg = NULL;
+	int err = 0;
+
+	if (git_repository_config(&cfg, repo) < 0)
+		return git_fail(CHS_EIO, "cannot read the archive's settings");
+	/* keep each push as one pack: ciphertext never deltas, and loose
+	 * objects make every later fetch slow (FACTS.md) */
+	if (git_config_set_int32(cfg, "receive.unpackLimit", 1) < 0 ||
+	    /* a malformed object is refused before the hook even runs */
+	    git_config_set_bool(cfg, "receive.fsckObjects", 1) < 0 ||
+	    /* these guard refs/heads/ only; the hook guards refs/chartsync/ */
+	    git_config_set_bool(cfg, "receive.denyNonFastForwards", 1) < 0 ||
+	    git_config_set_bool(cfg, "receive.denyDeletes", 1) < 0)
+		err = git_fail(CHS_EIO, "cannot write the archive's settings");
+	git_config_free(cfg);
+	return err;
+}
+
+int chs_git_init_archive(const char *path)
+{
+	git_repository_init_options opts;
+	git_repository *repo = NULL;
+	int rc, err;
+
+	pthread_once(&git_once, git_start);
+	git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_NO_REINIT |
+		     GIT_REPOSITORY_INIT_MKPATH;
+	if ((rc = git_repository_init_ext(&repo, path, &opts)) < 0)
+		return rc == GIT_EEXISTS
+			? chs_error_set(CHS_EEXISTS, "'%s' is a git repository already", path)
+			: git_fail(CHS_EIO, "cannot create the archive");
+	err = configure_archive(repo);
+	git_repository_free(repo);
+	return err;
+}
+
+int chs_git_probe_bare(const char *path)
+{
+	git_repository *repo = NULL;
+	int bare;
+
+	pthread_once(&git_once, git_start);
+	/* NO_SEARCH: a folder inside some other repository is not one */
+	if (git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
+		return chs_error_set(CHS_ENOTFOUND, "'%s' is not a git repository", path);
+	bare = git_repository_is_bare(repo);
+	git_repository_free(repo);
+	return bare ? 0 : chs_error_set(CHS_EINVALID,
+					"'%s' is not a bare git repository (an archive has no "
+					"working tree)", path);
+}
+
 void chs_git_free(chs_git *g)
 {
 	if (!g)
@@ -354,6 +410,31 @@ int chs_git_log(chs_git *g, const char *ref, const char *since,
 	if (git_revwalk_new(&w, g->repo) < 0)
 		return git_fail(CHS_ERROR, "cannot walk a device's history");
 	err = walk(w, &tip, since ? &from : NULL, out, n);
+	git_revwalk_free(w);
+	if (err < 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return err;
+}
+
+int chs_git_log_range(chs_git *g, const char *tip, const char *since,
+		      char (**out)[41], size_t *n)
+{
+	git_revwalk *w = NULL;
+	git_oid from, to;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	if (git_oid_fromstr(&from, tip) < 0)
+		return chs_error_set(CHS_EINVALID, "'%s' is not a commit id", tip);
+	if (since && git_oid_fromstr(&to, since) < 0)
+		return chs_error_set(CHS_EINVALID, "'%s' is not a commit id", since);
+	if (git_revwalk_new(&w, g->repo) < 0)
+		return git_fail(CHS_ERROR, "cannot walk a device's history");
+	err = walk(w, &from, since ? &to : NULL, out, n);
 	git_revwalk_free(w);
 	if (err < 0) {
 		free(*out);

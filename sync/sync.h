@@ -422,6 +422,15 @@ int chs_git_open(chs_git **out, const char *path);
  * GIT_ALTERNATE_OBJECT_DIRECTORIES for objects still in quarantine). */
 int chs_git_open_env(chs_git **out);
 void chs_git_free(chs_git *g);
+/* Create a bare repository at `path` (and any missing parent folders) to
+ * serve as an archive, with the settings it needs: pushes kept as packs
+ * (receive.unpackLimit=1) and objects checked on receipt
+ * (receive.fsckObjects). CHS_EEXISTS when a repository is there already.
+ * The pre-receive hook is the caller's to install. */
+int chs_git_init_archive(const char *path);
+/* 0 when `path` itself is a bare git repository; CHS_ENOTFOUND when it is
+ * no repository, CHS_EINVALID when it has a working tree. */
+int chs_git_probe_bare(const char *path);
 /* Commit a tree of `entries` on top of `ref` (or as its first commit),
  * signed by `id`, author and committer "device <id>" at `when`, and move
  * `ref` to it unless it moved meanwhile (CHS_EBUSY). */
@@ -445,6 +454,11 @@ int chs_git_log(chs_git *g, const char *ref, const char *since,
  * sorted; free with chs_git_refs_free(). */
 int chs_git_refs(chs_git *g, const char *prefix, char ***names, size_t *n);
 void chs_git_refs_free(char **names, size_t n);
+/* Like chs_git_log(), from commit `tip` rather than a ref: a pre-receive
+ * hook sees the pushed commits before any ref points at them. `since`
+ * NULL walks to the root. */
+int chs_git_log_range(chs_git *g, const char *tip, const char *since,
+		      char (**out)[41], size_t *n);
 /* 1 in *yes when commit `ancestor` is `descendant` or one of its
  * ancestors (`git merge-base --is-ancestor`), else 0. */
 int chs_git_is_ancestor(chs_git *g, const char *ancestor, const char *descendant,

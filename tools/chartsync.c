@@ -33,6 +33,7 @@ static const cli_command commands[] = {
 	{ "remote", cmd_remote, "show or set the archive this store syncs with" },
 	{ "device", cmd_device, "this store's enrollment; the admin's roster of devices" },
 	{ "org", cmd_org, "create the organisation (its admin, once)" },
+	{ "archive", cmd_archive, "create an archive or install its hook (server side)" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -86,5 +86,6 @@ int cmd_device(cli_ctx *ctx, int argc, char **argv);
 int cmd_remote(cli_ctx *ctx, int argc, char **argv);
 int cmd_sync(cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
+int cmd_archive(cli_ctx *ctx, int argc, char **argv);
 
 #endif

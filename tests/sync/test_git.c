@@ -5,20 +5,13 @@
  * reported with the hook's words, not mistaken for success.
  */
 #include "sync/sync.h"
+#include "support/gitserver.h"
 #include "support/testutil.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 static char *dir;
 static chs_identity *dev;
@@ -177,64 +170,19 @@ START_TEST(test_git__push_then_fetch_through_a_bare_archive)
 }
 END_TEST
 
-/* git daemon on 127.0.0.1, on a free port; its pid. */
-static pid_t start_daemon(const char *base, int *port)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int s = socket(AF_INET, SOCK_STREAM, 0), tries;
-	char portarg[32], basearg[512];
-	pid_t pid;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
-	*port = ntohs(sa.sin_port);
-	close(s);
-	snprintf(portarg, sizeof(portarg), "--port=%d", *port);
-	snprintf(basearg, sizeof(basearg), "--base-path=%s", base);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int nul = open("/dev/null", O_WRONLY);
-
-		dup2(nul, 2); /* the daemon's notes on closed connections */
-		execlp("git", "git", "daemon", "--reuseaddr", "--listen=127.0.0.1", portarg,
-		       basearg, "--export-all", "--enable=receive-pack", base, (char *)NULL);
-		_exit(127);
-	}
-	for (tries = 0; tries < 100; tries++) {
-		int c = socket(AF_INET, SOCK_STREAM, 0), ok;
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
-
-		sa.sin_port = htons((uint16_t)*port);
-		ok = connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		close(c);
-		if (ok)
-			return pid;
-		nanosleep(&ts, NULL);
-	}
-	kill(pid, SIGTERM);
-	ck_abort_msg("git daemon did not start");
-	return -1;
-}
-
 START_TEST(test_git__a_refusing_hook_fails_the_push_with_its_reason)
 {
 	chs_git *a = repo("a.git");
-	char *archive = tu_path(dir, "archive.git"), url[256], x[41];
+	char *archive = tu_path(dir, "archive.git"), *url, x[41];
 	const char *refs[] = { ref };
-	int port, status;
-	pid_t daemon;
+	tu_gitserver server;
 
 	ck_assert_int_eq(tu_sh("git init -q --bare '%s' && printf '#!/bin/sh\\n"
 			    "echo \"refused: device not on the roster\" >&2\\nexit 1\\n' > "
 			    "'%s/hooks/pre-receive' && chmod +x '%s/hooks/pre-receive'",
 			    archive, archive, archive), 0);
-	daemon = start_daemon(dir, &port);
-	snprintf(url, sizeof(url), "git://127.0.0.1:%d/archive.git", port);
+	tu_gitserver_start(&server, dir);
+	url = tu_gitserver_url(&server, "archive.git");
 	commit(a, "m1", "c1", x);
 	ck_assert_int_eq(chs_git_push(a, url, refs, 1), CHS_EDENIED);
 	ck_assert_msg(strstr(chs_error_last(), "device not on the roster"), "%s",
@@ -245,8 +193,8 @@ START_TEST(test_git__a_refusing_hook_fails_the_push_with_its_reason)
 	ck_assert_int_eq(tu_sh("rm '%s/hooks/pre-receive'", archive), 0);
 	ck_assert_msg(chs_git_push(a, url, refs, 1) == 0, "%s", chs_error_last());
 	ck_assert_int_eq(tu_sh("git -C '%s' rev-parse -q --verify %s >/dev/null", archive, ref), 0);
-	kill(daemon, SIGTERM);
-	waitpid(daemon, &status, 0);
+	tu_gitserver_stop(&server);
+	free(url);
 	chs_git_free(a);
 	free(archive);
 }
@@ -255,14 +203,13 @@ END_TEST
 START_TEST(test_git__a_push_that_would_rewind_the_archive_is_refused)
 {
 	chs_git *a = repo("a.git"), *other = repo("other.git");
-	char *archive = tu_path(dir, "archive.git"), url[256], x[41];
+	char *archive = tu_path(dir, "archive.git"), *url, x[41];
 	const char *refs[] = { ref };
-	int port, status;
-	pid_t daemon;
+	tu_gitserver server;
 
 	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
-	daemon = start_daemon(dir, &port);
-	snprintf(url, sizeof(url), "git://127.0.0.1:%d/archive.git", port);
+	tu_gitserver_start(&server, dir);
+	url = tu_gitserver_url(&server, "archive.git");
 	commit(a, "m1", "c1", x);
 	commit(a, "m2", "c2", x);
 	ck_assert_int_eq(chs_git_push(a, url, refs, 1), 0);
@@ -270,8 +217,8 @@ START_TEST(test_git__a_push_that_would_rewind_the_archive_is_refused)
 	commit(other, "m1'", "c1'", x);
 	ck_assert_int_eq(chs_git_push(other, url, refs, 1), CHS_EDENIED);
 	ck_assert_msg(strstr(chs_error_last(), "not a fast-forward"), "%s", chs_error_last());
-	kill(daemon, SIGTERM);
-	waitpid(daemon, &status, 0);
+	tu_gitserver_stop(&server);
+	free(url);
 	chs_git_free(a);
 	chs_git_free(other);
 	free(archive);

@@ -1,0 +1,132 @@
+#include "gitserver.h"
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define START_TRIES 5     /* ports tried: another process may take ours */
+#define WAIT_STEPS 200    /* of WAIT_STEP_MS: up to 10 s for the daemon */
+#define WAIT_STEP_MS 50
+
+static struct sockaddr_in loopback(int port)
+{
+	struct sockaddr_in sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	return sa;
+}
+
+/* A port nobody listens on now: bind to port 0, ask which, close. */
+static int free_port(void)
+{
+	struct sockaddr_in sa = loopback(0);
+	socklen_t len = sizeof(sa);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
+	close(s);
+	return ntohs(sa.sin_port);
+}
+
+static pid_t spawn(const char *base, int port)
+{
+	char portarg[32], basearg[4096];
+	pid_t parent = getpid(), pid;
+
+	snprintf(portarg, sizeof(portarg), "--port=%d", port);
+	snprintf(basearg, sizeof(basearg), "--base-path=%s", base);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+
+		/* A failed check ends the test process without its teardown: the
+		 * daemon goes with it, and holds no pipe of the test runner's. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2); /* the daemon's notes on each connection */
+		execlp("git", "git", "daemon", "--reuseaddr", "--export-all",
+		       "--enable=receive-pack", basearg, "--listen=127.0.0.1", portarg, base,
+		       (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* 1 once the daemon accepts connections, 0 if it died first. */
+static int wait_ready(pid_t pid, int port)
+{
+	struct sockaddr_in sa = loopback(port);
+	struct timespec step = { 0, WAIT_STEP_MS * 1000L * 1000L };
+	int i, status;
+
+	for (i = 0; i < WAIT_STEPS; i++) {
+		int c = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+		ok = connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(c);
+		if (ok)
+			return 1;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return 0; /* e.g. the port was taken meanwhile */
+		nanosleep(&step, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return 0;
+}
+
+void tu_gitserver_start(tu_gitserver *s, const char *base)
+{
+	int tries;
+
+	for (tries = 0; tries < START_TRIES; tries++) {
+		s->port = free_port();
+		s->pid = spawn(base, s->port);
+		if (wait_ready(s->pid, s->port))
+			return;
+	}
+	s->pid = 0;
+	ck_abort_msg("git daemon did not start on 127.0.0.1");
+}
+
+char *tu_gitserver_url(const tu_gitserver *s, const char *name)
+{
+	size_t n = strlen(name) + 64;
+	char *url = malloc(n);
+
+	ck_assert_ptr_nonnull(url);
+	snprintf(url, n, "git://127.0.0.1:%d/%s", s->port, name);
+	return url;
+}
+
+void tu_gitserver_stop(tu_gitserver *s)
+{
+	int status;
+
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGTERM);
+	while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	s->pid = 0;
+}

@@ -1,0 +1,27 @@
+/*
+ * tests/support/gitserver.h - a real git server for tests: git daemon on
+ * 127.0.0.1, serving every repository under a folder over git:// with
+ * pushes enabled (and no authentication: tests only). Pushes over it run
+ * the repositories' hooks, which pushes to a path never do.
+ */
+#ifndef CHS_TEST_GITSERVER_H
+#define CHS_TEST_GITSERVER_H
+
+#include <sys/types.h>
+
+typedef struct tu_gitserver {
+	pid_t pid;
+	int port;
+} tu_gitserver;
+
+/* Start git daemon serving the repositories under `base` (absolute path)
+ * on a free port; returns once it accepts connections. Fails the test if
+ * it cannot start. */
+void tu_gitserver_start(tu_gitserver *s, const char *base);
+/* The URL of repository `name` (e.g. "archive.git") under the base folder:
+ * git://127.0.0.1:PORT/name; malloc'ed. */
+char *tu_gitserver_url(const tu_gitserver *s, const char *name);
+/* Stop the daemon and reap it; accepts a server never started (pid 0). */
+void tu_gitserver_stop(tu_gitserver *s);
+
+#endif
