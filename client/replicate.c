@@ -44,6 +44,9 @@
 #define FETCHED_ROSTER FETCHED "roster"
 #define FETCHED_DEVICES FETCHED "devices/"
 #define PUSH_TRIES 3
+#include <time.h>
+static double T(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec/1e9;}
+#define TT(what) do { if (getenv("CHS_T")) fprintf(stderr, "%s %.4f\n", what, T() - t0); t0 = T(); } while (0)
 
 typedef struct sync_ctx {
 	chs_store *s;
@@ -456,42 +459,100 @@ static int mark_sent(chs_store *s, int64_t dseq_upto)
 	return chs_client__commit(s);
 }
 
-/* Pack and commit one of this store's batches. */
-static int commit_batch(sync_ctx *x, chs_batch *b)
+/* One change of a stored batch as stored, with its record's compartment. */
+static int load_encoded(sync_ctx *x, const unsigned char id[CHS_CHANGE_ID_BYTES],
+			chs_buf *body, int *comp)
+{
+	sqlite3_stmt *st = NULL;
+	const chs_type_def *t;
+	int err, rc;
+
+	if ((err = chs_client__prepare(x->s, &st,
+		     "SELECT c.body, r.type FROM changes c JOIN records r ON r.id = c.record"
+		     " WHERE c.id = ?")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, id, CHS_CHANGE_ID_BYTES, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		t = chs_schema_type((const char *)sqlite3_column_text(st, 1));
+		*comp = t && t->compartment == CHS_BILLING ? CHS_COMPARTMENT_BILLING
+							   : CHS_COMPARTMENT_CLINICAL;
+		err = chs_buf_put(body, sqlite3_column_blob(st, 0),
+				  (size_t)sqlite3_column_bytes(st, 0));
+	} else {
+		err = rc == SQLITE_DONE ? chs_error_set(CHS_EDAMAGED,
+							"a change of a stored batch is missing")
+					: chs_client__sqlerr(x->s, rc, "reading a batch");
+	}
+	chs_client__finish(x->s, st);
+	return err;
+}
+
+/* The data key of each compartment the batch writes to. */
+static int batch_keys(sync_ctx *x, const chs_batch *b, const int *comp, size_t n,
+		      unsigned char key[CHS_NCOMPARTMENTS][CHS_KEY_BYTES],
+		      const unsigned char *keys[CHS_NCOMPARTMENTS], uint32_t gens[CHS_NCOMPARTMENTS])
+{
+	size_t i;
+	int c;
+
+	for (i = 0; i < n; i++) {
+		if (keys[c = comp[i]])
+			continue;
+		gens[c] = chs_roster_generation(x->roster, c);
+		if (key_of(c, gens[c], key[c], x) < 0)
+			return chs_error_set(CHS_EDENIED,
+					     "this store's role may not write %s records, so its batch"
+					     " %llu cannot be sent", c ? "clinical" : "billing",
+					     (unsigned long long)b->seq);
+		keys[c] = key[c];
+	}
+	return 0;
+}
+
+/* Pack and commit one of this store's batches, from the changes' stored
+ * encodings (no decoding and encoding again). */
+static int commit_batch(sync_ctx *x, const chs_batch *b, size_t *nchanges)
 {
 	const unsigned char *keys[CHS_NCOMPARTMENTS] = { NULL, NULL };
 	unsigned char key[CHS_NCOMPARTMENTS][CHS_KEY_BYTES];
-	uint32_t gens[CHS_NCOMPARTMENTS];
+	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
+	uint32_t gens[CHS_NCOMPARTMENTS] = { 0, 0 };
+	chs_encoded *enc = NULL;
+	chs_buf *bodies = NULL;
 	chs_packed p;
 	char oid[41];
-	int *comp = calloc(b->nchanges + 1, sizeof(*comp));
-	size_t i;
-	int err = 0;
+	int *comp = NULL;
+	size_t i, n = 0;
+	int err;
 
 	memset(&p, 0, sizeof(p));
-	if (!comp)
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	for (i = 0; i < b->nchanges && err == 0; i++) {
-		const chs_type_def *t = chs_schema_type(b->changes[i]->type);
-
-		comp[i] = t && t->compartment == CHS_BILLING ? CHS_COMPARTMENT_BILLING
-							     : CHS_COMPARTMENT_CLINICAL;
-		if (keys[comp[i]])
-			continue;
-		gens[comp[i]] = chs_roster_generation(x->roster, comp[i]);
-		if (key_of(comp[i], gens[comp[i]], key[comp[i]], x) < 0)
-			err = chs_error_set(CHS_EDENIED,
-					    "this store's role may not write %s records, so its batch %llu"
-					    " cannot be sent", comp[i] ? "clinical" : "billing",
-					    (unsigned long long)b->seq);
-		else
-			keys[comp[i]] = key[comp[i]];
+	if ((err = chs_batch_manifest_ids(b, &ids, &n)) < 0)
+		return err;
+	*nchanges = n;
+	comp = calloc(n + 1, sizeof(*comp));
+	enc = calloc(n + 1, sizeof(*enc));
+	bodies = calloc(n + 1, sizeof(*bodies));
+	if (!comp || !enc || !bodies)
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+	for (i = 0; i < n && err == 0; i++) {
+		chs_buf_init(&bodies[i], 0);
+		if ((err = load_encoded(x, ids[i], &bodies[i], &comp[i])) == 0) {
+			enc[i].data = bodies[i].ptr;
+			enc[i].len = bodies[i].len;
+		}
 	}
-	if (err == 0 && (err = chs_batch_pack(&p, b, comp, keys, gens)) == 0)
+	if (err == 0 && (err = batch_keys(x, b, comp, n, key, keys, gens)) == 0 &&
+	    (err = chs_batch_pack_encoded(&p, b, enc, n, comp, keys, gens)) == 0)
 		err = chs_batch_commit(x->git, &p, b, x->me->site, x->s->identity, oid);
 	chs_packed_dispose(&p);
 	chs_wipe(key, sizeof(key));
+	for (i = 0; bodies && i < n; i++)
+		chs_buf_dispose(&bodies[i]);
+	free(bodies);
+	free(enc);
 	free(comp);
+	free(ids);
 	return err;
 }
 
@@ -512,18 +573,19 @@ static int commit_outgoing(sync_ctx *x)
 		return err;
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		chs_batch *b = NULL;
+		size_t nchanges = 0;
 
 		if (sqlite3_column_bytes(st, 2) != CHS_SIGNATURE_BYTES) {
 			err = chs_error_set(CHS_EDAMAGED, "a stored batch is damaged");
 			break;
 		}
-		if ((err = chs_client__load_batch(x->s, sqlite3_column_blob(st, 1),
-						  (size_t)sqlite3_column_bytes(st, 1),
-						  sqlite3_column_blob(st, 2), &b)) == 0 &&
-		    (err = commit_batch(x, b)) == 0) {
+		if ((err = chs_batch_from_manifest(&b, sqlite3_column_blob(st, 1),
+						   (size_t)sqlite3_column_bytes(st, 1),
+						   sqlite3_column_blob(st, 2))) == 0 &&
+		    (err = commit_batch(x, b, &nchanges)) == 0) {
 			chs_client__fault("committed");
 			x->rep->batches_out++;
-			x->rep->changes_out += b->nchanges;
+			x->rep->changes_out += nchanges;
 			done_seq = b->seq;
 		}
 		chs_batch_free(b);
@@ -681,19 +743,28 @@ static int find_me(sync_ctx *x)
 static int run(sync_ctx *x)
 {
 	int err;
+	double t0 = T();
 
 	progress(x, "Fetching", 0, 0);
 	if ((err = chs_git_fetch(x->git, x->url)) < 0)
 		return chs_error_wrap(err, "cannot reach the archive at %s; your work is saved"
 				      " here and goes with the next sync", x->url);
+	TT("fetch");
 	chs_client__fault("fetched");
 	if ((err = fetch_roster(x)) < 0)
 		return err;
 	if (x->org_admin && (err = chs_client__publish_rosters(x->s, x->git)) < 0)
 		return err;
-	if ((err = find_me(x)) < 0 || (err = pull_devices(x)) < 0 ||
-	    (err = commit_outgoing(x)) < 0 || (err = push(x)) < 0)
+	TT("roster");
+	if ((err = find_me(x)) < 0 || (err = pull_devices(x)) < 0)
 		return err;
+	TT("pull");
+	if ((err = commit_outgoing(x)) < 0)
+		return err;
+	TT("commit");
+	if ((err = push(x)) < 0)
+		return err;
+	TT("push");
 	return 0;
 }
 

@@ -160,10 +160,15 @@ int chs_batch_commit(chs_git *g, const chs_packed *p, const chs_batch *b,
 		     const char *site, const chs_identity *id, char oid[41])
 {
 	char ref[sizeof(CHS_DEVICE_REFS) + 33];
+	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
 	chs_buf msg;
-	size_t i;
+	size_t i, n = 0;
 	int err;
 
+	/* the count the manifest signs, whether or not `b` holds the changes */
+	if ((err = chs_batch_manifest_ids(b, &ids, &n)) < 0)
+		return err;
+	free(ids);
 	/* site is a name the admin typed, not patient data; keep it on one line */
 	chs_buf_init(&msg, 0);
 	err = chs_buf_printf(&msg, "batch %llu of device %s (site ",
@@ -171,8 +176,7 @@ int chs_batch_commit(chs_git *g, const chs_packed *p, const chs_batch *b,
 	for (i = 0; err == 0 && site && site[i]; i++)
 		err = chs_buf_put(&msg, site[i] == '\n' ? " " : &site[i], 1);
 	if (err == 0)
-		err = chs_buf_printf(&msg, "): %zu change%s\n", b->nchanges,
-				     b->nchanges == 1 ? "" : "s");
+		err = chs_buf_printf(&msg, "): %zu change%s\n", n, n == 1 ? "" : "s");
 	snprintf(ref, sizeof(ref), "%s%s", CHS_DEVICE_REFS, b->device);
 	if (err == 0)
 		err = chs_git_write_commit(g, ref, p->files, p->n, msg.ptr, id,

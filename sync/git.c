@@ -50,6 +50,20 @@ static int git_fail(int code, const char *what)
 	return chs_error_set(code, "%s: %s", what, e && e->message ? e->message : "git failed");
 }
 
+/* Batches are ciphertext: no two objects ever share a run of bytes, so
+ * searching for deltas when building a pack (the main cost of a push) is
+ * wasted. libgit2 1.5 reads its size limit for delta candidates from
+ * pack.deltaCacheSize (sic, pack-objects.c); 1 byte rules every object
+ * out. Should a later libgit2 read another key, pushes are only slower. */
+static void no_deltas(git_repository *repo)
+{
+	git_config *cfg = NULL;
+
+	if (git_repository_config(&cfg, repo) == 0)
+		git_config_set_int64(cfg, "pack.deltaCacheSize", 1);
+	git_config_free(cfg);
+}
+
 int chs_git_open(chs_git **out, const char *path)
 {
 	chs_git *g = calloc(1, sizeof(*g));
@@ -58,10 +72,12 @@ int chs_git_open(chs_git **out, const char *path)
 	if (!g)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	pthread_once(&git_once, git_start);
-	if (git_repository_open_bare(&g->repo, path) < 0 &&
-	    git_repository_init(&g->repo, path, 1) < 0) {
-		free(g);
-		return git_fail(CHS_EIO, "cannot open the git repository");
+	if (git_repository_open_bare(&g->repo, path) < 0) {
+		if (git_repository_init(&g->repo, path, 1) < 0) {
+			free(g);
+			return git_fail(CHS_EIO, "cannot open the git repository");
+		}
+		no_deltas(g->repo);
 	}
 	*out = g;
 	return 0;

@@ -9,23 +9,33 @@
  *   billing     sealed billing changes, when the batch has any
  *   clinical    sealed clinical changes, when the batch has any
  *
- * A sealed file: "CHSC", 1 (version), the compartment (1 byte), the key
+ * A sealed file: "CHSC", 2 (version), the compartment (1 byte), the key
  * generation (u32, big-endian), then XChaCha20-Poly1305 nonce || ciphertext
- * || tag of the changes' encodings, each preceded by its length (u32), in
- * manifest order. The associated data is "chartsync-compartment-v1", the
- * compartment, the generation and the batch id (the BLAKE2b-256 of the
- * manifest), so a sealed file cannot be moved to another batch or
- * compartment or passed off as another generation.
+ * || tag. The plaintext is the length (u32) of the changes' encodings,
+ * each preceded by its length (u32), in manifest order, then those
+ * encodings compressed with zlib (RFC 1950). The associated data is
+ * "chartsync-compartment-v2", the compartment, the generation and the
+ * batch id (the BLAKE2b-256 of the manifest), so a sealed file cannot be
+ * moved to another batch or compartment or passed off as another
+ * generation.
+ *
+ * Why compress: git deflates every object it stores or sends, and
+ * ciphertext does not shrink, so the size of these files is what a push,
+ * a fetch and the archive pay for. Changes are JSON with the same keys
+ * over and over and shrink to about a third before they are sealed. The
+ * length stated up front bounds the inflating (nothing inflates past it).
  */
 #include "sync/sync_int.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define SEALED_MAGIC "CHSC"
-#define SEALED_VERSION 1
+#define SEALED_VERSION 2
+#define SEALED_MAX ((size_t)64 << 20) /* plaintext of one compartment file */
 #define SEALED_HEAD 10 /* magic, version, compartment, generation */
-#define AD_TAG "chartsync-compartment-v1"
+#define AD_TAG "chartsync-compartment-v2"
 
 static const char *const file_names[CHS_NCOMPARTMENTS] = { "billing", "clinical" };
 
@@ -57,40 +67,62 @@ static uint32_t get_u32(const unsigned char *p)
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* The plaintext of compartment c: its changes, length-prefixed. */
-static int gather(chs_buf *plain, const chs_batch *b, const int *comp, int c, size_t *count)
+/* The plaintext of compartment c: its changes' encodings, length-prefixed. */
+static int gather(chs_buf *plain, const chs_encoded *enc, size_t n, const int *comp, int c,
+		  size_t *count)
 {
-	size_t i, at;
+	size_t i;
 	int err = 0;
 
 	*count = 0;
-	for (i = 0; i < b->nchanges && !err; i++) {
+	for (i = 0; i < n && !err; i++) {
 		if (comp[i] != c)
 			continue;
-		at = plain->len;
-		if ((err = put_u32(plain, 0)) == 0 &&
-		    (err = chs_change_encode(b->changes[i], plain)) == 0) {
-			size_t len = plain->len - at - 4;
-
-			plain->ptr[at] = (char)(len >> 24);
-			plain->ptr[at + 1] = (char)(len >> 16);
-			plain->ptr[at + 2] = (char)(len >> 8);
-			plain->ptr[at + 3] = (char)len;
+		if ((err = put_u32(plain, enc[i].len)) == 0 &&
+		    (err = chs_buf_put(plain, enc[i].data, enc[i].len)) == 0)
 			(*count)++;
-		}
 	}
 	return err;
+}
+
+/* The plaintext length, then the plaintext deflated: what is sealed. */
+static int deflate_plain(const chs_buf *plain, unsigned char **out, size_t *len)
+{
+	uLongf room = compressBound((uLong)plain->len);
+	unsigned char *z;
+
+	if (plain->len > SEALED_MAX)
+		return chs_error_set(CHS_EINVALID, "a batch is too large to send");
+	if (!(z = chs_secret_alloc(4 + room)))
+		return chs_error_set(CHS_ENOMEM, "out of secure memory");
+	z[0] = (unsigned char)(plain->len >> 24);
+	z[1] = (unsigned char)(plain->len >> 16);
+	z[2] = (unsigned char)(plain->len >> 8);
+	z[3] = (unsigned char)plain->len;
+	/* level 1: ciphertext-bound time matters more than the last percent */
+	if (compress2(z + 4, &room, (const Bytef *)plain->ptr, (uLong)plain->len, 1) != Z_OK) {
+		chs_secret_free(z);
+		return chs_error_set(CHS_ENOMEM, "cannot compress a batch");
+	}
+	*out = z;
+	*len = 4 + room;
+	return 0;
 }
 
 static int seal_file(chs_packed *p, const chs_batch *b, int c, const chs_buf *plain,
 		     const unsigned char *key, uint32_t gen)
 {
-	unsigned char ad[AD_LEN];
-	size_t len = SEALED_HEAD + plain->len + CHS_AEAD_OVERHEAD;
-	unsigned char *out = malloc(len);
+	unsigned char ad[AD_LEN], *z = NULL, *out;
+	size_t zlen = 0, len;
+	int err;
 
-	if (!out)
+	if ((err = deflate_plain(plain, &z, &zlen)) < 0)
+		return err;
+	len = SEALED_HEAD + zlen + CHS_AEAD_OVERHEAD;
+	if (!(out = malloc(len))) {
+		chs_secret_free(z);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
+	}
 	memcpy(out, SEALED_MAGIC, 4);
 	out[4] = SEALED_VERSION;
 	out[5] = (unsigned char)c;
@@ -99,7 +131,8 @@ static int seal_file(chs_packed *p, const chs_batch *b, int c, const chs_buf *pl
 	out[8] = (unsigned char)(gen >> 8);
 	out[9] = (unsigned char)gen;
 	make_ad(ad, c, gen, b->id);
-	chs_aead_seal(out + SEALED_HEAD, plain->ptr, plain->len, ad, sizeof(ad), key);
+	chs_aead_seal(out + SEALED_HEAD, z, zlen, ad, sizeof(ad), key);
+	chs_secret_free(z);
 	p->owned[p->n] = out;
 	p->files[p->n].name = file_names[c];
 	p->files[p->n].data = out;
@@ -108,15 +141,32 @@ static int seal_file(chs_packed *p, const chs_batch *b, int c, const chs_buf *pl
 	return 0;
 }
 
-int chs_batch_pack(chs_packed *p, const chs_batch *b, const int *comp,
-		   const unsigned char *const keys[CHS_NCOMPARTMENTS],
-		   const uint32_t gens[CHS_NCOMPARTMENTS])
+int chs_batch_pack_encoded(chs_packed *p, const chs_batch *b, const chs_encoded *enc,
+			   size_t n, const int *comp,
+			   const unsigned char *const keys[CHS_NCOMPARTMENTS],
+			   const uint32_t gens[CHS_NCOMPARTMENTS])
 {
+	unsigned char id[CHS_CHANGE_ID_BYTES];
+	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
 	chs_buf plain;
-	size_t count;
-	int c, err = 0;
+	size_t count, i, nids = 0;
+	int c, err;
 
 	memset(p, 0, sizeof(*p));
+	/* what goes out is what the manifest signs, in its order: a damaged
+	 * store must not send batches every other store would refuse */
+	if ((err = chs_batch_manifest_ids(b, &ids, &nids)) < 0)
+		return err;
+	if (nids != n)
+		err = chs_error_set(CHS_EDAMAGED, "a stored batch lacks some of its changes");
+	for (i = 0; i < n && !err; i++) {
+		chs_hash(id, enc[i].data, enc[i].len);
+		if (!chs_equal(id, ids[i], sizeof(id)))
+			err = chs_error_set(CHS_EDAMAGED, "a stored change does not match its batch");
+	}
+	free(ids);
+	if (err < 0)
+		return err;
 	p->files[0].name = "manifest";
 	p->files[0].data = b->manifest;
 	p->files[0].len = b->manifest_len;
@@ -126,7 +176,7 @@ int chs_batch_pack(chs_packed *p, const chs_batch *b, const int *comp,
 	p->n = 2;
 	for (c = 0; c < CHS_NCOMPARTMENTS && !err; c++) {
 		chs_buf_init(&plain, 0);
-		if ((err = gather(&plain, b, comp, c, &count)) == 0 && count > 0) {
+		if ((err = gather(&plain, enc, n, comp, c, &count)) == 0 && count > 0) {
 			if (!keys[c])
 				err = chs_error_set(CHS_EINVALID, "no %s key to seal the batch with",
 						    file_names[c]);
@@ -138,6 +188,34 @@ int chs_batch_pack(chs_packed *p, const chs_batch *b, const int *comp,
 	}
 	if (err < 0)
 		chs_packed_dispose(p);
+	return err;
+}
+
+int chs_batch_pack(chs_packed *p, const chs_batch *b, const int *comp,
+		   const unsigned char *const keys[CHS_NCOMPARTMENTS],
+		   const uint32_t gens[CHS_NCOMPARTMENTS])
+{
+	chs_encoded *enc = calloc(b->nchanges + 1, sizeof(*enc));
+	chs_buf *bufs = calloc(b->nchanges + 1, sizeof(*bufs));
+	size_t i;
+	int err = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (!enc || !bufs)
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+	for (i = 0; i < b->nchanges && !err; i++) {
+		chs_buf_init(&bufs[i], 0);
+		if ((err = chs_change_encode(b->changes[i], &bufs[i])) == 0) {
+			enc[i].data = bufs[i].ptr;
+			enc[i].len = bufs[i].len;
+		}
+	}
+	if (!err)
+		err = chs_batch_pack_encoded(p, b, enc, b->nchanges, comp, keys, gens);
+	for (i = 0; bufs && i < b->nchanges; i++)
+		chs_buf_dispose(&bufs[i]);
+	free(bufs);
+	free(enc);
 	return err;
 }
 
@@ -199,13 +277,35 @@ static int read_changes(chs_batch *b, const unsigned char *p, size_t len)
 	return 0;
 }
 
+/* Inflate a decrypted file's body into exactly the length it states. */
+static int inflate_plain(const unsigned char *z, size_t zlen, unsigned char **out,
+			 size_t *len)
+{
+	uLongf got;
+	size_t want;
+	unsigned char *p;
+
+	if (zlen < 4 || (want = get_u32(z)) > SEALED_MAX)
+		return chs_error_set(CHS_EDAMAGED, "a sealed batch file is malformed");
+	if (!(p = chs_secret_alloc(want + 1)))
+		return chs_error_set(CHS_ENOMEM, "out of secure memory");
+	got = (uLongf)want;
+	if (uncompress(p, &got, z + 4, (uLong)(zlen - 4)) != Z_OK || got != want) {
+		chs_secret_free(p);
+		return chs_error_set(CHS_EDAMAGED, "a sealed batch file is malformed");
+	}
+	*out = p;
+	*len = want;
+	return 0;
+}
+
 /* Open compartment c's file with the key `key_of` gives: 1 if read, 0 if
  * this device holds no key for it. */
 static int open_file(chs_batch *b, const chs_git_blob *f, int c, chs_key_fn key_of,
 		     void *payload)
 {
-	unsigned char ad[AD_LEN], *key = NULL, *plain = NULL;
-	size_t plen;
+	unsigned char ad[AD_LEN], *key = NULL, *z = NULL, *plain = NULL;
+	size_t zlen, plen = 0;
 	uint32_t gen;
 	int err;
 
@@ -220,17 +320,18 @@ static int open_file(chs_batch *b, const chs_git_blob *f, int c, chs_key_fn key_
 		chs_secret_free(key);
 		return 0;
 	}
-	plen = f->len - SEALED_HEAD - CHS_AEAD_OVERHEAD;
-	if (err == 0 && !(plain = chs_secret_alloc(plen + 1)))
+	zlen = f->len - SEALED_HEAD - CHS_AEAD_OVERHEAD;
+	if (err == 0 && !(z = chs_secret_alloc(zlen + 1)))
 		err = chs_error_set(CHS_ENOMEM, "out of secure memory");
 	make_ad(ad, c, gen, b->id);
-	if (err == 0 && chs_aead_open(plain, f->data + SEALED_HEAD, f->len - SEALED_HEAD,
+	if (err == 0 && chs_aead_open(z, f->data + SEALED_HEAD, f->len - SEALED_HEAD,
 				      ad, sizeof(ad), key) < 0)
 		err = chs_error_set(CHS_EDAMAGED, "the %s changes of a batch do not decrypt",
 				    file_names[c]);
-	if (err == 0)
+	if (err == 0 && (err = inflate_plain(z, zlen, &plain, &plen)) == 0)
 		err = read_changes(b, plain, plen);
 	chs_secret_free(plain);
+	chs_secret_free(z);
 	chs_secret_free(key);
 	return err < 0 ? err : 1;
 }

@@ -397,6 +397,18 @@ typedef struct chs_packed {
 int chs_batch_pack(chs_packed *p, const chs_batch *b, const int *comp,
 		   const unsigned char *const keys[CHS_NCOMPARTMENTS],
 		   const uint32_t gens[CHS_NCOMPARTMENTS]);
+/* The same from the changes' encodings as a store keeps them (enc[i] is
+ * the i-th change the manifest lists); each is checked against the
+ * manifest (CHS_EDAMAGED), so nothing goes out that its signature does
+ * not cover. */
+typedef struct chs_encoded {
+	const void *data;
+	size_t len;
+} chs_encoded;
+int chs_batch_pack_encoded(chs_packed *p, const chs_batch *b, const chs_encoded *enc,
+			   size_t n, const int *comp,
+			   const unsigned char *const keys[CHS_NCOMPARTMENTS],
+			   const uint32_t gens[CHS_NCOMPARTMENTS]);
 void chs_packed_dispose(chs_packed *p);
 
 /* The data key of `compartment`, generation `gen`, into `key`: 0, or
