@@ -571,6 +571,8 @@ static int commit_outgoing(sync_ctx *x)
 		     "SELECT dseq, manifest, signature FROM batches WHERE local AND NOT sent"
 		     " ORDER BY dseq")) < 0)
 		return err;
+	/* every batch of this sync reaches disk as one pack */
+	chs_git_hold(x->git);
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		chs_batch *b = NULL;
 		size_t nchanges = 0;
@@ -583,7 +585,6 @@ static int commit_outgoing(sync_ctx *x)
 						   (size_t)sqlite3_column_bytes(st, 1),
 						   sqlite3_column_blob(st, 2))) == 0 &&
 		    (err = commit_batch(x, b, &nchanges)) == 0) {
-			chs_client__fault("committed");
 			x->rep->batches_out++;
 			x->rep->changes_out += nchanges;
 			done_seq = b->seq;
@@ -594,6 +595,9 @@ static int commit_outgoing(sync_ctx *x)
 	if (err == 0 && rc != SQLITE_DONE)
 		err = chs_client__sqlerr(x->s, rc, "reading batches");
 	chs_client__finish(x->s, st);
+	if (err == 0)
+		err = chs_git_release(x->git);
+	chs_client__fault("committed");
 	/* marked after the statement is done: one write at a time */
 	if (x->rep->batches_out && done_seq) {
 		int err2 = mark_sent(x->s, (int64_t)done_seq);

@@ -449,6 +449,15 @@ int chs_git_probe_bare(const char *path);
 int chs_git_write_commit(chs_git *g, const char *ref, const chs_git_entry *entries,
 			 size_t n, const char *message, const chs_identity *id,
 			 int64_t when, char oid_out[41]);
+/* Between chs_git_hold() and chs_git_release(), commits stay in memory
+ * and their refs do not move; release writes them all as one pack (one
+ * fsync) and then moves the refs (compare-and-swap from where they were
+ * before the first commit). Without a hold each commit is written at
+ * once. A handle freed while holding drops what it held. */
+void chs_git_hold(chs_git *g);
+int chs_git_release(chs_git *g);
+/* Write what is held, keeping the hold. */
+int chs_git_flush(chs_git *g);
 /* The commit `ref` points at; CHS_ENOTFOUND if it does not exist. */
 int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
 /* Push `refs` (each to the same name) without force; CHS_EDENIED with
