@@ -192,6 +192,10 @@ static int move_ref(git_repository *repo, const char *ref, const git_oid *new,
 	git_reference_free(r);
 	if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS)
 		return chs_error_set(CHS_EBUSY, "the ref '%s' moved meanwhile; try again", ref);
+	if (rc == GIT_ELOCKED)
+		return chs_error_set(CHS_EBUSY, "the ref '%s' is locked (%s.lock): another write "
+				     "is under way, or one was interrupted; the next sync removes "
+				     "a stale lock", ref, ref);
 	return rc < 0 ? git_fail(CHS_EIO, "cannot move a git ref") : 0;
 }
 
