@@ -632,6 +632,23 @@ static void send_result(int fd, int code, const char *message)
 	send_msg(fd, 'R', &c, sizeof(c), message);
 }
 
+/* The parent's handlers (a service's SIGTERM handler writing to its event
+ * loop's pipe, say) must not run in the child: defaults, nothing
+ * blocked, and a closed pipe or socket is an error, not a death. */
+static void reset_signals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+				    SIGCHLD, SIGALRM };
+	sigset_t none;
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++)
+		signal(sigs[i], SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+}
+
 /* The helper process: its own repository handle, the operation, the
  * result, _exit. Never returns. */
 static _Noreturn void child_main(const chs_git *g, net_op *op, pid_t parent)
@@ -639,7 +656,7 @@ static _Noreturn void child_main(const chs_git *g, net_op *op, pid_t parent)
 	git_repository *repo = NULL;
 	int err;
 
-	signal(SIGPIPE, SIG_IGN); /* a closed pipe or socket is an error, not a death */
+	reset_signals();
 #ifdef __linux__
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif

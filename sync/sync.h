@@ -440,7 +440,8 @@ void chs_git_free(chs_git *g);
  * environment variable CHARTSYNC_NET_TIMEOUT (whole seconds), when set,
  * overrides timeout_ms. progress is called on the calling thread, at most
  * a few times a second, with what is happening ("counting objects",
- * "writing objects", "receiving objects", ...). */
+ * "writing objects", "receiving objects", ...) and how far (total 0 when
+ * not known yet). */
 void chs_git_set_transport(chs_git *g, const chs_git_transport *t);
 /* Remove the lock and temporary files libgit2 leaves in the repository
  * when a process dies in the middle of a write (they would block later

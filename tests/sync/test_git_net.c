@@ -23,6 +23,13 @@
 
 #define SILENT_TIMEOUT_S 2
 #define SLACK_MS 2500 /* start-up, kill and reap on a loaded 2-core runner */
+/* A local incremental push is budgeted at 20 ms; ASan makes everything
+ * some times slower, so there it only has to stay in the same range. */
+#ifdef __SANITIZE_ADDRESS__
+#define LOCAL_PUSH_BUDGET_MS 100
+#else
+#define LOCAL_PUSH_BUDGET_MS 20
+#endif
 
 static char *dir;
 static chs_identity *dev;
@@ -221,6 +228,13 @@ START_TEST(test_git_net__stale_locks_are_cleared_and_live_ones_kept)
 }
 END_TEST
 
+static int by_value(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
 /* A local incremental push must stay cheap: it does not go through the
  * helper process (no network to bound). */
 START_TEST(test_git_net__a_local_incremental_push_stays_fast)
@@ -228,8 +242,8 @@ START_TEST(test_git_net__a_local_incremental_push_stays_fast)
 	chs_git *g = repo("local.git");
 	char *archive = bare_archive(), oid[41], m[32];
 	const char *refs[] = { ref };
-	long long t0, total = 0;
-	int i, n = 20;
+	long long took[21], t0;
+	int i, n = 21;
 
 	commit(g, "m0", oid);
 	ck_assert_int_eq(chs_git_push(g, archive, refs, 1), 0);
@@ -238,10 +252,13 @@ START_TEST(test_git_net__a_local_incremental_push_stays_fast)
 		commit(g, m, oid);
 		t0 = now_ms();
 		ck_assert_int_eq(chs_git_push(g, archive, refs, 1), 0);
-		total += now_ms() - t0;
+		took[i] = now_ms() - t0;
 	}
-	fprintf(stderr, "local incremental push: %.1f ms on average\n", (double)total / n);
-	ck_assert_msg(total / n < 20, "%lld ms a push", total / n);
+	/* the median: a shared runner's disk makes a few fsyncs slow */
+	qsort(took, (size_t)n, sizeof(*took), by_value);
+	fprintf(stderr, "local incremental push: median %lld ms, max %lld ms\n", took[n / 2],
+		took[n - 1]);
+	ck_assert_msg(took[n / 2] < LOCAL_PUSH_BUDGET_MS, "%lld ms a push", took[n / 2]);
 	chs_git_free(g);
 	free(archive);
 }
@@ -283,10 +300,22 @@ static void ssh_url(char *url, size_t len, const char *archive)
 	snprintf(url, len, "ssh://%s@127.0.0.1:%d%s", pw->pw_name, sshd.port, archive);
 }
 
+/* What progress reports arrived, joined by spaces (deduplicated). */
+static void on_progress(const char *what, size_t done, size_t total, void *payload)
+{
+	chs_buf *seen = payload;
+
+	ck_assert(total == 0 || done <= total); /* 0: not known yet */
+	if (!seen->ptr || !strstr(seen->ptr, what))
+		chs_buf_printf(seen, "%s ", what);
+}
+
+static chs_buf seen;
+
 static chs_git *ssh_repo(const char *name, const chs_identity *key)
 {
 	chs_git *g = repo(name);
-	chs_git_transport t = { key, 0, NULL, NULL };
+	chs_git_transport t = { key, 0, on_progress, &seen };
 
 	chs_git_set_transport(g, &t);
 	return g;
@@ -305,8 +334,12 @@ START_TEST(test_git_net__push_and_fetch_over_ssh_with_the_device_key)
 	archive = bare_archive();
 	ssh_url(url, sizeof(url), archive);
 	commit(a, "m1", oid);
+	chs_buf_init(&seen, 0);
 	ck_assert_msg(chs_git_push(a, url, refs, 1) == 0, "%s", chs_error_last());
 	ck_assert_int_eq(tu_sh("test \"$(git -C '%s' rev-parse %s)\" = %s", archive, ref, oid), 0);
+	/* progress crossed from the helper process to the caller */
+	ck_assert_msg(seen.ptr && strstr(seen.ptr, "objects"), "%s", seen.ptr ? seen.ptr : "none");
+	chs_buf_dispose(&seen);
 	ck_assert_msg(chs_git_fetch(b, url) == 0, "%s", chs_error_last());
 	ck_assert_int_eq(chs_git_ref(b, remote_ref, tip), 0);
 	ck_assert_str_eq(tip, oid);
