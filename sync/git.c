@@ -461,6 +461,9 @@ static int net_failure(net_op *op, int rc, const char *doing)
 		return chs_error_set(CHS_EDENIED, "the archive at %s is not the host this device "
 				     "knows (its SSH host key is not in ~/.ssh/known_hosts, or it "
 				     "changed); ask the admin for the archive's host key", op->url);
+	if (op->out_of_keys && op->tries == 1 && !op->t->ssh_key)
+		return chs_error_set(CHS_EDENIED, "no SSH key to offer the archive at %s (no "
+				     "device key set, no ssh-agent, no ~/.ssh/id_ed25519)", op->url);
 	if (op->out_of_keys)
 		return chs_error_set(CHS_EDENIED, op->t->ssh_key
 				     ? "the archive at %s refused this device's SSH key; ask the "
@@ -566,8 +569,9 @@ done:
  *
  * The child ends with _exit(): no atexit handler (LeakSanitizer's among
  * them) and no stdio flush runs twice. It dies with its parent
- * (PR_SET_PDEATHSIG), so a killed daemon leaves no child talking to the
- * archive. Should it hang on a lock another thread of the parent held at
+ * (PR_SET_PDEATHSIG: strictly, with the thread that forked it, which
+ * waits for it to the end), so a killed daemon leaves no child talking
+ * to the archive. Should it hang on a lock another thread of the parent held at
  * fork time, the same limit kills it.
  *
  * A killed child may leave the lock and temporary files libgit2 writes

@@ -397,6 +397,31 @@ START_TEST(test_git_net__an_unknown_host_is_refused_clearly)
 }
 END_TEST
 
+START_TEST(test_git_net__without_a_device_key_the_key_file_is_offered)
+{
+	chs_git *g;
+	char *archive, url[512], oid[41];
+	const char *refs[] = { ref };
+
+	/* sshd lets in ~/.ssh/id_ed25519 (read at each login), not the device */
+	ssh_setup(1);
+	ck_assert_int_eq(tu_sh("ssh-keygen -q -t ed25519 -N '' -C me -f \"$HOME/.ssh/id_ed25519\" "
+			    "&& cp \"$HOME/.ssh/id_ed25519.pub\" '%s/authorized_keys'", sshd.dir), 0);
+	g = ssh_repo("local.git", NULL);
+	archive = bare_archive();
+	ssh_url(url, sizeof(url), archive);
+	commit(g, "m1", oid);
+	ck_assert_msg(chs_git_push(g, url, refs, 1) == 0, "%s", chs_error_last());
+	/* with no key file either, it says so */
+	ck_assert_int_eq(tu_sh("rm \"$HOME/.ssh/id_ed25519\""), 0);
+	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "no SSH key to offer"), "%s", chs_error_last());
+	chs_git_free(g);
+	free(archive);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sync-git-net");
@@ -412,6 +437,7 @@ int main(void)
 	tcase_add_test(tc, test_git_net__push_and_fetch_over_ssh_with_the_device_key);
 	tcase_add_test(tc, test_git_net__an_unknown_device_key_is_refused_clearly);
 	tcase_add_test(tc, test_git_net__an_unknown_host_is_refused_clearly);
+	tcase_add_test(tc, test_git_net__without_a_device_key_the_key_file_is_offered);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
