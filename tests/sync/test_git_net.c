@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +24,10 @@
 
 #define SILENT_TIMEOUT_S 2
 #define SLACK_MS 2500 /* start-up, kill and reap on a loaded 2-core runner */
-/* A local incremental push is budgeted at 20 ms; ASan makes everything
- * some times slower, so there it only has to stay in the same range. */
-#ifdef __SANITIZE_ADDRESS__
-#define LOCAL_PUSH_BUDGET_MS 100
-#else
-#define LOCAL_PUSH_BUDGET_MS 20
-#endif
+/* A local incremental push is budgeted at 20 ms (measured here and
+ * printed); the test only guards against a push that waits on something,
+ * since a loaded runner's fsyncs make wall time noisy. */
+#define LOCAL_PUSH_GUARD_MS 200
 
 static char *dir;
 static chs_identity *dev;
@@ -235,16 +233,30 @@ static int by_value(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static volatile sig_atomic_t children;
+
+static void count_child(int sig)
+{
+	(void)sig;
+	children++;
+}
+
 /* A local incremental push must stay cheap: it does not go through the
- * helper process (no network to bound). */
-START_TEST(test_git_net__a_local_incremental_push_stays_fast)
+ * helper process (no network to bound, and a fork would cost more than
+ * the push). No child ends while local pushes run. */
+START_TEST(test_git_net__a_local_push_runs_in_process_and_stays_fast)
 {
 	chs_git *g = repo("local.git");
 	char *archive = bare_archive(), oid[41], m[32];
 	const char *refs[] = { ref };
+	struct sigaction sa;
 	long long took[21], t0;
 	int i, n = 21;
 
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = count_child;
+	sa.sa_flags = SA_RESTART;
+	ck_assert_int_eq(sigaction(SIGCHLD, &sa, NULL), 0);
 	commit(g, "m0", oid);
 	ck_assert_int_eq(chs_git_push(g, archive, refs, 1), 0);
 	for (i = 0; i < n; i++) {
@@ -254,11 +266,11 @@ START_TEST(test_git_net__a_local_incremental_push_stays_fast)
 		ck_assert_int_eq(chs_git_push(g, archive, refs, 1), 0);
 		took[i] = now_ms() - t0;
 	}
-	/* the median: a shared runner's disk makes a few fsyncs slow */
+	ck_assert_int_eq(children, 0);
 	qsort(took, (size_t)n, sizeof(*took), by_value);
 	fprintf(stderr, "local incremental push: median %lld ms, max %lld ms\n", took[n / 2],
 		took[n - 1]);
-	ck_assert_msg(took[n / 2] < LOCAL_PUSH_BUDGET_MS, "%lld ms a push", took[n / 2]);
+	ck_assert_msg(took[n / 2] < LOCAL_PUSH_GUARD_MS, "%lld ms a push", took[n / 2]);
 	chs_git_free(g);
 	free(archive);
 }
@@ -433,7 +445,7 @@ int main(void)
 	tcase_add_test(tc, test_git_net__the_limit_comes_from_the_transport_without_the_variable);
 	tcase_add_test(tc, test_git_net__a_killed_fetch_leaves_no_lock_behind);
 	tcase_add_test(tc, test_git_net__stale_locks_are_cleared_and_live_ones_kept);
-	tcase_add_test(tc, test_git_net__a_local_incremental_push_stays_fast);
+	tcase_add_test(tc, test_git_net__a_local_push_runs_in_process_and_stays_fast);
 	tcase_add_test(tc, test_git_net__push_and_fetch_over_ssh_with_the_device_key);
 	tcase_add_test(tc, test_git_net__an_unknown_device_key_is_refused_clearly);
 	tcase_add_test(tc, test_git_net__an_unknown_host_is_refused_clearly);
