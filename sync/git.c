@@ -18,20 +18,43 @@
  * - Commits are signed with SSHSIG (crypto/sshsig.c) in the gpgsig
  *   header, so `git log --show-signature` verifies them; libgit2 verifies
  *   nothing, so reading a commit verifies its signature here.
- * - No network timeouts exist in libgit2: callers that talk to a network
- *   archive must bound the call themselves (the service's job).
+ * - No network timeouts exist in libgit2: a push or fetch to a network
+ *   archive runs in a helper process that is killed when the archive
+ *   stops answering (see "Bounding network time"), and the locks a killed
+ *   transfer leaves are removed.
+ * - SSH authenticates with the device key through a custom sign callback,
+ *   so the key never touches disk; the callback for credentials is called
+ *   again after each refused key, so it counts and gives up itself.
  */
+#define _GNU_SOURCE /* pipe2() */
 #include "sync/sync.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <git2.h>
 #include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #define FETCH_SPEC "+refs/chartsync/*:refs/remotes/archive/chartsync/*"
+#define NET_TIMEOUT_DEFAULT_MS 60000 /* inactivity limit of a push or fetch */
+#define PROGRESS_EVERY_MS 100        /* least time between progress reports */
+#define CHILD_POLL_MS 100            /* how often the parent checks the child */
+#define NET_MSG_MAX 4096             /* bytes of one message: PIPE_BUF, atomic */
 
 /* A ref move waiting for its objects to reach disk (see chs_git_hold). */
 typedef struct pending_ref {
@@ -44,6 +67,9 @@ typedef struct pending_ref {
 
 struct chs_git {
 	git_repository *repo;
+	char *path;            /* its git folder, for the helper process */
+	int from_env;          /* opened as a hook (chs_git_open_env) */
+	chs_git_transport net; /* settings of pushes and fetches */
 	git_odb_backend *mempack; /* new objects wait here until flushed */
 	int holding;              /* chs_git_hold: flush at chs_git_release */
 	pending_ref pending[MAX_PENDING];
@@ -99,6 +125,19 @@ static int add_mempack(chs_git *g)
 	return 0;
 }
 
+/* Finish opening: remember the git folder (the helper process opens its
+ * own handle there, and stale locks are looked for there). */
+static int keep_path(chs_git *g, chs_git **out)
+{
+	if (!(g->path = strdup(git_repository_path(g->repo)))) {
+		git_repository_free(g->repo);
+		free(g);
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	}
+	*out = g;
+	return 0;
+}
+
 int chs_git_open(chs_git **out, const char *path)
 {
 	chs_git *g = calloc(1, sizeof(*g));
@@ -116,16 +155,17 @@ int chs_git_open(chs_git **out, const char *path)
 		no_deltas(g->repo);
 	}
 	if ((err = add_mempack(g)) < 0) {
-		chs_git_free(g);
+		git_repository_free(g->repo);
+		free(g);
 		return err;
 	}
-	*out = g;
-	return 0;
+	return keep_path(g, out);
 }
 
 int chs_git_open_env(chs_git **out)
 {
 	chs_git *g = calloc(1, sizeof(*g));
+	int err;
 
 	*out = NULL;
 	if (!g)
@@ -135,8 +175,13 @@ int chs_git_open_env(chs_git **out)
 		free(g);
 		return git_fail(CHS_EIO, "cannot open the archive's repository");
 	}
-	*out = g;
-	return 0;
+	g->from_env = 1;
+	if ((err = add_mempack(g)) < 0) {
+		git_repository_free(g->repo);
+		free(g);
+		return err;
+	}
+	return keep_path(g, out);
 }
 
 /* Settings an archive needs that its hook cannot enforce itself. */
@@ -205,6 +250,7 @@ void chs_git_free(chs_git *g)
 	for (i = 0; i < g->npending; i++)
 		free(g->pending[i].ref);
 	git_repository_free(g->repo);
+	free(g->path);
 	free(g);
 }
 
@@ -270,6 +316,10 @@ static int move_ref(git_repository *repo, const char *ref, const git_oid *new,
 	git_reference_free(r);
 	if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS)
 		return chs_error_set(CHS_EBUSY, "the ref '%s' moved meanwhile; try again", ref);
+	if (rc == GIT_ELOCKED)
+		return chs_error_set(CHS_EBUSY, "the ref '%s' is locked (%s.lock): another write "
+				     "is under way, or one was interrupted; the next sync removes "
+				     "a stale lock", ref, ref);
 	return rc < 0 ? git_fail(CHS_EIO, "cannot move a git ref") : 0;
 }
 
@@ -408,123 +458,721 @@ done:
 }
 
 /* ------------------------------------------------------------------ */
-/* Push and fetch                                                       */
+/* Push and fetch: what happens on the wire                             */
 
-typedef struct push_state {
-	chs_buf refused; /* "ref: reason" lines from the server */
-	chs_buf said;    /* what the hook printed */
-} push_state;
+/*
+ * One push or fetch, and what its callbacks learn. The same code runs in
+ * this process (local paths) or in the helper process (network archives,
+ * see "Bounding network time" below); `fd` tells which.
+ */
+typedef struct net_op {
+	int push;                  /* 1: push `refs`, 0: fetch */
+	const char *url;
+	const char *const *refs;
+	size_t n;
+	const chs_git_transport *t;
+	int fd;                    /* pipe to the parent; -1 in-process */
+	uint64_t reported_ms;      /* when progress was last reported */
+	size_t tries;              /* SSH credentials handed out so far */
+	int out_of_keys;           /* every credential was refused */
+	int host_unknown;          /* the host key or certificate did not check */
+	chs_buf refused;           /* "ref: reason" lines from the server */
+	chs_buf said;              /* what the archive's hook printed */
+} net_op;
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void send_progress(int fd, const char *what, size_t done, size_t total);
+
+/* Tell the caller (or the parent) how far the transfer is. `what` NULL is
+ * a sign of life only (the server answered), never shown to a person. */
+static void report(net_op *op, const char *what, size_t done, size_t total)
+{
+	uint64_t now = mono_ms();
+
+	/* at most ten reports a second; the last one of a phase always */
+	if (now - op->reported_ms < PROGRESS_EVERY_MS && !(what && total && done == total))
+		return;
+	op->reported_ms = now;
+	if (op->fd >= 0)
+		send_progress(op->fd, what, done, total);
+	else if (what && op->t->progress)
+		op->t->progress(what, done, total, op->t->payload);
+}
 
 static int on_ref_status(const char *refname, const char *status, void *payload)
 {
-	push_state *ps = payload;
+	net_op *op = payload;
 
 	if (status)
-		chs_buf_printf(&ps->refused, "%s%s: %s", ps->refused.len ? "; " : "",
+		chs_buf_printf(&op->refused, "%s%s: %s", op->refused.len ? "; " : "",
 			       refname, status);
 	return 0;
 }
 
 static int on_sideband(const char *text, int len, void *payload)
 {
-	push_state *ps = payload;
+	net_op *op = payload;
 
-	if (len > 0 && ps->said.len < 1024)
-		chs_buf_put(&ps->said, text, (size_t)len);
+	report(op, NULL, 0, 0);
+	if (op->push && len > 0 && op->said.len < 1024)
+		chs_buf_put(&op->said, text, (size_t)len);
 	return 0;
 }
 
+static int on_pack(int stage, uint32_t current, uint32_t total, void *payload)
+{
+	report(payload, stage == GIT_PACKBUILDER_ADDING_OBJECTS ? "counting objects"
+							       : "compressing objects",
+	       current, total);
+	return 0;
+}
+
+static int on_push_transfer(unsigned int current, unsigned int total, size_t bytes,
+			    void *payload)
+{
+	(void)bytes;
+	report(payload, "writing objects", current, total);
+	return 0;
+}
+
+static int on_fetch_transfer(const git_indexer_progress *p, void *payload)
+{
+	if (p->received_objects < p->total_objects)
+		report(payload, "receiving objects", p->received_objects, p->total_objects);
+	else
+		report(payload, "resolving deltas", p->indexed_deltas, p->total_deltas);
+	return 0;
+}
+
+/* libgit2 checks an SSH host against ~/.ssh/known_hosts (and an https
+ * certificate against the system's CAs) before it calls this; keep its
+ * verdict and remember a bad one for the message. */
+static int on_certificate(git_cert *cert, int valid, const char *host, void *payload)
+{
+	net_op *op = payload;
+
+	(void)cert;
+	(void)host;
+	report(op, NULL, 0, 0);
+	if (!valid)
+		op->host_unknown = 1;
+	return GIT_PASSTHROUGH;
+}
+
+/* The SSH wire form of an Ed25519 public key:
+ * string("ssh-ed25519") string(32-byte key), each with a 4-byte
+ * big-endian length. */
+#define SSH_ED25519_BLOB_BYTES (4 + 11 + 4 + CHS_SIGN_PK_BYTES)
+
+static void ssh_ed25519_blob(unsigned char out[SSH_ED25519_BLOB_BYTES],
+			     const unsigned char pk[CHS_SIGN_PK_BYTES])
+{
+	static const unsigned char head[4 + 11 + 4] = {
+		0, 0, 0, 11, 's', 's', 'h', '-', 'e', 'd', '2', '5', '5', '1', '9',
+		0, 0, 0, CHS_SIGN_PK_BYTES
+	};
+
+	memcpy(out, head, sizeof(head));
+	memcpy(out + sizeof(head), pk, CHS_SIGN_PK_BYTES);
+}
+
+/* libssh2 asks for the raw 64-byte Ed25519 signature of `data` in
+ * malloc'ed memory (it frees it, and wraps it in string("ssh-ed25519")
+ * string(sig) itself: checked against OpenSSH 9.2's sshd). `*abstract`
+ * is the payload given to git_credential_ssh_custom_new(). */
+static int sign_with_device(LIBSSH2_SESSION *session, unsigned char **sig, size_t *sig_len,
+			    const unsigned char *data, size_t data_len, void **abstract)
+{
+	const chs_identity *id = *abstract;
+
+	(void)session;
+	if (!(*sig = malloc(CHS_SIGNATURE_BYTES)))
+		return -1;
+	chs_identity_sign(id, *sig, data, data_len);
+	*sig_len = CHS_SIGNATURE_BYTES;
+	return 0;
+}
+
+/* The SSH keys this device may offer, in order: the device key when the
+ * caller set one; otherwise ssh-agent (when running) and then
+ * ~/.ssh/id_ed25519 (when present). Offering an agent that is not there
+ * would end the connection instead of trying the next key. */
+static int ssh_key_at(git_credential **out, const net_op *op, const char *user, size_t i)
+{
+	unsigned char blob[SSH_ED25519_BLOB_BYTES];
+	const char *home = getenv("HOME"), *agent = getenv("SSH_AUTH_SOCK");
+	char file[4096];
+
+	if (op->t->ssh_key) {
+		if (i > 0)
+			return GIT_ENOTFOUND;
+		ssh_ed25519_blob(blob, chs_identity_public(op->t->ssh_key));
+		return git_credential_ssh_custom_new(out, user, (const char *)blob, sizeof(blob),
+						     sign_with_device, (void *)op->t->ssh_key);
+	}
+	if (agent && *agent && i-- == 0)
+		return git_credential_ssh_key_from_agent(out, user);
+	if (home && snprintf(file, sizeof(file), "%s/.ssh/id_ed25519", home) < (int)sizeof(file) &&
+	    access(file, R_OK) == 0 && i-- == 0)
+		return git_credential_ssh_key_new(out, user, NULL, file, NULL);
+	return GIT_ENOTFOUND;
+}
+
+/* Called once to start and again after each refused key: hand out the
+ * next key, and give up (out_of_keys) when none is left. */
+static int on_credentials(git_credential **out, const char *url, const char *user_from_url,
+			  unsigned int allowed, void *payload)
+{
+	net_op *op = payload;
+	const char *user = user_from_url && *user_from_url ? user_from_url : "git";
+	int rc;
+
+	(void)url;
+	report(op, NULL, 0, 0);
+	if (allowed & GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, user);
+	if (!(allowed & (GIT_CREDENTIAL_SSH_CUSTOM | GIT_CREDENTIAL_SSH_KEY)))
+		return GIT_PASSTHROUGH; /* https with a password: not ours to answer */
+	rc = ssh_key_at(out, op, user, op->tries++);
+	if (rc == GIT_ENOTFOUND) {
+		op->out_of_keys = 1;
+		git_error_set_str(GIT_ERROR_SSH, "no more SSH keys to offer");
+		return GIT_EAUTH;
+	}
+	return rc;
+}
+
+static void set_callbacks(git_remote_callbacks *cb, net_op *op)
+{
+	cb->credentials = on_credentials;
+	cb->certificate_check = on_certificate;
+	cb->sideband_progress = on_sideband;
+	cb->payload = op;
+	if (op->push) {
+		cb->push_update_reference = on_ref_status;
+		cb->pack_progress = on_pack;
+		cb->push_transfer_progress = on_push_transfer;
+	} else {
+		cb->transfer_progress = on_fetch_transfer;
+	}
+}
+
 /* The hook's own words, trimmed to one line, when it said anything. */
-static const char *hook_words(push_state *ps)
+static const char *hook_words(net_op *op)
 {
 	char *p;
 
-	if (!ps->said.ptr)
+	if (!op->said.ptr)
 		return "";
-	while ((p = strchr(ps->said.ptr, '\r')) || (p = strchr(ps->said.ptr, '\n')))
+	while ((p = strchr(op->said.ptr, '\r')) || (p = strchr(op->said.ptr, '\n')))
 		*p = ' ';
-	return ps->said.ptr;
+	return op->said.ptr;
 }
 
-static int push_refspecs(git_remote *remote, const char *const *refs, size_t n,
-			 push_state *ps)
+/* Why a push or fetch failed, in words, once libgit2 gave up. */
+static int net_failure(net_op *op, int rc, const char *doing)
+{
+	if (op->host_unknown)
+		return chs_error_set(CHS_EDENIED, "the archive at %s is not the host this device "
+				     "knows (its SSH host key is not in ~/.ssh/known_hosts, or it "
+				     "changed); ask the admin for the archive's host key", op->url);
+	if (op->out_of_keys && op->tries == 1 && !op->t->ssh_key)
+		return chs_error_set(CHS_EDENIED, "no SSH key to offer the archive at %s (no "
+				     "device key set, no ssh-agent, no ~/.ssh/id_ed25519)", op->url);
+	if (op->out_of_keys)
+		return chs_error_set(CHS_EDENIED, op->t->ssh_key
+				     ? "the archive at %s refused this device's SSH key; ask the "
+				       "admin to add it (chartsync device allowed-signers prints it)"
+				     : "the archive at %s refused every SSH key of this computer "
+				       "(ssh-agent, ~/.ssh/id_ed25519); ask the admin to add one",
+				     op->url);
+	if (rc == GIT_ENONFASTFORWARD)
+		return chs_error_set(CHS_EDENIED, "the archive refused the push: it holds "
+				     "commits of this device's ref that this device does not "
+				     "have (not a fast-forward)");
+	return git_fail(CHS_EIO, doing);
+}
+
+static int push_refspecs(git_remote *remote, net_op *op)
 {
 	git_push_options opts;
 	git_strarray specs;
-	char **list = calloc(n + 1, sizeof(*list));
+	char **list = calloc(op->n + 1, sizeof(*list));
 	size_t i;
 	int rc, err = 0;
 
 	if (!list)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	for (i = 0; i < n && !err; i++) {
+	for (i = 0; i < op->n && !err; i++) {
 		chs_buf b;
 
 		/* no '+': the archive must fast-forward, never rewind */
 		chs_buf_init(&b, 0);
-		if ((err = chs_buf_printf(&b, "%s:%s", refs[i], refs[i])) == 0)
+		if ((err = chs_buf_printf(&b, "%s:%s", op->refs[i], op->refs[i])) == 0)
 			list[i] = chs_buf_detach(&b);
 	}
 	specs.strings = list;
-	specs.count = n;
+	specs.count = op->n;
 	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
-	opts.callbacks.push_update_reference = on_ref_status;
-	opts.callbacks.sideband_progress = on_sideband;
-	opts.callbacks.payload = ps;
+	set_callbacks(&opts.callbacks, op);
 	if (!err && (rc = git_remote_push(remote, &specs, &opts)) < 0)
-		err = rc == GIT_ENONFASTFORWARD
-			? chs_error_set(CHS_EDENIED, "the archive refused the push: it holds "
-					"commits of this device's ref that this device does not "
-					"have (not a fast-forward)")
-			: git_fail(CHS_EIO, "cannot push to the archive");
-	for (i = 0; i < n; i++)
+		err = net_failure(op, rc, "cannot push to the archive");
+	for (i = 0; i < op->n; i++)
 		free(list[i]);
 	free(list);
 	return err;
 }
 
-int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n)
-{
-	git_remote *remote = NULL;
-	push_state ps;
-	int err;
-
-	chs_buf_init(&ps.refused, 4096);
-	chs_buf_init(&ps.said, 4096);
-	if (git_remote_create_anonymous(&remote, g->repo, url) < 0) {
-		err = git_fail(CHS_EINVALID, "not an archive address");
-		goto done;
-	}
-	if ((err = push_refspecs(remote, refs, n, &ps)) < 0)
-		goto done;
-	/* git_remote_push returns 0 for a refusal: the status tells */
-	if (ps.refused.len)
-		err = chs_error_set(CHS_EDENIED, "the archive refused the push (%s) %s",
-				    ps.refused.ptr, hook_words(&ps));
-done:
-	git_remote_free(remote);
-	chs_buf_dispose(&ps.refused);
-	chs_buf_dispose(&ps.said);
-	return err;
-}
-
-int chs_git_fetch(chs_git *g, const char *url)
+static int fetch_refspecs(git_remote *remote, net_op *op)
 {
 	char *spec[] = { (char *)FETCH_SPEC };
 	git_strarray specs = { spec, 1 };
 	git_fetch_options opts;
-	git_remote *remote = NULL;
-	int err = 0;
+	int rc;
 
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	opts.prune = GIT_FETCH_NO_PRUNE;
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	if (git_remote_create_anonymous(&remote, g->repo, url) < 0)
+	opts.update_fetchhead = 0; /* nothing reads FETCH_HEAD: one lock less */
+	set_callbacks(&opts.callbacks, op);
+	if ((rc = git_remote_fetch(remote, &specs, &opts, NULL)) < 0)
+		return net_failure(op, rc, "cannot fetch from the archive");
+	return 0;
+}
+
+/* Run one push or fetch on `repo`, wherever this process is. */
+static int net_run(git_repository *repo, net_op *op)
+{
+	git_remote *remote = NULL;
+	int err;
+
+	if (git_remote_create_anonymous(&remote, repo, op->url) < 0) {
 		err = git_fail(CHS_EINVALID, "not an archive address");
-	else if (git_remote_fetch(remote, &specs, &opts, NULL) < 0)
-		err = git_fail(CHS_EIO, "cannot fetch from the archive");
+		goto done;
+	}
+	if ((err = op->push ? push_refspecs(remote, op) : fetch_refspecs(remote, op)) < 0)
+		goto done;
+	/* git_remote_push returns 0 for a refusal: the status tells */
+	if (op->refused.len)
+		err = chs_error_set(CHS_EDENIED, "the archive refused the push (%s) %s",
+				    op->refused.ptr, hook_words(op));
+done:
 	git_remote_free(remote);
 	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bounding network time                                                */
+
+/*
+ * libgit2 has no timeouts: a server that accepts a connection and never
+ * answers blocks git:// and ssh in a read forever, and no libgit2 call can
+ * interrupt another. So a push or fetch to a network archive runs in a
+ * helper process (fork, no exec) that opens its own handle on the same
+ * repository (the parent's handle, its mutexes and its open packs are
+ * never touched in the child) and reports over a pipe:
+ *
+ *   'P' u64 done, u64 total, text   progress (empty text: a sign of life)
+ *   'R' i32 code, text              the result: a CHS_E* code and message
+ *
+ * each message one write() of at most PIPE_BUF bytes, so never torn. The
+ * parent waits on the pipe and kills the child (SIGKILL) when nothing
+ * arrived for the inactivity limit: a slow link that still moves data
+ * is never cut, a dead one is cut after the limit. libgit2 calls back
+ * during every phase that talks to the server (host key, credentials,
+ * the server's sideband text, objects counted, sent, received).
+ *
+ * The child ends with _exit(): no atexit handler (LeakSanitizer's among
+ * them) and no stdio flush runs twice. It dies with its parent
+ * (PR_SET_PDEATHSIG: strictly, with the thread that forked it, which
+ * waits for it to the end), so a killed daemon leaves no child talking
+ * to the archive. Should it hang on a lock another thread of the parent held at
+ * fork time, the same limit kills it.
+ *
+ * A killed child may leave the lock and temporary files libgit2 writes
+ * while fetching: refs/remotes/archive/...lock and objects/pack/
+ * pack_git2_* files. The parent removes them (clear_locks below): only
+ * a sync writes those places, and the caller runs one sync per
+ * repository at a time, so any such file is the child's or a leftover of
+ * an earlier crash. A push writes nothing in the local repository.
+ *
+ * Local paths and file:// skip the child: nothing there waits on a
+ * network, and a fork costs more than the rest of a small local push
+ * (measured in tests/sync/test_git_net.c).
+ */
+
+static int send_all(int fd, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One message: type, 4-byte length, `head` then `text` (cut to fit). */
+static void send_msg(int fd, char type, const void *head, size_t hlen, const char *text)
+{
+	unsigned char m[NET_MSG_MAX];
+	size_t tlen = text ? strlen(text) : 0;
+	uint32_t len;
+
+	if (tlen > sizeof(m) - 5 - hlen)
+		tlen = sizeof(m) - 5 - hlen;
+	len = (uint32_t)(hlen + tlen);
+	m[0] = (unsigned char)type;
+	memcpy(m + 1, &len, 4);
+	memcpy(m + 5, head, hlen);
+	if (tlen)
+		memcpy(m + 5 + hlen, text, tlen);
+	if (send_all(fd, m, 5 + len) < 0)
+		_exit(1); /* the parent is gone or gave up on us */
+}
+
+static void send_progress(int fd, const char *what, size_t done, size_t total)
+{
+	uint64_t head[2] = { done, total };
+
+	send_msg(fd, 'P', head, sizeof(head), what ? what : "");
+}
+
+static void send_result(int fd, int code, const char *message)
+{
+	int32_t c = code;
+
+	send_msg(fd, 'R', &c, sizeof(c), message);
+}
+
+/* The parent's handlers (a service's SIGTERM handler writing to its event
+ * loop's pipe, say) must not run in the child: defaults, nothing
+ * blocked, and a closed pipe or socket is an error, not a death. */
+static void reset_signals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+				    SIGCHLD, SIGALRM };
+	sigset_t none;
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++)
+		signal(sigs[i], SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+}
+
+/* The helper process: its own repository handle, the operation, the
+ * result, _exit. Never returns. */
+static _Noreturn void child_main(const chs_git *g, net_op *op, pid_t parent)
+{
+	git_repository *repo = NULL;
+	int err;
+
+	reset_signals();
+#ifdef __linux__
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+	if (getppid() != parent)
+		_exit(1);
+	if ((g->from_env ? git_repository_open_ext(&repo, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL)
+			 : git_repository_open_bare(&repo, g->path)) < 0)
+		err = git_fail(CHS_EIO, "cannot open the git repository");
+	else
+		err = net_run(repo, op);
+	send_result(op->fd, err, err < 0 ? chs_error_last() : "");
+	/* no cleanup: the process ends here, and _exit skips atexit (and
+	 * LeakSanitizer) on purpose */
+	_exit(0);
+}
+
+/* What the parent has heard from the child so far. */
+typedef struct child_news {
+	unsigned char buf[2 * NET_MSG_MAX];
+	size_t len;
+	int done;        /* the result arrived */
+	int code;
+	char message[NET_MSG_MAX];
+} child_news;
+
+/* Act on every whole message in `cn->buf`. */
+static void take_messages(child_news *cn, const chs_git_transport *t)
+{
+	size_t at = 0;
+	uint32_t len;
+
+	while (cn->len - at >= 5) {
+		const unsigned char *m = cn->buf + at;
+
+		memcpy(&len, m + 1, 4);
+		if (len > NET_MSG_MAX || cn->len - at < 5 + (size_t)len)
+			break;
+		if (m[0] == 'P' && len > 16 && t->progress) { /* 16: a sign of life */
+			uint64_t head[2];
+			char what[128];
+
+			memcpy(head, m + 5, sizeof(head));
+			snprintf(what, sizeof(what), "%.*s", (int)(len - 16), (const char *)m + 21);
+			t->progress(what, (size_t)head[0], (size_t)head[1], t->payload);
+		} else if (m[0] == 'R' && len >= 4) {
+			int32_t c;
+
+			memcpy(&c, m + 5, 4);
+			cn->code = c;
+			snprintf(cn->message, sizeof(cn->message), "%.*s", (int)(len - 4),
+				 (const char *)m + 9);
+			cn->done = 1;
+		}
+		at += 5 + len;
+	}
+	memmove(cn->buf, cn->buf + at, cn->len - at);
+	cn->len -= at;
+}
+
+/* Read what is there; 1 if anything arrived, 0 if nothing, -1 at EOF. */
+static int read_news(int fd, child_news *cn, const chs_git_transport *t)
+{
+	ssize_t r = read(fd, cn->buf + cn->len, sizeof(cn->buf) - cn->len);
+
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (r == 0)
+		return -1;
+	cn->len += (size_t)r;
+	take_messages(cn, t);
+	return 1;
+}
+
+static void reap(pid_t pid, int *status)
+{
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Wait for the child's result, restarting the clock at every message.
+ * The child may exit without EOF on the pipe reaching us (another thread
+ * may have forked meanwhile and hold a copy of the write end), so its exit
+ * is also polled for. 1 when it had to be killed.
+ */
+static int watch_child(int fd, pid_t pid, const chs_git_transport *t, int timeout_ms,
+		       child_news *cn)
+{
+	uint64_t last = mono_ms();
+	int status = 0, eof = 0, exited = 0;
+
+	while (!cn->done && !exited) {
+		int waited = (int)(mono_ms() - last), slice, rc;
+		pid_t w;
+
+		if (waited >= timeout_ms) {
+			kill(pid, SIGKILL);
+			reap(pid, &status);
+			return 1;
+		}
+		slice = timeout_ms - waited < CHILD_POLL_MS ? timeout_ms - waited : CHILD_POLL_MS;
+		if (eof) { /* closed, not yet exited: wait without spinning */
+			poll(NULL, 0, slice);
+		} else if (poll(&(struct pollfd){ fd, POLLIN, 0 }, 1, slice) > 0) {
+			if ((rc = read_news(fd, cn, t)) > 0)
+				last = mono_ms();
+			eof = rc < 0;
+		}
+		w = waitpid(pid, &status, WNOHANG);
+		exited = w == pid || (w < 0 && errno == ECHILD);
+	}
+	while (!cn->done && read_news(fd, cn, t) > 0)
+		; /* what it wrote before it exited */
+	if (!exited)
+		reap(pid, &status); /* it _exits right after its result */
+	return 0;
+}
+
+static int net_timeout_ms(const chs_git_transport *t)
+{
+	const char *env = getenv("CHARTSYNC_NET_TIMEOUT");
+	char *end;
+	long s;
+
+	if (env && *env) {
+		errno = 0;
+		s = strtol(env, &end, 10);
+		if (!errno && !*end && s > 0 && s <= 24 * 3600)
+			return (int)s * 1000;
+	}
+	return t->timeout_ms > 0 ? t->timeout_ms : NET_TIMEOUT_DEFAULT_MS;
+}
+
+static void clear_locks(const char *gitdir, int sync_only, time_t older_than);
+
+static int run_in_child(chs_git *g, net_op *op)
+{
+	int timeout_ms = net_timeout_ms(&g->net), fds[2], killed;
+	child_news *cn = NULL;
+	pid_t pid, parent = getpid();
+	int err = 0;
+
+	if (!(cn = calloc(1, sizeof(*cn))))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		free(cn);
+		return chs_error_set(CHS_EIO, "cannot start a sync helper: %s", strerror(errno));
+	}
+	if ((pid = fork()) == 0) {
+		close(fds[0]);
+		op->fd = fds[1];
+		child_main(g, op, parent);
+	}
+	close(fds[1]);
+	if (pid < 0) {
+		err = chs_error_set(CHS_EIO, "cannot start a sync helper: %s", strerror(errno));
+		goto done;
+	}
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	killed = watch_child(fds[0], pid, &g->net, timeout_ms, cn);
+	if (killed) {
+		clear_locks(g->path, 1, 0);
+		err = chs_error_set(CHS_EIO, "the archive at %s stopped answering for %d s; "
+				    "nothing was lost, run sync again", op->url,
+				    (timeout_ms + 999) / 1000);
+	} else if (!cn->done) {
+		clear_locks(g->path, 1, 0);
+		err = chs_error_set(CHS_EIO, "the sync helper for %s ended without a result; "
+				    "nothing was lost, run sync again", op->url);
+	} else if (cn->code < 0) {
+		err = chs_error_set(cn->code, "%s", cn->message);
+	}
+done:
+	close(fds[0]);
+	free(cn);
+	return err;
+}
+
+/* A path or file:// URL: no network, nothing to bound. libgit2 reads
+ * "host:path" (a ':' before any '/') as scp-style ssh. */
+static int is_local(const char *url)
+{
+	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
+
+	if (!strncmp(url, "file://", 7))
+		return 1;
+	return !colon || (slash && slash < colon);
+}
+
+static int net_op_start(chs_git *g, net_op *op)
+{
+	int err;
+
+	chs_buf_init(&op->refused, 4096);
+	chs_buf_init(&op->said, 4096);
+	op->t = &g->net;
+	op->fd = -1;
+	err = is_local(op->url) ? net_run(g->repo, op) : run_in_child(g, op);
+	chs_buf_dispose(&op->refused);
+	chs_buf_dispose(&op->said);
+	return err;
+}
+
+void chs_git_set_transport(chs_git *g, const chs_git_transport *t)
+{
+	memset(&g->net, 0, sizeof(g->net));
+	if (t)
+		g->net = *t;
+}
+
+int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n)
+{
+	net_op op = { 0 };
+
+	op.push = 1;
+	op.url = url;
+	op.refs = refs;
+	op.n = n;
+	return net_op_start(g, &op);
+}
+
+int chs_git_fetch(chs_git *g, const char *url)
+{
+	net_op op = { 0 };
+
+	op.url = url;
+	return net_op_start(g, &op);
+}
+
+/* ------------------------------------------------------------------ */
+/* Stale locks                                                          */
+
+/* A lock libgit2 takes (git forbids ref names ending in ".lock") or a
+ * temporary file it writes (mkstemp names with "_git2_"). */
+static int is_leftover(const char *name)
+{
+	size_t n = strlen(name);
+
+	return (n > 5 && !strcmp(name + n - 5, ".lock")) || strstr(name, "_git2_") != NULL;
+}
+
+/* Remove leftovers in `dir` (into subfolders when `deep`) last changed
+ * before `older_than` (0: any). */
+static void clear_dir(const char *dir, int deep, time_t older_than)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
+	struct stat st;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
+		    lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode) && deep)
+			clear_dir(path, deep, older_than);
+		else if (S_ISREG(st.st_mode) && is_leftover(e->d_name) &&
+			 (!older_than || st.st_mtime < older_than))
+			unlink(path);
+	}
+	closedir(d);
+}
+
+/* `sync_only`: just the places a fetch writes (see "Bounding network
+ * time"); otherwise every place libgit2 locks or writes temporary files,
+ * except loose object folders (no leftovers there: loose objects are
+ * written as objects/tmp_object_git2_* and renamed). */
+static void clear_locks(const char *gitdir, int sync_only, time_t older_than)
+{
+	static const char *const deep_sync[] = { "refs/remotes", "objects/pack" };
+	static const char *const deep_all[] = { "refs" };
+	static const char *const shallow_all[] = { "", "objects", "objects/pack" };
+	const char *const *deep = sync_only ? deep_sync : deep_all;
+	size_t i, ndeep = sync_only ? 2 : 1, nshallow = sync_only ? 0 : 3;
+	char path[4096];
+
+	for (i = 0; i < ndeep + nshallow; i++) {
+		const char *place = i < ndeep ? deep[i] : shallow_all[i - ndeep];
+
+		if (snprintf(path, sizeof(path), "%s/%s", gitdir, place) < (int)sizeof(path))
+			clear_dir(path, i < ndeep, older_than);
+	}
+}
+
+void chs_git_clear_stale_locks(chs_git *g)
+{
+	clear_locks(g->path, 0, time(NULL) - CHS_GIT_STALE_LOCK_S);
 }
 
 /* ------------------------------------------------------------------ */

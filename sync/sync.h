@@ -354,9 +354,22 @@ int chs_roster_open_key(const chs_roster *r, const chs_identity *me, int compart
  * fetch that carry them. Refs move by compare-and-swap only; a push that
  * the archive refuses fails with the archive's reason (libgit2 reports a
  * refusal only through a callback); fetched refs land under
- * refs/remotes/archive/chartsync/. No call here bounds network time.
+ * refs/remotes/archive/chartsync/. A push or fetch to a network archive
+ * (git://, ssh, https) runs in a helper process that is killed when the
+ * archive stops answering, so no call waits on the network forever.
  */
 typedef struct chs_git chs_git;
+
+/* How pushes and fetches reach the archive. */
+typedef struct chs_git_transport {
+	const chs_identity *ssh_key; /* signs SSH authentication; NULL: agent/key files only */
+	int timeout_ms;               /* inactivity limit of a network operation; 0: default 60000 */
+	void (*progress)(const char *what, size_t done, size_t total, void *payload); /* may be NULL */
+	void *payload;
+} chs_git_transport;
+
+/* Lock and temporary files older than this many seconds are stale. */
+#define CHS_GIT_STALE_LOCK_S 10
 
 /* A file of a batch commit's tree, given by the caller. */
 typedef struct chs_git_entry {
@@ -443,6 +456,20 @@ int chs_git_init_archive(const char *path);
 /* 0 when `path` itself is a bare git repository; CHS_ENOTFOUND when it is
  * no repository, CHS_EINVALID when it has a working tree. */
 int chs_git_probe_bare(const char *path);
+/* Settings for this handle's pushes and fetches (copied; ssh_key is
+ * borrowed and must outlive the handle's pushes and fetches). The
+ * environment variable CHARTSYNC_NET_TIMEOUT (whole seconds), when set,
+ * overrides timeout_ms. progress is called on the calling thread, at most
+ * a few times a second, with what is happening ("counting objects",
+ * "writing objects", "receiving objects", ...) and how far (total 0 when
+ * not known yet). */
+void chs_git_set_transport(chs_git *g, const chs_git_transport *t);
+/* Remove the lock and temporary files libgit2 leaves in the repository
+ * when a process dies in the middle of a write (they would block later
+ * writes), if older than CHS_GIT_STALE_LOCK_S (a live writer holds a
+ * lock for milliseconds). Call it at the start of a sync, holding the
+ * lock that keeps syncs of this repository one at a time. */
+void chs_git_clear_stale_locks(chs_git *g);
 /* Commit a tree of `entries` on top of `ref` (or as its first commit),
  * signed by `id`, author and committer "device <id>" at `when`, and move
  * `ref` to it unless it moved meanwhile (CHS_EBUSY). */
@@ -461,11 +488,15 @@ int chs_git_flush(chs_git *g);
 /* The commit `ref` points at; CHS_ENOTFOUND if it does not exist. */
 int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
 /* Push `refs` (each to the same name) without force; CHS_EDENIED with
- * the archive's reason when it refuses, CHS_EIO when it cannot be
- * reached. */
+ * the archive's reason when it refuses, and when it refuses this
+ * device's SSH key or its own host key is not the one known
+ * (~/.ssh/known_hosts); CHS_EIO when it cannot be reached or stops
+ * answering for the inactivity limit (nothing is lost: run it again).
+ * URLs: a path, file://, git://, ssh://[user@]host[:port]/path,
+ * user@host:path, https://. */
 int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n);
 /* Fetch the archive's chartsync refs (refs/chartsync/...) into
- * refs/remotes/archive/chartsync/... */
+ * refs/remotes/archive/chartsync/...; errors as chs_git_push(). */
 int chs_git_fetch(chs_git *g, const char *url);
 /* The commits reachable from `ref` and not from `since` (NULL: all),
  * oldest first; `*out` is malloc'ed (NULL and 0 when `ref` is absent). */

@@ -1,0 +1,455 @@
+/*
+ * sync/git over a network: a push or fetch never waits forever on an
+ * archive that stopped answering, a killed transfer leaves nothing that
+ * blocks the next write, and ssh authenticates with the device key
+ * against a real sshd on 127.0.0.1 (unknown keys and hosts refused
+ * clearly, never a hang).
+ */
+#include "sync/sync.h"
+#include "support/sshserver.h"
+#include "support/testutil.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SILENT_TIMEOUT_S 2
+#define SLACK_MS 2500 /* start-up, kill and reap on a loaded 2-core runner */
+/* A local incremental push is budgeted at 20 ms (measured here and
+ * printed); the test only guards against a push that waits on something,
+ * since a loaded runner's fsyncs make wall time noisy. */
+#define LOCAL_PUSH_GUARD_MS 200
+
+static char *dir;
+static chs_identity *dev;
+static char device[33], ref[128], remote_ref[160];
+
+static void setup(void)
+{
+	ck_assert_int_eq(chs_crypto_init(), 0);
+	dir = tu_tempdir();
+	ck_assert_int_eq(chs_identity_new(&dev), 0);
+	chs_identity_device_id(dev, device);
+	snprintf(ref, sizeof(ref), "%s%s", CHS_DEVICE_REFS, device);
+	snprintf(remote_ref, sizeof(remote_ref), "refs/remotes/archive/chartsync/devices/%s",
+		 device);
+}
+
+static void teardown(void)
+{
+	chs_identity_free(dev);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static chs_git *repo(const char *name)
+{
+	char *p = tu_path(dir, name);
+	chs_git *g = NULL;
+
+	ck_assert_msg(chs_git_open(&g, p) == 0, "%s", chs_error_last());
+	free(p);
+	return g;
+}
+
+static void commit(chs_git *g, const char *manifest, char oid[41])
+{
+	chs_git_entry e[1] = { { "manifest", manifest, strlen(manifest) } };
+
+	ck_assert_msg(chs_git_write_commit(g, ref, e, 1, "batch\n", dev, 1732500000, oid) == 0,
+		      "%s", chs_error_last());
+}
+
+static char *bare_archive(void)
+{
+	char *archive = tu_path(dir, "archive.git");
+
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
+	return archive;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A TCP listener on 127.0.0.1 that never accepts: the kernel completes
+ * the connection, and nothing is ever said on it. */
+static int silent_server(int *port)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(s, 16), 0);
+	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return s;
+}
+
+/* Run a push (refs) or fetch (refs NULL) that must time out. */
+static void expect_timeout(chs_git *g, const char *url, const char *const *refs, int limit_s)
+{
+	long long t0 = now_ms(), took;
+	char words[64];
+	int rc = refs ? chs_git_push(g, url, refs, 1) : chs_git_fetch(g, url);
+
+	took = now_ms() - t0;
+	ck_assert_msg(rc == CHS_EIO, "%d: %s", rc, chs_error_last());
+	snprintf(words, sizeof(words), "stopped answering for %d s", limit_s);
+	ck_assert_msg(strstr(chs_error_last(), words), "%s", chs_error_last());
+	ck_assert_msg(strstr(chs_error_last(), url), "%s", chs_error_last());
+	ck_assert_msg(took >= limit_s * 1000 - 100 && took <= limit_s * 1000 + SLACK_MS,
+		      "took %lld ms for a %d s limit", took, limit_s);
+}
+
+START_TEST(test_git_net__a_silent_archive_fails_fetch_and_push_within_the_limit)
+{
+	chs_git *g = repo("local.git");
+	char *archive = bare_archive(), url[128], oid[41], tip[41];
+	const char *refs[] = { ref };
+	int port, s = silent_server(&port);
+
+	ck_assert_int_eq(setenv("CHARTSYNC_NET_TIMEOUT", "2", 1), 0);
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/x.git", port);
+	commit(g, "m1", oid);
+	expect_timeout(g, url, NULL, SILENT_TIMEOUT_S);
+	expect_timeout(g, url, refs, SILENT_TIMEOUT_S);
+	/* the repository still works: a write, and a push to a reachable archive */
+	commit(g, "m2", oid);
+	ck_assert_msg(chs_git_push(g, archive, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(tu_sh("test \"$(git -C '%s' rev-parse %s)\" = %s", archive, ref, oid), 0);
+	ck_assert_msg(chs_git_fetch(g, archive) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_git_ref(g, remote_ref, tip), 0);
+	ck_assert_str_eq(tip, oid);
+	close(s);
+	chs_git_free(g);
+	free(archive);
+}
+END_TEST
+
+START_TEST(test_git_net__the_limit_comes_from_the_transport_without_the_variable)
+{
+	chs_git *g = repo("local.git");
+	chs_git_transport t = { NULL, 1000, NULL, NULL };
+	char url[128];
+	int port, s = silent_server(&port);
+
+	unsetenv("CHARTSYNC_NET_TIMEOUT");
+	chs_git_set_transport(g, &t);
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/x.git", port);
+	expect_timeout(g, url, NULL, 1);
+	close(s);
+	chs_git_free(g);
+}
+END_TEST
+
+/* Make a file with the given age in seconds. */
+static void plant(const char *path, int age_s)
+{
+	struct timespec times[2];
+
+	ck_assert_int_eq(tu_write(path, "", 0), 0);
+	clock_gettime(CLOCK_REALTIME, &times[0]);
+	times[0].tv_sec -= age_s;
+	times[1] = times[0];
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+START_TEST(test_git_net__a_killed_fetch_leaves_no_lock_behind)
+{
+	chs_git *a = repo("a.git"), *b = repo("b.git");
+	char *archive = bare_archive(), url[128], lock[512], tmp[512], oid[41];
+	const char *refs[] = { ref };
+	int port, s = silent_server(&port);
+
+	commit(a, "m1", oid);
+	ck_assert_int_eq(chs_git_push(a, archive, refs, 1), 0);
+	/* what a fetch killed mid-way leaves: a lock on the ref it was moving
+	 * and a half-written pack */
+	ck_assert_int_eq(tu_sh("mkdir -p '%s/b.git/refs/remotes/archive/chartsync/devices'", dir), 0);
+	snprintf(lock, sizeof(lock), "%s/b.git/%s.lock", dir, remote_ref);
+	snprintf(tmp, sizeof(tmp), "%s/b.git/objects/pack/pack_git2_Xy12Ab", dir);
+	plant(lock, 0);
+	plant(tmp, 0);
+	ck_assert_int_ne(chs_git_fetch(b, archive), 0); /* the lock blocks it */
+	ck_assert_int_eq(setenv("CHARTSYNC_NET_TIMEOUT", "1", 1), 0);
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/x.git", port);
+	expect_timeout(b, url, NULL, 1);
+	ck_assert_int_eq(access(lock, F_OK), -1);
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	ck_assert_msg(chs_git_fetch(b, archive) == 0, "%s", chs_error_last());
+	close(s);
+	chs_git_free(a);
+	chs_git_free(b);
+	free(archive);
+}
+END_TEST
+
+START_TEST(test_git_net__stale_locks_are_cleared_and_live_ones_kept)
+{
+	chs_git *g = repo("local.git");
+	char lock[512], oid[41];
+
+	commit(g, "m1", oid);
+	/* a process killed while moving this device's ref */
+	snprintf(lock, sizeof(lock), "%s/local.git/%s.lock", dir, ref);
+	plant(lock, 0);
+	ck_assert_int_eq(chs_git_write_commit(g, ref, NULL, 0, "batch\n", dev, 1732500000, oid),
+			 CHS_EBUSY);
+	ck_assert_msg(strstr(chs_error_last(), "locked"), "%s", chs_error_last());
+	/* a lock this fresh may be a live writer's: kept */
+	chs_git_clear_stale_locks(g);
+	ck_assert_int_eq(access(lock, F_OK), 0);
+	/* once stale, it goes, and the write goes through */
+	plant(lock, CHS_GIT_STALE_LOCK_S + 5);
+	chs_git_clear_stale_locks(g);
+	ck_assert_int_eq(access(lock, F_OK), -1);
+	commit(g, "m2", oid);
+	chs_git_free(g);
+}
+END_TEST
+
+static int by_value(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+static volatile sig_atomic_t children;
+
+static void count_child(int sig)
+{
+	(void)sig;
+	children++;
+}
+
+/* A local incremental push must stay cheap: it does not go through the
+ * helper process (no network to bound, and a fork would cost more than
+ * the push). No child ends while local pushes run. */
+START_TEST(test_git_net__a_local_push_runs_in_process_and_stays_fast)
+{
+	chs_git *g = repo("local.git");
+	char *archive = bare_archive(), oid[41], m[32];
+	const char *refs[] = { ref };
+	struct sigaction sa;
+	long long took[21], t0;
+	int i, n = 21;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = count_child;
+	sa.sa_flags = SA_RESTART;
+	ck_assert_int_eq(sigaction(SIGCHLD, &sa, NULL), 0);
+	commit(g, "m0", oid);
+	ck_assert_int_eq(chs_git_push(g, archive, refs, 1), 0);
+	for (i = 0; i < n; i++) {
+		snprintf(m, sizeof(m), "m%d", i + 1);
+		commit(g, m, oid);
+		t0 = now_ms();
+		ck_assert_int_eq(chs_git_push(g, archive, refs, 1), 0);
+		took[i] = now_ms() - t0;
+	}
+	ck_assert_int_eq(children, 0);
+	qsort(took, (size_t)n, sizeof(*took), by_value);
+	fprintf(stderr, "local incremental push: median %lld ms, max %lld ms\n", took[n / 2],
+		took[n - 1]);
+	ck_assert_msg(took[n / 2] < LOCAL_PUSH_GUARD_MS, "%lld ms a push", took[n / 2]);
+	chs_git_free(g);
+	free(archive);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* ssh                                                                  */
+
+static tu_sshd sshd;
+
+static char *key_line(const chs_identity *id)
+{
+	chs_buf b;
+
+	chs_buf_init(&b, 0);
+	ck_assert_int_eq(chs_ssh_public_key(&b, chs_identity_public(id)), 0);
+	return chs_buf_detach(&b);
+}
+
+/* sshd letting in the device key; HOME trusting its host key or not. */
+static void ssh_setup(int trust)
+{
+	char *line = key_line(dev), *home = tu_path(dir, "home");
+
+	ck_assert_int_eq(mkdir(home, 0700), 0);
+	tu_sshd_start(&sshd, line);
+	tu_sshd_home(&sshd, home, trust);
+	unsetenv("SSH_AUTH_SOCK");
+	ck_assert_int_eq(setenv("CHARTSYNC_NET_TIMEOUT", "20", 1), 0);
+	free(line);
+	free(home);
+}
+
+static void ssh_url(char *url, size_t len, const char *archive)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	ck_assert_ptr_nonnull(pw);
+	snprintf(url, len, "ssh://%s@127.0.0.1:%d%s", pw->pw_name, sshd.port, archive);
+}
+
+/* What progress reports arrived, joined by spaces (deduplicated). */
+static void on_progress(const char *what, size_t done, size_t total, void *payload)
+{
+	chs_buf *seen = payload;
+
+	ck_assert(total == 0 || done <= total); /* 0: not known yet */
+	if (!seen->ptr || !strstr(seen->ptr, what))
+		chs_buf_printf(seen, "%s ", what);
+}
+
+static chs_buf seen;
+
+static chs_git *ssh_repo(const char *name, const chs_identity *key)
+{
+	chs_git *g = repo(name);
+	chs_git_transport t = { key, 0, on_progress, &seen };
+
+	chs_git_set_transport(g, &t);
+	return g;
+}
+
+START_TEST(test_git_net__push_and_fetch_over_ssh_with_the_device_key)
+{
+	chs_git *a, *b;
+	char *archive, url[512], oid[41], tip[41];
+	const char *refs[] = { ref };
+	chs_git_commit *c = NULL;
+
+	ssh_setup(1);
+	a = ssh_repo("a.git", dev);
+	b = ssh_repo("b.git", dev);
+	archive = bare_archive();
+	ssh_url(url, sizeof(url), archive);
+	commit(a, "m1", oid);
+	chs_buf_init(&seen, 0);
+	ck_assert_msg(chs_git_push(a, url, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(tu_sh("test \"$(git -C '%s' rev-parse %s)\" = %s", archive, ref, oid), 0);
+	/* progress crossed from the helper process to the caller */
+	ck_assert_msg(seen.ptr && strstr(seen.ptr, "objects"), "%s", seen.ptr ? seen.ptr : "none");
+	chs_buf_dispose(&seen);
+	ck_assert_msg(chs_git_fetch(b, url) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_git_ref(b, remote_ref, tip), 0);
+	ck_assert_str_eq(tip, oid);
+	ck_assert_int_eq(chs_git_read(b, tip, &c), 0);
+	ck_assert_mem_eq(c->signer, chs_identity_public(dev), CHS_SIGN_PK_BYTES);
+	chs_git_commit_free(c);
+	chs_git_free(a);
+	chs_git_free(b);
+	free(archive);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
+START_TEST(test_git_net__an_unknown_device_key_is_refused_clearly)
+{
+	chs_identity *stranger = NULL;
+	chs_git *g;
+	char *archive, url[512], oid[41];
+	const char *refs[] = { ref };
+	long long t0;
+
+	ssh_setup(1);
+	ck_assert_int_eq(chs_identity_new(&stranger), 0);
+	g = ssh_repo("local.git", stranger);
+	archive = bare_archive();
+	ssh_url(url, sizeof(url), archive);
+	commit(g, "m1", oid);
+	t0 = now_ms();
+	ck_assert_int_eq(chs_git_push(g, url, refs, 1), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "refused this device's SSH key"), "%s",
+		      chs_error_last());
+	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EDENIED);
+	ck_assert_msg(now_ms() - t0 < 5000, "a refusal took %lld ms", now_ms() - t0);
+	chs_git_free(g);
+	chs_identity_free(stranger);
+	free(archive);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
+START_TEST(test_git_net__an_unknown_host_is_refused_clearly)
+{
+	chs_git *g;
+	char *archive, url[512];
+
+	ssh_setup(0);
+	g = ssh_repo("local.git", dev);
+	archive = bare_archive();
+	ssh_url(url, sizeof(url), archive);
+	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "known_hosts"), "%s", chs_error_last());
+	chs_git_free(g);
+	free(archive);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
+START_TEST(test_git_net__without_a_device_key_the_key_file_is_offered)
+{
+	chs_git *g;
+	char *archive, url[512], oid[41];
+	const char *refs[] = { ref };
+
+	/* sshd lets in ~/.ssh/id_ed25519 (read at each login), not the device */
+	ssh_setup(1);
+	ck_assert_int_eq(tu_sh("ssh-keygen -q -t ed25519 -N '' -C me -f \"$HOME/.ssh/id_ed25519\" "
+			    "&& cp \"$HOME/.ssh/id_ed25519.pub\" '%s/authorized_keys'", sshd.dir), 0);
+	g = ssh_repo("local.git", NULL);
+	archive = bare_archive();
+	ssh_url(url, sizeof(url), archive);
+	commit(g, "m1", oid);
+	ck_assert_msg(chs_git_push(g, url, refs, 1) == 0, "%s", chs_error_last());
+	/* with no key file either, it says so */
+	ck_assert_int_eq(tu_sh("rm \"$HOME/.ssh/id_ed25519\""), 0);
+	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "no SSH key to offer"), "%s", chs_error_last());
+	chs_git_free(g);
+	free(archive);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("sync-git-net");
+	TCase *tc = tcase_create("net");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_git_net__a_silent_archive_fails_fetch_and_push_within_the_limit);
+	tcase_add_test(tc, test_git_net__the_limit_comes_from_the_transport_without_the_variable);
+	tcase_add_test(tc, test_git_net__a_killed_fetch_leaves_no_lock_behind);
+	tcase_add_test(tc, test_git_net__stale_locks_are_cleared_and_live_ones_kept);
+	tcase_add_test(tc, test_git_net__a_local_push_runs_in_process_and_stays_fast);
+	tcase_add_test(tc, test_git_net__push_and_fetch_over_ssh_with_the_device_key);
+	tcase_add_test(tc, test_git_net__an_unknown_device_key_is_refused_clearly);
+	tcase_add_test(tc, test_git_net__an_unknown_host_is_refused_clearly);
+	tcase_add_test(tc, test_git_net__without_a_device_key_the_key_file_is_offered);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
