@@ -44,9 +44,6 @@
 #define FETCHED_ROSTER FETCHED "roster"
 #define FETCHED_DEVICES FETCHED "devices/"
 #define PUSH_TRIES 3
-#include <time.h>
-static double T(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec/1e9;}
-#define TT(what) do { if (getenv("CHS_T")) fprintf(stderr, "%s %.4f\n", what, T() - t0); t0 = T(); } while (0)
 
 typedef struct sync_ctx {
 	chs_store *s;
@@ -703,16 +700,33 @@ static int sync_lock(chs_store *s, int *fd)
 	return 0;
 }
 
+static void on_transfer(const char *what, size_t done, size_t total, void *payload)
+{
+	progress(payload, what, done, total);
+}
+
+/* The mirror, talking to the archive as this device (its key signs SSH
+ * logins), with stale locks of a killed sync cleared: this sync holds
+ * the store's sync lock, so no other writer of the mirror is running. */
 static int open_git(sync_ctx *x)
 {
 	char *path = chs_client__path(x->s->dir, "git");
+	chs_git_transport t;
 	int err;
 
 	if (!path)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	err = chs_git_open(&x->git, path);
 	free(path);
-	return err;
+	if (err < 0)
+		return err;
+	memset(&t, 0, sizeof(t));
+	t.ssh_key = x->s->identity;
+	t.progress = on_transfer;
+	t.payload = x;
+	chs_git_set_transport(x->git, &t);
+	chs_git_clear_stale_locks(x->git);
+	return 0;
 }
 
 /* This device on the newest roster, or why it may not sync yet. */
@@ -747,28 +761,19 @@ static int find_me(sync_ctx *x)
 static int run(sync_ctx *x)
 {
 	int err;
-	double t0 = T();
 
 	progress(x, "Fetching", 0, 0);
 	if ((err = chs_git_fetch(x->git, x->url)) < 0)
 		return chs_error_wrap(err, "cannot reach the archive at %s; your work is saved"
 				      " here and goes with the next sync", x->url);
-	TT("fetch");
 	chs_client__fault("fetched");
 	if ((err = fetch_roster(x)) < 0)
 		return err;
 	if (x->org_admin && (err = chs_client__publish_rosters(x->s, x->git)) < 0)
 		return err;
-	TT("roster");
-	if ((err = find_me(x)) < 0 || (err = pull_devices(x)) < 0)
+	if ((err = find_me(x)) < 0 || (err = pull_devices(x)) < 0 ||
+	    (err = commit_outgoing(x)) < 0 || (err = push(x)) < 0)
 		return err;
-	TT("pull");
-	if ((err = commit_outgoing(x)) < 0)
-		return err;
-	TT("commit");
-	if ((err = push(x)) < 0)
-		return err;
-	TT("push");
 	return 0;
 }
 
