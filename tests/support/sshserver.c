@@ -119,7 +119,7 @@ static void wait_for_port(tu_sshd *s)
 
 void tu_sshd_start(tu_sshd *s, const char *authorized_key)
 {
-	char line[512];
+	char line[8192];
 
 	memset(s, 0, sizeof(*s));
 	s->dir = tu_tempdir();

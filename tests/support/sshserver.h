@@ -18,7 +18,8 @@ typedef struct tu_sshd {
 
 /* A free TCP port on 127.0.0.1 (free when asked: bind it soon). */
 int tu_free_port(void);
-/* Start sshd letting in `authorized_key` ("ssh-ed25519 BASE64"). Fails
+/* Start sshd letting in `authorized_key` ("ssh-ed25519 BASE64", or several
+ * such lines). Fails
  * the test, with sshd's log, when sshd is missing or does not start:
  * CI installs it (tools/dev/deps), so a missing sshd is a broken setup. */
 void tu_sshd_start(tu_sshd *s, const char *authorized_key);

@@ -1,0 +1,379 @@
+/*
+ * client/: sync over the network, as a clinic syncs with a real archive.
+ * The archive is made by `chartsync archive init` (so its pre-receive
+ * hook runs on every network push) and served by git daemon on 127.0.0.1
+ * and by sshd on 127.0.0.1 with the devices' own keys. An admin store, two
+ * clinics and a billing office sync through it; concurrent edits reach
+ * review everywhere with one state hash; a resolve travels back; the
+ * billing office holds no clinical content; git itself verifies every
+ * commit; and a daemon that stops answering or dies mid-transfer costs
+ * nothing but a retry.
+ */
+#include "client/chartsync.h"
+#include "support/gitserver.h"
+#include "support/sshserver.h"
+#include "support/testutil.h"
+
+#include <jansson.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { ADMIN, C1, C2, B1, NSTORES };
+
+static const char *const users[NSTORES] = { "ann", "bob", "cy", "dee" };
+static char *top, *srv, *archive, *url, *dirs[NSTORES];
+static chs_store *st[NSTORES];
+static tu_gitserver daemon;
+
+static chs_edit E(const char *name, const char *value)
+{
+	chs_edit e = { name, value, 0, 0 };
+
+	return e;
+}
+
+static void make_store(int i)
+{
+	chs_kdf_params kdf;
+	chs_store_create_opts o = { users[i], "pw", 2, &kdf, users[i] };
+
+	chs_kdf_params_minimum(&kdf);
+	dirs[i] = tu_path(top, users[i]);
+	ck_assert_msg(chs_store_create(&st[i], dirs[i], &o) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_remote_set(st[i], url), 0);
+}
+
+static void sync_ok(int i)
+{
+	chs_sync_report rep;
+	int err = chs_store_sync(st[i], NULL, &rep);
+
+	ck_assert_msg(err == 0, "sync of %s: %s", users[i], chs_error_last());
+	chs_sync_report_dispose(&rep);
+}
+
+static void enroll(int i, const char *site, const char *role)
+{
+	char *line = NULL, dev[33];
+
+	ck_assert_int_eq(chs_device_request(st[i], &line), 0);
+	ck_assert_msg(chs_device_enroll(st[ADMIN], line, site, role, dev) == 0, "%s",
+		      chs_error_last());
+	free(line);
+}
+
+static void setup(void)
+{
+	char *home;
+	int i;
+
+	ck_assert_int_eq(chs_crypto_init(), 0);
+	top = tu_tempdir();
+	srv = tu_path(top, "srv");
+	archive = tu_path(srv, "archive.git");
+	/* libgit2 reads HOME once: a clean one before its first call */
+	home = tu_path(top, "home");
+	ck_assert_int_eq(tu_sh("mkdir -p '%s/.ssh' && touch '%s/.ssh/known_hosts'", home, home),
+			 0);
+	ck_assert_int_eq(setenv("HOME", home, 1), 0);
+	free(home);
+	ck_assert_int_eq(tu_sh("'%s' archive init '%s' >/dev/null", CHARTSYNC_BIN, archive), 0);
+	tu_gitserver_start(&daemon, srv);
+	url = tu_gitserver_url(&daemon, "archive.git");
+	for (i = 0; i < NSTORES; i++)
+		make_store(i);
+	ck_assert_msg(chs_org_init(st[ADMIN], url, "central") == 0, "%s", chs_error_last());
+	enroll(C1, "Clinic A", "clinic");
+	enroll(C2, "Clinic B", "clinic");
+	enroll(B1, "Billing office", "billing");
+	for (i = 0; i < NSTORES; i++)
+		sync_ok(i);
+}
+
+static void teardown(void)
+{
+	int i;
+
+	tu_gitserver_stop(&daemon);
+	for (i = 0; i < NSTORES; i++) {
+		chs_store_free(st[i]);
+		free(dirs[i]);
+	}
+	tu_rmtree(top);
+	free(top);
+	free(srv);
+	free(archive);
+	free(url);
+}
+
+static void state_hash(int i, char hash[65])
+{
+	int64_t n;
+
+	ck_assert_msg(chs_store_verify(st[i], 1, hash, &n) == 0, "%s", chs_error_last());
+}
+
+static int under_review(int i, const char *id)
+{
+	char *text = NULL;
+	json_t *j;
+	int r;
+
+	ck_assert_msg(chs_record_show(st[i], id, &text) == 0, "%s", chs_error_last());
+	j = json_loads(text, 0, NULL);
+	r = json_is_true(json_object_get(j, "review"));
+	json_decref(j);
+	free(text);
+	return r;
+}
+
+/* A chart typed at clinic A, then edited at both clinics while apart. */
+static void conflict(char patient[33])
+{
+	char note[33];
+	chs_edit p[] = { E("name", "Maria Lopez"), E("dob", "1961-07-14"), E("mrn", "A-1001") };
+	chs_edit n[] = { E("text", "Persistent cough for three weeks") };
+	chs_edit a[] = { E("phone", "555-0101") }, b[] = { E("phone", "555-0199") };
+
+	ck_assert_int_eq(chs_record_add(st[C1], "patient", p, 3, NULL, NULL, patient), 0);
+	ck_assert_int_eq(chs_record_add(st[C1], "note", n, 1, patient, NULL, note), 0);
+	sync_ok(C1);
+	sync_ok(C2);
+	ck_assert_int_eq(chs_record_set(st[C1], patient, a, 1), 0);
+	ck_assert_int_eq(chs_record_set(st[C2], patient, b, 1), 0);
+	sync_ok(C1);
+	sync_ok(C2);
+	sync_ok(C1);
+	sync_ok(ADMIN);
+	sync_ok(B1);
+}
+
+START_TEST(test_net__git_daemon_end_to_end)
+{
+	char patient[33], h1[65], h2[65], ha[65], *signers = NULL, *path;
+	chs_edit take[] = { E("phone", "555-0199") };
+
+	conflict(patient);
+	state_hash(C1, h1);
+	state_hash(C2, h2);
+	state_hash(ADMIN, ha);
+	ck_assert_str_eq(h1, h2);
+	ck_assert_str_eq(h1, ha);
+	ck_assert(under_review(ADMIN, patient));
+	ck_assert(under_review(C1, patient));
+	ck_assert(under_review(C2, patient));
+	/* the billing office sees the patient (billing), never the note */
+	ck_assert(under_review(B1, patient));
+	ck_assert_int_eq(tu_grep_dir(dirs[B1], "Persistent cough", NULL, 0), 0);
+	ck_assert_int_eq(tu_grep_dir(archive, "Persistent cough", NULL, 0), 0);
+
+	/* the archivist resolves; both clinics get it */
+	ck_assert_msg(chs_review_resolve(st[ADMIN], patient, take, 1, NULL) == 0, "%s",
+		      chs_error_last());
+	sync_ok(ADMIN);
+	sync_ok(C1);
+	sync_ok(C2);
+	state_hash(C1, h1);
+	state_hash(C2, h2);
+	state_hash(ADMIN, ha);
+	ck_assert_str_eq(h1, ha);
+	ck_assert_str_eq(h2, ha);
+	ck_assert(!under_review(C2, patient));
+
+	/* git's own check of every commit the archive holds */
+	ck_assert_int_eq(chs_device_allowed_signers(st[C2], &signers), 0);
+	path = tu_path(top, "allowed_signers");
+	ck_assert_int_eq(tu_write(path, signers, strlen(signers)), 0);
+	ck_assert_int_eq(tu_sh("cd '%s' && test $(git rev-list --glob=refs/chartsync | wc -l) ="
+			       " $(git -c gpg.ssh.allowedSignersFile='%s' log --show-signature"
+			       " --glob=refs/chartsync 2>&1 | grep -c '^Good \"git\" signature')",
+			       archive, path), 0);
+	free(path);
+	free(signers);
+}
+END_TEST
+
+START_TEST(test_net__ssh_with_the_device_keys)
+{
+	char patient[33], h1[65], h2[65], *keys = NULL, ssh_url[4200];
+	chs_edit p[] = { E("name", "Ada Quinn"), E("dob", "1948-03-09"), E("mrn", "A-77") };
+	chs_edit a[] = { E("address", "1 Hill Road") }, b[] = { E("payer", "County Plan") };
+	struct passwd *pw = getpwuid(getuid());
+	tu_sshd sshd;
+	size_t len = 0;
+	int i;
+
+	/* the archive's authorized_keys are the devices' enrollment lines */
+	for (i = 0; i < NSTORES; i++) {
+		char *line = NULL;
+
+		ck_assert_int_eq(chs_device_request(st[i], &line), 0);
+		keys = realloc(keys, len + strlen(line) + 2);
+		snprintf(keys + len, strlen(line) + 2, "%s\n", line);
+		len += strlen(line) + 1;
+		free(line);
+	}
+	keys[len - 1] = '\0';
+	tu_sshd_start(&sshd, keys);
+	ck_assert_int_eq(tu_sh("echo '[127.0.0.1]:%d %s' >> \"$HOME/.ssh/known_hosts\"",
+			       sshd.port, sshd.host_key), 0);
+	snprintf(ssh_url, sizeof(ssh_url), "ssh://%s@127.0.0.1:%d%s", pw->pw_name, sshd.port,
+		 archive);
+	ck_assert_int_eq(chs_remote_set(st[C1], ssh_url), 0);
+	ck_assert_int_eq(chs_remote_set(st[C2], ssh_url), 0);
+
+	ck_assert_int_eq(chs_record_add(st[C1], "patient", p, 3, NULL, NULL, patient), 0);
+	sync_ok(C1);
+	sync_ok(C2);
+	ck_assert_int_eq(chs_record_set(st[C1], patient, a, 1), 0);
+	ck_assert_int_eq(chs_record_set(st[C2], patient, b, 1), 0);
+	sync_ok(C1);
+	sync_ok(C2);
+	sync_ok(C1);
+	state_hash(C1, h1);
+	state_hash(C2, h2);
+	ck_assert_str_eq(h1, h2);
+	/* different fields: merged, not under review */
+	ck_assert(!under_review(C1, patient));
+	/* and a store on git:// sees the same */
+	sync_ok(ADMIN);
+	state_hash(ADMIN, h2);
+	ck_assert_str_eq(h1, h2);
+	tu_sshd_stop(&sshd);
+	free(keys);
+}
+END_TEST
+
+/* Send `sig` to the daemon and everything under it: `git daemon` runs
+ * git-daemon as a child, which forks one process per connection. */
+static void signal_daemon(const char *sig)
+{
+	tu_sh("t() { for c in $(pgrep -P $1); do t $c; done; kill -%s $1; }; t %d 2>/dev/null",
+	      sig, (int)daemon.pid);
+}
+
+static pid_t cli_sync_start(int i)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("CHARTSYNC_PASSPHRASE", "pw", 1);
+		if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+			_exit(127);
+		execl(CHARTSYNC_BIN, CHARTSYNC_BIN, "--store", dirs[i], "--user", users[i], "sync",
+		      (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void import_patients(int i, int n)
+{
+	char *path = tu_path(top, "import.jsonl");
+	FILE *f = fopen(path, "w");
+	int64_t count = 0;
+	int k;
+
+	ck_assert_ptr_nonnull(f);
+	for (k = 0; k < n; k++)
+		fprintf(f, "{\"type\":\"patient\",\"fields\":{\"name\":\"Imported %d\","
+			   "\"dob\":\"1970-01-01\",\"mrn\":\"IMP-%d\",\"address\":\"%d Long Road,"
+			   " Smallville, with some more words to make it a realistic size\"}}\n",
+			k, k, k);
+	fclose(f);
+	ck_assert_msg(chs_record_import(st[i], path, &count) == 0, "%s", chs_error_last());
+	free(path);
+}
+
+START_TEST(test_net__an_archive_that_stops_answering)
+{
+	char h1[65], h2[65];
+	chs_sync_report rep;
+	struct timespec t0, t1;
+
+	import_patients(C1, 50);
+	/* accepts connections, never answers: the sync gives up, saying so */
+	ck_assert_int_eq(setenv("CHARTSYNC_NET_TIMEOUT", "2", 1), 0);
+	signal_daemon("STOP");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EIO);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "stopped answering"));
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 10);
+	chs_sync_report_dispose(&rep);
+	signal_daemon("CONT");
+	/* and the next one does the job */
+	sync_ok(C1);
+	sync_ok(C2);
+	state_hash(C1, h1);
+	state_hash(C2, h2);
+	ck_assert_str_eq(h1, h2);
+}
+END_TEST
+
+START_TEST(test_net__the_daemon_dies_mid_transfer)
+{
+	char h1[65], h2[65], ha[65];
+	int status, k, interrupted = 0;
+
+	import_patients(C1, 3000);
+	/* kill the daemon and every connection it serves while clinic A's
+	 * sync is under way, a few times at different moments */
+	for (k = 0; k < 3; k++) {
+		pid_t pid = cli_sync_start(C1);
+		struct timespec ts = { 0, 30000000L * (k + 1) };
+
+		nanosleep(&ts, NULL);
+		signal_daemon("KILL");
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		interrupted += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+		waitpid(daemon.pid, NULL, 0);
+		daemon.pid = 0;
+		tu_gitserver_start(&daemon, srv);
+		free(url);
+		url = tu_gitserver_url(&daemon, "archive.git");
+		ck_assert_int_eq(chs_remote_set(st[C1], url), 0);
+	}
+	ck_assert_int_ge(interrupted, 1);
+	ck_assert_int_eq(chs_remote_set(st[C2], url), 0);
+	ck_assert_int_eq(chs_remote_set(st[ADMIN], url), 0);
+	sync_ok(C1);
+	sync_ok(C2);
+	sync_ok(ADMIN);
+	state_hash(C1, h1);
+	state_hash(C2, h2);
+	state_hash(ADMIN, ha);
+	ck_assert_str_eq(h1, h2);
+	ck_assert_str_eq(h1, ha);
+	/* three batches (1,000 changes each), each once in the archive */
+	ck_assert_int_eq(tu_sh("test $(git -C '%s' rev-list refs/chartsync/devices/%s | wc -l) = 3",
+			       archive, chs_store_device_id(st[C1])), 0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("sync_net");
+	TCase *tc = tcase_create("sync_net");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, test_net__git_daemon_end_to_end);
+	tcase_add_test(tc, test_net__ssh_with_the_device_keys);
+	tcase_add_test(tc, test_net__an_archive_that_stops_answering);
+	tcase_add_test(tc, test_net__the_daemon_dies_mid_transfer);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(suite());
+}
