@@ -44,6 +44,7 @@
 #define FETCHED_ROSTER FETCHED "roster"
 #define FETCHED_DEVICES FETCHED "devices/"
 #define PUSH_TRIES 3
+#define MAX_PACKS 32 /* in the mirror before it is repacked as one */
 
 typedef struct sync_ctx {
 	chs_store *s;
@@ -774,6 +775,9 @@ static int run(sync_ctx *x)
 	if ((err = find_me(x)) < 0 || (err = pull_devices(x)) < 0 ||
 	    (err = commit_outgoing(x)) < 0 || (err = push(x)) < 0)
 		return err;
+	/* housekeeping, not the sync's result: a failure only costs speed */
+	if (chs_git_maintain(x->git, MAX_PACKS) < 0)
+		chs_error_clear();
 	return 0;
 }
 

@@ -82,6 +82,11 @@ static void git_start(void)
 {
 	git_libgit2_init();
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+	/* a pull walks each commit once: libgit2's defaults (a 256 MiB object
+	 * cache, up to 8 GiB of pack mapped) would only hold memory that a
+	 * pull of a million changes must keep under 200 MB */
+	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 << 20));
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(64 << 20));
 }
 
 static int git_fail(int code, const char *what)
@@ -454,6 +459,111 @@ done:
 	git_signature_free(who);
 	git_commit_free(parent);
 	git_tree_free(tree);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Keeping the mirror fast                                              */
+
+/* The pack files in the repository, pack-<hash>.pack names. */
+static int list_packs(chs_git *g, char ***names, size_t *n)
+{
+	char *dir = NULL;
+	struct dirent *e;
+	DIR *d;
+	size_t cap = 0;
+	int err = 0;
+
+	*names = NULL;
+	*n = 0;
+	if (!(dir = malloc(strlen(g->path) + 16)))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	sprintf(dir, "%sobjects/pack", g->path);
+	if (!(d = opendir(dir))) {
+		free(dir);
+		return 0;
+	}
+	while (err == 0 && (e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+
+		if (len < 10 || strncmp(e->d_name, "pack-", 5) || strcmp(e->d_name + len - 5, ".pack"))
+			continue;
+		if (*n == cap) {
+			char **grown = realloc(*names, (cap = cap ? 2 * cap : 16) * sizeof(*grown));
+
+			if (!grown) {
+				err = chs_error_set(CHS_ENOMEM, "out of memory");
+				break;
+			}
+			*names = grown;
+		}
+		if (!((*names)[*n] = strdup(e->d_name)))
+			err = chs_error_set(CHS_ENOMEM, "out of memory");
+		else
+			(*n)++;
+	}
+	closedir(d);
+	free(dir);
+	return err;
+}
+
+/* Remove pack `name` (and its index and reverse index) from the repo. */
+static void remove_pack(chs_git *g, const char *name)
+{
+	static const char *const ext[] = { ".pack", ".idx", ".rev", ".keep" };
+	size_t base = strlen(name) - 5, i;
+	char path[4096];
+
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		snprintf(path, sizeof(path), "%sobjects/pack/%.*s%s", g->path, (int)base, name,
+			 ext[i]);
+		unlink(path);
+	}
+}
+
+/* Everything reachable from the refs, written as one new pack. */
+static int write_one_pack(chs_git *g, char name[64])
+{
+	git_packbuilder *pb = NULL;
+	git_revwalk *w = NULL;
+	char dir[4096];
+	int err = 0;
+
+	snprintf(dir, sizeof(dir), "%sobjects/pack", g->path);
+	if (git_packbuilder_new(&pb, g->repo) < 0 || git_revwalk_new(&w, g->repo) < 0 ||
+	    git_revwalk_push_glob(w, "refs/*") < 0 || git_packbuilder_insert_walk(pb, w) < 0 ||
+	    git_packbuilder_write(pb, dir, 0, NULL, NULL) < 0)
+		err = git_fail(CHS_EIO, "cannot repack the git repository");
+	else
+		snprintf(name, 64, "pack-%s.pack", git_packbuilder_name(pb));
+	git_revwalk_free(w);
+	git_packbuilder_free(pb);
+	return err;
+}
+
+int chs_git_maintain(chs_git *g, size_t max_packs)
+{
+	char **packs = NULL, fresh[64];
+	git_odb *odb = NULL;
+	size_t n = 0, i;
+	int err;
+
+	if ((err = list_packs(g, &packs, &n)) < 0 || n <= max_packs)
+		goto done;
+	if ((err = write_one_pack(g, fresh)) < 0)
+		goto done;
+	/* the new pack holds everything reachable and is on disk (fsync):
+	 * the old ones can go; only this sync uses the mirror now */
+	for (i = 0; i < n; i++)
+		if (strcmp(packs[i], fresh) != 0)
+			remove_pack(g, packs[i]);
+	if (git_repository_odb(&odb, g->repo) == 0)
+		git_odb_refresh(odb);
+	git_odb_free(odb);
+done:
+	for (i = 0; i < n; i++)
+		free(packs[i]);
+	free(packs);
 	return err;
 }
 

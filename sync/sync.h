@@ -485,6 +485,11 @@ void chs_git_hold(chs_git *g);
 int chs_git_release(chs_git *g);
 /* Write what is held, keeping the hold. */
 int chs_git_flush(chs_git *g);
+/* Every fetch and every sync's commits add a pack, and reads slow down
+ * with many (8x at 1,000: libgit2 has no gc): past `max_packs`, write
+ * everything the refs reach as one pack and remove the others. Only for
+ * the one process that writes the repository (the sync). */
+int chs_git_maintain(chs_git *g, size_t max_packs);
 /* The commit `ref` points at; CHS_ENOTFOUND if it does not exist. */
 int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
 /* Push `refs` (each to the same name) without force; CHS_EDENIED with

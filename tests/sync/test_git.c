@@ -225,6 +225,38 @@ START_TEST(test_git__a_push_that_would_rewind_the_archive_is_refused)
 }
 END_TEST
 
+START_TEST(test_git__many_packs_become_one)
+{
+	chs_git *g = repo("local.git");
+	char oid[41], first[41], manifest[32], (*log)[41] = NULL;
+	chs_git_commit *c = NULL;
+	size_t n = 0;
+	int i;
+
+	/* each commit written on its own is one pack */
+	for (i = 0; i < 12; i++) {
+		snprintf(manifest, sizeof(manifest), "{\"seq\":%d}", i + 1);
+		commit(g, manifest, manifest, oid);
+		if (i == 0)
+			memcpy(first, oid, sizeof(first));
+	}
+	ck_assert_int_eq(tu_sh("test $(ls '%s'/local.git/objects/pack/*.pack | wc -l) = 12", dir), 0);
+	ck_assert_int_eq(chs_git_maintain(g, 20), 0); /* under the limit: untouched */
+	ck_assert_int_eq(tu_sh("test $(ls '%s'/local.git/objects/pack/*.pack | wc -l) = 12", dir), 0);
+	ck_assert_msg(chs_git_maintain(g, 4) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(tu_sh("test $(ls '%s'/local.git/objects/pack/*.pack | wc -l) = 1", dir), 0);
+	/* everything still there, for this handle and for git */
+	ck_assert_int_eq(chs_git_log(g, ref, NULL, &log, &n), 0);
+	ck_assert_uint_eq(n, 12);
+	free(log);
+	ck_assert_int_eq(chs_git_read(g, first, &c), 0);
+	chs_git_commit_free(c);
+	ck_assert_int_eq(tu_sh("git -C '%s/local.git' fsck --strict 2>/dev/null", dir), 0);
+	commit(g, "{\"seq\":13}", "more", oid);
+	chs_git_free(g);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sync-git");
@@ -233,6 +265,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_git__batch_commits_chain_and_read_back_verified);
+	tcase_add_test(tc, test_git__many_packs_become_one);
 	tcase_add_test(tc, test_git__git_log_show_signature_verifies_every_commit);
 	tcase_add_test(tc, test_git__an_unsigned_commit_does_not_read);
 	tcase_add_test(tc, test_git__push_then_fetch_through_a_bare_archive);
