@@ -395,6 +395,9 @@ static int admin_edit(chs_store *s, roster_edit_fn edit, void *arg)
 	int err;
 
 	memset(&a, 0, sizeof(a));
+	if (!s->admin)
+		return chs_error_set(CHS_EDENIED, "only an admin user of this store may enroll or"
+				     " revoke devices");
 	if ((err = chs_client__begin(s)) < 0)
 		return err;
 	if ((err = secrets_load(s, &a)) < 0 || (err = chs_client__roster_load(s, &r, NULL)) < 0 ||

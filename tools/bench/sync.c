@@ -12,6 +12,9 @@
  *   incr100_push_s        100 more changes, synced over git://
  *   incr100_local_push_s  100 more changes, synced to the same archive
  *                         by its path (the embedded default)
+ *   noop_sync_s           a sync with nothing new, at the end (what a
+ *                         store pays to learn there is nothing to do:
+ *                         compare runs with different --changes)
  *   peak_rss_mb           this process's peak resident memory
  *
  * With --peers DIR it also runs DIR/run-peers N (git's own push and
@@ -234,7 +237,7 @@ int main(int argc, char **argv)
 	const char *peers_dir = NULL;
 	char url[128], path[sizeof(top) + 32];
 	chs_store *admin, *writer, *fresh;
-	double push_s, pull_s, incr_s, local_s;
+	double push_s, pull_s, incr_s, local_s, noop_s;
 	struct rusage ru;
 	long n = 10000;
 	json_t *out;
@@ -284,12 +287,14 @@ int main(int argc, char **argv)
 		die("remote");
 	import(writer, n + 100, 100);
 	local_s = timed_sync(writer);
+	noop_s = timed_sync(writer);
 
 	getrusage(RUSAGE_SELF, &ru);
-	out = json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f}", "bench", "sync", "changes",
+	out = json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "bench", "sync", "changes",
 			(json_int_t)n, "push_changes_per_s", (double)n / push_s,
 			"pull_changes_per_s", (double)n / pull_s, "incr100_push_s", incr_s,
-			"incr100_local_push_s", local_s, "peak_rss_mb", (double)ru.ru_maxrss / 1024);
+			"incr100_local_push_s", local_s, "noop_sync_s", noop_s,
+			"peak_rss_mb", (double)ru.ru_maxrss / 1024);
 	if (peers_dir)
 		add_ratios(out, run_peers(peers_dir, n), (double)n / push_s, (double)n / pull_s,
 			   incr_s);
