@@ -401,15 +401,6 @@ static int pull_devices(sync_ctx *x)
 /* ------------------------------------------------------------------ */
 /* This device's batches                                                */
 
-static int no_keys(int compartment, uint32_t gen, unsigned char *key, void *payload)
-{
-	(void)compartment;
-	(void)gen;
-	(void)key;
-	(void)payload;
-	return CHS_EDENIED;
-}
-
 /* The sequence number of the batch at the tip of this device's own ref:
  * batches up to it are in git already (a sync stopped before marking
  * them sent). */
@@ -427,7 +418,7 @@ static int own_tip_seq(sync_ctx *x, const char *ref, uint64_t *seq)
 	}
 	if (err < 0 || (err = chs_git_read(x->git, tip, &c)) < 0)
 		return err;
-	if ((err = chs_batch_unpack(&b, c->entries, c->nentries, no_keys, NULL, &complete)) == 0)
+	if ((err = chs_batch_unpack(&b, c->entries, c->nentries, chs_key_none, NULL, &complete)) == 0)
 		*seq = b->seq;
 	chs_batch_free(b);
 	chs_git_commit_free(c);

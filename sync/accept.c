@@ -114,7 +114,7 @@ static int check_chain(const chs_chain *chain, const chs_roster_device *d,
 	return 0;
 }
 
-static int no_keys(int compartment, uint32_t gen, unsigned char *key, void *payload)
+int chs_key_none(int compartment, uint32_t gen, unsigned char *key, void *payload)
 {
 	(void)compartment;
 	(void)gen;
@@ -137,7 +137,7 @@ int chs_batch_accept(chs_batch **out, int *complete, chs_chain *chain,
 		*complete = 0;
 	if ((err = check_signer(r, device, c, &d)) < 0)
 		return err;
-	if ((err = chs_batch_unpack(&b, c->entries, c->nentries, key_of ? key_of : no_keys,
+	if ((err = chs_batch_unpack(&b, c->entries, c->nentries, key_of ? key_of : chs_key_none,
 				    payload, &all)) < 0)
 		return chs_error_wrap(err, "device %s's batch at %.12s", device, oid);
 	if ((err = check_chain(chain, d, b, c)) < 0) {

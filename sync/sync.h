@@ -433,6 +433,11 @@ void chs_packed_dispose(chs_packed *p);
 typedef int (*chs_key_fn)(int compartment, uint32_t gen, unsigned char *key,
 			  void *payload);
 
+/* A chs_key_fn holding no key: unpacking with it checks a batch's
+ * manifest, its signature and the form of its files, decrypting nothing
+ * (what the archive's hook can check, or a store reading its own tip). */
+int chs_key_none(int compartment, uint32_t gen, unsigned char *key, void *payload);
+
 /* Unpack and verify a batch commit's files. *complete is 1 when every
  * change was readable (verified as chs_batch_verify does), 0 when some
  * compartment was not (the changes read are verified as a subset).

@@ -203,15 +203,6 @@ static int accept_roster(hook *h, const update *u)
 /* ------------------------------------------------------------------ */
 /* A device's batches                                                   */
 
-static int no_keys(int compartment, uint32_t gen, unsigned char *key, void *payload)
-{
-	(void)compartment;
-	(void)gen;
-	(void)key;
-	(void)payload;
-	return CHS_EDENIED;
-}
-
 /* Where `device`'s chain stands at `tip`, the commit its ref holds now:
  * that commit's signer and signed manifest say which batch it is. */
 static int chain_at(hook *h, const char device[33], const char *tip, chs_chain *chain)
@@ -224,7 +215,7 @@ static int chain_at(hook *h, const char device[33], const char *tip, chs_chain *
 	if (!d)
 		return chs_error_set(CHS_EDENIED, "device %s is not on the roster", device);
 	if ((err = chs_git_read(h->g, tip, &c)) < 0 ||
-	    (err = chs_batch_unpack(&b, c->entries, c->nentries, no_keys, NULL, &all)) < 0) {
+	    (err = chs_batch_unpack(&b, c->entries, c->nentries, chs_key_none, NULL, &all)) < 0) {
 		err = chs_error_wrap(err, "the archive's last batch of device %s", device);
 		goto done;
 	}

@@ -424,8 +424,7 @@ static int device_signers(chs_store *s)
 	return CLI_OK;
 }
 
-static int device_run(cli_ctx *ctx, const char *verb, char **args, int nargs,
-		      const device_args *a)
+static int device_run(cli_ctx *ctx, const char *verb, char **args, const device_args *a)
 {
 	chs_store *s = NULL;
 	int err, rc;
@@ -442,7 +441,6 @@ static int device_run(cli_ctx *ctx, const char *verb, char **args, int nargs,
 		rc = device_list(ctx, s);
 	else
 		rc = device_signers(s);
-	(void)nargs;
 	chs_store_free(s);
 	return rc;
 }
@@ -479,5 +477,5 @@ int cmd_device(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage(ctx, "--site and --role go with 'device enroll'");
 	if (verbs[v].enroll && (!a.site || !a.role))
 		return cli_usage(ctx, "'device enroll' needs --site NAME and --role ROLE");
-	return device_run(ctx, argv[i], argv + i + 1, argc - i - 1, &a);
+	return device_run(ctx, argv[i], argv + i + 1, &a);
 }
