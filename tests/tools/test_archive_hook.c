@@ -449,7 +449,7 @@ START_TEST(test_archive_hook__refs_chartsync_does_not_use_are_refused)
 	push_refused("refs/heads/main", "takes refs under refs/chartsync/ only");
 	snprintf(blobs, sizeof(blobs), "refs/chartsync/blobs/%s", a.name);
 	commit_files(blobs, &f, 1, a.id);
-	push_refused(blobs, "attachment chunks");
+	push_refused(blobs, "is not the name of an attachment chunk");
 	commit_files("refs/chartsync/devices/NOT-A-DEVICE", &f, 1, a.id);
 	push_refused("refs/chartsync/devices/NOT-A-DEVICE", "does not name a device");
 	commit_files("refs/chartsync/notes", &f, 1, a.id);
