@@ -11,11 +11,12 @@
  *              the order they were made, with how many of their chunks
  *              the archive has (`sent`). A commit takes the next
  *              CHS_CHUNKS_PER_COMMIT chunks and is pushed before the next
- *              one is made, then marked sent. Killed after the commit
- *              and before the mark, the next sync plans the same chunks,
- *              finds them at the tip of its ref (sealing is deterministic:
- *              same names), and only pushes: at most one commit's worth is
- *              ever redone.
+ *              one is made, then marked sent. Sealing is deterministic, so
+ *              a chunk whose file the mirror already holds is not
+ *              committed again: another device sent the same bytes (they
+ *              are in the archive), or this device committed it and was
+ *              stopped before marking it (the next push of its ref takes
+ *              it along). At most one commit's worth is ever redone.
  *   receiving  only a device whose role reads clinical data fetches the
  *              chunk refs at all. Each other device's chain is walked from
  *              table blob_progress: every commit is checked (its device on
@@ -165,37 +166,6 @@ static int seal_planned(chs_store *s, const planned *p, const unsigned char *key
 	return err;
 }
 
-static int by_entry_name(const void *a, const void *b)
-{
-	return strcmp(((const chs_git_entry *)a)->name, ((const chs_git_entry *)b)->name);
-}
-
-/* 1 in *same when the tip of this device's chunk ref holds exactly
- * `files`: a sync stopped after committing them and before marking them
- * sent. */
-static int at_tip(const chs_blob_sync *b, const char *ref, chs_git_entry *files, size_t n,
-		  int *same)
-{
-	chs_git_commit *c = NULL;
-	char tip[41];
-	size_t i;
-	int err;
-
-	*same = 0;
-	if ((err = chs_git_ref(b->git, ref, tip)) == CHS_ENOTFOUND) {
-		chs_error_clear();
-		return 0;
-	}
-	if (err < 0 || (err = chs_git_read(b->git, tip, &c)) < 0)
-		return err;
-	qsort(files, n, sizeof(*files), by_entry_name);
-	*same = c->nentries == n;
-	for (i = 0; i < n && *same; i++)
-		*same = strcmp(c->entries[i].name, files[i].name) == 0;
-	chs_git_commit_free(c);
-	return 0;
-}
-
 static int mark_chunks_sent(chs_store *s, const planned *p, size_t n)
 {
 	sqlite3_stmt *st = NULL;
@@ -224,37 +194,64 @@ static int mark_chunks_sent(chs_store *s, const planned *p, size_t n)
 	return chs_client__commit(s);
 }
 
-/* Seal, commit (unless already committed), push and mark one plan. */
-static int send_planned(const chs_blob_sync *b, const char *ref, const planned *p, size_t n,
-			const unsigned char *key, uint32_t gen)
+/* Seal one plan, and commit what the mirror does not hold yet: a chunk
+ * another device sent (the same bytes: sealing is deterministic) is in
+ * the archive already, and one in an unpushed commit of this device goes
+ * with the next push of its ref. *sealed: how many were committed. */
+static int commit_planned(const chs_blob_sync *b, const planned *p, size_t n,
+			  const unsigned char *key, uint32_t gen, size_t *sealed)
 {
 	chs_git_entry files[CHS_CHUNKS_PER_COMMIT];
 	unsigned char *owned[CHS_CHUNKS_PER_COMMIT] = { NULL };
 	char names[CHS_CHUNKS_PER_COMMIT][CHS_CHUNK_ID_HEX + 1], oid[41];
-	const char *refs[1] = { ref };
-	size_t i;
-	int same = 0, err = 0;
+	size_t i, k = 0;
+	int have, err = 0;
 
 	for (i = 0; i < n && err == 0; i++) {
-		err = seal_planned(b->s, &p[i], key, gen, &owned[i], &files[i].len, names[i]);
-		files[i].data = owned[i];
-		files[i].name = names[i];
+		err = seal_planned(b->s, &p[i], key, gen, &owned[k], &files[k].len, names[k]);
+		if (err == 0 && (err = chs_git_has_file(b->git, owned[k], files[k].len, &have)) == 0 &&
+		    !have) {
+			files[k].data = owned[k];
+			files[k].name = names[k];
+			k++;
+		} else {
+			free(owned[k]);
+			owned[k] = NULL;
+		}
 	}
-	if (err == 0 && (err = at_tip(b, ref, files, n, &same)) == 0 && !same)
-		err = chs_chunks_commit(b->git, files, n, b->s->identity, oid);
-	for (i = 0; i < n; i++)
+	if (err == 0 && k > 0)
+		err = chs_chunks_commit(b->git, files, k, b->s->identity, oid);
+	for (i = 0; i < k; i++)
 		free(owned[i]);
-	if (err < 0)
+	*sealed = err == 0 ? k : 0;
+	return err;
+}
+
+/* Commit, push and mark one plan. Killed after the commit and before the
+ * mark, the next sync finds every chunk of the plan in the mirror and
+ * only pushes. */
+static int send_planned(const chs_blob_sync *b, const char *ref, const planned *p, size_t n,
+			const unsigned char *key, uint32_t gen)
+{
+	const char *refs[1] = { ref };
+	char tip[41];
+	size_t sealed = 0;
+	int err;
+
+	if ((err = commit_planned(b, p, n, key, gen, &sealed)) < 0)
 		return err;
 	chs_client__fault("blob-committed");
-	if ((err = chs_git_push(b->git, b->url, refs, 1)) < 0)
+	if ((err = chs_git_ref(b->git, ref, tip)) == CHS_ENOTFOUND)
+		chs_error_clear(); /* every chunk came from other devices */
+	else if (err < 0 || (err = chs_git_push(b->git, b->url, refs, 1)) < 0)
 		return err;
-	b->rep->pushed = 1;
+	else
+		b->rep->pushed = 1;
 	chs_client__fault("blob-pushed");
 	if ((err = mark_chunks_sent(b->s, p, n)) < 0)
 		return err;
 	chs_client__fault("blob-sent");
-	b->rep->chunks_out += n;
+	b->rep->chunks_out += sealed;
 	return 0;
 }
 

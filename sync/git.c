@@ -1271,6 +1271,20 @@ int chs_git_log_range(chs_git *g, const char *tip, const char *since,
 	return err;
 }
 
+int chs_git_has_file(chs_git *g, const void *data, size_t len, int *yes)
+{
+	git_odb *odb = NULL;
+	git_oid oid;
+
+	*yes = 0;
+	if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) < 0 ||
+	    git_repository_odb(&odb, g->repo) < 0)
+		return git_fail(CHS_ERROR, "cannot look in the git repository");
+	*yes = git_odb_exists(odb, &oid);
+	git_odb_free(odb);
+	return 0;
+}
+
 int chs_git_ref(chs_git *g, const char *ref, char oid_out[41])
 {
 	git_oid tip;

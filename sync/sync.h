@@ -485,6 +485,9 @@ void chs_git_hold(chs_git *g);
 int chs_git_release(chs_git *g);
 /* Write what is held, keeping the hold. */
 int chs_git_flush(chs_git *g);
+/* 1 in *yes when the repository holds a file (a git blob) of exactly
+ * these bytes, whether fetched or made here. */
+int chs_git_has_file(chs_git *g, const void *data, size_t len, int *yes);
 /* The commit `ref` points at; CHS_ENOTFOUND if it does not exist. */
 int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
 /* Push `refs` (each to the same name) without force; CHS_EDENIED with
