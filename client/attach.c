@@ -18,6 +18,10 @@
 #define CHUNK (1u << 20)                   /* bytes per stored chunk */
 #define ATTACH_MAX ((int64_t)2 << 30)      /* 2 GiB */
 
+/* a stored chunk is a chunk as it travels (client/blobsync.c) */
+_Static_assert(CHUNK == CHS_CHUNK_BYTES, "stored and sent chunks differ");
+_Static_assert(ATTACH_MAX == (int64_t)CHS_ATTACHMENT_MAX_BYTES, "attachment limits differ");
+
 static ssize_t read_full(int fd, unsigned char *buf, size_t len)
 {
 	size_t got = 0;
@@ -109,7 +113,9 @@ static int store_blob(chs_store *s, int fd, const char *path, unsigned char *buf
 	sqlite3_bind_int64(st, 2, size);
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the attachment");
+	if (rc != SQLITE_DONE)
+		return chs_client__sqlerr(s, rc, "saving the attachment");
+	return chs_client__blob_outbox_add(s, sha, size);
 }
 
 static const char *guess_mime(const char *path)
@@ -235,10 +241,17 @@ int chs_attachment_cat(chs_store *s, const char *id, int fd)
 	unsigned char sha[32], got[32];
 	chs_sha256_state h;
 	sqlite3_stmt *st = NULL;
-	int err, rc;
+	int known, err, rc;
 
-	if ((err = attachment_sha(s, id, sha)) < 0 ||
-	    (err = chs_client__prepare(s, &st,
+	if ((err = attachment_sha(s, id, sha)) < 0 || (err = blob_known(s, sha, &known)) < 0)
+		return err;
+	/* chunks arrive by sync after the record; nothing is written until
+	 * all of them are here (a partial file is no use to anyone) */
+	if (!known)
+		return chs_error_set(CHS_ENOTFOUND, "the bytes of attachment '%s' have not arrived"
+				     " in this store yet (they travel after the records); sync"
+				     " again", id);
+	if ((err = chs_client__prepare(s, &st,
 		     "SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY n")) < 0)
 		return err;
 	sqlite3_bind_blob(st, 1, sha, 32, SQLITE_STATIC);

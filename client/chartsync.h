@@ -274,6 +274,9 @@ typedef struct chs_sync_report {
 	int pushed;              /* this sync moved the archive's refs */
 	size_t refused;          /* things from the archive refused */
 	chs_buf problems;        /* one line each */
+	size_t chunks_in;        /* attachment chunks received and stored here */
+	size_t attachments_in;   /* attachments whose bytes are now all here */
+	size_t chunks_out;       /* attachment chunks this sync sent */
 } chs_sync_report;
 
 /* Fetch, check and apply what is new in the archive, then send this

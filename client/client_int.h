@@ -10,7 +10,7 @@
 
 #include <sqlite3.h>
 
-#define CHS_STORE_SCHEMA 2           /* schema version this code writes */
+#define CHS_STORE_SCHEMA 3           /* schema version this code writes */
 #define CHS_BUSY_TIMEOUT_MS 30000    /* wait this long for other writers */
 #define CHS_CHECKPOINT_FRAMES 1000   /* checkpoint once the WAL is this long */
 #define CHS_USER_NAME_MAX 64         /* bytes */
@@ -191,6 +191,41 @@ int chs_client__publish_rosters(chs_store *s, chs_git *g);
 int chs_client__role(chs_store *s, int *role);
 /* The last batch of `device` applied here (0: none). */
 int chs_client__progress_seq(chs_store *s, const char *device, int64_t *seq);
+
+/* ---- blobsync.c: attachment bytes through the archive ---- */
+/* Note a new attachment of this store for sending (inside the caller's
+ * transaction); an empty one has nothing to send. */
+int chs_client__blob_outbox_add(chs_store *s, const unsigned char sha[CHS_SHA256_BYTES],
+				int64_t size);
+
+/* What the sync lends the attachment steps. */
+typedef struct chs_blob_sync {
+	chs_store *s;
+	chs_git *git;
+	const char *url;
+	const chs_roster *roster;
+	const chs_roster_device *me;
+	chs_key_fn key_of;       /* the sync's data keys */
+	void *key_payload;
+	int fetched;             /* the sync's fetch included the chunks */
+	const chs_sync_opts *opts;
+	chs_sync_report *rep;
+} chs_blob_sync;
+
+/* 1 when this store's device (by the roster it holds) reads clinical
+ * data, so its fetches should include attachment chunks. */
+int chs_client__blobs_wanted(chs_store *s);
+/* Read other devices' new chunk commits (fetching them first unless
+ * b->fetched), check them and store the chunks; an attachment whose
+ * chunks are all here becomes readable. A device whose chunks fail a
+ * check is reported (b->rep) and left where it was. Nothing for a device
+ * that reads no clinical data. */
+int chs_client__blobs_pull(const chs_blob_sync *b);
+/* Send the chunks of this store's attachments that the archive does not
+ * have yet, a bounded commit at a time, each pushed before the next is
+ * made: an interruption loses at most one commit's worth. Run it after
+ * the batches that name them are pushed. */
+int chs_client__blobs_push(const chs_blob_sync *b);
 
 /* ---- util.c ---- */
 /* Write `len` bytes to `path` crash-safely: temp file, fsync, rename,

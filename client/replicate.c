@@ -20,7 +20,10 @@
  *      made), and mark it sent;
  *   6. push this device's ref (and the admin's roster); a push the
  *      archive refuses because it moved meanwhile is retried after a
- *      fetch.
+ *      fetch;
+ *   7. then the attachment bytes (client/blobsync.c): send this store's
+ *      chunks a bounded commit at a time, and read other devices' chunks
+ *      (fetched in step 1 only by a device that reads clinical data).
  *
  * Every step can be interrupted: a batch is applied at most once (its id
  * is unique in the store, and progress moves in the same transaction); a
@@ -750,12 +753,33 @@ static int find_me(sync_ctx *x)
 	return 0;
 }
 
+/* What the attachment steps (client/blobsync.c) need of this sync. */
+static void blob_sync_of(sync_ctx *x, chs_blob_sync *b, int fetched)
+{
+	memset(b, 0, sizeof(*b));
+	b->s = x->s;
+	b->git = x->git;
+	b->url = x->url;
+	b->roster = x->roster;
+	b->me = x->me;
+	b->key_of = key_of;
+	b->key_payload = x;
+	b->fetched = fetched;
+	b->opts = x->opts;
+	b->rep = x->rep;
+}
+
+/* Records first, both ways; attachment bytes after them (step 7 of the
+ * top comment's list, client/blobsync.c): a large scan never holds back
+ * a batch. */
 static int run(sync_ctx *x)
 {
-	int err;
+	int chunks = chs_client__blobs_wanted(x->s), err;
+	chs_blob_sync b;
 
 	progress(x, "Fetching", 0, 0);
-	if ((err = chs_git_fetch(x->git, x->url)) < 0)
+	if ((err = chs_git_fetch_refs(x->git, x->url, CHS_GIT_FETCH_CHANGES |
+				      (chunks ? CHS_GIT_FETCH_CHUNKS : 0))) < 0)
 		return chs_error_wrap(err, "cannot reach the archive at %s; your work is saved"
 				      " here and goes with the next sync", x->url);
 	chs_client__fault("fetched");
@@ -765,6 +789,9 @@ static int run(sync_ctx *x)
 		return err;
 	if ((err = find_me(x)) < 0 || (err = pull_devices(x)) < 0 ||
 	    (err = commit_outgoing(x)) < 0 || (err = push(x)) < 0)
+		return err;
+	blob_sync_of(x, &b, chunks);
+	if ((err = chs_client__blobs_push(&b)) < 0 || (err = chs_client__blobs_pull(&b)) < 0)
 		return err;
 	/* housekeeping, not the sync's result: a failure only costs speed */
 	if (chs_git_maintain(x->git, MAX_PACKS) < 0)

@@ -37,6 +37,16 @@
 	"CREATE TABLE IF NOT EXISTS progress(device TEXT PRIMARY KEY, seq INTEGER NOT NULL," \
 	" prev BLOB NOT NULL, oid TEXT NOT NULL) WITHOUT ROWID;"
 
+/* Attachment bytes by sync (schema 3): the attachments this store made
+ * whose chunks are not all in the archive yet, in the order they were
+ * made (`sent`: how many of its `chunks` the archive has), and how far
+ * each other device's chain of chunk commits has been read. */
+#define BLOBSYNC_SQL \
+	"CREATE TABLE IF NOT EXISTS blob_outbox(sha256 BLOB NOT NULL UNIQUE," \
+	" chunks INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0);" \
+	"CREATE TABLE IF NOT EXISTS blob_progress(device TEXT PRIMARY KEY," \
+	" oid TEXT NOT NULL) WITHOUT ROWID;"
+
 static const char *const schema_sql =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -76,7 +86,7 @@ static const char *const schema_sql =
 	 * report, never a reason to refuse. */
 	"CREATE TABLE flags(change BLOB NOT NULL, record BLOB NOT NULL,"
 	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
-	REPLICA_SQL;
+	REPLICA_SQL BLOBSYNC_SQL;
 
 /* ------------------------------------------------------------------ */
 /* SQL helpers                                                          */
@@ -752,15 +762,20 @@ static int unwrap_key(chs_store *s, const char *pass, size_t passlen)
 	return err;
 }
 
-/* A store made by schema 1 gains the replication tables. */
+/* A store made by schema 1 gains the replication tables; one made by
+ * schema 1 or 2 the attachment tables, with every attachment it holds to
+ * send (before schema 3 no attachment bytes travelled: all are its own). */
 static int upgrade(chs_store *s)
 {
 	int err;
 
 	if ((err = chs_client__begin(s)) < 0)
 		return err;
-	if ((err = chs_client__exec(s, REPLICA_SQL
-				    "UPDATE meta SET value = '2' WHERE key = 'schema';")) < 0) {
+	if ((err = chs_client__exec(s, REPLICA_SQL BLOBSYNC_SQL
+				    "INSERT OR IGNORE INTO blob_outbox(sha256, chunks)"
+				    " SELECT sha256, (size + 1048575) / 1048576 FROM blobs"
+				    " WHERE size > 0;"
+				    "UPDATE meta SET value = '3' WHERE key = 'schema';")) < 0) {
 		chs_client__rollback(s);
 		return err;
 	}

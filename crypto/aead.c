@@ -4,6 +4,8 @@
  */
 #include "crypto_int.h"
 
+#include <string.h>
+
 _Static_assert(CHS_AEAD_NONCE_BYTES ==
 	       crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "nonce size");
 _Static_assert(CHS_AEAD_TAG_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES,
@@ -21,6 +23,18 @@ void chs_aead_seal(unsigned char *out, const void *msg, size_t len,
 	randombytes_buf(nonce, CHS_AEAD_NONCE_BYTES);
 	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
 		ct, ct + len, NULL, msg, len, ad, adlen, NULL, nonce, key);
+}
+
+void chs_aead_seal_nonce(unsigned char *out, const void *msg, size_t len,
+			 const void *ad, size_t adlen,
+			 const unsigned char nonce[CHS_AEAD_NONCE_BYTES],
+			 const unsigned char key[CHS_KEY_BYTES])
+{
+	unsigned char *ct = out + CHS_AEAD_NONCE_BYTES;
+
+	memmove(out, nonce, CHS_AEAD_NONCE_BYTES);
+	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+		ct, ct + len, NULL, msg, len, ad, adlen, NULL, out, key);
 }
 
 int chs_aead_open(unsigned char *out, const unsigned char *sealed, size_t len,

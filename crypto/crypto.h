@@ -126,6 +126,10 @@ void chs_hash(unsigned char out[CHS_HASH_BYTES], const void *data, size_t len);
 void chs_hash_init(chs_hash_state *st);
 void chs_hash_update(chs_hash_state *st, const void *data, size_t len);
 void chs_hash_final(chs_hash_state *st, unsigned char out[CHS_HASH_BYTES]);
+/* BLAKE2b-256 keyed with `key` (a MAC, a PRF): who lacks the key can
+ * neither compute nor confirm it. */
+void chs_hash_keyed(unsigned char out[CHS_HASH_BYTES], const unsigned char key[CHS_KEY_BYTES],
+		    const void *data, size_t len);
 
 /* SHA-256, for attachment content addresses (what other tools print). */
 #define CHS_SHA256_BYTES 32u
@@ -159,6 +163,13 @@ int chs_unhex(void *out, size_t len, const char *hex);
 void chs_aead_seal(unsigned char *out, const void *msg, size_t len,
 		   const void *ad, size_t adlen,
 		   const unsigned char key[CHS_KEY_BYTES]);
+/* The same with the caller's nonce, for deterministic (convergent)
+ * encryption: the nonce must be a keyed hash of everything sealed with
+ * it, so one nonce never seals two different messages under one key. */
+void chs_aead_seal_nonce(unsigned char *out, const void *msg, size_t len,
+			 const void *ad, size_t adlen,
+			 const unsigned char nonce[CHS_AEAD_NONCE_BYTES],
+			 const unsigned char key[CHS_KEY_BYTES]);
 /* `out` holds len - CHS_AEAD_OVERHEAD bytes. CHS_EDAMAGED when the data,
  * the associated data or the key does not match. */
 int chs_aead_open(unsigned char *out, const unsigned char *sealed, size_t len,

@@ -31,6 +31,12 @@ void chs_hash_final(chs_hash_state *st, unsigned char out[CHS_HASH_BYTES])
 				 CHS_HASH_BYTES);
 }
 
+void chs_hash_keyed(unsigned char out[CHS_HASH_BYTES], const unsigned char key[CHS_KEY_BYTES],
+		    const void *data, size_t len)
+{
+	crypto_generichash(out, CHS_HASH_BYTES, data, len, key, CHS_KEY_BYTES);
+}
+
 _Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(chs_sha256_state),
 	       "chs_sha256_state too small for libsodium's state");
 

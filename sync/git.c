@@ -50,7 +50,12 @@
 #include <sys/prctl.h>
 #endif
 
-#define FETCH_SPEC "+refs/chartsync/*:refs/remotes/archive/chartsync/*"
+/* What a fetch asks for: a store that may not read clinical data never
+ * receives attachment chunks, not even as ciphertext. A ref the archive
+ * lacks (no roster yet) is no error. */
+#define FETCH_ROSTER "+refs/chartsync/roster:refs/remotes/archive/chartsync/roster"
+#define FETCH_DEVICES "+refs/chartsync/devices/*:refs/remotes/archive/chartsync/devices/*"
+#define FETCH_BLOBS "+refs/chartsync/blobs/*:refs/remotes/archive/chartsync/blobs/*"
 #define NET_TIMEOUT_DEFAULT_MS 60000 /* inactivity limit of a push or fetch */
 #define PROGRESS_EVERY_MS 100        /* least time between progress reports */
 #define CHILD_POLL_MS 100            /* how often the parent checks the child */
@@ -577,6 +582,7 @@ done:
  */
 typedef struct net_op {
 	int push;                  /* 1: push `refs`, 0: fetch */
+	unsigned what;             /* fetch: CHS_GIT_FETCH_* */
 	const char *url;
 	const char *const *refs;
 	size_t n;
@@ -842,11 +848,19 @@ static int push_refspecs(git_remote *remote, net_op *op)
 
 static int fetch_refspecs(git_remote *remote, net_op *op)
 {
-	char *spec[] = { (char *)FETCH_SPEC };
-	git_strarray specs = { spec, 1 };
+	char *spec[3];
+	git_strarray specs = { spec, 0 };
 	git_fetch_options opts;
 	int rc;
 
+	if (op->what & CHS_GIT_FETCH_CHANGES) {
+		spec[specs.count++] = (char *)FETCH_ROSTER;
+		spec[specs.count++] = (char *)FETCH_DEVICES;
+	}
+	if (op->what & CHS_GIT_FETCH_CHUNKS)
+		spec[specs.count++] = (char *)FETCH_BLOBS;
+	if (specs.count == 0)
+		return 0;
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	opts.prune = GIT_FETCH_NO_PRUNE;
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
@@ -1214,12 +1228,18 @@ int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n)
 	return net_op_start(g, &op);
 }
 
-int chs_git_fetch(chs_git *g, const char *url)
+int chs_git_fetch_refs(chs_git *g, const char *url, unsigned what)
 {
 	net_op op = { 0 };
 
 	op.url = url;
+	op.what = what;
 	return net_op_start(g, &op);
+}
+
+int chs_git_fetch(chs_git *g, const char *url)
+{
+	return chs_git_fetch_refs(g, url, CHS_GIT_FETCH_CHANGES);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1359,6 +1379,20 @@ int chs_git_log_range(chs_git *g, const char *tip, const char *since,
 		*n = 0;
 	}
 	return err;
+}
+
+int chs_git_has_file(chs_git *g, const void *data, size_t len, int *yes)
+{
+	git_odb *odb = NULL;
+	git_oid oid;
+
+	*yes = 0;
+	if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) < 0 ||
+	    git_repository_odb(&odb, g->repo) < 0)
+		return git_fail(CHS_ERROR, "cannot look in the git repository");
+	*yes = git_odb_exists(odb, &oid);
+	git_odb_free(odb);
+	return 0;
 }
 
 int chs_git_ref(chs_git *g, const char *ref, char oid_out[41])

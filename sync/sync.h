@@ -495,6 +495,9 @@ int chs_git_flush(chs_git *g);
  * everything the refs reach as one pack and remove the others. Only for
  * the one process that writes the repository (the sync). */
 int chs_git_maintain(chs_git *g, size_t max_packs);
+/* 1 in *yes when the repository holds a file (a git blob) of exactly
+ * these bytes, whether fetched or made here. */
+int chs_git_has_file(chs_git *g, const void *data, size_t len, int *yes);
 /* The commit `ref` points at; CHS_ENOTFOUND if it does not exist. */
 int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
 /* Push `refs` (each to the same name) without force; CHS_EDENIED with
@@ -505,9 +508,15 @@ int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
  * URLs: a path, file://, git://, ssh://[user@]host[:port]/path,
  * user@host:path, https://. */
 int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n);
-/* Fetch the archive's chartsync refs (refs/chartsync/...) into
- * refs/remotes/archive/chartsync/...; errors as chs_git_push(). */
+/* Fetch the archive's roster and device refs (refs/chartsync/roster and
+ * refs/chartsync/devices/...) into refs/remotes/archive/chartsync/...;
+ * errors as chs_git_push(). Attachment chunks are not fetched. */
 int chs_git_fetch(chs_git *g, const char *url);
+/* What chs_git_fetch_refs() fetches: */
+#define CHS_GIT_FETCH_CHANGES 1u /* the roster and the devices' batches */
+#define CHS_GIT_FETCH_CHUNKS 2u  /* attachment chunks (refs/chartsync/blobs/...):
+				  * only for a device that reads clinical data */
+int chs_git_fetch_refs(chs_git *g, const char *url, unsigned what);
 /* The commits reachable from `ref` and not from `since` (NULL: all),
  * oldest first; `*out` is malloc'ed (NULL and 0 when `ref` is absent). */
 int chs_git_log(chs_git *g, const char *ref, const char *since,
@@ -577,5 +586,67 @@ int chs_batch_accept(chs_batch **out, int *complete, chs_chain *chain,
  * signed by the device, with a message that carries no patient data. */
 int chs_batch_commit(chs_git *g, const chs_packed *p, const chs_batch *b,
 		     const char *site, const chs_identity *id, char oid[41]);
+
+/* ---------------------------------------------------------------------
+ * Attachment chunks (sync/chunk.c)
+ *
+ * Attachment bytes travel outside the batches: cut in chunks of at most
+ * CHS_CHUNK_BYTES, each sealed under the clinical data key into a file
+ * named by its chunk id (a keyed hash of its plaintext: the archive can
+ * neither read a chunk nor confirm a guess of its content), committed a
+ * few at a time on the device's own CHS_BLOB_REFS<device id>, a single
+ * line of commits signed by the device. Sealing is deterministic under one
+ * key generation, so the same chunk sealed by two devices is the same git
+ * object, stored once. The format is documented in sync/chunk.c.
+ */
+#define CHS_BLOB_REFS "refs/chartsync/blobs/"
+#define CHS_CHUNK_BYTES ((size_t)1 << 20)  /* plaintext bytes of one chunk, at most */
+#define CHS_CHUNK_ID_HEX 64u                /* a chunk file's name: hex chunk id */
+#define CHS_CHUNKS_PER_COMMIT 4             /* chunks a device puts in one commit */
+#define CHS_CHUNKS_PER_COMMIT_MAX 16        /* chunks a commit may hold to be accepted */
+#define CHS_CHUNK_SEALED_MAX (10u + 44u + CHS_CHUNK_BYTES + CHS_AEAD_OVERHEAD) /* bytes */
+#define CHS_ATTACHMENT_MAX_BYTES ((uint64_t)2 << 30) /* 2 GiB */
+
+/* One chunk of an attachment, as sealed and as opened. */
+typedef struct chs_chunk {
+	unsigned char sha256[CHS_SHA256_BYTES]; /* the attachment's content address */
+	uint64_t size;       /* the attachment's size, bytes */
+	uint32_t index;      /* this chunk's place in it, from 0 */
+	const unsigned char *data; /* size - index * CHS_CHUNK_BYTES bytes, at most a chunk */
+	size_t len;
+} chs_chunk;
+
+/* How many chunks an attachment of `size` bytes has (0 for an empty one). */
+uint64_t chs_chunk_count(uint64_t size);
+
+/* Seal `c` under clinical data key `key` of generation `gen`: `*out`
+ * (malloc'ed, `*len` bytes) is the file, `name` its name. The same chunk
+ * under the same key gives the same bytes. CHS_EINVALID when `c` is not a
+ * chunk of its attachment (wrong length for its index, ...). */
+int chs_chunk_seal(unsigned char **out, size_t *len, char name[CHS_CHUNK_ID_HEX + 1],
+		   const chs_chunk *c, const unsigned char key[CHS_KEY_BYTES], uint32_t gen);
+/* Open the chunk file `name` with the key `key_of` gives, and check it is
+ * what its name says. On success c->data points into `*plain` (malloc'ed;
+ * the caller wipes and frees it). CHS_EDENIED from `key_of` is passed up;
+ * CHS_EDAMAGED for anything altered, renamed or malformed. */
+int chs_chunk_open(chs_chunk *c, unsigned char **plain, const char *name,
+		   const unsigned char *data, size_t len, chs_key_fn key_of, void *payload);
+/* What can be checked without a key: the name is a chunk id, the file has
+ * the chunk format, a clinical generation from 1 to `max_gen`, and a size
+ * within bounds. CHS_EDAMAGED otherwise. */
+int chs_chunk_check_form(const char *name, const unsigned char *data, size_t len,
+			 uint32_t max_gen);
+/* Accept commit `c` as the next commit of `device`'s chunks after `prev`
+ * (its parent; "" for the first commit): the device is on roster `r` with
+ * a role that reads the clinical compartment (CHS_EDENIED otherwise), the
+ * commit is signed by its key and follows `prev`, and it holds from 1 to
+ * CHS_CHUNKS_PER_COMMIT_MAX files of chunk form (CHS_EDAMAGED). Whether a
+ * revoked device may still add chunks is the caller's rule. */
+int chs_chunks_accept(const chs_roster *r, const char device[33], const char *prev,
+		      const chs_git_commit *c);
+/* Commit sealed chunk files on this device's CHS_BLOB_REFS ref, signed by
+ * `id`, with a message that names no content. */
+int chs_chunks_commit(chs_git *g, const chs_git_entry *files, size_t n,
+		      const chs_identity *id, char oid[41]);
 
 #endif

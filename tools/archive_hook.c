@@ -11,9 +11,8 @@
  * git's own receive.denyNonFastForwards and receive.denyDeletes guard
  * refs/heads/ only, so every rule is checked here:
  * - a ref never moves backwards or sideways, and is never deleted;
- * - only refs/chartsync/roster and refs/chartsync/devices/<device id>
- *   are taken (refs/chartsync/blobs/<device id> is reserved for
- *   attachment chunks, refused until they exist);
+ * - only refs/chartsync/roster, refs/chartsync/devices/<device id> and
+ *   refs/chartsync/blobs/<device id> (attachment chunks) are taken;
  * - the roster first, since device refs are judged against it: each new
  *   roster commit is signed by the admin key of the roster before it (the
  *   first roster ever pushed pins its own), its seq grows and its
@@ -21,7 +20,13 @@
  * - each new batch commit passes chs_batch_accept() against that roster:
  *   the device is on it (and not past its revocation pin), the commit and
  *   the manifest are signed by its key, and the batch continues the
- *   device's chain. Nothing is decrypted: the archive holds no data key.
+ *   device's chain. Nothing is decrypted: the archive holds no data key;
+ * - each new commit of attachment chunks passes chs_chunks_accept(): the
+ *   device is on the roster with a role that reads clinical data, the
+ *   commit is signed by its key and continues its single line, and it
+ *   holds a bounded number of files each named as a chunk id with the
+ *   chunk format and size. Chunks carry no sequence number to pin, so a
+ *   revoked device may add no chunk commit at all.
  *
  * The chain is resumed from the ref's current tip, which this hook
  * accepted when it arrived: its signed manifest gives the seq and batch id
@@ -39,7 +44,6 @@
 #include <string.h>
 
 #define HOOK "chartsync-archive-hook"
-#define BLOB_REFS "refs/chartsync/blobs/"
 #define CHARTSYNC_REFS "refs/chartsync/"
 #define MAX_LINE 4096     /* bytes of one stdin line; refs are far shorter */
 #define MAX_UPDATES 10000 /* refs in one push */
@@ -263,10 +267,44 @@ static int accept_batches(hook *h, const update *u, const char device[33])
 	return err;
 }
 
-/* The device id a device ref names: 32 lowercase hex, nothing more. */
-static int device_of(const char *ref, char device[33])
+/* ------------------------------------------------------------------ */
+/* A device's attachment chunks                                         */
+
+static int accept_chunks(hook *h, const update *u, const char device[33])
 {
-	const char *id = ref + strlen(CHS_DEVICE_REFS);
+	const chs_roster_device *d;
+	char (*log)[41] = NULL;
+	chs_git_commit *c = NULL;
+	size_t n = 0, i;
+	int err;
+
+	if (!h->roster)
+		return chs_error_set(CHS_EDENIED, "the archive has no roster yet; the admin "
+				     "pushes it first");
+	if ((d = chs_roster_find(h->roster, device)) && d->revoked)
+		return chs_error_set(CHS_EDENIED, "device %s was revoked; it may send no more "
+				     "attachment chunks", device);
+	if ((err = chs_git_log_range(h->g, u->new, is_zero(u->old) ? NULL : u->old, &log,
+				     &n)) < 0)
+		return err;
+	for (i = 0; i < n && err == 0; i++) {
+		if ((err = chs_git_read(h->g, log[i], &c)) == 0)
+			err = chs_chunks_accept(h->roster, device,
+						i ? log[i - 1] : is_zero(u->old) ? "" : u->old, c);
+		if (err < 0)
+			err = chs_error_wrap(err, "attachment chunks at %.12s", log[i]);
+		chs_git_commit_free(c);
+		c = NULL;
+	}
+	free(log);
+	return err;
+}
+
+/* The device id a device or chunk ref names: 32 lowercase hex, nothing
+ * more after `prefix`. */
+static int device_of(const char *ref, const char *prefix, char device[33])
+{
+	const char *id = ref + strlen(prefix);
 	size_t i;
 
 	for (i = 0; i < 32; i++)
@@ -274,7 +312,7 @@ static int device_of(const char *ref, char device[33])
 			break;
 	if (i < 32 || id[32] != '\0')
 		return chs_error_set(CHS_EDENIED, "'%s' does not name a device (32 lowercase "
-				     "hex digits after %s)", id, CHS_DEVICE_REFS);
+				     "hex digits after %s)", id, prefix);
 	memcpy(device, id, 33);
 	return 0;
 }
@@ -316,15 +354,15 @@ static int check_update(hook *h, const update *u)
 	if (strcmp(u->ref, CHS_ROSTER_REF) == 0)
 		return accept_roster(h, u);
 	if (strncmp(u->ref, CHS_DEVICE_REFS, strlen(CHS_DEVICE_REFS)) == 0) {
-		if ((err = device_of(u->ref, device)) < 0)
+		if ((err = device_of(u->ref, CHS_DEVICE_REFS, device)) < 0)
 			return err;
 		return accept_batches(h, u, device);
 	}
-	if (strncmp(u->ref, BLOB_REFS, strlen(BLOB_REFS)) == 0)
-		/* Reserved: attachment chunks per device, checked here once
-		 * their format exists. */
-		return chs_error_set(CHS_EDENIED, "attachment chunks (%s) are not accepted yet; "
-				     "update chartsync on the archive", BLOB_REFS);
+	if (strncmp(u->ref, CHS_BLOB_REFS, strlen(CHS_BLOB_REFS)) == 0) {
+		if ((err = device_of(u->ref, CHS_BLOB_REFS, device)) < 0)
+			return err;
+		return accept_chunks(h, u, device);
+	}
 	return chs_error_set(CHS_EDENIED, "chartsync does not use this ref");
 }
 

@@ -449,7 +449,7 @@ START_TEST(test_archive_hook__refs_chartsync_does_not_use_are_refused)
 	push_refused("refs/heads/main", "takes refs under refs/chartsync/ only");
 	snprintf(blobs, sizeof(blobs), "refs/chartsync/blobs/%s", a.name);
 	commit_files(blobs, &f, 1, a.id);
-	push_refused(blobs, "attachment chunks");
+	push_refused(blobs, "is not the name of an attachment chunk");
 	commit_files("refs/chartsync/devices/NOT-A-DEVICE", &f, 1, a.id);
 	push_refused("refs/chartsync/devices/NOT-A-DEVICE", "does not name a device");
 	commit_files("refs/chartsync/notes", &f, 1, a.id);
@@ -529,6 +529,123 @@ START_TEST(test_archive_hook__a_roster_of_another_organisation_is_refused)
 	commit_roster(local, elsewhere, admin);
 	push_refused(CHS_ROSTER_REF, "is for organisation ffeeddccbbaa99887766554433221100");
 	chs_roster_free(elsewhere);
+}
+END_TEST
+
+/* ---- attachment chunks ---- */
+
+static void blob_ref(const device *d, char ref[128])
+{
+	snprintf(ref, 128, "%s%s", CHS_BLOB_REFS, d->name);
+}
+
+/* A commit of one sealed chunk (a small attachment of its own) on `d`'s
+ * chunk ref, signed by `signer`. */
+static void chunk_commit(const device *d, const chs_identity *signer)
+{
+	unsigned char bytes[300], *file = NULL;
+	char name[CHS_CHUNK_ID_HEX + 1], ref[128];
+	chs_sha256_state h;
+	chs_git_entry e;
+	chs_chunk c;
+
+	chs_random(bytes, sizeof(bytes));
+	memset(&c, 0, sizeof(c));
+	chs_sha256_init(&h);
+	chs_sha256_update(&h, bytes, sizeof(bytes));
+	chs_sha256_final(&h, c.sha256);
+	c.size = sizeof(bytes);
+	c.data = bytes;
+	c.len = sizeof(bytes);
+	ck_assert_int_eq(chs_chunk_seal(&file, &e.len, name, &c, kr.key[1][kr.gen[1] - 1],
+					kr.gen[1]), 0);
+	e.name = name;
+	e.data = file;
+	blob_ref(d, ref);
+	commit_files(ref, &e, 1, signer);
+	free(file);
+}
+
+START_TEST(test_archive_hook__attachment_chunks_are_accepted)
+{
+	char ref[128], mine[41], theirs[41];
+
+	commit_roster(local, roster, admin);
+	push_ok(CHS_ROSTER_REF, NULL);
+	blob_ref(&a, ref);
+	chunk_commit(&a, a.id);
+	push_ok(ref, NULL);
+	chunk_commit(&a, a.id);
+	chunk_commit(&a, a.id);
+	push_ok(ref, NULL);
+	local_tip(ref, mine);
+	archive_tip(ref, theirs);
+	ck_assert_str_eq(mine, theirs);
+	ck_assert_int_eq(tu_sh("test $(git -C '%s' rev-list --count %s) = 3", archive, ref), 0);
+}
+END_TEST
+
+START_TEST(test_archive_hook__forged_or_foreign_chunks_are_refused)
+{
+	char ref[128];
+	device c;
+
+	commit_roster(local, roster, admin);
+	push_ok(CHS_ROSTER_REF, NULL);
+	blob_ref(&a, ref);
+	chunk_commit(&a, stranger); /* a's ref, another key */
+	push_refused(ref, "signed by another key");
+	device_init(&c); /* not on the roster */
+	blob_ref(&c, ref);
+	chunk_commit(&c, c.id);
+	push_refused(ref, "is not on the roster");
+	blob_ref(&b, ref); /* the billing office reads no clinical data */
+	chunk_commit(&b, b.id);
+	push_refused(ref, "may not send attachments");
+	chs_identity_free(c.id);
+}
+END_TEST
+
+START_TEST(test_archive_hook__rewritten_or_deleted_chunks_are_refused)
+{
+	char ref[128], spec[300], *other_path = tu_path(dir, "other.git"),
+		*local_path = tu_path(dir, "local.git");
+	chs_git *saved = local, *other = NULL;
+
+	commit_roster(local, roster, admin);
+	push_ok(CHS_ROSTER_REF, NULL);
+	blob_ref(&a, ref);
+	chunk_commit(&a, a.id);
+	push_ok(ref, NULL);
+	/* another first commit of a's chunks, force-pushed */
+	ck_assert_int_eq(chs_git_open(&other, other_path), 0);
+	local = other;
+	chunk_commit(&a, a.id);
+	local = saved;
+	snprintf(spec, sizeof(spec), "+%s:%s", ref, ref);
+	git_push_refused(other_path, spec, ref, "rewriting history is not allowed");
+	snprintf(spec, sizeof(spec), ":%s", ref);
+	git_push_refused(local_path, spec, ref, "deleting a ref is not allowed");
+	chs_git_free(other);
+	free(other_path);
+	free(local_path);
+}
+END_TEST
+
+START_TEST(test_archive_hook__a_revoked_device_sends_no_more_chunks)
+{
+	char ref[128];
+
+	commit_roster(local, roster, admin);
+	push_ok(CHS_ROSTER_REF, NULL);
+	blob_ref(&a, ref);
+	chunk_commit(&a, a.id);
+	push_ok(ref, NULL);
+	ck_assert_int_eq(chs_roster_revoke(roster, &kr, a.name, 0), 0);
+	commit_roster(local, roster, admin);
+	push_ok(CHS_ROSTER_REF, NULL);
+	chunk_commit(&a, a.id);
+	push_refused(ref, "was revoked");
 }
 END_TEST
 
@@ -654,6 +771,10 @@ int main(void)
 	tcase_add_test(hook, test_archive_hook__a_roster_commit_signed_by_another_key_is_refused);
 	tcase_add_test(hook, test_archive_hook__an_older_roster_is_refused);
 	tcase_add_test(hook, test_archive_hook__a_roster_of_another_organisation_is_refused);
+	tcase_add_test(hook, test_archive_hook__attachment_chunks_are_accepted);
+	tcase_add_test(hook, test_archive_hook__forged_or_foreign_chunks_are_refused);
+	tcase_add_test(hook, test_archive_hook__rewritten_or_deleted_chunks_are_refused);
+	tcase_add_test(hook, test_archive_hook__a_revoked_device_sends_no_more_chunks);
 	suite_add_tcase(s, hook);
 	tcase_add_checked_fixture(init, setup_init, teardown_init);
 	tcase_add_test(init, test_archive_init__sets_what_the_archive_needs_and_installs_the_hook);
