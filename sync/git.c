@@ -209,7 +209,12 @@ static int configure_archive(git_repository *repo)
 	    git_config_set_bool(cfg, "receive.fsckObjects", 1) < 0 ||
 	    /* these guard refs/heads/ only; the hook guards refs/chartsync/ */
 	    git_config_set_bool(cfg, "receive.denyNonFastForwards", 1) < 0 ||
-	    git_config_set_bool(cfg, "receive.denyDeletes", 1) < 0)
+	    git_config_set_bool(cfg, "receive.denyDeletes", 1) < 0 ||
+	    /* ciphertext never deltas: git's pack-objects serving a fetch
+	     * skips the search with no window, libgit2 (a store fetching
+	     * from this folder) with no delta candidates (see no_deltas()) */
+	    git_config_set_int32(cfg, "pack.window", 0) < 0 ||
+	    git_config_set_int64(cfg, "pack.deltaCacheSize", 1) < 0)
 		err = git_fail(CHS_EIO, "cannot write the archive's settings");
 	git_config_free(cfg);
 	return err;
@@ -871,6 +876,202 @@ static int fetch_refspecs(git_remote *remote, net_op *op)
 	return 0;
 }
 
+static int is_local(const char *url);
+
+/* ------------------------------------------------------------------ */
+/* Fetching from an archive on this machine                             */
+
+/*
+ * libgit2's local transport copies every object the archive holds,
+ * whatever refs were asked for, so a billing office fetching from a
+ * folder would receive every attachment chunk. A fetch from a path is
+ * therefore done here: walk the wanted refs in the archive, hiding what
+ * this mirror already has, pack exactly those objects into this mirror,
+ * then point the fetched refs (refs/remotes/archive/...) at the archive's
+ * tips, as the forced refspecs of a network fetch would.
+ */
+typedef struct wanted_ref {
+	char *src;  /* refs/chartsync/... in the archive */
+	git_oid tip;
+} wanted_ref;
+
+static int wanted(unsigned what, const char *name)
+{
+	if (what & CHS_GIT_FETCH_CHANGES &&
+	    (!strcmp(name, "refs/chartsync/roster") || !strncmp(name, "refs/chartsync/devices/", 23)))
+		return 1;
+	return (what & CHS_GIT_FETCH_CHUNKS) && !strncmp(name, "refs/chartsync/blobs/", 21);
+}
+
+static void wanted_free(wanted_ref *w, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(w[i].src);
+	free(w);
+}
+
+static int list_wanted(git_repository *src, unsigned what, wanted_ref **out, size_t *n)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	wanted_ref *list = NULL;
+	size_t cap = 0;
+	int rc, err = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (git_reference_iterator_glob_new(&it, src, "refs/chartsync/*") < 0)
+		return git_fail(CHS_EIO, "cannot read the archive's refs");
+	while (err == 0 && (rc = git_reference_next(&ref, it)) == 0) {
+		const git_oid *id = git_reference_target(ref);
+
+		if (id && wanted(what, git_reference_name(ref))) {
+			if (*n == cap) {
+				wanted_ref *g = realloc(list, (cap = cap ? cap * 2 : 16) * sizeof(*g));
+
+				if (!g) {
+					err = chs_error_set(CHS_ENOMEM, "out of memory");
+					git_reference_free(ref);
+					break;
+				}
+				list = g;
+			}
+			git_oid_cpy(&list[*n].tip, id);
+			if (!(list[*n].src = strdup(git_reference_name(ref))))
+				err = chs_error_set(CHS_ENOMEM, "out of memory");
+			else
+				(*n)++;
+		}
+		git_reference_free(ref);
+	}
+	if (err == 0 && rc != GIT_ITEROVER)
+		err = git_fail(CHS_EIO, "cannot read the archive's refs");
+	git_reference_iterator_free(it);
+	if (err < 0)
+		wanted_free(list, *n);
+	else
+		*out = list;
+	return err;
+}
+
+/* Hide, in the archive's walk, every tip this mirror already holds. */
+static int hide_known(git_repository *mine, git_repository *src, git_revwalk *w)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	git_odb *odb = NULL;
+	int rc, err = 0;
+
+	if (git_repository_odb(&odb, src) < 0 || git_reference_iterator_new(&it, mine) < 0) {
+		git_odb_free(odb);
+		return git_fail(CHS_EIO, "cannot read the git repository");
+	}
+	while ((rc = git_reference_next(&ref, it)) == 0) {
+		const git_oid *id = git_reference_target(ref);
+
+		if (id && git_odb_exists(odb, id) && git_revwalk_hide(w, id) < 0)
+			err = git_fail(CHS_EIO, "cannot walk the archive");
+		git_reference_free(ref);
+	}
+	git_reference_iterator_free(it);
+	git_odb_free(odb);
+	return err;
+}
+
+/* The indexer keeps its count in the progress it is given: one for the
+ * whole pack, from the first append to the commit. */
+typedef struct pack_sink {
+	git_odb_writepack *wp;
+	git_indexer_progress stats;
+} pack_sink;
+
+static int append_to_pack(void *buf, size_t size, void *payload)
+{
+	pack_sink *sink = payload;
+
+	return sink->wp->append(sink->wp, buf, size, &sink->stats);
+}
+
+/* The objects the archive's tips reach and this mirror lacks, as one
+ * pack in this mirror. */
+static int copy_objects(git_repository *mine, git_repository *src, const wanted_ref *w,
+			size_t n)
+{
+	git_packbuilder *pb = NULL;
+	git_revwalk *walk = NULL;
+	pack_sink sink;
+	git_odb *odb = NULL;
+	size_t i;
+	int err = 0;
+
+	memset(&sink, 0, sizeof(sink));
+	if (git_revwalk_new(&walk, src) < 0 || git_packbuilder_new(&pb, src) < 0)
+		err = git_fail(CHS_EIO, "cannot read the archive");
+	for (i = 0; i < n && err == 0; i++)
+		if (git_revwalk_push(walk, &w[i].tip) < 0)
+			err = git_fail(CHS_EDAMAGED, "the archive holds a ref to a missing commit");
+	if (err == 0)
+		err = hide_known(mine, src, walk);
+	if (err == 0 && git_packbuilder_insert_walk(pb, walk) < 0)
+		err = git_fail(CHS_EDAMAGED, "cannot read the archive's commits");
+	if (err == 0 && git_packbuilder_object_count(pb) > 0) {
+		if (git_repository_odb(&odb, mine) < 0 ||
+		    git_odb_write_pack(&sink.wp, odb, NULL, NULL) < 0 ||
+		    git_packbuilder_foreach(pb, append_to_pack, &sink) < 0 ||
+		    sink.wp->commit(sink.wp, &sink.stats) < 0)
+			err = git_fail(CHS_EIO, "cannot copy the archive's objects");
+	}
+	if (sink.wp)
+		sink.wp->free(sink.wp);
+	git_odb_free(odb);
+	git_packbuilder_free(pb);
+	git_revwalk_free(walk);
+	return err;
+}
+
+static int point_fetched_refs(git_repository *mine, const wanted_ref *w, size_t n)
+{
+	chs_buf name;
+	size_t i;
+	int err = 0;
+
+	chs_buf_init(&name, 0);
+	for (i = 0; i < n && err == 0; i++) {
+		git_reference *r = NULL;
+
+		name.len = 0;
+		if ((err = chs_buf_printf(&name, "refs/remotes/archive/%s",
+					  w[i].src + strlen("refs/"))) < 0)
+			break;
+		if (git_reference_create(&r, mine, name.ptr, &w[i].tip, 1, "chartsync fetch") < 0)
+			err = git_fail(CHS_EIO, "cannot record what was fetched");
+		git_reference_free(r);
+	}
+	chs_buf_dispose(&name);
+	return err;
+}
+
+static int local_fetch(git_repository *mine, const char *url, unsigned what)
+{
+	const char *path = strncmp(url, "file://", 7) ? url : url + 7;
+	git_repository *src = NULL;
+	wanted_ref *w = NULL;
+	size_t n = 0;
+	int err;
+
+	if (git_repository_open_ext(&src, path, GIT_REPOSITORY_OPEN_NO_SEARCH |
+				    GIT_REPOSITORY_OPEN_BARE, NULL) < 0)
+		return git_fail(CHS_EIO, "cannot open the archive");
+	if ((err = list_wanted(src, what, &w, &n)) == 0 && n > 0 &&
+	    (err = copy_objects(mine, src, w, n)) == 0)
+		err = point_fetched_refs(mine, w, n);
+	wanted_free(w, n);
+	git_repository_free(src);
+	return err;
+}
+
 /* Run one push or fetch on `repo`, wherever this process is. */
 static int net_run(git_repository *repo, net_op *op)
 {
@@ -881,7 +1082,11 @@ static int net_run(git_repository *repo, net_op *op)
 		err = git_fail(CHS_EINVALID, "not an archive address");
 		goto done;
 	}
-	if ((err = op->push ? push_refspecs(remote, op) : fetch_refspecs(remote, op)) < 0)
+	if (!op->push && is_local(op->url))
+		err = local_fetch(repo, op->url, op->what);
+	else
+		err = op->push ? push_refspecs(remote, op) : fetch_refspecs(remote, op);
+	if (err < 0)
 		goto done;
 	/* git_remote_push returns 0 for a refusal: the status tells */
 	if (op->refused.len)

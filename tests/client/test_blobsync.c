@@ -222,22 +222,22 @@ START_TEST(test_blobsync__a_scan_reaches_every_clinical_store)
 	ck_assert_uint_eq(r.chunks_in + r.chunks_out, 0);
 	ck_assert_int_eq(r.pushed, 0);
 
-	/* the billing office: no chunk ref, and the scan is not its to read */
+	/* the billing office, from the archive by its path: no chunk ref, no
+	 * chunk object, and the scan is not its to read */
 	r = sync_ok(B1);
 	ck_assert_uint_eq(r.chunks_in, 0);
 	mirror = tu_path(dirs[B1], "git");
 	ck_assert_int_eq(tu_sh("test -z \"$(git -C '%s' for-each-ref refs/ | grep blobs)\"",
 			       mirror), 0);
+	ck_assert_int_eq(big_objects(mirror), 0);
 	ck_assert_int_eq(cat_scan(B1, id), CHS_ENOTFOUND);
 	free(mirror);
 }
 END_TEST
 
 /* Over a network archive (git://: the smart protocol sends only the refs
- * asked for) the billing office receives no chunk at all. (libgit2's
- * transport for an archive given as a path copies every object the
- * archive holds, asked for or not: ciphertext, unreferenced, in a folder
- * the office can read anyway.) */
+ * asked for) the billing office receives no chunk at all; the same holds
+ * for an archive given as a path (sync/git.c fetches those itself). */
 START_TEST(test_blobsync__the_billing_office_never_fetches_a_chunk)
 {
 	char id[33], *mirror, *url;
