@@ -78,20 +78,28 @@ static const char sync_help[] =
 	"\n"
 	"Fetch what the other devices sent to the archive, check every batch\n"
 	"(signatures, the roster, each device's history), apply what this\n"
-	"store may read, then send this store's saved work. Interrupted at any\n"
-	"point, the next sync finishes the job. Anything in the archive that\n"
-	"fails a check is refused, never applied, and listed.\n";
+	"store may read, then send this store's saved work; attachment bytes\n"
+	"travel after the records. Interrupted at any point, the next sync\n"
+	"finishes the job. Anything in the archive that fails a check is\n"
+	"refused, never applied, and listed (exit 2 after everything else).\n"
+	"\n"
+	"--json keys: roster, devices, batches_in, changes_in, batches_out,\n"
+	"changes_out, chunks_in, attachments_in, chunks_out (1 MiB each),\n"
+	"pushed, refused, and problems when something was refused.\n";
 
 static int print_report(const chs_sync_report *r, int json)
 {
 	if (json) {
-		json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}",
+		json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}",
 				      "roster", (json_int_t)r->roster_seq,
 				      "devices", (json_int_t)r->devices,
 				      "batches_in", (json_int_t)r->batches_in,
 				      "changes_in", (json_int_t)r->changes_in,
 				      "batches_out", (json_int_t)r->batches_out,
 				      "changes_out", (json_int_t)r->changes_out,
+				      "chunks_in", (json_int_t)r->chunks_in,
+				      "attachments_in", (json_int_t)r->attachments_in,
+				      "chunks_out", (json_int_t)r->chunks_out,
 				      "pushed", r->pushed, "refused", (json_int_t)r->refused);
 		char *text;
 
@@ -111,6 +119,9 @@ static int print_report(const chs_sync_report *r, int json)
 	       r->batches_in == 1 ? "" : "es", r->changes_out, r->changes_out == 1 ? "" : "s",
 	       r->batches_out, r->batches_out == 1 ? "" : "es",
 	       r->pushed ? "" : r->batches_out ? " (not yet in the archive)" : "");
+	if (r->attachments_in || r->chunks_out)
+		printf("attachments: %zu received; %zu MiB of scans sent\n", r->attachments_in,
+		       r->chunks_out);
 	return CLI_OK;
 }
 
