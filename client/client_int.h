@@ -10,7 +10,7 @@
 
 #include <sqlite3.h>
 
-#define CHS_STORE_SCHEMA 2           /* schema version this code writes */
+#define CHS_STORE_SCHEMA 3           /* schema version this code writes */
 #define CHS_BUSY_TIMEOUT_MS 30000    /* wait this long for other writers */
 #define CHS_CHECKPOINT_FRAMES 1000   /* checkpoint once the WAL is this long */
 #define CHS_USER_NAME_MAX 64         /* bytes */
@@ -191,6 +191,18 @@ int chs_client__publish_rosters(chs_store *s, chs_git *g);
 int chs_client__role(chs_store *s, int *role);
 /* The last batch of `device` applied here (0: none). */
 int chs_client__progress_seq(chs_store *s, const char *device, int64_t *seq);
+
+/* ---- confirm.c ---- */
+/* Add "confirmed" (chs_record_confirmation()) to a record's JSON from
+ * chs_record_show(), replacing `*json`. */
+int chs_client__confirm_annotate(chs_store *s, char **json);
+
+/* ---- fees.c ---- */
+/* The site of `device` on the newest roster (NULL when none). */
+int chs_client__device_site(chs_store *s, const char *device, char **site);
+/* The fee for `code` on `day` at `site` (see chs_coding_assign()). */
+int chs_client__fee_lookup(chs_store *s, const char *code, const char *day,
+			   const char *site, int64_t *cents, int *found);
 
 /* ---- util.c ---- */
 /* Write `len` bytes to `path` crash-safely: temp file, fsync, rename,

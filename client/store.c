@@ -37,6 +37,14 @@
 	"CREATE TABLE IF NOT EXISTS progress(device TEXT PRIMARY KEY, seq INTEGER NOT NULL," \
 	" prev BLOB NOT NULL, oid TEXT NOT NULL) WITHOUT ROWID;"
 
+/* Coding (schema 3): the code lists a site imported (ICD-10-CM, HCPCS,
+ * CPT numbers) for flagging codes no list knows; local to this store, as
+ * each site imports CMS's files itself. */
+#define CODING_SQL \
+	"CREATE TABLE IF NOT EXISTS code_lists(system TEXT NOT NULL, code TEXT NOT NULL," \
+	" description TEXT NOT NULL, billable INTEGER NOT NULL, PRIMARY KEY (system, code))" \
+	" WITHOUT ROWID;"
+
 static const char *const schema_sql =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -76,7 +84,7 @@ static const char *const schema_sql =
 	 * report, never a reason to refuse. */
 	"CREATE TABLE flags(change BLOB NOT NULL, record BLOB NOT NULL,"
 	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
-	REPLICA_SQL;
+	REPLICA_SQL CODING_SQL;
 
 /* ------------------------------------------------------------------ */
 /* SQL helpers                                                          */
@@ -752,15 +760,16 @@ static int unwrap_key(chs_store *s, const char *pass, size_t passlen)
 	return err;
 }
 
-/* A store made by schema 1 gains the replication tables. */
+/* A store made by schema 1 gains the replication tables, one made by
+ * schema 2 the coding tables. */
 static int upgrade(chs_store *s)
 {
 	int err;
 
 	if ((err = chs_client__begin(s)) < 0)
 		return err;
-	if ((err = chs_client__exec(s, REPLICA_SQL
-				    "UPDATE meta SET value = '2' WHERE key = 'schema';")) < 0) {
+	if ((err = chs_client__exec(s, REPLICA_SQL CODING_SQL
+				    "UPDATE meta SET value = '3' WHERE key = 'schema';")) < 0) {
 		chs_client__rollback(s);
 		return err;
 	}
