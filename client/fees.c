@@ -324,6 +324,7 @@ static int read_fee_file(const char *text, size_t len, fee_file *ff)
 	fee_line fl;
 	int err, eof, first = 1;
 
+	memset(&fl, 0, sizeof(fl));
 	for (;;) {
 		if ((err = csv_next(&c, &r, &eof)) < 0) {
 			err = chs_error_wrap(err, "line %d", r.line ? r.line : c.line);
