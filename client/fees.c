@@ -665,17 +665,17 @@ static int code_insert(codes_ctx *x, const char *code, const char *desc, int bil
 static int code_pair(codes_ctx *x, const char *code, const char *desc, int billable,
 		     int lineno, int header_ok)
 {
+	const char *system = x->system ? x->system : guess_system(code);
 	char norm[16];
 
-	if (!x->system)
-		x->system = guess_system(code);
 	if (strlen(code) >= sizeof(norm))
 		norm[0] = '\0';
 	else
-		normalise_code(x->system, code, norm);
+		normalise_code(system, code, norm);
+	if (!code_fits(system, norm) && header_ok)
+		return 0;
+	x->system = system;
 	if (!code_fits(x->system, norm)) {
-		if (header_ok)
-			return 0;
 		return chs_error_set(CHS_EINVALID,
 				     "line %d: '%s' is not a%s %s code (give --system if the"
 				     " list is another kind)", lineno, code,

@@ -579,8 +579,10 @@ START_TEST(test_coding__code_lists_in_cms_formats)
 	ck_assert_int_eq(known, 1);
 	ck_assert_int_eq(chs_code_known(maria, "icd10cm", "A00.0", &known), 0);
 	ck_assert_int_eq(known, 1);
-	ck_assert_msg(chs_codes_import(maria, csv, "hcpcs", &n) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_codes_import(maria, csv, NULL, &n) == 0, "%s", chs_error_last());
 	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(chs_code_known(maria, "hcpcs", "J1100", &known), 0);
+	ck_assert_int_eq(known, 1);
 	ck_assert_int_eq(chs_codes_import(maria, bad, "icd10cm", &n), CHS_EINVALID);
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "line 2: 'E11-9' is not an ICD-10-CM code"));
 	ck_assert_int_eq(chs_codes_import(maria, cpt, NULL, &n), 0);
