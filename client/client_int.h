@@ -227,6 +227,18 @@ int chs_client__blobs_pull(const chs_blob_sync *b);
  * the batches that name them are pushed. */
 int chs_client__blobs_push(const chs_blob_sync *b);
 
+/* ---- confirm.c ---- */
+/* Add "confirmed" (chs_record_confirmation()) to a record's JSON from
+ * chs_record_show(), replacing `*json`. */
+int chs_client__confirm_annotate(chs_store *s, char **json);
+
+/* ---- fees.c ---- */
+/* The site of `device` on the newest roster (NULL when none). */
+int chs_client__device_site(chs_store *s, const char *device, char **site);
+/* The fee for `code` on `day` at `site` (see chs_coding_assign()). */
+int chs_client__fee_lookup(chs_store *s, const char *code, const char *day,
+			   const char *site, int64_t *cents, int *found);
+
 /* ---- util.c ---- */
 /* Write `len` bytes to `path` crash-safely: temp file, fsync, rename,
  * fsync the folder. */

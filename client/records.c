@@ -467,12 +467,16 @@ static const chs_type_def *entry_type(const char *type)
 	if (!t) {
 		chs_error_set(CHS_EINVALID,
 			      "'%s' is not a record type (patient, encounter, note, problem,"
-			      " medication, allergy, procedure, diagnosis, attachment, audit)",
+			      " medication, allergy, procedure, diagnosis, attachment, audit, fee)",
 			      type);
 		return NULL;
 	}
 	if (t->flags & CHS_TYPE_VIA_ATTACH) {
 		chs_error_set(CHS_EINVALID, "attachments are added with 'chartsync attach'");
+		return NULL;
+	}
+	if (t->flags & CHS_TYPE_VIA_COMMAND) {
+		chs_error_set(CHS_EINVALID, "%ss are made with 'chartsync confirm'", t->name);
 		return NULL;
 	}
 	return t;

@@ -33,6 +33,11 @@ static const chs_field_def encounter_fields[] = {
 	{ "date", CHS_KIND_DATE, REQ, NULL },
 	{ "reason", CHS_KIND_TEXT, OPT, NULL },
 	{ "provider", CHS_KIND_TEXT, OPT, NULL },
+	/* the coding queue (client/coding.c): "queued" or "done" */
+	{ "coding", CHS_KIND_TEXT, OPT, NULL },
+	{ "coding_sent", CHS_KIND_DATE, OPT, NULL },
+	{ "coding_done", CHS_KIND_DATE, OPT, NULL },
+	{ "coder", CHS_KIND_TEXT, OPT, NULL },
 	{ NULL, 0, 0, NULL }
 };
 
@@ -100,6 +105,30 @@ static const chs_field_def audit_fields[] = {
 	{ NULL, 0, 0, NULL }
 };
 
+/* A colleague's check of a record against the paper chart
+ * (client/confirm.c): the record and the head change it confirmed. */
+static const chs_field_def confirmation_fields[] = {
+	{ "record", CHS_KIND_TEXT, REQ, NULL },
+	{ "change", CHS_KIND_TEXT, REQ, NULL },
+	{ "note", CHS_KIND_TEXT, OPT, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+/* One line of a site's fee schedule (client/fees.c); no site: every
+ * site's. */
+static const chs_field_def fee_fields[] = {
+	{ "code", CHS_KIND_CPT, REQ, NULL },
+	{ "description", CHS_KIND_TEXT, OPT, NULL },
+	{ "fee", CHS_KIND_CENTS, REQ, NULL },
+	{ "effective", CHS_KIND_DATE, REQ, NULL },
+	{ "site", CHS_KIND_TEXT, OPT, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
+/* Confirmations and fees are billing: a compartment is per type, and a
+ * billing office must be able to confirm what it reads and to price what
+ * it codes. A confirmation holds ids, a name and a short note, never the
+ * confirmed record's content. */
 static const chs_type_def types[] = {
 	{ "patient", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, patient_fields },
 	{ "encounter", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_NONE, 0, encounter_fields },
@@ -111,6 +140,9 @@ static const chs_type_def types[] = {
 	{ "diagnosis", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_REQUIRED, 0, diagnosis_fields },
 	{ "attachment", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, CHS_TYPE_VIA_ATTACH, attachment_fields },
 	{ "audit", CHS_CLINICAL, CHS_LINK_OPTIONAL, CHS_LINK_NONE, CHS_TYPE_APPEND_ONLY, audit_fields },
+	{ "confirmation", CHS_BILLING, CHS_LINK_OPTIONAL, CHS_LINK_NONE,
+	  CHS_TYPE_APPEND_ONLY | CHS_TYPE_VIA_COMMAND, confirmation_fields },
+	{ "fee", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, fee_fields },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 

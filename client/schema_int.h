@@ -19,6 +19,7 @@ typedef enum chs_link { CHS_LINK_NONE, CHS_LINK_OPTIONAL, CHS_LINK_REQUIRED } ch
 
 #define CHS_TYPE_VIA_ATTACH 1  /* created only by 'chartsync attach' */
 #define CHS_TYPE_APPEND_ONLY 2 /* never edited or removed */
+#define CHS_TYPE_VIA_COMMAND 4 /* created only by its own command (confirm) */
 
 typedef struct chs_field_def {
 	const char *name;

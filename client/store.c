@@ -47,6 +47,14 @@
 	"CREATE TABLE IF NOT EXISTS blob_progress(device TEXT PRIMARY KEY," \
 	" oid TEXT NOT NULL) WITHOUT ROWID;"
 
+/* Coding (schema 3): the code lists a site imported (ICD-10-CM, HCPCS,
+ * CPT numbers) for flagging codes no list knows; local to this store, as
+ * each site imports CMS's files itself. */
+#define CODING_SQL \
+	"CREATE TABLE IF NOT EXISTS code_lists(system TEXT NOT NULL, code TEXT NOT NULL," \
+	" description TEXT NOT NULL, billable INTEGER NOT NULL, PRIMARY KEY (system, code))" \
+	" WITHOUT ROWID;"
+
 static const char *const schema_sql =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -86,7 +94,7 @@ static const char *const schema_sql =
 	 * report, never a reason to refuse. */
 	"CREATE TABLE flags(change BLOB NOT NULL, record BLOB NOT NULL,"
 	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
-	REPLICA_SQL BLOBSYNC_SQL;
+	REPLICA_SQL BLOBSYNC_SQL CODING_SQL;
 
 /* ------------------------------------------------------------------ */
 /* SQL helpers                                                          */
@@ -763,15 +771,16 @@ static int unwrap_key(chs_store *s, const char *pass, size_t passlen)
 }
 
 /* A store made by schema 1 gains the replication tables; one made by
- * schema 1 or 2 the attachment tables, with every attachment it holds to
- * send (before schema 3 no attachment bytes travelled: all are its own). */
+ * schema 1 or 2 the attachment and coding tables, with every attachment
+ * it holds to send (before schema 3 no attachment bytes travelled: all
+ * are its own). */
 static int upgrade(chs_store *s)
 {
 	int err;
 
 	if ((err = chs_client__begin(s)) < 0)
 		return err;
-	if ((err = chs_client__exec(s, REPLICA_SQL BLOBSYNC_SQL
+	if ((err = chs_client__exec(s, REPLICA_SQL BLOBSYNC_SQL CODING_SQL
 				    "INSERT OR IGNORE INTO blob_outbox(sha256, chunks)"
 				    " SELECT sha256, (size + 1048575) / 1048576 FROM blobs"
 				    " WHERE size > 0;"

@@ -107,9 +107,16 @@ static int with_merged(chs_store *s, const char *id,
 	return err;
 }
 
+/* With "confirmed": who checked the current version (client/confirm.c). */
 int chs_record_show(chs_store *s, const char *id, char **json)
 {
-	return with_merged(s, id, merged_json, json);
+	int err = with_merged(s, id, merged_json, json);
+
+	if (err == 0 && (err = chs_client__confirm_annotate(s, json)) < 0) {
+		free(*json);
+		*json = NULL;
+	}
+	return err;
 }
 
 /* ---- log ---- */

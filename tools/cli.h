@@ -87,5 +87,12 @@ int cmd_remote(cli_ctx *ctx, int argc, char **argv);
 int cmd_sync(cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
 int cmd_archive(cli_ctx *ctx, int argc, char **argv);
+int cmd_confirm(cli_ctx *ctx, int argc, char **argv);
+int cmd_code(cli_ctx *ctx, int argc, char **argv);
+int cmd_fees(cli_ctx *ctx, int argc, char **argv);
+int cmd_codes(cli_ctx *ctx, int argc, char **argv);
+int cmd_export(cli_ctx *ctx, int argc, char **argv);
+/* export subcommands (tools/cmd_export.c's table) */
+int cmd_export_claims(cli_ctx *ctx, int argc, char **argv);
 
 #endif

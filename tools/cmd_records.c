@@ -20,6 +20,7 @@ typedef struct rec_opts {
 	chs_edit unset[64];
 	size_t nunset;
 	int full;
+	int unconfirmed;
 } rec_opts;
 
 static int rec_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
@@ -32,6 +33,7 @@ static int rec_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 	case 't': o->title = arg; return 0;
 	case 'k': o->take = arg; return 0;
 	case 'f': o->full = 1; return 0;
+	case 'n': o->unconfirmed = 1; return 0;
 	case 'u':
 		if (o->nunset == sizeof(o->unset) / sizeof(o->unset[0]))
 			return cli_usage(ctx, "too many --unset"), -1;
@@ -150,6 +152,7 @@ static const struct option record_opts[] = {
 	{ "title", required_argument, NULL, 't' },
 	{ "take", required_argument, NULL, 'k' },
 	{ "full", no_argument, NULL, 'f' },
+	{ "unconfirmed", no_argument, NULL, 'n' },
 	OPT_JSON, CLI_COMMON_OPTS, OPT_END
 };
 
@@ -275,6 +278,27 @@ static void print_removal(json_t *list)
 		       json_string_value(json_object_get(c, "time")));
 }
 
+/* Who checked this version against the paper chart. */
+static void print_confirmed(json_t *r)
+{
+	json_t *c = json_object_get(r, "confirmed");
+	const char *type = json_string_value(json_object_get(r, "type"));
+
+	if (json_is_object(c)) {
+		const char *note = json_string_value(json_object_get(c, "note"));
+
+		printf("confirmed by %s at %s, %s%s%s\n",
+		       json_string_value(json_object_get(c, "by")),
+		       json_string_value(json_object_get(c, "terminal")),
+		       json_string_value(json_object_get(c, "time")),
+		       note ? ": " : "", note ? note : "");
+	} else if (c && !json_is_true(json_object_get(r, "deleted")) && type &&
+		   strcmp(type, "audit") != 0 && strcmp(type, "confirmation") != 0 &&
+		   strcmp(type, "fee") != 0) {
+		printf("not confirmed since its last change\n");
+	}
+}
+
 static void print_record(json_t *r)
 {
 	json_t *fields = json_object_get(r, "fields"), *v;
@@ -289,6 +313,7 @@ static void print_record(json_t *r)
 		printf("  %-10s %s\n", k, t ? t : "");
 		free(t);
 	}
+	print_confirmed(r);
 	if (json_is_true(json_object_get(r, "review"))) {
 		printf("UNDER REVIEW: values above are provisional; settle with"
 		       " 'chartsync review resolve'\n");
@@ -325,8 +350,11 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv)
 
 static const char ls_help[] =
 	"usage: chartsync ls [TYPE] [--patient ID] [--json]\n"
+	"       chartsync ls --unconfirmed [--patient ID] [--json]\n"
 	"\n"
-	"List records, oldest first: all, one TYPE, or one patient's.\n";
+	"List records, oldest first: all, one TYPE, or one patient's.\n"
+	"--unconfirmed lists the chart entries no colleague has confirmed\n"
+	"since their last change (see 'chartsync confirm').\n";
 
 /* The fields that name a record in a list, by type. */
 static const char *summary_fields(const char *type)
@@ -383,8 +411,13 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 
 	if ((i = start(ctx, argc, argv, record_opts, ls_help, &o, 0, 1, &s, &rc)) < 0)
 		return rc;
-	err = chs_record_list(s, i < argc ? argv[i] : NULL, o.patient, &json);
-	rc = emit(ctx, err, json, print_rows);
+	if (o.unconfirmed && i < argc) {
+		rc = cli_usage(ctx, "--unconfirmed lists every type: leave out TYPE");
+	} else {
+		err = o.unconfirmed ? chs_record_list_unconfirmed(s, o.patient, &json)
+			: chs_record_list(s, i < argc ? argv[i] : NULL, o.patient, &json);
+		rc = emit(ctx, err, json, print_rows);
+	}
 	free(json);
 	chs_store_free(s);
 	return rc;

@@ -1,0 +1,664 @@
+/*
+ * client/: entry confirmation, the coding queue, fee schedules, code
+ * lists and claims.
+ *
+ * Two stores: site 0 is a clinic where maria and tom both work (two
+ * users, two handles on one store), site 1 another clinic (kim), with
+ * batches carried between them as sync carries them.
+ */
+#include "client/chartsync.h"
+#include "support/testutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dirs[2];
+static chs_store *maria, *tom, *kim;
+static char *tmp;
+
+static chs_store *make_store(int i, const char *user, const char *terminal)
+{
+	chs_kdf_params kdf;
+	chs_store_create_opts o = { user, "pw", 2, &kdf, terminal };
+	chs_store *s = NULL;
+
+	chs_kdf_params_minimum(&kdf);
+	dirs[i] = tu_tempdir();
+	ck_assert_msg(chs_store_create(&s, dirs[i], &o) == 0, "%s", chs_error_last());
+	return s;
+}
+
+static void setup(void)
+{
+	ck_assert_int_eq(chs_crypto_init(), 0);
+	maria = make_store(0, "maria", "front-desk");
+	ck_assert_int_eq(chs_store_user_add(maria, "tom", 0, "tom pw", 6), 0);
+	ck_assert_msg(chs_store_open(&tom, dirs[0], "tom", "tom pw", 6) == 0, "%s",
+		      chs_error_last());
+	kim = make_store(1, "kim", "clinic-b");
+	tmp = tu_tempdir();
+}
+
+static void teardown(void)
+{
+	int i;
+
+	chs_store_free(maria);
+	chs_store_free(tom);
+	chs_store_free(kim);
+	for (i = 0; i < 2; i++) {
+		tu_rmtree(dirs[i]);
+		free(dirs[i]);
+	}
+	tu_rmtree(tmp);
+	free(tmp);
+}
+
+/* Carry every unsent batch of `from` to `to`. */
+static void ship(chs_store *from, chs_store *to)
+{
+	chs_outgoing *out = NULL;
+	size_t n = 0, i;
+
+	ck_assert_int_eq(chs_store_unsent(from, &out, &n), 0);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(chs_store_apply_batch(to, out[i].bytes, out[i].len) == 0, "%s",
+			      chs_error_last());
+	chs_outgoing_free(out, n);
+}
+
+static chs_edit E(const char *name, const char *value)
+{
+	chs_edit e = { name, value, 0, 0 };
+
+	return e;
+}
+
+static void add(chs_store *s, const char *type, chs_edit *e, size_t n,
+		const char *patient, const char *encounter, char id[33])
+{
+	ck_assert_msg(chs_record_add(s, type, e, n, patient, encounter, id) == 0, "%s",
+		      chs_error_last());
+}
+
+static void add_patient(chs_store *s, const char *name, const char *mrn, char id[33])
+{
+	chs_edit e[] = { E("name", name), E("mrn", mrn), E("dob", "1961-12-10") };
+
+	add(s, "patient", e, 3, NULL, NULL, id);
+}
+
+static void add_visit(chs_store *s, const char *patient, const char *date, char id[33])
+{
+	chs_edit e[] = { E("date", date), E("reason", "cough") };
+
+	add(s, "encounter", e, 2, patient, NULL, id);
+}
+
+static json_t *parse(char *text)
+{
+	json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+
+	ck_assert_ptr_nonnull(j);
+	free(text);
+	return j;
+}
+
+static json_t *show(chs_store *s, const char *id)
+{
+	char *text = NULL;
+
+	ck_assert_msg(chs_record_show(s, id, &text) == 0, "%s", chs_error_last());
+	return parse(text);
+}
+
+static json_t *unconfirmed(chs_store *s, const char *patient)
+{
+	char *text = NULL;
+
+	ck_assert_msg(chs_record_list_unconfirmed(s, patient, &text) == 0, "%s",
+		      chs_error_last());
+	return parse(text);
+}
+
+static int listed(json_t *arr, const char *id)
+{
+	json_t *v;
+	size_t k;
+
+	json_array_foreach(arr, k, v)
+		if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0)
+			return 1;
+	return 0;
+}
+
+static void state_hash(chs_store *s, char out[65])
+{
+	int64_t n;
+
+	ck_assert_int_eq(chs_store_verify(s, 0, out, &n), 0);
+}
+
+static int confirm(chs_store *s, const char *a, const char *b, size_t *added)
+{
+	const char *ids[2] = { a, b };
+
+	return chs_record_confirm(s, ids, b ? 2 : 1, "matches the paper chart", added);
+}
+
+/* ---- entry confirmation ---- */
+
+START_TEST(test_coding__confirmation_by_the_same_user_is_refused_by_another_accepted)
+{
+	char pat[33], visit[33], before[65], after[65];
+	const char *by;
+	json_t *r;
+	size_t added = 9;
+
+	add_patient(maria, "Ada Byron", "A-1", pat);
+	add_visit(maria, pat, "2024-03-15", visit);
+	state_hash(maria, before);
+	ck_assert_int_eq(confirm(maria, pat, NULL, &added), CHS_EDENIED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "a colleague must confirm it"));
+	state_hash(maria, after);
+	ck_assert_str_eq(before, after);
+
+	ck_assert_msg(confirm(tom, pat, visit, &added) == 0, "%s", chs_error_last());
+	ck_assert_uint_eq(added, 2);
+	r = show(maria, visit);
+	by = json_string_value(json_object_get(json_object_get(r, "confirmed"), "by"));
+	ck_assert_str_eq(by, "tom");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "confirmed"),
+							   "note")), "matches the paper chart");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "confirmed"),
+							   "terminal")), "front-desk");
+	json_decref(r);
+	/* confirming again adds nothing */
+	ck_assert_int_eq(confirm(tom, pat, NULL, &added), 0);
+	ck_assert_uint_eq(added, 0);
+	/* a confirmation is never edited, nor made by hand */
+	ck_assert_int_eq(chs_record_add(maria, "confirmation", NULL, 0, pat, NULL, visit),
+			 CHS_EINVALID);
+}
+END_TEST
+
+START_TEST(test_coding__confirm_is_all_or_nothing)
+{
+	char a[33], b[33], before[65], after[65];
+	chs_edit phone[] = { E("phone", "555-0100") };
+	char *text = NULL;
+
+	add_patient(maria, "Ada Byron", "A-1", a);
+	add_patient(maria, "Bob Byron", "A-2", b);
+	ck_assert_int_eq(chs_record_set(tom, b, phone, 1), 0); /* tom's own now */
+	state_hash(tom, before);
+	ck_assert_int_eq(confirm(tom, a, b, NULL), CHS_EDENIED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), b));
+	state_hash(tom, after);
+	ck_assert_str_eq(before, after);
+	ck_assert_int_eq(chs_record_confirmation(tom, a, &text), 0);
+	ck_assert_str_eq(text, "null");
+	free(text);
+	ck_assert_int_eq(confirm(tom, a, "ffffffff", NULL), CHS_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(test_coding__a_later_edit_unconfirms)
+{
+	chs_edit phone[] = { E("phone", "555-0100") };
+	char pat[33], *text = NULL;
+	json_t *r, *l;
+
+	add_patient(maria, "Ada Byron", "A-1", pat);
+	ck_assert_int_eq(confirm(tom, pat, NULL, NULL), 0);
+	l = unconfirmed(maria, NULL);
+	ck_assert(!listed(l, pat));
+	json_decref(l);
+
+	ck_assert_int_eq(chs_record_set(maria, pat, phone, 1), 0);
+	r = show(maria, pat);
+	ck_assert(json_is_null(json_object_get(r, "confirmed")));
+	json_decref(r);
+	l = unconfirmed(maria, NULL);
+	ck_assert(listed(l, pat));
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0), "by")), "maria");
+	json_decref(l);
+	/* maria's edit: tom confirms it again, not maria */
+	ck_assert_int_eq(confirm(maria, pat, NULL, NULL), CHS_EDENIED);
+	ck_assert_int_eq(confirm(tom, pat, NULL, NULL), 0);
+	ck_assert_int_eq(chs_record_confirmation(maria, pat, &text), 0);
+	r = parse(text);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "by")), "tom");
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(test_coding__ls_unconfirmed_lists_what_waits)
+{
+	char a[33], b[33], va[33], vb[33];
+	json_t *l;
+
+	add_patient(maria, "Ada Byron", "A-1", a);
+	add_patient(maria, "Bob Byron", "A-2", b);
+	add_visit(maria, a, "2024-03-15", va);
+	add_visit(maria, b, "2024-03-16", vb);
+	ck_assert_int_eq(confirm(tom, a, NULL, NULL), 0);
+	l = unconfirmed(maria, NULL);
+	ck_assert_uint_eq(json_array_size(l), 3); /* b, va, vb; never the confirmation */
+	ck_assert(!listed(l, a) && listed(l, b) && listed(l, va) && listed(l, vb));
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0), "id")), b);
+	json_decref(l);
+	l = unconfirmed(maria, a);
+	ck_assert_uint_eq(json_array_size(l), 1);
+	ck_assert(listed(l, va));
+	json_decref(l);
+}
+END_TEST
+
+START_TEST(test_coding__a_record_under_review_cannot_be_confirmed_and_confirmations_sync)
+{
+	chs_edit p1[] = { E("phone", "555-0100") }, p2[] = { E("phone", "555-0199") };
+	char pat[33], other[33];
+	json_t *r;
+
+	add_patient(maria, "Ada Byron", "A-1", pat);
+	add_patient(maria, "Bob Byron", "A-2", other);
+	ship(maria, kim);
+	/* kim, at another clinic, confirms maria's entry; it reaches maria */
+	ck_assert_int_eq(confirm(kim, other, NULL, NULL), 0);
+	ship(kim, maria);
+	r = show(maria, other);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "confirmed"),
+							   "by")), "kim");
+	json_decref(r);
+	/* the same field edited two ways at once */
+	ck_assert_int_eq(chs_record_set(maria, pat, p1, 1), 0);
+	ck_assert_int_eq(chs_record_set(kim, pat, p2, 1), 0);
+	ship(maria, kim);
+	ship(kim, maria);
+	ck_assert_int_eq(confirm(tom, pat, NULL, NULL), CHS_EREVIEW);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "under review"));
+}
+END_TEST
+
+/* ---- fee schedule ---- */
+
+static char *write_file(const char *name, const char *text)
+{
+	char *p = tu_path(tmp, name);
+
+	ck_assert_int_eq(tu_write(p, text, strlen(text)), 0);
+	return p;
+}
+
+static size_t fee_lines(chs_store *s)
+{
+	char *text = NULL;
+	json_t *l;
+	size_t n;
+
+	ck_assert_int_eq(chs_record_list(s, "fee", NULL, &text), 0);
+	l = parse(text);
+	n = json_array_size(l);
+	json_decref(l);
+	return n;
+}
+
+static void assert_fee_file_refused(const char *text, const char *needle)
+{
+	char *path = write_file("bad.csv", text);
+	chs_fees_result res;
+	int rc = chs_fees_import(maria, path, NULL, &res);
+
+	ck_assert_msg(rc == CHS_EINVALID, "rc %d for %s", rc, needle);
+	ck_assert_msg(strstr(chs_error_last(), needle), "'%s' lacks '%s'", chs_error_last(),
+		      needle);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "nothing was imported"));
+	ck_assert_uint_eq(fee_lines(maria), 0);
+	free(path);
+}
+
+#define HEADER "code,description,fee,effective\n"
+#define GOOD "99213,Office visit,125.00,2024-01-01\n"
+
+START_TEST(test_coding__a_malformed_fee_line_is_named_and_nothing_imported)
+{
+	assert_fee_file_refused(HEADER GOOD "99214,Visit,$150.00,2024-01-01\n",
+				"line 3: fee '$150.00' is not dollars and cents");
+	assert_fee_file_refused(HEADER GOOD "99214,Visit,150.001,2024-01-01\n", "line 3: fee");
+	assert_fee_file_refused(HEADER GOOD GOOD, "line 3: code 99213 effective 2024-01-01 is on line 2");
+	assert_fee_file_refused(HEADER GOOD "99214,Visit,150.00,2024-02-30\n",
+				"line 3: effective date '2024-02-30' is not a date");
+	assert_fee_file_refused(HEADER GOOD "9921,Visit,150.00,2024-01-01\n",
+				"line 3: code '9921' is not a CPT or HCPCS code");
+	assert_fee_file_refused(HEADER GOOD "99214,Visit,150.00\n",
+				"line 3 has 3 columns, expected 4");
+	assert_fee_file_refused(HEADER GOOD "99214,Visit, with comma,150.00,2024-01-01\n",
+				"line 3 has 5 columns");
+	assert_fee_file_refused(HEADER GOOD "99214,\"Visit, never closed,150.00,2024-01-01\n"
+				"99215,x,1.00,2024-01-01\n",
+				"line 3: a quoted field opened on line 3 is never closed");
+	assert_fee_file_refused(HEADER GOOD "99214,Vi\"sit,150.00,2024-01-01\n",
+				"line 3: a quote inside unquoted field 2");
+	assert_fee_file_refused(GOOD, "line 1: the first line must be the header");
+	assert_fee_file_refused("", "the file is empty");
+}
+END_TEST
+
+START_TEST(test_coding__a_good_fee_file_is_imported_and_reimported)
+{
+	char *path = write_file("fees.csv",
+		"Code,Description,Fee,Effective date\r\n"
+		"99213,\"Office visit, established \"\"low\"\"\",125.00,2024-01-01\r\n"
+		"\r\n"
+		"99213,\"Office visit,\r\nestablished\",100,2023-01-01\r\n"
+		"g0008,Flu shot administration,30.5,2020-01-01\r\n");
+	chs_fees_result res;
+	char *text = NULL;
+	json_t *l, *f;
+	size_t k;
+	int seen = 0;
+
+	ck_assert_msg(chs_fees_import(maria, path, NULL, &res) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(res.lines, 3);
+	ck_assert_int_eq(res.added, 3);
+	ck_assert_int_eq(chs_record_list(maria, "fee", NULL, &text), 0);
+	l = parse(text);
+	json_array_foreach(l, k, f) {
+		json_t *fields = json_object_get(f, "fields");
+		const char *code = json_string_value(json_object_get(fields, "code"));
+		const char *eff = json_string_value(json_object_get(fields, "effective"));
+
+		if (strcmp(code, "99213") == 0 && strcmp(eff, "2024-01-01") == 0) {
+			ck_assert_int_eq(json_integer_value(json_object_get(fields, "fee")), 12500);
+			ck_assert_str_eq(json_string_value(json_object_get(fields, "description")),
+					 "Office visit, established \"low\"");
+			seen++;
+		} else if (strcmp(code, "G0008") == 0) {
+			ck_assert_int_eq(json_integer_value(json_object_get(fields, "fee")), 3050);
+			seen++;
+		} else {
+			ck_assert_int_eq(json_integer_value(json_object_get(fields, "fee")), 10000);
+			seen++;
+		}
+	}
+	ck_assert_int_eq(seen, 3);
+	json_decref(l);
+	free(path);
+	/* again, with one fee changed: one update, nothing new */
+	path = write_file("fees2.csv", HEADER "99213,\"Office visit, established \"\"low\"\"\",130.00,2024-01-01\n");
+	ck_assert_int_eq(chs_fees_import(maria, path, NULL, &res), 0);
+	ck_assert_int_eq(res.added, 0);
+	ck_assert_int_eq(res.updated, 1);
+	ck_assert_uint_eq(fee_lines(maria), 3);
+	/* the schedule syncs, as signed records */
+	ship(maria, kim);
+	ck_assert_uint_eq(fee_lines(kim), 3);
+	free(path);
+}
+END_TEST
+
+/* ---- the coding queue ---- */
+
+static void import_fees(chs_store *s)
+{
+	char *path = write_file("schedule.csv", HEADER
+		"99213,Office visit,100.00,2023-01-01\n"
+		"99213,Office visit,125.00,2024-01-01\n"
+		"99213,Office visit,150.00,2025-01-01\n"
+		"J1100,Dexamethasone 1 mg,2.50,2020-01-01\n");
+	chs_fees_result res;
+
+	ck_assert_msg(chs_fees_import(s, path, NULL, &res) == 0, "%s", chs_error_last());
+	free(path);
+}
+
+static json_t *queue(chs_store *s)
+{
+	char *text = NULL;
+
+	ck_assert_msg(chs_coding_queue(s, &text) == 0, "%s", chs_error_last());
+	return parse(text);
+}
+
+static json_t *assign(chs_store *s, const char *visit, const char *cpt, const char *mod,
+		      const char *icd1, const char *icd2)
+{
+	const char *icd[2] = { icd1, icd2 }, *mods[1] = { mod };
+	chs_coding_assign_opts o = { cpt, mods, mod ? 1 : 0, icd, icd2 ? 2 : icd1 ? 1 : 0 };
+	char *text = NULL;
+
+	ck_assert_msg(chs_coding_assign(s, visit, &o, &text) == 0, "%s", chs_error_last());
+	return parse(text);
+}
+
+START_TEST(test_coding__send_queue_assign_done)
+{
+	char pat[33], v2023[33], v2024[33];
+	json_t *q, *a, *r;
+
+	import_fees(maria);
+	add_patient(maria, "Ada Byron", "A-1", pat);
+	add_visit(maria, pat, "2023-06-01", v2023);
+	add_visit(maria, pat, "2024-03-15T09:30Z", v2024);
+	/* not queued yet: nothing to assign */
+	ck_assert_int_eq(chs_coding_done(maria, v2024), CHS_EINVALID);
+	/* the later visit goes first, so it is the older in the queue */
+	ck_assert_int_eq(chs_coding_send(maria, v2024), 0);
+	ck_assert_int_eq(chs_coding_send(maria, v2023), 0);
+	ck_assert_int_eq(chs_coding_send(maria, v2023), CHS_EEXISTS);
+	q = queue(maria);
+	ck_assert_uint_eq(json_array_size(q), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(q, 0), "encounter")), v2024);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(q, 1), "encounter")), v2023);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(q, 0), "name")), "Ada Byron");
+	json_decref(q);
+
+	/* the fee effective on each visit's date */
+	a = assign(maria, v2024, "99213", "25", "R05.9", "J06.9");
+	ck_assert_int_eq(json_integer_value(json_object_get(a, "fee")), 12500);
+	ck_assert_uint_eq(json_array_size(json_object_get(a, "diagnoses")), 2);
+	ck_assert_uint_eq(json_array_size(json_object_get(a, "warnings")), 0);
+	r = show(maria, json_string_value(json_object_get(a, "procedure")));
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "modifier")), "25");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "date")), "2024-03-15");
+	json_decref(r);
+	json_decref(a);
+	a = assign(maria, v2023, "99213", NULL, "R05.9", NULL);
+	ck_assert_int_eq(json_integer_value(json_object_get(a, "fee")), 10000);
+	json_decref(a);
+	/* a diagnosis already on the visit is not made twice */
+	a = assign(maria, v2024, "j1100", NULL, "R05.9", NULL);
+	ck_assert_int_eq(json_integer_value(json_object_get(a, "fee")), 250);
+	ck_assert_uint_eq(json_array_size(json_object_get(a, "diagnoses")), 0);
+	json_decref(a);
+
+	q = queue(maria);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(q, 0), "procedures")), 2);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(q, 0), "diagnoses")), 2);
+	json_decref(q);
+
+	ck_assert_int_eq(chs_coding_done(tom, v2024), 0);
+	q = queue(maria);
+	ck_assert_uint_eq(json_array_size(q), 1);
+	json_decref(q);
+	r = show(maria, v2024);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "coding")), "done");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "coder")), "tom");
+	json_decref(r);
+	/* a done visit takes no more codes until it is sent again */
+	{
+		chs_coding_assign_opts o = { "99213", NULL, 0, NULL, 0 };
+		char *text = NULL;
+
+		ck_assert_int_eq(chs_coding_assign(maria, v2024, &o, &text), CHS_EINVALID);
+		ck_assert_ptr_nonnull(strstr(chs_error_last(), "not in the coding queue"));
+	}
+	ck_assert_int_eq(chs_coding_send(maria, v2024), 0);
+	r = show(maria, v2024);
+	ck_assert_ptr_null(json_object_get(json_object_get(r, "fields"), "coder"));
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(test_coding__unknown_codes_and_fees_are_flagged_not_refused)
+{
+	char pat[33], visit[33], *path;
+	int64_t n = 0;
+	int known;
+	json_t *a;
+
+	path = tu_path(CHARTSYNC_SOURCE_DIR, "data/codes/icd10cm-sample.txt");
+	ck_assert_msg(chs_codes_import(maria, path, NULL, &n) == 0, "%s", chs_error_last());
+	ck_assert_int_ge(n, 30);
+	free(path);
+	path = tu_path(CHARTSYNC_SOURCE_DIR, "data/codes/hcpcs-sample.txt");
+	ck_assert_int_eq(chs_codes_import(maria, path, NULL, &n), 0);
+	free(path);
+	ck_assert_int_eq(chs_code_known(maria, "icd10cm", "R05.9", &known), 0);
+	ck_assert_int_eq(known, 1);
+	ck_assert_int_eq(chs_code_known(maria, "icd10cm", "r059", &known), 0);
+	ck_assert_int_eq(known, 1);
+	ck_assert_int_eq(chs_code_known(maria, "icd10cm", "Z99.89", &known), 0);
+	ck_assert_int_eq(known, 0);
+	ck_assert_int_eq(chs_code_known(maria, "hcpcs", "J1100", &known), 0);
+	ck_assert_int_eq(known, 1);
+	ck_assert_int_eq(chs_code_known(maria, "cpt", "99213", &known), 0);
+	ck_assert_int_eq(known, -1); /* no CPT list imported: nothing to say */
+	ck_assert_int_eq(chs_code_known(maria, "loinc", "1234-5", &known), CHS_EINVALID);
+
+	add_patient(maria, "Ada Byron", "A-1", pat);
+	add_visit(maria, pat, "2024-03-15", visit);
+	ck_assert_int_eq(chs_coding_send(maria, visit), 0);
+	a = assign(maria, visit, "G0009", NULL, "Z99.89", NULL); /* neither priced nor listed */
+	ck_assert(json_is_string(json_object_get(a, "procedure")));
+	ck_assert(json_is_null(json_object_get(a, "fee")));
+	ck_assert_uint_eq(json_array_size(json_object_get(a, "diagnoses")), 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(a, "warnings")), 2);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_array_get(json_object_get(a, "warnings"), 0)),
+				     "no fee for G0009"));
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_array_get(json_object_get(a, "warnings"), 1)),
+				     "Z99.89 is not in the imported ICD-10-CM list"));
+	json_decref(a);
+	/* a malformed code is still refused, and nothing is saved */
+	{
+		const char *icd[1] = { "E11-9" };
+		chs_coding_assign_opts o = { "99213", NULL, 0, icd, 1 };
+		char *text = NULL;
+		json_t *q;
+
+		ck_assert_int_eq(chs_coding_assign(maria, visit, &o, &text), CHS_EINVALID);
+		ck_assert_ptr_nonnull(strstr(chs_error_last(), "'E11-9' is not an ICD-10-CM code"));
+		q = queue(maria);
+		ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(q, 0), "procedures")), 1);
+		json_decref(q);
+	}
+}
+END_TEST
+
+START_TEST(test_coding__code_lists_in_cms_formats)
+{
+	char *order = write_file("order.txt",
+		"00001 A00     0 Cholera                                                      Cholera\n"
+		"00002 A000    1 Cholera due to Vibrio cholerae 01, biovar cholerae           Cholera due to Vibrio cholerae 01, biovar cholerae\n"
+		"00003 E119    1 Type 2 diabetes mellitus without complications               Type 2 diabetes mellitus without complications\n");
+	char *csv = write_file("hcpcs.csv",
+		"HCPC,LONG DESCRIPTION\n"
+		"G0008,\"Administration of influenza virus vaccine\"\n"
+		"J1100,\"Injection, dexamethasone sodium phosphate, 1 mg\"\n");
+	char *bad = write_file("bad.txt", "E11.9 Type 2 diabetes\nE11-9 not a code\n");
+	char *cpt = tu_path(CHARTSYNC_SOURCE_DIR, "data/codes/cpt-sample.txt");
+	int64_t n = 0;
+	int known;
+
+	ck_assert_msg(chs_codes_import(maria, order, NULL, &n) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(chs_code_known(maria, "icd10cm", "E11.9", &known), 0);
+	ck_assert_int_eq(known, 1);
+	ck_assert_int_eq(chs_code_known(maria, "icd10cm", "A00.0", &known), 0);
+	ck_assert_int_eq(known, 1);
+	ck_assert_msg(chs_codes_import(maria, csv, NULL, &n) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(chs_code_known(maria, "hcpcs", "J1100", &known), 0);
+	ck_assert_int_eq(known, 1);
+	ck_assert_int_eq(chs_codes_import(maria, bad, "icd10cm", &n), CHS_EINVALID);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "line 2: 'E11-9' is not an ICD-10-CM code"));
+	ck_assert_int_eq(chs_codes_import(maria, cpt, NULL, &n), 0);
+	ck_assert_int_ge(n, 30);
+	ck_assert_int_eq(chs_code_known(maria, "cpt", "99213", &known), 0);
+	ck_assert_int_eq(known, 1);
+	ck_assert_int_eq(chs_code_known(maria, "cpt", "99499", &known), 0);
+	ck_assert_int_eq(known, 0);
+	free(order);
+	free(csv);
+	free(bad);
+	free(cpt);
+}
+END_TEST
+
+/* ---- claims ---- */
+
+START_TEST(test_coding__claims_csv_rows_and_quoting)
+{
+	chs_edit pe[] = { E("name", "Byron, \"Ada\""), E("mrn", "A-1"), E("payer", "Acme Health"),
+			  E("member_id", "M 77") };
+	char pat[33], old[33], visit[33], line[1024], *csv = NULL;
+	size_t rows = 0;
+	json_t *a;
+
+	import_fees(maria);
+	add(maria, "patient", pe, 4, NULL, NULL, pat);
+	add_visit(maria, pat, "2023-06-01", old);
+	add_visit(maria, pat, "2024-03-15", visit);
+	ck_assert_int_eq(chs_coding_send(maria, old), 0);
+	ck_assert_int_eq(chs_coding_send(maria, visit), 0);
+	json_decref(assign(maria, old, "99213", NULL, "I10", NULL));
+	a = assign(maria, visit, "99213", "25", "R05.9", "J06.9");
+	json_decref(a);
+	json_decref(assign(maria, visit, "G0009", NULL, NULL, NULL));
+	ck_assert_int_eq(chs_coding_done(maria, visit), 0);
+
+	ck_assert_msg(chs_claims_export(maria, "2024-01-01", &csv, &rows) == 0, "%s",
+		      chs_error_last());
+	ck_assert_uint_eq(rows, 2);
+	ck_assert_ptr_nonnull(strstr(csv,
+		"patient,mrn,name,dob,payer,member_id,visit,visit_date,procedure,code,"
+		"modifiers,icd,fee,coding\r\n"));
+	snprintf(line, sizeof(line), "%s,A-1,\"Byron, \"\"Ada\"\"\",,Acme Health,M 77,%s,2024-03-15,",
+		 pat, visit);
+	ck_assert_msg(strstr(csv, line), "no '%s' in:\n%s", line, csv);
+	ck_assert_ptr_nonnull(strstr(csv, ",99213,25,R05.9 J06.9,125.00,done\r\n"));
+	ck_assert_ptr_nonnull(strstr(csv, ",G0009,,R05.9 J06.9,,done\r\n"));
+	ck_assert_ptr_null(strstr(csv, "I10"));
+	free(csv);
+	ck_assert_int_eq(chs_claims_export(maria, "2023-01-01", &csv, &rows), 0);
+	ck_assert_uint_eq(rows, 3);
+	ck_assert_ptr_nonnull(strstr(csv, ",99213,,I10,100.00,queued\r\n"));
+	free(csv);
+	ck_assert_int_eq(chs_claims_export(maria, "last week", &csv, &rows), CHS_EINVALID);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("client-coding");
+	TCase *tc = tcase_create("coding");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_coding__confirmation_by_the_same_user_is_refused_by_another_accepted);
+	tcase_add_test(tc, test_coding__confirm_is_all_or_nothing);
+	tcase_add_test(tc, test_coding__a_later_edit_unconfirms);
+	tcase_add_test(tc, test_coding__ls_unconfirmed_lists_what_waits);
+	tcase_add_test(tc, test_coding__a_record_under_review_cannot_be_confirmed_and_confirmations_sync);
+	tcase_add_test(tc, test_coding__a_malformed_fee_line_is_named_and_nothing_imported);
+	tcase_add_test(tc, test_coding__a_good_fee_file_is_imported_and_reimported);
+	tcase_add_test(tc, test_coding__send_queue_assign_done);
+	tcase_add_test(tc, test_coding__unknown_codes_and_fees_are_flagged_not_refused);
+	tcase_add_test(tc, test_coding__code_lists_in_cms_formats);
+	tcase_add_test(tc, test_coding__claims_csv_rows_and_quoting);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

@@ -1,0 +1,175 @@
+/*
+ * client/: the coding queue worked by a billing office through a real
+ * archive (a bare git repository by path): a clinic imports its fee
+ * schedule and sends a visit to coding; the billing office, which holds
+ * the billing key only, sees the queue, codes the visit at the clinic's
+ * fees, confirms what it reads and marks the visit done; the clinic sees
+ * all of it.
+ */
+#include "client/chartsync.h"
+#include "support/testutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ADMIN, CLINIC, BILLING, NSTORES };
+
+static const char *const users[NSTORES] = { "ann", "bob", "dee" };
+static char *top, *archive, *dirs[NSTORES];
+static chs_store *st[NSTORES];
+
+static void make_store(int i)
+{
+	chs_kdf_params kdf;
+	chs_store_create_opts o = { users[i], "pw", 2, &kdf, users[i] };
+
+	chs_kdf_params_minimum(&kdf);
+	dirs[i] = tu_path(top, users[i]);
+	ck_assert_msg(chs_store_create(&st[i], dirs[i], &o) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_remote_set(st[i], archive), 0);
+}
+
+static void sync_ok(int i)
+{
+	chs_sync_report rep;
+	int err = chs_store_sync(st[i], NULL, &rep);
+
+	ck_assert_msg(err == 0, "sync of %s: %s", users[i], chs_error_last());
+	chs_sync_report_dispose(&rep);
+}
+
+static void enroll(int i, const char *site, const char *role)
+{
+	char *line = NULL, dev[33];
+
+	ck_assert_int_eq(chs_device_request(st[i], &line), 0);
+	ck_assert_msg(chs_device_enroll(st[ADMIN], line, site, role, dev) == 0, "%s",
+		      chs_error_last());
+	free(line);
+}
+
+static void setup(void)
+{
+	int i;
+
+	ck_assert_int_eq(chs_crypto_init(), 0);
+	top = tu_tempdir();
+	archive = tu_path(top, "archive.git");
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
+	for (i = 0; i < NSTORES; i++)
+		make_store(i);
+	ck_assert_msg(chs_org_init(st[ADMIN], archive, "central") == 0, "%s", chs_error_last());
+	enroll(CLINIC, "Clinic A", "clinic");
+	enroll(BILLING, "Billing office", "billing");
+	for (i = 0; i < NSTORES; i++)
+		sync_ok(i);
+}
+
+static void teardown(void)
+{
+	int i;
+
+	for (i = 0; i < NSTORES; i++) {
+		chs_store_free(st[i]);
+		free(dirs[i]);
+	}
+	tu_rmtree(top);
+	free(top);
+	free(archive);
+}
+
+static chs_edit E(const char *name, const char *value)
+{
+	chs_edit e = { name, value, 0, 0 };
+
+	return e;
+}
+
+static json_t *parse(char *text)
+{
+	json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+
+	ck_assert_ptr_nonnull(j);
+	free(text);
+	return j;
+}
+
+START_TEST(test_coding_sync__a_billing_office_works_the_queue_through_sync)
+{
+	chs_edit pe[] = { E("name", "Ada Byron"), E("mrn", "A-1") };
+	chs_edit ve[] = { E("date", "2024-03-15") };
+	chs_edit ne[] = { E("text", "cough for a week") };
+	const char *icd[1] = { "R05.9" };
+	chs_coding_assign_opts o = { "99213", NULL, 0, icd, 1 };
+	char pat[33], visit[33], note[33], *path, *text = NULL;
+	const char *ids[1];
+	const char *ours = "code,description,fee,effective\n99213,Office visit,125.00,2024-01-01\n";
+	const char *theirs = "code,description,fee,effective\n99213,Office visit,999.00,2024-01-01\n";
+	chs_fees_result res;
+	json_t *q, *a, *r;
+
+	/* the clinic's schedule (its own site by default), and another
+	 * site's line that must not apply */
+	path = tu_path(top, "fees.csv");
+	ck_assert_int_eq(tu_write(path, ours, strlen(ours)), 0);
+	ck_assert_msg(chs_fees_import(st[CLINIC], path, NULL, &res) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(tu_write(path, theirs, strlen(theirs)), 0);
+	ck_assert_int_eq(chs_fees_import(st[CLINIC], path, "Clinic B", &res), 0);
+	free(path);
+	ck_assert_int_eq(chs_record_add(st[CLINIC], "patient", pe, 2, NULL, NULL, pat), 0);
+	ck_assert_int_eq(chs_record_add(st[CLINIC], "encounter", ve, 1, pat, NULL, visit), 0);
+	ck_assert_int_eq(chs_record_add(st[CLINIC], "note", ne, 1, pat, visit, note), 0);
+	ck_assert_int_eq(chs_coding_send(st[CLINIC], visit), 0);
+	sync_ok(CLINIC);
+	sync_ok(BILLING);
+
+	ck_assert_int_eq(chs_coding_queue(st[BILLING], &text), 0);
+	q = parse(text);
+	ck_assert_uint_eq(json_array_size(q), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(q, 0), "encounter")), visit);
+	json_decref(q);
+	ck_assert_msg(chs_coding_assign(st[BILLING], visit, &o, &text) == 0, "%s", chs_error_last());
+	a = parse(text);
+	ck_assert_int_eq(json_integer_value(json_object_get(a, "fee")), 12500);
+	json_decref(a);
+	ck_assert_int_eq(chs_coding_done(st[BILLING], visit), 0);
+	/* the billing office confirms the patient it reads (bob typed it),
+	 * never the visit it just edited itself */
+	ids[0] = pat;
+	ck_assert_msg(chs_record_confirm(st[BILLING], ids, 1, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	ids[0] = visit;
+	ck_assert_int_eq(chs_record_confirm(st[BILLING], ids, 1, NULL, NULL), CHS_EDENIED);
+	sync_ok(BILLING);
+	sync_ok(CLINIC);
+
+	ck_assert_int_eq(chs_record_show(st[CLINIC], visit, &text), 0);
+	r = parse(text);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "coding")),
+			 "done");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "coder")),
+			 "dee");
+	json_decref(r);
+	ck_assert_int_eq(chs_record_confirmation(st[CLINIC], pat, &text), 0);
+	r = parse(text);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "by")), "dee");
+	json_decref(r);
+	ck_assert_int_eq(chs_claims_export(st[CLINIC], "2024-01-01", &text, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(text, ",99213,,R05.9,125.00,done\r\n"));
+	free(text);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("client-coding-sync");
+	TCase *tc = tcase_create("coding-sync");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_coding_sync__a_billing_office_works_the_queue_through_sync);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

@@ -1,0 +1,437 @@
+/*
+ * chartsync confirm | code | fees | codes, and 'export claims'
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARGS_MAX 64 /* repeated options kept per command line */
+
+typedef struct coding_opts {
+	const char *note;
+	const char *cpt;
+	const char *site;
+	const char *system;
+	const char *since;
+	const char *csv;
+	const char *modifiers[ARGS_MAX];
+	size_t nmodifiers;
+	const char *icd[ARGS_MAX];
+	size_t nicd;
+	int icd_given;
+} coding_opts;
+
+static int coding_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
+{
+	coding_opts *o = payload;
+
+	switch (c) {
+	case 'n': o->note = arg; return 0;
+	case 'c':
+		if (o->cpt)
+			return cli_usage(ctx, "give one --cpt per 'code assign'"), -1;
+		o->cpt = arg;
+		return 0;
+	case 's': o->site = arg; return 0;
+	case 'y': o->system = arg; return 0;
+	case 'i':
+		o->icd_given = 1;
+		if (o->nicd == ARGS_MAX)
+			return cli_usage(ctx, "too many --icd"), -1;
+		o->icd[o->nicd++] = arg;
+		return 0;
+	case 'm':
+		if (o->nmodifiers == ARGS_MAX)
+			return cli_usage(ctx, "too many --modifier"), -1;
+		o->modifiers[o->nmodifiers++] = arg;
+		return 0;
+	case 'b': o->since = arg; return 0;
+	case 'o': o->csv = arg; return 0;
+	}
+	return -1;
+}
+
+static const struct option coding_options[] = {
+	{ "note", required_argument, NULL, 'n' },
+	{ "cpt", required_argument, NULL, 'c' },
+	{ "modifier", required_argument, NULL, 'm' },
+	{ "icd", required_argument, NULL, 'i' },
+	{ "site", required_argument, NULL, 's' },
+	{ "system", required_argument, NULL, 'y' },
+	{ "since", required_argument, NULL, 'b' },
+	{ "csv", required_argument, NULL, 'o' },
+	OPT_JSON, CLI_COMMON_OPTS, OPT_END
+};
+
+/* Parse and print --help; the first operand's index, or -1 with *rc. */
+static int parse(cli_ctx *ctx, int argc, char **argv, const char *help,
+		 coding_opts *o, int *rc)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	ctx->help_text = help;
+	if ((i = cli_parse(ctx, argc, argv, coding_options, coding_opt, o)) < 0) {
+		*rc = CLI_USAGE;
+		return -1;
+	}
+	if (ctx->help) {
+		*rc = cli_help(ctx);
+		return -1;
+	}
+	return i;
+}
+
+static int open_store(cli_ctx *ctx, chs_store **s, int *rc)
+{
+	int err;
+
+	if ((err = cli_open(ctx, s)) < 0) {
+		*rc = cli_fail(err);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- confirm ---- */
+
+static const char confirm_help[] =
+	"usage: chartsync confirm ID... [--note TEXT]\n"
+	"\n"
+	"Record that you checked these records against the paper chart. A\n"
+	"record whose last change is yours is confirmed by a colleague, not by\n"
+	"you; a record under review is settled first. All of the IDs or none.\n"
+	"A later edit makes a record unconfirmed again: 'chartsync ls\n"
+	"--unconfirmed' lists what waits, 'chartsync show' says who confirmed.\n"
+	"The note travels to the billing office: keep clinical detail out of it.\n";
+
+int cmd_confirm(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	coding_opts o;
+	size_t added = 0;
+	int i, rc = CLI_OK, err;
+
+	if ((i = parse(ctx, argc, argv, confirm_help, &o, &rc)) < 0)
+		return rc;
+	if (i >= argc)
+		return cli_usage(ctx, "missing arguments: give the IDs to confirm");
+	if (open_store(ctx, &s, &rc) < 0)
+		return rc;
+	if ((err = chs_record_confirm(s, (const char *const *)argv + i, (size_t)(argc - i),
+				      o.note, &added)) < 0)
+		rc = cli_fail(err);
+	else if (ctx->json)
+		printf("{\"confirmed\":%zu}\n", added);
+	else
+		printf("confirmed %zu record(s)%s\n", added,
+		       added < (size_t)(argc - i) ? " (the others were confirmed already)" : "");
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- code ---- */
+
+static const char code_help[] =
+	"usage: chartsync code send ENCOUNTER\n"
+	"       chartsync code queue [--json]\n"
+	"       chartsync code assign ENCOUNTER [--cpt CODE [--modifier M]...]\n"
+	"                             [--icd CODE [CODE...]]\n"
+	"       chartsync code done ENCOUNTER\n"
+	"\n"
+	"The coding queue. 'send' puts a visit in the queue; 'queue' lists the\n"
+	"visits waiting, oldest first, with the procedures and diagnoses they\n"
+	"have; 'assign' records a procedure (CPT or HCPCS, its fee taken from\n"
+	"the fee schedule for the visit's date) and diagnoses (ICD-10-CM) for a\n"
+	"queued visit; 'done' takes it out of the queue as coded by you.\n"
+	"A fee the schedule lacks is left unset and a code no imported list\n"
+	"knows is accepted; both are printed as warnings.\n";
+
+static void print_queue(json_t *arr)
+{
+	json_t *v, *x;
+	size_t k, j;
+
+	json_array_foreach(arr, k, v) {
+		printf("%.12s  %-10s  %s (%s)  sent %s\n",
+		       json_string_value(json_object_get(v, "encounter")),
+		       json_string_value(json_object_get(v, "date")),
+		       json_string_value(json_object_get(v, "name")) ?
+		       json_string_value(json_object_get(v, "name")) : "?",
+		       json_string_value(json_object_get(v, "mrn")) ?
+		       json_string_value(json_object_get(v, "mrn")) : "?",
+		       json_string_value(json_object_get(v, "sent")));
+		json_array_foreach(json_object_get(v, "procedures"), j, x) {
+			json_t *fee = json_object_get(x, "fee");
+
+			printf("    procedure %s", json_string_value(json_object_get(x, "cpt")));
+			if (json_is_string(json_object_get(x, "modifier")))
+				printf(" -%s", json_string_value(json_object_get(x, "modifier")));
+			if (json_is_integer(fee))
+				printf("  $%lld.%02lld", (long long)json_integer_value(fee) / 100,
+				       (long long)json_integer_value(fee) % 100);
+			printf("\n");
+		}
+		json_array_foreach(json_object_get(v, "diagnoses"), j, x)
+			printf("    diagnosis %s\n", json_string_value(json_object_get(x, "icd")));
+	}
+	if (json_array_size(arr) == 0)
+		printf("no visits wait for coding\n");
+}
+
+static int code_queue(cli_ctx *ctx, chs_store *s)
+{
+	char *json = NULL;
+	json_t *v;
+	int err;
+
+	if ((err = chs_coding_queue(s, &json)) < 0)
+		return cli_fail(err);
+	if (ctx->json) {
+		puts(json);
+	} else if ((v = json_loads(json, 0, NULL))) {
+		print_queue(v);
+		json_decref(v);
+	}
+	free(json);
+	return CLI_OK;
+}
+
+static void print_assigned(json_t *r)
+{
+	json_t *x, *fee = json_object_get(r, "fee");
+	size_t k;
+
+	if (json_is_string(json_object_get(r, "procedure"))) {
+		printf("procedure %s", json_string_value(json_object_get(r, "procedure")));
+		if (json_is_integer(fee))
+			printf("  fee $%lld.%02lld", (long long)json_integer_value(fee) / 100,
+			       (long long)json_integer_value(fee) % 100);
+		else
+			printf("  fee unknown");
+		printf("\n");
+	}
+	json_array_foreach(json_object_get(r, "diagnoses"), k, x)
+		printf("diagnosis %s\n", json_string_value(x));
+}
+
+static int code_assign(cli_ctx *ctx, chs_store *s, const char *enc, coding_opts *o)
+{
+	chs_coding_assign_opts a;
+	char *json = NULL;
+	json_t *r, *w;
+	size_t k;
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	a.cpt = o->cpt;
+	a.modifiers = o->modifiers;
+	a.nmodifiers = o->nmodifiers;
+	a.icd = o->icd;
+	a.nicd = o->nicd;
+	if ((err = chs_coding_assign(s, enc, &a, &json)) < 0)
+		return cli_fail(err);
+	if (!(r = json_loads(json, 0, NULL))) {
+		free(json);
+		return cli_failf("out of memory");
+	}
+	json_array_foreach(json_object_get(r, "warnings"), k, w)
+		fprintf(stderr, "chartsync: warning: %s\n", json_string_value(w));
+	if (ctx->json)
+		puts(json);
+	else
+		print_assigned(r);
+	json_decref(r);
+	free(json);
+	return CLI_OK;
+}
+
+/* Operands after `code assign ENCOUNTER` are more diagnoses: --icd A B C. */
+static int more_icds(cli_ctx *ctx, coding_opts *o, char **args, int n)
+{
+	int i;
+
+	if (n > 0 && !o->icd_given)
+		return cli_usage(ctx, "too many arguments");
+	for (i = 0; i < n; i++) {
+		if (o->nicd == ARGS_MAX)
+			return cli_usage(ctx, "too many --icd");
+		o->icd[o->nicd++] = args[i];
+	}
+	return CLI_OK;
+}
+
+static int code_check_args(cli_ctx *ctx, const char *sub, coding_opts *o, char **args,
+			   int n)
+{
+	int takes_visit = strcmp(sub, "queue") != 0;
+
+	if (strcmp(sub, "send") != 0 && strcmp(sub, "queue") != 0 &&
+	    strcmp(sub, "assign") != 0 && strcmp(sub, "done") != 0)
+		return cli_usage(ctx, "'%s' is not a 'code' command (send, queue, assign, done)",
+				 sub);
+	if (takes_visit && n < 1)
+		return cli_usage(ctx, "missing arguments: give the visit (ENCOUNTER)");
+	if (strcmp(sub, "assign") == 0) {
+		if (!o->cpt && !o->icd_given)
+			return cli_usage(ctx, "give --cpt CODE or --icd CODE (or both)");
+		if (o->nmodifiers && !o->cpt)
+			return cli_usage(ctx, "--modifier goes with --cpt");
+		return more_icds(ctx, o, args + 1, n - 1);
+	}
+	if (o->cpt || o->icd_given || o->nmodifiers)
+		return cli_usage(ctx, "--cpt, --modifier and --icd go with 'code assign'");
+	if (n > (takes_visit ? 1 : 0))
+		return cli_usage(ctx, "too many arguments");
+	return CLI_OK;
+}
+
+int cmd_code(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	coding_opts o;
+	const char *sub;
+	int i, rc = CLI_OK, err;
+
+	if ((i = parse(ctx, argc, argv, code_help, &o, &rc)) < 0)
+		return rc;
+	if (i >= argc)
+		return cli_usage(ctx, "missing arguments: send, queue, assign or done");
+	sub = argv[i++];
+	if ((rc = code_check_args(ctx, sub, &o, argv + i, argc - i)) != CLI_OK)
+		return rc;
+	if (open_store(ctx, &s, &rc) < 0)
+		return rc;
+	if (strcmp(sub, "queue") == 0)
+		rc = code_queue(ctx, s);
+	else if (strcmp(sub, "assign") == 0)
+		rc = code_assign(ctx, s, argv[i], &o);
+	else if ((err = strcmp(sub, "send") == 0 ? chs_coding_send(s, argv[i])
+						 : chs_coding_done(s, argv[i])) < 0)
+		rc = cli_fail(err);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- fees ---- */
+
+static const char fees_help[] =
+	"usage: chartsync fees import FILE.csv [--site NAME]\n"
+	"\n"
+	"Import a fee schedule: CSV with the header line\n"
+	"  code,description,fee,effective\n"
+	"then one line per code and date, e.g.\n"
+	"  99213,\"Office visit, established patient\",125.00,2024-01-01\n"
+	"The fee is in dollars (125, 125.5 or 125.00; no $ sign, no thousands\n"
+	"separator), the effective date YYYY-MM-DD; fields with commas or quotes\n"
+	"are quoted as RFC 4180 says. The schedule is kept as signed records and\n"
+	"syncs, so the billing office prices with it too. --site names the site\n"
+	"whose schedule it is (default: this store's site, or every site when\n"
+	"the store is in no organisation). A bad line is named by its number and\n"
+	"nothing is imported; importing again updates what changed.\n";
+
+int cmd_fees(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_fees_result res;
+	chs_store *s = NULL;
+	coding_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = parse(ctx, argc, argv, fees_help, &o, &rc)) < 0)
+		return rc;
+	if (argc - i != 2 || strcmp(argv[i], "import") != 0)
+		return cli_usage(ctx, argc - i < 2 ? "missing arguments" : argc - i > 2 ?
+				 "too many arguments" : "unknown 'fees' command");
+	if (open_store(ctx, &s, &rc) < 0)
+		return rc;
+	if ((err = chs_fees_import(s, argv[i + 1], o.site, &res)) < 0)
+		rc = cli_fail(err);
+	else if (ctx->json)
+		printf("{\"lines\":%lld,\"added\":%lld,\"updated\":%lld}\n", (long long)res.lines,
+		       (long long)res.added, (long long)res.updated);
+	else
+		printf("imported %lld fee lines (%lld new, %lld changed)\n", (long long)res.lines,
+		       (long long)res.added, (long long)res.updated);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- codes ---- */
+
+static const char codes_help[] =
+	"usage: chartsync codes import FILE [--system icd10cm|hcpcs|cpt]\n"
+	"\n"
+	"Import a code list into this store, so codes no list knows are flagged\n"
+	"(never refused). FILE is one code per line, the code then whitespace\n"
+	"then its description (CMS's ICD-10-CM code file, codes with or without\n"
+	"the dot), CMS's ICD-10-CM order file, or CSV (*.csv: code,description;\n"
+	"a header line is skipped). CPT lists are code numbers only (the AMA owns\n"
+	"the descriptions). --system is guessed from the first code when not\n"
+	"given. A sample of each ships in data/codes/.\n";
+
+int cmd_codes(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	int64_t count = 0;
+	coding_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = parse(ctx, argc, argv, codes_help, &o, &rc)) < 0)
+		return rc;
+	if (argc - i != 2 || strcmp(argv[i], "import") != 0)
+		return cli_usage(ctx, argc - i < 2 ? "missing arguments" : argc - i > 2 ?
+				 "too many arguments" : "unknown 'codes' command");
+	if (open_store(ctx, &s, &rc) < 0)
+		return rc;
+	if ((err = chs_codes_import(s, argv[i + 1], o.system, &count)) < 0)
+		rc = cli_fail(err);
+	else if (ctx->json)
+		printf("{\"imported\":%lld}\n", (long long)count);
+	else
+		printf("imported %lld codes\n", (long long)count);
+	chs_store_free(s);
+	return rc;
+}
+
+/* ---- export claims ---- */
+
+static const char claims_help[] =
+	"usage: chartsync export claims --since DATE [--csv FILE]\n"
+	"\n"
+	"Claims for the billing office: CSV (RFC 4180) with a header, one row per\n"
+	"procedure of the visits on or after DATE (YYYY-MM-DD): patient, mrn,\n"
+	"name, dob, payer, member_id, visit, visit_date, procedure, code,\n"
+	"modifiers, icd (the visit's ICD-10-CM codes), fee (dollars; empty when\n"
+	"the schedule had none) and coding (queued, done or empty). To standard\n"
+	"output, or to FILE (readable by you only: it holds patient data).\n";
+
+int cmd_export_claims(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	char *csv = NULL;
+	size_t rows = 0;
+	coding_opts o;
+	int i, rc = CLI_OK, err;
+
+	if ((i = parse(ctx, argc, argv, claims_help, &o, &rc)) < 0)
+		return rc;
+	if (!o.since)
+		return cli_usage(ctx, "give --since DATE");
+	if (i < argc)
+		return cli_usage(ctx, "too many arguments");
+	if (open_store(ctx, &s, &rc) < 0)
+		return rc;
+	if ((err = chs_claims_export(s, o.since, &csv, &rows)) < 0)
+		rc = cli_fail(err);
+	else if (!o.csv)
+		fputs(csv, stdout);
+	else if ((err = chs_file_save(o.csv, csv, strlen(csv))) < 0)
+		rc = cli_fail(err);
+	else
+		fprintf(stderr, "wrote %zu claim row(s) to '%s'\n", rows, o.csv);
+	free(csv);
+	chs_store_free(s);
+	return rc;
+}
