@@ -475,6 +475,11 @@ static const chs_type_def *entry_type(const char *type)
 		chs_error_set(CHS_EINVALID, "attachments are added with 'chartsync attach'");
 		return NULL;
 	}
+	if (t->flags & CHS_TYPE_APPEND_ONLY) {
+		chs_error_set(CHS_EDENIED, "%s records are written by chartsync itself when a"
+			      " chart is opened, never typed in", t->name);
+		return NULL;
+	}
 	return t;
 }
 
@@ -489,7 +494,7 @@ int chs_record_add(chs_store *s, const char *type, const chs_edit *edits,
 	int err;
 
 	if (!t)
-		return CHS_EINVALID;
+		return chs_error_last_code();
 	chs_random(id, sizeof(id));
 	if ((err = chs_client__writer_begin(&w, s)) < 0)
 		return err;
@@ -521,8 +526,9 @@ static int check_editable(chs_store *s, const rec_info *ri, const chs_edit *edit
 		return chs_error_set(CHS_EINVALID, "record %s was removed", ri->hex);
 	if (chs_schema_type(ri->type) &&
 	    (chs_schema_type(ri->type)->flags & CHS_TYPE_APPEND_ONLY))
-		return chs_error_set(CHS_EDENIED, "%s records can never be changed",
-				     ri->type);
+		return chs_error_set(CHS_EDENIED, "record %s is an access event (%s):"
+				     " access events can never be changed or removed",
+				     ri->hex, ri->type);
 	if (!ri->review)
 		return 0;
 	if ((err = chs_client__merge_record(s, ri->id, &m, &changes, &nc)) < 0)
