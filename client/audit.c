@@ -331,7 +331,7 @@ int chs_access_log(chs_store *s, const char *id, char **json)
 }
 
 /* Every "id" of a JSON array of records, into the access. */
-static int add_listed(chs_access *a, const char *json)
+static int add_listed(chs_access *a, const char *json, const unsigned char skip[16])
 {
 	json_t *arr = json_loads(json, 0, NULL), *r;
 	unsigned char id[16];
@@ -345,7 +345,7 @@ static int add_listed(chs_access *a, const char *json)
 	json_array_foreach(arr, i, r) {
 		const char *hex = json_string_value(json_object_get(r, "id"));
 
-		if (hex && chs_client__parse_id(id, hex) == 0 &&
+		if (hex && chs_client__parse_id(id, hex) == 0 && memcmp(id, skip, 16) != 0 &&
 		    (err = chs_client__access_add(a, id)) < 0)
 			break;
 	}
@@ -372,7 +372,7 @@ int chs_access_list(chs_store *s, const char *type, const char *patient, char **
 	/* the patient asked for comes first, then what was listed */
 	if ((err = chs_client__access_add(a, pid)) < 0 ||
 	    (err = chs_record_list(s, type, hex, json)) < 0 ||
-	    (err = add_listed(a, *json)) < 0) {
+	    (err = add_listed(a, *json, pid)) < 0) {
 		chs_access_free(a);
 		free(*json);
 		*json = NULL;

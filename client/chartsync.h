@@ -170,7 +170,8 @@ int chs_record_rm(chs_store *s, const char *id);
 int chs_record_resolve(chs_store *s, const char *prefix, char id_out[33]);
 int chs_record_show(chs_store *s, const char *id, char **json);
 /* A JSON array of records, oldest first; `type` and `patient` filter
- * when not NULL. Removed records are left out. */
+ * when not NULL. Removed records are left out, and so are access events
+ * (type audit) unless `type` asks for them. */
 int chs_record_list(chs_store *s, const char *type, const char *patient,
 		    char **json);
 /* The history: a JSON array of changes in causal order, each

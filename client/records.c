@@ -637,7 +637,8 @@ int chs_record_set(chs_store *s, const char *id, const chs_edit *edits,
 	return chs_client__writer_commit(&w);
 }
 
-/* A patient or visit with live records under it stays. */
+/* A patient or visit with live records under it stays (access events
+ * about it do not count: they stay whatever happens). */
 static int check_no_dependants(chs_store *s, const rec_info *ri)
 {
 	sqlite3_stmt *st = NULL;
@@ -646,7 +647,7 @@ static int check_no_dependants(chs_store *s, const rec_info *ri)
 
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT count(*) FROM records WHERE NOT deleted AND"
-		     " (patient = ?1 OR encounter = ?1)")) < 0)
+		     " (patient = ?1 OR encounter = ?1) AND type <> 'audit'")) < 0)
 		return err;
 	sqlite3_bind_blob(st, 1, ri->id, 16, SQLITE_STATIC);
 	rc = sqlite3_step(st);
