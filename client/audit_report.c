@@ -238,7 +238,8 @@ int chs_report_access(chs_store *s, const chs_access_filter *f, char **json)
 	}
 	if ((err = collect(s, &r, r.f->patient ? pid : NULL)) < 0)
 		goto done;
-	qsort(r.ev, r.n, sizeof(*r.ev), cmp_event);
+	if (r.n > 1)
+		qsort(r.ev, r.n, sizeof(*r.ev), cmp_event);
 	if (!(arr = json_array())) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
