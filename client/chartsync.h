@@ -170,7 +170,8 @@ int chs_record_rm(chs_store *s, const char *id);
 int chs_record_resolve(chs_store *s, const char *prefix, char id_out[33]);
 int chs_record_show(chs_store *s, const char *id, char **json);
 /* A JSON array of records, oldest first; `type` and `patient` filter
- * when not NULL. Removed records are left out. */
+ * when not NULL. Removed records are left out, and so are access events
+ * (type audit) unless `type` asks for them. */
 int chs_record_list(chs_store *s, const char *type, const char *patient,
 		    char **json);
 /* The history: a JSON array of changes in causal order, each
@@ -192,6 +193,72 @@ int chs_attach(chs_store *s, const char *patient, const char *path,
 	       const char *encounter, const char *title, char id_out[33]);
 /* Write an attachment's bytes to `fd`. */
 int chs_attachment_cat(chs_store *s, const char *id, int fd);
+
+/* ---------------------------------------------------------------------
+ * Reading a patient's data, audited (client/audit.c, client/chart.c)
+ *
+ * Every opening of a patient's data by a person is an access event: an
+ * `audit` record made by the user who opened the store, at this terminal,
+ * naming the records shown, what was done ("show", "ls", "log", "open",
+ * "cat"), the start and the duration. Events are signed changes that sync
+ * like any other and can never be edited or removed. The functions below
+ * are the views of chs_record_show() and friends that record the event
+ * before they hand anything back: when it cannot be recorded (the store
+ * is read-only, another writer holds it past the busy timeout) they fail
+ * and show nothing. The chs_record_* views stay unaudited, for programs.
+ */
+typedef struct chs_access chs_access;
+
+/* Wall-clock milliseconds since the Unix epoch. */
+int64_t chs_audit_now_ms(void);
+
+int chs_access_show(chs_store *s, const char *id, char **json);
+int chs_access_log(chs_store *s, const char *id, char **json);
+/* chs_record_list(); audited (one event listing every record shown) when
+ * `patient` is given. */
+int chs_access_list(chs_store *s, const char *type, const char *patient,
+		    char **json);
+/* chs_attachment_cat(), recorded once the bytes are written (the store is
+ * checked for writes first). */
+int chs_access_cat(chs_store *s, const char *id, int fd);
+
+/* The patient's whole chart laid out for reading (malloc'ed text):
+ * demographics, problems, medications, allergies, visits with their notes,
+ * procedures, diagnoses and attachments, then what belongs to no visit.
+ * Records under review are marked. Unaudited; see chs_chart_open(). */
+int chs_chart_text(chs_store *s, const char *patient, char **text);
+/* Open a chart for a person: its text, and the access under way (the
+ * store is checked for writes first). Show the text, then close the
+ * access with chs_access_close(), which records how long the chart stayed
+ * open; the event is written only then. */
+int chs_chart_open(chs_store *s, const char *patient, char **text,
+		   chs_access **access);
+/* Write the access event with the time since it began; frees `a`. */
+int chs_access_close(chs_store *s, chs_access *a);
+/* Drop an access without recording it (after a failure); accepts NULL. */
+void chs_access_free(chs_access *a);
+
+/* The access report: who looked at what, when, for how long, from which
+ * terminal, across every site this store has synced with. */
+typedef struct chs_access_filter {
+	const char *patient;  /* id or prefix: events about this patient */
+	const char *user;     /* exact user name */
+	const char *terminal; /* exact terminal name */
+	const char *since;    /* ISO 8601 date or date-time (UTC), inclusive */
+	const char *until;    /* inclusive; a date alone covers its whole day */
+	/* long work: what, how far, out of how much */
+	void (*progress)(const char *what, size_t done, size_t total, void *payload);
+	void *payload;
+} chs_access_filter;
+
+/* A JSON array of events, oldest first, each
+ *   {"event","start","duration_ms","user","terminal","device","action",
+ *    "patient","record","records":[..]}
+ * ("patient" and "record" are "" when the event names none). The report
+ * lists ids, names and times, no clinical content, and is not itself an
+ * access. CHS_EINVALID for a bad date, CHS_ENOTFOUND for an unknown
+ * patient prefix. */
+int chs_report_access(chs_store *s, const chs_access_filter *f, char **json);
 
 /* ---------------------------------------------------------------------
  * Review

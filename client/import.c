@@ -142,7 +142,8 @@ static int import_line(chs_writer *w, const char *text, size_t len, line_edits *
 		err = chs_error_set(CHS_EINVALID, "\"type\" (and id, patient, encounter) must be strings");
 		goto done;
 	}
-	if (!(t = chs_schema_type(type)) || (t->flags & (CHS_TYPE_VIA_ATTACH | CHS_TYPE_VIA_COMMAND))) {
+	if (!(t = chs_schema_type(type)) ||
+	    (t->flags & (CHS_TYPE_VIA_ATTACH | CHS_TYPE_VIA_COMMAND | CHS_TYPE_APPEND_ONLY))) {
 		err = chs_error_set(CHS_EINVALID, "'%s' is not a record type that can be imported",
 				    type);
 		goto done;

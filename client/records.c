@@ -479,6 +479,11 @@ static const chs_type_def *entry_type(const char *type)
 		chs_error_set(CHS_EINVALID, "%ss are made with 'chartsync confirm'", t->name);
 		return NULL;
 	}
+	if (t->flags & CHS_TYPE_APPEND_ONLY) {
+		chs_error_set(CHS_EDENIED, "%s records are written by chartsync itself when a"
+			      " chart is opened, never typed in", t->name);
+		return NULL;
+	}
 	return t;
 }
 
@@ -493,7 +498,7 @@ int chs_record_add(chs_store *s, const char *type, const chs_edit *edits,
 	int err;
 
 	if (!t)
-		return CHS_EINVALID;
+		return chs_error_last_code();
 	chs_random(id, sizeof(id));
 	if ((err = chs_client__writer_begin(&w, s)) < 0)
 		return err;
@@ -525,8 +530,9 @@ static int check_editable(chs_store *s, const rec_info *ri, const chs_edit *edit
 		return chs_error_set(CHS_EINVALID, "record %s was removed", ri->hex);
 	if (chs_schema_type(ri->type) &&
 	    (chs_schema_type(ri->type)->flags & CHS_TYPE_APPEND_ONLY))
-		return chs_error_set(CHS_EDENIED, "%s records can never be changed",
-				     ri->type);
+		return chs_error_set(CHS_EDENIED, "record %s is an access event (%s):"
+				     " access events can never be changed or removed",
+				     ri->hex, ri->type);
 	if (!ri->review)
 		return 0;
 	if ((err = chs_client__merge_record(s, ri->id, &m, &changes, &nc)) < 0)
@@ -635,7 +641,8 @@ int chs_record_set(chs_store *s, const char *id, const chs_edit *edits,
 	return chs_client__writer_commit(&w);
 }
 
-/* A patient or visit with live records under it stays. */
+/* A patient or visit with live records under it stays (access events
+ * about it do not count: they stay whatever happens). */
 static int check_no_dependants(chs_store *s, const rec_info *ri)
 {
 	sqlite3_stmt *st = NULL;
@@ -644,7 +651,7 @@ static int check_no_dependants(chs_store *s, const rec_info *ri)
 
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT count(*) FROM records WHERE NOT deleted AND"
-		     " (patient = ?1 OR encounter = ?1)")) < 0)
+		     " (patient = ?1 OR encounter = ?1) AND type <> 'audit'")) < 0)
 		return err;
 	sqlite3_bind_blob(st, 1, ri->id, 16, SQLITE_STATIC);
 	rc = sqlite3_step(st);

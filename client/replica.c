@@ -322,7 +322,8 @@ static int flag_change(chs_store *s, const chs_change *c)
 			continue;
 		}
 		j = json_loads(v, JSON_DECODE_ANY, NULL);
-		if (chs_schema_kind_is_integer(f->kind) ? !json_is_integer(j)
+		if (f->kind == CHS_KIND_IDS ? !json_is_array(j)
+		    : chs_schema_kind_is_integer(f->kind) ? !json_is_integer(j)
 			: !json_is_string(j) || !chs_schema_check_form(f->kind, json_string_value(j)))
 			err = flag(s, c, f->name, chs_schema_expected(f->kind));
 		json_decref(j);
@@ -373,6 +374,9 @@ int chs_client__apply_verified(chs_store *s, const chs_batch *b, int *applied)
 
 	*applied = 0;
 	if ((err = batch_held(s, b->id, &held)) < 0 || held)
+		return err;
+	/* access events are append-only: a batch that edits one is refused */
+	if ((err = chs_client__audit_admit(s, b)) < 0)
 		return err;
 	if ((err = insert_remote_batch(s, b, &seq)) < 0 || (err = apply_changes(s, b, seq)) < 0)
 		return err;

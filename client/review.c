@@ -154,6 +154,12 @@ int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
 	chs_client__parse_id(rec, hex);
 	if ((err = chs_client__merge_record(s, rec, &m, &changes, &nc)) < 0)
 		goto fail;
+	if (chs_schema_type(m->type) &&
+	    (chs_schema_type(m->type)->flags & CHS_TYPE_APPEND_ONLY)) {
+		err = chs_error_set(CHS_EDENIED, "record %s is an access event (%s): access"
+				    " events can never be changed or removed", hex, m->type);
+		goto fail;
+	}
 	if (!m->review) {
 		err = chs_error_set(CHS_EINVALID, "record %s is not under review", hex);
 		goto fail;

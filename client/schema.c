@@ -97,10 +97,17 @@ static const chs_field_def attachment_fields[] = {
 	{ NULL, 0, 0, NULL }
 };
 
+/* An access event: who opened what is the change's user and terminal;
+ * `record` is the record asked for, `records` every record whose content
+ * was shown, `start` when (UTC, to the millisecond), `duration_ms` how
+ * long. Ids, names and times only, no clinical content: the billing
+ * compartment, so every role (a billing office included) can write and
+ * read its own access events. */
 static const chs_field_def audit_fields[] = {
-	{ "record", CHS_KIND_TEXT, REQ, NULL },
 	{ "action", CHS_KIND_TEXT, REQ, NULL },
-	{ "start", CHS_KIND_TEXT, OPT, NULL },
+	{ "record", CHS_KIND_TEXT, OPT, NULL },
+	{ "records", CHS_KIND_IDS, OPT, NULL },
+	{ "start", CHS_KIND_DATE, REQ, NULL },
 	{ "duration_ms", CHS_KIND_INT, OPT, NULL },
 	{ NULL, 0, 0, NULL }
 };
@@ -139,7 +146,7 @@ static const chs_type_def types[] = {
 	{ "procedure", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_REQUIRED, 0, procedure_fields },
 	{ "diagnosis", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_REQUIRED, 0, diagnosis_fields },
 	{ "attachment", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, CHS_TYPE_VIA_ATTACH, attachment_fields },
-	{ "audit", CHS_CLINICAL, CHS_LINK_OPTIONAL, CHS_LINK_NONE, CHS_TYPE_APPEND_ONLY, audit_fields },
+	{ "audit", CHS_BILLING, CHS_LINK_OPTIONAL, CHS_LINK_NONE, CHS_TYPE_APPEND_ONLY, audit_fields },
 	{ "confirmation", CHS_BILLING, CHS_LINK_OPTIONAL, CHS_LINK_NONE,
 	  CHS_TYPE_APPEND_ONLY | CHS_TYPE_VIA_COMMAND, confirmation_fields },
 	{ "fee", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, fee_fields },
@@ -316,6 +323,7 @@ const char *chs_schema_expected(chs_kind k)
 	case CHS_KIND_CPT: return "a CPT or HCPCS code (expected 5 digits, 4 digits and F, T or U,"
 				  " or a letter A-V and 4 digits, e.g. 99213 or G0008)";
 	case CHS_KIND_SHA256: return "a SHA-256 (expected 64 lowercase hex digits)";
+	case CHS_KIND_IDS: return "a JSON array of record ids";
 	}
 	return "a value";
 }

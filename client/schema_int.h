@@ -11,7 +11,8 @@ typedef enum chs_kind {
 	CHS_KIND_DATE,   /* JSON string, ISO 8601 date or date-time */
 	CHS_KIND_ICD,    /* JSON string, ICD-10-CM */
 	CHS_KIND_CPT,    /* JSON string, CPT or HCPCS Level II */
-	CHS_KIND_SHA256  /* JSON string, 64 hex digits */
+	CHS_KIND_SHA256, /* JSON string, 64 hex digits */
+	CHS_KIND_IDS     /* JSON array of record ids (32 hex digits each) */
 } chs_kind;
 
 typedef enum chs_compartment { CHS_BILLING, CHS_CLINICAL } chs_compartment;

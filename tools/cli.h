@@ -8,6 +8,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <time.h>
 
 /* Exit codes: a contract with scripts. */
 #define CLI_OK 0
@@ -64,6 +65,19 @@ int cli_open(cli_ctx *ctx, chs_store **out);
 int cli_passphrase(char **out, size_t *len, const char *file_env,
 		   const char *env, const char *prompt, int confirm);
 
+/* Progress on stderr, as git shows it (progress.c): a chs_*_opts
+ * progress callback with a cli_meter (zeroed) as its payload; it draws
+ * only after half a second, at most five times a second. Call it only
+ * when stderr is a terminal; cli_meter_end() finishes the line. */
+typedef struct cli_meter {
+	const char *what;
+	struct timespec start, last;
+	int shown;
+} cli_meter;
+
+void cli_meter_progress(const char *what, size_t done, size_t total, void *payload);
+void cli_meter_end(cli_meter *m);
+
 /* Commands */
 int cmd_init(cli_ctx *ctx, int argc, char **argv);
 int cmd_status(cli_ctx *ctx, int argc, char **argv);
@@ -94,5 +108,7 @@ int cmd_codes(cli_ctx *ctx, int argc, char **argv);
 int cmd_export(cli_ctx *ctx, int argc, char **argv);
 /* export subcommands (tools/cmd_export.c's table) */
 int cmd_export_claims(cli_ctx *ctx, int argc, char **argv);
+int cmd_open(cli_ctx *ctx, int argc, char **argv);
+int cmd_report(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -135,7 +135,8 @@ static const char add_help[] =
 	"usage: chartsync add TYPE FIELD=VALUE... [--patient ID] [--encounter ID]\n"
 	"\n"
 	"Create a record and print its id. TYPE is one of patient, encounter,\n"
-	"note, problem, medication, allergy, procedure, diagnosis, audit.\n"
+	"note, problem, medication, allergy, procedure, diagnosis (access\n"
+	"events, type audit, are written by chartsync itself).\n"
 	"FIELD=VALUE takes the value as the field's type says (text, whole\n"
 	"number, date); FIELD:=JSON gives raw JSON. Dates are ISO 8601\n"
 	"(2024-03-15), diagnosis codes ICD-10-CM (E11.9), procedure codes CPT\n"
@@ -238,7 +239,8 @@ static const char show_help[] =
 	"usage: chartsync show ID [--json]\n"
 	"\n"
 	"Show a record. A record under review says so, with every candidate\n"
-	"value and the change it came from.\n";
+	"value and the change it came from. Recorded as an access event (see\n"
+	"'chartsync report access').\n";
 
 static void print_candidates(json_t *cands)
 {
@@ -343,7 +345,7 @@ static int one_record(cli_ctx *ctx, int argc, char **argv, const char *help,
 
 int cmd_show(cli_ctx *ctx, int argc, char **argv)
 {
-	return one_record(ctx, argc, argv, show_help, chs_record_show, print_record);
+	return one_record(ctx, argc, argv, show_help, chs_access_show, print_record);
 }
 
 /* ---- ls ---- */
@@ -352,7 +354,8 @@ static const char ls_help[] =
 	"usage: chartsync ls [TYPE] [--patient ID] [--json]\n"
 	"       chartsync ls --unconfirmed [--patient ID] [--json]\n"
 	"\n"
-	"List records, oldest first: all, one TYPE, or one patient's.\n"
+	"List records, oldest first: all, one TYPE, or one patient's. Listing\n"
+	"a patient's records is recorded as an access event.\n"
 	"--unconfirmed lists the chart entries no colleague has confirmed\n"
 	"since their last change (see 'chartsync confirm').\n";
 
@@ -415,7 +418,7 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_usage(ctx, "--unconfirmed lists every type: leave out TYPE");
 	} else {
 		err = o.unconfirmed ? chs_record_list_unconfirmed(s, o.patient, &json)
-			: chs_record_list(s, i < argc ? argv[i] : NULL, o.patient, &json);
+			: chs_access_list(s, i < argc ? argv[i] : NULL, o.patient, &json);
 		rc = emit(ctx, err, json, print_rows);
 	}
 	free(json);
@@ -430,7 +433,7 @@ static const char log_help[] =
 	"\n"
 	"The history of a record: every change with who made it, when, from\n"
 	"which terminal and what it set. A change made after seeing several\n"
-	"concurrent versions is shown as a merge.\n";
+	"concurrent versions is shown as a merge. Recorded as an access event.\n";
 
 static void print_change(json_t *c)
 {
@@ -475,7 +478,7 @@ static void print_changes(json_t *arr)
 
 int cmd_log(cli_ctx *ctx, int argc, char **argv)
 {
-	return one_record(ctx, argc, argv, log_help, chs_record_log, print_changes);
+	return one_record(ctx, argc, argv, log_help, chs_access_log, print_changes);
 }
 
 /* ---- import ---- */
@@ -540,7 +543,8 @@ int cmd_attach(cli_ctx *ctx, int argc, char **argv)
 static const char cat_help[] =
 	"usage: chartsync cat ID > FILE\n"
 	"\n"
-	"Write the bytes of an attachment to standard output.\n";
+	"Write the bytes of an attachment to standard output. Recorded as an\n"
+	"access event.\n";
 
 int cmd_cat(cli_ctx *ctx, int argc, char **argv)
 {
@@ -551,7 +555,7 @@ int cmd_cat(cli_ctx *ctx, int argc, char **argv)
 	if ((i = start(ctx, argc, argv, record_opts, cat_help, &o, 1, 1, &s, &rc)) < 0)
 		return rc;
 	fflush(stdout);
-	rc = (err = chs_attachment_cat(s, argv[i], STDOUT_FILENO)) < 0 ? cli_fail(err) : CLI_OK;
+	rc = (err = chs_access_cat(s, argv[i], STDOUT_FILENO)) < 0 ? cli_fail(err) : CLI_OK;
 	chs_store_free(s);
 	return rc;
 }
@@ -600,7 +604,7 @@ int cmd_review(cli_ctx *ctx, int argc, char **argv)
 		err = chs_review_list(s, &json);
 		rc = emit(ctx, err, json, print_rows);
 	} else if (strcmp(argv[i], "show") == 0 && n == 2) {
-		err = chs_record_show(s, argv[i + 1], &json);
+		err = chs_access_show(s, argv[i + 1], &json);
 		rc = emit(ctx, err, json, print_record);
 	} else if (strcmp(argv[i], "resolve") == 0 && n >= 2) {
 		rc = review_resolve(ctx, s, argv + i + 1, n - 1, &o);

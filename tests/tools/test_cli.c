@@ -379,7 +379,8 @@ START_TEST(test_cli__records_add_show_ls_log)
 	ck_assert_ptr_nonnull(strstr(r.out, "by alice at front-desk"));
 	ck_assert_ptr_nonnull(strstr(r.out, "phone = 555-0100"));
 	run(&r, "status", "--json", NULL);
-	ck_assert_ptr_nonnull(strstr(r.out, "\"records\":3"));
+	/* three records and four access events (show, show, ls, log) */
+	ck_assert_ptr_nonnull(strstr(r.out, "\"records\":7"));
 	/* and nothing of it is on disk in the clear */
 	ck_assert_int_eq(tu_grep_dir(dir, "Ada Byron", NULL, 0), 0);
 	ck_assert_int_eq(tu_grep_dir(dir, "cough", NULL, 0), 0);
@@ -447,7 +448,8 @@ START_TEST(test_cli__import_attach_cat_verify)
 	ck_assert_int_eq(system(cmd), 0);
 	run(&r, "verify", "--full", "--json", NULL);
 	ck_status(r, 0);
-	ck_assert_ptr_nonnull(strstr(r.out, "\"records\":3"));
+	/* three records and the access event of the cat */
+	ck_assert_ptr_nonnull(strstr(r.out, "\"records\":4"));
 	unlink(jsonl);
 	unlink(scan);
 	snprintf(cmd, sizeof(cmd), "%s.out", scan);
@@ -467,6 +469,97 @@ START_TEST(test_cli__review_with_nothing_under_review)
 	ck_assert_str_eq(r.out, "[]\n");
 	run(&r, "review", "frob", NULL);
 	ck_status(r, 1);
+}
+END_TEST
+
+
+/* ---- access audit ---- */
+
+static void small_chart(char pat[64])
+{
+	char enc[64];
+	result r;
+
+	init_store();
+	run_id(pat, "add", "patient", "name=Ada Byron", "mrn=A-1001", "dob=1961-12-10", NULL);
+	run_id(enc, "add", "encounter", "--patient", pat, "date=2024-03-15", "reason=cough");
+	run(&r, "add", "note", "--encounter", enc, "text=Cough for three weeks", NULL);
+	ck_status(r, 0);
+	run(&r, "add", "allergy", "--patient", pat, "substance=penicillin", "reaction=rash", NULL);
+	ck_status(r, 0);
+}
+
+START_TEST(test_cli__open_without_a_terminal_prints_the_chart_and_records_it)
+{
+	char pat[64];
+	result r;
+
+	small_chart(pat);
+	setenv("PAGER", "false", 1); /* never run: stdout is not a terminal */
+	run(&r, "open", pat, NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "Chart of Ada Byron"));
+	ck_assert_ptr_nonnull(strstr(r.out, "Allergies"));
+	ck_assert_ptr_nonnull(strstr(r.out, "penicillin"));
+	ck_assert_ptr_nonnull(strstr(r.out, "2024-03-15  cough"));
+	ck_assert_ptr_nonnull(strstr(r.out, "Cough for three weeks"));
+	run(&r, "report", "access", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "alice@front-desk"));
+	ck_assert_ptr_nonnull(strstr(r.out, " open "));
+	run(&r, "open", "ffffffffffff", NULL);
+	ck_status(r, 2);
+	run(&r, "open", NULL);
+	ck_status(r, 1);
+	unsetenv("PAGER");
+}
+END_TEST
+
+START_TEST(test_cli__report_access_json_keys_csv_and_refusals)
+{
+	static const char *const keys[] = { "event", "start", "duration_ms", "user", "terminal",
+		"device", "action", "patient", "record", "records" };
+	char pat[64], ev[64], want[256];
+	result r;
+	size_t i;
+
+	small_chart(pat);
+	run(&r, "config", "terminal.name", "desk, \"north\"", NULL);
+	ck_status(r, 0);
+	run(&r, "show", pat, NULL);
+	ck_status(r, 0);
+	run(&r, "report", "access", "--json", NULL);
+	ck_status(r, 0);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(want, sizeof(want), "\"%s\":", keys[i]);
+		ck_assert_msg(strstr(r.out, want), "no key %s in %s", keys[i], r.out);
+	}
+	snprintf(ev, sizeof(ev), "%.32s", strstr(r.out, "\"event\":\"") + 9);
+	ck_assert_ptr_nonnull(strstr(r.out, "\"terminal\":\"desk, \\\"north\\\"\""));
+	run(&r, "report", "access", "--csv", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "start,duration_ms,user,terminal,action,patient,"));
+	ck_assert_ptr_nonnull(strstr(r.out, ",alice,\"desk, \"\"north\"\"\",show,"));
+	run(&r, "report", "access", "--user", "bob", "--json", NULL);
+	ck_status(r, 0);
+	ck_assert_str_eq(r.out, "[]\n");
+	run(&r, "report", "access", "--since", "yesterday", NULL);
+	ck_status(r, 1);
+	run(&r, "report", "access", "--json", "--csv", NULL);
+	ck_status(r, 1);
+	run(&r, "report", "frob", NULL);
+	ck_status(r, 1);
+	run(&r, "report", "access", "--help", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "duration_ms"));
+	/* an event is never edited, removed or typed in */
+	run(&r, "set", ev, "action=nothing", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "can never be changed"));
+	run(&r, "rm", ev, NULL);
+	ck_status(r, 2);
+	run(&r, "add", "audit", "action=show", "start=2024-01-01", NULL);
+	ck_status(r, 2);
 }
 END_TEST
 
@@ -492,6 +585,8 @@ int main(void)
 	tcase_add_test(tc, test_cli__bad_record_input_exits_2_and_saves_nothing);
 	tcase_add_test(tc, test_cli__import_attach_cat_verify);
 	tcase_add_test(tc, test_cli__review_with_nothing_under_review);
+	tcase_add_test(tc, test_cli__open_without_a_terminal_prints_the_chart_and_records_it);
+	tcase_add_test(tc, test_cli__report_access_json_keys_csv_and_refusals);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

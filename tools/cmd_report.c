@@ -1,0 +1,258 @@
+/*
+ * chartsync report <kind>: the reports, one subcommand each, dispatched
+ * from the table below.
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct report_kind {
+	const char *name;
+	int (*run)(cli_ctx *ctx, int argc, char **argv); /* argv[0] is the kind */
+	const char *summary;
+} report_kind;
+
+static int report_access(cli_ctx *ctx, int argc, char **argv);
+
+/* One line per report. */
+static const report_kind kinds[] = {
+	{ "access", report_access, "who looked at which records, when, how long, from where" },
+};
+
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static void print_report_help(FILE *out)
+{
+	size_t i;
+
+	fputs("usage: chartsync report <kind> [<options>]\n\nkinds:\n", out);
+	for (i = 0; i < NKINDS; i++)
+		fprintf(out, "  %-12s %s\n", kinds[i].name, kinds[i].summary);
+	fputs("\nEvery report takes --help and --json.\n", out);
+}
+
+int cmd_report(cli_ctx *ctx, int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		print_report_help(argc < 2 && !ctx->help ? stderr : stdout);
+		return argc < 2 && !ctx->help ? CLI_USAGE : CLI_OK;
+	}
+	for (i = 0; i < NKINDS; i++)
+		if (strcmp(argv[1], kinds[i].name) == 0)
+			return kinds[i].run(ctx, argc - 1, argv + 1);
+	return cli_usage(NULL, "'%s' is not a report (see 'chartsync report --help')", argv[1]);
+}
+
+/* ---- access ---- */
+
+static const char access_help[] =
+	"usage: chartsync report access [--patient ID] [--user U] [--terminal T]\n"
+	"                               [--since DATE] [--until DATE] [--json|--csv]\n"
+	"\n"
+	"Who looked at which records, when, for how long and from which\n"
+	"terminal: every access event this store holds, its own and (once\n"
+	"synced) every other site's, oldest first. Each 'show', 'ls --patient',\n"
+	"'log', 'open' and 'cat' of patient data is one event; the user is the\n"
+	"one who opened the store with their own passphrase.\n"
+	"\n"
+	"  --patient ID    events about this patient (an id or a unique prefix)\n"
+	"  --user U        events of this user (to open the store as someone,\n"
+	"                  put --user before the command: chartsync --user NAME\n"
+	"                  report access)\n"
+	"  --terminal T    events at this terminal\n"
+	"  --since DATE    from DATE on (ISO 8601, UTC: 2024-03-15 or\n"
+	"                  2024-03-15T09:30Z)\n"
+	"  --until DATE    up to DATE, inclusive (a date alone: that whole day)\n"
+	"  --json          a JSON array, one object per event:\n"
+	"                    event        the access event's record id\n"
+	"                    start        when it began (ISO 8601 UTC, ms)\n"
+	"                    duration_ms  how long (for 'open': until the pager\n"
+	"                                 was closed)\n"
+	"                    user         who opened the store\n"
+	"                    terminal     the terminal's name (terminal.name)\n"
+	"                    device       the device id that signed it\n"
+	"                    action       show, ls, log, open, cat, ...\n"
+	"                    patient      the patient's id (\"\" when none)\n"
+	"                    record       the record asked for (\"\" when none)\n"
+	"                    records      every record whose content was shown\n"
+	"  --csv           the same columns as CSV with a header line (records\n"
+	"                  separated by spaces)\n"
+	"\n"
+	"The report shows ids, names and times, no clinical content, and is\n"
+	"not itself recorded as an access.\n";
+
+enum { FMT_TEXT, FMT_JSON, FMT_CSV };
+
+typedef struct access_opts {
+	chs_access_filter f;
+	int csv;
+} access_opts;
+
+static int access_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
+{
+	access_opts *o = payload;
+
+	(void)ctx;
+	switch (c) {
+	case 'p': o->f.patient = arg; return 0;
+	case 'w': o->f.user = arg; return 0;
+	case 't': o->f.terminal = arg; return 0;
+	case 's': o->f.since = arg; return 0;
+	case 'u': o->f.until = arg; return 0;
+	case 'c': o->csv = 1; return 0;
+	}
+	return -1;
+}
+
+/* --user here filters; the store's user comes before the command. */
+static const struct option access_opts_table[] = {
+	{ "patient", required_argument, NULL, 'p' },
+	{ "user", required_argument, NULL, 'w' },
+	{ "terminal", required_argument, NULL, 't' },
+	{ "since", required_argument, NULL, 's' },
+	{ "until", required_argument, NULL, 'u' },
+	{ "csv", no_argument, NULL, 'c' },
+	{ "store", required_argument, NULL, 'S' },
+	{ "help", no_argument, NULL, 'h' },
+	OPT_JSON, OPT_END
+};
+
+static const char *const columns[] = { "start", "duration_ms", "user", "terminal",
+	"action", "patient", "record", "records", "device", "event" };
+#define NCOLUMNS (sizeof(columns) / sizeof(columns[0]))
+
+/* RFC 4180: quoted when it holds a comma, a quote or a line break;
+ * quotes doubled. */
+static void csv_field(const char *v)
+{
+	if (!strpbrk(v, ",\"\r\n")) {
+		fputs(v, stdout);
+		return;
+	}
+	putchar('"');
+	for (; *v; v++) {
+		if (*v == '"')
+			putchar('"');
+		putchar(*v);
+	}
+	putchar('"');
+}
+
+static void csv_value(json_t *v)
+{
+	if (json_is_string(v)) {
+		csv_field(json_string_value(v));
+	} else if (json_is_integer(v)) {
+		printf("%lld", (long long)json_integer_value(v));
+	} else if (json_is_array(v)) {
+		chs_buf b;
+		json_t *x;
+		size_t i;
+
+		chs_buf_init(&b, 0);
+		json_array_foreach(v, i, x)
+			chs_buf_printf(&b, "%s%s", i ? " " : "", json_string_value(x) ?
+				       json_string_value(x) : "");
+		csv_field(b.ptr ? b.ptr : "");
+		chs_buf_dispose(&b);
+	}
+}
+
+static void print_csv(json_t *arr)
+{
+	json_t *e;
+	size_t i, k;
+
+	for (k = 0; k < NCOLUMNS; k++)
+		printf("%s%s", k ? "," : "", columns[k]);
+	fputs("\r\n", stdout);
+	json_array_foreach(arr, i, e) {
+		for (k = 0; k < NCOLUMNS; k++) {
+			if (k)
+				putchar(',');
+			csv_value(json_object_get(e, columns[k]));
+		}
+		fputs("\r\n", stdout);
+	}
+}
+
+static const char *sv(json_t *e, const char *key)
+{
+	const char *v = json_string_value(json_object_get(e, key));
+
+	return v ? v : "";
+}
+
+static void print_text(json_t *arr)
+{
+	json_t *e;
+	size_t i;
+
+	if (json_array_size(arr) == 0) {
+		puts("no access events");
+		return;
+	}
+	printf("%-24s %9s  %-24s %-7s %-12s %s\n", "START (UTC)", "DURATION", "USER@TERMINAL",
+	       "ACTION", "PATIENT", "RECORDS");
+	json_array_foreach(arr, i, e) {
+		long long ms = (long long)json_integer_value(json_object_get(e, "duration_ms"));
+		size_t nrec = json_array_size(json_object_get(e, "records"));
+		char who[128];
+
+		snprintf(who, sizeof(who), "%s@%s", sv(e, "user"), sv(e, "terminal"));
+		printf("%-24s %6lld.%01llds  %-24s %-7s %-12.12s %.12s%s", sv(e, "start"), ms / 1000,
+		       (ms % 1000) / 100, who, sv(e, "action"),
+		       *sv(e, "patient") ? sv(e, "patient") : "-", sv(e, "record"),
+		       nrec > 1 ? "" : "\n");
+		if (nrec > 1)
+			printf(" and %zu more\n", nrec - 1);
+	}
+}
+
+static int report_access(cli_ctx *ctx, int argc, char **argv)
+{
+	chs_store *s = NULL;
+	char *json = NULL;
+	cli_meter m;
+	access_opts o;
+	json_t *arr;
+	int i, rc = CLI_OK, err;
+
+	memset(&o, 0, sizeof(o));
+	memset(&m, 0, sizeof(m));
+	ctx->help_text = access_help;
+	if ((i = cli_parse(ctx, argc, argv, access_opts_table, access_opt, &o)) < 0)
+		return CLI_USAGE;
+	if (ctx->help)
+		return cli_help(ctx);
+	if (i < argc)
+		return cli_usage(ctx, "too many arguments");
+	if (ctx->json && o.csv)
+		return cli_usage(ctx, "give --json or --csv, not both");
+	if ((err = cli_open(ctx, &s)) < 0)
+		return cli_fail(err);
+	if (isatty(STDERR_FILENO)) {
+		o.f.progress = cli_meter_progress;
+		o.f.payload = &m;
+	}
+	err = chs_report_access(s, &o.f, &json);
+	cli_meter_end(&m);
+	if (err < 0) {
+		rc = err == CHS_EINVALID ? cli_usage(ctx, "%s", chs_error_last()) : cli_fail(err);
+	} else if (ctx->json) {
+		puts(json);
+	} else if (!(arr = json_loads(json, 0, NULL))) {
+		rc = cli_failf("out of memory");
+	} else {
+		(o.csv ? print_csv : print_text)(arr);
+		json_decref(arr);
+	}
+	free(json);
+	chs_store_free(s);
+	return rc;
+}
