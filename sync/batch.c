@@ -404,12 +404,24 @@ static int check_signer(const manifest *m, const char *text, size_t len,
 	return 0;
 }
 
+/* The id of a change of the batch: encoded again unless `decoded` (it
+ * was just decoded, so its id is the hash of its checked encoding). */
+static int id_of(const chs_change *c, int decoded, unsigned char id[CHS_CHANGE_ID_BYTES])
+{
+	if (!c)
+		return CHS_EINVALID;
+	if (!decoded)
+		return chs_sync__change_id(c, id);
+	memcpy(id, c->id, CHS_CHANGE_ID_BYTES);
+	return 0;
+}
+
 /* 0 when change i of the batch is manifest entry i and the device's. */
-static int check_listed(const chs_batch *b, const manifest *m, size_t i)
+static int check_listed(const chs_batch *b, const manifest *m, size_t i, int decoded)
 {
 	unsigned char id[CHS_CHANGE_ID_BYTES];
 
-	if (!b->changes[i] || chs_sync__change_id(b->changes[i], id) < 0)
+	if (id_of(b->changes[i], decoded, id) < 0)
 		return damaged(b, "a change cannot be encoded");
 	if (memcmp(id, m->ids[i], sizeof(id)) != 0)
 		return damaged(b, "a change is not the one its manifest lists");
@@ -433,7 +445,7 @@ static int check_head(const chs_batch *b, manifest *m)
 	return check_signer(m, b->manifest, b->manifest_len, b->signature);
 }
 
-int chs_batch_verify(const chs_batch *b)
+static int verify_all(const chs_batch *b, int decoded)
 {
 	manifest m;
 	size_t i;
@@ -449,10 +461,15 @@ int chs_batch_verify(const chs_batch *b)
 		goto done;
 	}
 	for (i = 0; !err && i < m.nids; i++)
-		err = check_listed(b, &m, i);
+		err = check_listed(b, &m, i, decoded);
 done:
 	manifest_dispose(&m);
 	return err;
+}
+
+int chs_batch_verify(const chs_batch *b)
+{
+	return verify_all(b, 0);
 }
 
 /* Position of change `id` in the manifest, or -1. */
@@ -466,7 +483,7 @@ static long manifest_pos(const manifest *m, const unsigned char *id)
 	return -1;
 }
 
-int chs_batch_verify_subset(const chs_batch *b)
+static int verify_subset(const chs_batch *b, int decoded)
 {
 	unsigned char id[CHS_CHANGE_ID_BYTES];
 	manifest m;
@@ -480,7 +497,7 @@ int chs_batch_verify_subset(const chs_batch *b)
 	if ((err = check_head(b, &m)) < 0)
 		goto done;
 	for (i = 0; !err && i < b->nchanges; i++) {
-		if (!b->changes[i] || chs_sync__change_id(b->changes[i], id) < 0)
+		if (id_of(b->changes[i], decoded, id) < 0)
 			err = damaged(b, "a change cannot be encoded");
 		else if ((pos = manifest_pos(&m, id)) <= last)
 			err = damaged(b, pos < 0 ? "it holds a change its manifest does not list"
@@ -493,6 +510,16 @@ int chs_batch_verify_subset(const chs_batch *b)
 done:
 	manifest_dispose(&m);
 	return err;
+}
+
+int chs_batch_verify_subset(const chs_batch *b)
+{
+	return verify_subset(b, 0);
+}
+
+int chs_sync__verify_decoded(const chs_batch *b, int complete)
+{
+	return complete ? verify_all(b, 1) : verify_subset(b, 1);
 }
 
 int chs_batch_manifest_ids(const chs_batch *b, unsigned char (**ids)[CHS_CHANGE_ID_BYTES],
@@ -698,7 +725,7 @@ static int read_changes(reader *r, chs_batch *b)
 				    "change length")) < 0 ||
 		    (err = take(r, &bytes, len)) < 0)
 			return err;
-		if ((err = chs_change_decode(&b->changes[i], bytes, len)) < 0)
+		if ((err = chs_sync__change_decode_kept(&b->changes[i], bytes, len)) < 0)
 			return chs_error_wrap(err, "batch change %zu", i + 1);
 		b->nchanges = i + 1;
 	}

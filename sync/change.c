@@ -77,6 +77,7 @@ void chs_change_free(chs_change *c)
 	free(c->type);
 	free(c->user);
 	free(c->terminal);
+	free(c->encoding);
 	free(c);
 }
 
@@ -675,4 +676,20 @@ done:
 	json_decref(o);
 	chs_change_free(c);
 	return err;
+}
+
+int chs_sync__change_decode_kept(chs_change **out, const void *bytes, size_t len)
+{
+	int err = chs_change_decode(out, bytes, len);
+
+	if (err < 0)
+		return err;
+	if (!((*out)->encoding = malloc(len ? len : 1))) {
+		chs_change_free(*out);
+		*out = NULL;
+		return nomem();
+	}
+	memcpy((*out)->encoding, bytes, len);
+	(*out)->encoding_len = len;
+	return 0;
 }

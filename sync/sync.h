@@ -101,6 +101,13 @@ typedef struct chs_change {
 	char *user;            /* who opened the store */
 	char *terminal;        /* terminal.name */
 	int deleted;           /* resolve only: 1 if the resolution deletes */
+	/* The bytes a received change was decoded from, whose hash is its
+	 * id, kept by chs_batch_unpack() and chs_batch_decode() so a store
+	 * saves exactly them without encoding again; NULL otherwise (and in
+	 * a copy). Owned. Describes the change only while nothing modifies
+	 * it: a change built or edited here never has them. */
+	unsigned char *encoding;
+	size_t encoding_len;
 } chs_change;
 
 /* Allocate an empty change (all zero); free with chs_change_free(). */
