@@ -423,7 +423,10 @@ int chs_client__writer_put(chs_writer *w, chs_change *c)
 	    (err = insert_change(w, c, &body)) < 0 ||
 	    (err = update_record(w, c)) < 0)
 		goto fail;
-	chs_buf_dispose(&body);
+	/* sealing hashes these bytes instead of encoding the change again */
+	c->encoding_len = body.len;
+	if (!(c->encoding = (unsigned char *)chs_buf_detach(&body)))
+		c->encoding_len = 0;
 	if ((err = push_change(&w->batch, &w->n, &w->cap, c)) < 0) {
 		chs_change_free(c);
 		return err;

@@ -347,7 +347,9 @@ static int check_changes(manifest *m, chs_change **changes, size_t n)
 		if (!changes[i])
 			return chs_error_set(CHS_EINVALID, "batch: change %zu "
 					     "is missing", i + 1);
-		if ((err = chs_sync__change_id(changes[i], m->ids[i])) < 0)
+		if (changes[i]->encoding)
+			chs_hash(m->ids[i], changes[i]->encoding, changes[i]->encoding_len);
+		else if ((err = chs_sync__change_id(changes[i], m->ids[i])) < 0)
 			return chs_error_wrap(err, "batch: change %zu", i + 1);
 		if (memcmp(m->ids[i], changes[i]->id, CHS_CHANGE_ID_BYTES) != 0)
 			return chs_error_set(CHS_EINVALID, "batch: change %zu was "

@@ -324,49 +324,86 @@ static int field_order(const void *a, const void *b)
 				(*(const chs_field *const *)b)->name);
 }
 
+/* 1 when the struct's (byte) order of the names is RFC 8785 order too,
+ * as it is unless some names hold characters beyond the BMP. */
+static int in_key_order(const chs_change *c)
+{
+	size_t i;
+
+	for (i = 1; i < c->nfields; i++)
+		if (chs_sync__keycmp(c->fields[i - 1].name, c->fields[i].name) >= 0)
+			return 0;
+	return 1;
+}
+
 /* "fields":{...} with names in RFC 8785 order (which differs from the
  * struct's byte order only for some non-BMP names). */
 static int write_fields(chs_buf *out, const chs_change *c)
 {
 	const chs_field **order = NULL;
 	size_t i;
-	int err;
+	int err, sorted = in_key_order(c);
 
-	if (c->nfields && !(order = malloc(c->nfields * sizeof(*order))))
-		return nomem();
-	for (i = 0; i < c->nfields; i++)
-		order[i] = &c->fields[i];
-	if (c->nfields)
+	if (c->nfields && !sorted) {
+		if (!(order = malloc(c->nfields * sizeof(*order))))
+			return nomem();
+		for (i = 0; i < c->nfields; i++)
+			order[i] = &c->fields[i];
 		qsort(order, c->nfields, sizeof(*order), field_order);
+	}
 	err = chs_buf_puts(out, ",\"fields\":{");
 	for (i = 0; i < c->nfields && !err; i++) {
+		const chs_field *f = sorted ? &c->fields[i] : order[i];
+
 		if (i)
-			err = chs_buf_puts(out, ",");
+			err = chs_buf_put(out, ",", 1);
 		if (!err)
-			err = write_str(out, order[i]->name);
+			err = write_str(out, f->name);
 		if (!err)
-			err = chs_buf_puts(out, ":");
+			err = chs_buf_put(out, ":", 1);
 		if (!err)
-			err = chs_buf_puts(out, order[i]->value ? order[i]->value
-					   : "null");
+			err = chs_buf_puts(out, f->value ? f->value : "null");
 	}
 	if (!err)
-		err = chs_buf_puts(out, "}");
+		err = chs_buf_put(out, "}", 1);
 	free(order);
 	return err;
 }
 
 static int write_parents(chs_buf *out, const chs_change *c)
 {
-	char hex[2 * CHS_CHANGE_ID_BYTES + 1];
+	char hex[2 * CHS_CHANGE_ID_BYTES + 3];
 	size_t i;
 	int err = chs_buf_puts(out, ",\"parents\":[");
 
 	for (i = 0; i < c->nparents && !err; i++) {
-		chs_hex(hex, c->parents[i], CHS_CHANGE_ID_BYTES);
-		err = chs_buf_printf(out, "%s\"%s\"", i ? "," : "", hex);
+		hex[0] = ',';
+		hex[1] = '"';
+		chs_hex(hex + 2, c->parents[i], CHS_CHANGE_ID_BYTES);
+		hex[2 + 2 * CHS_CHANGE_ID_BYTES] = '"';
+		err = chs_buf_put(out, i ? hex : hex + 1, 2 * CHS_CHANGE_ID_BYTES + (i ? 3 : 2));
 	}
-	return err ? err : chs_buf_puts(out, "]");
+	return err ? err : chs_buf_put(out, "]", 1);
+}
+
+/* ,"hlc":"<decimal>","op":"<op>" without printf (every change has one). */
+static int write_hlc_op(chs_buf *out, const chs_change *c)
+{
+	char digits[24];
+	size_t n = sizeof(digits);
+	uint64_t v = c->hlc;
+	int err;
+
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if ((err = chs_buf_puts(out, ",\"hlc\":\"")) < 0 ||
+	    (err = chs_buf_put(out, digits + n, sizeof(digits) - n)) < 0 ||
+	    (err = chs_buf_puts(out, "\",\"op\":\"")) < 0 ||
+	    (err = chs_buf_puts(out, op_names[c->op])) < 0)
+		return err;
+	return chs_buf_put(out, "\"", 1);
 }
 
 int chs_sync__change_write(const chs_change *c, chs_buf *out)
@@ -380,14 +417,15 @@ int chs_sync__change_write(const chs_change *c, chs_buf *out)
 	chs_hex(rec, c->record, CHS_RECORD_ID_BYTES);
 	if ((err = chs_buf_puts(out, c->deleted ? "{\"deleted\":true,"
 				: "{")) < 0 ||
-	    (err = chs_buf_printf(out, "\"device\":\"%s\"", c->device)) < 0 ||
+	    (err = chs_buf_puts(out, "\"device\":\"")) < 0 ||
+	    (err = chs_buf_put(out, c->device, 32)) < 0 ||
+	    (err = chs_buf_put(out, "\"", 1)) < 0 ||
 	    (err = write_fields(out, c)) < 0 ||
-	    (err = chs_buf_printf(out, ",\"hlc\":\"%llu\",\"op\":\"%s\"",
-				  (unsigned long long)c->hlc,
-				  op_names[c->op])) < 0 ||
+	    (err = write_hlc_op(out, c)) < 0 ||
 	    (err = write_parents(out, c)) < 0 ||
-	    (err = chs_buf_printf(out, ",\"record\":\"%s\",\"terminal\":",
-				  rec)) < 0 ||
+	    (err = chs_buf_puts(out, ",\"record\":\"")) < 0 ||
+	    (err = chs_buf_put(out, rec, 2 * CHS_RECORD_ID_BYTES)) < 0 ||
+	    (err = chs_buf_puts(out, "\",\"terminal\":")) < 0 ||
 	    (err = write_str(out, c->terminal)) < 0 ||
 	    (err = chs_buf_puts(out, ",\"type\":")) < 0 ||
 	    (err = write_str(out, c->type)) < 0 ||
