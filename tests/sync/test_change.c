@@ -551,9 +551,10 @@ static uint64_t rnd(void)
 
 /* Hostile bytes never crash decode, and whatever it accepts is canonical:
  * encoding it again gives the same bytes. */
-START_TEST(test_change__decode_survives_mutated_input)
+/* Mutate `good` at random 20,000 times: whatever still decodes must
+ * encode back to exactly its bytes. */
+static void mutate_and_decode(char *good)
 {
-	char *good = good_text();
 	size_t len = strlen(good), i, accepted = 0;
 	char *buf = malloc(len + 8);
 
@@ -582,6 +583,30 @@ START_TEST(test_change__decode_survives_mutated_input)
 	ck_assert_uint_lt(accepted, 20000);
 	free(buf);
 	free(good);
+}
+
+START_TEST(test_change__decode_survives_mutated_input)
+{
+	mutate_and_decode(good_text());
+}
+END_TEST
+
+/* A resolve that deletes, with a cleared field, a negative number and
+ * two parents: every member the plain decoder reads. */
+START_TEST(test_change__decode_survives_mutated_resolve)
+{
+	chs_change *c = make(CHS_OP_RESOLVE);
+	unsigned char p[CHS_CHANGE_ID_BYTES];
+	size_t len;
+
+	memset(p, 0xcd, sizeof(p));
+	ck_assert_int_eq(chs_change_add_parent(c, p), 0);
+	c->deleted = 1;
+	chs_change_set(c, "a", NULL);
+	chs_change_set(c, "b", "\"x\"");
+	chs_change_set(c, "c", "-12");
+	mutate_and_decode(encode(c, &len));
+	chs_change_free(c);
 }
 END_TEST
 
@@ -698,6 +723,7 @@ int main(void)
 	tcase_add_test(tch, test_change__decode_refuses_non_canonical_bytes);
 	tcase_add_test(tch, test_change__decode_refuses_unsorted_or_repeated_parents);
 	tcase_add_test(tch, test_change__decode_survives_mutated_input);
+	tcase_add_test(tch, test_change__decode_survives_mutated_resolve);
 	tcase_add_test(tch, test_change__plain_and_full_decoding_build_the_same_change);
 	tcase_add_test(tch, test_change__dup_is_deep_and_equal);
 	suite_add_tcase(s, tch);
