@@ -138,6 +138,10 @@ int chs_client__clock_save(chs_store *s, chs_hlc clock);
 int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
 			     chs_change ***out, size_t *n);
 void chs_client__changes_free(chs_change **list, size_t n);
+/* Merge `n` changes that are all of a record's history and save its
+ * row (no row while every change waits for a parent). */
+int chs_client__save_merged(chs_store *s, const unsigned char rec[16],
+			    const chs_change *const *changes, size_t n);
 /* Recompute a record from its stored changes and save its row. */
 int chs_client__refresh_record(chs_store *s, const unsigned char rec[16]);
 /* Merge a record's stored changes; `*changes` must outlive `*out`. */

@@ -6,7 +6,6 @@
  */
 #include "client_int.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,30 +250,43 @@ static int insert_remote_batch(chs_store *s, const chs_batch *b, int64_t *seq)
 	return err < 0 ? err : chs_client__insert_batch(s, b, *seq, 0);
 }
 
-static int insert_remote_change(chs_store *s, const chs_change *c, int64_t seq)
+static int insert_change_row(chs_store *s, const chs_change *c, int64_t seq,
+			     const void *body, size_t len)
 {
 	sqlite3_stmt *st = NULL;
-	chs_buf body;
-	chs_change *copy = NULL;
 	int err, rc;
 
-	chs_buf_init(&body, 0);
-	/* re-encode: the stored bytes are exactly those whose hash is the id */
-	if ((err = chs_change_dup(&copy, c)) < 0 ||
-	    (err = chs_change_encode(copy, &body)) < 0 ||
-	    (err = chs_client__prepare(s, &st,
+	if ((err = chs_client__prepare(s, &st,
 		     "INSERT OR IGNORE INTO changes(id, record, batch, body) VALUES (?, ?, ?, ?)")) < 0)
-		goto done;
-	sqlite3_bind_blob(st, 1, copy->id, 32, SQLITE_STATIC);
+		return err;
+	sqlite3_bind_blob(st, 1, c->id, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, c->record, 16, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, seq);
-	sqlite3_bind_blob(st, 4, body.ptr, (int)body.len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, body, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
-	if (rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "saving a change");
-	else if (memcmp(copy->id, c->id, 32) != 0)
+	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a change");
+}
+
+/* The stored bytes must be exactly those whose hash is the id. A change
+ * unpacked from a batch kept the bytes it was decoded from (its id is
+ * their hash); any other is encoded again and checked. */
+static int insert_remote_change(chs_store *s, const chs_change *c, int64_t seq)
+{
+	chs_buf body;
+	chs_change *copy = NULL;
+	int err;
+
+	if (c->encoding)
+		return insert_change_row(s, c, seq, c->encoding, c->encoding_len);
+	chs_buf_init(&body, 0);
+	if ((err = chs_change_dup(&copy, c)) < 0 ||
+	    (err = chs_change_encode(copy, &body)) < 0)
+		goto done;
+	if (memcmp(copy->id, c->id, 32) != 0)
 		err = chs_error_set(CHS_EDAMAGED, "a received change does not match its id");
+	else
+		err = insert_change_row(s, c, seq, body.ptr, body.len);
 done:
 	chs_change_free(copy);
 	chs_buf_dispose(&body);
@@ -300,6 +312,36 @@ static int flag(chs_store *s, const chs_change *c, const char *field,
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "flagging a change");
 }
 
+/* 1 when canonical JSON `v` is an integer: canonical JSON writes
+ * integers in plain decimal and has no other numbers. */
+static int json_integer_text(const char *v)
+{
+	if (*v == '-')
+		v++;
+	if (!*v)
+		return 0;
+	while (*v >= '0' && *v <= '9')
+		v++;
+	return *v == '\0';
+}
+
+/* 1 when canonical value `v` has the form field kind `f` wants. */
+static int value_fits(const chs_field_def *f, const char *v)
+{
+	char *text;
+	int ok;
+
+	if (f->kind == CHS_KIND_IDS)
+		return v[0] == '['; /* canonical JSON: an array starts so */
+	if (chs_schema_kind_is_integer(f->kind))
+		return json_integer_text(v);
+	if (!(text = chs_client__json_string(v)))
+		return 0;
+	ok = chs_schema_check_form(f->kind, text);
+	free(text);
+	return ok;
+}
+
 /* Form checks on what arrived: never a refusal, only a flag. */
 static int flag_change(chs_store *s, const chs_change *c)
 {
@@ -312,58 +354,114 @@ static int flag_change(chs_store *s, const chs_change *c)
 	for (i = 0; i < c->nfields && err == 0; i++) {
 		const chs_field_def *f = chs_schema_field(t, c->fields[i].name);
 		const char *v = c->fields[i].value;
-		json_t *j;
 
 		if (!v || strcmp(c->fields[i].name, CHS_FIELD_PATIENT) == 0 ||
 		    strcmp(c->fields[i].name, CHS_FIELD_ENCOUNTER) == 0)
 			continue;
-		if (!f) {
+		if (!f)
 			err = flag(s, c, c->fields[i].name, "unknown field");
-			continue;
-		}
-		j = json_loads(v, JSON_DECODE_ANY, NULL);
-		if (f->kind == CHS_KIND_IDS ? !json_is_array(j)
-		    : chs_schema_kind_is_integer(f->kind) ? !json_is_integer(j)
-			: !json_is_string(j) || !chs_schema_check_form(f->kind, json_string_value(j)))
+		else if (!value_fits(f, v))
 			err = flag(s, c, f->name, chs_schema_expected(f->kind));
-		json_decref(j);
 	}
 	return err;
 }
 
-static int record_seen(unsigned char (*seen)[16], size_t n, const unsigned char *rec)
-{
-	size_t i;
+/* Changes of one record in the batch (at most CHS_BATCH_MAX_CHANGES). */
+typedef struct rec_group {
+	const chs_change **changes;
+	size_t n;
+} rec_group;
 
-	for (i = 0; i < n; i++)
-		if (memcmp(seen[i], rec, 16) == 0)
-			return 1;
-	return 0;
+static int cmp_by_record(const void *a, const void *b)
+{
+	const chs_change *x = *(const chs_change *const *)a;
+	const chs_change *y = *(const chs_change *const *)b;
+	int r = memcmp(x->record, y->record, 16);
+
+	return r ? r : memcmp(x->id, y->id, 32);
+}
+
+/* 1 when the store holds no change of the group's record but the
+ * group's own (so they are all of its history), and they are distinct. */
+static int group_is_history(chs_store *s, const rec_group *g, int *yes)
+{
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int err, rc;
+
+	*yes = 0;
+	for (i = 1; i < g->n; i++)
+		if (memcmp(g->changes[i - 1]->id, g->changes[i]->id, 32) == 0)
+			return 0;
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT count(*) FROM changes WHERE record = ?")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, g->changes[0]->record, 16, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*yes = sqlite3_column_int64(st, 0) == (int64_t)g->n;
+	chs_client__finish(s, st);
+	return rc == SQLITE_ROW ? 0 : chs_client__sqlerr(s, rc, "reading changes");
+}
+
+/* Recompute the record of a group of just-stored changes. When they are
+ * its whole history (a record new to this store, the common case of a
+ * first pull), merge them as they are in memory: the same set of
+ * changes gives the same state whatever its source, and reading them
+ * back would only decode the same bytes again. */
+static int refresh_group(chs_store *s, const rec_group *g)
+{
+	int whole = 0, err;
+
+	if ((err = group_is_history(s, g, &whole)) < 0)
+		return err;
+	if (!whole)
+		return chs_client__refresh_record(s, g->changes[0]->record);
+	return chs_client__save_merged(s, g->changes[0]->record, g->changes, g->n);
+}
+
+static int refresh_records(chs_store *s, const chs_batch *b)
+{
+	const chs_change **sorted = malloc((b->nchanges + 1) * sizeof(*sorted));
+	size_t i, start;
+	int err = 0;
+
+	if (!sorted)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	for (i = 0; i < b->nchanges; i++)
+		sorted[i] = b->changes[i];
+	qsort(sorted, b->nchanges, sizeof(*sorted), cmp_by_record);
+	for (start = 0; start < b->nchanges && err == 0; start = i) {
+		rec_group g;
+
+		for (i = start + 1; i < b->nchanges &&
+		     memcmp(sorted[i]->record, sorted[start]->record, 16) == 0; i++)
+			;
+		g.changes = sorted + start;
+		g.n = i - start;
+		err = refresh_group(s, &g);
+	}
+	free(sorted);
+	return err;
 }
 
 static int apply_changes(chs_store *s, const chs_batch *b, int64_t seq)
 {
-	unsigned char (*seen)[16] = calloc(b->nchanges + 1, 16);
-	size_t i, nseen = 0;
 	chs_hlc clock = s->clock;
+	size_t i;
 	int err = 0;
 
-	if (!seen)
-		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < b->nchanges && err == 0; i++) {
 		const chs_change *c = b->changes[i];
 
 		clock = chs_hlc_observe(clock, c->hlc, chs_hlc_wall_ms());
 		if ((err = insert_remote_change(s, c, seq)) == 0)
 			err = flag_change(s, c);
-		if (err == 0 && !record_seen(seen, nseen, c->record))
-			memcpy(seen[nseen++], c->record, 16);
 	}
-	for (i = 0; i < nseen && err == 0; i++)
-		err = chs_client__refresh_record(s, seen[i]);
+	if (err == 0)
+		err = refresh_records(s, b);
 	if (err == 0)
 		err = chs_client__clock_save(s, clock);
-	free(seen);
 	return err;
 }
 

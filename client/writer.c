@@ -180,6 +180,21 @@ done:
 	return err;
 }
 
+int chs_client__save_merged(chs_store *s, const unsigned char rec[16],
+			    const chs_change *const *changes, size_t n)
+{
+	chs_merged *m = NULL;
+	int err;
+
+	if ((err = chs_merge(&m, changes, n, chs_schema_group, NULL)) < 0)
+		return err;
+	/* Every change still waits for a parent: the record has no state. */
+	if (m->norder > 0)
+		err = save_record(s, rec, m);
+	chs_merged_free(m);
+	return err;
+}
+
 int chs_client__refresh_record(chs_store *s, const unsigned char rec[16])
 {
 	chs_change **changes = NULL;
@@ -301,16 +316,10 @@ static int insert_change(chs_writer *w, const chs_change *c, const chs_buf *body
 static int update_record(chs_writer *w, chs_change *c)
 {
 	const chs_change *one[1] = { c };
-	chs_merged *m = NULL;
-	int err;
 
 	if (c->op != CHS_OP_CREATE)
 		return chs_client__refresh_record(w->s, c->record);
-	if ((err = chs_merge(&m, one, 1, chs_schema_group, NULL)) < 0)
-		return err;
-	err = save_record(w->s, c->record, m);
-	chs_merged_free(m);
-	return err;
+	return chs_client__save_merged(w->s, c->record, one, 1);
 }
 
 /* The previous batch of this device: its dseq and id. */
@@ -414,7 +423,10 @@ int chs_client__writer_put(chs_writer *w, chs_change *c)
 	    (err = insert_change(w, c, &body)) < 0 ||
 	    (err = update_record(w, c)) < 0)
 		goto fail;
-	chs_buf_dispose(&body);
+	/* sealing hashes these bytes instead of encoding the change again */
+	c->encoding_len = body.len;
+	if (!(c->encoding = (unsigned char *)chs_buf_detach(&body)))
+		c->encoding_len = 0;
 	if ((err = push_change(&w->batch, &w->n, &w->cap, c)) < 0) {
 		chs_change_free(c);
 		return err;

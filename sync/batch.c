@@ -71,13 +71,17 @@ void chs_batch_free(chs_batch *b)
 
 static int write_manifest(chs_buf *out, const manifest *m)
 {
-	char hex[2 * CHS_HASH_BYTES + 1];
+	char hex[2 * CHS_HASH_BYTES + 4];
 	size_t i;
 	int err = chs_buf_puts(out, "{\"changes\":[");
 
 	for (i = 0; i < m->nids && !err; i++) {
-		chs_hex(hex, m->ids[i], CHS_CHANGE_ID_BYTES);
-		err = chs_buf_printf(out, "%s\"%s\"", i ? "," : "", hex);
+		/* ",\"<hex>\"" without printf: a manifest lists up to 1,000 */
+		hex[0] = ',';
+		hex[1] = '"';
+		chs_hex(hex + 2, m->ids[i], CHS_CHANGE_ID_BYTES);
+		hex[2 + 2 * CHS_CHANGE_ID_BYTES] = '"';
+		err = chs_buf_put(out, i ? hex : hex + 1, i ? 67 : 66);
 	}
 	chs_hex(hex, m->key, CHS_SIGN_PK_BYTES);
 	if (!err)
@@ -91,6 +95,8 @@ static int write_manifest(chs_buf *out, const manifest *m)
 				     (unsigned long long)m->seq);
 	return err;
 }
+
+static void manifest_dispose(manifest *m);
 
 static int bad_manifest(const char *what)
 {
@@ -197,15 +203,117 @@ static int manifest_canonical(const manifest *m, const char *text, size_t len)
 	return same ? 0 : bad_manifest("not in canonical form");
 }
 
+/* Manifests in the layout write_manifest gives (every one chartsync
+ * writes) are read without a JSON parser, a thousand ids at a time being
+ * most of a pull's parsing; anything else goes to jansson, which words
+ * the error. Either way the result must write back to the same bytes. */
+typedef struct mscan {
+	const char *p, *end;
+} mscan;
+
+static int mlit(mscan *s, const char *text)
+{
+	size_t n = strlen(text);
+
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, text, n) != 0)
+		return 0;
+	s->p += n;
+	return 1;
+}
+
+/* "<hex>" of `bytes` bytes; `copy` (33 bytes) keeps the digits too. */
+static int mhex(mscan *s, unsigned char *out, size_t bytes, char *copy)
+{
+	char hex[2 * CHS_HASH_BYTES + 1];
+	size_t n = 2 * bytes;
+
+	if ((size_t)(s->end - s->p) < n + 2 || s->p[0] != '"' || s->p[n + 1] != '"')
+		return 0;
+	memcpy(hex, s->p + 1, n);
+	hex[n] = '\0';
+	if (!chs_sync__is_hex(hex, n) || (out && chs_unhex(out, bytes, hex) < 0))
+		return 0;
+	if (copy)
+		memcpy(copy, hex, n + 1);
+	s->p += n + 2;
+	return 1;
+}
+
+static int mseq(mscan *s, uint64_t *seq)
+{
+	uint64_t v = 0;
+	const char *start = s->p;
+
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9' && s->p - start < 17)
+		v = v * 10 + (uint64_t)(*s->p++ - '0');
+	if (s->p == start || v < 1 || v > (uint64_t)CHS_SYNC_INT_MAX)
+		return 0;
+	*seq = v;
+	return 1;
+}
+
+/* 1 when read, 0 when jansson must read it, or CHS_ENOMEM. */
+static int scan_manifest(manifest *m, const char *text, size_t len)
+{
+	mscan s = { text, text + len };
+	size_t cap;
+
+	if (!mlit(&s, "{\"changes\":["))
+		return 0;
+	/* each listed id takes at least 67 bytes of the text */
+	cap = len / 67 + 1;
+	if (!(m->ids = malloc(cap * sizeof(*m->ids))))
+		return nomem();
+	if (!mlit(&s, "]")) {
+		do {
+			if (m->nids == CHS_BATCH_MAX_CHANGES || m->nids == cap ||
+			    !mhex(&s, m->ids[m->nids], CHS_CHANGE_ID_BYTES, NULL))
+				return 0;
+			m->nids++;
+		} while (mlit(&s, ","));
+		if (!mlit(&s, "]"))
+			return 0;
+	}
+	if (!mlit(&s, ",\"device\":") || !mhex(&s, NULL, 16, m->device) ||
+	    !mlit(&s, ",\"key\":") || !mhex(&s, m->key, CHS_SIGN_PK_BYTES, NULL) ||
+	    !mlit(&s, ",\"prev\":"))
+		return 0;
+	m->has_prev = !mlit(&s, "null");
+	if (m->has_prev && !mhex(&s, m->prev, CHS_HASH_BYTES, NULL))
+		return 0;
+	return mlit(&s, ",\"seq\":") && mseq(&s, &m->seq) && mlit(&s, ",\"v\":1}") &&
+	       s.p == s.end;
+}
+
+/* The manifest read without jansson, checked as the full parse checks it;
+ * *done 0 (and no error) when the full parse must decide. */
+static int parse_plain(manifest *m, const char *text, size_t len, int *done)
+{
+	int r = scan_manifest(m, text, len);
+
+	*done = 0;
+	if (r == 1 && (r = has_repeat(m->ids, m->nids)) == 0 &&
+	    manifest_canonical(m, text, len) == 0) {
+		*done = 1;
+		return 0;
+	}
+	manifest_dispose(m);
+	memset(m, 0, sizeof(*m));
+	chs_error_clear();
+	return r < 0 ? r : 0;
+}
+
 /* Parse a manifest strictly; CHS_EINVALID when it is not one. */
 static int parse_manifest(manifest *m, const char *text, size_t len)
 {
 	json_t *o = NULL;
-	int err;
+	int done, err;
 
 	memset(m, 0, sizeof(*m));
 	if (len > MANIFEST_MAX)
 		return bad_manifest("too large");
+	if ((err = parse_plain(m, text, len, &done)) < 0 || done)
+		return err;
 	if (!(o = chs_sync__parse(text, len, "batch manifest")))
 		return CHS_EINVALID;
 	if (!json_is_object(o))
@@ -239,7 +347,9 @@ static int check_changes(manifest *m, chs_change **changes, size_t n)
 		if (!changes[i])
 			return chs_error_set(CHS_EINVALID, "batch: change %zu "
 					     "is missing", i + 1);
-		if ((err = chs_sync__change_id(changes[i], m->ids[i])) < 0)
+		if (changes[i]->encoding)
+			chs_hash(m->ids[i], changes[i]->encoding, changes[i]->encoding_len);
+		else if ((err = chs_sync__change_id(changes[i], m->ids[i])) < 0)
 			return chs_error_wrap(err, "batch: change %zu", i + 1);
 		if (memcmp(m->ids[i], changes[i]->id, CHS_CHANGE_ID_BYTES) != 0)
 			return chs_error_set(CHS_EINVALID, "batch: change %zu was "
@@ -404,12 +514,24 @@ static int check_signer(const manifest *m, const char *text, size_t len,
 	return 0;
 }
 
+/* The id of a change of the batch: encoded again unless `decoded` (it
+ * was just decoded, so its id is the hash of its checked encoding). */
+static int id_of(const chs_change *c, int decoded, unsigned char id[CHS_CHANGE_ID_BYTES])
+{
+	if (!c)
+		return CHS_EINVALID;
+	if (!decoded)
+		return chs_sync__change_id(c, id);
+	memcpy(id, c->id, CHS_CHANGE_ID_BYTES);
+	return 0;
+}
+
 /* 0 when change i of the batch is manifest entry i and the device's. */
-static int check_listed(const chs_batch *b, const manifest *m, size_t i)
+static int check_listed(const chs_batch *b, const manifest *m, size_t i, int decoded)
 {
 	unsigned char id[CHS_CHANGE_ID_BYTES];
 
-	if (!b->changes[i] || chs_sync__change_id(b->changes[i], id) < 0)
+	if (id_of(b->changes[i], decoded, id) < 0)
 		return damaged(b, "a change cannot be encoded");
 	if (memcmp(id, m->ids[i], sizeof(id)) != 0)
 		return damaged(b, "a change is not the one its manifest lists");
@@ -433,7 +555,7 @@ static int check_head(const chs_batch *b, manifest *m)
 	return check_signer(m, b->manifest, b->manifest_len, b->signature);
 }
 
-int chs_batch_verify(const chs_batch *b)
+static int verify_all(const chs_batch *b, int decoded)
 {
 	manifest m;
 	size_t i;
@@ -449,10 +571,15 @@ int chs_batch_verify(const chs_batch *b)
 		goto done;
 	}
 	for (i = 0; !err && i < m.nids; i++)
-		err = check_listed(b, &m, i);
+		err = check_listed(b, &m, i, decoded);
 done:
 	manifest_dispose(&m);
 	return err;
+}
+
+int chs_batch_verify(const chs_batch *b)
+{
+	return verify_all(b, 0);
 }
 
 /* Position of change `id` in the manifest, or -1. */
@@ -466,7 +593,7 @@ static long manifest_pos(const manifest *m, const unsigned char *id)
 	return -1;
 }
 
-int chs_batch_verify_subset(const chs_batch *b)
+static int verify_subset(const chs_batch *b, int decoded)
 {
 	unsigned char id[CHS_CHANGE_ID_BYTES];
 	manifest m;
@@ -480,7 +607,7 @@ int chs_batch_verify_subset(const chs_batch *b)
 	if ((err = check_head(b, &m)) < 0)
 		goto done;
 	for (i = 0; !err && i < b->nchanges; i++) {
-		if (!b->changes[i] || chs_sync__change_id(b->changes[i], id) < 0)
+		if (id_of(b->changes[i], decoded, id) < 0)
 			err = damaged(b, "a change cannot be encoded");
 		else if ((pos = manifest_pos(&m, id)) <= last)
 			err = damaged(b, pos < 0 ? "it holds a change its manifest does not list"
@@ -493,6 +620,16 @@ int chs_batch_verify_subset(const chs_batch *b)
 done:
 	manifest_dispose(&m);
 	return err;
+}
+
+int chs_batch_verify_subset(const chs_batch *b)
+{
+	return verify_subset(b, 0);
+}
+
+int chs_sync__verify_decoded(const chs_batch *b, int complete)
+{
+	return complete ? verify_all(b, 1) : verify_subset(b, 1);
 }
 
 int chs_batch_manifest_ids(const chs_batch *b, unsigned char (**ids)[CHS_CHANGE_ID_BYTES],
@@ -528,7 +665,9 @@ int chs_sync__manifest_order(const chs_batch *b, chs_change **changes, size_t n)
 		return nomem();
 	}
 	for (i = 0; i < n; i++)
-		pos[i] = manifest_pos(&m, changes[i]->id);
+		/* usually in the manifest's order already */
+		pos[i] = i < m.nids && memcmp(m.ids[i], changes[i]->id, CHS_CHANGE_ID_BYTES) == 0
+			 ? (long)i : manifest_pos(&m, changes[i]->id);
 	/* insertion sort: a batch holds at most 1,000 changes */
 	for (i = 1; i < n; i++)
 		for (j = i; j > 0 && pos[j - 1] > pos[j]; j--) {
@@ -698,7 +837,7 @@ static int read_changes(reader *r, chs_batch *b)
 				    "change length")) < 0 ||
 		    (err = take(r, &bytes, len)) < 0)
 			return err;
-		if ((err = chs_change_decode(&b->changes[i], bytes, len)) < 0)
+		if ((err = chs_sync__change_decode_kept(&b->changes[i], bytes, len)) < 0)
 			return chs_error_wrap(err, "batch change %zu", i + 1);
 		b->nchanges = i + 1;
 	}

@@ -999,7 +999,11 @@ static int write_state(chs_merged *m)
 		f[j] = &m->fields[j];
 		fields_review |= f[j]->ncandidates > 0;
 	}
-	if (m->nfields)
+	/* fields are sorted by bytes, which is RFC 8785 order too unless some
+	 * names hold characters beyond the BMP */
+	for (j = 1; j < m->nfields && by_key_order(&f[j - 1], &f[j]) < 0; j++)
+		;
+	if (j < m->nfields)
 		qsort(f, m->nfields, sizeof(*f), by_key_order);
 	chs_buf_init(&b, 0);
 	if ((err = chs_buf_puts(&b, m->deleted ? "{\"deleted\":true,\"fields\":"

@@ -263,7 +263,7 @@ static int read_changes(chs_batch *b, const unsigned char *p, size_t len)
 
 		if (len < 4 || (n = get_u32(p)) > len - 4)
 			return chs_error_set(CHS_EDAMAGED, "a sealed batch file is malformed");
-		if ((err = chs_change_decode(&c, p + 4, n)) < 0)
+		if ((err = chs_sync__change_decode_kept(&c, p + 4, n)) < 0)
 			return chs_error_wrap(CHS_EDAMAGED, "a sealed batch file");
 		if ((err = push(b, c)) < 0) {
 			chs_change_free(c);
@@ -379,7 +379,7 @@ int chs_batch_unpack(chs_batch **out, const chs_git_blob *files, size_t n,
 	if ((err = chs_sync__manifest_order(b, b->changes, b->nchanges)) < 0)
 		goto done;
 	/* every file read and every listed change present: the whole batch */
-	err = all ? chs_batch_verify(b) : chs_batch_verify_subset(b);
+	err = chs_sync__verify_decoded(b, all);
 	if (err == 0)
 		*complete = all;
 done:

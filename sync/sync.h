@@ -101,6 +101,14 @@ typedef struct chs_change {
 	char *user;            /* who opened the store */
 	char *terminal;        /* terminal.name */
 	int deleted;           /* resolve only: 1 if the resolution deletes */
+	/* Its encoding, whose hash is its id, when someone kept it: so a
+	 * store saves exactly those bytes and a batch seals them without
+	 * encoding again. chs_batch_unpack() and chs_batch_decode() keep the
+	 * bytes they decoded; a caller that encoded a change may attach what
+	 * chs_change_encode() wrote, and must then not modify the change.
+	 * NULL otherwise (and in a copy). Owned. */
+	unsigned char *encoding;
+	size_t encoding_len;
 } chs_change;
 
 /* Allocate an empty change (all zero); free with chs_change_free(). */
@@ -229,7 +237,9 @@ typedef struct chs_batch {
 } chs_batch;
 
 /* Build and sign a batch of `n` encoded changes (ids set), taking
- * ownership of the changes array and its changes on success. */
+ * ownership of the changes array and its changes on success. Each change
+ * is checked to be what its id says: by hashing its kept encoding, or
+ * else by encoding it again. */
 int chs_batch_seal(chs_batch **out, const chs_identity *id, uint64_t seq,
 		   const unsigned char *prev /* NULL for the first */,
 		   chs_change **changes, size_t n);

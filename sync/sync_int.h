@@ -45,6 +45,15 @@ int chs_sync__is_hex(const char *s, size_t nchars);
  * (batch verification re-derives ids from const changes). */
 int chs_sync__change_write(const chs_change *c, chs_buf *out);
 
+/* chs_change_decode(), keeping a copy of the bytes in c->encoding. */
+int chs_sync__change_decode_kept(chs_change **out, const void *bytes, size_t len);
+
+/* Like chs_batch_verify() and chs_batch_verify_subset() (complete 1 or
+ * 0), for a batch whose changes were all just decoded: decoding set each
+ * id to the hash of bytes it checked to be the change's exact encoding,
+ * so the ids are taken as they are instead of encoded again. */
+int chs_sync__verify_decoded(const chs_batch *b, int complete);
+
 /* The id `c` would have: BLAKE2b-256 of its encoding. */
 int chs_sync__change_id(const chs_change *c,
 			unsigned char id[CHS_CHANGE_ID_BYTES]);

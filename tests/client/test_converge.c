@@ -256,6 +256,62 @@ START_TEST(test_converge__stores_agree_after_random_edits_and_orders)
 }
 END_TEST
 
+/* Applying a batch builds a record new to the store from the batch's
+ * changes in memory, and one with stored history from all of it. Both
+ * must equal what the full merge computes from the stored history
+ * (verify with full=1 recomputes every record), in any arrival order:
+ * store 1 gets the edit before the records it edits (pending), store 2
+ * in order, and each batch twice (nothing changes the second time). */
+START_TEST(test_converge__applied_batches_equal_the_full_merge)
+{
+	static const char *const pid = "0123456789abcdef0123456789abcdef";
+	char *path = tu_path(dirs[0], "charts.jsonl"), h[NSTORES][65], line[256];
+	chs_edit e = { "phone", "555-0100", 0, 0 };
+	chs_outgoing *out = NULL;
+	chs_buf text;
+	int64_t count = 0, n[NSTORES];
+	size_t nout = 0, i;
+	int k;
+
+	chs_buf_init(&text, 0);
+	snprintf(line, sizeof(line), "{\"type\":\"patient\",\"id\":\"%s\",\"fields\":"
+		 "{\"name\":\"Ann Lee\",\"dob\":\"1970-01-02\",\"mrn\":\"C-1\"}}\n", pid);
+	chs_buf_puts(&text, line);
+	for (k = 0; k < 20; k++) {
+		snprintf(line, sizeof(line), "{\"type\":\"%s\",\"patient\":\"%s\",\"fields\":"
+			 "{\"%s\":\"visit %d, caf\\u00e9 \\\"quoted\\\"\",\"%s\":\"2026-11-%02d\"}}\n",
+			 k % 2 ? "note" : "problem", pid, k % 2 ? "text" : "name", k,
+			 k % 2 ? "date" : "onset", 1 + k);
+		chs_buf_puts(&text, line);
+	}
+	ck_assert_int_eq(tu_write(path, text.ptr, text.len), 0);
+	ck_assert_msg(chs_record_import(st[0], path, &count) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(count, 21);
+	ck_assert_msg(chs_record_set(st[0], pid, &e, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_store_unsent(st[0], &out, &nout), 0);
+	ck_assert_uint_eq(nout, 2); /* the import, then the edit */
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < nout; i++) {
+			size_t at = k ? nout - 1 - i : i; /* store 1: the edit first */
+
+			ck_assert_msg(chs_store_apply_batch(st[1 + (k ? 0 : 1)], out[at].bytes,
+							    out[at].len) == 0, "%s", chs_error_last());
+			ck_assert_msg(chs_store_apply_batch(st[1 + (k ? 0 : 1)], out[at].bytes,
+							    out[at].len) == 0, "%s", chs_error_last());
+		}
+	for (k = 0; k < NSTORES; k++)
+		state_of(k, h[k], &n[k]);
+	ck_assert_int_eq(n[0], 21);
+	for (k = 1; k < NSTORES; k++) {
+		ck_assert_str_eq(h[k], h[0]);
+		ck_assert_int_eq(n[k], n[0]);
+	}
+	chs_outgoing_free(out, nout);
+	chs_buf_dispose(&text);
+	free(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client-converge");
@@ -264,6 +320,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_converge__stores_agree_after_random_edits_and_orders);
+	tcase_add_test(tc, test_converge__applied_batches_equal_the_full_merge);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -567,6 +567,62 @@ START_TEST(test_records__import_is_all_or_nothing)
 }
 END_TEST
 
+/* Import reads most lines without a JSON parser and hands the rest to
+ * jansson: the same records spelled both ways must give the same states,
+ * and a line's error must not depend on which reader took it. */
+START_TEST(test_records__import_reads_every_spelling_of_a_line_alike)
+{
+	static const char *const plain =
+		"{\"type\":\"patient\",\"id\":\"00112233445566778899aabbccddeeff\","
+		"\"fields\":{\"name\":\"Ann Lee\",\"mrn\":\"A-1\",\"dob\":\"1970-01-02\"}}\n"
+		"{\"type\":\"note\",\"id\":\"10112233445566778899aabbccddeeff\","
+		"\"patient\":\"00112233445566778899aabbccddeeff\","
+		"\"fields\":{\"text\":\"Cough, 3 weeks\"}}\n";
+	static const char *const other =
+		" { \"fields\" : { \"dob\" : \"1970-01-02\" , \"mrn\":\"A-1\",\r"
+		"\"name\":\"\\u0041nn Lee\" } ,\"id\":\"00112233445566778899aabbccddeeff\","
+		"\"type\":\"patient\"}\t\n"
+		"{\"type\":\"note\",\"id\":\"10112233445566778899aabbccddeeff\","
+		"\"patient\":\"00112233445566778899aabbccddeeff\","
+		"\"fields\":{\"text\":\"Cough,\\u00203 weeks\"}}\n";
+	static const char *const bad[][2] = {
+		{ "{\"type\":\"patient\",\"fields\":{\"name\":\"A\",\"name\":\"B\"}}", "not a JSON object" },
+		{ "{\"type\":\"patient\",\"type\":\"patient\",\"fields\":{\"name\":\"A\"}}", "not a JSON object" },
+		{ "{\"type\":\"patient\",\"fields\":{\"name\":\"A\",\"mrn\":null}}", "field 'mrn' is null" },
+		{ "{\"type\":\"patient\",\"fields\":{\"name\":7}}", "must be a JSON string" },
+		{ "{\"type\":\"patient\",\"fields\":{\"name\":\"A\"},\"x\":\"y\"}", "unknown key 'x'" },
+		{ "{\"type\":\"patient\",\"fields\":{\"nam\":\"A\"}}", "has no field 'nam'" },
+		{ "{\"type\":7,\"fields\":{\"name\":\"A\"}}", "must be strings" },
+		{ "{\"fields\":{\"name\":\"A\"}}", "must be strings" },
+		{ "{\"type\":\"patient\",\"fields\":{\"name\":\"A\"}} x", "not a JSON object" },
+		{ "{\"type\":\"patient\",\"fields\":{\"name\":\"A\"}", "not a JSON object" },
+		{ "{\"type\":\"visit\",\"fields\":{\"name\":\"A\"}}", "not a record type" },
+	};
+	char *a = write_lines("plain.jsonl", plain), *b = write_lines("other.jsonl", other);
+	char h0[65], h1[65];
+	int64_t count = 0;
+	size_t i;
+
+	ck_assert_msg(chs_record_import(site[0], a, &count) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(count, 2);
+	ck_assert_msg(chs_record_import(site[1], b, &count) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(count, 2);
+	state_hash(0, h0);
+	state_hash(1, h1);
+	ck_assert_str_eq(h0, h1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *p = write_lines("bad.jsonl", bad[i][0]);
+
+		ck_assert_int_lt(chs_record_import(site[2], p, &count), 0);
+		ck_assert_msg(strstr(chs_error_last(), bad[i][1]), "%s: %s", bad[i][0],
+			      chs_error_last());
+		free(p);
+	}
+	free(a);
+	free(b);
+}
+END_TEST
+
 /* ---- attachments ---- */
 
 START_TEST(test_records__attach_and_cat_give_back_the_bytes)
@@ -664,6 +720,7 @@ int main(void)
 	tcase_add_test(tc, test_records__arrival_order_does_not_matter);
 	tcase_add_test(tc, test_records__import_links_lines_and_batches_by_1000);
 	tcase_add_test(tc, test_records__import_is_all_or_nothing);
+	tcase_add_test(tc, test_records__import_reads_every_spelling_of_a_line_alike);
 	tcase_add_test(tc, test_records__attach_and_cat_give_back_the_bytes);
 	tcase_add_test(tc, test_records__a_synced_change_with_a_bad_code_is_applied_not_refused);
 	suite_add_tcase(s, tc);

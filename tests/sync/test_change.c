@@ -551,9 +551,10 @@ static uint64_t rnd(void)
 
 /* Hostile bytes never crash decode, and whatever it accepts is canonical:
  * encoding it again gives the same bytes. */
-START_TEST(test_change__decode_survives_mutated_input)
+/* Mutate `good` at random 20,000 times: whatever still decodes must
+ * encode back to exactly its bytes. */
+static void mutate_and_decode(char *good)
 {
-	char *good = good_text();
 	size_t len = strlen(good), i, accepted = 0;
 	char *buf = malloc(len + 8);
 
@@ -582,6 +583,92 @@ START_TEST(test_change__decode_survives_mutated_input)
 	ck_assert_uint_lt(accepted, 20000);
 	free(buf);
 	free(good);
+}
+
+START_TEST(test_change__decode_survives_mutated_input)
+{
+	mutate_and_decode(good_text());
+}
+END_TEST
+
+/* A resolve that deletes, with a cleared field, a negative number and
+ * two parents: every member the plain decoder reads. */
+START_TEST(test_change__decode_survives_mutated_resolve)
+{
+	chs_change *c = make(CHS_OP_RESOLVE);
+	unsigned char p[CHS_CHANGE_ID_BYTES];
+	size_t len;
+
+	memset(p, 0xcd, sizeof(p));
+	ck_assert_int_eq(chs_change_add_parent(c, p), 0);
+	c->deleted = 1;
+	chs_change_set(c, "a", NULL);
+	chs_change_set(c, "b", "\"x\"");
+	chs_change_set(c, "c", "-12");
+	mutate_and_decode(encode(c, &len));
+	chs_change_free(c);
+}
+END_TEST
+
+/* Decoding reads most changes without a JSON parser and sends anything
+ * out of the plain layout to the full one: each variant below leaves the
+ * plain layout at another point, and every one must decode to the change
+ * that was encoded, field for field. */
+START_TEST(test_change__plain_and_full_decoding_build_the_same_change)
+{
+	static const char *const variants[][2] = {
+		{ "name", "\"Ann\"" },          /* plain */
+		{ "age", "42" },                 /* plain integer */
+		{ "big", "90071992547409" },     /* plain, 14 digits */
+		{ "bigger", "9007199254740991" },/* 16 digits: the full decoder */
+		{ "note", "\"line\\nbreak\"" },  /* an escape */
+		{ "ok", "true" },                /* not a string or integer */
+		{ "list", "[1,\"a\"]" },         /* nested */
+		{ "obj", "{\"a\":1}" },
+		{ "n\xc3\xa4me", "\"x\"" },      /* a non-ASCII name */
+		{ "unicode", "\"caf\xc3\xa9\"" },/* UTF-8 in a plain value */
+		{ "gone", NULL },                /* cleared */
+	};
+	size_t i, j, k;
+
+	for (i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		for (k = 0; k < 2; k++) {
+			chs_change *c = make(k ? CHS_OP_UPDATE : CHS_OP_CREATE), *d = NULL;
+			size_t len;
+			char *text;
+
+			/* plain fields around the variant, so the switch comes mid-way */
+			chs_change_set(c, "a", "\"first\"");
+			chs_change_set(c, variants[i][0], variants[i][1]);
+			chs_change_set(c, "z", "7");
+			if (k) {
+				free(c->terminal);
+				c->terminal = strdup("desk \"2\""); /* an escape in a text */
+			}
+			text = encode(c, &len);
+			ck_assert_msg(chs_change_decode(&d, text, len) == 0, "%s: %s", text,
+				      chs_error_last());
+			ck_assert_mem_eq(d->id, c->id, CHS_CHANGE_ID_BYTES);
+			ck_assert_int_eq(d->op, c->op);
+			ck_assert_str_eq(d->type, c->type);
+			ck_assert_str_eq(d->user, c->user);
+			ck_assert_str_eq(d->terminal, c->terminal);
+			ck_assert_str_eq(d->device, c->device);
+			ck_assert_uint_eq(d->hlc, c->hlc);
+			ck_assert_uint_eq(d->nparents, c->nparents);
+			ck_assert_uint_eq(d->nfields, c->nfields);
+			for (j = 0; j < c->nfields; j++) {
+				ck_assert_str_eq(d->fields[j].name, c->fields[j].name);
+				if (c->fields[j].value)
+					ck_assert_str_eq(d->fields[j].value, c->fields[j].value);
+				else
+					ck_assert_ptr_null(d->fields[j].value);
+			}
+			free(text);
+			chs_change_free(c);
+			chs_change_free(d);
+		}
+	}
 }
 END_TEST
 
@@ -636,6 +723,8 @@ int main(void)
 	tcase_add_test(tch, test_change__decode_refuses_non_canonical_bytes);
 	tcase_add_test(tch, test_change__decode_refuses_unsorted_or_repeated_parents);
 	tcase_add_test(tch, test_change__decode_survives_mutated_input);
+	tcase_add_test(tch, test_change__decode_survives_mutated_resolve);
+	tcase_add_test(tch, test_change__plain_and_full_decoding_build_the_same_change);
 	tcase_add_test(tch, test_change__dup_is_deep_and_equal);
 	suite_add_tcase(s, tch);
 	return tu_run(s);
