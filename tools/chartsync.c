@@ -23,6 +23,8 @@ static const cli_command commands[] = {
 	{ "attach", cmd_attach, "store a file (a scanned page) for a patient" },
 	{ "cat", cmd_cat, "write an attachment's bytes to standard output" },
 	{ "review", cmd_review, "records edited concurrently that need a person" },
+	{ "report", cmd_report, "reports: consistency, coding" },
+	{ "export", cmd_export, "export records: fhir" },
 	{ "verify", cmd_verify, "print the state hash over all records" },
 	{ "status", cmd_status, "show the store, the user, this terminal and counts" },
 	{ "config", cmd_config, "read or change a setting of the store" },

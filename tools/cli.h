@@ -87,5 +87,11 @@ int cmd_remote(cli_ctx *ctx, int argc, char **argv);
 int cmd_sync(cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
 int cmd_archive(cli_ctx *ctx, int argc, char **argv);
+int cmd_report(cli_ctx *ctx, int argc, char **argv);
+int cmd_export(cli_ctx *ctx, int argc, char **argv);
+/* report and export subcommands: argv[0] is the subcommand's name */
+int cmd_report_consistency(cli_ctx *ctx, int argc, char **argv);
+int cmd_report_coding(cli_ctx *ctx, int argc, char **argv);
+int cmd_export_fhir(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -2,6 +2,7 @@
  * chartsync sync | remote | device ... | org init
  */
 #include "cli.h"
+#include "progress.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -9,65 +10,20 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- progress, as git shows it ---- */
-
-typedef struct meter {
-	const char *what;
-	struct timespec start, last;
-	int shown;
-} meter;
-
-static double since(const struct timespec *a, const struct timespec *b)
-{
-	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
-}
-
-static void meter_end(meter *m)
-{
-	if (m->shown)
-		fputs(", done.\n", stderr);
-	m->shown = 0;
-	m->what = NULL;
-}
-
-/* On stderr only when it is a terminal, after half a second, at most
- * five updates a second. */
-static void on_progress(const char *what, size_t done, size_t total, void *payload)
-{
-	meter *m = payload;
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!m->what || strcmp(m->what, what) != 0) {
-		meter_end(m);
-		m->what = what;
-		m->start = now;
-	}
-	if (since(&m->start, &now) < 0.5 || (m->shown && since(&m->last, &now) < 0.2))
-		return;
-	m->last = now;
-	m->shown = 1;
-	if (total)
-		fprintf(stderr, "\r%s: %3u%% (%zu/%zu)", what, (unsigned)(done * 100 / total), done,
-			total);
-	else
-		fprintf(stderr, "\r%s: %zu", what, done);
-}
-
 static int run_sync(cli_ctx *ctx, chs_store *s, chs_sync_report *rep)
 {
 	chs_sync_opts o;
-	meter m;
+	cli_progress m;
 	int err;
 
-	memset(&m, 0, sizeof(m));
+	cli_progress_init(&m);
 	memset(&o, 0, sizeof(o));
-	if (!ctx->json && isatty(STDERR_FILENO)) {
-		o.progress = on_progress;
+	if (cli_progress_wanted(ctx->json)) {
+		o.progress = cli_progress_update;
 		o.payload = &m;
 	}
 	err = chs_store_sync(s, &o, rep);
-	meter_end(&m);
+	cli_progress_end(&m);
 	return err;
 }
 

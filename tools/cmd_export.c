@@ -1,0 +1,47 @@
+/*
+ * chartsync export <format>
+ *
+ * STUB DISPATCHER written by the reports helper because this tree had no
+ * tools/cmd_export.c: the coding helper writes the real one (with
+ * `claims`). LEAD: when merging, keep the coding helper's file and add the
+ * "fhir" row below to its table; the function lives in
+ * tools/cmd_export_fhir.c.
+ */
+#include "cli.h"
+
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*run)(cli_ctx *ctx, int argc, char **argv);
+	const char *summary;
+} exports[] = {
+	{ "fhir", cmd_export_fhir, "a FHIR R4 bundle of one patient's chart or of all" },
+};
+
+#define NEXPORTS (sizeof(exports) / sizeof(exports[0]))
+
+static void export_usage(FILE *out)
+{
+	size_t i;
+
+	fputs("usage: chartsync export <format> [<options>]\n\nformats:\n", out);
+	for (i = 0; i < NEXPORTS; i++)
+		fprintf(out, "  %-8s %s\n", exports[i].name, exports[i].summary);
+	fputs("\nEach format takes --help.\n", out);
+}
+
+int cmd_export(cli_ctx *ctx, int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		export_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	for (i = 0; i < NEXPORTS; i++)
+		if (strcmp(argv[1], exports[i].name) == 0)
+			return exports[i].run(ctx, argc - 1, argv + 1);
+	return cli_usage(NULL, "'%s' is not an export format (see 'chartsync export --help')",
+			 argv[1]);
+}
