@@ -39,6 +39,9 @@
 
 typedef struct fhir {
 	chs_store *s;
+	const char *hex; /* the record being written */
+	char *dump;      /* reusable buffer for one resource's JSON */
+	size_t dump_cap;
 	chs_report_opts o;
 	FILE *out;
 	int64_t today; /* days since 1970-01-01 */
@@ -131,6 +134,12 @@ static void set_ref(json_t *o, const char *key, json_t *fields, const char *name
 		json_object_set_new(o, key, r);
 }
 
+/* A resource of `type` with its id: the record's. */
+static json_t *resource(fhir *x, const char *type)
+{
+	return json_pack("{s:s, s:s}", "resourceType", type, "id", x->hex);
+}
+
 static json_t *text_concept(const char *text)
 {
 	return json_pack("{s:s}", "text", text);
@@ -191,11 +200,10 @@ static const char *gender(const char *sex)
 
 static json_t *patient(fhir *x, json_t *f)
 {
-	json_t *r = json_pack("{s:s}", "resourceType", "Patient");
+	json_t *r = resource(x, "Patient");
 	const char *v;
 	char d[11];
 
-	(void)x;
 	if ((v = chs_report__text(f, "mrn")))
 		json_object_set_new(r, "identifier", json_pack("[{s:o, s:s}]",
 			"type", coded(SYS_V2_0203, "MR", "Medical record number"), "value", v));
@@ -215,13 +223,13 @@ static json_t *patient(fhir *x, json_t *f)
 
 static json_t *encounter(fhir *x, json_t *f)
 {
-	json_t *r = json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "resourceType", "Encounter",
-			      "status", "finished", "class", "system", SYS_ACTCODE,
-			      "code", "AMB", "display", "ambulatory");
+	json_t *r = resource(x, "Encounter");
 	json_t *period = json_object();
 	const char *v;
 
-	(void)x;
+	json_object_set_new(r, "status", json_string("finished"));
+	json_object_set_new(r, "class", json_pack("{s:s, s:s, s:s}", "system", SYS_ACTCODE,
+						  "code", "AMB", "display", "ambulatory"));
 	set_ref(r, "subject", f, CHS_FIELD_PATIENT);
 	if ((v = chs_report__text(f, "provider")))
 		json_object_set_new(r, "participant",
@@ -235,13 +243,14 @@ static json_t *encounter(fhir *x, json_t *f)
 	return r;
 }
 
-static json_t *condition(json_t *f, const char *category, const char *code,
+static json_t *condition(fhir *x, json_t *f, const char *category, const char *code,
 			 const char *text)
 {
-	json_t *r = json_pack("{s:s, s:[o]}", "resourceType", "Condition", "category",
-			      coded(SYS_COND_CATEGORY, category, NULL));
+	json_t *r = resource(x, "Condition");
 	json_t *cc = code_concept(code, 0, text);
 
+	json_object_set_new(r, "category", json_pack("[o]", coded(SYS_COND_CATEGORY,
+								  category, NULL)));
 	if (cc)
 		json_object_set_new(r, "code", cc);
 	set_ref(r, "subject", f, CHS_FIELD_PATIENT);
@@ -253,11 +262,10 @@ static json_t *problem(fhir *x, json_t *f)
 {
 	static const char *const status[] = { "active", "recurrence", "relapse", "inactive",
 					      "remission", "resolved", NULL };
-	json_t *r = condition(f, "problem-list-item", chs_report__text(f, "icd"),
+	json_t *r = condition(x, f, "problem-list-item", chs_report__text(f, "icd"),
 			      chs_report__text(f, "name"));
 	const char *st = lower_match(chs_report__text(f, "status"), status);
 
-	(void)x;
 	if (st)
 		json_object_set_new(r, "clinicalStatus", coded(SYS_COND_CLINICAL, st, NULL));
 	set_datetime(r, "onsetDateTime", f, "onset");
@@ -266,8 +274,7 @@ static json_t *problem(fhir *x, json_t *f)
 
 static json_t *diagnosis(fhir *x, json_t *f)
 {
-	(void)x;
-	return condition(f, "encounter-diagnosis", chs_report__text(f, "icd"), NULL);
+	return condition(x, f, "encounter-diagnosis", chs_report__text(f, "icd"), NULL);
 }
 
 static json_t *dosage(json_t *f)
@@ -298,7 +305,7 @@ static json_t *dosage(json_t *f)
 
 static json_t *medication(fhir *x, json_t *f)
 {
-	json_t *r = json_pack("{s:s}", "resourceType", "MedicationStatement");
+	json_t *r = resource(x, "MedicationStatement");
 	json_t *period = json_object(), *dose = dosage(f);
 	const char *name = chs_report__text(f, "name");
 	int64_t end;
@@ -323,12 +330,11 @@ static json_t *medication(fhir *x, json_t *f)
 static json_t *allergy(fhir *x, json_t *f)
 {
 	static const char *const severities[] = { "mild", "moderate", "severe", NULL };
-	json_t *r = json_pack("{s:s, s:o}", "resourceType", "AllergyIntolerance",
-			      "clinicalStatus", coded(SYS_ALLERGY_CLINICAL, "active", NULL));
+	json_t *r = resource(x, "AllergyIntolerance");
 	const char *v = chs_report__text(f, "substance");
 	const char *sev = lower_match(chs_report__text(f, "severity"), severities);
 
-	(void)x;
+	json_object_set_new(r, "clinicalStatus", coded(SYS_ALLERGY_CLINICAL, "active", NULL));
 	if (v)
 		json_object_set_new(r, "code", text_concept(v));
 	set_ref(r, "patient", f, CHS_FIELD_PATIENT);
@@ -345,10 +351,10 @@ static json_t *allergy(fhir *x, json_t *f)
 
 static json_t *procedure(fhir *x, json_t *f)
 {
-	json_t *r = json_pack("{s:s, s:s}", "resourceType", "Procedure", "status", "completed");
+	json_t *r = resource(x, "Procedure");
 	json_t *cc = code_concept(chs_report__text(f, "cpt"), 1, NULL);
 
-	(void)x;
+	json_object_set_new(r, "status", json_string("completed"));
 	if (cc)
 		json_object_set_new(r, "code", cc);
 	set_ref(r, "subject", f, CHS_FIELD_PATIENT);
@@ -383,14 +389,14 @@ static char *base64(const char *data, size_t len)
 	return out;
 }
 
-static json_t *document(json_t *f, json_t *attachment, const char *type)
+static json_t *document(fhir *x, json_t *f, json_t *attachment, const char *type)
 {
-	json_t *r = json_pack("{s:s, s:s, s:o, s:[{s:o}]}", "resourceType",
-			      "DocumentReference", "status", "current", "type",
-			      text_concept(type), "content", "attachment", attachment);
+	json_t *r = resource(x, "DocumentReference");
 	json_t *ctx = json_object(), *enc = link_ref(f, CHS_FIELD_ENCOUNTER);
 	char dt[48];
 
+	json_object_set_new(r, "status", json_string("current"));
+	json_object_set_new(r, "type", text_concept(type));
 	set_ref(r, "subject", f, CHS_FIELD_PATIENT);
 	if (fhir_datetime(chs_report__text(f, "date"), dt, 1) == 0)
 		json_object_set_new(r, "date", json_string(dt));
@@ -398,6 +404,7 @@ static json_t *document(json_t *f, json_t *attachment, const char *type)
 		json_object_set_new(ctx, "encounter", json_pack("[o]", enc));
 	if (fhir_datetime(chs_report__text(f, "date"), dt, 0) == 0)
 		json_object_set_new(ctx, "period", json_pack("{s:s}", "start", dt));
+	json_object_set_new(r, "content", json_pack("[{s:o}]", "attachment", attachment));
 	if (json_object_size(ctx))
 		json_object_set(r, "context", ctx);
 	json_decref(ctx);
@@ -410,14 +417,13 @@ static json_t *note(fhir *x, json_t *f)
 	char *data = base64(text ? text : "", text ? strlen(text) : 0);
 	json_t *att, *r;
 
-	(void)x;
 	if (!data)
 		return NULL;
 	att = json_pack("{s:s}", "contentType", "text/plain; charset=utf-8");
 	if (*data)
 		json_object_set_new(att, "data", json_string(data));
 	free(data);
-	r = document(f, att, "Clinical note");
+	r = document(x, f, att, "Clinical note");
 	if (author)
 		json_object_set_new(r, "author", json_pack("[{s:s}]", "display", author));
 	return r;
@@ -430,7 +436,6 @@ static json_t *attachment(fhir *x, json_t *f)
 	json_t *r;
 	const char *p;
 
-	(void)x;
 	/* a FHIR code has no leading, trailing or doubled blanks */
 	for (p = mime; p && *p; p++)
 		if (isspace((unsigned char)*p) && (p == mime || !p[1] || isspace((unsigned char)p[1])))
@@ -442,7 +447,7 @@ static json_t *attachment(fhir *x, json_t *f)
 		json_object_set(att, "size", size);
 	if (title)
 		json_object_set_new(att, "title", json_string(title));
-	r = document(f, att, "Scanned chart page");
+	r = document(x, f, att, "Scanned chart page");
 	if (title)
 		json_object_set_new(r, "description", json_string(title));
 	return r;
@@ -477,31 +482,35 @@ static int write_failed(void)
 	return chs_error_set(CHS_EIO, "cannot write the export: %s", strerror(errno));
 }
 
-static int put_entry(fhir *x, const char *hex, json_t *res)
+/* One entry: the fullUrl, then the resource, dumped into a reusable
+ * buffer and written with one call (jansson's FILE writer makes a call per
+ * token, which cost more than everything else together). */
+static int put_entry(fhir *x, json_t *res)
 {
 	char uuid[37];
-	json_t *entry;
-	int rc;
+	size_t n;
 
-	uuid_text(hex, uuid);
-	json_object_set_new(res, "id", json_string(hex));
-	entry = json_pack("{s:s+, s:O}", "fullUrl", "urn:uuid:", uuid, "resource", res);
-	if (!entry)
+	uuid_text(x->hex, uuid);
+	while ((n = json_dumpb(res, x->dump, x->dump_cap, JSON_COMPACT)) > x->dump_cap) {
+		char *p = realloc(x->dump, n);
+
+		if (!p)
+			return nomem();
+		x->dump = p;
+		x->dump_cap = n;
+	}
+	if (n == 0)
 		return nomem();
-	if (x->entries++ && fputc(',', x->out) == EOF)
-		rc = -1;
-	else
-		rc = json_dumpf(entry, x->out, JSON_COMPACT);
-	json_decref(entry);
-	return rc < 0 ? write_failed() : 0;
+	if (fprintf(x->out, "%s{\"fullUrl\":\"urn:uuid:%s\",\"resource\":", x->entries++ ? "," : "",
+		    uuid) < 0 || fwrite(x->dump, 1, n, x->out) != n || fputc('}', x->out) == EOF)
+		return write_failed();
+	return 0;
 }
 
-/* Resources keep their members in the order FHIR lists them; "id" comes
- * right after resourceType. */
 static int row_entry(fhir *x, sqlite3_stmt *st)
 {
 	resource_fn fn = resource_for((const char *)sqlite3_column_text(st, 1));
-	json_t *state, *res, *ordered;
+	json_t *state, *res;
 	char hex[33];
 	int err;
 
@@ -509,21 +518,14 @@ static int row_entry(fhir *x, sqlite3_stmt *st)
 		return 0;
 	if (!(state = chs_report__state(st, 2)))
 		return 0;
+	chs_hex(hex, sqlite3_column_blob(st, 0), 16);
+	x->hex = hex;
 	res = fn(x, json_object_get(state, "fields"));
 	json_decref(state);
 	if (!res)
 		return nomem();
-	chs_hex(hex, sqlite3_column_blob(st, 0), 16);
-	ordered = json_pack("{s:O, s:s}", "resourceType", json_object_get(res, "resourceType"),
-			    "id", hex);
-	if (!ordered || json_object_update_missing(ordered, res) < 0) {
-		json_decref(res);
-		json_decref(ordered);
-		return nomem();
-	}
+	err = put_entry(x, res);
 	json_decref(res);
-	err = put_entry(x, hex, ordered);
-	json_decref(ordered);
 	return err;
 }
 
@@ -628,9 +630,9 @@ int chs_export_fhir(chs_store *s, const char *patient_id, const chs_report_opts 
 		return err;
 	/* TODO(lead, audit): exporting a patient is an access to their chart:
 	 * record it with chs_client__audit() once the audit helper's work is merged. */
-	if ((err = bundle_head(&x)) < 0 || (err = write_entries(&x, patient_id ? pid : NULL)) < 0)
-		return err;
-	if (fputs("]}\n", out) == EOF || fflush(out) == EOF)
-		return write_failed();
-	return 0;
+	if ((err = bundle_head(&x)) == 0 && (err = write_entries(&x, patient_id ? pid : NULL)) == 0 &&
+	    (fputs("]}\n", out) == EOF || fflush(out) == EOF))
+		err = write_failed();
+	free(x.dump);
+	return err;
 }
