@@ -40,8 +40,6 @@
 typedef struct fhir {
 	chs_store *s;
 	const char *hex; /* the record being written */
-	char *dump;      /* reusable buffer for one resource's JSON */
-	size_t dump_cap;
 	chs_report_opts o;
 	FILE *out;
 	int64_t today; /* days since 1970-01-01 */
@@ -61,24 +59,6 @@ static void uuid_text(const char *hex, char out[37])
 {
 	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
 		 hex + 20);
-}
-
-static json_t *ref_json(const char *hex)
-{
-	char uuid[37], url[46];
-
-	uuid_text(hex, uuid);
-	snprintf(url, sizeof(url), "urn:uuid:%s", uuid);
-	return json_pack("{s:s}", "reference", url);
-}
-
-/* A reference to the record a link field names, or NULL. */
-static json_t *link_ref(json_t *fields, const char *name)
-{
-	const char *hex = json_string_value(json_object_get(fields, name));
-	unsigned char id[16];
-
-	return hex && chs_client__parse_id(id, hex) == 0 ? ref_json(hex) : NULL;
 }
 
 /* FHIR `date`: YYYY-MM-DD of a valid store date (year 0 is not one). */
@@ -118,58 +98,166 @@ static int fhir_datetime(const char *iso, char out[48], int instant)
 	return 0;
 }
 
-static void set_datetime(json_t *o, const char *key, json_t *fields, const char *name)
+/* ------------------------------------------------------------------ */
+/* Writing JSON                                                         */
+
+/* Resources are written straight into one reused buffer (building jansson
+ * objects and dumping them cost three times the rest of the export).
+ * Members are comma-separated by a stack of "first member" flags. */
+#define JW_DEPTH 8
+
+typedef struct jw {
+	chs_buf b;
+	int first[JW_DEPTH];
+	int depth;
+	int err;
+} jw;
+
+static void jw_raw(jw *w, const char *s, size_t len)
+{
+	if (!w->err)
+		w->err = chs_buf_put(&w->b, s, len);
+}
+
+static void jw_escaped(jw *w, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	jw_raw(w, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		jw_raw(w, run, (size_t)(s - run));
+		run = s + 1;
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			jw_raw(w, esc, 2);
+		} else if (c == '\n' || c == '\t' || c == '\r') {
+			esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+			jw_raw(w, esc, 2);
+		} else {
+			jw_raw(w, esc, 6);
+		}
+	}
+	jw_raw(w, run, (size_t)(s - run));
+	jw_raw(w, "\"", 1);
+}
+
+/* A comma unless first, then "key": when inside an object. */
+static void jw_member(jw *w, const char *key)
+{
+	if (!w->first[w->depth])
+		jw_raw(w, ",", 1);
+	w->first[w->depth] = 0;
+	if (key) {
+		jw_escaped(w, key);
+		jw_raw(w, ":", 1);
+	}
+}
+
+static void jw_open(jw *w, const char *key, char bracket)
+{
+	jw_member(w, key);
+	jw_raw(w, &bracket, 1);
+	if (w->depth + 1 < JW_DEPTH)
+		w->first[++w->depth] = 1;
+	else
+		w->err = CHS_ERROR;
+}
+
+static void jw_close(jw *w, char bracket)
+{
+	jw_raw(w, &bracket, 1);
+	if (w->depth > 0)
+		w->depth--;
+}
+
+static void jw_str(jw *w, const char *key, const char *v)
+{
+	jw_member(w, key);
+	jw_escaped(w, v);
+}
+
+/* ------------------------------------------------------------------ */
+/* Pieces of resources                                                  */
+
+static void jw_ref(jw *w, const char *key, const char *hex)
+{
+	char uuid[37], url[46];
+
+	uuid_text(hex, uuid);
+	snprintf(url, sizeof(url), "urn:uuid:%s", uuid);
+	jw_open(w, key, '{');
+	jw_str(w, "reference", url);
+	jw_close(w, '}');
+}
+
+/* The record id a link field holds, or NULL. */
+static const char *link_of(json_t *fields, const char *name)
+{
+	const char *hex = json_string_value(json_object_get(fields, name));
+	unsigned char id[16];
+
+	return hex && chs_client__parse_id(id, hex) == 0 ? hex : NULL;
+}
+
+static void ref_field(jw *w, const char *key, json_t *f, const char *name)
+{
+	const char *hex = link_of(f, name);
+
+	if (hex)
+		jw_ref(w, key, hex);
+}
+
+static void datetime_field(jw *w, const char *key, json_t *f, const char *name)
 {
 	char dt[48];
 
-	if (fhir_datetime(chs_report__text(fields, name), dt, 0) == 0)
-		json_object_set_new(o, key, json_string(dt));
+	if (fhir_datetime(chs_report__text(f, name), dt, 0) == 0)
+		jw_str(w, key, dt);
 }
 
-static void set_ref(json_t *o, const char *key, json_t *fields, const char *name)
+static void text_concept(jw *w, const char *key, const char *text)
 {
-	json_t *r = link_ref(fields, name);
-
-	if (r)
-		json_object_set_new(o, key, r);
+	jw_open(w, key, '{');
+	jw_str(w, "text", text);
+	jw_close(w, '}');
 }
 
-/* A resource of `type` with its id: the record's. */
-static json_t *resource(fhir *x, const char *type)
+/* {"coding":[{"system":..,"code":..,"display":..}],"text":..} */
+static void coded(jw *w, const char *key, const char *system, const char *code,
+		  const char *display, const char *text)
 {
-	return json_pack("{s:s, s:s}", "resourceType", type, "id", x->hex);
-}
-
-static json_t *text_concept(const char *text)
-{
-	return json_pack("{s:s}", "text", text);
-}
-
-static json_t *coded(const char *system, const char *code, const char *display)
-{
-	json_t *c = json_pack("{s:s, s:s}", "system", system, "code", code);
-
+	jw_open(w, key, '{');
+	jw_open(w, "coding", '[');
+	jw_open(w, NULL, '{');
+	jw_str(w, "system", system);
+	jw_str(w, "code", code);
 	if (display)
-		json_object_set_new(c, "display", json_string(display));
-	return json_pack("{s:[o]}", "coding", c);
+		jw_str(w, "display", display);
+	jw_close(w, '}');
+	jw_close(w, ']');
+	if (text)
+		jw_str(w, "text", text);
+	jw_close(w, '}');
 }
 
-/* A CodeableConcept for a diagnosis or procedure code, or NULL. */
-static json_t *code_concept(const char *code, int is_cpt, const char *text)
+/* A CodeableConcept for a diagnosis or procedure code, when there is
+ * something to say. */
+static void code_concept(jw *w, const char *key, const char *code, int is_cpt,
+			 const char *text)
 {
-	json_t *cc;
-
-	if (!code)
-		return text ? text_concept(text) : NULL;
-	if (is_cpt && chs_schema_valid_cpt(code))
-		cc = coded(isdigit((unsigned char)code[0]) ? SYS_CPT : SYS_HCPCS, code, NULL);
-	else if (!is_cpt && chs_schema_valid_icd(code))
-		cc = coded(SYS_ICD10CM, code, NULL);
-	else
-		return text_concept(text ? text : code);
-	if (text)
-		json_object_set_new(cc, "text", json_string(text));
-	return cc;
+	if (code && is_cpt && chs_schema_valid_cpt(code))
+		coded(w, key, isdigit((unsigned char)code[0]) ? SYS_CPT : SYS_HCPCS, code, NULL,
+		      text);
+	else if (code && !is_cpt && chs_schema_valid_icd(code))
+		coded(w, key, SYS_ICD10CM, code, NULL, text);
+	else if (text || code)
+		text_concept(w, key, text ? text : code);
 }
 
 static const char *lower_match(const char *v, const char *const *allowed)
@@ -185,6 +273,13 @@ static const char *lower_match(const char *v, const char *const *allowed)
 	return NULL;
 }
 
+static void begin(jw *w, fhir *x, const char *type)
+{
+	jw_open(w, NULL, '{');
+	jw_str(w, "resourceType", type);
+	jw_str(w, "id", x->hex);
+}
+
 /* ------------------------------------------------------------------ */
 /* Resources, one per record type                                       */
 
@@ -198,89 +293,113 @@ static const char *gender(const char *sex)
 		: lower_match(sex, o) ? "other" : lower_match(sex, u) ? "unknown" : NULL;
 }
 
-static json_t *patient(fhir *x, json_t *f)
+/* One-element array of an object with one string member. */
+static void one_of(jw *w, const char *key, const char *member, const char *v)
 {
-	json_t *r = resource(x, "Patient");
+	jw_open(w, key, '[');
+	jw_open(w, NULL, '{');
+	jw_str(w, member, v);
+	jw_close(w, '}');
+	jw_close(w, ']');
+}
+
+static void patient(jw *w, fhir *x, json_t *f)
+{
 	const char *v;
 	char d[11];
 
-	if ((v = chs_report__text(f, "mrn")))
-		json_object_set_new(r, "identifier", json_pack("[{s:o, s:s}]",
-			"type", coded(SYS_V2_0203, "MR", "Medical record number"), "value", v));
+	begin(w, x, "Patient");
+	if ((v = chs_report__text(f, "mrn"))) {
+		jw_open(w, "identifier", '[');
+		jw_open(w, NULL, '{');
+		coded(w, "type", SYS_V2_0203, "MR", "Medical record number", NULL);
+		jw_str(w, "value", v);
+		jw_close(w, '}');
+		jw_close(w, ']');
+	}
 	if ((v = chs_report__text(f, "name")))
-		json_object_set_new(r, "name", json_pack("[{s:s}]", "text", v));
-	if ((v = chs_report__text(f, "phone")))
-		json_object_set_new(r, "telecom", json_pack("[{s:s, s:s}]", "system", "phone",
-							    "value", v));
+		one_of(w, "name", "text", v);
+	if ((v = chs_report__text(f, "phone"))) {
+		jw_open(w, "telecom", '[');
+		jw_open(w, NULL, '{');
+		jw_str(w, "system", "phone");
+		jw_str(w, "value", v);
+		jw_close(w, '}');
+		jw_close(w, ']');
+	}
 	if ((v = gender(chs_report__text(f, "sex"))))
-		json_object_set_new(r, "gender", json_string(v));
+		jw_str(w, "gender", v);
 	if (fhir_date(chs_report__text(f, "dob"), d) == 0)
-		json_object_set_new(r, "birthDate", json_string(d));
+		jw_str(w, "birthDate", d);
 	if ((v = chs_report__text(f, "address")))
-		json_object_set_new(r, "address", json_pack("[{s:s}]", "text", v));
-	return r;
+		one_of(w, "address", "text", v);
 }
 
-static json_t *encounter(fhir *x, json_t *f)
+static void encounter(jw *w, fhir *x, json_t *f)
 {
-	json_t *r = resource(x, "Encounter");
-	json_t *period = json_object();
 	const char *v;
+	char dt[48];
 
-	json_object_set_new(r, "status", json_string("finished"));
-	json_object_set_new(r, "class", json_pack("{s:s, s:s, s:s}", "system", SYS_ACTCODE,
-						  "code", "AMB", "display", "ambulatory"));
-	set_ref(r, "subject", f, CHS_FIELD_PATIENT);
-	if ((v = chs_report__text(f, "provider")))
-		json_object_set_new(r, "participant",
-				    json_pack("[{s:{s:s}}]", "individual", "display", v));
-	set_datetime(period, "start", f, "date");
-	if (json_object_size(period))
-		json_object_set(r, "period", period);
-	json_decref(period);
-	if ((v = chs_report__text(f, "reason")))
-		json_object_set_new(r, "reasonCode", json_pack("[o]", text_concept(v)));
-	return r;
+	begin(w, x, "Encounter");
+	jw_str(w, "status", "finished");
+	jw_open(w, "class", '{');
+	jw_str(w, "system", SYS_ACTCODE);
+	jw_str(w, "code", "AMB");
+	jw_str(w, "display", "ambulatory");
+	jw_close(w, '}');
+	ref_field(w, "subject", f, CHS_FIELD_PATIENT);
+	if ((v = chs_report__text(f, "provider"))) {
+		jw_open(w, "participant", '[');
+		jw_open(w, NULL, '{');
+		jw_open(w, "individual", '{');
+		jw_str(w, "display", v);
+		jw_close(w, '}');
+		jw_close(w, '}');
+		jw_close(w, ']');
+	}
+	if (fhir_datetime(chs_report__text(f, "date"), dt, 0) == 0) {
+		jw_open(w, "period", '{');
+		jw_str(w, "start", dt);
+		jw_close(w, '}');
+	}
+	if ((v = chs_report__text(f, "reason"))) {
+		jw_open(w, "reasonCode", '[');
+		text_concept(w, NULL, v);
+		jw_close(w, ']');
+	}
 }
 
-static json_t *condition(fhir *x, json_t *f, const char *category, const char *code,
-			 const char *text)
+static void condition(jw *w, fhir *x, json_t *f, const char *category, const char *status)
 {
-	json_t *r = resource(x, "Condition");
-	json_t *cc = code_concept(code, 0, text);
-
-	json_object_set_new(r, "category", json_pack("[o]", coded(SYS_COND_CATEGORY,
-								  category, NULL)));
-	if (cc)
-		json_object_set_new(r, "code", cc);
-	set_ref(r, "subject", f, CHS_FIELD_PATIENT);
-	set_ref(r, "encounter", f, CHS_FIELD_ENCOUNTER);
-	return r;
+	begin(w, x, "Condition");
+	if (status)
+		coded(w, "clinicalStatus", SYS_COND_CLINICAL, status, NULL, NULL);
+	jw_open(w, "category", '[');
+	coded(w, NULL, SYS_COND_CATEGORY, category, NULL, NULL);
+	jw_close(w, ']');
+	code_concept(w, "code", chs_report__text(f, "icd"), 0, chs_report__text(f, "name"));
+	ref_field(w, "subject", f, CHS_FIELD_PATIENT);
+	ref_field(w, "encounter", f, CHS_FIELD_ENCOUNTER);
 }
 
-static json_t *problem(fhir *x, json_t *f)
+static void problem(jw *w, fhir *x, json_t *f)
 {
 	static const char *const status[] = { "active", "recurrence", "relapse", "inactive",
 					      "remission", "resolved", NULL };
-	json_t *r = condition(x, f, "problem-list-item", chs_report__text(f, "icd"),
-			      chs_report__text(f, "name"));
-	const char *st = lower_match(chs_report__text(f, "status"), status);
 
-	if (st)
-		json_object_set_new(r, "clinicalStatus", coded(SYS_COND_CLINICAL, st, NULL));
-	set_datetime(r, "onsetDateTime", f, "onset");
-	return r;
+	condition(w, x, f, "problem-list-item", lower_match(chs_report__text(f, "status"), status));
+	datetime_field(w, "onsetDateTime", f, "onset");
 }
 
-static json_t *diagnosis(fhir *x, json_t *f)
+static void diagnosis(jw *w, fhir *x, json_t *f)
 {
-	return condition(x, f, "encounter-diagnosis", chs_report__text(f, "icd"), NULL);
+	condition(w, x, f, "encounter-diagnosis", NULL);
 }
 
-static json_t *dosage(json_t *f)
+static void dosage(jw *w, json_t *f)
 {
 	static const char *const parts[] = { "dose", "unit", "route", "frequency" };
-	json_t *d = json_object();
+	const char *route = chs_report__text(f, "route");
 	chs_buf text;
 	size_t i;
 
@@ -289,171 +408,181 @@ static json_t *dosage(json_t *f)
 		const char *v = chs_report__text(f, parts[i]);
 
 		if (v && chs_buf_printf(&text, "%s%s", text.len ? " " : "", v) < 0)
-			break;
+			w->err = CHS_ENOMEM;
 	}
-	if (text.len)
-		json_object_set_new(d, "text", json_string(text.ptr));
+	if (text.len || route) {
+		jw_open(w, "dosage", '[');
+		jw_open(w, NULL, '{');
+		if (text.len)
+			jw_str(w, "text", text.ptr);
+		if (route)
+			text_concept(w, "route", route);
+		jw_close(w, '}');
+		jw_close(w, ']');
+	}
 	chs_buf_dispose(&text);
-	if (chs_report__text(f, "route"))
-		json_object_set_new(d, "route", text_concept(chs_report__text(f, "route")));
-	if (!json_object_size(d)) {
-		json_decref(d);
-		return NULL;
-	}
-	return json_pack("[o]", d);
 }
 
-static json_t *medication(fhir *x, json_t *f)
+static void medication(jw *w, fhir *x, json_t *f)
 {
-	json_t *r = resource(x, "MedicationStatement");
-	json_t *period = json_object(), *dose = dosage(f);
 	const char *name = chs_report__text(f, "name");
-	int64_t end;
+	char start[48], end[48];
+	int has_start = fhir_datetime(chs_report__text(f, "start"), start, 0) == 0;
+	int has_end = fhir_datetime(chs_report__text(f, "end"), end, 0) == 0;
+	int64_t end_day;
 
-	json_object_set_new(r, "status",
-		json_string(chs_report__day(chs_report__text(f, "end"), &end) == 0 &&
-			    end < x->today ? "completed" : "active"));
-	json_object_set_new(r, "medicationCodeableConcept",
-			    text_concept(name ? name : "(unnamed medication)"));
-	set_ref(r, "subject", f, CHS_FIELD_PATIENT);
-	set_ref(r, "context", f, CHS_FIELD_ENCOUNTER);
-	set_datetime(period, "start", f, "start");
-	set_datetime(period, "end", f, "end");
-	if (json_object_size(period))
-		json_object_set(r, "effectivePeriod", period);
-	json_decref(period);
-	if (dose)
-		json_object_set_new(r, "dosage", dose);
-	return r;
+	begin(w, x, "MedicationStatement");
+	jw_str(w, "status", chs_report__day(chs_report__text(f, "end"), &end_day) == 0 &&
+		    end_day < x->today ? "completed" : "active");
+	text_concept(w, "medicationCodeableConcept", name ? name : "(unnamed medication)");
+	ref_field(w, "subject", f, CHS_FIELD_PATIENT);
+	ref_field(w, "context", f, CHS_FIELD_ENCOUNTER);
+	if (has_start || has_end) {
+		jw_open(w, "effectivePeriod", '{');
+		if (has_start)
+			jw_str(w, "start", start);
+		if (has_end)
+			jw_str(w, "end", end);
+		jw_close(w, '}');
+	}
+	dosage(w, f);
 }
 
-static json_t *allergy(fhir *x, json_t *f)
+static void allergy(jw *w, fhir *x, json_t *f)
 {
 	static const char *const severities[] = { "mild", "moderate", "severe", NULL };
-	json_t *r = resource(x, "AllergyIntolerance");
 	const char *v = chs_report__text(f, "substance");
 	const char *sev = lower_match(chs_report__text(f, "severity"), severities);
 
-	json_object_set_new(r, "clinicalStatus", coded(SYS_ALLERGY_CLINICAL, "active", NULL));
+	begin(w, x, "AllergyIntolerance");
+	coded(w, "clinicalStatus", SYS_ALLERGY_CLINICAL, "active", NULL, NULL);
 	if (v)
-		json_object_set_new(r, "code", text_concept(v));
-	set_ref(r, "patient", f, CHS_FIELD_PATIENT);
-	set_ref(r, "encounter", f, CHS_FIELD_ENCOUNTER);
+		text_concept(w, "code", v);
+	ref_field(w, "patient", f, CHS_FIELD_PATIENT);
+	ref_field(w, "encounter", f, CHS_FIELD_ENCOUNTER);
 	if ((v = chs_report__text(f, "reaction"))) {
-		json_t *reaction = json_pack("{s:[o]}", "manifestation", text_concept(v));
-
+		jw_open(w, "reaction", '[');
+		jw_open(w, NULL, '{');
+		jw_open(w, "manifestation", '[');
+		text_concept(w, NULL, v);
+		jw_close(w, ']');
 		if (sev)
-			json_object_set_new(reaction, "severity", json_string(sev));
-		json_object_set_new(r, "reaction", json_pack("[o]", reaction));
+			jw_str(w, "severity", sev);
+		jw_close(w, '}');
+		jw_close(w, ']');
 	}
-	return r;
 }
 
-static json_t *procedure(fhir *x, json_t *f)
+static void procedure(jw *w, fhir *x, json_t *f)
 {
-	json_t *r = resource(x, "Procedure");
-	json_t *cc = code_concept(chs_report__text(f, "cpt"), 1, NULL);
-
-	json_object_set_new(r, "status", json_string("completed"));
-	if (cc)
-		json_object_set_new(r, "code", cc);
-	set_ref(r, "subject", f, CHS_FIELD_PATIENT);
-	set_ref(r, "encounter", f, CHS_FIELD_ENCOUNTER);
-	set_datetime(r, "performedDateTime", f, "date");
-	return r;
+	begin(w, x, "Procedure");
+	jw_str(w, "status", "completed");
+	code_concept(w, "code", chs_report__text(f, "cpt"), 1, NULL);
+	ref_field(w, "subject", f, CHS_FIELD_PATIENT);
+	ref_field(w, "encounter", f, CHS_FIELD_ENCOUNTER);
+	datetime_field(w, "performedDateTime", f, "date");
 }
 
-static char *base64(const char *data, size_t len)
+static void base64(jw *w, const char *data)
 {
 	static const char tab[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *p = (const unsigned char *)data;
-	char *out, *o;
-	size_t i;
+	size_t i, len = strlen(data);
+	char q[4];
 
-	if (len > (SIZE_MAX - 1) / 4 * 3 - 3 || !(out = malloc((len + 2) / 3 * 4 + 1)))
-		return NULL;
-	for (i = 0, o = out; i + 2 < len; i += 3) {
-		*o++ = tab[p[i] >> 2];
-		*o++ = tab[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-		*o++ = tab[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
-		*o++ = tab[p[i + 2] & 63];
+	jw_raw(w, "\"", 1);
+	for (i = 0; i + 2 < len; i += 3) {
+		q[0] = tab[p[i] >> 2];
+		q[1] = tab[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+		q[2] = tab[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
+		q[3] = tab[p[i + 2] & 63];
+		jw_raw(w, q, 4);
 	}
 	if (i < len) {
-		*o++ = tab[p[i] >> 2];
-		*o++ = tab[((p[i] & 3) << 4) | (i + 1 < len ? p[i + 1] >> 4 : 0)];
-		*o++ = i + 1 < len ? tab[(p[i + 1] & 15) << 2] : '=';
-		*o++ = '=';
+		q[0] = tab[p[i] >> 2];
+		q[1] = tab[((p[i] & 3) << 4) | (i + 1 < len ? p[i + 1] >> 4 : 0)];
+		q[2] = i + 1 < len ? tab[(p[i + 1] & 15) << 2] : '=';
+		q[3] = '=';
+		jw_raw(w, q, 4);
 	}
-	*o = '\0';
-	return out;
+	jw_raw(w, "\"", 1);
 }
 
-static json_t *document(fhir *x, json_t *f, json_t *attachment, const char *type)
+/* The DocumentReference of a note (`text`) or an attachment. */
+static void document(jw *w, fhir *x, json_t *f, const char *type, const char *text)
 {
-	json_t *r = resource(x, "DocumentReference");
-	json_t *ctx = json_object(), *enc = link_ref(f, CHS_FIELD_ENCOUNTER);
-	char dt[48];
-
-	json_object_set_new(r, "status", json_string("current"));
-	json_object_set_new(r, "type", text_concept(type));
-	set_ref(r, "subject", f, CHS_FIELD_PATIENT);
-	if (fhir_datetime(chs_report__text(f, "date"), dt, 1) == 0)
-		json_object_set_new(r, "date", json_string(dt));
-	if (enc)
-		json_object_set_new(ctx, "encounter", json_pack("[o]", enc));
-	if (fhir_datetime(chs_report__text(f, "date"), dt, 0) == 0)
-		json_object_set_new(ctx, "period", json_pack("{s:s}", "start", dt));
-	json_object_set_new(r, "content", json_pack("[{s:o}]", "attachment", attachment));
-	if (json_object_size(ctx))
-		json_object_set(r, "context", ctx);
-	json_decref(ctx);
-	return r;
-}
-
-static json_t *note(fhir *x, json_t *f)
-{
-	const char *text = chs_report__text(f, "text"), *author = chs_report__text(f, "author");
-	char *data = base64(text ? text : "", text ? strlen(text) : 0);
-	json_t *att, *r;
-
-	if (!data)
-		return NULL;
-	att = json_pack("{s:s}", "contentType", "text/plain; charset=utf-8");
-	if (*data)
-		json_object_set_new(att, "data", json_string(data));
-	free(data);
-	r = document(x, f, att, "Clinical note");
-	if (author)
-		json_object_set_new(r, "author", json_pack("[{s:s}]", "display", author));
-	return r;
-}
-
-static json_t *attachment(fhir *x, json_t *f)
-{
-	const char *mime = chs_report__text(f, "mime"), *title = chs_report__text(f, "title");
-	json_t *att = json_object(), *size = json_object_get(f, "size");
-	json_t *r;
-	const char *p;
+	const char *author = chs_report__text(f, "author"), *title = chs_report__text(f, "title");
+	const char *mime = chs_report__text(f, "mime"), *enc = link_of(f, CHS_FIELD_ENCOUNTER), *p;
+	json_t *size = json_object_get(f, "size");
+	char instant[48], dt[48];
+	int has_dt = fhir_datetime(chs_report__text(f, "date"), dt, 0) == 0;
 
 	/* a FHIR code has no leading, trailing or doubled blanks */
 	for (p = mime; p && *p; p++)
 		if (isspace((unsigned char)*p) && (p == mime || !p[1] || isspace((unsigned char)p[1])))
 			mime = NULL;
-	json_object_set_new(att, "contentType",
-			    json_string(mime ? mime : "application/octet-stream"));
-	if (json_is_integer(size) && json_integer_value(size) >= 0 &&
-	    json_integer_value(size) <= 2147483647)
-		json_object_set(att, "size", size);
+	begin(w, x, "DocumentReference");
+	jw_str(w, "status", "current");
+	text_concept(w, "type", type);
+	ref_field(w, "subject", f, CHS_FIELD_PATIENT);
+	if (fhir_datetime(chs_report__text(f, "date"), instant, 1) == 0)
+		jw_str(w, "date", instant);
+	if (author)
+		one_of(w, "author", "display", author);
 	if (title)
-		json_object_set_new(att, "title", json_string(title));
-	r = document(x, f, att, "Scanned chart page");
+		jw_str(w, "description", title);
+	jw_open(w, "content", '[');
+	jw_open(w, NULL, '{');
+	jw_open(w, "attachment", '{');
+	jw_str(w, "contentType", text ? "text/plain; charset=utf-8"
+				      : mime ? mime : "application/octet-stream");
+	if (text && *text) {
+		jw_member(w, "data");
+		base64(w, text);
+	}
+	if (!text && json_is_integer(size) && json_integer_value(size) >= 0 &&
+	    json_integer_value(size) <= 2147483647) {
+		char n[24];
+
+		jw_member(w, "size");
+		snprintf(n, sizeof(n), "%lld", (long long)json_integer_value(size));
+		jw_raw(w, n, strlen(n));
+	}
 	if (title)
-		json_object_set_new(r, "description", json_string(title));
-	return r;
+		jw_str(w, "title", title);
+	jw_close(w, '}');
+	jw_close(w, '}');
+	jw_close(w, ']');
+	if (enc || has_dt) {
+		jw_open(w, "context", '{');
+		if (enc) {
+			jw_open(w, "encounter", '[');
+			jw_ref(w, NULL, enc);
+			jw_close(w, ']');
+		}
+		if (has_dt) {
+			jw_open(w, "period", '{');
+			jw_str(w, "start", dt);
+			jw_close(w, '}');
+		}
+		jw_close(w, '}');
+	}
 }
 
-typedef json_t *(*resource_fn)(fhir *x, json_t *fields);
+static void note(jw *w, fhir *x, json_t *f)
+{
+	const char *text = chs_report__text(f, "text");
+
+	document(w, x, f, "Clinical note", text ? text : "");
+}
+
+static void attachment(jw *w, fhir *x, json_t *f)
+{
+	document(w, x, f, "Scanned chart page", NULL);
+}
+
+typedef void (*resource_fn)(jw *w, fhir *x, json_t *fields);
 
 static resource_fn resource_for(const char *type)
 {
@@ -468,7 +597,7 @@ static resource_fn resource_for(const char *type)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+	for (i = 0; type && i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(map[i].type, type) == 0)
 			return map[i].fn;
 	return NULL;
@@ -482,37 +611,12 @@ static int write_failed(void)
 	return chs_error_set(CHS_EIO, "cannot write the export: %s", strerror(errno));
 }
 
-/* One entry: the fullUrl, then the resource, dumped into a reusable
- * buffer and written with one call (jansson's FILE writer makes a call per
- * token, which cost more than everything else together). */
-static int put_entry(fhir *x, json_t *res)
-{
-	char uuid[37];
-	size_t n;
-
-	uuid_text(x->hex, uuid);
-	while ((n = json_dumpb(res, x->dump, x->dump_cap, JSON_COMPACT)) > x->dump_cap) {
-		char *p = realloc(x->dump, n);
-
-		if (!p)
-			return nomem();
-		x->dump = p;
-		x->dump_cap = n;
-	}
-	if (n == 0)
-		return nomem();
-	if (fprintf(x->out, "%s{\"fullUrl\":\"urn:uuid:%s\",\"resource\":", x->entries++ ? "," : "",
-		    uuid) < 0 || fwrite(x->dump, 1, n, x->out) != n || fputc('}', x->out) == EOF)
-		return write_failed();
-	return 0;
-}
-
-static int row_entry(fhir *x, sqlite3_stmt *st)
+/* One entry: {"fullUrl":..,"resource":{..}}, written with one call. */
+static int row_entry(fhir *x, jw *w, sqlite3_stmt *st)
 {
 	resource_fn fn = resource_for((const char *)sqlite3_column_text(st, 1));
-	json_t *state, *res;
-	char hex[33];
-	int err;
+	char hex[33], uuid[37], url[46];
+	json_t *state;
 
 	if (!fn || sqlite3_column_bytes(st, 0) != 16)
 		return 0;
@@ -520,13 +624,22 @@ static int row_entry(fhir *x, sqlite3_stmt *st)
 		return 0;
 	chs_hex(hex, sqlite3_column_blob(st, 0), 16);
 	x->hex = hex;
-	res = fn(x, json_object_get(state, "fields"));
+	uuid_text(hex, uuid);
+	snprintf(url, sizeof(url), "urn:uuid:%s", uuid);
+	w->b.len = 0;
+	w->depth = 0;
+	w->first[0] = x->entries++ == 0;
+	jw_open(w, NULL, '{');
+	jw_str(w, "fullUrl", url);
+	jw_member(w, "resource");
+	w->first[w->depth] = 1; /* the resource is the value, no comma */
+	fn(w, x, json_object_get(state, "fields"));
+	jw_close(w, '}');
+	jw_close(w, '}');
 	json_decref(state);
-	if (!res)
-		return nomem();
-	err = put_entry(x, res);
-	json_decref(res);
-	return err;
+	if (w->err)
+		return w->err < 0 ? w->err : nomem();
+	return fwrite(w->b.ptr, 1, w->b.len, x->out) == w->b.len ? 0 : write_failed();
 }
 
 static int bundle_head(fhir *x)
@@ -568,7 +681,8 @@ static int write_entries(fhir *x, const unsigned char *pid)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t total = 0, done = 0;
-	int err, rc;
+	int err, rc = SQLITE_DONE;
+	jw w;
 
 	if (x->o.progress && (err = count_rows(x, pid, &total)) < 0)
 		return err;
@@ -578,13 +692,16 @@ static int write_entries(fhir *x, const unsigned char *pid)
 		return err;
 	if (pid)
 		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	memset(&w, 0, sizeof(w));
+	chs_buf_init(&w.b, 0);
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		err = row_entry(x, st);
+		err = row_entry(x, &w, st);
 		if (x->o.progress && (++done % 1024 == 0 || done == total))
 			x->o.progress("exporting records", (size_t)done, (size_t)total,
 				      x->o.payload);
 	}
 	chs_client__finish(x->s, st);
+	chs_buf_dispose(&w.b);
 	if (err == 0 && rc != SQLITE_DONE)
 		err = chs_client__sqlerr(x->s, rc, "reading the records");
 	return err;
@@ -633,6 +750,5 @@ int chs_export_fhir(chs_store *s, const char *patient_id, const chs_report_opts 
 	if ((err = bundle_head(&x)) == 0 && (err = write_entries(&x, patient_id ? pid : NULL)) == 0 &&
 	    (fputs("]}\n", out) == EOF || fflush(out) == EOF))
 		err = write_failed();
-	free(x.dump);
 	return err;
 }

@@ -506,7 +506,7 @@ static int is_confirmed(const report *rp, const rrec *r)
 {
 	unsigned char key[48];
 
-	if (!r->one_head)
+	if (!r->one_head || !rp->nconfirmed)
 		return 0;
 	memcpy(key, r->id, 16);
 	memcpy(key + 16, r->head, 32);
@@ -707,7 +707,8 @@ static int check_all(report *rp)
 	size_t i, j, charts = 0, done = 0;
 	int err = 0;
 
-	qsort(rp->r, rp->n, sizeof(*rp->r), by_chart);
+	if (rp->n)
+		qsort(rp->r, rp->n, sizeof(*rp->r), by_chart);
 	if (rp->nconfirmed)
 		qsort(rp->confirmed, rp->nconfirmed, 48, by_key48);
 	for (i = 0; i < rp->n; i = j) {
@@ -886,7 +887,8 @@ static json_t *coding_json(coding *c)
 	json_t *coders = json_array();
 	size_t i;
 
-	qsort(c->coders, c->ncoders, sizeof(*c->coders), by_coder);
+	if (c->ncoders)
+		qsort(c->coders, c->ncoders, sizeof(*c->coders), by_coder);
 	for (i = 0; i < c->ncoders; i++) {
 		coder *k = &c->coders[i];
 
