@@ -53,6 +53,7 @@ typedef struct rrec {
 	unsigned char review;
 	unsigned char one_head;
 	unsigned char code; /* CODE_* for procedures and diagnoses */
+	uint64_t head_ms;   /* when its head was written, for `unconfirmed` */
 	int64_t day[2];     /* date, or a medication's start and end */
 	char *text;         /* note: reduced text; medication: reduced name;
 			     * procedure, diagnosis: the code as written */
@@ -437,34 +438,24 @@ static int one(report *rp, const char *kind, const rrec *r, const char *fmt,
 /* Wall-clock ms of a stored change: its canonical encoding holds
  * "hlc":"<decimal>", and the last such sequence is the top-level member
  * (nothing after it in member order can hold an unescaped quote). */
-static int change_ms(report *rp, const unsigned char id[32], uint64_t *ms)
+static uint64_t body_ms(const char *body, size_t len)
 {
 	static const char key[] = "\"hlc\":\"";
-	sqlite3_stmt *st = NULL;
-	const char *body, *hit = NULL, *p;
-	int err, rc, len;
+	const size_t klen = sizeof(key) - 1;
+	const char *p;
+	chs_hlc h = 0;
 
-	*ms = 0;
-	if ((err = chs_client__prepare(rp->s, &st, "SELECT body FROM changes WHERE id = ?")) < 0)
-		return err;
-	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		body = sqlite3_column_blob(st, 0);
-		len = sqlite3_column_bytes(st, 0);
-		for (p = body; body && p + sizeof(key) - 1 <= body + len; p++)
-			if (memcmp(p, key, sizeof(key) - 1) == 0)
-				hit = p + sizeof(key) - 1;
-		if (hit) {
-			chs_hlc h = 0;
-
-			for (p = hit; p < body + len && isdigit((unsigned char)*p); p++)
-				h = h * 10 + (chs_hlc)(*p - '0');
-			*ms = chs_hlc_ms(h);
-		}
+	if (!body || len < klen)
+		return 0;
+	for (p = body + len - klen;; p--) {
+		if (memcmp(p, key, klen) == 0)
+			break;
+		if (p == body)
+			return 0;
 	}
-	chs_client__finish(rp->s, st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
-		: chs_client__sqlerr(rp->s, rc, "reading a change");
+	for (p += klen; p < body + len && isdigit((unsigned char)*p); p++)
+		h = h * 10 + (chs_hlc)(*p - '0');
+	return chs_hlc_ms(h);
 }
 
 static int64_t age_days(const report *rp, uint64_t ms)
@@ -513,19 +504,78 @@ static int is_confirmed(const report *rp, const rrec *r)
 	return bsearch(key, rp->confirmed, rp->nconfirmed, 48, by_key48) != NULL;
 }
 
+/* Heads whose time is needed, sorted by head id. */
+typedef struct need {
+	unsigned char head[32];
+	rrec *r;
+} need;
+
+static int by_head(const void *a, const void *b)
+{
+	return memcmp(((const need *)a)->head, ((const need *)b)->head, 32);
+}
+
+#define LOOKUPS_MAX 256 /* more heads than this: one scan of all changes */
+
+/* The time of every unconfirmed record's head: a lookup each when they
+ * are few, else one sequential scan of the changes (random lookups in the
+ * encrypted table cost some 30 us each; the scan reads each page once). */
+static int resolve_head_times(report *rp)
+{
+	sqlite3_stmt *st = NULL;
+	need *nd = NULL, key, *hit;
+	size_t n = 0, i;
+	int err = 0, rc = SQLITE_DONE, scan;
+
+	if (!rp->confirmations || !rp->n)
+		return 0;
+	if (!(nd = malloc(rp->n * sizeof(*nd))))
+		return nomem();
+	for (i = 0; i < rp->n; i++)
+		if (rp->r[i].one_head && !is_confirmed(rp, &rp->r[i])) {
+			memcpy(nd[n].head, rp->r[i].head, 32);
+			nd[n++].r = &rp->r[i];
+		}
+	scan = n > LOOKUPS_MAX;
+	if (n)
+		qsort(nd, n, sizeof(*nd), by_head);
+	if (n && (err = chs_client__prepare(rp->s, &st, scan
+			? "SELECT id, body FROM changes"
+			: "SELECT id, body FROM changes WHERE id = ?")) < 0)
+		goto done;
+	for (i = 0; n && i < (scan ? 1 : n) && err == 0; i++) {
+		if (!scan) {
+			sqlite3_reset(st);
+			sqlite3_bind_blob(st, 1, nd[i].head, 32, SQLITE_STATIC);
+		}
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (sqlite3_column_bytes(st, 0) != 32)
+				continue;
+			memcpy(key.head, sqlite3_column_blob(st, 0), 32);
+			if (!(hit = bsearch(&key, nd, n, sizeof(*nd), by_head)))
+				continue;
+			hit->r->head_ms = body_ms(sqlite3_column_blob(st, 1),
+						  (size_t)sqlite3_column_bytes(st, 1));
+		}
+		if (rc != SQLITE_DONE)
+			err = chs_client__sqlerr(rp->s, rc, "reading the changes");
+	}
+	if (st)
+		chs_client__finish(rp->s, st);
+done:
+	free(nd);
+	return err;
+}
+
 static int check_confirmed(report *rp, const rrec *r)
 {
-	uint64_t ms = 0;
 	char days[24];
-	int err;
 
 	if (is_confirmed(rp, r))
 		return 0;
-	if (r->one_head && (err = change_ms(rp, r->head, &ms)) < 0)
-		return err;
-	if (r->one_head && age_days(rp, ms) <= rp->o.confirm_days)
+	if (r->one_head && age_days(rp, r->head_ms) <= rp->o.confirm_days)
 		return 0;
-	snprintf(days, sizeof(days), "%lld", (long long)age_days(rp, ms));
+	snprintf(days, sizeof(days), "%lld", (long long)age_days(rp, r->head_ms));
 	return one(rp, "unconfirmed", r, r->one_head
 		   ? "not confirmed against the paper chart; last changed %s days ago%s"
 		   : "not confirmed: edited at two sites, settle the review first%s%s",
@@ -709,8 +759,6 @@ static int check_all(report *rp)
 
 	if (rp->n)
 		qsort(rp->r, rp->n, sizeof(*rp->r), by_chart);
-	if (rp->nconfirmed)
-		qsort(rp->confirmed, rp->nconfirmed, 48, by_key48);
 	for (i = 0; i < rp->n; i = j) {
 		for (j = i + 1; j < rp->n && memcmp(rp->r[j].pat, rp->r[i].pat, 16) == 0; j++)
 			;
@@ -760,7 +808,9 @@ int chs_report_consistency(chs_store *s, const chs_report_opts *opts, char **jso
 	}
 	if ((err = chs_client__role(s, &role)) == 0) {
 		rp.clinical = role != CHS_ROLE_BILLING;
-		if ((err = load(&rp)) == 0)
+		if ((err = load(&rp)) == 0 && rp.nconfirmed)
+			qsort(rp.confirmed, rp.nconfirmed, 48, by_key48);
+		if (err == 0 && (err = resolve_head_times(&rp)) == 0)
 			err = check_all(&rp);
 	}
 	if (err < 0) {
