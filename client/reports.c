@@ -335,14 +335,18 @@ static int add_row(report *rp, sqlite3_stmt *st)
 static int load(report *rp)
 {
 	sqlite3_stmt *st = NULL;
+	size_t rows = 0;
 	int err, rc;
 
 	if ((err = chs_client__prepare(rp->s, &st,
 		     "SELECT id, type, review, heads, state FROM records WHERE NOT deleted")) < 0)
 		return err;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0)
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
 		if (sqlite3_column_bytes(st, 0) == 16)
 			err = add_row(rp, st);
+		if (rp->o.progress && ++rows % 4096 == 0)
+			rp->o.progress("reading records", rows, 0, rp->o.payload);
+	}
 	chs_client__finish(rp->s, st);
 	if (err == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
 		err = chs_client__sqlerr(rp->s, rc, "reading the records");
@@ -399,22 +403,14 @@ static json_t *id_json(const unsigned char id[16])
 	return json_string(hex);
 }
 
-/* Add a finding about records `ids` (n of them) of patient `pat`. */
-static int finding(report *rp, const char *kind, const unsigned char *pat,
-		   const unsigned char (*ids)[16], size_t n, const char *fmt, ...)
-	CHS_PRINTF(6, 7);
-
-static int finding(report *rp, const char *kind, const unsigned char *pat,
-		   const unsigned char (*ids)[16], size_t n, const char *fmt, ...)
+static int vfinding(report *rp, const char *kind, const unsigned char *pat,
+		    const unsigned char (*ids)[16], size_t n, const char *fmt, va_list ap)
 {
 	json_t *recs = json_array(), *o;
 	char detail[512];
-	va_list ap;
 	size_t i;
 
-	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
 	for (i = 0; i < n; i++)
 		json_array_append_new(recs, id_json(ids[i]));
 	o = json_pack("{s:s, s:o, s:o, s:s}", "kind", kind, "patient",
@@ -427,10 +423,36 @@ static int finding(report *rp, const char *kind, const unsigned char *pat,
 	return 0;
 }
 
-static int one(report *rp, const char *kind, const rrec *r, const char *fmt,
-	       const char *a, const char *b)
+/* Add a finding about records `ids` (n of them) of patient `pat`. */
+static int finding(report *rp, const char *kind, const unsigned char *pat,
+		   const unsigned char (*ids)[16], size_t n, const char *fmt, ...)
+	CHS_PRINTF(6, 7);
+
+static int finding(report *rp, const char *kind, const unsigned char *pat,
+		   const unsigned char (*ids)[16], size_t n, const char *fmt, ...)
 {
-	return finding(rp, kind, r->pat, (const unsigned char (*)[16])r->id, 1, fmt, a, b);
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = vfinding(rp, kind, pat, ids, n, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* A finding about one record. */
+static int one(report *rp, const char *kind, const rrec *r, const char *fmt, ...)
+	CHS_PRINTF(4, 5);
+
+static int one(report *rp, const char *kind, const rrec *r, const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = vfinding(rp, kind, r->pat, (const unsigned char (*)[16])r->id, 1, fmt, ap);
+	va_end(ap);
+	return err;
 }
 
 /* ---- record by record ---- */
@@ -471,7 +493,6 @@ static int check_review(report *rp, const rrec *r)
 	chs_merged *m = NULL;
 	uint64_t newest = 0;
 	size_t n = 0, i, j;
-	char days[24], limit[24];
 	int err;
 
 	if ((err = chs_client__merge_record(rp->s, r->id, &m, &changes, &n)) < 0)
@@ -487,10 +508,9 @@ static int check_review(report *rp, const rrec *r)
 	chs_client__changes_free(changes, n);
 	if (!newest || age_days(rp, newest) <= rp->o.review_days)
 		return 0;
-	snprintf(days, sizeof(days), "%lld", (long long)age_days(rp, newest));
-	snprintf(limit, sizeof(limit), "%d", rp->o.review_days);
-	return one(rp, "review_overdue", r, "under review for %s days (more than %s); settle it with 'chartsync review resolve'",
-		   days, limit);
+	return one(rp, "review_overdue", r,
+		   "under review for %lld days (more than %d); settle it with 'chartsync review resolve'",
+		   (long long)age_days(rp, newest), rp->o.review_days);
 }
 
 static int is_confirmed(const report *rp, const rrec *r)
@@ -569,17 +589,16 @@ done:
 
 static int check_confirmed(report *rp, const rrec *r)
 {
-	char days[24];
-
 	if (is_confirmed(rp, r))
 		return 0;
-	if (r->one_head && age_days(rp, r->head_ms) <= rp->o.confirm_days)
+	if (!r->one_head)
+		return one(rp, "unconfirmed", r,
+			   "not confirmed: edited at two sites, settle the review first");
+	if (age_days(rp, r->head_ms) <= rp->o.confirm_days)
 		return 0;
-	snprintf(days, sizeof(days), "%lld", (long long)age_days(rp, r->head_ms));
-	return one(rp, "unconfirmed", r, r->one_head
-		   ? "not confirmed against the paper chart; last changed %s days ago%s"
-		   : "not confirmed: edited at two sites, settle the review first%s%s",
-		   r->one_head ? days : "", "");
+	return one(rp, "unconfirmed", r,
+		   "not confirmed against the paper chart; last changed %lld days ago",
+		   (long long)age_days(rp, r->head_ms));
 }
 
 static int check_record(report *rp, const rrec *r)
@@ -626,7 +645,7 @@ static int check_visit(report *rp, const rrec *v, size_t n, const rrec *patient)
 	if (v->day[0] == NO_DAY)
 		snprintf(a, sizeof(a), "(no date)");
 	if (err == 0 && rp->clinical && notes == 0)
-		err = one(rp, "visit_without_note", v, "visit on %s has no note%s", a, "");
+		err = one(rp, "visit_without_note", v, "visit on %s has no note", a);
 	if (err == 0 && procs == 0 && ndiag > 1)
 		err = finding(rp, "code_without_procedure", v->pat,
 			      (const unsigned char (*)[16])diag, ndiag,
@@ -650,13 +669,13 @@ static int check_code(report *rp, const rrec *r)
 
 	if (r->code == CODE_MISSING)
 		return proc ? one(rp, "procedure_without_code", r,
-				  "procedure has no CPT or HCPCS code%s%s", "", "")
-			    : one(rp, "malformed_code", r, "diagnosis has no ICD-10-CM code%s%s",
-				  "", "");
+				  "procedure has no CPT or HCPCS code")
+			    : one(rp, "malformed_code", r, "diagnosis has no ICD-10-CM code");
 	if (r->code == CODE_MALFORMED)
-		return one(rp, "malformed_code", r, proc
-			   ? "procedure code '%s' is not a CPT or HCPCS code%s"
-			   : "diagnosis code '%s' is not an ICD-10-CM code%s", r->text, "");
+		return proc ? one(rp, "malformed_code", r,
+				  "procedure code '%s' is not a CPT or HCPCS code", r->text)
+			    : one(rp, "malformed_code", r,
+				  "diagnosis code '%s' is not an ICD-10-CM code", r->text);
 	return 0;
 }
 
