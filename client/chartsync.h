@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "crypto/crypto.h"
 
@@ -473,5 +474,69 @@ int chs_claims_export(chs_store *s, const char *since, char **csv, size_t *rows)
 /* Write a file crash-safely (temp file, fsync, rename), readable by its
  * owner only: exports hold patient data. */
 int chs_file_save(const char *path, const void *data, size_t len);
+
+/* ---------------------------------------------------------------------
+ * Reports and exports (client/reports.c, client/fhir.c)
+ *
+ * Read-only passes over the whole store (or one patient's chart), fast
+ * enough for 100,000 records in well under two seconds.
+ */
+typedef struct chs_report_opts {
+	int review_days;  /* review_overdue: under review for more than this */
+	int confirm_days; /* unconfirmed: last change older than this */
+	int64_t now;      /* Unix seconds ages are measured at; 0: now */
+	/* long work: what, how far, out of how much (0: unknown) */
+	void (*progress)(const char *what, size_t done, size_t total, void *payload);
+	void *payload;
+} chs_report_opts;
+
+#define CHS_REPORT_REVIEW_DAYS 7
+#define CHS_REPORT_CONFIRM_DAYS 7
+
+/* Defaults: CHS_REPORT_REVIEW_DAYS, CHS_REPORT_CONFIRM_DAYS, now, no
+ * progress. */
+void chs_report_opts_init(chs_report_opts *o);
+
+/* The consistency report: each visit checked against its patient's
+ * records. `*json` (malloc'ed) is
+ *   {"findings":[{"kind":..,"patient":<id>|null,"records":[<id>..],
+ *                 "detail":".."}..],
+ *    "counts":{"<kind>":n..},"patients":n,"visits":n}
+ * with findings in patient id order. Kinds (stable names):
+ *   visit_without_note      an encounter with no note
+ *   procedure_without_code  a procedure with no CPT/HCPCS code
+ *   code_without_procedure  diagnoses on a visit with no procedure
+ *   malformed_code          a code that arrived (by sync) not well-formed
+ *   medication_not_on_list  a note names a medication (one known in the
+ *                           store) the patient's medication list lacks
+ *   visit_before_birth, note_before_visit, end_before_start
+ *   review_overdue          under review for more than review_days
+ *   unconfirmed             not confirmed, last changed more than
+ *                           confirm_days ago (stores whose schema has the
+ *                           `confirmation` record type)
+ * A billing store holds no clinical records: the kinds that need them
+ * (notes, medications) are left out there. `opts` may be NULL. */
+int chs_report_consistency(chs_store *s, const chs_report_opts *opts, char **json);
+
+/* The coding queue, from the encounters' coding fields (coding =
+ * "queued" | "done", coding_sent, coding_done, coder). `*json`:
+ *   {"queue":{"length":n,"oldest":<encounter>|null,"oldest_days":x,
+ *             "median_days":x},
+ *    "done":n,
+ *    "coders":[{"coder":..,"done":n,"last_30_days":n,"per_day":x,
+ *               "median_turnaround_days":x}..]}
+ * Ages are in days (one decimal); per_day is over the last 30 days. */
+int chs_report_coding(chs_store *s, const chs_report_opts *opts, char **json);
+
+/* Write a FHIR R4 Bundle (type "collection") of one patient's chart
+ * (`patient` an id or prefix) or of every record (NULL) to `out`:
+ * Patient, Encounter, Condition (problems and diagnoses),
+ * MedicationStatement, AllergyIntolerance, Procedure and DocumentReference
+ * (notes and attachments), each with the record id as its id and the
+ * urn:uuid: form of it as fullUrl. Values that arrived by sync in a form
+ * FHIR cannot carry (an impossible date) are left out rather than written.
+ * CHS_EIO when `out` fails. `opts` may be NULL. */
+int chs_export_fhir(chs_store *s, const char *patient, const chs_report_opts *opts,
+		    FILE *out);
 
 #endif /* CHS_CHARTSYNC_H */

@@ -77,6 +77,8 @@ typedef struct cli_meter {
 
 void cli_meter_progress(const char *what, size_t done, size_t total, void *payload);
 void cli_meter_end(cli_meter *m);
+/* 1 when a command run with --json (`json`) should show progress. */
+int cli_meter_wanted(int json);
 
 /* Commands */
 int cmd_init(cli_ctx *ctx, int argc, char **argv);
@@ -110,5 +112,9 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv);
 int cmd_export_claims(cli_ctx *ctx, int argc, char **argv);
 int cmd_open(cli_ctx *ctx, int argc, char **argv);
 int cmd_report(cli_ctx *ctx, int argc, char **argv);
+/* report and export subcommands: argv[0] is the subcommand's name */
+int cmd_report_consistency(cli_ctx *ctx, int argc, char **argv);
+int cmd_report_coding(cli_ctx *ctx, int argc, char **argv);
+int cmd_export_fhir(cli_ctx *ctx, int argc, char **argv);
 
 #endif

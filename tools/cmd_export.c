@@ -11,6 +11,7 @@ static const struct {
 	const char *summary;
 } exports[] = {
 	{ "claims", cmd_export_claims, "claims CSV for the billing office (--since DATE)" },
+	{ "fhir", cmd_export_fhir, "a FHIR R4 bundle of one patient's chart or of all" },
 };
 
 #define NEXPORTS (sizeof(exports) / sizeof(exports[0]))

@@ -20,6 +20,8 @@ static int report_access(cli_ctx *ctx, int argc, char **argv);
 /* One line per report. */
 static const report_kind kinds[] = {
 	{ "access", report_access, "who looked at which records, when, how long, from where" },
+	{ "consistency", cmd_report_consistency, "each visit checked against the patient's records" },
+	{ "coding", cmd_report_coding, "the coding queue: length, age, throughput per coder" },
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))

@@ -17,7 +17,7 @@ static int run_sync(cli_ctx *ctx, chs_store *s, chs_sync_report *rep)
 
 	memset(&m, 0, sizeof(m));
 	memset(&o, 0, sizeof(o));
-	if (!ctx->json && isatty(STDERR_FILENO)) {
+	if (cli_meter_wanted(ctx->json)) {
 		o.progress = cli_meter_progress;
 		o.payload = &m;
 	}

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <string.h>
+#include <unistd.h>
 
 static double since(const struct timespec *a, const struct timespec *b)
 {
@@ -40,4 +41,9 @@ void cli_meter_progress(const char *what, size_t done, size_t total, void *paylo
 			total);
 	else
 		fprintf(stderr, "\r%s: %zu", what, done);
+}
+
+int cli_meter_wanted(int json)
+{
+	return !json && isatty(STDERR_FILENO);
 }
