@@ -269,7 +269,9 @@ int chs_review_list(chs_store *s, char **json);
 /* Settle a record under review with a resolve change whose parents are
  * all the heads: the edits given, or, with `take`, the values of that
  * change (an id prefix of one of the candidates). Fields under review
- * that neither names keep their provisional value. */
+ * that neither names keep their provisional value. A removal against an
+ * edit: taking the removal removes the record, taking the edit or giving
+ * values keeps it. */
 int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
 		       size_t n, const char *take);
 

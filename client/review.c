@@ -87,8 +87,11 @@ static int settle_fields(chs_change *c, const chs_merged *m, const chs_change *t
 		const chs_candidate *cand = take ? candidate_of(m->exists_candidates,
 							       m->nexists_candidates, take) : NULL;
 
+		/* a removal against an edit: taking a change takes its side;
+		 * giving values keeps the record (a person typing what it
+		 * should say wants it kept); otherwise the provisional stands */
 		c->deleted = cand ? cand->value && strcmp(cand->value, "true") == 0
-				  : m->deleted;
+			     : n > 0 ? 0 : m->deleted;
 	}
 	return err;
 }

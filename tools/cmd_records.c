@@ -571,7 +571,9 @@ static const char review_help[] =
 	"Records edited at two sites at once in ways that cannot merge wait\n"
 	"here, every candidate kept. 'show' puts the candidates side by side;\n"
 	"'resolve' settles the record with the values given, or with those of\n"
-	"one candidate change; fields not named keep their provisional value.\n";
+	"one candidate change; fields not named keep their provisional value.\n"
+	"A removal against an edit: --take the removal to remove the record;\n"
+	"taking the edit, or giving values, keeps it.\n";
 
 static int review_resolve(cli_ctx *ctx, chs_store *s, char **args, int n,
 			  const rec_opts *o)

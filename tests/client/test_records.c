@@ -416,6 +416,40 @@ START_TEST(test_records__delete_against_edit_goes_to_review)
 }
 END_TEST
 
+START_TEST(test_records__a_removal_against_an_edit_takes_a_side)
+{
+	chs_edit visit[] = { E("date", "2024-03-15") };
+	chs_edit edit[] = { E("reason", "follow-up") };
+	const char *gone = NULL;
+	char enc[33], take[65];
+	json_t *r, *c;
+	size_t k;
+
+	add_patient();
+	add(0, "encounter", visit, 1, patient, NULL, enc);
+	exchange_all();
+	/* the edit first, the removal later: the provisional is "removed" */
+	ck_assert_int_eq(chs_record_set(site[1], enc, edit, 1), 0);
+	ck_assert_int_eq(chs_record_rm(site[0], enc), 0);
+	exchange_all();
+	r = show(2, enc);
+	json_array_foreach(json_object_get(r, "removal"), k, c)
+		if (json_is_true(json_object_get(c, "removed")))
+			gone = json_string_value(json_object_get(c, "change"));
+	ck_assert_ptr_nonnull(gone);
+	snprintf(take, sizeof(take), "%s", gone);
+	json_decref(r);
+	/* taking the removal removes it, everywhere */
+	ck_assert_int_eq(chs_review_resolve(site[2], enc, NULL, 0, take), 0);
+	exchange_all();
+	r = show(0, enc);
+	ck_assert(json_is_false(json_object_get(r, "review")));
+	ck_assert(json_is_true(json_object_get(r, "deleted")));
+	json_decref(r);
+	assert_converged();
+}
+END_TEST
+
 START_TEST(test_records__medication_regimen_is_one_unit)
 {
 	chs_edit med[] = { E("name", "metformin"), E("dose", "500"), E("unit", "mg"),
@@ -715,6 +749,7 @@ int main(void)
 	tcase_add_test(tc, test_records__same_field_two_values_goes_to_review);
 	tcase_add_test(tc, test_records__same_value_on_both_sides_is_no_conflict);
 	tcase_add_test(tc, test_records__delete_against_edit_goes_to_review);
+	tcase_add_test(tc, test_records__a_removal_against_an_edit_takes_a_side);
 	tcase_add_test(tc, test_records__medication_regimen_is_one_unit);
 	tcase_add_test(tc, test_records__a_tampered_batch_is_refused_and_changes_nothing);
 	tcase_add_test(tc, test_records__arrival_order_does_not_matter);
