@@ -10,6 +10,7 @@
  */
 #include "client/chartsync.h"
 #include "client/client_int.h"
+#include "support/org.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -405,32 +406,17 @@ static chs_store *st[NSTORES];
 
 static void make_store(int i)
 {
-	chs_kdf_params kdf;
-	chs_store_create_opts o = { users[i], "pw", 2, &kdf, terminals[i] };
-
-	chs_kdf_params_minimum(&kdf);
-	dirs[i] = tu_path(top, users[i]);
-	ck_assert_msg(chs_store_create(&st[i], dirs[i], &o) == 0, "%s", chs_error_last());
-	ck_assert_int_eq(chs_remote_set(st[i], archive), 0);
+	st[i] = tu_store_new(top, users[i], terminals[i], archive, &dirs[i]);
 }
 
 static void sync_ok(int i)
 {
-	chs_sync_report rep;
-	int err = chs_store_sync(st[i], NULL, &rep);
-
-	ck_assert_msg(err == 0, "sync of %s: %s", users[i], chs_error_last());
-	chs_sync_report_dispose(&rep);
+	tu_sync_ok(st[i]);
 }
 
 static void enroll(int i, const char *site, const char *role)
 {
-	char *line = NULL, dev[33];
-
-	ck_assert_int_eq(chs_device_request(st[i], &line), 0);
-	ck_assert_msg(chs_device_enroll(st[ADMIN], line, site, role, dev) == 0, "%s",
-		      chs_error_last());
-	free(line);
+	tu_enroll(st[ADMIN], st[i], site, role);
 }
 
 static void org_setup(void)
@@ -439,8 +425,7 @@ static void org_setup(void)
 
 	ck_assert_int_eq(chs_crypto_init(), 0);
 	top = tu_tempdir();
-	archive = tu_path(top, "archive.git");
-	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
+	archive = tu_archive_new(top);
 	for (i = 0; i < NSTORES; i++)
 		make_store(i);
 	ck_assert_msg(chs_org_init(st[ADMIN], archive, "central") == 0, "%s", chs_error_last());

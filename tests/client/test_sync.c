@@ -9,6 +9,7 @@
  * archive that cannot slip anything past a client.
  */
 #include "client/chartsync.h"
+#include "support/org.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -26,36 +27,17 @@ static chs_store *st[NSTORES];
 
 static void make_store(int i)
 {
-	chs_kdf_params kdf;
-	chs_store_create_opts o = { users[i], "pw", 2, &kdf, terminals[i] };
-
-	chs_kdf_params_minimum(&kdf);
-	dirs[i] = tu_path(top, users[i]);
-	ck_assert_msg(chs_store_create(&st[i], dirs[i], &o) == 0, "%s", chs_error_last());
-	ck_assert_int_eq(chs_remote_set(st[i], archive), 0);
+	st[i] = tu_store_new(top, users[i], terminals[i], archive, &dirs[i]);
 }
 
 static chs_sync_report sync_ok(int i)
 {
-	chs_sync_report rep, copy;
-	int err = chs_store_sync(st[i], NULL, &rep);
-
-	ck_assert_msg(err == 0, "sync of %s: %s", users[i], chs_error_last());
-	copy = rep;
-	memset(&copy.problems, 0, sizeof(copy.problems));
-	chs_sync_report_dispose(&rep);
-	return copy;
+	return tu_sync_ok(st[i]);
 }
 
 static void enroll(int i, const char *site, const char *role)
 {
-	char *line = NULL, dev[33];
-
-	ck_assert_int_eq(chs_device_request(st[i], &line), 0);
-	ck_assert_msg(chs_device_enroll(st[ADMIN], line, site, role, dev) == 0, "%s",
-		      chs_error_last());
-	ck_assert_str_eq(dev, chs_store_device_id(st[i]));
-	free(line);
+	tu_enroll(st[ADMIN], st[i], site, role);
 }
 
 /* An organisation: the admin's store, two clinics and a billing office,
@@ -66,8 +48,7 @@ static void setup(void)
 
 	ck_assert_int_eq(chs_crypto_init(), 0);
 	top = tu_tempdir();
-	archive = tu_path(top, "archive.git");
-	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
+	archive = tu_archive_new(top);
 	for (i = 0; i < NSTORES; i++)
 		make_store(i);
 	ck_assert_msg(chs_org_init(st[ADMIN], archive, "central") == 0, "%s", chs_error_last());
@@ -442,25 +423,16 @@ END_TEST
 
 START_TEST(test_sync__admin_killed_after_committing_a_roster)
 {
-	chs_kdf_params kdf;
-	chs_store *s = NULL;
-	char *dir = tu_path(top, "late"), *line = NULL, dev[33];
-	chs_store_create_opts o = { "fay", "pw", 2, &kdf, "late-1" };
-	chs_sync_report rep;
+	char *dir = NULL;
+	chs_store *s = tu_store_new(top, "fay", "late-1", archive, &dir);
 
-	chs_kdf_params_minimum(&kdf);
-	ck_assert_int_eq(chs_store_create(&s, dir, &o), 0);
-	ck_assert_int_eq(chs_remote_set(s, archive), 0);
-	ck_assert_int_eq(chs_device_request(s, &line), 0);
-	ck_assert_int_eq(chs_device_enroll(st[ADMIN], line, "Clinic C", "clinic", dev), 0);
+	tu_enroll(st[ADMIN], s, "Clinic C", "clinic");
 	ck_assert_int_eq(cli_sync(ADMIN, "roster-committed"), 128 + 9);
 	sync_ok(ADMIN);
-	ck_assert_msg(chs_store_sync(s, NULL, &rep) == 0, "%s", chs_error_last());
-	chs_sync_report_dispose(&rep);
+	tu_sync_ok(s);
 	/* one roster commit per roster: nothing committed twice */
 	ck_assert_int_eq(tu_sh("test $(git -C '%s' rev-list refs/chartsync/roster | wc -l) = 5",
 			       archive), 0);
-	free(line);
 	chs_store_free(s);
 	free(dir);
 }

@@ -11,6 +11,7 @@
  */
 #include "client/chartsync.h"
 #include "support/gitserver.h"
+#include "support/org.h"
 #include "support/sshserver.h"
 #include "support/testutil.h"
 
@@ -40,32 +41,17 @@ static chs_edit E(const char *name, const char *value)
 
 static void make_store(int i)
 {
-	chs_kdf_params kdf;
-	chs_store_create_opts o = { users[i], "pw", 2, &kdf, users[i] };
-
-	chs_kdf_params_minimum(&kdf);
-	dirs[i] = tu_path(top, users[i]);
-	ck_assert_msg(chs_store_create(&st[i], dirs[i], &o) == 0, "%s", chs_error_last());
-	ck_assert_int_eq(chs_remote_set(st[i], url), 0);
+	st[i] = tu_store_new(top, users[i], users[i], url, &dirs[i]);
 }
 
 static void sync_ok(int i)
 {
-	chs_sync_report rep;
-	int err = chs_store_sync(st[i], NULL, &rep);
-
-	ck_assert_msg(err == 0, "sync of %s: %s", users[i], chs_error_last());
-	chs_sync_report_dispose(&rep);
+	tu_sync_ok(st[i]);
 }
 
 static void enroll(int i, const char *site, const char *role)
 {
-	char *line = NULL, dev[33];
-
-	ck_assert_int_eq(chs_device_request(st[i], &line), 0);
-	ck_assert_msg(chs_device_enroll(st[ADMIN], line, site, role, dev) == 0, "%s",
-		      chs_error_last());
-	free(line);
+	tu_enroll(st[ADMIN], st[i], site, role);
 }
 
 static void setup(void)

@@ -3,6 +3,7 @@
  * real chartsync binary: exit 1 for a malformed command line, 2 for input
  * refused, 0 when done.
  */
+#include "support/cli.h"
 #include "support/testutil.h"
 
 #include <fcntl.h>
@@ -16,21 +17,14 @@
 
 static char *dir;
 
-typedef struct result {
-	int status; /* exit code, or 128+signal */
-	char out[16384];
-	char err[16384];
-} result;
+typedef tu_result result;
+
+#define run(r, ...) tu_cli_run(r, CHARTSYNC_BIN, __VA_ARGS__)
+#define ck_status tu_ck_status
 
 static void setup(void)
 {
-	dir = tu_tempdir();
-	setenv("CHARTSYNC_STORE", dir, 1);
-	setenv("CHARTSYNC_PASSPHRASE", "clinic pass", 1);
-	unsetenv("CHARTSYNC_PASSPHRASE_FILE");
-	unsetenv("CHARTSYNC_NEW_PASSPHRASE");
-	unsetenv("CHARTSYNC_NEW_PASSPHRASE_FILE");
-	unsetenv("CHARTSYNC_USER");
+	dir = tu_cli_setup("clinic pass");
 }
 
 static void teardown(void)
@@ -38,71 +32,6 @@ static void teardown(void)
 	tu_rmtree(dir);
 	free(dir);
 }
-
-static void drain(int fd, char *buf, size_t cap, size_t *len)
-{
-	ssize_t n = read(fd, buf + *len, cap - 1 - *len);
-
-	if (n > 0)
-		*len += (size_t)n;
-	buf[*len] = '\0';
-}
-
-/* Run chartsync with the given arguments (NULL-terminated); no terminal,
- * so passphrases come from the environment. */
-static void run(result *r, ...)
-{
-	const char *argv[32];
-	int out[2], err[2], n = 1, status;
-	size_t olen = 0, elen = 0;
-	va_list ap;
-	pid_t pid;
-
-	argv[0] = CHARTSYNC_BIN;
-	va_start(ap, r);
-	while ((argv[n] = va_arg(ap, const char *)) != NULL && n < 30)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe(out), 0);
-	ck_assert_int_eq(pipe(err), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDONLY);
-
-		setsid(); /* no controlling terminal: never prompt */
-		dup2(nul, 0);
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		execv(CHARTSYNC_BIN, (char *const *)argv);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	for (;;) {
-		struct pollfd p[2] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 } };
-
-		if (poll(p, 2, -1) < 0)
-			break;
-		if (p[0].revents)
-			drain(out[0], r->out, sizeof(r->out), &olen);
-		if (p[1].revents)
-			drain(err[0], r->err, sizeof(r->err), &elen);
-		if ((p[0].revents & POLLHUP) && !(p[0].revents & POLLIN) &&
-		    (p[1].revents & POLLHUP) && !(p[1].revents & POLLIN))
-			break;
-	}
-	r->out[olen] = r->err[elen] = '\0';
-	close(out[0]);
-	close(err[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-#define ck_status(r, code) \
-	ck_assert_msg((r).status == (code), "exit %d, wanted %d; stderr: %s", \
-		      (r).status, (code), (r).err)
 
 static void init_store(void)
 {

@@ -1,0 +1,26 @@
+/*
+ * tests/support/cli.h - the chartsync binary run as a technician runs it,
+ * with no terminal (passphrases come from the environment), in a fresh
+ * store folder: what it printed and how it exited.
+ */
+#ifndef CHS_TEST_CLI_H
+#define CHS_TEST_CLI_H
+
+typedef struct tu_result {
+	int status; /* exit code, or 128+signal */
+	char out[16384];
+	char err[16384];
+} tu_result;
+
+/* A fresh store folder in CHARTSYNC_STORE, the passphrase `pass` in
+ * CHARTSYNC_PASSPHRASE and no other chartsync variable set; the folder's
+ * path is returned (malloc'ed, to tu_rmtree and free). */
+char *tu_cli_setup(const char *pass);
+/* Run `bin` with the arguments that follow (NULL-terminated). */
+void tu_cli_run(tu_result *r, const char *bin, ...);
+
+#define tu_ck_status(r, code) \
+	ck_assert_msg((r).status == (code), "exit %d, wanted %d; stderr: %s", \
+		      (r).status, (code), (r).err)
+
+#endif
