@@ -92,6 +92,10 @@ static void git_start(void)
 	 * pull of a million changes must keep under 200 MB */
 	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 << 20));
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(64 << 20));
+	/* windows of 1 GiB (the 64-bit default) would keep a whole pack's
+	 * touched pages resident however low the limit: smaller windows are
+	 * unmapped as the walk moves on */
+	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(16 << 20));
 }
 
 static int git_fail(int code, const char *what)
