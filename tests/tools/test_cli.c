@@ -492,6 +492,54 @@ START_TEST(test_cli__report_access_json_keys_csv_and_refusals)
 }
 END_TEST
 
+START_TEST(test_cli__sync_commands_before_an_organisation)
+{
+	result r;
+
+	init_store();
+	/* malformed command lines: exit 1 */
+	run(&r, "device", NULL);
+	ck_status(r, 1);
+	run(&r, "device", "enroll", "ssh-ed25519 AAAA", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "--site"));
+	run(&r, "device", "list", "--role", "clinic", NULL);
+	ck_status(r, 1);
+	run(&r, "org", NULL);
+	ck_status(r, 1);
+	run(&r, "org", "init", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "--archive"));
+	run(&r, "remote", "a", "b", NULL);
+	ck_status(r, 1);
+	run(&r, "sync", "now", NULL);
+	ck_status(r, 1);
+	/* refused: exit 2, saying what to do */
+	run(&r, "sync", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "chartsync remote"));
+	run(&r, "device", "list", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "not part of an organisation"));
+	run(&r, "device", "enroll", "not a request", "--site", "A", "--role", "clinic", NULL);
+	ck_status(r, 2);
+	run(&r, "remote", "http://archive.example/x.git", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "https"));
+	/* what works without one */
+	run(&r, "device", "request", NULL);
+	ck_status(r, 0);
+	ck_assert(strncmp(r.out, "ssh-ed25519 ", 12) == 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "chartsync:front-desk"));
+	run(&r, "remote", "relative/archive.git", NULL);
+	ck_status(r, 0);
+	run(&r, "remote", NULL);
+	ck_status(r, 0);
+	ck_assert(r.out[0] == '/');
+	ck_assert_ptr_nonnull(strstr(r.out, "/relative/archive.git"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tools");
@@ -500,6 +548,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_cli__init_then_status);
+	tcase_add_test(tc, test_cli__sync_commands_before_an_organisation);
 	tcase_add_test(tc, test_cli__wrong_passphrase_exits_2_and_says_so);
 	tcase_add_test(tc, test_cli__passphrase_file_is_read);
 	tcase_add_test(tc, test_cli__no_passphrase_and_no_terminal);
