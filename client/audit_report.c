@@ -4,6 +4,7 @@
  * event's change's user and terminal, never a field anyone typed.
  */
 #include "client_int.h"
+#include "report_int.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -14,6 +15,7 @@
 
 typedef struct event {
 	int64_t start;   /* ms since the epoch; INT64_MIN when unreadable */
+	chs_hlc written; /* its change's stamp: orders events of one millisecond */
 	char id[33];
 	json_t *json;    /* owned */
 } event;
@@ -24,19 +26,6 @@ typedef struct report {
 	event *ev;
 	size_t n, cap;
 } report;
-
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
 
 static int num(const char *s, int n)
 {
@@ -52,12 +41,12 @@ static int num(const char *s, int n)
  * last. -1 if it is not one. */
 static int parse_when(const char *s, int end, int64_t *out)
 {
-	int64_t ms;
+	int64_t ms, days;
 	const char *p;
 
-	if (!s || !chs_schema_valid_date(s))
+	if (chs_report__day(s, &days) < 0)
 		return -1;
-	ms = days_from_civil(num(s, 4), num(s + 5, 2), num(s + 8, 2)) * DAY_MS;
+	ms = days * DAY_MS;
 	if (s[10] == '\0') {
 		*out = end ? ms + DAY_MS - 1 : ms;
 		return 0;
@@ -152,6 +141,7 @@ static int push_event(report *r, sqlite3_stmt *st)
 		r->cap = ncap;
 	}
 	r->ev[r->n].start = start;
+	r->ev[r->n].written = c->hlc;
 	memcpy(r->ev[r->n].id, id, sizeof(id));
 	r->ev[r->n++].json = j;
 	j = NULL;
@@ -168,6 +158,8 @@ static int cmp_event(const void *a, const void *b)
 
 	if (x->start != y->start)
 		return x->start < y->start ? -1 : 1;
+	if (x->written != y->written)
+		return x->written < y->written ? -1 : 1;
 	return strcmp(x->id, y->id);
 }
 

@@ -8,6 +8,8 @@
 #include "cli.h"
 
 #include <stdarg.h>
+#include <unistd.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +81,21 @@ int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
 	if (ctx && ctx->help_text)
 		fprintf(stderr, "\n%s", ctx->help_text);
 	return CLI_USAGE;
+}
+
+int cli_write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 int cli_fail(int err)

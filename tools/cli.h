@@ -47,6 +47,8 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 	      int (*on_opt)(cli_ctx *ctx, int c, const char *arg, void *payload),
 	      void *payload);
 
+/* Write all of `len` bytes to `fd` (retrying short writes); -1 on error. */
+int cli_write_all(int fd, const char *p, size_t len);
 /* Print `help_text` for --help, returning CLI_OK. */
 int cli_help(const cli_ctx *ctx);
 /* "chartsync: <message>" on stderr, then the matching exit code. */

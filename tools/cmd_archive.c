@@ -143,21 +143,6 @@ static int check_existing(const char *file)
 			     file, HOOK_EXE);
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Write `file` whole or not at all: temp file, fsync, rename, fsync the
  * folder, so a crash never leaves a half-written hook that git would run. */
 static int write_atomic(const char *dir, const char *file, const chs_buf *data)
@@ -169,7 +154,7 @@ static int write_atomic(const char *dir, const char *file, const chs_buf *data)
 	if ((err = chs_buf_printf(&tmp, "%s.tmp.%ld", file, (long)getpid())) < 0)
 		return err;
 	fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
-	if (fd < 0 || write_all(fd, data->ptr, data->len) < 0 ||
+	if (fd < 0 || cli_write_all(fd, data->ptr, data->len) < 0 ||
 	    fchmod(fd, 0755) < 0 || fsync(fd) < 0 || close(fd) < 0) {
 		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", file, strerror(errno));
 		if (fd >= 0)

@@ -27,21 +27,6 @@ static const char open_help[] =
 
 static const struct option open_opts[] = { CLI_COMMON_OPTS, OPT_END };
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Run the pager on `text`. While it runs, the signals a person sends
  * from the terminal (interrupt, hang-up) go to the pager; this process
  * lives on to record the access when the pager exits. 0, or -1 when no
@@ -71,7 +56,7 @@ static int run_pager(const char *pager, const char *text)
 	}
 	close(fds[0]);
 	if (pid > 0)
-		write_all(fds[1], text, strlen(text)); /* the reader may quit early */
+		cli_write_all(fds[1], text, strlen(text)); /* the reader may quit early */
 	close(fds[1]);
 	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
