@@ -21,55 +21,28 @@
 
 enum { ADMIN, C1, C2, B1, NSTORES };
 
-static const char *const users[NSTORES] = { "ann", "bob", "cy", "dee" };
-static const char *const terminals[NSTORES] = { "archive-1", "clinic-a-1", "clinic-b-1",
-						"billing-1" };
+static const tu_member *const members = tu_org_members;
 static char *top, *archive, *dirs[NSTORES];
 static chs_store *st[NSTORES];
-
-static void make_store(int i)
-{
-	st[i] = tu_store_new(top, users[i], terminals[i], archive, &dirs[i]);
-}
 
 static chs_sync_report sync_ok(int i)
 {
 	return tu_sync_ok(st[i]);
 }
 
-static void enroll(int i, const char *site, const char *role)
-{
-	tu_enroll(st[ADMIN], st[i], site, role);
-}
-
 /* An organisation: the admin's store, two clinics and a billing office,
  * all enrolled and synced once. */
 static void setup(void)
 {
-	int i;
-
 	ck_assert_int_eq(chs_crypto_init(), 0);
 	top = tu_tempdir();
 	archive = tu_archive_new(top);
-	for (i = 0; i < NSTORES; i++)
-		make_store(i);
-	ck_assert_msg(chs_org_init(st[ADMIN], archive, "central") == 0, "%s", chs_error_last());
-	enroll(C1, "Clinic A", "clinic");
-	enroll(C2, "Clinic B", "clinic");
-	enroll(B1, "Billing office", "billing");
-	for (i = 0; i < NSTORES; i++)
-		sync_ok(i);
+	tu_org_new(top, archive, members, NSTORES, st, dirs);
 }
 
 static void teardown(void)
 {
-	int i;
-
-	for (i = 0; i < NSTORES; i++) {
-		chs_store_free(st[i]);
-		st[i] = NULL;
-		free(dirs[i]);
-	}
+	tu_org_free(st, dirs, NSTORES);
 	tu_rmtree(top);
 	free(top);
 	free(archive);
@@ -147,8 +120,7 @@ static int cat_scan(int i, const char *id)
 
 static int cli_sync(int i, const char *fault)
 {
-	return tu_sh("CHARTSYNC_PASSPHRASE=pw CHARTSYNC_FAULT='%s' '%s' --store '%s' --user %s"
-		     " sync >/dev/null 2>&1", fault, CHARTSYNC_BIN, dirs[i], users[i]);
+	return tu_cli_sync(CHARTSYNC_BIN, dirs[i], members[i].user, fault);
 }
 
 /* Commits on a device's chunk ref in the archive. */

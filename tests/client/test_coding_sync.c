@@ -17,49 +17,30 @@
 
 enum { ADMIN, CLINIC, BILLING, NSTORES };
 
-static const char *const users[NSTORES] = { "ann", "bob", "dee" };
+static const tu_member members[NSTORES] = {
+	{ "ann", "ann", "central", "archivist" },
+	{ "bob", "bob", "Clinic A", "clinic" },
+	{ "dee", "dee", "Billing office", "billing" },
+};
 static char *top, *archive, *dirs[NSTORES];
 static chs_store *st[NSTORES];
-
-static void make_store(int i)
-{
-	st[i] = tu_store_new(top, users[i], users[i], archive, &dirs[i]);
-}
 
 static void sync_ok(int i)
 {
 	tu_sync_ok(st[i]);
 }
 
-static void enroll(int i, const char *site, const char *role)
-{
-	tu_enroll(st[ADMIN], st[i], site, role);
-}
-
 static void setup(void)
 {
-	int i;
-
 	ck_assert_int_eq(chs_crypto_init(), 0);
 	top = tu_tempdir();
 	archive = tu_archive_new(top);
-	for (i = 0; i < NSTORES; i++)
-		make_store(i);
-	ck_assert_msg(chs_org_init(st[ADMIN], archive, "central") == 0, "%s", chs_error_last());
-	enroll(CLINIC, "Clinic A", "clinic");
-	enroll(BILLING, "Billing office", "billing");
-	for (i = 0; i < NSTORES; i++)
-		sync_ok(i);
+	tu_org_new(top, archive, members, NSTORES, st, dirs);
 }
 
 static void teardown(void)
 {
-	int i;
-
-	for (i = 0; i < NSTORES; i++) {
-		chs_store_free(st[i]);
-		free(dirs[i]);
-	}
+	tu_org_free(st, dirs, NSTORES);
 	tu_rmtree(top);
 	free(top);
 	free(archive);

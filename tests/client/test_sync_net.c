@@ -27,7 +27,7 @@
 
 enum { ADMIN, C1, C2, B1, NSTORES };
 
-static const char *const users[NSTORES] = { "ann", "bob", "cy", "dee" };
+static const tu_member *const members = tu_org_members;
 static char *top, *srv, *archive, *url, *dirs[NSTORES];
 static chs_store *st[NSTORES];
 static tu_gitserver daemon;
@@ -39,26 +39,14 @@ static chs_edit E(const char *name, const char *value)
 	return e;
 }
 
-static void make_store(int i)
-{
-	st[i] = tu_store_new(top, users[i], users[i], url, &dirs[i]);
-}
-
 static void sync_ok(int i)
 {
 	tu_sync_ok(st[i]);
 }
 
-static void enroll(int i, const char *site, const char *role)
-{
-	tu_enroll(st[ADMIN], st[i], site, role);
-}
-
 static void setup(void)
 {
 	char *home;
-	int i;
-
 	ck_assert_int_eq(chs_crypto_init(), 0);
 	top = tu_tempdir();
 	srv = tu_path(top, "srv");
@@ -72,25 +60,13 @@ static void setup(void)
 	ck_assert_int_eq(tu_sh("'%s' archive init '%s' >/dev/null", CHARTSYNC_BIN, archive), 0);
 	tu_gitserver_start(&daemon, srv);
 	url = tu_gitserver_url(&daemon, "archive.git");
-	for (i = 0; i < NSTORES; i++)
-		make_store(i);
-	ck_assert_msg(chs_org_init(st[ADMIN], url, "central") == 0, "%s", chs_error_last());
-	enroll(C1, "Clinic A", "clinic");
-	enroll(C2, "Clinic B", "clinic");
-	enroll(B1, "Billing office", "billing");
-	for (i = 0; i < NSTORES; i++)
-		sync_ok(i);
+	tu_org_new(top, url, members, NSTORES, st, dirs);
 }
 
 static void teardown(void)
 {
-	int i;
-
 	tu_gitserver_stop(&daemon);
-	for (i = 0; i < NSTORES; i++) {
-		chs_store_free(st[i]);
-		free(dirs[i]);
-	}
+	tu_org_free(st, dirs, NSTORES);
 	tu_rmtree(top);
 	free(top);
 	free(srv);
@@ -253,7 +229,7 @@ static pid_t cli_sync_start(int i)
 		setenv("CHARTSYNC_PASSPHRASE", "pw", 1);
 		if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
 			_exit(127);
-		execl(CHARTSYNC_BIN, CHARTSYNC_BIN, "--store", dirs[i], "--user", users[i], "sync",
+		execl(CHARTSYNC_BIN, CHARTSYNC_BIN, "--store", dirs[i], "--user", members[i].user, "sync",
 		      (char *)NULL);
 		_exit(127);
 	}

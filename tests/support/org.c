@@ -53,3 +53,42 @@ chs_sync_report tu_sync_ok(chs_store *s)
 	chs_sync_report_dispose(&rep);
 	return counts;
 }
+
+const tu_member tu_org_members[4] = {
+	{ "ann", "archive-1", "central", "archivist" },
+	{ "bob", "clinic-a-1", "Clinic A", "clinic" },
+	{ "cy", "clinic-b-1", "Clinic B", "clinic" },
+	{ "dee", "billing-1", "Billing office", "billing" },
+};
+
+void tu_org_new(const char *top, const char *remote, const tu_member *m, size_t n,
+		chs_store **st, char **dirs)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		st[i] = tu_store_new(top, m[i].user, m[i].terminal, remote, &dirs[i]);
+	ck_assert_msg(chs_org_init(st[0], remote, m[0].site) == 0, "%s", chs_error_last());
+	for (i = 1; i < n; i++)
+		tu_enroll(st[0], st[i], m[i].site, m[i].role);
+	for (i = 0; i < n; i++)
+		tu_sync_ok(st[i]);
+}
+
+void tu_org_free(chs_store **st, char **dirs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		chs_store_free(st[i]);
+		st[i] = NULL;
+		free(dirs[i]);
+		dirs[i] = NULL;
+	}
+}
+
+int tu_cli_sync(const char *bin, const char *dir, const char *user, const char *fault)
+{
+	return tu_sh("CHARTSYNC_PASSPHRASE=pw CHARTSYNC_FAULT='%s' '%s' --store '%s' --user %s"
+		     " sync >/dev/null 2>&1", fault, bin, dir, user);
+}

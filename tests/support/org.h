@@ -22,4 +22,25 @@ void tu_enroll(chs_store *admin, chs_store *s, const char *site, const char *rol
  * the report's counts (its problems are let go). */
 chs_sync_report tu_sync_ok(chs_store *s);
 
+/* One store of an organisation: its first user, terminal, site and role
+ * (the first member is the admin's store, an archivist). */
+typedef struct tu_member {
+	const char *user, *terminal, *site, *role;
+} tu_member;
+
+/* The organisation most sync tests use: ann at the archive (admin), bob
+ * and cy at clinics A and B, dee at the billing office. */
+extern const tu_member tu_org_members[4];
+
+/* Stores for `n` members in TOP (st[i], dirs[i]) syncing with `remote`;
+ * the first makes the organisation, enrolls the others, and all sync once. */
+void tu_org_new(const char *top, const char *remote, const tu_member *m, size_t n,
+		chs_store **st, char **dirs);
+void tu_org_free(chs_store **st, char **dirs, size_t n);
+
+/* `chartsync sync` (the binary `bin`) on a store, as `user`, with the
+ * fault drill CHARTSYNC_FAULT=`fault`; its exit status as the shell
+ * gives it (128 + 9 when the drill killed it). */
+int tu_cli_sync(const char *bin, const char *dir, const char *user, const char *fault);
+
 #endif
