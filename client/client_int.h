@@ -135,6 +135,9 @@ int chs_client__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
 /* Remember the clock (never moving it back), in the store and in `s`. */
 int chs_client__clock_save(chs_store *s, chs_hlc clock);
 /* All changes of a record, decoded (free with chs_client__changes_free). */
+/* One stored change, decoded: CHS_ENOTFOUND when the store has none with
+ * this id, CHS_EDAMAGED when it does not decode. */
+int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change **out);
 int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
 			     chs_change ***out, size_t *n);
 void chs_client__changes_free(chs_change **list, size_t n);

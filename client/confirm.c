@@ -94,30 +94,6 @@ static int load_target(chs_store *s, const char *prefix, target *t)
 	return err;
 }
 
-/* One stored change, decoded. */
-static int load_change(chs_store *s, const unsigned char id[32], chs_change **out)
-{
-	sqlite3_stmt *st = NULL;
-	int err, rc;
-
-	*out = NULL;
-	if ((err = chs_client__prepare(s, &st, "SELECT body FROM changes WHERE id = ?")) < 0)
-		return err;
-	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (chs_change_decode(out, sqlite3_column_blob(st, 0),
-				      (size_t)sqlite3_column_bytes(st, 0)) < 0)
-			err = chs_error_set(CHS_EDAMAGED,
-					    "the store '%s' is damaged: a stored change does not decode",
-					    chs_store_path(s));
-	} else {
-		err = rc == SQLITE_DONE ? chs_error_set(CHS_ENOTFOUND, "no such change")
-					: chs_client__sqlerr(s, rc, "reading a change");
-	}
-	chs_client__finish(s, st);
-	return err;
-}
-
 /* ------------------------------------------------------------------ */
 /* Finding a record's confirmation                                      */
 
@@ -254,7 +230,7 @@ static int check_not_own(chs_store *s, const target *t)
 	for (i = 0; i < t->nheads && err == 0; i++) {
 		char when[32];
 
-		if ((err = load_change(s, t->head_ids[i], &c)) < 0)
+		if ((err = chs_client__load_change(s, t->head_ids[i], &c)) < 0)
 			break;
 		chs_client__hlc_time(c->hlc, when);
 		if (c->user && strcmp(c->user, chs_store_user(s)) == 0)
@@ -356,7 +332,7 @@ static int last_change_json(chs_store *s, json_t *o, const unsigned char *heads,
 
 	if (len < CHS_CHANGE_ID_BYTES)
 		return 0;
-	if ((err = load_change(s, heads, &c)) < 0)
+	if ((err = chs_client__load_change(s, heads, &c)) < 0)
 		return err == CHS_ENOTFOUND ? 0 : err;
 	chs_client__hlc_time(c->hlc, when);
 	json_object_set_new(o, "changed", json_string(when));

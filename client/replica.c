@@ -87,25 +87,6 @@ void chs_outgoing_free(chs_outgoing *list, size_t n)
 	free(list);
 }
 
-static int load_change(chs_store *s, const unsigned char id[32], chs_change **out)
-{
-	sqlite3_stmt *st = NULL;
-	int err, rc;
-
-	*out = NULL;
-	if ((err = chs_client__prepare(s, &st, "SELECT body FROM changes WHERE id = ?")) < 0)
-		return err;
-	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		err = chs_change_decode(out, sqlite3_column_blob(st, 0),
-					(size_t)sqlite3_column_bytes(st, 0));
-	else
-		err = chs_error_set(CHS_EDAMAGED, "a change of a stored batch is missing");
-	chs_client__finish(s, st);
-	return err;
-}
-
 /* Rebuild a sealed batch from its row: the changes in manifest order. */
 static int load_batch(chs_store *s, sqlite3_stmt *row, chs_batch **out)
 {
@@ -130,7 +111,9 @@ int chs_client__load_batch(chs_store *s, const void *manifest, size_t len,
 		goto done;
 	}
 	for (i = 0; i < n && err == 0; i++)
-		if ((err = load_change(s, ids[i], &b->changes[i])) == 0)
+		if ((err = chs_client__load_change(s, ids[i], &b->changes[i])) == CHS_ENOTFOUND)
+			err = chs_error_set(CHS_EDAMAGED, "a change of a stored batch is missing");
+		else if (err == 0)
 			b->nchanges++;
 done:
 	free(ids);

@@ -43,6 +43,29 @@ static int push_change(chs_change ***list, size_t *n, size_t *cap,
 	return 0;
 }
 
+int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change **out)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*out = NULL;
+	if ((err = chs_client__prepare(s, &st, "SELECT body FROM changes WHERE id = ?")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (chs_change_decode(out, sqlite3_column_blob(st, 0),
+				      (size_t)sqlite3_column_bytes(st, 0)) < 0)
+			err = chs_error_set(CHS_EDAMAGED,
+					    "the store '%s' is damaged: a stored change does not decode",
+					    chs_store_path(s));
+	} else {
+		err = rc == SQLITE_DONE ? chs_error_set(CHS_ENOTFOUND, "no such change")
+					: chs_client__sqlerr(s, rc, "reading a change");
+	}
+	chs_client__finish(s, st);
+	return err;
+}
+
 int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
 			     chs_change ***out, size_t *n)
 {

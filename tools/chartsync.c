@@ -83,6 +83,29 @@ int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
+int cli_dispatch(cli_ctx *ctx, int argc, char **argv, const cli_command *table, size_t n,
+		 const char *usage, const char *footer, const char *noun)
+{
+	size_t i, width = 7;
+	FILE *out;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		out = argc < 2 && !ctx->help ? stderr : stdout;
+		for (i = 0; i < n; i++)
+			if (strlen(table[i].name) > width)
+				width = strlen(table[i].name);
+		fprintf(out, "%s\n", usage);
+		for (i = 0; i < n; i++)
+			fprintf(out, "  %-*s %s\n", (int)width + 1, table[i].name, table[i].summary);
+		fprintf(out, "\n%s\n", footer);
+		return out == stderr ? CLI_USAGE : CLI_OK;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(argv[1], table[i].name) == 0)
+			return table[i].run(ctx, argc - 1, argv + 1);
+	return cli_usage(NULL, "'%s' is not %s (see 'chartsync %s --help')", argv[1], noun, argv[0]);
+}
+
 int cli_write_all(int fd, const char *p, size_t len)
 {
 	while (len > 0) {

@@ -47,6 +47,12 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 	      int (*on_opt)(cli_ctx *ctx, int c, const char *arg, void *payload),
 	      void *payload);
 
+/* A command made of subcommands (report, export): run the one argv[1]
+ * names in `table`; with none, or --help, print `usage`, the table and
+ * `footer` (to stderr and CLI_USAGE when none was named). `noun` says
+ * what an unknown name is not, e.g. "a report". */
+int cli_dispatch(cli_ctx *ctx, int argc, char **argv, const cli_command *table, size_t n,
+		 const char *usage, const char *footer, const char *noun);
 /* Write all of `len` bytes to `fd` (retrying short writes); -1 on error. */
 int cli_write_all(int fd, const char *p, size_t len);
 /* Print `help_text` for --help, returning CLI_OK. */

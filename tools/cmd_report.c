@@ -9,45 +9,20 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct report_kind {
-	const char *name;
-	int (*run)(cli_ctx *ctx, int argc, char **argv); /* argv[0] is the kind */
-	const char *summary;
-} report_kind;
-
 static int report_access(cli_ctx *ctx, int argc, char **argv);
 
-/* One line per report. */
-static const report_kind kinds[] = {
+/* One line per report; argv[0] of each is the kind. */
+static const cli_command kinds[] = {
 	{ "access", report_access, "who looked at which records, when, how long, from where" },
 	{ "consistency", cmd_report_consistency, "each visit checked against the patient's records" },
 	{ "coding", cmd_report_coding, "the coding queue: length, age, throughput per coder" },
 };
 
-#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
-
-static void print_report_help(FILE *out)
-{
-	size_t i;
-
-	fputs("usage: chartsync report <kind> [<options>]\n\nkinds:\n", out);
-	for (i = 0; i < NKINDS; i++)
-		fprintf(out, "  %-12s %s\n", kinds[i].name, kinds[i].summary);
-	fputs("\nEvery report takes --help and --json.\n", out);
-}
-
 int cmd_report(cli_ctx *ctx, int argc, char **argv)
 {
-	size_t i;
-
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		print_report_help(argc < 2 && !ctx->help ? stderr : stdout);
-		return argc < 2 && !ctx->help ? CLI_USAGE : CLI_OK;
-	}
-	for (i = 0; i < NKINDS; i++)
-		if (strcmp(argv[1], kinds[i].name) == 0)
-			return kinds[i].run(ctx, argc - 1, argv + 1);
-	return cli_usage(NULL, "'%s' is not a report (see 'chartsync report --help')", argv[1]);
+	return cli_dispatch(ctx, argc, argv, kinds, sizeof(kinds) / sizeof(kinds[0]),
+			    "usage: chartsync report <kind> [<options>]\n\nkinds:",
+			    "Every report takes --help and --json.", "a report");
 }
 
 /* ---- access ---- */
