@@ -20,7 +20,7 @@ void chs_aead_seal(unsigned char *out, const void *msg, size_t len,
 {
 	unsigned char *nonce = out, *ct = out + CHS_AEAD_NONCE_BYTES;
 
-	randombytes_buf(nonce, CHS_AEAD_NONCE_BYTES);
+	chs_random(nonce, CHS_AEAD_NONCE_BYTES);
 	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
 		ct, ct + len, NULL, msg, len, ad, adlen, NULL, nonce, key);
 }

@@ -103,6 +103,7 @@ void chs_secret_free(void *p);
 void chs_wipe(void *p, size_t len);
 /* Constant-time equality of two equally long byte strings. */
 int chs_equal(const void *a, const void *b, size_t len);
+/* Unpredictable bytes for ids, nonces and salts (keys: chs_key_new). */
 void chs_random(void *out, size_t len);
 /* A fresh random key in secret memory; NULL when out of memory. */
 unsigned char *chs_key_new(void);

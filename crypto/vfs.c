@@ -21,6 +21,7 @@
  *                   page[0, 4048) || extra[8]
  *     [4056, 4072)  Poly1305 tag
  *     [4072, 4096)  nonce, fresh from the system RNG on every write
+ *                   (chs_random: drawn from the kernel in blocks)
  *
  * and xRead hands back page[0, 4048) followed by 48 zero bytes. Because
  * the ciphertext is as long as the page, offsets and file sizes are the
@@ -202,8 +203,7 @@ static void ad_wal(unsigned char ad[AD_WAL], uint32_t frame,
 static void page_seal(const chs_vfs *v, unsigned char *io,
 		      const unsigned char *ad, size_t adlen)
 {
-	randombytes_buf(io + NONCE_OFF,
-			crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+	chs_random(io + NONCE_OFF, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
 	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
 		io, io + TAG_OFF, NULL, io, SEALED, ad, adlen, NULL,
 		io + NONCE_OFF, v->key);

@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void unhex_ok(void *out, size_t len, const char *hex)
 {
@@ -107,6 +109,51 @@ START_TEST(test_aead__round_trip_uses_fresh_nonces)
 END_TEST
 
 /* ---- Ed25519: RFC 8032, 7.1, test 1 ---- */
+
+/* Random bytes come from a per-thread block; a forked child must not
+ * hand out the bytes its parent hands out next (two processes sealing
+ * pages under one key with the same nonce). */
+START_TEST(test_random__fork_child_draws_other_bytes)
+{
+	unsigned char first[8], mine[32], childs[32];
+	int fds[2], status;
+	pid_t pid;
+
+	chs_random(first, sizeof(first)); /* the block is filled now */
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		chs_random(childs, sizeof(childs));
+		_exit(write(fds[1], childs, sizeof(childs)) == (ssize_t)sizeof(childs) ? 0 : 1);
+	}
+	close(fds[1]);
+	chs_random(mine, sizeof(mine));
+	ck_assert_int_eq(read(fds[0], childs, sizeof(childs)), (ssize_t)sizeof(childs));
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert(memcmp(mine, childs, sizeof(mine)) != 0);
+}
+END_TEST
+
+/* Draws larger than the block, and many small ones, never repeat. */
+START_TEST(test_random__draws_do_not_repeat)
+{
+	static unsigned char big[3 * 4096 + 7];
+	unsigned char a[24], b[24];
+	int i;
+
+	chs_random(big, sizeof(big));
+	ck_assert(memcmp(big, big + 4096, 4096) != 0);
+	ck_assert(memcmp(big + 4096, big + 8192, 4096) != 0);
+	for (i = 0; i < 1000; i++) {
+		chs_random(a, sizeof(a));
+		chs_random(b, sizeof(b));
+		ck_assert(memcmp(a, b, sizeof(a)) != 0);
+	}
+}
+END_TEST
 
 START_TEST(test_identity__rfc8032_vector)
 {
@@ -283,6 +330,8 @@ static Suite *crypto_suite(void)
 	tcase_add_test(tc, test_hex__rejects_malformed);
 	tcase_add_test(tc, test_aead__known_answer_opens);
 	tcase_add_test(tc, test_aead__round_trip_uses_fresh_nonces);
+	tcase_add_test(tc, test_random__fork_child_draws_other_bytes);
+	tcase_add_test(tc, test_random__draws_do_not_repeat);
 	tcase_add_test(tc, test_identity__rfc8032_vector);
 	tcase_add_test(tc, test_identity__refuses_mismatched_public_half);
 	tcase_add_test(tc, test_identity__device_id_is_stable_hex);
