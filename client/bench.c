@@ -117,6 +117,22 @@ static int durable_commits(sqlite3 *db, int commits, const unsigned char *body,
 	return err;
 }
 
+/* A benchmark database and its WAL and wal-index. */
+static void remove_db(const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	size_t i;
+
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		chs_buf b;
+
+		chs_buf_init(&b, 0);
+		if (chs_buf_printf(&b, "%s%s", path, suffixes[i]) == 0)
+			unlink(b.ptr);
+		chs_buf_dispose(&b);
+	}
+}
+
 static int bench_one(const char *dir, chs_vfs *vfs, int rows, int row_bytes,
 		     int commits, double *rows_per_s, double *commit_ms)
 {
@@ -138,19 +154,8 @@ static int bench_one(const char *dir, chs_vfs *vfs, int rows, int row_bytes,
 	*rows_per_s = secs > 0 ? rows / secs : 0;
 done:
 	sqlite3_close_v2(db);
-	if (path) {
-		chs_buf b;
-
-		unlink(path);
-		chs_buf_init(&b, 0);
-		if (chs_buf_printf(&b, "%s-wal", path) == 0)
-			unlink(b.ptr);
-		chs_buf_dispose(&b);
-		chs_buf_init(&b, 0);
-		if (chs_buf_printf(&b, "%s-shm", path) == 0)
-			unlink(b.ptr);
-		chs_buf_dispose(&b);
-	}
+	if (path)
+		remove_db(path);
 	free(path);
 	free(body);
 	return err;
@@ -182,5 +187,172 @@ int chs_bench_store(const char *dir, int rows, int row_bytes, int commits,
 done:
 	chs_vfs_free(vfs);
 	chs_secret_free(key);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* The import floor                                                     */
+
+/* The first change and the first patient of `s`: the rows to copy. */
+static int floor_templates(chs_store *s, chs_buf *body, chs_buf *state)
+{
+	sqlite3_stmt *st = NULL;
+	int err;
+
+	if ((err = chs_client__prepare(s, &st, "SELECT body FROM changes ORDER BY rowid LIMIT 1")) < 0)
+		return err;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		err = chs_buf_put(body, sqlite3_column_blob(st, 0),
+				  (size_t)sqlite3_column_bytes(st, 0));
+	chs_client__finish(s, st);
+	if (err < 0 || (err = chs_client__prepare(s, &st,
+			"SELECT state FROM records WHERE type = 'patient' ORDER BY rowid LIMIT 1")) < 0)
+		return err;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		err = chs_buf_put(state, sqlite3_column_blob(st, 0),
+				  (size_t)sqlite3_column_bytes(st, 0));
+	chs_client__finish(s, st);
+	if (err == 0 && (body->len < 8 || state->len < 8))
+		err = chs_error_set(CHS_EINVALID, "benchmark: the store holds no imported patient");
+	return err;
+}
+
+static int floor_open(sqlite3 **db, const char *path)
+{
+	int err;
+
+	unlink(path);
+	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+			    NULL) != SQLITE_OK)
+		return chs_error_set(CHS_ERROR, "benchmark: cannot create '%s'", path);
+	if ((err = exec(*db, "PRAGMA page_size=4096; PRAGMA temp_store=MEMORY;"
+			     "PRAGMA cache_size=-65536; PRAGMA journal_mode=WAL;"
+			     "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0;")) < 0)
+		return err;
+	return exec(*db, chs_client__schema_sql());
+}
+
+/* One record as an import stores it: its change, then its record. */
+static int floor_record(sqlite3_stmt *ch, sqlite3_stmt *rec, long i, chs_buf *body,
+			chs_buf *state)
+{
+	unsigned char id[32], record[16], hash[32];
+	char mrn[24];
+	int ok;
+
+	chs_random(id, sizeof(id));
+	chs_random(record, sizeof(record));
+	chs_random(hash, sizeof(hash));
+	/* vary the rows so no two pages are alike */
+	memcpy(body->ptr, &i, sizeof(i));
+	memcpy(state->ptr, &i, sizeof(i));
+	snprintf(mrn, sizeof(mrn), "MRN-%08ld", i);
+	sqlite3_bind_blob(ch, 1, id, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(ch, 2, record, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(ch, 3, 1 + i / CHS_BATCH_MAX_CHANGES);
+	sqlite3_bind_blob(ch, 4, body->ptr, (int)body->len, SQLITE_STATIC);
+	sqlite3_bind_blob(rec, 1, record, 16, SQLITE_STATIC);
+	sqlite3_bind_blob(rec, 2, id, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(rec, 3, state->ptr, (int)state->len, SQLITE_STATIC);
+	sqlite3_bind_blob(rec, 4, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_text(rec, 5, mrn, -1, SQLITE_TRANSIENT);
+	ok = sqlite3_step(ch) == SQLITE_DONE && sqlite3_step(rec) == SQLITE_DONE;
+	sqlite3_reset(ch);
+	sqlite3_reset(rec);
+	return ok ? 0 : -1;
+}
+
+static int floor_batch(sqlite3_stmt *b, long seq, const unsigned char *manifest,
+		       size_t len)
+{
+	unsigned char id[32], sig[64];
+	int ok;
+
+	chs_random(id, sizeof(id));
+	chs_random(sig, sizeof(sig));
+	sqlite3_bind_int64(b, 1, seq);
+	sqlite3_bind_blob(b, 2, id, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(b, 3, seq);
+	sqlite3_bind_blob(b, 4, manifest, (int)len, SQLITE_STATIC);
+	sqlite3_bind_blob(b, 5, sig, 64, SQLITE_STATIC);
+	ok = sqlite3_step(b) == SQLITE_DONE;
+	sqlite3_reset(b);
+	return ok ? 0 : -1;
+}
+
+static int floor_run(sqlite3 *db, long records, chs_buf *body, chs_buf *state,
+		     double *secs)
+{
+	static const unsigned char manifest[CHS_BATCH_MAX_CHANGES * 32];
+	sqlite3_stmt *ch = NULL, *rec = NULL, *b = NULL;
+	double t0 = now_s();
+	long i;
+	int err = 0;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO changes(id, record, batch, body)"
+				   " VALUES (?, ?, ?, ?)", -1, &ch, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO records(id, type, deleted, review, heads,"
+				   " state, hash, mrn) VALUES (?1, 'patient', 0, 0, ?2, ?3, ?4, ?5)",
+			       -1, &rec, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO batches(seq, id, device, dseq, manifest,"
+				   " signature, key, local, received) VALUES (?1, ?2, 'bench',"
+				   " ?3, ?4, ?5, ?5, 1, 0)", -1, &b, NULL) != SQLITE_OK ||
+	    (err = exec(db, "BEGIN")) < 0)
+		goto done;
+	for (i = 0; i < records && err == 0; i++) {
+		err = floor_record(ch, rec, i, body, state);
+		if (err == 0 && ((i + 1) % CHS_BATCH_MAX_CHANGES == 0 || i + 1 == records))
+			err = floor_batch(b, 1 + i / CHS_BATCH_MAX_CHANGES, manifest,
+					  (size_t)(i % CHS_BATCH_MAX_CHANGES + 1) * 32);
+	}
+	if (err == 0)
+		err = exec(db, "COMMIT");
+	/* what the store's commit does after a long transaction */
+	if (err == 0)
+		sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	*secs = now_s() - t0;
+done:
+	if (err == 0 && (!ch || !rec || !b))
+		err = -1;
+	if (err < 0 && chs_error_last_code() == 0)
+		err = chs_error_set(CHS_ERROR, "benchmark: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(ch);
+	sqlite3_finalize(rec);
+	sqlite3_finalize(b);
+	return err;
+}
+
+int chs_bench_import_floor(chs_store *s, const char *dir, long records,
+			   double *records_per_s)
+{
+	char *path = chs_client__path(dir, "bench-floor.db");
+	chs_buf body, state;
+	sqlite3 *db = NULL;
+	double secs = 0;
+	int err;
+
+	*records_per_s = 0;
+	chs_buf_init(&body, 0);
+	chs_buf_init(&state, 0);
+	if (!path) {
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (records < 1) {
+		err = chs_error_set(CHS_EINVALID, "benchmark sizes must be positive");
+		goto done;
+	}
+	chs_error_clear();
+	if ((err = floor_templates(s, &body, &state)) < 0 || (err = floor_open(&db, path)) < 0 ||
+	    (err = floor_run(db, records, &body, &state, &secs)) < 0)
+		goto done;
+	*records_per_s = secs > 0 ? (double)records / secs : 0;
+done:
+	sqlite3_close_v2(db);
+	if (path)
+		remove_db(path);
+	free(path);
+	chs_buf_dispose(&body);
+	chs_buf_dispose(&state);
 	return err;
 }

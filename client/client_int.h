@@ -75,6 +75,8 @@ void chs_client__lock_close(chs_store *s);
 /* ---- store.c: the database ---- */
 /* Map an SQLite result to a CHS_E* code and message about `what`. */
 int chs_client__sqlerr(chs_store *s, int rc, const char *what);
+/* The store's tables and indexes, as created (for the import floor bench). */
+const char *chs_client__schema_sql(void);
 int chs_client__exec(chs_store *s, const char *sql);
 /* Prepared statements are cached per store (parsing SQL costs more than
  * running these small statements): `sql` must be a string literal, and

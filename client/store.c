@@ -96,6 +96,11 @@ static const char *const schema_sql =
 	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
 	REPLICA_SQL BLOBSYNC_SQL CODING_SQL;
 
+const char *chs_client__schema_sql(void)
+{
+	return schema_sql;
+}
+
 /* ------------------------------------------------------------------ */
 /* SQL helpers                                                          */
 

@@ -8,6 +8,11 @@
  *   show_1000_ms          the same record loaded from the store, decoded,
  *                         merged and rendered (what `show` costs)
  *   verify_s              the state hash over all N records
+ *   plain_sqlite_floor_records_per_s
+ *                         the rows that import wrote, written again by
+ *                         SQLite alone into a plain database with the
+ *                         store's schema (no encryption, encoding,
+ *                         merging or signing): the ceiling for import
  *
  * Targets: import >= 100,000/s, add < 5 ms, merge < 10 ms, verify < 1 s.
  */
@@ -183,7 +188,7 @@ int main(int argc, char **argv)
 	chs_store_create_opts o;
 	chs_kdf_params kdf;
 	chs_store *s = NULL;
-	double t0, import_s, add_ms, merge_ms, show_ms, verify_s;
+	double t0, import_s, add_ms, merge_ms, show_ms, verify_s, floor_rps = 0;
 	int64_t imported = 0, nrec = 0;
 	int c;
 
@@ -218,6 +223,8 @@ int main(int argc, char **argv)
 	if (chs_record_import(s, input, &imported) < 0)
 		die("import");
 	import_s = bench_now_s() - t0;
+	if (chs_bench_import_floor(s, dir, (long)imported, &floor_rps) < 0)
+		die("import floor");
 	add_ms = median_add_ms(s, (int)adds);
 	merge_figures(s, &merge_ms, &show_ms);
 	t0 = bench_now_s();
@@ -236,8 +243,9 @@ int main(int argc, char **argv)
 	}
 	printf("{\"bench\":\"records\",\"records\":%lld,\"import_records_per_s\":%.0f,"
 	       "\"import_s\":%.3f,\"add_median_ms\":%.3f,\"merge_1000_ms\":%.3f,"
-	       "\"show_1000_ms\":%.3f,\"verify_s\":%.3f,\"verify_records\":%lld}\n",
+	       "\"show_1000_ms\":%.3f,\"verify_s\":%.3f,\"verify_records\":%lld,"
+	       "\"plain_sqlite_floor_records_per_s\":%.0f}\n",
 	       (long long)imported, imported / import_s, import_s, add_ms, merge_ms,
-	       show_ms, verify_s, (long long)nrec);
+	       show_ms, verify_s, (long long)nrec, floor_rps);
 	return 0;
 }
