@@ -187,7 +187,8 @@ void chs_client__finish(chs_store *s, sqlite3_stmt *st)
 			return;
 		}
 	}
-	chs_client__finish(s, st);
+	/* not cached: every slot was taken when it was prepared */
+	sqlite3_finalize(st);
 }
 
 void chs_client__finish_all(chs_store *s)

@@ -3,6 +3,7 @@
  * technicians open it.
  */
 #include "client/chartsync.h"
+#include "client/client_int.h"
 #include "support/testutil.h"
 
 #include <signal.h>
@@ -76,6 +77,33 @@ static char *snapshot(void)
 	}
 	return chs_buf_detach(&b);
 }
+
+/* A long-lived process (a sync, the service) prepares more distinct
+ * statements than the store keeps: the ones beyond are finalized when
+ * done, and the store goes on working. */
+START_TEST(test_store__more_statements_than_the_cache_holds)
+{
+	static char sql[CHS_STMT_CACHE + 8][32];
+	chs_store *s = create_as("maria", "pass-maria");
+	char *v = NULL;
+	int i;
+
+	for (i = 0; i < CHS_STMT_CACHE + 8; i++) {
+		sqlite3_stmt *st = NULL;
+
+		snprintf(sql[i], sizeof(sql[i]), "SELECT %d", i);
+		ck_assert_int_eq(chs_client__prepare(s, &st, sql[i]), 0);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_int_eq(sqlite3_column_int(st, 0), i);
+		chs_client__finish(s, st);
+	}
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "back-office"), 0);
+	ck_assert_int_eq(chs_config_get(s, "terminal.name", &v), 0);
+	ck_assert_str_eq(v, "back-office");
+	free(v);
+	chs_store_free(s);
+}
+END_TEST
 
 START_TEST(test_store__create_and_reopen)
 {
@@ -572,6 +600,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_store__create_and_reopen);
+	tcase_add_test(tc, test_store__more_statements_than_the_cache_holds);
 	tcase_add_test(tc, test_store__refuses_to_create_over_a_store);
 	tcase_add_test(tc, test_store__never_removes_a_database_it_did_not_make);
 	tcase_add_test(tc, test_store__wrong_passphrase_and_unknown_user_refused_alike);
