@@ -173,9 +173,12 @@ static int collect(chs_store *s, report *r, const unsigned char *pid)
 	if (r->f->progress && (err = chs_client__get_int(s,
 			"SELECT count(*) FROM records WHERE type = 'audit'", &total)) < 0)
 		return err;
-	if ((err = chs_client__prepare(s, &st,
-		     "SELECT r.id, r.state, c.body FROM records r JOIN changes c ON c.record = r.id"
-		     " WHERE r.type = 'audit' AND (?1 IS NULL OR r.patient = ?1)")) < 0)
+	/* one patient's events through the patient index, not a scan */
+	if ((err = chs_client__prepare(s, &st, pid
+		     ? "SELECT r.id, r.state, c.body FROM records r JOIN changes c"
+		       " ON c.record = r.id WHERE r.type = 'audit' AND r.patient = ?1"
+		     : "SELECT r.id, r.state, c.body FROM records r JOIN changes c"
+		       " ON c.record = r.id WHERE r.type = 'audit'")) < 0)
 		return err;
 	if (pid)
 		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);

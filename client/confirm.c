@@ -111,13 +111,22 @@ static int find_confirmation(chs_store *s, const target *t, found *f)
 	int err, rc;
 
 	memset(f, 0, sizeof(*f));
-	if ((err = chs_client__prepare(s, &st,
-		     "SELECT id, json_extract(CAST(state AS TEXT), '$.fields.note')"
-		     " FROM records WHERE patient IS ?1 AND type = 'confirmation'"
-		     " AND NOT deleted"
-		     " AND json_extract(CAST(state AS TEXT), '$.fields.record') = ?2"
-		     " AND json_extract(CAST(state AS TEXT), '$.fields.change') = ?3"
-		     " ORDER BY rowid LIMIT 1")) < 0)
+	/* "patient IS ?1" would match a NULL too, so SQLite could not use the
+	 * patient index (it holds no NULLs) and read every record of the
+	 * store on each 'show': "= ?1" when there is a patient. */
+	if ((err = chs_client__prepare(s, &st, t->patient[0]
+		     ? "SELECT id, json_extract(CAST(state AS TEXT), '$.fields.note')"
+		       " FROM records WHERE patient = ?1 AND type = 'confirmation'"
+		       " AND NOT deleted"
+		       " AND json_extract(CAST(state AS TEXT), '$.fields.record') = ?2"
+		       " AND json_extract(CAST(state AS TEXT), '$.fields.change') = ?3"
+		       " ORDER BY rowid LIMIT 1"
+		     : "SELECT id, json_extract(CAST(state AS TEXT), '$.fields.note')"
+		       " FROM records WHERE patient IS NULL AND type = 'confirmation'"
+		       " AND NOT deleted"
+		       " AND json_extract(CAST(state AS TEXT), '$.fields.record') = ?2"
+		       " AND json_extract(CAST(state AS TEXT), '$.fields.change') = ?3"
+		       " ORDER BY rowid LIMIT 1")) < 0)
 		return err;
 	if (t->patient[0] && chs_client__parse_id(pid, t->patient) == 0)
 		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
@@ -374,15 +383,24 @@ int chs_record_list_unconfirmed(chs_store *s, const char *patient, char **json)
 			goto done;
 		chs_client__parse_id(pid, hex);
 	}
-	if ((err = chs_client__prepare(s, &st,
-		     "SELECT id, type, state, review, heads FROM records WHERE NOT deleted"
-		     " AND type NOT IN ('confirmation', 'audit', 'fee')"
-		     " AND (?1 IS NULL OR patient = ?1 OR id = ?1)"
-		     " AND lower(hex(id)) || ':' || lower(hex(heads)) NOT IN"
-		     " (SELECT json_extract(CAST(state AS TEXT), '$.fields.record') || ':' ||"
-		     "  replace(json_extract(CAST(state AS TEXT), '$.fields.change'), ',', '')"
-		     "  FROM records WHERE type = 'confirmation' AND NOT deleted)"
-		     " ORDER BY rowid")) < 0)
+	/* One patient's chart, and its confirmations, through the patient
+	 * index (confirmations link to the patient of what they confirm). */
+	if ((err = chs_client__prepare(s, &st, patient
+		     ? "SELECT id, type, state, review, heads FROM records WHERE NOT deleted"
+		       " AND type NOT IN ('confirmation', 'audit', 'fee')"
+		       " AND (patient = ?1 OR id = ?1)"
+		       " AND lower(hex(id)) || ':' || lower(hex(heads)) NOT IN"
+		       " (SELECT json_extract(CAST(state AS TEXT), '$.fields.record') || ':' ||"
+		       "  replace(json_extract(CAST(state AS TEXT), '$.fields.change'), ',', '')"
+		       "  FROM records WHERE patient = ?1 AND type = 'confirmation' AND NOT deleted)"
+		       " ORDER BY rowid"
+		     : "SELECT id, type, state, review, heads FROM records WHERE NOT deleted"
+		       " AND type NOT IN ('confirmation', 'audit', 'fee')"
+		       " AND lower(hex(id)) || ':' || lower(hex(heads)) NOT IN"
+		       " (SELECT json_extract(CAST(state AS TEXT), '$.fields.record') || ':' ||"
+		       "  replace(json_extract(CAST(state AS TEXT), '$.fields.change'), ',', '')"
+		       "  FROM records WHERE type = 'confirmation' AND NOT deleted)"
+		       " ORDER BY rowid")) < 0)
 		goto done;
 	if (patient)
 		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);

@@ -665,9 +665,10 @@ static int count_rows(fhir *x, const unsigned char *pid, int64_t *n)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(x->s, &st,
-		     "SELECT count(*) FROM records WHERE NOT deleted AND"
-		     " (?1 IS NULL OR patient = ?1 OR id = ?1)")) < 0)
+	if ((err = chs_client__prepare(x->s, &st, pid
+		     ? "SELECT count(*) FROM records WHERE NOT deleted AND"
+		       " (patient = ?1 OR id = ?1)"
+		     : "SELECT count(*) FROM records WHERE NOT deleted")) < 0)
 		return err;
 	if (pid)
 		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
@@ -686,9 +687,11 @@ static int write_entries(fhir *x, const unsigned char *pid)
 
 	if (x->o.progress && (err = count_rows(x, pid, &total)) < 0)
 		return err;
-	if ((err = chs_client__prepare(x->s, &st,
-		     "SELECT id, type, state FROM records WHERE NOT deleted AND"
-		     " (?1 IS NULL OR patient = ?1 OR id = ?1) ORDER BY rowid")) < 0)
+	/* one patient's records through the patient index, not a scan */
+	if ((err = chs_client__prepare(x->s, &st, pid
+		     ? "SELECT id, type, state FROM records WHERE NOT deleted AND"
+		       " (patient = ?1 OR id = ?1) ORDER BY rowid"
+		     : "SELECT id, type, state FROM records WHERE NOT deleted ORDER BY rowid")) < 0)
 		return err;
 	if (pid)
 		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);

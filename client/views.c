@@ -220,10 +220,15 @@ int chs_record_list(chs_store *s, const char *type, const char *patient,
 			return err;
 		chs_client__parse_id(pid, hex);
 	}
-	if ((err = chs_client__prepare(s, &st,
-		     "SELECT id, type, state, review FROM records WHERE NOT deleted"
-		     " AND (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR patient = ?2"
-		     " OR id = ?2) AND (?1 IS NOT NULL OR type <> 'audit') ORDER BY rowid")) < 0)
+	/* One patient's chart is found through the patient index: written
+	 * as "?2 IS NULL OR ...", the filter made SQLite read every record. */
+	if ((err = chs_client__prepare(s, &st, patient
+		     ? "SELECT id, type, state, review FROM records WHERE NOT deleted"
+		       " AND (?1 IS NULL OR type = ?1) AND (patient = ?2 OR id = ?2)"
+		       " AND (?1 IS NOT NULL OR type <> 'audit') ORDER BY rowid"
+		     : "SELECT id, type, state, review FROM records WHERE NOT deleted"
+		       " AND (?1 IS NULL OR type = ?1)"
+		       " AND (?1 IS NOT NULL OR type <> 'audit') ORDER BY rowid")) < 0)
 		return err;
 	if (type)
 		sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);

@@ -4,6 +4,7 @@
  * carry them) and merged.
  */
 #include "client/chartsync.h"
+#include "client/client_int.h"
 #include "sync/sync.h"
 #include "support/testutil.h"
 
@@ -732,6 +733,85 @@ START_TEST(test_records__a_synced_change_with_a_bad_code_is_applied_not_refused)
 }
 END_TEST
 
+/* ---- one chart in a large store ---- */
+
+static int count_steps(void *n)
+{
+	(*(long *)n)++;
+	return 0;
+}
+
+/* SQLite virtual-machine steps a call costs, in thousands. */
+#define STEPS_BEGIN(s, n) (n = 0, sqlite3_progress_handler((s)->db, 1000, count_steps, &(n)))
+#define STEPS_END(s) sqlite3_progress_handler((s)->db, 0, NULL, NULL)
+
+/* What a technician does with one chart (show it, list it, list what is
+ * unconfirmed in it, export it, read who opened it) is read through the
+ * patient index: its cost does not grow with the other charts in the
+ * store. Reading every record costs at least a few steps per record, so
+ * with 4,000 other patients a scan needs over 10,000 steps; through
+ * the index it is a few hundred. */
+START_TEST(test_records__one_chart_is_read_without_reading_the_store)
+{
+	chs_access_filter af;
+	char *dir = tu_tempdir(), *path = tu_path(dir, "others.jsonl"), *json = NULL;
+	chs_store *s = site[0];
+	chs_buf b;
+	int64_t count = 0;
+	long steps;
+	FILE *devnull = fopen("/dev/null", "w");
+	int i;
+
+	add_patient();
+	chs_buf_init(&b, 0);
+	for (i = 0; i < 4000; i++)
+		ck_assert_int_eq(chs_buf_printf(&b, "{\"type\":\"patient\",\"fields\":"
+						"{\"name\":\"Other %d\",\"mrn\":\"O-%d\"}}\n", i, i), 0);
+	ck_assert_int_eq(tu_write(path, b.ptr, b.len), 0);
+	ck_assert_msg(chs_record_import(s, path, &count) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(count, 4000);
+
+	STEPS_BEGIN(s, steps);
+	ck_assert_int_eq(chs_record_show(s, patient, &json), 0);
+	STEPS_END(s);
+	ck_assert_msg(steps < 5, "show read %ld thousand steps", steps);
+	free(json);
+
+	STEPS_BEGIN(s, steps);
+	ck_assert_int_eq(chs_record_list(s, NULL, patient, &json), 0);
+	STEPS_END(s);
+	ck_assert_msg(steps < 5, "ls --patient read %ld thousand steps", steps);
+	free(json);
+
+	STEPS_BEGIN(s, steps);
+	ck_assert_int_eq(chs_record_list_unconfirmed(s, patient, &json), 0);
+	STEPS_END(s);
+	ck_assert_msg(steps < 5, "unconfirmed --patient read %ld thousand steps", steps);
+	ck_assert_ptr_nonnull(strstr(json, patient));
+	free(json);
+
+	STEPS_BEGIN(s, steps);
+	ck_assert_int_eq(chs_export_fhir(s, patient, NULL, devnull), 0);
+	STEPS_END(s);
+	ck_assert_msg(steps < 5, "the FHIR export of one chart read %ld thousand steps", steps);
+
+	memset(&af, 0, sizeof(af));
+	af.patient = patient;
+	STEPS_BEGIN(s, steps);
+	ck_assert_int_eq(chs_report_access(s, &af, &json), 0);
+	STEPS_END(s);
+	ck_assert_msg(steps < 5, "the access report of one chart read %ld thousand steps", steps);
+	ck_assert_ptr_nonnull(strstr(json, patient)); /* the show above */
+	free(json);
+
+	fclose(devnull);
+	chs_buf_dispose(&b);
+	tu_rmtree(dir);
+	free(dir);
+	free(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client-records");
@@ -758,6 +838,7 @@ int main(void)
 	tcase_add_test(tc, test_records__import_reads_every_spelling_of_a_line_alike);
 	tcase_add_test(tc, test_records__attach_and_cat_give_back_the_bytes);
 	tcase_add_test(tc, test_records__a_synced_change_with_a_bad_code_is_applied_not_refused);
+	tcase_add_test(tc, test_records__one_chart_is_read_without_reading_the_store);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
