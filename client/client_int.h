@@ -10,7 +10,7 @@
 
 #include <sqlite3.h>
 
-#define CHS_STORE_SCHEMA 3           /* schema version this code writes */
+#define CHS_STORE_SCHEMA 4           /* schema version this code writes */
 #define CHS_BUSY_TIMEOUT_MS 30000    /* wait this long for other writers */
 #define CHS_CHECKPOINT_FRAMES 1000   /* checkpoint once the WAL is this long */
 #define CHS_USER_NAME_MAX 64         /* bytes */

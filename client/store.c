@@ -55,6 +55,13 @@
 	" description TEXT NOT NULL, billable INTEGER NOT NULL, PRIMARY KEY (system, code))" \
 	" WITHOUT ROWID;"
 
+/* A device's batches by their sequence (schema 4): every save finds the
+ * last batch of this device to chain the next one to it, and without
+ * this index that read every batch the store holds, its own and every
+ * other site's, so each save grew slower with the organisation's age. */
+#define BATCHES_DEVICE_SQL \
+	"CREATE INDEX IF NOT EXISTS batches_device ON batches(device, dseq);"
+
 static const char *const schema_sql =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -94,7 +101,7 @@ static const char *const schema_sql =
 	 * report, never a reason to refuse. */
 	"CREATE TABLE flags(change BLOB NOT NULL, record BLOB NOT NULL,"
 	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
-	REPLICA_SQL BLOBSYNC_SQL CODING_SQL;
+	REPLICA_SQL BLOBSYNC_SQL CODING_SQL BATCHES_DEVICE_SQL;
 
 const char *chs_client__schema_sql(void)
 {
@@ -776,25 +783,49 @@ static int unwrap_key(chs_store *s, const char *pass, size_t passlen)
 	return err;
 }
 
+static int set_schema_version(chs_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_client__prepare(s, &st,
+		     "UPDATE meta SET value = ?1 WHERE key = 'schema'")) < 0)
+		return err;
+	sqlite3_bind_int(st, 1, CHS_STORE_SCHEMA);
+	rc = sqlite3_step(st);
+	chs_client__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "upgrading the store");
+}
+
 /* A store made by schema 1 gains the replication tables; one made by
  * schema 1 or 2 the attachment and coding tables, with every attachment
  * it holds to send (before schema 3 no attachment bytes travelled: all
- * are its own). */
+ * are its own); one made by schema 1 to 3 the index of batches by
+ * device. The version is read again under the write lock: another
+ * process may have upgraded the store meanwhile. */
 static int upgrade(chs_store *s)
 {
+	int64_t from = 0;
 	int err;
 
 	if ((err = chs_client__begin(s)) < 0)
 		return err;
-	if ((err = chs_client__exec(s, REPLICA_SQL BLOBSYNC_SQL CODING_SQL
-				    "INSERT OR IGNORE INTO blob_outbox(sha256, chunks)"
-				    " SELECT sha256, (size + 1048575) / 1048576 FROM blobs"
-				    " WHERE size > 0;"
-				    "UPDATE meta SET value = '3' WHERE key = 'schema';")) < 0) {
-		chs_client__rollback(s);
-		return err;
-	}
+	if ((err = chs_client__get_int(s, "SELECT CAST(value AS INTEGER) FROM meta"
+					  " WHERE key = 'schema'", &from)) < 0)
+		goto fail;
+	if (from < 3 && (err = chs_client__exec(s, REPLICA_SQL BLOBSYNC_SQL CODING_SQL
+				"INSERT OR IGNORE INTO blob_outbox(sha256, chunks)"
+				" SELECT sha256, (size + 1048575) / 1048576 FROM blobs"
+				" WHERE size > 0;")) < 0)
+		goto fail;
+	if (from < 4 && (err = chs_client__exec(s, BATCHES_DEVICE_SQL)) < 0)
+		goto fail;
+	if (from < CHS_STORE_SCHEMA && (err = set_schema_version(s)) < 0)
+		goto fail;
 	return chs_client__commit(s);
+fail:
+	chs_client__rollback(s);
+	return err;
 }
 
 /* Inside the encrypted database: the same store, a known schema, and the

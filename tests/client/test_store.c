@@ -105,6 +105,66 @@ START_TEST(test_store__more_statements_than_the_cache_holds)
 }
 END_TEST
 
+static int count_steps(void *n)
+{
+	(*(long *)n)++;
+	return 0;
+}
+
+/* Every save chains its batch to this device's last one. With 20,000
+ * batches from other sites in the store, finding it must not read them
+ * all: an add costs under a thousand SQLite steps, a scan of the batches
+ * over 60,000. */
+START_TEST(test_store__a_save_does_not_read_every_batch)
+{
+	chs_store *s = create_as("maria", "pass-maria");
+	chs_edit e[] = { { "name", "Ada Byron", 0, 0 }, { "mrn", "A-1", 0, 0 } };
+	char id[33];
+	long steps = 0;
+
+	ck_assert_int_eq(chs_client__exec(s,
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)"
+		" INSERT INTO batches(seq, id, device, dseq, manifest, signature, key, local,"
+		" sent, received) SELECT i, randomblob(32), 'another-site', i, randomblob(64),"
+		" randomblob(64), randomblob(32), 0, 1, 0 FROM n"), 0);
+	sqlite3_progress_handler(s->db, 1000, count_steps, &steps);
+	ck_assert_msg(chs_record_add(s, "patient", e, 2, NULL, NULL, id) == 0, "%s",
+		      chs_error_last());
+	sqlite3_progress_handler(s->db, 0, NULL, NULL);
+	ck_assert_msg(steps < 10, "an add took %ld thousand steps", steps);
+	chs_store_free(s);
+}
+END_TEST
+
+/* A store made before schema 4 gains the index of batches by device when
+ * it is opened, and keeps its records. */
+START_TEST(test_store__a_schema_3_store_is_upgraded_on_open)
+{
+	chs_store *s = create_as("maria", "pass-maria");
+	chs_edit e[] = { { "name", "Ada Byron", 0, 0 }, { "mrn", "A-1", 0, 0 } };
+	char id[33], *json = NULL, *v = NULL;
+	int64_t n = -1;
+
+	ck_assert_int_eq(chs_record_add(s, "patient", e, 2, NULL, NULL, id), 0);
+	ck_assert_int_eq(chs_client__exec(s, "DROP INDEX batches_device;"
+					  "UPDATE meta SET value = '3' WHERE key = 'schema'"), 0);
+	chs_store_free(s);
+
+	s = must_open("maria", "pass-maria");
+	ck_assert_int_eq(chs_client__get_int(s, "SELECT count(*) FROM sqlite_master"
+					     " WHERE name = 'batches_device'", &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(chs_client__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
+					      NULL, &v), 0);
+	ck_assert_str_eq(v, "4");
+	ck_assert_int_eq(chs_record_show(s, id, &json), 0);
+	ck_assert_ptr_nonnull(strstr(json, "Ada Byron"));
+	free(json);
+	free(v);
+	chs_store_free(s);
+}
+END_TEST
+
 START_TEST(test_store__create_and_reopen)
 {
 	chs_store *s = create_as("alice", "correct horse");
@@ -601,6 +661,8 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_store__create_and_reopen);
 	tcase_add_test(tc, test_store__more_statements_than_the_cache_holds);
+	tcase_add_test(tc, test_store__a_save_does_not_read_every_batch);
+	tcase_add_test(tc, test_store__a_schema_3_store_is_upgraded_on_open);
 	tcase_add_test(tc, test_store__refuses_to_create_over_a_store);
 	tcase_add_test(tc, test_store__never_removes_a_database_it_did_not_make);
 	tcase_add_test(tc, test_store__wrong_passphrase_and_unknown_user_refused_alike);
