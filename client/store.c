@@ -55,12 +55,16 @@
 	" description TEXT NOT NULL, billable INTEGER NOT NULL, PRIMARY KEY (system, code))" \
 	" WITHOUT ROWID;"
 
-/* A device's batches by their sequence (schema 4): every save finds the
+/* Schema 4. A device's batches by their sequence: every save finds the
  * last batch of this device to chain the next one to it, and without
  * this index that read every batch the store holds, its own and every
- * other site's, so each save grew slower with the organisation's age. */
-#define BATCHES_DEVICE_SQL \
-	"CREATE INDEX IF NOT EXISTS batches_device ON batches(device, dseq);"
+ * other site's, so each save grew slower with the organisation's age.
+ * The fee schedule's lines: coding a procedure looks its fee up, and
+ * found it by reading every record of the store. A partial index costs
+ * nothing when other records are written. */
+#define SCHEMA4_SQL \
+	"CREATE INDEX IF NOT EXISTS batches_device ON batches(device, dseq);" \
+	"CREATE INDEX IF NOT EXISTS records_fee ON records(type) WHERE type = 'fee';"
 
 static const char *const schema_sql =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
@@ -101,7 +105,7 @@ static const char *const schema_sql =
 	 * report, never a reason to refuse. */
 	"CREATE TABLE flags(change BLOB NOT NULL, record BLOB NOT NULL,"
 	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
-	REPLICA_SQL BLOBSYNC_SQL CODING_SQL BATCHES_DEVICE_SQL;
+	REPLICA_SQL BLOBSYNC_SQL CODING_SQL SCHEMA4_SQL;
 
 const char *chs_client__schema_sql(void)
 {
@@ -800,8 +804,8 @@ static int set_schema_version(chs_store *s)
 /* A store made by schema 1 gains the replication tables; one made by
  * schema 1 or 2 the attachment and coding tables, with every attachment
  * it holds to send (before schema 3 no attachment bytes travelled: all
- * are its own); one made by schema 1 to 3 the index of batches by
- * device. The version is read again under the write lock: another
+ * are its own); one made by schema 1 to 3 the indexes of batches by
+ * device and of fee lines. The version is read again under the write lock: another
  * process may have upgraded the store meanwhile. */
 static int upgrade(chs_store *s)
 {
@@ -818,7 +822,7 @@ static int upgrade(chs_store *s)
 				" SELECT sha256, (size + 1048575) / 1048576 FROM blobs"
 				" WHERE size > 0;")) < 0)
 		goto fail;
-	if (from < 4 && (err = chs_client__exec(s, BATCHES_DEVICE_SQL)) < 0)
+	if (from < 4 && (err = chs_client__exec(s, SCHEMA4_SQL)) < 0)
 		goto fail;
 	if (from < CHS_STORE_SCHEMA && (err = set_schema_version(s)) < 0)
 		goto fail;

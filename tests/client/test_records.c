@@ -747,7 +747,7 @@ static int count_steps(void *n)
 
 /* What a technician does with one chart (show it, list it, list what is
  * unconfirmed in it, export it, read who opened it) is read through the
- * patient index: its cost does not grow with the other charts in the
+ * patient index, and the review queue through the review index: its cost does not grow with the other charts in the
  * store. Reading every record costs at least a few steps per record, so
  * with 4,000 other patients a scan needs over 10,000 steps; through
  * the index it is a few hundred. */
@@ -794,6 +794,13 @@ START_TEST(test_records__one_chart_is_read_without_reading_the_store)
 	ck_assert_int_eq(chs_export_fhir(s, patient, NULL, devnull), 0);
 	STEPS_END(s);
 	ck_assert_msg(steps < 5, "the FHIR export of one chart read %ld thousand steps", steps);
+
+	/* the review queue is read through the review index too */
+	STEPS_BEGIN(s, steps);
+	ck_assert_int_eq(chs_review_list(s, &json), 0);
+	STEPS_END(s);
+	ck_assert_msg(steps < 5, "the review list read %ld thousand steps", steps);
+	free(json);
 
 	memset(&af, 0, sizeof(af));
 	af.patient = patient;

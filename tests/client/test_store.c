@@ -136,8 +136,8 @@ START_TEST(test_store__a_save_does_not_read_every_batch)
 }
 END_TEST
 
-/* A store made before schema 4 gains the index of batches by device when
- * it is opened, and keeps its records. */
+/* A store made before schema 4 gains the indexes of batches by device and
+ * of fee lines when it is opened, and keeps its records. */
 START_TEST(test_store__a_schema_3_store_is_upgraded_on_open)
 {
 	chs_store *s = create_as("maria", "pass-maria");
@@ -147,13 +147,14 @@ START_TEST(test_store__a_schema_3_store_is_upgraded_on_open)
 
 	ck_assert_int_eq(chs_record_add(s, "patient", e, 2, NULL, NULL, id), 0);
 	ck_assert_int_eq(chs_client__exec(s, "DROP INDEX batches_device;"
+					  "DROP INDEX records_fee;"
 					  "UPDATE meta SET value = '3' WHERE key = 'schema'"), 0);
 	chs_store_free(s);
 
 	s = must_open("maria", "pass-maria");
 	ck_assert_int_eq(chs_client__get_int(s, "SELECT count(*) FROM sqlite_master"
-					     " WHERE name = 'batches_device'", &n), 0);
-	ck_assert_int_eq(n, 1);
+					     " WHERE name IN ('batches_device', 'records_fee')", &n), 0);
+	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(chs_client__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
 					      NULL, &v), 0);
 	ck_assert_str_eq(v, "4");
