@@ -11,7 +11,8 @@
  *   3. for every other device, walk its ref from where this store last
  *      stopped (table progress): each commit is checked (sync/accept.c),
  *      the compartments this device may read are decrypted, and the batch
- *      is applied together with the new progress in one transaction; a
+ *      is applied together with the new progress, all or nothing (a
+ *      savepoint inside a transaction of several whole batches); a
  *      device whose chain fails a check is reported and left where it
  *      was, the others go on;
  *   4. in the admin's store, commit the rosters not yet in git;
@@ -58,6 +59,9 @@ typedef struct sync_ctx {
 	const chs_sync_opts *opts;
 	chs_sync_report *rep;
 	int org_admin; /* this store holds the organisation's admin key */
+	/* the store transaction batches are being applied in (see apply_one) */
+	int applying;
+	size_t group_batches, group_changes;
 	/* data keys unsealed this sync, by compartment and generation */
 	unsigned char *keys[CHS_NCOMPARTMENTS][CHS_MAX_GENERATIONS];
 } sync_ctx;
@@ -293,27 +297,79 @@ int chs_client__progress_seq(chs_store *s, const char *device, int64_t *seq)
 	return err;
 }
 
-/* Apply one accepted batch and the device's new progress, together. */
+/*
+ * Applying batches: each batch with its device's new progress is all or
+ * nothing (a savepoint), and whole batches are applied several to a
+ * store transaction, committed every APPLY_GROUP_CHANGES changes and when
+ * the pull ends. A transaction per batch wrote every index page a batch
+ * touched once per batch: in a large store the random keys of change and
+ * record ids put nearly every change on a page of its own, so a first
+ * pull wrote each index page many times over. An interrupted pull loses
+ * at most the open group, which the next sync applies again.
+ */
+#define APPLY_GROUP_CHANGES 8192
+
+static int group_commit(sync_ctx *x)
+{
+	int err;
+
+	if (!x->applying)
+		return 0;
+	x->applying = 0;
+	if ((err = chs_client__commit(x->s)) < 0)
+		return err;
+	chs_client__fault("group-committed");
+	x->rep->batches_in += x->group_batches;
+	x->rep->changes_in += x->group_changes;
+	x->group_batches = x->group_changes = 0;
+	return 0;
+}
+
+static void group_abort(sync_ctx *x)
+{
+	if (!x->applying)
+		return;
+	chs_client__rollback(x->s);
+	x->applying = 0;
+	x->group_batches = x->group_changes = 0;
+}
+
+/* Apply one accepted batch and the device's new progress, together. A
+ * batch the store refuses is undone alone: those before it stand. */
 static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 		     const chs_chain *chain)
 {
 	int applied = 0, err;
 
-	if ((err = chs_client__begin(x->s)) < 0)
-		return err;
+	if (!x->applying) {
+		if ((err = chs_client__begin(x->s)) < 0)
+			return err;
+		x->applying = 1;
+	}
+	if ((err = chs_client__exec(x->s, "SAVEPOINT batch")) < 0)
+		goto fail;
 	if ((err = chs_client__apply_verified(x->s, b, &applied)) < 0 ||
 	    (err = progress_save(x->s, device, chain)) < 0) {
-		chs_client__rollback(x->s);
+		/* SQLite may have ended the whole transaction (an I/O error) */
+		if (sqlite3_get_autocommit(x->s->db) ||
+		    sqlite3_exec(x->s->db, "ROLLBACK TO batch; RELEASE batch", NULL, NULL,
+				 NULL) != SQLITE_OK)
+			group_abort(x);
 		return err;
 	}
-	if ((err = chs_client__commit(x->s)) < 0)
-		return err;
-	chs_client__fault("applied");
+	if ((err = chs_client__exec(x->s, "RELEASE batch")) < 0)
+		goto fail;
+	chs_client__fault("applied"); /* applied, not yet committed */
 	if (applied) {
-		x->rep->batches_in++;
-		x->rep->changes_in += b->nchanges;
+		x->group_batches++;
+		x->group_changes += b->nchanges;
 	}
+	if (x->group_changes >= APPLY_GROUP_CHANGES)
+		return group_commit(x);
 	return 0;
+fail:
+	group_abort(x);
+	return err;
 }
 
 /* Where to start on a device's ref; *skip when there is nothing new or
@@ -405,6 +461,10 @@ static int pull_devices(sync_ctx *x)
 	x->rep->devices = n;
 	for (i = 0; i < n && err == 0; i++)
 		err = pull_device(x, refs[i]);
+	if (err == 0)
+		err = group_commit(x);
+	else
+		group_abort(x);
 	chs_git_refs_free(refs, n);
 	return err;
 }

@@ -808,7 +808,7 @@ START_TEST(test_records__one_chart_is_read_without_reading_the_store)
 	ck_assert_int_eq(chs_report_access(s, &af, &json), 0);
 	STEPS_END(s);
 	ck_assert_msg(steps < 5, "the access report of one chart read %ld thousand steps", steps);
-	ck_assert_ptr_nonnull(strstr(json, patient)); /* the show above */
+	ck_assert_ptr_nonnull(strstr(json, patient)); /* the export above */
 	free(json);
 
 	fclose(devnull);

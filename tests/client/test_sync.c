@@ -9,6 +9,7 @@
  * archive that cannot slip anything past a client.
  */
 #include "client/chartsync.h"
+#include "client/client_int.h"
 #include "support/org.h"
 #include "support/testutil.h"
 
@@ -265,6 +266,57 @@ START_TEST(test_sync__a_rewritten_device_ref_is_refused)
 }
 END_TEST
 
+/* A batch the receiving store refuses to apply (it removes an access
+ * event, which no device may do) is undone alone: the device's batches
+ * before it, applied in the same store transaction, stand, and the
+ * device is left after them. The clinic's own store lets the removal
+ * through here as a compromised device would. */
+START_TEST(test_sync__a_batch_refused_at_apply_leaves_the_ones_before_it)
+{
+	chs_edit p[] = { E("name", "Ada Byron"), E("dob", "1961-12-10"), E("mrn", "A-77") };
+	char pat[33], *text = NULL;
+	unsigned char head[32];
+	chs_sync_report rep;
+	chs_change *c = NULL;
+	chs_writer w;
+	json_t *events, *ev;
+
+	add(C1, "patient", p, 3, NULL, pat);              /* batch 1 */
+	ck_assert_int_eq(chs_access_show(st[C1], pat, &text), 0); /* batch 2: an access event */
+	free(text);
+	ck_assert_int_eq(chs_record_list(st[C1], "audit", NULL, &text), 0);
+	events = json_loads(text, 0, NULL);
+	free(text);
+	ck_assert_uint_eq(json_array_size(events), 1);
+	ev = show(C1, json_string_value(json_object_get(json_array_get(events, 0), "id")));
+	json_decref(events);
+	ck_assert_int_eq(chs_change_new(&c), 0);
+	ck_assert_int_eq(chs_unhex(c->record, 16, json_string_value(json_object_get(ev, "id"))), 0);
+	ck_assert_int_eq(chs_unhex(head, 32, json_string_value(
+		json_array_get(json_object_get(ev, "heads"), 0))), 0);
+	json_decref(ev);
+	c->type = strdup("audit");
+	c->op = CHS_OP_DELETE;
+	ck_assert_int_eq(chs_change_add_parent(c, head), 0);
+	ck_assert_int_eq(chs_client__writer_begin(&w, st[C1]), 0);   /* batch 3 */
+	ck_assert_msg(chs_client__writer_put(&w, c) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_client__writer_commit(&w), 0);
+	sync_ok(C1);
+
+	ck_assert_int_ne(chs_store_sync(st[C2], NULL, &rep), 0);
+	ck_assert_uint_eq(rep.refused, 1);
+	ck_assert_ptr_nonnull(strstr(rep.problems.ptr, "access"));
+	ck_assert_uint_eq(rep.batches_in, 2);
+	chs_sync_report_dispose(&rep);
+	json_decref(show(C2, pat));
+	/* nothing applied twice; the removal is refused again */
+	ck_assert_int_ne(chs_store_sync(st[C2], NULL, &rep), 0);
+	ck_assert_uint_eq(rep.batches_in, 0);
+	ck_assert_uint_eq(rep.refused, 1);
+	chs_sync_report_dispose(&rep);
+}
+END_TEST
+
 START_TEST(test_sync__an_older_roster_is_refused)
 {
 	chs_sync_report rep;
@@ -340,7 +392,7 @@ END_TEST
 /* Fault drills: `chartsync sync` killed (SIGKILL) at each step that
  * writes; the next sync finishes the job, nothing applied twice or lost. */
 static const char *const faults[] = {
-	"fetched", "applied", "applied:2", "committed",
+	"fetched", "applied", "applied:2", "group-committed", "committed",
 	"pushing", "pushed",
 };
 
@@ -422,6 +474,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__concurrent_edits_reach_review_everywhere);
 	tcase_add_test(tc, test_sync__git_verifies_every_batch_commit);
 	tcase_add_test(tc, test_sync__a_rewritten_device_ref_is_refused);
+	tcase_add_test(tc, test_sync__a_batch_refused_at_apply_leaves_the_ones_before_it);
 	tcase_add_test(tc, test_sync__an_older_roster_is_refused);
 	tcase_add_test(tc, test_sync__a_revoked_device_is_pinned);
 	tcase_add_test(tc, test_sync__not_enrolled_yet);
