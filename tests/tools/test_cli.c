@@ -237,6 +237,22 @@ START_TEST(test_cli__usage_errors_exit_1)
 }
 END_TEST
 
+START_TEST(test_cli__missing_new_passphrase_names_the_new_variables)
+{
+	result r;
+
+	/* The store's own passphrase is set, the new user's is not: the
+	 * message must name the variables that would give the new one. */
+	init_store();
+	run(&r, "user", "add", "bob", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "CHARTSYNC_NEW_PASSPHRASE_FILE"));
+	run(&r, "passwd", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "CHARTSYNC_NEW_PASSPHRASE_FILE"));
+}
+END_TEST
+
 START_TEST(test_cli__not_a_store)
 {
 	result r;
@@ -565,6 +581,7 @@ int main(void)
 	tcase_add_test(tc, test_cli__review_with_nothing_under_review);
 	tcase_add_test(tc, test_cli__open_without_a_terminal_prints_the_chart_and_records_it);
 	tcase_add_test(tc, test_cli__report_access_json_keys_csv_and_refusals);
+	tcase_add_test(tc, test_cli__missing_new_passphrase_names_the_new_variables);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
