@@ -253,6 +253,26 @@ START_TEST(test_cli__missing_new_passphrase_names_the_new_variables)
 }
 END_TEST
 
+START_TEST(test_cli__unknown_short_option_is_named)
+{
+	result r;
+
+	init_store();
+	/* an unknown short option inside a cluster names that option, not
+	 * the argument before it */
+	run(&r, "ls", "-xy", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "unknown option '-x'"));
+	ck_assert_ptr_null(strstr(r.err, "unknown option 'ls'"));
+	run(&r, "ls", "--json", "-qz", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "unknown option '-q'"));
+	run(&r, "ls", "--nope", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "unknown option '--nope'"));
+}
+END_TEST
+
 START_TEST(test_cli__not_a_store)
 {
 	result r;
@@ -582,6 +602,7 @@ int main(void)
 	tcase_add_test(tc, test_cli__open_without_a_terminal_prints_the_chart_and_records_it);
 	tcase_add_test(tc, test_cli__report_access_json_keys_csv_and_refusals);
 	tcase_add_test(tc, test_cli__missing_new_passphrase_names_the_new_variables);
+	tcase_add_test(tc, test_cli__unknown_short_option_is_named);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
