@@ -262,6 +262,9 @@ static int parse_leading(cli_ctx *ctx, int argc, char **argv, int *i)
 		} else if ((strcmp(a, "--store") == 0 || strcmp(a, "--user") == 0) &&
 			   *i + 1 < argc) {
 			*(a[2] == 's' ? &ctx->store_dir : &ctx->user) = argv[++*i];
+		} else if (strcmp(a, "--store") == 0 || strcmp(a, "--user") == 0) {
+			return cli_usage(NULL, "option '%s' needs a value (see 'chartsync --help')",
+					 a);
 		} else if (strncmp(a, "--store=", 8) == 0) {
 			ctx->store_dir = a + 8;
 		} else if (strncmp(a, "--user=", 7) == 0) {

@@ -273,6 +273,20 @@ START_TEST(test_cli__unknown_short_option_is_named)
 }
 END_TEST
 
+START_TEST(test_cli__leading_option_without_a_value)
+{
+	result r;
+
+	/* --store or --user before the command, with no value */
+	run(&r, "--store", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "option '--store' needs a value"));
+	run(&r, "--user", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "option '--user' needs a value"));
+}
+END_TEST
+
 START_TEST(test_cli__not_a_store)
 {
 	result r;
@@ -603,6 +617,7 @@ int main(void)
 	tcase_add_test(tc, test_cli__report_access_json_keys_csv_and_refusals);
 	tcase_add_test(tc, test_cli__missing_new_passphrase_names_the_new_variables);
 	tcase_add_test(tc, test_cli__unknown_short_option_is_named);
+	tcase_add_test(tc, test_cli__leading_option_without_a_value);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
