@@ -590,6 +590,22 @@ START_TEST(test_cli__sync_commands_before_an_organisation)
 }
 END_TEST
 
+START_TEST(test_cli__enroll_from_a_file_that_cannot_be_read_says_so)
+{
+	result r;
+
+	init_store();
+	/* REQUEST may be a file holding the line: one that is not there is
+	 * a file that cannot be read, not a malformed request */
+	run(&r, "device", "enroll", "/nonexistent/request.txt", "--site", "A", "--role",
+	    "clinic", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "cannot read the enrollment request file"
+				     " '/nonexistent/request.txt'"));
+	ck_assert_ptr_nonnull(strstr(r.err, "No such file or directory"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tools");
@@ -618,6 +634,7 @@ int main(void)
 	tcase_add_test(tc, test_cli__missing_new_passphrase_names_the_new_variables);
 	tcase_add_test(tc, test_cli__unknown_short_option_is_named);
 	tcase_add_test(tc, test_cli__leading_option_without_a_value);
+	tcase_add_test(tc, test_cli__enroll_from_a_file_that_cannot_be_read_says_so);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
