@@ -148,6 +148,21 @@ int cli_help(const cli_ctx *ctx)
 	return CLI_OK;
 }
 
+/* After getopt_long's '?': was it a short option (in a cluster such as
+ * -xy, optind stays on the cluster until its last letter)? A long option
+ * always moves optind past itself. */
+static int short_option_failed(int argc, char **argv)
+{
+	const char *a = optind > 0 ? argv[optind - 1] : "";
+
+	if (!optopt)
+		return 0;
+	if (a[0] == '-' && a[1] != '-' && strchr(a + 1, optopt))
+		return 1;
+	a = optind < argc ? argv[optind] : "";
+	return a[0] == '-' && a[1] != '-' && strchr(a + 1, optopt) != NULL;
+}
+
 int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 	      int (*on_opt)(cli_ctx *ctx, int c, const char *arg, void *payload),
 	      void *payload)
@@ -174,7 +189,10 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 			cli_usage(ctx, "option '%s' needs a value", argv[optind - 1]);
 			return -1;
 		case '?':
-			cli_usage(ctx, "unknown option '%s'", argv[optind - 1]);
+			if (short_option_failed(argc, argv))
+				cli_usage(ctx, "unknown option '-%c'", optopt);
+			else
+				cli_usage(ctx, "unknown option '%s'", argv[optind - 1]);
 			return -1;
 		default:
 			if (!on_opt || on_opt(ctx, c, optarg, payload) < 0)
@@ -244,6 +262,9 @@ static int parse_leading(cli_ctx *ctx, int argc, char **argv, int *i)
 		} else if ((strcmp(a, "--store") == 0 || strcmp(a, "--user") == 0) &&
 			   *i + 1 < argc) {
 			*(a[2] == 's' ? &ctx->store_dir : &ctx->user) = argv[++*i];
+		} else if (strcmp(a, "--store") == 0 || strcmp(a, "--user") == 0) {
+			return cli_usage(NULL, "option '%s' needs a value (see 'chartsync --help')",
+					 a);
 		} else if (strncmp(a, "--store=", 8) == 0) {
 			ctx->store_dir = a + 8;
 		} else if (strncmp(a, "--user=", 7) == 0) {

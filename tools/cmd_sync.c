@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,28 +304,33 @@ static int device_request(cli_ctx *ctx, chs_store *s)
 }
 
 /* The request as given: the line itself, a file holding it, or -. */
-static char *read_request(const char *arg)
+static int read_request(const char *arg, char **out)
 {
 	FILE *f = strcmp(arg, "-") == 0 ? stdin : strncmp(arg, "ssh-", 4) ? fopen(arg, "r") : NULL;
 	char line[2048];
-	char *out;
 
+	*out = NULL;
+	if (!f && strncmp(arg, "ssh-", 4) != 0)
+		return chs_error_set(CHS_EINVALID, "cannot read the enrollment request file"
+				     " '%s': %s (give the file, or the line itself, which starts"
+				     " with ssh-ed25519)", arg, strerror(errno));
 	if (!f)
-		return strdup(arg);
-	out = fgets(line, sizeof(line), f) ? strdup(line) : strdup("");
-	if (f != stdin)
+		*out = strdup(arg);
+	else
+		*out = fgets(line, sizeof(line), f) ? strdup(line) : strdup("");
+	if (f && f != stdin)
 		fclose(f);
-	return out;
+	return *out ? 0 : chs_error_set(CHS_ENOMEM, "out of memory");
 }
 
 static int device_enroll(cli_ctx *ctx, chs_store *s, const char *arg, const device_args *a)
 {
 	char device[33], done[96];
-	char *req = read_request(arg);
+	char *req = NULL;
 	int err;
 
-	if (!req)
-		return cli_failf("out of memory");
+	if ((err = read_request(arg, &req)) < 0)
+		return cli_fail(err);
 	err = chs_device_enroll(s, req, a->site, a->role, device);
 	free(req);
 	if (err < 0)

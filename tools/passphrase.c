@@ -120,7 +120,8 @@ static int ask(char **out, size_t *len, int fd, const char *prompt)
 	return err;
 }
 
-static int from_tty(char **out, size_t *len, const char *prompt, int confirm)
+static int from_tty(char **out, size_t *len, const char *file_env, const char *env,
+		    const char *prompt, int confirm)
 {
 	char *again = NULL;
 	size_t again_len = 0;
@@ -128,7 +129,8 @@ static int from_tty(char **out, size_t *len, const char *prompt, int confirm)
 
 	if (fd < 0)
 		return chs_error_set(CHS_EINVALID,
-				     "no passphrase: type it at a terminal, or set CHARTSYNC_PASSPHRASE_FILE");
+				     "no passphrase: type it at a terminal, or set %s (or %s)",
+				     file_env, env);
 	if ((err = ask(out, len, fd, prompt)) == 0 && confirm &&
 	    (err = ask(&again, &again_len, fd, "Again: ")) == 0 &&
 	    (again_len != *len || !chs_equal(again, *out, *len))) {
@@ -154,5 +156,5 @@ int cli_passphrase(char **out, size_t *len, const char *file_env,
 		return from_file(out, len, file_env, path);
 	if (value && *value)
 		return keep_line(out, len, value, strlen(value));
-	return from_tty(out, len, prompt, confirm);
+	return from_tty(out, len, file_env, env, prompt, confirm);
 }

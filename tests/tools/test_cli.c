@@ -237,6 +237,56 @@ START_TEST(test_cli__usage_errors_exit_1)
 }
 END_TEST
 
+START_TEST(test_cli__missing_new_passphrase_names_the_new_variables)
+{
+	result r;
+
+	/* The store's own passphrase is set, the new user's is not: the
+	 * message must name the variables that would give the new one. */
+	init_store();
+	run(&r, "user", "add", "bob", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "CHARTSYNC_NEW_PASSPHRASE_FILE"));
+	run(&r, "passwd", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "CHARTSYNC_NEW_PASSPHRASE_FILE"));
+}
+END_TEST
+
+START_TEST(test_cli__unknown_short_option_is_named)
+{
+	result r;
+
+	init_store();
+	/* an unknown short option inside a cluster names that option, not
+	 * the argument before it */
+	run(&r, "ls", "-xy", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "unknown option '-x'"));
+	ck_assert_ptr_null(strstr(r.err, "unknown option 'ls'"));
+	run(&r, "ls", "--json", "-qz", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "unknown option '-q'"));
+	run(&r, "ls", "--nope", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "unknown option '--nope'"));
+}
+END_TEST
+
+START_TEST(test_cli__leading_option_without_a_value)
+{
+	result r;
+
+	/* --store or --user before the command, with no value */
+	run(&r, "--store", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "option '--store' needs a value"));
+	run(&r, "--user", NULL);
+	ck_status(r, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "option '--user' needs a value"));
+}
+END_TEST
+
 START_TEST(test_cli__not_a_store)
 {
 	result r;
@@ -540,6 +590,22 @@ START_TEST(test_cli__sync_commands_before_an_organisation)
 }
 END_TEST
 
+START_TEST(test_cli__enroll_from_a_file_that_cannot_be_read_says_so)
+{
+	result r;
+
+	init_store();
+	/* REQUEST may be a file holding the line: one that is not there is
+	 * a file that cannot be read, not a malformed request */
+	run(&r, "device", "enroll", "/nonexistent/request.txt", "--site", "A", "--role",
+	    "clinic", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "cannot read the enrollment request file"
+				     " '/nonexistent/request.txt'"));
+	ck_assert_ptr_nonnull(strstr(r.err, "No such file or directory"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tools");
@@ -565,6 +631,10 @@ int main(void)
 	tcase_add_test(tc, test_cli__review_with_nothing_under_review);
 	tcase_add_test(tc, test_cli__open_without_a_terminal_prints_the_chart_and_records_it);
 	tcase_add_test(tc, test_cli__report_access_json_keys_csv_and_refusals);
+	tcase_add_test(tc, test_cli__missing_new_passphrase_names_the_new_variables);
+	tcase_add_test(tc, test_cli__unknown_short_option_is_named);
+	tcase_add_test(tc, test_cli__leading_option_without_a_value);
+	tcase_add_test(tc, test_cli__enroll_from_a_file_that_cannot_be_read_says_so);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
