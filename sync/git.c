@@ -25,6 +25,9 @@
  * - SSH authenticates with the device key through a custom sign callback,
  *   so the key never touches disk; the callback for credentials is called
  *   again after each refused key, so it counts and gives up itself.
+ * - libgit2 leaves Nagle's algorithm on for its sockets, and writes a push
+ *   in many small pieces: the helper process turns it off before the pack
+ *   goes (see no_delay()).
  */
 #define _GNU_SOURCE /* pipe2() */
 #include "sync/sync.h"
@@ -42,6 +45,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -603,6 +610,7 @@ typedef struct net_op {
 	int host_unknown;          /* the host key or certificate did not check */
 	chs_buf refused;           /* "ref: reason" lines from the server */
 	chs_buf said;              /* what the archive's hook printed */
+	fd_set inherited;          /* helper: descriptors open when it started */
 } net_op;
 
 static uint64_t mono_ms(void)
@@ -774,6 +782,62 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 	return rc;
 }
 
+/*
+ * libgit2 1.5 writes a push as many small writes (the commands, the pack
+ * header, each object's header and data) on a socket with Nagle's
+ * algorithm on: a small write then waits until the server acknowledges
+ * the one before, and the server delays that acknowledgement by 40 ms
+ * (Linux's shortest delayed ACK). Measured on git:// at 127.0.0.1: 40 of
+ * the 90 ms of a push of 100 changes. libgit2 has no hook on its sockets
+ * (a custom GIT_STREAM_STANDARD would break its ssh transport, which reads
+ * the descriptor out of libgit2's own socket struct), so the helper
+ * process, once libgit2 has connected and before the pack goes, turns
+ * TCP_NODELAY on for every TCP socket that was not open when the helper
+ * started: libgit2's, never one it shares with the parent. Speed only:
+ * any failure here is ignored.
+ */
+static void note_inherited(net_op *op)
+{
+	int fd;
+
+	FD_ZERO(&op->inherited);
+	for (fd = 0; fd < FD_SETSIZE; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			FD_SET(fd, &op->inherited);
+}
+
+static void no_delay(const net_op *op)
+{
+	struct sockaddr_storage a;
+	socklen_t len;
+	int fd, type, one = 1;
+
+	for (fd = 0; fd < FD_SETSIZE; fd++) {
+		if (FD_ISSET(fd, &op->inherited))
+			continue;
+		len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+			continue;
+		len = sizeof(a);
+		if (getsockname(fd, (struct sockaddr *)&a, &len) == 0 &&
+		    (a.ss_family == AF_INET || a.ss_family == AF_INET6))
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+}
+
+/* Called once connected, with the refs agreed, before the pack is sent. */
+static int on_negotiated(const git_push_update **updates, size_t n, void *payload)
+{
+	net_op *op = payload;
+
+	(void)updates;
+	(void)n;
+	report(op, NULL, 0, 0);
+	if (op->fd >= 0)
+		no_delay(op);
+	return 0;
+}
+
 static void set_callbacks(git_remote_callbacks *cb, net_op *op)
 {
 	cb->credentials = on_credentials;
@@ -782,6 +846,7 @@ static void set_callbacks(git_remote_callbacks *cb, net_op *op)
 	cb->payload = op;
 	if (op->push) {
 		cb->push_update_reference = on_ref_status;
+		cb->push_negotiation = on_negotiated;
 		cb->pack_progress = on_pack;
 		cb->push_transfer_progress = on_push_transfer;
 	} else {
@@ -1221,6 +1286,7 @@ static _Noreturn void child_main(const chs_git *g, net_op *op, pid_t parent)
 #endif
 	if (getppid() != parent)
 		_exit(1);
+	note_inherited(op);
 	if ((g->from_env ? git_repository_open_ext(&repo, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL)
 			 : git_repository_open_bare(&repo, g->path)) < 0)
 		err = git_fail(CHS_EIO, "cannot open the git repository");
