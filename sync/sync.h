@@ -493,9 +493,11 @@ int chs_git_write_commit(chs_git *g, const char *ref, const chs_git_entry *entri
 			 int64_t when, char oid_out[41]);
 /* Between chs_git_hold() and chs_git_release(), commits stay in memory
  * and their refs do not move; release writes them all as one pack (one
- * fsync) and then moves the refs (compare-and-swap from where they were
- * before the first commit). Without a hold each commit is written at
- * once. A handle freed while holding drops what it held. */
+ * fsync; a pack every 32 MiB of objects when there are more) and then
+ * moves the refs (compare-and-swap from where they were before the first
+ * commit). Without a hold each commit is written at once. A handle freed
+ * while holding drops what it held from memory (what reached disk is
+ * unreachable: no ref points at it). */
 void chs_git_hold(chs_git *g);
 int chs_git_release(chs_git *g);
 /* Write what is held, keeping the hold. */
