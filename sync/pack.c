@@ -376,7 +376,9 @@ int chs_batch_unpack(chs_batch **out, const chs_git_blob *files, size_t n,
 		}
 		all &= read;
 	}
-	if ((err = chs_sync__manifest_order(b, b->changes, b->nchanges)) < 0)
+	/* nothing decrypted (the archive's hook, a store without the keys):
+	 * nothing to put in order, and the manifest parsed already */
+	if (b->nchanges && (err = chs_sync__manifest_order(b, b->changes, b->nchanges)) < 0)
 		goto done;
 	/* every file read and every listed change present: the whole batch */
 	err = chs_sync__verify_decoded(b, all);
