@@ -504,7 +504,7 @@ static int load_encoded(sync_ctx *x, const unsigned char id[CHS_CHANGE_ID_BYTES]
  * the first row that is not the next change expected; whatever it did not
  * find is looked up by id, so the order of rows is never trusted, only
  * used. What is loaded is checked against the manifest's hashes later
- * (chs_batch_pack_encoded).
+ * (chs_batch_pack_listed).
  */
 static int load_batch(sync_ctx *x, int64_t seq, const unsigned char (*ids)[CHS_CHANGE_ID_BYTES],
 		      size_t n, chs_buf *bodies, int *comp)
@@ -602,7 +602,8 @@ static int commit_batch(sync_ctx *x, int64_t seq, const chs_batch *b, size_t *nc
 		enc[i].len = bodies[i].len;
 	}
 	if (err == 0 && (err = batch_keys(x, b, comp, n, key, keys, gens)) == 0 &&
-	    (err = chs_batch_pack_encoded(&p, b, enc, n, comp, keys, gens)) == 0)
+	    (err = chs_batch_pack_listed(&p, b, (const unsigned char (*)[CHS_CHANGE_ID_BYTES])ids,
+					 n, enc, n, comp, keys, gens)) == 0)
 		err = chs_batch_commit(x->git, &p, b, x->me->site, x->s->identity, oid);
 	chs_packed_dispose(&p);
 	chs_wipe(key, sizeof(key));
