@@ -160,15 +160,10 @@ int chs_batch_commit(chs_git *g, const chs_packed *p, const chs_batch *b,
 		     const char *site, const chs_identity *id, char oid[41])
 {
 	char ref[sizeof(CHS_DEVICE_REFS) + 33];
-	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
 	chs_buf msg;
-	size_t i, n = 0;
+	size_t i, n = p->nchanges; /* the count the manifest signs */
 	int err;
 
-	/* the count the manifest signs, whether or not `b` holds the changes */
-	if ((err = chs_batch_manifest_ids(b, &ids, &n)) < 0)
-		return err;
-	free(ids);
 	/* site is a name the admin typed, not patient data; keep it on one line */
 	chs_buf_init(&msg, 0);
 	err = chs_buf_printf(&msg, "batch %llu of device %s (site ",

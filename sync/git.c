@@ -25,6 +25,9 @@
  * - SSH authenticates with the device key through a custom sign callback,
  *   so the key never touches disk; the callback for credentials is called
  *   again after each refused key, so it counts and gives up itself.
+ * - libgit2 leaves Nagle's algorithm on for its sockets, and writes a push
+ *   in many small pieces: the helper process turns it off before the pack
+ *   goes (see no_delay()).
  */
 #define _GNU_SOURCE /* pipe2() */
 #include "sync/sync.h"
@@ -42,10 +45,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -76,6 +84,9 @@ struct chs_git {
 	int from_env;          /* opened as a hook (chs_git_open_env) */
 	chs_git_transport net; /* settings of pushes and fetches */
 	git_odb_backend *mempack; /* new objects wait here until flushed */
+	git_oid *held;            /* what this handle put there, to write out */
+	size_t nheld, capheld;
+	size_t held_bytes;        /* their size, about */
 	int holding;              /* chs_git_hold: flush at chs_git_release */
 	pending_ref pending[MAX_PENDING];
 	size_t npending;
@@ -269,6 +280,7 @@ void chs_git_free(chs_git *g)
 	for (i = 0; i < g->npending; i++)
 		free(g->pending[i].ref);
 	git_repository_free(g->repo);
+	free(g->held);
 	free(g->path);
 	free(g);
 }
@@ -276,23 +288,44 @@ void chs_git_free(chs_git *g)
 /* ------------------------------------------------------------------ */
 /* Writing a batch commit                                               */
 
-static int write_tree(git_repository *repo, const chs_git_entry *e, size_t n,
-		      git_tree **out)
+/* Remember an object this handle wrote into the mempack: the flush
+ * writes exactly these to disk. */
+static int note_held(chs_git *g, const git_oid *id)
+{
+	if (g->nheld == g->capheld) {
+		size_t cap = g->capheld ? 2 * g->capheld : 64;
+		git_oid *grown = realloc(g->held, cap * sizeof(*grown));
+
+		if (!grown)
+			return chs_error_set(CHS_ENOMEM, "out of memory");
+		g->held = grown;
+		g->capheld = cap;
+	}
+	git_oid_cpy(&g->held[g->nheld++], id);
+	return 0;
+}
+
+static int write_tree(chs_git *g, const chs_git_entry *e, size_t n, git_tree **out)
 {
 	git_treebuilder *tb = NULL;
 	git_oid blob, tree;
 	size_t i;
 	int err = 0;
 
-	if (git_treebuilder_new(&tb, repo, NULL) < 0)
+	if (git_treebuilder_new(&tb, g->repo, NULL) < 0)
 		return git_fail(CHS_ERROR, "cannot build a tree");
-	for (i = 0; i < n && !err; i++)
-		if (git_blob_create_from_buffer(&blob, repo, e[i].data, e[i].len) < 0 ||
+	for (i = 0; i < n && !err; i++) {
+		if (git_blob_create_from_buffer(&blob, g->repo, e[i].data, e[i].len) < 0 ||
 		    git_treebuilder_insert(NULL, tb, e[i].name, &blob, GIT_FILEMODE_BLOB) < 0)
 			err = git_fail(CHS_ERROR, "cannot store a batch in git");
+		else if ((err = note_held(g, &blob)) == 0)
+			g->held_bytes += e[i].len;
+	}
 	if (!err && (git_treebuilder_write(&tree, tb) < 0 ||
-		     git_tree_lookup(out, repo, &tree) < 0))
+		     git_tree_lookup(out, g->repo, &tree) < 0))
 		err = git_fail(CHS_ERROR, "cannot store a batch in git");
+	if (!err)
+		err = note_held(g, &tree);
 	git_treebuilder_free(tb);
 	return err;
 }
@@ -308,8 +341,8 @@ static int ref_tip(git_repository *repo, const char *ref, git_oid *tip, int *has
 	return git_fail(CHS_EIO, "cannot read a git ref");
 }
 
-static int sign_and_store(git_repository *repo, const git_buf *content,
-			  const chs_identity *id, git_oid *out)
+static int sign_and_store(chs_git *g, const git_buf *content, const chs_identity *id,
+			  git_oid *out)
 {
 	chs_buf sig;
 	int err;
@@ -317,8 +350,10 @@ static int sign_and_store(git_repository *repo, const git_buf *content,
 	chs_buf_init(&sig, 0);
 	if ((err = chs_sshsig_sign(&sig, id, "git", content->ptr, content->size)) < 0)
 		return err;
-	if (git_commit_create_with_signature(out, repo, content->ptr, sig.ptr, "gpgsig") < 0)
+	if (git_commit_create_with_signature(out, g->repo, content->ptr, sig.ptr, "gpgsig") < 0)
 		err = git_fail(CHS_ERROR, "cannot store a signed commit");
+	else
+		err = note_held(g, out);
 	chs_buf_dispose(&sig);
 	return err;
 }
@@ -384,25 +419,271 @@ static int note_pending(chs_git *g, const char *ref, const git_oid *old, int has
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Held objects, written as one pack                                    */
+
+/*
+ * What a sync makes (blobs, trees, commits) waits in the mempack and
+ * reaches disk as one pack, written here rather than by
+ * git_mempack_dump(): libgit2's pack builder deflates every object at
+ * zlib's default level, and most of a batch is ciphertext, which does not
+ * shrink. For 10,000 changes that deflating took 53 ms of a 0.3 s commit
+ * step, and the indexer spent more inflating it back. Here an object
+ * whose first KiB does not shrink at level 1 is stored as it is
+ * (deflate's stored blocks: a copy and a checksum), anything else is
+ * deflated at level 1. The stream is pack version 2: a header, each
+ * object's type and size then its zlib stream, and the SHA-1 of it all.
+ * libgit2's indexer (git_odb_write_pack) takes it as it takes a fetched
+ * pack: it hashes every object again, checks the trailer, writes the
+ * index and fsyncs both; nothing here is trusted by git unchecked.
+ */
+#define PACK_FEED_BYTES ((size_t)1 << 20) /* given to the indexer at a time */
+#define HOLD_MAX_BYTES ((size_t)32 << 20) /* held before a pack is written */
+#define SHRINK_PROBE_BYTES 1024           /* what is tried before deflating */
+
+/* SHA-1 (FIPS 180-4), for the pack's trailer: libgit2 offers its own
+ * only inside the library. */
+typedef struct sha1_ctx {
+	uint32_t h[5];
+	uint64_t len;
+	unsigned char block[64];
+	size_t used;
+} sha1_ctx;
+
+static uint32_t rol32(uint32_t x, int n)
+{
+	return (x << n) | (x >> (32 - n));
+}
+
+/* One round: the four kinds of round differ in f and k only, so four
+ * plain loops instead of one that picks f and k as it goes (a fifth
+ * faster: 16 MiB at 110-115 MB/s before, 133-143 MB/s after). */
+#define SHA1_ROUND(f, k)                                              \
+	do {                                                          \
+		uint32_t t = rol32(a, 5) + (f) + e + (k) + w[i];      \
+		e = d;                                                \
+		d = c;                                                \
+		c = rol32(b, 30);                                     \
+		b = a;                                                \
+		a = t;                                                \
+	} while (0)
+
+static void sha1_block(uint32_t h[5], const unsigned char *p)
+{
+	uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (; i < 80; i++)
+		w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+	for (i = 0; i < 20; i++)
+		SHA1_ROUND((b & c) | (~b & d), 0x5a827999u);
+	for (; i < 40; i++)
+		SHA1_ROUND(b ^ c ^ d, 0x6ed9eba1u);
+	for (; i < 60; i++)
+		SHA1_ROUND((b & c) | (b & d) | (c & d), 0x8f1bbcdcu);
+	for (; i < 80; i++)
+		SHA1_ROUND(b ^ c ^ d, 0xca62c1d6u);
+	h[0] += a;
+	h[1] += b;
+	h[2] += c;
+	h[3] += d;
+	h[4] += e;
+}
+
+static void sha1_init(sha1_ctx *s)
+{
+	static const uint32_t h0[5] = { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476,
+					0xc3d2e1f0 };
+
+	memcpy(s->h, h0, sizeof(h0));
+	s->len = 0;
+	s->used = 0;
+}
+
+static void sha1_update(sha1_ctx *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	s->len += len;
+	if (s->used) {
+		size_t take = 64 - s->used < len ? 64 - s->used : len;
+
+		memcpy(s->block + s->used, p, take);
+		s->used += take;
+		p += take;
+		len -= take;
+		if (s->used < 64)
+			return;
+		sha1_block(s->h, s->block);
+		s->used = 0;
+	}
+	for (; len >= 64; p += 64, len -= 64)
+		sha1_block(s->h, p);
+	memcpy(s->block, p, len);
+	s->used = len;
+}
+
+static void sha1_final(sha1_ctx *s, unsigned char out[20])
+{
+	uint64_t bits = s->len * 8;
+	unsigned char pad[72] = { 0x80 };
+	size_t n = (s->used < 56 ? 56 : 120) - s->used;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		pad[n + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha1_update(s, pad, n + 8);
+	for (i = 0; i < 20; i++)
+		out[i] = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+/* A pack on its way to the indexer. */
+typedef struct pack_out {
+	git_odb_writepack *wp;
+	git_indexer_progress stats;
+	sha1_ctx sha;
+	unsigned char *buf; /* bytes not yet given to the indexer */
+	size_t len, cap;
+} pack_out;
+
+static int pack_feed(pack_out *po)
+{
+	int rc = po->len ? po->wp->append(po->wp, po->buf, po->len, &po->stats) : 0;
+
+	po->len = 0;
+	return rc < 0 ? git_fail(CHS_EIO, "cannot write to the git repository") : 0;
+}
+
+/* Room for `more` bytes at po->buf + po->len. */
+static int pack_room(pack_out *po, size_t more)
+{
+	unsigned char *grown;
+	size_t cap;
+
+	if (po->cap - po->len >= more)
+		return 0;
+	if (more > SIZE_MAX / 2 - po->len)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	cap = po->len + more > PACK_FEED_BYTES ? po->len + more : PACK_FEED_BYTES;
+	if (!(grown = realloc(po->buf, cap)))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	po->buf = grown;
+	po->cap = cap;
+	return 0;
+}
+
+/* 1 when deflating `data` is worth it: its first KiB shrinks at level 1.
+ * Ciphertext never does. */
+static int worth_deflating(const unsigned char *data, size_t len)
+{
+	unsigned char z[SHRINK_PROBE_BYTES + 64];
+	uLongf zlen = sizeof(z);
+	uLong probe = len < SHRINK_PROBE_BYTES ? (uLong)len : SHRINK_PROBE_BYTES;
+
+	if (compress2(z, &zlen, data, probe, Z_BEST_SPEED) != Z_OK)
+		return 0;
+	return zlen < probe - probe / 8;
+}
+
+/* One object: its type and size, then its zlib stream. */
+static int pack_object(pack_out *po, git_odb_object *obj)
+{
+	const unsigned char *data = git_odb_object_data(obj);
+	size_t len = git_odb_object_size(obj), n = 0, start;
+	unsigned char head[16];
+	uLongf zlen;
+	size_t left = len;
+	int err;
+
+	head[n++] = (unsigned char)((git_odb_object_type(obj) & 7) << 4 | (left & 15));
+	for (left >>= 4; left; left >>= 7) {
+		head[n - 1] |= 0x80;
+		head[n++] = (unsigned char)(left & 0x7f);
+	}
+	zlen = compressBound((uLong)len);
+	if ((err = pack_room(po, n + zlen)) < 0)
+		return err;
+	start = po->len;
+	memcpy(po->buf + po->len, head, n);
+	if (compress2(po->buf + po->len + n, &zlen, data, (uLong)len,
+		      worth_deflating(data, len) ? Z_BEST_SPEED : Z_NO_COMPRESSION) != Z_OK)
+		return chs_error_set(CHS_ENOMEM, "cannot compress an object for git");
+	po->len += n + zlen;
+	sha1_update(&po->sha, po->buf + start, po->len - start);
+	return po->len >= PACK_FEED_BYTES ? pack_feed(po) : 0;
+}
+
+static int by_oid(const void *a, const void *b)
+{
+	return git_oid_cmp(a, b);
+}
+
+/* The held objects, each once, in a new pack; fsynced by the indexer. */
+static int write_pack_of(git_odb *odb, const git_oid *ids, size_t n)
+{
+	unsigned char head[12] = { 'P', 'A', 'C', 'K', 0, 0, 0, 2 }, trailer[20];
+	git_odb_object *obj = NULL;
+	pack_out po;
+	size_t i;
+	int err = 0;
+
+	memset(&po, 0, sizeof(po));
+	sha1_init(&po.sha);
+	head[8] = (unsigned char)(n >> 24);
+	head[9] = (unsigned char)(n >> 16);
+	head[10] = (unsigned char)(n >> 8);
+	head[11] = (unsigned char)n;
+	if (git_odb_write_pack(&po.wp, odb, NULL, NULL) < 0)
+		return git_fail(CHS_EIO, "cannot write to the git repository");
+	if ((err = pack_room(&po, sizeof(head))) == 0) {
+		memcpy(po.buf, head, sizeof(head));
+		po.len = sizeof(head);
+		sha1_update(&po.sha, head, sizeof(head));
+	}
+	for (i = 0; i < n && err == 0; i++) {
+		if (git_odb_read(&obj, odb, &ids[i]) < 0)
+			err = git_fail(CHS_EIO, "cannot read an object just written");
+		else
+			err = pack_object(&po, obj);
+		git_odb_object_free(obj);
+		obj = NULL;
+	}
+	if (err == 0 && (err = pack_room(&po, sizeof(trailer))) == 0) {
+		sha1_final(&po.sha, trailer);
+		memcpy(po.buf + po.len, trailer, sizeof(trailer));
+		po.len += sizeof(trailer);
+		if ((err = pack_feed(&po)) == 0 && po.wp->commit(po.wp, &po.stats) < 0)
+			err = git_fail(CHS_EIO, "cannot write to the git repository");
+	}
+	po.wp->free(po.wp);
+	free(po.buf);
+	return err;
+}
+
 /* The objects held in memory, as one pack on disk. */
 static int write_held_objects(chs_git *g)
 {
-	git_buf pack = { 0 };
 	git_odb *odb = NULL;
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats;
+	size_t i, n = 0;
 	int err = 0;
 
-	memset(&stats, 0, sizeof(stats));
-	if (git_mempack_dump(&pack, g->repo, g->mempack) < 0 ||
-	    git_repository_odb(&odb, g->repo) < 0 ||
-	    git_odb_write_pack(&wp, odb, NULL, NULL) < 0 ||
-	    wp->append(wp, pack.ptr, pack.size, &stats) < 0 || wp->commit(wp, &stats) < 0)
-		err = git_fail(CHS_EIO, "cannot write to the git repository");
-	if (wp)
-		wp->free(wp);
-	git_odb_free(odb);
-	git_buf_dispose(&pack);
+	if (g->nheld) {
+		/* each once: a blob can be in two commits of one sync */
+		qsort(g->held, g->nheld, sizeof(*g->held), by_oid);
+		for (i = 0; i < g->nheld; i++)
+			if (n == 0 || !git_oid_equal(&g->held[n - 1], &g->held[i]))
+				git_oid_cpy(&g->held[n++], &g->held[i]);
+		if (git_repository_odb(&odb, g->repo) < 0)
+			err = git_fail(CHS_EIO, "cannot write to the git repository");
+		else
+			err = write_pack_of(odb, g->held, n);
+		git_odb_free(odb);
+	}
+	g->nheld = 0;
+	g->held_bytes = 0;
 	git_mempack_reset(g->mempack);
 	return err;
 }
@@ -454,7 +735,7 @@ int chs_git_write_commit(chs_git *g, const char *ref, const chs_git_entry *entri
 	snprintf(name, sizeof(name), "device %s", device);
 	if ((err = ref_tip(g->repo, ref, &old, &has_old)) < 0 ||
 	    (err = next_parent(g, ref, &tip, &has_tip)) < 0 ||
-	    (err = write_tree(g->repo, entries, n, &tree)) < 0)
+	    (err = write_tree(g, entries, n, &tree)) < 0)
 		goto done;
 	if ((has_tip && git_commit_lookup(&parent, g->repo, &tip) < 0) ||
 	    git_signature_new(&who, name, "chartsync@invalid", when, 0) < 0 ||
@@ -463,9 +744,13 @@ int chs_git_write_commit(chs_git *g, const char *ref, const chs_git_entry *entri
 		err = git_fail(CHS_ERROR, "cannot make a batch commit");
 		goto done;
 	}
-	if ((err = sign_and_store(g->repo, &content, id, &commit)) < 0 ||
+	if ((err = sign_and_store(g, &content, id, &commit)) < 0 ||
 	    (err = note_pending(g, ref, &old, has_old, &commit)) < 0 ||
 	    (!g->holding && (err = chs_git_flush(g)) < 0))
+		goto done;
+	/* a sync of a million changes holds a pack at a time, not all of
+	 * them: the objects go to disk, the refs still wait for the rest */
+	if (g->holding && g->held_bytes >= HOLD_MAX_BYTES && (err = write_held_objects(g)) < 0)
 		goto done;
 	git_oid_tostr(oid_out, 41, &commit);
 done:
@@ -603,6 +888,7 @@ typedef struct net_op {
 	int host_unknown;          /* the host key or certificate did not check */
 	chs_buf refused;           /* "ref: reason" lines from the server */
 	chs_buf said;              /* what the archive's hook printed */
+	fd_set inherited;          /* helper: descriptors open when it started */
 } net_op;
 
 static uint64_t mono_ms(void)
@@ -774,6 +1060,62 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 	return rc;
 }
 
+/*
+ * libgit2 1.5 writes a push as many small writes (the commands, the pack
+ * header, each object's header and data) on a socket with Nagle's
+ * algorithm on: a small write then waits until the server acknowledges
+ * the one before, and the server delays that acknowledgement by 40 ms
+ * (Linux's shortest delayed ACK). Measured on git:// at 127.0.0.1: 40 of
+ * the 90 ms of a push of 100 changes. libgit2 has no hook on its sockets
+ * (a custom GIT_STREAM_STANDARD would break its ssh transport, which reads
+ * the descriptor out of libgit2's own socket struct), so the helper
+ * process, once libgit2 has connected and before the pack goes, turns
+ * TCP_NODELAY on for every TCP socket that was not open when the helper
+ * started: libgit2's, never one it shares with the parent. Speed only:
+ * any failure here is ignored.
+ */
+static void note_inherited(net_op *op)
+{
+	int fd;
+
+	FD_ZERO(&op->inherited);
+	for (fd = 0; fd < FD_SETSIZE; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			FD_SET(fd, &op->inherited);
+}
+
+static void no_delay(const net_op *op)
+{
+	struct sockaddr_storage a;
+	socklen_t len;
+	int fd, type, one = 1;
+
+	for (fd = 0; fd < FD_SETSIZE; fd++) {
+		if (FD_ISSET(fd, &op->inherited))
+			continue;
+		len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+			continue;
+		len = sizeof(a);
+		if (getsockname(fd, (struct sockaddr *)&a, &len) == 0 &&
+		    (a.ss_family == AF_INET || a.ss_family == AF_INET6))
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+}
+
+/* Called once connected, with the refs agreed, before the pack is sent. */
+static int on_negotiated(const git_push_update **updates, size_t n, void *payload)
+{
+	net_op *op = payload;
+
+	(void)updates;
+	(void)n;
+	report(op, NULL, 0, 0);
+	if (op->fd >= 0)
+		no_delay(op);
+	return 0;
+}
+
 static void set_callbacks(git_remote_callbacks *cb, net_op *op)
 {
 	cb->credentials = on_credentials;
@@ -782,6 +1124,7 @@ static void set_callbacks(git_remote_callbacks *cb, net_op *op)
 	cb->payload = op;
 	if (op->push) {
 		cb->push_update_reference = on_ref_status;
+		cb->push_negotiation = on_negotiated;
 		cb->pack_progress = on_pack;
 		cb->push_transfer_progress = on_push_transfer;
 	} else {
@@ -1221,6 +1564,7 @@ static _Noreturn void child_main(const chs_git *g, net_op *op, pid_t parent)
 #endif
 	if (getppid() != parent)
 		_exit(1);
+	note_inherited(op);
 	if ((g->from_env ? git_repository_open_ext(&repo, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL)
 			 : git_repository_open_bare(&repo, g->path)) < 0)
 		err = git_fail(CHS_EIO, "cannot open the git repository");

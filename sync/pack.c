@@ -146,17 +146,33 @@ int chs_batch_pack_encoded(chs_packed *p, const chs_batch *b, const chs_encoded 
 			   const unsigned char *const keys[CHS_NCOMPARTMENTS],
 			   const uint32_t gens[CHS_NCOMPARTMENTS])
 {
-	unsigned char id[CHS_CHANGE_ID_BYTES];
 	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
+	size_t nids = 0;
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	if ((err = chs_batch_manifest_ids(b, &ids, &nids)) < 0)
+		return err;
+	err = chs_batch_pack_listed(p, b, (const unsigned char (*)[CHS_CHANGE_ID_BYTES])ids,
+				    nids, enc, n, comp, keys, gens);
+	free(ids);
+	return err;
+}
+
+int chs_batch_pack_listed(chs_packed *p, const chs_batch *b,
+			  const unsigned char (*ids)[CHS_CHANGE_ID_BYTES], size_t nids,
+			  const chs_encoded *enc, size_t n, const int *comp,
+			  const unsigned char *const keys[CHS_NCOMPARTMENTS],
+			  const uint32_t gens[CHS_NCOMPARTMENTS])
+{
+	unsigned char id[CHS_CHANGE_ID_BYTES];
 	chs_buf plain;
-	size_t count, i, nids = 0;
-	int c, err;
+	size_t count, i;
+	int c, err = 0;
 
 	memset(p, 0, sizeof(*p));
 	/* what goes out is what the manifest signs, in its order: a damaged
 	 * store must not send batches every other store would refuse */
-	if ((err = chs_batch_manifest_ids(b, &ids, &nids)) < 0)
-		return err;
 	if (nids != n)
 		err = chs_error_set(CHS_EDAMAGED, "a stored batch lacks some of its changes");
 	for (i = 0; i < n && !err; i++) {
@@ -164,9 +180,9 @@ int chs_batch_pack_encoded(chs_packed *p, const chs_batch *b, const chs_encoded 
 		if (!chs_equal(id, ids[i], sizeof(id)))
 			err = chs_error_set(CHS_EDAMAGED, "a stored change does not match its batch");
 	}
-	free(ids);
 	if (err < 0)
 		return err;
+	p->nchanges = nids;
 	p->files[0].name = "manifest";
 	p->files[0].data = b->manifest;
 	p->files[0].len = b->manifest_len;
@@ -376,7 +392,9 @@ int chs_batch_unpack(chs_batch **out, const chs_git_blob *files, size_t n,
 		}
 		all &= read;
 	}
-	if ((err = chs_sync__manifest_order(b, b->changes, b->nchanges)) < 0)
+	/* nothing decrypted (the archive's hook, a store without the keys):
+	 * nothing to put in order, and the manifest parsed already */
+	if (b->nchanges && (err = chs_sync__manifest_order(b, b->changes, b->nchanges)) < 0)
 		goto done;
 	/* every file read and every listed change present: the whole batch */
 	err = chs_sync__verify_decoded(b, all);
