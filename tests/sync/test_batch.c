@@ -290,6 +290,43 @@ START_TEST(test_batch__reordered_or_removed_changes_fail_verify)
 }
 END_TEST
 
+/* What a billing office holds of a batch (some of its changes) verifies
+ * when those are in the manifest's order; out of order, or a change the
+ * manifest does not list, is refused and named. */
+START_TEST(test_batch__a_subset_verifies_in_order_only)
+{
+	chs_batch *b = seal(5, 1, NULL);
+	chs_change *kept[5], *t, *unlisted = NULL;
+	size_t i;
+
+	for (i = 0; i < 5; i++)
+		kept[i] = b->changes[i];
+	b->changes[0] = kept[1];
+	b->changes[1] = kept[3];
+	b->changes[2] = kept[4];
+	b->nchanges = 3;
+	ck_assert_int_eq(chs_batch_verify_subset(b), 0);
+	t = b->changes[0];
+	b->changes[0] = b->changes[2];
+	b->changes[2] = t;
+	ck_assert_int_eq(chs_batch_verify_subset(b), CHS_EDAMAGED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "not in the manifest's order"));
+	ck_assert_int_eq(chs_change_dup(&unlisted, kept[2]), 0);
+	ck_assert_int_eq(chs_change_set(unlisted, "name", "\"forged\""), 0);
+	b->changes[0] = kept[1];
+	b->changes[1] = unlisted;
+	b->changes[2] = kept[4];
+	ck_assert_int_eq(chs_batch_verify_subset(b), CHS_EDAMAGED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "does not list"));
+	for (i = 0; i < 5; i++)
+		b->changes[i] = kept[i];
+	b->nchanges = 5;
+	ck_assert_int_eq(chs_batch_verify_subset(b), 0);
+	chs_batch_free(b);
+	chs_change_free(unlisted);
+}
+END_TEST
+
 /* Build the shipped bytes by hand, around any manifest text. */
 static void frame(chs_buf *out, const char *manifest,
 		  const unsigned char sig[CHS_SIGNATURE_BYTES],
@@ -527,6 +564,7 @@ int main(void)
 	tcase_add_test(tc, test_batch__hostile_lengths_do_not_crash);
 	tcase_add_test(tc, test_batch__a_change_is_proven_against_its_manifest);
 	tcase_add_test(tc, test_batch__reordered_or_removed_changes_fail_verify);
+	tcase_add_test(tc, test_batch__a_subset_verifies_in_order_only);
 	tcase_add_test(tc, test_batch__device_id_not_matching_key_fails);
 	tcase_add_test(tc, test_batch__a_change_of_another_device_fails);
 	tcase_add_test(tc, test_batch__manifest_not_canonical_is_refused);
