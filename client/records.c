@@ -148,6 +148,8 @@ static int raw_value(const chs_type_def *t, const chs_field_def *f,
 						 : !json_is_string(j))
 		err = bad_value(t, f->name, v, chs_schema_kind_is_integer(f->kind)
 				? chs_schema_expected(f->kind) : "a JSON string");
+	else if (f->kind == CHS_KIND_CENTS && json_integer_value(j) < 0)
+		err = bad_value(t, f->name, v, "a fee of zero or more cents");
 	else if (json_is_string(j) && !chs_schema_check_form(f->kind, json_string_value(j)))
 		err = bad_value(t, f->name, json_string_value(j), chs_schema_expected(f->kind));
 	json_decref(j);

@@ -225,6 +225,28 @@ START_TEST(test_records__bad_input_is_refused_with_a_clear_message)
 }
 END_TEST
 
+/* FIELD:=JSON is another spelling of the same value, not a way around its
+ * form: a fee below zero is refused however it is typed (fee:=-12500
+ * was saved, and a claim went out with a negative fee). */
+START_TEST(test_records__a_raw_json_fee_is_held_to_the_same_form)
+{
+	chs_edit typed[] = { E("cpt", "99213"), E("fee", "-12500") };
+	chs_edit raw[] = { E("cpt", "99213"), { "fee", "-12500", 1, 0 } };
+	chs_edit raw_ok[] = { E("cpt", "99213"), { "fee", "12500", 1, 0 } };
+	chs_edit visit[] = { E("date", "2024-03-15") };
+	char before[65], enc[33], id[33];
+
+	add_patient();
+	add(0, "encounter", visit, 1, patient, NULL, enc);
+	state_hash(0, before);
+	assert_refused(chs_record_add(site[0], "procedure", typed, 2, NULL, enc, id),
+		       CHS_EINVALID, "a fee of zero or more cents", before);
+	assert_refused(chs_record_add(site[0], "procedure", raw, 2, NULL, enc, id),
+		       CHS_EINVALID, "a fee of zero or more cents", before);
+	add(0, "procedure", raw_ok, 2, NULL, enc, id);
+}
+END_TEST
+
 START_TEST(test_records__codes_and_dates_that_pass)
 {
 	chs_edit visit[] = { E("date", "2024-03-15T09:30:00-05:00") };
@@ -829,6 +851,7 @@ int main(void)
 	tcase_add_test(tc, test_records__add_show_and_log_record_who_and_where);
 	tcase_add_test(tc, test_records__short_prefixes_resolve);
 	tcase_add_test(tc, test_records__bad_input_is_refused_with_a_clear_message);
+	tcase_add_test(tc, test_records__a_raw_json_fee_is_held_to_the_same_form);
 	tcase_add_test(tc, test_records__codes_and_dates_that_pass);
 	tcase_add_test(tc, test_records__chart_numbers_are_unique);
 	tcase_add_test(tc, test_records__set_unset_and_remove);
