@@ -49,6 +49,7 @@ typedef struct rrec {
 	unsigned char enc[16]; /* its visit (an encounter: itself); zero: none */
 	unsigned char id[16];
 	unsigned char head[32]; /* its head, when it has one */
+	unsigned char heads_key[32]; /* hash of all its heads, as confirmed */
 	unsigned char type;
 	unsigned char review;
 	unsigned char one_head;
@@ -71,7 +72,7 @@ typedef struct report {
 	rrec *r;
 	size_t n, cap;
 	names meds;
-	unsigned char (*confirmed)[48]; /* record id + change id, sorted */
+	unsigned char (*confirmed)[48]; /* record id + heads_key, sorted */
 	size_t nconfirmed, capconfirmed;
 	int confirmations; /* the schema has the confirmation type */
 	int clinical;      /* this store reads clinical records */
@@ -224,16 +225,44 @@ static unsigned char code_state(const char *code, int is_cpt)
 		? CODE_OK : CODE_MALFORMED;
 }
 
-/* A confirmation names a record and the head it confirmed. */
+/* The hash of heads given as comma-joined change ids (as a confirmation
+ * names them): 0, 1 when they are not such a list, or CHS_ENOMEM. */
+static int heads_key_of(const char *list, unsigned char key[32])
+{
+	size_t len = strlen(list), n = (len + 1) / 65, i;
+	unsigned char *ids;
+	char hex[65];
+	int bad = 0;
+
+	if (!len || (len + 1) % 65 != 0)
+		return 1;
+	if (!(ids = malloc(n * 32)))
+		return nomem();
+	for (i = 0; i < n && !bad; i++) {
+		memcpy(hex, list + i * 65, 64);
+		hex[64] = '\0';
+		bad = (i + 1 < n && list[i * 65 + 64] != ',') ||
+		      chs_unhex(ids + i * 32, 32, hex) < 0;
+	}
+	if (!bad)
+		chs_hash(key, ids, n * 32);
+	free(ids);
+	return bad;
+}
+
+/* A confirmation names a record and the heads it confirmed (one change
+ * id, or several joined by commas when concurrent edits merged). */
 static int add_confirmation(report *rp, json_t *fields)
 {
 	const char *rec = chs_report__text(fields, "record");
 	const char *chg = chs_report__text(fields, "change");
 	unsigned char key[48];
+	int r;
 
-	if (!rec || !chg || chs_client__parse_id(key, rec) < 0 || strlen(chg) != 64 ||
-	    chs_unhex(key + 16, 32, chg) < 0)
+	if (!rec || !chg || chs_client__parse_id(key, rec) < 0)
 		return 0;
+	if ((r = heads_key_of(chg, key + 16)) != 0)
+		return r < 0 ? r : 0;
 	if (rp->nconfirmed == rp->capconfirmed) {
 		size_t cap = rp->capconfirmed ? rp->capconfirmed * 2 : 256;
 		void *p = realloc(rp->confirmed, cap * sizeof(*rp->confirmed));
@@ -319,6 +348,9 @@ static int add_row(report *rp, sqlite3_stmt *st)
 		memcpy(r->head, sqlite3_column_blob(st, 3), 32);
 		r->one_head = 1;
 	}
+	if (sqlite3_column_bytes(st, 3) > 0 && sqlite3_column_bytes(st, 3) % 32 == 0)
+		chs_hash(r->heads_key, sqlite3_column_blob(st, 3),
+			 (size_t)sqlite3_column_bytes(st, 3));
 	if (r->type == T_PATIENT)
 		memcpy(r->pat, r->id, 16);
 	else
@@ -517,10 +549,10 @@ static int is_confirmed(const report *rp, const rrec *r)
 {
 	unsigned char key[48];
 
-	if (!r->one_head || !rp->nconfirmed)
+	if (!rp->nconfirmed)
 		return 0;
 	memcpy(key, r->id, 16);
-	memcpy(key + 16, r->head, 32);
+	memcpy(key + 16, r->heads_key, 32);
 	return bsearch(key, rp->confirmed, rp->nconfirmed, 48, by_key48) != NULL;
 }
 

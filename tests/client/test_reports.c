@@ -463,6 +463,50 @@ START_TEST(test_reports__unconfirmed_after_n_days)
 }
 END_TEST
 
+/* Edits from two sites that merged without review leave a record with two
+ * heads; a colleague confirms it by naming both (client/confirm.c), and
+ * 'ls --unconfirmed' then leaves it out. The consistency report read only
+ * single-head confirmations: it listed the confirmed record as
+ * "unconfirmed ... settle the review first", though nothing was under
+ * review. */
+START_TEST(test_reports__a_record_confirmed_at_two_heads_is_confirmed)
+{
+	char rec[33], conf[33], heads[140], h1[65], h2[65];
+	chs_change *c, *u1, *u2;
+	char *json = NULL;
+	json_t *rep;
+	forge f;
+
+	if (!have_confirmations())
+		return;
+	forge_init(&f);
+	memset(rec, '5', 32), rec[32] = '\0';
+	memset(conf, '6', 32), conf[32] = '\0';
+	c = forged(&f, rec, "patient", CHS_OP_CREATE, now_ms() - 20 * DAY_MS, NULL, "name",
+		   "\"Eve\"", "mrn", "\"H-1\"", NULL);
+	u1 = forged(&f, rec, "patient", CHS_OP_UPDATE, now_ms() - 19 * DAY_MS, c, "phone",
+		    "\"555-0100\"", NULL);
+	u2 = forged(&f, rec, "patient", CHS_OP_UPDATE, now_ms() - 19 * DAY_MS, c, "address",
+		    "\"1 Main St\"", NULL);
+	chs_hex(h1, u1->id, 32);
+	chs_hex(h2, u2->id, 32);
+	snprintf(heads, sizeof(heads), "\"%s,%s\"", strcmp(h1, h2) < 0 ? h1 : h2,
+		 strcmp(h1, h2) < 0 ? h2 : h1);
+	forge_ship(&f);
+	forged(&f, conf, "confirmation", CHS_OP_CREATE, now_ms(), NULL, "record", quoted(rec),
+	       "change", heads, NULL);
+	forge_ship(&f);
+	/* confirm.c's own list agrees that it is confirmed */
+	ck_assert_int_eq(chs_record_list_unconfirmed(s, NULL, &json), 0);
+	ck_assert_ptr_null(strstr(json, rec));
+	free(json);
+	rep = consistency(NULL);
+	ck_assert_int_eq(count(rep, "unconfirmed", rec), 0);
+	json_decref(rep);
+	forge_dispose(&f);
+}
+END_TEST
+
 START_TEST(test_reports__billing_and_audit_records_are_not_charts)
 {
 	char id[33];
@@ -677,6 +721,7 @@ int main(void)
 	tcase_add_test(tc, test_reports__dates_out_of_order);
 	tcase_add_test(tc, test_reports__review_overdue);
 	tcase_add_test(tc, test_reports__unconfirmed_after_n_days);
+	tcase_add_test(tc, test_reports__a_record_confirmed_at_two_heads_is_confirmed);
 	tcase_add_test(tc, test_reports__billing_and_audit_records_are_not_charts);
 	tcase_add_test(tc, test_reports__coding_queue_age_and_throughput);
 	tcase_add_test(tc, test_reports__fhir_bundle_holds_every_record_type);
