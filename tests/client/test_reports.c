@@ -507,6 +507,63 @@ START_TEST(test_reports__a_record_confirmed_at_two_heads_is_confirmed)
 }
 END_TEST
 
+/* The detail of the first finding of `kind` naming `id`. */
+static const char *detail_of(json_t *rep, const char *kind, const char *id)
+{
+	json_t *f;
+	size_t i;
+
+	json_array_foreach(json_object_get(rep, "findings"), i, f)
+		if (strcmp(json_string_value(json_object_get(f, "kind")), kind) == 0 &&
+		    strcmp(json_string_value(json_array_get(json_object_get(f, "records"), 0)),
+			   id) == 0)
+			return json_string_value(json_object_get(f, "detail"));
+	return NULL;
+}
+
+/* Edits from two sites that merged without review are a new version like
+ * any other: unconfirmed once older than --confirm-days, and the finding
+ * does not send the technician to a review that does not exist. (It was
+ * listed at once, as "edited at two sites, settle the review first".) */
+START_TEST(test_reports__a_merged_record_is_unconfirmed_like_any_other)
+{
+	char rec[33], rev[33];
+	chs_report_opts o;
+	chs_change *c;
+	const char *d;
+	json_t *rep;
+	forge f;
+
+	if (!have_confirmations())
+		return;
+	forge_init(&f);
+	memset(rec, '7', 32), rec[32] = '\0';
+	memset(rev, '8', 32), rev[32] = '\0';
+	c = forged(&f, rec, "patient", CHS_OP_CREATE, now_ms() - 2 * DAY_MS, NULL, "name",
+		   "\"Fay\"", "mrn", "\"M-1\"", NULL);
+	forged(&f, rec, "patient", CHS_OP_UPDATE, now_ms() - DAY_MS, c, "phone",
+	       "\"555-0100\"", NULL);
+	forged(&f, rec, "patient", CHS_OP_UPDATE, now_ms() - DAY_MS, c, "address",
+	       "\"1 Main St\"", NULL);
+	conflict(&f, rev, "\"M-2\"", 1);
+	forge_ship(&f);
+	rep = consistency(NULL); /* 7 days by default */
+	ck_assert_int_eq(count(rep, "unconfirmed", rec), 0);
+	json_decref(rep);
+	chs_report_opts_init(&o);
+	o.confirm_days = 0;
+	o.now = (int64_t)time(NULL) + 2 * 86400;
+	rep = consistency(&o);
+	ck_assert_int_eq(count(rep, "unconfirmed", rec), 1);
+	ck_assert_ptr_nonnull(d = detail_of(rep, "unconfirmed", rec));
+	ck_assert_msg(!strstr(d, "review"), "detail '%s' names a review", d);
+	ck_assert_ptr_nonnull(d = detail_of(rep, "unconfirmed", rev));
+	ck_assert_msg(strstr(d, "review"), "detail '%s' names no review", d);
+	json_decref(rep);
+	forge_dispose(&f);
+}
+END_TEST
+
 START_TEST(test_reports__billing_and_audit_records_are_not_charts)
 {
 	char id[33];
@@ -722,6 +779,7 @@ int main(void)
 	tcase_add_test(tc, test_reports__review_overdue);
 	tcase_add_test(tc, test_reports__unconfirmed_after_n_days);
 	tcase_add_test(tc, test_reports__a_record_confirmed_at_two_heads_is_confirmed);
+	tcase_add_test(tc, test_reports__a_merged_record_is_unconfirmed_like_any_other);
 	tcase_add_test(tc, test_reports__billing_and_audit_records_are_not_charts);
 	tcase_add_test(tc, test_reports__coding_queue_age_and_throughput);
 	tcase_add_test(tc, test_reports__fhir_bundle_holds_every_record_type);
