@@ -763,6 +763,30 @@ START_TEST(test_reports__fhir_bundle_holds_every_record_type)
 }
 END_TEST
 
+/* Asking for a removed patient's chart says so, instead of claiming the
+ * id is not a patient's (a technician who copied it from the chart would
+ * go looking for a typo). */
+START_TEST(test_reports__fhir_of_a_removed_patient_says_removed)
+{
+	char id[33], other[33], enc[33];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	patient("X-1", "1961-12-10", id);
+	patient("X-2", "1961-12-10", other);
+	ADD("encounter", other, NULL, enc, E("date", "2024-03-15"));
+	ck_assert_msg(chs_record_rm(s, id) == 0, "%s", chs_error_last());
+	f = open_memstream(&text, &len);
+	ck_assert_int_eq(chs_export_fhir(s, id, NULL, f), CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), "was removed"), "%s", chs_error_last());
+	ck_assert_int_eq(chs_export_fhir(s, enc, NULL, f), CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), "is not a patient"), "%s", chs_error_last());
+	fclose(f);
+	free(text);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("client-reports");
@@ -783,6 +807,7 @@ int main(void)
 	tcase_add_test(tc, test_reports__billing_and_audit_records_are_not_charts);
 	tcase_add_test(tc, test_reports__coding_queue_age_and_throughput);
 	tcase_add_test(tc, test_reports__fhir_bundle_holds_every_record_type);
+	tcase_add_test(tc, test_reports__fhir_of_a_removed_patient_says_removed);
 	suite_add_tcase(su, tc);
 	return tu_run(su);
 }
