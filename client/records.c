@@ -518,6 +518,22 @@ int chs_record_add(chs_store *s, const char *type, const chs_edit *edits,
 /* ------------------------------------------------------------------ */
 /* Edits of existing records                                            */
 
+/* A field under review in the merge group of field `name` (dose, unit,
+ * route and frequency are one regimen), or NULL. An edit of any field of
+ * the group writes the group and would end its review unasked. */
+static const chs_merged_field *group_under_review(const chs_merged *m, const char *type,
+						 const char *name)
+{
+	const char *g = chs_schema_group(type, name, NULL), *h;
+	size_t i;
+
+	for (i = 0; g && i < m->nfields; i++)
+		if (m->fields[i].ncandidates > 1 &&
+		    (h = chs_schema_group(type, m->fields[i].name, NULL)) && strcmp(g, h) == 0)
+			return &m->fields[i];
+	return NULL;
+}
+
 /* A record a technician may edit: live, not append-only, and no field
  * being edited under review (settling review is a deliberate act). */
 static int check_editable(chs_store *s, const rec_info *ri, const chs_edit *edits,
@@ -550,6 +566,10 @@ static int check_editable(chs_store *s, const rec_info *ri, const chs_edit *edit
 			err = chs_error_set(CHS_EREVIEW,
 					    "field '%s' of record %s is under review; settle it with 'chartsync review resolve'",
 					    f->name, ri->hex);
+		else if ((f = group_under_review(m, ri->type, edits[i].name)))
+			err = chs_error_set(CHS_EREVIEW,
+					    "field '%s' of record %s goes with '%s', which is under review; settle it with 'chartsync review resolve'",
+					    edits[i].name, ri->hex, f->name);
 	}
 	chs_merged_free(m);
 	chs_client__changes_free(changes, nc);

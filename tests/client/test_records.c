@@ -505,6 +505,40 @@ END_TEST
 
 /* ---- batches ---- */
 
+/* A regimen under review is settled by a reviewer, not by the next edit
+ * of another part of it: setting the route (never set before) wrote the
+ * group once more, became its only latest write, and the dose/unit
+ * conflict left review without anyone choosing. */
+START_TEST(test_records__editing_a_regimen_under_review_is_refused)
+{
+	chs_edit med[] = { E("name", "metformin"), E("dose", "500"), E("unit", "mg") };
+	chs_edit dose[] = { E("dose", "1000") };
+	chs_edit unit[] = { E("unit", "mcg") };
+	chs_edit route[] = { E("route", "oral") };
+	chs_edit end[] = { E("end", "2025-01-01") };
+	char id[33];
+	json_t *r;
+
+	add_patient();
+	add(0, "medication", med, 3, patient, NULL, id);
+	exchange_all();
+	ck_assert_int_eq(chs_record_set(site[0], id, dose, 1), 0);
+	ck_assert_int_eq(chs_record_set(site[1], id, unit, 1), 0);
+	exchange_all();
+	r = show(0, id);
+	ck_assert(json_is_true(json_object_get(r, "review")));
+	json_decref(r);
+	ck_assert_int_eq(chs_record_set(site[0], id, route, 1), CHS_EREVIEW);
+	ck_assert_msg(strstr(chs_error_last(), "'route'") && strstr(chs_error_last(), "review"),
+		      "%s", chs_error_last());
+	/* a field outside the regimen is still editable */
+	ck_assert_int_eq(chs_record_set(site[0], id, end, 1), 0);
+	r = show(0, id);
+	ck_assert(json_is_true(json_object_get(r, "review")));
+	json_decref(r);
+}
+END_TEST
+
 START_TEST(test_records__a_tampered_batch_is_refused_and_changes_nothing)
 {
 	chs_outgoing *out = NULL;
@@ -861,6 +895,7 @@ int main(void)
 	tcase_add_test(tc, test_records__delete_against_edit_goes_to_review);
 	tcase_add_test(tc, test_records__a_removal_against_an_edit_takes_a_side);
 	tcase_add_test(tc, test_records__medication_regimen_is_one_unit);
+	tcase_add_test(tc, test_records__editing_a_regimen_under_review_is_refused);
 	tcase_add_test(tc, test_records__a_tampered_batch_is_refused_and_changes_nothing);
 	tcase_add_test(tc, test_records__arrival_order_does_not_matter);
 	tcase_add_test(tc, test_records__import_links_lines_and_batches_by_1000);
