@@ -661,6 +661,30 @@ END_TEST
 /* Import reads most lines without a JSON parser and hands the rest to
  * jansson: the same records spelled both ways must give the same states,
  * and a line's error must not depend on which reader took it. */
+/* A line is blank only if all of it is blank: a NUL at its start (a
+ * file saved as UTF-16, a damaged copy) hid the record after it, which
+ * was skipped without a word while the rest was imported. */
+START_TEST(test_records__import_skips_no_line_that_holds_a_record)
+{
+	static const char text[] =
+		"{\"type\":\"patient\",\"fields\":{\"name\":\"A\",\"mrn\":\"1\"}}\n"
+		"\0{\"type\":\"patient\",\"fields\":{\"name\":\"B\",\"mrn\":\"2\"}}\n"
+		"\n";
+	char *path = tu_path(dirs[0], "nul.jsonl");
+	char before[65], after[65];
+	int64_t count = 5;
+
+	ck_assert_int_eq(tu_write(path, text, sizeof(text) - 1), 0);
+	state_hash(0, before);
+	ck_assert_int_eq(chs_record_import(site[0], path, &count), CHS_EINVALID);
+	ck_assert_int_eq(count, 0);
+	ck_assert_msg(strstr(chs_error_last(), "line 2"), "%s", chs_error_last());
+	state_hash(0, after);
+	ck_assert_str_eq(before, after);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_records__import_reads_every_spelling_of_a_line_alike)
 {
 	static const char *const plain =
@@ -900,6 +924,7 @@ int main(void)
 	tcase_add_test(tc, test_records__arrival_order_does_not_matter);
 	tcase_add_test(tc, test_records__import_links_lines_and_batches_by_1000);
 	tcase_add_test(tc, test_records__import_is_all_or_nothing);
+	tcase_add_test(tc, test_records__import_skips_no_line_that_holds_a_record);
 	tcase_add_test(tc, test_records__import_reads_every_spelling_of_a_line_alike);
 	tcase_add_test(tc, test_records__attach_and_cat_give_back_the_bytes);
 	tcase_add_test(tc, test_records__a_synced_change_with_a_bad_code_is_applied_not_refused);
