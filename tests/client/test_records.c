@@ -247,6 +247,33 @@ START_TEST(test_records__a_raw_json_fee_is_held_to_the_same_form)
 }
 END_TEST
 
+/* Moving a record to another patient or visit keeps the rule entry
+ * keeps: its visit is a visit of its patient. 'set NOTE patient=B' left
+ * a note in B's chart under A's visit. */
+START_TEST(test_records__a_link_edit_keeps_visit_and_patient_together)
+{
+	chs_edit b[] = { E("name", "Bea Byron"), E("mrn", "B-2002") };
+	chs_edit visit[] = { E("date", "2024-03-15") };
+	chs_edit note[] = { E("text", "seen") };
+	char other[33], va[33], vb[33], n[33], before[65], arg[160];
+	chs_edit to_b[] = { E("patient", other) };
+	chs_edit to_vb[] = { E("encounter", vb) };
+	chs_edit both[] = { E("patient", other), E("encounter", vb) };
+
+	add_patient();
+	add(0, "patient", b, 2, NULL, NULL, other);
+	add(0, "encounter", visit, 1, patient, NULL, va);
+	add(0, "encounter", visit, 1, other, NULL, vb);
+	add(0, "note", note, 1, NULL, va, n);
+	state_hash(0, before);
+	snprintf(arg, sizeof(arg), "encounter '%s' is not a visit of patient '%s'", va, other);
+	assert_refused(chs_record_set(site[0], n, to_b, 1), CHS_EINVALID, arg, before);
+	snprintf(arg, sizeof(arg), "encounter '%s' is not a visit of patient '%s'", vb, patient);
+	assert_refused(chs_record_set(site[0], n, to_vb, 1), CHS_EINVALID, arg, before);
+	ck_assert_msg(chs_record_set(site[0], n, both, 2) == 0, "%s", chs_error_last());
+}
+END_TEST
+
 START_TEST(test_records__codes_and_dates_that_pass)
 {
 	chs_edit visit[] = { E("date", "2024-03-15T09:30:00-05:00") };
@@ -910,6 +937,7 @@ int main(void)
 	tcase_add_test(tc, test_records__short_prefixes_resolve);
 	tcase_add_test(tc, test_records__bad_input_is_refused_with_a_clear_message);
 	tcase_add_test(tc, test_records__a_raw_json_fee_is_held_to_the_same_form);
+	tcase_add_test(tc, test_records__a_link_edit_keeps_visit_and_patient_together);
 	tcase_add_test(tc, test_records__codes_and_dates_that_pass);
 	tcase_add_test(tc, test_records__chart_numbers_are_unique);
 	tcase_add_test(tc, test_records__set_unset_and_remove);
