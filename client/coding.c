@@ -588,8 +588,10 @@ static int claim_row(chs_store *s, sqlite3_stmt *st, chs_buf *b)
 		chs_hex(pat, sqlite3_column_blob(st, 2), 16);
 	if (sqlite3_column_type(st, 5) == SQLITE_INTEGER) {
 		long long c = sqlite3_column_int64(st, 5);
+		unsigned long long u = c < 0 ? 0ull - (unsigned long long)c : (unsigned long long)c;
 
-		snprintf(fee, sizeof(fee), "%lld.%02lld", c / 100, c % 100);
+		/* a negative fee can arrive by sync: sign, then the amount */
+		snprintf(fee, sizeof(fee), "%s%llu.%02llu", c < 0 ? "-" : "", u / 100, u % 100);
 	}
 	if ((err = visit_icds(s, sqlite3_column_blob(st, 1), &icd)) < 0)
 		return err;

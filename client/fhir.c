@@ -714,23 +714,27 @@ static int check_patient(chs_store *s, const char *prefix, unsigned char pid[16]
 {
 	sqlite3_stmt *st = NULL;
 	char hex[33];
-	int err, rc, is_patient = 0;
+	int err, rc, is_patient = 0, deleted = 0;
 
 	if ((err = chs_record_resolve(s, prefix, hex)) < 0)
 		return err;
 	chs_client__parse_id(pid, hex);
 	if ((err = chs_client__prepare(s, &st,
-		     "SELECT type = 'patient' AND NOT deleted FROM records WHERE id = ?")) < 0)
+		     "SELECT type = 'patient', deleted FROM records WHERE id = ?")) < 0)
 		return err;
 	sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		is_patient = sqlite3_column_int(st, 0);
+		deleted = sqlite3_column_int(st, 1);
+	}
 	chs_client__finish(s, st);
 	if (rc != SQLITE_ROW)
 		return chs_client__sqlerr(s, rc, "reading a record");
 	if (!is_patient)
 		return chs_error_set(CHS_EINVALID, "'%s' is not a patient (give a patient's id)",
 				     prefix);
+	if (deleted)
+		return chs_error_set(CHS_EINVALID, "the patient '%s' was removed", prefix);
 	return 0;
 }
 

@@ -406,11 +406,15 @@ static int import_line(chs_writer *w, char *text, size_t len, line_edits *le,
 	return import_json(w, text, len, le);
 }
 
-static int blank(const char *s)
+/* All `len` bytes are blanks (a NUL is not: it ends no line). */
+static int blank(const char *s, size_t len)
 {
-	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-		s++;
-	return *s == '\0';
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return 0;
+	return 1;
 }
 
 static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *count)
@@ -432,7 +436,7 @@ static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *coun
 		lineno++;
 		if ((size_t)len > IMPORT_LINE_MAX)
 			err = chs_error_set(CHS_EINVALID, "line too long");
-		else if (!blank(line) && (err = import_line(w, line, (size_t)len, le, pl)) == 0)
+		else if (!blank(line, (size_t)len) && (err = import_line(w, line, (size_t)len, le, pl)) == 0)
 			(*count)++;
 		if (err < 0)
 			chs_error_wrap(err, "%s, line %ld", path, lineno);

@@ -148,6 +148,8 @@ static int raw_value(const chs_type_def *t, const chs_field_def *f,
 						 : !json_is_string(j))
 		err = bad_value(t, f->name, v, chs_schema_kind_is_integer(f->kind)
 				? chs_schema_expected(f->kind) : "a JSON string");
+	else if (f->kind == CHS_KIND_CENTS && json_integer_value(j) < 0)
+		err = bad_value(t, f->name, v, "a fee of zero or more cents");
 	else if (json_is_string(j) && !chs_schema_check_form(f->kind, json_string_value(j)))
 		err = bad_value(t, f->name, json_string_value(j), chs_schema_expected(f->kind));
 	json_decref(j);
@@ -238,6 +240,8 @@ typedef struct rec_info {
 	char type[16];
 	unsigned char patient[16];
 	int has_patient;
+	unsigned char encounter[16];
+	int has_encounter;
 	int deleted;
 	int review;
 } rec_info;
@@ -252,7 +256,7 @@ static int load_info(chs_store *s, const char *prefix, rec_info *ri)
 		return err;
 	chs_client__parse_id(ri->id, ri->hex);
 	if ((err = chs_client__prepare(s, &st,
-		     "SELECT type, patient, deleted, review FROM records WHERE id = ?")) < 0)
+		     "SELECT type, patient, deleted, review, encounter FROM records WHERE id = ?")) < 0)
 		return err;
 	sqlite3_bind_blob(st, 1, ri->id, 16, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -264,6 +268,10 @@ static int load_info(chs_store *s, const char *prefix, rec_info *ri)
 		}
 		ri->deleted = sqlite3_column_int(st, 2);
 		ri->review = sqlite3_column_int(st, 3);
+		if (sqlite3_column_bytes(st, 4) == 16) {
+			memcpy(ri->encounter, sqlite3_column_blob(st, 4), 16);
+			ri->has_encounter = 1;
+		}
 	}
 	chs_client__finish(s, st);
 	return rc == SQLITE_ROW ? 0 : chs_client__sqlerr(s, rc, "reading a record");
@@ -516,6 +524,22 @@ int chs_record_add(chs_store *s, const char *type, const chs_edit *edits,
 /* ------------------------------------------------------------------ */
 /* Edits of existing records                                            */
 
+/* A field under review in the merge group of field `name` (dose, unit,
+ * route and frequency are one regimen), or NULL. An edit of any field of
+ * the group writes the group and would end its review unasked. */
+static const chs_merged_field *group_under_review(const chs_merged *m, const char *type,
+						 const char *name)
+{
+	const char *g = chs_schema_group(type, name, NULL), *h;
+	size_t i;
+
+	for (i = 0; g && i < m->nfields; i++)
+		if (m->fields[i].ncandidates > 1 &&
+		    (h = chs_schema_group(type, m->fields[i].name, NULL)) && strcmp(g, h) == 0)
+			return &m->fields[i];
+	return NULL;
+}
+
 /* A record a technician may edit: live, not append-only, and no field
  * being edited under review (settling review is a deliberate act). */
 static int check_editable(chs_store *s, const rec_info *ri, const chs_edit *edits,
@@ -548,19 +572,55 @@ static int check_editable(chs_store *s, const rec_info *ri, const chs_edit *edit
 			err = chs_error_set(CHS_EREVIEW,
 					    "field '%s' of record %s is under review; settle it with 'chartsync review resolve'",
 					    f->name, ri->hex);
+		else if ((f = group_under_review(m, ri->type, edits[i].name)))
+			err = chs_error_set(CHS_EREVIEW,
+					    "field '%s' of record %s goes with '%s', which is under review; settle it with 'chartsync review resolve'",
+					    edits[i].name, ri->hex, f->name);
 	}
 	chs_merged_free(m);
 	chs_client__changes_free(changes, nc);
 	return err;
 }
 
+/* After a link edit, the record's visit must still be a visit of its
+ * patient, as at entry: `pat` and `enc` are the links it will have, and
+ * `enc_info` the visit's row when the edit named it (else NULL). */
+static int check_moved_links(chs_store *s, const unsigned char *pat, const unsigned char *enc,
+			     const rec_info *enc_info)
+{
+	char phex[33], ehex[33];
+	rec_info e;
+	int err;
+
+	if (!pat || !enc)
+		return 0;
+	chs_hex(ehex, enc, 16);
+	if (!enc_info) {
+		/* a visit this store has not received yet: nothing to hold to */
+		if ((err = load_info(s, ehex, &e)) == CHS_ENOTFOUND)
+			chs_error_clear();
+		if (err < 0)
+			return err == CHS_ENOTFOUND ? 0 : err;
+		enc_info = &e;
+	}
+	if (enc_info->has_patient && memcmp(enc_info->patient, pat, 16) == 0)
+		return 0;
+	chs_hex(phex, pat, 16);
+	return chs_error_set(CHS_EINVALID, "encounter '%s' is not a visit of patient '%s'",
+			     ehex, phex);
+}
+
 static int link_edits(chs_store *s, const rec_info *ri, const chs_type_def *t,
 		      chs_change *c, const chs_edit *edits, size_t n,
 		      chs_edit *rest, size_t *nrest)
 {
+	const unsigned char *pat = ri->has_patient ? ri->patient : NULL;
+	const unsigned char *enc = ri->has_encounter ? ri->encounter : NULL;
+	rec_info newp, newe;
 	size_t i;
-	int err = 0;
+	int err = 0, moved = 0, enc_named = 0;
 
+	memset(&newe, 0, sizeof(newe));
 	*nrest = 0;
 	for (i = 0; i < n && err == 0; i++) {
 		int is_p = strcmp(edits[i].name, CHS_FIELD_PATIENT) == 0;
@@ -575,14 +635,28 @@ static int link_edits(chs_store *s, const rec_info *ri, const chs_type_def *t,
 		    (edits[i].unset && (is_p ? t->patient : t->encounter) == CHS_LINK_REQUIRED))
 			return chs_error_set(CHS_EINVALID, "cannot change the %s of a %s this way",
 					     edits[i].name, t->name);
+		moved = 1;
 		if (edits[i].unset) {
+			if (is_p)
+				pat = NULL;
+			else
+				enc = NULL;
 			err = chs_change_set(c, edits[i].name, NULL);
 			continue;
 		}
 		if ((err = check_link(s, edits[i].value, edits[i].name, &target)) == 0)
 			err = set_link(c, edits[i].name, target.hex);
+		if (err == 0 && is_p) {
+			newp = target;
+			pat = newp.id;
+		} else if (err == 0) {
+			newe = target;
+			enc = newe.id;
+			enc_named = 1;
+		}
 	}
-	(void)ri;
+	if (err == 0 && moved && t->patient != CHS_LINK_NONE)
+		err = check_moved_links(s, pat, enc, enc_named ? &newe : NULL);
 	return err;
 }
 

@@ -49,6 +49,9 @@ typedef struct rrec {
 	unsigned char enc[16]; /* its visit (an encounter: itself); zero: none */
 	unsigned char id[16];
 	unsigned char head[32]; /* its head, when it has one */
+	unsigned char heads_key[32]; /* hash of all its heads, as confirmed */
+	unsigned char *heads;   /* all its heads, when it has several */
+	size_t nheads;
 	unsigned char type;
 	unsigned char review;
 	unsigned char one_head;
@@ -71,7 +74,7 @@ typedef struct report {
 	rrec *r;
 	size_t n, cap;
 	names meds;
-	unsigned char (*confirmed)[48]; /* record id + change id, sorted */
+	unsigned char (*confirmed)[48]; /* record id + heads_key, sorted */
 	size_t nconfirmed, capconfirmed;
 	int confirmations; /* the schema has the confirmation type */
 	int clinical;      /* this store reads clinical records */
@@ -224,16 +227,44 @@ static unsigned char code_state(const char *code, int is_cpt)
 		? CODE_OK : CODE_MALFORMED;
 }
 
-/* A confirmation names a record and the head it confirmed. */
+/* The hash of heads given as comma-joined change ids (as a confirmation
+ * names them): 0, 1 when they are not such a list, or CHS_ENOMEM. */
+static int heads_key_of(const char *list, unsigned char key[32])
+{
+	size_t len = strlen(list), n = (len + 1) / 65, i;
+	unsigned char *ids;
+	char hex[65];
+	int bad = 0;
+
+	if (!len || (len + 1) % 65 != 0)
+		return 1;
+	if (!(ids = malloc(n * 32)))
+		return nomem();
+	for (i = 0; i < n && !bad; i++) {
+		memcpy(hex, list + i * 65, 64);
+		hex[64] = '\0';
+		bad = (i + 1 < n && list[i * 65 + 64] != ',') ||
+		      chs_unhex(ids + i * 32, 32, hex) < 0;
+	}
+	if (!bad)
+		chs_hash(key, ids, n * 32);
+	free(ids);
+	return bad;
+}
+
+/* A confirmation names a record and the heads it confirmed (one change
+ * id, or several joined by commas when concurrent edits merged). */
 static int add_confirmation(report *rp, json_t *fields)
 {
 	const char *rec = chs_report__text(fields, "record");
 	const char *chg = chs_report__text(fields, "change");
 	unsigned char key[48];
+	int r;
 
-	if (!rec || !chg || chs_client__parse_id(key, rec) < 0 || strlen(chg) != 64 ||
-	    chs_unhex(key + 16, 32, chg) < 0)
+	if (!rec || !chg || chs_client__parse_id(key, rec) < 0)
 		return 0;
+	if ((r = heads_key_of(chg, key + 16)) != 0)
+		return r < 0 ? r : 0;
 	if (rp->nconfirmed == rp->capconfirmed) {
 		size_t cap = rp->capconfirmed ? rp->capconfirmed * 2 : 256;
 		void *p = realloc(rp->confirmed, cap * sizeof(*rp->confirmed));
@@ -318,6 +349,17 @@ static int add_row(report *rp, sqlite3_stmt *st)
 	if (sqlite3_column_bytes(st, 3) == 32) {
 		memcpy(r->head, sqlite3_column_blob(st, 3), 32);
 		r->one_head = 1;
+	}
+	if (sqlite3_column_bytes(st, 3) > 0 && sqlite3_column_bytes(st, 3) % 32 == 0)
+		chs_hash(r->heads_key, sqlite3_column_blob(st, 3),
+			 (size_t)sqlite3_column_bytes(st, 3));
+	if (sqlite3_column_bytes(st, 3) > 32 && sqlite3_column_bytes(st, 3) % 32 == 0) {
+		r->nheads = (size_t)sqlite3_column_bytes(st, 3) / 32;
+		if (!(r->heads = malloc(r->nheads * 32))) {
+			json_decref(state);
+			return nomem();
+		}
+		memcpy(r->heads, sqlite3_column_blob(st, 3), r->nheads * 32);
 	}
 	if (r->type == T_PATIENT)
 		memcpy(r->pat, r->id, 16);
@@ -517,10 +559,10 @@ static int is_confirmed(const report *rp, const rrec *r)
 {
 	unsigned char key[48];
 
-	if (!r->one_head || !rp->nconfirmed)
+	if (!rp->nconfirmed)
 		return 0;
 	memcpy(key, r->id, 16);
-	memcpy(key + 16, r->head, 32);
+	memcpy(key + 16, r->heads_key, 32);
 	return bsearch(key, rp->confirmed, rp->nconfirmed, 48, by_key48) != NULL;
 }
 
@@ -537,25 +579,33 @@ static int by_head(const void *a, const void *b)
 
 #define LOOKUPS_MAX 256 /* more heads than this: one scan of all changes */
 
-/* The time of every unconfirmed record's head: a lookup each when they
- * are few, else one sequential scan of the changes (random lookups in the
- * encrypted table cost some 30 us each; the scan reads each page once). */
+/* The time of every unconfirmed record's latest head: a lookup each when
+ * they are few, else one sequential scan of the changes (random lookups in
+ * the encrypted table cost some 30 us each; the scan reads each page
+ * once). */
 static int resolve_head_times(report *rp)
 {
 	sqlite3_stmt *st = NULL;
 	need *nd = NULL, key, *hit;
-	size_t n = 0, i;
+	size_t n = 0, i, j, total = 0;
 	int err = 0, rc = SQLITE_DONE, scan;
 
 	if (!rp->confirmations || !rp->n)
 		return 0;
-	if (!(nd = malloc(rp->n * sizeof(*nd))))
-		return nomem();
 	for (i = 0; i < rp->n; i++)
-		if (rp->r[i].one_head && !is_confirmed(rp, &rp->r[i])) {
-			memcpy(nd[n].head, rp->r[i].head, 32);
-			nd[n++].r = &rp->r[i];
+		total += rp->r[i].one_head ? 1 : rp->r[i].nheads;
+	if (!(nd = malloc((total + 1) * sizeof(*nd))))
+		return nomem();
+	for (i = 0; i < rp->n; i++) {
+		rrec *r = &rp->r[i];
+
+		if ((!r->one_head && !r->nheads) || is_confirmed(rp, r))
+			continue;
+		for (j = 0; j < (r->one_head ? 1 : r->nheads); j++) {
+			memcpy(nd[n].head, r->one_head ? r->head : r->heads + 32 * j, 32);
+			nd[n++].r = r;
 		}
+	}
 	scan = n > LOOKUPS_MAX;
 	if (n)
 		qsort(nd, n, sizeof(*nd), by_head);
@@ -569,13 +619,17 @@ static int resolve_head_times(report *rp)
 			sqlite3_bind_blob(st, 1, nd[i].head, 32, SQLITE_STATIC);
 		}
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			uint64_t ms;
+
 			if (sqlite3_column_bytes(st, 0) != 32)
 				continue;
 			memcpy(key.head, sqlite3_column_blob(st, 0), 32);
 			if (!(hit = bsearch(&key, nd, n, sizeof(*nd), by_head)))
 				continue;
-			hit->r->head_ms = body_ms(sqlite3_column_blob(st, 1),
-						  (size_t)sqlite3_column_bytes(st, 1));
+			ms = body_ms(sqlite3_column_blob(st, 1),
+				     (size_t)sqlite3_column_bytes(st, 1));
+			if (ms > hit->r->head_ms)
+				hit->r->head_ms = ms;
 		}
 		if (rc != SQLITE_DONE)
 			err = chs_client__sqlerr(rp->s, rc, "reading the changes");
@@ -591,7 +645,7 @@ static int check_confirmed(report *rp, const rrec *r)
 {
 	if (is_confirmed(rp, r))
 		return 0;
-	if (!r->one_head)
+	if (!r->one_head && r->review)
 		return one(rp, "unconfirmed", r,
 			   "not confirmed: edited at two sites, settle the review first");
 	if (age_days(rp, r->head_ms) <= rp->o.confirm_days)
@@ -799,8 +853,10 @@ static void report_dispose(report *rp)
 {
 	size_t i;
 
-	for (i = 0; i < rp->n; i++)
+	for (i = 0; i < rp->n; i++) {
 		free(rp->r[i].text);
+		free(rp->r[i].heads);
+	}
 	free(rp->r);
 	free(rp->meds.slot);
 	free(rp->confirmed);

@@ -8,6 +8,7 @@
  */
 #include "client/chartsync.h"
 #include "client/client_int.h"
+#include "sync/sync.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -682,6 +683,68 @@ START_TEST(test_coding__claims_csv_rows_and_quoting)
 }
 END_TEST
 
+/* A procedure with this fee (JSON text) on `visit`, made by `other` and
+ * arriving by sync, where no form check refuses it. */
+static chs_change *synced_procedure(chs_identity *other, const char *pat, const char *visit,
+				    const char *fee)
+{
+	char link[40];
+	chs_change *c = NULL;
+	chs_buf enc;
+
+	ck_assert_int_eq(chs_change_new(&c), 0);
+	chs_random(c->record, 16);
+	c->op = CHS_OP_CREATE;
+	c->type = strdup("procedure");
+	c->user = strdup("ray");
+	c->terminal = strdup("old-clinic");
+	chs_identity_device_id(other, c->device);
+	c->hlc = chs_hlc_next(0, chs_hlc_wall_ms());
+	ck_assert_int_eq(chs_change_set(c, "cpt", "\"99213\""), 0);
+	ck_assert_int_eq(chs_change_set(c, "fee", fee), 0);
+	snprintf(link, sizeof(link), "\"%s\"", visit);
+	ck_assert_int_eq(chs_change_set(c, "encounter", link), 0);
+	snprintf(link, sizeof(link), "\"%s\"", pat);
+	ck_assert_int_eq(chs_change_set(c, "patient", link), 0);
+	chs_buf_init(&enc, 0);
+	ck_assert_int_eq(chs_change_encode(c, &enc), 0);
+	chs_buf_dispose(&enc);
+	return c;
+}
+
+/* A negative fee cannot be typed, but one can arrive by sync (or have
+ * been typed as fee:=-N before that was refused): the claim shows it as
+ * an amount, not as "0.-50" (the sign lost) or "-125.-50". */
+START_TEST(test_coding__claims_write_a_negative_fee_as_an_amount)
+{
+	chs_identity *other = NULL;
+	chs_change **list = calloc(2, sizeof(*list));
+	chs_batch *b = NULL;
+	char pat[33], visit[33], *csv = NULL;
+	size_t rows = 0;
+	chs_buf enc;
+
+	add_patient(maria, "Ada Byron", "A-1", pat);
+	add_visit(maria, pat, "2024-03-15", visit);
+	ck_assert_int_eq(chs_identity_new(&other), 0);
+	list[0] = synced_procedure(other, pat, visit, "-50");
+	list[1] = synced_procedure(other, pat, visit, "-12550");
+	ck_assert_int_eq(chs_batch_seal(&b, other, 1, NULL, list, 2), 0);
+	chs_buf_init(&enc, 0);
+	ck_assert_int_eq(chs_batch_encode(b, &enc), 0);
+	ck_assert_msg(chs_store_apply_batch(maria, enc.ptr, enc.len) == 0, "%s",
+		      chs_error_last());
+	chs_buf_dispose(&enc);
+	chs_batch_free(b);
+	chs_identity_free(other);
+	ck_assert_int_eq(chs_claims_export(maria, "2024-01-01", &csv, &rows), 0);
+	ck_assert_uint_eq(rows, 2);
+	ck_assert_msg(strstr(csv, ",99213,,,-0.50,\r\n"), "%s", csv);
+	ck_assert_msg(strstr(csv, ",99213,,,-125.50,\r\n"), "%s", csv);
+	free(csv);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client-coding");
@@ -701,6 +764,7 @@ int main(void)
 	tcase_add_test(tc, test_coding__unknown_codes_and_fees_are_flagged_not_refused);
 	tcase_add_test(tc, test_coding__code_lists_in_cms_formats);
 	tcase_add_test(tc, test_coding__claims_csv_rows_and_quoting);
+	tcase_add_test(tc, test_coding__claims_write_a_negative_fee_as_an_amount);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -225,6 +225,55 @@ START_TEST(test_records__bad_input_is_refused_with_a_clear_message)
 }
 END_TEST
 
+/* FIELD:=JSON is another spelling of the same value, not a way around its
+ * form: a fee below zero is refused however it is typed (fee:=-12500
+ * was saved, and a claim went out with a negative fee). */
+START_TEST(test_records__a_raw_json_fee_is_held_to_the_same_form)
+{
+	chs_edit typed[] = { E("cpt", "99213"), E("fee", "-12500") };
+	chs_edit raw[] = { E("cpt", "99213"), { "fee", "-12500", 1, 0 } };
+	chs_edit raw_ok[] = { E("cpt", "99213"), { "fee", "12500", 1, 0 } };
+	chs_edit visit[] = { E("date", "2024-03-15") };
+	char before[65], enc[33], id[33];
+
+	add_patient();
+	add(0, "encounter", visit, 1, patient, NULL, enc);
+	state_hash(0, before);
+	assert_refused(chs_record_add(site[0], "procedure", typed, 2, NULL, enc, id),
+		       CHS_EINVALID, "a fee of zero or more cents", before);
+	assert_refused(chs_record_add(site[0], "procedure", raw, 2, NULL, enc, id),
+		       CHS_EINVALID, "a fee of zero or more cents", before);
+	add(0, "procedure", raw_ok, 2, NULL, enc, id);
+}
+END_TEST
+
+/* Moving a record to another patient or visit keeps the rule entry
+ * keeps: its visit is a visit of its patient. 'set NOTE patient=B' left
+ * a note in B's chart under A's visit. */
+START_TEST(test_records__a_link_edit_keeps_visit_and_patient_together)
+{
+	chs_edit b[] = { E("name", "Bea Byron"), E("mrn", "B-2002") };
+	chs_edit visit[] = { E("date", "2024-03-15") };
+	chs_edit note[] = { E("text", "seen") };
+	char other[33], va[33], vb[33], n[33], before[65], arg[160];
+	chs_edit to_b[] = { E("patient", other) };
+	chs_edit to_vb[] = { E("encounter", vb) };
+	chs_edit both[] = { E("patient", other), E("encounter", vb) };
+
+	add_patient();
+	add(0, "patient", b, 2, NULL, NULL, other);
+	add(0, "encounter", visit, 1, patient, NULL, va);
+	add(0, "encounter", visit, 1, other, NULL, vb);
+	add(0, "note", note, 1, NULL, va, n);
+	state_hash(0, before);
+	snprintf(arg, sizeof(arg), "encounter '%s' is not a visit of patient '%s'", va, other);
+	assert_refused(chs_record_set(site[0], n, to_b, 1), CHS_EINVALID, arg, before);
+	snprintf(arg, sizeof(arg), "encounter '%s' is not a visit of patient '%s'", vb, patient);
+	assert_refused(chs_record_set(site[0], n, to_vb, 1), CHS_EINVALID, arg, before);
+	ck_assert_msg(chs_record_set(site[0], n, both, 2) == 0, "%s", chs_error_last());
+}
+END_TEST
+
 START_TEST(test_records__codes_and_dates_that_pass)
 {
 	chs_edit visit[] = { E("date", "2024-03-15T09:30:00-05:00") };
@@ -483,6 +532,40 @@ END_TEST
 
 /* ---- batches ---- */
 
+/* A regimen under review is settled by a reviewer, not by the next edit
+ * of another part of it: setting the route (never set before) wrote the
+ * group once more, became its only latest write, and the dose/unit
+ * conflict left review without anyone choosing. */
+START_TEST(test_records__editing_a_regimen_under_review_is_refused)
+{
+	chs_edit med[] = { E("name", "metformin"), E("dose", "500"), E("unit", "mg") };
+	chs_edit dose[] = { E("dose", "1000") };
+	chs_edit unit[] = { E("unit", "mcg") };
+	chs_edit route[] = { E("route", "oral") };
+	chs_edit end[] = { E("end", "2025-01-01") };
+	char id[33];
+	json_t *r;
+
+	add_patient();
+	add(0, "medication", med, 3, patient, NULL, id);
+	exchange_all();
+	ck_assert_int_eq(chs_record_set(site[0], id, dose, 1), 0);
+	ck_assert_int_eq(chs_record_set(site[1], id, unit, 1), 0);
+	exchange_all();
+	r = show(0, id);
+	ck_assert(json_is_true(json_object_get(r, "review")));
+	json_decref(r);
+	ck_assert_int_eq(chs_record_set(site[0], id, route, 1), CHS_EREVIEW);
+	ck_assert_msg(strstr(chs_error_last(), "'route'") && strstr(chs_error_last(), "review"),
+		      "%s", chs_error_last());
+	/* a field outside the regimen is still editable */
+	ck_assert_int_eq(chs_record_set(site[0], id, end, 1), 0);
+	r = show(0, id);
+	ck_assert(json_is_true(json_object_get(r, "review")));
+	json_decref(r);
+}
+END_TEST
+
 START_TEST(test_records__a_tampered_batch_is_refused_and_changes_nothing)
 {
 	chs_outgoing *out = NULL;
@@ -605,6 +688,30 @@ END_TEST
 /* Import reads most lines without a JSON parser and hands the rest to
  * jansson: the same records spelled both ways must give the same states,
  * and a line's error must not depend on which reader took it. */
+/* A line is blank only if all of it is blank: a NUL at its start (a
+ * file saved as UTF-16, a damaged copy) hid the record after it, which
+ * was skipped without a word while the rest was imported. */
+START_TEST(test_records__import_skips_no_line_that_holds_a_record)
+{
+	static const char text[] =
+		"{\"type\":\"patient\",\"fields\":{\"name\":\"A\",\"mrn\":\"1\"}}\n"
+		"\0{\"type\":\"patient\",\"fields\":{\"name\":\"B\",\"mrn\":\"2\"}}\n"
+		"\n";
+	char *path = tu_path(dirs[0], "nul.jsonl");
+	char before[65], after[65];
+	int64_t count = 5;
+
+	ck_assert_int_eq(tu_write(path, text, sizeof(text) - 1), 0);
+	state_hash(0, before);
+	ck_assert_int_eq(chs_record_import(site[0], path, &count), CHS_EINVALID);
+	ck_assert_int_eq(count, 0);
+	ck_assert_msg(strstr(chs_error_last(), "line 2"), "%s", chs_error_last());
+	state_hash(0, after);
+	ck_assert_str_eq(before, after);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_records__import_reads_every_spelling_of_a_line_alike)
 {
 	static const char *const plain =
@@ -829,6 +936,8 @@ int main(void)
 	tcase_add_test(tc, test_records__add_show_and_log_record_who_and_where);
 	tcase_add_test(tc, test_records__short_prefixes_resolve);
 	tcase_add_test(tc, test_records__bad_input_is_refused_with_a_clear_message);
+	tcase_add_test(tc, test_records__a_raw_json_fee_is_held_to_the_same_form);
+	tcase_add_test(tc, test_records__a_link_edit_keeps_visit_and_patient_together);
 	tcase_add_test(tc, test_records__codes_and_dates_that_pass);
 	tcase_add_test(tc, test_records__chart_numbers_are_unique);
 	tcase_add_test(tc, test_records__set_unset_and_remove);
@@ -838,10 +947,12 @@ int main(void)
 	tcase_add_test(tc, test_records__delete_against_edit_goes_to_review);
 	tcase_add_test(tc, test_records__a_removal_against_an_edit_takes_a_side);
 	tcase_add_test(tc, test_records__medication_regimen_is_one_unit);
+	tcase_add_test(tc, test_records__editing_a_regimen_under_review_is_refused);
 	tcase_add_test(tc, test_records__a_tampered_batch_is_refused_and_changes_nothing);
 	tcase_add_test(tc, test_records__arrival_order_does_not_matter);
 	tcase_add_test(tc, test_records__import_links_lines_and_batches_by_1000);
 	tcase_add_test(tc, test_records__import_is_all_or_nothing);
+	tcase_add_test(tc, test_records__import_skips_no_line_that_holds_a_record);
 	tcase_add_test(tc, test_records__import_reads_every_spelling_of_a_line_alike);
 	tcase_add_test(tc, test_records__attach_and_cat_give_back_the_bytes);
 	tcase_add_test(tc, test_records__a_synced_change_with_a_bad_code_is_applied_not_refused);

@@ -463,6 +463,107 @@ START_TEST(test_reports__unconfirmed_after_n_days)
 }
 END_TEST
 
+/* Edits from two sites that merged without review leave a record with two
+ * heads; a colleague confirms it by naming both (client/confirm.c), and
+ * 'ls --unconfirmed' then leaves it out. The consistency report read only
+ * single-head confirmations: it listed the confirmed record as
+ * "unconfirmed ... settle the review first", though nothing was under
+ * review. */
+START_TEST(test_reports__a_record_confirmed_at_two_heads_is_confirmed)
+{
+	char rec[33], conf[33], heads[140], h1[65], h2[65];
+	chs_change *c, *u1, *u2;
+	char *json = NULL;
+	json_t *rep;
+	forge f;
+
+	if (!have_confirmations())
+		return;
+	forge_init(&f);
+	memset(rec, '5', 32), rec[32] = '\0';
+	memset(conf, '6', 32), conf[32] = '\0';
+	c = forged(&f, rec, "patient", CHS_OP_CREATE, now_ms() - 20 * DAY_MS, NULL, "name",
+		   "\"Eve\"", "mrn", "\"H-1\"", NULL);
+	u1 = forged(&f, rec, "patient", CHS_OP_UPDATE, now_ms() - 19 * DAY_MS, c, "phone",
+		    "\"555-0100\"", NULL);
+	u2 = forged(&f, rec, "patient", CHS_OP_UPDATE, now_ms() - 19 * DAY_MS, c, "address",
+		    "\"1 Main St\"", NULL);
+	chs_hex(h1, u1->id, 32);
+	chs_hex(h2, u2->id, 32);
+	snprintf(heads, sizeof(heads), "\"%s,%s\"", strcmp(h1, h2) < 0 ? h1 : h2,
+		 strcmp(h1, h2) < 0 ? h2 : h1);
+	forge_ship(&f);
+	forged(&f, conf, "confirmation", CHS_OP_CREATE, now_ms(), NULL, "record", quoted(rec),
+	       "change", heads, NULL);
+	forge_ship(&f);
+	/* confirm.c's own list agrees that it is confirmed */
+	ck_assert_int_eq(chs_record_list_unconfirmed(s, NULL, &json), 0);
+	ck_assert_ptr_null(strstr(json, rec));
+	free(json);
+	rep = consistency(NULL);
+	ck_assert_int_eq(count(rep, "unconfirmed", rec), 0);
+	json_decref(rep);
+	forge_dispose(&f);
+}
+END_TEST
+
+/* The detail of the first finding of `kind` naming `id`. */
+static const char *detail_of(json_t *rep, const char *kind, const char *id)
+{
+	json_t *f;
+	size_t i;
+
+	json_array_foreach(json_object_get(rep, "findings"), i, f)
+		if (strcmp(json_string_value(json_object_get(f, "kind")), kind) == 0 &&
+		    strcmp(json_string_value(json_array_get(json_object_get(f, "records"), 0)),
+			   id) == 0)
+			return json_string_value(json_object_get(f, "detail"));
+	return NULL;
+}
+
+/* Edits from two sites that merged without review are a new version like
+ * any other: unconfirmed once older than --confirm-days, and the finding
+ * does not send the technician to a review that does not exist. (It was
+ * listed at once, as "edited at two sites, settle the review first".) */
+START_TEST(test_reports__a_merged_record_is_unconfirmed_like_any_other)
+{
+	char rec[33], rev[33];
+	chs_report_opts o;
+	chs_change *c;
+	const char *d;
+	json_t *rep;
+	forge f;
+
+	if (!have_confirmations())
+		return;
+	forge_init(&f);
+	memset(rec, '7', 32), rec[32] = '\0';
+	memset(rev, '8', 32), rev[32] = '\0';
+	c = forged(&f, rec, "patient", CHS_OP_CREATE, now_ms() - 2 * DAY_MS, NULL, "name",
+		   "\"Fay\"", "mrn", "\"M-1\"", NULL);
+	forged(&f, rec, "patient", CHS_OP_UPDATE, now_ms() - DAY_MS, c, "phone",
+	       "\"555-0100\"", NULL);
+	forged(&f, rec, "patient", CHS_OP_UPDATE, now_ms() - DAY_MS, c, "address",
+	       "\"1 Main St\"", NULL);
+	conflict(&f, rev, "\"M-2\"", 1);
+	forge_ship(&f);
+	rep = consistency(NULL); /* 7 days by default */
+	ck_assert_int_eq(count(rep, "unconfirmed", rec), 0);
+	json_decref(rep);
+	chs_report_opts_init(&o);
+	o.confirm_days = 0;
+	o.now = (int64_t)time(NULL) + 2 * 86400;
+	rep = consistency(&o);
+	ck_assert_int_eq(count(rep, "unconfirmed", rec), 1);
+	ck_assert_ptr_nonnull(d = detail_of(rep, "unconfirmed", rec));
+	ck_assert_msg(!strstr(d, "review"), "detail '%s' names a review", d);
+	ck_assert_ptr_nonnull(d = detail_of(rep, "unconfirmed", rev));
+	ck_assert_msg(strstr(d, "review"), "detail '%s' names no review", d);
+	json_decref(rep);
+	forge_dispose(&f);
+}
+END_TEST
+
 START_TEST(test_reports__billing_and_audit_records_are_not_charts)
 {
 	char id[33];
@@ -662,6 +763,30 @@ START_TEST(test_reports__fhir_bundle_holds_every_record_type)
 }
 END_TEST
 
+/* Asking for a removed patient's chart says so, instead of claiming the
+ * id is not a patient's (a technician who copied it from the chart would
+ * go looking for a typo). */
+START_TEST(test_reports__fhir_of_a_removed_patient_says_removed)
+{
+	char id[33], other[33], enc[33];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	patient("X-1", "1961-12-10", id);
+	patient("X-2", "1961-12-10", other);
+	ADD("encounter", other, NULL, enc, E("date", "2024-03-15"));
+	ck_assert_msg(chs_record_rm(s, id) == 0, "%s", chs_error_last());
+	f = open_memstream(&text, &len);
+	ck_assert_int_eq(chs_export_fhir(s, id, NULL, f), CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), "was removed"), "%s", chs_error_last());
+	ck_assert_int_eq(chs_export_fhir(s, enc, NULL, f), CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), "is not a patient"), "%s", chs_error_last());
+	fclose(f);
+	free(text);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("client-reports");
@@ -677,9 +802,12 @@ int main(void)
 	tcase_add_test(tc, test_reports__dates_out_of_order);
 	tcase_add_test(tc, test_reports__review_overdue);
 	tcase_add_test(tc, test_reports__unconfirmed_after_n_days);
+	tcase_add_test(tc, test_reports__a_record_confirmed_at_two_heads_is_confirmed);
+	tcase_add_test(tc, test_reports__a_merged_record_is_unconfirmed_like_any_other);
 	tcase_add_test(tc, test_reports__billing_and_audit_records_are_not_charts);
 	tcase_add_test(tc, test_reports__coding_queue_age_and_throughput);
 	tcase_add_test(tc, test_reports__fhir_bundle_holds_every_record_type);
+	tcase_add_test(tc, test_reports__fhir_of_a_removed_patient_says_removed);
 	suite_add_tcase(su, tc);
 	return tu_run(su);
 }
