@@ -7,8 +7,8 @@
  * batches carried between them as sync carries them.
  */
 #include "client/chartsync.h"
-#include "client/client_int.h"
 #include "sync/sync.h"
+#include "support/scale.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -436,43 +436,27 @@ static json_t *assign(chs_store *s, const char *visit, const char *cpt, const ch
 	return parse(text);
 }
 
-static int count_steps(void *n)
-{
-	(*(long *)n)++;
-	return 0;
-}
-
 /* Coding a procedure looks its fee up in the schedule; in a store with
  * 4,000 other charts that reads the schedule's lines, not every record
  * (a scan costs over 10,000 SQLite steps; the whole assign far fewer). */
 START_TEST(test_coding__the_fee_lookup_does_not_read_the_store)
 {
-	char pat[33], visit[33], *path;
-	chs_buf b;
+	char pat[33], visit[33];
 	json_t *a;
-	int64_t count = 0;
 	long steps = 0;
-	int i;
 
 	import_fees(maria);
 	add_patient(maria, "Ada Byron", "A-1", pat);
 	add_visit(maria, pat, "2024-03-15", visit);
 	ck_assert_int_eq(chs_coding_send(maria, visit), 0);
-	chs_buf_init(&b, 0);
-	for (i = 0; i < 4000; i++)
-		ck_assert_int_eq(chs_buf_printf(&b, "{\"type\":\"patient\",\"fields\":"
-						"{\"name\":\"Other %d\",\"mrn\":\"O-%d\"}}\n", i, i), 0);
-	path = write_file("others.jsonl", b.ptr);
-	ck_assert_msg(chs_record_import(maria, path, &count) == 0, "%s", chs_error_last());
+	tu_import_others(maria, tmp, 4000);
 
-	sqlite3_progress_handler(maria->db, 1000, count_steps, &steps);
+	tu_steps_begin(maria, &steps);
 	a = assign(maria, visit, "99213", NULL, "R05.9", NULL);
-	sqlite3_progress_handler(maria->db, 0, NULL, NULL);
+	tu_steps_end(maria);
 	ck_assert_int_eq(json_integer_value(json_object_get(a, "fee")), 12500);
 	ck_assert_msg(steps < 5, "coding one visit took %ld thousand steps", steps);
 	json_decref(a);
-	chs_buf_dispose(&b);
-	free(path);
 }
 END_TEST
 

@@ -4,8 +4,8 @@
  * carry them) and merged.
  */
 #include "client/chartsync.h"
-#include "client/client_int.h"
 #include "sync/sync.h"
+#include "support/scale.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -842,16 +842,6 @@ END_TEST
 
 /* ---- one chart in a large store ---- */
 
-static int count_steps(void *n)
-{
-	(*(long *)n)++;
-	return 0;
-}
-
-/* SQLite virtual-machine steps a call costs, in thousands. */
-#define STEPS_BEGIN(s, n) (n = 0, sqlite3_progress_handler((s)->db, 1000, count_steps, &(n)))
-#define STEPS_END(s) sqlite3_progress_handler((s)->db, 0, NULL, NULL)
-
 /* What a technician does with one chart (show it, list it, list what is
  * unconfirmed in it, export it, read who opened it) is read through the
  * patient index, and the review queue through the review index: its cost does not grow with the other charts in the
@@ -861,68 +851,57 @@ static int count_steps(void *n)
 START_TEST(test_records__one_chart_is_read_without_reading_the_store)
 {
 	chs_access_filter af;
-	char *dir = tu_tempdir(), *path = tu_path(dir, "others.jsonl"), *json = NULL;
+	char *dir = tu_tempdir(), *json = NULL;
 	chs_store *s = site[0];
-	chs_buf b;
-	int64_t count = 0;
 	long steps;
 	FILE *devnull = fopen("/dev/null", "w");
-	int i;
 
 	add_patient();
-	chs_buf_init(&b, 0);
-	for (i = 0; i < 4000; i++)
-		ck_assert_int_eq(chs_buf_printf(&b, "{\"type\":\"patient\",\"fields\":"
-						"{\"name\":\"Other %d\",\"mrn\":\"O-%d\"}}\n", i, i), 0);
-	ck_assert_int_eq(tu_write(path, b.ptr, b.len), 0);
-	ck_assert_msg(chs_record_import(s, path, &count) == 0, "%s", chs_error_last());
-	ck_assert_int_eq(count, 4000);
+	tu_import_others(s, dir, 4000);
 
-	STEPS_BEGIN(s, steps);
+	tu_steps_begin(s, &steps);
 	ck_assert_int_eq(chs_record_show(s, patient, &json), 0);
-	STEPS_END(s);
+	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "show read %ld thousand steps", steps);
 	free(json);
 
-	STEPS_BEGIN(s, steps);
+	tu_steps_begin(s, &steps);
 	ck_assert_int_eq(chs_record_list(s, NULL, patient, &json), 0);
-	STEPS_END(s);
+	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "ls --patient read %ld thousand steps", steps);
 	free(json);
 
-	STEPS_BEGIN(s, steps);
+	tu_steps_begin(s, &steps);
 	ck_assert_int_eq(chs_record_list_unconfirmed(s, patient, &json), 0);
-	STEPS_END(s);
+	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "unconfirmed --patient read %ld thousand steps", steps);
 	ck_assert_ptr_nonnull(strstr(json, patient));
 	free(json);
 
-	STEPS_BEGIN(s, steps);
+	tu_steps_begin(s, &steps);
 	ck_assert_int_eq(chs_export_fhir(s, patient, NULL, devnull), 0);
-	STEPS_END(s);
+	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "the FHIR export of one chart read %ld thousand steps", steps);
 
 	/* the review queue is read through the review index too */
-	STEPS_BEGIN(s, steps);
+	tu_steps_begin(s, &steps);
 	ck_assert_int_eq(chs_review_list(s, &json), 0);
-	STEPS_END(s);
+	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "the review list read %ld thousand steps", steps);
 	free(json);
 
 	memset(&af, 0, sizeof(af));
 	af.patient = patient;
-	STEPS_BEGIN(s, steps);
+	tu_steps_begin(s, &steps);
 	ck_assert_int_eq(chs_report_access(s, &af, &json), 0);
-	STEPS_END(s);
+	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "the access report of one chart read %ld thousand steps", steps);
 	ck_assert_ptr_nonnull(strstr(json, patient)); /* the export above */
 	free(json);
 
 	fclose(devnull);
-	chs_buf_dispose(&b);
 	tu_rmtree(dir);
 	free(dir);
-	free(path);
 }
 END_TEST
 

@@ -4,6 +4,7 @@
  */
 #include "client/chartsync.h"
 #include "client/client_int.h"
+#include "support/scale.h"
 #include "support/testutil.h"
 
 #include <signal.h>
@@ -105,12 +106,6 @@ START_TEST(test_store__more_statements_than_the_cache_holds)
 }
 END_TEST
 
-static int count_steps(void *n)
-{
-	(*(long *)n)++;
-	return 0;
-}
-
 /* Every save chains its batch to this device's last one. With 20,000
  * batches from other sites in the store, finding it must not read them
  * all: an add costs under a thousand SQLite steps, a scan of the batches
@@ -127,10 +122,10 @@ START_TEST(test_store__a_save_does_not_read_every_batch)
 		" INSERT INTO batches(seq, id, device, dseq, manifest, signature, key, local,"
 		" sent, received) SELECT i, randomblob(32), 'another-site', i, randomblob(64),"
 		" randomblob(64), randomblob(32), 0, 1, 0 FROM n"), 0);
-	sqlite3_progress_handler(s->db, 1000, count_steps, &steps);
+	tu_steps_begin(s, &steps);
 	ck_assert_msg(chs_record_add(s, "patient", e, 2, NULL, NULL, id) == 0, "%s",
 		      chs_error_last());
-	sqlite3_progress_handler(s->db, 0, NULL, NULL);
+	tu_steps_end(s);
 	ck_assert_msg(steps < 10, "an add took %ld thousand steps", steps);
 	chs_store_free(s);
 }
@@ -143,32 +138,22 @@ START_TEST(test_store__status_counts_live_records_without_reading_them)
 {
 	chs_store *s = create_as("maria", "pass-maria");
 	chs_edit e[] = { { "name", "Ada Byron", 0, 0 }, { "mrn", "A-1", 0, 0 } };
-	char *tmp = tu_tempdir(), *path = tu_path(tmp, "p.jsonl"), id[33];
+	char *tmp = tu_tempdir(), id[33];
 	chs_status stt;
-	chs_buf b;
-	int64_t count = 0;
 	long steps = 0;
-	int i;
 
-	chs_buf_init(&b, 0);
-	for (i = 0; i < 4000; i++)
-		ck_assert_int_eq(chs_buf_printf(&b, "{\"type\":\"patient\",\"fields\":"
-						"{\"name\":\"P %d\",\"mrn\":\"M-%d\"}}\n", i, i), 0);
-	ck_assert_int_eq(tu_write(path, b.ptr, b.len), 0);
-	ck_assert_msg(chs_record_import(s, path, &count) == 0, "%s", chs_error_last());
+	tu_import_others(s, tmp, 4000);
 	ck_assert_int_eq(chs_record_add(s, "patient", e, 2, NULL, NULL, id), 0);
 	ck_assert_int_eq(chs_record_rm(s, id), 0);
-	sqlite3_progress_handler(s->db, 1000, count_steps, &steps);
+	tu_steps_begin(s, &steps);
 	ck_assert_int_eq(chs_store_status(s, &stt), 0);
-	sqlite3_progress_handler(s->db, 0, NULL, NULL);
+	tu_steps_end(s);
 	ck_assert_int_eq(stt.records, 4000);
 	ck_assert_msg(steps < 5, "status took %ld thousand steps", steps);
 	chs_status_dispose(&stt);
-	chs_buf_dispose(&b);
 	chs_store_free(s);
 	tu_rmtree(tmp);
 	free(tmp);
-	free(path);
 }
 END_TEST
 
