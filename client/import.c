@@ -441,8 +441,13 @@ static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *coun
 		if (err < 0)
 			chs_error_wrap(err, "%s, line %ld", path, lineno);
 	}
-	if (err == 0 && ferror(f))
-		err = chs_error_set(CHS_EIO, "cannot read '%s'", path);
+	/* getline() also stops without an error flag when it cannot grow
+	 * its buffer: short of the end, the file was not all read, and
+	 * committing the lines before would be a partial import */
+	if (err == 0 && (ferror(f) || !feof(f)))
+		err = chs_error_set(errno == ENOMEM ? CHS_ENOMEM : CHS_EIO,
+				    "cannot read '%s' to its end (%s); nothing was imported", path,
+				    strerror(errno));
 	free(line);
 	free(le);
 	free(pl);
