@@ -695,6 +695,89 @@ done:
 	return err;
 }
 
+/* The live records under visit `v` (access events stay where they are),
+ * as hex ids; malloc'ed. */
+static int records_under(chs_store *s, const unsigned char v[16], char (**ids)[33],
+			 size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int err, rc;
+
+	*ids = NULL;
+	*n = 0;
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT id FROM records WHERE encounter = ? AND NOT deleted"
+		     " AND type <> 'audit' ORDER BY rowid")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, v, 16, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
+		if (*n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char (*g)[33] = realloc(*ids, ncap * sizeof(**ids));
+
+			if (!g) {
+				err = chs_error_set(CHS_ENOMEM, "out of memory");
+				break;
+			}
+			*ids = g;
+			cap = ncap;
+		}
+		if (sqlite3_column_bytes(st, 0) == 16)
+			chs_hex((*ids)[(*n)++], sqlite3_column_blob(st, 0), 16);
+	}
+	chs_client__finish(s, st);
+	if (err == 0 && rc != SQLITE_DONE)
+		err = chs_client__sqlerr(s, rc, "reading a visit's records");
+	return err;
+}
+
+/* A visit moved to another patient takes its records (notes, procedures,
+ * diagnoses...) with it, in the same save: left behind, they would sit
+ * in one patient's chart under another patient's visit. Called after the
+ * visit's own change is stored, so each record's new links check out;
+ * `c` is read before any other change is stored (a full batch is sealed,
+ * and its changes freed, as the 1,000th is stored). */
+static int move_visit_records(chs_store *s, chs_writer *w, const rec_info *visit,
+			      const chs_change *c)
+{
+	const char *v = NULL;
+	char (*ids)[33] = NULL, *hex = NULL;
+	size_t i, n = 0;
+	int err = 0;
+
+	for (i = 0; i < c->nfields; i++)
+		if (strcmp(c->fields[i].name, CHS_FIELD_PATIENT) == 0)
+			v = c->fields[i].value;
+	if (strcmp(visit->type, "encounter") != 0 || !v || !(hex = chs_client__json_string(v)))
+		return 0;
+	if ((err = records_under(s, visit->id, &ids, &n)) < 0)
+		goto done;
+	for (i = 0; i < n && err == 0; i++) {
+		chs_edit e = { CHS_FIELD_PATIENT, hex, 0, 0 };
+		chs_change *rc = NULL;
+		rec_info ri;
+
+		if ((err = load_info(s, ids[i], &ri)) < 0)
+			break;
+		if (ri.has_patient) {
+			char cur[33];
+
+			chs_hex(cur, ri.patient, 16);
+			if (strcmp(cur, hex) == 0)
+				continue; /* already there */
+		}
+		if ((err = check_editable(s, &ri, &e, 1)) < 0 ||
+		    (err = edit_change(s, &ri, &e, 1, &rc)) < 0 ||
+		    (err = chs_client__writer_put(w, rc)) < 0)
+			chs_error_wrap(err, "moving %s %.8s with its visit", ri.type, ri.hex);
+	}
+done:
+	free(ids);
+	free(hex);
+	return err;
+}
+
 int chs_record_set(chs_store *s, const char *id, const chs_edit *edits,
 		   size_t n)
 {
@@ -708,7 +791,8 @@ int chs_record_set(chs_store *s, const char *id, const chs_edit *edits,
 	if ((err = load_info(s, id, &ri)) < 0 ||
 	    (err = check_editable(s, &ri, edits, n)) < 0 ||
 	    (err = edit_change(s, &ri, edits, n, &c)) < 0 ||
-	    (err = chs_client__writer_put(&w, c)) < 0) {
+	    (err = chs_client__writer_put(&w, c)) < 0 ||
+	    (err = move_visit_records(s, &w, &ri, c)) < 0) {
 		chs_client__writer_abort(&w);
 		return err;
 	}

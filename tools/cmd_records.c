@@ -188,7 +188,8 @@ static const char set_help[] =
 	"usage: chartsync set ID FIELD=VALUE... [--unset FIELD]...\n"
 	"\n"
 	"Change fields of a record (ID may be a unique prefix). The change is\n"
-	"signed and recorded with your user name and this terminal.\n";
+	"signed and recorded with your user name and this terminal. A visit\n"
+	"moved to another patient (patient=ID) takes its records with it.\n";
 
 int cmd_set(cli_ctx *ctx, int argc, char **argv)
 {

@@ -275,6 +275,49 @@ START_TEST(test_records__a_link_edit_keeps_visit_and_patient_together)
 }
 END_TEST
 
+/* A visit filed under the wrong patient is moved with 'set VISIT
+ * patient=B': its note and procedure move with it in the same save, so
+ * neither chart holds another chart's visit records; access events stay. */
+START_TEST(test_records__a_visit_moves_with_its_records)
+{
+	chs_edit b[] = { E("name", "Bea Byron"), E("mrn", "B-2002") };
+	chs_edit visit[] = { E("date", "2024-03-15") };
+	chs_edit note[] = { E("text", "seen") };
+	chs_edit px[] = { E("cpt", "99213") };
+	char other[33], v[33], n[33], p[33], *text = NULL;
+	chs_edit to_b[] = { E("patient", other) };
+	json_t *r, *l;
+
+	add_patient();
+	add(0, "patient", b, 2, NULL, NULL, other);
+	add(0, "encounter", visit, 1, patient, NULL, v);
+	add(0, "note", note, 1, NULL, v, n);
+	add(0, "procedure", px, 1, NULL, v, p);
+	ck_assert_msg(chs_record_set(site[0], v, to_b, 1) == 0, "%s", chs_error_last());
+	r = show(0, n);
+	ck_assert_str_eq(field(r, "patient"), other);
+	ck_assert_str_eq(field(r, "encounter"), v);
+	json_decref(r);
+	r = show(0, p);
+	ck_assert_str_eq(field(r, "patient"), other);
+	json_decref(r);
+	/* the first chart keeps only the patient record itself */
+	ck_assert_int_eq(chs_record_list(site[0], NULL, patient, &text), 0);
+	l = json_loads(text, 0, NULL);
+	free(text);
+	ck_assert_uint_eq(json_array_size(l), 1);
+	json_decref(l);
+	ck_assert_int_eq(chs_record_list(site[0], NULL, other, &text), 0);
+	l = json_loads(text, 0, NULL);
+	free(text);
+	ck_assert_uint_eq(json_array_size(l), 4);
+	json_decref(l);
+	/* and the move travels like any save */
+	exchange_all();
+	assert_converged();
+}
+END_TEST
+
 START_TEST(test_records__codes_and_dates_that_pass)
 {
 	chs_edit visit[] = { E("date", "2024-03-15T09:30:00-05:00") };
@@ -963,6 +1006,7 @@ int main(void)
 	tcase_add_test(tc, test_records__bad_input_is_refused_with_a_clear_message);
 	tcase_add_test(tc, test_records__a_raw_json_fee_is_held_to_the_same_form);
 	tcase_add_test(tc, test_records__a_link_edit_keeps_visit_and_patient_together);
+	tcase_add_test(tc, test_records__a_visit_moves_with_its_records);
 	tcase_add_test(tc, test_records__codes_and_dates_that_pass);
 	tcase_add_test(tc, test_records__chart_numbers_are_unique);
 	tcase_add_test(tc, test_records__set_unset_and_remove);
