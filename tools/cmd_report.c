@@ -213,7 +213,7 @@ static int report_access(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage(ctx, "give --json or --csv, not both");
 	if ((err = cli_open(ctx, &s)) < 0)
 		return cli_fail(err);
-	if (isatty(STDERR_FILENO)) {
+	if (cli_meter_wanted(ctx->json)) {
 		o.f.progress = cli_meter_progress;
 		o.f.payload = &m;
 	}
