@@ -593,8 +593,10 @@ static int claim_row(chs_store *s, sqlite3_stmt *st, chs_buf *b)
 		/* a negative fee can arrive by sync: sign, then the amount */
 		snprintf(fee, sizeof(fee), "%s%llu.%02llu", c < 0 ? "-" : "", u / 100, u % 100);
 	}
-	if ((err = visit_icds(s, sqlite3_column_blob(st, 1), &icd)) < 0)
+	if ((err = visit_icds(s, sqlite3_column_blob(st, 1), &icd)) < 0) {
+		chs_buf_dispose(&icd); /* what it held before the error */
 		return err;
+	}
 	v[0] = pat;
 	for (i = 1; i <= 5; i++)
 		v[i] = (const char *)sqlite3_column_text(st, 7 + i);
