@@ -202,6 +202,24 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 	return optind;
 }
 
+int cli_parse_bare(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
+		   int (*on_opt)(cli_ctx *ctx, int c, const char *arg, void *payload),
+		   void *payload, const char *help, int *rc)
+{
+	int i;
+
+	ctx->help_text = help;
+	if ((i = cli_parse(ctx, argc, argv, opts, on_opt, payload)) < 0)
+		*rc = CLI_USAGE;
+	else if (ctx->help)
+		*rc = cli_help(ctx);
+	else if (i < argc)
+		*rc = cli_usage(ctx, "unexpected argument '%s'", argv[i]);
+	else
+		return 0;
+	return -1;
+}
+
 const char *cli_store_dir(cli_ctx *ctx)
 {
 	const char *env = getenv("CHARTSYNC_STORE"), *base;

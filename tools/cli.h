@@ -47,6 +47,13 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 	      int (*on_opt)(cli_ctx *ctx, int c, const char *arg, void *payload),
 	      void *payload);
 
+/* cli_parse for a command that takes options only, with `help` as its
+ * --help text: 0 to go on, or -1 with the exit code in *rc (help shown,
+ * a usage error, an operand given). */
+int cli_parse_bare(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
+		   int (*on_opt)(cli_ctx *ctx, int c, const char *arg, void *payload),
+		   void *payload, const char *help, int *rc);
+
 /* A command made of subcommands (report, export): run the one argv[1]
  * names in `table`; with none, or --help, print `usage`, the table and
  * `footer` (to stderr and CLI_USAGE when none was named). `noun` says

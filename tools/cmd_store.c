@@ -51,15 +51,10 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
 	const char *terminal = NULL;
 	chs_store *s = NULL;
 	char *pass = NULL;
-	int i, err;
+	int err, rc;
 
-	ctx->help_text = init_help;
-	if ((i = cli_parse(ctx, argc, argv, opts, init_opt, &terminal)) < 0)
-		return CLI_USAGE;
-	if (ctx->help)
-		return cli_help(ctx);
-	if (i < argc)
-		return cli_usage(ctx, "unexpected argument '%s'", argv[i]);
+	if (cli_parse_bare(ctx, argc, argv, opts, init_opt, &terminal, init_help, &rc) < 0)
+		return rc;
 	memset(&o, 0, sizeof(o));
 	o.user = ctx->user ? ctx->user : getenv("CHARTSYNC_USER");
 	if (!o.user || !*o.user)
@@ -115,15 +110,10 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
 	chs_store *s = NULL;
 	chs_status st;
-	int i, err, rc;
+	int err, rc;
 
-	ctx->help_text = status_help;
-	if ((i = cli_parse(ctx, argc, argv, opts, NULL, NULL)) < 0)
-		return CLI_USAGE;
-	if (ctx->help)
-		return cli_help(ctx);
-	if (i < argc)
-		return cli_usage(ctx, "unexpected argument '%s'", argv[i]);
+	if (cli_parse_bare(ctx, argc, argv, opts, NULL, NULL, status_help, &rc) < 0)
+		return rc;
 	if ((err = cli_open(ctx, &s)) < 0)
 		return cli_fail(err);
 	if ((err = chs_store_status(s, &st)) < 0) {
@@ -222,15 +212,10 @@ int cmd_check(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { CLI_COMMON_OPTS, OPT_END };
 	chs_store *s = NULL;
-	int i, err;
+	int err, rc;
 
-	ctx->help_text = check_help;
-	if ((i = cli_parse(ctx, argc, argv, opts, NULL, NULL)) < 0)
-		return CLI_USAGE;
-	if (ctx->help)
-		return cli_help(ctx);
-	if (i < argc)
-		return cli_usage(ctx, "unexpected argument '%s'", argv[i]);
+	if (cli_parse_bare(ctx, argc, argv, opts, NULL, NULL, check_help, &rc) < 0)
+		return rc;
 	if ((err = cli_open(ctx, &s)) < 0 || (err = chs_store_check(s)) < 0) {
 		chs_store_free(s);
 		return cli_fail(err);
@@ -256,15 +241,10 @@ int cmd_passwd(cli_ctx *ctx, int argc, char **argv)
 	chs_store *s = NULL;
 	char *pass = NULL;
 	size_t len = 0;
-	int i, err;
+	int err, rc;
 
-	ctx->help_text = passwd_help;
-	if ((i = cli_parse(ctx, argc, argv, opts, NULL, NULL)) < 0)
-		return CLI_USAGE;
-	if (ctx->help)
-		return cli_help(ctx);
-	if (i < argc)
-		return cli_usage(ctx, "unexpected argument '%s'", argv[i]);
+	if (cli_parse_bare(ctx, argc, argv, opts, NULL, NULL, passwd_help, &rc) < 0)
+		return rc;
 	if ((err = cli_open(ctx, &s)) < 0 ||
 	    (err = cli_passphrase(&pass, &len, "CHARTSYNC_NEW_PASSPHRASE_FILE",
 				  "CHARTSYNC_NEW_PASSPHRASE", "New passphrase: ", 1)) < 0 ||

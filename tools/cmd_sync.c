@@ -86,15 +86,10 @@ int cmd_sync(cli_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
 	chs_sync_report rep;
 	chs_store *s = NULL;
-	int i, err, rc;
+	int err, rc;
 
-	ctx->help_text = sync_help;
-	if ((i = cli_parse(ctx, argc, argv, opts, NULL, NULL)) < 0)
-		return CLI_USAGE;
-	if (ctx->help)
-		return cli_help(ctx);
-	if (i < argc)
-		return cli_usage(ctx, "unexpected argument '%s'", argv[i]);
+	if (cli_parse_bare(ctx, argc, argv, opts, NULL, NULL, sync_help, &rc) < 0)
+		return rc;
 	if ((err = cli_open(ctx, &s)) < 0)
 		return cli_fail(err);
 	err = run_sync(ctx, s, &rep);
