@@ -91,15 +91,43 @@ static int is_queued(const visit *v)
 }
 
 /* Now as ISO 8601 UTC with milliseconds. */
-static void now_iso(char out[32])
+static void ms_iso(uint64_t ms, char out[32])
 {
-	uint64_t ms = chs_hlc_wall_ms();
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
 
 	gmtime_r(&secs, &tm);
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out + 19, 13, ".%03uZ", (unsigned)(ms % 1000));
+}
+
+static void now_iso(char out[32])
+{
+	ms_iso(chs_hlc_wall_ms(), out);
+}
+
+/* When a visit is sent: now, but later than the store's last change (its
+ * clock, in meta), and the clock moved up to it, so the send's own change
+ * is stamped no earlier: two visits sent within one millisecond still
+ * queue in the order they were sent (the queue sorts on this stamp). */
+static int sent_stamp(chs_store *s, char out[32])
+{
+	uint64_t ms = chs_hlc_wall_ms();
+	int64_t clock = 0;
+	chs_hlc at;
+	int err = chs_client__get_int(s, "SELECT value FROM meta WHERE key = 'hlc'", &clock);
+
+	if (err < 0)
+		return err;
+	if ((chs_hlc)clock < s->clock)
+		clock = (int64_t)s->clock;
+	if (clock && ms <= chs_hlc_ms((chs_hlc)clock))
+		ms = chs_hlc_ms((chs_hlc)clock) + 1;
+	at = (chs_hlc)ms << CHS_HLC_COUNTER_BITS;
+	if (at > s->clock)
+		s->clock = at;
+	ms_iso(ms, out);
+	return 0;
 }
 
 int chs_coding_send(chs_store *s, const char *encounter)
@@ -118,7 +146,8 @@ int chs_coding_send(chs_store *s, const char *encounter)
 				    vfield(&v, "coding_sent") : "earlier");
 		goto done;
 	}
-	now_iso(now);
+	if ((err = sent_stamp(s, now)) < 0)
+		goto done;
 	e[n++] = (chs_edit){ "coding", "queued", 0, 0 };
 	e[n++] = (chs_edit){ "coding_sent", now, 0, 0 };
 	/* sent again after coding was done: it is coded afresh */

@@ -460,6 +460,28 @@ START_TEST(test_coding__the_fee_lookup_does_not_read_the_store)
 }
 END_TEST
 
+/* Visits sent one after another, faster than the clock ticks, queue in
+ * the order they were sent, not in the order they were made. */
+START_TEST(test_coding__the_queue_keeps_the_order_of_sending)
+{
+	char pat[33], v[12][33];
+	json_t *q;
+	int i;
+
+	add_patient(maria, "Ada Byron", "A-1", pat);
+	for (i = 0; i < 12; i++)
+		add_visit(maria, pat, "2024-03-15", v[i]);
+	for (i = 11; i >= 0; i--)
+		ck_assert_int_eq(chs_coding_send(maria, v[i]), 0);
+	q = queue(maria);
+	ck_assert_uint_eq(json_array_size(q), 12);
+	for (i = 0; i < 12; i++)
+		ck_assert_str_eq(json_string_value(json_object_get(json_array_get(q, (size_t)i),
+								   "encounter")), v[11 - i]);
+	json_decref(q);
+}
+END_TEST
+
 START_TEST(test_coding__send_queue_assign_done)
 {
 	char pat[33], v2023[33], v2024[33];
@@ -744,6 +766,7 @@ int main(void)
 	tcase_add_test(tc, test_coding__a_malformed_fee_line_is_named_and_nothing_imported);
 	tcase_add_test(tc, test_coding__a_good_fee_file_is_imported_and_reimported);
 	tcase_add_test(tc, test_coding__send_queue_assign_done);
+	tcase_add_test(tc, test_coding__the_queue_keeps_the_order_of_sending);
 	tcase_add_test(tc, test_coding__the_fee_lookup_does_not_read_the_store);
 	tcase_add_test(tc, test_coding__unknown_codes_and_fees_are_flagged_not_refused);
 	tcase_add_test(tc, test_coding__code_lists_in_cms_formats);
