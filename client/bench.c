@@ -26,8 +26,9 @@ static int exec(sqlite3 *db, const char *sql)
 	return 0;
 }
 
-/* Create a database the way the store does; plain when vfs is NULL. */
-static int bench_open(sqlite3 **db, const char *path, chs_vfs *vfs)
+/* Create a database the way the store does, with `schema` in it; plain
+ * when vfs is NULL. */
+static int bench_open(sqlite3 **db, const char *path, chs_vfs *vfs, const char *schema)
 {
 	int reserve = CHS_VFS_RESERVE, err;
 
@@ -40,9 +41,10 @@ static int bench_open(sqlite3 **db, const char *path, chs_vfs *vfs)
 		return err;
 	if (vfs)
 		sqlite3_file_control(*db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
-	return exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			 "PRAGMA wal_autocheckpoint=0;"
-			 "CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB NOT NULL);");
+	if ((err = exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+			     "PRAGMA wal_autocheckpoint=0;")) < 0)
+		return err;
+	return exec(*db, schema);
 }
 
 static int insert_rows(sqlite3 *db, int rows, unsigned char *body,
@@ -147,7 +149,8 @@ static int bench_one(const char *dir, chs_vfs *vfs, int rows, int row_bytes,
 		goto done;
 	}
 	chs_random(body, (size_t)row_bytes);
-	if ((err = bench_open(&db, path, vfs)) < 0 ||
+	if ((err = bench_open(&db, path, vfs,
+			      "CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB NOT NULL);")) < 0 ||
 	    (err = insert_rows(db, rows, body, row_bytes, &secs)) < 0 ||
 	    (err = durable_commits(db, commits, body, row_bytes, commit_ms)) < 0)
 		goto done;
@@ -217,19 +220,12 @@ static int floor_templates(chs_store *s, chs_buf *body, chs_buf *state)
 	return err;
 }
 
+/* A plain database with the store's schema, and its cache size too. */
 static int floor_open(sqlite3 **db, const char *path)
 {
-	int err;
+	int err = bench_open(db, path, NULL, chs_client__schema_sql());
 
-	unlink(path);
-	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-			    NULL) != SQLITE_OK)
-		return chs_error_set(CHS_ERROR, "benchmark: cannot create '%s'", path);
-	if ((err = exec(*db, "PRAGMA page_size=4096; PRAGMA temp_store=MEMORY;"
-			     "PRAGMA cache_size=-65536; PRAGMA journal_mode=WAL;"
-			     "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0;")) < 0)
-		return err;
-	return exec(*db, chs_client__schema_sql());
+	return err < 0 ? err : exec(*db, "PRAGMA cache_size=-65536;");
 }
 
 /* One record as an import stores it: its change, then its record. */

@@ -113,16 +113,15 @@ static void now_iso(char out[32])
 static int sent_stamp(chs_store *s, char out[32])
 {
 	uint64_t ms = chs_hlc_wall_ms();
-	int64_t clock = 0;
-	chs_hlc at;
-	int err = chs_client__get_int(s, "SELECT value FROM meta WHERE key = 'hlc'", &clock);
+	int64_t stored = 0;
+	chs_hlc clock, at;
+	int err = chs_client__get_int(s, "SELECT value FROM meta WHERE key = 'hlc'", &stored);
 
 	if (err < 0)
 		return err;
-	if ((chs_hlc)clock < s->clock)
-		clock = (int64_t)s->clock;
-	if (clock && ms <= chs_hlc_ms((chs_hlc)clock))
-		ms = chs_hlc_ms((chs_hlc)clock) + 1;
+	clock = (chs_hlc)stored > s->clock ? (chs_hlc)stored : s->clock;
+	if (clock && ms <= chs_hlc_ms(clock))
+		ms = chs_hlc_ms(clock) + 1;
 	at = (chs_hlc)ms << CHS_HLC_COUNTER_BITS;
 	if (at > s->clock)
 		s->clock = at;

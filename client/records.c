@@ -695,10 +695,10 @@ done:
 	return err;
 }
 
-/* The live records under visit `v` (access events stay where they are),
- * as hex ids; malloc'ed. */
-static int records_under(chs_store *s, const unsigned char v[16], char (**ids)[33],
-			 size_t *n)
+/* The live records under visit `v` not yet linked to patient `p`
+ * (access events stay where they are), as hex ids; malloc'ed. */
+static int records_under(chs_store *s, const unsigned char v[16], const unsigned char p[16],
+			 char (**ids)[33], size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
@@ -707,10 +707,11 @@ static int records_under(chs_store *s, const unsigned char v[16], char (**ids)[3
 	*ids = NULL;
 	*n = 0;
 	if ((err = chs_client__prepare(s, &st,
-		     "SELECT id FROM records WHERE encounter = ? AND NOT deleted"
-		     " AND type <> 'audit' ORDER BY rowid")) < 0)
+		     "SELECT id FROM records WHERE encounter = ?1 AND NOT deleted"
+		     " AND type <> 'audit' AND patient IS NOT ?2 ORDER BY rowid")) < 0)
 		return err;
 	sqlite3_bind_blob(st, 1, v, 16, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, p, 16, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
 		if (*n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
@@ -743,6 +744,7 @@ static int move_visit_records(chs_store *s, chs_writer *w, const rec_info *visit
 {
 	const char *v = NULL;
 	char (*ids)[33] = NULL, *hex = NULL;
+	unsigned char pat[16];
 	size_t i, n = 0;
 	int err = 0;
 
@@ -751,23 +753,16 @@ static int move_visit_records(chs_store *s, chs_writer *w, const rec_info *visit
 			v = c->fields[i].value;
 	if (strcmp(visit->type, "encounter") != 0 || !v || !(hex = chs_client__json_string(v)))
 		return 0;
-	if ((err = records_under(s, visit->id, &ids, &n)) < 0)
+	if (chs_client__parse_id(pat, hex) < 0 ||
+	    (err = records_under(s, visit->id, pat, &ids, &n)) < 0)
 		goto done;
 	for (i = 0; i < n && err == 0; i++) {
 		chs_edit e = { CHS_FIELD_PATIENT, hex, 0, 0 };
 		chs_change *rc = NULL;
 		rec_info ri;
 
-		if ((err = load_info(s, ids[i], &ri)) < 0)
-			break;
-		if (ri.has_patient) {
-			char cur[33];
-
-			chs_hex(cur, ri.patient, 16);
-			if (strcmp(cur, hex) == 0)
-				continue; /* already there */
-		}
-		if ((err = check_editable(s, &ri, &e, 1)) < 0 ||
+		if ((err = load_info(s, ids[i], &ri)) < 0 ||
+		    (err = check_editable(s, &ri, &e, 1)) < 0 ||
 		    (err = edit_change(s, &ri, &e, 1, &rc)) < 0 ||
 		    (err = chs_client__writer_put(w, rc)) < 0)
 			chs_error_wrap(err, "moving %s %.8s with its visit", ri.type, ri.hex);

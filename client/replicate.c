@@ -316,13 +316,13 @@ static int group_commit(sync_ctx *x)
 	if (!x->applying)
 		return 0;
 	x->applying = 0;
-	if ((err = chs_client__commit(x->s)) < 0)
-		return err;
-	chs_client__fault("group-committed");
-	x->rep->batches_in += x->group_batches;
-	x->rep->changes_in += x->group_changes;
+	if ((err = chs_client__commit(x->s)) == 0) {
+		chs_client__fault("group-committed");
+		x->rep->batches_in += x->group_batches;
+		x->rep->changes_in += x->group_changes;
+	}
 	x->group_batches = x->group_changes = 0;
-	return 0;
+	return err;
 }
 
 static void group_abort(sync_ctx *x)
