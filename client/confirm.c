@@ -114,20 +114,17 @@ static int find_confirmation(chs_store *s, const target *t, found *f)
 	/* "patient IS ?1" would match a NULL too, so SQLite could not use the
 	 * patient index (it holds no NULLs) and read every record of the
 	 * store on each 'show': "= ?1" when there is a patient. */
-	if ((err = chs_client__prepare(s, &st, t->patient[0]
-		     ? "SELECT id, json_extract(CAST(state AS TEXT), '$.fields.note')"
-		       " FROM records WHERE patient = ?1 AND type = 'confirmation'"
-		       " AND NOT deleted"
-		       " AND json_extract(CAST(state AS TEXT), '$.fields.record') = ?2"
-		       " AND json_extract(CAST(state AS TEXT), '$.fields.change') = ?3"
-		       " ORDER BY rowid LIMIT 1"
-		     : "SELECT id, json_extract(CAST(state AS TEXT), '$.fields.note')"
-		       " FROM records WHERE patient IS NULL AND type = 'confirmation'"
-		       " AND NOT deleted"
-		       " AND json_extract(CAST(state AS TEXT), '$.fields.record') = ?2"
-		       " AND json_extract(CAST(state AS TEXT), '$.fields.change') = ?3"
-		       " ORDER BY rowid LIMIT 1")) < 0)
+#define FIND_CONFIRMATION(patient_is) \
+	"SELECT id, json_extract(CAST(state AS TEXT), '$.fields.note')" \
+	" FROM records WHERE patient " patient_is " AND type = 'confirmation'" \
+	" AND NOT deleted" \
+	" AND json_extract(CAST(state AS TEXT), '$.fields.record') = ?2" \
+	" AND json_extract(CAST(state AS TEXT), '$.fields.change') = ?3" \
+	" ORDER BY rowid LIMIT 1"
+	if ((err = chs_client__prepare(s, &st, t->patient[0] ? FIND_CONFIRMATION("= ?1")
+							    : FIND_CONFIRMATION("IS NULL"))) < 0)
 		return err;
+#undef FIND_CONFIRMATION
 	if (t->patient[0] && chs_client__parse_id(pid, t->patient) == 0)
 		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, t->hex, -1, SQLITE_STATIC);
@@ -385,23 +382,19 @@ int chs_record_list_unconfirmed(chs_store *s, const char *patient, char **json)
 	}
 	/* One patient's chart, and its confirmations, through the patient
 	 * index (confirmations link to the patient of what they confirm). */
+#define UNCONFIRMED(chart, confirmations) \
+	"SELECT id, type, state, review, heads FROM records WHERE NOT deleted" \
+	" AND type NOT IN ('confirmation', 'audit', 'fee')" chart \
+	" AND lower(hex(id)) || ':' || lower(hex(heads)) NOT IN" \
+	" (SELECT json_extract(CAST(state AS TEXT), '$.fields.record') || ':' ||" \
+	"  replace(json_extract(CAST(state AS TEXT), '$.fields.change'), ',', '')" \
+	"  FROM records WHERE" confirmations " type = 'confirmation' AND NOT deleted)" \
+	" ORDER BY rowid"
 	if ((err = chs_client__prepare(s, &st, patient
-		     ? "SELECT id, type, state, review, heads FROM records WHERE NOT deleted"
-		       " AND type NOT IN ('confirmation', 'audit', 'fee')"
-		       " AND (patient = ?1 OR id = ?1)"
-		       " AND lower(hex(id)) || ':' || lower(hex(heads)) NOT IN"
-		       " (SELECT json_extract(CAST(state AS TEXT), '$.fields.record') || ':' ||"
-		       "  replace(json_extract(CAST(state AS TEXT), '$.fields.change'), ',', '')"
-		       "  FROM records WHERE patient = ?1 AND type = 'confirmation' AND NOT deleted)"
-		       " ORDER BY rowid"
-		     : "SELECT id, type, state, review, heads FROM records WHERE NOT deleted"
-		       " AND type NOT IN ('confirmation', 'audit', 'fee')"
-		       " AND lower(hex(id)) || ':' || lower(hex(heads)) NOT IN"
-		       " (SELECT json_extract(CAST(state AS TEXT), '$.fields.record') || ':' ||"
-		       "  replace(json_extract(CAST(state AS TEXT), '$.fields.change'), ',', '')"
-		       "  FROM records WHERE type = 'confirmation' AND NOT deleted)"
-		       " ORDER BY rowid")) < 0)
+		     ? UNCONFIRMED(" AND (patient = ?1 OR id = ?1)", " patient = ?1 AND")
+		     : UNCONFIRMED("", ""))) < 0)
 		goto done;
+#undef UNCONFIRMED
 	if (patient)
 		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
