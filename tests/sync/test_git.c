@@ -200,23 +200,39 @@ START_TEST(test_git__a_refusing_hook_fails_the_push_with_its_reason)
 }
 END_TEST
 
+/* Over git:// the server refuses; by path nothing of git runs in the
+ * archive, so chartsync itself must refuse, in the same words. */
+static const char *const push_kinds[] = { "git://", "path" };
+
 START_TEST(test_git__a_push_that_would_rewind_the_archive_is_refused)
 {
 	chs_git *a = repo("a.git"), *other = repo("other.git");
-	char *archive = tu_path(dir, "archive.git"), *url, x[41];
+	char *archive = tu_path(dir, "archive.git"), *url, x[41], y[41];
 	const char *refs[] = { ref };
 	tu_gitserver server;
 
 	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
 	tu_gitserver_start(&server, dir);
-	url = tu_gitserver_url(&server, "archive.git");
+	url = _i == 0 ? tu_gitserver_url(&server, "archive.git") : strdup(archive);
 	commit(a, "m1", "c1", x);
-	commit(a, "m2", "c2", x);
-	ck_assert_int_eq(chs_git_push(a, url, refs, 1), 0);
+	commit(a, "m2", "c1", x); /* one blob in two commits: sent once */
+	ck_assert_msg(chs_git_push(a, url, refs, 1) == 0, "%s: %s", push_kinds[_i],
+		      chs_error_last());
 	/* another history for the same ref (a cloned device): not a fast-forward */
-	commit(other, "m1'", "c1'", x);
+	commit(other, "m1'", "c1'", y);
 	ck_assert_int_eq(chs_git_push(other, url, refs, 1), CHS_EDENIED);
 	ck_assert_msg(strstr(chs_error_last(), "not a fast-forward"), "%s", chs_error_last());
+	/* still refused once the archive's history is known here too */
+	ck_assert_msg(chs_git_fetch(other, url) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_git_push(other, url, refs, 1), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "not a fast-forward"), "%s", chs_error_last());
+	/* the archive kept the first history, whole */
+	ck_assert_int_eq(tu_sh("test \"$(git -C '%s' rev-parse %s)\" = %s", archive, ref, x), 0);
+	ck_assert_int_eq(tu_sh("git -C '%s' fsck --strict 2>/dev/null", archive), 0);
+	/* the first device goes on, as a fast-forward */
+	commit(a, "m3", "c3", x);
+	ck_assert_msg(chs_git_push(a, url, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(tu_sh("test \"$(git -C '%s' rev-parse %s)\" = %s", archive, ref, x), 0);
 	tu_gitserver_stop(&server);
 	free(url);
 	chs_git_free(a);
@@ -270,7 +286,7 @@ int main(void)
 	tcase_add_test(tc, test_git__an_unsigned_commit_does_not_read);
 	tcase_add_test(tc, test_git__push_then_fetch_through_a_bare_archive);
 	tcase_add_test(tc, test_git__a_refusing_hook_fails_the_push_with_its_reason);
-	tcase_add_test(tc, test_git__a_push_that_would_rewind_the_archive_is_refused);
+	tcase_add_loop_test(tc, test_git__a_push_that_would_rewind_the_archive_is_refused, 0, 2);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
