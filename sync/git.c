@@ -1566,9 +1566,32 @@ static int push_ref_move(git_repository *src, const push_ref *p)
 		return refused_rewind();
 	if (rc == GIT_ELOCKED)
 		return chs_error_set(CHS_EBUSY, "the archive's ref '%s' is locked (%s.lock): "
-				     "another push is under way, or one was interrupted", p->name,
-				     p->name);
+				     "another push is under way, or one was interrupted; a sync "
+				     "%d s later clears a lock left behind", p->name, p->name,
+				     CHS_GIT_STALE_LOCK_S);
 	return rc < 0 ? git_fail(CHS_EIO, "cannot move a ref in the archive") : 0;
+}
+
+static void clear_dir(const char *dir, int deep, time_t older_than);
+
+/* What a push killed midway left in the archive and would block it with:
+ * the locks of the refs this push moves (only this device writes them)
+ * and temporary packs, when stale (as chs_git_clear_stale_locks()). */
+static void clear_archive_leftovers(git_repository *src, const push_ref *pr, size_t n)
+{
+	time_t stale = time(NULL) - CHS_GIT_STALE_LOCK_S;
+	const char *gitdir = git_repository_path(src); /* ends in '/' */
+	char path[4096];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (pr[i].moves &&
+		    snprintf(path, sizeof(path), "%s%s.lock", gitdir, pr[i].name) < (int)sizeof(path) &&
+		    lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < stale)
+			unlink(path);
+	if (snprintf(path, sizeof(path), "%sobjects/pack", gitdir) < (int)sizeof(path))
+		clear_dir(path, 0, stale);
 }
 
 static int local_push(git_repository *mine, const char *url, const char *const *refs,
@@ -1600,6 +1623,7 @@ static int local_push(git_repository *mine, const char *url, const char *const *
 	if ((err = push_plan(mine, from, src, pr, n)) < 0 ||
 	    (err = objects_to_send(mine, pr, n, &l)) < 0)
 		goto done;
+	clear_archive_leftovers(src, pr, n);
 	if (l.n && (err = write_pack_of(from, to, l.ids, unique_oids(l.ids, l.n))) < 0) {
 		err = chs_error_wrap(err, "cannot write into the archive at %s", path);
 		goto done;

@@ -527,7 +527,9 @@ int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
  * (~/.ssh/known_hosts); CHS_EIO when it cannot be reached or stops
  * answering for the inactivity limit (nothing is lost: run it again).
  * URLs: a path, file://, git://, ssh://[user@]host[:port]/path,
- * user@host:path, https://. */
+ * user@host:path, https://. To a path, the push writes into the archive
+ * itself, and first clears what a push killed there left behind (the
+ * locks of the refs it moves, temporary packs) once stale. */
 int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n);
 /* Fetch the archive's roster and device refs (refs/chartsync/roster and
  * refs/chartsync/devices/...) into refs/remotes/archive/chartsync/...;

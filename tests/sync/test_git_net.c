@@ -226,6 +226,39 @@ START_TEST(test_git_net__stale_locks_are_cleared_and_live_ones_kept)
 }
 END_TEST
 
+/* A push by path writes into the archive itself, so what a push killed
+ * there left behind is this device's to clear, under the same rule. */
+START_TEST(test_git_net__a_push_by_path_clears_its_stale_lock_in_the_archive)
+{
+	chs_git *g = repo("local.git");
+	char *archive = bare_archive(), lock[512], tmp[512], oid[41];
+	const char *refs[] = { ref };
+
+	commit(g, "m1", oid);
+	ck_assert_msg(chs_git_push(g, archive, refs, 1) == 0, "%s", chs_error_last());
+	commit(g, "m2", oid);
+	/* a push killed while moving this device's ref in the archive */
+	snprintf(lock, sizeof(lock), "%s/%s.lock", archive, ref);
+	snprintf(tmp, sizeof(tmp), "%s/objects/pack/pack_git2_0123456789abcdef", archive);
+	plant(lock, 0);
+	plant(tmp, 0);
+	/* this fresh, it may be a live push's: kept, and the push waits */
+	ck_assert_int_eq(chs_git_push(g, archive, refs, 1), CHS_EBUSY);
+	ck_assert_msg(strstr(chs_error_last(), "locked"), "%s", chs_error_last());
+	ck_assert_int_eq(access(lock, F_OK), 0);
+	ck_assert_int_eq(access(tmp, F_OK), 0);
+	/* once stale, both go and the push goes through */
+	plant(lock, CHS_GIT_STALE_LOCK_S + 5);
+	plant(tmp, CHS_GIT_STALE_LOCK_S + 5);
+	ck_assert_msg(chs_git_push(g, archive, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(access(lock, F_OK), -1);
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	ck_assert_int_eq(tu_sh("test \"$(git -C '%s' rev-parse %s)\" = %s", archive, ref, oid), 0);
+	chs_git_free(g);
+	free(archive);
+}
+END_TEST
+
 static int by_value(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
@@ -445,6 +478,7 @@ int main(void)
 	tcase_add_test(tc, test_git_net__the_limit_comes_from_the_transport_without_the_variable);
 	tcase_add_test(tc, test_git_net__a_killed_fetch_leaves_no_lock_behind);
 	tcase_add_test(tc, test_git_net__stale_locks_are_cleared_and_live_ones_kept);
+	tcase_add_test(tc, test_git_net__a_push_by_path_clears_its_stale_lock_in_the_archive);
 	tcase_add_test(tc, test_git_net__a_local_push_runs_in_process_and_stays_fast);
 	tcase_add_test(tc, test_git_net__push_and_fetch_over_ssh_with_the_device_key);
 	tcase_add_test(tc, test_git_net__an_unknown_device_key_is_refused_clearly);
