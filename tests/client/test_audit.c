@@ -506,8 +506,9 @@ static void tamper(int i, const char *event)
 START_TEST(test_audit__a_forged_edit_by_sync_is_refused_reported_and_the_rest_goes_on)
 {
 	chs_edit p[] = { E("name", "Jo Park"), E("mrn", "B-7") };
+	chs_edit q[] = { E("name", "Al Moss"), E("mrn", "A-9") };
 	chs_sync_report rep;
-	char *text = NULL, event[33], jo[33];
+	char *text = NULL, event[33], jo[33], al[33];
 	json_t *j;
 	int round;
 
@@ -522,6 +523,8 @@ START_TEST(test_audit__a_forged_edit_by_sync_is_refused_reported_and_the_rest_go
 	json_decref(j);
 
 	tamper(C1, event);
+	/* and a batch after it, on the same device's chain */
+	ck_assert_int_eq(chs_record_add(st[C1], "patient", q, 2, NULL, NULL, al), 0);
 	sync_ok(C1);
 	/* another clinic's work, sent before it saw the forged batch */
 	ck_assert_int_eq(chs_record_add(st[C2], "patient", p, 2, NULL, NULL, jo), 0);
@@ -536,10 +539,12 @@ START_TEST(test_audit__a_forged_edit_by_sync_is_refused_reported_and_the_rest_go
 		ck_assert_ptr_nonnull(strstr(rep.problems.ptr, chs_store_device_id(st[C1])));
 		chs_sync_report_dispose(&rep);
 	}
-	/* the other clinic's work arrived; the event is as it was */
+	/* the other clinic's work arrived; the event is as it was, and
+	 * nothing of the forging device's after the forged batch */
 	ck_assert_int_eq(chs_record_show(st[ADMIN], jo, &text), 0);
 	ck_assert_ptr_nonnull(strstr(text, "Jo Park"));
 	free(text);
+	ck_assert_int_eq(chs_record_show(st[ADMIN], al, &text), CHS_ENOTFOUND);
 	j = report(st[ADMIN], NULL);
 	ck_assert_uint_eq(json_array_size(j), 1);
 	ck_assert_str_eq(key(json_array_get(j, 0), "action"), "show");
