@@ -78,14 +78,19 @@ typedef struct pending_ref {
 
 #define MAX_PENDING 8
 
+/* A growing list of object ids. */
+typedef struct oid_list {
+	git_oid *ids;
+	size_t n, cap;
+} oid_list;
+
 struct chs_git {
 	git_repository *repo;
 	char *path;            /* its git folder, for the helper process */
 	int from_env;          /* opened as a hook (chs_git_open_env) */
 	chs_git_transport net; /* settings of pushes and fetches */
 	git_odb_backend *mempack; /* new objects wait here until flushed */
-	git_oid *held;            /* what this handle put there, to write out */
-	size_t nheld, capheld;
+	oid_list held;            /* what this handle put there, to write out */
 	size_t held_bytes;        /* their size, about */
 	int holding;              /* chs_git_hold: flush at chs_git_release */
 	pending_ref pending[MAX_PENDING];
@@ -280,7 +285,7 @@ void chs_git_free(chs_git *g)
 	for (i = 0; i < g->npending; i++)
 		free(g->pending[i].ref);
 	git_repository_free(g->repo);
-	free(g->held);
+	free(g->held.ids);
 	free(g->path);
 	free(g);
 }
@@ -288,21 +293,26 @@ void chs_git_free(chs_git *g)
 /* ------------------------------------------------------------------ */
 /* Writing a batch commit                                               */
 
+static int oid_list_add(oid_list *l, const git_oid *id)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		git_oid *grown = realloc(l->ids, cap * sizeof(*grown));
+
+		if (!grown)
+			return chs_error_set(CHS_ENOMEM, "out of memory");
+		l->ids = grown;
+		l->cap = cap;
+	}
+	git_oid_cpy(&l->ids[l->n++], id);
+	return 0;
+}
+
 /* Remember an object this handle wrote into the mempack: the flush
  * writes exactly these to disk. */
 static int note_held(chs_git *g, const git_oid *id)
 {
-	if (g->nheld == g->capheld) {
-		size_t cap = g->capheld ? 2 * g->capheld : 64;
-		git_oid *grown = realloc(g->held, cap * sizeof(*grown));
-
-		if (!grown)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		g->held = grown;
-		g->capheld = cap;
-	}
-	git_oid_cpy(&g->held[g->nheld++], id);
-	return 0;
+	return oid_list_add(&g->held, id);
 }
 
 static int write_tree(chs_git *g, const chs_git_entry *e, size_t n, git_tree **out)
@@ -358,16 +368,25 @@ static int sign_and_store(chs_git *g, const git_buf *content, const chs_identity
 	return err;
 }
 
+/* Move `ref` from `old` (or from nothing) to `new` if it is still there:
+ * libgit2's answer (GIT_EMODIFIED or GIT_EEXISTS: it moved meanwhile). */
+static int swap_ref(git_repository *repo, const char *ref, const git_oid *new,
+		    const git_oid *old, int has_old, const char *why)
+{
+	git_reference *r = NULL;
+	int rc = has_old ? git_reference_create_matching(&r, repo, ref, new, 1, old, why)
+			 : git_reference_create(&r, repo, ref, new, 0, why);
+
+	git_reference_free(r);
+	return rc;
+}
+
 /* Move `ref` from `old` (or from nothing) to `new`, failing if it moved. */
 static int move_ref(git_repository *repo, const char *ref, const git_oid *new,
 		    const git_oid *old, int has_old)
 {
-	git_reference *r = NULL;
-	int rc = has_old ? git_reference_create_matching(&r, repo, ref, new, 1, old,
-							  "chartsync batch")
-			 : git_reference_create(&r, repo, ref, new, 0, "chartsync batch");
+	int rc = swap_ref(repo, ref, new, old, has_old, "chartsync batch");
 
-	git_reference_free(r);
 	if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS)
 		return chs_error_set(CHS_EBUSY, "the ref '%s' moved meanwhile; try again", ref);
 	if (rc == GIT_ELOCKED)
@@ -682,14 +701,14 @@ static int write_held_objects(chs_git *g)
 	git_odb *odb = NULL;
 	int err = 0;
 
-	if (g->nheld) {
+	if (g->held.n) {
 		if (git_repository_odb(&odb, g->repo) < 0)
 			err = git_fail(CHS_EIO, "cannot write to the git repository");
 		else /* each once: a blob can be in two commits of one sync */
-			err = write_pack_of(odb, odb, g->held, unique_oids(g->held, g->nheld));
+			err = write_pack_of(odb, odb, g->held.ids, unique_oids(g->held.ids, g->held.n));
 		git_odb_free(odb);
 	}
-	g->nheld = 0;
+	g->held.n = 0;
 	g->held_bytes = 0;
 	git_mempack_reset(g->mempack);
 	return err;
@@ -1455,34 +1474,24 @@ typedef struct push_ref {
 	int has_theirs, moves;
 } push_ref;
 
-typedef struct oid_list {
-	git_oid *ids;
-	size_t n, cap;
-	git_odb *skip; /* objects already there are not listed */
+/* The objects a push sends: those the archive does not hold yet. */
+typedef struct to_send {
+	oid_list list;
+	git_odb *archive;
 	int err;
-} oid_list;
+} to_send;
 
-static int oid_list_add(oid_list *l, const git_oid *id)
+static int send_object(to_send *t, const git_oid *id)
 {
-	if (git_odb_exists(l->skip, id))
+	if (git_odb_exists(t->archive, id))
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		git_oid *grown = realloc(l->ids, cap * sizeof(*grown));
-
-		if (!grown)
-			return l->err = chs_error_set(CHS_ENOMEM, "out of memory");
-		l->ids = grown;
-		l->cap = cap;
-	}
-	git_oid_cpy(&l->ids[l->n++], id);
-	return 0;
+	return t->err = oid_list_add(&t->list, id);
 }
 
 static int add_tree_entry(const char *root, const git_tree_entry *e, void *payload)
 {
 	(void)root;
-	return oid_list_add(payload, git_tree_entry_id(e)) < 0 ? -1 : 0;
+	return send_object(payload, git_tree_entry_id(e)) < 0 ? -1 : 0;
 }
 
 /* Where each ref stands here and in the archive; a ref the archive holds
@@ -1517,7 +1526,7 @@ static int push_plan(git_repository *mine, git_odb *have, git_repository *src, p
 
 /* The objects the archive lacks of the commits the moving refs add:
  * each commit, its tree and everything the tree holds. */
-static int objects_to_send(git_repository *mine, const push_ref *pr, size_t n, oid_list *l)
+static int objects_to_send(git_repository *mine, const push_ref *pr, size_t n, to_send *l)
 {
 	git_revwalk *walk = NULL;
 	git_commit *c = NULL;
@@ -1537,7 +1546,7 @@ static int objects_to_send(git_repository *mine, const push_ref *pr, size_t n, o
 	while (err == 0 && (rc = git_revwalk_next(&id, walk)) == 0) {
 		if (git_commit_lookup(&c, mine, &id) < 0 || git_commit_tree(&t, c) < 0)
 			err = git_fail(CHS_EDAMAGED, "a commit of this device cannot be read");
-		else if (oid_list_add(l, &id) < 0 || oid_list_add(l, git_tree_id(t)) < 0 ||
+		else if (send_object(l, &id) < 0 || send_object(l, git_tree_id(t)) < 0 ||
 			 git_tree_walk(t, GIT_TREEWALK_PRE, add_tree_entry, l) < 0)
 			err = l->err ? l->err : git_fail(CHS_EDAMAGED, "a commit of this device "
 							 "cannot be read");
@@ -1555,13 +1564,8 @@ static int objects_to_send(git_repository *mine, const push_ref *pr, size_t n, o
 /* Move the archive's ref, if it still is where the plan found it. */
 static int push_ref_move(git_repository *src, const push_ref *p)
 {
-	git_reference *r = NULL;
-	int rc = p->has_theirs ? git_reference_create_matching(&r, src, p->name, &p->mine, 1,
-								&p->theirs, "chartsync push")
-			       : git_reference_create(&r, src, p->name, &p->mine, 0,
-						      "chartsync push");
+	int rc = swap_ref(src, p->name, &p->mine, &p->theirs, p->has_theirs, "chartsync push");
 
-	git_reference_free(r);
 	if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS)
 		return refused_rewind();
 	if (rc == GIT_ELOCKED)
@@ -1601,7 +1605,7 @@ static int local_push(git_repository *mine, const char *url, const char *const *
 	git_repository *src = NULL;
 	git_odb *from = NULL, *to = NULL;
 	push_ref *pr = calloc(n + 1, sizeof(*pr));
-	oid_list l;
+	to_send l;
 	size_t i;
 	int err;
 
@@ -1619,12 +1623,13 @@ static int local_push(git_repository *mine, const char *url, const char *const *
 		err = git_fail(CHS_EIO, "cannot open the archive");
 		goto done;
 	}
-	l.skip = to;
+	l.archive = to;
 	if ((err = push_plan(mine, from, src, pr, n)) < 0 ||
 	    (err = objects_to_send(mine, pr, n, &l)) < 0)
 		goto done;
 	clear_archive_leftovers(src, pr, n);
-	if (l.n && (err = write_pack_of(from, to, l.ids, unique_oids(l.ids, l.n))) < 0) {
+	if (l.list.n &&
+	    (err = write_pack_of(from, to, l.list.ids, unique_oids(l.list.ids, l.list.n))) < 0) {
 		err = chs_error_wrap(err, "cannot write into the archive at %s", path);
 		goto done;
 	}
@@ -1633,7 +1638,7 @@ static int local_push(git_repository *mine, const char *url, const char *const *
 		if (pr[i].moves)
 			err = push_ref_move(src, &pr[i]);
 done:
-	free(l.ids);
+	free(l.list.ids);
 	free(pr);
 	git_odb_free(from);
 	git_odb_free(to);
