@@ -138,20 +138,23 @@ START_TEST(test_git__an_unsigned_commit_does_not_read)
 }
 END_TEST
 
+/* A folder, given as a path or as a file:// URL. */
 START_TEST(test_git__push_then_fetch_through_a_bare_archive)
 {
 	chs_git *a = repo("a.git"), *b = repo("b.git");
-	char *archive = tu_path(dir, "archive.git"), remote_ref[160], x[41], y[41];
+	char *archive = tu_path(dir, "archive.git"), remote_ref[160], x[41], y[41], url[4200];
 	const char *refs[] = { ref };
 	char (*log)[41] = NULL;
 	chs_git_commit *c = NULL;
 	size_t n = 0;
 
+	snprintf(url, sizeof(url), "%s%s", _i ? "file://" : "", archive);
 	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
 	commit(a, "m1", "c1", x);
 	commit(a, "m2", "c2", y);
-	ck_assert_msg(chs_git_push(a, archive, refs, 1) == 0, "%s", chs_error_last());
-	ck_assert_msg(chs_git_fetch(b, archive) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_git_push(a, url, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(tu_sh("git -C '%s' fsck --strict 2>/dev/null", archive), 0);
+	ck_assert_msg(chs_git_fetch(b, url) == 0, "%s", chs_error_last());
 	snprintf(remote_ref, sizeof(remote_ref), "refs/remotes/archive/chartsync/devices/%s",
 		 ref + strlen("refs/chartsync/devices/"));
 	ck_assert_int_eq(chs_git_log(b, remote_ref, NULL, &log, &n), 0);
@@ -162,8 +165,8 @@ START_TEST(test_git__push_then_fetch_through_a_bare_archive)
 	chs_git_commit_free(c);
 	free(log);
 	/* nothing new: a second push and fetch are no-ops */
-	ck_assert_int_eq(chs_git_push(a, archive, refs, 1), 0);
-	ck_assert_int_eq(chs_git_fetch(b, archive), 0);
+	ck_assert_int_eq(chs_git_push(a, url, refs, 1), 0);
+	ck_assert_int_eq(chs_git_fetch(b, url), 0);
 	chs_git_free(a);
 	chs_git_free(b);
 	free(archive);
@@ -284,7 +287,7 @@ int main(void)
 	tcase_add_test(tc, test_git__many_packs_become_one);
 	tcase_add_test(tc, test_git__git_log_show_signature_verifies_every_commit);
 	tcase_add_test(tc, test_git__an_unsigned_commit_does_not_read);
-	tcase_add_test(tc, test_git__push_then_fetch_through_a_bare_archive);
+	tcase_add_loop_test(tc, test_git__push_then_fetch_through_a_bare_archive, 0, 2);
 	tcase_add_test(tc, test_git__a_refusing_hook_fails_the_push_with_its_reason);
 	tcase_add_loop_test(tc, test_git__a_push_that_would_rewind_the_archive_is_refused, 0, 2);
 	suite_add_tcase(s, tc);
