@@ -564,6 +564,8 @@ static int apply_read(sync_ctx *x, reader *r)
 
 	for (i = 0; err == 0 && reader_take(r, &it); i++) {
 		progress(x, "Applying batches", i, r->n);
+		if (it.err < 0)
+			chs_batch_free(it.b);
 		if (it.err == CHS_ENOMEM || it.err == CHS_EIO)
 			return chs_error_set(it.err, "%s", it.msg);
 		if (it.err < 0) {
