@@ -15,6 +15,7 @@
 #include "support/sshserver.h"
 #include "support/testutil.h"
 
+#include <glob.h>
 #include <jansson.h>
 #include <pwd.h>
 #include <signal.h>
@@ -214,11 +215,6 @@ END_TEST
 
 /* Send `sig` to the daemon and everything under it: `git daemon` runs
  * git-daemon as a child, which forks one process per connection. */
-static void signal_daemon(const char *sig)
-{
-	tu_sh("t() { for c in $(pgrep -P $1); do t $c; done; kill -%s $1; }; t %d 2>/dev/null",
-	      sig, (int)daemon.pid);
-}
 
 static pid_t cli_sync_start(int i)
 {
@@ -263,14 +259,14 @@ START_TEST(test_net__an_archive_that_stops_answering)
 	import_patients(C1, 50);
 	/* accepts connections, never answers: the sync gives up, saying so */
 	ck_assert_int_eq(setenv("CHARTSYNC_NET_TIMEOUT", "2", 1), 0);
-	signal_daemon("STOP");
+	tu_gitserver_signal(&daemon, SIGSTOP);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EIO);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "stopped answering"));
 	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 10);
 	chs_sync_report_dispose(&rep);
-	signal_daemon("CONT");
+	tu_gitserver_signal(&daemon, SIGCONT);
 	/* and the next one does the job */
 	sync_ok(C1);
 	sync_ok(C2);
@@ -280,20 +276,43 @@ START_TEST(test_net__an_archive_that_stops_answering)
 }
 END_TEST
 
+/* Wait up to 10 s for a file matching `pattern`; 1 when one appeared. */
+static int appears(const char *pattern)
+{
+	struct timespec ms = { 0, 1000000L };
+	int i, found = 0;
+
+	for (i = 0; i < 10000 && !found; i++) {
+		glob_t g;
+
+		found = glob(pattern, 0, NULL, &g) == 0;
+		globfree(&g);
+		if (!found)
+			nanosleep(&ms, NULL);
+	}
+	return found;
+}
+
 START_TEST(test_net__the_daemon_dies_mid_transfer)
 {
-	char h1[65], h2[65], ha[65];
+	char h1[65], h2[65], ha[65], *incoming = tu_path(archive, "objects/tmp_objdir-incoming-*");
 	int status, k, interrupted = 0;
 
 	import_patients(C1, 3000);
 	/* kill the daemon and every connection it serves while clinic A's
-	 * sync is under way, a few times at different moments */
+	 * sync is under way, a few times at different moments: first while
+	 * the archive receives the pack (git keeps it in a quarantine folder
+	 * until the hook has passed it), then at fixed times; a sync fast
+	 * enough to finish first is not an interruption */
 	for (k = 0; k < 3; k++) {
 		pid_t pid = cli_sync_start(C1);
-		struct timespec ts = { 0, 30000000L * (k + 1) };
+		struct timespec ts = { 0, 30000000L * k };
 
-		nanosleep(&ts, NULL);
-		signal_daemon("KILL");
+		if (k == 0)
+			ck_assert_msg(appears(incoming), "the push never reached the archive");
+		else
+			nanosleep(&ts, NULL);
+		tu_gitserver_signal(&daemon, SIGKILL);
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		interrupted += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 		waitpid(daemon.pid, NULL, 0);
@@ -317,6 +336,7 @@ START_TEST(test_net__the_daemon_dies_mid_transfer)
 	/* three batches (1,000 changes each), each once in the archive */
 	ck_assert_int_eq(tu_sh("test $(git -C '%s' rev-list refs/chartsync/devices/%s | wc -l) = 3",
 			       archive, chs_store_device_id(st[C1])), 0);
+	free(incoming);
 }
 END_TEST
 

@@ -61,6 +61,9 @@ static pid_t spawn(const char *base, int port)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(127);
+		/* a group of its own: the daemon and every connection it
+		 * serves (git's helpers, the hooks) are signalled at once */
+		setpgid(0, 0);
 		dup2(nul, 0);
 		dup2(nul, 1);
 		dup2(nul, 2); /* the daemon's notes on each connection */
@@ -117,6 +120,12 @@ char *tu_gitserver_url(const tu_gitserver *s, const char *name)
 	ck_assert_ptr_nonnull(url);
 	snprintf(url, n, "git://127.0.0.1:%d/%s", s->port, name);
 	return url;
+}
+
+void tu_gitserver_signal(const tu_gitserver *s, int sig)
+{
+	if (s->pid > 0)
+		kill(-s->pid, sig);
 }
 
 void tu_gitserver_stop(tu_gitserver *s)

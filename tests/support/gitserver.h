@@ -21,6 +21,10 @@ void tu_gitserver_start(tu_gitserver *s, const char *base);
 /* The URL of repository `name` (e.g. "archive.git") under the base folder:
  * git://127.0.0.1:PORT/name; malloc'ed. */
 char *tu_gitserver_url(const tu_gitserver *s, const char *name);
+/* Send `sig` to the daemon and to every connection it is serving, at
+ * once (SIGKILL: the server dies mid-transfer; SIGSTOP: it stops
+ * answering). */
+void tu_gitserver_signal(const tu_gitserver *s, int sig);
 /* Stop the daemon and reap it; accepts a server never started (pid 0). */
 void tu_gitserver_stop(tu_gitserver *s);
 
