@@ -1432,17 +1432,30 @@ static int point_fetched_refs(git_repository *mine, const wanted_ref *w, size_t 
 	return err;
 }
 
+/* The folder of a path or file:// archive. */
+static const char *folder_of(const char *url)
+{
+	return strncmp(url, "file://", 7) ? url : url + 7;
+}
+
+/* An archive on this machine, opened as it is (no search upwards). */
+static int open_folder(git_repository **out, const char *url)
+{
+	if (git_repository_open_ext(out, folder_of(url), GIT_REPOSITORY_OPEN_NO_SEARCH |
+				    GIT_REPOSITORY_OPEN_BARE, NULL) < 0)
+		return git_fail(CHS_EIO, "cannot open the archive");
+	return 0;
+}
+
 static int local_fetch(git_repository *mine, const char *url, unsigned what)
 {
-	const char *path = strncmp(url, "file://", 7) ? url : url + 7;
 	git_repository *src = NULL;
 	wanted_ref *w = NULL;
 	size_t n = 0;
 	int err;
 
-	if (git_repository_open_ext(&src, path, GIT_REPOSITORY_OPEN_NO_SEARCH |
-				    GIT_REPOSITORY_OPEN_BARE, NULL) < 0)
-		return git_fail(CHS_EIO, "cannot open the archive");
+	if ((err = open_folder(&src, url)) < 0)
+		return err;
 	if ((err = list_wanted(src, what, &w, &n)) == 0 && n > 0 &&
 	    (err = copy_objects(mine, src, w, n)) == 0)
 		err = point_fetched_refs(mine, w, n);
@@ -1601,7 +1614,6 @@ static void clear_archive_leftovers(git_repository *src, const push_ref *pr, siz
 static int local_push(git_repository *mine, const char *url, const char *const *refs,
 		      size_t n)
 {
-	const char *path = strncmp(url, "file://", 7) ? url : url + 7;
 	git_repository *src = NULL;
 	git_odb *from = NULL, *to = NULL;
 	push_ref *pr = calloc(n + 1, sizeof(*pr));
@@ -1614,11 +1626,8 @@ static int local_push(git_repository *mine, const char *url, const char *const *
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++)
 		pr[i].name = refs[i];
-	if (git_repository_open_ext(&src, path, GIT_REPOSITORY_OPEN_NO_SEARCH |
-				    GIT_REPOSITORY_OPEN_BARE, NULL) < 0) {
-		err = git_fail(CHS_EIO, "cannot open the archive");
+	if ((err = open_folder(&src, url)) < 0)
 		goto done;
-	}
 	if (git_repository_odb(&from, mine) < 0 || git_repository_odb(&to, src) < 0) {
 		err = git_fail(CHS_EIO, "cannot open the archive");
 		goto done;
@@ -1630,7 +1639,7 @@ static int local_push(git_repository *mine, const char *url, const char *const *
 	clear_archive_leftovers(src, pr, n);
 	if (l.list.n &&
 	    (err = write_pack_of(from, to, l.list.ids, unique_oids(l.list.ids, l.list.n))) < 0) {
-		err = chs_error_wrap(err, "cannot write into the archive at %s", path);
+		err = chs_error_wrap(err, "cannot write into the archive at %s", folder_of(url));
 		goto done;
 	}
 	/* refs move only once their objects are in the archive */
