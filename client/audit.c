@@ -403,16 +403,33 @@ int chs_access_cat(chs_store *s, const char *id, int fd)
 /* ------------------------------------------------------------------ */
 /* What arrives by sync                                                 */
 
-/* The stored type of a record ("" when none) and whether it holds a
- * change other than `change`. */
+/* Whether the store holds a change of record `rec`: one index probe,
+ * all that a record new to the store costs. */
+static int known_record(chs_store *s, const unsigned char rec[16], int *yes)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*yes = 0;
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT EXISTS (SELECT 1 FROM changes WHERE record = ?)")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*yes = sqlite3_column_int(st, 0);
+	chs_client__finish(s, st);
+	return rc == SQLITE_ROW ? 0 : chs_client__sqlerr(s, rc, "reading a record");
+}
+
+/* The stored type of a record the store knows ("" when it has no state
+ * yet) and whether it holds a change other than `change`. */
 static int stored(chs_store *s, const unsigned char rec[16], const unsigned char change[32],
 		  char type[16], int *other)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	type[0] = '\0';
-	*other = 0;
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT (SELECT type FROM records WHERE id = ?1),"
 		     " EXISTS (SELECT 1 FROM changes WHERE record = ?1 AND id <> ?2)")) < 0)
@@ -442,18 +459,21 @@ static int refuse(const chs_batch *b, const chs_change *c, const char *what)
 
 /* An access event in a batch: created once, by its only change. The scan
  * of the batch itself is needed only when it holds events (`naudit`). */
-static int admit_change(chs_store *s, const chs_batch *b, size_t i, size_t naudit)
+static int admit_change(chs_store *s, const chs_batch *b, size_t i, size_t naudit,
+			unsigned char *known)
 {
 	const chs_change *c = b->changes[i];
 	int is_audit = c->type && strcmp(c->type, AUDIT_TYPE) == 0;
-	char type[16];
+	char type[16] = "";
 	size_t k;
-	int other, err;
+	int yes, other = 0, err;
 
 	if (is_audit && c->op != CHS_OP_CREATE)
 		return refuse(b, c, c->op == CHS_OP_DELETE ? "removes" : "edits");
-	if ((err = stored(s, c->record, c->id, type, &other)) < 0)
+	if ((err = known_record(s, c->record, &yes)) < 0 ||
+	    (yes && (err = stored(s, c->record, c->id, type, &other)) < 0))
 		return err;
+	known[i] = (unsigned char)yes;
 	if (strcmp(type, AUDIT_TYPE) == 0 && !is_audit)
 		return refuse(b, c, "edits");
 	if (is_audit && other)
@@ -469,7 +489,7 @@ static int admit_change(chs_store *s, const chs_batch *b, size_t i, size_t naudi
 	return 0;
 }
 
-int chs_client__audit_admit(chs_store *s, const chs_batch *b)
+int chs_client__audit_admit(chs_store *s, const chs_batch *b, unsigned char *known)
 {
 	size_t i, naudit = 0;
 	int err;
@@ -478,7 +498,7 @@ int chs_client__audit_admit(chs_store *s, const chs_batch *b)
 		if (b->changes[i]->type && strcmp(b->changes[i]->type, AUDIT_TYPE) == 0)
 			naudit++;
 	for (i = 0; i < b->nchanges; i++)
-		if ((err = admit_change(s, b, i, naudit)) < 0)
+		if ((err = admit_change(s, b, i, naudit, known)) < 0)
 			return err;
 	return 0;
 }

@@ -143,10 +143,9 @@ int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change
 int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
 			     chs_change ***out, size_t *n);
 void chs_client__changes_free(chs_change **list, size_t n);
-/* Merge `n` changes that are all of a record's history and save its
- * row (no row while every change waits for a parent). */
-int chs_client__save_merged(chs_store *s, const unsigned char rec[16],
-			    const chs_change *const *changes, size_t n);
+/* Save a record's row from its merged state (none while every change
+ * waits for a parent). */
+int chs_client__save_state(chs_store *s, const unsigned char rec[16], const chs_merged *m);
 /* Recompute a record from its stored changes and save its row. */
 int chs_client__refresh_record(chs_store *s, const unsigned char rec[16]);
 /* Merge a record's stored changes; `*changes` must outlive `*out`. */
@@ -176,10 +175,19 @@ void chs_client__hlc_time(chs_hlc t, char out[32]);
 /* A stored batch, rebuilt with its changes in manifest order. */
 int chs_client__load_batch(chs_store *s, const void *manifest, size_t len,
 			   const unsigned char sig[CHS_SIGNATURE_BYTES], chs_batch **out);
+
+/* ---- apply.c ---- */
+/* What a received batch means, worked out without the store (so on any
+ * thread): records' states and form problems. It points into the batch,
+ * which must outlive it. */
+typedef struct chs_batch_plan chs_batch_plan;
+int chs_client__plan_batch(const chs_batch *b, chs_batch_plan **out);
+void chs_client__plan_free(chs_batch_plan *p);
 /* Store and merge a batch already verified (whole or the subset this
  * device reads), inside the caller's transaction; *applied = 0 when it
- * was held already. */
-int chs_client__apply_verified(chs_store *s, const chs_batch *b, int *applied);
+ * was held already. `plan`: the batch's, or NULL to make it here. */
+int chs_client__apply_verified(chs_store *s, const chs_batch *b, const chs_batch_plan *plan,
+			       int *applied);
 
 /* ---- audit.c: the access audit ---- */
 /* Record that the store's user opened patient data: one signed,
@@ -203,8 +211,10 @@ void chs_client__access_patient(chs_access *a, const unsigned char id[16]);
 /* 0 when the store takes a write now (so an access can be recorded). */
 int chs_client__audit_probe(chs_store *s);
 /* Refuse (CHS_EDENIED, naming the device) a received batch that edits,
- * removes or re-creates an access event; inside the apply transaction. */
-int chs_client__audit_admit(chs_store *s, const chs_batch *b);
+ * removes or re-creates an access event; inside the apply transaction,
+ * before the batch's changes are stored. known[i] (one per change) is set
+ * to whether the store held a change of change i's record. */
+int chs_client__audit_admit(chs_store *s, const chs_batch *b, unsigned char *known);
 
 /* ---- org.c, replicate.c ---- */
 /* The newest roster this store accepted (its commit id in `oid`, "" when

@@ -355,7 +355,7 @@ static void group_abort(sync_ctx *x)
 /* Apply one accepted batch and the device's new progress, together. A
  * batch the store refuses is undone alone: those before it stand. */
 static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
-		     const chs_chain *chain)
+		     const chs_batch_plan *plan, const chs_chain *chain)
 {
 	int applied = 0, err;
 
@@ -366,7 +366,7 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 	}
 	if ((err = chs_client__exec(x->s, "SAVEPOINT batch")) < 0)
 		goto fail;
-	if ((err = chs_client__apply_verified(x->s, b, &applied)) < 0 ||
+	if ((err = chs_client__apply_verified(x->s, b, plan, &applied)) < 0 ||
 	    (err = progress_save(x->s, device, chain)) < 0) {
 		/* SQLite may have ended the whole transaction (an I/O error) */
 		if (sqlite3_get_autocommit(x->s->db) ||
@@ -426,13 +426,19 @@ static int chain_start(sync_ctx *x, const char *device, const char *ref,
  * wants one per thread), touches nothing of the store, and goes through
  * one device's commits in order, since each batch is checked against the
  * chain the batch before it left; each accepted batch is handed over
- * with that chain, at most READ_AHEAD ahead. It stops after the first
- * batch it cannot accept, and hands that over as the error it was.
+ * with that chain and its plan (apply.c: the records' states and form
+ * checks, so this thread is left with the store's writes), at most
+ * READ_AHEAD ahead. It stops after the first batch it cannot accept, and
+ * hands that over as the error it was. Applied batches come back to it to
+ * be freed: memory is best freed by the thread that allocated it (glibc
+ * locks the allocating thread's arena for a free from another, and a
+ * batch is thousands of small allocations).
  */
 #define READ_AHEAD 4
 
 typedef struct read_item {
 	chs_batch *b;
+	chs_batch_plan *plan; /* NULL: apply makes it */
 	chs_chain chain;  /* after this batch */
 	int err;          /* < 0: not accepted, for the reason in msg */
 	char msg[512];
@@ -448,8 +454,19 @@ typedef struct reader {
 	pthread_cond_t moved; /* an item was put or taken, or stop was set */
 	read_item q[READ_AHEAD];
 	size_t head, count;
+	read_item spent[READ_AHEAD]; /* applied, for the reader to free */
+	size_t nspent;
 	int stop, done;
 } reader;
+
+/* The plan points into the batch: it goes first. */
+static void item_free(read_item *it)
+{
+	chs_client__plan_free(it->plan);
+	chs_batch_free(it->b);
+	it->plan = NULL;
+	it->b = NULL;
+}
 
 static void reader_put(reader *r, const read_item *it)
 {
@@ -460,19 +477,58 @@ static void reader_put(reader *r, const read_item *it)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* Free the batches applied so far. */
+static void reader_free_spent(reader *r)
+{
+	read_item spent[READ_AHEAD];
+	size_t i, n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->nspent;
+	memcpy(spent, r->spent, n * sizeof(*spent));
+	r->nspent = 0;
+	pthread_mutex_unlock(&r->lock);
+	for (i = 0; i < n; i++)
+		item_free(&spent[i]);
+}
+
 /* The next commit to read, or -1 when there is none or reading stops;
- * waits while READ_AHEAD batches wait to be applied. */
+ * waits while READ_AHEAD batches wait to be applied, freeing those
+ * applied meanwhile. */
 static long reader_next(reader *r)
 {
 	long i = -1;
 
-	pthread_mutex_lock(&r->lock);
-	while (!r->stop && r->count == READ_AHEAD)
-		pthread_cond_wait(&r->moved, &r->lock);
+	for (;;) {
+		reader_free_spent(r);
+		pthread_mutex_lock(&r->lock);
+		while (!r->stop && r->count == READ_AHEAD && r->nspent == 0)
+			pthread_cond_wait(&r->moved, &r->lock);
+		if (r->stop || r->count < READ_AHEAD)
+			break;
+		pthread_mutex_unlock(&r->lock);
+	}
 	if (!r->stop && r->next < r->n)
 		i = (long)r->next++;
 	pthread_mutex_unlock(&r->lock);
 	return i;
+}
+
+/* Hand an applied batch back to the reader to free, or free it here when
+ * the reader is behind. */
+static void reader_return(reader *r, read_item *it)
+{
+	int kept = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->stop && r->nspent < READ_AHEAD) {
+		r->spent[r->nspent++] = *it;
+		kept = 1;
+		pthread_cond_broadcast(&r->moved);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!kept)
+		item_free(it);
 }
 
 static void *reader_main(void *arg)
@@ -492,6 +548,9 @@ static void *reader_main(void *arg)
 						  r->device, r->oids[i], c, key_of, r->x);
 		chs_git_commit_free(c);
 		it.chain = r->chain;
+		/* without a plan (out of memory) apply makes one, or says why not */
+		if (it.err == 0 && chs_client__plan_batch(it.b, &it.plan) < 0)
+			chs_error_clear();
 		if (it.err < 0)
 			snprintf(it.msg, sizeof(it.msg), "%s", chs_error_last());
 		reader_put(r, &it);
@@ -501,6 +560,16 @@ static void *reader_main(void *arg)
 	pthread_mutex_lock(&r->lock);
 	r->done = 1;
 	pthread_cond_broadcast(&r->moved);
+	/* nothing more to read: free what comes back until told to stop */
+	while (!r->stop) {
+		if (r->nspent == 0) {
+			pthread_cond_wait(&r->moved, &r->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&r->lock);
+		reader_free_spent(r);
+		pthread_mutex_lock(&r->lock);
+	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
 }
@@ -535,7 +604,9 @@ static void reader_stop(reader *r, pthread_t thread)
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(thread, NULL);
 	while (r->count > 0 && reader_take(r, &it))
-		chs_batch_free(it.b);
+		item_free(&it);
+	while (r->nspent > 0)
+		item_free(&r->spent[--r->nspent]);
 	pthread_cond_destroy(&r->moved);
 	pthread_mutex_destroy(&r->lock);
 }
@@ -565,7 +636,7 @@ static int apply_read(sync_ctx *x, reader *r)
 	for (i = 0; err == 0 && reader_take(r, &it); i++) {
 		progress(x, "Applying batches", i, r->n);
 		if (it.err < 0)
-			chs_batch_free(it.b);
+			item_free(&it);
 		if (it.err == CHS_ENOMEM || it.err == CHS_EIO)
 			return chs_error_set(it.err, "%s", it.msg);
 		if (it.err < 0) {
@@ -573,8 +644,8 @@ static int apply_read(sync_ctx *x, reader *r)
 			note(x, "device %s: %s", r->device, it.msg);
 			return 0;
 		}
-		err = apply_one(x, r->device, it.b, &it.chain);
-		chs_batch_free(it.b);
+		err = apply_one(x, r->device, it.b, it.plan, &it.chain);
+		reader_return(r, &it);
 		if (err == CHS_EDENIED) {
 			/* refused by the store (an edit of an access event):
 			 * reported like a failed check, the device left here */

@@ -203,17 +203,22 @@ done:
 	return err;
 }
 
-int chs_client__save_merged(chs_store *s, const unsigned char rec[16],
-			    const chs_change *const *changes, size_t n)
+int chs_client__save_state(chs_store *s, const unsigned char rec[16], const chs_merged *m)
+{
+	/* Every change still waits for a parent: the record has no state. */
+	return m->norder > 0 ? save_record(s, rec, m) : 0;
+}
+
+/* Merge `n` changes that are all of a record's history and save its row. */
+static int save_merged(chs_store *s, const unsigned char rec[16],
+		       const chs_change *const *changes, size_t n)
 {
 	chs_merged *m = NULL;
 	int err;
 
 	if ((err = chs_merge(&m, changes, n, chs_schema_group, NULL)) < 0)
 		return err;
-	/* Every change still waits for a parent: the record has no state. */
-	if (m->norder > 0)
-		err = save_record(s, rec, m);
+	err = chs_client__save_state(s, rec, m);
 	chs_merged_free(m);
 	return err;
 }
@@ -227,9 +232,7 @@ int chs_client__refresh_record(chs_store *s, const unsigned char rec[16])
 
 	if ((err = chs_client__merge_record(s, rec, &m, &changes, &n)) < 0)
 		return err;
-	/* Every change still waits for a parent: the record has no state. */
-	if (m->norder > 0)
-		err = save_record(s, rec, m);
+	err = chs_client__save_state(s, rec, m);
 	chs_merged_free(m);
 	chs_client__changes_free(changes, n);
 	return err;
@@ -342,7 +345,7 @@ static int update_record(chs_writer *w, chs_change *c)
 
 	if (c->op != CHS_OP_CREATE)
 		return chs_client__refresh_record(w->s, c->record);
-	return chs_client__save_merged(w->s, c->record, one, 1);
+	return save_merged(w->s, c->record, one, 1);
 }
 
 /* The previous batch of this device: its dseq and id. */
