@@ -220,10 +220,11 @@ static int floor_templates(chs_store *s, chs_buf *body, chs_buf *state)
 	return err;
 }
 
-/* A plain database with the store's schema, and its cache size too. */
-static int floor_open(sqlite3 **db, const char *path)
+/* A database with the store's schema, and its cache size too; plain
+ * when vfs is NULL. */
+static int floor_open(sqlite3 **db, const char *path, chs_vfs *vfs)
 {
-	int err = bench_open(db, path, NULL, chs_client__schema_sql());
+	int err = bench_open(db, path, vfs, chs_client__schema_sql());
 
 	return err < 0 ? err : exec(*db, "PRAGMA cache_size=-65536;");
 }
@@ -318,10 +319,12 @@ done:
 	return err;
 }
 
-int chs_bench_import_floor(chs_store *s, const char *dir, long records,
+int chs_bench_import_floor(chs_store *s, const char *dir, long records, int encrypted,
 			   double *records_per_s)
 {
 	char *path = chs_client__path(dir, "bench-floor.db");
+	unsigned char *key = NULL;
+	chs_vfs *vfs = NULL;
 	chs_buf body, state;
 	sqlite3 *db = NULL;
 	double secs = 0;
@@ -339,7 +342,13 @@ int chs_bench_import_floor(chs_store *s, const char *dir, long records,
 		goto done;
 	}
 	chs_error_clear();
-	if ((err = floor_templates(s, &body, &state)) < 0 || (err = floor_open(&db, path)) < 0 ||
+	if (encrypted && !(key = chs_key_new())) {
+		err = chs_error_set(CHS_ENOMEM, "out of secure memory");
+		goto done;
+	}
+	if ((encrypted && (err = chs_vfs_new(&vfs, key)) < 0) ||
+	    (err = floor_templates(s, &body, &state)) < 0 ||
+	    (err = floor_open(&db, path, vfs)) < 0 ||
 	    (err = floor_run(db, records, &body, &state, &secs)) < 0)
 		goto done;
 	*records_per_s = secs > 0 ? (double)records / secs : 0;
@@ -348,6 +357,8 @@ done:
 	if (path)
 		remove_db(path);
 	free(path);
+	chs_vfs_free(vfs);
+	chs_secret_free(key);
 	chs_buf_dispose(&body);
 	chs_buf_dispose(&state);
 	return err;

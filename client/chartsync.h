@@ -371,13 +371,14 @@ typedef struct chs_bench_store_result {
 int chs_bench_store(const char *dir, int rows, int row_bytes, int commits,
 		    chs_bench_store_result *out);
 
-/* What storing `records` imported records costs SQLite alone: the rows an
- * import writes for each (its change, its record, a batch per 1,000),
- * with the sizes of the first change and record in `s`, into a plain
- * database with the store's own schema and settings, in one transaction,
- * committed and checkpointed. No encryption, encoding, hashing, merging
- * or signing: the ceiling an import into this schema can approach. */
-int chs_bench_import_floor(chs_store *s, const char *dir, long records,
+/* What storing `records` records costs SQLite alone: the rows an import
+ * or a pull writes for each (its change, its record, a batch per 1,000),
+ * with the sizes of the first change and record in `s`, into a database
+ * with the store's own schema and settings, in one transaction, committed
+ * and checkpointed. Plain, or with `encrypted` through the store's page
+ * encryption (under a throwaway key). No encoding, hashing, verifying,
+ * merging or signing: the ceiling an import or a pull can approach. */
+int chs_bench_import_floor(chs_store *s, const char *dir, long records, int encrypted,
 			   double *records_per_s);
 
 /* ---------------------------------------------------------------------

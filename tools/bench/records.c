@@ -13,6 +13,9 @@
  *                         SQLite alone into a plain database with the
  *                         store's schema (no encryption, encoding,
  *                         merging or signing): the ceiling for import
+ *   encrypted_sqlite_floor_records_per_s
+ *                         the same through the store's page encryption:
+ *                         the ceiling for import into an encrypted store
  *
  * Targets: import >= 100,000/s, add < 5 ms, merge < 10 ms, verify < 1 s.
  */
@@ -188,7 +191,7 @@ int main(int argc, char **argv)
 	chs_store_create_opts o;
 	chs_kdf_params kdf;
 	chs_store *s = NULL;
-	double t0, import_s, add_ms, merge_ms, show_ms, verify_s, floor_rps = 0;
+	double t0, import_s, add_ms, merge_ms, show_ms, verify_s, floor_rps = 0, enc_rps = 0;
 	int64_t imported = 0, nrec = 0;
 	int c;
 
@@ -223,7 +226,8 @@ int main(int argc, char **argv)
 	if (chs_record_import(s, input, &imported) < 0)
 		die("import");
 	import_s = bench_now_s() - t0;
-	if (chs_bench_import_floor(s, dir, (long)imported, &floor_rps) < 0)
+	if (chs_bench_import_floor(s, dir, (long)imported, 0, &floor_rps) < 0 ||
+	    chs_bench_import_floor(s, dir, (long)imported, 1, &enc_rps) < 0)
 		die("import floor");
 	add_ms = median_add_ms(s, (int)adds);
 	merge_figures(s, &merge_ms, &show_ms);
@@ -244,8 +248,9 @@ int main(int argc, char **argv)
 	printf("{\"bench\":\"records\",\"records\":%lld,\"import_records_per_s\":%.0f,"
 	       "\"import_s\":%.3f,\"add_median_ms\":%.3f,\"merge_1000_ms\":%.3f,"
 	       "\"show_1000_ms\":%.3f,\"verify_s\":%.3f,\"verify_records\":%lld,"
-	       "\"plain_sqlite_floor_records_per_s\":%.0f}\n",
+	       "\"plain_sqlite_floor_records_per_s\":%.0f,"
+	       "\"encrypted_sqlite_floor_records_per_s\":%.0f}\n",
 	       (long long)imported, imported / import_s, import_s, add_ms, merge_ms,
-	       show_ms, verify_s, (long long)nrec, floor_rps);
+	       show_ms, verify_s, (long long)nrec, floor_rps, enc_rps);
 	return 0;
 }

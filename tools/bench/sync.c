@@ -17,9 +17,17 @@
  *                         store pays to learn there is nothing to do:
  *                         compare runs with different --changes)
  *   peak_rss_mb           that pulling process's peak resident memory
+ *   store_floor_changes_per_s
+ *                         the rows the pull stored (changes, records,
+ *                         batches) written again by SQLite alone through
+ *                         the store's page encryption, in one transaction
+ *                         with no fetching, verifying or merging: no pull
+ *                         into this store can be faster
  *
  * With --peers DIR it also runs DIR/run-peers N (git's own push and
- * PouchDB, ../shared/bench/) and adds their lines and the ratios.
+ * PouchDB, ../shared/bench/) and adds their lines and the ratios, with
+ * store_floor_vs_pouchdb_pull: below 10, the pull target is out of reach
+ * in that run whatever the pull does.
  * Targets: push >= 10x PouchDB and >= 3x git; pull >= 10x PouchDB;
  * incremental over git:// no slower than git's; local-path under 20 ms.
  */
@@ -257,7 +265,8 @@ static double num(json_t *peers, const char *peer, const char *key)
 	return json_number_value(json_object_get(json_object_get(peers, peer), key));
 }
 
-static void add_ratios(json_t *out, json_t *peers, double push, double pull, double incr)
+static void add_ratios(json_t *out, json_t *peers, double push, double pull, double incr,
+		       double floor)
 {
 	json_t *r = json_object();
 	double pouch_push = num(peers, "pouchdb", "push_docs_per_s");
@@ -269,8 +278,10 @@ static void add_ratios(json_t *out, json_t *peers, double push, double pull, dou
 		json_object_set_new(r, "push_vs_pouchdb", json_real(push / pouch_push));
 	if (git_push > 0)
 		json_object_set_new(r, "push_vs_git", json_real(push / git_push));
-	if (pouch_pull > 0)
+	if (pouch_pull > 0) {
 		json_object_set_new(r, "pull_vs_pouchdb", json_real(pull / pouch_pull));
+		json_object_set_new(r, "store_floor_vs_pouchdb_pull", json_real(floor / pouch_pull));
+	}
 	if (git_incr > 0 && incr > 0)
 		json_object_set_new(r, "incr100_git_over_ours", json_real(git_incr / incr));
 	json_object_set_new(out, "peers", peers);
@@ -286,7 +297,7 @@ int main(int argc, char **argv)
 	const char *peers_dir = NULL;
 	char url[128], path[sizeof(top) + 32];
 	chs_store *admin, *writer, *fresh;
-	double push_s, pull_s, incr_s, local_s, noop_s, rss_mb = 0;
+	double push_s, pull_s, incr_s, local_s, noop_s, rss_mb = 0, floor = 0;
 	long n = 10000;
 	json_t *out;
 	char *text;
@@ -334,6 +345,8 @@ int main(int argc, char **argv)
 	chs_store_free(fresh);
 	fresh = NULL;
 	pull_s = cli_sync("fresh", &rss_mb);
+	if (chs_bench_import_floor(writer, top, n, 1, &floor) < 0)
+		die("store floor");
 	import(writer, n, 100);
 	incr_s = timed_sync(writer);
 	if (chs_remote_set(writer, path) < 0)
@@ -342,14 +355,14 @@ int main(int argc, char **argv)
 	local_s = timed_sync(writer);
 	noop_s = timed_sync(writer);
 
-	out = json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "bench", "sync", "changes",
-			(json_int_t)n, "push_changes_per_s", (double)n / push_s,
+	out = json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "bench", "sync",
+			"changes", (json_int_t)n, "push_changes_per_s", (double)n / push_s,
 			"pull_changes_per_s", (double)n / pull_s, "incr100_push_s", incr_s,
 			"incr100_local_push_s", local_s, "noop_sync_s", noop_s,
-			"peak_rss_mb", rss_mb);
+			"peak_rss_mb", rss_mb, "store_floor_changes_per_s", floor);
 	if (peers_dir)
 		add_ratios(out, run_peers(peers_dir, n), (double)n / push_s, (double)n / pull_s,
-			   incr_s);
+			   incr_s, floor);
 	text = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(4));
 	puts(text);
 	free(text);
