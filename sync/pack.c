@@ -9,50 +9,60 @@
  *   billing     sealed billing changes, when the batch has any
  *   clinical    sealed clinical changes, when the batch has any
  *
- * A sealed file: "CHSC", 2 (version), the compartment (1 byte), the key
- * generation (u32, big-endian), then XChaCha20-Poly1305 nonce || ciphertext
- * || tag. The plaintext is the length (u32) of the changes' encodings,
- * each preceded by its length (u32), in manifest order, then those
- * encodings compressed with zlib (RFC 1950). The associated data is
- * "chartsync-compartment-v2", the compartment, the generation and the
- * batch id (the BLAKE2b-256 of the manifest), so a sealed file cannot be
- * moved to another batch or compartment or passed off as another
- * generation.
+ * A sealed file: "CHSC", the version (1 byte: 3, or 2 in files written
+ * before), the compartment (1 byte), the key generation (u32, big-endian),
+ * then XChaCha20-Poly1305 nonce || ciphertext || tag. The plaintext is the
+ * length (u32) of the changes' encodings, each preceded by its length
+ * (u32), in manifest order, then those encodings compressed: with
+ * Zstandard (RFC 8878) in version 3, with zlib (RFC 1950) in version 2.
+ * The associated data is "chartsync-compartment-v" and the version digit,
+ * the compartment, the generation and the batch id (the BLAKE2b-256 of the
+ * manifest), so a sealed file cannot be moved to another batch or
+ * compartment or passed off as another generation or version.
  *
  * Why compress: git deflates every object it stores or sends, and
  * ciphertext does not shrink, so the size of these files is what a push,
  * a fetch and the archive pay for. Changes are JSON with the same keys
- * over and over and shrink to about a third before they are sealed. The
- * length stated up front bounds the inflating (nothing inflates past it).
+ * over and over. Why Zstandard: at its fastest level it compresses them
+ * about three times as fast as zlib's fastest, a third smaller again, and
+ * every later step (sealing, packing, git's own deflating, the network,
+ * the archive's checks, a pull) then handles fewer bytes. The length
+ * stated up front bounds the decompressing (nothing grows past it).
  */
 #include "sync/sync_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #define SEALED_MAGIC "CHSC"
-#define SEALED_VERSION 2
+#define SEALED_VERSION 3     /* written */
+#define SEALED_VERSION_ZLIB 2 /* still read */
 #define SEALED_MAX ((size_t)64 << 20) /* plaintext of one compartment file */
 #define SEALED_HEAD 10 /* magic, version, compartment, generation */
-#define AD_TAG "chartsync-compartment-v2"
+#define AD_TAG "chartsync-compartment-v" /* and the version digit */
+#define ZSTD_LEVEL 1 /* time spent on ciphertext-bound bytes matters more
+		      * than the last percent */
 
 static const char *const file_names[CHS_NCOMPARTMENTS] = { "billing", "clinical" };
 
-static void make_ad(unsigned char *ad, int comp, uint32_t gen, const unsigned char id[32])
+static void make_ad(unsigned char *ad, int version, int comp, uint32_t gen,
+		    const unsigned char id[32])
 {
 	size_t t = sizeof(AD_TAG) - 1;
 
 	memcpy(ad, AD_TAG, t);
-	ad[t] = (unsigned char)comp;
-	ad[t + 1] = (unsigned char)(gen >> 24);
-	ad[t + 2] = (unsigned char)(gen >> 16);
-	ad[t + 3] = (unsigned char)(gen >> 8);
-	ad[t + 4] = (unsigned char)gen;
-	memcpy(ad + t + 5, id, 32);
+	ad[t] = (unsigned char)('0' + version);
+	ad[t + 1] = (unsigned char)comp;
+	ad[t + 2] = (unsigned char)(gen >> 24);
+	ad[t + 3] = (unsigned char)(gen >> 16);
+	ad[t + 4] = (unsigned char)(gen >> 8);
+	ad[t + 5] = (unsigned char)gen;
+	memcpy(ad + t + 6, id, 32);
 }
 
-#define AD_LEN (sizeof(AD_TAG) - 1 + 5 + 32)
+#define AD_LEN (sizeof(AD_TAG) - 1 + 6 + 32)
 
 static int put_u32(chs_buf *b, size_t v)
 {
@@ -85,10 +95,10 @@ static int gather(chs_buf *plain, const chs_encoded *enc, size_t n, const int *c
 	return err;
 }
 
-/* The plaintext length, then the plaintext deflated: what is sealed. */
-static int deflate_plain(const chs_buf *plain, unsigned char **out, size_t *len)
+/* The plaintext length, then the plaintext compressed: what is sealed. */
+static int compress_plain(const chs_buf *plain, unsigned char **out, size_t *len)
 {
-	uLongf room = compressBound((uLong)plain->len);
+	size_t room = ZSTD_compressBound(plain->len), got;
 	unsigned char *z;
 
 	if (plain->len > SEALED_MAX)
@@ -99,13 +109,14 @@ static int deflate_plain(const chs_buf *plain, unsigned char **out, size_t *len)
 	z[1] = (unsigned char)(plain->len >> 16);
 	z[2] = (unsigned char)(plain->len >> 8);
 	z[3] = (unsigned char)plain->len;
-	/* level 1: ciphertext-bound time matters more than the last percent */
-	if (compress2(z + 4, &room, (const Bytef *)plain->ptr, (uLong)plain->len, 1) != Z_OK) {
+	got = ZSTD_compress(z + 4, room, plain->ptr, plain->len, ZSTD_LEVEL);
+	if (ZSTD_isError(got)) {
 		chs_secret_free(z);
-		return chs_error_set(CHS_ENOMEM, "cannot compress a batch");
+		return chs_error_set(CHS_ENOMEM, "cannot compress a batch: %s",
+				     ZSTD_getErrorName(got));
 	}
 	*out = z;
-	*len = 4 + room;
+	*len = 4 + got;
 	return 0;
 }
 
@@ -116,7 +127,7 @@ static int seal_file(chs_packed *p, const chs_batch *b, int c, const chs_buf *pl
 	size_t zlen = 0, len;
 	int err;
 
-	if ((err = deflate_plain(plain, &z, &zlen)) < 0)
+	if ((err = compress_plain(plain, &z, &zlen)) < 0)
 		return err;
 	len = SEALED_HEAD + zlen + CHS_AEAD_OVERHEAD;
 	if (!(out = malloc(len))) {
@@ -130,7 +141,7 @@ static int seal_file(chs_packed *p, const chs_batch *b, int c, const chs_buf *pl
 	out[7] = (unsigned char)(gen >> 16);
 	out[8] = (unsigned char)(gen >> 8);
 	out[9] = (unsigned char)gen;
-	make_ad(ad, c, gen, b->id);
+	make_ad(ad, SEALED_VERSION, c, gen, b->id);
 	chs_aead_seal(out + SEALED_HEAD, z, zlen, ad, sizeof(ad), key);
 	chs_secret_free(z);
 	p->owned[p->n] = out;
@@ -293,20 +304,29 @@ static int read_changes(chs_batch *b, const unsigned char *p, size_t len)
 	return 0;
 }
 
-/* Inflate a decrypted file's body into exactly the length it states. */
-static int inflate_plain(const unsigned char *z, size_t zlen, unsigned char **out,
-			 size_t *len)
+/* Decompress a decrypted file's body into exactly the length it states:
+ * anything longer or shorter is damage. */
+static int decompress_plain(int version, const unsigned char *z, size_t zlen,
+			    unsigned char **out, size_t *len)
 {
-	uLongf got;
 	size_t want;
 	unsigned char *p;
+	int ok;
 
 	if (zlen < 4 || (want = get_u32(z)) > SEALED_MAX)
 		return chs_error_set(CHS_EDAMAGED, "a sealed batch file is malformed");
 	if (!(p = chs_secret_alloc(want + 1)))
 		return chs_error_set(CHS_ENOMEM, "out of secure memory");
-	got = (uLongf)want;
-	if (uncompress(p, &got, z + 4, (uLong)(zlen - 4)) != Z_OK || got != want) {
+	if (version == SEALED_VERSION_ZLIB) {
+		uLongf got = (uLongf)want;
+
+		ok = uncompress(p, &got, z + 4, (uLong)(zlen - 4)) == Z_OK && got == want;
+	} else {
+		size_t got = ZSTD_decompress(p, want, z + 4, zlen - 4);
+
+		ok = !ZSTD_isError(got) && got == want;
+	}
+	if (!ok) {
 		chs_secret_free(p);
 		return chs_error_set(CHS_EDAMAGED, "a sealed batch file is malformed");
 	}
@@ -323,12 +343,14 @@ static int open_file(chs_batch *b, const chs_git_blob *f, int c, chs_key_fn key_
 	unsigned char ad[AD_LEN], *key = NULL, *z = NULL, *plain = NULL;
 	size_t zlen, plen = 0;
 	uint32_t gen;
-	int err;
+	int version, err;
 
 	if (f->len < SEALED_HEAD + CHS_AEAD_OVERHEAD || memcmp(f->data, SEALED_MAGIC, 4) != 0 ||
-	    f->data[4] != SEALED_VERSION || f->data[5] != c)
+	    (f->data[4] != SEALED_VERSION && f->data[4] != SEALED_VERSION_ZLIB) ||
+	    f->data[5] != c)
 		return chs_error_set(CHS_EDAMAGED, "the %s file of a batch is malformed",
 				     file_names[c]);
+	version = f->data[4];
 	gen = get_u32(f->data + 6);
 	if (!(key = chs_secret_alloc(CHS_KEY_BYTES)))
 		return chs_error_set(CHS_ENOMEM, "out of secure memory");
@@ -339,12 +361,12 @@ static int open_file(chs_batch *b, const chs_git_blob *f, int c, chs_key_fn key_
 	zlen = f->len - SEALED_HEAD - CHS_AEAD_OVERHEAD;
 	if (err == 0 && !(z = chs_secret_alloc(zlen + 1)))
 		err = chs_error_set(CHS_ENOMEM, "out of secure memory");
-	make_ad(ad, c, gen, b->id);
+	make_ad(ad, version, c, gen, b->id);
 	if (err == 0 && chs_aead_open(z, f->data + SEALED_HEAD, f->len - SEALED_HEAD,
 				      ad, sizeof(ad), key) < 0)
 		err = chs_error_set(CHS_EDAMAGED, "the %s changes of a batch do not decrypt",
 				    file_names[c]);
-	if (err == 0 && (err = inflate_plain(z, zlen, &plain, &plen)) == 0)
+	if (err == 0 && (err = decompress_plain(version, z, zlen, &plain, &plen)) == 0)
 		err = read_changes(b, plain, plen);
 	chs_secret_free(plain);
 	chs_secret_free(z);

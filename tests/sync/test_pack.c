@@ -6,6 +6,7 @@
  */
 #include "sync/sync.h"
 #include "support/testutil.h"
+#include "pack_v2_fixture.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,87 @@ START_TEST(test_pack__altered_moved_or_wrongly_keyed_files_are_refused)
 }
 END_TEST
 
+static int fixture_keys(int c, uint32_t gen, unsigned char *key, void *payload)
+{
+	(void)payload;
+	if (gen != 1)
+		return chs_error_set(CHS_EDENIED, "no such generation");
+	memset(key, c == CHS_COMPARTMENT_BILLING ? 0xb1 : 0xc1, 32);
+	return 0;
+}
+
+static void fixture_file(chs_git_blob *f, const char *name, const void *data, size_t len)
+{
+	f->name = strdup(name);
+	f->len = len;
+	f->data = malloc(len + 1);
+	memcpy(f->data, data, len);
+}
+
+/* The only field of a change with one, as canonical JSON. */
+static const char *only_value(const chs_batch *b, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < b->nchanges; i++)
+		if (strcmp(b->changes[i]->type, type) == 0 && b->changes[i]->nfields == 1)
+			return b->changes[i]->fields[0].value;
+	return "";
+}
+
+START_TEST(test_pack__a_batch_sealed_with_zlib_before_version_3_still_opens)
+{
+	chs_git_blob *f = calloc(4, sizeof(*f));
+	chs_batch *back = NULL;
+	int complete = -1;
+
+	fixture_file(&f[0], "manifest", v2_manifest, strlen(v2_manifest));
+	fixture_file(&f[1], "signature", v2_signature, sizeof(v2_signature));
+	fixture_file(&f[2], "billing", v2_billing, sizeof(v2_billing));
+	fixture_file(&f[3], "clinical", v2_clinical, sizeof(v2_clinical));
+	ck_assert_int_eq(f[2].data[4], 2);
+	ck_assert_msg(chs_batch_unpack(&back, f, 4, fixture_keys, NULL, &complete) == 0, "%s",
+		      chs_error_last());
+	ck_assert_int_eq(complete, 1);
+	ck_assert_uint_eq(back->nchanges, 2);
+	ck_assert_str_eq(only_value(back, "patient"), "\"Ada Lovelace\"");
+	ck_assert_str_eq(only_value(back, "note"), "\"cough for two weeks\"");
+	chs_batch_free(back);
+	/* its version is bound in: relabelled as version 3, it is refused */
+	f[3].data[4] = 3;
+	ck_assert_int_eq(chs_batch_unpack(&back, f, 4, fixture_keys, NULL, &complete),
+			 CHS_EDAMAGED);
+	ck_assert_ptr_null(back);
+	free_blobs(f, 4);
+}
+END_TEST
+
+START_TEST(test_pack__new_files_are_version_3_and_cannot_pass_for_version_2)
+{
+	int comp[3], complete;
+	chs_batch *b = mixed(1, comp), *back = NULL;
+	chs_packed p;
+	chs_git_blob *f;
+
+	ck_assert_int_eq(chs_batch_pack(&p, b, comp, (const unsigned char *const *)keys, gens), 0);
+	f = as_blobs(&p);
+	ck_assert_str_eq(f[2].name, "billing");
+	ck_assert_int_eq(f[2].data[4], 3);
+	f[2].data[4] = 2;
+	ck_assert_int_eq(chs_batch_unpack(&back, f, p.n, all_keys, NULL, &complete),
+			 CHS_EDAMAGED);
+	f[2].data[4] = 4; /* a version this store does not know */
+	ck_assert_int_eq(chs_batch_unpack(&back, f, p.n, all_keys, NULL, &complete),
+			 CHS_EDAMAGED);
+	f[2].data[4] = 3;
+	ck_assert_int_eq(chs_batch_unpack(&back, f, p.n, all_keys, NULL, &complete), 0);
+	chs_batch_free(back);
+	free_blobs(f, p.n);
+	chs_packed_dispose(&p);
+	chs_batch_free(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sync-pack");
@@ -238,6 +320,8 @@ int main(void)
 	tcase_add_test(tc, test_pack__the_archive_sees_ciphertext_and_a_clinic_reads_all);
 	tcase_add_test(tc, test_pack__a_billing_office_reads_billing_changes_only);
 	tcase_add_test(tc, test_pack__altered_moved_or_wrongly_keyed_files_are_refused);
+	tcase_add_test(tc, test_pack__a_batch_sealed_with_zlib_before_version_3_still_opens);
+	tcase_add_test(tc, test_pack__new_files_are_version_3_and_cannot_pass_for_version_2);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
