@@ -870,52 +870,217 @@ static int batch_keys(sync_ctx *x, const chs_batch *b, const int *comp, size_t n
 	return 0;
 }
 
-/* Pack and commit one of this store's batches, from the changes' stored
- * encodings (no decoding and encoding again). */
-static int commit_batch(sync_ctx *x, int64_t seq, const chs_batch *b, size_t *nchanges)
-{
-	const unsigned char *keys[CHS_NCOMPARTMENTS] = { NULL, NULL };
+/*
+ * Packing ahead. One of this store's batches goes to git in three steps:
+ * load the changes' stored encodings (no decoding and encoding again),
+ * pack them (compress and seal, chs_batch_pack_listed), commit the result.
+ * Packing needs neither the store nor git, so a thread packs each batch
+ * while this one loads the next and commits the one before; the commits
+ * stay on this thread, in order, each the parent of the next.
+ */
+#define PACK_AHEAD 2
+
+typedef struct pack_job {
+	chs_batch *b;
+	unsigned char (*ids)[CHS_CHANGE_ID_BYTES];
+	size_t n;
+	chs_buf *bodies;
+	chs_encoded *enc;
+	int *comp;
 	unsigned char key[CHS_NCOMPARTMENTS][CHS_KEY_BYTES];
-	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
-	uint32_t gens[CHS_NCOMPARTMENTS] = { 0, 0 };
-	chs_encoded *enc = NULL;
-	chs_buf *bodies = NULL;
+	const unsigned char *keys[CHS_NCOMPARTMENTS];
+	uint32_t gens[CHS_NCOMPARTMENTS];
 	chs_packed p;
-	char oid[41];
-	int *comp = NULL;
-	size_t i, n = 0;
+	int packed; /* the packer is done with it; err says how */
+	int err;
+	char msg[512];
+} pack_job;
+
+typedef struct packer {
+	pthread_mutex_t lock;
+	pthread_cond_t moved; /* a job was loaded, packed or committed, or stop set */
+	pack_job *q[PACK_AHEAD];
+	size_t loaded, taken, committed; /* counts: job i is q[i % PACK_AHEAD] */
+	int stop;
+} packer;
+
+static void job_free(pack_job *j)
+{
+	size_t i;
+
+	if (!j)
+		return;
+	chs_packed_dispose(&j->p);
+	chs_wipe(j->key, sizeof(j->key));
+	for (i = 0; j->bodies && i < j->n; i++)
+		chs_buf_dispose(&j->bodies[i]);
+	free(j->bodies);
+	free(j->enc);
+	free(j->comp);
+	free(j->ids);
+	chs_batch_free(j->b);
+	free(j);
+}
+
+/* Load the batch of row `st` (dseq, manifest, signature, seq) and the
+ * keys to seal it with. */
+static int job_load(sync_ctx *x, sqlite3_stmt *st, pack_job **out)
+{
+	pack_job *j = calloc(1, sizeof(*j));
+	size_t i;
 	int err;
 
-	memset(&p, 0, sizeof(p));
-	if ((err = chs_batch_manifest_ids(b, &ids, &n)) < 0)
-		return err;
-	*nchanges = n;
-	comp = calloc(n + 1, sizeof(*comp));
-	enc = calloc(n + 1, sizeof(*enc));
-	bodies = calloc(n + 1, sizeof(*bodies));
-	if (!comp || !enc || !bodies)
-		err = chs_error_set(CHS_ENOMEM, "out of memory");
-	for (i = 0; bodies && i < n; i++)
-		chs_buf_init(&bodies[i], 0);
-	if (err == 0)
-		err = load_batch(x, seq, (const unsigned char (*)[CHS_CHANGE_ID_BYTES])ids, n,
-				 bodies, comp);
-	for (i = 0; i < n && err == 0; i++) {
-		enc[i].data = bodies[i].ptr;
-		enc[i].len = bodies[i].len;
+	*out = NULL;
+	if (!j)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if (sqlite3_column_bytes(st, 2) != CHS_SIGNATURE_BYTES) {
+		err = chs_error_set(CHS_EDAMAGED, "a stored batch is damaged");
+		goto fail;
 	}
-	if (err == 0 && (err = batch_keys(x, b, comp, n, key, keys, gens)) == 0 &&
-	    (err = chs_batch_pack_listed(&p, b, (const unsigned char (*)[CHS_CHANGE_ID_BYTES])ids,
-					 n, enc, n, comp, keys, gens)) == 0)
-		err = chs_batch_commit(x->git, &p, b, x->me->site, x->s->identity, oid);
-	chs_packed_dispose(&p);
-	chs_wipe(key, sizeof(key));
-	for (i = 0; bodies && i < n; i++)
-		chs_buf_dispose(&bodies[i]);
-	free(bodies);
-	free(enc);
-	free(comp);
-	free(ids);
+	if ((err = chs_batch_from_manifest(&j->b, sqlite3_column_blob(st, 1),
+					   (size_t)sqlite3_column_bytes(st, 1),
+					   sqlite3_column_blob(st, 2))) < 0 ||
+	    (err = chs_batch_manifest_ids(j->b, &j->ids, &j->n)) < 0)
+		goto fail;
+	j->comp = calloc(j->n + 1, sizeof(*j->comp));
+	j->enc = calloc(j->n + 1, sizeof(*j->enc));
+	j->bodies = calloc(j->n + 1, sizeof(*j->bodies));
+	if (!j->comp || !j->enc || !j->bodies) {
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < j->n; i++)
+		chs_buf_init(&j->bodies[i], 0);
+	if ((err = load_batch(x, sqlite3_column_int64(st, 3),
+			      (const unsigned char (*)[CHS_CHANGE_ID_BYTES])j->ids, j->n, j->bodies,
+			      j->comp)) < 0 ||
+	    (err = batch_keys(x, j->b, j->comp, j->n, j->key, j->keys, j->gens)) < 0)
+		goto fail;
+	for (i = 0; i < j->n; i++) {
+		j->enc[i].data = j->bodies[i].ptr;
+		j->enc[i].len = j->bodies[i].len;
+	}
+	*out = j;
+	return 0;
+fail:
+	job_free(j);
+	return err;
+}
+
+static void *packer_main(void *arg)
+{
+	packer *k = arg;
+	pack_job *j;
+
+	pthread_mutex_lock(&k->lock);
+	for (;;) {
+		while (!k->stop && k->taken == k->loaded)
+			pthread_cond_wait(&k->moved, &k->lock);
+		if (k->stop)
+			break;
+		j = k->q[k->taken++ % PACK_AHEAD];
+		pthread_mutex_unlock(&k->lock);
+		j->err = chs_batch_pack_listed(&j->p, j->b,
+					       (const unsigned char (*)[CHS_CHANGE_ID_BYTES])j->ids,
+					       j->n, j->enc, j->n, j->comp, j->keys, j->gens);
+		if (j->err < 0)
+			snprintf(j->msg, sizeof(j->msg), "%s", chs_error_last());
+		pthread_mutex_lock(&k->lock);
+		j->packed = 1;
+		pthread_cond_broadcast(&k->moved);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+static void packer_put(packer *k, pack_job *j)
+{
+	pthread_mutex_lock(&k->lock);
+	k->q[k->loaded++ % PACK_AHEAD] = j;
+	pthread_cond_broadcast(&k->moved);
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* The oldest job, once packed. */
+static pack_job *packer_take(packer *k)
+{
+	pack_job *j;
+
+	pthread_mutex_lock(&k->lock);
+	j = k->q[k->committed % PACK_AHEAD];
+	while (!j->packed)
+		pthread_cond_wait(&k->moved, &k->lock);
+	k->q[k->committed++ % PACK_AHEAD] = NULL;
+	pthread_mutex_unlock(&k->lock);
+	return j;
+}
+
+/* Stop the packer and drop the jobs not committed. */
+static void packer_stop(packer *k, pthread_t thread)
+{
+	pthread_mutex_lock(&k->lock);
+	k->stop = 1;
+	pthread_cond_broadcast(&k->moved);
+	pthread_mutex_unlock(&k->lock);
+	pthread_join(thread, NULL);
+	for (; k->committed < k->loaded; k->committed++)
+		job_free(k->q[k->committed % PACK_AHEAD]);
+	pthread_cond_destroy(&k->moved);
+	pthread_mutex_destroy(&k->lock);
+}
+
+/* Commit a packed job to git: its batch's commit, on the one before. */
+static int job_commit(sync_ctx *x, pack_job *j, uint64_t *done_seq)
+{
+	char oid[41];
+	int err;
+
+	if (j->err < 0)
+		return chs_error_set(j->err, "%s", j->msg);
+	if ((err = chs_batch_commit(x->git, &j->p, j->b, x->me->site, x->s->identity, oid)) < 0)
+		return err;
+	x->rep->batches_out++;
+	x->rep->changes_out += j->n;
+	*done_seq = j->b->seq;
+	return 0;
+}
+
+/* Every batch saved here and not in git yet, committed on this device's
+ * ref, as one pack (held until chs_git_release). */
+static int commit_unsent(sync_ctx *x, sqlite3_stmt *st, uint64_t *done_seq)
+{
+	pthread_t thread;
+	packer k;
+	int more = 1, err = 0, rc;
+
+	memset(&k, 0, sizeof(k));
+	pthread_mutex_init(&k.lock, NULL);
+	pthread_cond_init(&k.moved, NULL);
+	if ((rc = pthread_create(&thread, NULL, packer_main, &k)) != 0) {
+		pthread_cond_destroy(&k.moved);
+		pthread_mutex_destroy(&k.lock);
+		return chs_error_set(CHS_ENOMEM, "cannot start a thread: %s", strerror(rc));
+	}
+	while (err == 0 && (more || k.committed < k.loaded)) {
+		pack_job *j = NULL;
+
+		if (more && k.loaded - k.committed < PACK_AHEAD) {
+			if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+				if ((err = job_load(x, st, &j)) == 0)
+					packer_put(&k, j);
+			} else {
+				more = 0;
+				if (rc != SQLITE_DONE)
+					err = chs_client__sqlerr(x->s, rc, "reading batches");
+			}
+			continue;
+		}
+		j = packer_take(&k);
+		err = job_commit(x, j, done_seq);
+		job_free(j);
+		progress(x, "Preparing batches", x->rep->batches_out, 0);
+	}
+	packer_stop(&k, thread);
 	return err;
 }
 
@@ -924,7 +1089,7 @@ static int commit_outgoing(sync_ctx *x)
 	char ref[sizeof(CHS_DEVICE_REFS) + 33];
 	sqlite3_stmt *st = NULL;
 	uint64_t done_seq;
-	int err, rc;
+	int err;
 
 	snprintf(ref, sizeof(ref), "%s%s", CHS_DEVICE_REFS, x->s->device_id);
 	if ((err = own_tip_seq(x, ref, &done_seq)) < 0 ||
@@ -936,27 +1101,7 @@ static int commit_outgoing(sync_ctx *x)
 		return err;
 	/* every batch of this sync reaches disk as one pack */
 	chs_git_hold(x->git);
-	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		chs_batch *b = NULL;
-		size_t nchanges = 0;
-
-		if (sqlite3_column_bytes(st, 2) != CHS_SIGNATURE_BYTES) {
-			err = chs_error_set(CHS_EDAMAGED, "a stored batch is damaged");
-			break;
-		}
-		if ((err = chs_batch_from_manifest(&b, sqlite3_column_blob(st, 1),
-						   (size_t)sqlite3_column_bytes(st, 1),
-						   sqlite3_column_blob(st, 2))) == 0 &&
-		    (err = commit_batch(x, sqlite3_column_int64(st, 3), b, &nchanges)) == 0) {
-			x->rep->batches_out++;
-			x->rep->changes_out += nchanges;
-			done_seq = b->seq;
-		}
-		chs_batch_free(b);
-		progress(x, "Preparing batches", x->rep->batches_out, 0);
-	}
-	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(x->s, rc, "reading batches");
+	err = commit_unsent(x, st, &done_seq);
 	chs_client__finish(x->s, st);
 	if (err == 0)
 		err = chs_git_release(x->git);
