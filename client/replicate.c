@@ -50,7 +50,7 @@
 #define FETCHED_ROSTER FETCHED "roster"
 #define FETCHED_DEVICES FETCHED "devices/"
 #define PUSH_TRIES 3
-#define MAX_PACKS 32 /* in the mirror before it is repacked as one */
+#define MAX_PACKS 16 /* in the mirror, or a folder archive, before small ones are rolled up */
 
 typedef struct sync_ctx {
 	chs_store *s;
@@ -1310,7 +1310,8 @@ static int run(sync_ctx *x)
 	if ((err = chs_client__blobs_push(&b)) < 0 || (err = chs_client__blobs_pull(&b)) < 0)
 		return err;
 	/* housekeeping, not the sync's result: a failure only costs speed */
-	if (chs_git_maintain(x->git, MAX_PACKS) < 0)
+	if (chs_git_maintain(x->git, MAX_PACKS) < 0 ||
+	    chs_git_maintain_archive(x->url, MAX_PACKS) < 0)
 		chs_error_clear();
 	return 0;
 }

@@ -653,8 +653,10 @@ static size_t unique_oids(git_oid *ids, size_t n)
 }
 
 /* Objects `ids` of odb `from`, each once, as a new pack in odb `to`
- * (the same or another repository's); fsynced by the indexer. */
-static int write_pack_of(git_odb *from, git_odb *to, const git_oid *ids, size_t n)
+ * (the same or another repository's); fsynced by the indexer. Its file
+ * name in `name` when not NULL (libgit2 names a pack by its checksum). */
+static int write_pack_of(git_odb *from, git_odb *to, const git_oid *ids, size_t n,
+			 char name[64])
 {
 	unsigned char head[12] = { 'P', 'A', 'C', 'K', 0, 0, 0, 2 }, trailer[20];
 	git_odb_object *obj = NULL;
@@ -690,6 +692,16 @@ static int write_pack_of(git_odb *from, git_odb *to, const git_oid *ids, size_t 
 		if ((err = pack_feed(&po)) == 0 && po.wp->commit(po.wp, &po.stats) < 0)
 			err = git_fail(CHS_EIO, "cannot write to the git repository");
 	}
+	if (err == 0 && name) {
+		static const char hex[] = "0123456789abcdef";
+
+		memcpy(name, "pack-", 5);
+		for (i = 0; i < sizeof(trailer); i++) {
+			name[5 + 2 * i] = hex[trailer[i] >> 4];
+			name[6 + 2 * i] = hex[trailer[i] & 15];
+		}
+		memcpy(name + 45, ".pack", 6);
+	}
 	po.wp->free(po.wp);
 	free(po.buf);
 	return err;
@@ -705,7 +717,8 @@ static int write_held_objects(chs_git *g)
 		if (git_repository_odb(&odb, g->repo) < 0)
 			err = git_fail(CHS_EIO, "cannot write to the git repository");
 		else /* each once: a blob can be in two commits of one sync */
-			err = write_pack_of(odb, odb, g->held.ids, unique_oids(g->held.ids, g->held.n));
+			err = write_pack_of(odb, odb, g->held.ids, unique_oids(g->held.ids, g->held.n),
+					    NULL);
 		git_odb_free(odb);
 	}
 	g->held.n = 0;
@@ -788,108 +801,225 @@ done:
 }
 
 /* ------------------------------------------------------------------ */
-/* Keeping the mirror fast                                              */
+/* Keeping reads fast: fewer packs                                      */
 
-/* The pack files in the repository, pack-<hash>.pack names. */
-static int list_packs(chs_git *g, char ***names, size_t *n)
+/*
+ * Every fetch and every sync's commits add a pack, to the mirror and (by
+ * path) to the archive, and libgit2 looks for an object in each pack in
+ * turn and has no gc: a folder archive after 100 syncs of 100 changes
+ * took twice as long to sync as after 10. Past a number of packs, the
+ * small ones are rolled into one, as git's `repack --geometric=2` does:
+ * sorted by size, the packs that would not each be at least twice the
+ * size of all smaller ones together become one, and the big packs of
+ * history are left as they are. Each byte is copied a few times over its
+ * life, not at every repack, so the cost follows what is new.
+ *
+ * Objects only ever move: the new pack is on disk (the indexer fsyncs it)
+ * before the packs it replaces are removed, so a process reading the
+ * repository at the same time finds every object (libgit2 looks again in
+ * the pack folder when an object is missing). Packs with a .keep file
+ * (git's receive-pack keeps its pack so until the refs move) and packs
+ * whose index is not written yet are never touched.
+ */
+typedef struct pack_file {
+	char *name; /* pack-<hash>.pack */
+	off_t size;
+} pack_file;
+
+static void packs_free(pack_file *p, size_t n)
 {
-	char *dir = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(p[i].name);
+	free(p);
+}
+
+/* The path of pack `name`'s file with extension `ext` (".idx", ...) in
+ * `dir`; -1 when it does not fit. */
+static int pack_path(char path[4096], const char *dir, const char *name, const char *ext)
+{
+	int len = snprintf(path, 4096, "%s/%.*s%s", dir, (int)(strlen(name) - 5), name, ext);
+
+	return len < 0 || len >= 4096 ? -1 : 0;
+}
+
+/* 1 when pack `name` has a file with extension `ext` in `dir`. */
+static int pack_has(const char *dir, const char *name, const char *ext)
+{
+	char path[4096];
+	struct stat st;
+
+	return pack_path(path, dir, name, ext) == 0 && stat(path, &st) == 0;
+}
+
+static int by_size(const void *a, const void *b)
+{
+	const pack_file *x = a, *y = b;
+
+	return (x->size > y->size) - (x->size < y->size);
+}
+
+/* The complete packs in `gitdir` (which ends in '/') that may be rolled
+ * up, smallest first. */
+static int list_packs(const char *gitdir, pack_file **out, size_t *n)
+{
+	char dir[4096], path[4096];
+	pack_file *list = NULL;
 	struct dirent *e;
-	DIR *d;
+	struct stat st;
 	size_t cap = 0;
+	DIR *d;
 	int err = 0;
 
-	*names = NULL;
+	*out = NULL;
 	*n = 0;
-	if (!(dir = malloc(strlen(g->path) + 16)))
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	sprintf(dir, "%sobjects/pack", g->path);
-	if (!(d = opendir(dir))) {
-		free(dir);
+	if (snprintf(dir, sizeof(dir), "%sobjects/pack", gitdir) >= (int)sizeof(dir) ||
+	    !(d = opendir(dir)))
 		return 0;
-	}
 	while (err == 0 && (e = readdir(d))) {
 		size_t len = strlen(e->d_name);
 
-		if (len < 10 || strncmp(e->d_name, "pack-", 5) || strcmp(e->d_name + len - 5, ".pack"))
+		if (len < 10 || strncmp(e->d_name, "pack-", 5) || strcmp(e->d_name + len - 5, ".pack") ||
+		    !pack_has(dir, e->d_name, ".idx") || pack_has(dir, e->d_name, ".keep"))
+			continue;
+		if (pack_path(path, dir, e->d_name, ".pack") < 0 || stat(path, &st) < 0)
 			continue;
 		if (*n == cap) {
-			char **grown = realloc(*names, (cap = cap ? 2 * cap : 16) * sizeof(*grown));
+			pack_file *grown = realloc(list, (cap = cap ? 2 * cap : 16) * sizeof(*grown));
 
 			if (!grown) {
 				err = chs_error_set(CHS_ENOMEM, "out of memory");
 				break;
 			}
-			*names = grown;
+			list = grown;
 		}
-		if (!((*names)[*n] = strdup(e->d_name)))
+		list[*n].size = st.st_size;
+		if (!(list[*n].name = strdup(e->d_name)))
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 		else
 			(*n)++;
 	}
 	closedir(d);
-	free(dir);
-	return err;
-}
-
-/* Remove pack `name` (and its index and reverse index) from the repo. */
-static void remove_pack(chs_git *g, const char *name)
-{
-	static const char *const ext[] = { ".pack", ".idx", ".rev", ".keep" };
-	size_t base = strlen(name) - 5, i;
-	char path[4096];
-
-	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
-		snprintf(path, sizeof(path), "%sobjects/pack/%.*s%s", g->path, (int)base, name,
-			 ext[i]);
-		unlink(path);
+	if (err < 0) {
+		packs_free(list, *n);
+		*n = 0;
+		return err;
 	}
+	qsort(list, *n, sizeof(*list), by_size);
+	*out = list;
+	return 0;
 }
 
-/* Everything reachable from the refs, written as one new pack. */
-static int write_one_pack(chs_git *g, char name[64])
+/* How many of the packs `p` (smallest first) to roll into one, so that
+ * each pack left is at least twice the size of all smaller ones. */
+static size_t geometric_split(const pack_file *p, size_t n)
 {
-	git_packbuilder *pb = NULL;
-	git_revwalk *w = NULL;
-	char dir[4096];
-	int err = 0;
+	off_t rolled = 0;
+	size_t i, split;
 
-	snprintf(dir, sizeof(dir), "%sobjects/pack", g->path);
-	if (git_packbuilder_new(&pb, g->repo) < 0 || git_revwalk_new(&w, g->repo) < 0 ||
-	    git_revwalk_push_glob(w, "refs/*") < 0 || git_packbuilder_insert_walk(pb, w) < 0 ||
-	    git_packbuilder_write(pb, dir, 0, NULL, NULL) < 0)
-		err = git_fail(CHS_EIO, "cannot repack the git repository");
-	else
-		snprintf(name, 64, "pack-%s.pack", git_packbuilder_name(pb));
-	git_revwalk_free(w);
-	git_packbuilder_free(pb);
+	if (n < 2)
+		return 0;
+	/* the big packs that already grow twofold stay */
+	for (i = n - 1; i > 0; i--)
+		if (p[i].size < 2 * p[i - 1].size)
+			break;
+	split = i ? i + 1 : 0;
+	for (i = 0; i < split; i++)
+		rolled += p[i].size;
+	/* and any of them the new pack would not be half the size of */
+	for (; split < n && p[split].size < 2 * rolled; split++)
+		rolled += p[split].size;
+	return split;
+}
+
+/* Remove pack `name` (and its index and reverse index) from `dir`. */
+static void remove_pack(const char *dir, const char *name)
+{
+	static const char *const ext[] = { ".pack", ".idx", ".rev" };
+	char path[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+		if (pack_path(path, dir, name, ext[i]) == 0)
+			unlink(path);
+}
+
+static int add_oid(const git_oid *id, void *payload)
+{
+	return oid_list_add(payload, id) < 0 ? GIT_EUSER : 0;
+}
+
+/* Packs `p`, each opened on its own, as one object database. */
+static int open_packs(git_odb **out, const char *dir, const pack_file *p, size_t n)
+{
+	git_odb_backend *b;
+	char path[4096];
+	size_t i;
+
+	if (git_odb_new(out) < 0)
+		return git_fail(CHS_ENOMEM, "cannot read the packs");
+	for (i = 0; i < n; i++) {
+		if (pack_path(path, dir, p[i].name, ".idx") < 0 ||
+		    git_odb_backend_one_pack(&b, path) < 0)
+			return git_fail(CHS_EIO, "cannot read a pack");
+		if (git_odb_add_backend(*out, b, 1) < 0) {
+			b->free(b);
+			return git_fail(CHS_ENOMEM, "cannot read the packs");
+		}
+	}
+	return 0;
+}
+
+/* Roll the packs of `repo` into fewer when there are more than
+ * `max_packs`. */
+static int roll_up_packs(git_repository *repo, size_t max_packs)
+{
+	const char *gitdir = git_repository_path(repo); /* ends in '/' */
+	git_odb *packs = NULL, *odb = NULL;
+	pack_file *p = NULL;
+	oid_list ids = { 0 };
+	char dir[4096], fresh[64];
+	size_t n = 0, split, i;
+	int rc, err;
+
+	if (snprintf(dir, sizeof(dir), "%sobjects/pack", gitdir) >= (int)sizeof(dir))
+		return chs_error_set(CHS_EINVALID, "the git folder's path is too long");
+	if ((err = list_packs(gitdir, &p, &n)) < 0 || n <= max_packs ||
+	    (split = geometric_split(p, n)) < 2)
+		goto done;
+	if ((err = open_packs(&packs, dir, p, split)) < 0)
+		goto done;
+	if ((rc = git_odb_foreach(packs, add_oid, &ids)) < 0) {
+		err = rc == GIT_EUSER ? chs_error_last_code() : git_fail(CHS_EIO, "cannot read a pack");
+		goto done;
+	}
+	if (git_repository_odb(&odb, repo) < 0) {
+		err = git_fail(CHS_EIO, "cannot open the git repository");
+		goto done;
+	}
+	if ((err = write_pack_of(packs, odb, ids.ids, unique_oids(ids.ids, ids.n), fresh)) < 0)
+		goto done;
+	/* the old packs go only once the new one is there under its name */
+	if (!pack_has(dir, fresh, ".pack") || !pack_has(dir, fresh, ".idx")) {
+		err = chs_error_set(CHS_EIO, "the pack just written is not in %s", dir);
+		goto done;
+	}
+	for (i = 0; i < split; i++)
+		if (strcmp(p[i].name, fresh) != 0)
+			remove_pack(dir, p[i].name);
+	git_odb_refresh(odb);
+done:
+	git_odb_free(odb);
+	git_odb_free(packs);
+	free(ids.ids);
+	packs_free(p, n);
 	return err;
 }
 
 int chs_git_maintain(chs_git *g, size_t max_packs)
 {
-	char **packs = NULL, fresh[64];
-	git_odb *odb = NULL;
-	size_t n = 0, i;
-	int err;
-
-	if ((err = list_packs(g, &packs, &n)) < 0 || n <= max_packs)
-		goto done;
-	if ((err = write_one_pack(g, fresh)) < 0)
-		goto done;
-	/* the new pack holds everything reachable and is on disk (fsync):
-	 * the old ones can go; only this sync uses the mirror now */
-	for (i = 0; i < n; i++)
-		if (strcmp(packs[i], fresh) != 0)
-			remove_pack(g, packs[i]);
-	if (git_repository_odb(&odb, g->repo) == 0)
-		git_odb_refresh(odb);
-	git_odb_free(odb);
-done:
-	for (i = 0; i < n; i++)
-		free(packs[i]);
-	free(packs);
-	return err;
+	return roll_up_packs(g->repo, max_packs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1335,7 +1465,10 @@ static int list_wanted(git_repository *src, unsigned what, wanted_ref **out, siz
 	return err;
 }
 
-/* Hide, in the archive's walk, every tip this mirror already holds. */
+/* Hide, in the archive's walk, every tip this mirror already holds.
+ * Most of this mirror's refs name commits the archive has not got (or
+ * not yet): looked up without libgit2 reading the pack folder again at
+ * each miss, a miss only costs a few objects copied twice. */
 static int hide_known(git_repository *mine, git_repository *src, git_revwalk *w)
 {
 	git_reference_iterator *it = NULL;
@@ -1350,7 +1483,8 @@ static int hide_known(git_repository *mine, git_repository *src, git_revwalk *w)
 	while ((rc = git_reference_next(&ref, it)) == 0) {
 		const git_oid *id = git_reference_target(ref);
 
-		if (id && git_odb_exists(odb, id) && git_revwalk_hide(w, id) < 0)
+		if (id && git_odb_exists_ext(odb, id, GIT_ODB_LOOKUP_NO_REFRESH) &&
+		    git_revwalk_hide(w, id) < 0)
 			err = git_fail(CHS_EIO, "cannot walk the archive");
 		git_reference_free(ref);
 	}
@@ -1419,11 +1553,18 @@ static int point_fetched_refs(git_repository *mine, const wanted_ref *w, size_t 
 	chs_buf_init(&name, 0);
 	for (i = 0; i < n && err == 0; i++) {
 		git_reference *r = NULL;
+		git_oid now;
 
 		name.len = 0;
 		if ((err = chs_buf_printf(&name, "refs/remotes/archive/%s",
 					  w[i].src + strlen("refs/"))) < 0)
 			break;
+		/* a ref that has not moved is not written again: each write
+		 * costs two fsyncs, and most refs stand still between syncs */
+		if (git_reference_name_to_id(&now, mine, name.ptr) < 0)
+			git_error_clear();
+		else if (git_oid_equal(&now, &w[i].tip))
+			continue;
 		if (git_reference_create(&r, mine, name.ptr, &w[i].tip, 1, "chartsync fetch") < 0)
 			err = git_fail(CHS_EIO, "cannot record what was fetched");
 		git_reference_free(r);
@@ -1487,7 +1628,10 @@ typedef struct push_ref {
 	int has_theirs, moves;
 } push_ref;
 
-/* The objects a push sends: those the archive does not hold yet. */
+/* The objects a push sends: those the archive does not hold yet. Every
+ * new object is a miss there, looked up without reading the archive's
+ * pack folder again (a pack that arrived meanwhile only means an object
+ * sent twice). */
 typedef struct to_send {
 	oid_list list;
 	git_odb *archive;
@@ -1496,7 +1640,7 @@ typedef struct to_send {
 
 static int send_object(to_send *t, const git_oid *id)
 {
-	if (git_odb_exists(t->archive, id))
+	if (git_odb_exists_ext(t->archive, id, GIT_ODB_LOOKUP_NO_REFRESH))
 		return 0;
 	return t->err = oid_list_add(&t->list, id);
 }
@@ -1638,7 +1782,8 @@ static int local_push(git_repository *mine, const char *url, const char *const *
 		goto done;
 	clear_archive_leftovers(src, pr, n);
 	if (l.list.n &&
-	    (err = write_pack_of(from, to, l.list.ids, unique_oids(l.list.ids, l.list.n))) < 0) {
+	    (err = write_pack_of(from, to, l.list.ids, unique_oids(l.list.ids, l.list.n),
+				 NULL)) < 0) {
 		err = chs_error_wrap(err, "cannot write into the archive at %s", folder_of(url));
 		goto done;
 	}
@@ -1651,6 +1796,20 @@ done:
 	free(pr);
 	git_odb_free(from);
 	git_odb_free(to);
+	git_repository_free(src);
+	return err;
+}
+
+int chs_git_maintain_archive(const char *url, size_t max_packs)
+{
+	git_repository *src = NULL;
+	int err;
+
+	if (!is_local(url))
+		return 0;
+	pthread_once(&git_once, git_start);
+	if ((err = open_folder(&src, url)) == 0)
+		err = roll_up_packs(src, max_packs);
 	git_repository_free(src);
 	return err;
 }

@@ -512,10 +512,16 @@ int chs_git_release(chs_git *g);
 /* Write what is held, keeping the hold. */
 int chs_git_flush(chs_git *g);
 /* Every fetch and every sync's commits add a pack, and reads slow down
- * with many (8x at 1,000: libgit2 has no gc): past `max_packs`, write
- * everything the refs reach as one pack and remove the others. Only for
- * the one process that writes the repository (the sync). */
+ * with many (8x at 1,000: libgit2 has no gc): past `max_packs`, roll the
+ * small packs into one, leaving the big ones of history as they are (as
+ * git's `repack --geometric=2`). Objects only move, never go: a process
+ * reading the repository meanwhile still finds every one. */
 int chs_git_maintain(chs_git *g, size_t max_packs);
+/* The same for the archive at `url` when it is a folder on this machine
+ * (a path or file://), which each push by path adds a pack to and no git
+ * server keeps; a network archive's server does that itself (git's
+ * receive-pack runs `git gc --auto`), so for one this does nothing. */
+int chs_git_maintain_archive(const char *url, size_t max_packs);
 /* 1 in *yes when the repository holds a file (a git blob) of exactly
  * these bytes, whether fetched or made here. */
 int chs_git_has_file(chs_git *g, const void *data, size_t len, int *yes);

@@ -396,6 +396,48 @@ static const char *const faults[] = {
 	"pushing", "pushed",
 };
 
+/* How many packs the git folder `gitdir` holds. */
+static int packs_in(const char *gitdir)
+{
+	char cmd[4200];
+	int n = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ls '%s/objects/pack' | grep -c '\\.pack$'", gitdir);
+	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
+	ck_assert_int_eq(fscanf(f, "%d", &n), 1);
+	pclose(f);
+	return n;
+}
+
+/* Each sync adds a pack to the folder archive and to the mirror; no git
+ * server rolls them up, so the syncs do, and reads stay fast. */
+START_TEST(test_sync__a_folder_archive_keeps_few_packs)
+{
+	char patient[33], mrn[16], mirror[4200], hash[65];
+	chs_sync_report r;
+	int64_t records = 0;
+	int i;
+
+	for (i = 0; i < 24; i++) {
+		chs_edit p[] = { E("name", "Sam Quinn"), E("dob", "1970-01-01"), E("mrn", mrn) };
+
+		snprintf(mrn, sizeof(mrn), "Q-%d", i);
+		add(C1, "patient", p, 3, NULL, patient);
+		sync_ok(C1);
+	}
+	snprintf(mirror, sizeof(mirror), "%s/git", dirs[C1]);
+	ck_assert_int_le(packs_in(archive), 16);
+	ck_assert_int_le(packs_in(mirror), 16);
+	ck_assert_int_eq(tu_sh("git -C '%s' fsck --strict 2>/dev/null", archive), 0);
+	/* every batch is still there for the other clinic */
+	r = sync_ok(C2);
+	ck_assert_uint_eq(r.changes_in, 24);
+	ck_assert_msg(chs_store_verify(st[C2], 1, hash, &records) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(records, 24);
+}
+END_TEST
+
 static int cli_sync(int i, const char *fault)
 {
 	return tu_cli_sync(CHARTSYNC_BIN, dirs[i], members[i].user, fault);
@@ -478,6 +520,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__an_older_roster_is_refused);
 	tcase_add_test(tc, test_sync__a_revoked_device_is_pinned);
 	tcase_add_test(tc, test_sync__not_enrolled_yet);
+	tcase_add_test(tc, test_sync__a_folder_archive_keeps_few_packs);
 	tcase_add_loop_test(tc, test_sync__killed_anywhere_the_next_sync_finishes, 0,
 			    (int)(sizeof(faults) / sizeof(faults[0])));
 	tcase_add_test(tc, test_sync__admin_killed_after_committing_a_roster);

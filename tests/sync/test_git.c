@@ -276,6 +276,99 @@ START_TEST(test_git__many_packs_become_one)
 }
 END_TEST
 
+/* How many packs `repo` (a folder under dir) holds. */
+static int packs_in(const char *repo)
+{
+	char cmd[4200];
+	int n = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ls '%s/%s/objects/pack' | grep -c '\\.pack$'", dir, repo);
+	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
+	ck_assert_int_eq(fscanf(f, "%d", &n), 1);
+	pclose(f);
+	return n;
+}
+
+START_TEST(test_git__big_packs_stay_while_small_ones_roll_up)
+{
+	chs_git *g = repo("local.git");
+	char oid[41], manifest[32], *blob = malloc(256 * 1024);
+	size_t i;
+
+	ck_assert_ptr_nonnull(blob);
+	/* the first pack is big: a quarter of a MiB that does not compress */
+	chs_random(blob, 256 * 1024);
+	{
+		chs_git_entry e[2] = { { "manifest", "{\"seq\":1}", 9 },
+				       { "clinical", blob, 256 * 1024 } };
+
+		ck_assert_int_eq(chs_git_write_commit(g, ref, e, 2, "batch\n", dev, 1732500000, oid),
+				 0);
+	}
+	ck_assert_int_eq(tu_sh("ls '%s'/local.git/objects/pack/*.pack > '%s/big'", dir, dir), 0);
+	for (i = 0; i < 10; i++) {
+		snprintf(manifest, sizeof(manifest), "{\"seq\":%zu}", i + 2);
+		commit(g, manifest, manifest, oid);
+	}
+	/* and one git would keep (its receive-pack does, until refs move) */
+	ck_assert_int_eq(tu_sh("cd '%s'/local.git/objects/pack && p=$(ls -t *.pack | head -1) && "
+			       "touch \"${p%%.pack}.keep\" && echo \"$p\" > '%s/kept'", dir, dir), 0);
+	ck_assert_int_eq(packs_in("local.git"), 11);
+	ck_assert_msg(chs_git_maintain(g, 4) == 0, "%s", chs_error_last());
+	/* the nine small ones are one now; the big one and the kept one stay */
+	ck_assert_int_eq(packs_in("local.git"), 3);
+	ck_assert_int_eq(tu_sh("test -f \"$(cat '%s/big')\"", dir), 0);
+	ck_assert_int_eq(tu_sh("test -f '%s'/local.git/objects/pack/\"$(cat '%s/kept')\"", dir, dir),
+			 0);
+	ck_assert_int_eq(tu_sh("git -C '%s/local.git' fsck --strict 2>/dev/null", dir), 0);
+	/* a progression already: nothing to do, even past the limit */
+	ck_assert_msg(chs_git_maintain(g, 2) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(packs_in("local.git"), 3);
+	commit(g, "{\"seq\":12}", "more", oid);
+	chs_git_free(g);
+	free(blob);
+}
+END_TEST
+
+/* A folder archive gets a pack per push and no git server to roll them
+ * up: the pushing side does, and the network archive is left alone. */
+START_TEST(test_git__a_folder_archive_is_rolled_up_too)
+{
+	chs_git *a = repo("a.git"), *b = repo("b.git");
+	char *archive = tu_path(dir, "archive.git"), oid[41], manifest[32], remote_ref[160];
+	char (*log)[41] = NULL;
+	const char *refs[] = { ref };
+	size_t n = 0;
+	int i;
+
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
+	for (i = 0; i < 12; i++) {
+		snprintf(manifest, sizeof(manifest), "{\"seq\":%d}", i + 1);
+		commit(a, manifest, manifest, oid);
+		ck_assert_msg(chs_git_push(a, archive, refs, 1) == 0, "%s", chs_error_last());
+	}
+	ck_assert_int_eq(packs_in("archive.git"), 12);
+	ck_assert_int_eq(chs_git_maintain_archive("git://127.0.0.1:9/archive.git", 4), 0);
+	ck_assert_int_eq(packs_in("archive.git"), 12);
+	ck_assert_msg(chs_git_maintain_archive(archive, 4) == 0, "%s", chs_error_last());
+	ck_assert_int_lt(packs_in("archive.git"), 4);
+	ck_assert_int_eq(tu_sh("git -C '%s' fsck --strict 2>/dev/null", archive), 0);
+	/* what was pushed is all still there for another device */
+	ck_assert_msg(chs_git_fetch(b, archive) == 0, "%s", chs_error_last());
+	snprintf(remote_ref, sizeof(remote_ref), "refs/remotes/archive/%s", ref + strlen("refs/"));
+	ck_assert_int_eq(chs_git_log(b, remote_ref, NULL, &log, &n), 0);
+	ck_assert_uint_eq(n, 12);
+	free(log);
+	/* and the pushes go on */
+	commit(a, "{\"seq\":13}", "more", oid);
+	ck_assert_msg(chs_git_push(a, archive, refs, 1) == 0, "%s", chs_error_last());
+	chs_git_free(a);
+	chs_git_free(b);
+	free(archive);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sync-git");
@@ -285,6 +378,8 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_git__batch_commits_chain_and_read_back_verified);
 	tcase_add_test(tc, test_git__many_packs_become_one);
+	tcase_add_test(tc, test_git__big_packs_stay_while_small_ones_roll_up);
+	tcase_add_test(tc, test_git__a_folder_archive_is_rolled_up_too);
 	tcase_add_test(tc, test_git__git_log_show_signature_verifies_every_commit);
 	tcase_add_test(tc, test_git__an_unsigned_commit_does_not_read);
 	tcase_add_loop_test(tc, test_git__push_then_fetch_through_a_bare_archive, 0, 2);
