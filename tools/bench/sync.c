@@ -10,9 +10,13 @@
  *   pull_changes_per_s    N / a fresh store's first sync (fetch, verify,
  *                         decrypt, apply), run as `chartsync sync` in a
  *                         process of its own
- *   incr100_push_s        100 more changes, synced over git://
+ *   incr100_push_s        100 more changes, synced over git:// (the
+ *                         median of INCR_ROUNDS rounds: one sync of tens
+ *                         of milliseconds is mostly fsync, and a VM's
+ *                         fsync varies more than that)
  *   incr100_local_push_s  100 more changes, synced to the same archive
- *                         by its path (the embedded default)
+ *                         by its path (the embedded default); median of
+ *                         INCR_ROUNDS rounds too
  *   noop_sync_s           a sync with nothing new, at the end (what a
  *                         store pays to learn there is nothing to do:
  *                         compare runs with different --changes)
@@ -222,6 +226,33 @@ static double timed_sync(chs_store *s)
 	return t;
 }
 
+#define INCR_ROUNDS 5
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void import(chs_store *s, long first, long n);
+
+/* The median time of INCR_ROUNDS syncs of 100 new changes each, the
+ * first numbered *next. */
+static double incr_median(chs_store *s, long *next)
+{
+	double t[INCR_ROUNDS];
+	int i;
+
+	for (i = 0; i < INCR_ROUNDS; i++) {
+		import(s, *next, 100);
+		*next += 100;
+		t[i] = timed_sync(s);
+	}
+	qsort(t, INCR_ROUNDS, sizeof(t[0]), by_value);
+	return t[INCR_ROUNDS / 2];
+}
+
 static void import(chs_store *s, long first, long n)
 {
 	char name[64], *path;
@@ -298,7 +329,7 @@ int main(int argc, char **argv)
 	char url[128], path[sizeof(top) + 32];
 	chs_store *admin, *writer, *fresh;
 	double push_s, pull_s, incr_s, local_s, noop_s, rss_mb = 0, floor = 0;
-	long n = 10000;
+	long n = 10000, next;
 	json_t *out;
 	char *text;
 	int c, port;
@@ -347,12 +378,11 @@ int main(int argc, char **argv)
 	pull_s = cli_sync("fresh", &rss_mb);
 	if (chs_bench_import_floor(writer, top, n, 1, &floor) < 0)
 		die("store floor");
-	import(writer, n, 100);
-	incr_s = timed_sync(writer);
+	next = n;
+	incr_s = incr_median(writer, &next);
 	if (chs_remote_set(writer, path) < 0)
 		die("remote");
-	import(writer, n + 100, 100);
-	local_s = timed_sync(writer);
+	local_s = incr_median(writer, &next);
 	noop_s = timed_sync(writer);
 
 	out = json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "bench", "sync",
