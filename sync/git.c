@@ -817,9 +817,10 @@ done:
  * Objects only ever move: the new pack is on disk (the indexer fsyncs it)
  * before the packs it replaces are removed, so a process reading the
  * repository at the same time finds every object (libgit2 looks again in
- * the pack folder when an object is missing). Packs with a .keep file
- * (git's receive-pack keeps its pack so until the refs move) and packs
- * whose index is not written yet are never touched.
+ * the pack folder when an object is missing). Packs git marks as not
+ * to be repacked (.keep: receive-pack keeps its pack so until the refs
+ * move; .promisor, .mtimes) and packs whose index is not written yet are
+ * never touched.
  */
 typedef struct pack_file {
 	char *name; /* pack-<hash>.pack */
@@ -881,7 +882,8 @@ static int list_packs(const char *gitdir, pack_file **out, size_t *n)
 		size_t len = strlen(e->d_name);
 
 		if (len < 10 || strncmp(e->d_name, "pack-", 5) || strcmp(e->d_name + len - 5, ".pack") ||
-		    !pack_has(dir, e->d_name, ".idx") || pack_has(dir, e->d_name, ".keep"))
+		    !pack_has(dir, e->d_name, ".idx") || pack_has(dir, e->d_name, ".keep") ||
+		    pack_has(dir, e->d_name, ".promisor") || pack_has(dir, e->d_name, ".mtimes"))
 			continue;
 		if (pack_path(path, dir, e->d_name, ".pack") < 0 || stat(path, &st) < 0)
 			continue;
@@ -933,10 +935,11 @@ static size_t geometric_split(const pack_file *p, size_t n)
 	return split;
 }
 
-/* Remove pack `name` (and its index and reverse index) from `dir`. */
+/* Remove pack `name` from `dir`: its index first, so that nobody starts
+ * reading it, then the pack and what git may keep beside it. */
 static void remove_pack(const char *dir, const char *name)
 {
-	static const char *const ext[] = { ".pack", ".idx", ".rev" };
+	static const char *const ext[] = { ".idx", ".pack", ".rev", ".bitmap" };
 	char path[4096];
 	size_t i;
 
