@@ -396,20 +396,6 @@ static const char *const faults[] = {
 	"pushing", "pushed",
 };
 
-/* How many packs the git folder `gitdir` holds. */
-static int packs_in(const char *gitdir)
-{
-	char cmd[4200];
-	int n = -1;
-	FILE *f;
-
-	snprintf(cmd, sizeof(cmd), "ls '%s/objects/pack' | grep -c '\\.pack$'", gitdir);
-	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
-	ck_assert_int_eq(fscanf(f, "%d", &n), 1);
-	pclose(f);
-	return n;
-}
-
 /* Each sync adds a pack to the folder archive and to the mirror; no git
  * server rolls them up, so the syncs do, and reads stay fast. */
 START_TEST(test_sync__a_folder_archive_keeps_few_packs)
@@ -427,8 +413,8 @@ START_TEST(test_sync__a_folder_archive_keeps_few_packs)
 		sync_ok(C1);
 	}
 	snprintf(mirror, sizeof(mirror), "%s/git", dirs[C1]);
-	ck_assert_int_le(packs_in(archive), 16);
-	ck_assert_int_le(packs_in(mirror), 16);
+	ck_assert_int_le(tu_git_packs(archive), 16);
+	ck_assert_int_le(tu_git_packs(mirror), 16);
 	ck_assert_int_eq(tu_sh("git -C '%s' fsck --strict 2>/dev/null", archive), 0);
 	/* every batch is still there for the other clinic */
 	r = sync_ok(C2);

@@ -151,6 +151,24 @@ long tu_file_size(const char *path)
 	return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
 }
 
+int tu_git_packs(const char *gitdir)
+{
+	char *dir = tu_path(gitdir, "objects/pack");
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_msg(d != NULL, "no pack folder in %s", gitdir);
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+
+		n += len > 5 && !strcmp(e->d_name + len - 5, ".pack");
+	}
+	closedir(d);
+	free(dir);
+	return n;
+}
+
 int tu_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

@@ -279,14 +279,10 @@ END_TEST
 /* How many packs `repo` (a folder under dir) holds. */
 static int packs_in(const char *repo)
 {
-	char cmd[4200];
-	int n = -1;
-	FILE *f;
+	char *path = tu_path(dir, repo);
+	int n = tu_git_packs(path);
 
-	snprintf(cmd, sizeof(cmd), "ls '%s/%s/objects/pack' | grep -c '\\.pack$'", dir, repo);
-	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
-	ck_assert_int_eq(fscanf(f, "%d", &n), 1);
-	pclose(f);
+	free(path);
 	return n;
 }
 
