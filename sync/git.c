@@ -458,6 +458,7 @@ static int note_pending(chs_git *g, const char *ref, const git_oid *old, int has
  */
 #define PACK_FEED_BYTES ((size_t)1 << 20) /* given to the indexer at a time */
 #define HOLD_MAX_BYTES ((size_t)32 << 20) /* held before a pack is written */
+#define ROLL_MAX_BYTES ((off_t)32 << 20)  /* a pack this big is never rolled up */
 #define SHRINK_PROBE_BYTES 1024           /* what is tried before deflating */
 
 /* SHA-1 (FIPS 180-4), for the pack's trailer: libgit2 offers its own
@@ -812,7 +813,10 @@ done:
  * sorted by size, the packs that would not each be at least twice the
  * size of all smaller ones together become one, and the big packs of
  * history are left as they are. Each byte is copied a few times over its
- * life, not at every repack, so the cost follows what is new.
+ * life, not at every repack, so the cost follows what is new. Packs of
+ * 32 MiB and more (a big sync writes its objects in packs of that size)
+ * are never rolled up: rewriting them would be a pause of seconds for
+ * nothing, as lookups in a few big packs are cheap.
  *
  * Objects only ever move: the new pack is on disk (the indexer fsyncs it)
  * before the packs it replaces are removed, so a process reading the
@@ -861,8 +865,8 @@ static int by_size(const void *a, const void *b)
 	return (x->size > y->size) - (x->size < y->size);
 }
 
-/* The complete packs in `gitdir` (which ends in '/') that may be rolled
- * up, smallest first. */
+/* The complete packs under ROLL_MAX_BYTES in `gitdir` (which ends in
+ * '/') that may be rolled up, smallest first. */
 static int list_packs(const char *gitdir, pack_file **out, size_t *n)
 {
 	char dir[4096], path[4096];
@@ -885,7 +889,8 @@ static int list_packs(const char *gitdir, pack_file **out, size_t *n)
 		    !pack_has(dir, e->d_name, ".idx") || pack_has(dir, e->d_name, ".keep") ||
 		    pack_has(dir, e->d_name, ".promisor") || pack_has(dir, e->d_name, ".mtimes"))
 			continue;
-		if (pack_path(path, dir, e->d_name, ".pack") < 0 || stat(path, &st) < 0)
+		if (pack_path(path, dir, e->d_name, ".pack") < 0 || stat(path, &st) < 0 ||
+		    st.st_size >= ROLL_MAX_BYTES)
 			continue;
 		if (*n == cap) {
 			pack_file *grown = realloc(list, (cap = cap ? 2 * cap : 16) * sizeof(*grown));

@@ -512,10 +512,11 @@ int chs_git_release(chs_git *g);
 /* Write what is held, keeping the hold. */
 int chs_git_flush(chs_git *g);
 /* Every fetch and every sync's commits add a pack, and reads slow down
- * with many (8x at 1,000: libgit2 has no gc): past `max_packs`, roll the
- * small packs into one, leaving the big ones of history as they are (as
- * git's `repack --geometric=2`). Objects only move, never go: a process
- * reading the repository meanwhile still finds every one. */
+ * with many (8x at 1,000: libgit2 has no gc): past `max_packs` packs
+ * under 32 MiB, roll the small ones into one, leaving the big ones of
+ * history as they are (as git's `repack --geometric=2`). Objects only
+ * move, never go: a process reading the repository meanwhile still finds
+ * every one. */
 int chs_git_maintain(chs_git *g, size_t max_packs);
 /* The same for the archive at `url` when it is a folder on this machine
  * (a path or file://), which each push by path adds a pack to and no git

@@ -327,6 +327,40 @@ START_TEST(test_git__big_packs_stay_while_small_ones_roll_up)
 }
 END_TEST
 
+/* A big sync writes packs of 32 MiB; rolling those up would rewrite
+ * history for nothing, even when two of them are the same size. */
+START_TEST(test_git__packs_of_32_mib_are_never_rolled_up)
+{
+	size_t big = ((size_t)32 << 20) + 4096, i;
+	chs_git *g = repo("local.git");
+	char oid[41], manifest[32], *blob = malloc(big);
+
+	ck_assert_ptr_nonnull(blob);
+	for (i = 0; i < 2; i++) {
+		chs_git_entry e[2] = { { "manifest", manifest, 0 }, { "clinical", blob, big } };
+
+		chs_random(blob, big);
+		e[0].len = (size_t)snprintf(manifest, sizeof(manifest), "{\"seq\":%zu}", i + 1);
+		ck_assert_int_eq(chs_git_write_commit(g, ref, e, 2, "batch\n", dev, 1732500000, oid),
+				 0);
+	}
+	free(blob);
+	ck_assert_int_eq(tu_sh("ls '%s'/local.git/objects/pack/*.pack > '%s/big'", dir, dir), 0);
+	for (i = 0; i < 6; i++) {
+		snprintf(manifest, sizeof(manifest), "{\"seq\":%zu}", i + 3);
+		commit(g, manifest, manifest, oid);
+	}
+	ck_assert_int_eq(packs_in("local.git"), 8);
+	ck_assert_msg(chs_git_maintain(g, 4) == 0, "%s", chs_error_last());
+	/* only the six small ones were over the limit; the big two stay */
+	ck_assert_int_eq(packs_in("local.git"), 3);
+	ck_assert_int_eq(tu_sh("for p in $(cat '%s/big'); do test -f \"$p\" || exit 1; done", dir),
+			 0);
+	ck_assert_int_eq(tu_sh("git -C '%s/local.git' fsck --strict 2>/dev/null", dir), 0);
+	chs_git_free(g);
+}
+END_TEST
+
 /* A folder archive gets a pack per push and no git server to roll them
  * up: the pushing side does, and the network archive is left alone. */
 START_TEST(test_git__a_folder_archive_is_rolled_up_too)
@@ -376,6 +410,7 @@ int main(void)
 	tcase_add_test(tc, test_git__many_packs_become_one);
 	tcase_add_test(tc, test_git__big_packs_stay_while_small_ones_roll_up);
 	tcase_add_test(tc, test_git__a_folder_archive_is_rolled_up_too);
+	tcase_add_test(tc, test_git__packs_of_32_mib_are_never_rolled_up);
 	tcase_add_test(tc, test_git__git_log_show_signature_verifies_every_commit);
 	tcase_add_test(tc, test_git__an_unsigned_commit_does_not_read);
 	tcase_add_loop_test(tc, test_git__push_then_fetch_through_a_bare_archive, 0, 2);
