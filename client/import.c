@@ -474,5 +474,6 @@ int chs_record_import(chs_store *s, const char *path, int64_t *count)
 		*count = 0;
 	if (f != stdin)
 		fclose(f);
+	chs_client__after_big_job((size_t)*count);
 	return err;
 }

@@ -1354,5 +1354,6 @@ done:
 	if (lock >= 0)
 		close(lock);
 	free(url);
+	chs_client__after_big_job(rep->changes_in + rep->changes_out);
 	return err;
 }

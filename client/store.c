@@ -14,12 +14,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define DEVICE_KEY_ID 2
+#define BIG_JOB_ITEMS 10000 /* changes or records: a job worth trimming after */
 #define DEVICE_AD "chartsync-device-v1:"
 
 /* Replication (schema 2): the organisation this store belongs to, with
@@ -309,6 +313,16 @@ int chs_client__commit(chs_store *s)
 	checkpoint_if_long(s);
 	chs_client__unlock(s);
 	return 0;
+}
+
+void chs_client__after_big_job(size_t items)
+{
+#ifdef __GLIBC__
+	if (items >= BIG_JOB_ITEMS)
+		malloc_trim(0);
+#else
+	(void)items;
+#endif
 }
 
 void chs_client__rollback(chs_store *s)

@@ -677,6 +677,55 @@ START_TEST(test_store__killed_writer_leaves_a_whole_store)
 }
 END_TEST
 
+/* Resident anonymous memory of this process, in KiB. */
+static long rss_anon_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* glibc keeps what a big job freed; the store gives it back after one
+ * (AddressSanitizer's allocator is not glibc's: nothing to see there). */
+START_TEST(test_store__a_big_job_gives_its_memory_back)
+{
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+	enum { PIECES = 16384, PIECE = 4096 }; /* 64 MiB in the heap, not mmap */
+	char **p = malloc(PIECES * sizeof(*p));
+	long before, kept, after;
+	size_t i;
+
+	ck_assert_ptr_nonnull(p);
+	before = rss_anon_kib();
+	for (i = 0; i < PIECES; i++) {
+		ck_assert_ptr_nonnull(p[i] = malloc(PIECE));
+		memset(p[i], 1, PIECE);
+	}
+	/* freed in the order made: the top of the heap stays in use until the
+	 * last, so nothing goes back by itself */
+	for (i = 0; i + 1 < PIECES; i++)
+		free(p[i]);
+	chs_client__after_big_job(9999); /* a small job: nothing done */
+	kept = rss_anon_kib();
+	ck_assert_msg(kept - before > 48 * 1024, "the heap did not grow: %ld -> %ld KiB", before,
+		      kept);
+	chs_client__after_big_job(10000);
+	after = rss_anon_kib();
+	ck_assert_msg(kept - after > 48 * 1024, "kept %ld KiB after a big job (%ld before it)",
+		      after, kept);
+	free(p[PIECES - 1]);
+	free(p);
+#endif
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client");
@@ -684,6 +733,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_store__create_and_reopen);
+	tcase_add_test(tc, test_store__a_big_job_gives_its_memory_back);
 	tcase_add_test(tc, test_store__more_statements_than_the_cache_holds);
 	tcase_add_test(tc, test_store__a_save_does_not_read_every_batch);
 	tcase_add_test(tc, test_store__a_schema_3_store_is_upgraded_on_open);
