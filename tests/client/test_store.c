@@ -677,6 +677,8 @@ START_TEST(test_store__killed_writer_leaves_a_whole_store)
 }
 END_TEST
 
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#define GLIBC_HEAP 1
 /* Resident anonymous memory of this process, in KiB. */
 static long rss_anon_kib(void)
 {
@@ -691,12 +693,13 @@ static long rss_anon_kib(void)
 	fclose(f);
 	return kib;
 }
+#endif
 
 /* glibc keeps what a big job freed; the store gives it back after one
  * (AddressSanitizer's allocator is not glibc's: nothing to see there). */
 START_TEST(test_store__a_big_job_gives_its_memory_back)
 {
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#ifdef GLIBC_HEAP
 	enum { PIECES = 16384, PIECE = 4096 }; /* 64 MiB in the heap, not mmap */
 	char **p = malloc(PIECES * sizeof(*p));
 	long before, kept, after;
