@@ -677,7 +677,7 @@ START_TEST(test_store__killed_writer_leaves_a_whole_store)
 }
 END_TEST
 
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define GLIBC_HEAP 1
 /* Resident anonymous memory of this process, in KiB. */
 static long rss_anon_kib(void)
@@ -696,7 +696,7 @@ static long rss_anon_kib(void)
 #endif
 
 /* glibc keeps what a big job freed; the store gives it back after one
- * (AddressSanitizer's allocator is not glibc's: nothing to see there). */
+ * (the sanitizers' allocators are not glibc's: nothing to see there). */
 START_TEST(test_store__a_big_job_gives_its_memory_back)
 {
 #ifdef GLIBC_HEAP
