@@ -1051,28 +1051,29 @@ static int commit_unsent(sync_ctx *x, sqlite3_stmt *st, uint64_t *done_seq)
 {
 	pthread_t thread;
 	packer k;
-	int more = 1, err = 0, rc;
+	int err = 0, rc = sqlite3_step(st), started;
 
+	/* nothing to send, the common case: no thread either */
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(x->s, rc, "reading batches");
 	memset(&k, 0, sizeof(k));
 	pthread_mutex_init(&k.lock, NULL);
 	pthread_cond_init(&k.moved, NULL);
-	if ((rc = pthread_create(&thread, NULL, packer_main, &k)) != 0) {
+	if ((started = pthread_create(&thread, NULL, packer_main, &k)) != 0) {
 		pthread_cond_destroy(&k.moved);
 		pthread_mutex_destroy(&k.lock);
-		return chs_error_set(CHS_ENOMEM, "cannot start a thread: %s", strerror(rc));
+		return chs_error_set(CHS_ENOMEM, "cannot start a thread: %s", strerror(started));
 	}
-	while (err == 0 && (more || k.committed < k.loaded)) {
+	while (err == 0 && (rc == SQLITE_ROW || k.committed < k.loaded)) {
 		pack_job *j = NULL;
 
-		if (more && k.loaded - k.committed < PACK_AHEAD) {
-			if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-				if ((err = job_load(x, st, &j)) == 0)
-					packer_put(&k, j);
-			} else {
-				more = 0;
-				if (rc != SQLITE_DONE)
-					err = chs_client__sqlerr(x->s, rc, "reading batches");
-			}
+		/* the row under `st` is loaded while the packer has room */
+		if (rc == SQLITE_ROW && k.loaded - k.committed < PACK_AHEAD) {
+			if ((err = job_load(x, st, &j)) < 0)
+				break;
+			packer_put(&k, j);
+			if ((rc = sqlite3_step(st)) != SQLITE_ROW && rc != SQLITE_DONE)
+				err = chs_client__sqlerr(x->s, rc, "reading batches");
 			continue;
 		}
 		j = packer_take(&k);
