@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -121,6 +122,8 @@ static void start_daemon(int port)
 	if ((daemon_pid = fork()) < 0)
 		die("fork");
 	if (daemon_pid == 0) {
+		/* a benchmark stopped by a signal leaves no daemon behind */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		/* its complaints about connections cut at exit are noise here */
 		if (!freopen("/dev/null", "w", stderr))
 			_exit(127);
