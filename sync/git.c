@@ -694,14 +694,10 @@ static int write_pack_of(git_odb *from, git_odb *to, const git_oid *ids, size_t 
 			err = git_fail(CHS_EIO, "cannot write to the git repository");
 	}
 	if (err == 0 && name) {
-		static const char hex[] = "0123456789abcdef";
+		git_oid sum;
 
-		memcpy(name, "pack-", 5);
-		for (i = 0; i < sizeof(trailer); i++) {
-			name[5 + 2 * i] = hex[trailer[i] >> 4];
-			name[6 + 2 * i] = hex[trailer[i] & 15];
-		}
-		memcpy(name + 45, ".pack", 6);
+		git_oid_fromraw(&sum, trailer);
+		snprintf(name, 64, "pack-%s.pack", git_oid_tostr_s(&sum));
 	}
 	po.wp->free(po.wp);
 	free(po.buf);
@@ -865,32 +861,42 @@ static int by_size(const void *a, const void *b)
 	return (x->size > y->size) - (x->size < y->size);
 }
 
-/* The complete packs under ROLL_MAX_BYTES in `gitdir` (which ends in
- * '/') that may be rolled up, smallest first. */
-static int list_packs(const char *gitdir, pack_file **out, size_t *n)
+/* 1 when pack `name` in `dir` may be rolled up: complete (its index is
+ * there), marked by git for no repack, under ROLL_MAX_BYTES; its size in
+ * *size. */
+static int pack_rollable(const char *dir, const char *name, off_t *size)
 {
-	char dir[4096], path[4096];
+	char path[4096];
+	struct stat st;
+
+	if (!pack_has(dir, name, ".idx") || pack_has(dir, name, ".keep") ||
+	    pack_has(dir, name, ".promisor") || pack_has(dir, name, ".mtimes") ||
+	    pack_path(path, dir, name, ".pack") < 0 || stat(path, &st) < 0 ||
+	    st.st_size >= ROLL_MAX_BYTES)
+		return 0;
+	*size = st.st_size;
+	return 1;
+}
+
+/* The packs in `dir` (objects/pack) that may be rolled up, smallest
+ * first; none when the folder holds `max_packs` packs or fewer, which is
+ * known from the names alone (no stat at each sync). */
+static int list_packs(const char *dir, size_t max_packs, pack_file **out, size_t *n)
+{
 	pack_file *list = NULL;
 	struct dirent *e;
-	struct stat st;
-	size_t cap = 0;
+	size_t cap = 0, i, kept = 0;
 	DIR *d;
 	int err = 0;
 
 	*out = NULL;
 	*n = 0;
-	if (snprintf(dir, sizeof(dir), "%sobjects/pack", gitdir) >= (int)sizeof(dir) ||
-	    !(d = opendir(dir)))
+	if (!(d = opendir(dir)))
 		return 0;
 	while (err == 0 && (e = readdir(d))) {
 		size_t len = strlen(e->d_name);
 
-		if (len < 10 || strncmp(e->d_name, "pack-", 5) || strcmp(e->d_name + len - 5, ".pack") ||
-		    !pack_has(dir, e->d_name, ".idx") || pack_has(dir, e->d_name, ".keep") ||
-		    pack_has(dir, e->d_name, ".promisor") || pack_has(dir, e->d_name, ".mtimes"))
-			continue;
-		if (pack_path(path, dir, e->d_name, ".pack") < 0 || stat(path, &st) < 0 ||
-		    st.st_size >= ROLL_MAX_BYTES)
+		if (len < 10 || strncmp(e->d_name, "pack-", 5) || strcmp(e->d_name + len - 5, ".pack"))
 			continue;
 		if (*n == cap) {
 			pack_file *grown = realloc(list, (cap = cap ? 2 * cap : 16) * sizeof(*grown));
@@ -901,18 +907,24 @@ static int list_packs(const char *gitdir, pack_file **out, size_t *n)
 			}
 			list = grown;
 		}
-		list[*n].size = st.st_size;
 		if (!(list[*n].name = strdup(e->d_name)))
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 		else
 			(*n)++;
 	}
 	closedir(d);
-	if (err < 0) {
+	if (err < 0 || *n <= max_packs) {
 		packs_free(list, *n);
 		*n = 0;
 		return err;
 	}
+	for (i = 0; i < *n; i++) {
+		if (pack_rollable(dir, list[i].name, &list[i].size))
+			list[kept++] = list[i];
+		else
+			free(list[i].name);
+	}
+	*n = kept;
 	qsort(list, *n, sizeof(*list), by_size);
 	*out = list;
 	return 0;
@@ -993,7 +1005,7 @@ static int roll_up_packs(git_repository *repo, size_t max_packs)
 
 	if (snprintf(dir, sizeof(dir), "%sobjects/pack", gitdir) >= (int)sizeof(dir))
 		return chs_error_set(CHS_EINVALID, "the git folder's path is too long");
-	if ((err = list_packs(gitdir, &p, &n)) < 0 || n <= max_packs ||
+	if ((err = list_packs(dir, max_packs, &p, &n)) < 0 || n <= max_packs ||
 	    (split = geometric_split(p, n)) < 2)
 		goto done;
 	if ((err = open_packs(&packs, dir, p, split)) < 0)

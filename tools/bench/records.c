@@ -36,13 +36,6 @@ static void die(const char *what)
 	exit(2);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static double median_add_ms(chs_store *s, int n)
 {
 	double *ms = calloc((size_t)n, sizeof(*ms)), m;
@@ -60,8 +53,7 @@ static double median_add_ms(chs_store *s, int n)
 			die("add");
 		ms[i] = (bench_now_s() - t0) * 1000;
 	}
-	qsort(ms, (size_t)n, sizeof(*ms), cmp_double);
-	m = ms[n / 2];
+	m = bench_median(ms, (size_t)n);
 	free(ms);
 	return m;
 }

@@ -231,13 +231,6 @@ static double timed_sync(chs_store *s)
 
 #define INCR_ROUNDS 5
 
-static int by_value(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void import(chs_store *s, long first, long n);
 
 /* The median time of INCR_ROUNDS syncs of 100 new changes each, the
@@ -252,8 +245,7 @@ static double incr_median(chs_store *s, long *next)
 		*next += 100;
 		t[i] = timed_sync(s);
 	}
-	qsort(t, INCR_ROUNDS, sizeof(t[0]), by_value);
-	return t[INCR_ROUNDS / 2];
+	return bench_median(t, INCR_ROUNDS);
 }
 
 static void import(chs_store *s, long first, long n)

@@ -17,6 +17,19 @@ double bench_now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double bench_median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), by_value);
+	return v[n / 2];
+}
+
 char *bench_write_patients(const char *dir, const char *name, long first, long n)
 {
 	size_t len = strlen(dir) + strlen(name) + 2;

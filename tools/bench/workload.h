@@ -4,8 +4,12 @@
 #ifndef CHS_BENCH_WORKLOAD_H
 #define CHS_BENCH_WORKLOAD_H
 
+#include <stddef.h>
+
 /* Monotonic seconds. */
 double bench_now_s(void);
+/* The median of `n` (> 0) values; sorts them. */
+double bench_median(double *v, size_t n);
 /* Write `n` patient records of about 400 bytes of JSON each, as JSON
  * Lines for `chartsync import`, to DIR/NAME; numbered from `first` so
  * medical record numbers stay unique across calls. malloc'ed path, NULL
