@@ -393,3 +393,59 @@ done:
 	chs_batch_free(b);
 	return err;
 }
+
+/* ------------------------------------------------------------------ */
+/* How far each device's chain of batches is applied                   */
+
+int chs_client__progress_load(chs_store *s, const char *device, chs_chain *chain)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	memset(chain, 0, sizeof(*chain));
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT seq, prev, oid FROM progress WHERE device = ?")) < 0)
+		return err;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 1) != CHS_HASH_BYTES ||
+		    sqlite3_column_bytes(st, 2) != 40)
+			err = chs_error_set(CHS_EDAMAGED, "the store's sync progress is damaged");
+		else {
+			chain->seq = (uint64_t)sqlite3_column_int64(st, 0);
+			memcpy(chain->prev, sqlite3_column_blob(st, 1), CHS_HASH_BYTES);
+			memcpy(chain->oid, sqlite3_column_text(st, 2), 41);
+		}
+	}
+	chs_client__finish(s, st);
+	if (err == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = chs_client__sqlerr(s, rc, "reading sync progress");
+	return err;
+}
+
+int chs_client__progress_save(chs_store *s, const char *device, const chs_chain *chain)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_client__prepare(s, &st,
+		     "INSERT OR REPLACE INTO progress(device, seq, prev, oid) VALUES (?, ?, ?, ?)")) < 0)
+		return err;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)chain->seq);
+	sqlite3_bind_blob(st, 3, chain->prev, CHS_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, chain->oid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	chs_client__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving sync progress");
+}
+
+int chs_client__progress_seq(chs_store *s, const char *device, int64_t *seq)
+{
+	chs_chain chain;
+	int err = chs_client__progress_load(s, device, &chain);
+
+	*seq = err == 0 ? (int64_t)chain.seq : 0;
+	return err;
+}

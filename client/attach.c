@@ -7,7 +7,6 @@
 #include "client_int.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +88,26 @@ static int blob_known(chs_store *s, const unsigned char sha[32], int *known)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "reading");
 }
 
+/* Note a new attachment of this store for sending (the chunks sync
+ * sends after the batch that names it); an empty one has nothing to send. */
+static int outbox_add(chs_store *s, const unsigned char sha[CHS_SHA256_BYTES],
+		      int64_t size)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if (size <= 0)
+		return 0;
+	if ((err = chs_client__prepare(s, &st,
+		     "INSERT OR IGNORE INTO blob_outbox(sha256, chunks) VALUES (?, ?)")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, sha, CHS_SHA256_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)chs_chunk_count((uint64_t)size));
+	rc = sqlite3_step(st);
+	chs_client__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the attachment");
+}
+
 static int store_blob(chs_store *s, int fd, const char *path, unsigned char *buf,
 		      const unsigned char sha[32], int64_t size)
 {
@@ -115,7 +134,7 @@ static int store_blob(chs_store *s, int fd, const char *path, unsigned char *buf
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)
 		return chs_client__sqlerr(s, rc, "saving the attachment");
-	return chs_client__blob_outbox_add(s, sha, size);
+	return outbox_add(s, sha, size);
 }
 
 static const char *guess_mime(const char *path)
@@ -217,22 +236,37 @@ static int write_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
-static int attachment_sha(chs_store *s, const char *id, unsigned char sha[32])
+/* The content hash an attachment record names, read from its stored
+ * state (a record still waiting for a parent has none). */
+static int attachment_sha(chs_store *s, const char *prefix, unsigned char sha[32])
 {
+	sqlite3_stmt *st = NULL;
+	unsigned char rec[16];
+	char id[33];
 	const char *type, *hex;
-	char *text = NULL;
-	json_t *rec;
-	int err;
+	int err, rc;
 
-	if ((err = chs_record_show(s, id, &text)) < 0)
+	if ((err = chs_record_resolve(s, prefix, id)) < 0)
 		return err;
-	rec = json_loads(text, 0, NULL);
-	type = json_string_value(json_object_get(rec, "type"));
-	hex = json_string_value(json_object_get(json_object_get(rec, "fields"), "sha256"));
-	if (!type || strcmp(type, "attachment") != 0 || !hex || chs_unhex(sha, 32, hex) < 0)
-		err = chs_error_set(CHS_EINVALID, "record '%s' is not an attachment", id);
-	json_decref(rec);
-	free(text);
+	chs_client__parse_id(rec, id);
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT type, json_extract(CAST(state AS TEXT), '$.fields.sha256')"
+		     " FROM records WHERE id = ?")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		type = (const char *)sqlite3_column_text(st, 0);
+		hex = (const char *)sqlite3_column_text(st, 1);
+		if (!type || strcmp(type, "attachment") != 0 || !hex ||
+		    chs_unhex(sha, 32, hex) < 0)
+			err = chs_error_set(CHS_EINVALID, "record '%s' is not an attachment", prefix);
+	} else if (rc == SQLITE_DONE) {
+		err = chs_error_set(CHS_ENOTFOUND, "no record '%s'", prefix);
+	} else {
+		err = chs_client__sqlerr(s, rc, "reading a record");
+	}
+	chs_client__finish(s, st);
 	return err;
 }
 

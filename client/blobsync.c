@@ -64,24 +64,6 @@ static void progress(const chs_blob_sync *b, const char *what, size_t done, size
 		b->opts->progress(what, done, total, b->opts->payload);
 }
 
-int chs_client__blob_outbox_add(chs_store *s, const unsigned char sha[CHS_SHA256_BYTES],
-				int64_t size)
-{
-	sqlite3_stmt *st = NULL;
-	int err, rc;
-
-	if (size <= 0)
-		return 0;
-	if ((err = chs_client__prepare(s, &st,
-		     "INSERT OR IGNORE INTO blob_outbox(sha256, chunks) VALUES (?, ?)")) < 0)
-		return err;
-	sqlite3_bind_blob(st, 1, sha, CHS_SHA256_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)chs_chunk_count((uint64_t)size));
-	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the attachment");
-}
-
 int chs_client__blobs_wanted(chs_store *s)
 {
 	int role = 0;

@@ -194,8 +194,15 @@ void chs_client__plan_free(chs_batch_plan *p);
  * was held already. `plan`: the batch's, or NULL to make it here. */
 int chs_client__apply_verified(chs_store *s, const chs_batch *b, const chs_batch_plan *plan,
 			       int *applied);
+/* How far the chain of `device`'s batches is applied here (all zero:
+ * nothing yet), and its new end, saved inside the caller's transaction. */
+int chs_client__progress_load(chs_store *s, const char *device, chs_chain *chain);
+int chs_client__progress_save(chs_store *s, const char *device, const chs_chain *chain);
+/* The last batch of `device` applied here (0: none). */
+int chs_client__progress_seq(chs_store *s, const char *device, int64_t *seq);
 
 /* ---- audit.c: the access audit ---- */
+#define CHS_AUDIT_TYPE "audit" /* the record type of access events */
 /* Record that the store's user opened patient data: one signed,
  * append-only `audit` record in one batch (a durable commit of its own,
  * waiting for another writer up to the busy timeout). `action` names what
@@ -216,7 +223,7 @@ int chs_client__access_add(chs_access *a, const unsigned char id[16]);
 void chs_client__access_patient(chs_access *a, const unsigned char id[16]);
 /* 0 when the store takes a write now (so an access can be recorded). */
 int chs_client__audit_probe(chs_store *s);
-/* Refuse (CHS_EDENIED, naming the device) a received batch that edits,
+/* admit.c: refuse (CHS_EDENIED, naming the device) a received batch that edits,
  * removes or re-creates an access event; inside the apply transaction,
  * before the batch's changes are stored. known[i] (one per change) is set
  * to whether the store held a change of change i's record. */
@@ -239,15 +246,8 @@ int chs_client__org_admin(chs_store *s, int *yes);
 int chs_client__publish_rosters(chs_store *s, chs_git *g);
 /* This device's role on the newest roster (0 when on none), cached. */
 int chs_client__role(chs_store *s, int *role);
-/* The last batch of `device` applied here (0: none). */
-int chs_client__progress_seq(chs_store *s, const char *device, int64_t *seq);
 
 /* ---- blobsync.c: attachment bytes through the archive ---- */
-/* Note a new attachment of this store for sending (inside the caller's
- * transaction); an empty one has nothing to send. */
-int chs_client__blob_outbox_add(chs_store *s, const unsigned char sha[CHS_SHA256_BYTES],
-				int64_t size);
-
 /* What the sync lends the attachment steps. */
 typedef struct chs_blob_sync {
 	chs_store *s;

@@ -354,27 +354,6 @@ static int read_fee_file(const char *text, size_t len, fee_file *ff)
 /* ------------------------------------------------------------------ */
 /* Sites                                                                */
 
-int chs_client__device_site(chs_store *s, const char *device, char **site)
-{
-	const chs_roster_device *d;
-	chs_roster *r = NULL;
-	int err;
-
-	*site = NULL;
-	err = chs_client__roster_load(s, &r, NULL);
-	if (err == CHS_ENOTFOUND) {
-		chs_error_clear();
-		return 0;
-	}
-	if (err < 0)
-		return err;
-	if ((d = chs_roster_find(r, device)) && d->site && *d->site &&
-	    !(*site = chs_client__strdup(d->site)))
-		err = chs_error_set(CHS_ENOMEM, "out of memory");
-	chs_roster_free(r);
-	return err;
-}
-
 /* ------------------------------------------------------------------ */
 /* Writing the schedule                                                 */
 

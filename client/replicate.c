@@ -262,59 +262,6 @@ static int fetch_roster(sync_ctx *x)
 /* ------------------------------------------------------------------ */
 /* Other devices' batches                                               */
 
-static int progress_load(chs_store *s, const char *device, chs_chain *chain)
-{
-	sqlite3_stmt *st = NULL;
-	int err, rc;
-
-	memset(chain, 0, sizeof(*chain));
-	if ((err = chs_client__prepare(s, &st,
-		     "SELECT seq, prev, oid FROM progress WHERE device = ?")) < 0)
-		return err;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 1) != CHS_HASH_BYTES ||
-		    sqlite3_column_bytes(st, 2) != 40)
-			err = chs_error_set(CHS_EDAMAGED, "the store's sync progress is damaged");
-		else {
-			chain->seq = (uint64_t)sqlite3_column_int64(st, 0);
-			memcpy(chain->prev, sqlite3_column_blob(st, 1), CHS_HASH_BYTES);
-			memcpy(chain->oid, sqlite3_column_text(st, 2), 41);
-		}
-	}
-	chs_client__finish(s, st);
-	if (err == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading sync progress");
-	return err;
-}
-
-static int progress_save(chs_store *s, const char *device, const chs_chain *chain)
-{
-	sqlite3_stmt *st = NULL;
-	int err, rc;
-
-	if ((err = chs_client__prepare(s, &st,
-		     "INSERT OR REPLACE INTO progress(device, seq, prev, oid) VALUES (?, ?, ?, ?)")) < 0)
-		return err;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)chain->seq);
-	sqlite3_bind_blob(st, 3, chain->prev, CHS_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, chain->oid, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving sync progress");
-}
-
-int chs_client__progress_seq(chs_store *s, const char *device, int64_t *seq)
-{
-	chs_chain chain;
-	int err = progress_load(s, device, &chain);
-
-	*seq = err == 0 ? (int64_t)chain.seq : 0;
-	return err;
-}
-
 /*
  * Applying batches: each batch with its device's new progress is all or
  * nothing (a savepoint), and whole batches are applied several to a
@@ -367,7 +314,7 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 	if ((err = chs_client__exec(x->s, "SAVEPOINT batch")) < 0)
 		goto fail;
 	if ((err = chs_client__apply_verified(x->s, b, plan, &applied)) < 0 ||
-	    (err = progress_save(x->s, device, chain)) < 0) {
+	    (err = chs_client__progress_save(x->s, device, chain)) < 0) {
 		/* SQLite may have ended the whole transaction (an I/O error) */
 		if (sqlite3_get_autocommit(x->s->db) ||
 		    sqlite3_exec(x->s->db, "ROLLBACK TO batch; RELEASE batch", NULL, NULL,
@@ -399,7 +346,7 @@ static int chain_start(sync_ctx *x, const char *device, const char *ref,
 	int yes, err;
 
 	*skip = 1;
-	if ((err = progress_load(x->s, device, chain)) < 0 ||
+	if ((err = chs_client__progress_load(x->s, device, chain)) < 0 ||
 	    (err = chs_git_ref(x->git, ref, tip)) < 0)
 		return err;
 	if (strcmp(tip, chain->oid) == 0)
