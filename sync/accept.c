@@ -7,7 +7,7 @@
  * not (or no longer) on the roster, a batch signed by another key or a
  * sequence number used twice is refused wherever it is seen.
  */
-#include "sync/sync_int.h"
+#include "sync_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -27,7 +27,7 @@
  * no signature and no id: that is chs_batch_verify()'s job
  * (CHS_EDAMAGED).
  */
-#include "sync/sync_int.h"
+#include "sync_int.h"
 
 #include <stdlib.h>
 #include <string.h>

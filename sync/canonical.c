@@ -18,7 +18,7 @@
  *   - U+0000 anywhere: values and names are C strings.
  * "-0" parses as the integer 0 and is written "0", as RFC 8785 does.
  */
-#include "sync/sync_int.h"
+#include "sync_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -37,7 +37,7 @@
  * value not in canonical form) are refused, so an id always names one
  * canonical byte string and the same change has the same id everywhere.
  */
-#include "sync/sync_int.h"
+#include "sync_int.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -32,7 +32,7 @@
  * all are there checks the SHA-256 of the whole, which the signed
  * attachment record names.
  */
-#include "sync/sync_int.h"
+#include "sync_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -81,7 +81,7 @@
  * false (exists). A field under review whose provisional value is a clear
  * is listed with the value null (in chs_merged_field: the text "null").
  */
-#include "sync/sync_int.h"
+#include "sync_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -29,7 +29,7 @@
  * the archive's checks, a pull) then handles fewer bytes. The length
  * stated up front bounds the decompressing (nothing grows past it).
  */
-#include "sync/sync_int.h"
+#include "sync_int.h"
 
 #include <stdlib.h>
 #include <string.h>

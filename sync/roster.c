@@ -23,7 +23,7 @@
  * with every change, so a client can refuse a roster older than one it
  * has seen.
  */
-#include "sync/sync_int.h"
+#include "sync_int.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
  * chartsync open PATIENT: the whole chart in the pager. Its access event
  * records how long the chart stayed open: from the start until the pager
- * exits. The layout is the library's (chs_chart_text); the pager is here.
+ * exits. The layout is the library's (chs_chart_open); the pager is here.
  */
 #include "cli.h"
 

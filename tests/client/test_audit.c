@@ -9,7 +9,7 @@
  * skips the local checks), as a tampered client would make them.
  */
 #include "client/chartsync.h"
-#include "client/client_int.h"
+#include "support/internal.h"
 #include "support/org.h"
 #include "support/testutil.h"
 

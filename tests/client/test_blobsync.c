@@ -7,6 +7,7 @@
  * in the archive is refused.
  */
 #include "client/chartsync.h"
+#include "support/internal.h"
 #include "support/gitserver.h"
 #include "support/org.h"
 #include "support/testutil.h"

@@ -7,6 +7,7 @@
  * batches carried between them as sync carries them.
  */
 #include "client/chartsync.h"
+#include "support/internal.h"
 #include "sync/sync.h"
 #include "support/scale.h"
 #include "support/testutil.h"

@@ -7,6 +7,7 @@
  * all of it.
  */
 #include "client/chartsync.h"
+#include "support/internal.h"
 #include "support/org.h"
 #include "support/testutil.h"
 

@@ -10,6 +10,7 @@
  * CHS_CONVERGE_SEED replays a run; CHS_CONVERGE_ROUNDS scales it.
  */
 #include "client/chartsync.h"
+#include "support/internal.h"
 #include "support/testutil.h"
 
 #include <jansson.h>

@@ -4,6 +4,7 @@
  * carry them) and merged.
  */
 #include "client/chartsync.h"
+#include "support/internal.h"
 #include "sync/sync.h"
 #include "support/scale.h"
 #include "support/testutil.h"

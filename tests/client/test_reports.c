@@ -7,7 +7,7 @@
  * The two FHIR validators run over the CLI's export in tests/fhir/.
  */
 #include "client/chartsync.h"
-#include "client/client_int.h"
+#include "support/internal.h"
 #include "sync/sync.h"
 #include "support/testutil.h"
 

@@ -3,7 +3,7 @@
  * technicians open it.
  */
 #include "client/chartsync.h"
-#include "client/client_int.h"
+#include "support/internal.h"
 #include "support/scale.h"
 #include "support/testutil.h"
 

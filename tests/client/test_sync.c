@@ -9,7 +9,7 @@
  * archive that cannot slip anything past a client.
  */
 #include "client/chartsync.h"
-#include "client/client_int.h"
+#include "support/internal.h"
 #include "support/org.h"
 #include "support/testutil.h"
 

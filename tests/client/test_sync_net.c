@@ -10,6 +10,7 @@
  * nothing but a retry.
  */
 #include "client/chartsync.h"
+#include "support/internal.h"
 #include "support/gitserver.h"
 #include "support/org.h"
 #include "support/sshserver.h"

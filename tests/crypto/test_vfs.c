@@ -8,7 +8,7 @@
  * reported as damage instead of being read as data.
  */
 #include "crypto/crypto.h"
-#include "tests/support/testutil.h"
+#include "support/testutil.h"
 
 #include <check.h>
 #include <signal.h>

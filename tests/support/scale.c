@@ -3,7 +3,7 @@
  * steps a call costs.
  */
 #include "support/scale.h"
-#include "client/client_int.h"
+#include "support/internal.h"
 #include "support/testutil.h"
 
 #include <check.h>

@@ -20,6 +20,8 @@
  * Targets: import >= 100,000/s, add < 5 ms, merge < 10 ms, verify < 1 s.
  */
 #include "client/chartsync.h"
+#include "client/bench/bench.h"
+#include "client/records/views.h" /* the unaudited show, measured */
 #include "sync/sync.h"
 #include "workload.h"
 

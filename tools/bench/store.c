@@ -6,6 +6,7 @@
  * least 0.6), and the median latency of a durable one-row transaction.
  */
 #include "client/chartsync.h"
+#include "client/bench/bench.h"
 
 #include <getopt.h>
 #include <stdio.h>

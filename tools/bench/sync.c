@@ -37,6 +37,7 @@
  */
 #define _DEFAULT_SOURCE /* wait4() */
 #include "client/chartsync.h"
+#include "client/bench/bench.h"
 #include "workload.h"
 
 #include <arpa/inet.h>

@@ -1,0 +1,401 @@
+/*
+ * The access audit: every opening of a patient's data is an `audit`
+ * record, a signed change like any other, written by chartsync itself and
+ * never edited or removed.
+ *
+ * Who opened what is the change's own user (the name whose passphrase
+ * opened the store) and terminal, so an event cannot name anyone else.
+ * One event per command: the record asked for, every record whose
+ * content was shown, the patient, the action, the start (UTC, to the
+ * millisecond) and the duration.
+ *
+ * A look at a chart that is not recorded is not acceptable in a clinic:
+ * the audited views below write the event before they hand anything back
+ * (so a failure to record it fails the command and shows nothing), and
+ * where the content must be shown first (a chart in the pager, an
+ * attachment's bytes) they first check that the store takes writes now.
+ * The event waits for another writer up to the store's busy timeout.
+ *
+ * Append-only across sites: a batch arriving by sync that edits, removes
+ * or re-creates an access event is refused whole (CHS_EDENIED), and sync
+ * reports it like a batch that fails a check.
+ */
+#include "audit_int.h"
+
+#include <stdio.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ACTION_MAX 32 /* bytes */
+
+struct chs_access {
+	char action[ACTION_MAX];
+	unsigned char (*ids)[16]; /* records shown; ids[0] is the one asked for */
+	size_t n, cap;
+	char patient[33];         /* "" when none */
+	int64_t start_ms;         /* wall clock */
+	struct timespec t0;       /* monotonic, for the duration */
+};
+
+int64_t chs_audit_now_ms(void)
+{
+	return (int64_t)chs_hlc_wall_ms();
+}
+
+/* Milliseconds since the Unix epoch as 2024-03-15T09:30:12.345Z. */
+static void iso_ms(int64_t ms, char out[32])
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms < 0 || !gmtime_r(&secs, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm)) {
+		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	snprintf(out + 19, 13, ".%03dZ", (int)(ms % 1000));
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing an event                                                     */
+
+static int set_string(chs_change *c, const char *name, const char *text)
+{
+	chs_buf v;
+	int err;
+
+	chs_buf_init(&v, 0);
+	if ((err = chs_canonical_string(&v, text, strlen(text))) == 0)
+		err = chs_change_set(c, name, v.ptr);
+	chs_buf_dispose(&v);
+	return err;
+}
+
+static int set_ids(chs_change *c, const unsigned char (*ids)[16], size_t n)
+{
+	chs_buf v;
+	size_t i;
+	char hex[33];
+	int err = 0;
+
+	chs_buf_init(&v, 0);
+	err = chs_buf_puts(&v, "[");
+	for (i = 0; i < n && err == 0; i++) {
+		chs_hex(hex, ids[i], 16);
+		err = chs_buf_printf(&v, "%s\"%s\"", i ? "," : "", hex);
+	}
+	if (err == 0 && (err = chs_buf_puts(&v, "]")) == 0)
+		err = chs_change_set(c, "records", v.ptr);
+	chs_buf_dispose(&v);
+	return err;
+}
+
+/* The create change of a new access event (stamped by the writer). */
+static int event_change(const char *action, const unsigned char (*records)[16],
+			size_t n, const char *patient, int64_t start_ms,
+			int64_t duration_ms, chs_change **out)
+{
+	chs_change *c = NULL;
+	char when[32], hex[33], num[24];
+	int err;
+
+	if ((err = chs_change_new(&c)) < 0)
+		return err;
+	chs_random(c->record, 16);
+	c->op = CHS_OP_CREATE;
+	iso_ms(start_ms, when);
+	snprintf(num, sizeof(num), "%lld", (long long)(duration_ms < 0 ? 0 : duration_ms));
+	if (!(c->type = chs_client__strdup(CHS_AUDIT_TYPE)))
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+	if (err == 0 && (err = set_string(c, "action", action)) == 0 &&
+	    (err = set_string(c, "start", when)) == 0 &&
+	    (err = chs_change_set(c, "duration_ms", num)) == 0 && n > 0) {
+		chs_hex(hex, records[0], 16);
+		if ((err = set_string(c, "record", hex)) == 0)
+			err = set_ids(c, records, n);
+	}
+	if (err == 0 && patient && *patient)
+		err = set_string(c, CHS_FIELD_PATIENT, patient);
+	if (err < 0) {
+		chs_change_free(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+/* A patient given as a full id is taken as it is (it may be a record this
+ * store cannot read); a prefix must name a record here. */
+static int patient_id(chs_store *s, const char *patient, char hex[33])
+{
+	unsigned char bin[16];
+
+	hex[0] = '\0';
+	if (!patient || !*patient)
+		return 0;
+	if (chs_client__parse_id(bin, patient) == 0) {
+		chs_hex(hex, bin, 16);
+		return 0;
+	}
+	return chs_record_resolve(s, patient, hex);
+}
+
+int chs_client__audit(chs_store *s, const char *action,
+		      const unsigned char (*records)[16], size_t n,
+		      const char *patient, int64_t start_ms, int64_t duration_ms)
+{
+	chs_change *c = NULL;
+	chs_writer w;
+	char pat[33];
+	int err;
+
+	if (!action || !*action || strlen(action) >= ACTION_MAX)
+		return chs_error_set(CHS_EINVALID, "an access event needs a short action name");
+	if ((err = patient_id(s, patient, pat)) < 0 ||
+	    (err = event_change(action, records, n, pat, start_ms, duration_ms, &c)) < 0)
+		return err;
+	if ((err = chs_client__writer_begin(&w, s)) < 0) {
+		chs_change_free(c);
+		return chs_error_wrap(err, "this access could not be recorded");
+	}
+	if ((err = chs_client__writer_put(&w, c)) < 0) {
+		chs_client__writer_abort(&w);
+		return chs_error_wrap(err, "this access could not be recorded");
+	}
+	if ((err = chs_client__writer_commit(&w)) < 0)
+		return chs_error_wrap(err, "this access could not be recorded");
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Access handles                                                       */
+
+int chs_client__access_begin(chs_access **out, const char *action)
+{
+	chs_access *a = calloc(1, sizeof(*a));
+
+	*out = NULL;
+	if (!a)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	snprintf(a->action, sizeof(a->action), "%s", action);
+	a->start_ms = chs_audit_now_ms();
+	clock_gettime(CLOCK_MONOTONIC, &a->t0);
+	*out = a;
+	return 0;
+}
+
+int chs_client__access_add(chs_access *a, const unsigned char id[16])
+{
+	if (a->n == a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 8;
+		unsigned char (*g)[16] = realloc(a->ids, ncap * 16);
+
+		if (!g)
+			return chs_error_set(CHS_ENOMEM, "out of memory");
+		a->ids = g;
+		a->cap = ncap;
+	}
+	memcpy(a->ids[a->n++], id, 16);
+	return 0;
+}
+
+void chs_client__access_patient(chs_access *a, const unsigned char id[16])
+{
+	chs_hex(a->patient, id, 16);
+}
+
+void chs_access_free(chs_access *a)
+{
+	if (!a)
+		return;
+	free(a->ids);
+	free(a);
+}
+
+int chs_access_close(chs_store *s, chs_access *a)
+{
+	struct timespec now;
+	int64_t ms;
+	int err;
+
+	if (!a)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(now.tv_sec - a->t0.tv_sec) * 1000 +
+	     (now.tv_nsec - a->t0.tv_nsec) / 1000000;
+	err = chs_client__audit(s, a->action, (const unsigned char (*)[16])a->ids, a->n,
+				a->patient, a->start_ms, ms);
+	chs_access_free(a);
+	return err;
+}
+
+/* Check that the store takes a write now (the writer lock within the busy
+ * timeout, a write transaction, a role that may write events), before
+ * content is shown that cannot be taken back. */
+int chs_client__audit_probe(chs_store *s)
+{
+	chs_writer w;
+	int err;
+
+	if ((err = chs_client__writer_begin(&w, s)) < 0)
+		return chs_error_wrap(err, "this access could not be recorded, so nothing is shown");
+	chs_client__writer_abort(&w);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Audited views                                                        */
+
+/* The patient a record belongs to (itself for a patient); 0 if none. */
+static int record_patient(chs_store *s, const unsigned char rec[16], unsigned char out[16])
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc, found = 0;
+
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT type, patient FROM records WHERE id = ?")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (strcmp((const char *)sqlite3_column_text(st, 0), "patient") == 0) {
+			memcpy(out, rec, 16);
+			found = 1;
+		} else if (sqlite3_column_bytes(st, 1) == 16) {
+			memcpy(out, sqlite3_column_blob(st, 1), 16);
+			found = 1;
+		}
+	}
+	chs_client__finish(s, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return chs_client__sqlerr(s, rc, "reading a record");
+	return found;
+}
+
+/* An access to one record and its patient. */
+static int access_one(chs_store *s, const char *action, const char *id, chs_access **out)
+{
+	unsigned char rec[16], pat[16];
+	char hex[33];
+	int err;
+
+	*out = NULL;
+	if ((err = chs_record_resolve(s, id, hex)) < 0)
+		return err;
+	chs_client__parse_id(rec, hex);
+	if ((err = chs_client__access_begin(out, action)) < 0)
+		return err;
+	if ((err = chs_client__access_add(*out, rec)) < 0 ||
+	    (err = record_patient(s, rec, pat)) < 0) {
+		chs_access_free(*out);
+		*out = NULL;
+		return err;
+	}
+	if (err == 1)
+		chs_client__access_patient(*out, pat);
+	return 0;
+}
+
+/* Fetch, then record the access; nothing comes back unless it was
+ * recorded. */
+static int audited_one(chs_store *s, const char *action, const char *id,
+		       int (*fetch)(chs_store *s, const char *id, char **json),
+		       char **json)
+{
+	chs_access *a = NULL;
+	int err;
+
+	*json = NULL;
+	if ((err = access_one(s, action, id, &a)) < 0)
+		return err;
+	if ((err = fetch(s, id, json)) < 0) {
+		chs_access_free(a);
+		return err;
+	}
+	if ((err = chs_access_close(s, a)) < 0) {
+		free(*json);
+		*json = NULL;
+	}
+	return err;
+}
+
+int chs_access_show(chs_store *s, const char *id, char **json)
+{
+	return audited_one(s, "show", id, chs_record_show, json);
+}
+
+int chs_access_log(chs_store *s, const char *id, char **json)
+{
+	return audited_one(s, "log", id, chs_record_log, json);
+}
+
+/* Every "id" of a JSON array of records, into the access. */
+static int add_listed(chs_access *a, const char *json, const unsigned char skip[16])
+{
+	json_t *arr = json_loads(json, 0, NULL), *r;
+	unsigned char id[16];
+	size_t i;
+	int err = 0;
+
+	if (!json_is_array(arr)) {
+		json_decref(arr);
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	}
+	json_array_foreach(arr, i, r) {
+		const char *hex = json_string_value(json_object_get(r, "id"));
+
+		if (hex && chs_client__parse_id(id, hex) == 0 && memcmp(id, skip, 16) != 0 &&
+		    (err = chs_client__access_add(a, id)) < 0)
+			break;
+	}
+	json_decref(arr);
+	return err;
+}
+
+int chs_access_list(chs_store *s, const char *type, const char *patient, char **json)
+{
+	unsigned char pid[16];
+	chs_access *a = NULL;
+	char hex[33];
+	int err;
+
+	*json = NULL;
+	if (!patient)
+		return chs_record_list(s, type, NULL, json);
+	if ((err = chs_record_resolve(s, patient, hex)) < 0)
+		return err;
+	chs_client__parse_id(pid, hex);
+	if ((err = chs_client__access_begin(&a, "ls")) < 0)
+		return err;
+	chs_client__access_patient(a, pid);
+	/* the patient asked for comes first, then what was listed */
+	if ((err = chs_client__access_add(a, pid)) < 0 ||
+	    (err = chs_record_list(s, type, hex, json)) < 0 ||
+	    (err = add_listed(a, *json, pid)) < 0) {
+		chs_access_free(a);
+		free(*json);
+		*json = NULL;
+		return err;
+	}
+	if ((err = chs_access_close(s, a)) < 0) {
+		free(*json);
+		*json = NULL;
+	}
+	return err;
+}
+
+int chs_access_cat(chs_store *s, const char *id, int fd)
+{
+	chs_access *a = NULL;
+	int err;
+
+	if ((err = access_one(s, "cat", id, &a)) < 0)
+		return err;
+	if ((err = chs_client__audit_probe(s)) < 0 ||
+	    (err = chs_attachment_cat(s, id, fd)) < 0) {
+		chs_access_free(a);
+		return err;
+	}
+	return chs_access_close(s, a);
+}

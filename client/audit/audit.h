@@ -1,0 +1,50 @@
+/*
+ * client/audit/audit.h - reading a patient's data, audited.
+ */
+#ifndef CHS_CLIENT_AUDIT_AUDIT_H
+#define CHS_CLIENT_AUDIT_AUDIT_H
+
+#include <stdint.h>
+#include "client/store/store.h"
+
+/* ---------------------------------------------------------------------
+ * Reading a patient's data, audited 
+ *
+ * Every opening of a patient's data by a person is an access event: an
+ * `audit` record made by the user who opened the store, at this terminal,
+ * naming the records shown, what was done ("show", "ls", "log", "open",
+ * "cat"), the start and the duration. Events are signed changes that sync
+ * like any other and can never be edited or removed. The functions below
+ * are the views of chs_record_show() and friends that record the event
+ * before they hand anything back: when it cannot be recorded (the store
+ * is read-only, another writer holds it past the busy timeout) they fail
+ * and show nothing. The unaudited views
+ * (client/records/views.h) are offered to the client modules only.
+ */
+typedef struct chs_access chs_access;
+
+/* Wall-clock milliseconds since the Unix epoch. */
+int64_t chs_audit_now_ms(void);
+
+int chs_access_show(chs_store *s, const char *id, char **json);
+int chs_access_log(chs_store *s, const char *id, char **json);
+/* chs_record_list(); audited (one event listing every record shown) when
+ * `patient` is given. */
+int chs_access_list(chs_store *s, const char *type, const char *patient,
+		    char **json);
+/* chs_attachment_cat(), recorded once the bytes are written (the store is
+ * checked for writes first). */
+int chs_access_cat(chs_store *s, const char *id, int fd);
+
+/* Open a chart for a person: its text, and the access under way (the
+ * store is checked for writes first). Show the text, then close the
+ * access with chs_access_close(), which records how long the chart stayed
+ * open; the event is written only then. */
+int chs_chart_open(chs_store *s, const char *patient, char **text,
+		   chs_access **access);
+/* Write the access event with the time since it began; frees `a`. */
+int chs_access_close(chs_store *s, chs_access *a);
+/* Drop an access without recording it (after a failure); accepts NULL. */
+void chs_access_free(chs_access *a);
+
+#endif /* CHS_CLIENT_AUDIT_AUDIT_H */

@@ -1,0 +1,420 @@
+/*
+ * Entry confirmation: a colleague checks a record against the paper chart.
+ *
+ * A confirmation is an append-only record of type `confirmation` (billing
+ * compartment: see client/schema.c) with the confirmed record's id in
+ * `record`, the record's heads at that moment in `change` (one change id;
+ * several, sorted and joined by commas, for a record whose concurrent
+ * edits merged without review) and an optional `note`; it links to the
+ * record's patient, so the confirmations of a chart are found through the
+ * patient index. A record is confirmed iff a confirmation names its
+ * current heads: any later edit, here or arriving by sync, moves the heads
+ * and makes it unconfirmed again, with nothing to update.
+ *
+ * The rules at entry: never a record whose current version is (partly)
+ * the confirming user's own work, never a record under review, never a
+ * removed record; all of the ids or none.
+ */
+#include "records_int.h"
+
+#include <stdio.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEADS_MAX 64 /* heads of one record we are ready to name */
+
+/* Chart entries are confirmed; logs and the fee schedule are not. */
+static int confirmable(const char *type)
+{
+	return strcmp(type, "confirmation") != 0 && strcmp(type, "audit") != 0 &&
+	       strcmp(type, "fee") != 0;
+}
+
+typedef struct target {
+	char hex[33];
+	unsigned char id[16];
+	char type[24];
+	char patient[33]; /* "" when the record links to no patient */
+	int deleted, review;
+	chs_buf heads;    /* comma-joined hex change ids, sorted */
+	unsigned char head_ids[HEADS_MAX][CHS_CHANGE_ID_BYTES];
+	size_t nheads;
+} target;
+
+static void target_dispose(target *t)
+{
+	chs_buf_dispose(&t->heads);
+}
+
+static int heads_text(target *t, const unsigned char *blob, size_t len)
+{
+	size_t i, n = len / CHS_CHANGE_ID_BYTES;
+	char hex[65];
+	int err = 0;
+
+	if (n == 0 || n > HEADS_MAX)
+		return chs_error_set(CHS_ERROR, "record %s has %zu heads", t->hex, n);
+	for (i = 0; i < n && err == 0; i++) {
+		memcpy(t->head_ids[i], blob + i * CHS_CHANGE_ID_BYTES, CHS_CHANGE_ID_BYTES);
+		chs_hex(hex, blob + i * CHS_CHANGE_ID_BYTES, CHS_CHANGE_ID_BYTES);
+		err = chs_buf_printf(&t->heads, "%s%s", i ? "," : "", hex);
+	}
+	t->nheads = n;
+	return err;
+}
+
+/* Read a record's row: type, patient, flags and heads. */
+static int load_target(chs_store *s, const char *prefix, target *t)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_record_resolve(s, prefix, t->hex)) < 0)
+		return err;
+	chs_client__parse_id(t->id, t->hex);
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT type, patient, deleted, review, heads FROM records WHERE id = ?")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, t->id, 16, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		snprintf(t->type, sizeof(t->type), "%s", sqlite3_column_text(st, 0));
+		if (sqlite3_column_bytes(st, 1) == 16)
+			chs_hex(t->patient, sqlite3_column_blob(st, 1), 16);
+		else if (strcmp(t->type, "patient") == 0)
+			memcpy(t->patient, t->hex, sizeof(t->patient));
+		t->deleted = sqlite3_column_int(st, 2);
+		t->review = sqlite3_column_int(st, 3);
+		err = heads_text(t, sqlite3_column_blob(st, 4),
+				 (size_t)sqlite3_column_bytes(st, 4));
+	} else {
+		err = chs_client__sqlerr(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+					 "reading a record");
+	}
+	chs_client__finish(s, st);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Finding a record's confirmation                                      */
+
+typedef struct found {
+	unsigned char conf[16]; /* the confirmation record */
+	char *note;             /* malloc'ed, or NULL */
+	int yes;
+} found;
+
+/* The first confirmation naming `t` at its current heads. */
+static int find_confirmation(chs_store *s, const target *t, found *f)
+{
+	unsigned char pid[16];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	memset(f, 0, sizeof(*f));
+	/* "patient IS ?1" would match a NULL too, so SQLite could not use the
+	 * patient index (it holds no NULLs) and read every record of the
+	 * store on each 'show': "= ?1" when there is a patient. */
+#define FIND_CONFIRMATION(patient_is) \
+	"SELECT id, json_extract(CAST(state AS TEXT), '$.fields.note')" \
+	" FROM records WHERE patient " patient_is " AND type = 'confirmation'" \
+	" AND NOT deleted" \
+	" AND json_extract(CAST(state AS TEXT), '$.fields.record') = ?2" \
+	" AND json_extract(CAST(state AS TEXT), '$.fields.change') = ?3" \
+	" ORDER BY rowid LIMIT 1"
+	if ((err = chs_client__prepare(s, &st, t->patient[0] ? FIND_CONFIRMATION("= ?1")
+							    : FIND_CONFIRMATION("IS NULL"))) < 0)
+		return err;
+#undef FIND_CONFIRMATION
+	if (t->patient[0] && chs_client__parse_id(pid, t->patient) == 0)
+		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, t->hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, t->heads.ptr, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
+		memcpy(f->conf, sqlite3_column_blob(st, 0), 16);
+		if (sqlite3_column_text(st, 1))
+			f->note = chs_client__strdup((const char *)sqlite3_column_text(st, 1));
+		f->yes = 1;
+	} else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		err = chs_client__sqlerr(s, rc, "reading confirmations");
+	}
+	chs_client__finish(s, st);
+	return err;
+}
+
+/* {"by","terminal","time","note","change","confirmation"} or null. */
+static int confirmation_json(chs_store *s, const target *t, json_t **out)
+{
+	chs_change **changes = NULL;
+	size_t n = 0;
+	char when[32], hex[33];
+	found f;
+	int err;
+
+	*out = NULL;
+	if (t->deleted || !confirmable(t->type)) {
+		*out = json_null();
+		return 0;
+	}
+	if ((err = find_confirmation(s, t, &f)) < 0)
+		return err;
+	if (!f.yes) {
+		*out = json_null();
+		return 0;
+	}
+	if ((err = chs_client__load_changes(s, f.conf, &changes, &n)) == 0 && n > 0) {
+		chs_client__hlc_time(changes[0]->hlc, when);
+		chs_hex(hex, f.conf, 16);
+		*out = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s}", "by",
+				 changes[0]->user ? changes[0]->user : "", "terminal",
+				 changes[0]->terminal ? changes[0]->terminal : "", "time", when,
+				 "note", f.note, "change", t->heads.ptr, "confirmation", hex);
+		if (!*out)
+			err = chs_error_set(CHS_ENOMEM, "out of memory");
+	} else if (err == 0) {
+		*out = json_null();
+	}
+	chs_client__changes_free(changes, n);
+	free(f.note);
+	return err;
+}
+
+int chs_record_confirmation(chs_store *s, const char *id, char **json)
+{
+	target t;
+	json_t *j = NULL;
+	int err;
+
+	*json = NULL;
+	memset(&t, 0, sizeof(t));
+	chs_buf_init(&t.heads, 0);
+	if ((err = load_target(s, id, &t)) == 0 &&
+	    (err = confirmation_json(s, &t, &j)) == 0 &&
+	    !(*json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)))
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+	json_decref(j);
+	target_dispose(&t);
+	return err;
+}
+
+int chs_client__confirm_annotate(chs_store *s, char **json)
+{
+	json_t *rec = json_loads(*json, 0, NULL), *c = NULL;
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	char *text;
+	int err;
+
+	if (!id) {
+		json_decref(rec);
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	}
+	if ((err = chs_record_confirmation(s, id, &text)) < 0) {
+		json_decref(rec);
+		return err;
+	}
+	c = json_loads(text, JSON_DECODE_ANY, NULL);
+	free(text);
+	json_object_set_new(rec, "confirmed", c ? c : json_null());
+	text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(rec);
+	if (!text)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	free(*json);
+	*json = text;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Confirming                                                           */
+
+/* A second pair of eyes: nobody confirms a version they wrote. */
+static int check_not_own(chs_store *s, const target *t)
+{
+	chs_change *c = NULL;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < t->nheads && err == 0; i++) {
+		char when[32];
+
+		if ((err = chs_client__load_change(s, t->head_ids[i], &c)) < 0)
+			break;
+		chs_client__hlc_time(c->hlc, when);
+		if (c->user && strcmp(c->user, chs_store_user(s)) == 0)
+			err = chs_error_set(CHS_EDENIED,
+					    "you made the last change to %s %s (%s): a colleague"
+					    " must confirm it; nothing was confirmed",
+					    t->type, t->hex, when);
+		chs_change_free(c);
+	}
+	return err;
+}
+
+static int check_confirmable(chs_store *s, const target *t)
+{
+	if (!confirmable(t->type))
+		return chs_error_set(CHS_EINVALID,
+				     "%s %s is not a chart entry: only chart entries are confirmed;"
+				     " nothing was confirmed", t->type, t->hex);
+	if (t->deleted)
+		return chs_error_set(CHS_EINVALID, "%s %s was removed; nothing was confirmed",
+				     t->type, t->hex);
+	if (t->review)
+		return chs_error_set(CHS_EREVIEW,
+				     "%s %s is under review (edited two ways at once): settle it with"
+				     " 'chartsync review resolve' before confirming it; nothing was confirmed",
+				     t->type, t->hex);
+	return check_not_own(s, t);
+}
+
+static int confirm_one(chs_writer *w, const char *prefix, const char *note,
+		       size_t *added)
+{
+	const chs_type_def *ct = chs_schema_type("confirmation");
+	chs_edit e[3] = { { "record", NULL, 0, 0 }, { "change", NULL, 0, 0 },
+			  { "note", note, 0, 0 } };
+	unsigned char id[16];
+	chs_change *c = NULL;
+	target t;
+	found f;
+	int err;
+
+	memset(&t, 0, sizeof(t));
+	chs_buf_init(&t.heads, 0);
+	memset(&f, 0, sizeof(f));
+	if ((err = load_target(w->s, prefix, &t)) < 0 ||
+	    (err = check_confirmable(w->s, &t)) < 0 ||
+	    (err = find_confirmation(w->s, &t, &f)) < 0 || f.yes)
+		goto done; /* confirmed already at this version: nothing to add */
+	e[0].value = t.hex;
+	e[1].value = t.heads.ptr;
+	chs_random(id, sizeof(id));
+	if ((err = chs_client__new_record(w->s, ct, id, e, note && *note ? 3 : 2,
+					  t.patient[0] ? t.patient : NULL, NULL, &c)) < 0 ||
+	    (err = chs_client__writer_put(w, c)) < 0)
+		goto done;
+	(*added)++;
+done:
+	free(f.note);
+	target_dispose(&t);
+	return err;
+}
+
+int chs_record_confirm(chs_store *s, const char *const *ids, size_t n,
+		       const char *note, size_t *added)
+{
+	size_t i, count = 0;
+	chs_writer w;
+	int err = 0;
+
+	if (added)
+		*added = 0;
+	if (n == 0)
+		return chs_error_set(CHS_EINVALID, "no record to confirm");
+	if ((err = chs_client__writer_begin(&w, s)) < 0)
+		return err;
+	for (i = 0; i < n && err == 0; i++)
+		err = confirm_one(&w, ids[i], note, &count);
+	if (err < 0) {
+		chs_client__writer_abort(&w);
+		return err;
+	}
+	if ((err = chs_client__writer_commit(&w)) < 0)
+		return err;
+	if (added)
+		*added = count;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* What still waits                                                     */
+
+/* The last change of a listed record: who and when. */
+static int last_change_json(chs_store *s, json_t *o, const unsigned char *heads,
+			    size_t len)
+{
+	chs_change *c = NULL;
+	char when[32];
+	int err;
+
+	if (len < CHS_CHANGE_ID_BYTES)
+		return 0;
+	if ((err = chs_client__load_change(s, heads, &c)) < 0)
+		return err == CHS_ENOTFOUND ? 0 : err;
+	chs_client__hlc_time(c->hlc, when);
+	json_object_set_new(o, "changed", json_string(when));
+	json_object_set_new(o, "by", json_string(c->user ? c->user : ""));
+	chs_change_free(c);
+	return 0;
+}
+
+static json_t *unconfirmed_row(sqlite3_stmt *st)
+{
+	json_t *state = json_loadb(sqlite3_column_blob(st, 2),
+				   (size_t)sqlite3_column_bytes(st, 2), 0, NULL);
+	json_t *fields = json_object_get(state, "fields");
+	char hex[33];
+	json_t *o;
+
+	chs_hex(hex, sqlite3_column_blob(st, 0), 16);
+	o = json_pack("{s:s, s:s, s:o, s:b}", "id", hex, "type",
+		      (const char *)sqlite3_column_text(st, 1), "fields",
+		      fields ? json_incref(fields) : json_object(), "review",
+		      sqlite3_column_int(st, 3));
+	json_decref(state);
+	return o;
+}
+
+/* Every live chart entry whose current heads no confirmation names. The
+ * confirmations are read once into SQLite's ephemeral index for NOT IN. */
+int chs_record_list_unconfirmed(chs_store *s, const char *patient, char **json)
+{
+	unsigned char pid[16];
+	sqlite3_stmt *st = NULL;
+	json_t *arr = json_array();
+	char hex[33];
+	int err, rc;
+
+	*json = NULL;
+	if (patient) {
+		if ((err = chs_record_resolve(s, patient, hex)) < 0)
+			goto done;
+		chs_client__parse_id(pid, hex);
+	}
+	/* One patient's chart, and its confirmations, through the patient
+	 * index (confirmations link to the patient of what they confirm). */
+#define UNCONFIRMED(chart, confirmations) \
+	"SELECT id, type, state, review, heads FROM records WHERE NOT deleted" \
+	" AND type NOT IN ('confirmation', 'audit', 'fee')" chart \
+	" AND lower(hex(id)) || ':' || lower(hex(heads)) NOT IN" \
+	" (SELECT json_extract(CAST(state AS TEXT), '$.fields.record') || ':' ||" \
+	"  replace(json_extract(CAST(state AS TEXT), '$.fields.change'), ',', '')" \
+	"  FROM records WHERE" confirmations " type = 'confirmation' AND NOT deleted)" \
+	" ORDER BY rowid"
+	if ((err = chs_client__prepare(s, &st, patient
+		     ? UNCONFIRMED(" AND (patient = ?1 OR id = ?1)", " patient = ?1 AND")
+		     : UNCONFIRMED("", ""))) < 0)
+		goto done;
+#undef UNCONFIRMED
+	if (patient)
+		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
+		json_t *o = unconfirmed_row(st);
+
+		if (!o) {
+			err = chs_error_set(CHS_ENOMEM, "out of memory");
+			break;
+		}
+		err = last_change_json(s, o, sqlite3_column_blob(st, 4),
+				       (size_t)sqlite3_column_bytes(st, 4));
+		json_array_append_new(arr, o);
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = chs_client__sqlerr(s, rc, "listing unconfirmed records");
+	chs_client__finish(s, st);
+	if (err == 0 && !(*json = json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS)))
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+done:
+	json_decref(arr);
+	return err;
+}

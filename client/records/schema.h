@@ -1,0 +1,60 @@
+/*
+ * client/records/schema.h - the record schema: types, fields, their
+ * kinds and compartments, and the form checks at entry. Offered to the
+ * client modules.
+ */
+#ifndef CHS_CLIENT_RECORDS_SCHEMA_H
+#define CHS_CLIENT_RECORDS_SCHEMA_H
+
+typedef enum chs_kind {
+	CHS_KIND_TEXT,   /* JSON string */
+	CHS_KIND_INT,    /* JSON integer */
+	CHS_KIND_CENTS,  /* JSON integer: money in cents */
+	CHS_KIND_DATE,   /* JSON string, ISO 8601 date or date-time */
+	CHS_KIND_ICD,    /* JSON string, ICD-10-CM */
+	CHS_KIND_CPT,    /* JSON string, CPT or HCPCS Level II */
+	CHS_KIND_SHA256, /* JSON string, 64 hex digits */
+	CHS_KIND_IDS     /* JSON array of record ids (32 hex digits each) */
+} chs_kind;
+
+typedef enum chs_compartment { CHS_BILLING, CHS_CLINICAL } chs_compartment;
+typedef enum chs_link { CHS_LINK_NONE, CHS_LINK_OPTIONAL, CHS_LINK_REQUIRED } chs_link;
+
+#define CHS_TYPE_VIA_ATTACH 1  /* created only by 'chartsync attach' */
+#define CHS_TYPE_APPEND_ONLY 2 /* never edited or removed */
+#define CHS_TYPE_VIA_COMMAND 4 /* created only by its own command (confirm) */
+
+typedef struct chs_field_def {
+	const char *name;
+	chs_kind kind;
+	int required;
+	const char *group; /* merge group, or NULL */
+} chs_field_def;
+
+typedef struct chs_type_def {
+	const char *name;
+	chs_compartment compartment;
+	chs_link patient;
+	chs_link encounter;
+	int flags;
+	const chs_field_def *fields; /* ends with a NULL name */
+} chs_type_def;
+
+/* The link fields every record may carry, holding record ids. */
+#define CHS_FIELD_PATIENT "patient"
+#define CHS_FIELD_ENCOUNTER "encounter"
+
+const chs_type_def *chs_schema_type(const char *name);
+const chs_type_def *chs_schema_types(void); /* ends with a NULL name */
+const chs_field_def *chs_schema_field(const chs_type_def *t, const char *name);
+/* chs_group_fn for chs_merge(). */
+const char *chs_schema_group(const char *type, const char *field, void *payload);
+const char *chs_schema_compartment_name(chs_compartment c);
+const char *chs_schema_expected(chs_kind k);
+int chs_schema_check_form(chs_kind k, const char *s);
+int chs_schema_kind_is_integer(chs_kind k);
+int chs_schema_valid_date(const char *s);
+int chs_schema_valid_icd(const char *s);
+int chs_schema_valid_cpt(const char *s);
+
+#endif

@@ -1,0 +1,516 @@
+/*
+ * Local saves: every command that writes records goes through a writer.
+ *
+ * A save is one write transaction. Each change is stamped (hybrid logical
+ * clock, device, the user who opened the store, the terminal; parents =
+ * the record's heads as the author saw them), stored exactly as encoded,
+ * and its record is recomputed from all of its changes by the merge rule
+ * (sync/merge.c). The changes are grouped into batches of at most
+ * CHS_BATCH_MAX_CHANGES, each signed by the device over its manifest, and
+ * the batches are kept as sealed so replication can ship them unchanged.
+ * Nothing is visible to other connections until the commit.
+ */
+#include "records_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Reading and merging a record's changes                               */
+
+void chs_client__changes_free(chs_change **list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; list && i < n; i++)
+		chs_change_free(list[i]);
+	free(list);
+}
+
+static int push_change(chs_change ***list, size_t *n, size_t *cap,
+		       chs_change *c)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		chs_change **g = realloc(*list, ncap * sizeof(*g));
+
+		if (!g)
+			return chs_error_set(CHS_ENOMEM, "out of memory");
+		*list = g;
+		*cap = ncap;
+	}
+	(*list)[(*n)++] = c;
+	return 0;
+}
+
+int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change **out)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*out = NULL;
+	if ((err = chs_client__prepare(s, &st, "SELECT body FROM changes WHERE id = ?")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (chs_change_decode(out, sqlite3_column_blob(st, 0),
+				      (size_t)sqlite3_column_bytes(st, 0)) < 0)
+			err = chs_error_set(CHS_EDAMAGED,
+					    "the store '%s' is damaged: a stored change does not decode",
+					    chs_store_path(s));
+	} else {
+		err = rc == SQLITE_DONE ? chs_error_set(CHS_ENOTFOUND, "no such change")
+					: chs_client__sqlerr(s, rc, "reading a change");
+	}
+	chs_client__finish(s, st);
+	return err;
+}
+
+int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
+			     chs_change ***out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	chs_change **list = NULL, *c;
+	size_t cnt = 0, cap = 0;
+	int rc, err;
+
+	*out = NULL;
+	*n = 0;
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT body FROM changes WHERE record = ?")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = chs_change_decode(&c, sqlite3_column_blob(st, 0),
+					     (size_t)sqlite3_column_bytes(st, 0))) < 0) {
+			err = chs_error_set(CHS_EDAMAGED,
+					    "the store '%s' is damaged: a stored change does not decode",
+					    s->dir);
+			goto fail;
+		}
+		if ((err = push_change(&list, &cnt, &cap, c)) < 0) {
+			chs_change_free(c);
+			goto fail;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		err = chs_client__sqlerr(s, rc, "reading changes");
+		goto fail;
+	}
+	chs_client__finish(s, st);
+	*out = list;
+	*n = cnt;
+	return 0;
+fail:
+	chs_client__finish(s, st);
+	chs_client__changes_free(list, cnt);
+	return err;
+}
+
+int chs_client__merge_record(chs_store *s, const unsigned char rec[16],
+			     chs_merged **out, chs_change ***changes,
+			     size_t *n)
+{
+	int err;
+
+	*out = NULL;
+	if ((err = chs_client__load_changes(s, rec, changes, n)) < 0)
+		return err;
+	if (*n == 0)
+		return chs_error_set(CHS_ENOTFOUND, "no such record");
+	err = chs_merge(out, (const chs_change *const *)*changes, *n,
+			chs_schema_group, NULL);
+	if (err < 0) {
+		chs_client__changes_free(*changes, *n);
+		*changes = NULL;
+		*n = 0;
+	}
+	return err;
+}
+
+/* The record id held by a link field's value, as 16 bytes. */
+static int link_of(const chs_merged *m, const char *name, unsigned char out[16])
+{
+	const chs_merged_field *f = chs_merged_get(m, name);
+	char *hex;
+	int ok;
+
+	if (!f || !(hex = chs_client__json_string(f->value)))
+		return 0;
+	ok = chs_client__parse_id(out, hex) == 0;
+	free(hex);
+	return ok;
+}
+
+static int bind_heads(sqlite3_stmt *st, int col, const chs_merged *m)
+{
+	unsigned char *heads = malloc(m->nheads * CHS_CHANGE_ID_BYTES + 1);
+	size_t i;
+
+	if (!heads)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	for (i = 0; i < m->nheads; i++)
+		memcpy(heads + i * CHS_CHANGE_ID_BYTES, m->heads[i]->id,
+		       CHS_CHANGE_ID_BYTES);
+	sqlite3_bind_blob(st, col, heads, (int)(m->nheads * CHS_CHANGE_ID_BYTES),
+			  free);
+	return 0;
+}
+
+static void bind_mrn(sqlite3_stmt *st, int col, const chs_merged *m)
+{
+	const chs_merged_field *f;
+	char *mrn;
+
+	if (m->deleted || strcmp(m->type, "patient") != 0 ||
+	    !(f = chs_merged_get(m, "mrn")) || !(mrn = chs_client__json_string(f->value)))
+		return;
+	sqlite3_bind_text(st, col, mrn, -1, free);
+}
+
+/* Save a record's merged state (insert or replace its row). */
+static int save_record(chs_store *s, const unsigned char rec[16],
+		       const chs_merged *m)
+{
+	unsigned char patient[16], encounter[16];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_client__prepare(s, &st,
+		     "INSERT INTO records(id, type, patient, encounter, deleted, review,"
+		     " heads, state, hash, mrn) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+		     " ON CONFLICT(id) DO UPDATE SET type=?2, patient=?3, encounter=?4,"
+		     " deleted=?5, review=?6, heads=?7, state=?8, hash=?9, mrn=?10")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, m->type, -1, SQLITE_STATIC);
+	if (link_of(m, CHS_FIELD_PATIENT, patient))
+		sqlite3_bind_blob(st, 3, patient, 16, SQLITE_STATIC);
+	if (link_of(m, CHS_FIELD_ENCOUNTER, encounter))
+		sqlite3_bind_blob(st, 4, encounter, 16, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, m->deleted);
+	sqlite3_bind_int(st, 6, m->review);
+	if ((err = bind_heads(st, 7, m)) < 0)
+		goto done;
+	sqlite3_bind_blob(st, 8, m->state, (int)m->state_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 9, m->hash, CHS_HASH_BYTES, SQLITE_STATIC);
+	bind_mrn(st, 10, m);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = chs_client__sqlerr(s, rc, "saving a record");
+done:
+	chs_client__finish(s, st);
+	return err;
+}
+
+int chs_client__save_state(chs_store *s, const unsigned char rec[16], const chs_merged *m)
+{
+	/* Every change still waits for a parent: the record has no state. */
+	return m->norder > 0 ? save_record(s, rec, m) : 0;
+}
+
+/* Merge `n` changes that are all of a record's history and save its row. */
+static int save_merged(chs_store *s, const unsigned char rec[16],
+		       const chs_change *const *changes, size_t n)
+{
+	chs_merged *m = NULL;
+	int err;
+
+	if ((err = chs_merge(&m, changes, n, chs_schema_group, NULL)) < 0)
+		return err;
+	err = chs_client__save_state(s, rec, m);
+	chs_merged_free(m);
+	return err;
+}
+
+int chs_client__refresh_record(chs_store *s, const unsigned char rec[16])
+{
+	chs_change **changes = NULL;
+	chs_merged *m = NULL;
+	size_t n = 0;
+	int err;
+
+	if ((err = chs_client__merge_record(s, rec, &m, &changes, &n)) < 0)
+		return err;
+	err = chs_client__save_state(s, rec, m);
+	chs_merged_free(m);
+	chs_client__changes_free(changes, n);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* The writer                                                           */
+
+static int load_clock(chs_writer *w)
+{
+	int64_t v = 0;
+	int err = chs_client__get_int(w->s,
+		"SELECT value FROM meta WHERE key = 'hlc'", &v);
+
+	w->clock = (chs_hlc)v;
+	if (w->s->clock > w->clock)
+		w->clock = w->s->clock;
+	return err;
+}
+
+static int next_batch_seq(chs_writer *w)
+{
+	return chs_client__get_int(w->s,
+		"SELECT ifnull(max(seq), 0) + 1 FROM batches", &w->next_seq);
+}
+
+int chs_client__writer_begin(chs_writer *w, chs_store *s)
+{
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	w->s = s;
+	if ((err = chs_config_get(s, "terminal.name", &w->terminal)) < 0)
+		return err;
+	if ((err = chs_client__begin(s)) < 0) {
+		free(w->terminal);
+		w->terminal = NULL;
+		return err;
+	}
+	if ((err = load_clock(w)) < 0 || (err = next_batch_seq(w)) < 0 ||
+	    (err = chs_client__role(s, &w->role)) < 0) {
+		chs_client__writer_abort(w);
+		return err;
+	}
+	return 0;
+}
+
+static int stamp(chs_writer *w, chs_change *c)
+{
+	free(c->user);
+	free(c->terminal);
+	c->user = chs_client__strdup(w->s->user);
+	c->terminal = chs_client__strdup(w->terminal);
+	if (!c->user || !c->terminal)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	memcpy(c->device, w->s->device_id, sizeof(c->device));
+	w->clock = chs_hlc_next(w->clock, chs_hlc_wall_ms());
+	c->hlc = w->clock;
+	return 0;
+}
+
+/* Parents: the heads the author saw, which are the record's heads now. */
+static int set_parents(chs_writer *w, chs_change *c)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if (c->op == CHS_OP_CREATE)
+		return 0;
+	if ((err = chs_client__prepare(w->s, &st,
+		     "SELECT heads FROM records WHERE id = ?")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, c->record, 16, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *h = sqlite3_column_blob(st, 0);
+		size_t i, n = (size_t)sqlite3_column_bytes(st, 0) / CHS_CHANGE_ID_BYTES;
+
+		for (i = 0; i < n && err == 0; i++)
+			err = chs_change_add_parent(c, h + i * CHS_CHANGE_ID_BYTES);
+	} else {
+		err = rc == SQLITE_DONE ? chs_error_set(CHS_ENOTFOUND, "no such record")
+					: chs_client__sqlerr(w->s, rc, "reading a record");
+	}
+	chs_client__finish(w->s, st);
+	return err;
+}
+
+static int insert_change(chs_writer *w, const chs_change *c, const chs_buf *body)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_client__prepare(w->s, &st,
+		     "INSERT INTO changes(id, record, batch, body) VALUES (?, ?, ?, ?)")) < 0)
+		return err;
+	sqlite3_bind_blob(st, 1, c->id, CHS_CHANGE_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, c->record, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, w->next_seq);
+	sqlite3_bind_blob(st, 4, body->ptr, (int)body->len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	chs_client__finish(w->s, st);
+	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(w->s, rc, "saving a change");
+}
+
+/* A brand-new record has one change: merge it without reading back. */
+static int update_record(chs_writer *w, chs_change *c)
+{
+	const chs_change *one[1] = { c };
+
+	if (c->op != CHS_OP_CREATE)
+		return chs_client__refresh_record(w->s, c->record);
+	return save_merged(w->s, c->record, one, 1);
+}
+
+/* The previous batch of this device: its dseq and id. */
+static int last_local_batch(chs_writer *w, uint64_t *dseq, unsigned char prev[32],
+			    int *has_prev)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*has_prev = 0;
+	*dseq = 0;
+	if ((err = chs_client__prepare(w->s, &st,
+		     "SELECT dseq, id FROM batches WHERE device = ?"
+		     " ORDER BY dseq DESC LIMIT 1")) < 0)
+		return err;
+	sqlite3_bind_text(st, 1, w->s->device_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
+		*dseq = (uint64_t)sqlite3_column_int64(st, 0);
+		memcpy(prev, sqlite3_column_blob(st, 1), 32);
+		*has_prev = 1;
+	} else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		err = chs_client__sqlerr(w->s, rc, "reading batches");
+	}
+	chs_client__finish(w->s, st);
+	return err;
+}
+
+int chs_client__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
+			     int local)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	/* a received batch counts as sent: it is the archive's already */
+	if ((err = chs_client__prepare(s, &st,
+		     "INSERT INTO batches(seq, id, device, dseq, manifest, signature, key,"
+		     " local, sent, received) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9,"
+		     " NOT ?9, ?8)")) < 0)
+		return err;
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_blob(st, 2, b->id, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, b->device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (int64_t)b->seq);
+	sqlite3_bind_blob(st, 5, b->manifest, (int)b->manifest_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, b->signature, CHS_SIGNATURE_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, b->key, CHS_SIGN_PK_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, chs_client__now());
+	sqlite3_bind_int(st, 9, local ? 1 : 0);
+	rc = sqlite3_step(st);
+	chs_client__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a batch");
+}
+
+static int seal(chs_writer *w)
+{
+	unsigned char prev[32];
+	chs_batch *b = NULL;
+	uint64_t dseq;
+	int has_prev, err;
+
+	if (w->n == 0)
+		return 0;
+	if ((err = last_local_batch(w, &dseq, prev, &has_prev)) < 0)
+		return err;
+	if ((err = chs_batch_seal(&b, w->s->identity, dseq + 1,
+				  has_prev ? prev : NULL, w->batch, w->n)) < 0)
+		return err;
+	/* the batch owns the changes now */
+	w->batch = NULL;
+	w->n = w->cap = 0;
+	err = chs_client__insert_batch(w->s, b, w->next_seq, 1);
+	chs_batch_free(b);
+	w->next_seq++;
+	return err;
+}
+
+/* A billing office holds no clinical key: what it wrote there could
+ * never be sent, and would hold back everything saved after it. */
+static int may_write(chs_writer *w, const chs_change *c)
+{
+	const chs_type_def *t = chs_schema_type(c->type ? c->type : "");
+
+	if (w->role && t && t->compartment == CHS_CLINICAL &&
+	    !chs_role_reads((chs_role)w->role, CHS_COMPARTMENT_CLINICAL))
+		return chs_error_set(CHS_EDENIED,
+				     "this store is a billing office's: it keeps billing records"
+				     " only, not %s records", t->name);
+	return 0;
+}
+
+int chs_client__writer_put(chs_writer *w, chs_change *c)
+{
+	chs_buf body;
+	int err;
+
+	chs_buf_init(&body, 0);
+	if ((err = may_write(w, c)) < 0 || (err = stamp(w, c)) < 0 ||
+	    (err = set_parents(w, c)) < 0 ||
+	    (err = chs_change_encode(c, &body)) < 0 ||
+	    (err = insert_change(w, c, &body)) < 0 ||
+	    (err = update_record(w, c)) < 0)
+		goto fail;
+	/* sealing hashes these bytes instead of encoding the change again */
+	c->encoding_len = body.len;
+	if (!(c->encoding = (unsigned char *)chs_buf_detach(&body)))
+		c->encoding_len = 0;
+	if ((err = push_change(&w->batch, &w->n, &w->cap, c)) < 0) {
+		chs_change_free(c);
+		return err;
+	}
+	w->changes++;
+	if (w->n >= CHS_BATCH_MAX_CHANGES)
+		return seal(w);
+	return 0;
+fail:
+	chs_buf_dispose(&body);
+	chs_change_free(c);
+	return err;
+}
+
+int chs_client__clock_save(chs_store *s, chs_hlc clock)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_client__prepare(s, &st,
+		     "INSERT INTO meta(key, value) VALUES ('hlc', ?1) ON CONFLICT(key)"
+		     " DO UPDATE SET value = max(value, ?1)")) < 0)
+		return err;
+	sqlite3_bind_int64(st, 1, (int64_t)clock);
+	rc = sqlite3_step(st);
+	chs_client__finish(s, st);
+	if (rc != SQLITE_DONE)
+		return chs_client__sqlerr(s, rc, "saving the clock");
+	if (clock > s->clock)
+		s->clock = clock;
+	return 0;
+}
+
+static int save_clock(chs_writer *w)
+{
+	return chs_client__clock_save(w->s, w->clock);
+}
+
+int chs_client__writer_commit(chs_writer *w)
+{
+	int err;
+
+	if ((err = seal(w)) < 0 || (err = save_clock(w)) < 0) {
+		chs_client__writer_abort(w);
+		return err;
+	}
+	err = chs_client__commit(w->s);
+	free(w->terminal);
+	w->terminal = NULL;
+	return err;
+}
+
+void chs_client__writer_abort(chs_writer *w)
+{
+	chs_client__rollback(w->s);
+	chs_client__changes_free(w->batch, w->n);
+	w->batch = NULL;
+	w->n = w->cap = 0;
+	free(w->terminal);
+	w->terminal = NULL;
+}

@@ -1,0 +1,74 @@
+/*
+ * client/records/writer.h - local saves and record state, offered to the
+ * client modules above the records: one save is one transaction and one
+ * signed batch.
+ */
+#ifndef CHS_CLIENT_RECORDS_WRITER_H
+#define CHS_CLIENT_RECORDS_WRITER_H
+
+#include "client/store/db.h"
+#include "client/records/schema.h"
+#include "client/records/records.h"
+
+#define CHS_AUDIT_TYPE "audit" /* the record type of access events */
+
+/* ---- writer.c: local changes, batches, and record state ---- */
+
+/* One local save: a write transaction that collects changes into signed
+ * batches (one batch per save, up to CHS_BATCH_MAX_CHANGES each). */
+typedef struct chs_writer {
+	chs_store *s;
+	chs_change **batch; /* owned until sealed */
+	size_t n, cap;
+	chs_hlc clock;
+	char *terminal;
+	int64_t next_seq;   /* local seq of the batch being filled */
+	int64_t changes;    /* changes written by this save */
+	int role;           /* this device's role on the roster; 0: none yet */
+} chs_writer;
+
+int chs_client__writer_begin(chs_writer *w, chs_store *s);
+/* Stamp `c` (hlc, device, user, terminal, and for anything but a create
+ * the record's current heads as parents), store it and update the
+ * record. Takes ownership of `c` whatever the result. */
+int chs_client__writer_put(chs_writer *w, chs_change *c);
+/* Seal the last batch and commit; on failure everything is rolled back. */
+int chs_client__writer_commit(chs_writer *w);
+void chs_client__writer_abort(chs_writer *w);
+
+/* Record a sealed batch under local order `seq`: ours (`local`, not yet
+ * sent) or received. */
+int chs_client__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
+			     int local);
+/* Remember the clock (never moving it back), in the store and in `s`. */
+int chs_client__clock_save(chs_store *s, chs_hlc clock);
+/* All changes of a record, decoded (free with chs_client__changes_free). */
+/* One stored change, decoded: CHS_ENOTFOUND when the store has none with
+ * this id, CHS_EDAMAGED when it does not decode. */
+int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change **out);
+int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
+			     chs_change ***out, size_t *n);
+void chs_client__changes_free(chs_change **list, size_t n);
+/* Save a record's row from its merged state (none while every change
+ * waits for a parent). */
+int chs_client__save_state(chs_store *s, const unsigned char rec[16], const chs_merged *m);
+/* Recompute a record from its stored changes and save its row. */
+int chs_client__refresh_record(chs_store *s, const unsigned char rec[16]);
+/* Merge a record's stored changes; `*changes` must outlive `*out`. */
+int chs_client__merge_record(chs_store *s, const unsigned char rec[16],
+			     chs_merged **out, chs_change ***changes,
+			     size_t *n);
+
+
+/* ---- records.c ---- */
+/* The typed, checked, canonical JSON for an edit of a field of `t`. */
+int chs_client__edit_value(const chs_type_def *t, const chs_edit *e,
+			   chs_buf *out);
+/* Build the create change of a new record of type `t` with id `id`,
+ * checked as at entry; shared by add and import. */
+int chs_client__new_record(chs_store *s, const chs_type_def *t,
+			   const unsigned char id[16], const chs_edit *edits,
+			   size_t n, const char *patient, const char *encounter,
+			   chs_change **out);
+
+#endif /* CHS_CLIENT_RECORDS_WRITER_H */

@@ -1,0 +1,578 @@
+/*
+ * The organisation: its roster of devices as this store knows it, and,
+ * in the admin's store, the admin key and every generation of the data
+ * keys, with the enrollments and revocations the admin makes.
+ *
+ * Every roster this store accepted is kept (table rosters), newest last.
+ * The admin's changes are saved in the store first, in one transaction,
+ * and committed to the local git mirror and pushed afterwards (publish):
+ * if the archive cannot be reached, the next sync publishes them, and
+ * nothing the admin did is lost or done twice.
+ *
+ * An enrollment request is the device's public key as an SSH public key
+ * line, "ssh-ed25519 <base64> chartsync:<terminal>": the device id
+ * follows from the key, and the same line is what an SSH archive puts in
+ * authorized_keys for that device.
+ */
+#include "replicate_int.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REQUEST_TAG "chartsync:"
+
+/* ------------------------------------------------------------------ */
+/* The admin's secrets                                                  */
+
+typedef struct admin_secrets {
+	chs_identity *admin;
+	chs_keyring kr;
+} admin_secrets;
+
+static void secrets_dispose(admin_secrets *a)
+{
+	chs_identity_free(a->admin);
+	chs_keyring_dispose(&a->kr);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Keyring blob: per compartment a 4-byte big-endian generation count,
+ * then that many 32-byte keys, oldest first. */
+static int keyring_encode(const chs_keyring *kr, chs_buf *out)
+{
+	int c, err = 0;
+	uint32_t g;
+
+	for (c = 0; c < CHS_NCOMPARTMENTS && err == 0; c++) {
+		unsigned char n[4] = { (unsigned char)(kr->gen[c] >> 24),
+				       (unsigned char)(kr->gen[c] >> 16),
+				       (unsigned char)(kr->gen[c] >> 8),
+				       (unsigned char)kr->gen[c] };
+
+		err = chs_buf_put(out, n, 4);
+		for (g = 0; g < kr->gen[c] && err == 0; g++)
+			err = chs_buf_put(out, kr->key[c][g], CHS_KEY_BYTES);
+	}
+	return err;
+}
+
+static int keyring_decode(chs_keyring *kr, const unsigned char *p, size_t len)
+{
+	int c;
+	uint32_t g, n;
+
+	memset(kr, 0, sizeof(*kr));
+	for (c = 0; c < CHS_NCOMPARTMENTS; c++) {
+		if (len < 4)
+			goto bad;
+		n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		p += 4;
+		len -= 4;
+		if (n == 0 || n > CHS_MAX_GENERATIONS || len < (size_t)n * CHS_KEY_BYTES)
+			goto bad;
+		for (g = 0; g < n; g++, p += CHS_KEY_BYTES, len -= CHS_KEY_BYTES) {
+			if (!(kr->key[c][g] = chs_secret_alloc(CHS_KEY_BYTES))) {
+				chs_keyring_dispose(kr);
+				return chs_error_set(CHS_ENOMEM, "out of memory");
+			}
+			memcpy(kr->key[c][g], p, CHS_KEY_BYTES);
+			kr->gen[c] = g + 1;
+		}
+	}
+	if (len == 0)
+		return 0;
+bad:
+	chs_keyring_dispose(kr);
+	return chs_error_set(CHS_EDAMAGED, "the organisation's keys in this store are damaged");
+}
+
+static int secrets_load(chs_store *s, admin_secrets *a)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	memset(a, 0, sizeof(*a));
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT admin, keyring FROM org_secret WHERE id = 1")) < 0)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == CHS_SIGN_SK_BYTES) {
+		if ((err = chs_identity_from_secret(&a->admin, sqlite3_column_blob(st, 0))) == 0)
+			err = keyring_decode(&a->kr, sqlite3_column_blob(st, 1),
+					     (size_t)sqlite3_column_bytes(st, 1));
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		err = chs_error_set(CHS_EDENIED,
+				    "only the organisation's admin store enrolls and revokes devices;"
+				    " this store holds no admin key");
+	} else {
+		err = chs_client__sqlerr(s, rc, "reading the admin key");
+	}
+	chs_client__finish(s, st);
+	if (err < 0)
+		secrets_dispose(a);
+	return err;
+}
+
+static int secrets_save(chs_store *s, const admin_secrets *a)
+{
+	sqlite3_stmt *st = NULL;
+	chs_buf kr;
+	int err, rc;
+
+	chs_buf_init(&kr, 0);
+	if ((err = keyring_encode(&a->kr, &kr)) < 0 ||
+	    (err = chs_client__prepare(s, &st,
+		     "INSERT OR REPLACE INTO org_secret(id, admin, keyring) VALUES (1, ?, ?)")) < 0)
+		goto done;
+	sqlite3_bind_blob(st, 1, chs_identity_secret(a->admin), CHS_SIGN_SK_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, kr.ptr, (int)kr.len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	chs_client__finish(s, st);
+	if (rc != SQLITE_DONE)
+		err = chs_client__sqlerr(s, rc, "saving the admin key");
+done:
+	/* the blob held every data key: wipe it before it goes back */
+	if (kr.ptr)
+		chs_wipe(kr.ptr, kr.len);
+	chs_buf_dispose(&kr);
+	return err;
+}
+
+/* Sign roster `r` and save it as the newest, inside a transaction. */
+static int roster_sign_save(chs_store *s, const chs_roster *r, const admin_secrets *a)
+{
+	unsigned char sig[CHS_SIGNATURE_BYTES];
+	chs_buf text;
+	int err;
+
+	chs_buf_init(&text, 0);
+	if ((err = chs_roster_sign(r, a->admin, &text, sig)) == 0)
+		err = chs_client__roster_save(s, text.ptr, text.len, sig, NULL, chs_roster_seq(r));
+	chs_buf_dispose(&text);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* org init                                                             */
+
+static int org_create(chs_store *s, const char *archive, const char *site)
+{
+	admin_secrets a;
+	chs_roster *r = NULL;
+	unsigned char raw[16];
+	char org[33];
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	chs_random(raw, sizeof(raw));
+	chs_hex(org, raw, sizeof(raw));
+	if ((err = chs_identity_new(&a.admin)) < 0 || (err = chs_keyring_init(&a.kr)) < 0 ||
+	    (err = chs_roster_new(&r, org, chs_identity_public(a.admin), &a.kr)) < 0 ||
+	    /* the admin's own store is the first device: an archivist */
+	    (err = chs_roster_enroll(r, &a.kr, chs_identity_public(s->identity), site,
+				     CHS_ROLE_ARCHIVIST)) < 0)
+		goto done;
+	if ((err = chs_client__begin(s)) < 0)
+		goto done;
+	if ((err = chs_client__org_pin(s, org, chs_identity_public(a.admin))) < 0 ||
+	    (err = secrets_save(s, &a)) < 0 || (err = roster_sign_save(s, r, &a)) < 0 ||
+	    (archive && (err = chs_client__config_put(s, "remote.url", archive)) < 0)) {
+		chs_client__rollback(s);
+		goto done;
+	}
+	err = chs_client__commit(s);
+done:
+	chs_roster_free(r);
+	secrets_dispose(&a);
+	return err;
+}
+
+int chs_org_init(chs_store *s, const char *archive, const char *site)
+{
+	char org[33];
+	unsigned char admin[CHS_SIGN_PK_BYTES];
+	char *terminal = NULL;
+	int err;
+
+	if (!s->admin)
+		return chs_error_set(CHS_EDENIED, "only an admin of this store may create an organisation");
+	err = chs_client__org_pinned(s, org, admin);
+	if (err == 0)
+		return chs_error_set(CHS_EEXISTS,
+				     "this store already belongs to organisation %s", org);
+	if (err != CHS_ENOTFOUND)
+		return err;
+	if (!site && (err = chs_config_get(s, "terminal.name", &terminal)) < 0)
+		return err;
+	err = org_create(s, archive, site ? site : terminal);
+	free(terminal);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Devices                                                              */
+
+int chs_device_request(chs_store *s, char **line)
+{
+	char *terminal = NULL;
+	chs_buf b;
+	int err;
+
+	*line = NULL;
+	chs_buf_init(&b, 0);
+	if ((err = chs_config_get(s, "terminal.name", &terminal)) < 0 ||
+	    (err = chs_ssh_public_key(&b, chs_identity_public(s->identity))) < 0)
+		goto done;
+	/* the comment names the terminal with its spaces as underscores, so
+	 * the line stays one key, a base64 blob and one word */
+	{
+		char *p;
+
+		for (p = terminal; *p; p++)
+			if (*p == ' ' || *p == '\t')
+				*p = '_';
+	}
+	if ((err = chs_buf_printf(&b, " " REQUEST_TAG "%s", terminal)) == 0)
+		*line = chs_buf_detach(&b);
+done:
+	free(terminal);
+	chs_buf_dispose(&b);
+	return err;
+}
+
+static int parse_request(const char *request, unsigned char pk[CHS_SIGN_PK_BYTES])
+{
+	if (chs_ssh_public_key_parse(pk, request) < 0)
+		return chs_error_set(CHS_EINVALID,
+				     "that is not an enrollment request: paste the whole line"
+				     " 'chartsync device request' printed on the new store"
+				     " (it starts with ssh-ed25519)");
+	return 0;
+}
+
+/* Load the roster and the admin's secrets, run `edit`, then sign and save
+ * the result in one transaction; the next sync publishes it. */
+typedef int (*roster_edit_fn)(chs_store *s, chs_roster *r, admin_secrets *a, void *arg);
+
+static int admin_edit(chs_store *s, roster_edit_fn edit, void *arg)
+{
+	admin_secrets a;
+	chs_roster *r = NULL;
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	if (!s->admin)
+		return chs_error_set(CHS_EDENIED, "only an admin user of this store may enroll or"
+				     " revoke devices");
+	if ((err = chs_client__begin(s)) < 0)
+		return err;
+	if ((err = secrets_load(s, &a)) < 0 || (err = chs_client__roster_load(s, &r, NULL)) < 0 ||
+	    (err = edit(s, r, &a, arg)) < 0 || (err = secrets_save(s, &a)) < 0 ||
+	    (err = roster_sign_save(s, r, &a)) < 0) {
+		chs_client__rollback(s);
+		goto done;
+	}
+	err = chs_client__commit(s);
+done:
+	chs_roster_free(r);
+	secrets_dispose(&a);
+	return err;
+}
+
+typedef struct enroll_arg {
+	unsigned char pk[CHS_SIGN_PK_BYTES];
+	const char *site;
+	chs_role role;
+} enroll_arg;
+
+static int do_enroll(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
+{
+	enroll_arg *e = arg;
+	char dev[33];
+	int err;
+
+	(void)s;
+	chs_device_id_of(e->pk, dev);
+	err = chs_roster_enroll(r, &a->kr, e->pk, e->site, e->role);
+	if (err == CHS_EEXISTS)
+		return chs_error_set(CHS_EEXISTS, "device %s is enrolled already", dev);
+	return err;
+}
+
+int chs_device_enroll(chs_store *s, const char *request, const char *site,
+		      const char *role, char device[33])
+{
+	enroll_arg e;
+	int err;
+
+	if ((err = parse_request(request, e.pk)) < 0 || (err = chs_role_parse(role, &e.role)) < 0)
+		return err;
+	if (!site || !*site || strlen(site) > 64 || strpbrk(site, "\n\r\t"))
+		return chs_error_set(CHS_EINVALID, "a site is a name of 1 to 64 characters on one line");
+	e.site = site;
+	chs_device_id_of(e.pk, device);
+	return admin_edit(s, do_enroll, &e);
+}
+
+/* The device a prefix names on the roster (as git takes short ids). */
+static int find_device(chs_store *s, const chs_roster *r, const char *prefix,
+		       const chs_roster_device **out)
+{
+	size_t i, len = strlen(prefix);
+
+	(void)s;
+	*out = NULL;
+	if (len < 4)
+		return chs_error_set(CHS_EINVALID, "give at least 4 characters of the device id");
+	for (i = 0; i < chs_roster_count(r); i++) {
+		const chs_roster_device *d = chs_roster_at(r, i);
+
+		if (strncmp(d->device, prefix, len) != 0)
+			continue;
+		if (*out)
+			return chs_error_set(CHS_EAMBIGUOUS,
+					     "'%s' names more than one device; give more of its id", prefix);
+		*out = d;
+	}
+	return *out ? 0 : chs_error_set(CHS_ENOTFOUND, "no device '%s' on the roster", prefix);
+}
+
+typedef struct revoke_arg {
+	const char *prefix;
+	char device[33];
+	uint64_t after;
+} revoke_arg;
+
+static int do_revoke(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
+{
+	revoke_arg *v = arg;
+	const chs_roster_device *d = NULL;
+	int64_t after = 0;
+	int err;
+
+	if ((err = find_device(s, r, v->prefix, &d)) < 0)
+		return err;
+	if (d->revoked)
+		return chs_error_set(CHS_EEXISTS, "device %s is revoked already", d->device);
+	if (strcmp(d->device, s->device_id) == 0)
+		return chs_error_set(CHS_EINVALID, "the admin's own store cannot revoke itself");
+	memcpy(v->device, d->device, 33);
+	/* pin the last batch this store accepted from it: anything later,
+	 * whatever its timestamp, is refused everywhere */
+	if ((err = chs_client__progress_seq(s, v->device, &after)) < 0)
+		return err;
+	v->after = (uint64_t)after;
+	return chs_roster_revoke(r, &a->kr, v->device, v->after);
+}
+
+int chs_device_revoke(chs_store *s, const char *prefix, char device[33], uint64_t *after)
+{
+	revoke_arg v;
+	int err;
+
+	memset(&v, 0, sizeof(v));
+	v.prefix = prefix;
+	if ((err = admin_edit(s, do_revoke, &v)) < 0)
+		return err;
+	memcpy(device, v.device, 33);
+	*after = v.after;
+	return 0;
+}
+
+static const char *role_name(chs_role r)
+{
+	return r == CHS_ROLE_CLINIC ? "clinic" : r == CHS_ROLE_BILLING ? "billing" : "archivist";
+}
+
+int chs_device_list(chs_store *s, char **json)
+{
+	chs_roster *r = NULL;
+	json_t *arr = json_array();
+	size_t i;
+	int err;
+
+	*json = NULL;
+	if (!arr)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if ((err = chs_client__roster_load(s, &r, NULL)) < 0)
+		goto done;
+	for (i = 0; i < chs_roster_count(r); i++) {
+		const chs_roster_device *d = chs_roster_at(r, i);
+		char key[2 * CHS_SIGN_PK_BYTES + 1];
+		json_t *o;
+
+		chs_hex(key, d->key, CHS_SIGN_PK_BYTES);
+		o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "device", d->device, "key", key,
+			      "site", d->site, "role", role_name(d->role),
+			      "self", strcmp(d->device, s->device_id) == 0,
+			      "revoked_after", d->revoked ? json_integer((json_int_t)d->revoked_after)
+							  : json_null());
+		if (!o || json_array_append_new(arr, o) < 0) {
+			err = chs_error_set(CHS_ENOMEM, "out of memory");
+			goto done;
+		}
+	}
+	if (!(*json = json_dumps(arr, JSON_COMPACT)))
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+done:
+	json_decref(arr);
+	chs_roster_free(r);
+	return err;
+}
+
+int chs_device_allowed_signers(chs_store *s, char **text)
+{
+	chs_roster *r = NULL;
+	chs_buf b;
+	size_t i;
+	int err;
+
+	*text = NULL;
+	chs_buf_init(&b, 0);
+	if ((err = chs_client__roster_load(s, &r, NULL)) < 0)
+		goto done;
+	err = chs_buf_printf(&b, "# chartsync allowed signers, roster %llu of organisation %s\n"
+			     "# use: git -c gpg.ssh.allowedSignersFile=FILE log --show-signature\n",
+			     (unsigned long long)chs_roster_seq(r), chs_roster_org(r));
+	/* the admin key signs the roster's commits */
+	if (err == 0)
+		err = chs_buf_printf(&b, "admin namespaces=\"git\" ");
+	if (err == 0)
+		err = chs_ssh_public_key(&b, chs_roster_admin(r));
+	if (err == 0)
+		err = chs_buf_put(&b, "\n", 1);
+	for (i = 0; err == 0 && i < chs_roster_count(r); i++) {
+		const chs_roster_device *d = chs_roster_at(r, i);
+
+		/* a revoked device stays listed: its batches up to the pin remain
+		 * valid history (git checks no revocation by date; sync does) */
+		if (d->revoked)
+			err = chs_buf_printf(&b, "# %s revoked after its batch %llu\n", d->device,
+					     (unsigned long long)d->revoked_after);
+		if (err == 0)
+			err = chs_buf_printf(&b, "%s namespaces=\"git\" ", d->device);
+		if (err == 0)
+			err = chs_ssh_public_key(&b, d->key);
+		if (err == 0)
+			err = chs_buf_put(&b, "\n", 1);
+	}
+	if (err == 0)
+		*text = chs_buf_detach(&b);
+done:
+	chs_buf_dispose(&b);
+	chs_roster_free(r);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Publishing (the admin's store, during sync)                          */
+
+static int roster_set_oid(chs_store *s, uint64_t seq, const char *oid)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_client__begin(s)) < 0)
+		return err;
+	if ((err = chs_client__prepare(s, &st, "UPDATE rosters SET oid = ? WHERE seq = ?")) < 0) {
+		chs_client__rollback(s);
+		return err;
+	}
+	sqlite3_bind_text(st, 1, oid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)seq);
+	rc = sqlite3_step(st);
+	chs_client__finish(s, st);
+	if (rc != SQLITE_DONE) {
+		err = chs_client__sqlerr(s, rc, "saving the roster");
+		chs_client__rollback(s);
+		return err;
+	}
+	return chs_client__commit(s);
+}
+
+/* The seq of the roster at the tip of the local roster ref (0: none): a
+ * sync stopped between the commit and saving its id left it there. */
+static int local_roster_seq(chs_git *g, char tip[41], uint64_t *seq)
+{
+	chs_git_commit *c = NULL;
+	chs_roster *r = NULL;
+	int err;
+
+	*seq = 0;
+	if ((err = chs_git_ref(g, CHS_ROSTER_REF, tip)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0 || (err = chs_git_read(g, tip, &c)) < 0 ||
+	    (err = chs_roster_from_commit(&r, c, NULL)) < 0)
+		goto done;
+	*seq = chs_roster_seq(r);
+done:
+	chs_roster_free(r);
+	chs_git_commit_free(c);
+	return err;
+}
+
+/* One saved roster not yet in git. */
+static int next_unpublished(chs_store *s, chs_roster **r, uint64_t *seq)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*r = NULL;
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT seq, body, signature FROM rosters WHERE oid IS NULL ORDER BY seq"
+		     " LIMIT 1")) < 0)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*seq = (uint64_t)sqlite3_column_int64(st, 0);
+		err = chs_roster_parse(r, sqlite3_column_blob(st, 1),
+				       (size_t)sqlite3_column_bytes(st, 1),
+				       sqlite3_column_blob(st, 2));
+	} else if (rc != SQLITE_DONE) {
+		err = chs_client__sqlerr(s, rc, "reading the roster");
+	}
+	chs_client__finish(s, st);
+	return err;
+}
+
+int chs_client__publish_rosters(chs_store *s, chs_git *g)
+{
+	admin_secrets a;
+	chs_roster *r = NULL;
+	uint64_t seq, at_tip;
+	char tip[41], oid[41];
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	if ((err = next_unpublished(s, &r, &seq)) < 0 || !r)
+		return err;
+	if ((err = secrets_load(s, &a)) < 0)
+		goto done;
+	while (r) {
+		if ((err = local_roster_seq(g, tip, &at_tip)) < 0)
+			break;
+		if (at_tip == seq)
+			memcpy(oid, tip, sizeof(oid));
+		else if ((err = chs_roster_commit(g, CHS_ROSTER_REF, r, a.admin, oid)) < 0)
+			break;
+		chs_client__fault("roster-committed");
+		if ((err = roster_set_oid(s, seq, oid)) < 0)
+			break;
+		chs_roster_free(r);
+		if ((err = next_unpublished(s, &r, &seq)) < 0)
+			break;
+	}
+done:
+	chs_roster_free(r);
+	secrets_dispose(&a);
+	return err;
+}
+
+int chs_remote_set(chs_store *s, const char *url)
+{
+	return chs_config_set(s, "remote.url", url);
+}

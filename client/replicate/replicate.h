@@ -1,0 +1,70 @@
+/*
+ * client/replicate/replicate.h - the organisation, its devices, and sync
+ * through the archive.
+ */
+#ifndef CHS_CLIENT_REPLICATE_REPLICATE_H
+#define CHS_CLIENT_REPLICATE_REPLICATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "client/store/store.h"
+
+/* ---------------------------------------------------------------------
+ * The organisation and sync (client/org.c, client/replicate.c)
+ *
+ * The store keeps a mirror of the archive in DIR/git (ciphertext and
+ * signed manifests only) and the roster it last accepted.
+ */
+/* Make this store the organisation's admin store: an admin key, the data
+ * keys, and a roster on which this store is the first device (an
+ * archivist at `site`, default terminal.name). `archive` (may be NULL)
+ * becomes remote.url. The roster reaches the archive with the next sync. */
+int chs_org_init(chs_store *s, const char *archive, const char *site);
+/* This store's enrollment request, one line: its SSH public key with the
+ * terminal as comment (malloc'ed). */
+int chs_device_request(chs_store *s, char **line);
+/* Admin: put the device of `request` on the roster at `site` with `role`
+ * ("clinic", "billing", "archivist"), sealing it the data keys its role
+ * reads. Takes effect at the next sync. */
+int chs_device_enroll(chs_store *s, const char *request, const char *site,
+		      const char *role, char device[33]);
+/* Admin: revoke a device (an id prefix): its batches after the last one
+ * this store accepted are refused everywhere, and new data keys are
+ * sealed to the others only. */
+int chs_device_revoke(chs_store *s, const char *prefix, char device[33],
+		      uint64_t *after);
+/* The roster as a JSON array of {device, key, site, role, self,
+ * revoked_after}. */
+int chs_device_list(chs_store *s, char **json);
+/* An allowed-signers file for `git log --show-signature`. */
+int chs_device_allowed_signers(chs_store *s, char **text);
+/* Set the archive (remote.url). */
+int chs_remote_set(chs_store *s, const char *url);
+
+typedef struct chs_sync_opts {
+	/* long work: what, how far, out of how much (0: unknown) */
+	void (*progress)(const char *what, size_t done, size_t total, void *payload);
+	void *payload;
+} chs_sync_opts;
+
+typedef struct chs_sync_report {
+	uint64_t roster_seq;     /* the roster this store now holds */
+	size_t devices;          /* device refs in the archive */
+	size_t batches_in, changes_in;   /* applied here */
+	size_t batches_out, changes_out; /* made into commits here */
+	int pushed;              /* this sync moved the archive's refs */
+	size_t refused;          /* things from the archive refused */
+	chs_buf problems;        /* one line each */
+	size_t chunks_in;        /* attachment chunks received and stored here */
+	size_t attachments_in;   /* attachments whose bytes are now all here */
+	size_t chunks_out;       /* attachment chunks this sync sent */
+} chs_sync_report;
+
+/* Fetch, check and apply what is new in the archive, then send this
+ * store's batches. Things the archive holds that fail a check are
+ * refused and listed in the report (and the sync fails with CHS_EDAMAGED
+ * after doing everything else). Resumable at any point. */
+int chs_store_sync(chs_store *s, const chs_sync_opts *opts, chs_sync_report *rep);
+void chs_sync_report_dispose(chs_sync_report *r);
+
+#endif /* CHS_CLIENT_REPLICATE_REPLICATE_H */

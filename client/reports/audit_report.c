@@ -1,0 +1,249 @@
+/*
+ * The access report: every access event this store holds (its own and,
+ * once synced, every other site's), filtered and oldest first. Who is the
+ * event's change's user and terminal, never a field anyone typed.
+ */
+#include "report_int.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAY_MS 86400000LL
+
+typedef struct event {
+	int64_t start;   /* ms since the epoch; INT64_MIN when unreadable */
+	chs_hlc written; /* its change's stamp: orders events of one millisecond */
+	char id[33];
+	json_t *json;    /* owned */
+} event;
+
+typedef struct report {
+	const chs_access_filter *f;
+	int64_t since, until; /* inclusive bounds, ms */
+	event *ev;
+	size_t n, cap;
+} report;
+
+static int num(const char *s, int n)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/* An ISO 8601 date or date-time (as the schema accepts them) in ms since
+ * the epoch. A date alone is its first millisecond, or with `end` its
+ * last. -1 if it is not one. */
+static int parse_when(const char *s, int end, int64_t *out)
+{
+	int64_t ms, days;
+	const char *p;
+
+	if (chs_report__day(s, &days) < 0)
+		return -1;
+	ms = days * DAY_MS;
+	if (s[10] == '\0') {
+		*out = end ? ms + DAY_MS - 1 : ms;
+		return 0;
+	}
+	ms += (num(s + 11, 2) * 3600LL + num(s + 14, 2) * 60LL) * 1000;
+	p = s + 16;
+	if (*p == ':') {
+		ms += num(p + 1, 2) * 1000LL;
+		p += 3;
+		if (*p == '.') {
+			int scale = 100;
+
+			for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+				ms += scale ? (*p - '0') * scale : 0;
+		}
+	}
+	if (*p == '+' || *p == '-')
+		ms += (*p == '+' ? -1 : 1) * (num(p + 1, 2) * 3600LL + num(p + 4, 2) * 60LL) * 1000;
+	*out = ms;
+	return 0;
+}
+
+static void report_dispose(report *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		json_decref(r->ev[i].json);
+	free(r->ev);
+}
+
+static const char *str_field(json_t *fields, const char *name)
+{
+	const char *v = json_string_value(json_object_get(fields, name));
+
+	return v ? v : "";
+}
+
+/* The event of one audit record, or NULL when the filter leaves it out. */
+static json_t *event_json(report *r, const char *id, json_t *fields, const chs_change *c,
+			  int64_t *start)
+{
+	const chs_access_filter *f = r->f;
+	const char *when = str_field(fields, "start");
+	json_t *records = json_object_get(fields, "records");
+	json_t *dur = json_object_get(fields, "duration_ms");
+
+	if (parse_when(when, 0, start) < 0)
+		*start = INT64_MIN;
+	if ((f->user && strcmp(f->user, c->user ? c->user : "") != 0) ||
+	    (f->terminal && strcmp(f->terminal, c->terminal ? c->terminal : "") != 0) ||
+	    (f->since && *start < r->since) || (f->until && *start > r->until))
+		return NULL;
+	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o}",
+			 "event", id, "start", when,
+			 "duration_ms", (json_int_t)(json_is_integer(dur) ? json_integer_value(dur) : 0),
+			 "user", c->user ? c->user : "", "terminal", c->terminal ? c->terminal : "",
+			 "device", c->device, "action", str_field(fields, "action"),
+			 "patient", str_field(fields, CHS_FIELD_PATIENT),
+			 "record", str_field(fields, "record"),
+			 "records", json_is_array(records) ? json_incref(records) : json_array());
+}
+
+static int push_event(report *r, sqlite3_stmt *st)
+{
+	json_t *state = json_loadb(sqlite3_column_blob(st, 1),
+				   (size_t)sqlite3_column_bytes(st, 1), 0, NULL);
+	chs_change *c = NULL;
+	json_t *j = NULL;
+	int64_t start = 0;
+	char id[33];
+	int err = 0;
+
+	chs_hex(id, sqlite3_column_blob(st, 0), 16);
+	if (chs_change_decode(&c, sqlite3_column_blob(st, 2),
+			      (size_t)sqlite3_column_bytes(st, 2)) < 0) {
+		err = chs_error_set(CHS_EDAMAGED, "the store is damaged: a stored change does not decode");
+		goto done;
+	}
+	if (c->op != CHS_OP_CREATE ||
+	    !(j = event_json(r, id, json_object_get(state, "fields"), c, &start)))
+		goto done;
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 64;
+		event *g = realloc(r->ev, ncap * sizeof(*g));
+
+		if (!g) {
+			err = chs_error_set(CHS_ENOMEM, "out of memory");
+			goto done;
+		}
+		r->ev = g;
+		r->cap = ncap;
+	}
+	r->ev[r->n].start = start;
+	r->ev[r->n].written = c->hlc;
+	memcpy(r->ev[r->n].id, id, sizeof(id));
+	r->ev[r->n++].json = j;
+	j = NULL;
+done:
+	json_decref(j);
+	json_decref(state);
+	chs_change_free(c);
+	return err;
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+	const event *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if (x->written != y->written)
+		return x->written < y->written ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+static int collect(chs_store *s, report *r, const unsigned char *pid)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t total = 0;
+	size_t done = 0;
+	int err, rc;
+
+	if (r->f->progress && (err = chs_client__get_int(s,
+			"SELECT count(*) FROM records WHERE type = 'audit'", &total)) < 0)
+		return err;
+	/* one patient's events through the patient index, not a scan */
+	if ((err = chs_client__prepare(s, &st, pid
+		     ? "SELECT r.id, r.state, c.body FROM records r JOIN changes c"
+		       " ON c.record = r.id WHERE r.type = 'audit' AND r.patient = ?1"
+		     : "SELECT r.id, r.state, c.body FROM records r JOIN changes c"
+		       " ON c.record = r.id WHERE r.type = 'audit'")) < 0)
+		return err;
+	if (pid)
+		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((err = push_event(r, st)) < 0)
+			break;
+		if (r->f->progress && ++done % 1024 == 0)
+			r->f->progress("Reading access events", done, (size_t)total, r->f->payload);
+	}
+	chs_client__finish(s, st);
+	if (err == 0 && rc != SQLITE_DONE)
+		err = chs_client__sqlerr(s, rc, "reading access events");
+	if (err == 0 && r->f->progress)
+		r->f->progress("Reading access events", done, (size_t)total, r->f->payload);
+	return err;
+}
+
+static int check_filter(report *r)
+{
+	const chs_access_filter *f = r->f;
+
+	if (f->since && parse_when(f->since, 0, &r->since) < 0)
+		return chs_error_set(CHS_EINVALID, "--since '%s' is not a date (expected e.g."
+				     " 2024-03-15 or 2024-03-15T09:30Z)", f->since);
+	if (f->until && parse_when(f->until, 1, &r->until) < 0)
+		return chs_error_set(CHS_EINVALID, "--until '%s' is not a date (expected e.g."
+				     " 2024-03-15 or 2024-03-15T17:00Z)", f->until);
+	return 0;
+}
+
+int chs_report_access(chs_store *s, const chs_access_filter *f, char **json)
+{
+	static const chs_access_filter none;
+	unsigned char pid[16];
+	json_t *arr = NULL;
+	report r;
+	char hex[33];
+	size_t i;
+	int err;
+
+	*json = NULL;
+	memset(&r, 0, sizeof(r));
+	r.f = f ? f : &none;
+	if ((err = check_filter(&r)) < 0)
+		return err;
+	/* a full id is taken as it is: the patient may be one this store
+	 * does not hold */
+	if (r.f->patient && chs_client__parse_id(pid, r.f->patient) < 0) {
+		if ((err = chs_record_resolve(s, r.f->patient, hex)) < 0)
+			return err;
+		chs_client__parse_id(pid, hex);
+	}
+	if ((err = collect(s, &r, r.f->patient ? pid : NULL)) < 0)
+		goto done;
+	if (r.n > 1)
+		qsort(r.ev, r.n, sizeof(*r.ev), cmp_event);
+	if (!(arr = json_array())) {
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < r.n; i++)
+		json_array_append(arr, r.ev[i].json);
+	if (!(*json = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+done:
+	json_decref(arr);
+	report_dispose(&r);
+	return err;
+}

@@ -1,0 +1,215 @@
+/*
+ * The store's SQL discipline: errors mapped to chartsync's codes, the
+ * per-store cache of prepared statements, scalar reads, and the write
+ * transaction every save goes through (writer lock, BEGIN IMMEDIATE,
+ * COMMIT, a passive checkpoint once the WAL has grown).
+ */
+#include "store_int.h"
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#define BIG_JOB_ITEMS 10000 /* changes or records: a job worth trimming after */
+
+/* ------------------------------------------------------------------ */
+/* SQL helpers                                                          */
+
+int chs_client__sqlerr(chs_store *s, int rc, const char *what)
+{
+	const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+
+	switch (rc & 0xff) {
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return chs_error_set(CHS_EDAMAGED,
+				     "the store '%s' is damaged (%s while %s); restore it from a backup",
+				     s->dir, msg, what);
+	case SQLITE_IOERR:
+		if (rc == SQLITE_IOERR_DATA)
+			return chs_error_set(CHS_EDAMAGED,
+					     "the store '%s' is damaged: a page does not decrypt (while %s); restore it from a backup",
+					     s->dir, what);
+		return chs_error_set(CHS_EIO, "cannot read or write the store '%s' (%s while %s)",
+				     s->dir, msg, what);
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return chs_error_set(CHS_EBUSY,
+				     "the store '%s' is busy (another chartsync is using it); try again",
+				     s->dir);
+	case SQLITE_NOMEM:
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	case SQLITE_FULL:
+		return chs_error_set(CHS_EIO, "the disk holding '%s' is full", s->dir);
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_CANTOPEN:
+		return chs_error_set(CHS_EIO, "cannot open the store '%s' (%s)",
+				     s->dir, msg);
+	default:
+		return chs_error_set(CHS_ERROR, "store '%s': %s while %s", s->dir,
+				     msg, what);
+	}
+}
+
+int chs_client__exec(chs_store *s, const char *sql)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : chs_client__sqlerr(s, rc, "updating");
+}
+
+int chs_client__prepare(chs_store *s, sqlite3_stmt **out, const char *sql)
+{
+	int i, free_slot = -1, rc;
+
+	*out = NULL;
+	for (i = 0; i < CHS_STMT_CACHE; i++) {
+		if (s->stmts[i].sql == sql && !s->stmts[i].busy) {
+			s->stmts[i].busy = 1;
+			*out = s->stmts[i].st;
+			return 0;
+		}
+		if (!s->stmts[i].sql && free_slot < 0)
+			free_slot = i;
+	}
+	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+	if (rc != SQLITE_OK)
+		return chs_client__sqlerr(s, rc, "reading");
+	if (free_slot >= 0) {
+		s->stmts[free_slot].sql = sql;
+		s->stmts[free_slot].st = *out;
+		s->stmts[free_slot].busy = 1;
+	}
+	return 0;
+}
+
+void chs_client__finish(chs_store *s, sqlite3_stmt *st)
+{
+	int i;
+
+	if (!st)
+		return;
+	for (i = 0; i < CHS_STMT_CACHE; i++) {
+		if (s->stmts[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			s->stmts[i].busy = 0;
+			return;
+		}
+	}
+	/* not cached: every slot was taken when it was prepared */
+	sqlite3_finalize(st);
+}
+
+void chs_client__finish_all(chs_store *s)
+{
+	int i;
+
+	for (i = 0; i < CHS_STMT_CACHE; i++) {
+		sqlite3_finalize(s->stmts[i].st);
+		s->stmts[i].sql = NULL;
+		s->stmts[i].st = NULL;
+		s->stmts[i].busy = 0;
+	}
+}
+
+int chs_client__get_text(chs_store *s, const char *sql, const char *arg,
+			 char **out)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*out = NULL;
+	if ((err = chs_client__prepare(s, &st, sql)) < 0)
+		return err;
+	if (arg)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+
+		if (!v)
+			err = chs_error_set(CHS_ENOTFOUND, "no value");
+		else if (!(*out = chs_client__strdup(v)))
+			err = chs_error_set(CHS_ENOMEM, "out of memory");
+	} else if (rc == SQLITE_DONE) {
+		err = chs_error_set(CHS_ENOTFOUND, "no value");
+	} else {
+		err = chs_client__sqlerr(s, rc, "reading");
+	}
+	chs_client__finish(s, st);
+	return err;
+}
+
+int chs_client__get_int(chs_store *s, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*out = 0;
+	if ((err = chs_client__prepare(s, &st, sql)) < 0)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		err = chs_client__sqlerr(s, rc, "reading");
+	chs_client__finish(s, st);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Write transactions                                                   */
+
+int chs_client__begin(chs_store *s)
+{
+	int err;
+
+	if ((err = chs_client__lock(s)) < 0)
+		return err;
+	if ((err = chs_client__exec(s, "BEGIN IMMEDIATE")) < 0)
+		chs_client__unlock(s);
+	return err;
+}
+
+static void checkpoint_if_long(chs_store *s)
+{
+	/* PASSIVE never waits for readers; what it cannot copy now is copied
+	 * by a later checkpoint. A failure here loses nothing. */
+	if (s->wal_frames < CHS_CHECKPOINT_FRAMES)
+		return;
+	if (sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE,
+				      NULL, NULL) == SQLITE_OK)
+		s->wal_frames = 0;
+}
+
+int chs_client__commit(chs_store *s)
+{
+	int err = chs_client__exec(s, "COMMIT");
+
+	if (err < 0) {
+		chs_client__rollback(s);
+		return err;
+	}
+	checkpoint_if_long(s);
+	chs_client__unlock(s);
+	return 0;
+}
+
+void chs_client__after_big_job(size_t items)
+{
+#ifdef __GLIBC__
+	if (items >= BIG_JOB_ITEMS)
+		malloc_trim(0);
+#else
+	(void)items;
+#endif
+}
+
+void chs_client__rollback(chs_store *s)
+{
+	if (s->db && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	chs_client__unlock(s);
+}

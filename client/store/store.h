@@ -1,0 +1,134 @@
+/*
+ * client/store/store.h - the encrypted store: creating, opening and closing
+ * it, its users and their key slots, its settings and its status.
+ *
+ * A store is a folder:
+ *
+ *   DIR/keyslots    the store key wrapped once per user (JSON, no secrets
+ *                   in the clear; rewritten atomically)
+ *   DIR/store.db    the encrypted SQLite database (and its -wal)
+ *   DIR/lock        advisory lock serialising writers and checkpoints
+ *
+ * Errors follow crypto/crypto.h: 0 or a negative CHS_E* code, with a
+ * message from chs_error_last(). A chs_store belongs to one thread.
+ */
+#ifndef CHS_CLIENT_STORE_STORE_H
+#define CHS_CLIENT_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "crypto/crypto.h"
+
+typedef struct chs_store chs_store;
+
+/* The user name chartsync uses when none is given: the login name. The
+ * result is static storage; never NULL ("unknown" as a last resort). */
+const char *chs_login_name(void);
+
+/* ---------------------------------------------------------------------
+ * Creating, opening and closing
+ */
+typedef struct chs_store_create_opts {
+	const char *user;          /* first user, an admin */
+	const char *passphrase;
+	size_t passphrase_len;
+	const chs_kdf_params *kdf; /* NULL: chs_kdf_params_default() */
+	const char *terminal;      /* NULL: the host name */
+} chs_store_create_opts;
+
+/* Create a store in `dir` (made if missing) and open it as its first
+ * user. CHS_EEXISTS when `dir` already holds a store, CHS_EINVALID for a
+ * bad user name or an empty passphrase. */
+int chs_store_create(chs_store **out, const char *dir,
+		     const chs_store_create_opts *opts);
+
+/* Open the store in `dir` as `user` (NULL: chs_store_default_user()).
+ * CHS_ENOTSTORE when `dir` holds no store, CHS_EAUTH for a wrong user or
+ * passphrase (the message does not say which), CHS_EDAMAGED when the store
+ * does not decrypt or verify. */
+int chs_store_open(chs_store **out, const char *dir, const char *user,
+		   const char *passphrase, size_t passphrase_len);
+
+/* 0 if `dir` holds a store (its key slots), else CHS_ENOTSTORE with a
+ * message; lets a caller fail before asking for a passphrase. */
+int chs_store_probe(const char *dir);
+
+/* Close, wiping the keys; accepts NULL. */
+void chs_store_free(chs_store *s);
+
+/* The user to open `dir` as when none is given: the store's only user, or
+ * else the login name. `*out` is malloc'ed. */
+int chs_store_default_user(char **out, const char *dir);
+
+/* Who opened the store: the name whose passphrase unwrapped the key. Every
+ * change and access event records this. Borrowed. */
+const char *chs_store_user(const chs_store *s);
+int chs_store_user_is_admin(const chs_store *s);
+const char *chs_store_path(const chs_store *s);
+const char *chs_store_id(const chs_store *s);
+const char *chs_store_device_id(const chs_store *s);
+/* The device's identity (signing key), borrowed. */
+const chs_identity *chs_store_identity(const chs_store *s);
+
+/* Read every page of the store and verify it. CHS_EDAMAGED names the
+ * first damaged page. */
+int chs_store_check(chs_store *s);
+
+/* ---------------------------------------------------------------------
+ * Users
+ */
+typedef struct chs_user {
+	char *name;
+	int admin;
+	int64_t created; /* Unix seconds */
+} chs_user;
+
+/* Add a user with their own passphrase (admins only). CHS_EDENIED when the
+ * opener is not an admin, CHS_EEXISTS when the name is taken. */
+int chs_store_user_add(chs_store *s, const char *name, int admin,
+		       const char *passphrase, size_t passphrase_len);
+/* Remove a user (admins only; never the last admin). Their key slot is
+ * deleted and the store refuses them from then on. */
+int chs_store_user_rm(chs_store *s, const char *name);
+/* The users, sorted by name; free with chs_user_list_free(). */
+int chs_store_user_list(chs_store *s, chs_user **out, size_t *count);
+void chs_user_list_free(chs_user *users, size_t count);
+/* Change the opener's passphrase: re-wraps one key slot. */
+int chs_store_passwd(chs_store *s, const char *passphrase,
+		     size_t passphrase_len);
+
+/* ---------------------------------------------------------------------
+ * Settings, kept inside the encrypted store
+ */
+typedef struct chs_config_key {
+	const char *name;
+	const char *help;
+} chs_config_key;
+
+/* The known settings, terminated by a { NULL, NULL } entry. */
+const chs_config_key *chs_config_keys(void);
+/* The value of `key` (its default when unset); `*out` is malloc'ed.
+ * CHS_ENOTFOUND for an unknown key. */
+int chs_config_get(chs_store *s, const char *key, char **out);
+/* Set `key`; CHS_EINVALID for a value the setting does not accept. */
+int chs_config_set(chs_store *s, const char *key, const char *value);
+
+/* ---------------------------------------------------------------------
+ * Status
+ */
+typedef struct chs_status {
+	const char *path;      /* borrowed from the store */
+	const char *user;
+	int admin;
+	char *terminal;        /* malloc'ed */
+	const char *device_id;
+	const char *store_id;
+	int64_t users;
+	int64_t records;
+	int64_t changes;
+} chs_status;
+
+int chs_store_status(chs_store *s, chs_status *out);
+void chs_status_dispose(chs_status *st);
+
+#endif /* CHS_CLIENT_STORE_STORE_H */

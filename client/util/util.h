@@ -1,0 +1,37 @@
+/*
+ * client/util/util.h - small helpers the client modules share: files, paths,
+ * time, fault drills, and values as the store keeps them.
+ */
+#ifndef CHS_CLIENT_UTIL_UTIL_H
+#define CHS_CLIENT_UTIL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "crypto/crypto.h"
+#include "sync/sync.h"
+
+/* ---- util.c ---- */
+/* Write `len` bytes to `path` crash-safely: temp file, fsync, rename,
+ * fsync the folder. */
+int chs_client__write_file(const char *path, const void *data, size_t len,
+			   int mode);
+/* Read a whole file of at most `max` bytes; `*out` is malloc'ed and
+ * NUL-terminated. CHS_ENOTFOUND if it does not exist. */
+int chs_client__read_file(const char *path, size_t max, char **out,
+			  size_t *len);
+char *chs_client__path(const char *dir, const char *name);
+char *chs_client__strdup(const char *s);
+int64_t chs_client__now(void);
+/* Die here (SIGKILL) when CHARTSYNC_FAULT names `point`: fault drills. */
+void chs_client__fault(const char *point);
+
+/* ---- text.c ---- */
+/* The decoded text of a canonical JSON string value; NULL if `json` is
+ * not a string. malloc'ed. */
+char *chs_client__json_string(const char *json);
+/* Parse 32 hex digits. */
+int chs_client__parse_id(unsigned char out[16], const char *hex);
+/* Time of an HLC stamp as ISO 8601 UTC, into out[32]. */
+void chs_client__hlc_time(chs_hlc t, char out[32]);
+
+#endif /* CHS_CLIENT_UTIL_UTIL_H */
