@@ -1,4 +1,4 @@
-/* client/chartsync.h compiles alone, with -pedantic (STYLE.md 15). */
+/* client/chartsync.h compiles alone, with -pedantic (ARCHITECTURE.md, "Checks"). */
 #include "client/chartsync.h"
 
 int chs_headertest_chartsync(void);

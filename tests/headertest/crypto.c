@@ -1,4 +1,4 @@
-/* crypto/crypto.h compiles alone, with -pedantic (STYLE.md 15). */
+/* crypto/crypto.h compiles alone, with -pedantic (ARCHITECTURE.md, "Checks"). */
 #include "crypto/crypto.h"
 
 int chs_headertest_crypto(void);

@@ -1,4 +1,4 @@
-/* sync/sync.h compiles alone, with -pedantic (STYLE.md 15). */
+/* sync/sync.h compiles alone, with -pedantic (ARCHITECTURE.md, "Checks"). */
 #include "sync/sync.h"
 
 int chs_headertest_sync(void);

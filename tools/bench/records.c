@@ -1,5 +1,5 @@
 /*
- * tools/bench/records - the record figures of the records issue, measured
+ * tools/bench/records - the record figures (README, Benchmarks), measured
  * in one run on a fresh encrypted store. Prints one JSON line:
  *
  *   import_records_per_s  bulk import of N patient records (~400 bytes)

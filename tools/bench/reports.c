@@ -1,5 +1,5 @@
 /*
- * tools/bench/reports - the reports issue's figures on a fresh encrypted
+ * tools/bench/reports - the report figures (README, Benchmarks) on a fresh encrypted
  * store of N patients with ten records each (two visits, each with a note
  * and a diagnosis; a problem, a medication, a procedure), imported as
  * JSON Lines. Prints one JSON line:

@@ -1,6 +1,6 @@
 /*
- * tools/bench/sync - the sync figures of the replication issue, on the
- * workload of ../shared/bench/: N changes of about 400 bytes written in
+ * tools/bench/sync - the sync figures, on the workload the peer
+ * benchmarks run too: N changes of about 400 bytes written in
  * batches of 1,000, pushed to an archive served by `git daemon` on
  * 127.0.0.1 (git://), pulled into a fresh store, then 100 more pushed.
  * Prints one JSON line:
@@ -29,7 +29,7 @@
  *                         into this store can be faster
  *
  * With --peers DIR it also runs DIR/run-peers N (git's own push and
- * PouchDB, ../shared/bench/) and adds their lines and the ratios, with
+ * PouchDB, kept outside chartsync; the folder is always given) and adds their lines and the ratios, with
  * store_floor_vs_pouchdb_pull: below 10, the pull target is out of reach
  * in that run whatever the pull does.
  * Targets: push >= 10x PouchDB and >= 3x git; pull >= 10x PouchDB;

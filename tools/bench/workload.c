@@ -1,6 +1,6 @@
 /*
  * The benchmarks' shared workload: patients of about 400 bytes each, the
- * size ../shared/bench/ uses for a change.
+ * size the peer benchmarks use for a change.
  */
 #include "workload.h"
 
