@@ -733,12 +733,12 @@ END_TEST
  * runs out on a 64 MiB second line, where getline() stops without setting
  * the error flag (the lines before it were committed). AddressSanitizer
  * reserves terabytes of address space, so a limit on it cannot be set
- * under the sanitizer build. */
+ * under the sanitizer build: there the test is not built nor registered
+ * (RLIMIT_AS_WORKS), rather than passing without having run. */
+#if !defined(__SANITIZE_ADDRESS__)
+#define RLIMIT_AS_WORKS 1
 START_TEST(test_records__import_that_cannot_read_to_the_end_imports_nothing)
 {
-#if defined(__SANITIZE_ADDRESS__)
-	return;
-#else
 	char *path = tu_path(dirs[0], "huge.jsonl");
 	const char *first = "{\"type\":\"patient\",\"fields\":{\"name\":\"A\",\"mrn\":\"1\"}}\n";
 	size_t big = (size_t)64 << 20;
@@ -770,9 +770,9 @@ START_TEST(test_records__import_that_cannot_read_to_the_end_imports_nothing)
 	state_hash(0, after);
 	ck_assert_str_eq(before, after);
 	free(path);
-#endif
 }
 END_TEST
+#endif
 
 /* A line is blank only if all of it is blank: a NUL at its start (a
  * file saved as UTF-16, a damaged copy) hid the record after it, which
@@ -1022,7 +1022,9 @@ int main(void)
 	tcase_add_test(tc, test_records__import_links_lines_and_batches_by_1000);
 	tcase_add_test(tc, test_records__import_is_all_or_nothing);
 	tcase_add_test(tc, test_records__import_skips_no_line_that_holds_a_record);
+#ifdef RLIMIT_AS_WORKS /* not under AddressSanitizer: see the test */
 	tcase_add_test(tc, test_records__import_that_cannot_read_to_the_end_imports_nothing);
+#endif
 	tcase_add_test(tc, test_records__import_reads_every_spelling_of_a_line_alike);
 	tcase_add_test(tc, test_records__attach_and_cat_give_back_the_bytes);
 	tcase_add_test(tc, test_records__a_synced_change_with_a_bad_code_is_applied_not_refused);
