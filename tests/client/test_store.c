@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -640,30 +641,41 @@ END_TEST
 START_TEST(test_store__killed_writer_leaves_a_whole_store)
 {
 	chs_store *s = create_as("alice", "a");
-	char *v = NULL, hit[512] = "";
+	char *v = NULL, hit[512] = "", byte = 0;
+	int status, committed[2];
+	struct pollfd p;
 	pid_t kid;
-	int status;
 
 	ck_assert_int_eq(chs_config_set(s, "terminal.name", "before-crash"), 0);
 	chs_store_free(s);
+	ck_assert_int_eq(pipe(committed), 0);
 	kid = fork();
 	if (kid == 0) {
 		chs_store *c = NULL;
 		char name[40];
 		int i;
 
+		close(committed[0]);
 		if (open_as(&c, "alice", "a") != 0)
 			_exit(10);
 		for (i = 0;; i++) {
 			snprintf(name, sizeof(name), "%s%d", MARKER, i);
-			chs_config_set(c, "terminal.name", name);
+			if (chs_config_set(c, "terminal.name", name) == 0 && committed[1] >= 0) {
+				/* one write is committed: the parent may kill us
+				 * (mid-way through a later one) */
+				if (write(committed[1], "c", 1) != 1)
+					_exit(11);
+				close(committed[1]);
+				committed[1] = -1;
+			}
 		}
 	}
-	{
-		struct timespec ts = { 0, 300 * 1000 * 1000 };
-
-		nanosleep(&ts, NULL);
-	}
+	close(committed[1]);
+	p.fd = committed[0];
+	p.events = POLLIN;
+	ck_assert_msg(poll(&p, 1, 60 * 1000) == 1 && read(committed[0], &byte, 1) == 1,
+		      "the writer never committed a write");
+	close(committed[0]);
 	kill(kid, SIGKILL);
 	waitpid(kid, &status, 0);
 	ck_assert_msg(tu_grep_dir(dir, MARKER, hit, sizeof(hit)) == 0,
