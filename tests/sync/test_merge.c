@@ -1,5 +1,5 @@
 /*
- * sync/: the merge rule, case by case, its speed, and the property test
+ * sync/: the merge rule, case by case, a large history, and the property test
  * (random multi-site histories converge and lose no candidate).
  */
 #include "sync/sync.h"
@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static void setup(void)
 {
@@ -808,7 +807,7 @@ START_TEST(test_merge__applied_history_without_create_is_refused)
 END_TEST
 
 /* ---------------------------------------------------------------------
- * Speed: 1,000 changes in 10 concurrent branches
+ * A large history: 1,000 changes in 10 concurrent branches
  */
 
 /* The lone-create shortcut must give exactly what the general path gives
@@ -844,22 +843,16 @@ START_TEST(test_merge__a_lone_create_merges_as_the_general_path_does)
 }
 END_TEST
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-START_TEST(test_merge__thousand_changes_ten_branches_is_fast)
+/* What this merge costs is measured by tools/bench/records
+ * (merge_1000_ms), not asserted here. */
+START_TEST(test_merge__thousand_changes_in_ten_branches)
 {
 	static const char *names[] = { "a", "b", "c", "d", "e", "f", "g",
 				       "dose", "unit", "route", "note", "h" };
 	static hist h;
 	chs_change *tip[10];
-	size_t b, k, runs = 50;
-	double t0, per;
+	chs_merged *m;
+	size_t b, k;
 	char spec[64];
 
 	hist_init(&h, "medication");
@@ -875,22 +868,11 @@ START_TEST(test_merge__thousand_changes_ten_branches_is_fast)
 		tip[b] = chg(&h, CHS_OP_UPDATE, spec, tip[b], NULL);
 	}
 	ck_assert_uint_eq(h.n, 1000);
-	t0 = now_ms();
-	for (k = 0; k < runs; k++)
-		chs_merged_free(merge_all(&h));
-	per = (now_ms() - t0) / (double)runs;
-	{
-		chs_merged *m = merge_all(&h);
-
-		ck_assert_uint_eq(m->nheads, 10);
-		ck_assert_uint_eq(m->norder, 1000);
-		ck_assert_int_eq(m->review, 1);
-		chs_merged_free(m);
-	}
-	printf("merge: 1000 changes in 10 branches: %.3f ms (mean of %zu)\n",
-	       per, runs);
-	/* The target is well under 10 ms; leave room for sanitizers. */
-	ck_assert_msg(per < 50.0, "merge took %.1f ms", per);
+	m = merge_all(&h);
+	ck_assert_uint_eq(m->nheads, 10);
+	ck_assert_uint_eq(m->norder, 1000);
+	ck_assert_int_eq(m->review, 1);
+	chs_merged_free(m);
 	hist_dispose(&h);
 }
 END_TEST
@@ -1683,7 +1665,7 @@ int main(void)
 	tcase_add_test(tc, test_merge__duplicates_and_input_order_do_not_matter);
 	tcase_add_test(tc, test_merge__changes_of_two_records_are_refused);
 	tcase_add_test(tc, test_merge__applied_history_without_create_is_refused);
-	tcase_add_test(tc, test_merge__thousand_changes_ten_branches_is_fast);
+	tcase_add_test(tc, test_merge__thousand_changes_in_ten_branches);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tp, setup, NULL);
