@@ -6,6 +6,7 @@
  * clearly, never a hang).
  */
 #include "sync/sync.h"
+#include "support/org.h"
 #include "support/sshserver.h"
 #include "support/testutil.h"
 
@@ -64,14 +65,6 @@ static void commit(chs_git *g, const char *manifest, char oid[41])
 		      "%s", chs_error_last());
 }
 
-static char *bare_archive(void)
-{
-	char *archive = tu_path(dir, "archive.git");
-
-	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
-	return archive;
-}
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -120,7 +113,7 @@ static void expect_timeout(chs_git *g, const char *url, const char *const *refs,
 START_TEST(test_git_net__a_silent_archive_fails_fetch_and_push_at_the_limit)
 {
 	chs_git *g = repo("local.git");
-	char *archive = bare_archive(), url[128], oid[41], tip[41];
+	char *archive = tu_archive_new(dir), url[128], oid[41], tip[41];
 	const char *refs[] = { ref };
 	int port, s = silent_server(&port);
 
@@ -173,7 +166,7 @@ static void plant(const char *path, int age_s)
 START_TEST(test_git_net__a_killed_fetch_leaves_no_lock_behind)
 {
 	chs_git *a = repo("a.git"), *b = repo("b.git");
-	char *archive = bare_archive(), url[128], lock[512], tmp[512], oid[41];
+	char *archive = tu_archive_new(dir), url[128], lock[512], tmp[512], oid[41];
 	const char *refs[] = { ref };
 	int port, s = silent_server(&port);
 
@@ -229,7 +222,7 @@ END_TEST
 START_TEST(test_git_net__a_push_by_path_clears_its_stale_lock_in_the_archive)
 {
 	chs_git *g = repo("local.git");
-	char *archive = bare_archive(), lock[512], tmp[512], oid[41];
+	char *archive = tu_archive_new(dir), lock[512], tmp[512], oid[41];
 	const char *refs[] = { ref };
 
 	commit(g, "m1", oid);
@@ -273,7 +266,7 @@ static void count_child(int sig)
 START_TEST(test_git_net__a_local_push_runs_in_process)
 {
 	chs_git *g = repo("local.git");
-	char *archive = bare_archive(), oid[41], m[32];
+	char *archive = tu_archive_new(dir), oid[41], m[32];
 	const char *refs[] = { ref };
 	struct sigaction sa;
 	int i, n = 21;
@@ -362,7 +355,7 @@ START_TEST(test_git_net__push_and_fetch_over_ssh_with_the_device_key)
 	ssh_setup(1);
 	a = ssh_repo("a.git", dev);
 	b = ssh_repo("b.git", dev);
-	archive = bare_archive();
+	archive = tu_archive_new(dir);
 	ssh_url(url, sizeof(url), archive);
 	commit(a, "m1", oid);
 	chs_buf_init(&seen, 0);
@@ -394,7 +387,7 @@ START_TEST(test_git_net__an_unknown_device_key_is_refused_clearly)
 	ssh_setup(1);
 	ck_assert_int_eq(chs_identity_new(&stranger), 0);
 	g = ssh_repo("local.git", stranger);
-	archive = bare_archive();
+	archive = tu_archive_new(dir);
 	ssh_url(url, sizeof(url), archive);
 	commit(g, "m1", oid);
 	ck_assert_int_eq(chs_git_push(g, url, refs, 1), CHS_EDENIED);
@@ -415,7 +408,7 @@ START_TEST(test_git_net__an_unknown_host_is_refused_clearly)
 
 	ssh_setup(0);
 	g = ssh_repo("local.git", dev);
-	archive = bare_archive();
+	archive = tu_archive_new(dir);
 	ssh_url(url, sizeof(url), archive);
 	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EDENIED);
 	ck_assert_msg(strstr(chs_error_last(), "known_hosts"), "%s", chs_error_last());
@@ -436,7 +429,7 @@ START_TEST(test_git_net__without_a_device_key_the_key_file_is_offered)
 	ck_assert_int_eq(tu_sh("ssh-keygen -q -t ed25519 -N '' -C me -f \"$HOME/.ssh/id_ed25519\" "
 			    "&& cp \"$HOME/.ssh/id_ed25519.pub\" '%s/authorized_keys'", sshd.dir), 0);
 	g = ssh_repo("local.git", NULL);
-	archive = bare_archive();
+	archive = tu_archive_new(dir);
 	ssh_url(url, sizeof(url), archive);
 	commit(g, "m1", oid);
 	ck_assert_msg(chs_git_push(g, url, refs, 1) == 0, "%s", chs_error_last());
