@@ -11,6 +11,7 @@
 #include "client/chartsync.h"
 #include "support/internal.h"
 #include "support/org.h"
+#include "support/records.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -25,13 +26,6 @@ static char *dir;
 static chs_store *s;
 static char pat[33], visit[33], note[33];
 
-static chs_edit E(const char *name, const char *value)
-{
-	chs_edit e = { name, value, 0, 0 };
-
-	return e;
-}
-
 static void open_as(const char *user, const char *pass)
 {
 	chs_store_free(s);
@@ -44,9 +38,9 @@ static void local_setup(void)
 {
 	chs_kdf_params kdf;
 	chs_store_create_opts o = { "maria", "maria pw", 8, &kdf, "front-desk" };
-	chs_edit p[] = { E("name", "Ada Byron"), E("mrn", "A-1001") };
-	chs_edit v[] = { E("date", "2024-03-15"), E("reason", "cough") };
-	chs_edit n[] = { E("text", "Cough for three weeks") };
+	chs_edit p[] = { tu_edit("name", "Ada Byron"), tu_edit("mrn", "A-1001") };
+	chs_edit v[] = { tu_edit("date", "2024-03-15"), tu_edit("reason", "cough") };
+	chs_edit n[] = { tu_edit("text", "Cough for three weeks") };
 
 	ck_assert_int_eq(chs_crypto_init(), 0);
 	chs_kdf_params_minimum(&kdf);
@@ -180,7 +174,7 @@ static char *first_event(void)
 
 START_TEST(test_audit__events_are_refused_to_set_rm_resolve_add_import)
 {
-	chs_edit e[] = { E("action", "nothing") };
+	chs_edit e[] = { tu_edit("action", "nothing") };
 	char *ev = first_event(), *jsonl = tu_path(dir, "audit.jsonl"), id[33], h1[65], h2[65];
 	const char *line = "{\"type\":\"audit\",\"fields\":{\"action\":\"show\","
 			   "\"start\":\"2024-01-01\"}}\n";
@@ -334,7 +328,7 @@ static size_t count(const chs_access_filter *f)
 
 START_TEST(test_audit__report_filters_by_patient_user_terminal_and_dates)
 {
-	chs_edit p[] = { E("name", "Bo"), E("mrn", "B-2") };
+	chs_edit p[] = { tu_edit("name", "Bo"), tu_edit("mrn", "B-2") };
 	chs_access_filter f;
 	char other[33];
 	json_t *j;
@@ -409,24 +403,18 @@ static void sync_ok(int i)
 
 static void org_setup(void)
 {
-	ck_assert_int_eq(chs_crypto_init(), 0);
-	top = tu_tempdir();
-	archive = tu_archive_new(top);
-	tu_org_new(top, archive, members, NSTORES, st, dirs);
+	tu_org_setup(&top, &archive, members, NSTORES, st, dirs);
 }
 
 static void org_teardown(void)
 {
-	tu_org_free(st, dirs, NSTORES);
-	tu_rmtree(top);
-	free(top);
-	free(archive);
+	tu_org_teardown(&top, &archive, st, dirs, NSTORES);
 }
 
 static void org_chart(void)
 {
-	chs_edit p[] = { E("name", "Maria Lopez"), E("mrn", "A-1001") };
-	chs_edit n[] = { E("text", "Persistent cough") };
+	chs_edit p[] = { tu_edit("name", "Maria Lopez"), tu_edit("mrn", "A-1001") };
+	chs_edit n[] = { tu_edit("text", "Persistent cough") };
 
 	ck_assert_int_eq(chs_record_add(st[C1], "patient", p, 2, NULL, NULL, pat), 0);
 	ck_assert_int_eq(chs_record_add(st[C1], "note", n, 1, pat, NULL, note), 0);
@@ -505,8 +493,8 @@ static void tamper(int i, const char *event)
 
 START_TEST(test_audit__a_forged_edit_by_sync_is_refused_reported_and_the_rest_goes_on)
 {
-	chs_edit p[] = { E("name", "Jo Park"), E("mrn", "B-7") };
-	chs_edit q[] = { E("name", "Al Moss"), E("mrn", "A-9") };
+	chs_edit p[] = { tu_edit("name", "Jo Park"), tu_edit("mrn", "B-7") };
+	chs_edit q[] = { tu_edit("name", "Al Moss"), tu_edit("mrn", "A-9") };
 	chs_sync_report rep;
 	char *text = NULL, event[33], jo[33], al[33];
 	json_t *j;

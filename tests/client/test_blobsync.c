@@ -35,18 +35,12 @@ static chs_sync_report sync_ok(int i)
  * all enrolled and synced once. */
 static void setup(void)
 {
-	ck_assert_int_eq(chs_crypto_init(), 0);
-	top = tu_tempdir();
-	archive = tu_archive_new(top);
-	tu_org_new(top, archive, members, NSTORES, st, dirs);
+	tu_org_setup(&top, &archive, members, NSTORES, st, dirs);
 }
 
 static void teardown(void)
 {
-	tu_org_free(st, dirs, NSTORES);
-	tu_rmtree(top);
-	free(top);
-	free(archive);
+	tu_org_teardown(&top, &archive, st, dirs, NSTORES);
 }
 
 static char *scan_path;

@@ -10,6 +10,8 @@
 #include "support/internal.h"
 #include "sync/sync.h"
 #include "support/scale.h"
+#include "support/org.h"
+#include "support/records.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -21,26 +23,14 @@ static char *dirs[2];
 static chs_store *maria, *tom, *kim;
 static char *tmp;
 
-static chs_store *make_store(int i, const char *user, const char *terminal)
-{
-	chs_kdf_params kdf;
-	chs_store_create_opts o = { user, "pw", 2, &kdf, terminal };
-	chs_store *s = NULL;
-
-	chs_kdf_params_minimum(&kdf);
-	dirs[i] = tu_tempdir();
-	ck_assert_msg(chs_store_create(&s, dirs[i], &o) == 0, "%s", chs_error_last());
-	return s;
-}
-
 static void setup(void)
 {
 	ck_assert_int_eq(chs_crypto_init(), 0);
-	maria = make_store(0, "maria", "front-desk");
+	maria = tu_store_temp("maria", "front-desk", &dirs[0]);
 	ck_assert_int_eq(chs_store_user_add(maria, "tom", 0, "tom pw", 6), 0);
 	ck_assert_msg(chs_store_open(&tom, dirs[0], "tom", "tom pw", 6) == 0, "%s",
 		      chs_error_last());
-	kim = make_store(1, "kim", "clinic-b");
+	kim = tu_store_temp("kim", "clinic-b", &dirs[1]);
 	tmp = tu_tempdir();
 }
 
@@ -72,13 +62,6 @@ static void ship(chs_store *from, chs_store *to)
 	chs_outgoing_free(out, n);
 }
 
-static chs_edit E(const char *name, const char *value)
-{
-	chs_edit e = { name, value, 0, 0 };
-
-	return e;
-}
-
 static void add(chs_store *s, const char *type, chs_edit *e, size_t n,
 		const char *patient, const char *encounter, char id[33])
 {
@@ -88,33 +71,16 @@ static void add(chs_store *s, const char *type, chs_edit *e, size_t n,
 
 static void add_patient(chs_store *s, const char *name, const char *mrn, char id[33])
 {
-	chs_edit e[] = { E("name", name), E("mrn", mrn), E("dob", "1961-12-10") };
+	chs_edit e[] = { tu_edit("name", name), tu_edit("mrn", mrn), tu_edit("dob", "1961-12-10") };
 
 	add(s, "patient", e, 3, NULL, NULL, id);
 }
 
 static void add_visit(chs_store *s, const char *patient, const char *date, char id[33])
 {
-	chs_edit e[] = { E("date", date), E("reason", "cough") };
+	chs_edit e[] = { tu_edit("date", date), tu_edit("reason", "cough") };
 
 	add(s, "encounter", e, 2, patient, NULL, id);
-}
-
-static json_t *parse(char *text)
-{
-	json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
-
-	ck_assert_ptr_nonnull(j);
-	free(text);
-	return j;
-}
-
-static json_t *show(chs_store *s, const char *id)
-{
-	char *text = NULL;
-
-	ck_assert_msg(chs_record_show(s, id, &text) == 0, "%s", chs_error_last());
-	return parse(text);
 }
 
 static json_t *unconfirmed(chs_store *s, const char *patient)
@@ -123,7 +89,7 @@ static json_t *unconfirmed(chs_store *s, const char *patient)
 
 	ck_assert_msg(chs_record_list_unconfirmed(s, patient, &text) == 0, "%s",
 		      chs_error_last());
-	return parse(text);
+	return tu_json(text);
 }
 
 static int listed(json_t *arr, const char *id)
@@ -170,7 +136,7 @@ START_TEST(test_coding__confirmation_by_the_same_user_is_refused_by_another_acce
 
 	ck_assert_msg(confirm(tom, pat, visit, &added) == 0, "%s", chs_error_last());
 	ck_assert_uint_eq(added, 2);
-	r = show(maria, visit);
+	r = tu_show(maria, visit);
 	by = json_string_value(json_object_get(json_object_get(r, "confirmed"), "by"));
 	ck_assert_str_eq(by, "tom");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "confirmed"),
@@ -190,7 +156,7 @@ END_TEST
 START_TEST(test_coding__confirm_is_all_or_nothing)
 {
 	char a[33], b[33], before[65], after[65];
-	chs_edit phone[] = { E("phone", "555-0100") };
+	chs_edit phone[] = { tu_edit("phone", "555-0100") };
 	char *text = NULL;
 
 	add_patient(maria, "Ada Byron", "A-1", a);
@@ -210,7 +176,7 @@ END_TEST
 
 START_TEST(test_coding__a_later_edit_unconfirms)
 {
-	chs_edit phone[] = { E("phone", "555-0100") };
+	chs_edit phone[] = { tu_edit("phone", "555-0100") };
 	char pat[33], *text = NULL;
 	json_t *r, *l;
 
@@ -221,7 +187,7 @@ START_TEST(test_coding__a_later_edit_unconfirms)
 	json_decref(l);
 
 	ck_assert_int_eq(chs_record_set(maria, pat, phone, 1), 0);
-	r = show(maria, pat);
+	r = tu_show(maria, pat);
 	ck_assert(json_is_null(json_object_get(r, "confirmed")));
 	json_decref(r);
 	l = unconfirmed(maria, NULL);
@@ -232,7 +198,7 @@ START_TEST(test_coding__a_later_edit_unconfirms)
 	ck_assert_int_eq(confirm(maria, pat, NULL, NULL), CHS_EDENIED);
 	ck_assert_int_eq(confirm(tom, pat, NULL, NULL), 0);
 	ck_assert_int_eq(chs_record_confirmation(maria, pat, &text), 0);
-	r = parse(text);
+	r = tu_json(text);
 	ck_assert_str_eq(json_string_value(json_object_get(r, "by")), "tom");
 	json_decref(r);
 }
@@ -262,7 +228,7 @@ END_TEST
 
 START_TEST(test_coding__a_record_under_review_cannot_be_confirmed_and_confirmations_sync)
 {
-	chs_edit p1[] = { E("phone", "555-0100") }, p2[] = { E("phone", "555-0199") };
+	chs_edit p1[] = { tu_edit("phone", "555-0100") }, p2[] = { tu_edit("phone", "555-0199") };
 	char pat[33], other[33];
 	json_t *r;
 
@@ -272,7 +238,7 @@ START_TEST(test_coding__a_record_under_review_cannot_be_confirmed_and_confirmati
 	/* kim, at another clinic, confirms maria's entry; it reaches maria */
 	ck_assert_int_eq(confirm(kim, other, NULL, NULL), 0);
 	ship(kim, maria);
-	r = show(maria, other);
+	r = tu_show(maria, other);
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "confirmed"),
 							   "by")), "kim");
 	json_decref(r);
@@ -303,7 +269,7 @@ static size_t fee_lines(chs_store *s)
 	size_t n;
 
 	ck_assert_int_eq(chs_record_list(s, "fee", NULL, &text), 0);
-	l = parse(text);
+	l = tu_json(text);
 	n = json_array_size(l);
 	json_decref(l);
 	return n;
@@ -368,7 +334,7 @@ START_TEST(test_coding__a_good_fee_file_is_imported_and_reimported)
 	ck_assert_int_eq(res.lines, 3);
 	ck_assert_int_eq(res.added, 3);
 	ck_assert_int_eq(chs_record_list(maria, "fee", NULL, &text), 0);
-	l = parse(text);
+	l = tu_json(text);
 	json_array_foreach(l, k, f) {
 		json_t *fields = json_object_get(f, "fields");
 		const char *code = json_string_value(json_object_get(fields, "code"));
@@ -423,7 +389,7 @@ static json_t *queue(chs_store *s)
 	char *text = NULL;
 
 	ck_assert_msg(chs_coding_queue(s, &text) == 0, "%s", chs_error_last());
-	return parse(text);
+	return tu_json(text);
 }
 
 static json_t *assign(chs_store *s, const char *visit, const char *cpt, const char *mod,
@@ -434,7 +400,7 @@ static json_t *assign(chs_store *s, const char *visit, const char *cpt, const ch
 	char *text = NULL;
 
 	ck_assert_msg(chs_coding_assign(s, visit, &o, &text) == 0, "%s", chs_error_last());
-	return parse(text);
+	return tu_json(text);
 }
 
 /* Coding a procedure looks its fee up in the schedule; in a store with
@@ -510,7 +476,7 @@ START_TEST(test_coding__send_queue_assign_done)
 	ck_assert_int_eq(json_integer_value(json_object_get(a, "fee")), 12500);
 	ck_assert_uint_eq(json_array_size(json_object_get(a, "diagnoses")), 2);
 	ck_assert_uint_eq(json_array_size(json_object_get(a, "warnings")), 0);
-	r = show(maria, json_string_value(json_object_get(a, "procedure")));
+	r = tu_show(maria, json_string_value(json_object_get(a, "procedure")));
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "modifier")), "25");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "date")), "2024-03-15");
 	json_decref(r);
@@ -533,7 +499,7 @@ START_TEST(test_coding__send_queue_assign_done)
 	q = queue(maria);
 	ck_assert_uint_eq(json_array_size(q), 1);
 	json_decref(q);
-	r = show(maria, v2024);
+	r = tu_show(maria, v2024);
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "coding")), "done");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "coder")), "tom");
 	json_decref(r);
@@ -546,7 +512,7 @@ START_TEST(test_coding__send_queue_assign_done)
 		ck_assert_ptr_nonnull(strstr(chs_error_last(), "not in the coding queue"));
 	}
 	ck_assert_int_eq(chs_coding_send(maria, v2024), 0);
-	r = show(maria, v2024);
+	r = tu_show(maria, v2024);
 	ck_assert_ptr_null(json_object_get(json_object_get(r, "fields"), "coder"));
 	json_decref(r);
 }
@@ -651,8 +617,9 @@ END_TEST
 
 START_TEST(test_coding__claims_csv_rows_and_quoting)
 {
-	chs_edit pe[] = { E("name", "Byron, \"Ada\""), E("mrn", "A-1"), E("payer", "Acme Health"),
-			  E("member_id", "M 77") };
+	chs_edit pe[] = { tu_edit("name", "Byron, \"Ada\""), tu_edit("mrn", "A-1"),
+			  tu_edit("payer", "Acme Health"),
+			  tu_edit("member_id", "M 77") };
 	char pat[33], old[33], visit[33], line[1024], *csv = NULL;
 	size_t rows = 0;
 	json_t *a;

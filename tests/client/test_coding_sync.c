@@ -9,6 +9,7 @@
 #include "client/chartsync.h"
 #include "support/internal.h"
 #include "support/org.h"
+#include "support/records.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -33,41 +34,19 @@ static void sync_ok(int i)
 
 static void setup(void)
 {
-	ck_assert_int_eq(chs_crypto_init(), 0);
-	top = tu_tempdir();
-	archive = tu_archive_new(top);
-	tu_org_new(top, archive, members, NSTORES, st, dirs);
+	tu_org_setup(&top, &archive, members, NSTORES, st, dirs);
 }
 
 static void teardown(void)
 {
-	tu_org_free(st, dirs, NSTORES);
-	tu_rmtree(top);
-	free(top);
-	free(archive);
-}
-
-static chs_edit E(const char *name, const char *value)
-{
-	chs_edit e = { name, value, 0, 0 };
-
-	return e;
-}
-
-static json_t *parse(char *text)
-{
-	json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
-
-	ck_assert_ptr_nonnull(j);
-	free(text);
-	return j;
+	tu_org_teardown(&top, &archive, st, dirs, NSTORES);
 }
 
 START_TEST(test_coding_sync__a_billing_office_works_the_queue_through_sync)
 {
-	chs_edit pe[] = { E("name", "Ada Byron"), E("mrn", "A-1") };
-	chs_edit ve[] = { E("date", "2024-03-15") };
-	chs_edit ne[] = { E("text", "cough for a week") };
+	chs_edit pe[] = { tu_edit("name", "Ada Byron"), tu_edit("mrn", "A-1") };
+	chs_edit ve[] = { tu_edit("date", "2024-03-15") };
+	chs_edit ne[] = { tu_edit("text", "cough for a week") };
 	const char *icd[1] = { "R05.9" };
 	chs_coding_assign_opts o = { "99213", NULL, 0, icd, 1 };
 	char pat[33], visit[33], note[33], *path, *text = NULL;
@@ -93,12 +72,12 @@ START_TEST(test_coding_sync__a_billing_office_works_the_queue_through_sync)
 	sync_ok(BILLING);
 
 	ck_assert_int_eq(chs_coding_queue(st[BILLING], &text), 0);
-	q = parse(text);
+	q = tu_json(text);
 	ck_assert_uint_eq(json_array_size(q), 1);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(q, 0), "encounter")), visit);
 	json_decref(q);
 	ck_assert_msg(chs_coding_assign(st[BILLING], visit, &o, &text) == 0, "%s", chs_error_last());
-	a = parse(text);
+	a = tu_json(text);
 	ck_assert_int_eq(json_integer_value(json_object_get(a, "fee")), 12500);
 	json_decref(a);
 	ck_assert_int_eq(chs_coding_done(st[BILLING], visit), 0);
@@ -113,14 +92,14 @@ START_TEST(test_coding_sync__a_billing_office_works_the_queue_through_sync)
 	sync_ok(CLINIC);
 
 	ck_assert_int_eq(chs_record_show(st[CLINIC], visit, &text), 0);
-	r = parse(text);
+	r = tu_json(text);
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "coding")),
 			 "done");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "coder")),
 			 "dee");
 	json_decref(r);
 	ck_assert_int_eq(chs_record_confirmation(st[CLINIC], pat, &text), 0);
-	r = parse(text);
+	r = tu_json(text);
 	ck_assert_str_eq(json_string_value(json_object_get(r, "by")), "dee");
 	json_decref(r);
 	ck_assert_int_eq(chs_claims_export(st[CLINIC], "2024-01-01", &text, NULL), 0);

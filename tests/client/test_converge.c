@@ -11,6 +11,7 @@
  */
 #include "client/chartsync.h"
 #include "support/internal.h"
+#include "support/org.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -42,20 +43,14 @@ static unsigned pick(unsigned n)
 
 static void setup(void)
 {
-	chs_kdf_params kdf;
 	int i;
 
-	ck_assert_int_eq(chs_crypto_init(), 0);
-	chs_kdf_params_minimum(&kdf);
 	for (i = 0; i < NSTORES; i++) {
 		char user[16], term[16];
-		chs_store_create_opts o = { user, "pw", 2, &kdf, term };
 
 		snprintf(user, sizeof(user), "tech%d", i);
 		snprintf(term, sizeof(term), "site-%d", i);
-		dirs[i] = tu_tempdir();
-		ck_assert_msg(chs_store_create(&st[i], dirs[i], &o) == 0, "%s",
-			      chs_error_last());
+		st[i] = tu_store_temp(user, term, &dirs[i]);
 	}
 }
 

@@ -9,6 +9,7 @@
 #include "client/chartsync.h"
 #include "support/internal.h"
 #include "sync/sync.h"
+#include "support/records.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -39,13 +40,6 @@ static void teardown(void)
 	chs_store_free(s);
 	tu_rmtree(dir);
 	free(dir);
-}
-
-static chs_edit E(const char *name, const char *value)
-{
-	chs_edit e = { name, value, 0, 0 };
-
-	return e;
 }
 
 #define ADD(type, patient, encounter, id, ...) do { \
@@ -185,7 +179,8 @@ static char pat[33];
 
 static void patient(const char *mrn, const char *dob, char id[33])
 {
-	ADD("patient", NULL, NULL, id, E("name", "Ada Byron"), E("mrn", mrn), E("dob", dob));
+	ADD("patient", NULL, NULL, id, tu_edit("name", "Ada Byron"), tu_edit("mrn", mrn),
+	    tu_edit("dob", dob));
 }
 
 START_TEST(test_reports__a_clean_chart_has_no_findings)
@@ -194,13 +189,15 @@ START_TEST(test_reports__a_clean_chart_has_no_findings)
 	json_t *rep;
 
 	patient("A-1", "1961-12-10", pat);
-	ADD("encounter", pat, NULL, v, E("date", "2024-03-15"));
-	ADD("note", NULL, v, id, E("text", "Takes metformin daily."), E("date", "2024-03-15"));
-	ADD("medication", pat, NULL, id, E("name", "Metformin"), E("start", "2020-01-01"),
-	    E("end", "2030-01-01"));
-	ADD("procedure", NULL, v, id, E("cpt", "99213"));
-	ADD("diagnosis", NULL, v, id, E("icd", "E11.9"));
-	ADD("allergy", pat, NULL, id, E("substance", "Penicillin"));
+	ADD("encounter", pat, NULL, v, tu_edit("date", "2024-03-15"));
+	ADD("note", NULL, v, id, tu_edit("text", "Takes metformin daily."),
+	    tu_edit("date", "2024-03-15"));
+	ADD("medication", pat, NULL, id, tu_edit("name", "Metformin"),
+	    tu_edit("start", "2020-01-01"),
+	    tu_edit("end", "2030-01-01"));
+	ADD("procedure", NULL, v, id, tu_edit("cpt", "99213"));
+	ADD("diagnosis", NULL, v, id, tu_edit("icd", "E11.9"));
+	ADD("allergy", pat, NULL, id, tu_edit("substance", "Penicillin"));
 	rep = consistency(NULL);
 	ck_assert_int_eq(json_array_size(json_object_get(rep, "findings")), 0);
 	ck_assert_int_eq(json_integer_value(json_object_get(rep, "patients")), 1);
@@ -215,9 +212,9 @@ START_TEST(test_reports__visit_without_note)
 	json_t *rep;
 
 	patient("A-1", "1961-12-10", pat);
-	ADD("encounter", pat, NULL, with, E("date", "2024-03-15"));
-	ADD("note", NULL, with, id, E("text", "Seen."));
-	ADD("encounter", pat, NULL, without, E("date", "2024-04-15"));
+	ADD("encounter", pat, NULL, with, tu_edit("date", "2024-03-15"));
+	ADD("note", NULL, with, id, tu_edit("text", "Seen."));
+	ADD("encounter", pat, NULL, without, tu_edit("date", "2024-04-15"));
 	rep = consistency(NULL);
 	ck_assert_int_eq(count(rep, "visit_without_note", without), 1);
 	ck_assert_int_eq(count(rep, "visit_without_note", with), 0);
@@ -234,9 +231,9 @@ START_TEST(test_reports__procedure_without_code_and_malformed_codes)
 	forge f;
 
 	patient("A-1", "1961-12-10", pat);
-	ADD("encounter", pat, NULL, v, E("date", "2024-03-15"));
-	ADD("note", NULL, v, good, E("text", "Seen."));
-	ADD("procedure", NULL, v, good, E("cpt", "99213"));
+	ADD("encounter", pat, NULL, v, tu_edit("date", "2024-03-15"));
+	ADD("note", NULL, v, good, tu_edit("text", "Seen."));
+	ADD("procedure", NULL, v, good, tu_edit("cpt", "99213"));
 	/* entry refuses these; another site's sync does not */
 	forge_init(&f);
 	memset(nocode, 'a', 32), nocode[32] = '\0';
@@ -268,14 +265,14 @@ START_TEST(test_reports__code_without_procedure)
 	json_t *rep, *fnd;
 
 	patient("A-1", "1961-12-10", pat);
-	ADD("encounter", pat, NULL, coded, E("date", "2024-03-15"));
-	ADD("note", NULL, coded, id, E("text", "Seen."));
-	ADD("procedure", NULL, coded, id, E("cpt", "99213"));
-	ADD("diagnosis", NULL, coded, id, E("icd", "E11.9"));
-	ADD("encounter", pat, NULL, bare, E("date", "2024-04-15"));
-	ADD("note", NULL, bare, id, E("text", "Seen."));
-	ADD("diagnosis", NULL, bare, d1, E("icd", "R05.9"));
-	ADD("diagnosis", NULL, bare, d2, E("icd", "J20.9"));
+	ADD("encounter", pat, NULL, coded, tu_edit("date", "2024-03-15"));
+	ADD("note", NULL, coded, id, tu_edit("text", "Seen."));
+	ADD("procedure", NULL, coded, id, tu_edit("cpt", "99213"));
+	ADD("diagnosis", NULL, coded, id, tu_edit("icd", "E11.9"));
+	ADD("encounter", pat, NULL, bare, tu_edit("date", "2024-04-15"));
+	ADD("note", NULL, bare, id, tu_edit("text", "Seen."));
+	ADD("diagnosis", NULL, bare, d1, tu_edit("icd", "R05.9"));
+	ADD("diagnosis", NULL, bare, d2, tu_edit("icd", "J20.9"));
 	rep = consistency(NULL);
 	ck_assert_int_eq(count(rep, "code_without_procedure", NULL), 1);
 	ck_assert_int_eq(count(rep, "code_without_procedure", coded), 0);
@@ -297,15 +294,17 @@ START_TEST(test_reports__medication_named_in_a_note_but_not_on_the_list)
 
 	patient("A-1", "1961-12-10", pat);
 	patient("B-2", "1970-01-01", p2);
-	ADD("medication", pat, NULL, id, E("name", "Metformin"));
-	ADD("medication", pat, NULL, id, E("name", "Insulin glargine"));
-	ADD("medication", p2, NULL, id, E("name", "Lisinopril"));
-	ADD("encounter", pat, NULL, v, E("date", "2024-03-15"));
+	ADD("medication", pat, NULL, id, tu_edit("name", "Metformin"));
+	ADD("medication", pat, NULL, id, tu_edit("name", "Insulin glargine"));
+	ADD("medication", p2, NULL, id, tu_edit("name", "Lisinopril"));
+	ADD("encounter", pat, NULL, v, tu_edit("date", "2024-03-15"));
 	/* on the list, in any case and across punctuation */
-	ADD("note", NULL, v, n1, E("text", "Continues METFORMIN, and insulin  glargine."));
+	ADD("note", NULL, v, n1, tu_edit("text", "Continues METFORMIN, and insulin  glargine."));
 	/* another patient's medication, twice, and a longer word that is none */
-	ADD("note", p2, NULL, n2, E("text", "Start metformin? Metformin (500 mg). Lisinopril ok."));
-	ADD("note", p2, NULL, n3, E("text", "Metformins are not a thing; insulin glargine was discussed."));
+	ADD("note", p2, NULL, n2,
+	    tu_edit("text", "Start metformin? Metformin (500 mg). Lisinopril ok."));
+	ADD("note", p2, NULL, n3,
+	    tu_edit("text", "Metformins are not a thing; insulin glargine was discussed."));
 	rep = consistency(NULL);
 	ck_assert_int_eq(count(rep, "medication_not_on_list", n1), 0);
 	ck_assert_int_eq(count(rep, "medication_not_on_list", n2), 1);
@@ -321,15 +320,18 @@ START_TEST(test_reports__dates_out_of_order)
 	json_t *rep;
 
 	patient("A-1", "1961-12-10", pat);
-	ADD("encounter", pat, NULL, early, E("date", "1950-03-15"));
-	ADD("encounter", pat, NULL, fine, E("date", "2024-03-15T09:30Z"));
-	ADD("note", NULL, fine, n_early, E("text", "Seen."), E("date", "2024-03-14"));
-	ADD("note", NULL, fine, n_fine, E("text", "Seen."), E("date", "2024-03-15T17:00Z"));
-	ADD("note", NULL, early, n_fine, E("text", "Seen."));
-	ADD("medication", pat, NULL, m_bad, E("name", "Aspirin"), E("start", "2024-01-01"),
-	    E("end", "2023-12-31"));
-	ADD("medication", pat, NULL, m_fine, E("name", "Metformin"), E("start", "2024-01-01"),
-	    E("end", "2024-01-01"));
+	ADD("encounter", pat, NULL, early, tu_edit("date", "1950-03-15"));
+	ADD("encounter", pat, NULL, fine, tu_edit("date", "2024-03-15T09:30Z"));
+	ADD("note", NULL, fine, n_early, tu_edit("text", "Seen."), tu_edit("date", "2024-03-14"));
+	ADD("note", NULL, fine, n_fine, tu_edit("text", "Seen."),
+	    tu_edit("date", "2024-03-15T17:00Z"));
+	ADD("note", NULL, early, n_fine, tu_edit("text", "Seen."));
+	ADD("medication", pat, NULL, m_bad, tu_edit("name", "Aspirin"),
+	    tu_edit("start", "2024-01-01"),
+	    tu_edit("end", "2023-12-31"));
+	ADD("medication", pat, NULL, m_fine, tu_edit("name", "Metformin"),
+	    tu_edit("start", "2024-01-01"),
+	    tu_edit("end", "2024-01-01"));
 	rep = consistency(NULL);
 	ck_assert_int_eq(count(rep, "visit_before_birth", early), 1);
 	ck_assert_int_eq(count(rep, "visit_before_birth", NULL), 1);
@@ -451,7 +453,7 @@ START_TEST(test_reports__unconfirmed_after_n_days)
 	json_decref(rep);
 	/* a later edit makes b unconfirmed again (once it is old enough) */
 	{
-		chs_edit e = E("phone", "555-0100");
+		chs_edit e = tu_edit("phone", "555-0100");
 
 		ck_assert_int_eq(chs_record_set(s, b, &e, 1), 0);
 	}
@@ -607,7 +609,7 @@ START_TEST(test_reports__coding_queue_age_and_throughput)
 	forge f;
 
 	patient("A-1", "1961-12-10", pat);
-	ADD("encounter", pat, NULL, id, E("date", "2024-03-15")); /* never sent */
+	ADD("encounter", pat, NULL, id, tu_edit("date", "2024-03-15")); /* never sent */
 	forge_init(&f);
 	coded_visit(&f, 'a', "\"queued\"", 10, -1, NULL, now);
 	coded_visit(&f, 'b', "\"queued\"", 2, -1, NULL, now);
@@ -689,15 +691,19 @@ START_TEST(test_reports__fhir_bundle_holds_every_record_type)
 	size_t i;
 
 	patient("A-1", "1961-12-10", pat);
-	ADD("encounter", pat, NULL, v, E("date", "2024-03-15T09:30Z"), E("reason", "cough"));
-	ADD("note", NULL, v, note_id, E("text", "Café, seen."), E("date", "2024-03-15"));
-	ADD("procedure", NULL, v, cpt, E("cpt", "99213"));
-	ADD("procedure", NULL, v, hcpcs, E("cpt", "g0008"));
-	ADD("diagnosis", NULL, v, icd, E("icd", "E11.9"));
-	ADD("medication", pat, NULL, med, E("name", "Metformin"), E("dose", "500"), E("unit", "mg"));
-	ADD("allergy", pat, NULL, all, E("substance", "Penicillin"), E("reaction", "Hives"));
-	ADD("problem", pat, NULL, prob, E("name", "Diabetes"), E("icd", "E11.9"),
-	    E("status", "Active"));
+	ADD("encounter", pat, NULL, v, tu_edit("date", "2024-03-15T09:30Z"),
+	    tu_edit("reason", "cough"));
+	ADD("note", NULL, v, note_id, tu_edit("text", "Café, seen."),
+	    tu_edit("date", "2024-03-15"));
+	ADD("procedure", NULL, v, cpt, tu_edit("cpt", "99213"));
+	ADD("procedure", NULL, v, hcpcs, tu_edit("cpt", "g0008"));
+	ADD("diagnosis", NULL, v, icd, tu_edit("icd", "E11.9"));
+	ADD("medication", pat, NULL, med, tu_edit("name", "Metformin"), tu_edit("dose", "500"),
+	    tu_edit("unit", "mg"));
+	ADD("allergy", pat, NULL, all, tu_edit("substance", "Penicillin"),
+	    tu_edit("reaction", "Hives"));
+	ADD("problem", pat, NULL, prob, tu_edit("name", "Diabetes"), tu_edit("icd", "E11.9"),
+	    tu_edit("status", "Active"));
 	ck_assert_int_eq(tu_write(scan, "%PDF-1.4", 8), 0);
 	ck_assert_msg(chs_attach(s, pat, scan, NULL, "intake form", att) == 0, "%s", chs_error_last());
 	patient("B-2", "1970-01-01", other);
@@ -775,7 +781,7 @@ START_TEST(test_reports__fhir_of_a_removed_patient_says_removed)
 
 	patient("X-1", "1961-12-10", id);
 	patient("X-2", "1961-12-10", other);
-	ADD("encounter", other, NULL, enc, E("date", "2024-03-15"));
+	ADD("encounter", other, NULL, enc, tu_edit("date", "2024-03-15"));
 	ck_assert_msg(chs_record_rm(s, id) == 0, "%s", chs_error_last());
 	f = open_memstream(&text, &len);
 	ck_assert_int_eq(chs_export_fhir(s, id, NULL, f), CHS_EINVALID);

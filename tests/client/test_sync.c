@@ -11,6 +11,7 @@
 #include "client/chartsync.h"
 #include "support/internal.h"
 #include "support/org.h"
+#include "support/records.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -33,25 +34,12 @@ static chs_sync_report sync_ok(int i)
  * all enrolled and synced once. */
 static void setup(void)
 {
-	ck_assert_int_eq(chs_crypto_init(), 0);
-	top = tu_tempdir();
-	archive = tu_archive_new(top);
-	tu_org_new(top, archive, members, NSTORES, st, dirs);
+	tu_org_setup(&top, &archive, members, NSTORES, st, dirs);
 }
 
 static void teardown(void)
 {
-	tu_org_free(st, dirs, NSTORES);
-	tu_rmtree(top);
-	free(top);
-	free(archive);
-}
-
-static chs_edit E(const char *name, const char *value)
-{
-	chs_edit e = { name, value, 0, 0 };
-
-	return e;
+	tu_org_teardown(&top, &archive, st, dirs, NSTORES);
 }
 
 static void add(int i, const char *type, chs_edit *e, size_t n, const char *patient,
@@ -66,28 +54,13 @@ static void state_hash(int i, char hash[65], int64_t *records)
 	ck_assert_msg(chs_store_verify(st[i], 1, hash, records) == 0, "%s", chs_error_last());
 }
 
-static json_t *show(int i, const char *id)
-{
-	char *text = NULL;
-	json_t *j;
-
-	ck_assert_msg(chs_record_show(st[i], id, &text) == 0, "%s", chs_error_last());
-	j = json_loads(text, 0, NULL);
-	free(text);
-	ck_assert_ptr_nonnull(j);
-	return j;
-}
-
-static const char *field(json_t *rec, const char *name)
-{
-	return json_string_value(json_object_get(json_object_get(rec, "fields"), name));
-}
-
 /* A patient with a note, typed at clinic A. */
 static void chart(char patient[33], char note[33])
 {
-	chs_edit p[] = { E("name", "Maria Lopez"), E("dob", "1961-07-14"), E("mrn", "A-1001") };
-	chs_edit n[] = { E("text", "Persistent cough for three weeks"), E("date", "2026-11-20") };
+	chs_edit p[] = { tu_edit("name", "Maria Lopez"), tu_edit("dob", "1961-07-14"),
+			 tu_edit("mrn", "A-1001") };
+	chs_edit n[] = { tu_edit("text", "Persistent cough for three weeks"),
+			 tu_edit("date", "2026-11-20") };
 
 	add(C1, "patient", p, 3, NULL, patient);
 	add(C1, "note", n, 2, patient, note);
@@ -116,8 +89,8 @@ START_TEST(test_sync__records_reach_every_store)
 	ck_assert_str_eq(h[C1], h[C2]);
 	ck_assert_str_eq(h[C1], h[ADMIN]);
 	ck_assert_int_eq(n[C1], 2);
-	j = show(C2, note);
-	ck_assert_str_eq(field(j, "text"), "Persistent cough for three weeks");
+	j = tu_show(st[C2], note);
+	ck_assert_str_eq(tu_field(j, "text"), "Persistent cough for three weeks");
 	json_decref(j);
 
 	/* a second sync has nothing to do */
@@ -130,14 +103,14 @@ END_TEST
 START_TEST(test_sync__billing_office_holds_no_clinical_content)
 {
 	char patient[33], note[33], id[33], *list = NULL;
-	chs_edit n[] = { E("text", "should never be written here") };
+	chs_edit n[] = { tu_edit("text", "should never be written here") };
 	json_t *j;
 
 	chart(patient, note);
 	sync_ok(C1);
 	sync_ok(B1);
-	j = show(B1, patient);
-	ck_assert_str_eq(field(j, "name"), "Maria Lopez");
+	j = tu_show(st[B1], patient);
+	ck_assert_str_eq(tu_field(j, "name"), "Maria Lopez");
 	json_decref(j);
 	ck_assert_int_eq(chs_record_show(st[B1], note, &list), CHS_ENOTFOUND);
 	ck_assert_int_eq(chs_record_list(st[B1], "note", NULL, &list), 0);
@@ -157,8 +130,8 @@ END_TEST
 START_TEST(test_sync__concurrent_edits_reach_review_everywhere)
 {
 	char patient[33], note[33], h1[65], h2[65], ha[65], *text = NULL;
-	chs_edit a[] = { E("phone", "555-0101") }, b[] = { E("phone", "555-0199") };
-	chs_edit take[] = { E("phone", "555-0199") };
+	chs_edit a[] = { tu_edit("phone", "555-0101") }, b[] = { tu_edit("phone", "555-0199") };
+	chs_edit take[] = { tu_edit("phone", "555-0199") };
 	int64_t n;
 	json_t *j;
 
@@ -177,10 +150,10 @@ START_TEST(test_sync__concurrent_edits_reach_review_everywhere)
 	state_hash(ADMIN, ha, &n);
 	ck_assert_str_eq(h1, h2);
 	ck_assert_str_eq(h1, ha);
-	j = show(ADMIN, patient);
+	j = tu_show(st[ADMIN], patient);
 	ck_assert(json_is_true(json_object_get(j, "review")));
 	json_decref(j);
-	j = show(C1, patient);
+	j = tu_show(st[C1], patient);
 	ck_assert(json_is_true(json_object_get(j, "review")));
 	json_decref(j);
 
@@ -195,9 +168,9 @@ START_TEST(test_sync__concurrent_edits_reach_review_everywhere)
 	state_hash(ADMIN, ha, &n);
 	ck_assert_str_eq(h1, ha);
 	ck_assert_str_eq(h2, ha);
-	j = show(C2, patient);
+	j = tu_show(st[C2], patient);
 	ck_assert(json_is_false(json_object_get(j, "review")));
-	ck_assert_str_eq(field(j, "phone"), "555-0199");
+	ck_assert_str_eq(tu_field(j, "phone"), "555-0199");
 	json_decref(j);
 	ck_assert_int_eq(chs_review_list(st[C1], &text), 0);
 	ck_assert_str_eq(text, "[]");
@@ -234,8 +207,8 @@ END_TEST
 START_TEST(test_sync__a_rewritten_device_ref_is_refused)
 {
 	char patient[33], note[33], p2[33], h[65];
-	chs_edit p[] = { E("name", "Other Person"), E("dob", "1990-01-01"),
-			 E("mrn", "B-2") };
+	chs_edit p[] = { tu_edit("name", "Other Person"), tu_edit("dob", "1990-01-01"),
+			 tu_edit("mrn", "B-2") };
 	chs_sync_report rep;
 	int64_t n;
 	const char *dev = chs_store_device_id(st[C1]);
@@ -273,7 +246,8 @@ END_TEST
  * through here as a compromised device would. */
 START_TEST(test_sync__a_batch_refused_at_apply_leaves_the_ones_before_it)
 {
-	chs_edit p[] = { E("name", "Ada Byron"), E("dob", "1961-12-10"), E("mrn", "A-77") };
+	chs_edit p[] = { tu_edit("name", "Ada Byron"), tu_edit("dob", "1961-12-10"),
+			 tu_edit("mrn", "A-77") };
 	char pat[33], *text = NULL;
 	unsigned char head[32];
 	chs_sync_report rep;
@@ -288,7 +262,7 @@ START_TEST(test_sync__a_batch_refused_at_apply_leaves_the_ones_before_it)
 	events = json_loads(text, 0, NULL);
 	free(text);
 	ck_assert_uint_eq(json_array_size(events), 1);
-	ev = show(C1, json_string_value(json_object_get(json_array_get(events, 0), "id")));
+	ev = tu_show(st[C1], json_string_value(json_object_get(json_array_get(events, 0), "id")));
 	json_decref(events);
 	ck_assert_int_eq(chs_change_new(&c), 0);
 	ck_assert_int_eq(chs_unhex(c->record, 16, json_string_value(json_object_get(ev, "id"))), 0);
@@ -308,7 +282,7 @@ START_TEST(test_sync__a_batch_refused_at_apply_leaves_the_ones_before_it)
 	ck_assert_ptr_nonnull(strstr(rep.problems.ptr, "access"));
 	ck_assert_uint_eq(rep.batches_in, 2);
 	chs_sync_report_dispose(&rep);
-	json_decref(show(C2, pat));
+	json_decref(tu_show(st[C2], pat));
 	/* nothing applied twice; the removal is refused again */
 	ck_assert_int_ne(chs_store_sync(st[C2], NULL, &rep), 0);
 	ck_assert_uint_eq(rep.batches_in, 0);
@@ -338,8 +312,8 @@ END_TEST
 START_TEST(test_sync__a_revoked_device_is_pinned)
 {
 	char patient[33], note[33], late[33], dev[33], *list = NULL;
-	chs_edit p[] = { E("name", "Late Entry"), E("dob", "1970-01-01"),
-			 E("mrn", "A-1002") };
+	chs_edit p[] = { tu_edit("name", "Late Entry"), tu_edit("dob", "1970-01-01"),
+			 tu_edit("mrn", "A-1002") };
 	chs_sync_report rep;
 	uint64_t after;
 
@@ -406,7 +380,8 @@ START_TEST(test_sync__a_folder_archive_keeps_few_packs)
 	int i;
 
 	for (i = 0; i < 24; i++) {
-		chs_edit p[] = { E("name", "Sam Quinn"), E("dob", "1970-01-01"), E("mrn", mrn) };
+		chs_edit p[] = { tu_edit("name", "Sam Quinn"), tu_edit("dob", "1970-01-01"),
+				 tu_edit("mrn", mrn) };
 
 		snprintf(mrn, sizeof(mrn), "Q-%d", i);
 		add(C1, "patient", p, 3, NULL, patient);
@@ -435,7 +410,8 @@ static void add_patients(int i, int n, const char *prefix)
 
 	for (k = 0; k < n; k++) {
 		char name[32], mrn[32], id[33];
-		chs_edit p[] = { E("name", name), E("dob", "1950-05-05"), E("mrn", mrn) };
+		chs_edit p[] = { tu_edit("name", name), tu_edit("dob", "1950-05-05"),
+				 tu_edit("mrn", mrn) };
 
 		snprintf(name, sizeof(name), "%s Person %d", prefix, k);
 		snprintf(mrn, sizeof(mrn), "%s-%d", prefix, k);

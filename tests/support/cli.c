@@ -85,3 +85,12 @@ void tu_cli_run(tu_result *r, const char *bin, ...)
 	r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+
+void tu_cli_init_store(const char *bin)
+{
+	tu_result r;
+
+	tu_cli_run(&r, bin, "init", "--user", "alice", "--terminal", "front-desk", NULL);
+	tu_ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "created store"));
+}

@@ -19,6 +19,10 @@ char *tu_cli_setup(const char *pass);
 /* Run `bin` with the arguments that follow (NULL-terminated). */
 void tu_cli_run(tu_result *r, const char *bin, ...);
 
+/* `bin init` as alice at terminal front-desk, which must succeed, in the
+ * folder tu_cli_setup made. */
+void tu_cli_init_store(const char *bin);
+
 #define tu_ck_status(r, code) \
 	ck_assert_msg((r).status == (code), "exit %d, wanted %d; stderr: %s", \
 		      (r).status, (code), (r).err)

@@ -15,8 +15,7 @@ char *tu_archive_new(const char *top)
 	return archive;
 }
 
-chs_store *tu_store_new(const char *top, const char *user, const char *terminal,
-			const char *remote, char **dir)
+static chs_store *store_create(const char *dir, const char *user, const char *terminal)
 {
 	chs_kdf_params kdf;
 	chs_store_create_opts o = { user, "pw", 2, &kdf, terminal };
@@ -24,8 +23,23 @@ chs_store *tu_store_new(const char *top, const char *user, const char *terminal,
 
 	ck_assert_int_eq(chs_crypto_init(), 0);
 	chs_kdf_params_minimum(&kdf);
+	ck_assert_msg(chs_store_create(&s, dir, &o) == 0, "%s", chs_error_last());
+	return s;
+}
+
+chs_store *tu_store_temp(const char *user, const char *terminal, char **dir)
+{
+	*dir = tu_tempdir();
+	return store_create(*dir, user, terminal);
+}
+
+chs_store *tu_store_new(const char *top, const char *user, const char *terminal,
+			const char *remote, char **dir)
+{
+	chs_store *s;
+
 	*dir = tu_path(top, user);
-	ck_assert_msg(chs_store_create(&s, *dir, &o) == 0, "%s", chs_error_last());
+	s = store_create(*dir, user, terminal);
 	if (remote)
 		ck_assert_msg(chs_remote_set(s, remote) == 0, "%s", chs_error_last());
 	return s;
@@ -85,6 +99,24 @@ void tu_org_free(chs_store **st, char **dirs, size_t n)
 		free(dirs[i]);
 		dirs[i] = NULL;
 	}
+}
+
+void tu_org_setup(char **top, char **archive, const tu_member *m, size_t n,
+		  chs_store **st, char **dirs)
+{
+	ck_assert_int_eq(chs_crypto_init(), 0);
+	*top = tu_tempdir();
+	*archive = tu_archive_new(*top);
+	tu_org_new(*top, *archive, m, n, st, dirs);
+}
+
+void tu_org_teardown(char **top, char **archive, chs_store **st, char **dirs, size_t n)
+{
+	tu_org_free(st, dirs, n);
+	tu_rmtree(*top);
+	free(*top);
+	free(*archive);
+	*top = *archive = NULL;
 }
 
 int tu_cli_sync(const char *bin, const char *dir, const char *user, const char *fault)

@@ -15,6 +15,10 @@ char *tu_archive_new(const char *top);
  * `terminal`, syncing with `remote` (NULL: none yet). */
 chs_store *tu_store_new(const char *top, const char *user, const char *terminal,
 			const char *remote, char **dir);
+/* A store in a fresh temporary folder (its path in *dir, malloc'ed, to
+ * tu_rmtree and free) whose first user is `user` with passphrase "pw",
+ * recording `terminal`; for the tests that ship changes by hand. */
+chs_store *tu_store_temp(const char *user, const char *terminal, char **dir);
 /* The admin's store enrolls store `s` at `site` with `role`, as `device
  * request` and `device enroll` do. */
 void tu_enroll(chs_store *admin, chs_store *s, const char *site, const char *role);
@@ -37,6 +41,14 @@ extern const tu_member tu_org_members[4];
 void tu_org_new(const char *top, const char *remote, const tu_member *m, size_t n,
 		chs_store **st, char **dirs);
 void tu_org_free(chs_store **st, char **dirs, size_t n);
+
+/* The fixture of the suites that sync by path: a fresh temporary folder
+ * *top holding the bare repository *archive (both malloc'ed) and the
+ * stores of tu_org_new syncing with it. */
+void tu_org_setup(char **top, char **archive, const tu_member *m, size_t n,
+		  chs_store **st, char **dirs);
+/* Undo tu_org_setup: the stores freed, *top removed, everything NULL. */
+void tu_org_teardown(char **top, char **archive, chs_store **st, char **dirs, size_t n);
 
 /* `chartsync sync` (the binary `bin`) on a store, as `user`, with the
  * fault drill CHARTSYNC_FAULT=`fault`; its exit status as the shell

@@ -6,6 +6,7 @@
  * clearly, never a hang).
  */
 #include "sync/sync.h"
+#include "support/org.h"
 #include "support/sshserver.h"
 #include "support/testutil.h"
 
@@ -23,11 +24,6 @@
 #include <unistd.h>
 
 #define SILENT_TIMEOUT_S 2
-#define SLACK_MS 2500 /* start-up, kill and reap on a loaded 2-core runner */
-/* A local incremental push is budgeted at 20 ms (measured here and
- * printed); the test only guards against a push that waits on something,
- * since a loaded runner's fsyncs make wall time noisy. */
-#define LOCAL_PUSH_GUARD_MS 200
 
 static char *dir;
 static chs_identity *dev;
@@ -69,14 +65,6 @@ static void commit(chs_git *g, const char *manifest, char oid[41])
 		      "%s", chs_error_last());
 }
 
-static char *bare_archive(void)
-{
-	char *archive = tu_path(dir, "archive.git");
-
-	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
-	return archive;
-}
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -103,7 +91,10 @@ static int silent_server(int *port)
 	return s;
 }
 
-/* Run a push (refs) or fetch (refs NULL) that must time out. */
+/* Run a push (refs) or fetch (refs NULL) that must time out, saying so,
+ * and not before its limit. How soon after the limit it gives up is not
+ * asserted (wall time on a loaded machine); without the limit it would
+ * hang until the test case's timeout. */
 static void expect_timeout(chs_git *g, const char *url, const char *const *refs, int limit_s)
 {
 	long long t0 = now_ms(), took;
@@ -115,14 +106,14 @@ static void expect_timeout(chs_git *g, const char *url, const char *const *refs,
 	snprintf(words, sizeof(words), "stopped answering for %d s", limit_s);
 	ck_assert_msg(strstr(chs_error_last(), words), "%s", chs_error_last());
 	ck_assert_msg(strstr(chs_error_last(), url), "%s", chs_error_last());
-	ck_assert_msg(took >= limit_s * 1000 - 100 && took <= limit_s * 1000 + SLACK_MS,
-		      "took %lld ms for a %d s limit", took, limit_s);
+	ck_assert_msg(took >= limit_s * 1000 - 100, "gave up after %lld ms for a %d s limit", took,
+		      limit_s);
 }
 
-START_TEST(test_git_net__a_silent_archive_fails_fetch_and_push_within_the_limit)
+START_TEST(test_git_net__a_silent_archive_fails_fetch_and_push_at_the_limit)
 {
 	chs_git *g = repo("local.git");
-	char *archive = bare_archive(), url[128], oid[41], tip[41];
+	char *archive = tu_archive_new(dir), url[128], oid[41], tip[41];
 	const char *refs[] = { ref };
 	int port, s = silent_server(&port);
 
@@ -175,7 +166,7 @@ static void plant(const char *path, int age_s)
 START_TEST(test_git_net__a_killed_fetch_leaves_no_lock_behind)
 {
 	chs_git *a = repo("a.git"), *b = repo("b.git");
-	char *archive = bare_archive(), url[128], lock[512], tmp[512], oid[41];
+	char *archive = tu_archive_new(dir), url[128], lock[512], tmp[512], oid[41];
 	const char *refs[] = { ref };
 	int port, s = silent_server(&port);
 
@@ -231,7 +222,7 @@ END_TEST
 START_TEST(test_git_net__a_push_by_path_clears_its_stale_lock_in_the_archive)
 {
 	chs_git *g = repo("local.git");
-	char *archive = bare_archive(), lock[512], tmp[512], oid[41];
+	char *archive = tu_archive_new(dir), lock[512], tmp[512], oid[41];
 	const char *refs[] = { ref };
 
 	commit(g, "m1", oid);
@@ -259,13 +250,6 @@ START_TEST(test_git_net__a_push_by_path_clears_its_stale_lock_in_the_archive)
 }
 END_TEST
 
-static int by_value(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-
-	return (x > y) - (x < y);
-}
-
 static volatile sig_atomic_t children;
 
 static void count_child(int sig)
@@ -276,14 +260,15 @@ static void count_child(int sig)
 
 /* A local incremental push must stay cheap: it does not go through the
  * helper process (no network to bound, and a fork would cost more than
- * the push). No child ends while local pushes run. */
-START_TEST(test_git_net__a_local_push_runs_in_process_and_stays_fast)
+ * the push). No child ends while local pushes run. What a local push
+ * costs is measured by tools/bench/sync (incr100_local_push_s), not
+ * asserted here. */
+START_TEST(test_git_net__a_local_push_runs_in_process)
 {
 	chs_git *g = repo("local.git");
-	char *archive = bare_archive(), oid[41], m[32];
+	char *archive = tu_archive_new(dir), oid[41], m[32];
 	const char *refs[] = { ref };
 	struct sigaction sa;
-	long long took[21], t0;
 	int i, n = 21;
 
 	memset(&sa, 0, sizeof(sa));
@@ -295,15 +280,9 @@ START_TEST(test_git_net__a_local_push_runs_in_process_and_stays_fast)
 	for (i = 0; i < n; i++) {
 		snprintf(m, sizeof(m), "m%d", i + 1);
 		commit(g, m, oid);
-		t0 = now_ms();
 		ck_assert_int_eq(chs_git_push(g, archive, refs, 1), 0);
-		took[i] = now_ms() - t0;
 	}
 	ck_assert_int_eq(children, 0);
-	qsort(took, (size_t)n, sizeof(*took), by_value);
-	fprintf(stderr, "local incremental push: median %lld ms, max %lld ms\n", took[n / 2],
-		took[n - 1]);
-	ck_assert_msg(took[n / 2] < LOCAL_PUSH_GUARD_MS, "%lld ms a push", took[n / 2]);
 	chs_git_free(g);
 	free(archive);
 }
@@ -376,7 +355,7 @@ START_TEST(test_git_net__push_and_fetch_over_ssh_with_the_device_key)
 	ssh_setup(1);
 	a = ssh_repo("a.git", dev);
 	b = ssh_repo("b.git", dev);
-	archive = bare_archive();
+	archive = tu_archive_new(dir);
 	ssh_url(url, sizeof(url), archive);
 	commit(a, "m1", oid);
 	chs_buf_init(&seen, 0);
@@ -404,20 +383,17 @@ START_TEST(test_git_net__an_unknown_device_key_is_refused_clearly)
 	chs_git *g;
 	char *archive, url[512], oid[41];
 	const char *refs[] = { ref };
-	long long t0;
 
 	ssh_setup(1);
 	ck_assert_int_eq(chs_identity_new(&stranger), 0);
 	g = ssh_repo("local.git", stranger);
-	archive = bare_archive();
+	archive = tu_archive_new(dir);
 	ssh_url(url, sizeof(url), archive);
 	commit(g, "m1", oid);
-	t0 = now_ms();
 	ck_assert_int_eq(chs_git_push(g, url, refs, 1), CHS_EDENIED);
 	ck_assert_msg(strstr(chs_error_last(), "refused this device's SSH key"), "%s",
 		      chs_error_last());
 	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EDENIED);
-	ck_assert_msg(now_ms() - t0 < 5000, "a refusal took %lld ms", now_ms() - t0);
 	chs_git_free(g);
 	chs_identity_free(stranger);
 	free(archive);
@@ -432,7 +408,7 @@ START_TEST(test_git_net__an_unknown_host_is_refused_clearly)
 
 	ssh_setup(0);
 	g = ssh_repo("local.git", dev);
-	archive = bare_archive();
+	archive = tu_archive_new(dir);
 	ssh_url(url, sizeof(url), archive);
 	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EDENIED);
 	ck_assert_msg(strstr(chs_error_last(), "known_hosts"), "%s", chs_error_last());
@@ -453,7 +429,7 @@ START_TEST(test_git_net__without_a_device_key_the_key_file_is_offered)
 	ck_assert_int_eq(tu_sh("ssh-keygen -q -t ed25519 -N '' -C me -f \"$HOME/.ssh/id_ed25519\" "
 			    "&& cp \"$HOME/.ssh/id_ed25519.pub\" '%s/authorized_keys'", sshd.dir), 0);
 	g = ssh_repo("local.git", NULL);
-	archive = bare_archive();
+	archive = tu_archive_new(dir);
 	ssh_url(url, sizeof(url), archive);
 	commit(g, "m1", oid);
 	ck_assert_msg(chs_git_push(g, url, refs, 1) == 0, "%s", chs_error_last());
@@ -474,12 +450,12 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_git_net__a_silent_archive_fails_fetch_and_push_within_the_limit);
+	tcase_add_test(tc, test_git_net__a_silent_archive_fails_fetch_and_push_at_the_limit);
 	tcase_add_test(tc, test_git_net__the_limit_comes_from_the_transport_without_the_variable);
 	tcase_add_test(tc, test_git_net__a_killed_fetch_leaves_no_lock_behind);
 	tcase_add_test(tc, test_git_net__stale_locks_are_cleared_and_live_ones_kept);
 	tcase_add_test(tc, test_git_net__a_push_by_path_clears_its_stale_lock_in_the_archive);
-	tcase_add_test(tc, test_git_net__a_local_push_runs_in_process_and_stays_fast);
+	tcase_add_test(tc, test_git_net__a_local_push_runs_in_process);
 	tcase_add_test(tc, test_git_net__push_and_fetch_over_ssh_with_the_device_key);
 	tcase_add_test(tc, test_git_net__an_unknown_device_key_is_refused_clearly);
 	tcase_add_test(tc, test_git_net__an_unknown_host_is_refused_clearly);

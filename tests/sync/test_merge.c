@@ -1,5 +1,5 @@
 /*
- * sync/: the merge rule, case by case, its speed, and the property test
+ * sync/: the merge rule, case by case, a large history, and the property test
  * (random multi-site histories converge and lose no candidate).
  */
 #include "sync/sync.h"
@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static void setup(void)
 {
@@ -85,9 +84,12 @@ static void set_fields(chs_change *c, const char *spec)
 	free(copy);
 }
 
-static chs_change *vchg(hist *h, chs_op op, const char *fields, va_list ap)
+/* The next change of the history, with parents p[0..np). */
+static chs_change *new_change(hist *h, chs_op op, const char *fields,
+			      chs_change *const *p, size_t np)
 {
-	chs_change *c, *p;
+	chs_change *c;
+	size_t i;
 
 	ck_assert_int_eq(chs_change_new(&c), 0);
 	c->op = op;
@@ -97,13 +99,23 @@ static chs_change *vchg(hist *h, chs_op op, const char *fields, va_list ap)
 	c->terminal = strdup("desk");
 	memcpy(c->device, "0123456789abcdef0123456789abcdef", 33);
 	c->hlc = ++h->clock;
-	while ((p = va_arg(ap, chs_change *)) != NULL)
-		ck_assert_int_eq(chs_change_add_parent(c, p->id), 0);
+	for (i = 0; i < np; i++)
+		ck_assert_int_eq(chs_change_add_parent(c, p[i]->id), 0);
 	set_fields(c, fields);
 	reencode(c);
 	ck_assert_uint_lt(h->n, HIST_MAX);
 	h->c[h->n++] = c;
 	return c;
+}
+
+static chs_change *vchg(hist *h, chs_op op, const char *fields, va_list ap)
+{
+	chs_change *p[8];
+	size_t np = 0;
+
+	while ((p[np] = va_arg(ap, chs_change *)) != NULL)
+		ck_assert_uint_lt(++np, sizeof(p) / sizeof(p[0]));
+	return new_change(h, op, fields, p, np);
 }
 
 static chs_change *chg(hist *h, chs_op op, const char *fields, ...)
@@ -179,7 +191,148 @@ static const char *cand_of(const chs_merged *m, const char *name,
 }
 
 /* ---------------------------------------------------------------------
- * Cases
+ * Cases of one shape, as a table: a history in (changes with their
+ * parents and fields), the merged fields and the review flag out. Each
+ * row is a test of its own (the loop index is the row).
+ */
+
+#define ROW_CHANGES 6
+
+typedef struct merge_step {
+	chs_op op;		/* 0 ends the history */
+	const char *fields;	/* "name=json|name=~" as chg() takes them */
+	int parents[3];		/* places (1 is the first change) of earlier
+				 * changes; 0 ends */
+	int deleted;		/* a resolve's verdict */
+} merge_step;
+
+typedef struct merge_row {
+	const char *what;
+	const char *type;
+	merge_step c[ROW_CHANGES];
+	const char *fields;	/* every merged field: "name=json|..." */
+	int review, exists_review, deleted;
+	size_t nheads;		/* 0: not checked */
+} merge_row;
+
+static const merge_row merge_rows[] = {
+	{ "clearing a field removes it", "patient",
+	  { { CHS_OP_CREATE, "name=\"Ann\"|phone=\"555\"", { 0 }, 0 },
+	    { CHS_OP_UPDATE, "phone=~", { 1 }, 0 } },
+	  "name=\"Ann\"", 0, 0, 0, 0 },
+	{ "the same value on both sides is no review", "patient",
+	  { { CHS_OP_CREATE, "name=\"Ann\"", { 0 }, 0 },
+	    { CHS_OP_UPDATE, "name={\"a\":1}", { 1 }, 0 },
+	    { CHS_OP_UPDATE, "name={\"a\":1}", { 1 }, 0 } },
+	  "name={\"a\":1}", 0, 0, 0, 2 },
+	{ "a delete no edit saw deletes, keeping the fields", "patient",
+	  { { CHS_OP_CREATE, "name=\"Ann\"", { 0 }, 0 },
+	    { CHS_OP_DELETE, NULL, { 1 }, 0 } },
+	  "name=\"Ann\"", 0, 0, 1, 0 },
+	{ "an edit after the delete (it saw it) brings the record back", "patient",
+	  { { CHS_OP_CREATE, "name=\"Ann\"", { 0 }, 0 },
+	    { CHS_OP_DELETE, NULL, { 1 }, 0 },
+	    { CHS_OP_UPDATE, "name=\"Back\"", { 2 }, 0 } },
+	  "name=\"Back\"", 0, 0, 0, 0 },
+	{ "a delete on both sides is deleted without review", "patient",
+	  { { CHS_OP_CREATE, "name=\"Ann\"", { 0 }, 0 },
+	    { CHS_OP_DELETE, NULL, { 1 }, 0 },
+	    { CHS_OP_DELETE, NULL, { 1 }, 0 } },
+	  "name=\"Ann\"", 0, 0, 1, 2 },
+	{ "a resolve that keeps the record clears existence review", "patient",
+	  { { CHS_OP_CREATE, "name=\"Ann\"", { 0 }, 0 },
+	    { CHS_OP_UPDATE, "name=\"Anne\"", { 1 }, 0 },
+	    { CHS_OP_DELETE, NULL, { 1 }, 0 },
+	    { CHS_OP_RESOLVE, NULL, { 2, 3 }, 0 } },
+	  "name=\"Anne\"", 0, 0, 0, 0 },
+	{ "group fields of a type without merge groups merge per field", "patient",
+	  { { CHS_OP_CREATE, "dose=500|unit=\"mg\"", { 0 }, 0 },
+	    { CHS_OP_UPDATE, "dose=1", { 1 }, 0 },
+	    { CHS_OP_UPDATE, "unit=\"g\"", { 1 }, 0 } },
+	  "dose=1|unit=\"g\"", 0, 0, 0, 0 },
+	{ "identical group edits are no review", "medication",
+	  { { CHS_OP_CREATE, "dose=500|unit=\"mg\"|note=\"x\"", { 0 }, 0 },
+	    { CHS_OP_UPDATE, "dose=1|unit=\"g\"|note=\"a\"", { 1 }, 0 },
+	    { CHS_OP_UPDATE, "dose=1|unit=\"g\"", { 1 }, 0 } },
+	  "dose=1|unit=\"g\"|note=\"a\"", 0, 0, 0, 0 },
+	{ "a group edit seen by the other side merges", "medication",
+	  { { CHS_OP_CREATE, "dose=500|unit=\"mg\"", { 0 }, 0 },
+	    { CHS_OP_UPDATE, "dose=1", { 1 }, 0 },
+	    { CHS_OP_UPDATE, "unit=\"g\"", { 2 }, 0 },
+	    { CHS_OP_UPDATE, "note=\"n\"", { 1 }, 0 } }, /* not the group */
+	  "dose=1|unit=\"g\"|note=\"n\"", 0, 0, 0, 0 },
+};
+
+#define MERGE_ROWS ((int)(sizeof(merge_rows) / sizeof(merge_rows[0])))
+
+/* Build row r's history into h. */
+static void row_history(hist *h, const merge_row *r)
+{
+	chs_change *made[ROW_CHANGES], *p[3];
+	size_t i, np;
+
+	hist_init(h, r->type);
+	for (i = 0; i < ROW_CHANGES && r->c[i].op; i++) {
+		const merge_step *st = &r->c[i];
+
+		for (np = 0; np < 3 && st->parents[np]; np++) {
+			ck_assert_int_le(st->parents[np], (int)i);
+			p[np] = made[st->parents[np] - 1];
+		}
+		made[i] = new_change(h, st->op, st->fields, p, np);
+		if (st->deleted) {
+			made[i]->deleted = st->deleted;
+			reencode(made[i]);
+		}
+	}
+}
+
+/* Every field of `want` ("name=json|...") has its value in m, and m has
+ * no other field. */
+static void assert_fields(const merge_row *r, const chs_merged *m)
+{
+	char *copy = strdup(r->fields), *save = NULL, *tok;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(copy);
+	for (tok = strtok_r(copy, "|", &save); tok; tok = strtok_r(NULL, "|", &save), n++) {
+		char *eq = strchr(tok, '=');
+		const char *got;
+
+		ck_assert_ptr_nonnull(eq);
+		*eq = '\0';
+		got = value(m, tok);
+		ck_assert_msg(got && !strcmp(got, eq + 1), "%s: field %s is %s, wanted %s",
+			      r->what, tok, got ? got : "absent", eq + 1);
+	}
+	ck_assert_msg(m->nfields == n, "%s: %zu fields, wanted %zu", r->what, m->nfields, n);
+	free(copy);
+}
+
+START_TEST(test_merge__table)
+{
+	const merge_row *r = &merge_rows[_i];
+	const char *state = r->deleted ? "{\"deleted\":true," : "{\"deleted\":false,";
+	chs_merged *m;
+	hist h;
+
+	row_history(&h, r);
+	m = merge_all(&h);
+	assert_fields(r, m);
+	ck_assert_msg(m->review == r->review, "%s: review %d", r->what, m->review);
+	ck_assert_msg(m->exists_review == r->exists_review, "%s: exists review %d", r->what,
+		      m->exists_review);
+	ck_assert_msg(m->deleted == r->deleted, "%s: deleted %d", r->what, m->deleted);
+	ck_assert_msg(!r->nheads || m->nheads == r->nheads, "%s: %zu heads", r->what, m->nheads);
+	ck_assert_msg(!strncmp(m->state, state, strlen(state)), "%s: state %s", r->what,
+		      m->state);
+	chs_merged_free(m);
+	hist_dispose(&h);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
+ * Cases of their own shape
  */
 
 START_TEST(test_merge__linear_history_applies_in_order)
@@ -212,23 +365,6 @@ START_TEST(test_merge__linear_history_applies_in_order)
 		chs_hash(hh, m->state, m->state_len);
 		ck_assert_mem_eq(hh, m->hash, sizeof(hh));
 	}
-	chs_merged_free(m);
-	hist_dispose(&h);
-}
-END_TEST
-
-START_TEST(test_merge__clearing_a_field_removes_it)
-{
-	hist h;
-	chs_change *c0;
-	chs_merged *m;
-
-	hist_init(&h, "patient");
-	c0 = chg(&h, CHS_OP_CREATE, "name=\"Ann\"|phone=\"555\"", NULL);
-	chg(&h, CHS_OP_UPDATE, "phone=~", c0, NULL);
-	m = merge_all(&h);
-	ck_assert_ptr_null(chs_merged_get(m, "phone"));
-	ck_assert_uint_eq(m->nfields, 1);
 	chs_merged_free(m);
 	hist_dispose(&h);
 }
@@ -317,25 +453,6 @@ START_TEST(test_merge__equal_hlc_ties_break_by_change_id)
 }
 END_TEST
 
-START_TEST(test_merge__same_value_both_sides_is_no_review)
-{
-	hist h;
-	chs_change *c0;
-	chs_merged *m;
-
-	hist_init(&h, "patient");
-	c0 = chg(&h, CHS_OP_CREATE, "name=\"Ann\"", NULL);
-	chg(&h, CHS_OP_UPDATE, "name={\"a\":1}", c0, NULL);
-	chg(&h, CHS_OP_UPDATE, "name={\"a\":1}", c0, NULL);
-	m = merge_all(&h);
-	ck_assert_int_eq(m->review, 0);
-	ck_assert_str_eq(value(m, "name"), "{\"a\":1}");
-	ck_assert_uint_eq(m->nheads, 2);
-	chs_merged_free(m);
-	hist_dispose(&h);
-}
-END_TEST
-
 START_TEST(test_merge__delete_against_edit_goes_to_review)
 {
 	hist h;
@@ -366,51 +483,6 @@ START_TEST(test_merge__delete_against_edit_goes_to_review)
 }
 END_TEST
 
-START_TEST(test_merge__delete_seen_by_an_edit_is_no_conflict)
-{
-	hist h;
-	chs_change *c0, *d;
-	chs_merged *m;
-
-	hist_init(&h, "patient");
-	c0 = chg(&h, CHS_OP_CREATE, "name=\"Ann\"", NULL);
-	d = chg(&h, CHS_OP_DELETE, NULL, c0, NULL);
-	m = merge_all(&h);
-	ck_assert_int_eq(m->deleted, 1);
-	ck_assert_int_eq(m->review, 0);
-	ck_assert_str_eq(value(m, "name"), "\"Ann\"");
-	chs_merged_free(m);
-	/* An edit after the delete (it saw it) brings the record back. */
-	chg(&h, CHS_OP_UPDATE, "name=\"Back\"", d, NULL);
-	m = merge_all(&h);
-	ck_assert_int_eq(m->deleted, 0);
-	ck_assert_int_eq(m->review, 0);
-	chs_merged_free(m);
-	hist_dispose(&h);
-}
-END_TEST
-
-START_TEST(test_merge__delete_on_both_sides_is_deleted_without_review)
-{
-	hist h;
-	chs_change *c0;
-	chs_merged *m;
-
-	hist_init(&h, "patient");
-	c0 = chg(&h, CHS_OP_CREATE, "name=\"Ann\"", NULL);
-	chg(&h, CHS_OP_DELETE, NULL, c0, NULL);
-	chg(&h, CHS_OP_DELETE, NULL, c0, NULL);
-	m = merge_all(&h);
-	ck_assert_int_eq(m->deleted, 1);
-	ck_assert_int_eq(m->review, 0);
-	ck_assert_int_eq(m->exists_review, 0);
-	ck_assert_uint_eq(m->nheads, 2);
-	ck_assert_int_eq(strncmp(m->state, "{\"deleted\":true,", 16), 0);
-	chs_merged_free(m);
-	hist_dispose(&h);
-}
-END_TEST
-
 START_TEST(test_merge__resolve_of_all_heads_clears_field_review)
 {
 	hist h;
@@ -431,27 +503,6 @@ START_TEST(test_merge__resolve_of_all_heads_clears_field_review)
 	ck_assert_ptr_eq(chs_merged_get(m, "name")->from, res);
 	ck_assert_uint_eq(m->nheads, 1);
 	ck_assert_ptr_eq(m->order[m->norder - 1], res);
-	chs_merged_free(m);
-	hist_dispose(&h);
-}
-END_TEST
-
-START_TEST(test_merge__resolve_keep_clears_existence_review)
-{
-	hist h;
-	chs_change *c0, *e, *d;
-	chs_merged *m;
-
-	hist_init(&h, "patient");
-	c0 = chg(&h, CHS_OP_CREATE, "name=\"Ann\"", NULL);
-	e = chg(&h, CHS_OP_UPDATE, "name=\"Anne\"", c0, NULL);
-	d = chg(&h, CHS_OP_DELETE, NULL, c0, NULL);
-	resolve(&h, 0, NULL, e, d, NULL);
-	m = merge_all(&h);
-	ck_assert_int_eq(m->review, 0);
-	ck_assert_int_eq(m->exists_review, 0);
-	ck_assert_int_eq(m->deleted, 0);
-	ck_assert_str_eq(value(m, "name"), "\"Anne\"");
 	chs_merged_free(m);
 	hist_dispose(&h);
 }
@@ -505,66 +556,6 @@ START_TEST(test_merge__group_edits_on_two_sides_put_group_in_review)
 	ck_assert_str_eq(value(m, "dose"), win == l ? "1" : "500");
 	ck_assert_str_eq(value(m, "unit"), win == l ? "\"mg\"" : "\"g\"");
 	ck_assert_ptr_eq(chs_merged_get(m, "dose")->from, win);
-	chs_merged_free(m);
-	hist_dispose(&h);
-}
-END_TEST
-
-START_TEST(test_merge__group_without_merge_group_merges_per_field)
-{
-	hist h;
-	chs_change *c0;
-	chs_merged *m;
-
-	/* The same edits on a type without groups merge field by field. */
-	hist_init(&h, "patient");
-	c0 = chg(&h, CHS_OP_CREATE, "dose=500|unit=\"mg\"", NULL);
-	chg(&h, CHS_OP_UPDATE, "dose=1", c0, NULL);
-	chg(&h, CHS_OP_UPDATE, "unit=\"g\"", c0, NULL);
-	m = merge_all(&h);
-	ck_assert_int_eq(m->review, 0);
-	ck_assert_str_eq(value(m, "dose"), "1");
-	ck_assert_str_eq(value(m, "unit"), "\"g\"");
-	chs_merged_free(m);
-	hist_dispose(&h);
-}
-END_TEST
-
-START_TEST(test_merge__identical_group_edits_are_no_review)
-{
-	hist h;
-	chs_change *c0;
-	chs_merged *m;
-
-	hist_init(&h, "medication");
-	c0 = chg(&h, CHS_OP_CREATE, "dose=500|unit=\"mg\"|note=\"x\"", NULL);
-	chg(&h, CHS_OP_UPDATE, "dose=1|unit=\"g\"|note=\"a\"", c0, NULL);
-	chg(&h, CHS_OP_UPDATE, "dose=1|unit=\"g\"", c0, NULL);
-	m = merge_all(&h);
-	ck_assert_int_eq(m->review, 0);
-	ck_assert_str_eq(value(m, "dose"), "1");
-	ck_assert_str_eq(value(m, "unit"), "\"g\"");
-	ck_assert_str_eq(value(m, "note"), "\"a\"");
-	chs_merged_free(m);
-	hist_dispose(&h);
-}
-END_TEST
-
-START_TEST(test_merge__group_edit_seen_by_the_other_side_merges)
-{
-	hist h;
-	chs_change *c0, *l;
-	chs_merged *m;
-
-	hist_init(&h, "medication");
-	c0 = chg(&h, CHS_OP_CREATE, "dose=500|unit=\"mg\"", NULL);
-	l = chg(&h, CHS_OP_UPDATE, "dose=1", c0, NULL);
-	chg(&h, CHS_OP_UPDATE, "unit=\"g\"", l, NULL);
-	chg(&h, CHS_OP_UPDATE, "note=\"n\"", c0, NULL); /* not the group */
-	m = merge_all(&h);
-	ck_assert_int_eq(m->review, 0);
-	ck_assert_str_eq(value(m, "dose"), "1");
-	ck_assert_str_eq(value(m, "unit"), "\"g\"");
 	chs_merged_free(m);
 	hist_dispose(&h);
 }
@@ -808,7 +799,7 @@ START_TEST(test_merge__applied_history_without_create_is_refused)
 END_TEST
 
 /* ---------------------------------------------------------------------
- * Speed: 1,000 changes in 10 concurrent branches
+ * A large history: 1,000 changes in 10 concurrent branches
  */
 
 /* The lone-create shortcut must give exactly what the general path gives
@@ -844,22 +835,16 @@ START_TEST(test_merge__a_lone_create_merges_as_the_general_path_does)
 }
 END_TEST
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-START_TEST(test_merge__thousand_changes_ten_branches_is_fast)
+/* What this merge costs is measured by tools/bench/records
+ * (merge_1000_ms), not asserted here. */
+START_TEST(test_merge__thousand_changes_in_ten_branches)
 {
 	static const char *names[] = { "a", "b", "c", "d", "e", "f", "g",
 				       "dose", "unit", "route", "note", "h" };
 	static hist h;
 	chs_change *tip[10];
-	size_t b, k, runs = 50;
-	double t0, per;
+	chs_merged *m;
+	size_t b, k;
 	char spec[64];
 
 	hist_init(&h, "medication");
@@ -875,22 +860,11 @@ START_TEST(test_merge__thousand_changes_ten_branches_is_fast)
 		tip[b] = chg(&h, CHS_OP_UPDATE, spec, tip[b], NULL);
 	}
 	ck_assert_uint_eq(h.n, 1000);
-	t0 = now_ms();
-	for (k = 0; k < runs; k++)
-		chs_merged_free(merge_all(&h));
-	per = (now_ms() - t0) / (double)runs;
-	{
-		chs_merged *m = merge_all(&h);
-
-		ck_assert_uint_eq(m->nheads, 10);
-		ck_assert_uint_eq(m->norder, 1000);
-		ck_assert_int_eq(m->review, 1);
-		chs_merged_free(m);
-	}
-	printf("merge: 1000 changes in 10 branches: %.3f ms (mean of %zu)\n",
-	       per, runs);
-	/* The target is well under 10 ms; leave room for sanitizers. */
-	ck_assert_msg(per < 50.0, "merge took %.1f ms", per);
+	m = merge_all(&h);
+	ck_assert_uint_eq(m->nheads, 10);
+	ck_assert_uint_eq(m->norder, 1000);
+	ck_assert_int_eq(m->review, 1);
+	chs_merged_free(m);
 	hist_dispose(&h);
 }
 END_TEST
@@ -1657,22 +1631,15 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_merge__table, 0, MERGE_ROWS);
 	tcase_add_test(tc, test_merge__linear_history_applies_in_order);
-	tcase_add_test(tc, test_merge__clearing_a_field_removes_it);
 	tcase_add_test(tc, test_merge__field_changed_on_one_side_merges);
 	tcase_add_test(tc, test_merge__same_field_both_sides_goes_to_review);
 	tcase_add_test(tc, test_merge__equal_hlc_ties_break_by_change_id);
-	tcase_add_test(tc, test_merge__same_value_both_sides_is_no_review);
 	tcase_add_test(tc, test_merge__delete_against_edit_goes_to_review);
-	tcase_add_test(tc, test_merge__delete_seen_by_an_edit_is_no_conflict);
-	tcase_add_test(tc, test_merge__delete_on_both_sides_is_deleted_without_review);
 	tcase_add_test(tc, test_merge__resolve_of_all_heads_clears_field_review);
-	tcase_add_test(tc, test_merge__resolve_keep_clears_existence_review);
 	tcase_add_test(tc, test_merge__resolve_delete_clears_existence_review);
 	tcase_add_test(tc, test_merge__group_edits_on_two_sides_put_group_in_review);
-	tcase_add_test(tc, test_merge__group_without_merge_group_merges_per_field);
-	tcase_add_test(tc, test_merge__identical_group_edits_are_no_review);
-	tcase_add_test(tc, test_merge__group_edit_seen_by_the_other_side_merges);
 	tcase_add_test(tc, test_merge__group_review_keeps_values_hidden_in_candidates_past);
 	tcase_add_test(tc, test_merge__a_lone_create_merges_as_the_general_path_does);
 	tcase_add_test(tc, test_merge__criss_cross_merge_works);
@@ -1683,7 +1650,7 @@ int main(void)
 	tcase_add_test(tc, test_merge__duplicates_and_input_order_do_not_matter);
 	tcase_add_test(tc, test_merge__changes_of_two_records_are_refused);
 	tcase_add_test(tc, test_merge__applied_history_without_create_is_refused);
-	tcase_add_test(tc, test_merge__thousand_changes_ten_branches_is_fast);
+	tcase_add_test(tc, test_merge__thousand_changes_in_ten_branches);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tp, setup, NULL);

@@ -32,20 +32,11 @@ static void teardown(void)
 	free(dir);
 }
 
-static void init_store(void)
-{
-	result r;
-
-	run(&r, "init", "--user", "alice", "--terminal", "front-desk", NULL);
-	ck_status(r, 0);
-	ck_assert_ptr_nonnull(strstr(r.out, "created store"));
-}
-
 START_TEST(test_cli__init_then_status)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run(&r, "status", NULL);
 	ck_status(r, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "user:     alice (admin)"));
@@ -64,7 +55,7 @@ START_TEST(test_cli__wrong_passphrase_exits_2_and_says_so)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	setenv("CHARTSYNC_PASSPHRASE", "not it", 1);
 	run(&r, "status", NULL);
 	ck_status(r, 2);
@@ -83,7 +74,7 @@ START_TEST(test_cli__passphrase_file_is_read)
 
 	ck_assert_int_eq(tu_write(file, "from a file\n", 12), 0);
 	setenv("CHARTSYNC_PASSPHRASE_FILE", file, 1);
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	unsetenv("CHARTSYNC_PASSPHRASE_FILE");
 	run(&r, "status", NULL); /* CHARTSYNC_PASSPHRASE is another one */
 	ck_status(r, 2);
@@ -116,7 +107,7 @@ START_TEST(test_cli__users_add_list_remove)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	setenv("CHARTSYNC_NEW_PASSPHRASE", "bob pass", 1);
 	run(&r, "user", "add", "bob", NULL);
 	ck_status(r, 0);
@@ -160,7 +151,7 @@ START_TEST(test_cli__last_admin_stays)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run(&r, "user", "rm", "alice", NULL);
 	ck_status(r, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "last admin"));
@@ -171,7 +162,7 @@ START_TEST(test_cli__passwd)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	setenv("CHARTSYNC_NEW_PASSPHRASE", "second pass", 1);
 	run(&r, "passwd", NULL);
 	ck_status(r, 0);
@@ -187,7 +178,7 @@ START_TEST(test_cli__config)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run(&r, "config", "terminal.name", NULL);
 	ck_status(r, 0);
 	ck_assert_str_eq(r.out, "front-desk\n");
@@ -243,7 +234,7 @@ START_TEST(test_cli__missing_new_passphrase_names_the_new_variables)
 
 	/* The store's own passphrase is set, the new user's is not: the
 	 * message must name the variables that would give the new one. */
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run(&r, "user", "add", "bob", NULL);
 	ck_status(r, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "CHARTSYNC_NEW_PASSPHRASE_FILE"));
@@ -257,7 +248,7 @@ START_TEST(test_cli__unknown_short_option_is_named)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	/* an unknown short option inside a cluster names that option, not
 	 * the argument before it */
 	run(&r, "ls", "-xy", NULL);
@@ -294,7 +285,7 @@ START_TEST(test_cli__not_a_store)
 	run(&r, "status", NULL);
 	ck_status(r, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "no chartsync store in"));
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run(&r, "init", NULL);
 	ck_status(r, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "already a store"));
@@ -306,7 +297,7 @@ START_TEST(test_cli__check_reports_damage)
 	char *db = tu_path(dir, "store.db");
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run(&r, "check", NULL);
 	ck_status(r, 0);
 	tu_flip_bit(db, 4096 + 77, 3);
@@ -336,7 +327,7 @@ START_TEST(test_cli__records_add_show_ls_log)
 	char pat[64], enc[64];
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run_id(pat, "add", "patient", "name=Ada Byron", "mrn=A-1001", "dob=1961-12-10", NULL);
 	run_id(enc, "add", "encounter", "--patient", pat, "date=2024-03-15", "reason=cough");
 	run(&r, "add", "procedure", "--encounter", enc, "cpt=99213", "fee:=12500", NULL);
@@ -372,7 +363,7 @@ START_TEST(test_cli__bad_record_input_exits_2_and_saves_nothing)
 	char pat[64];
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run_id(pat, "add", "patient", "name=Ada", "mrn=A-1", NULL, NULL);
 	run(&r, "verify", NULL);
 	memcpy(before, r.out, sizeof(before));
@@ -405,7 +396,7 @@ START_TEST(test_cli__import_attach_cat_verify)
 	char pat[64], att[64], cmd[1024];
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	{
 		const char *lines =
 			"{\"type\":\"patient\",\"id\":\"aaaabbbbccccddddeeeeffff00001111\","
@@ -442,7 +433,7 @@ START_TEST(test_cli__review_with_nothing_under_review)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run(&r, "review", "--json", NULL);
 	ck_status(r, 0);
 	ck_assert_str_eq(r.out, "[]\n");
@@ -459,7 +450,7 @@ static void small_chart(char pat[64])
 	char enc[64];
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run_id(pat, "add", "patient", "name=Ada Byron", "mrn=A-1001", "dob=1961-12-10", NULL);
 	run_id(enc, "add", "encounter", "--patient", pat, "date=2024-03-15", "reason=cough");
 	run(&r, "add", "note", "--encounter", enc, "text=Cough for three weeks", NULL);
@@ -546,7 +537,7 @@ START_TEST(test_cli__sync_commands_before_an_organisation)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	/* malformed command lines: exit 1 */
 	run(&r, "device", NULL);
 	ck_status(r, 1);
@@ -594,7 +585,7 @@ START_TEST(test_cli__enroll_from_a_file_that_cannot_be_read_says_so)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	/* REQUEST may be a file holding the line: one that is not there is
 	 * a file that cannot be read, not a malformed request */
 	run(&r, "device", "enroll", "/nonexistent/request.txt", "--site", "A", "--role",

@@ -33,21 +33,12 @@ static void teardown(void)
 	free(dir);
 }
 
-static void init_store(void)
-{
-	result r;
-
-	run(&r, "init", "--user", "alice", "--terminal", "front-desk", NULL);
-	ck_status(r, 0);
-	ck_assert_ptr_nonnull(strstr(r.out, "created store"));
-}
-
 /* alice made the store; bob is a second technician. */
 static void two_users(void)
 {
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	setenv("CHARTSYNC_NEW_PASSPHRASE", "bob pass", 1);
 	run(&r, "user", "add", "bob", "--user", "alice", NULL);
 	ck_status(r, 0);
@@ -92,7 +83,7 @@ START_TEST(test_cli_coding__malformed_command_lines_exit_1)
 	result r;
 	size_t i;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	run(&r, "confirm", NULL);
 	ck_status(r, 1);
 	run(&r, "code", NULL);
@@ -188,7 +179,7 @@ START_TEST(test_cli_coding__fees_codes_queue_and_claims)
 	size_t len = 0;
 	result r;
 
-	init_store();
+	tu_cli_init_store(CHARTSYNC_BIN);
 	fees = write_tmp("fees.csv", FEES);
 	bad = write_tmp("bad.csv", FEES "99214,Visit,12,50,2024-01-01\n");
 	icd = tu_path(CHARTSYNC_SOURCE_DIR, "data/codes/icd10cm-sample.txt");
