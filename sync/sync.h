@@ -357,7 +357,7 @@ int chs_roster_open_key(const chs_roster *r, const chs_identity *me, int compart
 			uint32_t gen, unsigned char key[CHS_KEY_BYTES]);
 
 /* ---------------------------------------------------------------------
- * The git layer (sync/git.c)
+ * The git layer (sync/git/)
  *
  * A local repository (a store's mirror of the archive), batch commits on
  * per-device refs signed in git's SSH signature format, and the push and
