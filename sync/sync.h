@@ -464,7 +464,9 @@ int chs_key_none(int compartment, uint32_t gen, unsigned char *key, void *payloa
 int chs_batch_unpack(chs_batch **out, const chs_git_blob *files, size_t n,
 		     chs_key_fn key_of, void *payload, int *complete);
 
-/* Open the bare repository at `path`, creating it if missing. */
+/* Open the bare repository at `path`, creating it if missing. CHS_ERROR
+ * when libgit2 could not be started as chartsync needs it (fsync on);
+ * every call below that opens a repository fails so too. */
 int chs_git_open(chs_git **out, const char *path);
 /* Open the repository a git hook runs in, as git describes it in the
  * environment (GIT_DIR, and GIT_OBJECT_DIRECTORY with

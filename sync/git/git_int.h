@@ -119,8 +119,11 @@ typedef struct child_news {
 
 /* repo.c */
 
-/* Start libgit2 once per process, with the settings above. */
-void chs_git__start(void);
+/* Start libgit2 once per process (thread-safe), with fsync on and the
+ * memory limits set; every entry point that opens a repository calls it
+ * first. CHS_ERROR, with libgit2's reason, when any of that failed: then
+ * it fails the same way in every thread, for the life of the process. */
+int chs_git__start(void);
 /* Set `code` with "<what>: <libgit2's last message>"; returns `code`. */
 int chs_git__fail(int code, const char *what);
 

@@ -433,8 +433,7 @@ int chs_git_maintain_archive(const char *url, size_t max_packs)
 
 	if (!chs_git__is_local(url))
 		return 0;
-	chs_git__start();
-	if ((err = open_folder(&src, url)) == 0)
+	if ((err = chs_git__start()) == 0 && (err = open_folder(&src, url)) == 0)
 		err = chs_git__roll_up_packs(src, max_packs);
 	git_repository_free(src);
 	return err;

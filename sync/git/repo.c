@@ -6,6 +6,7 @@
 #include "sync/git/git_int.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -13,25 +14,51 @@
 #include <git2/sys/odb_backend.h>
 
 static pthread_once_t git_once = PTHREAD_ONCE_INIT;
+/* What git_start() found, written once under git_once and only read after
+ * it: the thread that failed is not always the one that asks, and
+ * libgit2 keeps its message per thread. */
+static int start_error;
+static char start_message[512];
+
+/* Remember why libgit2 could not start: every later open fails with it. */
+static void start_failed(const char *what)
+{
+	const git_error *e = git_error_last();
+
+	snprintf(start_message, sizeof(start_message), "libgit2 did not start: %s (%s); "
+		 "no git repository is opened without it", what,
+		 e && e->message ? e->message : "no reason given");
+	start_error = CHS_ERROR;
+}
 
 static void git_start(void)
 {
-	git_libgit2_init();
-	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+	if (git_libgit2_init() < 0) {
+		start_failed("git_libgit2_init failed");
+		return;
+	}
+	/* without it a power cut can take back commits and refs a sync
+	 * reported written: better no repository at all than that */
+	if (git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0) {
+		start_failed("it refused to fsync what it writes (GIT_OPT_ENABLE_FSYNC_GITDIR)");
+		return;
+	}
 	/* a pull walks each commit once: libgit2's defaults (a 256 MiB object
 	 * cache, up to 8 GiB of pack mapped) would only hold memory that a
 	 * pull of a million changes must keep under 200 MB */
-	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 << 20));
-	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(64 << 20));
-	/* windows of 1 GiB (the 64-bit default) would keep a whole pack's
-	 * touched pages resident however low the limit: smaller windows are
-	 * unmapped as the walk moves on */
-	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(16 << 20));
+	if (git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 << 20)) < 0 ||
+	    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(64 << 20)) < 0 ||
+	    /* windows of 1 GiB (the 64-bit default) would keep a whole pack's
+	     * touched pages resident however low the limit: smaller windows
+	     * are unmapped as the walk moves on */
+	    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(16 << 20)) < 0)
+		start_failed("it refused the limits of its object cache and pack windows");
 }
 
-void chs_git__start(void)
+int chs_git__start(void)
 {
 	pthread_once(&git_once, git_start);
+	return start_error ? chs_error_set(start_error, "%s", start_message) : 0;
 }
 
 int chs_git__fail(int code, const char *what)
@@ -90,13 +117,14 @@ static int keep_path(chs_git *g, chs_git **out)
 
 int chs_git_open(chs_git **out, const char *path)
 {
-	chs_git *g = calloc(1, sizeof(*g));
+	chs_git *g = NULL;
 	int err;
 
 	*out = NULL;
-	if (!g)
+	if ((err = chs_git__start()) < 0)
+		return err;
+	if (!(g = calloc(1, sizeof(*g))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	chs_git__start();
 	if (git_repository_open_bare(&g->repo, path) < 0) {
 		if (git_repository_init(&g->repo, path, 1) < 0) {
 			free(g);
@@ -114,13 +142,14 @@ int chs_git_open(chs_git **out, const char *path)
 
 int chs_git_open_env(chs_git **out)
 {
-	chs_git *g = calloc(1, sizeof(*g));
+	chs_git *g = NULL;
 	int err;
 
 	*out = NULL;
-	if (!g)
+	if ((err = chs_git__start()) < 0)
+		return err;
+	if (!(g = calloc(1, sizeof(*g))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	chs_git__start();
 	if (git_repository_open_ext(&g->repo, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL) < 0) {
 		free(g);
 		return chs_git__fail(CHS_EIO, "cannot open the archive's repository");
@@ -166,7 +195,8 @@ int chs_git_init_archive(const char *path)
 	git_repository *repo = NULL;
 	int rc, err;
 
-	chs_git__start();
+	if ((err = chs_git__start()) < 0)
+		return err;
 	git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
 	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_NO_REINIT |
 		     GIT_REPOSITORY_INIT_MKPATH;
@@ -182,9 +212,10 @@ int chs_git_init_archive(const char *path)
 int chs_git_probe_bare(const char *path)
 {
 	git_repository *repo = NULL;
-	int bare;
+	int bare, err;
 
-	chs_git__start();
+	if ((err = chs_git__start()) < 0)
+		return err;
 	/* NO_SEARCH: a folder inside some other repository is not one */
 	if (git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
 		return chs_error_set(CHS_ENOTFOUND, "'%s' is not a git repository", path);
