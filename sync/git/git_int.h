@@ -29,7 +29,7 @@
  *   again after each refused key, so it counts and gives up itself.
  * - libgit2 leaves Nagle's algorithm on for its sockets, and writes a push
  *   in many small pieces: the helper process turns it off before the pack
- *   goes (see no_delay()).
+ *   goes (see no_delay() in wire.c).
  *
  * The files, each calling only those listed after it (no cycles):
  *   helper.c    the forked network helper and its watchdog; push, fetch

@@ -50,8 +50,8 @@
  *
  * A killed child may leave the lock and temporary files libgit2 writes
  * while fetching: refs/remotes/archive/...lock and objects/pack/
- * pack_git2_* files. The parent removes them (chs_git__clear_locks below): only
- * a sync writes those places, and the caller runs one sync per
+ * pack_git2_* files. The parent removes them (chs_git__clear_locks() in
+ * locks.c): only a sync writes those places, and the caller runs one sync per
  * repository at a time, so any such file is the child's or a leftover of
  * an earlier crash. A push writes nothing in the local repository.
  *

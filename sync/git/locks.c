@@ -47,7 +47,7 @@ void chs_git__clear_dir(const char *dir, int deep, time_t older_than)
 }
 
 /* `sync_only`: just the places a fetch writes (see "Bounding network
- * time"); otherwise every place libgit2 locks or writes temporary files,
+ * time" in helper.c); otherwise every place libgit2 locks or writes temporary files,
  * except loose object folders (no leftovers there: loose objects are
  * written as objects/tmp_object_git2_* and renamed). */
 void chs_git__clear_locks(const char *gitdir, int sync_only, time_t older_than)
