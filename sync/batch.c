@@ -315,7 +315,7 @@ static int parse_manifest(manifest *m, const char *text, size_t len)
 	if ((err = parse_plain(m, text, len, &done)) < 0 || done)
 		return err;
 	if (!(o = chs_sync__parse(text, len, "batch manifest")))
-		return CHS_EINVALID;
+		return chs_error_last_code();
 	if (!json_is_object(o))
 		err = bad_manifest("not a JSON object");
 	else if ((err = manifest_fields(o, m)) == 0)

@@ -312,8 +312,15 @@ json_t *chs_sync__parse(const void *text, size_t len, const char *what)
 	json_error_t jerr;
 	json_t *v;
 
+	memset(&jerr, 0, sizeof(jerr));
 	v = json_loadb(text, len, CHS_SYNC_JSON_FLAGS | JSON_DECODE_ANY, &jerr);
-	if (!v)
+	/* Out of memory is no verdict on the bytes. jansson 2.14 says so with
+	 * json_error_out_of_memory, except when its first allocation fails:
+	 * then it gives up with no message at all (every parse error has
+	 * one). */
+	if (!v && (!jerr.text[0] || json_error_code(&jerr) == json_error_out_of_memory))
+		chs_error_set(CHS_ENOMEM, "out of memory while parsing %s", what);
+	else if (!v)
 		chs_error_set(CHS_EINVALID, "%s is not valid JSON: %s "
 			      "(at byte %d)", what, jerr.text, jerr.position);
 	return v;
@@ -326,7 +333,7 @@ int chs_canonical_json(chs_buf *out, const char *text, size_t len)
 	int err;
 
 	if (!(v = chs_sync__parse(text, len, "value")))
-		return CHS_EINVALID;
+		return chs_error_last_code();
 	err = chs_sync__write_json(out, v);
 	json_decref(v);
 	if (err < 0 && out->ptr) {

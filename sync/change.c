@@ -245,7 +245,8 @@ static int check_value(const chs_field *f)
 	err = chs_canonical_json(&b, f->value, len);
 	if (err < 0) {
 		chs_buf_dispose(&b);
-		return chs_error_wrap(CHS_EINVALID, "field '%s'", f->name);
+		return err == CHS_ENOMEM ? err
+		       : chs_error_wrap(CHS_EINVALID, "field '%s'", f->name);
 	}
 	same = b.len == len && memcmp(b.ptr, f->value, b.len) == 0;
 	chs_buf_dispose(&b);
@@ -682,7 +683,7 @@ static int check_canonical(const chs_change *c, const void *bytes, size_t len)
 	chs_buf_init(&b, CHS_SYNC_CHANGE_MAX_BYTES);
 	if ((err = chs_sync__change_write(c, &b)) < 0) {
 		chs_buf_dispose(&b);
-		return chs_error_wrap(CHS_EINVALID, "not a change");
+		return err == CHS_ENOMEM ? err : chs_error_wrap(CHS_EINVALID, "not a change");
 	}
 	same = b.len == len && memcmp(b.ptr, bytes, len) == 0;
 	chs_buf_dispose(&b);
@@ -972,7 +973,7 @@ int chs_change_decode(chs_change **out, const void *bytes, size_t len)
 	if ((err = decode_plain(out, bytes, len)) < 0 || *out)
 		return err;
 	if (!(o = chs_sync__parse(bytes, len, "change"))) {
-		err = CHS_EINVALID;
+		err = chs_error_last_code();
 		goto done;
 	}
 	if ((err = chs_change_new(&c)) < 0 ||

@@ -290,8 +290,10 @@ static int read_changes(chs_batch *b, const unsigned char *p, size_t len)
 
 		if (len < 4 || (n = get_u32(p)) > len - 4)
 			return chs_error_set(CHS_EDAMAGED, "a sealed batch file is malformed");
+		/* out of memory says nothing about the file */
 		if ((err = chs_sync__change_decode_kept(&c, p + 4, n)) < 0)
-			return chs_error_wrap(CHS_EDAMAGED, "a sealed batch file");
+			return err == CHS_ENOMEM ? err
+			       : chs_error_wrap(CHS_EDAMAGED, "a sealed batch file");
 		if ((err = push(b, c)) < 0) {
 			chs_change_free(c);
 			return err;
@@ -379,6 +381,7 @@ static int unpack_head(chs_batch **out, const chs_git_blob *files, size_t n)
 	const chs_git_blob *man = file_named(files, n, "manifest");
 	const chs_git_blob *sig = file_named(files, n, "signature");
 	size_t i;
+	int err;
 
 	*out = NULL;
 	if (!man || !sig || sig->len != CHS_SIGNATURE_BYTES)
@@ -388,8 +391,9 @@ static int unpack_head(chs_batch **out, const chs_git_blob *files, size_t n)
 		    strcmp(files[i].name, file_names[0]) && strcmp(files[i].name, file_names[1]))
 			return chs_error_set(CHS_EDAMAGED, "a batch commit holds an unknown file '%s'",
 					     files[i].name);
-	if (chs_batch_from_manifest(out, (const char *)man->data, man->len, sig->data) < 0)
-		return chs_error_wrap(CHS_EDAMAGED, "a batch commit");
+	if ((err = chs_batch_from_manifest(out, (const char *)man->data, man->len,
+					   sig->data)) < 0)
+		return err == CHS_ENOMEM ? err : chs_error_wrap(CHS_EDAMAGED, "a batch commit");
 	return 0;
 }
 

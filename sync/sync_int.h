@@ -35,7 +35,9 @@ int chs_sync__utf8_ok(const char *s, size_t len);
 int chs_sync__write_json(chs_buf *out, const json_t *v);
 
 /* Parse `len` bytes of JSON (any value) with the flags above; NULL with
- * CHS_EINVALID set, naming `what`, when it is not JSON. */
+ * CHS_EINVALID set, naming `what`, when it is not JSON, or with
+ * CHS_ENOMEM set when jansson ran out of memory (chs_error_last_code()
+ * tells which). */
 json_t *chs_sync__parse(const void *text, size_t len, const char *what);
 
 /* 1 if `s` is exactly `nchars` lowercase hex digits (then a NUL). */
