@@ -256,7 +256,10 @@ static int record_patient(chs_store *s, const unsigned char rec[16], unsigned ch
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT type, patient FROM records WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		if (strcmp((const char *)sqlite3_column_text(st, 0), "patient") == 0) {

@@ -104,7 +104,10 @@ static int load_chart(chs_store *s, const unsigned char pid[16], chart *c)
 		     "SELECT id, type, encounter, state, review FROM records WHERE NOT deleted"
 		     " AND (patient = ?1 OR id = ?1) AND type <> 'audit' ORDER BY rowid")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if ((err = push_item(c, st)) < 0)
 			break;

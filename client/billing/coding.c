@@ -61,7 +61,8 @@ static int load_visit(chs_store *s, const char *prefix, visit *v)
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT type, patient, deleted, state FROM records WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, v->id, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, v->id, 16)) < 0)
+		goto done;
 	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
 		err = chs_client__sqlerr(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
 					 "reading a visit");
@@ -80,6 +81,7 @@ static int load_visit(chs_store *s, const char *prefix, visit *v)
 		if (!v->fields)
 			err = chs_error_set(CHS_EDAMAGED, "the visit '%s' has no fields", prefix);
 	}
+done:
 	chs_client__finish(s, st);
 	return err;
 }
@@ -211,7 +213,10 @@ static int visit_codes(chs_store *s, const unsigned char enc[16], json_t *o)
 		     "  WHERE encounter = ? AND NOT deleted AND type IN ('procedure', 'diagnosis'))"
 		     " ORDER BY r")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, enc, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, enc, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char hex[33];
 		json_t *p;
@@ -245,7 +250,10 @@ static int patient_names(chs_store *s, const void *pid, int len, json_t *o)
 		     "SELECT json_extract(j, '$.fields.name'), json_extract(j, '$.fields.mrn')"
 		     " FROM (SELECT CAST(state AS TEXT) AS j FROM records WHERE id = ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_text(st, 0))
 			json_object_set_new(o, "name", json_string((const char *)
@@ -463,8 +471,11 @@ static int has_diagnosis(chs_store *s, const visit *v, const char *icd, int *yes
 		     " AND NOT deleted AND json_extract(CAST(state AS TEXT), '$.fields.icd') = ?"
 		     " LIMIT 1")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, v->id, 16, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, icd, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, v->id, 16)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 2, icd)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*yes = 1;
 	chs_client__finish(s, st);
@@ -585,7 +596,10 @@ static int visit_icds(chs_store *s, const void *enc, chs_buf *out)
 		     "SELECT json_extract(CAST(state AS TEXT), '$.fields.icd') FROM records"
 		     " WHERE encounter = ? AND type = 'diagnosis' AND NOT deleted ORDER BY rowid")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, enc, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, enc, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (sqlite3_column_text(st, 0))
 			err = chs_buf_printf(out, "%s%s", out->len ? " " : "",
@@ -675,7 +689,10 @@ int chs_claims_export(chs_store *s, const char *since, char **csv, size_t *rows)
 		     " WHERE substr(json_extract(ej, '$.fields.date'), 1, 10) >= ?1"
 		     " ORDER BY substr(json_extract(ej, '$.fields.date'), 1, 10), er, pr")) < 0)
 		goto done;
-	sqlite3_bind_text(st, 1, since, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, since)) < 0) {
+		chs_client__finish(s, st);
+		goto done;
+	}
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		err = claim_row(s, st, &b);
 		count++;

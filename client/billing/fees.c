@@ -543,9 +543,12 @@ int chs_client__fee_lookup(chs_store *s, const char *code, const char *day,
 		     " ORDER BY ifnull(json_extract(j, '$.fields.site'), '') = ?3 DESC,"
 		     " json_extract(j, '$.fields.effective') DESC LIMIT 1")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, site ? site : "", -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, code)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 2, day)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 3, site ? site : "")) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
 	    sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
 		*cents = sqlite3_column_int64(st, 0);
@@ -629,10 +632,14 @@ static int code_insert(codes_ctx *x, const char *code, const char *desc, int bil
 		     " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(system, code) DO UPDATE"
 		     " SET description = ?3, billable = ?4")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, x->system, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, desc, (int)strnlen(desc, DESCRIPTION_MAX), SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, billable);
+	if ((err = chs_client__bind_text(x->s, st, 1, x->system)) < 0 ||
+	    (err = chs_client__bind_text(x->s, st, 2, code)) < 0 ||
+	    (err = chs_client__bound(x->s, sqlite3_bind_text(st, 3, desc,
+				(int)strnlen(desc, DESCRIPTION_MAX), SQLITE_STATIC))) < 0 ||
+	    (err = chs_client__bind_int64(x->s, st, 4, billable)) < 0) {
+		chs_client__finish(x->s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(x->s, st);
 	if (rc != SQLITE_DONE)
@@ -812,8 +819,11 @@ int chs_code_known(chs_store *s, const char *system, const char *code, int *know
 		     "SELECT EXISTS (SELECT 1 FROM code_lists WHERE system = ?1 AND code = ?2),"
 		     " EXISTS (SELECT 1 FROM code_lists WHERE system = ?1)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, sys, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, norm, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, sys)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 2, norm)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*known = sqlite3_column_int(st, 0) ? 1 : sqlite3_column_int(st, 1) ? 0 : -1;
 	else

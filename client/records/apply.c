@@ -224,7 +224,10 @@ static int batch_held(chs_store *s, const unsigned char id[32], int *held)
 
 	if ((err = chs_client__prepare(s, &st, "SELECT 1 FROM batches WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, id, 32)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	*held = rc == SQLITE_ROW;
@@ -248,10 +251,13 @@ static int insert_change_row(chs_store *s, const chs_change *c, int64_t seq,
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT OR IGNORE INTO changes(id, record, batch, body) VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, c->id, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, c->record, 16, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, seq);
-	sqlite3_bind_blob(st, 4, body, (int)len, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, c->id, 32)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, c->record, 16)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 3, seq)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 4, body, len)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a change");
@@ -291,10 +297,13 @@ static int insert_flag(chs_store *s, const plan_flag *f)
 		     "INSERT OR REPLACE INTO flags(change, record, field, problem)"
 		     " VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, f->c->id, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, f->c->record, 16, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, f->field, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, f->problem, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, f->c->id, 32)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, f->c->record, 16)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 3, f->field)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 4, f->problem)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "flagging a change");
@@ -406,7 +415,10 @@ int chs_client__progress_load(chs_store *s, const char *device, chs_chain *chain
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT seq, prev, oid FROM progress WHERE device = ?")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, device)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 1) != CHS_HASH_BYTES ||
@@ -432,10 +444,13 @@ int chs_client__progress_save(chs_store *s, const char *device, const chs_chain 
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT OR REPLACE INTO progress(device, seq, prev, oid) VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)chain->seq);
-	sqlite3_bind_blob(st, 3, chain->prev, CHS_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, chain->oid, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, device)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, (int64_t)chain->seq)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 3, chain->prev, CHS_HASH_BYTES)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 4, chain->oid)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving sync progress");

@@ -175,8 +175,11 @@ int chs_record_resolve(chs_store *s, const char *prefix, char id_out[33])
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT id FROM records WHERE id BETWEEN ? AND ? LIMIT 2")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, lo, 16, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, hi, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, lo, 16)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, hi, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
 		chs_hex(id_out, sqlite3_column_blob(st, 0), 16);
 		found++;
@@ -217,7 +220,10 @@ static int load_info(chs_store *s, const char *prefix, rec_info *ri)
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT type, patient, deleted, review, encounter FROM records WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, ri->id, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, ri->id, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		snprintf(ri->type, sizeof(ri->type), "%s", sqlite3_column_text(st, 0));
@@ -382,8 +388,9 @@ static int check_mrn(chs_store *s, const chs_change *c, const unsigned char self
 		return 0;
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT id FROM records WHERE mrn = ? AND NOT deleted AND id <> ?")) == 0) {
-		sqlite3_bind_text(st, 1, mrn, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 2, self, 16, SQLITE_STATIC);
+		if ((err = chs_client__bind_text(s, st, 1, mrn)) < 0 ||
+		    (err = chs_client__bind_blob(s, st, 2, self, 16)) < 0)
+			goto done;
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
 			char other[33];
@@ -395,6 +402,7 @@ static int check_mrn(chs_store *s, const chs_change *c, const unsigned char self
 		} else if (rc != SQLITE_DONE) {
 			err = chs_client__sqlerr(s, rc, "checking the chart number");
 		}
+done:
 		chs_client__finish(s, st);
 	}
 	free(mrn);
@@ -669,8 +677,11 @@ static int records_under(chs_store *s, const unsigned char v[16], const unsigned
 		     "SELECT id FROM records WHERE encounter = ?1 AND NOT deleted"
 		     " AND type <> 'audit' AND patient IS NOT ?2 ORDER BY rowid")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, v, 16, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, p, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, v, 16)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, p, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
 		if (*n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
@@ -765,7 +776,10 @@ static int check_no_dependants(chs_store *s, const rec_info *ri)
 		     "SELECT count(*) FROM records WHERE NOT deleted AND"
 		     " (patient = ?1 OR encounter = ?1) AND type <> 'audit'")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, ri->id, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, ri->id, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);

@@ -196,7 +196,11 @@ int chs_store_mark_sent(chs_store *s, const unsigned char id[32])
 		chs_client__rollback(s);
 		return err;
 	}
-	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, id, 32)) < 0) {
+		chs_client__finish(s, st);
+		chs_client__rollback(s);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE) {

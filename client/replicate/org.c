@@ -126,8 +126,12 @@ static int secrets_save(chs_store *s, const admin_secrets *a)
 	    (err = chs_client__prepare(s, &st,
 		     "INSERT OR REPLACE INTO org_secret(id, admin, keyring) VALUES (1, ?, ?)")) < 0)
 		goto done;
-	sqlite3_bind_blob(st, 1, chs_identity_secret(a->admin), CHS_SIGN_SK_BYTES, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, kr.ptr, (int)kr.len, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, chs_identity_secret(a->admin),
+					 CHS_SIGN_SK_BYTES)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, kr.ptr, kr.len)) < 0) {
+		chs_client__finish(s, st);
+		goto done;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)
@@ -480,8 +484,12 @@ static int roster_set_oid(chs_store *s, uint64_t seq, const char *oid)
 		chs_client__rollback(s);
 		return err;
 	}
-	sqlite3_bind_text(st, 1, oid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)seq);
+	if ((err = chs_client__bind_text(s, st, 1, oid)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, (int64_t)seq)) < 0) {
+		chs_client__finish(s, st);
+		chs_client__rollback(s);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE) {

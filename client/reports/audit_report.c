@@ -179,8 +179,10 @@ static int collect(chs_store *s, report *r, const unsigned char *pid)
 		     : "SELECT r.id, r.state, c.body FROM records r JOIN changes c"
 		       " ON c.record = r.id WHERE r.type = 'audit'")) < 0)
 		return err;
-	if (pid)
-		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	if (pid && (err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((err = push_event(r, st)) < 0)
 			break;

@@ -617,7 +617,8 @@ static int resolve_head_times(report *rp)
 	for (i = 0; n && i < (scan ? 1 : n) && err == 0; i++) {
 		if (!scan) {
 			sqlite3_reset(st);
-			sqlite3_bind_blob(st, 1, nd[i].head, 32, SQLITE_STATIC);
+			if ((err = chs_client__bind_blob(rp->s, st, 1, nd[i].head, 32)) < 0)
+				break;
 		}
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			uint64_t ms;

@@ -131,8 +131,11 @@ int chs_client__config_put(chs_store *s, const char *key, const char *value)
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, key)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 2, value)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a setting");

@@ -268,9 +268,12 @@ static int device_save(chs_store *s)
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT INTO device(id, public, secret) VALUES (1, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, chs_identity_public(s->identity),
-			  CHS_SIGN_PK_BYTES, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, sealed, sizeof(sealed), SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, chs_identity_public(s->identity),
+					 CHS_SIGN_PK_BYTES)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, sealed, sizeof(sealed))) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the device key");
@@ -431,9 +434,12 @@ static int insert_meta(chs_store *s, const chs_store_create_opts *opts)
 		     " ('schema', ?2), ('created', ?3);"
 		     )) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, s->store_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, CHS_STORE_SCHEMA);
-	sqlite3_bind_int64(st, 3, chs_client__now());
+	if ((err = chs_client__bind_text(s, st, 1, s->store_id)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, CHS_STORE_SCHEMA)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 3, chs_client__now())) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)
@@ -441,8 +447,11 @@ static int insert_meta(chs_store *s, const chs_store_create_opts *opts)
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT INTO users(name, admin, created) VALUES (?, 1, ?)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, s->user, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chs_client__now());
+	if ((err = chs_client__bind_text(s, st, 1, s->user)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, chs_client__now())) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)
@@ -609,7 +618,10 @@ static int set_schema_version(chs_store *s)
 	if ((err = chs_client__prepare(s, &st,
 		     "UPDATE meta SET value = ?1 WHERE key = 'schema'")) < 0)
 		return err;
-	sqlite3_bind_int(st, 1, CHS_STORE_SCHEMA);
+	if ((err = chs_client__bind_int64(s, st, 1, CHS_STORE_SCHEMA)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "upgrading the store");

@@ -92,9 +92,12 @@ static int insert_user(chs_store *s, const char *name, int admin)
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT INTO users(name, admin, created) VALUES (?, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, admin ? 1 : 0);
-	sqlite3_bind_int64(st, 3, chs_client__now());
+	if ((err = chs_client__bind_text(s, st, 1, name)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, admin ? 1 : 0)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 3, chs_client__now())) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "adding the user");
@@ -140,7 +143,10 @@ static int delete_user(chs_store *s, const char *name)
 
 	if ((err = chs_client__prepare(s, &st, "DELETE FROM users WHERE name = ?")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, name)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "removing the user");
