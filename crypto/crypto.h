@@ -60,6 +60,24 @@ const char *chs_error_last(void);
 int chs_error_last_code(void);
 void chs_error_clear(void);
 
+/* A caller's bug at a public entry point (a NULL store, out-pointer or
+ * required string), as opposed to bad input from a person or a file,
+ * which gets CHS_EINVALID and a message. Debug builds stop at the bug;
+ * release builds (NDEBUG) set CHS_ERROR with the expression and return
+ * it from the calling function, which must return int. After libgit2's
+ * GIT_ASSERT_ARG (src/util/assert_safe.h). */
+#ifndef NDEBUG
+# include <assert.h>
+# define CHS_ASSERT_ARG(expr) assert(expr)
+#else
+# define CHS_ASSERT_ARG(expr) \
+	do { \
+		if (!(expr)) \
+			return chs_error_set(CHS_ERROR, \
+					     "invalid argument: %s (a bug in the caller)", #expr); \
+	} while (0)
+#endif
+
 /* ---------------------------------------------------------------------
  * Bounded, always NUL-terminated byte buffer (after curl's dynbuf).
  *

@@ -219,6 +219,8 @@ int chs_access_close(chs_store *s, chs_access *a)
 	int64_t ms;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+
 	if (!a)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -325,11 +327,19 @@ static int audited_one(chs_store *s, const char *action, const char *id,
 
 int chs_access_show(chs_store *s, const char *id, char **json)
 {
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+	CHS_ASSERT_ARG(json);
+
 	return audited_one(s, "show", id, chs_record_show, json);
 }
 
 int chs_access_log(chs_store *s, const char *id, char **json)
 {
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+	CHS_ASSERT_ARG(json);
+
 	return audited_one(s, "log", id, chs_record_log, json);
 }
 
@@ -363,6 +373,9 @@ int chs_access_list(chs_store *s, const char *type, const char *patient, char **
 	char hex[33];
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
 	*json = NULL;
 	if (!patient)
 		return chs_record_list(s, type, NULL, json);
@@ -392,6 +405,9 @@ int chs_access_cat(chs_store *s, const char *id, int fd)
 {
 	chs_access *a = NULL;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
 
 	if ((err = access_one(s, "cat", id, &a)) < 0)
 		return err;

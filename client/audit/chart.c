@@ -324,6 +324,11 @@ int chs_chart_open(chs_store *s, const char *patient, char **text, chs_access **
 	chart c;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(patient);
+	CHS_ASSERT_ARG(text);
+	CHS_ASSERT_ARG(access);
+
 	*access = NULL;
 	if ((err = chs_client__access_begin(&a, "open")) < 0)
 		return err;

@@ -140,6 +140,9 @@ int chs_coding_send(chs_store *s, const char *encounter)
 	visit v;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(encounter);
+
 	if ((err = load_visit(s, encounter, &v)) < 0)
 		goto done;
 	if (is_queued(&v)) {
@@ -176,6 +179,9 @@ int chs_coding_done(chs_store *s, const char *encounter)
 	char now[32];
 	visit v;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(encounter);
 
 	if ((err = load_visit(s, encounter, &v)) < 0)
 		goto done;
@@ -293,10 +299,14 @@ static json_t *queue_row(sqlite3_stmt *st)
 
 int chs_coding_queue(chs_store *s, char **json)
 {
-	json_t *arr = json_array();
+	json_t *arr;
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
+	arr = json_array();
 	*json = NULL;
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT id, patient, j FROM (SELECT id, patient, rowid AS r,"
@@ -530,6 +540,11 @@ int chs_coding_assign(chs_store *s, const char *encounter,
 	visit v;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(encounter);
+	CHS_ASSERT_ARG(o);
+	CHS_ASSERT_ARG(json);
+
 	*json = NULL;
 	memset(&x, 0, sizeof(x));
 	if (!o->cpt && o->nicd == 0)
@@ -663,6 +678,9 @@ int chs_claims_export(chs_store *s, const char *since, char **csv, size_t *rows)
 	size_t count = 0;
 	chs_buf b;
 	int i, err = 0, rc;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(csv);
 
 	*csv = NULL;
 	if (rows)

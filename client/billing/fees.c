@@ -500,6 +500,10 @@ int chs_fees_import(chs_store *s, const char *path, const char *site,
 	size_t len = 0;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(path);
+	CHS_ASSERT_ARG(res);
+
 	memset(res, 0, sizeof(*res));
 	memset(&ff, 0, sizeof(ff));
 	if ((err = chs_client__read_file(path, FEES_FILE_MAX, &text, &len)) < 0)
@@ -773,9 +777,14 @@ int chs_codes_import(chs_store *s, const char *path, const char *system,
 {
 	codes_ctx x = { s, NULL, 0 };
 	char *text = NULL;
-	size_t len = 0, plen = strlen(path);
+	size_t len = 0, plen;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(path);
+	CHS_ASSERT_ARG(count);
+
+	plen = strlen(path);
 	*count = 0;
 	if (system && !(x.system = system_name(system)))
 		return chs_error_set(CHS_EINVALID,
@@ -809,6 +818,10 @@ int chs_code_known(chs_store *s, const char *system, const char *code, int *know
 	sqlite3_stmt *st = NULL;
 	char norm[16];
 	int err, rc;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(code);
+	CHS_ASSERT_ARG(known);
 
 	*known = -1;
 	if (!sys)

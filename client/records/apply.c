@@ -387,6 +387,9 @@ int chs_store_apply_batch(chs_store *s, const void *bytes, size_t len)
 	chs_batch *b = NULL;
 	int applied, err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(bytes || len == 0);
+
 	if ((err = chs_batch_decode(&b, bytes, len)) < 0 || (err = chs_batch_verify(b)) < 0) {
 		chs_batch_free(b);
 		return chs_error_wrap(err == CHS_ENOMEM ? err : CHS_EDAMAGED,

@@ -198,11 +198,16 @@ int chs_attach(chs_store *s, const char *patient, const char *path,
 	       const char *encounter, const char *title, char id_out[33])
 {
 	unsigned char sha[32], id[16], *buf = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+	int fd, err;
 	struct stat sb;
 	int64_t size = 0;
 	chs_writer w;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(path);
+	CHS_ASSERT_ARG(id_out);
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return chs_error_set(CHS_EINVALID, "cannot read '%s': %s", path, strerror(errno));
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > ATTACH_MAX) {

@@ -189,6 +189,10 @@ int chs_record_confirmation(chs_store *s, const char *id, char **json)
 	json_t *j = NULL;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+	CHS_ASSERT_ARG(json);
+
 	*json = NULL;
 	memset(&t, 0, sizeof(t));
 	chs_buf_init(&t.heads, 0);
@@ -311,6 +315,9 @@ int chs_record_confirm(chs_store *s, const char *const *ids, size_t n,
 	chs_writer w;
 	int err = 0;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(ids || n == 0);
+
 	if (added)
 		*added = 0;
 	if (n == 0)
@@ -375,10 +382,14 @@ int chs_record_list_unconfirmed(chs_store *s, const char *patient, char **json)
 {
 	unsigned char pid[16];
 	sqlite3_stmt *st = NULL;
-	json_t *arr = json_array();
+	json_t *arr;
 	char hex[33];
 	int err, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
+	arr = json_array();
 	*json = NULL;
 	if (patient) {
 		if ((err = chs_record_resolve(s, patient, hex)) < 0)

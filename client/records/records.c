@@ -18,8 +18,12 @@
 
 int chs_edit_parse(chs_edit *out, char *arg)
 {
-	char *eq = strchr(arg, '=');
+	char *eq;
 
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(arg);
+
+	eq = strchr(arg, '=');
 	memset(out, 0, sizeof(*out));
 	if (!eq || eq == arg)
 		return chs_error_set(CHS_EINVALID,
@@ -167,6 +171,10 @@ int chs_record_resolve(chs_store *s, const char *prefix, char id_out[33])
 	unsigned char lo[16], hi[16];
 	sqlite3_stmt *st = NULL;
 	int err, rc, found = 0;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(prefix);
+	CHS_ASSERT_ARG(id_out);
 
 	if (prefix_range(prefix, lo, hi) < 0)
 		return chs_error_set(CHS_EINVALID,
@@ -466,12 +474,18 @@ int chs_record_add(chs_store *s, const char *type, const chs_edit *edits,
 		   size_t n, const char *patient, const char *encounter,
 		   char id_out[33])
 {
-	const chs_type_def *t = entry_type(type);
+	const chs_type_def *t;
 	unsigned char id[16];
 	chs_change *c = NULL;
 	chs_writer w;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(type);
+	CHS_ASSERT_ARG(edits || n == 0);
+	CHS_ASSERT_ARG(id_out);
+
+	t = entry_type(type);
 	if (!t)
 		return chs_error_last_code();
 	chs_random(id, sizeof(id));
@@ -751,6 +765,10 @@ int chs_record_set(chs_store *s, const char *id, const chs_edit *edits,
 	rec_info ri;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+	CHS_ASSERT_ARG(edits || n == 0);
+
 	if ((err = chs_client__writer_begin(&w, s)) < 0)
 		return err;
 	if ((err = load_info(s, id, &ri)) < 0 ||
@@ -799,6 +817,9 @@ int chs_record_rm(chs_store *s, const char *id)
 	chs_writer w;
 	rec_info ri;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
 
 	if ((err = chs_client__writer_begin(&w, s)) < 0)
 		return err;

@@ -42,6 +42,10 @@ int chs_store_verify(chs_store *s, int full, char hash_hex[65], int64_t *records
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(hash_hex);
+	CHS_ASSERT_ARG(records);
+
 	*records = 0;
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT id, hash, state FROM records ORDER BY id")) < 0)
@@ -155,6 +159,10 @@ int chs_store_unsent(chs_store *s, chs_outgoing **out, size_t *n)
 	size_t cnt = 0, cap = 0;
 	int err, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(n);
+
 	*out = NULL;
 	*n = 0;
 	if ((err = chs_client__prepare(s, &st,
@@ -188,6 +196,9 @@ int chs_store_mark_sent(chs_store *s, const unsigned char id[32])
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
 
 	if ((err = chs_client__begin(s)) < 0)
 		return err;

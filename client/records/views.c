@@ -243,6 +243,9 @@ int chs_review_list(chs_store *s, char **json)
 	sqlite3_stmt *st = NULL;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
 	*json = NULL;
 	if ((err = chs_client__prepare(s, &st,
 		     /* "review, rowid" is the order of the review index (all

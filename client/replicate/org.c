@@ -200,6 +200,8 @@ int chs_org_init(chs_store *s, const char *archive, const char *site)
 	char *terminal = NULL;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+
 	if (!s->admin)
 		return chs_error_set(CHS_EDENIED, "only an admin of this store may create an organisation");
 	err = chs_client__org_pinned(s, org, admin);
@@ -223,6 +225,9 @@ int chs_device_request(chs_store *s, char **line)
 	char *terminal = NULL;
 	chs_buf b;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(line);
 
 	*line = NULL;
 	chs_buf_init(&b, 0);
@@ -311,6 +316,11 @@ int chs_device_enroll(chs_store *s, const char *request, const char *site,
 	enroll_arg e;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(request);
+	CHS_ASSERT_ARG(role);
+	CHS_ASSERT_ARG(device);
+
 	if ((err = parse_request(request, e.pk)) < 0 || (err = chs_role_parse(role, &e.role)) < 0)
 		return err;
 	if (!site || !*site || strlen(site) > 64 || strpbrk(site, "\n\r\t"))
@@ -376,6 +386,11 @@ int chs_device_revoke(chs_store *s, const char *prefix, char device[33], uint64_
 	revoke_arg v;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(prefix);
+	CHS_ASSERT_ARG(device);
+	CHS_ASSERT_ARG(after);
+
 	memset(&v, 0, sizeof(v));
 	v.prefix = prefix;
 	if ((err = admin_edit(s, do_revoke, &v)) < 0)
@@ -393,10 +408,14 @@ static const char *role_name(chs_role r)
 int chs_device_list(chs_store *s, char **json)
 {
 	chs_roster *r = NULL;
-	json_t *arr = json_array();
+	json_t *arr;
 	size_t i;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
+	arr = json_array();
 	*json = NULL;
 	if (!arr)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
@@ -432,6 +451,9 @@ int chs_device_allowed_signers(chs_store *s, char **text)
 	chs_buf b;
 	size_t i;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(text);
 
 	*text = NULL;
 	chs_buf_init(&b, 0);
@@ -582,5 +604,7 @@ done:
 
 int chs_remote_set(chs_store *s, const char *url)
 {
+	CHS_ASSERT_ARG(s);
+
 	return chs_config_set(s, "remote.url", url);
 }

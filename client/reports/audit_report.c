@@ -220,6 +220,9 @@ int chs_report_access(chs_store *s, const chs_access_filter *f, char **json)
 	size_t i;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
 	*json = NULL;
 	memset(&r, 0, sizeof(r));
 	r.f = f ? f : &none;

@@ -754,6 +754,9 @@ int chs_export_fhir(chs_store *s, const char *patient_id, const chs_report_opts 
 	fhir x;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(out);
+
 	memset(&x, 0, sizeof(x));
 	x.s = s;
 	x.out = out;

@@ -872,6 +872,9 @@ int chs_report_consistency(chs_store *s, const chs_report_opts *opts, char **jso
 	json_t *o;
 	int err, role = 0;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
 	*json = NULL;
 	memset(&rp, 0, sizeof(rp));
 	rp.s = s;
@@ -1040,6 +1043,9 @@ int chs_report_coding(chs_store *s, const chs_report_opts *opts, char **json)
 	coding c;
 	size_t i;
 	int err, rc;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
 
 	*json = NULL;
 	memset(&c, 0, sizeof(c));

@@ -100,9 +100,14 @@ static const setting *find_setting(const char *key)
 
 int chs_config_get(chs_store *s, const char *key, char **out)
 {
-	const setting *set = find_setting(key);
+	const setting *set;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(key);
+	CHS_ASSERT_ARG(out);
+
+	set = find_setting(key);
 	*out = NULL;
 	if (!set)
 		return CHS_ENOTFOUND;
@@ -144,6 +149,9 @@ int chs_client__config_put(chs_store *s, const char *key, const char *value)
 int chs_config_set(chs_store *s, const char *key, const char *value)
 {
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(key);
 
 	if (!find_setting(key))
 		return CHS_ENOTFOUND;
@@ -187,6 +195,9 @@ static int live_records(chs_store *s, int64_t *n)
 int chs_store_status(chs_store *s, chs_status *out)
 {
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(out);
 
 	memset(out, 0, sizeof(*out));
 	out->path = s->dir;

@@ -520,6 +520,10 @@ int chs_store_create(chs_store **out, const char *dir,
 	chs_store *s = NULL;
 	int err;
 
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(dir);
+	CHS_ASSERT_ARG(opts);
+
 	*out = NULL;
 	if ((err = check_create_opts(opts)) < 0 ||
 	    (err = store_alloc(&s, dir)) < 0)
@@ -723,6 +727,10 @@ int chs_store_open(chs_store **out, const char *dir, const char *user,
 	chs_store *s = NULL;
 	int err;
 
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(dir);
+	CHS_ASSERT_ARG(passphrase || passphrase_len == 0);
+
 	*out = NULL;
 	if ((err = store_alloc(&s, dir)) < 0)
 		return err;
@@ -745,9 +753,12 @@ fail:
 
 int chs_store_probe(const char *dir)
 {
-	char *slots = chs_client__path(dir, "keyslots");
+	char *slots;
 	int there;
 
+	CHS_ASSERT_ARG(dir);
+
+	slots = chs_client__path(dir, "keyslots");
 	if (!slots)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	there = access(slots, F_OK) == 0;
@@ -762,9 +773,13 @@ int chs_store_probe(const char *dir)
 int chs_store_default_user(char **out, const char *dir)
 {
 	chs_slot_file sf;
-	char *slots = chs_client__path(dir, "keyslots");
+	char *slots;
 	const char *name = chs_login_name();
 
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(dir);
+
+	slots = chs_client__path(dir, "keyslots");
 	*out = NULL;
 	if (!slots)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
@@ -868,6 +883,8 @@ int chs_store_check(chs_store *s)
 	uint32_t bad = 0;
 	char *result = NULL;
 	int rc, err;
+
+	CHS_ASSERT_ARG(s);
 
 	if ((err = chs_client__lock(s)) < 0)
 		return err;

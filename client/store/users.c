@@ -108,6 +108,10 @@ int chs_store_user_add(chs_store *s, const char *name, int admin,
 {
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(name);
+	CHS_ASSERT_ARG(pass || passlen == 0);
+
 	if ((err = require_admin(s, "add users")) < 0 ||
 	    (err = chs_client__check_user_name(name)) < 0)
 		return err;
@@ -170,6 +174,9 @@ int chs_store_user_rm(chs_store *s, const char *name)
 	int64_t admins = 0;
 	int admin = 0, err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(name);
+
 	if ((err = require_admin(s, "remove users")) < 0)
 		return err;
 	if ((err = chs_client__begin(s)) < 0)
@@ -209,6 +216,10 @@ int chs_store_user_list(chs_store *s, chs_user **out, size_t *count)
 	chs_user *users = NULL;
 	size_t n = 0, cap = 0;
 	int err, rc;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(count);
 
 	*out = NULL;
 	*count = 0;
@@ -255,5 +266,8 @@ void chs_user_list_free(chs_user *users, size_t count)
 
 int chs_store_passwd(chs_store *s, const char *pass, size_t passlen)
 {
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(pass || passlen == 0);
+
 	return chs_client__slot_set(s, s->user, pass, passlen);
 }
