@@ -103,6 +103,23 @@ int chs_buf_printf(chs_buf *b, const char *fmt, ...) CHS_PRINTF(2, 3);
 char *chs_buf_detach(chs_buf *b);
 
 /* ---------------------------------------------------------------------
+ * Checked growable arrays (after libgit2's git_array_t)
+ *
+ * Make room for `need` elements of `elem_size` bytes in the array *ptr,
+ * whose capacity is *cap elements: *cap at least doubles (to 8 at first),
+ * so n appends cost O(n) copying. The byte count is checked for overflow
+ * and never exceeds CHS_ARRAY_MAX. On failure CHS_ENOMEM with a message,
+ * and *ptr and *cap are untouched: the old array stays valid and is still
+ * the caller's to free. CHS_ARRAY_GROW takes the element size from the
+ * pointer's type.
+ */
+#define CHS_ARRAY_MAX ((size_t)1 << 30) /* bytes in one array: 1 GiB */
+
+int chs_array_grow(void **ptr, size_t *cap, size_t need, size_t elem_size);
+#define CHS_ARRAY_GROW(p, cap, need) \
+	chs_array_grow((void **)&(p), &(cap), (need), sizeof(*(p)))
+
+/* ---------------------------------------------------------------------
  * Library start-up
  */
 /* Initialise libsodium; safe to call many times and from any thread. */

@@ -187,15 +187,10 @@ int chs_client__access_begin(chs_access **out, const char *action)
 
 int chs_client__access_add(chs_access *a, const unsigned char id[16])
 {
-	if (a->n == a->cap) {
-		size_t ncap = a->cap ? a->cap * 2 : 8;
-		unsigned char (*g)[16] = realloc(a->ids, ncap * 16);
+	int err = CHS_ARRAY_GROW(a->ids, a->cap, a->n + 1);
 
-		if (!g)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		a->ids = g;
-		a->cap = ncap;
-	}
+	if (err < 0)
+		return err;
 	memcpy(a->ids[a->n++], id, 16);
 	return 0;
 }

@@ -69,17 +69,11 @@ static int push_item(chart *c, sqlite3_stmt *st)
 	json_t *state = json_loadb(sqlite3_column_blob(st, 3),
 				   (size_t)sqlite3_column_bytes(st, 3), 0, NULL);
 	item *it;
+	int err;
 
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 32;
-		item *g = realloc(c->items, ncap * sizeof(*g));
-
-		if (!g) {
-			json_decref(state);
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		}
-		c->items = g;
-		c->cap = ncap;
+	if ((err = CHS_ARRAY_GROW(c->items, c->cap, c->n + 1)) < 0) {
+		json_decref(state);
+		return err;
 	}
 	it = &c->items[c->n++];
 	memset(it, 0, sizeof(*it));

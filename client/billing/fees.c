@@ -303,15 +303,8 @@ static int fee_add(fee_file *ff, fee_line *fl)
 
 	if ((err = fee_duplicate(ff, fl)) < 0)
 		return err;
-	if (ff->n == ff->cap) {
-		size_t ncap = ff->cap ? ff->cap * 2 : 64;
-		fee_line *g = realloc(ff->lines, ncap * sizeof(*g));
-
-		if (!g)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		ff->lines = g;
-		ff->cap = ncap;
-	}
+	if ((err = CHS_ARRAY_GROW(ff->lines, ff->cap, ff->n + 1)) < 0)
+		return err;
 	ff->lines[ff->n++] = *fl;
 	fl->description = NULL;
 	return 0;

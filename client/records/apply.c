@@ -60,15 +60,10 @@ static int cmp_by_record(const void *a, const void *b)
 static int add_flag(chs_batch_plan *p, const chs_change *c, const char *field,
 		    const char *problem)
 {
-	if (p->nflags == p->flags_cap) {
-		size_t cap = p->flags_cap ? 2 * p->flags_cap : 16;
-		plan_flag *f = realloc(p->flags, cap * sizeof(*f));
+	int err = CHS_ARRAY_GROW(p->flags, p->flags_cap, p->nflags + 1);
 
-		if (!f)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		p->flags = f;
-		p->flags_cap = cap;
-	}
+	if (err < 0)
+		return err;
 	p->flags[p->nflags].c = c;
 	p->flags[p->nflags].field = field;
 	p->flags[p->nflags].problem = problem;

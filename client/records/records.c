@@ -697,17 +697,8 @@ static int records_under(chs_store *s, const unsigned char v[16], const unsigned
 		return err;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
-		if (*n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char (*g)[33] = realloc(*ids, ncap * sizeof(**ids));
-
-			if (!g) {
-				err = chs_error_set(CHS_ENOMEM, "out of memory");
-				break;
-			}
-			*ids = g;
-			cap = ncap;
-		}
+		if ((err = CHS_ARRAY_GROW(*ids, cap, *n + 1)) < 0)
+			break;
 		if (sqlite3_column_bytes(st, 0) == 16)
 			chs_hex((*ids)[(*n)++], sqlite3_column_blob(st, 0), 16);
 	}

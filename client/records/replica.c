@@ -133,15 +133,8 @@ static int push_outgoing(chs_outgoing **list, size_t *n, size_t *cap,
 	chs_buf enc;
 	int err;
 
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 8;
-		chs_outgoing *g = realloc(*list, ncap * sizeof(*g));
-
-		if (!g)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		*list = g;
-		*cap = ncap;
-	}
+	if ((err = CHS_ARRAY_GROW(*list, *cap, *n + 1)) < 0)
+		return err;
 	chs_buf_init(&enc, 0);
 	if ((err = chs_batch_encode(b, &enc)) < 0)
 		return err;

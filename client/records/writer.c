@@ -30,15 +30,10 @@ void chs_client__changes_free(chs_change **list, size_t n)
 static int push_change(chs_change ***list, size_t *n, size_t *cap,
 		       chs_change *c)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		chs_change **g = realloc(*list, ncap * sizeof(*g));
+	int err = CHS_ARRAY_GROW(*list, *cap, *n + 1);
 
-		if (!g)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		*list = g;
-		*cap = ncap;
-	}
+	if (err < 0)
+		return err;
 	(*list)[(*n)++] = c;
 	return 0;
 }

@@ -128,17 +128,8 @@ static int push_event(report *r, sqlite3_stmt *st)
 	if (c->op != CHS_OP_CREATE ||
 	    !(j = event_json(r, id, json_object_get(state, "fields"), c, &start)))
 		goto done;
-	if (r->n == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 64;
-		event *g = realloc(r->ev, ncap * sizeof(*g));
-
-		if (!g) {
-			err = chs_error_set(CHS_ENOMEM, "out of memory");
-			goto done;
-		}
-		r->ev = g;
-		r->cap = ncap;
-	}
+	if ((err = CHS_ARRAY_GROW(r->ev, r->cap, r->n + 1)) < 0)
+		goto done;
 	r->ev[r->n].start = start;
 	r->ev[r->n].written = c->hlc;
 	memcpy(r->ev[r->n].id, id, sizeof(id));

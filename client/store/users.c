@@ -227,13 +227,8 @@ int chs_store_user_list(chs_store *s, chs_user **out, size_t *count)
 		     "SELECT name, admin, created FROM users ORDER BY name")) < 0)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			chs_user *g = realloc(users, (cap = cap ? cap * 2 : 8) * sizeof(*g));
-
-			if (!g)
-				goto nomem;
-			users = g;
-		}
+		if (CHS_ARRAY_GROW(users, cap, n + 1) < 0)
+			goto nomem;
 		users[n].name = chs_client__strdup((const char *)sqlite3_column_text(st, 0));
 		if (!users[n].name)
 			goto nomem;
