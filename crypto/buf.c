@@ -2,6 +2,9 @@
  * A growable byte buffer with a ceiling, always NUL-terminated (curl's
  * dynbuf). On any failure the buffer is freed, so a sequence of appends
  * can be checked once.
+ *
+ * Beside it, the growable array every hand-written realloc doubling used
+ * to repeat: one place that checks `count * size` for overflow.
  */
 #include "crypto/crypto.h"
 
@@ -10,6 +13,7 @@
 #include <string.h>
 
 #define BUF_MIN_CAP 64
+#define ARRAY_MIN_CAP 8 /* elements */
 
 void chs_buf_init(chs_buf *b, size_t max)
 {
@@ -102,4 +106,31 @@ char *chs_buf_detach(chs_buf *b)
 	b->ptr = NULL;
 	b->len = b->cap = 0;
 	return p;
+}
+
+int chs_array_grow(void **ptr, size_t *cap, size_t need, size_t elem_size)
+{
+	size_t most, ncap;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	/* the most elements that fit under the ceiling: need * elem_size
+	 * is never computed before need is known to be at most this */
+	most = elem_size ? CHS_ARRAY_MAX / elem_size : 0;
+	if (need > most)
+		return chs_error_set(CHS_ENOMEM,
+				     "out of memory: %zu elements of %zu bytes are more than an"
+				     " array may hold (%zu bytes)", need, elem_size,
+				     (size_t)CHS_ARRAY_MAX);
+	ncap = *cap < ARRAY_MIN_CAP ? ARRAY_MIN_CAP : *cap;
+	while (ncap < need)
+		ncap = ncap > most / 2 ? most : ncap * 2;
+	if (ncap > most)
+		ncap = most;
+	if (!(p = realloc(*ptr, ncap * elem_size)))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	*ptr = p;
+	*cap = ncap;
+	return 0;
 }

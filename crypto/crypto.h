@@ -60,6 +60,24 @@ const char *chs_error_last(void);
 int chs_error_last_code(void);
 void chs_error_clear(void);
 
+/* A caller's bug at a public entry point (a NULL store, out-pointer or
+ * required string), as opposed to bad input from a person or a file,
+ * which gets CHS_EINVALID and a message. Debug builds stop at the bug;
+ * release builds (NDEBUG) set CHS_ERROR with the expression and return
+ * it from the calling function, which must return int. After libgit2's
+ * GIT_ASSERT_ARG (src/util/assert_safe.h). */
+#ifndef NDEBUG
+# include <assert.h>
+# define CHS_ASSERT_ARG(expr) assert(expr)
+#else
+# define CHS_ASSERT_ARG(expr) \
+	do { \
+		if (!(expr)) \
+			return chs_error_set(CHS_ERROR, \
+					     "invalid argument: %s (a bug in the caller)", #expr); \
+	} while (0)
+#endif
+
 /* ---------------------------------------------------------------------
  * Bounded, always NUL-terminated byte buffer (after curl's dynbuf).
  *
@@ -83,6 +101,23 @@ int chs_buf_puts(chs_buf *b, const char *s);
 int chs_buf_printf(chs_buf *b, const char *fmt, ...) CHS_PRINTF(2, 3);
 /* Hand the contents to the caller (free() it); the buffer is left empty. */
 char *chs_buf_detach(chs_buf *b);
+
+/* ---------------------------------------------------------------------
+ * Checked growable arrays (after libgit2's git_array_t)
+ *
+ * Make room for `need` elements of `elem_size` bytes in the array *ptr,
+ * whose capacity is *cap elements: *cap at least doubles (to 8 at first),
+ * so n appends cost O(n) copying. The byte count is checked for overflow
+ * and never exceeds CHS_ARRAY_MAX. On failure CHS_ENOMEM with a message,
+ * and *ptr and *cap are untouched: the old array stays valid and is still
+ * the caller's to free. CHS_ARRAY_GROW takes the element size from the
+ * pointer's type.
+ */
+#define CHS_ARRAY_MAX ((size_t)1 << 30) /* bytes in one array: 1 GiB */
+
+int chs_array_grow(void **ptr, size_t *cap, size_t need, size_t elem_size);
+#define CHS_ARRAY_GROW(p, cap, need) \
+	chs_array_grow((void **)&(p), &(cap), (need), sizeof(*(p)))
 
 /* ---------------------------------------------------------------------
  * Library start-up

@@ -58,7 +58,7 @@ typedef struct hook {
 	chs_git *g;
 	chs_roster *roster; /* the archive's, then the pushed one once accepted */
 	update *u;
-	size_t n;
+	size_t n, cap;
 } hook;
 
 static int is_hex40(const char *s)
@@ -100,7 +100,6 @@ static int parse_line(char *line, update *u)
 static int read_updates(hook *h, FILE *in)
 {
 	char line[MAX_LINE];
-	update *grown;
 	int err;
 
 	while (fgets(line, sizeof(line), in)) {
@@ -109,9 +108,8 @@ static int read_updates(hook *h, FILE *in)
 		if (h->n == MAX_UPDATES)
 			return chs_error_set(CHS_EINVALID, "a push of more than %d refs",
 					     MAX_UPDATES);
-		if (!(grown = realloc(h->u, (h->n + 1) * sizeof(*grown))))
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		h->u = grown;
+		if ((err = CHS_ARRAY_GROW(h->u, h->cap, h->n + 1)) < 0)
+			return err;
 		if ((err = parse_line(line, &h->u[h->n])) < 0)
 			return err;
 		h->n++;

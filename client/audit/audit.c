@@ -187,15 +187,10 @@ int chs_client__access_begin(chs_access **out, const char *action)
 
 int chs_client__access_add(chs_access *a, const unsigned char id[16])
 {
-	if (a->n == a->cap) {
-		size_t ncap = a->cap ? a->cap * 2 : 8;
-		unsigned char (*g)[16] = realloc(a->ids, ncap * 16);
+	int err = CHS_ARRAY_GROW(a->ids, a->cap, a->n + 1);
 
-		if (!g)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		a->ids = g;
-		a->cap = ncap;
-	}
+	if (err < 0)
+		return err;
 	memcpy(a->ids[a->n++], id, 16);
 	return 0;
 }
@@ -218,6 +213,8 @@ int chs_access_close(chs_store *s, chs_access *a)
 	struct timespec now;
 	int64_t ms;
 	int err;
+
+	CHS_ASSERT_ARG(s);
 
 	if (!a)
 		return 0;
@@ -256,7 +253,10 @@ static int record_patient(chs_store *s, const unsigned char rec[16], unsigned ch
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT type, patient FROM records WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		if (strcmp((const char *)sqlite3_column_text(st, 0), "patient") == 0) {
@@ -322,11 +322,19 @@ static int audited_one(chs_store *s, const char *action, const char *id,
 
 int chs_access_show(chs_store *s, const char *id, char **json)
 {
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+	CHS_ASSERT_ARG(json);
+
 	return audited_one(s, "show", id, chs_record_show, json);
 }
 
 int chs_access_log(chs_store *s, const char *id, char **json)
 {
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+	CHS_ASSERT_ARG(json);
+
 	return audited_one(s, "log", id, chs_record_log, json);
 }
 
@@ -360,6 +368,9 @@ int chs_access_list(chs_store *s, const char *type, const char *patient, char **
 	char hex[33];
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
 	*json = NULL;
 	if (!patient)
 		return chs_record_list(s, type, NULL, json);
@@ -389,6 +400,9 @@ int chs_access_cat(chs_store *s, const char *id, int fd)
 {
 	chs_access *a = NULL;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
 
 	if ((err = access_one(s, "cat", id, &a)) < 0)
 		return err;

@@ -69,17 +69,11 @@ static int push_item(chart *c, sqlite3_stmt *st)
 	json_t *state = json_loadb(sqlite3_column_blob(st, 3),
 				   (size_t)sqlite3_column_bytes(st, 3), 0, NULL);
 	item *it;
+	int err;
 
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 32;
-		item *g = realloc(c->items, ncap * sizeof(*g));
-
-		if (!g) {
-			json_decref(state);
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		}
-		c->items = g;
-		c->cap = ncap;
+	if ((err = CHS_ARRAY_GROW(c->items, c->cap, c->n + 1)) < 0) {
+		json_decref(state);
+		return err;
 	}
 	it = &c->items[c->n++];
 	memset(it, 0, sizeof(*it));
@@ -104,7 +98,10 @@ static int load_chart(chs_store *s, const unsigned char pid[16], chart *c)
 		     "SELECT id, type, encounter, state, review FROM records WHERE NOT deleted"
 		     " AND (patient = ?1 OR id = ?1) AND type <> 'audit' ORDER BY rowid")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if ((err = push_item(c, st)) < 0)
 			break;
@@ -320,6 +317,11 @@ int chs_chart_open(chs_store *s, const char *patient, char **text, chs_access **
 	size_t i;
 	chart c;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(patient);
+	CHS_ASSERT_ARG(text);
+	CHS_ASSERT_ARG(access);
 
 	*access = NULL;
 	if ((err = chs_client__access_begin(&a, "open")) < 0)

@@ -65,8 +65,8 @@ static int insert_rows(sqlite3 *db, int rows, unsigned char *body,
 	for (i = 0; i < rows; i++) {
 		/* vary the row so no two pages are alike */
 		memcpy(body, &i, sizeof(i));
-		sqlite3_bind_blob(st, 1, body, len, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
+		if (sqlite3_bind_blob(st, 1, body, len, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE)
 			break;
 		sqlite3_reset(st);
 	}
@@ -105,8 +105,8 @@ static int durable_commits(sqlite3 *db, int commits, const unsigned char *body,
 
 		if ((err = exec(db, "BEGIN IMMEDIATE")) < 0)
 			break;
-		sqlite3_bind_blob(st, 1, body, len, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
+		if (sqlite3_bind_blob(st, 1, body, len, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE)
 			err = chs_error_set(CHS_ERROR, "benchmark: %s", sqlite3_errmsg(db));
 		sqlite3_reset(st);
 		if (!err)
@@ -247,16 +247,18 @@ static int floor_record(sqlite3_stmt *ch, sqlite3_stmt *rec, long i, chs_buf *bo
 	memcpy(body->ptr, &i, sizeof(i));
 	memcpy(state->ptr, &i, sizeof(i));
 	snprintf(mrn, sizeof(mrn), "MRN-%08ld", i);
-	sqlite3_bind_blob(ch, 1, id, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(ch, 2, record, 16, SQLITE_STATIC);
-	sqlite3_bind_int64(ch, 3, 1 + i / CHS_BATCH_MAX_CHANGES);
-	sqlite3_bind_blob(ch, 4, body->ptr, (int)body->len, SQLITE_STATIC);
-	sqlite3_bind_blob(rec, 1, record, 16, SQLITE_STATIC);
-	sqlite3_bind_blob(rec, 2, id, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(rec, 3, state->ptr, (int)state->len, SQLITE_STATIC);
-	sqlite3_bind_blob(rec, 4, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_text(rec, 5, mrn, -1, SQLITE_TRANSIENT);
-	ok = sqlite3_step(ch) == SQLITE_DONE && sqlite3_step(rec) == SQLITE_DONE;
+	/* a bare database, no store: a failed bind is reported by the
+	 * caller from sqlite3_errmsg() like a failed step */
+	ok = sqlite3_bind_blob(ch, 1, id, 32, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_blob(ch, 2, record, 16, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_int64(ch, 3, 1 + i / CHS_BATCH_MAX_CHANGES) == SQLITE_OK &&
+	     sqlite3_bind_blob(ch, 4, body->ptr, (int)body->len, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_blob(rec, 1, record, 16, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_blob(rec, 2, id, 32, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_blob(rec, 3, state->ptr, (int)state->len, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_blob(rec, 4, hash, 32, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_text(rec, 5, mrn, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+	     sqlite3_step(ch) == SQLITE_DONE && sqlite3_step(rec) == SQLITE_DONE;
 	sqlite3_reset(ch);
 	sqlite3_reset(rec);
 	return ok ? 0 : -1;
@@ -270,12 +272,12 @@ static int floor_batch(sqlite3_stmt *b, long seq, const unsigned char *manifest,
 
 	chs_random(id, sizeof(id));
 	chs_random(sig, sizeof(sig));
-	sqlite3_bind_int64(b, 1, seq);
-	sqlite3_bind_blob(b, 2, id, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(b, 3, seq);
-	sqlite3_bind_blob(b, 4, manifest, (int)len, SQLITE_STATIC);
-	sqlite3_bind_blob(b, 5, sig, 64, SQLITE_STATIC);
-	ok = sqlite3_step(b) == SQLITE_DONE;
+	ok = sqlite3_bind_int64(b, 1, seq) == SQLITE_OK &&
+	     sqlite3_bind_blob(b, 2, id, 32, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_int64(b, 3, seq) == SQLITE_OK &&
+	     sqlite3_bind_blob(b, 4, manifest, (int)len, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_blob(b, 5, sig, 64, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_step(b) == SQLITE_DONE;
 	sqlite3_reset(b);
 	return ok ? 0 : -1;
 }

@@ -61,7 +61,8 @@ static int load_visit(chs_store *s, const char *prefix, visit *v)
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT type, patient, deleted, state FROM records WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, v->id, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, v->id, 16)) < 0)
+		goto done;
 	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
 		err = chs_client__sqlerr(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
 					 "reading a visit");
@@ -80,6 +81,7 @@ static int load_visit(chs_store *s, const char *prefix, visit *v)
 		if (!v->fields)
 			err = chs_error_set(CHS_EDAMAGED, "the visit '%s' has no fields", prefix);
 	}
+done:
 	chs_client__finish(s, st);
 	return err;
 }
@@ -138,6 +140,9 @@ int chs_coding_send(chs_store *s, const char *encounter)
 	visit v;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(encounter);
+
 	if ((err = load_visit(s, encounter, &v)) < 0)
 		goto done;
 	if (is_queued(&v)) {
@@ -175,6 +180,9 @@ int chs_coding_done(chs_store *s, const char *encounter)
 	visit v;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(encounter);
+
 	if ((err = load_visit(s, encounter, &v)) < 0)
 		goto done;
 	if (!is_queued(&v)) {
@@ -211,7 +219,10 @@ static int visit_codes(chs_store *s, const unsigned char enc[16], json_t *o)
 		     "  WHERE encounter = ? AND NOT deleted AND type IN ('procedure', 'diagnosis'))"
 		     " ORDER BY r")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, enc, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, enc, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char hex[33];
 		json_t *p;
@@ -245,7 +256,10 @@ static int patient_names(chs_store *s, const void *pid, int len, json_t *o)
 		     "SELECT json_extract(j, '$.fields.name'), json_extract(j, '$.fields.mrn')"
 		     " FROM (SELECT CAST(state AS TEXT) AS j FROM records WHERE id = ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_text(st, 0))
 			json_object_set_new(o, "name", json_string((const char *)
@@ -285,10 +299,14 @@ static json_t *queue_row(sqlite3_stmt *st)
 
 int chs_coding_queue(chs_store *s, char **json)
 {
-	json_t *arr = json_array();
+	json_t *arr;
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
+	arr = json_array();
 	*json = NULL;
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT id, patient, j FROM (SELECT id, patient, rowid AS r,"
@@ -463,8 +481,11 @@ static int has_diagnosis(chs_store *s, const visit *v, const char *icd, int *yes
 		     " AND NOT deleted AND json_extract(CAST(state AS TEXT), '$.fields.icd') = ?"
 		     " LIMIT 1")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, v->id, 16, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, icd, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, v->id, 16)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 2, icd)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*yes = 1;
 	chs_client__finish(s, st);
@@ -518,6 +539,11 @@ int chs_coding_assign(chs_store *s, const char *encounter,
 	assign_ctx x;
 	visit v;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(encounter);
+	CHS_ASSERT_ARG(o);
+	CHS_ASSERT_ARG(json);
 
 	*json = NULL;
 	memset(&x, 0, sizeof(x));
@@ -585,7 +611,10 @@ static int visit_icds(chs_store *s, const void *enc, chs_buf *out)
 		     "SELECT json_extract(CAST(state AS TEXT), '$.fields.icd') FROM records"
 		     " WHERE encounter = ? AND type = 'diagnosis' AND NOT deleted ORDER BY rowid")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, enc, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, enc, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (sqlite3_column_text(st, 0))
 			err = chs_buf_printf(out, "%s%s", out->len ? " " : "",
@@ -650,6 +679,9 @@ int chs_claims_export(chs_store *s, const char *since, char **csv, size_t *rows)
 	chs_buf b;
 	int i, err = 0, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(csv);
+
 	*csv = NULL;
 	if (rows)
 		*rows = 0;
@@ -675,7 +707,10 @@ int chs_claims_export(chs_store *s, const char *since, char **csv, size_t *rows)
 		     " WHERE substr(json_extract(ej, '$.fields.date'), 1, 10) >= ?1"
 		     " ORDER BY substr(json_extract(ej, '$.fields.date'), 1, 10), er, pr")) < 0)
 		goto done;
-	sqlite3_bind_text(st, 1, since, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, since)) < 0) {
+		chs_client__finish(s, st);
+		goto done;
+	}
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		err = claim_row(s, st, &b);
 		count++;

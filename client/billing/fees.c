@@ -303,15 +303,8 @@ static int fee_add(fee_file *ff, fee_line *fl)
 
 	if ((err = fee_duplicate(ff, fl)) < 0)
 		return err;
-	if (ff->n == ff->cap) {
-		size_t ncap = ff->cap ? ff->cap * 2 : 64;
-		fee_line *g = realloc(ff->lines, ncap * sizeof(*g));
-
-		if (!g)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		ff->lines = g;
-		ff->cap = ncap;
-	}
+	if ((err = CHS_ARRAY_GROW(ff->lines, ff->cap, ff->n + 1)) < 0)
+		return err;
 	ff->lines[ff->n++] = *fl;
 	fl->description = NULL;
 	return 0;
@@ -500,6 +493,10 @@ int chs_fees_import(chs_store *s, const char *path, const char *site,
 	size_t len = 0;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(path);
+	CHS_ASSERT_ARG(res);
+
 	memset(res, 0, sizeof(*res));
 	memset(&ff, 0, sizeof(ff));
 	if ((err = chs_client__read_file(path, FEES_FILE_MAX, &text, &len)) < 0)
@@ -543,9 +540,12 @@ int chs_client__fee_lookup(chs_store *s, const char *code, const char *day,
 		     " ORDER BY ifnull(json_extract(j, '$.fields.site'), '') = ?3 DESC,"
 		     " json_extract(j, '$.fields.effective') DESC LIMIT 1")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, site ? site : "", -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, code)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 2, day)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 3, site ? site : "")) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
 	    sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
 		*cents = sqlite3_column_int64(st, 0);
@@ -629,10 +629,14 @@ static int code_insert(codes_ctx *x, const char *code, const char *desc, int bil
 		     " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(system, code) DO UPDATE"
 		     " SET description = ?3, billable = ?4")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, x->system, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, code, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, desc, (int)strnlen(desc, DESCRIPTION_MAX), SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, billable);
+	if ((err = chs_client__bind_text(x->s, st, 1, x->system)) < 0 ||
+	    (err = chs_client__bind_text(x->s, st, 2, code)) < 0 ||
+	    (err = chs_client__bound(x->s, sqlite3_bind_text(st, 3, desc,
+				(int)strnlen(desc, DESCRIPTION_MAX), SQLITE_STATIC))) < 0 ||
+	    (err = chs_client__bind_int64(x->s, st, 4, billable)) < 0) {
+		chs_client__finish(x->s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(x->s, st);
 	if (rc != SQLITE_DONE)
@@ -766,9 +770,14 @@ int chs_codes_import(chs_store *s, const char *path, const char *system,
 {
 	codes_ctx x = { s, NULL, 0 };
 	char *text = NULL;
-	size_t len = 0, plen = strlen(path);
+	size_t len = 0, plen;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(path);
+	CHS_ASSERT_ARG(count);
+
+	plen = strlen(path);
 	*count = 0;
 	if (system && !(x.system = system_name(system)))
 		return chs_error_set(CHS_EINVALID,
@@ -803,6 +812,10 @@ int chs_code_known(chs_store *s, const char *system, const char *code, int *know
 	char norm[16];
 	int err, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(code);
+	CHS_ASSERT_ARG(known);
+
 	*known = -1;
 	if (!sys)
 		return chs_error_set(CHS_EINVALID,
@@ -812,8 +825,11 @@ int chs_code_known(chs_store *s, const char *system, const char *code, int *know
 		     "SELECT EXISTS (SELECT 1 FROM code_lists WHERE system = ?1 AND code = ?2),"
 		     " EXISTS (SELECT 1 FROM code_lists WHERE system = ?1)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, sys, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, norm, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, sys)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 2, norm)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*known = sqlite3_column_int(st, 0) ? 1 : sqlite3_column_int(st, 1) ? 0 : -1;
 	else

@@ -21,7 +21,10 @@ static int known_record(chs_store *s, const unsigned char rec[16], int *yes)
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT EXISTS (SELECT 1 FROM changes WHERE record = ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*yes = sqlite3_column_int(st, 0);
@@ -41,8 +44,11 @@ static int stored(chs_store *s, const unsigned char rec[16], const unsigned char
 		     "SELECT (SELECT type FROM records WHERE id = ?1),"
 		     " EXISTS (SELECT 1 FROM changes WHERE record = ?1 AND id <> ?2)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, change, 32, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, change, 32)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		if (sqlite3_column_type(st, 0) == SQLITE_TEXT)

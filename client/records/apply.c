@@ -60,15 +60,10 @@ static int cmp_by_record(const void *a, const void *b)
 static int add_flag(chs_batch_plan *p, const chs_change *c, const char *field,
 		    const char *problem)
 {
-	if (p->nflags == p->flags_cap) {
-		size_t cap = p->flags_cap ? 2 * p->flags_cap : 16;
-		plan_flag *f = realloc(p->flags, cap * sizeof(*f));
+	int err = CHS_ARRAY_GROW(p->flags, p->flags_cap, p->nflags + 1);
 
-		if (!f)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		p->flags = f;
-		p->flags_cap = cap;
-	}
+	if (err < 0)
+		return err;
 	p->flags[p->nflags].c = c;
 	p->flags[p->nflags].field = field;
 	p->flags[p->nflags].problem = problem;
@@ -224,7 +219,10 @@ static int batch_held(chs_store *s, const unsigned char id[32], int *held)
 
 	if ((err = chs_client__prepare(s, &st, "SELECT 1 FROM batches WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, id, 32)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	*held = rc == SQLITE_ROW;
@@ -248,10 +246,13 @@ static int insert_change_row(chs_store *s, const chs_change *c, int64_t seq,
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT OR IGNORE INTO changes(id, record, batch, body) VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, c->id, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, c->record, 16, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, seq);
-	sqlite3_bind_blob(st, 4, body, (int)len, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, c->id, 32)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, c->record, 16)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 3, seq)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 4, body, len)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a change");
@@ -291,10 +292,13 @@ static int insert_flag(chs_store *s, const plan_flag *f)
 		     "INSERT OR REPLACE INTO flags(change, record, field, problem)"
 		     " VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, f->c->id, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, f->c->record, 16, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, f->field, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, f->problem, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, f->c->id, 32)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, f->c->record, 16)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 3, f->field)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 4, f->problem)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "flagging a change");
@@ -378,6 +382,9 @@ int chs_store_apply_batch(chs_store *s, const void *bytes, size_t len)
 	chs_batch *b = NULL;
 	int applied, err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(bytes || len == 0);
+
 	if ((err = chs_batch_decode(&b, bytes, len)) < 0 || (err = chs_batch_verify(b)) < 0) {
 		chs_batch_free(b);
 		return chs_error_wrap(err == CHS_ENOMEM ? err : CHS_EDAMAGED,
@@ -406,7 +413,10 @@ int chs_client__progress_load(chs_store *s, const char *device, chs_chain *chain
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT seq, prev, oid FROM progress WHERE device = ?")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, device)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 1) != CHS_HASH_BYTES ||
@@ -432,10 +442,13 @@ int chs_client__progress_save(chs_store *s, const char *device, const chs_chain 
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT OR REPLACE INTO progress(device, seq, prev, oid) VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)chain->seq);
-	sqlite3_bind_blob(st, 3, chain->prev, CHS_HASH_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, chain->oid, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, device)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, (int64_t)chain->seq)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 3, chain->prev, CHS_HASH_BYTES)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 4, chain->oid)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving sync progress");

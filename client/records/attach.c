@@ -48,7 +48,7 @@ static int pass(chs_store *s, int fd, const char *path, unsigned char *buf,
 	chs_sha256_state h;
 	ssize_t n;
 	int64_t k = 0;
-	int rc;
+	int err, rc;
 
 	*size = 0;
 	chs_sha256_init(&h);
@@ -59,9 +59,10 @@ static int pass(chs_store *s, int fd, const char *path, unsigned char *buf,
 		*size += n;
 		if (!st)
 			continue;
-		sqlite3_bind_blob(st, 1, want, 32, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, k++);
-		sqlite3_bind_blob(st, 3, buf, (int)n, SQLITE_STATIC);
+		if ((err = chs_client__bind_blob(s, st, 1, want, 32)) < 0 ||
+		    (err = chs_client__bind_int64(s, st, 2, k++)) < 0 ||
+		    (err = chs_client__bind_blob(s, st, 3, buf, n)) < 0)
+			return err;
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
@@ -82,7 +83,10 @@ static int blob_known(chs_store *s, const unsigned char sha[32], int *known)
 
 	if ((err = chs_client__prepare(s, &st, "SELECT 1 FROM blobs WHERE sha256 = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, sha, 32, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, sha, 32)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	*known = rc == SQLITE_ROW;
@@ -102,8 +106,12 @@ static int outbox_add(chs_store *s, const unsigned char sha[CHS_SHA256_BYTES],
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT OR IGNORE INTO blob_outbox(sha256, chunks) VALUES (?, ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, sha, CHS_SHA256_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)chs_chunk_count((uint64_t)size));
+	if ((err = chs_client__bind_blob(s, st, 1, sha, CHS_SHA256_BYTES)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2,
+					  (int64_t)chs_chunk_count((uint64_t)size))) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the attachment");
@@ -129,8 +137,11 @@ static int store_blob(chs_store *s, int fd, const char *path, unsigned char *buf
 	if (err < 0 || (err = chs_client__prepare(s, &st,
 			"INSERT INTO blobs(sha256, size) VALUES (?, ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, sha, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, size);
+	if ((err = chs_client__bind_blob(s, st, 1, sha, 32)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, size)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)
@@ -187,11 +198,16 @@ int chs_attach(chs_store *s, const char *patient, const char *path,
 	       const char *encounter, const char *title, char id_out[33])
 {
 	unsigned char sha[32], id[16], *buf = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+	int fd, err;
 	struct stat sb;
 	int64_t size = 0;
 	chs_writer w;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(path);
+	CHS_ASSERT_ARG(id_out);
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return chs_error_set(CHS_EINVALID, "cannot read '%s': %s", path, strerror(errno));
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > ATTACH_MAX) {
@@ -254,7 +270,8 @@ static int attachment_sha(chs_store *s, const char *prefix, unsigned char sha[32
 		     "SELECT type, json_extract(CAST(state AS TEXT), '$.fields.sha256')"
 		     " FROM records WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0)
+		goto done;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		type = (const char *)sqlite3_column_text(st, 0);
@@ -267,6 +284,7 @@ static int attachment_sha(chs_store *s, const char *prefix, unsigned char sha[32
 	} else {
 		err = chs_client__sqlerr(s, rc, "reading a record");
 	}
+done:
 	chs_client__finish(s, st);
 	return err;
 }
@@ -289,7 +307,10 @@ int chs_attachment_cat(chs_store *s, const char *id, int fd)
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY n")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, sha, 32, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, sha, 32)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	chs_sha256_init(&h);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
 		const void *d = sqlite3_column_blob(st, 0);

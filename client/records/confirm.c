@@ -76,7 +76,8 @@ static int load_target(chs_store *s, const char *prefix, target *t)
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT type, patient, deleted, review, heads FROM records WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, t->id, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, t->id, 16)) < 0)
+		goto done;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		snprintf(t->type, sizeof(t->type), "%s", sqlite3_column_text(st, 0));
 		if (sqlite3_column_bytes(st, 1) == 16)
@@ -91,6 +92,7 @@ static int load_target(chs_store *s, const char *prefix, target *t)
 		err = chs_client__sqlerr(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
 					 "reading a record");
 	}
+done:
 	chs_client__finish(s, st);
 	return err;
 }
@@ -126,10 +128,11 @@ static int find_confirmation(chs_store *s, const target *t, found *f)
 							    : FIND_CONFIRMATION("IS NULL"))) < 0)
 		return err;
 #undef FIND_CONFIRMATION
-	if (t->patient[0] && chs_client__parse_id(pid, t->patient) == 0)
-		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, t->hex, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, t->heads.ptr, -1, SQLITE_STATIC);
+	if ((t->patient[0] && chs_client__parse_id(pid, t->patient) == 0 &&
+	     (err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) ||
+	    (err = chs_client__bind_text(s, st, 2, t->hex)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 3, t->heads.ptr)) < 0)
+		goto done;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
 		memcpy(f->conf, sqlite3_column_blob(st, 0), 16);
 		if (sqlite3_column_text(st, 1))
@@ -138,6 +141,7 @@ static int find_confirmation(chs_store *s, const target *t, found *f)
 	} else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		err = chs_client__sqlerr(s, rc, "reading confirmations");
 	}
+done:
 	chs_client__finish(s, st);
 	return err;
 }
@@ -184,6 +188,10 @@ int chs_record_confirmation(chs_store *s, const char *id, char **json)
 	target t;
 	json_t *j = NULL;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+	CHS_ASSERT_ARG(json);
 
 	*json = NULL;
 	memset(&t, 0, sizeof(t));
@@ -307,6 +315,9 @@ int chs_record_confirm(chs_store *s, const char *const *ids, size_t n,
 	chs_writer w;
 	int err = 0;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(ids || n == 0);
+
 	if (added)
 		*added = 0;
 	if (n == 0)
@@ -371,10 +382,14 @@ int chs_record_list_unconfirmed(chs_store *s, const char *patient, char **json)
 {
 	unsigned char pid[16];
 	sqlite3_stmt *st = NULL;
-	json_t *arr = json_array();
+	json_t *arr;
 	char hex[33];
 	int err, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
+	arr = json_array();
 	*json = NULL;
 	if (patient) {
 		if ((err = chs_record_resolve(s, patient, hex)) < 0)
@@ -396,8 +411,10 @@ int chs_record_list_unconfirmed(chs_store *s, const char *patient, char **json)
 		     : UNCONFIRMED("", ""))) < 0)
 		goto done;
 #undef UNCONFIRMED
-	if (patient)
-		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	if (patient && (err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_client__finish(s, st);
+		goto done;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
 		json_t *o = unconfirmed_row(st);
 

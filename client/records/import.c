@@ -456,10 +456,15 @@ static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *coun
 
 int chs_record_import(chs_store *s, const char *path, int64_t *count)
 {
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	FILE *f;
 	chs_writer w;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(path);
+	CHS_ASSERT_ARG(count);
+
+	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
 	*count = 0;
 	if (!f)
 		return chs_error_set(CHS_EINVALID, "cannot read '%s': %s", path,

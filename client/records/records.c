@@ -18,8 +18,12 @@
 
 int chs_edit_parse(chs_edit *out, char *arg)
 {
-	char *eq = strchr(arg, '=');
+	char *eq;
 
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(arg);
+
+	eq = strchr(arg, '=');
 	memset(out, 0, sizeof(*out));
 	if (!eq || eq == arg)
 		return chs_error_set(CHS_EINVALID,
@@ -168,6 +172,10 @@ int chs_record_resolve(chs_store *s, const char *prefix, char id_out[33])
 	sqlite3_stmt *st = NULL;
 	int err, rc, found = 0;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(prefix);
+	CHS_ASSERT_ARG(id_out);
+
 	if (prefix_range(prefix, lo, hi) < 0)
 		return chs_error_set(CHS_EINVALID,
 				     "'%s' is not a record id (at least %d hex digits)",
@@ -175,8 +183,11 @@ int chs_record_resolve(chs_store *s, const char *prefix, char id_out[33])
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT id FROM records WHERE id BETWEEN ? AND ? LIMIT 2")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, lo, 16, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, hi, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, lo, 16)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, hi, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
 		chs_hex(id_out, sqlite3_column_blob(st, 0), 16);
 		found++;
@@ -217,7 +228,10 @@ static int load_info(chs_store *s, const char *prefix, rec_info *ri)
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT type, patient, deleted, review, encounter FROM records WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, ri->id, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, ri->id, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		snprintf(ri->type, sizeof(ri->type), "%s", sqlite3_column_text(st, 0));
@@ -382,8 +396,9 @@ static int check_mrn(chs_store *s, const chs_change *c, const unsigned char self
 		return 0;
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT id FROM records WHERE mrn = ? AND NOT deleted AND id <> ?")) == 0) {
-		sqlite3_bind_text(st, 1, mrn, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 2, self, 16, SQLITE_STATIC);
+		if ((err = chs_client__bind_text(s, st, 1, mrn)) < 0 ||
+		    (err = chs_client__bind_blob(s, st, 2, self, 16)) < 0)
+			goto done;
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
 			char other[33];
@@ -395,6 +410,7 @@ static int check_mrn(chs_store *s, const chs_change *c, const unsigned char self
 		} else if (rc != SQLITE_DONE) {
 			err = chs_client__sqlerr(s, rc, "checking the chart number");
 		}
+done:
 		chs_client__finish(s, st);
 	}
 	free(mrn);
@@ -458,12 +474,18 @@ int chs_record_add(chs_store *s, const char *type, const chs_edit *edits,
 		   size_t n, const char *patient, const char *encounter,
 		   char id_out[33])
 {
-	const chs_type_def *t = entry_type(type);
+	const chs_type_def *t;
 	unsigned char id[16];
 	chs_change *c = NULL;
 	chs_writer w;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(type);
+	CHS_ASSERT_ARG(edits || n == 0);
+	CHS_ASSERT_ARG(id_out);
+
+	t = entry_type(type);
 	if (!t)
 		return chs_error_last_code();
 	chs_random(id, sizeof(id));
@@ -669,20 +691,14 @@ static int records_under(chs_store *s, const unsigned char v[16], const unsigned
 		     "SELECT id FROM records WHERE encounter = ?1 AND NOT deleted"
 		     " AND type <> 'audit' AND patient IS NOT ?2 ORDER BY rowid")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, v, 16, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, p, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, v, 16)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, p, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
-		if (*n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char (*g)[33] = realloc(*ids, ncap * sizeof(**ids));
-
-			if (!g) {
-				err = chs_error_set(CHS_ENOMEM, "out of memory");
-				break;
-			}
-			*ids = g;
-			cap = ncap;
-		}
+		if ((err = CHS_ARRAY_GROW(*ids, cap, *n + 1)) < 0)
+			break;
 		if (sqlite3_column_bytes(st, 0) == 16)
 			chs_hex((*ids)[(*n)++], sqlite3_column_blob(st, 0), 16);
 	}
@@ -740,6 +756,10 @@ int chs_record_set(chs_store *s, const char *id, const chs_edit *edits,
 	rec_info ri;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+	CHS_ASSERT_ARG(edits || n == 0);
+
 	if ((err = chs_client__writer_begin(&w, s)) < 0)
 		return err;
 	if ((err = load_info(s, id, &ri)) < 0 ||
@@ -765,7 +785,10 @@ static int check_no_dependants(chs_store *s, const rec_info *ri)
 		     "SELECT count(*) FROM records WHERE NOT deleted AND"
 		     " (patient = ?1 OR encounter = ?1) AND type <> 'audit'")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, ri->id, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, ri->id, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
@@ -785,6 +808,9 @@ int chs_record_rm(chs_store *s, const char *id)
 	chs_writer w;
 	rec_info ri;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
 
 	if ((err = chs_client__writer_begin(&w, s)) < 0)
 		return err;

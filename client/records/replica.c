@@ -42,6 +42,10 @@ int chs_store_verify(chs_store *s, int full, char hash_hex[65], int64_t *records
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(hash_hex);
+	CHS_ASSERT_ARG(records);
+
 	*records = 0;
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT id, hash, state FROM records ORDER BY id")) < 0)
@@ -129,15 +133,8 @@ static int push_outgoing(chs_outgoing **list, size_t *n, size_t *cap,
 	chs_buf enc;
 	int err;
 
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 8;
-		chs_outgoing *g = realloc(*list, ncap * sizeof(*g));
-
-		if (!g)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		*list = g;
-		*cap = ncap;
-	}
+	if ((err = CHS_ARRAY_GROW(*list, *cap, *n + 1)) < 0)
+		return err;
 	chs_buf_init(&enc, 0);
 	if ((err = chs_batch_encode(b, &enc)) < 0)
 		return err;
@@ -154,6 +151,10 @@ int chs_store_unsent(chs_store *s, chs_outgoing **out, size_t *n)
 	sqlite3_stmt *st = NULL;
 	size_t cnt = 0, cap = 0;
 	int err, rc;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(n);
 
 	*out = NULL;
 	*n = 0;
@@ -189,6 +190,9 @@ int chs_store_mark_sent(chs_store *s, const unsigned char id[32])
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+
 	if ((err = chs_client__begin(s)) < 0)
 		return err;
 	if ((err = chs_client__prepare(s, &st,
@@ -196,7 +200,11 @@ int chs_store_mark_sent(chs_store *s, const unsigned char id[32])
 		chs_client__rollback(s);
 		return err;
 	}
-	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, id, 32)) < 0) {
+		chs_client__finish(s, st);
+		chs_client__rollback(s);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE) {

@@ -147,6 +147,10 @@ int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
 	char hex[33];
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+	CHS_ASSERT_ARG(edits || n == 0);
+
 	if ((n > 0) == (take != NULL))
 		return chs_error_set(CHS_EINVALID,
 				     "give either FIELD=VALUE... or --take CHANGE");

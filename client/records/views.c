@@ -230,10 +230,11 @@ int chs_record_list(chs_store *s, const char *type, const char *patient,
 		       " AND (?1 IS NULL OR type = ?1)"
 		       " AND (?1 IS NOT NULL OR type <> 'audit') ORDER BY rowid")) < 0)
 		return err;
-	if (type)
-		sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
-	if (patient)
-		sqlite3_bind_blob(st, 2, pid, 16, SQLITE_STATIC);
+	if ((type && (err = chs_client__bind_text(s, st, 1, type)) < 0) ||
+	    (patient && (err = chs_client__bind_blob(s, st, 2, pid, 16)) < 0)) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	return list_rows(s, st, json);
 }
 
@@ -241,6 +242,9 @@ int chs_review_list(chs_store *s, char **json)
 {
 	sqlite3_stmt *st = NULL;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
 
 	*json = NULL;
 	if ((err = chs_client__prepare(s, &st,

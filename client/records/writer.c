@@ -30,15 +30,10 @@ void chs_client__changes_free(chs_change **list, size_t n)
 static int push_change(chs_change ***list, size_t *n, size_t *cap,
 		       chs_change *c)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		chs_change **g = realloc(*list, ncap * sizeof(*g));
+	int err = CHS_ARRAY_GROW(*list, *cap, *n + 1);
 
-		if (!g)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		*list = g;
-		*cap = ncap;
-	}
+	if (err < 0)
+		return err;
 	(*list)[(*n)++] = c;
 	return 0;
 }
@@ -51,7 +46,8 @@ int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change
 	*out = NULL;
 	if ((err = chs_client__prepare(s, &st, "SELECT body FROM changes WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, id, 32)) < 0)
+		goto done;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (chs_change_decode(out, sqlite3_column_blob(st, 0),
 				      (size_t)sqlite3_column_bytes(st, 0)) < 0)
@@ -62,6 +58,7 @@ int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change
 		err = rc == SQLITE_DONE ? chs_error_set(CHS_ENOTFOUND, "no such change")
 					: chs_client__sqlerr(s, rc, "reading a change");
 	}
+done:
 	chs_client__finish(s, st);
 	return err;
 }
@@ -79,7 +76,8 @@ int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT body FROM changes WHERE record = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0)
+		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((err = chs_change_decode(&c, sqlite3_column_blob(st, 0),
 					     (size_t)sqlite3_column_bytes(st, 0))) < 0) {
@@ -142,7 +140,7 @@ static int link_of(const chs_merged *m, const char *name, unsigned char out[16])
 	return ok;
 }
 
-static int bind_heads(sqlite3_stmt *st, int col, const chs_merged *m)
+static int bind_heads(chs_store *s, sqlite3_stmt *st, int col, const chs_merged *m)
 {
 	unsigned char *heads = malloc(m->nheads * CHS_CHANGE_ID_BYTES + 1);
 	size_t i;
@@ -152,20 +150,22 @@ static int bind_heads(sqlite3_stmt *st, int col, const chs_merged *m)
 	for (i = 0; i < m->nheads; i++)
 		memcpy(heads + i * CHS_CHANGE_ID_BYTES, m->heads[i]->id,
 		       CHS_CHANGE_ID_BYTES);
-	sqlite3_bind_blob(st, col, heads, (int)(m->nheads * CHS_CHANGE_ID_BYTES),
-			  free);
-	return 0;
+	/* SQLite frees `heads`, also when the bind fails */
+	return chs_client__bound(s, sqlite3_bind_blob64(st, col, heads,
+					   (sqlite3_uint64)m->nheads * CHS_CHANGE_ID_BYTES,
+					   free));
 }
 
-static void bind_mrn(sqlite3_stmt *st, int col, const chs_merged *m)
+static int bind_mrn(chs_store *s, sqlite3_stmt *st, int col, const chs_merged *m)
 {
 	const chs_merged_field *f;
 	char *mrn;
 
 	if (m->deleted || strcmp(m->type, "patient") != 0 ||
 	    !(f = chs_merged_get(m, "mrn")) || !(mrn = chs_client__json_string(f->value)))
-		return;
-	sqlite3_bind_text(st, col, mrn, -1, free);
+		return 0;
+	/* SQLite frees `mrn`, also when the bind fails */
+	return chs_client__bound(s, sqlite3_bind_text(st, col, mrn, -1, free));
 }
 
 /* Save a record's merged state (insert or replace its row). */
@@ -182,19 +182,19 @@ static int save_record(chs_store *s, const unsigned char rec[16],
 		     " ON CONFLICT(id) DO UPDATE SET type=?2, patient=?3, encounter=?4,"
 		     " deleted=?5, review=?6, heads=?7, state=?8, hash=?9, mrn=?10")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, rec, 16, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, m->type, -1, SQLITE_STATIC);
-	if (link_of(m, CHS_FIELD_PATIENT, patient))
-		sqlite3_bind_blob(st, 3, patient, 16, SQLITE_STATIC);
-	if (link_of(m, CHS_FIELD_ENCOUNTER, encounter))
-		sqlite3_bind_blob(st, 4, encounter, 16, SQLITE_STATIC);
-	sqlite3_bind_int(st, 5, m->deleted);
-	sqlite3_bind_int(st, 6, m->review);
-	if ((err = bind_heads(st, 7, m)) < 0)
+	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 2, m->type)) < 0 ||
+	    (link_of(m, CHS_FIELD_PATIENT, patient) &&
+	     (err = chs_client__bind_blob(s, st, 3, patient, 16)) < 0) ||
+	    (link_of(m, CHS_FIELD_ENCOUNTER, encounter) &&
+	     (err = chs_client__bind_blob(s, st, 4, encounter, 16)) < 0) ||
+	    (err = chs_client__bind_int64(s, st, 5, m->deleted)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 6, m->review)) < 0 ||
+	    (err = bind_heads(s, st, 7, m)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 8, m->state, m->state_len)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 9, m->hash, CHS_HASH_BYTES)) < 0 ||
+	    (err = bind_mrn(s, st, 10, m)) < 0)
 		goto done;
-	sqlite3_bind_blob(st, 8, m->state, (int)m->state_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 9, m->hash, CHS_HASH_BYTES, SQLITE_STATIC);
-	bind_mrn(st, 10, m);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		err = chs_client__sqlerr(s, rc, "saving a record");
@@ -305,7 +305,8 @@ static int set_parents(chs_writer *w, chs_change *c)
 	if ((err = chs_client__prepare(w->s, &st,
 		     "SELECT heads FROM records WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, c->record, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(w->s, st, 1, c->record, 16)) < 0)
+		goto done;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const unsigned char *h = sqlite3_column_blob(st, 0);
@@ -317,6 +318,7 @@ static int set_parents(chs_writer *w, chs_change *c)
 		err = rc == SQLITE_DONE ? chs_error_set(CHS_ENOTFOUND, "no such record")
 					: chs_client__sqlerr(w->s, rc, "reading a record");
 	}
+done:
 	chs_client__finish(w->s, st);
 	return err;
 }
@@ -329,10 +331,13 @@ static int insert_change(chs_writer *w, const chs_change *c, const chs_buf *body
 	if ((err = chs_client__prepare(w->s, &st,
 		     "INSERT INTO changes(id, record, batch, body) VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, c->id, CHS_CHANGE_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, c->record, 16, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, w->next_seq);
-	sqlite3_bind_blob(st, 4, body->ptr, (int)body->len, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(w->s, st, 1, c->id, CHS_CHANGE_ID_BYTES)) < 0 ||
+	    (err = chs_client__bind_blob(w->s, st, 2, c->record, 16)) < 0 ||
+	    (err = chs_client__bind_int64(w->s, st, 3, w->next_seq)) < 0 ||
+	    (err = chs_client__bind_blob(w->s, st, 4, body->ptr, body->len)) < 0) {
+		chs_client__finish(w->s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(w->s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(w->s, rc, "saving a change");
@@ -361,7 +366,8 @@ static int last_local_batch(chs_writer *w, uint64_t *dseq, unsigned char prev[32
 		     "SELECT dseq, id FROM batches WHERE device = ?"
 		     " ORDER BY dseq DESC LIMIT 1")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, w->s->device_id, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(w->s, st, 1, w->s->device_id)) < 0)
+		goto done;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
 		*dseq = (uint64_t)sqlite3_column_int64(st, 0);
@@ -370,6 +376,7 @@ static int last_local_batch(chs_writer *w, uint64_t *dseq, unsigned char prev[32
 	} else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		err = chs_client__sqlerr(w->s, rc, "reading batches");
 	}
+done:
 	chs_client__finish(w->s, st);
 	return err;
 }
@@ -386,15 +393,18 @@ int chs_client__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
 		     " local, sent, received) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9,"
 		     " NOT ?9, ?8)")) < 0)
 		return err;
-	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_blob(st, 2, b->id, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, b->device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (int64_t)b->seq);
-	sqlite3_bind_blob(st, 5, b->manifest, (int)b->manifest_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, b->signature, CHS_SIGNATURE_BYTES, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 7, b->key, CHS_SIGN_PK_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 8, chs_client__now());
-	sqlite3_bind_int(st, 9, local ? 1 : 0);
+	if ((err = chs_client__bind_int64(s, st, 1, seq)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, b->id, 32)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 3, b->device)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 4, (int64_t)b->seq)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 5, b->manifest, b->manifest_len)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 6, b->signature, CHS_SIGNATURE_BYTES)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 7, b->key, CHS_SIGN_PK_BYTES)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 8, chs_client__now())) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 9, local ? 1 : 0)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a batch");
@@ -476,7 +486,10 @@ int chs_client__clock_save(chs_store *s, chs_hlc clock)
 		     "INSERT INTO meta(key, value) VALUES ('hlc', ?1) ON CONFLICT(key)"
 		     " DO UPDATE SET value = max(value, ?1)")) < 0)
 		return err;
-	sqlite3_bind_int64(st, 1, (int64_t)clock);
+	if ((err = chs_client__bind_int64(s, st, 1, (int64_t)clock)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)

@@ -127,8 +127,9 @@ static int seal_planned(chs_store *s, const planned *p, const unsigned char *key
 		     "SELECT b.size, c.data FROM blobs b JOIN blob_chunks c"
 		     " ON c.sha256 = b.sha256 WHERE b.sha256 = ? AND c.n = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, p->sha, CHS_SHA256_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, p->index);
+	if ((err = chs_client__bind_blob(s, st, 1, p->sha, CHS_SHA256_BYTES)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, p->index)) < 0)
+		goto done;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memcpy(c.sha256, p->sha, CHS_SHA256_BYTES);
 		c.size = (uint64_t)sqlite3_column_int64(st, 0);
@@ -144,6 +145,7 @@ static int seal_planned(chs_store *s, const planned *p, const unsigned char *key
 							" missing from this store")
 					: chs_client__sqlerr(s, rc, "reading an attachment");
 	}
+done:
 	chs_client__finish(s, st);
 	return err;
 }
@@ -160,8 +162,11 @@ static int mark_chunks_sent(chs_store *s, const planned *p, size_t n)
 		if ((err = chs_client__prepare(s, &st,
 			     "UPDATE blob_outbox SET sent = ?2 WHERE sha256 = ?1 AND sent < ?2")) < 0)
 			break;
-		sqlite3_bind_blob(st, 1, p[i].sha, CHS_SHA256_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (int64_t)p[i].index + 1);
+		if ((err = chs_client__bind_blob(s, st, 1, p[i].sha, CHS_SHA256_BYTES)) < 0 ||
+		    (err = chs_client__bind_int64(s, st, 2, (int64_t)p[i].index + 1)) < 0) {
+			chs_client__finish(s, st);
+			break;
+		}
 		rc = sqlite3_step(st);
 		chs_client__finish(s, st);
 	}
@@ -282,7 +287,10 @@ static int blob_progress_load(chs_store *s, const char *device, char oid[41])
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT oid FROM blob_progress WHERE device = ?")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, device)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 40)
 		memcpy(oid, sqlite3_column_text(st, 0), 41);
@@ -302,8 +310,11 @@ static int blob_progress_save(chs_store *s, const char *device, const char *oid)
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT OR REPLACE INTO blob_progress(device, oid) VALUES (?, ?)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, oid, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, device)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 2, oid)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving sync progress");
@@ -319,9 +330,12 @@ static int step_sha(chs_store *s, const char *sql, const unsigned char *sha, int
 
 	if ((err = chs_client__prepare(s, &st, sql)) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, sha, CHS_SHA256_BYTES, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_count(st) > 1)
-		sqlite3_bind_int64(st, 2, n);
+	if ((err = chs_client__bind_blob(s, st, 1, sha, CHS_SHA256_BYTES)) < 0 ||
+	    (sqlite3_bind_parameter_count(st) > 1 &&
+	     (err = chs_client__bind_int64(s, st, 2, n)) < 0)) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (row)
 		*row = rc == SQLITE_ROW;
@@ -345,7 +359,10 @@ static int chunks_verify(chs_store *s, const unsigned char *sha, uint64_t size, 
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY n")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, sha, CHS_SHA256_BYTES, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, sha, CHS_SHA256_BYTES)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	chs_sha256_init(&h);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		chs_sha256_update(&h, sqlite3_column_blob(st, 0),
@@ -399,9 +416,12 @@ static int keep_chunk(const chs_blob_sync *b, const chs_chunk *c, const char *de
 	if ((err = chs_client__prepare(b->s, &st,
 		     "INSERT OR IGNORE INTO blob_chunks(sha256, n, data) VALUES (?, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, c->sha256, CHS_SHA256_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, c->index);
-	sqlite3_bind_blob(st, 3, c->data, (int)c->len, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(b->s, st, 1, c->sha256, CHS_SHA256_BYTES)) < 0 ||
+	    (err = chs_client__bind_int64(b->s, st, 2, c->index)) < 0 ||
+	    (err = chs_client__bind_blob(b->s, st, 3, c->data, c->len)) < 0) {
+		chs_client__finish(b->s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(b->s, st);
 	if (rc != SQLITE_DONE)

@@ -126,8 +126,12 @@ static int secrets_save(chs_store *s, const admin_secrets *a)
 	    (err = chs_client__prepare(s, &st,
 		     "INSERT OR REPLACE INTO org_secret(id, admin, keyring) VALUES (1, ?, ?)")) < 0)
 		goto done;
-	sqlite3_bind_blob(st, 1, chs_identity_secret(a->admin), CHS_SIGN_SK_BYTES, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, kr.ptr, (int)kr.len, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, chs_identity_secret(a->admin),
+					 CHS_SIGN_SK_BYTES)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, kr.ptr, kr.len)) < 0) {
+		chs_client__finish(s, st);
+		goto done;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)
@@ -196,6 +200,8 @@ int chs_org_init(chs_store *s, const char *archive, const char *site)
 	char *terminal = NULL;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+
 	if (!s->admin)
 		return chs_error_set(CHS_EDENIED, "only an admin of this store may create an organisation");
 	err = chs_client__org_pinned(s, org, admin);
@@ -219,6 +225,9 @@ int chs_device_request(chs_store *s, char **line)
 	char *terminal = NULL;
 	chs_buf b;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(line);
 
 	*line = NULL;
 	chs_buf_init(&b, 0);
@@ -307,6 +316,11 @@ int chs_device_enroll(chs_store *s, const char *request, const char *site,
 	enroll_arg e;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(request);
+	CHS_ASSERT_ARG(role);
+	CHS_ASSERT_ARG(device);
+
 	if ((err = parse_request(request, e.pk)) < 0 || (err = chs_role_parse(role, &e.role)) < 0)
 		return err;
 	if (!site || !*site || strlen(site) > 64 || strpbrk(site, "\n\r\t"))
@@ -372,6 +386,11 @@ int chs_device_revoke(chs_store *s, const char *prefix, char device[33], uint64_
 	revoke_arg v;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(prefix);
+	CHS_ASSERT_ARG(device);
+	CHS_ASSERT_ARG(after);
+
 	memset(&v, 0, sizeof(v));
 	v.prefix = prefix;
 	if ((err = admin_edit(s, do_revoke, &v)) < 0)
@@ -389,10 +408,14 @@ static const char *role_name(chs_role r)
 int chs_device_list(chs_store *s, char **json)
 {
 	chs_roster *r = NULL;
-	json_t *arr = json_array();
+	json_t *arr;
 	size_t i;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
+	arr = json_array();
 	*json = NULL;
 	if (!arr)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
@@ -428,6 +451,9 @@ int chs_device_allowed_signers(chs_store *s, char **text)
 	chs_buf b;
 	size_t i;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(text);
 
 	*text = NULL;
 	chs_buf_init(&b, 0);
@@ -480,8 +506,12 @@ static int roster_set_oid(chs_store *s, uint64_t seq, const char *oid)
 		chs_client__rollback(s);
 		return err;
 	}
-	sqlite3_bind_text(st, 1, oid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)seq);
+	if ((err = chs_client__bind_text(s, st, 1, oid)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, (int64_t)seq)) < 0) {
+		chs_client__finish(s, st);
+		chs_client__rollback(s);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE) {
@@ -574,5 +604,7 @@ done:
 
 int chs_remote_set(chs_store *s, const char *url)
 {
+	CHS_ASSERT_ARG(s);
+
 	return chs_config_set(s, "remote.url", url);
 }

@@ -128,17 +128,8 @@ static int push_event(report *r, sqlite3_stmt *st)
 	if (c->op != CHS_OP_CREATE ||
 	    !(j = event_json(r, id, json_object_get(state, "fields"), c, &start)))
 		goto done;
-	if (r->n == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 64;
-		event *g = realloc(r->ev, ncap * sizeof(*g));
-
-		if (!g) {
-			err = chs_error_set(CHS_ENOMEM, "out of memory");
-			goto done;
-		}
-		r->ev = g;
-		r->cap = ncap;
-	}
+	if ((err = CHS_ARRAY_GROW(r->ev, r->cap, r->n + 1)) < 0)
+		goto done;
 	r->ev[r->n].start = start;
 	r->ev[r->n].written = c->hlc;
 	memcpy(r->ev[r->n].id, id, sizeof(id));
@@ -179,8 +170,10 @@ static int collect(chs_store *s, report *r, const unsigned char *pid)
 		     : "SELECT r.id, r.state, c.body FROM records r JOIN changes c"
 		       " ON c.record = r.id WHERE r.type = 'audit'")) < 0)
 		return err;
-	if (pid)
-		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	if (pid && (err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((err = push_event(r, st)) < 0)
 			break;
@@ -217,6 +210,9 @@ int chs_report_access(chs_store *s, const chs_access_filter *f, char **json)
 	char hex[33];
 	size_t i;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
 
 	*json = NULL;
 	memset(&r, 0, sizeof(r));

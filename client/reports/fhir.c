@@ -671,8 +671,10 @@ static int count_rows(fhir *x, const unsigned char *pid, int64_t *n)
 		       " (patient = ?1 OR id = ?1)"
 		     : "SELECT count(*) FROM records WHERE NOT deleted")) < 0)
 		return err;
-	if (pid)
-		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	if (pid && (err = chs_client__bind_blob(x->s, st, 1, pid, 16)) < 0) {
+		chs_client__finish(x->s, st);
+		return err;
+	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*n = sqlite3_column_int64(st, 0);
 	chs_client__finish(x->s, st);
@@ -694,8 +696,10 @@ static int write_entries(fhir *x, const unsigned char *pid)
 		       " (patient = ?1 OR id = ?1) ORDER BY rowid"
 		     : "SELECT id, type, state FROM records WHERE NOT deleted ORDER BY rowid")) < 0)
 		return err;
-	if (pid)
-		sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	if (pid && (err = chs_client__bind_blob(x->s, st, 1, pid, 16)) < 0) {
+		chs_client__finish(x->s, st);
+		return err;
+	}
 	memset(&w, 0, sizeof(w));
 	chs_buf_init(&w.b, 0);
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -723,7 +727,10 @@ static int check_patient(chs_store *s, const char *prefix, unsigned char pid[16]
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT type = 'patient', deleted FROM records WHERE id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, pid, 16, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		is_patient = sqlite3_column_int(st, 0);
 		deleted = sqlite3_column_int(st, 1);
@@ -746,6 +753,9 @@ int chs_export_fhir(chs_store *s, const char *patient_id, const chs_report_opts 
 	int64_t start;
 	fhir x;
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(out);
 
 	memset(&x, 0, sizeof(x));
 	x.s = s;

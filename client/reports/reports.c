@@ -266,15 +266,8 @@ static int add_confirmation(report *rp, json_t *fields)
 		return 0;
 	if ((r = heads_key_of(chg, key + 16)) != 0)
 		return r < 0 ? r : 0;
-	if (rp->nconfirmed == rp->capconfirmed) {
-		size_t cap = rp->capconfirmed ? rp->capconfirmed * 2 : 256;
-		void *p = realloc(rp->confirmed, cap * sizeof(*rp->confirmed));
-
-		if (!p)
-			return nomem();
-		rp->confirmed = p;
-		rp->capconfirmed = cap;
-	}
+	if ((r = CHS_ARRAY_GROW(rp->confirmed, rp->capconfirmed, rp->nconfirmed + 1)) < 0)
+		return r;
 	memcpy(rp->confirmed[rp->nconfirmed++], key, 48);
 	return 0;
 }
@@ -331,16 +324,9 @@ static int add_row(report *rp, sqlite3_stmt *st)
 		json_decref(state);
 		return err;
 	}
-	if (rp->n == rp->cap) {
-		size_t cap = rp->cap ? rp->cap * 2 : 4096;
-		void *p = realloc(rp->r, cap * sizeof(*rp->r));
-
-		if (!p) {
-			json_decref(state);
-			return nomem();
-		}
-		rp->r = p;
-		rp->cap = cap;
+	if ((err = CHS_ARRAY_GROW(rp->r, rp->cap, rp->n + 1)) < 0) {
+		json_decref(state);
+		return err;
 	}
 	r = &rp->r[rp->n++];
 	memset(r, 0, sizeof(*r));
@@ -617,7 +603,8 @@ static int resolve_head_times(report *rp)
 	for (i = 0; n && i < (scan ? 1 : n) && err == 0; i++) {
 		if (!scan) {
 			sqlite3_reset(st);
-			sqlite3_bind_blob(st, 1, nd[i].head, 32, SQLITE_STATIC);
+			if ((err = chs_client__bind_blob(rp->s, st, 1, nd[i].head, 32)) < 0)
+				break;
 		}
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			uint64_t ms;
@@ -871,6 +858,9 @@ int chs_report_consistency(chs_store *s, const chs_report_opts *opts, char **jso
 	json_t *o;
 	int err, role = 0;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
+
 	*json = NULL;
 	memset(&rp, 0, sizeof(rp));
 	rp.s = s;
@@ -908,7 +898,7 @@ typedef struct coder {
 	char *name;
 	size_t done, recent;
 	int64_t *turn; /* turnaround seconds */
-	size_t nturn;
+	size_t nturn, capturn;
 } coder;
 
 static int cmp_i64(const void *a, const void *b)
@@ -934,37 +924,34 @@ static double tenths(double x)
 typedef struct coding {
 	chs_report_opts o;
 	int64_t *ages;
-	size_t nages, queued, done;
+	size_t nages, capages, queued, done;
 	unsigned char oldest[16];
 	int64_t oldest_age;
 	coder *coders;
-	size_t ncoders;
+	size_t ncoders, capcoders;
 } coding;
 
 static coder *coder_get(coding *c, const char *name)
 {
 	size_t i;
-	void *p;
 
 	for (i = 0; i < c->ncoders; i++)
 		if (strcmp(c->coders[i].name, name) == 0)
 			return &c->coders[i];
-	if (!(p = realloc(c->coders, (c->ncoders + 1) * sizeof(*c->coders))))
+	if (CHS_ARRAY_GROW(c->coders, c->capcoders, c->ncoders + 1) < 0)
 		return NULL;
-	c->coders = p;
 	memset(&c->coders[c->ncoders], 0, sizeof(coder));
 	if (!(c->coders[c->ncoders].name = chs_client__strdup(name)))
 		return NULL;
 	return &c->coders[c->ncoders++];
 }
 
-static int push_i64(int64_t **v, size_t *n, int64_t x)
+static int push_i64(int64_t **v, size_t *n, size_t *cap, int64_t x)
 {
-	void *p = realloc(*v, (*n + 1) * sizeof(**v));
+	int err = CHS_ARRAY_GROW(*v, *cap, *n + 1);
 
-	if (!p)
-		return nomem();
-	*v = p;
+	if (err < 0)
+		return err;
 	(*v)[(*n)++] = x;
 	return 0;
 }
@@ -988,7 +975,7 @@ static int coding_row(coding *c, const unsigned char id[16], json_t *fields)
 			c->oldest_age = c->o.now - sent;
 			memcpy(c->oldest, id, 16);
 		}
-		return push_i64(&c->ages, &c->nages, c->o.now - sent);
+		return push_i64(&c->ages, &c->nages, &c->capages, c->o.now - sent);
 	}
 	if (strcmp(state, "done") != 0)
 		return 0;
@@ -999,7 +986,7 @@ static int coding_row(coding *c, const unsigned char id[16], json_t *fields)
 	if (has_done && c->o.now - done <= 30 * CHS_DAY_S)
 		k->recent++;
 	if (has_done && has_sent && done >= sent)
-		return push_i64(&k->turn, &k->nturn, done - sent);
+		return push_i64(&k->turn, &k->nturn, &k->capturn, done - sent);
 	return 0;
 }
 
@@ -1039,6 +1026,9 @@ int chs_report_coding(chs_store *s, const chs_report_opts *opts, char **json)
 	coding c;
 	size_t i;
 	int err, rc;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(json);
 
 	*json = NULL;
 	memset(&c, 0, sizeof(c));

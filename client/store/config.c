@@ -100,9 +100,14 @@ static const setting *find_setting(const char *key)
 
 int chs_config_get(chs_store *s, const char *key, char **out)
 {
-	const setting *set = find_setting(key);
+	const setting *set;
 	int err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(key);
+	CHS_ASSERT_ARG(out);
+
+	set = find_setting(key);
 	*out = NULL;
 	if (!set)
 		return CHS_ENOTFOUND;
@@ -131,8 +136,11 @@ int chs_client__config_put(chs_store *s, const char *key, const char *value)
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, key)) < 0 ||
+	    (err = chs_client__bind_text(s, st, 2, value)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a setting");
@@ -141,6 +149,9 @@ int chs_client__config_put(chs_store *s, const char *key, const char *value)
 int chs_config_set(chs_store *s, const char *key, const char *value)
 {
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(key);
 
 	if (!find_setting(key))
 		return CHS_ENOTFOUND;
@@ -184,6 +195,9 @@ static int live_records(chs_store *s, int64_t *n)
 int chs_store_status(chs_store *s, chs_status *out)
 {
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(out);
 
 	memset(out, 0, sizeof(*out));
 	out->path = s->dir;

@@ -69,6 +69,19 @@ void chs_client__rollback(chs_store *s);
  * a sync forks afterwards pays for the parent's mappings: 15 ms more per
  * fork per 300 MB. */
 void chs_client__after_big_job(size_t items);
+/* Binding: every sqlite3_bind_* result goes through chs_client__bound(),
+ * which maps a failure (an index out of range, a value too big, out of
+ * memory) through chs_client__sqlerr. An unchecked bind that fails leaves
+ * the parameter NULL and the statement runs anyway, writing a row without
+ * the value. The typed helpers bind borrowed values (SQLITE_STATIC): they
+ * must stay valid until the statement is finished. A NULL `v` binds NULL.
+ * On failure the caller finishes the statement without stepping it. */
+int chs_client__bound(chs_store *s, int rc);
+int chs_client__bind_text(chs_store *s, sqlite3_stmt *st, int i, const char *v);
+int chs_client__bind_blob(chs_store *s, sqlite3_stmt *st, int i, const void *v,
+			  size_t len);
+int chs_client__bind_int64(chs_store *s, sqlite3_stmt *st, int i, int64_t v);
+int chs_client__bind_null(chs_store *s, sqlite3_stmt *st, int i);
 /* Scalar helpers; `*out` text is malloc'ed. */
 int chs_client__get_text(chs_store *s, const char *sql, const char *arg,
 			 char **out);

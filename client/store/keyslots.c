@@ -177,16 +177,16 @@ chs_slot_entry *chs_client__slots_find(chs_slot_file *sf, const char *user)
 int chs_client__slots_put(chs_slot_file *sf, const char *user,
 			  const chs_slot *slot)
 {
-	chs_slot_entry *e = chs_client__slots_find(sf, user), *grown;
+	chs_slot_entry *e = chs_client__slots_find(sf, user);
+	size_t cap = sf->count; /* the file keeps no spare room */
+	int err;
 
 	if (e) {
 		e->slot = *slot;
 		return 0;
 	}
-	grown = realloc(sf->entries, (sf->count + 1) * sizeof(*grown));
-	if (!grown)
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	sf->entries = grown;
+	if ((err = CHS_ARRAY_GROW(sf->entries, cap, sf->count + 1)) < 0)
+		return err;
 	e = &sf->entries[sf->count];
 	if (!(e->user = chs_client__strdup(user)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");

@@ -80,13 +80,14 @@ int chs_client__roster_save(chs_store *s, const char *body, size_t len,
 		     " ON CONFLICT(seq) DO UPDATE SET oid = excluded.oid")) < 0)
 		return err;
 	s->role_known = 0;
-	sqlite3_bind_int64(st, 1, (int64_t)seq);
-	sqlite3_bind_blob(st, 2, body, (int)len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, sig, CHS_SIGNATURE_BYTES, SQLITE_STATIC);
-	if (oid && *oid)
-		sqlite3_bind_text(st, 4, oid, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 4);
+	if ((err = chs_client__bind_int64(s, st, 1, (int64_t)seq)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, body, len)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 3, sig, CHS_SIGNATURE_BYTES)) < 0 ||
+	    (err = oid && *oid ? chs_client__bind_text(s, st, 4, oid)
+			       : chs_client__bind_null(s, st, 4)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the roster");
@@ -123,8 +124,11 @@ int chs_client__org_pin(chs_store *s, const char *org, const unsigned char *admi
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT INTO org(id, org, admin) VALUES (1, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, admin, CHS_SIGN_PK_BYTES, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, org)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, admin, CHS_SIGN_PK_BYTES)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the organisation");

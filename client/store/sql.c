@@ -52,6 +52,35 @@ int chs_client__sqlerr(chs_store *s, int rc, const char *what)
 	}
 }
 
+int chs_client__bound(chs_store *s, int rc)
+{
+	return rc == SQLITE_OK ? 0 : chs_client__sqlerr(s, rc, "binding a value");
+}
+
+int chs_client__bind_text(chs_store *s, sqlite3_stmt *st, int i, const char *v)
+{
+	return chs_client__bound(s, sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC));
+}
+
+int chs_client__bind_blob(chs_store *s, sqlite3_stmt *st, int i, const void *v,
+			  size_t len)
+{
+	/* The 64-bit length: SQLite refuses a blob too big (SQLITE_TOOBIG)
+	 * where a cast to int would have wrapped. */
+	return chs_client__bound(s, sqlite3_bind_blob64(st, i, v, (sqlite3_uint64)len,
+							SQLITE_STATIC));
+}
+
+int chs_client__bind_int64(chs_store *s, sqlite3_stmt *st, int i, int64_t v)
+{
+	return chs_client__bound(s, sqlite3_bind_int64(st, i, v));
+}
+
+int chs_client__bind_null(chs_store *s, sqlite3_stmt *st, int i)
+{
+	return chs_client__bound(s, sqlite3_bind_null(st, i));
+}
+
 int chs_client__exec(chs_store *s, const char *sql)
 {
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
@@ -123,8 +152,8 @@ int chs_client__get_text(chs_store *s, const char *sql, const char *arg,
 	*out = NULL;
 	if ((err = chs_client__prepare(s, &st, sql)) < 0)
 		return err;
-	if (arg)
-		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	if (arg && (err = chs_client__bind_text(s, st, 1, arg)) < 0)
+		goto done;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const char *v = (const char *)sqlite3_column_text(st, 0);
@@ -138,6 +167,7 @@ int chs_client__get_text(chs_store *s, const char *sql, const char *arg,
 	} else {
 		err = chs_client__sqlerr(s, rc, "reading");
 	}
+done:
 	chs_client__finish(s, st);
 	return err;
 }

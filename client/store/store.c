@@ -268,9 +268,12 @@ static int device_save(chs_store *s)
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT INTO device(id, public, secret) VALUES (1, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, chs_identity_public(s->identity),
-			  CHS_SIGN_PK_BYTES, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, sealed, sizeof(sealed), SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(s, st, 1, chs_identity_public(s->identity),
+					 CHS_SIGN_PK_BYTES)) < 0 ||
+	    (err = chs_client__bind_blob(s, st, 2, sealed, sizeof(sealed))) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the device key");
@@ -431,9 +434,12 @@ static int insert_meta(chs_store *s, const chs_store_create_opts *opts)
 		     " ('schema', ?2), ('created', ?3);"
 		     )) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, s->store_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, CHS_STORE_SCHEMA);
-	sqlite3_bind_int64(st, 3, chs_client__now());
+	if ((err = chs_client__bind_text(s, st, 1, s->store_id)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, CHS_STORE_SCHEMA)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 3, chs_client__now())) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)
@@ -441,8 +447,11 @@ static int insert_meta(chs_store *s, const chs_store_create_opts *opts)
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT INTO users(name, admin, created) VALUES (?, 1, ?)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, s->user, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, chs_client__now());
+	if ((err = chs_client__bind_text(s, st, 1, s->user)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, chs_client__now())) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE)
@@ -510,6 +519,10 @@ int chs_store_create(chs_store **out, const char *dir,
 	unsigned char id[16];
 	chs_store *s = NULL;
 	int err;
+
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(dir);
+	CHS_ASSERT_ARG(opts);
 
 	*out = NULL;
 	if ((err = check_create_opts(opts)) < 0 ||
@@ -609,7 +622,10 @@ static int set_schema_version(chs_store *s)
 	if ((err = chs_client__prepare(s, &st,
 		     "UPDATE meta SET value = ?1 WHERE key = 'schema'")) < 0)
 		return err;
-	sqlite3_bind_int(st, 1, CHS_STORE_SCHEMA);
+	if ((err = chs_client__bind_int64(s, st, 1, CHS_STORE_SCHEMA)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "upgrading the store");
@@ -711,6 +727,10 @@ int chs_store_open(chs_store **out, const char *dir, const char *user,
 	chs_store *s = NULL;
 	int err;
 
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(dir);
+	CHS_ASSERT_ARG(passphrase || passphrase_len == 0);
+
 	*out = NULL;
 	if ((err = store_alloc(&s, dir)) < 0)
 		return err;
@@ -733,9 +753,12 @@ fail:
 
 int chs_store_probe(const char *dir)
 {
-	char *slots = chs_client__path(dir, "keyslots");
+	char *slots;
 	int there;
 
+	CHS_ASSERT_ARG(dir);
+
+	slots = chs_client__path(dir, "keyslots");
 	if (!slots)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	there = access(slots, F_OK) == 0;
@@ -750,9 +773,13 @@ int chs_store_probe(const char *dir)
 int chs_store_default_user(char **out, const char *dir)
 {
 	chs_slot_file sf;
-	char *slots = chs_client__path(dir, "keyslots");
+	char *slots;
 	const char *name = chs_login_name();
 
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(dir);
+
+	slots = chs_client__path(dir, "keyslots");
 	*out = NULL;
 	if (!slots)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
@@ -856,6 +883,8 @@ int chs_store_check(chs_store *s)
 	uint32_t bad = 0;
 	char *result = NULL;
 	int rc, err;
+
+	CHS_ASSERT_ARG(s);
 
 	if ((err = chs_client__lock(s)) < 0)
 		return err;

@@ -92,9 +92,12 @@ static int insert_user(chs_store *s, const char *name, int admin)
 	if ((err = chs_client__prepare(s, &st,
 		     "INSERT INTO users(name, admin, created) VALUES (?, ?, ?)")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, admin ? 1 : 0);
-	sqlite3_bind_int64(st, 3, chs_client__now());
+	if ((err = chs_client__bind_text(s, st, 1, name)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 2, admin ? 1 : 0)) < 0 ||
+	    (err = chs_client__bind_int64(s, st, 3, chs_client__now())) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "adding the user");
@@ -104,6 +107,10 @@ int chs_store_user_add(chs_store *s, const char *name, int admin,
 		       const char *pass, size_t passlen)
 {
 	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(name);
+	CHS_ASSERT_ARG(pass || passlen == 0);
 
 	if ((err = require_admin(s, "add users")) < 0 ||
 	    (err = chs_client__check_user_name(name)) < 0)
@@ -140,7 +147,10 @@ static int delete_user(chs_store *s, const char *name)
 
 	if ((err = chs_client__prepare(s, &st, "DELETE FROM users WHERE name = ?")) < 0)
 		return err;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if ((err = chs_client__bind_text(s, st, 1, name)) < 0) {
+		chs_client__finish(s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "removing the user");
@@ -163,6 +173,9 @@ int chs_store_user_rm(chs_store *s, const char *name)
 {
 	int64_t admins = 0;
 	int admin = 0, err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(name);
 
 	if ((err = require_admin(s, "remove users")) < 0)
 		return err;
@@ -204,19 +217,18 @@ int chs_store_user_list(chs_store *s, chs_user **out, size_t *count)
 	size_t n = 0, cap = 0;
 	int err, rc;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(count);
+
 	*out = NULL;
 	*count = 0;
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT name, admin, created FROM users ORDER BY name")) < 0)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			chs_user *g = realloc(users, (cap = cap ? cap * 2 : 8) * sizeof(*g));
-
-			if (!g)
-				goto nomem;
-			users = g;
-		}
+		if (CHS_ARRAY_GROW(users, cap, n + 1) < 0)
+			goto nomem;
 		users[n].name = chs_client__strdup((const char *)sqlite3_column_text(st, 0));
 		if (!users[n].name)
 			goto nomem;
@@ -249,5 +261,8 @@ void chs_user_list_free(chs_user *users, size_t count)
 
 int chs_store_passwd(chs_store *s, const char *pass, size_t passlen)
 {
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(pass || passlen == 0);
+
 	return chs_client__slot_set(s, s->user, pass, passlen);
 }

@@ -320,6 +320,53 @@ START_TEST(test_buf__stops_at_its_ceiling)
 }
 END_TEST
 
+START_TEST(test_array__grows_and_keeps_contents)
+{
+	int *a = NULL, *before;
+	size_t cap = 0, i;
+
+	for (i = 0; i < 1000; i++) {
+		ck_assert_int_eq(CHS_ARRAY_GROW(a, cap, i + 1), 0);
+		ck_assert_uint_ge(cap, i + 1);
+		a[i] = (int)i;
+	}
+	/* geometric: 8 doubled up to 1024, not one element at a time */
+	ck_assert_uint_eq(cap, 1024);
+	for (i = 0; i < 1000; i++)
+		ck_assert_int_eq(a[i], (int)i);
+	/* room enough: nothing moves */
+	before = a;
+	ck_assert_int_eq(CHS_ARRAY_GROW(a, cap, 1024), 0);
+	ck_assert_ptr_eq(a, before);
+	ck_assert_uint_eq(cap, 1024);
+	free(a);
+}
+END_TEST
+
+START_TEST(test_array__refuses_an_overflowing_size_untouched)
+{
+	int *a = NULL, *before;
+	size_t cap = 0;
+
+	ck_assert_int_eq(CHS_ARRAY_GROW(a, cap, 3), 0);
+	a[0] = 7;
+	a[2] = 9;
+	before = a;
+	/* need * sizeof(int) wraps around size_t */
+	ck_assert_int_eq(CHS_ARRAY_GROW(a, cap, SIZE_MAX / 2 + 1), CHS_ENOMEM);
+	ck_assert_ptr_eq(a, before);
+	ck_assert_uint_eq(cap, 8);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "out of memory"));
+	/* fits in size_t but not under the ceiling */
+	ck_assert_int_eq(CHS_ARRAY_GROW(a, cap, CHS_ARRAY_MAX / sizeof(int) + 1), CHS_ENOMEM);
+	ck_assert_ptr_eq(a, before);
+	ck_assert_uint_eq(cap, 8);
+	ck_assert_int_eq(a[0], 7);
+	ck_assert_int_eq(a[2], 9);
+	free(a);
+}
+END_TEST
+
 static Suite *crypto_suite(void)
 {
 	Suite *s = suite_create("crypto");
@@ -340,6 +387,8 @@ static Suite *crypto_suite(void)
 	tcase_add_test(tc, test_slot__parameters_travel_with_the_slot);
 	tcase_add_test(tc, test_error__wrap_prefixes_context);
 	tcase_add_test(tc, test_buf__stops_at_its_ceiling);
+	tcase_add_test(tc, test_array__grows_and_keeps_contents);
+	tcase_add_test(tc, test_array__refuses_an_overflowing_size_untouched);
 	suite_add_tcase(s, tc);
 	return s;
 }
