@@ -10,7 +10,7 @@
 #include "client/store/store.h"
 
 /* ---------------------------------------------------------------------
- * The organisation and sync (client/org.c, client/replicate.c)
+ * The organisation and sync (org.c, sync.c, pull.c, send.c here)
  *
  * The store keeps a mirror of the archive in DIR/git (ciphertext and
  * signed manifests only) and the roster it last accepted.
