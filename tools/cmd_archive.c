@@ -143,39 +143,6 @@ static int check_existing(const char *file)
 			     file, HOOK_EXE);
 }
 
-/* Write `file` whole or not at all: temp file, fsync, rename, fsync the
- * folder, so a crash never leaves a half-written hook that git would run. */
-static int write_atomic(const char *dir, const char *file, const chs_buf *data)
-{
-	chs_buf tmp;
-	int fd = -1, dfd = -1, err = 0;
-
-	chs_buf_init(&tmp, 0);
-	if ((err = chs_buf_printf(&tmp, "%s.tmp.%ld", file, (long)getpid())) < 0)
-		return err;
-	fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
-	if (fd < 0 || cli_write_all(fd, data->ptr, data->len) < 0 ||
-	    fchmod(fd, 0755) < 0 || fsync(fd) < 0 || close(fd) < 0) {
-		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", file, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp.ptr);
-		goto done;
-	}
-	if (rename(tmp.ptr, file) < 0) {
-		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", file, strerror(errno));
-		unlink(tmp.ptr);
-		goto done;
-	}
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-done:
-	chs_buf_dispose(&tmp);
-	return err;
-}
-
 static int install_hook(const char *repo, const char *exe)
 {
 	chs_buf dir, file, script;
@@ -193,7 +160,8 @@ static int install_hook(const char *repo, const char *exe)
 		goto done;
 	}
 	if ((err = check_existing(file.ptr)) < 0 || (err = hook_script(&script, exe)) < 0 ||
-	    (err = write_atomic(dir.ptr, file.ptr, &script)) < 0)
+	    /* whole or not at all: git never runs a half-written hook */
+	    (err = chs_file_write(file.ptr, script.ptr, script.len, 0755)) < 0)
 		goto done;
 done:
 	chs_buf_dispose(&dir);

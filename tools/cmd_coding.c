@@ -344,6 +344,10 @@ int cmd_fees(cli_ctx *ctx, int argc, char **argv)
 	if (argc - i != 2 || strcmp(argv[i], "import") != 0)
 		return cli_usage(ctx, argc - i < 2 ? "missing arguments" : argc - i > 2 ?
 				 "too many arguments" : "unknown 'fees' command");
+	/* a site is named as on the roster; an empty --site makes lines for
+	 * every site */
+	if (o.site && *o.site && (err = chs_site_check(o.site)) < 0)
+		return cli_fail(err);
 	if (open_store(ctx, &s, &rc) < 0)
 		return rc;
 	if ((err = chs_fees_import(s, argv[i + 1], o.site, &res)) < 0)

@@ -3,12 +3,7 @@
  */
 #include "cli.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char fhir_help[] =
 	"usage: chartsync export fhir PATIENT|--all [-o FILE]\n"
@@ -43,40 +38,27 @@ static int fhir_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 	return 0;
 }
 
-/* Export into a temporary file beside `path`, then fsync and rename. */
+typedef struct fhir_export {
+	chs_store *s;
+	const char *patient;
+	const chs_report_opts *o;
+} fhir_export;
+
+static int fill_fhir(FILE *f, void *payload)
+{
+	const fhir_export *x = payload;
+
+	return chs_export_fhir(x->s, x->patient, x->o, f);
+}
+
+/* Export to `path` whole or not at all (chs_file_write_with), readable by
+ * its owner only: it holds patient data. */
 static int export_to_file(chs_store *s, const char *patient, const chs_report_opts *o,
 			  const char *path)
 {
-	size_t len = strlen(path);
-	char *tmp = malloc(len + 8), *dir;
-	FILE *f = NULL;
-	int fd, err = 0;
+	fhir_export x = { s, patient, o };
 
-	if (!tmp)
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	snprintf(tmp, len + 8, "%s.XXXXXX", path);
-	if ((fd = mkstemp(tmp)) < 0 || !(f = fdopen(fd, "w"))) {
-		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto done;
-	}
-	if ((err = chs_export_fhir(s, patient, o, f)) == 0 &&
-	    (fflush(f) != 0 || fsync(fileno(f)) != 0))
-		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
-	if (fclose(f) != 0 && err == 0)
-		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
-	if (err == 0 && rename(tmp, path) != 0)
-		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
-	if (err == 0 && (dir = dirname(tmp)) && (fd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-done:
-	if (err < 0 && fd >= 0)
-		unlink(tmp);
-	free(tmp);
-	return err;
+	return chs_file_write_with(path, 0600, fill_fhir, &x);
 }
 
 int cmd_export_fhir(cli_ctx *ctx, int argc, char **argv)

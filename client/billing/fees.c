@@ -351,11 +351,24 @@ static int read_fee_file(const char *text, size_t len, fee_file *ff)
 /* ------------------------------------------------------------------ */
 /* Writing the schedule                                                 */
 
-/* The live fee lines, keyed "site\x1f" "code\x1f" "effective", each
- * [id hex, fee, description]. */
+/* A fee line's key in the map of existing_fees(): "site\x1f" "code\x1f"
+ * "effective", whole however long the site's name. A key cut to a fixed
+ * buffer made two sites whose names shared a long prefix one site, and
+ * the second's lines updated the first's. Neither a code nor a date holds
+ * a \x1f, so the last two separate the fields even when a site's name
+ * holds one. */
+static int fee_key(chs_buf *key, const char *site, const char *code, const char *effective)
+{
+	chs_buf_init(key, 0);
+	return chs_buf_printf(key, "%s\x1f%s\x1f%s", site, code, effective);
+}
+
+/* The live fee lines, keyed by fee_key(), each [id hex, fee,
+ * description]. */
 static int existing_fees(chs_store *s, json_t *map)
 {
 	sqlite3_stmt *st = NULL;
+	chs_buf key;
 	int err, rc;
 
 	if ((err = chs_client__prepare(s, &st,
@@ -366,19 +379,24 @@ static int existing_fees(chs_store *s, json_t *map)
 		     "  WHERE type = 'fee' AND NOT deleted)")) < 0)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char key[256], hex[33];
+		char hex[33];
 
 		if (sqlite3_column_bytes(st, 0) != 16 || !sqlite3_column_text(st, 2) ||
 		    !sqlite3_column_text(st, 3))
 			continue;
 		chs_hex(hex, sqlite3_column_blob(st, 0), 16);
-		snprintf(key, sizeof(key), "%s\x1f%s\x1f%s", sqlite3_column_text(st, 1),
-			 sqlite3_column_text(st, 2), sqlite3_column_text(st, 3));
-		json_object_set_new(map, key, json_pack("[s, I, s]", hex,
+		if ((err = fee_key(&key, (const char *)sqlite3_column_text(st, 1),
+				   (const char *)sqlite3_column_text(st, 2),
+				   (const char *)sqlite3_column_text(st, 3))) < 0)
+			break;
+		json_object_set_new(map, key.ptr, json_pack("[s, I, s]", hex,
 			(json_int_t)sqlite3_column_int64(st, 4),
 			(const char *)sqlite3_column_text(st, 5)));
+		chs_buf_dispose(&key);
 	}
 	chs_client__finish(s, st);
+	if (err < 0)
+		return err;
 	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "reading the fee schedule");
 }
 
@@ -434,16 +452,19 @@ static int fee_update(chs_writer *w, const char *hex, const fee_line *fl)
 static int fee_write(chs_writer *w, json_t *map, const fee_line *fl, const char *site,
 		     chs_fees_result *res)
 {
-	char key[256], cents[24];
+	char cents[24];
 	unsigned char id[16];
 	chs_edit e[5];
 	chs_change *c = NULL;
+	chs_buf key;
 	json_t *old;
 	int n, err;
 
-	snprintf(key, sizeof(key), "%s\x1f%s\x1f%s", site ? site : "", fl->code,
-		 fl->effective);
-	if ((old = json_object_get(map, key))) {
+	if ((err = fee_key(&key, site ? site : "", fl->code, fl->effective)) < 0)
+		return err;
+	old = json_object_get(map, key.ptr);
+	chs_buf_dispose(&key);
+	if (old) {
 		if (json_integer_value(json_array_get(old, 1)) == fl->cents &&
 		    strcmp(json_string_value(json_array_get(old, 2)), fl->description) == 0)
 			return 0;

@@ -161,6 +161,23 @@ static int roster_sign_save(chs_store *s, const chs_roster *r, const admin_secre
 /* ------------------------------------------------------------------ */
 /* org init                                                             */
 
+int chs_site_check(const char *site)
+{
+	size_t len = site ? strlen(site) : 0;
+
+	if (len == 0)
+		return chs_error_set(CHS_EINVALID, "a site needs a name (1 to %d bytes)",
+				     CHS_SITE_MAX);
+	if (len > CHS_SITE_MAX)
+		return chs_error_set(CHS_EINVALID, "site name of %zu bytes is too long: a site"
+				     " name is at most %d bytes; give a shorter one", len,
+				     CHS_SITE_MAX);
+	if (strpbrk(site, "\n\r\t"))
+		return chs_error_set(CHS_EINVALID, "site name '%s' holds a line break or a tab;"
+				     " a site name is one line", site);
+	return 0;
+}
+
 static int org_create(chs_store *s, const char *archive, const char *site)
 {
 	admin_secrets a;
@@ -212,7 +229,8 @@ int chs_org_init(chs_store *s, const char *archive, const char *site)
 		return err;
 	if (!site && (err = chs_config_get(s, "terminal.name", &terminal)) < 0)
 		return err;
-	err = org_create(s, archive, site ? site : terminal);
+	if ((err = chs_site_check(site ? site : terminal)) == 0)
+		err = org_create(s, archive, site ? site : terminal);
 	free(terminal);
 	return err;
 }
@@ -323,8 +341,8 @@ int chs_device_enroll(chs_store *s, const char *request, const char *site,
 
 	if ((err = parse_request(request, e.pk)) < 0 || (err = chs_role_parse(role, &e.role)) < 0)
 		return err;
-	if (!site || !*site || strlen(site) > 64 || strpbrk(site, "\n\r\t"))
-		return chs_error_set(CHS_EINVALID, "a site is a name of 1 to 64 characters on one line");
+	if ((err = chs_site_check(site)) < 0)
+		return err;
 	e.site = site;
 	chs_device_id_of(e.pk, device);
 	return admin_edit(s, do_enroll, &e);

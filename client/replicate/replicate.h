@@ -10,22 +10,34 @@
 #include "client/store/store.h"
 
 /* ---------------------------------------------------------------------
- * The organisation and sync (client/org.c, client/replicate.c)
+ * The organisation and sync (org.c, sync.c, pull.c, send.c here)
  *
  * The store keeps a mirror of the archive in DIR/git (ciphertext and
  * signed manifests only) and the roster it last accepted.
  */
+/* The longest site name, in bytes. A site is named on the roster, on
+ * every batch commit of its devices and on fee lines; the enrollment and
+ * the terminal name have always held it to 64. */
+#define CHS_SITE_MAX 64
+
+/* 0 when `site` may name a site on the roster: 1 to CHS_SITE_MAX bytes
+ * on one line. Else CHS_EINVALID, with a message naming the limit. For
+ * every site a person gives (org init, device enroll, fees import). */
+int chs_site_check(const char *site);
+
 /* Make this store the organisation's admin store: an admin key, the data
  * keys, and a roster on which this store is the first device (an
  * archivist at `site`, default terminal.name). `archive` (may be NULL)
- * becomes remote.url. The roster reaches the archive with the next sync. */
+ * becomes remote.url. The roster reaches the archive with the next sync.
+ * CHS_EINVALID for a site chs_site_check() refuses. */
 int chs_org_init(chs_store *s, const char *archive, const char *site);
 /* This store's enrollment request, one line: its SSH public key with the
  * terminal as comment (malloc'ed). */
 int chs_device_request(chs_store *s, char **line);
 /* Admin: put the device of `request` on the roster at `site` with `role`
  * ("clinic", "billing", "archivist"), sealing it the data keys its role
- * reads. Takes effect at the next sync. */
+ * reads. Takes effect at the next sync. CHS_EINVALID for a bad request,
+ * role or site (chs_site_check()). */
 int chs_device_enroll(chs_store *s, const char *request, const char *site,
 		      const char *role, char device[33]);
 /* Admin: revoke a device (an id prefix): its batches after the last one

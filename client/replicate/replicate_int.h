@@ -9,6 +9,59 @@
 #include "client/records/writer.h"
 #include "client/util/util.h"
 
+#include <pthread.h>
+
+/* ---- one sync: sync.c runs it, on send.c, on pull.c ----
+ * The files call downwards only: sync.c calls send.c and pull.c, send.c
+ * calls pull.c, pull.c neither. */
+#define FETCHED "refs/remotes/archive/chartsync/"
+#define FETCHED_ROSTER FETCHED "roster"
+#define FETCHED_DEVICES FETCHED "devices/"
+
+typedef struct sync_ctx {
+	chs_store *s;
+	chs_git *git;
+	const char *url;
+	chs_roster *roster;
+	const chs_roster_device *me;
+	const chs_sync_opts *opts;
+	chs_sync_report *rep;
+	int org_admin; /* this store holds the organisation's admin key */
+	/* the store transaction batches are being applied in (see apply_one, pull.c) */
+	int applying;
+	size_t group_batches, group_changes;
+	/* data keys unsealed this sync, by compartment and generation; the
+	 * read-ahead thread unseals them too, under keys_lock */
+	unsigned char *keys[CHS_NCOMPARTMENTS][CHS_MAX_GENERATIONS];
+	pthread_mutex_t keys_lock;
+	chs_git *reader_git; /* the read-ahead thread's own handle */
+} sync_ctx;
+
+/* pull.c: the sync's notes, data keys, and what comes in. */
+/* A problem that does not stop the sync: kept for the report (one line,
+ * counted as refused). */
+void chs_client__sync_note(sync_ctx *x, const char *fmt, ...) CHS_PRINTF(2, 3);
+/* Tell the caller's progress function, if any. */
+void chs_client__sync_progress(sync_ctx *x, const char *what, size_t done, size_t total);
+/* chs_key_fn over the roster this sync holds (payload: the sync_ctx);
+ * unsealed keys are kept until chs_client__sync_keys_dispose(), and any
+ * thread may ask. CHS_EDENIED for a compartment this device's role does
+ * not read. */
+int chs_client__sync_key_of(int compartment, uint32_t gen, unsigned char *key, void *payload);
+void chs_client__sync_keys_dispose(sync_ctx *x);
+/* Accept the archive's new roster commits (fetched by then). */
+int chs_client__fetch_roster(sync_ctx *x);
+/* Check and apply every other device's new batches; a device whose
+ * batches fail a check is noted and left where it was. */
+int chs_client__pull_devices(sync_ctx *x);
+
+/* send.c: what goes out. */
+/* Commit every batch saved here and not yet in git, and mark them sent. */
+int chs_client__commit_outgoing(sync_ctx *x);
+/* Push this device's ref (and the admin's roster) where it moved,
+ * catching up and retrying when the archive moved meanwhile. */
+int chs_client__push(sync_ctx *x);
+
 /* ---- org.c ---- */
 /* The admin's store: commit the saved rosters not yet in git. */
 int chs_client__publish_rosters(chs_store *s, chs_git *g);

@@ -14,6 +14,7 @@
  * The file is replaced atomically (temp file, fsync, rename).
  */
 #include "store_int.h"
+#include "client/util/file.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -144,7 +145,7 @@ int chs_client__slots_write(const chs_slot_file *sf, const char *path)
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}
-	err = chs_client__write_file(path, text, strlen(text), 0600);
+	err = chs_file_write(path, text, strlen(text), 0600);
 done:
 	free(text);
 	json_decref(root);

@@ -1,13 +1,31 @@
 /*
- * client/util/file.h - files a person opens.
+ * client/util/file.h - files written whole or not at all.
  */
 #ifndef CHS_CLIENT_UTIL_FILE_H
 #define CHS_CLIENT_UTIL_FILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
-/* Write a file crash-safely (temp file, fsync, rename), readable by its
- * owner only: exports hold patient data. */
+/* Writes the contents of a file into `f`: 0, or a negative CHS_E* code
+ * with a message (chs_error_set), which stops the write. */
+typedef int (*chs_file_fill_fn)(FILE *f, void *payload);
+
+/* Write `path` crash-safely: `fill` writes into a new temporary file
+ * beside it (PATH.tmp.XXXXXX), which is synced to disk and renamed over
+ * `path`, and then the folder is synced so the rename lasts too. A crash
+ * or a failure at any point leaves the old file (or none) whole, never a
+ * part of the new one; the temporary file is removed on failure (a crash
+ * may leave one behind). The file gets `mode` exactly, whatever the
+ * umask. Returns 0; CHS_EIO when the folder or the disk refuses, with
+ * the reason; or the code `fill` returned, unchanged. */
+int chs_file_write_with(const char *path, int mode, chs_file_fill_fn fill, void *payload);
+
+/* chs_file_write_with() for `len` bytes at `data`. */
+int chs_file_write(const char *path, const void *data, size_t len, int mode);
+
+/* chs_file_write() readable by its owner only (0600): exports hold
+ * patient data. */
 int chs_file_save(const char *path, const void *data, size_t len);
 
 #endif /* CHS_CLIENT_UTIL_FILE_H */

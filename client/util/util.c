@@ -40,23 +40,6 @@ int64_t chs_client__now(void)
 	return (int64_t)time(NULL);
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int fsync_dir_of(const char *path)
 {
 	char *copy = chs_client__strdup(path);
@@ -64,7 +47,7 @@ static int fsync_dir_of(const char *path)
 
 	if (!copy)
 		return -1;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) < 0)
 		rc = -1;
 	if (fd >= 0)
@@ -73,43 +56,91 @@ static int fsync_dir_of(const char *path)
 	return rc;
 }
 
-int chs_client__write_file(const char *path, const void *data, size_t len,
-			   int mode)
+/* A temporary file beside `path`, open for writing with `mode` (mkstemp:
+ * a name nobody else has, never a link someone left there). */
+static int temp_beside(const char *path, int mode, chs_buf *tmp, FILE **f)
+{
+	int fd, err;
+
+	*f = NULL;
+	if ((err = chs_buf_printf(tmp, "%s.tmp.XXXXXX", path)) < 0)
+		return err;
+	if ((fd = mkstemp(tmp->ptr)) < 0)
+		return chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fchmod(fd, (mode_t)mode) < 0 ||
+	    !(*f = fdopen(fd, "wb"))) {
+		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
+		close(fd);
+		unlink(tmp->ptr);
+		return err;
+	}
+	return 0;
+}
+
+/* The one place chartsync writes a file outside SQLite: temp file, fsync,
+ * rename, fsync the folder. */
+int chs_file_write_with(const char *path, int mode, chs_file_fill_fn fill, void *payload)
 {
 	chs_buf tmp;
-	int fd = -1, err = 0;
+	FILE *f = NULL;
+	int err;
 
 	chs_buf_init(&tmp, 0);
-	if ((err = chs_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid())) < 0)
-		return err;
-	fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", tmp.ptr,
-				    strerror(errno));
+	if ((err = temp_beside(path, mode, &tmp, &f)) < 0)
 		goto done;
+	if ((err = fill(f, payload)) < 0)
+		goto fail;
+	if (ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
+		goto fail;
 	}
-	if (close(fd) < 0) {
-		fd = -1;
-		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", tmp.ptr,
-				    strerror(errno));
-		goto done;
+	err = fclose(f);
+	f = NULL;
+	if (err != 0) {
+		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
+		goto fail;
 	}
-	fd = -1;
-	if (rename(tmp.ptr, path) < 0 || fsync_dir_of(path) < 0)
-		err = chs_error_set(CHS_EIO, "cannot replace '%s': %s", path,
-				    strerror(errno));
+	if (rename(tmp.ptr, path) < 0) {
+		err = chs_error_set(CHS_EIO, "cannot replace '%s': %s", path, strerror(errno));
+		goto fail;
+	}
+	if (fsync_dir_of(path) < 0)
+		err = chs_error_set(CHS_EIO, "cannot replace '%s': %s", path, strerror(errno));
+	goto done;
+fail:
+	if (f)
+		fclose(f);
+	unlink(tmp.ptr);
 done:
-	if (fd >= 0)
-		close(fd);
-	if (err < 0)
-		unlink(tmp.ptr);
 	chs_buf_dispose(&tmp);
 	return err;
 }
 
+typedef struct bytes {
+	const void *data;
+	size_t len;
+} bytes;
+
+static int fill_bytes(FILE *f, void *payload)
+{
+	const bytes *b = payload;
+
+	/* a short write shows in ferror(), which the caller checks */
+	if (b->len)
+		fwrite(b->data, 1, b->len, f);
+	return 0;
+}
+
+int chs_file_write(const char *path, const void *data, size_t len, int mode)
+{
+	bytes b = { data, len };
+
+	return chs_file_write_with(path, mode, fill_bytes, &b);
+}
+
 int chs_file_save(const char *path, const void *data, size_t len)
 {
-	return chs_client__write_file(path, data, len, 0600);
+	return chs_file_write(path, data, len, 0600);
 }
 
 int chs_client__read_file(const char *path, size_t max, char **out,

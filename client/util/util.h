@@ -11,10 +11,6 @@
 #include "sync/sync.h"
 
 /* ---- util.c ---- */
-/* Write `len` bytes to `path` crash-safely: temp file, fsync, rename,
- * fsync the folder. */
-int chs_client__write_file(const char *path, const void *data, size_t len,
-			   int mode);
 /* Read a whole file of at most `max` bytes; `*out` is malloc'ed and
  * NUL-terminated. CHS_ENOTFOUND if it does not exist. */
 int chs_client__read_file(const char *path, size_t max, char **out,

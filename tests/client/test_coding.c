@@ -369,6 +369,56 @@ START_TEST(test_coding__a_good_fee_file_is_imported_and_reimported)
 }
 END_TEST
 
+/* The fee of `site`'s only line in the schedule (-1: no line for it). */
+static json_int_t site_fee(chs_store *s, const char *site)
+{
+	char *text = NULL;
+	json_t *l, *f;
+	json_int_t fee = -1;
+	size_t k;
+
+	ck_assert_int_eq(chs_record_list(s, "fee", NULL, &text), 0);
+	l = parse(text);
+	json_array_foreach(l, k, f) {
+		json_t *fields = json_object_get(f, "fields");
+		const char *at = json_string_value(json_object_get(fields, "site"));
+
+		if (at && strcmp(at, site) == 0) {
+			ck_assert_int_eq(fee, -1);
+			fee = json_integer_value(json_object_get(fields, "fee"));
+		}
+	}
+	json_decref(l);
+	return fee;
+}
+
+/* Two sites whose names agree for their first 300 bytes keep a line each:
+ * the schedule once keyed its lines by the site name cut short, so the
+ * second site's line updated the first site's. */
+START_TEST(test_coding__sites_sharing_a_long_prefix_keep_their_own_fee_lines)
+{
+	char north[320], south[320];
+	char *path = write_file("fees.csv", HEADER GOOD);
+	char *path2 = write_file("fees2.csv", HEADER "99213,Office visit,150.00,2024-01-01\n");
+	chs_fees_result res;
+
+	memset(north, 'x', 300);
+	memcpy(south, north, 300);
+	snprintf(north + 300, sizeof(north) - 300, " north");
+	snprintf(south + 300, sizeof(south) - 300, " south");
+	ck_assert_msg(chs_fees_import(maria, path, north, &res) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(res.added, 1);
+	ck_assert_msg(chs_fees_import(maria, path2, south, &res) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(res.added, 1);
+	ck_assert_int_eq(res.updated, 0);
+	ck_assert_uint_eq(fee_lines(maria), 2);
+	ck_assert_int_eq(site_fee(maria, north), 12500);
+	ck_assert_int_eq(site_fee(maria, south), 15000);
+	free(path);
+	free(path2);
+}
+END_TEST
+
 /* ---- the coding queue ---- */
 
 static void import_fees(chs_store *s)
@@ -733,6 +783,7 @@ int main(void)
 	tcase_add_test(tc, test_coding__a_record_under_review_cannot_be_confirmed_and_confirmations_sync);
 	tcase_add_test(tc, test_coding__a_malformed_fee_line_is_named_and_nothing_imported);
 	tcase_add_test(tc, test_coding__a_good_fee_file_is_imported_and_reimported);
+	tcase_add_test(tc, test_coding__sites_sharing_a_long_prefix_keep_their_own_fee_lines);
 	tcase_add_test(tc, test_coding__send_queue_assign_done);
 	tcase_add_test(tc, test_coding__the_queue_keeps_the_order_of_sending);
 	tcase_add_test(tc, test_coding__the_fee_lookup_does_not_read_the_store);

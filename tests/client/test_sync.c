@@ -363,6 +363,32 @@ START_TEST(test_sync__not_enrolled_yet)
 }
 END_TEST
 
+/* A site name longer than CHS_SITE_MAX bytes is refused where a person
+ * gives one, enrolling a device or creating an organisation, and nothing
+ * is changed: the limit holds the same name everywhere it is written. */
+START_TEST(test_sync__a_site_name_longer_than_the_limit_is_refused)
+{
+	char site[CHS_SITE_MAX + 2], dev[33], *line = NULL, *dir = NULL;
+	chs_store *s = tu_store_new(top, "eve", "new-1", archive, &dir);
+
+	memset(site, 's', CHS_SITE_MAX + 1);
+	site[CHS_SITE_MAX + 1] = '\0';
+	ck_assert_int_eq(chs_device_request(s, &line), 0);
+	ck_assert_int_eq(chs_device_enroll(st[ADMIN], line, site, "clinic", dev), CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), "at most 64 bytes"), "%s", chs_error_last());
+	ck_assert_int_eq(chs_org_init(s, NULL, site), CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), "at most 64 bytes"), "%s", chs_error_last());
+	/* nothing was made: the same store may still create its organisation */
+	site[CHS_SITE_MAX] = '\0';
+	ck_assert_msg(chs_org_init(s, NULL, site) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_device_enroll(st[ADMIN], line, site, "clinic", dev) == 0, "%s",
+		      chs_error_last());
+	free(line);
+	chs_store_free(s);
+	free(dir);
+}
+END_TEST
+
 /* Fault drills: `chartsync sync` killed (SIGKILL) at each step that
  * writes; the next sync finishes the job, nothing applied twice or lost. */
 static const char *const faults[] = {
@@ -482,6 +508,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__an_older_roster_is_refused);
 	tcase_add_test(tc, test_sync__a_revoked_device_is_pinned);
 	tcase_add_test(tc, test_sync__not_enrolled_yet);
+	tcase_add_test(tc, test_sync__a_site_name_longer_than_the_limit_is_refused);
 	tcase_add_test(tc, test_sync__a_folder_archive_keeps_few_packs);
 	tcase_add_loop_test(tc, test_sync__killed_anywhere_the_next_sync_finishes, 0,
 			    (int)(sizeof(faults) / sizeof(faults[0])));

@@ -188,6 +188,10 @@ START_TEST(test_cli_coding__fees_codes_queue_and_claims)
 	ck_status(r, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "line 3 has 5 columns"));
 	ck_assert_ptr_nonnull(strstr(r.err, "nothing was imported"));
+	run(&r, "fees", "import", fees, "--site", "Clinic of the Northern Valley, Building C,"
+	    " Second Floor, East Wing", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "at most 64 bytes"));
 	run(&r, "fees", "import", fees, NULL);
 	ck_status(r, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "imported 1 fee lines"));

@@ -1,0 +1,593 @@
+/*
+ * Sync, steps 2 and 3 (the list in sync.c): what other devices put in the
+ * archive, fetched by then, is checked and applied here. The roster
+ * first, then every other device's batches, read ahead on a thread. The
+ * sync's data keys and its report's notes live here too: the lowest of
+ * the three files, and the send (send.c) seals with the same keys.
+ */
+#include "replicate_int.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A problem that does not stop the sync: kept for the report. */
+void chs_client__sync_note(sync_ctx *x, const char *fmt, ...)
+{
+	chs_buf *b = &x->rep->problems;
+	va_list ap;
+	char line[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (b->len)
+		chs_buf_put(b, "\n", 1);
+	chs_buf_printf(b, "%s", line);
+	x->rep->refused++;
+}
+
+void chs_client__sync_progress(sync_ctx *x, const char *what, size_t done, size_t total)
+{
+	if (x->opts && x->opts->progress)
+		x->opts->progress(what, done, total, x->opts->payload);
+}
+
+/* ------------------------------------------------------------------ */
+/* Data keys                                                            */
+
+/* A data key, unsealed from the roster the first time it is asked for. */
+static int unseal_key(sync_ctx *x, int compartment, uint32_t gen, unsigned char *key)
+{
+	unsigned char **slot;
+	int err;
+
+	if (!x->me || !chs_role_reads(x->me->role, compartment))
+		return CHS_EDENIED;
+	if (gen == 0 || gen > CHS_MAX_GENERATIONS)
+		return chs_error_set(CHS_EDAMAGED, "a batch names a key generation that cannot exist");
+	slot = &x->keys[compartment][gen - 1];
+	if (!*slot) {
+		if (!(*slot = chs_secret_alloc(CHS_KEY_BYTES)))
+			return chs_error_set(CHS_ENOMEM, "out of memory");
+		err = chs_roster_open_key(x->roster, x->s->identity, compartment, gen, *slot);
+		if (err < 0) {
+			chs_secret_free(*slot);
+			*slot = NULL;
+			/* never CHS_EDENIED here: this role reads the compartment,
+			 * so a missing generation means a roster newer than ours */
+			return chs_error_set(CHS_ENOTFOUND,
+					     "a batch uses data key generation %u, which the roster"
+					     " this store holds does not give it", (unsigned)gen);
+		}
+	}
+	memcpy(key, *slot, CHS_KEY_BYTES);
+	return 0;
+}
+
+/* chs_key_fn for chs_batch_accept(): the pull's read-ahead thread asks
+ * too, so the cache is shared under a lock. */
+int chs_client__sync_key_of(int compartment, uint32_t gen, unsigned char *key, void *payload)
+{
+	sync_ctx *x = payload;
+	int err;
+
+	pthread_mutex_lock(&x->keys_lock);
+	err = unseal_key(x, compartment, gen, key);
+	pthread_mutex_unlock(&x->keys_lock);
+	return err;
+}
+
+void chs_client__sync_keys_dispose(sync_ctx *x)
+{
+	int c, g;
+
+	for (c = 0; c < CHS_NCOMPARTMENTS; c++)
+		for (g = 0; g < CHS_MAX_GENERATIONS; g++)
+			chs_secret_free(x->keys[c][g]);
+	memset(x->keys, 0, sizeof(x->keys));
+}
+/* ------------------------------------------------------------------ */
+/* The roster                                                           */
+
+static int last_roster_oid(chs_store *s, char oid[41], int64_t *seq)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	oid[0] = '\0';
+	*seq = 0;
+	if ((err = chs_client__prepare(s, &st,
+		     "SELECT oid, seq FROM rosters WHERE oid IS NOT NULL ORDER BY seq DESC LIMIT 1")) < 0)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(oid, 41, "%s", (const char *)sqlite3_column_text(st, 0));
+		*seq = sqlite3_column_int64(st, 1);
+	}
+	chs_client__finish(s, st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "reading");
+}
+
+/* Check one fetched roster commit and keep it; the first one a store
+ * sees pins the organisation and its admin key. */
+static int accept_roster(sync_ctx *x, const char *oid, int64_t *last_seq)
+{
+	unsigned char admin[CHS_SIGN_PK_BYTES];
+	char org[33];
+	chs_git_commit *c = NULL;
+	chs_roster *r = NULL;
+	int pinned, err;
+
+	if ((err = chs_client__org_pinned(x->s, org, admin)) < 0 && err != CHS_ENOTFOUND)
+		return err;
+	pinned = err == 0;
+	if ((err = chs_git_read(x->git, oid, &c)) < 0 ||
+	    (err = chs_roster_from_commit(&r, c, pinned ? admin : NULL)) < 0)
+		goto done;
+	if (pinned && strcmp(chs_roster_org(r), org) != 0) {
+		err = chs_error_set(CHS_EDAMAGED, "the archive's roster belongs to another organisation");
+		goto done;
+	}
+	if ((int64_t)chs_roster_seq(r) <= *last_seq) {
+		err = chs_error_set(CHS_EDAMAGED,
+				    "the archive's roster %llu is not newer than roster %lld,"
+				    " which this store has seen", (unsigned long long)chs_roster_seq(r),
+				    (long long)*last_seq);
+		goto done;
+	}
+	if ((err = chs_client__begin(x->s)) < 0)
+		goto done;
+	if ((!pinned && (err = chs_client__org_pin(x->s, chs_roster_org(r),
+						   chs_roster_admin(r))) < 0) ||
+	    (err = chs_client__roster_save(x->s, (const char *)c->entries[0].data,
+					   c->entries[0].len, c->entries[1].data, oid,
+					   chs_roster_seq(r))) < 0) {
+		chs_client__rollback(x->s);
+		goto done;
+	}
+	if ((err = chs_client__commit(x->s)) == 0)
+		*last_seq = (int64_t)chs_roster_seq(r);
+done:
+	chs_roster_free(r);
+	chs_git_commit_free(c);
+	return err;
+}
+
+int chs_client__fetch_roster(sync_ctx *x)
+{
+	char tip[41], last[41];
+	char (*oids)[41] = NULL;
+	int64_t seq;
+	size_t i, n = 0;
+	int yes, err;
+
+	if ((err = chs_git_ref(x->git, FETCHED_ROSTER, tip)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0; /* an archive the admin has not published to yet */
+	}
+	if (err < 0 || (err = last_roster_oid(x->s, last, &seq)) < 0)
+		return err;
+	if (last[0]) {
+		if ((err = chs_git_is_ancestor(x->git, last, tip, &yes)) < 0)
+			return err;
+		if (!yes) {
+			/* the admin's own unpublished rosters are ahead of the archive */
+			if ((err = chs_git_is_ancestor(x->git, tip, last, &yes)) < 0)
+				return err;
+			return yes && x->org_admin ? 0
+				: chs_error_set(CHS_EDAMAGED,
+						"the archive's roster moved %s: it is not a later version of"
+						" the roster this store has; nothing was applied (tell the"
+						" organisation's admin)", yes ? "backwards" : "sideways");
+		}
+	}
+	if ((err = chs_git_log(x->git, FETCHED_ROSTER, last[0] ? last : NULL, &oids, &n)) < 0)
+		return err;
+	for (i = 0; i < n && err == 0; i++)
+		err = accept_roster(x, oids[i], &seq);
+	free(oids);
+	return err;
+}
+/* ------------------------------------------------------------------ */
+/* Other devices' batches                                               */
+
+/*
+ * Applying batches: each batch with its device's new progress is all or
+ * nothing (a savepoint), and whole batches are applied several to a
+ * store transaction, committed every APPLY_GROUP_CHANGES changes and when
+ * the pull ends. A transaction per batch wrote every index page a batch
+ * touched once per batch: in a large store the random keys of change and
+ * record ids put nearly every change on a page of its own, so a first
+ * pull wrote each index page many times over. An interrupted pull loses
+ * at most the open group, which the next sync applies again.
+ */
+#define APPLY_GROUP_CHANGES 8192
+
+static int group_commit(sync_ctx *x)
+{
+	int err;
+
+	if (!x->applying)
+		return 0;
+	x->applying = 0;
+	if ((err = chs_client__commit(x->s)) == 0) {
+		chs_client__fault("group-committed");
+		x->rep->batches_in += x->group_batches;
+		x->rep->changes_in += x->group_changes;
+	}
+	x->group_batches = x->group_changes = 0;
+	return err;
+}
+
+static void group_abort(sync_ctx *x)
+{
+	if (!x->applying)
+		return;
+	chs_client__rollback(x->s);
+	x->applying = 0;
+	x->group_batches = x->group_changes = 0;
+}
+
+/* Apply one accepted batch and the device's new progress, together. A
+ * batch the store refuses is undone alone: those before it stand. */
+static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
+		     const chs_batch_plan *plan, const chs_chain *chain)
+{
+	int applied = 0, err;
+
+	if (!x->applying) {
+		if ((err = chs_client__begin(x->s)) < 0)
+			return err;
+		x->applying = 1;
+	}
+	if ((err = chs_client__exec(x->s, "SAVEPOINT batch")) < 0)
+		goto fail;
+	if ((err = chs_client__apply_verified(x->s, b, plan, &applied)) < 0 ||
+	    (err = chs_client__progress_save(x->s, device, chain)) < 0) {
+		/* SQLite may have ended the whole transaction (an I/O error) */
+		if (sqlite3_get_autocommit(x->s->db) ||
+		    sqlite3_exec(x->s->db, "ROLLBACK TO batch; RELEASE batch", NULL, NULL,
+				 NULL) != SQLITE_OK)
+			group_abort(x);
+		return err;
+	}
+	if ((err = chs_client__exec(x->s, "RELEASE batch")) < 0)
+		goto fail;
+	chs_client__fault("applied"); /* applied, not yet committed */
+	if (applied) {
+		x->group_batches++;
+		x->group_changes += b->nchanges;
+	}
+	if (x->group_changes >= APPLY_GROUP_CHANGES)
+		return group_commit(x);
+	return 0;
+fail:
+	group_abort(x);
+	return err;
+}
+
+/* Where to start on a device's ref; *skip when there is nothing new or
+ * the ref cannot be trusted (reported). */
+static int chain_start(sync_ctx *x, const char *device, const char *ref,
+		       chs_chain *chain, int *skip)
+{
+	char tip[41];
+	int yes, err;
+
+	*skip = 1;
+	if ((err = chs_client__progress_load(x->s, device, chain)) < 0 ||
+	    (err = chs_git_ref(x->git, ref, tip)) < 0)
+		return err;
+	if (strcmp(tip, chain->oid) == 0)
+		return 0;
+	if (chain->oid[0]) {
+		if ((err = chs_git_is_ancestor(x->git, chain->oid, tip, &yes)) < 0)
+			return err;
+		if (!yes) {
+			chs_client__sync_note(x, "device %s: its ref in the archive moved backwards"
+					      " or sideways from batch %llu; nothing more of it"
+					      " was applied", device, (unsigned long long)chain->seq);
+			return 0;
+		}
+	}
+	*skip = 0;
+	return 0;
+}
+
+/*
+ * Reading ahead. A fifth of a fresh pull's time went to reading,
+ * checking and unpacking batches (signatures, decryption, hashes,
+ * decoding), the rest to writing them into the store, so a thread reads
+ * ahead while this one applies. It has its own git handle (libgit2
+ * wants one per thread), touches nothing of the store, and goes through
+ * one device's commits in order, since each batch is checked against the
+ * chain the batch before it left; each accepted batch is handed over
+ * with that chain and its plan (apply.c: the records' states and form
+ * checks, so this thread is left with the store's writes), at most
+ * READ_AHEAD ahead. It stops after the first batch it cannot accept, and
+ * hands that over as the error it was. Applied batches come back to it to
+ * be freed: memory is best freed by the thread that allocated it (glibc
+ * locks the allocating thread's arena for a free from another, and a
+ * batch is thousands of small allocations).
+ */
+#define READ_AHEAD 4
+
+typedef struct read_item {
+	chs_batch *b;
+	chs_batch_plan *plan; /* NULL: apply makes it */
+	chs_chain chain;  /* after this batch */
+	int err;          /* < 0: not accepted, for the reason in msg */
+	char msg[512];
+} read_item;
+
+typedef struct reader {
+	sync_ctx *x;
+	const char *device;
+	const char (*oids)[41];
+	size_t n, next;   /* commits, and the next one to read */
+	chs_chain chain;  /* the reader's own */
+	pthread_mutex_t lock;
+	pthread_cond_t moved; /* an item was put or taken, or stop was set */
+	read_item q[READ_AHEAD];
+	size_t head, count;
+	read_item spent[READ_AHEAD]; /* applied, for the reader to free */
+	size_t nspent;
+	int stop, done;
+} reader;
+
+/* The plan points into the batch: it goes first. */
+static void item_free(read_item *it)
+{
+	chs_client__plan_free(it->plan);
+	chs_batch_free(it->b);
+	it->plan = NULL;
+	it->b = NULL;
+}
+
+static void reader_put(reader *r, const read_item *it)
+{
+	pthread_mutex_lock(&r->lock);
+	r->q[(r->head + r->count) % READ_AHEAD] = *it;
+	r->count++;
+	pthread_cond_broadcast(&r->moved);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Free the batches applied so far. */
+static void reader_free_spent(reader *r)
+{
+	read_item spent[READ_AHEAD];
+	size_t i, n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->nspent;
+	memcpy(spent, r->spent, n * sizeof(*spent));
+	r->nspent = 0;
+	pthread_mutex_unlock(&r->lock);
+	for (i = 0; i < n; i++)
+		item_free(&spent[i]);
+}
+
+/* The next commit to read, or -1 when there is none or reading stops;
+ * waits while READ_AHEAD batches wait to be applied, freeing those
+ * applied meanwhile. */
+static long reader_next(reader *r)
+{
+	long i = -1;
+
+	for (;;) {
+		reader_free_spent(r);
+		pthread_mutex_lock(&r->lock);
+		while (!r->stop && r->count == READ_AHEAD && r->nspent == 0)
+			pthread_cond_wait(&r->moved, &r->lock);
+		if (r->stop || r->count < READ_AHEAD)
+			break;
+		pthread_mutex_unlock(&r->lock);
+	}
+	if (!r->stop && r->next < r->n)
+		i = (long)r->next++;
+	pthread_mutex_unlock(&r->lock);
+	return i;
+}
+
+/* Hand an applied batch back to the reader to free, or free it here when
+ * the reader is behind. */
+static void reader_return(reader *r, read_item *it)
+{
+	int kept = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->stop && r->nspent < READ_AHEAD) {
+		r->spent[r->nspent++] = *it;
+		kept = 1;
+		pthread_cond_broadcast(&r->moved);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!kept)
+		item_free(it);
+}
+
+static void *reader_main(void *arg)
+{
+	reader *r = arg;
+	long i;
+
+	while ((i = reader_next(r)) >= 0) {
+		chs_git_commit *c = NULL;
+		read_item it;
+		int complete;
+
+		memset(&it, 0, sizeof(it));
+		it.err = chs_git_read(r->x->reader_git, r->oids[i], &c);
+		if (it.err == 0)
+			it.err = chs_batch_accept(&it.b, &complete, &r->chain, r->x->roster,
+						  r->device, r->oids[i], c, chs_client__sync_key_of,
+						  r->x);
+		chs_git_commit_free(c);
+		it.chain = r->chain;
+		/* without a plan (out of memory) apply makes one, or says why not */
+		if (it.err == 0 && chs_client__plan_batch(it.b, &it.plan) < 0)
+			chs_error_clear();
+		if (it.err < 0)
+			snprintf(it.msg, sizeof(it.msg), "%s", chs_error_last());
+		reader_put(r, &it);
+		if (it.err < 0)
+			break;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->done = 1;
+	pthread_cond_broadcast(&r->moved);
+	/* nothing more to read: free what comes back until told to stop */
+	while (!r->stop) {
+		if (r->nspent == 0) {
+			pthread_cond_wait(&r->moved, &r->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&r->lock);
+		reader_free_spent(r);
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* The next batch in order; 0 when the reader stopped without one. */
+static int reader_take(reader *r, read_item *it)
+{
+	int got = 0;
+
+	pthread_mutex_lock(&r->lock);
+	while (r->count == 0 && !r->done)
+		pthread_cond_wait(&r->moved, &r->lock);
+	if (r->count > 0) {
+		*it = r->q[r->head];
+		r->head = (r->head + 1) % READ_AHEAD;
+		r->count--;
+		got = 1;
+		pthread_cond_broadcast(&r->moved);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return got;
+}
+
+/* Stop the reader and drop what it read beyond what was applied. */
+static void reader_stop(reader *r, pthread_t thread)
+{
+	read_item it;
+
+	pthread_mutex_lock(&r->lock);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->moved);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(thread, NULL);
+	while (r->count > 0 && reader_take(r, &it))
+		item_free(&it);
+	while (r->nspent > 0)
+		item_free(&r->spent[--r->nspent]);
+	pthread_cond_destroy(&r->moved);
+	pthread_mutex_destroy(&r->lock);
+}
+
+/* The reader's git handle, opened once per sync. */
+static int reader_git(sync_ctx *x)
+{
+	char *path;
+	int err;
+
+	if (x->reader_git)
+		return 0;
+	if (!(path = chs_client__path(x->s->dir, "git")))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	err = chs_git_open(&x->reader_git, path);
+	free(path);
+	return err;
+}
+
+/* Apply what the reader accepted, in order, until it stops. */
+static int apply_read(sync_ctx *x, reader *r)
+{
+	read_item it;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; err == 0 && reader_take(r, &it); i++) {
+		chs_client__sync_progress(x, "Applying batches", i, r->n);
+		if (it.err < 0)
+			item_free(&it);
+		if (it.err == CHS_ENOMEM || it.err == CHS_EIO)
+			return chs_error_set(it.err, "%s", it.msg);
+		if (it.err < 0) {
+			/* refused: report it, leave this device where it was */
+			chs_client__sync_note(x, "device %s: %s", r->device, it.msg);
+			return 0;
+		}
+		err = apply_one(x, r->device, it.b, it.plan, &it.chain);
+		reader_return(r, &it);
+		if (err == CHS_EDENIED) {
+			/* refused by the store (an edit of an access event):
+			 * reported like a failed check, the device left here */
+			chs_client__sync_note(x, "%s", chs_error_last());
+			chs_error_clear();
+			return 0;
+		}
+	}
+	return err;
+}
+
+static int pull_device(sync_ctx *x, const char *ref)
+{
+	const char *device = ref + strlen(FETCHED_DEVICES);
+	char (*oids)[41] = NULL;
+	pthread_t thread;
+	reader r;
+	size_t n = 0;
+	int skip, err;
+
+	if (strcmp(device, x->s->device_id) == 0)
+		return 0;
+	memset(&r, 0, sizeof(r));
+	if ((err = chain_start(x, device, ref, &r.chain, &skip)) < 0 || skip)
+		return err;
+	if ((err = chs_git_log(x->git, ref, r.chain.oid[0] ? r.chain.oid : NULL, &oids, &n)) < 0 ||
+	    n == 0 || (err = reader_git(x)) < 0)
+		goto done;
+	r.x = x;
+	r.device = device;
+	r.oids = (const char (*)[41])oids;
+	r.n = n;
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.moved, NULL);
+	if ((err = pthread_create(&thread, NULL, reader_main, &r)) != 0) {
+		pthread_cond_destroy(&r.moved);
+		pthread_mutex_destroy(&r.lock);
+		err = chs_error_set(CHS_ENOMEM, "cannot start a thread: %s", strerror(err));
+		goto done;
+	}
+	err = apply_read(x, &r);
+	reader_stop(&r, thread);
+done:
+	free(oids);
+	return err;
+}
+
+int chs_client__pull_devices(sync_ctx *x)
+{
+	char **refs = NULL;
+	size_t i, n = 0;
+	int err;
+
+	if ((err = chs_git_refs(x->git, FETCHED_DEVICES, &refs, &n)) < 0)
+		return err;
+	x->rep->devices = n;
+	for (i = 0; i < n && err == 0; i++)
+		err = pull_device(x, refs[i]);
+	if (err == 0)
+		err = group_commit(x);
+	else
+		group_abort(x);
+	chs_git_refs_free(refs, n);
+	return err;
+}
