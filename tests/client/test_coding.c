@@ -378,7 +378,7 @@ static json_int_t site_fee(chs_store *s, const char *site)
 	size_t k;
 
 	ck_assert_int_eq(chs_record_list(s, "fee", NULL, &text), 0);
-	l = parse(text);
+	l = tu_json(text);
 	json_array_foreach(l, k, f) {
 		json_t *fields = json_object_get(f, "fields");
 		const char *at = json_string_value(json_object_get(fields, "site"));
