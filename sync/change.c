@@ -108,8 +108,8 @@ int chs_change_set(chs_change *c, const char *name, const char *value)
 {
 	char *v = NULL, *n = NULL;
 	chs_field *grown;
-	size_t at;
-	int found;
+	size_t at, cap;
+	int found, err;
 
 	if (!c || !name || !*name)
 		return chs_error_set(CHS_EINVALID, "a field needs a name");
@@ -122,14 +122,17 @@ int chs_change_set(chs_change *c, const char *name, const char *value)
 		c->fields[at].value = v;
 		return 0;
 	}
-	grown = realloc(c->fields, (c->nfields + 1) * sizeof(*grown));
-	if (!grown || !(n = strdup(name))) {
-		if (grown)
-			c->fields = grown;
+	/* fields grow one at a time: a change holds a handful */
+	cap = c->nfields;
+	if ((err = CHS_ARRAY_GROW(c->fields, cap, c->nfields + 1)) < 0) {
+		free(v);
+		return err;
+	}
+	if (!(n = strdup(name))) {
 		free(v);
 		return nomem();
 	}
-	c->fields = grown;
+	grown = c->fields;
 	memmove(grown + at + 1, grown + at, (c->nfields - at) * sizeof(*grown));
 	grown[at].name = n;
 	grown[at].value = v;
@@ -141,7 +144,8 @@ int chs_change_add_parent(chs_change *c,
 			  const unsigned char id[CHS_CHANGE_ID_BYTES])
 {
 	unsigned char (*grown)[CHS_CHANGE_ID_BYTES];
-	size_t at = 0;
+	size_t at = 0, cap;
+	int err;
 
 	while (at < c->nparents) {
 		int r = memcmp(c->parents[at], id, CHS_CHANGE_ID_BYTES);
@@ -152,10 +156,10 @@ int chs_change_add_parent(chs_change *c,
 			break;
 		at++;
 	}
-	grown = realloc(c->parents, (c->nparents + 1) * sizeof(*grown));
-	if (!grown)
-		return nomem();
-	c->parents = grown;
+	cap = c->nparents;
+	if ((err = CHS_ARRAY_GROW(c->parents, cap, c->nparents + 1)) < 0)
+		return err;
+	grown = c->parents;
 	memmove(grown + at + 1, grown + at,
 		(c->nparents - at) * sizeof(*grown));
 	memcpy(grown[at], id, CHS_CHANGE_ID_BYTES);
@@ -813,15 +817,8 @@ static int scan_field(scan *s, chs_change *c, size_t *cap)
 	chs_field *f;
 	int r;
 
-	if (c->nfields == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 8;
-		chs_field *g = realloc(c->fields, ncap * sizeof(*g));
-
-		if (!g)
-			return nomem();
-		c->fields = g;
-		*cap = ncap;
-	}
+	if (c->nfields == *cap && (r = CHS_ARRAY_GROW(c->fields, *cap, c->nfields + 1)) < 0)
+		return r;
 	f = &c->fields[c->nfields];
 	f->value = NULL;
 	if ((r = scan_text(s, &f->name)) <= 0)
@@ -891,16 +888,8 @@ static int scan_parents(scan *s, chs_change *c)
 	if (lit(s, "]"))
 		return 1;
 	do {
-		if (c->nparents == cap) {
-			size_t ncap = cap ? cap * 2 : 4;
-			unsigned char (*g)[CHS_CHANGE_ID_BYTES] =
-				realloc(c->parents, ncap * sizeof(*g));
-
-			if (!g)
-				return nomem();
-			c->parents = g;
-			cap = ncap;
-		}
+		if (c->nparents == cap && CHS_ARRAY_GROW(c->parents, cap, c->nparents + 1) < 0)
+			return nomem();
 		if (!scan_hex(s, c->parents[c->nparents], CHS_CHANGE_ID_BYTES))
 			return 0;
 		c->nparents++;

@@ -268,13 +268,12 @@ static const chs_git_blob *file_named(const chs_git_blob *f, size_t n, const cha
 	return NULL;
 }
 
-static int push(chs_batch *b, chs_change *c)
+static int push(chs_batch *b, chs_change *c, size_t *cap)
 {
-	chs_change **g = realloc(b->changes, (b->nchanges + 1) * sizeof(*g));
+	int err;
 
-	if (!g)
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	b->changes = g;
+	if (b->nchanges == *cap && (err = CHS_ARRAY_GROW(b->changes, *cap, b->nchanges + 1)) < 0)
+		return err;
 	b->changes[b->nchanges++] = c;
 	return 0;
 }
@@ -283,6 +282,7 @@ static int push(chs_batch *b, chs_change *c)
 static int read_changes(chs_batch *b, const unsigned char *p, size_t len)
 {
 	chs_change *c = NULL;
+	size_t cap = b->nchanges; /* what another compartment's file added */
 	int err;
 
 	while (len > 0) {
@@ -294,7 +294,7 @@ static int read_changes(chs_batch *b, const unsigned char *p, size_t len)
 		if ((err = chs_sync__change_decode_kept(&c, p + 4, n)) < 0)
 			return err == CHS_ENOMEM ? err
 			       : chs_error_wrap(CHS_EDAMAGED, "a sealed batch file");
-		if ((err = push(b, c)) < 0) {
+		if ((err = push(b, c, &cap)) < 0) {
 			chs_change_free(c);
 			return err;
 		}

@@ -156,18 +156,17 @@ void chs_roster_free(chs_roster *r)
 static int seal_keys(chs_roster_device *d, const chs_keyring *kr, int c, uint32_t from)
 {
 	unsigned char box_pk[32];
-	chs_roster_key *grown;
 	uint32_t g;
+	size_t cap;
 	int err;
 
 	if (!chs_role_reads(d->role, c) || from >= kr->gen[c])
 		return 0;
 	if ((err = chs_sign_pk_to_box(box_pk, d->key)) < 0)
 		return err;
-	grown = realloc(d->keys[c], (d->nkeys[c] + kr->gen[c] - from) * sizeof(*grown));
-	if (!grown)
-		return nomem();
-	d->keys[c] = grown;
+	cap = d->nkeys[c];
+	if ((err = CHS_ARRAY_GROW(d->keys[c], cap, d->nkeys[c] + kr->gen[c] - from)) < 0)
+		return err;
 	for (g = from; g < kr->gen[c]; g++) {
 		chs_roster_key *k = &d->keys[c][d->nkeys[c]];
 
@@ -204,8 +203,9 @@ int chs_roster_enroll(chs_roster *r, const chs_keyring *kr,
 		      const unsigned char key[CHS_SIGN_PK_BYTES], const char *site,
 		      chs_role role)
 {
-	chs_roster_device *grown = NULL, d;
+	chs_roster_device d;
 	unsigned char box_pk[32];
+	size_t cap;
 	int c, err = 0;
 
 	memset(&d, 0, sizeof(d));
@@ -223,13 +223,13 @@ int chs_roster_enroll(chs_roster *r, const chs_keyring *kr,
 		return nomem();
 	for (c = 0; c < CHS_NCOMPARTMENTS && !err; c++)
 		err = seal_keys(&d, kr, c, 0);
-	if (!err && !(grown = realloc(r->dev, (r->ndev + 1) * sizeof(*grown))))
-		err = nomem();
+	cap = r->ndev;
+	if (!err)
+		err = CHS_ARRAY_GROW(r->dev, cap, r->ndev + 1);
 	if (err) {
 		device_dispose(&d);
 		return err;
 	}
-	r->dev = grown;
 	r->dev[r->ndev++] = d;
 	qsort(r->dev, r->ndev, sizeof(*r->dev), by_device);
 	r->seq++;

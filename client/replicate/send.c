@@ -51,7 +51,11 @@ static int mark_sent(chs_store *s, int64_t dseq_upto)
 		chs_client__rollback(s);
 		return err;
 	}
-	sqlite3_bind_int64(st, 1, dseq_upto);
+	if ((err = chs_client__bind_int64(s, st, 1, dseq_upto)) < 0) {
+		chs_client__finish(s, st);
+		chs_client__rollback(s);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	chs_client__finish(s, st);
 	if (rc != SQLITE_DONE) {
@@ -82,7 +86,10 @@ static int load_encoded(sync_ctx *x, const unsigned char id[CHS_CHANGE_ID_BYTES]
 		     "SELECT c.body, r.type FROM changes c JOIN records r ON r.id = c.record"
 		     " WHERE c.id = ?")) < 0)
 		return err;
-	sqlite3_bind_blob(st, 1, id, CHS_CHANGE_ID_BYTES, SQLITE_STATIC);
+	if ((err = chs_client__bind_blob(x->s, st, 1, id, CHS_CHANGE_ID_BYTES)) < 0) {
+		chs_client__finish(x->s, st);
+		return err;
+	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*comp = compartment_of((const char *)sqlite3_column_text(st, 1));
@@ -122,9 +129,10 @@ static int load_batch(sync_ctx *x, int64_t seq, const unsigned char (*ids)[CHS_C
 		     " WHERE c.rowid >= (SELECT rowid FROM changes WHERE id = ?1)"
 		     " ORDER BY c.rowid LIMIT ?2")) < 0)
 		return err;
-	if (n) {
-		sqlite3_bind_blob(st, 1, ids[0], CHS_CHANGE_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (int64_t)n);
+	if (n && ((err = chs_client__bind_blob(x->s, st, 1, ids[0], CHS_CHANGE_ID_BYTES)) < 0 ||
+		  (err = chs_client__bind_int64(x->s, st, 2, (int64_t)n)) < 0)) {
+		chs_client__finish(x->s, st);
+		return err;
 	}
 	while (k < n && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const void *id = sqlite3_column_blob(st, 0);

@@ -188,6 +188,8 @@ int chs_store_sync(chs_store *s, const chs_sync_opts *opts, chs_sync_report *rep
 	char *url = NULL;
 	int lock = -1, err;
 
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(rep);
 	memset(rep, 0, sizeof(*rep));
 	chs_buf_init(&rep->problems, 0);
 	memset(&x, 0, sizeof(x));

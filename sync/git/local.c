@@ -64,15 +64,9 @@ static int list_wanted(git_repository *src, unsigned what, wanted_ref **out, siz
 		const git_oid *id = git_reference_target(ref);
 
 		if (id && wanted(what, git_reference_name(ref))) {
-			if (*n == cap) {
-				wanted_ref *g = realloc(list, (cap = cap ? cap * 2 : 16) * sizeof(*g));
-
-				if (!g) {
-					err = chs_error_set(CHS_ENOMEM, "out of memory");
-					git_reference_free(ref);
-					break;
-				}
-				list = g;
+			if (*n == cap && (err = CHS_ARRAY_GROW(list, cap, *n + 1)) < 0) {
+				git_reference_free(ref);
+				break;
 			}
 			git_oid_cpy(&list[*n].tip, id);
 			if (!(list[*n].src = strdup(git_reference_name(ref))))

@@ -33,15 +33,10 @@
 
 int chs_git__oid_list_add(oid_list *l, const git_oid *id)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		git_oid *grown = realloc(l->ids, cap * sizeof(*grown));
+	int err;
 
-		if (!grown)
-			return chs_error_set(CHS_ENOMEM, "out of memory");
-		l->ids = grown;
-		l->cap = cap;
-	}
+	if (l->n == l->cap && (err = CHS_ARRAY_GROW(l->ids, l->cap, l->n + 1)) < 0)
+		return err;
 	git_oid_cpy(&l->ids[l->n++], id);
 	return 0;
 }

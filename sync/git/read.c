@@ -29,13 +29,10 @@ static int walk(git_revwalk *w, const git_oid *tip, const git_oid *since,
 		return chs_git__fail(CHS_EDAMAGED, "cannot walk a device's history");
 	git_revwalk_sorting(w, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
 	while ((rc = git_revwalk_next(&oid, w)) == 0) {
-		if (*n == cap) {
-			char (*g)[41] = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(*g));
+		int err;
 
-			if (!g)
-				return chs_error_set(CHS_ENOMEM, "out of memory");
-			*out = g;
-		}
+		if (*n == cap && (err = CHS_ARRAY_GROW(*out, cap, *n + 1)) < 0)
+			return err;
 		git_oid_tostr((*out)[(*n)++], 41, &oid);
 	}
 	return rc == GIT_ITEROVER ? 0
@@ -155,15 +152,8 @@ int chs_git_refs(chs_git *g, const char *prefix, char ***names, size_t *n)
 	while (err == 0 && (rc = git_reference_next_name(&name, it)) == 0) {
 		if (strncmp(name, prefix, plen) != 0)
 			continue;
-		if (cnt == cap) {
-			char **grown = realloc(list, (cap = cap ? cap * 2 : 16) * sizeof(*list));
-
-			if (!grown) {
-				err = chs_error_set(CHS_ENOMEM, "out of memory");
-				break;
-			}
-			list = grown;
-		}
+		if (cnt == cap && (err = CHS_ARRAY_GROW(list, cap, cnt + 1)) < 0)
+			break;
 		if (!(list[cnt] = strdup(name)))
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 		else

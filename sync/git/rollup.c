@@ -112,15 +112,8 @@ static int list_packs(const char *dir, size_t max_packs, pack_file **out, size_t
 
 		if (len < 10 || strncmp(e->d_name, "pack-", 5) || strcmp(e->d_name + len - 5, ".pack"))
 			continue;
-		if (*n == cap) {
-			pack_file *grown = realloc(list, (cap = cap ? 2 * cap : 16) * sizeof(*grown));
-
-			if (!grown) {
-				err = chs_error_set(CHS_ENOMEM, "out of memory");
-				break;
-			}
-			list = grown;
-		}
+		if (*n == cap && (err = CHS_ARRAY_GROW(list, cap, *n + 1)) < 0)
+			break;
 		if (!(list[*n].name = strdup(e->d_name)))
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 		else
