@@ -10,7 +10,7 @@
 #include "client/store/store.h"
 
 /* ---------------------------------------------------------------------
- * Coding and billing (client/coding.c, client/fees.c)
+ * Coding and billing (client/billing/coding.c, client/billing/fees.c)
  *
  * A visit goes to coding (its encounter gets coding "queued" and
  * coding_sent), a coder assigns procedure (CPT/HCPCS, with the fee from

@@ -9,7 +9,7 @@
  * queue is the same everywhere once synced.
  *
  * Assigning codes makes ordinary procedure and diagnosis records. A
- * procedure's fee comes from the fee schedule (client/fees.c); when no
+ * procedure's fee comes from the fee schedule (fees.c); when no
  * line applies the fee is left unset and the coder is warned rather than
  * stopped: the schedule often lags new codes, the queue must not stall
  * behind it, and a fee set later is one 'chartsync set'. The claims export

@@ -18,7 +18,7 @@
 #define CHUNK (1u << 20)                   /* bytes per stored chunk */
 #define ATTACH_MAX ((int64_t)2 << 30)      /* 2 GiB */
 
-/* a stored chunk is a chunk as it travels (client/blobsync.c) */
+/* a stored chunk is a chunk as it travels (client/replicate/blobsync.c) */
 _Static_assert(CHUNK == CHS_CHUNK_BYTES, "stored and sent chunks differ");
 _Static_assert(ATTACH_MAX == (int64_t)CHS_ATTACHMENT_MAX_BYTES, "attachment limits differ");
 

@@ -2,7 +2,7 @@
  * Entry confirmation: a colleague checks a record against the paper chart.
  *
  * A confirmation is an append-only record of type `confirmation` (billing
- * compartment: see client/schema.c) with the confirmed record's id in
+ * compartment: see schema.c) with the confirmed record's id in
  * `record`, the record's heads at that moment in `change` (one change id;
  * several, sorted and joined by commas, for a record whose concurrent
  * edits merged without review) and an optional `note`; it links to the

@@ -73,7 +73,7 @@ int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
 		       size_t n, const char *take);
 
 /* ---------------------------------------------------------------------
- * Entry confirmation (client/confirm.c)
+ * Entry confirmation (client/records/confirm.c)
  *
  * A colleague confirms that records match the paper chart. A confirmation
  * is an append-only signed record of type `confirmation` naming the

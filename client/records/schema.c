@@ -33,7 +33,7 @@ static const chs_field_def encounter_fields[] = {
 	{ "date", CHS_KIND_DATE, REQ, NULL },
 	{ "reason", CHS_KIND_TEXT, OPT, NULL },
 	{ "provider", CHS_KIND_TEXT, OPT, NULL },
-	/* the coding queue (client/coding.c): "queued" or "done" */
+	/* the coding queue (client/billing/coding.c): "queued" or "done" */
 	{ "coding", CHS_KIND_TEXT, OPT, NULL },
 	{ "coding_sent", CHS_KIND_DATE, OPT, NULL },
 	{ "coding_done", CHS_KIND_DATE, OPT, NULL },
@@ -113,7 +113,7 @@ static const chs_field_def audit_fields[] = {
 };
 
 /* A colleague's check of a record against the paper chart
- * (client/confirm.c): the record and the head change it confirmed. */
+ * (confirm.c): the record and the head change it confirmed. */
 static const chs_field_def confirmation_fields[] = {
 	{ "record", CHS_KIND_TEXT, REQ, NULL },
 	{ "change", CHS_KIND_TEXT, REQ, NULL },
@@ -121,7 +121,7 @@ static const chs_field_def confirmation_fields[] = {
 	{ NULL, 0, 0, NULL }
 };
 
-/* One line of a site's fee schedule (client/fees.c); no site: every
+/* One line of a site's fee schedule (client/billing/fees.c); no site: every
  * site's. */
 static const chs_field_def fee_fields[] = {
 	{ "code", CHS_KIND_CPT, REQ, NULL },

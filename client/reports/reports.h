@@ -11,7 +11,7 @@
 #include "client/store/store.h"
 
 /* ---------------------------------------------------------------------
- * Reports and exports (client/reports.c, client/fhir.c)
+ * Reports and exports (client/reports/reports.c, client/reports/fhir.c)
  *
  * Read-only passes over the whole store (or one patient's chart), fast
  * enough for 100,000 records in well under two seconds.

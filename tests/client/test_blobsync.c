@@ -185,7 +185,7 @@ END_TEST
 
 /* Over a network archive (git://: the smart protocol sends only the refs
  * asked for) the billing office receives no chunk at all; the same holds
- * for an archive given as a path (sync/git.c fetches those itself). */
+ * for an archive given as a path (sync/git/ fetches those itself). */
 START_TEST(test_blobsync__the_billing_office_never_fetches_a_chunk)
 {
 	char id[33], *mirror, *url;

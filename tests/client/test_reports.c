@@ -466,7 +466,7 @@ START_TEST(test_reports__unconfirmed_after_n_days)
 END_TEST
 
 /* Edits from two sites that merged without review leave a record with two
- * heads; a colleague confirms it by naming both (client/confirm.c), and
+ * heads; a colleague confirms it by naming both (client/records/confirm.c), and
  * 'ls --unconfirmed' then leaves it out. The consistency report read only
  * single-head confirmations: it listed the confirmed record as
  * "unconfirmed ... settle the review first", though nothing was under
