@@ -105,7 +105,8 @@ static int raw_value(const chs_type_def *t, const chs_field_def *f,
 	int err;
 
 	if ((err = chs_canonical_json(out, v, strlen(v))) < 0)
-		return chs_error_wrap(CHS_EINVALID, "field '%s' of %s", f->name, t->name);
+		return err == CHS_ENOMEM ? err
+		       : chs_error_wrap(CHS_EINVALID, "field '%s' of %s", f->name, t->name);
 	j = json_loads(out->ptr + start, JSON_DECODE_ANY, NULL);
 	if (chs_schema_kind_is_integer(f->kind) ? !json_is_integer(j)
 						 : !json_is_string(j))

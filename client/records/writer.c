@@ -49,8 +49,10 @@ int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change
 	if ((err = chs_client__bind_blob(s, st, 1, id, 32)) < 0)
 		goto done;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (chs_change_decode(out, sqlite3_column_blob(st, 0),
-				      (size_t)sqlite3_column_bytes(st, 0)) < 0)
+		/* out of memory says nothing about the store */
+		if ((err = chs_change_decode(out, sqlite3_column_blob(st, 0),
+					     (size_t)sqlite3_column_bytes(st, 0))) < 0 &&
+		    err != CHS_ENOMEM)
 			err = chs_error_set(CHS_EDAMAGED,
 					    "the store '%s' is damaged: a stored change does not decode",
 					    chs_store_path(s));
@@ -81,9 +83,10 @@ int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((err = chs_change_decode(&c, sqlite3_column_blob(st, 0),
 					     (size_t)sqlite3_column_bytes(st, 0))) < 0) {
-			err = chs_error_set(CHS_EDAMAGED,
-					    "the store '%s' is damaged: a stored change does not decode",
-					    s->dir);
+			if (err != CHS_ENOMEM)
+				err = chs_error_set(CHS_EDAMAGED,
+						    "the store '%s' is damaged: a stored change does not decode",
+						    s->dir);
 			goto fail;
 		}
 		if ((err = push_change(&list, &cnt, &cap, c)) < 0) {

@@ -120,9 +120,11 @@ static int push_event(report *r, sqlite3_stmt *st)
 	int err = 0;
 
 	chs_hex(id, sqlite3_column_blob(st, 0), 16);
-	if (chs_change_decode(&c, sqlite3_column_blob(st, 2),
-			      (size_t)sqlite3_column_bytes(st, 2)) < 0) {
-		err = chs_error_set(CHS_EDAMAGED, "the store is damaged: a stored change does not decode");
+	if ((err = chs_change_decode(&c, sqlite3_column_blob(st, 2),
+				     (size_t)sqlite3_column_bytes(st, 2))) < 0) {
+		if (err != CHS_ENOMEM)
+			err = chs_error_set(CHS_EDAMAGED,
+					    "the store is damaged: a stored change does not decode");
 		goto done;
 	}
 	if (c->op != CHS_OP_CREATE ||
