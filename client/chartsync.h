@@ -14,6 +14,7 @@
 #include "client/billing/billing.h"
 #include "client/reports/reports.h"
 #include "client/replicate/replicate.h"
+#include "client/json/json.h"
 #include "client/util/file.h"
 
 #endif /* CHS_CHARTSYNC_H */

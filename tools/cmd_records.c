@@ -104,8 +104,8 @@ static int print_json_text(const char *json)
 	return CLI_OK;
 }
 
-/* A library result: the JSON as it is with --json, else drawn for a
- * person by `draw`. */
+/* A result the library gives as JSON text (ls --unconfirmed): the JSON as
+ * it is with --json, else drawn for a person by `draw`. */
 static int emit(const cli_ctx *ctx, int err, const char *json, void (*draw)(json_t *))
 {
 	json_t *v;
@@ -121,12 +121,43 @@ static int emit(const cli_ctx *ctx, int err, const char *json, void (*draw)(json
 	return CLI_OK;
 }
 
+/* A result the library gives as an object: with --json the text `format`
+ * makes of it (client/json/json.h), else drawn for a person by `draw`. */
+static int emit_object(const cli_ctx *ctx, int err, const void *obj,
+		       int (*format)(char **out, const void *obj),
+		       void (*draw)(const void *obj))
+{
+	char *json = NULL;
+
+	if (err < 0)
+		return cli_fail(err);
+	if (!ctx->json) {
+		draw(obj);
+		return CLI_OK;
+	}
+	if ((err = format(&json, obj)) < 0)
+		return cli_fail(err);
+	print_json_text(json);
+	free(json);
+	return CLI_OK;
+}
+
 /* A JSON value as a person reads it: strings without quotes. */
 static char *value_text(json_t *v)
 {
 	if (json_is_string(v))
 		return strdup(json_string_value(v));
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* A field's value (canonical JSON) as a person reads it; NULL for none
+ * (and when out of memory: the line is then printed without it). */
+static char *field_text(const char *value)
+{
+	char *t = NULL;
+
+	chs_json_value_text(&t, value);
+	return t;
 }
 
 /* ---- add ---- */
@@ -243,110 +274,100 @@ static const char show_help[] =
 	"value and the change it came from. Recorded as an access event (see\n"
 	"'chartsync report access').\n";
 
-static void print_candidates(json_t *cands)
+static void print_candidate(const chs_record_candidate *c, const char *what)
 {
-	const char *field;
-	json_t *list, *c;
-	size_t k;
+	printf("    %.12s  %-24s %s @ %s  %s\n", c->change, what, c->user, c->terminal,
+	       c->time);
+}
 
-	json_object_foreach(cands, field, list) {
-		printf("  field '%s' has %zu candidates:\n", field, json_array_size(list));
-		json_array_foreach(list, k, c) {
-			char *v = value_text(json_object_get(c, "value"));
+static void print_candidates(const chs_record *r)
+{
+	size_t i, k, n;
 
-			printf("    %.12s  %-24s %s @ %s  %s\n",
-			       json_string_value(json_object_get(c, "change")), v ? v : "",
-			       json_string_value(json_object_get(c, "user")),
-			       json_string_value(json_object_get(c, "terminal")),
-			       json_string_value(json_object_get(c, "time")));
+	for (i = 0; i < chs_record_field_count(r); i++) {
+		if ((n = chs_record_field_candidate_count(r, i)) == 0)
+			continue;
+		printf("  field '%s' has %zu candidates:\n", chs_record_field_name(r, i), n);
+		for (k = 0; k < n; k++) {
+			const chs_record_candidate *c = chs_record_field_candidate(r, i, k);
+			char *v = field_text(c->value ? c->value : "null");
+
+			print_candidate(c, v ? v : "");
 			free(v);
 		}
 	}
 }
 
-static void print_removal(json_t *list)
+static void print_removal(const chs_record *r)
 {
-	json_t *c;
 	size_t k;
 
-	if (!list)
+	if (!chs_record_removal_under_review(r))
 		return;
 	printf("  removed at one site, edited at another:\n");
-	json_array_foreach(list, k, c)
-		printf("    %.12s  %-24s %s @ %s  %s\n",
-		       json_string_value(json_object_get(c, "change")),
-		       json_is_true(json_object_get(c, "removed")) ? "remove" : "keep",
-		       json_string_value(json_object_get(c, "user")),
-		       json_string_value(json_object_get(c, "terminal")),
-		       json_string_value(json_object_get(c, "time")));
+	for (k = 0; k < chs_record_removal_count(r); k++) {
+		const chs_record_candidate *c = chs_record_removal_candidate(r, k);
+
+		print_candidate(c, c->removed ? "remove" : "keep");
+	}
 }
 
 /* Who checked this version against the paper chart. */
-static void print_confirmed(json_t *r)
+static void print_confirmed(const chs_record *r)
 {
-	json_t *c = json_object_get(r, "confirmed");
-	const char *type = json_string_value(json_object_get(r, "type"));
+	const chs_confirmation *c = chs_record_confirmed(r);
+	const char *type = chs_record_type(r);
 
-	if (json_is_object(c)) {
-		const char *note = json_string_value(json_object_get(c, "note"));
-
-		printf("confirmed by %s at %s, %s%s%s\n",
-		       json_string_value(json_object_get(c, "by")),
-		       json_string_value(json_object_get(c, "terminal")),
-		       json_string_value(json_object_get(c, "time")),
-		       note ? ": " : "", note ? note : "");
-	} else if (c && !json_is_true(json_object_get(r, "deleted")) && type &&
-		   strcmp(type, "audit") != 0 && strcmp(type, "confirmation") != 0 &&
-		   strcmp(type, "fee") != 0) {
+	if (c) {
+		printf("confirmed by %s at %s, %s%s%s\n", c->by, c->terminal, c->time,
+		       c->note ? ": " : "", c->note ? c->note : "");
+	} else if (!chs_record_deleted(r) && strcmp(type, "audit") != 0 &&
+		   strcmp(type, "confirmation") != 0 && strcmp(type, "fee") != 0) {
 		printf("not confirmed since its last change\n");
 	}
 }
 
-static void print_record(json_t *r)
+static void print_record(const void *obj)
 {
-	json_t *fields = json_object_get(r, "fields"), *v;
-	const char *k;
+	const chs_record *r = obj;
+	size_t i;
 
-	printf("%s %s%s\n", json_string_value(json_object_get(r, "type")),
-	       json_string_value(json_object_get(r, "id")),
-	       json_is_true(json_object_get(r, "deleted")) ? " (removed)" : "");
-	json_object_foreach(fields, k, v) {
-		char *t = value_text(v);
+	printf("%s %s%s\n", chs_record_type(r), chs_record_id(r),
+	       chs_record_deleted(r) ? " (removed)" : "");
+	for (i = 0; i < chs_record_field_count(r); i++) {
+		char *t = field_text(chs_record_field_value(r, i));
 
-		printf("  %-10s %s\n", k, t ? t : "");
+		printf("  %-10s %s\n", chs_record_field_name(r, i), t ? t : "");
 		free(t);
 	}
 	print_confirmed(r);
-	if (json_is_true(json_object_get(r, "review"))) {
+	if (chs_record_under_review(r)) {
 		printf("UNDER REVIEW: values above are provisional; settle with"
 		       " 'chartsync review resolve'\n");
-		print_candidates(json_object_get(r, "candidates"));
-		print_removal(json_object_get(r, "removal"));
+		print_candidates(r);
+		print_removal(r);
 	}
 }
 
-/* A command that takes one record id and prints what `fetch` returns. */
-static int one_record(cli_ctx *ctx, int argc, char **argv, const char *help,
-		      int (*fetch)(chs_store *s, const char *id, char **json),
-		      void (*draw)(json_t *))
+static int format_record(char **out, const void *r)
 {
-	chs_store *s = NULL;
-	char *json = NULL;
-	rec_opts o;
-	int i, rc = CLI_OK, err;
-
-	if ((i = start(ctx, argc, argv, record_opts, help, &o, 1, 1, &s, &rc)) < 0)
-		return rc;
-	err = fetch(s, argv[i], &json);
-	rc = emit(ctx, err, json, draw);
-	free(json);
-	chs_store_free(s);
-	return rc;
+	return chs_json_record(out, r);
 }
 
 int cmd_show(cli_ctx *ctx, int argc, char **argv)
 {
-	return one_record(ctx, argc, argv, show_help, chs_access_show, print_record);
+	chs_store *s = NULL;
+	chs_record *r = NULL;
+	rec_opts o;
+	int i, rc, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, show_help, &o, 1, 1, &s, &rc)) < 0)
+		return rc;
+	err = chs_access_show(&r, s, argv[i]);
+	rc = emit_object(ctx, err, r, format_record, print_record);
+	chs_record_free(r);
+	chs_store_free(s);
+	return rc;
 }
 
 /* ---- ls ---- */
@@ -379,6 +400,38 @@ static const char *summary_fields(const char *type)
 	return "";
 }
 
+static void print_summary(const chs_record *r)
+{
+	const char *type = chs_record_type(r);
+	char names[64], *tok, *save = NULL;
+
+	printf("%.*s  %-10s", SHORT_ID, chs_record_id(r), type);
+	snprintf(names, sizeof(names), "%s", summary_fields(type));
+	for (tok = strtok_r(names, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		char *t = field_text(chs_record_field(r, tok));
+
+		if (t)
+			printf("  %.40s", t);
+		free(t);
+	}
+	printf("%s\n", chs_record_under_review(r) ? "  [under review]" : "");
+}
+
+static void print_list(const void *obj)
+{
+	const chs_record_list *l = obj;
+	size_t k;
+
+	for (k = 0; k < chs_record_list_count(l); k++)
+		print_summary(chs_record_list_get(l, k));
+}
+
+static int format_list(char **out, const void *l)
+{
+	return chs_json_record_list(out, l);
+}
+
+/* A row of `ls --unconfirmed`, which the library gives as JSON. */
 static void print_row(json_t *r)
 {
 	const char *type = json_string_value(json_object_get(r, "type"));
@@ -408,6 +461,7 @@ static void print_rows(json_t *arr)
 
 int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 {
+	chs_record_list *l = NULL;
 	chs_store *s = NULL;
 	char *json = NULL;
 	rec_opts o;
@@ -417,12 +471,15 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (o.unconfirmed && i < argc) {
 		rc = cli_usage(ctx, "--unconfirmed lists every type: leave out TYPE");
-	} else {
-		err = o.unconfirmed ? chs_record_list_unconfirmed(s, o.patient, &json)
-			: chs_access_list(s, i < argc ? argv[i] : NULL, o.patient, &json);
+	} else if (o.unconfirmed) {
+		err = chs_record_list_unconfirmed(s, o.patient, &json);
 		rc = emit(ctx, err, json, print_rows);
+	} else {
+		err = chs_access_list(&l, s, i < argc ? argv[i] : NULL, o.patient);
+		rc = emit_object(ctx, err, l, format_list, print_list);
 	}
 	free(json);
+	chs_record_list_free(l);
 	chs_store_free(s);
 	return rc;
 }
@@ -436,50 +493,59 @@ static const char log_help[] =
 	"which terminal and what it set. A change made after seeing several\n"
 	"concurrent versions is shown as a merge. Recorded as an access event.\n";
 
-static void print_change(json_t *c)
+static void print_change(const chs_history_entry *c)
 {
-	json_t *set = json_object_get(c, "set"), *unset = json_object_get(c, "unset");
-	json_t *parents = json_object_get(c, "parents"), *v;
-	const char *k;
 	size_t i;
 
-	printf("change %s\n", json_string_value(json_object_get(c, "change")));
-	printf("  %-8s %s  by %s at %s (device %.12s)\n",
-	       json_string_value(json_object_get(c, "op")),
-	       json_string_value(json_object_get(c, "time")),
-	       json_string_value(json_object_get(c, "user")),
-	       json_string_value(json_object_get(c, "terminal")),
-	       json_string_value(json_object_get(c, "device")));
-	if (json_is_true(json_object_get(c, "merge"))) {
+	printf("change %s\n", c->change);
+	printf("  %-8s %s  by %s at %s (device %.12s)\n", c->op, c->time, c->user,
+	       c->terminal, c->device);
+	if (c->merge) {
 		printf("  merge of");
-		json_array_foreach(parents, i, v)
-			printf(" %.12s", json_string_value(v));
+		for (i = 0; i < c->nparents; i++)
+			printf(" %.12s", c->parents[i]);
 		printf("\n");
 	}
-	json_object_foreach(set, k, v) {
-		char *t = value_text(v);
+	for (i = 0; i < c->nset; i++) {
+		char *t = field_text(c->set[i].value);
 
-		printf("    %s = %s\n", k, t ? t : "");
+		printf("    %s = %s\n", c->set[i].name, t ? t : "");
 		free(t);
 	}
-	json_array_foreach(unset, i, v)
-		printf("    %s cleared\n", json_string_value(v));
-	if (json_is_true(json_object_get(c, "removed")))
+	for (i = 0; i < c->nunset; i++)
+		printf("    %s cleared\n", c->unset[i]);
+	if (c->removed)
 		printf("    resolved: removed\n");
 }
 
-static void print_changes(json_t *arr)
+static void print_changes(const void *obj)
 {
-	json_t *c;
+	const chs_history *h = obj;
 	size_t k;
 
-	json_array_foreach(arr, k, c)
-		print_change(c);
+	for (k = 0; k < chs_history_count(h); k++)
+		print_change(chs_history_get(h, k));
+}
+
+static int format_history(char **out, const void *h)
+{
+	return chs_json_history(out, h);
 }
 
 int cmd_log(cli_ctx *ctx, int argc, char **argv)
 {
-	return one_record(ctx, argc, argv, log_help, chs_access_log, print_changes);
+	chs_history *h = NULL;
+	chs_store *s = NULL;
+	rec_opts o;
+	int i, rc, err;
+
+	if ((i = start(ctx, argc, argv, record_opts, log_help, &o, 1, 1, &s, &rc)) < 0)
+		return rc;
+	err = chs_access_log(&h, s, argv[i]);
+	rc = emit_object(ctx, err, h, format_history, print_changes);
+	chs_history_free(h);
+	chs_store_free(s);
+	return rc;
 }
 
 /* ---- import ---- */
@@ -595,8 +661,9 @@ static int review_resolve(cli_ctx *ctx, chs_store *s, char **args, int n,
 
 int cmd_review(cli_ctx *ctx, int argc, char **argv)
 {
+	chs_record_list *l = NULL;
+	chs_record *r = NULL;
 	chs_store *s = NULL;
-	char *json = NULL;
 	rec_opts o;
 	int i, rc = CLI_OK, err = 0, n;
 
@@ -604,17 +671,18 @@ int cmd_review(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	n = argc - i;
 	if (n == 0) {
-		err = chs_review_list(s, &json);
-		rc = emit(ctx, err, json, print_rows);
+		err = chs_review_list(&l, s);
+		rc = emit_object(ctx, err, l, format_list, print_list);
 	} else if (strcmp(argv[i], "show") == 0 && n == 2) {
-		err = chs_access_show(s, argv[i + 1], &json);
-		rc = emit(ctx, err, json, print_record);
+		err = chs_access_show(&r, s, argv[i + 1]);
+		rc = emit_object(ctx, err, r, format_record, print_record);
 	} else if (strcmp(argv[i], "resolve") == 0 && n >= 2) {
 		rc = review_resolve(ctx, s, argv + i + 1, n - 1, &o);
 	} else {
 		rc = cli_usage(ctx, "unknown 'review' command");
 	}
-	free(json);
+	chs_record_list_free(l);
+	chs_record_free(r);
 	chs_store_free(s);
 	return rc;
 }

@@ -23,7 +23,6 @@
 #include "audit_int.h"
 
 #include <stdio.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -297,83 +296,118 @@ static int access_one(chs_store *s, const char *action, const char *id, chs_acce
 	return 0;
 }
 
-/* Fetch, then record the access; nothing comes back unless it was
- * recorded. */
+/* Fetch with `fetch` (which fills *out), then record the access; nothing
+ * comes back unless it was recorded. */
 static int audited_one(chs_store *s, const char *action, const char *id,
-		       int (*fetch)(chs_store *s, const char *id, char **json),
-		       char **json)
+		       int (*fetch)(void **out, chs_store *s, const char *id),
+		       void (*drop)(void *obj), void **out)
 {
 	chs_access *a = NULL;
+	void *obj = NULL;
 	int err;
 
-	*json = NULL;
+	*out = NULL;
 	if ((err = access_one(s, action, id, &a)) < 0)
 		return err;
-	if ((err = fetch(s, id, json)) < 0) {
+	if ((err = fetch(&obj, s, id)) < 0) {
 		chs_access_free(a);
 		return err;
 	}
 	if ((err = chs_access_close(s, a)) < 0) {
-		free(*json);
-		*json = NULL;
+		drop(obj);
+		return err;
 	}
+	*out = obj;
+	return 0;
+}
+
+static int fetch_record(void **out, chs_store *s, const char *id)
+{
+	chs_record *r = NULL;
+	int err = chs_record_lookup(&r, s, id);
+
+	*out = r;
 	return err;
 }
 
-int chs_access_show(chs_store *s, const char *id, char **json)
+static int fetch_history(void **out, chs_store *s, const char *id)
 {
-	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(id);
-	CHS_ASSERT_ARG(json);
+	chs_history *h = NULL;
+	int err = chs_record_history(&h, s, id);
 
-	return audited_one(s, "show", id, chs_record_show, json);
+	*out = h;
+	return err;
 }
 
-int chs_access_log(chs_store *s, const char *id, char **json)
+static void drop_record(void *r)
 {
-	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(id);
-	CHS_ASSERT_ARG(json);
-
-	return audited_one(s, "log", id, chs_record_log, json);
+	chs_record_free(r);
 }
 
-/* Every "id" of a JSON array of records, into the access. */
-static int add_listed(chs_access *a, const char *json, const unsigned char skip[16])
+static void drop_history(void *h)
 {
-	json_t *arr = json_loads(json, 0, NULL), *r;
+	chs_history_free(h);
+}
+
+int chs_access_show(chs_record **out, chs_store *s, const char *id)
+{
+	void *r = NULL;
+	int err;
+
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+
+	err = audited_one(s, "show", id, fetch_record, drop_record, &r);
+	*out = r;
+	return err;
+}
+
+int chs_access_log(chs_history **out, chs_store *s, const char *id)
+{
+	void *h = NULL;
+	int err;
+
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+
+	err = audited_one(s, "log", id, fetch_history, drop_history, &h);
+	*out = h;
+	return err;
+}
+
+/* Every record of a list, but `skip`, into the access. */
+static int add_listed(chs_access *a, const chs_record_list *l, const unsigned char skip[16])
+{
 	unsigned char id[16];
 	size_t i;
 	int err = 0;
 
-	if (!json_is_array(arr)) {
-		json_decref(arr);
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	}
-	json_array_foreach(arr, i, r) {
-		const char *hex = json_string_value(json_object_get(r, "id"));
+	for (i = 0; i < chs_record_list_count(l) && err == 0; i++) {
+		const char *hex = chs_record_id(chs_record_list_get(l, i));
 
-		if (hex && chs_client__parse_id(id, hex) == 0 && memcmp(id, skip, 16) != 0 &&
-		    (err = chs_client__access_add(a, id)) < 0)
-			break;
+		if (chs_client__parse_id(id, hex) == 0 && memcmp(id, skip, 16) != 0)
+			err = chs_client__access_add(a, id);
 	}
-	json_decref(arr);
 	return err;
 }
 
-int chs_access_list(chs_store *s, const char *type, const char *patient, char **json)
+int chs_access_list(chs_record_list **out, chs_store *s, const char *type,
+		    const char *patient)
 {
+	chs_record_list *l = NULL;
 	unsigned char pid[16];
 	chs_access *a = NULL;
 	char hex[33];
 	int err;
 
+	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(json);
 
-	*json = NULL;
+	*out = NULL;
 	if (!patient)
-		return chs_record_list(s, type, NULL, json);
+		return chs_record_query(out, s, type, NULL);
 	if ((err = chs_record_resolve(s, patient, hex)) < 0)
 		return err;
 	chs_client__parse_id(pid, hex);
@@ -382,18 +416,18 @@ int chs_access_list(chs_store *s, const char *type, const char *patient, char **
 	chs_client__access_patient(a, pid);
 	/* the patient asked for comes first, then what was listed */
 	if ((err = chs_client__access_add(a, pid)) < 0 ||
-	    (err = chs_record_list(s, type, hex, json)) < 0 ||
-	    (err = add_listed(a, *json, pid)) < 0) {
+	    (err = chs_record_query(&l, s, type, hex)) < 0 ||
+	    (err = add_listed(a, l, pid)) < 0) {
 		chs_access_free(a);
-		free(*json);
-		*json = NULL;
+		chs_record_list_free(l);
 		return err;
 	}
 	if ((err = chs_access_close(s, a)) < 0) {
-		free(*json);
-		*json = NULL;
+		chs_record_list_free(l);
+		return err;
 	}
-	return err;
+	*out = l;
+	return 0;
 }
 
 int chs_access_cat(chs_store *s, const char *id, int fd)

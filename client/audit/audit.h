@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include "client/store/store.h"
+#include "client/records/records.h"
 
 /* ---------------------------------------------------------------------
  * Reading a patient's data, audited 
@@ -15,7 +16,7 @@
  * naming the records shown, what was done ("show", "ls", "log", "open",
  * "cat"), the start and the duration. Events are signed changes that sync
  * like any other and can never be edited or removed. The functions below
- * are the views of chs_record_show() and friends that record the event
+ * are the views of chs_record_lookup() and friends that record the event
  * before they hand anything back: when it cannot be recorded (the store
  * is read-only, another writer holds it past the busy timeout) they fail
  * and show nothing. The unaudited views
@@ -26,12 +27,16 @@ typedef struct chs_access chs_access;
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t chs_audit_now_ms(void);
 
-int chs_access_show(chs_store *s, const char *id, char **json);
-int chs_access_log(chs_store *s, const char *id, char **json);
-/* chs_record_list(); audited (one event listing every record shown) when
- * `patient` is given. */
-int chs_access_list(chs_store *s, const char *type, const char *patient,
-		    char **json);
+/* The views of client/records/views.h, audited: chs_record_lookup() (its
+ * access event names the record and its patient), chs_record_history(),
+ * and chs_record_query(), audited (one event listing the patient and
+ * every record shown) when `patient` is given. What they return is the
+ * caller's (chs_record_free(), chs_history_free(), chs_record_list_free());
+ * nothing comes back unless the event was recorded. */
+int chs_access_show(chs_record **out, chs_store *s, const char *id);
+int chs_access_log(chs_history **out, chs_store *s, const char *id);
+int chs_access_list(chs_record_list **out, chs_store *s, const char *type,
+		    const char *patient);
 /* chs_attachment_cat(), recorded once the bytes are written (the store is
  * checked for writes first). */
 int chs_access_cat(chs_store *s, const char *id, int fd);

@@ -146,6 +146,24 @@ done:
 	return err;
 }
 
+/* Who confirmed `t` at its current version: the changes of the
+ * confirmation record (`*n` is 0 when it waits, and for a record that is
+ * removed or not a chart entry) and its note in `f`. */
+static int confirmed_by(chs_store *s, const target *t, found *f,
+			chs_change ***changes, size_t *n)
+{
+	int err;
+
+	*changes = NULL;
+	*n = 0;
+	memset(f, 0, sizeof(*f));
+	if (t->deleted || !confirmable(t->type))
+		return 0;
+	if ((err = find_confirmation(s, t, f)) < 0 || !f->yes)
+		return err;
+	return chs_client__load_changes(s, f->conf, changes, n);
+}
+
 /* {"by","terminal","time","note","change","confirmation"} or null. */
 static int confirmation_json(chs_store *s, const target *t, json_t **out)
 {
@@ -156,17 +174,7 @@ static int confirmation_json(chs_store *s, const target *t, json_t **out)
 	int err;
 
 	*out = NULL;
-	if (t->deleted || !confirmable(t->type)) {
-		*out = json_null();
-		return 0;
-	}
-	if ((err = find_confirmation(s, t, &f)) < 0)
-		return err;
-	if (!f.yes) {
-		*out = json_null();
-		return 0;
-	}
-	if ((err = chs_client__load_changes(s, f.conf, &changes, &n)) == 0 && n > 0) {
+	if ((err = confirmed_by(s, t, &f, &changes, &n)) == 0 && n > 0) {
 		chs_client__hlc_time(changes[0]->hlc, when);
 		chs_hex(hex, f.conf, 16);
 		*out = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s}", "by",
@@ -205,31 +213,30 @@ int chs_record_confirmation(chs_store *s, const char *id, char **json)
 	return err;
 }
 
-int chs_client__confirm_annotate(chs_store *s, char **json)
+int chs_client__confirm_record(chs_store *s, chs_record *r)
 {
-	json_t *rec = json_loads(*json, 0, NULL), *c = NULL;
-	const char *id = json_string_value(json_object_get(rec, "id"));
-	char *text;
+	chs_change **changes = NULL;
+	size_t n = 0;
+	char when[32], hex[33];
+	target t;
+	found f;
 	int err;
 
-	if (!id) {
-		json_decref(rec);
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	}
-	if ((err = chs_record_confirmation(s, id, &text)) < 0) {
-		json_decref(rec);
-		return err;
-	}
-	c = json_loads(text, JSON_DECODE_ANY, NULL);
-	free(text);
-	json_object_set_new(rec, "confirmed", c ? c : json_null());
-	text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(rec);
-	if (!text)
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	free(*json);
-	*json = text;
-	return 0;
+	memset(&t, 0, sizeof(t));
+	memset(&f, 0, sizeof(f));
+	chs_buf_init(&t.heads, 0);
+	if ((err = load_target(s, chs_record_id(r), &t)) < 0 ||
+	    (err = confirmed_by(s, &t, &f, &changes, &n)) < 0 || n == 0)
+		goto done;
+	chs_client__hlc_time(changes[0]->hlc, when);
+	chs_hex(hex, f.conf, 16);
+	err = chs_client__record_confirmed(r, changes[0]->user, changes[0]->terminal,
+					   when, f.note, t.heads.ptr, hex);
+done:
+	chs_client__changes_free(changes, n);
+	free(f.note);
+	target_dispose(&t);
+	return err;
 }
 
 /* ------------------------------------------------------------------ */

@@ -16,12 +16,9 @@
  * at least 4 digits is accepted where an id is asked for), a type and
  * named fields. Every call that writes is one transaction and one signed
  * batch of changes, recorded as made by the store's user at its terminal.
- * Results that describe records come back as JSON text (malloc'ed), the
- * same the CLI prints with --json:
- *
- *   record: {"id":..,"type":..,"fields":{..},"deleted":false,
- *            "review":false,"heads":[..],"candidates":{"field":[
- *            {"change":..,"value":..,"user":..,"terminal":..,"time":..}]}}
+ * What is read back comes as objects (chs_record, chs_record_list,
+ * chs_history, below); the JSON the CLI prints with --json is made from
+ * them by client/json/json.h.
  */
 typedef struct chs_edit {
 	const char *name;
@@ -59,10 +56,150 @@ int chs_attach(chs_store *s, const char *patient, const char *path,
 	       const char *encounter, const char *title, char id_out[33]);
 
 /* ---------------------------------------------------------------------
+ * Records read back
+ *
+ * A chs_record is one record as the store holds it now: an opaque object,
+ * read with the accessors below, freed with chs_record_free(). It is a
+ * copy: it does not change when the store does, and it needs neither the
+ * store nor anything else to stay alive. Every string, struct and array
+ * an accessor returns is borrowed from the object and lives until it is
+ * freed. Ids are lowercase hex (records 32 digits, changes 64), times
+ * ISO 8601 UTC to the millisecond ("2024-03-15T09:30:12.345Z"), field
+ * values canonical JSON text (sync/sync.h: "\"Ada\"", "12500", "null").
+ *
+ * A record comes whole from a lookup (chs_access_show(), and the
+ * unaudited view in client/records/views.h): its history counted, its
+ * heads, the candidates of everything under review, and who confirmed its
+ * current version. A record in a chs_record_list (chs_access_list(),
+ * chs_review_list()) is read from the stored state alone, without its
+ * history: id, type, deleted, heads, fields and which of them are under
+ * review; its change count and candidate counts are 0 and it carries no
+ * confirmation. Index arguments out of range are caller bugs: the
+ * accessors return 0 or NULL for them.
+ */
+typedef struct chs_record chs_record;
+
+/* One candidate value of something under review: a change that wrote it
+ * and no other write to it descends from. */
+typedef struct chs_record_candidate {
+	const char *change;   /* the change's id */
+	const char *value;    /* canonical JSON; NULL when the change clears
+			       * the field (and for removal candidates) */
+	int removed;          /* removal candidates: 1 if the change removes
+			       * the record, 0 if it edits (keeps) it */
+	const char *user;     /* who made it; "" when not recorded */
+	const char *terminal; /* where; "" when not recorded */
+	const char *device;   /* the device that signed it, 32 hex */
+	const char *time;     /* when (its clock's wall time) */
+} chs_record_candidate;
+
+/* A colleague's check of the record's current version against the paper
+ * chart (chs_record_confirm()). */
+typedef struct chs_confirmation {
+	const char *by;           /* who confirmed */
+	const char *terminal;     /* where; "" when not recorded */
+	const char *time;         /* when */
+	const char *note;         /* NULL when none was given */
+	const char *change;       /* the version confirmed: its heads'
+				   * change ids, sorted, joined by commas */
+	const char *confirmation; /* the confirmation record's id */
+} chs_confirmation;
+
+/* The record's id (32 hex) and type ("patient", "note", ...). */
+const char *chs_record_id(const chs_record *r);
+const char *chs_record_type(const chs_record *r);
+/* 1 when the record is removed (provisionally, while a removal is under
+ * review). */
+int chs_record_deleted(const chs_record *r);
+/* 1 when anything of the record is under review (a field, or its
+ * removal); its values are then provisional. */
+int chs_record_under_review(const chs_record *r);
+/* 1 when a removal at one site against an edit at another is under
+ * review; its candidates are chs_record_removal_candidate(). */
+int chs_record_removal_under_review(const chs_record *r);
+/* The number of changes in the record's history (0 in a list). */
+size_t chs_record_change_count(const chs_record *r);
+/* The record's current heads: change ids, sorted. */
+size_t chs_record_head_count(const chs_record *r);
+const char *chs_record_head(const chs_record *r, size_t i);
+
+/* The fields, sorted by name; a field under review whose provisional
+ * value clears it is listed with the value "null", a cleared field is
+ * otherwise absent. */
+size_t chs_record_field_count(const chs_record *r);
+const char *chs_record_field_name(const chs_record *r, size_t i);
+const char *chs_record_field_value(const chs_record *r, size_t i);
+/* The value of field `name`, or NULL when the record has none. */
+const char *chs_record_field(const chs_record *r, const char *name);
+/* 1 when field i is under review (it has candidates). */
+int chs_record_field_under_review(const chs_record *r, size_t i);
+/* The candidates of field i, in change-id order (none when it is not
+ * under review, or in a list). */
+size_t chs_record_field_candidate_count(const chs_record *r, size_t i);
+const chs_record_candidate *chs_record_field_candidate(const chs_record *r,
+							size_t i, size_t k);
+/* The candidates of a removal under review (none otherwise, or in a
+ * list). */
+size_t chs_record_removal_count(const chs_record *r);
+const chs_record_candidate *chs_record_removal_candidate(const chs_record *r,
+							  size_t k);
+/* Who confirmed the current version; NULL when it waits for a colleague,
+ * for a record that is not a confirmable chart entry (removed, audit,
+ * confirmation, fee), and in a list. */
+const chs_confirmation *chs_record_confirmed(const chs_record *r);
+/* Free a record and everything borrowed from it; accepts NULL. */
+void chs_record_free(chs_record *r);
+
+/* Records in order (each list says which), owned by the list. */
+typedef struct chs_record_list chs_record_list;
+
+size_t chs_record_list_count(const chs_record_list *l);
+/* Record i, borrowed from the list; NULL when i is out of range. */
+const chs_record *chs_record_list_get(const chs_record_list *l, size_t i);
+/* Free the list and its records; accepts NULL. */
+void chs_record_list_free(chs_record_list *l);
+
+/* A record's history (chs_access_log()): its changes in causal order,
+ * ties by (time, change id). Entries and everything they point at are
+ * borrowed from the history and live until chs_history_free(). */
+typedef struct chs_history chs_history;
+
+/* A field a change sets: its name and canonical JSON value. */
+typedef struct chs_named_value {
+	const char *name;
+	const char *value;
+} chs_named_value;
+
+typedef struct chs_history_entry {
+	const char *change;   /* the change's id */
+	const char *op;       /* "create", "update", "delete", "resolve" */
+	const char *time;
+	const char *user;     /* "" when not recorded */
+	const char *terminal; /* "" when not recorded */
+	const char *device;   /* 32 hex */
+	const chs_named_value *set;  /* the fields it sets, by name */
+	size_t nset;
+	const char *const *unset;    /* the fields it clears, by name */
+	size_t nunset;
+	const char *const *parents;  /* the heads its author saw, sorted */
+	size_t nparents;
+	int merge;            /* it saw several heads (nparents > 1) */
+	int removed;          /* a resolve: 1 if it settles for removal */
+} chs_history_entry;
+
+size_t chs_history_count(const chs_history *h);
+/* Entry i, or NULL when i is out of range. */
+const chs_history_entry *chs_history_get(const chs_history *h, size_t i);
+/* Free the history; accepts NULL. */
+void chs_history_free(chs_history *h);
+
+/* ---------------------------------------------------------------------
  * Review
  */
-/* JSON array of the records under review. */
-int chs_review_list(chs_store *s, char **json);
+/* The records under review (removed ones too: a removal may be what is
+ * under review), oldest first, as a list (without their histories: see
+ * chs_access_show() for the candidates). */
+int chs_review_list(chs_record_list **out, chs_store *s);
 /* Settle a record under review with a resolve change whose parents are
  * all the heads: the edits given, or, with `take`, the values of that
  * change (an id prefix of one of the candidates). Fields under review
@@ -93,12 +230,13 @@ int chs_record_confirm(chs_store *s, const char *const *ids, size_t n,
 		       const char *note, size_t *added);
 /* Who confirmed the current version of a record: JSON
  * {"by","terminal","time","note","change","confirmation"} (note may be
- * absent), or null when it waits. chs_record_show() carries the same as
- * its "confirmed" member. `*json` is malloc'ed. */
+ * absent), or null when it waits. A record looked up carries the same
+ * (chs_record_confirmed()). `*json` is malloc'ed. */
 int chs_record_confirmation(chs_store *s, const char *id, char **json);
-/* Chart entries not confirmed at their current version, oldest first (as
- * chs_record_list(), each row with "changed" and "by" of its last
- * change); one patient's with `patient`. */
+/* Chart entries not confirmed at their current version, oldest first: a
+ * JSON array of {"id","type","fields","review"} (as `chartsync ls --json`
+ * prints records), each with "changed" and "by" of its last change; one
+ * patient's with `patient`. */
 int chs_record_list_unconfirmed(chs_store *s, const char *patient, char **json);
 
 /* ---------------------------------------------------------------------

@@ -7,19 +7,24 @@
 #ifndef CHS_CLIENT_RECORDS_VIEWS_H
 #define CHS_CLIENT_RECORDS_VIEWS_H
 
-#include "client/store/store.h"
+#include "client/records/records.h"
 
-int chs_record_show(chs_store *s, const char *id, char **json);
-/* A JSON array of records, oldest first; `type` and `patient` filter
- * when not NULL. Removed records are left out, and so are access events
- * (type audit) unless `type` asks for them. */
-int chs_record_list(chs_store *s, const char *type, const char *patient,
-		    char **json);
-/* The history: a JSON array of changes in causal order, each
- * {"change","op","time","user","terminal","device","set":{..},
- *  "unset":[..],"parents":[..],"merge":bool}. */
-int chs_record_log(chs_store *s, const char *id, char **json);
-
+/* Record `id` (an id or a unique prefix) as the store holds it now,
+ * whole: its history counted, the candidates of what is under review,
+ * who confirmed its current version (records.h). Free it with
+ * chs_record_free(). CHS_ENOTFOUND, CHS_EAMBIGUOUS. */
+int chs_record_lookup(chs_record **out, chs_store *s, const char *id);
+/* Records oldest first, without their histories (records.h: a record in
+ * a list); `type` and `patient` (an id or prefix: the patient and every
+ * record linked to them) filter when not NULL. Removed records are left
+ * out, and so are access events (type audit) unless `type` asks for
+ * them. CHS_EINVALID for an unknown type; CHS_ENOTFOUND, CHS_EAMBIGUOUS
+ * for the patient. */
+int chs_record_query(chs_record_list **out, chs_store *s, const char *type,
+		     const char *patient);
+/* The history of record `id`: its changes in causal order. Free it with
+ * chs_history_free(). CHS_ENOTFOUND, CHS_EAMBIGUOUS. */
+int chs_record_history(chs_history **out, chs_store *s, const char *id);
 
 /* Write an attachment's bytes to `fd`. */
 int chs_attachment_cat(chs_store *s, const char *id, int fd);

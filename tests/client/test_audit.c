@@ -110,19 +110,19 @@ START_TEST(test_audit__show_ls_log_open_each_write_one_event_by_the_opener)
 	json_t *j, *ev;
 
 	/* the plain views of the library write nothing */
-	ck_assert_int_eq(chs_record_show(s, note, &text), 0);
+	ck_assert_int_eq(tu_show_json(s, note, &text), 0);
 	free(text);
 	j = report(s, NULL);
 	ck_assert_uint_eq(json_array_size(j), 0);
 	json_decref(j);
 
 	open_as("tom", "tom pw");
-	ck_assert_int_eq(chs_access_show(s, note, &text), 0);
+	ck_assert_int_eq(tu_access_show_json(s, note, &text), 0);
 	ck_assert_ptr_nonnull(strstr(text, "three weeks"));
 	free(text);
-	ck_assert_int_eq(chs_access_list(s, NULL, pat, &text), 0);
+	ck_assert_int_eq(tu_access_list_json(s, NULL, pat, &text), 0);
 	free(text);
-	ck_assert_int_eq(chs_access_log(s, visit, &text), 0);
+	ck_assert_int_eq(tu_access_log_json(s, visit, &text), 0);
 	free(text);
 	ck_assert_msg(chs_chart_open(s, pat, &text, &acc) == 0, "%s", chs_error_last());
 	ck_assert_ptr_nonnull(strstr(text, "Chart of Ada Byron"));
@@ -131,10 +131,10 @@ START_TEST(test_audit__show_ls_log_open_each_write_one_event_by_the_opener)
 	nanosleep(&pause, NULL); /* the chart stays open a while */
 	ck_assert_int_eq(chs_access_close(s, acc), 0);
 	/* ls without a patient reads no one's chart in particular */
-	ck_assert_int_eq(chs_access_list(s, "patient", NULL, &text), 0);
+	ck_assert_int_eq(tu_access_list_json(s, "patient", NULL, &text), 0);
 	free(text);
 	open_as("maria", "maria pw");
-	ck_assert_int_eq(chs_access_show(s, pat, &text), 0);
+	ck_assert_int_eq(tu_access_show_json(s, pat, &text), 0);
 	free(text);
 
 	j = report(s, NULL);
@@ -153,7 +153,7 @@ START_TEST(test_audit__show_ls_log_open_each_write_one_event_by_the_opener)
 	ck_assert_str_eq(key(json_array_get(j, 4), "device"), chs_store_device_id(s));
 	json_decref(j);
 	/* access events are not part of a patient's listing */
-	ck_assert_int_eq(chs_record_list(s, NULL, pat, &text), 0);
+	ck_assert_int_eq(tu_list_json(s, NULL, pat, &text), 0);
 	ck_assert_ptr_null(strstr(text, "\"audit\""));
 	free(text);
 }
@@ -164,7 +164,7 @@ static char *first_event(void)
 	char *text = NULL, *id;
 	json_t *j;
 
-	ck_assert_int_eq(chs_access_show(s, pat, &text), 0);
+	ck_assert_int_eq(tu_access_show_json(s, pat, &text), 0);
 	free(text);
 	j = report(s, NULL);
 	id = strdup(key(json_array_get(j, json_array_size(j) - 1), "event"));
@@ -247,7 +247,7 @@ START_TEST(test_audit__forged_delete_or_recreate_of_an_event_is_refused)
 	int64_t n;
 	json_t *j;
 
-	ck_assert_int_eq(chs_record_show(s, ev, &text), 0);
+	ck_assert_int_eq(tu_show_json(s, ev, &text), 0);
 	j = json_loads(text, 0, NULL);
 	free(text);
 	chs_unhex(head, 32, json_string_value(json_array_get(json_object_get(j, "heads"), 0)));
@@ -441,10 +441,10 @@ START_TEST(test_audit__events_sync_everywhere_and_the_report_lists_other_sites)
 	org_chart();
 	sync_ok(C2);
 	sync_ok(B1);
-	ck_assert_int_eq(chs_access_show(st[C2], note, &text), 0);
+	ck_assert_int_eq(tu_access_show_json(st[C2], note, &text), 0);
 	free(text);
 	/* a billing office records its own looks (it holds no clinical key) */
-	ck_assert_msg(chs_access_show(st[B1], pat, &text) == 0, "%s", chs_error_last());
+	ck_assert_msg(tu_access_show_json(st[B1], pat, &text) == 0, "%s", chs_error_last());
 	free(text);
 	sync_ok(C2);
 	sync_ok(B1);
@@ -501,7 +501,7 @@ START_TEST(test_audit__a_forged_edit_by_sync_is_refused_reported_and_the_rest_go
 	int round;
 
 	org_chart();
-	ck_assert_int_eq(chs_access_show(st[C1], note, &text), 0);
+	ck_assert_int_eq(tu_access_show_json(st[C1], note, &text), 0);
 	free(text);
 	sync_ok(C1);
 	sync_ok(ADMIN);
@@ -529,10 +529,10 @@ START_TEST(test_audit__a_forged_edit_by_sync_is_refused_reported_and_the_rest_go
 	}
 	/* the other clinic's work arrived; the event is as it was, and
 	 * nothing of the forging device's after the forged batch */
-	ck_assert_int_eq(chs_record_show(st[ADMIN], jo, &text), 0);
+	ck_assert_int_eq(tu_show_json(st[ADMIN], jo, &text), 0);
 	ck_assert_ptr_nonnull(strstr(text, "Jo Park"));
 	free(text);
-	ck_assert_int_eq(chs_record_show(st[ADMIN], al, &text), CHS_ENOTFOUND);
+	ck_assert_int_eq(tu_show_json(st[ADMIN], al, &text), CHS_ENOTFOUND);
 	j = report(st[ADMIN], NULL);
 	ck_assert_uint_eq(json_array_size(j), 1);
 	ck_assert_str_eq(key(json_array_get(j, 0), "action"), "show");

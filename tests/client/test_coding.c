@@ -268,7 +268,7 @@ static size_t fee_lines(chs_store *s)
 	json_t *l;
 	size_t n;
 
-	ck_assert_int_eq(chs_record_list(s, "fee", NULL, &text), 0);
+	ck_assert_int_eq(tu_list_json(s, "fee", NULL, &text), 0);
 	l = tu_json(text);
 	n = json_array_size(l);
 	json_decref(l);
@@ -333,7 +333,7 @@ START_TEST(test_coding__a_good_fee_file_is_imported_and_reimported)
 	ck_assert_msg(chs_fees_import(maria, path, NULL, &res) == 0, "%s", chs_error_last());
 	ck_assert_int_eq(res.lines, 3);
 	ck_assert_int_eq(res.added, 3);
-	ck_assert_int_eq(chs_record_list(maria, "fee", NULL, &text), 0);
+	ck_assert_int_eq(tu_list_json(maria, "fee", NULL, &text), 0);
 	l = tu_json(text);
 	json_array_foreach(l, k, f) {
 		json_t *fields = json_object_get(f, "fields");
@@ -377,7 +377,7 @@ static json_int_t site_fee(chs_store *s, const char *site)
 	json_int_t fee = -1;
 	size_t k;
 
-	ck_assert_int_eq(chs_record_list(s, "fee", NULL, &text), 0);
+	ck_assert_int_eq(tu_list_json(s, "fee", NULL, &text), 0);
 	l = tu_json(text);
 	json_array_foreach(l, k, f) {
 		json_t *fields = json_object_get(f, "fields");

@@ -91,7 +91,7 @@ START_TEST(test_coding_sync__a_billing_office_works_the_queue_through_sync)
 	sync_ok(BILLING);
 	sync_ok(CLINIC);
 
-	ck_assert_int_eq(chs_record_show(st[CLINIC], visit, &text), 0);
+	ck_assert_int_eq(tu_show_json(st[CLINIC], visit, &text), 0);
 	r = tu_json(text);
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "fields"), "coding")),
 			 "done");

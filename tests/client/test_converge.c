@@ -11,6 +11,7 @@
  */
 #include "client/chartsync.h"
 #include "support/internal.h"
+#include "support/records.h"
 #include "support/org.h"
 #include "support/testutil.h"
 
@@ -94,7 +95,7 @@ static size_t known(int s, char ids[][33], const char *type)
 	json_t *arr, *r;
 	size_t k, n = 0;
 
-	ck_assert_int_eq(chs_record_list(st[s], type, NULL, &json), 0);
+	ck_assert_int_eq(tu_list_json(st[s], type, NULL, &json), 0);
 	arr = json_loads(json, 0, NULL);
 	json_array_foreach(arr, k, r)
 		if (n < MAXREC)
@@ -158,7 +159,7 @@ static int random_resolve(int s)
 	json_t *arr, *r;
 	int rc = 0;
 
-	ck_assert_int_eq(chs_review_list(st[s], &json), 0);
+	ck_assert_int_eq(tu_review_json(st[s], &json), 0);
 	arr = json_loads(json, 0, NULL);
 	if (json_array_size(arr) > 0) {
 		r = json_array_get(arr, pick((unsigned)json_array_size(arr)));
@@ -174,7 +175,7 @@ static int random_resolve(int s)
 		json_t *rj, *cands, *list;
 		const char *field, *take = NULL;
 
-		ck_assert_int_eq(chs_record_show(st[s], rec, &show), 0);
+		ck_assert_int_eq(tu_show_json(st[s], rec, &show), 0);
 		rj = json_loads(show, 0, NULL);
 		cands = json_object_get(rj, "candidates");
 		json_object_foreach(cands, field, list)

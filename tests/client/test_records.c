@@ -107,8 +107,8 @@ static void add_patient(void)
 
 START_TEST(test_records__add_show_and_log_record_who_and_where)
 {
-	char *log = NULL;
-	json_t *r, *l;
+	chs_history *log = NULL;
+	json_t *r;
 
 	add_patient();
 	r = tu_show(site[0], patient);
@@ -121,15 +121,12 @@ START_TEST(test_records__add_show_and_log_record_who_and_where)
 	ck_assert_str_eq(tu_field(r, "dob"), "1961-12-10");
 	json_decref(r);
 
-	ck_assert_int_eq(chs_record_log(site[0], patient, &log), 0);
-	l = json_loads(log, 0, NULL);
-	ck_assert_uint_eq(json_array_size(l), 1);
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0), "user")), "maria");
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0), "terminal")),
-			 "front-desk");
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0), "op")), "create");
-	json_decref(l);
-	free(log);
+	ck_assert_int_eq(chs_record_history(&log, site[0], patient), 0);
+	ck_assert_uint_eq(chs_history_count(log), 1);
+	ck_assert_str_eq(chs_history_get(log, 0)->user, "maria");
+	ck_assert_str_eq(chs_history_get(log, 0)->terminal, "front-desk");
+	ck_assert_str_eq(chs_history_get(log, 0)->op, "create");
+	chs_history_free(log);
 }
 END_TEST
 
@@ -252,9 +249,10 @@ START_TEST(test_records__a_visit_moves_with_its_records)
 	chs_edit visit[] = { tu_edit("date", "2024-03-15") };
 	chs_edit note[] = { tu_edit("text", "seen") };
 	chs_edit px[] = { tu_edit("cpt", "99213") };
-	char other[33], v[33], n[33], p[33], *text = NULL;
+	char other[33], v[33], n[33], p[33];
 	chs_edit to_b[] = { tu_edit("patient", other) };
-	json_t *r, *l;
+	chs_record_list *l = NULL;
+	json_t *r;
 
 	add_patient();
 	add(0, "patient", b, 2, NULL, NULL, other);
@@ -270,16 +268,12 @@ START_TEST(test_records__a_visit_moves_with_its_records)
 	ck_assert_str_eq(tu_field(r, "patient"), other);
 	json_decref(r);
 	/* the first chart keeps only the patient record itself */
-	ck_assert_int_eq(chs_record_list(site[0], NULL, patient, &text), 0);
-	l = json_loads(text, 0, NULL);
-	free(text);
-	ck_assert_uint_eq(json_array_size(l), 1);
-	json_decref(l);
-	ck_assert_int_eq(chs_record_list(site[0], NULL, other, &text), 0);
-	l = json_loads(text, 0, NULL);
-	free(text);
-	ck_assert_uint_eq(json_array_size(l), 4);
-	json_decref(l);
+	ck_assert_int_eq(chs_record_query(&l, site[0], NULL, patient), 0);
+	ck_assert_uint_eq(chs_record_list_count(l), 1);
+	chs_record_list_free(l);
+	ck_assert_int_eq(chs_record_query(&l, site[0], NULL, other), 0);
+	ck_assert_uint_eq(chs_record_list_count(l), 4);
+	chs_record_list_free(l);
 	/* and the move travels like any save */
 	exchange_all();
 	assert_converged();
@@ -378,7 +372,7 @@ START_TEST(test_records__different_fields_merge_without_review)
 	assert_converged();
 	/* the next edit sees both heads: a merge in the history */
 	ck_assert_int_eq(chs_record_set(site[2], patient, a, 1), 0);
-	ck_assert_int_eq(chs_record_log(site[2], patient, &log), 0);
+	ck_assert_int_eq(tu_log_json(site[2], patient, &log), 0);
 	ck_assert_ptr_nonnull(strstr(log, "\"merge\":true"));
 	free(log);
 }
@@ -402,7 +396,7 @@ START_TEST(test_records__same_field_two_values_goes_to_review)
 	ck_assert_uint_eq(json_array_size(c), 2);
 	json_decref(r);
 	assert_converged();
-	ck_assert_int_eq(chs_review_list(site[2], &list), 0);
+	ck_assert_int_eq(tu_review_json(site[2], &list), 0);
 	ck_assert_ptr_nonnull(strstr(list, patient));
 	free(list);
 	/* an ordinary edit does not silently settle it */
@@ -910,6 +904,8 @@ END_TEST
  * the index it is a few hundred. */
 START_TEST(test_records__one_chart_is_read_without_reading_the_store)
 {
+	chs_record_list *l = NULL;
+	chs_record *r = NULL;
 	chs_access_filter af;
 	char *dir = tu_tempdir(), *json = NULL;
 	chs_store *s = site[0];
@@ -920,16 +916,16 @@ START_TEST(test_records__one_chart_is_read_without_reading_the_store)
 	tu_import_others(s, dir, 4000);
 
 	tu_steps_begin(s, &steps);
-	ck_assert_int_eq(chs_record_show(s, patient, &json), 0);
+	ck_assert_int_eq(chs_record_lookup(&r, s, patient), 0);
 	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "show read %ld thousand steps", steps);
-	free(json);
+	chs_record_free(r);
 
 	tu_steps_begin(s, &steps);
-	ck_assert_int_eq(chs_record_list(s, NULL, patient, &json), 0);
+	ck_assert_int_eq(chs_record_query(&l, s, NULL, patient), 0);
 	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "ls --patient read %ld thousand steps", steps);
-	free(json);
+	chs_record_list_free(l);
 
 	tu_steps_begin(s, &steps);
 	ck_assert_int_eq(chs_record_list_unconfirmed(s, patient, &json), 0);
@@ -945,10 +941,10 @@ START_TEST(test_records__one_chart_is_read_without_reading_the_store)
 
 	/* the review queue is read through the review index too */
 	tu_steps_begin(s, &steps);
-	ck_assert_int_eq(chs_review_list(s, &json), 0);
+	ck_assert_int_eq(chs_review_list(&l, s), 0);
 	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "the review list read %ld thousand steps", steps);
-	free(json);
+	chs_record_list_free(l);
 
 	memset(&af, 0, sizeof(af));
 	af.patient = patient;

@@ -389,7 +389,7 @@ END_TEST
 static int have_confirmations(void)
 {
 	char *json = NULL;
-	int err = chs_record_list(s, "confirmation", NULL, &json);
+	int err = tu_list_json(s, "confirmation", NULL, &json);
 
 	free(json);
 	return err == 0;
@@ -401,7 +401,7 @@ static const char *head_of(const char *id)
 	char *text = NULL;
 	json_t *j;
 
-	ck_assert_int_eq(chs_record_show(s, id, &text), 0);
+	ck_assert_int_eq(tu_show_json(s, id, &text), 0);
 	j = json_loads(text, 0, NULL);
 	snprintf(head, sizeof(head), "%s", json_string_value(json_array_get(json_object_get(j, "heads"), 0)));
 	json_decref(j);

@@ -112,8 +112,8 @@ START_TEST(test_sync__billing_office_holds_no_clinical_content)
 	j = tu_show(st[B1], patient);
 	ck_assert_str_eq(tu_field(j, "name"), "Maria Lopez");
 	json_decref(j);
-	ck_assert_int_eq(chs_record_show(st[B1], note, &list), CHS_ENOTFOUND);
-	ck_assert_int_eq(chs_record_list(st[B1], "note", NULL, &list), 0);
+	ck_assert_int_eq(tu_show_json(st[B1], note, &list), CHS_ENOTFOUND);
+	ck_assert_int_eq(tu_list_json(st[B1], "note", NULL, &list), 0);
 	ck_assert_str_eq(list, "[]");
 	free(list);
 	/* nothing of the note anywhere in the billing office's folder, its
@@ -172,7 +172,7 @@ START_TEST(test_sync__concurrent_edits_reach_review_everywhere)
 	ck_assert(json_is_false(json_object_get(j, "review")));
 	ck_assert_str_eq(tu_field(j, "phone"), "555-0199");
 	json_decref(j);
-	ck_assert_int_eq(chs_review_list(st[C1], &text), 0);
+	ck_assert_int_eq(tu_review_json(st[C1], &text), 0);
 	ck_assert_str_eq(text, "[]");
 	free(text);
 }
@@ -256,9 +256,9 @@ START_TEST(test_sync__a_batch_refused_at_apply_leaves_the_ones_before_it)
 	json_t *events, *ev;
 
 	add(C1, "patient", p, 3, NULL, pat);              /* batch 1 */
-	ck_assert_int_eq(chs_access_show(st[C1], pat, &text), 0); /* batch 2: an access event */
+	ck_assert_int_eq(tu_access_show_json(st[C1], pat, &text), 0); /* batch 2: an access event */
 	free(text);
-	ck_assert_int_eq(chs_record_list(st[C1], "audit", NULL, &text), 0);
+	ck_assert_int_eq(tu_list_json(st[C1], "audit", NULL, &text), 0);
 	events = json_loads(text, 0, NULL);
 	free(text);
 	ck_assert_uint_eq(json_array_size(events), 1);
@@ -334,7 +334,7 @@ START_TEST(test_sync__a_revoked_device_is_pinned)
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "revoked"));
 	ck_assert_uint_eq(rep.batches_in, 2);
 	chs_sync_report_dispose(&rep);
-	ck_assert_int_eq(chs_record_show(st[C2], late, &list), CHS_ENOTFOUND);
+	ck_assert_int_eq(tu_show_json(st[C2], late, &list), CHS_ENOTFOUND);
 	/* and clinic A learns it may no longer sync */
 	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EDENIED);
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "revoked"));

@@ -83,7 +83,7 @@ static int under_review(int i, const char *id)
 	json_t *j;
 	int r;
 
-	ck_assert_msg(chs_record_show(st[i], id, &text) == 0, "%s", chs_error_last());
+	ck_assert_msg(tu_show_json(st[i], id, &text) == 0, "%s", chs_error_last());
 	j = json_loads(text, 0, NULL);
 	r = json_is_true(json_object_get(j, "review"));
 	json_decref(j);

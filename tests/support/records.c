@@ -27,8 +27,100 @@ json_t *tu_show(chs_store *s, const char *id)
 {
 	char *text = NULL;
 
-	ck_assert_msg(chs_record_show(s, id, &text) == 0, "%s", chs_error_last());
+	ck_assert_msg(tu_show_json(s, id, &text) == 0, "%s", chs_error_last());
 	return tu_json(text);
+}
+
+/* Format a record got with `err`, and free it. */
+static int record_json(int err, chs_record *r, char **json)
+{
+	*json = NULL;
+	if (err == 0)
+		err = chs_json_record(json, r);
+	chs_record_free(r);
+	return err;
+}
+
+static int list_json(int err, chs_record_list *l, char **json)
+{
+	*json = NULL;
+	if (err == 0)
+		err = chs_json_record_list(json, l);
+	chs_record_list_free(l);
+	return err;
+}
+
+static int history_json(int err, chs_history *h, char **json)
+{
+	*json = NULL;
+	if (err == 0)
+		err = chs_json_history(json, h);
+	chs_history_free(h);
+	return err;
+}
+
+int tu_show_json(chs_store *s, const char *id, char **json)
+{
+	chs_record *r = NULL;
+
+	int err = chs_record_lookup(&r, s, id);
+
+	return record_json(err, r, json);
+}
+
+int tu_list_json(chs_store *s, const char *type, const char *patient, char **json)
+{
+	chs_record_list *l = NULL;
+
+	int err = chs_record_query(&l, s, type, patient);
+
+	return list_json(err, l, json);
+}
+
+int tu_log_json(chs_store *s, const char *id, char **json)
+{
+	chs_history *h = NULL;
+
+	int err = chs_record_history(&h, s, id);
+
+	return history_json(err, h, json);
+}
+
+int tu_review_json(chs_store *s, char **json)
+{
+	chs_record_list *l = NULL;
+
+	int err = chs_review_list(&l, s);
+
+	return list_json(err, l, json);
+}
+
+int tu_access_show_json(chs_store *s, const char *id, char **json)
+{
+	chs_record *r = NULL;
+
+	int err = chs_access_show(&r, s, id);
+
+	return record_json(err, r, json);
+}
+
+int tu_access_list_json(chs_store *s, const char *type, const char *patient,
+			char **json)
+{
+	chs_record_list *l = NULL;
+
+	int err = chs_access_list(&l, s, type, patient);
+
+	return list_json(err, l, json);
+}
+
+int tu_access_log_json(chs_store *s, const char *id, char **json)
+{
+	chs_history *h = NULL;
+
+	int err = chs_access_log(&h, s, id);
+
+	return history_json(err, h, json);
 }
 
 const char *tu_field(json_t *rec, const char *name)

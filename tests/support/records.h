@@ -14,9 +14,23 @@ chs_edit tu_edit(const char *name, const char *value);
 /* `text` (malloc'ed, freed here) parsed as JSON; fails the test if it is
  * not JSON. The caller json_decref()s what it gets. */
 json_t *tu_json(char *text);
-/* chs_record_show of record `id` in `s`, parsed; fails the test on an
+/* Record `id` in `s` looked up (chs_record_lookup, unaudited) as `show
+ * --json` prints it (chs_json_record), parsed; fails the test on an
  * error. */
 json_t *tu_show(chs_store *s, const char *id);
+
+/* The views as JSON text, as the CLI prints them with --json: the typed
+ * view, then the edge formatter (client/json/json.h). Each returns the
+ * view's error code, with `*json` malloc'ed on success (NULL otherwise). */
+int tu_show_json(chs_store *s, const char *id, char **json);
+int tu_list_json(chs_store *s, const char *type, const char *patient, char **json);
+int tu_log_json(chs_store *s, const char *id, char **json);
+int tu_review_json(chs_store *s, char **json);
+/* The same through the audited views (client/audit/audit.h). */
+int tu_access_show_json(chs_store *s, const char *id, char **json);
+int tu_access_list_json(chs_store *s, const char *type, const char *patient,
+			char **json);
+int tu_access_log_json(chs_store *s, const char *id, char **json);
 /* The value of field `name` of a shown record (borrowed; NULL if none). */
 const char *tu_field(json_t *rec, const char *name);
 

@@ -1,0 +1,45 @@
+/*
+ * client/json/json.h - records as the CLI prints them with --json: the
+ * JSON made at the edge, from the objects of client/records/records.h.
+ *
+ * The text is compact with its keys sorted (jansson's JSON_COMPACT |
+ * JSON_SORT_KEYS), field values as JSON values, and its shape is the
+ * CLI's contract (tests and scripts read it); it changes only with the
+ * CLI. Each function writes a malloc'ed, NUL-terminated text (no final
+ * newline) to `*out`, which the caller free()s; CHS_ENOMEM is its one
+ * error, and `*out` is then NULL.
+ */
+#ifndef CHS_CLIENT_JSON_JSON_H
+#define CHS_CLIENT_JSON_JSON_H
+
+#include "client/records/records.h"
+
+/* `chartsync show --json`, of a record looked up (chs_access_show()):
+ *   {"id","type","fields":{..},"deleted","review","heads":[..],
+ *    "changes":N,"candidates":{"<field>":[<candidate>,..]},
+ *    "removal":[<candidate>,..] (only when a removal is under review),
+ *    "confirmed":{"by","terminal","time","note" (null when none),"change",
+ *                 "confirmation"} | null}
+ * with candidate = {"change","user","terminal","device","time"} and
+ * "value" (field candidates) or "removed" (removal candidates). */
+int chs_json_record(char **out, const chs_record *r);
+
+/* `chartsync ls --json` and `chartsync review --json`: an array of
+ *   {"id","type","fields":{..},"review",
+ *    "under_review":[..] (only when under review: "exists" when a
+ *                         removal is, "fields" when fields are)} */
+int chs_json_record_list(char **out, const chs_record_list *l);
+
+/* `chartsync log --json`: an array of the history's entries,
+ *   {"change","op","time","user","terminal","device","set":{..},
+ *    "unset":[..],"parents":[..],"merge",
+ *    "removed" (resolves only)} */
+int chs_json_history(char **out, const chs_history *h);
+
+/* A field value (canonical JSON, as the accessors of records.h give it)
+ * as the CLI shows it to a person: a string's text without quotes or
+ * escapes, anything else as compact JSON. `*out` is NULL (and 0
+ * returned) when `value` is NULL. */
+int chs_json_value_text(char **out, const char *value);
+
+#endif /* CHS_CLIENT_JSON_JSON_H */
