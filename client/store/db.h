@@ -45,7 +45,7 @@ struct chs_store {
 };
 
 
-/* ---- store.c: the database ---- */
+/* ---- sql.c: errors, cached statements, write transactions ---- */
 /* Map an SQLite result to a CHS_E* code and message about `what`. */
 int chs_client__sqlerr(chs_store *s, int rc, const char *what);
 /* The store's tables and indexes, as created (for the import floor bench). */
