@@ -44,12 +44,13 @@ struct chs_store {
 	int role;       /* this device's chs_role there; 0: not on one */
 };
 
+/* ---- store.c ---- */
+/* The store's tables and indexes, as created (for the import floor bench). */
+const char *chs_client__schema_sql(void);
 
 /* ---- sql.c: errors, cached statements, write transactions ---- */
 /* Map an SQLite result to a CHS_E* code and message about `what`. */
 int chs_client__sqlerr(chs_store *s, int rc, const char *what);
-/* The store's tables and indexes, as created (for the import floor bench). */
-const char *chs_client__schema_sql(void);
 int chs_client__exec(chs_store *s, const char *sql);
 /* Prepared statements are cached per store (parsing SQL costs more than
  * running these small statements): `sql` must be a string literal, and
