@@ -3,7 +3,6 @@
  */
 #include "cli.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,81 +148,117 @@ static const char code_help[] =
 	"A fee the schedule lacks is left unset and a code no imported list\n"
 	"knows is accepted; both are printed as warnings.\n";
 
-static void print_queue(json_t *arr)
+/* Text for a %s that may have none: what glibc prints for a NULL, as
+ * the queue has always shown a missing value. */
+static const char *or_null(const char *s)
 {
-	json_t *v, *x;
-	size_t k, j;
+	return s ? s : "(null)";
+}
 
-	json_array_foreach(arr, k, v) {
-		printf("%.12s  %-10s  %s (%s)  sent %s\n",
-		       json_string_value(json_object_get(v, "encounter")),
-		       json_string_value(json_object_get(v, "date")),
-		       json_string_value(json_object_get(v, "name")) ?
-		       json_string_value(json_object_get(v, "name")) : "?",
-		       json_string_value(json_object_get(v, "mrn")) ?
-		       json_string_value(json_object_get(v, "mrn")) : "?",
-		       json_string_value(json_object_get(v, "sent")));
-		json_array_foreach(json_object_get(v, "procedures"), j, x) {
-			json_t *fee = json_object_get(x, "fee");
+/* A visit's field (canonical JSON) as the queue shows it: a string's
+ * text; NULL for any other value, and when there is none. */
+static char *field_text(const char *value)
+{
+	char *t = NULL;
 
-			printf("    procedure %s", json_string_value(json_object_get(x, "cpt")));
-			if (json_is_string(json_object_get(x, "modifier")))
-				printf(" -%s", json_string_value(json_object_get(x, "modifier")));
-			if (json_is_integer(fee))
-				printf("  $%lld.%02lld", (long long)json_integer_value(fee) / 100,
-				       (long long)json_integer_value(fee) % 100);
-			printf("\n");
-		}
-		json_array_foreach(json_object_get(v, "diagnoses"), j, x)
-			printf("    diagnosis %s\n", json_string_value(json_object_get(x, "icd")));
+	if (value && value[0] == '"')
+		chs_json_value_text(&t, value);
+	return t;
+}
+
+static void print_visit(const chs_coding_visit *v)
+{
+	char *date = field_text(v->date), *sent = field_text(v->sent);
+	size_t j;
+
+	printf("%.12s  %-10s  %s (%s)  sent %s\n", v->encounter, or_null(date),
+	       v->name ? v->name : "?", v->mrn ? v->mrn : "?", or_null(sent));
+	free(date);
+	free(sent);
+	for (j = 0; j < v->nprocedures; j++) {
+		const chs_coding_procedure *p = &v->procedures[j];
+
+		printf("    procedure %s", or_null(p->cpt));
+		if (p->modifier)
+			printf(" -%s", p->modifier);
+		if (p->has_fee)
+			printf("  $%lld.%02lld", (long long)p->fee / 100, (long long)p->fee % 100);
+		printf("\n");
 	}
-	if (json_array_size(arr) == 0)
+	for (j = 0; j < v->ndiagnoses; j++)
+		printf("    diagnosis %s\n", or_null(v->diagnoses[j].icd));
+}
+
+static void print_queue(const chs_coding_list *q)
+{
+	size_t k;
+
+	for (k = 0; k < chs_coding_list_count(q); k++)
+		print_visit(chs_coding_list_get(q, k));
+	if (chs_coding_list_count(q) == 0)
 		printf("no visits wait for coding\n");
 }
 
-static int code_queue(cli_ctx *ctx, chs_store *s)
+/* With --json the formatter's text (client/json/json.h). */
+static int print_json(int (*format)(char **out, const void *obj), const void *obj)
 {
 	char *json = NULL;
-	json_t *v;
 	int err;
 
-	if ((err = chs_coding_queue(s, &json)) < 0)
+	if ((err = format(&json, obj)) < 0)
 		return cli_fail(err);
-	if (ctx->json) {
-		puts(json);
-	} else if ((v = json_loads(json, 0, NULL))) {
-		print_queue(v);
-		json_decref(v);
-	}
+	puts(json);
 	free(json);
 	return CLI_OK;
 }
 
-static void print_assigned(json_t *r)
+static int format_queue(char **out, const void *q)
 {
-	json_t *x, *fee = json_object_get(r, "fee");
+	return chs_json_coding_queue(out, q);
+}
+
+static int format_assignment(char **out, const void *a)
+{
+	return chs_json_coding_assignment(out, a);
+}
+
+static int code_queue(cli_ctx *ctx, chs_store *s)
+{
+	chs_coding_list *q = NULL;
+	int err, rc = CLI_OK;
+
+	if ((err = chs_coding_queue(&q, s)) < 0)
+		return cli_fail(err);
+	if (ctx->json)
+		rc = print_json(format_queue, q);
+	else
+		print_queue(q);
+	chs_coding_list_free(q);
+	return rc;
+}
+
+static void print_assigned(const chs_coding_assignment *r)
+{
 	size_t k;
 
-	if (json_is_string(json_object_get(r, "procedure"))) {
-		printf("procedure %s", json_string_value(json_object_get(r, "procedure")));
-		if (json_is_integer(fee))
-			printf("  fee $%lld.%02lld", (long long)json_integer_value(fee) / 100,
-			       (long long)json_integer_value(fee) % 100);
+	if (r->procedure) {
+		printf("procedure %s", r->procedure);
+		if (r->has_fee)
+			printf("  fee $%lld.%02lld", (long long)r->fee / 100, (long long)r->fee % 100);
 		else
 			printf("  fee unknown");
 		printf("\n");
 	}
-	json_array_foreach(json_object_get(r, "diagnoses"), k, x)
-		printf("diagnosis %s\n", json_string_value(x));
+	for (k = 0; k < r->ndiagnoses; k++)
+		printf("diagnosis %s\n", r->diagnoses[k]);
 }
 
 static int code_assign(cli_ctx *ctx, chs_store *s, const char *enc, coding_opts *o)
 {
+	chs_coding_assignment *r = NULL;
 	chs_coding_assign_opts a;
-	char *json = NULL;
-	json_t *r, *w;
 	size_t k;
-	int err;
+	int err, rc = CLI_OK;
 
 	memset(&a, 0, sizeof(a));
 	a.cpt = o->cpt;
@@ -231,21 +266,16 @@ static int code_assign(cli_ctx *ctx, chs_store *s, const char *enc, coding_opts 
 	a.nmodifiers = o->nmodifiers;
 	a.icd = o->icd;
 	a.nicd = o->nicd;
-	if ((err = chs_coding_assign(s, enc, &a, &json)) < 0)
+	if ((err = chs_coding_assign(&r, s, enc, &a)) < 0)
 		return cli_fail(err);
-	if (!(r = json_loads(json, 0, NULL))) {
-		free(json);
-		return cli_failf("out of memory");
-	}
-	json_array_foreach(json_object_get(r, "warnings"), k, w)
-		fprintf(stderr, "chartsync: warning: %s\n", json_string_value(w));
+	for (k = 0; k < r->nwarnings; k++)
+		fprintf(stderr, "chartsync: warning: %s\n", r->warnings[k]);
 	if (ctx->json)
-		puts(json);
+		rc = print_json(format_assignment, r);
 	else
 		print_assigned(r);
-	json_decref(r);
-	free(json);
-	return CLI_OK;
+	chs_coding_assignment_free(r);
+	return rc;
 }
 
 /* Operands after `code assign ENCOUNTER` are more diagnoses: --icd A B C. */

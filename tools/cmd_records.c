@@ -4,7 +4,6 @@
  */
 #include "cli.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,23 +103,6 @@ static int print_json_text(const char *json)
 	return CLI_OK;
 }
 
-/* A result the library gives as JSON text (ls --unconfirmed): the JSON as
- * it is with --json, else drawn for a person by `draw`. */
-static int emit(const cli_ctx *ctx, int err, const char *json, void (*draw)(json_t *))
-{
-	json_t *v;
-
-	if (err < 0)
-		return cli_fail(err);
-	if (ctx->json)
-		return print_json_text(json);
-	if (!(v = json_loads(json, 0, NULL)))
-		return cli_failf("out of memory");
-	draw(v);
-	json_decref(v);
-	return CLI_OK;
-}
-
 /* A result the library gives as an object: with --json the text `format`
  * makes of it (client/json/json.h), else drawn for a person by `draw`. */
 static int emit_object(const cli_ctx *ctx, int err, const void *obj,
@@ -140,14 +122,6 @@ static int emit_object(const cli_ctx *ctx, int err, const void *obj,
 	print_json_text(json);
 	free(json);
 	return CLI_OK;
-}
-
-/* A JSON value as a person reads it: strings without quotes. */
-static char *value_text(json_t *v)
-{
-	if (json_is_string(v))
-		return strdup(json_string_value(v));
-	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
 /* A field's value (canonical JSON) as a person reads it; NULL for none
@@ -431,39 +405,16 @@ static int format_list(char **out, const void *l)
 	return chs_json_record_list(out, l);
 }
 
-/* A row of `ls --unconfirmed`, which the library gives as JSON. */
-static void print_row(json_t *r)
+/* `ls --unconfirmed`: the rows of a list, with who changed them last. */
+static int format_unconfirmed(char **out, const void *l)
 {
-	const char *type = json_string_value(json_object_get(r, "type"));
-	json_t *fields = json_object_get(r, "fields");
-	char names[64], *tok, *save = NULL;
-
-	printf("%.*s  %-10s", SHORT_ID, json_string_value(json_object_get(r, "id")), type);
-	snprintf(names, sizeof(names), "%s", summary_fields(type));
-	for (tok = strtok_r(names, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		char *t = value_text(json_object_get(fields, tok));
-
-		if (t && json_object_get(fields, tok))
-			printf("  %.40s", t);
-		free(t);
-	}
-	printf("%s\n", json_is_true(json_object_get(r, "review")) ? "  [under review]" : "");
-}
-
-static void print_rows(json_t *arr)
-{
-	json_t *r;
-	size_t k;
-
-	json_array_foreach(arr, k, r)
-		print_row(r);
+	return chs_json_unconfirmed(out, l);
 }
 
 int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_record_list *l = NULL;
 	chs_store *s = NULL;
-	char *json = NULL;
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
@@ -472,13 +423,12 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 	if (o.unconfirmed && i < argc) {
 		rc = cli_usage(ctx, "--unconfirmed lists every type: leave out TYPE");
 	} else if (o.unconfirmed) {
-		err = chs_record_list_unconfirmed(s, o.patient, &json);
-		rc = emit(ctx, err, json, print_rows);
+		err = chs_record_list_unconfirmed(&l, s, o.patient);
+		rc = emit_object(ctx, err, l, format_unconfirmed, print_list);
 	} else {
 		err = chs_access_list(&l, s, i < argc ? argv[i] : NULL, o.patient);
 		rc = emit_object(ctx, err, l, format_list, print_list);
 	}
-	free(json);
 	chs_record_list_free(l);
 	chs_store_free(s);
 	return rc;

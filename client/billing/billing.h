@@ -21,10 +21,48 @@
 /* Put a visit in the coding queue. CHS_EEXISTS when it is there already;
  * a visit whose coding was done can be sent again. */
 int chs_coding_send(chs_store *s, const char *encounter);
-/* The queue, oldest sent first: a JSON array of {"encounter","patient",
- * "name","mrn","date","reason","provider","sent","procedures":[{"id",
- * "cpt","modifier","fee"}],"diagnoses":[{"id","icd"}]}. */
-int chs_coding_queue(chs_store *s, char **json);
+
+/* The coding queue (chs_coding_queue()), oldest sent first: the visits
+ * waiting, each with the procedures and diagnoses it has. The entries and
+ * everything they point at are borrowed from the list and live until
+ * chs_coding_list_free(). Ids are 32 lowercase hex digits. */
+typedef struct chs_coding_list chs_coding_list;
+
+typedef struct chs_coding_procedure {
+	const char *id;       /* the procedure record */
+	const char *cpt;      /* its code (CPT/HCPCS); NULL when it has none */
+	const char *modifier; /* e.g. "25,LT"; NULL when none */
+	int has_fee;          /* 0: no fee set (the schedule had none) */
+	int64_t fee;          /* cents, when has_fee */
+} chs_coding_procedure;
+
+typedef struct chs_coding_diagnosis {
+	const char *id;  /* the diagnosis record */
+	const char *icd; /* its ICD-10-CM code; NULL when it has none */
+} chs_coding_diagnosis;
+
+typedef struct chs_coding_visit {
+	const char *encounter; /* the visit */
+	const char *patient;   /* NULL when the visit links to no patient */
+	const char *name;      /* the patient's name and chart number (text); */
+	const char *mrn;       /* NULL when not known */
+	/* The visit's fields as stored, canonical JSON values (as the field
+	 * values of client/records/records.h: "\"2024-03-15\""); NULL when the
+	 * visit has none. `sent` is its coding_sent. */
+	const char *date, *reason, *provider, *sent;
+	const chs_coding_procedure *procedures; /* in entry order */
+	size_t nprocedures;
+	const chs_coding_diagnosis *diagnoses;  /* in entry order */
+	size_t ndiagnoses;
+} chs_coding_visit;
+
+/* The queue into `*out` (the caller's: chs_coding_list_free()). */
+int chs_coding_queue(chs_coding_list **out, chs_store *s);
+size_t chs_coding_list_count(const chs_coding_list *q);
+/* Visit i, or NULL when i is out of range. */
+const chs_coding_visit *chs_coding_list_get(const chs_coding_list *q, size_t i);
+/* Free the list; accepts NULL. */
+void chs_coding_list_free(chs_coding_list *q);
 
 typedef struct chs_coding_assign_opts {
 	const char *cpt;                /* NULL: diagnoses only */
@@ -34,16 +72,32 @@ typedef struct chs_coding_assign_opts {
 	size_t nicd;
 } chs_coding_assign_opts;
 
+/* What chs_coding_assign() recorded. Everything it points at is owned by
+ * it and freed with chs_coding_assignment_free(). */
+typedef struct chs_coding_assignment {
+	const char *procedure;        /* the procedure record's id; NULL when
+				       * no --cpt was given */
+	int has_fee;                  /* 0: the schedule had no fee for it */
+	int64_t fee;                  /* cents, when has_fee */
+	const char *const *diagnoses; /* ids of the diagnoses made (a code the
+				       * visit had already makes none) */
+	size_t ndiagnoses;
+	const char *const *warnings;  /* for the coder: a fee left unset, a
+				       * code no imported list knows */
+	size_t nwarnings;
+} chs_coding_assignment;
+
 /* Record a procedure (with its fee from the schedule: the line for the
  * visit's site, else for every site, effective on the visit date) and
  * diagnoses (one per code not on the visit yet) for a queued visit, in
  * one save. A fee the schedule does not know is left unset and a code no
- * imported list knows is accepted: both come back as warnings. `*json`:
- * {"procedure":id|null,"fee":cents|null,"diagnoses":[ids],
- *  "warnings":["..."]}. CHS_EINVALID for a code of the wrong form or a
- * visit not in the queue. */
-int chs_coding_assign(chs_store *s, const char *encounter,
-		      const chs_coding_assign_opts *o, char **json);
+ * imported list knows is accepted: both come back as warnings. `*out` is
+ * the caller's (chs_coding_assignment_free()). CHS_EINVALID for a code of
+ * the wrong form or a visit not in the queue. */
+int chs_coding_assign(chs_coding_assignment **out, chs_store *s, const char *encounter,
+		      const chs_coding_assign_opts *o);
+/* Free an assignment; accepts NULL. */
+void chs_coding_assignment_free(chs_coding_assignment *a);
 /* Take a visit out of the queue as coded by the store's user. */
 int chs_coding_done(chs_store *s, const char *encounter);
 

@@ -19,6 +19,7 @@
 
 #include <stdio.h>
 #include <ctype.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,15 +203,136 @@ done:
 /* ------------------------------------------------------------------ */
 /* The queue                                                            */
 
-/* A visit's procedures and diagnoses into `o`. */
-static int visit_codes(chs_store *s, const unsigned char enc[16], json_t *o)
-{
-	json_t *procs = json_array(), *diags = json_array();
-	sqlite3_stmt *st = NULL;
-	int err, rc;
+/* The queue's objects own their strings: each is malloc'ed (ids too, so
+ * the arrays that hold the structs can move when they grow) and freed
+ * here, cast back from the const the public structs show. */
 
-	json_object_set_new(o, "procedures", procs);
-	json_object_set_new(o, "diagnoses", diags);
+struct chs_coding_list {
+	chs_coding_visit **v;
+	size_t n, cap;
+};
+
+/* A visit being read, with the capacities of its arrays. */
+typedef struct qvisit {
+	chs_coding_visit pub;
+	chs_coding_procedure *procs;
+	chs_coding_diagnosis *diags;
+	size_t capprocs, capdiags;
+} qvisit;
+
+static void visit_free(chs_coding_visit *v)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; i < v->nprocedures; i++) {
+		free((char *)v->procedures[i].id);
+		free((char *)v->procedures[i].cpt);
+		free((char *)v->procedures[i].modifier);
+	}
+	for (i = 0; i < v->ndiagnoses; i++) {
+		free((char *)v->diagnoses[i].id);
+		free((char *)v->diagnoses[i].icd);
+	}
+	free((void *)v->procedures);
+	free((void *)v->diagnoses);
+	free((char *)v->encounter);
+	free((char *)v->patient);
+	free((char *)v->name);
+	free((char *)v->mrn);
+	free((char *)v->date);
+	free((char *)v->reason);
+	free((char *)v->provider);
+	free((char *)v->sent);
+	free(v); /* the qvisit it is the first member of */
+}
+
+void chs_coding_list_free(chs_coding_list *q)
+{
+	size_t i;
+
+	if (!q)
+		return;
+	for (i = 0; i < q->n; i++)
+		visit_free(q->v[i]);
+	free(q->v);
+	free(q);
+}
+
+size_t chs_coding_list_count(const chs_coding_list *q)
+{
+	return q ? q->n : 0;
+}
+
+const chs_coding_visit *chs_coding_list_get(const chs_coding_list *q, size_t i)
+{
+	return q && i < q->n ? q->v[i] : NULL;
+}
+
+/* A copy of column `col`'s text into *out, NULL for SQL NULL; `*bad` is
+ * set when out of memory. */
+static void col_text(sqlite3_stmt *st, int col, const char **out, int *bad)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	*out = NULL;
+	if (t && !(*out = chs_client__strdup((const char *)t)))
+		*bad = 1;
+}
+
+/* A 16-byte id column as 32 hex digits into *out (NULL when it is not one). */
+static void col_hex(sqlite3_stmt *st, int col, const char **out, int *bad)
+{
+	char hex[33];
+
+	*out = NULL;
+	if (sqlite3_column_bytes(st, col) != 16)
+		return;
+	chs_hex(hex, sqlite3_column_blob(st, col), 16);
+	if (!(*out = chs_client__strdup(hex)))
+		*bad = 1;
+}
+
+static int code_row(qvisit *q, sqlite3_stmt *st)
+{
+	int bad = 0, err;
+
+	if (strcmp((const char *)sqlite3_column_text(st, 1), "procedure") == 0) {
+		chs_coding_procedure *p;
+
+		if (q->pub.nprocedures == q->capprocs &&
+		    (err = CHS_ARRAY_GROW(q->procs, q->capprocs, q->pub.nprocedures + 1)) < 0)
+			return err;
+		q->pub.procedures = q->procs;
+		p = &q->procs[q->pub.nprocedures++];
+		memset(p, 0, sizeof(*p));
+		col_hex(st, 0, &p->id, &bad);
+		col_text(st, 2, &p->cpt, &bad);
+		col_text(st, 3, &p->modifier, &bad);
+		if ((p->has_fee = sqlite3_column_type(st, 4) == SQLITE_INTEGER))
+			p->fee = sqlite3_column_int64(st, 4);
+	} else {
+		chs_coding_diagnosis *d;
+
+		if (q->pub.ndiagnoses == q->capdiags &&
+		    (err = CHS_ARRAY_GROW(q->diags, q->capdiags, q->pub.ndiagnoses + 1)) < 0)
+			return err;
+		q->pub.diagnoses = q->diags;
+		d = &q->diags[q->pub.ndiagnoses++];
+		memset(d, 0, sizeof(*d));
+		col_hex(st, 0, &d->id, &bad);
+		col_text(st, 5, &d->icd, &bad);
+	}
+	return bad ? chs_error_set(CHS_ENOMEM, "out of memory") : 0;
+}
+
+/* A visit's procedures and diagnoses. */
+static int visit_codes(chs_store *s, const unsigned char enc[16], qvisit *q)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_DONE;
+
 	if ((err = chs_client__prepare(s, &st,
 		     "SELECT id, type, json_extract(j, '$.fields.cpt'),"
 		     " json_extract(j, '$.fields.modifier'), json_extract(j, '$.fields.fee'),"
@@ -219,36 +341,21 @@ static int visit_codes(chs_store *s, const unsigned char enc[16], json_t *o)
 		     "  WHERE encounter = ? AND NOT deleted AND type IN ('procedure', 'diagnosis'))"
 		     " ORDER BY r")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, enc, 16)) < 0) {
-		chs_client__finish(s, st);
-		return err;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char hex[33];
-		json_t *p;
-
-		chs_hex(hex, sqlite3_column_blob(st, 0), 16);
-		if (strcmp((const char *)sqlite3_column_text(st, 1), "procedure") == 0) {
-			p = json_pack("{s:s, s:s?, s:s?}", "id", hex, "cpt",
-				      (const char *)sqlite3_column_text(st, 2), "modifier",
-				      (const char *)sqlite3_column_text(st, 3));
-			json_object_set_new(p, "fee", sqlite3_column_type(st, 4) == SQLITE_INTEGER
-					    ? json_integer(sqlite3_column_int64(st, 4)) : json_null());
-			json_array_append_new(procs, p);
-		} else {
-			json_array_append_new(diags, json_pack("{s:s, s:s?}", "id", hex, "icd",
-				(const char *)sqlite3_column_text(st, 5)));
-		}
+	if ((err = chs_client__bind_blob(s, st, 1, enc, 16)) == 0) {
+		while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+			err = code_row(q, st);
+		if (err == 0 && rc != SQLITE_DONE)
+			err = chs_client__sqlerr(s, rc, "reading a visit's codes");
 	}
 	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "reading a visit's codes");
+	return err;
 }
 
-/* The patient's name and chart number into `o`. */
-static int patient_names(chs_store *s, const void *pid, int len, json_t *o)
+/* The patient's name and chart number. */
+static int patient_names(chs_store *s, const void *pid, int len, qvisit *q)
 {
 	sqlite3_stmt *st = NULL;
-	int err, rc;
+	int bad = 0, err, rc = SQLITE_DONE;
 
 	if (len != 16)
 		return 0;
@@ -256,83 +363,81 @@ static int patient_names(chs_store *s, const void *pid, int len, json_t *o)
 		     "SELECT json_extract(j, '$.fields.name'), json_extract(j, '$.fields.mrn')"
 		     " FROM (SELECT CAST(state AS TEXT) AS j FROM records WHERE id = ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
-		chs_client__finish(s, st);
-		return err;
-	}
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_text(st, 0))
-			json_object_set_new(o, "name", json_string((const char *)
-						sqlite3_column_text(st, 0)));
-		if (sqlite3_column_text(st, 1))
-			json_object_set_new(o, "mrn", json_string((const char *)
-						sqlite3_column_text(st, 1)));
+	if ((err = chs_client__bind_blob(s, st, 1, pid, 16)) == 0 &&
+	    (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		col_text(st, 0, &q->pub.name, &bad);
+		col_text(st, 1, &q->pub.mrn, &bad);
 	}
 	chs_client__finish(s, st);
+	if (err < 0)
+		return err;
+	if (bad)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
 		: chs_client__sqlerr(s, rc, "reading a patient");
 }
 
-static json_t *queue_row(sqlite3_stmt *st)
+/* A row of the queue's SELECT as a visit in `l`, with its patient's
+ * names and its codes. */
+static int queue_row(chs_store *s, sqlite3_stmt *st, chs_coding_list *l)
 {
-	json_t *state = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-	json_t *f = json_object_get(state, "fields"), *o;
-	static const char *const keep[][2] = {
-		{ "date", "date" }, { "reason", "reason" }, { "provider", "provider" },
-		{ "coding_sent", "sent" },
-	};
-	char hex[33];
-	size_t i;
+	qvisit *q;
+	int bad = 0, err;
 
-	chs_hex(hex, sqlite3_column_blob(st, 0), 16);
-	o = json_pack("{s:s}", "encounter", hex);
-	if (o && sqlite3_column_bytes(st, 1) == 16) {
-		chs_hex(hex, sqlite3_column_blob(st, 1), 16);
-		json_object_set_new(o, "patient", json_string(hex));
-	}
-	for (i = 0; o && i < sizeof(keep) / sizeof(keep[0]); i++)
-		if (json_object_get(f, keep[i][0]))
-			json_object_set(o, keep[i][1], json_object_get(f, keep[i][0]));
-	json_decref(state);
-	return o;
+	if (sqlite3_column_bytes(st, 0) != 16)
+		return chs_error_set(CHS_EDAMAGED, "a visit's id is damaged");
+	if (l->n == l->cap && (err = CHS_ARRAY_GROW(l->v, l->cap, l->n + 1)) < 0)
+		return err;
+	if (!(q = calloc(1, sizeof(*q))))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	l->v[l->n++] = &q->pub;
+	col_hex(st, 0, &q->pub.encounter, &bad);
+	col_hex(st, 1, &q->pub.patient, &bad);
+	col_text(st, 2, &q->pub.date, &bad);
+	col_text(st, 3, &q->pub.reason, &bad);
+	col_text(st, 4, &q->pub.provider, &bad);
+	col_text(st, 5, &q->pub.sent, &bad);
+	if (bad)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if ((err = patient_names(s, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1),
+				 q)) < 0)
+		return err;
+	return visit_codes(s, sqlite3_column_blob(st, 0), q);
 }
 
-int chs_coding_queue(chs_store *s, char **json)
+/* The visit's fields are taken with -> (the JSON text of the value, not
+ * the SQL value json_extract() makes of it), so a date comes back as
+ * "\"2024-03-15\"", as records.h gives field values. */
+int chs_coding_queue(chs_coding_list **out, chs_store *s)
 {
-	json_t *arr;
+	chs_coding_list *l;
 	sqlite3_stmt *st = NULL;
-	int err, rc;
+	int err, rc = SQLITE_DONE;
 
+	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(json);
 
-	arr = json_array();
-	*json = NULL;
+	*out = NULL;
+	if (!(l = calloc(1, sizeof(*l))))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if ((err = chs_client__prepare(s, &st,
-		     "SELECT id, patient, j FROM (SELECT id, patient, rowid AS r,"
+		     "SELECT id, patient, j -> '$.fields.date', j -> '$.fields.reason',"
+		     " j -> '$.fields.provider', j -> '$.fields.coding_sent'"
+		     " FROM (SELECT id, patient, rowid AS r,"
 		     "  CAST(state AS TEXT) AS j FROM records WHERE type = 'encounter' AND NOT deleted)"
 		     " WHERE json_extract(j, '$.fields.coding') = 'queued'"
 		     " ORDER BY json_extract(j, '$.fields.coding_sent'), r")) < 0)
 		goto done;
-	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *o = queue_row(st);
-
-		if (!o) {
-			err = chs_error_set(CHS_ENOMEM, "out of memory");
-			break;
-		}
-		json_array_append_new(arr, o);
-		if ((err = patient_names(s, sqlite3_column_blob(st, 1),
-					 sqlite3_column_bytes(st, 1), o)) == 0)
-			err = visit_codes(s, sqlite3_column_blob(st, 0), o);
-	}
+	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		err = queue_row(s, st, l);
 	if (err == 0 && rc != SQLITE_DONE)
 		err = chs_client__sqlerr(s, rc, "reading the coding queue");
-	chs_client__finish(s, st);
-	if (err == 0 && !(*json = json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS)))
-		err = chs_error_set(CHS_ENOMEM, "out of memory");
 done:
-	json_decref(arr);
+	chs_client__finish(s, st);
+	if (err < 0)
+		chs_coding_list_free(l);
+	else
+		*out = l;
 	return err;
 }
 
@@ -385,17 +490,81 @@ static int visit_site(chs_store *s, const visit *v, char **site)
 	return err;
 }
 
+/* What an assign made: the public struct and the arrays it shows. */
+typedef struct assignment {
+	chs_coding_assignment pub;
+	char procedure[33];
+	char **diagnoses, **warnings;
+	size_t capdiagnoses, capwarnings;
+} assignment;
+
+void chs_coding_assignment_free(chs_coding_assignment *a)
+{
+	assignment *x = (assignment *)a; /* pub is its first member */
+	size_t i;
+
+	if (!x)
+		return;
+	for (i = 0; i < a->ndiagnoses; i++)
+		free(x->diagnoses[i]);
+	for (i = 0; i < a->nwarnings; i++)
+		free(x->warnings[i]);
+	free(x->diagnoses);
+	free(x->warnings);
+	free(x);
+}
+
+/* Append `str` (taken, freed on failure) to the array `*arr`. */
+static int push_string(char ***arr, size_t *n, size_t *cap, char *str)
+{
+	int err;
+
+	if (!str)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if (*n == *cap && (err = CHS_ARRAY_GROW(*arr, *cap, *n + 1)) < 0) {
+		free(str);
+		return err;
+	}
+	(*arr)[(*n)++] = str;
+	return 0;
+}
+
+static int add_diagnosis(assignment *x, const char *hex)
+{
+	int err = push_string(&x->diagnoses, &x->pub.ndiagnoses, &x->capdiagnoses,
+			      chs_client__strdup(hex));
+
+	x->pub.diagnoses = (const char *const *)x->diagnoses;
+	return err;
+}
+
+static int warn(assignment *x, const char *fmt, ...) CHS_PRINTF(2, 3);
+
+static int warn(assignment *x, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	err = push_string(&x->warnings, &x->pub.nwarnings, &x->capwarnings,
+			  chs_client__strdup(line));
+	x->pub.warnings = (const char *const *)x->warnings;
+	return err;
+}
+
 static int warn_unknown(chs_store *s, const char *system, const char *label,
-			const char *code, json_t *warnings)
+			const char *code, assignment *x)
 {
 	int known, err;
 
 	if ((err = chs_code_known(s, system, code, &known)) < 0)
 		return err;
 	if (known == 0)
-		json_array_append_new(warnings, json_sprintf(
-			"%s code %s is not in the imported %s list: check it", label, code,
-			label));
+		return warn(x, "%s code %s is not in the imported %s list: check it", label,
+			    code, label);
 	return 0;
 }
 
@@ -419,7 +588,7 @@ typedef struct assign_ctx {
 	chs_store *s;
 	const visit *v;
 	const chs_coding_assign_opts *o;
-	json_t *out, *warnings;
+	assignment *out;
 	char *site;
 } assign_ctx;
 
@@ -432,8 +601,6 @@ static int assign_procedure(assign_ctx *x, chs_writer *w)
 	size_t n = 0, i;
 	int found = 0, err;
 
-	json_object_set_new(x->out, "procedure", json_null());
-	json_object_set_new(x->out, "fee", json_null());
 	if (!x->o->cpt)
 		return 0;
 	snprintf(cpt, sizeof(cpt), "%s", x->o->cpt);
@@ -456,17 +623,18 @@ static int assign_procedure(assign_ctx *x, chs_writer *w)
 	}
 	if ((err = add_record(w, "procedure", e, n, x->v, hex)) < 0)
 		return err;
-	json_object_set_new(x->out, "procedure", json_string(hex));
-	if (found)
-		json_object_set_new(x->out, "fee", json_integer(fee));
-	else
-		json_array_append_new(x->warnings, json_sprintf(
+	memcpy(x->out->procedure, hex, sizeof(hex));
+	x->out->pub.procedure = x->out->procedure;
+	x->out->pub.has_fee = found;
+	x->out->pub.fee = found ? fee : 0;
+	if (!found && (err = warn(x->out,
 			"the fee schedule has no fee for %s on %s: the procedure's fee is left"
 			" unset (import the schedule with 'chartsync fees import', then"
-			" 'chartsync set %.8s fee:=CENTS')", cpt, *day ? day : "the visit's date",
-			hex));
+			" 'chartsync set %.8s fee:=CENTS')", cpt,
+			*day ? day : "the visit's date", hex)) < 0)
+		return err;
 	return warn_unknown(x->s, isdigit((unsigned char)cpt[0]) ? "cpt" : "hcpcs",
-			    isdigit((unsigned char)cpt[0]) ? "CPT" : "HCPCS", cpt, x->warnings);
+			    isdigit((unsigned char)cpt[0]) ? "CPT" : "HCPCS", cpt, x->out);
 }
 
 /* Whether the visit has a live diagnosis with `icd` (in this save too). */
@@ -495,11 +663,9 @@ static int has_diagnosis(chs_store *s, const visit *v, const char *icd, int *yes
 
 static int assign_diagnoses(assign_ctx *x, chs_writer *w)
 {
-	json_t *ids = json_array();
 	size_t i;
 	int err = 0;
 
-	json_object_set_new(x->out, "diagnoses", ids);
 	for (i = 0; i < x->o->nicd && err == 0; i++) {
 		chs_edit e = { "icd", x->o->icd[i], 0, 0 };
 		char icd[16], hex[33];
@@ -511,10 +677,10 @@ static int assign_diagnoses(assign_ctx *x, chs_writer *w)
 			icd[k] = (char)toupper((unsigned char)icd[k]);
 		if ((err = has_diagnosis(x->s, x->v, icd, &yes)) < 0 || yes)
 			continue;
-		if ((err = add_record(w, "diagnosis", &e, 1, x->v, hex)) < 0)
+		if ((err = add_record(w, "diagnosis", &e, 1, x->v, hex)) < 0 ||
+		    (err = add_diagnosis(x->out, hex)) < 0)
 			break;
-		json_array_append_new(ids, json_string(hex));
-		err = warn_unknown(x->s, "icd10cm", "ICD-10-CM", icd, x->warnings);
+		err = warn_unknown(x->s, "icd10cm", "ICD-10-CM", icd, x->out);
 	}
 	return err;
 }
@@ -533,19 +699,21 @@ static int assign_save(assign_ctx *x)
 	return chs_client__writer_commit(&w);
 }
 
-int chs_coding_assign(chs_store *s, const char *encounter,
-		      const chs_coding_assign_opts *o, char **json)
+int chs_coding_assign(chs_coding_assignment **out, chs_store *s, const char *encounter,
+		      const chs_coding_assign_opts *o)
 {
 	assign_ctx x;
 	visit v;
 	int err;
 
+	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(encounter);
 	CHS_ASSERT_ARG(o);
-	CHS_ASSERT_ARG(json);
+	CHS_ASSERT_ARG(o->modifiers || o->nmodifiers == 0);
+	CHS_ASSERT_ARG(o->icd || o->nicd == 0);
 
-	*json = NULL;
+	*out = NULL;
 	memset(&x, 0, sizeof(x));
 	if (!o->cpt && o->nicd == 0)
 		return chs_error_set(CHS_EINVALID, "nothing to assign: give --cpt or --icd");
@@ -562,16 +730,16 @@ int chs_coding_assign(chs_store *s, const char *encounter,
 	x.s = s;
 	x.v = &v;
 	x.o = o;
-	x.out = json_object();
-	x.warnings = json_array();
-	json_object_set_new(x.out, "warnings", json_incref(x.warnings));
+	if (!(x.out = calloc(1, sizeof(*x.out)))) {
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+		goto done;
+	}
 	if ((err = visit_site(s, &v, &x.site)) < 0 || (err = assign_save(&x)) < 0)
 		goto done;
-	if (!(*json = json_dumps(x.out, JSON_COMPACT | JSON_SORT_KEYS)))
-		err = chs_error_set(CHS_ENOMEM, "out of memory");
+	*out = &x.out->pub;
+	x.out = NULL;
 done:
-	json_decref(x.out);
-	json_decref(x.warnings);
+	chs_coding_assignment_free(x.out ? &x.out->pub : NULL);
 	free(x.site);
 	visit_dispose(&v);
 	return err;

@@ -42,4 +42,28 @@ int chs_json_history(char **out, const chs_history *h);
  * returned) when `value` is NULL. */
 int chs_json_value_text(char **out, const char *value);
 
+/* ---------------------------------------------------------------------
+ * Confirmation and coding (client/json/billing.c)
+ */
+#include "client/billing/billing.h"
+
+/* `chartsync ls --unconfirmed --json`, of chs_record_list_unconfirmed():
+ * an array of {"id","type","fields":{..},"review",
+ *              "changed","by" (when the last change is known)} */
+int chs_json_unconfirmed(char **out, const chs_record_list *l);
+
+/* `chartsync code queue --json`: an array of
+ *   {"encounter","patient","name","mrn","date","reason","provider","sent"
+ *    (each only when known),
+ *    "procedures":[{"id","cpt","modifier","fee"}],
+ *    "diagnoses":[{"id","icd"}]}
+ * (a procedure's cpt, modifier and fee, a diagnosis's icd: null when
+ * unset). */
+int chs_json_coding_queue(char **out, const chs_coding_list *q);
+
+/* `chartsync code assign --json`:
+ *   {"procedure":id|null,"fee":cents|null,"diagnoses":[ids],
+ *    "warnings":["..."]} */
+int chs_json_coding_assignment(char **out, const chs_coding_assignment *a);
+
 #endif /* CHS_CLIENT_JSON_JSON_H */

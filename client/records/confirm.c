@@ -18,7 +18,6 @@
 #include "records_int.h"
 
 #include <stdio.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,51 +163,83 @@ static int confirmed_by(chs_store *s, const target *t, found *f,
 	return chs_client__load_changes(s, f->conf, changes, n);
 }
 
-/* {"by","terminal","time","note","change","confirmation"} or null. */
-static int confirmation_json(chs_store *s, const target *t, json_t **out)
+/* Read `id`'s row into `t` and who confirmed it at its current version:
+ * the confirmation's changes (`*n` is 0 when it waits), its note in `f`
+ * and its time in `when`. */
+static int load_confirmation(chs_store *s, const char *id, target *t, found *f,
+			     chs_change ***changes, size_t *n, char when[32], char hex[33])
+{
+	int err;
+
+	*changes = NULL;
+	*n = 0;
+	memset(f, 0, sizeof(*f));
+	if ((err = load_target(s, id, t)) < 0 ||
+	    (err = confirmed_by(s, t, f, changes, n)) < 0 || *n == 0)
+		return err;
+	chs_client__hlc_time((*changes)[0]->hlc, when);
+	chs_hex(hex, f->conf, 16);
+	return 0;
+}
+
+void chs_confirmation_free(chs_confirmation *c)
+{
+	if (!c)
+		return;
+	free((char *)c->by);
+	free((char *)c->terminal);
+	free((char *)c->time);
+	free((char *)c->note);
+	free((char *)c->change);
+	free((char *)c->confirmation);
+	free(c);
+}
+
+/* A copy of the strings, NULL ones as "" but for the note. */
+static int confirmation_new(chs_confirmation **out, const char *by, const char *terminal,
+			    const char *time, const char *note, const char *change,
+			    const char *confirmation)
+{
+	chs_confirmation *c = calloc(1, sizeof(*c));
+
+	*out = c;
+	if (!c)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	c->by = chs_client__strdup(by ? by : "");
+	c->terminal = chs_client__strdup(terminal ? terminal : "");
+	c->time = chs_client__strdup(time);
+	c->note = note ? chs_client__strdup(note) : NULL;
+	c->change = chs_client__strdup(change);
+	c->confirmation = chs_client__strdup(confirmation);
+	if (c->by && c->terminal && c->time && (c->note || !note) && c->change &&
+	    c->confirmation)
+		return 0;
+	chs_confirmation_free(c);
+	*out = NULL;
+	return chs_error_set(CHS_ENOMEM, "out of memory");
+}
+
+int chs_record_confirmation(chs_confirmation **out, chs_store *s, const char *id)
 {
 	chs_change **changes = NULL;
 	size_t n = 0;
 	char when[32], hex[33];
+	target t;
 	found f;
 	int err;
 
-	*out = NULL;
-	if ((err = confirmed_by(s, t, &f, &changes, &n)) == 0 && n > 0) {
-		chs_client__hlc_time(changes[0]->hlc, when);
-		chs_hex(hex, f.conf, 16);
-		*out = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s}", "by",
-				 changes[0]->user ? changes[0]->user : "", "terminal",
-				 changes[0]->terminal ? changes[0]->terminal : "", "time", when,
-				 "note", f.note, "change", t->heads.ptr, "confirmation", hex);
-		if (!*out)
-			err = chs_error_set(CHS_ENOMEM, "out of memory");
-	} else if (err == 0) {
-		*out = json_null();
-	}
-	chs_client__changes_free(changes, n);
-	free(f.note);
-	return err;
-}
-
-int chs_record_confirmation(chs_store *s, const char *id, char **json)
-{
-	target t;
-	json_t *j = NULL;
-	int err;
-
+	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(id);
-	CHS_ASSERT_ARG(json);
 
-	*json = NULL;
+	*out = NULL;
 	memset(&t, 0, sizeof(t));
 	chs_buf_init(&t.heads, 0);
-	if ((err = load_target(s, id, &t)) == 0 &&
-	    (err = confirmation_json(s, &t, &j)) == 0 &&
-	    !(*json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)))
-		err = chs_error_set(CHS_ENOMEM, "out of memory");
-	json_decref(j);
+	if ((err = load_confirmation(s, id, &t, &f, &changes, &n, when, hex)) == 0 && n > 0)
+		err = confirmation_new(out, changes[0]->user, changes[0]->terminal, when, f.note,
+				       t.heads.ptr, hex);
+	chs_client__changes_free(changes, n);
+	free(f.note);
 	target_dispose(&t);
 	return err;
 }
@@ -223,16 +254,11 @@ int chs_client__confirm_record(chs_store *s, chs_record *r)
 	int err;
 
 	memset(&t, 0, sizeof(t));
-	memset(&f, 0, sizeof(f));
 	chs_buf_init(&t.heads, 0);
-	if ((err = load_target(s, chs_record_id(r), &t)) < 0 ||
-	    (err = confirmed_by(s, &t, &f, &changes, &n)) < 0 || n == 0)
-		goto done;
-	chs_client__hlc_time(changes[0]->hlc, when);
-	chs_hex(hex, f.conf, 16);
-	err = chs_client__record_confirmed(r, changes[0]->user, changes[0]->terminal,
-					   when, f.note, t.heads.ptr, hex);
-done:
+	if ((err = load_confirmation(s, chs_record_id(r), &t, &f, &changes, &n, when,
+				     hex)) == 0 && n > 0)
+		err = chs_client__record_confirmed(r, changes[0]->user, changes[0]->terminal,
+						   when, f.note, t.heads.ptr, hex);
 	chs_client__changes_free(changes, n);
 	free(f.note);
 	target_dispose(&t);
@@ -347,9 +373,9 @@ int chs_record_confirm(chs_store *s, const char *const *ids, size_t n,
 /* ------------------------------------------------------------------ */
 /* What still waits                                                     */
 
-/* The last change of a listed record: who and when. */
-static int last_change_json(chs_store *s, json_t *o, const unsigned char *heads,
-			    size_t len)
+/* The last change of a listed record (its first head): who and when. */
+static int last_change(chs_store *s, chs_record *r, const unsigned char *heads,
+		       size_t len)
 {
 	chs_change *c = NULL;
 	char when[32];
@@ -360,47 +386,49 @@ static int last_change_json(chs_store *s, json_t *o, const unsigned char *heads,
 	if ((err = chs_client__load_change(s, heads, &c)) < 0)
 		return err == CHS_ENOTFOUND ? 0 : err;
 	chs_client__hlc_time(c->hlc, when);
-	json_object_set_new(o, "changed", json_string(when));
-	json_object_set_new(o, "by", json_string(c->user ? c->user : ""));
+	err = chs_client__record_changed(r, when, c->user);
 	chs_change_free(c);
-	return 0;
+	return err;
 }
 
-static json_t *unconfirmed_row(sqlite3_stmt *st)
+/* The row of SELECT id, type, state, review, heads as a record in `l`. */
+static int unconfirmed_row(chs_store *s, sqlite3_stmt *st, chs_record_list *l)
 {
-	json_t *state = json_loadb(sqlite3_column_blob(st, 2),
-				   (size_t)sqlite3_column_bytes(st, 2), 0, NULL);
-	json_t *fields = json_object_get(state, "fields");
-	char hex[33];
-	json_t *o;
+	chs_record *r = NULL;
+	int err;
 
-	chs_hex(hex, sqlite3_column_blob(st, 0), 16);
-	o = json_pack("{s:s, s:s, s:o, s:b}", "id", hex, "type",
-		      (const char *)sqlite3_column_text(st, 1), "fields",
-		      fields ? json_incref(fields) : json_object(), "review",
-		      sqlite3_column_int(st, 3));
-	json_decref(state);
-	return o;
+	if (sqlite3_column_bytes(st, 0) != 16)
+		return chs_error_set(CHS_EDAMAGED, "a record's id is damaged");
+	if ((err = chs_client__record_from_row(&r, sqlite3_column_blob(st, 0),
+			(const char *)sqlite3_column_text(st, 1), 0, sqlite3_column_int(st, 3),
+			sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4),
+			sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2))) < 0)
+		return err;
+	if ((err = last_change(s, r, sqlite3_column_blob(st, 4),
+			       (size_t)sqlite3_column_bytes(st, 4))) < 0 ||
+	    (err = chs_client__record_list_add(l, r)) < 0)
+		chs_record_free(r);
+	return err;
 }
 
 /* Every live chart entry whose current heads no confirmation names. The
  * confirmations are read once into SQLite's ephemeral index for NOT IN. */
-int chs_record_list_unconfirmed(chs_store *s, const char *patient, char **json)
+int chs_record_list_unconfirmed(chs_record_list **out, chs_store *s,
+				const char *patient)
 {
+	chs_record_list *l = NULL;
 	unsigned char pid[16];
 	sqlite3_stmt *st = NULL;
-	json_t *arr;
 	char hex[33];
-	int err, rc;
+	int err, rc = SQLITE_DONE;
 
+	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(json);
 
-	arr = json_array();
-	*json = NULL;
+	*out = NULL;
 	if (patient) {
 		if ((err = chs_record_resolve(s, patient, hex)) < 0)
-			goto done;
+			return err;
 		chs_client__parse_id(pid, hex);
 	}
 	/* One patient's chart, and its confirmations, through the patient
@@ -413,32 +441,23 @@ int chs_record_list_unconfirmed(chs_store *s, const char *patient, char **json)
 	"  replace(json_extract(CAST(state AS TEXT), '$.fields.change'), ',', '')" \
 	"  FROM records WHERE" confirmations " type = 'confirmation' AND NOT deleted)" \
 	" ORDER BY rowid"
-	if ((err = chs_client__prepare(s, &st, patient
+	if ((err = chs_client__record_list_new(&l)) < 0 ||
+	    (err = chs_client__prepare(s, &st, patient
 		     ? UNCONFIRMED(" AND (patient = ?1 OR id = ?1)", " patient = ?1 AND")
 		     : UNCONFIRMED("", ""))) < 0)
 		goto done;
 #undef UNCONFIRMED
-	if (patient && (err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
-		chs_client__finish(s, st);
+	if (patient && (err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0)
 		goto done;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
-		json_t *o = unconfirmed_row(st);
-
-		if (!o) {
-			err = chs_error_set(CHS_ENOMEM, "out of memory");
-			break;
-		}
-		err = last_change_json(s, o, sqlite3_column_blob(st, 4),
-				       (size_t)sqlite3_column_bytes(st, 4));
-		json_array_append_new(arr, o);
-	}
+	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		err = unconfirmed_row(s, st, l);
 	if (err == 0 && rc != SQLITE_DONE)
 		err = chs_client__sqlerr(s, rc, "listing unconfirmed records");
-	chs_client__finish(s, st);
-	if (err == 0 && !(*json = json_dumps(arr, JSON_COMPACT | JSON_SORT_KEYS)))
-		err = chs_error_set(CHS_ENOMEM, "out of memory");
 done:
-	json_decref(arr);
+	chs_client__finish(s, st);
+	if (err < 0)
+		chs_record_list_free(l);
+	else
+		*out = l;
 	return err;
 }

@@ -39,6 +39,7 @@ struct chs_record {
 	size_t nremoval;
 	chs_confirmation conf; /* valid when `confirmed`; strings owned */
 	int confirmed;
+	char *changed, *changed_by; /* the last change: unconfirmed lists only */
 };
 
 struct chs_record_list {
@@ -112,6 +113,8 @@ void chs_record_free(chs_record *r)
 	free((char *)r->conf.note);
 	free((char *)r->conf.change);
 	free((char *)r->conf.confirmation);
+	free(r->changed);
+	free(r->changed_by);
 	free(r);
 }
 
@@ -257,6 +260,22 @@ int chs_client__record_confirmed(chs_record *r, const char *by, const char *term
 	c->change = p[4];
 	c->confirmation = p[5];
 	r->confirmed = 1;
+	return 0;
+}
+
+int chs_client__record_changed(chs_record *r, const char *time, const char *user)
+{
+	char *t = NULL, *u = NULL;
+	int err;
+
+	if ((err = dup_into(&t, time)) < 0 || (err = dup_into(&u, user ? user : "")) < 0) {
+		free(t);
+		return err;
+	}
+	free(r->changed);
+	free(r->changed_by);
+	r->changed = t;
+	r->changed_by = u;
 	return 0;
 }
 
@@ -614,6 +633,16 @@ const chs_record_candidate *chs_record_removal_candidate(const chs_record *r,
 const chs_confirmation *chs_record_confirmed(const chs_record *r)
 {
 	return r && r->confirmed ? &r->conf : NULL;
+}
+
+const char *chs_record_changed(const chs_record *r)
+{
+	return r ? r->changed : NULL;
+}
+
+const char *chs_record_changed_by(const chs_record *r)
+{
+	return r ? r->changed_by : NULL;
 }
 
 /* ------------------------------------------------------------------ */

@@ -147,6 +147,12 @@ const chs_record_candidate *chs_record_removal_candidate(const chs_record *r,
  * for a record that is not a confirmable chart entry (removed, audit,
  * confirmation, fee), and in a list. */
 const chs_confirmation *chs_record_confirmed(const chs_record *r);
+/* When the record's last change (its first head) was made, and by whom
+ * ("" when not recorded): known for a record listed by
+ * chs_record_list_unconfirmed() (NULL there too when that change is not
+ * held), NULL for any other record. */
+const char *chs_record_changed(const chs_record *r);
+const char *chs_record_changed_by(const chs_record *r);
 /* Free a record and everything borrowed from it; accepts NULL. */
 void chs_record_free(chs_record *r);
 
@@ -228,16 +234,22 @@ int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
  * NULL) counts the confirmations made. */
 int chs_record_confirm(chs_store *s, const char *const *ids, size_t n,
 		       const char *note, size_t *added);
-/* Who confirmed the current version of a record: JSON
- * {"by","terminal","time","note","change","confirmation"} (note may be
- * absent), or null when it waits. A record looked up carries the same
- * (chs_record_confirmed()). `*json` is malloc'ed. */
-int chs_record_confirmation(chs_store *s, const char *id, char **json);
-/* Chart entries not confirmed at their current version, oldest first: a
- * JSON array of {"id","type","fields","review"} (as `chartsync ls --json`
- * prints records), each with "changed" and "by" of its last change; one
- * patient's with `patient`. */
-int chs_record_list_unconfirmed(chs_store *s, const char *patient, char **json);
+/* Who confirmed the current version of a record (the same as
+ * chs_record_confirmed() of the record looked up): `*out` is NULL when it
+ * waits, and for a record that is removed or not a chart entry; else it
+ * is the caller's, to free with chs_confirmation_free(). CHS_ENOTFOUND,
+ * CHS_EAMBIGUOUS for `id`. */
+int chs_record_confirmation(chs_confirmation **out, chs_store *s, const char *id);
+/* Free what chs_record_confirmation() gave, and its strings; accepts NULL.
+ * (A record's own chs_record_confirmed() goes with the record.) */
+void chs_confirmation_free(chs_confirmation *c);
+/* Chart entries not confirmed at their current version, oldest first, as
+ * a list (records read from the stored state, as chs_access_list() reads
+ * them); one patient's (and the patient's own record) with `patient` (an
+ * id or prefix; NULL for all). Each record carries who made its last
+ * change and when: chs_record_changed(), chs_record_changed_by(). */
+int chs_record_list_unconfirmed(chs_record_list **out, chs_store *s,
+				const char *patient);
 
 /* ---------------------------------------------------------------------
  * Convergence and batches (the replication layer ships these as they are)

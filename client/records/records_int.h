@@ -25,6 +25,8 @@ int chs_client__record_from_row(chs_record **out, const unsigned char id[16],
 int chs_client__record_confirmed(chs_record *r, const char *by, const char *terminal,
 				 const char *time, const char *note,
 				 const char *change, const char *confirmation);
+/* Record when and by whom `r`'s last change was made (copied). */
+int chs_client__record_changed(chs_record *r, const char *time, const char *user);
 int chs_client__record_list_new(chs_record_list **out);
 /* Append `r`, which the list then owns; on failure (CHS_ENOMEM) it stays
  * the caller's. */
@@ -38,9 +40,6 @@ int chs_client__history_from_merged(chs_history **out, const chs_merged *m,
 /* Fill in who confirmed `r`'s current version (chs_record_confirmed()),
  * read from the store; nothing when it waits. */
 int chs_client__confirm_record(chs_store *s, chs_record *r);
-/* Add "confirmed" (chs_record_confirmation()) to a record's JSON from
- * chs_record_show(), replacing `*json`. */
-int chs_client__confirm_annotate(chs_store *s, char **json);
 
 
 /* ---- admit.c ---- */

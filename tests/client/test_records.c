@@ -928,7 +928,7 @@ START_TEST(test_records__one_chart_is_read_without_reading_the_store)
 	chs_record_list_free(l);
 
 	tu_steps_begin(s, &steps);
-	ck_assert_int_eq(chs_record_list_unconfirmed(s, patient, &json), 0);
+	ck_assert_int_eq(tu_unconfirmed_json(s, patient, &json), 0);
 	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "unconfirmed --patient read %ld thousand steps", steps);
 	ck_assert_ptr_nonnull(strstr(json, patient));

@@ -499,7 +499,7 @@ START_TEST(test_reports__a_record_confirmed_at_two_heads_is_confirmed)
 	       "change", heads, NULL);
 	forge_ship(&f);
 	/* confirm.c's own list agrees that it is confirmed */
-	ck_assert_int_eq(chs_record_list_unconfirmed(s, NULL, &json), 0);
+	ck_assert_int_eq(tu_unconfirmed_json(s, NULL, &json), 0);
 	ck_assert_ptr_null(strstr(json, rec));
 	free(json);
 	rep = consistency(NULL);

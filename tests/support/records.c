@@ -123,6 +123,43 @@ int tu_access_log_json(chs_store *s, const char *id, char **json)
 	return history_json(err, h, json);
 }
 
+int tu_unconfirmed_json(chs_store *s, const char *patient, char **json)
+{
+	chs_record_list *l = NULL;
+	int err = chs_record_list_unconfirmed(&l, s, patient);
+
+	*json = NULL;
+	if (err == 0)
+		err = chs_json_unconfirmed(json, l);
+	chs_record_list_free(l);
+	return err;
+}
+
+int tu_coding_queue_json(chs_store *s, char **json)
+{
+	chs_coding_list *q = NULL;
+	int err = chs_coding_queue(&q, s);
+
+	*json = NULL;
+	if (err == 0)
+		err = chs_json_coding_queue(json, q);
+	chs_coding_list_free(q);
+	return err;
+}
+
+int tu_coding_assign_json(chs_store *s, const char *visit,
+			  const chs_coding_assign_opts *o, char **json)
+{
+	chs_coding_assignment *a = NULL;
+	int err = chs_coding_assign(&a, s, visit, o);
+
+	*json = NULL;
+	if (err == 0)
+		err = chs_json_coding_assignment(json, a);
+	chs_coding_assignment_free(a);
+	return err;
+}
+
 const char *tu_field(json_t *rec, const char *name)
 {
 	return json_string_value(json_object_get(json_object_get(rec, "fields"), name));

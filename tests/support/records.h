@@ -31,6 +31,13 @@ int tu_access_show_json(chs_store *s, const char *id, char **json);
 int tu_access_list_json(chs_store *s, const char *type, const char *patient,
 			char **json);
 int tu_access_log_json(chs_store *s, const char *id, char **json);
+/* Confirmation and coding as JSON text, the same way: the typed result
+ * (chs_record_list_unconfirmed, chs_coding_queue, chs_coding_assign),
+ * then its formatter (client/json/json.h). */
+int tu_unconfirmed_json(chs_store *s, const char *patient, char **json);
+int tu_coding_queue_json(chs_store *s, char **json);
+int tu_coding_assign_json(chs_store *s, const char *visit,
+			  const chs_coding_assign_opts *o, char **json);
 /* The value of field `name` of a shown record (borrowed; NULL if none). */
 const char *tu_field(json_t *rec, const char *name);
 
