@@ -12,6 +12,7 @@
 #include "support/internal.h"
 #include "support/org.h"
 #include "support/records.h"
+#include "support/reports.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -65,7 +66,7 @@ static json_t *report(chs_store *st, const chs_access_filter *f)
 	char *text = NULL;
 	json_t *j;
 
-	ck_assert_msg(chs_report_access(st, f, &text) == 0, "%s", chs_error_last());
+	ck_assert_msg(tu_access_report_json(st, f, &text) == 0, "%s", chs_error_last());
 	j = json_loads(text, 0, NULL);
 	free(text);
 	ck_assert_ptr_nonnull(j);
@@ -382,7 +383,7 @@ START_TEST(test_audit__report_filters_by_patient_user_terminal_and_dates)
 	{
 		char *text = NULL;
 
-		ck_assert_int_eq(chs_report_access(s, &f, &text), CHS_EINVALID);
+		ck_assert_int_eq(tu_access_report_json(s, &f, &text), CHS_EINVALID);
 		ck_assert_ptr_nonnull(strstr(chs_error_last(), "--until"));
 	}
 }

@@ -10,6 +10,7 @@
 #include "support/internal.h"
 #include "sync/sync.h"
 #include "support/records.h"
+#include "support/reports.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -149,7 +150,7 @@ static json_t *consistency(const chs_report_opts *o)
 	char *text = NULL;
 	json_t *j;
 
-	ck_assert_msg(chs_report_consistency(s, o, &text) == 0, "%s", chs_error_last());
+	ck_assert_msg(tu_consistency_json(s, o, &text) == 0, "%s", chs_error_last());
 	j = json_loads(text, 0, NULL);
 	ck_assert_ptr_nonnull(j);
 	free(text);
@@ -620,7 +621,7 @@ START_TEST(test_reports__coding_queue_age_and_throughput)
 	forge_ship(&f);
 	chs_report_opts_init(&o);
 	o.now = now;
-	ck_assert_msg(chs_report_coding(s, &o, &text) == 0, "%s", chs_error_last());
+	ck_assert_msg(tu_coding_json(s, &o, &text) == 0, "%s", chs_error_last());
 	rep = json_loads(text, 0, NULL);
 	free(text);
 	q = json_object_get(rep, "queue");
