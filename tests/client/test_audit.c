@@ -153,6 +153,25 @@ START_TEST(test_audit__show_ls_log_open_each_write_one_event_by_the_opener)
 	check_event(json_array_get(j, 4), "show", "maria", pat);
 	ck_assert_str_eq(key(json_array_get(j, 4), "device"), chs_store_device_id(s));
 	json_decref(j);
+	/* the typed report holds the same events */
+	{
+		chs_access_report *r = NULL;
+		const chs_access_event *e;
+
+		ck_assert_int_eq(chs_report_access(&r, s, NULL), 0);
+		ck_assert_uint_eq(chs_access_report_count(r), 5);
+		e = chs_access_report_get(r, 3);
+		ck_assert_str_eq(e->action, "open");
+		ck_assert_str_eq(e->user, "tom");
+		ck_assert_str_eq(e->terminal, "front-desk");
+		ck_assert_str_eq(e->patient, pat);
+		ck_assert_str_eq(e->record, pat);
+		ck_assert_int_ge(e->duration_ms, 100);
+		ck_assert_uint_eq(e->nrecords, 3);
+		ck_assert_str_eq(chs_access_report_get(r, 4)->device, chs_store_device_id(s));
+		ck_assert_ptr_null(chs_access_report_get(r, 5));
+		chs_access_report_free(r);
+	}
 	/* access events are not part of a patient's listing */
 	ck_assert_int_eq(tu_list_json(s, NULL, pat, &text), 0);
 	ck_assert_ptr_null(strstr(text, "\"audit\""));
