@@ -4,7 +4,6 @@
  */
 #include "cli.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -99,10 +98,6 @@ static const struct option access_opts_table[] = {
 	OPT_JSON, OPT_END
 };
 
-static const char *const columns[] = { "start", "duration_ms", "user", "terminal",
-	"action", "patient", "record", "records", "device", "event" };
-#define NCOLUMNS (sizeof(columns) / sizeof(columns[0]))
-
 /* RFC 4180: quoted when it holds a comma, a quote or a line break;
  * quotes doubled. */
 static void csv_field(const char *v)
@@ -120,85 +115,96 @@ static void csv_field(const char *v)
 	putchar('"');
 }
 
-static void csv_value(json_t *v)
+/* The records, separated by spaces. */
+static void csv_records(const chs_access_event *e)
 {
-	if (json_is_string(v)) {
-		csv_field(json_string_value(v));
-	} else if (json_is_integer(v)) {
-		printf("%lld", (long long)json_integer_value(v));
-	} else if (json_is_array(v)) {
-		chs_buf b;
-		json_t *x;
-		size_t i;
+	chs_buf b;
+	size_t i;
 
-		chs_buf_init(&b, 0);
-		json_array_foreach(v, i, x)
-			chs_buf_printf(&b, "%s%s", i ? " " : "", json_string_value(x) ?
-				       json_string_value(x) : "");
-		csv_field(b.ptr ? b.ptr : "");
-		chs_buf_dispose(&b);
-	}
+	chs_buf_init(&b, 0);
+	for (i = 0; i < e->nrecords; i++)
+		chs_buf_printf(&b, "%s%s", i ? " " : "", e->records[i]);
+	csv_field(b.ptr ? b.ptr : "");
+	chs_buf_dispose(&b);
 }
 
-static void print_csv(json_t *arr)
+static void print_csv(const chs_access_report *r)
 {
-	json_t *e;
-	size_t i, k;
+	size_t i;
 
-	for (k = 0; k < NCOLUMNS; k++)
-		printf("%s%s", k ? "," : "", columns[k]);
-	fputs("\r\n", stdout);
-	json_array_foreach(arr, i, e) {
-		for (k = 0; k < NCOLUMNS; k++) {
-			if (k)
-				putchar(',');
-			csv_value(json_object_get(e, columns[k]));
-		}
+	fputs("start,duration_ms,user,terminal,action,patient,record,records,device,event\r\n",
+	      stdout);
+	for (i = 0; i < chs_access_report_count(r); i++) {
+		const chs_access_event *e = chs_access_report_get(r, i);
+
+		csv_field(e->start);
+		printf(",%lld,", (long long)e->duration_ms);
+		csv_field(e->user);
+		putchar(',');
+		csv_field(e->terminal);
+		putchar(',');
+		csv_field(e->action);
+		putchar(',');
+		csv_field(e->patient);
+		putchar(',');
+		csv_field(e->record);
+		putchar(',');
+		csv_records(e);
+		putchar(',');
+		csv_field(e->device);
+		putchar(',');
+		csv_field(e->event);
 		fputs("\r\n", stdout);
 	}
 }
 
-static const char *sv(json_t *e, const char *key)
+static void print_text(const chs_access_report *r)
 {
-	const char *v = json_string_value(json_object_get(e, key));
-
-	return v ? v : "";
-}
-
-static void print_text(json_t *arr)
-{
-	json_t *e;
 	size_t i;
 
-	if (json_array_size(arr) == 0) {
+	if (chs_access_report_count(r) == 0) {
 		puts("no access events");
 		return;
 	}
 	printf("%-24s %9s  %-24s %-7s %-12s %s\n", "START (UTC)", "DURATION", "USER@TERMINAL",
 	       "ACTION", "PATIENT", "RECORDS");
-	json_array_foreach(arr, i, e) {
-		long long ms = (long long)json_integer_value(json_object_get(e, "duration_ms"));
-		size_t nrec = json_array_size(json_object_get(e, "records"));
+	for (i = 0; i < chs_access_report_count(r); i++) {
+		const chs_access_event *e = chs_access_report_get(r, i);
+		long long ms = (long long)e->duration_ms;
 		char who[128];
 
-		snprintf(who, sizeof(who), "%s@%s", sv(e, "user"), sv(e, "terminal"));
-		printf("%-24s %6lld.%01llds  %-24s %-7s %-12.12s %.12s%s", sv(e, "start"), ms / 1000,
-		       (ms % 1000) / 100, who, sv(e, "action"),
-		       *sv(e, "patient") ? sv(e, "patient") : "-", sv(e, "record"),
-		       nrec > 1 ? "" : "\n");
-		if (nrec > 1)
-			printf(" and %zu more\n", nrec - 1);
+		snprintf(who, sizeof(who), "%s@%s", e->user, e->terminal);
+		printf("%-24s %6lld.%01llds  %-24s %-7s %-12.12s %.12s%s", e->start, ms / 1000,
+		       (ms % 1000) / 100, who, e->action, *e->patient ? e->patient : "-",
+		       e->record, e->nrecords > 1 ? "" : "\n");
+		if (e->nrecords > 1)
+			printf(" and %zu more\n", e->nrecords - 1);
 	}
+}
+
+static int print_access(const chs_access_report *r, int json, int csv)
+{
+	char *text = NULL;
+	int err;
+
+	if (!json) {
+		(csv ? print_csv : print_text)(r);
+		return CLI_OK;
+	}
+	if ((err = chs_json_access_report(&text, r)) < 0)
+		return cli_fail(err);
+	puts(text);
+	free(text);
+	return CLI_OK;
 }
 
 static int report_access(cli_ctx *ctx, int argc, char **argv)
 {
+	chs_access_report *r = NULL;
 	chs_store *s = NULL;
-	char *json = NULL;
 	cli_meter m;
 	access_opts o;
-	json_t *arr;
-	int i, rc = CLI_OK, err;
+	int i, rc, err;
 
 	memset(&o, 0, sizeof(o));
 	memset(&m, 0, sizeof(m));
@@ -217,19 +223,13 @@ static int report_access(cli_ctx *ctx, int argc, char **argv)
 		o.f.progress = cli_meter_progress;
 		o.f.payload = &m;
 	}
-	err = chs_report_access(s, &o.f, &json);
+	err = chs_report_access(&r, s, &o.f);
 	cli_meter_end(&m);
-	if (err < 0) {
+	if (err < 0)
 		rc = err == CHS_EINVALID ? cli_usage(ctx, "%s", chs_error_last()) : cli_fail(err);
-	} else if (ctx->json) {
-		puts(json);
-	} else if (!(arr = json_loads(json, 0, NULL))) {
-		rc = cli_failf("out of memory");
-	} else {
-		(o.csv ? print_csv : print_text)(arr);
-		json_decref(arr);
-	}
-	free(json);
+	else
+		rc = print_access(r, ctx->json, o.csv);
+	chs_access_report_free(r);
 	chs_store_free(s);
 	return rc;
 }

@@ -4,7 +4,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,34 +64,36 @@ static int days_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 	return 0;
 }
 
-static void print_finding(json_t *f)
+static void print_finding(const chs_finding *f)
 {
-	json_t *recs = json_object_get(f, "records"), *id;
 	size_t i;
 
-	fputs(json_string_value(json_object_get(f, "kind")), stdout);
-	json_array_foreach(recs, i, id)
-		printf("%c%s", i ? ' ' : '\t', json_string_value(id));
-	printf("\t%s\n", json_string_value(json_object_get(f, "detail")));
+	fputs(f->kind, stdout);
+	for (i = 0; i < f->nrecords; i++)
+		printf("%c%s", i ? ' ' : '\t', f->records[i]);
+	printf("\t%s\n", f->detail);
 }
 
-static int print_consistency(const char *json)
+static int print_consistency(const chs_consistency_report *r, int json)
 {
-	json_t *v = json_loads(json, 0, NULL), *f;
-	size_t i, n;
+	size_t i, n = chs_consistency_report_count(r);
+	size_t patients = chs_consistency_report_patients(r);
+	size_t visits = chs_consistency_report_visits(r);
+	char *text = NULL;
+	int err;
 
-	if (!v)
-		return cli_failf("out of memory");
-	json_array_foreach(json_object_get(v, "findings"), i, f)
-		print_finding(f);
-	n = json_array_size(json_object_get(v, "findings"));
-	fprintf(stderr, "%zu finding%s over %lld patient%s and %lld visit%s\n", n,
-		n == 1 ? "" : "s",
-		(long long)json_integer_value(json_object_get(v, "patients")),
-		json_integer_value(json_object_get(v, "patients")) == 1 ? "" : "s",
-		(long long)json_integer_value(json_object_get(v, "visits")),
-		json_integer_value(json_object_get(v, "visits")) == 1 ? "" : "s");
-	json_decref(v);
+	if (json) {
+		if ((err = chs_json_consistency_report(&text, r)) < 0)
+			return cli_fail(err);
+		err = puts(text);
+		free(text);
+		return err < 0 ? cli_failf("cannot write the report") : CLI_OK;
+	}
+	for (i = 0; i < n; i++)
+		print_finding(chs_consistency_report_get(r, i));
+	fprintf(stderr, "%zu finding%s over %zu patient%s and %zu visit%s\n", n,
+		n == 1 ? "" : "s", patients, patients == 1 ? "" : "s", visits,
+		visits == 1 ? "" : "s");
 	return CLI_OK;
 }
 
@@ -130,10 +131,10 @@ int cmd_report_consistency(cli_ctx *ctx, int argc, char **argv)
 		{ "confirm-days", required_argument, NULL, 'c' },
 		OPT_JSON, CLI_COMMON_OPTS, OPT_END
 	};
+	chs_consistency_report *r = NULL;
 	chs_report_opts o;
 	cli_meter m;
 	chs_store *s = NULL;
-	char *json = NULL;
 	int rc, err;
 
 	chs_report_opts_init(&o);
@@ -144,70 +145,68 @@ int cmd_report_consistency(cli_ctx *ctx, int argc, char **argv)
 		o.progress = cli_meter_progress;
 		o.payload = &m;
 	}
-	err = chs_report_consistency(s, &o, &json);
+	err = chs_report_consistency(&r, s, &o);
 	cli_meter_end(&m);
-	if (err < 0)
-		rc = cli_fail(err);
-	else if (ctx->json)
-		rc = puts(json) < 0 ? cli_failf("cannot write the report") : CLI_OK;
-	else
-		rc = print_consistency(json);
-	free(json);
+	rc = err < 0 ? cli_fail(err) : print_consistency(r, ctx->json);
+	chs_consistency_report_free(r);
 	chs_store_free(s);
 	return rc;
 }
 
-static void print_coding(json_t *v)
+static void print_coding(const chs_coding_report *r)
 {
-	json_t *q = json_object_get(v, "queue"), *c;
-	size_t i;
+	const chs_coding_queue_stats *q = chs_coding_report_queue(r);
+	size_t done = chs_coding_report_done(r), i;
 
-	printf("queue: %lld visit%s waiting", (long long)json_integer_value(json_object_get(q, "length")),
-	       json_integer_value(json_object_get(q, "length")) == 1 ? "" : "s");
-	if (json_is_string(json_object_get(q, "oldest")))
-		printf("; oldest %.1f days (%.12s), median %.1f days",
-		       json_real_value(json_object_get(q, "oldest_days")),
-		       json_string_value(json_object_get(q, "oldest")),
-		       json_real_value(json_object_get(q, "median_days")));
-	printf("\ncoded: %lld visit%s\n", (long long)json_integer_value(json_object_get(v, "done")),
-	       json_integer_value(json_object_get(v, "done")) == 1 ? "" : "s");
-	if (json_array_size(json_object_get(v, "coders")))
+	printf("queue: %zu visit%s waiting", q->length, q->length == 1 ? "" : "s");
+	if (q->oldest)
+		printf("; oldest %.1f days (%.12s), median %.1f days", q->oldest_days, q->oldest,
+		       q->median_days);
+	printf("\ncoded: %zu visit%s\n", done, done == 1 ? "" : "s");
+	if (chs_coding_report_coder_count(r))
 		printf("\n%-20s %8s %12s %8s %16s\n", "coder", "coded", "last 30 days",
 		       "per day", "median days");
-	json_array_foreach(json_object_get(v, "coders"), i, c)
-		printf("%-20s %8lld %12lld %8.1f %16.1f\n",
-		       json_string_value(json_object_get(c, "coder")),
-		       (long long)json_integer_value(json_object_get(c, "done")),
-		       (long long)json_integer_value(json_object_get(c, "last_30_days")),
-		       json_real_value(json_object_get(c, "per_day")),
-		       json_real_value(json_object_get(c, "median_turnaround_days")));
+	for (i = 0; i < chs_coding_report_coder_count(r); i++) {
+		const chs_coder_stats *c = chs_coding_report_coder(r, i);
+
+		printf("%-20s %8zu %12zu %8.1f %16.1f\n", c->coder, c->done, c->last_30_days,
+		       c->per_day, c->median_turnaround_days);
+	}
+}
+
+static int print_coding_json(const chs_coding_report *r)
+{
+	char *text = NULL;
+	int err;
+
+	if ((err = chs_json_coding_report(&text, r)) < 0)
+		return cli_fail(err);
+	err = puts(text);
+	free(text);
+	return err < 0 ? cli_failf("cannot write the report") : CLI_OK;
 }
 
 int cmd_report_coding(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+	chs_coding_report *r = NULL;
 	chs_report_opts o;
 	chs_store *s = NULL;
-	char *json = NULL;
-	json_t *v;
 	int rc, err;
 
 	chs_report_opts_init(&o);
 	if (start(ctx, argc, argv, opts, coding_help, &o, &s, &rc) < 0)
 		return rc;
-	err = chs_report_coding(s, &o, &json);
+	err = chs_report_coding(&r, s, &o);
 	if (err < 0) {
 		rc = cli_fail(err);
 	} else if (ctx->json) {
-		rc = puts(json) < 0 ? cli_failf("cannot write the report") : CLI_OK;
-	} else if ((v = json_loads(json, 0, NULL))) {
-		print_coding(v);
-		json_decref(v);
-		rc = CLI_OK;
+		rc = print_coding_json(r);
 	} else {
-		rc = cli_failf("out of memory");
+		print_coding(r);
+		rc = CLI_OK;
 	}
-	free(json);
+	chs_coding_report_free(r);
 	chs_store_free(s);
 	return rc;
 }

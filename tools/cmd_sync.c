@@ -347,36 +347,36 @@ static int device_revoke(cli_ctx *ctx, chs_store *s, const char *id)
 	return publish(ctx, s, done);
 }
 
-static int device_list(cli_ctx *ctx, chs_store *s)
+static void print_devices(const chs_device_roster *r)
 {
-	char *json = NULL;
-	json_t *arr;
 	size_t i;
-	int err;
 
-	if ((err = chs_device_list(s, &json)) < 0)
-		return cli_fail(err);
-	if (ctx->json) {
-		puts(json);
-		free(json);
-		return CLI_OK;
-	}
-	arr = json_loads(json, 0, NULL);
-	free(json);
-	for (i = 0; i < json_array_size(arr); i++) {
-		json_t *d = json_array_get(arr, i);
-		json_t *rev = json_object_get(d, "revoked_after");
+	for (i = 0; i < chs_device_roster_count(r); i++) {
+		const chs_device_info *d = chs_device_roster_get(r, i);
 
-		printf("%s  %-9s %s%s", json_string_value(json_object_get(d, "device")),
-		       json_string_value(json_object_get(d, "role")),
-		       json_string_value(json_object_get(d, "site")),
-		       json_is_true(json_object_get(d, "self")) ? "  (this store)" : "");
-		if (json_is_integer(rev))
-			printf("  revoked after batch %lld", (long long)json_integer_value(rev));
+		printf("%s  %-9s %s%s", d->device, d->role, d->site,
+		       d->self ? "  (this store)" : "");
+		if (d->revoked)
+			printf("  revoked after batch %lld", (long long)d->revoked_after);
 		putchar('\n');
 	}
-	json_decref(arr);
-	return CLI_OK;
+}
+
+static int device_list(cli_ctx *ctx, chs_store *s)
+{
+	chs_device_roster *r = NULL;
+	char *text = NULL;
+	int err;
+
+	if ((err = chs_device_list(&r, s)) < 0)
+		return cli_fail(err);
+	if (ctx->json && (err = chs_json_device_roster(&text, r)) == 0)
+		puts(text);
+	else if (!ctx->json)
+		print_devices(r);
+	free(text);
+	chs_device_roster_free(r);
+	return err < 0 ? cli_fail(err) : CLI_OK;
 }
 
 static int device_signers(chs_store *s)

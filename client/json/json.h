@@ -12,6 +12,9 @@
 #ifndef CHS_CLIENT_JSON_JSON_H
 #define CHS_CLIENT_JSON_JSON_H
 
+#include "client/billing/billing.h"
+#include "client/reports/reports.h"
+#include "client/replicate/replicate.h"
 #include "client/records/records.h"
 
 /* `chartsync show --json`, of a record looked up (chs_access_show()):
@@ -45,8 +48,6 @@ int chs_json_value_text(char **out, const char *value);
 /* ---------------------------------------------------------------------
  * Confirmation and coding (client/json/billing.c)
  */
-#include "client/billing/billing.h"
-
 /* `chartsync ls --unconfirmed --json`, of chs_record_list_unconfirmed():
  * an array of {"id","type","fields":{..},"review",
  *              "changed","by" (when the last change is known)} */
@@ -65,5 +66,37 @@ int chs_json_coding_queue(char **out, const chs_coding_list *q);
  *   {"procedure":id|null,"fee":cents|null,"diagnoses":[ids],
  *    "warnings":["..."]} */
 int chs_json_coding_assignment(char **out, const chs_coding_assignment *a);
+
+/* ---------------------------------------------------------------------
+ * Reports and the roster as the CLI prints them with --json
+ * (client/json/reports.c)
+ *
+ * As above (malloc'ed text, CHS_ENOMEM its one error), except that the
+ * keys keep the order shown here instead of being sorted: the order
+ * these reports have always been printed in.
+ */
+/* `chartsync report access --json`: an array of the events,
+ *   {"event","start","duration_ms","user","terminal","device","action",
+ *    "patient","record","records":[..]} */
+int chs_json_access_report(char **out, const chs_access_report *r);
+
+/* `chartsync report consistency --json`:
+ *   {"findings":[{"kind","patient":<id>|null,"records":[..],"detail"}..],
+ *    "counts":{"<kind>":n..},"patients":n,"visits":n}
+ * counts in the order the kinds were first found. */
+int chs_json_consistency_report(char **out, const chs_consistency_report *r);
+
+/* `chartsync report coding --json`:
+ *   {"queue":{"length":n,"oldest":<visit>|null,"oldest_days":x,
+ *             "median_days":x},
+ *    "done":n,
+ *    "coders":[{"coder","done","last_30_days","per_day",
+ *               "median_turnaround_days"}..]}
+ * with the days and per_day as JSON reals. */
+int chs_json_coding_report(char **out, const chs_coding_report *r);
+
+/* `chartsync device list --json`: an array of
+ *   {"device","key","site","role","self":bool,"revoked_after":n|null} */
+int chs_json_device_roster(char **out, const chs_device_roster *r);
 
 #endif /* CHS_CLIENT_JSON_JSON_H */

@@ -423,42 +423,86 @@ static const char *role_name(chs_role r)
 	return r == CHS_ROLE_CLINIC ? "clinic" : r == CHS_ROLE_BILLING ? "billing" : "archivist";
 }
 
-int chs_device_list(chs_store *s, char **json)
+/* One device's strings in one block: device, key, site (role is a
+ * literal). */
+typedef struct device_entry {
+	chs_device_info info;
+	char *strings;
+} device_entry;
+
+struct chs_device_roster {
+	device_entry *d;
+	size_t n;
+};
+
+void chs_device_roster_free(chs_device_roster *r)
 {
-	chs_roster *r = NULL;
-	json_t *arr;
 	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->n; i++)
+		free(r->d[i].strings);
+	free(r->d);
+	free(r);
+}
+
+size_t chs_device_roster_count(const chs_device_roster *r)
+{
+	return r ? r->n : 0;
+}
+
+const chs_device_info *chs_device_roster_get(const chs_device_roster *r, size_t i)
+{
+	return r && i < r->n ? &r->d[i].info : NULL;
+}
+
+static int device_entry_of(device_entry *e, const chs_roster_device *d, const char *self)
+{
+	size_t dlen = strlen(d->device) + 1, klen = 2 * CHS_SIGN_PK_BYTES + 1;
+	size_t slen = strlen(d->site) + 1;
+	char *p;
+
+	if (!(p = e->strings = malloc(dlen + klen + slen)))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	memcpy(p, d->device, dlen);
+	e->info.device = p;
+	chs_hex(p + dlen, d->key, CHS_SIGN_PK_BYTES);
+	e->info.key = p + dlen;
+	memcpy(p + dlen + klen, d->site, slen);
+	e->info.site = p + dlen + klen;
+	e->info.role = role_name(d->role);
+	e->info.self = strcmp(d->device, self) == 0;
+	e->info.revoked = d->revoked != 0;
+	e->info.revoked_after = d->revoked ? d->revoked_after : 0;
+	return 0;
+}
+
+int chs_device_list(chs_device_roster **out, chs_store *s)
+{
+	chs_device_roster *l = NULL;
+	chs_roster *r = NULL;
+	size_t i, n;
 	int err;
 
+	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(json);
 
-	arr = json_array();
-	*json = NULL;
-	if (!arr)
-		return chs_error_set(CHS_ENOMEM, "out of memory");
+	*out = NULL;
 	if ((err = chs_client__roster_load(s, &r, NULL)) < 0)
-		goto done;
-	for (i = 0; i < chs_roster_count(r); i++) {
-		const chs_roster_device *d = chs_roster_at(r, i);
-		char key[2 * CHS_SIGN_PK_BYTES + 1];
-		json_t *o;
-
-		chs_hex(key, d->key, CHS_SIGN_PK_BYTES);
-		o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o}", "device", d->device, "key", key,
-			      "site", d->site, "role", role_name(d->role),
-			      "self", strcmp(d->device, s->device_id) == 0,
-			      "revoked_after", d->revoked ? json_integer((json_int_t)d->revoked_after)
-							  : json_null());
-		if (!o || json_array_append_new(arr, o) < 0) {
-			err = chs_error_set(CHS_ENOMEM, "out of memory");
-			goto done;
-		}
-	}
-	if (!(*json = json_dumps(arr, JSON_COMPACT)))
+		return err;
+	n = chs_roster_count(r);
+	if (!(l = calloc(1, sizeof(*l))) || (n && !(l->d = calloc(n, sizeof(*l->d))))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < n; i++, l->n++)
+		if ((err = device_entry_of(&l->d[i], chs_roster_at(r, i), s->device_id)) < 0)
+			goto done;
+	*out = l;
+	l = NULL;
 done:
-	json_decref(arr);
+	chs_device_roster_free(l);
 	chs_roster_free(r);
 	return err;
 }

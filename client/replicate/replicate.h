@@ -45,9 +45,30 @@ int chs_device_enroll(chs_store *s, const char *request, const char *site,
  * sealed to the others only. */
 int chs_device_revoke(chs_store *s, const char *prefix, char device[33],
 		      uint64_t *after);
-/* The roster as a JSON array of {device, key, site, role, self,
- * revoked_after}. */
-int chs_device_list(chs_store *s, char **json);
+/* One device on the roster this store holds. */
+typedef struct chs_device_info {
+	const char *device;     /* its id, 32 hex */
+	const char *key;        /* its Ed25519 public key, 64 hex */
+	const char *site;
+	const char *role;       /* "clinic", "billing" or "archivist" */
+	int self;               /* 1 for this store's own device */
+	int revoked;            /* 1 when revoked ... */
+	uint64_t revoked_after; /* ... after this batch of its (0 otherwise) */
+} chs_device_info;
+
+/* The devices of the roster, in the roster's order: opaque, read with the
+ * accessors below, freed with chs_device_roster_free(); the entries and
+ * their strings are borrowed from it. `chartsync device list --json`
+ * prints it through chs_json_device_roster() (client/json/json.h). */
+typedef struct chs_device_roster chs_device_roster;
+
+/* The roster this store last accepted (or made). */
+int chs_device_list(chs_device_roster **out, chs_store *s);
+size_t chs_device_roster_count(const chs_device_roster *r);
+/* Device i, or NULL when i is out of range. */
+const chs_device_info *chs_device_roster_get(const chs_device_roster *r, size_t i);
+/* Free the roster view; accepts NULL. */
+void chs_device_roster_free(chs_device_roster *r);
 /* An allowed-signers file for `git log --show-signature`. */
 int chs_device_allowed_signers(chs_store *s, char **text);
 /* Set the archive (remote.url). */

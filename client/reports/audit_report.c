@@ -15,15 +15,18 @@
 typedef struct event {
 	int64_t start;   /* ms since the epoch; INT64_MIN when unreadable */
 	chs_hlc written; /* its change's stamp: orders events of one millisecond */
-	char id[33];
-	json_t *json;    /* owned */
+	chs_access_event e; /* its strings owned */
 } event;
+
+struct chs_access_report {
+	event *ev;
+	size_t n, cap;
+};
 
 typedef struct report {
 	const chs_access_filter *f;
 	int64_t since, until; /* inclusive bounds, ms */
-	event *ev;
-	size_t n, cap;
+	chs_access_report *out;
 } report;
 
 static int num(const char *s, int n)
@@ -68,13 +71,43 @@ static int parse_when(const char *s, int end, int64_t *out)
 	return 0;
 }
 
-static void report_dispose(report *r)
+static void event_dispose(chs_access_event *e)
 {
 	size_t i;
 
+	free((char *)e->event);
+	free((char *)e->start);
+	free((char *)e->user);
+	free((char *)e->terminal);
+	free((char *)e->device);
+	free((char *)e->action);
+	free((char *)e->patient);
+	free((char *)e->record);
+	for (i = 0; i < e->nrecords; i++)
+		free((char *)e->records[i]);
+	free((void *)e->records);
+}
+
+void chs_access_report_free(chs_access_report *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
 	for (i = 0; i < r->n; i++)
-		json_decref(r->ev[i].json);
+		event_dispose(&r->ev[i].e);
 	free(r->ev);
+	free(r);
+}
+
+size_t chs_access_report_count(const chs_access_report *r)
+{
+	return r ? r->n : 0;
+}
+
+const chs_access_event *chs_access_report_get(const chs_access_report *r, size_t i)
+{
+	return r && i < r->n ? &r->ev[i].e : NULL;
 }
 
 static const char *str_field(json_t *fields, const char *name)
@@ -84,38 +117,66 @@ static const char *str_field(json_t *fields, const char *name)
 	return v ? v : "";
 }
 
-/* The event of one audit record, or NULL when the filter leaves it out. */
-static json_t *event_json(report *r, const char *id, json_t *fields, const chs_change *c,
-			  int64_t *start)
+/* A copy of `v` into *out; v NULL is "". Counts a failure in *bad. */
+static void copy(const char **out, const char *v, int *bad)
+{
+	if (!(*out = chs_client__strdup(v ? v : "")))
+		*bad = 1;
+}
+
+/* The ids of `records` (an array; anything else is none). */
+static void copy_records(chs_access_event *e, json_t *records, int *bad)
+{
+	const char **ids;
+	size_t i, n = json_is_array(records) ? json_array_size(records) : 0;
+
+	if (!n)
+		return;
+	if (!(ids = calloc(n, sizeof(*ids)))) {
+		*bad = 1;
+		return;
+	}
+	e->records = ids;
+	for (i = 0; i < n; i++, e->nrecords++)
+		copy(&ids[i], json_string_value(json_array_get(records, i)), bad);
+}
+
+/* The event of one audit record, or 1 when the filter leaves it out. */
+static int event_of(report *r, const char *id, json_t *fields, const chs_change *c,
+		    event *ev)
 {
 	const chs_access_filter *f = r->f;
 	const char *when = str_field(fields, "start");
-	json_t *records = json_object_get(fields, "records");
 	json_t *dur = json_object_get(fields, "duration_ms");
+	chs_access_event *e = &ev->e;
+	int bad = 0;
 
-	if (parse_when(when, 0, start) < 0)
-		*start = INT64_MIN;
+	if (parse_when(when, 0, &ev->start) < 0)
+		ev->start = INT64_MIN;
 	if ((f->user && strcmp(f->user, c->user ? c->user : "") != 0) ||
 	    (f->terminal && strcmp(f->terminal, c->terminal ? c->terminal : "") != 0) ||
-	    (f->since && *start < r->since) || (f->until && *start > r->until))
-		return NULL;
-	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o}",
-			 "event", id, "start", when,
-			 "duration_ms", (json_int_t)(json_is_integer(dur) ? json_integer_value(dur) : 0),
-			 "user", c->user ? c->user : "", "terminal", c->terminal ? c->terminal : "",
-			 "device", c->device, "action", str_field(fields, "action"),
-			 "patient", str_field(fields, CHS_FIELD_PATIENT),
-			 "record", str_field(fields, "record"),
-			 "records", json_is_array(records) ? json_incref(records) : json_array());
+	    (f->since && ev->start < r->since) || (f->until && ev->start > r->until))
+		return 1;
+	ev->written = c->hlc;
+	e->duration_ms = json_is_integer(dur) ? (int64_t)json_integer_value(dur) : 0;
+	copy(&e->event, id, &bad);
+	copy(&e->start, when, &bad);
+	copy(&e->user, c->user, &bad);
+	copy(&e->terminal, c->terminal, &bad);
+	copy(&e->device, c->device, &bad);
+	copy(&e->action, str_field(fields, "action"), &bad);
+	copy(&e->patient, str_field(fields, CHS_FIELD_PATIENT), &bad);
+	copy(&e->record, str_field(fields, "record"), &bad);
+	copy_records(e, json_object_get(fields, "records"), &bad);
+	return bad ? chs_error_set(CHS_ENOMEM, "out of memory") : 0;
 }
 
 static int push_event(report *r, sqlite3_stmt *st)
 {
 	json_t *state = json_loadb(sqlite3_column_blob(st, 1),
 				   (size_t)sqlite3_column_bytes(st, 1), 0, NULL);
+	chs_access_report *out = r->out;
 	chs_change *c = NULL;
-	json_t *j = NULL;
-	int64_t start = 0;
 	char id[33];
 	int err = 0;
 
@@ -127,18 +188,18 @@ static int push_event(report *r, sqlite3_stmt *st)
 					    "the store is damaged: a stored change does not decode");
 		goto done;
 	}
-	if (c->op != CHS_OP_CREATE ||
-	    !(j = event_json(r, id, json_object_get(state, "fields"), c, &start)))
+	if (c->op != CHS_OP_CREATE)
 		goto done;
-	if ((err = CHS_ARRAY_GROW(r->ev, r->cap, r->n + 1)) < 0)
+	if ((err = CHS_ARRAY_GROW(out->ev, out->cap, out->n + 1)) < 0)
 		goto done;
-	r->ev[r->n].start = start;
-	r->ev[r->n].written = c->hlc;
-	memcpy(r->ev[r->n].id, id, sizeof(id));
-	r->ev[r->n++].json = j;
-	j = NULL;
+	memset(&out->ev[out->n], 0, sizeof(*out->ev));
+	if ((err = event_of(r, id, json_object_get(state, "fields"), c, &out->ev[out->n])) != 0)
+		event_dispose(&out->ev[out->n].e);
+	else
+		out->n++;
+	if (err > 0)
+		err = 0;
 done:
-	json_decref(j);
 	json_decref(state);
 	chs_change_free(c);
 	return err;
@@ -152,7 +213,7 @@ static int cmp_event(const void *a, const void *b)
 		return x->start < y->start ? -1 : 1;
 	if (x->written != y->written)
 		return x->written < y->written ? -1 : 1;
-	return strcmp(x->id, y->id);
+	return strcmp(x->e.event, y->e.event);
 }
 
 static int collect(chs_store *s, report *r, const unsigned char *pid)
@@ -203,20 +264,18 @@ static int check_filter(report *r)
 	return 0;
 }
 
-int chs_report_access(chs_store *s, const chs_access_filter *f, char **json)
+int chs_report_access(chs_access_report **out, chs_store *s, const chs_access_filter *f)
 {
 	static const chs_access_filter none;
 	unsigned char pid[16];
-	json_t *arr = NULL;
 	report r;
 	char hex[33];
-	size_t i;
 	int err;
 
+	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(json);
 
-	*json = NULL;
+	*out = NULL;
 	memset(&r, 0, sizeof(r));
 	r.f = f ? f : &none;
 	if ((err = check_filter(&r)) < 0)
@@ -228,20 +287,14 @@ int chs_report_access(chs_store *s, const chs_access_filter *f, char **json)
 			return err;
 		chs_client__parse_id(pid, hex);
 	}
-	if ((err = collect(s, &r, r.f->patient ? pid : NULL)) < 0)
-		goto done;
-	if (r.n > 1)
-		qsort(r.ev, r.n, sizeof(*r.ev), cmp_event);
-	if (!(arr = json_array())) {
-		err = chs_error_set(CHS_ENOMEM, "out of memory");
-		goto done;
+	if (!(r.out = calloc(1, sizeof(*r.out))))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if ((err = collect(s, &r, r.f->patient ? pid : NULL)) < 0) {
+		chs_access_report_free(r.out);
+		return err;
 	}
-	for (i = 0; i < r.n; i++)
-		json_array_append(arr, r.ev[i].json);
-	if (!(*json = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER)))
-		err = chs_error_set(CHS_ENOMEM, "out of memory");
-done:
-	json_decref(arr);
-	report_dispose(&r);
-	return err;
+	if (r.out->n > 1)
+		qsort(r.out->ev, r.out->n, sizeof(*r.out->ev), cmp_event);
+	*out = r.out;
+	return 0;
 }

@@ -79,10 +79,16 @@ typedef struct report {
 	size_t nconfirmed, capconfirmed;
 	int confirmations; /* the schema has the confirmation type */
 	int clinical;      /* this store reads clinical records */
-	json_t *findings;
-	json_t *counts;
-	size_t patients, visits;
+	chs_consistency_report *out;
 } report;
+
+struct chs_consistency_report {
+	chs_finding *f;
+	size_t n, cap;
+	chs_finding_count *kinds;
+	size_t nkinds, capkinds;
+	size_t patients, visits;
+};
 
 static int nomem(void)
 {
@@ -424,32 +430,73 @@ static int zero_id(const unsigned char id[16])
 	return memcmp(id, zero, 16) == 0;
 }
 
-static json_t *id_json(const unsigned char id[16])
+static void finding_dispose(chs_finding *f)
 {
-	char hex[33];
-
-	chs_hex(hex, id, 16);
-	return json_string(hex);
+	free((char *)f->patient);
+	free((void *)f->records);
+	free((char *)f->detail);
 }
 
+/* The ids as hex, in one block: the pointers, then the strings. */
+static const char **ids_hex(const unsigned char (*ids)[16], size_t n)
+{
+	char **v, *p;
+	size_t i;
+
+	if (n > (SIZE_MAX / 2) / (sizeof(*v) + 33) || !(v = malloc(n * (sizeof(*v) + 33))))
+		return NULL;
+	for (i = 0, p = (char *)(v + n); i < n; i++, p += 33) {
+		chs_hex(p, ids[i], 16);
+		v[i] = p;
+	}
+	return (const char **)v;
+}
+
+static int count_kind(chs_consistency_report *out, const char *kind)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < out->nkinds; i++)
+		if (strcmp(out->kinds[i].kind, kind) == 0) {
+			out->kinds[i].n++;
+			return 0;
+		}
+	if ((err = CHS_ARRAY_GROW(out->kinds, out->capkinds, out->nkinds + 1)) < 0)
+		return err;
+	out->kinds[out->nkinds].kind = kind;
+	out->kinds[out->nkinds++].n = 1;
+	return 0;
+}
+
+/* `kind` is a string literal: findings borrow it. */
 static int vfinding(report *rp, const char *kind, const unsigned char *pat,
 		    const unsigned char (*ids)[16], size_t n, const char *fmt, va_list ap)
 {
-	json_t *recs = json_array(), *o;
-	char detail[512];
-	size_t i;
+	chs_consistency_report *out = rp->out;
+	char detail[512], hex[33];
+	chs_finding *f;
+	int err;
 
 	vsnprintf(detail, sizeof(detail), fmt, ap);
-	for (i = 0; i < n; i++)
-		json_array_append_new(recs, id_json(ids[i]));
-	o = json_pack("{s:s, s:o, s:o, s:s}", "kind", kind, "patient",
-		      pat && !zero_id(pat) ? id_json(pat) : json_null(), "records", recs,
-		      "detail", detail);
-	if (!o || json_array_append_new(rp->findings, o) < 0)
+	if ((err = CHS_ARRAY_GROW(out->f, out->cap, out->n + 1)) < 0)
+		return err;
+	f = &out->f[out->n];
+	memset(f, 0, sizeof(*f));
+	f->kind = kind;
+	if (pat && !zero_id(pat)) {
+		chs_hex(hex, pat, 16);
+		f->patient = chs_client__strdup(hex);
+	}
+	f->records = n ? ids_hex(ids, n) : NULL;
+	f->nrecords = n;
+	f->detail = chs_client__strdup(detail);
+	if ((pat && !zero_id(pat) && !f->patient) || (n && !f->records) || !f->detail) {
+		finding_dispose(f);
 		return nomem();
-	json_object_set_new(rp->counts, kind,
-			    json_integer(json_integer_value(json_object_get(rp->counts, kind)) + 1));
-	return 0;
+	}
+	out->n++;
+	return count_kind(out, kind);
 }
 
 /* Add a finding about records `ids` (n of them) of patient `pat`. */
@@ -798,7 +845,7 @@ static int check_chart(report *rp, const rrec *c, size_t n)
 		if (r->type == T_ENCOUNTER && memcmp(r->id, r->enc, 16) == 0) {
 			for (j = i + 1; j < n && memcmp(c[j].enc, r->id, 16) == 0; j++)
 				;
-			rp->visits++;
+			rp->out->visits++;
 			err = check_visit(rp, r, j - i, patient);
 		}
 		if (err == 0 && (r->type == T_PROCEDURE || r->type == T_DIAGNOSIS))
@@ -829,7 +876,7 @@ static int check_all(report *rp)
 		for (j = i + 1; j < rp->n && memcmp(rp->r[j].pat, rp->r[i].pat, 16) == 0; j++)
 			;
 		if (!zero_id(rp->r[i].pat))
-			rp->patients++;
+			rp->out->patients++;
 		err = check_chart(rp, &rp->r[i], j - i);
 		if (rp->o.progress && (++done % 256 == 0 || done == charts))
 			rp->o.progress("checking charts", done, charts, rp->o.payload);
@@ -848,30 +895,68 @@ static void report_dispose(report *rp)
 	free(rp->r);
 	free(rp->meds.slot);
 	free(rp->confirmed);
-	json_decref(rp->findings);
-	json_decref(rp->counts);
 }
 
-int chs_report_consistency(chs_store *s, const chs_report_opts *opts, char **json)
+void chs_consistency_report_free(chs_consistency_report *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->n; i++)
+		finding_dispose(&r->f[i]);
+	free(r->f);
+	free(r->kinds);
+	free(r);
+}
+
+size_t chs_consistency_report_count(const chs_consistency_report *r)
+{
+	return r ? r->n : 0;
+}
+
+const chs_finding *chs_consistency_report_get(const chs_consistency_report *r, size_t i)
+{
+	return r && i < r->n ? &r->f[i] : NULL;
+}
+
+size_t chs_consistency_report_kind_count(const chs_consistency_report *r)
+{
+	return r ? r->nkinds : 0;
+}
+
+const chs_finding_count *chs_consistency_report_kind(const chs_consistency_report *r,
+						     size_t i)
+{
+	return r && i < r->nkinds ? &r->kinds[i] : NULL;
+}
+
+size_t chs_consistency_report_patients(const chs_consistency_report *r)
+{
+	return r ? r->patients : 0;
+}
+
+size_t chs_consistency_report_visits(const chs_consistency_report *r)
+{
+	return r ? r->visits : 0;
+}
+
+int chs_report_consistency(chs_consistency_report **out, chs_store *s,
+			   const chs_report_opts *opts)
 {
 	report rp;
-	json_t *o;
 	int err, role = 0;
 
+	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(json);
 
-	*json = NULL;
+	*out = NULL;
 	memset(&rp, 0, sizeof(rp));
 	rp.s = s;
 	chs_report__opts(&rp.o, opts);
 	rp.confirmations = chs_schema_type("confirmation") != NULL;
-	rp.findings = json_array();
-	rp.counts = json_object();
-	if (!rp.findings || !rp.counts) {
-		report_dispose(&rp);
+	if (!(rp.out = calloc(1, sizeof(*rp.out))))
 		return nomem();
-	}
 	if ((err = chs_client__role(s, &role)) == 0) {
 		rp.clinical = role != CHS_ROLE_BILLING;
 		if ((err = load(&rp)) == 0 && rp.nconfirmed)
@@ -879,16 +964,13 @@ int chs_report_consistency(chs_store *s, const chs_report_opts *opts, char **jso
 		if (err == 0 && (err = resolve_head_times(&rp)) == 0)
 			err = check_all(&rp);
 	}
+	report_dispose(&rp);
 	if (err < 0) {
-		report_dispose(&rp);
+		chs_consistency_report_free(rp.out);
 		return err;
 	}
-	o = json_pack("{s:O, s:O, s:I, s:I}", "findings", rp.findings, "counts", rp.counts,
-		      "patients", (json_int_t)rp.patients, "visits", (json_int_t)rp.visits);
-	report_dispose(&rp);
-	*json = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	return *json ? 0 : nomem();
+	*out = rp.out;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -995,42 +1077,93 @@ static int by_coder(const void *a, const void *b)
 	return strcmp(((const coder *)a)->name, ((const coder *)b)->name);
 }
 
-static json_t *coding_json(coding *c)
+struct chs_coding_report {
+	chs_coding_queue_stats queue;
+	char oldest[33]; /* queue.oldest, when there is one */
+	size_t done;
+	chs_coder_stats *coders; /* names owned */
+	size_t ncoders;
+};
+
+/* The figures of `c` (sorting its coders, and taking their names). */
+static int coding_result(coding *c, chs_coding_report **out)
 {
-	json_t *coders = json_array();
+	chs_coding_report *r = calloc(1, sizeof(*r));
 	size_t i;
 
+	if (!r || (c->ncoders && !(r->coders = calloc(c->ncoders, sizeof(*r->coders))))) {
+		free(r);
+		return nomem();
+	}
 	if (c->ncoders)
 		qsort(c->coders, c->ncoders, sizeof(*c->coders), by_coder);
 	for (i = 0; i < c->ncoders; i++) {
 		coder *k = &c->coders[i];
+		chs_coder_stats *o = &r->coders[i];
 
-		json_array_append_new(coders, json_pack("{s:s, s:I, s:I, s:f, s:f}",
-			"coder", k->name, "done", (json_int_t)k->done,
-			"last_30_days", (json_int_t)k->recent,
-			"per_day", tenths((double)k->recent / 30.0),
-			"median_turnaround_days", tenths(median_days(k->turn, k->nturn))));
+		o->coder = k->name;
+		k->name = NULL;
+		o->done = k->done;
+		o->last_30_days = k->recent;
+		o->per_day = tenths((double)k->recent / 30.0);
+		o->median_turnaround_days = tenths(median_days(k->turn, k->nturn));
 	}
-	return json_pack("{s:{s:I, s:o, s:f, s:f}, s:I, s:o}",
-		"queue", "length", (json_int_t)c->queued,
-		"oldest", c->nages ? id_json(c->oldest) : json_null(),
-		"oldest_days", tenths((double)c->oldest_age / CHS_DAY_S),
-		"median_days", tenths(median_days(c->ages, c->nages)),
-		"done", (json_int_t)c->done, "coders", coders);
+	r->ncoders = c->ncoders;
+	r->queue.length = c->queued;
+	if (c->nages) {
+		chs_hex(r->oldest, c->oldest, 16);
+		r->queue.oldest = r->oldest;
+	}
+	r->queue.oldest_days = tenths((double)c->oldest_age / CHS_DAY_S);
+	r->queue.median_days = tenths(median_days(c->ages, c->nages));
+	r->done = c->done;
+	*out = r;
+	return 0;
 }
 
-int chs_report_coding(chs_store *s, const chs_report_opts *opts, char **json)
+void chs_coding_report_free(chs_coding_report *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->ncoders; i++)
+		free((char *)r->coders[i].coder);
+	free(r->coders);
+	free(r);
+}
+
+const chs_coding_queue_stats *chs_coding_report_queue(const chs_coding_report *r)
+{
+	return r ? &r->queue : NULL;
+}
+
+size_t chs_coding_report_done(const chs_coding_report *r)
+{
+	return r ? r->done : 0;
+}
+
+size_t chs_coding_report_coder_count(const chs_coding_report *r)
+{
+	return r ? r->ncoders : 0;
+}
+
+const chs_coder_stats *chs_coding_report_coder(const chs_coding_report *r, size_t i)
+{
+	return r && i < r->ncoders ? &r->coders[i] : NULL;
+}
+
+int chs_report_coding(chs_coding_report **out, chs_store *s, const chs_report_opts *opts)
 {
 	sqlite3_stmt *st = NULL;
-	json_t *o = NULL;
 	coding c;
 	size_t i;
 	int err, rc;
 
+	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(json);
 
-	*json = NULL;
+	*out = NULL;
 	memset(&c, 0, sizeof(c));
 	chs_report__opts(&c.o, opts);
 	if ((err = chs_client__prepare(s, &st,
@@ -1047,9 +1180,8 @@ int chs_report_coding(chs_store *s, const chs_report_opts *opts, char **json)
 	chs_client__finish(s, st);
 	if (err == 0 && rc != SQLITE_DONE)
 		err = chs_client__sqlerr(s, rc, "reading the visits");
-	if (err == 0 && (!(o = coding_json(&c)) || !(*json = json_dumps(o, JSON_COMPACT))))
-		err = nomem();
-	json_decref(o);
+	if (err == 0)
+		err = coding_result(&c, out);
 	for (i = 0; i < c.ncoders; i++) {
 		free(c.coders[i].name);
 		free(c.coders[i].turn);

@@ -12,6 +12,7 @@
 #include "support/internal.h"
 #include "support/org.h"
 #include "support/records.h"
+#include "support/reports.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -65,7 +66,7 @@ static json_t *report(chs_store *st, const chs_access_filter *f)
 	char *text = NULL;
 	json_t *j;
 
-	ck_assert_msg(chs_report_access(st, f, &text) == 0, "%s", chs_error_last());
+	ck_assert_msg(tu_access_report_json(st, f, &text) == 0, "%s", chs_error_last());
 	j = json_loads(text, 0, NULL);
 	free(text);
 	ck_assert_ptr_nonnull(j);
@@ -152,6 +153,25 @@ START_TEST(test_audit__show_ls_log_open_each_write_one_event_by_the_opener)
 	check_event(json_array_get(j, 4), "show", "maria", pat);
 	ck_assert_str_eq(key(json_array_get(j, 4), "device"), chs_store_device_id(s));
 	json_decref(j);
+	/* the typed report holds the same events */
+	{
+		chs_access_report *r = NULL;
+		const chs_access_event *e;
+
+		ck_assert_int_eq(chs_report_access(&r, s, NULL), 0);
+		ck_assert_uint_eq(chs_access_report_count(r), 5);
+		e = chs_access_report_get(r, 3);
+		ck_assert_str_eq(e->action, "open");
+		ck_assert_str_eq(e->user, "tom");
+		ck_assert_str_eq(e->terminal, "front-desk");
+		ck_assert_str_eq(e->patient, pat);
+		ck_assert_str_eq(e->record, pat);
+		ck_assert_int_ge(e->duration_ms, 100);
+		ck_assert_uint_eq(e->nrecords, 3);
+		ck_assert_str_eq(chs_access_report_get(r, 4)->device, chs_store_device_id(s));
+		ck_assert_ptr_null(chs_access_report_get(r, 5));
+		chs_access_report_free(r);
+	}
 	/* access events are not part of a patient's listing */
 	ck_assert_int_eq(tu_list_json(s, NULL, pat, &text), 0);
 	ck_assert_ptr_null(strstr(text, "\"audit\""));
@@ -382,7 +402,7 @@ START_TEST(test_audit__report_filters_by_patient_user_terminal_and_dates)
 	{
 		char *text = NULL;
 
-		ck_assert_int_eq(chs_report_access(s, &f, &text), CHS_EINVALID);
+		ck_assert_int_eq(tu_access_report_json(s, &f, &text), CHS_EINVALID);
 		ck_assert_ptr_nonnull(strstr(chs_error_last(), "--until"));
 	}
 }

@@ -9,6 +9,7 @@
 #include "support/scale.h"
 #include "support/org.h"
 #include "support/records.h"
+#include "support/reports.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -949,7 +950,7 @@ START_TEST(test_records__one_chart_is_read_without_reading_the_store)
 	memset(&af, 0, sizeof(af));
 	af.patient = patient;
 	tu_steps_begin(s, &steps);
-	ck_assert_int_eq(chs_report_access(s, &af, &json), 0);
+	ck_assert_int_eq(tu_access_report_json(s, &af, &json), 0);
 	tu_steps_end(s);
 	ck_assert_msg(steps < 5, "the access report of one chart read %ld thousand steps", steps);
 	ck_assert_ptr_nonnull(strstr(json, patient)); /* the export above */

@@ -10,6 +10,7 @@
 #include "support/internal.h"
 #include "sync/sync.h"
 #include "support/records.h"
+#include "support/reports.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -149,7 +150,7 @@ static json_t *consistency(const chs_report_opts *o)
 	char *text = NULL;
 	json_t *j;
 
-	ck_assert_msg(chs_report_consistency(s, o, &text) == 0, "%s", chs_error_last());
+	ck_assert_msg(tu_consistency_json(s, o, &text) == 0, "%s", chs_error_last());
 	j = json_loads(text, 0, NULL);
 	ck_assert_ptr_nonnull(j);
 	free(text);
@@ -340,6 +341,64 @@ START_TEST(test_reports__dates_out_of_order)
 	ck_assert_int_eq(count(rep, "end_before_start", m_bad), 1);
 	ck_assert_int_eq(count(rep, "end_before_start", NULL), 1);
 	json_decref(rep);
+}
+END_TEST
+
+/* The typed report says what its JSON says: findings in order, kinds
+ * counted in the order first found, patients and visits, and nothing out
+ * of range. */
+START_TEST(test_reports__the_typed_report_is_what_the_json_prints)
+{
+	char early[33], d1[33], n1[33], id[33];
+	chs_consistency_report *r = NULL;
+	const chs_finding *f;
+	json_t *rep, *jf;
+	char *text = NULL;
+	size_t i, total = 0;
+
+	patient("A-1", "1961-12-10", pat);
+	ADD("encounter", pat, NULL, early, tu_edit("date", "1950-03-15"));
+	ADD("diagnosis", NULL, early, d1, tu_edit("icd", "R05.9"));
+	ADD("note", NULL, early, n1, tu_edit("text", "Seen."), tu_edit("date", "1950-03-14"));
+	ADD("medication", pat, NULL, id, tu_edit("name", "Aspirin"),
+	    tu_edit("start", "2024-01-01"), tu_edit("end", "2023-12-31"));
+	ck_assert_msg(chs_report_consistency(&r, s, NULL) == 0, "%s", chs_error_last());
+	rep = consistency(NULL);
+	ck_assert_uint_eq(chs_consistency_report_count(r), 4);
+	ck_assert_uint_eq(json_array_size(json_object_get(rep, "findings")), 4);
+	for (i = 0; i < chs_consistency_report_count(r); i++) {
+		f = chs_consistency_report_get(r, i);
+		jf = json_array_get(json_object_get(rep, "findings"), i);
+		ck_assert_str_eq(f->kind, json_string_value(json_object_get(jf, "kind")));
+		ck_assert_str_eq(f->patient, pat);
+		ck_assert_str_eq(f->detail, json_string_value(json_object_get(jf, "detail")));
+		ck_assert_uint_eq(f->nrecords, json_array_size(json_object_get(jf, "records")));
+		ck_assert_str_eq(f->records[0],
+				 json_string_value(json_array_get(json_object_get(jf, "records"), 0)));
+	}
+	ck_assert_ptr_null(chs_consistency_report_get(r, 4));
+	f = chs_consistency_report_get(r, 0);
+	ck_assert_uint_eq(chs_consistency_report_kind_count(r), 4);
+	ck_assert_str_eq(chs_consistency_report_kind(r, 0)->kind, f->kind);
+	for (i = 0; i < chs_consistency_report_kind_count(r); i++) {
+		const chs_finding_count *k = chs_consistency_report_kind(r, i);
+
+		ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(rep, "counts"),
+								      k->kind)), (int)k->n);
+		total += k->n;
+	}
+	ck_assert_uint_eq(total, 4);
+	ck_assert_ptr_null(chs_consistency_report_kind(r, 4));
+	ck_assert_uint_eq(chs_consistency_report_patients(r), 1);
+	ck_assert_uint_eq(chs_consistency_report_visits(r), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(rep, "visits")), 1);
+	/* the formatter prints the same object the report was made from */
+	ck_assert_int_eq(chs_json_consistency_report(&text, r), 0);
+	ck_assert_ptr_nonnull(strstr(text, "\"counts\":{"));
+	free(text);
+	json_decref(rep);
+	chs_consistency_report_free(r);
+	chs_consistency_report_free(NULL);
 }
 END_TEST
 
@@ -620,7 +679,7 @@ START_TEST(test_reports__coding_queue_age_and_throughput)
 	forge_ship(&f);
 	chs_report_opts_init(&o);
 	o.now = now;
-	ck_assert_msg(chs_report_coding(s, &o, &text) == 0, "%s", chs_error_last());
+	ck_assert_msg(tu_coding_json(s, &o, &text) == 0, "%s", chs_error_last());
 	rep = json_loads(text, 0, NULL);
 	free(text);
 	q = json_object_get(rep, "queue");
@@ -640,6 +699,23 @@ START_TEST(test_reports__coding_queue_age_and_throughput)
 	ck_assert_int_eq(json_integer_value(json_object_get(c, "done")), 1);
 	ck_assert_double_eq_tol(json_real_value(json_object_get(c, "median_turnaround_days")), 1.0, 0.01);
 	json_decref(rep);
+	/* the typed report holds the same figures */
+	{
+		chs_coding_report *cr = NULL;
+
+		ck_assert_int_eq(chs_report_coding(&cr, s, &o), 0);
+		ck_assert_uint_eq(chs_coding_report_queue(cr)->length, 3);
+		ck_assert_str_eq(chs_coding_report_queue(cr)->oldest,
+				 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+		ck_assert_uint_eq(chs_coding_report_done(cr), 3);
+		ck_assert_uint_eq(chs_coding_report_coder_count(cr), 2);
+		ck_assert_str_eq(chs_coding_report_coder(cr, 0)->coder, "ann");
+		ck_assert_uint_eq(chs_coding_report_coder(cr, 0)->last_30_days, 1);
+		ck_assert_double_eq_tol(chs_coding_report_coder(cr, 1)->median_turnaround_days,
+					1.0, 0.01);
+		ck_assert_ptr_null(chs_coding_report_coder(cr, 2));
+		chs_coding_report_free(cr);
+	}
 	forge_dispose(&f);
 }
 END_TEST
@@ -806,6 +882,7 @@ int main(void)
 	tcase_add_test(tc, test_reports__code_without_procedure);
 	tcase_add_test(tc, test_reports__medication_named_in_a_note_but_not_on_the_list);
 	tcase_add_test(tc, test_reports__dates_out_of_order);
+	tcase_add_test(tc, test_reports__the_typed_report_is_what_the_json_prints);
 	tcase_add_test(tc, test_reports__review_overdue);
 	tcase_add_test(tc, test_reports__unconfirmed_after_n_days);
 	tcase_add_test(tc, test_reports__a_record_confirmed_at_two_heads_is_confirmed);

@@ -12,6 +12,7 @@
 #include "support/internal.h"
 #include "support/org.h"
 #include "support/records.h"
+#include "support/reports.h"
 #include "support/testutil.h"
 
 #include <jansson.h>
@@ -303,11 +304,41 @@ START_TEST(test_sync__an_older_roster_is_refused)
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "roster moved backwards"));
 	chs_sync_report_dispose(&rep);
 	/* the store still knows every device */
-	ck_assert_int_eq(chs_device_list(st[C1], &list), 0);
+	ck_assert_int_eq(tu_device_list_json(st[C1], &list), 0);
 	ck_assert_ptr_nonnull(strstr(list, chs_store_device_id(st[B1])));
 	free(list);
 }
 END_TEST
+
+/* The admin's roster lists `dev` revoked after its batch `after`, and
+ * the admin's own device as this store's. */
+static void roster_says_revoked(chs_store *admin, const char *dev, uint64_t after)
+{
+	chs_device_roster *r = NULL;
+	size_t i, found = 0, self = 0;
+
+	ck_assert_int_eq(chs_device_list(&r, admin), 0);
+	for (i = 0; i < chs_device_roster_count(r); i++) {
+		const chs_device_info *d = chs_device_roster_get(r, i);
+
+		if (strcmp(d->device, dev) == 0) {
+			ck_assert_int_eq(d->revoked, 1);
+			ck_assert_uint_eq(d->revoked_after, after);
+			ck_assert_int_eq(d->self, 0);
+			found++;
+		} else {
+			ck_assert_int_eq(d->revoked, 0);
+		}
+		if (d->self) {
+			ck_assert_str_eq(d->device, chs_store_device_id(admin));
+			self++;
+		}
+	}
+	ck_assert_uint_eq(found, 1);
+	ck_assert_uint_eq(self, 1);
+	ck_assert_ptr_null(chs_device_roster_get(r, i));
+	chs_device_roster_free(r);
+}
 
 START_TEST(test_sync__a_revoked_device_is_pinned)
 {
@@ -324,6 +355,7 @@ START_TEST(test_sync__a_revoked_device_is_pinned)
 	 * A hears of it; clinic A then sends one more batch */
 	ck_assert_int_eq(chs_device_revoke(st[ADMIN], chs_store_device_id(st[C1]), dev, &after), 0);
 	ck_assert_uint_eq(after, 2);
+	roster_says_revoked(st[ADMIN], dev, 2);
 	add(C1, "patient", p, 3, NULL, late);
 	sync_ok(C1);
 	/* everyone refuses the late batch, whatever its timestamp */

@@ -119,7 +119,8 @@ int main(int argc, char **argv)
 		{ "patients", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char dir[] = "/tmp/chs-bench-reports-XXXXXX", out[64], *input, *json = NULL;
+	char dir[] = "/tmp/chs-bench-reports-XXXXXX", out[64], *input;
+	chs_consistency_report *report = NULL;
 	long patients = 10000;
 	int64_t imported = 0;
 	double t0, consistency_s, fhir_s;
@@ -140,10 +141,10 @@ int main(int argc, char **argv)
 	if (chs_record_import(s, input, &imported) < 0)
 		die("import");
 	t0 = bench_now_s();
-	if (chs_report_consistency(s, NULL, &json) < 0)
+	if (chs_report_consistency(&report, s, NULL) < 0)
 		die("consistency");
 	consistency_s = bench_now_s() - t0;
-	free(json);
+	chs_consistency_report_free(report);
 	snprintf(out, sizeof(out), "%s/all.json", dir);
 	if (!(f = fopen(out, "w")))
 		die("cannot write the export");
