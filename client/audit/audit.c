@@ -105,7 +105,7 @@ static int event_change(const char *action, const unsigned char (*records)[16],
 	c->op = CHS_OP_CREATE;
 	iso_ms(start_ms, when);
 	snprintf(num, sizeof(num), "%lld", (long long)(duration_ms < 0 ? 0 : duration_ms));
-	if (!(c->type = chs_client__strdup(CHS_AUDIT_TYPE)))
+	if (!(c->type = chs_util__strdup(CHS_AUDIT_TYPE)))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 	if (err == 0 && (err = set_string(c, "action", action)) == 0 &&
 	    (err = set_string(c, "start", when)) == 0 &&
@@ -133,16 +133,16 @@ static int patient_id(chs_store *s, const char *patient, char hex[33])
 	hex[0] = '\0';
 	if (!patient || !*patient)
 		return 0;
-	if (chs_client__parse_id(bin, patient) == 0) {
+	if (chs_util__parse_id(bin, patient) == 0) {
 		chs_hex(hex, bin, 16);
 		return 0;
 	}
 	return chs_record_resolve(s, patient, hex);
 }
 
-int chs_client__audit(chs_store *s, const char *action,
-		      const unsigned char (*records)[16], size_t n,
-		      const char *patient, int64_t start_ms, int64_t duration_ms)
+int chs_audit__write(chs_store *s, const char *action,
+		     const unsigned char (*records)[16], size_t n,
+		     const char *patient, int64_t start_ms, int64_t duration_ms)
 {
 	chs_change *c = NULL;
 	chs_writer w;
@@ -154,15 +154,15 @@ int chs_client__audit(chs_store *s, const char *action,
 	if ((err = patient_id(s, patient, pat)) < 0 ||
 	    (err = event_change(action, records, n, pat, start_ms, duration_ms, &c)) < 0)
 		return err;
-	if ((err = chs_client__writer_begin(&w, s)) < 0) {
+	if ((err = chs_records__writer_begin(&w, s)) < 0) {
 		chs_change_free(c);
 		return chs_error_wrap(err, "this access could not be recorded");
 	}
-	if ((err = chs_client__writer_put(&w, c)) < 0) {
-		chs_client__writer_abort(&w);
+	if ((err = chs_records__writer_put(&w, c)) < 0) {
+		chs_records__writer_abort(&w);
 		return chs_error_wrap(err, "this access could not be recorded");
 	}
-	if ((err = chs_client__writer_commit(&w)) < 0)
+	if ((err = chs_records__writer_commit(&w)) < 0)
 		return chs_error_wrap(err, "this access could not be recorded");
 	return 0;
 }
@@ -170,7 +170,7 @@ int chs_client__audit(chs_store *s, const char *action,
 /* ------------------------------------------------------------------ */
 /* Access handles                                                       */
 
-int chs_client__access_begin(chs_access **out, const char *action)
+int chs_audit__access_begin(chs_access **out, const char *action)
 {
 	chs_access *a = calloc(1, sizeof(*a));
 
@@ -184,7 +184,7 @@ int chs_client__access_begin(chs_access **out, const char *action)
 	return 0;
 }
 
-int chs_client__access_add(chs_access *a, const unsigned char id[16])
+int chs_audit__access_add(chs_access *a, const unsigned char id[16])
 {
 	int err = CHS_ARRAY_GROW(a->ids, a->cap, a->n + 1);
 
@@ -194,7 +194,7 @@ int chs_client__access_add(chs_access *a, const unsigned char id[16])
 	return 0;
 }
 
-void chs_client__access_patient(chs_access *a, const unsigned char id[16])
+void chs_audit__access_patient(chs_access *a, const unsigned char id[16])
 {
 	chs_hex(a->patient, id, 16);
 }
@@ -220,8 +220,8 @@ int chs_access_close(chs_store *s, chs_access *a)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (int64_t)(now.tv_sec - a->t0.tv_sec) * 1000 +
 	     (now.tv_nsec - a->t0.tv_nsec) / 1000000;
-	err = chs_client__audit(s, a->action, (const unsigned char (*)[16])a->ids, a->n,
-				a->patient, a->start_ms, ms);
+	err = chs_audit__write(s, a->action, (const unsigned char (*)[16])a->ids, a->n,
+			       a->patient, a->start_ms, ms);
 	chs_access_free(a);
 	return err;
 }
@@ -229,14 +229,14 @@ int chs_access_close(chs_store *s, chs_access *a)
 /* Check that the store takes a write now (the writer lock within the busy
  * timeout, a write transaction, a role that may write events), before
  * content is shown that cannot be taken back. */
-int chs_client__audit_probe(chs_store *s)
+int chs_audit__probe(chs_store *s)
 {
 	chs_writer w;
 	int err;
 
-	if ((err = chs_client__writer_begin(&w, s)) < 0)
+	if ((err = chs_records__writer_begin(&w, s)) < 0)
 		return chs_error_wrap(err, "this access could not be recorded, so nothing is shown");
-	chs_client__writer_abort(&w);
+	chs_records__writer_abort(&w);
 	return 0;
 }
 
@@ -249,11 +249,11 @@ static int record_patient(chs_store *s, const unsigned char rec[16], unsigned ch
 	sqlite3_stmt *st = NULL;
 	int err, rc, found = 0;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT type, patient FROM records WHERE id = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
@@ -266,9 +266,9 @@ static int record_patient(chs_store *s, const unsigned char rec[16], unsigned ch
 			found = 1;
 		}
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return chs_client__sqlerr(s, rc, "reading a record");
+		return chs_store__sqlerr(s, rc, "reading a record");
 	return found;
 }
 
@@ -282,17 +282,17 @@ static int access_one(chs_store *s, const char *action, const char *id, chs_acce
 	*out = NULL;
 	if ((err = chs_record_resolve(s, id, hex)) < 0)
 		return err;
-	chs_client__parse_id(rec, hex);
-	if ((err = chs_client__access_begin(out, action)) < 0)
+	chs_util__parse_id(rec, hex);
+	if ((err = chs_audit__access_begin(out, action)) < 0)
 		return err;
-	if ((err = chs_client__access_add(*out, rec)) < 0 ||
+	if ((err = chs_audit__access_add(*out, rec)) < 0 ||
 	    (err = record_patient(s, rec, pat)) < 0) {
 		chs_access_free(*out);
 		*out = NULL;
 		return err;
 	}
 	if (err == 1)
-		chs_client__access_patient(*out, pat);
+		chs_audit__access_patient(*out, pat);
 	return 0;
 }
 
@@ -387,8 +387,8 @@ static int add_listed(chs_access *a, const chs_record_list *l, const unsigned ch
 	for (i = 0; i < chs_record_list_count(l) && err == 0; i++) {
 		const char *hex = chs_record_id(chs_record_list_get(l, i));
 
-		if (chs_client__parse_id(id, hex) == 0 && memcmp(id, skip, 16) != 0)
-			err = chs_client__access_add(a, id);
+		if (chs_util__parse_id(id, hex) == 0 && memcmp(id, skip, 16) != 0)
+			err = chs_audit__access_add(a, id);
 	}
 	return err;
 }
@@ -410,12 +410,12 @@ int chs_access_list(chs_record_list **out, chs_store *s, const char *type,
 		return chs_record_query(out, s, type, NULL);
 	if ((err = chs_record_resolve(s, patient, hex)) < 0)
 		return err;
-	chs_client__parse_id(pid, hex);
-	if ((err = chs_client__access_begin(&a, "ls")) < 0)
+	chs_util__parse_id(pid, hex);
+	if ((err = chs_audit__access_begin(&a, "ls")) < 0)
 		return err;
-	chs_client__access_patient(a, pid);
+	chs_audit__access_patient(a, pid);
 	/* the patient asked for comes first, then what was listed */
-	if ((err = chs_client__access_add(a, pid)) < 0 ||
+	if ((err = chs_audit__access_add(a, pid)) < 0 ||
 	    (err = chs_record_query(&l, s, type, hex)) < 0 ||
 	    (err = add_listed(a, l, pid)) < 0) {
 		chs_access_free(a);
@@ -440,7 +440,7 @@ int chs_access_cat(chs_store *s, const char *id, int fd)
 
 	if ((err = access_one(s, "cat", id, &a)) < 0)
 		return err;
-	if ((err = chs_client__audit_probe(s)) < 0 ||
+	if ((err = chs_audit__probe(s)) < 0 ||
 	    (err = chs_attachment_cat(s, id, fd)) < 0) {
 		chs_access_free(a);
 		return err;

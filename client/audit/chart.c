@@ -94,20 +94,20 @@ static int load_chart(chs_store *s, const unsigned char pid[16], chart *c)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id, type, encounter, state, review FROM records WHERE NOT deleted"
 		     " AND (patient = ?1 OR id = ?1) AND type <> 'audit' ORDER BY rowid")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if ((err = push_item(c, st)) < 0)
 			break;
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading a chart");
+		err = chs_store__sqlerr(s, rc, "reading a chart");
 	return err;
 }
 
@@ -304,7 +304,7 @@ static int chart_build(chs_store *s, const char *patient, chart *c, unsigned cha
 	chs_buf_init(&c->out, 0);
 	if ((err = chs_record_resolve(s, patient, hex)) < 0)
 		return err;
-	chs_client__parse_id(pid, hex);
+	chs_util__parse_id(pid, hex);
 	if ((err = load_chart(s, pid, c)) < 0)
 		return err;
 	return draw(c, pid, text);
@@ -324,19 +324,19 @@ int chs_chart_open(chs_store *s, const char *patient, char **text, chs_access **
 	CHS_ASSERT_ARG(access);
 
 	*access = NULL;
-	if ((err = chs_client__access_begin(&a, "open")) < 0)
+	if ((err = chs_audit__access_begin(&a, "open")) < 0)
 		return err;
 	if ((err = chart_build(s, patient, &c, pid, text)) < 0)
 		goto done;
-	chs_client__access_patient(a, pid);
+	chs_audit__access_patient(a, pid);
 	/* the patient first, then every record the chart shows */
-	if ((err = chs_client__access_add(a, pid)) < 0)
+	if ((err = chs_audit__access_add(a, pid)) < 0)
 		goto done;
 	for (i = 0; i < c.n && err == 0; i++)
-		if (chs_client__parse_id(id, c.items[i].hex) == 0 && memcmp(id, pid, 16) != 0)
-			err = chs_client__access_add(a, id);
+		if (chs_util__parse_id(id, c.items[i].hex) == 0 && memcmp(id, pid, 16) != 0)
+			err = chs_audit__access_add(a, id);
 	if (err == 0)
-		err = chs_client__audit_probe(s);
+		err = chs_audit__probe(s);
 done:
 	chart_dispose(&c);
 	if (err < 0) {

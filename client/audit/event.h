@@ -19,15 +19,15 @@
  * Unix epoch (chs_audit_now_ms()) and `duration_ms` how long it lasted.
  * Call it before handing the content to a person, and fail the command
  * when it fails: an unrecorded look at a chart is not acceptable. */
-int chs_client__audit(chs_store *s, const char *action,
-		      const unsigned char (*records)[16], size_t n,
-		      const char *patient, int64_t start_ms, int64_t duration_ms);
+int chs_audit__write(chs_store *s, const char *action,
+		     const unsigned char (*records)[16], size_t n,
+		     const char *patient, int64_t start_ms, int64_t duration_ms);
 /* An access under way, written by chs_access_close(): begin notes the
  * start; add appends a record shown; patient sets the patient. */
-int chs_client__access_begin(chs_access **out, const char *action);
-int chs_client__access_add(chs_access *a, const unsigned char id[16]);
-void chs_client__access_patient(chs_access *a, const unsigned char id[16]);
+int chs_audit__access_begin(chs_access **out, const char *action);
+int chs_audit__access_add(chs_access *a, const unsigned char id[16]);
+void chs_audit__access_patient(chs_access *a, const unsigned char id[16]);
 /* 0 when the store takes a write now (so an access can be recorded). */
-int chs_client__audit_probe(chs_store *s);
+int chs_audit__probe(chs_store *s);
 
 #endif /* CHS_CLIENT_AUDIT_EVENT_H */

@@ -141,7 +141,7 @@ static void remove_db(const char *path)
 static int bench_one(const char *dir, chs_vfs *vfs, int rows, int row_bytes,
 		     int commits, double *rows_per_s, double *commit_ms)
 {
-	char *path = chs_client__path(dir, vfs ? "bench-encrypted.db" : "bench-plain.db");
+	char *path = chs_util__path(dir, vfs ? "bench-encrypted.db" : "bench-plain.db");
 	unsigned char *body = malloc((size_t)row_bytes);
 	sqlite3 *db = NULL;
 	double secs = 0;
@@ -205,19 +205,19 @@ static int floor_templates(chs_store *s, chs_buf *body, chs_buf *state)
 	sqlite3_stmt *st = NULL;
 	int err;
 
-	if ((err = chs_client__prepare(s, &st, "SELECT body FROM changes ORDER BY rowid LIMIT 1")) < 0)
+	if ((err = chs_store__prepare(s, &st, "SELECT body FROM changes ORDER BY rowid LIMIT 1")) < 0)
 		return err;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		err = chs_buf_put(body, sqlite3_column_blob(st, 0),
 				  (size_t)sqlite3_column_bytes(st, 0));
-	chs_client__finish(s, st);
-	if (err < 0 || (err = chs_client__prepare(s, &st,
+	chs_store__finish(s, st);
+	if (err < 0 || (err = chs_store__prepare(s, &st,
 			"SELECT state FROM records WHERE type = 'patient' ORDER BY rowid LIMIT 1")) < 0)
 		return err;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		err = chs_buf_put(state, sqlite3_column_blob(st, 0),
 				  (size_t)sqlite3_column_bytes(st, 0));
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err == 0 && (body->len < 8 || state->len < 8))
 		err = chs_error_set(CHS_EINVALID, "benchmark: the store holds no imported patient");
 	return err;
@@ -227,7 +227,7 @@ static int floor_templates(chs_store *s, chs_buf *body, chs_buf *state)
  * when vfs is NULL. */
 static int floor_open(sqlite3 **db, const char *path, chs_vfs *vfs)
 {
-	int err = bench_open(db, path, vfs, chs_client__schema_sql());
+	int err = bench_open(db, path, vfs, chs_store__schema_sql());
 
 	return err < 0 ? err : exec(*db, "PRAGMA cache_size=-65536;");
 }
@@ -327,7 +327,7 @@ done:
 int chs_bench_import_floor(chs_store *s, const char *dir, long records, int encrypted,
 			   double *records_per_s)
 {
-	char *path = chs_client__path(dir, "bench-floor.db");
+	char *path = chs_util__path(dir, "bench-floor.db");
 	unsigned char *key = NULL;
 	chs_vfs *vfs = NULL;
 	chs_buf body, state;

@@ -10,7 +10,7 @@
 
 /* ---- fees.c ---- */
 /* The fee for `code` on `day` at `site` (see chs_coding_assign()). */
-int chs_client__fee_lookup(chs_store *s, const char *code, const char *day,
-			   const char *site, int64_t *cents, int *found);
+int chs_billing__fee_lookup(chs_store *s, const char *code, const char *day,
+			    const char *site, int64_t *cents, int *found);
 
 #endif /* CHS_CLIENT_BILLING_BILLING_INT_H */

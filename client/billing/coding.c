@@ -58,15 +58,15 @@ static int load_visit(chs_store *s, const char *prefix, visit *v)
 	memset(v, 0, sizeof(*v));
 	if ((err = chs_record_resolve(s, prefix, v->hex)) < 0)
 		return err;
-	chs_client__parse_id(v->id, v->hex);
-	if ((err = chs_client__prepare(s, &st,
+	chs_util__parse_id(v->id, v->hex);
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT type, patient, deleted, state FROM records WHERE id = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, v->id, 16)) < 0)
+	if ((err = chs_store__bind_blob(s, st, 1, v->id, 16)) < 0)
 		goto done;
 	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-		err = chs_client__sqlerr(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
-					 "reading a visit");
+		err = chs_store__sqlerr(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+					"reading a visit");
 	} else if (strcmp((const char *)sqlite3_column_text(st, 0), "encounter") != 0) {
 		err = chs_error_set(CHS_EINVALID, "'%s' is a %s, not a visit (encounter)",
 				    prefix, sqlite3_column_text(st, 0));
@@ -83,7 +83,7 @@ static int load_visit(chs_store *s, const char *prefix, visit *v)
 			err = chs_error_set(CHS_EDAMAGED, "the visit '%s' has no fields", prefix);
 	}
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
@@ -119,7 +119,7 @@ static int sent_stamp(chs_store *s, char out[32])
 	uint64_t ms = chs_hlc_wall_ms();
 	int64_t stored = 0;
 	chs_hlc clock, at;
-	int err = chs_client__get_int(s, "SELECT value FROM meta WHERE key = 'hlc'", &stored);
+	int err = chs_store__get_int(s, "SELECT value FROM meta WHERE key = 'hlc'", &stored);
 
 	if (err < 0)
 		return err;
@@ -277,7 +277,7 @@ static void col_text(sqlite3_stmt *st, int col, const char **out, int *bad)
 	const unsigned char *t = sqlite3_column_text(st, col);
 
 	*out = NULL;
-	if (t && !(*out = chs_client__strdup((const char *)t)))
+	if (t && !(*out = chs_util__strdup((const char *)t)))
 		*bad = 1;
 }
 
@@ -290,7 +290,7 @@ static void col_hex(sqlite3_stmt *st, int col, const char **out, int *bad)
 	if (sqlite3_column_bytes(st, col) != 16)
 		return;
 	chs_hex(hex, sqlite3_column_blob(st, col), 16);
-	if (!(*out = chs_client__strdup(hex)))
+	if (!(*out = chs_util__strdup(hex)))
 		*bad = 1;
 }
 
@@ -333,7 +333,7 @@ static int visit_codes(chs_store *s, const unsigned char enc[16], qvisit *q)
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_DONE;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id, type, json_extract(j, '$.fields.cpt'),"
 		     " json_extract(j, '$.fields.modifier'), json_extract(j, '$.fields.fee'),"
 		     " json_extract(j, '$.fields.icd')"
@@ -341,13 +341,13 @@ static int visit_codes(chs_store *s, const unsigned char enc[16], qvisit *q)
 		     "  WHERE encounter = ? AND NOT deleted AND type IN ('procedure', 'diagnosis'))"
 		     " ORDER BY r")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, enc, 16)) == 0) {
+	if ((err = chs_store__bind_blob(s, st, 1, enc, 16)) == 0) {
 		while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
 			err = code_row(q, st);
 		if (err == 0 && rc != SQLITE_DONE)
-			err = chs_client__sqlerr(s, rc, "reading a visit's codes");
+			err = chs_store__sqlerr(s, rc, "reading a visit's codes");
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
@@ -359,22 +359,22 @@ static int patient_names(chs_store *s, const void *pid, int len, qvisit *q)
 
 	if (len != 16)
 		return 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT json_extract(j, '$.fields.name'), json_extract(j, '$.fields.mrn')"
 		     " FROM (SELECT CAST(state AS TEXT) AS j FROM records WHERE id = ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, pid, 16)) == 0 &&
+	if ((err = chs_store__bind_blob(s, st, 1, pid, 16)) == 0 &&
 	    (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		col_text(st, 0, &q->pub.name, &bad);
 		col_text(st, 1, &q->pub.mrn, &bad);
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err < 0)
 		return err;
 	if (bad)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
-		: chs_client__sqlerr(s, rc, "reading a patient");
+		: chs_store__sqlerr(s, rc, "reading a patient");
 }
 
 /* A row of the queue's SELECT as a visit in `l`, with its patient's
@@ -420,7 +420,7 @@ int chs_coding_queue(chs_coding_list **out, chs_store *s)
 	*out = NULL;
 	if (!(l = calloc(1, sizeof(*l))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id, patient, j -> '$.fields.date', j -> '$.fields.reason',"
 		     " j -> '$.fields.provider', j -> '$.fields.coding_sent'"
 		     " FROM (SELECT id, patient, rowid AS r,"
@@ -431,9 +431,9 @@ int chs_coding_queue(chs_coding_list **out, chs_store *s)
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		err = queue_row(s, st, l);
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading the coding queue");
+		err = chs_store__sqlerr(s, rc, "reading the coding queue");
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err < 0)
 		chs_coding_list_free(l);
 	else
@@ -479,14 +479,14 @@ static int visit_site(chs_store *s, const visit *v, char **site)
 	int err;
 
 	*site = NULL;
-	if ((err = chs_client__load_changes(s, v->id, &changes, &n)) < 0)
+	if ((err = chs_records__load_changes(s, v->id, &changes, &n)) < 0)
 		return err;
 	for (i = 0; i < n; i++)
 		if (changes[i]->op == CHS_OP_CREATE)
 			break;
 	if (i < n)
-		err = chs_client__device_site(s, changes[i]->device, site);
-	chs_client__changes_free(changes, n);
+		err = chs_store__device_site(s, changes[i]->device, site);
+	chs_records__changes_free(changes, n);
 	return err;
 }
 
@@ -532,7 +532,7 @@ static int push_string(char ***arr, size_t *n, size_t *cap, char *str)
 static int add_diagnosis(assignment *x, const char *hex)
 {
 	int err = push_string(&x->diagnoses, &x->pub.ndiagnoses, &x->capdiagnoses,
-			      chs_client__strdup(hex));
+			      chs_util__strdup(hex));
 
 	x->pub.diagnoses = (const char *const *)x->diagnoses;
 	return err;
@@ -550,7 +550,7 @@ static int warn(assignment *x, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	err = push_string(&x->warnings, &x->pub.nwarnings, &x->capwarnings,
-			  chs_client__strdup(line));
+			  chs_util__strdup(line));
 	x->pub.warnings = (const char *const *)x->warnings;
 	return err;
 }
@@ -576,9 +576,9 @@ static int add_record(chs_writer *w, const char *type, chs_edit *e, size_t n,
 	int err;
 
 	chs_random(id, sizeof(id));
-	if ((err = chs_client__new_record(w->s, chs_schema_type(type), id, e, n, NULL,
-					  v->hex, &c)) < 0 ||
-	    (err = chs_client__writer_put(w, c)) < 0)
+	if ((err = chs_records__new_record(w->s, chs_schema_type(type), id, e, n, NULL,
+					   v->hex, &c)) < 0 ||
+	    (err = chs_records__writer_put(w, c)) < 0)
 		return err;
 	chs_hex(hex, id, 16);
 	return 0;
@@ -615,7 +615,7 @@ static int assign_procedure(assign_ctx *x, chs_writer *w)
 	if (*day)
 		e[n++] = (chs_edit){ "date", day, 0, 0 };
 	if (chs_schema_valid_cpt(cpt) && *day &&
-	    (err = chs_client__fee_lookup(x->s, cpt, day, x->site, &fee, &found)) < 0)
+	    (err = chs_billing__fee_lookup(x->s, cpt, day, x->site, &fee, &found)) < 0)
 		return err;
 	if (found) {
 		snprintf(cents, sizeof(cents), "%lld", (long long)fee);
@@ -644,21 +644,21 @@ static int has_diagnosis(chs_store *s, const visit *v, const char *icd, int *yes
 	int err, rc;
 
 	*yes = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT 1 FROM records WHERE encounter = ? AND type = 'diagnosis'"
 		     " AND NOT deleted AND json_extract(CAST(state AS TEXT), '$.fields.icd') = ?"
 		     " LIMIT 1")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, v->id, 16)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 2, icd)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, v->id, 16)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 2, icd)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*yes = 1;
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
-		: chs_client__sqlerr(s, rc, "reading a visit's diagnoses");
+		: chs_store__sqlerr(s, rc, "reading a visit's diagnoses");
 }
 
 static int assign_diagnoses(assign_ctx *x, chs_writer *w)
@@ -690,13 +690,13 @@ static int assign_save(assign_ctx *x)
 	chs_writer w;
 	int err;
 
-	if ((err = chs_client__writer_begin(&w, x->s)) < 0)
+	if ((err = chs_records__writer_begin(&w, x->s)) < 0)
 		return err;
 	if ((err = assign_procedure(x, &w)) < 0 || (err = assign_diagnoses(x, &w)) < 0) {
-		chs_client__writer_abort(&w);
+		chs_records__writer_abort(&w);
 		return err;
 	}
-	return chs_client__writer_commit(&w);
+	return chs_records__writer_commit(&w);
 }
 
 int chs_coding_assign(chs_coding_assignment **out, chs_store *s, const char *encounter,
@@ -775,21 +775,21 @@ static int visit_icds(chs_store *s, const void *enc, chs_buf *out)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT json_extract(CAST(state AS TEXT), '$.fields.icd') FROM records"
 		     " WHERE encounter = ? AND type = 'diagnosis' AND NOT deleted ORDER BY rowid")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, enc, 16)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, enc, 16)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (sqlite3_column_text(st, 0))
 			err = chs_buf_printf(out, "%s%s", out->len ? " " : "",
 					     sqlite3_column_text(st, 0));
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading diagnoses");
+		err = chs_store__sqlerr(s, rc, "reading diagnoses");
 	return err;
 }
 
@@ -859,7 +859,7 @@ int chs_claims_export(chs_store *s, const char *since, char **csv, size_t *rows)
 	chs_buf_init(&b, 0);
 	for (i = 0; i < CLAIM_COLS && err == 0; i++)
 		err = csv_field(&b, claim_header[i], i == CLAIM_COLS - 1);
-	if (err < 0 || (err = chs_client__prepare(s, &st,
+	if (err < 0 || (err = chs_store__prepare(s, &st,
 		     "SELECT p.id, e.id, e.patient,"
 		     " json_extract(pj, '$.fields.cpt'), json_extract(pj, '$.fields.modifier'),"
 		     " json_extract(pj, '$.fields.fee'), substr(json_extract(ej, '$.fields.date'), 1, 10),"
@@ -875,8 +875,8 @@ int chs_claims_export(chs_store *s, const char *since, char **csv, size_t *rows)
 		     " WHERE substr(json_extract(ej, '$.fields.date'), 1, 10) >= ?1"
 		     " ORDER BY substr(json_extract(ej, '$.fields.date'), 1, 10), er, pr")) < 0)
 		goto done;
-	if ((err = chs_client__bind_text(s, st, 1, since)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, since)) < 0) {
+		chs_store__finish(s, st);
 		goto done;
 	}
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -884,8 +884,8 @@ int chs_claims_export(chs_store *s, const char *since, char **csv, size_t *rows)
 		count++;
 	}
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading claims");
-	chs_client__finish(s, st);
+		err = chs_store__sqlerr(s, rc, "reading claims");
+	chs_store__finish(s, st);
 done:
 	if (err < 0) {
 		chs_buf_dispose(&b);

@@ -61,7 +61,7 @@ static int csv_push(csv_row *r, chs_buf *b)
 {
 	char *v = chs_buf_detach(b);
 
-	if (!v && !(v = chs_client__strdup("")))
+	if (!v && !(v = chs_util__strdup("")))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if (r->n < CSV_COLS_MAX)
 		r->f[r->n] = v;
@@ -265,7 +265,7 @@ static int fee_row(const csv_row *r, fee_line *fl)
 				     " 2024-01-01)", r->line, eff);
 	snprintf(fl->code, sizeof(fl->code), "%s", code);
 	snprintf(fl->effective, sizeof(fl->effective), "%s", eff);
-	if (!(fl->description = chs_client__strdup(trim(r->f[1]))))
+	if (!(fl->description = chs_util__strdup(trim(r->f[1]))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	return 0;
 }
@@ -371,7 +371,7 @@ static int existing_fees(chs_store *s, json_t *map)
 	chs_buf key;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id, ifnull(json_extract(j, '$.fields.site'), ''),"
 		     " json_extract(j, '$.fields.code'), json_extract(j, '$.fields.effective'),"
 		     " json_extract(j, '$.fields.fee'), ifnull(json_extract(j, '$.fields.description'), '')"
@@ -394,10 +394,10 @@ static int existing_fees(chs_store *s, json_t *map)
 			(const char *)sqlite3_column_text(st, 5)));
 		chs_buf_dispose(&key);
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err < 0)
 		return err;
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "reading the fee schedule");
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "reading the fee schedule");
 }
 
 static int fee_edits(const fee_line *fl, const char *site, chs_edit *e, char cents[24])
@@ -430,15 +430,15 @@ static int fee_update(chs_writer *w, const char *hex, const fee_line *fl)
 	e[1] = (chs_edit){ "description", fl->description, 0, !*fl->description };
 	if ((err = chs_change_new(&c)) < 0)
 		return err;
-	chs_client__parse_id(c->record, hex);
+	chs_util__parse_id(c->record, hex);
 	c->op = CHS_OP_UPDATE;
-	if (!(c->type = chs_client__strdup("fee")))
+	if (!(c->type = chs_util__strdup("fee")))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < 2 && err == 0; i++) {
 		chs_buf_init(&v, 0);
 		if (e[i].unset)
 			err = chs_change_set(c, e[i].name, NULL);
-		else if ((err = chs_client__edit_value(t, &e[i], &v)) == 0)
+		else if ((err = chs_records__edit_value(t, &e[i], &v)) == 0)
 			err = chs_change_set(c, e[i].name, v.ptr);
 		chs_buf_dispose(&v);
 	}
@@ -446,7 +446,7 @@ static int fee_update(chs_writer *w, const char *hex, const fee_line *fl)
 		chs_change_free(c);
 		return err;
 	}
-	return chs_client__writer_put(w, c);
+	return chs_records__writer_put(w, c);
 }
 
 static int fee_write(chs_writer *w, json_t *map, const fee_line *fl, const char *site,
@@ -473,11 +473,11 @@ static int fee_write(chs_writer *w, json_t *map, const fee_line *fl, const char 
 	}
 	n = fee_edits(fl, site, e, cents);
 	chs_random(id, sizeof(id));
-	if ((err = chs_client__new_record(w->s, chs_schema_type("fee"), id, e, (size_t)n,
-					  NULL, NULL, &c)) < 0)
+	if ((err = chs_records__new_record(w->s, chs_schema_type("fee"), id, e, (size_t)n,
+					   NULL, NULL, &c)) < 0)
 		return err;
 	res->added++;
-	return chs_client__writer_put(w, c);
+	return chs_records__writer_put(w, c);
 }
 
 static int fees_write(chs_store *s, const fee_file *ff, const char *site,
@@ -490,7 +490,7 @@ static int fees_write(chs_store *s, const fee_file *ff, const char *site,
 
 	if (!map)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	if ((err = chs_client__writer_begin(&w, s)) < 0) {
+	if ((err = chs_records__writer_begin(&w, s)) < 0) {
 		json_decref(map);
 		return err;
 	}
@@ -500,10 +500,10 @@ static int fees_write(chs_store *s, const fee_file *ff, const char *site,
 				err = chs_error_wrap(err, "line %d", ff->lines[i].line);
 	json_decref(map);
 	if (err < 0) {
-		chs_client__writer_abort(&w);
+		chs_records__writer_abort(&w);
 		return err;
 	}
-	return chs_client__writer_commit(&w);
+	return chs_records__writer_commit(&w);
 }
 
 int chs_fees_import(chs_store *s, const char *path, const char *site,
@@ -520,14 +520,14 @@ int chs_fees_import(chs_store *s, const char *path, const char *site,
 
 	memset(res, 0, sizeof(*res));
 	memset(&ff, 0, sizeof(ff));
-	if ((err = chs_client__read_file(path, FEES_FILE_MAX, &text, &len)) < 0)
+	if ((err = chs_util__read_file(path, FEES_FILE_MAX, &text, &len)) < 0)
 		return err == CHS_ENOTFOUND
 			? chs_error_set(CHS_ENOTFOUND, "there is no file '%s'", path) : err;
 	if ((err = read_fee_file(text, len, &ff)) < 0) {
 		err = nothing_imported(err, path);
 		goto done;
 	}
-	if (!site && (err = chs_client__device_site(s, chs_store_device_id(s), &own)) < 0)
+	if (!site && (err = chs_store__device_site(s, chs_store_device_id(s), &own)) < 0)
 		goto done;
 	res->lines = (int64_t)ff.n;
 	if ((err = fees_write(s, &ff, site ? site : own, res)) < 0) {
@@ -544,15 +544,15 @@ done:
 /* The site's fee for `code` effective on `day` (YYYY-MM-DD...): a line
  * for `site` first, else one for every site; latest effective date wins.
  * *found = 0 when no line applies. */
-int chs_client__fee_lookup(chs_store *s, const char *code, const char *day,
-			   const char *site, int64_t *cents, int *found)
+int chs_billing__fee_lookup(chs_store *s, const char *code, const char *day,
+			    const char *site, int64_t *cents, int *found)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	*found = 0;
 	*cents = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT json_extract(j, '$.fields.fee') FROM"
 		     " (SELECT CAST(state AS TEXT) AS j FROM records WHERE type = 'fee' AND NOT deleted)"
 		     " WHERE json_extract(j, '$.fields.code') = ?1"
@@ -561,10 +561,10 @@ int chs_client__fee_lookup(chs_store *s, const char *code, const char *day,
 		     " ORDER BY ifnull(json_extract(j, '$.fields.site'), '') = ?3 DESC,"
 		     " json_extract(j, '$.fields.effective') DESC LIMIT 1")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, code)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 2, day)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 3, site ? site : "")) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, code)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 2, day)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 3, site ? site : "")) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
@@ -572,9 +572,9 @@ int chs_client__fee_lookup(chs_store *s, const char *code, const char *day,
 		*cents = sqlite3_column_int64(st, 0);
 		*found = 1;
 	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		err = chs_client__sqlerr(s, rc, "reading the fee schedule");
+		err = chs_store__sqlerr(s, rc, "reading the fee schedule");
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
@@ -645,23 +645,23 @@ static int code_insert(codes_ctx *x, const char *code, const char *desc, int bil
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(x->s, &st,
+	if ((err = chs_store__prepare(x->s, &st,
 		     "INSERT INTO code_lists(system, code, description, billable)"
 		     " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(system, code) DO UPDATE"
 		     " SET description = ?3, billable = ?4")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(x->s, st, 1, x->system)) < 0 ||
-	    (err = chs_client__bind_text(x->s, st, 2, code)) < 0 ||
-	    (err = chs_client__bound(x->s, sqlite3_bind_text(st, 3, desc,
+	if ((err = chs_store__bind_text(x->s, st, 1, x->system)) < 0 ||
+	    (err = chs_store__bind_text(x->s, st, 2, code)) < 0 ||
+	    (err = chs_store__bound(x->s, sqlite3_bind_text(st, 3, desc,
 				(int)strnlen(desc, DESCRIPTION_MAX), SQLITE_STATIC))) < 0 ||
-	    (err = chs_client__bind_int64(x->s, st, 4, billable)) < 0) {
-		chs_client__finish(x->s, st);
+	    (err = chs_store__bind_int64(x->s, st, 4, billable)) < 0) {
+		chs_store__finish(x->s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(x->s, st);
+	chs_store__finish(x->s, st);
 	if (rc != SQLITE_DONE)
-		return chs_client__sqlerr(x->s, rc, "saving a code list");
+		return chs_store__sqlerr(x->s, rc, "saving a code list");
 	x->count++;
 	return 0;
 }
@@ -803,10 +803,10 @@ int chs_codes_import(chs_store *s, const char *path, const char *system,
 	if (system && !(x.system = system_name(system)))
 		return chs_error_set(CHS_EINVALID,
 				     "'%s' is not a code system (icd10cm, hcpcs or cpt)", system);
-	if ((err = chs_client__read_file(path, CODES_FILE_MAX, &text, &len)) < 0)
+	if ((err = chs_util__read_file(path, CODES_FILE_MAX, &text, &len)) < 0)
 		return err == CHS_ENOTFOUND
 			? chs_error_set(CHS_ENOTFOUND, "there is no file '%s'", path) : err;
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		goto done;
 	if (plen > 4 && strcasecmp(path + plen - 4, ".csv") == 0)
 		err = codes_csv(&x, text, len);
@@ -815,11 +815,11 @@ int chs_codes_import(chs_store *s, const char *path, const char *system,
 	if (err == 0 && x.count == 0)
 		err = chs_error_set(CHS_EINVALID, "there are no codes in the file");
 	if (err < 0) {
-		chs_client__rollback(s);
+		chs_store__rollback(s);
 		err = nothing_imported(err, path);
 		goto done;
 	}
-	if ((err = chs_client__commit(s)) == 0)
+	if ((err = chs_store__commit(s)) == 0)
 		*count = x.count;
 done:
 	free(text);
@@ -842,19 +842,19 @@ int chs_code_known(chs_store *s, const char *system, const char *code, int *know
 		return chs_error_set(CHS_EINVALID,
 				     "'%s' is not a code system (icd10cm, hcpcs or cpt)", system);
 	normalise_code(sys, code, norm);
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT EXISTS (SELECT 1 FROM code_lists WHERE system = ?1 AND code = ?2),"
 		     " EXISTS (SELECT 1 FROM code_lists WHERE system = ?1)")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, sys)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 2, norm)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, sys)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 2, norm)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*known = sqlite3_column_int(st, 0) ? 1 : sqlite3_column_int(st, 1) ? 0 : -1;
 	else
-		err = chs_client__sqlerr(s, rc, "reading the code lists");
-	chs_client__finish(s, st);
+		err = chs_store__sqlerr(s, rc, "reading the code lists");
+	chs_store__finish(s, st);
 	return err;
 }

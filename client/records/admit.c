@@ -18,18 +18,18 @@ static int known_record(chs_store *s, const unsigned char rec[16], int *yes)
 	int err, rc;
 
 	*yes = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT EXISTS (SELECT 1 FROM changes WHERE record = ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*yes = sqlite3_column_int(st, 0);
-	chs_client__finish(s, st);
-	return rc == SQLITE_ROW ? 0 : chs_client__sqlerr(s, rc, "reading a record");
+	chs_store__finish(s, st);
+	return rc == SQLITE_ROW ? 0 : chs_store__sqlerr(s, rc, "reading a record");
 }
 
 /* The stored type of a record the store knows ("" when it has no state
@@ -40,13 +40,13 @@ static int stored(chs_store *s, const unsigned char rec[16], const unsigned char
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT (SELECT type FROM records WHERE id = ?1),"
 		     " EXISTS (SELECT 1 FROM changes WHERE record = ?1 AND id <> ?2)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 2, change, 32)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, change, 32)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
@@ -55,8 +55,8 @@ static int stored(chs_store *s, const unsigned char rec[16], const unsigned char
 			snprintf(type, 16, "%s", sqlite3_column_text(st, 0));
 		*other = sqlite3_column_int(st, 1);
 	}
-	chs_client__finish(s, st);
-	return rc == SQLITE_ROW ? 0 : chs_client__sqlerr(s, rc, "reading a record");
+	chs_store__finish(s, st);
+	return rc == SQLITE_ROW ? 0 : chs_store__sqlerr(s, rc, "reading a record");
 }
 
 static int refuse(const chs_batch *b, const chs_change *c, const char *what)
@@ -102,7 +102,7 @@ static int admit_change(chs_store *s, const chs_batch *b, size_t i, size_t naudi
 	return 0;
 }
 
-int chs_client__audit_admit(chs_store *s, const chs_batch *b, unsigned char *known)
+int chs_records__audit_admit(chs_store *s, const chs_batch *b, unsigned char *known)
 {
 	size_t i, naudit = 0;
 	int err;

@@ -94,7 +94,7 @@ static int value_fits(const chs_field_def *f, const char *v)
 		return v[0] == '['; /* canonical JSON: an array starts so */
 	if (chs_schema_kind_is_integer(f->kind))
 		return json_integer_text(v);
-	if (!(text = chs_client__json_string(v)))
+	if (!(text = chs_util__json_string(v)))
 		return 0;
 	ok = chs_schema_check_form(f->kind, text);
 	free(text);
@@ -170,7 +170,7 @@ static int group_records(chs_batch_plan *p, const chs_batch *b)
 	return 0;
 }
 
-int chs_client__plan_batch(const chs_batch *b, chs_batch_plan **out)
+int chs_records__plan_batch(const chs_batch *b, chs_batch_plan **out)
 {
 	chs_batch_plan *p = calloc(1, sizeof(*p));
 	size_t i;
@@ -179,7 +179,7 @@ int chs_client__plan_batch(const chs_batch *b, chs_batch_plan **out)
 	*out = NULL;
 	if (!p || !(p->entries = malloc((b->nchanges + 1) * sizeof(*p->entries))) ||
 	    !(p->groups = calloc(b->nchanges + 1, sizeof(*p->groups)))) {
-		chs_client__plan_free(p);
+		chs_records__plan_free(p);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}
 	group_records(p, b);
@@ -188,14 +188,14 @@ int chs_client__plan_batch(const chs_batch *b, chs_batch_plan **out)
 	for (i = 0; i < b->nchanges && err == 0; i++)
 		err = check_form(p, b->changes[i]);
 	if (err < 0) {
-		chs_client__plan_free(p);
+		chs_records__plan_free(p);
 		return err;
 	}
 	*out = p;
 	return 0;
 }
 
-void chs_client__plan_free(chs_batch_plan *p)
+void chs_records__plan_free(chs_batch_plan *p)
 {
 	size_t i;
 
@@ -217,24 +217,24 @@ static int batch_held(chs_store *s, const unsigned char id[32], int *held)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st, "SELECT 1 FROM batches WHERE id = ?")) < 0)
+	if ((err = chs_store__prepare(s, &st, "SELECT 1 FROM batches WHERE id = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, id, 32)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, id, 32)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	*held = rc == SQLITE_ROW;
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "reading");
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "reading");
 }
 
 static int insert_remote_batch(chs_store *s, const chs_batch *b, int64_t *seq)
 {
-	int err = chs_client__get_int(s, "SELECT ifnull(max(seq), 0) + 1 FROM batches",
-				      seq);
+	int err = chs_store__get_int(s, "SELECT ifnull(max(seq), 0) + 1 FROM batches",
+				     seq);
 
-	return err < 0 ? err : chs_client__insert_batch(s, b, *seq, 0);
+	return err < 0 ? err : chs_records__insert_batch(s, b, *seq, 0);
 }
 
 static int insert_change_row(chs_store *s, const chs_change *c, int64_t seq,
@@ -243,19 +243,19 @@ static int insert_change_row(chs_store *s, const chs_change *c, int64_t seq,
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT OR IGNORE INTO changes(id, record, batch, body) VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, c->id, 32)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 2, c->record, 16)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 3, seq)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 4, body, len)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, c->id, 32)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, c->record, 16)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 3, seq)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 4, body, len)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a change");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving a change");
 }
 
 /* The stored bytes must be exactly those whose hash is the id. A change
@@ -288,20 +288,20 @@ static int insert_flag(chs_store *s, const plan_flag *f)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT OR REPLACE INTO flags(change, record, field, problem)"
 		     " VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, f->c->id, 32)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 2, f->c->record, 16)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 3, f->field)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 4, f->problem)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, f->c->id, 32)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, f->c->record, 16)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 3, f->field)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 4, f->problem)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "flagging a change");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "flagging a change");
 }
 
 /* Recompute each record the batch touched. A group that is the record's
@@ -319,9 +319,9 @@ static int refresh_records(chs_store *s, const chs_batch_plan *p, const unsigned
 		const plan_entry *e = &p->entries[g->start];
 
 		if (g->m && !known[e->index])
-			err = chs_client__save_state(s, e->c->record, g->m);
+			err = chs_records__save_state(s, e->c->record, g->m);
 		else
-			err = chs_client__refresh_record(s, e->c->record);
+			err = chs_records__refresh_record(s, e->c->record);
 	}
 	return err;
 }
@@ -344,12 +344,12 @@ static int apply_changes(chs_store *s, const chs_batch *b, const chs_batch_plan 
 	if (err == 0)
 		err = refresh_records(s, p, known);
 	if (err == 0)
-		err = chs_client__clock_save(s, clock);
+		err = chs_records__clock_save(s, clock);
 	return err;
 }
 
-int chs_client__apply_verified(chs_store *s, const chs_batch *b, const chs_batch_plan *plan,
-			       int *applied)
+int chs_records__apply_verified(chs_store *s, const chs_batch *b, const chs_batch_plan *plan,
+				int *applied)
 {
 	chs_batch_plan *own = NULL;
 	unsigned char *known = NULL;
@@ -359,21 +359,21 @@ int chs_client__apply_verified(chs_store *s, const chs_batch *b, const chs_batch
 	*applied = 0;
 	if ((err = batch_held(s, b->id, &held)) < 0 || held)
 		return err;
-	if (!plan && (err = chs_client__plan_batch(b, &own)) < 0)
+	if (!plan && (err = chs_records__plan_batch(b, &own)) < 0)
 		return err;
 	if (!(known = calloc(b->nchanges + 1, 1))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}
 	/* access events are append-only: a batch that edits one is refused */
-	if ((err = chs_client__audit_admit(s, b, known)) < 0 ||
+	if ((err = chs_records__audit_admit(s, b, known)) < 0 ||
 	    (err = insert_remote_batch(s, b, &seq)) < 0 ||
 	    (err = apply_changes(s, b, plan ? plan : own, known, seq)) < 0)
 		goto done;
 	*applied = 1;
 done:
 	free(known);
-	chs_client__plan_free(own);
+	chs_records__plan_free(own);
 	return err;
 }
 
@@ -390,12 +390,12 @@ int chs_store_apply_batch(chs_store *s, const void *bytes, size_t len)
 		return chs_error_wrap(err == CHS_ENOMEM ? err : CHS_EDAMAGED,
 				      "a batch does not verify");
 	}
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		goto done;
-	if ((err = chs_client__apply_verified(s, b, NULL, &applied)) < 0)
-		chs_client__rollback(s);
+	if ((err = chs_records__apply_verified(s, b, NULL, &applied)) < 0)
+		chs_store__rollback(s);
 	else
-		err = chs_client__commit(s);
+		err = chs_store__commit(s);
 done:
 	chs_batch_free(b);
 	return err;
@@ -404,17 +404,17 @@ done:
 /* ------------------------------------------------------------------ */
 /* How far each device's chain of batches is applied                   */
 
-int chs_client__progress_load(chs_store *s, const char *device, chs_chain *chain)
+int chs_records__progress_load(chs_store *s, const char *device, chs_chain *chain)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	memset(chain, 0, sizeof(*chain));
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT seq, prev, oid FROM progress WHERE device = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, device)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, device)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
@@ -428,36 +428,36 @@ int chs_client__progress_load(chs_store *s, const char *device, chs_chain *chain
 			memcpy(chain->oid, sqlite3_column_text(st, 2), 41);
 		}
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading sync progress");
+		err = chs_store__sqlerr(s, rc, "reading sync progress");
 	return err;
 }
 
-int chs_client__progress_save(chs_store *s, const char *device, const chs_chain *chain)
+int chs_records__progress_save(chs_store *s, const char *device, const chs_chain *chain)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT OR REPLACE INTO progress(device, seq, prev, oid) VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, device)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 2, (int64_t)chain->seq)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 3, chain->prev, CHS_HASH_BYTES)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 4, chain->oid)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, device)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 2, (int64_t)chain->seq)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 3, chain->prev, CHS_HASH_BYTES)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 4, chain->oid)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving sync progress");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving sync progress");
 }
 
-int chs_client__progress_seq(chs_store *s, const char *device, int64_t *seq)
+int chs_records__progress_seq(chs_store *s, const char *device, int64_t *seq)
 {
 	chs_chain chain;
-	int err = chs_client__progress_load(s, device, &chain);
+	int err = chs_records__progress_load(s, device, &chain);
 
 	*seq = err == 0 ? (int64_t)chain.seq : 0;
 	return err;

@@ -59,14 +59,14 @@ static int pass(chs_store *s, int fd, const char *path, unsigned char *buf,
 		*size += n;
 		if (!st)
 			continue;
-		if ((err = chs_client__bind_blob(s, st, 1, want, 32)) < 0 ||
-		    (err = chs_client__bind_int64(s, st, 2, k++)) < 0 ||
-		    (err = chs_client__bind_blob(s, st, 3, buf, n)) < 0)
+		if ((err = chs_store__bind_blob(s, st, 1, want, 32)) < 0 ||
+		    (err = chs_store__bind_int64(s, st, 2, k++)) < 0 ||
+		    (err = chs_store__bind_blob(s, st, 3, buf, n)) < 0)
 			return err;
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
-			return chs_client__sqlerr(s, rc, "saving the attachment");
+			return chs_store__sqlerr(s, rc, "saving the attachment");
 	}
 	if (n < 0)
 		return chs_error_set(CHS_EIO, "cannot read '%s': %s", path, strerror(errno));
@@ -81,16 +81,16 @@ static int blob_known(chs_store *s, const unsigned char sha[32], int *known)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st, "SELECT 1 FROM blobs WHERE sha256 = ?")) < 0)
+	if ((err = chs_store__prepare(s, &st, "SELECT 1 FROM blobs WHERE sha256 = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, sha, 32)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, sha, 32)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	*known = rc == SQLITE_ROW;
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "reading");
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "reading");
 }
 
 /* Note a new attachment of this store for sending (the chunks sync
@@ -103,18 +103,18 @@ static int outbox_add(chs_store *s, const unsigned char sha[CHS_SHA256_BYTES],
 
 	if (size <= 0)
 		return 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT OR IGNORE INTO blob_outbox(sha256, chunks) VALUES (?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, sha, CHS_SHA256_BYTES)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 2,
-					  (int64_t)chs_chunk_count((uint64_t)size))) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, sha, CHS_SHA256_BYTES)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 2,
+					 (int64_t)chs_chunk_count((uint64_t)size))) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the attachment");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving the attachment");
 }
 
 static int store_blob(chs_store *s, int fd, const char *path, unsigned char *buf,
@@ -127,25 +127,25 @@ static int store_blob(chs_store *s, int fd, const char *path, unsigned char *buf
 
 	if ((err = blob_known(s, sha, &known)) < 0 || known)
 		return err;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO blob_chunks(sha256, n, data) VALUES (?, ?, ?)")) < 0)
 		return err;
 	err = pass(s, fd, path, buf, st, sha, again, &size2);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err == 0 && size2 != size)
 		err = chs_error_set(CHS_EINVALID, "'%s' changed while it was being attached", path);
-	if (err < 0 || (err = chs_client__prepare(s, &st,
+	if (err < 0 || (err = chs_store__prepare(s, &st,
 			"INSERT INTO blobs(sha256, size) VALUES (?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, sha, 32)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 2, size)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, sha, 32)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 2, size)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE)
-		return chs_client__sqlerr(s, rc, "saving the attachment");
+		return chs_store__sqlerr(s, rc, "saving the attachment");
 	return outbox_add(s, sha, size);
 }
 
@@ -188,10 +188,10 @@ static int attachment_record(chs_writer *w, const char *patient, const char *enc
 	e[3].name = "sha256";
 	e[3].value = hex;
 	chs_random(id, 16);
-	if ((err = chs_client__new_record(w->s, chs_schema_type("attachment"), id, e, 4,
-					  patient, encounter, &c)) < 0)
+	if ((err = chs_records__new_record(w->s, chs_schema_type("attachment"), id, e, 4,
+					   patient, encounter, &c)) < 0)
 		return err;
-	return chs_client__writer_put(w, c);
+	return chs_records__writer_put(w, c);
 }
 
 int chs_attach(chs_store *s, const char *patient, const char *path,
@@ -220,14 +220,14 @@ int chs_attach(chs_store *s, const char *patient, const char *path,
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}
 	if ((err = pass(s, fd, path, buf, NULL, NULL, sha, &size)) < 0 ||
-	    (err = chs_client__writer_begin(&w, s)) < 0)
+	    (err = chs_records__writer_begin(&w, s)) < 0)
 		goto done;
 	if ((err = store_blob(s, fd, path, buf, sha, size)) < 0 ||
 	    (err = attachment_record(&w, patient, encounter, path, title, sha, size, id)) < 0) {
-		chs_client__writer_abort(&w);
+		chs_records__writer_abort(&w);
 		goto done;
 	}
-	if ((err = chs_client__writer_commit(&w)) == 0)
+	if ((err = chs_records__writer_commit(&w)) == 0)
 		chs_hex(id_out, id, 16);
 done:
 	free(buf);
@@ -265,12 +265,12 @@ static int attachment_sha(chs_store *s, const char *prefix, unsigned char sha[32
 
 	if ((err = chs_record_resolve(s, prefix, id)) < 0)
 		return err;
-	chs_client__parse_id(rec, id);
-	if ((err = chs_client__prepare(s, &st,
+	chs_util__parse_id(rec, id);
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT type, json_extract(CAST(state AS TEXT), '$.fields.sha256')"
 		     " FROM records WHERE id = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0)
+	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0)
 		goto done;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -282,10 +282,10 @@ static int attachment_sha(chs_store *s, const char *prefix, unsigned char sha[32
 	} else if (rc == SQLITE_DONE) {
 		err = chs_error_set(CHS_ENOTFOUND, "no record '%s'", prefix);
 	} else {
-		err = chs_client__sqlerr(s, rc, "reading a record");
+		err = chs_store__sqlerr(s, rc, "reading a record");
 	}
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
@@ -304,11 +304,11 @@ int chs_attachment_cat(chs_store *s, const char *id, int fd)
 		return chs_error_set(CHS_ENOTFOUND, "the bytes of attachment '%s' have not arrived"
 				     " in this store yet (they travel after the records); sync"
 				     " again", id);
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY n")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, sha, 32)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, sha, 32)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	chs_sha256_init(&h);
@@ -319,11 +319,11 @@ int chs_attachment_cat(chs_store *s, const char *id, int fd)
 		chs_sha256_update(&h, d, n);
 		err = write_all(fd, d, n);
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err < 0)
 		return err;
 	if (rc != SQLITE_DONE)
-		return chs_client__sqlerr(s, rc, "reading the attachment");
+		return chs_store__sqlerr(s, rc, "reading the attachment");
 	chs_sha256_final(&h, got);
 	if (memcmp(got, sha, 32) != 0)
 		return chs_error_set(CHS_ENOTFOUND,

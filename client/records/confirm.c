@@ -71,11 +71,11 @@ static int load_target(chs_store *s, const char *prefix, target *t)
 
 	if ((err = chs_record_resolve(s, prefix, t->hex)) < 0)
 		return err;
-	chs_client__parse_id(t->id, t->hex);
-	if ((err = chs_client__prepare(s, &st,
+	chs_util__parse_id(t->id, t->hex);
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT type, patient, deleted, review, heads FROM records WHERE id = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, t->id, 16)) < 0)
+	if ((err = chs_store__bind_blob(s, st, 1, t->id, 16)) < 0)
 		goto done;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		snprintf(t->type, sizeof(t->type), "%s", sqlite3_column_text(st, 0));
@@ -88,11 +88,11 @@ static int load_target(chs_store *s, const char *prefix, target *t)
 		err = heads_text(t, sqlite3_column_blob(st, 4),
 				 (size_t)sqlite3_column_bytes(st, 4));
 	} else {
-		err = chs_client__sqlerr(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
-					 "reading a record");
+		err = chs_store__sqlerr(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc,
+					"reading a record");
 	}
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
@@ -123,25 +123,25 @@ static int find_confirmation(chs_store *s, const target *t, found *f)
 	" AND json_extract(CAST(state AS TEXT), '$.fields.record') = ?2" \
 	" AND json_extract(CAST(state AS TEXT), '$.fields.change') = ?3" \
 	" ORDER BY rowid LIMIT 1"
-	if ((err = chs_client__prepare(s, &st, t->patient[0] ? FIND_CONFIRMATION("= ?1")
+	if ((err = chs_store__prepare(s, &st, t->patient[0] ? FIND_CONFIRMATION("= ?1")
 							    : FIND_CONFIRMATION("IS NULL"))) < 0)
 		return err;
 #undef FIND_CONFIRMATION
-	if ((t->patient[0] && chs_client__parse_id(pid, t->patient) == 0 &&
-	     (err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) ||
-	    (err = chs_client__bind_text(s, st, 2, t->hex)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 3, t->heads.ptr)) < 0)
+	if ((t->patient[0] && chs_util__parse_id(pid, t->patient) == 0 &&
+	     (err = chs_store__bind_blob(s, st, 1, pid, 16)) < 0) ||
+	    (err = chs_store__bind_text(s, st, 2, t->hex)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 3, t->heads.ptr)) < 0)
 		goto done;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
 		memcpy(f->conf, sqlite3_column_blob(st, 0), 16);
 		if (sqlite3_column_text(st, 1))
-			f->note = chs_client__strdup((const char *)sqlite3_column_text(st, 1));
+			f->note = chs_util__strdup((const char *)sqlite3_column_text(st, 1));
 		f->yes = 1;
 	} else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		err = chs_client__sqlerr(s, rc, "reading confirmations");
+		err = chs_store__sqlerr(s, rc, "reading confirmations");
 	}
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
@@ -160,7 +160,7 @@ static int confirmed_by(chs_store *s, const target *t, found *f,
 		return 0;
 	if ((err = find_confirmation(s, t, f)) < 0 || !f->yes)
 		return err;
-	return chs_client__load_changes(s, f->conf, changes, n);
+	return chs_records__load_changes(s, f->conf, changes, n);
 }
 
 /* Read `id`'s row into `t` and who confirmed it at its current version:
@@ -177,7 +177,7 @@ static int load_confirmation(chs_store *s, const char *id, target *t, found *f,
 	if ((err = load_target(s, id, t)) < 0 ||
 	    (err = confirmed_by(s, t, f, changes, n)) < 0 || *n == 0)
 		return err;
-	chs_client__hlc_time((*changes)[0]->hlc, when);
+	chs_util__hlc_time((*changes)[0]->hlc, when);
 	chs_hex(hex, f->conf, 16);
 	return 0;
 }
@@ -205,12 +205,12 @@ static int confirmation_new(chs_confirmation **out, const char *by, const char *
 	*out = c;
 	if (!c)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	c->by = chs_client__strdup(by ? by : "");
-	c->terminal = chs_client__strdup(terminal ? terminal : "");
-	c->time = chs_client__strdup(time);
-	c->note = note ? chs_client__strdup(note) : NULL;
-	c->change = chs_client__strdup(change);
-	c->confirmation = chs_client__strdup(confirmation);
+	c->by = chs_util__strdup(by ? by : "");
+	c->terminal = chs_util__strdup(terminal ? terminal : "");
+	c->time = chs_util__strdup(time);
+	c->note = note ? chs_util__strdup(note) : NULL;
+	c->change = chs_util__strdup(change);
+	c->confirmation = chs_util__strdup(confirmation);
 	if (c->by && c->terminal && c->time && (c->note || !note) && c->change &&
 	    c->confirmation)
 		return 0;
@@ -238,13 +238,13 @@ int chs_record_confirmation(chs_confirmation **out, chs_store *s, const char *id
 	if ((err = load_confirmation(s, id, &t, &f, &changes, &n, when, hex)) == 0 && n > 0)
 		err = confirmation_new(out, changes[0]->user, changes[0]->terminal, when, f.note,
 				       t.heads.ptr, hex);
-	chs_client__changes_free(changes, n);
+	chs_records__changes_free(changes, n);
 	free(f.note);
 	target_dispose(&t);
 	return err;
 }
 
-int chs_client__confirm_record(chs_store *s, chs_record *r)
+int chs_records__confirm_record(chs_store *s, chs_record *r)
 {
 	chs_change **changes = NULL;
 	size_t n = 0;
@@ -257,9 +257,9 @@ int chs_client__confirm_record(chs_store *s, chs_record *r)
 	chs_buf_init(&t.heads, 0);
 	if ((err = load_confirmation(s, chs_record_id(r), &t, &f, &changes, &n, when,
 				     hex)) == 0 && n > 0)
-		err = chs_client__record_confirmed(r, changes[0]->user, changes[0]->terminal,
-						   when, f.note, t.heads.ptr, hex);
-	chs_client__changes_free(changes, n);
+		err = chs_records__record_confirmed(r, changes[0]->user, changes[0]->terminal,
+						    when, f.note, t.heads.ptr, hex);
+	chs_records__changes_free(changes, n);
 	free(f.note);
 	target_dispose(&t);
 	return err;
@@ -278,9 +278,9 @@ static int check_not_own(chs_store *s, const target *t)
 	for (i = 0; i < t->nheads && err == 0; i++) {
 		char when[32];
 
-		if ((err = chs_client__load_change(s, t->head_ids[i], &c)) < 0)
+		if ((err = chs_records__load_change(s, t->head_ids[i], &c)) < 0)
 			break;
-		chs_client__hlc_time(c->hlc, when);
+		chs_util__hlc_time(c->hlc, when);
 		if (c->user && strcmp(c->user, chs_store_user(s)) == 0)
 			err = chs_error_set(CHS_EDENIED,
 					    "you made the last change to %s %s (%s): a colleague"
@@ -330,9 +330,9 @@ static int confirm_one(chs_writer *w, const char *prefix, const char *note,
 	e[0].value = t.hex;
 	e[1].value = t.heads.ptr;
 	chs_random(id, sizeof(id));
-	if ((err = chs_client__new_record(w->s, ct, id, e, note && *note ? 3 : 2,
-					  t.patient[0] ? t.patient : NULL, NULL, &c)) < 0 ||
-	    (err = chs_client__writer_put(w, c)) < 0)
+	if ((err = chs_records__new_record(w->s, ct, id, e, note && *note ? 3 : 2,
+					   t.patient[0] ? t.patient : NULL, NULL, &c)) < 0 ||
+	    (err = chs_records__writer_put(w, c)) < 0)
 		goto done;
 	(*added)++;
 done:
@@ -355,15 +355,15 @@ int chs_record_confirm(chs_store *s, const char *const *ids, size_t n,
 		*added = 0;
 	if (n == 0)
 		return chs_error_set(CHS_EINVALID, "no record to confirm");
-	if ((err = chs_client__writer_begin(&w, s)) < 0)
+	if ((err = chs_records__writer_begin(&w, s)) < 0)
 		return err;
 	for (i = 0; i < n && err == 0; i++)
 		err = confirm_one(&w, ids[i], note, &count);
 	if (err < 0) {
-		chs_client__writer_abort(&w);
+		chs_records__writer_abort(&w);
 		return err;
 	}
-	if ((err = chs_client__writer_commit(&w)) < 0)
+	if ((err = chs_records__writer_commit(&w)) < 0)
 		return err;
 	if (added)
 		*added = count;
@@ -383,10 +383,10 @@ static int last_change(chs_store *s, chs_record *r, const unsigned char *heads,
 
 	if (len < CHS_CHANGE_ID_BYTES)
 		return 0;
-	if ((err = chs_client__load_change(s, heads, &c)) < 0)
+	if ((err = chs_records__load_change(s, heads, &c)) < 0)
 		return err == CHS_ENOTFOUND ? 0 : err;
-	chs_client__hlc_time(c->hlc, when);
-	err = chs_client__record_changed(r, when, c->user);
+	chs_util__hlc_time(c->hlc, when);
+	err = chs_records__record_changed(r, when, c->user);
 	chs_change_free(c);
 	return err;
 }
@@ -399,14 +399,14 @@ static int unconfirmed_row(chs_store *s, sqlite3_stmt *st, chs_record_list *l)
 
 	if (sqlite3_column_bytes(st, 0) != 16)
 		return chs_error_set(CHS_EDAMAGED, "a record's id is damaged");
-	if ((err = chs_client__record_from_row(&r, sqlite3_column_blob(st, 0),
+	if ((err = chs_records__record_from_row(&r, sqlite3_column_blob(st, 0),
 			(const char *)sqlite3_column_text(st, 1), 0, sqlite3_column_int(st, 3),
 			sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4),
 			sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2))) < 0)
 		return err;
 	if ((err = last_change(s, r, sqlite3_column_blob(st, 4),
 			       (size_t)sqlite3_column_bytes(st, 4))) < 0 ||
-	    (err = chs_client__record_list_add(l, r)) < 0)
+	    (err = chs_records__record_list_add(l, r)) < 0)
 		chs_record_free(r);
 	return err;
 }
@@ -429,7 +429,7 @@ int chs_record_list_unconfirmed(chs_record_list **out, chs_store *s,
 	if (patient) {
 		if ((err = chs_record_resolve(s, patient, hex)) < 0)
 			return err;
-		chs_client__parse_id(pid, hex);
+		chs_util__parse_id(pid, hex);
 	}
 	/* One patient's chart, and its confirmations, through the patient
 	 * index (confirmations link to the patient of what they confirm). */
@@ -441,20 +441,20 @@ int chs_record_list_unconfirmed(chs_record_list **out, chs_store *s,
 	"  replace(json_extract(CAST(state AS TEXT), '$.fields.change'), ',', '')" \
 	"  FROM records WHERE" confirmations " type = 'confirmation' AND NOT deleted)" \
 	" ORDER BY rowid"
-	if ((err = chs_client__record_list_new(&l)) < 0 ||
-	    (err = chs_client__prepare(s, &st, patient
+	if ((err = chs_records__record_list_new(&l)) < 0 ||
+	    (err = chs_store__prepare(s, &st, patient
 		     ? UNCONFIRMED(" AND (patient = ?1 OR id = ?1)", " patient = ?1 AND")
 		     : UNCONFIRMED("", ""))) < 0)
 		goto done;
 #undef UNCONFIRMED
-	if (patient && (err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0)
+	if (patient && (err = chs_store__bind_blob(s, st, 1, pid, 16)) < 0)
 		goto done;
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		err = unconfirmed_row(s, st, l);
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "listing unconfirmed records");
+		err = chs_store__sqlerr(s, rc, "listing unconfirmed records");
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err < 0)
 		chs_record_list_free(l);
 	else

@@ -123,7 +123,7 @@ static int new_id(chs_store *s, const char *hex, unsigned char id[16])
 		chs_random(id, 16);
 		return 0;
 	}
-	if (chs_client__parse_id(id, hex) < 0)
+	if (chs_util__parse_id(id, hex) < 0)
 		return chs_error_set(CHS_EINVALID, "\"id\" must be 32 hex digits");
 	if (chs_record_resolve(s, hex, found) == 0)
 		return chs_error_set(CHS_EEXISTS, "record %s already exists", hex);
@@ -154,9 +154,9 @@ static int put_record(chs_writer *w, const chs_type_def *t, const line_edits *le
 	int err;
 
 	if ((err = new_id(w->s, id_hex, id)) == 0 &&
-	    (err = chs_client__new_record(w->s, t, id, le->e, le->n, patient,
-					  encounter, &c)) == 0)
-		err = chs_client__writer_put(w, c);
+	    (err = chs_records__new_record(w->s, t, id, le->e, le->n, patient,
+					   encounter, &c)) == 0)
+		err = chs_records__writer_put(w, c);
 	return err;
 }
 
@@ -469,16 +469,16 @@ int chs_record_import(chs_store *s, const char *path, int64_t *count)
 	if (!f)
 		return chs_error_set(CHS_EINVALID, "cannot read '%s': %s", path,
 				     strerror(errno));
-	if ((err = chs_client__writer_begin(&w, s)) == 0) {
+	if ((err = chs_records__writer_begin(&w, s)) == 0) {
 		if ((err = import_stream(&w, f, path, count)) < 0)
-			chs_client__writer_abort(&w);
+			chs_records__writer_abort(&w);
 		else
-			err = chs_client__writer_commit(&w);
+			err = chs_records__writer_commit(&w);
 	}
 	if (err < 0)
 		*count = 0;
 	if (f != stdin)
 		fclose(f);
-	chs_client__after_big_job((size_t)*count);
+	chs_store__after_big_job((size_t)*count);
 	return err;
 }

@@ -72,7 +72,7 @@ static int nomem(void)
 static int dup_into(char **out, const char *s)
 {
 	*out = NULL;
-	if (s && !(*out = chs_client__strdup(s)))
+	if (s && !(*out = chs_util__strdup(s)))
 		return nomem();
 	return 0;
 }
@@ -142,7 +142,7 @@ static int cand_set(rcand *d, const chs_candidate *c, int existence)
 	chs_hex(d->change, c->change->id, CHS_CHANGE_ID_BYTES);
 	memcpy(d->device, c->change->device, sizeof(d->device));
 	d->device[32] = '\0';
-	chs_client__hlc_time(c->change->hlc, d->time);
+	chs_util__hlc_time(c->change->hlc, d->time);
 	if ((err = dup_into(&d->user, c->change->user ? c->change->user : "")) < 0 ||
 	    (err = dup_into(&d->terminal, c->change->terminal ? c->change->terminal : "")) < 0 ||
 	    (!existence && (err = dup_into(&d->value, c->value)) < 0))
@@ -200,8 +200,8 @@ static int fields_from_merged(chs_record *r, const chs_merged *m)
 	return err;
 }
 
-int chs_client__record_from_merged(chs_record **out, const char *id_hex,
-				   const chs_merged *m)
+int chs_records__record_from_merged(chs_record **out, const char *id_hex,
+				    const chs_merged *m)
 {
 	chs_record *r = NULL;
 	size_t i;
@@ -234,9 +234,9 @@ done:
 	return err;
 }
 
-int chs_client__record_confirmed(chs_record *r, const char *by, const char *terminal,
-				 const char *time, const char *note,
-				 const char *change, const char *confirmation)
+int chs_records__record_confirmed(chs_record *r, const char *by, const char *terminal,
+				  const char *time, const char *note,
+				  const char *change, const char *confirmation)
 {
 	chs_confirmation *c = &r->conf;
 	char *p[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
@@ -263,7 +263,7 @@ int chs_client__record_confirmed(chs_record *r, const char *by, const char *term
 	return 0;
 }
 
-int chs_client__record_changed(chs_record *r, const char *time, const char *user)
+int chs_records__record_changed(chs_record *r, const char *time, const char *user)
 {
 	char *t = NULL, *u = NULL;
 	int err;
@@ -399,7 +399,7 @@ static int key_text(span k, char **out)
 	*out = NULL;
 	if (!quoted)
 		return nomem();
-	*out = chs_client__json_string(quoted);
+	*out = chs_util__json_string(quoted);
 	free(quoted);
 	if (*out)
 		return 0;
@@ -502,10 +502,10 @@ static int state_fields(chs_record *r, const char *state, size_t len)
 	return err;
 }
 
-int chs_client__record_from_row(chs_record **out, const unsigned char id[16],
-				const char *type, int deleted, int review,
-				const unsigned char *heads, size_t heads_len,
-				const char *state, size_t state_len)
+int chs_records__record_from_row(chs_record **out, const unsigned char id[16],
+				 const char *type, int deleted, int review,
+				 const unsigned char *heads, size_t heads_len,
+				 const char *state, size_t state_len)
 {
 	chs_record *r = NULL;
 	char hex[33];
@@ -648,12 +648,12 @@ const char *chs_record_changed_by(const chs_record *r)
 /* ------------------------------------------------------------------ */
 /* chs_record_list                                                      */
 
-int chs_client__record_list_new(chs_record_list **out)
+int chs_records__record_list_new(chs_record_list **out)
 {
 	return (*out = calloc(1, sizeof(**out))) ? 0 : nomem();
 }
 
-int chs_client__record_list_add(chs_record_list *l, chs_record *r)
+int chs_records__record_list_add(chs_record_list *l, chs_record *r)
 {
 	int err;
 
@@ -700,7 +700,7 @@ static int entry_set(hentry *e, const chs_change *c)
 	size_t i;
 
 	chs_hex(e->change, c->id, CHS_CHANGE_ID_BYTES);
-	chs_client__hlc_time(c->hlc, e->time);
+	chs_util__hlc_time(c->hlc, e->time);
 	if ((c->nfields && (!(e->set = calloc(c->nfields, sizeof(*e->set))) ||
 			    !(e->unset = calloc(c->nfields, sizeof(*e->unset))))) ||
 	    (c->nparents && (!(e->parent_hex = calloc(c->nparents, sizeof(*e->parent_hex))) ||
@@ -733,8 +733,8 @@ static int entry_set(hentry *e, const chs_change *c)
 	return 0;
 }
 
-int chs_client__history_from_merged(chs_history **out, const chs_merged *m,
-				    chs_change **changes, size_t n)
+int chs_records__history_from_merged(chs_history **out, const chs_merged *m,
+				     chs_change **changes, size_t n)
 {
 	chs_history *h = calloc(1, sizeof(*h));
 	size_t i;
@@ -742,7 +742,7 @@ int chs_client__history_from_merged(chs_history **out, const chs_merged *m,
 
 	*out = NULL;
 	if (!h) {
-		chs_client__changes_free(changes, n);
+		chs_records__changes_free(changes, n);
 		return nomem();
 	}
 	h->changes = changes;
@@ -783,6 +783,6 @@ void chs_history_free(chs_history *h)
 		free(h->e[i].parents);
 	}
 	free(h->e);
-	chs_client__changes_free(h->changes, h->nchanges);
+	chs_records__changes_free(h->changes, h->nchanges);
 	free(h);
 }

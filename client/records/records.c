@@ -69,7 +69,7 @@ static int typed_integer(const chs_type_def *t, const chs_field_def *f,
 /* Codes are case-insensitive by convention: store them in capitals. */
 static char *normalise(const chs_field_def *f, const char *v)
 {
-	char *s = chs_client__strdup(v), *p;
+	char *s = chs_util__strdup(v), *p;
 
 	if (s && (f->kind == CHS_KIND_ICD || f->kind == CHS_KIND_CPT))
 		for (p = s; *p; p++)
@@ -121,8 +121,8 @@ static int raw_value(const chs_type_def *t, const chs_field_def *f,
 }
 
 
-int chs_client__edit_value(const chs_type_def *t, const chs_edit *e,
-			   chs_buf *out)
+int chs_records__edit_value(const chs_type_def *t, const chs_edit *e,
+			    chs_buf *out)
 {
 	const chs_field_def *f = chs_schema_field(t, e->name);
 
@@ -181,21 +181,21 @@ int chs_record_resolve(chs_store *s, const char *prefix, char id_out[33])
 		return chs_error_set(CHS_EINVALID,
 				     "'%s' is not a record id (at least %d hex digits)",
 				     prefix, ID_PREFIX_MIN);
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id FROM records WHERE id BETWEEN ? AND ? LIMIT 2")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, lo, 16)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 2, hi, 16)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, lo, 16)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, hi, 16)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
 		chs_hex(id_out, sqlite3_column_blob(st, 0), 16);
 		found++;
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return chs_client__sqlerr(s, rc, "finding a record");
+		return chs_store__sqlerr(s, rc, "finding a record");
 	if (found == 0)
 		return chs_error_set(CHS_ENOTFOUND, "there is no record '%s'", prefix);
 	if (found > 1)
@@ -225,12 +225,12 @@ static int load_info(chs_store *s, const char *prefix, rec_info *ri)
 	memset(ri, 0, sizeof(*ri));
 	if ((err = chs_record_resolve(s, prefix, ri->hex)) < 0)
 		return err;
-	chs_client__parse_id(ri->id, ri->hex);
-	if ((err = chs_client__prepare(s, &st,
+	chs_util__parse_id(ri->id, ri->hex);
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT type, patient, deleted, review, encounter FROM records WHERE id = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, ri->id, 16)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, ri->id, 16)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
@@ -247,8 +247,8 @@ static int load_info(chs_store *s, const char *prefix, rec_info *ri)
 			ri->has_encounter = 1;
 		}
 	}
-	chs_client__finish(s, st);
-	return rc == SQLITE_ROW ? 0 : chs_client__sqlerr(s, rc, "reading a record");
+	chs_store__finish(s, st);
+	return rc == SQLITE_ROW ? 0 : chs_store__sqlerr(s, rc, "reading a record");
 }
 
 /* ------------------------------------------------------------------ */
@@ -354,7 +354,7 @@ static int apply_edits(chs_change *c, const chs_type_def *t,
 			continue;
 		}
 		chs_buf_init(&v, 0);
-		if ((err = chs_client__edit_value(t, &edits[i], &v)) == 0)
+		if ((err = chs_records__edit_value(t, &edits[i], &v)) == 0)
 			err = chs_change_set(c, edits[i].name, v.ptr);
 		chs_buf_dispose(&v);
 	}
@@ -392,13 +392,13 @@ static int check_mrn(chs_store *s, const chs_change *c, const unsigned char self
 
 	for (i = 0; i < c->nfields; i++)
 		if (strcmp(c->fields[i].name, "mrn") == 0 && c->fields[i].value)
-			mrn = chs_client__json_string(c->fields[i].value);
+			mrn = chs_util__json_string(c->fields[i].value);
 	if (!mrn)
 		return 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id FROM records WHERE mrn = ? AND NOT deleted AND id <> ?")) == 0) {
-		if ((err = chs_client__bind_text(s, st, 1, mrn)) < 0 ||
-		    (err = chs_client__bind_blob(s, st, 2, self, 16)) < 0)
+		if ((err = chs_store__bind_text(s, st, 1, mrn)) < 0 ||
+		    (err = chs_store__bind_blob(s, st, 2, self, 16)) < 0)
 			goto done;
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
@@ -409,19 +409,19 @@ static int check_mrn(chs_store *s, const chs_change *c, const unsigned char self
 					    "chart number (mrn) '%s' already belongs to patient %.8s",
 					    mrn, other);
 		} else if (rc != SQLITE_DONE) {
-			err = chs_client__sqlerr(s, rc, "checking the chart number");
+			err = chs_store__sqlerr(s, rc, "checking the chart number");
 		}
 done:
-		chs_client__finish(s, st);
+		chs_store__finish(s, st);
 	}
 	free(mrn);
 	return err;
 }
 
-int chs_client__new_record(chs_store *s, const chs_type_def *t,
-			   const unsigned char id[16], const chs_edit *edits,
-			   size_t n, const char *patient, const char *encounter,
-			   chs_change **out)
+int chs_records__new_record(chs_store *s, const chs_type_def *t,
+			    const unsigned char id[16], const chs_edit *edits,
+			    size_t n, const char *patient, const char *encounter,
+			    chs_change **out)
 {
 	chs_change *c = NULL;
 	int err;
@@ -431,7 +431,7 @@ int chs_client__new_record(chs_store *s, const chs_type_def *t,
 		return err;
 	memcpy(c->record, id, 16);
 	c->op = CHS_OP_CREATE;
-	if (!(c->type = chs_client__strdup(t->name)))
+	if (!(c->type = chs_util__strdup(t->name)))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 	if (err == 0 && (err = apply_edits(c, t, edits, n)) == 0 &&
 	    (err = check_required(c, t)) == 0 &&
@@ -490,14 +490,14 @@ int chs_record_add(chs_store *s, const char *type, const chs_edit *edits,
 	if (!t)
 		return chs_error_last_code();
 	chs_random(id, sizeof(id));
-	if ((err = chs_client__writer_begin(&w, s)) < 0)
+	if ((err = chs_records__writer_begin(&w, s)) < 0)
 		return err;
-	if ((err = chs_client__new_record(s, t, id, edits, n, patient, encounter, &c)) < 0 ||
-	    (err = chs_client__writer_put(&w, c)) < 0) {
-		chs_client__writer_abort(&w);
+	if ((err = chs_records__new_record(s, t, id, edits, n, patient, encounter, &c)) < 0 ||
+	    (err = chs_records__writer_put(&w, c)) < 0) {
+		chs_records__writer_abort(&w);
 		return err;
 	}
-	if ((err = chs_client__writer_commit(&w)) < 0)
+	if ((err = chs_records__writer_commit(&w)) < 0)
 		return err;
 	chs_hex(id_out, id, 16);
 	return 0;
@@ -541,7 +541,7 @@ static int check_editable(chs_store *s, const rec_info *ri, const chs_edit *edit
 				     ri->hex, ri->type);
 	if (!ri->review)
 		return 0;
-	if ((err = chs_client__merge_record(s, ri->id, &m, &changes, &nc)) < 0)
+	if ((err = chs_records__merge_record(s, ri->id, &m, &changes, &nc)) < 0)
 		return err;
 	if (m->exists_review)
 		err = chs_error_set(CHS_EREVIEW,
@@ -560,7 +560,7 @@ static int check_editable(chs_store *s, const rec_info *ri, const chs_edit *edit
 					    edits[i].name, ri->hex, f->name);
 	}
 	chs_merged_free(m);
-	chs_client__changes_free(changes, nc);
+	chs_records__changes_free(changes, nc);
 	return err;
 }
 
@@ -663,7 +663,7 @@ static int edit_change(chs_store *s, const rec_info *ri, const chs_edit *edits,
 		goto done;
 	memcpy(c->record, ri->id, 16);
 	c->op = CHS_OP_UPDATE;
-	if (!(c->type = chs_client__strdup(t->name)))
+	if (!(c->type = chs_util__strdup(t->name)))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 	if (err == 0 && (err = link_edits(s, ri, t, c, edits, n, rest, &nrest)) == 0 &&
 	    (err = apply_edits(c, t, rest, nrest)) == 0)
@@ -688,13 +688,13 @@ static int records_under(chs_store *s, const unsigned char v[16], const unsigned
 
 	*ids = NULL;
 	*n = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id FROM records WHERE encounter = ?1 AND NOT deleted"
 		     " AND type <> 'audit' AND patient IS NOT ?2 ORDER BY rowid")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, v, 16)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 2, p, 16)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, v, 16)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, p, 16)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
@@ -703,9 +703,9 @@ static int records_under(chs_store *s, const unsigned char v[16], const unsigned
 		if (sqlite3_column_bytes(st, 0) == 16)
 			chs_hex((*ids)[(*n)++], sqlite3_column_blob(st, 0), 16);
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading a visit's records");
+		err = chs_store__sqlerr(s, rc, "reading a visit's records");
 	return err;
 }
 
@@ -727,9 +727,9 @@ static int move_visit_records(chs_store *s, chs_writer *w, const rec_info *visit
 	for (i = 0; i < c->nfields; i++)
 		if (strcmp(c->fields[i].name, CHS_FIELD_PATIENT) == 0)
 			v = c->fields[i].value;
-	if (strcmp(visit->type, "encounter") != 0 || !v || !(hex = chs_client__json_string(v)))
+	if (strcmp(visit->type, "encounter") != 0 || !v || !(hex = chs_util__json_string(v)))
 		return 0;
-	if (chs_client__parse_id(pat, hex) < 0 ||
+	if (chs_util__parse_id(pat, hex) < 0 ||
 	    (err = records_under(s, visit->id, pat, &ids, &n)) < 0)
 		goto done;
 	for (i = 0; i < n && err == 0; i++) {
@@ -740,7 +740,7 @@ static int move_visit_records(chs_store *s, chs_writer *w, const rec_info *visit
 		if ((err = load_info(s, ids[i], &ri)) < 0 ||
 		    (err = check_editable(s, &ri, &e, 1)) < 0 ||
 		    (err = edit_change(s, &ri, &e, 1, &rc)) < 0 ||
-		    (err = chs_client__writer_put(w, rc)) < 0)
+		    (err = chs_records__writer_put(w, rc)) < 0)
 			chs_error_wrap(err, "moving %s %.8s with its visit", ri.type, ri.hex);
 	}
 done:
@@ -761,17 +761,17 @@ int chs_record_set(chs_store *s, const char *id, const chs_edit *edits,
 	CHS_ASSERT_ARG(id);
 	CHS_ASSERT_ARG(edits || n == 0);
 
-	if ((err = chs_client__writer_begin(&w, s)) < 0)
+	if ((err = chs_records__writer_begin(&w, s)) < 0)
 		return err;
 	if ((err = load_info(s, id, &ri)) < 0 ||
 	    (err = check_editable(s, &ri, edits, n)) < 0 ||
 	    (err = edit_change(s, &ri, edits, n, &c)) < 0 ||
-	    (err = chs_client__writer_put(&w, c)) < 0 ||
+	    (err = chs_records__writer_put(&w, c)) < 0 ||
 	    (err = move_visit_records(s, &w, &ri, c)) < 0) {
-		chs_client__writer_abort(&w);
+		chs_records__writer_abort(&w);
 		return err;
 	}
-	return chs_client__writer_commit(&w);
+	return chs_records__writer_commit(&w);
 }
 
 /* A patient or visit with live records under it stays (access events
@@ -782,20 +782,20 @@ static int check_no_dependants(chs_store *s, const rec_info *ri)
 	int64_t n = 0;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT count(*) FROM records WHERE NOT deleted AND"
 		     " (patient = ?1 OR encounter = ?1) AND type <> 'audit'")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, ri->id, 16)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, ri->id, 16)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_ROW)
-		return chs_client__sqlerr(s, rc, "checking linked records");
+		return chs_store__sqlerr(s, rc, "checking linked records");
 	if (n > 0)
 		return chs_error_set(CHS_EINVALID,
 				     "%s %s still has %lld record(s); remove those first",
@@ -813,7 +813,7 @@ int chs_record_rm(chs_store *s, const char *id)
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(id);
 
-	if ((err = chs_client__writer_begin(&w, s)) < 0)
+	if ((err = chs_records__writer_begin(&w, s)) < 0)
 		return err;
 	if ((err = load_info(s, id, &ri)) < 0 ||
 	    (err = check_editable(s, &ri, NULL, 0)) < 0 ||
@@ -821,15 +821,15 @@ int chs_record_rm(chs_store *s, const char *id)
 		goto fail;
 	memcpy(c->record, ri.id, 16);
 	c->op = CHS_OP_DELETE;
-	if (!(c->type = chs_client__strdup(ri.type))) {
+	if (!(c->type = chs_util__strdup(ri.type))) {
 		chs_change_free(c);
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((err = chs_client__writer_put(&w, c)) < 0)
+	if ((err = chs_records__writer_put(&w, c)) < 0)
 		goto fail;
-	return chs_client__writer_commit(&w);
+	return chs_records__writer_commit(&w);
 fail:
-	chs_client__writer_abort(&w);
+	chs_records__writer_abort(&w);
 	return err;
 }

@@ -12,34 +12,34 @@
 
 /* ---- record.c ---- */
 /* A record from its merge (a lookup); `id_hex` is its full id. */
-int chs_client__record_from_merged(chs_record **out, const char *id_hex,
-				   const chs_merged *m);
+int chs_records__record_from_merged(chs_record **out, const char *id_hex,
+				    const chs_merged *m);
 /* A record from its stored row (a list): the state is the canonical JSON
  * chs_merge() wrote, `heads` the row's concatenated change ids.
  * CHS_EDAMAGED when the state cannot be read. */
-int chs_client__record_from_row(chs_record **out, const unsigned char id[16],
-				const char *type, int deleted, int review,
-				const unsigned char *heads, size_t heads_len,
-				const char *state, size_t state_len);
+int chs_records__record_from_row(chs_record **out, const unsigned char id[16],
+				 const char *type, int deleted, int review,
+				 const unsigned char *heads, size_t heads_len,
+				 const char *state, size_t state_len);
 /* Record who confirmed `r`'s current version (copied; note may be NULL). */
-int chs_client__record_confirmed(chs_record *r, const char *by, const char *terminal,
-				 const char *time, const char *note,
-				 const char *change, const char *confirmation);
+int chs_records__record_confirmed(chs_record *r, const char *by, const char *terminal,
+				  const char *time, const char *note,
+				  const char *change, const char *confirmation);
 /* Record when and by whom `r`'s last change was made (copied). */
-int chs_client__record_changed(chs_record *r, const char *time, const char *user);
-int chs_client__record_list_new(chs_record_list **out);
+int chs_records__record_changed(chs_record *r, const char *time, const char *user);
+int chs_records__record_list_new(chs_record_list **out);
 /* Append `r`, which the list then owns; on failure (CHS_ENOMEM) it stays
  * the caller's. */
-int chs_client__record_list_add(chs_record_list *l, chs_record *r);
+int chs_records__record_list_add(chs_record_list *l, chs_record *r);
 /* The history of a merge, which takes the changes (`m` points into them)
  * whether it succeeds or not; `m` may be freed afterwards. */
-int chs_client__history_from_merged(chs_history **out, const chs_merged *m,
-				    chs_change **changes, size_t n);
+int chs_records__history_from_merged(chs_history **out, const chs_merged *m,
+				     chs_change **changes, size_t n);
 
 /* ---- confirm.c ---- */
 /* Fill in who confirmed `r`'s current version (chs_record_confirmed()),
  * read from the store; nothing when it waits. */
-int chs_client__confirm_record(chs_store *s, chs_record *r);
+int chs_records__confirm_record(chs_store *s, chs_record *r);
 
 
 /* ---- admit.c ---- */
@@ -47,6 +47,6 @@ int chs_client__confirm_record(chs_store *s, chs_record *r);
  * removes or re-creates an access event; inside the apply transaction,
  * before the batch's changes are stored. known[i] (one per change) is set
  * to whether the store held a change of change i's record. */
-int chs_client__audit_admit(chs_store *s, const chs_batch *b, unsigned char *known);
+int chs_records__audit_admit(chs_store *s, const chs_batch *b, unsigned char *known);
 
 #endif /* CHS_CLIENT_RECORDS_RECORDS_INT_H */

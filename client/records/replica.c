@@ -20,7 +20,7 @@ static int recheck(chs_store *s, const unsigned char rec[16],
 	size_t n = 0;
 	int err;
 
-	if ((err = chs_client__merge_record(s, rec, &m, &changes, &n)) < 0)
+	if ((err = chs_records__merge_record(s, rec, &m, &changes, &n)) < 0)
 		return err;
 	if (m->state_len != len || memcmp(m->state, state, len) != 0) {
 		char hex[33];
@@ -31,7 +31,7 @@ static int recheck(chs_store *s, const unsigned char rec[16],
 				    hex, s->dir);
 	}
 	chs_merged_free(m);
-	chs_client__changes_free(changes, n);
+	chs_records__changes_free(changes, n);
 	return err;
 }
 
@@ -47,7 +47,7 @@ int chs_store_verify(chs_store *s, int full, char hash_hex[65], int64_t *records
 	CHS_ASSERT_ARG(records);
 
 	*records = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id, hash, state FROM records ORDER BY id")) < 0)
 		return err;
 	chs_hash_init(&hs);
@@ -68,11 +68,11 @@ int chs_store_verify(chs_store *s, int full, char hash_hex[65], int64_t *records
 		chs_hash_update(&hs, h, sizeof(h));
 		(*records)++;
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err < 0)
 		return err;
 	if (rc != SQLITE_DONE)
-		return chs_client__sqlerr(s, rc, "verifying");
+		return chs_store__sqlerr(s, rc, "verifying");
 	chs_hash_final(&hs, h);
 	chs_hex(hash_hex, h, sizeof(h));
 	return 0;
@@ -93,13 +93,13 @@ void chs_outgoing_free(chs_outgoing *list, size_t n)
 /* Rebuild a sealed batch from its row: the changes in manifest order. */
 static int load_batch(chs_store *s, sqlite3_stmt *row, chs_batch **out)
 {
-	return chs_client__load_batch(s, sqlite3_column_blob(row, 1),
-				      (size_t)sqlite3_column_bytes(row, 1),
-				      sqlite3_column_blob(row, 2), out);
+	return chs_records__load_batch(s, sqlite3_column_blob(row, 1),
+				       (size_t)sqlite3_column_bytes(row, 1),
+				       sqlite3_column_blob(row, 2), out);
 }
 
-int chs_client__load_batch(chs_store *s, const void *manifest, size_t len,
-			   const unsigned char sig[CHS_SIGNATURE_BYTES], chs_batch **out)
+int chs_records__load_batch(chs_store *s, const void *manifest, size_t len,
+			    const unsigned char sig[CHS_SIGNATURE_BYTES], chs_batch **out)
 {
 	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
 	chs_batch *b = NULL;
@@ -114,7 +114,7 @@ int chs_client__load_batch(chs_store *s, const void *manifest, size_t len,
 		goto done;
 	}
 	for (i = 0; i < n && err == 0; i++)
-		if ((err = chs_client__load_change(s, ids[i], &b->changes[i])) == CHS_ENOTFOUND)
+		if ((err = chs_records__load_change(s, ids[i], &b->changes[i])) == CHS_ENOTFOUND)
 			err = chs_error_set(CHS_EDAMAGED, "a change of a stored batch is missing");
 		else if (err == 0)
 			b->nchanges++;
@@ -158,7 +158,7 @@ int chs_store_unsent(chs_store *s, chs_outgoing **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT seq, manifest, signature FROM batches WHERE local AND NOT sent"
 		     " ORDER BY seq")) < 0)
 		return err;
@@ -174,8 +174,8 @@ int chs_store_unsent(chs_store *s, chs_outgoing **out, size_t *n)
 		chs_batch_free(b);
 	}
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading batches");
-	chs_client__finish(s, st);
+		err = chs_store__sqlerr(s, rc, "reading batches");
+	chs_store__finish(s, st);
 	if (err < 0) {
 		chs_outgoing_free(list, cnt);
 		return err;
@@ -193,24 +193,24 @@ int chs_store_mark_sent(chs_store *s, const unsigned char id[32])
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(id);
 
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		return err;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "UPDATE batches SET sent = 1 WHERE id = ? AND local")) < 0) {
-		chs_client__rollback(s);
+		chs_store__rollback(s);
 		return err;
 	}
-	if ((err = chs_client__bind_blob(s, st, 1, id, 32)) < 0) {
-		chs_client__finish(s, st);
-		chs_client__rollback(s);
+	if ((err = chs_store__bind_blob(s, st, 1, id, 32)) < 0) {
+		chs_store__finish(s, st);
+		chs_store__rollback(s);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE) {
-		err = chs_client__sqlerr(s, rc, "marking a batch sent");
-		chs_client__rollback(s);
+		err = chs_store__sqlerr(s, rc, "marking a batch sent");
+		chs_store__rollback(s);
 		return err;
 	}
-	return chs_client__commit(s);
+	return chs_store__commit(s);
 }

@@ -116,13 +116,13 @@ static int resolve_change(chs_store *s, const unsigned char rec[16],
 		return err;
 	memcpy(c->record, rec, 16);
 	c->op = CHS_OP_RESOLVE;
-	if (!(c->type = chs_client__strdup(m->type)))
+	if (!(c->type = chs_util__strdup(m->type)))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < n && err == 0; i++) {
 		chs_buf_init(&v, 0);
 		if (edits[i].unset)
 			err = chs_change_set(c, edits[i].name, NULL);
-		else if ((err = chs_client__edit_value(t, &edits[i], &v)) == 0)
+		else if ((err = chs_records__edit_value(t, &edits[i], &v)) == 0)
 			err = chs_change_set(c, edits[i].name, v.ptr);
 		chs_buf_dispose(&v);
 	}
@@ -154,12 +154,12 @@ int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
 	if ((n > 0) == (take != NULL))
 		return chs_error_set(CHS_EINVALID,
 				     "give either FIELD=VALUE... or --take CHANGE");
-	if ((err = chs_client__writer_begin(&w, s)) < 0)
+	if ((err = chs_records__writer_begin(&w, s)) < 0)
 		return err;
 	if ((err = chs_record_resolve(s, id, hex)) < 0)
 		goto fail;
-	chs_client__parse_id(rec, hex);
-	if ((err = chs_client__merge_record(s, rec, &m, &changes, &nc)) < 0)
+	chs_util__parse_id(rec, hex);
+	if ((err = chs_records__merge_record(s, rec, &m, &changes, &nc)) < 0)
 		goto fail;
 	if (chs_schema_type(m->type) &&
 	    (chs_schema_type(m->type)->flags & CHS_TYPE_APPEND_ONLY)) {
@@ -172,14 +172,14 @@ int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
 		goto fail;
 	}
 	if ((err = resolve_change(s, rec, m, edits, n, take, &c)) < 0 ||
-	    (err = chs_client__writer_put(&w, c)) < 0)
+	    (err = chs_records__writer_put(&w, c)) < 0)
 		goto fail;
 	chs_merged_free(m);
-	chs_client__changes_free(changes, nc);
-	return chs_client__writer_commit(&w);
+	chs_records__changes_free(changes, nc);
+	return chs_records__writer_commit(&w);
 fail:
 	chs_merged_free(m);
-	chs_client__changes_free(changes, nc);
-	chs_client__writer_abort(&w);
+	chs_records__changes_free(changes, nc);
+	chs_records__writer_abort(&w);
 	return err;
 }

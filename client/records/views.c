@@ -17,8 +17,8 @@ static int merged(chs_store *s, const char *id, char hex[33], chs_merged **m,
 
 	if ((err = chs_record_resolve(s, id, hex)) < 0)
 		return err;
-	chs_client__parse_id(rec, hex);
-	return chs_client__merge_record(s, rec, m, changes, n);
+	chs_util__parse_id(rec, hex);
+	return chs_records__merge_record(s, rec, m, changes, n);
 }
 
 /* With who checked the current version (client/confirm.c). */
@@ -37,15 +37,15 @@ int chs_record_lookup(chs_record **out, chs_store *s, const char *id)
 
 	*out = NULL;
 	if ((err = merged(s, id, hex, &m, &changes, &n)) < 0 ||
-	    (err = chs_client__record_from_merged(&r, hex, m)) < 0 ||
-	    (err = chs_client__confirm_record(s, r)) < 0)
+	    (err = chs_records__record_from_merged(&r, hex, m)) < 0 ||
+	    (err = chs_records__confirm_record(s, r)) < 0)
 		goto done;
 	*out = r;
 	r = NULL;
 done:
 	chs_record_free(r);
 	chs_merged_free(m);
-	chs_client__changes_free(changes, n);
+	chs_records__changes_free(changes, n);
 	return err;
 }
 
@@ -63,11 +63,11 @@ int chs_record_history(chs_history **out, chs_store *s, const char *id)
 
 	*out = NULL;
 	if ((err = merged(s, id, hex, &m, &changes, &n)) < 0) {
-		chs_client__changes_free(changes, n);
+		chs_records__changes_free(changes, n);
 		return err;
 	}
 	/* the history keeps the changes, which the merge points into */
-	err = chs_client__history_from_merged(out, m, changes, n);
+	err = chs_records__history_from_merged(out, m, changes, n);
 	chs_merged_free(m);
 	return err;
 }
@@ -77,7 +77,7 @@ int chs_record_history(chs_history **out, chs_store *s, const char *id)
 /* A row of "SELECT id, type, state, review, deleted, heads". */
 static int row_record(sqlite3_stmt *st, chs_record **out)
 {
-	return chs_client__record_from_row(out, sqlite3_column_blob(st, 0),
+	return chs_records__record_from_row(out, sqlite3_column_blob(st, 0),
 		(const char *)sqlite3_column_text(st, 1), sqlite3_column_int(st, 4),
 		sqlite3_column_int(st, 3), sqlite3_column_blob(st, 5),
 		(size_t)sqlite3_column_bytes(st, 5), sqlite3_column_blob(st, 2),
@@ -90,7 +90,7 @@ static int list_rows(chs_store *s, sqlite3_stmt *st, chs_record_list **out)
 	chs_record *r = NULL;
 	int err, rc = SQLITE_DONE;
 
-	if ((err = chs_client__record_list_new(&l)) < 0)
+	if ((err = chs_records__record_list_new(&l)) < 0)
 		goto done;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 0) != 16) {
@@ -99,15 +99,15 @@ static int list_rows(chs_store *s, sqlite3_stmt *st, chs_record_list **out)
 		}
 		if ((err = row_record(st, &r)) < 0)
 			break;
-		if ((err = chs_client__record_list_add(l, r)) < 0) {
+		if ((err = chs_records__record_list_add(l, r)) < 0) {
 			chs_record_free(r);
 			break;
 		}
 	}
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "listing records");
+		err = chs_store__sqlerr(s, rc, "listing records");
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err < 0)
 		chs_record_list_free(l);
 	else
@@ -132,11 +132,11 @@ int chs_record_query(chs_record_list **out, chs_store *s, const char *type,
 	if (patient) {
 		if ((err = chs_record_resolve(s, patient, hex)) < 0)
 			return err;
-		chs_client__parse_id(pid, hex);
+		chs_util__parse_id(pid, hex);
 	}
 	/* One patient's chart is found through the patient index: written
 	 * as "?2 IS NULL OR ...", the filter made SQLite read every record. */
-	if ((err = chs_client__prepare(s, &st, patient
+	if ((err = chs_store__prepare(s, &st, patient
 		     ? "SELECT id, type, state, review, deleted, heads FROM records WHERE NOT deleted"
 		       " AND (?1 IS NULL OR type = ?1) AND (patient = ?2 OR id = ?2)"
 		       " AND (?1 IS NOT NULL OR type <> 'audit') ORDER BY rowid"
@@ -144,9 +144,9 @@ int chs_record_query(chs_record_list **out, chs_store *s, const char *type,
 		       " AND (?1 IS NULL OR type = ?1)"
 		       " AND (?1 IS NOT NULL OR type <> 'audit') ORDER BY rowid")) < 0)
 		return err;
-	if ((type && (err = chs_client__bind_text(s, st, 1, type)) < 0) ||
-	    (patient && (err = chs_client__bind_blob(s, st, 2, pid, 16)) < 0)) {
-		chs_client__finish(s, st);
+	if ((type && (err = chs_store__bind_text(s, st, 1, type)) < 0) ||
+	    (patient && (err = chs_store__bind_blob(s, st, 2, pid, 16)) < 0)) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	return list_rows(s, st, out);
@@ -161,7 +161,7 @@ int chs_review_list(chs_record_list **out, chs_store *s)
 	CHS_ASSERT_ARG(s);
 
 	*out = NULL;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     /* "review, rowid" is the order of the review index (all
 		      * its keys are 1): ordered by rowid alone, SQLite read
 		      * every record instead of the few under review */

@@ -18,7 +18,7 @@
 /* ------------------------------------------------------------------ */
 /* Reading and merging a record's changes                               */
 
-void chs_client__changes_free(chs_change **list, size_t n)
+void chs_records__changes_free(chs_change **list, size_t n)
 {
 	size_t i;
 
@@ -38,15 +38,15 @@ static int push_change(chs_change ***list, size_t *n, size_t *cap,
 	return 0;
 }
 
-int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change **out)
+int chs_records__load_change(chs_store *s, const unsigned char id[32], chs_change **out)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	*out = NULL;
-	if ((err = chs_client__prepare(s, &st, "SELECT body FROM changes WHERE id = ?")) < 0)
+	if ((err = chs_store__prepare(s, &st, "SELECT body FROM changes WHERE id = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, id, 32)) < 0)
+	if ((err = chs_store__bind_blob(s, st, 1, id, 32)) < 0)
 		goto done;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		/* out of memory says nothing about the store */
@@ -58,15 +58,15 @@ int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change
 					    chs_store_path(s));
 	} else {
 		err = rc == SQLITE_DONE ? chs_error_set(CHS_ENOTFOUND, "no such change")
-					: chs_client__sqlerr(s, rc, "reading a change");
+					: chs_store__sqlerr(s, rc, "reading a change");
 	}
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
-int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
-			     chs_change ***out, size_t *n)
+int chs_records__load_changes(chs_store *s, const unsigned char rec[16],
+			      chs_change ***out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	chs_change **list = NULL, *c;
@@ -75,10 +75,10 @@ int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
 
 	*out = NULL;
 	*n = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT body FROM changes WHERE record = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0)
+	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((err = chs_change_decode(&c, sqlite3_column_blob(st, 0),
@@ -95,34 +95,34 @@ int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
 		}
 	}
 	if (rc != SQLITE_DONE) {
-		err = chs_client__sqlerr(s, rc, "reading changes");
+		err = chs_store__sqlerr(s, rc, "reading changes");
 		goto fail;
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	*out = list;
 	*n = cnt;
 	return 0;
 fail:
-	chs_client__finish(s, st);
-	chs_client__changes_free(list, cnt);
+	chs_store__finish(s, st);
+	chs_records__changes_free(list, cnt);
 	return err;
 }
 
-int chs_client__merge_record(chs_store *s, const unsigned char rec[16],
-			     chs_merged **out, chs_change ***changes,
-			     size_t *n)
+int chs_records__merge_record(chs_store *s, const unsigned char rec[16],
+			      chs_merged **out, chs_change ***changes,
+			      size_t *n)
 {
 	int err;
 
 	*out = NULL;
-	if ((err = chs_client__load_changes(s, rec, changes, n)) < 0)
+	if ((err = chs_records__load_changes(s, rec, changes, n)) < 0)
 		return err;
 	if (*n == 0)
 		return chs_error_set(CHS_ENOTFOUND, "no such record");
 	err = chs_merge(out, (const chs_change *const *)*changes, *n,
 			chs_schema_group, NULL);
 	if (err < 0) {
-		chs_client__changes_free(*changes, *n);
+		chs_records__changes_free(*changes, *n);
 		*changes = NULL;
 		*n = 0;
 	}
@@ -136,9 +136,9 @@ static int link_of(const chs_merged *m, const char *name, unsigned char out[16])
 	char *hex;
 	int ok;
 
-	if (!f || !(hex = chs_client__json_string(f->value)))
+	if (!f || !(hex = chs_util__json_string(f->value)))
 		return 0;
-	ok = chs_client__parse_id(out, hex) == 0;
+	ok = chs_util__parse_id(out, hex) == 0;
 	free(hex);
 	return ok;
 }
@@ -154,7 +154,7 @@ static int bind_heads(chs_store *s, sqlite3_stmt *st, int col, const chs_merged 
 		memcpy(heads + i * CHS_CHANGE_ID_BYTES, m->heads[i]->id,
 		       CHS_CHANGE_ID_BYTES);
 	/* SQLite frees `heads`, also when the bind fails */
-	return chs_client__bound(s, sqlite3_bind_blob64(st, col, heads,
+	return chs_store__bound(s, sqlite3_bind_blob64(st, col, heads,
 					   (sqlite3_uint64)m->nheads * CHS_CHANGE_ID_BYTES,
 					   free));
 }
@@ -165,10 +165,10 @@ static int bind_mrn(chs_store *s, sqlite3_stmt *st, int col, const chs_merged *m
 	char *mrn;
 
 	if (m->deleted || strcmp(m->type, "patient") != 0 ||
-	    !(f = chs_merged_get(m, "mrn")) || !(mrn = chs_client__json_string(f->value)))
+	    !(f = chs_merged_get(m, "mrn")) || !(mrn = chs_util__json_string(f->value)))
 		return 0;
 	/* SQLite frees `mrn`, also when the bind fails */
-	return chs_client__bound(s, sqlite3_bind_text(st, col, mrn, -1, free));
+	return chs_store__bound(s, sqlite3_bind_text(st, col, mrn, -1, free));
 }
 
 /* Save a record's merged state (insert or replace its row). */
@@ -179,34 +179,34 @@ static int save_record(chs_store *s, const unsigned char rec[16],
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO records(id, type, patient, encounter, deleted, review,"
 		     " heads, state, hash, mrn) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
 		     " ON CONFLICT(id) DO UPDATE SET type=?2, patient=?3, encounter=?4,"
 		     " deleted=?5, review=?6, heads=?7, state=?8, hash=?9, mrn=?10")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, rec, 16)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 2, m->type)) < 0 ||
+	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 2, m->type)) < 0 ||
 	    (link_of(m, CHS_FIELD_PATIENT, patient) &&
-	     (err = chs_client__bind_blob(s, st, 3, patient, 16)) < 0) ||
+	     (err = chs_store__bind_blob(s, st, 3, patient, 16)) < 0) ||
 	    (link_of(m, CHS_FIELD_ENCOUNTER, encounter) &&
-	     (err = chs_client__bind_blob(s, st, 4, encounter, 16)) < 0) ||
-	    (err = chs_client__bind_int64(s, st, 5, m->deleted)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 6, m->review)) < 0 ||
+	     (err = chs_store__bind_blob(s, st, 4, encounter, 16)) < 0) ||
+	    (err = chs_store__bind_int64(s, st, 5, m->deleted)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 6, m->review)) < 0 ||
 	    (err = bind_heads(s, st, 7, m)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 8, m->state, m->state_len)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 9, m->hash, CHS_HASH_BYTES)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 8, m->state, m->state_len)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 9, m->hash, CHS_HASH_BYTES)) < 0 ||
 	    (err = bind_mrn(s, st, 10, m)) < 0)
 		goto done;
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "saving a record");
+		err = chs_store__sqlerr(s, rc, "saving a record");
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
-int chs_client__save_state(chs_store *s, const unsigned char rec[16], const chs_merged *m)
+int chs_records__save_state(chs_store *s, const unsigned char rec[16], const chs_merged *m)
 {
 	/* Every change still waits for a parent: the record has no state. */
 	return m->norder > 0 ? save_record(s, rec, m) : 0;
@@ -221,23 +221,23 @@ static int save_merged(chs_store *s, const unsigned char rec[16],
 
 	if ((err = chs_merge(&m, changes, n, chs_schema_group, NULL)) < 0)
 		return err;
-	err = chs_client__save_state(s, rec, m);
+	err = chs_records__save_state(s, rec, m);
 	chs_merged_free(m);
 	return err;
 }
 
-int chs_client__refresh_record(chs_store *s, const unsigned char rec[16])
+int chs_records__refresh_record(chs_store *s, const unsigned char rec[16])
 {
 	chs_change **changes = NULL;
 	chs_merged *m = NULL;
 	size_t n = 0;
 	int err;
 
-	if ((err = chs_client__merge_record(s, rec, &m, &changes, &n)) < 0)
+	if ((err = chs_records__merge_record(s, rec, &m, &changes, &n)) < 0)
 		return err;
-	err = chs_client__save_state(s, rec, m);
+	err = chs_records__save_state(s, rec, m);
 	chs_merged_free(m);
-	chs_client__changes_free(changes, n);
+	chs_records__changes_free(changes, n);
 	return err;
 }
 
@@ -247,7 +247,7 @@ int chs_client__refresh_record(chs_store *s, const unsigned char rec[16])
 static int load_clock(chs_writer *w)
 {
 	int64_t v = 0;
-	int err = chs_client__get_int(w->s,
+	int err = chs_store__get_int(w->s,
 		"SELECT value FROM meta WHERE key = 'hlc'", &v);
 
 	w->clock = (chs_hlc)v;
@@ -258,11 +258,11 @@ static int load_clock(chs_writer *w)
 
 static int next_batch_seq(chs_writer *w)
 {
-	return chs_client__get_int(w->s,
+	return chs_store__get_int(w->s,
 		"SELECT ifnull(max(seq), 0) + 1 FROM batches", &w->next_seq);
 }
 
-int chs_client__writer_begin(chs_writer *w, chs_store *s)
+int chs_records__writer_begin(chs_writer *w, chs_store *s)
 {
 	int err;
 
@@ -270,14 +270,14 @@ int chs_client__writer_begin(chs_writer *w, chs_store *s)
 	w->s = s;
 	if ((err = chs_config_get(s, "terminal.name", &w->terminal)) < 0)
 		return err;
-	if ((err = chs_client__begin(s)) < 0) {
+	if ((err = chs_store__begin(s)) < 0) {
 		free(w->terminal);
 		w->terminal = NULL;
 		return err;
 	}
 	if ((err = load_clock(w)) < 0 || (err = next_batch_seq(w)) < 0 ||
-	    (err = chs_client__role(s, &w->role)) < 0) {
-		chs_client__writer_abort(w);
+	    (err = chs_store__role(s, &w->role)) < 0) {
+		chs_records__writer_abort(w);
 		return err;
 	}
 	return 0;
@@ -287,8 +287,8 @@ static int stamp(chs_writer *w, chs_change *c)
 {
 	free(c->user);
 	free(c->terminal);
-	c->user = chs_client__strdup(w->s->user);
-	c->terminal = chs_client__strdup(w->terminal);
+	c->user = chs_util__strdup(w->s->user);
+	c->terminal = chs_util__strdup(w->terminal);
 	if (!c->user || !c->terminal)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	memcpy(c->device, w->s->device_id, sizeof(c->device));
@@ -305,10 +305,10 @@ static int set_parents(chs_writer *w, chs_change *c)
 
 	if (c->op == CHS_OP_CREATE)
 		return 0;
-	if ((err = chs_client__prepare(w->s, &st,
+	if ((err = chs_store__prepare(w->s, &st,
 		     "SELECT heads FROM records WHERE id = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(w->s, st, 1, c->record, 16)) < 0)
+	if ((err = chs_store__bind_blob(w->s, st, 1, c->record, 16)) < 0)
 		goto done;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -319,10 +319,10 @@ static int set_parents(chs_writer *w, chs_change *c)
 			err = chs_change_add_parent(c, h + i * CHS_CHANGE_ID_BYTES);
 	} else {
 		err = rc == SQLITE_DONE ? chs_error_set(CHS_ENOTFOUND, "no such record")
-					: chs_client__sqlerr(w->s, rc, "reading a record");
+					: chs_store__sqlerr(w->s, rc, "reading a record");
 	}
 done:
-	chs_client__finish(w->s, st);
+	chs_store__finish(w->s, st);
 	return err;
 }
 
@@ -331,19 +331,19 @@ static int insert_change(chs_writer *w, const chs_change *c, const chs_buf *body
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(w->s, &st,
+	if ((err = chs_store__prepare(w->s, &st,
 		     "INSERT INTO changes(id, record, batch, body) VALUES (?, ?, ?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(w->s, st, 1, c->id, CHS_CHANGE_ID_BYTES)) < 0 ||
-	    (err = chs_client__bind_blob(w->s, st, 2, c->record, 16)) < 0 ||
-	    (err = chs_client__bind_int64(w->s, st, 3, w->next_seq)) < 0 ||
-	    (err = chs_client__bind_blob(w->s, st, 4, body->ptr, body->len)) < 0) {
-		chs_client__finish(w->s, st);
+	if ((err = chs_store__bind_blob(w->s, st, 1, c->id, CHS_CHANGE_ID_BYTES)) < 0 ||
+	    (err = chs_store__bind_blob(w->s, st, 2, c->record, 16)) < 0 ||
+	    (err = chs_store__bind_int64(w->s, st, 3, w->next_seq)) < 0 ||
+	    (err = chs_store__bind_blob(w->s, st, 4, body->ptr, body->len)) < 0) {
+		chs_store__finish(w->s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(w->s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(w->s, rc, "saving a change");
+	chs_store__finish(w->s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(w->s, rc, "saving a change");
 }
 
 /* A brand-new record has one change: merge it without reading back. */
@@ -352,7 +352,7 @@ static int update_record(chs_writer *w, chs_change *c)
 	const chs_change *one[1] = { c };
 
 	if (c->op != CHS_OP_CREATE)
-		return chs_client__refresh_record(w->s, c->record);
+		return chs_records__refresh_record(w->s, c->record);
 	return save_merged(w->s, c->record, one, 1);
 }
 
@@ -365,11 +365,11 @@ static int last_local_batch(chs_writer *w, uint64_t *dseq, unsigned char prev[32
 
 	*has_prev = 0;
 	*dseq = 0;
-	if ((err = chs_client__prepare(w->s, &st,
+	if ((err = chs_store__prepare(w->s, &st,
 		     "SELECT dseq, id FROM batches WHERE device = ?"
 		     " ORDER BY dseq DESC LIMIT 1")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(w->s, st, 1, w->s->device_id)) < 0)
+	if ((err = chs_store__bind_text(w->s, st, 1, w->s->device_id)) < 0)
 		goto done;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
@@ -377,40 +377,40 @@ static int last_local_batch(chs_writer *w, uint64_t *dseq, unsigned char prev[32
 		memcpy(prev, sqlite3_column_blob(st, 1), 32);
 		*has_prev = 1;
 	} else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		err = chs_client__sqlerr(w->s, rc, "reading batches");
+		err = chs_store__sqlerr(w->s, rc, "reading batches");
 	}
 done:
-	chs_client__finish(w->s, st);
+	chs_store__finish(w->s, st);
 	return err;
 }
 
-int chs_client__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
-			     int local)
+int chs_records__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
+			      int local)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	/* a received batch counts as sent: it is the archive's already */
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO batches(seq, id, device, dseq, manifest, signature, key,"
 		     " local, sent, received) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9,"
 		     " NOT ?9, ?8)")) < 0)
 		return err;
-	if ((err = chs_client__bind_int64(s, st, 1, seq)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 2, b->id, 32)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 3, b->device)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 4, (int64_t)b->seq)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 5, b->manifest, b->manifest_len)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 6, b->signature, CHS_SIGNATURE_BYTES)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 7, b->key, CHS_SIGN_PK_BYTES)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 8, chs_client__now())) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 9, local ? 1 : 0)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_int64(s, st, 1, seq)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, b->id, 32)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 3, b->device)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 4, (int64_t)b->seq)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 5, b->manifest, b->manifest_len)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 6, b->signature, CHS_SIGNATURE_BYTES)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 7, b->key, CHS_SIGN_PK_BYTES)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 8, chs_util__now())) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 9, local ? 1 : 0)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a batch");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving a batch");
 }
 
 static int seal(chs_writer *w)
@@ -430,7 +430,7 @@ static int seal(chs_writer *w)
 	/* the batch owns the changes now */
 	w->batch = NULL;
 	w->n = w->cap = 0;
-	err = chs_client__insert_batch(w->s, b, w->next_seq, 1);
+	err = chs_records__insert_batch(w->s, b, w->next_seq, 1);
 	chs_batch_free(b);
 	w->next_seq++;
 	return err;
@@ -450,7 +450,7 @@ static int may_write(chs_writer *w, const chs_change *c)
 	return 0;
 }
 
-int chs_client__writer_put(chs_writer *w, chs_change *c)
+int chs_records__writer_put(chs_writer *w, chs_change *c)
 {
 	chs_buf body;
 	int err;
@@ -480,23 +480,23 @@ fail:
 	return err;
 }
 
-int chs_client__clock_save(chs_store *s, chs_hlc clock)
+int chs_records__clock_save(chs_store *s, chs_hlc clock)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO meta(key, value) VALUES ('hlc', ?1) ON CONFLICT(key)"
 		     " DO UPDATE SET value = max(value, ?1)")) < 0)
 		return err;
-	if ((err = chs_client__bind_int64(s, st, 1, (int64_t)clock)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_int64(s, st, 1, (int64_t)clock)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE)
-		return chs_client__sqlerr(s, rc, "saving the clock");
+		return chs_store__sqlerr(s, rc, "saving the clock");
 	if (clock > s->clock)
 		s->clock = clock;
 	return 0;
@@ -504,27 +504,27 @@ int chs_client__clock_save(chs_store *s, chs_hlc clock)
 
 static int save_clock(chs_writer *w)
 {
-	return chs_client__clock_save(w->s, w->clock);
+	return chs_records__clock_save(w->s, w->clock);
 }
 
-int chs_client__writer_commit(chs_writer *w)
+int chs_records__writer_commit(chs_writer *w)
 {
 	int err;
 
 	if ((err = seal(w)) < 0 || (err = save_clock(w)) < 0) {
-		chs_client__writer_abort(w);
+		chs_records__writer_abort(w);
 		return err;
 	}
-	err = chs_client__commit(w->s);
+	err = chs_store__commit(w->s);
 	free(w->terminal);
 	w->terminal = NULL;
 	return err;
 }
 
-void chs_client__writer_abort(chs_writer *w)
+void chs_records__writer_abort(chs_writer *w)
 {
-	chs_client__rollback(w->s);
-	chs_client__changes_free(w->batch, w->n);
+	chs_store__rollback(w->s);
+	chs_records__changes_free(w->batch, w->n);
 	w->batch = NULL;
 	w->n = w->cap = 0;
 	free(w->terminal);

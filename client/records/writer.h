@@ -27,48 +27,48 @@ typedef struct chs_writer {
 	int role;           /* this device's role on the roster; 0: none yet */
 } chs_writer;
 
-int chs_client__writer_begin(chs_writer *w, chs_store *s);
+int chs_records__writer_begin(chs_writer *w, chs_store *s);
 /* Stamp `c` (hlc, device, user, terminal, and for anything but a create
  * the record's current heads as parents), store it and update the
  * record. Takes ownership of `c` whatever the result. */
-int chs_client__writer_put(chs_writer *w, chs_change *c);
+int chs_records__writer_put(chs_writer *w, chs_change *c);
 /* Seal the last batch and commit; on failure everything is rolled back. */
-int chs_client__writer_commit(chs_writer *w);
-void chs_client__writer_abort(chs_writer *w);
+int chs_records__writer_commit(chs_writer *w);
+void chs_records__writer_abort(chs_writer *w);
 
 /* Record a sealed batch under local order `seq`: ours (`local`, not yet
  * sent) or received. */
-int chs_client__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
-			     int local);
+int chs_records__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
+			      int local);
 /* Remember the clock (never moving it back), in the store and in `s`. */
-int chs_client__clock_save(chs_store *s, chs_hlc clock);
-/* All changes of a record, decoded (free with chs_client__changes_free). */
+int chs_records__clock_save(chs_store *s, chs_hlc clock);
+/* All changes of a record, decoded (free with chs_records__changes_free). */
 /* One stored change, decoded: CHS_ENOTFOUND when the store has none with
  * this id, CHS_EDAMAGED when it does not decode. */
-int chs_client__load_change(chs_store *s, const unsigned char id[32], chs_change **out);
-int chs_client__load_changes(chs_store *s, const unsigned char rec[16],
-			     chs_change ***out, size_t *n);
-void chs_client__changes_free(chs_change **list, size_t n);
+int chs_records__load_change(chs_store *s, const unsigned char id[32], chs_change **out);
+int chs_records__load_changes(chs_store *s, const unsigned char rec[16],
+			      chs_change ***out, size_t *n);
+void chs_records__changes_free(chs_change **list, size_t n);
 /* Save a record's row from its merged state (none while every change
  * waits for a parent). */
-int chs_client__save_state(chs_store *s, const unsigned char rec[16], const chs_merged *m);
+int chs_records__save_state(chs_store *s, const unsigned char rec[16], const chs_merged *m);
 /* Recompute a record from its stored changes and save its row. */
-int chs_client__refresh_record(chs_store *s, const unsigned char rec[16]);
+int chs_records__refresh_record(chs_store *s, const unsigned char rec[16]);
 /* Merge a record's stored changes; `*changes` must outlive `*out`. */
-int chs_client__merge_record(chs_store *s, const unsigned char rec[16],
-			     chs_merged **out, chs_change ***changes,
-			     size_t *n);
+int chs_records__merge_record(chs_store *s, const unsigned char rec[16],
+			      chs_merged **out, chs_change ***changes,
+			      size_t *n);
 
 
 /* ---- records.c ---- */
 /* The typed, checked, canonical JSON for an edit of a field of `t`. */
-int chs_client__edit_value(const chs_type_def *t, const chs_edit *e,
-			   chs_buf *out);
+int chs_records__edit_value(const chs_type_def *t, const chs_edit *e,
+			    chs_buf *out);
 /* Build the create change of a new record of type `t` with id `id`,
  * checked as at entry; shared by add and import. */
-int chs_client__new_record(chs_store *s, const chs_type_def *t,
-			   const unsigned char id[16], const chs_edit *edits,
-			   size_t n, const char *patient, const char *encounter,
-			   chs_change **out);
+int chs_records__new_record(chs_store *s, const chs_type_def *t,
+			    const unsigned char id[16], const chs_edit *edits,
+			    size_t n, const char *patient, const char *encounter,
+			    chs_change **out);
 
 #endif /* CHS_CLIENT_RECORDS_WRITER_H */

@@ -64,11 +64,11 @@ static void progress(const chs_blob_sync *b, const char *what, size_t done, size
 		b->opts->progress(what, done, total, b->opts->payload);
 }
 
-int chs_client__blobs_wanted(chs_store *s)
+int chs_replicate__blobs_wanted(chs_store *s)
 {
 	int role = 0;
 
-	if (chs_client__role(s, &role) < 0) {
+	if (chs_store__role(s, &role) < 0) {
 		chs_error_clear();
 		return 0;
 	}
@@ -91,7 +91,7 @@ static int plan(chs_store *s, planned p[CHS_CHUNKS_PER_COMMIT], size_t *n, size_
 
 	*n = 0;
 	*left = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT sha256, chunks, sent FROM blob_outbox WHERE sent < chunks"
 		     " ORDER BY rowid")) < 0)
 		return err;
@@ -109,9 +109,9 @@ static int plan(chs_store *s, planned p[CHS_CHUNKS_PER_COMMIT], size_t *n, size_
 			p[*n].index = (uint32_t)i;
 		}
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading the attachments to send");
+		err = chs_store__sqlerr(s, rc, "reading the attachments to send");
 	return err;
 }
 
@@ -123,12 +123,12 @@ static int seal_planned(chs_store *s, const planned *p, const unsigned char *key
 	chs_chunk c;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT b.size, c.data FROM blobs b JOIN blob_chunks c"
 		     " ON c.sha256 = b.sha256 WHERE b.sha256 = ? AND c.n = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, p->sha, CHS_SHA256_BYTES)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 2, p->index)) < 0)
+	if ((err = chs_store__bind_blob(s, st, 1, p->sha, CHS_SHA256_BYTES)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 2, p->index)) < 0)
 		goto done;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memcpy(c.sha256, p->sha, CHS_SHA256_BYTES);
@@ -143,10 +143,10 @@ static int seal_planned(chs_store *s, const planned *p, const unsigned char *key
 	} else {
 		err = rc == SQLITE_DONE ? chs_error_set(CHS_EDAMAGED, "an attachment to send is"
 							" missing from this store")
-					: chs_client__sqlerr(s, rc, "reading an attachment");
+					: chs_store__sqlerr(s, rc, "reading an attachment");
 	}
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
@@ -156,29 +156,29 @@ static int mark_chunks_sent(chs_store *s, const planned *p, size_t n)
 	size_t i;
 	int err, rc = SQLITE_DONE;
 
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		return err;
 	for (i = 0; i < n && rc == SQLITE_DONE; i++) {
-		if ((err = chs_client__prepare(s, &st,
+		if ((err = chs_store__prepare(s, &st,
 			     "UPDATE blob_outbox SET sent = ?2 WHERE sha256 = ?1 AND sent < ?2")) < 0)
 			break;
-		if ((err = chs_client__bind_blob(s, st, 1, p[i].sha, CHS_SHA256_BYTES)) < 0 ||
-		    (err = chs_client__bind_int64(s, st, 2, (int64_t)p[i].index + 1)) < 0) {
-			chs_client__finish(s, st);
+		if ((err = chs_store__bind_blob(s, st, 1, p[i].sha, CHS_SHA256_BYTES)) < 0 ||
+		    (err = chs_store__bind_int64(s, st, 2, (int64_t)p[i].index + 1)) < 0) {
+			chs_store__finish(s, st);
 			break;
 		}
 		rc = sqlite3_step(st);
-		chs_client__finish(s, st);
+		chs_store__finish(s, st);
 	}
 	if (err == 0 && rc == SQLITE_DONE)
-		err = chs_client__exec(s, "DELETE FROM blob_outbox WHERE sent >= chunks");
+		err = chs_store__exec(s, "DELETE FROM blob_outbox WHERE sent >= chunks");
 	else if (err == 0)
-		err = chs_client__sqlerr(s, rc, "marking attachment chunks sent");
+		err = chs_store__sqlerr(s, rc, "marking attachment chunks sent");
 	if (err < 0) {
-		chs_client__rollback(s);
+		chs_store__rollback(s);
 		return err;
 	}
-	return chs_client__commit(s);
+	return chs_store__commit(s);
 }
 
 /* Seal one plan, and commit what the mirror does not hold yet: a chunk
@@ -227,22 +227,22 @@ static int send_planned(const chs_blob_sync *b, const char *ref, const planned *
 
 	if ((err = commit_planned(b, p, n, key, gen, &sealed)) < 0)
 		return err;
-	chs_client__fault("blob-committed");
+	chs_util__fault("blob-committed");
 	if ((err = chs_git_ref(b->git, ref, tip)) == CHS_ENOTFOUND)
 		chs_error_clear(); /* every chunk came from other devices */
 	else if (err < 0 || (err = chs_git_push(b->git, b->url, refs, 1)) < 0)
 		return err;
 	else
 		b->rep->pushed = 1;
-	chs_client__fault("blob-pushed");
+	chs_util__fault("blob-pushed");
 	if ((err = mark_chunks_sent(b->s, p, n)) < 0)
 		return err;
-	chs_client__fault("blob-sent");
+	chs_util__fault("blob-sent");
 	b->rep->chunks_out += sealed;
 	return 0;
 }
 
-int chs_client__blobs_push(const chs_blob_sync *b)
+int chs_replicate__blobs_push(const chs_blob_sync *b)
 {
 	char ref[sizeof(CHS_BLOB_REFS) + 33];
 	planned p[CHS_CHUNKS_PER_COMMIT];
@@ -284,11 +284,11 @@ static int blob_progress_load(chs_store *s, const char *device, char oid[41])
 	int err, rc;
 
 	oid[0] = '\0';
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT oid FROM blob_progress WHERE device = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, device)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, device)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
@@ -296,9 +296,9 @@ static int blob_progress_load(chs_store *s, const char *device, char oid[41])
 		memcpy(oid, sqlite3_column_text(st, 0), 41);
 	else if (rc == SQLITE_ROW)
 		err = chs_error_set(CHS_EDAMAGED, "the store's sync progress is damaged");
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading sync progress");
+		err = chs_store__sqlerr(s, rc, "reading sync progress");
 	return err;
 }
 
@@ -307,17 +307,17 @@ static int blob_progress_save(chs_store *s, const char *device, const char *oid)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT OR REPLACE INTO blob_progress(device, oid) VALUES (?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, device)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 2, oid)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, device)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 2, oid)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving sync progress");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving sync progress");
 }
 
 /* One SQL step with a blob and an integer bound, for the small queries
@@ -328,12 +328,12 @@ static int step_sha(chs_store *s, const char *sql, const unsigned char *sha, int
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st, sql)) < 0)
+	if ((err = chs_store__prepare(s, &st, sql)) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, sha, CHS_SHA256_BYTES)) < 0 ||
+	if ((err = chs_store__bind_blob(s, st, 1, sha, CHS_SHA256_BYTES)) < 0 ||
 	    (sqlite3_bind_parameter_count(st) > 1 &&
-	     (err = chs_client__bind_int64(s, st, 2, n)) < 0)) {
-		chs_client__finish(s, st);
+	     (err = chs_store__bind_int64(s, st, 2, n)) < 0)) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
@@ -341,9 +341,9 @@ static int step_sha(chs_store *s, const char *sql, const unsigned char *sha, int
 		*row = rc == SQLITE_ROW;
 	if (value)
 		*value = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
-						      : chs_client__sqlerr(s, rc, "saving attachment chunks");
+						      : chs_store__sqlerr(s, rc, "saving attachment chunks");
 }
 
 /* The stored chunks of `sha`, in order, against its SHA-256 and size. */
@@ -356,11 +356,11 @@ static int chunks_verify(chs_store *s, const unsigned char *sha, uint64_t size, 
 	int err, rc;
 
 	*good = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT data FROM blob_chunks WHERE sha256 = ? ORDER BY n")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, sha, CHS_SHA256_BYTES)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, sha, CHS_SHA256_BYTES)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	chs_sha256_init(&h);
@@ -369,9 +369,9 @@ static int chunks_verify(chs_store *s, const unsigned char *sha, uint64_t size, 
 				  (size_t)sqlite3_column_bytes(st, 0));
 		total += (uint64_t)sqlite3_column_bytes(st, 0);
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE)
-		return chs_client__sqlerr(s, rc, "reading attachment chunks");
+		return chs_store__sqlerr(s, rc, "reading attachment chunks");
 	chs_sha256_final(&h, got);
 	*good = total == size && memcmp(got, sha, CHS_SHA256_BYTES) == 0;
 	return 0;
@@ -413,19 +413,19 @@ static int keep_chunk(const chs_blob_sync *b, const chs_chunk *c, const char *de
 	if ((err = step_sha(b->s, "SELECT 1 FROM blobs WHERE sha256 = ?", c->sha256, 0, &known,
 			    NULL)) < 0 || known)
 		return err;
-	if ((err = chs_client__prepare(b->s, &st,
+	if ((err = chs_store__prepare(b->s, &st,
 		     "INSERT OR IGNORE INTO blob_chunks(sha256, n, data) VALUES (?, ?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(b->s, st, 1, c->sha256, CHS_SHA256_BYTES)) < 0 ||
-	    (err = chs_client__bind_int64(b->s, st, 2, c->index)) < 0 ||
-	    (err = chs_client__bind_blob(b->s, st, 3, c->data, c->len)) < 0) {
-		chs_client__finish(b->s, st);
+	if ((err = chs_store__bind_blob(b->s, st, 1, c->sha256, CHS_SHA256_BYTES)) < 0 ||
+	    (err = chs_store__bind_int64(b->s, st, 2, c->index)) < 0 ||
+	    (err = chs_store__bind_blob(b->s, st, 3, c->data, c->len)) < 0) {
+		chs_store__finish(b->s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(b->s, st);
+	chs_store__finish(b->s, st);
 	if (rc != SQLITE_DONE)
-		return chs_client__sqlerr(b->s, rc, "saving attachment chunks");
+		return chs_store__sqlerr(b->s, rc, "saving attachment chunks");
 	if (sqlite3_changes(b->s->db) > 0)
 		b->rep->chunks_in++;
 	return complete(b, c, device);
@@ -452,17 +452,17 @@ static int store_commit(const chs_blob_sync *b, const char *device, const char *
 	size_t i;
 	int err;
 
-	if ((err = chs_client__begin(b->s)) < 0)
+	if ((err = chs_store__begin(b->s)) < 0)
 		return err;
 	for (i = 0; i < c->nentries && err == 0; i++)
 		err = keep_chunk(b, &chunks[i], device);
 	if (err == 0)
 		err = blob_progress_save(b->s, device, oid);
 	if (err < 0) {
-		chs_client__rollback(b->s);
+		chs_store__rollback(b->s);
 		return err;
 	}
-	return chs_client__commit(b->s);
+	return chs_store__commit(b->s);
 }
 
 /* Check, open and store one commit of `device`'s chunks after `prev`. A
@@ -545,7 +545,7 @@ static int pull_device_chunks(const chs_blob_sync *b, const char *ref)
 	return err;
 }
 
-int chs_client__blobs_pull(const chs_blob_sync *b)
+int chs_replicate__blobs_pull(const chs_blob_sync *b)
 {
 	char **refs = NULL;
 	size_t i, n = 0;

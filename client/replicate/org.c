@@ -94,7 +94,7 @@ static int secrets_load(chs_store *s, admin_secrets *a)
 	int err, rc;
 
 	memset(a, 0, sizeof(*a));
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT admin, keyring FROM org_secret WHERE id = 1")) < 0)
 		return err;
 	rc = sqlite3_step(st);
@@ -107,9 +107,9 @@ static int secrets_load(chs_store *s, admin_secrets *a)
 				    "only the organisation's admin store enrolls and revokes devices;"
 				    " this store holds no admin key");
 	} else {
-		err = chs_client__sqlerr(s, rc, "reading the admin key");
+		err = chs_store__sqlerr(s, rc, "reading the admin key");
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err < 0)
 		secrets_dispose(a);
 	return err;
@@ -123,19 +123,19 @@ static int secrets_save(chs_store *s, const admin_secrets *a)
 
 	chs_buf_init(&kr, 0);
 	if ((err = keyring_encode(&a->kr, &kr)) < 0 ||
-	    (err = chs_client__prepare(s, &st,
+	    (err = chs_store__prepare(s, &st,
 		     "INSERT OR REPLACE INTO org_secret(id, admin, keyring) VALUES (1, ?, ?)")) < 0)
 		goto done;
-	if ((err = chs_client__bind_blob(s, st, 1, chs_identity_secret(a->admin),
-					 CHS_SIGN_SK_BYTES)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 2, kr.ptr, kr.len)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, chs_identity_secret(a->admin),
+					CHS_SIGN_SK_BYTES)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, kr.ptr, kr.len)) < 0) {
+		chs_store__finish(s, st);
 		goto done;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "saving the admin key");
+		err = chs_store__sqlerr(s, rc, "saving the admin key");
 done:
 	/* the blob held every data key: wipe it before it goes back */
 	if (kr.ptr)
@@ -153,7 +153,7 @@ static int roster_sign_save(chs_store *s, const chs_roster *r, const admin_secre
 
 	chs_buf_init(&text, 0);
 	if ((err = chs_roster_sign(r, a->admin, &text, sig)) == 0)
-		err = chs_client__roster_save(s, text.ptr, text.len, sig, NULL, chs_roster_seq(r));
+		err = chs_store__roster_save(s, text.ptr, text.len, sig, NULL, chs_roster_seq(r));
 	chs_buf_dispose(&text);
 	return err;
 }
@@ -195,15 +195,15 @@ static int org_create(chs_store *s, const char *archive, const char *site)
 	    (err = chs_roster_enroll(r, &a.kr, chs_identity_public(s->identity), site,
 				     CHS_ROLE_ARCHIVIST)) < 0)
 		goto done;
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		goto done;
-	if ((err = chs_client__org_pin(s, org, chs_identity_public(a.admin))) < 0 ||
+	if ((err = chs_store__org_pin(s, org, chs_identity_public(a.admin))) < 0 ||
 	    (err = secrets_save(s, &a)) < 0 || (err = roster_sign_save(s, r, &a)) < 0 ||
-	    (archive && (err = chs_client__config_put(s, "remote.url", archive)) < 0)) {
-		chs_client__rollback(s);
+	    (archive && (err = chs_store__config_put(s, "remote.url", archive)) < 0)) {
+		chs_store__rollback(s);
 		goto done;
 	}
-	err = chs_client__commit(s);
+	err = chs_store__commit(s);
 done:
 	chs_roster_free(r);
 	secrets_dispose(&a);
@@ -221,7 +221,7 @@ int chs_org_init(chs_store *s, const char *archive, const char *site)
 
 	if (!s->admin)
 		return chs_error_set(CHS_EDENIED, "only an admin of this store may create an organisation");
-	err = chs_client__org_pinned(s, org, admin);
+	err = chs_store__org_pinned(s, org, admin);
 	if (err == 0)
 		return chs_error_set(CHS_EEXISTS,
 				     "this store already belongs to organisation %s", org);
@@ -293,15 +293,15 @@ static int admin_edit(chs_store *s, roster_edit_fn edit, void *arg)
 	if (!s->admin)
 		return chs_error_set(CHS_EDENIED, "only an admin user of this store may enroll or"
 				     " revoke devices");
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		return err;
-	if ((err = secrets_load(s, &a)) < 0 || (err = chs_client__roster_load(s, &r, NULL)) < 0 ||
+	if ((err = secrets_load(s, &a)) < 0 || (err = chs_store__roster_load(s, &r, NULL)) < 0 ||
 	    (err = edit(s, r, &a, arg)) < 0 || (err = secrets_save(s, &a)) < 0 ||
 	    (err = roster_sign_save(s, r, &a)) < 0) {
-		chs_client__rollback(s);
+		chs_store__rollback(s);
 		goto done;
 	}
-	err = chs_client__commit(s);
+	err = chs_store__commit(s);
 done:
 	chs_roster_free(r);
 	secrets_dispose(&a);
@@ -393,7 +393,7 @@ static int do_revoke(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
 	memcpy(v->device, d->device, 33);
 	/* pin the last batch this store accepted from it: anything later,
 	 * whatever its timestamp, is refused everywhere */
-	if ((err = chs_client__progress_seq(s, v->device, &after)) < 0)
+	if ((err = chs_records__progress_seq(s, v->device, &after)) < 0)
 		return err;
 	v->after = (uint64_t)after;
 	return chs_roster_revoke(r, &a->kr, v->device, v->after);
@@ -489,7 +489,7 @@ int chs_device_list(chs_device_roster **out, chs_store *s)
 	CHS_ASSERT_ARG(s);
 
 	*out = NULL;
-	if ((err = chs_client__roster_load(s, &r, NULL)) < 0)
+	if ((err = chs_store__roster_load(s, &r, NULL)) < 0)
 		return err;
 	n = chs_roster_count(r);
 	if (!(l = calloc(1, sizeof(*l))) || (n && !(l->d = calloc(n, sizeof(*l->d))))) {
@@ -519,7 +519,7 @@ int chs_device_allowed_signers(chs_store *s, char **text)
 
 	*text = NULL;
 	chs_buf_init(&b, 0);
-	if ((err = chs_client__roster_load(s, &r, NULL)) < 0)
+	if ((err = chs_store__roster_load(s, &r, NULL)) < 0)
 		goto done;
 	err = chs_buf_printf(&b, "# chartsync allowed signers, roster %llu of organisation %s\n"
 			     "# use: git -c gpg.ssh.allowedSignersFile=FILE log --show-signature\n",
@@ -562,26 +562,26 @@ static int roster_set_oid(chs_store *s, uint64_t seq, const char *oid)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		return err;
-	if ((err = chs_client__prepare(s, &st, "UPDATE rosters SET oid = ? WHERE seq = ?")) < 0) {
-		chs_client__rollback(s);
+	if ((err = chs_store__prepare(s, &st, "UPDATE rosters SET oid = ? WHERE seq = ?")) < 0) {
+		chs_store__rollback(s);
 		return err;
 	}
-	if ((err = chs_client__bind_text(s, st, 1, oid)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 2, (int64_t)seq)) < 0) {
-		chs_client__finish(s, st);
-		chs_client__rollback(s);
+	if ((err = chs_store__bind_text(s, st, 1, oid)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 2, (int64_t)seq)) < 0) {
+		chs_store__finish(s, st);
+		chs_store__rollback(s);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE) {
-		err = chs_client__sqlerr(s, rc, "saving the roster");
-		chs_client__rollback(s);
+		err = chs_store__sqlerr(s, rc, "saving the roster");
+		chs_store__rollback(s);
 		return err;
 	}
-	return chs_client__commit(s);
+	return chs_store__commit(s);
 }
 
 /* The seq of the roster at the tip of the local roster ref (0: none): a
@@ -614,7 +614,7 @@ static int next_unpublished(chs_store *s, chs_roster **r, uint64_t *seq)
 	int err, rc;
 
 	*r = NULL;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT seq, body, signature FROM rosters WHERE oid IS NULL ORDER BY seq"
 		     " LIMIT 1")) < 0)
 		return err;
@@ -625,13 +625,13 @@ static int next_unpublished(chs_store *s, chs_roster **r, uint64_t *seq)
 				       (size_t)sqlite3_column_bytes(st, 1),
 				       sqlite3_column_blob(st, 2));
 	} else if (rc != SQLITE_DONE) {
-		err = chs_client__sqlerr(s, rc, "reading the roster");
+		err = chs_store__sqlerr(s, rc, "reading the roster");
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
-int chs_client__publish_rosters(chs_store *s, chs_git *g)
+int chs_replicate__publish_rosters(chs_store *s, chs_git *g)
 {
 	admin_secrets a;
 	chs_roster *r = NULL;
@@ -651,7 +651,7 @@ int chs_client__publish_rosters(chs_store *s, chs_git *g)
 			memcpy(oid, tip, sizeof(oid));
 		else if ((err = chs_roster_commit(g, CHS_ROSTER_REF, r, a.admin, oid)) < 0)
 			break;
-		chs_client__fault("roster-committed");
+		chs_util__fault("roster-committed");
 		if ((err = roster_set_oid(s, seq, oid)) < 0)
 			break;
 		chs_roster_free(r);

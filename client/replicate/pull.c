@@ -14,7 +14,7 @@
 #include <string.h>
 
 /* A problem that does not stop the sync: kept for the report. */
-void chs_client__sync_note(sync_ctx *x, const char *fmt, ...)
+void chs_replicate__sync_note(sync_ctx *x, const char *fmt, ...)
 {
 	chs_buf *b = &x->rep->problems;
 	va_list ap;
@@ -29,7 +29,7 @@ void chs_client__sync_note(sync_ctx *x, const char *fmt, ...)
 	x->rep->refused++;
 }
 
-void chs_client__sync_progress(sync_ctx *x, const char *what, size_t done, size_t total)
+void chs_replicate__sync_progress(sync_ctx *x, const char *what, size_t done, size_t total)
 {
 	if (x->opts && x->opts->progress)
 		x->opts->progress(what, done, total, x->opts->payload);
@@ -69,7 +69,7 @@ static int unseal_key(sync_ctx *x, int compartment, uint32_t gen, unsigned char 
 
 /* chs_key_fn for chs_batch_accept(): the pull's read-ahead thread asks
  * too, so the cache is shared under a lock. */
-int chs_client__sync_key_of(int compartment, uint32_t gen, unsigned char *key, void *payload)
+int chs_replicate__sync_key_of(int compartment, uint32_t gen, unsigned char *key, void *payload)
 {
 	sync_ctx *x = payload;
 	int err;
@@ -80,7 +80,7 @@ int chs_client__sync_key_of(int compartment, uint32_t gen, unsigned char *key, v
 	return err;
 }
 
-void chs_client__sync_keys_dispose(sync_ctx *x)
+void chs_replicate__sync_keys_dispose(sync_ctx *x)
 {
 	int c, g;
 
@@ -99,7 +99,7 @@ static int last_roster_oid(chs_store *s, char oid[41], int64_t *seq)
 
 	oid[0] = '\0';
 	*seq = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT oid, seq FROM rosters WHERE oid IS NOT NULL ORDER BY seq DESC LIMIT 1")) < 0)
 		return err;
 	rc = sqlite3_step(st);
@@ -107,8 +107,8 @@ static int last_roster_oid(chs_store *s, char oid[41], int64_t *seq)
 		snprintf(oid, 41, "%s", (const char *)sqlite3_column_text(st, 0));
 		*seq = sqlite3_column_int64(st, 1);
 	}
-	chs_client__finish(s, st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "reading");
+	chs_store__finish(s, st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "reading");
 }
 
 /* Check one fetched roster commit and keep it; the first one a store
@@ -121,7 +121,7 @@ static int accept_roster(sync_ctx *x, const char *oid, int64_t *last_seq)
 	chs_roster *r = NULL;
 	int pinned, err;
 
-	if ((err = chs_client__org_pinned(x->s, org, admin)) < 0 && err != CHS_ENOTFOUND)
+	if ((err = chs_store__org_pinned(x->s, org, admin)) < 0 && err != CHS_ENOTFOUND)
 		return err;
 	pinned = err == 0;
 	if ((err = chs_git_read(x->git, oid, &c)) < 0 ||
@@ -138,17 +138,17 @@ static int accept_roster(sync_ctx *x, const char *oid, int64_t *last_seq)
 				    (long long)*last_seq);
 		goto done;
 	}
-	if ((err = chs_client__begin(x->s)) < 0)
+	if ((err = chs_store__begin(x->s)) < 0)
 		goto done;
-	if ((!pinned && (err = chs_client__org_pin(x->s, chs_roster_org(r),
-						   chs_roster_admin(r))) < 0) ||
-	    (err = chs_client__roster_save(x->s, (const char *)c->entries[0].data,
-					   c->entries[0].len, c->entries[1].data, oid,
-					   chs_roster_seq(r))) < 0) {
-		chs_client__rollback(x->s);
+	if ((!pinned && (err = chs_store__org_pin(x->s, chs_roster_org(r),
+						  chs_roster_admin(r))) < 0) ||
+	    (err = chs_store__roster_save(x->s, (const char *)c->entries[0].data,
+					  c->entries[0].len, c->entries[1].data, oid,
+					  chs_roster_seq(r))) < 0) {
+		chs_store__rollback(x->s);
 		goto done;
 	}
-	if ((err = chs_client__commit(x->s)) == 0)
+	if ((err = chs_store__commit(x->s)) == 0)
 		*last_seq = (int64_t)chs_roster_seq(r);
 done:
 	chs_roster_free(r);
@@ -156,7 +156,7 @@ done:
 	return err;
 }
 
-int chs_client__fetch_roster(sync_ctx *x)
+int chs_replicate__fetch_roster(sync_ctx *x)
 {
 	char tip[41], last[41];
 	char (*oids)[41] = NULL;
@@ -213,8 +213,8 @@ static int group_commit(sync_ctx *x)
 	if (!x->applying)
 		return 0;
 	x->applying = 0;
-	if ((err = chs_client__commit(x->s)) == 0) {
-		chs_client__fault("group-committed");
+	if ((err = chs_store__commit(x->s)) == 0) {
+		chs_util__fault("group-committed");
 		x->rep->batches_in += x->group_batches;
 		x->rep->changes_in += x->group_changes;
 	}
@@ -226,7 +226,7 @@ static void group_abort(sync_ctx *x)
 {
 	if (!x->applying)
 		return;
-	chs_client__rollback(x->s);
+	chs_store__rollback(x->s);
 	x->applying = 0;
 	x->group_batches = x->group_changes = 0;
 }
@@ -239,14 +239,14 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 	int applied = 0, err;
 
 	if (!x->applying) {
-		if ((err = chs_client__begin(x->s)) < 0)
+		if ((err = chs_store__begin(x->s)) < 0)
 			return err;
 		x->applying = 1;
 	}
-	if ((err = chs_client__exec(x->s, "SAVEPOINT batch")) < 0)
+	if ((err = chs_store__exec(x->s, "SAVEPOINT batch")) < 0)
 		goto fail;
-	if ((err = chs_client__apply_verified(x->s, b, plan, &applied)) < 0 ||
-	    (err = chs_client__progress_save(x->s, device, chain)) < 0) {
+	if ((err = chs_records__apply_verified(x->s, b, plan, &applied)) < 0 ||
+	    (err = chs_records__progress_save(x->s, device, chain)) < 0) {
 		/* SQLite may have ended the whole transaction (an I/O error) */
 		if (sqlite3_get_autocommit(x->s->db) ||
 		    sqlite3_exec(x->s->db, "ROLLBACK TO batch; RELEASE batch", NULL, NULL,
@@ -254,9 +254,9 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 			group_abort(x);
 		return err;
 	}
-	if ((err = chs_client__exec(x->s, "RELEASE batch")) < 0)
+	if ((err = chs_store__exec(x->s, "RELEASE batch")) < 0)
 		goto fail;
-	chs_client__fault("applied"); /* applied, not yet committed */
+	chs_util__fault("applied"); /* applied, not yet committed */
 	if (applied) {
 		x->group_batches++;
 		x->group_changes += b->nchanges;
@@ -278,7 +278,7 @@ static int chain_start(sync_ctx *x, const char *device, const char *ref,
 	int yes, err;
 
 	*skip = 1;
-	if ((err = chs_client__progress_load(x->s, device, chain)) < 0 ||
+	if ((err = chs_records__progress_load(x->s, device, chain)) < 0 ||
 	    (err = chs_git_ref(x->git, ref, tip)) < 0)
 		return err;
 	if (strcmp(tip, chain->oid) == 0)
@@ -287,9 +287,9 @@ static int chain_start(sync_ctx *x, const char *device, const char *ref,
 		if ((err = chs_git_is_ancestor(x->git, chain->oid, tip, &yes)) < 0)
 			return err;
 		if (!yes) {
-			chs_client__sync_note(x, "device %s: its ref in the archive moved backwards"
-					      " or sideways from batch %llu; nothing more of it"
-					      " was applied", device, (unsigned long long)chain->seq);
+			chs_replicate__sync_note(x, "device %s: its ref in the archive moved backwards"
+						 " or sideways from batch %llu; nothing more of it"
+						 " was applied", device, (unsigned long long)chain->seq);
 			return 0;
 		}
 	}
@@ -341,7 +341,7 @@ typedef struct reader {
 /* The plan points into the batch: it goes first. */
 static void item_free(read_item *it)
 {
-	chs_client__plan_free(it->plan);
+	chs_records__plan_free(it->plan);
 	chs_batch_free(it->b);
 	it->plan = NULL;
 	it->b = NULL;
@@ -424,12 +424,12 @@ static void *reader_main(void *arg)
 		it.err = chs_git_read(r->x->reader_git, r->oids[i], &c);
 		if (it.err == 0)
 			it.err = chs_batch_accept(&it.b, &complete, &r->chain, r->x->roster,
-						  r->device, r->oids[i], c, chs_client__sync_key_of,
+						  r->device, r->oids[i], c, chs_replicate__sync_key_of,
 						  r->x);
 		chs_git_commit_free(c);
 		it.chain = r->chain;
 		/* without a plan (out of memory) apply makes one, or says why not */
-		if (it.err == 0 && chs_client__plan_batch(it.b, &it.plan) < 0)
+		if (it.err == 0 && chs_records__plan_batch(it.b, &it.plan) < 0)
 			chs_error_clear();
 		if (it.err < 0)
 			snprintf(it.msg, sizeof(it.msg), "%s", chs_error_last());
@@ -499,7 +499,7 @@ static int reader_git(sync_ctx *x)
 
 	if (x->reader_git)
 		return 0;
-	if (!(path = chs_client__path(x->s->dir, "git")))
+	if (!(path = chs_util__path(x->s->dir, "git")))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	err = chs_git_open(&x->reader_git, path);
 	free(path);
@@ -514,14 +514,14 @@ static int apply_read(sync_ctx *x, reader *r)
 	int err = 0;
 
 	for (i = 0; err == 0 && reader_take(r, &it); i++) {
-		chs_client__sync_progress(x, "Applying batches", i, r->n);
+		chs_replicate__sync_progress(x, "Applying batches", i, r->n);
 		if (it.err < 0)
 			item_free(&it);
 		if (it.err == CHS_ENOMEM || it.err == CHS_EIO)
 			return chs_error_set(it.err, "%s", it.msg);
 		if (it.err < 0) {
 			/* refused: report it, leave this device where it was */
-			chs_client__sync_note(x, "device %s: %s", r->device, it.msg);
+			chs_replicate__sync_note(x, "device %s: %s", r->device, it.msg);
 			return 0;
 		}
 		err = apply_one(x, r->device, it.b, it.plan, &it.chain);
@@ -529,7 +529,7 @@ static int apply_read(sync_ctx *x, reader *r)
 		if (err == CHS_EDENIED) {
 			/* refused by the store (an edit of an access event):
 			 * reported like a failed check, the device left here */
-			chs_client__sync_note(x, "%s", chs_error_last());
+			chs_replicate__sync_note(x, "%s", chs_error_last());
 			chs_error_clear();
 			return 0;
 		}
@@ -573,7 +573,7 @@ done:
 	return err;
 }
 
-int chs_client__pull_devices(sync_ctx *x)
+int chs_replicate__pull_devices(sync_ctx *x)
 {
 	char **refs = NULL;
 	size_t i, n = 0;

@@ -40,31 +40,31 @@ typedef struct sync_ctx {
 /* pull.c: the sync's notes, data keys, and what comes in. */
 /* A problem that does not stop the sync: kept for the report (one line,
  * counted as refused). */
-void chs_client__sync_note(sync_ctx *x, const char *fmt, ...) CHS_PRINTF(2, 3);
+void chs_replicate__sync_note(sync_ctx *x, const char *fmt, ...) CHS_PRINTF(2, 3);
 /* Tell the caller's progress function, if any. */
-void chs_client__sync_progress(sync_ctx *x, const char *what, size_t done, size_t total);
+void chs_replicate__sync_progress(sync_ctx *x, const char *what, size_t done, size_t total);
 /* chs_key_fn over the roster this sync holds (payload: the sync_ctx);
- * unsealed keys are kept until chs_client__sync_keys_dispose(), and any
+ * unsealed keys are kept until chs_replicate__sync_keys_dispose(), and any
  * thread may ask. CHS_EDENIED for a compartment this device's role does
  * not read. */
-int chs_client__sync_key_of(int compartment, uint32_t gen, unsigned char *key, void *payload);
-void chs_client__sync_keys_dispose(sync_ctx *x);
+int chs_replicate__sync_key_of(int compartment, uint32_t gen, unsigned char *key, void *payload);
+void chs_replicate__sync_keys_dispose(sync_ctx *x);
 /* Accept the archive's new roster commits (fetched by then). */
-int chs_client__fetch_roster(sync_ctx *x);
+int chs_replicate__fetch_roster(sync_ctx *x);
 /* Check and apply every other device's new batches; a device whose
  * batches fail a check is noted and left where it was. */
-int chs_client__pull_devices(sync_ctx *x);
+int chs_replicate__pull_devices(sync_ctx *x);
 
 /* send.c: what goes out. */
 /* Commit every batch saved here and not yet in git, and mark them sent. */
-int chs_client__commit_outgoing(sync_ctx *x);
+int chs_replicate__commit_outgoing(sync_ctx *x);
 /* Push this device's ref (and the admin's roster) where it moved,
  * catching up and retrying when the archive moved meanwhile. */
-int chs_client__push(sync_ctx *x);
+int chs_replicate__push(sync_ctx *x);
 
 /* ---- org.c ---- */
 /* The admin's store: commit the saved rosters not yet in git. */
-int chs_client__publish_rosters(chs_store *s, chs_git *g);
+int chs_replicate__publish_rosters(chs_store *s, chs_git *g);
 
 /* ---- blobsync.c: attachment bytes through the archive ---- */
 /* What the sync lends the attachment steps. */
@@ -83,17 +83,17 @@ typedef struct chs_blob_sync {
 
 /* 1 when this store's device (by the roster it holds) reads clinical
  * data, so its fetches should include attachment chunks. */
-int chs_client__blobs_wanted(chs_store *s);
+int chs_replicate__blobs_wanted(chs_store *s);
 /* Read other devices' new chunk commits (fetching them first unless
  * b->fetched), check them and store the chunks; an attachment whose
  * chunks are all here becomes readable. A device whose chunks fail a
  * check is reported (b->rep) and left where it was. Nothing for a device
  * that reads no clinical data. */
-int chs_client__blobs_pull(const chs_blob_sync *b);
+int chs_replicate__blobs_pull(const chs_blob_sync *b);
 /* Send the chunks of this store's attachments that the archive does not
  * have yet, a bounded commit at a time, each pushed before the next is
  * made: an interruption loses at most one commit's worth. Run it after
  * the batches that name them are pushed. */
-int chs_client__blobs_push(const chs_blob_sync *b);
+int chs_replicate__blobs_push(const chs_blob_sync *b);
 
 #endif /* CHS_CLIENT_REPLICATE_REPLICATE_INT_H */

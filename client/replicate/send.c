@@ -44,26 +44,26 @@ static int mark_sent(chs_store *s, int64_t dseq_upto)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		return err;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "UPDATE batches SET sent = 1 WHERE local AND NOT sent AND dseq <= ?")) < 0) {
-		chs_client__rollback(s);
+		chs_store__rollback(s);
 		return err;
 	}
-	if ((err = chs_client__bind_int64(s, st, 1, dseq_upto)) < 0) {
-		chs_client__finish(s, st);
-		chs_client__rollback(s);
+	if ((err = chs_store__bind_int64(s, st, 1, dseq_upto)) < 0) {
+		chs_store__finish(s, st);
+		chs_store__rollback(s);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE) {
-		err = chs_client__sqlerr(s, rc, "marking batches sent");
-		chs_client__rollback(s);
+		err = chs_store__sqlerr(s, rc, "marking batches sent");
+		chs_store__rollback(s);
 		return err;
 	}
-	return chs_client__commit(s);
+	return chs_store__commit(s);
 }
 
 /* The compartment a record of `type` belongs to. */
@@ -82,12 +82,12 @@ static int load_encoded(sync_ctx *x, const unsigned char id[CHS_CHANGE_ID_BYTES]
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(x->s, &st,
+	if ((err = chs_store__prepare(x->s, &st,
 		     "SELECT c.body, r.type FROM changes c JOIN records r ON r.id = c.record"
 		     " WHERE c.id = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(x->s, st, 1, id, CHS_CHANGE_ID_BYTES)) < 0) {
-		chs_client__finish(x->s, st);
+	if ((err = chs_store__bind_blob(x->s, st, 1, id, CHS_CHANGE_ID_BYTES)) < 0) {
+		chs_store__finish(x->s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
@@ -98,9 +98,9 @@ static int load_encoded(sync_ctx *x, const unsigned char id[CHS_CHANGE_ID_BYTES]
 	} else {
 		err = rc == SQLITE_DONE ? chs_error_set(CHS_EDAMAGED,
 							"a change of a stored batch is missing")
-					: chs_client__sqlerr(x->s, rc, "reading a batch");
+					: chs_store__sqlerr(x->s, rc, "reading a batch");
 	}
-	chs_client__finish(x->s, st);
+	chs_store__finish(x->s, st);
 	return err;
 }
 
@@ -123,15 +123,15 @@ static int load_batch(sync_ctx *x, int64_t seq, const unsigned char (*ids)[CHS_C
 	size_t k = 0;
 	int err = 0, rc = SQLITE_DONE;
 
-	if (n && (err = chs_client__prepare(x->s, &st,
+	if (n && (err = chs_store__prepare(x->s, &st,
 		     "SELECT c.id, c.batch, c.body, r.type FROM changes c"
 		     " JOIN records r ON r.id = c.record"
 		     " WHERE c.rowid >= (SELECT rowid FROM changes WHERE id = ?1)"
 		     " ORDER BY c.rowid LIMIT ?2")) < 0)
 		return err;
-	if (n && ((err = chs_client__bind_blob(x->s, st, 1, ids[0], CHS_CHANGE_ID_BYTES)) < 0 ||
-		  (err = chs_client__bind_int64(x->s, st, 2, (int64_t)n)) < 0)) {
-		chs_client__finish(x->s, st);
+	if (n && ((err = chs_store__bind_blob(x->s, st, 1, ids[0], CHS_CHANGE_ID_BYTES)) < 0 ||
+		  (err = chs_store__bind_int64(x->s, st, 2, (int64_t)n)) < 0)) {
+		chs_store__finish(x->s, st);
 		return err;
 	}
 	while (k < n && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -148,9 +148,9 @@ static int load_batch(sync_ctx *x, int64_t seq, const unsigned char (*ids)[CHS_C
 		k++;
 	}
 	if (st)
-		chs_client__finish(x->s, st);
+		chs_store__finish(x->s, st);
 	if (err == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(x->s, rc, "reading a batch");
+		err = chs_store__sqlerr(x->s, rc, "reading a batch");
 	for (; k < n && err == 0; k++)
 		err = load_encoded(x, ids[k], &bodies[k], &comp[k]);
 	return err;
@@ -168,7 +168,7 @@ static int batch_keys(sync_ctx *x, const chs_batch *b, const int *comp, size_t n
 		if (keys[c = comp[i]])
 			continue;
 		gens[c] = chs_roster_generation(x->roster, c);
-		if (chs_client__sync_key_of(c, gens[c], key[c], x) < 0)
+		if (chs_replicate__sync_key_of(c, gens[c], key[c], x) < 0)
 			return chs_error_set(CHS_EDENIED,
 					     "this store's role may not write %s records, so its batch"
 					     " %llu cannot be sent", c ? "clinical" : "billing",
@@ -363,7 +363,7 @@ static int commit_unsent(sync_ctx *x, sqlite3_stmt *st, uint64_t *done_seq)
 
 	/* nothing to send, the common case: no thread either */
 	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(x->s, rc, "reading batches");
+		return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(x->s, rc, "reading batches");
 	memset(&k, 0, sizeof(k));
 	pthread_mutex_init(&k.lock, NULL);
 	pthread_cond_init(&k.moved, NULL);
@@ -381,19 +381,19 @@ static int commit_unsent(sync_ctx *x, sqlite3_stmt *st, uint64_t *done_seq)
 				break;
 			packer_put(&k, j);
 			if ((rc = sqlite3_step(st)) != SQLITE_ROW && rc != SQLITE_DONE)
-				err = chs_client__sqlerr(x->s, rc, "reading batches");
+				err = chs_store__sqlerr(x->s, rc, "reading batches");
 			continue;
 		}
 		j = packer_take(&k);
 		err = job_commit(x, j, done_seq);
 		job_free(j);
-		chs_client__sync_progress(x, "Preparing batches", x->rep->batches_out, 0);
+		chs_replicate__sync_progress(x, "Preparing batches", x->rep->batches_out, 0);
 	}
 	packer_stop(&k, thread);
 	return err;
 }
 
-int chs_client__commit_outgoing(sync_ctx *x)
+int chs_replicate__commit_outgoing(sync_ctx *x)
 {
 	char ref[sizeof(CHS_DEVICE_REFS) + 33];
 	sqlite3_stmt *st = NULL;
@@ -404,17 +404,17 @@ int chs_client__commit_outgoing(sync_ctx *x)
 	if ((err = own_tip_seq(x, ref, &done_seq)) < 0 ||
 	    (done_seq && (err = mark_sent(x->s, (int64_t)done_seq)) < 0))
 		return err;
-	if ((err = chs_client__prepare(x->s, &st,
+	if ((err = chs_store__prepare(x->s, &st,
 		     "SELECT dseq, manifest, signature, seq FROM batches WHERE local AND NOT sent"
 		     " ORDER BY dseq")) < 0)
 		return err;
 	/* every batch of this sync reaches disk as one pack */
 	chs_git_hold(x->git);
 	err = commit_unsent(x, st, &done_seq);
-	chs_client__finish(x->s, st);
+	chs_store__finish(x->s, st);
 	if (err == 0)
 		err = chs_git_release(x->git);
-	chs_client__fault("committed");
+	chs_util__fault("committed");
 	/* marked after the statement is done: one write at a time */
 	if (x->rep->batches_out && done_seq) {
 		int err2 = mark_sent(x->s, (int64_t)done_seq);
@@ -472,15 +472,15 @@ static int push_once(sync_ctx *x)
 		refs[n++] = mine;
 	if (n == 0)
 		return 0;
-	chs_client__sync_progress(x, "Sending", 0, 0);
-	chs_client__fault("pushing");
+	chs_replicate__sync_progress(x, "Sending", 0, 0);
+	chs_util__fault("pushing");
 	if ((err = chs_git_push(x->git, x->url, refs, n)) == 0)
 		x->rep->pushed = 1;
-	chs_client__fault("pushed");
+	chs_util__fault("pushed");
 	return err;
 }
 
-int chs_client__push(sync_ctx *x)
+int chs_replicate__push(sync_ctx *x)
 {
 	int tries, err = 0;
 
@@ -492,7 +492,7 @@ int chs_client__push(sync_ctx *x)
 		/* the archive moved meanwhile: catch up, then try again */
 		chs_error_clear();
 		if ((err = chs_git_fetch(x->git, x->url)) < 0 ||
-		    (err = chs_client__fetch_roster(x)) < 0)
+		    (err = chs_replicate__fetch_roster(x)) < 0)
 			return err;
 	}
 	return err;

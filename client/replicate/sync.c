@@ -59,7 +59,7 @@ void chs_sync_report_dispose(chs_sync_report *r)
 
 static int sync_lock(chs_store *s, int *fd)
 {
-	char *path = chs_client__path(s->dir, "sync.lock");
+	char *path = chs_util__path(s->dir, "sync.lock");
 
 	*fd = -1;
 	if (!path)
@@ -79,7 +79,7 @@ static int sync_lock(chs_store *s, int *fd)
 
 static void on_transfer(const char *what, size_t done, size_t total, void *payload)
 {
-	chs_client__sync_progress(payload, what, done, total);
+	chs_replicate__sync_progress(payload, what, done, total);
 }
 
 /* The mirror, talking to the archive as this device (its key signs SSH
@@ -87,7 +87,7 @@ static void on_transfer(const char *what, size_t done, size_t total, void *paylo
  * the store's sync lock, so no other writer of the mirror is running. */
 static int open_git(sync_ctx *x)
 {
-	char *path = chs_client__path(x->s->dir, "git");
+	char *path = chs_util__path(x->s->dir, "git");
 	chs_git_transport t;
 	int err;
 
@@ -114,7 +114,7 @@ static int find_me(sync_ctx *x)
 	chs_roster_free(x->roster);
 	x->roster = NULL;
 	x->me = NULL;
-	if ((err = chs_client__roster_load(x->s, &x->roster, NULL)) == CHS_ENOTFOUND)
+	if ((err = chs_store__roster_load(x->s, &x->roster, NULL)) == CHS_ENOTFOUND)
 		return chs_error_set(CHS_EDENIED,
 				     "the archive at %s has no roster yet: the organisation's admin"
 				     " runs 'chartsync org init --archive %s' first", x->url, x->url);
@@ -144,7 +144,7 @@ static void blob_sync_of(sync_ctx *x, chs_blob_sync *b, int fetched)
 	b->url = x->url;
 	b->roster = x->roster;
 	b->me = x->me;
-	b->key_of = chs_client__sync_key_of;
+	b->key_of = chs_replicate__sync_key_of;
 	b->key_payload = x;
 	b->fetched = fetched;
 	b->opts = x->opts;
@@ -156,24 +156,24 @@ static void blob_sync_of(sync_ctx *x, chs_blob_sync *b, int fetched)
  * a batch. */
 static int run(sync_ctx *x)
 {
-	int chunks = chs_client__blobs_wanted(x->s), err;
+	int chunks = chs_replicate__blobs_wanted(x->s), err;
 	chs_blob_sync b;
 
-	chs_client__sync_progress(x, "Fetching", 0, 0);
+	chs_replicate__sync_progress(x, "Fetching", 0, 0);
 	if ((err = chs_git_fetch_refs(x->git, x->url, CHS_GIT_FETCH_CHANGES |
 				      (chunks ? CHS_GIT_FETCH_CHUNKS : 0))) < 0)
 		return chs_error_wrap(err, "cannot reach the archive at %s; your work is saved"
 				      " here and goes with the next sync", x->url);
-	chs_client__fault("fetched");
-	if ((err = chs_client__fetch_roster(x)) < 0)
+	chs_util__fault("fetched");
+	if ((err = chs_replicate__fetch_roster(x)) < 0)
 		return err;
-	if (x->org_admin && (err = chs_client__publish_rosters(x->s, x->git)) < 0)
+	if (x->org_admin && (err = chs_replicate__publish_rosters(x->s, x->git)) < 0)
 		return err;
-	if ((err = find_me(x)) < 0 || (err = chs_client__pull_devices(x)) < 0 ||
-	    (err = chs_client__commit_outgoing(x)) < 0 || (err = chs_client__push(x)) < 0)
+	if ((err = find_me(x)) < 0 || (err = chs_replicate__pull_devices(x)) < 0 ||
+	    (err = chs_replicate__commit_outgoing(x)) < 0 || (err = chs_replicate__push(x)) < 0)
 		return err;
 	blob_sync_of(x, &b, chunks);
-	if ((err = chs_client__blobs_push(&b)) < 0 || (err = chs_client__blobs_pull(&b)) < 0)
+	if ((err = chs_replicate__blobs_push(&b)) < 0 || (err = chs_replicate__blobs_pull(&b)) < 0)
 		return err;
 	/* housekeeping, not the sync's result: a failure only costs speed */
 	if (chs_git_maintain(x->git, MAX_PACKS) < 0 ||
@@ -205,7 +205,7 @@ int chs_store_sync(chs_store *s, const chs_sync_opts *opts, chs_sync_report *rep
 		goto done;
 	}
 	x.url = url;
-	if ((err = chs_client__org_admin(s, &x.org_admin)) < 0 ||
+	if ((err = chs_store__org_admin(s, &x.org_admin)) < 0 ||
 	    (err = sync_lock(s, &lock)) < 0 || (err = open_git(&x)) < 0)
 		goto done;
 	err = run(&x);
@@ -214,7 +214,7 @@ int chs_store_sync(chs_store *s, const chs_sync_opts *opts, chs_sync_report *rep
 				    " %s refused:\n%s", rep->refused, rep->refused == 1 ? "" : "s",
 				    rep->refused == 1 ? "was" : "were", rep->problems.ptr);
 done:
-	chs_client__sync_keys_dispose(&x);
+	chs_replicate__sync_keys_dispose(&x);
 	pthread_mutex_destroy(&x.keys_lock);
 	chs_roster_free(x.roster);
 	chs_git_free(x.reader_git);
@@ -222,7 +222,7 @@ done:
 	if (lock >= 0)
 		close(lock);
 	free(url);
-	chs_client__after_big_job(rep->changes_in + rep->changes_out);
+	chs_store__after_big_job(rep->changes_in + rep->changes_out);
 	return err;
 }
 

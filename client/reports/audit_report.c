@@ -120,7 +120,7 @@ static const char *str_field(json_t *fields, const char *name)
 /* A copy of `v` into *out; v NULL is "". Counts a failure in *bad. */
 static void copy(const char **out, const char *v, int *bad)
 {
-	if (!(*out = chs_client__strdup(v ? v : "")))
+	if (!(*out = chs_util__strdup(v ? v : "")))
 		*bad = 1;
 }
 
@@ -223,18 +223,18 @@ static int collect(chs_store *s, report *r, const unsigned char *pid)
 	size_t done = 0;
 	int err, rc;
 
-	if (r->f->progress && (err = chs_client__get_int(s,
+	if (r->f->progress && (err = chs_store__get_int(s,
 			"SELECT count(*) FROM records WHERE type = 'audit'", &total)) < 0)
 		return err;
 	/* one patient's events through the patient index, not a scan */
-	if ((err = chs_client__prepare(s, &st, pid
+	if ((err = chs_store__prepare(s, &st, pid
 		     ? "SELECT r.id, r.state, c.body FROM records r JOIN changes c"
 		       " ON c.record = r.id WHERE r.type = 'audit' AND r.patient = ?1"
 		     : "SELECT r.id, r.state, c.body FROM records r JOIN changes c"
 		       " ON c.record = r.id WHERE r.type = 'audit'")) < 0)
 		return err;
-	if (pid && (err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
-		chs_client__finish(s, st);
+	if (pid && (err = chs_store__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -243,9 +243,9 @@ static int collect(chs_store *s, report *r, const unsigned char *pid)
 		if (r->f->progress && ++done % 1024 == 0)
 			r->f->progress("Reading access events", done, (size_t)total, r->f->payload);
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading access events");
+		err = chs_store__sqlerr(s, rc, "reading access events");
 	if (err == 0 && r->f->progress)
 		r->f->progress("Reading access events", done, (size_t)total, r->f->payload);
 	return err;
@@ -282,10 +282,10 @@ int chs_report_access(chs_access_report **out, chs_store *s, const chs_access_fi
 		return err;
 	/* a full id is taken as it is: the patient may be one this store
 	 * does not hold */
-	if (r.f->patient && chs_client__parse_id(pid, r.f->patient) < 0) {
+	if (r.f->patient && chs_util__parse_id(pid, r.f->patient) < 0) {
 		if ((err = chs_record_resolve(s, r.f->patient, hex)) < 0)
 			return err;
-		chs_client__parse_id(pid, hex);
+		chs_util__parse_id(pid, hex);
 	}
 	if (!(r.out = calloc(1, sizeof(*r.out))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");

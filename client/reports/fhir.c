@@ -203,7 +203,7 @@ static const char *link_of(json_t *fields, const char *name)
 	const char *hex = json_string_value(json_object_get(fields, name));
 	unsigned char id[16];
 
-	return hex && chs_client__parse_id(id, hex) == 0 ? hex : NULL;
+	return hex && chs_util__parse_id(id, hex) == 0 ? hex : NULL;
 }
 
 static void ref_field(jw *w, const char *key, json_t *f, const char *name)
@@ -666,19 +666,19 @@ static int count_rows(fhir *x, const unsigned char *pid, int64_t *n)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(x->s, &st, pid
+	if ((err = chs_store__prepare(x->s, &st, pid
 		     ? "SELECT count(*) FROM records WHERE NOT deleted AND"
 		       " (patient = ?1 OR id = ?1)"
 		     : "SELECT count(*) FROM records WHERE NOT deleted")) < 0)
 		return err;
-	if (pid && (err = chs_client__bind_blob(x->s, st, 1, pid, 16)) < 0) {
-		chs_client__finish(x->s, st);
+	if (pid && (err = chs_store__bind_blob(x->s, st, 1, pid, 16)) < 0) {
+		chs_store__finish(x->s, st);
 		return err;
 	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*n = sqlite3_column_int64(st, 0);
-	chs_client__finish(x->s, st);
-	return rc == SQLITE_ROW ? 0 : chs_client__sqlerr(x->s, rc, "counting records");
+	chs_store__finish(x->s, st);
+	return rc == SQLITE_ROW ? 0 : chs_store__sqlerr(x->s, rc, "counting records");
 }
 
 static int write_entries(fhir *x, const unsigned char *pid)
@@ -691,13 +691,13 @@ static int write_entries(fhir *x, const unsigned char *pid)
 	if (x->o.progress && (err = count_rows(x, pid, &total)) < 0)
 		return err;
 	/* one patient's records through the patient index, not a scan */
-	if ((err = chs_client__prepare(x->s, &st, pid
+	if ((err = chs_store__prepare(x->s, &st, pid
 		     ? "SELECT id, type, state FROM records WHERE NOT deleted AND"
 		       " (patient = ?1 OR id = ?1) ORDER BY rowid"
 		     : "SELECT id, type, state FROM records WHERE NOT deleted ORDER BY rowid")) < 0)
 		return err;
-	if (pid && (err = chs_client__bind_blob(x->s, st, 1, pid, 16)) < 0) {
-		chs_client__finish(x->s, st);
+	if (pid && (err = chs_store__bind_blob(x->s, st, 1, pid, 16)) < 0) {
+		chs_store__finish(x->s, st);
 		return err;
 	}
 	memset(&w, 0, sizeof(w));
@@ -708,10 +708,10 @@ static int write_entries(fhir *x, const unsigned char *pid)
 			x->o.progress("exporting records", (size_t)done, (size_t)total,
 				      x->o.payload);
 	}
-	chs_client__finish(x->s, st);
+	chs_store__finish(x->s, st);
 	chs_buf_dispose(&w.b);
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(x->s, rc, "reading the records");
+		err = chs_store__sqlerr(x->s, rc, "reading the records");
 	return err;
 }
 
@@ -723,21 +723,21 @@ static int check_patient(chs_store *s, const char *prefix, unsigned char pid[16]
 
 	if ((err = chs_record_resolve(s, prefix, hex)) < 0)
 		return err;
-	chs_client__parse_id(pid, hex);
-	if ((err = chs_client__prepare(s, &st,
+	chs_util__parse_id(pid, hex);
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT type = 'patient', deleted FROM records WHERE id = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, pid, 16)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, pid, 16)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		is_patient = sqlite3_column_int(st, 0);
 		deleted = sqlite3_column_int(st, 1);
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_ROW)
-		return chs_client__sqlerr(s, rc, "reading a record");
+		return chs_store__sqlerr(s, rc, "reading a record");
 	if (!is_patient)
 		return chs_error_set(CHS_EINVALID, "'%s' is not a patient (give a patient's id)",
 				     prefix);
@@ -767,7 +767,7 @@ int chs_export_fhir(chs_store *s, const char *patient_id, const chs_report_opts 
 	/* an export is a look at the charts it holds: it is recorded, and
 	 * refused when it could not be (checked first, written when done with
 	 * how long it took; a caller writing a file renames it only after) */
-	if ((err = chs_client__audit_probe(s)) < 0)
+	if ((err = chs_audit__probe(s)) < 0)
 		return chs_error_wrap(err, "this export could not be recorded as an access");
 	start = chs_audit_now_ms();
 	if ((err = bundle_head(&x)) == 0 && (err = write_entries(&x, patient_id ? pid : NULL)) == 0 &&
@@ -775,9 +775,9 @@ int chs_export_fhir(chs_store *s, const char *patient_id, const chs_report_opts 
 		err = write_failed();
 	/* every patient's export names no single chart: one event for all */
 	if (err == 0)
-		err = chs_client__audit(s, patient_id ? "export" : "export_all",
-					patient_id ? (const unsigned char (*)[16])pid : NULL,
-					patient_id ? 1 : 0, patient_id, start,
-					chs_audit_now_ms() - start);
+		err = chs_audit__write(s, patient_id ? "export" : "export_all",
+				       patient_id ? (const unsigned char (*)[16])pid : NULL,
+				       patient_id ? 1 : 0, patient_id, start,
+				       chs_audit_now_ms() - start);
 	return err;
 }

@@ -109,5 +109,5 @@ void chs_report__opts(chs_report_opts *o, const chs_report_opts *opts)
 	else
 		chs_report_opts_init(o);
 	if (!o->now)
-		o->now = chs_client__now();
+		o->now = chs_util__now();
 }

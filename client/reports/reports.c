@@ -215,7 +215,7 @@ static void link_id(json_t *fields, const char *name, unsigned char out[16])
 {
 	const char *hex = json_string_value(json_object_get(fields, name));
 
-	if (!hex || chs_client__parse_id(out, hex) < 0)
+	if (!hex || chs_util__parse_id(out, hex) < 0)
 		memset(out, 0, 16);
 }
 
@@ -268,7 +268,7 @@ static int add_confirmation(report *rp, json_t *fields)
 	unsigned char key[48];
 	int r;
 
-	if (!rec || !chg || chs_client__parse_id(key, rec) < 0)
+	if (!rec || !chg || chs_util__parse_id(key, rec) < 0)
 		return 0;
 	if ((r = heads_key_of(chg, key + 16)) != 0)
 		return r < 0 ? r : 0;
@@ -306,7 +306,7 @@ static int summarise(report *rp, rrec *r, json_t *fields)
 	case T_DIAGNOSIS:
 		v = chs_report__text(fields, r->type == T_PROCEDURE ? "cpt" : "icd");
 		r->code = code_state(v, r->type == T_PROCEDURE);
-		if (v && !(r->text = chs_client__strdup(v)))
+		if (v && !(r->text = chs_util__strdup(v)))
 			return nomem();
 		break;
 	}
@@ -373,7 +373,7 @@ static int load(report *rp)
 	size_t rows = 0;
 	int err, rc;
 
-	if ((err = chs_client__prepare(rp->s, &st,
+	if ((err = chs_store__prepare(rp->s, &st,
 		     "SELECT id, type, review, heads, state FROM records WHERE NOT deleted")) < 0)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && err == 0) {
@@ -382,9 +382,9 @@ static int load(report *rp)
 		if (rp->o.progress && ++rows % 4096 == 0)
 			rp->o.progress("reading records", rows, 0, rp->o.payload);
 	}
-	chs_client__finish(rp->s, st);
+	chs_store__finish(rp->s, st);
 	if (err == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = chs_client__sqlerr(rp->s, rc, "reading the records");
+		err = chs_store__sqlerr(rp->s, rc, "reading the records");
 	return err;
 }
 
@@ -486,11 +486,11 @@ static int vfinding(report *rp, const char *kind, const unsigned char *pat,
 	f->kind = kind;
 	if (pat && !zero_id(pat)) {
 		chs_hex(hex, pat, 16);
-		f->patient = chs_client__strdup(hex);
+		f->patient = chs_util__strdup(hex);
 	}
 	f->records = n ? ids_hex(ids, n) : NULL;
 	f->nrecords = n;
-	f->detail = chs_client__strdup(detail);
+	f->detail = chs_util__strdup(detail);
 	if ((pat && !zero_id(pat) && !f->patient) || (n && !f->records) || !f->detail) {
 		finding_dispose(f);
 		return nomem();
@@ -571,7 +571,7 @@ static int check_review(report *rp, const rrec *r)
 	size_t n = 0, i, j;
 	int err;
 
-	if ((err = chs_client__merge_record(rp->s, r->id, &m, &changes, &n)) < 0)
+	if ((err = chs_records__merge_record(rp->s, r->id, &m, &changes, &n)) < 0)
 		return err;
 	for (i = 0; i < m->nfields; i++)
 		for (j = 0; j < m->fields[i].ncandidates; j++)
@@ -581,7 +581,7 @@ static int check_review(report *rp, const rrec *r)
 		if (chs_hlc_ms(m->exists_candidates[j].change->hlc) > newest)
 			newest = chs_hlc_ms(m->exists_candidates[j].change->hlc);
 	chs_merged_free(m);
-	chs_client__changes_free(changes, n);
+	chs_records__changes_free(changes, n);
 	if (!newest || age_days(rp, newest) <= rp->o.review_days)
 		return 0;
 	return one(rp, "review_overdue", r,
@@ -643,14 +643,14 @@ static int resolve_head_times(report *rp)
 	scan = n > LOOKUPS_MAX;
 	if (n)
 		qsort(nd, n, sizeof(*nd), by_head);
-	if (n && (err = chs_client__prepare(rp->s, &st, scan
+	if (n && (err = chs_store__prepare(rp->s, &st, scan
 			? "SELECT id, body FROM changes"
 			: "SELECT id, body FROM changes WHERE id = ?")) < 0)
 		goto done;
 	for (i = 0; n && i < (scan ? 1 : n) && err == 0; i++) {
 		if (!scan) {
 			sqlite3_reset(st);
-			if ((err = chs_client__bind_blob(rp->s, st, 1, nd[i].head, 32)) < 0)
+			if ((err = chs_store__bind_blob(rp->s, st, 1, nd[i].head, 32)) < 0)
 				break;
 		}
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -667,10 +667,10 @@ static int resolve_head_times(report *rp)
 				hit->r->head_ms = ms;
 		}
 		if (rc != SQLITE_DONE)
-			err = chs_client__sqlerr(rp->s, rc, "reading the changes");
+			err = chs_store__sqlerr(rp->s, rc, "reading the changes");
 	}
 	if (st)
-		chs_client__finish(rp->s, st);
+		chs_store__finish(rp->s, st);
 done:
 	free(nd);
 	return err;
@@ -957,7 +957,7 @@ int chs_report_consistency(chs_consistency_report **out, chs_store *s,
 	rp.confirmations = chs_schema_type("confirmation") != NULL;
 	if (!(rp.out = calloc(1, sizeof(*rp.out))))
 		return nomem();
-	if ((err = chs_client__role(s, &role)) == 0) {
+	if ((err = chs_store__role(s, &role)) == 0) {
 		rp.clinical = role != CHS_ROLE_BILLING;
 		if ((err = load(&rp)) == 0 && rp.nconfirmed)
 			qsort(rp.confirmed, rp.nconfirmed, 48, by_key48);
@@ -1023,7 +1023,7 @@ static coder *coder_get(coding *c, const char *name)
 	if (CHS_ARRAY_GROW(c->coders, c->capcoders, c->ncoders + 1) < 0)
 		return NULL;
 	memset(&c->coders[c->ncoders], 0, sizeof(coder));
-	if (!(c->coders[c->ncoders].name = chs_client__strdup(name)))
+	if (!(c->coders[c->ncoders].name = chs_util__strdup(name)))
 		return NULL;
 	return &c->coders[c->ncoders++];
 }
@@ -1166,7 +1166,7 @@ int chs_report_coding(chs_coding_report **out, chs_store *s, const chs_report_op
 	*out = NULL;
 	memset(&c, 0, sizeof(c));
 	chs_report__opts(&c.o, opts);
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id, state FROM records WHERE type = 'encounter' AND NOT deleted")) < 0)
 		return err;
 	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1177,9 +1177,9 @@ int chs_report_coding(chs_coding_report **out, chs_store *s, const chs_report_op
 					 json_object_get(state, "fields"));
 		json_decref(state);
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (err == 0 && rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading the visits");
+		err = chs_store__sqlerr(s, rc, "reading the visits");
 	if (err == 0)
 		err = coding_result(&c, out);
 	for (i = 0; i < c.ncoders; i++) {

@@ -25,9 +25,9 @@ static char *host_name(void)
 	char name[256];
 
 	if (gethostname(name, sizeof(name)) < 0)
-		return chs_client__strdup("terminal");
+		return chs_util__strdup("terminal");
 	name[sizeof(name) - 1] = '\0';
-	return chs_client__strdup(name);
+	return chs_util__strdup(name);
 }
 
 static int check_terminal(const char *v)
@@ -46,7 +46,7 @@ static int check_terminal(const char *v)
 
 static char *empty(void)
 {
-	return chs_client__strdup("");
+	return chs_util__strdup("");
 }
 
 /* An archive address: a path, or a URL git understands (file://, git://,
@@ -111,8 +111,8 @@ int chs_config_get(chs_store *s, const char *key, char **out)
 	*out = NULL;
 	if (!set)
 		return CHS_ENOTFOUND;
-	err = chs_client__get_text(s, "SELECT value FROM settings WHERE key = ?",
-				   key, out);
+	err = chs_store__get_text(s, "SELECT value FROM settings WHERE key = ?",
+				  key, out);
 	if (err != CHS_ENOTFOUND)
 		return err;
 	chs_error_clear();
@@ -120,7 +120,7 @@ int chs_config_get(chs_store *s, const char *key, char **out)
 	return *out ? 0 : chs_error_set(CHS_ENOMEM, "out of memory");
 }
 
-int chs_client__config_put(chs_store *s, const char *key, const char *value)
+int chs_store__config_put(chs_store *s, const char *key, const char *value)
 {
 	const setting *set = find_setting(key);
 	sqlite3_stmt *st = NULL;
@@ -133,17 +133,17 @@ int chs_client__config_put(chs_store *s, const char *key, const char *value)
 				     key);
 	if ((err = set->check(value)) < 0)
 		return err;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, key)) < 0 ||
-	    (err = chs_client__bind_text(s, st, 2, value)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, key)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 2, value)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving a setting");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving a setting");
 }
 
 int chs_config_set(chs_store *s, const char *key, const char *value)
@@ -155,13 +155,13 @@ int chs_config_set(chs_store *s, const char *key, const char *value)
 
 	if (!find_setting(key))
 		return CHS_ENOTFOUND;
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		return err;
-	if ((err = chs_client__config_put(s, key, value)) < 0) {
-		chs_client__rollback(s);
+	if ((err = chs_store__config_put(s, key, value)) < 0) {
+		chs_store__rollback(s);
 		return err;
 	}
-	return chs_client__commit(s);
+	return chs_store__commit(s);
 }
 
 const char *chs_login_name(void)
@@ -184,9 +184,9 @@ static int live_records(chs_store *s, int64_t *n)
 	int64_t all = 0, removed = 0;
 	int err;
 
-	if ((err = chs_client__get_int(s, "SELECT count(*) FROM records", &all)) < 0 ||
-	    (err = chs_client__get_int(s, "SELECT count(*) FROM records WHERE deleted",
-				       &removed)) < 0)
+	if ((err = chs_store__get_int(s, "SELECT count(*) FROM records", &all)) < 0 ||
+	    (err = chs_store__get_int(s, "SELECT count(*) FROM records WHERE deleted",
+				      &removed)) < 0)
 		return err;
 	*n = all - removed;
 	return 0;
@@ -206,11 +206,11 @@ int chs_store_status(chs_store *s, chs_status *out)
 	out->device_id = s->device_id;
 	out->store_id = s->store_id;
 	if ((err = chs_config_get(s, "terminal.name", &out->terminal)) < 0 ||
-	    (err = chs_client__get_int(s, "SELECT count(*) FROM users",
-				       &out->users)) < 0 ||
+	    (err = chs_store__get_int(s, "SELECT count(*) FROM users",
+				      &out->users)) < 0 ||
 	    (err = live_records(s, &out->records)) < 0 ||
-	    (err = chs_client__get_int(s, "SELECT count(*) FROM changes",
-				       &out->changes)) < 0) {
+	    (err = chs_store__get_int(s, "SELECT count(*) FROM changes",
+				      &out->changes)) < 0) {
 		chs_status_dispose(out);
 		return err;
 	}

@@ -46,79 +46,79 @@ struct chs_store {
 
 /* ---- store.c ---- */
 /* The store's tables and indexes, as created (for the import floor bench). */
-const char *chs_client__schema_sql(void);
+const char *chs_store__schema_sql(void);
 
 /* ---- sql.c: errors, cached statements, write transactions ---- */
 /* Map an SQLite result to a CHS_E* code and message about `what`. */
-int chs_client__sqlerr(chs_store *s, int rc, const char *what);
-int chs_client__exec(chs_store *s, const char *sql);
+int chs_store__sqlerr(chs_store *s, int rc, const char *what);
+int chs_store__exec(chs_store *s, const char *sql);
 /* Prepared statements are cached per store (parsing SQL costs more than
  * running these small statements): `sql` must be a string literal, and
- * every statement goes back with chs_client__finish(), never finalize. */
-int chs_client__prepare(chs_store *s, sqlite3_stmt **out, const char *sql);
-void chs_client__finish(chs_store *s, sqlite3_stmt *st);
-void chs_client__finish_all(chs_store *s);
+ * every statement goes back with chs_store__finish(), never finalize. */
+int chs_store__prepare(chs_store *s, sqlite3_stmt **out, const char *sql);
+void chs_store__finish(chs_store *s, sqlite3_stmt *st);
+void chs_store__finish_all(chs_store *s);
 /* Write transactions: take the writer lock, BEGIN IMMEDIATE ... COMMIT,
  * checkpoint while still holding the lock when the WAL has grown, release.
  * rollback is safe to call after a failed begin or commit. */
-int chs_client__begin(chs_store *s);
-int chs_client__commit(chs_store *s);
-void chs_client__rollback(chs_store *s);
+int chs_store__begin(chs_store *s);
+int chs_store__commit(chs_store *s);
+void chs_store__rollback(chs_store *s);
 /* After a job that moved `items` changes or records: when it was big,
  * give the heap it freed back to the system. glibc keeps freed memory
  * (a million-change import left 140 MB of it), and every helper process
  * a sync forks afterwards pays for the parent's mappings: 15 ms more per
  * fork per 300 MB. */
-void chs_client__after_big_job(size_t items);
-/* Binding: every sqlite3_bind_* result goes through chs_client__bound(),
+void chs_store__after_big_job(size_t items);
+/* Binding: every sqlite3_bind_* result goes through chs_store__bound(),
  * which maps a failure (an index out of range, a value too big, out of
- * memory) through chs_client__sqlerr. An unchecked bind that fails leaves
+ * memory) through chs_store__sqlerr. An unchecked bind that fails leaves
  * the parameter NULL and the statement runs anyway, writing a row without
  * the value. The typed helpers bind borrowed values (SQLITE_STATIC): they
  * must stay valid until the statement is finished. A NULL `v` binds NULL.
  * On failure the caller finishes the statement without stepping it. */
-int chs_client__bound(chs_store *s, int rc);
-int chs_client__bind_text(chs_store *s, sqlite3_stmt *st, int i, const char *v);
-int chs_client__bind_blob(chs_store *s, sqlite3_stmt *st, int i, const void *v,
-			  size_t len);
-int chs_client__bind_int64(chs_store *s, sqlite3_stmt *st, int i, int64_t v);
-int chs_client__bind_null(chs_store *s, sqlite3_stmt *st, int i);
+int chs_store__bound(chs_store *s, int rc);
+int chs_store__bind_text(chs_store *s, sqlite3_stmt *st, int i, const char *v);
+int chs_store__bind_blob(chs_store *s, sqlite3_stmt *st, int i, const void *v,
+			 size_t len);
+int chs_store__bind_int64(chs_store *s, sqlite3_stmt *st, int i, int64_t v);
+int chs_store__bind_null(chs_store *s, sqlite3_stmt *st, int i);
 /* Scalar helpers; `*out` text is malloc'ed. */
-int chs_client__get_text(chs_store *s, const char *sql, const char *arg,
-			 char **out);
-int chs_client__get_int(chs_store *s, const char *sql, int64_t *out);
+int chs_store__get_text(chs_store *s, const char *sql, const char *arg,
+			char **out);
+int chs_store__get_int(chs_store *s, const char *sql, int64_t *out);
 
 
 /* ---- users.c ---- */
 /* CHS_EINVALID with a message unless `name` is a usable user name. */
-int chs_client__check_user_name(const char *name);
+int chs_store__check_user_name(const char *name);
 /* Create or refresh a slot for `user` under the writer lock. */
-int chs_client__slot_set(chs_store *s, const char *user, const char *pass,
-			 size_t passlen);
+int chs_store__slot_set(chs_store *s, const char *user, const char *pass,
+			size_t passlen);
 
 
 /* ---- config.c ---- */
 /* Validate and write one setting inside the caller's transaction. */
-int chs_client__config_put(chs_store *s, const char *key, const char *value);
+int chs_store__config_put(chs_store *s, const char *key, const char *value);
 
 
 /* ---- roster.c: the organisation as this store knows it ---- */
 /* The newest roster this store accepted (its commit id in `oid`, "" when
  * not yet in git); CHS_ENOTFOUND when the store is in no organisation. */
-int chs_client__roster_load(chs_store *s, chs_roster **out, char oid[41]);
-int chs_client__roster_save(chs_store *s, const char *body, size_t len,
-			    const unsigned char sig[CHS_SIGNATURE_BYTES], const char *oid,
-			    uint64_t seq);
+int chs_store__roster_load(chs_store *s, chs_roster **out, char oid[41]);
+int chs_store__roster_save(chs_store *s, const char *body, size_t len,
+			   const unsigned char sig[CHS_SIGNATURE_BYTES], const char *oid,
+			   uint64_t seq);
 /* The organisation and admin key this store pinned; CHS_ENOTFOUND. */
-int chs_client__org_pinned(chs_store *s, char org[33],
-			   unsigned char admin[CHS_SIGN_PK_BYTES]);
-int chs_client__org_pin(chs_store *s, const char *org, const unsigned char *admin);
+int chs_store__org_pinned(chs_store *s, char org[33],
+			  unsigned char admin[CHS_SIGN_PK_BYTES]);
+int chs_store__org_pin(chs_store *s, const char *org, const unsigned char *admin);
 /* 1 when this store holds the organisation's admin key. */
-int chs_client__org_admin(chs_store *s, int *yes);
+int chs_store__org_admin(chs_store *s, int *yes);
 /* This device's role on the newest roster (0 when on none), cached. */
-int chs_client__role(chs_store *s, int *role);
+int chs_store__role(chs_store *s, int *role);
 
 /* The site of `device` on the newest roster (NULL when none). */
-int chs_client__device_site(chs_store *s, const char *device, char **site);
+int chs_store__device_site(chs_store *s, const char *device, char **site);
 
 #endif /* CHS_CLIENT_STORE_DB_H */

@@ -78,14 +78,14 @@ static int parse_slots(chs_slot_file *sf, json_t *root)
 
 		if (!json_is_object(val) || parse_slot(&e->slot, val) < 0)
 			return CHS_EINVALID;
-		if (!(e->user = chs_client__strdup(user)))
+		if (!(e->user = chs_util__strdup(user)))
 			return CHS_ENOMEM;
 		sf->count++;
 	}
 	return 0;
 }
 
-int chs_client__slots_read(chs_slot_file *sf, const char *path)
+int chs_store__slots_read(chs_slot_file *sf, const char *path)
 {
 	json_error_t jerr;
 	json_t *root = NULL;
@@ -94,13 +94,13 @@ int chs_client__slots_read(chs_slot_file *sf, const char *path)
 	int err;
 
 	memset(sf, 0, sizeof(*sf));
-	if ((err = chs_client__read_file(path, SLOTS_MAX_BYTES, &text, &len)) < 0)
+	if ((err = chs_util__read_file(path, SLOTS_MAX_BYTES, &text, &len)) < 0)
 		return err == CHS_EINVALID ? bad_file(path) : err;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root || (err = parse_slots(sf, root)) < 0) {
 		err = err == CHS_ENOMEM ? chs_error_set(err, "out of memory")
 					: bad_file(path);
-		chs_client__slots_dispose(sf);
+		chs_store__slots_dispose(sf);
 	}
 	json_decref(root);
 	free(text);
@@ -119,7 +119,7 @@ static json_t *slot_json(const chs_slot *slot)
 			 wrapped);
 }
 
-int chs_client__slots_write(const chs_slot_file *sf, const char *path)
+int chs_store__slots_write(const chs_slot_file *sf, const char *path)
 {
 	json_t *root, *slots;
 	char *text = NULL;
@@ -152,7 +152,7 @@ done:
 	return err;
 }
 
-void chs_client__slots_dispose(chs_slot_file *sf)
+void chs_store__slots_dispose(chs_slot_file *sf)
 {
 	size_t i;
 
@@ -165,7 +165,7 @@ void chs_client__slots_dispose(chs_slot_file *sf)
 	sf->count = 0;
 }
 
-chs_slot_entry *chs_client__slots_find(chs_slot_file *sf, const char *user)
+chs_slot_entry *chs_store__slots_find(chs_slot_file *sf, const char *user)
 {
 	size_t i;
 
@@ -175,10 +175,10 @@ chs_slot_entry *chs_client__slots_find(chs_slot_file *sf, const char *user)
 	return NULL;
 }
 
-int chs_client__slots_put(chs_slot_file *sf, const char *user,
-			  const chs_slot *slot)
+int chs_store__slots_put(chs_slot_file *sf, const char *user,
+			 const chs_slot *slot)
 {
-	chs_slot_entry *e = chs_client__slots_find(sf, user);
+	chs_slot_entry *e = chs_store__slots_find(sf, user);
 	size_t cap = sf->count; /* the file keeps no spare room */
 	int err;
 
@@ -189,16 +189,16 @@ int chs_client__slots_put(chs_slot_file *sf, const char *user,
 	if ((err = CHS_ARRAY_GROW(sf->entries, cap, sf->count + 1)) < 0)
 		return err;
 	e = &sf->entries[sf->count];
-	if (!(e->user = chs_client__strdup(user)))
+	if (!(e->user = chs_util__strdup(user)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	e->slot = *slot;
 	sf->count++;
 	return 0;
 }
 
-void chs_client__slots_remove(chs_slot_file *sf, const char *user)
+void chs_store__slots_remove(chs_slot_file *sf, const char *user)
 {
-	chs_slot_entry *e = chs_client__slots_find(sf, user);
+	chs_slot_entry *e = chs_store__slots_find(sf, user);
 
 	if (!e)
 		return;

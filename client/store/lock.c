@@ -21,7 +21,7 @@
 
 #define LOCK_POLL_MS 5
 
-int chs_client__lock_open(chs_store *s)
+int chs_store__lock_open(chs_store *s)
 {
 	s->lock_fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->lock_fd < 0)
@@ -38,7 +38,7 @@ static void sleep_ms(long ms)
 		;
 }
 
-int chs_client__lock(chs_store *s)
+int chs_store__lock(chs_store *s)
 {
 	long waited = 0;
 
@@ -59,7 +59,7 @@ int chs_client__lock(chs_store *s)
 	return 0;
 }
 
-int chs_client__trylock(chs_store *s)
+int chs_store__trylock(chs_store *s)
 {
 	if (s->lock_depth > 0) {
 		s->lock_depth++;
@@ -71,7 +71,7 @@ int chs_client__trylock(chs_store *s)
 	return 0;
 }
 
-void chs_client__unlock(chs_store *s)
+void chs_store__unlock(chs_store *s)
 {
 	if (s->lock_depth <= 0)
 		return;
@@ -79,7 +79,7 @@ void chs_client__unlock(chs_store *s)
 		flock(s->lock_fd, LOCK_UN);
 }
 
-void chs_client__lock_close(chs_store *s)
+void chs_store__lock_close(chs_store *s)
 {
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);

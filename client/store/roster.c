@@ -18,7 +18,7 @@ static int not_in_org(chs_store *s)
 			     " 'chartsync sync' once the admin has enrolled them", s->dir);
 }
 
-int chs_client__roster_load(chs_store *s, chs_roster **out, char oid[41])
+int chs_store__roster_load(chs_store *s, chs_roster **out, char oid[41])
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
@@ -26,7 +26,7 @@ int chs_client__roster_load(chs_store *s, chs_roster **out, char oid[41])
 	*out = NULL;
 	if (oid)
 		oid[0] = '\0';
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT body, signature, oid FROM rosters ORDER BY seq DESC LIMIT 1")) < 0)
 		return err;
 	rc = sqlite3_step(st);
@@ -42,20 +42,20 @@ int chs_client__roster_load(chs_store *s, chs_roster **out, char oid[41])
 	} else if (rc == SQLITE_DONE) {
 		err = not_in_org(s);
 	} else {
-		err = chs_client__sqlerr(s, rc, "reading the roster");
+		err = chs_store__sqlerr(s, rc, "reading the roster");
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
-int chs_client__role(chs_store *s, int *role)
+int chs_store__role(chs_store *s, int *role)
 {
 	chs_roster *r = NULL;
 	const chs_roster_device *d;
 	int err;
 
 	if (!s->role_known) {
-		err = chs_client__roster_load(s, &r, NULL);
+		err = chs_store__roster_load(s, &r, NULL);
 		if (err < 0 && err != CHS_ENOTFOUND)
 			return err;
 		chs_error_clear();
@@ -68,37 +68,37 @@ int chs_client__role(chs_store *s, int *role)
 	return 0;
 }
 
-int chs_client__roster_save(chs_store *s, const char *body, size_t len,
-			    const unsigned char sig[CHS_SIGNATURE_BYTES], const char *oid,
-			    uint64_t seq)
+int chs_store__roster_save(chs_store *s, const char *body, size_t len,
+			   const unsigned char sig[CHS_SIGNATURE_BYTES], const char *oid,
+			   uint64_t seq)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO rosters(seq, body, signature, oid) VALUES (?, ?, ?, ?)"
 		     " ON CONFLICT(seq) DO UPDATE SET oid = excluded.oid")) < 0)
 		return err;
 	s->role_known = 0;
-	if ((err = chs_client__bind_int64(s, st, 1, (int64_t)seq)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 2, body, len)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 3, sig, CHS_SIGNATURE_BYTES)) < 0 ||
-	    (err = oid && *oid ? chs_client__bind_text(s, st, 4, oid)
-			       : chs_client__bind_null(s, st, 4)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_int64(s, st, 1, (int64_t)seq)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, body, len)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 3, sig, CHS_SIGNATURE_BYTES)) < 0 ||
+	    (err = oid && *oid ? chs_store__bind_text(s, st, 4, oid)
+			       : chs_store__bind_null(s, st, 4)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the roster");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving the roster");
 }
 
-int chs_client__org_pinned(chs_store *s, char org[33], unsigned char admin[CHS_SIGN_PK_BYTES])
+int chs_store__org_pinned(chs_store *s, char org[33], unsigned char admin[CHS_SIGN_PK_BYTES])
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st, "SELECT org, admin FROM org WHERE id = 1")) < 0)
+	if ((err = chs_store__prepare(s, &st, "SELECT org, admin FROM org WHERE id = 1")) < 0)
 		return err;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == CHS_SIGN_PK_BYTES &&
@@ -110,47 +110,47 @@ int chs_client__org_pinned(chs_store *s, char org[33], unsigned char admin[CHS_S
 	} else if (rc == SQLITE_DONE) {
 		err = CHS_ENOTFOUND;
 	} else {
-		err = chs_client__sqlerr(s, rc, "reading the organisation");
+		err = chs_store__sqlerr(s, rc, "reading the organisation");
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
-int chs_client__org_pin(chs_store *s, const char *org, const unsigned char *admin)
+int chs_store__org_pin(chs_store *s, const char *org, const unsigned char *admin)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO org(id, org, admin) VALUES (1, ?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, org)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 2, admin, CHS_SIGN_PK_BYTES)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, org)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, admin, CHS_SIGN_PK_BYTES)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the organisation");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving the organisation");
 }
 
-int chs_client__org_admin(chs_store *s, int *yes)
+int chs_store__org_admin(chs_store *s, int *yes)
 {
 	int64_t n = 0;
-	int err = chs_client__get_int(s, "SELECT count(*) FROM org_secret", &n);
+	int err = chs_store__get_int(s, "SELECT count(*) FROM org_secret", &n);
 
 	*yes = n > 0;
 	return err;
 }
 
-int chs_client__device_site(chs_store *s, const char *device, char **site)
+int chs_store__device_site(chs_store *s, const char *device, char **site)
 {
 	const chs_roster_device *d;
 	chs_roster *r = NULL;
 	int err;
 
 	*site = NULL;
-	err = chs_client__roster_load(s, &r, NULL);
+	err = chs_store__roster_load(s, &r, NULL);
 	if (err == CHS_ENOTFOUND) {
 		chs_error_clear();
 		return 0;
@@ -158,7 +158,7 @@ int chs_client__device_site(chs_store *s, const char *device, char **site)
 	if (err < 0)
 		return err;
 	if ((d = chs_roster_find(r, device)) && d->site && *d->site &&
-	    !(*site = chs_client__strdup(d->site)))
+	    !(*site = chs_util__strdup(d->site)))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 	chs_roster_free(r);
 	return err;

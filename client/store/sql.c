@@ -15,7 +15,7 @@
 /* ------------------------------------------------------------------ */
 /* SQL helpers                                                          */
 
-int chs_client__sqlerr(chs_store *s, int rc, const char *what)
+int chs_store__sqlerr(chs_store *s, int rc, const char *what)
 {
 	const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
 
@@ -52,43 +52,43 @@ int chs_client__sqlerr(chs_store *s, int rc, const char *what)
 	}
 }
 
-int chs_client__bound(chs_store *s, int rc)
+int chs_store__bound(chs_store *s, int rc)
 {
-	return rc == SQLITE_OK ? 0 : chs_client__sqlerr(s, rc, "binding a value");
+	return rc == SQLITE_OK ? 0 : chs_store__sqlerr(s, rc, "binding a value");
 }
 
-int chs_client__bind_text(chs_store *s, sqlite3_stmt *st, int i, const char *v)
+int chs_store__bind_text(chs_store *s, sqlite3_stmt *st, int i, const char *v)
 {
-	return chs_client__bound(s, sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC));
+	return chs_store__bound(s, sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC));
 }
 
-int chs_client__bind_blob(chs_store *s, sqlite3_stmt *st, int i, const void *v,
-			  size_t len)
+int chs_store__bind_blob(chs_store *s, sqlite3_stmt *st, int i, const void *v,
+			 size_t len)
 {
 	/* The 64-bit length: SQLite refuses a blob too big (SQLITE_TOOBIG)
 	 * where a cast to int would have wrapped. */
-	return chs_client__bound(s, sqlite3_bind_blob64(st, i, v, (sqlite3_uint64)len,
-							SQLITE_STATIC));
+	return chs_store__bound(s, sqlite3_bind_blob64(st, i, v, (sqlite3_uint64)len,
+						       SQLITE_STATIC));
 }
 
-int chs_client__bind_int64(chs_store *s, sqlite3_stmt *st, int i, int64_t v)
+int chs_store__bind_int64(chs_store *s, sqlite3_stmt *st, int i, int64_t v)
 {
-	return chs_client__bound(s, sqlite3_bind_int64(st, i, v));
+	return chs_store__bound(s, sqlite3_bind_int64(st, i, v));
 }
 
-int chs_client__bind_null(chs_store *s, sqlite3_stmt *st, int i)
+int chs_store__bind_null(chs_store *s, sqlite3_stmt *st, int i)
 {
-	return chs_client__bound(s, sqlite3_bind_null(st, i));
+	return chs_store__bound(s, sqlite3_bind_null(st, i));
 }
 
-int chs_client__exec(chs_store *s, const char *sql)
+int chs_store__exec(chs_store *s, const char *sql)
 {
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : chs_client__sqlerr(s, rc, "updating");
+	return rc == SQLITE_OK ? 0 : chs_store__sqlerr(s, rc, "updating");
 }
 
-int chs_client__prepare(chs_store *s, sqlite3_stmt **out, const char *sql)
+int chs_store__prepare(chs_store *s, sqlite3_stmt **out, const char *sql)
 {
 	int i, free_slot = -1, rc;
 
@@ -104,7 +104,7 @@ int chs_client__prepare(chs_store *s, sqlite3_stmt **out, const char *sql)
 	}
 	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
 	if (rc != SQLITE_OK)
-		return chs_client__sqlerr(s, rc, "reading");
+		return chs_store__sqlerr(s, rc, "reading");
 	if (free_slot >= 0) {
 		s->stmts[free_slot].sql = sql;
 		s->stmts[free_slot].st = *out;
@@ -113,7 +113,7 @@ int chs_client__prepare(chs_store *s, sqlite3_stmt **out, const char *sql)
 	return 0;
 }
 
-void chs_client__finish(chs_store *s, sqlite3_stmt *st)
+void chs_store__finish(chs_store *s, sqlite3_stmt *st)
 {
 	int i;
 
@@ -131,7 +131,7 @@ void chs_client__finish(chs_store *s, sqlite3_stmt *st)
 	sqlite3_finalize(st);
 }
 
-void chs_client__finish_all(chs_store *s)
+void chs_store__finish_all(chs_store *s)
 {
 	int i;
 
@@ -143,16 +143,16 @@ void chs_client__finish_all(chs_store *s)
 	}
 }
 
-int chs_client__get_text(chs_store *s, const char *sql, const char *arg,
-			 char **out)
+int chs_store__get_text(chs_store *s, const char *sql, const char *arg,
+			char **out)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	*out = NULL;
-	if ((err = chs_client__prepare(s, &st, sql)) < 0)
+	if ((err = chs_store__prepare(s, &st, sql)) < 0)
 		return err;
-	if (arg && (err = chs_client__bind_text(s, st, 1, arg)) < 0)
+	if (arg && (err = chs_store__bind_text(s, st, 1, arg)) < 0)
 		goto done;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -160,46 +160,46 @@ int chs_client__get_text(chs_store *s, const char *sql, const char *arg,
 
 		if (!v)
 			err = chs_error_set(CHS_ENOTFOUND, "no value");
-		else if (!(*out = chs_client__strdup(v)))
+		else if (!(*out = chs_util__strdup(v)))
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 	} else if (rc == SQLITE_DONE) {
 		err = chs_error_set(CHS_ENOTFOUND, "no value");
 	} else {
-		err = chs_client__sqlerr(s, rc, "reading");
+		err = chs_store__sqlerr(s, rc, "reading");
 	}
 done:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	return err;
 }
 
-int chs_client__get_int(chs_store *s, const char *sql, int64_t *out)
+int chs_store__get_int(chs_store *s, const char *sql, int64_t *out)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	*out = 0;
-	if ((err = chs_client__prepare(s, &st, sql)) < 0)
+	if ((err = chs_store__prepare(s, &st, sql)) < 0)
 		return err;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(st, 0);
 	else if (rc != SQLITE_DONE)
-		err = chs_client__sqlerr(s, rc, "reading");
-	chs_client__finish(s, st);
+		err = chs_store__sqlerr(s, rc, "reading");
+	chs_store__finish(s, st);
 	return err;
 }
 
 /* ------------------------------------------------------------------ */
 /* Write transactions                                                   */
 
-int chs_client__begin(chs_store *s)
+int chs_store__begin(chs_store *s)
 {
 	int err;
 
-	if ((err = chs_client__lock(s)) < 0)
+	if ((err = chs_store__lock(s)) < 0)
 		return err;
-	if ((err = chs_client__exec(s, "BEGIN IMMEDIATE")) < 0)
-		chs_client__unlock(s);
+	if ((err = chs_store__exec(s, "BEGIN IMMEDIATE")) < 0)
+		chs_store__unlock(s);
 	return err;
 }
 
@@ -214,20 +214,20 @@ static void checkpoint_if_long(chs_store *s)
 		s->wal_frames = 0;
 }
 
-int chs_client__commit(chs_store *s)
+int chs_store__commit(chs_store *s)
 {
-	int err = chs_client__exec(s, "COMMIT");
+	int err = chs_store__exec(s, "COMMIT");
 
 	if (err < 0) {
-		chs_client__rollback(s);
+		chs_store__rollback(s);
 		return err;
 	}
 	checkpoint_if_long(s);
-	chs_client__unlock(s);
+	chs_store__unlock(s);
 	return 0;
 }
 
-void chs_client__after_big_job(size_t items)
+void chs_store__after_big_job(size_t items)
 {
 #ifdef __GLIBC__
 	if (items >= BIG_JOB_ITEMS)
@@ -237,9 +237,9 @@ void chs_client__after_big_job(size_t items)
 #endif
 }
 
-void chs_client__rollback(chs_store *s)
+void chs_store__rollback(chs_store *s)
 {
 	if (s->db && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	chs_client__unlock(s);
+	chs_store__unlock(s);
 }

@@ -110,7 +110,7 @@ static const char *const schema_sql =
 	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
 	REPLICA_SQL BLOBSYNC_SQL CODING_SQL SCHEMA4_SQL;
 
-const char *chs_client__schema_sql(void)
+const char *chs_store__schema_sql(void)
 {
 	return schema_sql;
 }
@@ -134,10 +134,10 @@ static int on_wal_commit(void *payload, sqlite3 *db, const char *name,
 
 static int store_paths(chs_store *s, const char *dir)
 {
-	if (!(s->dir = chs_client__strdup(dir)) ||
-	    !(s->db_path = chs_client__path(dir, "store.db")) ||
-	    !(s->slots_path = chs_client__path(dir, "keyslots")) ||
-	    !(s->lock_path = chs_client__path(dir, "lock")))
+	if (!(s->dir = chs_util__strdup(dir)) ||
+	    !(s->db_path = chs_util__path(dir, "store.db")) ||
+	    !(s->slots_path = chs_util__path(dir, "keyslots")) ||
+	    !(s->lock_path = chs_util__path(dir, "lock")))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	return 0;
 }
@@ -170,7 +170,7 @@ static int configure_connection(chs_store *s)
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
 	sqlite3_wal_hook(s->db, on_wal_commit, s);
-	if ((err = chs_client__exec(s, "PRAGMA temp_store=MEMORY;"
+	if ((err = chs_store__exec(s, "PRAGMA temp_store=MEMORY;"
 				       "PRAGMA mmap_size=0;"
 				       "PRAGMA cache_size=-65536;"
 				       "PRAGMA synchronous=FULL;"
@@ -189,7 +189,7 @@ static int open_db(chs_store *s, int create)
 		return err;
 	rc = sqlite3_open_v2(s->db_path, &s->db, flags, chs_vfs_name(s->vfs));
 	if (rc != SQLITE_OK)
-		return chs_client__sqlerr(s, rc, "opening");
+		return chs_store__sqlerr(s, rc, "opening");
 	/* SQLite creates files 0644 and gives the -wal and -shm files the
 	 * database's mode: keep them all to the owner. */
 	if (create && chmod(s->db_path, 0600) < 0)
@@ -207,15 +207,15 @@ static int format_db(chs_store *s)
 	int reserve = CHS_VFS_RESERVE, rc, err;
 	char *mode = NULL;
 
-	if ((err = chs_client__exec(s, "PRAGMA page_size=4096;"
+	if ((err = chs_store__exec(s, "PRAGMA page_size=4096;"
 				       "PRAGMA journal_mode=MEMORY;")) < 0)
 		return err;
 	rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_RESERVE_BYTES,
 				  &reserve);
 	if (rc != SQLITE_OK)
-		return chs_client__sqlerr(s, rc, "formatting");
-	if ((err = chs_client__get_text(s, "PRAGMA journal_mode=WAL", NULL,
-					&mode)) < 0)
+		return chs_store__sqlerr(s, rc, "formatting");
+	if ((err = chs_store__get_text(s, "PRAGMA journal_mode=WAL", NULL,
+				       &mode)) < 0)
 		return err;
 	if (strcmp(mode, "wal") != 0)
 		err = chs_error_set(CHS_ERROR,
@@ -230,8 +230,8 @@ static int check_wal_mode(chs_store *s)
 	char *mode = NULL;
 	int err;
 
-	if ((err = chs_client__get_text(s, "PRAGMA journal_mode", NULL,
-					&mode)) < 0)
+	if ((err = chs_store__get_text(s, "PRAGMA journal_mode", NULL,
+				       &mode)) < 0)
 		return err;
 	if (strcmp(mode, "wal") != 0)
 		err = chs_error_set(CHS_EDAMAGED,
@@ -265,18 +265,18 @@ static int device_save(chs_store *s)
 	chs_aead_seal(sealed, chs_identity_secret(s->identity),
 		      CHS_SIGN_SK_BYTES, ad, sizeof(ad), wrap_key);
 	chs_secret_free(wrap_key);
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO device(id, public, secret) VALUES (1, ?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_blob(s, st, 1, chs_identity_public(s->identity),
-					 CHS_SIGN_PK_BYTES)) < 0 ||
-	    (err = chs_client__bind_blob(s, st, 2, sealed, sizeof(sealed))) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_blob(s, st, 1, chs_identity_public(s->identity),
+					CHS_SIGN_PK_BYTES)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, sealed, sizeof(sealed))) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "saving the device key");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving the device key");
 }
 
 static int device_unwrap(chs_store *s, const void *sealed, int len)
@@ -315,7 +315,7 @@ static int device_load(chs_store *s)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT secret FROM device WHERE id = 1")) < 0)
 		return err;
 	rc = sqlite3_step(st);
@@ -326,8 +326,8 @@ static int device_load(chs_store *s)
 		err = chs_error_set(CHS_EDAMAGED,
 				    "the store '%s' is damaged (no device key)", s->dir);
 	else
-		err = chs_client__sqlerr(s, rc, "reading the device key");
-	chs_client__finish(s, st);
+		err = chs_store__sqlerr(s, rc, "reading the device key");
+	chs_store__finish(s, st);
 	if (err == 0)
 		chs_identity_device_id(s->identity, s->device_id);
 	return err;
@@ -339,7 +339,7 @@ static int device_load(chs_store *s)
 /* mkdir -p, with new folders readable by their owner only. */
 static int make_dir(const char *dir)
 {
-	char *path = chs_client__strdup(dir), *p;
+	char *path = chs_util__strdup(dir), *p;
 	struct stat sb;
 	int err = 0;
 
@@ -379,7 +379,7 @@ static void remove_leftovers(chs_store *s)
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		char *p = chs_client__path(s->dir, names[i]);
+		char *p = chs_util__path(s->dir, names[i]);
 
 		if (p)
 			unlink(p);
@@ -389,7 +389,7 @@ static void remove_leftovers(chs_store *s)
 
 static int refuse_existing(chs_store *s)
 {
-	char *marker = chs_client__path(s->dir, INIT_MARKER);
+	char *marker = chs_util__path(s->dir, INIT_MARKER);
 	int interrupted, fd;
 
 	if (!marker)
@@ -417,7 +417,7 @@ static int refuse_existing(chs_store *s)
 
 static void init_done(chs_store *s)
 {
-	char *marker = chs_client__path(s->dir, INIT_MARKER);
+	char *marker = chs_util__path(s->dir, INIT_MARKER);
 
 	if (marker)
 		unlink(marker);
@@ -429,35 +429,35 @@ static int insert_meta(chs_store *s, const chs_store_create_opts *opts)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO meta(key, value) VALUES ('store_id', ?1),"
 		     " ('schema', ?2), ('created', ?3);"
 		     )) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, s->store_id)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 2, CHS_STORE_SCHEMA)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 3, chs_client__now())) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, s->store_id)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 2, CHS_STORE_SCHEMA)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 3, chs_util__now())) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE)
-		return chs_client__sqlerr(s, rc, "creating");
-	if ((err = chs_client__prepare(s, &st,
+		return chs_store__sqlerr(s, rc, "creating");
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO users(name, admin, created) VALUES (?, 1, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, s->user)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 2, chs_client__now())) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, s->user)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 2, chs_util__now())) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE)
-		return chs_client__sqlerr(s, rc, "creating");
+		return chs_store__sqlerr(s, rc, "creating");
 	if (opts->terminal)
-		return chs_client__config_put(s, "terminal.name", opts->terminal);
+		return chs_store__config_put(s, "terminal.name", opts->terminal);
 	return 0;
 }
 
@@ -469,14 +469,14 @@ static int create_db(chs_store *s, const chs_store_create_opts *opts)
 	    (err = chs_identity_new(&s->identity)) < 0)
 		return err;
 	chs_identity_device_id(s->identity, s->device_id);
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		return err;
-	if ((err = chs_client__exec(s, schema_sql)) < 0 ||
+	if ((err = chs_store__exec(s, schema_sql)) < 0 ||
 	    (err = insert_meta(s, opts)) < 0 || (err = device_save(s)) < 0) {
-		chs_client__rollback(s);
+		chs_store__rollback(s);
 		return err;
 	}
-	return chs_client__commit(s);
+	return chs_store__commit(s);
 }
 
 static int write_first_slot(chs_store *s, const chs_store_create_opts *opts)
@@ -490,11 +490,11 @@ static int write_first_slot(chs_store *s, const chs_store_create_opts *opts)
 	if ((err = chs_slot_wrap(&slot, s->key, s->store_id, s->user,
 				 opts->passphrase, opts->passphrase_len,
 				 &s->kdf)) < 0 ||
-	    (err = chs_client__slots_put(&sf, s->user, &slot)) < 0 ||
-	    (err = chs_client__slots_write(&sf, s->slots_path)) < 0)
+	    (err = chs_store__slots_put(&sf, s->user, &slot)) < 0 ||
+	    (err = chs_store__slots_write(&sf, s->slots_path)) < 0)
 		goto done;
 done:
-	chs_client__slots_dispose(&sf);
+	chs_store__slots_dispose(&sf);
 	return err;
 }
 
@@ -504,7 +504,7 @@ static int check_create_opts(const chs_store_create_opts *opts)
 
 	if (!opts->user)
 		return chs_error_set(CHS_EINVALID, "no user name given");
-	if ((err = chs_client__check_user_name(opts->user)) < 0)
+	if ((err = chs_store__check_user_name(opts->user)) < 0)
 		return err;
 	if (!opts->passphrase || opts->passphrase_len == 0)
 		return chs_error_set(CHS_EINVALID, "the passphrase is empty");
@@ -535,13 +535,13 @@ int chs_store_create(chs_store **out, const char *dir,
 	s->admin = 1;
 	chs_random(id, sizeof(id));
 	chs_hex(s->store_id, id, sizeof(id));
-	if (!(s->user = chs_client__strdup(opts->user)) ||
+	if (!(s->user = chs_util__strdup(opts->user)) ||
 	    !(s->key = chs_key_new())) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((err = make_dir(dir)) < 0 || (err = chs_client__lock_open(s)) < 0 ||
-	    (err = chs_client__lock(s)) < 0)
+	if ((err = make_dir(dir)) < 0 || (err = chs_store__lock_open(s)) < 0 ||
+	    (err = chs_store__lock(s)) < 0)
 		goto fail;
 	/* The key slots are written last: until they exist, nothing here is
 	 * a store, and an interrupted init is simply redone. */
@@ -549,7 +549,7 @@ int chs_store_create(chs_store **out, const char *dir,
 	    (err = write_first_slot(s, opts)) < 0)
 		goto fail;
 	init_done(s);
-	chs_client__unlock(s);
+	chs_store__unlock(s);
 	*out = s;
 	return 0;
 fail:
@@ -589,7 +589,7 @@ static int unwrap_key(chs_store *s, const char *pass, size_t passlen)
 	chs_slot_entry *e;
 	int err;
 
-	if ((err = chs_client__slots_read(&sf, s->slots_path)) < 0) {
+	if ((err = chs_store__slots_read(&sf, s->slots_path)) < 0) {
 		if (err == CHS_ENOTFOUND)
 			err = chs_error_set(CHS_ENOTSTORE,
 					    "there is no chartsync store in '%s' (create one with 'chartsync init')",
@@ -597,7 +597,7 @@ static int unwrap_key(chs_store *s, const char *pass, size_t passlen)
 		return err;
 	}
 	memcpy(s->store_id, sf.store_id, sizeof(s->store_id));
-	e = chs_client__slots_find(&sf, s->user);
+	e = chs_store__slots_find(&sf, s->user);
 	if (!(s->key = chs_secret_alloc(CHS_KEY_BYTES))) {
 		err = chs_error_set(CHS_ENOMEM, "out of secure memory");
 	} else if (!e) {
@@ -610,7 +610,7 @@ static int unwrap_key(chs_store *s, const char *pass, size_t passlen)
 	} else {
 		s->kdf = e->slot.kdf;
 	}
-	chs_client__slots_dispose(&sf);
+	chs_store__slots_dispose(&sf);
 	return err;
 }
 
@@ -619,16 +619,16 @@ static int set_schema_version(chs_store *s)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "UPDATE meta SET value = ?1 WHERE key = 'schema'")) < 0)
 		return err;
-	if ((err = chs_client__bind_int64(s, st, 1, CHS_STORE_SCHEMA)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_int64(s, st, 1, CHS_STORE_SCHEMA)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "upgrading the store");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "upgrading the store");
 }
 
 /* A store made by schema 1 gains the replication tables; one made by
@@ -642,23 +642,23 @@ static int upgrade(chs_store *s)
 	int64_t from = 0;
 	int err;
 
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		return err;
-	if ((err = chs_client__get_int(s, "SELECT CAST(value AS INTEGER) FROM meta"
+	if ((err = chs_store__get_int(s, "SELECT CAST(value AS INTEGER) FROM meta"
 					  " WHERE key = 'schema'", &from)) < 0)
 		goto fail;
-	if (from < 3 && (err = chs_client__exec(s, REPLICA_SQL BLOBSYNC_SQL CODING_SQL
+	if (from < 3 && (err = chs_store__exec(s, REPLICA_SQL BLOBSYNC_SQL CODING_SQL
 				"INSERT OR IGNORE INTO blob_outbox(sha256, chunks)"
 				" SELECT sha256, (size + 1048575) / 1048576 FROM blobs"
 				" WHERE size > 0;")) < 0)
 		goto fail;
-	if (from < 4 && (err = chs_client__exec(s, SCHEMA4_SQL)) < 0)
+	if (from < 4 && (err = chs_store__exec(s, SCHEMA4_SQL)) < 0)
 		goto fail;
 	if (from < CHS_STORE_SCHEMA && (err = set_schema_version(s)) < 0)
 		goto fail;
-	return chs_client__commit(s);
+	return chs_store__commit(s);
 fail:
-	chs_client__rollback(s);
+	chs_store__rollback(s);
 	return err;
 }
 
@@ -670,10 +670,10 @@ static int verify_opened(chs_store *s)
 	int err;
 
 	if ((err = check_wal_mode(s)) < 0 ||
-	    (err = chs_client__get_text(s, "SELECT value FROM meta WHERE key = 'store_id'",
-					NULL, &id)) < 0 ||
-	    (err = chs_client__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
-					NULL, &schema)) < 0)
+	    (err = chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'store_id'",
+				       NULL, &id)) < 0 ||
+	    (err = chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
+				       NULL, &schema)) < 0)
 		goto done;
 	if (strcmp(id, s->store_id) != 0) {
 		err = chs_error_set(CHS_EDAMAGED,
@@ -688,8 +688,8 @@ static int verify_opened(chs_store *s)
 				    s->dir);
 		goto done;
 	}
-	err = chs_client__get_text(s, "SELECT admin FROM users WHERE name = ?",
-				   s->user, &admin);
+	err = chs_store__get_text(s, "SELECT admin FROM users WHERE name = ?",
+				  s->user, &admin);
 	if (err == CHS_ENOTFOUND)
 		err = wrong_user_or_passphrase(s);
 	else if (err == 0)
@@ -715,7 +715,7 @@ static int open_existing(chs_store *s, const char *pass, size_t passlen)
 		return chs_error_set(CHS_EDAMAGED,
 				     "the store '%s' is damaged: its database is missing",
 				     s->dir);
-	if ((err = chs_client__lock_open(s)) < 0 || (err = open_db(s, 0)) < 0 ||
+	if ((err = chs_store__lock_open(s)) < 0 || (err = open_db(s, 0)) < 0 ||
 	    (err = verify_opened(s)) < 0 || (err = device_load(s)) < 0)
 		return err;
 	return 0;
@@ -735,7 +735,7 @@ int chs_store_open(chs_store **out, const char *dir, const char *user,
 	if ((err = store_alloc(&s, dir)) < 0)
 		return err;
 	if (user)
-		s->user = chs_client__strdup(user);
+		s->user = chs_util__strdup(user);
 	else if ((err = chs_store_default_user(&s->user, dir)) < 0)
 		goto fail;
 	if (!s->user) {
@@ -758,7 +758,7 @@ int chs_store_probe(const char *dir)
 
 	CHS_ASSERT_ARG(dir);
 
-	slots = chs_client__path(dir, "keyslots");
+	slots = chs_util__path(dir, "keyslots");
 	if (!slots)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	there = access(slots, F_OK) == 0;
@@ -779,19 +779,19 @@ int chs_store_default_user(char **out, const char *dir)
 	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(dir);
 
-	slots = chs_client__path(dir, "keyslots");
+	slots = chs_util__path(dir, "keyslots");
 	*out = NULL;
 	if (!slots)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	if (chs_client__slots_read(&sf, slots) == 0) {
+	if (chs_store__slots_read(&sf, slots) == 0) {
 		if (sf.count == 1)
-			*out = chs_client__strdup(sf.entries[0].user);
-		chs_client__slots_dispose(&sf);
+			*out = chs_util__strdup(sf.entries[0].user);
+		chs_store__slots_dispose(&sf);
 	}
 	chs_error_clear();
 	free(slots);
 	if (!*out)
-		*out = chs_client__strdup(name);
+		*out = chs_util__strdup(name);
 	return *out ? 0 : chs_error_set(CHS_ENOMEM, "out of memory");
 }
 
@@ -802,17 +802,17 @@ static void close_db(chs_store *s)
 {
 	if (!s->db)
 		return;
-	chs_client__finish_all(s);
+	chs_store__finish_all(s);
 	/* The last connection to close checkpoints the WAL: do it under the
 	 * writer lock, or not at all. Never wait for the lock here: a reader
 	 * must not hang behind another process's long import, and whoever
 	 * holds the lock checkpoints after it. */
-	if (chs_client__trylock(s) < 0) {
+	if (chs_store__trylock(s) < 0) {
 		sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 		sqlite3_close_v2(s->db);
 	} else {
 		sqlite3_close_v2(s->db);
-		chs_client__unlock(s);
+		chs_store__unlock(s);
 	}
 	s->db = NULL;
 }
@@ -824,11 +824,11 @@ void chs_store_free(chs_store *s)
 	if (s->lock_fd >= 0) {
 		close_db(s);
 	} else if (s->db) {
-		chs_client__finish_all(s);
+		chs_store__finish_all(s);
 		sqlite3_close_v2(s->db);
 	}
 	chs_vfs_free(s->vfs);
-	chs_client__lock_close(s);
+	chs_store__lock_close(s);
 	chs_identity_free(s->identity);
 	chs_secret_free(s->key);
 	free(s->dir);
@@ -886,22 +886,22 @@ int chs_store_check(chs_store *s)
 
 	CHS_ASSERT_ARG(s);
 
-	if ((err = chs_client__lock(s)) < 0)
+	if ((err = chs_store__lock(s)) < 0)
 		return err;
 	rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_TRUNCATE,
 				       NULL, NULL);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-		chs_client__unlock(s);
-		return chs_client__sqlerr(s, rc, "checking");
+		chs_store__unlock(s);
+		return chs_store__sqlerr(s, rc, "checking");
 	}
 	rc = sqlite3_file_control(s->db, "main", CHS_VFS_FCNTL_VERIFY, &bad);
-	chs_client__unlock(s);
+	chs_store__unlock(s);
 	if (rc != SQLITE_OK)
 		return chs_error_set(CHS_EDAMAGED,
 				     "the store '%s' is damaged: page %u does not decrypt; restore it from a backup",
 				     s->dir, (unsigned)bad);
-	if ((err = chs_client__get_text(s, "PRAGMA quick_check", NULL,
-					&result)) < 0)
+	if ((err = chs_store__get_text(s, "PRAGMA quick_check", NULL,
+				       &result)) < 0)
 		return err;
 	if (strcmp(result, "ok") != 0)
 		err = chs_error_set(CHS_EDAMAGED, "the store '%s' is damaged: %s",

@@ -20,22 +20,22 @@ typedef struct chs_slot_file {
 	size_t count;
 } chs_slot_file;
 
-int chs_client__slots_read(chs_slot_file *out, const char *path);
-int chs_client__slots_write(const chs_slot_file *sf, const char *path);
-void chs_client__slots_dispose(chs_slot_file *sf);
-chs_slot_entry *chs_client__slots_find(chs_slot_file *sf, const char *user);
+int chs_store__slots_read(chs_slot_file *out, const char *path);
+int chs_store__slots_write(const chs_slot_file *sf, const char *path);
+void chs_store__slots_dispose(chs_slot_file *sf);
+chs_slot_entry *chs_store__slots_find(chs_slot_file *sf, const char *user);
 /* Add or replace the slot of `user`. */
-int chs_client__slots_put(chs_slot_file *sf, const char *user,
-			  const chs_slot *slot);
-void chs_client__slots_remove(chs_slot_file *sf, const char *user);
+int chs_store__slots_put(chs_slot_file *sf, const char *user,
+			 const chs_slot *slot);
+void chs_store__slots_remove(chs_slot_file *sf, const char *user);
 
 
 /* ---- lock.c: the cross-process writer lock ---- */
-int chs_client__lock_open(chs_store *s);
-int chs_client__lock(chs_store *s);
+int chs_store__lock_open(chs_store *s);
+int chs_store__lock(chs_store *s);
 /* Take the lock only if it is free now: CHS_EBUSY otherwise. */
-int chs_client__trylock(chs_store *s);
-void chs_client__unlock(chs_store *s);
-void chs_client__lock_close(chs_store *s);
+int chs_store__trylock(chs_store *s);
+void chs_store__unlock(chs_store *s);
+void chs_store__lock_close(chs_store *s);
 
 #endif /* CHS_CLIENT_STORE_STORE_INT_H */

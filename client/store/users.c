@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int chs_client__check_user_name(const char *name)
+int chs_store__check_user_name(const char *name)
 {
 	size_t i, len = strlen(name);
 
@@ -43,8 +43,8 @@ static int require_admin(chs_store *s, const char *what)
 			     what, s->user);
 }
 
-int chs_client__slot_set(chs_store *s, const char *user, const char *pass,
-			 size_t passlen)
+int chs_store__slot_set(chs_store *s, const char *user, const char *pass,
+			size_t passlen)
 {
 	chs_slot_file sf;
 	chs_slot slot;
@@ -55,22 +55,22 @@ int chs_client__slot_set(chs_store *s, const char *user, const char *pass,
 	if ((err = chs_slot_wrap(&slot, s->key, s->store_id, user, pass,
 				 passlen, &s->kdf)) < 0)
 		return err;
-	if ((err = chs_client__lock(s)) < 0)
+	if ((err = chs_store__lock(s)) < 0)
 		return err;
-	if ((err = chs_client__slots_read(&sf, s->slots_path)) == 0) {
-		if ((err = chs_client__slots_put(&sf, user, &slot)) == 0)
-			err = chs_client__slots_write(&sf, s->slots_path);
-		chs_client__slots_dispose(&sf);
+	if ((err = chs_store__slots_read(&sf, s->slots_path)) == 0) {
+		if ((err = chs_store__slots_put(&sf, user, &slot)) == 0)
+			err = chs_store__slots_write(&sf, s->slots_path);
+		chs_store__slots_dispose(&sf);
 	}
-	chs_client__unlock(s);
+	chs_store__unlock(s);
 	return err;
 }
 
 static int user_exists(chs_store *s, const char *name, int *admin)
 {
 	char *v = NULL;
-	int err = chs_client__get_text(s, "SELECT admin FROM users WHERE name = ?",
-				       name, &v);
+	int err = chs_store__get_text(s, "SELECT admin FROM users WHERE name = ?",
+				      name, &v);
 
 	if (err == CHS_ENOTFOUND) {
 		chs_error_clear();
@@ -89,18 +89,18 @@ static int insert_user(chs_store *s, const char *name, int admin)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO users(name, admin, created) VALUES (?, ?, ?)")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, name)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 2, admin ? 1 : 0)) < 0 ||
-	    (err = chs_client__bind_int64(s, st, 3, chs_client__now())) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, name)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 2, admin ? 1 : 0)) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 3, chs_util__now())) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "adding the user");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "adding the user");
 }
 
 int chs_store_user_add(chs_store *s, const char *name, int admin,
@@ -113,11 +113,11 @@ int chs_store_user_add(chs_store *s, const char *name, int admin,
 	CHS_ASSERT_ARG(pass || passlen == 0);
 
 	if ((err = require_admin(s, "add users")) < 0 ||
-	    (err = chs_client__check_user_name(name)) < 0)
+	    (err = chs_store__check_user_name(name)) < 0)
 		return err;
 	if (!pass || passlen == 0)
 		return chs_error_set(CHS_EINVALID, "the passphrase is empty");
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		return err;
 	if ((err = user_exists(s, name, NULL)) != 0) {
 		if (err > 0)
@@ -126,18 +126,18 @@ int chs_store_user_add(chs_store *s, const char *name, int admin,
 		goto fail;
 	}
 	/* The slot first, then the row, both inside the writer lock. */
-	if ((err = chs_client__slot_set(s, name, pass, passlen)) < 0 ||
+	if ((err = chs_store__slot_set(s, name, pass, passlen)) < 0 ||
 	    (err = insert_user(s, name, admin)) < 0)
 		goto fail;
-	return chs_client__commit(s);
+	return chs_store__commit(s);
 fail:
-	chs_client__rollback(s);
+	chs_store__rollback(s);
 	return err;
 }
 
 static int count_admins(chs_store *s, int64_t *n)
 {
-	return chs_client__get_int(s, "SELECT count(*) FROM users WHERE admin", n);
+	return chs_store__get_int(s, "SELECT count(*) FROM users WHERE admin", n);
 }
 
 static int delete_user(chs_store *s, const char *name)
@@ -145,15 +145,15 @@ static int delete_user(chs_store *s, const char *name)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_client__prepare(s, &st, "DELETE FROM users WHERE name = ?")) < 0)
+	if ((err = chs_store__prepare(s, &st, "DELETE FROM users WHERE name = ?")) < 0)
 		return err;
-	if ((err = chs_client__bind_text(s, st, 1, name)) < 0) {
-		chs_client__finish(s, st);
+	if ((err = chs_store__bind_text(s, st, 1, name)) < 0) {
+		chs_store__finish(s, st);
 		return err;
 	}
 	rc = sqlite3_step(st);
-	chs_client__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_client__sqlerr(s, rc, "removing the user");
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "removing the user");
 }
 
 static int remove_slot(chs_store *s, const char *name)
@@ -161,11 +161,11 @@ static int remove_slot(chs_store *s, const char *name)
 	chs_slot_file sf;
 	int err;
 
-	if ((err = chs_client__slots_read(&sf, s->slots_path)) < 0)
+	if ((err = chs_store__slots_read(&sf, s->slots_path)) < 0)
 		return err;
-	chs_client__slots_remove(&sf, name);
-	err = chs_client__slots_write(&sf, s->slots_path);
-	chs_client__slots_dispose(&sf);
+	chs_store__slots_remove(&sf, name);
+	err = chs_store__slots_write(&sf, s->slots_path);
+	chs_store__slots_dispose(&sf);
 	return err;
 }
 
@@ -179,7 +179,7 @@ int chs_store_user_rm(chs_store *s, const char *name)
 
 	if ((err = require_admin(s, "remove users")) < 0)
 		return err;
-	if ((err = chs_client__begin(s)) < 0)
+	if ((err = chs_store__begin(s)) < 0)
 		return err;
 	if ((err = user_exists(s, name, &admin)) <= 0) {
 		if (err == 0)
@@ -196,17 +196,17 @@ int chs_store_user_rm(chs_store *s, const char *name)
 	}
 	if ((err = delete_user(s, name)) < 0)
 		goto fail;
-	if ((err = chs_client__commit(s)) < 0)
+	if ((err = chs_store__commit(s)) < 0)
 		return err;
 	/* The row is gone, so the user is already refused; the slot goes
 	 * next, under the lock so no other writer rewrites the file. */
-	if ((err = chs_client__lock(s)) < 0)
+	if ((err = chs_store__lock(s)) < 0)
 		return err;
 	err = remove_slot(s, name);
-	chs_client__unlock(s);
+	chs_store__unlock(s);
 	return err;
 fail:
-	chs_client__rollback(s);
+	chs_store__rollback(s);
 	return err;
 }
 
@@ -223,29 +223,29 @@ int chs_store_user_list(chs_store *s, chs_user **out, size_t *count)
 
 	*out = NULL;
 	*count = 0;
-	if ((err = chs_client__prepare(s, &st,
+	if ((err = chs_store__prepare(s, &st,
 		     "SELECT name, admin, created FROM users ORDER BY name")) < 0)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (CHS_ARRAY_GROW(users, cap, n + 1) < 0)
 			goto nomem;
-		users[n].name = chs_client__strdup((const char *)sqlite3_column_text(st, 0));
+		users[n].name = chs_util__strdup((const char *)sqlite3_column_text(st, 0));
 		if (!users[n].name)
 			goto nomem;
 		users[n].admin = sqlite3_column_int(st, 1);
 		users[n].created = sqlite3_column_int64(st, 2);
 		n++;
 	}
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	if (rc != SQLITE_DONE) {
 		chs_user_list_free(users, n);
-		return chs_client__sqlerr(s, rc, "listing users");
+		return chs_store__sqlerr(s, rc, "listing users");
 	}
 	*out = users;
 	*count = n;
 	return 0;
 nomem:
-	chs_client__finish(s, st);
+	chs_store__finish(s, st);
 	chs_user_list_free(users, n);
 	return chs_error_set(CHS_ENOMEM, "out of memory");
 }
@@ -264,5 +264,5 @@ int chs_store_passwd(chs_store *s, const char *pass, size_t passlen)
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(pass || passlen == 0);
 
-	return chs_client__slot_set(s, s->user, pass, passlen);
+	return chs_store__slot_set(s, s->user, pass, passlen);
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-char *chs_client__json_string(const char *json)
+char *chs_util__json_string(const char *json)
 {
 	size_t len = json ? strlen(json) : 0;
 	json_t *v;
@@ -26,17 +26,17 @@ char *chs_client__json_string(const char *json)
 	v = json ? json_loads(json, JSON_DECODE_ANY, NULL) : NULL;
 
 	if (json_is_string(v))
-		out = chs_client__strdup(json_string_value(v));
+		out = chs_util__strdup(json_string_value(v));
 	json_decref(v);
 	return out;
 }
 
-int chs_client__parse_id(unsigned char out[16], const char *hex)
+int chs_util__parse_id(unsigned char out[16], const char *hex)
 {
 	return strlen(hex) == 32 ? chs_unhex(out, 16, hex) : CHS_EINVALID;
 }
 
-void chs_client__hlc_time(chs_hlc t, char out[32])
+void chs_util__hlc_time(chs_hlc t, char out[32])
 {
 	uint64_t ms = chs_hlc_ms(t);
 	time_t secs = (time_t)(ms / 1000);

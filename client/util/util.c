@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-char *chs_client__strdup(const char *s)
+char *chs_util__strdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
 	char *p = malloc(n);
@@ -25,7 +25,7 @@ char *chs_client__strdup(const char *s)
 	return p;
 }
 
-char *chs_client__path(const char *dir, const char *name)
+char *chs_util__path(const char *dir, const char *name)
 {
 	chs_buf b;
 
@@ -35,14 +35,14 @@ char *chs_client__path(const char *dir, const char *name)
 	return chs_buf_detach(&b);
 }
 
-int64_t chs_client__now(void)
+int64_t chs_util__now(void)
 {
 	return (int64_t)time(NULL);
 }
 
 static int fsync_dir_of(const char *path)
 {
-	char *copy = chs_client__strdup(path);
+	char *copy = chs_util__strdup(path);
 	int fd, rc = 0;
 
 	if (!copy)
@@ -143,8 +143,8 @@ int chs_file_save(const char *path, const void *data, size_t len)
 	return chs_file_write(path, data, len, 0600);
 }
 
-int chs_client__read_file(const char *path, size_t max, char **out,
-			  size_t *len)
+int chs_util__read_file(const char *path, size_t max, char **out,
+			size_t *len)
 {
 	chs_buf b;
 	char chunk[8192];
@@ -182,7 +182,7 @@ int chs_client__read_file(const char *path, size_t max, char **out,
  * SIGKILL, as kill -9 or a power cut would, the Nth time (default the
  * first) it passes POINT. The reliability tests use it to stop a sync at
  * every step that writes; nothing else sets it. */
-void chs_client__fault(const char *point)
+void chs_util__fault(const char *point)
 {
 	static int passes;
 	const char *want = getenv("CHARTSYNC_FAULT");

@@ -13,21 +13,21 @@
 /* ---- util.c ---- */
 /* Read a whole file of at most `max` bytes; `*out` is malloc'ed and
  * NUL-terminated. CHS_ENOTFOUND if it does not exist. */
-int chs_client__read_file(const char *path, size_t max, char **out,
-			  size_t *len);
-char *chs_client__path(const char *dir, const char *name);
-char *chs_client__strdup(const char *s);
-int64_t chs_client__now(void);
+int chs_util__read_file(const char *path, size_t max, char **out,
+			size_t *len);
+char *chs_util__path(const char *dir, const char *name);
+char *chs_util__strdup(const char *s);
+int64_t chs_util__now(void);
 /* Die here (SIGKILL) when CHARTSYNC_FAULT names `point`: fault drills. */
-void chs_client__fault(const char *point);
+void chs_util__fault(const char *point);
 
 /* ---- text.c ---- */
 /* The decoded text of a canonical JSON string value; NULL if `json` is
  * not a string. malloc'ed. */
-char *chs_client__json_string(const char *json);
+char *chs_util__json_string(const char *json);
 /* Parse 32 hex digits. */
-int chs_client__parse_id(unsigned char out[16], const char *hex);
+int chs_util__parse_id(unsigned char out[16], const char *hex);
 /* Time of an HLC stamp as ISO 8601 UTC, into out[32]. */
-void chs_client__hlc_time(chs_hlc t, char out[32]);
+void chs_util__hlc_time(chs_hlc t, char out[32]);
 
 #endif /* CHS_CLIENT_UTIL_UTIL_H */

@@ -326,14 +326,14 @@ static int64_t utc_ms(const char *when)
 }
 
 /* An event with a chosen start (and half a second), made by the store's
- * user at its terminal, as chs_client__audit() is called by any command. */
+ * user at its terminal, as chs_audit__write() is called by any command. */
 static void event_at(const char *action, const char *patient, const char *when)
 {
 	unsigned char rec[16];
 
 	chs_unhex(rec, 16, patient);
-	ck_assert_msg(chs_client__audit(s, action, (const unsigned char (*)[16])rec, 1, patient,
-					utc_ms(when) + 500, 1500) == 0,
+	ck_assert_msg(chs_audit__write(s, action, (const unsigned char (*)[16])rec, 1, patient,
+				       utc_ms(when) + 500, 1500) == 0,
 		      "%s", chs_error_last());
 }
 
@@ -506,9 +506,9 @@ static void tamper(int i, const char *event)
 	c->type = strdup("audit");
 	c->op = CHS_OP_UPDATE;
 	ck_assert_int_eq(chs_change_set(c, "action", "\"nothing to see\""), 0);
-	ck_assert_int_eq(chs_client__writer_begin(&w, st[i]), 0);
-	ck_assert_msg(chs_client__writer_put(&w, c) == 0, "%s", chs_error_last());
-	ck_assert_int_eq(chs_client__writer_commit(&w), 0);
+	ck_assert_int_eq(chs_records__writer_begin(&w, st[i]), 0);
+	ck_assert_msg(chs_records__writer_put(&w, c) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_records__writer_commit(&w), 0);
 }
 
 START_TEST(test_audit__a_forged_edit_by_sync_is_refused_reported_and_the_rest_goes_on)

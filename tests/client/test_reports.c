@@ -632,7 +632,7 @@ START_TEST(test_reports__billing_and_audit_records_are_not_charts)
 
 	/* an access event, as chartsync writes one (never typed in) */
 	(void)id;
-	ck_assert_int_eq(chs_client__audit(s, "show", NULL, 0, NULL, chs_audit_now_ms(), 5), 0);
+	ck_assert_int_eq(chs_audit__write(s, "show", NULL, 0, NULL, chs_audit_now_ms(), 5), 0);
 	rep = consistency(NULL);
 	ck_assert_int_eq(json_array_size(json_object_get(rep, "findings")), 0);
 	ck_assert_int_eq(json_integer_value(json_object_get(rep, "patients")), 0);
@@ -783,7 +783,7 @@ START_TEST(test_reports__fhir_bundle_holds_every_record_type)
 	ck_assert_int_eq(tu_write(scan, "%PDF-1.4", 8), 0);
 	ck_assert_msg(chs_attach(s, pat, scan, NULL, "intake form", att) == 0, "%s", chs_error_last());
 	patient("B-2", "1970-01-01", other);
-	ck_assert_int_eq(chs_client__audit(s, "show", NULL, 0, pat, chs_audit_now_ms(), 5), 0);
+	ck_assert_int_eq(chs_audit__write(s, "show", NULL, 0, pat, chs_audit_now_ms(), 5), 0);
 	/* an impossible date from another site is left out, not written */
 	forge_init(&f);
 	memset(bad, 'f', 32), bad[32] = '\0';

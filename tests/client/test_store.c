@@ -94,10 +94,10 @@ START_TEST(test_store__more_statements_than_the_cache_holds)
 		sqlite3_stmt *st = NULL;
 
 		snprintf(sql[i], sizeof(sql[i]), "SELECT %d", i);
-		ck_assert_int_eq(chs_client__prepare(s, &st, sql[i]), 0);
+		ck_assert_int_eq(chs_store__prepare(s, &st, sql[i]), 0);
 		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
 		ck_assert_int_eq(sqlite3_column_int(st, 0), i);
-		chs_client__finish(s, st);
+		chs_store__finish(s, st);
 	}
 	ck_assert_int_eq(chs_config_set(s, "terminal.name", "back-office"), 0);
 	ck_assert_int_eq(chs_config_get(s, "terminal.name", &v), 0);
@@ -118,7 +118,7 @@ START_TEST(test_store__a_save_does_not_read_every_batch)
 	char id[33];
 	long steps = 0;
 
-	ck_assert_int_eq(chs_client__exec(s,
+	ck_assert_int_eq(chs_store__exec(s,
 		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)"
 		" INSERT INTO batches(seq, id, device, dseq, manifest, signature, key, local,"
 		" sent, received) SELECT i, randomblob(32), 'another-site', i, randomblob(64),"
@@ -169,18 +169,18 @@ START_TEST(test_store__a_schema_3_store_is_upgraded_on_open)
 	int64_t n = -1;
 
 	ck_assert_int_eq(chs_record_add(s, "patient", e, 2, NULL, NULL, id), 0);
-	ck_assert_int_eq(chs_client__exec(s, "DROP INDEX batches_device;"
-					  "DROP INDEX records_fee; DROP INDEX records_deleted;"
-					  "UPDATE meta SET value = '3' WHERE key = 'schema'"), 0);
+	ck_assert_int_eq(chs_store__exec(s, "DROP INDEX batches_device;"
+					 "DROP INDEX records_fee; DROP INDEX records_deleted;"
+					 "UPDATE meta SET value = '3' WHERE key = 'schema'"), 0);
 	chs_store_free(s);
 
 	s = must_open("maria", "pass-maria");
-	ck_assert_int_eq(chs_client__get_int(s, "SELECT count(*) FROM sqlite_master"
-					     " WHERE name IN ('batches_device', 'records_fee',"
-					     " 'records_deleted')", &n), 0);
+	ck_assert_int_eq(chs_store__get_int(s, "SELECT count(*) FROM sqlite_master"
+					    " WHERE name IN ('batches_device', 'records_fee',"
+					    " 'records_deleted')", &n), 0);
 	ck_assert_int_eq(n, 3);
-	ck_assert_int_eq(chs_client__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
-					      NULL, &v), 0);
+	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
+					     NULL, &v), 0);
 	ck_assert_str_eq(v, "4");
 	ck_assert_int_eq(tu_show_json(s, id, &json), 0);
 	ck_assert_ptr_nonnull(strstr(json, "Ada Byron"));
@@ -726,11 +726,11 @@ START_TEST(test_store__a_big_job_gives_its_memory_back)
 	 * last, so nothing goes back by itself */
 	for (i = 0; i + 1 < PIECES; i++)
 		free(p[i]);
-	chs_client__after_big_job(9999); /* a small job: nothing done */
+	chs_store__after_big_job(9999); /* a small job: nothing done */
 	kept = rss_anon_kib();
 	ck_assert_msg(kept - before > 48 * 1024, "the heap did not grow: %ld -> %ld KiB", before,
 		      kept);
-	chs_client__after_big_job(10000);
+	chs_store__after_big_job(10000);
 	after = rss_anon_kib();
 	ck_assert_msg(kept - after > 48 * 1024, "kept %ld KiB after a big job (%ld before it)",
 		      after, kept);

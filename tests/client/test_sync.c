@@ -273,9 +273,9 @@ START_TEST(test_sync__a_batch_refused_at_apply_leaves_the_ones_before_it)
 	c->type = strdup("audit");
 	c->op = CHS_OP_DELETE;
 	ck_assert_int_eq(chs_change_add_parent(c, head), 0);
-	ck_assert_int_eq(chs_client__writer_begin(&w, st[C1]), 0);   /* batch 3 */
-	ck_assert_msg(chs_client__writer_put(&w, c) == 0, "%s", chs_error_last());
-	ck_assert_int_eq(chs_client__writer_commit(&w), 0);
+	ck_assert_int_eq(chs_records__writer_begin(&w, st[C1]), 0);   /* batch 3 */
+	ck_assert_msg(chs_records__writer_put(&w, c) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_records__writer_commit(&w), 0);
 	sync_ok(C1);
 
 	ck_assert_int_ne(chs_store_sync(st[C2], NULL, &rep), 0);
