@@ -45,17 +45,11 @@ static void note(const chs_blob_sync *b, const char *fmt, ...) CHS_PRINTF(2, 3);
 /* A problem that does not stop the sync: kept for the report. */
 static void note(const chs_blob_sync *b, const char *fmt, ...)
 {
-	chs_buf *out = &b->rep->problems;
 	va_list ap;
-	char line[1024];
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	chs_replicate__report_notev(b->rep, fmt, ap);
 	va_end(ap);
-	if (out->len)
-		chs_buf_put(out, "\n", 1);
-	chs_buf_printf(out, "%s", line);
-	b->rep->refused++;
 }
 
 static void progress(const chs_blob_sync *b, const char *what, size_t done, size_t total)

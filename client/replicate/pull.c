@@ -13,20 +13,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+void chs_replicate__report_notev(chs_sync_report *rep, const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (rep->problems.len)
+		chs_buf_put(&rep->problems, "\n", 1);
+	chs_buf_printf(&rep->problems, "%s", line);
+	rep->refused++;
+}
+
 /* A problem that does not stop the sync: kept for the report. */
 void chs_replicate__sync_note(sync_ctx *x, const char *fmt, ...)
 {
-	chs_buf *b = &x->rep->problems;
 	va_list ap;
-	char line[1024];
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	chs_replicate__report_notev(x->rep, fmt, ap);
 	va_end(ap);
-	if (b->len)
-		chs_buf_put(b, "\n", 1);
-	chs_buf_printf(b, "%s", line);
-	x->rep->refused++;
 }
 
 void chs_replicate__sync_progress(sync_ctx *x, const char *what, size_t done, size_t total)

@@ -39,7 +39,10 @@ typedef struct sync_ctx {
 
 /* pull.c: the sync's notes, data keys, and what comes in. */
 /* A problem that does not stop the sync: kept for the report (one line,
- * counted as refused). */
+ * counted as refused); the attachment steps note theirs through the _v
+ * form with the report they were lent. */
+void chs_replicate__report_notev(chs_sync_report *rep, const char *fmt, va_list ap)
+	CHS_PRINTF(2, 0);
 void chs_replicate__sync_note(sync_ctx *x, const char *fmt, ...) CHS_PRINTF(2, 3);
 /* Tell the caller's progress function, if any. */
 void chs_replicate__sync_progress(sync_ctx *x, const char *what, size_t done, size_t total);
