@@ -85,12 +85,7 @@ static int typed_string(const chs_type_def *t, const chs_field_def *f,
 
 	if (!s)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	if (!chs_schema_check_form(f->kind, s))
-		err = bad_value(t, f->name, v, chs_schema_expected(f->kind));
-	else if (f->kind == CHS_KIND_TEXT && !*s && f->required)
-		err = chs_error_set(CHS_EINVALID, "field '%s' of %s must not be empty",
-				    f->name, t->name);
-	else
+	if ((err = chs_schema_check_value(t, f, s, chs_util__now())) == 0)
 		err = chs_canonical_string(out, s, strlen(s));
 	free(s);
 	return err;
@@ -114,8 +109,8 @@ static int raw_value(const chs_type_def *t, const chs_field_def *f,
 				? chs_schema_expected(f->kind) : "a JSON string");
 	else if (f->kind == CHS_KIND_CENTS && json_integer_value(j) < 0)
 		err = bad_value(t, f->name, v, "a fee of zero or more cents");
-	else if (json_is_string(j) && !chs_schema_check_form(f->kind, json_string_value(j)))
-		err = bad_value(t, f->name, json_string_value(j), chs_schema_expected(f->kind));
+	else if (json_is_string(j))
+		err = chs_schema_check_value(t, f, json_string_value(j), chs_util__now());
 	json_decref(j);
 	return err;
 }

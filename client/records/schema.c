@@ -9,8 +9,11 @@
  */
 #include "client/records/schema.h"
 
+#include "crypto/crypto.h"
+
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,83 +21,83 @@
 #define OPT 0
 
 static const chs_field_def patient_fields[] = {
-	{ "name", CHS_KIND_TEXT, REQ, NULL },
-	{ "dob", CHS_KIND_DATE, OPT, NULL },
-	{ "sex", CHS_KIND_TEXT, OPT, NULL },
-	{ "mrn", CHS_KIND_TEXT, REQ, NULL },
-	{ "phone", CHS_KIND_TEXT, OPT, NULL },
-	{ "address", CHS_KIND_TEXT, OPT, NULL },
-	{ "payer", CHS_KIND_TEXT, OPT, NULL },
-	{ "member_id", CHS_KIND_TEXT, OPT, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "name", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_LINE, 200 },
+	{ "dob", CHS_KIND_DATE, OPT, NULL, CHS_RULE_PAST, 0 },
+	{ "sex", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 32 },
+	{ "mrn", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_ID, 64 },
+	{ "phone", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 64 },
+	{ "address", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 500 },
+	{ "payer", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 200 },
+	{ "member_id", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_ID, 64 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 static const chs_field_def encounter_fields[] = {
-	{ "date", CHS_KIND_DATE, REQ, NULL },
-	{ "reason", CHS_KIND_TEXT, OPT, NULL },
-	{ "provider", CHS_KIND_TEXT, OPT, NULL },
+	{ "date", CHS_KIND_DATE, REQ, NULL, CHS_RULE_AHEAD, 0 },
+	{ "reason", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 1000 },
+	{ "provider", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 200 },
 	/* the coding queue (client/billing/coding.c): "queued" or "done" */
-	{ "coding", CHS_KIND_TEXT, OPT, NULL },
-	{ "coding_sent", CHS_KIND_DATE, OPT, NULL },
-	{ "coding_done", CHS_KIND_DATE, OPT, NULL },
-	{ "coder", CHS_KIND_TEXT, OPT, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "coding", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 16 },
+	{ "coding_sent", CHS_KIND_DATE, OPT, NULL, CHS_RULE_PAST, 0 },
+	{ "coding_done", CHS_KIND_DATE, OPT, NULL, CHS_RULE_PAST, 0 },
+	{ "coder", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 200 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 static const chs_field_def note_fields[] = {
-	{ "text", CHS_KIND_TEXT, REQ, NULL },
-	{ "author", CHS_KIND_TEXT, OPT, NULL },
-	{ "date", CHS_KIND_DATE, OPT, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "text", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_LINES, 65536 },
+	{ "author", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 200 },
+	{ "date", CHS_KIND_DATE, OPT, NULL, CHS_RULE_PAST, 0 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 static const chs_field_def problem_fields[] = {
-	{ "name", CHS_KIND_TEXT, REQ, NULL },
-	{ "icd", CHS_KIND_ICD, OPT, NULL },
-	{ "onset", CHS_KIND_DATE, OPT, NULL },
-	{ "status", CHS_KIND_TEXT, OPT, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "name", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_LINE, 200 },
+	{ "icd", CHS_KIND_ICD, OPT, NULL, CHS_RULE_LINE, 0 },
+	{ "onset", CHS_KIND_DATE, OPT, NULL, CHS_RULE_PAST, 0 },
+	{ "status", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 64 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 /* A dose only means something with its unit, route and frequency: edits
  * to different parts of the regimen at two sites go to review. */
 static const chs_field_def medication_fields[] = {
-	{ "name", CHS_KIND_TEXT, REQ, NULL },
-	{ "dose", CHS_KIND_TEXT, OPT, "regimen" },
-	{ "unit", CHS_KIND_TEXT, OPT, "regimen" },
-	{ "route", CHS_KIND_TEXT, OPT, "regimen" },
-	{ "frequency", CHS_KIND_TEXT, OPT, "regimen" },
-	{ "start", CHS_KIND_DATE, OPT, NULL },
-	{ "end", CHS_KIND_DATE, OPT, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "name", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_LINE, 200 },
+	{ "dose", CHS_KIND_TEXT, OPT, "regimen", CHS_RULE_LINE, 64 },
+	{ "unit", CHS_KIND_TEXT, OPT, "regimen", CHS_RULE_LINE, 32 },
+	{ "route", CHS_KIND_TEXT, OPT, "regimen", CHS_RULE_LINE, 64 },
+	{ "frequency", CHS_KIND_TEXT, OPT, "regimen", CHS_RULE_LINE, 200 },
+	{ "start", CHS_KIND_DATE, OPT, NULL, CHS_RULE_AHEAD, 0 },
+	{ "end", CHS_KIND_DATE, OPT, NULL, CHS_RULE_PLAN, 0 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 static const chs_field_def allergy_fields[] = {
-	{ "substance", CHS_KIND_TEXT, REQ, "allergen" },
-	{ "reaction", CHS_KIND_TEXT, OPT, "allergen" },
-	{ "severity", CHS_KIND_TEXT, OPT, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "substance", CHS_KIND_TEXT, REQ, "allergen", CHS_RULE_LINE, 200 },
+	{ "reaction", CHS_KIND_TEXT, OPT, "allergen", CHS_RULE_LINE, 1000 },
+	{ "severity", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 64 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 static const chs_field_def procedure_fields[] = {
-	{ "cpt", CHS_KIND_CPT, REQ, NULL },
-	{ "modifier", CHS_KIND_TEXT, OPT, NULL },
-	{ "fee", CHS_KIND_CENTS, OPT, NULL },
-	{ "date", CHS_KIND_DATE, OPT, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "cpt", CHS_KIND_CPT, REQ, NULL, CHS_RULE_LINE, 0 },
+	{ "modifier", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 16 },
+	{ "fee", CHS_KIND_CENTS, OPT, NULL, CHS_RULE_LINE, 0 },
+	{ "date", CHS_KIND_DATE, OPT, NULL, CHS_RULE_AHEAD, 0 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 static const chs_field_def diagnosis_fields[] = {
-	{ "icd", CHS_KIND_ICD, REQ, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "icd", CHS_KIND_ICD, REQ, NULL, CHS_RULE_LINE, 0 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 static const chs_field_def attachment_fields[] = {
-	{ "title", CHS_KIND_TEXT, OPT, NULL },
-	{ "mime", CHS_KIND_TEXT, OPT, NULL },
-	{ "size", CHS_KIND_INT, REQ, NULL },
-	{ "sha256", CHS_KIND_SHA256, REQ, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "title", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 200 },
+	{ "mime", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 255 },
+	{ "size", CHS_KIND_INT, REQ, NULL, CHS_RULE_LINE, 0 },
+	{ "sha256", CHS_KIND_SHA256, REQ, NULL, CHS_RULE_LINE, 0 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 /* An access event: who opened what is the change's user and terminal;
@@ -104,32 +107,32 @@ static const chs_field_def attachment_fields[] = {
  * compartment, so every role (a billing office included) can write and
  * read its own access events. */
 static const chs_field_def audit_fields[] = {
-	{ "action", CHS_KIND_TEXT, REQ, NULL },
-	{ "record", CHS_KIND_TEXT, OPT, NULL },
-	{ "records", CHS_KIND_IDS, OPT, NULL },
-	{ "start", CHS_KIND_DATE, REQ, NULL },
-	{ "duration_ms", CHS_KIND_INT, OPT, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "action", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_LINE, 64 },
+	{ "record", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 64 },
+	{ "records", CHS_KIND_IDS, OPT, NULL, CHS_RULE_LINE, 0 },
+	{ "start", CHS_KIND_DATE, REQ, NULL, CHS_RULE_PAST, 0 },
+	{ "duration_ms", CHS_KIND_INT, OPT, NULL, CHS_RULE_LINE, 0 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 /* A colleague's check of a record against the paper chart
  * (confirm.c): the record and the head change it confirmed. */
 static const chs_field_def confirmation_fields[] = {
-	{ "record", CHS_KIND_TEXT, REQ, NULL },
-	{ "change", CHS_KIND_TEXT, REQ, NULL },
-	{ "note", CHS_KIND_TEXT, OPT, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "record", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_LINE, 64 },
+	{ "change", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_LINE, 65536 },
+	{ "note", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 1000 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 /* One line of a site's fee schedule (client/billing/fees.c); no site: every
  * site's. */
 static const chs_field_def fee_fields[] = {
-	{ "code", CHS_KIND_CPT, REQ, NULL },
-	{ "description", CHS_KIND_TEXT, OPT, NULL },
-	{ "fee", CHS_KIND_CENTS, REQ, NULL },
-	{ "effective", CHS_KIND_DATE, REQ, NULL },
-	{ "site", CHS_KIND_TEXT, OPT, NULL },
-	{ NULL, 0, 0, NULL }
+	{ "code", CHS_KIND_CPT, REQ, NULL, CHS_RULE_LINE, 0 },
+	{ "description", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 500 },
+	{ "fee", CHS_KIND_CENTS, REQ, NULL, CHS_RULE_LINE, 0 },
+	{ "effective", CHS_KIND_DATE, REQ, NULL, CHS_RULE_AHEAD, 0 },
+	{ "site", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 200 },
+	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
 /* Confirmations and fees are billing: a compartment is per type, and a
@@ -343,4 +346,100 @@ int chs_schema_check_form(chs_kind k, const char *s)
 int chs_schema_kind_is_integer(chs_kind k)
 {
 	return k == CHS_KIND_INT || k == CHS_KIND_CENTS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bounds                                                               */
+
+/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (H. Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* The calendar day of a date that passed valid_day(). */
+static int64_t day_of(const char *s)
+{
+	return days_from_civil(digits(s, 4), digits(s + 5, 2), digits(s + 8, 2));
+}
+
+/* YYYY-MM-DD of day number `days` (H. Hinnant's civil_from_days). */
+static void day_text(int64_t days, char out[16])
+{
+	int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9, y = yoe + era * 400 + (m <= 2);
+
+	snprintf(out, 16, "%04d-%02d-%02d", (int)y, (int)m, (int)d);
+}
+
+/* A date no earlier than CHS_DATE_MIN (older records are typos: 0000-01-01
+ * or 1024 for 2024) and no later than its rule allows. "Today" is the UTC
+ * day of `now` and one day more: a clinic east of Greenwich is already in
+ * tomorrow's date when UTC is not. */
+static int check_date_bounds(const chs_type_def *t, const chs_field_def *f, const char *s,
+			     int64_t now)
+{
+	int64_t day = day_of(s), today = (now >= 0 ? now : now - 86399) / 86400;
+	int64_t ahead = f->rule == CHS_RULE_AHEAD ? CHS_AHEAD_DAYS
+			: f->rule == CHS_RULE_PLAN ? CHS_PLAN_DAYS : 0;
+	int64_t latest = today + 1 + ahead;
+	char limit[16];
+
+	if (day < day_of(CHS_DATE_MIN))
+		return chs_error_set(CHS_EINVALID,
+				     "field '%s' of %s: '%s' is before %s, the earliest date"
+				     " chartsync takes (check the year)", f->name, t->name, s,
+				     CHS_DATE_MIN);
+	if (f->rule != CHS_RULE_PAST && !ahead)
+		return 0;
+	if (day <= latest)
+		return 0;
+	day_text(latest, limit);
+	if (f->rule == CHS_RULE_PAST)
+		return chs_error_set(CHS_EINVALID,
+				     "field '%s' of %s: '%s' is in the future (it can be at most"
+				     " today, %s at the latest)", f->name, t->name, s, limit);
+	return chs_error_set(CHS_EINVALID,
+			     "field '%s' of %s: '%s' is more than %s ahead (it can be at most"
+			     " %lld days from today, %s at the latest)", f->name, t->name, s,
+			     ahead == CHS_AHEAD_DAYS ? "a year" : "ten years", (long long)ahead,
+			     limit);
+}
+
+static int all_blank(const char *s)
+{
+	for (; *s; s++)
+		if (!isspace((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+int chs_schema_check_value(const chs_type_def *t, const chs_field_def *f, const char *s,
+			   int64_t now)
+{
+	CHS_ASSERT_ARG(t);
+	CHS_ASSERT_ARG(f);
+	CHS_ASSERT_ARG(s);
+
+	if (!chs_schema_check_form(f->kind, s))
+		return chs_error_set(CHS_EINVALID, "field '%s' of %s: '%s' is not %s", f->name,
+				     t->name, s, chs_schema_expected(f->kind));
+	if (f->kind == CHS_KIND_TEXT && f->required && all_blank(s))
+		return chs_error_set(CHS_EINVALID, "field '%s' of %s must not be empty", f->name,
+				     t->name);
+	if (f->kind == CHS_KIND_DATE)
+		return check_date_bounds(t, f, s, now);
+	return 0;
 }

@@ -6,6 +6,9 @@
 #ifndef CHS_CLIENT_RECORDS_SCHEMA_H
 #define CHS_CLIENT_RECORDS_SCHEMA_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 typedef enum chs_kind {
 	CHS_KIND_TEXT,   /* JSON string */
 	CHS_KIND_INT,    /* JSON integer */
@@ -24,11 +27,32 @@ typedef enum chs_link { CHS_LINK_NONE, CHS_LINK_OPTIONAL, CHS_LINK_REQUIRED } ch
 #define CHS_TYPE_APPEND_ONLY 2 /* never edited or removed */
 #define CHS_TYPE_VIA_COMMAND 4 /* created only by its own command (confirm) */
 
+/* What a field's value may be beyond its kind's form: checked at entry
+ * (a change that arrives by sync is never refused for it: the
+ * consistency report flags it instead). */
+typedef enum chs_rule {
+	CHS_RULE_LINE,   /* text: one line, no control characters */
+	CHS_RULE_LINES,  /* text: lines (newline and tab allowed): a note */
+	CHS_RULE_ID,     /* text: an identifier (a chart number), one line,
+			  * stored trimmed, in NFC, with one kind of dash */
+	CHS_RULE_PAST,   /* date: from CHS_DATE_MIN to today */
+	CHS_RULE_AHEAD,  /* date: from CHS_DATE_MIN to CHS_AHEAD_DAYS from
+			  * today (appointments, fee schedules) */
+	CHS_RULE_PLAN    /* date: from CHS_DATE_MIN to CHS_PLAN_DAYS from
+			  * today (the end of a course of treatment) */
+} chs_rule;
+
+#define CHS_DATE_MIN "1850-01-01"
+#define CHS_AHEAD_DAYS 366   /* days: one year, a leap day included */
+#define CHS_PLAN_DAYS 3653   /* days: ten years */
+
 typedef struct chs_field_def {
 	const char *name;
 	chs_kind kind;
 	int required;
 	const char *group; /* merge group, or NULL */
+	chs_rule rule;
+	size_t max_chars;  /* text: the longest value, in characters */
 } chs_field_def;
 
 typedef struct chs_type_def {
@@ -56,5 +80,12 @@ int chs_schema_kind_is_integer(chs_kind k);
 int chs_schema_valid_date(const char *s);
 int chs_schema_valid_icd(const char *s);
 int chs_schema_valid_cpt(const char *s);
+/* Check string value `s` of field `f` of type `t` as entry holds it, once
+ * normalised: no unsafe character, within the field's length, not blank
+ * when required, of its kind's form, a date within its bounds (today is
+ * the UTC day of `now`, Unix seconds). 0, or CHS_EINVALID with a message
+ * that names the field and the limit. */
+int chs_schema_check_value(const chs_type_def *t, const chs_field_def *f, const char *s,
+			   int64_t now);
 
 #endif

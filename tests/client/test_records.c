@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NSITES 3
@@ -895,6 +896,73 @@ START_TEST(test_records__a_synced_change_with_a_bad_code_is_applied_not_refused)
 }
 END_TEST
 
+/* ---- at the edges: what entry refuses ---- */
+
+/* The UTC date `days` from today, as YYYY-MM-DD. */
+static void day_from_today(int days, char out[16])
+{
+	time_t t = time(NULL) + (time_t)days * 86400;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+/* A date of birth of 0000-01-01 or 9999-12-31 and a visit years ahead
+ * were saved as typed. Dates run from 1850-01-01; a date of birth is at
+ * most today, a visit at most a year ahead (an appointment), and the
+ * message names the limit. Typed, raw JSON, set or imported alike. */
+START_TEST(test_records__implausible_dates_are_refused_naming_the_limit)
+{
+	char soon[16], late[16], tomorrow2[16], before[65], id[33], enc[33], line[256];
+	chs_edit dob0[] = { tu_edit("name", "Old"), tu_edit("mrn", "D-1"),
+			    tu_edit("dob", "0000-01-01") };
+	chs_edit dob9[] = { tu_edit("name", "New"), tu_edit("mrn", "D-2"),
+			    tu_edit("dob", "9999-12-31") };
+	chs_edit dob1849[] = { tu_edit("name", "Old"), tu_edit("mrn", "D-3"),
+			       tu_edit("dob", "1849-12-31") };
+	chs_edit raw9[] = { tu_edit("name", "New"), tu_edit("mrn", "D-4"),
+			    { "dob", "\"9999-12-31\"", 1, 0 } };
+	chs_edit visit_late[] = { tu_edit("date", late) };
+	chs_edit visit_soon[] = { tu_edit("date", soon) };
+	chs_edit dob_late[] = { tu_edit("dob", tomorrow2) };
+	chs_edit note_late[] = { tu_edit("text", "seen"), tu_edit("date", soon) };
+	int64_t count = 0;
+	char *path;
+
+	day_from_today(30, soon);
+	day_from_today(400, late);
+	day_from_today(2, tomorrow2);
+	add_patient();
+	state_hash(0, before);
+	assert_refused(chs_record_add(site[0], "patient", dob0, 3, NULL, NULL, id), CHS_EINVALID,
+		       "field 'dob' of patient: '0000-01-01' is before 1850-01-01", before);
+	assert_refused(chs_record_add(site[0], "patient", dob1849, 3, NULL, NULL, id),
+		       CHS_EINVALID, "before 1850-01-01", before);
+	assert_refused(chs_record_add(site[0], "patient", dob9, 3, NULL, NULL, id), CHS_EINVALID,
+		       "field 'dob' of patient: '9999-12-31' is in the future", before);
+	assert_refused(chs_record_add(site[0], "patient", raw9, 3, NULL, NULL, id), CHS_EINVALID,
+		       "'9999-12-31' is in the future", before);
+	assert_refused(chs_record_set(site[0], patient, dob_late, 1), CHS_EINVALID,
+		       "is in the future", before);
+	assert_refused(chs_record_add(site[0], "encounter", visit_late, 1, patient, NULL, id),
+		       CHS_EINVALID, "is more than a year ahead (it can be at most 366 days from"
+		       " today", before);
+	/* a note is written on the day, not ahead of it */
+	add(0, "encounter", visit_soon, 1, patient, NULL, enc); /* an appointment */
+	state_hash(0, before);
+	assert_refused(chs_record_add(site[0], "note", note_late, 2, NULL, enc, id),
+		       CHS_EINVALID, "field 'date' of note", before);
+	snprintf(line, sizeof(line),
+		 "{\"type\":\"encounter\",\"patient\":\"%s\",\"fields\":{\"date\":\"%s\"}}\n",
+		 patient, late);
+	path = write_lines("late.jsonl", line);
+	assert_refused(chs_record_import(site[0], path, &count), CHS_EINVALID,
+		       "more than a year ahead", before);
+	free(path);
+}
+END_TEST
+
 /* ---- one chart in a large store ---- */
 
 /* What a technician does with one chart (show it, list it, list what is
@@ -997,6 +1065,7 @@ int main(void)
 	tcase_add_test(tc, test_records__attach_and_cat_give_back_the_bytes);
 	tcase_add_test(tc, test_records__a_synced_change_with_a_bad_code_is_applied_not_refused);
 	tcase_add_test(tc, test_records__one_chart_is_read_without_reading_the_store);
+	tcase_add_test(tc, test_records__implausible_dates_are_refused_naming_the_limit);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
