@@ -168,6 +168,23 @@ static char *trim(char *s)
 	return s;
 }
 
+/* A spreadsheet cell may hold line breaks and tabs; a fee's description
+ * is one line (client/records/schema.c), so each run of them is one space.
+ * Other control characters stay, for entry to refuse with the line. */
+static void one_line(char *s)
+{
+	char *d = s, *start = s;
+
+	for (; *s; s++)
+		if (*s == '\r' || *s == '\n' || *s == '\t') {
+			if (d == start || d[-1] != ' ')
+				*d++ = ' ';
+		} else {
+			*d++ = *s;
+		}
+	*d = '\0';
+}
+
 static void upper(char *s)
 {
 	for (; *s; s++)
@@ -265,6 +282,7 @@ static int fee_row(const csv_row *r, fee_line *fl)
 				     " 2024-01-01)", r->line, eff);
 	snprintf(fl->code, sizeof(fl->code), "%s", code);
 	snprintf(fl->effective, sizeof(fl->effective), "%s", eff);
+	one_line(r->f[1]);
 	if (!(fl->description = chs_util__strdup(trim(r->f[1]))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	return 0;

@@ -4,6 +4,7 @@
  * CLI prints.
  */
 #include "records_int.h"
+#include "client/text/text.h"
 
 #include <stdio.h>
 #include <ctype.h>
@@ -66,32 +67,47 @@ static int typed_integer(const chs_type_def *t, const chs_field_def *f,
 	return chs_buf_printf(out, "%lld", n);
 }
 
-/* Codes are case-insensitive by convention: store them in capitals. */
-static char *normalise(const chs_field_def *f, const char *v)
+/* A value as it is stored: codes in capitals (they are case-insensitive
+ * by convention); identifiers trimmed, in NFC, with one kind of dash
+ * (chs_text_normalise_id), so ' A-1001', 'A-1001<tab>' and 'A‐1001' are
+ * all chart number A-1001 when its uniqueness is checked. */
+static int normalise(const chs_type_def *t, const chs_field_def *f, const char *v,
+		     chs_buf *out)
 {
-	char *s = chs_util__strdup(v), *p;
+	char *p;
+	int err;
 
-	if (s && (f->kind == CHS_KIND_ICD || f->kind == CHS_KIND_CPT))
-		for (p = s; *p; p++)
+	if (f->kind == CHS_KIND_TEXT && f->rule == CHS_RULE_ID) {
+		if ((err = chs_text_normalise_id(out, v, strlen(v))) < 0)
+			return chs_error_wrap(err, "field '%s' of %s", f->name, t->name);
+		return chs_buf_puts(out, ""); /* NUL-terminated when empty too */
+	}
+	if ((err = chs_buf_puts(out, v)) < 0)
+		return err;
+	if (f->kind == CHS_KIND_ICD || f->kind == CHS_KIND_CPT)
+		for (p = out->ptr; *p; p++)
 			*p = (char)toupper((unsigned char)*p);
-	return s;
+	return 0;
 }
 
+/* A string value, typed or given as JSON: normalised, checked as entry
+ * holds it (chs_schema_check_value), and appended as canonical JSON. */
 static int typed_string(const chs_type_def *t, const chs_field_def *f,
 			const char *v, chs_buf *out)
 {
-	char *s = normalise(f, v);
+	chs_buf s;
 	int err;
 
-	if (!s)
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	if ((err = chs_schema_check_value(t, f, s, chs_util__now())) == 0)
-		err = chs_canonical_string(out, s, strlen(s));
-	free(s);
+	chs_buf_init(&s, 0);
+	if ((err = normalise(t, f, v, &s)) == 0 &&
+	    (err = chs_schema_check_value(t, f, s.ptr, chs_util__now())) == 0)
+		err = chs_canonical_string(out, s.ptr, s.len);
+	chs_buf_dispose(&s);
 	return err;
 }
 
-/* FIELD:=JSON: canonicalise, then hold it to the field's JSON type. */
+/* FIELD:=JSON: canonicalise, then hold it to the field's JSON type; a
+ * string is then held to everything a typed one is. */
 static int raw_value(const chs_type_def *t, const chs_field_def *f,
 		     const char *v, chs_buf *out)
 {
@@ -109,8 +125,11 @@ static int raw_value(const chs_type_def *t, const chs_field_def *f,
 				? chs_schema_expected(f->kind) : "a JSON string");
 	else if (f->kind == CHS_KIND_CENTS && json_integer_value(j) < 0)
 		err = bad_value(t, f->name, v, "a fee of zero or more cents");
-	else if (json_is_string(j))
-		err = chs_schema_check_value(t, f, json_string_value(j), chs_util__now());
+	else if (json_is_string(j)) {
+		out->len = start; /* typed_string writes it again, normalised */
+		out->ptr[start] = '\0';
+		err = typed_string(t, f, json_string_value(j), out);
+	}
 	json_decref(j);
 	return err;
 }

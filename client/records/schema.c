@@ -9,6 +9,7 @@
  */
 #include "client/records/schema.h"
 
+#include "client/text/text.h"
 #include "crypto/crypto.h"
 
 #include <ctype.h>
@@ -131,7 +132,7 @@ static const chs_field_def fee_fields[] = {
 	{ "description", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 500 },
 	{ "fee", CHS_KIND_CENTS, REQ, NULL, CHS_RULE_LINE, 0 },
 	{ "effective", CHS_KIND_DATE, REQ, NULL, CHS_RULE_AHEAD, 0 },
-	{ "site", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 200 },
+	{ "site", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 500 },
 	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
@@ -418,27 +419,34 @@ static int check_date_bounds(const chs_type_def *t, const chs_field_def *f, cons
 			     limit);
 }
 
-static int all_blank(const char *s)
-{
-	for (; *s; s++)
-		if (!isspace((unsigned char)*s))
-			return 0;
-	return 1;
-}
+/* Dates, codes and hashes have short forms of their own: a longer value is
+ * refused by its length before its form (so a 1 MB "date" is not quoted
+ * back). */
+#define FORM_MAX_CHARS 64
 
 int chs_schema_check_value(const chs_type_def *t, const chs_field_def *f, const char *s,
 			   int64_t now)
 {
+	char what[96];
+	size_t len;
+	int err;
+
 	CHS_ASSERT_ARG(t);
 	CHS_ASSERT_ARG(f);
 	CHS_ASSERT_ARG(s);
 
+	len = strlen(s);
+	snprintf(what, sizeof(what), "field '%s' of %s", f->name, t->name);
+	/* what it holds first: a value is quoted back only once it is safe */
+	if ((err = chs_text_check(s, len, f->rule == CHS_RULE_LINES ? CHS_TEXT_LINES
+				  : CHS_TEXT_LINE, f->kind == CHS_KIND_TEXT ? f->max_chars
+				  : FORM_MAX_CHARS, what)) < 0)
+		return err;
 	if (!chs_schema_check_form(f->kind, s))
-		return chs_error_set(CHS_EINVALID, "field '%s' of %s: '%s' is not %s", f->name,
-				     t->name, s, chs_schema_expected(f->kind));
-	if (f->kind == CHS_KIND_TEXT && f->required && all_blank(s))
-		return chs_error_set(CHS_EINVALID, "field '%s' of %s must not be empty", f->name,
-				     t->name);
+		return chs_error_set(CHS_EINVALID, "%s: '%s' is not %s", what, s,
+				     chs_schema_expected(f->kind));
+	if (f->kind == CHS_KIND_TEXT && f->required && chs_text_is_blank(s, len))
+		return chs_error_set(CHS_EINVALID, "%s must not be empty or blank", what);
 	if (f->kind == CHS_KIND_DATE)
 		return check_date_bounds(t, f, s, now);
 	return 0;

@@ -22,6 +22,7 @@
  * for ASCII letters and byte-exact for the rest.
  */
 #include "report_int.h"
+#include "client/text/text.h"
 
 #include <stdio.h>
 #include <ctype.h>
@@ -61,7 +62,15 @@ typedef struct rrec {
 	int64_t day[2];     /* date, or a medication's start and end */
 	char *text;         /* note: reduced text; medication: reduced name;
 			     * procedure, diagnosis: the code as written */
+	char *bad;          /* why a value of it is one entry refuses, or NULL */
 } rrec;
+
+/* A patient's chart number under its look-alike key (chs_text_id_key). */
+typedef struct idkey {
+	char *key;
+	char *mrn;             /* as stored */
+	unsigned char id[16];  /* the patient */
+} idkey;
 
 typedef struct names {
 	char **slot; /* open addressing, power-of-two size */
@@ -77,6 +86,10 @@ typedef struct report {
 	names meds;
 	unsigned char (*confirmed)[48]; /* record id + heads_key, sorted */
 	size_t nconfirmed, capconfirmed;
+	idkey *ids;        /* every patient's chart number, sorted by key */
+	size_t nids, capids;
+	idkey **dups;      /* the first of each group of look-alikes, by id */
+	size_t ndups, capdups;
 	int confirmations; /* the schema has the confirmation type */
 	int clinical;      /* this store reads clinical records */
 	chs_consistency_report *out;
@@ -313,6 +326,69 @@ static int summarise(report *rp, rrec *r, json_t *fields)
 	return 0;
 }
 
+/* Values entry refuses (control characters, over-long text, a date out
+ * of bounds) that reached the store all the same: a change that arrives
+ * by sync is never refused for its form, and earlier versions took them.
+ * The first such value of a record is noted for a `malformed_value`
+ * finding; codes have their own kind (malformed_code). */
+static int check_values(report *rp, rrec *r, const chs_type_def *t, json_t *fields)
+{
+	const chs_field_def *f;
+	const char *v;
+	int err;
+
+	for (f = t ? t->fields : NULL; f && f->name && !r->bad; f++) {
+		if ((f->kind != CHS_KIND_TEXT && f->kind != CHS_KIND_DATE) ||
+		    !(v = json_string_value(json_object_get(fields, f->name))))
+			continue;
+		if ((err = chs_schema_check_value(t, f, v, rp->o.now)) == 0)
+			continue;
+		if (err != CHS_EINVALID)
+			return err;
+		r->bad = chs_util__strdup(chs_error_last());
+		chs_error_clear();
+		if (!r->bad)
+			return nomem();
+	}
+	return 0;
+}
+
+/* Note a patient's chart number under its look-alike key. */
+static int add_id(report *rp, const unsigned char id[16], const char *mrn)
+{
+	idkey *k;
+	chs_buf key;
+	int err;
+
+	if (!mrn)
+		return 0;
+	chs_buf_init(&key, 0);
+	if ((err = chs_text_id_key(&key, mrn, strlen(mrn))) < 0) {
+		chs_buf_dispose(&key);
+		/* not UTF-8: malformed_value has it; it can look like no other */
+		if (err != CHS_EINVALID)
+			return err;
+		chs_error_clear();
+		return 0;
+	}
+	if ((err = CHS_ARRAY_GROW(rp->ids, rp->capids, rp->nids + 1)) == 0) {
+		k = &rp->ids[rp->nids];
+		memcpy(k->id, id, 16);
+		k->key = chs_util__strdup(key.ptr ? key.ptr : "");
+		k->mrn = chs_util__strdup(mrn);
+		if (k->key && k->mrn)
+			rp->nids++;
+		else
+			err = nomem();
+		if (err < 0) {
+			free(k->key);
+			free(k->mrn);
+		}
+	}
+	chs_buf_dispose(&key);
+	return err;
+}
+
 static int add_row(report *rp, sqlite3_stmt *st)
 {
 	const char *type = (const char *)sqlite3_column_text(st, 1);
@@ -362,7 +438,10 @@ static int add_row(report *rp, sqlite3_stmt *st)
 		memcpy(r->enc, r->id, 16);
 	else
 		link_id(fields, CHS_FIELD_ENCOUNTER, r->enc);
-	err = summarise(rp, r, fields);
+	if ((err = summarise(rp, r, fields)) == 0)
+		err = check_values(rp, r, chs_schema_type(type), fields);
+	if (err == 0 && r->type == T_PATIENT)
+		err = add_id(rp, r->id, json_string_value(json_object_get(fields, "mrn")));
 	json_decref(state);
 	return err;
 }
@@ -694,7 +773,9 @@ static int check_record(report *rp, const rrec *r)
 {
 	int err = 0;
 
-	if (r->review)
+	if (r->bad)
+		err = one(rp, "malformed_value", r, "%s", r->bad);
+	if (err == 0 && r->review)
 		err = check_review(rp, r);
 	if (err == 0 && rp->confirmations)
 		err = check_confirmed(rp, r);
@@ -830,6 +911,84 @@ next:
 	return err;
 }
 
+/* ---- chart numbers that look alike ---- */
+
+static int by_key_then_id(const void *a, const void *b)
+{
+	const idkey *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : memcmp(x->id, y->id, 16);
+}
+
+static int by_first_id(const void *a, const void *b)
+{
+	return memcmp((*(idkey *const *)a)->id, (*(idkey *const *)b)->id, 16);
+}
+
+/* Group the chart numbers by look-alike key; each group of two or more
+ * patients is one finding, listed with the patient of the lowest id. */
+static int group_ids(report *rp)
+{
+	size_t i, j;
+	int err;
+
+	if (rp->nids < 2)
+		return 0;
+	qsort(rp->ids, rp->nids, sizeof(*rp->ids), by_key_then_id);
+	for (i = 0; i < rp->nids; i = j) {
+		for (j = i + 1; j < rp->nids && strcmp(rp->ids[j].key, rp->ids[i].key) == 0; j++)
+			;
+		if (j - i < 2)
+			continue;
+		if ((err = CHS_ARRAY_GROW(rp->dups, rp->capdups, rp->ndups + 1)) < 0)
+			return err;
+		rp->dups[rp->ndups++] = &rp->ids[i];
+	}
+	if (rp->ndups)
+		qsort(rp->dups, rp->ndups, sizeof(*rp->dups), by_first_id);
+	return 0;
+}
+
+/* The finding for patient `r` when it is the first of a group. The chart
+ * numbers are record text, shown escaped: they may have arrived by sync
+ * holding anything. */
+static int check_lookalike(report *rp, const rrec *r)
+{
+	unsigned char (*ids)[16] = NULL;
+	idkey probe, *pp = &probe, **hit;
+	const idkey *g;
+	chs_buf text;
+	size_t n, i;
+	int err = 0;
+
+	if (!rp->ndups)
+		return 0;
+	memcpy(probe.id, r->id, 16);
+	if (!(hit = bsearch(&pp, rp->dups, rp->ndups, sizeof(*rp->dups), by_first_id)))
+		return 0;
+	g = *hit;
+	for (n = 1; g + n < rp->ids + rp->nids && strcmp(g[n].key, g->key) == 0; n++)
+		;
+	if (!(ids = calloc(n, 16)))
+		return nomem();
+	chs_buf_init(&text, 0);
+	for (i = 0; i < n && err == 0; i++) {
+		memcpy(ids[i], g[i].id, 16);
+		if ((err = chs_buf_puts(&text, i ? "', '" : "'")) == 0)
+			err = chs_text_escape(&text, g[i].mrn, strlen(g[i].mrn), CHS_TEXT_LINE);
+	}
+	if (err == 0 && (err = chs_buf_puts(&text, "'")) == 0)
+		err = finding(rp, "duplicate_chart_number", r->pat,
+			      (const unsigned char (*)[16])ids, n,
+			      "%zu patients have the same chart number, or ones that look alike"
+			      " (%s): correct the wrong ones with 'chartsync set ID mrn=...'",
+			      n, text.ptr);
+	chs_buf_dispose(&text);
+	free(ids);
+	return err;
+}
+
 /* ---- one chart ---- */
 
 static int check_chart(report *rp, const rrec *c, size_t n)
@@ -854,6 +1013,8 @@ static int check_chart(report *rp, const rrec *c, size_t n)
 			err = check_dates(rp, r);
 		if (err == 0 && rp->clinical && r->type == T_NOTE && r->text && rp->meds.n)
 			err = check_mentions(rp, r, c, n);
+		if (err == 0 && r->type == T_PATIENT && r == patient)
+			err = check_lookalike(rp, r);
 		if (err == 0)
 			err = check_record(rp, r);
 	}
@@ -891,7 +1052,14 @@ static void report_dispose(report *rp)
 	for (i = 0; i < rp->n; i++) {
 		free(rp->r[i].text);
 		free(rp->r[i].heads);
+		free(rp->r[i].bad);
 	}
+	for (i = 0; i < rp->nids; i++) {
+		free(rp->ids[i].key);
+		free(rp->ids[i].mrn);
+	}
+	free(rp->ids);
+	free(rp->dups);
 	free(rp->r);
 	free(rp->meds.slot);
 	free(rp->confirmed);
@@ -961,7 +1129,8 @@ int chs_report_consistency(chs_consistency_report **out, chs_store *s,
 		rp.clinical = role != CHS_ROLE_BILLING;
 		if ((err = load(&rp)) == 0 && rp.nconfirmed)
 			qsort(rp.confirmed, rp.nconfirmed, 48, by_key48);
-		if (err == 0 && (err = resolve_head_times(&rp)) == 0)
+		if (err == 0 && (err = resolve_head_times(&rp)) == 0 &&
+		    (err = group_ids(&rp)) == 0)
 			err = check_all(&rp);
 	}
 	report_dispose(&rp);
