@@ -963,6 +963,231 @@ START_TEST(test_records__implausible_dates_are_refused_naming_the_limit)
 }
 END_TEST
 
+/* As assert_refused, at site `k`. */
+static void assert_refused_at(int k, int rc, int code, const char *needle,
+			      const char *hash_before)
+{
+	char after[65];
+
+	ck_assert_msg(rc == code, "rc %d, wanted %d: %s", rc, code, chs_error_last());
+	ck_assert_msg(strstr(chs_error_last(), needle), "message '%s' lacks '%s'",
+		      chs_error_last(), needle);
+	state_hash(k, after);
+	ck_assert_str_eq(after, hash_before); /* nothing was saved */
+}
+
+/* Text that would clear a screen, retitle a terminal or reverse a line
+ * where another clinic reads it was saved as typed (issue 14, item 1).
+ * Every way a person's text enters a record refuses control characters
+ * (C0, DEL, C1), bidirectional overrides and isolates and invalid UTF-8;
+ * newline and tab only in a note's text. The store is unchanged after
+ * each refusal. */
+START_TEST(test_records__control_characters_are_refused_on_every_entry_path)
+{
+	static const char *const bad[] = {
+		"Ada\x1b[2J",          /* ESC: clears the screen */
+		"Ada\x1b]0;pwned\x07", /* retitles the terminal */
+		"Ada\rEve",            /* CR: overwrites the line */
+		"Ada\x7f",             /* DEL */
+		"Ada\xc2\x9b" "2J",    /* C1 CSI */
+		"Ada \xe2\x80\xae" "nori",   /* U+202E RIGHT-TO-LEFT OVERRIDE */
+		"Ada \xe2\x81\xa6" "x",      /* U+2066 LEFT-TO-RIGHT ISOLATE */
+		"Ada\xff",             /* not UTF-8 */
+		"Ada\nByron",          /* a name is one line */
+		"Ada\tByron",
+	};
+	chs_edit visit[] = { tu_edit("date", "2024-03-15") };
+	chs_edit lines[] = { tu_edit("text", "Seen today.\n\tBP 120/80\nFollow up.") };
+	char before[65], id[33], enc[33], line[256], prefix[13];
+	chs_fees_result fres;
+	const char *ids[1];
+	int64_t count = 0;
+	size_t added = 0, i;
+	char *path;
+	json_t *r, *c;
+
+	add_patient();
+	add(0, "encounter", visit, 1, patient, NULL, enc);
+	add(0, "note", lines, 1, NULL, enc, id); /* a note holds lines */
+	r = tu_show(site[0], id);
+	ck_assert_str_eq(tu_field(r, "text"), "Seen today.\n\tBP 120/80\nFollow up.");
+	json_decref(r);
+	state_hash(0, before);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		chs_edit add_e[] = { tu_edit("name", bad[i]), tu_edit("mrn", "C-1") };
+		chs_edit set_e[] = { tu_edit("phone", bad[i]) };
+		chs_edit note_e[] = { tu_edit("text", bad[i]), tu_edit("author", bad[i]) };
+		const char *want = strchr(bad[i], '\xff') ? "not valid UTF-8" : "control character";
+
+		assert_refused(chs_record_add(site[0], "patient", add_e, 2, NULL, NULL, id),
+			       CHS_EINVALID, "field 'name' of patient", before);
+		ck_assert_msg(strstr(chs_error_last(), want), "%s", chs_error_last());
+		assert_refused(chs_record_set(site[0], patient, set_e, 1), CHS_EINVALID,
+			       "field 'phone' of patient", before);
+		/* a note's text may hold newline and tab, its author not */
+		if (strchr(bad[i], '\n') || strchr(bad[i], '\t'))
+			note_e[0] = tu_edit("text", "seen");
+		assert_refused(chs_record_add(site[0], "note", note_e, 2, NULL, enc, id),
+			       CHS_EINVALID, strchr(bad[i], '\n') || strchr(bad[i], '\t')
+			       ? "field 'author' of note" : "field 'text' of note", before);
+	}
+	/* FIELD:=JSON, the escape spelled out */
+	{
+		chs_edit raw[] = { { "name", "\"Ada\\u001b[2J\"", 1, 0 } };
+
+		assert_refused(chs_record_set(site[0], patient, raw, 1), CHS_EINVALID,
+			       "control character (U+001B)", before);
+	}
+	/* JSON Lines, through both readers (an escape, and raw UTF-8) */
+	snprintf(line, sizeof(line), "{\"type\":\"patient\",\"fields\":{\"name\":\"Eve\\u001b[2J\","
+		 "\"mrn\":\"E-1\"}}\n");
+	path = write_lines("esc.jsonl", line);
+	assert_refused(chs_record_import(site[0], path, &count), CHS_EINVALID,
+		       "control character", before);
+	ck_assert_msg(strstr(chs_error_last(), "line 1"), "%s", chs_error_last());
+	free(path);
+	snprintf(line, sizeof(line), "{\"type\":\"patient\",\"fields\":{\"name\":\"Eve \xe2\x80\xae"
+		 "evE\",\"mrn\":\"E-2\"}}\n");
+	path = write_lines("bidi.jsonl", line);
+	assert_refused(chs_record_import(site[0], path, &count), CHS_EINVALID,
+		       "U+202E", before);
+	free(path);
+	/* a fee schedule's description */
+	path = write_lines("fees.csv", "code,description,fee,effective\n"
+			   "99213,Office visit\x1b[2J,125.00,2024-01-01\n");
+	assert_refused(chs_fees_import(site[0], path, NULL, &fres), CHS_EINVALID,
+		       "field 'description' of fee", before);
+	free(path);
+	/* review resolve: a value typed to settle a review */
+	{
+		chs_edit a[] = { tu_edit("phone", "555-0100") };
+		chs_edit b[] = { tu_edit("phone", "555-0199") };
+		chs_edit typed[] = { tu_edit("phone", "555\x1b[2J") };
+
+		ck_assert_int_eq(chs_record_set(site[0], patient, a, 1), 0);
+		ck_assert_int_eq(chs_record_set(site[1], patient, b, 1), 0);
+		exchange_all();
+		state_hash(0, before);
+		assert_refused(chs_review_resolve(site[0], patient, typed, 1, NULL), CHS_EINVALID,
+			       "field 'phone' of patient", before);
+		r = tu_show(site[0], patient);
+		c = json_object_get(json_object_get(r, "candidates"), "phone");
+		snprintf(prefix, sizeof(prefix), "%.12s",
+			 json_string_value(json_object_get(json_array_get(c, 0), "change")));
+		json_decref(r);
+		ck_assert_int_eq(chs_review_resolve(site[0], patient, NULL, 0, prefix), 0);
+		exchange_all();
+	}
+	/* confirm --note, by another user at another site */
+	ids[0] = patient;
+	state_hash(1, before);
+	assert_refused_at(1, chs_record_confirm(site[1], ids, 1, "checked\x1b]0;x\x07", &added),
+			  CHS_EINVALID, "field 'note' of confirmation", before);
+	ck_assert_uint_eq(added, 0);
+}
+END_TEST
+
+/* mrn=' A-1001', 'A-1001 ', a trailing tab and a Unicode hyphen each made
+ * a second patient with chart number A-1001 (issue 14, item 4). A chart
+ * number is stored trimmed, in NFC, with one kind of dash, and checked for
+ * uniqueness in that form; a name of only spaces is refused as an empty
+ * one is. */
+START_TEST(test_records__chart_numbers_that_differ_only_in_form_are_one)
+{
+	static const char *const same[] = {
+		" A-1001", "A-1001 ", "A-1001\t", "A\xe2\x80\x90" "1001", /* U+2010 */
+		"A\xe2\x80\x93" "1001", /* U+2013 EN DASH */ "\xc2\xa0" "A-1001", /* NBSP */
+	};
+	chs_edit spaces[] = { tu_edit("name", "   "), tu_edit("mrn", "S-1") };
+	chs_edit wide[] = { tu_edit("name", " \xc2\xa0\xe2\x80\x83 "), tu_edit("mrn", "S-1") };
+	chs_edit empty[] = { tu_edit("name", ""), tu_edit("mrn", "S-1") };
+	chs_edit blank_mrn[] = { tu_edit("name", "Sam"), tu_edit("mrn", "  ") };
+	chs_edit spaced[] = { tu_edit("name", "Bea"), tu_edit("mrn", "  B\xe2\x80\x91" "2002\t"),
+			      tu_edit("member_id", " XK\xe2\x80\x94" "55 ") };
+	chs_edit renumber[] = { tu_edit("mrn", "A-1001 ") };
+	char before[65], id[33], other[33];
+	size_t i;
+	json_t *r;
+
+	add_patient();
+	state_hash(0, before);
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		chs_edit e[] = { tu_edit("name", "Someone Else"), tu_edit("mrn", same[i]) };
+		char line[200], *path;
+		int64_t count = 0;
+
+		assert_refused(chs_record_add(site[0], "patient", e, 2, NULL, NULL, id),
+			       CHS_EEXISTS, "chart number (mrn) 'A-1001' already belongs", before);
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"patient\",\"fields\":{\"name\":\"X\",\"mrn\":\"%s\"}}\n",
+			 strchr(same[i], '\t') ? "A-1001\\t" : same[i]);
+		path = write_lines("same.jsonl", line);
+		assert_refused(chs_record_import(site[0], path, &count), CHS_EEXISTS,
+			       "already belongs", before);
+		free(path);
+	}
+	assert_refused(chs_record_add(site[0], "patient", spaces, 2, NULL, NULL, id),
+		       CHS_EINVALID, "field 'name' of patient must not be empty", before);
+	/* no-break and em spaces are blanks too */
+	assert_refused(chs_record_add(site[0], "patient", wide, 2, NULL, NULL, id),
+		       CHS_EINVALID, "must not be empty", before);
+	assert_refused(chs_record_add(site[0], "patient", empty, 2, NULL, NULL, id),
+		       CHS_EINVALID, "must not be empty", before);
+	assert_refused(chs_record_add(site[0], "patient", blank_mrn, 2, NULL, NULL, id),
+		       CHS_EINVALID, "field 'mrn' of patient must not be empty", before);
+	/* stored in the normal form, and another patient may not take it */
+	add(0, "patient", spaced, 3, NULL, NULL, other);
+	r = tu_show(site[0], other);
+	ck_assert_str_eq(tu_field(r, "mrn"), "B-2002");
+	ck_assert_str_eq(tu_field(r, "member_id"), "XK-55");
+	json_decref(r);
+	state_hash(0, before);
+	assert_refused(chs_record_set(site[0], other, renumber, 1), CHS_EEXISTS,
+		       "'A-1001' already belongs", before);
+}
+END_TEST
+
+/* A 1 MB name was saved. Each text field has a length limit in the
+ * schema, and the message names it (issue 14, item 6). */
+START_TEST(test_records__text_longer_than_its_field_is_refused_naming_the_limit)
+{
+	size_t big = 1 << 20;
+	char *name = malloc(big + 1), *note = malloc(65537 + 1), before[65], id[33], enc[33];
+	chs_edit visit[] = { tu_edit("date", "2024-03-15") };
+	chs_edit e[] = { tu_edit("name", name), tu_edit("mrn", "L-1") };
+	chs_edit n[] = { tu_edit("text", note) };
+
+	memset(name, 'a', big);
+	name[big] = '\0';
+	memset(note, 'x', 65537);
+	note[65537] = '\0';
+	add_patient();
+	add(0, "encounter", visit, 1, patient, NULL, enc);
+	state_hash(0, before);
+	assert_refused(chs_record_add(site[0], "patient", e, 2, NULL, NULL, id), CHS_EINVALID,
+		       "field 'name' of patient is too long: 1048576 characters, the limit is 200",
+		       before);
+	ck_assert_msg(strlen(chs_error_last()) < 300, "the message quotes the value");
+	assert_refused(chs_record_add(site[0], "note", n, 1, NULL, enc, id), CHS_EINVALID,
+		       "field 'text' of note is too long: 65537 characters, the limit is 65536",
+		       before);
+	/* at the limit, in characters (not bytes): 200 two-byte letters */
+	{
+		char *p = name;
+		int k;
+
+		for (k = 0; k < 200; k++, p += 2)
+			memcpy(p, "\xc3\xa9", 2); /* é */
+		*p = '\0';
+		add(0, "patient", e, 2, NULL, NULL, id);
+	}
+	note[65536] = '\0';
+	add(0, "note", n, 1, NULL, enc, id);
+	free(name);
+	free(note);
+}
+END_TEST
+
 /* ---- one chart in a large store ---- */
 
 /* What a technician does with one chart (show it, list it, list what is
@@ -1066,6 +1291,9 @@ int main(void)
 	tcase_add_test(tc, test_records__a_synced_change_with_a_bad_code_is_applied_not_refused);
 	tcase_add_test(tc, test_records__one_chart_is_read_without_reading_the_store);
 	tcase_add_test(tc, test_records__implausible_dates_are_refused_naming_the_limit);
+	tcase_add_test(tc, test_records__control_characters_are_refused_on_every_entry_path);
+	tcase_add_test(tc, test_records__chart_numbers_that_differ_only_in_form_are_one);
+	tcase_add_test(tc, test_records__text_longer_than_its_field_is_refused_naming_the_limit);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
