@@ -619,6 +619,140 @@ START_TEST(test_reports__a_merged_record_is_unconfirmed_like_any_other)
 }
 END_TEST
 
+/* The finding of `kind` whose records include `id` (NULL if none). */
+static const chs_finding *typed_finding(const chs_consistency_report *r, const char *kind,
+					const char *id)
+{
+	size_t i, j;
+
+	for (i = 0; i < chs_consistency_report_count(r); i++) {
+		const chs_finding *f = chs_consistency_report_get(r, i);
+
+		for (j = 0; strcmp(f->kind, kind) == 0 && j < f->nrecords; j++)
+			if (strcmp(f->records[j], id) == 0)
+				return f;
+	}
+	return NULL;
+}
+
+/* Chart numbers written before entry normalised them, or synced from a
+ * site that did not (a sync never refuses a change for its form): the
+ * report groups the patients whose numbers look alike (trimmed, NFC, NFKC
+ * case folding, every dash one), each group one finding with every
+ * patient's id, under the patient of the lowest id. */
+START_TEST(test_reports__lookalike_chart_numbers_already_in_a_store)
+{
+	char a[33], b[33], c[33], d[33], e[33];
+	chs_consistency_report *r = NULL;
+	const chs_finding *f;
+	json_t *rep, *jf = NULL, *v;
+	size_t i;
+	forge fg;
+
+	memset(b, '2', 32), b[32] = '\0';
+	memset(c, '3', 32), c[32] = '\0';
+	memset(d, '4', 32), d[32] = '\0';
+	memset(e, '5', 32), e[32] = '\0';
+	forge_init(&fg);
+	forged(&fg, b, "patient", CHS_OP_CREATE, now_ms(), NULL, "name", "\"B\"",
+	       "mrn", "\" A-1001\"", NULL);
+	forged(&fg, c, "patient", CHS_OP_CREATE, now_ms(), NULL, "name", "\"C\"",
+	       "mrn", "\"a\u2010" "1001\\t\"", NULL); /* lowercase, U+2010, a tab */
+	forged(&fg, d, "patient", CHS_OP_CREATE, now_ms(), NULL, "name", "\"D\"",
+	       "mrn", "\"B-77\"", NULL);
+	forged(&fg, e, "patient", CHS_OP_CREATE, now_ms(), NULL, "name", "\"E\"",
+	       "mrn", "\"\uff21-1001\\u001b[2J\"", NULL); /* fullwidth A, and an ESC */
+	forge_ship(&fg);
+	/* the one typed here: "A-1001" as entry stores it */
+	patient("A-1001", "1961-12-10", a);
+	ck_assert_msg(chs_report_consistency(&r, s, NULL) == 0, "%s", chs_error_last());
+	f = typed_finding(r, "duplicate_chart_number", b);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->nrecords, 3); /* a, b and c; not d, and e differs by its ESC */
+	ck_assert_ptr_eq(typed_finding(r, "duplicate_chart_number", a), f);
+	ck_assert_ptr_eq(typed_finding(r, "duplicate_chart_number", c), f);
+	ck_assert_ptr_null(typed_finding(r, "duplicate_chart_number", d));
+	ck_assert_str_eq(f->patient, f->records[0]);
+	for (i = 1; i < f->nrecords; i++)
+		ck_assert_int_lt(strcmp(f->records[i - 1], f->records[i]), 0);
+	ck_assert_msg(strstr(f->detail, "' A-1001'") && strstr(f->detail, "'A-1001'") &&
+		      strstr(f->detail, "\\x09"), "%s", f->detail);
+	/* the ESC that arrived by sync is flagged, and shown escaped */
+	ck_assert_ptr_nonnull(typed_finding(r, "malformed_value", e));
+	for (i = 0; i < chs_consistency_report_count(r); i++)
+		ck_assert_ptr_null(strchr(chs_consistency_report_get(r, i)->detail, '\x1b'));
+	/* and --json prints the same */
+	rep = consistency(NULL);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(rep, "counts"),
+							      "duplicate_chart_number")), 1);
+	json_array_foreach(json_object_get(rep, "findings"), i, v)
+		if (strcmp(json_string_value(json_object_get(v, "kind")),
+			   "duplicate_chart_number") == 0)
+			jf = v;
+	ck_assert_ptr_nonnull(jf);
+	ck_assert_uint_eq(json_array_size(json_object_get(jf, "records")), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(jf, "patient")), f->patient);
+	ck_assert_str_eq(json_string_value(json_object_get(jf, "detail")), f->detail);
+	json_decref(rep);
+	chs_consistency_report_free(r);
+	forge_dispose(&fg);
+}
+END_TEST
+
+/* What entry refuses but a sync delivers (control characters, a name of
+ * 1 MB, a date of birth of 0000-01-01, a blank name) is applied, never
+ * refused, and the consistency report flags each record once, saying why
+ * as entry would. */
+START_TEST(test_reports__values_entry_refuses_that_arrived_by_sync_are_flagged)
+{
+	char a[33], b[33], c[33], d[33], g[33];
+	size_t big = 1 << 20;
+	char *longname = malloc(big + 3);
+	const char *dt;
+	json_t *rep;
+	forge fg;
+
+	memset(a, '1', 32), a[32] = '\0';
+	memset(b, '2', 32), b[32] = '\0';
+	memset(c, '3', 32), c[32] = '\0';
+	memset(d, '4', 32), d[32] = '\0';
+	memset(g, '5', 32), g[32] = '\0';
+	longname[0] = '"';
+	memset(longname + 1, 'n', big);
+	longname[big + 1] = '"';
+	longname[big + 2] = '\0';
+	forge_init(&fg);
+	forged(&fg, a, "patient", CHS_OP_CREATE, now_ms(), NULL, "name",
+	       "\"Eve\\u001b]0;pwned\\u0007\"", "mrn", "\"V-1\"", NULL);
+	forged(&fg, b, "patient", CHS_OP_CREATE, now_ms(), NULL, "name", longname,
+	       "mrn", "\"V-2\"", NULL);
+	forged(&fg, c, "patient", CHS_OP_CREATE, now_ms(), NULL, "name", "\"Old\"",
+	       "mrn", "\"V-3\"", "dob", "\"0000-01-01\"", NULL);
+	forged(&fg, d, "patient", CHS_OP_CREATE, now_ms(), NULL, "name", "\"   \"",
+	       "mrn", "\"V-4\"", NULL);
+	forged(&fg, g, "patient", CHS_OP_CREATE, now_ms(), NULL, "name", "\"Fine\"",
+	       "mrn", "\"V-5\"", "dob", "\"1961-12-10\"", NULL);
+	forge_ship(&fg);
+	rep = consistency(NULL);
+	ck_assert_int_eq(count(rep, "malformed_value", a), 1);
+	ck_assert_ptr_nonnull(dt = detail_of(rep, "malformed_value", a));
+	ck_assert_msg(strstr(dt, "field 'name' of patient holds a control character (U+001B)"),
+		      "%s", dt);
+	ck_assert_ptr_nonnull(dt = detail_of(rep, "malformed_value", b));
+	ck_assert_msg(strstr(dt, "the limit is 200"), "%s", dt);
+	ck_assert_ptr_nonnull(dt = detail_of(rep, "malformed_value", c));
+	ck_assert_msg(strstr(dt, "before 1850-01-01"), "%s", dt);
+	ck_assert_ptr_nonnull(dt = detail_of(rep, "malformed_value", d));
+	ck_assert_msg(strstr(dt, "must not be empty"), "%s", dt);
+	ck_assert_int_eq(count(rep, "malformed_value", g), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(rep, "counts"),
+							      "malformed_value")), 4);
+	json_decref(rep);
+	forge_dispose(&fg);
+	free(longname);
+}
+END_TEST
+
 START_TEST(test_reports__billing_and_audit_records_are_not_charts)
 {
 	char id[33];
@@ -882,6 +1016,8 @@ int main(void)
 	tcase_add_test(tc, test_reports__a_record_confirmed_at_two_heads_is_confirmed);
 	tcase_add_test(tc, test_reports__a_merged_record_is_unconfirmed_like_any_other);
 	tcase_add_test(tc, test_reports__billing_and_audit_records_are_not_charts);
+	tcase_add_test(tc, test_reports__lookalike_chart_numbers_already_in_a_store);
+	tcase_add_test(tc, test_reports__values_entry_refuses_that_arrived_by_sync_are_flagged);
 	tcase_add_test(tc, test_reports__coding_queue_age_and_throughput);
 	tcase_add_test(tc, test_reports__fhir_bundle_holds_every_record_type);
 	tcase_add_test(tc, test_reports__fhir_of_a_removed_patient_says_removed);
