@@ -94,7 +94,7 @@ static const chs_field_def diagnosis_fields[] = {
 };
 
 static const chs_field_def attachment_fields[] = {
-	{ "title", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 200 },
+	{ "title", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 255 }, /* a file name */
 	{ "mime", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 255 },
 	{ "size", CHS_KIND_INT, REQ, NULL, CHS_RULE_LINE, 0 },
 	{ "sha256", CHS_KIND_SHA256, REQ, NULL, CHS_RULE_LINE, 0 },

@@ -57,6 +57,16 @@ void chs_report_opts_init(chs_report_opts *o);
  *   unconfirmed             not confirmed, last changed more than
  *                           confirm_days ago (stores whose schema has the
  *                           `confirmation` record type)
+ *   malformed_value         a text or date value entry refuses (control
+ *                           characters, invalid UTF-8, over the field's
+ *                           length, blank where required, a date out of
+ *                           bounds) that arrived by sync or was stored by
+ *                           an earlier version; the detail gives entry's
+ *                           reason, once per record (its first such field)
+ *   duplicate_chart_number  patients whose chart numbers are the same or
+ *                           look alike (chs_text_id_key: case, width,
+ *                           dashes, spaces); records: every such patient,
+ *                           by id; listed under the first
  * A billing store holds no clinical records: the kinds that need them
  * (notes, medications) are left out there.
  */
