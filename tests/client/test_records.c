@@ -1058,6 +1058,19 @@ START_TEST(test_records__control_characters_are_refused_on_every_entry_path)
 	assert_refused(chs_fees_import(site[0], path, NULL, &fres), CHS_EINVALID,
 		       "field 'description' of fee", before);
 	free(path);
+	/* an attachment's title, given or taken from the file's name */
+	{
+		char *src = tu_path(dirs[0], "scan.pdf"), *esc = tu_path(dirs[0], "scan\x1b[2J.pdf");
+
+		ck_assert_int_eq(tu_write(src, "%PDF-1.4\n", 9), 0);
+		ck_assert_int_eq(tu_write(esc, "%PDF-1.4\n", 9), 0);
+		assert_refused(chs_attach(site[0], patient, src, NULL, "page 1\x1b[2J", id),
+			       CHS_EINVALID, "field 'title' of attachment", before);
+		assert_refused(chs_attach(site[0], patient, esc, NULL, NULL, id), CHS_EINVALID,
+			       "field 'title' of attachment", before);
+		free(src);
+		free(esc);
+	}
 	/* review resolve: a value typed to settle a review */
 	{
 		chs_edit a[] = { tu_edit("phone", "555-0100") };
