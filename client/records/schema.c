@@ -1,11 +1,15 @@
 /*
  * The record types, in one table: for each type its compartment, its
  * links, and its fields with their JSON type, whether they are required,
- * their form check and their merge group.
+ * their merge group, their rule (one line or lines, an identifier, how
+ * far ahead a date may be) and their length limit; then the checks.
  *
- * Form checks guard entry only. A change that arrives by sync is never
- * refused for its content's form (that would block a site's sync); the
- * same checks flag it for the consistency report instead.
+ * The checks guard entry only (chs_schema_check_value: every path a
+ * person's text takes into a record). A change that arrives by sync is
+ * never refused for its content's form (that would block a site's sync):
+ * the consistency report runs the same check over the stored records and
+ * flags what fails (malformed_value), and every view escapes what it
+ * prints.
  */
 #include "client/records/schema.h"
 
