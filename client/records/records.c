@@ -70,11 +70,13 @@ static int typed_integer(const chs_type_def *t, const chs_field_def *f,
 /* A value as it is stored: codes in capitals (they are case-insensitive
  * by convention); identifiers trimmed, in NFC, with one kind of dash
  * (chs_text_normalise_id), so ' A-1001', 'A-1001<tab>' and 'A‐1001' are
- * all chart number A-1001 when its uniqueness is checked. */
+ * all chart number A-1001 when its uniqueness is checked; the lines of a
+ * note ended by newlines, as a file written on Windows (FIELD=@FILE) ends
+ * them with CR LF. A lone CR stays, for the check to refuse. */
 static int normalise(const chs_type_def *t, const chs_field_def *f, const char *v,
 		     chs_buf *out)
 {
-	char *p;
+	char *p, *q;
 	int err;
 
 	if (f->kind == CHS_KIND_TEXT && f->rule == CHS_RULE_ID) {
@@ -87,6 +89,13 @@ static int normalise(const chs_type_def *t, const chs_field_def *f, const char *
 	if (f->kind == CHS_KIND_ICD || f->kind == CHS_KIND_CPT)
 		for (p = out->ptr; *p; p++)
 			*p = (char)toupper((unsigned char)*p);
+	if (f->rule == CHS_RULE_LINES) {
+		for (p = q = out->ptr; *p; p++)
+			if (!(p[0] == '\r' && p[1] == '\n'))
+				*q++ = *p;
+		*q = '\0';
+		out->len = (size_t)(q - out->ptr);
+	}
 	return 0;
 }
 

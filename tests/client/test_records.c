@@ -997,7 +997,7 @@ START_TEST(test_records__control_characters_are_refused_on_every_entry_path)
 		"Ada\tByron",
 	};
 	chs_edit visit[] = { tu_edit("date", "2024-03-15") };
-	chs_edit lines[] = { tu_edit("text", "Seen today.\n\tBP 120/80\nFollow up.") };
+	chs_edit lines[] = { tu_edit("text", "Seen today.\r\n\tBP 120/80\nFollow up.") };
 	char before[65], id[33], enc[33], line[256], prefix[13];
 	chs_fees_result fres;
 	const char *ids[1];
@@ -1008,7 +1008,7 @@ START_TEST(test_records__control_characters_are_refused_on_every_entry_path)
 
 	add_patient();
 	add(0, "encounter", visit, 1, patient, NULL, enc);
-	add(0, "note", lines, 1, NULL, enc, id); /* a note holds lines */
+	add(0, "note", lines, 1, NULL, enc, id); /* a note holds lines (CR LF made LF) */
 	r = tu_show(site[0], id);
 	ck_assert_str_eq(tu_field(r, "text"), "Seen today.\n\tBP 120/80\nFollow up.");
 	json_decref(r);
@@ -1118,6 +1118,7 @@ START_TEST(test_records__chart_numbers_that_differ_only_in_form_are_one)
 	chs_edit spaced[] = { tu_edit("name", "Bea"), tu_edit("mrn", "  B\xe2\x80\x91" "2002\t"),
 			      tu_edit("member_id", " XK\xe2\x80\x94" "55 ") };
 	chs_edit renumber[] = { tu_edit("mrn", "A-1001 ") };
+	chs_edit raw[] = { tu_edit("name", "Raw"), { "mrn", "\"\\tA\\u2011" "1001 \"", 1, 0 } };
 	char before[65], id[33], other[33];
 	size_t i;
 	json_t *r;
@@ -1139,6 +1140,9 @@ START_TEST(test_records__chart_numbers_that_differ_only_in_form_are_one)
 			       "already belongs", before);
 		free(path);
 	}
+	/* FIELD:=JSON is another spelling of the same value */
+	assert_refused(chs_record_add(site[0], "patient", raw, 2, NULL, NULL, id), CHS_EEXISTS,
+		       "'A-1001' already belongs", before);
 	assert_refused(chs_record_add(site[0], "patient", spaces, 2, NULL, NULL, id),
 		       CHS_EINVALID, "field 'name' of patient must not be empty", before);
 	/* no-break and em spaces are blanks too */
