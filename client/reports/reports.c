@@ -950,6 +950,8 @@ static int group_ids(report *rp)
 	return 0;
 }
 
+#define LOOKALIKE_TEXT_MAX 320 /* bytes of chart numbers in one detail */
+
 /* The finding for patient `r` when it is the first of a group. The chart
  * numbers are record text, shown escaped: they may have arrived by sync
  * holding anything. */
@@ -958,9 +960,9 @@ static int check_lookalike(report *rp, const rrec *r)
 	unsigned char (*ids)[16] = NULL;
 	idkey probe, *pp = &probe, **hit;
 	const idkey *g;
-	chs_buf text;
-	size_t n, i;
-	int err = 0;
+	chs_buf text, one_mrn;
+	size_t n, i, shown;
+	int err = 0, full = 0;
 
 	if (!rp->ndups)
 		return 0;
@@ -973,17 +975,33 @@ static int check_lookalike(report *rp, const rrec *r)
 	if (!(ids = calloc(n, 16)))
 		return nomem();
 	chs_buf_init(&text, 0);
-	for (i = 0; i < n && err == 0; i++) {
+	chs_buf_init(&one_mrn, 0);
+	for (i = 0; i < n; i++)
 		memcpy(ids[i], g[i].id, 16);
-		if ((err = chs_buf_puts(&text, i ? "', '" : "'")) == 0)
-			err = chs_text_escape(&text, g[i].mrn, strlen(g[i].mrn), CHS_TEXT_LINE);
+	/* whole numbers only, as many as fit the detail (which is cut at
+	 * 512 bytes, perhaps inside a character) */
+	for (i = 0, shown = 0; i < n && err == 0 && !full; i++) {
+		chs_buf_dispose(&one_mrn);
+		chs_buf_init(&one_mrn, 0);
+		if ((err = chs_text_escape(&one_mrn, g[i].mrn, strlen(g[i].mrn),
+					   CHS_TEXT_LINE)) < 0)
+			break;
+		if (text.len + one_mrn.len + 4 > LOOKALIKE_TEXT_MAX) {
+			full = 1;
+		} else if ((err = chs_buf_puts(&text, shown++ ? ", '" : "'")) == 0 &&
+			   (err = chs_buf_put(&text, one_mrn.ptr, one_mrn.len)) == 0) {
+			err = chs_buf_puts(&text, "'");
+		}
 	}
-	if (err == 0 && (err = chs_buf_puts(&text, "'")) == 0)
+	if (err == 0 && shown < n)
+		err = chs_buf_printf(&text, "%s%zu more", shown ? " and " : "", n - shown);
+	if (err == 0)
 		err = finding(rp, "duplicate_chart_number", r->pat,
 			      (const unsigned char (*)[16])ids, n,
 			      "%zu patients have the same chart number, or ones that look alike"
 			      " (%s): correct the wrong ones with 'chartsync set ID mrn=...'",
-			      n, text.ptr);
+			      n, text.ptr ? text.ptr : "");
+	chs_buf_dispose(&one_mrn);
 	chs_buf_dispose(&text);
 	free(ids);
 	return err;

@@ -642,12 +642,20 @@ static const chs_finding *typed_finding(const chs_consistency_report *r, const c
  * patient's id, under the patient of the lowest id. */
 START_TEST(test_reports__lookalike_chart_numbers_already_in_a_store)
 {
-	char a[33], b[33], c[33], d[33], e[33];
+	char a[33], b[33], c[33], d[33], e[33], g[33];
+	char *wide = malloc(2 + 2000 * 2 + 16);
 	chs_consistency_report *r = NULL;
 	const chs_finding *f;
 	json_t *rep, *jf = NULL, *v;
 	size_t i;
 	forge fg;
+
+	/* a chart number padded with 2,000 no-break spaces: too long to show */
+	strcpy(wide, "\"");
+	for (i = 0; i < 2000; i++)
+		strcat(wide + 1 + i * 2, "\xc2\xa0");
+	strcat(wide, "A-1001\"");
+	memset(g, '6', 32), g[32] = '\0';
 
 	memset(b, '2', 32), b[32] = '\0';
 	memset(c, '3', 32), c[32] = '\0';
@@ -662,13 +670,16 @@ START_TEST(test_reports__lookalike_chart_numbers_already_in_a_store)
 	       "mrn", "\"B-77\"", NULL);
 	forged(&fg, e, "patient", CHS_OP_CREATE, now_ms(), NULL, "name", "\"E\"",
 	       "mrn", "\"\uff21-1001\\u001b[2J\"", NULL); /* fullwidth A, and an ESC */
+	forged(&fg, g, "patient", CHS_OP_CREATE, now_ms(), NULL, "name", "\"G\"", "mrn", wide, NULL);
 	forge_ship(&fg);
 	/* the one typed here: "A-1001" as entry stores it */
 	patient("A-1001", "1961-12-10", a);
 	ck_assert_msg(chs_report_consistency(&r, s, NULL) == 0, "%s", chs_error_last());
 	f = typed_finding(r, "duplicate_chart_number", b);
 	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(f->nrecords, 3); /* a, b and c; not d, and e differs by its ESC */
+	ck_assert_uint_eq(f->nrecords, 4); /* a, b, c and g; not d, and e differs by its ESC */
+	ck_assert_ptr_eq(typed_finding(r, "duplicate_chart_number", g), f);
+	ck_assert_msg(strlen(f->detail) < 500 && strstr(f->detail, "and 1 more"), "%s", f->detail);
 	ck_assert_ptr_eq(typed_finding(r, "duplicate_chart_number", a), f);
 	ck_assert_ptr_eq(typed_finding(r, "duplicate_chart_number", c), f);
 	ck_assert_ptr_null(typed_finding(r, "duplicate_chart_number", d));
@@ -690,12 +701,13 @@ START_TEST(test_reports__lookalike_chart_numbers_already_in_a_store)
 			   "duplicate_chart_number") == 0)
 			jf = v;
 	ck_assert_ptr_nonnull(jf);
-	ck_assert_uint_eq(json_array_size(json_object_get(jf, "records")), 3);
+	ck_assert_uint_eq(json_array_size(json_object_get(jf, "records")), 4);
 	ck_assert_str_eq(json_string_value(json_object_get(jf, "patient")), f->patient);
 	ck_assert_str_eq(json_string_value(json_object_get(jf, "detail")), f->detail);
 	json_decref(rep);
 	chs_consistency_report_free(r);
 	forge_dispose(&fg);
+	free(wide);
 }
 END_TEST
 
