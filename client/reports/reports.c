@@ -962,7 +962,7 @@ static int check_lookalike(report *rp, const rrec *r)
 	const idkey *g;
 	chs_buf text, one_mrn;
 	size_t n, i, shown;
-	int err = 0, full = 0;
+	int err = 0;
 
 	if (!rp->ndups)
 		return 0;
@@ -978,20 +978,18 @@ static int check_lookalike(report *rp, const rrec *r)
 	chs_buf_init(&one_mrn, 0);
 	for (i = 0; i < n; i++)
 		memcpy(ids[i], g[i].id, 16);
-	/* whole numbers only, as many as fit the detail (which is cut at
-	 * 512 bytes, perhaps inside a character) */
-	for (i = 0, shown = 0; i < n && err == 0 && !full; i++) {
+	/* whole numbers only, those that fit the detail (which is cut at 512
+	 * bytes, perhaps inside a character); the others are counted */
+	for (i = 0, shown = 0; i < n && err == 0; i++) {
 		chs_buf_dispose(&one_mrn);
 		chs_buf_init(&one_mrn, 0);
 		if ((err = chs_text_escape(&one_mrn, g[i].mrn, strlen(g[i].mrn),
 					   CHS_TEXT_LINE)) < 0)
 			break;
-		if (text.len + one_mrn.len + 4 > LOOKALIKE_TEXT_MAX) {
-			full = 1;
-		} else if ((err = chs_buf_puts(&text, shown++ ? ", '" : "'")) == 0 &&
-			   (err = chs_buf_put(&text, one_mrn.ptr, one_mrn.len)) == 0) {
+		if (text.len + one_mrn.len + 4 <= LOOKALIKE_TEXT_MAX &&
+		    (err = chs_buf_puts(&text, shown++ ? ", '" : "'")) == 0 &&
+		    (err = chs_buf_put(&text, one_mrn.ptr, one_mrn.len)) == 0)
 			err = chs_buf_puts(&text, "'");
-		}
 	}
 	if (err == 0 && shown < n)
 		err = chs_buf_printf(&text, "%s%zu more", shown ? " and " : "", n - shown);
