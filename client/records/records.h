@@ -32,8 +32,14 @@ typedef struct chs_edit {
 int chs_edit_parse(chs_edit *out, char *arg);
 
 /* Create a record. `patient` and `encounter` are ids or prefixes (NULL
- * when not given). CHS_EINVALID names the field, the value and the
- * expected form; CHS_ENOTFOUND for a link to no record. */
+ * when not given). Each value is held to its field in the schema
+ * (client/records/schema.c): CHS_EINVALID names the field and what is
+ * wrong (its form, a control character or bidirectional override,
+ * invalid UTF-8, its length limit, blank where required, a date out of
+ * bounds); CHS_ENOTFOUND for a link to no record; CHS_EEXISTS for a chart
+ * number (mrn) another live patient has. Identifiers (mrn, member_id) are
+ * stored trimmed, in NFC, with one kind of dash. chs_record_set, review
+ * resolve, import and confirm hold values the same way. */
 int chs_record_add(chs_store *s, const char *type, const chs_edit *edits,
 		   size_t n, const char *patient, const char *encounter,
 		   char id_out[33]);
