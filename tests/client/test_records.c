@@ -1140,6 +1140,18 @@ START_TEST(test_records__chart_numbers_that_differ_only_in_form_are_one)
 			       "already belongs", before);
 		free(path);
 	}
+	/* what trimming leaves is held to the rule of one line */
+	{
+		chs_edit esc[] = { tu_edit("name", "X"), tu_edit("mrn", "A-10\x1b[2J01") };
+		chs_edit bad[] = { tu_edit("name", "X"), tu_edit("mrn", "A-1001\xff") };
+
+		assert_refused(chs_record_add(site[0], "patient", esc, 2, NULL, NULL, id),
+			       CHS_EINVALID, "field 'mrn' of patient holds a control character",
+			       before);
+		assert_refused(chs_record_add(site[0], "patient", bad, 2, NULL, NULL, id),
+			       CHS_EINVALID, "field 'mrn' of patient: an identifier is not valid UTF-8",
+			       before);
+	}
 	/* FIELD:=JSON is another spelling of the same value */
 	assert_refused(chs_record_add(site[0], "patient", raw, 2, NULL, NULL, id), CHS_EEXISTS,
 		       "'A-1001' already belongs", before);
