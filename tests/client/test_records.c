@@ -948,6 +948,18 @@ START_TEST(test_records__implausible_dates_are_refused_naming_the_limit)
 	assert_refused(chs_record_add(site[0], "encounter", visit_late, 1, patient, NULL, id),
 		       CHS_EINVALID, "is more than a year ahead (it can be at most 366 days from"
 		       " today", before);
+	/* the bounds themselves pass: the earliest day, an appointment months ahead */
+	{
+		chs_edit first[] = { tu_edit("name", "Oldest"), tu_edit("mrn", "D-5"),
+				     tu_edit("dob", "1850-01-01") };
+		chs_edit months[] = { tu_edit("date", "") };
+		char ahead[16];
+
+		day_from_today(300, ahead);
+		months[0] = tu_edit("date", ahead);
+		add(0, "patient", first, 3, NULL, NULL, id);
+		add(0, "encounter", months, 1, patient, NULL, id);
+	}
 	/* a note is written on the day, not ahead of it */
 	add(0, "encounter", visit_soon, 1, patient, NULL, enc); /* an appointment */
 	state_hash(0, before);
