@@ -3,13 +3,15 @@
  *
  *   chartsync [--store DIR] [--user NAME] <command> [options] [args]
  *
- * Exit codes: 0 done, 1 bad usage, 2 input refused or operation failed.
+ * Exit codes: 0 done, 1 bad usage, 2 input refused or operation failed
+ * (the rule is in cli.h).
  */
 #include "cli.h"
 
 #include <stdarg.h>
 #include <unistd.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,7 +68,11 @@ static void print_main_help(FILE *out)
 	      "your login name. The passphrase is asked for at the terminal, or\n"
 	      "read from $CHARTSYNC_PASSPHRASE_FILE or $CHARTSYNC_PASSPHRASE.\n"
 	      "\n"
-	      "Exit status: 0 done, 1 bad usage, 2 refused or failed.\n", out);
+	      "Exit status, for every command: 0 done; 1 a malformed command line (an\n"
+	      "unknown command, kind, setting KEY or option, a missing argument, an\n"
+	      "option's value of the wrong form such as a bad date in --since);\n"
+	      "2 input refused (a record's values, an id that matches nothing) or an\n"
+	      "operation that failed. A message on stderr says what was wrong.\n", out);
 }
 
 int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
@@ -81,6 +87,38 @@ int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
 	if (ctx && ctx->help_text)
 		fprintf(stderr, "\n%s", ctx->help_text);
 	return CLI_USAGE;
+}
+
+int cli_opt_date(cli_ctx *ctx, const char *opt, const char *arg, int with_time)
+{
+	if (chs_record_date_form(arg, with_time))
+		return 0;
+	cli_usage(ctx, "%s '%s' is not a date (expected e.g. 2024-03-15%s)", opt, arg,
+		  with_time ? " or 2024-03-15T09:30Z" : "");
+	return -1;
+}
+
+int cli_opt_count(cli_ctx *ctx, const char *opt, const char *arg, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (!*arg || *end || errno || v < 0 || v > INT_MAX) {
+		cli_usage(ctx, "%s '%s' is not a whole number from 0 to %d", opt, arg, INT_MAX);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+int cli_opt_valid(cli_ctx *ctx, const char *opt, int err)
+{
+	if (err >= 0)
+		return 0;
+	cli_usage(ctx, "%s: %s", opt, chs_error_last());
+	return -1;
 }
 
 int cli_dispatch(cli_ctx *ctx, int argc, char **argv, const cli_command *table, size_t n,

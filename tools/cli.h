@@ -10,7 +10,20 @@
 #include <stdio.h>
 #include <time.h>
 
-/* Exit codes: a contract with scripts. */
+/* Exit codes: a contract with scripts, one rule for every command.
+ *
+ * CLI_USAGE (1): the command line is malformed. What chartsync itself
+ * defines was given wrong: a command, a subcommand, a report or export
+ * kind, a setting's KEY, an option (unknown, or missing its value), the
+ * number of operands, FIELD=VALUE's shape, or an option's value of the
+ * wrong form (a date, a number, one of a fixed list). All of it is found
+ * while reading argv, before the store is asked anything: cli_usage(),
+ * cli_parse() and the cli_opt_*() checks below say so.
+ *
+ * CLI_FAILED (2): input refused or an operation that failed: whatever the
+ * library judges (a record's values, an id that matches nothing, a
+ * setting's value, a file that cannot be read, a wrong passphrase).
+ * cli_fail() says so; a library's error is never turned into 1. */
 #define CLI_OK 0
 #define CLI_USAGE 1  /* the command line was malformed */
 #define CLI_FAILED 2 /* input refused or the operation failed */
@@ -64,6 +77,18 @@ int cli_dispatch(cli_ctx *ctx, int argc, char **argv, const cli_command *table, 
 int cli_write_all(int fd, const char *p, size_t len);
 /* Print `help_text` for --help, returning CLI_OK. */
 int cli_help(const cli_ctx *ctx);
+/* Checks of an option's value, for a command's on_opt callback: 0 when
+ * `arg`, the value of option `opt` (e.g. "--since"), has the form, else
+ * -1 after a usage error naming the option and the form expected.
+ * cli_opt_date: a date, YYYY-MM-DD; with `with_time` also a date-time
+ * with its zone (2024-03-15T09:30Z). cli_opt_count: a whole number from
+ * 0 to INT_MAX, stored in *out. */
+int cli_opt_date(cli_ctx *ctx, const char *opt, const char *arg, int with_time);
+int cli_opt_count(cli_ctx *ctx, const char *opt, const char *arg, int *out);
+/* cli_opt_valid: `err` is what the library's check of a value's form
+ * returned (chs_site_check(), chs_role_parse(), chs_codes_system_check()):
+ * its message, after `opt`, as a usage error. */
+int cli_opt_valid(cli_ctx *ctx, const char *opt, int err);
 /* "chartsync: <message>" on stderr, then the matching exit code. */
 int cli_usage(const cli_ctx *ctx, const char *fmt, ...) CHS_PRINTF(2, 3);
 int cli_fail(int err);

@@ -33,8 +33,13 @@ static int coding_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 			return cli_usage(ctx, "give one --cpt per 'code assign'"), -1;
 		o->cpt = arg;
 		return 0;
-	case 's': o->site = arg; return 0;
-	case 'y': o->system = arg; return 0;
+	case 's':
+		/* named as on the roster; an empty --site makes lines for every site */
+		o->site = arg;
+		return *arg ? cli_opt_valid(ctx, "--site", chs_site_check(arg)) : 0;
+	case 'y':
+		o->system = arg;
+		return cli_opt_valid(ctx, "--system", chs_codes_system_check(arg));
 	case 'i':
 		o->icd_given = 1;
 		if (o->nicd == ARGS_MAX)
@@ -46,7 +51,7 @@ static int coding_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 			return cli_usage(ctx, "too many --modifier"), -1;
 		o->modifiers[o->nmodifiers++] = arg;
 		return 0;
-	case 'b': o->since = arg; return 0;
+	case 'b': o->since = arg; return cli_opt_date(ctx, "--since", arg, 0);
 	case 'o': o->csv = arg; return 0;
 	}
 	return -1;
@@ -374,10 +379,6 @@ int cmd_fees(cli_ctx *ctx, int argc, char **argv)
 	if (argc - i != 2 || strcmp(argv[i], "import") != 0)
 		return cli_usage(ctx, argc - i < 2 ? "missing arguments" : argc - i > 2 ?
 				 "too many arguments" : "unknown 'fees' command");
-	/* a site is named as on the roster; an empty --site makes lines for
-	 * every site */
-	if (o.site && *o.site && (err = chs_site_check(o.site)) < 0)
-		return cli_fail(err);
 	if (open_store(ctx, &s, &rc) < 0)
 		return rc;
 	if ((err = chs_fees_import(s, argv[i + 1], o.site, &res)) < 0)

@@ -73,13 +73,12 @@ static int access_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 {
 	access_opts *o = payload;
 
-	(void)ctx;
 	switch (c) {
 	case 'p': o->f.patient = arg; return 0;
 	case 'w': o->f.user = arg; return 0;
 	case 't': o->f.terminal = arg; return 0;
-	case 's': o->f.since = arg; return 0;
-	case 'u': o->f.until = arg; return 0;
+	case 's': o->f.since = arg; return cli_opt_date(ctx, "--since", arg, 1);
+	case 'u': o->f.until = arg; return cli_opt_date(ctx, "--until", arg, 1);
 	case 'c': o->csv = 1; return 0;
 	}
 	return -1;
@@ -226,7 +225,7 @@ static int report_access(cli_ctx *ctx, int argc, char **argv)
 	err = chs_report_access(&r, s, &o.f);
 	cli_meter_end(&m);
 	if (err < 0)
-		rc = err == CHS_EINVALID ? cli_usage(ctx, "%s", chs_error_last()) : cli_fail(err);
+		rc = cli_fail(err);
 	else
 		rc = print_access(r, ctx->json, o.csv);
 	chs_access_report_free(r);

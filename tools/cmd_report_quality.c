@@ -3,8 +3,6 @@
  */
 #include "cli.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,20 +46,12 @@ static const char coding_help[] =
 static int days_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 {
 	chs_report_opts *o = payload;
-	char *end;
-	long v;
 
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (!*arg || *end || errno || v < 0 || v > INT_MAX)
-		return cli_usage(ctx, "'%s' is not a number of days", arg), -1;
 	if (c == 'r')
-		o->review_days = (int)v;
-	else if (c == 'c')
-		o->confirm_days = (int)v;
-	else
-		return -1;
-	return 0;
+		return cli_opt_count(ctx, "--review-days", arg, &o->review_days);
+	if (c == 'c')
+		return cli_opt_count(ctx, "--confirm-days", arg, &o->confirm_days);
+	return -1;
 }
 
 static void print_finding(const chs_finding *f)

@@ -166,6 +166,18 @@ static int config_list(chs_store *s, int json)
 	return obj ? print_json(obj) : CLI_OK;
 }
 
+/* A KEY is a name chartsync defines, like a command's: one it does not
+ * know is a malformed command line, found before the store is opened. */
+static int known_setting(const char *key)
+{
+	const chs_config_key *k;
+
+	for (k = chs_config_keys(); k->name; k++)
+		if (strcmp(k->name, key) == 0)
+			return 1;
+	return 0;
+}
+
 int cmd_config(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -185,6 +197,9 @@ int cmd_config(cli_ctx *ctx, int argc, char **argv)
 						 : "too many arguments");
 	if (list && i < argc)
 		return cli_usage(ctx, "--list takes no KEY");
+	if (!list && !known_setting(argv[i]))
+		return cli_usage(ctx, "unknown setting '%s' (see 'chartsync config --list')",
+				 argv[i]);
 	if ((err = cli_open(ctx, &s)) < 0)
 		return cli_fail(err);
 	if (list)

@@ -2,6 +2,7 @@
  * chartsync sync | remote | device ... | org init
  */
 #include "cli.h"
+#include "sync/sync.h" /* chs_role_parse */
 
 #include <errno.h>
 #include <jansson.h>
@@ -196,14 +197,13 @@ static int org_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 {
 	org_args *a = payload;
 
-	(void)ctx;
 	if (c == 'a')
 		a->archive = arg;
 	else if (c == 's')
 		a->site = arg;
 	else
 		return -1;
-	return 0;
+	return c == 's' ? cli_opt_valid(ctx, "--site", chs_site_check(arg)) : 0;
 }
 
 int cmd_org(cli_ctx *ctx, int argc, char **argv)
@@ -264,15 +264,16 @@ typedef struct device_args {
 static int device_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 {
 	device_args *a = payload;
+	chs_role role;
 
-	(void)ctx;
 	if (c == 's')
 		a->site = arg;
 	else if (c == 'r')
 		a->role = arg;
 	else
 		return -1;
-	return 0;
+	return c == 's' ? cli_opt_valid(ctx, "--site", chs_site_check(arg))
+			: cli_opt_valid(ctx, "--role", chs_role_parse(arg, &role));
 }
 
 static int device_request(cli_ctx *ctx, chs_store *s)
