@@ -89,6 +89,20 @@ int cli_opt_count(cli_ctx *ctx, const char *opt, const char *arg, int *out);
  * returned (chs_site_check(), chs_role_parse(), chs_codes_system_check()):
  * its message, after `opt`, as a usage error. */
 int cli_opt_valid(cli_ctx *ctx, const char *opt, int err);
+/* Values kept out of argv, where every local user sees them in `ps` and
+ * the shell keeps them in its history: FIELD=@FILE takes the value of
+ * FIELD from FILE, FIELD=@- from standard input (once per command line),
+ * one trailing newline dropped; FIELD=@@TEXT is the value @TEXT. A file
+ * larger than CLI_VALUE_FILE_MAX or holding a NUL byte is refused. */
+#define CLI_VALUE_FILE_MAX ((size_t)1 << 20) /* bytes: more than any field holds */
+
+/* The value `spec` (what followed FIELD=, starting with '@') stands for:
+ * *out is malloc'ed, or NULL when `spec` is @@TEXT (then the value is
+ * spec + 1). `stdin_used` counts @- across a command line. Returns
+ * CLI_OK, or an exit code after printing the message. */
+int cli_value_read(cli_ctx *ctx, const char *field, const char *spec, int *stdin_used,
+		   char **out);
+
 /* "chartsync: <message>" on stderr, then the matching exit code. */
 int cli_usage(const cli_ctx *ctx, const char *fmt, ...) CHS_PRINTF(2, 3);
 int cli_fail(int err);

@@ -75,25 +75,67 @@ static int start(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 	return i;
 }
 
+/* The edits of a command line and the values read for them (@FILE). */
+typedef struct edit_list {
+	chs_edit *e;
+	size_t n;
+	char **read; /* one slot per operand, NULL or malloc'ed */
+	size_t nread;
+} edit_list;
+
+static void edit_list_dispose(edit_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->nread; i++)
+		free(l->read[i]);
+	free(l->read);
+	free(l->e);
+	memset(l, 0, sizeof(*l));
+}
+
+/* A typed value given as @FILE, @- or @@TEXT (cli_value_read). FIELD:=JSON
+ * is taken as it is: `name:='"@home"'` is the text @home. */
+static int edit_value(cli_ctx *ctx, chs_edit *e, int *stdin_used, char **read)
+{
+	int rc;
+
+	if (e->raw || e->unset || e->value[0] != '@')
+		return CLI_OK;
+	if ((rc = cli_value_read(ctx, e->name, e->value, stdin_used, read)) != CLI_OK)
+		return rc;
+	e->value = *read ? *read : e->value + 1;
+	return CLI_OK;
+}
+
 /* FIELD=VALUE / FIELD:=JSON operands plus --unset options. */
 static int gather_edits(cli_ctx *ctx, char **args, int n, const rec_opts *o,
-			chs_edit **out, size_t *count)
+			edit_list *out)
 {
-	chs_edit *e = calloc((size_t)n + o->nunset + 1, sizeof(*e));
-	size_t k = 0;
-	int i;
+	edit_list l;
+	int i, rc = CLI_OK, stdin_used = 0;
 
-	if (!e)
+	memset(out, 0, sizeof(*out));
+	l.e = calloc((size_t)n + o->nunset + 1, sizeof(*l.e));
+	l.read = calloc((size_t)n + 1, sizeof(*l.read));
+	l.n = l.nread = 0;
+	if (!l.e || !l.read) {
+		edit_list_dispose(&l);
 		return cli_failf("out of memory");
-	for (i = 0; i < n; i++) {
-		if (chs_edit_parse(&e[k++], args[i]) < 0) {
-			free(e);
-			return cli_usage(ctx, "%s", chs_error_last());
-		}
 	}
-	memcpy(e + k, o->unset, o->nunset * sizeof(*e));
-	*out = e;
-	*count = k + o->nunset;
+	for (i = 0; i < n && rc == CLI_OK; i++) {
+		if (chs_edit_parse(&l.e[l.n], args[i]) < 0)
+			rc = cli_usage(ctx, "%s", chs_error_last());
+		else
+			rc = edit_value(ctx, &l.e[l.n++], &stdin_used, &l.read[l.nread++]);
+	}
+	if (rc != CLI_OK) {
+		edit_list_dispose(&l);
+		return rc;
+	}
+	memcpy(l.e + l.n, o->unset, o->nunset * sizeof(*l.e));
+	l.n += o->nunset;
+	*out = l;
 	return CLI_OK;
 }
 
@@ -136,6 +178,14 @@ static char *field_text(const char *value)
 
 /* ---- add ---- */
 
+/* FIELD=@FILE in every command that takes FIELD=VALUE (cli_value_read). */
+#define VALUE_FILE_HELP \
+	"FIELD=@FILE reads the value from FILE, FIELD=@- from standard input\n" \
+	"(one trailing newline dropped; at most 1 MiB): use them for names and\n" \
+	"notes, which on the command line every user of this computer sees in\n" \
+	"'ps' and the shell keeps in its history. FIELD=@@TEXT is the value\n" \
+	"@TEXT (or FIELD:='\"@TEXT\"').\n"
+
 static const char add_help[] =
 	"usage: chartsync add TYPE FIELD=VALUE... [--patient ID] [--encounter ID]\n"
 	"\n"
@@ -146,10 +196,12 @@ static const char add_help[] =
 	"number, date); FIELD:=JSON gives raw JSON. Dates are ISO 8601\n"
 	"(2024-03-15), diagnosis codes ICD-10-CM (E11.9), procedure codes CPT\n"
 	"(99213) or HCPCS (G0008), fees whole cents (12500 for $125.00).\n"
+	VALUE_FILE_HELP
 	"\n"
 	"  chartsync add patient name='Ada Byron' mrn=A-1001 dob=1961-12-10\n"
 	"  chartsync add encounter --patient 3f2a date=2024-03-15 reason=cough\n"
-	"  chartsync add procedure --encounter 9c1e cpt=99213 fee:=12500\n";
+	"  chartsync add procedure --encounter 9c1e cpt=99213 fee:=12500\n"
+	"  chartsync add note --encounter 9c1e date=2024-03-15 text=@note.txt\n";
 
 static const struct option record_opts[] = {
 	{ "patient", required_argument, NULL, 'p' },
@@ -165,24 +217,24 @@ static const struct option record_opts[] = {
 int cmd_add(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
-	chs_edit *e = NULL;
+	edit_list l;
 	char id[33];
-	size_t n = 0;
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
+	memset(&l, 0, sizeof(l));
 	if ((i = start(ctx, argc, argv, record_opts, add_help, &o, 1, -1, &s, &rc)) < 0)
 		return rc;
-	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &e, &n)) != CLI_OK)
+	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &l)) != CLI_OK)
 		goto done;
-	if ((err = chs_record_add(s, argv[i], e, n, o.patient, o.encounter, id)) < 0)
+	if ((err = chs_record_add(s, argv[i], l.e, l.n, o.patient, o.encounter, id)) < 0)
 		rc = cli_fail(err);
 	else if (ctx->json)
 		printf("{\"id\":\"%s\"}\n", id);
 	else
 		puts(id);
 done:
-	free(e);
+	edit_list_dispose(&l);
 	chs_store_free(s);
 	return rc;
 }
@@ -194,26 +246,27 @@ static const char set_help[] =
 	"\n"
 	"Change fields of a record (ID may be a unique prefix). The change is\n"
 	"signed and recorded with your user name and this terminal. A visit\n"
-	"moved to another patient (patient=ID) takes its records with it.\n";
+	"moved to another patient (patient=ID) takes its records with it.\n"
+	VALUE_FILE_HELP;
 
 int cmd_set(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
-	chs_edit *e = NULL;
-	size_t n = 0;
+	edit_list l;
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
+	memset(&l, 0, sizeof(l));
 	if ((i = start(ctx, argc, argv, record_opts, set_help, &o, 1, -1, &s, &rc)) < 0)
 		return rc;
-	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &e, &n)) != CLI_OK)
+	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &l)) != CLI_OK)
 		goto done;
-	if (n == 0)
+	if (l.n == 0)
 		rc = cli_usage(ctx, "nothing to change: give FIELD=VALUE or --unset FIELD");
-	else if ((err = chs_record_set(s, argv[i], e, n)) < 0)
+	else if ((err = chs_record_set(s, argv[i], l.e, l.n)) < 0)
 		rc = cli_fail(err);
 done:
-	free(e);
+	edit_list_dispose(&l);
 	chs_store_free(s);
 	return rc;
 }
@@ -590,22 +643,22 @@ static const char review_help[] =
 	"'resolve' settles the record with the values given, or with those of\n"
 	"one candidate change; fields not named keep their provisional value.\n"
 	"A removal against an edit: --take the removal to remove the record;\n"
-	"taking the edit, or giving values, keeps it.\n";
+	"taking the edit, or giving values, keeps it.\n"
+	VALUE_FILE_HELP;
 
 static int review_resolve(cli_ctx *ctx, chs_store *s, char **args, int n,
 			  const rec_opts *o)
 {
-	chs_edit *e = NULL;
-	size_t count = 0;
+	edit_list l;
 	int rc, err;
 
-	if ((rc = gather_edits(ctx, args + 1, n - 1, o, &e, &count)) != CLI_OK)
+	if ((rc = gather_edits(ctx, args + 1, n - 1, o, &l)) != CLI_OK)
 		return rc;
-	if ((count > 0) == (o->take != NULL))
+	if ((l.n > 0) == (o->take != NULL))
 		rc = cli_usage(ctx, "give either FIELD=VALUE... or --take CHANGE");
-	else if ((err = chs_review_resolve(s, args[0], e, count, o->take)) < 0)
+	else if ((err = chs_review_resolve(s, args[0], l.e, l.n, o->take)) < 0)
 		rc = cli_fail(err);
-	free(e);
+	edit_list_dispose(&l);
 	return rc;
 }
 
