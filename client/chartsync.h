@@ -16,5 +16,6 @@
 #include "client/replicate/replicate.h"
 #include "client/json/json.h"
 #include "client/util/file.h"
+#include "client/text/text.h"
 
 #endif /* CHS_CHARTSYNC_H */

@@ -28,7 +28,8 @@ set(CHS_THIRD_PARTY_MARKERS
   LIBUV uv_loop_init
   JANSSON json_loads
   ZLIB deflateInit2_
-  ZSTD ZSTD_compress)
+  ZSTD ZSTD_compress
+  UTF8PROC utf8proc_map)
 
 function(chs_publish view)
   file(RELATIVE_PATH dir ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})

@@ -697,24 +697,37 @@ static const char verify_help[] =
 	"\n"
 	"Print the state hash over every record. Two stores that hold the same\n"
 	"changes print the same hash, whatever order the changes reached them.\n"
+	"Every record counts, access events included: opening a chart writes an\n"
+	"access event, so a store whose latest changes have not been sent yet\n"
+	"(verify says how many batches wait) differs from the others until they\n"
+	"have all synced.\n"
 	"--full first recomputes every record from its history and compares.\n";
 
 int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
 	int64_t records = 0;
+	int64_t unsent = 0;
 	char hash[65];
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
 	if ((i = start(ctx, argc, argv, record_opts, verify_help, &o, 0, 0, &s, &rc)) < 0)
 		return rc;
-	if ((err = chs_store_verify(s, o.full, hash, &records)) < 0)
+	if ((err = chs_store_verify(s, o.full, hash, &records)) < 0 ||
+	    (err = chs_store_unsent_count(s, &unsent)) < 0) {
 		rc = cli_fail(err);
-	else if (ctx->json)
-		printf("{\"records\":%lld,\"state\":\"%s\"}\n", (long long)records, hash);
-	else
+	} else if (ctx->json) {
+		printf("{\"records\":%lld,\"state\":\"%s\",\"unsent_batches\":%lld}\n",
+		       (long long)records, hash, (long long)unsent);
+	} else {
 		printf("state %s (%lld records)\n", hash, (long long)records);
+		/* why two stores differ, said where the difference is read */
+		if (unsent)
+			printf("%lld batch%s made here not sent yet: other stores differ until "
+			       "%s synced\n", (long long)unsent, unsent == 1 ? "" : "es",
+			       unsent == 1 ? "it is" : "they are");
+	}
 	chs_store_free(s);
 	return rc;
 }

@@ -214,3 +214,23 @@ int chs_store_mark_sent(chs_store *s, const unsigned char id[32])
 	}
 	return chs_store__commit(s);
 }
+
+int chs_store_unsent_count(chs_store *s, int64_t *count)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(count);
+
+	*count = 0;
+	if ((err = chs_store__prepare(s, &st,
+		     "SELECT count(*) FROM batches WHERE local AND NOT sent")) < 0)
+		return err;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*count = sqlite3_column_int64(st, 0);
+	else
+		err = chs_store__sqlerr(s, rc, "counting batches");
+	chs_store__finish(s, st);
+	return err;
+}

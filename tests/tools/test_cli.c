@@ -420,6 +420,12 @@ START_TEST(test_cli__import_attach_cat_verify)
 	ck_status(r, 0);
 	/* three records and the access event of the cat */
 	ck_assert_ptr_nonnull(strstr(r.out, "\"records\":4"));
+	/* nothing has been sent: verify says so, since other stores differ */
+	ck_assert_ptr_nonnull(strstr(r.out, "\"unsent_batches\":3"));
+	run(&r, "verify", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "\n3 batches made here not sent yet: other stores "
+					    "differ until they are synced\n"));
 	unlink(jsonl);
 	unlink(scan);
 	snprintf(cmd, sizeof(cmd), "%s.out", scan);

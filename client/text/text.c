@@ -1,0 +1,235 @@
+/*
+ * Text from people and from other sites: the checks at entry, identifier
+ * normalisation, and escaping for terminals and spreadsheets. utf8proc
+ * decodes and classifies; nothing here reads UTF-8 by hand.
+ */
+#include "client/text/text.h"
+
+#include <string.h>
+#include <stdlib.h>
+#include <utf8proc.h>
+
+int chs_text_cp_unsafe(int32_t cp, chs_text_form form)
+{
+	if (form == CHS_TEXT_LINES && (cp == '\n' || cp == '\t'))
+		return 0;
+	if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+		return 1; /* C0, DEL, C1 */
+	if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+		return 1; /* bidirectional embeddings, overrides, isolates */
+	return cp == 0x2028 || cp == 0x2029;
+}
+
+/* Decode the code point at `s[i]`: its length in bytes, or -1 when the
+ * byte there does not start valid UTF-8 (then *cp is the byte). */
+static utf8proc_ssize_t next_cp(const char *s, size_t len, size_t i, int32_t *cp)
+{
+	utf8proc_int32_t c;
+	utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+					      (utf8proc_ssize_t)(len - i), &c);
+
+	if (n <= 0 || c < 0) {
+		*cp = (unsigned char)s[i];
+		return -1;
+	}
+	*cp = c;
+	return n;
+}
+
+static int is_space(int32_t cp)
+{
+	utf8proc_category_t cat;
+
+	if ((cp >= 0x09 && cp <= 0x0d) || cp == 0x85)
+		return 1;
+	cat = utf8proc_category(cp);
+	return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL ||
+	       cat == UTF8PROC_CATEGORY_ZP;
+}
+
+int chs_text_check(const char *s, size_t len, chs_text_form form, size_t max_chars,
+		   const char *what)
+{
+	size_t i = 0, chars = 0;
+	int32_t cp;
+	utf8proc_ssize_t n;
+
+	CHS_ASSERT_ARG(s && what);
+	while (i < len) {
+		n = next_cp(s, len, i, &cp);
+		chars++;
+		if (n < 0)
+			return chs_error_set(CHS_EINVALID,
+					     "%s is not valid UTF-8 text (byte 0x%02X at character %zu); "
+					     "save the text as UTF-8 and try again",
+					     what, (unsigned)cp, chars);
+		if (chs_text_cp_unsafe(cp, form))
+			return chs_error_set(CHS_EINVALID,
+					     "%s holds a control character (U+%04X) at character %zu; "
+					     "%s",
+					     what, (unsigned)cp, chars,
+					     form == CHS_TEXT_LINES ?
+					     "only letters, digits, punctuation, spaces, tabs and line breaks are allowed" :
+					     "it must be one line of printable text");
+		i += (size_t)n;
+	}
+	if (max_chars && chars > max_chars)
+		return chs_error_set(CHS_EINVALID,
+				     "%s is too long: %zu characters, the limit is %zu",
+				     what, chars, max_chars);
+	return 0;
+}
+
+int chs_text_is_blank(const char *s, size_t len)
+{
+	size_t i = 0;
+	int32_t cp;
+	utf8proc_ssize_t n;
+
+	while (i < len) {
+		n = next_cp(s, len, i, &cp);
+		if (n < 0 || !is_space(cp))
+			return 0;
+		i += (size_t)n;
+	}
+	return 1;
+}
+
+size_t chs_text_length(const char *s, size_t len)
+{
+	size_t i = 0, chars = 0;
+	int32_t cp;
+	utf8proc_ssize_t n;
+
+	while (i < len) {
+		n = next_cp(s, len, i, &cp);
+		i += n < 0 ? 1 : (size_t)n;
+		chars++;
+	}
+	return chars;
+}
+
+static int is_dash(int32_t cp)
+{
+	return cp == 0x2212 || utf8proc_category(cp) == UTF8PROC_CATEGORY_PD;
+}
+
+/* utf8proc_map() under `options`, appending the result with every dash
+ * made '-' and white space trimmed at both ends (or, with `drop_space`,
+ * removed everywhere). */
+static int map_id(chs_buf *out, const char *s, size_t len, utf8proc_option_t options,
+		  int drop_space)
+{
+	utf8proc_uint8_t *m = NULL;
+	utf8proc_ssize_t mlen, n;
+	size_t i = 0, start, end;
+	int32_t cp;
+	int error = 0;
+	char dash = '-';
+
+	mlen = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &m,
+			    options | UTF8PROC_STABLE);
+	if (mlen == UTF8PROC_ERROR_NOMEM)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if (mlen < 0)
+		return chs_error_set(CHS_EINVALID, "an identifier is not valid UTF-8 text");
+
+	/* trim: find the first and last code points that are not space */
+	start = end = 0;
+	for (i = 0; i < (size_t)mlen; i += (size_t)n) {
+		n = next_cp((const char *)m, (size_t)mlen, i, &cp);
+		if (n < 0)
+			n = 1;
+		if (!is_space(cp)) {
+			if (end == 0)
+				start = i;
+			end = i + (size_t)n;
+		}
+	}
+	for (i = start; i < end && !error; i += (size_t)n) {
+		n = next_cp((const char *)m, end, i, &cp);
+		if (n < 0)
+			n = 1;
+		if (is_dash(cp))
+			error = chs_buf_put(out, &dash, 1);
+		else if (!(drop_space && is_space(cp)))
+			error = chs_buf_put(out, m + i, (size_t)n);
+	}
+	free(m);
+	return error;
+}
+
+int chs_text_normalise_id(chs_buf *out, const char *s, size_t len)
+{
+	CHS_ASSERT_ARG(out && s);
+	return map_id(out, s, len, UTF8PROC_COMPOSE, 0);
+}
+
+int chs_text_id_key(chs_buf *out, const char *s, size_t len)
+{
+	CHS_ASSERT_ARG(out && s);
+	return map_id(out, s, len, UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD, 1);
+}
+
+int chs_text_escape(chs_buf *out, const char *s, size_t len, chs_text_form form)
+{
+	size_t i = 0, run = 0;
+	int32_t cp;
+	utf8proc_ssize_t n;
+	int error = 0;
+
+	CHS_ASSERT_ARG(out && (s || !len));
+	/* copy runs of safe text in one append */
+	while (i < len && !error) {
+		n = next_cp(s, len, i, &cp);
+		if (n > 0 && !chs_text_cp_unsafe(cp, form)) {
+			i += (size_t)n;
+			run += (size_t)n;
+			continue;
+		}
+		if (run)
+			error = chs_buf_put(out, s + i - run, run);
+		run = 0;
+		if (error)
+			break;
+		if (n < 0 || cp < 0x80)
+			error = chs_buf_printf(out, "\\x%02x", (unsigned)cp);
+		else
+			error = chs_buf_printf(out, "\\u{%04x}", (unsigned)cp);
+		i += n < 0 ? 1 : (size_t)n;
+	}
+	if (!error && run)
+		error = chs_buf_put(out, s + i - run, run);
+	return error;
+}
+
+int chs_text_fputs(FILE *f, const char *s, chs_text_form form)
+{
+	chs_buf b;
+	int error;
+
+	CHS_ASSERT_ARG(f && s);
+	chs_buf_init(&b, CHS_BUF_MAX_DEFAULT);
+	error = chs_text_escape(&b, s, strlen(s), form);
+	if (!error && b.len && fwrite(b.ptr, 1, b.len, f) != b.len)
+		error = chs_error_set(CHS_EIO, "cannot write the output");
+	chs_buf_dispose(&b);
+	return error;
+}
+
+int chs_text_csv_cell(chs_buf *out, const char *s, size_t len)
+{
+	int formula, quote, error = 0;
+	size_t i;
+
+	CHS_ASSERT_ARG(out && (s || !len));
+	formula = len && strchr("=+-@\t\r", s[0]) != NULL;
+	quote = formula || memchr(s, ',', len) || memchr(s, '"', len) ||
+		memchr(s, '\n', len) || memchr(s, '\r', len);
+	if (!quote)
+		return chs_buf_put(out, s, len);
+	error = chs_buf_put(out, formula ? "\"'" : "\"", formula ? 2 : 1);
+	for (i = 0; i < len && !error; i++)
+		error = s[i] == '"' ? chs_buf_put(out, "\"\"", 2) : chs_buf_put(out, s + i, 1);
+	return error ? error : chs_buf_put(out, "\"", 1);
+}
