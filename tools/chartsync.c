@@ -76,18 +76,61 @@ static void print_main_help(FILE *out)
 	      "operation that failed. A message on stderr says what was wrong.\n", out);
 }
 
+/* "chartsync: " and the message on stderr, escaped like every text that
+ * may hold what someone typed or what a sync brought. */
+static void say(const char *fmt, va_list ap)
+{
+	char small[512], *msg = small;
+	va_list copy;
+	int n;
+
+	va_copy(copy, ap);
+	n = vsnprintf(small, sizeof(small), fmt, copy);
+	va_end(copy);
+	if (n >= (int)sizeof(small) && (msg = malloc((size_t)n + 1)) != NULL)
+		vsnprintf(msg, (size_t)n + 1, fmt, ap);
+	fputs("chartsync: ", stderr);
+	chs_text_fputs(stderr, msg ? msg : small, CHS_TEXT_LINES);
+	fputc('\n', stderr);
+	if (msg != small)
+		free(msg);
+}
+
 int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("chartsync: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (ctx && ctx->help_text)
 		fprintf(stderr, "\n%s", ctx->help_text);
 	return CLI_USAGE;
+}
+
+static const char *safe(const char *s, chs_text_form form)
+{
+	static chs_buf ring[CLI_SAFE_RING];
+	static size_t next;
+	chs_buf *b = &ring[next++ % CLI_SAFE_RING];
+
+	if (!s)
+		return "-";
+	chs_buf_dispose(b);
+	chs_buf_init(b, 0);
+	if (chs_text_escape(b, s, strlen(s), form) < 0 || chs_buf_put(b, "", 1) < 0)
+		return "(out of memory)";
+	return b->ptr;
+}
+
+const char *cli_safe(const char *s)
+{
+	return safe(s, CHS_TEXT_LINE);
+}
+
+const char *cli_safe_lines(const char *s)
+{
+	return safe(s, CHS_TEXT_LINES);
 }
 
 int cli_opt_date(cli_ctx *ctx, const char *opt, const char *arg, int with_time)
@@ -237,19 +280,16 @@ int cli_fail(int err)
 	const char *msg = chs_error_last();
 
 	(void)err;
-	fprintf(stderr, "chartsync: %s\n", *msg ? msg : "operation failed");
-	return CLI_FAILED;
+	return cli_failf("%s", *msg ? msg : "operation failed");
 }
 
 int cli_failf(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("chartsync: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return CLI_FAILED;
 }
 

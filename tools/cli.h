@@ -103,7 +103,20 @@ int cli_opt_valid(cli_ctx *ctx, const char *opt, int err);
 int cli_value_read(cli_ctx *ctx, const char *field, const char *spec, int *stdin_used,
 		   char **out);
 
-/* "chartsync: <message>" on stderr, then the matching exit code. */
+/* Text from the store or from another site (a name, a note, a terminal,
+ * a site), made safe for a terminal before a human-readable view prints
+ * it: every control character, DEL, C1 control and bidirectional override
+ * escaped (chs_text_escape()), so synced text cannot clear a screen,
+ * retitle a terminal or forge rows. cli_safe() is for one line (a newline
+ * shows as \x0a); cli_safe_lines() keeps newline and tab (a note's text).
+ * The result lives in a ring of CLI_SAFE_RING buffers: use it in the
+ * printf it was made for. A missing value (NULL) shows as "-". */
+#define CLI_SAFE_RING 16
+const char *cli_safe(const char *s);
+const char *cli_safe_lines(const char *s);
+
+/* "chartsync: <message>" on stderr (escaped: a message may quote what was
+ * typed or synced), then the matching exit code. */
 int cli_usage(const cli_ctx *ctx, const char *fmt, ...) CHS_PRINTF(2, 3);
 int cli_fail(int err);
 int cli_failf(const char *fmt, ...) CHS_PRINTF(1, 2);

@@ -153,13 +153,6 @@ static const char code_help[] =
 	"A fee the schedule lacks is left unset and a code no imported list\n"
 	"knows is accepted; both are printed as warnings.\n";
 
-/* Text for a %s that may have none: what glibc prints for a NULL, as
- * the queue has always shown a missing value. */
-static const char *or_null(const char *s)
-{
-	return s ? s : "(null)";
-}
-
 /* A visit's field (canonical JSON) as the queue shows it: a string's
  * text; NULL for any other value, and when there is none. */
 static char *field_text(const char *value)
@@ -176,22 +169,23 @@ static void print_visit(const chs_coding_visit *v)
 	char *date = field_text(v->date), *sent = field_text(v->sent);
 	size_t j;
 
-	printf("%.12s  %-10s  %s (%s)  sent %s\n", v->encounter, or_null(date),
-	       v->name ? v->name : "?", v->mrn ? v->mrn : "?", or_null(sent));
+	/* cli_safe: synced text escaped, a missing value shown as "-" */
+	printf("%.12s  %-10s  %s (%s)  sent %s\n", cli_safe(v->encounter), cli_safe(date),
+	       cli_safe(v->name), cli_safe(v->mrn), cli_safe(sent));
 	free(date);
 	free(sent);
 	for (j = 0; j < v->nprocedures; j++) {
 		const chs_coding_procedure *p = &v->procedures[j];
 
-		printf("    procedure %s", or_null(p->cpt));
+		printf("    procedure %s", cli_safe(p->cpt));
 		if (p->modifier)
-			printf(" -%s", p->modifier);
+			printf(" -%s", cli_safe(p->modifier));
 		if (p->has_fee)
 			printf("  $%lld.%02lld", (long long)p->fee / 100, (long long)p->fee % 100);
 		printf("\n");
 	}
 	for (j = 0; j < v->ndiagnoses; j++)
-		printf("    diagnosis %s\n", or_null(v->diagnoses[j].icd));
+		printf("    diagnosis %s\n", cli_safe(v->diagnoses[j].icd));
 }
 
 static void print_queue(const chs_coding_list *q)
@@ -247,7 +241,7 @@ static void print_assigned(const chs_coding_assignment *r)
 	size_t k;
 
 	if (r->procedure) {
-		printf("procedure %s", r->procedure);
+		printf("procedure %s", cli_safe(r->procedure));
 		if (r->has_fee)
 			printf("  fee $%lld.%02lld", (long long)r->fee / 100, (long long)r->fee % 100);
 		else
@@ -255,7 +249,7 @@ static void print_assigned(const chs_coding_assignment *r)
 		printf("\n");
 	}
 	for (k = 0; k < r->ndiagnoses; k++)
-		printf("diagnosis %s\n", r->diagnoses[k]);
+		printf("diagnosis %s\n", cli_safe(r->diagnoses[k]));
 }
 
 static int code_assign(cli_ctx *ctx, chs_store *s, const char *enc, coding_opts *o)
@@ -274,7 +268,7 @@ static int code_assign(cli_ctx *ctx, chs_store *s, const char *enc, coding_opts 
 	if ((err = chs_coding_assign(&r, s, enc, &a)) < 0)
 		return cli_fail(err);
 	for (k = 0; k < r->nwarnings; k++)
-		fprintf(stderr, "chartsync: warning: %s\n", r->warnings[k]);
+		fprintf(stderr, "chartsync: warning: %s\n", cli_safe(r->warnings[k]));
 	if (ctx->json)
 		rc = print_json(format_assignment, r);
 	else

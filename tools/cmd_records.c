@@ -303,8 +303,8 @@ static const char show_help[] =
 
 static void print_candidate(const chs_record_candidate *c, const char *what)
 {
-	printf("    %.12s  %-24s %s @ %s  %s\n", c->change, what, c->user, c->terminal,
-	       c->time);
+	printf("    %.12s  %-24s %s @ %s  %s\n", cli_safe(c->change), cli_safe(what),
+	       cli_safe(c->user), cli_safe(c->terminal), cli_safe(c->time));
 }
 
 static void print_candidates(const chs_record *r)
@@ -314,7 +314,7 @@ static void print_candidates(const chs_record *r)
 	for (i = 0; i < chs_record_field_count(r); i++) {
 		if ((n = chs_record_field_candidate_count(r, i)) == 0)
 			continue;
-		printf("  field '%s' has %zu candidates:\n", chs_record_field_name(r, i), n);
+		printf("  field '%s' has %zu candidates:\n", cli_safe(chs_record_field_name(r, i)), n);
 		for (k = 0; k < n; k++) {
 			const chs_record_candidate *c = chs_record_field_candidate(r, i, k);
 			char *v = field_text(c->value ? c->value : "null");
@@ -346,8 +346,8 @@ static void print_confirmed(const chs_record *r)
 	const char *type = chs_record_type(r);
 
 	if (c) {
-		printf("confirmed by %s at %s, %s%s%s\n", c->by, c->terminal, c->time,
-		       c->note ? ": " : "", c->note ? c->note : "");
+		printf("confirmed by %s at %s, %s%s%s\n", cli_safe(c->by), cli_safe(c->terminal),
+		       cli_safe(c->time), c->note ? ": " : "", c->note ? cli_safe(c->note) : "");
 	} else if (!chs_record_deleted(r) && strcmp(type, "audit") != 0 &&
 		   strcmp(type, "confirmation") != 0 && strcmp(type, "fee") != 0) {
 		printf("not confirmed since its last change\n");
@@ -359,12 +359,16 @@ static void print_record(const void *obj)
 	const chs_record *r = obj;
 	size_t i;
 
-	printf("%s %s%s\n", chs_record_type(r), chs_record_id(r),
+	printf("%s %s%s\n", cli_safe(chs_record_type(r)), cli_safe(chs_record_id(r)),
 	       chs_record_deleted(r) ? " (removed)" : "");
 	for (i = 0; i < chs_record_field_count(r); i++) {
+		const char *name = chs_record_field_name(r, i);
 		char *t = field_text(chs_record_field_value(r, i));
 
-		printf("  %-10s %s\n", chs_record_field_name(r, i), t ? t : "");
+		/* a note's text is lines; every other value is one */
+		printf("  %-10s %s\n", cli_safe(name),
+		       !t ? "" : strcmp(chs_record_type(r), "note") == 0 && strcmp(name, "text") == 0
+				 ? cli_safe_lines(t) : cli_safe(t));
 		free(t);
 	}
 	print_confirmed(r);
@@ -432,13 +436,13 @@ static void print_summary(const chs_record *r)
 	const char *type = chs_record_type(r);
 	char names[64], *tok, *save = NULL;
 
-	printf("%.*s  %-10s", SHORT_ID, chs_record_id(r), type);
+	printf("%.*s  %-10s", SHORT_ID, cli_safe(chs_record_id(r)), cli_safe(type));
 	snprintf(names, sizeof(names), "%s", summary_fields(type));
 	for (tok = strtok_r(names, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		char *t = field_text(chs_record_field(r, tok));
 
 		if (t)
-			printf("  %.40s", t);
+			printf("  %.40s", cli_safe(t));
 		free(t);
 	}
 	printf("%s\n", chs_record_under_review(r) ? "  [under review]" : "");
@@ -500,23 +504,23 @@ static void print_change(const chs_history_entry *c)
 {
 	size_t i;
 
-	printf("change %s\n", c->change);
-	printf("  %-8s %s  by %s at %s (device %.12s)\n", c->op, c->time, c->user,
-	       c->terminal, c->device);
+	printf("change %s\n", cli_safe(c->change));
+	printf("  %-8s %s  by %s at %s (device %.12s)\n", cli_safe(c->op), cli_safe(c->time),
+	       cli_safe(c->user), cli_safe(c->terminal), cli_safe(c->device));
 	if (c->merge) {
 		printf("  merge of");
 		for (i = 0; i < c->nparents; i++)
-			printf(" %.12s", c->parents[i]);
+			printf(" %.12s", cli_safe(c->parents[i]));
 		printf("\n");
 	}
 	for (i = 0; i < c->nset; i++) {
 		char *t = field_text(c->set[i].value);
 
-		printf("    %s = %s\n", c->set[i].name, t ? t : "");
+		printf("    %s = %s\n", cli_safe(c->set[i].name), t ? cli_safe(t) : "");
 		free(t);
 	}
 	for (i = 0; i < c->nunset; i++)
-		printf("    %s cleared\n", c->unset[i]);
+		printf("    %s cleared\n", cli_safe(c->unset[i]));
 	if (c->removed)
 		printf("    resolved: removed\n");
 }

@@ -172,10 +172,11 @@ static void print_text(const chs_access_report *r)
 		long long ms = (long long)e->duration_ms;
 		char who[128];
 
-		snprintf(who, sizeof(who), "%s@%s", e->user, e->terminal);
-		printf("%-24s %6lld.%01llds  %-24s %-7s %-12.12s %.12s%s", e->start, ms / 1000,
-		       (ms % 1000) / 100, who, e->action, *e->patient ? e->patient : "-",
-		       e->record, e->nrecords > 1 ? "" : "\n");
+		snprintf(who, sizeof(who), "%s@%s", cli_safe(e->user), cli_safe(e->terminal));
+		printf("%-24s %6lld.%01llds  %-24s %-7s %-12.12s %.12s%s", cli_safe(e->start),
+		       ms / 1000, (ms % 1000) / 100, who, cli_safe(e->action),
+		       *e->patient ? cli_safe(e->patient) : "-", cli_safe(e->record),
+		       e->nrecords > 1 ? "" : "\n");
 		if (e->nrecords > 1)
 			printf(" and %zu more\n", e->nrecords - 1);
 	}

@@ -58,10 +58,10 @@ static void print_finding(const chs_finding *f)
 {
 	size_t i;
 
-	fputs(f->kind, stdout);
+	fputs(cli_safe(f->kind), stdout);
 	for (i = 0; i < f->nrecords; i++)
-		printf("%c%s", i ? ' ' : '\t', f->records[i]);
-	printf("\t%s\n", f->detail);
+		printf("%c%s", i ? ' ' : '\t', cli_safe(f->records[i]));
+	printf("\t%s\n", cli_safe(f->detail));
 }
 
 static int print_consistency(const chs_consistency_report *r, int json)
@@ -150,8 +150,8 @@ static void print_coding(const chs_coding_report *r)
 
 	printf("queue: %zu visit%s waiting", q->length, q->length == 1 ? "" : "s");
 	if (q->oldest)
-		printf("; oldest %.1f days (%.12s), median %.1f days", q->oldest_days, q->oldest,
-		       q->median_days);
+		printf("; oldest %.1f days (%.12s), median %.1f days", q->oldest_days,
+		       cli_safe(q->oldest), q->median_days);
 	printf("\ncoded: %zu visit%s\n", done, done == 1 ? "" : "s");
 	if (chs_coding_report_coder_count(r))
 		printf("\n%-20s %8s %12s %8s %16s\n", "coder", "coded", "last 30 days",
@@ -159,7 +159,7 @@ static void print_coding(const chs_coding_report *r)
 	for (i = 0; i < chs_coding_report_coder_count(r); i++) {
 		const chs_coder_stats *c = chs_coding_report_coder(r, i);
 
-		printf("%-20s %8zu %12zu %8.1f %16.1f\n", c->coder, c->done, c->last_30_days,
+		printf("%-20s %8zu %12zu %8.1f %16.1f\n", cli_safe(c->coder), c->done, c->last_30_days,
 		       c->per_day, c->median_turnaround_days);
 	}
 }

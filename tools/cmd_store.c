@@ -68,8 +68,8 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
 	chs_secret_free(pass);
 	if (err < 0)
 		return cli_fail(err);
-	printf("created store '%s' with admin '%s' (device %s)\n",
-	       chs_store_path(s), chs_store_user(s), chs_store_device_id(s));
+	printf("created store '%s' with admin '%s' (device %s)\n", cli_safe(chs_store_path(s)),
+	       cli_safe(chs_store_user(s)), cli_safe(chs_store_device_id(s)));
 	chs_store_free(s);
 	return CLI_OK;
 }
@@ -99,8 +99,9 @@ static int print_status(const chs_status *st, int json)
 	       "users:    %lld\n"
 	       "records:  %lld\n"
 	       "changes:  %lld\n",
-	       st->path, st->user, st->admin ? " (admin)" : "", st->terminal,
-	       st->device_id, (long long)st->users, (long long)st->records,
+	       cli_safe(st->path), cli_safe(st->user), st->admin ? " (admin)" : "",
+	       cli_safe(st->terminal), cli_safe(st->device_id), (long long)st->users,
+	       (long long)st->records,
 	       (long long)st->changes);
 	return CLI_OK;
 }
@@ -160,7 +161,7 @@ static int config_list(chs_store *s, int json)
 		if (obj)
 			json_object_set_new(obj, k->name, json_string(v));
 		else
-			printf("%s=%s\t# %s\n", k->name, v, k->help);
+			printf("%s=%s\t# %s\n", k->name, cli_safe(v), k->help);
 		free(v);
 	}
 	return obj ? print_json(obj) : CLI_OK;
@@ -209,7 +210,7 @@ int cmd_config(cli_ctx *ctx, int argc, char **argv)
 	else if ((err = chs_config_get(s, argv[i], &v)) < 0)
 		rc = cli_fail(err);
 	else
-		puts(v);
+		puts(cli_safe(v));
 	free(v);
 	chs_store_free(s);
 	return rc;
@@ -235,7 +236,7 @@ int cmd_check(cli_ctx *ctx, int argc, char **argv)
 		chs_store_free(s);
 		return cli_fail(err);
 	}
-	printf("store '%s' is intact\n", chs_store_path(s));
+	printf("store '%s' is intact\n", cli_safe(chs_store_path(s)));
 	chs_store_free(s);
 	return CLI_OK;
 }
@@ -268,7 +269,7 @@ int cmd_passwd(cli_ctx *ctx, int argc, char **argv)
 		chs_store_free(s);
 		return cli_fail(err);
 	}
-	printf("passphrase of '%s' changed\n", chs_store_user(s));
+	printf("passphrase of '%s' changed\n", cli_safe(chs_store_user(s)));
 	chs_secret_free(pass);
 	chs_store_free(s);
 	return CLI_OK;
