@@ -434,7 +434,10 @@ static const char claims_help[] =
 	"name, dob, payer, member_id, visit, visit_date, procedure, code,\n"
 	"modifiers, icd (the visit's ICD-10-CM codes), fee (dollars; empty when\n"
 	"the schedule had none) and coding (queued, done or empty). To standard\n"
-	"output, or to FILE (readable by you only: it holds patient data).\n";
+	"output, or to FILE (readable by you only: it holds patient data).\n"
+	"A text cell that begins with =, +, -, @, a tab or a carriage return is\n"
+	"written as '... (quoted, with a leading apostrophe), so a spreadsheet\n"
+	"never runs it as a formula; the fee stays a number.\n";
 
 int cmd_export_claims(cli_ctx *ctx, int argc, char **argv)
 {

@@ -57,7 +57,9 @@ static const char access_help[] =
 	"                    record       the record asked for (\"\" when none)\n"
 	"                    records      every record whose content was shown\n"
 	"  --csv           the same columns as CSV with a header line (records\n"
-	"                  separated by spaces)\n"
+	"                  separated by spaces); a cell beginning with =, +, -,\n"
+	"                  @, a tab or a CR gets a leading apostrophe, so a\n"
+	"                  spreadsheet never runs it as a formula\n"
 	"\n"
 	"The report shows ids, names and times, no clinical content, and is\n"
 	"not itself recorded as an access.\n";
@@ -97,21 +99,17 @@ static const struct option access_opts_table[] = {
 	OPT_JSON, OPT_END
 };
 
-/* RFC 4180: quoted when it holds a comma, a quote or a line break;
- * quotes doubled. */
+/* One CSV cell (RFC 4180), through chs_text_csv_cell(): a user, terminal
+ * or action that begins like a formula ('=', '+', '-', '@', tab, CR)
+ * reaches a spreadsheet as text. */
 static void csv_field(const char *v)
 {
-	if (!strpbrk(v, ",\"\r\n")) {
-		fputs(v, stdout);
-		return;
-	}
-	putchar('"');
-	for (; *v; v++) {
-		if (*v == '"')
-			putchar('"');
-		putchar(*v);
-	}
-	putchar('"');
+	chs_buf b;
+
+	chs_buf_init(&b, 0);
+	if (chs_text_csv_cell(&b, v, strlen(v)) == 0 && b.len)
+		fwrite(b.ptr, 1, b.len, stdout);
+	chs_buf_dispose(&b);
 }
 
 /* The records, separated by spaces. */

@@ -11,6 +11,7 @@
 #include "support/internal.h"
 #include "support/testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +93,35 @@ static void write_hostile(void)
 	ck_assert_msg(chs_records__writer_commit(&w) == 0, "%s", chs_error_last());
 	ck_assert_msg(chs_audit__write(s, "x" HOSTILE, NULL, 0, NULL, chs_audit_now_ms(), 0) == 0,
 		      "%s", chs_error_last());
+	chs_store_free(s);
+}
+
+/* Values that a spreadsheet would run as formulas, in every kind of cell
+ * the CSV exports hold: the claims' patient and visit columns, a
+ * procedure's modifier, and an access event's action; a negative fee. */
+static void write_formulas(void)
+{
+	chs_store *s = NULL;
+	chs_change *c;
+	chs_writer w;
+
+	ck_assert_msg(chs_store_open(&s, dir, "alice", PASS, strlen(PASS)) == 0, "%s",
+		      chs_error_last());
+	ck_assert_int_eq(chs_records__writer_begin(&w, s), 0);
+	set(&c, pat, "patient");
+	set_field(c, "name", "=HYPERLINK(\"http://x.invalid\",\"y\")");
+	set_field(c, "mrn", "+A-1");
+	set_field(c, "payer", "@SUM(1+1)");
+	set_field(c, "member_id", "\tM-1");
+	ck_assert_msg(chs_records__writer_put(&w, c) == 0, "%s", chs_error_last());
+	set(&c, proc, "procedure");
+	ck_assert_int_eq(chs_change_set(c, "cpt", "\"99213\""), 0);
+	set_field(c, "modifier", "-2+3");
+	ck_assert_int_eq(chs_change_set(c, "fee", "-1250"), 0);
+	ck_assert_msg(chs_records__writer_put(&w, c) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_records__writer_commit(&w) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_audit__write(s, "=cmd|' /C calc'!A0", NULL, 0, NULL,
+				       chs_audit_now_ms(), 0) == 0, "%s", chs_error_last());
 	chs_store_free(s);
 }
 
@@ -217,6 +247,27 @@ START_TEST(test_cli_output__a_refusal_quoting_hostile_text_is_escaped)
 }
 END_TEST
 
+START_TEST(test_cli_output__csv_cells_never_run_as_formulas)
+{
+	char want[512];
+	result r;
+
+	write_formulas();
+	run(&r, "export", "claims", "--since", "2024-01-01", NULL);
+	tu_ck_status(r, 0);
+	/* patient, mrn, name, dob, payer, member_id, ... modifiers, icd, fee */
+	snprintf(want, sizeof(want), "%s,\"'+A-1\",\"'=HYPERLINK(\"\"http://x.invalid\"\","
+		 "\"\"y\"\")\",1961-12-10,\"'@SUM(1+1)\",\"'\tM-1\",%s,", pat, visit);
+	ck_assert_msg(strstr(r.out, want), "claims row: %s\nwanted: %s", r.out, want);
+	/* the modifier is text; the fee a number, negative and correct */
+	ck_assert_msg(strstr(r.out, ",\"'-2+3\",,-12.50,queued\r\n"), "claims: %s", r.out);
+	run(&r, "report", "access", "--csv", NULL);
+	tu_ck_status(r, 0);
+	ck_assert_msg(strstr(r.out, ",\"'=cmd|' /C calc'!A0\","), "access CSV: %s", r.out);
+	ck_assert_msg(!strstr(r.out, ",=cmd"), "a formula left as it is: %s", r.out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("tools");
@@ -227,6 +278,7 @@ int main(void)
 	tcase_add_test(tc, test_cli_output__every_view_escapes_synced_text);
 	tcase_add_test(tc, test_cli_output__code_queue_escapes_and_shows_a_missing_code_as_a_dash);
 	tcase_add_test(tc, test_cli_output__a_refusal_quoting_hostile_text_is_escaped);
+	tcase_add_test(tc, test_cli_output__csv_cells_never_run_as_formulas);
 	suite_add_tcase(su, tc);
 	return tu_run(su);
 }
