@@ -109,21 +109,31 @@ static const char confirm_help[] =
 	"you; a record under review is settled first. All of the IDs or none.\n"
 	"A later edit makes a record unconfirmed again: 'chartsync ls\n"
 	"--unconfirmed' lists what waits, 'chartsync show' says who confirmed.\n"
-	"The note travels to the billing office: keep clinical detail out of it.\n";
+	"The note travels to the billing office: keep clinical detail out of it.\n"
+	"--note @FILE reads it from FILE, --note @- from standard input.\n";
 
 int cmd_confirm(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
+	char *note = NULL;
 	coding_opts o;
 	size_t added = 0;
-	int i, rc = CLI_OK, err;
+	int i, rc = CLI_OK, err, stdin_used = 0;
 
 	if ((i = parse(ctx, argc, argv, confirm_help, &o, &rc)) < 0)
 		return rc;
 	if (i >= argc)
 		return cli_usage(ctx, "missing arguments: give the IDs to confirm");
-	if (open_store(ctx, &s, &rc) < 0)
+	/* --note @FILE, @- or @@TEXT, as FIELD=@FILE (cli_value_read) */
+	if (o.note && o.note[0] == '@' &&
+	    (rc = cli_value_read(ctx, "note", o.note, &stdin_used, &note)) != CLI_OK)
 		return rc;
+	if (o.note && o.note[0] == '@')
+		o.note = note ? note : o.note + 1;
+	if (open_store(ctx, &s, &rc) < 0) {
+		free(note);
+		return rc;
+	}
 	if ((err = chs_record_confirm(s, (const char *const *)argv + i, (size_t)(argc - i),
 				      o.note, &added)) < 0)
 		rc = cli_fail(err);
@@ -132,6 +142,7 @@ int cmd_confirm(cli_ctx *ctx, int argc, char **argv)
 	else
 		printf("confirmed %zu record(s)%s\n", added,
 		       added < (size_t)(argc - i) ? " (the others were confirmed already)" : "");
+	free(note);
 	chs_store_free(s);
 	return rc;
 }

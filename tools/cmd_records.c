@@ -593,23 +593,32 @@ static const char attach_help[] =
 	"\n"
 	"Store a file (a scanned chart page, a letter) in the encrypted store,\n"
 	"once per content, and create an attachment record for the patient.\n"
-	"Prints the attachment's id.\n";
+	"Prints the attachment's id. --title @FILE reads the title from FILE,\n"
+	"--title @- from standard input.\n";
 
 int cmd_attach(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
-	char id[33];
+	char id[33], *title = NULL;
 	rec_opts o;
-	int i, rc = CLI_OK, err;
+	int i, rc = CLI_OK, err, stdin_used = 0;
 
 	if ((i = start(ctx, argc, argv, record_opts, attach_help, &o, 2, 2, &s, &rc)) < 0)
 		return rc;
+	/* --title @FILE, @- or @@TEXT, as FIELD=@FILE (cli_value_read) */
+	if (o.title && o.title[0] == '@' &&
+	    (rc = cli_value_read(ctx, "title", o.title, &stdin_used, &title)) != CLI_OK)
+		goto done;
+	if (o.title && o.title[0] == '@')
+		o.title = title ? title : o.title + 1;
 	if ((err = chs_attach(s, argv[i], argv[i + 1], o.encounter, o.title, id)) < 0)
 		rc = cli_fail(err);
 	else if (ctx->json)
 		printf("{\"id\":\"%s\"}\n", id);
 	else
 		puts(id);
+done:
+	free(title);
 	chs_store_free(s);
 	return rc;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/: values kept out of argv (README, 'chartsync add --help'):
-# FIELD=@FILE and FIELD=@- (standard input) in add, set and review resolve,
+# FIELD=@FILE and FIELD=@- (standard input) in add, set and review resolve
+# (and attach --title, confirm --note),
 # one trailing newline dropped, a file too large or holding a NUL byte
 # refused and named; FIELD=@@TEXT for a value that starts with '@'.
 # usage: test_field_files.sh CHARTSYNC
@@ -17,6 +18,7 @@ field() { cs show --json "$1" | node -e 'const r = JSON.parse(require("fs").read
   process.stdout.write(String(r.fields[process.argv[1]]))' "$2"; }
 
 cs init --user maria >/dev/null
+export CHARTSYNC_USER=maria
 printf 'Ada Byron\n' > "$tmp/name"
 pat=$(cs add patient name=@"$tmp/name" mrn=@@A-1 dob=1961-12-10 </dev/null)
 [ "$(field "$pat" name)" = 'Ada Byron' ] || fail "add name=@FILE, newline dropped: $(field "$pat" name)"
@@ -46,6 +48,17 @@ grep -q "NUL" "$tmp/err" || fail "says why: $(cat "$tmp/err")"
 [ "$(status cs set "$pat" name=@)" = 1 ] || fail "@ with no file is bad usage"
 [ "$(cs verify)" = "$before" ] || fail "a refused value changed the store"
 [ "$(field "$pat" name)" = '@home' ] || fail "the name is unchanged"
+
+# the options that give a record's text take them too: attach --title,
+# confirm --note
+printf 'intake form\n' | cs attach "$pat" "$tmp/name" --title @- >/dev/null
+cs ls --patient "$pat" | grep -q 'intake form' || fail "attach --title @-: $(cs ls --patient "$pat")"
+CHARTSYNC_NEW_PASSPHRASE=pw2 cs user add bob >/dev/null
+printf 'checked at the desk\n' > "$tmp/confirm-note"
+CHARTSYNC_PASSPHRASE=pw2 cs --user bob confirm "$pat" --note @"$tmp/confirm-note" >/dev/null
+cs show "$pat" | grep -q "confirmed by bob at .*: checked at the desk\$" ||
+  fail "confirm --note @FILE: $(cs show "$pat")"
+[ "$(status cs confirm "$pat" --note @"$tmp/missing")" = 2 ] || fail "confirm --note of a missing file"
 
 # review resolve reads values the same way (the record need not be under
 # review for the value to be read: the refusal comes after)
