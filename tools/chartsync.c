@@ -3,13 +3,16 @@
  *
  *   chartsync [--store DIR] [--user NAME] <command> [options] [args]
  *
- * Exit codes: 0 done, 1 bad usage, 2 input refused or operation failed.
+ * Exit codes: 0 done, 1 bad usage, 2 input refused or operation failed
+ * (the rule is in cli.h).
  */
 #include "cli.h"
 
 #include <stdarg.h>
 #include <unistd.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,21 +69,172 @@ static void print_main_help(FILE *out)
 	      "your login name. The passphrase is asked for at the terminal, or\n"
 	      "read from $CHARTSYNC_PASSPHRASE_FILE or $CHARTSYNC_PASSPHRASE.\n"
 	      "\n"
-	      "Exit status: 0 done, 1 bad usage, 2 refused or failed.\n", out);
+	      "Exit status, for every command: 0 done; 1 a malformed command line (an\n"
+	      "unknown command, kind, setting KEY or option, a missing argument, an\n"
+	      "option's value of the wrong form such as a bad date in --since);\n"
+	      "2 input refused (a record's values, an id that matches nothing) or an\n"
+	      "operation that failed. A message on stderr says what was wrong.\n", out);
+}
+
+/* "chartsync: " and the message on stderr, escaped like every text that
+ * may hold what someone typed or what a sync brought. */
+static void say(const char *fmt, va_list ap)
+{
+	char small[512], *msg = small;
+	va_list copy;
+	int n;
+
+	va_copy(copy, ap);
+	n = vsnprintf(small, sizeof(small), fmt, copy);
+	va_end(copy);
+	if (n >= (int)sizeof(small) && (msg = malloc((size_t)n + 1)) != NULL)
+		vsnprintf(msg, (size_t)n + 1, fmt, ap);
+	fputs("chartsync: ", stderr);
+	chs_text_fputs(stderr, msg ? msg : small, CHS_TEXT_LINES);
+	fputc('\n', stderr);
+	if (msg != small)
+		free(msg);
 }
 
 int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("chartsync: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (ctx && ctx->help_text)
 		fprintf(stderr, "\n%s", ctx->help_text);
 	return CLI_USAGE;
+}
+
+static const char *safe(const char *s, chs_text_form form)
+{
+	static chs_buf ring[CLI_SAFE_RING];
+	static size_t next;
+	chs_buf *b = &ring[next++ % CLI_SAFE_RING];
+
+	if (!s)
+		return "-";
+	chs_buf_dispose(b);
+	chs_buf_init(b, 0);
+	if (chs_text_escape(b, s, strlen(s), form) < 0 || chs_buf_put(b, "", 1) < 0)
+		return "(out of memory)";
+	return b->ptr;
+}
+
+const char *cli_safe(const char *s)
+{
+	return safe(s, CHS_TEXT_LINE);
+}
+
+const char *cli_safe_lines(const char *s)
+{
+	return safe(s, CHS_TEXT_LINES);
+}
+
+int cli_opt_date(cli_ctx *ctx, const char *opt, const char *arg, int with_time)
+{
+	if (chs_record_date_form(arg, with_time))
+		return 0;
+	cli_usage(ctx, "%s '%s' is not a date (expected e.g. 2024-03-15%s)", opt, arg,
+		  with_time ? " or 2024-03-15T09:30Z" : "");
+	return -1;
+}
+
+int cli_opt_count(cli_ctx *ctx, const char *opt, const char *arg, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (!*arg || *end || errno || v < 0 || v > INT_MAX) {
+		cli_usage(ctx, "%s '%s' is not a whole number from 0 to %d", opt, arg, INT_MAX);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+int cli_opt_valid(cli_ctx *ctx, const char *opt, int err)
+{
+	if (err >= 0)
+		return 0;
+	cli_usage(ctx, "%s: %s", opt, chs_error_last());
+	return -1;
+}
+
+/* Everything from `fd` up to `max` bytes, NUL-terminated; -1 with errno,
+ * or -2 when there is more than `max`. */
+static int read_fd(int fd, size_t max, chs_buf *b)
+{
+	char chunk[8192];
+
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return chs_buf_put(b, "", 1) < 0 ? -1 : 0;
+		if (b->len + (size_t)n > max)
+			return -2;
+		if (chs_buf_put(b, chunk, (size_t)n) < 0)
+			return -1;
+	}
+}
+
+int cli_value_read(cli_ctx *ctx, const char *field, const char *spec, int *stdin_used,
+		   char **out)
+{
+	const char *path = spec + 1, *what = spec + 1;
+	int fd, rc, from_stdin = strcmp(path, "-") == 0;
+	size_t n;
+	chs_buf b;
+
+	*out = NULL;
+	if (spec[1] == '@')
+		return CLI_OK;
+	if (!*path)
+		return cli_usage(ctx, "%s=@ names no file: give %s=@FILE, %s=@- for standard"
+				 " input, or %s=@@TEXT for a value that starts with '@'",
+				 field, field, field, field);
+	if (from_stdin && (*stdin_used)++)
+		return cli_usage(ctx, "only one field can be read from standard input (@-)");
+	if (from_stdin)
+		what = "standard input";
+	if ((fd = from_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return cli_failf("cannot read '%s' for field '%s': %s", path, field,
+				 strerror(errno));
+	chs_buf_init(&b, CLI_VALUE_FILE_MAX + 1);
+	rc = read_fd(fd, CLI_VALUE_FILE_MAX, &b);
+	if (!from_stdin)
+		close(fd);
+	if (rc == -2)
+		rc = cli_failf("'%s' for field '%s' is larger than %zu MiB, more than any field"
+			       " holds", what, field, CLI_VALUE_FILE_MAX >> 20);
+	else if (rc < 0)
+		rc = cli_failf("cannot read '%s' for field '%s': %s", what, field,
+			       strerror(errno));
+	else if (strlen(b.ptr) != b.len - 1)
+		rc = cli_failf("'%s' for field '%s' holds a NUL byte; a field holds text",
+			       what, field);
+	if (rc != 0) {
+		chs_buf_dispose(&b);
+		return rc;
+	}
+	/* one trailing newline (or CR LF), as a file or `echo` ends its text */
+	n = b.len - 1;
+	if (n > 0 && b.ptr[n - 1] == '\n') {
+		b.ptr[--n] = '\0';
+		if (n > 0 && b.ptr[n - 1] == '\r')
+			b.ptr[--n] = '\0';
+	}
+	*out = chs_buf_detach(&b);
+	return *out ? CLI_OK : cli_failf("out of memory");
 }
 
 int cli_dispatch(cli_ctx *ctx, int argc, char **argv, const cli_command *table, size_t n,
@@ -126,19 +280,16 @@ int cli_fail(int err)
 	const char *msg = chs_error_last();
 
 	(void)err;
-	fprintf(stderr, "chartsync: %s\n", *msg ? msg : "operation failed");
-	return CLI_FAILED;
+	return cli_failf("%s", *msg ? msg : "operation failed");
 }
 
 int cli_failf(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("chartsync: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return CLI_FAILED;
 }
 

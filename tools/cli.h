@@ -10,7 +10,20 @@
 #include <stdio.h>
 #include <time.h>
 
-/* Exit codes: a contract with scripts. */
+/* Exit codes: a contract with scripts, one rule for every command.
+ *
+ * CLI_USAGE (1): the command line is malformed. What chartsync itself
+ * defines was given wrong: a command, a subcommand, a report or export
+ * kind, a setting's KEY, an option (unknown, or missing its value), the
+ * number of operands, FIELD=VALUE's shape, or an option's value of the
+ * wrong form (a date, a number, one of a fixed list). All of it is found
+ * while reading argv, before the store is asked anything: cli_usage(),
+ * cli_parse() and the cli_opt_*() checks below say so.
+ *
+ * CLI_FAILED (2): input refused or an operation that failed: whatever the
+ * library judges (a record's values, an id that matches nothing, a
+ * setting's value, a file that cannot be read, a wrong passphrase).
+ * cli_fail() says so; a library's error is never turned into 1. */
 #define CLI_OK 0
 #define CLI_USAGE 1  /* the command line was malformed */
 #define CLI_FAILED 2 /* input refused or the operation failed */
@@ -64,7 +77,46 @@ int cli_dispatch(cli_ctx *ctx, int argc, char **argv, const cli_command *table, 
 int cli_write_all(int fd, const char *p, size_t len);
 /* Print `help_text` for --help, returning CLI_OK. */
 int cli_help(const cli_ctx *ctx);
-/* "chartsync: <message>" on stderr, then the matching exit code. */
+/* Checks of an option's value, for a command's on_opt callback: 0 when
+ * `arg`, the value of option `opt` (e.g. "--since"), has the form, else
+ * -1 after a usage error naming the option and the form expected.
+ * cli_opt_date: a date, YYYY-MM-DD; with `with_time` also a date-time
+ * with its zone (2024-03-15T09:30Z). cli_opt_count: a whole number from
+ * 0 to INT_MAX, stored in *out. */
+int cli_opt_date(cli_ctx *ctx, const char *opt, const char *arg, int with_time);
+int cli_opt_count(cli_ctx *ctx, const char *opt, const char *arg, int *out);
+/* cli_opt_valid: `err` is what the library's check of a value's form
+ * returned (chs_site_check(), chs_role_parse(), chs_codes_system_check()):
+ * its message, after `opt`, as a usage error. */
+int cli_opt_valid(cli_ctx *ctx, const char *opt, int err);
+/* Values kept out of argv, where every local user sees them in `ps` and
+ * the shell keeps them in its history: FIELD=@FILE takes the value of
+ * FIELD from FILE, FIELD=@- from standard input (once per command line),
+ * one trailing newline dropped; FIELD=@@TEXT is the value @TEXT. A file
+ * larger than CLI_VALUE_FILE_MAX or holding a NUL byte is refused. */
+#define CLI_VALUE_FILE_MAX ((size_t)1 << 20) /* bytes: more than any field holds */
+
+/* The value `spec` (what followed FIELD=, starting with '@') stands for:
+ * *out is malloc'ed, or NULL when `spec` is @@TEXT (then the value is
+ * spec + 1). `stdin_used` counts @- across a command line. Returns
+ * CLI_OK, or an exit code after printing the message. */
+int cli_value_read(cli_ctx *ctx, const char *field, const char *spec, int *stdin_used,
+		   char **out);
+
+/* Text from the store or from another site (a name, a note, a terminal,
+ * a site), made safe for a terminal before a human-readable view prints
+ * it: every control character, DEL, C1 control and bidirectional override
+ * escaped (chs_text_escape()), so synced text cannot clear a screen,
+ * retitle a terminal or forge rows. cli_safe() is for one line (a newline
+ * shows as \x0a); cli_safe_lines() keeps newline and tab (a note's text).
+ * The result lives in a ring of CLI_SAFE_RING buffers: use it in the
+ * printf it was made for. A missing value (NULL) shows as "-". */
+#define CLI_SAFE_RING 16
+const char *cli_safe(const char *s);
+const char *cli_safe_lines(const char *s);
+
+/* "chartsync: <message>" on stderr (escaped: a message may quote what was
+ * typed or synced), then the matching exit code. */
 int cli_usage(const cli_ctx *ctx, const char *fmt, ...) CHS_PRINTF(2, 3);
 int cli_fail(int err);
 int cli_failf(const char *fmt, ...) CHS_PRINTF(1, 2);

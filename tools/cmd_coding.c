@@ -33,8 +33,13 @@ static int coding_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 			return cli_usage(ctx, "give one --cpt per 'code assign'"), -1;
 		o->cpt = arg;
 		return 0;
-	case 's': o->site = arg; return 0;
-	case 'y': o->system = arg; return 0;
+	case 's':
+		/* named as on the roster; an empty --site makes lines for every site */
+		o->site = arg;
+		return *arg ? cli_opt_valid(ctx, "--site", chs_site_check(arg)) : 0;
+	case 'y':
+		o->system = arg;
+		return cli_opt_valid(ctx, "--system", chs_codes_system_check(arg));
 	case 'i':
 		o->icd_given = 1;
 		if (o->nicd == ARGS_MAX)
@@ -46,7 +51,7 @@ static int coding_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 			return cli_usage(ctx, "too many --modifier"), -1;
 		o->modifiers[o->nmodifiers++] = arg;
 		return 0;
-	case 'b': o->since = arg; return 0;
+	case 'b': o->since = arg; return cli_opt_date(ctx, "--since", arg, 0);
 	case 'o': o->csv = arg; return 0;
 	}
 	return -1;
@@ -104,21 +109,31 @@ static const char confirm_help[] =
 	"you; a record under review is settled first. All of the IDs or none.\n"
 	"A later edit makes a record unconfirmed again: 'chartsync ls\n"
 	"--unconfirmed' lists what waits, 'chartsync show' says who confirmed.\n"
-	"The note travels to the billing office: keep clinical detail out of it.\n";
+	"The note travels to the billing office: keep clinical detail out of it.\n"
+	"--note @FILE reads it from FILE, --note @- from standard input.\n";
 
 int cmd_confirm(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
+	char *note = NULL;
 	coding_opts o;
 	size_t added = 0;
-	int i, rc = CLI_OK, err;
+	int i, rc = CLI_OK, err, stdin_used = 0;
 
 	if ((i = parse(ctx, argc, argv, confirm_help, &o, &rc)) < 0)
 		return rc;
 	if (i >= argc)
 		return cli_usage(ctx, "missing arguments: give the IDs to confirm");
-	if (open_store(ctx, &s, &rc) < 0)
+	/* --note @FILE, @- or @@TEXT, as FIELD=@FILE (cli_value_read) */
+	if (o.note && o.note[0] == '@' &&
+	    (rc = cli_value_read(ctx, "note", o.note, &stdin_used, &note)) != CLI_OK)
 		return rc;
+	if (o.note && o.note[0] == '@')
+		o.note = note ? note : o.note + 1;
+	if (open_store(ctx, &s, &rc) < 0) {
+		free(note);
+		return rc;
+	}
 	if ((err = chs_record_confirm(s, (const char *const *)argv + i, (size_t)(argc - i),
 				      o.note, &added)) < 0)
 		rc = cli_fail(err);
@@ -127,6 +142,7 @@ int cmd_confirm(cli_ctx *ctx, int argc, char **argv)
 	else
 		printf("confirmed %zu record(s)%s\n", added,
 		       added < (size_t)(argc - i) ? " (the others were confirmed already)" : "");
+	free(note);
 	chs_store_free(s);
 	return rc;
 }
@@ -148,13 +164,6 @@ static const char code_help[] =
 	"A fee the schedule lacks is left unset and a code no imported list\n"
 	"knows is accepted; both are printed as warnings.\n";
 
-/* Text for a %s that may have none: what glibc prints for a NULL, as
- * the queue has always shown a missing value. */
-static const char *or_null(const char *s)
-{
-	return s ? s : "(null)";
-}
-
 /* A visit's field (canonical JSON) as the queue shows it: a string's
  * text; NULL for any other value, and when there is none. */
 static char *field_text(const char *value)
@@ -171,22 +180,23 @@ static void print_visit(const chs_coding_visit *v)
 	char *date = field_text(v->date), *sent = field_text(v->sent);
 	size_t j;
 
-	printf("%.12s  %-10s  %s (%s)  sent %s\n", v->encounter, or_null(date),
-	       v->name ? v->name : "?", v->mrn ? v->mrn : "?", or_null(sent));
+	/* cli_safe: synced text escaped, a missing value shown as "-" */
+	printf("%.12s  %-10s  %s (%s)  sent %s\n", cli_safe(v->encounter), cli_safe(date),
+	       cli_safe(v->name), cli_safe(v->mrn), cli_safe(sent));
 	free(date);
 	free(sent);
 	for (j = 0; j < v->nprocedures; j++) {
 		const chs_coding_procedure *p = &v->procedures[j];
 
-		printf("    procedure %s", or_null(p->cpt));
+		printf("    procedure %s", cli_safe(p->cpt));
 		if (p->modifier)
-			printf(" -%s", p->modifier);
+			printf(" -%s", cli_safe(p->modifier));
 		if (p->has_fee)
 			printf("  $%lld.%02lld", (long long)p->fee / 100, (long long)p->fee % 100);
 		printf("\n");
 	}
 	for (j = 0; j < v->ndiagnoses; j++)
-		printf("    diagnosis %s\n", or_null(v->diagnoses[j].icd));
+		printf("    diagnosis %s\n", cli_safe(v->diagnoses[j].icd));
 }
 
 static void print_queue(const chs_coding_list *q)
@@ -242,7 +252,7 @@ static void print_assigned(const chs_coding_assignment *r)
 	size_t k;
 
 	if (r->procedure) {
-		printf("procedure %s", r->procedure);
+		printf("procedure %s", cli_safe(r->procedure));
 		if (r->has_fee)
 			printf("  fee $%lld.%02lld", (long long)r->fee / 100, (long long)r->fee % 100);
 		else
@@ -250,7 +260,7 @@ static void print_assigned(const chs_coding_assignment *r)
 		printf("\n");
 	}
 	for (k = 0; k < r->ndiagnoses; k++)
-		printf("diagnosis %s\n", r->diagnoses[k]);
+		printf("diagnosis %s\n", cli_safe(r->diagnoses[k]));
 }
 
 static int code_assign(cli_ctx *ctx, chs_store *s, const char *enc, coding_opts *o)
@@ -269,7 +279,7 @@ static int code_assign(cli_ctx *ctx, chs_store *s, const char *enc, coding_opts 
 	if ((err = chs_coding_assign(&r, s, enc, &a)) < 0)
 		return cli_fail(err);
 	for (k = 0; k < r->nwarnings; k++)
-		fprintf(stderr, "chartsync: warning: %s\n", r->warnings[k]);
+		fprintf(stderr, "chartsync: warning: %s\n", cli_safe(r->warnings[k]));
 	if (ctx->json)
 		rc = print_json(format_assignment, r);
 	else
@@ -374,10 +384,6 @@ int cmd_fees(cli_ctx *ctx, int argc, char **argv)
 	if (argc - i != 2 || strcmp(argv[i], "import") != 0)
 		return cli_usage(ctx, argc - i < 2 ? "missing arguments" : argc - i > 2 ?
 				 "too many arguments" : "unknown 'fees' command");
-	/* a site is named as on the roster; an empty --site makes lines for
-	 * every site */
-	if (o.site && *o.site && (err = chs_site_check(o.site)) < 0)
-		return cli_fail(err);
 	if (open_store(ctx, &s, &rc) < 0)
 		return rc;
 	if ((err = chs_fees_import(s, argv[i + 1], o.site, &res)) < 0)
@@ -439,7 +445,10 @@ static const char claims_help[] =
 	"name, dob, payer, member_id, visit, visit_date, procedure, code,\n"
 	"modifiers, icd (the visit's ICD-10-CM codes), fee (dollars; empty when\n"
 	"the schedule had none) and coding (queued, done or empty). To standard\n"
-	"output, or to FILE (readable by you only: it holds patient data).\n";
+	"output, or to FILE (readable by you only: it holds patient data).\n"
+	"A text cell that begins with =, +, -, @, a tab or a carriage return is\n"
+	"written as '... (quoted, with a leading apostrophe), so a spreadsheet\n"
+	"never runs it as a formula; the fee stays a number.\n";
 
 int cmd_export_claims(cli_ctx *ctx, int argc, char **argv)
 {

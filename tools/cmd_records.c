@@ -75,25 +75,67 @@ static int start(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 	return i;
 }
 
+/* The edits of a command line and the values read for them (@FILE). */
+typedef struct edit_list {
+	chs_edit *e;
+	size_t n;
+	char **read; /* one slot per operand, NULL or malloc'ed */
+	size_t nread;
+} edit_list;
+
+static void edit_list_dispose(edit_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->nread; i++)
+		free(l->read[i]);
+	free(l->read);
+	free(l->e);
+	memset(l, 0, sizeof(*l));
+}
+
+/* A typed value given as @FILE, @- or @@TEXT (cli_value_read). FIELD:=JSON
+ * is taken as it is: `name:='"@home"'` is the text @home. */
+static int edit_value(cli_ctx *ctx, chs_edit *e, int *stdin_used, char **read)
+{
+	int rc;
+
+	if (e->raw || e->unset || e->value[0] != '@')
+		return CLI_OK;
+	if ((rc = cli_value_read(ctx, e->name, e->value, stdin_used, read)) != CLI_OK)
+		return rc;
+	e->value = *read ? *read : e->value + 1;
+	return CLI_OK;
+}
+
 /* FIELD=VALUE / FIELD:=JSON operands plus --unset options. */
 static int gather_edits(cli_ctx *ctx, char **args, int n, const rec_opts *o,
-			chs_edit **out, size_t *count)
+			edit_list *out)
 {
-	chs_edit *e = calloc((size_t)n + o->nunset + 1, sizeof(*e));
-	size_t k = 0;
-	int i;
+	edit_list l;
+	int i, rc = CLI_OK, stdin_used = 0;
 
-	if (!e)
+	memset(out, 0, sizeof(*out));
+	l.e = calloc((size_t)n + o->nunset + 1, sizeof(*l.e));
+	l.read = calloc((size_t)n + 1, sizeof(*l.read));
+	l.n = l.nread = 0;
+	if (!l.e || !l.read) {
+		edit_list_dispose(&l);
 		return cli_failf("out of memory");
-	for (i = 0; i < n; i++) {
-		if (chs_edit_parse(&e[k++], args[i]) < 0) {
-			free(e);
-			return cli_usage(ctx, "%s", chs_error_last());
-		}
 	}
-	memcpy(e + k, o->unset, o->nunset * sizeof(*e));
-	*out = e;
-	*count = k + o->nunset;
+	for (i = 0; i < n && rc == CLI_OK; i++) {
+		if (chs_edit_parse(&l.e[l.n], args[i]) < 0)
+			rc = cli_usage(ctx, "%s", chs_error_last());
+		else
+			rc = edit_value(ctx, &l.e[l.n++], &stdin_used, &l.read[l.nread++]);
+	}
+	if (rc != CLI_OK) {
+		edit_list_dispose(&l);
+		return rc;
+	}
+	memcpy(l.e + l.n, o->unset, o->nunset * sizeof(*l.e));
+	l.n += o->nunset;
+	*out = l;
 	return CLI_OK;
 }
 
@@ -136,6 +178,14 @@ static char *field_text(const char *value)
 
 /* ---- add ---- */
 
+/* FIELD=@FILE in every command that takes FIELD=VALUE (cli_value_read). */
+#define VALUE_FILE_HELP \
+	"FIELD=@FILE reads the value from FILE, FIELD=@- from standard input\n" \
+	"(one trailing newline dropped; at most 1 MiB): use them for names and\n" \
+	"notes, which on the command line every user of this computer sees in\n" \
+	"'ps' and the shell keeps in its history. FIELD=@@TEXT is the value\n" \
+	"@TEXT (or FIELD:='\"@TEXT\"').\n"
+
 static const char add_help[] =
 	"usage: chartsync add TYPE FIELD=VALUE... [--patient ID] [--encounter ID]\n"
 	"\n"
@@ -152,10 +202,12 @@ static const char add_help[] =
 	"for a name, 65,536 for a note). Dates run from 1850-01-01; a date of\n"
 	"birth is at most today, a visit at most a year ahead. Chart numbers\n"
 	"(mrn) are stored trimmed, in NFC, with one kind of dash.\n"
+	VALUE_FILE_HELP
 	"\n"
 	"  chartsync add patient name='Ada Byron' mrn=A-1001 dob=1961-12-10\n"
 	"  chartsync add encounter --patient 3f2a date=2024-03-15 reason=cough\n"
-	"  chartsync add procedure --encounter 9c1e cpt=99213 fee:=12500\n";
+	"  chartsync add procedure --encounter 9c1e cpt=99213 fee:=12500\n"
+	"  chartsync add note --encounter 9c1e date=2024-03-15 text=@note.txt\n";
 
 static const struct option record_opts[] = {
 	{ "patient", required_argument, NULL, 'p' },
@@ -171,24 +223,24 @@ static const struct option record_opts[] = {
 int cmd_add(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
-	chs_edit *e = NULL;
+	edit_list l;
 	char id[33];
-	size_t n = 0;
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
+	memset(&l, 0, sizeof(l));
 	if ((i = start(ctx, argc, argv, record_opts, add_help, &o, 1, -1, &s, &rc)) < 0)
 		return rc;
-	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &e, &n)) != CLI_OK)
+	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &l)) != CLI_OK)
 		goto done;
-	if ((err = chs_record_add(s, argv[i], e, n, o.patient, o.encounter, id)) < 0)
+	if ((err = chs_record_add(s, argv[i], l.e, l.n, o.patient, o.encounter, id)) < 0)
 		rc = cli_fail(err);
 	else if (ctx->json)
 		printf("{\"id\":\"%s\"}\n", id);
 	else
 		puts(id);
 done:
-	free(e);
+	edit_list_dispose(&l);
 	chs_store_free(s);
 	return rc;
 }
@@ -200,26 +252,27 @@ static const char set_help[] =
 	"\n"
 	"Change fields of a record (ID may be a unique prefix). The change is\n"
 	"signed and recorded with your user name and this terminal. A visit\n"
-	"moved to another patient (patient=ID) takes its records with it.\n";
+	"moved to another patient (patient=ID) takes its records with it.\n"
+	VALUE_FILE_HELP;
 
 int cmd_set(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
-	chs_edit *e = NULL;
-	size_t n = 0;
+	edit_list l;
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
+	memset(&l, 0, sizeof(l));
 	if ((i = start(ctx, argc, argv, record_opts, set_help, &o, 1, -1, &s, &rc)) < 0)
 		return rc;
-	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &e, &n)) != CLI_OK)
+	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &l)) != CLI_OK)
 		goto done;
-	if (n == 0)
+	if (l.n == 0)
 		rc = cli_usage(ctx, "nothing to change: give FIELD=VALUE or --unset FIELD");
-	else if ((err = chs_record_set(s, argv[i], e, n)) < 0)
+	else if ((err = chs_record_set(s, argv[i], l.e, l.n)) < 0)
 		rc = cli_fail(err);
 done:
-	free(e);
+	edit_list_dispose(&l);
 	chs_store_free(s);
 	return rc;
 }
@@ -256,8 +309,8 @@ static const char show_help[] =
 
 static void print_candidate(const chs_record_candidate *c, const char *what)
 {
-	printf("    %.12s  %-24s %s @ %s  %s\n", c->change, what, c->user, c->terminal,
-	       c->time);
+	printf("    %.12s  %-24s %s @ %s  %s\n", cli_safe(c->change), cli_safe(what),
+	       cli_safe(c->user), cli_safe(c->terminal), cli_safe(c->time));
 }
 
 static void print_candidates(const chs_record *r)
@@ -267,7 +320,7 @@ static void print_candidates(const chs_record *r)
 	for (i = 0; i < chs_record_field_count(r); i++) {
 		if ((n = chs_record_field_candidate_count(r, i)) == 0)
 			continue;
-		printf("  field '%s' has %zu candidates:\n", chs_record_field_name(r, i), n);
+		printf("  field '%s' has %zu candidates:\n", cli_safe(chs_record_field_name(r, i)), n);
 		for (k = 0; k < n; k++) {
 			const chs_record_candidate *c = chs_record_field_candidate(r, i, k);
 			char *v = field_text(c->value ? c->value : "null");
@@ -299,8 +352,8 @@ static void print_confirmed(const chs_record *r)
 	const char *type = chs_record_type(r);
 
 	if (c) {
-		printf("confirmed by %s at %s, %s%s%s\n", c->by, c->terminal, c->time,
-		       c->note ? ": " : "", c->note ? c->note : "");
+		printf("confirmed by %s at %s, %s%s%s\n", cli_safe(c->by), cli_safe(c->terminal),
+		       cli_safe(c->time), c->note ? ": " : "", c->note ? cli_safe(c->note) : "");
 	} else if (!chs_record_deleted(r) && strcmp(type, "audit") != 0 &&
 		   strcmp(type, "confirmation") != 0 && strcmp(type, "fee") != 0) {
 		printf("not confirmed since its last change\n");
@@ -312,12 +365,16 @@ static void print_record(const void *obj)
 	const chs_record *r = obj;
 	size_t i;
 
-	printf("%s %s%s\n", chs_record_type(r), chs_record_id(r),
+	printf("%s %s%s\n", cli_safe(chs_record_type(r)), cli_safe(chs_record_id(r)),
 	       chs_record_deleted(r) ? " (removed)" : "");
 	for (i = 0; i < chs_record_field_count(r); i++) {
+		const char *name = chs_record_field_name(r, i);
 		char *t = field_text(chs_record_field_value(r, i));
 
-		printf("  %-10s %s\n", chs_record_field_name(r, i), t ? t : "");
+		/* a note's text is lines; every other value is one */
+		printf("  %-10s %s\n", cli_safe(name),
+		       !t ? "" : strcmp(chs_record_type(r), "note") == 0 && strcmp(name, "text") == 0
+				 ? cli_safe_lines(t) : cli_safe(t));
 		free(t);
 	}
 	print_confirmed(r);
@@ -385,13 +442,13 @@ static void print_summary(const chs_record *r)
 	const char *type = chs_record_type(r);
 	char names[64], *tok, *save = NULL;
 
-	printf("%.*s  %-10s", SHORT_ID, chs_record_id(r), type);
+	printf("%.*s  %-10s", SHORT_ID, cli_safe(chs_record_id(r)), cli_safe(type));
 	snprintf(names, sizeof(names), "%s", summary_fields(type));
 	for (tok = strtok_r(names, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		char *t = field_text(chs_record_field(r, tok));
 
 		if (t)
-			printf("  %.40s", t);
+			printf("  %.40s", cli_safe(t));
 		free(t);
 	}
 	printf("%s\n", chs_record_under_review(r) ? "  [under review]" : "");
@@ -453,23 +510,23 @@ static void print_change(const chs_history_entry *c)
 {
 	size_t i;
 
-	printf("change %s\n", c->change);
-	printf("  %-8s %s  by %s at %s (device %.12s)\n", c->op, c->time, c->user,
-	       c->terminal, c->device);
+	printf("change %s\n", cli_safe(c->change));
+	printf("  %-8s %s  by %s at %s (device %.12s)\n", cli_safe(c->op), cli_safe(c->time),
+	       cli_safe(c->user), cli_safe(c->terminal), cli_safe(c->device));
 	if (c->merge) {
 		printf("  merge of");
 		for (i = 0; i < c->nparents; i++)
-			printf(" %.12s", c->parents[i]);
+			printf(" %.12s", cli_safe(c->parents[i]));
 		printf("\n");
 	}
 	for (i = 0; i < c->nset; i++) {
 		char *t = field_text(c->set[i].value);
 
-		printf("    %s = %s\n", c->set[i].name, t ? t : "");
+		printf("    %s = %s\n", cli_safe(c->set[i].name), t ? cli_safe(t) : "");
 		free(t);
 	}
 	for (i = 0; i < c->nunset; i++)
-		printf("    %s cleared\n", c->unset[i]);
+		printf("    %s cleared\n", cli_safe(c->unset[i]));
 	if (c->removed)
 		printf("    resolved: removed\n");
 }
@@ -542,23 +599,32 @@ static const char attach_help[] =
 	"\n"
 	"Store a file (a scanned chart page, a letter) in the encrypted store,\n"
 	"once per content, and create an attachment record for the patient.\n"
-	"Prints the attachment's id.\n";
+	"Prints the attachment's id. --title @FILE reads the title from FILE,\n"
+	"--title @- from standard input.\n";
 
 int cmd_attach(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
-	char id[33];
+	char id[33], *title = NULL;
 	rec_opts o;
-	int i, rc = CLI_OK, err;
+	int i, rc = CLI_OK, err, stdin_used = 0;
 
 	if ((i = start(ctx, argc, argv, record_opts, attach_help, &o, 2, 2, &s, &rc)) < 0)
 		return rc;
+	/* --title @FILE, @- or @@TEXT, as FIELD=@FILE (cli_value_read) */
+	if (o.title && o.title[0] == '@' &&
+	    (rc = cli_value_read(ctx, "title", o.title, &stdin_used, &title)) != CLI_OK)
+		goto done;
+	if (o.title && o.title[0] == '@')
+		o.title = title ? title : o.title + 1;
 	if ((err = chs_attach(s, argv[i], argv[i + 1], o.encounter, o.title, id)) < 0)
 		rc = cli_fail(err);
 	else if (ctx->json)
 		printf("{\"id\":\"%s\"}\n", id);
 	else
 		puts(id);
+done:
+	free(title);
 	chs_store_free(s);
 	return rc;
 }
@@ -596,22 +662,22 @@ static const char review_help[] =
 	"'resolve' settles the record with the values given, or with those of\n"
 	"one candidate change; fields not named keep their provisional value.\n"
 	"A removal against an edit: --take the removal to remove the record;\n"
-	"taking the edit, or giving values, keeps it.\n";
+	"taking the edit, or giving values, keeps it.\n"
+	VALUE_FILE_HELP;
 
 static int review_resolve(cli_ctx *ctx, chs_store *s, char **args, int n,
 			  const rec_opts *o)
 {
-	chs_edit *e = NULL;
-	size_t count = 0;
+	edit_list l;
 	int rc, err;
 
-	if ((rc = gather_edits(ctx, args + 1, n - 1, o, &e, &count)) != CLI_OK)
+	if ((rc = gather_edits(ctx, args + 1, n - 1, o, &l)) != CLI_OK)
 		return rc;
-	if ((count > 0) == (o->take != NULL))
+	if ((l.n > 0) == (o->take != NULL))
 		rc = cli_usage(ctx, "give either FIELD=VALUE... or --take CHANGE");
-	else if ((err = chs_review_resolve(s, args[0], e, count, o->take)) < 0)
+	else if ((err = chs_review_resolve(s, args[0], l.e, l.n, o->take)) < 0)
 		rc = cli_fail(err);
-	free(e);
+	edit_list_dispose(&l);
 	return rc;
 }
 

@@ -57,7 +57,9 @@ static const char access_help[] =
 	"                    record       the record asked for (\"\" when none)\n"
 	"                    records      every record whose content was shown\n"
 	"  --csv           the same columns as CSV with a header line (records\n"
-	"                  separated by spaces)\n"
+	"                  separated by spaces); a cell beginning with =, +, -,\n"
+	"                  @, a tab or a CR gets a leading apostrophe, so a\n"
+	"                  spreadsheet never runs it as a formula\n"
 	"\n"
 	"The report shows ids, names and times, no clinical content, and is\n"
 	"not itself recorded as an access.\n";
@@ -73,13 +75,12 @@ static int access_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 {
 	access_opts *o = payload;
 
-	(void)ctx;
 	switch (c) {
 	case 'p': o->f.patient = arg; return 0;
 	case 'w': o->f.user = arg; return 0;
 	case 't': o->f.terminal = arg; return 0;
-	case 's': o->f.since = arg; return 0;
-	case 'u': o->f.until = arg; return 0;
+	case 's': o->f.since = arg; return cli_opt_date(ctx, "--since", arg, 1);
+	case 'u': o->f.until = arg; return cli_opt_date(ctx, "--until", arg, 1);
 	case 'c': o->csv = 1; return 0;
 	}
 	return -1;
@@ -98,21 +99,17 @@ static const struct option access_opts_table[] = {
 	OPT_JSON, OPT_END
 };
 
-/* RFC 4180: quoted when it holds a comma, a quote or a line break;
- * quotes doubled. */
+/* One CSV cell (RFC 4180), through chs_text_csv_cell(): a user, terminal
+ * or action that begins like a formula ('=', '+', '-', '@', tab, CR)
+ * reaches a spreadsheet as text. */
 static void csv_field(const char *v)
 {
-	if (!strpbrk(v, ",\"\r\n")) {
-		fputs(v, stdout);
-		return;
-	}
-	putchar('"');
-	for (; *v; v++) {
-		if (*v == '"')
-			putchar('"');
-		putchar(*v);
-	}
-	putchar('"');
+	chs_buf b;
+
+	chs_buf_init(&b, 0);
+	if (chs_text_csv_cell(&b, v, strlen(v)) == 0 && b.len)
+		fwrite(b.ptr, 1, b.len, stdout);
+	chs_buf_dispose(&b);
 }
 
 /* The records, separated by spaces. */
@@ -173,10 +170,11 @@ static void print_text(const chs_access_report *r)
 		long long ms = (long long)e->duration_ms;
 		char who[128];
 
-		snprintf(who, sizeof(who), "%s@%s", e->user, e->terminal);
-		printf("%-24s %6lld.%01llds  %-24s %-7s %-12.12s %.12s%s", e->start, ms / 1000,
-		       (ms % 1000) / 100, who, e->action, *e->patient ? e->patient : "-",
-		       e->record, e->nrecords > 1 ? "" : "\n");
+		snprintf(who, sizeof(who), "%s@%s", cli_safe(e->user), cli_safe(e->terminal));
+		printf("%-24s %6lld.%01llds  %-24s %-7s %-12.12s %.12s%s", cli_safe(e->start),
+		       ms / 1000, (ms % 1000) / 100, who, cli_safe(e->action),
+		       *e->patient ? cli_safe(e->patient) : "-", cli_safe(e->record),
+		       e->nrecords > 1 ? "" : "\n");
 		if (e->nrecords > 1)
 			printf(" and %zu more\n", e->nrecords - 1);
 	}
@@ -226,7 +224,7 @@ static int report_access(cli_ctx *ctx, int argc, char **argv)
 	err = chs_report_access(&r, s, &o.f);
 	cli_meter_end(&m);
 	if (err < 0)
-		rc = err == CHS_EINVALID ? cli_usage(ctx, "%s", chs_error_last()) : cli_fail(err);
+		rc = cli_fail(err);
 	else
 		rc = print_access(r, ctx->json, o.csv);
 	chs_access_report_free(r);

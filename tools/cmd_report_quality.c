@@ -3,8 +3,6 @@
  */
 #include "cli.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,30 +51,22 @@ static const char coding_help[] =
 static int days_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 {
 	chs_report_opts *o = payload;
-	char *end;
-	long v;
 
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (!*arg || *end || errno || v < 0 || v > INT_MAX)
-		return cli_usage(ctx, "'%s' is not a number of days", arg), -1;
 	if (c == 'r')
-		o->review_days = (int)v;
-	else if (c == 'c')
-		o->confirm_days = (int)v;
-	else
-		return -1;
-	return 0;
+		return cli_opt_count(ctx, "--review-days", arg, &o->review_days);
+	if (c == 'c')
+		return cli_opt_count(ctx, "--confirm-days", arg, &o->confirm_days);
+	return -1;
 }
 
 static void print_finding(const chs_finding *f)
 {
 	size_t i;
 
-	fputs(f->kind, stdout);
+	fputs(cli_safe(f->kind), stdout);
 	for (i = 0; i < f->nrecords; i++)
-		printf("%c%s", i ? ' ' : '\t', f->records[i]);
-	printf("\t%s\n", f->detail);
+		printf("%c%s", i ? ' ' : '\t', cli_safe(f->records[i]));
+	printf("\t%s\n", cli_safe(f->detail));
 }
 
 static int print_consistency(const chs_consistency_report *r, int json)
@@ -165,8 +155,8 @@ static void print_coding(const chs_coding_report *r)
 
 	printf("queue: %zu visit%s waiting", q->length, q->length == 1 ? "" : "s");
 	if (q->oldest)
-		printf("; oldest %.1f days (%.12s), median %.1f days", q->oldest_days, q->oldest,
-		       q->median_days);
+		printf("; oldest %.1f days (%.12s), median %.1f days", q->oldest_days,
+		       cli_safe(q->oldest), q->median_days);
 	printf("\ncoded: %zu visit%s\n", done, done == 1 ? "" : "s");
 	if (chs_coding_report_coder_count(r))
 		printf("\n%-20s %8s %12s %8s %16s\n", "coder", "coded", "last 30 days",
@@ -174,7 +164,7 @@ static void print_coding(const chs_coding_report *r)
 	for (i = 0; i < chs_coding_report_coder_count(r); i++) {
 		const chs_coder_stats *c = chs_coding_report_coder(r, i);
 
-		printf("%-20s %8zu %12zu %8.1f %16.1f\n", c->coder, c->done, c->last_30_days,
+		printf("%-20s %8zu %12zu %8.1f %16.1f\n", cli_safe(c->coder), c->done, c->last_30_days,
 		       c->per_day, c->median_turnaround_days);
 	}
 }

@@ -68,8 +68,8 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
 	chs_secret_free(pass);
 	if (err < 0)
 		return cli_fail(err);
-	printf("created store '%s' with admin '%s' (device %s)\n",
-	       chs_store_path(s), chs_store_user(s), chs_store_device_id(s));
+	printf("created store '%s' with admin '%s' (device %s)\n", cli_safe(chs_store_path(s)),
+	       cli_safe(chs_store_user(s)), cli_safe(chs_store_device_id(s)));
 	chs_store_free(s);
 	return CLI_OK;
 }
@@ -99,8 +99,9 @@ static int print_status(const chs_status *st, int json)
 	       "users:    %lld\n"
 	       "records:  %lld\n"
 	       "changes:  %lld\n",
-	       st->path, st->user, st->admin ? " (admin)" : "", st->terminal,
-	       st->device_id, (long long)st->users, (long long)st->records,
+	       cli_safe(st->path), cli_safe(st->user), st->admin ? " (admin)" : "",
+	       cli_safe(st->terminal), cli_safe(st->device_id), (long long)st->users,
+	       (long long)st->records,
 	       (long long)st->changes);
 	return CLI_OK;
 }
@@ -160,10 +161,22 @@ static int config_list(chs_store *s, int json)
 		if (obj)
 			json_object_set_new(obj, k->name, json_string(v));
 		else
-			printf("%s=%s\t# %s\n", k->name, v, k->help);
+			printf("%s=%s\t# %s\n", k->name, cli_safe(v), k->help);
 		free(v);
 	}
 	return obj ? print_json(obj) : CLI_OK;
+}
+
+/* A KEY is a name chartsync defines, like a command's: one it does not
+ * know is a malformed command line, found before the store is opened. */
+static int known_setting(const char *key)
+{
+	const chs_config_key *k;
+
+	for (k = chs_config_keys(); k->name; k++)
+		if (strcmp(k->name, key) == 0)
+			return 1;
+	return 0;
 }
 
 int cmd_config(cli_ctx *ctx, int argc, char **argv)
@@ -185,6 +198,9 @@ int cmd_config(cli_ctx *ctx, int argc, char **argv)
 						 : "too many arguments");
 	if (list && i < argc)
 		return cli_usage(ctx, "--list takes no KEY");
+	if (!list && !known_setting(argv[i]))
+		return cli_usage(ctx, "unknown setting '%s' (see 'chartsync config --list')",
+				 argv[i]);
 	if ((err = cli_open(ctx, &s)) < 0)
 		return cli_fail(err);
 	if (list)
@@ -194,7 +210,7 @@ int cmd_config(cli_ctx *ctx, int argc, char **argv)
 	else if ((err = chs_config_get(s, argv[i], &v)) < 0)
 		rc = cli_fail(err);
 	else
-		puts(v);
+		puts(cli_safe(v));
 	free(v);
 	chs_store_free(s);
 	return rc;
@@ -220,7 +236,7 @@ int cmd_check(cli_ctx *ctx, int argc, char **argv)
 		chs_store_free(s);
 		return cli_fail(err);
 	}
-	printf("store '%s' is intact\n", chs_store_path(s));
+	printf("store '%s' is intact\n", cli_safe(chs_store_path(s)));
 	chs_store_free(s);
 	return CLI_OK;
 }
@@ -253,7 +269,7 @@ int cmd_passwd(cli_ctx *ctx, int argc, char **argv)
 		chs_store_free(s);
 		return cli_fail(err);
 	}
-	printf("passphrase of '%s' changed\n", chs_store_user(s));
+	printf("passphrase of '%s' changed\n", cli_safe(chs_store_user(s)));
 	chs_secret_free(pass);
 	chs_store_free(s);
 	return CLI_OK;

@@ -2,6 +2,7 @@
  * chartsync sync | remote | device ... | org init
  */
 #include "cli.h"
+#include "sync/sync.h" /* chs_role_parse */
 
 #include <errno.h>
 #include <jansson.h>
@@ -116,7 +117,7 @@ static int publish(cli_ctx *ctx, chs_store *s, const char *done)
 	chs_sync_report_dispose(&rep);
 	if (err < 0)
 		fprintf(stderr, "chartsync: %s; it reaches the archive with the next sync (%s)\n",
-			done, chs_error_last());
+			done, cli_safe(chs_error_last()));
 	else
 		printf("%s; the archive has it\n", done);
 	return CLI_OK;
@@ -170,7 +171,7 @@ int cmd_remote(cli_ctx *ctx, int argc, char **argv)
 		else
 			err = chs_remote_set(s, url);
 	} else if ((err = chs_config_get(s, "remote.url", &url)) == 0) {
-		puts(*url ? url : "(no archive set)");
+		puts(*url ? cli_safe(url) : "(no archive set)");
 	}
 	free(url);
 	chs_store_free(s);
@@ -196,14 +197,13 @@ static int org_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 {
 	org_args *a = payload;
 
-	(void)ctx;
 	if (c == 'a')
 		a->archive = arg;
 	else if (c == 's')
 		a->site = arg;
 	else
 		return -1;
-	return 0;
+	return c == 's' ? cli_opt_valid(ctx, "--site", chs_site_check(arg)) : 0;
 }
 
 int cmd_org(cli_ctx *ctx, int argc, char **argv)
@@ -264,15 +264,16 @@ typedef struct device_args {
 static int device_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 {
 	device_args *a = payload;
+	chs_role role;
 
-	(void)ctx;
 	if (c == 's')
 		a->site = arg;
 	else if (c == 'r')
 		a->role = arg;
 	else
 		return -1;
-	return 0;
+	return c == 's' ? cli_opt_valid(ctx, "--site", chs_site_check(arg))
+			: cli_opt_valid(ctx, "--role", chs_role_parse(arg, &role));
 }
 
 static int device_request(cli_ctx *ctx, chs_store *s)
@@ -354,7 +355,7 @@ static void print_devices(const chs_device_roster *r)
 	for (i = 0; i < chs_device_roster_count(r); i++) {
 		const chs_device_info *d = chs_device_roster_get(r, i);
 
-		printf("%s  %-9s %s%s", d->device, d->role, d->site,
+		printf("%s  %-9s %s%s", cli_safe(d->device), cli_safe(d->role), cli_safe(d->site),
 		       d->self ? "  (this store)" : "");
 		if (d->revoked)
 			printf("  revoked after batch %lld", (long long)d->revoked_after);

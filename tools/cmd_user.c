@@ -48,7 +48,7 @@ static int user_add(cli_ctx *ctx, const char *name, int admin)
 	}
 	chs_secret_free(pass);
 	if (err == 0)
-		printf("added user '%s'%s\n", name, admin ? " (admin)" : "");
+		printf("added user '%s'%s\n", cli_safe(name), admin ? " (admin)" : "");
 	chs_store_free(s);
 	return err < 0 ? cli_fail(err) : CLI_OK;
 }
@@ -77,7 +77,7 @@ static int print_users(const chs_user *u, size_t n, int json)
 				"name", u[i].name, "admin", u[i].admin,
 				"created", when));
 		else
-			printf("%-20s %-6s %s\n", u[i].name,
+			printf("%-20s %-6s %s\n", cli_safe(u[i].name),
 			       u[i].admin ? "admin" : "user", when);
 	}
 	if (!arr)
@@ -121,7 +121,7 @@ static int user_rm(cli_ctx *ctx, const char *name)
 		chs_store_free(s);
 		return cli_fail(err);
 	}
-	printf("removed user '%s'\n", name);
+	printf("removed user '%s'\n", cli_safe(name));
 	chs_store_free(s);
 	return CLI_OK;
 }

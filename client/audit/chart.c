@@ -6,6 +6,7 @@
  * left out; a record under review is marked, its provisional values shown.
  */
 #include "audit_int.h"
+#include "client/text/text.h"
 
 #include <stdio.h>
 #include <jansson.h>
@@ -113,10 +114,18 @@ static int load_chart(chs_store *s, const unsigned char pid[16], chart *c)
 
 /* ---- drawing ---- */
 
+/* A value as text for a terminal: whatever a sync brought, escaped
+ * (client/text), so no control character or bidirectional override in a
+ * record reaches the reader's screen. */
+static void put_safe(chs_buf *b, const char *s, chs_text_form form)
+{
+	chs_text_escape(b, s, strlen(s), form);
+}
+
 static void put_value(chs_buf *b, const char *name, json_t *v)
 {
 	if (json_is_string(v))
-		chs_buf_puts(b, json_string_value(v));
+		put_safe(b, json_string_value(v), CHS_TEXT_LINE);
 	else if (json_is_integer(v) && strcmp(name, "fee") == 0)
 		chs_buf_printf(b, "$%lld.%02lld", (long long)(json_integer_value(v) / 100),
 			       (long long)(json_integer_value(v) % 100));
@@ -125,7 +134,7 @@ static void put_value(chs_buf *b, const char *name, json_t *v)
 	else if (v) {
 		char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
-		chs_buf_puts(b, t ? t : "");
+		put_safe(b, t ? t : "", CHS_TEXT_LINE);
 		free(t);
 	}
 }
@@ -158,8 +167,13 @@ static void put_text(chs_buf *b, int indent, const item *it)
 	const char *nl;
 
 	while (t && *t) {
+		size_t n;
+
 		nl = strchr(t, '\n');
-		chs_buf_printf(b, "%*s%.*s\n", indent, "", (int)(nl ? nl - t : (int)strlen(t)), t);
+		n = nl ? (size_t)(nl - t) : strlen(t);
+		chs_buf_printf(b, "%*s", indent, "");
+		chs_text_escape(b, t, n, CHS_TEXT_LINES); /* a tab stays; a CR does not */
+		chs_buf_puts(b, "\n");
 		t = nl ? nl + 1 : NULL;
 	}
 }
@@ -263,8 +277,9 @@ static void put_header(chart *c, const item *p)
 {
 	const char *name = json_string_value(json_object_get(p->fields, "name"));
 
-	chs_buf_printf(&c->out, "Chart of %s%s\n", name ? name : "(no name)",
-		       p->review ? "  [UNDER REVIEW: provisional]" : "");
+	chs_buf_puts(&c->out, "Chart of ");
+	put_safe(&c->out, name ? name : "(no name)", CHS_TEXT_LINE);
+	chs_buf_printf(&c->out, "%s\n", p->review ? "  [UNDER REVIEW: provisional]" : "");
 	chs_buf_printf(&c->out, "  patient %s\n", p->hex);
 	put_line(&c->out, 2, p, patient_show);
 }

@@ -123,6 +123,9 @@ int chs_fees_import(chs_store *s, const char *path, const char *site,
  * from the first code). All or nothing; a bad line is named. */
 int chs_codes_import(chs_store *s, const char *path, const char *system,
 		     int64_t *count);
+/* 0 when `system` names a code system chs_codes_import() takes (icd10cm,
+ * hcpcs or cpt, as a person may type them); else CHS_EINVALID. */
+int chs_codes_system_check(const char *system);
 /* Whether an imported list knows `code` of `system` ("icd10cm", "hcpcs",
  * "cpt"): *known = 1 listed, 0 not listed (flag it, never refuse), -1 no
  * list of that system was imported (nothing to say). */

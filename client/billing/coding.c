@@ -16,6 +16,7 @@
  * leaves such a fee empty.
  */
 #include "billing_int.h"
+#include "client/text/text.h"
 
 #include <stdio.h>
 #include <ctype.h>
@@ -748,23 +749,32 @@ done:
 /* ------------------------------------------------------------------ */
 /* Claims                                                               */
 
-/* One CSV field, quoted when it must be (RFC 4180). */
-static int csv_field(chs_buf *b, const char *v, int last)
+/* One CSV field (RFC 4180). Text goes through chs_text_csv_cell(), so a
+ * value that begins like a formula ('=', '+', '-', '@', tab, CR: a name or
+ * a code that arrived by sync) reaches a spreadsheet as text; one with
+ * white space at either end is quoted, so the spreadsheet keeps it. A
+ * `number` (the fee, which chartsync formats itself) is written as it is,
+ * so a negative amount stays a number. */
+static int csv_field(chs_buf *b, const char *v, int last, int number)
 {
+	size_t n;
 	const char *p;
 	int err = 0;
 
 	if (!v)
 		v = "";
-	if (strpbrk(v, ",\"\r\n") || (*v && (isspace((unsigned char)v[0]) ||
-					     isspace((unsigned char)v[strlen(v) - 1])))) {
+	n = strlen(v);
+	if (number) {
+		err = chs_buf_put(b, v, n);
+	} else if (n && !strchr("=+-@\t\r", v[0]) &&
+		   (isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1]))) {
 		err = chs_buf_puts(b, "\"");
 		for (p = v; *p && err == 0; p++)
 			err = *p == '"' ? chs_buf_puts(b, "\"\"") : chs_buf_put(b, p, 1);
 		if (err == 0)
 			err = chs_buf_puts(b, "\"");
 	} else {
-		err = chs_buf_puts(b, v);
+		err = chs_text_csv_cell(b, v, n);
 	}
 	return err ? err : chs_buf_puts(b, last ? "\r\n" : ",");
 }
@@ -794,6 +804,7 @@ static int visit_icds(chs_store *s, const void *enc, chs_buf *out)
 }
 
 #define CLAIM_COLS 14
+#define CLAIM_FEE 12 /* the one column that is a number */
 
 static const char *const claim_header[CLAIM_COLS] = {
 	"patient", "mrn", "name", "dob", "payer", "member_id", "visit", "visit_date",
@@ -835,7 +846,7 @@ static int claim_row(chs_store *s, sqlite3_stmt *st, chs_buf *b)
 	v[12] = fee;
 	v[13] = (const char *)sqlite3_column_text(st, 7);
 	for (i = 0; i < CLAIM_COLS && err == 0; i++)
-		err = csv_field(b, v[i], i == CLAIM_COLS - 1);
+		err = csv_field(b, v[i], i == CLAIM_COLS - 1, i == CLAIM_FEE);
 	chs_buf_dispose(&icd);
 	return err;
 }
@@ -858,7 +869,7 @@ int chs_claims_export(chs_store *s, const char *since, char **csv, size_t *rows)
 				     since ? since : "");
 	chs_buf_init(&b, 0);
 	for (i = 0; i < CLAIM_COLS && err == 0; i++)
-		err = csv_field(&b, claim_header[i], i == CLAIM_COLS - 1);
+		err = csv_field(&b, claim_header[i], i == CLAIM_COLS - 1, 0);
 	if (err < 0 || (err = chs_store__prepare(s, &st,
 		     "SELECT p.id, e.id, e.patient,"
 		     " json_extract(pj, '$.fields.cpt'), json_extract(pj, '$.fields.modifier'),"

@@ -614,6 +614,15 @@ static const char *system_name(const char *s)
 	return NULL;
 }
 
+int chs_codes_system_check(const char *system)
+{
+	CHS_ASSERT_ARG(system);
+	if (system_name(system))
+		return 0;
+	return chs_error_set(CHS_EINVALID,
+			     "'%s' is not a code system (icd10cm, hcpcs or cpt)", system);
+}
+
 /* Codes in their stored form: capitals, ICD-10-CM with its dot. */
 static void normalise_code(const char *system, const char *in, char out[16])
 {
@@ -818,9 +827,9 @@ int chs_codes_import(chs_store *s, const char *path, const char *system,
 
 	plen = strlen(path);
 	*count = 0;
-	if (system && !(x.system = system_name(system)))
-		return chs_error_set(CHS_EINVALID,
-				     "'%s' is not a code system (icd10cm, hcpcs or cpt)", system);
+	if (system && (err = chs_codes_system_check(system)) < 0)
+		return err;
+	x.system = system_name(system);
 	if ((err = chs_util__read_file(path, CODES_FILE_MAX, &text, &len)) < 0)
 		return err == CHS_ENOTFOUND
 			? chs_error_set(CHS_ENOTFOUND, "there is no file '%s'", path) : err;

@@ -39,6 +39,11 @@ int chs_edit_parse(chs_edit *out, char *arg)
 	return 0;
 }
 
+int chs_record_date_form(const char *s, int with_time)
+{
+	return s && chs_schema_valid_date(s) && (with_time || strlen(s) == 10);
+}
+
 /* ------------------------------------------------------------------ */
 /* Values                                                               */
 

@@ -30,6 +30,11 @@ typedef struct chs_edit {
 /* Parse "FIELD=VALUE" or "FIELD:=JSON" (borrowing `arg`'s memory, which
  * is modified). CHS_EINVALID if it is neither. */
 int chs_edit_parse(chs_edit *out, char *arg);
+/* 1 when `s` is a date as record fields hold one: ISO 8601 YYYY-MM-DD,
+ * or (with `with_time`) also a date-time with its zone, such as
+ * 2024-03-15T09:30Z; else 0 (NULL too). For a command line's date options, checked
+ * before anything is read. */
+int chs_record_date_form(const char *s, int with_time);
 
 /* Create a record. `patient` and `encounter` are ids or prefixes (NULL
  * when not given). Each value is held to its field in the schema

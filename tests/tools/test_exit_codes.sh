@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# tools/: one exit-code rule for every command (tools/cli.h, README):
+#   1  a malformed command line: an unknown option, command, kind or setting
+#      KEY, a missing argument, an option's value of the wrong form;
+#   2  input refused (a record's values, an id that matches nothing, a
+#      setting's value, a file that cannot be read) or an operation that failed;
+# and in either case a message on stderr. Each line below is one case: the
+# exit code wanted, then the command line.
+# usage: test_exit_codes.sh CHARTSYNC
+set -euo pipefail
+chartsync=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export CHARTSYNC_STORE="$tmp/store" CHARTSYNC_PASSPHRASE=pw CHARTSYNC_NEW_PASSPHRASE=pw
+unset CHARTSYNC_PASSPHRASE_FILE CHARTSYNC_USER
+failures=0
+cases=0
+
+# t CODE ARGS...: run chartsync ARGS with no terminal; want exit CODE and a
+# "chartsync: ..." message on stderr.
+t() {
+  local want=$1 got
+  shift
+  cases=$((cases + 1))
+  set +e
+  "$chartsync" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+  got=$?
+  set -e
+  if [ "$got" != "$want" ]; then
+    echo "FAILED: chartsync $* exited $got, wanted $want; stderr: $(head -c 300 "$tmp/err")" >&2
+    failures=$((failures + 1))
+  elif ! grep -q '^chartsync: ..' "$tmp/err"; then
+    echo "FAILED: chartsync $* exited $got with no message on stderr" >&2
+    failures=$((failures + 1))
+  fi
+}
+
+"$chartsync" init --user maria >/dev/null
+pat=$("$chartsync" add patient name='Ada Byron' mrn=A-1 dob=1961-12-10)
+visit=$("$chartsync" add encounter --patient "$pat" date=2024-03-15)
+printf 'code,description,fee,effective\n99213,visit,125.00,2024-01-01\n' > "$tmp/fees.csv"
+mkdir "$tmp/full" && touch "$tmp/full/x"
+none=0000ffff   # an id prefix that matches nothing
+
+# the command itself
+t 1 --bogus status
+t 1 --store
+t 1 bogus
+# init
+t 1 init --bogus
+t 1 init --terminal
+t 1 init extra --store "$tmp/new"
+t 2 init --store "$tmp/new" --terminal $'desk\x1b]0;owned\x07'
+# add, set, rm
+t 1 add --bogus patient name=x
+t 1 add
+t 1 add patient --patient
+t 1 add patient name
+t 2 add patient name=Bob mrn=B-1 dob=not-a-date
+t 2 add bogus-type name=x
+t 1 set --bogus "$pat" name=x
+t 1 set
+t 1 set "$pat"
+t 2 set "$pat" dob=1961-13-45
+t 2 set "$none" name=x
+t 1 rm --bogus "$pat"
+t 1 rm
+t 1 rm "$pat" "$visit"
+t 2 rm "$none"
+# show, ls, log, open, cat
+t 1 show --bogus "$pat"
+t 1 show
+t 2 show "$none"
+t 1 ls --bogus
+t 1 ls --patient
+t 1 ls --unconfirmed patient
+t 2 ls bogus-type
+t 2 ls --patient "$none"
+t 1 log --bogus "$pat"
+t 1 log
+t 2 log "$none"
+t 1 open --bogus "$pat"
+t 1 open
+t 2 open "$none"
+t 1 cat --bogus "$pat"
+t 1 cat
+t 2 cat "$none"
+# import, attach
+t 1 import --bogus x
+t 1 import
+t 2 import "$tmp/no-such-file"
+t 1 attach --bogus "$pat" "$tmp/fees.csv"
+t 1 attach "$pat"
+t 1 attach "$pat" "$tmp/fees.csv" --title
+t 2 attach "$pat" "$tmp/no-such-file"
+# review
+t 1 review --bogus
+t 1 review bogus
+t 1 review resolve "$pat"
+t 1 review resolve "$pat" name
+t 2 review resolve "$pat" name=x
+# confirm, code, fees, codes
+t 1 confirm --bogus "$pat"
+t 1 confirm
+t 1 confirm "$pat" --note
+t 2 confirm "$none"
+t 1 code --bogus queue
+t 1 code
+t 1 code bogus
+t 1 code send
+t 2 code send "$none"
+t 1 fees --bogus import "$tmp/fees.csv"
+t 1 fees
+t 1 fees bogus "$tmp/fees.csv"
+t 1 fees import "$tmp/fees.csv" --site $'two\nlines'
+t 2 fees import "$tmp/no-such-file"
+t 1 codes --bogus import x
+t 1 codes import
+t 1 codes import "$tmp/fees.csv" --system bogus
+t 2 codes import "$tmp/no-such-file"
+# export
+t 1 export bogus
+t 1 export claims --bogus --since 2024-01-01
+t 1 export claims
+t 1 export claims --since
+t 1 export claims --since not-a-date
+t 1 export claims --since 2024-02-30
+t 1 export claims --since 2024-01-01T09:30Z
+t 2 export claims --since 2024-01-01 --csv "$tmp/no-such-dir/claims.csv"
+t 1 export fhir --bogus "$pat"
+t 1 export fhir
+t 2 export fhir "$none"
+# report
+t 1 report bogus
+t 1 report access --bogus
+t 1 report access --until
+t 1 report access --since not-a-date
+t 1 report access --since 2024-02-30
+t 1 report access --until 2024-01-01T25:00Z
+t 2 report access --patient "$none"
+t 1 report consistency --bogus
+t 1 report consistency --review-days
+t 1 report consistency --review-days many
+t 1 report consistency --confirm-days=-3
+t 1 report coding --bogus
+t 1 report coding extra
+# verify, status, config, check, passwd
+t 1 verify --bogus
+t 1 verify extra
+t 2 verify --store "$tmp/no-such-store"
+t 1 status --bogus
+t 1 status extra
+t 2 status --store "$tmp/no-such-store"
+t 1 config --bogus
+t 1 config
+t 1 config bogus.key
+t 1 config bogus.key value
+t 1 config terminal.name a b
+t 2 config terminal.name $'desk\x1b[2J'
+t 1 check --bogus
+t 1 check extra
+t 2 check --store "$tmp/no-such-store"
+t 1 passwd --bogus
+t 1 passwd extra
+t 2 passwd --store "$tmp/no-such-store"
+# user
+t 1 user --bogus ls
+t 1 user
+t 1 user bogus
+t 1 user add
+t 1 user rm a b
+t 2 user rm nobody
+# sync, remote, device, org, archive
+t 1 sync --bogus
+t 1 sync extra
+t 2 sync
+t 1 remote --bogus
+t 1 remote a b
+t 2 remote --store "$tmp/no-such-store"
+t 1 device --bogus list
+t 1 device
+t 1 device bogus
+t 1 device enroll
+t 1 device enroll ssh-ed25519-x --site a
+t 1 device enroll ssh-ed25519-x --site a --role nurse
+t 1 device enroll ssh-ed25519-x --site '' --role clinic
+t 2 device revoke "$none"
+t 1 org --bogus init
+t 1 org
+t 1 org init
+t 1 org init --archive "$tmp/a.git" --site ''
+t 1 archive --bogus init x
+t 1 archive
+t 1 archive bogus x
+t 1 archive init
+t 2 archive init "$tmp/full"
+
+if [ "$failures" -gt 0 ]; then
+  echo "$failures of $cases cases failed" >&2
+  exit 1
+fi
+echo "exit codes: $cases cases ok"
