@@ -146,7 +146,10 @@ static const char code_help[] =
 	"the fee schedule for the visit's date) and diagnoses (ICD-10-CM) for a\n"
 	"queued visit; 'done' takes it out of the queue as coded by you.\n"
 	"A fee the schedule lacks is left unset and a code no imported list\n"
-	"knows is accepted; both are printed as warnings.\n";
+	"knows is accepted; both are printed as warnings. A procedure already on\n"
+	"the visit with the same modifiers (assigned or added by hand) is\n"
+	"refused, so a claim never bills it twice; when it really was done\n"
+	"again, say so with a modifier (76 repeat, 59 distinct, LT/RT side).\n";
 
 /* Text for a %s that may have none: what glibc prints for a NULL, as
  * the queue has always shown a missing value. */
