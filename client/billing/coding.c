@@ -377,6 +377,27 @@ static int patient_names(chs_store *s, const void *pid, int len, qvisit *q)
 		: chs_store__sqlerr(s, rc, "reading a patient");
 }
 
+/* The reason a store shows (companion.c): the clinical companion's at a
+ * clinic, none at a billing office. `*reason` is JSON text or NULL. */
+static int shown_reason(chs_store *s, const void *id, const char **reason)
+{
+	json_t *f = json_object(), *v;
+	int err;
+
+	if (!f)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if (*reason && (v = json_loads(*reason, JSON_DECODE_ANY, NULL)))
+		json_object_set_new(f, "reason", v);
+	free((char *)*reason);
+	*reason = NULL;
+	if ((err = chs_records__clinical_fields(s, "encounter", id, f)) == 0 &&
+	    (v = json_object_get(f, "reason")) &&
+	    !(*reason = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+	json_decref(f);
+	return err;
+}
+
 /* A row of the queue's SELECT as a visit in `l`, with its patient's
  * names and its codes. */
 static int queue_row(chs_store *s, sqlite3_stmt *st, chs_coding_list *l)
@@ -399,6 +420,8 @@ static int queue_row(chs_store *s, sqlite3_stmt *st, chs_coding_list *l)
 	col_text(st, 5, &q->pub.sent, &bad);
 	if (bad)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if ((err = shown_reason(s, sqlite3_column_blob(st, 0), &q->pub.reason)) < 0)
+		return err;
 	if ((err = patient_names(s, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1),
 				 q)) < 0)
 		return err;

@@ -234,6 +234,57 @@ done:
 	return err;
 }
 
+/* Whether any field of `r` is under review still. */
+static int any_field_review(const chs_record *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nfields; i++)
+		if (r->fields[i].review)
+			return 1;
+	return 0;
+}
+
+int chs_records__record_put_field(chs_record *r, const char *name, const char *value)
+{
+	size_t at = 0;
+	rfield *d, *grown;
+	char *v = NULL;
+
+	while (at < r->nfields && strcmp(r->fields[at].name, name) < 0)
+		at++;
+	d = at < r->nfields && strcmp(r->fields[at].name, name) == 0 ? &r->fields[at] : NULL;
+	if (value && dup_into(&v, value) < 0)
+		return CHS_ENOMEM;
+	if (d) {
+		free(d->name);
+		free(d->value);
+		cands_free(d->cands, d->ncands);
+		memmove(d, d + 1, (r->nfields - at - 1) * sizeof(*d));
+		r->nfields--;
+	}
+	if (v) {
+		if (!(grown = realloc(r->fields, (r->nfields + 1) * sizeof(*grown)))) {
+			free(v);
+			return nomem();
+		}
+		r->fields = grown;
+		memmove(grown + at + 1, grown + at, (r->nfields - at) * sizeof(*grown));
+		memset(&grown[at], 0, sizeof(grown[at]));
+		grown[at].value = v;
+		if (dup_into(&grown[at].name, name) < 0) {
+			free(v);
+			memmove(grown + at, grown + at + 1, (r->nfields - at) * sizeof(*grown));
+			return CHS_ENOMEM;
+		}
+		r->nfields++;
+	}
+	/* a review that was about that field alone is not this store's to show */
+	if (r->review && !r->removal_review && !any_field_review(r))
+		r->review = 0;
+	return 0;
+}
+
 int chs_records__record_confirmed(chs_record *r, const char *by, const char *terminal,
 				  const char *time, const char *note,
 				  const char *change, const char *confirmation)
