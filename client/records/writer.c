@@ -450,7 +450,7 @@ static int may_write(chs_writer *w, const chs_change *c)
 	return 0;
 }
 
-static int put_one(chs_writer *w, chs_change *c)
+int chs_records__writer_put_whole(chs_writer *w, chs_change *c)
 {
 	chs_buf body;
 	int err;
@@ -493,11 +493,11 @@ int chs_records__writer_put(chs_writer *w, chs_change *c)
 	}
 	if (empty)
 		chs_change_free(c);
-	else if ((err = put_one(w, c)) < 0) {
+	else if ((err = chs_records__writer_put_whole(w, c)) < 0) {
 		chs_change_free(k);
 		return err;
 	}
-	return k ? put_one(w, k) : 0;
+	return k ? chs_records__writer_put_whole(w, k) : 0;
 }
 
 int chs_records__clock_save(chs_store *s, chs_hlc clock)

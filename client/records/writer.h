@@ -32,8 +32,14 @@ typedef struct chs_writer {
 int chs_records__writer_begin(chs_writer *w, chs_store *s);
 /* Stamp `c` (hlc, device, user, terminal, and for anything but a create
  * the record's current heads as parents), store it and update the
- * record. Takes ownership of `c` whatever the result. */
+ * record; the fields a clinical companion keeps go to the companion, in
+ * the same save (companion.c). Takes ownership of `c` whatever the
+ * result. */
 int chs_records__writer_put(chs_writer *w, chs_change *c);
+/* The same, but `c` is stored whole: its clinical fields are not moved
+ * to a companion. What chartsync wrote before companions existed; only
+ * the tests that make such data call it. */
+int chs_records__writer_put_whole(chs_writer *w, chs_change *c);
 /* Seal the last batch and commit; on failure everything is rolled back. */
 int chs_records__writer_commit(chs_writer *w);
 void chs_records__writer_abort(chs_writer *w);
