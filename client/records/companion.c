@@ -186,7 +186,7 @@ static int move_fields(const chs_type_def *ct, chs_change *c, chs_change *k, int
 }
 
 /* The companion's links: the record's patient (as this change leaves it)
- * and the record itself. */
+ * and, for a visit's, the visit itself. */
 static int link_companion(chs_change *k, const chs_change *c, const row *parent)
 {
 	const char *pat = NULL;
@@ -203,6 +203,10 @@ static int link_companion(chs_change *k, const chs_change *c, const row *parent)
 	}
 	if (pat && (err = chs_change_set(k, CHS_FIELD_PATIENT, pat)) < 0)
 		return err;
+	/* a visit's companion is one of its records (it moves and goes with
+	 * it); another's is found by its derived id alone */
+	if (chs_schema_type(k->type)->encounter == CHS_LINK_NONE)
+		return 0;
 	chs_hex(hex, c->record, 16);
 	quoted_id(e, hex);
 	return chs_change_set(k, CHS_FIELD_ENCOUNTER, e);
@@ -212,7 +216,8 @@ static int refuse_billing(const chs_type_def *t, const chs_type_def *ct)
 {
 	return chs_error_set(CHS_EDENIED,
 			     "field '%s' of %s is clinical content: this store is a billing"
-			     " office's and keeps billing records only; type it at a clinic",
+			     " office's and keeps billing records only; leave it out, or type"
+			     " it at a clinic",
 			     ct->fields[0].name, t->name);
 }
 
@@ -385,5 +390,28 @@ int chs_records__clinical_record(chs_store *s, chs_record *r)
 		free(text);
 	}
 	json_decref(cf);
+	return err;
+}
+
+int chs_records__clinical_text(chs_store *s, const char *type, const unsigned char id[16],
+			       const char *field, char **text)
+{
+	json_t *f = json_object();
+	const char *v;
+	int err;
+
+	if (!f)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if (*text && json_object_set_new(f, field, json_string(*text)) < 0) {
+		json_decref(f);
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	}
+	free(*text);
+	*text = NULL;
+	if ((err = chs_records__clinical_fields(s, type, id, f)) == 0 &&
+	    (v = json_string_value(json_object_get(f, field))) &&
+	    !(*text = chs_util__strdup(v)))
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+	json_decref(f);
 	return err;
 }

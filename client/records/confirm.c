@@ -137,6 +137,8 @@ static int find_confirmation(chs_store *s, const target *t, found *f)
 		if (sqlite3_column_text(st, 1))
 			f->note = chs_util__strdup((const char *)sqlite3_column_text(st, 1));
 		f->yes = 1;
+		/* the note from the confirmation's clinical companion */
+		err = chs_records__clinical_text(s, "confirmation", f->conf, "note", &f->note);
 	} else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		err = chs_store__sqlerr(s, rc, "reading confirmations");
 	}

@@ -141,10 +141,18 @@ static const chs_field_def visit_reason_fields[] = {
 	{ NULL, 0, 0, NULL }
 };
 
+/* A confirmation's note is free text about what was checked ("dose
+ * corrected to 20 mg per the paper chart"): clinical, kept on this
+ * companion; the confirmation itself (ids, who, when) stays billing. */
+static const chs_field_def confirmation_note_fields[] = {
+	{ "note", CHS_KIND_TEXT, OPT, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
 /* Confirmations and fees are billing: a compartment is per type, and a
  * billing office must be able to confirm what it reads and to price what
- * it codes. A confirmation holds ids, a name and a short note, never the
- * confirmed record's content. */
+ * it codes. A confirmation holds ids and a name, never the confirmed
+ * record's content; its free-text note is kept on its companion. */
 static const chs_type_def types[] = {
 	{ "patient", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, patient_fields },
 	{ "encounter", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_NONE, 0, encounter_fields },
@@ -161,6 +169,8 @@ static const chs_type_def types[] = {
 	{ "fee", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, fee_fields },
 	{ "visit_reason", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_REQUIRED, CHS_TYPE_COMPANION,
 	  visit_reason_fields },
+	{ "confirmation_note", CHS_CLINICAL, CHS_LINK_OPTIONAL, CHS_LINK_NONE,
+	  CHS_TYPE_COMPANION | CHS_TYPE_APPEND_ONLY, confirmation_note_fields },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -169,6 +179,7 @@ static const struct {
 	const char *type, *companion;
 } companions[] = {
 	{ "encounter", "visit_reason" },
+	{ "confirmation", "confirmation_note" },
 };
 
 const chs_type_def *chs_schema_type(const char *name)

@@ -94,6 +94,10 @@ int chs_records__companion_fields(chs_store *s, const chs_type_def *ct,
  * (values synced before companions existed). */
 int chs_records__clinical_fields(chs_store *s, const char *type, const unsigned char id[16],
 				 struct json_t *fields);
+/* The same for one text field: `*text` (malloc'ed or NULL) is replaced
+ * by what this store shows. */
+int chs_records__clinical_text(chs_store *s, const char *type, const unsigned char id[16],
+			       const char *field, char **text);
 
 /* ---- records.c ---- */
 /* The typed, checked, canonical JSON for an edit of a field of `t`. */

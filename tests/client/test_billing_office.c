@@ -89,6 +89,8 @@ static size_t fill(const chs_type_def *t, chs_edit *e, size_t max)
  * typed on it, as a technician types a reason), then one record of every
  * other clinical type under the visit, every field a marker; an
  * attachment whose title and bytes are markers. The visit is coded. */
+static const char *confirm_note; /* the confirmation companion's marker */
+
 static void clinic_types_everything(char pat[33], char visit[33])
 {
 	chs_edit p[] = { tu_edit("name", "Ada Byron"), tu_edit("mrn", "A-1"),
@@ -108,10 +110,18 @@ static void clinic_types_everything(char pat[33], char visit[33])
 
 		if (!(t->flags & CHS_TYPE_COMPANION))
 			continue;
-		ck_assert_msg(parent && strcmp(parent->name, "encounter") == 0,
+		ck_assert_ptr_nonnull(parent);
+		companions++;
+		if (strcmp(parent->name, "confirmation") == 0) {
+			/* typed with 'confirm --note', at the other clinic */
+			ck_assert_msg(strcmp(t->fields[0].name, "note") == 0 && !t->fields[1].name,
+				      "%s: 'confirm' types a note only", t->name);
+			confirm_note = marker(t, t->fields, (int)nneedles);
+			continue;
+		}
+		ck_assert_msg(strcmp(parent->name, "encounter") == 0,
 			      "companion %s of a type this test does not fill", t->name);
 		n += fill(t, e + n, 32 - n);
-		companions++;
 	}
 	ck_assert_int_ge(companions, 1);
 	ck_assert_msg(chs_record_add(st[C1], "encounter", e, n, pat, NULL, visit) == 0, "%s",
@@ -247,8 +257,17 @@ START_TEST(test_billing_office__reads_no_clinical_field)
 
 	clinic_types_everything(pat, visit);
 	tu_sync_ok(st[C1]);
-	tu_sync_ok(st[B1]);
 	tu_sync_ok(st[C2]);
+	{
+		const char *ids[1] = { visit };
+		size_t added = 0;
+
+		ck_assert_msg(chs_record_confirm(st[C2], ids, 1, confirm_note, &added) == 0, "%s",
+			      chs_error_last());
+		ck_assert_uint_eq(added, 1);
+	}
+	tu_sync_ok(st[C2]);
+	tu_sync_ok(st[B1]);
 
 	/* clinic B reads every marker: the test looks where they would be */
 	shown = everything_shown(st[C2], pat, visit);
@@ -343,6 +362,18 @@ START_TEST(test_billing_office__reasons_synced_by_earlier_versions_stay_hidden)
 	free(shown);
 	ck_assert_int_eq(tu_grep_dir(dirs[B1], "MK-new-reason-QZ", NULL, 0), 0);
 
+	/* it confirms what it reads, but a note is clinical text */
+	{
+		const char *ids[1] = { visit };
+		size_t added = 0;
+
+		ck_assert_int_eq(chs_record_confirm(st[B1], ids, 1, "dose is 20 mg", &added),
+				 CHS_EDENIED);
+		ck_assert_msg(strstr(chs_error_last(), "field 'note' of confirmation is clinical"),
+			      "%s", chs_error_last());
+		ck_assert_msg(chs_record_confirm(st[B1], ids, 1, NULL, &added) == 0, "%s",
+			      chs_error_last());
+	}
 	/* the billing office cannot type one, and says why */
 	ck_assert_int_eq(chs_record_set(st[B1], visit, now, 1), CHS_EDENIED);
 	ck_assert_msg(strstr(chs_error_last(), "field 'reason' of encounter is clinical"), "%s",
