@@ -104,7 +104,8 @@ static const char confirm_help[] =
 	"you; a record under review is settled first. All of the IDs or none.\n"
 	"A later edit makes a record unconfirmed again: 'chartsync ls\n"
 	"--unconfirmed' lists what waits, 'chartsync show' says who confirmed.\n"
-	"The note travels to the billing office: keep clinical detail out of it.\n";
+	"The note is free text, so it is kept with the clinical records: a\n"
+	"billing office never receives it, and confirms without --note.\n";
 
 int cmd_confirm(cli_ctx *ctx, int argc, char **argv)
 {

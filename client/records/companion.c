@@ -356,43 +356,6 @@ int chs_records__clinical_fields(chs_store *s, const char *type, const unsigned 
 	return 0;
 }
 
-/* `r` as this store shows it: with its companion's fields where it reads
- * them, without any field a companion keeps where it does not. */
-int chs_records__clinical_record(chs_store *s, chs_record *r)
-{
-	const chs_type_def *ct = chs_schema_companion(chs_schema_type(chs_record_type(r)));
-	const chs_field_def *f;
-	unsigned char id[16];
-	json_t *cf = NULL;
-	int reads, err = 0;
-
-	if (!ct)
-		return 0;
-	if ((err = chs_records__reads_clinical(s, &reads)) < 0)
-		return err;
-	chs_util__parse_id(id, chs_record_id(r));
-	if (reads && (err = chs_records__companion_fields(s, ct, id, &cf)) < 0)
-		return err;
-	for (f = ct->fields; f->name && err == 0; f++) {
-		json_t *v = json_object_get(cf, f->name);
-		char *text;
-
-		if (reads && !v)
-			continue; /* the record's own value, from before companions */
-		if (!reads || json_is_null(v)) {
-			err = chs_records__record_put_field(r, f->name, NULL);
-			continue;
-		}
-		if (!(text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
-			err = chs_error_set(CHS_ENOMEM, "out of memory");
-		else
-			err = chs_records__record_put_field(r, f->name, text);
-		free(text);
-	}
-	json_decref(cf);
-	return err;
-}
-
 int chs_records__clinical_text(chs_store *s, const char *type, const unsigned char id[16],
 			       const char *field, char **text)
 {

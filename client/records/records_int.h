@@ -39,7 +39,6 @@ int chs_records__record_list_add(chs_record_list *l, chs_record *r);
 int chs_records__history_from_merged(chs_history **out, const chs_merged *m,
 				     chs_change **changes, size_t n);
 
-/* ---- companion.c ---- */
 /* `r` as this store shows it: with its clinical companion's fields where
  * the store reads them, without any field a companion keeps where not. */
 int chs_records__clinical_record(chs_store *s, chs_record *r);
