@@ -378,3 +378,44 @@ int chs_records__clinical_text(chs_store *s, const char *type, const unsigned ch
 	json_decref(f);
 	return err;
 }
+
+/* ------------------------------------------------------------------ */
+/* What is clinical, for a person to check                              */
+
+static const char *kind_name(chs_kind k)
+{
+	switch (k) {
+	case CHS_KIND_TEXT: return "text";
+	case CHS_KIND_INT: return "integer";
+	case CHS_KIND_CENTS: return "cents";
+	case CHS_KIND_DATE: return "date";
+	case CHS_KIND_ICD: return "icd10cm";
+	case CHS_KIND_CPT: return "cpt";
+	case CHS_KIND_SHA256: return "sha256";
+	case CHS_KIND_IDS: return "ids";
+	}
+	return "other";
+}
+
+int chs_record_field_info(size_t i, chs_field_info *out)
+{
+	const chs_type_def *t;
+	const chs_field_def *f;
+
+	CHS_ASSERT_ARG(out);
+
+	/* a companion's fields are typed on, and listed under, its record */
+	for (t = chs_schema_types(); t->name; t++) {
+		if (t->flags & CHS_TYPE_COMPANION)
+			continue;
+		for (f = t->fields; f->name; f++)
+			if (i-- == 0) {
+				out->type = t->name;
+				out->field = f->name;
+				out->kind = kind_name(f->kind);
+				out->clinical = chs_schema_field_clinical(t, f->name);
+				return 0;
+			}
+	}
+	return chs_error_set(CHS_ENOTFOUND, "no such field");
+}
