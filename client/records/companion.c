@@ -5,18 +5,22 @@
  * decided by its record's type, client/replicate/send.c), and a billing
  * office holds the billing key only. Some billing records carry a field
  * whose value is clinical all the same: a visit's `reason` ("suspected
- * exposure ..."). Such a field is still typed on the billing record
- * (`add encounter ... reason=`, `set`, import), but every local save
- * moves it, in the same transaction and batch, onto a companion record
- * of a clinical type (schema.c: `visit_reason` for `encounter`) whose
- * fields name the fields it keeps. So a billing office never receives it,
- * and the compartments, keys and sealed files stay exactly as they were.
+ * exposure ..."), a confirmation's free-text `note`. Such a field is still
+ * typed on the billing record (`add encounter ... reason=`, `set`, import,
+ * `confirm --note`), but every local save moves it, in the same
+ * transaction and batch, onto a companion record of a clinical type
+ * (schema.c: `visit_reason`, `confirmation_note`) whose fields name the
+ * fields it keeps. So a billing office never receives it, and the
+ * compartments, keys and sealed files stay exactly as they were.
  *
  * The companion's id is derived from its record's, so two clinics that
  * give an old visit its first reason at once write the same record, and
  * the merge rule puts different reasons under review as it would any
- * other concurrent edit. It carries the record's patient and the record
- * itself (as its `encounter` link), so it moves, and goes, with it.
+ * other concurrent edit. An edit of the field also writes the record
+ * itself (the field cleared there), so an edit made while another site
+ * removed the record still goes to review. A visit's companion carries
+ * the visit's patient and the visit (as its `encounter` link), so it
+ * moves, and goes, with it; removing a record removes its companion.
  *
  * Reading: a store that reads the clinical compartment shows the
  * companion's fields as the record's own (its value wins; the record's own
@@ -25,7 +29,7 @@
  * earlier versions synced to it inside the billing record stay in its
  * signed history, encrypted in its store, but no view, log or export
  * shows them. The first save that touches such a field clears the
- * record's own copy as well.
+ * record's own copy.
  */
 #include "records_int.h"
 
