@@ -460,9 +460,9 @@ static const chs_type_def *entry_type(const char *type)
 		return NULL;
 	}
 	if (t->flags & CHS_TYPE_COMPANION) {
-		chs_error_set(CHS_EINVALID, "%s is kept with its %s: type it there (e.g."
-			      " 'chartsync set ID %s=...')", t->name,
-			      chs_schema_companion_of(t)->name, t->fields[0].name);
+		chs_error_set(CHS_EINVALID, "%s records are kept with their %s: give '%s'"
+			      " on the %s itself", t->name, chs_schema_companion_of(t)->name,
+			      t->fields[0].name, chs_schema_companion_of(t)->name);
 		return NULL;
 	}
 	if (t->flags & CHS_TYPE_VIA_COMMAND) {

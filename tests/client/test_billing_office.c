@@ -414,6 +414,8 @@ START_TEST(test_billing_office__a_clinic_keeps_the_reason_with_its_visit)
 	free(list);
 	ck_assert_int_eq(chs_record_add(st[C1], "visit_reason", r2, 1, pat, visit, scratch),
 			 CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), "give 'reason' on the encounter itself"), "%s",
+		      chs_error_last());
 	ck_assert_int_eq(chs_record_set(st[C1], visit, r2, 1), 0);
 	j = tu_show(st[C1], visit);
 	ck_assert_str_eq(tu_field(j, "reason"), "fever");
