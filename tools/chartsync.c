@@ -26,6 +26,7 @@ static const cli_command commands[] = {
 	{ "log", cmd_log, "show the history of a record" },
 	{ "open", cmd_open, "read a patient's whole chart in the pager" },
 	{ "import", cmd_import, "import records from JSON Lines" },
+	{ "fields", cmd_fields, "list every field, and which are clinical" },
 	{ "attach", cmd_attach, "store a file (a scanned page) for a patient" },
 	{ "cat", cmd_cat, "write an attachment's bytes to standard output" },
 	{ "review", cmd_review, "records edited concurrently that need a person" },

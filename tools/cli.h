@@ -161,6 +161,7 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv);
 int cmd_ls(cli_ctx *ctx, int argc, char **argv);
 int cmd_log(cli_ctx *ctx, int argc, char **argv);
 int cmd_import(cli_ctx *ctx, int argc, char **argv);
+int cmd_fields(cli_ctx *ctx, int argc, char **argv);
 int cmd_attach(cli_ctx *ctx, int argc, char **argv);
 int cmd_cat(cli_ctx *ctx, int argc, char **argv);
 int cmd_review(cli_ctx *ctx, int argc, char **argv);

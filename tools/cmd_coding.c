@@ -109,7 +109,8 @@ static const char confirm_help[] =
 	"you; a record under review is settled first. All of the IDs or none.\n"
 	"A later edit makes a record unconfirmed again: 'chartsync ls\n"
 	"--unconfirmed' lists what waits, 'chartsync show' says who confirmed.\n"
-	"The note travels to the billing office: keep clinical detail out of it.\n"
+	"The note is free text, so it is kept with the clinical records: a\n"
+	"billing office never receives it, and confirms without --note.\n"
 	"--note @FILE reads it from FILE, --note @- from standard input.\n";
 
 int cmd_confirm(cli_ctx *ctx, int argc, char **argv)
@@ -162,7 +163,10 @@ static const char code_help[] =
 	"the fee schedule for the visit's date) and diagnoses (ICD-10-CM) for a\n"
 	"queued visit; 'done' takes it out of the queue as coded by you.\n"
 	"A fee the schedule lacks is left unset and a code no imported list\n"
-	"knows is accepted; both are printed as warnings.\n";
+	"knows is accepted; both are printed as warnings. A procedure already on\n"
+	"the visit with the same modifiers (assigned or added by hand) is\n"
+	"refused, so a claim never bills it twice; when it really was done\n"
+	"again, say so with a modifier (76 repeat, 59 distinct, LT/RT side).\n";
 
 /* A visit's field (canonical JSON) as the queue shows it: a string's
  * text; NULL for any other value, and when there is none. */

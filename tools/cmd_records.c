@@ -203,6 +203,9 @@ static const char add_help[] =
 	"birth is at most today, a visit at most a year ahead. Chart numbers\n"
 	"(mrn) are stored trimmed, in NFC, with one kind of dash.\n"
 	VALUE_FILE_HELP
+	"A visit's reason is clinical: it is kept apart from the visit's\n"
+	"billing record, so a billing office never receives it (and cannot\n"
+	"type one); 'chartsync fields' lists every clinical field.\n"
 	"\n"
 	"  chartsync add patient name='Ada Byron' mrn=A-1001 dob=1961-12-10\n"
 	"  chartsync add encounter --patient 3f2a date=2024-03-15 reason=cough\n"

@@ -65,7 +65,7 @@ static void chart_dispose(chart *c)
 	chs_buf_dispose(&c->out);
 }
 
-static int push_item(chart *c, sqlite3_stmt *st)
+static int push_item(chs_store *s, chart *c, sqlite3_stmt *st)
 {
 	json_t *state = json_loadb(sqlite3_column_blob(st, 3),
 				   (size_t)sqlite3_column_bytes(st, 3), 0, NULL);
@@ -87,7 +87,8 @@ static int push_item(chart *c, sqlite3_stmt *st)
 	it->review = sqlite3_column_int(st, 4);
 	it->fields = json_incref(json_object_get(state, "fields"));
 	json_decref(state);
-	return 0;
+	/* a visit's reason from its clinical companion, or none at a billing office */
+	return chs_records__clinical_fields(s, it->type, sqlite3_column_blob(st, 0), it->fields);
 }
 
 static int load_chart(chs_store *s, const unsigned char pid[16], chart *c)
@@ -104,7 +105,7 @@ static int load_chart(chs_store *s, const unsigned char pid[16], chart *c)
 		return err;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if ((err = push_item(c, st)) < 0)
+		if ((err = push_item(s, c, st)) < 0)
 			break;
 	chs_store__finish(s, st);
 	if (err == 0 && rc != SQLITE_DONE)

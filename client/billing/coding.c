@@ -378,6 +378,27 @@ static int patient_names(chs_store *s, const void *pid, int len, qvisit *q)
 		: chs_store__sqlerr(s, rc, "reading a patient");
 }
 
+/* The reason a store shows (companion.c): the clinical companion's at a
+ * clinic, none at a billing office. `*reason` is JSON text or NULL. */
+static int shown_reason(chs_store *s, const void *id, const char **reason)
+{
+	json_t *f = json_object(), *v;
+	int err;
+
+	if (!f)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if (*reason && (v = json_loads(*reason, JSON_DECODE_ANY, NULL)))
+		json_object_set_new(f, "reason", v);
+	free((char *)*reason);
+	*reason = NULL;
+	if ((err = chs_records__clinical_fields(s, "encounter", id, f)) == 0 &&
+	    (v = json_object_get(f, "reason")) &&
+	    !(*reason = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+	json_decref(f);
+	return err;
+}
+
 /* A row of the queue's SELECT as a visit in `l`, with its patient's
  * names and its codes. */
 static int queue_row(chs_store *s, sqlite3_stmt *st, chs_coding_list *l)
@@ -400,6 +421,8 @@ static int queue_row(chs_store *s, sqlite3_stmt *st, chs_coding_list *l)
 	col_text(st, 5, &q->pub.sent, &bad);
 	if (bad)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if ((err = shown_reason(s, sqlite3_column_blob(st, 0), &q->pub.reason)) < 0)
+		return err;
 	if ((err = patient_names(s, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1),
 				 q)) < 0)
 		return err;
@@ -593,6 +616,85 @@ typedef struct assign_ctx {
 	char *site;
 } assign_ctx;
 
+/* Modifiers in a canonical order ("LT,59" and "59, lt" are the same
+ * pair), so two procedures compare by what they bill. */
+static void modifier_key(const char *in, char out[32])
+{
+	char tok[MODIFIERS_MAX * 2][4];
+	size_t n = 0, i, j, len = 0;
+
+	out[0] = '\0';
+	while (in && *in && n < sizeof(tok) / sizeof(tok[0])) {
+		size_t k = 0;
+
+		while (*in == ',' || isspace((unsigned char)*in))
+			in++;
+		while (*in && *in != ',' && !isspace((unsigned char)*in)) {
+			if (k < sizeof(tok[0]) - 1)
+				tok[n][k++] = (char)toupper((unsigned char)*in);
+			in++;
+		}
+		tok[n][k] = '\0';
+		if (k)
+			n++;
+	}
+	for (i = 1; i < n; i++) /* insertion sort: a handful at most */
+		for (j = i; j > 0 && strcmp(tok[j - 1], tok[j]) > 0; j--) {
+			char t[4];
+
+			memcpy(t, tok[j], sizeof(t));
+			memcpy(tok[j], tok[j - 1], sizeof(t));
+			memcpy(tok[j - 1], t, sizeof(t));
+		}
+	for (i = 0; i < n && len + 5 < 32; i++)
+		len += (size_t)snprintf(out + len, 32 - len, "%s%s", i ? "," : "", tok[i]);
+}
+
+/* A live procedure on the visit that bills `cpt` with the same modifiers,
+ * whether an earlier assign or 'chartsync add procedure' made it: assigning
+ * it again would put a second line with its fee on the claim. */
+static int same_procedure(chs_store *s, const visit *v, const char *cpt, const char *mods,
+			  char hex[33])
+{
+	sqlite3_stmt *st = NULL;
+	char want[32], have[32];
+	int err, rc;
+
+	hex[0] = '\0';
+	modifier_key(mods, want);
+	if ((err = chs_store__prepare(s, &st,
+		     "SELECT id, json_extract(j, '$.fields.modifier') FROM"
+		     " (SELECT id, CAST(state AS TEXT) AS j FROM records WHERE encounter = ?"
+		     "  AND type = 'procedure' AND NOT deleted)"
+		     " WHERE upper(json_extract(j, '$.fields.cpt')) = ?")) < 0)
+		return err;
+	if ((err = chs_store__bind_blob(s, st, 1, v->id, 16)) < 0 ||
+	    (err = chs_store__bind_text(s, st, 2, cpt)) < 0)
+		goto done;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		modifier_key((const char *)sqlite3_column_text(st, 1), have);
+		if (strcmp(want, have) == 0 && sqlite3_column_bytes(st, 0) == 16) {
+			chs_hex(hex, sqlite3_column_blob(st, 0), 16);
+			break;
+		}
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = chs_store__sqlerr(s, rc, "reading a visit's procedures");
+done:
+	chs_store__finish(s, st);
+	return err;
+}
+
+static int refuse_twice(const visit *v, const char *cpt, const char *mods, const char *hex)
+{
+	return chs_error_set(CHS_EEXISTS,
+			     "procedure %s%s%s is on visit %.8s already (record %.8s): assigning it"
+			     " again would bill it twice; if it really was done again, assign it"
+			     " with the modifier that says so (e.g. --modifier 76 for a repeat,"
+			     " 59 for a distinct procedure, LT or RT for the other side)",
+			     cpt, *mods ? " with modifier " : "", mods, v->hex, hex);
+}
+
 static int assign_procedure(assign_ctx *x, chs_writer *w)
 {
 	char cpt[8], mods[16], cents[24], day[11], hex[33];
@@ -608,8 +710,11 @@ static int assign_procedure(assign_ctx *x, chs_writer *w)
 	for (i = 0; cpt[i]; i++)
 		cpt[i] = (char)toupper((unsigned char)cpt[i]);
 	snprintf(day, sizeof(day), "%s", date ? date : "");
-	if ((err = join_modifiers(x->o, mods)) < 0)
+	if ((err = join_modifiers(x->o, mods)) < 0 ||
+	    (err = same_procedure(x->s, x->v, cpt, mods, hex)) < 0)
 		return err;
+	if (*hex)
+		return refuse_twice(x->v, cpt, mods, hex);
 	e[n++] = (chs_edit){ "cpt", x->o->cpt, 0, 0 };
 	if (*mods)
 		e[n++] = (chs_edit){ "modifier", mods, 0, 0 };

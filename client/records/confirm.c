@@ -137,6 +137,8 @@ static int find_confirmation(chs_store *s, const target *t, found *f)
 		if (sqlite3_column_text(st, 1))
 			f->note = chs_util__strdup((const char *)sqlite3_column_text(st, 1));
 		f->yes = 1;
+		/* the note from the confirmation's clinical companion */
+		err = chs_records__clinical_text(s, "confirmation", f->conf, "note", &f->note);
 	} else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		err = chs_store__sqlerr(s, rc, "reading confirmations");
 	}
@@ -394,16 +396,25 @@ static int last_change(chs_store *s, chs_record *r, const unsigned char *heads,
 /* The row of SELECT id, type, state, review, heads as a record in `l`. */
 static int unconfirmed_row(chs_store *s, sqlite3_stmt *st, chs_record_list *l)
 {
+	const chs_type_def *t;
 	chs_record *r = NULL;
 	int err;
 
 	if (sqlite3_column_bytes(st, 0) != 16)
 		return chs_error_set(CHS_EDAMAGED, "a record's id is damaged");
+	/* a clinical companion is confirmed with its record, whose every
+	 * save that touches the companion is a change of its own too */
+	t = chs_schema_type((const char *)sqlite3_column_text(st, 1));
+	if (t && (t->flags & CHS_TYPE_COMPANION))
+		return 0;
 	if ((err = chs_records__record_from_row(&r, sqlite3_column_blob(st, 0),
 			(const char *)sqlite3_column_text(st, 1), 0, sqlite3_column_int(st, 3),
 			sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4),
-			sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2))) < 0)
+			sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2))) < 0 ||
+	    (err = chs_records__clinical_record(s, r)) < 0) {
+		chs_record_free(r);
 		return err;
+	}
 	if ((err = last_change(s, r, sqlite3_column_blob(st, 4),
 			       (size_t)sqlite3_column_bytes(st, 4))) < 0 ||
 	    (err = chs_records__record_list_add(l, r)) < 0)

@@ -134,7 +134,8 @@ static int new_id(chs_store *s, const char *hex, unsigned char id[16])
 static int import_type(const char *type, const chs_type_def **t)
 {
 	if (!(*t = chs_schema_type(type)) ||
-	    ((*t)->flags & (CHS_TYPE_VIA_ATTACH | CHS_TYPE_VIA_COMMAND | CHS_TYPE_APPEND_ONLY)))
+	    ((*t)->flags & (CHS_TYPE_VIA_ATTACH | CHS_TYPE_VIA_COMMAND | CHS_TYPE_APPEND_ONLY |
+			    CHS_TYPE_COMPANION)))
 		return chs_error_set(CHS_EINVALID, "'%s' is not a record type that can be imported",
 				     type);
 	return 0;

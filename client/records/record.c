@@ -10,6 +10,7 @@
  */
 #include "records_int.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +232,94 @@ done:
 		chs_record_free(r);
 	else
 		*out = r;
+	return err;
+}
+
+/* Whether any field of `r` is under review still. */
+static int any_field_review(const chs_record *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nfields; i++)
+		if (r->fields[i].review)
+			return 1;
+	return 0;
+}
+
+int chs_records__record_put_field(chs_record *r, const char *name, const char *value)
+{
+	size_t at = 0;
+	rfield *d, *grown;
+	char *v = NULL;
+
+	while (at < r->nfields && strcmp(r->fields[at].name, name) < 0)
+		at++;
+	d = at < r->nfields && strcmp(r->fields[at].name, name) == 0 ? &r->fields[at] : NULL;
+	if (value && dup_into(&v, value) < 0)
+		return CHS_ENOMEM;
+	if (d) {
+		free(d->name);
+		free(d->value);
+		cands_free(d->cands, d->ncands);
+		memmove(d, d + 1, (r->nfields - at - 1) * sizeof(*d));
+		r->nfields--;
+	}
+	if (v) {
+		if (!(grown = realloc(r->fields, (r->nfields + 1) * sizeof(*grown)))) {
+			free(v);
+			return nomem();
+		}
+		r->fields = grown;
+		memmove(grown + at + 1, grown + at, (r->nfields - at) * sizeof(*grown));
+		memset(&grown[at], 0, sizeof(grown[at]));
+		grown[at].value = v;
+		if (dup_into(&grown[at].name, name) < 0) {
+			free(v);
+			memmove(grown + at, grown + at + 1, (r->nfields - at) * sizeof(*grown));
+			return CHS_ENOMEM;
+		}
+		r->nfields++;
+	}
+	/* a review that was about that field alone is not this store's to show */
+	if (r->review && !r->removal_review && !any_field_review(r))
+		r->review = 0;
+	return 0;
+}
+
+/* `r` as this store shows it: with its companion's fields where it reads
+ * them, without any field a companion keeps where it does not. */
+int chs_records__clinical_record(chs_store *s, chs_record *r)
+{
+	const chs_type_def *ct = chs_schema_companion(chs_schema_type(chs_record_type(r)));
+	const chs_field_def *f;
+	unsigned char id[16];
+	json_t *cf = NULL;
+	int reads, err = 0;
+
+	if (!ct)
+		return 0;
+	if ((err = chs_records__reads_clinical(s, &reads)) < 0)
+		return err;
+	chs_util__parse_id(id, chs_record_id(r));
+	if (reads && (err = chs_records__companion_fields(s, ct, id, &cf)) < 0)
+		return err;
+	for (f = ct->fields; f->name && err == 0; f++) {
+		json_t *v = json_object_get(cf, f->name);
+		char *text;
+
+		if (reads && !v)
+			continue; /* the record's own value, from before companions */
+		if (!reads || json_is_null(v)) {
+			err = chs_records__record_put_field(r, f->name, NULL);
+			continue;
+		}
+		if (!(text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+			err = chs_error_set(CHS_ENOMEM, "out of memory");
+		else
+			err = chs_records__record_put_field(r, f->name, text);
+		free(text);
+	}
+	json_decref(cf);
 	return err;
 }
 

@@ -487,6 +487,12 @@ static const chs_type_def *entry_type(const char *type)
 		chs_error_set(CHS_EINVALID, "attachments are added with 'chartsync attach'");
 		return NULL;
 	}
+	if (t->flags & CHS_TYPE_COMPANION) {
+		chs_error_set(CHS_EINVALID, "%s records are kept with their %s: give '%s'"
+			      " on the %s itself", t->name, chs_schema_companion_of(t)->name,
+			      t->fields[0].name, chs_schema_companion_of(t)->name);
+		return NULL;
+	}
 	if (t->flags & CHS_TYPE_VIA_COMMAND) {
 		chs_error_set(CHS_EINVALID, "%ss are made with 'chartsync confirm'", t->name);
 		return NULL;
@@ -803,18 +809,24 @@ int chs_record_set(chs_store *s, const char *id, const chs_edit *edits,
 }
 
 /* A patient or visit with live records under it stays (access events
- * about it do not count: they stay whatever happens). */
+ * about it do not count: they stay whatever happens; nor does its
+ * clinical companion, which goes with it). */
 static int check_no_dependants(chs_store *s, const rec_info *ri)
 {
+	const chs_type_def *ct = chs_schema_companion(chs_schema_type(ri->type));
+	unsigned char cid[16] = { 0 };
 	sqlite3_stmt *st = NULL;
 	int64_t n = 0;
 	int err, rc;
 
+	if (ct)
+		chs_records__companion_id(ct, ri->id, cid);
 	if ((err = chs_store__prepare(s, &st,
 		     "SELECT count(*) FROM records WHERE NOT deleted AND"
-		     " (patient = ?1 OR encounter = ?1) AND type <> 'audit'")) < 0)
+		     " (patient = ?1 OR encounter = ?1) AND type <> 'audit' AND id <> ?2")) < 0)
 		return err;
-	if ((err = chs_store__bind_blob(s, st, 1, ri->id, 16)) < 0) {
+	if ((err = chs_store__bind_blob(s, st, 1, ri->id, 16)) < 0 ||
+	    (err = chs_store__bind_blob(s, st, 2, cid, 16)) < 0) {
 		chs_store__finish(s, st);
 		return err;
 	}

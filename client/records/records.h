@@ -61,6 +61,19 @@ int chs_record_resolve(chs_store *s, const char *prefix, char id_out[33]);
  * the message with its number. */
 int chs_record_import(chs_store *s, const char *path, int64_t *count);
 
+/* The fields a person types, record type by record type, and whether
+ * their values are clinical: a billing office never receives those (a
+ * visit's reason, say, is kept on a clinical companion of the visit).
+ * Field `i` (from 0) into `*out`, whose strings are static: 0, or
+ * CHS_ENOTFOUND past the last. */
+typedef struct chs_field_info {
+	const char *type, *field;
+	const char *kind; /* text, date, integer, cents, icd10cm, cpt, sha256, ids */
+	int clinical;
+} chs_field_info;
+
+int chs_record_field_info(size_t i, chs_field_info *out);
+
 /* Attachments: the file's bytes stored once by content (SHA-256), inside
  * the encrypted store, and an `attachment` record pointing at them. */
 int chs_attach(chs_store *s, const char *patient, const char *path,

@@ -21,6 +21,9 @@ int chs_records__record_from_row(chs_record **out, const unsigned char id[16],
 				 const char *type, int deleted, int review,
 				 const unsigned char *heads, size_t heads_len,
 				 const char *state, size_t state_len);
+/* Set field `name` of `r` to `value` (canonical JSON, copied), or take it
+ * away with NULL; either way it is no longer under review there. */
+int chs_records__record_put_field(chs_record *r, const char *name, const char *value);
 /* Record who confirmed `r`'s current version (copied; note may be NULL). */
 int chs_records__record_confirmed(chs_record *r, const char *by, const char *terminal,
 				  const char *time, const char *note,
@@ -35,6 +38,10 @@ int chs_records__record_list_add(chs_record_list *l, chs_record *r);
  * whether it succeeds or not; `m` may be freed afterwards. */
 int chs_records__history_from_merged(chs_history **out, const chs_merged *m,
 				     chs_change **changes, size_t n);
+
+/* `r` as this store shows it: with its clinical companion's fields where
+ * the store reads them, without any field a companion keeps where not. */
+int chs_records__clinical_record(chs_store *s, chs_record *r);
 
 /* ---- confirm.c ---- */
 /* Fill in who confirmed `r`'s current version (chs_record_confirmed()),

@@ -140,10 +140,27 @@ static const chs_field_def fee_fields[] = {
 	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
+/* Why a patient came is clinical content: a visit's reason is typed on
+ * the encounter (`add encounter ... reason=`) and kept on this companion
+ * in the clinical compartment; a billing office sees that a visit
+ * happened, its date, its provider and its codes. */
+static const chs_field_def visit_reason_fields[] = {
+	{ "reason", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 1000 },
+	{ NULL, 0, 0, NULL, 0, 0 }
+};
+
+/* A confirmation's note is free text about what was checked ("dose
+ * corrected to 20 mg per the paper chart"): clinical, kept on this
+ * companion; the confirmation itself (ids, who, when) stays billing. */
+static const chs_field_def confirmation_note_fields[] = {
+	{ "note", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 1000 },
+	{ NULL, 0, 0, NULL, 0, 0 }
+};
+
 /* Confirmations and fees are billing: a compartment is per type, and a
  * billing office must be able to confirm what it reads and to price what
- * it codes. A confirmation holds ids, a name and a short note, never the
- * confirmed record's content. */
+ * it codes. A confirmation holds ids and a name, never the confirmed
+ * record's content; its free-text note is kept on its companion. */
 static const chs_type_def types[] = {
 	{ "patient", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, patient_fields },
 	{ "encounter", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_NONE, 0, encounter_fields },
@@ -158,7 +175,19 @@ static const chs_type_def types[] = {
 	{ "confirmation", CHS_BILLING, CHS_LINK_OPTIONAL, CHS_LINK_NONE,
 	  CHS_TYPE_APPEND_ONLY | CHS_TYPE_VIA_COMMAND, confirmation_fields },
 	{ "fee", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, fee_fields },
+	{ "visit_reason", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_REQUIRED, CHS_TYPE_COMPANION,
+	  visit_reason_fields },
+	{ "confirmation_note", CHS_CLINICAL, CHS_LINK_OPTIONAL, CHS_LINK_NONE,
+	  CHS_TYPE_COMPANION | CHS_TYPE_APPEND_ONLY, confirmation_note_fields },
 	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+/* Billing types whose clinical fields a companion keeps. */
+static const struct {
+	const char *type, *companion;
+} companions[] = {
+	{ "encounter", "visit_reason" },
+	{ "confirmation", "confirmation_note" },
 };
 
 const chs_type_def *chs_schema_type(const char *name)
@@ -198,6 +227,37 @@ const char *chs_schema_group(const char *type, const char *field, void *payload)
 const char *chs_schema_compartment_name(chs_compartment c)
 {
 	return c == CHS_BILLING ? "billing" : "clinical";
+}
+
+const chs_type_def *chs_schema_companion(const chs_type_def *t)
+{
+	size_t i;
+
+	for (i = 0; t && i < sizeof(companions) / sizeof(companions[0]); i++)
+		if (strcmp(companions[i].type, t->name) == 0)
+			return chs_schema_type(companions[i].companion);
+	return NULL;
+}
+
+const chs_type_def *chs_schema_companion_of(const chs_type_def *c)
+{
+	size_t i;
+
+	for (i = 0; c && i < sizeof(companions) / sizeof(companions[0]); i++)
+		if (strcmp(companions[i].companion, c->name) == 0)
+			return chs_schema_type(companions[i].type);
+	return NULL;
+}
+
+int chs_schema_field_clinical(const chs_type_def *t, const char *name)
+{
+	const chs_type_def *c;
+
+	if (!t || !name)
+		return 0;
+	if (t->compartment == CHS_CLINICAL)
+		return 1;
+	return (c = chs_schema_companion(t)) && chs_schema_field(c, name);
 }
 
 /* ------------------------------------------------------------------ */

@@ -26,6 +26,7 @@ typedef enum chs_link { CHS_LINK_NONE, CHS_LINK_OPTIONAL, CHS_LINK_REQUIRED } ch
 #define CHS_TYPE_VIA_ATTACH 1  /* created only by 'chartsync attach' */
 #define CHS_TYPE_APPEND_ONLY 2 /* never edited or removed */
 #define CHS_TYPE_VIA_COMMAND 4 /* created only by its own command (confirm) */
+#define CHS_TYPE_COMPANION 8   /* written only through the record it accompanies */
 
 /* What a field's value may be beyond its kind's form: checked at entry
  * (a change that arrives by sync is never refused for it: the
@@ -74,6 +75,17 @@ const chs_field_def *chs_schema_field(const chs_type_def *t, const char *name);
 /* chs_group_fn for chs_merge(). */
 const char *chs_schema_group(const char *type, const char *field, void *payload);
 const char *chs_schema_compartment_name(chs_compartment c);
+/* The clinical companion of billing type `t`, or NULL. A billing record
+ * may hold fields whose values are clinical (a visit's reason): they are
+ * typed on it as ever, but kept on a companion record of the clinical
+ * compartment, so a billing office never receives them. The companion's
+ * fields name them (client/records/companion.c). */
+const chs_type_def *chs_schema_companion(const chs_type_def *t);
+/* The billing type companion type `c` accompanies, or NULL. */
+const chs_type_def *chs_schema_companion_of(const chs_type_def *c);
+/* 1 when field `name` of `t` holds clinical content: any field of a
+ * clinical type, or a field its companion keeps for a billing one. */
+int chs_schema_field_clinical(const chs_type_def *t, const char *name);
 const char *chs_schema_expected(chs_kind k);
 int chs_schema_check_form(chs_kind k, const char *s);
 int chs_schema_kind_is_integer(chs_kind k);

@@ -8,17 +8,61 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Resolve `id` and merge the record's stored changes. */
+/* ---- clinical content (companion.c) ---- */
+
+/* A billing office's own copy of a record's changes loses the fields a
+ * clinical companion keeps: values that earlier versions synced to it in
+ * the billing compartment, which no view or log shows there. */
+static void strip_clinical(chs_change **changes, size_t n)
+{
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		const chs_type_def *ct = chs_schema_companion(chs_schema_type(
+			changes[i]->type ? changes[i]->type : ""));
+
+		for (k = 0; ct && k < changes[i]->nfields;) {
+			chs_field *f = &changes[i]->fields[k];
+
+			if (!chs_schema_field(ct, f->name)) {
+				k++;
+				continue;
+			}
+			free(f->name);
+			free(f->value);
+			memmove(f, f + 1, (changes[i]->nfields - k - 1) * sizeof(*f));
+			changes[i]->nfields--;
+		}
+	}
+}
+
+/* Resolve `id` and merge the record's stored changes (at a billing
+ * office, without the clinical fields of billing records). */
 static int merged(chs_store *s, const char *id, char hex[33], chs_merged **m,
 		  chs_change ***changes, size_t *n)
 {
 	unsigned char rec[16];
-	int err;
+	int reads, err;
 
-	if ((err = chs_record_resolve(s, id, hex)) < 0)
+	*m = NULL;
+	if ((err = chs_record_resolve(s, id, hex)) < 0 ||
+	    (err = chs_records__reads_clinical(s, &reads)) < 0)
 		return err;
 	chs_util__parse_id(rec, hex);
-	return chs_records__merge_record(s, rec, m, changes, n);
+	if (reads)
+		return chs_records__merge_record(s, rec, m, changes, n);
+	if ((err = chs_records__load_changes(s, rec, changes, n)) < 0)
+		return err;
+	if (*n == 0)
+		return chs_error_set(CHS_ENOTFOUND, "no such record");
+	strip_clinical(*changes, *n);
+	if ((err = chs_merge(m, (const chs_change *const *)*changes, *n,
+			     chs_schema_group, NULL)) < 0) {
+		chs_records__changes_free(*changes, *n);
+		*changes = NULL;
+		*n = 0;
+	}
+	return err;
 }
 
 /* With who checked the current version (client/confirm.c). */
@@ -38,6 +82,7 @@ int chs_record_lookup(chs_record **out, chs_store *s, const char *id)
 	*out = NULL;
 	if ((err = merged(s, id, hex, &m, &changes, &n)) < 0 ||
 	    (err = chs_records__record_from_merged(&r, hex, m)) < 0 ||
+	    (err = chs_records__clinical_record(s, r)) < 0 ||
 	    (err = chs_records__confirm_record(s, r)) < 0)
 		goto done;
 	*out = r;
@@ -84,7 +129,16 @@ static int row_record(sqlite3_stmt *st, chs_record **out)
 		(size_t)sqlite3_column_bytes(st, 2));
 }
 
-static int list_rows(chs_store *s, sqlite3_stmt *st, chs_record_list **out)
+/* A clinical companion is shown as part of its record, not listed. */
+static int is_companion(const char *type)
+{
+	const chs_type_def *t = chs_schema_type(type ? type : "");
+
+	return t && (t->flags & CHS_TYPE_COMPANION);
+}
+
+static int list_rows(chs_store *s, sqlite3_stmt *st, int companions_hidden,
+		     chs_record_list **out)
 {
 	chs_record_list *l = NULL;
 	chs_record *r = NULL;
@@ -97,8 +151,14 @@ static int list_rows(chs_store *s, sqlite3_stmt *st, chs_record_list **out)
 			err = chs_error_set(CHS_EDAMAGED, "a record's stored id is damaged");
 			break;
 		}
+		if (companions_hidden && is_companion((const char *)sqlite3_column_text(st, 1)))
+			continue;
 		if ((err = row_record(st, &r)) < 0)
 			break;
+		if ((err = chs_records__clinical_record(s, r)) < 0) {
+			chs_record_free(r);
+			break;
+		}
 		if ((err = chs_records__record_list_add(l, r)) < 0) {
 			chs_record_free(r);
 			break;
@@ -149,7 +209,7 @@ int chs_record_query(chs_record_list **out, chs_store *s, const char *type,
 		chs_store__finish(s, st);
 		return err;
 	}
-	return list_rows(s, st, out);
+	return list_rows(s, st, !type, out);
 }
 
 int chs_review_list(chs_record_list **out, chs_store *s)
@@ -168,5 +228,5 @@ int chs_review_list(chs_record_list **out, chs_store *s)
 		     "SELECT id, type, state, review, deleted, heads FROM records WHERE review"
 		     " ORDER BY review, rowid")) < 0)
 		return err;
-	return list_rows(s, st, out);
+	return list_rows(s, st, 0, out);
 }

@@ -450,7 +450,7 @@ static int may_write(chs_writer *w, const chs_change *c)
 	return 0;
 }
 
-int chs_records__writer_put(chs_writer *w, chs_change *c)
+int chs_records__writer_put_whole(chs_writer *w, chs_change *c)
 {
 	chs_buf body;
 	int err;
@@ -478,6 +478,26 @@ fail:
 	chs_buf_dispose(&body);
 	chs_change_free(c);
 	return err;
+}
+
+/* A billing record's clinical fields go to its companion (companion.c),
+ * in this same save. */
+int chs_records__writer_put(chs_writer *w, chs_change *c)
+{
+	chs_change *k = NULL;
+	int empty = 0, err;
+
+	if ((err = chs_records__companion_split(w->s, w->role, c, &k, &empty)) < 0) {
+		chs_change_free(c);
+		return err;
+	}
+	if (empty)
+		chs_change_free(c);
+	else if ((err = chs_records__writer_put_whole(w, c)) < 0) {
+		chs_change_free(k);
+		return err;
+	}
+	return k ? chs_records__writer_put_whole(w, k) : 0;
 }
 
 int chs_records__clock_save(chs_store *s, chs_hlc clock)

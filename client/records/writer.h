@@ -12,6 +12,8 @@
 
 #define CHS_AUDIT_TYPE "audit" /* the record type of access events */
 
+struct json_t; /* jansson's */
+
 /* ---- writer.c: local changes, batches, and record state ---- */
 
 /* One local save: a write transaction that collects changes into signed
@@ -30,8 +32,14 @@ typedef struct chs_writer {
 int chs_records__writer_begin(chs_writer *w, chs_store *s);
 /* Stamp `c` (hlc, device, user, terminal, and for anything but a create
  * the record's current heads as parents), store it and update the
- * record. Takes ownership of `c` whatever the result. */
+ * record; the fields a clinical companion keeps go to the companion, in
+ * the same save (companion.c). Takes ownership of `c` whatever the
+ * result. */
 int chs_records__writer_put(chs_writer *w, chs_change *c);
+/* The same, but `c` is stored whole: its clinical fields are not moved
+ * to a companion. What chartsync wrote before companions existed; only
+ * the tests that make such data call it. */
+int chs_records__writer_put_whole(chs_writer *w, chs_change *c);
 /* Seal the last batch and commit; on failure everything is rolled back. */
 int chs_records__writer_commit(chs_writer *w);
 void chs_records__writer_abort(chs_writer *w);
@@ -59,6 +67,37 @@ int chs_records__merge_record(chs_store *s, const unsigned char rec[16],
 			      chs_merged **out, chs_change ***changes,
 			      size_t *n);
 
+
+/* ---- companion.c: the clinical fields of billing records ---- */
+
+/* Whether this store's role reads the clinical compartment (a store
+ * outside an organisation does). */
+int chs_records__reads_clinical(chs_store *s, int *yes);
+/* The id of the companion (type `ct`) of record `parent`. */
+void chs_records__companion_id(const chs_type_def *ct, const unsigned char parent[16],
+			       unsigned char out[16]);
+/* For a local change `c` of a type with a clinical companion: take the
+ * fields the companion keeps out of `c` into `*out` (a create or edit of
+ * the companion; a delete when `c` removes the record), NULL when there
+ * is nothing for it. `*empty` is 1 when `c` is left with nothing to
+ * write. CHS_EDENIED when a billing office (`role`) writes such a field,
+ * CHS_EREVIEW when the companion's field is under review. */
+int chs_records__companion_split(chs_store *s, int role, chs_change *c, chs_change **out,
+				 int *empty);
+/* The fields object of `parent`'s companion of type `ct` (a new
+ * reference), NULL when it has none. */
+int chs_records__companion_fields(chs_store *s, const chs_type_def *ct,
+				  const unsigned char parent[16], struct json_t **out);
+/* Make the `fields` object of a stored record of `type` what this store
+ * shows: a store that reads clinical content takes the companion's
+ * fields into it; a billing office's loses every field a companion keeps
+ * (values synced before companions existed). */
+int chs_records__clinical_fields(chs_store *s, const char *type, const unsigned char id[16],
+				 struct json_t *fields);
+/* The same for one text field: `*text` (malloc'ed or NULL) is replaced
+ * by what this store shows. */
+int chs_records__clinical_text(chs_store *s, const char *type, const unsigned char id[16],
+			       const char *field, char **text);
 
 /* ---- records.c ---- */
 /* The typed, checked, canonical JSON for an edit of a field of `t`. */

@@ -618,11 +618,19 @@ static int row_entry(fhir *x, jw *w, sqlite3_stmt *st)
 	resource_fn fn = resource_for((const char *)sqlite3_column_text(st, 1));
 	char hex[33], uuid[37], url[46];
 	json_t *state;
+	int err;
 
 	if (!fn || sqlite3_column_bytes(st, 0) != 16)
 		return 0;
 	if (!(state = chs_report__state(st, 2)))
 		return 0;
+	/* a visit's reason from its clinical companion, or none at a billing office */
+	if ((err = chs_records__clinical_fields(x->s, (const char *)sqlite3_column_text(st, 1),
+						sqlite3_column_blob(st, 0),
+						json_object_get(state, "fields"))) < 0) {
+		json_decref(state);
+		return err;
+	}
 	chs_hex(hex, sqlite3_column_blob(st, 0), 16);
 	x->hex = hex;
 	uuid_text(hex, uuid);

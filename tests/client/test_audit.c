@@ -167,7 +167,8 @@ START_TEST(test_audit__show_ls_log_open_each_write_one_event_by_the_opener)
 		ck_assert_str_eq(e->patient, pat);
 		ck_assert_str_eq(e->record, pat);
 		ck_assert_int_ge(e->duration_ms, 100);
-		ck_assert_uint_eq(e->nrecords, 3);
+		/* the patient, the note and the visit with its reason's companion */
+		ck_assert_uint_eq(e->nrecords, 4);
 		ck_assert_str_eq(chs_access_report_get(r, 4)->device, chs_store_device_id(s));
 		ck_assert_ptr_null(chs_access_report_get(r, 5));
 		chs_access_report_free(r);

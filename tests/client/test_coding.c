@@ -709,6 +709,68 @@ START_TEST(test_coding__claims_csv_rows_and_quoting)
 }
 END_TEST
 
+/* A CPT code already on the visit, assigned before or added by hand, is
+ * refused with nothing saved: the claim bills each procedure once. The
+ * same code with a modifier that says it was done again (76, or the other
+ * side) is a second line, as it should be. */
+START_TEST(test_coding__assigning_a_code_already_on_the_visit_is_refused)
+{
+	char pat[33], visit[33], byhand[33], line[64], *csv = NULL;
+	chs_coding_assign_opts o = { "99213", NULL, 0, NULL, 0 };
+	chs_coding_assignment *res = NULL;
+	char before[65], after[65];
+	size_t rows = 0;
+	json_t *a, *q;
+
+	import_fees(maria);
+	add_patient(maria, "Ada Byron", "A-1", pat);
+	add_visit(maria, pat, "2024-03-15", visit);
+	ck_assert_int_eq(chs_coding_send(maria, visit), 0);
+	json_decref(assign(maria, visit, "99213", "25", "R05.9", NULL));
+
+	/* again, the same modifiers in another spelling, and with a diagnosis */
+	state_hash(maria, before);
+	{
+		const char *mods[1] = { "25" }, *icd[1] = { "J06.9" };
+		chs_coding_assign_opts again = { "99213", mods, 1, icd, 1 };
+
+		ck_assert_int_eq(chs_coding_assign(&res, maria, visit, &again), CHS_EEXISTS);
+		ck_assert_ptr_null(res);
+		ck_assert_msg(strstr(chs_error_last(), "procedure 99213 with modifier 25 is on visit"),
+			      "%s", chs_error_last());
+		ck_assert_ptr_nonnull(strstr(chs_error_last(), "would bill it twice"));
+	}
+	state_hash(maria, after);
+	ck_assert_str_eq(before, after);
+
+	/* first added by hand, then assigned (lower case, as typed) */
+	{
+		chs_edit e[] = { tu_edit("cpt", "J1100") };
+
+		add(maria, "procedure", e, 1, pat, visit, byhand);
+	}
+	o.cpt = "j1100";
+	ck_assert_int_eq(chs_coding_assign(&res, maria, visit, &o), CHS_EEXISTS);
+	ck_assert_ptr_null(res);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "procedure J1100 is on visit"));
+	snprintf(line, sizeof(line), "(record %.8s)", byhand);
+	ck_assert_msg(strstr(chs_error_last(), line), "%s", chs_error_last());
+
+	/* done again: the modifier says so, and it is billed again */
+	a = assign(maria, visit, "99213", "76", NULL, NULL);
+	ck_assert_int_eq(json_integer_value(json_object_get(a, "fee")), 12500);
+	json_decref(a);
+	q = queue(maria);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(q, 0), "procedures")), 3);
+	json_decref(q);
+	ck_assert_int_eq(chs_claims_export(maria, "2024-01-01", &csv, &rows), 0);
+	ck_assert_uint_eq(rows, 3);
+	ck_assert_ptr_nonnull(strstr(csv, ",99213,25,R05.9,125.00,queued\r\n"));
+	ck_assert_ptr_nonnull(strstr(csv, ",99213,76,R05.9,125.00,queued\r\n"));
+	free(csv);
+}
+END_TEST
+
 /* A procedure with this fee (JSON text) on `visit`, made by `other` and
  * arriving by sync, where no form check refuses it. */
 static chs_change *synced_procedure(chs_identity *other, const char *pat, const char *visit,
@@ -793,6 +855,7 @@ int main(void)
 	tcase_add_test(tc, test_coding__code_lists_in_cms_formats);
 	tcase_add_test(tc, test_coding__claims_csv_rows_and_quoting);
 	tcase_add_test(tc, test_coding__claims_write_a_negative_fee_as_an_amount);
+	tcase_add_test(tc, test_coding__assigning_a_code_already_on_the_visit_is_refused);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

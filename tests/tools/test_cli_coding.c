@@ -174,7 +174,7 @@ END_TEST
 
 START_TEST(test_cli_coding__fees_codes_queue_and_claims)
 {
-	char pat[33], visit[33], *fees, *bad, *icd, *out;
+	char pat[33], visit[33], proc[33], *fees, *bad, *icd, *out;
 	unsigned char *csv;
 	size_t len = 0;
 	result r;
@@ -219,6 +219,18 @@ START_TEST(test_cli_coding__fees_codes_queue_and_claims)
 	ck_assert_ptr_nonnull(strstr(r.err, "warning: ICD-10-CM code Z99.89 is not in the imported"));
 	run(&r, "code", "assign", visit, "--icd", "E11-9", NULL);
 	ck_status(r, 2);
+	/* the same code again bills it twice: refused, nothing saved */
+	run(&r, "code", "assign", visit, "--cpt", "99213", "--modifier", "25", NULL);
+	ck_status(r, 2);
+	ck_assert_msg(strstr(r.err, "procedure 99213 with modifier 25 is on visit"), "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.err, "would bill it twice"));
+	/* a code first added by hand, then assigned */
+	add(proc, "procedure", "--patient", pat, "--encounter", visit, "cpt=99214", NULL);
+	run(&r, "code", "assign", visit, "--cpt", "99214", NULL);
+	ck_status(r, 2);
+	ck_assert_msg(strstr(r.err, "procedure 99214 is on visit"), "%s", r.err);
+	run(&r, "rm", proc, NULL);
+	ck_status(r, 0);
 	run(&r, "code", "done", visit, NULL);
 	ck_status(r, 0);
 	run(&r, "code", "queue", "--json", NULL);
