@@ -147,6 +147,8 @@ t 1 report coding extra
 # verify, status, config, check, passwd
 t 1 verify --bogus
 t 1 verify extra
+t 1 fields --bogus
+t 1 fields extra
 t 2 verify --store "$tmp/no-such-store"
 t 1 status --bogus
 t 1 status extra
