@@ -52,6 +52,12 @@ void chs_replicate__sync_progress(sync_ctx *x, const char *what, size_t done, si
  * not read. */
 int chs_replicate__sync_key_of(int compartment, uint32_t gen, unsigned char *key, void *payload);
 void chs_replicate__sync_keys_dispose(sync_ctx *x);
+/* CHS_EDENIED, saying why, unless the fetched archive carries this
+ * organisation's roster signed by the admin key this store pinned (or may
+ * take one: a store that has not pinned its organisation yet; the admin's
+ * store publishing to an empty archive or over a deleted roster). Run
+ * before anything is applied or sent. */
+int chs_replicate__check_archive(sync_ctx *x);
 /* Accept the archive's new roster commits (fetched by then). */
 int chs_replicate__fetch_roster(sync_ctx *x);
 /* Check and apply every other device's new batches; a device whose

@@ -492,6 +492,7 @@ int chs_replicate__push(sync_ctx *x)
 		/* the archive moved meanwhile: catch up, then try again */
 		chs_error_clear();
 		if ((err = chs_git_fetch(x->git, x->url)) < 0 ||
+		    (err = chs_replicate__check_archive(x)) < 0 ||
 		    (err = chs_replicate__fetch_roster(x)) < 0)
 			return err;
 	}

@@ -3,7 +3,11 @@
  * git mirror (DIR/git, a bare repository holding ciphertext and signed
  * manifests only).
  *
- *   1. fetch the archive's chartsync refs into refs/remotes/archive/;
+ *   1. fetch the archive's chartsync refs into refs/remotes/archive/
+ *      (a ref deleted there goes here too), and check the archive is
+ *      this organisation's: its roster signed by the admin key this store
+ *      pinned (pull.c, chs_replicate__check_archive); otherwise nothing
+ *      is applied or sent;
  *   2. accept the roster's new commits: signed by the organisation's
  *      admin key (pinned at the first roster this store saw), each newer
  *      than the last; a roster that moved backwards or sideways is
@@ -165,7 +169,8 @@ static int run(sync_ctx *x)
 		return chs_error_wrap(err, "cannot reach the archive at %s; your work is saved"
 				      " here and goes with the next sync", x->url);
 	chs_util__fault("fetched");
-	if ((err = chs_replicate__fetch_roster(x)) < 0)
+	if ((err = chs_replicate__check_archive(x)) < 0 ||
+	    (err = chs_replicate__fetch_roster(x)) < 0)
 		return err;
 	if (x->org_admin && (err = chs_replicate__publish_rosters(x->s, x->git)) < 0)
 		return err;

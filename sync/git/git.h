@@ -133,8 +133,9 @@ int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
  * locks of the refs it moves, temporary packs) once stale. */
 int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n);
 /* Fetch the archive's roster and device refs (refs/chartsync/roster and
- * refs/chartsync/devices/...) into refs/remotes/archive/chartsync/...;
- * errors as chs_git_push(). Attachment chunks are not fetched. */
+ * refs/chartsync/devices/...) into refs/remotes/archive/chartsync/...,
+ * deleting there the refs of the kinds fetched that the archive no longer
+ * holds; errors as chs_git_push(). Attachment chunks are not fetched. */
 int chs_git_fetch(chs_git *g, const char *url);
 /* What chs_git_fetch_refs() fetches: */
 #define CHS_GIT_FETCH_CHANGES 1u /* the roster and the devices' batches */

@@ -195,6 +195,36 @@ static int point_fetched_refs(git_repository *mine, const wanted_ref *w, size_t 
 	return err;
 }
 
+/* Forget the fetched refs of what the archive no longer holds (as the
+ * network fetch's prune does): what this mirror says the archive has must
+ * be what it has now, or a deleted ref there would go unseen here. Only
+ * the kinds of ref this fetch asked for. */
+static int prune_fetched(git_repository *mine, unsigned what, const wanted_ref *w, size_t n)
+{
+	const size_t ns = strlen("refs/remotes/archive/");
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	char src[512];
+	size_t i;
+	int rc, err = 0;
+
+	if (git_reference_iterator_glob_new(&it, mine, "refs/remotes/archive/chartsync/*") < 0)
+		return chs_git__fail(CHS_EIO, "cannot read the git repository");
+	while (err == 0 && (rc = git_reference_next(&ref, it)) == 0) {
+		/* refs/remotes/archive/chartsync/... fetched from refs/chartsync/... */
+		snprintf(src, sizeof(src), "refs/%s", git_reference_name(ref) + ns);
+		for (i = 0; i < n && strcmp(w[i].src, src) != 0; i++)
+			;
+		if (i == n && wanted(what, src) && git_reference_delete(ref) < 0)
+			err = chs_git__fail(CHS_EIO, "cannot record what was fetched");
+		git_reference_free(ref);
+	}
+	if (err == 0 && rc != GIT_ITEROVER)
+		err = chs_git__fail(CHS_EIO, "cannot read the git repository");
+	git_reference_iterator_free(it);
+	return err;
+}
+
 /* The folder of a path or file:// archive. */
 static const char *folder_of(const char *url)
 {
@@ -222,6 +252,8 @@ static int local_fetch(git_repository *mine, const char *url, unsigned what)
 	if ((err = list_wanted(src, what, &w, &n)) == 0 && n > 0 &&
 	    (err = copy_objects(mine, src, w, n)) == 0)
 		err = point_fetched_refs(mine, w, n);
+	if (err == 0)
+		err = prune_fetched(mine, what, w, n);
 	wanted_free(w, n);
 	git_repository_free(src);
 	return err;

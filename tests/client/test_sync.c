@@ -524,6 +524,71 @@ START_TEST(test_sync__admin_killed_after_committing_a_roster)
 }
 END_TEST
 
+/* No ref of this store's device, nor any ref at all, in `repo`. */
+static int refs_in(const char *repo)
+{
+	return tu_sh("test -z \"$(git -C '%s' for-each-ref)\"", repo) == 0 ? 0 : 1;
+}
+
+/* Pointed at another organisation's archive, a store sends nothing there
+ * and says whose archive it is; the admin's store too. */
+START_TEST(test_sync__another_organisations_archive_is_refused)
+{
+	char patient[33], note[33], *other = tu_path(top, "other.git"), *zdir = NULL;
+	chs_store *z = tu_store_new(top, "zed", "other-desk", other, &zdir);
+	chs_sync_report rep;
+	int i;
+
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", other), 0);
+	ck_assert_msg(chs_org_init(z, other, "Other archive") == 0, "%s", chs_error_last());
+	tu_sync_ok(z);
+	ck_assert_int_eq(tu_sh("git -C '%s' rev-parse -q --verify refs/chartsync/roster"
+			       " >/dev/null", other), 0);
+	chart(patient, note);
+	for (i = ADMIN; i <= C1; i++) {
+		ck_assert_int_eq(chs_remote_set(st[i], other), 0);
+		ck_assert_int_eq(chs_store_sync(st[i], NULL, &rep), CHS_EDENIED);
+		ck_assert_msg(strstr(chs_error_last(), "is not organisation") &&
+			      strstr(chs_error_last(), "nothing was sent"), "%s", chs_error_last());
+		ck_assert_int_eq(rep.pushed, 0);
+		chs_sync_report_dispose(&rep);
+		ck_assert_int_eq(tu_sh("git -C '%s' rev-parse -q --verify refs/chartsync/devices/%s"
+				       " >/dev/null", other, chs_store_device_id(st[i])), 1);
+	}
+	/* back at its own archive, the clinic's work goes out */
+	ck_assert_int_eq(chs_remote_set(st[C1], archive), 0);
+	ck_assert_uint_eq(sync_ok(C1).batches_out, 2);
+	chs_store_free(z);
+	free(zdir);
+	free(other);
+}
+END_TEST
+
+/* An empty bare repository is no organisation's archive: a device
+ * refuses to send to it. The admin's store publishes the roster there
+ * (that is how 'org init' makes an archive), and then the devices may. */
+START_TEST(test_sync__an_empty_archive_takes_the_admins_roster_first)
+{
+	char patient[33], note[33], *empty = tu_path(top, "empty.git");
+	chs_sync_report rep;
+
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", empty), 0);
+	chart(patient, note);
+	ck_assert_int_eq(chs_remote_set(st[C1], empty), 0);
+	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "holds no roster"), "%s", chs_error_last());
+	ck_assert_int_eq(rep.pushed, 0);
+	chs_sync_report_dispose(&rep);
+	ck_assert_int_eq(refs_in(empty), 0);
+	ck_assert_int_eq(chs_remote_set(st[ADMIN], empty), 0);
+	sync_ok(ADMIN);
+	ck_assert_int_eq(tu_sh("git -C '%s' rev-parse -q --verify refs/chartsync/roster"
+			       " >/dev/null", empty), 0);
+	ck_assert_uint_eq(sync_ok(C1).batches_out, 2);
+	free(empty);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sync");
@@ -545,6 +610,8 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, test_sync__killed_anywhere_the_next_sync_finishes, 0,
 			    (int)(sizeof(faults) / sizeof(faults[0])));
 	tcase_add_test(tc, test_sync__admin_killed_after_committing_a_roster);
+	tcase_add_test(tc, test_sync__another_organisations_archive_is_refused);
+	tcase_add_test(tc, test_sync__an_empty_archive_takes_the_admins_roster_first);
 	suite_add_tcase(s, tc);
 	return s;
 }
