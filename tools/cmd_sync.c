@@ -39,9 +39,14 @@ static const char sync_help[] =
 	"finishes the job. Anything in the archive that fails a check is\n"
 	"refused, never applied, and listed (exit 2 after everything else).\n"
 	"\n"
-	"--json keys: roster, devices, batches_in, changes_in, batches_out,\n"
-	"changes_out, chunks_in, attachments_in, chunks_out (1 MiB each),\n"
-	"pushed, refused, and problems when something was refused.\n";
+	"'sent' counts what reached the archive, with work an earlier sync\n"
+	"prepared but could not send.\n"
+	"\n"
+	"--json keys: roster, devices, batches_in, changes_in, batches_out and\n"
+	"changes_out (prepared for the archive by this sync), batches_sent and\n"
+	"changes_sent (received by the archive), chunks_in, attachments_in,\n"
+	"chunks_out (1 MiB each), pushed, refused, and problems when something\n"
+	"was refused.\n";
 
 static int print_report(const chs_sync_report *r, int json)
 {
@@ -59,6 +64,13 @@ static int print_report(const chs_sync_report *r, int json)
 				      "pushed", r->pushed, "refused", (json_int_t)r->refused);
 		char *text;
 
+		if (o && (json_object_set_new(o, "batches_sent",
+					      json_integer((json_int_t)r->batches_pushed)) < 0 ||
+			  json_object_set_new(o, "changes_sent",
+					      json_integer((json_int_t)r->changes_pushed)) < 0)) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (o && r->refused)
 			json_object_set_new(o, "problems", json_string(r->problems.ptr));
 		if (!o || !(text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
@@ -70,11 +82,16 @@ static int print_report(const chs_sync_report *r, int json)
 		json_decref(o);
 		return CLI_OK;
 	}
-	printf("received %zu change%s in %zu batch%s; sent %zu change%s in %zu batch%s%s\n",
+	/* sent: what the archive received, an earlier sync's batches too */
+	printf("received %zu change%s in %zu batch%s; sent %zu change%s in %zu batch%s",
 	       r->changes_in, r->changes_in == 1 ? "" : "s", r->batches_in,
-	       r->batches_in == 1 ? "" : "es", r->changes_out, r->changes_out == 1 ? "" : "s",
-	       r->batches_out, r->batches_out == 1 ? "" : "es",
-	       r->pushed ? "" : r->batches_out ? " (not yet in the archive)" : "");
+	       r->batches_in == 1 ? "" : "es", r->changes_pushed,
+	       r->changes_pushed == 1 ? "" : "s", r->batches_pushed,
+	       r->batches_pushed == 1 ? "" : "es");
+	if (r->batches_out > r->batches_pushed)
+		printf(" (%zu more prepared, not yet in the archive)",
+		       r->batches_out - r->batches_pushed);
+	putchar('\n');
 	if (r->attachments_in || r->chunks_out)
 		printf("attachments: %zu received; %zu MiB of scans sent\n", r->attachments_in,
 		       r->chunks_out);

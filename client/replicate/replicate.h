@@ -91,6 +91,10 @@ typedef struct chs_sync_report {
 	size_t chunks_in;        /* attachment chunks received and stored here */
 	size_t attachments_in;   /* attachments whose bytes are now all here */
 	size_t chunks_out;       /* attachment chunks this sync sent */
+	/* this device's batches (and their changes) the archive received
+	 * from this sync: made here now or by an earlier sync that could
+	 * not send them */
+	size_t batches_pushed, changes_pushed;
 } chs_sync_report;
 
 /* Fetch, check and apply what is new in the archive, then send this

@@ -451,11 +451,65 @@ static int ahead(sync_ctx *x, const char *ref, const char *fetched, int *yes)
 	return err;
 }
 
+/* The changes of the batch in commit `oid`, as its manifest lists them
+ * (unpacked without keys, so none of them is read). */
+static int changes_in(sync_ctx *x, const char *oid, size_t *n)
+{
+	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
+	chs_git_commit *c = NULL;
+	chs_batch *b = NULL;
+	int complete, err;
+
+	*n = 0;
+	if ((err = chs_git_read(x->git, oid, &c)) == 0 &&
+	    (err = chs_batch_unpack(&b, c->entries, c->nentries, chs_key_none, NULL,
+				    &complete)) == 0)
+		err = chs_batch_manifest_ids(b, &ids, n);
+	free(ids);
+	chs_batch_free(b);
+	chs_git_commit_free(c);
+	return err;
+}
+
+/*
+ * What a push of this device's ref delivers: every commit after the
+ * archive's tip, whichever sync made it. A sync that committed its
+ * batches and then lost the archive leaves them for the next one to
+ * push, and that one's summary must count them: the batches this sync
+ * made are the last `batches_out` (their changes counted already), the
+ * older ones are read back.
+ */
+static int count_outgoing(sync_ctx *x, const char *mine, const char *fetched,
+			  size_t *batches, size_t *changes)
+{
+	char (*oids)[41] = NULL, theirs[41];
+	size_t i, n = 0, k;
+	int err;
+
+	*batches = *changes = 0;
+	if ((err = chs_git_ref(x->git, fetched, theirs)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		theirs[0] = '\0';
+	} else if (err < 0) {
+		return err;
+	}
+	if ((err = chs_git_log(x->git, mine, theirs[0] ? theirs : NULL, &oids, &n)) < 0)
+		return err;
+	*batches = n;
+	*changes = n >= x->rep->batches_out ? x->rep->changes_out : 0;
+	for (i = 0; i + x->rep->batches_out < n && err == 0; i++) {
+		if ((err = changes_in(x, oids[i], &k)) == 0)
+			*changes += k;
+	}
+	free(oids);
+	return err;
+}
+
 static int push_once(sync_ctx *x)
 {
 	char mine[sizeof(CHS_DEVICE_REFS) + 33], fetched[sizeof(FETCHED_DEVICES) + 33];
 	const char *refs[2];
-	size_t n = 0;
+	size_t n = 0, batches = 0, changes = 0;
 	int yes, err;
 
 	snprintf(mine, sizeof(mine), "%s%s", CHS_DEVICE_REFS, x->s->device_id);
@@ -468,14 +522,19 @@ static int push_once(sync_ctx *x)
 	}
 	if ((err = ahead(x, mine, fetched, &yes)) < 0)
 		return err;
+	if (yes && (err = count_outgoing(x, mine, fetched, &batches, &changes)) < 0)
+		return err;
 	if (yes)
 		refs[n++] = mine;
 	if (n == 0)
 		return 0;
 	chs_replicate__sync_progress(x, "Sending", 0, 0);
 	chs_util__fault("pushing");
-	if ((err = chs_git_push(x->git, x->url, refs, n)) == 0)
+	if ((err = chs_git_push(x->git, x->url, refs, n)) == 0) {
 		x->rep->pushed = 1;
+		x->rep->batches_pushed = batches;
+		x->rep->changes_pushed = changes;
+	}
 	chs_util__fault("pushed");
 	return err;
 }

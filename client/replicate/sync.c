@@ -45,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -139,6 +140,16 @@ static int find_me(sync_ctx *x)
 	return 0;
 }
 
+/* A failed fetch: the git layer's words name the cause (an archive out
+ * of reach is not a full disk here); what they all share is said after. */
+static int work_is_saved(int err)
+{
+	char why[1024];
+
+	snprintf(why, sizeof(why), "%s", chs_error_last());
+	return chs_error_set(err, "%s; your work is saved here and goes with the next sync", why);
+}
+
 /* What the attachment steps (blobsync.c) need of this sync. */
 static void blob_sync_of(sync_ctx *x, chs_blob_sync *b, int fetched)
 {
@@ -166,8 +177,7 @@ static int run(sync_ctx *x)
 	chs_replicate__sync_progress(x, "Fetching", 0, 0);
 	if ((err = chs_git_fetch_refs(x->git, x->url, CHS_GIT_FETCH_CHANGES |
 				      (chunks ? CHS_GIT_FETCH_CHUNKS : 0))) < 0)
-		return chs_error_wrap(err, "cannot reach the archive at %s; your work is saved"
-				      " here and goes with the next sync", x->url);
+		return work_is_saved(err);
 	chs_util__fault("fetched");
 	if ((err = chs_replicate__check_archive(x)) < 0 ||
 	    (err = chs_replicate__fetch_roster(x)) < 0)

@@ -305,6 +305,8 @@ static int net_failure(net_op *op, int rc, const char *doing)
 				     op->url);
 	if (rc == GIT_ENONFASTFORWARD)
 		return chs_git__refused_rewind();
+	if (!op->push)
+		return chs_git__fail_fetch(op->url, "cannot reach the archive at");
 	return chs_git__fail(CHS_EIO, doing);
 }
 

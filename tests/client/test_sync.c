@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 enum { ADMIN, C1, C2, B1, NSTORES };
 
@@ -589,6 +591,83 @@ START_TEST(test_sync__an_empty_archive_takes_the_admins_roster_first)
 }
 END_TEST
 
+/* A full disk while fetching is said as what it is, not as an archive
+ * out of reach. The disk fills up here as a file size limit: a write
+ * past it fails (EFBIG) as a write to a full disk fails (ENOSPC). */
+START_TEST(test_sync__a_full_disk_is_not_an_unreachable_archive)
+{
+	char patient[33], note[33], id[33], text[16385] = "";
+	chs_edit n[] = { tu_edit("text", text), tu_edit("date", "2026-11-21") };
+	struct rlimit old, lim;
+	chs_sync_report rep;
+	unsigned x = 12345;
+	int k, i;
+
+	chart(patient, note);
+	for (k = 0; k < 16; k++) {
+		/* text that compresses little, so the batches' pack is large */
+		for (i = 0; i < 16384; i++) {
+			x = x * 1103515245u + 12345u;
+			text[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[(x >> 16) % 36];
+		}
+		text[16384] = '\0';
+		add(C1, "note", n, 2, patient, id);
+	}
+	sync_ok(C1);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 64 * 1024;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(chs_store_sync(st[C2], NULL, &rep), CHS_EIO);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	ck_assert_msg(strstr(chs_error_last(), "the disk is full or a write failed") &&
+		      strstr(chs_error_last(), "File too large") &&
+		      !strstr(chs_error_last(), "cannot reach"), "%s", chs_error_last());
+	chs_sync_report_dispose(&rep);
+	/* with room again, the next sync finishes the job */
+	ck_assert_uint_eq(sync_ok(C2).batches_in, 18);
+}
+END_TEST
+
+/* An archive out of reach is still said so. */
+START_TEST(test_sync__an_unreachable_archive_is_said_so)
+{
+	chs_sync_report rep;
+	char *gone = tu_path(top, "gone.git");
+
+	ck_assert_int_eq(chs_remote_set(st[C1], gone), 0);
+	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EIO);
+	ck_assert_msg(strstr(chs_error_last(), "cannot reach the archive at") &&
+		      strstr(chs_error_last(), "your work is saved here"), "%s", chs_error_last());
+	chs_sync_report_dispose(&rep);
+	free(gone);
+}
+END_TEST
+
+/* A sync that prepared its batches and then lost the archive leaves them
+ * to the next one, whose summary counts them as sent. */
+START_TEST(test_sync__batches_prepared_earlier_count_as_sent)
+{
+	chs_sync_report r;
+
+	add_patients(C1, 3, "A");
+	ck_assert_int_eq(cli_sync(C1, "committed"), 128 + 9);
+	ck_assert_int_eq(tu_sh("CHARTSYNC_PASSPHRASE=pw '%s' --store '%s' --user %s sync"
+			       " | grep -q '; sent 3 changes in 3 batches$'", CHARTSYNC_BIN,
+			       dirs[C1], members[C1].user), 0);
+	add_patients(C1, 1, "B");
+	ck_assert_int_eq(cli_sync(C1, "pushing"), 128 + 9);
+	add_patients(C1, 1, "C");
+	r = sync_ok(C1);
+	ck_assert_uint_eq(r.batches_out, 1);
+	ck_assert_uint_eq(r.batches_pushed, 2);
+	ck_assert_uint_eq(r.changes_pushed, 2);
+	r = sync_ok(C2);
+	ck_assert_uint_eq(r.batches_in, 5);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sync");
@@ -612,6 +691,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__admin_killed_after_committing_a_roster);
 	tcase_add_test(tc, test_sync__another_organisations_archive_is_refused);
 	tcase_add_test(tc, test_sync__an_empty_archive_takes_the_admins_roster_first);
+	tcase_add_test(tc, test_sync__a_full_disk_is_not_an_unreachable_archive);
+	tcase_add_test(tc, test_sync__an_unreachable_archive_is_said_so);
+	tcase_add_test(tc, test_sync__batches_prepared_earlier_count_as_sent);
 	suite_add_tcase(s, tc);
 	return s;
 }
