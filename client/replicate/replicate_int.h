@@ -27,6 +27,7 @@ typedef struct sync_ctx {
 	const chs_sync_opts *opts;
 	chs_sync_report *rep;
 	int org_admin; /* this store holds the organisation's admin key */
+	int own_ref_forged; /* the archive holds commits under this device's name it did not make */
 	/* the store transaction batches are being applied in (see apply_one, pull.c) */
 	int applying;
 	size_t group_batches, group_changes;

@@ -505,12 +505,49 @@ static int count_outgoing(sync_ctx *x, const char *mine, const char *fetched,
 	return err;
 }
 
+/*
+ * The archive holds commits under this device's name that it did not
+ * make: its ref there is neither this device's tip nor behind it (a
+ * rewritten or forged history). Every push of the ref would be refused
+ * as "not a fast-forward", and every other device refuses the forgery,
+ * so this device's work reaches no one until the ref is reset: said
+ * plainly, with what the admin does about it, instead of a push that
+ * fails. An archive tip behind this device's (batches dropped) is no
+ * forgery: the push puts them back.
+ */
+static int own_ref_forged(sync_ctx *x, const char *mine, const char *fetched, int *forged)
+{
+	char ours[41], theirs[41];
+	int yes, err;
+
+	*forged = 0;
+	if ((err = chs_git_ref(x->git, mine, ours)) == CHS_ENOTFOUND ||
+	    (err == 0 && (err = chs_git_ref(x->git, fetched, theirs)) == CHS_ENOTFOUND)) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0 || strcmp(ours, theirs) == 0 ||
+	    (err = chs_git_is_ancestor(x->git, theirs, ours, &yes)) < 0 || yes)
+		return err;
+	*forged = 1;
+	if (x->own_ref_forged++)
+		return 0; /* said already, at the first try */
+	chs_replicate__sync_note(x, "the archive holds commits under this device's name (%s%s) that"
+				 " this device did not make: this store's work is NOT being"
+				 " delivered to anyone. Tell the organisation's admin, who removes"
+				 " that ref on the archive's server ('git --git-dir=ARCHIVE"
+				 " update-ref -d %s%s'); the next sync here then publishes this"
+				 " device's own history again", CHS_DEVICE_REFS, x->s->device_id,
+				 CHS_DEVICE_REFS, x->s->device_id);
+	return 0;
+}
+
 static int push_once(sync_ctx *x)
 {
 	char mine[sizeof(CHS_DEVICE_REFS) + 33], fetched[sizeof(FETCHED_DEVICES) + 33];
 	const char *refs[2];
 	size_t n = 0, batches = 0, changes = 0;
-	int yes, err;
+	int yes, forged = 0, err;
 
 	snprintf(mine, sizeof(mine), "%s%s", CHS_DEVICE_REFS, x->s->device_id);
 	snprintf(fetched, sizeof(fetched), "%s%s", FETCHED_DEVICES, x->s->device_id);
@@ -520,8 +557,11 @@ static int push_once(sync_ctx *x)
 		if (yes)
 			refs[n++] = CHS_ROSTER_REF;
 	}
-	if ((err = ahead(x, mine, fetched, &yes)) < 0)
+	if ((err = ahead(x, mine, fetched, &yes)) < 0 ||
+	    (yes && (err = own_ref_forged(x, mine, fetched, &forged)) < 0))
 		return err;
+	if (forged)
+		yes = 0; /* said; the push would only be refused */
 	if (yes && (err = count_outgoing(x, mine, fetched, &batches, &changes)) < 0)
 		return err;
 	if (yes)

@@ -668,6 +668,60 @@ START_TEST(test_sync__batches_prepared_earlier_count_as_sent)
 }
 END_TEST
 
+/* The archive's host rewrites clinic A's own ref: clinic A says that the
+ * archive holds commits under its name that it did not make and that its
+ * work is not delivered, sync after sync; once the admin removes the ref
+ * on the server, clinic A's next sync publishes its own history again
+ * and clinic B receives everything. */
+START_TEST(test_sync__a_device_whose_own_ref_was_forged_says_so_and_recovers)
+{
+	const char *dev = chs_store_device_id(st[C1]);
+	char patient[33], note[33], h1[65], h2[65];
+	chs_sync_report rep;
+	int64_t n1, n2;
+	int k;
+
+	chart(patient, note);
+	sync_ok(C1);
+	sync_ok(C2);
+	/* the host: a commit on batch 1 that no device signed, as the ref */
+	ck_assert_int_eq(tu_sh("cd '%s' && c=$(git commit-tree -p refs/chartsync/devices/%s~1"
+			       " -m forged refs/chartsync/devices/%s^{tree}) &&"
+			       " git update-ref refs/chartsync/devices/%s $c", archive, dev, dev, dev),
+			 0);
+	for (k = 0; k < 2; k++) {
+		add_patients(C1, 1, k ? "Y" : "X");
+		ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EDAMAGED);
+		ck_assert_msg(strstr(rep.problems.ptr, "holds commits under this device's name") &&
+			      strstr(rep.problems.ptr, "did not make") &&
+			      strstr(rep.problems.ptr, "NOT being delivered") &&
+			      strstr(rep.problems.ptr, "update-ref -d refs/chartsync/devices/"),
+			      "%s", rep.problems.ptr);
+		ck_assert_uint_eq(rep.refused, 1);
+		ck_assert_uint_eq(rep.batches_pushed, 0);
+		chs_sync_report_dispose(&rep);
+	}
+	/* what the command prints says it too */
+	ck_assert_int_eq(tu_sh("CHARTSYNC_PASSPHRASE=pw '%s' --store '%s' --user %s sync 2>&1"
+			       " | grep -q 'NOT being delivered'", CHARTSYNC_BIN, dirs[C1],
+			       members[C1].user), 0);
+	/* the recovery: the admin removes the ref on the server */
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref -d refs/chartsync/devices/%s",
+			       archive, dev), 0);
+	rep = sync_ok(C1);
+	ck_assert_uint_eq(rep.batches_pushed, 4);
+	/* the archive holds this device's own history again */
+	ck_assert_int_eq(tu_sh("test $(git -C '%s' rev-parse refs/chartsync/devices/%s) ="
+			       " $(git -C '%s/git' rev-parse refs/chartsync/devices/%s)",
+			       archive, dev, dirs[C1], dev), 0);
+	ck_assert_uint_eq(sync_ok(C2).batches_in, 2);
+	state_hash(C1, h1, &n1);
+	state_hash(C2, h2, &n2);
+	ck_assert_str_eq(h1, h2);
+	ck_assert_int_eq(n1, 4);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sync");
@@ -694,6 +748,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__a_full_disk_is_not_an_unreachable_archive);
 	tcase_add_test(tc, test_sync__an_unreachable_archive_is_said_so);
 	tcase_add_test(tc, test_sync__batches_prepared_earlier_count_as_sent);
+	tcase_add_test(tc, test_sync__a_device_whose_own_ref_was_forged_says_so_and_recovers);
 	suite_add_tcase(s, tc);
 	return s;
 }
