@@ -112,6 +112,20 @@ static const chs_field_def audit_fields[] = {
 	{ NULL, 0, 0, NULL }
 };
 
+/* Tampering with the archive that a device saw and the sync healed
+ * (client/replicate/tamper.c): what happened (`kind`), to which ref, in
+ * words, when, and the device and site that saw it. Ids and names only:
+ * the billing compartment, so every role records and reads them. */
+static const chs_field_def archive_event_fields[] = {
+	{ "kind", CHS_KIND_TEXT, REQ, NULL },
+	{ "ref", CHS_KIND_TEXT, REQ, NULL },
+	{ "detail", CHS_KIND_TEXT, OPT, NULL },
+	{ "seen", CHS_KIND_DATE, REQ, NULL },
+	{ "by", CHS_KIND_TEXT, REQ, NULL },
+	{ "site", CHS_KIND_TEXT, OPT, NULL },
+	{ NULL, 0, 0, NULL }
+};
+
 /* A colleague's check of a record against the paper chart
  * (confirm.c): the record and the head change it confirmed. */
 static const chs_field_def confirmation_fields[] = {
@@ -150,6 +164,8 @@ static const chs_type_def types[] = {
 	{ "confirmation", CHS_BILLING, CHS_LINK_OPTIONAL, CHS_LINK_NONE,
 	  CHS_TYPE_APPEND_ONLY | CHS_TYPE_VIA_COMMAND, confirmation_fields },
 	{ "fee", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, fee_fields },
+	{ "archive_event", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, CHS_TYPE_APPEND_ONLY,
+	  archive_event_fields },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 

@@ -8,6 +8,9 @@
  *      this organisation's: its roster signed by the admin key this store
  *      pinned (pull.c, chs_replicate__check_archive); otherwise nothing
  *      is applied or sent;
+ *      Where the archive's refs stood before the fetch is noted first:
+ *      after step 2, each ref that went missing, went back or was
+ *      replaced since becomes a signed archive_event record (tamper.c);
  *   2. accept the roster's new commits: signed by the organisation's
  *      admin key (pinned at the first roster this store saw), each newer
  *      than the last; a roster that moved backwards or sideways is
@@ -38,7 +41,7 @@
  * ref forward. One sync per store at a time (an flock on DIR/sync.lock).
  *
  * This file runs the steps in order; they live in pull.c (2, 3), org.c
- * (4), send.c (5, 6) and blobsync.c (7).
+ * (4), send.c (5, 6), blobsync.c (7) and tamper.c (the record of 1).
  */
 #include "replicate_int.h"
 
@@ -175,6 +178,8 @@ static int run(sync_ctx *x)
 	chs_blob_sync b;
 
 	chs_replicate__sync_progress(x, "Fetching", 0, 0);
+	if ((err = chs_replicate__seen_before(x)) < 0)
+		return err;
 	if ((err = chs_git_fetch_refs(x->git, x->url, CHS_GIT_FETCH_CHANGES |
 				      (chunks ? CHS_GIT_FETCH_CHUNKS : 0))) < 0)
 		return work_is_saved(err);
@@ -184,7 +189,8 @@ static int run(sync_ctx *x)
 		return err;
 	if (x->org_admin && (err = chs_replicate__publish_rosters(x->s, x->git)) < 0)
 		return err;
-	if ((err = find_me(x)) < 0 || (err = chs_replicate__pull_devices(x)) < 0 ||
+	if ((err = find_me(x)) < 0 || (err = chs_replicate__record_tampering(x)) < 0 ||
+	    (err = chs_replicate__pull_devices(x)) < 0 ||
 	    (err = chs_replicate__commit_outgoing(x)) < 0 || (err = chs_replicate__push(x)) < 0)
 		return err;
 	blob_sync_of(x, &b, chunks);
@@ -230,6 +236,7 @@ int chs_store_sync(chs_store *s, const chs_sync_opts *opts, chs_sync_report *rep
 				    rep->refused == 1 ? "was" : "were", rep->problems.ptr);
 done:
 	chs_replicate__sync_keys_dispose(&x);
+	chs_replicate__seen_dispose(&x.seen);
 	pthread_mutex_destroy(&x.keys_lock);
 	chs_roster_free(x.roster);
 	chs_git_free(x.reader_git);

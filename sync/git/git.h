@@ -130,7 +130,9 @@ int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
  * URLs: a path, file://, git://, ssh://[user@]host[:port]/path,
  * user@host:path, https://. To a path, the push writes into the archive
  * itself, and first clears what a push killed there left behind (the
- * locks of the refs it moves, temporary packs) once stale. */
+ * locks of the refs it moves, temporary packs) once stale. A pushed
+ * refs/chartsync/X moves refs/remotes/archive/chartsync/X here too, as
+ * git's remote-tracking refs move. */
 int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n);
 /* Fetch the archive's roster and device refs (refs/chartsync/roster and
  * refs/chartsync/devices/...) into refs/remotes/archive/chartsync/...,

@@ -709,16 +709,93 @@ START_TEST(test_sync__a_device_whose_own_ref_was_forged_says_so_and_recovers)
 	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref -d refs/chartsync/devices/%s",
 			       archive, dev), 0);
 	rep = sync_ok(C1);
-	ck_assert_uint_eq(rep.batches_pushed, 4);
+	/* two patients, and the records of what it saw: its ref rewritten,
+	 * then deleted (tamper.c) */
+	ck_assert_uint_eq(rep.batches_pushed, 6);
 	/* the archive holds this device's own history again */
 	ck_assert_int_eq(tu_sh("test $(git -C '%s' rev-parse refs/chartsync/devices/%s) ="
 			       " $(git -C '%s/git' rev-parse refs/chartsync/devices/%s)",
 			       archive, dev, dirs[C1], dev), 0);
-	ck_assert_uint_eq(sync_ok(C2).batches_in, 2);
+	ck_assert_uint_eq(sync_ok(C2).batches_in, 4);
 	state_hash(C1, h1, &n1);
 	state_hash(C2, h2, &n2);
 	ck_assert_str_eq(h1, h2);
-	ck_assert_int_eq(n1, 4);
+	ck_assert_int_eq(n1, 6);
+}
+END_TEST
+
+/* `chartsync CMD...` on store i, its standard output piped to `filter`
+ * (a shell pipeline ending in a test); the pipeline's status. */
+static int cli_out(int i, const char *cmd, const char *filter)
+{
+	return tu_sh("CHARTSYNC_PASSPHRASE=pw '%s' --store '%s' --user %s %s | %s", CHARTSYNC_BIN,
+		     dirs[i], members[i].user, cmd, filter);
+}
+
+/* The host deletes a clinic's ref, then the roster, then winds the
+ * roster back. Each heals (the clinic and the admin push again), and
+ * each is recorded by the store that saw it, signed and synced: the
+ * admin reads all three in 'status' and 'report archive', and so does
+ * the billing office. */
+START_TEST(test_sync__healed_tampering_is_recorded_and_shown)
+{
+	const char *dev = chs_store_device_id(st[C1]);
+	char patient[33], note[33], *events = NULL;
+	chs_sync_report r;
+
+	chart(patient, note);
+	sync_ok(C1);
+	sync_ok(ADMIN);
+	/* before anything happened: nothing to report */
+	ck_assert_int_eq(cli_out(ADMIN, "report archive --json", "grep -qx '\\[\\]'"), 0);
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref -d refs/chartsync/devices/%s",
+			       archive, dev), 0);
+	r = sync_ok(C1);
+	ck_assert_uint_eq(r.tampering, 1);
+	ck_assert_int_eq(tu_sh("git -C '%s' merge-base --is-ancestor"
+			       " $(git -C '%s/git' rev-parse refs/chartsync/devices/%s~1)"
+			       " refs/chartsync/devices/%s", archive, dirs[C1], dev, dev), 0);
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref -d refs/chartsync/roster",
+			       archive), 0);
+	r = sync_ok(ADMIN);
+	ck_assert_uint_eq(r.tampering, 1);
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref refs/chartsync/roster"
+			       " refs/chartsync/roster~1", archive), 0);
+	r = sync_ok(ADMIN);
+	ck_assert_uint_eq(r.tampering, 1);
+	/* healed: every store syncs cleanly again */
+	sync_ok(C1);
+	sync_ok(C2);
+	sync_ok(B1);
+	r = sync_ok(ADMIN);
+	ck_assert_uint_eq(r.tampering, 0);
+	ck_assert_int_eq(cli_out(ADMIN, "status", "grep -q '^archive:  tampered with: 3 events"
+				 " seen and healed, the last .* (roster-rolled-back);"
+				 " see .chartsync report archive.$'"), 0);
+	ck_assert_int_eq(cli_out(ADMIN, "report archive", "grep -c 'seen by' | grep -qx 3"), 0);
+	ck_assert_int_eq(cli_out(ADMIN, "report archive", "grep -q '^3 tampering events'"), 0);
+	ck_assert_int_eq(cli_out(ADMIN, "report archive",
+				 "grep -q 'device-ref-deleted  refs/chartsync/devices/.* seen by'"),
+			 0);
+	/* the billing office reads them too, and the same three */
+	ck_assert_int_eq(cli_out(B1, "report archive --json",
+				 "grep -o '\"kind\":\"[a-z-]*\"' | tr '\\n' ' ' | grep -qx"
+				 " '\"kind\":\"device-ref-deleted\" \"kind\":\"roster-deleted\""
+				 " \"kind\":\"roster-rolled-back\" '"), 0);
+	ck_assert_int_eq(tu_list_json(st[B1], "archive_event", NULL, &events), 0);
+	ck_assert_ptr_nonnull(strstr(events, dev));
+	free(events);
+	/* not typed in by hand, and not in a plain listing */
+	{
+		chs_edit e[] = { tu_edit("kind", "roster-deleted") };
+		char id[33];
+
+		ck_assert_int_eq(chs_record_add(st[ADMIN], "archive_event", e, 1, NULL, NULL, id),
+				 CHS_EDENIED);
+	}
+	ck_assert_int_eq(tu_list_json(st[ADMIN], NULL, NULL, &events), 0);
+	ck_assert_ptr_null(strstr(events, "archive_event"));
+	free(events);
 }
 END_TEST
 
@@ -749,6 +826,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync__an_unreachable_archive_is_said_so);
 	tcase_add_test(tc, test_sync__batches_prepared_earlier_count_as_sent);
 	tcase_add_test(tc, test_sync__a_device_whose_own_ref_was_forged_says_so_and_recovers);
+	tcase_add_test(tc, test_sync__healed_tampering_is_recorded_and_shown);
 	suite_add_tcase(s, tc);
 	return s;
 }
