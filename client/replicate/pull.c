@@ -222,6 +222,7 @@ static int admin_may_publish(sync_ctx *x, const char *org)
 	if ((err = chs_store__roster_load(x->s, &mine, NULL)) < 0 ||
 	    (err = chs_git_refs(x->git, FETCHED_DEVICES, &refs, &n)) < 0)
 		goto done;
+	x->rep->devices = n;
 	for (i = 0; i < n; i++)
 		if (!chs_roster_find(mine, refs[i] + strlen(FETCHED_DEVICES)))
 			break;
@@ -259,10 +260,13 @@ int chs_replicate__check_archive(sync_ctx *x)
 		return err;
 	if ((err = chs_git_ref(x->git, FETCHED_ROSTER, tip)) == CHS_ENOTFOUND) {
 		chs_error_clear();
-		return x->org_admin ? admin_may_publish(x, org)
-			: not_ours(x, org, "it holds no roster (if the address is right, the"
-				   " roster was deleted there: tell the organisation's admin, whose"
-				   " next sync puts it back)");
+		if (x->org_admin)
+			return admin_may_publish(x, org);
+		/* this organisation's devices there: its archive, roster deleted */
+		x->roster_deleted = admin_may_publish(x, org) == 0 && x->rep->devices > 0;
+		return not_ours(x, org, "it holds no roster (if the address is right, the"
+				" roster was deleted there: tell the organisation's admin, whose"
+				" next sync puts it back)");
 	}
 	if (err < 0)
 		return err;

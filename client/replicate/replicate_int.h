@@ -36,6 +36,7 @@ typedef struct sync_ctx {
 	int org_admin; /* this store holds the organisation's admin key */
 	int own_ref_forged; /* the archive holds commits under this device's name it did not make */
 	chs_replicate_seen seen; /* the archive's refs before this sync's fetch */
+	int roster_deleted; /* check_archive: only the roster is missing there */
 	/* the store transaction batches are being applied in (see apply_one, pull.c) */
 	int applying;
 	size_t group_batches, group_changes;

@@ -153,6 +153,19 @@ static int work_is_saved(int err)
 	return chs_error_set(err, "%s; your work is saved here and goes with the next sync", why);
 }
 
+/* The organisation's archive lost its roster: nothing goes there, but
+ * what this sync saw is recorded here, to go with a later sync (the
+ * next fetch starts from what this one saw). The refusal's words stay. */
+static void record_before_refusing(sync_ctx *x)
+{
+	char why[1024];
+
+	snprintf(why, sizeof(why), "%s", chs_error_last());
+	if (find_me(x) == 0)
+		chs_replicate__record_tampering(x);
+	chs_error_set(CHS_EDENIED, "%s", why);
+}
+
 /* What the attachment steps (blobsync.c) need of this sync. */
 static void blob_sync_of(sync_ctx *x, chs_blob_sync *b, int fetched)
 {
@@ -184,8 +197,12 @@ static int run(sync_ctx *x)
 				      (chunks ? CHS_GIT_FETCH_CHUNKS : 0))) < 0)
 		return work_is_saved(err);
 	chs_util__fault("fetched");
-	if ((err = chs_replicate__check_archive(x)) < 0 ||
-	    (err = chs_replicate__fetch_roster(x)) < 0)
+	if ((err = chs_replicate__check_archive(x)) < 0) {
+		if (x->roster_deleted)
+			record_before_refusing(x);
+		return err;
+	}
+	if ((err = chs_replicate__fetch_roster(x)) < 0)
 		return err;
 	if (x->org_admin && (err = chs_replicate__publish_rosters(x->s, x->git)) < 0)
 		return err;

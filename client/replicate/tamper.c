@@ -39,8 +39,26 @@ void chs_replicate__seen_dispose(chs_replicate_seen *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/* CHS_ENOTFOUND unless every device ref noted is a device on the roster
+ * this store holds. */
+static int our_devices(sync_ctx *x, const chs_replicate_seen *v)
+{
+	chs_roster *mine = NULL;
+	size_t i;
+	int err;
+
+	if ((err = chs_store__roster_load(x->s, &mine, NULL)) < 0)
+		return err;
+	for (i = 0; i < v->n; i++)
+		if (!chs_roster_find(mine, v->refs[i] + strlen(TRACKED_DEVICES)))
+			break;
+	chs_roster_free(mine);
+	return i < v->n ? CHS_ENOTFOUND : 0;
+}
+
 /* CHS_ENOTFOUND unless what the mirror last saw was this organisation's
- * archive: its roster there, signed by the pinned admin key. After a
+ * archive: its roster there, signed by the pinned admin key (or, with
+ * no roster there, device refs of this roster's devices only). After a
  * fetch from some other archive (refused, chs_replicate__check_archive)
  * the mirror holds that archive's refs, and nothing about this one can
  * be told from them. */
@@ -52,8 +70,10 @@ static int ours(sync_ctx *x, const chs_replicate_seen *v)
 	char org[33];
 	int err;
 
-	if (v->n == 0 || strcmp(v->refs[v->n - 1], TRACKED_ROSTER) != 0)
+	if (v->n == 0)
 		return CHS_ENOTFOUND;
+	if (strcmp(v->refs[v->n - 1], TRACKED_ROSTER) != 0)
+		return our_devices(x, v); /* the roster was missing there already */
 	if ((err = chs_store__org_pinned(x->s, org, admin)) < 0)
 		return err;
 	if (chs_git_read(x->git, v->oids[v->n - 1], &c) < 0 ||
