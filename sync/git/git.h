@@ -137,7 +137,10 @@ int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n)
 /* Fetch the archive's roster and device refs (refs/chartsync/roster and
  * refs/chartsync/devices/...) into refs/remotes/archive/chartsync/...,
  * deleting there the refs of the kinds fetched that the archive no longer
- * holds; errors as chs_git_push(). Attachment chunks are not fetched. */
+ * holds; errors as chs_git_push(), except that a write this computer
+ * refuses (a full disk, a quota, a read-only file system) is CHS_EIO in
+ * words that say so, never as an archive out of reach. Attachment chunks
+ * are not fetched. */
 int chs_git_fetch(chs_git *g, const char *url);
 /* What chs_git_fetch_refs() fetches: */
 #define CHS_GIT_FETCH_CHANGES 1u /* the roster and the devices' batches */
