@@ -172,27 +172,13 @@ static void put_safe(const char *t)
 
 static int print_archive_json(const chs_archive_events *l)
 {
-	json_t *a = json_array();
 	char *text = NULL;
-	size_t i;
+	int err;
 
-	for (i = 0; a && i < chs_archive_events_count(l); i++) {
-		const chs_archive_event *e = chs_archive_events_get(l, i);
-
-		if (json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-							"id", e->id, "seen", e->seen, "kind", e->kind,
-							"ref", e->ref, "detail", e->detail, "by", e->by,
-							"site", e->site)) < 0)
-			break;
-	}
-	if (!a || i < chs_archive_events_count(l) ||
-	    !(text = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS))) {
-		json_decref(a);
-		return cli_failf("out of memory");
-	}
+	if ((err = chs_json_archive_events(&text, l)) < 0)
+		return cli_fail(err);
 	puts(text);
 	free(text);
-	json_decref(a);
 	return CLI_OK;
 }
 
