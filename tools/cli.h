@@ -183,6 +183,9 @@ int cmd_report(cli_ctx *ctx, int argc, char **argv);
 /* report and export subcommands: argv[0] is the subcommand's name */
 int cmd_report_consistency(cli_ctx *ctx, int argc, char **argv);
 int cmd_report_coding(cli_ctx *ctx, int argc, char **argv);
+/* cmd_sync.c: the archive's tampering, as a report and a line of status */
+int cmd_report_archive(cli_ctx *ctx, int argc, char **argv);
+void cli_status_archive(chs_store *s);
 int cmd_export_fhir(cli_ctx *ctx, int argc, char **argv);
 
 #endif

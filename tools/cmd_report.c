@@ -15,6 +15,7 @@ static const cli_command kinds[] = {
 	{ "access", report_access, "who looked at which records, when, how long, from where" },
 	{ "consistency", cmd_report_consistency, "each visit checked against the patient's records" },
 	{ "coding", cmd_report_coding, "the coding queue: length, age, throughput per coder" },
+	{ "archive", cmd_report_archive, "the archive's tampering the devices saw and healed" },
 };
 
 int cmd_report(cli_ctx *ctx, int argc, char **argv)

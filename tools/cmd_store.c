@@ -121,6 +121,8 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_fail(err);
 	} else {
 		rc = print_status(&st, ctx->json);
+		if (!ctx->json)
+			cli_status_archive(s);
 		chs_status_dispose(&st);
 	}
 	chs_store_free(s);

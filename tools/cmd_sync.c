@@ -39,10 +39,18 @@ static const char sync_help[] =
 	"travel after the records. Interrupted at any point, the next sync\n"
 	"finishes the job. Anything in the archive that fails a check is\n"
 	"refused, never applied, and listed (exit 2 after everything else).\n"
+	"An archive that is not this organisation's gets nothing. Tampering\n"
+	"the sync heals (a ref deleted or set back) is recorded and shown by\n"
+	"'chartsync status' and 'chartsync report archive'.\n"
 	"\n"
-	"--json keys: roster, devices, batches_in, changes_in, batches_out,\n"
-	"changes_out, chunks_in, attachments_in, chunks_out (1 MiB each),\n"
-	"pushed, refused, and problems when something was refused.\n";
+	"'sent' counts what reached the archive, with work an earlier sync\n"
+	"prepared but could not send.\n"
+	"\n"
+	"--json keys: roster, devices, batches_in, changes_in, batches_out and\n"
+	"changes_out (prepared for the archive by this sync), batches_sent and\n"
+	"changes_sent (received by the archive), chunks_in, attachments_in,\n"
+	"chunks_out (1 MiB each), pushed, tampering (events recorded), refused,\n"
+	"and problems when something was refused.\n";
 
 static int print_report(const chs_sync_report *r, int json)
 {
@@ -60,6 +68,15 @@ static int print_report(const chs_sync_report *r, int json)
 				      "pushed", r->pushed, "refused", (json_int_t)r->refused);
 		char *text;
 
+		if (o && (json_object_set_new(o, "tampering",
+					      json_integer((json_int_t)r->tampering)) < 0 ||
+			  json_object_set_new(o, "batches_sent",
+					      json_integer((json_int_t)r->batches_pushed)) < 0 ||
+			  json_object_set_new(o, "changes_sent",
+					      json_integer((json_int_t)r->changes_pushed)) < 0)) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (o && r->refused)
 			json_object_set_new(o, "problems", json_string(r->problems.ptr));
 		if (!o || !(text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
@@ -71,11 +88,20 @@ static int print_report(const chs_sync_report *r, int json)
 		json_decref(o);
 		return CLI_OK;
 	}
-	printf("received %zu change%s in %zu batch%s; sent %zu change%s in %zu batch%s%s\n",
+	/* sent: what the archive received, an earlier sync's batches too */
+	printf("received %zu change%s in %zu batch%s; sent %zu change%s in %zu batch%s",
 	       r->changes_in, r->changes_in == 1 ? "" : "s", r->batches_in,
-	       r->batches_in == 1 ? "" : "es", r->changes_out, r->changes_out == 1 ? "" : "s",
-	       r->batches_out, r->batches_out == 1 ? "" : "es",
-	       r->pushed ? "" : r->batches_out ? " (not yet in the archive)" : "");
+	       r->batches_in == 1 ? "" : "es", r->changes_pushed,
+	       r->changes_pushed == 1 ? "" : "s", r->batches_pushed,
+	       r->batches_pushed == 1 ? "" : "es");
+	if (r->batches_out > r->batches_pushed)
+		printf(" (%zu more prepared, not yet in the archive)",
+		       r->batches_out - r->batches_pushed);
+	putchar('\n');
+	if (r->tampering)
+		printf("the archive was tampered with: %zu change%s of its refs recorded (and healed"
+		       " where a sync can); see 'chartsync report archive'\n", r->tampering,
+		       r->tampering == 1 ? "" : "s");
 	if (r->attachments_in || r->chunks_out)
 		printf("attachments: %zu received; %zu MiB of scans sent\n", r->attachments_in,
 		       r->chunks_out);
@@ -105,6 +131,112 @@ int cmd_sync(cli_ctx *ctx, int argc, char **argv)
 	chs_sync_report_dispose(&rep);
 	chs_store_free(s);
 	return rc;
+}
+
+/* ---- report archive ---- */
+
+static const char archive_report_help[] =
+	"usage: chartsync report archive [--json]\n"
+	"\n"
+	"The archive's tampering that the devices saw and their syncs healed:\n"
+	"a device's ref or the roster deleted, set back, or replaced by commits\n"
+	"their maker did not make. Each line is one device's signed record\n"
+	"(synced like the access events, readable by every role): when, what,\n"
+	"which ref, which device and site saw it, and what healed it. Several\n"
+	"devices may record the same act.\n"
+	"\n"
+	"--json: an array of objects with keys id, seen, kind, ref, detail, by,\n"
+	"site.\n";
+
+/* Text that arrived by sync, for a terminal: control characters (C0,
+ * DEL, C1 as UTF-8) and bidirectional overrides shown as \xNN escapes. */
+static void put_safe(const char *t)
+{
+	const unsigned char *p = (const unsigned char *)t;
+
+	for (; *p; p++) {
+		int bidi = p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+					    (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9));
+
+		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) ||
+		    bidi) {
+			int k, len = bidi ? 3 : *p >= 0x80 ? 2 : 1;
+
+			for (k = 0; k < len; k++)
+				printf("\\x%02x", p[k]);
+			p += len - 1;
+		} else {
+			putchar(*p);
+		}
+	}
+}
+
+static int print_archive_json(const chs_archive_events *l)
+{
+	char *text = NULL;
+	int err;
+
+	if ((err = chs_json_archive_events(&text, l)) < 0)
+		return cli_fail(err);
+	puts(text);
+	free(text);
+	return CLI_OK;
+}
+
+int cmd_report_archive(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+	chs_archive_events *l = NULL;
+	chs_store *s = NULL;
+	size_t i, n;
+	int err, rc;
+
+	if (cli_parse_bare(ctx, argc, argv, opts, NULL, NULL, archive_report_help, &rc) < 0)
+		return rc;
+	if ((err = cli_open(ctx, &s)) < 0 || (err = chs_archive_events_list(&l, s)) < 0) {
+		chs_store_free(s);
+		return cli_fail(err);
+	}
+	n = chs_archive_events_count(l);
+	if (ctx->json) {
+		rc = print_archive_json(l);
+	} else {
+		printf("%zu tampering event%s the devices saw and healed\n", n, n == 1 ? "" : "s");
+		for (i = 0; i < n; i++) {
+			const chs_archive_event *e = chs_archive_events_get(l, i);
+			const char *f[] = { e->seen, "  ", e->kind, "  ", e->ref, "  seen by ", e->by,
+					    " (", e->site, "): ", e->detail };
+			size_t k;
+
+			for (k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+				put_safe(f[k]);
+			putchar('\n');
+		}
+		rc = CLI_OK;
+	}
+	chs_archive_events_free(l);
+	chs_store_free(s);
+	return rc;
+}
+
+void cli_status_archive(chs_store *s)
+{
+	chs_archive_events *l = NULL;
+	size_t n;
+
+	if (chs_archive_events_list(&l, s) < 0) {
+		chs_error_clear();
+		return;
+	}
+	if ((n = chs_archive_events_count(l)) > 0) {
+		printf("archive:  tampered with: %zu event%s seen and healed, the last ", n,
+		       n == 1 ? "" : "s");
+		put_safe(chs_archive_events_get(l, n - 1)->seen);
+		printf(" (");
+		put_safe(chs_archive_events_get(l, n - 1)->kind);
+		printf("); see 'chartsync report archive'\n");
+	}
+	chs_archive_events_free(l);
 }
 
 /* After the admin changed the roster: publish it now if the archive

@@ -99,4 +99,8 @@ int chs_json_coding_report(char **out, const chs_coding_report *r);
  *   {"device","key","site","role","self":bool,"revoked_after":n|null} */
 int chs_json_device_roster(char **out, const chs_device_roster *r);
 
+/* `chartsync report archive --json`: an array, oldest first, of
+ *   {"id","seen","kind","ref","detail","by","site"} */
+int chs_json_archive_events(char **out, const chs_archive_events *l);
+
 #endif /* CHS_CLIENT_JSON_JSON_H */

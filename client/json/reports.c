@@ -153,3 +153,32 @@ int chs_json_device_roster(char **out, const chs_device_roster *r)
 		chs_json__add(&d, arr, device(&d, chs_device_roster_get(r, i)));
 	return chs_json__dump(&d, arr, JSON_PRESERVE_ORDER, out);
 }
+
+static json_t *archive_event(chs_json_doc *d, const chs_archive_event *e)
+{
+	json_t *o = json_object();
+
+	chs_json__set(d, o, "id", json_string(e->id));
+	chs_json__set(d, o, "seen", json_string(e->seen));
+	chs_json__set(d, o, "kind", json_string(e->kind));
+	chs_json__set(d, o, "ref", json_string(e->ref));
+	chs_json__set(d, o, "detail", json_string(e->detail));
+	chs_json__set(d, o, "by", json_string(e->by));
+	chs_json__set(d, o, "site", json_string(e->site));
+	return o;
+}
+
+int chs_json_archive_events(char **out, const chs_archive_events *l)
+{
+	chs_json_doc d = { 0 };
+	json_t *arr;
+	size_t i;
+
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(l);
+
+	arr = json_array();
+	for (i = 0; i < chs_archive_events_count(l); i++)
+		chs_json__add(&d, arr, archive_event(&d, chs_archive_events_get(l, i)));
+	return chs_json__dump(&d, arr, JSON_PRESERVE_ORDER, out);
+}

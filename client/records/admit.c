@@ -1,5 +1,6 @@
 /*
- * The admission rule for access events that arrive by sync: an event is
+ * The admission rule for access events (and the archive's events,
+ * CHS_ARCHIVE_EVENT_TYPE) that arrive by sync: an event is
  * created once, by its only change, and never edited, removed or
  * re-created. Applying a received batch runs it before any of the batch's
  * changes are stored, so a forged edit of the audit trail is refused
@@ -59,6 +60,13 @@ static int stored(chs_store *s, const unsigned char rec[16], const unsigned char
 	return rc == SQLITE_ROW ? 0 : chs_store__sqlerr(s, rc, "reading a record");
 }
 
+/* Access events and the archive's events: created once, never edited. */
+static int is_event(const char *type)
+{
+	return type && (strcmp(type, CHS_AUDIT_TYPE) == 0 ||
+			strcmp(type, CHS_ARCHIVE_EVENT_TYPE) == 0);
+}
+
 static int refuse(const chs_batch *b, const chs_change *c, const char *what)
 {
 	char hex[33];
@@ -76,7 +84,7 @@ static int admit_change(chs_store *s, const chs_batch *b, size_t i, size_t naudi
 			unsigned char *known)
 {
 	const chs_change *c = b->changes[i];
-	int is_audit = c->type && strcmp(c->type, CHS_AUDIT_TYPE) == 0;
+	int is_audit = is_event(c->type);
 	char type[16] = "";
 	size_t k;
 	int yes, other = 0, err;
@@ -87,7 +95,7 @@ static int admit_change(chs_store *s, const chs_batch *b, size_t i, size_t naudi
 	    (yes && (err = stored(s, c->record, c->id, type, &other)) < 0))
 		return err;
 	known[i] = (unsigned char)yes;
-	if (strcmp(type, CHS_AUDIT_TYPE) == 0 && !is_audit)
+	if (is_event(type) && !is_audit)
 		return refuse(b, c, "edits");
 	if (is_audit && other)
 		return refuse(b, c, "re-creates the id of an existing record as");
@@ -96,7 +104,7 @@ static int admit_change(chs_store *s, const chs_batch *b, size_t i, size_t naudi
 
 		if (k != i && memcmp(d->record, c->record, 16) == 0 &&
 		    memcmp(d->id, c->id, 32) != 0 &&
-		    (is_audit || (d->type && strcmp(d->type, CHS_AUDIT_TYPE) == 0)))
+		    (is_audit || is_event(d->type)))
 			return refuse(b, is_audit ? c : d, "edits");
 	}
 	return 0;
@@ -108,7 +116,7 @@ int chs_records__audit_admit(chs_store *s, const chs_batch *b, unsigned char *kn
 	int err;
 
 	for (i = 0; i < b->nchanges; i++)
-		if (b->changes[i]->type && strcmp(b->changes[i]->type, CHS_AUDIT_TYPE) == 0)
+		if (is_event(b->changes[i]->type))
 			naudit++;
 	for (i = 0; i < b->nchanges; i++)
 		if ((err = admit_change(s, b, i, naudit, known)) < 0)

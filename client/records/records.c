@@ -498,8 +498,9 @@ static const chs_type_def *entry_type(const char *type)
 		return NULL;
 	}
 	if (t->flags & CHS_TYPE_APPEND_ONLY) {
-		chs_error_set(CHS_EDENIED, "%s records are written by chartsync itself when a"
-			      " chart is opened, never typed in", t->name);
+		chs_error_set(CHS_EDENIED, "%s records are written by chartsync itself (when a"
+			      " chart is opened, or a sync finds the archive tampered with),"
+			      " never typed in", t->name);
 		return NULL;
 	}
 	return t;

@@ -120,6 +120,20 @@ static const chs_field_def audit_fields[] = {
 	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
+/* Tampering with the archive that a device saw and the sync healed
+ * (client/replicate/tamper.c): what happened (`kind`), to which ref, in
+ * words, when, and the device and site that saw it. Ids and names only:
+ * the billing compartment, so every role records and reads them. */
+static const chs_field_def archive_event_fields[] = {
+	{ "kind", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_LINE, 64 },
+	{ "ref", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_LINE, 500 },
+	{ "detail", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 1000 },
+	{ "seen", CHS_KIND_DATE, REQ, NULL, CHS_RULE_PAST, 0 },
+	{ "by", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_LINE, 64 },
+	{ "site", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 500 },
+	{ NULL, 0, 0, NULL, 0, 0 }
+};
+
 /* A colleague's check of a record against the paper chart
  * (confirm.c): the record and the head change it confirmed. */
 static const chs_field_def confirmation_fields[] = {
@@ -179,6 +193,8 @@ static const chs_type_def types[] = {
 	  visit_reason_fields },
 	{ "confirmation_note", CHS_CLINICAL, CHS_LINK_OPTIONAL, CHS_LINK_NONE,
 	  CHS_TYPE_COMPANION | CHS_TYPE_APPEND_ONLY, confirmation_note_fields },
+	{ "archive_event", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, CHS_TYPE_APPEND_ONLY,
+	  archive_event_fields },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 

@@ -199,10 +199,10 @@ int chs_record_query(chs_record_list **out, chs_store *s, const char *type,
 	if ((err = chs_store__prepare(s, &st, patient
 		     ? "SELECT id, type, state, review, deleted, heads FROM records WHERE NOT deleted"
 		       " AND (?1 IS NULL OR type = ?1) AND (patient = ?2 OR id = ?2)"
-		       " AND (?1 IS NOT NULL OR type <> 'audit') ORDER BY rowid"
+		       " AND (?1 IS NOT NULL OR type NOT IN ('audit', 'archive_event')) ORDER BY rowid"
 		     : "SELECT id, type, state, review, deleted, heads FROM records WHERE NOT deleted"
 		       " AND (?1 IS NULL OR type = ?1)"
-		       " AND (?1 IS NOT NULL OR type <> 'audit') ORDER BY rowid")) < 0)
+		       " AND (?1 IS NOT NULL OR type NOT IN ('audit', 'archive_event')) ORDER BY rowid")) < 0)
 		return err;
 	if ((type && (err = chs_store__bind_text(s, st, 1, type)) < 0) ||
 	    (patient && (err = chs_store__bind_blob(s, st, 2, pid, 16)) < 0)) {

@@ -17,7 +17,8 @@ int chs_record_lookup(chs_record **out, chs_store *s, const char *id);
 /* Records oldest first, without their histories (records.h: a record in
  * a list); `type` and `patient` (an id or prefix: the patient and every
  * record linked to them) filter when not NULL. Removed records are left
- * out, and so are access events (type audit) unless `type` asks for
+ * out, and so are access events and the archive's events (types audit,
+ * archive_event) unless `type` asks for
  * them. CHS_EINVALID for an unknown type; CHS_ENOTFOUND, CHS_EAMBIGUOUS
  * for the patient. */
 int chs_record_query(chs_record_list **out, chs_store *s, const char *type,

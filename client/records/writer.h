@@ -11,6 +11,9 @@
 #include "client/records/records.h"
 
 #define CHS_AUDIT_TYPE "audit" /* the record type of access events */
+/* the record type of the archive's tampering that syncs saw and healed;
+ * append-only like access events, and admitted by the same rule */
+#define CHS_ARCHIVE_EVENT_TYPE "archive_event"
 
 struct json_t; /* jansson's */
 

@@ -197,6 +197,100 @@ int chs_replicate__fetch_roster(sync_ctx *x)
 	return err;
 }
 /* ------------------------------------------------------------------ */
+/* Whose archive this is                                                */
+
+/* The refusal when the archive at the remote is not this organisation's. */
+static int not_ours(sync_ctx *x, const char *org, const char *why)
+{
+	return chs_error_set(CHS_EDENIED,
+			     "the archive at %s is not organisation %s's archive: %s; nothing was"
+			     " sent or applied (check the address with 'chartsync remote')",
+			     x->url, org, why);
+}
+
+/* With no roster in the archive, the admin's sync may publish one: to an
+ * empty archive (the first sync after 'org init' creates the
+ * organisation's archive so), or over a deleted roster, which is put
+ * back. Not where another organisation's devices are. */
+static int admin_may_publish(sync_ctx *x, const char *org)
+{
+	chs_roster *mine = NULL;
+	char **refs = NULL;
+	size_t i, n = 0;
+	int err;
+
+	if ((err = chs_store__roster_load(x->s, &mine, NULL)) < 0 ||
+	    (err = chs_git_refs(x->git, FETCHED_DEVICES, &refs, &n)) < 0)
+		goto done;
+	x->rep->devices = n;
+	for (i = 0; i < n; i++)
+		if (!chs_roster_find(mine, refs[i] + strlen(FETCHED_DEVICES)))
+			break;
+	if (i < n)
+		err = not_ours(x, org, "it holds no roster, and batches of devices that are not on"
+			       " this organisation's roster");
+done:
+	chs_git_refs_free(refs, n);
+	chs_roster_free(mine);
+	return err;
+}
+
+/*
+ * Before anything is applied or sent: the archive must carry this
+ * organisation's roster, signed by the admin key this store pinned. A
+ * store pointed at another organisation's archive, or at some other bare
+ * repository, would otherwise push its batches there (ciphertext, but
+ * still its work, delivered to no one). A store that has not seen its
+ * organisation yet takes the first roster it finds (find_me then checks
+ * that it is on it).
+ */
+int chs_replicate__check_archive(sync_ctx *x)
+{
+	unsigned char admin[CHS_SIGN_PK_BYTES];
+	chs_git_commit *c = NULL;
+	chs_roster *r = NULL;
+	char org[33], tip[41], why[512];
+	int err;
+
+	if ((err = chs_store__org_pinned(x->s, org, admin)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	if ((err = chs_git_ref(x->git, FETCHED_ROSTER, tip)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		if (x->org_admin)
+			return admin_may_publish(x, org);
+		/* this organisation's devices there: its archive, roster deleted */
+		x->roster_deleted = admin_may_publish(x, org) == 0 && x->rep->devices > 0;
+		return not_ours(x, org, "it holds no roster (if the address is right, the"
+				" roster was deleted there: tell the organisation's admin, whose"
+				" next sync puts it back)");
+	}
+	if (err < 0)
+		return err;
+	if ((err = chs_git_read(x->git, tip, &c)) < 0 ||
+	    (err = chs_roster_from_commit(&r, c, NULL)) < 0) {
+		/* the message is copied: not_ours() writes the one it reads */
+		snprintf(why, sizeof(why), "%s", chs_error_last());
+		if (err == CHS_EDAMAGED)
+			err = not_ours(x, org, why);
+		goto done;
+	}
+	if (strcmp(chs_roster_org(r), org) != 0) {
+		snprintf(why, sizeof(why), "its roster is organisation %s's", chs_roster_org(r));
+		err = not_ours(x, org, why);
+	}
+	else if (!chs_equal(chs_roster_admin(r), admin, CHS_SIGN_PK_BYTES))
+		err = not_ours(x, org, "its roster is not signed by the admin key this store knows");
+done:
+	chs_roster_free(r);
+	chs_git_commit_free(c);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
 /* Other devices' batches                                               */
 
 /*

@@ -91,7 +91,40 @@ typedef struct chs_sync_report {
 	size_t chunks_in;        /* attachment chunks received and stored here */
 	size_t attachments_in;   /* attachments whose bytes are now all here */
 	size_t chunks_out;       /* attachment chunks this sync sent */
+	/* this device's batches (and their changes) the archive received
+	 * from this sync: made here now or by an earlier sync that could
+	 * not send them */
+	size_t batches_pushed, changes_pushed;
+	/* the archive's tampering this sync saw (and its steps heal),
+	 * recorded as archive_event records */
+	size_t tampering;
 } chs_sync_report;
+
+/* The archive's tampering that devices saw and their syncs healed: a
+ * deleted or wound-back device ref or roster, or one replaced by commits
+ * its maker did not make. Each is a signed, append-only record of type
+ * archive_event (billing compartment: every role reads them), synced
+ * like the access events. Strings are borrowed from the list. */
+typedef struct chs_archive_event {
+	char id[33];        /* the record's id */
+	const char *seen;   /* when, UTC (ISO 8601, milliseconds) */
+	const char *kind;   /* "device-ref-deleted", "device-ref-rolled-back",
+			     * "device-ref-rewritten", "roster-deleted",
+			     * "roster-rolled-back", "roster-rewritten" */
+	const char *ref;    /* the archive's ref, refs/chartsync/... */
+	const char *detail; /* what happened and what healed it, in words */
+	const char *by;     /* the device that saw it */
+	const char *site;   /* its site */
+} chs_archive_event;
+typedef struct chs_archive_events chs_archive_events;
+
+/* Every archive event this store holds, oldest first. Text in them
+ * arrived by sync: escape it before it reaches a terminal. */
+int chs_archive_events_list(chs_archive_events **out, chs_store *s);
+size_t chs_archive_events_count(const chs_archive_events *l);
+/* Event i, or NULL when out of range. */
+const chs_archive_event *chs_archive_events_get(const chs_archive_events *l, size_t i);
+void chs_archive_events_free(chs_archive_events *l);
 
 /* Fetch, check and apply what is new in the archive, then send this
  * store's batches. Things the archive holds that fail a check are

@@ -11,12 +11,19 @@
 
 #include <pthread.h>
 
-/* ---- one sync: sync.c runs it, on send.c, on pull.c ----
- * The files call downwards only: sync.c calls send.c and pull.c, send.c
- * calls pull.c, pull.c neither. */
+/* ---- one sync: sync.c runs it, on send.c, on pull.c, on tamper.c ----
+ * The files call downwards only: sync.c calls send.c, pull.c and
+ * tamper.c, send.c calls pull.c, pull.c and tamper.c neither. */
 #define FETCHED "refs/remotes/archive/chartsync/"
 #define FETCHED_ROSTER FETCHED "roster"
 #define FETCHED_DEVICES FETCHED "devices/"
+
+/* The archive's refs as the mirror last saw them (tamper.c). */
+typedef struct chs_replicate_seen {
+	char **refs;        /* refs/remotes/archive/chartsync/... */
+	char (*oids)[41];
+	size_t n;
+} chs_replicate_seen;
 
 typedef struct sync_ctx {
 	chs_store *s;
@@ -27,6 +34,9 @@ typedef struct sync_ctx {
 	const chs_sync_opts *opts;
 	chs_sync_report *rep;
 	int org_admin; /* this store holds the organisation's admin key */
+	int own_ref_forged; /* the archive holds commits under this device's name it did not make */
+	chs_replicate_seen seen; /* the archive's refs before this sync's fetch */
+	int roster_deleted; /* check_archive: only the roster is missing there */
 	/* the store transaction batches are being applied in (see apply_one, pull.c) */
 	int applying;
 	size_t group_batches, group_changes;
@@ -52,6 +62,12 @@ void chs_replicate__sync_progress(sync_ctx *x, const char *what, size_t done, si
  * not read. */
 int chs_replicate__sync_key_of(int compartment, uint32_t gen, unsigned char *key, void *payload);
 void chs_replicate__sync_keys_dispose(sync_ctx *x);
+/* CHS_EDENIED, saying why, unless the fetched archive carries this
+ * organisation's roster signed by the admin key this store pinned (or may
+ * take one: a store that has not pinned its organisation yet; the admin's
+ * store publishing to an empty archive or over a deleted roster). Run
+ * before anything is applied or sent. */
+int chs_replicate__check_archive(sync_ctx *x);
 /* Accept the archive's new roster commits (fetched by then). */
 int chs_replicate__fetch_roster(sync_ctx *x);
 /* Check and apply every other device's new batches; a device whose
@@ -64,6 +80,15 @@ int chs_replicate__commit_outgoing(sync_ctx *x);
 /* Push this device's ref (and the admin's roster) where it moved,
  * catching up and retrying when the archive moved meanwhile. */
 int chs_replicate__push(sync_ctx *x);
+
+/* tamper.c: the archive's tampering that syncs heal, recorded. */
+/* Note where the archive's refs stood (before the fetch). */
+int chs_replicate__seen_before(sync_ctx *x);
+void chs_replicate__seen_dispose(chs_replicate_seen *v);
+/* After the fetch (the archive checked to be this organisation's): every
+ * noted ref that went missing, went back or was replaced becomes a signed
+ * archive_event record of this device, in one save. */
+int chs_replicate__record_tampering(sync_ctx *x);
 
 /* ---- org.c ---- */
 /* The admin's store: commit the saved rosters not yet in git. */

@@ -451,12 +451,103 @@ static int ahead(sync_ctx *x, const char *ref, const char *fetched, int *yes)
 	return err;
 }
 
+/* The changes of the batch in commit `oid`, as its manifest lists them
+ * (unpacked without keys, so none of them is read). */
+static int changes_in(sync_ctx *x, const char *oid, size_t *n)
+{
+	unsigned char (*ids)[CHS_CHANGE_ID_BYTES] = NULL;
+	chs_git_commit *c = NULL;
+	chs_batch *b = NULL;
+	int complete, err;
+
+	*n = 0;
+	if ((err = chs_git_read(x->git, oid, &c)) == 0 &&
+	    (err = chs_batch_unpack(&b, c->entries, c->nentries, chs_key_none, NULL,
+				    &complete)) == 0)
+		err = chs_batch_manifest_ids(b, &ids, n);
+	free(ids);
+	chs_batch_free(b);
+	chs_git_commit_free(c);
+	return err;
+}
+
+/*
+ * What a push of this device's ref delivers: every commit after the
+ * archive's tip, whichever sync made it. A sync that committed its
+ * batches and then lost the archive leaves them for the next one to
+ * push, and that one's summary must count them: the batches this sync
+ * made are the last `batches_out` (their changes counted already), the
+ * older ones are read back.
+ */
+static int count_outgoing(sync_ctx *x, const char *mine, const char *fetched,
+			  size_t *batches, size_t *changes)
+{
+	char (*oids)[41] = NULL, theirs[41];
+	size_t i, n = 0, k;
+	int err;
+
+	*batches = *changes = 0;
+	if ((err = chs_git_ref(x->git, fetched, theirs)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		theirs[0] = '\0';
+	} else if (err < 0) {
+		return err;
+	}
+	if ((err = chs_git_log(x->git, mine, theirs[0] ? theirs : NULL, &oids, &n)) < 0)
+		return err;
+	*batches = n;
+	*changes = n >= x->rep->batches_out ? x->rep->changes_out : 0;
+	for (i = 0; i + x->rep->batches_out < n && err == 0; i++) {
+		if ((err = changes_in(x, oids[i], &k)) == 0)
+			*changes += k;
+	}
+	free(oids);
+	return err;
+}
+
+/*
+ * The archive holds commits under this device's name that it did not
+ * make: its ref there is neither this device's tip nor behind it (a
+ * rewritten or forged history). Every push of the ref would be refused
+ * as "not a fast-forward", and every other device refuses the forgery,
+ * so this device's work reaches no one until the ref is reset: said
+ * plainly, with what the admin does about it, instead of a push that
+ * fails. An archive tip behind this device's (batches dropped) is no
+ * forgery: the push puts them back.
+ */
+static int own_ref_forged(sync_ctx *x, const char *mine, const char *fetched, int *forged)
+{
+	char ours[41], theirs[41];
+	int yes, err;
+
+	*forged = 0;
+	if ((err = chs_git_ref(x->git, mine, ours)) == CHS_ENOTFOUND ||
+	    (err == 0 && (err = chs_git_ref(x->git, fetched, theirs)) == CHS_ENOTFOUND)) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0 || strcmp(ours, theirs) == 0 ||
+	    (err = chs_git_is_ancestor(x->git, theirs, ours, &yes)) < 0 || yes)
+		return err;
+	*forged = 1;
+	if (x->own_ref_forged++)
+		return 0; /* said already, at the first try */
+	chs_replicate__sync_note(x, "the archive holds commits under this device's name (%s%s) that"
+				 " this device did not make: this store's work is NOT being"
+				 " delivered to anyone. Tell the organisation's admin, who removes"
+				 " that ref on the archive's server ('git --git-dir=ARCHIVE"
+				 " update-ref -d %s%s'); the next sync here then publishes this"
+				 " device's own history again", CHS_DEVICE_REFS, x->s->device_id,
+				 CHS_DEVICE_REFS, x->s->device_id);
+	return 0;
+}
+
 static int push_once(sync_ctx *x)
 {
 	char mine[sizeof(CHS_DEVICE_REFS) + 33], fetched[sizeof(FETCHED_DEVICES) + 33];
 	const char *refs[2];
-	size_t n = 0;
-	int yes, err;
+	size_t n = 0, batches = 0, changes = 0;
+	int yes, forged = 0, err;
 
 	snprintf(mine, sizeof(mine), "%s%s", CHS_DEVICE_REFS, x->s->device_id);
 	snprintf(fetched, sizeof(fetched), "%s%s", FETCHED_DEVICES, x->s->device_id);
@@ -466,7 +557,12 @@ static int push_once(sync_ctx *x)
 		if (yes)
 			refs[n++] = CHS_ROSTER_REF;
 	}
-	if ((err = ahead(x, mine, fetched, &yes)) < 0)
+	if ((err = ahead(x, mine, fetched, &yes)) < 0 ||
+	    (yes && (err = own_ref_forged(x, mine, fetched, &forged)) < 0))
+		return err;
+	if (forged)
+		yes = 0; /* said; the push would only be refused */
+	if (yes && (err = count_outgoing(x, mine, fetched, &batches, &changes)) < 0)
 		return err;
 	if (yes)
 		refs[n++] = mine;
@@ -474,8 +570,11 @@ static int push_once(sync_ctx *x)
 		return 0;
 	chs_replicate__sync_progress(x, "Sending", 0, 0);
 	chs_util__fault("pushing");
-	if ((err = chs_git_push(x->git, x->url, refs, n)) == 0)
+	if ((err = chs_git_push(x->git, x->url, refs, n)) == 0) {
 		x->rep->pushed = 1;
+		x->rep->batches_pushed = batches;
+		x->rep->changes_pushed = changes;
+	}
 	chs_util__fault("pushed");
 	return err;
 }
@@ -492,6 +591,7 @@ int chs_replicate__push(sync_ctx *x)
 		/* the archive moved meanwhile: catch up, then try again */
 		chs_error_clear();
 		if ((err = chs_git_fetch(x->git, x->url)) < 0 ||
+		    (err = chs_replicate__check_archive(x)) < 0 ||
 		    (err = chs_replicate__fetch_roster(x)) < 0)
 			return err;
 	}

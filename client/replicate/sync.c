@@ -3,7 +3,14 @@
  * git mirror (DIR/git, a bare repository holding ciphertext and signed
  * manifests only).
  *
- *   1. fetch the archive's chartsync refs into refs/remotes/archive/;
+ *   1. fetch the archive's chartsync refs into refs/remotes/archive/
+ *      (a ref deleted there goes here too), and check the archive is
+ *      this organisation's: its roster signed by the admin key this store
+ *      pinned (pull.c, chs_replicate__check_archive); otherwise nothing
+ *      is applied or sent;
+ *      Where the archive's refs stood before the fetch is noted first:
+ *      after step 2, each ref that went missing, went back or was
+ *      replaced since becomes a signed archive_event record (tamper.c);
  *   2. accept the roster's new commits: signed by the organisation's
  *      admin key (pinned at the first roster this store saw), each newer
  *      than the last; a roster that moved backwards or sideways is
@@ -34,13 +41,14 @@
  * ref forward. One sync per store at a time (an flock on DIR/sync.lock).
  *
  * This file runs the steps in order; they live in pull.c (2, 3), org.c
- * (4), send.c (5, 6) and blobsync.c (7).
+ * (4), send.c (5, 6), blobsync.c (7) and tamper.c (the record of 1).
  */
 #include "replicate_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -135,6 +143,29 @@ static int find_me(sync_ctx *x)
 	return 0;
 }
 
+/* A failed fetch: the git layer's words name the cause (an archive out
+ * of reach is not a full disk here); what they all share is said after. */
+static int work_is_saved(int err)
+{
+	char why[1024];
+
+	snprintf(why, sizeof(why), "%s", chs_error_last());
+	return chs_error_set(err, "%s; your work is saved here and goes with the next sync", why);
+}
+
+/* The organisation's archive lost its roster: nothing goes there, but
+ * what this sync saw is recorded here, to go with a later sync (the
+ * next fetch starts from what this one saw). The refusal's words stay. */
+static void record_before_refusing(sync_ctx *x)
+{
+	char why[1024];
+
+	snprintf(why, sizeof(why), "%s", chs_error_last());
+	if (find_me(x) == 0)
+		chs_replicate__record_tampering(x);
+	chs_error_set(CHS_EDENIED, "%s", why);
+}
+
 /* What the attachment steps (blobsync.c) need of this sync. */
 static void blob_sync_of(sync_ctx *x, chs_blob_sync *b, int fetched)
 {
@@ -160,16 +191,23 @@ static int run(sync_ctx *x)
 	chs_blob_sync b;
 
 	chs_replicate__sync_progress(x, "Fetching", 0, 0);
+	if ((err = chs_replicate__seen_before(x)) < 0)
+		return err;
 	if ((err = chs_git_fetch_refs(x->git, x->url, CHS_GIT_FETCH_CHANGES |
 				      (chunks ? CHS_GIT_FETCH_CHUNKS : 0))) < 0)
-		return chs_error_wrap(err, "cannot reach the archive at %s; your work is saved"
-				      " here and goes with the next sync", x->url);
+		return work_is_saved(err);
 	chs_util__fault("fetched");
+	if ((err = chs_replicate__check_archive(x)) < 0) {
+		if (x->roster_deleted)
+			record_before_refusing(x);
+		return err;
+	}
 	if ((err = chs_replicate__fetch_roster(x)) < 0)
 		return err;
 	if (x->org_admin && (err = chs_replicate__publish_rosters(x->s, x->git)) < 0)
 		return err;
-	if ((err = find_me(x)) < 0 || (err = chs_replicate__pull_devices(x)) < 0 ||
+	if ((err = find_me(x)) < 0 || (err = chs_replicate__record_tampering(x)) < 0 ||
+	    (err = chs_replicate__pull_devices(x)) < 0 ||
 	    (err = chs_replicate__commit_outgoing(x)) < 0 || (err = chs_replicate__push(x)) < 0)
 		return err;
 	blob_sync_of(x, &b, chunks);
@@ -215,6 +253,7 @@ int chs_store_sync(chs_store *s, const chs_sync_opts *opts, chs_sync_report *rep
 				    rep->refused == 1 ? "was" : "were", rep->problems.ptr);
 done:
 	chs_replicate__sync_keys_dispose(&x);
+	chs_replicate__seen_dispose(&x.seen);
 	pthread_mutex_destroy(&x.keys_lock);
 	chs_roster_free(x.roster);
 	chs_git_free(x.reader_git);

@@ -130,11 +130,17 @@ int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
  * URLs: a path, file://, git://, ssh://[user@]host[:port]/path,
  * user@host:path, https://. To a path, the push writes into the archive
  * itself, and first clears what a push killed there left behind (the
- * locks of the refs it moves, temporary packs) once stale. */
+ * locks of the refs it moves, temporary packs) once stale. A pushed
+ * refs/chartsync/X moves refs/remotes/archive/chartsync/X here too, as
+ * git's remote-tracking refs move. */
 int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n);
 /* Fetch the archive's roster and device refs (refs/chartsync/roster and
- * refs/chartsync/devices/...) into refs/remotes/archive/chartsync/...;
- * errors as chs_git_push(). Attachment chunks are not fetched. */
+ * refs/chartsync/devices/...) into refs/remotes/archive/chartsync/...,
+ * deleting there the refs of the kinds fetched that the archive no longer
+ * holds; errors as chs_git_push(), except that a write this computer
+ * refuses (a full disk, a quota, a read-only file system) is CHS_EIO in
+ * words that say so, never as an archive out of reach. Attachment chunks
+ * are not fetched. */
 int chs_git_fetch(chs_git *g, const char *url);
 /* What chs_git_fetch_refs() fetches: */
 #define CHS_GIT_FETCH_CHANGES 1u /* the roster and the devices' batches */

@@ -126,6 +126,12 @@ typedef struct child_news {
 int chs_git__start(void);
 /* Set `code` with "<what>: <libgit2's last message>"; returns `code`. */
 int chs_git__fail(int code, const char *what);
+/* A fetch from `url` failed: CHS_EIO, and a message that names the real
+ * cause. When libgit2's last error is this computer refusing a write (a
+ * full disk, a quota, a read-only file system), it says so; otherwise
+ * "<what> <url>: <libgit2's message>" (what: "cannot reach the archive
+ * at", ...). A full disk is not an unreachable archive. */
+int chs_git__fail_fetch(const char *url, const char *what);
 
 /* packwrite.c */
 

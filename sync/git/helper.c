@@ -8,6 +8,7 @@
 #include "git_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -226,15 +227,43 @@ void chs_git_set_transport(chs_git *g, const chs_git_transport *t)
 		g->net = *t;
 }
 
+/* After a push, the fetched refs say what the archive now holds, as a
+ * push updates git's remote-tracking refs: a ref the archive later loses
+ * or winds back is then seen missing or behind at the next fetch, even
+ * one this device pushed first. Bookkeeping only: a failure costs that
+ * sight, not the push. */
+static void track_pushed(chs_git *g, const char *const *refs, size_t n)
+{
+	const size_t ns = strlen("refs/");
+	git_reference *r = NULL;
+	char name[512];
+	git_oid id;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strncmp(refs[i], "refs/chartsync/", 15) != 0 ||
+		    git_reference_name_to_id(&id, g->repo, refs[i]) < 0)
+			continue;
+		snprintf(name, sizeof(name), "refs/remotes/archive/%s", refs[i] + ns);
+		if (git_reference_create(&r, g->repo, name, &id, 1, "chartsync push") == 0)
+			git_reference_free(r);
+		r = NULL;
+	}
+	git_error_clear();
+}
+
 int chs_git_push(chs_git *g, const char *url, const char *const *refs, size_t n)
 {
 	net_op op = { 0 };
+	int err;
 
 	op.push = 1;
 	op.url = url;
 	op.refs = refs;
 	op.n = n;
-	return net_op_start(g, &op);
+	if ((err = net_op_start(g, &op)) == 0)
+		track_pushed(g, refs, n);
+	return err;
 }
 
 int chs_git_fetch_refs(chs_git *g, const char *url, unsigned what)

@@ -131,7 +131,7 @@ static int append_to_pack(void *buf, size_t size, void *payload)
 /* The objects the archive's tips reach and this mirror lacks, as one
  * pack in this mirror. */
 static int copy_objects(git_repository *mine, git_repository *src, const wanted_ref *w,
-			size_t n)
+			size_t n, const char *url)
 {
 	git_packbuilder *pb = NULL;
 	git_revwalk *walk = NULL;
@@ -156,7 +156,7 @@ static int copy_objects(git_repository *mine, git_repository *src, const wanted_
 		    git_odb_write_pack(&sink.wp, odb, NULL, NULL) < 0 ||
 		    git_packbuilder_foreach(pb, append_to_pack, &sink) < 0 ||
 		    sink.wp->commit(sink.wp, &sink.stats) < 0)
-			err = chs_git__fail(CHS_EIO, "cannot copy the archive's objects");
+			err = chs_git__fail_fetch(url, "cannot copy the objects of the archive at");
 	}
 	if (sink.wp)
 		sink.wp->free(sink.wp);
@@ -166,7 +166,8 @@ static int copy_objects(git_repository *mine, git_repository *src, const wanted_
 	return err;
 }
 
-static int point_fetched_refs(git_repository *mine, const wanted_ref *w, size_t n)
+static int point_fetched_refs(git_repository *mine, const wanted_ref *w, size_t n,
+			      const char *url)
 {
 	chs_buf name;
 	size_t i;
@@ -188,10 +189,41 @@ static int point_fetched_refs(git_repository *mine, const wanted_ref *w, size_t 
 		else if (git_oid_equal(&now, &w[i].tip))
 			continue;
 		if (git_reference_create(&r, mine, name.ptr, &w[i].tip, 1, "chartsync fetch") < 0)
-			err = chs_git__fail(CHS_EIO, "cannot record what was fetched");
+			err = chs_git__fail_fetch(url, "cannot record what was fetched from");
 		git_reference_free(r);
 	}
 	chs_buf_dispose(&name);
+	return err;
+}
+
+/* Forget the fetched refs of what the archive no longer holds (as the
+ * network fetch's prune does): what this mirror says the archive has must
+ * be what it has now, or a deleted ref there would go unseen here. Only
+ * the kinds of ref this fetch asked for. */
+static int prune_fetched(git_repository *mine, unsigned what, const wanted_ref *w, size_t n,
+			 const char *url)
+{
+	const size_t ns = strlen("refs/remotes/archive/");
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	char src[512];
+	size_t i;
+	int rc, err = 0;
+
+	if (git_reference_iterator_glob_new(&it, mine, "refs/remotes/archive/chartsync/*") < 0)
+		return chs_git__fail(CHS_EIO, "cannot read the git repository");
+	while (err == 0 && (rc = git_reference_next(&ref, it)) == 0) {
+		/* refs/remotes/archive/chartsync/... fetched from refs/chartsync/... */
+		snprintf(src, sizeof(src), "refs/%s", git_reference_name(ref) + ns);
+		for (i = 0; i < n && strcmp(w[i].src, src) != 0; i++)
+			;
+		if (i == n && wanted(what, src) && git_reference_delete(ref) < 0)
+			err = chs_git__fail_fetch(url, "cannot record what was fetched from");
+		git_reference_free(ref);
+	}
+	if (err == 0 && rc != GIT_ITEROVER)
+		err = chs_git__fail(CHS_EIO, "cannot read the git repository");
+	git_reference_iterator_free(it);
 	return err;
 }
 
@@ -206,7 +238,7 @@ static int open_folder(git_repository **out, const char *url)
 {
 	if (git_repository_open_ext(out, folder_of(url), GIT_REPOSITORY_OPEN_NO_SEARCH |
 				    GIT_REPOSITORY_OPEN_BARE, NULL) < 0)
-		return chs_git__fail(CHS_EIO, "cannot open the archive");
+		return chs_git__fail_fetch(url, "cannot reach the archive at");
 	return 0;
 }
 
@@ -220,8 +252,10 @@ static int local_fetch(git_repository *mine, const char *url, unsigned what)
 	if ((err = open_folder(&src, url)) < 0)
 		return err;
 	if ((err = list_wanted(src, what, &w, &n)) == 0 && n > 0 &&
-	    (err = copy_objects(mine, src, w, n)) == 0)
-		err = point_fetched_refs(mine, w, n);
+	    (err = copy_objects(mine, src, w, n, url)) == 0)
+		err = point_fetched_refs(mine, w, n, url);
+	if (err == 0)
+		err = prune_fetched(mine, what, w, n, url);
 	wanted_free(w, n);
 	git_repository_free(src);
 	return err;

@@ -5,6 +5,7 @@
  */
 #include "git_int.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,33 @@ int chs_git__fail(int code, const char *what)
 	const git_error *e = git_error_last();
 
 	return chs_error_set(code, "%s: %s", what, e && e->message ? e->message : "git failed");
+}
+
+/* 1 when `message` is this computer refusing a write: a full disk, a
+ * quota, a file size limit, a read-only or failing file system. libgit2
+ * keeps no errno, only its words ("failed to write ...: No space left on
+ * device"), which end in the C library's own strerror(). */
+static int write_refused_here(const char *message)
+{
+	static const int codes[] = { ENOSPC, EDQUOT, EFBIG, EROFS, EIO };
+	size_t i;
+
+	for (i = 0; message && i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strstr(message, strerror(codes[i])))
+			return 1;
+	return 0;
+}
+
+int chs_git__fail_fetch(const char *url, const char *what)
+{
+	const git_error *e = git_error_last();
+	const char *why = e && e->message ? e->message : "git failed";
+
+	if (write_refused_here(why))
+		return chs_error_set(CHS_EIO, "cannot write what the archive at %s sent into this"
+				     " store's git mirror: the disk is full or a write failed (%s);"
+				     " free some space, then sync again", url, why);
+	return chs_error_set(CHS_EIO, "%s %s: %s", what, url, why);
 }
 
 /* Batches are ciphertext: no two objects ever share a run of bytes, so

@@ -305,6 +305,8 @@ static int net_failure(net_op *op, int rc, const char *doing)
 				     op->url);
 	if (rc == GIT_ENONFASTFORWARD)
 		return chs_git__refused_rewind();
+	if (!op->push)
+		return chs_git__fail_fetch(op->url, "cannot reach the archive at");
 	return chs_git__fail(CHS_EIO, doing);
 }
 
@@ -354,7 +356,9 @@ int chs_git__fetch_refspecs(git_remote *remote, net_op *op)
 	if (specs.count == 0)
 		return 0;
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
-	opts.prune = GIT_FETCH_NO_PRUNE;
+	/* a ref deleted in the archive goes here too: what the mirror says
+	 * the archive holds is what it holds now */
+	opts.prune = GIT_FETCH_PRUNE;
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.update_fetchhead = 0; /* nothing reads FETCH_HEAD: one lock less */
 	set_callbacks(&opts.callbacks, op);

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 enum { ADMIN, C1, C2, B1, NSTORES };
 
@@ -524,6 +526,279 @@ START_TEST(test_sync__admin_killed_after_committing_a_roster)
 }
 END_TEST
 
+/* No ref of this store's device, nor any ref at all, in `repo`. */
+static int refs_in(const char *repo)
+{
+	return tu_sh("test -z \"$(git -C '%s' for-each-ref)\"", repo) == 0 ? 0 : 1;
+}
+
+/* Pointed at another organisation's archive, a store sends nothing there
+ * and says whose archive it is; the admin's store too. */
+START_TEST(test_sync__another_organisations_archive_is_refused)
+{
+	char patient[33], note[33], *other = tu_path(top, "other.git"), *zdir = NULL;
+	chs_store *z = tu_store_new(top, "zed", "other-desk", other, &zdir);
+	chs_sync_report rep;
+	int i;
+
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", other), 0);
+	ck_assert_msg(chs_org_init(z, other, "Other archive") == 0, "%s", chs_error_last());
+	tu_sync_ok(z);
+	ck_assert_int_eq(tu_sh("git -C '%s' rev-parse -q --verify refs/chartsync/roster"
+			       " >/dev/null", other), 0);
+	chart(patient, note);
+	for (i = ADMIN; i <= C1; i++) {
+		ck_assert_int_eq(chs_remote_set(st[i], other), 0);
+		ck_assert_int_eq(chs_store_sync(st[i], NULL, &rep), CHS_EDENIED);
+		ck_assert_msg(strstr(chs_error_last(), "is not organisation") &&
+			      strstr(chs_error_last(), "nothing was sent"), "%s", chs_error_last());
+		ck_assert_int_eq(rep.pushed, 0);
+		chs_sync_report_dispose(&rep);
+		ck_assert_int_eq(tu_sh("git -C '%s' rev-parse -q --verify refs/chartsync/devices/%s"
+				       " >/dev/null", other, chs_store_device_id(st[i])), 1);
+	}
+	/* back at its own archive, the clinic's work goes out */
+	ck_assert_int_eq(chs_remote_set(st[C1], archive), 0);
+	ck_assert_uint_eq(sync_ok(C1).batches_out, 2);
+	chs_store_free(z);
+	free(zdir);
+	free(other);
+}
+END_TEST
+
+/* An empty bare repository is no organisation's archive: a device
+ * refuses to send to it. The admin's store publishes the roster there
+ * (that is how 'org init' makes an archive), and then the devices may. */
+START_TEST(test_sync__an_empty_archive_takes_the_admins_roster_first)
+{
+	char patient[33], note[33], *empty = tu_path(top, "empty.git");
+	chs_sync_report rep;
+
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", empty), 0);
+	chart(patient, note);
+	ck_assert_int_eq(chs_remote_set(st[C1], empty), 0);
+	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "holds no roster"), "%s", chs_error_last());
+	ck_assert_int_eq(rep.pushed, 0);
+	chs_sync_report_dispose(&rep);
+	ck_assert_int_eq(refs_in(empty), 0);
+	ck_assert_int_eq(chs_remote_set(st[ADMIN], empty), 0);
+	sync_ok(ADMIN);
+	ck_assert_int_eq(tu_sh("git -C '%s' rev-parse -q --verify refs/chartsync/roster"
+			       " >/dev/null", empty), 0);
+	ck_assert_uint_eq(sync_ok(C1).batches_out, 2);
+	free(empty);
+}
+END_TEST
+
+/* A full disk while fetching is said as what it is, not as an archive
+ * out of reach. The disk fills up here as a file size limit: a write
+ * past it fails (EFBIG) as a write to a full disk fails (ENOSPC). */
+START_TEST(test_sync__a_full_disk_is_not_an_unreachable_archive)
+{
+	char patient[33], note[33], id[33], text[16385] = "";
+	chs_edit n[] = { tu_edit("text", text), tu_edit("date", "2026-11-21") };
+	struct rlimit old, lim;
+	chs_sync_report rep;
+	unsigned x = 12345;
+	int k, i;
+
+	chart(patient, note);
+	for (k = 0; k < 16; k++) {
+		/* text that compresses little, so the batches' pack is large */
+		for (i = 0; i < 16384; i++) {
+			x = x * 1103515245u + 12345u;
+			text[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[(x >> 16) % 36];
+		}
+		text[16384] = '\0';
+		add(C1, "note", n, 2, patient, id);
+	}
+	sync_ok(C1);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 64 * 1024;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(chs_store_sync(st[C2], NULL, &rep), CHS_EIO);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	ck_assert_msg(strstr(chs_error_last(), "the disk is full or a write failed") &&
+		      strstr(chs_error_last(), "File too large") &&
+		      !strstr(chs_error_last(), "cannot reach"), "%s", chs_error_last());
+	chs_sync_report_dispose(&rep);
+	/* with room again, the next sync finishes the job */
+	ck_assert_uint_eq(sync_ok(C2).batches_in, 18);
+}
+END_TEST
+
+/* An archive out of reach is still said so. */
+START_TEST(test_sync__an_unreachable_archive_is_said_so)
+{
+	chs_sync_report rep;
+	char *gone = tu_path(top, "gone.git");
+
+	ck_assert_int_eq(chs_remote_set(st[C1], gone), 0);
+	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EIO);
+	ck_assert_msg(strstr(chs_error_last(), "cannot reach the archive at") &&
+		      strstr(chs_error_last(), "your work is saved here"), "%s", chs_error_last());
+	chs_sync_report_dispose(&rep);
+	free(gone);
+}
+END_TEST
+
+/* A sync that prepared its batches and then lost the archive leaves them
+ * to the next one, whose summary counts them as sent. */
+START_TEST(test_sync__batches_prepared_earlier_count_as_sent)
+{
+	chs_sync_report r;
+
+	add_patients(C1, 3, "A");
+	ck_assert_int_eq(cli_sync(C1, "committed"), 128 + 9);
+	ck_assert_int_eq(tu_sh("CHARTSYNC_PASSPHRASE=pw '%s' --store '%s' --user %s sync"
+			       " | grep -q '; sent 3 changes in 3 batches$'", CHARTSYNC_BIN,
+			       dirs[C1], members[C1].user), 0);
+	add_patients(C1, 1, "B");
+	ck_assert_int_eq(cli_sync(C1, "pushing"), 128 + 9);
+	add_patients(C1, 1, "C");
+	r = sync_ok(C1);
+	ck_assert_uint_eq(r.batches_out, 1);
+	ck_assert_uint_eq(r.batches_pushed, 2);
+	ck_assert_uint_eq(r.changes_pushed, 2);
+	r = sync_ok(C2);
+	ck_assert_uint_eq(r.batches_in, 5);
+}
+END_TEST
+
+/* The archive's host rewrites clinic A's own ref: clinic A says that the
+ * archive holds commits under its name that it did not make and that its
+ * work is not delivered, sync after sync; once the admin removes the ref
+ * on the server, clinic A's next sync publishes its own history again
+ * and clinic B receives everything. */
+START_TEST(test_sync__a_device_whose_own_ref_was_forged_says_so_and_recovers)
+{
+	const char *dev = chs_store_device_id(st[C1]);
+	char patient[33], note[33], h1[65], h2[65];
+	chs_sync_report rep;
+	int64_t n1, n2;
+	int k;
+
+	chart(patient, note);
+	sync_ok(C1);
+	sync_ok(C2);
+	/* the host: a commit on batch 1 that no device signed, as the ref */
+	ck_assert_int_eq(tu_sh("cd '%s' && c=$(git commit-tree -p refs/chartsync/devices/%s~1"
+			       " -m forged refs/chartsync/devices/%s^{tree}) &&"
+			       " git update-ref refs/chartsync/devices/%s $c", archive, dev, dev, dev),
+			 0);
+	for (k = 0; k < 2; k++) {
+		add_patients(C1, 1, k ? "Y" : "X");
+		ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EDAMAGED);
+		ck_assert_msg(strstr(rep.problems.ptr, "holds commits under this device's name") &&
+			      strstr(rep.problems.ptr, "did not make") &&
+			      strstr(rep.problems.ptr, "NOT being delivered") &&
+			      strstr(rep.problems.ptr, "update-ref -d refs/chartsync/devices/"),
+			      "%s", rep.problems.ptr);
+		ck_assert_uint_eq(rep.refused, 1);
+		ck_assert_uint_eq(rep.batches_pushed, 0);
+		chs_sync_report_dispose(&rep);
+	}
+	/* what the command prints says it too */
+	ck_assert_int_eq(tu_sh("CHARTSYNC_PASSPHRASE=pw '%s' --store '%s' --user %s sync 2>&1"
+			       " | grep -q 'NOT being delivered'", CHARTSYNC_BIN, dirs[C1],
+			       members[C1].user), 0);
+	/* the recovery: the admin removes the ref on the server */
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref -d refs/chartsync/devices/%s",
+			       archive, dev), 0);
+	rep = sync_ok(C1);
+	/* two patients, and the records of what it saw: its ref rewritten,
+	 * then deleted (tamper.c) */
+	ck_assert_uint_eq(rep.batches_pushed, 6);
+	/* the archive holds this device's own history again */
+	ck_assert_int_eq(tu_sh("test $(git -C '%s' rev-parse refs/chartsync/devices/%s) ="
+			       " $(git -C '%s/git' rev-parse refs/chartsync/devices/%s)",
+			       archive, dev, dirs[C1], dev), 0);
+	ck_assert_uint_eq(sync_ok(C2).batches_in, 4);
+	state_hash(C1, h1, &n1);
+	state_hash(C2, h2, &n2);
+	ck_assert_str_eq(h1, h2);
+	ck_assert_int_eq(n1, 6);
+}
+END_TEST
+
+/* `chartsync CMD...` on store i, its standard output piped to `filter`
+ * (a shell pipeline ending in a test); the pipeline's status. */
+static int cli_out(int i, const char *cmd, const char *filter)
+{
+	return tu_sh("CHARTSYNC_PASSPHRASE=pw '%s' --store '%s' --user %s %s | %s", CHARTSYNC_BIN,
+		     dirs[i], members[i].user, cmd, filter);
+}
+
+/* The host deletes a clinic's ref, then the roster, then winds the
+ * roster back. Each heals (the clinic and the admin push again), and
+ * each is recorded by the store that saw it, signed and synced: the
+ * admin reads all three in 'status' and 'report archive', and so does
+ * the billing office. */
+START_TEST(test_sync__healed_tampering_is_recorded_and_shown)
+{
+	const char *dev = chs_store_device_id(st[C1]);
+	char patient[33], note[33], *events = NULL;
+	chs_sync_report r;
+
+	chart(patient, note);
+	sync_ok(C1);
+	sync_ok(ADMIN);
+	/* before anything happened: nothing to report */
+	ck_assert_int_eq(cli_out(ADMIN, "report archive --json", "grep -qx '\\[\\]'"), 0);
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref -d refs/chartsync/devices/%s",
+			       archive, dev), 0);
+	r = sync_ok(C1);
+	ck_assert_uint_eq(r.tampering, 1);
+	ck_assert_int_eq(tu_sh("git -C '%s' merge-base --is-ancestor"
+			       " $(git -C '%s/git' rev-parse refs/chartsync/devices/%s~1)"
+			       " refs/chartsync/devices/%s", archive, dirs[C1], dev, dev), 0);
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref -d refs/chartsync/roster",
+			       archive), 0);
+	r = sync_ok(ADMIN);
+	ck_assert_uint_eq(r.tampering, 1);
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref refs/chartsync/roster"
+			       " refs/chartsync/roster~1", archive), 0);
+	r = sync_ok(ADMIN);
+	ck_assert_uint_eq(r.tampering, 1);
+	/* healed: every store syncs cleanly again */
+	sync_ok(C1);
+	sync_ok(C2);
+	sync_ok(B1);
+	r = sync_ok(ADMIN);
+	ck_assert_uint_eq(r.tampering, 0);
+	ck_assert_int_eq(cli_out(ADMIN, "status", "grep -q '^archive:  tampered with: 3 events"
+				 " seen and healed, the last .* (roster-rolled-back);"
+				 " see .chartsync report archive.$'"), 0);
+	ck_assert_int_eq(cli_out(ADMIN, "report archive", "grep -c 'seen by' | grep -qx 3"), 0);
+	ck_assert_int_eq(cli_out(ADMIN, "report archive", "grep -q '^3 tampering events'"), 0);
+	ck_assert_int_eq(cli_out(ADMIN, "report archive",
+				 "grep -q 'device-ref-deleted  refs/chartsync/devices/.* seen by'"),
+			 0);
+	/* the billing office reads them too, and the same three */
+	ck_assert_int_eq(cli_out(B1, "report archive --json",
+				 "grep -o '\"kind\":\"[a-z-]*\"' | tr '\\n' ' ' | grep -qx"
+				 " '\"kind\":\"device-ref-deleted\" \"kind\":\"roster-deleted\""
+				 " \"kind\":\"roster-rolled-back\" '"), 0);
+	ck_assert_int_eq(tu_list_json(st[B1], "archive_event", NULL, &events), 0);
+	ck_assert_ptr_nonnull(strstr(events, dev));
+	free(events);
+	/* not typed in by hand, and not in a plain listing */
+	{
+		chs_edit e[] = { tu_edit("kind", "roster-deleted") };
+		char id[33];
+
+		ck_assert_int_eq(chs_record_add(st[ADMIN], "archive_event", e, 1, NULL, NULL, id),
+				 CHS_EDENIED);
+	}
+	ck_assert_int_eq(tu_list_json(st[ADMIN], NULL, NULL, &events), 0);
+	ck_assert_ptr_null(strstr(events, "archive_event"));
+	free(events);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sync");
@@ -545,6 +820,13 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, test_sync__killed_anywhere_the_next_sync_finishes, 0,
 			    (int)(sizeof(faults) / sizeof(faults[0])));
 	tcase_add_test(tc, test_sync__admin_killed_after_committing_a_roster);
+	tcase_add_test(tc, test_sync__another_organisations_archive_is_refused);
+	tcase_add_test(tc, test_sync__an_empty_archive_takes_the_admins_roster_first);
+	tcase_add_test(tc, test_sync__a_full_disk_is_not_an_unreachable_archive);
+	tcase_add_test(tc, test_sync__an_unreachable_archive_is_said_so);
+	tcase_add_test(tc, test_sync__batches_prepared_earlier_count_as_sent);
+	tcase_add_test(tc, test_sync__a_device_whose_own_ref_was_forged_says_so_and_recovers);
+	tcase_add_test(tc, test_sync__healed_tampering_is_recorded_and_shown);
 	suite_add_tcase(s, tc);
 	return s;
 }

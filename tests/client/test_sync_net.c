@@ -333,6 +333,57 @@ START_TEST(test_net__the_daemon_dies_mid_transfer)
 }
 END_TEST
 
+/* Through the hook: the host forges clinic A's ref and deletes the
+ * roster on the server. Clinic A says its work is not delivered; the
+ * admin removes the forged ref; the admin's sync puts the roster back and
+ * clinic A's its own history, both through the archive's hook; each store
+ * that saw it recorded what happened, and clinic B receives everything. */
+START_TEST(test_net__tampering_on_the_server_is_said_healed_and_recorded)
+{
+	const char *dev = chs_store_device_id(st[C1]);
+	chs_edit p[] = { tu_edit("name", "Ada Byron"), tu_edit("dob", "1961-12-10"),
+			 tu_edit("mrn", "A-77") };
+	chs_sync_report rep;
+	char id[33], h1[65], h2[65];
+
+	ck_assert_int_eq(chs_record_add(st[C1], "patient", p, 3, NULL, NULL, id), 0);
+	sync_ok(C1);
+	ck_assert_int_eq(tu_sh("cd '%s' && c=$(git -c user.name=host -c user.email=host@localhost commit-tree -m forged"
+			       " refs/chartsync/devices/%s^{tree}) &&"
+			       " git update-ref refs/chartsync/devices/%s $c &&"
+			       " git update-ref -d refs/chartsync/roster", archive, dev, dev), 0);
+	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "holds no roster"), "%s", chs_error_last());
+	ck_assert_uint_eq(rep.tampering, 2);
+	chs_sync_report_dispose(&rep);
+	/* the admin's store puts the roster back, and refuses the forgery */
+	ck_assert_int_eq(chs_store_sync(st[ADMIN], NULL, &rep), CHS_EDAMAGED);
+	ck_assert_msg(strstr(rep.problems.ptr, dev), "%s", rep.problems.ptr);
+	chs_sync_report_dispose(&rep);
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' rev-parse -q --verify refs/chartsync/roster"
+			       " >/dev/null", archive), 0);
+	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EDAMAGED);
+	ck_assert_msg(strstr(rep.problems.ptr, "NOT being delivered"), "%s", rep.problems.ptr);
+	chs_sync_report_dispose(&rep);
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref -d refs/chartsync/devices/%s",
+			       archive, dev), 0);
+	sync_ok(C1);
+	sync_ok(C2);
+	sync_ok(ADMIN);
+	state_hash(C1, h1);
+	state_hash(C2, h2);
+	ck_assert_str_eq(h1, h2);
+	/* seen by clinic A (its ref replaced, the roster gone, its ref gone)
+	 * and by the admin (the roster gone), read at clinic B */
+	ck_assert_int_eq(tu_sh("CHARTSYNC_PASSPHRASE=pw '%s' --store '%s' --user %s report archive"
+			       " --json | grep -o '\"kind\":\"[a-z-]*\"' | sort | tr '\\n' ' ' |"
+			       " grep -qx '\"kind\":\"device-ref-deleted\""
+			       " \"kind\":\"device-ref-rewritten\" \"kind\":\"roster-deleted\""
+			       " \"kind\":\"roster-deleted\" '", CHARTSYNC_BIN, dirs[C2],
+			       members[C2].user), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("sync_net");
@@ -344,6 +395,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_net__ssh_with_the_device_keys);
 	tcase_add_test(tc, test_net__an_archive_that_stops_answering);
 	tcase_add_test(tc, test_net__the_daemon_dies_mid_transfer);
+	tcase_add_test(tc, test_net__tampering_on_the_server_is_said_healed_and_recorded);
 	suite_add_tcase(s, tc);
 	return s;
 }

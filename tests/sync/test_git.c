@@ -203,6 +203,37 @@ START_TEST(test_git__a_refusing_hook_fails_the_push_with_its_reason)
 }
 END_TEST
 
+/* What the mirror says the archive holds is what it holds: a push moves
+ * the fetched ref as git's remote-tracking refs move, and a ref deleted
+ * in the archive is gone from the mirror after the next fetch, over
+ * git:// (libgit2's prune) and by path alike. */
+START_TEST(test_git__fetched_refs_follow_pushes_and_deletions)
+{
+	chs_git *a = repo("a.git");
+	char *archive = tu_path(dir, "archive.git"), *url, x[41], got[41], fetched[160];
+	const char *refs[] = { ref };
+	tu_gitserver server;
+
+	snprintf(fetched, sizeof(fetched), "refs/remotes/archive/%s", ref + strlen("refs/"));
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
+	tu_gitserver_start(&server, dir);
+	url = _i == 0 ? tu_gitserver_url(&server, "archive.git") : strdup(archive);
+	commit(a, "m1", "c1", x);
+	ck_assert_msg(chs_git_push(a, url, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_git_ref(a, fetched, got), 0);
+	ck_assert_str_eq(got, x);
+	ck_assert_msg(chs_git_fetch(a, url) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_git_ref(a, fetched, got), 0);
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' update-ref -d %s", archive, ref), 0);
+	ck_assert_msg(chs_git_fetch(a, url) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_git_ref(a, fetched, got), CHS_ENOTFOUND);
+	tu_gitserver_stop(&server);
+	free(url);
+	chs_git_free(a);
+	free(archive);
+}
+END_TEST
+
 /* Over git:// the server refuses; by path nothing of git runs in the
  * archive, so chartsync itself must refuse, in the same words. */
 static const char *const push_kinds[] = { "git://", "path" };
@@ -416,6 +447,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_git__push_then_fetch_through_a_bare_archive, 0, 2);
 	tcase_add_test(tc, test_git__a_refusing_hook_fails_the_push_with_its_reason);
 	tcase_add_loop_test(tc, test_git__a_push_that_would_rewind_the_archive_is_refused, 0, 2);
+	tcase_add_loop_test(tc, test_git__fetched_refs_follow_pushes_and_deletions, 0, 2);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
