@@ -355,5 +355,9 @@ int chs_vfs_new(chs_vfs **out, const unsigned char store_key[CHS_KEY_BYTES]);
 const char *chs_vfs_name(const chs_vfs *vfs);
 /* Unregister and wipe; every connection using it must be closed. */
 void chs_vfs_free(chs_vfs *vfs);
+/* Why the VFS last refused a store's wal-index (a folder or file in
+ * /dev/shm that is not the user's own), for the message of the
+ * SQLITE_CANTOPEN that follows; NULL if it never did. Borrowed. */
+const char *chs_vfs_problem(const chs_vfs *vfs);
 
 #endif /* CHS_CRYPTO_H */
