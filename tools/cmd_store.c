@@ -4,8 +4,10 @@
 #include "cli.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 static int print_json(json_t *v)
@@ -79,19 +81,33 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
 static const char status_help[] =
 	"usage: chartsync status [--json] [--store DIR] [--user NAME]\n"
 	"\n"
-	"Show the store's folder, who opened it, this terminal, the device id\n"
-	"and counts.\n";
+	"Show the store's folder, who opened it, this terminal, the device id,\n"
+	"counts, and when 'chartsync check' last found every page intact.\n";
+
+/* When `check` last found the store intact: "never" or UTC. */
+static void checked_when(char *out, size_t n, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !gmtime_r(&tt, &tm) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, n, "never");
+}
 
 static int print_status(const chs_status *st, int json)
 {
+	char checked[32];
+
+	checked_when(checked, sizeof(checked), st->checked);
 	if (json)
 		return print_json(json_pack(
-			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}}",
+			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o}",
 			"store", st->path, "user", st->user, "admin", st->admin,
 			"terminal", st->terminal, "device", st->device_id,
 			"store_id", st->store_id, "counts", "users",
 			(json_int_t)st->users, "records", (json_int_t)st->records,
-			"changes", (json_int_t)st->changes));
+			"changes", (json_int_t)st->changes, "checked",
+			st->checked > 0 ? json_string(checked) : json_null()));
 	printf("store:    %s\n"
 	       "user:     %s%s\n"
 	       "terminal: %s\n"
@@ -102,6 +118,9 @@ static int print_status(const chs_status *st, int json)
 	       st->path, st->user, st->admin ? " (admin)" : "", st->terminal,
 	       st->device_id, (long long)st->users, (long long)st->records,
 	       (long long)st->changes);
+	printf("checked:  %s%s\n", checked,
+	       st->checked > 0 ? " (last 'chartsync check' that found it intact)"
+			       : " (run 'chartsync check')");
 	return CLI_OK;
 }
 

@@ -875,13 +875,11 @@ const chs_identity *chs_store_identity(const chs_store *s)
 /* Copy the WAL into the database first, so every committed page is read
  * and verified on its way (a damaged WAL frame would otherwise only end
  * SQLite's recovery quietly), then verify every page of the database
- * file, then SQLite's own structure check. The page scan reads the file
- * without SQLite's locks, so it runs under the writer lock, which also
- * keeps checkpoints away. */
-int chs_store_check(chs_store *s)
+ * file. The page scan reads the file without SQLite's locks, so it runs
+ * under the writer lock, which also keeps checkpoints away. */
+int chs_store_verify_pages(chs_store *s)
 {
 	uint32_t bad = 0;
-	char *result = NULL;
 	int rc, err;
 
 	CHS_ASSERT_ARG(s);
@@ -900,6 +898,47 @@ int chs_store_check(chs_store *s)
 		return chs_error_set(CHS_EDAMAGED,
 				     "the store '%s' is damaged: page %u does not decrypt; restore it from a backup",
 				     s->dir, (unsigned)bad);
+	return 0;
+}
+
+/* `status` says when the store was last found intact. */
+static int note_checked(chs_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_store__begin(s)) < 0)
+		return err;
+	if ((err = chs_store__prepare(s, &st, "INSERT OR REPLACE INTO meta(key, value)"
+					      " VALUES ('checked', ?)")) < 0)
+		goto fail;
+	if ((err = chs_store__bind_int64(s, st, 1, chs_util__now())) < 0) {
+		chs_store__finish(s, st);
+		goto fail;
+	}
+	rc = sqlite3_step(st);
+	chs_store__finish(s, st);
+	if (rc != SQLITE_DONE) {
+		err = chs_store__sqlerr(s, rc, "noting the check");
+		goto fail;
+	}
+	return chs_store__commit(s);
+fail:
+	chs_store__rollback(s);
+	return err;
+}
+
+/* Every page, then SQLite's own structure check; the time of a check that
+ * found the store intact is kept in it. */
+int chs_store_check(chs_store *s)
+{
+	char *result = NULL;
+	int err;
+
+	CHS_ASSERT_ARG(s);
+
+	if ((err = chs_store_verify_pages(s)) < 0)
+		return err;
 	if ((err = chs_store__get_text(s, "PRAGMA quick_check", NULL,
 				       &result)) < 0)
 		return err;
@@ -907,5 +946,5 @@ int chs_store_check(chs_store *s)
 		err = chs_error_set(CHS_EDAMAGED, "the store '%s' is damaged: %s",
 				    s->dir, result);
 	free(result);
-	return err;
+	return err < 0 ? err : note_checked(s);
 }

@@ -70,9 +70,14 @@ const char *chs_store_device_id(const chs_store *s);
 /* The device's identity (signing key), borrowed. */
 const chs_identity *chs_store_identity(const chs_store *s);
 
-/* Read every page of the store and verify it. CHS_EDAMAGED names the
- * first damaged page. */
+/* Read every page of the store and verify it, then SQLite's structure
+ * check; the time of a check that finds the store intact is kept in the
+ * store (chs_status.checked). CHS_EDAMAGED names the first damaged page. */
 int chs_store_check(chs_store *s);
+/* Only the page scan: every WAL frame and database page decrypts
+ * (chs_store_verify runs it before it hashes). CHS_EDAMAGED names the
+ * first damaged page. */
+int chs_store_verify_pages(chs_store *s);
 
 /* ---------------------------------------------------------------------
  * Users
@@ -126,6 +131,8 @@ typedef struct chs_status {
 	int64_t users;
 	int64_t records;
 	int64_t changes;
+	int64_t checked;       /* Unix seconds of the last `check` that found
+				* the store intact; 0: never */
 } chs_status;
 
 int chs_store_status(chs_store *s, chs_status *out);
