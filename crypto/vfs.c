@@ -115,6 +115,8 @@
 #include "crypto_int.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1143,6 +1145,100 @@ done:
 const char *chs_vfs_name(const chs_vfs *vfs)
 {
 	return vfs ? vfs->name : NULL;
+}
+
+/* The pages of a chunk are read, re-sealed and written together. */
+#define COPY_PAGES 64
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read pages [first, first + n) of `f` and seal them under `to`. */
+static int copy_chunk(vfs_file *f, const chs_vfs *to, unsigned char *buf,
+		      sqlite3_int64 first, int n)
+{
+	unsigned char ad[AD_MAIN];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char *page = buf + (size_t)i * PAGE;
+		uint32_t pgno = (uint32_t)(first + i) + 1;
+
+		if (main_read_page(f, page, (first + i) * PAGE) != SQLITE_OK)
+			return chs_error_set(CHS_EDAMAGED,
+					     "page %u of '%s' does not decrypt; run "
+					     "'chartsync check' and restore the store "
+					     "from a backup",
+					     (unsigned)pgno, f->path);
+		ad_main(ad, pgno);
+		page_seal(to, page, ad, sizeof(ad));
+	}
+	return 0;
+}
+
+int chs_vfs_copy_rekeyed(struct sqlite3 *db, const chs_vfs *to,
+			 const char *dst)
+{
+	sqlite3_file *file = NULL;
+	sqlite3_int64 size = 0, pages, i;
+	unsigned char *buf = NULL;
+	vfs_file *f;
+	int fd = -1, err = 0;
+
+	CHS_ASSERT_ARG(db);
+	CHS_ASSERT_ARG(to);
+	CHS_ASSERT_ARG(dst);
+
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) !=
+		    SQLITE_OK ||
+	    !file || file->pMethods != &io_methods)
+		return chs_error_set(CHS_EINVALID, "the database is not open "
+						   "through a chartsync vfs");
+	f = (vfs_file *)file;
+	if (f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK)
+		return chs_error_set(CHS_EIO, "cannot read the size of '%s'", f->path);
+	if (size % PAGE != 0)
+		return chs_error_set(CHS_EDAMAGED, "'%s' ends in a partial page; run "
+						   "'chartsync check'", f->path);
+	pages = size / PAGE;
+	if (!(buf = chs_secret_alloc((size_t)COPY_PAGES * PAGE)))
+		return chs_error_set(CHS_ENOMEM, "out of secure memory");
+	fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = chs_error_set(CHS_EIO, "cannot create '%s': %s", dst,
+				    strerror(errno));
+		goto done;
+	}
+	for (i = 0; i < pages && err == 0; i += COPY_PAGES) {
+		int n = pages - i < COPY_PAGES ? (int)(pages - i) : COPY_PAGES;
+
+		if ((err = copy_chunk(f, to, buf, i, n)) == 0 &&
+		    write_all(fd, buf, (size_t)n * PAGE) < 0)
+			err = chs_error_set(CHS_EIO, "cannot write '%s': %s", dst,
+					    strerror(errno));
+	}
+	if (err == 0 && fsync(fd) < 0)
+		err = chs_error_set(CHS_EIO, "cannot sync '%s': %s", dst,
+				    strerror(errno));
+done:
+	if (fd >= 0)
+		close(fd);
+	if (err < 0 && fd >= 0)
+		unlink(dst);
+	chs_secret_free(buf);
+	return err;
 }
 
 const char *chs_vfs_problem(const chs_vfs *vfs)

@@ -1,5 +1,5 @@
 /*
- * chartsync init | status | config | check | passwd
+ * chartsync init | status | config | check | passwd | rekey
  */
 #include "cli.h"
 
@@ -274,6 +274,54 @@ int cmd_passwd(cli_ctx *ctx, int argc, char **argv)
 	}
 	printf("passphrase of '%s' changed\n", chs_store_user(s));
 	chs_secret_free(pass);
+	chs_store_free(s);
+	return CLI_OK;
+}
+
+/* ---- rekey ---- */
+
+static const char rekey_help[] =
+	"usage: chartsync rekey [--store DIR] [--user NAME]\n"
+	"\n"
+	"Give the store a new key (admins only). Every page is encrypted again\n"
+	"and every user's key slot re-wrapped, without their passphrases, so a\n"
+	"copy of an old slot file no longer opens the store: run it after\n"
+	"'user rm' (or 'user rm --rekey'), or after a passphrase that may have\n"
+	"leaked was changed. No other program may have the store open. Killed\n"
+	"at any point, the store opens with the old key or the new one. A user\n"
+	"whose slot is from before chartsync could re-wrap slots (who has not\n"
+	"opened the store since) is named: remove and add them again.\n";
+
+int cli_rekey(chs_store *s)
+{
+	chs_rekey_result r;
+	size_t i;
+	int err;
+
+	if ((err = chs_store_rekey(s, &r)) < 0)
+		return err;
+	printf("store '%s' has a new key; %zu key slot%s re-wrapped\n", chs_store_path(s),
+	       r.rewrapped, r.rewrapped == 1 ? "" : "s");
+	for (i = 0; i < r.ndropped; i++)
+		printf("user '%s' cannot open the store any more (an old key slot): "
+		       "'chartsync user rm %s' and 'chartsync user add %s'\n",
+		       r.dropped[i], r.dropped[i], r.dropped[i]);
+	chs_rekey_result_dispose(&r);
+	return 0;
+}
+
+int cmd_rekey(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_OPTS, OPT_END };
+	chs_store *s = NULL;
+	int err, rc;
+
+	if (cli_parse_bare(ctx, argc, argv, opts, NULL, NULL, rekey_help, &rc) < 0)
+		return rc;
+	if ((err = cli_open(ctx, &s)) < 0 || (err = cli_rekey(s)) < 0) {
+		chs_store_free(s);
+		return cli_fail(err);
+	}
 	chs_store_free(s);
 	return CLI_OK;
 }
