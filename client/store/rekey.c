@@ -34,6 +34,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define REKEY_WAIT_MS 2000 /* for other connections to close */
+
 typedef struct rekey_job {
 	chs_store *s;
 	unsigned char *key;   /* the new store key, secret memory */
@@ -51,7 +53,12 @@ static int take_exclusive(chs_store *s)
 
 	if ((err = chs_store__exec(s, "PRAGMA locking_mode=EXCLUSIVE")) < 0)
 		return err;
-	if ((err = chs_store__exec(s, "BEGIN EXCLUSIVE; COMMIT;")) < 0) {
+	/* Another program keeps the store open for as long as it runs: a short
+	 * wait for one that is about to close, then say so. */
+	sqlite3_busy_timeout(s->db, REKEY_WAIT_MS);
+	err = chs_store__exec(s, "BEGIN EXCLUSIVE; COMMIT;");
+	sqlite3_busy_timeout(s->db, CHS_BUSY_TIMEOUT_MS);
+	if (err < 0) {
 		chs_store__exec(s, "PRAGMA locking_mode=NORMAL");
 		if (err == CHS_EBUSY)
 			err = chs_error_set(CHS_EBUSY,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -740,6 +741,65 @@ START_TEST(test_store__a_big_job_gives_its_memory_back)
 END_TEST
 #endif /* GLIBC_HEAP */
 
+
+/* rekey needs the store to itself: refused while another handle has it
+ * open; then every user's slot takes the new key without their
+ * passphrase, and the handle that re-keyed goes on writing. */
+START_TEST(test_store__rekey_needs_the_store_to_itself_and_rewraps_every_slot)
+{
+	chs_store *s = create_as("alice", "alice pw"), *other;
+	chs_rekey_result r;
+	chs_status st;
+
+	ck_assert_int_eq(chs_store_user_add(s, "bob", 0, "bob pw", 6), 0);
+	other = must_open("bob", "bob pw");
+	ck_assert_int_eq(chs_store_rekey(s, &r), CHS_EBUSY);
+	ck_assert_msg(strstr(chs_error_last(), "open in another program"), "%s",
+		      chs_error_last());
+	chs_store_free(other);
+	ck_assert_msg(chs_store_rekey(s, &r) == 0, "%s", chs_error_last());
+	ck_assert_uint_eq(r.rewrapped, 2);
+	ck_assert_uint_eq(r.ndropped, 0);
+	chs_rekey_result_dispose(&r);
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "after-rekey"), 0);
+	chs_store_free(s);
+	other = must_open("bob", "bob pw");
+	ck_assert_int_eq(chs_store_status(other, &st), 0);
+	ck_assert_str_eq(st.terminal, "after-rekey");
+	ck_assert_int_eq(st.users, 2);
+	chs_status_dispose(&st);
+	ck_assert_int_eq(chs_store_rekey(other, &r), CHS_EDENIED);
+	ck_assert_int_eq(chs_store_check(other), 0);
+	chs_store_free(other);
+}
+END_TEST
+
+/* The wal-index of a store: refused, with a message naming it, when the
+ * user's folder for it belongs to someone else. */
+START_TEST(test_store__a_wal_index_folder_of_another_user_is_refused)
+{
+	char *base = tu_path(dir, "shm"), user[64], *udir;
+	chs_store *s;
+
+	ck_assert_int_eq(mkdir(base, 01777), 0);
+	setenv("CHARTSYNC_SHM_DIR", base, 1);
+	s = create_as("alice", "alice pw");
+	chs_store_free(s);
+	snprintf(user, sizeof(user), "chartsync-%lu", (unsigned long)geteuid());
+	udir = tu_path(base, user);
+	ck_assert_int_eq(chown(udir, 4242, 4242), 0);
+	ck_assert_int_eq(open_as(&s, "alice", "alice pw"), CHS_EIO);
+	ck_assert_msg(strstr(chs_error_last(), "refusing the wal-index folder"), "%s",
+		      chs_error_last());
+	ck_assert_int_eq(chown(udir, geteuid(), getegid()), 0);
+	s = must_open("alice", "alice pw");
+	chs_store_free(s);
+	unsetenv("CHARTSYNC_SHM_DIR");
+	free(udir);
+	free(base);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client");
@@ -772,6 +832,8 @@ int main(void)
 	tcase_add_test(tc, test_store__slots_from_another_store_do_not_open_it);
 	tcase_add_test(tc, test_store__two_processes_write_at_once);
 	tcase_add_test(tc, test_store__killed_writer_leaves_a_whole_store);
+	tcase_add_test(tc, test_store__rekey_needs_the_store_to_itself_and_rewraps_every_slot);
+	tcase_add_test(tc, test_store__a_wal_index_folder_of_another_user_is_refused);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(busy, setup, teardown);
 	tcase_set_timeout(busy, CHS_BUSY_TIMEOUT_MS / 1000 / 2);
