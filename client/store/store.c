@@ -726,8 +726,12 @@ static void upgrade_slot(chs_store *s, const char *pass, size_t passlen)
 {
 	if (s->slot_version >= 2)
 		return;
-	if (chs_store__slot_set(s, s->user, pass, passlen) == 0)
-		s->slot_version = 2;
+	/* Never wait behind another program's long write to do it. */
+	if (chs_store__trylock(s) == 0) {
+		if (chs_store__slot_set(s, s->user, pass, passlen) == 0)
+			s->slot_version = 2;
+		chs_store__unlock(s);
+	}
 	chs_error_clear();
 }
 
