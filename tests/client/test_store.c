@@ -8,6 +8,9 @@
 #include "support/scale.h"
 #include "support/testutil.h"
 
+#include <jansson.h>
+#include <sodium.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -800,6 +803,79 @@ START_TEST(test_store__a_wal_index_folder_of_another_user_is_refused)
 }
 END_TEST
 
+
+/* A version 1 slot, as chartsync wrote them before rekey existed: the
+ * store key itself wrapped under the passphrase key, associated data
+ * "chartsync-slot-v1" NUL store NUL user (crypto/slot.c). */
+static json_t *v1_slot(const chs_store *s, const char *user, const char *pass)
+{
+	unsigned char salt[CHS_SALT_BYTES], kek[CHS_KEY_BYTES];
+	unsigned char wrapped[CHS_SLOT_WRAPPED_BYTES];
+	char ad[128], salt_hex[2 * sizeof(salt) + 1], wrapped_hex[2 * sizeof(wrapped) + 1];
+	size_t adlen;
+
+	randombytes_buf(salt, sizeof(salt));
+	ck_assert_int_eq(crypto_pwhash(kek, sizeof(kek), pass, strlen(pass), salt, kdf.ops,
+				       (size_t)kdf.mem, crypto_pwhash_ALG_ARGON2ID13), 0);
+	adlen = (size_t)snprintf(ad, sizeof(ad), "chartsync-slot-v1%c%s%c%s", 0,
+				 chs_store_id(s), 0, user);
+	chs_aead_seal(wrapped, s->key, CHS_KEY_BYTES, ad, adlen, kek);
+	chs_hex(salt_hex, salt, sizeof(salt));
+	chs_hex(wrapped_hex, wrapped, sizeof(wrapped));
+	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "kdf", "argon2id13", "ops",
+			 (json_int_t)kdf.ops, "mem", (json_int_t)kdf.mem, "salt", salt_hex,
+			 "wrapped", wrapped_hex);
+}
+
+/* A store made before version 2 slots: its users open it as before, each
+ * slot becomes version 2 when its user opens the store, and a rekey
+ * drops (and names) a slot still at version 1, whose user cannot open
+ * the store after it. */
+START_TEST(test_store__version_1_slots_open_are_upgraded_and_named_by_rekey)
+{
+	chs_store *s = create_as("alice", "alice pw");
+	char *path = tu_path(dir, "keyslots"), *text;
+	chs_rekey_result r;
+	json_t *root;
+	size_t len = 0;
+
+	ck_assert_int_eq(chs_store_user_add(s, "bob", 0, "bob pw", 6), 0);
+	root = json_pack("{s:s, s:i, s:s, s:{s:o, s:o}}", "format", "chartsync-keyslots",
+			 "version", 1, "store", chs_store_id(s), "slots", "alice",
+			 v1_slot(s, "alice", "alice pw"), "bob", v1_slot(s, "bob", "bob pw"));
+	text = json_dumps(root, JSON_INDENT(2));
+	ck_assert_int_eq(tu_write(path, text, strlen(text)), 0);
+	free(text);
+	json_decref(root);
+	chs_store_free(s);
+
+	s = must_open("alice", "alice pw"); /* a version 1 slot opens */
+	chs_store_free(s);
+	text = (char *)tu_read(path, &len);
+	root = json_loadb(text, len, 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	ck_assert_ptr_nonnull(json_object_get(json_object_get(json_object_get(root, "slots"),
+							      "alice"), "box"));
+	ck_assert_ptr_null(json_object_get(json_object_get(json_object_get(root, "slots"),
+							   "bob"), "box"));
+	json_decref(root);
+	free(text);
+
+	s = must_open("alice", "alice pw");
+	ck_assert_msg(chs_store_rekey(s, &r) == 0, "%s", chs_error_last());
+	ck_assert_uint_eq(r.rewrapped, 1);
+	ck_assert_uint_eq(r.ndropped, 1);
+	ck_assert_str_eq(r.dropped[0], "bob");
+	chs_rekey_result_dispose(&r);
+	chs_store_free(s);
+	ck_assert_int_ne(open_as(&s, "bob", "bob pw"), 0);
+	s = must_open("alice", "alice pw");
+	ck_assert_int_eq(chs_store_check(s), 0);
+	chs_store_free(s);
+	free(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client");
@@ -834,6 +910,7 @@ int main(void)
 	tcase_add_test(tc, test_store__killed_writer_leaves_a_whole_store);
 	tcase_add_test(tc, test_store__rekey_needs_the_store_to_itself_and_rewraps_every_slot);
 	tcase_add_test(tc, test_store__a_wal_index_folder_of_another_user_is_refused);
+	tcase_add_test(tc, test_store__version_1_slots_open_are_upgraded_and_named_by_rekey);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(busy, setup, teardown);
 	tcase_set_timeout(busy, CHS_BUSY_TIMEOUT_MS / 1000 / 2);
