@@ -252,8 +252,9 @@ int chs_store_rekey(chs_store *s, chs_rekey_result *out)
 		goto done;
 	if ((err = prepare(&j)) < 0) {
 		chs_store__rekey_undo(s->dir);
-		if (s->db)
-			chs_store__exec(s, "PRAGMA locking_mode=NORMAL");
+		if (s->db) /* normal locking again from the next read on */
+			chs_store__exec(s, "PRAGMA locking_mode=NORMAL;"
+					   "SELECT count(*) FROM meta;");
 	} else {
 		err = switch_over(&j);
 	}
