@@ -225,7 +225,8 @@ static const char check_help[] =
 	"usage: chartsync check [--store DIR] [--user NAME]\n"
 	"\n"
 	"Read and verify every page of the store. A store that was altered or\n"
-	"damaged on disk is reported with the first bad page.\n";
+	"damaged on disk is reported with the first bad page. 'chartsync status'\n"
+	"shows when check last found the store intact.\n";
 
 int cmd_check(cli_ctx *ctx, int argc, char **argv)
 {
