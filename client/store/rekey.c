@@ -92,9 +92,10 @@ static int reseal_device(rekey_job *j)
 	unsigned char sealed[CHS_STORE_DEVICE_SEALED];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	int rc;
+	int rc, err;
 
-	chs_store__device_seal(j->s, j->key, sealed);
+	if ((err = chs_store__device_seal(j->s, j->key, sealed)) < 0)
+		return err;
 	rc = sqlite3_open_v2(j->db_new, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 			     SQLITE_OPEN_EXRESCODE, chs_vfs_name(j->vfs));
 	if (rc == SQLITE_OK)

@@ -259,17 +259,20 @@ static void device_ad(const chs_store *s, unsigned char *ad)
 	memcpy(ad + sizeof(DEVICE_AD) - 1, s->store_id, 32);
 }
 
-void chs_store__device_seal(const chs_store *s, const unsigned char *store_key,
-			    unsigned char out[CHS_STORE_DEVICE_SEALED])
+int chs_store__device_seal(const chs_store *s, const unsigned char *store_key,
+			   unsigned char out[CHS_STORE_DEVICE_SEALED])
 {
 	unsigned char ad[sizeof(DEVICE_AD) - 1 + 32];
-	unsigned char wrap_key[CHS_KEY_BYTES];
+	unsigned char *wrap_key = chs_secret_alloc(CHS_KEY_BYTES);
 
+	if (!wrap_key)
+		return chs_error_set(CHS_ENOMEM, "out of secure memory");
 	chs_key_derive(wrap_key, store_key, DEVICE_KEY_ID, "device-k");
 	device_ad(s, ad);
 	chs_aead_seal(out, chs_identity_secret(s->identity), CHS_SIGN_SK_BYTES, ad,
 		      sizeof(ad), wrap_key);
-	chs_wipe(wrap_key, sizeof(wrap_key));
+	chs_secret_free(wrap_key);
+	return 0;
 }
 
 static int device_save(chs_store *s)
@@ -278,7 +281,8 @@ static int device_save(chs_store *s)
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	chs_store__device_seal(s, s->key, sealed);
+	if ((err = chs_store__device_seal(s, s->key, sealed)) < 0)
+		return err;
 	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO device(id, public, secret) VALUES (1, ?, ?)")) < 0)
 		return err;

@@ -60,7 +60,7 @@ void chs_store__close_db(chs_store *s);
 /* The device's secret key sealed under `store_key` as the device table
  * keeps it. */
 #define CHS_STORE_DEVICE_SEALED (CHS_SIGN_SK_BYTES + CHS_AEAD_OVERHEAD)
-void chs_store__device_seal(const chs_store *s, const unsigned char *store_key,
-			    unsigned char out[CHS_STORE_DEVICE_SEALED]);
+int chs_store__device_seal(const chs_store *s, const unsigned char *store_key,
+			   unsigned char out[CHS_STORE_DEVICE_SEALED]);
 
 #endif /* CHS_CLIENT_STORE_STORE_INT_H */
