@@ -752,8 +752,16 @@ static int open_existing(chs_store *s, const char *pass, size_t passlen)
 		return chs_error_set(CHS_EDAMAGED,
 				     "the store '%s' is damaged: its database is missing",
 				     s->dir);
-	if ((err = open_db(s, 0)) < 0 || (err = verify_opened(s)) < 0 ||
-	    (err = device_load(s)) < 0)
+	/* The first reads: page 1 under the key the slot gave. */
+	if ((err = open_db(s, 0)) == 0)
+		err = check_wal_mode(s);
+	if (err == CHS_EDAMAGED)
+		err = chs_error_set(CHS_EDAMAGED,
+				    "the store '%s' does not decrypt with the key its key slots hold: "
+				    "the store is damaged, or 'keyslots' is older than its last rekey; "
+				    "restore both from the same backup",
+				    s->dir);
+	if (err < 0 || (err = verify_opened(s)) < 0 || (err = device_load(s)) < 0)
 		return err;
 	upgrade_slot(s, pass, passlen);
 	return 0;

@@ -179,6 +179,7 @@ START_TEST(test_cli_store__rekey_retires_every_old_key_slot)
 	put_slots(old, old_len);
 	run(&r, "status", "--user", "alice", NULL);
 	ck_status(r, 2);
+	ck_assert_msg(strstr(r.err, "older than its last rekey"), "%s", r.err);
 	put_slots(now, now_len);
 	run(&r, "check", "--user", "alice", NULL);
 	ck_status(r, 0);
