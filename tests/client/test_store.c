@@ -876,6 +876,30 @@ START_TEST(test_store__version_1_slots_open_are_upgraded_and_named_by_rekey)
 }
 END_TEST
 
+
+/* A program that opened the store before its database file was replaced
+ * (as a rekey replaces it) holds the old file: its writes would be lost
+ * or land in the new file's WAL. It is refused, and told to open again. */
+START_TEST(test_store__a_handle_on_a_replaced_database_cannot_write)
+{
+	chs_store *s = create_as("alice", "alice pw"), *old;
+	char *db = tu_path(dir, "store.db"), *copy = tu_path(dir, "store.db.copy");
+
+	chs_store_free(s);
+	old = must_open("alice", "alice pw");
+	ck_assert_int_eq(tu_sh("cp '%s' '%s' && mv '%s' '%s'", db, copy, copy, db), 0);
+	ck_assert_int_eq(chs_config_set(old, "terminal.name", "lost"), CHS_EBUSY);
+	ck_assert_msg(strstr(chs_error_last(), "re-keyed after this program opened it"), "%s",
+		      chs_error_last());
+	chs_store_free(old);
+	s = must_open("alice", "alice pw");
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "kept"), 0);
+	chs_store_free(s);
+	free(db);
+	free(copy);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client");
@@ -911,6 +935,7 @@ int main(void)
 	tcase_add_test(tc, test_store__rekey_needs_the_store_to_itself_and_rewraps_every_slot);
 	tcase_add_test(tc, test_store__a_wal_index_folder_of_another_user_is_refused);
 	tcase_add_test(tc, test_store__version_1_slots_open_are_upgraded_and_named_by_rekey);
+	tcase_add_test(tc, test_store__a_handle_on_a_replaced_database_cannot_write);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(busy, setup, teardown);
 	tcase_set_timeout(busy, CHS_BUSY_TIMEOUT_MS / 1000 / 2);
