@@ -35,6 +35,8 @@
  * holds an exclusive flock() on the folder's `lock` and every opener
  * holds a shared one over that window. A sweep runs whenever a store
  * first maps its wal-index, and skips the folder when an opener is busy.
+ * It also removes the user's unheld wal-indexes that chartsync before
+ * these folders left in /dev/shm itself.
  */
 #include "crypto_int.h"
 
@@ -158,10 +160,10 @@ static void sweep_entry(int dfd, const char *name, FILE *locks)
 	unlinkat(dfd, placeholder, 0);
 }
 
-/* Remove the wal-indexes no process holds (see "Leftovers"), and the
- * placeholders left without one. Best effort: a folder we cannot read or
- * lock now is swept by a later open. */
-static void sweep(int dfd)
+/* Remove the wal-indexes no process holds (see "Leftovers") with their
+ * placeholders, and with `lone` the placeholders left without one. Best
+ * effort: a folder we cannot read or lock now is swept by a later open. */
+static void sweep(int dfd, int lone)
 {
 	FILE *locks = fopen("/proc/locks", "r");
 	DIR *d = NULL;
@@ -175,6 +177,8 @@ static void sweep(int dfd)
 	}
 	while ((e = readdir(d)))
 		sweep_entry(dfd, e->d_name, locks);
+	if (!lone)
+		goto done;
 	rewinddir(d);
 	/* Placeholders whose wal-index never came or was just swept. */
 	while ((e = readdir(d))) {
@@ -195,6 +199,20 @@ done:
 		closedir(d);
 	if (locks)
 		fclose(locks);
+}
+
+/* chartsync before the users' own folders kept the wal-index in /dev/shm
+ * itself (chartsync-<dev>-<ino>-shm): what it left there of ours, held by
+ * no process, goes too. A lone placeholder there is left alone: an older
+ * chartsync may be about to open its wal-index, outside our folder lock. */
+static void sweep_base(const char *base)
+{
+	int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (bfd < 0)
+		return;
+	sweep(bfd, 0);
+	close(bfd);
 }
 
 int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
@@ -221,8 +239,10 @@ int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
 			 out->dir, strerror(errno));
 		goto fail;
 	}
-	if (flock(out->lock_fd, LOCK_EX | LOCK_NB) == 0)
-		sweep(dfd);
+	if (flock(out->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+		sweep(dfd, 1);
+		sweep_base(base);
+	}
 	close(dfd);
 	dfd = -1;
 	/* Shared until the caller has mapped the wal-index (and so holds
