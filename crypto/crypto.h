@@ -290,9 +290,21 @@ int chs_ssh_public_key_parse(unsigned char pk[CHS_SIGN_PK_BYTES], const char *li
  * travel with the slot so they can be raised later without breaking old
  * slots. The associated data binds the slot to its store and user, so a
  * slot copied to another user's name does not open.
+ *
+ * A version 2 slot adds a step, so that an admin can give every user a
+ * new store key without knowing their passphrases (chartsync rekey): the
+ * passphrase unwraps the secret half of an X25519 key pair of the slot's
+ * own, and the store key is sealed (crypto_box_seal) to its public half,
+ * which is kept in the clear. Re-sealing a new key to the public half
+ * (chs_slot_rewrap) needs no secret; opening it needs the passphrase. A
+ * new passphrase makes a new key pair, so an old copy of a slot and its
+ * old passphrase never open a key sealed after the change. A version 1
+ * slot wraps the store key itself and cannot be re-wrapped.
  */
 #define CHS_SALT_BYTES 16u
 #define CHS_SLOT_WRAPPED_BYTES (CHS_KEY_BYTES + CHS_AEAD_OVERHEAD)
+#define CHS_SLOT_BOX_BYTES 32u
+#define CHS_SLOT_SEALED_BYTES (CHS_KEY_BYTES + CHS_SEAL_OVERHEAD)
 
 typedef struct chs_kdf_params {
 	uint64_t ops;    /* Argon2id passes */
@@ -301,8 +313,11 @@ typedef struct chs_kdf_params {
 
 typedef struct chs_slot {
 	chs_kdf_params kdf;
+	int version;     /* 1: wrapped is the store key; 2: see above */
 	unsigned char salt[CHS_SALT_BYTES];
 	unsigned char wrapped[CHS_SLOT_WRAPPED_BYTES]; /* nonce||ct||tag */
+	unsigned char box_pk[CHS_SLOT_BOX_BYTES];      /* version 2 */
+	unsigned char sealed[CHS_SLOT_SEALED_BYTES];   /* version 2 */
 } chs_slot;
 
 /* Defaults for new slots: libsodium's "interactive" level (64 MiB, 2
@@ -314,7 +329,8 @@ void chs_kdf_params_minimum(chs_kdf_params *p);
  * can carry anything). */
 int chs_kdf_params_check(const chs_kdf_params *p);
 
-/* Wrap `key` for `user` of store `store_id` under `pass`. */
+/* Wrap `key` for `user` of store `store_id` under `pass`: a version 2
+ * slot with a new key pair. */
 int chs_slot_wrap(chs_slot *out, const unsigned char key[CHS_KEY_BYTES],
 		  const char *store_id, const char *user,
 		  const char *pass, size_t passlen, const chs_kdf_params *kdf);
@@ -323,6 +339,10 @@ int chs_slot_wrap(chs_slot *out, const unsigned char key[CHS_KEY_BYTES],
 int chs_slot_unwrap(unsigned char key[CHS_KEY_BYTES], const chs_slot *slot,
 		    const char *store_id, const char *user,
 		    const char *pass, size_t passlen);
+/* Seal a new store `key` into a version 2 slot, without its passphrase.
+ * CHS_EINVALID for a version 1 slot (its user must set a passphrase
+ * again). */
+int chs_slot_rewrap(chs_slot *slot, const unsigned char key[CHS_KEY_BYTES]);
 
 /* ---------------------------------------------------------------------
  * The page-encrypting SQLite VFS
@@ -355,5 +375,19 @@ int chs_vfs_new(chs_vfs **out, const unsigned char store_key[CHS_KEY_BYTES]);
 const char *chs_vfs_name(const chs_vfs *vfs);
 /* Unregister and wipe; every connection using it must be closed. */
 void chs_vfs_free(chs_vfs *vfs);
+/* Why the VFS last refused a store's wal-index (a folder or file in
+ * /dev/shm that is not the user's own), for the message of the
+ * SQLITE_CANTOPEN that follows; NULL if it never did. Borrowed. */
+const char *chs_vfs_problem(const chs_vfs *vfs);
+
+struct sqlite3;
+/* Write every page of the database `db` ("main", open through a chartsync
+ * VFS) to a new file `dst`, sealed under the page key of `to`: a rekey
+ * re-encrypts a store with it. The caller checkpoints the WAL into the
+ * database first and holds the database exclusively meanwhile. `dst` is
+ * created (never overwritten) 0600 and synced; removed on failure.
+ * CHS_EDAMAGED when a page does not decrypt, CHS_EIO for the disk. */
+int chs_vfs_copy_rekeyed(struct sqlite3 *db, const chs_vfs *to,
+			 const char *dst);
 
 #endif /* CHS_CRYPTO_H */

@@ -7,6 +7,24 @@
 #include "crypto/crypto.h"
 
 #include <sodium.h>
+#include <sys/types.h>
+
+/* ---- shmdir.c: the user's own folder for wal-indexes ---- */
+typedef struct chs_shm_slot {
+	char dir[256];  /* BASE/chartsync-<uid> */
+	char path[320]; /* the placeholder SQLite names the wal-index after */
+	int lock_fd;    /* holds the folder's shared flock; -1 after leave */
+} chs_shm_slot;
+
+/* Make or check the user's folder under `base`, sweep leftovers, and make
+ * or check the placeholder for the database (dev, ino), 0600. Returns 0
+ * with a shared flock held until chs_crypto__shm_leave() (call it once the
+ * wal-index is mapped), 1 when `base` does not exist (the wal-index stays
+ * beside the database), -1 with `problem` set when something there
+ * belongs to another user or cannot be made. */
+int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
+			  ino_t ino, char *problem, size_t plen);
+void chs_crypto__shm_leave(chs_shm_slot *slot);
 
 /* Store a 32-bit or 64-bit value big-endian (associated data, encodings). */
 static inline void chs_crypto__put32(unsigned char *p, uint32_t v)

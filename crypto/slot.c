@@ -4,12 +4,23 @@
  * the user, so a slot renamed or moved to another store does not open, and
  * the KDF parameters travel with the slot so new slots can use stronger
  * ones while old slots keep working.
+ *
+ * Version 2 (crypto/crypto.h has why): the passphrase key wraps the
+ * slot's X25519 secret key (associated data tagged "chartsync-slot-v2"),
+ * and the store key is a sealed box to the slot's public key. Version 1
+ * slots still open.
  */
 #include "crypto_int.h"
 
 #include <string.h>
 
 #define SLOT_AD_TAG "chartsync-slot-v1"
+#define SLOT_AD_TAG2 "chartsync-slot-v2"
+
+_Static_assert(crypto_box_SECRETKEYBYTES == CHS_KEY_BYTES &&
+		       crypto_box_PUBLICKEYBYTES == CHS_SLOT_BOX_BYTES &&
+		       crypto_box_SEALBYTES == CHS_SEAL_OVERHEAD,
+	       "a slot's secret key is wrapped like a store key");
 
 void chs_kdf_params_default(chs_kdf_params *p)
 {
@@ -37,12 +48,14 @@ int chs_kdf_params_check(const chs_kdf_params *p)
 }
 
 /* AD = tag NUL store_id NUL user; both names are short, checked here. */
-static int slot_ad(chs_buf *ad, const char *store_id, const char *user)
+static int slot_ad(chs_buf *ad, int version, const char *store_id,
+		   const char *user)
 {
+	const char *tag = version >= 2 ? SLOT_AD_TAG2 : SLOT_AD_TAG;
 	int err;
 
 	chs_buf_init(ad, 4096);
-	if ((err = chs_buf_put(ad, SLOT_AD_TAG, sizeof(SLOT_AD_TAG))) < 0 ||
+	if ((err = chs_buf_put(ad, tag, strlen(tag) + 1)) < 0 ||
 	    (err = chs_buf_put(ad, store_id, strlen(store_id) + 1)) < 0 ||
 	    (err = chs_buf_puts(ad, user)) < 0)
 		return err;
@@ -68,48 +81,80 @@ int chs_slot_wrap(chs_slot *out, const unsigned char key[CHS_KEY_BYTES],
 		  const char *store_id, const char *user,
 		  const char *pass, size_t passlen, const chs_kdf_params *kdf)
 {
-	unsigned char *kek = NULL;
+	unsigned char *kek = NULL, *box_sk = NULL;
 	chs_buf ad;
 	int err;
 
 	chs_buf_init(&ad, 0);
 	memset(out, 0, sizeof(*out));
 	out->kdf = *kdf;
+	out->version = 2;
 	randombytes_buf(out->salt, sizeof(out->salt));
-	if (!(kek = chs_secret_alloc(CHS_KEY_BYTES))) {
+	if (!(kek = chs_secret_alloc(CHS_KEY_BYTES)) ||
+	    !(box_sk = chs_secret_alloc(crypto_box_SECRETKEYBYTES))) {
 		err = chs_error_set(CHS_ENOMEM, "out of secure memory");
 		goto done;
 	}
-	if ((err = slot_ad(&ad, store_id, user)) < 0 ||
+	if ((err = slot_ad(&ad, out->version, store_id, user)) < 0 ||
 	    (err = slot_kek(kek, out, pass, passlen)) < 0)
 		goto done;
-	chs_aead_seal(out->wrapped, key, CHS_KEY_BYTES, ad.ptr, ad.len, kek);
+	crypto_box_keypair(out->box_pk, box_sk);
+	chs_aead_seal(out->wrapped, box_sk, CHS_KEY_BYTES, ad.ptr, ad.len, kek);
+	err = chs_slot_rewrap(out, key);
 done:
+	chs_secret_free(box_sk);
 	chs_secret_free(kek);
 	chs_buf_dispose(&ad);
 	return err;
+}
+
+int chs_slot_rewrap(chs_slot *slot, const unsigned char key[CHS_KEY_BYTES])
+{
+	CHS_ASSERT_ARG(slot);
+	CHS_ASSERT_ARG(key);
+
+	if (slot->version < 2)
+		return chs_error_set(CHS_EINVALID, "a version 1 key slot cannot "
+						   "be re-wrapped without its passphrase");
+	return chs_seal(slot->sealed, key, CHS_KEY_BYTES, slot->box_pk);
+}
+
+/* Version 2: `opened` is the slot's secret key; open the sealed store key. */
+static int open_sealed(unsigned char key[CHS_KEY_BYTES], const chs_slot *slot,
+		       const unsigned char *box_sk)
+{
+	if (crypto_box_seal_open(key, slot->sealed, sizeof(slot->sealed),
+				 slot->box_pk, box_sk) != 0)
+		return chs_error_set(CHS_EAUTH, "wrong user or passphrase");
+	return 0;
 }
 
 int chs_slot_unwrap(unsigned char key[CHS_KEY_BYTES], const chs_slot *slot,
 		    const char *store_id, const char *user,
 		    const char *pass, size_t passlen)
 {
-	unsigned char *kek = NULL;
+	unsigned char *kek = NULL, *opened = NULL;
 	chs_buf ad;
 	int err;
 
 	chs_buf_init(&ad, 0);
-	if (!(kek = chs_secret_alloc(CHS_KEY_BYTES))) {
+	if (!(kek = chs_secret_alloc(CHS_KEY_BYTES)) ||
+	    !(opened = chs_secret_alloc(CHS_KEY_BYTES))) {
 		err = chs_error_set(CHS_ENOMEM, "out of secure memory");
 		goto done;
 	}
-	if ((err = slot_ad(&ad, store_id, user)) < 0 ||
+	if ((err = slot_ad(&ad, slot->version, store_id, user)) < 0 ||
 	    (err = slot_kek(kek, slot, pass, passlen)) < 0)
 		goto done;
-	if (chs_aead_open(key, slot->wrapped, sizeof(slot->wrapped), ad.ptr,
+	if (chs_aead_open(opened, slot->wrapped, sizeof(slot->wrapped), ad.ptr,
 			  ad.len, kek) < 0)
 		err = chs_error_set(CHS_EAUTH, "wrong user or passphrase");
+	else if (slot->version >= 2)
+		err = open_sealed(key, slot, opened);
+	else
+		memcpy(key, opened, CHS_KEY_BYTES);
 done:
+	chs_secret_free(opened);
 	chs_secret_free(kek);
 	chs_buf_dispose(&ad);
 	return err;

@@ -103,15 +103,20 @@
  *   crash, and SQLite maps it directly, so it cannot be encrypted. It is
  *   kept out of the store folder instead: the unix VFS names the wal-index
  *   after the database file it belongs to, so the shm methods go to a
- *   second unix file, an empty placeholder in /dev/shm (memory, never the
- *   disk) named after the database's device and inode. Every process that
- *   opens the store finds the same placeholder, so the wal-index and its
- *   locks are shared exactly as they would be beside the database. Where
- *   /dev/shm is missing, the wal-index stays beside the database.
+ *   second unix file, an empty placeholder in the user's own folder in
+ *   /dev/shm (memory, never the disk; 0700, files 0600, anything there
+ *   that is not the user's refused) named after the database's device and
+ *   inode. Every process of the user that opens the store finds the same
+ *   placeholder, so the wal-index and its locks are shared exactly as they
+ *   would be beside the database. Leftovers of killed processes are swept.
+ *   crypto/shmdir.c has the details. Where /dev/shm is missing, the
+ *   wal-index stays beside the database.
  */
 #include "crypto_int.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +135,11 @@
 #define FRAME (FRAME_HDR + PAGE)                     /* 4120 bytes */
 #define AD_MAIN 12
 #define AD_WAL 28
+/* SQLite never writes the page that holds its lock bytes (the one at 1 GiB,
+ * page 262145 at 4096 bytes): it stays a hole, never sealed, and a scan of
+ * every page must step over it. */
+#define PENDING_BYTE_OFF 0x40000000
+#define LOCK_PAGE ((uint32_t)(PENDING_BYTE_OFF / PAGE) + 1)
 
 _Static_assert(NONCE_OFF + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES ==
 		       PAGE,
@@ -156,12 +166,14 @@ struct chs_vfs {
 	sqlite3_vfs *root;  /* the unix VFS doing the real I/O */
 	unsigned char *key; /* page key, secret memory */
 	char name[48];
+	char shm_base[200]; /* where the users' wal-index folders are */
+	char problem[512];  /* why the wal-index was last refused */
 };
 
 typedef struct vfs_file {
 	sqlite3_file base;  /* first: SQLite sees a sqlite3_file */
 	sqlite3_file *real; /* the unix file, in the same allocation */
-	const chs_vfs *vfs;
+	chs_vfs *vfs;
 	const char *path;   /* SQLite's, valid until xClose */
 	int wal;
 	int pending;        /* a frame header waits for its page */
@@ -171,7 +183,9 @@ typedef struct vfs_file {
 	sqlite3_file *shm;  /* the /dev/shm placeholder, once the wal-index
 			     * is first used; NULL: not yet, or beside the db */
 	const char *shm_name; /* its sqlite3_create_filename() name */
+	chs_shm_slot slot;  /* where it is; the folder lock until mapped */
 	int shm_tried;
+	int shm_refused;    /* the folder was refused: no wal-index at all */
 	/* Scratch, so no I/O call allocates: a page or frame as on disk, and
 	 * a decrypted one for reads that want only part of it. */
 	unsigned char io[FRAME];
@@ -382,6 +396,8 @@ static int main_verify(vfs_file *f, uint32_t *bad)
 		return rc;
 	pages = size / PAGE;
 	for (i = 0; i < pages; i++) {
+		if (i + 1 == LOCK_PAGE)
+			continue;
 		rc = main_read_page(f, f->plain, i * PAGE);
 		if (rc == SQLITE_IOERR_DATA)
 			*bad = (uint32_t)i + 1;
@@ -793,24 +809,34 @@ static int file_device_characteristics(sqlite3_file *file)
 }
 
 /* ---------------------------------------------------------------------
- * The wal-index, kept in /dev/shm (see the top of this file)
+ * The wal-index, kept in the user's own folder in /dev/shm (see the top
+ * of this file and crypto/shmdir.c)
  */
-#define SHM_DIR "/dev/shm"
+#define SHM_BASE "/dev/shm"
 
+/* SQLITE_OK: the placeholder is open; SQLITE_NOTFOUND: there is no
+ * /dev/shm, the wal-index stays beside the database; SQLITE_CANTOPEN
+ * with vfs->problem set: refused. */
 static int shm_open_placeholder(vfs_file *f)
 {
-	sqlite3_vfs *root = f->vfs->root;
-	char path[96];
-	struct stat db, dir;
-	int out = 0;
+	chs_vfs *v = f->vfs;
+	sqlite3_vfs *root = v->root;
+	struct stat db;
+	int out = 0, rc;
 
-	if (stat(SHM_DIR, &dir) < 0 || !S_ISDIR(dir.st_mode) || stat(f->path, &db) < 0)
+	if (stat(f->path, &db) < 0)
+		return SQLITE_NOTFOUND;
+	rc = chs_crypto__shm_enter(&f->slot, v->shm_base, db.st_dev, db.st_ino,
+				   v->problem, sizeof(v->problem));
+	if (rc > 0)
+		return SQLITE_NOTFOUND;
+	if (rc < 0) {
+		sqlite3_log(SQLITE_CANTOPEN, "chartsync vfs: %s", v->problem);
 		return SQLITE_CANTOPEN;
-	snprintf(path, sizeof(path), SHM_DIR "/chartsync-%llx-%llx",
-		 (unsigned long long)db.st_dev, (unsigned long long)db.st_ino);
+	}
 	/* the unix VFS reads URI parameters from a database name, so it must
 	 * be a real sqlite3 filename object */
-	f->shm_name = sqlite3_create_filename(path, "", "", 0, NULL);
+	f->shm_name = sqlite3_create_filename(f->slot.path, "", "", 0, NULL);
 	f->shm = sqlite3_malloc(root->szOsFile);
 	if (!f->shm_name || !f->shm)
 		return SQLITE_NOMEM;
@@ -819,6 +845,8 @@ static int shm_open_placeholder(vfs_file *f)
 			SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_DB, &out) != SQLITE_OK) {
 		sqlite3_free(f->shm);
 		f->shm = NULL;
+		snprintf(v->problem, sizeof(v->problem),
+			 "cannot open the wal-index file '%s'", f->slot.path);
 		return SQLITE_CANTOPEN;
 	}
 	return SQLITE_OK;
@@ -826,6 +854,7 @@ static int shm_open_placeholder(vfs_file *f)
 
 static void shm_close_placeholder(vfs_file *f)
 {
+	chs_crypto__shm_leave(&f->slot);
 	if (f->shm) {
 		if (f->shm->pMethods)
 			f->shm->pMethods->xClose(f->shm);
@@ -836,38 +865,54 @@ static void shm_close_placeholder(vfs_file *f)
 	f->shm_name = NULL;
 }
 
-/* The file whose wal-index SQLite means: the placeholder when /dev/shm
- * could hold it, else the database itself. */
+/* The file whose wal-index SQLite means: the placeholder, or the database
+ * itself where there is no /dev/shm; NULL when the user's folder there
+ * was refused (never a fall back to a shared place). */
 static sqlite3_file *shm_target(vfs_file *f)
 {
 	if (!f->shm_tried) {
+		int rc;
+
 		f->shm_tried = 1;
-		if (shm_open_placeholder(f) != SQLITE_OK)
+		f->slot.lock_fd = -1;
+		rc = shm_open_placeholder(f);
+		if (rc != SQLITE_OK)
 			shm_close_placeholder(f);
+		f->shm_refused = rc != SQLITE_OK && rc != SQLITE_NOTFOUND;
 	}
+	if (f->shm_refused)
+		return NULL;
 	return f->shm ? f->shm : f->real;
 }
 
 static int file_shm_map(sqlite3_file *file, int region, int size, int extend,
 			void volatile **pp)
 {
-	sqlite3_file *t = shm_target((vfs_file *)file);
+	vfs_file *f = (vfs_file *)file;
+	sqlite3_file *t = shm_target(f);
+	int rc;
 
-	return t->pMethods->xShmMap(t, region, size, extend, pp);
+	if (!t)
+		return SQLITE_CANTOPEN;
+	rc = t->pMethods->xShmMap(t, region, size, extend, pp);
+	/* SQLite now holds its lock on the wal-index: no sweep takes it. */
+	chs_crypto__shm_leave(&f->slot);
+	return rc;
 }
 
 static int file_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
 	sqlite3_file *t = shm_target((vfs_file *)file);
 
-	return t->pMethods->xShmLock(t, offset, n, flags);
+	return t ? t->pMethods->xShmLock(t, offset, n, flags) : SQLITE_IOERR_SHMLOCK;
 }
 
 static void file_shm_barrier(sqlite3_file *file)
 {
 	sqlite3_file *t = shm_target((vfs_file *)file);
 
-	t->pMethods->xShmBarrier(t);
+	if (t)
+		t->pMethods->xShmBarrier(t);
 }
 
 /* SQLite deletes the wal-index only from the last connection to the
@@ -878,7 +923,7 @@ static int file_shm_unmap(sqlite3_file *file, int delete_flag)
 {
 	vfs_file *f = (vfs_file *)file;
 	sqlite3_file *t = shm_target(f);
-	int rc = t->pMethods->xShmUnmap(t, delete_flag);
+	int rc = t ? t->pMethods->xShmUnmap(t, delete_flag) : SQLITE_OK;
 
 	if (rc == SQLITE_OK && delete_flag && f->shm)
 		unlink(f->shm_name);
@@ -1050,6 +1095,16 @@ static void vfs_fill(chs_vfs *v)
  * Public
  */
 
+/* /dev/shm, or $CHARTSYNC_SHM_DIR where shared memory lives elsewhere (and
+ * for the tests); the same checks apply to the folder made there. */
+static void shm_base_of(chs_vfs *v)
+{
+	const char *env = getenv("CHARTSYNC_SHM_DIR");
+
+	snprintf(v->shm_base, sizeof(v->shm_base), "%s",
+		 env && *env ? env : SHM_BASE);
+}
+
 int chs_vfs_new(chs_vfs **out, const unsigned char store_key[CHS_KEY_BYTES])
 {
 	chs_vfs *v = NULL;
@@ -1074,6 +1129,7 @@ int chs_vfs_new(chs_vfs **out, const unsigned char store_key[CHS_KEY_BYTES])
 		goto done;
 	}
 	chs_key_derive(v->key, store_key, 1, "vfs-page");
+	shm_base_of(v);
 	sqlite3_snprintf((int)sizeof(v->name), v->name, "chartsync-%p",
 			 (void *)v);
 	vfs_fill(v);
@@ -1096,6 +1152,109 @@ done:
 const char *chs_vfs_name(const chs_vfs *vfs)
 {
 	return vfs ? vfs->name : NULL;
+}
+
+/* The pages of a chunk are read, re-sealed and written together. */
+#define COPY_PAGES 64
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read pages [first, first + n) of `f` and seal them under `to`. */
+static int copy_chunk(vfs_file *f, const chs_vfs *to, unsigned char *buf,
+		      sqlite3_int64 first, int n)
+{
+	unsigned char ad[AD_MAIN];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char *page = buf + (size_t)i * PAGE;
+		uint32_t pgno = (uint32_t)(first + i) + 1;
+
+		if (pgno == LOCK_PAGE) { /* a hole in the store: a hole in the copy */
+			memset(page, 0, PAGE);
+			continue;
+		}
+		if (main_read_page(f, page, (first + i) * PAGE) != SQLITE_OK)
+			return chs_error_set(CHS_EDAMAGED,
+					     "page %u of '%s' does not decrypt; run "
+					     "'chartsync check' and restore the store "
+					     "from a backup",
+					     (unsigned)pgno, f->path);
+		ad_main(ad, pgno);
+		page_seal(to, page, ad, sizeof(ad));
+	}
+	return 0;
+}
+
+int chs_vfs_copy_rekeyed(struct sqlite3 *db, const chs_vfs *to,
+			 const char *dst)
+{
+	sqlite3_file *file = NULL;
+	sqlite3_int64 size = 0, pages, i;
+	unsigned char *buf = NULL;
+	vfs_file *f;
+	int fd = -1, err = 0;
+
+	CHS_ASSERT_ARG(db);
+	CHS_ASSERT_ARG(to);
+	CHS_ASSERT_ARG(dst);
+
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) !=
+		    SQLITE_OK ||
+	    !file || file->pMethods != &io_methods)
+		return chs_error_set(CHS_EINVALID, "the database is not open "
+						   "through a chartsync vfs");
+	f = (vfs_file *)file;
+	if (f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK)
+		return chs_error_set(CHS_EIO, "cannot read the size of '%s'", f->path);
+	if (size % PAGE != 0)
+		return chs_error_set(CHS_EDAMAGED, "'%s' ends in a partial page; run "
+						   "'chartsync check'", f->path);
+	pages = size / PAGE;
+	if (!(buf = chs_secret_alloc((size_t)COPY_PAGES * PAGE)))
+		return chs_error_set(CHS_ENOMEM, "out of secure memory");
+	fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = chs_error_set(CHS_EIO, "cannot create '%s': %s", dst,
+				    strerror(errno));
+		goto done;
+	}
+	for (i = 0; i < pages && err == 0; i += COPY_PAGES) {
+		int n = pages - i < COPY_PAGES ? (int)(pages - i) : COPY_PAGES;
+
+		if ((err = copy_chunk(f, to, buf, i, n)) == 0 &&
+		    write_all(fd, buf, (size_t)n * PAGE) < 0)
+			err = chs_error_set(CHS_EIO, "cannot write '%s': %s", dst,
+					    strerror(errno));
+	}
+	if (err == 0 && fsync(fd) < 0)
+		err = chs_error_set(CHS_EIO, "cannot sync '%s': %s", dst,
+				    strerror(errno));
+done:
+	if (fd >= 0)
+		close(fd);
+	if (err < 0 && fd >= 0)
+		unlink(dst);
+	chs_secret_free(buf);
+	return err;
+}
+
+const char *chs_vfs_problem(const chs_vfs *vfs)
+{
+	return vfs && vfs->problem[0] ? vfs->problem : NULL;
 }
 
 void chs_vfs_free(chs_vfs *vfs)

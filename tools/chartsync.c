@@ -42,6 +42,7 @@ static const cli_command commands[] = {
 	{ "user", cmd_user, "add, list or remove the users of the store" },
 	{ "passwd", cmd_passwd, "change your passphrase" },
 	{ "check", cmd_check, "verify every page of the store" },
+	{ "rekey", cmd_rekey, "give the store a new key (after removing a user)" },
 	{ "sync", cmd_sync, "exchange changes with the archive" },
 	{ "remote", cmd_remote, "show or set the archive this store syncs with" },
 	{ "device", cmd_device, "this store's enrollment; the admin's roster of devices" },

@@ -153,6 +153,10 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv);
 int cmd_config(cli_ctx *ctx, int argc, char **argv);
 int cmd_check(cli_ctx *ctx, int argc, char **argv);
 int cmd_passwd(cli_ctx *ctx, int argc, char **argv);
+int cmd_rekey(cli_ctx *ctx, int argc, char **argv);
+/* Rekey the open store `s` and print what it did (shared by `rekey` and
+ * `user rm --rekey`); 0 or a negative CHS_E* code. */
+int cli_rekey(chs_store *s);
 int cmd_user(cli_ctx *ctx, int argc, char **argv);
 int cmd_add(cli_ctx *ctx, int argc, char **argv);
 int cmd_set(cli_ctx *ctx, int argc, char **argv);

@@ -1,11 +1,13 @@
 /*
- * chartsync init | status | config | check | passwd
+ * chartsync init | status | config | check | passwd | rekey
  */
 #include "cli.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 static int print_json(json_t *v)
@@ -79,19 +81,33 @@ int cmd_init(cli_ctx *ctx, int argc, char **argv)
 static const char status_help[] =
 	"usage: chartsync status [--json] [--store DIR] [--user NAME]\n"
 	"\n"
-	"Show the store's folder, who opened it, this terminal, the device id\n"
-	"and counts.\n";
+	"Show the store's folder, who opened it, this terminal, the device id,\n"
+	"counts, and when 'chartsync check' last found every page intact.\n";
+
+/* When `check` last found the store intact: "never" or UTC. */
+static void checked_when(char *out, size_t n, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !gmtime_r(&tt, &tm) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, n, "never");
+}
 
 static int print_status(const chs_status *st, int json)
 {
+	char checked[32];
+
+	checked_when(checked, sizeof(checked), st->checked);
 	if (json)
 		return print_json(json_pack(
-			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}}",
+			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o}",
 			"store", st->path, "user", st->user, "admin", st->admin,
 			"terminal", st->terminal, "device", st->device_id,
 			"store_id", st->store_id, "counts", "users",
 			(json_int_t)st->users, "records", (json_int_t)st->records,
-			"changes", (json_int_t)st->changes));
+			"changes", (json_int_t)st->changes, "checked",
+			st->checked > 0 ? json_string(checked) : json_null()));
 	printf("store:    %s\n"
 	       "user:     %s%s\n"
 	       "terminal: %s\n"
@@ -103,6 +119,9 @@ static int print_status(const chs_status *st, int json)
 	       cli_safe(st->terminal), cli_safe(st->device_id), (long long)st->users,
 	       (long long)st->records,
 	       (long long)st->changes);
+	printf("checked:  %s%s\n", checked,
+	       st->checked > 0 ? " (last 'chartsync check' that found it intact)"
+			       : " (run 'chartsync check')");
 	return CLI_OK;
 }
 
@@ -224,7 +243,8 @@ static const char check_help[] =
 	"usage: chartsync check [--store DIR] [--user NAME]\n"
 	"\n"
 	"Read and verify every page of the store. A store that was altered or\n"
-	"damaged on disk is reported with the first bad page.\n";
+	"damaged on disk is reported with the first bad page. 'chartsync status'\n"
+	"shows when check last found the store intact.\n";
 
 int cmd_check(cli_ctx *ctx, int argc, char **argv)
 {
@@ -273,6 +293,54 @@ int cmd_passwd(cli_ctx *ctx, int argc, char **argv)
 	}
 	printf("passphrase of '%s' changed\n", cli_safe(chs_store_user(s)));
 	chs_secret_free(pass);
+	chs_store_free(s);
+	return CLI_OK;
+}
+
+/* ---- rekey ---- */
+
+static const char rekey_help[] =
+	"usage: chartsync rekey [--store DIR] [--user NAME]\n"
+	"\n"
+	"Give the store a new key (admins only). Every page is encrypted again\n"
+	"and every user's key slot re-wrapped, without their passphrases, so a\n"
+	"copy of an old slot file no longer opens the store: run it after\n"
+	"'user rm' (or 'user rm --rekey'), or after a passphrase that may have\n"
+	"leaked was changed. No other program may have the store open. Killed\n"
+	"at any point, the store opens with the old key or the new one. A user\n"
+	"whose slot is from before chartsync could re-wrap slots (who has not\n"
+	"opened the store since) is named: remove and add them again.\n";
+
+int cli_rekey(chs_store *s)
+{
+	chs_rekey_result r;
+	size_t i;
+	int err;
+
+	if ((err = chs_store_rekey(s, &r)) < 0)
+		return err;
+	printf("store '%s' has a new key; %zu key slot%s re-wrapped\n", chs_store_path(s),
+	       r.rewrapped, r.rewrapped == 1 ? "" : "s");
+	for (i = 0; i < r.ndropped; i++)
+		printf("user '%s' cannot open the store any more (an old key slot): "
+		       "'chartsync user rm %s' and 'chartsync user add %s'\n",
+		       r.dropped[i], r.dropped[i], r.dropped[i]);
+	chs_rekey_result_dispose(&r);
+	return 0;
+}
+
+int cmd_rekey(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_OPTS, OPT_END };
+	chs_store *s = NULL;
+	int err, rc;
+
+	if (cli_parse_bare(ctx, argc, argv, opts, NULL, NULL, rekey_help, &rc) < 0)
+		return rc;
+	if ((err = cli_open(ctx, &s)) < 0 || (err = cli_rekey(s)) < 0) {
+		chs_store_free(s);
+		return cli_fail(err);
+	}
 	chs_store_free(s);
 	return CLI_OK;
 }

@@ -1,5 +1,5 @@
 /*
- * chartsync user add NAME [--admin] | user ls [--json] | user rm NAME
+ * chartsync user add NAME [--admin] | user ls [--json] | user rm NAME [--rekey]
  */
 #include "cli.h"
 
@@ -11,21 +11,26 @@
 static const char user_help[] =
 	"usage: chartsync user add NAME [--admin]\n"
 	"       chartsync user ls [--json]\n"
-	"       chartsync user rm NAME\n"
+	"       chartsync user rm NAME [--rekey]\n"
 	"\n"
 	"Each technician opens the store with their own passphrase, so every\n"
 	"change and every look at a chart records who it was. Adding and\n"
 	"removing users is for admins. The new user's passphrase is asked twice\n"
 	"at the terminal, or read from $CHARTSYNC_NEW_PASSPHRASE_FILE or\n"
-	"$CHARTSYNC_NEW_PASSPHRASE. The last admin cannot be removed.\n";
+	"$CHARTSYNC_NEW_PASSPHRASE. The last admin cannot be removed.\n"
+	"\n"
+	"A removed user is refused at once, but a copy of their old key slot\n"
+	"and passphrase still unwraps the store key until the store gets a new\n"
+	"one: --rekey does that right after removing them (as 'chartsync\n"
+	"rekey' does), which shuts them out for good.\n";
 
 static int user_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 {
 	(void)ctx;
 	(void)arg;
-	if (c != 'a')
+	if (c != 'a' && c != 'k')
 		return -1;
-	*(int *)payload = 1;
+	((int *)payload)[c == 'k'] = 1;
 	return 0;
 }
 
@@ -112,7 +117,7 @@ static int user_ls(cli_ctx *ctx)
 	return rc;
 }
 
-static int user_rm(cli_ctx *ctx, const char *name)
+static int user_rm(cli_ctx *ctx, const char *name, int rekey)
 {
 	chs_store *s = NULL;
 	int err;
@@ -122,6 +127,13 @@ static int user_rm(cli_ctx *ctx, const char *name)
 		return cli_fail(err);
 	}
 	printf("removed user '%s'\n", cli_safe(name));
+	if (!rekey)
+		printf("a copy of their key slot still unwraps the store key: run "
+		       "'chartsync rekey' to shut them out for good\n");
+	else if ((err = cli_rekey(s)) < 0) {
+		chs_store_free(s);
+		return cli_fail(err);
+	}
 	chs_store_free(s);
 	return CLI_OK;
 }
@@ -130,27 +142,31 @@ int cmd_user(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "admin", no_argument, NULL, 'a' },
+		{ "rekey", no_argument, NULL, 'k' },
 		{ "json", no_argument, NULL, 'j' },
 		CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	const char *verb;
-	int admin = 0, i, nargs;
+	int flags[2] = { 0, 0 }; /* --admin, --rekey */
+	int admin, rekey, i, nargs;
 
 	ctx->help_text = user_help;
-	if ((i = cli_parse(ctx, argc, argv, opts, user_opt, &admin)) < 0)
+	if ((i = cli_parse(ctx, argc, argv, opts, user_opt, flags)) < 0)
 		return CLI_USAGE;
+	admin = flags[0];
+	rekey = flags[1];
 	if (ctx->help)
 		return cli_help(ctx);
 	if (i >= argc)
 		return cli_usage(ctx, "which? 'user add', 'user ls' or 'user rm'");
 	verb = argv[i];
 	nargs = argc - i - 1;
-	if (strcmp(verb, "ls") == 0 && nargs == 0 && !admin)
+	if (strcmp(verb, "ls") == 0 && nargs == 0 && !admin && !rekey)
 		return user_ls(ctx);
-	if (strcmp(verb, "add") == 0 && nargs == 1)
+	if (strcmp(verb, "add") == 0 && nargs == 1 && !rekey)
 		return user_add(ctx, argv[i + 1], admin);
 	if (strcmp(verb, "rm") == 0 && nargs == 1 && !admin)
-		return user_rm(ctx, argv[i + 1]);
+		return user_rm(ctx, argv[i + 1], rekey);
 	if (strcmp(verb, "add") && strcmp(verb, "ls") && strcmp(verb, "rm"))
 		return cli_usage(ctx, "unknown 'user' command '%s'", verb);
 	return cli_usage(ctx, "wrong arguments for 'user %s'", verb);

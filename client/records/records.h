@@ -279,8 +279,10 @@ int chs_record_list_unconfirmed(chs_record_list **out, chs_store *s,
  * Convergence and batches (the replication layer ships these as they are)
  */
 /* The state hash over every record: equal for two stores that hold the
- * same changes. With `full`, every record is first recomputed from its
- * changes and compared with what is stored (CHS_EDAMAGED on a mismatch). */
+ * same changes. Every page of the store is read and verified first
+ * (chs_store_verify_pages: CHS_EDAMAGED when one does not decrypt). With
+ * `full`, every record is also recomputed from its changes and compared
+ * with what is stored (CHS_EDAMAGED on a mismatch). */
 int chs_store_verify(chs_store *s, int full, char hash_hex[65],
 		     int64_t *records);
 

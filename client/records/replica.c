@@ -47,6 +47,10 @@ int chs_store_verify(chs_store *s, int full, char hash_hex[65], int64_t *records
 	CHS_ASSERT_ARG(records);
 
 	*records = 0;
+	/* The hash stands for the whole store: a page that no longer
+	 * decrypts, wherever it is, must fail here, not only in `check`. */
+	if ((err = chs_store_verify_pages(s)) < 0)
+		return err;
 	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id, hash, state FROM records ORDER BY id")) < 0)
 		return err;

@@ -210,7 +210,10 @@ int chs_store_status(chs_store *s, chs_status *out)
 				      &out->users)) < 0 ||
 	    (err = live_records(s, &out->records)) < 0 ||
 	    (err = chs_store__get_int(s, "SELECT count(*) FROM changes",
-				      &out->changes)) < 0) {
+				      &out->changes)) < 0 ||
+	    (err = chs_store__get_int(s, "SELECT coalesce((SELECT CAST(value AS INTEGER)"
+					 " FROM meta WHERE key = 'checked'), 0)",
+				      &out->checked)) < 0) {
 		chs_status_dispose(out);
 		return err;
 	}

@@ -28,6 +28,8 @@ struct chs_store {
 	char device_id[33];
 	unsigned char *key; /* the store key, secret memory */
 	chs_kdf_params kdf; /* parameters of the opener's slot, for new slots */
+	int slot_version;   /* of the opener's slot (crypto.h, key slots) */
+	unsigned long db_ino; /* store.db's inode when opened (lock.c) */
 	chs_vfs *vfs;
 	sqlite3 *db;
 	chs_identity *identity;

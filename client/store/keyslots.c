@@ -5,11 +5,18 @@
  * the encrypted database. It holds nothing secret: per user, the Argon2id
  * parameters, the salt and the wrapped store key. Who is a user and who
  * is an admin is decided inside the encrypted database; a slot only lets
- * its owner unwrap the key. Format (version 1):
+ * its owner unwrap the key. Format (version 2):
  *
- *   {"format":"chartsync-keyslots","version":1,"store":"<32 hex>",
+ *   {"format":"chartsync-keyslots","version":2,"store":"<32 hex>",
  *    "slots":{"<user>":{"kdf":"argon2id13","ops":N,"mem":BYTES,
- *                       "salt":"<hex>","wrapped":"<hex>"}, ...}}
+ *                       "salt":"<hex>","wrapped":"<hex>",
+ *                       "box":"<64 hex>","sealed":"<hex>"}, ...}}
+ *
+ * A slot with "box" and "sealed" is a version 2 slot (crypto/slot.c): the
+ * passphrase unwraps the slot's own X25519 secret key, and the store key
+ * is sealed to "box", so `rekey` can seal a new key to every slot. A slot
+ * without them (all of a version 1 file) wraps the store key itself; it
+ * is upgraded the next time its user opens the store.
  *
  * The file is replaced atomically (temp file, fsync, rename).
  */
@@ -21,7 +28,7 @@
 #include <string.h>
 
 #define SLOTS_FORMAT "chartsync-keyslots"
-#define SLOTS_VERSION 1
+#define SLOTS_VERSION 2
 #define SLOTS_MAX_BYTES (1u << 20)
 #define KDF_NAME "argon2id13"
 
@@ -53,6 +60,13 @@ static int parse_slot(chs_slot *slot, json_t *obj)
 	if (hex_field(obj, "salt", slot->salt, sizeof(slot->salt)) < 0 ||
 	    hex_field(obj, "wrapped", slot->wrapped, sizeof(slot->wrapped)) < 0)
 		return CHS_EINVALID;
+	slot->version = 1;
+	if (!json_object_get(obj, "box") && !json_object_get(obj, "sealed"))
+		return 0;
+	if (hex_field(obj, "box", slot->box_pk, sizeof(slot->box_pk)) < 0 ||
+	    hex_field(obj, "sealed", slot->sealed, sizeof(slot->sealed)) < 0)
+		return CHS_EINVALID;
+	slot->version = 2;
 	return 0;
 }
 
@@ -66,7 +80,7 @@ static int parse_slots(chs_slot_file *sf, json_t *root)
 	unsigned char id[16];
 
 	if (!fmt || strcmp(fmt, SLOTS_FORMAT) != 0 || !json_is_integer(ver) ||
-	    json_integer_value(ver) != SLOTS_VERSION || !store ||
+	    json_integer_value(ver) < 1 || json_integer_value(ver) > SLOTS_VERSION || !store ||
 	    chs_unhex(id, sizeof(id), store) < 0 || !json_is_object(slots))
 		return CHS_EINVALID;
 	memcpy(sf->store_id, store, 33);
@@ -110,13 +124,24 @@ int chs_store__slots_read(chs_slot_file *sf, const char *path)
 static json_t *slot_json(const chs_slot *slot)
 {
 	char salt[2 * CHS_SALT_BYTES + 1], wrapped[2 * CHS_SLOT_WRAPPED_BYTES + 1];
+	char box[2 * CHS_SLOT_BOX_BYTES + 1], sealed[2 * CHS_SLOT_SEALED_BYTES + 1];
+	json_t *o;
 
 	chs_hex(salt, slot->salt, sizeof(slot->salt));
 	chs_hex(wrapped, slot->wrapped, sizeof(slot->wrapped));
-	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "kdf", KDF_NAME, "ops",
-			 (json_int_t)slot->kdf.ops, "mem",
-			 (json_int_t)slot->kdf.mem, "salt", salt, "wrapped",
-			 wrapped);
+	o = json_pack("{s:s, s:I, s:I, s:s, s:s}", "kdf", KDF_NAME, "ops",
+		      (json_int_t)slot->kdf.ops, "mem", (json_int_t)slot->kdf.mem,
+		      "salt", salt, "wrapped", wrapped);
+	if (!o || slot->version < 2)
+		return o;
+	chs_hex(box, slot->box_pk, sizeof(slot->box_pk));
+	chs_hex(sealed, slot->sealed, sizeof(slot->sealed));
+	if (json_object_set_new(o, "box", json_string(box)) < 0 ||
+	    json_object_set_new(o, "sealed", json_string(sealed)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 int chs_store__slots_write(const chs_slot_file *sf, const char *path)

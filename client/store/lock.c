@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,24 @@ static void sleep_ms(long ms)
 		;
 }
 
+/* A rekey puts a new store.db in place (rekey.c): a connection opened
+ * before it holds the old file, and whatever it wrote now would be lost,
+ * or worse, land in the new file's WAL under the old key. So the lock is
+ * refused to it; its process must open the store again. */
+static int still_the_store(chs_store *s)
+{
+	struct stat sb;
+
+	if (!s->db || !s->db_ino || (stat(s->db_path, &sb) == 0 &&
+				     (unsigned long)sb.st_ino == s->db_ino))
+		return 0;
+	flock(s->lock_fd, LOCK_UN);
+	s->lock_depth = 0;
+	return chs_error_set(CHS_EBUSY,
+			     "the store '%s' was re-keyed after this program opened it; close it and open it again",
+			     s->dir);
+}
+
 int chs_store__lock(chs_store *s)
 {
 	long waited = 0;
@@ -56,7 +75,7 @@ int chs_store__lock(chs_store *s)
 		sleep_ms(LOCK_POLL_MS);
 		waited += LOCK_POLL_MS;
 	}
-	return 0;
+	return still_the_store(s);
 }
 
 int chs_store__trylock(chs_store *s)
@@ -68,7 +87,7 @@ int chs_store__trylock(chs_store *s)
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return CHS_EBUSY;
 	s->lock_depth = 1;
-	return 0;
+	return still_the_store(s) < 0 ? CHS_EBUSY : 0;
 }
 
 void chs_store__unlock(chs_store *s)

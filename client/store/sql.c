@@ -44,6 +44,9 @@ int chs_store__sqlerr(chs_store *s, int rc, const char *what)
 	case SQLITE_READONLY:
 	case SQLITE_PERM:
 	case SQLITE_CANTOPEN:
+		if (s->vfs && chs_vfs_problem(s->vfs))
+			return chs_error_set(CHS_EIO, "cannot open the store '%s': %s",
+					     s->dir, chs_vfs_problem(s->vfs));
 		return chs_error_set(CHS_EIO, "cannot open the store '%s' (%s)",
 				     s->dir, msg);
 	default:

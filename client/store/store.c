@@ -179,17 +179,26 @@ static int configure_connection(chs_store *s)
 	return 0;
 }
 
+/* The database file's inode before and after SQLite opens it: equal, the
+ * connection holds the file now at the path, and the writer lock refuses
+ * writes once a rekey has put another file there (lock.c). */
 static int open_db(chs_store *s, int create)
 {
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 		    SQLITE_OPEN_EXRESCODE | (create ? SQLITE_OPEN_CREATE : 0);
-	int rc, err;
+	struct stat before, after;
+	int rc, err, had = stat(s->db_path, &before) == 0;
 
 	if ((err = chs_vfs_new(&s->vfs, s->key)) < 0)
 		return err;
 	rc = sqlite3_open_v2(s->db_path, &s->db, flags, chs_vfs_name(s->vfs));
 	if (rc != SQLITE_OK)
 		return chs_store__sqlerr(s, rc, "opening");
+	if (stat(s->db_path, &after) < 0 || (had && after.st_ino != before.st_ino))
+		return chs_error_set(CHS_EBUSY,
+				     "the store '%s' was re-keyed while it was being opened; try again",
+				     s->dir);
+	s->db_ino = after.st_ino;
 	/* SQLite creates files 0644 and gives the -wal and -shm files the
 	 * database's mode: keep them all to the owner. */
 	if (create && chmod(s->db_path, 0600) < 0)
@@ -250,21 +259,30 @@ static void device_ad(const chs_store *s, unsigned char *ad)
 	memcpy(ad + sizeof(DEVICE_AD) - 1, s->store_id, 32);
 }
 
-static int device_save(chs_store *s)
+int chs_store__device_seal(const chs_store *s, const unsigned char *store_key,
+			   unsigned char out[CHS_STORE_DEVICE_SEALED])
 {
-	unsigned char sealed[CHS_SIGN_SK_BYTES + CHS_AEAD_OVERHEAD];
 	unsigned char ad[sizeof(DEVICE_AD) - 1 + 32];
 	unsigned char *wrap_key = chs_secret_alloc(CHS_KEY_BYTES);
-	sqlite3_stmt *st = NULL;
-	int err, rc;
 
 	if (!wrap_key)
 		return chs_error_set(CHS_ENOMEM, "out of secure memory");
-	chs_key_derive(wrap_key, s->key, DEVICE_KEY_ID, "device-k");
+	chs_key_derive(wrap_key, store_key, DEVICE_KEY_ID, "device-k");
 	device_ad(s, ad);
-	chs_aead_seal(sealed, chs_identity_secret(s->identity),
-		      CHS_SIGN_SK_BYTES, ad, sizeof(ad), wrap_key);
+	chs_aead_seal(out, chs_identity_secret(s->identity), CHS_SIGN_SK_BYTES, ad,
+		      sizeof(ad), wrap_key);
 	chs_secret_free(wrap_key);
+	return 0;
+}
+
+static int device_save(chs_store *s)
+{
+	unsigned char sealed[CHS_STORE_DEVICE_SEALED];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_store__device_seal(s, s->key, sealed)) < 0)
+		return err;
 	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO device(id, public, secret) VALUES (1, ?, ?)")) < 0)
 		return err;
@@ -609,6 +627,7 @@ static int unwrap_key(chs_store *s, const char *pass, size_t passlen)
 			err = wrong_user_or_passphrase(s);
 	} else {
 		s->kdf = e->slot.kdf;
+		s->slot_version = e->slot.version;
 	}
 	chs_store__slots_dispose(&sf);
 	return err;
@@ -704,21 +723,64 @@ done:
 	return err;
 }
 
+/* A version 1 slot cannot take a new key from `rekey`: now that its user
+ * has given the passphrase, make it a version 2 slot. Best effort: the
+ * store is open either way, and the next open tries again. */
+static void upgrade_slot(chs_store *s, const char *pass, size_t passlen)
+{
+	if (s->slot_version >= 2)
+		return;
+	/* Never wait behind another program's long write to do it. */
+	if (chs_store__trylock(s) == 0) {
+		if (chs_store__slot_set(s, s->user, pass, passlen) == 0)
+			s->slot_version = 2;
+		chs_store__unlock(s);
+	}
+	chs_error_clear();
+}
+
 static int open_existing(chs_store *s, const char *pass, size_t passlen)
 {
 	struct stat sb;
 	int err;
 
-	if ((err = unwrap_key(s, pass, passlen)) < 0)
+	if ((err = chs_store__lock_open(s)) < 0 ||
+	    (err = chs_store__rekey_recover(s)) < 0 ||
+	    (err = unwrap_key(s, pass, passlen)) < 0)
 		return err;
 	if (stat(s->db_path, &sb) < 0)
 		return chs_error_set(CHS_EDAMAGED,
 				     "the store '%s' is damaged: its database is missing",
 				     s->dir);
-	if ((err = chs_store__lock_open(s)) < 0 || (err = open_db(s, 0)) < 0 ||
-	    (err = verify_opened(s)) < 0 || (err = device_load(s)) < 0)
+	/* The first reads: page 1 under the key the slot gave. */
+	if ((err = open_db(s, 0)) == 0)
+		err = check_wal_mode(s);
+	if (err == CHS_EDAMAGED)
+		err = chs_error_set(CHS_EDAMAGED,
+				    "the store '%s' does not decrypt with the key its key slots hold: "
+				    "the store is damaged, or 'keyslots' is older than its last rekey; "
+				    "restore both from the same backup",
+				    s->dir);
+	if (err < 0 || (err = verify_opened(s)) < 0 || (err = device_load(s)) < 0)
 		return err;
+	upgrade_slot(s, pass, passlen);
 	return 0;
+}
+
+int chs_store__open_db(chs_store *s)
+{
+	return open_db(s, 0);
+}
+
+void chs_store__close_db(chs_store *s)
+{
+	if (s->db) {
+		chs_store__finish_all(s);
+		sqlite3_close_v2(s->db);
+	}
+	s->db = NULL;
+	chs_vfs_free(s->vfs);
+	s->vfs = NULL;
 }
 
 int chs_store_open(chs_store **out, const char *dir, const char *user,
@@ -875,13 +937,11 @@ const chs_identity *chs_store_identity(const chs_store *s)
 /* Copy the WAL into the database first, so every committed page is read
  * and verified on its way (a damaged WAL frame would otherwise only end
  * SQLite's recovery quietly), then verify every page of the database
- * file, then SQLite's own structure check. The page scan reads the file
- * without SQLite's locks, so it runs under the writer lock, which also
- * keeps checkpoints away. */
-int chs_store_check(chs_store *s)
+ * file. The page scan reads the file without SQLite's locks, so it runs
+ * under the writer lock, which also keeps checkpoints away. */
+int chs_store_verify_pages(chs_store *s)
 {
 	uint32_t bad = 0;
-	char *result = NULL;
 	int rc, err;
 
 	CHS_ASSERT_ARG(s);
@@ -900,6 +960,47 @@ int chs_store_check(chs_store *s)
 		return chs_error_set(CHS_EDAMAGED,
 				     "the store '%s' is damaged: page %u does not decrypt; restore it from a backup",
 				     s->dir, (unsigned)bad);
+	return 0;
+}
+
+/* `status` says when the store was last found intact. */
+static int note_checked(chs_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_store__begin(s)) < 0)
+		return err;
+	if ((err = chs_store__prepare(s, &st, "INSERT OR REPLACE INTO meta(key, value)"
+					      " VALUES ('checked', ?)")) < 0)
+		goto fail;
+	if ((err = chs_store__bind_int64(s, st, 1, chs_util__now())) < 0) {
+		chs_store__finish(s, st);
+		goto fail;
+	}
+	rc = sqlite3_step(st);
+	chs_store__finish(s, st);
+	if (rc != SQLITE_DONE) {
+		err = chs_store__sqlerr(s, rc, "noting the check");
+		goto fail;
+	}
+	return chs_store__commit(s);
+fail:
+	chs_store__rollback(s);
+	return err;
+}
+
+/* Every page, then SQLite's own structure check; the time of a check that
+ * found the store intact is kept in it. */
+int chs_store_check(chs_store *s)
+{
+	char *result = NULL;
+	int err;
+
+	CHS_ASSERT_ARG(s);
+
+	if ((err = chs_store_verify_pages(s)) < 0)
+		return err;
 	if ((err = chs_store__get_text(s, "PRAGMA quick_check", NULL,
 				       &result)) < 0)
 		return err;
@@ -907,5 +1008,5 @@ int chs_store_check(chs_store *s)
 		err = chs_error_set(CHS_EDAMAGED, "the store '%s' is damaged: %s",
 				    s->dir, result);
 	free(result);
-	return err;
+	return err < 0 ? err : note_checked(s);
 }

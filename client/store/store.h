@@ -70,9 +70,14 @@ const char *chs_store_device_id(const chs_store *s);
 /* The device's identity (signing key), borrowed. */
 const chs_identity *chs_store_identity(const chs_store *s);
 
-/* Read every page of the store and verify it. CHS_EDAMAGED names the
- * first damaged page. */
+/* Read every page of the store and verify it, then SQLite's structure
+ * check; the time of a check that finds the store intact is kept in the
+ * store (chs_status.checked). CHS_EDAMAGED names the first damaged page. */
 int chs_store_check(chs_store *s);
+/* Only the page scan: every WAL frame and database page decrypts
+ * (chs_store_verify runs it before it hashes). CHS_EDAMAGED names the
+ * first damaged page. */
+int chs_store_verify_pages(chs_store *s);
 
 /* ---------------------------------------------------------------------
  * Users
@@ -96,6 +101,26 @@ void chs_user_list_free(chs_user *users, size_t count);
 /* Change the opener's passphrase: re-wraps one key slot. */
 int chs_store_passwd(chs_store *s, const char *passphrase,
 		     size_t passphrase_len);
+
+/* Give the store a new key (admins only): every page re-encrypted, every
+ * remaining user's slot re-wrapped, so an old copy of a slot (a removed
+ * user's, or one from before a passphrase change) no longer opens it.
+ * Crash-safe: killed at any point, the store opens with the old key or
+ * the new one (client/store/rekey_files.c). No other program may have the
+ * store open meanwhile (CHS_EBUSY); one that had it open before must open
+ * it again. Slots made by chartsync before version 2 slots cannot be
+ * re-wrapped without their passphrase: they are dropped and their users
+ * named in `out` (remove and add them again). CHS_EDENIED for a non-admin,
+ * CHS_EDAMAGED when a page does not decrypt. The store stays open, under
+ * the new key. */
+typedef struct chs_rekey_result {
+	size_t rewrapped;  /* slots that hold the new key */
+	char **dropped;    /* users whose old slot could not take it */
+	size_t ndropped;
+} chs_rekey_result;
+
+int chs_store_rekey(chs_store *s, chs_rekey_result *out);
+void chs_rekey_result_dispose(chs_rekey_result *r);
 
 /* ---------------------------------------------------------------------
  * Settings, kept inside the encrypted store
@@ -126,6 +151,8 @@ typedef struct chs_status {
 	int64_t users;
 	int64_t records;
 	int64_t changes;
+	int64_t checked;       /* Unix seconds of the last `check` that found
+				* the store intact; 0: never */
 } chs_status;
 
 int chs_store_status(chs_store *s, chs_status *out);

@@ -38,4 +38,29 @@ int chs_store__trylock(chs_store *s);
 void chs_store__unlock(chs_store *s);
 void chs_store__lock_close(chs_store *s);
 
+/* ---- rekey_files.c: the files of a rekey (see there) ---- */
+#define REKEY_DB "store.db.rekey"
+#define REKEY_SLOTS "keyslots.rekey"
+/* fsync a folder, so a rename in it lasts. */
+int chs_store__sync_dir(const char *dir);
+/* Remove what an unfinished rekey made, in the order that keeps the old
+ * key the valid one at every step. */
+int chs_store__rekey_undo(const char *dir);
+/* At open: finish or undo a rekey a crash interrupted, under the writer
+ * lock (nothing to do, and no lock taken, when none was). */
+int chs_store__rekey_recover(chs_store *s);
+
+/* ---- store.c, for rekey.c ---- */
+/* Open DIR/store.db through a new VFS for s->key and configure the
+ * connection (s->vfs and s->db must be NULL). */
+int chs_store__open_db(chs_store *s);
+/* Close the connection and free its VFS (the caller holds the writer
+ * lock: the last connection checkpoints). */
+void chs_store__close_db(chs_store *s);
+/* The device's secret key sealed under `store_key` as the device table
+ * keeps it. */
+#define CHS_STORE_DEVICE_SEALED (CHS_SIGN_SK_BYTES + CHS_AEAD_OVERHEAD)
+int chs_store__device_seal(const chs_store *s, const unsigned char *store_key,
+			   unsigned char out[CHS_STORE_DEVICE_SEALED]);
+
 #endif /* CHS_CLIENT_STORE_STORE_INT_H */

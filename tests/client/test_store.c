@@ -8,11 +8,15 @@
 #include "support/scale.h"
 #include "support/testutil.h"
 
+#include <jansson.h>
+#include <sodium.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -740,6 +744,162 @@ START_TEST(test_store__a_big_job_gives_its_memory_back)
 END_TEST
 #endif /* GLIBC_HEAP */
 
+
+/* rekey needs the store to itself: refused while another handle has it
+ * open; then every user's slot takes the new key without their
+ * passphrase, and the handle that re-keyed goes on writing. */
+START_TEST(test_store__rekey_needs_the_store_to_itself_and_rewraps_every_slot)
+{
+	chs_store *s = create_as("alice", "alice pw"), *other;
+	chs_rekey_result r;
+	chs_status st;
+
+	ck_assert_int_eq(chs_store_user_add(s, "bob", 0, "bob pw", 6), 0);
+	other = must_open("bob", "bob pw");
+	ck_assert_int_eq(chs_store_rekey(s, &r), CHS_EBUSY);
+	ck_assert_msg(strstr(chs_error_last(), "open in another program"), "%s",
+		      chs_error_last());
+	chs_store_free(other);
+	ck_assert_msg(chs_store_rekey(s, &r) == 0, "%s", chs_error_last());
+	ck_assert_uint_eq(r.rewrapped, 2);
+	ck_assert_uint_eq(r.ndropped, 0);
+	chs_rekey_result_dispose(&r);
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "after-rekey"), 0);
+	chs_store_free(s);
+	other = must_open("bob", "bob pw");
+	ck_assert_int_eq(chs_store_status(other, &st), 0);
+	ck_assert_str_eq(st.terminal, "after-rekey");
+	ck_assert_int_eq(st.users, 2);
+	chs_status_dispose(&st);
+	ck_assert_int_eq(chs_store_rekey(other, &r), CHS_EDENIED);
+	ck_assert_int_eq(chs_store_check(other), 0);
+	chs_store_free(other);
+}
+END_TEST
+
+/* The wal-index of a store: refused, with a message naming it, when the
+ * user's folder for it belongs to someone else. */
+START_TEST(test_store__a_wal_index_folder_of_another_user_is_refused)
+{
+	char *base = tu_path(dir, "shm"), user[64], *udir;
+	chs_store *s;
+
+	ck_assert_int_eq(mkdir(base, 01777), 0);
+	setenv("CHARTSYNC_SHM_DIR", base, 1);
+	s = create_as("alice", "alice pw");
+	chs_store_free(s);
+	snprintf(user, sizeof(user), "chartsync-%lu", (unsigned long)geteuid());
+	udir = tu_path(base, user);
+	ck_assert_int_eq(chown(udir, 4242, 4242), 0);
+	ck_assert_int_eq(open_as(&s, "alice", "alice pw"), CHS_EIO);
+	ck_assert_msg(strstr(chs_error_last(), "refusing the wal-index folder"), "%s",
+		      chs_error_last());
+	ck_assert_int_eq(chown(udir, geteuid(), getegid()), 0);
+	s = must_open("alice", "alice pw");
+	chs_store_free(s);
+	unsetenv("CHARTSYNC_SHM_DIR");
+	free(udir);
+	free(base);
+}
+END_TEST
+
+
+/* A version 1 slot, as chartsync wrote them before rekey existed: the
+ * store key itself wrapped under the passphrase key, associated data
+ * "chartsync-slot-v1" NUL store NUL user (crypto/slot.c). */
+static json_t *v1_slot(const chs_store *s, const char *user, const char *pass)
+{
+	unsigned char salt[CHS_SALT_BYTES], kek[CHS_KEY_BYTES];
+	unsigned char wrapped[CHS_SLOT_WRAPPED_BYTES];
+	char ad[128], salt_hex[2 * sizeof(salt) + 1], wrapped_hex[2 * sizeof(wrapped) + 1];
+	size_t adlen;
+
+	randombytes_buf(salt, sizeof(salt));
+	ck_assert_int_eq(crypto_pwhash(kek, sizeof(kek), pass, strlen(pass), salt, kdf.ops,
+				       (size_t)kdf.mem, crypto_pwhash_ALG_ARGON2ID13), 0);
+	adlen = (size_t)snprintf(ad, sizeof(ad), "chartsync-slot-v1%c%s%c%s", 0,
+				 chs_store_id(s), 0, user);
+	chs_aead_seal(wrapped, s->key, CHS_KEY_BYTES, ad, adlen, kek);
+	chs_hex(salt_hex, salt, sizeof(salt));
+	chs_hex(wrapped_hex, wrapped, sizeof(wrapped));
+	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "kdf", "argon2id13", "ops",
+			 (json_int_t)kdf.ops, "mem", (json_int_t)kdf.mem, "salt", salt_hex,
+			 "wrapped", wrapped_hex);
+}
+
+/* A store made before version 2 slots: its users open it as before, each
+ * slot becomes version 2 when its user opens the store, and a rekey
+ * drops (and names) a slot still at version 1, whose user cannot open
+ * the store after it. */
+START_TEST(test_store__version_1_slots_open_are_upgraded_and_named_by_rekey)
+{
+	chs_store *s = create_as("alice", "alice pw");
+	char *path = tu_path(dir, "keyslots"), *text;
+	chs_rekey_result r;
+	json_t *root;
+	size_t len = 0;
+
+	ck_assert_int_eq(chs_store_user_add(s, "bob", 0, "bob pw", 6), 0);
+	root = json_pack("{s:s, s:i, s:s, s:{s:o, s:o}}", "format", "chartsync-keyslots",
+			 "version", 1, "store", chs_store_id(s), "slots", "alice",
+			 v1_slot(s, "alice", "alice pw"), "bob", v1_slot(s, "bob", "bob pw"));
+	text = json_dumps(root, JSON_INDENT(2));
+	ck_assert_int_eq(tu_write(path, text, strlen(text)), 0);
+	free(text);
+	json_decref(root);
+	chs_store_free(s);
+
+	s = must_open("alice", "alice pw"); /* a version 1 slot opens */
+	chs_store_free(s);
+	text = (char *)tu_read(path, &len);
+	root = json_loadb(text, len, 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	ck_assert_ptr_nonnull(json_object_get(json_object_get(json_object_get(root, "slots"),
+							      "alice"), "box"));
+	ck_assert_ptr_null(json_object_get(json_object_get(json_object_get(root, "slots"),
+							   "bob"), "box"));
+	json_decref(root);
+	free(text);
+
+	s = must_open("alice", "alice pw");
+	ck_assert_msg(chs_store_rekey(s, &r) == 0, "%s", chs_error_last());
+	ck_assert_uint_eq(r.rewrapped, 1);
+	ck_assert_uint_eq(r.ndropped, 1);
+	ck_assert_str_eq(r.dropped[0], "bob");
+	chs_rekey_result_dispose(&r);
+	chs_store_free(s);
+	ck_assert_int_ne(open_as(&s, "bob", "bob pw"), 0);
+	s = must_open("alice", "alice pw");
+	ck_assert_int_eq(chs_store_check(s), 0);
+	chs_store_free(s);
+	free(path);
+}
+END_TEST
+
+
+/* A program that opened the store before its database file was replaced
+ * (as a rekey replaces it) holds the old file: its writes would be lost
+ * or land in the new file's WAL. It is refused, and told to open again. */
+START_TEST(test_store__a_handle_on_a_replaced_database_cannot_write)
+{
+	chs_store *s = create_as("alice", "alice pw"), *old;
+	char *db = tu_path(dir, "store.db"), *copy = tu_path(dir, "store.db.copy");
+
+	chs_store_free(s);
+	old = must_open("alice", "alice pw");
+	ck_assert_int_eq(tu_sh("cp '%s' '%s' && mv '%s' '%s'", db, copy, copy, db), 0);
+	ck_assert_int_eq(chs_config_set(old, "terminal.name", "lost"), CHS_EBUSY);
+	ck_assert_msg(strstr(chs_error_last(), "re-keyed after this program opened it"), "%s",
+		      chs_error_last());
+	chs_store_free(old);
+	s = must_open("alice", "alice pw");
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "kept"), 0);
+	chs_store_free(s);
+	free(db);
+	free(copy);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client");
@@ -772,6 +932,10 @@ int main(void)
 	tcase_add_test(tc, test_store__slots_from_another_store_do_not_open_it);
 	tcase_add_test(tc, test_store__two_processes_write_at_once);
 	tcase_add_test(tc, test_store__killed_writer_leaves_a_whole_store);
+	tcase_add_test(tc, test_store__rekey_needs_the_store_to_itself_and_rewraps_every_slot);
+	tcase_add_test(tc, test_store__a_wal_index_folder_of_another_user_is_refused);
+	tcase_add_test(tc, test_store__version_1_slots_open_are_upgraded_and_named_by_rekey);
+	tcase_add_test(tc, test_store__a_handle_on_a_replaced_database_cannot_write);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(busy, setup, teardown);
 	tcase_set_timeout(busy, CHS_BUSY_TIMEOUT_MS / 1000 / 2);

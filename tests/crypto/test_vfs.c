@@ -1168,7 +1168,7 @@ START_TEST(test_vfs__the_wal_index_stays_out_of_the_store_folder)
 {
 	chs_vfs *v = vfs_with_key(1);
 	char *path = in_dir("store.db"), *shm = in_dir("store.db-shm");
-	char placeholder[96];
+	char placeholder[160];
 	struct stat sb;
 	sqlite3 *a, *b;
 
@@ -1181,8 +1181,9 @@ START_TEST(test_vfs__the_wal_index_stays_out_of_the_store_folder)
 	ck_assert_int_eq(count_tag(b, "a"), 50);
 	ck_assert(!file_exists(shm));
 	ck_assert_int_eq(stat(path, &sb), 0);
-	snprintf(placeholder, sizeof(placeholder), "/dev/shm/chartsync-%llx-%llx-shm",
-		 (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino);
+	snprintf(placeholder, sizeof(placeholder), "/dev/shm/chartsync-%lu/chartsync-%llx-%llx-shm",
+		 (unsigned long)geteuid(), (unsigned long long)sb.st_dev,
+		 (unsigned long long)sb.st_ino);
 	ck_assert_msg(file_exists(placeholder), "no wal-index at %s", placeholder);
 	close_ok(b);
 	ck_assert(file_exists(placeholder)); /* a is still open */
@@ -1482,6 +1483,207 @@ START_TEST(test_vfs__wal_checksums_never_reach_the_disk)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------------
+ * The wal-index's folder: the user's own, in memory
+ */
+
+/* Point the VFS at a shared-memory folder of the test's own (a VFS reads
+ * it when made), and give back BASE/chartsync-<uid>. */
+static char *private_shm_base(char **base_out)
+{
+	char *base = in_dir("shm"), user[64];
+
+	ck_assert_int_eq(mkdir(base, 01777), 0);
+	ck_assert_int_eq(chmod(base, 01777), 0);
+	ck_assert_int_eq(setenv("CHARTSYNC_SHM_DIR", base, 1), 0);
+	snprintf(user, sizeof(user), "chartsync-%lu", (unsigned long)geteuid());
+	*base_out = base;
+	return tu_path(base, user);
+}
+
+/* The wal-index of the database at `db_path`, in folder `udir`; with
+ * `suffix` "" its placeholder. */
+static char *wal_index_of(const char *udir, const char *db_path,
+			  const char *suffix)
+{
+	char name[128];
+	struct stat sb;
+
+	ck_assert_int_eq(stat(db_path, &sb), 0);
+	snprintf(name, sizeof(name), "chartsync-%llx-%llx%s",
+		 (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino,
+		 suffix);
+	return tu_path(udir, name);
+}
+
+/* /dev/shm is everyone's: the wal-index (a checksum over plaintext) sits
+ * 0600 in a 0700 folder of the user's, never under a name in the shared
+ * folder that another user could take first. */
+START_TEST(test_vfs__the_wal_index_is_private_to_its_user)
+{
+	char *base = NULL, *udir = private_shm_base(&base);
+	char *path = in_dir("store.db"), *shm;
+	chs_vfs *v = vfs_with_key(1);
+	struct stat sb;
+	sqlite3 *db;
+
+	db = store_open(path, v);
+	create_table(db);
+	insert_rows(db, "a", 0, 20);
+	shm = wal_index_of(udir, path, "-shm");
+	ck_assert_msg(lstat(shm, &sb) == 0, "no wal-index at %s", shm);
+	ck_assert_int_eq(sb.st_mode & 07777, 0600);
+	ck_assert_int_eq(sb.st_uid, geteuid());
+	ck_assert_int_eq(lstat(udir, &sb), 0);
+	ck_assert(S_ISDIR(sb.st_mode));
+	ck_assert_int_eq(sb.st_mode & 07777, 0700);
+	ck_assert_int_eq(tu_sh("ls '%s' | grep -q -- '-shm$'", base) == 0, 0);
+	close_ok(db);
+	ck_assert(!file_exists(shm));
+	chs_vfs_free(v);
+	free(shm);
+	free(path);
+	free(udir);
+	free(base);
+}
+END_TEST
+
+/* Reopen the closed store at `path` and expect the first read to be
+ * refused, with a message that names `what`. */
+static void assert_refused(const char *path, const char *what)
+{
+	chs_vfs *v = vfs_with_key(1);
+	sqlite3 *db = NULL;
+	int rc = store_try_open(path, v, &db);
+
+	if (rc == SQLITE_OK)
+		query_int_rc(db, "SELECT count(*) FROM t", &rc);
+	ck_assert_msg((rc & 0xff) == SQLITE_CANTOPEN, "%s: opened (%d)", what, rc);
+	ck_assert_ptr_nonnull(chs_vfs_problem(v));
+	ck_assert_msg(strstr(chs_vfs_problem(v), what), "%s", chs_vfs_problem(v));
+	sqlite3_close(db);
+	chs_vfs_free(v);
+}
+
+/* Whatever another user put where our wal-index goes is refused, with a
+ * message, never used: a file of theirs, a folder of theirs, a folder
+ * others can write in, a symbolic link. */
+START_TEST(test_vfs__a_wal_index_place_of_another_user_is_refused)
+{
+	char *base = NULL, *udir = private_shm_base(&base);
+	char *path = in_dir("store.db"), *shm, *placeholder, *elsewhere;
+	chs_vfs *v = vfs_with_key(1);
+	sqlite3 *db = store_open(path, v);
+
+	create_table(db);
+	insert_rows(db, "a", 0, 5);
+	close_ok(db);
+	chs_vfs_free(v);
+	shm = wal_index_of(udir, path, "-shm");
+	placeholder = wal_index_of(udir, path, "");
+	elsewhere = in_dir("elsewhere");
+
+	ck_assert_int_eq(tu_write(shm, "", 0), 0);
+	ck_assert_int_eq(chown(shm, 4242, 4242), 0);
+	assert_refused(path, "not yours");
+	ck_assert_int_eq(unlink(shm), 0);
+
+	ck_assert_int_eq(tu_write(placeholder, "", 0), 0);
+	ck_assert_int_eq(chown(placeholder, 4242, 4242), 0);
+	assert_refused(path, "not yours");
+	ck_assert_int_eq(unlink(placeholder), 0);
+
+	ck_assert_int_eq(chown(udir, 4242, 4242), 0);
+	assert_refused(path, "folder of your own");
+	ck_assert_int_eq(chown(udir, geteuid(), getegid()), 0);
+
+	ck_assert_int_eq(chmod(udir, 0777), 0);
+	assert_refused(path, "folder of your own");
+	ck_assert_int_eq(chmod(udir, 0700), 0);
+
+	ck_assert_int_eq(tu_sh("rm -rf '%s'", udir), 0);
+	ck_assert_int_eq(mkdir(elsewhere, 0700), 0);
+	ck_assert_int_eq(symlink(elsewhere, udir), 0);
+	assert_refused(path, "folder of your own");
+	ck_assert_int_eq(unlink(udir), 0);
+
+	v = vfs_with_key(1); /* the place made right again: it opens */
+	db = store_open(path, v);
+	ck_assert_int_eq(count_tag(db, "a"), 5);
+	close_ok(db);
+	chs_vfs_free(v);
+	free(elsewhere);
+	free(placeholder);
+	free(shm);
+	free(path);
+	free(udir);
+	free(base);
+}
+END_TEST
+
+/* A process killed with a store open leaves its wal-index in memory;
+ * the next open of any store removes it, and leaves alone the wal-index
+ * of a store still open (here, in this very process). */
+START_TEST(test_vfs__a_killed_process_leaves_no_wal_index_behind)
+{
+	char *base = NULL, *udir = private_shm_base(&base);
+	char *a_path = in_dir("a.db"), *b_path = in_dir("b.db"),
+	     *c_path = in_dir("c.db");
+	char *a_shm, *a_placeholder, *c_shm;
+	chs_vfs *v = vfs_with_key(1);
+	sqlite3 *b, *c;
+	pid_t pid;
+	int status;
+
+	c = store_open(c_path, v);
+	create_table(c);
+	insert_rows(c, "c", 0, 5);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		sqlite3 *a = child_open(a_path, v);
+
+		CHILD_CHECK(child_exec(a, "PRAGMA journal_mode=OFF") == 0, 2);
+		CHILD_CHECK(child_exec(a, "PRAGMA journal_mode=WAL") == 0, 3);
+		CHILD_CHECK(child_exec(a, "CREATE TABLE t(x)") == 0, 4);
+		raise(SIGKILL);
+		_exit(5);
+	}
+	status = wait_child(pid);
+	ck_assert_msg(WIFSIGNALED(status), "child status %d", status);
+	a_shm = wal_index_of(udir, a_path, "-shm");
+	a_placeholder = wal_index_of(udir, a_path, "");
+	c_shm = wal_index_of(udir, c_path, "-shm");
+	ck_assert_msg(file_exists(a_shm), "the killed child left no wal-index");
+	/* Left in /dev/shm itself by chartsync before the users' folders: ours
+	 * goes, another user's stays. */
+	ck_assert_int_eq(tu_sh("cd '%s' && : > chartsync-1-2 && : > chartsync-1-2-shm && "
+			       ": > chartsync-3-4-shm && chown 4242 chartsync-3-4-shm", base), 0);
+
+	b = store_open(b_path, v);
+	create_table(b);
+	ck_assert(!file_exists(a_shm));
+	ck_assert(!file_exists(a_placeholder));
+	ck_assert_int_eq(tu_sh("cd '%s' && test ! -e chartsync-1-2 && test ! -e chartsync-1-2-shm"
+			       " && test -e chartsync-3-4-shm", base), 0);
+	ck_assert(file_exists(c_shm));
+	insert_rows(c, "c", 5, 5);
+	ck_assert_int_eq(count_tag(c, "c"), 10);
+	close_ok(b);
+	close_ok(c);
+	chs_vfs_free(v);
+	free(a_shm);
+	free(a_placeholder);
+	free(c_shm);
+	free(a_path);
+	free(b_path);
+	free(c_path);
+	free(udir);
+	free(base);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * Suite
  */
@@ -1522,6 +1724,9 @@ static Suite *vfs_suite(void)
 	tcase_add_test(tc, test_vfs__only_whole_clean_pages_are_written);
 	tcase_add_test(tc, test_vfs__wal_checksums_never_reach_the_disk);
 	tcase_add_test(tc, test_vfs__the_wal_index_stays_out_of_the_store_folder);
+	tcase_add_test(tc, test_vfs__the_wal_index_is_private_to_its_user);
+	tcase_add_test(tc, test_vfs__a_wal_index_place_of_another_user_is_refused);
+	tcase_add_test(tc, test_vfs__a_killed_process_leaves_no_wal_index_behind);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -4,10 +4,17 @@
  * Prints one JSON line: rows/s for ROWS inserts of 400-byte rows in one
  * transaction, encrypted and plain, their quotient `ratio` (target: at
  * least 0.6), and the median latency of a durable one-row transaction.
+ *
+ * With --rekey N: a store of N changes (N patient records imported), then
+ * one JSON line with the time `chartsync rekey` takes on it beside a plain
+ * copy of its database file (read, write, fsync): the floor for any
+ * rekey that re-encrypts every page, and `ratio` = rekey / copy.
  */
 #include "client/chartsync.h"
 #include "client/bench/bench.h"
+#include "workload.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,25 +32,114 @@ static int positive(const char *s, int *out)
 	return 0;
 }
 
+static void die(const char *what)
+{
+	fprintf(stderr, "store: %s: %s\n", what, chs_error_last());
+	exit(2);
+}
+
+/* The reference: copy `from` to `to` in 256 KiB reads and writes, fsync. */
+static double copy_s(const char *from, const char *to)
+{
+	static char buf[1 << 18];
+	double t0 = bench_now_s();
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ssize_t n;
+
+	if (in < 0 || out < 0)
+		die("copy");
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			die("copy");
+	if (n < 0 || fsync(out) < 0)
+		die("copy");
+	close(in);
+	close(out);
+	unlink(to);
+	return bench_now_s() - t0;
+}
+
+static int bench_rekey(const char *dir, long changes)
+{
+	char store[512], db[600], copy[600];
+	chs_store_create_opts o;
+	chs_rekey_result r;
+	chs_kdf_params kdf;
+	chs_store *s = NULL;
+	int64_t imported = 0;
+	double t0, rekey, reference;
+	long size;
+	char *input;
+
+	chs_kdf_params_minimum(&kdf);
+	memset(&o, 0, sizeof(o));
+	o.user = "bench";
+	o.passphrase = "bench";
+	o.passphrase_len = 5;
+	o.kdf = &kdf;
+	o.terminal = "bench";
+	snprintf(store, sizeof(store), "%s/store", dir);
+	snprintf(db, sizeof(db), "%s/store.db", store);
+	snprintf(copy, sizeof(copy), "%s/copy.db", dir);
+	if (!(input = bench_write_patients(dir, "patients.jsonl", 0, changes)))
+		die("cannot write the input");
+	if (chs_store_create(&s, store, &o) < 0 || chs_record_import(s, input, &imported) < 0)
+		die("import");
+	unlink(input);
+	free(input);
+	chs_store_free(s); /* checkpointed: every page in store.db */
+	if (chs_store_open(&s, store, "bench", "bench", 5) < 0)
+		die("open");
+	{
+		FILE *f = fopen(db, "rb");
+
+		if (!f || fseek(f, 0, SEEK_END) < 0)
+			die("size");
+		size = ftell(f);
+		fclose(f);
+	}
+	reference = copy_s(db, copy);
+	t0 = bench_now_s();
+	if (chs_store_rekey(s, &r) < 0)
+		die("rekey");
+	rekey = bench_now_s() - t0;
+	chs_rekey_result_dispose(&r);
+	chs_store_free(s);
+	printf("{\"bench\":\"store_rekey\",\"changes\":%lld,\"store_bytes\":%ld,"
+	       "\"rekey_s\":%.3f,\"copy_s\":%.3f,\"ratio\":%.2f}\n",
+	       (long long)imported, size, rekey, reference,
+	       reference > 0 ? rekey / reference : 0);
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", store);
+		if (system(cmd) != 0)
+			return 2;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "rows", required_argument, NULL, 'r' },
 		{ "commits", required_argument, NULL, 'c' },
 		{ "row-bytes", required_argument, NULL, 'b' },
+		{ "rekey", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int rows = 100000, commits = 200, row_bytes = 400, c;
+	int rows = 100000, commits = 200, row_bytes = 400, rekey = 0, c;
 	char dir[] = "/tmp/chs-bench-XXXXXX";
 	const char *tmp = getenv("CHARTSYNC_BENCH_DIR");
 	chs_bench_store_result r;
 	char *d;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		int *slot = c == 'r' ? &rows : c == 'c' ? &commits : &row_bytes;
+		int *slot = c == 'r' ? &rows : c == 'c' ? &commits : c == 'k' ? &rekey : &row_bytes;
 
 		if (c == '?' || positive(optarg, slot) < 0) {
-			fprintf(stderr, "usage: store [--rows N] [--commits N] [--row-bytes N]\n");
+			fprintf(stderr, "usage: store [--rows N] [--commits N] [--row-bytes N]\n"
+					"       store --rekey CHANGES\n");
 			return 1;
 		}
 	}
@@ -51,6 +147,13 @@ int main(int argc, char **argv)
 	if (!d) {
 		perror("mkdtemp");
 		return 2;
+	}
+	if (rekey) {
+		int rc = bench_rekey(d, rekey);
+
+		if (d == dir)
+			rmdir(dir);
+		return rc;
 	}
 	if (chs_bench_store(d, rows, row_bytes, commits, &r) < 0) {
 		fprintf(stderr, "store: %s\n", chs_error_last());

@@ -1,0 +1,280 @@
+/*
+ * crypto/shmdir.c - where the VFS keeps a store's wal-index.
+ *
+ * The wal-index holds 8 bytes derived from plaintext (see crypto/vfs.c),
+ * so it lives in memory (/dev/shm), never in the store folder. /dev/shm
+ * is writable by every local user, and a name there that another user can
+ * predict is a name that user can take first: a file they made and we
+ * then used would let them read and write our wal-index. So nothing of
+ * ours sits in /dev/shm itself. Each user has a folder of their own,
+ *
+ *     /dev/shm/chartsync-<uid>/          0700, owned by the user
+ *         chartsync-<dev>-<ino>          the placeholder SQLite's unix VFS
+ *                                        names the wal-index after, 0600
+ *         chartsync-<dev>-<ino>-shm      the wal-index itself, 0600
+ *         lock                           see "Leftovers" below
+ *
+ * and a folder, placeholder or wal-index that is not a plain folder or
+ * file owned by the user, or a folder others can enter, is refused with a
+ * message; nothing falls back to a shared place. Only where /dev/shm is
+ * missing altogether does the wal-index stay beside the database (in the
+ * store folder, which is the user's own).
+ *
+ * Leftovers
+ * ---------
+ * A process killed while a store is open leaves its placeholder and
+ * wal-index behind (SQLite deletes them only at the last close). While
+ * any process has a wal-index open, SQLite holds a POSIX lock on it, and
+ * the kernel lists every lock in /proc/locks by device and inode; a
+ * wal-index that appears there with no lock is a leftover. Reading
+ * /proc/locks instead of testing the lock with fcntl() matters: closing
+ * any descriptor of a file drops all of this process's POSIX locks on it,
+ * so a test through open()/close() would break this process's own open
+ * stores. The check and the removal must not race with a process that is
+ * between creating its placeholder and taking that lock, so the sweep
+ * holds an exclusive flock() on the folder's `lock` and every opener
+ * holds a shared one over that window. A sweep runs whenever a store
+ * first maps its wal-index, and skips the folder when an opener is busy.
+ * It also removes the user's unheld wal-indexes that chartsync before
+ * these folders left in /dev/shm itself.
+ */
+#include "crypto_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define SHM_PREFIX "chartsync-"
+#define SHM_SUFFIX "-shm"
+
+static int refuse(char *problem, size_t n, const char *fmt, const char *path,
+		  const struct stat *sb)
+{
+	snprintf(problem, n, fmt, path, (unsigned long)sb->st_uid,
+		 (unsigned)(sb->st_mode & 07777));
+	return -1;
+}
+
+/* The user's folder under `base`: made 0700 if missing, refused unless it
+ * is a real folder of ours that no one else can enter. */
+static int user_dir(char *dir, size_t n, const char *base, char *problem,
+		    size_t plen)
+{
+	struct stat sb;
+
+	if ((size_t)snprintf(dir, n, "%s/" SHM_PREFIX "%lu", base,
+			     (unsigned long)geteuid()) >= n) {
+		snprintf(problem, plen, "the wal-index folder name under '%s' "
+					"is too long",
+			 base);
+		return -1;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(problem, plen, "cannot create the wal-index folder "
+					"'%s': %s",
+			 dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &sb) < 0) {
+		snprintf(problem, plen, "cannot read the wal-index folder '%s': %s",
+			 dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() ||
+	    (sb.st_mode & 077) != 0)
+		return refuse(problem, plen,
+			      "refusing the wal-index folder '%s' (owner uid %lu, "
+			      "mode %o): it must be a folder of your own that "
+			      "no one else can enter; someone may be trying to "
+			      "read the store's memory: remove it and open the "
+			      "store again",
+			      dir, &sb);
+	return 0;
+}
+
+/* A file in the user's folder: missing is fine, else it must be a plain
+ * file of ours; made 0600 if it is. */
+static int check_file(const char *path, char *problem, size_t plen)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid())
+		return refuse(problem, plen,
+			      "refusing the wal-index file '%s' (owner uid %lu, "
+			      "mode %o): it is not yours; someone may be trying "
+			      "to read the store's memory: remove it and open "
+			      "the store again",
+			      path, &sb);
+	if ((sb.st_mode & 07777) != 0600 && chmod(path, 0600) < 0) {
+		snprintf(problem, plen, "cannot protect the wal-index file '%s': %s",
+			 path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Does /proc/locks list any lock on (dev, ino)? -1 when it cannot be read:
+ * then nothing counts as a leftover. */
+static int has_lock(FILE *locks, dev_t dev, ino_t ino)
+{
+	char line[256], want[64];
+
+	snprintf(want, sizeof(want), "%02x:%02x:%lu", major(dev), minor(dev),
+		 (unsigned long)ino);
+	rewind(locks);
+	while (fgets(line, sizeof(line), locks)) {
+		char *tok, *save = NULL;
+
+		for (tok = strtok_r(line, " \t\n", &save); tok;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			if (strcmp(tok, want) == 0)
+				return 1;
+	}
+	return ferror(locks) ? -1 : 0;
+}
+
+static void sweep_entry(int dfd, const char *name, FILE *locks)
+{
+	size_t len = strlen(name), slen = strlen(SHM_SUFFIX);
+	char placeholder[NAME_MAX + 1];
+	struct stat sb;
+
+	if (strncmp(name, SHM_PREFIX, strlen(SHM_PREFIX)) != 0 || len <= slen ||
+	    strcmp(name + len - slen, SHM_SUFFIX) != 0 ||
+	    fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+	    has_lock(locks, sb.st_dev, sb.st_ino) != 0)
+		return; /* not a leftover of ours: the open refuses what is not */
+	memcpy(placeholder, name, len - slen);
+	placeholder[len - slen] = '\0';
+	unlinkat(dfd, name, 0);
+	unlinkat(dfd, placeholder, 0);
+}
+
+/* Remove the wal-indexes no process holds (see "Leftovers") with their
+ * placeholders, and with `lone` the placeholders left without one. Best
+ * effort: a folder we cannot read or lock now is swept by a later open. */
+static void sweep(int dfd, int lone)
+{
+	FILE *locks = fopen("/proc/locks", "r");
+	DIR *d = NULL;
+	struct dirent *e;
+	int fd = dup(dfd);
+
+	if (!locks || fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		goto done;
+	}
+	while ((e = readdir(d)))
+		sweep_entry(dfd, e->d_name, locks);
+	if (!lone)
+		goto done;
+	rewinddir(d);
+	/* Placeholders whose wal-index never came or was just swept. */
+	while ((e = readdir(d))) {
+		char shm[NAME_MAX + 8];
+		struct stat sb;
+
+		if (strncmp(e->d_name, SHM_PREFIX, strlen(SHM_PREFIX)) != 0 ||
+		    strstr(e->d_name, SHM_SUFFIX))
+			continue;
+		snprintf(shm, sizeof(shm), "%s" SHM_SUFFIX, e->d_name);
+		if (fstatat(dfd, shm, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT &&
+		    fstatat(dfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode) && sb.st_uid == geteuid())
+			unlinkat(dfd, e->d_name, 0);
+	}
+done:
+	if (d)
+		closedir(d);
+	if (locks)
+		fclose(locks);
+}
+
+/* chartsync before the users' own folders kept the wal-index in /dev/shm
+ * itself (chartsync-<dev>-<ino>-shm): what it left there of ours, held by
+ * no process, goes too. A lone placeholder there is left alone: an older
+ * chartsync may be about to open its wal-index, outside our folder lock. */
+static void sweep_base(const char *base)
+{
+	int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (bfd < 0)
+		return;
+	sweep(bfd, 0);
+	close(bfd);
+}
+
+int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
+			  ino_t ino, char *problem, size_t plen)
+{
+	char lock[sizeof(out->path) + 8];
+	struct stat sb;
+	int dfd = -1, fd;
+
+	out->lock_fd = -1;
+	if (stat(base, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return 1; /* no /dev/shm: beside the database */
+	if (user_dir(out->dir, sizeof(out->dir), base, problem, plen) < 0)
+		return -1;
+	snprintf(lock, sizeof(lock), "%s/lock", out->dir);
+	snprintf(out->path, sizeof(out->path), "%s/" SHM_PREFIX "%llx-%llx",
+		 out->dir, (unsigned long long)dev, (unsigned long long)ino);
+	if (check_file(lock, problem, plen) < 0)
+		return -1;
+	out->lock_fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	dfd = open(out->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (out->lock_fd < 0 || dfd < 0) {
+		snprintf(problem, plen, "cannot open the wal-index folder '%s': %s",
+			 out->dir, strerror(errno));
+		goto fail;
+	}
+	if (flock(out->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+		sweep(dfd, 1);
+		sweep_base(base);
+	}
+	close(dfd);
+	dfd = -1;
+	/* Shared until the caller has mapped the wal-index (and so holds
+	 * SQLite's lock on it): no sweep can take it meanwhile. */
+	while (flock(out->lock_fd, LOCK_SH) < 0 && errno == EINTR)
+		;
+	{
+		char shm[sizeof(out->path) + 8];
+
+		snprintf(shm, sizeof(shm), "%s" SHM_SUFFIX, out->path);
+		if (check_file(out->path, problem, plen) < 0 ||
+		    check_file(shm, problem, plen) < 0)
+			goto fail;
+	}
+	fd = open(out->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(problem, plen, "cannot create the wal-index file '%s': %s",
+			 out->path, strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	return 0;
+fail:
+	if (dfd >= 0)
+		close(dfd);
+	chs_crypto__shm_leave(out);
+	return -1;
+}
+
+void chs_crypto__shm_leave(chs_shm_slot *slot)
+{
+	if (slot->lock_fd >= 0)
+		close(slot->lock_fd); /* drops the shared flock */
+	slot->lock_fd = -1;
+}
