@@ -164,6 +164,10 @@ t 1 check extra
 t 2 check --store "$tmp/no-such-store"
 t 1 passwd --bogus
 t 1 passwd extra
+t 1 rekey --bogus
+t 1 rekey extra
+t 1 user rm --bogus tom
+t 1 user rm
 t 2 passwd --store "$tmp/no-such-store"
 # user
 t 1 user --bogus ls
