@@ -140,6 +140,20 @@ int chs_change_set(chs_change *c, const char *name, const char *value)
 	return 0;
 }
 
+int chs_change_set_string(chs_change *c, const char *name, const char *text)
+{
+	chs_buf v;
+	int err;
+
+	if (!text)
+		return chs_error_set(CHS_EINVALID, "field '%s' needs a text", name ? name : "");
+	chs_buf_init(&v, 0);
+	if ((err = chs_canonical_string(&v, text, strlen(text))) == 0)
+		err = chs_change_set(c, name, v.ptr);
+	chs_buf_dispose(&v);
+	return err;
+}
+
 int chs_change_add_parent(chs_change *c,
 			  const unsigned char id[CHS_CHANGE_ID_BYTES])
 {

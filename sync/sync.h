@@ -118,6 +118,8 @@ void chs_change_free(chs_change *c);
 /* Add or replace a field (value NULL or "null" clears it); keeps fields
  * sorted. The value must already be canonical JSON. */
 int chs_change_set(chs_change *c, const char *name, const char *value);
+/* chs_change_set() with `text` encoded as a canonical JSON string. */
+int chs_change_set_string(chs_change *c, const char *name, const char *text);
 /* Add a parent; keeps parents sorted and unique. */
 int chs_change_add_parent(chs_change *c,
 			  const unsigned char id[CHS_CHANGE_ID_BYTES]);

@@ -59,18 +59,6 @@ static void iso_ms(int64_t ms, char out[32])
 /* ------------------------------------------------------------------ */
 /* Writing an event                                                     */
 
-static int set_string(chs_change *c, const char *name, const char *text)
-{
-	chs_buf v;
-	int err;
-
-	chs_buf_init(&v, 0);
-	if ((err = chs_canonical_string(&v, text, strlen(text))) == 0)
-		err = chs_change_set(c, name, v.ptr);
-	chs_buf_dispose(&v);
-	return err;
-}
-
 static int set_ids(chs_change *c, const unsigned char (*ids)[16], size_t n)
 {
 	chs_buf v;
@@ -107,15 +95,15 @@ static int event_change(const char *action, const unsigned char (*records)[16],
 	snprintf(num, sizeof(num), "%lld", (long long)(duration_ms < 0 ? 0 : duration_ms));
 	if (!(c->type = chs_util__strdup(CHS_AUDIT_TYPE)))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
-	if (err == 0 && (err = set_string(c, "action", action)) == 0 &&
-	    (err = set_string(c, "start", when)) == 0 &&
+	if (err == 0 && (err = chs_change_set_string(c, "action", action)) == 0 &&
+	    (err = chs_change_set_string(c, "start", when)) == 0 &&
 	    (err = chs_change_set(c, "duration_ms", num)) == 0 && n > 0) {
 		chs_hex(hex, records[0], 16);
-		if ((err = set_string(c, "record", hex)) == 0)
+		if ((err = chs_change_set_string(c, "record", hex)) == 0)
 			err = set_ids(c, records, n);
 	}
 	if (err == 0 && patient && *patient)
-		err = set_string(c, CHS_FIELD_PATIENT, patient);
+		err = chs_change_set_string(c, CHS_FIELD_PATIENT, patient);
 	if (err < 0) {
 		chs_change_free(c);
 		return err;

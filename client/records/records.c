@@ -302,18 +302,6 @@ static int check_link(chs_store *s, const char *prefix, const char *want_type,
 	return 0;
 }
 
-static int set_link(chs_change *c, const char *name, const char *hex)
-{
-	chs_buf v;
-	int err;
-
-	chs_buf_init(&v, 0);
-	if ((err = chs_canonical_string(&v, hex, strlen(hex))) == 0)
-		err = chs_change_set(c, name, v.ptr);
-	chs_buf_dispose(&v);
-	return err;
-}
-
 /* Resolve --patient and --encounter for a new record of type `t`: links
  * must name live records of the right type, an encounter must belong to
  * the patient, and a missing patient is taken from the encounter. */
@@ -336,7 +324,7 @@ static int add_links(chs_store *s, const chs_type_def *t, chs_change *c,
 				     "a %s belongs to an encounter: give --encounter ID", t->name);
 	if (encounter) {
 		if ((err = check_link(s, encounter, "encounter", &e)) < 0 ||
-		    (err = set_link(c, CHS_FIELD_ENCOUNTER, e.hex)) < 0)
+		    (err = chs_change_set_string(c, CHS_FIELD_ENCOUNTER, e.hex)) < 0)
 			return err;
 	}
 	if (patient) {
@@ -346,13 +334,13 @@ static int add_links(chs_store *s, const chs_type_def *t, chs_change *c,
 			return chs_error_set(CHS_EINVALID,
 					     "encounter '%s' is not a visit of patient '%s'",
 					     encounter, patient);
-		return set_link(c, CHS_FIELD_PATIENT, p.hex);
+		return chs_change_set_string(c, CHS_FIELD_PATIENT, p.hex);
 	}
 	if (encounter && t->patient != CHS_LINK_NONE && e.has_patient) {
 		char hex[33];
 
 		chs_hex(hex, e.patient, 16);
-		return set_link(c, CHS_FIELD_PATIENT, hex);
+		return chs_change_set_string(c, CHS_FIELD_PATIENT, hex);
 	}
 	return 0;
 }
@@ -662,7 +650,7 @@ static int link_edits(chs_store *s, const rec_info *ri, const chs_type_def *t,
 			continue;
 		}
 		if ((err = check_link(s, edits[i].value, edits[i].name, &target)) == 0)
-			err = set_link(c, edits[i].name, target.hex);
+			err = chs_change_set_string(c, edits[i].name, target.hex);
 		if (err == 0 && is_p) {
 			newp = target;
 			pat = newp.id;

@@ -452,8 +452,16 @@ static int64_t day_of(const char *s)
 	return days_from_civil(digits(s, 4), digits(s + 5, 2), digits(s + 8, 2));
 }
 
-/* YYYY-MM-DD of day number `days` (H. Hinnant's civil_from_days). */
-static void day_text(int64_t days, char out[16])
+int chs_schema_day(const char *iso, int64_t *days)
+{
+	if (!iso || !chs_schema_valid_date(iso))
+		return -1;
+	*days = day_of(iso);
+	return 0;
+}
+
+/* H. Hinnant's civil_from_days */
+void chs_schema_day_text(int64_t days, char out[16])
 {
 	int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
 	int64_t doe = z - era * 146097;
@@ -487,7 +495,7 @@ static int check_date_bounds(const chs_type_def *t, const chs_field_def *f, cons
 		return 0;
 	if (day <= latest)
 		return 0;
-	day_text(latest, limit);
+	chs_schema_day_text(latest, limit);
 	if (f->rule == CHS_RULE_PAST)
 		return chs_error_set(CHS_EINVALID,
 				     "field '%s' of %s: '%s' is in the future (it can be at most"

@@ -90,6 +90,12 @@ const char *chs_schema_expected(chs_kind k);
 int chs_schema_check_form(chs_kind k, const char *s);
 int chs_schema_kind_is_integer(chs_kind k);
 int chs_schema_valid_date(const char *s);
+/* The day number (days since 1970-01-01, proleptic Gregorian) of an ISO
+ * 8601 date or date-time that chs_schema_valid_date() accepts; -1 for
+ * any other text (or NULL). */
+int chs_schema_day(const char *iso, int64_t *days);
+/* YYYY-MM-DD of day number `days`. */
+void chs_schema_day_text(int64_t days, char out[16]);
 int chs_schema_valid_icd(const char *s);
 int chs_schema_valid_cpt(const char *s);
 /* Check string value `s` of field `f` of type `t` as entry holds it, once

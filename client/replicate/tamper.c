@@ -126,18 +126,6 @@ int chs_replicate__seen_before(sync_ctx *x)
 /* ------------------------------------------------------------------ */
 /* Writing an event                                                     */
 
-static int set_text(chs_change *c, const char *name, const char *text)
-{
-	chs_buf v;
-	int err;
-
-	chs_buf_init(&v, 0);
-	if ((err = chs_canonical_string(&v, text, strlen(text))) == 0)
-		err = chs_change_set(c, name, v.ptr);
-	chs_buf_dispose(&v);
-	return err;
-}
-
 static void now_iso(char out[32])
 {
 	struct timespec ts;
@@ -166,11 +154,12 @@ static int put_event(sync_ctx *x, chs_writer *w, const char *kind, const char *r
 	now_iso(when);
 	if (!(c->type = chs_util__strdup(CHS_ARCHIVE_EVENT_TYPE)))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
-	if (err == 0 && (err = set_text(c, "kind", kind)) == 0 &&
-	    (err = set_text(c, "ref", ref)) == 0 && (err = set_text(c, "detail", detail)) == 0 &&
-	    (err = set_text(c, "seen", when)) == 0 &&
-	    (err = set_text(c, "by", x->s->device_id)) == 0 && x->me)
-		err = set_text(c, "site", x->me->site);
+	if (err == 0 && (err = chs_change_set_string(c, "kind", kind)) == 0 &&
+	    (err = chs_change_set_string(c, "ref", ref)) == 0 &&
+	    (err = chs_change_set_string(c, "detail", detail)) == 0 &&
+	    (err = chs_change_set_string(c, "seen", when)) == 0 &&
+	    (err = chs_change_set_string(c, "by", x->s->device_id)) == 0 && x->me)
+		err = chs_change_set_string(c, "site", x->me->site);
 	if (err < 0) {
 		chs_change_free(c);
 		return err;

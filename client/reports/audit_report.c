@@ -46,7 +46,7 @@ static int parse_when(const char *s, int end, int64_t *out)
 	int64_t ms, days;
 	const char *p;
 
-	if (chs_report__day(s, &days) < 0)
+	if (chs_schema_day(s, &days) < 0)
 		return -1;
 	ms = days * DAY_MS;
 	if (s[10] == '\0') {

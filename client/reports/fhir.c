@@ -67,7 +67,7 @@ static int fhir_date(const char *iso, char out[11])
 {
 	int64_t day;
 
-	if (chs_report__day(iso, &day) < 0 || strncmp(iso, "0000", 4) == 0)
+	if (chs_schema_day(iso, &day) < 0 || strncmp(iso, "0000", 4) == 0)
 		return -1;
 	memcpy(out, iso, 10);
 	out[10] = '\0';
@@ -433,7 +433,7 @@ static void medication(jw *w, fhir *x, json_t *f)
 	int64_t end_day;
 
 	begin(w, x, "MedicationStatement");
-	jw_str(w, "status", chs_report__day(chs_report__text(f, "end"), &end_day) == 0 &&
+	jw_str(w, "status", chs_schema_day(chs_report__text(f, "end"), &end_day) == 0 &&
 		    end_day < x->today ? "completed" : "active");
 	text_concept(w, "medicationCodeableConcept", name ? name : "(unnamed medication)");
 	ref_field(w, "subject", f, CHS_FIELD_PATIENT);

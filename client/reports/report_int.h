@@ -18,11 +18,6 @@
  * is a string holding something other than blanks. Borrowed. */
 const char *chs_report__text(json_t *fields, const char *name);
 
-/* Days since 1970-01-01 of the calendar day an ISO 8601 date or date-time
- * (as chs_schema_valid_date accepts) starts with; 0 on success, -1 when
- * it is not a valid date. */
-int chs_report__day(const char *iso, int64_t *days);
-
 /* Unix seconds of an ISO 8601 date or date-time (UTC unless it carries an
  * offset), or of a JSON integer (seconds, or milliseconds when larger
  * than 10^11); -1 when `v` is neither. */

@@ -28,28 +28,6 @@ static int num(const char *s, int n)
 	return v;
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
- * (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-int chs_report__day(const char *iso, int64_t *days)
-{
-	if (!iso || !chs_schema_valid_date(iso))
-		return -1;
-	*days = days_from_civil(num(iso, 4), num(iso + 5, 2), num(iso + 8, 2));
-	return 0;
-}
-
 /* Seconds into the day of "hh:mm[:ss[.f]]" and the offset that follows,
  * already checked by chs_schema_valid_date(). */
 static int64_t time_of_day(const char *t)
@@ -83,7 +61,7 @@ int chs_report__time(json_t *v, int64_t *secs)
 		*secs = n > 100000000000LL ? n / 1000 : n;
 		return 0;
 	}
-	if (chs_report__day(s, &day) < 0)
+	if (chs_schema_day(s, &day) < 0)
 		return -1;
 	*secs = day * CHS_DAY_S + (s[10] == 'T' ? time_of_day(s + 11) : 0);
 	return 0;

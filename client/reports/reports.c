@@ -236,7 +236,7 @@ static int64_t day_of(json_t *fields, const char *name)
 {
 	int64_t d;
 
-	return chs_report__day(chs_report__text(fields, name), &d) < 0 ? NO_DAY : d;
+	return chs_schema_day(chs_report__text(fields, name), &d) < 0 ? NO_DAY : d;
 }
 
 static unsigned char code_state(const char *code, int is_cpt)
@@ -488,19 +488,6 @@ static int by_key48(const void *a, const void *b)
 
 /* ------------------------------------------------------------------ */
 /* Findings                                                             */
-
-static void day_text(int64_t days, char out[16])
-{
-	/* H. Hinnant's civil_from_days */
-	int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
-	int64_t m = mp < 10 ? mp + 3 : mp - 9, y = yoe + era * 400 + (m <= 2);
-
-	snprintf(out, 16, "%04d-%02d-%02d", (int)y, (int)m, (int)d);
-}
 
 static int zero_id(const unsigned char id[16])
 {
@@ -800,8 +787,8 @@ static int check_visit(report *rp, const rrec *v, size_t n, const rrec *patient)
 		if (r->type == T_NOTE) {
 			notes++;
 			if (r->day[0] != NO_DAY && v->day[0] != NO_DAY && r->day[0] < v->day[0]) {
-				day_text(r->day[0], a);
-				day_text(v->day[0], b);
+				chs_schema_day_text(r->day[0], a);
+				chs_schema_day_text(v->day[0], b);
 				err = one(rp, "note_before_visit", r,
 					  "note dated %s is before its visit on %s", a, b);
 			}
@@ -811,7 +798,7 @@ static int check_visit(report *rp, const rrec *v, size_t n, const rrec *patient)
 			memcpy(diag[ndiag++], r->id, 16);
 		}
 	}
-	day_text(v->day[0], a);
+	chs_schema_day_text(v->day[0], a);
 	if (v->day[0] == NO_DAY)
 		snprintf(a, sizeof(a), "(no date)");
 	if (err == 0 && rp->clinical && notes == 0)
@@ -823,7 +810,7 @@ static int check_visit(report *rp, const rrec *v, size_t n, const rrec *patient)
 			      a, ndiag - 1);
 	if (err == 0 && patient && patient->day[0] != NO_DAY && v->day[0] != NO_DAY &&
 	    v->day[0] < patient->day[0]) {
-		day_text(patient->day[0], b);
+		chs_schema_day_text(patient->day[0], b);
 		err = one(rp, "visit_before_birth", v, "visit on %s is before the birth date %s",
 			  a, b);
 	}
@@ -856,8 +843,8 @@ static int check_dates(report *rp, const rrec *r)
 	if (r->type != T_MEDICATION || r->day[0] == NO_DAY || r->day[1] == NO_DAY ||
 	    r->day[1] >= r->day[0])
 		return 0;
-	day_text(r->day[1], a);
-	day_text(r->day[0], b);
+	chs_schema_day_text(r->day[1], a);
+	chs_schema_day_text(r->day[0], b);
 	return one(rp, "end_before_start", r, "medication ends on %s, before it starts on %s",
 		   a, b);
 }

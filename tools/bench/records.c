@@ -184,8 +184,6 @@ int main(int argc, char **argv)
 	};
 	long records = 100000, adds = 100;
 	char dir[] = "/tmp/chs-bench-records-XXXXXX", hash[65], *input;
-	chs_store_create_opts o;
-	chs_kdf_params kdf;
 	chs_store *s = NULL;
 	double t0, import_s, add_ms, merge_ms, show_ms, verify_s, floor_rps = 0, enc_rps = 0;
 	int64_t imported = 0, nrec = 0;
@@ -202,22 +200,10 @@ int main(int argc, char **argv)
 	}
 	if (chs_crypto_init() < 0 || !mkdtemp(dir))
 		die("setup");
-	chs_kdf_params_minimum(&kdf);
-	memset(&o, 0, sizeof(o));
-	o.user = "bench";
-	o.passphrase = "bench";
-	o.passphrase_len = 5;
-	o.kdf = &kdf;
-	o.terminal = "bench";
 	if (!(input = bench_write_patients(dir, "patients.jsonl", 0, records)))
 		die("cannot write the input");
-	{
-		char store[sizeof(dir) + 8];
-
-		snprintf(store, sizeof(store), "%s/store", dir);
-		if (chs_store_create(&s, store, &o) < 0)
-			die("create");
-	}
+	if (!(s = bench_store_create(dir)))
+		die("create");
 	t0 = bench_now_s();
 	if (chs_record_import(s, input, &imported) < 0)
 		die("import");

@@ -95,20 +95,9 @@ static char *write_input(const char *dir, long patients)
 
 static chs_store *make_store(const char *dir)
 {
-	char store[256];
-	chs_store_create_opts o;
-	chs_kdf_params kdf;
-	chs_store *s = NULL;
+	chs_store *s = bench_store_create(dir);
 
-	chs_kdf_params_minimum(&kdf);
-	memset(&o, 0, sizeof(o));
-	o.user = "bench";
-	o.passphrase = "bench";
-	o.passphrase_len = 5;
-	o.kdf = &kdf;
-	o.terminal = "bench";
-	snprintf(store, sizeof(store), "%s/store", dir);
-	if (chs_store_create(&s, store, &o) < 0)
+	if (!s)
 		die("create");
 	return s;
 }

@@ -62,28 +62,19 @@ static double copy_s(const char *from, const char *to)
 static int bench_rekey(const char *dir, long changes)
 {
 	char store[512], db[600], copy[600];
-	chs_store_create_opts o;
 	chs_rekey_result r;
-	chs_kdf_params kdf;
 	chs_store *s = NULL;
 	int64_t imported = 0;
 	double t0, rekey, reference;
 	long size;
 	char *input;
 
-	chs_kdf_params_minimum(&kdf);
-	memset(&o, 0, sizeof(o));
-	o.user = "bench";
-	o.passphrase = "bench";
-	o.passphrase_len = 5;
-	o.kdf = &kdf;
-	o.terminal = "bench";
 	snprintf(store, sizeof(store), "%s/store", dir);
 	snprintf(db, sizeof(db), "%s/store.db", store);
 	snprintf(copy, sizeof(copy), "%s/copy.db", dir);
 	if (!(input = bench_write_patients(dir, "patients.jsonl", 0, changes)))
 		die("cannot write the input");
-	if (chs_store_create(&s, store, &o) < 0 || chs_record_import(s, input, &imported) < 0)
+	if (!(s = bench_store_create(dir)) || chs_record_import(s, input, &imported) < 0)
 		die("import");
 	unlink(input);
 	free(input);

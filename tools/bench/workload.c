@@ -59,3 +59,27 @@ char *bench_write_patients(const char *dir, const char *name, long first, long n
 	}
 	return path;
 }
+
+chs_store *bench_store_create(const char *dir)
+{
+	chs_store_create_opts o;
+	chs_kdf_params kdf;
+	chs_store *s = NULL;
+	char *store;
+	size_t len = strlen(dir) + sizeof("/store");
+
+	if (!(store = malloc(len)))
+		return NULL;
+	snprintf(store, len, "%s/store", dir);
+	chs_kdf_params_minimum(&kdf);
+	memset(&o, 0, sizeof(o));
+	o.user = "bench";
+	o.passphrase = "bench";
+	o.passphrase_len = 5;
+	o.kdf = &kdf;
+	o.terminal = "bench";
+	if (chs_store_create(&s, store, &o) < 0)
+		s = NULL;
+	free(store);
+	return s;
+}

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "client/chartsync.h"
+
 /* Monotonic seconds. */
 double bench_now_s(void);
 /* The median of `n` (> 0) values; sorts them. */
@@ -15,5 +17,8 @@ double bench_median(double *v, size_t n);
  * medical record numbers stay unique across calls. malloc'ed path, NULL
  * on failure. */
 char *bench_write_patients(const char *dir, const char *name, long first, long n);
+/* Create the store DIR/store, user and passphrase "bench" with the
+ * fastest key derivation; NULL (the error set) on failure. */
+chs_store *bench_store_create(const char *dir);
 
 #endif
