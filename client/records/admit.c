@@ -60,6 +60,11 @@ static int stored(chs_store *s, const unsigned char rec[16], const unsigned char
 	return rc == SQLITE_ROW ? 0 : chs_store__sqlerr(s, rc, "reading a record");
 }
 
+static int is_audit_type(const char *type)
+{
+	return type && strcmp(type, CHS_AUDIT_TYPE) == 0;
+}
+
 /* Access events and the archive's events: created once, never edited. */
 static int is_event(const char *type)
 {
@@ -73,9 +78,10 @@ static int refuse(const chs_batch *b, const chs_change *c, const char *what)
 
 	chs_hex(hex, c->record, 16);
 	return chs_error_set(CHS_EDENIED,
-			     "a batch from device %s %s access-audit record %s; refused (access"
-			     " events can never be changed; if this repeats, revoke the device)",
-			     b->device, what, hex);
+			     "a batch from device %s %s %s record %s; refused (%s can never"
+			     " be changed; if this repeats, revoke the device)",
+			     b->device, what, is_audit_type(c->type) ? "access-audit" : "archive-event",
+			     hex, is_audit_type(c->type) ? "access events" : "the archive's events");
 }
 
 /* An access event in a batch: created once, by its only change. The scan

@@ -259,6 +259,36 @@ static chs_store *other_store(char **odir)
 	return x;
 }
 
+/* The archive's events (client/replicate/tamper.c) are kept as access
+ * events are: a batch that edits one is refused, and the message says
+ * which kind of record it touched. */
+START_TEST(test_audit__forged_edit_of_an_archive_event_is_refused)
+{
+	char *odir = NULL, h1[65], h2[65];
+	chs_store *x = other_store(&odir);
+	unsigned char head[32];
+	chs_change *c = NULL;
+	int64_t n;
+
+	ck_assert_int_eq(chs_store_verify(s, 1, h1, &n), 0);
+	ck_assert_int_eq(chs_change_new(&c), 0);
+	chs_random(c->record, 16);
+	chs_random(head, 32);
+	c->type = strdup("archive_event");
+	c->op = CHS_OP_UPDATE;
+	chs_change_add_parent(c, head);
+	chs_change_set_string(c, "detail", "nothing happened");
+	ck_assert_int_eq(forge_apply(x, s, c), CHS_EDENIED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "edits archive-event record"));
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "the archive's events can never be changed"));
+	ck_assert_int_eq(chs_store_verify(s, 1, h2, &n), 0);
+	ck_assert_str_eq(h1, h2);
+	chs_store_free(x);
+	tu_rmtree(odir);
+	free(odir);
+}
+END_TEST
+
 START_TEST(test_audit__forged_delete_or_recreate_of_an_event_is_refused)
 {
 	char *ev = first_event(), *odir = NULL, *text = NULL, h1[65], h2[65];
@@ -571,6 +601,7 @@ int main(void)
 	tcase_add_test(local, test_audit__show_ls_log_open_each_write_one_event_by_the_opener);
 	tcase_add_test(local, test_audit__events_are_refused_to_set_rm_resolve_add_import);
 	tcase_add_test(local, test_audit__forged_delete_or_recreate_of_an_event_is_refused);
+	tcase_add_test(local, test_audit__forged_edit_of_an_archive_event_is_refused);
 	tcase_add_test(local, test_audit__report_filters_by_patient_user_terminal_and_dates);
 	suite_add_tcase(su, local);
 	tcase_add_checked_fixture(org, org_setup, org_teardown);
