@@ -189,6 +189,9 @@ int cmd_report_consistency(cli_ctx *ctx, int argc, char **argv);
 int cmd_report_coding(cli_ctx *ctx, int argc, char **argv);
 /* cmd_sync.c: the archive's tampering, as a report and a line of status */
 int cmd_report_archive(cli_ctx *ctx, int argc, char **argv);
+/* How many of the archive's events (tampering seen and healed) the store
+ * holds; 0 when they cannot be read. */
+size_t cli_archive_events(chs_store *s);
 void cli_status_archive(chs_store *s);
 int cmd_export_fhir(cli_ctx *ctx, int argc, char **argv);
 

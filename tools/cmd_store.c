@@ -94,20 +94,21 @@ static void checked_when(char *out, size_t n, int64_t t)
 		snprintf(out, n, "never");
 }
 
-static int print_status(const chs_status *st, int json)
+static int print_status(const chs_status *st, size_t archive_events, int json)
 {
 	char checked[32];
 
 	checked_when(checked, sizeof(checked), st->checked);
 	if (json)
 		return print_json(json_pack(
-			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o}",
+			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:I}",
 			"store", st->path, "user", st->user, "admin", st->admin,
 			"terminal", st->terminal, "device", st->device_id,
 			"store_id", st->store_id, "counts", "users",
 			(json_int_t)st->users, "records", (json_int_t)st->records,
 			"changes", (json_int_t)st->changes, "checked",
-			st->checked > 0 ? json_string(checked) : json_null()));
+			st->checked > 0 ? json_string(checked) : json_null(),
+			"archive_events", (json_int_t)archive_events));
 	printf("store:    %s\n"
 	       "user:     %s%s\n"
 	       "terminal: %s\n"
@@ -139,7 +140,7 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	if ((err = chs_store_status(s, &st)) < 0) {
 		rc = cli_fail(err);
 	} else {
-		rc = print_status(&st, ctx->json);
+		rc = print_status(&st, cli_archive_events(s), ctx->json);
 		if (!ctx->json)
 			cli_status_archive(s);
 		chs_status_dispose(&st);

@@ -219,6 +219,20 @@ int cmd_report_archive(cli_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
+size_t cli_archive_events(chs_store *s)
+{
+	chs_archive_events *l = NULL;
+	size_t n;
+
+	if (chs_archive_events_list(&l, s) < 0) {
+		chs_error_clear();
+		return 0;
+	}
+	n = chs_archive_events_count(l);
+	chs_archive_events_free(l);
+	return n;
+}
+
 void cli_status_archive(chs_store *s)
 {
 	chs_archive_events *l = NULL;

@@ -772,6 +772,7 @@ START_TEST(test_sync__healed_tampering_is_recorded_and_shown)
 	ck_assert_int_eq(cli_out(ADMIN, "status", "grep -q '^archive:  tampered with: 3 events"
 				 " seen and healed, the last .* (roster-rolled-back);"
 				 " see .chartsync report archive.$'"), 0);
+	ck_assert_int_eq(cli_out(ADMIN, "status --json", "grep -q '\"archive_events\":3'"), 0);
 	ck_assert_int_eq(cli_out(ADMIN, "report archive", "grep -c 'seen by' | grep -qx 3"), 0);
 	ck_assert_int_eq(cli_out(ADMIN, "report archive", "grep -q '^3 tampering events'"), 0);
 	ck_assert_int_eq(cli_out(ADMIN, "report archive",
