@@ -110,7 +110,7 @@ int cli_usage(const cli_ctx *ctx, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
-static const char *safe(const char *s, chs_text_form form)
+static const char *safe(const char *s, size_t len, chs_text_form form)
 {
 	static chs_buf ring[CLI_SAFE_RING];
 	static size_t next;
@@ -120,19 +120,24 @@ static const char *safe(const char *s, chs_text_form form)
 		return "-";
 	chs_buf_dispose(b);
 	chs_buf_init(b, 0);
-	if (chs_text_escape(b, s, strlen(s), form) < 0 || chs_buf_put(b, "", 1) < 0)
+	if (chs_text_escape(b, s, len, form) < 0 || chs_buf_put(b, "", 1) < 0)
 		return "(out of memory)";
 	return b->ptr;
 }
 
 const char *cli_safe(const char *s)
 {
-	return safe(s, CHS_TEXT_LINE);
+	return safe(s, s ? strlen(s) : 0, CHS_TEXT_LINE);
 }
 
 const char *cli_safe_lines(const char *s)
 {
-	return safe(s, CHS_TEXT_LINES);
+	return safe(s, s ? strlen(s) : 0, CHS_TEXT_LINES);
+}
+
+const char *cli_safe_cut(const char *s, size_t max_chars)
+{
+	return safe(s, s ? chs_text_prefix(s, strlen(s), max_chars) : 0, CHS_TEXT_LINE);
 }
 
 int cli_opt_date(cli_ctx *ctx, const char *opt, const char *arg, int with_time)

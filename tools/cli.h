@@ -114,6 +114,9 @@ int cli_value_read(cli_ctx *ctx, const char *field, const char *spec, int *stdin
 #define CLI_SAFE_RING 16
 const char *cli_safe(const char *s);
 const char *cli_safe_lines(const char *s);
+/* cli_safe() of the first `max_chars` characters of `s` only: a column's
+ * width, cut before escaping so no character or escape is split. */
+const char *cli_safe_cut(const char *s, size_t max_chars);
 
 /* "chartsync: <message>" on stderr (escaped: a message may quote what was
  * typed or synced), then the matching exit code. */

@@ -451,7 +451,7 @@ static void print_summary(const chs_record *r)
 		char *t = field_text(chs_record_field(r, tok));
 
 		if (t)
-			printf("  %.40s", cli_safe(t));
+			printf("  %s", cli_safe_cut(t, 40));
 		free(t);
 	}
 	printf("%s\n", chs_record_under_review(r) ? "  [under review]" : "");

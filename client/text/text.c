@@ -109,6 +109,20 @@ size_t chs_text_length(const char *s, size_t len)
 	return chars;
 }
 
+size_t chs_text_prefix(const char *s, size_t len, size_t max_chars)
+{
+	size_t i = 0, chars = 0;
+	int32_t cp;
+	utf8proc_ssize_t n;
+
+	while (i < len && chars < max_chars) {
+		n = next_cp(s, len, i, &cp);
+		i += n < 0 ? 1 : (size_t)n;
+		chars++;
+	}
+	return i;
+}
+
 static int is_dash(int32_t cp)
 {
 	return cp == 0x2212 || utf8proc_category(cp) == UTF8PROC_CATEGORY_PD;

@@ -48,6 +48,11 @@ int chs_text_is_blank(const char *s, size_t len);
  * count one each. */
 size_t chs_text_length(const char *s, size_t len);
 
+/* The length in bytes of the first `max_chars` characters of `s` (all of
+ * `len` when it is shorter): where to cut a value for a column without
+ * splitting a character. */
+size_t chs_text_prefix(const char *s, size_t len, size_t max_chars);
+
 /* An identifier as it is stored (a chart number, a member id): white
  * space trimmed at both ends, Unicode NFC, every dash (Unicode category
  * Pd, and U+2212 MINUS SIGN) made '-'. CHS_EINVALID if `s` is not valid

@@ -64,6 +64,18 @@ START_TEST(test_text__check_counts_characters_not_bytes)
 }
 END_TEST
 
+START_TEST(test_text__prefix_never_splits_a_character)
+{
+	const char *s = "ab\xc3\xa9\xe5\xb1\xb1z";
+
+	ck_assert_uint_eq(chs_text_prefix(s, strlen(s), 0), 0);
+	ck_assert_uint_eq(chs_text_prefix(s, strlen(s), 2), 2);
+	ck_assert_uint_eq(chs_text_prefix(s, strlen(s), 3), 4);
+	ck_assert_uint_eq(chs_text_prefix(s, strlen(s), 4), 7);
+	ck_assert_uint_eq(chs_text_prefix(s, strlen(s), 99), strlen(s));
+}
+END_TEST
+
 START_TEST(test_text__blank)
 {
 	ck_assert(chs_text_is_blank("", 0));
@@ -164,6 +176,7 @@ int main(void)
 	tcase_add_test(tc, test_text__check_refuses_every_kind_of_control);
 	tcase_add_test(tc, test_text__check_counts_characters_not_bytes);
 	tcase_add_test(tc, test_text__blank);
+	tcase_add_test(tc, test_text__prefix_never_splits_a_character);
 	tcase_add_test(tc, test_text__identifiers_normalise_to_one_form);
 	tcase_add_test(tc, test_text__look_alike_keys_match);
 	tcase_add_test(tc, test_text__escape_leaves_no_control_byte);

@@ -342,6 +342,13 @@ START_TEST(test_cli__records_add_show_ls_log)
 	ck_status(r, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "99213"));
 	ck_assert_ptr_nonnull(strstr(r.out, "cough"));
+	/* a listing cuts a long value at 40 characters, never inside one:
+	 * 39 letters, then two-byte characters */
+	run(&r, "set", enc, "reason=abcdefghijklmnopqrstuvwxyzabcdefghijklm\xc3\xa9\xc3\xa9\xc3\xa9", NULL);
+	ck_status(r, 0);
+	run(&r, "ls", "--patient", pat, NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "abcdefghijklmnopqrstuvwxyzabcdefghijklm\xc3\xa9\n"));
 	run(&r, "set", pat, "phone=555-0100", NULL);
 	ck_status(r, 0);
 	run(&r, "log", pat, NULL);
@@ -350,8 +357,8 @@ START_TEST(test_cli__records_add_show_ls_log)
 	ck_assert_ptr_nonnull(strstr(r.out, "phone = 555-0100"));
 	run(&r, "status", "--json", NULL);
 	/* three records, the visit's reason on its clinical companion, and
-	 * four access events (show, show, ls, log) */
-	ck_assert_ptr_nonnull(strstr(r.out, "\"records\":8"));
+	 * five access events (show, show, ls, ls, log) */
+	ck_assert_ptr_nonnull(strstr(r.out, "\"records\":9"));
 	/* and nothing of it is on disk in the clear */
 	ck_assert_int_eq(tu_grep_dir(dir, "Ada Byron", NULL, 0), 0);
 	ck_assert_int_eq(tu_grep_dir(dir, "cough", NULL, 0), 0);
