@@ -5,6 +5,7 @@
  * check, so `chartsync config` can list them and refuse unknown keys.
  */
 #include "store_int.h"
+#include "client/text/text.h"
 
 #include <pwd.h>
 #include <stdio.h>
@@ -30,18 +31,16 @@ static char *host_name(void)
 	return chs_util__strdup(name);
 }
 
+/* The terminal's name goes into every change made here and is shown at
+ * every other site: one line of printable text, as a record's text is. */
 static int check_terminal(const char *v)
 {
-	size_t i, len = strlen(v);
+	size_t len = strlen(v);
 
-	if (len == 0 || len > 64)
+	if (len == 0 || chs_text_is_blank(v, len))
 		return chs_error_set(CHS_EINVALID,
-				     "terminal.name must be 1 to 64 characters");
-	for (i = 0; i < len; i++)
-		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-			return chs_error_set(CHS_EINVALID,
-					     "terminal.name must not contain control characters");
-	return 0;
+				     "terminal.name must be 1 to 64 characters, not blank");
+	return chs_text_check(v, len, CHS_TEXT_LINE, 64, "terminal.name");
 }
 
 static char *empty(void)

@@ -47,6 +47,16 @@ static int is_space(int32_t cp)
 	       cat == UTF8PROC_CATEGORY_ZP;
 }
 
+/* What an unsafe code point is, in a message. */
+static const char *unsafe_kind(int32_t cp)
+{
+	if (cp == 0x2028 || cp == 0x2029)
+		return "a line or paragraph separator";
+	if (cp >= 0x2000)
+		return "a bidirectional text control";
+	return "a control character";
+}
+
 int chs_text_check(const char *s, size_t len, chs_text_form form, size_t max_chars,
 		   const char *what)
 {
@@ -65,9 +75,8 @@ int chs_text_check(const char *s, size_t len, chs_text_form form, size_t max_cha
 					     what, (unsigned)cp, chars);
 		if (chs_text_cp_unsafe(cp, form))
 			return chs_error_set(CHS_EINVALID,
-					     "%s holds a control character (U+%04X) at character %zu; "
-					     "%s",
-					     what, (unsigned)cp, chars,
+					     "%s holds %s (U+%04X) at character %zu; %s",
+					     what, unsafe_kind(cp), (unsigned)cp, chars,
 					     form == CHS_TEXT_LINES ?
 					     "only letters, digits, punctuation, spaces, tabs and line breaks are allowed" :
 					     "it must be one line of printable text");

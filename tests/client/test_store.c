@@ -369,9 +369,15 @@ START_TEST(test_store__settings_are_checked)
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "no.such"));
 	ck_assert_int_eq(chs_config_set(s, "terminal.name", ""), CHS_EINVALID);
 	ck_assert_int_eq(chs_config_set(s, "terminal.name", "a\nb"), CHS_EINVALID);
+	/* shown at every other site with each change: no bidi override, no
+	 * blank name, as for a record's text */
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "desk\xe2\x80\xae" "2"), CHS_EINVALID);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "U+202E"));
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "   "), CHS_EINVALID);
 	ck_assert_int_eq(chs_config_get(s, "terminal.name", &v), 0);
 	ck_assert_str_eq(v, "front-desk");
 	free(v);
+	ck_assert_int_eq(chs_config_set(s, "terminal.name", "\xc3\xa9" "tage 2"), 0);
 	chs_store_free(s);
 }
 END_TEST
