@@ -15,6 +15,7 @@
  * authorized_keys for that device.
  */
 #include "replicate_int.h"
+#include "client/text/text.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -172,10 +173,11 @@ int chs_site_check(const char *site)
 		return chs_error_set(CHS_EINVALID, "site name of %zu bytes is too long: a site"
 				     " name is at most %d bytes; give a shorter one", len,
 				     CHS_SITE_MAX);
-	if (strpbrk(site, "\n\r\t"))
-		return chs_error_set(CHS_EINVALID, "site name '%s' holds a line break or a tab;"
-				     " a site name is one line", site);
-	return 0;
+	/* a site's name is shown at every site and in the archive's commit
+	 * messages: one line of printable text, as a record's text is */
+	if (chs_text_is_blank(site, len))
+		return chs_error_set(CHS_EINVALID, "a site needs a name, not blank");
+	return chs_text_check(site, len, CHS_TEXT_LINE, 0, "the site name");
 }
 
 static int org_create(chs_store *s, const char *archive, const char *site)

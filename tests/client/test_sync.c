@@ -412,6 +412,14 @@ START_TEST(test_sync__a_site_name_longer_than_the_limit_is_refused)
 	ck_assert_msg(strstr(chs_error_last(), "at most 64 bytes"), "%s", chs_error_last());
 	ck_assert_int_eq(chs_org_init(s, NULL, site), CHS_EINVALID);
 	ck_assert_msg(strstr(chs_error_last(), "at most 64 bytes"), "%s", chs_error_last());
+	/* a site's name is shown at every site: no escape sequence, no bidi
+	 * override, not blank */
+	ck_assert_int_eq(chs_device_enroll(st[ADMIN], line, "Clinic\x1b[2J", "clinic", dev),
+			 CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), "U+001B"), "%s", chs_error_last());
+	ck_assert_int_eq(chs_org_init(s, NULL, "Clinic \xe2\x80\xae" "A"), CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), "U+202E"), "%s", chs_error_last());
+	ck_assert_int_eq(chs_org_init(s, NULL, "  "), CHS_EINVALID);
 	/* nothing was made: the same store may still create its organisation */
 	site[CHS_SITE_MAX] = '\0';
 	ck_assert_msg(chs_org_init(s, NULL, site) == 0, "%s", chs_error_last());
