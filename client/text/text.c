@@ -9,6 +9,18 @@
 #include <stdlib.h>
 #include <utf8proc.h>
 
+/* The length of the leading run of printable ASCII (U+0020..U+007E) in
+ * `s`: such text is valid UTF-8, safe, one character a byte, and its own
+ * NFC form, so the common case needs no Unicode tables. */
+static size_t printable_ascii(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f)
+		i++;
+	return i;
+}
+
 int chs_text_cp_unsafe(int32_t cp, chs_text_form form)
 {
 	if (form == CHS_TEXT_LINES && (cp == '\n' || cp == '\t'))
@@ -65,6 +77,7 @@ int chs_text_check(const char *s, size_t len, chs_text_form form, size_t max_cha
 	utf8proc_ssize_t n;
 
 	CHS_ASSERT_ARG(s && what);
+	i = chars = printable_ascii(s, len);
 	while (i < len) {
 		n = next_cp(s, len, i, &cp);
 		chars++;
@@ -150,6 +163,11 @@ static int map_id(chs_buf *out, const char *s, size_t len, utf8proc_option_t opt
 	int error = 0;
 	char dash = '-';
 
+	/* printable ASCII with no space at either end and (without case
+	 * folding) as it is: already its own normal form */
+	if (!drop_space && printable_ascii(s, len) == len &&
+	    (len == 0 || (s[0] != ' ' && s[len - 1] != ' ')) && !(options & UTF8PROC_CASEFOLD))
+		return chs_buf_put(out, s, len);
 	mlen = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &m,
 			    options | UTF8PROC_STABLE);
 	if (mlen == UTF8PROC_ERROR_NOMEM)

@@ -57,6 +57,10 @@ END_TEST
 
 START_TEST(test_text__check_counts_characters_not_bytes)
 {
+	ck_assert_int_eq(CHECK("abcde", CHS_TEXT_LINE, 5), 0);
+	ck_assert_int_eq(CHECK("abcdef", CHS_TEXT_LINE, 5), CHS_EINVALID);
+	ck_assert_int_eq(CHECK("abcdé", CHS_TEXT_LINE, 5), 0);
+	ck_assert_int_eq(CHECK("abcdéf", CHS_TEXT_LINE, 5), CHS_EINVALID);
 	ck_assert_int_eq(CHECK("ééééé", CHS_TEXT_LINE, 5), 0);
 	ck_assert_int_eq(CHECK("éééééé", CHS_TEXT_LINE, 5), CHS_EINVALID);
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "the limit is 5"));
