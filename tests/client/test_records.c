@@ -1029,7 +1029,9 @@ START_TEST(test_records__control_characters_are_refused_on_every_entry_path)
 		chs_edit add_e[] = { tu_edit("name", bad[i]), tu_edit("mrn", "C-1") };
 		chs_edit set_e[] = { tu_edit("phone", bad[i]) };
 		chs_edit note_e[] = { tu_edit("text", bad[i]), tu_edit("author", bad[i]) };
-		const char *want = strchr(bad[i], '\xff') ? "not valid UTF-8" : "control character";
+		const char *want = strchr(bad[i], '\xff') ? "not valid UTF-8"
+				   : strstr(bad[i], "\xe2\x80") || strstr(bad[i], "\xe2\x81")
+				   ? "bidirectional text control" : "control character";
 
 		assert_refused(chs_record_add(site[0], "patient", add_e, 2, NULL, NULL, id),
 			       CHS_EINVALID, "field 'name' of patient", before);
