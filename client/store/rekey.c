@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define REKEY_WAIT_MS 2000 /* for other connections to close */
@@ -87,6 +88,22 @@ static int checkpoint_all(chs_store *s)
 /* In the copy: the device's secret key sealed under the new key (it is
  * the one thing in the database sealed under the store key itself). The
  * last connection's close checkpoints the copy's WAL into it. */
+/* Whether `db` has a write-ahead log that holds anything. */
+static int wal_left(const char *db)
+{
+	size_t len = strlen(db) + sizeof("-wal");
+	char *wal = malloc(len);
+	struct stat sb;
+	int left = 1;
+
+	if (wal) {
+		snprintf(wal, len, "%s-wal", db);
+		left = stat(wal, &sb) == 0 ? sb.st_size > 0 : errno != ENOENT;
+		free(wal);
+	}
+	return left;
+}
+
 static int reseal_device(rekey_job *j)
 {
 	unsigned char sealed[CHS_STORE_DEVICE_SEALED];
@@ -109,7 +126,14 @@ static int reseal_device(rekey_job *j)
 	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_DONE)
 		rc = sqlite3_changes(db) == 1 ? SQLITE_OK : SQLITE_CORRUPT;
 	sqlite3_finalize(st);
+	/* The switch renames the main file only: the update must be in it,
+	 * not in a WAL that a failed checkpoint-on-close would leave behind
+	 * (sqlite3_close() does not report that). */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	if (sqlite3_close(db) != SQLITE_OK && rc == SQLITE_OK)
+		rc = SQLITE_IOERR;
+	if (rc == SQLITE_OK && wal_left(j->db_new))
 		rc = SQLITE_IOERR;
 	chs_wipe(sealed, sizeof(sealed));
 	if (rc != SQLITE_OK)
@@ -161,6 +185,14 @@ static int write_slots(rekey_job *j)
 			err = chs_slot_rewrap(&e->slot, j->key);
 			j->out->rewrapped++;
 			i++;
+		} else if (strcmp(e->user, j->s->user) == 0) {
+			/* never drop the admin who runs it: their slot is the one
+			 * sure way back into the store */
+			err = chs_error_set(CHS_EBUSY,
+					    "your own key slot is of the older kind, so rekey would"
+					    " shut you out; open the store again while no other"
+					    " chartsync has it open (that upgrades your slot), then"
+					    " run 'chartsync rekey'");
 		} else if ((err = note_dropped(j->out, e->user)) == 0) {
 			chs_store__slots_remove(&sf, e->user);
 		}

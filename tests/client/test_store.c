@@ -882,6 +882,54 @@ START_TEST(test_store__version_1_slots_open_are_upgraded_and_named_by_rekey)
 }
 END_TEST
 
+/* The admin who runs rekey keeps their way in: when their own slot is
+ * still at version 1 (they opened the store while another program held
+ * the writer lock, so it could not be upgraded), rekey refuses rather
+ * than drop it, and says how to get it upgraded. */
+START_TEST(test_store__rekey_never_drops_the_slot_of_the_admin_running_it)
+{
+	chs_store *s = create_as("alice", "alice pw");
+	char *path = tu_path(dir, "keyslots"), *lock = tu_path(dir, "lock"), *text, h1[65], h2[65];
+	chs_rekey_result r;
+	int64_t n;
+	json_t *root;
+	int fd;
+
+	ck_assert_int_eq(chs_store_verify(s, 0, h1, &n), 0);
+	root = json_pack("{s:s, s:i, s:s, s:{s:o}}", "format", "chartsync-keyslots",
+			 "version", 1, "store", chs_store_id(s), "slots", "alice",
+			 v1_slot(s, "alice", "alice pw"));
+	text = json_dumps(root, JSON_INDENT(2));
+	ck_assert_int_eq(tu_write(path, text, strlen(text)), 0);
+	free(text);
+	json_decref(root);
+	chs_store_free(s);
+
+	fd = open(lock, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	s = must_open("alice", "alice pw"); /* no upgrade: the lock is taken */
+	close(fd);
+	ck_assert_int_eq(chs_store_rekey(s, &r), CHS_EBUSY);
+	ck_assert_msg(strstr(chs_error_last(), "your own key slot"), "%s", chs_error_last());
+	chs_store_free(s);
+	/* nothing changed: she opens it as before (and now it is upgraded) */
+	s = must_open("alice", "alice pw");
+	ck_assert_int_eq(chs_store_verify(s, 0, h2, &n), 0);
+	ck_assert_str_eq(h1, h2);
+	chs_store_free(s);
+	s = must_open("alice", "alice pw");
+	ck_assert_msg(chs_store_rekey(s, &r) == 0, "%s", chs_error_last());
+	ck_assert_uint_eq(r.ndropped, 0);
+	chs_rekey_result_dispose(&r);
+	chs_store_free(s);
+	s = must_open("alice", "alice pw");
+	chs_store_free(s);
+	free(path);
+	free(lock);
+}
+END_TEST
+
 
 /* A program that opened the store before its database file was replaced
  * (as a rekey replaces it) holds the old file: its writes would be lost
@@ -941,6 +989,7 @@ int main(void)
 	tcase_add_test(tc, test_store__rekey_needs_the_store_to_itself_and_rewraps_every_slot);
 	tcase_add_test(tc, test_store__a_wal_index_folder_of_another_user_is_refused);
 	tcase_add_test(tc, test_store__version_1_slots_open_are_upgraded_and_named_by_rekey);
+	tcase_add_test(tc, test_store__rekey_never_drops_the_slot_of_the_admin_running_it);
 	tcase_add_test(tc, test_store__a_handle_on_a_replaced_database_cannot_write);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(busy, setup, teardown);
