@@ -105,8 +105,13 @@ static int check_file(const char *path, char *problem, size_t plen)
 {
 	struct stat sb;
 
-	if (lstat(path, &sb) < 0)
-		return errno == ENOENT ? 0 : -1;
+	if (lstat(path, &sb) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(problem, plen, "cannot look at the wal-index file '%s': %s", path,
+			 strerror(errno));
+		return -1;
+	}
 	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid())
 		return refuse(problem, plen,
 			      "refusing the wal-index file '%s' (owner uid %lu, "

@@ -89,6 +89,8 @@ static void say(const char *fmt, va_list ap)
 	va_copy(copy, ap);
 	n = vsnprintf(small, sizeof(small), fmt, copy);
 	va_end(copy);
+	if (n < 0)
+		snprintf(small, sizeof(small), "(a message could not be written)");
 	if (n >= (int)sizeof(small) && (msg = malloc((size_t)n + 1)) != NULL)
 		vsnprintf(msg, (size_t)n + 1, fmt, ap);
 	fputs("chartsync: ", stderr);

@@ -8,7 +8,7 @@
  * exposure ..."), a confirmation's free-text `note`. Such a field is still
  * typed on the billing record (`add encounter ... reason=`, `set`, import,
  * `confirm --note`), but every local save moves it, in the same
- * transaction and batch, onto a companion record of a clinical type
+ * transaction, onto a companion record of a clinical type
  * (schema.c: `visit_reason`, `confirmation_note`) whose fields name the
  * fields it keeps. So a billing office never receives it, and the
  * compartments, keys and sealed files stay exactly as they were.
@@ -170,7 +170,7 @@ static int move_fields(const chs_type_def *ct, chs_change *c, chs_change *k, int
 			i++;
 			continue;
 		}
-		if ((c->fields[i].value || k->op == CHS_OP_UPDATE) &&
+		if ((c->fields[i].value || k->op != CHS_OP_CREATE) &&
 		    (err = chs_change_set(k, name, c->fields[i].value)) < 0)
 			break;
 		(*moved)++;

@@ -545,6 +545,43 @@ END_TEST
  * of another part of it: setting the route (never set before) wrote the
  * group once more, became its only latest write, and the dose/unit
  * conflict left review without anyone choosing. */
+/* A visit's reason lives on its clinical companion: a resolve that clears
+ * it clears it there too, at every site, not only in the visit. */
+START_TEST(test_records__a_resolve_that_clears_a_reason_clears_it_everywhere)
+{
+	chs_edit visit[] = { tu_edit("date", "2024-03-15"), tu_edit("reason", "cough") };
+	chs_edit p1[] = { tu_edit("provider", "Dr One") };
+	chs_edit p2[] = { tu_edit("provider", "Dr Two") };
+	chs_edit settle[] = { tu_edit("provider", "Dr One"), { "reason", NULL, 0, 1 } };
+	char enc[33];
+	json_t *r;
+	int i;
+
+	add_patient();
+	add(0, "encounter", visit, 2, patient, NULL, enc);
+	exchange_all();
+	ck_assert_int_eq(chs_record_set(site[0], enc, p1, 1), 0);
+	ck_assert_int_eq(chs_record_set(site[1], enc, p2, 1), 0);
+	exchange_all();
+	r = tu_show(site[2], enc);
+	ck_assert(json_is_true(json_object_get(r, "review")));
+	ck_assert_str_eq(tu_field(r, "reason"), "cough");
+	json_decref(r);
+	ck_assert_msg(chs_review_resolve(site[2], enc, settle, 2, NULL) == 0, "%s",
+		      chs_error_last());
+	exchange_all();
+	for (i = 0; i < 3; i++) {
+		r = tu_show(site[i], enc);
+		ck_assert(json_is_false(json_object_get(r, "review")));
+		ck_assert_str_eq(tu_field(r, "provider"), "Dr One");
+		ck_assert_msg(tu_field(r, "reason") == NULL, "site %d still shows '%s'", i,
+			      tu_field(r, "reason"));
+		json_decref(r);
+	}
+	assert_converged();
+}
+END_TEST
+
 START_TEST(test_records__editing_a_regimen_under_review_is_refused)
 {
 	chs_edit med[] = { tu_edit("name", "metformin"), tu_edit("dose", "500"),
@@ -1318,6 +1355,7 @@ int main(void)
 	tcase_add_test(tc, test_records__same_field_two_values_goes_to_review);
 	tcase_add_test(tc, test_records__same_value_on_both_sides_is_no_conflict);
 	tcase_add_test(tc, test_records__delete_against_edit_goes_to_review);
+	tcase_add_test(tc, test_records__a_resolve_that_clears_a_reason_clears_it_everywhere);
 	tcase_add_test(tc, test_records__a_removal_against_an_edit_takes_a_side);
 	tcase_add_test(tc, test_records__medication_regimen_is_one_unit);
 	tcase_add_test(tc, test_records__editing_a_regimen_under_review_is_refused);
