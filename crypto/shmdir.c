@@ -42,6 +42,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SHM_PREFIX "chartsync-"
@@ -147,7 +149,8 @@ static int has_lock(FILE *locks, dev_t dev, ino_t ino)
 	return ferror(locks) ? -1 : 0;
 }
 
-static void sweep_entry(int dfd, const char *name, FILE *locks)
+/* `before`: only files last changed before then (0: any). */
+static void sweep_entry(int dfd, const char *name, FILE *locks, time_t before)
 {
 	size_t len = strlen(name), slen = strlen(SHM_SUFFIX);
 	char placeholder[NAME_MAX + 1];
@@ -157,7 +160,7 @@ static void sweep_entry(int dfd, const char *name, FILE *locks)
 	    strcmp(name + len - slen, SHM_SUFFIX) != 0 ||
 	    fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-	    has_lock(locks, sb.st_dev, sb.st_ino) != 0)
+	    (before && sb.st_mtime >= before) || has_lock(locks, sb.st_dev, sb.st_ino) != 0)
 		return; /* not a leftover of ours: the open refuses what is not */
 	memcpy(placeholder, name, len - slen);
 	placeholder[len - slen] = '\0';
@@ -168,7 +171,7 @@ static void sweep_entry(int dfd, const char *name, FILE *locks)
 /* Remove the wal-indexes no process holds (see "Leftovers") with their
  * placeholders, and with `lone` the placeholders left without one. Best
  * effort: a folder we cannot read or lock now is swept by a later open. */
-static void sweep(int dfd, int lone)
+static void sweep(int dfd, int lone, time_t before)
 {
 	FILE *locks = fopen("/proc/locks", "r");
 	DIR *d = NULL;
@@ -181,7 +184,7 @@ static void sweep(int dfd, int lone)
 		goto done;
 	}
 	while ((e = readdir(d)))
-		sweep_entry(dfd, e->d_name, locks);
+		sweep_entry(dfd, e->d_name, locks, before);
 	if (!lone)
 		goto done;
 	rewinddir(d);
@@ -208,16 +211,40 @@ done:
 
 /* chartsync before the users' own folders kept the wal-index in /dev/shm
  * itself (chartsync-<dev>-<ino>-shm): what it left there of ours, held by
- * no process, goes too. A lone placeholder there is left alone: an older
- * chartsync may be about to open its wal-index, outside our folder lock. */
+ * no process and untouched for a minute, goes too. Our folder lock does
+ * not cover an older chartsync, which may have just made its wal-index and
+ * not yet locked it: hence the minute, and a lone placeholder there is
+ * left alone. */
 static void sweep_base(const char *base)
 {
 	int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (bfd < 0)
 		return;
-	sweep(bfd, 0);
+	sweep(bfd, 0, time(NULL) - 60);
 	close(bfd);
+}
+
+/* Whether an older chartsync, which kept this database's wal-index in
+ * /dev/shm itself, has the store open now. Two wal-indexes for one
+ * database would let each program write WAL frames over the other's:
+ * while one is in use there, the store is not opened. */
+static int older_version_holds(const char *base, dev_t dev, ino_t ino)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	FILE *locks;
+	int held;
+
+	snprintf(path, sizeof(path), "%s/" SHM_PREFIX "%llx-%llx" SHM_SUFFIX, base,
+		 (unsigned long long)dev, (unsigned long long)ino);
+	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return 0;
+	if (!(locks = fopen("/proc/locks", "r")))
+		return 1; /* cannot tell: do not risk it */
+	held = has_lock(locks, sb.st_dev, sb.st_ino) != 0;
+	fclose(locks);
+	return held;
 }
 
 int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
@@ -230,6 +257,12 @@ int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
 	out->lock_fd = -1;
 	if (stat(base, &sb) < 0 || !S_ISDIR(sb.st_mode))
 		return 1; /* no /dev/shm: beside the database */
+	if (older_version_holds(base, dev, ino)) {
+		snprintf(problem, plen, "an older version of chartsync has this store open"
+			 " (its wal-index is in %s); close it, upgrade it, and open the store"
+			 " again", base);
+		return -1;
+	}
 	if (user_dir(out->dir, sizeof(out->dir), base, problem, plen) < 0)
 		return -1;
 	snprintf(lock, sizeof(lock), "%s/lock", out->dir);
@@ -245,7 +278,7 @@ int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
 		goto fail;
 	}
 	if (flock(out->lock_fd, LOCK_EX | LOCK_NB) == 0) {
-		sweep(dfd, 1);
+		sweep(dfd, 1, 0);
 		sweep_base(base);
 	}
 	close(dfd);

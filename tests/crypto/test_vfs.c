@@ -11,11 +11,13 @@
 #include "support/testutil.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1622,6 +1624,42 @@ START_TEST(test_vfs__a_wal_index_place_of_another_user_is_refused)
 }
 END_TEST
 
+/* An older chartsync kept a database's wal-index in /dev/shm itself: while
+ * it has the store open there, this version does not open it beside it
+ * with a second wal-index (each would write WAL frames over the other's). */
+START_TEST(test_vfs__a_store_an_older_version_has_open_is_not_opened)
+{
+	char *base = NULL, *udir = private_shm_base(&base);
+	char *path = in_dir("old.db"), *old_shm;
+	chs_vfs *v = vfs_with_key(1);
+	sqlite3 *db;
+	int fd;
+
+	db = store_open(path, v);
+	create_table(db);
+	close_ok(db);
+	old_shm = wal_index_of(base, path, "-shm");
+	fd = open(old_shm, O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_SH), 0); /* the older version, holding it */
+	db = store_open_raw(path, v);
+	ck_assert_int_ne(sqlite3_exec(db, "SELECT count(*) FROM t", NULL, NULL, NULL), SQLITE_OK);
+	close_ok(db);
+	ck_assert_msg(strstr(chs_vfs_problem(v), "an older version of chartsync has this store open"),
+		      "%s", chs_vfs_problem(v));
+	close(fd); /* closed: it opens */
+	db = store_open_raw(path, v);
+	ck_assert_int_eq(sqlite3_exec(db, "SELECT count(*) FROM t", NULL, NULL, NULL), SQLITE_OK);
+	close_ok(db);
+	unlink(old_shm);
+	chs_vfs_free(v);
+	free(old_shm);
+	free(path);
+	free(udir);
+	free(base);
+}
+END_TEST
+
 /* A process killed with a store open leaves its wal-index in memory;
  * the next open of any store removes it, and leaves alone the wal-index
  * of a store still open (here, in this very process). */
@@ -1657,16 +1695,19 @@ START_TEST(test_vfs__a_killed_process_leaves_no_wal_index_behind)
 	c_shm = wal_index_of(udir, c_path, "-shm");
 	ck_assert_msg(file_exists(a_shm), "the killed child left no wal-index");
 	/* Left in /dev/shm itself by chartsync before the users' folders: ours
-	 * goes, another user's stays. */
+	 * goes, another user's stays, and so does one made a moment ago (an
+	 * older chartsync may be opening it, outside our folder's lock). */
 	ck_assert_int_eq(tu_sh("cd '%s' && : > chartsync-1-2 && : > chartsync-1-2-shm && "
-			       ": > chartsync-3-4-shm && chown 4242 chartsync-3-4-shm", base), 0);
+			       ": > chartsync-3-4-shm && chown 4242 chartsync-3-4-shm && "
+			       "touch -d '2 minutes ago' chartsync-1-2-shm chartsync-3-4-shm && "
+			       ": > chartsync-5-6-shm", base), 0);
 
 	b = store_open(b_path, v);
 	create_table(b);
 	ck_assert(!file_exists(a_shm));
 	ck_assert(!file_exists(a_placeholder));
 	ck_assert_int_eq(tu_sh("cd '%s' && test ! -e chartsync-1-2 && test ! -e chartsync-1-2-shm"
-			       " && test -e chartsync-3-4-shm", base), 0);
+			       " && test -e chartsync-3-4-shm && test -e chartsync-5-6-shm", base), 0);
 	ck_assert(file_exists(c_shm));
 	insert_rows(c, "c", 5, 5);
 	ck_assert_int_eq(count_tag(c, "c"), 10);
@@ -1727,6 +1768,7 @@ static Suite *vfs_suite(void)
 	tcase_add_test(tc, test_vfs__the_wal_index_is_private_to_its_user);
 	tcase_add_test(tc, test_vfs__a_wal_index_place_of_another_user_is_refused);
 	tcase_add_test(tc, test_vfs__a_killed_process_leaves_no_wal_index_behind);
+	tcase_add_test(tc, test_vfs__a_store_an_older_version_has_open_is_not_opened);
 	suite_add_tcase(s, tc);
 	return s;
 }
