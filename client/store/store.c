@@ -739,13 +739,32 @@ static void upgrade_slot(chs_store *s, const char *pass, size_t passlen)
 	chs_error_clear();
 }
 
+/* Which files the database and the key slots are now: a rekey in another
+ * process replaces both (client/store/rekey.c). */
+static void files_now(const chs_store *s, struct stat *db, struct stat *slots)
+{
+	if (stat(s->db_path, db) < 0)
+		memset(db, 0, sizeof(*db));
+	if (stat(s->slots_path, slots) < 0)
+		memset(slots, 0, sizeof(*slots));
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 static int open_existing(chs_store *s, const char *pass, size_t passlen)
 {
-	struct stat sb;
-	int err;
+	struct stat sb, db0, slots0, db1, slots1;
+	int err, retried = 0;
 
-	if ((err = chs_store__lock_open(s)) < 0 ||
-	    (err = chs_store__rekey_recover(s)) < 0 ||
+	if ((err = chs_store__lock_open(s)) < 0)
+		return err;
+again:
+	files_now(s, &db0, &slots0);
+	if ((err = chs_store__rekey_recover(s)) < 0 ||
 	    (err = unwrap_key(s, pass, passlen)) < 0)
 		return err;
 	if (stat(s->db_path, &sb) < 0)
@@ -755,6 +774,19 @@ static int open_existing(chs_store *s, const char *pass, size_t passlen)
 	/* The first reads: page 1 under the key the slot gave. */
 	if ((err = open_db(s, 0)) == 0)
 		err = check_wal_mode(s);
+	/* A rekey that finished while this open read the old key slots: read
+	 * them again, once, rather than call a healthy store damaged. */
+	if (err == CHS_EDAMAGED && !retried) {
+		files_now(s, &db1, &slots1);
+		if (!same_file(&db0, &db1) || !same_file(&slots0, &slots1)) {
+			retried = 1;
+			chs_store__close_db(s);
+			chs_secret_free(s->key);
+			s->key = NULL;
+			chs_error_clear();
+			goto again;
+		}
+	}
 	if (err == CHS_EDAMAGED)
 		err = chs_error_set(CHS_EDAMAGED,
 				    "the store '%s' does not decrypt with the key its key slots hold: "
