@@ -11,7 +11,6 @@
 #include <stdarg.h>
 #include <unistd.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,35 +173,12 @@ int cli_opt_valid(cli_ctx *ctx, const char *opt, int err)
 	return -1;
 }
 
-/* Everything from `fd` up to `max` bytes, NUL-terminated; -1 with errno,
- * or -2 when there is more than `max`. */
-static int read_fd(int fd, size_t max, chs_buf *b)
-{
-	char chunk[8192];
-
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return chs_buf_put(b, "", 1) < 0 ? -1 : 0;
-		if (b->len + (size_t)n > max)
-			return -2;
-		if (chs_buf_put(b, chunk, (size_t)n) < 0)
-			return -1;
-	}
-}
-
 int cli_value_read(cli_ctx *ctx, const char *field, const char *spec, int *stdin_used,
 		   char **out)
 {
 	const char *path = spec + 1, *what = spec + 1;
-	int fd, rc, from_stdin = strcmp(path, "-") == 0;
-	size_t n;
-	chs_buf b;
+	int err, from_stdin = strcmp(path, "-") == 0;
+	size_t len;
 
 	*out = NULL;
 	if (spec[1] == '@')
@@ -215,35 +191,26 @@ int cli_value_read(cli_ctx *ctx, const char *field, const char *spec, int *stdin
 		return cli_usage(ctx, "only one field can be read from standard input (@-)");
 	if (from_stdin)
 		what = "standard input";
-	if ((fd = from_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return cli_failf("cannot read '%s' for field '%s': %s", path, field,
-				 strerror(errno));
-	chs_buf_init(&b, CLI_VALUE_FILE_MAX + 1);
-	rc = read_fd(fd, CLI_VALUE_FILE_MAX, &b);
-	if (!from_stdin)
-		close(fd);
-	if (rc == -2)
-		rc = cli_failf("'%s' for field '%s' is larger than %zu MiB, more than any field"
-			       " holds", what, field, CLI_VALUE_FILE_MAX >> 20);
-	else if (rc < 0)
-		rc = cli_failf("cannot read '%s' for field '%s': %s", what, field,
-			       strerror(errno));
-	else if (strlen(b.ptr) != b.len - 1)
-		rc = cli_failf("'%s' for field '%s' holds a NUL byte; a field holds text",
-			       what, field);
-	if (rc != 0) {
-		chs_buf_dispose(&b);
-		return rc;
+	err = chs_file_read(from_stdin ? "/dev/stdin" : path, CLI_VALUE_FILE_MAX, out, &len);
+	if (err == CHS_EINVALID)
+		return cli_failf("'%s' for field '%s' is larger than %zu MiB, more than any field"
+				 " holds", what, field, CLI_VALUE_FILE_MAX >> 20);
+	if (err < 0)
+		return cli_failf("cannot read '%s' for field '%s' (%s)", what, field,
+				 chs_error_last());
+	if (strlen(*out) != len) {
+		free(*out);
+		*out = NULL;
+		return cli_failf("'%s' for field '%s' holds a NUL byte; a field holds text",
+				 what, field);
 	}
 	/* one trailing newline (or CR LF), as a file or `echo` ends its text */
-	n = b.len - 1;
-	if (n > 0 && b.ptr[n - 1] == '\n') {
-		b.ptr[--n] = '\0';
-		if (n > 0 && b.ptr[n - 1] == '\r')
-			b.ptr[--n] = '\0';
+	if (len > 0 && (*out)[len - 1] == '\n') {
+		(*out)[--len] = '\0';
+		if (len > 0 && (*out)[len - 1] == '\r')
+			(*out)[--len] = '\0';
 	}
-	*out = chs_buf_detach(&b);
-	return *out ? CLI_OK : cli_failf("out of memory");
+	return CLI_OK;
 }
 
 int cli_dispatch(cli_ctx *ctx, int argc, char **argv, const cli_command *table, size_t n,

@@ -18,6 +18,7 @@
  * only tell a code no list knows, which is flagged, never refused.
  */
 #include "billing_int.h"
+#include "client/util/file.h"
 
 #include <stdio.h>
 #include <ctype.h>
@@ -538,7 +539,7 @@ int chs_fees_import(chs_store *s, const char *path, const char *site,
 
 	memset(res, 0, sizeof(*res));
 	memset(&ff, 0, sizeof(ff));
-	if ((err = chs_util__read_file(path, FEES_FILE_MAX, &text, &len)) < 0)
+	if ((err = chs_file_read(path, FEES_FILE_MAX, &text, &len)) < 0)
 		return err == CHS_ENOTFOUND
 			? chs_error_set(CHS_ENOTFOUND, "there is no file '%s'", path) : err;
 	if ((err = read_fee_file(text, len, &ff)) < 0) {
@@ -830,7 +831,7 @@ int chs_codes_import(chs_store *s, const char *path, const char *system,
 	if (system && (err = chs_codes_system_check(system)) < 0)
 		return err;
 	x.system = system_name(system);
-	if ((err = chs_util__read_file(path, CODES_FILE_MAX, &text, &len)) < 0)
+	if ((err = chs_file_read(path, CODES_FILE_MAX, &text, &len)) < 0)
 		return err == CHS_ENOTFOUND
 			? chs_error_set(CHS_ENOTFOUND, "there is no file '%s'", path) : err;
 	if ((err = chs_store__begin(s)) < 0)

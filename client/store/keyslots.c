@@ -108,7 +108,7 @@ int chs_store__slots_read(chs_slot_file *sf, const char *path)
 	int err;
 
 	memset(sf, 0, sizeof(*sf));
-	if ((err = chs_util__read_file(path, SLOTS_MAX_BYTES, &text, &len)) < 0)
+	if ((err = chs_file_read(path, SLOTS_MAX_BYTES, &text, &len)) < 0)
 		return err == CHS_EINVALID ? bad_file(path) : err;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root || (err = parse_slots(sf, root)) < 0) {

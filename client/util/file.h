@@ -1,11 +1,18 @@
 /*
- * client/util/file.h - files written whole or not at all.
+ * client/util/file.h - files read whole, and written whole or not at all.
  */
 #ifndef CHS_CLIENT_UTIL_FILE_H
 #define CHS_CLIENT_UTIL_FILE_H
 
 #include <stddef.h>
 #include <stdio.h>
+
+/* Read a whole file of at most `max` bytes (a path such as /dev/stdin
+ * too): `*out` is malloc'ed and NUL-terminated, `*len` (when not NULL)
+ * its length, which a NUL byte inside makes longer than strlen(). Returns
+ * 0; CHS_ENOTFOUND if it does not exist, CHS_EINVALID if it holds more
+ * than `max` bytes, CHS_EIO when it cannot be read, with the reason. */
+int chs_file_read(const char *path, size_t max, char **out, size_t *len);
 
 /* Writes the contents of a file into `f`: 0, or a negative CHS_E* code
  * with a message (chs_error_set), which stops the write. */

@@ -143,8 +143,7 @@ int chs_file_save(const char *path, const void *data, size_t len)
 	return chs_file_write(path, data, len, 0600);
 }
 
-int chs_util__read_file(const char *path, size_t max, char **out,
-			size_t *len)
+int chs_file_read(const char *path, size_t max, char **out, size_t *len)
 {
 	chs_buf b;
 	char chunk[8192];

@@ -11,10 +11,6 @@
 #include "sync/sync.h"
 
 /* ---- util.c ---- */
-/* Read a whole file of at most `max` bytes; `*out` is malloc'ed and
- * NUL-terminated. CHS_ENOTFOUND if it does not exist. */
-int chs_util__read_file(const char *path, size_t max, char **out,
-			size_t *len);
 char *chs_util__path(const char *dir, const char *name);
 char *chs_util__strdup(const char *s);
 int64_t chs_util__now(void);
