@@ -856,31 +856,18 @@ done:
 
 /* One CSV field (RFC 4180). Text goes through chs_text_csv_cell(), so a
  * value that begins like a formula ('=', '+', '-', '@', tab, CR: a name or
- * a code that arrived by sync) reaches a spreadsheet as text; one with
- * white space at either end is quoted, so the spreadsheet keeps it. A
- * `number` (the fee, which chartsync formats itself) is written as it is,
- * so a negative amount stays a number. */
+ * a code that arrived by sync) reaches a spreadsheet as text. A `number`
+ * (the fee, which chartsync formats itself) is written as it is, so a
+ * negative amount stays a number. */
 static int csv_field(chs_buf *b, const char *v, int last, int number)
 {
 	size_t n;
-	const char *p;
-	int err = 0;
+	int err;
 
 	if (!v)
 		v = "";
 	n = strlen(v);
-	if (number) {
-		err = chs_buf_put(b, v, n);
-	} else if (n && !strchr("=+-@\t\r", v[0]) &&
-		   (isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1]))) {
-		err = chs_buf_puts(b, "\"");
-		for (p = v; *p && err == 0; p++)
-			err = *p == '"' ? chs_buf_puts(b, "\"\"") : chs_buf_put(b, p, 1);
-		if (err == 0)
-			err = chs_buf_puts(b, "\"");
-	} else {
-		err = chs_text_csv_cell(b, v, n);
-	}
+	err = number ? chs_buf_put(b, v, n) : chs_text_csv_cell(b, v, n);
 	return err ? err : chs_buf_puts(b, last ? "\r\n" : ",");
 }
 

@@ -5,6 +5,7 @@
  */
 #include "client/text/text.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <stdlib.h>
 #include <utf8proc.h>
@@ -265,8 +266,10 @@ int chs_text_csv_cell(chs_buf *out, const char *s, size_t len)
 
 	CHS_ASSERT_ARG(out && (s || !len));
 	formula = len && strchr("=+-@\t\r", s[0]) != NULL;
+	/* white space at either end is quoted too, or a spreadsheet drops it */
 	quote = formula || memchr(s, ',', len) || memchr(s, '"', len) ||
-		memchr(s, '\n', len) || memchr(s, '\r', len);
+		memchr(s, '\n', len) || memchr(s, '\r', len) ||
+		(len && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[len - 1])));
 	if (!quote)
 		return chs_buf_put(out, s, len);
 	error = chs_buf_put(out, formula ? "\"'" : "\"", formula ? 2 : 1);

@@ -76,8 +76,8 @@ int chs_text_fputs(FILE *f, const char *s, chs_text_form form);
 /* Append `s` as one CSV cell (RFC 4180) that a spreadsheet will not run as
  * a formula: text beginning with '=', '+', '-', '@', tab or carriage
  * return gets a leading apostrophe (OWASP's advice for CSV injection);
- * a cell holding a comma, a quote, a newline or a carriage return is
- * quoted with inner quotes doubled. Numbers chartsync formats itself
+ * a cell holding a comma, a quote, a newline or a carriage return, or
+ * white space at either end, is quoted with inner quotes doubled. Numbers chartsync formats itself
  * (money, counts) are not text: append them as they are, so a negative
  * amount stays a number. */
 int chs_text_csv_cell(chs_buf *out, const char *s, size_t len);

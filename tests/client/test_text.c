@@ -158,6 +158,7 @@ START_TEST(test_text__csv_cells_never_start_a_formula)
 		{ "\tx", "\"'\tx\"" },
 		{ "\rx", "\"'\rx\"" },
 		{ "a,b", "\"a,b\"" },
+		{ " padded ", "\" padded \"" },
 		{ "say \"hi\"", "\"say \"\"hi\"\"\"" },
 		{ "", "" },
 	};
