@@ -374,9 +374,9 @@ static void print_record(const void *obj)
 		const char *name = chs_record_field_name(r, i);
 		char *t = field_text(chs_record_field_value(r, i));
 
-		/* a note's text is lines; every other value is one */
+		/* a field that holds lines (a note's text) keeps them */
 		printf("  %-10s %s\n", cli_safe(name),
-		       !t ? "" : strcmp(chs_record_type(r), "note") == 0 && strcmp(name, "text") == 0
+		       !t ? "" : chs_record_field_holds_lines(chs_record_type(r), name)
 				 ? cli_safe_lines(t) : cli_safe(t));
 		free(t);
 	}

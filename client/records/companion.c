@@ -423,3 +423,11 @@ int chs_record_field_info(size_t i, chs_field_info *out)
 	}
 	return chs_error_set(CHS_ENOTFOUND, "no such field");
 }
+
+int chs_record_field_holds_lines(const char *type, const char *field)
+{
+	const chs_type_def *t = type ? chs_schema_type(type) : NULL;
+	const chs_field_def *f = t && field ? chs_schema_field(t, field) : NULL;
+
+	return f && f->rule == CHS_RULE_LINES;
+}

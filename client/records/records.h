@@ -73,6 +73,10 @@ typedef struct chs_field_info {
 } chs_field_info;
 
 int chs_record_field_info(size_t i, chs_field_info *out);
+/* Whether field `field` of records of `type` holds lines (newline and tab
+ * kept, as in a note's text) rather than one line of text; 0 for a field
+ * the schema does not know. For views that lay a value out. */
+int chs_record_field_holds_lines(const char *type, const char *field);
 
 /* Attachments: the file's bytes stored once by content (SHA-256), inside
  * the encrypted store, and an `attachment` record pointing at them. */
