@@ -173,16 +173,22 @@ int cli_opt_valid(cli_ctx *ctx, const char *opt, int err)
 	return -1;
 }
 
-int cli_value_read(cli_ctx *ctx, const char *field, const char *spec, int *stdin_used,
+int cli_value_read(cli_ctx *ctx, const char *field, const char **value, int *stdin_used,
 		   char **out)
 {
-	const char *path = spec + 1, *what = spec + 1;
-	int err, from_stdin = strcmp(path, "-") == 0;
+	const char *spec = *value, *path, *what;
+	int err, from_stdin;
 	size_t len;
 
 	*out = NULL;
-	if (spec[1] == '@')
+	if (!spec || spec[0] != '@')
 		return CLI_OK;
+	path = what = spec + 1;
+	from_stdin = strcmp(path, "-") == 0;
+	if (spec[1] == '@') {
+		*value = spec + 1;
+		return CLI_OK;
+	}
 	if (!*path)
 		return cli_usage(ctx, "%s=@ names no file: give %s=@FILE, %s=@- for standard"
 				 " input, or %s=@@TEXT for a value that starts with '@'",
@@ -210,6 +216,7 @@ int cli_value_read(cli_ctx *ctx, const char *field, const char *spec, int *stdin
 		if (len > 0 && (*out)[len - 1] == '\r')
 			(*out)[--len] = '\0';
 	}
+	*value = *out;
 	return CLI_OK;
 }
 

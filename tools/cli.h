@@ -96,11 +96,12 @@ int cli_opt_valid(cli_ctx *ctx, const char *opt, int err);
  * larger than CLI_VALUE_FILE_MAX or holding a NUL byte is refused. */
 #define CLI_VALUE_FILE_MAX ((size_t)1 << 20) /* bytes: more than any field holds */
 
-/* The value `spec` (what followed FIELD=, starting with '@') stands for:
- * *out is malloc'ed, or NULL when `spec` is @@TEXT (then the value is
- * spec + 1). `stdin_used` counts @- across a command line. Returns
- * CLI_OK, or an exit code after printing the message. */
-int cli_value_read(cli_ctx *ctx, const char *field, const char *spec, int *stdin_used,
+/* The value `*value` (what followed FIELD=) stands for: when it starts
+ * with '@', `*value` is pointed at the text read (kept in `*out`, which
+ * the caller frees) or, for @@TEXT, at @TEXT; any other value (or NULL)
+ * is left as it is, `*out` NULL. `stdin_used` counts @- across a command
+ * line. Returns CLI_OK, or an exit code after printing the message. */
+int cli_value_read(cli_ctx *ctx, const char *field, const char **value, int *stdin_used,
 		   char **out);
 
 /* Text from the store or from another site (a name, a note, a terminal,

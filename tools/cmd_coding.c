@@ -126,11 +126,8 @@ int cmd_confirm(cli_ctx *ctx, int argc, char **argv)
 	if (i >= argc)
 		return cli_usage(ctx, "missing arguments: give the IDs to confirm");
 	/* --note @FILE, @- or @@TEXT, as FIELD=@FILE (cli_value_read) */
-	if (o.note && o.note[0] == '@' &&
-	    (rc = cli_value_read(ctx, "note", o.note, &stdin_used, &note)) != CLI_OK)
+	if ((rc = cli_value_read(ctx, "note", &o.note, &stdin_used, &note)) != CLI_OK)
 		return rc;
-	if (o.note && o.note[0] == '@')
-		o.note = note ? note : o.note + 1;
 	if (open_store(ctx, &s, &rc) < 0) {
 		free(note);
 		return rc;

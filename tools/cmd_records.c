@@ -98,14 +98,9 @@ static void edit_list_dispose(edit_list *l)
  * is taken as it is: `name:='"@home"'` is the text @home. */
 static int edit_value(cli_ctx *ctx, chs_edit *e, int *stdin_used, char **read)
 {
-	int rc;
-
-	if (e->raw || e->unset || e->value[0] != '@')
+	if (e->raw || e->unset)
 		return CLI_OK;
-	if ((rc = cli_value_read(ctx, e->name, e->value, stdin_used, read)) != CLI_OK)
-		return rc;
-	e->value = *read ? *read : e->value + 1;
-	return CLI_OK;
+	return cli_value_read(ctx, e->name, &e->value, stdin_used, read);
 }
 
 /* FIELD=VALUE / FIELD:=JSON operands plus --unset options. */
@@ -615,11 +610,8 @@ int cmd_attach(cli_ctx *ctx, int argc, char **argv)
 	if ((i = start(ctx, argc, argv, record_opts, attach_help, &o, 2, 2, &s, &rc)) < 0)
 		return rc;
 	/* --title @FILE, @- or @@TEXT, as FIELD=@FILE (cli_value_read) */
-	if (o.title && o.title[0] == '@' &&
-	    (rc = cli_value_read(ctx, "title", o.title, &stdin_used, &title)) != CLI_OK)
+	if ((rc = cli_value_read(ctx, "title", &o.title, &stdin_used, &title)) != CLI_OK)
 		goto done;
-	if (o.title && o.title[0] == '@')
-		o.title = title ? title : o.title + 1;
 	if ((err = chs_attach(s, argv[i], argv[i + 1], o.encounter, o.title, id)) < 0)
 		rc = cli_fail(err);
 	else if (ctx->json)
