@@ -140,7 +140,8 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 	if ((err = chs_store_status(s, &st)) < 0) {
 		rc = cli_fail(err);
 	} else {
-		rc = print_status(&st, cli_archive_events(s), ctx->json);
+		/* text: cli_status_archive() says it in words below */
+		rc = print_status(&st, ctx->json ? cli_archive_events(s) : 0, ctx->json);
 		if (!ctx->json)
 			cli_status_archive(s);
 		chs_status_dispose(&st);

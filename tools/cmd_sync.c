@@ -148,29 +148,6 @@ static const char archive_report_help[] =
 	"--json: an array of objects with keys id, seen, kind, ref, detail, by,\n"
 	"site.\n";
 
-/* Text that arrived by sync, for a terminal: control characters (C0,
- * DEL, C1 as UTF-8) and bidirectional overrides shown as \xNN escapes. */
-static void put_safe(const char *t)
-{
-	const unsigned char *p = (const unsigned char *)t;
-
-	for (; *p; p++) {
-		int bidi = p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
-					    (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9));
-
-		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) ||
-		    bidi) {
-			int k, len = bidi ? 3 : *p >= 0x80 ? 2 : 1;
-
-			for (k = 0; k < len; k++)
-				printf("\\x%02x", p[k]);
-			p += len - 1;
-		} else {
-			putchar(*p);
-		}
-	}
-}
-
 static int print_archive_json(const chs_archive_events *l)
 {
 	char *text = NULL;
@@ -204,13 +181,11 @@ int cmd_report_archive(cli_ctx *ctx, int argc, char **argv)
 		printf("%zu tampering event%s the devices saw and healed\n", n, n == 1 ? "" : "s");
 		for (i = 0; i < n; i++) {
 			const chs_archive_event *e = chs_archive_events_get(l, i);
-			const char *f[] = { e->seen, "  ", e->kind, "  ", e->ref, "  seen by ", e->by,
-					    " (", e->site, "): ", e->detail };
-			size_t k;
 
-			for (k = 0; k < sizeof(f) / sizeof(f[0]); k++)
-				put_safe(f[k]);
-			putchar('\n');
+			/* text that arrived by sync, escaped for the terminal */
+			printf("%s  %s  %s  seen by %s (%s): %s\n", cli_safe(e->seen),
+			       cli_safe(e->kind), cli_safe(e->ref), cli_safe(e->by),
+			       cli_safe(e->site), cli_safe(e->detail));
 		}
 		rc = CLI_OK;
 	}
@@ -243,12 +218,11 @@ void cli_status_archive(chs_store *s)
 		return;
 	}
 	if ((n = chs_archive_events_count(l)) > 0) {
-		printf("archive:  tampered with: %zu event%s seen and healed, the last ", n,
-		       n == 1 ? "" : "s");
-		put_safe(chs_archive_events_get(l, n - 1)->seen);
-		printf(" (");
-		put_safe(chs_archive_events_get(l, n - 1)->kind);
-		printf("); see 'chartsync report archive'\n");
+		const chs_archive_event *last = chs_archive_events_get(l, n - 1);
+
+		printf("archive:  tampered with: %zu event%s seen and healed, the last %s (%s);"
+		       " see 'chartsync report archive'\n", n, n == 1 ? "" : "s",
+		       cli_safe(last->seen), cli_safe(last->kind));
 	}
 	chs_archive_events_free(l);
 }
