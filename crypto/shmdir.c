@@ -168,17 +168,17 @@ static void sweep_entry(int dfd, const char *name, FILE *locks, time_t before)
 	unlinkat(dfd, placeholder, 0);
 }
 
-/* Remove the wal-indexes no process holds (see "Leftovers") with their
- * placeholders, and with `lone` the placeholders left without one. Best
- * effort: a folder we cannot read or lock now is swept by a later open. */
-static void sweep(int dfd, int lone, time_t before)
+/* Remove the wal-indexes no process holds (`locks`: /proc/locks, open)
+ * (see "Leftovers") with their placeholders, and with `lone` the
+ * placeholders left without one. Best effort: a folder we cannot read or
+ * lock now is swept by a later open. */
+static void sweep(int dfd, int lone, time_t before, FILE *locks)
 {
-	FILE *locks = fopen("/proc/locks", "r");
 	DIR *d = NULL;
 	struct dirent *e;
 	int fd = dup(dfd);
 
-	if (!locks || fd < 0 || !(d = fdopendir(fd))) {
+	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
 		goto done;
@@ -205,8 +205,6 @@ static void sweep(int dfd, int lone, time_t before)
 done:
 	if (d)
 		closedir(d);
-	if (locks)
-		fclose(locks);
 }
 
 /* chartsync before the users' own folders kept the wal-index in /dev/shm
@@ -215,13 +213,13 @@ done:
  * not cover an older chartsync, which may have just made its wal-index and
  * not yet locked it: hence the minute, and a lone placeholder there is
  * left alone. */
-static void sweep_base(const char *base)
+static void sweep_base(const char *base, FILE *locks)
 {
 	int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (bfd < 0)
 		return;
-	sweep(bfd, 0, time(NULL) - 60);
+	sweep(bfd, 0, time(NULL) - 60, locks);
 	close(bfd);
 }
 
@@ -252,6 +250,7 @@ int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
 {
 	char lock[sizeof(out->path) + 8];
 	struct stat sb;
+	FILE *locks;
 	int dfd = -1, fd;
 
 	out->lock_fd = -1;
@@ -277,9 +276,11 @@ int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
 			 out->dir, strerror(errno));
 		goto fail;
 	}
-	if (flock(out->lock_fd, LOCK_EX | LOCK_NB) == 0) {
-		sweep(dfd, 1, 0);
-		sweep_base(base);
+	if (flock(out->lock_fd, LOCK_EX | LOCK_NB) == 0 &&
+	    (locks = fopen("/proc/locks", "r"))) {
+		sweep(dfd, 1, 0, locks);
+		sweep_base(base, locks);
+		fclose(locks);
 	}
 	close(dfd);
 	dfd = -1;
