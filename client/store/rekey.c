@@ -28,7 +28,6 @@
 #include "client/util/util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,19 +142,6 @@ static int reseal_device(rekey_job *j)
 	return 0;
 }
 
-static int sync_file(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return chs_error_set(CHS_EIO, "cannot open '%s': %s", path, strerror(errno));
-	rc = fsync(fd);
-	close(fd);
-	return rc < 0 ? chs_error_set(CHS_EIO, "cannot sync '%s': %s", path,
-				      strerror(errno))
-		      : 0;
-}
-
 static int note_dropped(chs_rekey_result *out, const char *user)
 {
 	size_t cap = out->ndropped;
@@ -213,7 +199,7 @@ static int prepare(rekey_job *j)
 	    (err = chs_vfs_copy_rekeyed(j->s->db, j->vfs, j->db_new)) < 0)
 		return err;
 	chs_util__fault("rekey-copied");
-	if ((err = reseal_device(j)) < 0 || (err = sync_file(j->db_new)) < 0)
+	if ((err = reseal_device(j)) < 0 || (err = chs_util__fsync(j->db_new)) < 0)
 		return err;
 	chs_util__fault("rekey-resealed");
 	if ((err = write_slots(j)) < 0)
@@ -236,14 +222,14 @@ static int switch_over(rekey_job *j)
 		chs_store__open_db(s);
 		return err;
 	}
-	if ((err = chs_store__sync_dir(s->dir)) < 0)
+	if ((err = chs_util__fsync(s->dir)) < 0)
 		return err;
 	chs_util__fault("rekey-switched");
 	memcpy(s->key, j->key, CHS_KEY_BYTES);
 	if (rename(j->slots_new, s->slots_path) < 0)
 		return chs_error_set(CHS_EIO, "cannot put the new key slots in place in '%s': %s (the next open finishes it)",
 				     s->dir, strerror(errno));
-	if ((err = chs_store__sync_dir(s->dir)) < 0)
+	if ((err = chs_util__fsync(s->dir)) < 0)
 		return err;
 	return chs_store__open_db(s);
 }

@@ -28,7 +28,6 @@
 #include "store_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,21 +36,6 @@
 static const char *const db_leftovers[] = {
 	"store.db.rekey-wal", "store.db.rekey-shm", REKEY_DB
 };
-
-int chs_store__sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return chs_error_set(CHS_EIO, "cannot open the folder '%s': %s", dir,
-				     strerror(errno));
-	rc = fsync(fd);
-	close(fd);
-	if (rc < 0)
-		return chs_error_set(CHS_EIO, "cannot sync the folder '%s': %s", dir,
-				     strerror(errno));
-	return 0;
-}
 
 static int exists(const char *dir, const char *name, int *out)
 {
@@ -84,12 +68,12 @@ int chs_store__rekey_undo(const char *dir)
 	int err;
 
 	if ((err = remove_in(dir, REKEY_SLOTS)) < 0 ||
-	    (err = chs_store__sync_dir(dir)) < 0)
+	    (err = chs_util__fsync(dir)) < 0)
 		return err;
 	for (i = 0; i < sizeof(db_leftovers) / sizeof(db_leftovers[0]); i++)
 		if ((err = remove_in(dir, db_leftovers[i])) < 0)
 			return err;
-	return chs_store__sync_dir(dir);
+	return chs_util__fsync(dir);
 }
 
 static int finish(chs_store *s)
@@ -103,7 +87,7 @@ static int finish(chs_store *s)
 		err = chs_error_set(CHS_EIO, "cannot finish the rekey of '%s': %s",
 				    s->dir, strerror(errno));
 	free(from);
-	return err < 0 ? err : chs_store__sync_dir(s->dir);
+	return err < 0 ? err : chs_util__fsync(s->dir);
 }
 
 int chs_store__rekey_recover(chs_store *s)

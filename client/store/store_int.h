@@ -41,8 +41,6 @@ void chs_store__lock_close(chs_store *s);
 /* ---- rekey_files.c: the files of a rekey (see there) ---- */
 #define REKEY_DB "store.db.rekey"
 #define REKEY_SLOTS "keyslots.rekey"
-/* fsync a folder, so a rename in it lasts. */
-int chs_store__sync_dir(const char *dir);
 /* Remove what an unfinished rekey made, in the order that keeps the old
  * key the valid one at every step. */
 int chs_store__rekey_undo(const char *dir);

@@ -40,18 +40,26 @@ int64_t chs_util__now(void)
 	return (int64_t)time(NULL);
 }
 
+int chs_util__fsync(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return chs_error_set(CHS_EIO, "cannot open '%s': %s", path, strerror(errno));
+	rc = fsync(fd);
+	close(fd);
+	return rc < 0 ? chs_error_set(CHS_EIO, "cannot sync '%s': %s", path, strerror(errno))
+		      : 0;
+}
+
 static int fsync_dir_of(const char *path)
 {
 	char *copy = chs_util__strdup(path);
-	int fd, rc = 0;
+	int rc;
 
 	if (!copy)
-		return -1;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		rc = -1;
-	if (fd >= 0)
-		close(fd);
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	rc = chs_util__fsync(dirname(copy));
 	free(copy);
 	return rc;
 }
@@ -104,8 +112,8 @@ int chs_file_write_with(const char *path, int mode, chs_file_fill_fn fill, void 
 		err = chs_error_set(CHS_EIO, "cannot replace '%s': %s", path, strerror(errno));
 		goto fail;
 	}
-	if (fsync_dir_of(path) < 0)
-		err = chs_error_set(CHS_EIO, "cannot replace '%s': %s", path, strerror(errno));
+	if ((err = fsync_dir_of(path)) < 0)
+		err = chs_error_wrap(err, "cannot replace '%s'", path);
 	goto done;
 fail:
 	if (f)

@@ -11,6 +11,8 @@
 #include "sync/sync.h"
 
 /* ---- util.c ---- */
+/* fsync a file or a folder (so a rename in it lasts): 0 or CHS_EIO. */
+int chs_util__fsync(const char *path);
 char *chs_util__path(const char *dir, const char *name);
 char *chs_util__strdup(const char *s);
 int64_t chs_util__now(void);
