@@ -43,19 +43,6 @@ int64_t chs_audit_now_ms(void)
 	return (int64_t)chs_hlc_wall_ms();
 }
 
-/* Milliseconds since the Unix epoch as 2024-03-15T09:30:12.345Z. */
-static void iso_ms(int64_t ms, char out[32])
-{
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms < 0 || !gmtime_r(&secs, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm)) {
-		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
-		return;
-	}
-	snprintf(out + 19, 13, ".%03dZ", (int)(ms % 1000));
-}
-
 /* ------------------------------------------------------------------ */
 /* Writing an event                                                     */
 
@@ -91,7 +78,7 @@ static int event_change(const char *action, const unsigned char (*records)[16],
 		return err;
 	chs_random(c->record, 16);
 	c->op = CHS_OP_CREATE;
-	iso_ms(start_ms, when);
+	chs_util__ms_time(start_ms, when);
 	snprintf(num, sizeof(num), "%lld", (long long)(duration_ms < 0 ? 0 : duration_ms));
 	if (!(c->type = chs_util__strdup(CHS_AUDIT_TYPE)))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");

@@ -96,19 +96,9 @@ static int is_queued(const visit *v)
 }
 
 /* Now as ISO 8601 UTC with milliseconds. */
-static void ms_iso(uint64_t ms, char out[32])
-{
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&secs, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + 19, 13, ".%03uZ", (unsigned)(ms % 1000));
-}
-
 static void now_iso(char out[32])
 {
-	ms_iso(chs_hlc_wall_ms(), out);
+	chs_util__ms_time((int64_t)chs_hlc_wall_ms(), out);
 }
 
 /* When a visit is sent: now, but later than the store's last change (its
@@ -130,7 +120,7 @@ static int sent_stamp(chs_store *s, char out[32])
 	at = (chs_hlc)ms << CHS_HLC_COUNTER_BITS;
 	if (at > s->clock)
 		s->clock = at;
-	ms_iso(ms, out);
+	chs_util__ms_time((int64_t)ms, out);
 	return 0;
 }
 

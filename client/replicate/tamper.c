@@ -126,19 +126,6 @@ int chs_replicate__seen_before(sync_ctx *x)
 /* ------------------------------------------------------------------ */
 /* Writing an event                                                     */
 
-static void now_iso(char out[32])
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (!gmtime_r(&ts.tv_sec, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm)) {
-		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
-		return;
-	}
-	snprintf(out + 19, 13, ".%03dZ", (int)(ts.tv_nsec / 1000000));
-}
-
 /* One event, put in the save `w` is making. */
 static int put_event(sync_ctx *x, chs_writer *w, const char *kind, const char *ref,
 		     const char *detail)
@@ -151,7 +138,7 @@ static int put_event(sync_ctx *x, chs_writer *w, const char *kind, const char *r
 		return err;
 	chs_random(c->record, 16);
 	c->op = CHS_OP_CREATE;
-	now_iso(when);
+	chs_util__ms_time((int64_t)chs_hlc_wall_ms(), when);
 	if (!(c->type = chs_util__strdup(CHS_ARCHIVE_EVENT_TYPE)))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 	if (err == 0 && (err = chs_change_set_string(c, "kind", kind)) == 0 &&

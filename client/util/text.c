@@ -36,15 +36,19 @@ int chs_util__parse_id(unsigned char out[16], const char *hex)
 	return strlen(hex) == 32 ? chs_unhex(out, 16, hex) : CHS_EINVALID;
 }
 
-void chs_util__hlc_time(chs_hlc t, char out[32])
+void chs_util__ms_time(int64_t ms, char out[32])
 {
-	uint64_t ms = chs_hlc_ms(t);
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
 
-	if (!gmtime_r(&secs, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm)) {
-		snprintf(out, 32, "%llu", (unsigned long long)ms);
+	if (ms < 0 || !gmtime_r(&secs, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm)) {
+		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
 		return;
 	}
-	snprintf(out + 19, 13, ".%03uZ", (unsigned)(ms % 1000));
+	snprintf(out + 19, 13, ".%03dZ", (int)(ms % 1000));
+}
+
+void chs_util__hlc_time(chs_hlc t, char out[32])
+{
+	chs_util__ms_time((int64_t)chs_hlc_ms(t), out);
 }

@@ -25,6 +25,9 @@ void chs_util__fault(const char *point);
 char *chs_util__json_string(const char *json);
 /* Parse 32 hex digits. */
 int chs_util__parse_id(unsigned char out[16], const char *hex);
+/* Milliseconds since the Unix epoch as ISO 8601 UTC with milliseconds
+ * (2024-03-15T09:30:12.345Z), into out[32]. */
+void chs_util__ms_time(int64_t ms, char out[32]);
 /* Time of an HLC stamp as ISO 8601 UTC, into out[32]. */
 void chs_util__hlc_time(chs_hlc t, char out[32]);
 
