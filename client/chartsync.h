@@ -15,6 +15,7 @@
 #include "client/reports/reports.h"
 #include "client/replicate/replicate.h"
 #include "client/json/json.h"
+#include "client/service/service.h"
 #include "client/util/file.h"
 #include "client/text/text.h"
 

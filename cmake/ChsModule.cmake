@@ -29,7 +29,8 @@ set(CHS_THIRD_PARTY_MARKERS
   JANSSON json_loads
   ZLIB deflateInit2_
   ZSTD ZSTD_compress
-  UTF8PROC utf8proc_map)
+  UTF8PROC utf8proc_map
+  SYSTEMD sd_notify)
 
 function(chs_publish view)
   file(RELATIVE_PATH dir ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})

@@ -45,7 +45,9 @@ enum {
 	CHS_ENOTSTORE = -10, /* the folder is not a chartsync store */
 	CHS_EIO = -11,       /* the operating system refused a read or write */
 	CHS_EREVIEW = -12,   /* the record is under review */
-	CHS_EAMBIGUOUS = -13 /* a short id matches more than one record */
+	CHS_EAMBIGUOUS = -13, /* a short id matches more than one record */
+	CHS_ECANCELLED = -14  /* stopped on request before the end (a service stopping);
+			       * what was done is kept, the rest is done next time */
 };
 
 /* Set the calling thread's error message and return `code` so callers can

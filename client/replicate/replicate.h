@@ -77,6 +77,13 @@ int chs_remote_set(chs_store *s, const char *url);
 typedef struct chs_sync_opts {
 	/* long work: what, how far, out of how much (0: unknown) */
 	void (*progress)(const char *what, size_t done, size_t total, void *payload);
+	/* asked between the steps, between groups of batches applied and
+	 * while the network helper waits on the archive: nonzero stops the
+	 * sync there with CHS_ECANCELLED; what was applied is kept, whole
+	 * batches only, and the next sync goes on from there (may be NULL;
+	 * called from the sync's thread, and from the thread that waits on
+	 * the network helper) */
+	int (*cancel)(void *payload);
 	void *payload;
 } chs_sync_opts;
 

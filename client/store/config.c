@@ -7,6 +7,7 @@
 #include "store_int.h"
 #include "client/text/text.h"
 
+#include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,96 @@ static int check_remote(const char *v)
 	return 0;
 }
 
+/* A duration: whole seconds, or a number with s, m or h ("300", "5m"). */
+int chs_config_parse_seconds(const char *v, long *out)
+{
+	char *end;
+	long n, unit = 1;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (end == v || n < 0 || errno)
+		return CHS_EINVALID;
+	if (*end == 's')
+		end++;
+	else if (*end == 'm')
+		unit = 60, end++;
+	else if (*end == 'h')
+		unit = 3600, end++;
+	if (*end || n > 31L * 24 * 3600 / unit)
+		return CHS_EINVALID;
+	*out = n * unit;
+	return 0;
+}
+
+static int check_duration(const char *v, const char *key, long min)
+{
+	long n;
+
+	if (chs_config_parse_seconds(v, &n) < 0 || n < min)
+		return chs_error_set(CHS_EINVALID, "%s takes a duration of at least %ld second%s:"
+				     " whole seconds, or minutes or hours like 5m or 2h", key, min,
+				     min == 1 ? "" : "s");
+	return 0;
+}
+
+static int check_interval(const char *v) { return *v ? check_duration(v, "sync.interval", 10) : 0; }
+static int check_after_write(const char *v) { return check_duration(v, "sync.after_write", 0); }
+static int check_timeout(const char *v) { return check_duration(v, "sync.timeout", 5); }
+static int check_settle(const char *v) { return check_duration(v, "scan.settle", 0); }
+static int check_rescan(const char *v) { return check_duration(v, "scan.rescan", 10); }
+
+static int hhmm(const char *v, int *minutes)
+{
+	if (!(v[0] >= '0' && v[0] <= '2' && v[1] >= '0' && v[1] <= '9' && v[2] == ':' &&
+	      v[3] >= '0' && v[3] <= '5' && v[4] >= '0' && v[4] <= '9'))
+		return CHS_EINVALID;
+	*minutes = ((v[0] - '0') * 10 + v[1] - '0') * 60 + (v[3] - '0') * 10 + v[4] - '0';
+	return *minutes < 24 * 60 ? 0 : CHS_EINVALID;
+}
+
+/* A daily window in local time, "HH:MM-HH:MM"; it may cross midnight. */
+int chs_config_parse_window(const char *v, int *start, int *end)
+{
+	if (strlen(v) != 11 || v[5] != '-' || hhmm(v, start) < 0 || hhmm(v + 6, end) < 0 ||
+	    *start == *end)
+		return CHS_EINVALID;
+	return 0;
+}
+
+static int check_window(const char *v)
+{
+	int a, b;
+
+	if (*v && chs_config_parse_window(v, &a, &b) < 0)
+		return chs_error_set(CHS_EINVALID, "sync.window takes a daily window in local time"
+				     " like 01:00-04:00 (empty: none)");
+	return 0;
+}
+
+static int check_bool(const char *v)
+{
+	if (strcmp(v, "true") && strcmp(v, "false"))
+		return chs_error_set(CHS_EINVALID, "scan.keep is true or false");
+	return 0;
+}
+
+/* A folder a scanner writes into: an absolute path on one line. */
+static int check_folder(const char *v)
+{
+	if (*v && v[0] != '/')
+		return chs_error_set(CHS_EINVALID, "scan.folder takes an absolute path, like"
+				     " /srv/scans (empty: no hot folder)");
+	return chs_text_check(v, strlen(v), CHS_TEXT_LINE, 200, "scan.folder");
+}
+
+static char *five_minutes(void) { return chs_util__strdup("5m"); }
+static char *thirty_seconds(void) { return chs_util__strdup("30"); }
+static char *one_minute(void) { return chs_util__strdup("60"); }
+static char *yes(void) { return chs_util__strdup("true"); }
+static char *three_seconds(void) { return chs_util__strdup("3"); }
+static char *ten_minutes(void) { return chs_util__strdup("10m"); }
+
 static const setting settings[] = {
 	{ { "remote.url",
 	    "the archive this store syncs with (set with 'chartsync remote URL')" },
@@ -71,6 +162,30 @@ static const setting settings[] = {
 	{ { "terminal.name",
 	    "the name of this terminal, recorded with every change (default: the host name)" },
 	  host_name, check_terminal },
+	{ { "sync.interval",
+	    "the service syncs this often (default 5m; empty: only in sync.window)" },
+	  five_minutes, check_interval },
+	{ { "sync.window",
+	    "a nightly window in local time when the service syncs, like 01:00-04:00 (default: none)" },
+	  empty, check_window },
+	{ { "sync.after_write",
+	    "the service syncs this long after work is typed in here (default 30 seconds)" },
+	  thirty_seconds, check_after_write },
+	{ { "sync.timeout",
+	    "a sync gives up on an archive silent this long (default 60 seconds)" },
+	  one_minute, check_timeout },
+	{ { "scan.folder",
+	    "the hot folder the service takes scanned pages from (default: none)" },
+	  empty, check_folder },
+	{ { "scan.keep",
+	    "true: a taken scan is moved to scan.folder/done; false: removed (default true)" },
+	  yes, check_bool },
+	{ { "scan.settle",
+	    "a scan is taken once its size and time stayed the same this long (default 3 seconds)" },
+	  three_seconds, check_settle },
+	{ { "scan.rescan",
+	    "the service looks through the whole hot folder this often (default 10m)" },
+	  ten_minutes, check_rescan },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -137,6 +137,12 @@ const chs_config_key *chs_config_keys(void);
 int chs_config_get(chs_store *s, const char *key, char **out);
 /* Set `key`; CHS_EINVALID for a value the setting does not accept. */
 int chs_config_set(chs_store *s, const char *key, const char *value);
+/* The forms settings take, for the service that reads them: a duration
+ * in seconds ("300", "30s", "5m", "2h") and a daily window in minutes
+ * after local midnight ("01:00-04:00"; start > end crosses midnight).
+ * CHS_EINVALID, without a message, for another form. */
+int chs_config_parse_seconds(const char *value, long *out);
+int chs_config_parse_window(const char *value, int *start, int *end);
 
 /* ---------------------------------------------------------------------
  * Status

@@ -1,0 +1,185 @@
+/*
+ * client/service/service_int.h - the service's files and what each offers
+ * the others. Only this folder includes it.
+ *
+ * Bottom to top (a file calls only files listed before it):
+ *
+ *   log.c        one line per event, text or JSON, escaped
+ *   proto.c      the control protocol's requests and replies (jansson)
+ *   schedule.c   when the next sync is due: interval, window, backoff
+ *   notify.c     systemd's notification socket (libsystemd's sd_notify)
+ *   scan.c       taking one scanned file into the store (worker thread)
+ *   hotfolder.c  watching the hot folder (inotify through uv_poll)
+ *   control.c    the control socket (uv_pipe, SO_PEERCRED)
+ *   client.c     chs_service_call(): the CLI's side of the socket
+ *   daemon.c     chs_service_run(): the loop, the worker, the signals
+ *
+ * Threads: the loop thread owns every uv handle; store work (a sync, a
+ * scan taken, counts refreshed) runs one job at a time on libuv's
+ * threadpool with the service's chs_store, and reports back through the
+ * job's after-work callback on the loop thread.
+ */
+#ifndef CHS_CLIENT_SERVICE_SERVICE_INT_H
+#define CHS_CLIENT_SERVICE_SERVICE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include <jansson.h>
+
+#include "service.h"
+#include "crypto/crypto.h"
+#include "client/store/store.h"
+
+/* ------------------------------------------------------------------ */
+/* log.c                                                                */
+
+typedef struct chs_log {
+	int fd;    /* stderr unless told */
+	int json;  /* JSON lines */
+} chs_log;
+
+/* One event, one line: "2026-12-04T10:42:00Z sync: 12 changes in, 3 out"
+ * or {"time":...,"event":"sync","message":...}. The message is escaped
+ * for a terminal (text from files and other sites may be in it). */
+void chs_service__log(const chs_log *l, const char *event, const char *fmt, ...)
+	CHS_PRINTF(3, 4);
+/* The wall clock, ms since the epoch (what schedules are kept against:
+ * libuv's clock stops while the machine sleeps). */
+uint64_t chs_service__wall_ms(void);
+
+/* ------------------------------------------------------------------ */
+/* proto.c                                                              */
+
+#define CHS_RPC_PARSE_ERROR (-32700)
+#define CHS_RPC_INVALID_REQUEST (-32600)
+
+typedef struct chs_request {
+	json_t *id;       /* any JSON value, or NULL when absent (owned) */
+	char method[16];  /* "status", "sync", "reload", "stop" */
+	json_t *params;   /* an object (owned; never NULL after a parse) */
+} chs_request;
+
+/* Decode one request line (without its newline). 0, or an error code
+ * (CHS_RPC_*) with `*reply` (malloc'ed, newline-terminated) the error
+ * reply to send. Never crashes on any bytes (fuzzed). */
+int chs_service__request_parse(chs_request *out, const char *line, size_t len, char **reply);
+void chs_service__request_dispose(chs_request *r);
+/* Replies, newline-terminated, malloc'ed (NULL when out of memory).
+ * `result` is stolen. */
+char *chs_service__reply_result(json_t *id, json_t *result);
+char *chs_service__reply_error(json_t *id, int code, const char *message);
+
+/* ------------------------------------------------------------------ */
+/* schedule.c                                                           */
+
+typedef struct chs_schedule_conf {
+	long interval_s;      /* 0: no interval */
+	int window_start;     /* minutes after local midnight; -1: no window */
+	int window_end;
+	long after_write_s;
+	uint64_t offset_ms;   /* this store's fixed offset, 0 .. 60 s */
+} chs_schedule_conf;
+
+typedef struct chs_backoff {
+	unsigned failures;    /* in a row; 0 after a good sync */
+	uint64_t delay_ms;    /* the current wait */
+} chs_backoff;
+
+/* When the next sync is due (wall-clock ms since the epoch), given the
+ * last good sync's time (0: never), the last attempt's (0: never) and
+ * now. A window is in local time. Never earlier than now. */
+uint64_t chs_service__next_sync(const chs_schedule_conf *c, uint64_t last_good_ms,
+				uint64_t now_ms);
+/* After a failed attempt: the wait before the next, with full jitter
+ * (a random time between 0 and min(15 min, 30 s * 2^failures)). */
+uint64_t chs_service__backoff_fail(chs_backoff *b);
+void chs_service__backoff_reset(chs_backoff *b);
+
+/* ------------------------------------------------------------------ */
+/* notify.c                                                             */
+
+/* sd_notify(3) when $NOTIFY_SOCKET is set; nothing otherwise. */
+void chs_service__notify(const char *state);
+/* The watchdog's interval in ms (half of $WATCHDOG_USEC for this pid),
+ * 0 when systemd asked for none. */
+uint64_t chs_service__watchdog_ms(void);
+
+/* ------------------------------------------------------------------ */
+/* scan.c: runs on the worker thread, with the store open               */
+
+typedef struct chs_scan_outcome {
+	int status;          /* 0: attached or already there; CHS_E*: see `reason` */
+	int duplicate;       /* the same bytes were already attached to the patient */
+	char record[33];     /* the attachment record's id ("" when none) */
+	char patient[33];    /* the patient it went to ("" when none) */
+	const char *where;   /* "done", "removed", "unmatched", or NULL: left in place */
+	char reason[512];    /* why it was not taken, in a technician's words */
+} chs_scan_outcome;
+
+/* Take `name` from `folder`: find its patient by the naming rule
+ * (<MRN>_<anything>.<ext> or <record-id-prefix>_<anything>.<ext>), store
+ * it as an encrypted attachment titled from the file name, then move it
+ * to folder/done/ (`keep`) or remove it, only after the attachment is
+ * committed. One that matches no patient or cannot be read goes to
+ * folder/unmatched/ with NAME.reason saying why. The same bytes already
+ * attached to that patient are not attached again. A failure to write the
+ * store leaves the file where it is (where == NULL), to be tried again. */
+void chs_service__scan_take(chs_store *s, const char *folder, const char *name, int keep,
+			    chs_scan_outcome *out);
+
+/* ------------------------------------------------------------------ */
+/* hotfolder.c: on the loop thread                                      */
+
+typedef struct chs_hotfolder chs_hotfolder;
+
+typedef struct chs_hotfolder_opts {
+	const char *folder;
+	uint64_t settle_ms;   /* size and mtime unchanged this long: complete */
+	uint64_t rescan_ms;   /* read the whole folder this often */
+	const chs_log *log;
+	/* A complete file, `name` relative to the folder: the daemon takes
+	 * it on the worker and then calls chs_service__hotfolder_done(). Not
+	 * called again for that name until then. */
+	void (*ready)(chs_hotfolder *h, const char *name, void *payload);
+	void *payload;
+} chs_hotfolder_opts;
+
+/* Start watching (inotify IN_CLOSE_WRITE | IN_MOVED_TO | IN_Q_OVERFLOW,
+ * through uv_poll) and read the folder once. Files named .*, *.tmp or
+ * *.part are ignored, as are the folders done/ and unmatched/ (made if
+ * missing). CHS_EIO with a message when the folder cannot be watched. */
+int chs_service__hotfolder_start(chs_hotfolder **out, uv_loop_t *loop,
+				 const chs_hotfolder_opts *opts);
+/* The daemon dealt with `name`: forget it (retry: look at it again after
+ * settle_ms, for a file left in place). */
+void chs_service__hotfolder_done(chs_hotfolder *h, const char *name, int retry);
+/* Files seen and not yet dealt with. */
+size_t chs_service__hotfolder_pending(const chs_hotfolder *h);
+/* Read the whole folder now (also on IN_Q_OVERFLOW and every rescan_ms). */
+void chs_service__hotfolder_rescan(chs_hotfolder *h);
+/* Stop watching; memory goes once libuv has closed the handles (run the
+ * loop). Accepts NULL. */
+void chs_service__hotfolder_stop(chs_hotfolder *h);
+
+/* ------------------------------------------------------------------ */
+/* control.c: on the loop thread                                        */
+
+typedef struct chs_control chs_control;
+typedef struct chs_control_call chs_control_call;
+
+/* A request arrived; answer it now or later with chs_service__control_answer
+ * (exactly once per call). */
+typedef void (*chs_control_fn)(chs_control_call *call, const chs_request *req, void *payload);
+
+/* Listen on `path` (mode 0600), replacing a stale socket a killed service
+ * left; CHS_EBUSY naming the pid when a live service answers there. */
+int chs_service__control_listen(chs_control **out, uv_loop_t *loop, const char *path,
+				const chs_log *log, chs_control_fn fn, void *payload);
+/* Send the reply (from chs_service__reply_*) to the call's client, if it
+ * is still connected; frees `reply` and the call. */
+void chs_service__control_answer(chs_control_call *call, char *reply);
+/* Stop listening, remove the socket, close every connection. */
+void chs_service__control_close(chs_control *c);
+
+#endif /* CHS_CLIENT_SERVICE_SERVICE_INT_H */
