@@ -43,6 +43,7 @@ static const cli_command commands[] = {
 	{ "check", cmd_check, "verify every page of the store" },
 	{ "rekey", cmd_rekey, "give the store a new key (after removing a user)" },
 	{ "sync", cmd_sync, "exchange changes with the archive" },
+	{ "daemon", cmd_daemon, "run the service: syncs by itself, takes in scans" },
 	{ "remote", cmd_remote, "show or set the archive this store syncs with" },
 	{ "device", cmd_device, "this store's enrollment; the admin's roster of devices" },
 	{ "org", cmd_org, "create the organisation (its admin, once)" },
@@ -65,7 +66,8 @@ static void print_main_help(FILE *out)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fputs("\n"
 	      "Every command takes --help. The store is --store DIR, else\n"
-	      "$CHARTSYNC_STORE, else ~/.local/share/chartsync. The user is\n"
+	      "$CHARTSYNC_STORE, else $STATE_DIRECTORY (systemd), else\n"
+	      "~/.local/share/chartsync. The user is\n"
 	      "--user NAME, else $CHARTSYNC_USER, else the store's only user, else\n"
 	      "your login name. The passphrase is asked for at the terminal, or\n"
 	      "read from $CHARTSYNC_PASSPHRASE_FILE or $CHARTSYNC_PASSPHRASE.\n"
@@ -364,6 +366,12 @@ const char *cli_store_dir(cli_ctx *ctx)
 	if (env && *env)
 		return ctx->store_dir = env;
 	chs_buf_init(&b, 0);
+	/* systemd's StateDirectory= (its first folder) for a service */
+	if ((base = getenv("STATE_DIRECTORY")) && *base) {
+		chs_buf_put(&b, base, strcspn(base, ":"));
+		ctx->default_dir = chs_buf_detach(&b);
+		return ctx->store_dir = ctx->default_dir;
+	}
 	if ((base = getenv("XDG_DATA_HOME")) && *base)
 		chs_buf_printf(&b, "%s/chartsync", base);
 	else if ((base = getenv("HOME")) && *base)
@@ -374,7 +382,7 @@ const char *cli_store_dir(cli_ctx *ctx)
 	return ctx->store_dir = ctx->default_dir;
 }
 
-static const char *cli_user(cli_ctx *ctx)
+const char *cli_user(cli_ctx *ctx)
 {
 	const char *env = getenv("CHARTSYNC_USER");
 

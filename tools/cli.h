@@ -127,6 +127,9 @@ int cli_failf(const char *fmt, ...) CHS_PRINTF(1, 2);
 
 /* The store folder to use for this command. */
 const char *cli_store_dir(cli_ctx *ctx);
+/* The user to open the store as: --user, $CHARTSYNC_USER, or NULL (the
+ * store's only user, else the login name). */
+const char *cli_user(cli_ctx *ctx);
 /* Open the store as the chosen user, asking for the passphrase. */
 int cli_open(cli_ctx *ctx, chs_store **out);
 
@@ -177,6 +180,14 @@ int cmd_org(cli_ctx *ctx, int argc, char **argv);
 int cmd_device(cli_ctx *ctx, int argc, char **argv);
 int cmd_remote(cli_ctx *ctx, int argc, char **argv);
 int cmd_sync(cli_ctx *ctx, int argc, char **argv);
+int cmd_daemon(cli_ctx *ctx, int argc, char **argv);
+/* The service serving the store (cmd_daemon.c): its `status` answer (a
+ * jansson object; {"error": ...} when it does not answer; NULL when none
+ * runs), printed as `status` shows it; and a sync asked of it (0 with the
+ * report's JSON in *result, CHS_ENOTFOUND when none runs). */
+struct json_t *cli_service_status(cli_ctx *ctx);
+void cli_service_status_print(struct json_t *svc);
+int cli_service_sync(cli_ctx *ctx, char **result);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
 int cmd_archive(cli_ctx *ctx, int argc, char **argv);
 int cmd_confirm(cli_ctx *ctx, int argc, char **argv);

@@ -82,7 +82,12 @@ static const char status_help[] =
 	"usage: chartsync status [--json] [--store DIR] [--user NAME]\n"
 	"\n"
 	"Show the store's folder, who opened it, this terminal, the device id,\n"
-	"counts, and when 'chartsync check' last found every page intact.\n";
+	"counts, and when 'chartsync check' last found every page intact; and\n"
+	"when the service ('chartsync daemon') runs: its pid and uptime, the\n"
+	"last sync (when, how it went, changes in and out), the next attempt\n"
+	"and the current wait after failures, batches waiting to be sent,\n"
+	"records under review, the hot folder's queue and the last refusal\n"
+	"(--json: the key \"service\", null when none runs).\n";
 
 /* When `check` last found the store intact: "never" or UTC. */
 static void checked_when(char *out, size_t n, int64_t t)
@@ -94,21 +99,23 @@ static void checked_when(char *out, size_t n, int64_t t)
 		snprintf(out, n, "never");
 }
 
-static int print_status(const chs_status *st, size_t archive_events, int json)
+/* `service` (taken): what a running service answered, or NULL. */
+static int print_status(const chs_status *st, size_t archive_events, int json, json_t *service)
 {
 	char checked[32];
 
 	checked_when(checked, sizeof(checked), st->checked);
 	if (json)
 		return print_json(json_pack(
-			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:I}",
+			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:I, s:o}",
 			"store", st->path, "user", st->user, "admin", st->admin,
 			"terminal", st->terminal, "device", st->device_id,
 			"store_id", st->store_id, "counts", "users",
 			(json_int_t)st->users, "records", (json_int_t)st->records,
 			"changes", (json_int_t)st->changes, "checked",
 			st->checked > 0 ? json_string(checked) : json_null(),
-			"archive_events", (json_int_t)archive_events));
+			"archive_events", (json_int_t)archive_events,
+			"service", service ? service : json_null()));
 	printf("store:    %s\n"
 	       "user:     %s%s\n"
 	       "terminal: %s\n"
@@ -123,6 +130,8 @@ static int print_status(const chs_status *st, size_t archive_events, int json)
 	printf("checked:  %s%s\n", checked,
 	       st->checked > 0 ? " (last 'chartsync check' that found it intact)"
 			       : " (run 'chartsync check')");
+	cli_service_status_print(service);
+	json_decref(service);
 	return CLI_OK;
 }
 
@@ -141,7 +150,8 @@ int cmd_status(cli_ctx *ctx, int argc, char **argv)
 		rc = cli_fail(err);
 	} else {
 		/* text: cli_status_archive() says it in words below */
-		rc = print_status(&st, ctx->json ? cli_archive_events(s) : 0, ctx->json);
+		rc = print_status(&st, ctx->json ? cli_archive_events(s) : 0, ctx->json,
+				  cli_service_status(ctx));
 		if (!ctx->json)
 			cli_status_archive(s);
 		chs_status_dispose(&st);

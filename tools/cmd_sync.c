@@ -43,6 +43,9 @@ static const char sync_help[] =
 	"the sync heals (a ref deleted or set back) is recorded and shown by\n"
 	"'chartsync status' and 'chartsync report archive'.\n"
 	"\n"
+	"With the service running ('chartsync daemon'), it does the sync and\n"
+	"this prints its report; no passphrase is asked.\n"
+	"\n"
 	"'sent' counts what reached the archive, with work an earlier sync\n"
 	"prepared but could not send.\n"
 	"\n"
@@ -55,37 +58,13 @@ static const char sync_help[] =
 static int print_report(const chs_sync_report *r, int json)
 {
 	if (json) {
-		json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}",
-				      "roster", (json_int_t)r->roster_seq,
-				      "devices", (json_int_t)r->devices,
-				      "batches_in", (json_int_t)r->batches_in,
-				      "changes_in", (json_int_t)r->changes_in,
-				      "batches_out", (json_int_t)r->batches_out,
-				      "changes_out", (json_int_t)r->changes_out,
-				      "chunks_in", (json_int_t)r->chunks_in,
-				      "attachments_in", (json_int_t)r->attachments_in,
-				      "chunks_out", (json_int_t)r->chunks_out,
-				      "pushed", r->pushed, "refused", (json_int_t)r->refused);
-		char *text;
+		char *text = NULL;
+		int err = chs_json_sync_report(&text, r);
 
-		if (o && (json_object_set_new(o, "tampering",
-					      json_integer((json_int_t)r->tampering)) < 0 ||
-			  json_object_set_new(o, "batches_sent",
-					      json_integer((json_int_t)r->batches_pushed)) < 0 ||
-			  json_object_set_new(o, "changes_sent",
-					      json_integer((json_int_t)r->changes_pushed)) < 0)) {
-			json_decref(o);
-			o = NULL;
-		}
-		if (o && r->refused)
-			json_object_set_new(o, "problems", json_string(r->problems.ptr));
-		if (!o || !(text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
-			json_decref(o);
-			return cli_failf("out of memory");
-		}
+		if (err < 0)
+			return cli_fail(err);
 		puts(text);
 		free(text);
-		json_decref(o);
 		return CLI_OK;
 	}
 	/* sent: what the archive received, an earlier sync's batches too */
@@ -108,6 +87,58 @@ static int print_report(const chs_sync_report *r, int json)
 	return CLI_OK;
 }
 
+/* The report the service answered, back in its struct for the text. */
+static void report_from_json(chs_sync_report *r, json_t *o)
+{
+#define N(key) ((size_t)json_integer_value(json_object_get(o, key)))
+	memset(r, 0, sizeof(*r));
+	r->roster_seq = N("roster");
+	r->devices = N("devices");
+	r->batches_in = N("batches_in");
+	r->changes_in = N("changes_in");
+	r->batches_out = N("batches_out");
+	r->changes_out = N("changes_out");
+	r->batches_pushed = N("batches_sent");
+	r->changes_pushed = N("changes_sent");
+	r->chunks_in = N("chunks_in");
+	r->attachments_in = N("attachments_in");
+	r->chunks_out = N("chunks_out");
+	r->tampering = N("tampering");
+	r->refused = N("refused");
+	r->pushed = json_is_true(json_object_get(o, "pushed"));
+#undef N
+}
+
+/* With a service serving the store, it syncs (it holds the sync lock
+ * anyway) and this prints its report: an exit code. -1: no service. */
+static int sync_by_service(cli_ctx *ctx)
+{
+	chs_sync_report rep;
+	char *text = NULL;
+	json_t *o;
+	int err;
+
+	if ((err = cli_service_sync(ctx, &text)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return -1;
+	}
+	if (err < 0)
+		return cli_fail(err);
+	if (ctx->json) {
+		puts(text);
+		free(text);
+		return CLI_OK;
+	}
+	o = json_loads(text, 0, NULL);
+	free(text);
+	if (!o)
+		return cli_failf("the service's report could not be read");
+	report_from_json(&rep, o);
+	json_decref(o);
+	printf("(synced by the service) ");
+	return print_report(&rep, 0);
+}
+
 int cmd_sync(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
@@ -116,6 +147,8 @@ int cmd_sync(cli_ctx *ctx, int argc, char **argv)
 	int err, rc;
 
 	if (cli_parse_bare(ctx, argc, argv, opts, NULL, NULL, sync_help, &rc) < 0)
+		return rc;
+	if ((rc = sync_by_service(ctx)) >= 0)
 		return rc;
 	if ((err = cli_open(ctx, &s)) < 0)
 		return cli_fail(err);

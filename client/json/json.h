@@ -103,4 +103,11 @@ int chs_json_device_roster(char **out, const chs_device_roster *r);
  *   {"id","seen","kind","ref","detail","by","site"} */
 int chs_json_archive_events(char **out, const chs_archive_events *l);
 
+/* A sync's report (client/replicate/replicate.h), as `chartsync sync
+ * --json` prints it and the service answers a `sync` request: roster,
+ * devices, batches_in, changes_in, batches_out, changes_out, batches_sent,
+ * changes_sent, chunks_in, attachments_in, chunks_out, pushed, tampering,
+ * refused, and problems when something was refused. */
+int chs_json_sync_report(char **out, const chs_sync_report *r);
+
 #endif /* CHS_CLIENT_JSON_JSON_H */

@@ -182,3 +182,31 @@ int chs_json_archive_events(char **out, const chs_archive_events *l)
 		chs_json__add(&d, arr, archive_event(&d, chs_archive_events_get(l, i)));
 	return chs_json__dump(&d, arr, JSON_PRESERVE_ORDER, out);
 }
+
+int chs_json_sync_report(char **out, const chs_sync_report *r)
+{
+	chs_json_doc d = { 0 };
+	json_t *o;
+
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(r);
+
+	o = json_object();
+	chs_json__set(&d, o, "roster", json_integer((json_int_t)r->roster_seq));
+	chs_json__set(&d, o, "devices", json_integer((json_int_t)r->devices));
+	chs_json__set(&d, o, "batches_in", json_integer((json_int_t)r->batches_in));
+	chs_json__set(&d, o, "changes_in", json_integer((json_int_t)r->changes_in));
+	chs_json__set(&d, o, "batches_out", json_integer((json_int_t)r->batches_out));
+	chs_json__set(&d, o, "changes_out", json_integer((json_int_t)r->changes_out));
+	chs_json__set(&d, o, "batches_sent", json_integer((json_int_t)r->batches_pushed));
+	chs_json__set(&d, o, "changes_sent", json_integer((json_int_t)r->changes_pushed));
+	chs_json__set(&d, o, "chunks_in", json_integer((json_int_t)r->chunks_in));
+	chs_json__set(&d, o, "attachments_in", json_integer((json_int_t)r->attachments_in));
+	chs_json__set(&d, o, "chunks_out", json_integer((json_int_t)r->chunks_out));
+	chs_json__set(&d, o, "pushed", json_boolean(r->pushed));
+	chs_json__set(&d, o, "tampering", json_integer((json_int_t)r->tampering));
+	chs_json__set(&d, o, "refused", json_integer((json_int_t)r->refused));
+	if (r->refused)
+		chs_json__set(&d, o, "problems", json_string(r->problems.ptr ? r->problems.ptr : ""));
+	return chs_json__dump(&d, o, JSON_SORT_KEYS, out);
+}

@@ -7,6 +7,8 @@
 #include "client/util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,5 +191,37 @@ done:
 	json_decref(params);
 	chs_buf_dispose(&req);
 	chs_buf_dispose(&line);
+	return err;
+}
+
+int chs_service__busy(const char *dir, int fd)
+{
+	char text[32];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+
+	text[n > 0 ? n : 0] = '\0';
+	text[strcspn(text, "\n")] = '\0';
+	return chs_error_set(CHS_EBUSY, "a chartsync service (pid %s) already serves the store '%s';"
+			     " stop it first, or ask it: 'chartsync status', 'chartsync sync'",
+			     *text ? text : "unknown", dir);
+}
+
+int chs_service_check_free(const char *dir)
+{
+	char *path = chs_util__path(dir, "service.pid");
+	int fd, err = 0;
+
+	CHS_ASSERT_ARG(dir);
+	if (!path)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return 0;
+	/* a shared lock, dropped at once: refused only while a service holds
+	 * its exclusive one */
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+		err = chs_service__busy(dir, fd);
+	close(fd);
 	return err;
 }

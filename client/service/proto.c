@@ -8,6 +8,7 @@
  */
 #include "service_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,19 +87,22 @@ int chs_service__request_parse(chs_request *out, const char *line, size_t len, c
 		return refuse(out, CHS_RPC_INVALID_REQUEST, "a request is a JSON object", reply);
 	}
 	out->id = json_incref(json_object_get(doc, "id"));
-	method = json_object_get(doc, "method");
+	method = json_incref(json_object_get(doc, "method"));
 	params = json_object_get(doc, "params");
 	out->params = params ? json_incref(params) : json_object();
 	json_decref(doc);
+	if (json_is_string(method))
+		snprintf(out->method, sizeof(out->method), "%s",
+			 strlen(json_string_value(method)) < sizeof(out->method)
+			 ? json_string_value(method) : "?"); /* too long to be one */
+	json_decref(method);
 	if (!out->params || !json_is_object(out->params))
 		return refuse(out, CHS_RPC_INVALID_REQUEST, "\"params\" must be an object", reply);
-	if (!json_is_string(method))
+	if (!out->method[0])
 		return refuse(out, CHS_RPC_INVALID_REQUEST, "a request names its \"method\"", reply);
 	for (i = 0; i < sizeof(methods) / sizeof(*methods); i++)
-		if (strcmp(json_string_value(method), methods[i]) == 0) {
-			strcpy(out->method, methods[i]);
+		if (strcmp(out->method, methods[i]) == 0)
 			return 0;
-		}
 	return refuse(out, CHS_RPC_INVALID_REQUEST,
 		      "unknown method: the service answers status, sync, reload and stop", reply);
 }

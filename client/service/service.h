@@ -42,6 +42,10 @@ typedef struct chs_service_opts {
  * Installs handlers for SIGTERM, SIGINT and SIGHUP for its duration. */
 int chs_service_run(const chs_service_opts *opts);
 
+/* 0 when no service serves the store in `dir`; CHS_EBUSY naming its pid
+ * otherwise (before a second one asks for a passphrase). */
+int chs_service_check_free(const char *dir);
+
 /* Send one request to the service serving the store in `dir` and wait up
  * to `timeout_ms` for its answer. `params_json` is a JSON object's text
  * (NULL: {}). `*result_json` (malloc'ed) is the result's JSON text.

@@ -163,6 +163,13 @@ void chs_service__hotfolder_rescan(chs_hotfolder *h);
 void chs_service__hotfolder_stop(chs_hotfolder *h);
 
 /* ------------------------------------------------------------------ */
+/* client.c (besides chs_service_call)                                  */
+
+/* CHS_EBUSY naming the pid written in the pid file `fd` of the service
+ * that holds the store in `dir`. */
+int chs_service__busy(const char *dir, int fd);
+
+/* ------------------------------------------------------------------ */
 /* control.c: on the loop thread                                        */
 
 typedef struct chs_control chs_control;
