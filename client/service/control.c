@@ -4,7 +4,8 @@
  * A Unix stream socket only the store's owner may reach: it is made
  * mode 0600 (under umask 077, so it never exists with wider rights), and
  * every connection's peer is checked with SO_PEERCRED, which libuv does
- * not offer, through uv_fileno(): another uid is closed unanswered.
+ * not offer, through uv_fileno(): a uid other than the service's own (or
+ * root's) is closed unanswered.
  *
  * Each connection reads newline-terminated requests of at most
  * CHS_CONTROL_LINE_MAX bytes; a longer one is answered with an error and
@@ -241,7 +242,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	}
 }
 
-/* The peer must be this service's own user. */
+/* The peer must be this service's own user, or root (who could read
+ * the store's folder anyway). */
 static int peer_is_owner(uv_pipe_t *p)
 {
 	struct ucred cred;
@@ -251,7 +253,7 @@ static int peer_is_owner(uv_pipe_t *p)
 	if (uv_fileno((uv_handle_t *)p, &fd) < 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return 0;
-	return cred.uid == geteuid();
+	return cred.uid == geteuid() || cred.uid == 0;
 }
 
 static void on_connection(uv_stream_t *server, int status)
