@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "service.h"
+#include "schedule.h"
 #include "crypto/crypto.h"
 #include "client/store/store.h"
 
@@ -70,31 +71,7 @@ void chs_service__request_dispose(chs_request *r);
 char *chs_service__reply_result(json_t *id, json_t *result);
 char *chs_service__reply_error(json_t *id, int code, const char *message);
 
-/* ------------------------------------------------------------------ */
-/* schedule.c                                                           */
-
-typedef struct chs_schedule_conf {
-	long interval_s;      /* 0: no interval */
-	int window_start;     /* minutes after local midnight; -1: no window */
-	int window_end;
-	long after_write_s;
-	uint64_t offset_ms;   /* this store's fixed offset, 0 .. 60 s */
-} chs_schedule_conf;
-
-typedef struct chs_backoff {
-	unsigned failures;    /* in a row; 0 after a good sync */
-	uint64_t delay_ms;    /* the current wait */
-} chs_backoff;
-
-/* When the next sync is due (wall-clock ms since the epoch), given the
- * last good sync's time (0: never), the last attempt's (0: never) and
- * now. A window is in local time. Never earlier than now. */
-uint64_t chs_service__next_sync(const chs_schedule_conf *c, uint64_t last_good_ms,
-				uint64_t now_ms);
-/* After a failed attempt: the wait before the next, with full jitter
- * (a random time between 0 and min(15 min, 30 s * 2^failures)). */
-uint64_t chs_service__backoff_fail(chs_backoff *b);
-void chs_service__backoff_reset(chs_backoff *b);
+/* schedule.c: client/service/schedule.h (offered, for its tests) */
 
 /* ------------------------------------------------------------------ */
 /* notify.c                                                             */

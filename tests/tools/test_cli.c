@@ -191,7 +191,22 @@ START_TEST(test_cli__config)
 	ck_assert_ptr_nonnull(strstr(r.err, "unknown setting 'no.such.key'"));
 	run(&r, "config", "--list", "--json", NULL);
 	ck_status(r, 0);
-	ck_assert_str_eq(r.out, "{\"remote.url\":\"\",\"terminal.name\":\"exam-2\"}\n");
+	ck_assert_str_eq(r.out, "{\"remote.url\":\"\",\"scan.folder\":\"\",\"scan.keep\":\"true\","
+			 "\"scan.rescan\":\"10m\",\"scan.settle\":\"3\",\"sync.after_write\":\"30\","
+			 "\"sync.interval\":\"5m\",\"sync.timeout\":\"60\",\"sync.window\":\"\","
+			 "\"terminal.name\":\"exam-2\"}\n");
+	/* the service's settings refuse what it could not read */
+	run(&r, "config", "sync.interval", "5 minutes", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "sync.interval takes a duration"));
+	run(&r, "config", "sync.window", "01:00-25:00", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "like 01:00-04:00"));
+	run(&r, "config", "sync.window", "22:30-04:00", NULL);
+	ck_status(r, 0);
+	run(&r, "config", "scan.folder", "scans", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "absolute path"));
 	run(&r, "config", NULL);
 	ck_status(r, 1);
 }
