@@ -135,16 +135,19 @@ void cli_service_status_print(json_t *svc)
 	last = json_object_get(svc, "last_sync");
 	if (strcmp(str(last, "outcome"), "none") == 0)
 		printf("  last sync:  none yet\n");
+	else if (strcmp(str(last, "outcome"), "ok") == 0)
+		printf("  last sync:  %s ok (%lld change%s in, %lld out)\n", cli_safe(str(last, "at")),
+		       num(last, "changes_in"), plural(num(last, "changes_in"), "", "s"),
+		       num(last, "changes_out"));
 	else
-		printf("  last sync:  %s %s (%lld change%s in, %lld out)\n", cli_safe(str(last, "at")),
-		       cli_safe(str(last, "outcome")), num(last, "changes_in"),
-		       plural(num(last, "changes_in"), "", "s"), num(last, "changes_out"));
+		printf("  last sync:  %s %s\n", cli_safe(str(last, "at")),
+		       cli_safe(str(last, "outcome")));
 	if (*str(last, "error"))
 		printf("  why:        %s\n", cli_safe(str(last, "error")));
 	printf("  next sync:  %s\n", cli_safe(str(svc, "next_attempt")));
 	back = json_object_get(svc, "backoff");
 	if ((n = num(back, "failures")) > 0)
-		printf("  retrying:   %lld failed tr%s since %s, waiting up to %llds\n", n,
+		printf("  retrying:   %lld failed tr%s since %s; this wait %llds\n", n,
 		       plural(n, "y", "ies"), cli_safe(str(back, "failing_since")),
 		       num(back, "delay_s"));
 	printf("  waiting:    %lld batch%s to send, %lld record%s under review\n",
