@@ -69,8 +69,9 @@ static void print_main_help(FILE *out)
 	      "$CHARTSYNC_STORE, else $STATE_DIRECTORY (systemd), else\n"
 	      "~/.local/share/chartsync. The user is\n"
 	      "--user NAME, else $CHARTSYNC_USER, else the store's only user, else\n"
-	      "your login name. The passphrase is asked for at the terminal, or\n"
-	      "read from $CHARTSYNC_PASSPHRASE_FILE or $CHARTSYNC_PASSPHRASE.\n"
+	      "your login name. The passphrase is read from $CHARTSYNC_PASSPHRASE_FILE,\n"
+	      "$CHARTSYNC_PASSPHRASE or systemd's $CREDENTIALS_DIRECTORY/passphrase,\n"
+	      "else asked for at the terminal.\n"
 	      "\n"
 	      "Exit status, for every command: 0 done; 1 a malformed command line (an\n"
 	      "unknown command, kind, setting KEY or option, a missing argument, an\n"
@@ -400,8 +401,7 @@ int cli_open(cli_ctx *ctx, chs_store **out)
 	*out = NULL;
 	if ((err = chs_store_probe(cli_store_dir(ctx))) < 0)
 		return err;
-	if ((err = cli_passphrase(&pass, &len, "CHARTSYNC_PASSPHRASE_FILE",
-				  "CHARTSYNC_PASSPHRASE", "Passphrase: ", 0)) < 0)
+	if ((err = cli_passphrase_open(&pass, &len)) < 0)
 		return err;
 	err = chs_store_open(out, cli_store_dir(ctx), cli_user(ctx), pass, len);
 	chs_secret_free(pass);

@@ -138,6 +138,16 @@ int cli_open(cli_ctx *ctx, chs_store **out);
  * to try first; `confirm` asks twice at a terminal. */
 int cli_passphrase(char **out, size_t *len, const char *file_env,
 		   const char *env, const char *prompt, int confirm);
+/* The passphrase that opens a store: $CHARTSYNC_PASSPHRASE_FILE, else
+ * $CHARTSYNC_PASSPHRASE, else systemd's credential
+ * $CREDENTIALS_DIRECTORY/passphrase (a service's), else the terminal. */
+int cli_passphrase_open(char **out, size_t *len);
+/* A service user's passphrase, kept in `path`: a file that does not exist
+ * yet is created (O_EXCL, mode 0600, fsynced) holding a new random
+ * passphrase (`*created` 1: remove it if the user is not added after
+ * all); an existing one gives its first line, and is refused when others
+ * may read it. */
+int cli_passphrase_service(char **out, size_t *len, const char *path, int *created);
 
 /* Progress on stderr, as git shows it (progress.c): a chs_*_opts
  * progress callback with a cli_meter (zeroed) as its payload; it draws

@@ -1,5 +1,6 @@
 /*
- * chartsync user add NAME [--admin] | user ls [--json] | user rm NAME [--rekey]
+ * chartsync user add NAME [--admin] | user add --service NAME
+ * [--passphrase-file FILE] | user ls [--json] | user rm NAME [--rekey]
  */
 #include "cli.h"
 
@@ -7,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char user_help[] =
 	"usage: chartsync user add NAME [--admin]\n"
+	"       chartsync user add --service NAME [--passphrase-file FILE]\n"
 	"       chartsync user ls [--json]\n"
 	"       chartsync user rm NAME [--rekey]\n"
 	"\n"
@@ -19,19 +22,81 @@ static const char user_help[] =
 	"at the terminal, or read from $CHARTSYNC_NEW_PASSPHRASE_FILE or\n"
 	"$CHARTSYNC_NEW_PASSPHRASE. The last admin cannot be removed.\n"
 	"\n"
+	"--service adds the sign-in of a program that runs unattended, such as\n"
+	"'chartsync daemon': it syncs, takes in scans and answers status, and\n"
+	"can never show, open, list, export or change a chart. Nobody types its\n"
+	"passphrase: with --passphrase-file FILE that does not exist yet, a\n"
+	"random one is made and written to FILE (mode 0600); an existing FILE\n"
+	"gives its first line, and must be readable by its owner only. The\n"
+	"service then opens the store with that file as\n"
+	"$CHARTSYNC_PASSPHRASE_FILE, or as systemd's credential\n"
+	"$CREDENTIALS_DIRECTORY/passphrase.\n"
+	"\n"
 	"A removed user is refused at once, but a copy of their old key slot\n"
 	"and passphrase still unwraps the store key until the store gets a new\n"
 	"one: --rekey does that right after removing them (as 'chartsync\n"
 	"rekey' does), which shuts them out for good.\n";
 
+typedef struct user_opts {
+	int admin, rekey, service;
+	const char *pass_file; /* --passphrase-file */
+} user_opts;
+
 static int user_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 {
-	(void)ctx;
-	(void)arg;
-	if (c != 'a' && c != 'k')
+	user_opts *o = payload;
+
+	if (c == 'a')
+		o->admin = 1;
+	else if (c == 'k')
+		o->rekey = 1;
+	else if (c == 's')
+		o->service = 1;
+	else if (c == 'p' && !*arg)
+		return cli_usage(ctx, "--passphrase-file needs a file name"), -1;
+	else if (c == 'p')
+		o->pass_file = arg;
+	else
 		return -1;
-	((int *)payload)[c == 'k'] = 1;
 	return 0;
+}
+
+/* A service's passphrase: from FILE (made when new), else the usual
+ * sources of a new passphrase. */
+static int service_pass(const user_opts *o, char **pass, size_t *len, int *created)
+{
+	*created = 0;
+	if (o->pass_file)
+		return cli_passphrase_service(pass, len, o->pass_file, created);
+	return cli_passphrase(pass, len, "CHARTSYNC_NEW_PASSPHRASE_FILE",
+			      "CHARTSYNC_NEW_PASSPHRASE", "Passphrase for the service: ", 1);
+}
+
+static int service_add(cli_ctx *ctx, const char *name, const user_opts *o)
+{
+	chs_store *s = NULL;
+	char *pass = NULL;
+	size_t len = 0;
+	int err, created = 0;
+
+	if ((err = cli_open(ctx, &s)) < 0)
+		return cli_fail(err);
+	if (!chs_store_user_is_admin(s)) {
+		/* Refuse before making a passphrase file nobody will use. */
+		err = chs_store_user_add_service(s, name, "x", 1);
+	} else if ((err = service_pass(o, &pass, &len, &created)) == 0 &&
+		   (err = chs_store_user_add_service(s, name, pass, len)) < 0 && created) {
+		/* its passphrase opens nothing: take the new file away too */
+		unlink(o->pass_file);
+		created = 0;
+	}
+	chs_secret_free(pass);
+	if (err == 0)
+		printf("added service user '%s'%s%s%s\n", cli_safe(name),
+		       created ? "; its passphrase is in '" : "",
+		       created ? cli_safe(o->pass_file) : "", created ? "'" : "");
+	chs_store_free(s);
+	return err < 0 ? cli_fail(err) : CLI_OK;
 }
 
 static int user_add(cli_ctx *ctx, const char *name, int admin)
@@ -76,14 +141,15 @@ static int print_users(const chs_user *u, size_t n, int json)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
+		const char *kind = u[i].service ? "service" : u[i].admin ? "admin" : "user";
+
 		format_time(when, sizeof(when), u[i].created);
 		if (arr)
-			json_array_append_new(arr, json_pack("{s:s, s:b, s:s}",
-				"name", u[i].name, "admin", u[i].admin,
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}",
+				"name", u[i].name, "admin", u[i].admin, "kind", kind,
 				"created", when));
 		else
-			printf("%-20s %-6s %s\n", cli_safe(u[i].name),
-			       u[i].admin ? "admin" : "user", when);
+			printf("%-20s %-7s %s\n", cli_safe(u[i].name), kind, when);
 	}
 	if (!arr)
 		return CLI_OK;
@@ -143,24 +209,36 @@ int cmd_user(cli_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "admin", no_argument, NULL, 'a' },
 		{ "rekey", no_argument, NULL, 'k' },
+		{ "service", no_argument, NULL, 's' },
+		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
 		CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
 	};
 	const char *verb;
-	int flags[2] = { 0, 0 }; /* --admin, --rekey */
+	user_opts o = { 0, 0, 0, NULL };
 	int admin, rekey, i, nargs;
 
 	ctx->help_text = user_help;
-	if ((i = cli_parse(ctx, argc, argv, opts, user_opt, flags)) < 0)
+	if ((i = cli_parse(ctx, argc, argv, opts, user_opt, &o)) < 0)
 		return CLI_USAGE;
-	admin = flags[0];
-	rekey = flags[1];
+	admin = o.admin;
+	rekey = o.rekey;
 	if (ctx->help)
 		return cli_help(ctx);
 	if (i >= argc)
 		return cli_usage(ctx, "which? 'user add', 'user ls' or 'user rm'");
 	verb = argv[i];
 	nargs = argc - i - 1;
+	if (o.pass_file && !o.service)
+		return cli_usage(ctx, "--passphrase-file goes with 'user add --service'");
+	if (o.service && admin)
+		return cli_usage(ctx, "a service user is never an admin: give --service or --admin");
+	if (o.service && strcmp(verb, "add") == 0 && nargs == 1 && !rekey)
+		return service_add(ctx, argv[i + 1], &o);
+	if (o.service && strcmp(verb, "add") == 0 && nargs != 1)
+		return cli_usage(ctx, "wrong arguments for 'user add --service'");
+	if (o.service)
+		return cli_usage(ctx, "--service goes with 'user add'");
 	if (strcmp(verb, "ls") == 0 && nargs == 0 && !admin && !rekey)
 		return user_ls(ctx);
 	if (strcmp(verb, "add") == 0 && nargs == 1 && !rekey)

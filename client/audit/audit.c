@@ -333,6 +333,9 @@ int chs_access_show(chs_record **out, chs_store *s, const char *id)
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(id);
 
+	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	err = audited_one(s, "show", id, fetch_record, drop_record, &r);
 	*out = r;
 	return err;
@@ -347,6 +350,9 @@ int chs_access_log(chs_history **out, chs_store *s, const char *id)
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(id);
 
+	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	err = audited_one(s, "log", id, fetch_history, drop_history, &h);
 	*out = h;
 	return err;
@@ -381,6 +387,8 @@ int chs_access_list(chs_record_list **out, chs_store *s, const char *type,
 	CHS_ASSERT_ARG(s);
 
 	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	if (!patient)
 		return chs_record_query(out, s, type, NULL);
 	if ((err = chs_record_resolve(s, patient, hex)) < 0)
@@ -412,6 +420,9 @@ int chs_access_cat(chs_store *s, const char *id, int fd)
 
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(id);
+
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 
 	if ((err = access_one(s, "cat", id, &a)) < 0)
 		return err;

@@ -340,6 +340,8 @@ int chs_chart_open(chs_store *s, const char *patient, char **text, chs_access **
 	CHS_ASSERT_ARG(access);
 
 	*access = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	if ((err = chs_audit__access_begin(&a, "open")) < 0)
 		return err;
 	if ((err = chart_build(s, patient, &c, pid, text)) < 0)

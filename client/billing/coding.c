@@ -135,6 +135,9 @@ int chs_coding_send(chs_store *s, const char *encounter)
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(encounter);
 
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
+
 	if ((err = load_visit(s, encounter, &v)) < 0)
 		goto done;
 	if (is_queued(&v)) {
@@ -174,6 +177,9 @@ int chs_coding_done(chs_store *s, const char *encounter)
 
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(encounter);
+
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 
 	if ((err = load_visit(s, encounter, &v)) < 0)
 		goto done;
@@ -432,6 +438,8 @@ int chs_coding_queue(chs_coding_list **out, chs_store *s)
 	CHS_ASSERT_ARG(s);
 
 	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	if (!(l = calloc(1, sizeof(*l))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if ((err = chs_store__prepare(s, &st,
@@ -810,6 +818,8 @@ int chs_coding_assign(chs_coding_assignment **out, chs_store *s, const char *enc
 	CHS_ASSERT_ARG(o->icd || o->nicd == 0);
 
 	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	memset(&x, 0, sizeof(x));
 	if (!o->cpt && o->nicd == 0)
 		return chs_error_set(CHS_EINVALID, "nothing to assign: give --cpt or --icd");
@@ -942,6 +952,9 @@ int chs_claims_export(chs_store *s, const char *since, char **csv, size_t *rows)
 
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(csv);
+
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 
 	*csv = NULL;
 	if (rows)

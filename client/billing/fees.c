@@ -537,6 +537,9 @@ int chs_fees_import(chs_store *s, const char *path, const char *site,
 	CHS_ASSERT_ARG(path);
 	CHS_ASSERT_ARG(res);
 
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
+
 	memset(res, 0, sizeof(*res));
 	memset(&ff, 0, sizeof(ff));
 	if ((err = chs_file_read(path, FEES_FILE_MAX, &text, &len)) < 0)
@@ -825,6 +828,9 @@ int chs_codes_import(chs_store *s, const char *path, const char *system,
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(path);
 	CHS_ASSERT_ARG(count);
+
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 
 	plen = strlen(path);
 	*count = 0;

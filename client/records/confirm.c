@@ -235,6 +235,8 @@ int chs_record_confirmation(chs_confirmation **out, chs_store *s, const char *id
 	CHS_ASSERT_ARG(id);
 
 	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	memset(&t, 0, sizeof(t));
 	chs_buf_init(&t.heads, 0);
 	if ((err = load_confirmation(s, id, &t, &f, &changes, &n, when, hex)) == 0 && n > 0)
@@ -355,6 +357,8 @@ int chs_record_confirm(chs_store *s, const char *const *ids, size_t n,
 
 	if (added)
 		*added = 0;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	if (n == 0)
 		return chs_error_set(CHS_EINVALID, "no record to confirm");
 	if ((err = chs_records__writer_begin(&w, s)) < 0)
@@ -437,6 +441,8 @@ int chs_record_list_unconfirmed(chs_record_list **out, chs_store *s,
 	CHS_ASSERT_ARG(s);
 
 	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	if (patient) {
 		if ((err = chs_record_resolve(s, patient, hex)) < 0)
 			return err;

@@ -465,6 +465,9 @@ int chs_record_import(chs_store *s, const char *path, int64_t *count)
 	CHS_ASSERT_ARG(path);
 	CHS_ASSERT_ARG(count);
 
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
+
 	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
 	*count = 0;
 	if (!f)

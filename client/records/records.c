@@ -509,6 +509,9 @@ int chs_record_add(chs_store *s, const char *type, const chs_edit *edits,
 	CHS_ASSERT_ARG(edits || n == 0);
 	CHS_ASSERT_ARG(id_out);
 
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
+
 	t = entry_type(type);
 	if (!t)
 		return chs_error_last_code();
@@ -784,6 +787,9 @@ int chs_record_set(chs_store *s, const char *id, const chs_edit *edits,
 	CHS_ASSERT_ARG(id);
 	CHS_ASSERT_ARG(edits || n == 0);
 
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
+
 	if ((err = chs_records__writer_begin(&w, s)) < 0)
 		return err;
 	if ((err = load_info(s, id, &ri)) < 0 ||
@@ -841,6 +847,9 @@ int chs_record_rm(chs_store *s, const char *id)
 
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(id);
+
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 
 	if ((err = chs_records__writer_begin(&w, s)) < 0)
 		return err;

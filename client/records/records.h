@@ -234,6 +234,9 @@ void chs_history_free(chs_history *h);
  * under review), oldest first, as a list (without their histories: see
  * chs_access_show() for the candidates). */
 int chs_review_list(chs_record_list **out, chs_store *s);
+/* How many records are under review: a number only, so a service user
+ * (which chs_review_list() refuses) can report it in its status. */
+int chs_review_count(chs_store *s, int64_t *out);
 /* Settle a record under review with a resolve change whose parents are
  * all the heads: the edits given, or, with `take`, the values of that
  * change (an id prefix of one of the candidates). Fields under review

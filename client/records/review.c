@@ -151,6 +151,9 @@ int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
 	CHS_ASSERT_ARG(id);
 	CHS_ASSERT_ARG(edits || n == 0);
 
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
+
 	if ((n > 0) == (take != NULL))
 		return chs_error_set(CHS_EINVALID,
 				     "give either FIELD=VALUE... or --take CHANGE");

@@ -212,6 +212,15 @@ int chs_record_query(chs_record_list **out, chs_store *s, const char *type,
 	return list_rows(s, st, !type, out);
 }
 
+int chs_review_count(chs_store *s, int64_t *out)
+{
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(out);
+
+	*out = 0;
+	return chs_store__get_int(s, "SELECT count(*) FROM records WHERE review", out);
+}
+
 int chs_review_list(chs_record_list **out, chs_store *s)
 {
 	sqlite3_stmt *st = NULL;
@@ -221,6 +230,8 @@ int chs_review_list(chs_record_list **out, chs_store *s)
 	CHS_ASSERT_ARG(s);
 
 	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	if ((err = chs_store__prepare(s, &st,
 		     /* "review, rowid" is the order of the review index (all
 		      * its keys are 1): ordered by rowid alone, SQLite read

@@ -436,12 +436,31 @@ static int seal(chs_writer *w)
 	return err;
 }
 
+/* A service user writes two things only: the attachment of a scan it
+ * takes in, and the archive events its sync records (replicate/tamper.c),
+ * both new records. Whatever else (an access event, an edit, a
+ * confirmation, a code) would be the service changing a chart. */
+static int service_may_write(chs_writer *w, const chs_change *c)
+{
+	const char *type = c->type ? c->type : "";
+
+	if (!chs_store_user_is_service(w->s))
+		return 0;
+	if (c->op == CHS_OP_CREATE &&
+	    (strcmp(type, "attachment") == 0 || strcmp(type, CHS_ARCHIVE_EVENT_TYPE) == 0))
+		return 0;
+	return chs_store__refuse_service(w->s);
+}
+
 /* A billing office holds no clinical key: what it wrote there could
  * never be sent, and would hold back everything saved after it. */
 static int may_write(chs_writer *w, const chs_change *c)
 {
 	const chs_type_def *t = chs_schema_type(c->type ? c->type : "");
+	int err;
 
+	if ((err = service_may_write(w, c)) < 0)
+		return err;
 	if (w->role && t && t->compartment == CHS_CLINICAL &&
 	    !chs_role_reads((chs_role)w->role, CHS_COMPARTMENT_CLINICAL))
 		return chs_error_set(CHS_EDENIED,
@@ -487,7 +506,9 @@ int chs_records__writer_put(chs_writer *w, chs_change *c)
 	chs_change *k = NULL;
 	int empty = 0, err;
 
-	if ((err = chs_records__companion_split(w->s, w->role, c, &k, &empty)) < 0) {
+	/* before the split, which could refuse for another reason first */
+	if ((err = service_may_write(w, c)) < 0 ||
+	    (err = chs_records__companion_split(w->s, w->role, c, &k, &empty)) < 0) {
 		chs_change_free(c);
 		return err;
 	}

@@ -276,6 +276,8 @@ int chs_report_access(chs_access_report **out, chs_store *s, const chs_access_fi
 	CHS_ASSERT_ARG(s);
 
 	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	memset(&r, 0, sizeof(r));
 	r.f = f ? f : &none;
 	if ((err = check_filter(&r)) < 0)

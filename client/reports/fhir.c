@@ -765,6 +765,9 @@ int chs_export_fhir(chs_store *s, const char *patient_id, const chs_report_opts 
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(out);
 
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
+
 	memset(&x, 0, sizeof(x));
 	x.s = s;
 	x.out = out;

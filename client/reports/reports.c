@@ -1122,6 +1122,8 @@ int chs_report_consistency(chs_consistency_report **out, chs_store *s,
 	CHS_ASSERT_ARG(s);
 
 	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	memset(&rp, 0, sizeof(rp));
 	rp.s = s;
 	chs_report__opts(&rp.o, opts);
@@ -1336,6 +1338,8 @@ int chs_report_coding(chs_coding_report **out, chs_store *s, const chs_report_op
 	CHS_ASSERT_ARG(s);
 
 	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	memset(&c, 0, sizeof(c));
 	chs_report__opts(&c.o, opts);
 	if ((err = chs_store__prepare(s, &st,

@@ -317,6 +317,7 @@ int chs_store_status(chs_store *s, chs_status *out)
 	out->path = s->dir;
 	out->user = s->user;
 	out->admin = s->admin;
+	out->service = s->service;
 	out->device_id = s->device_id;
 	out->store_id = s->store_id;
 	if ((err = chs_config_get(s, "terminal.name", &out->terminal)) < 0 ||

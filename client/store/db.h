@@ -11,7 +11,7 @@
 #include "client/store/store.h"
 #include "sync/sync.h"
 
-#define CHS_STORE_SCHEMA 4           /* schema version this code writes */
+#define CHS_STORE_SCHEMA 5           /* schema version this code writes */
 #define CHS_BUSY_TIMEOUT_MS 30000    /* wait this long for other writers */
 #define CHS_CHECKPOINT_FRAMES 1000   /* checkpoint once the WAL is this long */
 #define CHS_USER_NAME_MAX 64         /* bytes */
@@ -24,6 +24,7 @@ struct chs_store {
 	char *lock_path;
 	char *user;
 	int admin;
+	int service;        /* the opener is a service user (users.c) */
 	char store_id[33];
 	char device_id[33];
 	unsigned char *key; /* the store key, secret memory */
@@ -97,6 +98,11 @@ int chs_store__check_user_name(const char *name);
 /* Create or refresh a slot for `user` under the writer lock. */
 int chs_store__slot_set(chs_store *s, const char *user, const char *pass,
 			size_t passlen);
+/* CHS_EDENIED, with the message a technician sees, when the opener is a
+ * service user: the guard of every view and write of a chart that a
+ * service may not make (records, audit, billing, reports). 0 for a
+ * person. */
+int chs_store__refuse_service(const chs_store *s);
 
 
 /* ---- config.c ---- */

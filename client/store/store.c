@@ -69,12 +69,17 @@
 	"CREATE INDEX IF NOT EXISTS records_fee ON records(type) WHERE type = 'fee';" \
 	"CREATE INDEX IF NOT EXISTS records_deleted ON records(deleted) WHERE deleted;"
 
+/* Schema 5. Service users (users.c): a daemon's sign-in, which syncs and
+ * takes in scans but never reads or changes a chart. */
+#define SCHEMA5_SQL \
+	"ALTER TABLE users ADD COLUMN service INTEGER NOT NULL DEFAULT 0;"
+
 static const char *const schema_sql =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 	" WITHOUT ROWID;"
 	"CREATE TABLE users(name TEXT PRIMARY KEY, admin INTEGER NOT NULL,"
-	" created INTEGER NOT NULL) WITHOUT ROWID;"
+	" created INTEGER NOT NULL, service INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
 	"CREATE TABLE device(id INTEGER PRIMARY KEY CHECK (id = 1),"
 	" public BLOB NOT NULL, secret BLOB NOT NULL);"
 	/* Records: the merged state of each record, recomputed from its
@@ -650,11 +655,24 @@ static int set_schema_version(chs_store *s)
 	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "upgrading the store");
 }
 
+/* ALTER TABLE has no IF NOT EXISTS for columns. */
+static int add_service_column(chs_store *s)
+{
+	int64_t has = 0;
+	int err;
+
+	if ((err = chs_store__get_int(s, "SELECT count(*) FROM pragma_table_info('users')"
+					  " WHERE name = 'service'", &has)) < 0)
+		return err;
+	return has ? 0 : chs_store__exec(s, SCHEMA5_SQL);
+}
+
 /* A store made by schema 1 gains the replication tables; one made by
  * schema 1 or 2 the attachment and coding tables, with every attachment
  * it holds to send (before schema 3 no attachment bytes travelled: all
  * are its own); one made by schema 1 to 3 the indexes of batches by
- * device, of fee lines and of removed records. The version is read again under the write lock: another
+ * device, of fee lines and of removed records; one made by schema 1 to 4
+ * the service flag of users. The version is read again under the write lock: another
  * process may have upgraded the store meanwhile. */
 static int upgrade(chs_store *s)
 {
@@ -673,6 +691,8 @@ static int upgrade(chs_store *s)
 		goto fail;
 	if (from < 4 && (err = chs_store__exec(s, SCHEMA4_SQL)) < 0)
 		goto fail;
+	if (from < 5 && (err = add_service_column(s)) < 0)
+		goto fail;
 	if (from < CHS_STORE_SCHEMA && (err = set_schema_version(s)) < 0)
 		goto fail;
 	return chs_store__commit(s);
@@ -685,7 +705,7 @@ fail:
  * user still on the list (a removed user's old slot file opens nothing). */
 static int verify_opened(chs_store *s)
 {
-	char *id = NULL, *schema = NULL, *admin = NULL;
+	char *id = NULL, *schema = NULL, *flags = NULL;
 	int err;
 
 	if ((err = check_wal_mode(s)) < 0 ||
@@ -707,19 +727,23 @@ static int verify_opened(chs_store *s)
 				    s->dir);
 		goto done;
 	}
-	err = chs_store__get_text(s, "SELECT admin FROM users WHERE name = ?",
-				  s->user, &admin);
-	if (err == CHS_ENOTFOUND)
+	/* admin 0 or 1, service 0 or 1: one digit each */
+	err = chs_store__get_text(s, "SELECT (admin != 0) || (service != 0) FROM users"
+				  " WHERE name = ?", s->user, &flags);
+	if (err == CHS_ENOTFOUND) {
 		err = wrong_user_or_passphrase(s);
-	else if (err == 0)
-		s->admin = strcmp(admin, "0") != 0;
+	} else if (err == 0) {
+		s->service = flags[0] && flags[1] == '1';
+		/* a service is never an admin, whatever the row says */
+		s->admin = flags[0] == '1' && !s->service;
+	}
 done:
 	if (err == CHS_ENOTFOUND)
 		err = chs_error_set(CHS_EDAMAGED, "the store '%s' is damaged (missing settings)",
 				    s->dir);
 	free(id);
 	free(schema);
-	free(admin);
+	free(flags);
 	return err;
 }
 
@@ -941,6 +965,11 @@ const char *chs_store_user(const chs_store *s)
 int chs_store_user_is_admin(const chs_store *s)
 {
 	return s->admin;
+}
+
+int chs_store_user_is_service(const chs_store *s)
+{
+	return s->service;
 }
 
 const char *chs_store_path(const chs_store *s)

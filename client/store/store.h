@@ -64,6 +64,8 @@ int chs_store_default_user(char **out, const char *dir);
  * change and access event records this. Borrowed. */
 const char *chs_store_user(const chs_store *s);
 int chs_store_user_is_admin(const chs_store *s);
+/* 1 when the opener is a service user (chs_store_user_add_service()). */
+int chs_store_user_is_service(const chs_store *s);
 const char *chs_store_path(const chs_store *s);
 const char *chs_store_id(const chs_store *s);
 const char *chs_store_device_id(const chs_store *s);
@@ -85,6 +87,7 @@ int chs_store_verify_pages(chs_store *s);
 typedef struct chs_user {
 	char *name;
 	int admin;
+	int service;     /* a service user: never an admin */
 	int64_t created; /* Unix seconds */
 } chs_user;
 
@@ -92,6 +95,16 @@ typedef struct chs_user {
  * opener is not an admin, CHS_EEXISTS when the name is taken. */
 int chs_store_user_add(chs_store *s, const char *name, int admin,
 		       const char *passphrase, size_t passphrase_len);
+/* Add a service user: the sign-in of a program that runs unattended (the
+ * clinic's daemon), whose passphrase is kept in a file (admins only). A
+ * service user syncs, takes in scans (chs_attach()), and reads the
+ * store's status, settings and roster; it is never an admin, and every
+ * view or change of a chart refuses it with CHS_EDENIED: the audited
+ * views, every local write but a new attachment, review, confirmation,
+ * coding, billing and the reports. CHS_EDENIED when the opener is not an
+ * admin, CHS_EEXISTS when the name is taken. */
+int chs_store_user_add_service(chs_store *s, const char *name,
+			       const char *passphrase, size_t passphrase_len);
 /* Remove a user (admins only; never the last admin). Their key slot is
  * deleted and the store refuses them from then on. */
 int chs_store_user_rm(chs_store *s, const char *name);
@@ -151,6 +164,7 @@ typedef struct chs_status {
 	const char *path;      /* borrowed from the store */
 	const char *user;
 	int admin;
+	int service;           /* the opener is a service user */
 	char *terminal;        /* malloc'ed */
 	const char *device_id;
 	const char *store_id;

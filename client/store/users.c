@@ -6,6 +6,13 @@
  * key slot only lets its owner unwrap the store key. Adding writes the
  * slot first (a slot without a row opens nothing); removing deletes the
  * row first (the user is refused from that moment), then the slot.
+ *
+ * A service user is the sign-in of a program that runs unattended (the
+ * clinic's daemon): its passphrase sits in a file, so whoever reads that
+ * file is that user. It may sync, take in scans and read the store's
+ * status and settings, never an admin's work, and never see or change a
+ * chart: the modules that show or write charts ask
+ * chs_store__refuse_service() first.
  */
 #include "store_int.h"
 
@@ -33,6 +40,15 @@ int chs_store__check_user_name(const char *name)
 				     name);
 	}
 	return 0;
+}
+
+int chs_store__refuse_service(const chs_store *s)
+{
+	if (!s->service)
+		return 0;
+	return chs_error_set(CHS_EDENIED,
+			     "'%s' is a service user: it syncs and takes in scans, and cannot read"
+			     " or change charts; sign in as a person", s->user);
 }
 
 static int require_admin(chs_store *s, const char *what)
@@ -84,17 +100,18 @@ static int user_exists(chs_store *s, const char *name, int *admin)
 	return 1;
 }
 
-static int insert_user(chs_store *s, const char *name, int admin)
+static int insert_user(chs_store *s, const char *name, int admin, int service)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	if ((err = chs_store__prepare(s, &st,
-		     "INSERT INTO users(name, admin, created) VALUES (?, ?, ?)")) < 0)
+		     "INSERT INTO users(name, admin, created, service) VALUES (?, ?, ?, ?)")) < 0)
 		return err;
 	if ((err = chs_store__bind_text(s, st, 1, name)) < 0 ||
 	    (err = chs_store__bind_int64(s, st, 2, admin ? 1 : 0)) < 0 ||
-	    (err = chs_store__bind_int64(s, st, 3, chs_util__now())) < 0) {
+	    (err = chs_store__bind_int64(s, st, 3, chs_util__now())) < 0 ||
+	    (err = chs_store__bind_int64(s, st, 4, service ? 1 : 0)) < 0) {
 		chs_store__finish(s, st);
 		return err;
 	}
@@ -103,14 +120,10 @@ static int insert_user(chs_store *s, const char *name, int admin)
 	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "adding the user");
 }
 
-int chs_store_user_add(chs_store *s, const char *name, int admin,
-		       const char *pass, size_t passlen)
+static int add_user(chs_store *s, const char *name, int admin, int service,
+		    const char *pass, size_t passlen)
 {
 	int err;
-
-	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(name);
-	CHS_ASSERT_ARG(pass || passlen == 0);
 
 	if ((err = require_admin(s, "add users")) < 0 ||
 	    (err = chs_store__check_user_name(name)) < 0)
@@ -127,12 +140,32 @@ int chs_store_user_add(chs_store *s, const char *name, int admin,
 	}
 	/* The slot first, then the row, both inside the writer lock. */
 	if ((err = chs_store__slot_set(s, name, pass, passlen)) < 0 ||
-	    (err = insert_user(s, name, admin)) < 0)
+	    (err = insert_user(s, name, admin, service)) < 0)
 		goto fail;
 	return chs_store__commit(s);
 fail:
 	chs_store__rollback(s);
 	return err;
+}
+
+int chs_store_user_add(chs_store *s, const char *name, int admin,
+		       const char *pass, size_t passlen)
+{
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(name);
+	CHS_ASSERT_ARG(pass || passlen == 0);
+
+	return add_user(s, name, admin, 0, pass, passlen);
+}
+
+int chs_store_user_add_service(chs_store *s, const char *name, const char *pass,
+			       size_t passlen)
+{
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(name);
+	CHS_ASSERT_ARG(pass || passlen == 0);
+
+	return add_user(s, name, 0, 1, pass, passlen);
 }
 
 static int count_admins(chs_store *s, int64_t *n)
@@ -224,7 +257,7 @@ int chs_store_user_list(chs_store *s, chs_user **out, size_t *count)
 	*out = NULL;
 	*count = 0;
 	if ((err = chs_store__prepare(s, &st,
-		     "SELECT name, admin, created FROM users ORDER BY name")) < 0)
+		     "SELECT name, admin, created, service FROM users ORDER BY name")) < 0)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (CHS_ARRAY_GROW(users, cap, n + 1) < 0)
@@ -234,6 +267,9 @@ int chs_store_user_list(chs_store *s, chs_user **out, size_t *count)
 			goto nomem;
 		users[n].admin = sqlite3_column_int(st, 1);
 		users[n].created = sqlite3_column_int64(st, 2);
+		users[n].service = sqlite3_column_int(st, 3);
+		if (users[n].service)
+			users[n].admin = 0;
 		n++;
 	}
 	chs_store__finish(s, st);

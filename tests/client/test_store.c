@@ -185,7 +185,7 @@ START_TEST(test_store__a_schema_3_store_is_upgraded_on_open)
 	ck_assert_int_eq(n, 3);
 	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
 					     NULL, &v), 0);
-	ck_assert_str_eq(v, "4");
+	ck_assert_str_eq(v, "5");
 	ck_assert_int_eq(tu_show_json(s, id, &json), 0);
 	ck_assert_ptr_nonnull(strstr(json, "Ada Byron"));
 	free(json);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char *dir;
@@ -274,6 +275,148 @@ START_TEST(test_cli_store__rekey_killed_at_any_step_opens_with_one_key)
 }
 END_TEST
 
+/* ---- service users ---- */
+
+/* The id (prefix) of the first patient the store holds, as alice's `ls`
+ * shows it. */
+static void first_patient(char id[33])
+{
+	result r;
+	size_t n;
+
+	run(&r, "ls", "patient", "--user", "alice", NULL);
+	ck_status(r, 0);
+	n = strcspn(r.out, " ");
+	ck_assert_int_ge(n, 4);
+	ck_assert_int_le(n, 32);
+	memcpy(id, r.out, n);
+	id[n] = '\0';
+}
+
+/* `user add --service` with a new --passphrase-file makes a random
+ * passphrase in a file only its owner reads, and never overwrites it:
+ * a second add with the same file reads it. */
+START_TEST(test_cli_store__a_service_passphrase_file_is_made_once_owner_only)
+{
+	char *file = tu_path(dir, "../svc-pass"), *kept;
+	unsigned char *first, *again;
+	size_t n1 = 0, n2 = 0;
+	struct stat sb;
+	result r;
+
+	tu_cli_init_store(CHARTSYNC_BIN);
+	run(&r, "user", "add", "--service", "scanner", "--passphrase-file", file,
+	    "--user", "alice", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "added service user 'scanner'"));
+	ck_assert_int_eq(stat(file, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+	first = tu_read(file, &n1);
+	ck_assert_uint_eq(n1, 65); /* 32 random bytes in hex, a newline */
+	ck_assert_int_eq(first[64], '\n');
+
+	/* the same file again: read, not overwritten (and the name is taken) */
+	run(&r, "user", "add", "--service", "scanner", "--passphrase-file", file,
+	    "--user", "alice", NULL);
+	ck_status(r, 2);
+	again = tu_read(file, &n2);
+	ck_assert_uint_eq(n2, n1);
+	ck_assert_int_eq(memcmp(first, again, n1), 0);
+	/* a second service may share it; a refused name leaves no new file */
+	run(&r, "user", "add", "--service", "bad name", "--passphrase-file", "new-pass",
+	    "--user", "alice", NULL);
+	ck_status(r, 2);
+	ck_assert_int_ne(access("new-pass", F_OK), 0);
+
+	/* a file others can read is refused, and not used */
+	kept = tu_path(dir, "../open-pass");
+	ck_assert_int_eq(tu_write(kept, "open to all\n", 12), 0);
+	ck_assert_int_eq(chmod(kept, 0644), 0);
+	run(&r, "user", "add", "--service", "scanner2", "--passphrase-file", kept,
+	    "--user", "alice", NULL);
+	ck_status(r, 2);
+	ck_assert_msg(strstr(r.err, "can be read by others"), "%s", r.err);
+
+	run(&r, "user", "ls", "--json", "--user", "alice", NULL);
+	ck_status(r, 0);
+	ck_assert_msg(strstr(r.out, "\"kind\":\"service\",\"name\":\"scanner\""), "%s", r.out);
+	ck_assert_ptr_null(strstr(r.out, "scanner2"));
+	run(&r, "user", "ls", "--user", "alice", NULL);
+	ck_assert_msg(strstr(r.out, "scanner              service"), "%s", r.out);
+	unlink(kept);
+	unlink(file);
+	free(first);
+	free(again);
+	free(kept);
+	free(file);
+}
+END_TEST
+
+/* Signed in from its file, a service user gets `status` and takes in a
+ * scan; `show`, `ls` and `open` of a chart are refused (2) in words a
+ * technician can act on. systemd's credential opens the store too. */
+START_TEST(test_cli_store__a_service_user_has_status_and_scans_never_charts)
+{
+	char *file = tu_path(dir, "../svc-pass"), *creds = tu_path(dir, "../creds");
+	char *cred, *scan = tu_path(dir, "../A-1000_p1.pdf"), pat[33];
+	unsigned char *pass;
+	size_t n = 0;
+	result r;
+
+	store_with_records();
+	first_patient(pat);
+	run(&r, "user", "add", "--service", "scanner", "--passphrase-file", file,
+	    "--user", "alice", NULL);
+	ck_status(r, 0);
+	unsetenv("CHARTSYNC_PASSPHRASE");
+	setenv("CHARTSYNC_PASSPHRASE_FILE", file, 1);
+
+	run(&r, "status", "--user", "scanner", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "scanner"));
+	run(&r, "show", pat, "--user", "scanner", NULL);
+	ck_status(r, 2);
+	ck_assert_msg(strstr(r.err, "'scanner' is a service user: it syncs and takes in scans,"
+			     " and cannot read or change charts; sign in as a person"), "%s", r.err);
+	ck_assert_ptr_null(strstr(r.out, "Ada"));
+	run(&r, "ls", "--patient", pat, "--user", "scanner", NULL);
+	ck_status(r, 2);
+	run(&r, "open", pat, "--user", "scanner", NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_null(strstr(r.out, "Ada"));
+	ck_assert_int_eq(tu_write(scan, "%PDF-1.4 page", 13), 0);
+	run(&r, "attach", pat, scan, "--user", "scanner", NULL);
+	ck_status(r, 0);
+
+	/* systemd's LoadCredential=passphrase:FILE, and nothing else */
+	unsetenv("CHARTSYNC_PASSPHRASE_FILE");
+	ck_assert_int_eq(mkdir(creds, 0700), 0);
+	cred = tu_path(creds, "passphrase");
+	pass = tu_read(file, &n);
+	ck_assert_int_eq(tu_write(cred, pass, n), 0);
+	run(&r, "status", "--user", "scanner", NULL);
+	ck_status(r, 2); /* no credential yet, no terminal */
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	run(&r, "status", "--user", "scanner", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "scanner"));
+	/* the variables come first */
+	setenv("CHARTSYNC_PASSPHRASE", "clinic pass", 1);
+	run(&r, "status", "--user", "alice", NULL);
+	ck_status(r, 0);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unlink(cred);
+	rmdir(creds);
+	unlink(scan);
+	unlink(file);
+	free(pass);
+	free(cred);
+	free(creds);
+	free(scan);
+	free(file);
+}
+END_TEST
+
 static Suite *cli_store_suite(void)
 {
 	Suite *s = suite_create("tools_cli_store");
@@ -286,6 +429,8 @@ static Suite *cli_store_suite(void)
 	tcase_add_test(tc, test_cli_store__rekey_retires_every_old_key_slot);
 	tcase_add_test(tc, test_cli_store__rekey_after_passwd_retires_the_old_passphrase);
 	tcase_add_test(tc, test_cli_store__rekey_killed_at_any_step_opens_with_one_key);
+	tcase_add_test(tc, test_cli_store__a_service_passphrase_file_is_made_once_owner_only);
+	tcase_add_test(tc, test_cli_store__a_service_user_has_status_and_scans_never_charts);
 	suite_add_tcase(s, tc);
 	return s;
 }

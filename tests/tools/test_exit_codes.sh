@@ -176,6 +176,25 @@ t 1 user bogus
 t 1 user add
 t 1 user rm a b
 t 2 user rm nobody
+t 1 user add --service
+t 1 user add --service a b
+t 1 user add --service --admin scanner
+t 1 user rm --service scanner
+t 1 user ls --service
+t 1 user add --passphrase-file
+t 1 user add --passphrase-file '' --service scanner
+t 1 user add --passphrase-file "$tmp/svc.pass" bob
+printf 'open to all\n' > "$tmp/open.pass" && chmod 644 "$tmp/open.pass"
+t 2 user add --service scanner --passphrase-file "$tmp/open.pass"
+t 2 user add --service 'bad name' --passphrase-file "$tmp/svc.pass"
+t 2 user add --service scanner --passphrase-file "$tmp/no-such-folder/svc.pass"
+# a service user: syncs and takes in scans, never reads or changes a chart
+"$chartsync" user add --service scanner --passphrase-file "$tmp/svc.pass" >/dev/null
+CHARTSYNC_PASSPHRASE_FILE="$tmp/svc.pass" t 2 --user scanner show "$pat"
+CHARTSYNC_PASSPHRASE_FILE="$tmp/svc.pass" t 2 --user scanner ls --patient "$pat"
+CHARTSYNC_PASSPHRASE_FILE="$tmp/svc.pass" t 2 --user scanner open "$pat"
+CHARTSYNC_PASSPHRASE_FILE="$tmp/svc.pass" t 2 --user scanner set "$pat" name=Eve
+CHARTSYNC_PASSPHRASE_FILE="$tmp/svc.pass" t 2 --user scanner user add --service s2
 # sync, remote, device, org, archive
 t 1 sync --bogus
 t 1 sync extra
