@@ -107,7 +107,7 @@ static int print_status(const chs_status *st, size_t archive_events, int json, j
 	checked_when(checked, sizeof(checked), st->checked);
 	if (json)
 		return print_json(json_pack(
-			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:I, s:o}",
+			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:I, s:o, s:b}",
 			"store", st->path, "user", st->user, "admin", st->admin,
 			"terminal", st->terminal, "device", st->device_id,
 			"store_id", st->store_id, "counts", "users",
@@ -115,7 +115,8 @@ static int print_status(const chs_status *st, size_t archive_events, int json, j
 			"changes", (json_int_t)st->changes, "checked",
 			st->checked > 0 ? json_string(checked) : json_null(),
 			"archive_events", (json_int_t)archive_events,
-			"service", service ? service : json_null()));
+			"service", service ? service : json_null(),
+			"service_user", st->service));
 	printf("store:    %s\n"
 	       "user:     %s%s\n"
 	       "terminal: %s\n"
@@ -123,7 +124,8 @@ static int print_status(const chs_status *st, size_t archive_events, int json, j
 	       "users:    %lld\n"
 	       "records:  %lld\n"
 	       "changes:  %lld\n",
-	       cli_safe(st->path), cli_safe(st->user), st->admin ? " (admin)" : "",
+	       cli_safe(st->path), cli_safe(st->user),
+	       st->admin ? " (admin)" : st->service ? " (service user)" : "",
 	       cli_safe(st->terminal), cli_safe(st->device_id), (long long)st->users,
 	       (long long)st->records,
 	       (long long)st->changes);

@@ -304,8 +304,6 @@ int chs_store_unsent(chs_store *s, chs_outgoing **out, size_t *n);
 void chs_outgoing_free(chs_outgoing *list, size_t n);
 /* How many of this store's batches are not yet marked sent. */
 int chs_store_unsent_count(chs_store *s, int64_t *count);
-/* How many records are under review (a count: no record is read). */
-int chs_review_count(chs_store *s, int64_t *count);
 int chs_store_mark_sent(chs_store *s, const unsigned char id[32]);
 /* Apply a batch made elsewhere: verify its signature, then store and
  * merge its changes in one transaction. A batch already held is a no-op. */

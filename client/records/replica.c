@@ -238,11 +238,3 @@ int chs_store_unsent_count(chs_store *s, int64_t *count)
 	chs_store__finish(s, st);
 	return err;
 }
-
-int chs_review_count(chs_store *s, int64_t *count)
-{
-	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(count);
-	/* a count from the partial index, no record read: nothing to audit */
-	return chs_store__get_int(s, "SELECT count(*) FROM records WHERE review", count);
-}

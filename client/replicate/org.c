@@ -220,6 +220,8 @@ int chs_org_init(chs_store *s, const char *archive, const char *site)
 	int err;
 
 	CHS_ASSERT_ARG(s);
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 
 	if (!s->admin)
 		return chs_error_set(CHS_EDENIED, "only an admin of this store may create an organisation");
@@ -339,6 +341,8 @@ int chs_device_enroll(chs_store *s, const char *request, const char *site,
 	CHS_ASSERT_ARG(s);
 	CHS_ASSERT_ARG(request);
 	CHS_ASSERT_ARG(role);
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	CHS_ASSERT_ARG(device);
 
 	if ((err = parse_request(request, e.pk)) < 0 || (err = chs_role_parse(role, &e.role)) < 0)
@@ -410,6 +414,8 @@ int chs_device_revoke(chs_store *s, const char *prefix, char device[33], uint64_
 	CHS_ASSERT_ARG(prefix);
 	CHS_ASSERT_ARG(device);
 	CHS_ASSERT_ARG(after);
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 
 	memset(&v, 0, sizeof(v));
 	v.prefix = prefix;
@@ -668,7 +674,11 @@ done:
 
 int chs_remote_set(chs_store *s, const char *url)
 {
-	CHS_ASSERT_ARG(s);
+	int err;
 
+	CHS_ASSERT_ARG(s);
+	/* where a service sends the clinic's work is a person's decision */
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
 	return chs_config_set(s, "remote.url", url);
 }
