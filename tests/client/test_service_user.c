@@ -199,6 +199,9 @@ START_TEST(test_service_user__cannot_show_list_open_or_change_a_chart)
 	ck_refused(chs_report_access(&ar, svc, NULL));
 	ck_refused(chs_report_consistency(&cr, svc, NULL));
 	ck_refused(chs_export_fhir(svc, pat, NULL, stdout));
+	/* where the clinic's work goes, and who is in the organisation */
+	ck_refused(chs_remote_set(svc, "/srv/elsewhere.git"));
+	ck_refused(chs_org_init(svc, NULL, NULL));
 	/* and the writer itself, whoever calls it: an access event */
 	{
 		chs_change *c = NULL;
