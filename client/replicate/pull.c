@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void chs_replicate__report_notev(chs_sync_report *rep, const char *fmt, va_list ap)
 {
@@ -38,6 +39,14 @@ void chs_replicate__sync_progress(sync_ctx *x, const char *what, size_t done, si
 {
 	if (x->opts && x->opts->progress)
 		x->opts->progress(what, done, total, x->opts->payload);
+}
+
+int chs_replicate__cancelled(const chs_sync_opts *opts)
+{
+	if (!opts || !opts->cancel || !opts->cancel(opts->payload))
+		return 0;
+	return chs_error_set(CHS_ECANCELLED, "the sync was stopped before it finished; what it"
+			     " applied is kept, and the next sync goes on from there");
 }
 
 /* ------------------------------------------------------------------ */
@@ -296,14 +305,30 @@ done:
 /*
  * Applying batches: each batch with its device's new progress is all or
  * nothing (a savepoint), and whole batches are applied several to a
- * store transaction, committed every APPLY_GROUP_CHANGES changes and when
- * the pull ends. A transaction per batch wrote every index page a batch
- * touched once per batch: in a large store the random keys of change and
- * record ids put nearly every change on a page of its own, so a first
- * pull wrote each index page many times over. An interrupted pull loses
- * at most the open group, which the next sync applies again.
+ * store transaction, committed every APPLY_GROUP_CHANGES changes, after
+ * APPLY_GROUP_MS of applying, and when the pull ends. A transaction per
+ * batch wrote every index page a batch touched once per batch: in a large
+ * store the random keys of change and record ids put nearly every change
+ * on a page of its own, so a first pull wrote each index page many times
+ * over. An interrupted pull loses at most the open group, which the next
+ * sync applies again.
+ *
+ * The group holds the store's writer lock, so its length is what an
+ * `add` typed meanwhile waits at most (the lock lets a waiting writer in
+ * before the next group: lock.c): hence the time bound too. Between
+ * groups the caller's cancel is asked, so a stopping service waits for
+ * one group at most and never leaves a batch half-applied.
  */
 #define APPLY_GROUP_CHANGES 8192
+#define APPLY_GROUP_MS 50
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static int group_commit(sync_ctx *x)
 {
@@ -341,6 +366,7 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 		if ((err = chs_store__begin(x->s)) < 0)
 			return err;
 		x->applying = 1;
+		x->group_start_ms = mono_ms();
 	}
 	if ((err = chs_store__exec(x->s, "SAVEPOINT batch")) < 0)
 		goto fail;
@@ -360,7 +386,8 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 		x->group_batches++;
 		x->group_changes += b->nchanges;
 	}
-	if (x->group_changes >= APPLY_GROUP_CHANGES)
+	if (x->group_changes >= APPLY_GROUP_CHANGES ||
+	    mono_ms() - x->group_start_ms >= APPLY_GROUP_MS)
 		return group_commit(x);
 	return 0;
 fail:
@@ -622,6 +649,11 @@ static int apply_read(sync_ctx *x, reader *r)
 			/* refused: report it, leave this device where it was */
 			chs_replicate__sync_note(x, "device %s: %s", r->device, it.msg);
 			return 0;
+		}
+		/* between groups only: a group is whole batches */
+		if (!x->applying && (err = chs_replicate__cancelled(x->opts)) < 0) {
+			item_free(&it);
+			break;
 		}
 		err = apply_one(x, r->device, it.b, it.plan, &it.chain);
 		reader_return(r, &it);
