@@ -87,6 +87,20 @@ static int turnstile(chs_store *s, short type)
 #endif
 }
 
+int chs_store__writer_waiting(chs_store *s)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 1;
+	if (s->lock_fd < 0 || fcntl(s->lock_fd, F_OFD_GETLK, &fl) < 0)
+		return 0;
+	return fl.l_type != F_UNLCK;
+}
+
 /* Poll for the turnstile, then for the lock, within one time budget. */
 static int wait_for_lock(chs_store *s)
 {
