@@ -319,9 +319,10 @@ done:
  * the next group, and the commit leaves its checkpoint to a later one:
  * lock.c, sql.c). Only then: each commit costs an fsync and a
  * checkpoint, and committing every 50 ms regardless made a
- * 100,000-change pull about a fifth slower. Between groups the caller's
- * cancel is asked, so a stopping service waits for one group at most
- * and never leaves a batch half-applied.
+ * 100,000-change pull about a fifth slower. After each batch the
+ * caller's cancel is asked too: a stop ends the group there, and the
+ * sync stops before the next one, so a stopping service waits for one
+ * batch and never leaves a batch half-applied.
  */
 #define APPLY_GROUP_CHANGES 8192
 #define APPLY_GROUP_MS 20
@@ -390,9 +391,11 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 		x->group_batches++;
 		x->group_changes += b->nchanges;
 	}
+	/* a stop asked ends the group here too: it waits for one batch */
 	if (x->group_changes >= APPLY_GROUP_CHANGES ||
 	    (mono_ms() - x->group_start_ms >= APPLY_GROUP_MS &&
-	     chs_store__writer_waiting(x->s)))
+	     chs_store__writer_waiting(x->s)) ||
+	    (x->opts && x->opts->cancel && x->opts->cancel(x->opts->payload)))
 		return group_commit(x);
 	return 0;
 fail:
