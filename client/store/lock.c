@@ -21,7 +21,7 @@
  * back for its next group then waits at the turnstile until the queued
  * writer is in: an `add` waits for one group at most, not for the sync.
  */
-#define _GNU_SOURCE /* F_OFD_SETLK */
+#define _GNU_SOURCE /* F_OFD_SETLK, F_OFD_GETLK (Linux 3.15) */
 #include "store_int.h"
 
 #include <errno.h>
@@ -73,7 +73,6 @@ static int still_the_store(chs_store *s)
  * try to. 0, or -1 with errno (EAGAIN: another writer queues there). */
 static int turnstile(chs_store *s, short type)
 {
-#ifdef F_OFD_SETLK
 	struct flock fl;
 
 	memset(&fl, 0, sizeof(fl));
@@ -82,9 +81,6 @@ static int turnstile(chs_store *s, short type)
 	fl.l_start = 0;
 	fl.l_len = 1;
 	return fcntl(s->lock_fd, F_OFD_SETLK, &fl);
-#else
-#error "the writer lock's turnstile needs open file description locks (F_OFD_SETLK)"
-#endif
 }
 
 int chs_store__writer_waiting(chs_store *s)
