@@ -117,8 +117,8 @@ static int hide_known(git_repository *mine, git_repository *src, git_revwalk *w)
 /* The indexer keeps its count in the progress it is given: one for the
  * whole pack, from the first append to the commit. The caller's cancel
  * is asked as the pack is built and written (a large first fetch takes
- * seconds): a stopped copy leaves only a temporary pack, which
- * chs_git_clear_stale_locks() removes later. */
+ * seconds): a stopped copy moves no ref, and leaves at most a temporary
+ * pack, which chs_git_clear_stale_locks() removes once stale. */
 typedef struct pack_sink {
 	git_odb_writepack *wp;
 	git_indexer_progress stats;
