@@ -180,12 +180,13 @@ static int copy_objects(git_repository *mine, git_repository *src, const wanted_
 		    git_odb_write_pack(&sink.wp, odb, NULL, NULL) < 0 ||
 		    git_packbuilder_foreach(pb, append_to_pack, &sink) < 0 ||
 		    stop_asked(&sink) || sink.wp->commit(sink.wp, &sink.stats) < 0)
-			err = sink.stopped
-				? chs_error_set(CHS_ECANCELLED, "the fetch from the archive at %s was"
-						" stopped before it finished; nothing was lost, the"
-						" next sync does it", url)
-				: chs_git__fail_fetch(url, "cannot copy the objects of the archive at");
+			err = chs_git__fail_fetch(url, "cannot copy the objects of the archive at");
 	}
+	/* a callback said stop, in whichever step that was */
+	if (err < 0 && sink.stopped)
+		err = chs_error_set(CHS_ECANCELLED, "the fetch from the archive at %s was stopped"
+				    " before it finished; nothing was lost, the next sync does it",
+				    url);
 	if (sink.wp)
 		sink.wp->free(sink.wp);
 	git_odb_free(odb);

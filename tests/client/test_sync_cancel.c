@@ -177,6 +177,42 @@ START_TEST(test_sync_cancel__stopped_while_preparing_batches_loses_none)
 }
 END_TEST
 
+static int stop_on_second_ask(void *payload)
+{
+	int *asked = payload;
+
+	return ++*asked >= 2;
+}
+
+/* The fetch from a folder archive runs in this process: the first ask
+ * is before it, the second inside it (as its pack is built). */
+START_TEST(test_sync_cancel__stopped_inside_a_fetch_from_a_folder_moves_nothing)
+{
+	char ref[128];
+	int asked = 0, err;
+	chs_sync_opts o = { NULL, stop_on_second_ask, &asked };
+	chs_sync_report r;
+	char h1[65], h2[65];
+
+	sent_by_clinic_a(20 * CHS_BATCH_MAX_CHANGES);
+	snprintf(ref, sizeof(ref), "refs/remotes/archive/chartsync/devices/%s",
+		 chs_store_device_id(st[C1]));
+	ck_assert_int_eq(tu_sh("git -C '%s/git' rev-parse -q --verify %s > '%s/before' || true",
+			       dirs[C2], ref, top), 0);
+	err = chs_store_sync(st[C2], &o, &r);
+	chs_sync_report_dispose(&r);
+	ck_assert_msg(err == CHS_ECANCELLED, "%d: %s", err, chs_error_last());
+	ck_assert_int_ge(asked, 2);
+	/* the fetch stopped: the mirror's view of the archive did not move */
+	ck_assert_int_eq(tu_sh("git -C '%s/git' rev-parse -q --verify %s > '%s/after' || true",
+			       dirs[C2], ref, top), 0);
+	ck_assert_int_eq(tu_sh("cmp -s '%s/before' '%s/after'", top, top), 0);
+	r = tu_sync_ok(st[C2]);
+	ck_assert_int_eq(records_in(C2, h2), records_in(C1, h1));
+	ck_assert_str_eq(h1, h2);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* An archive that accepts and never answers                            */
 
@@ -422,6 +458,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_sync_cancel__stopped_mid_pull_keeps_whole_batches_and_goes_on);
 	tcase_add_test(tc, test_sync_cancel__stopped_while_preparing_batches_loses_none);
+	tcase_add_test(tc, test_sync_cancel__stopped_inside_a_fetch_from_a_folder_moves_nothing);
 	tcase_add_test(tc, test_sync_cancel__cli_add_works_beside_a_long_pull);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(net, setup, teardown);
