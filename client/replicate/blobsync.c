@@ -257,7 +257,9 @@ int chs_replicate__blobs_push(const chs_blob_sync *b)
 		goto done;
 	while (n > 0) {
 		progress(b, "Sending attachments", done, total);
-		if ((err = send_planned(b, ref, p, n, key, gen)) < 0 ||
+		/* between commits: each one sent is kept */
+		if ((err = chs_replicate__cancelled(b->opts)) < 0 ||
+		    (err = send_planned(b, ref, p, n, key, gen)) < 0 ||
 		    (err = plan(b->s, p, &n, &left)) < 0)
 			break;
 		done = total - left;
@@ -525,6 +527,9 @@ static int pull_device_chunks(const chs_blob_sync *b, const char *ref)
 		return err;
 	for (i = 0; i < n && err == 0; i++) {
 		progress(b, "Receiving attachments", i, n);
+		/* between chunk commits: each one stored is kept */
+		if ((err = chs_replicate__cancelled(b->opts)) < 0)
+			break;
 		err = take_commit(b, device, prev, oids[i]);
 		if (err == CHS_EDAMAGED || err == CHS_EDENIED || err == CHS_ENOTFOUND) {
 			/* refused: report it, leave this device where it was */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void chs_replicate__report_notev(chs_sync_report *rep, const char *fmt, va_list ap)
 {
@@ -38,6 +39,14 @@ void chs_replicate__sync_progress(sync_ctx *x, const char *what, size_t done, si
 {
 	if (x->opts && x->opts->progress)
 		x->opts->progress(what, done, total, x->opts->payload);
+}
+
+int chs_replicate__cancelled(const chs_sync_opts *opts)
+{
+	if (!opts || !opts->cancel || !opts->cancel(opts->payload))
+		return 0;
+	return chs_error_set(CHS_ECANCELLED, "the sync was stopped before it finished; what it"
+			     " applied is kept, and the next sync goes on from there");
 }
 
 /* ------------------------------------------------------------------ */
@@ -302,8 +311,29 @@ done:
  * record ids put nearly every change on a page of its own, so a first
  * pull wrote each index page many times over. An interrupted pull loses
  * at most the open group, which the next sync applies again.
+ *
+ * The group holds the store's writer lock, so its length is what an
+ * `add` typed meanwhile would wait. So once a group has run for
+ * APPLY_GROUP_MS, it is committed at the end of the batch being applied
+ * when another writer waits (the lock then lets that writer in before
+ * the next group, and the commit leaves its checkpoint to a later one:
+ * lock.c, sql.c). Only then: each commit costs an fsync and a
+ * checkpoint, and committing every 50 ms regardless made a
+ * 100,000-change pull about a fifth slower. After each batch the
+ * caller's cancel is asked too: a stop ends the group there, and the
+ * sync stops before the next one, so a stopping service waits for one
+ * batch and never leaves a batch half-applied.
  */
 #define APPLY_GROUP_CHANGES 8192
+#define APPLY_GROUP_MS 20
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static int group_commit(sync_ctx *x)
 {
@@ -341,6 +371,7 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 		if ((err = chs_store__begin(x->s)) < 0)
 			return err;
 		x->applying = 1;
+		x->group_start_ms = mono_ms();
 	}
 	if ((err = chs_store__exec(x->s, "SAVEPOINT batch")) < 0)
 		goto fail;
@@ -360,7 +391,11 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 		x->group_batches++;
 		x->group_changes += b->nchanges;
 	}
-	if (x->group_changes >= APPLY_GROUP_CHANGES)
+	/* a stop asked ends the group here too: it waits for one batch */
+	if (x->group_changes >= APPLY_GROUP_CHANGES ||
+	    (mono_ms() - x->group_start_ms >= APPLY_GROUP_MS &&
+	     chs_store__writer_waiting(x->s)) ||
+	    (x->opts && x->opts->cancel && x->opts->cancel(x->opts->payload)))
 		return group_commit(x);
 	return 0;
 fail:
@@ -622,6 +657,11 @@ static int apply_read(sync_ctx *x, reader *r)
 			/* refused: report it, leave this device where it was */
 			chs_replicate__sync_note(x, "device %s: %s", r->device, it.msg);
 			return 0;
+		}
+		/* between groups only: a group is whole batches */
+		if (!x->applying && (err = chs_replicate__cancelled(x->opts)) < 0) {
+			item_free(&it);
+			break;
 		}
 		err = apply_one(x, r->device, it.b, it.plan, &it.chain);
 		reader_return(r, &it);

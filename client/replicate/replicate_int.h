@@ -40,6 +40,7 @@ typedef struct sync_ctx {
 	/* the store transaction batches are being applied in (see apply_one, pull.c) */
 	int applying;
 	size_t group_batches, group_changes;
+	uint64_t group_start_ms; /* monotonic, when the open group began */
 	/* data keys unsealed this sync, by compartment and generation; the
 	 * read-ahead thread unseals them too, under keys_lock */
 	unsigned char *keys[CHS_NCOMPARTMENTS][CHS_MAX_GENERATIONS];
@@ -56,6 +57,10 @@ void chs_replicate__report_notev(chs_sync_report *rep, const char *fmt, va_list 
 void chs_replicate__sync_note(sync_ctx *x, const char *fmt, ...) CHS_PRINTF(2, 3);
 /* Tell the caller's progress function, if any. */
 void chs_replicate__sync_progress(sync_ctx *x, const char *what, size_t done, size_t total);
+/* CHS_ECANCELLED, saying that what was applied is kept, when the
+ * caller's cancel (opts may be NULL) says stop; else 0. Asked only where
+ * stopping leaves no half-done step. */
+int chs_replicate__cancelled(const chs_sync_opts *opts);
 /* chs_key_fn over the roster this sync holds (payload: the sync_ctx);
  * unsealed keys are kept until chs_replicate__sync_keys_dispose(), and any
  * thread may ask. CHS_EDENIED for a compartment this device's role does

@@ -388,6 +388,9 @@ static int commit_unsent(sync_ctx *x, sqlite3_stmt *st, uint64_t *done_seq)
 		err = job_commit(x, j, done_seq);
 		job_free(j);
 		chs_replicate__sync_progress(x, "Preparing batches", x->rep->batches_out, 0);
+		/* stopped: the commits made so far are kept (the caller writes them) */
+		if (err == 0)
+			err = chs_replicate__cancelled(x->opts);
 	}
 	packer_stop(&k, thread);
 	return err;
@@ -412,15 +415,23 @@ int chs_replicate__commit_outgoing(sync_ctx *x)
 	chs_git_hold(x->git);
 	err = commit_unsent(x, st, &done_seq);
 	chs_store__finish(x->s, st);
-	if (err == 0)
-		err = chs_git_release(x->git);
+	/* a stopped sync keeps the commits it made; after any other failure
+	 * they stay in memory only, and nothing may be marked sent */
+	if (err == 0 || err == CHS_ECANCELLED) {
+		int err2 = chs_git_release(x->git);
+
+		if (err2 < 0)
+			return err2;
+	} else {
+		return err;
+	}
 	chs_util__fault("committed");
 	/* marked after the statement is done: one write at a time */
 	if (x->rep->batches_out && done_seq) {
 		int err2 = mark_sent(x->s, (int64_t)done_seq);
 
-		if (err == 0)
-			err = err2;
+		if (err2 < 0)
+			return err2;
 	}
 	return err;
 }
@@ -590,7 +601,8 @@ int chs_replicate__push(sync_ctx *x)
 			return err;
 		/* the archive moved meanwhile: catch up, then try again */
 		chs_error_clear();
-		if ((err = chs_git_fetch(x->git, x->url)) < 0 ||
+		if ((err = chs_replicate__cancelled(x->opts)) < 0 ||
+		    (err = chs_git_fetch(x->git, x->url)) < 0 ||
 		    (err = chs_replicate__check_archive(x)) < 0 ||
 		    (err = chs_replicate__fetch_roster(x)) < 0)
 			return err;

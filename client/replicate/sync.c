@@ -90,6 +90,32 @@ static void on_transfer(const char *what, size_t done, size_t total, void *paylo
 	chs_replicate__sync_progress(payload, what, done, total);
 }
 
+/* The network helper asks while it waits on the archive. */
+static int on_wait(void *payload)
+{
+	const sync_ctx *x = payload;
+
+	return x->opts && x->opts->cancel && x->opts->cancel(x->opts->payload);
+}
+
+/* sync.timeout, the network inactivity limit, in ms (0: the git layer's
+ * default). $CHARTSYNC_NET_TIMEOUT still overrides it there (tests). */
+static int net_timeout_ms(chs_store *s, int *ms)
+{
+	char *v = NULL;
+	long sec;
+	int err;
+
+	*ms = 0;
+	if ((err = chs_config_get(s, "sync.timeout", &v)) < 0)
+		return err;
+	/* config.c checked the value when it was set: at least 5 s */
+	if (chs_config_parse_seconds(v, &sec) == 0 && sec > 0 && sec <= 24 * 3600)
+		*ms = (int)sec * 1000;
+	free(v);
+	return 0;
+}
+
 /* The mirror, talking to the archive as this device (its key signs SSH
  * logins), with stale locks of a killed sync cleared: this sync holds
  * the store's sync lock, so no other writer of the mirror is running. */
@@ -106,8 +132,11 @@ static int open_git(sync_ctx *x)
 	if (err < 0)
 		return err;
 	memset(&t, 0, sizeof(t));
+	if ((err = net_timeout_ms(x->s, &t.timeout_ms)) < 0)
+		return err;
 	t.ssh_key = x->s->identity;
 	t.progress = on_transfer;
+	t.cancel = on_wait;
 	t.payload = x;
 	chs_git_set_transport(x->git, &t);
 	chs_git_clear_stale_locks(x->git);
@@ -166,6 +195,18 @@ static void record_before_refusing(sync_ctx *x)
 	chs_error_set(CHS_EDENIED, "%s", why);
 }
 
+/* A push or fetch the network helper stopped says so in the git layer's
+ * words; the sync's own words say what is kept. */
+static int stopped(const chs_sync_opts *o, int err)
+{
+	int now;
+
+	if (err != CHS_ECANCELLED)
+		return err;
+	now = chs_replicate__cancelled(o);
+	return now < 0 ? now : err;
+}
+
 /* What the attachment steps (blobsync.c) need of this sync. */
 static void blob_sync_of(sync_ctx *x, chs_blob_sync *b, int fetched)
 {
@@ -184,19 +225,23 @@ static void blob_sync_of(sync_ctx *x, chs_blob_sync *b, int fetched)
 
 /* Records first, both ways; attachment bytes after them (step 7 of the
  * top comment's list, blobsync.c): a large scan never holds back
- * a batch. */
+ * a batch. The caller's cancel is asked between the steps (and inside
+ * the long ones: pull.c, blobsync.c, the network helper). */
 static int run(sync_ctx *x)
 {
 	int chunks = chs_replicate__blobs_wanted(x->s), err;
+	const chs_sync_opts *o = x->opts;
 	chs_blob_sync b;
 
 	chs_replicate__sync_progress(x, "Fetching", 0, 0);
-	if ((err = chs_replicate__seen_before(x)) < 0)
+	if ((err = chs_replicate__cancelled(o)) < 0 || (err = chs_replicate__seen_before(x)) < 0)
 		return err;
 	if ((err = chs_git_fetch_refs(x->git, x->url, CHS_GIT_FETCH_CHANGES |
 				      (chunks ? CHS_GIT_FETCH_CHUNKS : 0))) < 0)
-		return work_is_saved(err);
+		return err == CHS_ECANCELLED ? stopped(o, err) : work_is_saved(err);
 	chs_util__fault("fetched");
+	if ((err = chs_replicate__cancelled(o)) < 0)
+		return err;
 	if ((err = chs_replicate__check_archive(x)) < 0) {
 		if (x->roster_deleted)
 			record_before_refusing(x);
@@ -207,13 +252,18 @@ static int run(sync_ctx *x)
 	if (x->org_admin && (err = chs_replicate__publish_rosters(x->s, x->git)) < 0)
 		return err;
 	if ((err = find_me(x)) < 0 || (err = chs_replicate__record_tampering(x)) < 0 ||
-	    (err = chs_replicate__pull_devices(x)) < 0 ||
-	    (err = chs_replicate__commit_outgoing(x)) < 0 || (err = chs_replicate__push(x)) < 0)
-		return err;
+	    (err = chs_replicate__pull_devices(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
+	    (err = chs_replicate__commit_outgoing(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
+	    (err = chs_replicate__push(x)) < 0)
+		return stopped(o, err);
 	blob_sync_of(x, &b, chunks);
-	if ((err = chs_replicate__blobs_push(&b)) < 0 || (err = chs_replicate__blobs_pull(&b)) < 0)
-		return err;
-	/* housekeeping, not the sync's result: a failure only costs speed */
+	if ((err = chs_replicate__cancelled(o)) < 0 || (err = chs_replicate__blobs_push(&b)) < 0 ||
+	    (err = chs_replicate__cancelled(o)) < 0 || (err = chs_replicate__blobs_pull(&b)) < 0)
+		return stopped(o, err);
+	/* housekeeping, not the sync's result: a failure only costs speed,
+	 * and a sync asked to stop leaves it to the next one */
+	if (o && o->cancel && o->cancel(o->payload))
+		return 0;
 	if (chs_git_maintain(x->git, MAX_PACKS) < 0 ||
 	    chs_git_maintain_archive(x->url, MAX_PACKS) < 0)
 		chs_error_clear();

@@ -67,6 +67,10 @@ void chs_store__finish_all(chs_store *s);
 int chs_store__begin(chs_store *s);
 int chs_store__commit(chs_store *s);
 void chs_store__rollback(chs_store *s);
+/* 1 when another writer (any process) waits for the writer lock this
+ * store holds now, so a long job made of several transactions should
+ * commit soon and let it in (lock.c); else 0. */
+int chs_store__writer_waiting(chs_store *s);
 /* After a job that moved `items` changes or records: when it was big,
  * give the heap it freed back to the system. glibc keeps freed memory
  * (a million-change import left 140 MB of it), and every helper process

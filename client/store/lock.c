@@ -9,7 +9,19 @@
  * flock() locks belong to the open file description, so two stores open
  * in one process exclude each other too, and the kernel drops the lock
  * when a process dies.
+ *
+ * Waiting is fair to a short writer. A sync applies a large pull as many
+ * short transactions (pull.c), releasing the lock between them and taking
+ * it again at once: a writer polling for the lock (an `add` typed
+ * meanwhile) would almost never find it free, and wait for the whole
+ * pull. So a writer that must wait first queues at a turnstile, an OFD
+ * lock on byte 0 of the same file (Linux; independent of flock(), and
+ * also per open file description), holding it while it polls; and every
+ * writer passes the turnstile before it takes the lock. The sync coming
+ * back for its next group then waits at the turnstile until the queued
+ * writer is in: an `add` waits for one group at most, not for the sync.
  */
+#define _GNU_SOURCE /* F_OFD_SETLK, F_OFD_GETLK (Linux 3.15) */
 #include "store_int.h"
 
 #include <errno.h>
@@ -57,23 +69,68 @@ static int still_the_store(chs_store *s)
 			     s->dir);
 }
 
-int chs_store__lock(chs_store *s)
+/* The turnstile (see the top): take (F_WRLCK) or leave (F_UNLCK) it, or
+ * try to. 0, or -1 with errno (EAGAIN: another writer queues there). */
+static int turnstile(chs_store *s, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 1;
+	return fcntl(s->lock_fd, F_OFD_SETLK, &fl);
+}
+
+int chs_store__writer_waiting(chs_store *s)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 1;
+	if (s->lock_fd < 0 || fcntl(s->lock_fd, F_OFD_GETLK, &fl) < 0)
+		return 0;
+	return fl.l_type != F_UNLCK;
+}
+
+/* Poll for the turnstile, then for the lock, within one time budget. */
+static int wait_for_lock(chs_store *s)
 {
 	long waited = 0;
+	int queued = 0, got = 0;
 
-	if (s->lock_depth++ > 0)
-		return 0;
-	while (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EINTR)
-			continue;
-		if (errno != EWOULDBLOCK || waited >= CHS_BUSY_TIMEOUT_MS) {
-			s->lock_depth--;
-			return chs_error_set(CHS_EBUSY,
-					     "the store '%s' is busy: another chartsync is writing to it; try again",
-					     s->dir);
+	while (waited < CHS_BUSY_TIMEOUT_MS) {
+		if (!queued && turnstile(s, F_WRLCK) == 0)
+			queued = 1;
+		else if (!queued && errno != EAGAIN && errno != EACCES && errno != EINTR)
+			queued = 1; /* no turnstile here: plain polling still works */
+		if (queued && flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+			got = 1;
+			break;
 		}
+		if (queued && errno != EWOULDBLOCK && errno != EINTR)
+			break;
 		sleep_ms(LOCK_POLL_MS);
 		waited += LOCK_POLL_MS;
+	}
+	if (queued)
+		turnstile(s, F_UNLCK);
+	return got ? 0 : -1;
+}
+
+int chs_store__lock(chs_store *s)
+{
+	if (s->lock_depth++ > 0)
+		return 0;
+	if (wait_for_lock(s) < 0) {
+		s->lock_depth--;
+		return chs_error_set(CHS_EBUSY,
+				     "the store '%s' is busy: another chartsync is writing to it; try again",
+				     s->dir);
 	}
 	return still_the_store(s);
 }

@@ -206,11 +206,17 @@ int chs_store__begin(chs_store *s)
 	return err;
 }
 
+#define CHECKPOINT_DEFER_MAX (8 * CHS_CHECKPOINT_FRAMES) /* frames: never defer past this */
+
 static void checkpoint_if_long(chs_store *s)
 {
 	/* PASSIVE never waits for readers; what it cannot copy now is copied
-	 * by a later checkpoint. A failure here loses nothing. */
-	if (s->wal_frames < CHS_CHECKPOINT_FRAMES)
+	 * by a later checkpoint. A failure here loses nothing. While another
+	 * writer waits for the lock (an `add` beside a sync's pull), it is let
+	 * in first and a later commit checkpoints: a checkpoint of a pull's
+	 * group took as long as the group. */
+	if (s->wal_frames < CHS_CHECKPOINT_FRAMES ||
+	    (s->wal_frames < CHECKPOINT_DEFER_MAX && chs_store__writer_waiting(s)))
 		return;
 	if (sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE,
 				      NULL, NULL) == SQLITE_OK)

@@ -26,6 +26,10 @@ typedef struct chs_git_transport {
 	const chs_identity *ssh_key; /* signs SSH authentication; NULL: agent/key files only */
 	int timeout_ms;               /* inactivity limit of a network operation; 0: default 60000 */
 	void (*progress)(const char *what, size_t done, size_t total, void *payload); /* may be NULL */
+	/* asked every 100 ms while a network helper runs (may be NULL):
+	 * nonzero kills the helper and the push or fetch fails with
+	 * CHS_ECANCELLED, leaving the repository as before it */
+	int (*cancel)(void *payload);
 	void *payload;
 } chs_git_transport;
 

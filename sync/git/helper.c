@@ -38,7 +38,8 @@
  * each message one write() of at most PIPE_BUF bytes, so never torn. The
  * parent waits on the pipe and kills the child (SIGKILL) when nothing
  * arrived for the inactivity limit: a slow link that still moves data
- * is never cut, a dead one is cut after the limit. libgit2 calls back
+ * is never cut, a dead one is cut after the limit; and at once when the
+ * caller's cancel asks (a service stopping). libgit2 calls back
  * during every phase that talks to the server (host key, credentials,
  * the server's sideband text, objects counted, sent, received).
  *
@@ -109,11 +110,16 @@ static void reap(pid_t pid, int *status)
 		;
 }
 
+/* How watch_child() ended. */
+enum { CHILD_DONE, CHILD_SILENT, CHILD_CANCELLED };
+
 /*
  * Wait for the child's result, restarting the clock at every message.
  * The child may exit without EOF on the pipe reaching us (another thread
  * may have forked meanwhile and hold a copy of the write end), so its exit
- * is also polled for. 1 when it had to be killed.
+ * is also polled for. Killed when silent for the limit, or when the
+ * caller's cancel says stop (asked every CHILD_POLL_MS at most: a service
+ * stopping waits no longer than that for the network).
  */
 static int watch_child(int fd, pid_t pid, const chs_git_transport *t, int timeout_ms,
 		       child_news *cn)
@@ -122,13 +128,14 @@ static int watch_child(int fd, pid_t pid, const chs_git_transport *t, int timeou
 	int status = 0, eof = 0, exited = 0;
 
 	while (!cn->done && !exited) {
-		int waited = (int)(chs_git__mono_ms() - last), slice, rc;
+		int waited = (int)(chs_git__mono_ms() - last), slice, rc, stop;
 		pid_t w;
 
-		if (waited >= timeout_ms) {
+		stop = t->cancel && t->cancel(t->payload);
+		if (stop || waited >= timeout_ms) {
 			kill(pid, SIGKILL);
 			reap(pid, &status);
-			return 1;
+			return stop ? CHILD_CANCELLED : CHILD_SILENT;
 		}
 		slice = timeout_ms - waited < CHILD_POLL_MS ? timeout_ms - waited : CHILD_POLL_MS;
 		if (eof) { /* closed, not yet exited: wait without spinning */
@@ -145,7 +152,7 @@ static int watch_child(int fd, pid_t pid, const chs_git_transport *t, int timeou
 		; /* what it wrote before it exited */
 	if (!exited)
 		reap(pid, &status); /* it _exits right after its result */
-	return 0;
+	return CHILD_DONE;
 }
 
 static int net_timeout_ms(const chs_git_transport *t)
@@ -165,7 +172,7 @@ static int net_timeout_ms(const chs_git_transport *t)
 
 static int run_in_child(chs_git *g, net_op *op)
 {
-	int timeout_ms = net_timeout_ms(&g->net), fds[2], killed;
+	int timeout_ms = net_timeout_ms(&g->net), fds[2], ended;
 	child_news *cn = NULL;
 	pid_t pid, parent = getpid();
 	int err = 0;
@@ -187,8 +194,13 @@ static int run_in_child(chs_git *g, net_op *op)
 		goto done;
 	}
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
-	killed = watch_child(fds[0], pid, &g->net, timeout_ms, cn);
-	if (killed) {
+	ended = watch_child(fds[0], pid, &g->net, timeout_ms, cn);
+	if (ended == CHILD_CANCELLED) {
+		chs_git__clear_locks(g->path, 1, 0);
+		err = chs_error_set(CHS_ECANCELLED, "the %s with the archive at %s was stopped"
+				    " before it finished; nothing was lost, the next sync does it",
+				    op->push ? "push" : "fetch", op->url);
+	} else if (ended == CHILD_SILENT) {
 		chs_git__clear_locks(g->path, 1, 0);
 		err = chs_error_set(CHS_EIO, "the archive at %s stopped answering for %d s; "
 				    "nothing was lost, run sync again", op->url,

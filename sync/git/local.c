@@ -115,23 +115,45 @@ static int hide_known(git_repository *mine, git_repository *src, git_revwalk *w)
 }
 
 /* The indexer keeps its count in the progress it is given: one for the
- * whole pack, from the first append to the commit. */
+ * whole pack, from the first append to the commit. The caller's cancel
+ * is asked as the pack is built and written (a large first fetch takes
+ * seconds): a stopped copy moves no ref, and leaves at most a temporary
+ * pack, which chs_git_clear_stale_locks() removes once stale. */
 typedef struct pack_sink {
 	git_odb_writepack *wp;
 	git_indexer_progress stats;
+	const chs_git_transport *t;
+	int stopped;
 } pack_sink;
+
+static int stop_asked(pack_sink *sink)
+{
+	if (!sink->stopped && sink->t && sink->t->cancel && sink->t->cancel(sink->t->payload))
+		sink->stopped = 1;
+	return sink->stopped;
+}
 
 static int append_to_pack(void *buf, size_t size, void *payload)
 {
 	pack_sink *sink = payload;
 
+	if (stop_asked(sink))
+		return GIT_EUSER;
 	return sink->wp->append(sink->wp, buf, size, &sink->stats);
+}
+
+static int on_pack_building(int stage, uint32_t current, uint32_t total, void *payload)
+{
+	(void)stage;
+	(void)current;
+	(void)total;
+	return stop_asked(payload) ? GIT_EUSER : 0;
 }
 
 /* The objects the archive's tips reach and this mirror lacks, as one
  * pack in this mirror. */
 static int copy_objects(git_repository *mine, git_repository *src, const wanted_ref *w,
-			size_t n, const char *url)
+			size_t n, const char *url, const chs_git_transport *t)
 {
 	git_packbuilder *pb = NULL;
 	git_revwalk *walk = NULL;
@@ -141,7 +163,9 @@ static int copy_objects(git_repository *mine, git_repository *src, const wanted_
 	int err = 0;
 
 	memset(&sink, 0, sizeof(sink));
-	if (git_revwalk_new(&walk, src) < 0 || git_packbuilder_new(&pb, src) < 0)
+	sink.t = t;
+	if (git_revwalk_new(&walk, src) < 0 || git_packbuilder_new(&pb, src) < 0 ||
+	    git_packbuilder_set_callbacks(pb, on_pack_building, &sink) < 0)
 		err = chs_git__fail(CHS_EIO, "cannot read the archive");
 	for (i = 0; i < n && err == 0; i++)
 		if (git_revwalk_push(walk, &w[i].tip) < 0)
@@ -155,9 +179,14 @@ static int copy_objects(git_repository *mine, git_repository *src, const wanted_
 		if (git_repository_odb(&odb, mine) < 0 ||
 		    git_odb_write_pack(&sink.wp, odb, NULL, NULL) < 0 ||
 		    git_packbuilder_foreach(pb, append_to_pack, &sink) < 0 ||
-		    sink.wp->commit(sink.wp, &sink.stats) < 0)
+		    stop_asked(&sink) || sink.wp->commit(sink.wp, &sink.stats) < 0)
 			err = chs_git__fail_fetch(url, "cannot copy the objects of the archive at");
 	}
+	/* a callback said stop, in whichever step that was */
+	if (err < 0 && sink.stopped)
+		err = chs_error_set(CHS_ECANCELLED, "the fetch from the archive at %s was stopped"
+				    " before it finished; nothing was lost, the next sync does it",
+				    url);
 	if (sink.wp)
 		sink.wp->free(sink.wp);
 	git_odb_free(odb);
@@ -242,7 +271,8 @@ static int open_folder(git_repository **out, const char *url)
 	return 0;
 }
 
-static int local_fetch(git_repository *mine, const char *url, unsigned what)
+static int local_fetch(git_repository *mine, const char *url, unsigned what,
+		       const chs_git_transport *t)
 {
 	git_repository *src = NULL;
 	wanted_ref *w = NULL;
@@ -252,7 +282,7 @@ static int local_fetch(git_repository *mine, const char *url, unsigned what)
 	if ((err = open_folder(&src, url)) < 0)
 		return err;
 	if ((err = list_wanted(src, what, &w, &n)) == 0 && n > 0 &&
-	    (err = copy_objects(mine, src, w, n, url)) == 0)
+	    (err = copy_objects(mine, src, w, n, url, t)) == 0)
 		err = point_fetched_refs(mine, w, n, url);
 	if (err == 0)
 		err = prune_fetched(mine, what, w, n, url);
@@ -479,7 +509,7 @@ int chs_git__net_run(git_repository *repo, net_op *op)
 	}
 	if (chs_git__is_local(op->url))
 		err = op->push ? local_push(repo, op->url, op->refs, op->n)
-			       : local_fetch(repo, op->url, op->what);
+			       : local_fetch(repo, op->url, op->what, op->t);
 	else
 		err = op->push ? chs_git__push_refspecs(remote, op)
 			       : chs_git__fetch_refspecs(remote, op);

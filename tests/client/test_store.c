@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MARKER "QUAGGA-7731-MARKER"
@@ -434,6 +436,78 @@ START_TEST(test_store__a_reader_never_waits_on_close_for_a_busy_writer)
 	ck_assert_int_eq(chs_store_check(s), 0);
 	chs_store_free(s);
 	free(lock);
+}
+END_TEST
+
+/* A writer that holds the lock a few ms at a time, taking it again at
+ * once (a sync applying a pull, group after group), until told to stop. */
+typedef struct regrabber {
+	chs_store *s;
+	pthread_mutex_t lock;
+	int rounds, stop, saw_waiting;
+} regrabber;
+
+static void *regrab(void *arg)
+{
+	regrabber *g = arg;
+
+	for (;;) {
+		int stop, waiting;
+
+		ck_assert_int_eq(chs_store__begin(g->s), 0);
+		nanosleep(&(struct timespec){ 0, 10 * 1000000L }, NULL);
+		waiting = chs_store__writer_waiting(g->s);
+		ck_assert_int_eq(chs_store__commit(g->s), 0);
+		pthread_mutex_lock(&g->lock);
+		g->rounds++;
+		g->saw_waiting |= waiting;
+		stop = g->stop;
+		pthread_mutex_unlock(&g->lock);
+		if (stop)
+			return NULL;
+	}
+}
+
+static int rounds_of(regrabber *g)
+{
+	int n;
+
+	pthread_mutex_lock(&g->lock);
+	n = g->rounds;
+	pthread_mutex_unlock(&g->lock);
+	return n;
+}
+
+/* Before the turnstile, the waiting writer polled and almost never found
+ * the lock free between two rounds: it waited until the busy timeout. */
+START_TEST(test_store__a_waiting_writer_goes_before_one_that_retakes_the_lock)
+{
+	chs_store *s = create_as("alice", "a"), *other = must_open("alice", "a");
+	regrabber g;
+	pthread_t t;
+	int before, after;
+
+	memset(&g, 0, sizeof(g));
+	g.s = s;
+	pthread_mutex_init(&g.lock, NULL);
+	ck_assert_int_eq(pthread_create(&t, NULL, regrab, &g), 0);
+	while (rounds_of(&g) < 2)
+		nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+	before = rounds_of(&g);
+	ck_assert_msg(chs_store__begin(other) == 0, "%s", chs_error_last());
+	after = rounds_of(&g);
+	ck_assert_int_eq(chs_store__commit(other), 0);
+	pthread_mutex_lock(&g.lock);
+	g.stop = 1;
+	pthread_mutex_unlock(&g.lock);
+	pthread_join(t, NULL);
+	/* in after the round under way and at most one more */
+	ck_assert_msg(after - before <= 2, "waited for %d rounds", after - before);
+	/* and the holder could tell someone waited (a pull ends its group) */
+	ck_assert(g.saw_waiting);
+	pthread_mutex_destroy(&g.lock);
+	chs_store_free(other);
+	chs_store_free(s);
 }
 END_TEST
 
@@ -995,6 +1069,7 @@ int main(void)
 	tcase_add_checked_fixture(busy, setup, teardown);
 	tcase_set_timeout(busy, CHS_BUSY_TIMEOUT_MS / 1000 / 2);
 	tcase_add_test(busy, test_store__a_reader_never_waits_on_close_for_a_busy_writer);
+	tcase_add_test(busy, test_store__a_waiting_writer_goes_before_one_that_retakes_the_lock);
 	suite_add_tcase(s, busy);
 	return tu_run(s);
 }

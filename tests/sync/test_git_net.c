@@ -138,7 +138,7 @@ END_TEST
 START_TEST(test_git_net__the_limit_comes_from_the_transport_without_the_variable)
 {
 	chs_git *g = repo("local.git");
-	chs_git_transport t = { NULL, 1000, NULL, NULL };
+	chs_git_transport t = { NULL, 1000, NULL, NULL, NULL };
 	char url[128];
 	int port, s = silent_server(&port);
 
@@ -339,7 +339,7 @@ static chs_buf seen;
 static chs_git *ssh_repo(const char *name, const chs_identity *key)
 {
 	chs_git *g = repo(name);
-	chs_git_transport t = { key, 0, on_progress, &seen };
+	chs_git_transport t = { key, 0, on_progress, NULL, &seen };
 
 	chs_git_set_transport(g, &t);
 	return g;
