@@ -197,6 +197,21 @@ static const char *chartsync_exe(void)
 
 /* ---- the daemon ---- */
 
+/* What the daemon logged, to stderr: why it failed. */
+static void show_log(void)
+{
+	char path[sizeof(top) + 32], line[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/daemon.log", top);
+	if (!(f = fopen(path, "r")))
+		return;
+	fprintf(stderr, "daemon: its log:\n");
+	while (fgets(line, sizeof(line), f))
+		fprintf(stderr, "  %s", line);
+	fclose(f);
+}
+
 static void start_daemon(void)
 {
 	const char *exe = chartsync_exe();
@@ -222,27 +237,13 @@ static void start_daemon(void)
 		}
 		if (waitpid(daemon_pid, NULL, WNOHANG) == daemon_pid) {
 			daemon_pid = -1;
-			fprintf(stderr, "daemon: chartsync daemon exited at start (its log: %s)\n", log);
+			fprintf(stderr, "daemon: chartsync daemon exited at start\n");
 			break;
 		}
 		sleep_ms(20);
 	}
+	show_log();
 	die("chartsync daemon did not answer");
-}
-
-/* What the daemon logged, to stderr: why it failed. */
-static void show_log(void)
-{
-	char path[sizeof(top) + 32], line[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/daemon.log", top);
-	if (!(f = fopen(path, "r")))
-		return;
-	fprintf(stderr, "daemon: its log:\n");
-	while (fgets(line, sizeof(line), f))
-		fprintf(stderr, "  %s", line);
-	fclose(f);
 }
 
 /* Ask the daemon to stop and wait for it: it must exit 0. */
