@@ -984,6 +984,8 @@ static int vfs_open(sqlite3_vfs *base, const char *name, sqlite3_file *file,
 	sqlite3_int64 no_mmap = 0;
 
 	memset(f, 0, sizeof(*f));
+	/* no wal-index slot held yet: a close must not close descriptor 0 */
+	f->slot.lock_fd = -1;
 	if (kind != SQLITE_OPEN_MAIN_DB && kind != SQLITE_OPEN_WAL) {
 		sqlite3_log(SQLITE_CANTOPEN,
 			    "chartsync vfs: refusing to open a %s for '%s': it "

@@ -79,7 +79,12 @@ int chs_service__request_parse(chs_request *out, const char *line, size_t len, c
 
 	memset(out, 0, sizeof(*out));
 	*reply = NULL;
-	doc = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* any JSON value, so that a scalar is told it is not an object (not
+	 * that it is not JSON); a key given twice is refused, never read as
+	 * the first or the last ({"method":"status","method":"stop"}) */
+	doc = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (!doc && json_error_code(&jerr) == json_error_duplicate_key)
+		return refuse(out, CHS_RPC_INVALID_REQUEST, "a request names each key once", reply);
 	if (!doc)
 		return refuse(out, CHS_RPC_PARSE_ERROR, "the request is not one line of JSON", reply);
 	if (!json_is_object(doc)) {

@@ -52,24 +52,8 @@ uint64_t chs_service__wall_ms(void);
 /* ------------------------------------------------------------------ */
 /* proto.c                                                              */
 
-#define CHS_RPC_PARSE_ERROR (-32700)
-#define CHS_RPC_INVALID_REQUEST (-32600)
-
-typedef struct chs_request {
-	json_t *id;       /* any JSON value, or NULL when absent (owned) */
-	char method[16];  /* "status", "sync", "reload", "stop" */
-	json_t *params;   /* an object (owned; never NULL after a parse) */
-} chs_request;
-
-/* Decode one request line (without its newline). 0, or an error code
- * (CHS_RPC_*) with `*reply` (malloc'ed, newline-terminated) the error
- * reply to send. Never crashes on any bytes (fuzzed). */
-int chs_service__request_parse(chs_request *out, const char *line, size_t len, char **reply);
-void chs_service__request_dispose(chs_request *r);
-/* Replies, newline-terminated, malloc'ed (NULL when out of memory).
- * `result` is stolen. */
-char *chs_service__reply_result(json_t *id, json_t *result);
-char *chs_service__reply_error(json_t *id, int code, const char *message);
+/* The requests and replies: proto.h, offered to the tests. */
+#include "proto.h"
 
 /* schedule.c: client/service/schedule.h (offered, for its tests) */
 

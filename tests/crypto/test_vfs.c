@@ -382,6 +382,35 @@ START_TEST(test_vfs__round_trip)
 }
 END_TEST
 
+/* Closing a store closes its own files only: a WAL file's close once
+ * closed descriptor 0 (the zeroed slot of a wal-index it never opened),
+ * so the next socket or file the process opened became fd 0, stdin. */
+START_TEST(test_vfs__closing_a_store_leaves_other_descriptors_alone)
+{
+	chs_vfs *v = vfs_with_key(1);
+	char *path = in_dir("store.db");
+	struct stat before, after;
+	sqlite3 *db;
+	int i;
+
+	if (fcntl(0, F_GETFD) < 0) /* started with no stdin: give it one */
+		ck_assert_int_eq(open("/dev/null", O_RDONLY), 0);
+	ck_assert_int_eq(fstat(0, &before), 0);
+	for (i = 0; i < 2; i++) {
+		db = store_open(path, v);
+		if (i == 0)
+			create_table(db);
+		insert_rows(db, "x", i * 10, 10);
+		close_ok(db);
+	}
+	ck_assert_msg(fcntl(0, F_GETFD) >= 0, "closing the store closed fd 0");
+	ck_assert_int_eq(fstat(0, &after), 0);
+	ck_assert(before.st_dev == after.st_dev && before.st_ino == after.st_ino);
+	chs_vfs_free(v);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_vfs__new_store_becomes_wal_without_a_journal)
 {
 	chs_vfs *v = vfs_with_key(1);
@@ -1738,6 +1767,7 @@ static Suite *vfs_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_vfs__round_trip);
 	tcase_add_test(tc, test_vfs__new_store_becomes_wal_without_a_journal);
+	tcase_add_test(tc, test_vfs__closing_a_store_leaves_other_descriptors_alone);
 	tcase_add_test(tc, test_vfs__each_vfs_has_its_own_name_and_is_never_default);
 	tcase_add_test(tc, test_vfs__store_without_reserve_is_refused);
 	tcase_add_test(tc, test_vfs__no_plaintext_on_disk_after_commit);

@@ -4,9 +4,10 @@
  *
  * Tests check the unaudited views (client/records/views.h) against what
  * the audited ones show, build batches through the writer, write access
- * events with chosen times, and look at the database itself. No tool may
- * include these headers (the build refuses); a test includes this file
- * when it needs one of them, and says why where it is not obvious.
+ * events with chosen times, decode control-socket requests, and look at
+ * the database itself. No tool may include these headers (the build
+ * refuses); a test includes this file when it needs one of them, and
+ * says why where it is not obvious.
  */
 #ifndef CHS_TESTS_SUPPORT_INTERNAL_H
 #define CHS_TESTS_SUPPORT_INTERNAL_H
@@ -16,5 +17,6 @@
 #include "client/records/views.h"
 #include "client/records/writer.h"
 #include "client/audit/event.h"
+#include "client/service/proto.h"
 
 #endif /* CHS_TESTS_SUPPORT_INTERNAL_H */
