@@ -106,6 +106,7 @@ struct daemon {
 	job *running;
 	int sync_queued;
 	int counts_queued;
+	int wal_seen_in_sync;        /* the WAL was written while a sync ran */
 	waiter *waiting;             /* answered when the next sync ends */
 	atomic_int stopping;
 	int quiet;                   /* stopping because the start failed */
@@ -335,6 +336,7 @@ static void job_free(job *j)
 }
 
 static void after_job(uv_work_t *w, int status);
+static void on_wal_settled(uv_timer_t *t);
 static void schedule(daemon_t *d);
 static void finish_stop(daemon_t *d);
 
@@ -546,9 +548,15 @@ static void after_job(uv_work_t *w, int status)
 	case JOB_COUNTS:
 		break;
 	}
-	/* batches made here wait to go: a sync within sync.after_write */
-	if (d->unsent > 0 && !d->write_due_ms && !(j->kind == JOB_SYNC && j->err == 0))
+	/* batches made here wait to go (saved while a sync was past its
+	 * push, too): a sync within sync.after_write */
+	if (d->unsent > 0 && !d->write_due_ms)
 		d->write_due_ms = chs_service__wall_ms() + (uint64_t)d->conf.after_write_s * 1000;
+	/* writes seen while the sync ran may have come after its count */
+	if (j->kind == JOB_SYNC && d->wal_seen_in_sync && !atomic_load(&d->stopping))
+		uv_timer_start(&d->wal_timer, on_wal_settled, WAL_SETTLE_MS, 0);
+	if (j->kind == JOB_SYNC)
+		d->wal_seen_in_sync = 0;
 	job_free(j);
 	if (atomic_load(&d->stopping)) {
 		finish_stop(d);
@@ -807,8 +815,11 @@ static void on_dir_event(uv_poll_t *p, int status, int events)
 			q += sizeof(*e) + e->len;
 		}
 	}
-	if (seen && !(d->running && d->running->kind == JOB_SYNC) &&
-	    !uv_is_active((uv_handle_t *)&d->wal_timer))
+	if (!seen)
+		return;
+	if (d->running && d->running->kind == JOB_SYNC)
+		d->wal_seen_in_sync = 1; /* mostly the sync's own; looked at after it */
+	else if (!uv_is_active((uv_handle_t *)&d->wal_timer))
 		uv_timer_start(&d->wal_timer, on_wal_settled, WAL_SETTLE_MS, 0);
 }
 
@@ -988,6 +999,13 @@ int chs_service_run(const chs_service_opts *o)
 	d->next_ms = UINT64_MAX;
 	d->unsent = d->review = -1;
 	signal(SIGPIPE, SIG_IGN);
+	/* Started with 0, 1 or 2 closed (a service manager may), the loop's
+	 * own descriptors would take those numbers, and libuv refuses to
+	 * close a descriptor below 3: /dev/null holds them. */
+	for (rc = 0; rc < 3; rc++)
+		if (fcntl(rc, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", rc == 0 ? O_RDONLY : O_WRONLY) < 0)
+			break;
 	if ((rc = uv_loop_init(&d->loop)) < 0) {
 		free(d);
 		return chs_error_set(CHS_ERROR, "cannot start the event loop: %s", uv_strerror(rc));
