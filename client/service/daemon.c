@@ -51,6 +51,7 @@
 typedef enum { JOB_SYNC, JOB_SCAN, JOB_COUNTS, JOB_SETTINGS } job_kind;
 
 typedef struct daemon daemon_t;
+typedef struct waiter waiter;
 
 typedef struct job {
 	uv_work_t work;
@@ -63,6 +64,7 @@ typedef struct job {
 	int err;
 	char message[1024];
 	chs_sync_report rep;         /* JOB_SYNC */
+	waiter *waiters;             /* JOB_SYNC: `sync` requests it answers */
 	chs_scan_outcome scan;       /* JOB_SCAN */
 	int64_t unsent, review;      /* JOB_COUNTS (and after every job) */
 	chs_schedule_conf conf;      /* JOB_SETTINGS */
@@ -71,12 +73,12 @@ typedef struct job {
 	uint64_t settle_ms, rescan_ms;
 } job;
 
-/* A `sync` request waiting for the next sync to end. */
-typedef struct waiter {
+/* A `sync` request, answered by the first sync that starts after it. */
+struct waiter {
 	chs_control_call *call;
 	json_t *id;
 	struct waiter *next;
-} waiter;
+};
 
 struct daemon {
 	uv_loop_t loop;
@@ -107,7 +109,7 @@ struct daemon {
 	int sync_queued;
 	int counts_queued;
 	int wal_seen_in_sync;        /* the WAL was written while a sync ran */
-	waiter *waiting;             /* answered when the next sync ends */
+	waiter *waiting;             /* for the sync not started yet */
 	atomic_int stopping;
 	int quiet;                   /* stopping because the start failed */
 	int reloading;
@@ -350,8 +352,13 @@ static void start_next_job(daemon_t *d)
 	if (!d->queue)
 		d->queue_tail = NULL;
 	j->next = NULL;
-	if (j->kind == JOB_SYNC)
+	if (j->kind == JOB_SYNC) {
+		/* the requests made so far go with this sync; later ones wait
+		 * for the next, which starts after their caller's work was saved */
 		d->sync_queued = 0;
+		j->waiters = d->waiting;
+		d->waiting = NULL;
+	}
 	if (j->kind == JOB_COUNTS)
 		d->counts_queued = 0;
 	d->running = j;
@@ -398,12 +405,12 @@ static int queue_job(daemon_t *d, job_kind kind, const char *name)
 /* ------------------------------------------------------------------ */
 /* What a finished job means                                            */
 
-static void answer_waiters(daemon_t *d, const job *j)
+static void answer_waiters(job *j)
 {
-	waiter *w = d->waiting, *next;
+	waiter *w = j->waiters, *next;
 	char *report = NULL;
 
-	d->waiting = NULL;
+	j->waiters = NULL;
 	if (j->err == 0 || j->err == CHS_EDAMAGED)
 		if (chs_json_sync_report(&report, &j->rep) < 0)
 			report = NULL;
@@ -495,7 +502,7 @@ static void sync_done(daemon_t *d, job *j)
 		d->last_ok = 0;
 		sync_failed(d, j, now);
 	}
-	answer_waiters(d, j);
+	answer_waiters(j);
 }
 
 static void apply_settings(daemon_t *d, job *j);
@@ -889,16 +896,16 @@ static void begin_stop(daemon_t *d, const char *why)
 		job_free(j);
 	}
 	d->queue_tail = NULL;
-	if (!d->running || d->running->kind != JOB_SYNC) {
-		for (w = d->waiting; w; w = next) {
-			next = w->next;
-			chs_service__control_answer(w->call, chs_service__reply_error(
-				w->id, CHS_ECANCELLED, "the service is stopping"));
-			json_decref(w->id);
-			free(w);
-		}
-		d->waiting = NULL;
+	/* requests for a sync that will not start now; the running one's
+	 * are answered when it ends */
+	for (w = d->waiting; w; w = next) {
+		next = w->next;
+		chs_service__control_answer(w->call, chs_service__reply_error(
+			w->id, CHS_ECANCELLED, "the service is stopping"));
+		json_decref(w->id);
+		free(w);
 	}
+	d->waiting = NULL;
 	if (!d->running)
 		finish_stop(d);
 }
