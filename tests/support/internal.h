@@ -16,5 +16,6 @@
 #include "client/records/views.h"
 #include "client/records/writer.h"
 #include "client/audit/event.h"
+#include "client/service/hotfolder.h"
 
 #endif /* CHS_TESTS_SUPPORT_INTERNAL_H */
