@@ -505,6 +505,39 @@ START_TEST(test_hotfolder__missing_folder_refused)
 }
 END_TEST
 
+START_TEST(test_hotfolder__file_names_escaped_in_the_log)
+{
+	chs_hotfolder_opts o = { NULL, SETTLE_MS, 0, NULL, on_ready, NULL };
+	char *logpath = tu_path(dir, "service.log");
+	unsigned char *text;
+	size_t len;
+	watch w;
+
+	memset(&w, 0, sizeof(w));
+	w.log.fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(w.log.fd, 0);
+	o.folder = folder;
+	o.log = &w.log;
+	o.payload = &w;
+	ck_assert_int_eq(uv_loop_init(&w.loop), 0);
+	ck_assert_int_eq(uv_timer_init(&w.loop, &w.step), 0);
+	ck_assert_msg(chs_service__hotfolder_start(&w.h, &w.loop, &o) == 0, "%s",
+		      chs_error_last());
+	drop("A-1001_\x1b]0;owned\x07.pdf", pdf, sizeof(pdf) - 1);
+	run_for(&w, SETTLE_MS * 3);
+	ck_assert_int_eq(w.n, 1);
+	end_watch(&w);
+	text = tu_read(logpath, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(!memchr(text, 0x1b, len) && !memchr(text, 0x07, len),
+		      "a control character from a file name reached the log");
+	ck_assert_msg(strstr((char *)text, "A-1001_\\x1b]0;owned\\x07.pdf: complete"), "%s",
+		      (char *)text);
+	free(text);
+	free(logpath);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("service_scan");
@@ -522,6 +555,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_hotfolder__complete_files_ready_once_ignored_names_left);
 	tcase_add_test(t, test_hotfolder__files_taken_end_to_end);
 	tcase_add_test(t, test_hotfolder__missing_folder_refused);
+	tcase_add_test(t, test_hotfolder__file_names_escaped_in_the_log);
 	suite_add_tcase(s, t);
 	return s;
 }
