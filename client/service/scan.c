@@ -467,14 +467,17 @@ static int examine(chs_store *s, const char *path, const char *name, char hex[65
 		say(out, err ? err : CHS_EIO, "the file cannot be read: %s", strerror(errno));
 		goto done;
 	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > SCAN_MAX_BYTES) {
-		say(out, CHS_EINVALID, "it is not a regular file of at most 2 GiB");
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		say(out, CHS_EINVALID, "it is not a file (a device or a pipe?)");
+		err = 0;
+	} else if (sb.st_size > SCAN_MAX_BYTES) {
+		say(out, CHS_EINVALID, "the file is larger than 2 GiB, the most an attachment holds");
 		err = 0;
 	} else if (read_file(fd, &found, &size, hex) < 0) {
 		say(out, CHS_EIO, "the file cannot be read: %s", strerror(errno));
 		err = 0;
 	} else if (size == 0) {
-		say(out, CHS_EINVALID, "the file is empty");
+		say(out, CHS_EINVALID, "the file is empty: scan the page again");
 		err = 0;
 	} else if (found != named) {
 		say(out, CHS_EINVALID, "the file is not %s although its name ends .%s%s%s",
