@@ -308,6 +308,18 @@ START_TEST(test_scan__name_clash_in_done_and_unmatched_never_overwrites)
 }
 END_TEST
 
+START_TEST(test_scan__file_gone_is_left_alone)
+{
+	chs_scan_outcome o;
+
+	take("A-1001_taken away.pdf", 1, &o);
+	ck_assert_int_eq(o.status, CHS_ENOTFOUND);
+	ck_assert_ptr_null(o.where);
+	ck_assert(!present("unmatched", "A-1001_taken away.pdf"));
+	ck_assert_int_eq(attachments(patient), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The watcher, on a real loop                                          */
 
@@ -552,6 +564,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_scan__wrong_content_or_name_goes_to_unmatched);
 	tcase_add_test(t, test_scan__keep_false_removes_the_file);
 	tcase_add_test(t, test_scan__name_clash_in_done_and_unmatched_never_overwrites);
+	tcase_add_test(t, test_scan__file_gone_is_left_alone);
 	tcase_add_test(t, test_hotfolder__complete_files_ready_once_ignored_names_left);
 	tcase_add_test(t, test_hotfolder__files_taken_end_to_end);
 	tcase_add_test(t, test_hotfolder__missing_folder_refused);
