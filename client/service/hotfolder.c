@@ -144,8 +144,12 @@ static void touch(chs_hotfolder *h, const char *name, int from_rescan)
 	if (ignored(name) || (e && e->handed))
 		return;
 	if (e) {
-		if (!from_rescan) /* an event: it is changing now */
+		/* an event: it is changing now (and what it is now is what
+		 * must hold still, or a page written in one go would wait twice) */
+		if (!from_rescan) {
 			e->changed_at = uv_now(h->loop);
+			look(h, name, &e->size, &e->mtime);
+		}
 		return;
 	}
 	if (!look(h, name, &size, &mtime) || !(e = calloc(1, sizeof(*e) + len + 1)))
