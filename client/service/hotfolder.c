@@ -1,34 +1,378 @@
 /*
- * client/service/hotfolder.c - watching the hot folder.
- * (Being written: see service_int.h for the contract.)
+ * client/service/hotfolder.c - watching the hot folder, on the loop thread.
+ *
+ * libuv's uv_fs_event cannot be used: on Linux it does not ask inotify for
+ * IN_CLOSE_WRITE and it drops IN_Q_OVERFLOW silently, so a burst of scans
+ * could be lost. A raw inotify descriptor is read through uv_poll instead.
+ *
+ * An event only says where to look. A file is handed to the daemon once
+ * its size and mtime have stayed the same for settle_ms: a scanner that
+ * writes a page in slow pieces (or a copy over a network share, which
+ * raises no event at all and is found by the periodic rescan) is never
+ * taken half-written. Each name seen is an entry:
+ *
+ *   watching --(unchanged for settle_ms)--> handed --(done)--> forgotten
+ *       ^                                      |
+ *       +-------------(done, retry)------------+
+ *
+ * One timer serves every watching entry, armed for the earliest moment one
+ * could be complete and stopped when none is watching: nothing runs while
+ * the folder is quiet but the rescan timer.
  */
 #include "service_int.h"
+#include "client/util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EVENT_BUF (64 * 1024) /* bytes read from inotify at a time */
+#define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY | IN_ATTRIB | IN_CREATE | \
+		    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+typedef struct entry {
+	struct entry *next;
+	int handed;            /* ready() called; waiting for done() */
+	int64_t size;
+	struct timespec mtime;
+	uint64_t changed_at;   /* uv_now() when last seen to change */
+	char name[];
+} entry;
+
+struct chs_hotfolder {
+	uv_loop_t *loop;
+	uv_poll_t poll;
+	uv_timer_t settle;
+	uv_timer_t rescan;
+	int fd;                /* inotify */
+	int open_handles;      /* freed when the last one is closed */
+	int stopping;
+	char *folder;
+	uint64_t settle_ms, rescan_ms;
+	const chs_log *log;
+	void (*ready)(chs_hotfolder *h, const char *name, void *payload);
+	void *payload;
+	entry *entries;
+	size_t count;
+};
+
+/* Names the scanner is still writing under (.*, *.tmp, *.part) and the
+ * service's own folders. */
+static int ignored(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] == '.' || name[0] == '\0' ||
+	       (n >= 4 && strcasecmp(name + n - 4, ".tmp") == 0) ||
+	       (n >= 5 && strcasecmp(name + n - 5, ".part") == 0);
+}
+
+static entry *find(chs_hotfolder *h, const char *name)
+{
+	entry *e;
+
+	for (e = h->entries; e; e = e->next)
+		if (strcmp(e->name, name) == 0)
+			return e;
+	return NULL;
+}
+
+static void forget(chs_hotfolder *h, entry *gone)
+{
+	entry **p;
+
+	for (p = &h->entries; *p; p = &(*p)->next)
+		if (*p == gone) {
+			*p = gone->next;
+			free(gone);
+			h->count--;
+			return;
+		}
+}
+
+/* stat() the name: 1 a regular file (size and mtime set), 0 not one
+ * (gone, a folder, a device...). */
+static int look(chs_hotfolder *h, const char *name, int64_t *size, struct timespec *mtime)
+{
+	char *path = chs_util__path(h->folder, name);
+	struct stat sb;
+	int rc = path && lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+
+	free(path);
+	if (rc) {
+		*size = (int64_t)sb.st_size;
+		*mtime = sb.st_mtim;
+	}
+	return rc;
+}
+
+static void on_settle(uv_timer_t *t);
+
+/* Arm the settle timer for the first watching entry that could be
+ * complete; stop it when none is watching. */
+static void arm(chs_hotfolder *h)
+{
+	uint64_t now = uv_now(h->loop), first = UINT64_MAX;
+	entry *e;
+
+	if (h->stopping)
+		return;
+	for (e = h->entries; e; e = e->next)
+		if (!e->handed && e->changed_at + h->settle_ms < first)
+			first = e->changed_at + h->settle_ms;
+	if (first == UINT64_MAX) {
+		uv_timer_stop(&h->settle);
+		return;
+	}
+	uv_timer_start(&h->settle, on_settle, first > now ? first - now : 0, 0);
+}
+
+/* Something happened to `name`: watch it from now on (again). */
+static void touch(chs_hotfolder *h, const char *name, int from_rescan)
+{
+	entry *e = find(h, name);
+	size_t len = strlen(name);
+	int64_t size;
+	struct timespec mtime;
+
+	if (ignored(name) || (e && e->handed))
+		return;
+	if (e) {
+		/* an event: it is changing now (and what it is now is what
+		 * must hold still, or a page written in one go would wait twice) */
+		if (!from_rescan) {
+			e->changed_at = uv_now(h->loop);
+			look(h, name, &e->size, &e->mtime);
+		}
+		return;
+	}
+	if (!look(h, name, &size, &mtime) || !(e = calloc(1, sizeof(*e) + len + 1)))
+		return;
+	memcpy(e->name, name, len + 1);
+	e->size = size;
+	e->mtime = mtime;
+	e->changed_at = uv_now(h->loop);
+	e->next = h->entries;
+	h->entries = e;
+	h->count++;
+	chs_service__log(h->log, "scan", "%s: seen, waiting until it stops changing", name);
+}
+
+static void on_settle(uv_timer_t *t)
+{
+	chs_hotfolder *h = t->data;
+	uint64_t now = uv_now(h->loop);
+	entry *e, *next;
+	int64_t size;
+	struct timespec mtime;
+
+	for (e = h->entries; e && !h->stopping; e = next) {
+		next = e->next; /* ready() may call done() for this entry */
+		if (e->handed || now < e->changed_at + h->settle_ms)
+			continue;
+		if (!look(h, e->name, &size, &mtime)) {
+			forget(h, e); /* gone before it was complete, or replaced by a folder */
+			continue;
+		}
+		if (size != e->size || mtime.tv_sec != e->mtime.tv_sec ||
+		    mtime.tv_nsec != e->mtime.tv_nsec) {
+			e->size = size;
+			e->mtime = mtime;
+			e->changed_at = now;
+			continue;
+		}
+		e->handed = 1;
+		chs_service__log(h->log, "scan", "%s: complete (%lld bytes), taking it", e->name,
+				 (long long)size);
+		h->ready(h, e->name, h->payload);
+	}
+	arm(h);
+}
+
+/* Every name in the folder, as if each had raised an event (without
+ * counting as a change: a file sitting still settles in settle_ms). */
+void chs_service__hotfolder_rescan(chs_hotfolder *h)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (!h || h->stopping)
+		return;
+	if (!(d = opendir(h->folder))) {
+		chs_service__log(h->log, "scan", "cannot read the hot folder '%s': %s", h->folder,
+				 strerror(errno));
+		return;
+	}
+	while ((de = readdir(d)))
+		touch(h, de->d_name, 1); /* lstat() there leaves out folders and links */
+	closedir(d);
+	arm(h);
+}
+
+static void on_rescan(uv_timer_t *t)
+{
+	chs_service__hotfolder_rescan(t->data);
+}
+
+static void on_event(chs_hotfolder *h, const struct inotify_event *ev)
+{
+	if (ev->mask & IN_Q_OVERFLOW) {
+		chs_service__log(h->log, "scan",
+				 "too many changes at once in the hot folder: reading it whole");
+		chs_service__hotfolder_rescan(h);
+	} else if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+		chs_service__log(h->log, "scan",
+				 "the hot folder '%s' was removed or moved away: scans are no"
+				 " longer taken until the service restarts", h->folder);
+	} else if (ev->len > 0 && !(ev->mask & IN_ISDIR)) {
+		touch(h, ev->name, 0);
+	}
+}
+
+static void on_readable(uv_poll_t *p, int status, int events)
+{
+	chs_hotfolder *h = p->data;
+	char buf[EVENT_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+	char *at;
+
+	(void)events;
+	if (status < 0) {
+		chs_service__log(h->log, "scan", "watching the hot folder failed: %s",
+				 uv_strerror(status));
+		return;
+	}
+	while ((n = read(h->fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+		for (at = buf; n > 0 && at < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)(void *)at;
+
+			on_event(h, ev);
+			at += sizeof(*ev) + ev->len;
+		}
+	arm(h);
+}
+
+static void on_closed(uv_handle_t *handle)
+{
+	chs_hotfolder *h = handle->data;
+	entry *e;
+
+	if (--h->open_handles > 0)
+		return;
+	if (h->fd >= 0)
+		close(h->fd);
+	while ((e = h->entries)) {
+		h->entries = e->next;
+		free(e);
+	}
+	free(h->folder);
+	free(h);
+}
+
+static int make_folder(const char *folder, const char *name)
+{
+	char *path = chs_util__path(folder, name);
+	int err = 0;
+
+	if (!path)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		err = chs_error_set(CHS_EIO, "cannot make '%s': %s", path, strerror(errno));
+	free(path);
+	return err;
+}
+
+/* The descriptor and its watch: 0, or CHS_EIO with a message. */
+static int watch(chs_hotfolder *h)
+{
+	if ((h->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		return chs_error_set(CHS_EIO, "cannot watch the hot folder '%s': %s", h->folder,
+				     strerror(errno));
+	if (inotify_add_watch(h->fd, h->folder, WATCH_MASK) < 0)
+		return chs_error_set(CHS_EIO, "cannot watch the hot folder '%s': %s (set"
+				     " scan.folder to an existing folder this user may read)",
+				     h->folder, strerror(errno));
+	return 0;
+}
 
 int chs_service__hotfolder_start(chs_hotfolder **out, uv_loop_t *loop,
 				 const chs_hotfolder_opts *opts)
 {
-	(void)loop; (void)opts;
+	chs_hotfolder *h;
+	int err;
+
+	CHS_ASSERT_ARG(out);
 	*out = NULL;
-	return chs_error_set(CHS_ERROR, "the hot folder is not watched yet");
+	CHS_ASSERT_ARG(loop && opts && opts->folder && opts->log && opts->ready);
+	if (!(h = calloc(1, sizeof(*h))) || !(h->folder = chs_util__strdup(opts->folder))) {
+		free(h);
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	}
+	h->loop = loop;
+	h->fd = -1;
+	h->settle_ms = opts->settle_ms;
+	h->rescan_ms = opts->rescan_ms;
+	h->log = opts->log;
+	h->ready = opts->ready;
+	h->payload = opts->payload;
+	if ((err = make_folder(h->folder, "done")) == 0 &&
+	    (err = make_folder(h->folder, "unmatched")) == 0 && (err = watch(h)) == 0 &&
+	    (err = uv_poll_init(loop, &h->poll, h->fd)) < 0)
+		err = chs_error_set(CHS_EIO, "cannot watch the hot folder '%s': %s", h->folder,
+				    uv_strerror(err));
+	if (err < 0) {
+		if (h->fd >= 0)
+			close(h->fd);
+		free(h->folder);
+		free(h);
+		return err;
+	}
+	uv_timer_init(loop, &h->settle);
+	uv_timer_init(loop, &h->rescan);
+	h->poll.data = h->settle.data = h->rescan.data = h;
+	h->open_handles = 3;
+	uv_poll_start(&h->poll, UV_READABLE, on_readable);
+	if (h->rescan_ms > 0)
+		uv_timer_start(&h->rescan, on_rescan, h->rescan_ms, h->rescan_ms);
+	chs_service__log(h->log, "scan", "watching the hot folder '%s'", h->folder);
+	chs_service__hotfolder_rescan(h);
+	*out = h;
+	return 0;
 }
 
 void chs_service__hotfolder_done(chs_hotfolder *h, const char *name, int retry)
 {
-	(void)h; (void)name; (void)retry;
+	entry *e;
+
+	if (!h || !name || !(e = find(h, name)))
+		return;
+	if (!retry) {
+		forget(h, e);
+		return;
+	}
+	e->handed = 0;
+	e->changed_at = uv_now(h->loop);
+	look(h, name, &e->size, &e->mtime);
+	arm(h);
 }
 
 size_t chs_service__hotfolder_pending(const chs_hotfolder *h)
 {
-	(void)h;
-	return 0;
-}
-
-void chs_service__hotfolder_rescan(chs_hotfolder *h)
-{
-	(void)h;
+	return h ? h->count : 0;
 }
 
 void chs_service__hotfolder_stop(chs_hotfolder *h)
 {
-	(void)h;
+	if (!h || h->stopping)
+		return;
+	h->stopping = 1;
+	uv_close((uv_handle_t *)&h->poll, on_closed);
+	uv_close((uv_handle_t *)&h->settle, on_closed);
+	uv_close((uv_handle_t *)&h->rescan, on_closed);
 }

@@ -18,5 +18,6 @@
 #include "client/records/writer.h"
 #include "client/audit/event.h"
 #include "client/service/proto.h"
+#include "client/service/hotfolder.h"
 
 #endif /* CHS_TESTS_SUPPORT_INTERNAL_H */
