@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,19 +294,22 @@ static int has_state(void *arg)
 	return strcmp(h, s->hash) == 0;
 }
 
-/* Clinic A's service syncs at start, then every sync.interval: what
- * clinic B sends reaches clinic A with nobody typing sync there. */
+/* Clinic A's service syncs at start, then every sync.interval (set
+ * while it runs, read again on SIGHUP): what clinic B sends reaches
+ * clinic A with nobody typing sync there. */
 START_TEST(test_daemon__syncs_on_its_timer)
 {
-	char id[33], hb[65];
+	char id[33], hb[65], *log;
 	same_state want = { C1, hb };
 	tu_result r;
 
-	config(C1, "sync.interval", "10s");
+	config(C1, "sync.interval", "2h");
 	hand_over(C1);
 	start_daemon(C1, NULL);
 	/* a store that never synced through its service syncs at start */
 	wait_status("last_sync.outcome", "ok", SYNC_S);
+	config(C1, "sync.interval", "10s");
+	ck_assert_int_eq(kill(dm.pid, SIGHUP), 0);
 
 	add_patient(C2, "Timer Patient", "T-1", id);
 	hand_over(C2);
@@ -315,6 +319,9 @@ START_TEST(test_daemon__syncs_on_its_timer)
 	ck_assert_msg(tu_poll(has_state, &want, SYNC_S),
 		      "clinic A never received clinic B's patient on its timer");
 	ck_assert_int_eq(tu_daemon_stop(&dm, SIGTERM, SYNC_S), 0);
+	log = tu_daemon_log(&dm);
+	ck_assert_msg(strstr(log, "settings read again"), "%s", log);
+	free(log);
 }
 END_TEST
 
@@ -528,6 +535,57 @@ START_TEST(test_daemon__answers_status_while_the_archive_is_silent)
 	json_decref(s);
 	ck_assert_int_eq(tu_daemon_stop(&dm, SIGTERM, SYNC_S), 0);
 	close(lsock);
+}
+END_TEST
+
+/* kill -9 while the network helper waits on a silent archive: the
+ * connection goes with the service (the limit, 60 s here, is not what
+ * ends it), and the next start syncs with a real archive. */
+START_TEST(test_daemon__kill_9_leaves_nothing_talking_to_the_archive)
+{
+	static const char *const env[] = { "CHARTSYNC_PASSPHRASE=pw", "CHARTSYNC_NET_TIMEOUT=60",
+					   NULL };
+	char silent[64], byte;
+	int port, lsock = silent_listener(&port), conn;
+	struct pollfd p = { -1, POLLIN, 0 };
+	double end;
+	tu_result r;
+
+	snprintf(silent, sizeof(silent), "git://127.0.0.1:%d/x.git", port);
+	ck_assert_int_eq(chs_remote_set(st[C1], silent), 0);
+	hand_over(C1);
+	start_daemon(C1, env);
+	wait_status("state", "syncing", SYNC_S);
+	p.fd = lsock;
+	ck_assert_msg(poll(&p, 1, SYNC_S * 1000) == 1, "the service never reached the archive");
+	conn = accept(lsock, NULL, NULL);
+	ck_assert_int_ge(conn, 0);
+	ck_assert_int_eq(tu_daemon_stop(&dm, SIGKILL, SYNC_S), 128 + SIGKILL);
+	/* end of file: nobody holds the connection any more */
+	end = tu_now() + 20;
+	p.fd = conn;
+	for (;;) {
+		ssize_t n;
+
+		ck_assert_msg(tu_now() < end, "the connection outlived the killed service");
+		if (poll(&p, 1, 1000) != 1)
+			continue;
+		n = recv(conn, &byte, 1, 0);
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			break; /* the request's bytes read, then the end */
+	}
+	close(conn);
+	close(lsock);
+
+	CLI(&r, C1, "remote", archive);
+	tu_ck_status(r, 0);
+	tu_daemon_free(&dm);
+	start_daemon(C1, NULL);
+	ck_assert_msg(tu_daemon_call(&dm, "sync", SYNC_S * 1000, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_int_eq(tu_daemon_stop(&dm, SIGTERM, SYNC_S), 0);
+	CLI(&r, C1, "check");
+	tu_ck_status(r, 0);
 }
 END_TEST
 
@@ -1010,6 +1068,7 @@ static Suite *suite(void)
 	tcase_add_test(path, test_daemon__syncs_on_its_timer);
 	tcase_add_test(path, test_daemon__syncs_after_a_write_and_for_the_cli);
 	tcase_add_test(path, test_daemon__answers_status_while_the_archive_is_silent);
+	tcase_add_test(path, test_daemon__kill_9_leaves_nothing_talking_to_the_archive);
 	tcase_add_test(path, test_daemon__sigterm_mid_sync);
 	tcase_add_test(path, test_daemon__kill_9_mid_sync_then_start_again);
 	tcase_add_test(path, test_daemon__one_service_per_store);
