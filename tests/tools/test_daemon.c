@@ -659,6 +659,49 @@ START_TEST(test_daemon__kill_9_mid_sync_then_start_again)
 }
 END_TEST
 
+/* `chartsync sync` asked while the service is in the middle of a sync
+ * is answered by a sync that started after the request: what clinic B
+ * sent meanwhile is at clinic A when the command returns. */
+START_TEST(test_daemon__sync_asked_mid_sync_is_a_new_sync)
+{
+	char x[33];
+	chs_edit late[] = { tu_edit("name", "Sent Late"), tu_edit("mrn", "LATE-1") };
+	tu_result r;
+	json_t *s;
+	char *reply;
+	int fd;
+
+	hand_over(C1);
+	service_pulling("Mid");
+	/* clinic B sends one more chart after clinic A's sync began */
+	ck_assert_int_eq(chs_record_add(st[C2], "patient", late, 2, NULL, NULL, x), 0);
+	tu_sync_ok(st[C2]);
+	/* asked on the socket, so that the state is read after asking */
+	fd = tu_control_connect(dirs[C1]);
+	ck_assert_int_ge(fd, 0);
+	tu_control_send(fd, "{\"id\":2,\"method\":\"sync\"}\n", 26);
+	s = status();
+	ck_assert_msg(strcmp(jstr(s, "state"), "syncing") == 0,
+		      "the pull ended before the test could ask (make BIG_PULL larger)");
+	json_decref(s);
+	reply = tu_control_line(fd, SYNC_S * 1000);
+	close(fd);
+	ck_assert_msg(reply, "no reply to the sync request");
+	s = json_loads(reply, 0, NULL);
+	ck_assert_msg(s && json_object_get(s, "result"), "%s", reply);
+	/* the pull that was running brought the many; the one asked for
+	 * began after it, and brings at most what came later */
+	ck_assert_msg(jint(s, "result.changes_in") < BIG_PULL,
+		      "the sync request was answered with the report of the sync already"
+		      " running when it was asked: %s", reply);
+	json_decref(s);
+	free(reply);
+	CLI(&r, C1, "show", x);
+	tu_ck_status(r, 0);
+	ck_assert_int_eq(tu_daemon_stop(&dm, SIGTERM, SYNC_S), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* One service per store                                                */
 
@@ -1071,6 +1114,7 @@ static Suite *suite(void)
 	tcase_add_test(path, test_daemon__kill_9_leaves_nothing_talking_to_the_archive);
 	tcase_add_test(path, test_daemon__sigterm_mid_sync);
 	tcase_add_test(path, test_daemon__kill_9_mid_sync_then_start_again);
+	tcase_add_test(path, test_daemon__sync_asked_mid_sync_is_a_new_sync);
 	tcase_add_test(path, test_daemon__one_service_per_store);
 	tcase_add_test(path, test_daemon__malformed_requests_get_an_error_reply);
 	tcase_add_test(path, test_daemon__hot_folder);
