@@ -710,10 +710,27 @@ START_TEST(test_daemon__one_service_per_store)
 	static const char *const no_pass[] = { NULL };
 	tu_daemon second;
 	char pid[32], *log;
+	tu_result r;
 	json_t *s;
 
+	static const char *const wrong[] = { "CHARTSYNC_PASSPHRASE=not-the-one", NULL };
+	struct stat sb;
+	char *sock;
+
 	hand_over(C1);
+	/* a wrong passphrase: refused, and nothing left that stops the next */
+	tu_daemon_spawn(&second, CHARTSYNC_BIN, dirs[C1], members[C1].user, top, wrong);
+	ck_assert_int_eq(tu_daemon_wait_exit(&second, READY_S), 2);
+	ck_assert(!file_exists(dirs[C1], "control"));
+	tu_daemon_free(&second);
+
 	start_daemon(C1, NULL);
+	/* the socket is the owner's alone */
+	sock = tu_path(dirs[C1], "control");
+	ck_assert_int_eq(lstat(sock, &sb), 0);
+	ck_assert(S_ISSOCK(sb.st_mode));
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+	free(sock);
 	/* refused before any passphrase is asked (it has none), naming the
 	 * first one's pid */
 	tu_daemon_spawn(&second, CHARTSYNC_BIN, dirs[C1], members[C1].user, top, no_pass);
@@ -727,6 +744,12 @@ START_TEST(test_daemon__one_service_per_store)
 	s = status();
 	ck_assert_int_eq(jint(s, "pid"), dm.pid);
 	json_decref(s);
+	/* a service that does not answer: `status` says so, and ends */
+	ck_assert_int_eq(kill(dm.pid, SIGSTOP), 0);
+	CLI(&r, C1, "status");
+	ck_assert_int_eq(kill(dm.pid, SIGCONT), 0);
+	tu_ck_status(r, 0);
+	ck_assert_msg(strstr(r.out, "not answering"), "%s", r.out);
 
 	/* a killed service's socket and pid file do not stop the next */
 	ck_assert_int_eq(tu_daemon_stop(&dm, SIGKILL, SYNC_S), 128 + SIGKILL);
@@ -841,7 +864,13 @@ START_TEST(test_daemon__malformed_requests_get_an_error_reply)
 	ck_still_serving();
 	close(fd2);
 	ck_still_serving();
-	ck_assert_int_eq(tu_daemon_stop(&dm, SIGTERM, SYNC_S), 0);
+
+	/* and `stop` asked on the socket: a clean stop */
+	j = raw_request("{\"id\":9,\"method\":\"stop\"}\n", 26);
+	ck_assert_msg(json_object_get(j, "result"), "stop was refused");
+	json_decref(j);
+	ck_assert_int_eq(tu_daemon_wait_exit(&dm, SYNC_S), 0);
+	ck_assert(!file_exists(dirs[C1], "control"));
 }
 END_TEST
 
