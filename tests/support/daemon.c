@@ -297,15 +297,23 @@ char *tu_control_line(int fd, int timeout_ms)
 			buf = realloc(buf, cap);
 			ck_assert_ptr_nonnull(buf);
 		}
-		n = recv(fd, buf + len, cap - len - 1, 0);
+		/* looked at first, then taken up to the newline: the next
+		 * line stays on the socket for the next call */
+		n = recv(fd, buf + len, cap - len - 1, MSG_PEEK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
+		nl = memchr(buf + len, '\n', (size_t)n);
+		if (nl)
+			n = nl - (buf + len) + 1;
+		n = recv(fd, buf + len, (size_t)n, 0);
+		if (n <= 0)
+			break;
 		len += (size_t)n;
 		buf[len] = '\0';
-		if ((nl = memchr(buf, '\n', len))) {
-			*nl = '\0';
+		if (nl) {
+			buf[len - 1] = '\0';
 			return buf;
 		}
 	}

@@ -52,7 +52,8 @@ void tu_daemon_free(tu_daemon *d);
 /* The control socket byte by byte: a connected fd (-1 when nothing
  * listens), bytes sent (a failed send is let go: the daemon may close
  * first), and one line of reply (without its newline; malloc'ed, NULL
- * when none came within `timeout_ms` or the connection closed). */
+ * when none came within `timeout_ms` or the connection closed; what
+ * follows it stays on the socket). */
 int tu_control_connect(const char *dir);
 void tu_control_send(int fd, const void *buf, size_t len);
 char *tu_control_line(int fd, int timeout_ms);

@@ -594,6 +594,11 @@ END_TEST
 
 #define BIG_PULL 20000 /* changes clinic B sends; clinic A's pull of them */
 
+static void send_text(int fd, const char *text)
+{
+	tu_control_send(fd, text, strlen(text));
+}
+
 /* Clinic B sends many changes; clinic A's service is asked to sync and
  * seen syncing. */
 static void service_pulling(const char *prefix)
@@ -606,7 +611,7 @@ static void service_pulling(const char *prefix)
 	/* now, whatever the schedule says (the request is not waited for) */
 	fd = tu_control_connect(dirs[C1]);
 	ck_assert_int_ge(fd, 0);
-	tu_control_send(fd, "{\"id\":1,\"method\":\"sync\"}\n", 26);
+	send_text(fd, "{\"id\":1,\"method\":\"sync\"}\n");
 	wait_status("state", "syncing", SYNC_S);
 	close(fd);
 }
@@ -679,7 +684,7 @@ START_TEST(test_daemon__sync_asked_mid_sync_is_a_new_sync)
 	/* asked on the socket, so that the state is read after asking */
 	fd = tu_control_connect(dirs[C1]);
 	ck_assert_int_ge(fd, 0);
-	tu_control_send(fd, "{\"id\":2,\"method\":\"sync\"}\n", 26);
+	send_text(fd, "{\"id\":2,\"method\":\"sync\"}\n");
 	s = status();
 	ck_assert_msg(strcmp(jstr(s, "state"), "syncing") == 0,
 		      "the pull ended before the test could ask (make BIG_PULL larger)");
@@ -785,6 +790,11 @@ static json_t *raw_request(const void *bytes, size_t len)
 	return j;
 }
 
+static json_t *raw_text(const char *text)
+{
+	return raw_request(text, strlen(text));
+}
+
 static void ck_error_reply(json_t *j, long long code)
 {
 	json_t *e = json_object_get(j, "error");
@@ -819,14 +829,14 @@ START_TEST(test_daemon__malformed_requests_get_an_error_reply)
 	hand_over(C1);
 	start_daemon(C1, NULL);
 
-	ck_error_reply(raw_request("this is not json\n", 17), -32700);
+	ck_error_reply(raw_text("this is not json\n"), -32700);
 	ck_still_serving();
 	ck_error_reply(raw_request(junk, sizeof(junk) - 1), 0);
 	ck_still_serving();
-	ck_error_reply(raw_request("[1,2]\n", 6), -32600);
-	ck_error_reply(raw_request("{\"id\":7,\"method\":\"fly\"}\n", 24), -32600);
-	ck_error_reply(raw_request("{\"id\":7,\"method\":\"status\",\"params\":[]}\n", 39), -32600);
-	ck_error_reply(raw_request("{\"id\":7}\n", 9), -32600);
+	ck_error_reply(raw_text("[1,2]\n"), -32600);
+	ck_error_reply(raw_text("{\"id\":7,\"method\":\"fly\"}\n"), -32600);
+	ck_error_reply(raw_text("{\"id\":7,\"method\":\"status\",\"params\":[]}\n"), -32600);
+	ck_error_reply(raw_text("{\"id\":7}\n"), -32600);
 	ck_still_serving();
 
 	/* over 64 KiB, with no newline in sight: refused, and served on */
@@ -845,13 +855,19 @@ START_TEST(test_daemon__malformed_requests_get_an_error_reply)
 	/* two requests in one write: two replies, ids kept */
 	fd = tu_control_connect(dirs[C1]);
 	ck_assert_int_ge(fd, 0);
-	tu_control_send(fd, "{\"id\":\"a\",\"method\":\"status\"}\n{\"id\":\"b\",\"method\":\"nope\"}\n",
-			58);
+	send_text(fd, "{\"id\":\"a\",\"method\":\"status\"}\n{\"id\":\"b\",\"method\":\"nope\"}\n");
 	line = tu_control_line(fd, STATUS_MS);
 	ck_assert_ptr_nonnull(line);
 	j = json_loads(line, 0, NULL);
 	ck_assert_msg(j && json_object_get(j, "result"), "%s", line);
 	ck_assert_str_eq(json_string_value(json_object_get(j, "id")), "a");
+	json_decref(j);
+	free(line);
+	line = tu_control_line(fd, STATUS_MS);
+	ck_assert_ptr_nonnull(line);
+	j = json_loads(line, 0, NULL);
+	ck_assert_msg(j && json_object_get(j, "error"), "%s", line);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "id")), "b");
 	json_decref(j);
 	free(line);
 	close(fd);
@@ -860,13 +876,13 @@ START_TEST(test_daemon__malformed_requests_get_an_error_reply)
 	 * the others */
 	fd2 = tu_control_connect(dirs[C1]);
 	ck_assert_int_ge(fd2, 0);
-	tu_control_send(fd2, "{\"id\":1,\"meth", 13);
+	send_text(fd2, "{\"id\":1,\"meth");
 	ck_still_serving();
 	close(fd2);
 	ck_still_serving();
 
 	/* and `stop` asked on the socket: a clean stop */
-	j = raw_request("{\"id\":9,\"method\":\"stop\"}\n", 26);
+	j = raw_text("{\"id\":9,\"method\":\"stop\"}\n");
 	ck_assert_msg(json_object_get(j, "result"), "stop was refused");
 	json_decref(j);
 	ck_assert_int_eq(tu_daemon_wait_exit(&dm, SYNC_S), 0);
