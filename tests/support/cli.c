@@ -38,10 +38,8 @@ static void drain(int fd, char *buf, size_t cap, size_t *len)
 void tu_cli_run(tu_result *r, const char *bin, ...)
 {
 	const char *argv[32];
-	int out[2], err[2], n = 1, status;
-	size_t olen = 0, elen = 0;
+	int n = 1;
 	va_list ap;
-	pid_t pid;
 
 	argv[0] = bin;
 	va_start(ap, bin);
@@ -49,6 +47,15 @@ void tu_cli_run(tu_result *r, const char *bin, ...)
 		n++;
 	va_end(ap);
 	argv[n] = NULL;
+	tu_cli_runv(r, NULL, argv);
+}
+
+void tu_cli_runv(tu_result *r, const char *const *env, const char *const *argv)
+{
+	int out[2], err[2], status;
+	size_t olen = 0, elen = 0;
+	pid_t pid;
+
 	ck_assert_int_eq(pipe(out), 0);
 	ck_assert_int_eq(pipe(err), 0);
 	pid = fork();
@@ -60,7 +67,17 @@ void tu_cli_run(tu_result *r, const char *bin, ...)
 		dup2(nul, 0);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
-		execv(bin, (char *const *)argv);
+		for (; env && *env; env++) {
+			const char *eq = strchr(*env, '=');
+			char name[256];
+
+			snprintf(name, sizeof(name), "%.*s", (int)(eq ? eq - *env : 255), *env);
+			if (eq)
+				setenv(name, eq + 1, 1);
+			else
+				unsetenv(name);
+		}
+		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(out[1]);

@@ -18,6 +18,10 @@ typedef struct tu_result {
 char *tu_cli_setup(const char *pass);
 /* Run `bin` with the arguments that follow (NULL-terminated). */
 void tu_cli_run(tu_result *r, const char *bin, ...);
+/* Run argv[0] with `argv` (NULL-terminated), its environment ours
+ * changed by `env` (NULL-terminated; NULL: none): "KEY=VALUE" sets KEY,
+ * "KEY" removes it. */
+void tu_cli_runv(tu_result *r, const char *const *env, const char *const *argv);
 
 /* `bin init` as alice at terminal front-desk, which must succeed, in the
  * folder tu_cli_setup made. */

@@ -112,6 +112,23 @@ void tu_gitserver_start(tu_gitserver *s, const char *base)
 	ck_abort_msg("git daemon did not start on 127.0.0.1");
 }
 
+void tu_gitserver_restart(tu_gitserver *s, const char *base)
+{
+	struct timespec pause = { 0, 200 * 1000000L };
+	int tries;
+
+	ck_assert_int_gt(s->port, 0);
+	tu_gitserver_stop(s);
+	for (tries = 0; tries < START_TRIES * 5; tries++) {
+		s->pid = spawn(base, s->port);
+		if (wait_ready(s->pid, s->port))
+			return;
+		nanosleep(&pause, NULL); /* the port still held: try again */
+	}
+	s->pid = 0;
+	ck_abort_msg("git daemon did not start again on 127.0.0.1:%d", s->port);
+}
+
 char *tu_gitserver_url(const tu_gitserver *s, const char *name)
 {
 	size_t n = strlen(name) + 64;

@@ -18,6 +18,10 @@ typedef struct tu_gitserver {
  * on a free port; returns once it accepts connections. Fails the test if
  * it cannot start. */
 void tu_gitserver_start(tu_gitserver *s, const char *base);
+/* Stop the daemon (when running) and start it again on the same port,
+ * as an archive that comes back at its address; fails the test if the
+ * port cannot be had again. */
+void tu_gitserver_restart(tu_gitserver *s, const char *base);
 /* The URL of repository `name` (e.g. "archive.git") under the base folder:
  * git://127.0.0.1:PORT/name; malloc'ed. */
 char *tu_gitserver_url(const tu_gitserver *s, const char *name);
