@@ -166,6 +166,16 @@ void cli_service_status_print(json_t *svc)
 
 int cli_service_sync(cli_ctx *ctx, char **result)
 {
+	char *status = NULL;
+	int err;
+
+	/* a service that is there but does not answer (stopped, wedged) is
+	 * said at once, not after the long wait below */
+	err = chs_service_call(cli_store_dir(ctx), "status", NULL, STATUS_TIMEOUT_MS, &status);
+	free(status);
+	if (err < 0)
+		return err == CHS_EIO ? chs_error_set(CHS_EIO, "the chartsync service of this store"
+						      " does not answer; see its log") : err;
 	/* a large first pull takes long; the service's own limits (sync.timeout
 	 * on a silent archive) bound it, and Ctrl-C leaves it running there */
 	return chs_service_call(cli_store_dir(ctx), "sync", NULL, 24 * 3600 * 1000, result);
