@@ -22,24 +22,6 @@
 _Static_assert(CHUNK == CHS_CHUNK_BYTES, "stored and sent chunks differ");
 _Static_assert(ATTACH_MAX == (int64_t)CHS_ATTACHMENT_MAX_BYTES, "attachment limits differ");
 
-static ssize_t read_full(int fd, unsigned char *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 /* Hash the file, and with `st` non-NULL store its chunks as well. */
 static int pass(chs_store *s, int fd, const char *path, unsigned char *buf,
 		sqlite3_stmt *st, const unsigned char *want, unsigned char sha[32],
@@ -54,7 +36,7 @@ static int pass(chs_store *s, int fd, const char *path, unsigned char *buf,
 	chs_sha256_init(&h);
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return chs_error_set(CHS_EIO, "cannot read '%s': %s", path, strerror(errno));
-	while ((n = read_full(fd, buf, CHUNK)) > 0) {
+	while ((n = chs_util__read_full(fd, buf, CHUNK)) > 0) {
 		chs_sha256_update(&h, buf, (size_t)n);
 		*size += n;
 		if (!st)

@@ -87,24 +87,6 @@ static enum kind kind_of_bytes(const unsigned char *p, size_t n)
 	return KIND_NONE;
 }
 
-static ssize_t read_some(int fd, unsigned char *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 /* Read the file once: its kind from the first bytes, its SHA-256 (hex)
  * from all of them. -1 with errno when it cannot be read. */
 static int read_file(int fd, enum kind *kind, int64_t *size, char hex[65])
@@ -121,7 +103,7 @@ static int read_file(int fd, enum kind *kind, int64_t *size, char hex[65])
 	*kind = KIND_NONE;
 	*size = 0;
 	chs_sha256_init(&h);
-	while ((n = read_some(fd, buf, READ_BYTES)) > 0) {
+	while ((n = chs_util__read_full(fd, buf, READ_BYTES)) > 0) {
 		if (first)
 			*kind = kind_of_bytes(buf, (size_t)n < HEAD_BYTES ? (size_t)n : HEAD_BYTES);
 		first = 0;

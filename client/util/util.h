@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "crypto/crypto.h"
 #include "sync/sync.h"
 
@@ -18,6 +19,9 @@ char *chs_util__strdup(const char *s);
 int64_t chs_util__now(void);
 /* Die here (SIGKILL) when CHARTSYNC_FAULT names `point`: fault drills. */
 void chs_util__fault(const char *point);
+/* read() until `len` bytes or the end of the file, retrying EINTR: the
+ * bytes read, or -1 with errno. */
+ssize_t chs_util__read_full(int fd, void *buf, size_t len);
 
 /* ---- text.c ---- */
 /* The decoded text of a canonical JSON string value; NULL if `json` is

@@ -15,6 +15,7 @@
 #include "support/internal.h"
 #include "support/org.h"
 #include "support/scale.h"
+#include "support/gitserver.h"
 #include "support/testutil.h"
 
 #include <arpa/inet.h>
@@ -229,20 +230,12 @@ static void *accept_and_keep(void *arg)
  * URL as an archive in `url`. Lives as long as the test's process. */
 static void silent_archive(char url[128])
 {
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int port, s = tu_silent_listener(&port);
 	pthread_t t;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(s, 16), 0);
-	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, accept_and_keep, (void *)(intptr_t)s), 0);
 	pthread_detach(t);
-	snprintf(url, 128, "git://127.0.0.1:%d/archive.git", ntohs(sa.sin_port));
+	snprintf(url, 128, "git://127.0.0.1:%d/archive.git", port);
 }
 
 typedef struct timer_stop {

@@ -32,4 +32,10 @@ void tu_gitserver_signal(const tu_gitserver *s, int sig);
 /* Stop the daemon and reap it; accepts a server never started (pid 0). */
 void tu_gitserver_stop(tu_gitserver *s);
 
+/* A TCP listener on 127.0.0.1 that never accepts: the kernel completes
+ * each connection (up to its backlog), and nothing is ever said on it,
+ * as an archive that stopped answering. Its port in *port; close the
+ * descriptor returned to take it away. */
+int tu_silent_listener(int *port);
+
 #endif

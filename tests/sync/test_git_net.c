@@ -7,6 +7,7 @@
  */
 #include "sync/sync.h"
 #include "support/org.h"
+#include "support/gitserver.h"
 #include "support/sshserver.h"
 #include "support/testutil.h"
 
@@ -73,24 +74,6 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A TCP listener on 127.0.0.1 that never accepts: the kernel completes
- * the connection, and nothing is ever said on it. */
-static int silent_server(int *port)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(s, 16), 0);
-	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
-	*port = ntohs(sa.sin_port);
-	return s;
-}
-
 /* Run a push (refs) or fetch (refs NULL) that must time out, saying so,
  * and not before its limit. How soon after the limit it gives up is not
  * asserted (wall time on a loaded machine); without the limit it would
@@ -115,7 +98,7 @@ START_TEST(test_git_net__a_silent_archive_fails_fetch_and_push_at_the_limit)
 	chs_git *g = repo("local.git");
 	char *archive = tu_archive_new(dir), url[128], oid[41], tip[41];
 	const char *refs[] = { ref };
-	int port, s = silent_server(&port);
+	int port, s = tu_silent_listener(&port);
 
 	ck_assert_int_eq(setenv("CHARTSYNC_NET_TIMEOUT", "2", 1), 0);
 	snprintf(url, sizeof(url), "git://127.0.0.1:%d/x.git", port);
@@ -140,7 +123,7 @@ START_TEST(test_git_net__the_limit_comes_from_the_transport_without_the_variable
 	chs_git *g = repo("local.git");
 	chs_git_transport t = { NULL, 1000, NULL, NULL, NULL };
 	char url[128];
-	int port, s = silent_server(&port);
+	int port, s = tu_silent_listener(&port);
 
 	unsetenv("CHARTSYNC_NET_TIMEOUT");
 	chs_git_set_transport(g, &t);
@@ -168,7 +151,7 @@ START_TEST(test_git_net__a_killed_fetch_leaves_no_lock_behind)
 	chs_git *a = repo("a.git"), *b = repo("b.git");
 	char *archive = tu_archive_new(dir), url[128], lock[512], tmp[512], oid[41];
 	const char *refs[] = { ref };
-	int port, s = silent_server(&port);
+	int port, s = tu_silent_listener(&port);
 
 	commit(a, "m1", oid);
 	ck_assert_int_eq(chs_git_push(a, archive, refs, 1), 0);

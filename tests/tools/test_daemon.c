@@ -464,31 +464,12 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* An archive that accepts and never answers                            */
 
-/* A TCP listener on 127.0.0.1 that never accepts: the kernel completes
- * each connection, and nothing is ever said on it. */
-static int silent_listener(int *port)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert_int_ge(s, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(s, 16), 0);
-	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
-	*port = ntohs(sa.sin_port);
-	return s;
-}
-
 START_TEST(test_daemon__answers_status_while_the_archive_is_silent)
 {
 	static const char *const env[] = { "CHARTSYNC_PASSPHRASE=pw", "CHARTSYNC_NET_TIMEOUT=3",
 					   NULL };
 	char silent[64];
-	int port, lsock = silent_listener(&port), answered = 0;
+	int port, lsock = tu_silent_listener(&port), answered = 0;
 	double end;
 	tu_result r;
 	json_t *s, *res = NULL;
@@ -550,7 +531,7 @@ START_TEST(test_daemon__kill_9_leaves_nothing_talking_to_the_archive)
 	static const char *const env[] = { "CHARTSYNC_PASSPHRASE=pw", "CHARTSYNC_NET_TIMEOUT=60",
 					   NULL };
 	char silent[64], byte;
-	int port, lsock = silent_listener(&port), conn;
+	int port, lsock = tu_silent_listener(&port), conn;
 	struct pollfd p = { -1, POLLIN, 0 };
 	double end;
 	tu_result r;
