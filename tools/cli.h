@@ -194,10 +194,11 @@ int cmd_daemon(cli_ctx *ctx, int argc, char **argv);
 /* The service serving the store (cmd_daemon.c): its `status` answer (a
  * jansson object; {"error": ...} when it does not answer; NULL when none
  * runs), printed as `status` shows it; and a sync asked of it (0 with the
- * report's JSON in *result, CHS_ENOTFOUND when none runs). */
+ * report's JSON in *result; *reached is 0 when none runs or it does not
+ * answer, 1 when the error is the service's own). */
 struct json_t *cli_service_status(cli_ctx *ctx);
 void cli_service_status_print(struct json_t *svc);
-int cli_service_sync(cli_ctx *ctx, char **result);
+int cli_service_sync(cli_ctx *ctx, char **result, int *reached);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
 int cmd_archive(cli_ctx *ctx, int argc, char **argv);
 int cmd_confirm(cli_ctx *ctx, int argc, char **argv);

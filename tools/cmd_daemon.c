@@ -164,11 +164,12 @@ void cli_service_status_print(json_t *svc)
 
 /* ---- sync through the service ---- */
 
-int cli_service_sync(cli_ctx *ctx, char **result)
+int cli_service_sync(cli_ctx *ctx, char **result, int *reached)
 {
 	char *status = NULL;
 	int err;
 
+	*reached = 0;
 	/* a service that is there but does not answer (stopped, wedged) is
 	 * said at once, not after the long wait below */
 	err = chs_service_call(cli_store_dir(ctx), "status", NULL, STATUS_TIMEOUT_MS, &status);
@@ -176,6 +177,8 @@ int cli_service_sync(cli_ctx *ctx, char **result)
 	if (err < 0)
 		return err == CHS_EIO ? chs_error_set(CHS_EIO, "the chartsync service of this store"
 						      " does not answer; see its log") : err;
+	/* from here on, an error is the service's answer, whatever its code */
+	*reached = 1;
 	/* a large first pull takes long; the service's own limits (sync.timeout
 	 * on a silent archive) bound it, and Ctrl-C leaves it running there */
 	return chs_service_call(cli_store_dir(ctx), "sync", NULL, 24 * 3600 * 1000, result);

@@ -116,9 +116,9 @@ static int sync_by_service(cli_ctx *ctx)
 	chs_sync_report rep;
 	char *text = NULL;
 	json_t *o;
-	int err;
+	int err, reached;
 
-	if ((err = cli_service_sync(ctx, &text)) == CHS_ENOTFOUND) {
+	if ((err = cli_service_sync(ctx, &text, &reached)) == CHS_ENOTFOUND && !reached) {
 		chs_error_clear();
 		return -1;
 	}

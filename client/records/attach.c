@@ -176,31 +176,27 @@ static int attachment_record(chs_writer *w, const char *patient, const char *enc
 	return chs_records__writer_put(w, c);
 }
 
-int chs_attach(chs_store *s, const char *patient, const char *path,
-	       const char *encounter, const char *title, char id_out[33])
+int chs_attach_fd(chs_store *s, const char *patient, int fd, const char *path,
+		  const char *encounter, const char *title, char id_out[33])
 {
 	unsigned char sha[32], id[16], *buf = NULL;
-	int fd, err;
 	struct stat sb;
 	int64_t size = 0;
 	chs_writer w;
+	int err;
 
 	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(fd >= 0);
 	CHS_ASSERT_ARG(path);
 	CHS_ASSERT_ARG(id_out);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return chs_error_set(CHS_EINVALID, "cannot read '%s': %s", path, strerror(errno));
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > ATTACH_MAX) {
-		close(fd);
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > ATTACH_MAX)
 		return chs_error_set(CHS_EINVALID, "'%s' is not a regular file of at most 2 GiB",
 				     path);
-	}
-	if (!(buf = malloc(CHUNK))) {
-		close(fd);
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return chs_error_set(CHS_EIO, "cannot read '%s': %s", path, strerror(errno));
+	if (!(buf = malloc(CHUNK)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	}
 	if ((err = pass(s, fd, path, buf, NULL, NULL, sha, &size)) < 0 ||
 	    (err = chs_records__writer_begin(&w, s)) < 0)
 		goto done;
@@ -213,6 +209,22 @@ int chs_attach(chs_store *s, const char *patient, const char *path,
 		chs_hex(id_out, id, 16);
 done:
 	free(buf);
+	return err;
+}
+
+int chs_attach(chs_store *s, const char *patient, const char *path,
+	       const char *encounter, const char *title, char id_out[33])
+{
+	int fd, err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(path);
+	CHS_ASSERT_ARG(id_out);
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return chs_error_set(CHS_EINVALID, "cannot read '%s': %s", path, strerror(errno));
+	err = chs_attach_fd(s, patient, fd, path, encounter, title, id_out);
 	close(fd);
 	return err;
 }

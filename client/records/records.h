@@ -82,6 +82,11 @@ int chs_record_field_holds_lines(const char *type, const char *field);
  * the encrypted store, and an `attachment` record pointing at them. */
 int chs_attach(chs_store *s, const char *patient, const char *path,
 	       const char *encounter, const char *title, char id_out[33]);
+/* The same from an open file (read from its start; not closed): what a
+ * caller checked is what is stored, whatever is renamed over `path`
+ * meanwhile. `path` names it in messages and gives its media type. */
+int chs_attach_fd(chs_store *s, const char *patient, int fd, const char *path,
+		  const char *encounter, const char *title, char id_out[33]);
 
 /* ---------------------------------------------------------------------
  * Records read back

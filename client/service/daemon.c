@@ -131,6 +131,7 @@ struct daemon {
 	int64_t unsent, review;
 	size_t scans_taken, scans_unmatched;
 	char last_scan[512];
+	char last_scan_reason[512];  /* of the last file left in place */
 	char status_line[256];
 };
 
@@ -193,6 +194,10 @@ static void state_load(daemon_t *d)
 		json_int_t v = json_integer_value(json_object_get(doc, "last_good_sync_ms"));
 
 		d->last_good_ms = v > 0 ? (uint64_t)v : 0;
+		/* a clock set back since (it ran ahead then) must not hold
+		 * the schedule off until it catches up */
+		if (d->last_good_ms > chs_service__wall_ms())
+			d->last_good_ms = chs_service__wall_ms();
 		json_decref(doc);
 	}
 	chs_error_clear();
@@ -229,8 +234,11 @@ static void update_status_line(daemon_t *d)
 	else if (d->running && d->running->kind == JOB_SYNC)
 		snprintf(line, sizeof(line), "syncing");
 	else if (d->backoff.failures) {
+		char why[181];
+
 		duration_text(d->next_ms > now ? d->next_ms - now : 0, wait, sizeof(wait));
-		snprintf(line, sizeof(line), "retrying in %s: %.180s", wait, d->last_error);
+		chs_service__clean(why, sizeof(why), d->last_error);
+		snprintf(line, sizeof(line), "retrying in %s: %s", wait, why);
 	} else if (d->last_end_ms)
 		snprintf(line, sizeof(line), "idle · last sync %s ok · next %s", at,
 			 d->next_ms == UINT64_MAX ? "not planned" : next);
@@ -258,10 +266,12 @@ static int cancel_requested(void *payload)
 	return atomic_load(&d->stopping);
 }
 
+/* The words go into replies, `status` and systemd's status line: one
+ * line of valid UTF-8, whatever an archive's server said. */
 static void keep_error(job *j, int err)
 {
 	j->err = err;
-	snprintf(j->message, sizeof(j->message), "%s", chs_error_last());
+	chs_service__clean(j->message, sizeof(j->message), chs_error_last());
 }
 
 static void read_settings(job *j)
@@ -314,7 +324,9 @@ static void run_job(uv_work_t *w)
 			keep_error(j, err);
 		break;
 	case JOB_SCAN:
-		chs_service__scan_take(d->s, d->folder, j->name, d->keep, &j->scan);
+		/* the folder and keep of when it was queued: a reload since may
+		 * have changed them */
+		chs_service__scan_take(d->s, j->folder, j->name, j->keep, &j->scan);
 		break;
 	case JOB_SETTINGS:
 		read_settings(j);
@@ -387,6 +399,13 @@ static int queue_job(daemon_t *d, job_kind kind, const char *name)
 	}
 	j->kind = kind;
 	j->d = d;
+	if (kind == JOB_SCAN) {
+		j->keep = d->keep;
+		if (!d->folder || !(j->folder = strdup(d->folder))) {
+			job_free(j);
+			return chs_error_set(CHS_ENOMEM, "out of memory");
+		}
+	}
 	if (kind == JOB_SYNC) {
 		chs_buf_init(&j->rep.problems, 0);
 		d->sync_queued = 1;
@@ -522,9 +541,11 @@ static void scan_done(daemon_t *d, job *j)
 		d->scans_unmatched++;
 		chs_service__log(&d->log, "scan", "%s: not taken, moved to unmatched/: %s", j->name,
 				 o->reason);
-	} else {
+	} else if (strcmp(d->last_scan, j->name) != 0 || strcmp(d->last_scan_reason, o->reason)) {
+		/* said once per file and reason: it is tried again, less often */
 		chs_service__log(&d->log, "scan", "%s: not taken yet, will try again: %s", j->name,
 				 o->reason);
+		snprintf(d->last_scan_reason, sizeof(d->last_scan_reason), "%s", o->reason);
 	}
 	snprintf(d->last_scan, sizeof(d->last_scan), "%s", j->name);
 	if (d->hot)
@@ -586,8 +607,9 @@ static void schedule(daemon_t *d)
 		return;
 	if (d->backoff.failures)
 		due = d->next_ms; /* set by the failure, until a sync succeeds */
-	else
-		due = chs_service__next_sync(&d->conf, d->last_good_ms, now);
+	else	/* a clock set back must not hold the schedule off */
+		due = chs_service__next_sync(&d->conf, d->last_good_ms > now ? now
+					     : d->last_good_ms, now);
 	/* work typed in here goes soon, when the archive answers */
 	if (d->write_due_ms && !d->backoff.failures && d->write_due_ms < due)
 		due = d->write_due_ms;
@@ -622,7 +644,17 @@ static void apply_settings(daemon_t *d, job *j)
 	int folder_changed;
 
 	if (j->err < 0) {
-		chs_service__log(&d->log, "settings", "cannot read the settings: %s", j->message);
+		chs_service__log(&d->log, "settings", "cannot read the settings: %s%s", j->message,
+				 d->have_settings ? "; keeping the ones read before"
+				 : "; syncing every 5 minutes meanwhile");
+		if (!d->have_settings) {
+			/* the defaults, so a service that started still syncs */
+			d->conf.interval_s = 300;
+			d->conf.window_start = d->conf.window_end = -1;
+			d->conf.after_write_s = 30;
+			d->conf.offset_ms = store_offset(chs_store_id(d->s));
+			d->have_settings = 1;
+		}
 	} else {
 		folder_changed = !d->have_settings || (d->folder == NULL) != (j->folder == NULL) ||
 			(d->folder && strcmp(d->folder, j->folder) != 0) ||
@@ -836,7 +868,8 @@ static int watch_store(daemon_t *d)
 	if (d->inotify_fd < 0 || inotify_add_watch(d->inotify_fd, d->dir, IN_MODIFY) < 0)
 		return chs_error_set(CHS_EIO, "cannot watch the store's folder '%s': %s", d->dir,
 				     strerror(errno));
-	uv_poll_init(&d->loop, &d->dir_poll, d->inotify_fd);
+	if (uv_poll_init(&d->loop, &d->dir_poll, d->inotify_fd) < 0)
+		return chs_error_set(CHS_EIO, "cannot watch the store's folder '%s'", d->dir);
 	d->dir_poll.data = d;
 	return uv_poll_start(&d->dir_poll, UV_READABLE, on_dir_event) < 0
 		? chs_error_set(CHS_EIO, "cannot watch the store's folder") : 0;

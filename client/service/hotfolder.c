@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #define EVENT_BUF (64 * 1024) /* bytes read from inotify at a time */
+#define RETRY_MAX_MS (15ull * 60 * 1000) /* the longest wait before a failed file's next try */
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY | IN_ATTRIB | IN_CREATE | \
 		    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
@@ -41,7 +42,9 @@ typedef struct entry {
 	int handed;            /* ready() called; waiting for done() */
 	int64_t size;
 	struct timespec mtime;
-	uint64_t changed_at;   /* uv_now() when last seen to change */
+	uint64_t changed_at;   /* uv_now() when last seen to change (later:
+				* a failed take waits before the next) */
+	unsigned retries;      /* takes that left it in place, in a row */
 	char name[];
 } entry;
 
@@ -188,8 +191,9 @@ static void on_settle(uv_timer_t *t)
 			continue;
 		}
 		e->handed = 1;
-		chs_service__log(h->log, "scan", "%s: complete (%lld bytes), taking it", e->name,
-				 (long long)size);
+		if (!e->retries)
+			chs_service__log(h->log, "scan", "%s: complete (%lld bytes), taking it",
+					 e->name, (long long)size);
 		h->ready(h, e->name, h->payload);
 	}
 	arm(h);
@@ -346,6 +350,16 @@ int chs_service__hotfolder_start(chs_hotfolder **out, uv_loop_t *loop,
 	return 0;
 }
 
+/* The extra wait before try n + 1 of a file left in place. */
+static uint64_t retry_wait(const chs_hotfolder *h, unsigned n)
+{
+	uint64_t w = h->settle_ms > 1000 ? h->settle_ms : 1000;
+
+	while (--n > 0 && w < RETRY_MAX_MS)
+		w *= 2;
+	return w < RETRY_MAX_MS ? w : RETRY_MAX_MS;
+}
+
 void chs_service__hotfolder_done(chs_hotfolder *h, const char *name, int retry)
 {
 	entry *e;
@@ -356,8 +370,13 @@ void chs_service__hotfolder_done(chs_hotfolder *h, const char *name, int retry)
 		forget(h, e);
 		return;
 	}
+	/* left in place (the store or the folder would not take it): tried
+	 * again after a wait that doubles, up to RETRY_MAX_MS, so a file that
+	 * keeps failing is neither re-read every few seconds nor forgotten */
 	e->handed = 0;
-	e->changed_at = uv_now(h->loop);
+	if (e->retries < 16)
+		e->retries++;
+	e->changed_at = uv_now(h->loop) + retry_wait(h, e->retries);
 	look(h, name, &e->size, &e->mtime);
 	arm(h);
 }

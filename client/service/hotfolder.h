@@ -27,6 +27,10 @@ typedef struct chs_log {
  * for a terminal (text from files and other sites may be in it). */
 void chs_service__log(const chs_log *l, const char *event, const char *fmt, ...)
 	CHS_PRINTF(3, 4);
+/* `in` as one line of valid UTF-8 for JSON, a log or systemd's status:
+ * controls, bidi overrides and invalid bytes escaped (chs_text_escape),
+ * cut to fit `n` on a character's boundary. */
+void chs_service__clean(char *out, size_t n, const char *in);
 
 /* ------------------------------------------------------------------ */
 /* scan.c: runs on the worker thread, with the store open               */

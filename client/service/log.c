@@ -43,9 +43,36 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
+void chs_service__clean(char *out, size_t n, const char *in)
+{
+	chs_buf b;
+	size_t len;
+
+	if (!n)
+		return;
+	chs_buf_init(&b, 0);
+	if (chs_text_escape(&b, in, strlen(in), CHS_TEXT_LINE) < 0 || !b.ptr) {
+		snprintf(out, n, "(the message could not be kept)");
+		chs_buf_dispose(&b);
+		return;
+	}
+	len = b.len < n - 1 ? b.len : n - 1;
+	/* cut on a character's first byte: the escaped text is valid UTF-8 */
+	while (len > 0 && len < b.len && ((unsigned char)b.ptr[len] & 0xC0) == 0x80)
+		len--;
+	memcpy(out, b.ptr, len);
+	out[len] = '\0';
+	chs_buf_dispose(&b);
+}
+
 static void log_json(const chs_log *l, const char *when, const char *event, const char *msg)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s}", "time", when, "event", event, "message", msg);
+	char clean[LINE_MAX_BYTES * 2];
+	json_t *o;
+
+	/* jansson refuses invalid UTF-8: a name that is not would lose the line */
+	chs_service__clean(clean, sizeof(clean), msg);
+	o = json_pack("{s:s, s:s, s:s}", "time", when, "event", event, "message", clean);
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
 	if (text) {

@@ -52,6 +52,11 @@ char *chs_service__reply_error(json_t *id, int code, const char *message)
 	json_t *r = json_pack("{s:O?, s:{s:i, s:s}}", "id", id, "error", "code", code,
 			      "message", message);
 
+	/* a message that is not valid UTF-8 still gets its caller an answer */
+	if (!r)
+		r = json_pack("{s:O?, s:{s:i, s:s}}", "id", id, "error", "code", code, "message",
+			      "the service's message was not valid text; see its log");
+
 	if (r && !id)
 		json_object_set_new(r, "id", json_null());
 	return finish(r);

@@ -429,7 +429,7 @@ done:
  * (the reason said), or a failure that leaves the file in place (< 0,
  * the reason said). */
 static int examine(chs_store *s, const char *path, const char *name, char hex[65],
-		   chs_scan_outcome *out)
+		   int *fdp, chs_scan_outcome *out)
 {
 	enum kind named, found;
 	const char *ext;
@@ -471,17 +471,33 @@ static int examine(chs_store *s, const char *path, const char *name, char hex[65
 	} else if ((err = find_patient(s, key.ptr, out->patient, out)) < 0) {
 		say(out, err, "the store could not be read: %s", chs_error_last());
 	}
-	close(fd);
+	if (err > 0)
+		*fdp = fd; /* what was checked is what is stored */
+	else
+		close(fd);
 done:
 	chs_buf_dispose(&key);
 	return err;
+}
+
+/* The name still holds the file that was checked and stored: nobody
+ * renamed another file (a link to a secret, a new scan) over it meanwhile,
+ * and it did not change since. */
+static int still_the_file(const char *path, int fd)
+{
+	struct stat now, then;
+
+	return lstat(path, &now) == 0 && fstat(fd, &then) == 0 && now.st_dev == then.st_dev &&
+		now.st_ino == then.st_ino && now.st_size == then.st_size &&
+		now.st_mtim.tv_sec == then.st_mtim.tv_sec &&
+		now.st_mtim.tv_nsec == then.st_mtim.tv_nsec;
 }
 
 void chs_service__scan_take(chs_store *s, const char *folder, const char *name, int keep,
 			    chs_scan_outcome *out)
 {
 	char hex[65], *path = NULL;
-	int err;
+	int err, fd = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (!s || !folder || !name || !*name || strchr(name, '/') || !strcmp(name, ".") ||
@@ -493,7 +509,7 @@ void chs_service__scan_take(chs_store *s, const char *folder, const char *name, 
 		say(out, CHS_ENOMEM, "out of memory");
 		return;
 	}
-	if ((err = examine(s, path, name, hex, out)) == 0) {
+	if ((err = examine(s, path, name, hex, &fd, out)) == 0) {
 		out->patient[0] = '\0'; /* a chart number two patients share named neither */
 		to_unmatched(folder, path, name, out);
 		goto done;
@@ -506,13 +522,22 @@ void chs_service__scan_take(chs_store *s, const char *folder, const char *name, 
 	}
 	out->duplicate = err == 1;
 	if (!out->duplicate &&
-	    (err = chs_attach(s, out->patient, path, NULL, name, out->record)) < 0) {
+	    (err = chs_attach_fd(s, out->patient, fd, path, NULL, name, out->record)) < 0) {
 		out->record[0] = '\0';
 		say(out, err, "the scan could not be stored: %s", chs_error_last());
 		goto done;
 	}
 	out->status = 0;
+	if (!still_the_file(path, fd)) {
+		/* left in place: looked at again, and what is there now is
+		 * taken (or found attached) on its own */
+		say(out, CHS_EBUSY, "attached, but the file changed while it was being taken;"
+		    " it is looked at again");
+		goto done;
+	}
 	finish(folder, path, name, keep, out);
 done:
+	if (fd >= 0)
+		close(fd);
 	free(path);
 }

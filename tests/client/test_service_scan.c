@@ -550,6 +550,39 @@ START_TEST(test_hotfolder__file_names_escaped_in_the_log)
 }
 END_TEST
 
+/* What an archive or a file name says reaches JSON, the log and systemd's
+ * status line as one line of valid UTF-8, cut on a character boundary:
+ * jansson refuses anything else (a reply or a log line would be lost),
+ * and a newline would start a new systemd assignment. */
+START_TEST(test_service__text_cleaned_for_json_and_status_lines)
+{
+	char out[16], big[64];
+	chs_log log;
+	char *logpath = tu_path(dir, "json.log");
+	unsigned char *text;
+	size_t len;
+
+	chs_service__clean(big, sizeof(big), "remote: x\nSTOPPING=1 \xff\xfe");
+	ck_assert_ptr_null(strchr(big, '\n'));
+	ck_assert_str_eq(big, "remote: x\\x0aSTOPPING=1 \\xff\\xfe");
+	/* "é" is two bytes: never half of one at the cut */
+	chs_service__clean(out, sizeof(out), "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	ck_assert_str_eq(out, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	/* a JSON log line for a name that is not UTF-8 is still written */
+	log.fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	log.json = 1;
+	ck_assert_int_ge(log.fd, 0);
+	chs_service__log(&log, "scan", "%s: not taken", "A-1\xff_x.pdf");
+	close(log.fd);
+	text = tu_read(logpath, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr((char *)text, "\"message\":\"A-1\\\\xff_x.pdf: not taken\""), "%s",
+		      (char *)text);
+	free(text);
+	free(logpath);
+}
+END_TEST
+
 /* inotify's queue overflows (a burst the loop did not read in time): the
  * events lost are made up for by reading the whole folder. */
 START_TEST(test_hotfolder__queue_overflow_reads_the_folder_again)
@@ -604,6 +637,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_hotfolder__missing_folder_refused);
 	tcase_add_test(t, test_hotfolder__file_names_escaped_in_the_log);
 	tcase_add_test(t, test_hotfolder__queue_overflow_reads_the_folder_again);
+	tcase_add_test(t, test_service__text_cleaned_for_json_and_status_lines);
 	suite_add_tcase(s, t);
 	return s;
 }
