@@ -116,27 +116,30 @@ static int sync_by_service(cli_ctx *ctx)
 	chs_sync_report rep;
 	char *text = NULL;
 	json_t *o;
-	int err, reached;
+	int err, reached, rc;
 
 	if ((err = cli_service_sync(ctx, &text, &reached)) == CHS_ENOTFOUND && !reached) {
 		chs_error_clear();
 		return -1;
 	}
-	if (err < 0)
+	if (err < 0 && !text)
 		return cli_fail(err);
+	/* done, or done with something refused: the report first, as a
+	 * sync run here prints it */
 	if (ctx->json) {
 		puts(text);
 		free(text);
-		return CLI_OK;
+		return err < 0 ? cli_fail(err) : CLI_OK;
 	}
 	o = json_loads(text, 0, NULL);
 	free(text);
 	if (!o)
-		return cli_failf("the service's report could not be read");
+		return err < 0 ? cli_fail(err) : cli_failf("the service's report could not be read");
 	report_from_json(&rep, o);
 	json_decref(o);
 	printf("(synced by the service) ");
-	return print_report(&rep, 0);
+	rc = print_report(&rep, 0);
+	return err < 0 ? cli_fail(err) : rc;
 }
 
 int cmd_sync(cli_ctx *ctx, int argc, char **argv)

@@ -145,6 +145,11 @@ static int decode(const chs_buf *line, char **result_json)
 		json_int_t code = json_integer_value(json_object_get(e, "code"));
 		const char *msg = json_string_value(json_object_get(e, "message"));
 
+		/* what was done all the same (a sync's report when it refused
+		 * something from the archive) */
+		if ((res = json_object_get(e, "data")))
+			*result_json = json_dumps(res, JSON_COMPACT | JSON_ENCODE_ANY);
+
 		/* the service's own CHS_E* code is passed up unchanged; the
 		 * protocol's own refusals are the caller's bug */
 		err = chs_error_set(code < 0 && code > -1000 ? (int)code : CHS_ERROR, "%s",

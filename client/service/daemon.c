@@ -440,8 +440,11 @@ static void answer_waiters(job *j)
 		if (j->err == 0 && report)
 			reply = chs_service__reply_result(w->id, json_loads(report, 0, NULL));
 		else
-			reply = chs_service__reply_error(w->id, j->err ? j->err : CHS_ENOMEM,
-							 j->err ? j->message : "out of memory");
+			/* a sync that refused something still says what it did */
+			reply = chs_service__reply_error_data(
+				w->id, j->err ? j->err : CHS_ENOMEM,
+				j->err ? j->message : "out of memory",
+				j->err == CHS_EDAMAGED && report ? json_loads(report, 0, NULL) : NULL);
 		chs_service__control_answer(w->call, reply);
 		json_decref(w->id);
 		free(w);

@@ -62,6 +62,27 @@ char *chs_service__reply_error(json_t *id, int code, const char *message)
 	return finish(r);
 }
 
+char *chs_service__reply_error_data(json_t *id, int code, const char *message, json_t *data)
+{
+	char *line = chs_service__reply_error(id, code, message);
+	json_t *r;
+
+	if (!data || !line) {
+		json_decref(data);
+		return line;
+	}
+	r = json_loads(line, 0, NULL);
+	/* json_object_set_new() takes `data` even when it fails */
+	if (!r || json_object_set_new(json_object_get(r, "error"), "data", data) < 0) {
+		if (!r)
+			json_decref(data);
+		json_decref(r);
+		return line; /* the error alone, still an answer */
+	}
+	free(line);
+	return finish(r);
+}
+
 void chs_service__request_dispose(chs_request *r)
 {
 	json_decref(r->id);

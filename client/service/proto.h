@@ -28,5 +28,8 @@ void chs_service__request_dispose(chs_request *r);
  * `result` is stolen. */
 char *chs_service__reply_result(json_t *id, json_t *result);
 char *chs_service__reply_error(json_t *id, int code, const char *message);
+/* An error with what was done all the same in "data" (a sync that
+ * refused something still reports what it applied); `data` is stolen. */
+char *chs_service__reply_error_data(json_t *id, int code, const char *message, json_t *data);
 
 #endif /* CHS_CLIENT_SERVICE_PROTO_H */

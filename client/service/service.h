@@ -50,8 +50,10 @@ int chs_service_check_free(const char *dir);
  * to `timeout_ms` for its answer. `params_json` is a JSON object's text
  * (NULL: {}). `*result_json` (malloc'ed) is the result's JSON text.
  * CHS_ENOTFOUND when no service serves the store; the service's own
- * error code and message when it refused or failed the request; CHS_EIO
- * when it did not answer in time. */
+ * error code and message when it refused or failed the request (with
+ * `*result_json` then set when the error came with what was done all
+ * the same: a sync's report when it refused something, CHS_EDAMAGED);
+ * CHS_EIO when it did not answer in time. */
 int chs_service_call(const char *dir, const char *method, const char *params_json,
 		     int timeout_ms, char **result_json);
 

@@ -261,6 +261,21 @@ START_TEST(test_proto__a_reply_is_one_line)
 							   "status")), "x\ny \xe2\x80\xae");
 	json_decref(doc);
 	free(text);
+	/* a message that is not UTF-8 still gets an answer, not silence */
+	text = chs_service__reply_error(id, CHS_EIO, "remote: \xff\xfe half");
+	ck_assert_ptr_nonnull(text);
+	doc = read_reply(text);
+	ck_assert_ptr_nonnull(strstr(message(doc), "not valid text"));
+	json_decref(doc);
+	free(text);
+	/* an error with what was done all the same */
+	text = chs_service__reply_error_data(id, CHS_EDAMAGED, "1 thing was refused",
+					     json_pack("{s:i}", "changes_in", 7));
+	doc = read_reply(text);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(
+		doc, "error"), "data"), "changes_in")), 7);
+	json_decref(doc);
+	free(text);
 	/* no result given: an empty object, not a missing key */
 	text = chs_service__reply_result(NULL, NULL);
 	ck_assert_str_eq(text, "{\"id\":null,\"result\":{}}\n");
