@@ -150,6 +150,19 @@ START_TEST(test_daemon_tells_systemd)
 	ck_assert_int_ne(stat(ctl, &sb), 0); /* the socket is gone */
 	tu_cli_run(&r, CHARTSYNC_BIN, "status", NULL);
 	ck_assert_msg(strstr(r.out, "service:  not running"), "%s", r.out);
+	/* under systemd, $STATE_DIRECTORY (its first folder) is the store
+	 * when nothing else names one */
+	{
+		char statedir[4200], want[4200];
+		const char *env[] = { "CHARTSYNC_STORE", statedir, NULL };
+		const char *argv[] = { CHARTSYNC_BIN, "status", NULL };
+
+		snprintf(statedir, sizeof(statedir), "STATE_DIRECTORY=%s:/var/lib/elsewhere", dir);
+		snprintf(want, sizeof(want), "store:    %s\n", dir);
+		tu_cli_runv(&r, env, argv);
+		tu_ck_status(r, 0);
+		ck_assert_msg(strstr(r.out, want), "%s", r.out);
+	}
 	close(fd);
 	tu_rmtree(dir);
 	free(sock);
