@@ -18,6 +18,13 @@
  * One timer serves every watching entry, armed for the earliest moment one
  * could be complete and stopped when none is watching: nothing runs while
  * the folder is quiet but the rescan timer.
+ *
+ * The loop never touches the folder's files itself: the folder may be a
+ * network share, where a stat() can hang. Every lstat() and the reading of
+ * the whole folder happen in a sweep on libuv's threadpool (one at a time;
+ * asked for again while one runs, it runs once more after it), and the
+ * loop acts on what the sweep saw. An event only marks its name to be
+ * looked at.
  */
 #include "service_int.h"
 #include "client/util/util.h"
@@ -45,8 +52,28 @@ typedef struct entry {
 	uint64_t changed_at;   /* uv_now() when last seen to change (later:
 				* a failed take waits before the next) */
 	unsigned retries;      /* takes that left it in place, in a row */
+	int known;             /* size and mtime are from a sweep since the last event */
+	int said;              /* "seen" logged */
 	char name[];
 } entry;
+
+/* One sweep: the names to lstat(), and the whole folder when `list`. */
+typedef struct sweep_item {
+	char *name;
+	int regular;           /* a regular file (size, mtime set) */
+	int64_t size;
+	struct timespec mtime;
+} sweep_item;
+
+typedef struct sweep {
+	uv_work_t work;
+	chs_hotfolder *h;
+	char *folder;
+	int list;
+	int list_errno;        /* the folder could not be read */
+	sweep_item *items;     /* the names asked, then (list) every name found */
+	size_t n, asked, cap;
+} sweep;
 
 struct chs_hotfolder {
 	uv_loop_t *loop;
@@ -63,6 +90,8 @@ struct chs_hotfolder {
 	void *payload;
 	entry *entries;
 	size_t count;
+	int sweeping;          /* a sweep is on the threadpool */
+	int again, again_list; /* asked for while one ran */
 };
 
 /* Names the scanner is still writing under (.*, *.tmp, *.part) and the
@@ -99,11 +128,11 @@ static void forget(chs_hotfolder *h, entry *gone)
 		}
 }
 
-/* stat() the name: 1 a regular file (size and mtime set), 0 not one
- * (gone, a folder, a device...). */
-static int look(chs_hotfolder *h, const char *name, int64_t *size, struct timespec *mtime)
+/* lstat() the name (on the threadpool): 1 a regular file (size and mtime
+ * set), 0 not one (gone, a folder, a link, a device...). */
+static int look(const char *folder, const char *name, int64_t *size, struct timespec *mtime)
 {
-	char *path = chs_util__path(h->folder, name);
+	char *path = chs_util__path(folder, name);
 	struct stat sb;
 	int rc = path && lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 
@@ -127,7 +156,7 @@ static void arm(chs_hotfolder *h)
 	if (h->stopping)
 		return;
 	for (e = h->entries; e; e = e->next)
-		if (!e->handed && e->changed_at + h->settle_ms < first)
+		if (!e->handed && e->known && e->changed_at + h->settle_ms < first)
 			first = e->changed_at + h->settle_ms;
 	if (first == UINT64_MAX) {
 		uv_timer_stop(&h->settle);
@@ -136,87 +165,206 @@ static void arm(chs_hotfolder *h)
 	uv_timer_start(&h->settle, on_settle, first > now ? first - now : 0, 0);
 }
 
-/* Something happened to `name`: watch it from now on (again). */
-static void touch(chs_hotfolder *h, const char *name, int from_rescan)
+static void request_sweep(chs_hotfolder *h, int list);
+
+/* An event for `name`: it is changing now; a sweep looks at it at once
+ * (what it is now is what must hold still, or a page written in one go
+ * would wait twice). */
+static void touch(chs_hotfolder *h, const char *name)
 {
 	entry *e = find(h, name);
 	size_t len = strlen(name);
-	int64_t size;
-	struct timespec mtime;
 
 	if (ignored(name) || (e && e->handed))
 		return;
-	if (e) {
-		/* an event: it is changing now (and what it is now is what
-		 * must hold still, or a page written in one go would wait twice) */
-		if (!from_rescan) {
-			e->changed_at = uv_now(h->loop);
-			look(h, name, &e->size, &e->mtime);
+	if (!e) {
+		if (!(e = calloc(1, sizeof(*e) + len + 1)))
+			return;
+		memcpy(e->name, name, len + 1);
+		e->next = h->entries;
+		h->entries = e;
+		h->count++;
+	}
+	e->changed_at = uv_now(h->loop);
+	e->known = 0;
+	request_sweep(h, 0);
+}
+
+static void sweep_add(sweep *w, const char *name)
+{
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		sweep_item *items = realloc(w->items, cap * sizeof(*items));
+
+		if (!items)
+			return; /* looked at by a later sweep */
+		w->items = items;
+		w->cap = cap;
+	}
+	memset(&w->items[w->n], 0, sizeof(w->items[w->n]));
+	if ((w->items[w->n].name = chs_util__strdup(name)))
+		w->n++;
+}
+
+/* On the threadpool: the file system's answers, nothing else. */
+static void sweep_run(uv_work_t *req)
+{
+	sweep *w = req->data;
+	struct dirent *de;
+	size_t i;
+	DIR *d;
+
+	if (w->list) {
+		if (!(d = opendir(w->folder))) {
+			w->list_errno = errno;
+		} else {
+			while ((de = readdir(d)))
+				if (!ignored(de->d_name))
+					sweep_add(w, de->d_name);
+			closedir(d);
 		}
+	}
+	for (i = 0; i < w->n; i++)
+		w->items[i].regular = look(w->folder, w->items[i].name, &w->items[i].size,
+					   &w->items[i].mtime);
+}
+
+static void sweep_free(sweep *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		free(w->items[i].name);
+	free(w->items);
+	free(w->folder);
+	free(w);
+}
+
+static void hotfolder_free(chs_hotfolder *h);
+
+/* What one name looked like to the sweep. */
+static void sweep_saw(chs_hotfolder *h, const sweep_item *it, int asked, uint64_t now)
+{
+	entry *e = find(h, it->name);
+	size_t len = strlen(it->name);
+
+	if (!e && (asked || !it->regular))
+		return; /* forgotten meanwhile, or not a file */
+	if (!e) {
+		/* found by reading the folder: sitting still counts from now */
+		if (!(e = calloc(1, sizeof(*e) + len + 1)))
+			return;
+		memcpy(e->name, it->name, len + 1);
+		e->changed_at = now;
+		e->next = h->entries;
+		h->entries = e;
+		h->count++;
+	} else if (!asked || e->handed) {
+		return; /* a rescan is no change; a handed file is the daemon's */
+	} else if (!it->regular) {
+		forget(h, e); /* gone before it was complete, or not a file */
+		return;
+	} else if (e->known && (it->size != e->size || it->mtime.tv_sec != e->mtime.tv_sec ||
+				it->mtime.tv_nsec != e->mtime.tv_nsec)) {
+		e->changed_at = now;
+	} else if (e->known && now >= e->changed_at + h->settle_ms) {
+		e->handed = 1;
+		if (!e->retries)
+			chs_service__log(h->log, "scan", "%s: complete (%lld bytes), taking it",
+					 e->name, (long long)it->size);
+		h->ready(h, e->name, h->payload);
 		return;
 	}
-	if (!look(h, name, &size, &mtime) || !(e = calloc(1, sizeof(*e) + len + 1)))
+	e->size = it->size;
+	e->mtime = it->mtime;
+	e->known = 1;
+	if (!e->said) {
+		e->said = 1;
+		chs_service__log(h->log, "scan", "%s: seen, waiting until it stops changing",
+				 e->name);
+	}
+}
+
+static void sweep_done(uv_work_t *req, int status)
+{
+	sweep *w = req->data;
+	chs_hotfolder *h = w->h;
+	uint64_t now = uv_now(h->loop);
+	size_t i;
+
+	h->sweeping = 0;
+	if (h->stopping || status < 0) {
+		sweep_free(w);
+		if (h->stopping && --h->open_handles == 0)
+			hotfolder_free(h);
 		return;
-	memcpy(e->name, name, len + 1);
-	e->size = size;
-	e->mtime = mtime;
-	e->changed_at = uv_now(h->loop);
-	e->next = h->entries;
-	h->entries = e;
-	h->count++;
-	chs_service__log(h->log, "scan", "%s: seen, waiting until it stops changing", name);
+	}
+	h->open_handles--;
+	if (w->list_errno)
+		chs_service__log(h->log, "scan", "cannot read the hot folder '%s': %s", h->folder,
+				 strerror(w->list_errno));
+	/* ready() may call done(), which may forget an entry: look each up */
+	for (i = 0; i < w->n && !h->stopping; i++)
+		sweep_saw(h, &w->items[i], i < w->asked, now);
+	sweep_free(w);
+	if (h->again && !h->stopping) {
+		int list = h->again_list;
+
+		h->again = h->again_list = 0;
+		request_sweep(h, list);
+	}
+	arm(h);
+}
+
+/* Ask the threadpool to look at every entry that is new or due (and the
+ * whole folder when `list`). */
+static void request_sweep(chs_hotfolder *h, int list)
+{
+	uint64_t now = uv_now(h->loop);
+	sweep *w;
+	entry *e;
+
+	if (h->stopping)
+		return;
+	if (h->sweeping) {
+		h->again = 1;
+		h->again_list |= list;
+		return;
+	}
+	if (!(w = calloc(1, sizeof(*w))) || !(w->folder = chs_util__strdup(h->folder))) {
+		free(w);
+		return;
+	}
+	w->h = h;
+	w->list = list;
+	for (e = h->entries; e; e = e->next)
+		if (!e->handed && (!e->known || now >= e->changed_at + h->settle_ms))
+			sweep_add(w, e->name);
+	w->asked = w->n;
+	if (!w->n && !list) {
+		sweep_free(w);
+		return;
+	}
+	w->work.data = w;
+	if (uv_queue_work(h->loop, &w->work, sweep_run, sweep_done) < 0) {
+		sweep_free(w);
+		return;
+	}
+	h->sweeping = 1;
+	h->open_handles++; /* the hot folder outlives the sweep */
 }
 
 static void on_settle(uv_timer_t *t)
 {
-	chs_hotfolder *h = t->data;
-	uint64_t now = uv_now(h->loop);
-	entry *e, *next;
-	int64_t size;
-	struct timespec mtime;
-
-	for (e = h->entries; e && !h->stopping; e = next) {
-		next = e->next; /* ready() may call done() for this entry */
-		if (e->handed || now < e->changed_at + h->settle_ms)
-			continue;
-		if (!look(h, e->name, &size, &mtime)) {
-			forget(h, e); /* gone before it was complete, or replaced by a folder */
-			continue;
-		}
-		if (size != e->size || mtime.tv_sec != e->mtime.tv_sec ||
-		    mtime.tv_nsec != e->mtime.tv_nsec) {
-			e->size = size;
-			e->mtime = mtime;
-			e->changed_at = now;
-			continue;
-		}
-		e->handed = 1;
-		if (!e->retries)
-			chs_service__log(h->log, "scan", "%s: complete (%lld bytes), taking it",
-					 e->name, (long long)size);
-		h->ready(h, e->name, h->payload);
-	}
-	arm(h);
+	request_sweep(t->data, 0);
 }
 
 /* Every name in the folder, as if each had raised an event (without
  * counting as a change: a file sitting still settles in settle_ms). */
 void chs_service__hotfolder_rescan(chs_hotfolder *h)
 {
-	DIR *d;
-	struct dirent *de;
-
-	if (!h || h->stopping)
-		return;
-	if (!(d = opendir(h->folder))) {
-		chs_service__log(h->log, "scan", "cannot read the hot folder '%s': %s", h->folder,
-				 strerror(errno));
-		return;
-	}
-	while ((de = readdir(d)))
-		touch(h, de->d_name, 1); /* lstat() there leaves out folders and links */
-	closedir(d);
-	arm(h);
+	if (h)
+		request_sweep(h, 1);
 }
 
 static void on_rescan(uv_timer_t *t)
@@ -235,7 +383,7 @@ static void on_event(chs_hotfolder *h, const struct inotify_event *ev)
 				 "the hot folder '%s' was removed or moved away: scans are no"
 				 " longer taken until the service restarts", h->folder);
 	} else if (ev->len > 0 && !(ev->mask & IN_ISDIR)) {
-		touch(h, ev->name, 0);
+		touch(h, ev->name);
 	}
 }
 
@@ -262,13 +410,10 @@ static void on_readable(uv_poll_t *p, int status, int events)
 	arm(h);
 }
 
-static void on_closed(uv_handle_t *handle)
+static void hotfolder_free(chs_hotfolder *h)
 {
-	chs_hotfolder *h = handle->data;
 	entry *e;
 
-	if (--h->open_handles > 0)
-		return;
 	if (h->fd >= 0)
 		close(h->fd);
 	while ((e = h->entries)) {
@@ -277,6 +422,14 @@ static void on_closed(uv_handle_t *handle)
 	}
 	free(h->folder);
 	free(h);
+}
+
+static void on_closed(uv_handle_t *handle)
+{
+	chs_hotfolder *h = handle->data;
+
+	if (--h->open_handles == 0)
+		hotfolder_free(h);
 }
 
 static int make_folder(const char *folder, const char *name)
@@ -377,8 +530,7 @@ void chs_service__hotfolder_done(chs_hotfolder *h, const char *name, int retry)
 	if (e->retries < 16)
 		e->retries++;
 	e->changed_at = uv_now(h->loop) + retry_wait(h, e->retries);
-	look(h, name, &e->size, &e->mtime);
-	arm(h);
+	arm(h); /* the sweep then compares it with what it was */
 }
 
 size_t chs_service__hotfolder_pending(const chs_hotfolder *h)
