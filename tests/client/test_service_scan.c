@@ -447,7 +447,10 @@ START_TEST(test_hotfolder__complete_files_ready_once_ignored_names_left)
 	chs_service__hotfolder_done(w.h, "A-1001_before.pdf", 0);
 	chs_service__hotfolder_done(w.h, "A-1001_onestep.pdf", 1);
 	ck_assert_uint_eq(chs_service__hotfolder_pending(w.h), 3);
-	run_for(&w, SETTLE_MS * 3);
+	/* after its retry wait (a second, then doubling) and a settle; the
+	 * sweep that sees it runs on the threadpool: wait for it, up to 10 s */
+	for (i = 0; i < 40 && readied(&w, "A-1001_onestep.pdf") < 2; i++)
+		run_for(&w, 250);
 	ck_assert_int_eq(readied(&w, "A-1001_onestep.pdf"), 2);
 	ck_assert_int_eq(w.n, 5);
 	end_watch(&w);
