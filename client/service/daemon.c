@@ -173,11 +173,14 @@ static void duration_text(uint64_t ms, char *out, size_t n)
  * start and different from the other clinics'. */
 static uint64_t store_offset(const char *store_id)
 {
-	uint64_t h = 1469598103934665603ull;
+	unsigned char h[CHS_HASH_BYTES];
+	uint64_t v = 0;
+	size_t i;
 
-	for (; *store_id; store_id++)
-		h = (h ^ (unsigned char)*store_id) * 1099511628211ull;
-	return h % OFFSET_MAX_MS;
+	chs_hash(h, store_id, strlen(store_id));
+	for (i = 0; i < 8; i++)
+		v = v << 8 | h[i];
+	return v % OFFSET_MAX_MS;
 }
 
 /* ------------------------------------------------------------------ */
@@ -279,12 +282,12 @@ static void read_settings(job *j)
 	static const char *const keys[] = { "sync.interval", "sync.window", "sync.after_write",
 					    "scan.folder", "scan.keep", "scan.settle",
 					    "scan.rescan" };
-	char *v[7] = { 0 };
+	char *v[sizeof(keys) / sizeof(*keys)] = { 0 };
 	long n;
 	size_t i;
 	int err = 0;
 
-	for (i = 0; i < 7 && err == 0; i++)
+	for (i = 0; i < sizeof(keys) / sizeof(*keys) && err == 0; i++)
 		err = chs_config_get(j->d->s, keys[i], &v[i]);
 	if (err < 0) {
 		keep_error(j, err);
@@ -303,7 +306,7 @@ static void read_settings(job *j)
 	j->settle_ms = (uint64_t)(chs_config_parse_seconds(v[5], &n) == 0 ? n : 3) * 1000;
 	j->rescan_ms = (uint64_t)(chs_config_parse_seconds(v[6], &n) == 0 ? n : 600) * 1000;
 done:
-	for (i = 0; i < 7; i++)
+	for (i = 0; i < sizeof(keys) / sizeof(*keys); i++)
 		free(v[i]);
 }
 

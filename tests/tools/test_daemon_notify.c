@@ -7,7 +7,6 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,11 +15,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "support/cli.h"
+#include "support/daemon.h"
 #include "support/testutil.h"
 
 static int listen_notify(const char *path)
@@ -67,56 +66,23 @@ static int wait_message(int fd, const char *want, int ms, char *seen, size_t cap
 	}
 }
 
-static pid_t start_daemon(const char *log)
-{
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600), nul = open("/dev/null", O_RDONLY);
-
-		setsid();
-		dup2(nul, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(CHARTSYNC_BIN, CHARTSYNC_BIN, "daemon", (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int reap(pid_t pid, int ms)
-{
-	int status, i;
-
-	for (i = 0; i < ms / 10; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 START_TEST(test_daemon_tells_systemd)
 {
-	char *dir = tu_cli_setup("notify pass"), *sock, *log, *ctl, seen[16384] = "";
+	char *dir = tu_cli_setup("notify pass"), *sock, *ctl, seen[16384] = "", notify[4200];
+	/* a ping at least every 0.2 s */
+	const char *env[] = { "CHARTSYNC_PASSPHRASE=notify pass", notify, "WATCHDOG_USEC=400000",
+			      NULL };
+	tu_daemon d;
 	tu_result r;
 	struct stat sb;
-	pid_t pid;
-	int fd, rc;
+	int fd;
 
 	tu_cli_init_store(CHARTSYNC_BIN);
 	sock = tu_path(dir, "notify");
-	log = tu_path(dir, "daemon.log");
 	ctl = tu_path(dir, "control");
 	fd = listen_notify(sock);
-	setenv("NOTIFY_SOCKET", sock, 1);
-	setenv("WATCHDOG_USEC", "400000", 1); /* a ping at least every 0.2 s */
-	pid = start_daemon(log);
-	unsetenv("NOTIFY_SOCKET");
-	unsetenv("WATCHDOG_USEC");
+	snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=%s", sock);
+	tu_daemon_spawn(&d, CHARTSYNC_BIN, dir, NULL, dir, env);
 
 	ck_assert_msg(wait_message(fd, "READY=1", 20000, seen, sizeof(seen)),
 		      "no READY=1; seen: %s", seen);
@@ -131,7 +97,7 @@ START_TEST(test_daemon_tells_systemd)
 		      wait_message(fd, "STATUS=", 5000, seen, sizeof(seen)),
 		      "no STATUS=; seen: %s", seen);
 
-	kill(pid, SIGHUP);
+	kill(d.pid, SIGHUP);
 	ck_assert_msg(wait_message(fd, "RELOADING=1", 5000, seen, sizeof(seen)),
 		      "no RELOADING=1; seen: %s", seen);
 	ck_assert_msg(wait_message(fd, "READY=1", 5000, seen, sizeof(seen)),
@@ -142,11 +108,9 @@ START_TEST(test_daemon_tells_systemd)
 	tu_ck_status(r, 0);
 	ck_assert_msg(strstr(r.out, "service:  running, pid"), "%s", r.out);
 
-	kill(pid, SIGTERM);
+	ck_assert_int_eq(tu_daemon_stop(&d, SIGTERM, 5), 0);
 	ck_assert_msg(wait_message(fd, "STOPPING=1", 5000, seen, sizeof(seen)),
 		      "no STOPPING=1; seen: %s", seen);
-	rc = reap(pid, 5000);
-	ck_assert_int_eq(rc, 0);
 	ck_assert_int_ne(stat(ctl, &sb), 0); /* the socket is gone */
 	tu_cli_run(&r, CHARTSYNC_BIN, "status", NULL);
 	ck_assert_msg(strstr(r.out, "service:  not running"), "%s", r.out);
@@ -154,19 +118,19 @@ START_TEST(test_daemon_tells_systemd)
 	 * when nothing else names one */
 	{
 		char statedir[4200], want[4200];
-		const char *env[] = { "CHARTSYNC_STORE", statedir, NULL };
+		const char *state_env[] = { "CHARTSYNC_STORE", statedir, NULL };
 		const char *argv[] = { CHARTSYNC_BIN, "status", NULL };
 
 		snprintf(statedir, sizeof(statedir), "STATE_DIRECTORY=%s:/var/lib/elsewhere", dir);
 		snprintf(want, sizeof(want), "store:    %s\n", dir);
-		tu_cli_runv(&r, env, argv);
+		tu_cli_runv(&r, state_env, argv);
 		tu_ck_status(r, 0);
 		ck_assert_msg(strstr(r.out, want), "%s", r.out);
 	}
 	close(fd);
 	tu_rmtree(dir);
+	tu_daemon_free(&d);
 	free(sock);
-	free(log);
 	free(ctl);
 	free(dir);
 }
