@@ -27,10 +27,7 @@
 /* ------------------------------------------------------------------ */
 /* The admin's secrets                                                  */
 
-typedef struct admin_secrets {
-	chs_identity *admin;
-	chs_keyring kr;
-} admin_secrets;
+typedef chs_admin_secrets admin_secrets;
 
 static void secrets_dispose(admin_secrets *a)
 {
@@ -142,6 +139,79 @@ done:
 	if (kr.ptr)
 		chs_wipe(kr.ptr, kr.len);
 	chs_buf_dispose(&kr);
+	return err;
+}
+
+#define ADMIN_BLOB_VERSION 1
+
+int chs_replicate__admin_export(chs_store *s, chs_buf *out)
+{
+	admin_secrets a;
+	unsigned char org_raw[16], pk[CHS_SIGN_PK_BYTES];
+	unsigned char v = ADMIN_BLOB_VERSION;
+	char org[33];
+	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(out);
+	if ((err = chs_store__org_pinned(s, org, pk)) == CHS_ENOTFOUND)
+		return chs_error_set(CHS_EDENIED, "this store belongs to no organisation yet");
+	if (err < 0)
+		return err;
+	if (chs_unhex(org_raw, sizeof(org_raw), org) < 0)
+		return chs_error_set(CHS_EDAMAGED, "the store's organisation record is damaged");
+	if ((err = secrets_load(s, &a)) < 0)
+		return err;
+	if ((err = chs_buf_put(out, &v, 1)) == 0 &&
+	    (err = chs_buf_put(out, org_raw, sizeof(org_raw))) == 0 &&
+	    (err = chs_buf_put(out, chs_identity_secret(a.admin), CHS_SIGN_SK_BYTES)) == 0)
+		err = keyring_encode(&a.kr, out);
+	secrets_dispose(&a);
+	return err;
+}
+
+int chs_replicate__admin_import(chs_store *s, const void *blob, size_t len)
+{
+	const unsigned char *p = blob;
+	unsigned char pinned_pk[CHS_SIGN_PK_BYTES];
+	char org[33], pinned[33];
+	admin_secrets a;
+	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(blob);
+	memset(&a, 0, sizeof(a));
+	if (!s->admin)
+		return chs_error_set(CHS_EDENIED, "only an admin user of this store may take in"
+				     " the organisation's admin key");
+	if (len < 1 + 16 + CHS_SIGN_SK_BYTES || p[0] != ADMIN_BLOB_VERSION)
+		return chs_error_set(CHS_EDAMAGED, "the organisation's keys are malformed");
+	chs_hex(org, p + 1, 16);
+	if ((err = chs_identity_from_secret(&a.admin, p + 17)) < 0)
+		return err;
+	if ((err = keyring_decode(&a.kr, p + 17 + CHS_SIGN_SK_BYTES,
+				  len - 17 - CHS_SIGN_SK_BYTES)) < 0)
+		goto done;
+	if ((err = chs_store__begin(s)) < 0)
+		goto done;
+	err = chs_store__org_pinned(s, pinned, pinned_pk);
+	if (err == CHS_ENOTFOUND) {
+		chs_error_clear();
+		err = chs_store__org_pin(s, org, chs_identity_public(a.admin));
+	} else if (err == 0 && (strcmp(pinned, org) != 0 ||
+				!chs_equal(pinned_pk, chs_identity_public(a.admin),
+					   CHS_SIGN_PK_BYTES))) {
+		err = chs_error_set(CHS_EEXISTS, "this store belongs to organisation %s already,"
+				    " under another admin key; use a new store", pinned);
+	}
+	if (err == 0)
+		err = secrets_save(s, &a);
+	if (err < 0)
+		chs_store__rollback(s);
+	else
+		err = chs_store__commit(s);
+done:
+	secrets_dispose(&a);
 	return err;
 }
 
@@ -283,11 +353,7 @@ static int parse_request(const char *request, unsigned char pk[CHS_SIGN_PK_BYTES
 	return 0;
 }
 
-/* Load the roster and the admin's secrets, run `edit`, then sign and save
- * the result in one transaction; the next sync publishes it. */
-typedef int (*roster_edit_fn)(chs_store *s, chs_roster *r, admin_secrets *a, void *arg);
-
-static int admin_edit(chs_store *s, roster_edit_fn edit, void *arg)
+int chs_replicate__admin_edit(chs_store *s, chs_roster_edit_fn edit, void *arg)
 {
 	admin_secrets a;
 	chs_roster *r = NULL;
@@ -351,7 +417,7 @@ int chs_device_enroll(chs_store *s, const char *request, const char *site,
 		return err;
 	e.site = site;
 	chs_device_id_of(e.pk, device);
-	return admin_edit(s, do_enroll, &e);
+	return chs_replicate__admin_edit(s, do_enroll, &e);
 }
 
 /* The device a prefix names on the roster (as git takes short ids). */
@@ -419,7 +485,7 @@ int chs_device_revoke(chs_store *s, const char *prefix, char device[33], uint64_
 
 	memset(&v, 0, sizeof(v));
 	v.prefix = prefix;
-	if ((err = admin_edit(s, do_revoke, &v)) < 0)
+	if ((err = chs_replicate__admin_edit(s, do_revoke, &v)) < 0)
 		return err;
 	memcpy(device, v.device, 33);
 	*after = v.after;

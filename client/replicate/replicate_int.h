@@ -99,6 +99,32 @@ int chs_replicate__record_tampering(sync_ctx *x);
 /* The admin's store: commit the saved rosters not yet in git. */
 int chs_replicate__publish_rosters(chs_store *s, chs_git *g);
 
+/* What only an admin store holds, as one blob (secret: wipe it after
+ * use): version byte 1, the organisation id (16 bytes), the admin key's
+ * secret half (CHS_SIGN_SK_BYTES), then every generation of every data
+ * key (per compartment a 4-byte big-endian count, then the 32-byte keys,
+ * oldest first). CHS_EDENIED for a store that holds no admin key. */
+int chs_replicate__admin_export(chs_store *s, chs_buf *out);
+/* Take such a blob into this store, in one transaction: pin its
+ * organisation and admin key (CHS_EEXISTS when the store belongs to
+ * another organisation or pins another admin key) and keep its secrets
+ * (replacing any the store held). CHS_EDAMAGED for a malformed blob,
+ * CHS_EDENIED for a non-admin user. */
+int chs_replicate__admin_import(chs_store *s, const void *blob, size_t len);
+
+/* An edit of the roster by the admin's store: `edit` changes the roster
+ * this store holds and, through `a`, the admin key and the data keys;
+ * the result is signed and saved as the newest roster in one transaction
+ * (the next sync publishes it). CHS_EDENIED for a non-admin user or a
+ * store without the admin key. */
+typedef struct chs_admin_secrets {
+	chs_identity *admin;
+	chs_keyring kr;
+} chs_admin_secrets;
+typedef int (*chs_roster_edit_fn)(chs_store *s, chs_roster *r, chs_admin_secrets *a,
+				  void *arg);
+int chs_replicate__admin_edit(chs_store *s, chs_roster_edit_fn edit, void *arg);
+
 /* ---- blobsync.c: attachment bytes through the archive ---- */
 /* What the sync lends the attachment steps. */
 typedef struct chs_blob_sync {
