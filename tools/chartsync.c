@@ -42,6 +42,8 @@ static const cli_command commands[] = {
 	{ "passwd", cmd_passwd, "change your passphrase" },
 	{ "check", cmd_check, "verify every page of the store" },
 	{ "rekey", cmd_rekey, "give the store a new key (after removing a user)" },
+	{ "backup", cmd_backup, "copy the store, still encrypted, into a backup folder" },
+	{ "restore", cmd_restore, "make a new store folder from a backup" },
 	{ "sync", cmd_sync, "exchange changes with the archive" },
 	{ "daemon", cmd_daemon, "run the service: syncs by itself, takes in scans" },
 	{ "remote", cmd_remote, "show or set the archive this store syncs with" },

@@ -171,6 +171,12 @@ int cmd_config(cli_ctx *ctx, int argc, char **argv);
 int cmd_check(cli_ctx *ctx, int argc, char **argv);
 int cmd_passwd(cli_ctx *ctx, int argc, char **argv);
 int cmd_rekey(cli_ctx *ctx, int argc, char **argv);
+int cmd_backup(cli_ctx *ctx, int argc, char **argv);
+int cmd_restore(cli_ctx *ctx, int argc, char **argv);
+/* The last backup of the store in `dir` (cmd_backup.c), as `status`
+ * shows it: {"at", "path"} or JSON null; and its text line. */
+struct json_t *cli_backup_status(const char *dir);
+void cli_backup_status_print(const char *dir);
 /* Rekey the open store `s` and print what it did (shared by `rekey` and
  * `user rm --rekey`); 0 or a negative CHS_E* code. */
 int cli_rekey(chs_store *s);

@@ -87,7 +87,8 @@ static const char status_help[] =
 	"last sync (when, how it went, changes in and out), the next attempt\n"
 	"and the current wait after failures, batches waiting to be sent,\n"
 	"records under review, the hot folder's queue and the last refusal\n"
-	"(--json: the key \"service\", null when none runs).\n";
+	"(--json: the key \"service\", null when none runs); and when and where\n"
+	"'chartsync backup' last made a backup (--json: \"backup\", null when never).\n";
 
 /* When `check` last found the store intact: "never" or UTC. */
 static void checked_when(char *out, size_t n, int64_t t)
@@ -107,7 +108,7 @@ static int print_status(const chs_status *st, size_t archive_events, int json, j
 	checked_when(checked, sizeof(checked), st->checked);
 	if (json)
 		return print_json(json_pack(
-			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:I, s:o, s:b}",
+			"{s:s, s:s, s:b, s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:o, s:I, s:o, s:b, s:o}",
 			"store", st->path, "user", st->user, "admin", st->admin,
 			"terminal", st->terminal, "device", st->device_id,
 			"store_id", st->store_id, "counts", "users",
@@ -116,7 +117,7 @@ static int print_status(const chs_status *st, size_t archive_events, int json, j
 			st->checked > 0 ? json_string(checked) : json_null(),
 			"archive_events", (json_int_t)archive_events,
 			"service", service ? service : json_null(),
-			"service_user", st->service));
+			"service_user", st->service, "backup", cli_backup_status(st->path)));
 	printf("store:    %s\n"
 	       "user:     %s%s\n"
 	       "terminal: %s\n"
@@ -132,6 +133,7 @@ static int print_status(const chs_status *st, size_t archive_events, int json, j
 	printf("checked:  %s%s\n", checked,
 	       st->checked > 0 ? " (last 'chartsync check' that found it intact)"
 			       : " (run 'chartsync check')");
+	cli_backup_status_print(st->path);
 	cli_service_status_print(service);
 	json_decref(service);
 	return CLI_OK;

@@ -223,9 +223,30 @@ static void checkpoint_if_long(chs_store *s)
 		s->wal_frames = 0;
 }
 
+/* Every commit gives the store a new state token (meta 'state': fresh
+ * random bytes from SQLite), in the same transaction: equal tokens mean
+ * the same commit, so a backup of a store whose token is the newest
+ * backup's has nothing to copy (backup.c). A counter could repeat after a
+ * restore from an older backup; random bytes do not. */
+static int new_state(chs_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_store__prepare(s, &st, "INSERT OR REPLACE INTO meta(key, value)"
+					      " VALUES ('state', lower(hex(randomblob(16))))")) < 0)
+		return err;
+	rc = sqlite3_step(st);
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "updating");
+}
+
 int chs_store__commit(chs_store *s)
 {
-	int err = chs_store__exec(s, "COMMIT");
+	int err = new_state(s);
+
+	if (err == 0)
+		err = chs_store__exec(s, "COMMIT");
 
 	if (err < 0) {
 		chs_store__rollback(s);

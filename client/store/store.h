@@ -136,6 +136,62 @@ int chs_store_rekey(chs_store *s, chs_rekey_result *out);
 void chs_rekey_result_dispose(chs_rekey_result *r);
 
 /* ---------------------------------------------------------------------
+ * Backups (client/store/backup.c)
+ *
+ * DEST holds one folder per backup, named after the UTC time it was made
+ * (20261204T144512.345Z, so names sort by time): store.db (every page
+ * still encrypted under the store key), keyslots, and manifest.json (the
+ * format version, store and device ids, the time, each file's size and
+ * BLAKE2b-256). A folder without its manifest, or whose name starts with
+ * '.', is not a backup: one is built under a temporary name and renamed
+ * when whole.
+ */
+typedef struct chs_backup_opts {
+	int verify;             /* open the copy with its own key slots and
+				 * check every page before it counts */
+	const char *passphrase; /* the opener's, for verify */
+	size_t passphrase_len;
+	int keep;               /* > 0: remove the oldest backups beyond this
+				 * many */
+} chs_backup_opts;
+
+typedef struct chs_backup_result {
+	char *path;       /* the backup that holds the store now (malloc'ed) */
+	int unchanged;    /* 1: the newest backup already did; nothing written */
+	int verified;
+	int64_t at;       /* Unix seconds when that backup was made */
+	uint64_t bytes;   /* bytes written (0 when unchanged) */
+	size_t removed;   /* old backups removed by `keep` */
+} chs_backup_result;
+
+/* Back up the open store into `dest` (made if missing; its parent must
+ * exist) while other programs go on using it: the copy holds the state
+ * of one commit. When the store has not changed since the newest backup
+ * in `dest` (every commit gives it a new state token), nothing is written
+ * and `out->unchanged` says so. DIR/backup.json remembers the last one
+ * (chs_store_backup_last). `opts` may be NULL. */
+int chs_store_backup(chs_store *s, const char *dest, const chs_backup_opts *opts,
+		     chs_backup_result *out);
+void chs_backup_result_dispose(chs_backup_result *r);
+/* When and where the store in `dir` was last backed up (`*path`
+ * malloc'ed); CHS_ENOTFOUND when never. Reads no secret: no passphrase. */
+int chs_store_backup_last(const char *dir, int64_t *at, char **path);
+
+/* Make `dir` (missing, or an empty folder) the store backed up in `src`:
+ * a backup folder, or a DEST folder for its newest backup. The manifest
+ * and every checksum are checked, the copy opened as `user` (NULL: its
+ * only user, else the login name) and every page checked before one
+ * rename puts it at `dir`; any failure leaves `dir` as it was. The result
+ * is dir/store.db and dir/keyslots exactly as at the backup, and nothing
+ * else (the git mirror comes back at the first sync). CHS_EEXISTS when
+ * `dir` holds a store or other files, CHS_ENOTFOUND when `src` holds no
+ * backup, CHS_EDAMAGED for a damaged backup, CHS_EAUTH for a wrong user
+ * or passphrase. `used` (may be NULL): the backup folder restored,
+ * malloc'ed. */
+int chs_store_restore(const char *src, const char *dir, const char *user,
+		      const char *passphrase, size_t passphrase_len, char **used);
+
+/* ---------------------------------------------------------------------
  * Settings, kept inside the encrypted store
  */
 typedef struct chs_config_key {
