@@ -1193,7 +1193,8 @@ static int copy_chunk(vfs_file *f, const chs_vfs *to, unsigned char *buf,
 			return chs_error_set(CHS_EDAMAGED,
 					     "page %u of '%s' does not decrypt; run "
 					     "'chartsync check' and restore the store "
-					     "from a backup",
+					     "from a backup ('chartsync restore "
+					     "BACKUP DIR')",
 					     (unsigned)pgno, f->path);
 		ad_main(ad, pgno);
 		page_seal(to, page, ad, sizeof(ad));

@@ -23,12 +23,14 @@ int chs_store__sqlerr(chs_store *s, int rc, const char *what)
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
 		return chs_error_set(CHS_EDAMAGED,
-				     "the store '%s' is damaged (%s while %s); restore it from a backup",
+				     "the store '%s' is damaged (%s while %s); "
+				     "restore it from a backup into a new folder ('chartsync restore BACKUP DIR')",
 				     s->dir, msg, what);
 	case SQLITE_IOERR:
 		if (rc == SQLITE_IOERR_DATA)
 			return chs_error_set(CHS_EDAMAGED,
-					     "the store '%s' is damaged: a page does not decrypt (while %s); restore it from a backup",
+					     "the store '%s' is damaged: a page does not decrypt (while %s); "
+					     "restore it from a backup into a new folder ('chartsync restore BACKUP DIR')",
 					     s->dir, what);
 		return chs_error_set(CHS_EIO, "cannot read or write the store '%s' (%s while %s)",
 				     s->dir, msg, what);

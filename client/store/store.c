@@ -815,7 +815,7 @@ again:
 		err = chs_error_set(CHS_EDAMAGED,
 				    "the store '%s' does not decrypt with the key its key slots hold: "
 				    "the store is damaged, or 'keyslots' is older than its last rekey; "
-				    "restore both from the same backup",
+				    "restore the store from a backup ('chartsync restore BACKUP DIR')",
 				    s->dir);
 	if (err < 0 || (err = verify_opened(s)) < 0 || (err = device_load(s)) < 0)
 		return err;
@@ -1019,7 +1019,8 @@ int chs_store_verify_pages(chs_store *s)
 	chs_store__unlock(s);
 	if (rc != SQLITE_OK)
 		return chs_error_set(CHS_EDAMAGED,
-				     "the store '%s' is damaged: page %u does not decrypt; restore it from a backup",
+				     "the store '%s' is damaged: page %u does not decrypt; "
+				     "restore it from a backup into a new folder ('chartsync restore BACKUP DIR')",
 				     s->dir, (unsigned)bad);
 	return 0;
 }
