@@ -18,6 +18,12 @@
  * folder watch sees them, and once the counts say batches wait to be
  * sent, a sync is due within sync.after_write.
  *
+ * Backups: with backup.dir set, a backup job (chs_store_backup, keeping
+ * backup.keep) is queued when backup.every has passed since the last one
+ * (DIR/backup.json; at once when there was none), in turn with the other
+ * jobs; an unchanged store writes nothing. A failed one is tried again
+ * after BACKUP_RETRY_MS (or backup.every, when shorter).
+ *
  * Stopping (SIGTERM, SIGINT, `stop`): the running job is asked to stop
  * (a sync ends after the group of batches it is applying, within about a
  * second), then the store is closed, the socket removed and the loop
@@ -47,8 +53,9 @@
 #define WAL_SETTLE_MS 500u         /* writes seen: look at the counts after this */
 #define SUMMARY_EVERY_MS (30u * 60000) /* a failing archive: one line per half hour */
 #define OFFSET_MAX_MS 60000u       /* this store's fixed offset, at most */
+#define BACKUP_RETRY_MS (15u * 60000) /* after a failed backup */
 
-typedef enum { JOB_SYNC, JOB_SCAN, JOB_COUNTS, JOB_SETTINGS } job_kind;
+typedef enum { JOB_SYNC, JOB_SCAN, JOB_COUNTS, JOB_SETTINGS, JOB_BACKUP } job_kind;
 
 typedef struct daemon daemon_t;
 typedef struct waiter waiter;
@@ -59,7 +66,7 @@ typedef struct job {
 	daemon_t *d;
 	struct job *next;
 	/* in */
-	char *name;                  /* JOB_SCAN: the file */
+	char *name;                  /* JOB_SCAN: the file; JOB_BACKUP: backup.dir */
 	/* out */
 	int err;
 	char message[1024];
@@ -71,6 +78,10 @@ typedef struct job {
 	char *folder;
 	int keep;
 	uint64_t settle_ms, rescan_ms;
+	char *backup_dir;            /* JOB_SETTINGS: backup.* */
+	long backup_every_s;
+	int backup_keep;
+	chs_backup_result backup;    /* JOB_BACKUP */
 } job;
 
 /* A `sync` request, answered by the first sync that starts after it. */
@@ -101,6 +112,9 @@ struct daemon {
 	char *folder;
 	int keep;
 	uint64_t settle_ms, rescan_ms;
+	char *backup_dir;            /* NULL: no scheduled backups */
+	long backup_every_s;
+	int backup_keep;
 	int have_settings;
 
 	/* jobs */
@@ -108,6 +122,8 @@ struct daemon {
 	job *running;
 	int sync_queued;
 	int counts_queued;
+	int backup_queued;
+	uint64_t next_backup_ms;     /* wall clock; 0: work it out from DIR/backup.json */
 	int wal_seen_in_sync;        /* the WAL was written while a sync ran */
 	waiter *waiting;             /* for the sync not started yet */
 	atomic_int stopping;
@@ -281,7 +297,8 @@ static void read_settings(job *j)
 {
 	static const char *const keys[] = { "sync.interval", "sync.window", "sync.after_write",
 					    "scan.folder", "scan.keep", "scan.settle",
-					    "scan.rescan" };
+					    "scan.rescan", "backup.dir", "backup.every",
+					    "backup.keep" };
 	char *v[sizeof(keys) / sizeof(*keys)] = { 0 };
 	long n;
 	size_t i;
@@ -305,6 +322,9 @@ static void read_settings(job *j)
 	j->keep = strcmp(v[4], "false") != 0;
 	j->settle_ms = (uint64_t)(chs_config_parse_seconds(v[5], &n) == 0 ? n : 3) * 1000;
 	j->rescan_ms = (uint64_t)(chs_config_parse_seconds(v[6], &n) == 0 ? n : 600) * 1000;
+	j->backup_dir = *v[7] ? strdup(v[7]) : NULL;
+	j->backup_every_s = chs_config_parse_seconds(v[8], &n) == 0 && n > 0 ? n : 24 * 3600;
+	j->backup_keep = atoi(v[9]) > 0 ? atoi(v[9]) : 14;
 done:
 	for (i = 0; i < sizeof(keys) / sizeof(*keys); i++)
 		free(v[i]);
@@ -315,6 +335,7 @@ static void run_job(uv_work_t *w)
 	job *j = w->data;
 	daemon_t *d = j->d;
 	chs_sync_opts o;
+	chs_backup_opts bo;
 	int err;
 
 	chs_error_clear();
@@ -334,6 +355,12 @@ static void run_job(uv_work_t *w)
 	case JOB_SETTINGS:
 		read_settings(j);
 		break;
+	case JOB_BACKUP:
+		memset(&bo, 0, sizeof(bo));
+		bo.keep = j->backup_keep;
+		if ((err = chs_store_backup(d->s, j->name, &bo, &j->backup)) < 0)
+			keep_error(j, err);
+		break;
 	case JOB_COUNTS:
 		break;
 	}
@@ -347,8 +374,11 @@ static void job_free(job *j)
 {
 	if (j->kind == JOB_SYNC)
 		chs_sync_report_dispose(&j->rep);
+	if (j->kind == JOB_BACKUP)
+		chs_backup_result_dispose(&j->backup);
 	free(j->name);
 	free(j->folder);
+	free(j->backup_dir);
 	free(j);
 }
 
@@ -376,6 +406,8 @@ static void start_next_job(daemon_t *d)
 	}
 	if (j->kind == JOB_COUNTS)
 		d->counts_queued = 0;
+	if (j->kind == JOB_BACKUP)
+		d->backup_queued = 0;
 	d->running = j;
 	j->work.data = j;
 	if (j->kind == JOB_SYNC) {
@@ -394,7 +426,8 @@ static int queue_job(daemon_t *d, job_kind kind, const char *name)
 
 	if (atomic_load(&d->stopping))
 		return CHS_ECANCELLED;
-	if ((kind == JOB_SYNC && d->sync_queued) || (kind == JOB_COUNTS && d->counts_queued))
+	if ((kind == JOB_SYNC && d->sync_queued) || (kind == JOB_COUNTS && d->counts_queued) ||
+	    (kind == JOB_BACKUP && d->backup_queued))
 		return 0;
 	if (!(j = calloc(1, sizeof(*j))) || (name && !(j->name = strdup(name)))) {
 		free(j);
@@ -415,6 +448,10 @@ static int queue_job(daemon_t *d, job_kind kind, const char *name)
 	}
 	if (kind == JOB_COUNTS)
 		d->counts_queued = 1;
+	if (kind == JOB_BACKUP) {
+		j->backup_keep = d->backup_keep;
+		d->backup_queued = 1;
+	}
 	if (d->queue_tail)
 		d->queue_tail->next = j;
 	else
@@ -532,6 +569,30 @@ static void sync_done(daemon_t *d, job *j)
 
 static void apply_settings(daemon_t *d, job *j);
 
+static void backup_done(daemon_t *d, job *j)
+{
+	uint64_t now = chs_service__wall_ms(), retry = BACKUP_RETRY_MS;
+	const chs_backup_result *r = &j->backup;
+
+	if (j->err < 0) {
+		if ((uint64_t)d->backup_every_s * 1000 < retry)
+			retry = (uint64_t)d->backup_every_s * 1000;
+		d->next_backup_ms = now + retry;
+		chs_service__log(&d->log, "backup", "failed, trying again in %llu min: %s",
+				 (unsigned long long)(retry / 60000), j->message);
+		return;
+	}
+	d->next_backup_ms = now + (uint64_t)d->backup_every_s * 1000;
+	if (r->unchanged)
+		chs_service__log(&d->log, "backup", "unchanged since %s: nothing written", r->path);
+	else
+		chs_service__log(&d->log, "backup", "made %s (%.1f MB)", r->path,
+				 (double)r->bytes / 1e6);
+	if (r->removed)
+		chs_service__log(&d->log, "backup", "removed %zu old backup%s", r->removed,
+				 r->removed == 1 ? "" : "s");
+}
+
 static void scan_done(daemon_t *d, job *j)
 {
 	const chs_scan_outcome *o = &j->scan;
@@ -579,6 +640,9 @@ static void after_job(uv_work_t *w, int status)
 	case JOB_SETTINGS:
 		apply_settings(d, j);
 		break;
+	case JOB_BACKUP:
+		backup_done(d, j);
+		break;
 	case JOB_COUNTS:
 		break;
 	}
@@ -625,6 +689,13 @@ static void schedule(daemon_t *d)
 		due = UINT64_MAX; /* looked at again when the sync ends */
 	}
 	wait = due == UINT64_MAX || due <= now ? RECHECK_MS : due - now;
+	if (d->backup_dir) {
+		if (d->next_backup_ms <= now && !d->backup_queued &&
+		    !(d->running && d->running->kind == JOB_BACKUP))
+			queue_job(d, JOB_BACKUP, d->backup_dir);
+		else if (d->next_backup_ms > now && d->next_backup_ms - now < wait)
+			wait = d->next_backup_ms - now;
+	}
 	if (wait > RECHECK_MS)
 		wait = RECHECK_MS;
 	uv_timer_start(&d->schedule, on_schedule, wait, 0);
@@ -643,6 +714,30 @@ static void hot_ready(chs_hotfolder *h, const char *name, void *payload)
 
 	if (queue_job(d, JOB_SCAN, name) < 0)
 		chs_service__hotfolder_done(h, name, 1);
+}
+
+/* backup.*: the next backup is due backup.every after the last one
+ * (now when there was none, or when the folder changed). */
+static void apply_backup_settings(daemon_t *d, job *j)
+{
+	int64_t at = 0;
+	char *path = NULL;
+	int changed = (d->backup_dir == NULL) != (j->backup_dir == NULL) ||
+		      (d->backup_dir && strcmp(d->backup_dir, j->backup_dir) != 0);
+
+	free(d->backup_dir);
+	d->backup_dir = j->backup_dir;
+	j->backup_dir = NULL;
+	d->backup_every_s = j->backup_every_s;
+	d->backup_keep = j->backup_keep;
+	if (!d->backup_dir || !changed)
+		return;
+	d->next_backup_ms = 0;
+	if (chs_store_backup_last(d->dir, &at, &path) == 0 && at > 0 && path &&
+	    strncmp(path, d->backup_dir, strlen(d->backup_dir)) == 0)
+		d->next_backup_ms = (uint64_t)(at + d->backup_every_s) * 1000;
+	chs_error_clear();
+	free(path);
 }
 
 static void apply_settings(daemon_t *d, job *j)
@@ -667,6 +762,7 @@ static void apply_settings(daemon_t *d, job *j)
 			d->settle_ms != j->settle_ms || d->rescan_ms != j->rescan_ms;
 		d->conf = j->conf;
 		d->keep = j->keep;
+		apply_backup_settings(d, j);
 		d->settle_ms = j->settle_ms;
 		d->rescan_ms = j->rescan_ms;
 		if (folder_changed) {
@@ -1082,6 +1178,7 @@ int chs_service_run(const chs_service_opts *o)
 	if (d->pid_fd >= 0)
 		close(d->pid_fd); /* the lock goes with it; the file stays, harmless */
 	free(d->folder);
+	free(d->backup_dir);
 	free(d);
 	return err;
 }

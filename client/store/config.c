@@ -148,12 +148,38 @@ static int check_folder(const char *v)
 	return chs_text_check(v, strlen(v), CHS_TEXT_LINE, 200, "scan.folder");
 }
 
+/* backup.dir: where the service makes backups; an absolute path. */
+static int check_backup_dir(const char *v)
+{
+	if (*v && v[0] != '/')
+		return chs_error_set(CHS_EINVALID, "backup.dir takes an absolute path, like"
+				     " /mnt/backups/clinic (empty: no scheduled backups)");
+	return chs_text_check(v, strlen(v), CHS_TEXT_LINE, 200, "backup.dir");
+}
+
+static int check_backup_every(const char *v) { return check_duration(v, "backup.every", 60); }
+
+static int check_backup_keep(const char *v)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (!*v || *end || errno || n < 1 || n > 10000)
+		return chs_error_set(CHS_EINVALID, "backup.keep takes a whole number of backups"
+				     " from 1 to 10000");
+	return 0;
+}
+
 static char *five_minutes(void) { return chs_util__strdup("5m"); }
 static char *thirty_seconds(void) { return chs_util__strdup("30"); }
 static char *one_minute(void) { return chs_util__strdup("60"); }
 static char *yes(void) { return chs_util__strdup("true"); }
 static char *three_seconds(void) { return chs_util__strdup("3"); }
 static char *ten_minutes(void) { return chs_util__strdup("10m"); }
+static char *one_day(void) { return chs_util__strdup("24h"); }
+static char *fourteen(void) { return chs_util__strdup("14"); }
 
 static const setting settings[] = {
 	{ { "remote.url",
@@ -186,6 +212,15 @@ static const setting settings[] = {
 	{ { "scan.rescan",
 	    "the service looks through the whole hot folder this often (default 10m)" },
 	  ten_minutes, check_rescan },
+	{ { "backup.dir",
+	    "the service makes a backup into this folder every backup.every (default: none)" },
+	  empty, check_backup_dir },
+	{ { "backup.every",
+	    "the service backs the store up this often, when it changed (default 24h)" },
+	  one_day, check_backup_every },
+	{ { "backup.keep",
+	    "the service keeps this many backups in backup.dir, removing older ones (default 14)" },
+	  fourteen, check_backup_keep },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
