@@ -459,6 +459,45 @@ START_TEST(test_cli_backup__a_damaged_backup_is_refused_and_nothing_made)
 }
 END_TEST
 
+/* ---- never half a backup ---- */
+
+/* A backup killed after its copy, or after its manifest but before the
+ * rename, leaves nothing that looks like a backup: restore finds none,
+ * and the next backup sweeps it and makes a whole one. */
+START_TEST(test_cli_backup__a_killed_backup_never_looks_whole)
+{
+	static const char *const points[] = { "backup-copied", "backup-manifest" };
+	char *dest = tu_path(bdir, "b"), *restored = tu_path(bdir, "r"), names[8][64];
+	char fault[64];
+	const char *envv[] = { fault, NULL };
+	const char *argv[] = { CHARTSYNC_BIN, "backup", dest, NULL };
+	result r;
+	size_t i;
+
+	tu_cli_init_store(CHARTSYNC_BIN);
+	add_patient(1);
+	for (i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+		snprintf(fault, sizeof(fault), "CHARTSYNC_FAULT=%s", points[i]);
+		tu_cli_runv(&r, envv, argv);
+		ck_assert_msg(r.status == 128 + SIGKILL, "%s: exit %d", points[i], r.status);
+		ck_assert_int_eq(backups(dest, names, 8), 0);
+		ck_assert_int_ge(count_entries(dest), 2); /* .lock and the hidden folder */
+		run(&r, "restore", dest, restored, NULL);
+		ck_status(r, 2);
+		ck_assert_ptr_nonnull(strstr(r.err, "no chartsync backup"));
+		ck_assert_int_eq(exists(restored), 0);
+	}
+	run(&r, "backup", dest, NULL);
+	ck_status(r, 0);
+	ck_assert_int_eq(backups(dest, names, 8), 1);
+	ck_assert_int_eq(count_entries(dest), 2); /* .lock and the backup: swept */
+	run(&r, "restore", dest, restored, NULL);
+	ck_status(r, 0);
+	free(dest);
+	free(restored);
+}
+END_TEST
+
 /* ---- never plaintext ---- */
 
 START_TEST(test_cli_backup__a_backup_is_never_plaintext)
@@ -514,6 +553,7 @@ static Suite *cli_backup_suite(void)
 	tcase_add_test(tc, test_cli_backup__restore_gives_back_the_same_store);
 	tcase_add_test(tc, test_cli_backup__restore_refuses_a_folder_in_use);
 	tcase_add_test(tc, test_cli_backup__a_damaged_backup_is_refused_and_nothing_made);
+	tcase_add_test(tc, test_cli_backup__a_killed_backup_never_looks_whole);
 	tcase_add_test(tc, test_cli_backup__a_backup_is_never_plaintext);
 	tcase_add_test(tc, test_cli_backup__a_damaged_store_names_the_restore_command);
 	suite_add_tcase(s, tc);
