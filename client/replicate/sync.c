@@ -253,6 +253,7 @@ static int run(sync_ctx *x)
 		return err;
 	if ((err = find_me(x)) < 0 || (err = chs_replicate__record_tampering(x)) < 0 ||
 	    (err = chs_replicate__pull_devices(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
+	    (err = chs_replicate__own_history(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
 	    (err = chs_replicate__commit_outgoing(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
 	    (err = chs_replicate__push(x)) < 0)
 		return stopped(o, err);
