@@ -18,6 +18,8 @@
 #include "support/records.h"
 #include "support/testutil.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +330,92 @@ START_TEST(test_resync__a_restored_store_still_refuses_a_forged_own_ref)
 }
 END_TEST
 
+/* A machine lost for good, with its store. The admin revokes its device;
+ * a new store is enrolled at the same site with the same role and
+ * receives everything that role reads from the archive; what the lost
+ * machine never synced is gone. For a clinic, clinical and billing
+ * records; for a billing office, billing records only (the same state
+ * the lost office held). */
+static chs_store *lose_and_replace(int i, const char *user, const char *terminal, char **dir)
+{
+	char dev[33];
+	uint64_t after;
+	chs_store *s;
+
+	/* the admin's store syncs first: the revocation keeps every batch
+	 * the lost device delivered (those after the last its admin's store
+	 * accepted are refused everywhere) */
+	sync_ok(ADMIN);
+	ck_assert_int_eq(chs_device_revoke(st[ADMIN], chs_store_device_id(st[i]), dev, &after), 0);
+	chs_store_free(st[i]);
+	st[i] = NULL;
+	tu_rmtree(dirs[i]);
+	sync_ok(ADMIN);
+	s = tu_store_new(top, user, terminal, url, dir);
+	tu_enroll(st[ADMIN], s, members[i].site, members[i].role);
+	sync_ok(ADMIN);
+	tu_sync_ok(s);
+	return s;
+}
+
+START_TEST(test_resync__a_replacement_device_receives_what_its_role_reads)
+{
+	chs_edit p[] = { tu_edit("name", "Ada Byron"), tu_edit("dob", "1961-12-10"),
+			 tu_edit("mrn", "A-77") };
+	chs_edit n[] = { tu_edit("text", "Persistent cough for three weeks") };
+	chs_edit q[] = { tu_edit("name", "Mary Shelley"), tu_edit("dob", "1977-08-30"),
+			 tu_edit("mrn", "A-78") };
+	char patient[33], note[33], id[33], hb[65], h1[65], h2[65], *dir = NULL, *bdir = NULL;
+	char *text = NULL;
+	int64_t nb, n1, n2;
+	chs_store *a2, *b2;
+	json_t *j;
+
+	ck_assert_int_eq(chs_record_add(st[C1], "patient", p, 3, NULL, NULL, patient), 0);
+	ck_assert_int_eq(chs_record_add(st[C1], "note", n, 1, patient, NULL, note), 0);
+	sync_ok(C1);
+	add_patients(C1, 1, "L"); /* never synced: lost with the machine */
+	sync_ok(C2);
+	sync_ok(B1);
+	state_hash(B1, hb, &nb);
+
+	a2 = lose_and_replace(C1, "bob2", "clinic-a-2", &dir);
+	ck_assert_int_eq(chs_store_verify(a2, 1, h1, &n1), 0);
+	state_hash(C2, h2, &n2);
+	ck_assert_str_eq(h1, h2);
+	ck_assert_int_eq(n1, 2); /* the patient and the note; not the lost one */
+	ck_assert_ptr_nonnull(j = tu_show(a2, note));
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "fields"), "text")),
+			 "Persistent cough for three weeks");
+	json_decref(j);
+	/* it works on: its batches go through the hook and reach clinic B */
+	add_patients(C2, 1, "K");
+	sync_ok(C2);
+	ck_assert_msg(chs_record_add(a2, "patient", q, 3, NULL, NULL, id) == 0, "%s",
+		      chs_error_last());
+	ck_assert_uint_eq(tu_sync_ok(a2).batches_pushed, 1);
+	sync_ok(C2);
+	ck_assert_int_eq(chs_store_verify(a2, 1, h1, &n1), 0);
+	state_hash(C2, h2, &n2);
+	ck_assert_str_eq(h1, h2);
+	ck_assert_int_eq(n1, 4);
+
+	/* a billing office replaced: billing records only, as the lost one held */
+	sync_ok(B1);
+	state_hash(B1, hb, &nb);
+	b2 = lose_and_replace(B1, "dee2", "billing-2", &bdir);
+	ck_assert_int_eq(chs_store_verify(b2, 1, h1, &n1), 0);
+	ck_assert_str_eq(h1, hb);
+	ck_assert_int_eq(n1, nb);
+	ck_assert_int_eq(tu_show_json(b2, note, &text), CHS_ENOTFOUND);
+	free(text);
+	chs_store_free(b2);
+	chs_store_free(a2);
+	free(bdir);
+	free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("resync");
@@ -340,6 +428,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_resync__batches_committed_but_never_pushed_are_delivered);
 	tcase_add_test(tc, test_resync__an_interrupted_first_sync_resumes);
 	tcase_add_test(tc, test_resync__a_restored_store_still_refuses_a_forged_own_ref);
+	tcase_add_test(tc, test_resync__a_replacement_device_receives_what_its_role_reads);
 	suite_add_tcase(s, tc);
 	return s;
 }
