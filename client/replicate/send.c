@@ -1,5 +1,5 @@
 /*
- * Sync, steps 5 and 6 (the list in sync.c): this store's batches become
+ * Sync, steps 6 and 7 (the list in sync.c): this store's batches become
  * commits on its device's ref, packed on a thread, and the ref (with the
  * admin's roster) is pushed to the archive.
  */
