@@ -378,8 +378,23 @@ static int apply_missing(sync_ctx *x, const own_walk *w)
 static int republish(sync_ctx *x)
 {
 	sqlite3_stmt *st = NULL;
+	int64_t sent = 0;
 	int err, rc;
 
+	/* a store that has sent nothing yet (every new one) writes nothing */
+	if ((err = chs_store__prepare(x->s, &st, "SELECT count(*) FROM batches WHERE device = ?"
+				      " AND sent AND local")) < 0)
+		return err;
+	if ((err = chs_store__bind_text(x->s, st, 1, x->s->device_id)) == 0) {
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			sent = sqlite3_column_int64(st, 0);
+		else
+			err = chs_store__sqlerr(x->s, rc, "reading batches");
+	}
+	chs_store__finish(x->s, st);
+	st = NULL;
+	if (err < 0 || sent == 0)
+		return err;
 	if ((err = chs_store__begin(x->s)) < 0)
 		return err;
 	if ((err = chs_store__prepare(x->s, &st,
