@@ -525,12 +525,12 @@ static int count_outgoing(sync_ctx *x, const char *mine, const char *fetched,
  * The archive holds commits under this device's name that it did not
  * make: its ref there is neither this device's tip nor behind it, and
  * its chain did not check (resync.c found it so; a chain this device's
- * key signed, ahead of the mirror, was taken in there). Every push of the ref would be refused
- * as "not a fast-forward", and every other device refuses the forgery,
- * so this device's work reaches no one until the ref is reset: said
- * plainly, with what the admin does about it, instead of a push that
- * fails. An archive tip behind this device's (batches dropped) is no
- * forgery: the push puts them back.
+ * key signed, ahead of the mirror, was taken in there). Every push of
+ * the ref would be refused as "not a fast-forward", and every other
+ * device refuses the forgery, so this device's work reaches no one
+ * until the ref is reset: said plainly, with what the admin does about
+ * it, instead of a push that fails. An archive tip behind this device's
+ * (batches dropped) is no forgery: the push puts them back.
  */
 static int own_ref_forged(sync_ctx *x, const char *mine, const char *fetched, int *forged)
 {
