@@ -235,6 +235,31 @@ START_TEST(test_resync__work_made_before_the_first_sync_is_renumbered_and_delive
 }
 END_TEST
 
+/* A billing office restored the same way: its billing batches come back
+ * and what it saved before the first sync follows them to clinic B. */
+START_TEST(test_resync__a_restored_billing_office_goes_on_after_its_own_history)
+{
+	chs_sync_report r;
+	int before;
+
+	add_patients(B1, 1, "A");
+	sync_ok(B1);
+	backup(B1);
+	add_patients(B1, 2, "B");
+	sync_ok(B1);
+	before = archive_batches(B1);
+	restore(B1);
+	add_patients(B1, 1, "N");
+	r = sync_ok(B1);
+	ck_assert_uint_eq(r.own_batches_in, 2);
+	ck_assert_uint_eq(r.renumbered, 1);
+	delivered(B1, before + 1);
+	sync_ok(C2);
+	sync_ok(B1);
+	converged(B1, C2, 4);
+}
+END_TEST
+
 /* The backup held batches already committed to the mirror and never
  * pushed (the sync was killed before its push), and the machine died
  * before any later sync: the restored store has no mirror, so they are
@@ -494,6 +519,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_resync__restored_store_fetches_its_own_batches_back_and_goes_on);
 	tcase_add_test(tc, test_resync__work_made_before_the_first_sync_is_renumbered_and_delivered);
+	tcase_add_test(tc, test_resync__a_restored_billing_office_goes_on_after_its_own_history);
 	tcase_add_test(tc, test_resync__batches_committed_but_never_pushed_are_delivered);
 	tcase_add_test(tc, test_resync__an_interrupted_first_sync_resumes);
 	tcase_add_test(tc, test_resync__a_restored_store_still_refuses_a_forged_own_ref);
