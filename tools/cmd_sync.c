@@ -53,7 +53,15 @@ static const char sync_help[] =
 	"changes_out (prepared for the archive by this sync), batches_sent and\n"
 	"changes_sent (received by the archive), chunks_in, attachments_in,\n"
 	"chunks_out (1 MiB each), pushed, tampering (events recorded), refused,\n"
-	"and problems when something was refused.\n";
+	"and problems when something was refused; own_batches_in and renumbered\n"
+	"(a store behind its own history, see below).\n"
+	"\n"
+	"A store restored from a backup is behind its own device's history: the\n"
+	"device sent batches after the backup. Its first sync fetches them back\n"
+	"from the archive (checked: signed by this device, chain unbroken),\n"
+	"applies them, and numbers anything saved since the restore after the\n"
+	"archive's last batch of this device, signed again; nothing sent is lost\n"
+	"and no batch number is used twice.\n";
 
 static int print_report(const chs_sync_report *r, int json)
 {
@@ -81,6 +89,10 @@ static int print_report(const chs_sync_report *r, int json)
 		printf("the archive was tampered with: %zu change%s of its refs recorded (and healed"
 		       " where a sync can); see 'chartsync report archive'\n", r->tampering,
 		       r->tampering == 1 ? "" : "s");
+	if (r->own_batches_in || r->renumbered)
+		printf("this store was behind its own history (restored from a backup?): %zu of its"
+		       " batches came back from the archive; %zu made here meanwhile go after them\n",
+		       r->own_batches_in, r->renumbered);
 	if (r->attachments_in || r->chunks_out)
 		printf("attachments: %zu received; %zu MiB of scans sent\n", r->attachments_in,
 		       r->chunks_out);
@@ -105,6 +117,8 @@ static void report_from_json(chs_sync_report *r, json_t *o)
 	r->chunks_out = N("chunks_out");
 	r->tampering = N("tampering");
 	r->refused = N("refused");
+	r->own_batches_in = N("own_batches_in");
+	r->renumbered = N("renumbered");
 	r->pushed = json_is_true(json_object_get(o, "pushed"));
 #undef N
 }

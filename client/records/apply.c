@@ -229,12 +229,35 @@ static int batch_held(chs_store *s, const unsigned char id[32], int *held)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "reading");
 }
 
+/* A batch of this store's own device that comes back from the archive
+ * (a store restored from a backup) is its own and sent: `local`, so a
+ * later republish of its history sends it too. */
+static int mark_own(chs_store *s, const chs_batch *b, int64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if (strcmp(b->device, s->device_id) != 0)
+		return 0;
+	if ((err = chs_store__prepare(s, &st, "UPDATE batches SET local = 1 WHERE seq = ?")) < 0)
+		return err;
+	if ((err = chs_store__bind_int64(s, st, 1, seq)) < 0) {
+		chs_store__finish(s, st);
+		return err;
+	}
+	rc = sqlite3_step(st);
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving a batch");
+}
+
 static int insert_remote_batch(chs_store *s, const chs_batch *b, int64_t *seq)
 {
 	int err = chs_store__get_int(s, "SELECT ifnull(max(seq), 0) + 1 FROM batches",
 				     seq);
 
-	return err < 0 ? err : chs_records__insert_batch(s, b, *seq, 0);
+	if (err == 0)
+		err = chs_records__insert_batch(s, b, *seq, 0);
+	return err < 0 ? err : mark_own(s, b, *seq);
 }
 
 static int insert_change_row(chs_store *s, const chs_change *c, int64_t seq,

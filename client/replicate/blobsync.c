@@ -236,6 +236,8 @@ static int send_planned(const chs_blob_sync *b, const char *ref, const planned *
 	return 0;
 }
 
+static int own_chunks_catch_up(const chs_blob_sync *b, const char *ref);
+
 int chs_replicate__blobs_push(const chs_blob_sync *b)
 {
 	char ref[sizeof(CHS_BLOB_REFS) + 33];
@@ -247,9 +249,10 @@ int chs_replicate__blobs_push(const chs_blob_sync *b)
 
 	if (!b->me || !chs_role_reads(b->me->role, CHS_COMPARTMENT_CLINICAL))
 		return 0; /* nothing to send: it can make no attachment */
-	if ((err = plan(b->s, p, &n, &total)) < 0 || n == 0)
-		return err;
 	snprintf(ref, sizeof(ref), "%s%s", CHS_BLOB_REFS, b->s->device_id);
+	if ((err = own_chunks_catch_up(b, ref)) < 0 ||
+	    (err = plan(b->s, p, &n, &total)) < 0 || n == 0)
+		return err;
 	gen = chs_roster_generation(b->roster, CHS_COMPARTMENT_CLINICAL);
 	if (!(key = chs_secret_alloc(CHS_KEY_BYTES)))
 		return chs_error_set(CHS_ENOMEM, "out of secure memory");
@@ -542,6 +545,59 @@ static int pull_device_chunks(const chs_blob_sync *b, const char *ref)
 	}
 	free(oids);
 	return err;
+}
+
+/*
+ * A store behind its own history (restored from a backup, with no
+ * mirror; resync.c does the batches): the archive's chunk commits of
+ * this device that the mirror lacks are checked like any device's and
+ * their chunks kept, so an attachment this device made after the backup
+ * is readable here again, and the mirror's own chunk ref is set to the
+ * archive's, so the next chunk commit follows it (one that did not would
+ * be refused as not a fast-forward, and every sync would fail). A chain
+ * that does not check is reported and left as it is. A mirror that went
+ * another way keeps its own commits: their chunks go with its push.
+ */
+static int own_chunks_catch_up(const chs_blob_sync *b, const char *ref)
+{
+	char fetched[sizeof(FETCHED_BLOBS) + 33], mine[41], theirs[41], prev[41];
+	char (*oids)[41] = NULL;
+	size_t i, n = 0;
+	int has_mine, yes = 0, err;
+
+	snprintf(fetched, sizeof(fetched), "%s%s", FETCHED_BLOBS, b->s->device_id);
+	if ((err = chs_git_ref(b->git, ref, mine)) < 0 && err != CHS_ENOTFOUND)
+		return err;
+	has_mine = err == 0;
+	if ((err = chs_git_ref(b->git, fetched, theirs)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	chs_error_clear();
+	if (has_mine && (strcmp(mine, theirs) == 0 ||
+			 (err = chs_git_is_ancestor(b->git, theirs, mine, &yes)) < 0 || yes ||
+			 (err = chs_git_is_ancestor(b->git, mine, theirs, &yes)) < 0 || !yes))
+		return err;
+	snprintf(prev, sizeof(prev), "%s", has_mine ? mine : "");
+	if ((err = chs_git_log(b->git, fetched, has_mine ? mine : NULL, &oids, &n)) < 0)
+		return err;
+	for (i = 0; i < n && err == 0; i++) {
+		if ((err = chs_replicate__cancelled(b->opts)) < 0)
+			break;
+		err = take_commit(b, b->s->device_id, prev, oids[i]);
+		if (err == CHS_EDAMAGED || err == CHS_EDENIED || err == CHS_ENOTFOUND) {
+			note(b, "this device's attachment chunks in the archive: %s",
+			     chs_error_last());
+			chs_error_clear();
+			free(oids);
+			return 0;
+		}
+		memcpy(prev, oids[i], 41);
+	}
+	free(oids);
+	return err < 0 ? err : chs_git_set_ref(b->git, ref, theirs, has_mine ? mine : NULL);
 }
 
 int chs_replicate__blobs_pull(const chs_blob_sync *b)

@@ -344,11 +344,17 @@ static int group_commit(sync_ctx *x)
 	x->applying = 0;
 	if ((err = chs_store__commit(x->s)) == 0) {
 		chs_util__fault("group-committed");
-		x->rep->batches_in += x->group_batches;
+		x->rep->batches_in += x->group_batches - x->group_own;
 		x->rep->changes_in += x->group_changes;
+		x->rep->own_batches_in += x->group_own;
 	}
-	x->group_batches = x->group_changes = 0;
+	x->group_batches = x->group_changes = x->group_own = 0;
 	return err;
+}
+
+int chs_replicate__apply_end(sync_ctx *x)
+{
+	return group_commit(x);
 }
 
 static void group_abort(sync_ctx *x)
@@ -357,11 +363,17 @@ static void group_abort(sync_ctx *x)
 		return;
 	chs_store__rollback(x->s);
 	x->applying = 0;
-	x->group_batches = x->group_changes = 0;
+	x->group_batches = x->group_changes = x->group_own = 0;
+}
+
+void chs_replicate__apply_abort(sync_ctx *x)
+{
+	group_abort(x);
 }
 
 /* Apply one accepted batch and the device's new progress, together. A
- * batch the store refuses is undone alone: those before it stand. */
+ * batch the store refuses is undone alone: those before it stand. No
+ * chain: this device's own batch (resync.c), whose place is its seq. */
 static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 		     const chs_batch_plan *plan, const chs_chain *chain)
 {
@@ -376,7 +388,7 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 	if ((err = chs_store__exec(x->s, "SAVEPOINT batch")) < 0)
 		goto fail;
 	if ((err = chs_records__apply_verified(x->s, b, plan, &applied)) < 0 ||
-	    (err = chs_records__progress_save(x->s, device, chain)) < 0) {
+	    (chain && (err = chs_records__progress_save(x->s, device, chain)) < 0)) {
 		/* SQLite may have ended the whole transaction (an I/O error) */
 		if (sqlite3_get_autocommit(x->s->db) ||
 		    sqlite3_exec(x->s->db, "ROLLBACK TO batch; RELEASE batch", NULL, NULL,
@@ -390,6 +402,7 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 	if (applied) {
 		x->group_batches++;
 		x->group_changes += b->nchanges;
+		x->group_own += !chain;
 	}
 	/* a stop asked ends the group here too: it waits for one batch */
 	if (x->group_changes >= APPLY_GROUP_CHANGES ||
@@ -401,6 +414,11 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 fail:
 	group_abort(x);
 	return err;
+}
+
+int chs_replicate__apply_batch(sync_ctx *x, const chs_batch *b)
+{
+	return apply_one(x, x->s->device_id, b, NULL, NULL);
 }
 
 /* Where to start on a device's ref; *skip when there is nothing new or

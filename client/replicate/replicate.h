@@ -105,6 +105,10 @@ typedef struct chs_sync_report {
 	/* the archive's tampering this sync saw (and its steps heal),
 	 * recorded as archive_event records */
 	size_t tampering;
+	/* a store behind its own history (restored from a backup): this
+	 * device's batches that came back from the archive, and those made
+	 * here that the archive lacked, renumbered after its last */
+	size_t own_batches_in, renumbered;
 } chs_sync_report;
 
 /* The archive's tampering that devices saw and their syncs healed: a

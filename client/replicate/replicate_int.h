@@ -12,8 +12,9 @@
 #include <pthread.h>
 
 /* ---- one sync: sync.c runs it, on send.c, on pull.c, on tamper.c ----
- * The files call downwards only: sync.c calls send.c, pull.c and
- * tamper.c, send.c calls pull.c, pull.c and tamper.c neither. */
+ * The files call downwards only: sync.c calls send.c, resync.c, pull.c
+ * and tamper.c, send.c calls resync.c and pull.c, resync.c calls pull.c,
+ * pull.c and tamper.c neither. */
 #define FETCHED "refs/remotes/archive/chartsync/"
 #define FETCHED_ROSTER FETCHED "roster"
 #define FETCHED_DEVICES FETCHED "devices/"
@@ -35,11 +36,13 @@ typedef struct sync_ctx {
 	chs_sync_report *rep;
 	int org_admin; /* this store holds the organisation's admin key */
 	int own_ref_forged; /* the archive holds commits under this device's name it did not make */
+	int own_unrooted; /* ... and the mirror holds no ref of this device's (resync.c) */
 	chs_replicate_seen seen; /* the archive's refs before this sync's fetch */
 	int roster_deleted; /* check_archive: only the roster is missing there */
 	/* the store transaction batches are being applied in (see apply_one, pull.c) */
 	int applying;
 	size_t group_batches, group_changes;
+	size_t group_own; /* of them this device's own (resync.c) */
 	uint64_t group_start_ms; /* monotonic, when the open group began */
 	/* data keys unsealed this sync, by compartment and generation; the
 	 * read-ahead thread unseals them too, under keys_lock */
@@ -78,6 +81,27 @@ int chs_replicate__fetch_roster(sync_ctx *x);
 /* Check and apply every other device's new batches; a device whose
  * batches fail a check is noted and left where it was. */
 int chs_replicate__pull_devices(sync_ctx *x);
+/* Apply this device's own batch `b`, accepted from the archive, in the
+ * pull's groups of batches (resync.c); chs_replicate__apply_end()
+ * commits the open group, chs_replicate__apply_abort() undoes it. */
+int chs_replicate__apply_batch(sync_ctx *x, const chs_batch *b);
+int chs_replicate__apply_end(sync_ctx *x);
+void chs_replicate__apply_abort(sync_ctx *x);
+
+/* resync.c: a store behind its own history (restored from a backup, or
+ * its mirror lost). Calls pull.c. */
+/* Where the archive holds batches of this device that this store's
+ * mirror does not (DIR/git missing, or behind): check them (this
+ * device's key, an unbroken chain), give the store's own batches that
+ * the archive lacks the seqs after the archive's last (signed again),
+ * apply those the store lacks, and point the mirror's own ref at the
+ * archive's, so the send goes on from there. A chain that does not
+ * check is noted as a forgery and nothing is changed. Run after the
+ * pull, before chs_replicate__commit_outgoing(). */
+int chs_replicate__own_history(sync_ctx *x);
+/* Say (once a sync) that the archive holds commits under this device's
+ * name that it did not make, and what the admin does about it. */
+int chs_replicate__own_forged_note(sync_ctx *x);
 
 /* send.c: what goes out. */
 /* Commit every batch saved here and not yet in git, and mark them sent. */

@@ -1,5 +1,5 @@
 /*
- * Sync, steps 5 and 6 (the list in sync.c): this store's batches become
+ * Sync, steps 6 and 7 (the list in sync.c): this store's batches become
  * commits on its device's ref, packed on a thread, and the ref (with the
  * admin's roster) is pushed to the archive.
  */
@@ -403,6 +403,11 @@ int chs_replicate__commit_outgoing(sync_ctx *x)
 	uint64_t done_seq;
 	int err;
 
+	/* the archive's ref of this device is forged and the mirror holds
+	 * none (a restored store): commits made now would start a history
+	 * in the middle; they wait until the admin removes the forgery */
+	if (x->own_unrooted)
+		return 0;
 	snprintf(ref, sizeof(ref), "%s%s", CHS_DEVICE_REFS, x->s->device_id);
 	if ((err = own_tip_seq(x, ref, &done_seq)) < 0 ||
 	    (done_seq && (err = mark_sent(x->s, (int64_t)done_seq)) < 0))
@@ -518,13 +523,14 @@ static int count_outgoing(sync_ctx *x, const char *mine, const char *fetched,
 
 /*
  * The archive holds commits under this device's name that it did not
- * make: its ref there is neither this device's tip nor behind it (a
- * rewritten or forged history). Every push of the ref would be refused
- * as "not a fast-forward", and every other device refuses the forgery,
- * so this device's work reaches no one until the ref is reset: said
- * plainly, with what the admin does about it, instead of a push that
- * fails. An archive tip behind this device's (batches dropped) is no
- * forgery: the push puts them back.
+ * make: its ref there is neither this device's tip nor behind it, and
+ * its chain did not check (resync.c found it so; a chain this device's
+ * key signed, ahead of the mirror, was taken in there). Every push of
+ * the ref would be refused as "not a fast-forward", and every other
+ * device refuses the forgery, so this device's work reaches no one
+ * until the ref is reset: said plainly, with what the admin does about
+ * it, instead of a push that fails. An archive tip behind this device's
+ * (batches dropped) is no forgery: the push puts them back.
  */
 static int own_ref_forged(sync_ctx *x, const char *mine, const char *fetched, int *forged)
 {
@@ -541,16 +547,7 @@ static int own_ref_forged(sync_ctx *x, const char *mine, const char *fetched, in
 	    (err = chs_git_is_ancestor(x->git, theirs, ours, &yes)) < 0 || yes)
 		return err;
 	*forged = 1;
-	if (x->own_ref_forged++)
-		return 0; /* said already, at the first try */
-	chs_replicate__sync_note(x, "the archive holds commits under this device's name (%s%s) that"
-				 " this device did not make: this store's work is NOT being"
-				 " delivered to anyone. Tell the organisation's admin, who removes"
-				 " that ref on the archive's server ('git --git-dir=ARCHIVE"
-				 " update-ref -d %s%s'); the next sync here then publishes this"
-				 " device's own history again", CHS_DEVICE_REFS, x->s->device_id,
-				 CHS_DEVICE_REFS, x->s->device_id);
-	return 0;
+	return chs_replicate__own_forged_note(x); /* said once a sync */
 }
 
 static int push_once(sync_ctx *x)

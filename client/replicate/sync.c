@@ -24,13 +24,19 @@
  *      fails a check is reported and left where it was, the others go
  *      on;
  *   4. in the admin's store, commit the rosters not yet in git;
- *   5. make a commit for every batch saved here and not yet in git
+ *   5. a store behind its own history (restored from a backup, or its
+ *      mirror lost: the archive holds batches of this device that the
+ *      mirror does not): check them, renumber this store's own batches
+ *      the archive lacks after the archive's last, apply the archive's
+ *      the store lacks, and set the mirror's own ref to the archive's
+ *      (resync.c);
+ *   6. make a commit for every batch saved here and not yet in git
  *      (entry never pays for git: this is the only place commits are
  *      made), and mark it sent;
- *   6. push this device's ref (and the admin's roster); a push the
+ *   7. push this device's ref (and the admin's roster); a push the
  *      archive refuses because it moved meanwhile is retried after a
  *      fetch;
- *   7. then the attachment bytes (blobsync.c): send this store's
+ *   8. then the attachment bytes (blobsync.c): send this store's
  *      chunks a bounded commit at a time, and read other devices' chunks
  *      (fetched in step 1 only by a device that reads clinical data).
  *
@@ -41,7 +47,8 @@
  * ref forward. One sync per store at a time (an flock on DIR/sync.lock).
  *
  * This file runs the steps in order; they live in pull.c (2, 3), org.c
- * (4), send.c (5, 6), blobsync.c (7) and tamper.c (the record of 1).
+ * (4), resync.c (5), send.c (6, 7), blobsync.c (8) and tamper.c (the
+ * record of 1).
  */
 #include "replicate_int.h"
 
@@ -223,7 +230,7 @@ static void blob_sync_of(sync_ctx *x, chs_blob_sync *b, int fetched)
 	b->rep = x->rep;
 }
 
-/* Records first, both ways; attachment bytes after them (step 7 of the
+/* Records first, both ways; attachment bytes after them (step 8 of the
  * top comment's list, blobsync.c): a large scan never holds back
  * a batch. The caller's cancel is asked between the steps (and inside
  * the long ones: pull.c, blobsync.c, the network helper). */
@@ -253,6 +260,7 @@ static int run(sync_ctx *x)
 		return err;
 	if ((err = find_me(x)) < 0 || (err = chs_replicate__record_tampering(x)) < 0 ||
 	    (err = chs_replicate__pull_devices(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
+	    (err = chs_replicate__own_history(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
 	    (err = chs_replicate__commit_outgoing(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
 	    (err = chs_replicate__push(x)) < 0)
 		return stopped(o, err);

@@ -90,6 +90,24 @@ static int move_ref(git_repository *repo, const char *ref, const git_oid *new,
 	return rc < 0 ? chs_git__fail(CHS_EIO, "cannot move a git ref") : 0;
 }
 
+int chs_git_set_ref(chs_git *g, const char *ref, const char *oid, const char *old)
+{
+	git_oid new_id, old_id;
+	git_commit *c = NULL;
+	int has_old = 0, err;
+
+	if (git_oid_fromstr(&new_id, oid) < 0 || git_commit_lookup(&c, g->repo, &new_id) < 0)
+		return chs_git__fail(CHS_ENOTFOUND, "no such commit in the repository");
+	git_commit_free(c);
+	if (old) {
+		if (git_oid_fromstr(&old_id, old) < 0)
+			return chs_error_set(CHS_EINVALID, "'%s' is not a commit id", old);
+	} else if ((err = chs_git__ref_tip(g->repo, ref, &old_id, &has_old)) < 0) {
+		return err;
+	}
+	return move_ref(g->repo, ref, &new_id, &old_id, old ? 1 : has_old);
+}
+
 static pending_ref *pending_of(chs_git *g, const char *ref)
 {
 	size_t i;

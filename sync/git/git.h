@@ -126,6 +126,11 @@ int chs_git_maintain_archive(const char *url, size_t max_packs);
 int chs_git_has_file(chs_git *g, const void *data, size_t len, int *yes);
 /* The commit `ref` points at; CHS_ENOTFOUND if it does not exist. */
 int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
+/* Point `ref` at commit `oid`, which the repository holds, if it is still
+ * at `old` (NULL: wherever it is now, or absent); CHS_EBUSY when it moved
+ * meanwhile. For a mirror's own ref set to the archive's (a store behind
+ * its own history). */
+int chs_git_set_ref(chs_git *g, const char *ref, const char *oid, const char *old);
 /* Push `refs` (each to the same name) without force; CHS_EDENIED with
  * the archive's reason when it refuses, and when it refuses this
  * device's SSH key or its own host key is not the one known
