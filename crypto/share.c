@@ -10,7 +10,9 @@
  *
  * The polynomials' coefficients come from libgfshare's fill function,
  * which it leaves NULL (its own fallback uses random()): it is set once
- * to libsodium's randombytes_buf. Share numbers are 1..N, the x of each
+ * to libsodium's randombytes_buf, before any context is made, since
+ * gfshare_ctx_free() calls it too (it scrambles the context before
+ * freeing it): a process that only combines would call NULL. Share numbers are 1..N, the x of each
  * share (0 would be the secret itself).
  */
 #include "crypto_int.h"
@@ -96,6 +98,7 @@ int chs_share_combine(void *secret, size_t len, const unsigned char *nrs,
 						     nrs[i]);
 		x[i] = nrs[i];
 	}
+	pthread_once(&rand_once, set_rand);
 	if (!(ctx = gfshare_ctx_init_dec(x, k, (unsigned)len)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < k; i++)

@@ -56,6 +56,7 @@
 #define AT_SEALED (AT_BOX + CHS_SLOT_BOX_BYTES)
 #define KIT_AD_TAG "chartsync-recovery-kit-v1"
 #define KIT_SLOT_USER "recovery-kit"
+#define KIT_PASS_MIN 12 /* bytes of a recovery passphrase, at least */
 #define LINE_BYTES 16
 #define TEXT_MAX (64 * 1024) /* bytes of one kit or share text */
 /* A kit is read and attacked offline, for years: Argon2id at libsodium's
@@ -604,8 +605,11 @@ int chs_org_recovery_kit(chs_store *s, const char *pass, size_t passlen, const c
 	if (!s->admin)
 		return chs_error_set(CHS_EDENIED, "only an admin user of the organisation's admin store"
 				     " may make its recovery kit");
-	if (passlen == 0)
-		return chs_error_set(CHS_EINVALID, "the recovery passphrase is empty");
+	/* the kit can be attacked offline for as long as it exists */
+	if (passlen < KIT_PASS_MIN)
+		return chs_error_set(CHS_EINVALID, "the recovery passphrase is too short: give one"
+				     " of at least %d characters (a kit may be copied and attacked"
+				     " for years)", KIT_PASS_MIN);
 	if (o->shares && (o->threshold < 2 || o->threshold > o->shares ||
 			  o->shares > CHS_SHARES_MAX))
 		return chs_error_set(CHS_EINVALID, "shares: need 2 <= threshold (%u) <= shares (%u)"
@@ -862,6 +866,11 @@ static int recover_with(chs_store *s, const chs_buf *blob, const chs_recover_opt
 	}
 	memcpy(res->org, k.org, 33);
 	memcpy(res->device, s->device_id, 33);
+	/* the roster's word (a recover run again keeps the first site) */
+	free(site);
+	if ((err = chs_store__device_site(s, s->device_id, &site)) < 0)
+		goto done;
+	snprintf(res->site, sizeof(res->site), "%s", site ? site : "");
 	res->roster_seq = rep.roster_seq;
 	res->batches_in = rep.batches_in;
 done:

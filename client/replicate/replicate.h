@@ -161,7 +161,7 @@ typedef struct chs_kit_opts {
  * `*n` texts (1, or N shares in order), each malloc'ed, the array freed
  * with chs_kit_texts_free(). o may be NULL (one text). CHS_EDENIED for a
  * store without the admin key or a user who is not an admin,
- * CHS_EINVALID for an empty passphrase or shares out of range. */
+ * CHS_EINVALID for a passphrase under 12 bytes or shares out of range. */
 int chs_org_recovery_kit(chs_store *s, const char *pass, size_t passlen, const chs_kit_opts *o,
 			 char ***texts, size_t *n);
 void chs_kit_texts_free(char **texts, size_t n);
@@ -181,6 +181,7 @@ typedef struct chs_recover_opts {
 typedef struct chs_recover_result {
 	char org[33];        /* the organisation recovered */
 	char device[33];     /* this store's device, now on the roster */
+	char site[CHS_SITE_MAX + 1]; /* its site there */
 	uint64_t roster_seq; /* the roster that names it, in the archive */
 	size_t batches_in;   /* what its sync fetched */
 } chs_recover_result;

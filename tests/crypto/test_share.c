@@ -19,6 +19,7 @@ static void setup(void)
 	chs_random(secret, sizeof(secret));
 }
 
+
 static void combine(unsigned char *out, const unsigned char *shares, const unsigned char *nrs,
 		    unsigned k)
 {
@@ -84,6 +85,20 @@ START_TEST(test_share__each_split_draws_new_coefficients)
 }
 END_TEST
 
+/* Known answer: with every coefficient 0 each share is the secret, so
+ * shares 1 and 2 both "abc" combine to "abc". Run in a process that
+ * never split (libgfshare frees a context through its fill function,
+ * which crypto must have set by then). */
+START_TEST(test_share__combining_alone_needs_no_split_first)
+{
+	const unsigned char *p[2] = { (const unsigned char *)"abc", (const unsigned char *)"abc" };
+	unsigned char nrs[2] = { 1, 2 }, out[3];
+
+	ck_assert_int_eq(chs_share_combine(out, 3, nrs, p, 2), 0);
+	ck_assert_mem_eq(out, "abc", 3);
+}
+END_TEST
+
 START_TEST(test_share__limits_are_refused_as_input)
 {
 	unsigned char out[256 * 4], nrs[2] = { 1, 1 };
@@ -110,6 +125,7 @@ int main(void)
 	tcase_add_test(tc, test_share__any_k_of_n_rebuild_the_secret);
 	tcase_add_test(tc, test_share__k_minus_one_shares_give_something_else);
 	tcase_add_test(tc, test_share__each_split_draws_new_coefficients);
+	tcase_add_test(tc, test_share__combining_alone_needs_no_split_first);
 	tcase_add_test(tc, test_share__limits_are_refused_as_input);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
