@@ -367,6 +367,101 @@ START_TEST(test_kit__only_the_admin_store_makes_a_kit)
 }
 END_TEST
 
+/* ---- kits that can no longer recover, said plainly ---- */
+
+/* The roster of the kit's organisation signed by another admin key (as
+ * after the admin key was replaced), in a bare repository of its own. */
+static char *archive_under_another_key(const char *org)
+{
+	char *path = tu_path(top, "replaced.git"), oid[41];
+	chs_identity *other = NULL, *dev = NULL;
+	chs_roster *r = NULL;
+	chs_keyring kr;
+	chs_git *g = NULL;
+
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", path), 0);
+	ck_assert_int_eq(chs_identity_new(&other), 0);
+	ck_assert_int_eq(chs_identity_new(&dev), 0);
+	ck_assert_int_eq(chs_keyring_init(&kr), 0);
+	ck_assert_int_eq(chs_roster_new(&r, org, chs_identity_public(other), &kr), 0);
+	ck_assert_int_eq(chs_roster_enroll(r, &kr, chs_identity_public(dev), "central",
+					   CHS_ROLE_ARCHIVIST), 0);
+	ck_assert_int_eq(chs_git_open(&g, path), 0);
+	ck_assert_msg(chs_roster_commit(g, CHS_ROSTER_REF, r, other, oid) == 0, "%s",
+		      chs_error_last());
+	chs_git_free(g);
+	chs_roster_free(r);
+	chs_keyring_dispose(&kr);
+	chs_identity_free(dev);
+	chs_identity_free(other);
+	return path;
+}
+
+START_TEST(test_kit__an_admin_key_replaced_since_the_kit_is_said_plainly)
+{
+	char **texts = NULL, *dir, *fresh_dir, *replaced, org[33];
+	chs_store *s = admin_store(&dir), *fresh;
+	chs_recover_opts ro = { NULL, NULL, NULL };
+	chs_recover_result res;
+	const char *one[1];
+	size_t n;
+	int admin = 1;
+
+	make_kit(s, 0, 0, &texts, &n);
+	one[0] = texts[0];
+	ck_assert_int_eq(chs_kit_check(one, 1, org), 0);
+	replaced = archive_under_another_key(org);
+	fresh = tu_store_new(top, "rita", "laptop-2", NULL, &fresh_dir);
+	ro.archive = replaced;
+	ck_assert_int_eq(chs_org_recover(fresh, one, 1, PASS, strlen(PASS), &ro, &res),
+			 CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "admin key was replaced since this kit was made"),
+		      "%s", chs_error_last());
+	/* the kit's secrets were not taken */
+	ck_assert_int_eq(chs_store__org_admin(fresh, &admin), 0);
+	ck_assert_int_eq(admin, 0);
+	chs_kit_texts_free(texts, n);
+	chs_store_free(fresh);
+	chs_store_free(s);
+	free(replaced);
+	free(fresh_dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_kit__a_kit_older_than_a_revocation_is_said_plainly)
+{
+	char *archive, *dirs[2], **texts = NULL, *fresh_dir, dev[33];
+	chs_store *st[2], *fresh;
+	chs_recover_opts ro = { NULL, NULL, NULL };
+	chs_recover_result res;
+	const char *one[1];
+	uint64_t after;
+	size_t n;
+	int admin = 1;
+
+	archive = tu_archive_new(top);
+	tu_org_new(top, archive, tu_org_members, 2, st, dirs);
+	make_kit(st[0], 0, 0, &texts, &n);
+	/* a revocation after the kit: new data keys the kit does not hold */
+	ck_assert_int_eq(chs_device_revoke(st[0], chs_store_device_id(st[1]), dev, &after), 0);
+	tu_sync_ok(st[0]);
+	one[0] = texts[0];
+	fresh = tu_store_new(top, "rita", "laptop-2", NULL, &fresh_dir);
+	ro.archive = archive;
+	ck_assert_int_eq(chs_org_recover(fresh, one, 1, PASS, strlen(PASS), &ro, &res),
+			 CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), "this kit is older than"), "%s", chs_error_last());
+	ck_assert_int_eq(chs_store__org_admin(fresh, &admin), 0);
+	ck_assert_int_eq(admin, 0);
+	chs_kit_texts_free(texts, n);
+	chs_store_free(fresh);
+	tu_org_free(st, dirs, 2);
+	free(fresh_dir);
+	free(archive);
+}
+END_TEST
+
 /* ---- the whole story, over a real archive ---- */
 
 enum { ADMIN, C1, C2, NSTORES };
@@ -493,6 +588,8 @@ int main(void)
 	tcase_add_test(tc, test_kit__a_wrong_passphrase_is_refused_and_changes_nothing);
 	tcase_add_test(tc, test_kit__a_kit_holds_no_secret_in_the_clear);
 	tcase_add_test(tc, test_kit__only_the_admin_store_makes_a_kit);
+	tcase_add_test(tc, test_kit__an_admin_key_replaced_since_the_kit_is_said_plainly);
+	tcase_add_test(tc, test_kit__a_kit_older_than_a_revocation_is_said_plainly);
 	tcase_add_test(tc, test_kit__a_fresh_store_recovers_the_organisation_and_enrolls_a_clinic);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
