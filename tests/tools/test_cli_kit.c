@@ -184,13 +184,17 @@ START_TEST(test_cli_kit__a_new_store_recovers_and_enrolls)
 {
 	static result r;
 	static char line[sizeof(r.out)];
-	char *s1 = share_path(1), *s3 = share_path(3), *rec, *clinic, *nl;
+	char *s1 = share_path(1), *s3 = share_path(3), *rec, *clinic, *nl, *passfile;
 
 	make_shares();
 	tu_rmtree(dir); /* the admin's laptop is lost */
 	rec = new_store("recovered");
+	/* the passphrase from a file this time */
+	passfile = tu_path(top, "recovery-pass");
+	ck_assert_int_eq(tu_write(passfile, PASS "\n", strlen(PASS) + 1), 0);
+	unsetenv("CHARTSYNC_RECOVERY_PASSPHRASE");
 	run(&r, "--store", rec, "org", "recover", s3, s1, "--archive", archive, "--site",
-	    "central", NULL);
+	    "central", "--passphrase-file", passfile, NULL);
 	ck_status(r, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "recovered: this store"));
 	ck_assert_ptr_nonnull(strstr(r.out, "revoke its device"));
@@ -217,6 +221,7 @@ START_TEST(test_cli_kit__a_new_store_recovers_and_enrolls)
 	tu_rmtree(clinic);
 	free(rec);
 	free(clinic);
+	free(passfile);
 	free(s1);
 	free(s3);
 }
