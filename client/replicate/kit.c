@@ -809,48 +809,63 @@ static int continue_roster(chs_store *s, const char tip[41])
 	return err;
 }
 
+/* Where the recovered store goes: its archive (--archive, else
+ * remote.url) and its site (--site, else terminal.name), both checked
+ * before anything is written. */
+static int recover_where(chs_store *s, const chs_recover_opts *o, char **url, char **site)
+{
+	int err;
+
+	*url = *site = NULL;
+	if (o->site ? !(*site = chs_util__strdup(o->site))
+		    : (err = chs_config_get(s, "terminal.name", site)) < 0)
+		return o->site ? chs_error_set(CHS_ENOMEM, "out of memory") : err;
+	if ((err = chs_site_check(*site)) < 0)
+		return err;
+	if (o->archive ? !(*url = chs_util__strdup(o->archive))
+		       : (err = chs_config_get(s, "remote.url", url)) < 0)
+		return o->archive ? chs_error_set(CHS_ENOMEM, "out of memory") : err;
+	if (!**url)
+		return chs_error_set(CHS_EINVALID, "no archive is set for this store: give the"
+				     " organisation's archive with --archive URL");
+	return 0;
+}
+
+/* Step 2: the archive's roster, synced and checked against the kit;
+ * the tip of the archive's roster chain into `tip`. */
+static int first_sync(chs_store *s, const chs_recover_opts *o, const kit_secrets *k,
+		      const char *url, char tip[41])
+{
+	chs_sync_report rep;
+	chs_git *g = NULL;
+	char *path;
+	int synced, err;
+
+	synced = chs_store_sync(s, o->sync, &rep);
+	chs_sync_report_dispose(&rep);
+	if (!(path = chs_util__path(s->dir, "git")))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if ((err = chs_git_open(&g, path)) == 0)
+		err = check_archive_against(s, g, k, synced, url, tip);
+	chs_git_free(g);
+	free(path);
+	return err;
+}
+
 /* Steps 2 to 4 of chs_org_recover, on the kit's secrets. */
 static int recover_with(chs_store *s, const chs_buf *blob, const chs_recover_opts *o,
 			chs_recover_result *res)
 {
 	chs_sync_report rep;
 	kit_secrets k;
-	chs_git *g = NULL;
-	char *url = NULL, *site = NULL, *path = NULL, tip[41];
-	int synced, yes, err;
+	char *url = NULL, *site = NULL, tip[41];
+	int yes, err;
 
 	memset(&rep, 0, sizeof(rep));
-	if ((err = secrets_of(&k, blob)) < 0 || (err = pin_kit(s, &k)) < 0)
-		return err;
-	if (o->archive && (err = chs_remote_set(s, o->archive)) < 0)
-		return err;
-	if ((err = chs_config_get(s, "remote.url", &url)) < 0)
-		return err;
-	if (!*url) {
-		err = chs_error_set(CHS_EINVALID, "no archive is set for this store: give the"
-				    " organisation's archive with --archive URL");
+	if ((err = secrets_of(&k, blob)) < 0 || (err = recover_where(s, o, &url, &site)) < 0 ||
+	    (err = pin_kit(s, &k)) < 0 || (o->archive && (err = chs_remote_set(s, url)) < 0) ||
+	    (err = first_sync(s, o, &k, url, tip)) < 0)
 		goto done;
-	}
-	if (!(site = o->site ? chs_util__strdup(o->site) : NULL) && o->site) {
-		err = chs_error_set(CHS_ENOMEM, "out of memory");
-		goto done;
-	}
-	if (!site && (err = chs_config_get(s, "terminal.name", &site)) < 0)
-		goto done;
-	if ((err = chs_site_check(site)) < 0)
-		goto done;
-	/* 2: the archive's roster, checked against the kit's admin key */
-	synced = chs_store_sync(s, o->sync, &rep);
-	chs_sync_report_dispose(&rep);
-	if (!(path = chs_util__path(s->dir, "git"))) {
-		err = chs_error_set(CHS_ENOMEM, "out of memory");
-		goto done;
-	}
-	if ((err = chs_git_open(&g, path)) < 0 ||
-	    (err = check_archive_against(s, g, &k, synced, url, tip)) < 0)
-		goto done;
-	chs_git_free(g);
-	g = NULL;
 	/* 3: the secrets, and this store on the roster */
 	if ((err = chs_replicate__admin_import(s, blob->ptr, blob->len)) < 0 ||
 	    (err = on_roster(s, &yes)) < 0 ||
@@ -875,8 +890,6 @@ static int recover_with(chs_store *s, const chs_buf *blob, const chs_recover_opt
 	res->batches_in = rep.batches_in;
 done:
 	chs_sync_report_dispose(&rep);
-	chs_git_free(g);
-	free(path);
 	free(site);
 	free(url);
 	return err;
