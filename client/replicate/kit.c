@@ -504,11 +504,17 @@ static int kit_read(const char *const *texts, size_t n, chs_buf *kit, char org[3
 	if (err < 0)
 		goto done;
 	kit_id_of(id, (const unsigned char *)kit->ptr, kit->len);
-	if (strcmp(id, t[0].kit_id) != 0)
+	if (strcmp(id, t[0].kit_id) != 0) {
 		err = chs_error_set(CHS_EINVALID, "the shares given do not rebuild kit %s, although"
 				    " each passed its checks: one was made for another kit",
 				    t[0].kit_id);
-	memcpy(org, t[0].org, 33);
+		goto done;
+	}
+	/* the organisation the text names is the one the kit binds */
+	chs_hex(org, kit->ptr + 1, 16);
+	if (strcmp(org, t[0].org) != 0)
+		err = chs_error_set(CHS_EINVALID, "the recovery kit names organisation %s in its"
+				    " text and %s inside: it was altered", t[0].org, org);
 done:
 	for (i = 0; i < n; i++)
 		text_dispose(&t[i]);
