@@ -336,37 +336,47 @@ static int bad_text(const char *who, const char *what)
 	return chs_error_set(CHS_EINVALID, "%s: %s", who, what);
 }
 
+/* sscanf() that must consume the whole line: its literal text too (a
+ * conversion's count alone says nothing of the text after it). */
+#define WHOLE_LINE(line, got, want, end) ((got) == (want) && (end) == (int)strlen(line))
+
 static int read_header(kit_text *t, const char **p, const char *end, size_t index)
 {
-	char line[256], who[64], tail[64];
+	char line[256], who[64];
 	size_t len;
-	int format = 0;
+	int format = 0, e = -1;
 
 	text_name(who, sizeof(who), t, index);
 	if (!next_line(p, end, line, sizeof(line)))
 		return bad_text(who, "it is empty; give the text of a recovery kit or share");
-	if (sscanf(line, "chartsync recovery share %u of %u (any %u recover the kit), format %d",
-		   &t->nr, &t->n, &t->k, &format) == 4) {
+	if (WHOLE_LINE(line, sscanf(line, "chartsync recovery share %u of %u (any %u recover the"
+				    " kit), format %d%n", &t->nr, &t->n, &t->k, &format, &e),
+		       4, e)) {
 		text_name(who, sizeof(who), t, index);
 		if (t->nr < 1 || t->n < 2 || t->n > CHS_SHARES_MAX || t->nr > t->n || t->k < 2 ||
 		    t->k > t->n)
 			return bad_text(who, "its first line does not make sense: retype it");
-	} else if (sscanf(line, "chartsync recovery kit, format %d", &format) == 1) {
+	} else if (e = -1, WHOLE_LINE(line, sscanf(line, "chartsync recovery kit, format %d%n",
+						   &format, &e), 1, e)) {
 		t->whole = 1;
 		text_name(who, sizeof(who), t, index);
 	} else {
 		return bad_text(who, "this is not a chartsync recovery kit or share: its first"
-				" line must start with 'chartsync recovery'");
+				" line must be 'chartsync recovery kit, ...' or 'chartsync recovery"
+				" share ...', as printed");
 	}
 	if (format != KIT_FORMAT)
 		return chs_error_set(CHS_EINVALID, "%s is of format %d, which this version of"
 				     " chartsync does not read", who, format);
+	e = -1;
 	if (!next_line(p, end, line, sizeof(line)) ||
-	    sscanf(line, "organisation %32[0-9a-fA-F]%63s", t->org, tail) != 1 ||
+	    !WHOLE_LINE(line, sscanf(line, "organisation %32[0-9a-fA-F]%n", t->org, &e), 1, e) ||
 	    strlen(t->org) != 32)
 		return bad_text(who, "its 'organisation' line is missing or mistyped: retype it");
+	e = -1;
 	if (!next_line(p, end, line, sizeof(line)) ||
-	    sscanf(line, "kit %8[0-9a-fA-F], %zu bytes%63s", t->kit_id, &len, tail) != 2 ||
+	    !WHOLE_LINE(line, sscanf(line, "kit %8[0-9a-fA-F], %zu bytes%n", t->kit_id, &len, &e),
+			2, e) ||
 	    strlen(t->kit_id) != 8 || len < KIT_HEAD || len > TEXT_MAX / 2)
 		return bad_text(who, "its 'kit' line is missing or mistyped: retype it");
 	t->len = len;
@@ -387,12 +397,16 @@ static int read_payload_line(kit_text *t, const char *line, uint32_t want, const
 	size_t n = 0, off = (size_t)(want - 1) * LINE_BYTES;
 	size_t bytes = t->len - off < LINE_BYTES ? t->len - off : LINE_BYTES;
 	unsigned got;
+	int e = -1;
 
-	if (sscanf(line, "line %u:", &got) != 1 || got != want)
+	if (sscanf(line, "line %u:%n", &got, &e) != 1 || e < 0 || got != want)
 		return chs_error_set(CHS_EINVALID, "%s: line %u is missing (found '%.20s' in its"
 				     " place): retype it", who, want, line);
-	if (!c || sscanf(c, "check %4s", check) != 1)
-		return chs_error_set(CHS_EINVALID, "%s, line %u has no check: retype it", who, want);
+	e = -1;
+	if (!c || !WHOLE_LINE(c, sscanf(c, "check %4[0-9a-fA-F]%n", check, &e), 1, e) ||
+	    strlen(check) != 4)
+		return chs_error_set(CHS_EINVALID, "%s, line %u has no check, or a mistyped one:"
+				     " retype it", who, want);
 	if (!(p = strchr(line, ':')) || p > c)
 		goto mismatch;
 	for (p++; p < c; p++) {
@@ -421,7 +435,7 @@ static int text_read(kit_text *t, const char *text, size_t len, size_t index)
 	const char *p = text, *end = text + len;
 	char line[256], who[64], sum[9], expect[9];
 	uint32_t i, lines;
-	int err;
+	int err, e;
 
 	memset(t, 0, sizeof(*t));
 	if (len > TEXT_MAX)
@@ -437,7 +451,10 @@ static int text_read(kit_text *t, const char *text, size_t len, size_t index)
 		if ((err = read_payload_line(t, line, i, who)) < 0)
 			return err;
 	}
-	if (!next_line(&p, end, line, sizeof(line)) || sscanf(line, "checksum %8s", sum) != 1)
+	e = -1;
+	if (!next_line(&p, end, line, sizeof(line)) ||
+	    !WHOLE_LINE(line, sscanf(line, "checksum %8[0-9a-fA-F]%n", sum, &e), 1, e) ||
+	    strlen(sum) != 8)
 		return chs_error_set(CHS_EINVALID, "%s: its 'checksum' line is missing after line"
 				     " %u: retype it", who, lines);
 	for (i = 0; i < 8; i++)

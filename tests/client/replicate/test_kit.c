@@ -174,6 +174,44 @@ START_TEST(test_kit__a_mistyped_share_is_named_by_share_and_line)
 }
 END_TEST
 
+/* A text cut short anywhere, or with any one byte changed to another
+ * character a typist might type (in the header's words too), is refused
+ * with a message: never read past, never taken for the kit. */
+START_TEST(test_kit__every_cut_and_every_typo_is_refused)
+{
+	static const char typed[] = "0a9 :x\n#";
+	char **texts = NULL, org[33], *dir, *copy;
+	const char *one[1];
+	chs_store *s = admin_store(&dir);
+	size_t n, len, i, j;
+	int err;
+
+	make_kit(s, 0, 0, &texts, &n);
+	len = strlen(texts[0]);
+	one[0] = copy = malloc(len + 1);
+	for (i = 0; i + 1 < len; i++) {
+		memcpy(copy, texts[0], i);
+		copy[i] = '\0';
+		ck_assert_int_eq(chs_kit_check(one, 1, org), CHS_EINVALID);
+		ck_assert_str_ne(chs_error_last(), "");
+	}
+	for (i = 0; i < len; i++)
+		for (j = 0; j < sizeof(typed) - 1; j++) {
+			memcpy(copy, texts[0], len + 1);
+			if (copy[i] == typed[j] || copy[i] == ' ' || copy[i] == '\n')
+				continue;
+			copy[i] = typed[j];
+			err = chs_kit_check(one, 1, org);
+			ck_assert_msg(err == CHS_EINVALID, "byte %zu as '%c' went through: %.40s", i,
+				      typed[j], copy + (i > 20 ? i - 20 : 0));
+		}
+	free(copy);
+	chs_kit_texts_free(texts, n);
+	chs_store_free(s);
+	free(dir);
+}
+END_TEST
+
 /* The payload bytes of a share text, as the format at the top of kit.c
  * lays them out. */
 static size_t payload(const char *t, unsigned char *out, size_t cap)
@@ -584,6 +622,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_kit__text_round_trip_names_the_organisation);
 	tcase_add_test(tc, test_kit__a_mistyped_share_is_named_by_share_and_line);
+	tcase_add_test(tc, test_kit__every_cut_and_every_typo_is_refused);
 	tcase_add_test(tc, test_kit__fewer_shares_than_the_threshold_recover_nothing);
 	tcase_add_test(tc, test_kit__a_wrong_passphrase_is_refused_and_changes_nothing);
 	tcase_add_test(tc, test_kit__a_kit_holds_no_secret_in_the_clear);
