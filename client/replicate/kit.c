@@ -805,12 +805,25 @@ static int enroll_self(chs_store *s, chs_roster *r, chs_admin_secrets *a, void *
 				 CHS_ROLE_ARCHIVIST);
 }
 
+/* Whether this store's device is on the roster already (a recover run
+ * again): only as the archivist a recover makes. A device of the
+ * organisation in another role (a clinic's store) does not become its
+ * admin store: that is for a new store. */
 static int on_roster(chs_store *s, int *yes)
 {
+	const chs_roster_device *d;
 	chs_roster *r = NULL;
 	int err = chs_store__roster_load(s, &r, NULL);
 
-	*yes = err == 0 && chs_roster_find(r, s->device_id) != NULL;
+	*yes = 0;
+	if (err == 0 && (d = chs_roster_find(r, s->device_id))) {
+		*yes = 1;
+		if (d->role != CHS_ROLE_ARCHIVIST || d->revoked)
+			err = chs_error_set(CHS_EINVALID, "this store is a device of the organisation"
+					    " already (%s): recover in a new store made with"
+					    " 'chartsync init'", d->revoked ? "revoked" : "not its"
+					    " archivist");
+	}
 	chs_roster_free(r);
 	return err;
 }
@@ -890,8 +903,8 @@ static int recover_with(chs_store *s, const chs_buf *blob, const chs_recover_opt
 	    (err = first_sync(s, o, &k, url, tip)) < 0)
 		goto done;
 	/* 3: the secrets, and this store on the roster */
-	if ((err = chs_replicate__admin_import(s, blob->ptr, blob->len)) < 0 ||
-	    (err = on_roster(s, &yes)) < 0 ||
+	if ((err = on_roster(s, &yes)) < 0 ||
+	    (err = chs_replicate__admin_import(s, blob->ptr, blob->len)) < 0 ||
 	    (!yes && (err = chs_replicate__admin_edit(s, enroll_self, site)) < 0) ||
 	    (err = continue_roster(s, tip)) < 0)
 		goto done;

@@ -558,9 +558,18 @@ START_TEST(test_kit__a_fresh_store_recovers_the_organisation_and_enrolls_a_clini
 	ck_assert_int_eq(chs_org_recover(rec, two, 1, PASS, strlen(PASS), NULL, &res),
 			 CHS_EINVALID);
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "1 of the 2 shares needed were given"));
-	/* shares 3 and 1 are */
+	/* shares 3 and 1 are, but not in a clinic's store */
 	two[1] = texts[0];
 	ro.archive = url;
+	ck_assert_int_eq(chs_org_recover(st[C1], two, 2, PASS, strlen(PASS), &ro, &res),
+			 CHS_EINVALID);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "recover in a new store"));
+	{
+		int admin = 1;
+
+		ck_assert_int_eq(chs_store__org_admin(st[C1], &admin), 0);
+		ck_assert_int_eq(admin, 0);
+	}
 	ck_assert_msg(chs_org_recover(rec, two, 2, PASS, strlen(PASS), &ro, &res) == 0, "%s",
 		      chs_error_last());
 	ck_assert_str_eq(res.device, chs_store_device_id(rec));
