@@ -196,7 +196,9 @@ typedef struct chs_recover_result {
  * itself as an archivist at the site and syncs again, publishing the
  * roster and fetching what an archivist reads. Every other device's view
  * is unchanged. Run again after a failure, it goes on where it stopped.
- * CHS_EINVALID for a kit older than the roster's data keys. */
+ * CHS_EINVALID for a kit older than the roster's data keys, and for a
+ * store that is a device of the organisation in another role (a clinic's
+ * store), before any secret is taken. */
 int chs_org_recover(chs_store *s, const char *const *texts, size_t n, const char *pass,
 		    size_t passlen, const chs_recover_opts *o, chs_recover_result *res);
 
