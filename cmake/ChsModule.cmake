@@ -30,7 +30,8 @@ set(CHS_THIRD_PARTY_MARKERS
   ZLIB deflateInit2_
   ZSTD ZSTD_compress
   UTF8PROC utf8proc_map
-  SYSTEMD sd_notify)
+  SYSTEMD sd_notify
+  GFSHARE gfshare_ctx_init_enc)
 
 function(chs_publish view)
   file(RELATIVE_PATH dir ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})

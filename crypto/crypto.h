@@ -347,6 +347,29 @@ int chs_slot_unwrap(unsigned char key[CHS_KEY_BYTES], const chs_slot *slot,
 int chs_slot_rewrap(chs_slot *slot, const unsigned char key[CHS_KEY_BYTES]);
 
 /* ---------------------------------------------------------------------
+ * Shamir's secret sharing (crypto/share.c, through libgfshare): a secret
+ * split into `n` shares of which any `k` rebuild it, while fewer tell
+ * nothing about it. Each share is as long as the secret; share i of the
+ * split (0-based) has the share number i + 1, which combining needs.
+ */
+#define CHS_SHARES_MAX 255u               /* shares of one secret */
+#define CHS_SHARE_SECRET_MAX (1u << 20)   /* bytes of one secret */
+
+/* Split `secret` (len bytes) into `n` shares, threshold `k`, written one
+ * after the other into `out` (n * len bytes). The coefficients come from
+ * libsodium's random bytes. CHS_EINVALID unless 2 <= k <= n <= 255 and
+ * 1 <= len <= CHS_SHARE_SECRET_MAX. */
+int chs_share_split(unsigned char *out, const void *secret, size_t len, unsigned k,
+		    unsigned n);
+/* Rebuild a secret of `len` bytes from `k` shares: shares[i] is share
+ * number nrs[i] (1 to 255, each once). Any k shares of a split with
+ * threshold k give the secret; fewer give bytes unrelated to it, which
+ * the caller must be able to tell (a MAC over the secret). CHS_EINVALID
+ * for a share number 0 or given twice. */
+int chs_share_combine(void *secret, size_t len, const unsigned char *nrs,
+		      const unsigned char *const *shares, unsigned k);
+
+/* ---------------------------------------------------------------------
  * The page-encrypting SQLite VFS
  *
  * Each open store registers its own VFS instance carrying the page key;

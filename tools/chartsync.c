@@ -48,7 +48,7 @@ static const cli_command commands[] = {
 	{ "daemon", cmd_daemon, "run the service: syncs by itself, takes in scans" },
 	{ "remote", cmd_remote, "show or set the archive this store syncs with" },
 	{ "device", cmd_device, "this store's enrollment; the admin's roster of devices" },
-	{ "org", cmd_org, "create the organisation (its admin, once)" },
+	{ "org", cmd_org, "create the organisation; its recovery kit, and recovery" },
 	{ "archive", cmd_archive, "create an archive or install its hook (server side)" },
 };
 

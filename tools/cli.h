@@ -196,6 +196,11 @@ int cmd_org(cli_ctx *ctx, int argc, char **argv);
 int cmd_device(cli_ctx *ctx, int argc, char **argv);
 int cmd_remote(cli_ctx *ctx, int argc, char **argv);
 int cmd_sync(cli_ctx *ctx, int argc, char **argv);
+/* cmd_org.c: the recovery kit (argv[0] is the subcommand's name) */
+int cmd_org_recovery_kit(cli_ctx *ctx, int argc, char **argv);
+int cmd_org_recover(cli_ctx *ctx, int argc, char **argv);
+/* An archive's URL, a local folder made absolute (cmd_sync.c); malloc'ed. */
+char *cli_absolute_url(const char *url);
 int cmd_daemon(cli_ctx *ctx, int argc, char **argv);
 /* The service serving the store (cmd_daemon.c): its `status` answer (a
  * jansson object; {"error": ...} when it does not answer; NULL when none

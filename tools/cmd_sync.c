@@ -304,7 +304,7 @@ static const char remote_help[] =
 
 /* A local folder given relative to here, made absolute: the store is
  * used later from anywhere. */
-static char *absolute_url(const char *url)
+char *cli_absolute_url(const char *url)
 {
 	const char *colon = strchr(url, ':'), *slash = strchr(url, '/');
 	char cwd[4096];
@@ -336,7 +336,7 @@ int cmd_remote(cli_ctx *ctx, int argc, char **argv)
 	if ((err = cli_open(ctx, &s)) < 0)
 		return cli_fail(err);
 	if (i < argc) {
-		if (!(url = absolute_url(argv[i])))
+		if (!(url = cli_absolute_url(argv[i])))
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 		else
 			err = chs_remote_set(s, url);
@@ -357,7 +357,14 @@ static const char org_help[] =
 	"the organisation's admin key and data keys and a roster signed by it,\n"
 	"with this store as its first device (an archivist at site NAME,\n"
 	"default the terminal name), and send the roster to the archive. Make\n"
-	"the archive first with 'chartsync archive init PATH'.\n";
+	"the archive first with 'chartsync archive init PATH'.\n"
+	"\n"
+	"       chartsync org recovery-kit [--shares N --threshold K] [--out DIR]\n"
+	"       chartsync org recover KIT... [--archive URL] [--site NAME]\n"
+	"\n"
+	"The organisation's recovery kit, and a new admin store made from it\n"
+	"when the admin's store is lost: see 'chartsync org recovery-kit --help'\n"
+	"and 'chartsync org recover --help'.\n";
 
 typedef struct org_args {
 	const char *archive, *site;
@@ -387,18 +394,24 @@ int cmd_org(cli_ctx *ctx, int argc, char **argv)
 	char *url = NULL;
 	int i, err, rc;
 
+	/* the recovery kit's commands: tools/cmd_org.c */
+	if (argc > 1 && strcmp(argv[1], "recovery-kit") == 0)
+		return cmd_org_recovery_kit(ctx, argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "recover") == 0)
+		return cmd_org_recover(ctx, argc - 1, argv + 1);
 	ctx->help_text = org_help;
 	if ((i = cli_parse(ctx, argc, argv, opts, org_opt, &a)) < 0)
 		return CLI_USAGE;
 	if (ctx->help)
 		return cli_help(ctx);
 	if (i >= argc || strcmp(argv[i], "init") != 0)
-		return cli_usage(ctx, "the only 'org' command is 'org init'");
+		return cli_usage(ctx, "the 'org' commands are 'org init', 'org recovery-kit' and"
+				 " 'org recover'");
 	if (i + 1 < argc)
 		return cli_usage(ctx, "unexpected argument '%s'", argv[i + 1]);
 	if (!a.archive)
 		return cli_usage(ctx, "which archive? give --archive URL");
-	if (!(url = absolute_url(a.archive)))
+	if (!(url = cli_absolute_url(a.archive)))
 		return cli_failf("out of memory");
 	if ((err = cli_open(ctx, &s)) < 0 || (err = chs_org_init(s, url, a.site)) < 0)
 		rc = cli_fail(err);

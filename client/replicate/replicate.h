@@ -144,4 +144,66 @@ void chs_archive_events_free(chs_archive_events *l);
 int chs_store_sync(chs_store *s, const chs_sync_opts *opts, chs_sync_report *rep);
 void chs_sync_report_dispose(chs_sync_report *r);
 
+/* ---------------------------------------------------------------------
+ * The recovery kit (kit.c): the organisation outlives its admin's store
+ *
+ * What only the admin store holds (the admin key, every generation of
+ * the data keys) sealed under a recovery passphrase (Argon2id, then
+ * XChaCha20-Poly1305), as text to print and keep on paper: the kit
+ * whole, or split into N shares of which any K recover it (Shamir's
+ * scheme; the sealed kit is split, so shares still need the passphrase).
+ * Every line of a text carries a check, so a typo is named by its share
+ * and line. The format is specified at the top of kit.c.
+ */
+typedef struct chs_kit_opts {
+	unsigned shares;           /* 0: one text, the kit whole; else N, 2 to 255 */
+	unsigned threshold;        /* K, 2 to N, with shares */
+	const chs_kdf_params *kdf; /* NULL: the kit's own (Argon2id, 256 MiB, 3 passes) */
+} chs_kit_opts;
+
+/* Admin of the admin store: the recovery kit under passphrase `pass`, as
+ * `*n` texts (1, or N shares in order), each malloc'ed, the array freed
+ * with chs_kit_texts_free(). o may be NULL (one text). CHS_EDENIED for a
+ * store without the admin key or a user who is not an admin,
+ * CHS_EINVALID for a passphrase under 12 bytes or shares out of range. */
+int chs_org_recovery_kit(chs_store *s, const char *pass, size_t passlen, const chs_kit_opts *o,
+			 char ***texts, size_t *n);
+void chs_kit_texts_free(char **texts, size_t n);
+/* Read `n` recovery texts (the kit, or K or more of its shares; each
+ * NUL-terminated) and check they make a whole kit, without its
+ * passphrase: its organisation into `org`. CHS_EINVALID naming the share
+ * and the line of a typo, shares of different kits, or fewer shares than
+ * needed ("2 of the 3 shares needed were given"). */
+int chs_kit_check(const char *const *texts, size_t n, char org[33]);
+
+typedef struct chs_recover_opts {
+	const char *archive;         /* NULL: the store's remote.url */
+	const char *site;            /* NULL: terminal.name */
+	const chs_sync_opts *sync;   /* for the two syncs (may be NULL) */
+} chs_recover_opts;
+
+typedef struct chs_recover_result {
+	char org[33];        /* the organisation recovered */
+	char device[33];     /* this store's device, now on the roster */
+	char site[CHS_SITE_MAX + 1]; /* its site there */
+	uint64_t roster_seq; /* the roster that names it, in the archive */
+	size_t batches_in;   /* what its sync fetched */
+} chs_recover_result;
+
+/* Make this store (a new one, made with chs_store_create) the admin
+ * store of the kit's organisation: the texts are read and the kit opened
+ * with `pass` before anything is written (CHS_EAUTH for a wrong
+ * passphrase, CHS_EINVALID as chs_kit_check()); the store pins the
+ * organisation, syncs its roster from the archive (which must be signed
+ * by the kit's admin key: CHS_EDENIED saying so when the admin key was
+ * replaced since the kit was made), takes the admin's secrets, enrolls
+ * itself as an archivist at the site and syncs again, publishing the
+ * roster and fetching what an archivist reads. Every other device's view
+ * is unchanged. Run again after a failure, it goes on where it stopped.
+ * CHS_EINVALID for a kit older than the roster's data keys, and for a
+ * store that is a device of the organisation in another role (a clinic's
+ * store), before any secret is taken. */
+int chs_org_recover(chs_store *s, const char *const *texts, size_t n, const char *pass,
+		    size_t passlen, const chs_recover_opts *o, chs_recover_result *res);
+
 #endif /* CHS_CLIENT_REPLICATE_REPLICATE_H */

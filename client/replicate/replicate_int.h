@@ -179,4 +179,8 @@ int chs_replicate__blobs_pull(const chs_blob_sync *b);
  * the batches that name them are pushed. */
 int chs_replicate__blobs_push(const chs_blob_sync *b);
 
+/* ---- kit.c: the recovery kit ----
+ * Above org.c and sync.c (it calls chs_replicate__admin_export, _import,
+ * _edit and chs_store_sync); no file calls it. */
+
 #endif /* CHS_CLIENT_REPLICATE_REPLICATE_INT_H */
