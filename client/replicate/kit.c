@@ -853,14 +853,20 @@ static int recover_where(chs_store *s, const chs_recover_opts *o, char **url, ch
 	int err;
 
 	*url = *site = NULL;
-	if (o->site ? !(*site = chs_util__strdup(o->site))
-		    : (err = chs_config_get(s, "terminal.name", site)) < 0)
-		return o->site ? chs_error_set(CHS_ENOMEM, "out of memory") : err;
-	if ((err = chs_site_check(*site)) < 0)
+	if (!o->site)
+		err = chs_config_get(s, "terminal.name", site);
+	else if (!(*site = chs_util__strdup(o->site)))
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+	else
+		err = 0;
+	if (err < 0 || (err = chs_site_check(*site)) < 0)
 		return err;
-	if (o->archive ? !(*url = chs_util__strdup(o->archive))
-		       : (err = chs_config_get(s, "remote.url", url)) < 0)
-		return o->archive ? chs_error_set(CHS_ENOMEM, "out of memory") : err;
+	if (!o->archive)
+		err = chs_config_get(s, "remote.url", url);
+	else if (!(*url = chs_util__strdup(o->archive)))
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+	if (err < 0)
+		return err;
 	if (!**url)
 		return chs_error_set(CHS_EINVALID, "no archive is set for this store: give the"
 				     " organisation's archive with --archive URL");
