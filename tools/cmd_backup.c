@@ -198,7 +198,7 @@ void cli_backup_status_print(const char *dir)
 
 	if (chs_store_backup_last(dir, &at, &path) < 0) {
 		chs_error_clear();
-		printf("backup:   never (run 'chartsync backup DEST')\n");
+		printf("backup:   none yet (run 'chartsync backup DEST')\n");
 		return;
 	}
 	utc(when, sizeof(when), at);

@@ -324,7 +324,7 @@ START_TEST(test_cli_backup__restore_gives_back_the_same_store)
 		add_patient(i + 1);
 	run(&r, "status", NULL);
 	ck_status(r, 0);
-	ck_assert_ptr_nonnull(strstr(r.out, "backup:   never"));
+	ck_assert_ptr_nonnull(strstr(r.out, "backup:   none yet"));
 	p = strstr(r.out, "device:");
 	ck_assert_ptr_nonnull(p);
 	snprintf(status_dev, sizeof(status_dev), "%.*s", (int)(strchr(p, '\n') - p), p);
