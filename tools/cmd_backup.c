@@ -23,7 +23,7 @@ static const char backup_help[] =
 	"restored store fetches it again at its first sync.\n"
 	"\n"
 	"  --verify    open the copy with your passphrase and check every page\n"
-	"  --keep N    then remove the oldest backups in DEST beyond N\n"
+	"  --keep N    then remove the oldest backups of this store in DEST beyond N\n"
 	"\n"
 	"Bring a store back with 'chartsync restore'.\n";
 
