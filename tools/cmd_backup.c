@@ -23,7 +23,7 @@ static const char backup_help[] =
 	"restored store fetches it again at its first sync.\n"
 	"\n"
 	"  --verify    open the copy with your passphrase and check every page\n"
-	"  --keep N    then remove the oldest backups in DEST beyond N\n"
+	"  --keep N    then remove the oldest backups of this store in DEST beyond N\n"
 	"\n"
 	"Bring a store back with 'chartsync restore'.\n";
 
@@ -198,7 +198,7 @@ void cli_backup_status_print(const char *dir)
 
 	if (chs_store_backup_last(dir, &at, &path) < 0) {
 		chs_error_clear();
-		printf("backup:   never (run 'chartsync backup DEST')\n");
+		printf("backup:   none yet (run 'chartsync backup DEST')\n");
 		return;
 	}
 	utc(when, sizeof(when), at);

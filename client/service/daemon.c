@@ -324,7 +324,8 @@ static void read_settings(job *j)
 	j->rescan_ms = (uint64_t)(chs_config_parse_seconds(v[6], &n) == 0 ? n : 600) * 1000;
 	j->backup_dir = *v[7] ? strdup(v[7]) : NULL;
 	j->backup_every_s = chs_config_parse_seconds(v[8], &n) == 0 && n > 0 ? n : 24 * 3600;
-	j->backup_keep = atoi(v[9]) > 0 ? atoi(v[9]) : 14;
+	n = strtol(v[9], NULL, 10);
+	j->backup_keep = n > 0 && n <= 10000 ? (int)n : 14;
 done:
 	for (i = 0; i < sizeof(keys) / sizeof(*keys); i++)
 		free(v[i]);

@@ -15,7 +15,7 @@
  *   daemon.c     chs_service_run(): the loop, the worker, the signals
  *
  * Threads: the loop thread owns every uv handle; store work (a sync, a
- * scan taken, counts refreshed) runs one job at a time on libuv's
+ * scan taken, counts refreshed, a backup) runs one job at a time on libuv's
  * threadpool with the service's chs_store, and reports back through the
  * job's after-work callback on the loop thread.
  */

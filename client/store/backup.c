@@ -346,12 +346,33 @@ static int by_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Whole backups only: a folder not starting with '.' holding a manifest. */
-static int list_backups(backup_list *l, const char *dest)
+/* Whether `dir` is a whole backup (a manifest there) and, when
+ * `store_id` is not NULL, one of that store (its manifest says so). */
+static int is_backup(const char *dir, const char *store_id)
+{
+	char *m = chs_util__path(dir, MANIFEST);
+	struct stat sb;
+	manifest man;
+	int yes;
+
+	if (!m)
+		return 0;
+	yes = stat(m, &sb) == 0 && S_ISREG(sb.st_mode);
+	free(m);
+	if (yes && store_id) {
+		yes = read_manifest(&man, dir) == 0 && strcmp(man.store_id, store_id) == 0;
+		manifest_dispose(&man);
+		chs_error_clear();
+	}
+	return yes;
+}
+
+/* Whole backups only: a folder not starting with '.' holding a manifest;
+ * with `store_id`, only that store's (DEST may hold several stores'). */
+static int list_backups(backup_list *l, const char *dest, const char *store_id)
 {
 	size_t cap = 0;
 	struct dirent *e;
-	struct stat sb;
 	DIR *d;
 	int err = 0;
 
@@ -360,18 +381,16 @@ static int list_backups(backup_list *l, const char *dest)
 		return chs_error_set(errno == ENOENT ? CHS_ENOTFOUND : CHS_EIO,
 				     "cannot read the backup folder '%s': %s", dest, strerror(errno));
 	while (err == 0 && (e = readdir(d))) {
-		char *dir, *m;
+		char *dir;
 		int whole;
 
 		if (e->d_name[0] == '.')
 			continue;
-		if (!(dir = join(dest, e->d_name)) || !(m = join(dir, MANIFEST))) {
-			free(dir);
+		if (!(dir = join(dest, e->d_name))) {
 			err = CHS_ENOMEM;
 			break;
 		}
-		whole = stat(m, &sb) == 0 && S_ISREG(sb.st_mode);
-		free(m);
+		whole = is_backup(dir, store_id);
 		free(dir);
 		if (!whole)
 			continue;
@@ -410,7 +429,7 @@ static int resolve_backup(const char *src, char **out)
 		return *out ? 0 : chs_error_set(CHS_ENOMEM, "out of memory");
 	}
 	free(m);
-	if ((err = list_backups(&l, src)) < 0)
+	if ((err = list_backups(&l, src, NULL)) < 0)
 		return err;
 	if (l.count == 0)
 		err = chs_error_set(CHS_ENOTFOUND,
@@ -422,14 +441,14 @@ static int resolve_backup(const char *src, char **out)
 	return err;
 }
 
-/* Remove the oldest whole backups beyond `keep`. */
-static int keep_newest(const char *dest, int keep, size_t *removed)
+/* Remove the oldest whole backups of this store beyond `keep`. */
+static int keep_newest(const char *dest, const char *store_id, int keep, size_t *removed)
 {
 	backup_list l;
 	size_t i;
 	int err;
 
-	if (keep <= 0 || (err = list_backups(&l, dest)) < 0)
+	if (keep <= 0 || (err = list_backups(&l, dest, store_id)) < 0)
 		return keep <= 0 ? 0 : err;
 	for (i = 0; i + (size_t)keep < l.count; i++) {
 		char *p = join(dest, l.names[i]);
@@ -784,7 +803,7 @@ int chs_store_backup(chs_store *s, const char *dest, const chs_backup_opts *opts
 	if ((err = lock_dest(dest, &fd)) < 0)
 		goto done;
 	sweep_tmp(dest);
-	if ((err = list_backups(&l, dest)) < 0 || (err = read_state(s, &state)) < 0)
+	if ((err = list_backups(&l, dest, s->store_id)) < 0 || (err = read_state(s, &state)) < 0)
 		goto done;
 	if (unchanged_since(s, dest, &l, state, &m)) {
 		out->unchanged = 1;
@@ -795,7 +814,7 @@ int chs_store_backup(chs_store *s, const char *dest, const chs_backup_opts *opts
 		err = make_backup(s, dest, opts, out);
 	}
 	if (err == 0)
-		err = keep_newest(dest, opts->keep, &out->removed);
+		err = keep_newest(dest, s->store_id, opts->keep, &out->removed);
 	if (err == 0 && !out->unchanged)
 		err = note_last(s, out->path, out->at);
 done:

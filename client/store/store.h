@@ -151,8 +151,9 @@ typedef struct chs_backup_opts {
 				 * check every page before it counts */
 	const char *passphrase; /* the opener's, for verify */
 	size_t passphrase_len;
-	int keep;               /* > 0: remove the oldest backups beyond this
-				 * many */
+	int keep;               /* > 0: remove the oldest backups of this
+				 * store beyond this many (DEST may hold
+				 * other stores' too; those stay) */
 } chs_backup_opts;
 
 typedef struct chs_backup_result {
@@ -166,7 +167,7 @@ typedef struct chs_backup_result {
 
 /* Back up the open store into `dest` (made if missing; its parent must
  * exist) while other programs go on using it: the copy holds the state
- * of one commit. When the store has not changed since the newest backup
+ * of one commit. When the store has not changed since its newest backup
  * in `dest` (every commit gives it a new state token), nothing is written
  * and `out->unchanged` says so. DIR/backup.json remembers the last one
  * (chs_store_backup_last). `opts` may be NULL. */

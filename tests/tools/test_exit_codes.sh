@@ -166,6 +166,21 @@ t 1 passwd --bogus
 t 1 passwd extra
 t 1 rekey --bogus
 t 1 rekey extra
+# backup, restore
+t 1 backup
+t 1 backup --bogus "$tmp/b"
+t 1 backup "$tmp/b" extra
+t 1 backup "$tmp/b" --keep
+t 1 backup "$tmp/b" --keep many
+t 1 backup "$tmp/b" --keep 0
+t 2 backup "$tmp/b" --store "$tmp/no-such-store"
+t 2 backup "$tmp/no-such-folder/b"
+t 1 restore
+t 1 restore "$tmp/b"
+t 1 restore --bogus "$tmp/b" "$tmp/r"
+t 1 restore "$tmp/b" "$tmp/r" extra
+t 2 restore "$tmp/no-such-backups" "$tmp/r"
+t 2 restore "$tmp/b" "$CHARTSYNC_STORE"
 t 1 user rm --bogus tom
 t 1 user rm
 t 2 passwd --store "$tmp/no-such-store"

@@ -143,6 +143,39 @@ START_TEST(test_backup__restore_is_the_store_at_the_backup)
 }
 END_TEST
 
+/* Two stores share one DEST: each one's keep counts its own backups, and
+ * one store's backup never makes the other look unchanged. */
+START_TEST(test_backup__keep_counts_only_this_stores_backups)
+{
+	chs_store_create_opts o = { "bob", PASS, strlen(PASS), &kdf, "exam-1" };
+	chs_backup_opts keep1 = { 0, NULL, 0, 1 };
+	char *other_dir = tu_path(top, "other");
+	chs_backup_result r;
+	chs_store *s = create(), *t = NULL;
+
+	ck_assert_msg(chs_store_create(&t, other_dir, &o) == 0, "%s", chs_error_last());
+	add_patient(s, "A-1");
+	add_patient(t, "B-1");
+	ck_assert_int_eq(chs_store_backup(s, dest, &keep1, &r), 0);
+	chs_backup_result_dispose(&r);
+	ck_assert_int_eq(chs_store_backup(t, dest, &keep1, &r), 0);
+	ck_assert_int_eq(r.unchanged, 0);
+	ck_assert_uint_eq(r.removed, 0);
+	chs_backup_result_dispose(&r);
+	add_patient(s, "A-2");
+	ck_assert_int_eq(chs_store_backup(s, dest, &keep1, &r), 0);
+	ck_assert_uint_eq(r.removed, 1); /* its own older one, not the other store's */
+	chs_backup_result_dispose(&r);
+	ck_assert_int_eq(entries(dest), 3); /* one backup each, and .lock */
+	ck_assert_int_eq(chs_store_backup(t, dest, &keep1, &r), 0);
+	ck_assert_int_eq(r.unchanged, 1);
+	chs_backup_result_dispose(&r);
+	chs_store_free(s);
+	chs_store_free(t);
+	free(other_dir);
+}
+END_TEST
+
 static Suite *backup_suite(void)
 {
 	Suite *s = suite_create("client_store_backup");
@@ -152,6 +185,7 @@ static Suite *backup_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_backup__only_a_change_makes_a_new_backup);
 	tcase_add_test(tc, test_backup__restore_is_the_store_at_the_backup);
+	tcase_add_test(tc, test_backup__keep_counts_only_this_stores_backups);
 	suite_add_tcase(s, tc);
 	return s;
 }
