@@ -416,8 +416,8 @@ int chs_roster_follows_key(const unsigned char before_admin[CHS_SIGN_PK_BYTES],
 	if (chs_equal(before_admin, r->admin, CHS_SIGN_PK_BYTES))
 		return 0;
 	if (!r->has_handover)
-		return chs_error_set(CHS_EDAMAGED, "the roster is signed by another admin key,"
-				     " and the organisation's admin key did not hand over to it");
+		return chs_error_set(CHS_EDAMAGED, "the roster is not signed by the organisation's"
+				     " admin key, nor by a key that key handed over to");
 	handover_message(msg, r->org, r->admin);
 	if (chs_sign_verify(before_admin, r->handover, msg, sizeof(msg)) < 0)
 		return chs_error_set(CHS_EDAMAGED, "the roster's admin key handover is not signed"
