@@ -229,6 +229,39 @@ static int roster_sign_save(chs_store *s, const chs_roster *r, const admin_secre
 	return err;
 }
 
+/* The roster says which devices are admin devices: an admin store's own
+ * device is one (a roster from before version 2, or the first admin's,
+ * learns it at the next edit). Not a device whose role may not be one. */
+static int mark_self(chs_store *s, chs_roster *r, const admin_secrets *a)
+{
+	const chs_roster_device *d = chs_roster_find(r, s->device_id);
+	int c;
+
+	if (!d || d->revoked || d->admin)
+		return 0;
+	for (c = 0; c < CHS_NCOMPARTMENTS; c++)
+		if (!chs_role_reads(d->role, c))
+			return 0;
+	return chs_roster_set_admin(r, s->device_id, a->admin);
+}
+
+/* Sign and save an edited roster with the secrets it left, inside the
+ * caller's transaction; the pin follows a rotated admin key. */
+static int edit_save(chs_store *s, chs_roster *r, const admin_secrets *a)
+{
+	unsigned char pinned[CHS_SIGN_PK_BYTES];
+	char org[33];
+	int err;
+
+	if ((err = mark_self(s, r, a)) < 0 || (err = secrets_save(s, a)) < 0 ||
+	    (err = roster_sign_save(s, r, a)) < 0 ||
+	    (err = chs_store__org_pinned(s, org, pinned)) < 0)
+		return err;
+	if (!chs_equal(pinned, chs_identity_public(a->admin), CHS_SIGN_PK_BYTES))
+		err = chs_store__org_repin(s, chs_identity_public(a->admin));
+	return err;
+}
+
 /* ------------------------------------------------------------------ */
 /* org init                                                             */
 
@@ -263,9 +296,11 @@ static int org_create(chs_store *s, const char *archive, const char *site)
 	chs_hex(org, raw, sizeof(raw));
 	if ((err = chs_identity_new(&a.admin)) < 0 || (err = chs_keyring_init(&a.kr)) < 0 ||
 	    (err = chs_roster_new(&r, org, chs_identity_public(a.admin), &a.kr)) < 0 ||
-	    /* the admin's own store is the first device: an archivist */
+	    /* the admin's own store is the first device: an archivist, and
+	     * the first admin device */
 	    (err = chs_roster_enroll(r, &a.kr, chs_identity_public(s->identity), site,
-				     CHS_ROLE_ARCHIVIST)) < 0)
+				     CHS_ROLE_ARCHIVIST)) < 0 ||
+	    (err = chs_roster_set_admin(r, s->device_id, a.admin)) < 0)
 		goto done;
 	if ((err = chs_store__begin(s)) < 0)
 		goto done;
@@ -366,8 +401,7 @@ int chs_replicate__admin_edit(chs_store *s, chs_roster_edit_fn edit, void *arg)
 	if ((err = chs_store__begin(s)) < 0)
 		return err;
 	if ((err = secrets_load(s, &a)) < 0 || (err = chs_store__roster_load(s, &r, NULL)) < 0 ||
-	    (err = edit(s, r, &a, arg)) < 0 || (err = secrets_save(s, &a)) < 0 ||
-	    (err = roster_sign_save(s, r, &a)) < 0) {
+	    (err = edit(s, r, &a, arg)) < 0 || (err = edit_save(s, r, &a)) < 0) {
 		chs_store__rollback(s);
 		goto done;
 	}
@@ -382,6 +416,7 @@ typedef struct enroll_arg {
 	unsigned char pk[CHS_SIGN_PK_BYTES];
 	const char *site;
 	chs_role role;
+	int admin; /* an admin device: the admin key sealed to it too */
 } enroll_arg;
 
 static int do_enroll(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
@@ -395,11 +430,19 @@ static int do_enroll(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
 	err = chs_roster_enroll(r, &a->kr, e->pk, e->site, e->role);
 	if (err == CHS_EEXISTS)
 		return chs_error_set(CHS_EEXISTS, "device %s is enrolled already", dev);
+	if (err == 0 && e->admin)
+		err = chs_roster_set_admin(r, dev, a->admin);
 	return err;
 }
 
 int chs_device_enroll(chs_store *s, const char *request, const char *site,
 		      const char *role, char device[33])
+{
+	return chs_device_enroll_admin(s, request, site, role, 0, device);
+}
+
+int chs_device_enroll_admin(chs_store *s, const char *request, const char *site,
+			    const char *role, int admin, char device[33])
 {
 	enroll_arg e;
 	int err;
@@ -416,6 +459,7 @@ int chs_device_enroll(chs_store *s, const char *request, const char *site,
 	if ((err = chs_site_check(site)) < 0)
 		return err;
 	e.site = site;
+	e.admin = admin != 0;
 	chs_device_id_of(e.pk, device);
 	return chs_replicate__admin_edit(s, do_enroll, &e);
 }
@@ -447,7 +491,10 @@ typedef struct revoke_arg {
 	const char *prefix;
 	char device[33];
 	uint64_t after;
+	int rotated; /* it was an admin device: the admin key rotated */
 } revoke_arg;
+
+static int rotate_admin(chs_roster *r, admin_secrets *a);
 
 static int do_revoke(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
 {
@@ -463,12 +510,30 @@ static int do_revoke(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
 	if (strcmp(d->device, s->device_id) == 0)
 		return chs_error_set(CHS_EINVALID, "the admin's own store cannot revoke itself");
 	memcpy(v->device, d->device, 33);
+	v->rotated = d->admin;
 	/* pin the last batch this store accepted from it: anything later,
 	 * whatever its timestamp, is refused everywhere */
 	if ((err = chs_records__progress_seq(s, v->device, &after)) < 0)
 		return err;
 	v->after = (uint64_t)after;
-	return chs_roster_revoke(r, &a->kr, v->device, v->after);
+	if ((err = chs_roster_revoke(r, &a->kr, v->device, v->after)) < 0 || !v->rotated)
+		return err;
+	return rotate_admin(r, a);
+}
+
+/* An admin device was revoked: it holds the admin key, so the
+ * organisation gets a new one (sealed to the remaining admin devices,
+ * handed over by the old one), and keeps it from now on. */
+static int rotate_admin(chs_roster *r, admin_secrets *a)
+{
+	chs_identity *fresh = NULL;
+	int err;
+
+	if ((err = chs_roster_rotate_admin(r, &a->kr, a->admin, &fresh)) < 0)
+		return err;
+	chs_identity_free(a->admin);
+	a->admin = fresh;
+	return 0;
 }
 
 int chs_device_revoke(chs_store *s, const char *prefix, char device[33], uint64_t *after)
@@ -549,6 +614,7 @@ static int device_entry_of(device_entry *e, const chs_roster_device *d, const ch
 	e->info.self = strcmp(d->device, self) == 0;
 	e->info.revoked = d->revoked != 0;
 	e->info.revoked_after = d->revoked ? d->revoked_after : 0;
+	e->info.admin = d->admin != 0;
 	return 0;
 }
 
@@ -625,6 +691,56 @@ int chs_device_allowed_signers(chs_store *s, char **text)
 done:
 	chs_buf_dispose(&b);
 	chs_roster_free(r);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* An accepted roster and the admin's secrets                           */
+
+/* Whether `held` (this store's admin key, if any) is still the roster's. */
+static int holds_roster_key(chs_store *s, const chs_roster *r, admin_secrets *held)
+{
+	int yes, err;
+
+	if ((err = chs_store__org_admin(s, &yes)) < 0 || !yes)
+		return err;
+	if ((err = secrets_load(s, held)) < 0)
+		return err;
+	return chs_equal(chs_identity_public(held->admin), chs_roster_admin(r),
+			 CHS_SIGN_PK_BYTES);
+}
+
+int chs_replicate__admin_adopt(chs_store *s, const chs_roster *r)
+{
+	const chs_roster_device *me = chs_roster_find(r, s->device_id);
+	admin_secrets a, held;
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	memset(&held, 0, sizeof(held));
+	if (chs_roster_version(r) < 2)
+		return 0; /* names no admin devices: the one admin store keeps its own */
+	if (me && me->revoked)
+		return chs_store__org_secret_drop(s);
+	err = chs_roster_open_admin(r, s->identity, &a.admin);
+	if (err == CHS_ENOTFOUND) {
+		/* not an admin device: a store that holds the roster's key all the
+		 * same (a recovered one) keeps it; a key rotated away is dropped */
+		chs_error_clear();
+		if ((err = holds_roster_key(s, r, &held)) <= 0) {
+			secrets_dispose(&held);
+			return err < 0 ? err : chs_store__org_secret_drop(s);
+		}
+		a.admin = held.admin;
+		held.admin = NULL;
+		err = 0;
+	}
+	/* the key ring as the roster seals it to the admin key: every
+	 * generation, whichever admin store made it */
+	if (err == 0 && (err = chs_roster_open_admin_keys(r, a.admin, &a.kr)) == 0)
+		err = secrets_save(s, &a);
+	secrets_dispose(&held);
+	secrets_dispose(&a);
 	return err;
 }
 

@@ -95,9 +95,16 @@ void chs_replicate__seen_dispose(chs_replicate_seen *v);
  * archive_event record of this device, in one save. */
 int chs_replicate__record_tampering(sync_ctx *x);
 
-/* ---- org.c ---- */
+/* ---- org.c (pull.c calls it when a roster is accepted) ---- */
 /* The admin's store: commit the saved rosters not yet in git. */
 int chs_replicate__publish_rosters(chs_store *s, chs_git *g);
+/* After roster `r` was accepted, inside the same transaction: a store
+ * whose device it makes an admin device keeps the admin key and the key
+ * ring it seals (an admin store rebuilds its key ring, which another
+ * admin store may have rotated); a store whose device it revoked, or
+ * whose admin key it rotated away, forgets them. Version 1 rosters
+ * change nothing. */
+int chs_replicate__admin_adopt(chs_store *s, const chs_roster *r);
 
 /* What only an admin store holds, as one blob (secret: wipe it after
  * use): version byte 1, the organisation id (16 bytes), the admin key's

@@ -90,6 +90,15 @@ static int move_ref(git_repository *repo, const char *ref, const git_oid *new,
 	return rc < 0 ? chs_git__fail(CHS_EIO, "cannot move a git ref") : 0;
 }
 
+int chs_git_ref_move(chs_git *g, const char *ref, const char *from, const char *to)
+{
+	git_oid old, new;
+
+	if (git_oid_fromstr(&new, to) < 0 || (from && *from && git_oid_fromstr(&old, from) < 0))
+		return chs_error_set(CHS_EINVALID, "not a commit id");
+	return move_ref(g->repo, ref, &new, &old, from && *from);
+}
+
 static pending_ref *pending_of(chs_git *g, const char *ref)
 {
 	size_t i;

@@ -126,6 +126,9 @@ int chs_git_maintain_archive(const char *url, size_t max_packs);
 int chs_git_has_file(chs_git *g, const void *data, size_t len, int *yes);
 /* The commit `ref` points at; CHS_ENOTFOUND if it does not exist. */
 int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
+/* Move `ref` from commit `from` ("" or NULL: from nothing) to commit
+ * `to`, which the repository holds; CHS_EBUSY if it moved meanwhile. */
+int chs_git_ref_move(chs_git *g, const char *ref, const char *from, const char *to);
 /* Push `refs` (each to the same name) without force; CHS_EDENIED with
  * the archive's reason when it refuses, and when it refuses this
  * device's SSH key or its own host key is not the one known
