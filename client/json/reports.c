@@ -134,6 +134,7 @@ static json_t *device(chs_json_doc *d, const chs_device_info *v)
 	chs_json__set(d, o, "site", json_string(v->site));
 	chs_json__set(d, o, "role", json_string(v->role));
 	chs_json__set(d, o, "self", json_boolean(v->self));
+	chs_json__set(d, o, "admin", json_boolean(v->admin));
 	chs_json__set(d, o, "revoked_after", v->revoked ? json_integer((json_int_t)v->revoked_after)
 					       : json_null());
 	return o;

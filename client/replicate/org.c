@@ -821,6 +821,32 @@ static int next_unpublished(chs_store *s, chs_roster **r, uint64_t *seq)
 	return err;
 }
 
+/* The local roster ref goes on from the archive's: a store that became
+ * an admin store never had one, and another admin store's rosters may
+ * have landed since this one's last commit (a commit of its own that the
+ * archive refused is replaced: its edit was applied again on top of the
+ * archive's, chs_replicate__admin_set_aside). */
+static int align_local_roster(chs_git *g)
+{
+	char mine[41], theirs[41];
+	int yes = 0, err;
+
+	if ((err = chs_git_ref(g, FETCHED_ROSTER, theirs)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	if ((err = chs_git_ref(g, CHS_ROSTER_REF, mine)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return chs_git_ref_move(g, CHS_ROSTER_REF, NULL, theirs);
+	}
+	if (err < 0 || strcmp(mine, theirs) == 0 ||
+	    (err = chs_git_is_ancestor(g, theirs, mine, &yes)) < 0 || yes)
+		return err;
+	return chs_git_ref_move(g, CHS_ROSTER_REF, mine, theirs);
+}
+
 int chs_replicate__publish_rosters(chs_store *s, chs_git *g)
 {
 	admin_secrets a;
@@ -830,7 +856,8 @@ int chs_replicate__publish_rosters(chs_store *s, chs_git *g)
 	int err;
 
 	memset(&a, 0, sizeof(a));
-	if ((err = next_unpublished(s, &r, &seq)) < 0 || !r)
+	if ((err = align_local_roster(g)) < 0 || (err = next_unpublished(s, &r, &seq)) < 0 ||
+	    !r)
 		return err;
 	if ((err = secrets_load(s, &a)) < 0)
 		goto done;
