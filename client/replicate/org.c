@@ -745,6 +745,215 @@ int chs_replicate__admin_adopt(chs_store *s, const chs_roster *r)
 }
 
 /* ------------------------------------------------------------------ */
+/* Two admin stores editing at once                                     */
+
+/*
+ * Two admin stores may edit the roster while apart: the archive takes the
+ * first one's roster and refuses the second's (fast-forward only). The
+ * second store's edits are not lost: when it accepts a roster from the
+ * archive while it holds rosters it has not published, it keeps what
+ * each edit meant (the difference between its newest roster and the last
+ * one it published: devices enrolled, with site, role and admin mark;
+ * devices revoked, with their pins; admin marks given), drops those
+ * rosters, takes the archive's, and makes the same edits again on top of
+ * it, signed, to be published; all in the accepting transaction. An edit
+ * that no longer applies (the device is enrolled or revoked already) is
+ * reported.
+ */
+enum { EDIT_ENROLL, EDIT_REVOKE, EDIT_ADMIN };
+
+typedef struct roster_edit {
+	int kind;
+	char device[33];
+	unsigned char pk[CHS_SIGN_PK_BYTES];
+	char *site;
+	chs_role role;
+	int admin;
+	uint64_t after;
+} roster_edit;
+
+typedef struct roster_edits {
+	roster_edit *v;
+	size_t n, cap;
+} roster_edits;
+
+static void edits_dispose(roster_edits *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		free(e->v[i].site);
+	free(e->v);
+	memset(e, 0, sizeof(*e));
+}
+
+static int edit_add(roster_edits *e, int kind, const chs_roster_device *d)
+{
+	roster_edit *x;
+	int err;
+
+	if ((err = CHS_ARRAY_GROW(e->v, e->cap, e->n + 1)) < 0)
+		return err;
+	x = &e->v[e->n];
+	memset(x, 0, sizeof(*x));
+	x->kind = kind;
+	memcpy(x->device, d->device, 33);
+	memcpy(x->pk, d->key, CHS_SIGN_PK_BYTES);
+	x->role = d->role;
+	x->admin = d->admin;
+	x->after = d->revoked_after;
+	if (kind == EDIT_ENROLL && !(x->site = chs_util__strdup(d->site)))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	e->n++;
+	return 0;
+}
+
+/* What `mine` changed against `base`, as edits to make again. */
+static int edits_between(const chs_roster *base, const chs_roster *mine, roster_edits *e)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < chs_roster_count(mine) && err == 0; i++) {
+		const chs_roster_device *d = chs_roster_at(mine, i);
+		const chs_roster_device *b = chs_roster_find(base, d->device);
+
+		if (!b)
+			err = edit_add(e, EDIT_ENROLL, d);
+		if (err == 0 && d->revoked && (!b || !b->revoked))
+			err = edit_add(e, EDIT_REVOKE, d);
+		else if (err == 0 && b && d->admin && !b->admin && !d->revoked)
+			err = edit_add(e, EDIT_ADMIN, d);
+	}
+	return err;
+}
+
+static int load_where(chs_store *s, const char *sql, chs_roster **r)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*r = NULL;
+	if ((err = chs_store__prepare(s, &st, sql)) < 0)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = chs_roster_parse(r, sqlite3_column_blob(st, 0),
+				       (size_t)sqlite3_column_bytes(st, 0),
+				       sqlite3_column_blob(st, 1));
+	else if (rc != SQLITE_DONE)
+		err = chs_store__sqlerr(s, rc, "reading the roster");
+	chs_store__finish(s, st);
+	return err;
+}
+
+/* This store's unpublished rosters become edits, and go. */
+static int set_aside(chs_store *s, roster_edits *e)
+{
+	chs_roster *base = NULL, *mine = NULL;
+	int err;
+
+	if ((err = load_where(s, "SELECT body, signature FROM rosters WHERE oid IS NULL"
+			      " ORDER BY seq DESC LIMIT 1", &mine)) < 0 || !mine)
+		return err;
+	if ((err = load_where(s, "SELECT body, signature FROM rosters WHERE oid IS NOT NULL"
+			      " ORDER BY seq DESC LIMIT 1", &base)) == 0 && base)
+		err = edits_between(base, mine, e);
+	if (err == 0)
+		err = chs_store__exec(s, "DELETE FROM rosters WHERE oid IS NULL");
+	chs_roster_free(base);
+	chs_roster_free(mine);
+	return err;
+}
+
+static int note_line(chs_buf *notes, const char *fmt, const char *device)
+{
+	int err = chs_buf_printf(notes, fmt, device);
+
+	return err ? err : chs_buf_puts(notes, "\n");
+}
+
+static int apply_edit(chs_roster *r, admin_secrets *a, const roster_edit *x, chs_buf *notes)
+{
+	const chs_roster_device *d = chs_roster_find(r, x->device);
+	int err, was_admin;
+
+	switch (x->kind) {
+	case EDIT_ENROLL:
+		if (d)
+			return note_line(notes, "this store's enrollment of device %s was not"
+					 " made again: another admin store enrolled it already",
+					 x->device);
+		if ((err = chs_roster_enroll(r, &a->kr, x->pk, x->site, x->role)) == 0 && x->admin)
+			err = chs_roster_set_admin(r, x->device, a->admin);
+		return err ? err : 1;
+	case EDIT_REVOKE:
+		if (!d || d->revoked)
+			return note_line(notes, "this store's revocation of device %s was not made"
+					 " again: another admin store revoked it already", x->device);
+		was_admin = d->admin;
+		if ((err = chs_roster_revoke(r, &a->kr, x->device, x->after)) == 0 && was_admin)
+			err = rotate_admin(r, a);
+		return err ? err : 1;
+	default:
+		if (!d || d->revoked || d->admin)
+			return 0;
+		err = chs_roster_set_admin(r, x->device, a->admin);
+		return err ? err : 1;
+	}
+}
+
+/* Make the set-aside edits again on the roster just accepted. */
+static int reapply(chs_store *s, const roster_edits *e, chs_buf *notes, size_t *made)
+{
+	admin_secrets a;
+	chs_roster *r = NULL;
+	size_t i, n = 0;
+	int yes, err;
+
+	memset(&a, 0, sizeof(a));
+	if ((err = chs_store__org_admin(s, &yes)) < 0)
+		return err;
+	if (!yes) {
+		for (i = 0; i < e->n; i++)
+			if ((err = note_line(notes, "this store's roster edit about device %s was"
+					     " dropped: this store is no longer an admin store",
+					     e->v[i].device)) < 0)
+				return err;
+		return 0;
+	}
+	if ((err = secrets_load(s, &a)) < 0 || (err = chs_store__roster_load(s, &r, NULL)) < 0)
+		goto done;
+	for (i = 0; i < e->n && err >= 0; i++)
+		if ((err = apply_edit(r, &a, &e->v[i], notes)) > 0)
+			n++;
+	if (err >= 0 && n > 0)
+		err = edit_save(s, r, &a);
+	*made += n;
+done:
+	chs_roster_free(r);
+	secrets_dispose(&a);
+	return err < 0 ? err : 0;
+}
+
+int chs_replicate__roster_take(chs_store *s, const chs_roster *r, const chs_git_blob *text,
+			       const chs_git_blob *sig, const char *oid, chs_buf *notes,
+			       size_t *reapplied)
+{
+	roster_edits e;
+	int err;
+
+	memset(&e, 0, sizeof(e));
+	if ((err = set_aside(s, &e)) == 0 &&
+	    (err = chs_store__roster_save(s, (const char *)text->data, text->len, sig->data, oid,
+					  chs_roster_seq(r))) == 0 &&
+	    (err = chs_replicate__admin_adopt(s, r)) == 0 && e.n)
+		err = reapply(s, &e, notes, reapplied);
+	edits_dispose(&e);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
 /* Publishing (the admin's store, during sync)                          */
 
 static int roster_set_oid(chs_store *s, uint64_t seq, const char *oid)

@@ -133,8 +133,11 @@ static int accept_roster(sync_ctx *x, const char *oid, int64_t *last_seq)
 	char org[33];
 	chs_git_commit *c = NULL;
 	chs_roster *r = NULL;
+	chs_buf notes;
+	char *line, *end;
 	int pinned, err;
 
+	chs_buf_init(&notes, 0);
 	if ((err = chs_store__org_pinned(x->s, org, admin)) < 0 && err != CHS_ENOTFOUND)
 		return err;
 	pinned = err == 0;
@@ -165,16 +168,19 @@ static int accept_roster(sync_ctx *x, const char *oid, int64_t *last_seq)
 						  chs_roster_admin(r))) < 0) ||
 	    (pinned && !chs_equal(admin, chs_roster_admin(r), CHS_SIGN_PK_BYTES) &&
 	     (err = chs_store__org_repin(x->s, chs_roster_admin(r))) < 0) ||
-	    (err = chs_store__roster_save(x->s, (const char *)c->entries[0].data,
-					  c->entries[0].len, c->entries[1].data, oid,
-					  chs_roster_seq(r))) < 0 ||
-	    (err = chs_replicate__admin_adopt(x->s, r)) < 0) {
+	    (err = chs_replicate__roster_take(x->s, r, &c->entries[0], &c->entries[1], oid,
+					      &notes, &x->rep->roster_edits_reapplied)) < 0) {
 		chs_store__rollback(x->s);
 		goto done;
 	}
 	if ((err = chs_store__commit(x->s)) == 0)
 		*last_seq = (int64_t)chs_roster_seq(r);
+	for (line = notes.ptr; err == 0 && line && *line; line = end + 1) {
+		end = strchr(line, '\n');
+		chs_replicate__sync_note(x, "%.*s", (int)(end - line), line);
+	}
 done:
+	chs_buf_dispose(&notes);
 	chs_roster_free(r);
 	chs_git_commit_free(c);
 	return err;

@@ -115,6 +115,9 @@ typedef struct chs_sync_report {
 	/* the archive's tampering this sync saw (and its steps heal),
 	 * recorded as archive_event records */
 	size_t tampering;
+	/* this admin store's roster edits made again on top of another admin
+	 * store's that reached the archive first (published by this sync) */
+	size_t roster_edits_reapplied;
 } chs_sync_report;
 
 /* The archive's tampering that devices saw and their syncs healed: a
