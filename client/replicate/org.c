@@ -929,7 +929,7 @@ static int reapply(chs_store *s, const roster_edits *e, chs_buf *notes, size_t *
 			n++;
 	if (err >= 0 && n > 0)
 		err = edit_save(s, r, &a);
-	*made += n;
+	*made = n; /* the last rebase stands: each one makes the edits again */
 done:
 	chs_roster_free(r);
 	secrets_dispose(&a);

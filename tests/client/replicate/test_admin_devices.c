@@ -221,6 +221,60 @@ START_TEST(test_admin_devices__a_billing_office_cannot_be_an_admin_device)
 }
 END_TEST
 
+START_TEST(test_admin_devices__concurrent_edits_by_two_admin_stores_both_land)
+{
+	chs_store *gil;
+	char *gil_dir = NULL, dev[33], *line = NULL;
+	chs_sync_report rep;
+	uint64_t after;
+	int i, err;
+
+	enroll_admin(st[ADMIN], eve, "Clinic E", "clinic");
+	tu_sync_ok(st[ADMIN]);
+	tu_sync_ok(eve);
+	fay = tu_store_new(top, "fay", "clinic-f-1", url, &fay_dir);
+	gil = tu_store_new(top, "gil", "clinic-g-1", url, &gil_dir);
+	/* apart: the first admin store enrolls fay and revokes the billing
+	 * office; eve's store enrolls gil as an admin device and revokes the
+	 * billing office and clinic B too */
+	tu_enroll(st[ADMIN], fay, "Clinic F", "clinic");
+	ck_assert_int_eq(chs_device_revoke(st[ADMIN], chs_store_device_id(st[B1]), dev, &after), 0);
+	ck_assert_int_eq(chs_device_request(gil, &line), 0);
+	ck_assert_int_eq(chs_device_enroll_admin(eve, line, "Clinic G", "clinic", 1, dev), 0);
+	free(line);
+	ck_assert_int_eq(chs_device_revoke(eve, chs_store_device_id(st[C2]), dev, &after), 0);
+	ck_assert_int_eq(chs_device_revoke(eve, chs_store_device_id(st[B1]), dev, &after), 0);
+	tu_sync_ok(st[ADMIN]);
+	/* eve's roster is refused as it stood; its edits land on top, and
+	 * the one another admin store made already is reported */
+	err = chs_store_sync(eve, NULL, &rep);
+	ck_assert_int_ne(err, 0);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "revoked it already"));
+	ck_assert_uint_eq(rep.roster_edits_reapplied, 2);
+	ck_assert_int_eq(rep.pushed, 1);
+	chs_sync_report_dispose(&rep);
+	tu_sync_ok(eve);
+	tu_sync_ok(st[ADMIN]);
+	tu_sync_ok(st[C1]);
+	tu_sync_ok(fay);
+	tu_sync_ok(gil);
+	for (i = 0; i < 2; i++) {
+		chs_store *s = i ? eve : st[ADMIN];
+
+		ck_assert_int_eq(roster_says(s, chs_store_device_id(fay)), 0);
+		ck_assert_int_eq(roster_says(s, chs_store_device_id(gil)), 1);
+		ck_assert_int_eq(roster_says(s, chs_store_device_id(st[C2])), 2);
+		ck_assert_int_eq(roster_says(s, chs_store_device_id(st[B1])), 2);
+	}
+	/* gil, made an admin device by eve's re-made edit, enrolls too */
+	ck_assert_int_eq(chs_device_request(st[C2], &line), 0);
+	ck_assert_int_eq(chs_device_enroll(gil, line, "Clinic B", "clinic", dev), CHS_EEXISTS);
+	free(line);
+	chs_store_free(gil);
+	free(gil_dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client-replicate-admin-devices");
@@ -231,6 +285,7 @@ int main(void)
 	tcase_add_test(tc, test_admin_devices__a_second_admin_device_enrolls_and_revokes_a_clinic);
 	tcase_add_test(tc, test_admin_devices__revoking_an_admin_device_rotates_the_admin_key);
 	tcase_add_test(tc, test_admin_devices__a_billing_office_cannot_be_an_admin_device);
+	tcase_add_test(tc, test_admin_devices__concurrent_edits_by_two_admin_stores_both_land);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
