@@ -9,7 +9,10 @@
  * cannot be an admin device.
  */
 #include "client/chartsync.h"
+#include "sync/git/git.h"
+#include "sync/sync.h"
 #include "support/gitserver.h"
+#include "support/internal.h"
 #include "support/org.h"
 #include "support/records.h"
 #include "support/testutil.h"
@@ -275,6 +278,78 @@ START_TEST(test_admin_devices__concurrent_edits_by_two_admin_stores_both_land)
 }
 END_TEST
 
+/* The admin key a store holds, read from its table org_secret. */
+static chs_identity *held_admin_key(chs_store *s)
+{
+	chs_identity *id = NULL;
+	sqlite3_stmt *q = NULL;
+
+	ck_assert_int_eq(chs_store__prepare(s, &q, "SELECT admin FROM org_secret"), 0);
+	ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_bytes(q, 0), CHS_SIGN_SK_BYTES);
+	ck_assert_int_eq(chs_identity_from_secret(&id, sqlite3_column_blob(q, 0)), 0);
+	chs_store__finish(s, q);
+	return id;
+}
+
+/* Written into the archive's folder, no hook runs: what the revoked
+ * admin device signs with the old admin key lands there, and every store
+ * refuses it. */
+START_TEST(test_admin_devices__a_roster_signed_by_a_rotated_out_key_is_refused_by_stores)
+{
+	chs_identity *old, *extra[12];
+	chs_roster *forged = NULL;
+	chs_keyring kr;
+	chs_sync_report rep;
+	chs_git *g = NULL;
+	char dev[33], oid[41];
+	uint64_t after, seq;
+	size_t i;
+
+	ck_assert_int_eq(chs_git_open(&g, archive), 0);
+	enroll_admin(st[ADMIN], eve, "Clinic E", "clinic");
+	tu_sync_ok(st[ADMIN]);
+	tu_sync_ok(eve);
+	tu_sync_ok(st[C1]);
+	old = held_admin_key(eve);
+	ck_assert_int_eq(chs_device_revoke(st[ADMIN], chs_store_device_id(eve), dev, &after), 0);
+	seq = tu_sync_ok(st[ADMIN]).roster_seq;
+	tu_sync_ok(st[C1]);
+	/* the old key signs a newer roster of its own, straight into the archive */
+	ck_assert_int_eq(chs_keyring_init(&kr), 0);
+	{
+		chs_roster *r = NULL;
+		char org[33];
+		unsigned char pk[CHS_SIGN_PK_BYTES];
+
+		ck_assert_int_eq(chs_store__org_pinned(st[C1], org, pk), 0);
+		ck_assert_int_eq(chs_roster_new(&r, org, chs_identity_public(old), &kr), 0);
+		forged = r;
+	}
+	for (i = 0; i < 12; i++)
+		ck_assert_int_eq(chs_identity_new(&extra[i]), 0);
+	for (i = 0; chs_roster_seq(forged) <= seq && i < 12; i++)
+		ck_assert_int_eq(chs_roster_enroll(forged, &kr, chs_identity_public(extra[i]), "Mine",
+						   CHS_ROLE_CLINIC), 0);
+	ck_assert_int_eq(chs_roster_commit(g, CHS_ROSTER_REF, forged, old, oid), 0);
+	for (i = 0; i < NSTORES; i++) {
+		if (i == C2 || i == B1)
+			continue;
+		ck_assert_int_ne(chs_store_sync(st[i], NULL, &rep), 0);
+		ck_assert_msg(strstr(chs_error_last(), "not signed by the organisation's admin key"),
+			      "%s", chs_error_last());
+		ck_assert_uint_eq(rep.roster_seq, 0);
+		chs_sync_report_dispose(&rep);
+	}
+	for (i = 0; i < 12; i++)
+		chs_identity_free(extra[i]);
+	chs_roster_free(forged);
+	chs_keyring_dispose(&kr);
+	chs_identity_free(old);
+	chs_git_free(g);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client-replicate-admin-devices");
@@ -286,6 +361,7 @@ int main(void)
 	tcase_add_test(tc, test_admin_devices__revoking_an_admin_device_rotates_the_admin_key);
 	tcase_add_test(tc, test_admin_devices__a_billing_office_cannot_be_an_admin_device);
 	tcase_add_test(tc, test_admin_devices__concurrent_edits_by_two_admin_stores_both_land);
+	tcase_add_test(tc, test_admin_devices__a_roster_signed_by_a_rotated_out_key_is_refused_by_stores);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
