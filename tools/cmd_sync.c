@@ -52,8 +52,10 @@ static const char sync_help[] =
 	"--json keys: roster, devices, batches_in, changes_in, batches_out and\n"
 	"changes_out (prepared for the archive by this sync), batches_sent and\n"
 	"changes_sent (received by the archive), chunks_in, attachments_in,\n"
-	"chunks_out (1 MiB each), pushed, tampering (events recorded), refused,\n"
-	"and problems when something was refused.\n";
+	"chunks_out (1 MiB each), pushed, tampering (events recorded),\n"
+	"roster_edits_reapplied (this admin store's roster edits made again on\n"
+	"top of another admin store's), refused, and problems when something\n"
+	"was refused.\n";
 
 static int print_report(const chs_sync_report *r, int json)
 {
@@ -81,6 +83,10 @@ static int print_report(const chs_sync_report *r, int json)
 		printf("the archive was tampered with: %zu change%s of its refs recorded (and healed"
 		       " where a sync can); see 'chartsync report archive'\n", r->tampering,
 		       r->tampering == 1 ? "" : "s");
+	if (r->roster_edits_reapplied)
+		printf("another admin store changed the roster first: this store's %zu roster"
+		       " edit%s made again on top of it\n", r->roster_edits_reapplied,
+		       r->roster_edits_reapplied == 1 ? " was" : "s were");
 	if (r->attachments_in || r->chunks_out)
 		printf("attachments: %zu received; %zu MiB of scans sent\n", r->attachments_in,
 		       r->chunks_out);
@@ -104,6 +110,7 @@ static void report_from_json(chs_sync_report *r, json_t *o)
 	r->attachments_in = N("attachments_in");
 	r->chunks_out = N("chunks_out");
 	r->tampering = N("tampering");
+	r->roster_edits_reapplied = N("roster_edits_reapplied");
 	r->refused = N("refused");
 	r->pushed = json_is_true(json_object_get(o, "pushed"));
 #undef N

@@ -206,6 +206,8 @@ int chs_json_sync_report(char **out, const chs_sync_report *r)
 	chs_json__set(&d, o, "chunks_out", json_integer((json_int_t)r->chunks_out));
 	chs_json__set(&d, o, "pushed", json_boolean(r->pushed));
 	chs_json__set(&d, o, "tampering", json_integer((json_int_t)r->tampering));
+	chs_json__set(&d, o, "roster_edits_reapplied",
+		      json_integer((json_int_t)r->roster_edits_reapplied));
 	chs_json__set(&d, o, "refused", json_integer((json_int_t)r->refused));
 	if (r->refused)
 		chs_json__set(&d, o, "problems", json_string(r->problems.ptr ? r->problems.ptr : ""));
