@@ -22,6 +22,27 @@
  * Devices are sorted by device id, sealed keys by generation. seq grows
  * with every change, so a client can refuse a roster older than one it
  * has seen.
+ *
+ * Version 2 adds three things (a version 1 roster is still read, and
+ * re-encoded byte for byte as version 1):
+ *   {"admin":..,"admin_keys":{"billing":[..],"clinical":[..]},"devices":..,
+ *    "generations":..,"handover":null|"<128 hex>","org":..,"seq":N,"v":2}
+ *   device = {"admin":null|"<224 hex>","device":.., ...}
+ * - a device's "admin" is the admin key's secret half sealed to it: an
+ *   admin device, whose store enrolls and revokes too, so losing one
+ *   laptop loses no organisation. Only a role that reads every
+ *   compartment may be one: its store keeps every data key.
+ * - "admin_keys": every generation of every data key sealed to the admin
+ *   key itself, so whoever holds the admin key (an admin device, a
+ *   recovery kit) rebuilds the key ring from the newest roster alone.
+ * - "handover": revoking an admin device gives the organisation a new
+ *   admin key. The roster that introduces it is signed by the new key and
+ *   carries the old key's signature over HANDOVER_TAG, the organisation
+ *   and the new key. The invariant, kept by every store and the
+ *   archive's hook: each roster is signed by the admin key of the roster
+ *   before it, or by a key that roster's key handed over to. A revoked
+ *   admin device still holds the old key, so once the new key's roster is
+ *   accepted the old key signs nothing anyone takes.
  */
 #include "sync_int.h"
 
@@ -29,9 +50,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROSTER_VERSION 1
+#define ROSTER_VERSION 2
 #define ROSTER_MAX ((size_t)4 << 20)
 #define SEALED_BYTES (CHS_KEY_BYTES + CHS_SEAL_OVERHEAD)
+#define ADMIN_SEALED_BYTES (CHS_SIGN_SK_BYTES + CHS_SEAL_OVERHEAD)
+#define HANDOVER_TAG "chartsync roster handover v1"
 
 static const char *const comp_names[CHS_NCOMPARTMENTS] = { "billing", "clinical" };
 static const char *const role_names[] = { "", "clinic", "billing", "archivist" };
@@ -43,7 +66,16 @@ struct chs_roster {
 	uint32_t gen[CHS_NCOMPARTMENTS];
 	chs_roster_device *dev; /* sorted by device id */
 	size_t ndev;
+	int v;
+	/* version 2: the data keys sealed to the admin key, and the previous
+	 * admin key's handover to this one */
+	chs_roster_key *akeys[CHS_NCOMPARTMENTS];
+	size_t nakeys[CHS_NCOMPARTMENTS];
+	int has_handover;
+	unsigned char handover[CHS_SIGNATURE_BYTES];
 };
+
+static int seal_admin_keys(chs_roster *r, const chs_keyring *kr);
 
 static int nomem(void)
 {
@@ -126,6 +158,10 @@ int chs_roster_new(chs_roster **out, const char org[33],
 	for (c = 0; c < CHS_NCOMPARTMENTS; c++)
 		r->gen[c] = kr->gen[c];
 	r->seq = 1;
+	if ((c = seal_admin_keys(r, kr)) < 0) {
+		chs_roster_free(r);
+		return c;
+	}
 	*out = r;
 	return 0;
 }
@@ -148,34 +184,60 @@ void chs_roster_free(chs_roster *r)
 		return;
 	for (i = 0; i < r->ndev; i++)
 		device_dispose(&r->dev[i]);
+	for (i = 0; i < CHS_NCOMPARTMENTS; i++)
+		free(r->akeys[i]);
 	free(r->dev);
 	free(r);
 }
 
-/* Seal generations [from, kr->gen) of compartment c to device d. */
-static int seal_keys(chs_roster_device *d, const chs_keyring *kr, int c, uint32_t from)
+/* Seal generations [from, kr->gen) of compartment c to the key `pk`,
+ * appending to keys/n. */
+static int seal_to(chs_roster_key **keys, size_t *n, const unsigned char *pk,
+		   const chs_keyring *kr, int c, uint32_t from)
 {
 	unsigned char box_pk[32];
 	uint32_t g;
 	size_t cap;
 	int err;
 
-	if (!chs_role_reads(d->role, c) || from >= kr->gen[c])
+	if (from >= kr->gen[c])
 		return 0;
-	if ((err = chs_sign_pk_to_box(box_pk, d->key)) < 0)
+	if ((err = chs_sign_pk_to_box(box_pk, pk)) < 0)
 		return err;
-	cap = d->nkeys[c];
-	if ((err = CHS_ARRAY_GROW(d->keys[c], cap, d->nkeys[c] + kr->gen[c] - from)) < 0)
+	cap = *n;
+	if ((err = CHS_ARRAY_GROW(*keys, cap, *n + kr->gen[c] - from)) < 0)
 		return err;
 	for (g = from; g < kr->gen[c]; g++) {
-		chs_roster_key *k = &d->keys[c][d->nkeys[c]];
+		chs_roster_key *k = &(*keys)[*n];
 
 		k->gen = g + 1;
 		if ((err = chs_seal(k->sealed, kr->key[c][g], CHS_KEY_BYTES, box_pk)) < 0)
 			return err;
-		d->nkeys[c]++;
+		(*n)++;
 	}
 	return 0;
+}
+
+/* Seal generations [from, kr->gen) of compartment c to device d. */
+static int seal_keys(chs_roster_device *d, const chs_keyring *kr, int c, uint32_t from)
+{
+	if (!chs_role_reads(d->role, c))
+		return 0;
+	return seal_to(&d->keys[c], &d->nkeys[c], d->key, kr, c, from);
+}
+
+/* The generations the admin key does not hold yet (all of them after a
+ * version 1 roster, the new ones after a rotation): an edited roster is
+ * a version 2 roster. */
+static int seal_admin_keys(chs_roster *r, const chs_keyring *kr)
+{
+	int c, err = 0;
+
+	for (c = 0; c < CHS_NCOMPARTMENTS && !err; c++)
+		err = seal_to(&r->akeys[c], &r->nakeys[c], r->admin, kr, c,
+			      (uint32_t)r->nakeys[c]);
+	r->v = ROSTER_VERSION;
+	return err;
 }
 
 static chs_roster_device *find(const chs_roster *r, const char *device)
@@ -233,7 +295,8 @@ int chs_roster_enroll(chs_roster *r, const chs_keyring *kr,
 	r->dev[r->ndev++] = d;
 	qsort(r->dev, r->ndev, sizeof(*r->dev), by_device);
 	r->seq++;
-	return 0;
+	r->has_handover = 0;
+	return seal_admin_keys(r, kr);
 }
 
 int chs_roster_revoke(chs_roster *r, chs_keyring *kr, const char device[33],
@@ -250,6 +313,7 @@ int chs_roster_revoke(chs_roster *r, chs_keyring *kr, const char device[33],
 		return chs_error_set(CHS_EEXISTS, "device %s is already revoked", device);
 	d->revoked = 1;
 	d->revoked_after = after;
+	d->admin = 0; /* what it held is rotated: chs_roster_rotate_admin */
 	for (c = 0; c < CHS_NCOMPARTMENTS; c++)
 		old[c] = kr->gen[c];
 	if ((err = chs_keyring_rotate(kr)) < 0)
@@ -261,7 +325,112 @@ int chs_roster_revoke(chs_roster *r, chs_keyring *kr, const char device[33],
 	for (c = 0; c < CHS_NCOMPARTMENTS; c++)
 		r->gen[c] = kr->gen[c];
 	r->seq++;
+	r->has_handover = 0;
+	return seal_admin_keys(r, kr);
+}
+
+int chs_roster_set_admin(chs_roster *r, const char device[33], const chs_identity *admin)
+{
+	chs_roster_device *d = find(r, device);
+	unsigned char box_pk[32];
+	int c, err;
+
+	CHS_ASSERT_ARG(!admin || chs_equal(chs_identity_public(admin), r->admin,
+					   CHS_SIGN_PK_BYTES));
+	if (!d)
+		return chs_error_set(CHS_ENOTFOUND, "device %s is not on the roster", device);
+	if (!admin) {
+		d->admin = 0;
+		return 0;
+	}
+	if (d->revoked)
+		return chs_error_set(CHS_EINVALID, "device %s is revoked: it cannot be an admin"
+				     " device", device);
+	for (c = 0; c < CHS_NCOMPARTMENTS; c++)
+		if (!chs_role_reads(d->role, c))
+			return chs_error_set(CHS_EINVALID, "a %s device cannot be an admin device:"
+					     " an admin device holds every data key, and a %s"
+					     " device may not read %s data; enroll a clinic or an"
+					     " archivist as admin", role_names[d->role],
+					     role_names[d->role], comp_names[c]);
+	if ((err = chs_sign_pk_to_box(box_pk, d->key)) < 0 ||
+	    (err = chs_seal(d->admin_sealed, chs_identity_secret(admin), CHS_SIGN_SK_BYTES,
+			    box_pk)) < 0)
+		return err;
+	d->admin = 1;
+	r->v = ROSTER_VERSION;
 	return 0;
+}
+
+/* What the previous admin key signs to hand over to `pk`. */
+static void handover_message(unsigned char *msg, const char org[33],
+			     const unsigned char pk[CHS_SIGN_PK_BYTES])
+{
+	memcpy(msg, HANDOVER_TAG, sizeof(HANDOVER_TAG));
+	memcpy(msg + sizeof(HANDOVER_TAG), org, 32);
+	memcpy(msg + sizeof(HANDOVER_TAG) + 32, pk, CHS_SIGN_PK_BYTES);
+}
+
+#define HANDOVER_MSG_BYTES (sizeof(HANDOVER_TAG) + 32 + CHS_SIGN_PK_BYTES)
+
+int chs_roster_rotate_admin(chs_roster *r, const chs_keyring *kr, const chs_identity *old,
+			    chs_identity **out)
+{
+	unsigned char msg[HANDOVER_MSG_BYTES];
+	chs_identity *fresh = NULL;
+	size_t i;
+	int c, err;
+
+	CHS_ASSERT_ARG(chs_equal(chs_identity_public(old), r->admin, CHS_SIGN_PK_BYTES));
+	*out = NULL;
+	if ((err = chs_identity_new(&fresh)) < 0)
+		return err;
+	memcpy(r->admin, chs_identity_public(fresh), CHS_SIGN_PK_BYTES);
+	for (c = 0; c < CHS_NCOMPARTMENTS; c++) {
+		free(r->akeys[c]);
+		r->akeys[c] = NULL;
+		r->nakeys[c] = 0;
+	}
+	if ((err = seal_admin_keys(r, kr)) < 0)
+		goto fail;
+	for (i = 0; i < r->ndev; i++)
+		if (r->dev[i].admin && !r->dev[i].revoked &&
+		    (err = chs_roster_set_admin(r, r->dev[i].device, fresh)) < 0)
+			goto fail;
+	handover_message(msg, r->org, r->admin);
+	chs_identity_sign(old, r->handover, msg, sizeof(msg));
+	r->has_handover = 1;
+	*out = fresh;
+	return 0;
+fail:
+	/* the roster is half-changed: the caller throws it away */
+	chs_identity_free(fresh);
+	return err;
+}
+
+int chs_roster_follows_key(const unsigned char before_admin[CHS_SIGN_PK_BYTES],
+			   const chs_roster *r)
+{
+	unsigned char msg[HANDOVER_MSG_BYTES];
+
+	if (chs_equal(before_admin, r->admin, CHS_SIGN_PK_BYTES))
+		return 0;
+	if (!r->has_handover)
+		return chs_error_set(CHS_EDAMAGED, "the roster is not signed by the organisation's"
+				     " admin key, nor by a key that key handed over to");
+	handover_message(msg, r->org, r->admin);
+	if (chs_sign_verify(before_admin, r->handover, msg, sizeof(msg)) < 0)
+		return chs_error_set(CHS_EDAMAGED, "the roster's admin key handover is not signed"
+				     " by the organisation's admin key (a forged handover)");
+	return 0;
+}
+
+int chs_roster_follows(const chs_roster *before, const chs_roster *r)
+{
+	if (strcmp(before->org, r->org) != 0)
+		return chs_error_set(CHS_EDAMAGED, "the roster is organisation %s's, not %s's",
+				     r->org, before->org);
+	return chs_roster_follows_key(before->admin, r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -269,7 +438,7 @@ int chs_roster_revoke(chs_roster *r, chs_keyring *kr, const char device[33],
 
 static int put_hex(chs_buf *b, const unsigned char *bin, size_t len)
 {
-	char hex[2 * SEALED_BYTES + 1];
+	char hex[2 * ADMIN_SEALED_BYTES + 1];
 	int err;
 
 	chs_hex(hex, bin, len);
@@ -278,18 +447,19 @@ static int put_hex(chs_buf *b, const unsigned char *bin, size_t len)
 	return chs_buf_puts(b, "\"");
 }
 
-static int write_keys(chs_buf *b, const chs_roster_device *d)
+static int write_keys(chs_buf *b, const char *name, chs_roster_key *const *keys,
+		      const size_t *nkeys)
 {
 	size_t k;
-	int c, err = chs_buf_puts(b, "\"keys\":{");
+	int c, err = chs_buf_printf(b, "\"%s\":{", name);
 
 	for (c = 0; c < CHS_NCOMPARTMENTS && !err; c++) {
 		err = chs_buf_printf(b, "%s\"%s\":[", c ? "," : "", comp_names[c]);
-		for (k = 0; k < d->nkeys[c] && !err; k++) {
+		for (k = 0; k < nkeys[c] && !err; k++) {
 			err = chs_buf_printf(b, "%s{\"gen\":%u,\"sealed\":", k ? "," : "",
-					     (unsigned)d->keys[c][k].gen);
+					     (unsigned)keys[c][k].gen);
 			if (!err)
-				err = put_hex(b, d->keys[c][k].sealed, SEALED_BYTES);
+				err = put_hex(b, keys[c][k].sealed, SEALED_BYTES);
 			if (!err)
 				err = chs_buf_puts(b, "}");
 		}
@@ -299,13 +469,20 @@ static int write_keys(chs_buf *b, const chs_roster_device *d)
 	return err ? err : chs_buf_puts(b, "}");
 }
 
-static int write_device(chs_buf *b, const chs_roster_device *d)
+static int write_device(chs_buf *b, const chs_roster_device *d, int v)
 {
-	int err;
+	int err = chs_buf_puts(b, "{");
 
-	if ((err = chs_buf_printf(b, "{\"device\":\"%s\",\"key\":", d->device)) < 0 ||
+	if (!err && v >= 2)
+		err = d->admin ? chs_buf_puts(b, "\"admin\":") : chs_buf_puts(b, "\"admin\":null,");
+	if (!err && v >= 2 && d->admin && (err = put_hex(b, d->admin_sealed,
+							 ADMIN_SEALED_BYTES)) == 0)
+		err = chs_buf_puts(b, ",");
+	if (err < 0 ||
+	    (err = chs_buf_printf(b, "\"device\":\"%s\",\"key\":", d->device)) < 0 ||
 	    (err = put_hex(b, d->key, CHS_SIGN_PK_BYTES)) < 0 ||
-	    (err = chs_buf_puts(b, ",")) < 0 || (err = write_keys(b, d)) < 0)
+	    (err = chs_buf_puts(b, ",")) < 0 ||
+	    (err = write_keys(b, "keys", d->keys, d->nkeys)) < 0)
 		return err;
 	if (d->revoked)
 		err = chs_buf_printf(b, ",\"revoked\":{\"after\":%llu}",
@@ -326,20 +503,33 @@ static int write_roster(chs_buf *b, const chs_roster *r)
 
 	if ((err = chs_buf_puts(b, "{\"admin\":")) < 0 ||
 	    (err = put_hex(b, r->admin, CHS_SIGN_PK_BYTES)) < 0 ||
-	    (err = chs_buf_puts(b, ",\"devices\":[")) < 0)
+	    (err = chs_buf_puts(b, ",")) < 0)
+		return err;
+	if (r->v >= 2 && ((err = write_keys(b, "admin_keys", r->akeys, r->nakeys)) < 0 ||
+			  (err = chs_buf_puts(b, ",")) < 0))
+		return err;
+	if ((err = chs_buf_puts(b, "\"devices\":[")) < 0)
 		return err;
 	for (i = 0; i < r->ndev && !err; i++) {
 		if (i)
 			err = chs_buf_puts(b, ",");
 		if (!err)
-			err = write_device(b, &r->dev[i]);
+			err = write_device(b, &r->dev[i], r->v);
 	}
 	if (!err)
-		err = chs_buf_printf(b, "],\"generations\":{\"billing\":%u,\"clinical\":%u},"
-				     "\"org\":\"%s\",\"seq\":%llu,\"v\":%d}",
+		err = chs_buf_printf(b, "],\"generations\":{\"billing\":%u,\"clinical\":%u},",
 				     (unsigned)r->gen[CHS_COMPARTMENT_BILLING],
-				     (unsigned)r->gen[CHS_COMPARTMENT_CLINICAL], r->org,
-				     (unsigned long long)r->seq, ROSTER_VERSION);
+				     (unsigned)r->gen[CHS_COMPARTMENT_CLINICAL]);
+	if (!err && r->v >= 2)
+		err = chs_buf_puts(b, "\"handover\":");
+	if (!err && r->v >= 2)
+		err = r->has_handover ? put_hex(b, r->handover, CHS_SIGNATURE_BYTES)
+				      : chs_buf_puts(b, "null");
+	if (!err && r->v >= 2)
+		err = chs_buf_puts(b, ",");
+	if (!err)
+		err = chs_buf_printf(b, "\"org\":\"%s\",\"seq\":%llu,\"v\":%d}", r->org,
+				     (unsigned long long)r->seq, r->v);
 	return err;
 }
 
@@ -383,35 +573,35 @@ static int uint_of(json_t *o, const char *key, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int parse_keys(json_t *o, chs_roster_device *d)
+static int parse_keys(json_t *o, const char *name, chs_roster_key **keys, size_t *nkeys)
 {
-	json_t *keys = json_object_get(o, "keys"), *list, *k;
+	json_t *all = json_object_get(o, name), *list, *k;
 	size_t i;
 	int c;
 
-	if (!json_is_object(keys))
+	if (!json_is_object(all))
 		return -1;
 	for (c = 0; c < CHS_NCOMPARTMENTS; c++) {
-		list = json_object_get(keys, comp_names[c]);
+		list = json_object_get(all, comp_names[c]);
 		if (!json_is_array(list) || json_array_size(list) > CHS_MAX_GENERATIONS)
 			return -1;
 		if (json_array_size(list) &&
-		    !(d->keys[c] = calloc(json_array_size(list), sizeof(*d->keys[c]))))
+		    !(keys[c] = calloc(json_array_size(list), sizeof(*keys[c]))))
 			return -1;
 		json_array_foreach(list, i, k) {
 			uint64_t gen;
 
 			if (uint_of(k, "gen", CHS_MAX_GENERATIONS, &gen) < 0 || gen == 0 ||
-			    hex_of(k, "sealed", d->keys[c][i].sealed, SEALED_BYTES) < 0)
+			    hex_of(k, "sealed", keys[c][i].sealed, SEALED_BYTES) < 0)
 				return -1;
-			d->keys[c][i].gen = (uint32_t)gen;
-			d->nkeys[c] = i + 1;
+			keys[c][i].gen = (uint32_t)gen;
+			nkeys[c] = i + 1;
 		}
 	}
 	return 0;
 }
 
-static int parse_device(json_t *o, chs_roster_device *d)
+static int parse_device(json_t *o, chs_roster_device *d, int v)
 {
 	const char *id = json_string_value(json_object_get(o, "device"));
 	const char *site = json_string_value(json_object_get(o, "site"));
@@ -432,7 +622,12 @@ static int parse_device(json_t *o, chs_roster_device *d)
 		if (uint_of(rev, "after", (uint64_t)1 << 53, &d->revoked_after) < 0)
 			return -1;
 	}
-	return parse_keys(o, d);
+	if (v >= 2 && !json_is_null(json_object_get(o, "admin"))) {
+		if (hex_of(o, "admin", d->admin_sealed, ADMIN_SEALED_BYTES) < 0)
+			return -1;
+		d->admin = 1;
+	}
+	return parse_keys(o, "keys", d->keys, d->nkeys);
 }
 
 static int parse_roster(chs_roster *r, json_t *o)
@@ -443,12 +638,21 @@ static int parse_roster(chs_roster *r, json_t *o)
 	size_t i;
 	int c;
 
-	if (uint_of(o, "v", 1000, &v) < 0 || v != ROSTER_VERSION || !org ||
+	if (uint_of(o, "v", 1000, &v) < 0 || v < 1 || v > ROSTER_VERSION || !org ||
 	    !chs_sync__is_hex(org, 32) || hex_of(o, "admin", r->admin, CHS_SIGN_PK_BYTES) < 0 ||
 	    uint_of(o, "seq", (uint64_t)1 << 53, &r->seq) < 0 || !json_is_array(devs) ||
 	    !json_is_object(gens))
 		return -1;
 	memcpy(r->org, org, 33);
+	r->v = (int)v;
+	/* a version 1 roster holds none of these: re-encoding would differ */
+	if (v >= 2 && parse_keys(o, "admin_keys", r->akeys, r->nakeys) < 0)
+		return -1;
+	if (v >= 2 && !json_is_null(json_object_get(o, "handover"))) {
+		if (hex_of(o, "handover", r->handover, CHS_SIGNATURE_BYTES) < 0)
+			return -1;
+		r->has_handover = 1;
+	}
 	for (c = 0; c < CHS_NCOMPARTMENTS; c++) {
 		if (uint_of(gens, comp_names[c], CHS_MAX_GENERATIONS, &g) < 0)
 			return -1;
@@ -458,7 +662,7 @@ static int parse_roster(chs_roster *r, json_t *o)
 		return -1;
 	json_array_foreach(devs, i, d) {
 		r->ndev = i + 1;
-		if (!json_is_object(d) || parse_device(d, &r->dev[i]) < 0)
+		if (!json_is_object(d) || parse_device(d, &r->dev[i], r->v) < 0)
 			return -1;
 	}
 	return 0;
@@ -516,6 +720,11 @@ const unsigned char *chs_roster_admin(const chs_roster *r)
 	return r->admin;
 }
 
+int chs_roster_version(const chs_roster *r)
+{
+	return r->v;
+}
+
 uint32_t chs_roster_generation(const chs_roster *r, int compartment)
 {
 	return compartment >= 0 && compartment < CHS_NCOMPARTMENTS ? r->gen[compartment] : 0;
@@ -549,4 +758,65 @@ int chs_roster_open_key(const chs_roster *r, const chs_identity *me, int compart
 						   SEALED_BYTES);
 	return chs_error_set(CHS_EDENIED, "this device holds no %s key of generation %u",
 			     comp_names[compartment], (unsigned)gen);
+}
+
+int chs_roster_open_admin(const chs_roster *r, const chs_identity *me, chs_identity **out)
+{
+	const chs_roster_device *d;
+	unsigned char *sk = NULL;
+	char id[33];
+	int err;
+
+	*out = NULL;
+	chs_identity_device_id(me, id);
+	if (!(d = find(r, id)) || !d->admin || d->revoked)
+		return CHS_ENOTFOUND;
+	if (!(sk = chs_secret_alloc(CHS_SIGN_SK_BYTES)))
+		return nomem();
+	if ((err = chs_identity_unseal(me, sk, d->admin_sealed, ADMIN_SEALED_BYTES)) == 0 &&
+	    (err = chs_identity_from_secret(out, sk)) == 0 &&
+	    !chs_equal(chs_identity_public(*out), r->admin, CHS_SIGN_PK_BYTES)) {
+		chs_identity_free(*out);
+		*out = NULL;
+		err = chs_error_set(CHS_EDAMAGED, "the admin key the roster seals to this device"
+				    " is not the roster's admin key");
+	}
+	chs_secret_free(sk);
+	return err;
+}
+
+int chs_roster_open_admin_keys(const chs_roster *r, const chs_identity *admin,
+			       chs_keyring *out)
+{
+	size_t k;
+	int c, err = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (r->v < 2)
+		return chs_error_set(CHS_EDENIED, "a version 1 roster seals no data keys to the"
+				     " admin key");
+	if (!chs_equal(chs_identity_public(admin), r->admin, CHS_SIGN_PK_BYTES))
+		return chs_error_set(CHS_EDENIED, "that is not the roster's admin key");
+	for (c = 0; c < CHS_NCOMPARTMENTS && !err; c++) {
+		if (r->nakeys[c] != r->gen[c])
+			err = chs_error_set(CHS_EDAMAGED, "the roster seals %zu %s keys to the admin"
+					    " key, not %u", r->nakeys[c], comp_names[c],
+					    (unsigned)r->gen[c]);
+		for (k = 0; k < r->nakeys[c] && !err; k++) {
+			if (r->akeys[c][k].gen != k + 1) {
+				err = chs_error_set(CHS_EDAMAGED, "the roster's admin keys are out of order");
+				break;
+			}
+			if (!(out->key[c][k] = chs_secret_alloc(CHS_KEY_BYTES)))
+				err = nomem();
+			else
+				out->gen[c] = (uint32_t)k + 1;
+			if (!err)
+				err = chs_identity_unseal(admin, out->key[c][k], r->akeys[c][k].sealed,
+							  SEALED_BYTES);
+		}
+	}
+	if (err)
+		chs_keyring_dispose(out);
+	return err;
 }

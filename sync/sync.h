@@ -320,6 +320,10 @@ typedef struct chs_roster_device {
 	uint64_t revoked_after; /* its last accepted batch (device seq) */
 	chs_roster_key *keys[CHS_NCOMPARTMENTS]; /* sealed to this device */
 	size_t nkeys[CHS_NCOMPARTMENTS];
+	/* an admin device (roster version 2): the admin key's secret half,
+	 * sealed to this device */
+	int admin;
+	unsigned char admin_sealed[CHS_SIGN_SK_BYTES + CHS_SEAL_OVERHEAD];
 } chs_roster_device;
 
 typedef struct chs_roster chs_roster;
@@ -342,6 +346,35 @@ int chs_roster_revoke(chs_roster *r, chs_keyring *kr, const char device[33],
  * `admin` is the roster's admin key. */
 int chs_roster_sign(const chs_roster *r, const chs_identity *admin, chs_buf *out,
 		    unsigned char sig[CHS_SIGNATURE_BYTES]);
+/* Make enrolled device `device` an admin device: the secret half of
+ * `admin` (the roster's admin key) is sealed to it (admin NULL: it is no
+ * longer one). CHS_EINVALID for a role that does not read every
+ * compartment (what a role may not read never reaches its store) or a
+ * revoked device, CHS_ENOTFOUND for a device not on the roster. */
+int chs_roster_set_admin(chs_roster *r, const char device[33], const chs_identity *admin);
+/* A new admin key for the roster (after an admin device was revoked):
+ * its secret sealed to every remaining admin device, the data keys of
+ * `kr` sealed to it, and the old key `old`'s handover signature naming
+ * it, so a store that trusts `old` can trust the new key (see
+ * chs_roster_follows). The new key comes back in *out (to free). */
+int chs_roster_rotate_admin(chs_roster *r, const chs_keyring *kr, const chs_identity *old,
+			    chs_identity **out);
+/* 0 if roster `r` may follow roster `before`: the same organisation, and
+ * signed by the same admin key or by a new one that `before`'s key handed
+ * over to. CHS_EDAMAGED otherwise. Seq order is the caller's check. */
+int chs_roster_follows(const chs_roster *before, const chs_roster *r);
+/* As chs_roster_follows, when only the previous admin key is known. */
+int chs_roster_follows_key(const unsigned char before_admin[CHS_SIGN_PK_BYTES],
+			   const chs_roster *r);
+/* The admin key, unsealed by admin device `me` (*out to free).
+ * CHS_ENOTFOUND when the roster does not make `me` an admin device. */
+int chs_roster_open_admin(const chs_roster *r, const chs_identity *me, chs_identity **out);
+/* Every generation of every data key, as the roster seals them to its
+ * admin key, opened with `admin` (that key): the key ring an admin store
+ * holds, from the newest roster alone. CHS_EDENIED for a version 1
+ * roster or another key, CHS_EDAMAGED when a generation is missing. */
+int chs_roster_open_admin_keys(const chs_roster *r, const chs_identity *admin,
+			       chs_keyring *out);
 /* Parse a roster and check it is canonical and signed by the admin key it
  * names (CHS_EDAMAGED otherwise). Whether that admin key is the
  * organisation's is the caller's check (chs_roster_admin). */
@@ -350,6 +383,9 @@ int chs_roster_parse(chs_roster **out, const char *text, size_t len,
 uint64_t chs_roster_seq(const chs_roster *r);
 const char *chs_roster_org(const chs_roster *r);
 const unsigned char *chs_roster_admin(const chs_roster *r);
+/* 1 or 2 (the format, sync/roster.c): 2 names its admin devices, seals
+ * the data keys to the admin key too and may carry a handover. */
+int chs_roster_version(const chs_roster *r);
 uint32_t chs_roster_generation(const chs_roster *r, int compartment);
 size_t chs_roster_count(const chs_roster *r);
 const chs_roster_device *chs_roster_at(const chs_roster *r, size_t i);

@@ -15,7 +15,8 @@
  *   refs/chartsync/blobs/<device id> (attachment chunks) are taken;
  * - the roster first, since device refs are judged against it: each new
  *   roster commit is signed by the admin key of the roster before it (the
- *   first roster ever pushed pins its own), its seq grows and its
+ *   first roster ever pushed pins its own) or by a new admin key that key
+ *   handed over to (chs_roster_follows), its seq grows and its
  *   organisation stays the same;
  * - each new batch commit passes chs_batch_accept() against that roster:
  *   the device is on it (and not past its revocation pin), the commit and
@@ -154,6 +155,11 @@ static int check_successor(const chs_roster *before, const chs_roster *r)
 		return chs_error_set(CHS_EDENIED, "the roster is for organisation %s, the "
 				     "archive's is for %s", chs_roster_org(r),
 				     chs_roster_org(before));
+	/* signed by the admin key of the roster before, or by a new key that
+	 * one handed over to (an admin device was revoked) */
+	if (chs_roster_follows(before, r) < 0)
+		return chs_error_wrap(CHS_EDENIED, "roster %llu",
+				      (unsigned long long)chs_roster_seq(r));
 	if (chs_roster_seq(r) <= chs_roster_seq(before))
 		return chs_error_set(CHS_EDENIED, "roster %llu is not newer than roster %llu "
 				     "(fetch the archive's roster and change that one)",
@@ -165,7 +171,6 @@ static int check_successor(const chs_roster *before, const chs_roster *r)
 /* One new roster commit, after `prev` ("" for the first ever). */
 static int accept_roster_commit(hook *h, const char *oid, const char *prev)
 {
-	const unsigned char *admin = h->roster ? chs_roster_admin(h->roster) : NULL;
 	chs_git_commit *c = NULL;
 	chs_roster *r = NULL;
 	int err;
@@ -175,7 +180,7 @@ static int accept_roster_commit(hook *h, const char *oid, const char *prev)
 		goto done;
 	}
 	if ((err = check_link(c, prev, "roster's history")) < 0 ||
-	    (err = chs_roster_from_commit(&r, c, admin)) < 0 ||
+	    (err = chs_roster_from_commit(&r, c, NULL)) < 0 ||
 	    (err = check_successor(h->roster, r)) < 0)
 		goto done;
 	chs_roster_free(h->roster);

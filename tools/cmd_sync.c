@@ -52,9 +52,11 @@ static const char sync_help[] =
 	"--json keys: roster, devices, batches_in, changes_in, batches_out and\n"
 	"changes_out (prepared for the archive by this sync), batches_sent and\n"
 	"changes_sent (received by the archive), chunks_in, attachments_in,\n"
-	"chunks_out (1 MiB each), pushed, tampering (events recorded), refused,\n"
-	"and problems when something was refused; own_batches_in and renumbered\n"
-	"(a store behind its own history, see below).\n"
+	"chunks_out (1 MiB each), pushed, tampering (events recorded),\n"
+	"roster_edits_reapplied (this admin store's roster edits made again on\n"
+	"top of another admin store's), refused, and problems when something\n"
+	"was refused; own_batches_in and renumbered (a store behind its own\n"
+	"history, see below).\n"
 	"\n"
 	"A store restored from a backup is behind its own device's history: the\n"
 	"device sent batches after the backup. Its first sync fetches them back\n"
@@ -93,6 +95,10 @@ static int print_report(const chs_sync_report *r, int json)
 		printf("this store was behind its own history (restored from a backup?): %zu of its"
 		       " batches came back from the archive; %zu made here meanwhile go after them\n",
 		       r->own_batches_in, r->renumbered);
+	if (r->roster_edits_reapplied)
+		printf("another admin store changed the roster first: this store's %zu roster"
+		       " edit%s made again on top of it\n", r->roster_edits_reapplied,
+		       r->roster_edits_reapplied == 1 ? " was" : "s were");
 	if (r->attachments_in || r->chunks_out)
 		printf("attachments: %zu received; %zu MiB of scans sent\n", r->attachments_in,
 		       r->chunks_out);
@@ -116,6 +122,7 @@ static void report_from_json(chs_sync_report *r, json_t *o)
 	r->attachments_in = N("attachments_in");
 	r->chunks_out = N("chunks_out");
 	r->tampering = N("tampering");
+	r->roster_edits_reapplied = N("roster_edits_reapplied");
 	r->refused = N("refused");
 	r->own_batches_in = N("own_batches_in");
 	r->renumbered = N("renumbered");
@@ -427,6 +434,7 @@ int cmd_org(cli_ctx *ctx, int argc, char **argv)
 static const char device_help[] =
 	"usage: chartsync device request [--json]\n"
 	"       chartsync device enroll REQUEST --site NAME --role clinic|billing|archivist\n"
+	"                               [--admin]\n"
 	"       chartsync device revoke ID\n"
 	"       chartsync device list [--json]\n"
 	"       chartsync device allowed-signers\n"
@@ -438,10 +446,17 @@ static const char device_help[] =
 	"billing records only. 'device revoke' (admin) stops a device: its\n"
 	"batches after the last one the admin's store received are refused,\n"
 	"and what is written afterwards uses new keys it never gets.\n"
+	"--admin (admins only) makes the new device an admin device: it holds\n"
+	"the organisation's admin key too, after its first sync, so a lost\n"
+	"admin laptop is not an emergency. Only a clinic or an archivist may be\n"
+	"one. Revoking an admin device also gives the organisation a new admin\n"
+	"key (recovery kits made before then no longer recover it).\n"
+	"'list' marks admin devices.\n"
 	"'allowed-signers' prints the file for git log --show-signature.\n";
 
 typedef struct device_args {
 	const char *site, *role;
+	int admin;
 } device_args;
 
 static int device_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
@@ -449,6 +464,10 @@ static int device_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 	device_args *a = payload;
 	chs_role role;
 
+	if (c == 'A') {
+		a->admin = 1;
+		return 0;
+	}
 	if (c == 's')
 		a->site = arg;
 	else if (c == 'r')
@@ -510,24 +529,51 @@ static int device_enroll(cli_ctx *ctx, chs_store *s, const char *arg, const devi
 
 	if ((err = read_request(arg, &req)) < 0)
 		return cli_fail(err);
-	err = chs_device_enroll(s, req, a->site, a->role, device);
+	err = chs_device_enroll_admin(s, req, a->site, a->role, a->admin, device);
 	free(req);
 	if (err < 0)
 		return cli_fail(err);
-	snprintf(done, sizeof(done), "enrolled device %s", device);
+	snprintf(done, sizeof(done), "enrolled device %s%s", device,
+		 a->admin ? " as an admin device" : "");
 	return publish(ctx, s, done);
+}
+
+/* 1 when the roster this store holds makes `device` an admin device. */
+static int was_admin(chs_store *s, const char *device)
+{
+	chs_device_roster *r = NULL;
+	size_t i;
+	int yes = 0;
+
+	if (chs_device_list(&r, s) < 0) {
+		chs_error_clear();
+		return 0;
+	}
+	for (i = 0; i < chs_device_roster_count(r); i++) {
+		const chs_device_info *d = chs_device_roster_get(r, i);
+
+		if (strncmp(d->device, device, strlen(device)) == 0 && d->admin)
+			yes = 1;
+	}
+	chs_device_roster_free(r);
+	return yes;
 }
 
 static int device_revoke(cli_ctx *ctx, chs_store *s, const char *id)
 {
 	char device[33], done[128];
 	uint64_t after;
-	int err;
+	int admin = was_admin(s, id), err;
 
 	if ((err = chs_device_revoke(s, id, device, &after)) < 0)
 		return cli_fail(err);
 	snprintf(done, sizeof(done), "revoked device %s after its batch %llu", device,
 		 (unsigned long long)after);
+	if (admin)
+		printf("device %s was an admin device: the organisation has a new admin key,"
+		       " sealed to the remaining admin devices. Recovery kits made before now"
+		       " no longer recover the organisation: make a new one"
+		       " ('chartsync org recovery-kit')\n", device);
 	return publish(ctx, s, done);
 }
 
@@ -540,6 +586,8 @@ static void print_devices(const chs_device_roster *r)
 
 		printf("%s  %-9s %s%s", cli_safe(d->device), cli_safe(d->role), cli_safe(d->site),
 		       d->self ? "  (this store)" : "");
+		if (d->admin)
+			printf("  admin");
 		if (d->revoked)
 			printf("  revoked after batch %lld", (long long)d->revoked_after);
 		putchar('\n');
@@ -600,13 +648,14 @@ int cmd_device(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "site", required_argument, NULL, 's' },
-		{ "role", required_argument, NULL, 'r' }, OPT_JSON, CLI_COMMON_OPTS, OPT_END
+		{ "role", required_argument, NULL, 'r' },
+		{ "admin", no_argument, NULL, 'A' }, OPT_JSON, CLI_COMMON_OPTS, OPT_END
 	};
 	static const struct { const char *verb; int nargs, enroll; } verbs[] = {
 		{ "request", 0, 0 }, { "enroll", 1, 1 }, { "revoke", 1, 0 },
 		{ "list", 0, 0 }, { "allowed-signers", 0, 0 },
 	};
-	device_args a = { NULL, NULL };
+	device_args a = { NULL, NULL, 0 };
 	size_t v;
 	int i;
 
@@ -624,8 +673,8 @@ int cmd_device(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage(ctx, "unknown 'device' command '%s'", argv[i]);
 	if (argc - i - 1 != verbs[v].nargs)
 		return cli_usage(ctx, "wrong arguments for 'device %s'", argv[i]);
-	if (!verbs[v].enroll && (a.site || a.role))
-		return cli_usage(ctx, "--site and --role go with 'device enroll'");
+	if (!verbs[v].enroll && (a.site || a.role || a.admin))
+		return cli_usage(ctx, "--site, --role and --admin go with 'device enroll'");
 	if (verbs[v].enroll && (!a.site || !a.role))
 		return cli_usage(ctx, "'device enroll' needs --site NAME and --role ROLE");
 	return device_run(ctx, argv[i], argv + i + 1, &a);

@@ -134,6 +134,7 @@ static json_t *device(chs_json_doc *d, const chs_device_info *v)
 	chs_json__set(d, o, "site", json_string(v->site));
 	chs_json__set(d, o, "role", json_string(v->role));
 	chs_json__set(d, o, "self", json_boolean(v->self));
+	chs_json__set(d, o, "admin", json_boolean(v->admin));
 	chs_json__set(d, o, "revoked_after", v->revoked ? json_integer((json_int_t)v->revoked_after)
 					       : json_null());
 	return o;
@@ -205,6 +206,8 @@ int chs_json_sync_report(char **out, const chs_sync_report *r)
 	chs_json__set(&d, o, "chunks_out", json_integer((json_int_t)r->chunks_out));
 	chs_json__set(&d, o, "pushed", json_boolean(r->pushed));
 	chs_json__set(&d, o, "tampering", json_integer((json_int_t)r->tampering));
+	chs_json__set(&d, o, "roster_edits_reapplied",
+		      json_integer((json_int_t)r->roster_edits_reapplied));
 	chs_json__set(&d, o, "refused", json_integer((json_int_t)r->refused));
 	chs_json__set(&d, o, "own_batches_in", json_integer((json_int_t)r->own_batches_in));
 	chs_json__set(&d, o, "renumbered", json_integer((json_int_t)r->renumbered));

@@ -828,23 +828,6 @@ static int on_roster(chs_store *s, int *yes)
 	return err;
 }
 
-/* The organisation's roster continues in this store's mirror from the
- * archive's tip: the admin's next roster is committed on top of it. */
-static int continue_roster(chs_store *s, const char tip[41])
-{
-	char *path = chs_util__path(s->dir, "git");
-	chs_git *g = NULL;
-	int err;
-
-	if (!path)
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	if ((err = chs_git_open(&g, path)) == 0)
-		err = chs_git_ref_start(g, CHS_ROSTER_REF, tip);
-	chs_git_free(g);
-	free(path);
-	return err;
-}
-
 /* Where the recovered store goes: its archive (--archive, else
  * remote.url) and its site (--site, else terminal.name), both checked
  * before anything is written. */
@@ -911,8 +894,7 @@ static int recover_with(chs_store *s, const chs_buf *blob, const chs_recover_opt
 	/* 3: the secrets, and this store on the roster */
 	if ((err = on_roster(s, &yes)) < 0 ||
 	    (err = chs_replicate__admin_import(s, blob->ptr, blob->len)) < 0 ||
-	    (!yes && (err = chs_replicate__admin_edit(s, enroll_self, site)) < 0) ||
-	    (err = continue_roster(s, tip)) < 0)
+	    (!yes && (err = chs_replicate__admin_edit(s, enroll_self, site)) < 0))
 		goto done;
 	/* 4: published, and everything this archivist reads fetched */
 	if ((err = chs_store_sync(s, o->sync, &rep)) < 0) {

@@ -229,6 +229,39 @@ static int roster_sign_save(chs_store *s, const chs_roster *r, const admin_secre
 	return err;
 }
 
+/* The roster says which devices are admin devices: an admin store's own
+ * device is one (a roster from before version 2, or the first admin's,
+ * learns it at the next edit). Not a device whose role may not be one. */
+static int mark_self(chs_store *s, chs_roster *r, const admin_secrets *a)
+{
+	const chs_roster_device *d = chs_roster_find(r, s->device_id);
+	int c;
+
+	if (!d || d->revoked || d->admin)
+		return 0;
+	for (c = 0; c < CHS_NCOMPARTMENTS; c++)
+		if (!chs_role_reads(d->role, c))
+			return 0;
+	return chs_roster_set_admin(r, s->device_id, a->admin);
+}
+
+/* Sign and save an edited roster with the secrets it left, inside the
+ * caller's transaction; the pin follows a rotated admin key. */
+static int edit_save(chs_store *s, chs_roster *r, const admin_secrets *a)
+{
+	unsigned char pinned[CHS_SIGN_PK_BYTES];
+	char org[33];
+	int err;
+
+	if ((err = mark_self(s, r, a)) < 0 || (err = secrets_save(s, a)) < 0 ||
+	    (err = roster_sign_save(s, r, a)) < 0 ||
+	    (err = chs_store__org_pinned(s, org, pinned)) < 0)
+		return err;
+	if (!chs_equal(pinned, chs_identity_public(a->admin), CHS_SIGN_PK_BYTES))
+		err = chs_store__org_repin(s, chs_identity_public(a->admin));
+	return err;
+}
+
 /* ------------------------------------------------------------------ */
 /* org init                                                             */
 
@@ -263,9 +296,11 @@ static int org_create(chs_store *s, const char *archive, const char *site)
 	chs_hex(org, raw, sizeof(raw));
 	if ((err = chs_identity_new(&a.admin)) < 0 || (err = chs_keyring_init(&a.kr)) < 0 ||
 	    (err = chs_roster_new(&r, org, chs_identity_public(a.admin), &a.kr)) < 0 ||
-	    /* the admin's own store is the first device: an archivist */
+	    /* the admin's own store is the first device: an archivist, and
+	     * the first admin device */
 	    (err = chs_roster_enroll(r, &a.kr, chs_identity_public(s->identity), site,
-				     CHS_ROLE_ARCHIVIST)) < 0)
+				     CHS_ROLE_ARCHIVIST)) < 0 ||
+	    (err = chs_roster_set_admin(r, s->device_id, a.admin)) < 0)
 		goto done;
 	if ((err = chs_store__begin(s)) < 0)
 		goto done;
@@ -366,8 +401,7 @@ int chs_replicate__admin_edit(chs_store *s, chs_roster_edit_fn edit, void *arg)
 	if ((err = chs_store__begin(s)) < 0)
 		return err;
 	if ((err = secrets_load(s, &a)) < 0 || (err = chs_store__roster_load(s, &r, NULL)) < 0 ||
-	    (err = edit(s, r, &a, arg)) < 0 || (err = secrets_save(s, &a)) < 0 ||
-	    (err = roster_sign_save(s, r, &a)) < 0) {
+	    (err = edit(s, r, &a, arg)) < 0 || (err = edit_save(s, r, &a)) < 0) {
 		chs_store__rollback(s);
 		goto done;
 	}
@@ -382,6 +416,7 @@ typedef struct enroll_arg {
 	unsigned char pk[CHS_SIGN_PK_BYTES];
 	const char *site;
 	chs_role role;
+	int admin; /* an admin device: the admin key sealed to it too */
 } enroll_arg;
 
 static int do_enroll(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
@@ -395,11 +430,19 @@ static int do_enroll(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
 	err = chs_roster_enroll(r, &a->kr, e->pk, e->site, e->role);
 	if (err == CHS_EEXISTS)
 		return chs_error_set(CHS_EEXISTS, "device %s is enrolled already", dev);
+	if (err == 0 && e->admin)
+		err = chs_roster_set_admin(r, dev, a->admin);
 	return err;
 }
 
 int chs_device_enroll(chs_store *s, const char *request, const char *site,
 		      const char *role, char device[33])
+{
+	return chs_device_enroll_admin(s, request, site, role, 0, device);
+}
+
+int chs_device_enroll_admin(chs_store *s, const char *request, const char *site,
+			    const char *role, int admin, char device[33])
 {
 	enroll_arg e;
 	int err;
@@ -416,6 +459,7 @@ int chs_device_enroll(chs_store *s, const char *request, const char *site,
 	if ((err = chs_site_check(site)) < 0)
 		return err;
 	e.site = site;
+	e.admin = admin != 0;
 	chs_device_id_of(e.pk, device);
 	return chs_replicate__admin_edit(s, do_enroll, &e);
 }
@@ -447,7 +491,10 @@ typedef struct revoke_arg {
 	const char *prefix;
 	char device[33];
 	uint64_t after;
+	int rotated; /* it was an admin device: the admin key rotated */
 } revoke_arg;
+
+static int rotate_admin(chs_roster *r, admin_secrets *a);
 
 static int do_revoke(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
 {
@@ -463,12 +510,30 @@ static int do_revoke(chs_store *s, chs_roster *r, admin_secrets *a, void *arg)
 	if (strcmp(d->device, s->device_id) == 0)
 		return chs_error_set(CHS_EINVALID, "the admin's own store cannot revoke itself");
 	memcpy(v->device, d->device, 33);
+	v->rotated = d->admin;
 	/* pin the last batch this store accepted from it: anything later,
 	 * whatever its timestamp, is refused everywhere */
 	if ((err = chs_records__progress_seq(s, v->device, &after)) < 0)
 		return err;
 	v->after = (uint64_t)after;
-	return chs_roster_revoke(r, &a->kr, v->device, v->after);
+	if ((err = chs_roster_revoke(r, &a->kr, v->device, v->after)) < 0 || !v->rotated)
+		return err;
+	return rotate_admin(r, a);
+}
+
+/* An admin device was revoked: it holds the admin key, so the
+ * organisation gets a new one (sealed to the remaining admin devices,
+ * handed over by the old one), and keeps it from now on. */
+static int rotate_admin(chs_roster *r, admin_secrets *a)
+{
+	chs_identity *fresh = NULL;
+	int err;
+
+	if ((err = chs_roster_rotate_admin(r, &a->kr, a->admin, &fresh)) < 0)
+		return err;
+	chs_identity_free(a->admin);
+	a->admin = fresh;
+	return 0;
 }
 
 int chs_device_revoke(chs_store *s, const char *prefix, char device[33], uint64_t *after)
@@ -549,6 +614,7 @@ static int device_entry_of(device_entry *e, const chs_roster_device *d, const ch
 	e->info.self = strcmp(d->device, self) == 0;
 	e->info.revoked = d->revoked != 0;
 	e->info.revoked_after = d->revoked ? d->revoked_after : 0;
+	e->info.admin = d->admin != 0;
 	return 0;
 }
 
@@ -629,6 +695,265 @@ done:
 }
 
 /* ------------------------------------------------------------------ */
+/* An accepted roster and the admin's secrets                           */
+
+/* Whether `held` (this store's admin key, if any) is still the roster's. */
+static int holds_roster_key(chs_store *s, const chs_roster *r, admin_secrets *held)
+{
+	int yes, err;
+
+	if ((err = chs_store__org_admin(s, &yes)) < 0 || !yes)
+		return err;
+	if ((err = secrets_load(s, held)) < 0)
+		return err;
+	return chs_equal(chs_identity_public(held->admin), chs_roster_admin(r),
+			 CHS_SIGN_PK_BYTES);
+}
+
+int chs_replicate__admin_adopt(chs_store *s, const chs_roster *r)
+{
+	const chs_roster_device *me = chs_roster_find(r, s->device_id);
+	admin_secrets a, held;
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	memset(&held, 0, sizeof(held));
+	if (chs_roster_version(r) < 2)
+		return 0; /* names no admin devices: the one admin store keeps its own */
+	if (me && me->revoked)
+		return chs_store__org_secret_drop(s);
+	err = chs_roster_open_admin(r, s->identity, &a.admin);
+	if (err == CHS_ENOTFOUND) {
+		/* not an admin device: a store that holds the roster's key all the
+		 * same (a recovered one) keeps it; a key rotated away is dropped */
+		chs_error_clear();
+		if ((err = holds_roster_key(s, r, &held)) <= 0) {
+			secrets_dispose(&held);
+			return err < 0 ? err : chs_store__org_secret_drop(s);
+		}
+		a.admin = held.admin;
+		held.admin = NULL;
+		err = 0;
+	}
+	/* the key ring as the roster seals it to the admin key: every
+	 * generation, whichever admin store made it */
+	if (err == 0 && (err = chs_roster_open_admin_keys(r, a.admin, &a.kr)) == 0)
+		err = secrets_save(s, &a);
+	secrets_dispose(&held);
+	secrets_dispose(&a);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Two admin stores editing at once                                     */
+
+/*
+ * Two admin stores may edit the roster while apart: the archive takes the
+ * first one's roster and refuses the second's (fast-forward only). The
+ * second store's edits are not lost: when it accepts a roster from the
+ * archive while it holds rosters it has not published, it keeps what
+ * each edit meant (the difference between its newest roster and the last
+ * one it published: devices enrolled, with site, role and admin mark;
+ * devices revoked, with their pins; admin marks given), drops those
+ * rosters, takes the archive's, and makes the same edits again on top of
+ * it, signed, to be published; all in the accepting transaction. An edit
+ * that no longer applies (the device is enrolled or revoked already) is
+ * reported.
+ */
+enum { EDIT_ENROLL, EDIT_REVOKE, EDIT_ADMIN };
+
+typedef struct roster_edit {
+	int kind;
+	char device[33];
+	unsigned char pk[CHS_SIGN_PK_BYTES];
+	char *site;
+	chs_role role;
+	int admin;
+	uint64_t after;
+} roster_edit;
+
+typedef struct roster_edits {
+	roster_edit *v;
+	size_t n, cap;
+} roster_edits;
+
+static void edits_dispose(roster_edits *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		free(e->v[i].site);
+	free(e->v);
+	memset(e, 0, sizeof(*e));
+}
+
+static int edit_add(roster_edits *e, int kind, const chs_roster_device *d)
+{
+	roster_edit *x;
+	int err;
+
+	if ((err = CHS_ARRAY_GROW(e->v, e->cap, e->n + 1)) < 0)
+		return err;
+	x = &e->v[e->n];
+	memset(x, 0, sizeof(*x));
+	x->kind = kind;
+	memcpy(x->device, d->device, 33);
+	memcpy(x->pk, d->key, CHS_SIGN_PK_BYTES);
+	x->role = d->role;
+	x->admin = d->admin;
+	x->after = d->revoked_after;
+	if (kind == EDIT_ENROLL && !(x->site = chs_util__strdup(d->site)))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	e->n++;
+	return 0;
+}
+
+/* What `mine` changed against `base`, as edits to make again. */
+static int edits_between(const chs_roster *base, const chs_roster *mine, roster_edits *e)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < chs_roster_count(mine) && err == 0; i++) {
+		const chs_roster_device *d = chs_roster_at(mine, i);
+		const chs_roster_device *b = chs_roster_find(base, d->device);
+
+		if (!b)
+			err = edit_add(e, EDIT_ENROLL, d);
+		if (err == 0 && d->revoked && (!b || !b->revoked))
+			err = edit_add(e, EDIT_REVOKE, d);
+		else if (err == 0 && b && d->admin && !b->admin && !d->revoked)
+			err = edit_add(e, EDIT_ADMIN, d);
+	}
+	return err;
+}
+
+static int load_where(chs_store *s, const char *sql, chs_roster **r)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	*r = NULL;
+	if ((err = chs_store__prepare(s, &st, sql)) < 0)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = chs_roster_parse(r, sqlite3_column_blob(st, 0),
+				       (size_t)sqlite3_column_bytes(st, 0),
+				       sqlite3_column_blob(st, 1));
+	else if (rc != SQLITE_DONE)
+		err = chs_store__sqlerr(s, rc, "reading the roster");
+	chs_store__finish(s, st);
+	return err;
+}
+
+/* This store's unpublished rosters become edits, and go. */
+static int set_aside(chs_store *s, roster_edits *e)
+{
+	chs_roster *base = NULL, *mine = NULL;
+	int err;
+
+	if ((err = load_where(s, "SELECT body, signature FROM rosters WHERE oid IS NULL"
+			      " ORDER BY seq DESC LIMIT 1", &mine)) < 0 || !mine)
+		return err;
+	if ((err = load_where(s, "SELECT body, signature FROM rosters WHERE oid IS NOT NULL"
+			      " ORDER BY seq DESC LIMIT 1", &base)) == 0 && base)
+		err = edits_between(base, mine, e);
+	if (err == 0)
+		err = chs_store__exec(s, "DELETE FROM rosters WHERE oid IS NULL");
+	chs_roster_free(base);
+	chs_roster_free(mine);
+	return err;
+}
+
+static int note_line(chs_buf *notes, const char *fmt, const char *device)
+{
+	int err = chs_buf_printf(notes, fmt, device);
+
+	return err ? err : chs_buf_puts(notes, "\n");
+}
+
+static int apply_edit(chs_roster *r, admin_secrets *a, const roster_edit *x, chs_buf *notes)
+{
+	const chs_roster_device *d = chs_roster_find(r, x->device);
+	int err, was_admin;
+
+	switch (x->kind) {
+	case EDIT_ENROLL:
+		if (d)
+			return note_line(notes, "this store's enrollment of device %s was not"
+					 " made again: another admin store enrolled it already",
+					 x->device);
+		if ((err = chs_roster_enroll(r, &a->kr, x->pk, x->site, x->role)) == 0 && x->admin)
+			err = chs_roster_set_admin(r, x->device, a->admin);
+		return err ? err : 1;
+	case EDIT_REVOKE:
+		if (!d || d->revoked)
+			return note_line(notes, "this store's revocation of device %s was not made"
+					 " again: another admin store revoked it already", x->device);
+		was_admin = d->admin;
+		if ((err = chs_roster_revoke(r, &a->kr, x->device, x->after)) == 0 && was_admin)
+			err = rotate_admin(r, a);
+		return err ? err : 1;
+	default:
+		if (!d || d->revoked || d->admin)
+			return 0;
+		err = chs_roster_set_admin(r, x->device, a->admin);
+		return err ? err : 1;
+	}
+}
+
+/* Make the set-aside edits again on the roster just accepted. */
+static int reapply(chs_store *s, const roster_edits *e, chs_buf *notes, size_t *made)
+{
+	admin_secrets a;
+	chs_roster *r = NULL;
+	size_t i, n = 0;
+	int yes, err;
+
+	memset(&a, 0, sizeof(a));
+	if ((err = chs_store__org_admin(s, &yes)) < 0)
+		return err;
+	if (!yes) {
+		for (i = 0; i < e->n; i++)
+			if ((err = note_line(notes, "this store's roster edit about device %s was"
+					     " dropped: this store is no longer an admin store",
+					     e->v[i].device)) < 0)
+				return err;
+		return 0;
+	}
+	if ((err = secrets_load(s, &a)) < 0 || (err = chs_store__roster_load(s, &r, NULL)) < 0)
+		goto done;
+	for (i = 0; i < e->n && err >= 0; i++)
+		if ((err = apply_edit(r, &a, &e->v[i], notes)) > 0)
+			n++;
+	if (err >= 0 && n > 0)
+		err = edit_save(s, r, &a);
+	*made = n; /* the last rebase stands: each one makes the edits again */
+done:
+	chs_roster_free(r);
+	secrets_dispose(&a);
+	return err < 0 ? err : 0;
+}
+
+int chs_replicate__roster_take(chs_store *s, const chs_roster *r, const chs_git_blob *text,
+			       const chs_git_blob *sig, const char *oid, chs_buf *notes,
+			       size_t *reapplied)
+{
+	roster_edits e;
+	int err;
+
+	memset(&e, 0, sizeof(e));
+	if ((err = set_aside(s, &e)) == 0 &&
+	    (err = chs_store__roster_save(s, (const char *)text->data, text->len, sig->data, oid,
+					  chs_roster_seq(r))) == 0 &&
+	    (err = chs_replicate__admin_adopt(s, r)) == 0 && e.n)
+		err = reapply(s, &e, notes, reapplied);
+	edits_dispose(&e);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
 /* Publishing (the admin's store, during sync)                          */
 
 static int roster_set_oid(chs_store *s, uint64_t seq, const char *oid)
@@ -705,6 +1030,32 @@ static int next_unpublished(chs_store *s, chs_roster **r, uint64_t *seq)
 	return err;
 }
 
+/* The local roster ref goes on from the archive's: a store that became
+ * an admin store never had one, and another admin store's rosters may
+ * have landed since this one's last commit (a commit of its own that the
+ * archive refused is replaced: its edit was applied again on top of the
+ * archive's, chs_replicate__admin_set_aside). */
+static int align_local_roster(chs_git *g)
+{
+	char mine[41], theirs[41];
+	int yes = 0, err;
+
+	if ((err = chs_git_ref(g, FETCHED_ROSTER, theirs)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	if ((err = chs_git_ref(g, CHS_ROSTER_REF, mine)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return chs_git_set_ref(g, CHS_ROSTER_REF, theirs, "");
+	}
+	if (err < 0 || strcmp(mine, theirs) == 0 ||
+	    (err = chs_git_is_ancestor(g, theirs, mine, &yes)) < 0 || yes)
+		return err;
+	return chs_git_set_ref(g, CHS_ROSTER_REF, theirs, mine);
+}
+
 int chs_replicate__publish_rosters(chs_store *s, chs_git *g)
 {
 	admin_secrets a;
@@ -714,7 +1065,8 @@ int chs_replicate__publish_rosters(chs_store *s, chs_git *g)
 	int err;
 
 	memset(&a, 0, sizeof(a));
-	if ((err = next_unpublished(s, &r, &seq)) < 0 || !r)
+	if ((err = align_local_roster(g)) < 0 || (err = next_unpublished(s, &r, &seq)) < 0 ||
+	    !r)
 		return err;
 	if ((err = secrets_load(s, &a)) < 0)
 		goto done;

@@ -133,14 +133,32 @@ static int accept_roster(sync_ctx *x, const char *oid, int64_t *last_seq)
 	char org[33];
 	chs_git_commit *c = NULL;
 	chs_roster *r = NULL;
+	chs_buf notes;
+	char *line, *end;
 	int pinned, err;
 
+	chs_buf_init(&notes, 0);
 	if ((err = chs_store__org_pinned(x->s, org, admin)) < 0 && err != CHS_ENOTFOUND)
 		return err;
 	pinned = err == 0;
+	/* signed by the pinned admin key, or by a new one it handed over to
+	 * (an admin device was revoked): the pin then moves */
 	if ((err = chs_git_read(x->git, oid, &c)) < 0 ||
-	    (err = chs_roster_from_commit(&r, c, pinned ? admin : NULL)) < 0)
+	    (err = chs_roster_from_commit(&r, c, NULL)) < 0)
 		goto done;
+	if (pinned && (err = chs_roster_follows_key(admin, r)) < 0) {
+		/* a store that pinned its key before it took any roster (taken in
+		 * from a recovery kit) starts where that key does: the rosters of
+		 * the keys before it are history it need not hold */
+		if (*last_seq == 0) {
+			chs_error_clear();
+			err = 0;
+			goto done;
+		}
+		err = chs_error_wrap(err, "the archive's roster %llu",
+				     (unsigned long long)chs_roster_seq(r));
+		goto done;
+	}
 	if (pinned && strcmp(chs_roster_org(r), org) != 0) {
 		err = chs_error_set(CHS_EDAMAGED, "the archive's roster belongs to another organisation");
 		goto done;
@@ -156,15 +174,21 @@ static int accept_roster(sync_ctx *x, const char *oid, int64_t *last_seq)
 		goto done;
 	if ((!pinned && (err = chs_store__org_pin(x->s, chs_roster_org(r),
 						  chs_roster_admin(r))) < 0) ||
-	    (err = chs_store__roster_save(x->s, (const char *)c->entries[0].data,
-					  c->entries[0].len, c->entries[1].data, oid,
-					  chs_roster_seq(r))) < 0) {
+	    (pinned && !chs_equal(admin, chs_roster_admin(r), CHS_SIGN_PK_BYTES) &&
+	     (err = chs_store__org_repin(x->s, chs_roster_admin(r))) < 0) ||
+	    (err = chs_replicate__roster_take(x->s, r, &c->entries[0], &c->entries[1], oid,
+					      &notes, &x->rep->roster_edits_reapplied)) < 0) {
 		chs_store__rollback(x->s);
 		goto done;
 	}
 	if ((err = chs_store__commit(x->s)) == 0)
 		*last_seq = (int64_t)chs_roster_seq(r);
+	for (line = notes.ptr; err == 0 && line && *line; line = end + 1) {
+		end = strchr(line, '\n');
+		chs_replicate__sync_note(x, "%.*s", (int)(end - line), line);
+	}
 done:
+	chs_buf_dispose(&notes);
 	chs_roster_free(r);
 	chs_git_commit_free(c);
 	return err;
@@ -291,7 +315,11 @@ int chs_replicate__check_archive(sync_ctx *x)
 		snprintf(why, sizeof(why), "its roster is organisation %s's", chs_roster_org(r));
 		err = not_ours(x, org, why);
 	}
-	else if (!chs_equal(chs_roster_admin(r), admin, CHS_SIGN_PK_BYTES))
+	/* a version 2 roster may be signed by a newer admin key (or, in an
+	 * admin store with a rotation of its own not yet sent, an older one):
+	 * fetch_roster checks each handover key by key */
+	else if (!chs_equal(chs_roster_admin(r), admin, CHS_SIGN_PK_BYTES) &&
+		 chs_roster_version(r) < 2)
 		err = not_ours(x, org, "its roster is not signed by the admin key this store knows");
 done:
 	chs_roster_free(r);

@@ -40,9 +40,18 @@ int chs_device_request(chs_store *s, char **line);
  * role or site (chs_site_check()). */
 int chs_device_enroll(chs_store *s, const char *request, const char *site,
 		      const char *role, char device[33]);
+/* As chs_device_enroll; with `admin` nonzero the device is an admin
+ * device too: the roster seals the admin key to it, and its store
+ * enrolls and revokes once it synced. CHS_EINVALID for a role that does
+ * not read every compartment (billing). */
+int chs_device_enroll_admin(chs_store *s, const char *request, const char *site,
+			    const char *role, int admin, char device[33]);
 /* Admin: revoke a device (an id prefix): its batches after the last one
  * this store accepted are refused everywhere, and new data keys are
- * sealed to the others only. */
+ * sealed to the others only. Revoking an admin device rotates the admin
+ * key as well (sealed to the remaining admin devices, handed over by the
+ * old key): recovery kits made before it no longer recover the
+ * organisation. */
 int chs_device_revoke(chs_store *s, const char *prefix, char device[33],
 		      uint64_t *after);
 /* One device on the roster this store holds. */
@@ -54,6 +63,7 @@ typedef struct chs_device_info {
 	int self;               /* 1 for this store's own device */
 	int revoked;            /* 1 when revoked ... */
 	uint64_t revoked_after; /* ... after this batch of its (0 otherwise) */
+	int admin;              /* 1 for an admin device (it holds the admin key) */
 } chs_device_info;
 
 /* The devices of the roster, in the roster's order: opaque, read with the
@@ -109,6 +119,9 @@ typedef struct chs_sync_report {
 	 * device's batches that came back from the archive, and those made
 	 * here that the archive lacked, renumbered after its last */
 	size_t own_batches_in, renumbered;
+	/* this admin store's roster edits made again on top of another admin
+	 * store's that reached the archive first (published by this sync) */
+	size_t roster_edits_reapplied;
 } chs_sync_report;
 
 /* The archive's tampering that devices saw and their syncs healed: a

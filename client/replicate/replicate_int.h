@@ -119,9 +119,25 @@ void chs_replicate__seen_dispose(chs_replicate_seen *v);
  * archive_event record of this device, in one save. */
 int chs_replicate__record_tampering(sync_ctx *x);
 
-/* ---- org.c ---- */
+/* ---- org.c (pull.c calls it when a roster is accepted) ---- */
 /* The admin's store: commit the saved rosters not yet in git. */
 int chs_replicate__publish_rosters(chs_store *s, chs_git *g);
+/* After roster `r` was accepted, inside the same transaction: a store
+ * whose device it makes an admin device keeps the admin key and the key
+ * ring it seals (an admin store rebuilds its key ring, which another
+ * admin store may have rotated); a store whose device it revoked, or
+ * whose admin key it rotated away, forgets them. Version 1 rosters
+ * change nothing. */
+int chs_replicate__admin_adopt(chs_store *s, const chs_roster *r);
+/* Keep roster `r`, accepted from the archive at commit `oid` (its text
+ * and signature as the commit holds them), inside the caller's
+ * transaction, with chs_replicate__admin_adopt. An admin store's rosters
+ * not yet published (another admin store's landed first) are replaced:
+ * their edits are made again on top of `r`, counted in *reapplied; one
+ * that no longer applies is a line in `notes`. */
+int chs_replicate__roster_take(chs_store *s, const chs_roster *r, const chs_git_blob *text,
+			       const chs_git_blob *sig, const char *oid, chs_buf *notes,
+			       size_t *reapplied);
 
 /* What only an admin store holds, as one blob (secret: wipe it after
  * use): version byte 1, the organisation id (16 bytes), the admin key's

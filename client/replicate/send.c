@@ -601,7 +601,10 @@ int chs_replicate__push(sync_ctx *x)
 		if ((err = chs_replicate__cancelled(x->opts)) < 0 ||
 		    (err = chs_git_fetch(x->git, x->url)) < 0 ||
 		    (err = chs_replicate__check_archive(x)) < 0 ||
-		    (err = chs_replicate__fetch_roster(x)) < 0)
+		    (err = chs_replicate__fetch_roster(x)) < 0 ||
+		    /* another admin store's roster landed: this one's edits,
+		     * made again on top of it, go out instead */
+		    (x->org_admin && (err = chs_replicate__publish_rosters(x->s, x->git)) < 0))
 			return err;
 	}
 	return err;

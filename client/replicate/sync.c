@@ -12,9 +12,11 @@
  *      after step 2, each ref that went missing, went back or was
  *      replaced since becomes a signed archive_event record (tamper.c);
  *   2. accept the roster's new commits: signed by the organisation's
- *      admin key (pinned at the first roster this store saw), each newer
+ *      admin key (pinned at the first roster this store saw; the pin
+ *      moves with a checked handover to a new admin key), each newer
  *      than the last; a roster that moved backwards or sideways is
- *      refused;
+ *      refused; an admin device's store keeps the admin key the roster
+ *      seals to it (org.c);
  *   3. for every other device, walk its ref from where this store last
  *      stopped (table progress): each commit is checked (sync/accept.c),
  *      the compartments this device may read are decrypted (both on a

@@ -125,6 +125,12 @@ int chs_store__roster_save(chs_store *s, const char *body, size_t len,
 int chs_store__org_pinned(chs_store *s, char org[33],
 			  unsigned char admin[CHS_SIGN_PK_BYTES]);
 int chs_store__org_pin(chs_store *s, const char *org, const unsigned char *admin);
+/* The pinned admin key moves to `admin`: a roster that introduced it was
+ * accepted (its handover checked by the caller). */
+int chs_store__org_repin(chs_store *s, const unsigned char *admin);
+/* Forget the admin key and key ring (this device is no longer an admin
+ * device). */
+int chs_store__org_secret_drop(chs_store *s);
 /* 1 when this store holds the organisation's admin key. */
 int chs_store__org_admin(chs_store *s, int *yes);
 /* This device's role on the newest roster (0 when on none), cached. */

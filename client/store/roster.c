@@ -134,6 +134,34 @@ int chs_store__org_pin(chs_store *s, const char *org, const unsigned char *admin
 	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving the organisation");
 }
 
+int chs_store__org_repin(chs_store *s, const unsigned char *admin)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_store__prepare(s, &st, "UPDATE org SET admin = ? WHERE id = 1")) < 0)
+		return err;
+	if ((err = chs_store__bind_blob(s, st, 1, admin, CHS_SIGN_PK_BYTES)) < 0) {
+		chs_store__finish(s, st);
+		return err;
+	}
+	rc = sqlite3_step(st);
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving the organisation");
+}
+
+int chs_store__org_secret_drop(chs_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_store__prepare(s, &st, "DELETE FROM org_secret")) < 0)
+		return err;
+	rc = sqlite3_step(st);
+	chs_store__finish(s, st);
+	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "forgetting the admin key");
+}
+
 int chs_store__org_admin(chs_store *s, int *yes)
 {
 	int64_t n = 0;

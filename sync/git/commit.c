@@ -75,26 +75,6 @@ int chs_git__swap_ref(git_repository *repo, const char *ref, const git_oid *new,
 	return rc;
 }
 
-int chs_git_ref_start(chs_git *g, const char *ref, const char *oid)
-{
-	git_oid id, tip;
-	int has, err;
-
-	CHS_ASSERT_ARG(g);
-	CHS_ASSERT_ARG(ref);
-	CHS_ASSERT_ARG(oid);
-	if (git_oid_fromstr(&id, oid) < 0)
-		return chs_error_set(CHS_EINVALID, "'%s' is not a commit id", oid);
-	if ((err = chs_git__ref_tip(g->repo, ref, &tip, &has)) < 0)
-		return err;
-	if (has)
-		return git_oid_equal(&tip, &id) ? 0
-			: chs_error_set(CHS_EEXISTS, "ref '%s' exists already", ref);
-	if (chs_git__swap_ref(g->repo, ref, &id, NULL, 0, "chartsync start") < 0)
-		return chs_git__fail(CHS_EIO, "starting a ref");
-	return 0;
-}
-
 /* Move `ref` from `old` (or from nothing) to `new`, failing if it moved. */
 static int move_ref(git_repository *repo, const char *ref, const git_oid *new,
 		    const git_oid *old, int has_old)
@@ -119,13 +99,16 @@ int chs_git_set_ref(chs_git *g, const char *ref, const char *oid, const char *ol
 	if (git_oid_fromstr(&new_id, oid) < 0 || git_commit_lookup(&c, g->repo, &new_id) < 0)
 		return chs_git__fail(CHS_ENOTFOUND, "no such commit in the repository");
 	git_commit_free(c);
-	if (old) {
+	if (old && !*old) {
+		has_old = 0;
+		memset(&old_id, 0, sizeof(old_id));
+	} else if (old) {
 		if (git_oid_fromstr(&old_id, old) < 0)
 			return chs_error_set(CHS_EINVALID, "'%s' is not a commit id", old);
 	} else if ((err = chs_git__ref_tip(g->repo, ref, &old_id, &has_old)) < 0) {
 		return err;
 	}
-	return move_ref(g->repo, ref, &new_id, &old_id, old ? 1 : has_old);
+	return move_ref(g->repo, ref, &new_id, &old_id, old ? *old != 0 : has_old);
 }
 
 static pending_ref *pending_of(chs_git *g, const char *ref)

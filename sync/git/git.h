@@ -98,12 +98,6 @@ void chs_git_clear_stale_locks(chs_git *g);
 int chs_git_write_commit(chs_git *g, const char *ref, const chs_git_entry *entries,
 			 size_t n, const char *message, const chs_identity *id,
 			 int64_t when, char oid_out[41]);
-/* Point `ref`, which does not exist yet, at the existing commit `oid`
- * (40 hex), so the next chs_git_write_commit() on `ref` builds on it:
- * a store that takes over a history another made (the organisation's
- * roster, recovered from a kit) continues it. 0 also when `ref` points
- * there already; CHS_EEXISTS when it points elsewhere. */
-int chs_git_ref_start(chs_git *g, const char *ref, const char *oid);
 /* Between chs_git_hold() and chs_git_release(), commits stay in memory
  * and their refs do not move; release writes them all as one pack (one
  * fsync; a pack every 32 MiB of objects when there are more) and then
@@ -133,8 +127,8 @@ int chs_git_has_file(chs_git *g, const void *data, size_t len, int *yes);
 /* The commit `ref` points at; CHS_ENOTFOUND if it does not exist. */
 int chs_git_ref(chs_git *g, const char *ref, char oid_out[41]);
 /* Point `ref` at commit `oid`, which the repository holds, if it is still
- * at `old` (NULL: wherever it is now, or absent); CHS_EBUSY when it moved
- * meanwhile. For a mirror's own ref set to the archive's (a store behind
+ * at `old` (NULL: wherever it is now, or absent; "": only if it does not
+ * exist yet); CHS_EBUSY when it moved meanwhile. For a mirror's own ref set to the archive's (a store behind
  * its own history). */
 int chs_git_set_ref(chs_git *g, const char *ref, const char *oid, const char *old);
 /* Push `refs` (each to the same name) without force; CHS_EDENIED with

@@ -4,6 +4,7 @@
 #include "sync/sync.h"
 #include "support/testutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,6 +179,149 @@ START_TEST(test_roster__roles_parse)
 }
 END_TEST
 
+static chs_roster *parse_signed(const chs_roster *r, const chs_identity *signer)
+{
+	unsigned char sig[64];
+	chs_roster *back = NULL;
+	chs_buf b;
+
+	chs_buf_init(&b, 0);
+	ck_assert_int_eq(chs_roster_sign(r, signer, &b, sig), 0);
+	ck_assert_msg(chs_roster_parse(&back, b.ptr, b.len, sig) == 0, "%s", chs_error_last());
+	chs_buf_dispose(&b);
+	return back;
+}
+
+START_TEST(test_roster__an_admin_device_opens_the_admin_key_and_every_data_key)
+{
+	chs_roster *r = three_sites(), *back;
+	chs_identity *opened = NULL;
+	chs_keyring ring;
+	uint32_t g;
+	int c;
+
+	char id[33];
+
+	chs_identity_device_id(clinic, id);
+	ck_assert_int_eq(chs_roster_set_admin(r, id, admin), 0);
+	back = round_trip(r);
+	ck_assert_int_eq(chs_roster_version(back), 2);
+	ck_assert_int_eq(chs_roster_open_admin(back, clinic, &opened), 0);
+	ck_assert_mem_eq(chs_identity_public(opened), chs_identity_public(admin), 32);
+	chs_identity_free(opened);
+	ck_assert_int_eq(chs_roster_open_admin(back, archivist, &opened), CHS_ENOTFOUND);
+	ck_assert_int_eq(chs_roster_open_admin_keys(back, admin, &ring), 0);
+	for (c = 0; c < CHS_NCOMPARTMENTS; c++) {
+		ck_assert_uint_eq(ring.gen[c], kr.gen[c]);
+		for (g = 0; g < kr.gen[c]; g++)
+			ck_assert_mem_eq(ring.key[c][g], kr.key[c][g], 32);
+	}
+	chs_keyring_dispose(&ring);
+	ck_assert_int_eq(chs_roster_open_admin_keys(back, clinic, &ring), CHS_EDENIED);
+	chs_roster_free(back);
+	chs_roster_free(r);
+}
+END_TEST
+
+START_TEST(test_roster__a_billing_device_cannot_be_an_admin_device)
+{
+	chs_roster *r = three_sites();
+	char id[33];
+
+	chs_identity_device_id(billing, id);
+	ck_assert_int_eq(chs_roster_set_admin(r, id, admin), CHS_EINVALID);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "billing"));
+	ck_assert(!chs_roster_find(r, id)->admin);
+	chs_roster_free(r);
+}
+END_TEST
+
+START_TEST(test_roster__a_new_admin_key_follows_only_with_the_old_keys_handover)
+{
+	chs_roster *r = three_sites(), *before, *after, *forged;
+	chs_identity *fresh = NULL, *opened = NULL, *thief = NULL;
+	char cid[33], aid[33];
+
+	chs_identity_device_id(clinic, cid);
+	chs_identity_device_id(archivist, aid);
+	ck_assert_int_eq(chs_roster_set_admin(r, cid, admin), 0);
+	ck_assert_int_eq(chs_roster_set_admin(r, aid, admin), 0);
+	before = round_trip(r);
+	/* the clinic's laptop is lost: revoked, and the admin key it held rotates */
+	ck_assert_int_eq(chs_roster_revoke(r, &kr, cid, 0), 0);
+	ck_assert_int_eq(chs_roster_rotate_admin(r, &kr, admin, &fresh), 0);
+	after = parse_signed(r, fresh);
+	ck_assert_int_eq(chs_roster_follows(before, after), 0);
+	ck_assert_int_eq(chs_roster_open_admin(after, archivist, &opened), 0);
+	ck_assert_mem_eq(chs_identity_public(opened), chs_identity_public(fresh), 32);
+	chs_identity_free(opened);
+	ck_assert_int_eq(chs_roster_open_admin(after, clinic, &opened), CHS_ENOTFOUND);
+	/* the revoked clinic still holds the old key: its own rotation would
+	 * have followed the old roster, but not the one that rotated it out */
+	{
+		chs_roster *copy = round_trip(before);
+		chs_identity *t2 = NULL;
+
+		ck_assert_int_eq(chs_roster_rotate_admin(copy, &kr, admin, &t2), 0);
+		forged = parse_signed(copy, t2);
+		ck_assert_int_eq(chs_roster_follows(before, forged), 0);
+		ck_assert_int_eq(chs_roster_follows(after, forged), CHS_EDAMAGED);
+		chs_roster_free(forged);
+		chs_identity_free(t2);
+		chs_roster_free(copy);
+	}
+	/* a forged handover: signed by a key that is not the admin key */
+	ck_assert_int_eq(chs_identity_new(&thief), 0);
+	{
+		chs_roster *copy = NULL;
+		chs_identity *t3 = NULL;
+
+		ck_assert_int_eq(chs_roster_new(&copy, org, chs_identity_public(thief), &kr), 0);
+		ck_assert_int_eq(chs_roster_rotate_admin(copy, &kr, thief, &t3), 0);
+		forged = parse_signed(copy, t3);
+		ck_assert_int_eq(chs_roster_follows(before, forged), CHS_EDAMAGED);
+		ck_assert_ptr_nonnull(strstr(chs_error_last(), "forged"));
+		chs_roster_free(forged);
+		chs_identity_free(t3);
+		chs_roster_free(copy);
+	}
+	chs_identity_free(thief);
+	chs_roster_free(after);
+	chs_roster_free(before);
+	chs_identity_free(fresh);
+	chs_roster_free(r);
+}
+END_TEST
+
+/* A version 1 roster, as archives made before version 2 hold: read as it
+ * is, byte for byte. */
+START_TEST(test_roster__a_version_1_roster_is_still_read)
+{
+	char text[512];
+	char pk[65];
+	unsigned char sig[64];
+	chs_roster *back = NULL, *nothing = NULL;
+	int n;
+
+	chs_hex(pk, chs_identity_public(admin), 32);
+	n = snprintf(text, sizeof(text), "{\"admin\":\"%s\",\"devices\":[],\"generations\":"
+		     "{\"billing\":1,\"clinical\":1},\"org\":\"%s\",\"seq\":3,\"v\":1}",
+		     pk, org);
+	chs_identity_sign(admin, sig, text, (size_t)n);
+	ck_assert_msg(chs_roster_parse(&back, text, (size_t)n, sig) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_roster_version(back), 1);
+	ck_assert_int_eq(chs_roster_seq(back), 3);
+	ck_assert_int_eq(chs_roster_follows(back, back), 0);
+	chs_roster_free(back);
+	/* a version 2 roster's fields in a version 1 roster are refused */
+	n = snprintf(text, sizeof(text), "{\"admin\":\"%s\",\"devices\":[],\"generations\":"
+		     "{\"billing\":1,\"clinical\":1},\"handover\":null,\"org\":\"%s\","
+		     "\"seq\":3,\"v\":1}", pk, org);
+	chs_identity_sign(admin, sig, text, (size_t)n);
+	ck_assert_int_eq(chs_roster_parse(&nothing, text, (size_t)n, sig), CHS_EDAMAGED);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sync-roster");
@@ -189,6 +333,10 @@ int main(void)
 	tcase_add_test(tc, test_roster__a_new_device_gets_every_generation);
 	tcase_add_test(tc, test_roster__only_the_admin_signs_and_any_change_breaks_it);
 	tcase_add_test(tc, test_roster__roles_parse);
+	tcase_add_test(tc, test_roster__an_admin_device_opens_the_admin_key_and_every_data_key);
+	tcase_add_test(tc, test_roster__a_billing_device_cannot_be_an_admin_device);
+	tcase_add_test(tc, test_roster__a_new_admin_key_follows_only_with_the_old_keys_handover);
+	tcase_add_test(tc, test_roster__a_version_1_roster_is_still_read);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -532,6 +532,99 @@ START_TEST(test_archive_hook__a_roster_of_another_organisation_is_refused)
 }
 END_TEST
 
+/* An admin device, device a, is revoked: the admin key it held rotates. */
+static chs_identity *rotate_out_a(chs_roster *r)
+{
+	chs_identity *fresh = NULL;
+
+	ck_assert_int_eq(chs_roster_revoke(r, &kr, a.name, 0), 0);
+	ck_assert_int_eq(chs_roster_rotate_admin(r, &kr, admin, &fresh), 0);
+	return fresh;
+}
+
+/* A roster of `org` under `key`, at seq 6 (newer than the fixture's
+ * after one revocation). */
+static chs_roster *roster_at_seq_6(const chs_identity *key)
+{
+	chs_roster *r = NULL;
+
+	ck_assert_int_eq(chs_roster_new(&r, org, chs_identity_public(key), &kr), 0);
+	ck_assert_int_eq(chs_roster_enroll(r, &kr, chs_identity_public(a.id), "Main St",
+					   CHS_ROLE_CLINIC), 0);
+	ck_assert_int_eq(chs_roster_enroll(r, &kr, chs_identity_public(b.id), "Billing",
+					   CHS_ROLE_BILLING), 0);
+	ck_assert_int_eq(chs_roster_enroll(r, &kr, chs_identity_public(stranger), "Elsewhere",
+					   CHS_ROLE_CLINIC), 0);
+	ck_assert_int_eq(chs_roster_revoke(r, &kr, b.name, 0), 0);
+	ck_assert_int_eq(chs_roster_revoke(r, &kr, a.name, 0), 0);
+	ck_assert_int_eq(chs_roster_seq(r), 6);
+	return r;
+}
+
+START_TEST(test_archive_hook__a_new_admin_key_is_accepted_with_the_old_keys_handover)
+{
+	chs_roster *stolen;
+	chs_identity *fresh;
+
+	ck_assert_int_eq(chs_roster_set_admin(roster, a.name, admin), 0);
+	commit_roster(local, roster, admin);
+	push_ok(CHS_ROSTER_REF, NULL);
+	fresh = rotate_out_a(roster); /* seq 4 */
+	commit_roster(local, roster, fresh);
+	push_ok(CHS_ROSTER_REF, NULL);
+	/* device a kept the old key: what it signs with it no longer follows */
+	stolen = roster_at_seq_6(admin);
+	commit_roster(local, stolen, admin);
+	push_refused(CHS_ROSTER_REF, "not signed by the organisation's admin key");
+	chs_roster_free(stolen);
+	chs_identity_free(fresh);
+}
+END_TEST
+
+START_TEST(test_archive_hook__a_forged_handover_is_refused)
+{
+	chs_identity *t2 = NULL;
+	chs_roster *forged;
+
+	commit_roster(local, roster, admin);
+	push_ok(CHS_ROSTER_REF, NULL);
+	/* a stranger hands over from its own key to another of its own */
+	forged = roster_at_seq_6(stranger);
+	ck_assert_int_eq(chs_roster_rotate_admin(forged, &kr, stranger, &t2), 0);
+	commit_roster(local, forged, t2);
+	push_refused(CHS_ROSTER_REF, "forged handover");
+	chs_roster_free(forged);
+	chs_identity_free(t2);
+}
+END_TEST
+
+START_TEST(test_archive_hook__a_version_1_roster_is_accepted)
+{
+	unsigned char sig[CHS_SIGNATURE_BYTES];
+	chs_git_entry files[2];
+	char text[512], pk[65];
+	int n;
+
+	/* what archives made before roster version 2 hold */
+	chs_hex(pk, chs_identity_public(admin), 32);
+	n = snprintf(text, sizeof(text), "{\"admin\":\"%s\",\"devices\":[],\"generations\":"
+		     "{\"billing\":1,\"clinical\":1},\"org\":\"%s\",\"seq\":2,\"v\":1}",
+		     pk, org);
+	chs_identity_sign(admin, sig, text, (size_t)n);
+	files[0].name = "roster";
+	files[0].data = text;
+	files[0].len = (size_t)n;
+	files[1].name = "signature";
+	files[1].data = sig;
+	files[1].len = sizeof(sig);
+	commit_files(CHS_ROSTER_REF, files, 2, admin);
+	push_ok(CHS_ROSTER_REF, NULL);
+	/* and the version 2 roster that follows it */
+	commit_roster(local, roster, admin); /* seq 3 */
+	push_ok(CHS_ROSTER_REF, NULL);
+}
+END_TEST
+
 /* ---- attachment chunks ---- */
 
 static void blob_ref(const device *d, char ref[128])
@@ -755,6 +848,9 @@ int main(void)
 	tcase_add_checked_fixture(hook, setup, teardown);
 	tcase_set_timeout(hook, 60);
 	tcase_add_test(hook, test_archive_hook__a_roster_and_batches_are_accepted);
+	tcase_add_test(hook, test_archive_hook__a_new_admin_key_is_accepted_with_the_old_keys_handover);
+	tcase_add_test(hook, test_archive_hook__a_forged_handover_is_refused);
+	tcase_add_test(hook, test_archive_hook__a_version_1_roster_is_accepted);
 	tcase_add_test(hook, test_archive_hook__a_device_enrolled_in_the_same_push_is_accepted);
 	tcase_add_test(hook, test_archive_hook__a_batch_commit_signed_by_another_key_is_refused);
 	tcase_add_test(hook, test_archive_hook__a_manifest_signed_by_another_key_is_refused);

@@ -234,6 +234,21 @@ t 1 archive
 t 1 archive bogus x
 t 1 archive init
 t 2 archive init "$tmp/full"
+t 1 device list --admin
+t 1 device enroll ssh-ed25519-x --admin --site a
+# admin devices: a billing office cannot be one (refused, nothing saved)
+export CHARTSYNC_STORE="$tmp/adm"
+"$chartsync" init --user maria >/dev/null
+"$chartsync" org init --archive "$tmp/none.git" --site Central >/dev/null 2>&1
+"$chartsync" init --user maria --store "$tmp/adm2" >/dev/null
+req=$("$chartsync" device request --store "$tmp/adm2")
+t 2 device enroll "$req" --site Billing --role billing --admin
+cases=$((cases + 1))
+if ! "$chartsync" device enroll "$req" --site 'Clinic E' --role clinic --admin \
+     >/dev/null 2>&1 || [ "$("$chartsync" device list | grep -c '  admin$')" != 2 ]; then
+  echo "FAILED: device enroll --admin: device list does not show two admin devices" >&2
+  failures=$((failures + 1))
+fi
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures of $cases cases failed" >&2
