@@ -1056,6 +1056,33 @@ static int align_local_roster(chs_git *g)
 	return chs_git_set_ref(g, CHS_ROSTER_REF, theirs, mine);
 }
 
+/* Forget unpublished roster `seq`, superseded by a newer one still
+ * unpublished (CHS_EDAMAGED when there is none: then nothing may go). */
+static int roster_drop_superseded(chs_store *s, uint64_t seq)
+{
+	int64_t newer = 0;
+	char sql[128];
+	int err;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM rosters WHERE oid IS NULL AND seq > %llu",
+		 (unsigned long long)seq);
+	if ((err = chs_store__get_int(s, sql, &newer)) < 0)
+		return err;
+	if (newer == 0)
+		return chs_error_set(CHS_EDAMAGED, "roster %llu waiting to be published is signed by"
+				     " an admin key this store no longer holds",
+				     (unsigned long long)seq);
+	snprintf(sql, sizeof(sql), "DELETE FROM rosters WHERE seq = %llu AND oid IS NULL",
+		 (unsigned long long)seq);
+	if ((err = chs_store__begin(s)) < 0)
+		return err;
+	if ((err = chs_store__exec(s, sql)) < 0) {
+		chs_store__rollback(s);
+		return err;
+	}
+	return chs_store__commit(s);
+}
+
 int chs_replicate__publish_rosters(chs_store *s, chs_git *g)
 {
 	admin_secrets a;
@@ -1073,10 +1100,23 @@ int chs_replicate__publish_rosters(chs_store *s, chs_git *g)
 	while (r) {
 		if ((err = local_roster_seq(g, tip, &at_tip)) < 0)
 			break;
-		if (at_tip == seq)
+		if (at_tip == seq) {
 			memcpy(oid, tip, sizeof(oid));
-		else if ((err = chs_roster_commit(g, CHS_ROSTER_REF, r, a.admin, oid)) < 0)
+		} else if (!chs_equal(chs_roster_admin(r), chs_identity_public(a.admin),
+				      CHS_SIGN_PK_BYTES)) {
+			/* signed by the admin key a later edit rotated away (an
+			 * enrollment, then revoking an admin device, between two
+			 * syncs): this store can no longer sign its commit, and the
+			 * newer roster holds the same edit, so it goes unpublished */
+			if ((err = roster_drop_superseded(s, seq)) < 0)
+				break;
+			chs_roster_free(r);
+			if ((err = next_unpublished(s, &r, &seq)) < 0)
+				break;
+			continue;
+		} else if ((err = chs_roster_commit(g, CHS_ROSTER_REF, r, a.admin, oid)) < 0) {
 			break;
+		}
 		chs_util__fault("roster-committed");
 		if ((err = roster_set_oid(s, seq, oid)) < 0)
 			break;
