@@ -170,6 +170,33 @@ int chs_replicate__admin_export(chs_store *s, chs_buf *out)
 	return err;
 }
 
+/* The roster this store holds, when it is under `a`'s admin key and
+ * seals it more generations of the data keys than `a` holds (a recovery
+ * kit made before a revocation), gives `a` its key ring. */
+static int newer_keyring(chs_store *s, admin_secrets *a)
+{
+	chs_roster *r = NULL;
+	chs_keyring kr;
+	int c, newer = 0, err;
+
+	if ((err = chs_store__roster_load(s, &r, NULL)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	for (c = 0; c < CHS_NCOMPARTMENTS; c++)
+		newer |= chs_roster_generation(r, c) > a->kr.gen[c];
+	if (newer && chs_roster_version(r) >= 2 &&
+	    chs_equal(chs_roster_admin(r), chs_identity_public(a->admin), CHS_SIGN_PK_BYTES) &&
+	    (err = chs_roster_open_admin_keys(r, a->admin, &kr)) == 0) {
+		chs_keyring_dispose(&a->kr);
+		a->kr = kr;
+	}
+	chs_roster_free(r);
+	return err;
+}
+
 int chs_replicate__admin_import(chs_store *s, const void *blob, size_t len)
 {
 	const unsigned char *p = blob;
@@ -204,6 +231,8 @@ int chs_replicate__admin_import(chs_store *s, const void *blob, size_t len)
 		err = chs_error_set(CHS_EEXISTS, "this store belongs to organisation %s already,"
 				    " under another admin key; use a new store", pinned);
 	}
+	if (err == 0)
+		err = newer_keyring(s, &a);
 	if (err == 0)
 		err = secrets_save(s, &a);
 	if (err < 0)
