@@ -268,8 +268,8 @@ static void recovered_told(const chs_recover_result *r)
 	printf("organisation %s recovered: this store (device %s) is its admin store\n"
 	       "now, an archivist at %s on roster %llu; it fetched %zu batches.\n"
 	       "The lost admin store is still on the roster: revoke its device\n"
-	       "('chartsync device list', then 'chartsync device revoke ID'). If it may\n"
-	       "be in someone else's hands, it holds the admin key too: replace that key.\n"
+	       "('chartsync device list', then 'chartsync device revoke ID'). It holds\n"
+	       "the admin key, so revoking it, an admin device, replaces that key.\n"
 	       "Then make a new recovery kit ('chartsync org recovery-kit').\n",
 	       r->org, r->device, cli_safe(r->site),
 	       (unsigned long long)r->roster_seq, r->batches_in);
