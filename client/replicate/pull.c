@@ -125,6 +125,48 @@ static int last_roster_oid(chs_store *s, char oid[41], int64_t *seq)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "reading");
 }
 
+static int unpublish(chs_store *s, int64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	if ((err = chs_store__prepare(s, &st, "UPDATE rosters SET oid = NULL WHERE seq = ?")) < 0)
+		return err;
+	if ((err = chs_store__bind_int64(s, st, 1, seq)) == 0 &&
+	    (rc = sqlite3_step(st)) != SQLITE_DONE)
+		err = chs_store__sqlerr(s, rc, "saving the roster");
+	chs_store__finish(s, st);
+	return err;
+}
+
+/* The admin key of roster `seq` as this store keeps it. */
+static int chain_key(chs_store *s, int64_t seq, unsigned char admin[CHS_SIGN_PK_BYTES])
+{
+	sqlite3_stmt *st = NULL;
+	chs_roster *r = NULL;
+	int err, rc;
+
+	if ((err = chs_store__prepare(s, &st, "SELECT body, signature FROM rosters WHERE seq = ?")) < 0)
+		return err;
+	if ((err = chs_store__bind_int64(s, st, 1, seq)) < 0) {
+		chs_store__finish(s, st);
+		return err;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == CHS_SIGNATURE_BYTES)
+		err = chs_roster_parse(&r, sqlite3_column_blob(st, 0),
+				       (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 1));
+	else
+		err = rc == SQLITE_ROW || rc == SQLITE_DONE
+			? chs_error_set(CHS_EDAMAGED, "the store's roster %lld is missing", (long long)seq)
+			: chs_store__sqlerr(s, rc, "reading the roster");
+	chs_store__finish(s, st);
+	if (err == 0)
+		memcpy(admin, chs_roster_admin(r), CHS_SIGN_PK_BYTES);
+	chs_roster_free(r);
+	return err;
+}
+
 /* Check one fetched roster commit and keep it; the first one a store
  * sees pins the organisation and its admin key. */
 static int accept_roster(sync_ctx *x, const char *oid, int64_t *last_seq)
@@ -145,6 +187,11 @@ static int accept_roster(sync_ctx *x, const char *oid, int64_t *last_seq)
 	 * (an admin device was revoked): the pin then moves */
 	if ((err = chs_git_read(x->git, oid, &c)) < 0 ||
 	    (err = chs_roster_from_commit(&r, c, NULL)) < 0)
+		goto done;
+	/* the chain is the archive's: a roster follows the last one taken
+	 * from it, whose key may differ from the pin when this admin store
+	 * rotated the key in an edit not yet published */
+	if (pinned && *last_seq > 0 && (err = chain_key(x->s, *last_seq, admin)) < 0)
 		goto done;
 	if (pinned && (err = chs_roster_follows_key(admin, r)) < 0) {
 		/* a store that pinned its key before it took any roster (taken in
@@ -194,6 +241,31 @@ done:
 	return err;
 }
 
+/* This admin store's rosters committed to its mirror that the archive's
+ * roster chain (at `tip`) does not hold become unpublished again, newest
+ * first, in one transaction: a push that never happened, or that another
+ * admin store's roster beat. */
+static int unpublish_unreached(sync_ctx *x, const char *tip)
+{
+	char oid[41];
+	int64_t seq;
+	int yes = 0, err;
+
+	if ((err = chs_store__begin(x->s)) < 0)
+		return err;
+	while ((err = last_roster_oid(x->s, oid, &seq)) == 0 && oid[0]) {
+		if ((err = chs_git_is_ancestor(x->git, oid, tip, &yes)) < 0 || yes)
+			break;
+		if ((err = unpublish(x->s, seq)) < 0)
+			break;
+	}
+	if (err < 0) {
+		chs_store__rollback(x->s);
+		return err;
+	}
+	return chs_store__commit(x->s);
+}
+
 int chs_replicate__fetch_roster(sync_ctx *x)
 {
 	char tip[41], last[41];
@@ -211,12 +283,24 @@ int chs_replicate__fetch_roster(sync_ctx *x)
 	if (last[0]) {
 		if ((err = chs_git_is_ancestor(x->git, last, tip, &yes)) < 0)
 			return err;
-		if (!yes) {
-			/* the admin's own unpublished rosters are ahead of the archive */
+		if (!yes && x->org_admin) {
+			/* the admin's own rosters the archive does not hold: ahead of
+			 * it (not pushed yet), or beside it (another admin store's
+			 * rosters landed first): those go back to unpublished, and
+			 * taking the archive's makes their edits again on top */
 			if ((err = chs_git_is_ancestor(x->git, tip, last, &yes)) < 0)
 				return err;
-			return yes && x->org_admin ? 0
-				: chs_error_set(CHS_EDAMAGED,
+			if (yes)
+				return 0;
+			if ((err = unpublish_unreached(x, tip)) < 0 ||
+			    (err = last_roster_oid(x->s, last, &seq)) < 0)
+				return err;
+			yes = 1;
+		}
+		if (!yes) {
+			if ((err = chs_git_is_ancestor(x->git, tip, last, &yes)) < 0)
+				return err;
+			return chs_error_set(CHS_EDAMAGED,
 						"the archive's roster moved %s: it is not a later version of"
 						" the roster this store has; nothing was applied (tell the"
 						" organisation's admin)", yes ? "backwards" : "sideways");

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 enum { ADMIN, C1, C2, B1, NSTORES };
 
@@ -350,6 +352,76 @@ START_TEST(test_admin_devices__a_roster_signed_by_a_rotated_out_key_is_refused_b
 }
 END_TEST
 
+/* Apart from each other, the first admin enrolls fay and admin device
+ * eve revokes admin device gil (a new admin key, locally): the first
+ * admin's roster lands first. eve's next sync takes it, makes its
+ * revocation again on top of it (a new key handed over from the
+ * archive's), and every store ends with gil revoked and fay enrolled. */
+START_TEST(test_admin_devices__a_rotation_made_apart_lands_after_another_admins_edit)
+{
+	chs_store *gil;
+	char *gil_dir = NULL, dev[33];
+	uint64_t after;
+
+	enroll_admin(st[ADMIN], eve, "Clinic E", "clinic");
+	gil = tu_store_new(top, "gil", "clinic-g-1", url, &gil_dir);
+	enroll_admin(st[ADMIN], gil, "Clinic G", "clinic");
+	tu_sync_ok(st[ADMIN]);
+	tu_sync_ok(eve);
+	tu_sync_ok(gil);
+	fay = tu_store_new(top, "fay", "clinic-f-1", url, &fay_dir);
+	tu_enroll(st[ADMIN], fay, "Clinic F", "clinic");
+	ck_assert_int_eq(chs_device_revoke(eve, chs_store_device_id(gil), dev, &after), 0);
+	tu_sync_ok(st[ADMIN]);
+	tu_sync_ok(eve);
+	tu_sync_ok(st[ADMIN]);
+	ck_assert_int_eq(roster_says(st[ADMIN], chs_store_device_id(gil)), 2);
+	ck_assert_int_eq(roster_says(st[ADMIN], chs_store_device_id(fay)), 0);
+	ck_assert_int_eq(roster_says(eve, chs_store_device_id(gil)), 2);
+	ck_assert_int_eq(roster_says(eve, chs_store_device_id(fay)), 0);
+	chs_store_free(gil);
+	free(gil_dir);
+}
+END_TEST
+
+/* eve's sync is killed after it committed its roster and before the
+ * push; the first admin's roster lands meanwhile. eve's next sync makes
+ * its enrollment again on top and publishes it. */
+START_TEST(test_admin_devices__a_roster_committed_and_never_pushed_is_made_again)
+{
+	chs_sync_report rep;
+	chs_store *gil;
+	char *gil_dir = NULL;
+	int status;
+	pid_t pid;
+
+	enroll_admin(st[ADMIN], eve, "Clinic E", "clinic");
+	tu_sync_ok(st[ADMIN]);
+	tu_sync_ok(eve);
+	fay = tu_store_new(top, "fay", "clinic-f-1", url, &fay_dir);
+	gil = tu_store_new(top, "gil", "clinic-g-1", url, &gil_dir);
+	tu_enroll(st[ADMIN], fay, "Clinic F", "clinic");
+	tu_enroll(eve, gil, "Clinic G", "clinic");
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("CHARTSYNC_FAULT", "pushing", 1);
+		chs_store_sync(eve, NULL, &rep);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status));
+	tu_sync_ok(st[ADMIN]);
+	tu_sync_ok(eve);
+	tu_sync_ok(st[ADMIN]);
+	ck_assert_int_eq(roster_says(st[ADMIN], chs_store_device_id(gil)), 0);
+	ck_assert_int_eq(roster_says(st[ADMIN], chs_store_device_id(fay)), 0);
+	ck_assert_int_eq(roster_says(eve, chs_store_device_id(fay)), 0);
+	chs_store_free(gil);
+	free(gil_dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("client-replicate-admin-devices");
@@ -362,6 +434,8 @@ int main(void)
 	tcase_add_test(tc, test_admin_devices__a_billing_office_cannot_be_an_admin_device);
 	tcase_add_test(tc, test_admin_devices__concurrent_edits_by_two_admin_stores_both_land);
 	tcase_add_test(tc, test_admin_devices__a_roster_signed_by_a_rotated_out_key_is_refused_by_stores);
+	tcase_add_test(tc, test_admin_devices__a_rotation_made_apart_lands_after_another_admins_edit);
+	tcase_add_test(tc, test_admin_devices__a_roster_committed_and_never_pushed_is_made_again);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
