@@ -411,6 +411,55 @@ static int list_backups(backup_list *l, const char *dest, const char *store_id)
 	return 0;
 }
 
+/* CHS_EINVALID, naming each store's newest backup, when the backups in
+ * `dest` are of more than one store (stores may share a DEST): which one
+ * to restore is the person's choice, never the newest by chance. */
+static int manifest_of(manifest *m, const char *dest, const char *name)
+{
+	char *dir = join(dest, name);
+	int err;
+
+	memset(m, 0, sizeof(*m));
+	if (!dir)
+		return CHS_ENOMEM;
+	err = read_manifest(m, dir);
+	free(dir);
+	return err;
+}
+
+static int one_store(const char *dest, const backup_list *l)
+{
+	manifest first, m;
+	chs_buf names;
+	size_t i;
+	int err, stores = 1;
+
+	if ((err = manifest_of(&first, dest, l->names[l->count - 1])) < 0) {
+		manifest_dispose(&first);
+		return err;
+	}
+	chs_buf_init(&names, 0);
+	err = chs_buf_printf(&names, "'%s' (store %s, device %.8s)", l->names[l->count - 1],
+			     first.store_id, first.device_id);
+	for (i = l->count - 1; err == 0 && i-- > 0;) {
+		if (manifest_of(&m, dest, l->names[i]) == 0 &&
+		    strcmp(m.store_id, first.store_id) != 0 && !strstr(names.ptr, m.store_id)) {
+			stores++;
+			err = chs_buf_printf(&names, ", '%s' (store %s, device %.8s)", l->names[i],
+					     m.store_id, m.device_id);
+		}
+		chs_error_clear();
+		manifest_dispose(&m);
+	}
+	if (err == 0 && stores > 1)
+		err = chs_error_set(CHS_EINVALID, "'%s' holds the backups of %d stores; give the backup"
+				    " to restore, e.g. 'chartsync restore %s/%s DIR'. The newest of"
+				    " each: %s", dest, stores, dest, l->names[l->count - 1], names.ptr);
+	manifest_dispose(&first);
+	chs_buf_dispose(&names);
+	return err;
+}
+
 /* The backup `src` names: itself when it holds a manifest, else the
  * newest backup in it. `*out` malloc'ed. */
 static int resolve_backup(const char *src, char **out)
@@ -435,7 +484,7 @@ static int resolve_backup(const char *src, char **out)
 		err = chs_error_set(CHS_ENOTFOUND,
 				    "'%s' holds no chartsync backup (make one with 'chartsync backup DEST')",
 				    src);
-	else if (!(*out = join(src, l.names[l.count - 1])))
+	else if ((err = one_store(src, &l)) == 0 && !(*out = join(src, l.names[l.count - 1])))
 		err = CHS_ENOMEM;
 	list_dispose(&l);
 	return err;

@@ -355,6 +355,49 @@ START_TEST(test_cli_backup__restore_gives_back_the_same_store)
 }
 END_TEST
 
+/* Stores may share a DEST: a restore of DEST then asks which store, and
+ * never takes the newest backup of whichever store made one last. */
+START_TEST(test_cli_backup__restore_of_a_shared_dest_asks_which_store)
+{
+	char *dest = tu_path(bdir, "b"), *other = tu_path(bdir, "other");
+	char *restored = tu_path(bdir, "r"), *first, names[4][64], dev[256], *p;
+	result r;
+
+	tu_cli_init_store(CHARTSYNC_BIN);
+	add_patient(1);
+	run(&r, "status", NULL);
+	ck_status(r, 0);
+	p = strstr(r.out, "device:");
+	ck_assert_ptr_nonnull(p);
+	snprintf(dev, sizeof(dev), "%.*s", (int)(strchr(p, '\n') - p), p);
+	run(&r, "backup", dest, NULL);
+	ck_status(r, 0);
+	run_in(&r, other, "init", NULL);
+	ck_status(r, 0);
+	run_in(&r, other, "backup", dest);
+	ck_status(r, 0);
+	ck_assert_int_eq(backups(dest, names, 4), 2);
+
+	run(&r, "restore", dest, restored, NULL);
+	ck_status(r, 2);
+	ck_assert_msg(strstr(r.err, "holds the backups of 2 stores"), "%s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.err, names[0]));
+	ck_assert_ptr_nonnull(strstr(r.err, names[1]));
+	ck_assert_int_eq(access(restored, F_OK), -1);
+	/* the backup named is the one restored */
+	first = tu_path(dest, names[0]);
+	run(&r, "restore", first, restored, NULL);
+	ck_status(r, 0);
+	run_in(&r, restored, "status", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, dev));
+	free(first);
+	free(restored);
+	free(other);
+	free(dest);
+}
+END_TEST
+
 START_TEST(test_cli_backup__restore_refuses_a_folder_in_use)
 {
 	char *dest = tu_path(bdir, "b"), *other = tu_path(bdir, "other"), *f;
@@ -553,6 +596,7 @@ static Suite *cli_backup_suite(void)
 	tcase_add_test(tc, test_cli_backup__keep_removes_the_oldest);
 	tcase_add_test(tc, test_cli_backup__restore_gives_back_the_same_store);
 	tcase_add_test(tc, test_cli_backup__restore_refuses_a_folder_in_use);
+	tcase_add_test(tc, test_cli_backup__restore_of_a_shared_dest_asks_which_store);
 	tcase_add_test(tc, test_cli_backup__a_damaged_backup_is_refused_and_nothing_made);
 	tcase_add_test(tc, test_cli_backup__a_killed_backup_never_looks_whole);
 	tcase_add_test(tc, test_cli_backup__a_backup_is_never_plaintext);
