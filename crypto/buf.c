@@ -21,15 +21,42 @@ void chs_buf_init(chs_buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max ? max : CHS_BUF_MAX_DEFAULT;
+	b->secret = 0;
+}
+
+void chs_buf_init_secret(chs_buf *b, size_t max)
+{
+	chs_buf_init(b, max);
+	b->secret = 1;
 }
 
 void chs_buf_dispose(chs_buf *b)
 {
 	if (!b)
 		return;
+	if (b->secret && b->ptr)
+		chs_wipe(b->ptr, b->cap);
 	free(b->ptr);
 	b->ptr = NULL;
 	b->len = b->cap = 0;
+}
+
+/* realloc() may leave the old block's bytes in freed memory: a secret
+ * buffer moves by hand and wipes the block it leaves. */
+static char *buf_move(chs_buf *b, size_t cap)
+{
+	char *p;
+
+	if (!b->secret)
+		return realloc(b->ptr, cap);
+	if (!(p = malloc(cap)))
+		return NULL;
+	if (b->ptr) {
+		memcpy(p, b->ptr, b->len + 1 <= b->cap ? b->len + 1 : b->len);
+		chs_wipe(b->ptr, b->cap);
+		free(b->ptr);
+	}
+	return p;
 }
 
 static int buf_grow(chs_buf *b, size_t extra)
@@ -48,7 +75,7 @@ static int buf_grow(chs_buf *b, size_t extra)
 	cap = b->cap ? b->cap : BUF_MIN_CAP;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	p = realloc(b->ptr, cap);
+	p = buf_move(b, cap);
 	if (!p) {
 		chs_buf_dispose(b);
 		return chs_error_set(CHS_ENOMEM, "out of memory");

@@ -92,11 +92,16 @@ typedef struct chs_buf {
 	size_t len;
 	size_t cap;
 	size_t max;
+	int secret; /* chs_buf_init_secret(): wiped as it grows and when disposed */
 } chs_buf;
 
 #define CHS_BUF_MAX_DEFAULT ((size_t)256 << 20) /* 256 MiB */
 
 void chs_buf_init(chs_buf *b, size_t max);
+/* A buffer for secrets (keys, the admin's secrets blob): every block it
+ * outgrows, and its last one when disposed, is wiped before it is freed,
+ * so no copy stays behind in freed memory. */
+void chs_buf_init_secret(chs_buf *b, size_t max);
 void chs_buf_dispose(chs_buf *b);
 int chs_buf_put(chs_buf *b, const void *data, size_t len);
 int chs_buf_puts(chs_buf *b, const char *s);

@@ -637,7 +637,7 @@ int chs_org_recovery_kit(chs_store *s, const char *pass, size_t passlen, const c
 			  o->shares > CHS_SHARES_MAX))
 		return chs_error_set(CHS_EINVALID, "shares: need 2 <= threshold (%u) <= shares (%u)"
 				     " <= %u", o->threshold, o->shares, (unsigned)CHS_SHARES_MAX);
-	chs_buf_init(&blob, 0);
+	chs_buf_init_secret(&blob, 0);
 	chs_buf_init(&kit, 0);
 	if ((err = chs_replicate__admin_export(s, &blob)) == 0 &&
 	    (err = kit_seal(&kit, (const unsigned char *)blob.ptr, blob.len, pass, passlen,
@@ -942,7 +942,7 @@ int chs_org_recover(chs_store *s, const char *const *texts, size_t n, const char
 		return chs_error_set(CHS_EDENIED, "only an admin user of this store may recover the"
 				     " organisation into it");
 	chs_buf_init(&kit, 0);
-	chs_buf_init(&blob, 0);
+	chs_buf_init_secret(&blob, 0);
 	/* 1: the kit, whole, and opened: nothing is written before */
 	if ((err = kit_read(texts, n, &kit, org)) == 0 &&
 	    (err = kit_open(&blob, (const unsigned char *)kit.ptr, kit.len, pass, passlen)) == 0)

@@ -119,7 +119,7 @@ static int secrets_save(chs_store *s, const admin_secrets *a)
 	chs_buf kr;
 	int err, rc;
 
-	chs_buf_init(&kr, 0);
+	chs_buf_init_secret(&kr, 0);
 	if ((err = keyring_encode(&a->kr, &kr)) < 0 ||
 	    (err = chs_store__prepare(s, &st,
 		     "INSERT OR REPLACE INTO org_secret(id, admin, keyring) VALUES (1, ?, ?)")) < 0)
