@@ -538,42 +538,42 @@ static int device_enroll(cli_ctx *ctx, chs_store *s, const char *arg, const devi
 	return publish(ctx, s, done);
 }
 
-/* 1 when the roster this store holds makes `device` an admin device. */
-static int was_admin(chs_store *s, const char *device)
+/* 1 when roster `r` makes `device` (a whole id) an admin device. */
+static int is_admin_on(const chs_device_roster *r, const char *device)
 {
-	chs_device_roster *r = NULL;
 	size_t i;
-	int yes = 0;
 
-	if (chs_device_list(&r, s) < 0) {
-		chs_error_clear();
-		return 0;
-	}
 	for (i = 0; i < chs_device_roster_count(r); i++) {
 		const chs_device_info *d = chs_device_roster_get(r, i);
 
-		if (strncmp(d->device, device, strlen(device)) == 0 && d->admin)
-			yes = 1;
+		if (strcmp(d->device, device) == 0)
+			return d->admin;
 	}
-	chs_device_roster_free(r);
-	return yes;
+	return 0;
 }
 
 static int device_revoke(cli_ctx *ctx, chs_store *s, const char *id)
 {
+	chs_device_roster *before = NULL;
 	char device[33], done[128];
 	uint64_t after;
-	int admin = was_admin(s, id), err;
+	int err;
 
-	if ((err = chs_device_revoke(s, id, device, &after)) < 0)
+	/* the roster before: revoking takes the device's admin mark */
+	if (chs_device_list(&before, s) < 0)
+		chs_error_clear(); /* no roster: the revoke says why */
+	if ((err = chs_device_revoke(s, id, device, &after)) < 0) {
+		chs_device_roster_free(before);
 		return cli_fail(err);
+	}
 	snprintf(done, sizeof(done), "revoked device %s after its batch %llu", device,
 		 (unsigned long long)after);
-	if (admin)
+	if (is_admin_on(before, device))
 		printf("device %s was an admin device: the organisation has a new admin key,"
 		       " sealed to the remaining admin devices. Recovery kits made before now"
 		       " no longer recover the organisation: make a new one"
 		       " ('chartsync org recovery-kit')\n", device);
+	chs_device_roster_free(before);
 	return publish(ctx, s, done);
 }
 

@@ -719,6 +719,20 @@ static void hot_ready(chs_hotfolder *h, const char *name, void *payload)
 
 /* backup.*: the next backup is due backup.every after the last one
  * (now when there was none, or when the folder changed). */
+
+/* 1 when `backup` (a path as chs_store_backup_last() gives it, resolved)
+ * is a backup folder directly inside `dir` (as the setting names it: a
+ * link, a trailing slash, or "/mnt/b" beside "/mnt/b2" all told apart). */
+static int backup_is_in(const char *backup, const char *dir)
+{
+	char *real = realpath(dir, NULL);
+	size_t n = real ? strlen(real) : 0;
+	int yes = real && strncmp(backup, real, n) == 0 &&
+		  (n == 1 || backup[n] == '/') && !strchr(backup + n + (n > 1), '/');
+
+	free(real);
+	return yes;
+}
 static void apply_backup_settings(daemon_t *d, job *j)
 {
 	int64_t at = 0;
@@ -735,7 +749,7 @@ static void apply_backup_settings(daemon_t *d, job *j)
 		return;
 	d->next_backup_ms = 0;
 	if (chs_store_backup_last(d->dir, &at, &path) == 0 && at > 0 && path &&
-	    strncmp(path, d->backup_dir, strlen(d->backup_dir)) == 0)
+	    backup_is_in(path, d->backup_dir))
 		d->next_backup_ms = (uint64_t)(at + d->backup_every_s) * 1000;
 	chs_error_clear();
 	free(path);
