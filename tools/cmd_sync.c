@@ -443,9 +443,10 @@ static const char device_help[] =
 	"request'; the admin enrolls it with 'device enroll' (REQUEST is that\n"
 	"line, or a file holding it, or - for standard input) at a site, with\n"
 	"a role: a clinic and an archivist read everything, a billing office\n"
-	"billing records only. 'device revoke' (admin) stops a device: its\n"
-	"batches after the last one the admin's store received are refused,\n"
-	"and what is written afterwards uses new keys it never gets.\n"
+	"billing records only. 'device revoke' (admin) syncs, then stops a\n"
+	"device: its batches after the last one the admin's store received\n"
+	"are refused, and what is written afterwards uses new keys it never\n"
+	"gets.\n"
 	"--admin (admins only) makes the new device an admin device: it holds\n"
 	"the organisation's admin key too, after its first sync, so a lost\n"
 	"admin laptop is not an emergency. Only a clinic or an archivist may be\n"
@@ -552,6 +553,21 @@ static int is_admin_on(const chs_device_roster *r, const char *device)
 	return 0;
 }
 
+/* A sync before a revocation, when the store has an archive. */
+static int sync_before_revoke(cli_ctx *ctx, chs_store *s)
+{
+	chs_sync_report rep;
+	char *url = NULL;
+	int err;
+
+	if ((err = chs_config_get(s, "remote.url", &url)) == 0 && url && *url) {
+		err = run_sync(ctx, s, &rep);
+		chs_sync_report_dispose(&rep);
+	}
+	free(url);
+	return err;
+}
+
 static int device_revoke(cli_ctx *ctx, chs_store *s, const char *id)
 {
 	chs_device_roster *before = NULL;
@@ -559,6 +575,13 @@ static int device_revoke(cli_ctx *ctx, chs_store *s, const char *id)
 	uint64_t after;
 	int err;
 
+	/* the revocation keeps the device's batches up to the last this store
+	 * has: take in first what the archive received from it meanwhile, or
+	 * the work it delivered before it was lost would be refused everywhere */
+	if (sync_before_revoke(ctx, s) < 0)
+		fprintf(stderr, "chartsync: could not sync before revoking (%s): the batches the"
+			" archive received from that device since this store's last sync will be"
+			" refused everywhere\n", cli_safe(chs_error_last()));
 	/* the roster before: revoking takes the device's admin mark */
 	if (chs_device_list(&before, s) < 0)
 		chs_error_clear(); /* no roster: the revoke says why */
