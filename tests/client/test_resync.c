@@ -32,35 +32,23 @@ enum { ADMIN, C1, C2, B1, NSTORES };
 static const tu_member *const members = tu_org_members;
 static char *top, *srv, *archive, *url, *dirs[NSTORES];
 static chs_store *st[NSTORES];
-static tu_gitserver daemon;
+static tu_hooked_archive net;
 
 static void setup(void)
 {
-	char *home;
-
 	ck_assert_int_eq(chs_crypto_init(), 0);
-	top = tu_tempdir();
-	srv = tu_path(top, "srv");
-	archive = tu_path(srv, "archive.git");
-	home = tu_path(top, "home");
-	ck_assert_int_eq(tu_sh("mkdir -p '%s'", home), 0);
-	ck_assert_int_eq(setenv("HOME", home, 1), 0);
-	free(home);
-	ck_assert_int_eq(tu_sh("'%s' archive init '%s' >/dev/null", CHARTSYNC_BIN, archive), 0);
-	tu_gitserver_start(&daemon, srv);
-	url = tu_gitserver_url(&daemon, "archive.git");
+	tu_hooked_archive_start(&net, CHARTSYNC_BIN);
+	top = net.top;
+	srv = net.srv;
+	archive = net.path;
+	url = net.url;
 	tu_org_new(top, url, members, NSTORES, st, dirs);
 }
 
 static void teardown(void)
 {
-	tu_gitserver_stop(&daemon);
 	tu_org_free(st, dirs, NSTORES);
-	tu_rmtree(top);
-	free(top);
-	free(srv);
-	free(archive);
-	free(url);
+	tu_hooked_archive_stop(&net);
 }
 
 static chs_store *open_store(int i)

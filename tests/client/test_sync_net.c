@@ -33,7 +33,7 @@ enum { ADMIN, C1, C2, B1, NSTORES };
 static const tu_member *const members = tu_org_members;
 static char *top, *srv, *archive, *url, *dirs[NSTORES];
 static chs_store *st[NSTORES];
-static tu_gitserver daemon;
+static tu_hooked_archive net;
 
 static void sync_ok(int i)
 {
@@ -42,32 +42,19 @@ static void sync_ok(int i)
 
 static void setup(void)
 {
-	char *home;
 	ck_assert_int_eq(chs_crypto_init(), 0);
-	top = tu_tempdir();
-	srv = tu_path(top, "srv");
-	archive = tu_path(srv, "archive.git");
-	/* libgit2 reads HOME once: a clean one before its first call */
-	home = tu_path(top, "home");
-	ck_assert_int_eq(tu_sh("mkdir -p '%s/.ssh' && touch '%s/.ssh/known_hosts'", home, home),
-			 0);
-	ck_assert_int_eq(setenv("HOME", home, 1), 0);
-	free(home);
-	ck_assert_int_eq(tu_sh("'%s' archive init '%s' >/dev/null", CHARTSYNC_BIN, archive), 0);
-	tu_gitserver_start(&daemon, srv);
-	url = tu_gitserver_url(&daemon, "archive.git");
+	tu_hooked_archive_start(&net, CHARTSYNC_BIN);
+	top = net.top;
+	srv = net.srv;
+	archive = net.path;
+	url = net.url;
 	tu_org_new(top, url, members, NSTORES, st, dirs);
 }
 
 static void teardown(void)
 {
-	tu_gitserver_stop(&daemon);
 	tu_org_free(st, dirs, NSTORES);
-	tu_rmtree(top);
-	free(top);
-	free(srv);
-	free(archive);
-	free(url);
+	tu_hooked_archive_stop(&net);
 }
 
 static void state_hash(int i, char hash[65])
@@ -255,11 +242,11 @@ START_TEST(test_net__an_archive_that_stops_answering)
 	import_patients(C1, 50);
 	/* accepts connections, never answers: the sync gives up, saying so */
 	ck_assert_int_eq(setenv("CHARTSYNC_NET_TIMEOUT", "2", 1), 0);
-	tu_gitserver_signal(&daemon, SIGSTOP);
+	tu_gitserver_signal(&net.daemon, SIGSTOP);
 	ck_assert_int_eq(chs_store_sync(st[C1], NULL, &rep), CHS_EIO);
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "stopped answering"));
 	chs_sync_report_dispose(&rep);
-	tu_gitserver_signal(&daemon, SIGCONT);
+	tu_gitserver_signal(&net.daemon, SIGCONT);
 	/* and the next one does the job */
 	sync_ok(C1);
 	sync_ok(C2);
@@ -305,14 +292,14 @@ START_TEST(test_net__the_daemon_dies_mid_transfer)
 			ck_assert_msg(appears(incoming), "the push never reached the archive");
 		else
 			nanosleep(&ts, NULL);
-		tu_gitserver_signal(&daemon, SIGKILL);
+		tu_gitserver_signal(&net.daemon, SIGKILL);
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		interrupted += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-		waitpid(daemon.pid, NULL, 0);
-		daemon.pid = 0;
-		tu_gitserver_start(&daemon, srv);
+		waitpid(net.daemon.pid, NULL, 0);
+		net.daemon.pid = 0;
+		tu_gitserver_start(&net.daemon, srv);
 		free(url);
-		url = tu_gitserver_url(&daemon, "archive.git");
+		url = net.url = tu_gitserver_url(&net.daemon, "archive.git");
 		ck_assert_int_eq(chs_remote_set(st[C1], url), 0);
 	}
 	ck_assert_int_ge(interrupted, 1);

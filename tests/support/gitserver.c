@@ -1,6 +1,8 @@
 #include "gitserver.h"
 #include "testutil.h"
 
+#include <check.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -172,4 +174,33 @@ int tu_silent_listener(int *port)
 	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
 	*port = ntohs(sa.sin_port);
 	return s;
+}
+
+void tu_hooked_archive_start(tu_hooked_archive *a, const char *chartsync_bin)
+{
+	char *home;
+
+	memset(a, 0, sizeof(*a));
+	a->top = tu_tempdir();
+	a->srv = tu_path(a->top, "srv");
+	a->path = tu_path(a->srv, "archive.git");
+	home = tu_path(a->top, "home");
+	ck_assert_int_eq(tu_sh("mkdir -p '%s/.ssh' && touch '%s/.ssh/known_hosts'", home, home),
+			 0);
+	ck_assert_int_eq(setenv("HOME", home, 1), 0);
+	free(home);
+	ck_assert_int_eq(tu_sh("'%s' archive init '%s' >/dev/null", chartsync_bin, a->path), 0);
+	tu_gitserver_start(&a->daemon, a->srv);
+	a->url = tu_gitserver_url(&a->daemon, "archive.git");
+}
+
+void tu_hooked_archive_stop(tu_hooked_archive *a)
+{
+	tu_gitserver_stop(&a->daemon);
+	tu_rmtree(a->top);
+	free(a->top);
+	free(a->srv);
+	free(a->path);
+	free(a->url);
+	memset(a, 0, sizeof(*a));
 }

@@ -38,4 +38,17 @@ void tu_gitserver_stop(tu_gitserver *s);
  * descriptor returned to take it away. */
 int tu_silent_listener(int *port);
 
+/* What most sync tests start from: a fresh folder `top` with a clean
+ * HOME (libgit2 reads it once, before its first call), an archive made
+ * by `chartsync archive init` (so chartsync's hook guards it) at
+ * top/srv/archive.git, and git daemon serving it at `url`. */
+typedef struct tu_hooked_archive {
+	char *top, *srv, *path, *url;
+	tu_gitserver daemon;
+} tu_hooked_archive;
+
+void tu_hooked_archive_start(tu_hooked_archive *a, const char *chartsync_bin);
+/* Stop the daemon, remove `top`, free the strings. */
+void tu_hooked_archive_stop(tu_hooked_archive *a);
+
 #endif

@@ -28,24 +28,16 @@ enum { ADMIN, C1, C2, B1, NSTORES };
 
 static char *top, *srv, *archive, *url, *dirs[NSTORES], *eve_dir, *fay_dir;
 static chs_store *st[NSTORES], *eve, *fay;
-static tu_gitserver daemon;
+static tu_hooked_archive net;
 
 static void setup(void)
 {
-	char *home;
-
 	ck_assert_int_eq(chs_crypto_init(), 0);
-	top = tu_tempdir();
-	srv = tu_path(top, "srv");
-	archive = tu_path(srv, "archive.git");
-	home = tu_path(top, "home");
-	ck_assert_int_eq(tu_sh("mkdir -p '%s/.ssh' && touch '%s/.ssh/known_hosts'", home, home),
-			 0);
-	ck_assert_int_eq(setenv("HOME", home, 1), 0);
-	free(home);
-	ck_assert_int_eq(tu_sh("'%s' archive init '%s' >/dev/null", CHARTSYNC_BIN, archive), 0);
-	tu_gitserver_start(&daemon, srv);
-	url = tu_gitserver_url(&daemon, "archive.git");
+	tu_hooked_archive_start(&net, CHARTSYNC_BIN);
+	top = net.top;
+	srv = net.srv;
+	archive = net.path;
+	url = net.url;
 	tu_org_new(top, url, tu_org_members, NSTORES, st, dirs);
 	/* eve: a clinic's second laptop, enrolled as an admin device */
 	eve = tu_store_new(top, "eve", "clinic-e-1", url, &eve_dir);
@@ -55,17 +47,12 @@ static void setup(void)
 
 static void teardown(void)
 {
-	tu_gitserver_stop(&daemon);
 	tu_org_free(st, dirs, NSTORES);
 	chs_store_free(eve);
 	chs_store_free(fay);
 	free(eve_dir);
 	free(fay_dir);
-	tu_rmtree(top);
-	free(top);
-	free(srv);
-	free(archive);
-	free(url);
+	tu_hooked_archive_stop(&net);
 }
 
 static void enroll_admin(chs_store *admin, chs_store *s, const char *site, const char *role)
