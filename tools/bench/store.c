@@ -38,27 +38,6 @@ static void die(const char *what)
 	exit(2);
 }
 
-/* The reference: copy `from` to `to` in 256 KiB reads and writes, fsync. */
-static double copy_s(const char *from, const char *to)
-{
-	static char buf[1 << 18];
-	double t0 = bench_now_s();
-	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ssize_t n;
-
-	if (in < 0 || out < 0)
-		die("copy");
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			die("copy");
-	if (n < 0 || fsync(out) < 0)
-		die("copy");
-	close(in);
-	close(out);
-	unlink(to);
-	return bench_now_s() - t0;
-}
-
 static int bench_rekey(const char *dir, long changes)
 {
 	char store[512], db[600], copy[600];
@@ -89,7 +68,8 @@ static int bench_rekey(const char *dir, long changes)
 		size = ftell(f);
 		fclose(f);
 	}
-	reference = copy_s(db, copy);
+	if ((reference = bench_copy_s(db, copy)) < 0)
+		die("copy");
 	t0 = bench_now_s();
 	if (chs_store_rekey(s, &r) < 0)
 		die("rekey");

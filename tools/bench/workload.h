@@ -10,6 +10,10 @@
 
 /* Monotonic seconds. */
 double bench_now_s(void);
+/* The reference for anything that rewrites every page of a file: copy
+ * `from` to `to` in 256 KiB reads and writes, fsync, remove the copy;
+ * the seconds it took, or -1 when it could not. */
+double bench_copy_s(const char *from, const char *to);
 /* The median of `n` (> 0) values; sorts them. */
 double bench_median(double *v, size_t n);
 /* Write `n` patient records of about 400 bytes of JSON each, as JSON
