@@ -229,24 +229,6 @@ int chs_attach(chs_store *s, const char *patient, const char *path,
 	return err;
 }
 
-static int write_all(int fd, const void *p, size_t len)
-{
-	const char *c = p;
-
-	while (len > 0) {
-		ssize_t n = write(fd, c, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return chs_error_set(CHS_EIO, "cannot write the attachment: %s",
-					     strerror(errno));
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The content hash an attachment record names, read from its stored
  * state (a record still waiting for a parent has none). */
 static int attachment_sha(chs_store *s, const char *prefix, unsigned char sha[32])
@@ -311,7 +293,8 @@ int chs_attachment_cat(chs_store *s, const char *id, int fd)
 		size_t n = (size_t)sqlite3_column_bytes(st, 0);
 
 		chs_sha256_update(&h, d, n);
-		err = write_all(fd, d, n);
+		if (chs_util__write_full(fd, d, n) < 0)
+			err = chs_error_set(CHS_EIO, "cannot write the attachment: %s", strerror(errno));
 	}
 	chs_store__finish(s, st);
 	if (err < 0)

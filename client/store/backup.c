@@ -86,21 +86,6 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Read `from` in chunks, hashing it, and (when `to_fd` >= 0) write it
  * there; the size and BLAKE2b-256 in `sum`. */
 static int stream_file(const char *from, int to_fd, const char *to, file_sum *sum)
@@ -122,7 +107,7 @@ static int stream_file(const char *from, int to_fd, const char *to, file_sum *su
 	while ((n = chs_util__read_full(fd, buf, COPY_CHUNK)) > 0) {
 		chs_hash_update(&st, buf, (size_t)n);
 		sum->size += (uint64_t)n;
-		if (to_fd >= 0 && write_all(to_fd, buf, (size_t)n) < 0) {
+		if (to_fd >= 0 && chs_util__write_full(to_fd, buf, (size_t)n) < 0) {
 			err = chs_error_set(CHS_EIO, "cannot write '%s': %s", to, strerror(errno));
 			goto done;
 		}

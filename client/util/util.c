@@ -222,3 +222,20 @@ ssize_t chs_util__read_full(int fd, void *buf, size_t len)
 	}
 	return (ssize_t)got;
 }
+
+int chs_util__write_full(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -22,6 +22,9 @@ void chs_util__fault(const char *point);
 /* read() until `len` bytes or the end of the file, retrying EINTR: the
  * bytes read, or -1 with errno. */
 ssize_t chs_util__read_full(int fd, void *buf, size_t len);
+/* write() all `len` bytes, retrying EINTR and short writes: 0, or -1
+ * with errno. */
+int chs_util__write_full(int fd, const void *buf, size_t len);
 
 /* ---- text.c ---- */
 /* The decoded text of a canonical JSON string value; NULL if `json` is

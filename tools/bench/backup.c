@@ -48,7 +48,8 @@ int main(int argc, char **argv)
 	int64_t imported = 0;
 	double t0, backup_s, restore_s, store_mb, copy_s;
 	char copy[620];
-	char *d, *input, *end;
+	char *d, *end;
+	const char *what;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -76,15 +77,8 @@ int main(int argc, char **argv)
 	snprintf(slots, sizeof(slots), "%s/keyslots", store);
 	snprintf(dest, sizeof(dest), "%s/backups", d);
 	snprintf(restored, sizeof(restored), "%s/restored", d);
-	if (!(input = bench_write_patients(d, "patients.jsonl", 0, changes)))
-		die("cannot write the input");
-	if (!(s = bench_store_create(d)) || chs_record_import(s, input, &imported) < 0)
-		die("import");
-	unlink(input);
-	free(input);
-	chs_store_free(s); /* checkpointed: every page in store.db */
-	if (chs_store_open(&s, store, "bench", "bench", 5) < 0)
-		die("open");
+	if (!(s = bench_store_imported(d, changes, &imported, &what)))
+		die(what);
 	store_mb = file_mb(db) + file_mb(slots);
 	/* the reference: a plain copy of the database file, fsynced */
 	snprintf(copy, sizeof(copy), "%s/copy.db", d);

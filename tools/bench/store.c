@@ -46,20 +46,13 @@ static int bench_rekey(const char *dir, long changes)
 	int64_t imported = 0;
 	double t0, rekey, reference;
 	long size;
-	char *input;
+	const char *what;
 
 	snprintf(store, sizeof(store), "%s/store", dir);
 	snprintf(db, sizeof(db), "%s/store.db", store);
 	snprintf(copy, sizeof(copy), "%s/copy.db", dir);
-	if (!(input = bench_write_patients(dir, "patients.jsonl", 0, changes)))
-		die("cannot write the input");
-	if (!(s = bench_store_create(dir)) || chs_record_import(s, input, &imported) < 0)
-		die("import");
-	unlink(input);
-	free(input);
-	chs_store_free(s); /* checkpointed: every page in store.db */
-	if (chs_store_open(&s, store, "bench", "bench", 5) < 0)
-		die("open");
+	if (!(s = bench_store_imported(dir, changes, &imported, &what)))
+		die(what);
 	{
 		FILE *f = fopen(db, "rb");
 

@@ -86,6 +86,37 @@ chs_store *bench_store_create(const char *dir)
 	return s;
 }
 
+chs_store *bench_store_imported(const char *dir, long n, int64_t *imported,
+				const char **what)
+{
+	size_t len = strlen(dir) + sizeof("/store");
+	chs_store *s = NULL;
+	char *input, *store;
+
+	*what = "cannot write the input";
+	if (!(input = bench_write_patients(dir, "patients.jsonl", 0, n)))
+		return NULL;
+	*what = "import";
+	if (!(s = bench_store_create(dir)) || chs_record_import(s, input, imported) < 0) {
+		chs_store_free(s);
+		s = NULL;
+	}
+	unlink(input);
+	free(input);
+	if (!s)
+		return NULL;
+	chs_store_free(s); /* checkpointed: every page in store.db */
+	s = NULL;
+	*what = "open";
+	if (!(store = malloc(len)))
+		return NULL;
+	snprintf(store, len, "%s/store", dir);
+	if (chs_store_open(&s, store, "bench", "bench", 5) < 0)
+		s = NULL;
+	free(store);
+	return s;
+}
+
 double bench_copy_s(const char *from, const char *to)
 {
 	static char buf[1 << 18];

@@ -24,5 +24,10 @@ char *bench_write_patients(const char *dir, const char *name, long first, long n
 /* Create the store DIR/store, user and passphrase "bench" with the
  * fastest key derivation; NULL (the error set) on failure. */
 chs_store *bench_store_create(const char *dir);
+/* bench_store_create() holding `n` imported patients, closed (so every
+ * page is checkpointed into store.db) and opened again; `*imported` the
+ * changes imported. NULL (the error set, `*what` the step) on failure. */
+chs_store *bench_store_imported(const char *dir, long n, int64_t *imported,
+				const char **what);
 
 #endif
