@@ -111,3 +111,14 @@ void tu_cli_init_store(const char *bin)
 	tu_ck_status(r, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "created store"));
 }
+
+void tu_cli_init_org(const char *bin, const char *archive)
+{
+	tu_result r;
+
+	tu_cli_init_store(bin);
+	tu_cli_run(&r, bin, "archive", "init", archive, NULL);
+	tu_ck_status(r, 0);
+	tu_cli_run(&r, bin, "org", "init", "--archive", archive, "--site", "central", NULL);
+	tu_ck_status(r, 0);
+}

@@ -26,6 +26,9 @@ void tu_cli_runv(tu_result *r, const char *const *env, const char *const *argv);
 /* `bin init` as alice at terminal front-desk, which must succeed, in the
  * folder tu_cli_setup made. */
 void tu_cli_init_store(const char *bin);
+/* tu_cli_init_store(), then make it the admin store of a new organisation
+ * (site "central") whose archive `archive_init` makes at `archive`. */
+void tu_cli_init_org(const char *bin, const char *archive);
 
 #define tu_ck_status(r, code) \
 	ck_assert_msg((r).status == (code), "exit %d, wanted %d; stderr: %s", \

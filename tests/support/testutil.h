@@ -22,6 +22,8 @@ int tu_write(const char *path, const void *data, size_t len);
 /* Flip bit `bit` of the byte at `offset` of a file. */
 void tu_flip_bit(const char *path, long offset, int bit);
 long tu_file_size(const char *path);
+/* The entries of folder `path` (without . and ..), -1 when it cannot be read. */
+int tu_count_entries(const char *path);
 /* How many packs the git folder `gitdir` holds (.pack files in objects/pack). */
 int tu_git_packs(const char *gitdir);
 /* Run a shell command (printf-style); its exit status, -1 if it died. */

@@ -95,20 +95,6 @@ static int backups(const char *dest, char names[][64], int max)
 	return n;
 }
 
-static int count_entries(const char *path)
-{
-	struct dirent *e;
-	DIR *d = opendir(path);
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-	closedir(d);
-	return n;
-}
-
 static void nap_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -343,7 +329,7 @@ START_TEST(test_cli_backup__restore_gives_back_the_same_store)
 
 	run(&r, "restore", dest, restored, NULL); /* DEST: its newest backup */
 	ck_status(r, 0);
-	ck_assert_int_eq(count_entries(restored), 2); /* store.db and keyslots only */
+	ck_assert_int_eq(tu_count_entries(restored), 2); /* store.db and keyslots only */
 	run_in(&r, restored, "ls", NULL);
 	ck_status(r, 0);
 	ck_assert_str_eq(r.out, listing);
@@ -421,7 +407,7 @@ START_TEST(test_cli_backup__restore_refuses_a_folder_in_use)
 	run(&r, "restore", dest, other, NULL);
 	ck_status(r, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "not empty"));
-	ck_assert_int_eq(count_entries(other), 1);
+	ck_assert_int_eq(tu_count_entries(other), 1);
 	/* an empty folder is fine */
 	unlink(f);
 	run(&r, "restore", dest, other, NULL);
@@ -464,7 +450,7 @@ START_TEST(test_cli_backup__a_damaged_backup_is_refused_and_nothing_made)
 		ck_assert_msg(r.status == 2, "%s damaged: exit %d", files[i], r.status);
 		ck_assert_msg(strstr(r.err, "damaged"), "%s damaged: %s", files[i], r.err);
 		ck_assert_int_eq(exists(restored), 0);
-		ck_assert_int_eq(count_entries(bdir), 1); /* only b/ */
+		ck_assert_int_eq(tu_count_entries(bdir), 1); /* only b/ */
 		tu_flip_bit(path, i == 0 ? PAGE + 200 : i == 1 ? size / 2 : size / 4, 0);
 		free(path);
 	}
@@ -487,7 +473,7 @@ START_TEST(test_cli_backup__a_damaged_backup_is_refused_and_nothing_made)
 	ck_status(r, 2);
 	ck_assert_ptr_nonnull(strstr(r.err, "wrong user or passphrase"));
 	ck_assert_int_eq(exists(restored), 0);
-	ck_assert_int_eq(count_entries(bdir), 1);
+	ck_assert_int_eq(tu_count_entries(bdir), 1);
 	setenv("CHARTSYNC_PASSPHRASE", "clinic pass", 1);
 	/* a folder with no backup */
 	run(&r, "restore", bdir, restored, NULL);
@@ -525,7 +511,7 @@ START_TEST(test_cli_backup__a_killed_backup_never_looks_whole)
 		tu_cli_runv(&r, envv, argv);
 		ck_assert_msg(r.status == 128 + SIGKILL, "%s: exit %d", points[i], r.status);
 		ck_assert_int_eq(backups(dest, names, 8), 0);
-		ck_assert_int_ge(count_entries(dest), 2); /* .lock and the hidden folder */
+		ck_assert_int_ge(tu_count_entries(dest), 2); /* .lock and the hidden folder */
 		run(&r, "restore", dest, restored, NULL);
 		ck_status(r, 2);
 		ck_assert_ptr_nonnull(strstr(r.err, "no chartsync backup"));
@@ -534,7 +520,7 @@ START_TEST(test_cli_backup__a_killed_backup_never_looks_whole)
 	run(&r, "backup", dest, NULL);
 	ck_status(r, 0);
 	ck_assert_int_eq(backups(dest, names, 8), 1);
-	ck_assert_int_eq(count_entries(dest), 2); /* .lock and the backup: swept */
+	ck_assert_int_eq(tu_count_entries(dest), 2); /* .lock and the backup: swept */
 	run(&r, "restore", dest, restored, NULL);
 	ck_status(r, 0);
 	free(dest);

@@ -26,19 +26,13 @@ static char *dir, *top, *archive, *kit;
 /* The admin's store (CHARTSYNC_STORE), its organisation and archive. */
 static void setup(void)
 {
-	result r;
-
 	dir = tu_cli_setup("clinic pass");
 	top = tu_tempdir();
 	archive = tu_path(top, "archive.git");
 	kit = tu_path(top, "kit");
 	setenv("CHARTSYNC_RECOVERY_PASSPHRASE", PASS, 1);
 	unsetenv("CHARTSYNC_RECOVERY_PASSPHRASE_FILE");
-	tu_cli_init_store(CHARTSYNC_BIN);
-	run(&r, "archive", "init", archive, NULL);
-	ck_status(r, 0);
-	run(&r, "org", "init", "--archive", archive, "--site", "central", NULL);
-	ck_status(r, 0);
+	tu_cli_init_org(CHARTSYNC_BIN, archive);
 }
 
 static void teardown(void)

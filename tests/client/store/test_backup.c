@@ -58,20 +58,6 @@ static void backup(chs_store *s, chs_backup_result *r)
 	ck_assert_msg(chs_store_backup(s, dest, NULL, r) == 0, "%s", chs_error_last());
 }
 
-static int entries(const char *path)
-{
-	struct dirent *e;
-	DIR *d = opendir(path);
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-	closedir(d);
-	return n;
-}
-
 /* Every commit is a change (a setting, a record), a close and an open are
  * not, a passphrase change (the key slots) is. */
 START_TEST(test_backup__only_a_change_makes_a_new_backup)
@@ -98,7 +84,7 @@ START_TEST(test_backup__only_a_change_makes_a_new_backup)
 	backup(s, &r);
 	ck_assert_int_eq(r.unchanged, 0);
 	chs_backup_result_dispose(&r);
-	ck_assert_int_eq(entries(dest), 4); /* three backups and .lock */
+	ck_assert_int_eq(tu_count_entries(dest), 4); /* three backups and .lock */
 	chs_store_free(s);
 }
 END_TEST
@@ -121,13 +107,13 @@ START_TEST(test_backup__restore_is_the_store_at_the_backup)
 
 	ck_assert_int_eq(chs_store_restore(dest, restored, NULL, "wrong", 5, NULL), CHS_EAUTH);
 	ck_assert_int_eq(access(restored, F_OK), -1);
-	ck_assert_int_eq(entries(top), 2); /* store, backups: no temporary folder */
+	ck_assert_int_eq(tu_count_entries(top), 2); /* store, backups: no temporary folder */
 	ck_assert_int_eq(chs_store_restore(dest, dir, NULL, PASS, strlen(PASS), NULL),
 			 CHS_EEXISTS);
 	ck_assert_int_eq(chs_store_restore(r.path, restored, NULL, PASS, strlen(PASS), &used),
 			 0);
 	ck_assert_str_eq(used, r.path);
-	ck_assert_int_eq(entries(restored), 2);
+	ck_assert_int_eq(tu_count_entries(restored), 2);
 	ck_assert_int_eq(chs_store_open(&c, restored, "alice", PASS, strlen(PASS)), 0);
 	ck_assert_str_eq(chs_store_id(c), store_id);
 	ck_assert_str_eq(chs_store_device_id(c), device_id);
@@ -166,7 +152,7 @@ START_TEST(test_backup__keep_counts_only_this_stores_backups)
 	ck_assert_int_eq(chs_store_backup(s, dest, &keep1, &r), 0);
 	ck_assert_uint_eq(r.removed, 1); /* its own older one, not the other store's */
 	chs_backup_result_dispose(&r);
-	ck_assert_int_eq(entries(dest), 3); /* one backup each, and .lock */
+	ck_assert_int_eq(tu_count_entries(dest), 3); /* one backup each, and .lock */
 	ck_assert_int_eq(chs_store_backup(t, dest, &keep1, &r), 0);
 	ck_assert_int_eq(r.unchanged, 1);
 	chs_backup_result_dispose(&r);
