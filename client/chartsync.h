@@ -12,6 +12,7 @@
 #include "client/records/records.h"
 #include "client/audit/audit.h"
 #include "client/billing/billing.h"
+#include "client/identity/identity.h"
 #include "client/reports/reports.h"
 #include "client/replicate/replicate.h"
 #include "client/json/json.h"

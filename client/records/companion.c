@@ -397,6 +397,7 @@ static const char *kind_name(chs_kind k)
 	case CHS_KIND_CPT: return "cpt";
 	case CHS_KIND_SHA256: return "sha256";
 	case CHS_KIND_IDS: return "ids";
+	case CHS_KIND_ID: return "id";
 	default: return "other"; /* a kind named here when it is added */
 	}
 }

@@ -149,14 +149,28 @@ static int raw_value(const chs_type_def *t, const chs_field_def *f,
 }
 
 
+/* A field its command writes (a merged chart's pointer) is never typed:
+ * a pointer set by hand would hide a chart without moving its records. */
+static int typed_in(const chs_type_def *t, const chs_field_def *f)
+{
+	if (f->rule != CHS_RULE_COMMAND)
+		return 0;
+	return chs_error_set(CHS_EINVALID,
+			     "field '%s' of %s is written by 'chartsync patient merge' and"
+			     " 'unmerge', never typed in", f->name, t->name);
+}
+
 int chs_records__edit_value(const chs_type_def *t, const chs_edit *e,
 			    chs_buf *out)
 {
 	const chs_field_def *f = chs_schema_field(t, e->name);
+	int err;
 
 	if (!f)
 		return chs_error_set(CHS_EINVALID,
 				     "%s has no field '%s'", t->name, e->name);
+	if ((err = typed_in(t, f)) < 0)
+		return err;
 	if (e->raw)
 		return raw_value(t, f, e->value, out);
 	if (chs_schema_kind_is_integer(f->kind))
@@ -366,6 +380,8 @@ static int apply_edits(chs_change *c, const chs_type_def *t,
 				return chs_error_set(CHS_EINVALID,
 						     "field '%s' of %s is required and cannot be cleared",
 						     f->name, t->name);
+			if ((err = typed_in(t, f)) < 0)
+				return err;
 			err = chs_change_set(c, f->name, NULL);
 			continue;
 		}
@@ -482,7 +498,8 @@ static const chs_type_def *entry_type(const char *type)
 		return NULL;
 	}
 	if (t->flags & CHS_TYPE_VIA_COMMAND) {
-		chs_error_set(CHS_EINVALID, "%ss are made with 'chartsync confirm'", t->name);
+		chs_error_set(CHS_EINVALID, "%s records are made with 'chartsync %s'", t->name,
+			      strcmp(t->name, "confirmation") == 0 ? "confirm" : "patient merge");
 		return NULL;
 	}
 	if (t->flags & CHS_TYPE_APPEND_ONLY) {
@@ -565,6 +582,10 @@ static int check_editable(chs_store *s, const rec_info *ri, const chs_edit *edit
 		return chs_error_set(CHS_EDENIED, "record %s is an access event (%s):"
 				     " access events can never be changed or removed",
 				     ri->hex, ri->type);
+	if (strcmp(ri->type, CHS_PATIENT_LINK_TYPE) == 0)
+		return chs_error_set(CHS_EDENIED, "record %s is a verdict on two charts: change it"
+				     " with 'chartsync patient merge', 'unmerge' or 'distinct'",
+				     ri->hex);
 	if (!ri->review)
 		return 0;
 	if ((err = chs_records__merge_record(s, ri->id, &m, &changes, &nc)) < 0)

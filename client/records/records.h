@@ -53,6 +53,16 @@ int chs_record_set(chs_store *s, const char *id, const chs_edit *edits,
 int chs_record_rm(chs_store *s, const char *id);
 /* Resolve a prefix to a full id: CHS_ENOTFOUND, CHS_EAMBIGUOUS. */
 int chs_record_resolve(chs_store *s, const char *prefix, char id_out[33]);
+/* Resolve `id` (an id or prefix) as chs_record_resolve() does; when it is
+ * a patient merged into another (client/identity: its `merged_into`),
+ * follow the merges to the patient whose chart it is now, and set
+ * `merged_from` (may be NULL) to the id asked for; else `merged_from` is
+ * "". Merges that point round in a ring (two archivists merged a pair two
+ * ways, under review) stop at the last patient before the ring closes.
+ * What a lookup of a patient, a listing of one patient's records, a new
+ * record's patient, the export and the hot folder use, so a merged chart
+ * lands on the one that holds it now. */
+int chs_record_follow(chs_store *s, const char *id, char id_out[33], char merged_from[33]);
 /* Import JSON Lines: one record per line,
  *   {"type":"patient","id":"<optional 32 hex>","patient":"<id>",
  *    "encounter":"<id>","fields":{...}}

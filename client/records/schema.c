@@ -34,6 +34,7 @@ static const chs_field_def patient_fields[] = {
 	{ "address", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 500 },
 	{ "payer", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 200 },
 	{ "member_id", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_ID, 64 },
+	{ CHS_FIELD_MERGED_INTO, CHS_KIND_ID, OPT, NULL, CHS_RULE_COMMAND, 0 },
 	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
@@ -171,6 +172,36 @@ static const chs_field_def confirmation_note_fields[] = {
 	{ NULL, 0, 0, NULL, 0, 0 }
 };
 
+/* Chart merges (client/identity). A pair of patients' verdict, one
+ * record per pair (its id derived from the two ids, so two archivists
+ * deciding the same pair write the same record, and two verdicts made
+ * apart meet in review): `patients` the pair, sorted; `verdict`
+ * "merged", "distinct" (not the same person) or "open"; when merged,
+ * `keep` and `other`; the archivist's `note`. Each act on a pair is a
+ * `patient_merge` record of its own, append-only: `act` "merge",
+ * "unmerge" or "place" (a sync moving the records a device made on a
+ * merged patient), the pair's `keep` and `other`, and `moved`, the
+ * records the act moved, from which an unmerge moves them back. Ids and
+ * an administrative note only: the billing compartment, so a billing
+ * office follows merges too. */
+static const chs_field_def patient_link_fields[] = {
+	{ "patients", CHS_KIND_IDS, REQ, NULL, CHS_RULE_COMMAND, 0 },
+	{ "verdict", CHS_KIND_TEXT, REQ, "verdict", CHS_RULE_COMMAND, 16 },
+	{ "keep", CHS_KIND_ID, OPT, "verdict", CHS_RULE_COMMAND, 0 },
+	{ "other", CHS_KIND_ID, OPT, "verdict", CHS_RULE_COMMAND, 0 },
+	{ "note", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 1000 },
+	{ NULL, 0, 0, NULL, 0, 0 }
+};
+
+static const chs_field_def patient_merge_fields[] = {
+	{ "act", CHS_KIND_TEXT, REQ, NULL, CHS_RULE_COMMAND, 16 },
+	{ "keep", CHS_KIND_ID, REQ, NULL, CHS_RULE_COMMAND, 0 },
+	{ "other", CHS_KIND_ID, REQ, NULL, CHS_RULE_COMMAND, 0 },
+	{ "moved", CHS_KIND_IDS, OPT, NULL, CHS_RULE_COMMAND, 0 },
+	{ "note", CHS_KIND_TEXT, OPT, NULL, CHS_RULE_LINE, 1000 },
+	{ NULL, 0, 0, NULL, 0, 0 }
+};
+
 /* Confirmations and fees are billing: a compartment is per type, and a
  * billing office must be able to confirm what it reads and to price what
  * it codes. A confirmation holds ids and a name, never the confirmed
@@ -195,6 +226,10 @@ static const chs_type_def types[] = {
 	  CHS_TYPE_COMPANION | CHS_TYPE_APPEND_ONLY, confirmation_note_fields },
 	{ "archive_event", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, CHS_TYPE_APPEND_ONLY,
 	  archive_event_fields },
+	{ CHS_PATIENT_LINK_TYPE, CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, CHS_TYPE_VIA_COMMAND,
+	  patient_link_fields },
+	{ CHS_PATIENT_MERGE_TYPE, CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE,
+	  CHS_TYPE_VIA_COMMAND | CHS_TYPE_APPEND_ONLY, patient_merge_fields },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -385,14 +420,25 @@ int chs_schema_valid_cpt(const char *s)
 	return s[0] >= 'A' && s[0] <= 'V' && digits(s + 1, 4) >= 0;
 }
 
-static int valid_sha256(const char *s)
+/* `n` lowercase hex digits and nothing more. */
+static int lower_hex(const char *s, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < 64; i++)
+	for (i = 0; i < n; i++)
 		if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
 			return 0;
-	return s[64] == '\0';
+	return s[n] == '\0';
+}
+
+static int valid_sha256(const char *s)
+{
+	return lower_hex(s, 64);
+}
+
+static int valid_record_id(const char *s)
+{
+	return lower_hex(s, 32);
 }
 
 /* What a value of kind `k` must be, as the end of "'X' is not ...". */
@@ -408,6 +454,7 @@ const char *chs_schema_expected(chs_kind k)
 				  " or a letter A-V and 4 digits, e.g. 99213 or G0008)";
 	case CHS_KIND_SHA256: return "a SHA-256 (expected 64 lowercase hex digits)";
 	case CHS_KIND_IDS: return "a JSON array of record ids";
+	case CHS_KIND_ID: return "a record id (expected 32 lowercase hex digits)";
 	}
 	return "a value";
 }
@@ -420,6 +467,7 @@ int chs_schema_check_form(chs_kind k, const char *s)
 	case CHS_KIND_ICD: return chs_schema_valid_icd(s);
 	case CHS_KIND_CPT: return chs_schema_valid_cpt(s);
 	case CHS_KIND_SHA256: return valid_sha256(s);
+	case CHS_KIND_ID: return valid_record_id(s);
 	default: return 1;
 	}
 }

@@ -17,7 +17,8 @@ typedef enum chs_kind {
 	CHS_KIND_ICD,    /* JSON string, ICD-10-CM */
 	CHS_KIND_CPT,    /* JSON string, CPT or HCPCS Level II */
 	CHS_KIND_SHA256, /* JSON string, 64 hex digits */
-	CHS_KIND_IDS     /* JSON array of record ids (32 hex digits each) */
+	CHS_KIND_IDS,    /* JSON array of record ids (32 hex digits each) */
+	CHS_KIND_ID      /* JSON string, one record id (32 lowercase hex digits) */
 } chs_kind;
 
 typedef enum chs_compartment { CHS_BILLING, CHS_CLINICAL } chs_compartment;
@@ -39,8 +40,10 @@ typedef enum chs_rule {
 	CHS_RULE_PAST,   /* date: from CHS_DATE_MIN to today */
 	CHS_RULE_AHEAD,  /* date: from CHS_DATE_MIN to CHS_AHEAD_DAYS from
 			  * today (appointments, fee schedules) */
-	CHS_RULE_PLAN    /* date: from CHS_DATE_MIN to CHS_PLAN_DAYS from
+	CHS_RULE_PLAN,   /* date: from CHS_DATE_MIN to CHS_PLAN_DAYS from
 			  * today (the end of a course of treatment) */
+	CHS_RULE_COMMAND /* written only by its command, never typed: a
+			  * merged chart's pointer (client/identity) */
 } chs_rule;
 
 #define CHS_DATE_MIN "1850-01-01"
@@ -68,6 +71,15 @@ typedef struct chs_type_def {
 /* The link fields every record may carry, holding record ids. */
 #define CHS_FIELD_PATIENT "patient"
 #define CHS_FIELD_ENCOUNTER "encounter"
+/* A patient merged into another (client/identity: 'chartsync patient
+ * merge') is a tombstone: its `merged_into` holds the id of the patient
+ * whose chart it now is. */
+#define CHS_FIELD_MERGED_INTO "merged_into"
+/* The record types of chart merges (client/identity): a pair of patients'
+ * verdict (one record per pair, its id derived from the pair) and each
+ * merge, unmerge or placement made, append-only. */
+#define CHS_PATIENT_LINK_TYPE "patient_link"
+#define CHS_PATIENT_MERGE_TYPE "patient_merge"
 
 const chs_type_def *chs_schema_type(const char *name);
 const chs_type_def *chs_schema_types(void); /* ends with a NULL name */

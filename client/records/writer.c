@@ -175,15 +175,17 @@ static int bind_mrn(chs_store *s, sqlite3_stmt *st, int col, const chs_merged *m
 static int save_record(chs_store *s, const unsigned char rec[16],
 		       const chs_merged *m)
 {
-	unsigned char patient[16], encounter[16];
+	unsigned char patient[16], encounter[16], merged_into[16];
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
 	if ((err = chs_store__prepare(s, &st,
 		     "INSERT INTO records(id, type, patient, encounter, deleted, review,"
-		     " heads, state, hash, mrn) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+		     " heads, state, hash, mrn, merged_into)"
+		     " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
 		     " ON CONFLICT(id) DO UPDATE SET type=?2, patient=?3, encounter=?4,"
-		     " deleted=?5, review=?6, heads=?7, state=?8, hash=?9, mrn=?10")) < 0)
+		     " deleted=?5, review=?6, heads=?7, state=?8, hash=?9, mrn=?10,"
+		     " merged_into=?11")) < 0)
 		return err;
 	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0 ||
 	    (err = chs_store__bind_text(s, st, 2, m->type)) < 0 ||
@@ -196,7 +198,10 @@ static int save_record(chs_store *s, const unsigned char rec[16],
 	    (err = bind_heads(s, st, 7, m)) < 0 ||
 	    (err = chs_store__bind_blob(s, st, 8, m->state, m->state_len)) < 0 ||
 	    (err = chs_store__bind_blob(s, st, 9, m->hash, CHS_HASH_BYTES)) < 0 ||
-	    (err = bind_mrn(s, st, 10, m)) < 0)
+	    (err = bind_mrn(s, st, 10, m)) < 0 ||
+	    (!m->deleted && strcmp(m->type, "patient") == 0 &&
+	     link_of(m, CHS_FIELD_MERGED_INTO, merged_into) &&
+	     (err = chs_store__bind_blob(s, st, 11, merged_into, 16)) < 0))
 		goto done;
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
@@ -297,13 +302,14 @@ static int stamp(chs_writer *w, chs_change *c)
 	return 0;
 }
 
-/* Parents: the heads the author saw, which are the record's heads now. */
+/* Parents: the heads the author saw, which are the record's heads now;
+ * or those the caller gave (chs_records__writer_put_whole()). */
 static int set_parents(chs_writer *w, chs_change *c)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if (c->op == CHS_OP_CREATE)
+	if (c->op == CHS_OP_CREATE || c->nparents)
 		return 0;
 	if ((err = chs_store__prepare(w->s, &st,
 		     "SELECT heads FROM records WHERE id = ?")) < 0)
@@ -444,7 +450,7 @@ static int service_may_write(chs_writer *w, const chs_change *c)
 {
 	const char *type = c->type ? c->type : "";
 
-	if (!chs_store_user_is_service(w->s))
+	if (!chs_store_user_is_service(w->s) || w->sync_own)
 		return 0;
 	if (c->op == CHS_OP_CREATE &&
 	    (strcmp(type, "attachment") == 0 || strcmp(type, CHS_ARCHIVE_EVENT_TYPE) == 0))

@@ -30,6 +30,10 @@ typedef struct chs_writer {
 	int64_t next_seq;   /* local seq of the batch being filled */
 	int64_t changes;    /* changes written by this save */
 	int role;           /* this device's role on the roster; 0: none yet */
+	/* The sync's own save, not a person's: a service user may make it
+	 * (placing the records this device made on a merged chart,
+	 * client/identity). Set after chs_records__writer_begin(). */
+	int sync_own;
 } chs_writer;
 
 int chs_records__writer_begin(chs_writer *w, chs_store *s);
@@ -37,7 +41,11 @@ int chs_records__writer_begin(chs_writer *w, chs_store *s);
  * the record's current heads as parents), store it and update the
  * record; the fields a clinical companion keeps go to the companion, in
  * the same save (companion.c). Takes ownership of `c` whatever the
- * result. */
+ * result. A change that comes with parents keeps them: two changes put
+ * with the same parents are concurrent, as if made at two sites (a
+ * merge of two charts puts both charts' differing values so, for a
+ * person to choose between in review); the parents must be changes of
+ * the record this store holds. */
 int chs_records__writer_put(chs_writer *w, chs_change *c);
 /* The same, but `c` is stored whole: its clinical fields are not moved
  * to a companion. What chartsync wrote before companions existed; only

@@ -74,6 +74,25 @@
 #define SCHEMA5_SQL \
 	"ALTER TABLE users ADD COLUMN service INTEGER NOT NULL DEFAULT 0;"
 
+/* Schema 6. Merged charts (client/identity): a patient merged into
+ * another keeps the id of the one it was merged into here, as `mrn`
+ * keeps its chart number, so the tombstones, and the patients merged into
+ * one, are found by index at every sync and lookup. No store before
+ * schema 6 holds a merge, so there is nothing to fill in. */
+#define SCHEMA6_SQL \
+	"ALTER TABLE records ADD COLUMN merged_into BLOB;" \
+	"CREATE INDEX IF NOT EXISTS records_merged ON records(merged_into)" \
+	" WHERE merged_into IS NOT NULL;" \
+	SCHEMA6_INDEXES
+
+/* The verdicts on pairs and the acts of merging, read by type (as the
+ * fee schedule's lines are). */
+#define SCHEMA6_INDEXES \
+	"CREATE INDEX IF NOT EXISTS records_link ON records(type)" \
+	" WHERE type = 'patient_link';" \
+	"CREATE INDEX IF NOT EXISTS records_merge_act ON records(type)" \
+	" WHERE type = 'patient_merge';"
+
 static const char *const schema_sql =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -88,11 +107,12 @@ static const char *const schema_sql =
 	"CREATE TABLE records(id BLOB NOT NULL UNIQUE, type TEXT NOT NULL,"
 	" patient BLOB, encounter BLOB, deleted INTEGER NOT NULL,"
 	" review INTEGER NOT NULL, heads BLOB NOT NULL, state BLOB NOT NULL,"
-	" hash BLOB NOT NULL, mrn TEXT);"
+	" hash BLOB NOT NULL, mrn TEXT, merged_into BLOB);"
 	"CREATE INDEX records_patient ON records(patient) WHERE patient IS NOT NULL;"
 	"CREATE INDEX records_encounter ON records(encounter) WHERE encounter IS NOT NULL;"
 	"CREATE INDEX records_mrn ON records(mrn) WHERE mrn IS NOT NULL;"
 	"CREATE INDEX records_review ON records(review) WHERE review;"
+	"CREATE INDEX records_merged ON records(merged_into) WHERE merged_into IS NOT NULL;"
 	/* Changes, exactly as encoded (the id is the hash of body). */
 	"CREATE TABLE changes(id BLOB NOT NULL UNIQUE, record BLOB NOT NULL,"
 	" batch INTEGER NOT NULL, body BLOB NOT NULL);"
@@ -113,7 +133,7 @@ static const char *const schema_sql =
 	 * report, never a reason to refuse. */
 	"CREATE TABLE flags(change BLOB NOT NULL, record BLOB NOT NULL,"
 	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
-	REPLICA_SQL BLOBSYNC_SQL CODING_SQL SCHEMA4_SQL;
+	REPLICA_SQL BLOBSYNC_SQL CODING_SQL SCHEMA4_SQL SCHEMA6_INDEXES;
 
 const char *chs_store__schema_sql(void)
 {
@@ -667,12 +687,24 @@ static int add_service_column(chs_store *s)
 	return has ? 0 : chs_store__exec(s, SCHEMA5_SQL);
 }
 
+static int add_merged_column(chs_store *s)
+{
+	int64_t has = 0;
+	int err;
+
+	if ((err = chs_store__get_int(s, "SELECT count(*) FROM pragma_table_info('records')"
+					  " WHERE name = 'merged_into'", &has)) < 0)
+		return err;
+	return has ? 0 : chs_store__exec(s, SCHEMA6_SQL);
+}
+
 /* A store made by schema 1 gains the replication tables; one made by
  * schema 1 or 2 the attachment and coding tables, with every attachment
  * it holds to send (before schema 3 no attachment bytes travelled: all
  * are its own); one made by schema 1 to 3 the indexes of batches by
  * device, of fee lines and of removed records; one made by schema 1 to 4
- * the service flag of users. The version is read again under the write lock: another
+ * the service flag of users; one made by schema 1 to 5 the merged charts'
+ * pointers. The version is read again under the write lock: another
  * process may have upgraded the store meanwhile. */
 static int upgrade(chs_store *s)
 {
@@ -692,6 +724,8 @@ static int upgrade(chs_store *s)
 	if (from < 4 && (err = chs_store__exec(s, SCHEMA4_SQL)) < 0)
 		goto fail;
 	if (from < 5 && (err = add_service_column(s)) < 0)
+		goto fail;
+	if (from < 6 && (err = add_merged_column(s)) < 0)
 		goto fail;
 	if (from < CHS_STORE_SCHEMA && (err = set_schema_version(s)) < 0)
 		goto fail;

@@ -187,10 +187,40 @@ START_TEST(test_store__a_schema_3_store_is_upgraded_on_open)
 	ck_assert_int_eq(n, 3);
 	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
 					     NULL, &v), 0);
-	ck_assert_str_eq(v, "5");
+	ck_assert_str_eq(v, "6");
 	ck_assert_int_eq(tu_show_json(s, id, &json), 0);
 	ck_assert_ptr_nonnull(strstr(json, "Ada Byron"));
 	free(json);
+	free(v);
+	chs_store_free(s);
+}
+END_TEST
+
+/* Schema 6 keeps a merged chart's pointer in a column of its own: a
+ * store made before it gains the column and its indexes when opened. */
+START_TEST(test_store__a_schema_5_store_gains_the_merge_column_on_open)
+{
+	chs_store *s = create_as("maria", "pass-maria");
+	char *v = NULL;
+	int64_t n = -1;
+
+	ck_assert_int_eq(chs_store__exec(s, "DROP INDEX records_merged; DROP INDEX records_link;"
+					 "DROP INDEX records_merge_act;"
+					 "ALTER TABLE records DROP COLUMN merged_into;"
+					 "UPDATE meta SET value = '5' WHERE key = 'schema'"), 0);
+	chs_store_free(s);
+
+	s = must_open("maria", "pass-maria");
+	ck_assert_int_eq(chs_store__get_int(s, "SELECT count(*) FROM pragma_table_info('records')"
+					    " WHERE name = 'merged_into'", &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(chs_store__get_int(s, "SELECT count(*) FROM sqlite_master WHERE name IN"
+					    " ('records_merged', 'records_link', 'records_merge_act')",
+					    &n), 0);
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
+					     NULL, &v), 0);
+	ck_assert_str_eq(v, "6");
 	free(v);
 	chs_store_free(s);
 }
@@ -1042,6 +1072,7 @@ int main(void)
 	tcase_add_test(tc, test_store__more_statements_than_the_cache_holds);
 	tcase_add_test(tc, test_store__a_save_does_not_read_every_batch);
 	tcase_add_test(tc, test_store__a_schema_3_store_is_upgraded_on_open);
+	tcase_add_test(tc, test_store__a_schema_5_store_gains_the_merge_column_on_open);
 	tcase_add_test(tc, test_store__status_counts_live_records_without_reading_them);
 	tcase_add_test(tc, test_store__refuses_to_create_over_a_store);
 	tcase_add_test(tc, test_store__never_removes_a_database_it_did_not_make);

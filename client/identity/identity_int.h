@@ -1,0 +1,55 @@
+/*
+ * client/identity/identity_int.h - shared by the files of client/identity/
+ * only.
+ */
+#ifndef CHS_CLIENT_IDENTITY_IDENTITY_INT_H
+#define CHS_CLIENT_IDENTITY_IDENTITY_INT_H
+
+#include "client/identity/identity.h"
+#include "client/records/writer.h"
+#include "client/store/db.h"
+
+/* ---- link.c: a pair of patients' verdict ---- */
+
+#define CHS_VERDICT_MERGED "merged"
+#define CHS_VERDICT_DISTINCT "distinct"
+#define CHS_VERDICT_OPEN "open"
+
+/* The patient_link record of a pair, as the store holds it. */
+typedef struct chs_identity__link {
+	unsigned char id[16];
+	char hex[33];
+	int found;        /* the store holds the pair's record (not removed) */
+	int review;       /* its verdict is under review: decided two ways */
+	char verdict[16]; /* provisional while under review; "" when !found */
+	char keep[33];    /* verdict "merged": which way; "" otherwise */
+	char other[33];
+} chs_identity__link;
+
+/* Whether this store's user may decide on charts (`what`: "merge
+ * charts", for the message): an archivist's device, or an admin of the
+ * store; CHS_EDENIED otherwise, a service user's refusal for a service. */
+int chs_identity__may_decide(chs_store *s, const char *what);
+/* The pair's record id: the same whichever way round `a` and `b` come. */
+void chs_identity__link_id(const unsigned char a[16], const unsigned char b[16],
+			   unsigned char out[16]);
+/* Read the pair's verdict (`out->found` 0 when it has none). */
+int chs_identity__link_load(chs_store *s, const unsigned char a[16], const unsigned char b[16],
+			    chs_identity__link *out);
+/* Write the pair's verdict in save `w`: create its record, edit it, or,
+ * when its verdict is under review, settle it (a resolve change whose
+ * parents are all its heads). `l` is what chs_identity__link_load() read
+ * in this save. `keep` and `other` (hex) go with verdict "merged" and
+ * are NULL otherwise; `note` NULL leaves the note as it is. */
+int chs_identity__link_put(chs_writer *w, const chs_identity__link *l,
+			   const unsigned char a[16], const unsigned char b[16],
+			   const char *verdict, const char *keep, const char *other,
+			   const char *note);
+/* Call `fn` for every pair whose verdict is "distinct" and not under
+ * review, with the two patient ids (hex, in the record's sorted order);
+ * a non-zero return from `fn` stops the walk and is returned. */
+int chs_identity__distinct_pairs(chs_store *s,
+				 int (*fn)(const char *a, const char *b, void *payload),
+				 void *payload);
+
+#endif /* CHS_CLIENT_IDENTITY_IDENTITY_INT_H */
