@@ -213,6 +213,64 @@ int chs_text_id_key(chs_buf *out, const char *s, size_t len)
 	return map_id(out, s, len, UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD, 1);
 }
 
+/* What a code point of a decomposed, case-folded name becomes in its
+ * key: 0 dropped, ' ' a separator, 1 kept. */
+static int name_class(int32_t cp)
+{
+	utf8proc_category_t cat;
+
+	if (is_space(cp) || is_dash(cp) || cp == ',' || cp == '/')
+		return ' ';
+	cat = utf8proc_category(cp);
+	switch (cat) {
+	case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PS: case UTF8PROC_CATEGORY_PE:
+	case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF: case UTF8PROC_CATEGORY_PO:
+	case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
+	case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+int chs_text_name_key(chs_buf *out, const char *s, size_t len)
+{
+	utf8proc_uint8_t *m = NULL;
+	utf8proc_ssize_t mlen, n;
+	size_t i;
+	int32_t cp;
+	int err = 0, gap = 0, any = 0, k;
+
+	CHS_ASSERT_ARG(out && (s || !len));
+	/* STRIPMARK drops the marks NFKD splits off; name_class() drops any
+	 * left standing alone */
+	mlen = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &m,
+			    UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT |
+			    UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK);
+	if (mlen == UTF8PROC_ERROR_NOMEM)
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if (mlen < 0)
+		return chs_error_set(CHS_EINVALID, "a name is not valid UTF-8 text");
+	for (i = 0; i < (size_t)mlen && err == 0; i += (size_t)n) {
+		if ((n = next_cp((const char *)m, (size_t)mlen, i, &cp)) < 0)
+			n = 1;
+		if ((k = name_class(cp)) == ' ') {
+			gap = any;
+			continue;
+		}
+		if (k == 0)
+			continue;
+		if (gap)
+			err = chs_buf_put(out, " ", 1);
+		if (err == 0)
+			err = chs_buf_put(out, m + i, (size_t)n);
+		gap = 0;
+		any = 1;
+	}
+	free(m);
+	return err;
+}
+
 int chs_text_escape(chs_buf *out, const char *s, size_t len, chs_text_form form)
 {
 	size_t i = 0, run = 0;

@@ -64,6 +64,15 @@ int chs_text_normalise_id(chs_buf *out, const char *s, size_t len);
  * "Ａ-1001 " share one key. For finding near-duplicates, never stored. */
 int chs_text_id_key(chs_buf *out, const char *s, size_t len);
 
+/* The key two people's names are compared by, for finding patients that
+ * may be one person (never stored, never shown): Unicode NFKD with every
+ * combining mark dropped (accents: "José" is "jose"), case folded,
+ * punctuation dropped ("O'Brien" is "obrien") except dashes, commas and
+ * slashes, which separate names as a space does ("Smith-Jones",
+ * "Smith,John"), and white space trimmed, each run made one space.
+ * CHS_EINVALID if `s` is not valid UTF-8. */
+int chs_text_name_key(chs_buf *out, const char *s, size_t len);
+
 /* Append `s` for a terminal: every unsafe code point written as \xNN (below
  * U+0080) or \u{XXXX}, every byte of invalid UTF-8 as \xNN; with
  * CHS_TEXT_LINES, newline and tab are kept as they are. */

@@ -129,6 +129,34 @@ START_TEST(test_text__look_alike_keys_match)
 }
 END_TEST
 
+/* Names compare by their key: accents, case, punctuation and spacing
+ * aside, so "José  GARCÍA" (precomposed or with a combining accent, a
+ * no-break space) is "jose garcia"; a dash or a comma separates names. */
+START_TEST(test_text__name_keys_ignore_accents_case_and_spacing)
+{
+	static const struct { const char *in, *key; } v[] = {
+		{ "Jos\xc3\xa9  GARC\xc3\x8d" "A", "jose garcia" },
+		{ "  jose\xc2\xa0garcia\t", "jose garcia" },
+		{ "Jose\xcc\x81 Garci\xcc\x81" "a", "jose garcia" }, /* combining U+0301 */
+		{ "O'Brien, Mary-Jane", "obrien mary jane" },
+		{ "Smith,John", "smith john" },
+		{ "\xef\xbc\xaa\xef\xbd\x8f\xef\xbd\x8e", "jon" }, /* fullwidth */
+		{ "M\xc3\xbcller Stra\xc3\x9f" "e", "muller strasse" },
+		{ "...", "" },
+		{ "", "" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char *k = built(chs_text_name_key, v[i].in);
+
+		ck_assert_msg(strcmp(k, v[i].key) == 0, "'%s': '%s'", v[i].in, k);
+		free(k);
+	}
+	ck_assert_int_eq(chs_text_name_key(&(chs_buf){ 0 }, "\xff", 1), CHS_EINVALID);
+}
+END_TEST
+
 START_TEST(test_text__escape_leaves_no_control_byte)
 {
 	char *e = escaped("x\x1b]0;owned\a\r\xc2\x9b\xe2\x80\xae\xff" "é", CHS_TEXT_LINE);
@@ -184,6 +212,7 @@ int main(void)
 	tcase_add_test(tc, test_text__prefix_never_splits_a_character);
 	tcase_add_test(tc, test_text__identifiers_normalise_to_one_form);
 	tcase_add_test(tc, test_text__look_alike_keys_match);
+	tcase_add_test(tc, test_text__name_keys_ignore_accents_case_and_spacing);
 	tcase_add_test(tc, test_text__escape_leaves_no_control_byte);
 	tcase_add_test(tc, test_text__csv_cells_never_start_a_formula);
 	suite_add_tcase(s, tc);
