@@ -52,4 +52,7 @@ int chs_identity__distinct_pairs(chs_store *s,
 				 int (*fn)(const char *a, const char *b, void *payload),
 				 void *payload);
 
+/* ---- duplicates.c, distinct.c: above link.c; they offer the other
+ * files nothing ---- */
+
 #endif /* CHS_CLIENT_IDENTITY_IDENTITY_INT_H */

@@ -271,6 +271,20 @@ int chs_text_name_key(chs_buf *out, const char *s, size_t len)
 	return err;
 }
 
+size_t chs_text_code_points(const char *s, size_t len, int32_t *out, size_t max)
+{
+	size_t i = 0, n = 0;
+	utf8proc_ssize_t k;
+
+	if (!s || !out)
+		return 0;
+	while (i < len && n < max) {
+		k = next_cp(s, len, i, &out[n++]);
+		i += k < 0 ? 1 : (size_t)k;
+	}
+	return n;
+}
+
 int chs_text_escape(chs_buf *out, const char *s, size_t len, chs_text_form form)
 {
 	size_t i = 0, run = 0;

@@ -73,6 +73,12 @@ int chs_text_id_key(chs_buf *out, const char *s, size_t len);
  * CHS_EINVALID if `s` is not valid UTF-8. */
 int chs_text_name_key(chs_buf *out, const char *s, size_t len);
 
+/* Decode `s` into at most `max` code points in `out` (an invalid byte
+ * counts as one, its value): what a measure of text that works on
+ * characters (the similarity of two name keys) reads. Returns the number
+ * written. */
+size_t chs_text_code_points(const char *s, size_t len, int32_t *out, size_t max);
+
 /* Append `s` for a terminal: every unsafe code point written as \xNN (below
  * U+0080) or \u{XXXX}, every byte of invalid UTF-8 as \xNN; with
  * CHS_TEXT_LINES, newline and tab are kept as they are. */
