@@ -34,7 +34,7 @@ static const cli_command commands[] = {
 	{ "fees", cmd_fees, "import a site's fee schedule" },
 	{ "codes", cmd_codes, "import ICD-10-CM, HCPCS or CPT code lists" },
 	{ "export", cmd_export, "export data: claims CSV, FHIR R4 bundles" },
-	{ "report", cmd_report, "reports: access, consistency, coding" },
+	{ "report", cmd_report, "reports: access, consistency, coding, duplicates" },
 	{ "verify", cmd_verify, "print the state hash over all records" },
 	{ "status", cmd_status, "show the store, the user, this terminal and counts" },
 	{ "config", cmd_config, "read or change a setting of the store" },

@@ -224,6 +224,7 @@ int cmd_report(cli_ctx *ctx, int argc, char **argv);
 /* report and export subcommands: argv[0] is the subcommand's name */
 int cmd_report_consistency(cli_ctx *ctx, int argc, char **argv);
 int cmd_report_coding(cli_ctx *ctx, int argc, char **argv);
+int cmd_report_duplicates(cli_ctx *ctx, int argc, char **argv);
 /* cmd_sync.c: the archive's tampering, as a report and a line of status */
 int cmd_report_archive(cli_ctx *ctx, int argc, char **argv);
 /* How many of the archive's events (tampering seen and healed) the store

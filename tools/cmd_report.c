@@ -15,6 +15,7 @@ static const cli_command kinds[] = {
 	{ "access", report_access, "who looked at which records, when, how long, from where" },
 	{ "consistency", cmd_report_consistency, "each visit checked against the patient's records" },
 	{ "coding", cmd_report_coding, "the coding queue: length, age, throughput per coder" },
+	{ "duplicates", cmd_report_duplicates, "patients that are likely one person, with the evidence" },
 	{ "archive", cmd_report_archive, "the archive's tampering the devices saw and healed" },
 };
 

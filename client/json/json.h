@@ -13,6 +13,7 @@
 #define CHS_CLIENT_JSON_JSON_H
 
 #include "client/billing/billing.h"
+#include "client/identity/identity.h"
 #include "client/reports/reports.h"
 #include "client/replicate/replicate.h"
 #include "client/records/records.h"
@@ -85,6 +86,13 @@ int chs_json_access_report(char **out, const chs_access_report *r);
  *    "counts":{"<kind>":n..},"patients":n,"visits":n}
  * counts in the order the kinds were first found. */
 int chs_json_consistency_report(char **out, const chs_consistency_report *r);
+
+/* `chartsync report duplicates --json`:
+ *   {"pairs":[{"score":x,"evidence":[..],"detail",
+ *              "a":<side>,"b":<side>}..],"patients":n}
+ * with side = {"id","name","dob","mrn","phone","site"} ("" when the
+ * patient has none), pairs highest score first, score a JSON real. */
+int chs_json_duplicates_report(char **out, const chs_duplicates_report *r);
 
 /* `chartsync report coding --json`:
  *   {"queue":{"length":n,"oldest":<visit>|null,"oldest_days":x,

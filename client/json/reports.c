@@ -87,6 +87,49 @@ int chs_json_consistency_report(char **out, const chs_consistency_report *r)
 	return chs_json__dump(&d, o, JSON_PRESERVE_ORDER, out);
 }
 
+static json_t *dup_side(chs_json_doc *d, const chs_duplicate_side *p)
+{
+	json_t *o = json_object();
+
+	chs_json__set(d, o, "id", json_string(p->id));
+	chs_json__set(d, o, "name", json_string(p->name));
+	chs_json__set(d, o, "dob", json_string(p->dob));
+	chs_json__set(d, o, "mrn", json_string(p->mrn));
+	chs_json__set(d, o, "phone", json_string(p->phone));
+	chs_json__set(d, o, "site", json_string(p->site));
+	return o;
+}
+
+static json_t *dup_pair(chs_json_doc *d, const chs_duplicate_pair *p)
+{
+	json_t *o = json_object();
+
+	chs_json__set(d, o, "score", json_real(p->score));
+	chs_json__set(d, o, "evidence", chs_json__strings(d, p->evidence, p->nevidence));
+	chs_json__set(d, o, "detail", json_string(p->detail));
+	chs_json__set(d, o, "a", dup_side(d, &p->a));
+	chs_json__set(d, o, "b", dup_side(d, &p->b));
+	return o;
+}
+
+int chs_json_duplicates_report(char **out, const chs_duplicates_report *r)
+{
+	chs_json_doc d = { 0 };
+	json_t *o, *pairs;
+	size_t i;
+
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(r);
+
+	o = json_object();
+	pairs = json_array();
+	for (i = 0; i < chs_duplicates_report_count(r); i++)
+		chs_json__add(&d, pairs, dup_pair(&d, chs_duplicates_report_get(r, i)));
+	chs_json__set(&d, o, "pairs", pairs);
+	chs_json__set(&d, o, "patients", size(chs_duplicates_report_patients(r)));
+	return chs_json__dump(&d, o, JSON_PRESERVE_ORDER, out);
+}
+
 static json_t *coder(chs_json_doc *d, const chs_coder_stats *c)
 {
 	json_t *o = json_object();
