@@ -241,6 +241,41 @@ START_TEST(test_duplicates__distinct_refuses_what_is_not_a_pair_of_patients)
 }
 END_TEST
 
+/* A person who is neither an archivist nor an admin of the store reads
+ * the report but may not mark pairs; a service user (the clinic's
+ * daemon) may do neither. */
+START_TEST(test_duplicates__who_may_read_and_who_may_mark)
+{
+	chs_store *clerk = NULL, *svc = NULL;
+	chs_duplicates_report *r = NULL;
+	char a[33], b[33];
+
+	patient(one, a, "name=Ann Lee", "dob=1980-02-02", NULL);
+	patient(one, b, "name=Anne Lee", "dob=1980-02-02", NULL);
+	ck_assert_int_eq(chs_store_user_add(one, "clerk", 0, "clerk pw", 8), 0);
+	ck_assert_int_eq(chs_store_user_add_service(one, "svc", "svc pw", 6), 0);
+	ck_assert_int_eq(chs_store_open(&clerk, one_dir, "clerk", "clerk pw", 8), 0);
+	ck_assert_int_eq(chs_store_open(&svc, one_dir, "svc", "svc pw", 6), 0);
+
+	r = report(clerk);
+	ck_assert_ptr_nonnull(pair_of(r, a, b));
+	chs_duplicates_report_free(r);
+	r = NULL;
+	ck_assert_int_eq(chs_patient_distinct(clerk, a, b, NULL, 0), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "archivist"), "%s", chs_error_last());
+	ck_assert_int_eq(chs_report_duplicates(&r, svc, NULL), CHS_EDENIED);
+	ck_assert_ptr_null(r);
+	ck_assert_int_eq(chs_patient_distinct(svc, a, b, NULL, 0), CHS_EDENIED);
+	chs_store_free(clerk);
+	chs_store_free(svc);
+	/* the admin may, and the pair is gone */
+	ck_assert_msg(chs_patient_distinct(one, a, b, NULL, 0) == 0, "%s", chs_error_last());
+	r = report(one);
+	ck_assert_uint_eq(chs_duplicates_report_count(r), 0);
+	chs_duplicates_report_free(r);
+}
+END_TEST
+
 /* First and last names swapped, on the same date of birth. */
 START_TEST(test_duplicates__swapped_names_found)
 {
@@ -407,6 +442,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, one_setup, one_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_duplicates__distinct_refuses_what_is_not_a_pair_of_patients);
+	tcase_add_test(tc, test_duplicates__who_may_read_and_who_may_mark);
 	tcase_add_test(tc, test_duplicates__swapped_names_found);
 	tcase_add_test(tc, test_duplicates__accents_case_and_spacing_found);
 	tcase_add_test(tc, test_duplicates__same_phone_or_member_id_found);
