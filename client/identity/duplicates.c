@@ -9,7 +9,9 @@
  * left out: a value a thousand patients share is a placeholder
  * ("1900-01-01", "000-0000"), not evidence, and its pairs alone would
  * cost half a million comparisons. Each candidate pair is then scored on
- * all the evidence it has, whichever block found it:
+ * all the evidence it has, once, whichever blocks hold it (the first
+ * kind of block that holds it gives it; nothing is collected but the
+ * pairs reported):
  *
  *   evidence       weight
  *   chart_number   0.60   chart number keys equal (two sites gave one
@@ -275,58 +277,94 @@ static int by_key(const void *a, const void *b)
 	return x->pat < y->pat ? -1 : x->pat > y->pat;
 }
 
-static int by_pair(const void *a, const void *b)
-{
-	const uint64_t *x = a, *y = b;
+#define KINDS 4 /* blocks by: date of birth, chart number, phone, member id */
 
-	return *x < *y ? -1 : *x > *y;
+static const char *key_of(const chs_duplicates_report *r, const patient *p, unsigned kind)
+{
+	const size_t off[KINDS] = { p->dob, p->mrn_key, p->phone_key, p->member_key };
+
+	return str(r, off[kind]);
 }
 
-/* Every pair of patients that share a block, once, as (i << 32 | j),
- * i < j, sorted. */
-static int candidates(const chs_duplicates_report *r, uint64_t **out, size_t *nout)
+/* Whether patients x and y, in a block of `kind`, also share a block of
+ * an earlier kind that was compared (not over BLOCK_MAX): the pair was
+ * given there. `bsize[p][k]` is the size of p's block of kind k. */
+static int given_before(const chs_duplicates_report *r, const uint32_t (*bsize)[KINDS],
+			uint32_t x, uint32_t y, unsigned kind)
 {
-	entry *e = NULL;
-	uint64_t *c = NULL;
-	size_t ne = 0, nc = 0, capc = 0, i, j, k, end;
-	int err = 0;
+	const char *kx;
+	unsigned k;
+
+	for (k = 0; k < kind; k++)
+		if (bsize[x][k] <= BLOCK_MAX && *(kx = key_of(r, &r->p[x], k)) &&
+		    strcmp(kx, key_of(r, &r->p[y], k)) == 0)
+			return 1;
+	return 0;
+}
+
+/* The blocks: every patient once per non-empty key, sorted by kind, key
+ * and patient (so within a block, patients come in id order). */
+static int blocks(const chs_duplicates_report *r, entry **out, size_t *n,
+		  uint32_t (**bsize)[KINDS])
+{
+	entry *e;
+	size_t ne = 0, i, j, end;
+	unsigned k;
 
 	*out = NULL;
-	*nout = 0;
-	if (r->np > SIZE_MAX / 4 / sizeof(*e) || !(e = malloc((r->np * 4 + 1) * sizeof(*e))))
+	*bsize = NULL;
+	if (r->np > UINT32_MAX || !(e = malloc((r->np * KINDS + 1) * sizeof(*e))))
 		return nomem();
-	for (i = 0; i < r->np; i++) {
-		const size_t keys[4] = { r->p[i].dob, r->p[i].mrn_key, r->p[i].phone_key,
-					 r->p[i].member_key };
-
-		for (k = 0; k < 4; k++)
-			if (*str(r, keys[k]))
-				e[ne++] = (entry){ str(r, keys[k]), (uint32_t)i, (uint32_t)k };
+	if (!(*bsize = calloc(r->np + 1, sizeof(**bsize)))) {
+		free(e);
+		return nomem();
 	}
+	for (i = 0; i < r->np; i++)
+		for (k = 0; k < KINDS; k++)
+			if (*key_of(r, &r->p[i], k))
+				e[ne++] = (entry){ key_of(r, &r->p[i], k), (uint32_t)i, k };
 	qsort(e, ne, sizeof(*e), by_key);
-	for (i = 0; i < ne && err == 0; i = end) {
+	for (i = 0; i < ne; i = end) {
 		for (end = i + 1; end < ne && e[end].kind == e[i].kind &&
 		     strcmp(e[end].key, e[i].key) == 0; end++)
 			;
+		for (j = i; j < end; j++)
+			(*bsize)[e[j].pat][e[j].kind] = (uint32_t)(end - i > UINT32_MAX ? UINT32_MAX
+											: end - i);
+	}
+	*out = e;
+	*n = ne;
+	return 0;
+}
+
+/* Call `fn` once for every pair of patients that share a block, the
+ * lower id first. Nothing is collected: a pair that several blocks hold
+ * is given by the first of them only. A non-zero return from `fn` stops
+ * the walk and is returned. */
+static int each_candidate(const chs_duplicates_report *r,
+			  int (*fn)(const patient *x, const patient *y, void *payload),
+			  void *payload)
+{
+	uint32_t (*bsize)[KINDS] = NULL;
+	entry *e = NULL;
+	size_t ne = 0, i, j, k, end;
+	int err;
+
+	if ((err = blocks(r, &e, &ne, &bsize)) < 0)
+		return err;
+	for (i = 0; i < ne && err == 0; i = end) {
+		end = i + bsize[e[i].pat][e[i].kind];
 		if (end - i < 2 || end - i > BLOCK_MAX)
 			continue;
 		for (j = i; j < end && err == 0; j++)
 			for (k = j + 1; k < end && err == 0; k++)
-				if ((err = CHS_ARRAY_GROW(c, capc, nc + 1)) == 0)
-					c[nc++] = (uint64_t)e[j].pat << 32 | e[k].pat;
+				if (!given_before(r, (const uint32_t (*)[KINDS])bsize, e[j].pat,
+						  e[k].pat, e[i].kind))
+					err = fn(&r->p[e[j].pat], &r->p[e[k].pat], payload);
 	}
 	free(e);
-	if (err < 0) {
-		free(c);
-		return err;
-	}
-	qsort(c, nc, sizeof(*c), by_pair);
-	for (i = j = 0; i < nc; i++)
-		if (j == 0 || c[j - 1] != c[i])
-			c[j++] = c[i];
-	*out = c;
-	*nout = j;
-	return 0;
+	free(bsize);
+	return err;
 }
 
 /* ------------------------------------------------------------------ */
@@ -591,36 +629,43 @@ static int by_score(const void *a, const void *b)
 	return strcmp(x->pub.b.id, y->pub.b.id);
 }
 
+typedef struct scoring {
+	chs_duplicates_report *r;
+	const verdicts *v;
+	double min;
+} scoring;
+
+static int score_one(const patient *x, const patient *y, void *payload)
+{
+	scoring *g = payload;
+	score sc;
+
+	score_pair(g->r, x, y, &sc);
+	if (sc.n && sc.total + 1e-9 >= g->min && !is_distinct(g->v, x, y))
+		return add_pair(g->r, x, y, &sc);
+	return 0;
+}
+
 static int score_all(chs_duplicates_report *r, chs_store *s, double min)
 {
 	verdicts v = { 0 };
-	uint64_t *c = NULL;
-	size_t nc = 0, i;
-	score sc;
+	scoring g = { r, &v, min };
+	size_t i;
 	int err;
 
-	if ((err = chs_identity__distinct_pairs(s, add_distinct, &v)) < 0 ||
-	    (err = candidates(r, &c, &nc)) < 0)
+	if ((err = chs_identity__distinct_pairs(s, add_distinct, &v)) < 0)
 		goto done;
 	if (v.n)
 		qsort(v.pairs, v.n, 32, by_32);
-	for (i = 0; i < nc && err == 0; i++) {
-		/* patients are in id order: x's id is the lower */
-		const patient *x = &r->p[c[i] >> 32], *y = &r->p[c[i] & 0xffffffffu];
-
-		score_pair(r, x, y, &sc);
-		if (sc.n && sc.total + 1e-9 >= min && !is_distinct(&v, x, y))
-			err = add_pair(r, x, y, &sc);
-	}
-	if (err == 0)
-		qsort(r->pairs, r->npairs, sizeof(*r->pairs), by_score);
+	if ((err = each_candidate(r, score_one, &g)) < 0)
+		goto done;
+	qsort(r->pairs, r->npairs, sizeof(*r->pairs), by_score);
 	/* the evidence arrays are in the pairs: point at them once the
 	 * pairs no longer move */
-	for (i = 0; i < r->npairs && err == 0; i++)
+	for (i = 0; i < r->npairs; i++)
 		r->pairs[i].pub.evidence = r->pairs[i].evidence;
 done:
 	free(v.pairs);
-	free(c);
 	return err;
 }
 
