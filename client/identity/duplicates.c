@@ -45,7 +45,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/records/schema.h"
 #include "client/text/text.h"
 #include "client/util/util.h"
 #include "crypto/crypto.h"

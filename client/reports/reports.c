@@ -440,7 +440,9 @@ static int add_row(report *rp, sqlite3_stmt *st)
 		link_id(fields, CHS_FIELD_ENCOUNTER, r->enc);
 	if ((err = summarise(rp, r, fields)) == 0)
 		err = check_values(rp, r, chs_schema_type(type), fields);
-	if (err == 0 && r->type == T_PATIENT)
+	/* a chart merged away (client/identity) keeps its number on its
+	 * tombstone: no longer a collision */
+	if (err == 0 && r->type == T_PATIENT && !json_object_get(fields, CHS_FIELD_MERGED_INTO))
 		err = add_id(rp, r->id, json_string_value(json_object_get(fields, "mrn")));
 	json_decref(state);
 	return err;

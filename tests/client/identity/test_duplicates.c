@@ -114,6 +114,34 @@ static int has_evidence(const chs_duplicate_pair *p, const char *name)
 	return 0;
 }
 
+static void hex_id(unsigned char out[16], const char *hex)
+{
+	int i;
+
+	for (i = 0; i < 16; i++)
+		ck_assert_int_eq(sscanf(hex + 2 * i, "%2hhx", &out[i]), 1);
+}
+
+/* Make patient `other` a tombstone pointing at `keep`, as a merge writes
+ * it, through the writer (support/internal.h): what chs_patient_merge
+ * leaves of the chart it merges away. */
+static void merged_into(chs_store *s, const char *other, const char *keep)
+{
+	chs_change *ch = NULL;
+	char value[40];
+	chs_writer w;
+
+	ck_assert_int_eq(chs_records__writer_begin(&w, s), 0);
+	ck_assert_int_eq(chs_change_new(&ch), 0);
+	hex_id(ch->record, other);
+	ch->op = CHS_OP_UPDATE;
+	ch->type = strdup("patient");
+	snprintf(value, sizeof(value), "\"%s\"", keep);
+	ck_assert_int_eq(chs_change_set(ch, CHS_FIELD_MERGED_INTO, value), 0);
+	ck_assert_msg(chs_records__writer_put(&w, ch) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_records__writer_commit(&w) == 0, "%s", chs_error_last());
+}
+
 /* Clinic A registers John Smith, X-1, born 1970-01-01; clinic B, not yet
  * synced, registers Jon Smith, X-1, born the same day; all sync. Returns
  * the two ids. */
@@ -180,6 +208,28 @@ START_TEST(test_duplicates__consistency_lists_the_two_site_collision)
 	ck_assert(strcmp(f->records[0], john) == 0 || strcmp(f->records[1], john) == 0);
 	ck_assert(strcmp(f->records[0], jon) == 0 || strcmp(f->records[1], jon) == 0);
 	chs_consistency_report_free(r);
+}
+END_TEST
+
+/* Once the pair is merged, the chart merged away (its tombstone keeps
+ * its chart number) is neither a pair nor a chart number collision. */
+START_TEST(test_duplicates__merged_pair_no_longer_reported)
+{
+	chs_consistency_report *c = NULL;
+	chs_duplicates_report *r;
+	char john[33], jon[33];
+	size_t i;
+
+	two_sites_x1(john, jon);
+	merged_into(st[ARCHIVE], jon, john);
+	r = report(st[ARCHIVE]);
+	ck_assert_uint_eq(chs_duplicates_report_patients(r), 1);
+	ck_assert_uint_eq(chs_duplicates_report_count(r), 0);
+	chs_duplicates_report_free(r);
+	ck_assert_msg(chs_report_consistency(&c, st[ARCHIVE], NULL) == 0, "%s", chs_error_last());
+	for (i = 0; i < chs_consistency_report_count(c); i++)
+		ck_assert_str_ne(chs_consistency_report_get(c, i)->kind, "duplicate_chart_number");
+	chs_consistency_report_free(c);
 }
 END_TEST
 
@@ -384,23 +434,12 @@ START_TEST(test_duplicates__no_false_pair_among_ten_thousand)
 }
 END_TEST
 
-static void hex_id(unsigned char out[16], const char *hex)
-{
-	int i;
-
-	for (i = 0; i < 16; i++)
-		ck_assert_int_eq(sscanf(hex + 2 * i, "%2hhx", &out[i]), 1);
-}
-
 /* A patient merged away (a tombstone whose merged_into names the chart
- * kept) and a removed one are not live: never paired. The tombstone is
- * written as a merge writes it, through the writer (support/internal.h). */
+ * kept) and a removed one are not live: never paired. */
 START_TEST(test_duplicates__merged_and_removed_patients_not_reported)
 {
-	char a[33], b[33], c[33], value[40];
+	char a[33], b[33], c[33];
 	chs_duplicates_report *r;
-	chs_change *ch = NULL;
-	chs_writer w;
 
 	patient(one, a, "name=Lee Park", "dob=1977-07-07", NULL);
 	patient(one, b, "name=Lee Park", "dob=1977-07-07", NULL);
@@ -409,15 +448,7 @@ START_TEST(test_duplicates__merged_and_removed_patients_not_reported)
 	ck_assert_uint_eq(chs_duplicates_report_count(r), 3);
 	chs_duplicates_report_free(r);
 
-	ck_assert_int_eq(chs_records__writer_begin(&w, one), 0);
-	ck_assert_int_eq(chs_change_new(&ch), 0);
-	hex_id(ch->record, b);
-	ch->op = CHS_OP_UPDATE;
-	ch->type = strdup("patient");
-	snprintf(value, sizeof(value), "\"%s\"", a);
-	ck_assert_int_eq(chs_change_set(ch, CHS_FIELD_MERGED_INTO, value), 0);
-	ck_assert_msg(chs_records__writer_put(&w, ch) == 0, "%s", chs_error_last());
-	ck_assert_msg(chs_records__writer_commit(&w) == 0, "%s", chs_error_last());
+	merged_into(one, b, a);
 	ck_assert_int_eq(chs_record_rm(one, c), 0);
 
 	r = report(one);
@@ -437,6 +468,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_duplicates__two_sites_one_chart_number_found);
 	tcase_add_test(tc, test_duplicates__consistency_lists_the_two_site_collision);
 	tcase_add_test(tc, test_duplicates__not_the_same_person_silences_the_pair_everywhere);
+	tcase_add_test(tc, test_duplicates__merged_pair_no_longer_reported);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("one");
 	tcase_add_checked_fixture(tc, one_setup, one_teardown);
