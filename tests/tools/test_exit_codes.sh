@@ -144,6 +144,13 @@ t 1 report consistency --review-days many
 t 1 report consistency --confirm-days=-3
 t 1 report coding --bogus
 t 1 report coding extra
+t 1 report duplicates --bogus
+t 1 report duplicates extra
+t 1 report duplicates --min-score
+t 1 report duplicates --min-score 0
+t 1 report duplicates --min-score 1.5
+t 1 report duplicates --min-score high
+t 1 report duplicates --json --csv
 # verify, status, config, check, passwd
 t 1 verify --bogus
 t 1 verify extra
