@@ -658,7 +658,8 @@ static int score_all(chs_duplicates_report *r, chs_store *s, double min)
 		qsort(v.pairs, v.n, 32, by_32);
 	if ((err = each_candidate(r, score_one, &g)) < 0)
 		goto done;
-	qsort(r->pairs, r->npairs, sizeof(*r->pairs), by_score);
+	if (r->npairs)
+		qsort(r->pairs, r->npairs, sizeof(*r->pairs), by_score);
 	/* the evidence arrays are in the pairs: point at them once the
 	 * pairs no longer move */
 	for (i = 0; i < r->npairs; i++)
