@@ -14,15 +14,16 @@
 
 #define NOTE_MAX 1000 /* characters: the patient_link note's limit (schema.c) */
 
-/* Resolve `prefix` to a live patient: CHS_EINVALID for a record that is
- * not one, a removed one, or one merged into another (its chart is
- * elsewhere now: the mark belongs on that one). */
-static int live_patient(chs_store *s, const char *prefix, char hex[33], unsigned char id[16])
+/* Resolve `prefix` to a patient on file: CHS_EINVALID for a record that
+ * is not one, or a removed one. `into` is the patient it was merged
+ * into, "" when none. */
+static int patient_of(chs_store *s, const char *prefix, char hex[33], unsigned char id[16],
+		      char into[33])
 {
 	sqlite3_stmt *st = NULL;
-	char into[33] = "";
 	int err, rc;
 
+	into[0] = '\0';
 	if ((err = chs_record_resolve(s, prefix, hex)) < 0)
 		return err;
 	chs_util__parse_id(id, hex);
@@ -44,9 +45,6 @@ static int live_patient(chs_store *s, const char *prefix, char hex[33], unsigned
 	else if (sqlite3_column_int(st, 1))
 		err = chs_error_set(CHS_EINVALID, "patient %s is removed: give two patients"
 				    " on file", hex);
-	else if (into[0])
-		err = chs_error_set(CHS_EINVALID, "patient %s was merged into %s: mark %s"
-				    " instead", hex, into, into);
 done:
 	chs_store__finish(s, st);
 	return err;
@@ -57,13 +55,14 @@ static int mark(chs_writer *w, const char *a, const char *b, const char *note, i
 		int *wrote)
 {
 	unsigned char ia[16], ib[16];
-	char ha[33], hb[33];
+	char ha[33], hb[33], into_a[33], into_b[33];
 	const char *verdict = clear ? CHS_VERDICT_OPEN : CHS_VERDICT_DISTINCT;
 	chs_identity__link l;
 	int err;
 
 	*wrote = 0;
-	if ((err = live_patient(w->s, a, ha, ia)) < 0 || (err = live_patient(w->s, b, hb, ib)) < 0)
+	if ((err = patient_of(w->s, a, ha, ia, into_a)) < 0 ||
+	    (err = patient_of(w->s, b, hb, ib, into_b)) < 0)
 		return err;
 	if (strcmp(ha, hb) == 0)
 		return chs_error_set(CHS_EINVALID, "'%s' and '%s' are one patient (%s): give two"
@@ -74,6 +73,12 @@ static int mark(chs_writer *w, const char *a, const char *b, const char *note, i
 		return chs_error_set(CHS_EEXISTS, "patients %s and %s are merged (%s kept):"
 				     " unmerge them first with 'chartsync patient unmerge %s %s'",
 				     ha, hb, l.keep, l.keep, l.other);
+	/* merged into a third patient: its chart is there now, and so is
+	 * the mark's place (a mark may still be taken back) */
+	if (!clear && (into_a[0] || into_b[0]))
+		return chs_error_set(CHS_EINVALID, "patient %s was merged into %s: mark %s instead",
+				     into_a[0] ? ha : hb, into_a[0] ? into_a : into_b,
+				     into_a[0] ? into_a : into_b);
 	/* the verdict already stands, and no note to add: nothing to sign */
 	if (!l.review && !note &&
 	    (clear ? !l.found || strcmp(l.verdict, CHS_VERDICT_OPEN) == 0

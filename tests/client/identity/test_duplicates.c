@@ -326,6 +326,59 @@ START_TEST(test_duplicates__who_may_read_and_who_may_mark)
 }
 END_TEST
 
+/* The pair's verdict record written as a merge writes it: its id derived
+ * from the two ids as client/identity/link.c derives it, verdict
+ * "merged", KEEP `keep`. */
+static void merged_verdict(chs_store *s, const char *keep, const char *other)
+{
+	static const char tag[] = "chartsync-patient-link-v1";
+	unsigned char buf[sizeof(tag) + 32], h[CHS_HASH_BYTES], k[16], o[16];
+	int swap;
+	char pair[80];
+	chs_change *ch = NULL;
+	chs_writer w;
+
+	hex_id(k, keep);
+	hex_id(o, other);
+	swap = memcmp(k, o, 16) > 0;
+	memcpy(buf, tag, sizeof(tag));
+	memcpy(buf + sizeof(tag), swap ? o : k, 16);
+	memcpy(buf + sizeof(tag) + 16, swap ? k : o, 16);
+	chs_hash(h, buf, sizeof(buf));
+	snprintf(pair, sizeof(pair), "[\"%s\",\"%s\"]", swap ? other : keep, swap ? keep : other);
+	ck_assert_int_eq(chs_records__writer_begin(&w, s), 0);
+	ck_assert_int_eq(chs_change_new(&ch), 0);
+	memcpy(ch->record, h, 16);
+	ch->op = CHS_OP_CREATE;
+	ch->type = strdup("patient_link");
+	ck_assert_int_eq(chs_change_set(ch, "patients", pair), 0);
+	ck_assert_int_eq(chs_change_set_string(ch, "verdict", "merged"), 0);
+	ck_assert_int_eq(chs_change_set_string(ch, "keep", keep), 0);
+	ck_assert_int_eq(chs_change_set_string(ch, "other", other), 0);
+	ck_assert_msg(chs_records__writer_put(&w, ch) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_records__writer_commit(&w) == 0, "%s", chs_error_last());
+	merged_into(s, other, keep);
+}
+
+/* A merged pair is not marked "not the same person": unmerge it first. A
+ * patient merged into a third is marked there. */
+START_TEST(test_duplicates__distinct_refuses_a_merged_pair)
+{
+	char a[33], b[33], c[33];
+
+	patient(one, a, "name=Kim Roe", "dob=1966-06-06", NULL);
+	patient(one, b, "name=Kim Rowe", "dob=1966-06-06", NULL);
+	patient(one, c, "name=Kim Ro", "dob=1966-06-06", NULL);
+	merged_verdict(one, a, b);
+	ck_assert_int_eq(chs_patient_distinct(one, b, a, NULL, 0), CHS_EEXISTS);
+	ck_assert_msg(strstr(chs_error_last(), "unmerge"), "%s", chs_error_last());
+	ck_assert_int_eq(chs_patient_distinct(one, a, b, NULL, 1), CHS_EEXISTS);
+	ck_assert_int_eq(chs_patient_distinct(one, b, c, NULL, 0), CHS_EINVALID);
+	ck_assert_msg(strstr(chs_error_last(), a), "%s", chs_error_last());
+	ck_assert_msg(chs_patient_distinct(one, a, c, NULL, 0) == 0, "%s", chs_error_last());
+}
+END_TEST
+
 /* First and last names swapped, on the same date of birth. */
 START_TEST(test_duplicates__swapped_names_found)
 {
@@ -475,6 +528,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_duplicates__distinct_refuses_what_is_not_a_pair_of_patients);
 	tcase_add_test(tc, test_duplicates__who_may_read_and_who_may_mark);
+	tcase_add_test(tc, test_duplicates__distinct_refuses_a_merged_pair);
 	tcase_add_test(tc, test_duplicates__swapped_names_found);
 	tcase_add_test(tc, test_duplicates__accents_case_and_spacing_found);
 	tcase_add_test(tc, test_duplicates__same_phone_or_member_id_found);
