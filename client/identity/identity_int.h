@@ -52,4 +52,27 @@ int chs_identity__distinct_pairs(chs_store *s,
 				 int (*fn)(const char *a, const char *b, void *payload),
 				 void *payload);
 
+/* ---- merge.c: moving records between charts (calls link.c; place.c
+ * calls it) ---- */
+
+/* A list of record ids, hex. */
+typedef struct chs_identity__ids {
+	char (*hex)[33];
+	size_t n, cap;
+} chs_identity__ids;
+
+int chs_identity__ids_add(chs_identity__ids *l, const char *hex);
+int chs_identity__ids_has(const chs_identity__ids *l, const char *hex);
+void chs_identity__ids_dispose(chs_identity__ids *l);
+/* Why a record (its stored `state`) may not have its patient link
+ * edited now, a static reason for a person; NULL when it may. */
+const char *chs_identity__unmovable(const void *state, size_t len);
+/* Move record `rec` of `type` to patient `to` (hex) in save `w`. */
+int chs_identity__move(chs_writer *w, const unsigned char rec[16], const char *type,
+		       const char *to);
+/* Record act `act` ("merge", "unmerge", "place") on the pair in save `w`:
+ * a new patient_merge record, its id in `hex`. `note` may be NULL. */
+int chs_identity__act_put(chs_writer *w, const char *act, const char *keep, const char *other,
+			  const chs_identity__ids *moved, const char *note, char hex[33]);
+
 #endif /* CHS_CLIENT_IDENTITY_IDENTITY_INT_H */
