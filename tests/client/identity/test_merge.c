@@ -82,6 +82,36 @@ static int64_t count_on(const char *hex, const char *type)
 	return n;
 }
 
+/* Two concurrent changes of record `id`'s patient (the same parents),
+ * `first` then `second`: the link goes to review, `second` provisional. */
+static void patient_in_review(const char *id, const char *type, const char *first,
+			      const char *second)
+{
+	const char *to[2] = { first, second };
+	chs_change **changes = NULL, *c;
+	unsigned char rec[16];
+	chs_merged *m = NULL;
+	size_t n = 0, i, k;
+	chs_writer w;
+
+	ck_assert_int_eq(chs_unhex(rec, 16, id), 0);
+	ck_assert_int_eq(chs_records__writer_begin(&w, s), 0);
+	ck_assert_int_eq(chs_records__merge_record(s, rec, &m, &changes, &n), 0);
+	for (k = 0; k < 2; k++) {
+		ck_assert_int_eq(chs_change_new(&c), 0);
+		memcpy(c->record, rec, 16);
+		c->op = CHS_OP_UPDATE;
+		c->type = strdup(type);
+		for (i = 0; i < m->nheads; i++)
+			ck_assert_int_eq(chs_change_add_parent(c, m->heads[i]->id), 0);
+		ck_assert_int_eq(chs_change_set_string(c, "patient", to[k]), 0);
+		ck_assert_int_eq(chs_records__writer_put(&w, c), 0);
+	}
+	chs_merged_free(m);
+	chs_records__changes_free(changes, n);
+	ck_assert_int_eq(chs_records__writer_commit(&w), 0);
+}
+
 static void state_hash(char hash[65])
 {
 	int64_t n;
@@ -165,6 +195,33 @@ START_TEST(test_merge__moves_the_chart_and_reviews_what_differs)
 	ck_assert_str_eq(tu_field(j, "mrn"), "X-1b");
 	json_decref(j);
 	chs_merge_result_dispose(&r);
+}
+END_TEST
+
+START_TEST(test_merge__a_record_whose_patient_is_in_review_is_left)
+{
+	char keep[33], other[33], third[33], visit[33], note[33];
+	chs_merge_result r;
+	json_t *j;
+
+	patient("John Smith", "X-1", NULL, keep);
+	patient("Jon Smith", "X-2", NULL, other);
+	patient("Joan Smith", "X-3", NULL, third);
+	other_chart(other, visit, note);
+	/* two sites put the note on two patients: a person decides */
+	patient_in_review(note, "note", third, other);
+	ck_assert_int_eq(count_on(other, "note"), 1);
+	merge_ok(keep, other, &r);
+	ck_assert_uint_eq(r.moved, 2);
+	ck_assert_uint_eq(r.nleft, 1);
+	ck_assert_str_eq(r.left[0].record, note);
+	ck_assert_str_eq(r.left[0].type, "note");
+	ck_assert_ptr_nonnull(strstr(r.left[0].why, "under review"));
+	chs_merge_result_dispose(&r);
+	j = tu_show(s, note);
+	ck_assert(json_is_true(json_object_get(j, "review")));
+	ck_assert_str_eq(tu_field(j, "patient"), other);
+	json_decref(j);
 }
 END_TEST
 
@@ -310,6 +367,7 @@ static Suite *suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_merge__moves_the_chart_and_reviews_what_differs);
+	tcase_add_test(tc, test_merge__a_record_whose_patient_is_in_review_is_left);
 	tcase_add_test(tc, test_merge__the_verdict_is_settled_by_its_command_only);
 	tcase_add_test(tc, test_merge__refused_for_a_clinic_user_who_is_not_admin);
 	tcase_add_test(tc, test_merge__refusals_change_nothing);

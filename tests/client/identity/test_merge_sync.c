@@ -187,7 +187,9 @@ END_TEST
 
 START_TEST(test_merge_sync__two_archivists_two_ways_converge_in_review)
 {
-	char keep[33], other[33], note[33], link[33];
+	chs_edit n[] = { tu_edit("text", "Seen again") };
+	char keep[33], other[33], note[33], link[33], late[33];
+	chs_sync_report rep;
 	chs_merge_result r;
 	json_t *j;
 
@@ -203,6 +205,14 @@ START_TEST(test_merge_sync__two_archivists_two_ways_converge_in_review)
 	j = tu_show(st[C1], link);
 	ck_assert(json_is_true(json_object_get(j, "review")));
 	json_decref(j);
+	/* meanwhile clinic B adds a note to OTHER: the two charts point at
+	 * each other, so its sync cannot place it, nor its first note (on
+	 * KEEP, which the second archivist merged into OTHER) */
+	add(C2, "note", n, 1, other, late);
+	rep = sync_ok(C2);
+	ck_assert_uint_eq(rep.placed, 0);
+	ck_assert_uint_eq(rep.unplaced, 2);
+	sync_ok(ADMIN);
 	/* the verdict moves records: review resolve leaves it to its command */
 	ck_assert_int_eq(chs_review_resolve(st[ADMIN], link, NULL, 0, "abcd"), CHS_EDENIED);
 	ck_assert_ptr_nonnull(strstr(chs_error_last(), "patient merge"));
@@ -223,6 +233,8 @@ START_TEST(test_merge_sync__two_archivists_two_ways_converge_in_review)
 	ck_assert_str_eq(tu_field(j, "merged_into"), keep);
 	json_decref(j);
 	ck_assert_str_eq(patient_of(C1, note, &j), keep);
+	json_decref(j);
+	ck_assert_str_eq(patient_of(C2, late, &j), keep);
 	json_decref(j);
 }
 END_TEST
