@@ -55,6 +55,11 @@ int chs_identity__distinct_pairs(chs_store *s,
 /* ---- merge.c: moving records between charts (calls link.c; place.c
  * calls it) ---- */
 
+/* The acts a patient_merge record names. */
+#define CHS_ACT_MERGE "merge"
+#define CHS_ACT_UNMERGE "unmerge"
+#define CHS_ACT_PLACE "place"
+
 /* A list of record ids, hex. */
 typedef struct chs_identity__ids {
 	char (*hex)[33];

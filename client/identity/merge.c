@@ -35,10 +35,6 @@
 #include "crypto/crypto.h"
 #include "sync/sync.h"
 
-#define ACT_MERGE "merge"
-#define ACT_UNMERGE "unmerge"
-#define ACT_PLACE "place"
-
 /* ------------------------------------------------------------------ */
 /* Lists                                                                */
 
@@ -554,7 +550,7 @@ static int merge_in(chs_writer *w, const chart *keep, const chart *other, const 
 	    (err = put_verdict(w, keep, other, &l, note)) < 0)
 		goto done;
 	if (w->changes > before)
-		err = chs_identity__act_put(w, ACT_MERGE, keep->hex, other->hex, &moved, note,
+		err = chs_identity__act_put(w, CHS_ACT_MERGE, keep->hex, other->hex, &moved, note,
 					    r->act);
 done:
 	chs_identity__ids_dispose(&moved);
@@ -694,12 +690,13 @@ static int moved_set(const act *acts, size_t n, chs_identity__ids *set, chs_hlc 
 
 	*since = 0;
 	for (i = 0; i < n; i++)
-		if (strcmp(acts[i].act, ACT_UNMERGE) == 0)
+		if (strcmp(acts[i].act, CHS_ACT_UNMERGE) == 0)
 			start = i + 1;
 	for (i = start; i < n && err == 0; i++) {
-		if (strcmp(acts[i].act, ACT_MERGE) != 0 && strcmp(acts[i].act, ACT_PLACE) != 0)
+		if (strcmp(acts[i].act, CHS_ACT_MERGE) != 0 &&
+		    strcmp(acts[i].act, CHS_ACT_PLACE) != 0)
 			continue;
-		if (!*since && strcmp(acts[i].act, ACT_MERGE) == 0)
+		if (!*since && strcmp(acts[i].act, CHS_ACT_MERGE) == 0)
 			*since = acts[i].hlc;
 		for (j = 0; j < json_array_size(acts[i].moved) && err == 0; j++) {
 			const char *hex = json_string_value(json_array_get(acts[i].moved, j));
@@ -802,7 +799,7 @@ static int unmerge_in(chs_writer *w, const chart *keep, const chart *other,
 	    (err = chs_identity__link_load(w->s, keep->id, other->id, &l)) < 0 ||
 	    (err = chs_identity__link_put(w, &l, keep->id, other->id, CHS_VERDICT_OPEN, NULL,
 					  NULL, NULL)) < 0 ||
-	    (err = chs_identity__act_put(w, ACT_UNMERGE, keep->hex, other->hex, &moved, NULL,
+	    (err = chs_identity__act_put(w, CHS_ACT_UNMERGE, keep->hex, other->hex, &moved, NULL,
 					 r->act)) < 0)
 		goto done;
 	memcpy(r->link, l.hex, 33);

@@ -182,7 +182,7 @@ static int place_one(chs_writer *w, const tomb *list, size_t n, const tomb *t, s
 			err = chs_identity__ids_add(&moved, rows[i].hex);
 	}
 	if (err == 0 && moved.n > 0 &&
-	    (err = chs_identity__act_put(w, "place", to, t->hex, &moved, NULL, act)) == 0)
+	    (err = chs_identity__act_put(w, CHS_ACT_PLACE, to, t->hex, &moved, NULL, act)) == 0)
 		*placed += moved.n;
 done:
 	free(rows);
