@@ -492,7 +492,9 @@ done:
 
 /* The refusals of identity.h. A pair whose verdict is under review (two
  * archivists merged it two ways, so each points at the other) is settled
- * the way given, as is a patient merged into two others at once. */
+ * the way given, and so is OTHER merged into two patients at once (its
+ * pointer under review). KEEP merged into a third patient is refused,
+ * under review or not: a chart merged away is no chart to keep. */
 static int check_merge(const chart *keep, const chart *other, const chs_identity__link *l)
 {
 	if (memcmp(keep->id, other->id, 16) == 0)
@@ -502,10 +504,10 @@ static int check_merge(const chart *keep, const chart *other, const chs_identity
 		return chs_error_set(CHS_EEXISTS, "patients %s and %s are marked 'not the same"
 				     " person': take the mark back first ('chartsync patient"
 				     " distinct --clear')", keep->hex, other->hex);
-	if (keep->into[0] && strcmp(keep->into, other->hex) != 0 && !keep->into_review)
+	if (keep->into[0] && strcmp(keep->into, other->hex) != 0)
 		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: merge"
 				     " into %s instead", keep->hex, keep->into, keep->into);
-	if (keep->into[0] && !l->review && !keep->into_review)
+	if (keep->into[0] && !l->review)
 		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: to merge"
 				     " the other way, unmerge them first ('chartsync patient"
 				     " unmerge %s %s')", keep->hex, other->hex, other->hex,
@@ -546,7 +548,7 @@ static int merge_in(chs_writer *w, const chart *keep, const chart *other, const 
 	    ((first || other->into_review) &&
 	     (err = set_into(w, other->id, keep->hex)) < 0) ||
 	    /* two archivists merged the pair two ways: KEEP stays a chart */
-	    ((keep->into[0] || keep->into_review) && (err = set_into(w, keep->id, NULL)) < 0) ||
+	    (keep->into[0] && (err = set_into(w, keep->id, NULL)) < 0) ||
 	    (err = put_verdict(w, keep, other, &l, note)) < 0)
 		goto done;
 	if (w->changes > before)
