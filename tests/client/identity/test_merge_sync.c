@@ -239,6 +239,40 @@ START_TEST(test_merge_sync__two_archivists_two_ways_converge_in_review)
 }
 END_TEST
 
+START_TEST(test_merge_sync__two_archivists_the_same_way_agree)
+{
+	char keep[33], other[33], note[33], link[33];
+	chs_merge_result r;
+	json_t *j;
+
+	two_clinics(keep, other, note);
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, &r) == 0, "%s",
+		      chs_error_last());
+	memcpy(link, r.link, 33);
+	chs_merge_result_dispose(&r);
+	ck_assert_msg(chs_patient_merge(st[A2], keep, other, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	sync_all();
+	all_equal();
+	/* one verdict, no review of it; the note moved once, where both said */
+	j = tu_show(st[C1], link);
+	ck_assert(json_is_false(json_object_get(j, "review")));
+	json_decref(j);
+	j = tu_show(st[C1], note);
+	ck_assert(json_is_false(json_object_get(j, "review")));
+	ck_assert_str_eq(tu_field(j, "patient"), keep);
+	json_decref(j);
+	/* either archivist undoes both acts */
+	ck_assert_msg(chs_patient_unmerge(st[A2], keep, other, &r) == 0, "%s", chs_error_last());
+	ck_assert_uint_eq(r.moved, 1);
+	chs_merge_result_dispose(&r);
+	sync_all();
+	all_equal();
+	ck_assert_str_eq(patient_of(C2, note, &j), other);
+	json_decref(j);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *su = suite_create("client_identity_merge_sync");
@@ -248,6 +282,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_merge_sync__x1_merged_at_the_archive_and_unmerged);
 	tcase_add_test(tc, test_merge_sync__an_offline_visit_on_other_lands_on_keep);
 	tcase_add_test(tc, test_merge_sync__two_archivists_two_ways_converge_in_review);
+	tcase_add_test(tc, test_merge_sync__two_archivists_the_same_way_agree);
 	suite_add_tcase(su, tc);
 	return su;
 }
