@@ -72,6 +72,10 @@ void chs_identity__ids_dispose(chs_identity__ids *l);
 /* Why a record (its stored `state`) may not have its patient link
  * edited now, a static reason for a person; NULL when it may. */
 const char *chs_identity__unmovable(const void *state, size_t len);
+/* Who made record `rec`: the hlc and device (32 hex) of its create
+ * change; 0 and "" while the store lacks it. */
+int chs_identity__created(chs_store *s, const unsigned char rec[16], chs_hlc *hlc,
+			  char device[33]);
 /* Move record `rec` of `type` to patient `to` (hex) in save `w`. */
 int chs_identity__move(chs_writer *w, const unsigned char rec[16], const char *type,
 		       const char *to);

@@ -607,22 +607,32 @@ static int act_cmp(const void *a, const void *b)
 	return x->hlc < y->hlc ? -1 : x->hlc > y->hlc;
 }
 
-/* The hlc of a record's create change (its first head when it was never
- * edited: acts are append-only). */
-static int created_at(chs_store *s, const unsigned char rec[16], chs_hlc *hlc)
+int chs_identity__created(chs_store *s, const unsigned char rec[16], chs_hlc *hlc,
+			  char device[33])
 {
 	chs_change **list = NULL;
 	size_t n = 0, i;
 	int err;
 
 	*hlc = 0;
+	device[0] = '\0';
 	if ((err = chs_records__load_changes(s, rec, &list, &n)) < 0)
 		return err;
 	for (i = 0; i < n; i++)
-		if (list[i]->op == CHS_OP_CREATE)
+		if (list[i]->op == CHS_OP_CREATE) {
 			*hlc = list[i]->hlc;
+			memcpy(device, list[i]->device, 33);
+		}
 	chs_records__changes_free(list, n);
 	return 0;
+}
+
+/* The hlc of a record's create change. */
+static int created_at(chs_store *s, const unsigned char rec[16], chs_hlc *hlc)
+{
+	char device[33];
+
+	return chs_identity__created(s, rec, hlc, device);
 }
 
 static int acts_read(sqlite3_stmt *st, chs_store *s, act **acts, size_t *n)

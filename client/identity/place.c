@@ -92,18 +92,12 @@ static void chain_end(const tomb *list, size_t n, const tomb *t, char out[33])
 /* Whether this device created record `rec`. */
 static int made_here(chs_store *s, const unsigned char rec[16], int *yes)
 {
-	chs_change **list = NULL;
-	size_t n = 0, i;
-	int err;
+	char device[33];
+	chs_hlc hlc;
+	int err = chs_identity__created(s, rec, &hlc, device);
 
-	*yes = 0;
-	if ((err = chs_records__load_changes(s, rec, &list, &n)) < 0)
-		return err;
-	for (i = 0; i < n; i++)
-		if (list[i]->op == CHS_OP_CREATE)
-			*yes = strcmp(list[i]->device, chs_store_device_id(s)) == 0;
-	chs_records__changes_free(list, n);
-	return 0;
+	*yes = err == 0 && strcmp(device, chs_store_device_id(s)) == 0;
+	return err;
 }
 
 /* A record of this device's on a tombstone: its id, type, and why it
