@@ -1,6 +1,7 @@
 /*
  * chartsync patient merge KEEP OTHER [--note TEXT] [--json]
  * chartsync patient unmerge KEEP OTHER [--json]
+ * chartsync patient distinct [--clear] A B [--note TEXT]
  */
 #include "cli.h"
 
@@ -44,8 +45,18 @@ static const char unmerge_help[] =
 	"fields keep their values. Only an archivist's store, or an admin of\n"
 	"the store, may unmerge.\n";
 
+static const char distinct_help[] =
+	"usage: chartsync patient distinct [--clear] A B [--note TEXT]\n"
+	"\n"
+	"Mark patients A and B 'not the same person': 'chartsync report\n"
+	"duplicates' never pairs them again, at any site the mark reaches (it\n"
+	"syncs). --clear takes the mark back. A merged pair cannot be marked:\n"
+	"unmerge it first. Only an archivist's store, or an admin of the\n"
+	"store, may mark.\n";
+
 typedef struct patient_opts {
 	const char *note;
+	int clear;
 } patient_opts;
 
 static int patient_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
@@ -55,6 +66,8 @@ static int patient_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 	(void)ctx;
 	if (c == 'n')
 		o->note = arg;
+	else if (c == 'c')
+		o->clear = 1;
 	else
 		return -1;
 	return 0;
@@ -158,7 +171,7 @@ static int patient_merge(cli_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "note", required_argument, NULL, 'n' }, OPT_JSON, CLI_COMMON_OPTS, OPT_END
 	};
-	patient_opts o = { NULL };
+	patient_opts o = { NULL, 0 };
 	chs_merge_result r;
 	chs_store *s = NULL;
 	int i, err, rc;
@@ -183,7 +196,7 @@ static int patient_merge(cli_ctx *ctx, int argc, char **argv)
 static int patient_unmerge(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
-	patient_opts o = { NULL };
+	patient_opts o = { NULL, 0 };
 	chs_merge_result r;
 	chs_store *s = NULL;
 	int i, err, rc;
@@ -205,16 +218,42 @@ static int patient_unmerge(cli_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
+static int patient_distinct(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "note", required_argument, NULL, 'n' }, { "clear", no_argument, NULL, 'c' },
+		CLI_COMMON_OPTS, OPT_END
+	};
+	patient_opts o = { NULL, 0 };
+	chs_store *s = NULL;
+	int i, err, rc;
+
+	if ((rc = two_operands(ctx, argc, argv, opts, &o, distinct_help, &i)) >= 0)
+		return rc;
+	if ((err = cli_open(ctx, &s)) < 0)
+		return cli_fail(err);
+	rc = CLI_OK;
+	if ((err = chs_patient_distinct(s, argv[i], argv[i + 1], o.note, o.clear)) < 0)
+		rc = cli_fail(err);
+	else
+		printf(o.clear ? "patients %s and %s may be the same person again\n"
+			       : "patients %s and %s are marked 'not the same person'\n",
+		       cli_safe(argv[i]), cli_safe(argv[i + 1]));
+	chs_store_free(s);
+	return rc;
+}
+
 static const cli_command subcommands[] = {
 	{ "merge", patient_merge, "make OTHER's chart part of KEEP's (archivist or admin)" },
 	{ "unmerge", patient_unmerge, "undo a wrong merge: move back what it moved" },
+	{ "distinct", patient_distinct, "mark two patients 'not the same person'" },
 };
 
 int cmd_patient(cli_ctx *ctx, int argc, char **argv)
 {
 	return cli_dispatch(ctx, argc, argv, subcommands,
 			    sizeof(subcommands) / sizeof(subcommands[0]),
-			    "usage: chartsync patient <merge|unmerge> ...\n",
+			    "usage: chartsync patient <merge|unmerge|distinct> ...\n",
 			    "'chartsync patient <what> --help' says more. Likely duplicates:"
 			    " 'chartsync report duplicates'.", "a patient command");
 }

@@ -162,6 +162,33 @@ START_TEST(test_cli_patient__refusals_exit_2)
 }
 END_TEST
 
+START_TEST(test_cli_patient__not_the_same_person)
+{
+	char a[33], b[33];
+	result r;
+
+	patient("John Smith", "X-1", a);
+	patient("Jon Smith", "X-2", b);
+	run(&r, "patient", "distinct", a, NULL);
+	ck_status(r, 1);
+	run(&r, "patient", "distinct", a, b, "--frob", NULL);
+	ck_status(r, 1);
+	run(&r, "patient", "distinct", a, b, "--note", "twins", NULL);
+	ck_status(r, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "not the same person"));
+	run(&r, "patient", "merge", a, b, NULL);
+	ck_status(r, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "not the same person"));
+	run(&r, "patient", "distinct", "--clear", a, b, NULL);
+	ck_status(r, 0);
+	run(&r, "patient", "merge", a, b, NULL);
+	ck_status(r, 0);
+	/* a merged pair is unmerged first */
+	run(&r, "patient", "distinct", a, b, NULL);
+	ck_status(r, 2);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tools_cli_patient");
@@ -171,6 +198,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_cli_patient__malformed_command_lines_exit_1);
 	tcase_add_test(tc, test_cli_patient__merge_and_unmerge);
 	tcase_add_test(tc, test_cli_patient__refusals_exit_2);
+	tcase_add_test(tc, test_cli_patient__not_the_same_person);
 	suite_add_tcase(s, tc);
 	return s;
 }

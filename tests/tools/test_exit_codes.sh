@@ -107,6 +107,9 @@ t 1 patient unmerge "$pat" "$visit" extra
 t 2 patient merge "$pat" "$pat"
 t 2 patient merge "$pat" "$visit"
 t 2 patient unmerge "$pat" "$visit"
+t 1 patient distinct "$pat"
+t 1 patient distinct "$pat" "$visit" --frob
+t 2 patient distinct "$pat" "$visit"
 # confirm, code, fees, codes
 t 1 confirm --bogus "$pat"
 t 1 confirm
