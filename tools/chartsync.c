@@ -29,6 +29,7 @@ static const cli_command commands[] = {
 	{ "attach", cmd_attach, "store a file (a scanned page) for a patient" },
 	{ "cat", cmd_cat, "write an attachment's bytes to standard output" },
 	{ "review", cmd_review, "records edited concurrently that need a person" },
+	{ "patient", cmd_patient, "merge two charts of one person, unmerge, mark distinct" },
 	{ "confirm", cmd_confirm, "confirm records against the paper chart" },
 	{ "code", cmd_code, "the coding queue: send, queue, assign, done" },
 	{ "fees", cmd_fees, "import a site's fee schedule" },

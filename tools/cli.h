@@ -232,5 +232,7 @@ int cmd_report_archive(cli_ctx *ctx, int argc, char **argv);
 size_t cli_archive_events(chs_store *s);
 void cli_status_archive(chs_store *s);
 int cmd_export_fhir(cli_ctx *ctx, int argc, char **argv);
+/* cmd_patient.c: merge, unmerge, distinct */
+int cmd_patient(cli_ctx *ctx, int argc, char **argv);
 
 #endif

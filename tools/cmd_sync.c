@@ -56,7 +56,14 @@ static const char sync_help[] =
 	"roster_edits_reapplied (this admin store's roster edits made again on\n"
 	"top of another admin store's), refused, and problems when something\n"
 	"was refused; own_batches_in and renumbered (a store behind its own\n"
-	"history, see below).\n"
+	"history, see below); placed and unplaced (below).\n"
+	"\n"
+	"A record this store added to a patient whose chart the archive merged\n"
+	"into another meanwhile ('chartsync patient merge') is moved to the\n"
+	"chart the merge kept, by this sync, and sent with it ('placed'). One\n"
+	"whose patient is under review, or whose merge is (two archivists\n"
+	"merged the pair two ways), stays where it is ('unplaced') until\n"
+	"'chartsync patient merge' settles it.\n"
 	"\n"
 	"A store restored from a backup is behind its own device's history: the\n"
 	"device sent batches after the backup. Its first sync fetches them back\n"
@@ -99,6 +106,10 @@ static int print_report(const chs_sync_report *r, int json)
 		printf("another admin store changed the roster first: this store's %zu roster"
 		       " edit%s made again on top of it\n", r->roster_edits_reapplied,
 		       r->roster_edits_reapplied == 1 ? " was" : "s were");
+	if (r->placed || r->unplaced)
+		printf("merged charts: %zu record%s made here moved to the chart its merge kept;"
+		       " %zu could not be yet (see 'chartsync review')\n", r->placed,
+		       r->placed == 1 ? "" : "s", r->unplaced);
 	if (r->attachments_in || r->chunks_out)
 		printf("attachments: %zu received; %zu MiB of scans sent\n", r->attachments_in,
 		       r->chunks_out);
@@ -126,6 +137,8 @@ static void report_from_json(chs_sync_report *r, json_t *o)
 	r->refused = N("refused");
 	r->own_batches_in = N("own_batches_in");
 	r->renumbered = N("renumbered");
+	r->placed = N("placed");
+	r->unplaced = N("unplaced");
 	r->pushed = json_is_true(json_object_get(o, "pushed"));
 #undef N
 }

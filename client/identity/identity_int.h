@@ -52,6 +52,38 @@ int chs_identity__distinct_pairs(chs_store *s,
 				 int (*fn)(const char *a, const char *b, void *payload),
 				 void *payload);
 
+/* ---- merge.c: moving records between charts (calls link.c; place.c
+ * calls it) ---- */
+
+/* The acts a patient_merge record names. */
+#define CHS_ACT_MERGE "merge"
+#define CHS_ACT_UNMERGE "unmerge"
+#define CHS_ACT_PLACE "place"
+
+/* A list of record ids, hex. */
+typedef struct chs_identity__ids {
+	char (*hex)[33];
+	size_t n, cap;
+} chs_identity__ids;
+
+int chs_identity__ids_add(chs_identity__ids *l, const char *hex);
+int chs_identity__ids_has(const chs_identity__ids *l, const char *hex);
+void chs_identity__ids_dispose(chs_identity__ids *l);
+/* Why a record (its stored `state`) may not have its patient link
+ * edited now, a static reason for a person; NULL when it may. */
+const char *chs_identity__unmovable(const void *state, size_t len);
+/* Who made record `rec`: the hlc and device (32 hex) of its create
+ * change; 0 and "" while the store lacks it. */
+int chs_identity__created(chs_store *s, const unsigned char rec[16], chs_hlc *hlc,
+			  char device[33]);
+/* Move record `rec` of `type` to patient `to` (hex) in save `w`. */
+int chs_identity__move(chs_writer *w, const unsigned char rec[16], const char *type,
+		       const char *to);
+/* Record act `act` ("merge", "unmerge", "place") on the pair in save `w`:
+ * a new patient_merge record, its id in `hex`. `note` may be NULL. */
+int chs_identity__act_put(chs_writer *w, const char *act, const char *keep, const char *other,
+			  const chs_identity__ids *moved, const char *note, char hex[33]);
+
 /* ---- duplicates.c, distinct.c: above link.c; they offer the other
  * files nothing ---- */
 

@@ -254,6 +254,8 @@ int chs_json_sync_report(char **out, const chs_sync_report *r)
 	chs_json__set(&d, o, "refused", json_integer((json_int_t)r->refused));
 	chs_json__set(&d, o, "own_batches_in", json_integer((json_int_t)r->own_batches_in));
 	chs_json__set(&d, o, "renumbered", json_integer((json_int_t)r->renumbered));
+	chs_json__set(&d, o, "placed", json_integer((json_int_t)r->placed));
+	chs_json__set(&d, o, "unplaced", json_integer((json_int_t)r->unplaced));
 	if (r->refused)
 		chs_json__set(&d, o, "problems", json_string(r->problems.ptr ? r->problems.ptr : ""));
 	return chs_json__dump(&d, o, JSON_SORT_KEYS, out);

@@ -122,6 +122,10 @@ typedef struct chs_sync_report {
 	/* this admin store's roster edits made again on top of another admin
 	 * store's that reached the archive first (published by this sync) */
 	size_t roster_edits_reapplied;
+	/* records this device made on a chart merged meanwhile: moved to
+	 * the chart the merge kept, and those that could not be (their
+	 * patient under review, or the merge itself: 'chartsync review') */
+	size_t placed, unplaced;
 } chs_sync_report;
 
 /* The archive's tampering that devices saw and their syncs healed: a

@@ -32,6 +32,9 @@
  *      the archive lacks after the archive's last, apply the archive's
  *      the store lacks, and set the mirror's own ref to the archive's
  *      (resync.c);
+ *   5b. the records this device made on a chart merged meanwhile move to
+ *      the chart the merge kept (client/identity/place.c), in a save of
+ *      the sync's own that goes with this sync;
  *   6. make a commit for every batch saved here and not yet in git
  *      (entry never pays for git: this is the only place commits are
  *      made), and mark it sent;
@@ -53,6 +56,8 @@
  * record of 1).
  */
 #include "replicate_int.h"
+
+#include "client/identity/identity.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -263,6 +268,7 @@ static int run(sync_ctx *x)
 	if ((err = find_me(x)) < 0 || (err = chs_replicate__record_tampering(x)) < 0 ||
 	    (err = chs_replicate__pull_devices(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
 	    (err = chs_replicate__own_history(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
+	    (err = chs_identity_place(x->s, &x->rep->placed, &x->rep->unplaced)) < 0 ||
 	    (err = chs_replicate__commit_outgoing(x)) < 0 || (err = chs_replicate__cancelled(o)) < 0 ||
 	    (err = chs_replicate__push(x)) < 0)
 		return stopped(o, err);

@@ -99,6 +99,17 @@ t 1 review bogus
 t 1 review resolve "$pat"
 t 1 review resolve "$pat" name
 t 2 review resolve "$pat" name=x
+# patient
+t 1 patient bogus
+t 1 patient merge "$pat"
+t 1 patient merge "$pat" "$visit" --bogus
+t 1 patient unmerge "$pat" "$visit" extra
+t 2 patient merge "$pat" "$pat"
+t 2 patient merge "$pat" "$visit"
+t 2 patient unmerge "$pat" "$visit"
+t 1 patient distinct "$pat"
+t 1 patient distinct "$pat" "$visit" --frob
+t 2 patient distinct "$pat" "$visit"
 # confirm, code, fees, codes
 t 1 confirm --bogus "$pat"
 t 1 confirm

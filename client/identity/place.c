@@ -1,0 +1,234 @@
+/*
+ * client/identity/place.c - after a pull, the records this device made on
+ * a chart that is now merged move to the chart the merge kept.
+ *
+ * A clinic offline while the archive merged OTHER into KEEP may add a
+ * visit to OTHER; the merge, made before the visit reached the archive,
+ * could not move it. The next sync of the clinic brings the merge in,
+ * and this moves the visit (following a merge of KEEP into a third
+ * patient too), as a save of the sync's own with an act "place" per pair
+ * that an unmerge reads back like the merge's. Only the records this
+ * device created: every store places its own, so no two sites ever
+ * write the same move (which would go to review for nothing). Records
+ * that cannot be placed are counted: a patient link under review, or a
+ * ring of tombstones (two archivists merged the pair two ways, and the
+ * verdict waits in review); 'chartsync patient merge' settles both.
+ *
+ * A store without tombstones pays one look at an index (records_merged)
+ * that holds nothing.
+ */
+#include "identity_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/records/schema.h"
+#include "client/util/util.h"
+#include "crypto/crypto.h"
+#include "sync/sync.h"
+
+/* A patient merged into another. */
+typedef struct tomb {
+	unsigned char id[16];
+	char hex[33], into[33];
+} tomb;
+
+static int tombs_load(chs_store *s, tomb **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int err, rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((err = chs_store__prepare(s, &st, "SELECT id, merged_into FROM records"
+					      " WHERE merged_into IS NOT NULL")) < 0)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		tomb *t;
+
+		if (sqlite3_column_bytes(st, 0) != 16 || sqlite3_column_bytes(st, 1) != 16)
+			continue;
+		if ((err = CHS_ARRAY_GROW(*out, cap, *n + 1)) < 0)
+			break;
+		t = &(*out)[(*n)++];
+		memcpy(t->id, sqlite3_column_blob(st, 0), 16);
+		chs_hex(t->hex, t->id, 16);
+		chs_hex(t->into, sqlite3_column_blob(st, 1), 16);
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = chs_store__sqlerr(s, rc, "reading the merged charts");
+	chs_store__finish(s, st);
+	return err;
+}
+
+static const tomb *tomb_of(const tomb *list, size_t n, const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i].hex, hex) == 0)
+			return &list[i];
+	return NULL;
+}
+
+/* The end of `t`'s chain of merges, "" on a ring. */
+static void chain_end(const tomb *list, size_t n, const tomb *t, char out[33])
+{
+	const tomb *next;
+	size_t hops;
+
+	memcpy(out, t->into, 33);
+	for (hops = 0; (next = tomb_of(list, n, out)); hops++) {
+		if (hops >= n) {
+			out[0] = '\0';
+			return;
+		}
+		memcpy(out, next->into, 33);
+	}
+}
+
+/* Whether this device created record `rec`. */
+static int made_here(chs_store *s, const unsigned char rec[16], int *yes)
+{
+	char device[33];
+	chs_hlc hlc;
+	int err = chs_identity__created(s, rec, &hlc, device);
+
+	*yes = err == 0 && strcmp(device, chs_store_device_id(s)) == 0;
+	return err;
+}
+
+/* A record of this device's on a tombstone: its id, type, and why it
+ * cannot move (NULL when it can). */
+typedef struct own {
+	unsigned char id[16];
+	char hex[33], type[32];
+	const char *why;
+} own;
+
+static int own_row(chs_store *s, sqlite3_stmt *st, own **out, size_t *n, size_t *cap)
+{
+	const char *type = (const char *)sqlite3_column_text(st, 1);
+	const chs_type_def *t = chs_schema_type(type ? type : "");
+	own *o;
+	int yes = 0, err;
+
+	if (sqlite3_column_bytes(st, 0) != 16 || !t || (t->flags & CHS_TYPE_APPEND_ONLY))
+		return 0;
+	if ((err = made_here(s, sqlite3_column_blob(st, 0), &yes)) < 0 || !yes)
+		return err;
+	if ((err = CHS_ARRAY_GROW(*out, *cap, *n + 1)) < 0)
+		return err;
+	o = &(*out)[(*n)++];
+	memcpy(o->id, sqlite3_column_blob(st, 0), 16);
+	chs_hex(o->hex, o->id, 16);
+	snprintf(o->type, sizeof(o->type), "%s", t->name);
+	o->why = sqlite3_column_int(st, 2)
+		 ? chs_identity__unmovable(sqlite3_column_blob(st, 3),
+					   (size_t)sqlite3_column_bytes(st, 3))
+		 : NULL;
+	return 0;
+}
+
+static int own_records(chs_store *s, const tomb *t, own **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int err, rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((err = chs_store__prepare(s, &st, "SELECT id, type, review, state FROM records"
+					      " WHERE patient = ? AND NOT deleted"
+					      " ORDER BY rowid")) < 0)
+		return err;
+	if ((err = chs_store__bind_blob(s, st, 1, t->id, 16)) < 0)
+		goto done;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((err = own_row(s, st, out, n, &cap)) < 0)
+			goto done;
+	if (rc != SQLITE_DONE)
+		err = chs_store__sqlerr(s, rc, "reading a merged chart's records");
+done:
+	chs_store__finish(s, st);
+	return err;
+}
+
+/* Place this device's records on tombstone `t`. */
+static int place_one(chs_writer *w, const tomb *list, size_t n, const tomb *t, size_t *placed,
+		     size_t *left)
+{
+	chs_identity__ids moved = { 0 };
+	own *rows = NULL;
+	size_t nrows = 0, i;
+	char to[33], act[33];
+	int err;
+
+	if ((err = own_records(w->s, t, &rows, &nrows)) < 0 || nrows == 0)
+		goto done;
+	chain_end(list, n, t, to);
+	for (i = 0; i < nrows && err == 0; i++) {
+		if (!to[0] || rows[i].why)
+			(*left)++;
+		else if ((err = chs_identity__move(w, rows[i].id, rows[i].type, to)) == 0)
+			err = chs_identity__ids_add(&moved, rows[i].hex);
+	}
+	if (err == 0 && moved.n > 0 &&
+	    (err = chs_identity__act_put(w, CHS_ACT_PLACE, to, t->hex, &moved, NULL, act)) == 0)
+		*placed += moved.n;
+done:
+	free(rows);
+	chs_identity__ids_dispose(&moved);
+	return err;
+}
+
+static int any_tomb(chs_store *s, int *yes)
+{
+	int64_t v = 0;
+	int err = chs_store__get_int(s, "SELECT EXISTS (SELECT 1 FROM records"
+					" WHERE merged_into IS NOT NULL)", &v);
+
+	*yes = v != 0;
+	return err;
+}
+
+int chs_identity_place(chs_store *s, size_t *placed, size_t *left)
+{
+	size_t p = 0, l = 0, n = 0, i;
+	tomb *list = NULL;
+	chs_writer w;
+	int yes = 0, err;
+
+	CHS_ASSERT_ARG(s);
+
+	if (placed)
+		*placed = 0;
+	if (left)
+		*left = 0;
+	if ((err = any_tomb(s, &yes)) < 0 || !yes)
+		return err;
+	if ((err = chs_records__writer_begin(&w, s)) < 0)
+		return err;
+	w.sync_own = 1;
+	if ((err = tombs_load(s, &list, &n)) < 0)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if ((err = place_one(&w, list, n, &list[i], &p, &l)) < 0)
+			goto fail;
+	free(list);
+	if (w.changes == 0)
+		chs_records__writer_abort(&w);
+	else if ((err = chs_records__writer_commit(&w)) < 0)
+		return err;
+	if (placed)
+		*placed = p;
+	if (left)
+		*left = l;
+	return 0;
+fail:
+	free(list);
+	chs_records__writer_abort(&w);
+	return err;
+}
