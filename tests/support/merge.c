@@ -36,28 +36,41 @@ static chs_change *link_change(const char *rec, const char *type, const char *fi
 	return c;
 }
 
-void tu_merge_by_hand(chs_store *s, const char *keep, const char *other)
+/* Every record of `type` linked to `other` moved to `keep`, in `w`. */
+static void move_type(chs_store *s, chs_writer *w, const char *type, const char *keep,
+		      const char *other)
 {
 	chs_record_list *l = NULL;
-	chs_writer w;
 	size_t i;
 
-	/* every record type but access events, the patient itself first */
-	ck_assert_msg(chs_record_query(&l, s, NULL, other) == 0, "%s", chs_error_last());
-	ck_assert_msg(chs_records__writer_begin(&w, s) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_record_query(&l, s, type, other) == 0, "%s", chs_error_last());
 	for (i = 0; i < chs_record_list_count(l); i++) {
 		const chs_record *r = chs_record_list_get(l, i);
 
 		if (strcmp(chs_record_id(r), other) == 0)
 			continue;
-		ck_assert_msg(chs_records__writer_put(&w, link_change(chs_record_id(r),
+		ck_assert_msg(chs_records__writer_put(w, link_change(chs_record_id(r),
 				      chs_record_type(r), CHS_FIELD_PATIENT, keep)) == 0,
 			      "%s", chs_error_last());
 	}
+	chs_record_list_free(l);
+}
+
+void tu_merge_by_hand(chs_store *s, const char *keep, const char *other)
+{
+	const chs_type_def *t;
+	chs_writer w;
+
+	ck_assert_msg(chs_records__writer_begin(&w, s) == 0, "%s", chs_error_last());
+	/* type by type: a list of every type leaves clinical companions out,
+	 * and a visit's companion carries the visit's patient link too */
+	for (t = chs_schema_types(); t->name; t++)
+		if (strcmp(t->name, CHS_AUDIT_TYPE) != 0 &&
+		    strcmp(t->name, CHS_ARCHIVE_EVENT_TYPE) != 0)
+			move_type(s, &w, t->name, keep, other);
 	ck_assert_msg(chs_records__writer_put(&w, link_change(other, "patient",
 			      CHS_FIELD_MERGED_INTO, keep)) == 0, "%s", chs_error_last());
 	ck_assert_msg(chs_records__writer_commit(&w) == 0, "%s", chs_error_last());
-	chs_record_list_free(l);
 }
 
 /* Every unsent batch of `from` applied to `to`. */
