@@ -733,7 +733,8 @@ int cmd_review(cli_ctx *ctx, int argc, char **argv)
 		err = chs_review_list(&l, s);
 		rc = emit_object(ctx, err, l, format_list, print_list);
 	} else if (strcmp(argv[i], "show") == 0 && n == 2) {
-		err = chs_access_show(&r, s, argv[i + 1]);
+		/* the record under review itself, a merged patient too */
+		err = chs_access_show_exact(&r, s, argv[i + 1]);
 		rc = emit_object(ctx, err, r, format_record, print_record);
 	} else if (strcmp(argv[i], "resolve") == 0 && n >= 2) {
 		rc = review_resolve(ctx, s, argv + i + 1, n - 1, &o);

@@ -346,6 +346,23 @@ int chs_access_show(chs_record **out, chs_store *s, const char *id)
 	return err;
 }
 
+int chs_access_show_exact(chs_record **out, chs_store *s, const char *id)
+{
+	void *r = NULL;
+	int err;
+
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+
+	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
+	err = audited_one(s, "show", id, fetch_record, drop_record, &r);
+	*out = r;
+	return err;
+}
+
 int chs_access_log(chs_history **out, chs_store *s, const char *id)
 {
 	void *h = NULL;

@@ -42,6 +42,9 @@ int64_t chs_audit_now_ms(void);
  * merge that made it one. */
 int chs_access_show(chs_record **out, chs_store *s, const char *id);
 int chs_access_log(chs_history **out, chs_store *s, const char *id);
+/* chs_access_show() of the record asked for itself, a merged patient too
+ * (its own fields may be under review): for review. */
+int chs_access_show_exact(chs_record **out, chs_store *s, const char *id);
 int chs_access_list(chs_record_list **out, chs_store *s, const char *type,
 		    const char *patient);
 /* chs_attachment_cat(), recorded once the bytes are written (the store is

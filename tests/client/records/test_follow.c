@@ -121,6 +121,18 @@ START_TEST(test_follow__show_of_a_merged_patient_shows_and_records_the_kept_one)
 }
 END_TEST
 
+START_TEST(test_follow__review_shows_the_merged_patient_itself)
+{
+	chs_record *r = NULL;
+
+	/* its own fields may be under review: review looks at it, not past it */
+	ck_assert_msg(chs_access_show_exact(&r, s, other) == 0, "%s", chs_error_last());
+	ck_assert_str_eq(chs_record_id(r), other);
+	ck_assert_ptr_nonnull(strstr(chs_record_field(r, "merged_into"), keep));
+	chs_record_free(r);
+}
+END_TEST
+
 START_TEST(test_follow__listing_a_merged_patient_lists_the_kept_chart)
 {
 	chs_record_list *l = NULL;
@@ -242,6 +254,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_follow__a_merge_of_a_merge_is_followed_to_its_end);
 	tcase_add_test(tc, test_follow__merges_in_a_ring_stop_before_it_closes);
 	tcase_add_test(tc, test_follow__show_of_a_merged_patient_shows_and_records_the_kept_one);
+	tcase_add_test(tc, test_follow__review_shows_the_merged_patient_itself);
 	tcase_add_test(tc, test_follow__listing_a_merged_patient_lists_the_kept_chart);
 	tcase_add_test(tc, test_follow__opening_a_merged_patient_opens_the_kept_chart);
 	tcase_add_test(tc, test_follow__the_log_of_a_merged_patient_is_its_own_and_shows_the_merge);
