@@ -516,7 +516,11 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 	if (o.unconfirmed && i < argc) {
 		rc = cli_usage(ctx, "--unconfirmed lists every type: leave out TYPE");
 	} else if (o.unconfirmed) {
+		if (o.patient)
+			cli_follow(s, o.patient, keep, from);
 		err = chs_record_list_unconfirmed(&l, s, o.patient);
+		if (err == 0)
+			cli_followed(from, keep, listed_mrn(l, keep), "listing");
 		rc = emit_object(ctx, err, l, format_unconfirmed, print_list);
 	} else {
 		if (o.patient)

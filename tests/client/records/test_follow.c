@@ -153,6 +153,14 @@ START_TEST(test_follow__listing_a_merged_patient_lists_the_kept_chart)
 	ck_assert_uint_eq(visits, 1);
 	ck_assert_uint_eq(notes, 1);
 	chs_record_list_free(l);
+	/* what waits for a colleague's check, the same */
+	ck_assert_msg(chs_record_list_unconfirmed(&l, s, other) == 0, "%s", chs_error_last());
+	for (i = 0, visits = 0; i < chs_record_list_count(l); i++) {
+		ck_assert_str_ne(chs_record_id(chs_record_list_get(l, i)), other);
+		visits += strcmp(chs_record_id(chs_record_list_get(l, i)), visit) == 0;
+	}
+	ck_assert_uint_eq(visits, 1);
+	chs_record_list_free(l);
 }
 END_TEST
 
