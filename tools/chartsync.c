@@ -147,6 +147,29 @@ const char *cli_safe_cut(const char *s, size_t max_chars)
 	return safe(s, s ? chs_text_prefix(s, strlen(s), max_chars) : 0, CHS_TEXT_LINE);
 }
 
+void cli_follow(chs_store *s, const char *id, char keep[33], char from[33])
+{
+	keep[0] = from[0] = '\0';
+	if (chs_record_follow(s, id, keep, from) < 0) {
+		keep[0] = from[0] = '\0';
+		chs_error_clear();
+	}
+}
+
+void cli_followed(const char *from, const char *keep, const char *mrn, const char *doing)
+{
+	char *chart = NULL;
+
+	if (!from || !*from)
+		return;
+	if (mrn)
+		chs_json_value_text(&chart, mrn);
+	fprintf(stderr, "patient %.12s was merged into %.12s%s%s%s; %s %.12s\n", from, keep,
+		chart ? " (chart " : "", chart ? cli_safe(chart) : "", chart ? ")" : "",
+		doing, keep);
+	free(chart);
+}
+
 int cli_opt_date(cli_ctx *ctx, const char *opt, const char *arg, int with_time)
 {
 	if (chs_record_date_form(arg, with_time))

@@ -119,6 +119,18 @@ const char *cli_safe_lines(const char *s);
  * width, cut before escaping so no character or escape is split. */
 const char *cli_safe_cut(const char *s, size_t max_chars);
 
+/* A patient merged into another ('chartsync patient merge') is looked up
+ * as the patient whose chart it is now: the library follows the pointer
+ * (chs_record_follow()), and the command says so. cli_follow(), before
+ * the lookup: `keep` gets where `id` lands, `from` the id asked for when
+ * it was followed, else "" (an error is left to the command's own
+ * lookup, which says it). cli_followed(), once the command succeeded:
+ * on stderr, when it was followed, "patient FROM was merged into KEEP
+ * (chart MRN); DOING KEEP"; `mrn` is KEEP's chart number as canonical
+ * JSON (record text, escaped), or NULL when the command did not read it. */
+void cli_follow(chs_store *s, const char *id, char keep[33], char from[33]);
+void cli_followed(const char *from, const char *keep, const char *mrn, const char *doing);
+
 /* "chartsync: <message>" on stderr (escaped: a message may quote what was
  * typed or synced), then the matching exit code. */
 int cli_usage(const cli_ctx *ctx, const char *fmt, ...) CHS_PRINTF(2, 3);

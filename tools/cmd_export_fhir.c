@@ -17,7 +17,12 @@ static const char fhir_help[] =
 	"'chartsync cat'). Codes carry their systems: ICD-10-CM\n"
 	"http://hl7.org/fhir/sid/icd-10-cm, CPT http://www.ama-assn.org/go/cpt,\n"
 	"HCPCS http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets. Each\n"
-	"resource's id is its record id.\n";
+	"resource's id is its record id.\n"
+	"A patient merged into another ('chartsync patient merge') exports the\n"
+	"chart it was merged into (a line on standard error says so), whose\n"
+	"Patient links to it (link type replaces); with --all, a merged\n"
+	"patient is an inactive Patient linked to the one it was merged into\n"
+	"(replaced-by), nothing else.\n";
 
 typedef struct fhir_opts {
 	int all;
@@ -68,6 +73,7 @@ int cmd_export_fhir(cli_ctx *ctx, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		CLI_COMMON_OPTS, OPT_END
 	};
+	char keep[33] = "", from[33] = "";
 	const char *patient = NULL;
 	chs_report_opts o;
 	cli_meter m;
@@ -99,9 +105,13 @@ int cmd_export_fhir(cli_ctx *ctx, int argc, char **argv)
 		o.progress = cli_meter_progress;
 		o.payload = &m;
 	}
+	if (patient)
+		cli_follow(s, patient, keep, from);
 	err = fo.file ? export_to_file(s, patient, &o, fo.file)
 		      : chs_export_fhir(s, patient, &o, stdout);
 	cli_meter_end(&m);
+	if (err == 0)
+		cli_followed(from, keep, NULL, "exporting");
 	rc = err < 0 ? cli_fail(err) : CLI_OK;
 	chs_store_free(s);
 	return rc;

@@ -23,7 +23,9 @@ static const char open_help[] =
 	"Opening a chart is recorded as an access event (you, this terminal,\n"
 	"the records shown, when, and how long the chart stayed open, until\n"
 	"the pager is closed); see 'chartsync report access'. If the event\n"
-	"cannot be recorded, the chart is not shown.\n";
+	"cannot be recorded, the chart is not shown.\n"
+	"A patient merged into another ('chartsync patient merge') opens the\n"
+	"chart it was merged into; a line on standard error says so.\n";
 
 static const struct option open_opts[] = { CLI_COMMON_OPTS, OPT_END };
 
@@ -84,6 +86,7 @@ static void show(const char *text)
 
 int cmd_open(cli_ctx *ctx, int argc, char **argv)
 {
+	char keep[33] = "", from[33] = "";
 	chs_access *acc = NULL;
 	chs_store *s = NULL;
 	char *text = NULL;
@@ -98,10 +101,12 @@ int cmd_open(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage(ctx, argc - i < 1 ? "missing arguments" : "too many arguments");
 	if ((err = cli_open(ctx, &s)) < 0)
 		return cli_fail(err);
+	cli_follow(s, argv[i], keep, from);
 	if ((err = chs_chart_open(s, argv[i], &text, &acc)) < 0) {
 		rc = cli_fail(err);
 		goto done;
 	}
+	cli_followed(from, keep, NULL, "opening");
 	show(text);
 	if ((err = chs_access_close(s, acc)) < 0)
 		rc = cli_failf("this opening of the chart could not be recorded: %s",

@@ -181,6 +181,12 @@ static char *field_text(const char *value)
 	"'ps' and the shell keeps in its history. FIELD=@@TEXT is the value\n" \
 	"@TEXT (or FIELD:='\"@TEXT\"').\n"
 
+/* What the commands that look a patient up say of merged charts. */
+#define MERGED_HELP \
+	"A patient merged into another ('chartsync patient merge') is looked\n" \
+	"up as the patient whose chart it is now; a line on standard error\n" \
+	"says so ('patient 3f2a... was merged into 8c1d... (chart X-1)').\n"
+
 static const char add_help[] =
 	"usage: chartsync add TYPE FIELD=VALUE... [--patient ID] [--encounter ID]\n"
 	"\n"
@@ -205,7 +211,9 @@ static const char add_help[] =
 	"  chartsync add patient name='Ada Byron' mrn=A-1001 dob=1961-12-10\n"
 	"  chartsync add encounter --patient 3f2a date=2024-03-15 reason=cough\n"
 	"  chartsync add procedure --encounter 9c1e cpt=99213 fee:=12500\n"
-	"  chartsync add note --encounter 9c1e date=2024-03-15 text=@note.txt\n";
+	"  chartsync add note --encounter 9c1e date=2024-03-15 text=@note.txt\n"
+	"\n"
+	MERGED_HELP;
 
 static const struct option record_opts[] = {
 	{ "patient", required_argument, NULL, 'p' },
@@ -222,7 +230,7 @@ int cmd_add(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
 	edit_list l;
-	char id[33];
+	char id[33], keep[33] = "", from[33] = "";
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
@@ -231,9 +239,14 @@ int cmd_add(cli_ctx *ctx, int argc, char **argv)
 		return rc;
 	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &l)) != CLI_OK)
 		goto done;
-	if ((err = chs_record_add(s, argv[i], l.e, l.n, o.patient, o.encounter, id)) < 0)
+	if (o.patient)
+		cli_follow(s, o.patient, keep, from);
+	if ((err = chs_record_add(s, argv[i], l.e, l.n, o.patient, o.encounter, id)) < 0) {
 		rc = cli_fail(err);
-	else if (ctx->json)
+		goto done;
+	}
+	cli_followed(from, keep, NULL, "adding to");
+	if (ctx->json)
 		printf("{\"id\":\"%s\"}\n", id);
 	else
 		puts(id);
@@ -303,7 +316,8 @@ static const char show_help[] =
 	"\n"
 	"Show a record. A record under review says so, with every candidate\n"
 	"value and the change it came from. Recorded as an access event (see\n"
-	"'chartsync report access').\n";
+	"'chartsync report access').\n"
+	MERGED_HELP;
 
 static void print_candidate(const chs_record_candidate *c, const char *what)
 {
@@ -391,6 +405,7 @@ static int format_record(char **out, const void *r)
 
 int cmd_show(cli_ctx *ctx, int argc, char **argv)
 {
+	char keep[33] = "", from[33] = "";
 	chs_store *s = NULL;
 	chs_record *r = NULL;
 	rec_opts o;
@@ -398,7 +413,10 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv)
 
 	if ((i = start(ctx, argc, argv, record_opts, show_help, &o, 1, 1, &s, &rc)) < 0)
 		return rc;
+	cli_follow(s, argv[i], keep, from);
 	err = chs_access_show(&r, s, argv[i]);
+	if (err == 0)
+		cli_followed(from, keep, chs_record_field(r, "mrn"), "showing");
 	rc = emit_object(ctx, err, r, format_record, print_record);
 	chs_record_free(r);
 	chs_store_free(s);
@@ -414,7 +432,9 @@ static const char ls_help[] =
 	"List records, oldest first: all, one TYPE, or one patient's. Listing\n"
 	"a patient's records is recorded as an access event.\n"
 	"--unconfirmed lists the chart entries no colleague has confirmed\n"
-	"since their last change (see 'chartsync confirm').\n";
+	"since their last change (see 'chartsync confirm'). Patients merged\n"
+	"into another are not listed; --patient of one lists the chart it was\n"
+	"merged into, and says so on standard error.\n";
 
 /* The fields that name a record in a list, by type. */
 static const char *summary_fields(const char *type)
@@ -472,8 +492,20 @@ static int format_unconfirmed(char **out, const void *l)
 	return chs_json_unconfirmed(out, l);
 }
 
+/* The chart number of record `id` when the list holds it, else NULL. */
+static const char *listed_mrn(const chs_record_list *l, const char *id)
+{
+	size_t k;
+
+	for (k = 0; k < chs_record_list_count(l); k++)
+		if (strcmp(chs_record_id(chs_record_list_get(l, k)), id) == 0)
+			return chs_record_field(chs_record_list_get(l, k), "mrn");
+	return NULL;
+}
+
 int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 {
+	char keep[33] = "", from[33] = "";
 	chs_record_list *l = NULL;
 	chs_store *s = NULL;
 	rec_opts o;
@@ -484,10 +516,18 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 	if (o.unconfirmed && i < argc) {
 		rc = cli_usage(ctx, "--unconfirmed lists every type: leave out TYPE");
 	} else if (o.unconfirmed) {
+		if (o.patient)
+			cli_follow(s, o.patient, keep, from);
 		err = chs_record_list_unconfirmed(&l, s, o.patient);
+		if (err == 0)
+			cli_followed(from, keep, listed_mrn(l, keep), "listing");
 		rc = emit_object(ctx, err, l, format_unconfirmed, print_list);
 	} else {
+		if (o.patient)
+			cli_follow(s, o.patient, keep, from);
 		err = chs_access_list(&l, s, i < argc ? argv[i] : NULL, o.patient);
+		if (err == 0)
+			cli_followed(from, keep, listed_mrn(l, keep), "listing");
 		rc = emit_object(ctx, err, l, format_list, print_list);
 	}
 	chs_record_list_free(l);
@@ -598,10 +638,12 @@ static const char attach_help[] =
 	"Store a file (a scanned chart page, a letter) in the encrypted store,\n"
 	"once per content, and create an attachment record for the patient.\n"
 	"Prints the attachment's id. --title @FILE reads the title from FILE,\n"
-	"--title @- from standard input.\n";
+	"--title @- from standard input.\n"
+	MERGED_HELP;
 
 int cmd_attach(cli_ctx *ctx, int argc, char **argv)
 {
+	char keep[33] = "", from[33] = "";
 	chs_store *s = NULL;
 	char id[33], *title = NULL;
 	rec_opts o;
@@ -612,9 +654,13 @@ int cmd_attach(cli_ctx *ctx, int argc, char **argv)
 	/* --title @FILE, @- or @@TEXT, as FIELD=@FILE (cli_value_read) */
 	if ((rc = cli_value_read(ctx, "title", &o.title, &stdin_used, &title)) != CLI_OK)
 		goto done;
-	if ((err = chs_attach(s, argv[i], argv[i + 1], o.encounter, o.title, id)) < 0)
+	cli_follow(s, argv[i], keep, from);
+	if ((err = chs_attach(s, argv[i], argv[i + 1], o.encounter, o.title, id)) < 0) {
 		rc = cli_fail(err);
-	else if (ctx->json)
+		goto done;
+	}
+	cli_followed(from, keep, NULL, "attaching to");
+	if (ctx->json)
 		printf("{\"id\":\"%s\"}\n", id);
 	else
 		puts(id);
@@ -691,7 +737,8 @@ int cmd_review(cli_ctx *ctx, int argc, char **argv)
 		err = chs_review_list(&l, s);
 		rc = emit_object(ctx, err, l, format_list, print_list);
 	} else if (strcmp(argv[i], "show") == 0 && n == 2) {
-		err = chs_access_show(&r, s, argv[i + 1]);
+		/* the record under review itself, a merged patient too */
+		err = chs_access_show_exact(&r, s, argv[i + 1]);
 		rc = emit_object(ctx, err, r, format_record, print_record);
 	} else if (strcmp(argv[i], "resolve") == 0 && n >= 2) {
 		rc = review_resolve(ctx, s, argv + i + 1, n - 1, &o);

@@ -327,6 +327,28 @@ static void drop_history(void *h)
 int chs_access_show(chs_record **out, chs_store *s, const char *id)
 {
 	void *r = NULL;
+	char hex[33];
+	int err;
+
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+
+	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
+	/* a merged patient's chart is the one it was merged into: that is
+	 * what is shown, and what the event names */
+	if ((err = chs_record_follow(s, id, hex, NULL)) < 0)
+		return err;
+	err = audited_one(s, "show", hex, fetch_record, drop_record, &r);
+	*out = r;
+	return err;
+}
+
+int chs_access_show_exact(chs_record **out, chs_store *s, const char *id)
+{
+	void *r = NULL;
 	int err;
 
 	CHS_ASSERT_ARG(out);
@@ -391,7 +413,8 @@ int chs_access_list(chs_record_list **out, chs_store *s, const char *type,
 		return err;
 	if (!patient)
 		return chs_record_query(out, s, type, NULL);
-	if ((err = chs_record_resolve(s, patient, hex)) < 0)
+	/* a merged patient's records are on the chart it was merged into */
+	if ((err = chs_record_follow(s, patient, hex, NULL)) < 0)
 		return err;
 	chs_util__parse_id(pid, hex);
 	if ((err = chs_audit__access_begin(&a, "ls")) < 0)

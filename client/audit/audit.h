@@ -32,9 +32,19 @@ int64_t chs_audit_now_ms(void);
  * and chs_record_query(), audited (one event listing the patient and
  * every record shown) when `patient` is given. What they return is the
  * caller's (chs_record_free(), chs_history_free(), chs_record_list_free());
- * nothing comes back unless the event was recorded. */
+ * nothing comes back unless the event was recorded.
+ * A patient merged into another (client/identity) is followed to the
+ * patient whose chart it is now (chs_record_follow()): chs_access_show()
+ * of the tombstone gives that patient's record and chs_access_list() of
+ * it that chart's records, and the event names what was shown. A caller
+ * that says so to a person calls chs_record_follow() itself.
+ * chs_access_log() is the record's own history: a tombstone's shows the
+ * merge that made it one. */
 int chs_access_show(chs_record **out, chs_store *s, const char *id);
 int chs_access_log(chs_history **out, chs_store *s, const char *id);
+/* chs_access_show() of the record asked for itself, a merged patient too
+ * (its own fields may be under review): for review. */
+int chs_access_show_exact(chs_record **out, chs_store *s, const char *id);
 int chs_access_list(chs_record_list **out, chs_store *s, const char *type,
 		    const char *patient);
 /* chs_attachment_cat(), recorded once the bytes are written (the store is
@@ -42,7 +52,8 @@ int chs_access_list(chs_record_list **out, chs_store *s, const char *type,
 int chs_access_cat(chs_store *s, const char *id, int fd);
 
 /* Open a chart for a person: its text, and the access under way (the
- * store is checked for writes first). Show the text, then close the
+ * store is checked for writes first). A merged patient's opens the chart
+ * it was merged into, as chs_access_show() does. Show the text, then close the
  * access with chs_access_close(), which records how long the chart stayed
  * open; the event is written only then. */
 int chs_chart_open(chs_store *s, const char *patient, char **text,

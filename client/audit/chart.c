@@ -318,7 +318,8 @@ static int chart_build(chs_store *s, const char *patient, chart *c, unsigned cha
 	*text = NULL;
 	memset(c, 0, sizeof(*c));
 	chs_buf_init(&c->out, 0);
-	if ((err = chs_record_resolve(s, patient, hex)) < 0)
+	/* a merged patient's chart is the one it was merged into */
+	if ((err = chs_record_follow(s, patient, hex, NULL)) < 0)
 		return err;
 	chs_util__parse_id(pid, hex);
 	if ((err = load_chart(s, pid, c)) < 0)

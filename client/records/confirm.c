@@ -444,7 +444,8 @@ int chs_record_list_unconfirmed(chs_record_list **out, chs_store *s,
 	if ((err = chs_store__refuse_service(s)) < 0)
 		return err;
 	if (patient) {
-		if ((err = chs_record_resolve(s, patient, hex)) < 0)
+		/* a merged patient's chart is the one it was merged into */
+		if ((err = chs_record_follow(s, patient, hex, NULL)) < 0)
 			return err;
 		chs_util__parse_id(pid, hex);
 	}

@@ -247,6 +247,71 @@ int chs_record_resolve(chs_store *s, const char *prefix, char id_out[33])
 	return 0;
 }
 
+/* Merges followed at most: a longer chain can only be a ring. */
+#define FOLLOW_MAX 64
+
+/* The patient that patient `id` was merged into, when it is a tombstone
+ * and this store holds that patient: 1 with `next` set, else 0. The
+ * pointer is the records' merged_into column (live patients only). */
+static int merged_into(chs_store *s, const unsigned char id[16], unsigned char next[16])
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc, found = 0;
+
+	if ((err = chs_store__prepare(s, &st,
+		     "SELECT r.merged_into FROM records r JOIN records k ON k.id = r.merged_into"
+		     " WHERE r.id = ? AND k.type = 'patient'")) < 0)
+		return err;
+	if ((err = chs_store__bind_blob(s, st, 1, id, 16)) < 0) {
+		chs_store__finish(s, st);
+		return err;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16) {
+		memcpy(next, sqlite3_column_blob(st, 0), 16);
+		found = 1;
+	}
+	chs_store__finish(s, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return chs_store__sqlerr(s, rc, "following a merged chart");
+	return found;
+}
+
+/* A merge of a merge chains (A into B, then B into C): each pointer is
+ * followed to the patient that is no tombstone. Two archivists who
+ * merged a pair two ways (A into B at one site, B into A at another)
+ * leave a ring until one of them settles it; the walk stops at the last
+ * patient before it would come back round, so a lookup still lands on a
+ * chart, the same one from the same start at every site. */
+int chs_record_follow(chs_store *s, const char *id, char id_out[33], char merged_from[33])
+{
+	unsigned char seen[FOLLOW_MAX][16], next[16];
+	char asked[33];
+	size_t n = 1, i;
+	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+	CHS_ASSERT_ARG(id_out);
+
+	if ((err = chs_record_resolve(s, id, asked)) < 0)
+		return err;
+	chs_util__parse_id(seen[0], asked);
+	while (n < FOLLOW_MAX && (err = merged_into(s, seen[n - 1], next)) == 1) {
+		for (i = 0; i < n && memcmp(seen[i], next, 16) != 0; i++)
+			;
+		if (i < n)
+			break; /* a ring: stay before it closes */
+		memcpy(seen[n++], next, 16);
+	}
+	if (err < 0)
+		return err;
+	chs_hex(id_out, seen[n - 1], 16);
+	if (merged_from)
+		snprintf(merged_from, 33, "%s", n > 1 ? asked : "");
+	return 0;
+}
+
 typedef struct rec_info {
 	unsigned char id[16];
 	char hex[33];
@@ -342,7 +407,13 @@ static int add_links(chs_store *s, const chs_type_def *t, chs_change *c,
 			return err;
 	}
 	if (patient) {
-		if ((err = check_link(s, patient, "patient", &p)) < 0)
+		char keep[33];
+
+		/* a patient merged into another: the record goes on the chart
+		 * that holds theirs now */
+		if ((err = check_link(s, patient, "patient", &p)) < 0 ||
+		    (err = chs_record_follow(s, p.hex, keep, NULL)) < 0 ||
+		    (strcmp(keep, p.hex) != 0 && (err = check_link(s, keep, "patient", &p)) < 0))
 			return err;
 		if (encounter && (!e.has_patient || memcmp(e.patient, p.id, 16) != 0))
 			return chs_error_set(CHS_EINVALID,

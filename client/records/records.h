@@ -292,7 +292,8 @@ void chs_confirmation_free(chs_confirmation *c);
 /* Chart entries not confirmed at their current version, oldest first, as
  * a list (records read from the stored state, as chs_access_list() reads
  * them); one patient's (and the patient's own record) with `patient` (an
- * id or prefix; NULL for all). Each record carries who made its last
+ * id or prefix, a merged patient followed as chs_record_follow() does;
+ * NULL for all). Each record carries who made its last
  * change and when: chs_record_changed(), chs_record_changed_by(). */
 int chs_record_list_unconfirmed(chs_record_list **out, chs_store *s,
 				const char *patient);

@@ -201,7 +201,7 @@ int chs_record_query(chs_record_list **out, chs_store *s, const char *type,
 		       " AND (?1 IS NULL OR type = ?1) AND (patient = ?2 OR id = ?2)"
 		       " AND (?1 IS NOT NULL OR type NOT IN ('audit', 'archive_event')) ORDER BY rowid"
 		     : "SELECT id, type, state, review, deleted, heads FROM records WHERE NOT deleted"
-		       " AND (?1 IS NULL OR type = ?1)"
+		       " AND merged_into IS NULL AND (?1 IS NULL OR type = ?1)"
 		       " AND (?1 IS NOT NULL OR type NOT IN ('audit', 'archive_event')) ORDER BY rowid")) < 0)
 		return err;
 	if ((type && (err = chs_store__bind_text(s, st, 1, type)) < 0) ||
@@ -210,6 +210,51 @@ int chs_record_query(chs_record_list **out, chs_store *s, const char *type,
 		return err;
 	}
 	return list_rows(s, st, !type, out);
+}
+
+int chs_record_find_mrn(char (**ids)[33], size_t *n, chs_store *s, const char *mrn)
+{
+	sqlite3_stmt *st = NULL;
+	char hex[33], keep[33];
+	size_t cap = 0, i;
+	int err, rc = SQLITE_DONE;
+
+	CHS_ASSERT_ARG(ids);
+	CHS_ASSERT_ARG(n);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(mrn);
+
+	*ids = NULL;
+	*n = 0;
+	/* tombstones too: a merged chart's number still names its patient */
+	if ((err = chs_store__prepare(s, &st,
+		     "SELECT id FROM records WHERE mrn = ? AND NOT deleted AND type = 'patient'"
+		     " ORDER BY rowid")) < 0)
+		return err;
+	if ((err = chs_store__bind_text(s, st, 1, mrn)) < 0) {
+		chs_store__finish(s, st);
+		return err;
+	}
+	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 0) != 16)
+			continue;
+		chs_hex(hex, sqlite3_column_blob(st, 0), 16);
+		if ((err = chs_record_follow(s, hex, keep, NULL)) < 0)
+			break;
+		for (i = 0; i < *n && strcmp((*ids)[i], keep) != 0; i++)
+			;
+		if (i == *n && (err = CHS_ARRAY_GROW(*ids, cap, *n + 1)) == 0)
+			memcpy((*ids)[(*n)++], keep, 33);
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = chs_store__sqlerr(s, rc, "finding a chart number");
+	chs_store__finish(s, st);
+	if (err < 0) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	return err;
 }
 
 int chs_review_count(chs_store *s, int64_t *out)

@@ -19,10 +19,22 @@ int chs_record_lookup(chs_record **out, chs_store *s, const char *id);
  * record linked to them) filter when not NULL. Removed records are left
  * out, and so are access events and the archive's events (types audit,
  * archive_event) unless `type` asks for
- * them. CHS_EINVALID for an unknown type; CHS_ENOTFOUND, CHS_EAMBIGUOUS
+ * them. Without `patient`, patients merged into another (tombstones,
+ * client/identity) are left out as removed ones are: they are no chart
+ * of their own now. `patient` is taken as given, a tombstone too (its
+ * own record and what still links to it): the merge needs that, and
+ * chs_access_list() follows a merged chart with chs_record_follow()
+ * first. CHS_EINVALID for an unknown type; CHS_ENOTFOUND, CHS_EAMBIGUOUS
  * for the patient. */
 int chs_record_query(chs_record_list **out, chs_store *s, const char *type,
 		     const char *patient);
+/* The patients whose chart number (mrn) is `mrn`, as stored (normalised:
+ * chs_text_normalise_id), each followed to the patient whose chart it is
+ * now (chs_record_follow()), without repeats, oldest first: a tombstone
+ * and the patient it was merged into, which share the number after a
+ * merge, are one. `*ids` is malloc'ed (NULL when none). For the hot
+ * folder, which files a scan by its chart number. */
+int chs_record_find_mrn(char (**ids)[33], size_t *n, chs_store *s, const char *mrn);
 /* The history of record `id`: its changes in causal order. Free it with
  * chs_history_free(). CHS_ENOTFOUND, CHS_EAMBIGUOUS. */
 int chs_record_history(chs_history **out, chs_store *s, const char *id);

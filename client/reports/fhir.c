@@ -304,12 +304,75 @@ static void one_of(jw *w, const char *key, const char *member, const char *v)
 	jw_close(w, ']');
 }
 
+/* One Patient.link: {"other":{"reference":"Patient/ID"},"type":TYPE}. */
+static void patient_link(jw *w, const char *hex, const char *type)
+{
+	char ref[41];
+
+	snprintf(ref, sizeof(ref), "Patient/%s", hex);
+	jw_open(w, NULL, '{');
+	jw_open(w, "other", '{');
+	jw_str(w, "reference", ref);
+	jw_close(w, '}');
+	jw_str(w, "type", type);
+	jw_close(w, '}');
+}
+
+/* The patients merged into this one (client/identity), each a link of
+ * type "replaces"; none, no member. */
+static void replaced_links(jw *w, fhir *x)
+{
+	unsigned char id[16];
+	sqlite3_stmt *st = NULL;
+	char hex[33];
+	int err, rc, n = 0;
+
+	if (chs_util__parse_id(id, x->hex) < 0)
+		return;
+	if ((err = chs_store__prepare(x->s, &st,
+		     "SELECT id FROM records WHERE merged_into = ? ORDER BY id")) < 0 ||
+	    (err = chs_store__bind_blob(x->s, st, 1, id, 16)) < 0) {
+		chs_store__finish(x->s, st);
+		w->err = w->err ? w->err : err;
+		return;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 0) != 16)
+			continue;
+		chs_hex(hex, sqlite3_column_blob(st, 0), 16);
+		if (n++ == 0)
+			jw_open(w, "link", '[');
+		patient_link(w, hex, "replaces");
+	}
+	if (n)
+		jw_close(w, ']');
+	if (rc != SQLITE_DONE && !w->err)
+		w->err = chs_store__sqlerr(x->s, rc, "reading merged patients");
+	chs_store__finish(x->s, st);
+}
+
+/* A patient merged into another is no chart of its own: an inactive
+ * Patient replaced by the one that holds its records now, and nothing
+ * else (its values went to that patient, or to review there). */
+static void tombstone(jw *w, const char *keep)
+{
+	jw_member(w, "active");
+	jw_raw(w, "false", 5);
+	jw_open(w, "link", '[');
+	patient_link(w, keep, "replaced-by");
+	jw_close(w, ']');
+}
+
 static void patient(jw *w, fhir *x, json_t *f)
 {
 	const char *v;
 	char d[11];
 
 	begin(w, x, "Patient");
+	if ((v = link_of(f, CHS_FIELD_MERGED_INTO))) {
+		tombstone(w, v);
+		return;
+	}
 	if ((v = chs_report__text(f, "mrn"))) {
 		jw_open(w, "identifier", '[');
 		jw_open(w, NULL, '{');
@@ -334,6 +397,7 @@ static void patient(jw *w, fhir *x, json_t *f)
 		jw_str(w, "birthDate", d);
 	if ((v = chs_report__text(f, "address")))
 		one_of(w, "address", "text", v);
+	replaced_links(w, x);
 }
 
 static void encounter(jw *w, fhir *x, json_t *f)
@@ -758,6 +822,7 @@ int chs_export_fhir(chs_store *s, const char *patient_id, const chs_report_opts 
 		    FILE *out)
 {
 	unsigned char pid[16];
+	char keep[33];
 	int64_t start;
 	fhir x;
 	int err;
@@ -773,7 +838,9 @@ int chs_export_fhir(chs_store *s, const char *patient_id, const chs_report_opts 
 	x.out = out;
 	chs_report__opts(&x.o, opts);
 	x.today = x.o.now / CHS_DAY_S;
-	if (patient_id && (err = check_patient(s, patient_id, pid)) < 0)
+	/* a merged patient's export is the chart it was merged into */
+	if (patient_id && ((err = chs_record_follow(s, patient_id, keep, NULL)) < 0 ||
+			   (err = check_patient(s, keep, pid)) < 0))
 		return err;
 	/* an export is a look at the charts it holds: it is recorded, and
 	 * refused when it could not be (checked first, written when done with
@@ -788,7 +855,7 @@ int chs_export_fhir(chs_store *s, const char *patient_id, const chs_report_opts 
 	if (err == 0)
 		err = chs_audit__write(s, patient_id ? "export" : "export_all",
 				       patient_id ? (const unsigned char (*)[16])pid : NULL,
-				       patient_id ? 1 : 0, patient_id, start,
+				       patient_id ? 1 : 0, patient_id ? keep : NULL, start,
 				       chs_audit_now_ms() - start);
 	return err;
 }

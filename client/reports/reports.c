@@ -401,6 +401,14 @@ static int add_row(report *rp, sqlite3_stmt *st)
 	if (!(state = chs_report__state(st, 4)))
 		return 0;
 	fields = json_object_get(state, "fields");
+	/* a patient merged into another is no chart of its own: not checked,
+	 * not counted, and its chart number (which the patient it was merged
+	 * into holds too) is no collision */
+	if (strcmp(type, "patient") == 0 &&
+	    json_is_string(json_object_get(fields, CHS_FIELD_MERGED_INTO))) {
+		json_decref(state);
+		return 0;
+	}
 	if (strcmp(type, "confirmation") == 0) {
 		err = add_confirmation(rp, fields);
 		json_decref(state);

@@ -66,7 +66,11 @@ void chs_report_opts_init(chs_report_opts *o);
  *   duplicate_chart_number  patients whose chart numbers are the same or
  *                           look alike (chs_text_id_key: case, width,
  *                           dashes, spaces); records: every such patient,
- *                           by id; listed under the first
+ *                           by id; listed under the first. A patient
+ *                           merged into another (a tombstone, which keeps
+ *                           the number the patient it was merged into
+ *                           holds too) is never one of them: tombstones
+ *                           are not checked, nor counted as patients
  * A billing store holds no clinical records: the kinds that need them
  * (notes, medications) are left out there.
  */
@@ -152,6 +156,11 @@ void chs_coding_report_free(chs_coding_report *r);
  * (notes and attachments), each with the record id as its id and the
  * urn:uuid: form of it as fullUrl. Values that arrived by sync in a form
  * FHIR cannot carry (an impossible date) are left out rather than written.
+ * A patient merged into another (client/identity) is followed: its export
+ * is the chart of the patient it was merged into, whose Patient carries a
+ * `link` of type "replaces" ("Patient/ID") to each patient merged into
+ * it; in an export of every record, a merged patient is a Patient with
+ * "active": false and a `link` of type "replaced-by" to it, nothing else.
  * CHS_EIO when `out` fails. `opts` may be NULL. */
 int chs_export_fhir(chs_store *s, const char *patient, const chs_report_opts *opts,
 		    FILE *out);

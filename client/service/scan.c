@@ -287,31 +287,24 @@ static int is_hex_prefix(const char *s)
 	return n >= PREFIX_MIN && n <= 32 && s[n] == '\0';
 }
 
-/* The patients whose chart number is `mrn` (normalised as stored). */
+/* The patients whose chart number is `key` (normalised as stored), each
+ * taken to the chart that holds it now: after a merge, the tombstone and
+ * the patient it was merged into share the number, and are one. */
 static int by_mrn(chs_store *s, const char *key, char patient[33], int *count)
 {
-	chs_record_list *l = NULL;
+	char (*ids)[33] = NULL;
+	size_t n = 0;
 	chs_buf norm;
-	size_t i;
 	int err;
 
 	*count = 0;
 	chs_buf_init(&norm, 0);
-	if ((err = chs_text_normalise_id(&norm, key, strlen(key))) < 0 ||
-	    (err = chs_buf_puts(&norm, "")) < 0 ||
-	    (err = chs_record_query(&l, s, "patient", NULL)) < 0)
-		goto done;
-	for (i = 0; i < chs_record_list_count(l); i++) {
-		const chs_record *r = chs_record_list_get(l, i);
-		const char *v = chs_record_field(r, "mrn");
-		char *mrn = v ? chs_util__json_string(v) : NULL;
-
-		if (mrn && strcmp(mrn, norm.ptr) == 0 && (*count)++ == 0)
-			memcpy(patient, chs_record_id(r), 33);
-		free(mrn);
-	}
-done:
-	chs_record_list_free(l);
+	if ((err = chs_text_normalise_id(&norm, key, strlen(key))) == 0 &&
+	    (err = chs_buf_puts(&norm, "")) == 0 &&
+	    (err = chs_record_find_mrn(&ids, &n, s, norm.ptr)) == 0 && n > 0)
+		memcpy(patient, ids[0], 33);
+	*count = (int)n;
+	free(ids);
 	chs_buf_dispose(&norm);
 	return err;
 }
@@ -341,9 +334,8 @@ static int by_prefix(chs_store *s, const char *key, char patient[33], chs_scan_o
 		say(out, CHS_ENOTFOUND, "record %s is a%s %s, not a patient", key,
 		    chs_record_deleted(r) ? " removed" : "", chs_record_type(r));
 		err = 0;
-	} else {
-		memcpy(patient, chs_record_id(r), 33);
-		err = 1;
+	} else if ((err = chs_record_follow(s, chs_record_id(r), patient, NULL)) == 0) {
+		err = 1; /* a merged chart's scan goes on the chart that holds it now */
 	}
 	chs_record_free(r);
 	return err;
