@@ -84,8 +84,10 @@ void chs_duplicates_report_free(chs_duplicates_report *r);
  * Merging, unmerging, and "not the same person" (client/identity/merge.c)
  *
  * The archivist's work: a store whose device is an archivist's, or an
- * admin of the store, may merge, unmerge and mark; anyone else is refused
- * (CHS_EDENIED), a service user too. Patients are given as ids or
+ * admin of a store that reads clinical records, may merge, unmerge and
+ * mark; anyone else is refused (CHS_EDENIED), a billing office (which
+ * holds none of a chart's clinical records to move) and a service user
+ * too. Patients are given as ids or
  * prefixes. Each call is one save: all of it, or nothing.
  */
 

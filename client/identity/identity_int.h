@@ -27,8 +27,9 @@ typedef struct chs_identity__link {
 } chs_identity__link;
 
 /* Whether this store's user may decide on charts (`what`: "merge
- * charts", for the message): an archivist's device, or an admin of the
- * store; CHS_EDENIED otherwise, a service user's refusal for a service. */
+ * charts", for the message): an archivist's device, or an admin of a
+ * store that reads clinical records (never a billing office's);
+ * CHS_EDENIED otherwise, a service user's refusal for a service. */
 int chs_identity__may_decide(chs_store *s, const char *what);
 /* The pair's record id: the same whichever way round `a` and `b` come. */
 void chs_identity__link_id(const unsigned char a[16], const unsigned char b[16],

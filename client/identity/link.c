@@ -29,6 +29,11 @@ int chs_identity__may_decide(chs_store *s, const char *what)
 
 	if ((err = chs_store__refuse_service(s)) < 0 || (err = chs_store__role(s, &role)) < 0)
 		return err;
+	/* a billing office holds no clinical record: a merge made there
+	 * would leave a chart's notes and medications on the tombstone */
+	if (role && !chs_role_reads((chs_role)role, CHS_COMPARTMENT_CLINICAL))
+		return chs_error_set(CHS_EDENIED, "this store is a billing office's: it holds no"
+				     " clinical records, so it cannot %s; ask the archive", what);
 	if (role == CHS_ROLE_ARCHIVIST || chs_store_user_is_admin(s))
 		return 0;
 	return chs_error_set(CHS_EDENIED, "only an archivist, or an admin of this store, may %s;"

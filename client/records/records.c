@@ -930,6 +930,36 @@ static int check_no_dependants(chs_store *s, const rec_info *ri)
 	return 0;
 }
 
+/* A merged patient's record is the merge's pointer (client/identity):
+ * removing it would cut the merge without undoing it, leaving lookups of
+ * the chart unanswered and the merge impossible to unmerge. */
+static int check_not_merged(chs_store *s, const rec_info *ri)
+{
+	sqlite3_stmt *st = NULL;
+	char into[33] = "";
+	int err, rc;
+
+	if (strcmp(ri->type, "patient") != 0)
+		return 0;
+	if ((err = chs_store__prepare(s, &st, "SELECT merged_into FROM records WHERE id = ?"
+					      " AND merged_into IS NOT NULL")) < 0)
+		return err;
+	if ((err = chs_store__bind_blob(s, st, 1, ri->id, 16)) < 0)
+		goto done;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16)
+		chs_hex(into, sqlite3_column_blob(st, 0), 16);
+	else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = chs_store__sqlerr(s, rc, "reading a patient");
+done:
+	chs_store__finish(s, st);
+	if (err == 0 && into[0])
+		err = chs_error_set(CHS_EDENIED, "patient %s was merged into patient %s: its record"
+				    " is the merge's pointer; to undo the merge, 'chartsync patient"
+				    " unmerge %s %s'", ri->hex, into, into, ri->hex);
+	return err;
+}
+
 int chs_record_rm(chs_store *s, const char *id)
 {
 	chs_change *c = NULL;
@@ -947,6 +977,7 @@ int chs_record_rm(chs_store *s, const char *id)
 		return err;
 	if ((err = load_info(s, id, &ri)) < 0 ||
 	    (err = check_editable(s, &ri, NULL, 0)) < 0 ||
+	    (err = check_not_merged(s, &ri)) < 0 ||
 	    (err = check_no_dependants(s, &ri)) < 0 || (err = chs_change_new(&c)) < 0)
 		goto fail;
 	memcpy(c->record, ri.id, 16);

@@ -190,6 +190,32 @@ START_TEST(test_duplicates__two_sites_one_chart_number_found)
 }
 END_TEST
 
+/* A billing office's store holds none of a chart's clinical records, so
+ * its admin (every store's first user is one) may neither merge, unmerge
+ * nor mark: a merge made there would leave the notes on the tombstone. */
+START_TEST(test_duplicates__a_billing_office_may_not_decide)
+{
+	chs_store *dee;
+	char john[33], jon[33], *dir = NULL;
+
+	two_sites_x1(john, jon);
+	dee = tu_store_new(top, "dee", "billing-1", archive, &dir);
+	tu_enroll(st[ARCHIVE], dee, "Billing office", "billing");
+	tu_sync_ok(st[ARCHIVE]);
+	tu_sync_ok(dee);
+	ck_assert_int_eq(chs_store_user_is_admin(dee), 1);
+	ck_assert_int_eq(chs_patient_merge(dee, john, jon, NULL, NULL), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "billing office"), "%s", chs_error_last());
+	ck_assert_int_eq(chs_patient_distinct(dee, john, jon, NULL, 0), CHS_EDENIED);
+	ck_assert_int_eq(chs_patient_unmerge(dee, john, jon, NULL), CHS_EDENIED);
+	/* the clinic's admin may */
+	ck_assert_msg(chs_patient_distinct(st[CLINIC_A], john, jon, NULL, 0) == 0, "%s",
+		      chs_error_last());
+	chs_store_free(dee);
+	free(dir);
+}
+END_TEST
+
 /* `report consistency` lists the same collision as a finding. */
 START_TEST(test_duplicates__consistency_lists_the_two_site_collision)
 {
@@ -520,6 +546,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_duplicates__two_sites_one_chart_number_found);
 	tcase_add_test(tc, test_duplicates__consistency_lists_the_two_site_collision);
+	tcase_add_test(tc, test_duplicates__a_billing_office_may_not_decide);
 	tcase_add_test(tc, test_duplicates__not_the_same_person_silences_the_pair_everywhere);
 	tcase_add_test(tc, test_duplicates__merged_pair_no_longer_reported);
 	suite_add_tcase(s, tc);

@@ -71,6 +71,17 @@ START_TEST(test_follow__a_merged_patient_by_id_or_prefix_lands_on_the_kept_one)
 }
 END_TEST
 
+/* A merged patient's record is the merge's pointer: removing it would
+ * cut the merge without undoing it, so it is refused, and it still leads
+ * to the kept chart. */
+START_TEST(test_follow__a_merged_patient_is_not_removed)
+{
+	ck_assert_int_eq(chs_record_rm(s, other), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "patient unmerge"), "%s", chs_error_last());
+	follows(other, keep, other);
+}
+END_TEST
+
 START_TEST(test_follow__a_merge_of_a_merge_is_followed_to_its_end)
 {
 	char a[33], b[33], c[33];
@@ -268,6 +279,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_follow__the_log_of_a_merged_patient_is_its_own_and_shows_the_merge);
 	tcase_add_test(tc, test_follow__a_new_record_for_a_merged_patient_goes_on_the_kept_one);
 	tcase_add_test(tc, test_follow__listing_patients_leaves_merged_ones_out);
+	tcase_add_test(tc, test_follow__a_merged_patient_is_not_removed);
 	tcase_add_test(tc, test_follow__a_chart_number_a_merged_patient_shares_names_one_chart);
 	suite_add_tcase(su, tc);
 	return su;
