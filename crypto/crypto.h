@@ -332,8 +332,10 @@ typedef struct chs_slot {
 void chs_kdf_params_default(chs_kdf_params *p);
 /* The cheapest parameters libsodium allows; for tests only. */
 void chs_kdf_params_minimum(chs_kdf_params *p);
-/* CHS_EINVALID if parameters are out of libsodium's range (a slot file
- * can carry anything). */
+/* The most Argon2id passes a slot may ask for: 32 times the default's. */
+#define CHS_KDF_OPS_MAX 64u
+/* CHS_EINVALID if parameters are out of libsodium's range, or over 4 GiB
+ * or CHS_KDF_OPS_MAX passes (a slot file can carry anything). */
 int chs_kdf_params_check(const chs_kdf_params *p);
 
 /* Wrap `key` for `user` of store `store_id` under `pass`: a version 2

@@ -36,10 +36,10 @@ void chs_kdf_params_minimum(chs_kdf_params *p)
 
 int chs_kdf_params_check(const chs_kdf_params *p)
 {
-	/* Cap memory at 4 GiB: a slot file must not make us allocate
-	 * whatever it likes. */
-	if (p->ops < crypto_pwhash_OPSLIMIT_MIN ||
-	    p->ops > crypto_pwhash_OPSLIMIT_MAX ||
+	/* Cap memory at 4 GiB and passes at CHS_KDF_OPS_MAX: a slot file
+	 * (a backup's, say) must not make us allocate whatever it likes, nor
+	 * spend hours opening the store (libsodium allows 2^32 passes). */
+	if (p->ops < crypto_pwhash_OPSLIMIT_MIN || p->ops > CHS_KDF_OPS_MAX ||
 	    p->mem < crypto_pwhash_MEMLIMIT_MIN ||
 	    p->mem > ((uint64_t)4 << 30))
 		return chs_error_set(CHS_EINVALID,

@@ -281,8 +281,14 @@ START_TEST(test_slot__parameters_travel_with_the_slot)
 	/* Parameters altered in the file: the derived key differs. */
 	b.kdf.ops++;
 	ck_assert_int_eq(chs_slot_unwrap(out, &b, "s", "u", "pw", 2), CHS_EAUTH);
-	/* Absurd parameters are refused before any work is done. */
+	/* Absurd parameters are refused before any work is done: memory
+	 * past 4 GiB, or passes that would keep the store shut for hours. */
 	b.kdf.mem = UINT64_MAX;
+	ck_assert_int_eq(chs_slot_unwrap(out, &b, "s", "u", "pw", 2), CHS_EINVALID);
+	b.kdf = weak;
+	b.kdf.ops = CHS_KDF_OPS_MAX + 1;
+	ck_assert_int_eq(chs_slot_unwrap(out, &b, "s", "u", "pw", 2), CHS_EINVALID);
+	b.kdf.ops = UINT32_MAX;
 	ck_assert_int_eq(chs_slot_unwrap(out, &b, "s", "u", "pw", 2), CHS_EINVALID);
 	chs_secret_free(key);
 	chs_secret_free(out);
