@@ -115,6 +115,8 @@ typedef struct chs_merge_result {
 				* merge; they stay on KEEP, for a person to
 				* place */
 	size_t nsince;
+	size_t cap_review, cap_left, cap_since; /* the arrays' capacities:
+						 * the library's, not read */
 } chs_merge_result;
 
 void chs_merge_result_dispose(chs_merge_result *r);

@@ -64,19 +64,19 @@ void chs_identity__ids_dispose(chs_identity__ids *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static int item_add(chs_merge_item **list, size_t *n, const char *hex, const char *type,
-		    const char *why)
+static int item_add(chs_merge_item **list, size_t *n, size_t *cap, const char *hex,
+		    const char *type, const char *why)
 {
-	size_t cap = *n; /* grown one at a time: these lists are short */
-	int err = CHS_ARRAY_GROW(*list, cap, *n + 1);
+	chs_merge_item *it;
+	int err = CHS_ARRAY_GROW(*list, *cap, *n + 1);
 
 	if (err < 0)
 		return err;
-	memset(&(*list)[*n], 0, sizeof(**list));
-	memcpy((*list)[*n].record, hex, 33);
-	snprintf((*list)[*n].type, sizeof((*list)[*n].type), "%s", type);
-	(*list)[*n].why = why;
-	(*n)++;
+	it = &(*list)[(*n)++];
+	memset(it, 0, sizeof(*it));
+	memcpy(it->record, hex, 33);
+	snprintf(it->type, sizeof(it->type), "%s", type);
+	it->why = why;
 	return 0;
 }
 
@@ -353,7 +353,8 @@ static int move_all(chs_writer *w, const chart *from, const chart *to, chs_ident
 		goto done;
 	for (i = 0; i < n && err == 0; i++) {
 		if (rows[i].why)
-			err = item_add(&r->left, &r->nleft, rows[i].hex, rows[i].type, rows[i].why);
+			err = item_add(&r->left, &r->nleft, &r->cap_left, rows[i].hex,
+				       rows[i].type, rows[i].why);
 		else if ((err = chs_identity__move(w, rows[i].id, rows[i].type, to->hex)) == 0)
 			err = chs_identity__ids_add(moved, rows[i].hex);
 	}
@@ -407,8 +408,7 @@ static int add_parents(chs_change *c, const unsigned char *heads, size_t n)
 
 static int review_add(chs_merge_result *r, const char *name)
 {
-	size_t cap = r->nreview;
-	int err = CHS_ARRAY_GROW(r->review, cap, r->nreview + 1);
+	int err = CHS_ARRAY_GROW(r->review, r->cap_review, r->nreview + 1);
 
 	if (err < 0)
 		return err;
@@ -755,7 +755,7 @@ static int move_back(chs_writer *w, const char *hex, const chart *keep, const ch
 	else if (strcmp(patient, keep->hex) != 0)
 		why = "moved to another patient since the merge";
 	if (why)
-		return item_add(&r->left, &r->nleft, hex, type, why);
+		return item_add(&r->left, &r->nleft, &r->cap_left, hex, type, why);
 	if ((err = chs_identity__move(w, id, type, other->hex)) == 0)
 		err = chs_identity__ids_add(moved, hex);
 done:
@@ -779,8 +779,8 @@ static int list_since(chs_writer *w, const chart *keep, const chs_identity__ids 
 		if (chs_identity__ids_has(set, rows[i].hex))
 			continue;
 		if ((err = created_at(w->s, rows[i].id, &at)) == 0 && at > since)
-			err = item_add(&r->since, &r->nsince, rows[i].hex, rows[i].type,
-				       "added to the kept chart after the merge");
+			err = item_add(&r->since, &r->nsince, &r->cap_since, rows[i].hex,
+				       rows[i].type, "added to the kept chart after the merge");
 	}
 done:
 	free(rows);
