@@ -131,7 +131,8 @@ void chs_merge_result_dispose(chs_merge_result *r);
  * Merging a pair already merged so moves what has reached OTHER since.
  * When two archivists merged the pair two ways (its verdict is under
  * review), this settles it the way given. CHS_EINVALID for KEEP ==
- * OTHER, a record that is not a patient, or a removed one; CHS_EEXISTS
+ * OTHER, a record that is not a patient, or a removed one, or a `note`
+ * that is not one line of text of at most 1000 characters; CHS_EEXISTS
  * when the pair is marked "not the same person", or either was merged
  * into a third patient (the message names it). `out` may be NULL. */
 int chs_patient_merge(chs_store *s, const char *keep, const char *other,

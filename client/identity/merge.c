@@ -31,9 +31,13 @@
 #include <string.h>
 
 #include "client/records/schema.h"
+#include "client/text/text.h"
 #include "client/util/util.h"
 #include "crypto/crypto.h"
 #include "sync/sync.h"
+
+/* characters: the note's limit on patient_link and patient_merge (schema.c) */
+#define NOTE_MAX 1000
 
 /* ------------------------------------------------------------------ */
 /* Lists                                                                */
@@ -572,7 +576,10 @@ int chs_patient_merge(chs_store *s, const char *keep, const char *other,
 	memset(r, 0, sizeof(*r));
 	memset(&k, 0, sizeof(k));
 	memset(&o, 0, sizeof(o));
+	/* the note is typed by a person: checked before the save begins */
 	if ((err = chs_identity__may_decide(s, "merge charts")) < 0 ||
+	    (note && (err = chs_text_check(note, strlen(note), CHS_TEXT_LINE, NOTE_MAX,
+					   "the note")) < 0) ||
 	    (err = chs_records__writer_begin(&w, s)) < 0)
 		goto done;
 	if ((err = chart_load(s, keep, &k)) < 0 || (err = chart_load(s, other, &o)) < 0 ||
