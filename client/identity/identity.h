@@ -130,7 +130,9 @@ void chs_merge_result_dispose(chs_merge_result *r);
  * becomes a tombstone pointing at KEEP. `note` may be NULL.
  * Merging a pair already merged so moves what has reached OTHER since.
  * When two archivists merged the pair two ways (its verdict is under
- * review), this settles it the way given. CHS_EINVALID for KEEP ==
+ * review), this settles it the way given: KEEP's own records, moved to
+ * OTHER by the other way's merge, come back as an unmerge of that way
+ * (and are not this merge's to undo). CHS_EINVALID for KEEP ==
  * OTHER, a record that is not a patient, or a removed one, or a `note`
  * that is not one line of text of at most 1000 characters; CHS_EEXISTS
  * when the pair is marked "not the same person", or either was merged

@@ -15,7 +15,10 @@
  *     exactly as two sites editing the chart at once would;
  *   - OTHER's `merged_into` names KEEP (it is a tombstone from then on);
  *   - the pair's verdict (link.c) becomes "merged", KEEP over OTHER;
- *   - a patient_merge record (act "merge") names the records moved.
+ *   - a patient_merge record (act "merge") names the records moved;
+ *     settling a pair merged two ways (KEEP was merged into OTHER too),
+ *     KEEP's own records come back, named in an act "unmerge" of the
+ *     other way instead, so an unmerge of either pair moves only its own.
  * An unmerge reads the pair's acts back to its last unmerge, moves the
  * records they moved that are still on KEEP back to OTHER, and lists
  * what it could not move and what KEEP gained since the merge.
@@ -345,9 +348,12 @@ done:
 	return err;
 }
 
-/* Move what OTHER holds to KEEP; `moved` lists what moved. */
-static int move_all(chs_writer *w, const chart *from, const chart *to, chs_identity__ids *moved,
-		    chs_merge_result *r)
+/* Move what OTHER holds to KEEP; `moved` lists what moved, but for the
+ * records in `mine` (KEEP's own, which a merge of KEEP into OTHER had
+ * moved there): they move back too, listed in `back` instead. */
+static int move_all(chs_writer *w, const chart *from, const chart *to,
+		    const chs_identity__ids *mine, chs_identity__ids *moved,
+		    chs_identity__ids *back, chs_merge_result *r)
 {
 	rec_row *rows = NULL;
 	size_t n = 0, i;
@@ -360,11 +366,12 @@ static int move_all(chs_writer *w, const chart *from, const chart *to, chs_ident
 			err = item_add(&r->left, &r->nleft, &r->cap_left, rows[i].hex,
 				       rows[i].type, rows[i].why);
 		else if ((err = chs_identity__move(w, rows[i].id, rows[i].type, to->hex)) == 0)
-			err = chs_identity__ids_add(moved, rows[i].hex);
+			err = chs_identity__ids_add(chs_identity__ids_has(mine, rows[i].hex)
+						    ? back : moved, rows[i].hex);
 	}
 done:
 	free(rows);
-	r->moved = moved->n;
+	r->moved = moved->n + back->n;
 	return err;
 }
 
@@ -492,114 +499,7 @@ done:
 }
 
 /* ------------------------------------------------------------------ */
-/* Merge                                                                */
-
-/* The refusals of identity.h. A pair whose verdict is under review (two
- * archivists merged it two ways, so each points at the other) is settled
- * the way given, and so is OTHER merged into two patients at once (its
- * pointer under review). KEEP merged into a third patient is refused,
- * under review or not: a chart merged away is no chart to keep. */
-static int check_merge(const chart *keep, const chart *other, const chs_identity__link *l)
-{
-	if (memcmp(keep->id, other->id, 16) == 0)
-		return chs_error_set(CHS_EINVALID, "a patient cannot be merged into itself: give"
-				     " two different patients");
-	if (l->found && !l->review && strcmp(l->verdict, CHS_VERDICT_DISTINCT) == 0)
-		return chs_error_set(CHS_EEXISTS, "patients %s and %s are marked 'not the same"
-				     " person': take the mark back first ('chartsync patient"
-				     " distinct --clear')", keep->hex, other->hex);
-	if (keep->into[0] && strcmp(keep->into, other->hex) != 0)
-		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: merge"
-				     " into %s instead", keep->hex, keep->into, keep->into);
-	if (keep->into[0] && !l->review)
-		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: to merge"
-				     " the other way, unmerge them first ('chartsync patient"
-				     " unmerge %s %s')", keep->hex, other->hex, other->hex,
-				     keep->hex);
-	if (other->into[0] && strcmp(other->into, keep->hex) != 0 && !other->into_review)
-		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: merge"
-				     " %s into %s instead, or unmerge it first", other->hex,
-				     other->into, other->into, keep->hex);
-	return 0;
-}
-
-/* The pair's verdict, unless it says so already (and `note` adds
- * nothing). */
-static int put_verdict(chs_writer *w, const chart *keep, const chart *other,
-		       const chs_identity__link *l, const char *note)
-{
-	if (l->found && !l->review && strcmp(l->verdict, CHS_VERDICT_MERGED) == 0 &&
-	    strcmp(l->keep, keep->hex) == 0 && !note)
-		return 0;
-	return chs_identity__link_put(w, l, keep->id, other->id, CHS_VERDICT_MERGED, keep->hex,
-				      other->hex, note);
-}
-
-static int merge_in(chs_writer *w, const chart *keep, const chart *other, const char *note,
-		    chs_merge_result *r)
-{
-	chs_identity__ids moved = { 0 };
-	chs_identity__link l;
-	int64_t before = w->changes;
-	int first = strcmp(other->into, keep->hex) != 0, err;
-
-	if ((err = chs_identity__link_load(w->s, keep->id, other->id, &l)) < 0 ||
-	    (err = check_merge(keep, other, &l)) < 0)
-		goto done;
-	memcpy(r->link, l.hex, 33);
-	if ((err = move_all(w, other, keep, &moved, r)) < 0 ||
-	    (first && (err = put_fields(w, keep, other, r)) < 0) ||
-	    ((first || other->into_review) &&
-	     (err = set_into(w, other->id, keep->hex)) < 0) ||
-	    /* two archivists merged the pair two ways: KEEP stays a chart */
-	    (keep->into[0] && (err = set_into(w, keep->id, NULL)) < 0) ||
-	    (err = put_verdict(w, keep, other, &l, note)) < 0)
-		goto done;
-	if (w->changes > before)
-		err = chs_identity__act_put(w, CHS_ACT_MERGE, keep->hex, other->hex, &moved, note,
-					    r->act);
-done:
-	chs_identity__ids_dispose(&moved);
-	return err;
-}
-
-int chs_patient_merge(chs_store *s, const char *keep, const char *other,
-		      const char *note, chs_merge_result *out)
-{
-	chs_merge_result mine, *r = out ? out : &mine;
-	chart k, o;
-	chs_writer w;
-	int err;
-
-	CHS_ASSERT_ARG(s && keep && other);
-
-	memset(r, 0, sizeof(*r));
-	memset(&k, 0, sizeof(k));
-	memset(&o, 0, sizeof(o));
-	/* the note is typed by a person: checked before the save begins */
-	if ((err = chs_identity__may_decide(s, "merge charts")) < 0 ||
-	    (note && (err = chs_text_check(note, strlen(note), CHS_TEXT_LINE, NOTE_MAX,
-					   "the note")) < 0) ||
-	    (err = chs_records__writer_begin(&w, s)) < 0)
-		goto done;
-	if ((err = chart_load(s, keep, &k)) < 0 || (err = chart_load(s, other, &o)) < 0 ||
-	    (err = merge_in(&w, &k, &o, note, r)) < 0) {
-		chs_records__writer_abort(&w);
-		goto done;
-	}
-	memcpy(r->keep, k.hex, 33);
-	memcpy(r->other, o.hex, 33);
-	err = chs_records__writer_commit(&w);
-done:
-	chart_dispose(&k);
-	chart_dispose(&o);
-	if (err < 0 || !out)
-		chs_merge_result_dispose(r);
-	return err;
-}
-
-/* ------------------------------------------------------------------ */
-/* Unmerge                                                              */
+/* A pair's acts                                                        */
 
 typedef struct act {
 	chs_hlc hlc;
@@ -726,6 +626,144 @@ static int moved_set(const act *acts, size_t n, chs_identity__ids *set, chs_hlc 
 	}
 	return err;
 }
+
+/* ------------------------------------------------------------------ */
+/* Merge                                                                */
+
+/* The refusals of identity.h. A pair whose verdict is under review (two
+ * archivists merged it two ways, so each points at the other) is settled
+ * the way given, and so is OTHER merged into two patients at once (its
+ * pointer under review). KEEP merged into a third patient is refused,
+ * under review or not: a chart merged away is no chart to keep. */
+static int check_merge(const chart *keep, const chart *other, const chs_identity__link *l)
+{
+	if (memcmp(keep->id, other->id, 16) == 0)
+		return chs_error_set(CHS_EINVALID, "a patient cannot be merged into itself: give"
+				     " two different patients");
+	if (l->found && !l->review && strcmp(l->verdict, CHS_VERDICT_DISTINCT) == 0)
+		return chs_error_set(CHS_EEXISTS, "patients %s and %s are marked 'not the same"
+				     " person': take the mark back first ('chartsync patient"
+				     " distinct --clear')", keep->hex, other->hex);
+	if (keep->into[0] && strcmp(keep->into, other->hex) != 0)
+		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: merge"
+				     " into %s instead", keep->hex, keep->into, keep->into);
+	if (keep->into[0] && !l->review)
+		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: to merge"
+				     " the other way, unmerge them first ('chartsync patient"
+				     " unmerge %s %s')", keep->hex, other->hex, other->hex,
+				     keep->hex);
+	if (other->into[0] && strcmp(other->into, keep->hex) != 0 && !other->into_review)
+		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: merge"
+				     " %s into %s instead, or unmerge it first", other->hex,
+				     other->into, other->into, keep->hex);
+	return 0;
+}
+
+/* The pair's verdict, unless it says so already (and `note` adds
+ * nothing). */
+static int put_verdict(chs_writer *w, const chart *keep, const chart *other,
+		       const chs_identity__link *l, const char *note)
+{
+	if (l->found && !l->review && strcmp(l->verdict, CHS_VERDICT_MERGED) == 0 &&
+	    strcmp(l->keep, keep->hex) == 0 && !note)
+		return 0;
+	return chs_identity__link_put(w, l, keep->id, other->id, CHS_VERDICT_MERGED, keep->hex,
+				      other->hex, note);
+}
+
+/* Two archivists merged the pair two ways: the records the other way's
+ * acts (OTHER kept, KEEP merged) moved from KEEP to OTHER since its last
+ * unmerge. They are KEEP's own: settling moves them back, as an unmerge
+ * of the other way, so that neither pair's acts claim what the other's
+ * moved. */
+static int reverse_set(chs_store *s, const chart *keep, const chart *other,
+		       chs_identity__ids *set)
+{
+	act *acts = NULL;
+	size_t n = 0;
+	chs_hlc since;
+	int err;
+
+	if ((err = acts_load(s, other, keep, &acts, &n)) == 0)
+		err = moved_set(acts, n, set, &since);
+	acts_free(acts, n);
+	return err;
+}
+
+static int merge_in(chs_writer *w, const chart *keep, const chart *other, const char *note,
+		    chs_merge_result *r)
+{
+	chs_identity__ids moved = { 0 }, mine = { 0 }, back = { 0 };
+	chs_identity__link l;
+	int64_t before = w->changes;
+	int first = strcmp(other->into, keep->hex) != 0, err, wrote;
+	int settle = strcmp(keep->into, other->hex) == 0;
+	char undone[33];
+
+	if ((err = chs_identity__link_load(w->s, keep->id, other->id, &l)) < 0 ||
+	    (err = check_merge(keep, other, &l)) < 0)
+		goto done;
+	memcpy(r->link, l.hex, 33);
+	if ((settle && (err = reverse_set(w->s, keep, other, &mine)) < 0) ||
+	    (err = move_all(w, other, keep, &mine, &moved, &back, r)) < 0 ||
+	    (first && (err = put_fields(w, keep, other, r)) < 0) ||
+	    ((first || other->into_review) &&
+	     (err = set_into(w, other->id, keep->hex)) < 0) ||
+	    /* two archivists merged the pair two ways: KEEP stays a chart */
+	    (keep->into[0] && (err = set_into(w, keep->id, NULL)) < 0) ||
+	    (err = put_verdict(w, keep, other, &l, note)) < 0)
+		goto done;
+	wrote = w->changes > before;
+	if (settle && (err = chs_identity__act_put(w, CHS_ACT_UNMERGE, other->hex, keep->hex,
+						   &back, NULL, undone)) < 0)
+		goto done;
+	if (wrote)
+		err = chs_identity__act_put(w, CHS_ACT_MERGE, keep->hex, other->hex, &moved, note,
+					    r->act);
+done:
+	chs_identity__ids_dispose(&moved);
+	chs_identity__ids_dispose(&mine);
+	chs_identity__ids_dispose(&back);
+	return err;
+}
+
+int chs_patient_merge(chs_store *s, const char *keep, const char *other,
+		      const char *note, chs_merge_result *out)
+{
+	chs_merge_result mine, *r = out ? out : &mine;
+	chart k, o;
+	chs_writer w;
+	int err;
+
+	CHS_ASSERT_ARG(s && keep && other);
+
+	memset(r, 0, sizeof(*r));
+	memset(&k, 0, sizeof(k));
+	memset(&o, 0, sizeof(o));
+	/* the note is typed by a person: checked before the save begins */
+	if ((err = chs_identity__may_decide(s, "merge charts")) < 0 ||
+	    (note && (err = chs_text_check(note, strlen(note), CHS_TEXT_LINE, NOTE_MAX,
+					   "the note")) < 0) ||
+	    (err = chs_records__writer_begin(&w, s)) < 0)
+		goto done;
+	if ((err = chart_load(s, keep, &k)) < 0 || (err = chart_load(s, other, &o)) < 0 ||
+	    (err = merge_in(&w, &k, &o, note, r)) < 0) {
+		chs_records__writer_abort(&w);
+		goto done;
+	}
+	memcpy(r->keep, k.hex, 33);
+	memcpy(r->other, o.hex, 33);
+	err = chs_records__writer_commit(&w);
+done:
+	chart_dispose(&k);
+	chart_dispose(&o);
+	if (err < 0 || !out)
+		chs_merge_result_dispose(r);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Unmerge                                                              */
 
 /* One record of the moved set: back to OTHER, or listed in `left`. */
 static int move_back(chs_writer *w, const char *hex, const chart *keep, const chart *other,

@@ -239,6 +239,41 @@ START_TEST(test_merge_sync__two_archivists_two_ways_converge_in_review)
 }
 END_TEST
 
+START_TEST(test_merge_sync__settled_two_ways_then_unmerged_keeps_keeps_own)
+{
+	chs_edit n[] = { tu_edit("text", "KEEP's own note") };
+	char keep[33], other[33], note[33], own[33];
+	chs_merge_result r;
+	json_t *j;
+
+	two_clinics(keep, other, note);
+	add(C1, "note", n, 1, keep, own);
+	sync_all();
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_msg(chs_patient_merge(st[A2], other, keep, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	sync_all();
+	/* settled: KEEP is the chart; then found wrong and undone */
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, &r) == 0, "%s",
+		      chs_error_last());
+	ck_assert_uint_eq(r.moved, 1); /* KEEP's own note, back home */
+	chs_merge_result_dispose(&r);
+	ck_assert_str_eq(patient_of(ADMIN, own, &j), keep);
+	json_decref(j);
+	ck_assert_msg(chs_patient_unmerge(st[ADMIN], keep, other, &r) == 0, "%s",
+		      chs_error_last());
+	ck_assert_uint_eq(r.moved, 1); /* OTHER's note only */
+	chs_merge_result_dispose(&r);
+	sync_all();
+	all_equal();
+	ck_assert_str_eq(patient_of(C1, own, &j), keep);
+	json_decref(j);
+	ck_assert_str_eq(patient_of(C1, note, &j), other);
+	json_decref(j);
+}
+END_TEST
+
 START_TEST(test_merge_sync__two_archivists_the_same_way_agree)
 {
 	char keep[33], other[33], note[33], link[33];
@@ -283,6 +318,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_merge_sync__an_offline_visit_on_other_lands_on_keep);
 	tcase_add_test(tc, test_merge_sync__two_archivists_two_ways_converge_in_review);
 	tcase_add_test(tc, test_merge_sync__two_archivists_the_same_way_agree);
+	tcase_add_test(tc, test_merge_sync__settled_two_ways_then_unmerged_keeps_keeps_own);
 	suite_add_tcase(su, tc);
 	return su;
 }
