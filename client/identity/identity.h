@@ -161,7 +161,9 @@ int chs_patient_distinct(chs_store *s, const char *a, const char *b, const char 
  * now merged (a visit entered offline while the archive merged its
  * chart) move to the patient the merge kept (following merges of merges),
  * in one save by the sync itself (a service user's too), with a
- * patient_merge record of act "place" per pair. A record that cannot be
+ * patient_merge record of act "place" per hop of the chain (OTHER into
+ * KEEP, KEEP into a third, ...), so unmerging each pair from the end of
+ * the chain brings the record back hop by hop. A record that cannot be
  * placed (its patient link under review, or the merged patients point at
  * each other while two archivists' verdicts are under review) stays and
  * is counted in `*left`; settling the verdict ('chartsync patient merge')

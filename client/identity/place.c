@@ -6,8 +6,9 @@
  * visit to OTHER; the merge, made before the visit reached the archive,
  * could not move it. The next sync of the clinic brings the merge in,
  * and this moves the visit (following a merge of KEEP into a third
- * patient too), as a save of the sync's own with an act "place" per pair
- * that an unmerge reads back like the merge's. Only the records this
+ * patient too), as a save of the sync's own with an act "place" per hop
+ * of the chain (KEEP over OTHER, the third over KEEP, ...) that the
+ * unmerge of each pair reads back like the merge's. Only the records this
  * device created: every store places its own, so no two sites ever
  * write the same move (which would go to review for nothing). Records
  * that cannot be placed are counted: a patient link under review, or a
@@ -156,6 +157,22 @@ done:
 	return err;
 }
 
+/* The acts of records moved from tombstone `t` to the end of its chain:
+ * one act "place" per hop (KEEP over OTHER, then the chart KEEP was
+ * merged into over KEEP, ...), each naming them all, so that unmerging
+ * the hops one by one, from the end, brings them back hop by hop. The
+ * chain has no ring: chain_end() found its end. */
+static int acts_put(chs_writer *w, const tomb *list, size_t n, const tomb *t,
+		    const chs_identity__ids *moved)
+{
+	char act[33];
+	int err = 0;
+
+	for (; t && err == 0; t = tomb_of(list, n, t->into))
+		err = chs_identity__act_put(w, CHS_ACT_PLACE, t->into, t->hex, moved, NULL, act);
+	return err;
+}
+
 /* Place this device's records on tombstone `t`. */
 static int place_one(chs_writer *w, const tomb *list, size_t n, const tomb *t, size_t *placed,
 		     size_t *left)
@@ -163,7 +180,7 @@ static int place_one(chs_writer *w, const tomb *list, size_t n, const tomb *t, s
 	chs_identity__ids moved = { 0 };
 	own *rows = NULL;
 	size_t nrows = 0, i;
-	char to[33], act[33];
+	char to[33];
 	int err;
 
 	if ((err = own_records(w->s, t, &rows, &nrows)) < 0 || nrows == 0)
@@ -175,8 +192,7 @@ static int place_one(chs_writer *w, const tomb *list, size_t n, const tomb *t, s
 		else if ((err = chs_identity__move(w, rows[i].id, rows[i].type, to)) == 0)
 			err = chs_identity__ids_add(&moved, rows[i].hex);
 	}
-	if (err == 0 && moved.n > 0 &&
-	    (err = chs_identity__act_put(w, CHS_ACT_PLACE, to, t->hex, &moved, NULL, act)) == 0)
+	if (err == 0 && moved.n > 0 && (err = acts_put(w, list, n, t, &moved)) == 0)
 		*placed += moved.n;
 done:
 	free(rows);

@@ -185,6 +185,48 @@ START_TEST(test_merge_sync__an_offline_visit_on_other_lands_on_keep)
 }
 END_TEST
 
+START_TEST(test_merge_sync__a_visit_placed_through_a_chain_comes_back_hop_by_hop)
+{
+	chs_edit v[] = { tu_edit("date", "2026-11-30"), tu_edit("reason", "follow-up") };
+	chs_edit k2e[] = { tu_edit("name", "John A. Smith"), tu_edit("mrn", "X-9"),
+			   tu_edit("dob", "1970-01-01") };
+	char keep[33], other[33], note[33], visit[33], k2[33];
+	chs_sync_report rep;
+	json_t *j;
+
+	two_clinics(keep, other, note);
+	add(C1, "patient", k2e, 3, NULL, k2);
+	sync_all();
+	/* clinic B, offline, sees Jon Smith again while the archive merges
+	 * him into John Smith, and John Smith into John A. Smith */
+	add(C2, "encounter", v, 2, other, visit);
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_msg(chs_patient_merge(st[ADMIN], k2, keep, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	sync_ok(ADMIN);
+	rep = sync_ok(C2);
+	ck_assert_uint_eq(rep.placed, 2);
+	ck_assert_str_eq(patient_of(C2, visit, &j), k2);
+	json_decref(j);
+	sync_ok(ADMIN);
+
+	/* both merges were wrong: undone from the end, hop by hop */
+	ck_assert_msg(chs_patient_unmerge(st[ADMIN], k2, keep, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_str_eq(patient_of(ADMIN, visit, &j), keep);
+	json_decref(j);
+	ck_assert_msg(chs_patient_unmerge(st[ADMIN], keep, other, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_str_eq(patient_of(ADMIN, visit, &j), other);
+	json_decref(j);
+	ck_assert_str_eq(patient_of(ADMIN, note, &j), other);
+	json_decref(j);
+	sync_all();
+	all_equal();
+}
+END_TEST
+
 START_TEST(test_merge_sync__two_archivists_two_ways_converge_in_review)
 {
 	chs_edit n[] = { tu_edit("text", "Seen again") };
@@ -316,6 +358,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_merge_sync__x1_merged_at_the_archive_and_unmerged);
 	tcase_add_test(tc, test_merge_sync__an_offline_visit_on_other_lands_on_keep);
+	tcase_add_test(tc, test_merge_sync__a_visit_placed_through_a_chain_comes_back_hop_by_hop);
 	tcase_add_test(tc, test_merge_sync__two_archivists_two_ways_converge_in_review);
 	tcase_add_test(tc, test_merge_sync__two_archivists_the_same_way_agree);
 	tcase_add_test(tc, test_merge_sync__settled_two_ways_then_unmerged_keeps_keeps_own);
