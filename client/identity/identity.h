@@ -132,7 +132,11 @@ void chs_merge_result_dispose(chs_merge_result *r);
  * When two archivists merged the pair two ways (its verdict is under
  * review), this settles it the way given: KEEP's own records, moved to
  * OTHER by the other way's merge, come back as an unmerge of that way
- * (and are not this merge's to undo). CHS_EINVALID for KEEP ==
+ * (and are not this merge's to undo). When OTHER was merged into two
+ * patients at two sites (its merged_into under review), this settles it
+ * on KEEP: the pointer, and each record whose patient link the two
+ * merges put under review between the keepers (counted as moved); each
+ * other keeper's verdict on OTHER is "open" again. CHS_EINVALID for KEEP ==
  * OTHER, a record that is not a patient, or a removed one, or a `note`
  * that is not one line of text of at most 1000 characters; CHS_EEXISTS
  * when the pair is marked "not the same person", or either was merged

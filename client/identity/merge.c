@@ -19,6 +19,9 @@
  *     settling a pair merged two ways (KEEP was merged into OTHER too),
  *     KEEP's own records come back, named in an act "unmerge" of the
  *     other way instead, so an unmerge of either pair moves only its own.
+ * OTHER merged into two patients at two sites (its pointer under review,
+ * and the patient links of the records both merges moved) is settled on
+ * KEEP by resolves, and the other keeper's verdict goes back to "open".
  * An unmerge reads the pair's acts back to its last unmerge, moves the
  * records they moved that are still on KEEP back to OTHER, and lists
  * what it could not move and what KEEP gained since the merge.
@@ -671,6 +674,152 @@ static int put_verdict(chs_writer *w, const chart *keep, const chart *other,
 				      other->hex, note);
 }
 
+/* ------------------------------------------------------------------ */
+/* OTHER merged into two patients at two sites                          */
+
+/* Whether `hex` is among the candidates of field `name` under review in
+ * `state` (the whole review object: `st`). */
+static int candidate_is(json_t *st, const char *name, const char *hex)
+{
+	json_t *list = json_object_get(json_object_get(json_object_get(st, "review"), "fields"),
+				       name), *c;
+	size_t i;
+
+	json_array_foreach(list, i, c) {
+		const char *v = json_string_value(json_object_get(c, "value"));
+
+		if (v && strcmp(v, hex) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Settle field `name` of record `rec` to `value` (hex): a resolve, whose
+ * parents are all the record's heads (writer.c), so it ends the review. */
+static int resolve_to(chs_writer *w, const unsigned char rec[16], const char *type,
+		      const char *name, const char *value)
+{
+	chs_change *c = NULL;
+	int err;
+
+	if ((err = new_change(&c, rec, type, CHS_OP_RESOLVE)) < 0)
+		return err;
+	if ((err = chs_change_set_string(c, name, value)) < 0) {
+		chs_change_free(c);
+		return err;
+	}
+	return chs_records__writer_put(w, c);
+}
+
+/* A record whose only review is its patient link, every candidate of it
+ * one of OTHER's keepers (so the two merges put it there): settle it on
+ * KEEP and count it moved. Any other review is left for a person. */
+static int settle_row(chs_writer *w, sqlite3_stmt *st, const chart *keep, const chart *other,
+		      chs_identity__ids *moved, chs_merge_result *r)
+{
+	const char *type = (const char *)sqlite3_column_text(st, 1);
+	json_t *state = json_loadb(sqlite3_column_blob(st, 2),
+				   (size_t)sqlite3_column_bytes(st, 2), 0, NULL);
+	json_t *review = json_object_get(state, "review"), *list, *c;
+	json_t *fields = json_object_get(review, "fields");
+	unsigned char id[16];
+	char hex[33];
+	size_t i;
+	int ours = 1, err = 0;
+
+	list = json_object_get(fields, CHS_FIELD_PATIENT);
+	if (!type || sqlite3_column_bytes(st, 0) != 16 || json_object_get(review, "exists") ||
+	    json_object_size(fields) != 1 || !json_array_size(list))
+		ours = 0;
+	json_array_foreach(list, i, c) {
+		const char *v = json_string_value(json_object_get(c, "value"));
+
+		if (!v || !candidate_is(other->state, CHS_FIELD_MERGED_INTO, v))
+			ours = 0;
+	}
+	json_decref(state);
+	if (!ours)
+		return 0;
+	memcpy(id, sqlite3_column_blob(st, 0), 16);
+	chs_hex(hex, id, 16);
+	if (chs_identity__ids_has(moved, hex))
+		return 0;
+	if ((err = resolve_to(w, id, type, CHS_FIELD_PATIENT, keep->hex)) == 0 &&
+	    (err = chs_identity__ids_add(moved, hex)) == 0)
+		r->moved++;
+	return err;
+}
+
+/* The records under review on candidate keeper `on`. */
+static int settle_on(chs_writer *w, const char *on, const chart *keep, const chart *other,
+		     chs_identity__ids *moved, chs_merge_result *r)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned char id[16];
+	int err, rc;
+
+	chs_util__parse_id(id, on);
+	if ((err = chs_store__prepare(w->s, &st, "SELECT id, type, state FROM records"
+						 " WHERE patient = ? AND review AND NOT deleted"
+						 " ORDER BY rowid")) < 0)
+		return err;
+	if ((err = chs_store__bind_blob(w->s, st, 1, id, 16)) < 0)
+		goto done;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((err = settle_row(w, st, keep, other, moved, r)) < 0)
+			goto done;
+	if (rc != SQLITE_DONE)
+		err = chs_store__sqlerr(w->s, rc, "reading a chart's records");
+done:
+	chs_store__finish(w->s, st);
+	return err;
+}
+
+/* Another keeper's merge of OTHER gives way: its verdict is "open" again
+ * and an act "unmerge" closes its acts (what they moved is KEEP's now). */
+static int give_way(chs_writer *w, const char *hex, const chart *other)
+{
+	chs_identity__ids none = { 0 };
+	chs_identity__link l;
+	unsigned char id[16];
+	char made[33];
+	int err;
+
+	chs_util__parse_id(id, hex);
+	if ((err = chs_identity__link_load(w->s, id, other->id, &l)) < 0 || !l.found)
+		return err;
+	if ((err = chs_identity__link_put(w, &l, id, other->id, CHS_VERDICT_OPEN, NULL, NULL,
+					  NULL)) < 0)
+		return err;
+	return chs_identity__act_put(w, CHS_ACT_UNMERGE, hex, other->hex, &none, NULL, made);
+}
+
+/* OTHER was merged into two patients at two sites (its merged_into under
+ * review, the records both merges moved under review between the two
+ * keepers): settle the pointer on KEEP, settle each such record on KEEP
+ * (listed as moved), and each other keeper's verdict goes back to "open". */
+static int settle_split(chs_writer *w, const chart *keep, const chart *other,
+			chs_identity__ids *moved, chs_merge_result *r)
+{
+	json_t *list = json_object_get(json_object_get(json_object_get(other->state, "review"),
+						       "fields"), CHS_FIELD_MERGED_INTO), *c;
+	size_t i;
+	int err;
+
+	if ((err = resolve_to(w, other->id, "patient", CHS_FIELD_MERGED_INTO, keep->hex)) < 0)
+		return err;
+	json_array_foreach(list, i, c) {
+		const char *v = json_string_value(json_object_get(c, "value"));
+
+		if (!v || strlen(v) != 32)
+			continue;
+		if ((err = settle_on(w, v, keep, other, moved, r)) < 0 ||
+		    (strcmp(v, keep->hex) != 0 && (err = give_way(w, v, other)) < 0))
+			return err;
+	}
+	return 0;
+}
+
 /* Two archivists merged the pair two ways: the records the other way's
  * acts (OTHER kept, KEEP merged) moved from KEEP to OTHER since its last
  * unmerge. They are KEEP's own: settling moves them back, as an unmerge
@@ -696,7 +845,11 @@ static int merge_in(chs_writer *w, const chart *keep, const chart *other, const 
 	chs_identity__ids moved = { 0 }, mine = { 0 }, back = { 0 };
 	chs_identity__link l;
 	int64_t before = w->changes;
-	int first = strcmp(other->into, keep->hex) != 0, err, wrote;
+	int split = other->into_review, err, wrote;
+	/* KEEP took OTHER's values already: the pair merged before, or
+	 * OTHER merged into KEEP at one site and into another at another */
+	int first = strcmp(other->into, keep->hex) != 0 &&
+		    !(split && candidate_is(other->state, CHS_FIELD_MERGED_INTO, keep->hex));
 	int settle = strcmp(keep->into, other->hex) == 0;
 	char undone[33];
 
@@ -706,9 +859,9 @@ static int merge_in(chs_writer *w, const chart *keep, const chart *other, const 
 	memcpy(r->link, l.hex, 33);
 	if ((settle && (err = reverse_set(w->s, keep, other, &mine)) < 0) ||
 	    (err = move_all(w, other, keep, &mine, &moved, &back, r)) < 0 ||
+	    (split && (err = settle_split(w, keep, other, &moved, r)) < 0) ||
 	    (first && (err = put_fields(w, keep, other, r)) < 0) ||
-	    ((first || other->into_review) &&
-	     (err = set_into(w, other->id, keep->hex)) < 0) ||
+	    (first && !split && (err = set_into(w, other->id, keep->hex)) < 0) ||
 	    /* two archivists merged the pair two ways: KEEP stays a chart */
 	    (keep->into[0] && (err = set_into(w, keep->id, NULL)) < 0) ||
 	    (err = put_verdict(w, keep, other, &l, note)) < 0)

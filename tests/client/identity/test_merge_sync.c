@@ -316,6 +316,58 @@ START_TEST(test_merge_sync__settled_two_ways_then_unmerged_keeps_keeps_own)
 }
 END_TEST
 
+START_TEST(test_merge_sync__other_merged_into_two_patients_is_settled_by_a_merge)
+{
+	chs_edit k2e[] = { tu_edit("name", "John A. Smith"), tu_edit("mrn", "X-9"),
+			   tu_edit("dob", "1970-01-01") };
+	char keep[33], other[33], note[33], k2[33], link2[33];
+	chs_merge_result r;
+	json_t *j;
+
+	two_clinics(keep, other, note);
+	add(C1, "patient", k2e, 3, NULL, k2);
+	sync_all();
+	/* one archivist merges OTHER into KEEP, another into K2 */
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_msg(chs_patient_merge(st[A2], k2, other, NULL, &r) == 0, "%s",
+		      chs_error_last());
+	memcpy(link2, r.link, 33);
+	chs_merge_result_dispose(&r);
+	sync_all();
+	all_equal();
+	j = tu_show(st[ADMIN], note);
+	ck_assert(json_is_true(json_object_get(j, "review")));
+	json_decref(j);
+
+	/* the archivist settles it: KEEP is the chart */
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, &r) == 0, "%s",
+		      chs_error_last());
+	ck_assert_uint_eq(r.moved, 1);
+	chs_merge_result_dispose(&r);
+	sync_all();
+	all_equal();
+	j = tu_show(st[C2], note);
+	ck_assert(json_is_false(json_object_get(j, "review")));
+	ck_assert_str_eq(tu_field(j, "patient"), keep);
+	json_decref(j);
+	j = tu_show(st[C2], other);
+	ck_assert(json_is_false(json_object_get(j, "review")));
+	ck_assert_str_eq(tu_field(j, "merged_into"), keep);
+	json_decref(j);
+	j = tu_show(st[C2], link2);
+	ck_assert_str_eq(tu_field(j, "verdict"), "open");
+	json_decref(j);
+	/* and, found wrong, undone: the note goes back to OTHER */
+	ck_assert_msg(chs_patient_unmerge(st[A2], keep, other, &r) == 0, "%s",
+		      chs_error_last());
+	ck_assert_uint_eq(r.moved, 1);
+	chs_merge_result_dispose(&r);
+	ck_assert_str_eq(patient_of(A2, note, &j), other);
+	json_decref(j);
+}
+END_TEST
+
 START_TEST(test_merge_sync__two_archivists_the_same_way_agree)
 {
 	char keep[33], other[33], note[33], link[33];
@@ -362,6 +414,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_merge_sync__two_archivists_two_ways_converge_in_review);
 	tcase_add_test(tc, test_merge_sync__two_archivists_the_same_way_agree);
 	tcase_add_test(tc, test_merge_sync__settled_two_ways_then_unmerged_keeps_keeps_own);
+	tcase_add_test(tc, test_merge_sync__other_merged_into_two_patients_is_settled_by_a_merge);
 	suite_add_tcase(su, tc);
 	return su;
 }
