@@ -517,32 +517,28 @@ static int act_cmp(const void *a, const void *b)
 	return x->hlc < y->hlc ? -1 : x->hlc > y->hlc;
 }
 
-int chs_identity__created(chs_store *s, const unsigned char rec[16], chs_hlc *hlc,
-			  char device[33])
-{
-	chs_change **list = NULL;
-	size_t n = 0, i;
-	int err;
-
-	*hlc = 0;
-	device[0] = '\0';
-	if ((err = chs_records__load_changes(s, rec, &list, &n)) < 0)
-		return err;
-	for (i = 0; i < n; i++)
-		if (list[i]->op == CHS_OP_CREATE) {
-			*hlc = list[i]->hlc;
-			memcpy(device, list[i]->device, 33);
-		}
-	chs_records__changes_free(list, n);
-	return 0;
-}
-
-/* The hlc of a record's create change. */
+/* The hlc of a record's create change, 0 while the store lacks it. */
 static int created_at(chs_store *s, const unsigned char rec[16], chs_hlc *hlc)
 {
-	char device[33];
+	sqlite3_stmt *st = NULL;
+	const char *text;
+	int err, rc;
 
-	return chs_identity__created(s, rec, hlc, device);
+	*hlc = 0;
+	if ((err = chs_store__prepare(s, &st, "SELECT " CHS_IDENTITY__CREATED("?", "hlc"))) < 0)
+		return err;
+	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0)
+		goto done;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		err = chs_store__sqlerr(s, rc, "reading when a record was made");
+		goto done;
+	}
+	/* a decimal string (sync/change.c); signed changes hold no other */
+	if ((text = (const char *)sqlite3_column_text(st, 0)))
+		*hlc = (chs_hlc)strtoull(text, NULL, 10);
+done:
+	chs_store__finish(s, st);
+	return err;
 }
 
 static int acts_read(sqlite3_stmt *st, chs_store *s, act **acts, size_t *n)
