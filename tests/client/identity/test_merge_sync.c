@@ -227,6 +227,33 @@ START_TEST(test_merge_sync__a_visit_placed_through_a_chain_comes_back_hop_by_hop
 }
 END_TEST
 
+START_TEST(test_merge_sync__only_the_device_that_made_a_record_places_it)
+{
+	chs_edit v[] = { tu_edit("date", "2026-11-30"), tu_edit("reason", "follow-up") };
+	char keep[33], other[33], note[33], visit[33];
+	chs_sync_report rep;
+	json_t *j;
+
+	two_clinics(keep, other, note);
+	/* the archive merges while clinic B's visit on OTHER is on its way */
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	add(C2, "encounter", v, 2, other, visit);
+	sync_ok(C2);
+	rep = sync_ok(ADMIN); /* the visit arrives on the tombstone: not the archive's */
+	ck_assert_uint_eq(rep.placed, 0);
+	ck_assert_uint_eq(rep.unplaced, 0);
+	ck_assert_str_eq(patient_of(ADMIN, visit, &j), other);
+	json_decref(j);
+	rep = sync_ok(C2); /* clinic B made it: clinic B places it */
+	ck_assert_uint_eq(rep.placed, 2);
+	sync_all();
+	all_equal();
+	ck_assert_str_eq(patient_of(ADMIN, visit, &j), keep);
+	json_decref(j);
+}
+END_TEST
+
 START_TEST(test_merge_sync__two_archivists_two_ways_converge_in_review)
 {
 	chs_edit n[] = { tu_edit("text", "Seen again") };
@@ -411,6 +438,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_merge_sync__x1_merged_at_the_archive_and_unmerged);
 	tcase_add_test(tc, test_merge_sync__an_offline_visit_on_other_lands_on_keep);
 	tcase_add_test(tc, test_merge_sync__a_visit_placed_through_a_chain_comes_back_hop_by_hop);
+	tcase_add_test(tc, test_merge_sync__only_the_device_that_made_a_record_places_it);
 	tcase_add_test(tc, test_merge_sync__two_archivists_two_ways_converge_in_review);
 	tcase_add_test(tc, test_merge_sync__two_archivists_the_same_way_agree);
 	tcase_add_test(tc, test_merge_sync__settled_two_ways_then_unmerged_keeps_keeps_own);
