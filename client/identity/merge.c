@@ -707,25 +707,22 @@ static int resolve_to(chs_writer *w, const unsigned char rec[16], const char *ty
 	return chs_records__writer_put(w, c);
 }
 
-/* A record whose only review is its patient link, every candidate of it
- * one of OTHER's keepers (so the two merges put it there): settle it on
- * KEEP and count it moved. Any other review is left for a person. */
-static int settle_row(chs_writer *w, sqlite3_stmt *st, const chart *keep, const chart *other,
-		      chs_identity__ids *moved, chs_merge_result *r)
+/* Whether the record of row `st` (id, type, state) has only its patient
+ * link under review, every candidate of it one of OTHER's keepers (so
+ * the two merges put it there). Any other review is left for a person. */
+static int split_by_merges(sqlite3_stmt *st, const chart *other)
 {
-	const char *type = (const char *)sqlite3_column_text(st, 1);
 	json_t *state = json_loadb(sqlite3_column_blob(st, 2),
 				   (size_t)sqlite3_column_bytes(st, 2), 0, NULL);
 	json_t *review = json_object_get(state, "review"), *list, *c;
 	json_t *fields = json_object_get(review, "fields");
-	unsigned char id[16];
-	char hex[33];
 	size_t i;
-	int ours = 1, err = 0;
+	int ours = 1;
 
 	list = json_object_get(fields, CHS_FIELD_PATIENT);
-	if (!type || sqlite3_column_bytes(st, 0) != 16 || json_object_get(review, "exists") ||
-	    json_object_size(fields) != 1 || !json_array_size(list))
+	if (!sqlite3_column_text(st, 1) || sqlite3_column_bytes(st, 0) != 16 ||
+	    json_object_get(review, "exists") || json_object_size(fields) != 1 ||
+	    !json_array_size(list))
 		ours = 0;
 	json_array_foreach(list, i, c) {
 		const char *v = json_string_value(json_object_get(c, "value"));
@@ -734,40 +731,68 @@ static int settle_row(chs_writer *w, sqlite3_stmt *st, const chart *keep, const 
 			ours = 0;
 	}
 	json_decref(state);
-	if (!ours)
-		return 0;
-	memcpy(id, sqlite3_column_blob(st, 0), 16);
-	chs_hex(hex, id, 16);
-	if (chs_identity__ids_has(moved, hex))
-		return 0;
-	if ((err = resolve_to(w, id, type, CHS_FIELD_PATIENT, keep->hex)) == 0 &&
-	    (err = chs_identity__ids_add(moved, hex)) == 0)
-		r->moved++;
-	return err;
+	return ours;
 }
 
-/* The records under review on candidate keeper `on`. */
-static int settle_on(chs_writer *w, const char *on, const chart *keep, const chart *other,
-		     chs_identity__ids *moved, chs_merge_result *r)
+/* The records on candidate keeper `on` whose patient link the merges
+ * put under review (read whole before any is written). */
+static int split_on(chs_store *s, const char *on, const chart *other, rec_row **out,
+		    size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	unsigned char id[16];
+	size_t cap = 0;
 	int err, rc;
 
+	*out = NULL;
+	*n = 0;
 	chs_util__parse_id(id, on);
-	if ((err = chs_store__prepare(w->s, &st, "SELECT id, type, state FROM records"
-						 " WHERE patient = ? AND review AND NOT deleted"
-						 " ORDER BY rowid")) < 0)
+	if ((err = chs_store__prepare(s, &st, "SELECT id, type, state FROM records"
+					      " WHERE patient = ? AND review AND NOT deleted"
+					      " ORDER BY rowid")) < 0)
 		return err;
-	if ((err = chs_store__bind_blob(w->s, st, 1, id, 16)) < 0)
+	if ((err = chs_store__bind_blob(s, st, 1, id, 16)) < 0)
 		goto done;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if ((err = settle_row(w, st, keep, other, moved, r)) < 0)
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rec_row *r;
+
+		if (!split_by_merges(st, other))
+			continue;
+		if ((err = CHS_ARRAY_GROW(*out, cap, *n + 1)) < 0)
 			goto done;
+		r = &(*out)[(*n)++];
+		memset(r, 0, sizeof(*r));
+		memcpy(r->id, sqlite3_column_blob(st, 0), 16);
+		chs_hex(r->hex, r->id, 16);
+		snprintf(r->type, sizeof(r->type), "%s", (const char *)sqlite3_column_text(st, 1));
+	}
 	if (rc != SQLITE_DONE)
-		err = chs_store__sqlerr(w->s, rc, "reading a chart's records");
+		err = chs_store__sqlerr(s, rc, "reading a chart's records");
 done:
-	chs_store__finish(w->s, st);
+	chs_store__finish(s, st);
+	return err;
+}
+
+/* Settle those records on KEEP, each counted moved. */
+static int settle_on(chs_writer *w, const char *on, const chart *keep, const chart *other,
+		     chs_identity__ids *moved, chs_merge_result *r)
+{
+	rec_row *rows = NULL;
+	size_t n = 0, i;
+	int err;
+
+	if ((err = split_on(w->s, on, other, &rows, &n)) < 0)
+		goto done;
+	for (i = 0; i < n && err == 0; i++) {
+		if (chs_identity__ids_has(moved, rows[i].hex))
+			continue;
+		if ((err = resolve_to(w, rows[i].id, rows[i].type, CHS_FIELD_PATIENT,
+				      keep->hex)) == 0 &&
+		    (err = chs_identity__ids_add(moved, rows[i].hex)) == 0)
+			r->moved++;
+	}
+done:
+	free(rows);
 	return err;
 }
 
