@@ -24,14 +24,17 @@ static const char merge_help[] =
 	"The merge syncs like any change: every site sees it, and a record a\n"
 	"clinic added to OTHER while offline moves to KEEP when the merge\n"
 	"reaches it. Merging the same two again moves what reached OTHER since.\n"
-	"When two archivists merged the pair two ways, this settles it the way\n"
-	"given. Only an archivist's store, or an admin of the store, may merge.\n"
+	"When two archivists merged the pair two ways, or OTHER into two\n"
+	"different patients, this settles it on KEEP. Only an archivist's\n"
+	"store, or an admin of the store, may merge.\n"
 	"KEEP and OTHER are patient ids or prefixes (at least 4 hex digits).\n"
-	"--note keeps a line on why (e.g. the evidence).\n"
+	"--note keeps a line on why (e.g. the evidence; one line, at most 1000\n"
+	"characters).\n"
 	"\n"
 	"Refused (exit 2): the same patient twice, a record that is not a\n"
-	"patient, a removed one, a pair marked 'not the same person', or a\n"
-	"patient already merged into a third one (the message names it).\n";
+	"patient, a removed one, a pair marked 'not the same person', a\n"
+	"patient already merged into a third one (the message names it), or a\n"
+	"note that is not one line of text.\n";
 
 static const char unmerge_help[] =
 	"usage: chartsync patient unmerge KEEP OTHER [--json]\n"

@@ -229,9 +229,7 @@ static int add_patient(chs_duplicates_report *r, chs_store *s, site_cache *c,
 static const char load_sql[] =
 	"SELECT id, " FIELD("name") ", " FIELD("dob") ", " FIELD("mrn") ", "
 	FIELD("phone") ", " FIELD("member_id") ","
-	" (SELECT json_extract(CAST(c.body AS TEXT), '$.device') FROM changes c"
-	"  WHERE c.record = p.id"
-	"  AND json_extract(CAST(c.body AS TEXT), '$.op') = 'create' LIMIT 1)"
+	" " CHS_IDENTITY__CREATED("p.id", "device")
 	" FROM (SELECT id, CAST(state AS TEXT) AS t FROM records"
 	"       WHERE type = 'patient' AND NOT deleted AND merged_into IS NULL) AS p"
 	" ORDER BY id";

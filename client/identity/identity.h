@@ -117,6 +117,8 @@ typedef struct chs_merge_result {
 				* merge; they stay on KEEP, for a person to
 				* place */
 	size_t nsince;
+	size_t cap_review, cap_left, cap_since; /* the arrays' capacities:
+						 * the library's, not read */
 } chs_merge_result;
 
 void chs_merge_result_dispose(chs_merge_result *r);
@@ -130,8 +132,15 @@ void chs_merge_result_dispose(chs_merge_result *r);
  * becomes a tombstone pointing at KEEP. `note` may be NULL.
  * Merging a pair already merged so moves what has reached OTHER since.
  * When two archivists merged the pair two ways (its verdict is under
- * review), this settles it the way given. CHS_EINVALID for KEEP ==
- * OTHER, a record that is not a patient, or a removed one; CHS_EEXISTS
+ * review), this settles it the way given: KEEP's own records, moved to
+ * OTHER by the other way's merge, come back as an unmerge of that way
+ * (and are not this merge's to undo). When OTHER was merged into two
+ * patients at two sites (its merged_into under review), this settles it
+ * on KEEP: the pointer, and each record whose patient link the two
+ * merges put under review between the keepers (counted as moved); each
+ * other keeper's verdict on OTHER is "open" again. CHS_EINVALID for KEEP ==
+ * OTHER, a record that is not a patient, or a removed one, or a `note`
+ * that is not one line of text of at most 1000 characters; CHS_EEXISTS
  * when the pair is marked "not the same person", or either was merged
  * into a third patient (the message names it). `out` may be NULL. */
 int chs_patient_merge(chs_store *s, const char *keep, const char *other,
@@ -158,7 +167,9 @@ int chs_patient_distinct(chs_store *s, const char *a, const char *b, const char 
  * now merged (a visit entered offline while the archive merged its
  * chart) move to the patient the merge kept (following merges of merges),
  * in one save by the sync itself (a service user's too), with a
- * patient_merge record of act "place" per pair. A record that cannot be
+ * patient_merge record of act "place" per hop of the chain (OTHER into
+ * KEEP, KEEP into a third, ...), so unmerging each pair from the end of
+ * the chain brings the record back hop by hop. A record that cannot be
  * placed (its patient link under review, or the merged patients point at
  * each other while two archivists' verdicts are under review) stays and
  * is counted in `*left`; settling the verdict ('chartsync patient merge')

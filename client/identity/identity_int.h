@@ -26,6 +26,17 @@ typedef struct chs_identity__link {
 	char other[33];
 } chs_identity__link;
 
+/* SQL: member `member` ("device", "hlc": text) of the create change of
+ * the record whose id is the SQL expression `rec`, NULL while the store
+ * lacks it. Who made a record, read in one place: by the duplicates
+ * report (a patient's site), the unmerge (records added since the merge)
+ * and the placement at sync (this device's records), without decoding a
+ * record's changes. */
+#define CHS_IDENTITY__CREATED(rec, member) \
+	"(SELECT json_extract(CAST(c.body AS TEXT), '$." member "') FROM changes c" \
+	" WHERE c.record = " rec \
+	" AND json_extract(CAST(c.body AS TEXT), '$.op') = 'create' LIMIT 1)"
+
 /* Whether this store's user may decide on charts (`what`: "merge
  * charts", for the message): an archivist's device, or an admin of a
  * store that reads clinical records (never a billing office's);
@@ -73,10 +84,6 @@ void chs_identity__ids_dispose(chs_identity__ids *l);
 /* Why a record (its stored `state`) may not have its patient link
  * edited now, a static reason for a person; NULL when it may. */
 const char *chs_identity__unmovable(const void *state, size_t len);
-/* Who made record `rec`: the hlc and device (32 hex) of its create
- * change; 0 and "" while the store lacks it. */
-int chs_identity__created(chs_store *s, const unsigned char rec[16], chs_hlc *hlc,
-			  char device[33]);
 /* Move record `rec` of `type` to patient `to` (hex) in save `w`. */
 int chs_identity__move(chs_writer *w, const unsigned char rec[16], const char *type,
 		       const char *to);

@@ -15,7 +15,13 @@
  *     exactly as two sites editing the chart at once would;
  *   - OTHER's `merged_into` names KEEP (it is a tombstone from then on);
  *   - the pair's verdict (link.c) becomes "merged", KEEP over OTHER;
- *   - a patient_merge record (act "merge") names the records moved.
+ *   - a patient_merge record (act "merge") names the records moved;
+ *     settling a pair merged two ways (KEEP was merged into OTHER too),
+ *     KEEP's own records come back, named in an act "unmerge" of the
+ *     other way instead, so an unmerge of either pair moves only its own.
+ * OTHER merged into two patients at two sites (its pointer under review,
+ * and the patient links of the records both merges moved) is settled on
+ * KEEP by resolves, and the other keeper's verdict goes back to "open".
  * An unmerge reads the pair's acts back to its last unmerge, moves the
  * records they moved that are still on KEEP back to OTHER, and lists
  * what it could not move and what KEEP gained since the merge.
@@ -31,9 +37,13 @@
 #include <string.h>
 
 #include "client/records/schema.h"
+#include "client/text/text.h"
 #include "client/util/util.h"
 #include "crypto/crypto.h"
 #include "sync/sync.h"
+
+/* characters: the note's limit on patient_link and patient_merge (schema.c) */
+#define NOTE_MAX 1000
 
 /* ------------------------------------------------------------------ */
 /* Lists                                                                */
@@ -64,19 +74,19 @@ void chs_identity__ids_dispose(chs_identity__ids *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static int item_add(chs_merge_item **list, size_t *n, const char *hex, const char *type,
-		    const char *why)
+static int item_add(chs_merge_item **list, size_t *n, size_t *cap, const char *hex,
+		    const char *type, const char *why)
 {
-	size_t cap = *n; /* grown one at a time: these lists are short */
-	int err = CHS_ARRAY_GROW(*list, cap, *n + 1);
+	chs_merge_item *it;
+	int err = CHS_ARRAY_GROW(*list, *cap, *n + 1);
 
 	if (err < 0)
 		return err;
-	memset(&(*list)[*n], 0, sizeof(**list));
-	memcpy((*list)[*n].record, hex, 33);
-	snprintf((*list)[*n].type, sizeof((*list)[*n].type), "%s", type);
-	(*list)[*n].why = why;
-	(*n)++;
+	it = &(*list)[(*n)++];
+	memset(it, 0, sizeof(*it));
+	memcpy(it->record, hex, 33);
+	snprintf(it->type, sizeof(it->type), "%s", type);
+	it->why = why;
 	return 0;
 }
 
@@ -341,9 +351,12 @@ done:
 	return err;
 }
 
-/* Move what OTHER holds to KEEP; `moved` lists what moved. */
-static int move_all(chs_writer *w, const chart *from, const chart *to, chs_identity__ids *moved,
-		    chs_merge_result *r)
+/* Move what OTHER holds to KEEP; `moved` lists what moved, but for the
+ * records in `mine` (KEEP's own, which a merge of KEEP into OTHER had
+ * moved there): they move back too, listed in `back` instead. */
+static int move_all(chs_writer *w, const chart *from, const chart *to,
+		    const chs_identity__ids *mine, chs_identity__ids *moved,
+		    chs_identity__ids *back, chs_merge_result *r)
 {
 	rec_row *rows = NULL;
 	size_t n = 0, i;
@@ -353,13 +366,15 @@ static int move_all(chs_writer *w, const chart *from, const chart *to, chs_ident
 		goto done;
 	for (i = 0; i < n && err == 0; i++) {
 		if (rows[i].why)
-			err = item_add(&r->left, &r->nleft, rows[i].hex, rows[i].type, rows[i].why);
+			err = item_add(&r->left, &r->nleft, &r->cap_left, rows[i].hex,
+				       rows[i].type, rows[i].why);
 		else if ((err = chs_identity__move(w, rows[i].id, rows[i].type, to->hex)) == 0)
-			err = chs_identity__ids_add(moved, rows[i].hex);
+			err = chs_identity__ids_add(chs_identity__ids_has(mine, rows[i].hex)
+						    ? back : moved, rows[i].hex);
 	}
 done:
 	free(rows);
-	r->moved = moved->n;
+	r->moved = moved->n + back->n;
 	return err;
 }
 
@@ -407,8 +422,7 @@ static int add_parents(chs_change *c, const unsigned char *heads, size_t n)
 
 static int review_add(chs_merge_result *r, const char *name)
 {
-	size_t cap = r->nreview;
-	int err = CHS_ARRAY_GROW(r->review, cap, r->nreview + 1);
+	int err = CHS_ARRAY_GROW(r->review, r->cap_review, r->nreview + 1);
 
 	if (err < 0)
 		return err;
@@ -488,111 +502,7 @@ done:
 }
 
 /* ------------------------------------------------------------------ */
-/* Merge                                                                */
-
-/* The refusals of identity.h. A pair whose verdict is under review (two
- * archivists merged it two ways, so each points at the other) is settled
- * the way given, and so is OTHER merged into two patients at once (its
- * pointer under review). KEEP merged into a third patient is refused,
- * under review or not: a chart merged away is no chart to keep. */
-static int check_merge(const chart *keep, const chart *other, const chs_identity__link *l)
-{
-	if (memcmp(keep->id, other->id, 16) == 0)
-		return chs_error_set(CHS_EINVALID, "a patient cannot be merged into itself: give"
-				     " two different patients");
-	if (l->found && !l->review && strcmp(l->verdict, CHS_VERDICT_DISTINCT) == 0)
-		return chs_error_set(CHS_EEXISTS, "patients %s and %s are marked 'not the same"
-				     " person': take the mark back first ('chartsync patient"
-				     " distinct --clear')", keep->hex, other->hex);
-	if (keep->into[0] && strcmp(keep->into, other->hex) != 0)
-		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: merge"
-				     " into %s instead", keep->hex, keep->into, keep->into);
-	if (keep->into[0] && !l->review)
-		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: to merge"
-				     " the other way, unmerge them first ('chartsync patient"
-				     " unmerge %s %s')", keep->hex, other->hex, other->hex,
-				     keep->hex);
-	if (other->into[0] && strcmp(other->into, keep->hex) != 0 && !other->into_review)
-		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: merge"
-				     " %s into %s instead, or unmerge it first", other->hex,
-				     other->into, other->into, keep->hex);
-	return 0;
-}
-
-/* The pair's verdict, unless it says so already (and `note` adds
- * nothing). */
-static int put_verdict(chs_writer *w, const chart *keep, const chart *other,
-		       const chs_identity__link *l, const char *note)
-{
-	if (l->found && !l->review && strcmp(l->verdict, CHS_VERDICT_MERGED) == 0 &&
-	    strcmp(l->keep, keep->hex) == 0 && !note)
-		return 0;
-	return chs_identity__link_put(w, l, keep->id, other->id, CHS_VERDICT_MERGED, keep->hex,
-				      other->hex, note);
-}
-
-static int merge_in(chs_writer *w, const chart *keep, const chart *other, const char *note,
-		    chs_merge_result *r)
-{
-	chs_identity__ids moved = { 0 };
-	chs_identity__link l;
-	int64_t before = w->changes;
-	int first = strcmp(other->into, keep->hex) != 0, err;
-
-	if ((err = chs_identity__link_load(w->s, keep->id, other->id, &l)) < 0 ||
-	    (err = check_merge(keep, other, &l)) < 0)
-		goto done;
-	memcpy(r->link, l.hex, 33);
-	if ((err = move_all(w, other, keep, &moved, r)) < 0 ||
-	    (first && (err = put_fields(w, keep, other, r)) < 0) ||
-	    ((first || other->into_review) &&
-	     (err = set_into(w, other->id, keep->hex)) < 0) ||
-	    /* two archivists merged the pair two ways: KEEP stays a chart */
-	    (keep->into[0] && (err = set_into(w, keep->id, NULL)) < 0) ||
-	    (err = put_verdict(w, keep, other, &l, note)) < 0)
-		goto done;
-	if (w->changes > before)
-		err = chs_identity__act_put(w, CHS_ACT_MERGE, keep->hex, other->hex, &moved, note,
-					    r->act);
-done:
-	chs_identity__ids_dispose(&moved);
-	return err;
-}
-
-int chs_patient_merge(chs_store *s, const char *keep, const char *other,
-		      const char *note, chs_merge_result *out)
-{
-	chs_merge_result mine, *r = out ? out : &mine;
-	chart k, o;
-	chs_writer w;
-	int err;
-
-	CHS_ASSERT_ARG(s && keep && other);
-
-	memset(r, 0, sizeof(*r));
-	memset(&k, 0, sizeof(k));
-	memset(&o, 0, sizeof(o));
-	if ((err = chs_identity__may_decide(s, "merge charts")) < 0 ||
-	    (err = chs_records__writer_begin(&w, s)) < 0)
-		goto done;
-	if ((err = chart_load(s, keep, &k)) < 0 || (err = chart_load(s, other, &o)) < 0 ||
-	    (err = merge_in(&w, &k, &o, note, r)) < 0) {
-		chs_records__writer_abort(&w);
-		goto done;
-	}
-	memcpy(r->keep, k.hex, 33);
-	memcpy(r->other, o.hex, 33);
-	err = chs_records__writer_commit(&w);
-done:
-	chart_dispose(&k);
-	chart_dispose(&o);
-	if (err < 0 || !out)
-		chs_merge_result_dispose(r);
-	return err;
-}
-
-/* ------------------------------------------------------------------ */
-/* Unmerge                                                              */
+/* A pair's acts                                                        */
 
 typedef struct act {
 	chs_hlc hlc;
@@ -607,32 +517,28 @@ static int act_cmp(const void *a, const void *b)
 	return x->hlc < y->hlc ? -1 : x->hlc > y->hlc;
 }
 
-int chs_identity__created(chs_store *s, const unsigned char rec[16], chs_hlc *hlc,
-			  char device[33])
-{
-	chs_change **list = NULL;
-	size_t n = 0, i;
-	int err;
-
-	*hlc = 0;
-	device[0] = '\0';
-	if ((err = chs_records__load_changes(s, rec, &list, &n)) < 0)
-		return err;
-	for (i = 0; i < n; i++)
-		if (list[i]->op == CHS_OP_CREATE) {
-			*hlc = list[i]->hlc;
-			memcpy(device, list[i]->device, 33);
-		}
-	chs_records__changes_free(list, n);
-	return 0;
-}
-
-/* The hlc of a record's create change. */
+/* The hlc of a record's create change, 0 while the store lacks it. */
 static int created_at(chs_store *s, const unsigned char rec[16], chs_hlc *hlc)
 {
-	char device[33];
+	sqlite3_stmt *st = NULL;
+	const char *text;
+	int err, rc;
 
-	return chs_identity__created(s, rec, hlc, device);
+	*hlc = 0;
+	if ((err = chs_store__prepare(s, &st, "SELECT " CHS_IDENTITY__CREATED("?", "hlc"))) < 0)
+		return err;
+	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0)
+		goto done;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		err = chs_store__sqlerr(s, rc, "reading when a record was made");
+		goto done;
+	}
+	/* a decimal string (sync/change.c); signed changes hold no other */
+	if ((text = (const char *)sqlite3_column_text(st, 0)))
+		*hlc = (chs_hlc)strtoull(text, NULL, 10);
+done:
+	chs_store__finish(s, st);
+	return err;
 }
 
 static int acts_read(sqlite3_stmt *st, chs_store *s, act **acts, size_t *n)
@@ -720,6 +626,319 @@ static int moved_set(const act *acts, size_t n, chs_identity__ids *set, chs_hlc 
 	return err;
 }
 
+/* ------------------------------------------------------------------ */
+/* Merge                                                                */
+
+/* The refusals of identity.h. A pair whose verdict is under review (two
+ * archivists merged it two ways, so each points at the other) is settled
+ * the way given, and so is OTHER merged into two patients at once (its
+ * pointer under review). KEEP merged into a third patient is refused,
+ * under review or not: a chart merged away is no chart to keep. */
+static int check_merge(const chart *keep, const chart *other, const chs_identity__link *l)
+{
+	if (memcmp(keep->id, other->id, 16) == 0)
+		return chs_error_set(CHS_EINVALID, "a patient cannot be merged into itself: give"
+				     " two different patients");
+	if (l->found && !l->review && strcmp(l->verdict, CHS_VERDICT_DISTINCT) == 0)
+		return chs_error_set(CHS_EEXISTS, "patients %s and %s are marked 'not the same"
+				     " person': take the mark back first ('chartsync patient"
+				     " distinct --clear')", keep->hex, other->hex);
+	if (keep->into[0] && strcmp(keep->into, other->hex) != 0)
+		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: merge"
+				     " into %s instead", keep->hex, keep->into, keep->into);
+	if (keep->into[0] && !l->review)
+		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: to merge"
+				     " the other way, unmerge them first ('chartsync patient"
+				     " unmerge %s %s')", keep->hex, other->hex, other->hex,
+				     keep->hex);
+	if (other->into[0] && strcmp(other->into, keep->hex) != 0 && !other->into_review)
+		return chs_error_set(CHS_EEXISTS, "patient %s was merged into patient %s: merge"
+				     " %s into %s instead, or unmerge it first", other->hex,
+				     other->into, other->into, keep->hex);
+	return 0;
+}
+
+/* The pair's verdict, unless it says so already (and `note` adds
+ * nothing). */
+static int put_verdict(chs_writer *w, const chart *keep, const chart *other,
+		       const chs_identity__link *l, const char *note)
+{
+	if (l->found && !l->review && strcmp(l->verdict, CHS_VERDICT_MERGED) == 0 &&
+	    strcmp(l->keep, keep->hex) == 0 && !note)
+		return 0;
+	return chs_identity__link_put(w, l, keep->id, other->id, CHS_VERDICT_MERGED, keep->hex,
+				      other->hex, note);
+}
+
+/* ------------------------------------------------------------------ */
+/* OTHER merged into two patients at two sites                          */
+
+/* Whether `hex` is among the candidates of field `name` under review in
+ * `state` (the whole review object: `st`). */
+static int candidate_is(json_t *st, const char *name, const char *hex)
+{
+	json_t *list = json_object_get(json_object_get(json_object_get(st, "review"), "fields"),
+				       name), *c;
+	size_t i;
+
+	json_array_foreach(list, i, c) {
+		const char *v = json_string_value(json_object_get(c, "value"));
+
+		if (v && strcmp(v, hex) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Settle field `name` of record `rec` to `value` (hex): a resolve, whose
+ * parents are all the record's heads (writer.c), so it ends the review. */
+static int resolve_to(chs_writer *w, const unsigned char rec[16], const char *type,
+		      const char *name, const char *value)
+{
+	chs_change *c = NULL;
+	int err;
+
+	if ((err = new_change(&c, rec, type, CHS_OP_RESOLVE)) < 0)
+		return err;
+	if ((err = chs_change_set_string(c, name, value)) < 0) {
+		chs_change_free(c);
+		return err;
+	}
+	return chs_records__writer_put(w, c);
+}
+
+/* Whether the record of row `st` (id, type, state) has only its patient
+ * link under review, every candidate of it one of OTHER's keepers (so
+ * the two merges put it there). Any other review is left for a person. */
+static int split_by_merges(sqlite3_stmt *st, const chart *other)
+{
+	json_t *state = json_loadb(sqlite3_column_blob(st, 2),
+				   (size_t)sqlite3_column_bytes(st, 2), 0, NULL);
+	json_t *review = json_object_get(state, "review"), *list, *c;
+	json_t *fields = json_object_get(review, "fields");
+	size_t i;
+	int ours = 1;
+
+	list = json_object_get(fields, CHS_FIELD_PATIENT);
+	if (!sqlite3_column_text(st, 1) || sqlite3_column_bytes(st, 0) != 16 ||
+	    json_object_get(review, "exists") || json_object_size(fields) != 1 ||
+	    !json_array_size(list))
+		ours = 0;
+	json_array_foreach(list, i, c) {
+		const char *v = json_string_value(json_object_get(c, "value"));
+
+		if (!v || !candidate_is(other->state, CHS_FIELD_MERGED_INTO, v))
+			ours = 0;
+	}
+	json_decref(state);
+	return ours;
+}
+
+/* The records on candidate keeper `on` whose patient link the merges
+ * put under review (read whole before any is written). */
+static int split_on(chs_store *s, const char *on, const chart *other, rec_row **out,
+		    size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned char id[16];
+	size_t cap = 0;
+	int err, rc;
+
+	*out = NULL;
+	*n = 0;
+	chs_util__parse_id(id, on);
+	if ((err = chs_store__prepare(s, &st, "SELECT id, type, state FROM records"
+					      " WHERE patient = ? AND review AND NOT deleted"
+					      " ORDER BY rowid")) < 0)
+		return err;
+	if ((err = chs_store__bind_blob(s, st, 1, id, 16)) < 0)
+		goto done;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rec_row *r;
+
+		if (!split_by_merges(st, other))
+			continue;
+		if ((err = CHS_ARRAY_GROW(*out, cap, *n + 1)) < 0)
+			goto done;
+		r = &(*out)[(*n)++];
+		memset(r, 0, sizeof(*r));
+		memcpy(r->id, sqlite3_column_blob(st, 0), 16);
+		chs_hex(r->hex, r->id, 16);
+		snprintf(r->type, sizeof(r->type), "%s", (const char *)sqlite3_column_text(st, 1));
+	}
+	if (rc != SQLITE_DONE)
+		err = chs_store__sqlerr(s, rc, "reading a chart's records");
+done:
+	chs_store__finish(s, st);
+	return err;
+}
+
+/* Settle those records on KEEP, each counted moved. */
+static int settle_on(chs_writer *w, const char *on, const chart *keep, const chart *other,
+		     chs_identity__ids *moved, chs_merge_result *r)
+{
+	rec_row *rows = NULL;
+	size_t n = 0, i;
+	int err;
+
+	if ((err = split_on(w->s, on, other, &rows, &n)) < 0)
+		goto done;
+	for (i = 0; i < n && err == 0; i++) {
+		if (chs_identity__ids_has(moved, rows[i].hex))
+			continue;
+		if ((err = resolve_to(w, rows[i].id, rows[i].type, CHS_FIELD_PATIENT,
+				      keep->hex)) == 0 &&
+		    (err = chs_identity__ids_add(moved, rows[i].hex)) == 0)
+			r->moved++;
+	}
+done:
+	free(rows);
+	return err;
+}
+
+/* Another keeper's merge of OTHER gives way: its verdict is "open" again
+ * and an act "unmerge" closes its acts (what they moved is KEEP's now). */
+static int give_way(chs_writer *w, const char *hex, const chart *other)
+{
+	chs_identity__ids none = { 0 };
+	chs_identity__link l;
+	unsigned char id[16];
+	char made[33];
+	int err;
+
+	chs_util__parse_id(id, hex);
+	if ((err = chs_identity__link_load(w->s, id, other->id, &l)) < 0 || !l.found)
+		return err;
+	if ((err = chs_identity__link_put(w, &l, id, other->id, CHS_VERDICT_OPEN, NULL, NULL,
+					  NULL)) < 0)
+		return err;
+	return chs_identity__act_put(w, CHS_ACT_UNMERGE, hex, other->hex, &none, NULL, made);
+}
+
+/* OTHER was merged into two patients at two sites (its merged_into under
+ * review, the records both merges moved under review between the two
+ * keepers): settle the pointer on KEEP, settle each such record on KEEP
+ * (listed as moved), and each other keeper's verdict goes back to "open". */
+static int settle_split(chs_writer *w, const chart *keep, const chart *other,
+			chs_identity__ids *moved, chs_merge_result *r)
+{
+	json_t *list = json_object_get(json_object_get(json_object_get(other->state, "review"),
+						       "fields"), CHS_FIELD_MERGED_INTO), *c;
+	size_t i;
+	int err;
+
+	if ((err = resolve_to(w, other->id, "patient", CHS_FIELD_MERGED_INTO, keep->hex)) < 0)
+		return err;
+	json_array_foreach(list, i, c) {
+		const char *v = json_string_value(json_object_get(c, "value"));
+
+		if (!v || strlen(v) != 32)
+			continue;
+		if ((err = settle_on(w, v, keep, other, moved, r)) < 0 ||
+		    (strcmp(v, keep->hex) != 0 && (err = give_way(w, v, other)) < 0))
+			return err;
+	}
+	return 0;
+}
+
+/* Two archivists merged the pair two ways: the records the other way's
+ * acts (OTHER kept, KEEP merged) moved from KEEP to OTHER since its last
+ * unmerge. They are KEEP's own: settling moves them back, as an unmerge
+ * of the other way, so that neither pair's acts claim what the other's
+ * moved. */
+static int reverse_set(chs_store *s, const chart *keep, const chart *other,
+		       chs_identity__ids *set)
+{
+	act *acts = NULL;
+	size_t n = 0;
+	chs_hlc since;
+	int err;
+
+	if ((err = acts_load(s, other, keep, &acts, &n)) == 0)
+		err = moved_set(acts, n, set, &since);
+	acts_free(acts, n);
+	return err;
+}
+
+static int merge_in(chs_writer *w, const chart *keep, const chart *other, const char *note,
+		    chs_merge_result *r)
+{
+	chs_identity__ids moved = { 0 }, mine = { 0 }, back = { 0 };
+	chs_identity__link l;
+	int64_t before = w->changes;
+	int split = other->into_review, err, wrote;
+	/* KEEP took OTHER's values already: the pair merged before, or
+	 * OTHER merged into KEEP at one site and into another at another */
+	int first = strcmp(other->into, keep->hex) != 0 &&
+		    !(split && candidate_is(other->state, CHS_FIELD_MERGED_INTO, keep->hex));
+	int settle = strcmp(keep->into, other->hex) == 0;
+	char undone[33];
+
+	if ((err = chs_identity__link_load(w->s, keep->id, other->id, &l)) < 0 ||
+	    (err = check_merge(keep, other, &l)) < 0)
+		goto done;
+	memcpy(r->link, l.hex, 33);
+	if ((settle && (err = reverse_set(w->s, keep, other, &mine)) < 0) ||
+	    (err = move_all(w, other, keep, &mine, &moved, &back, r)) < 0 ||
+	    (split && (err = settle_split(w, keep, other, &moved, r)) < 0) ||
+	    (first && (err = put_fields(w, keep, other, r)) < 0) ||
+	    (first && !split && (err = set_into(w, other->id, keep->hex)) < 0) ||
+	    /* two archivists merged the pair two ways: KEEP stays a chart */
+	    (keep->into[0] && (err = set_into(w, keep->id, NULL)) < 0) ||
+	    (err = put_verdict(w, keep, other, &l, note)) < 0)
+		goto done;
+	wrote = w->changes > before;
+	if (settle && (err = chs_identity__act_put(w, CHS_ACT_UNMERGE, other->hex, keep->hex,
+						   &back, NULL, undone)) < 0)
+		goto done;
+	if (wrote)
+		err = chs_identity__act_put(w, CHS_ACT_MERGE, keep->hex, other->hex, &moved, note,
+					    r->act);
+done:
+	chs_identity__ids_dispose(&moved);
+	chs_identity__ids_dispose(&mine);
+	chs_identity__ids_dispose(&back);
+	return err;
+}
+
+int chs_patient_merge(chs_store *s, const char *keep, const char *other,
+		      const char *note, chs_merge_result *out)
+{
+	chs_merge_result mine, *r = out ? out : &mine;
+	chart k, o;
+	chs_writer w;
+	int err;
+
+	CHS_ASSERT_ARG(s && keep && other);
+
+	memset(r, 0, sizeof(*r));
+	memset(&k, 0, sizeof(k));
+	memset(&o, 0, sizeof(o));
+	/* the note is typed by a person: checked before the save begins */
+	if ((err = chs_identity__may_decide(s, "merge charts")) < 0 ||
+	    (note && (err = chs_text_check(note, strlen(note), CHS_TEXT_LINE, NOTE_MAX,
+					   "the note")) < 0) ||
+	    (err = chs_records__writer_begin(&w, s)) < 0)
+		goto done;
+	if ((err = chart_load(s, keep, &k)) < 0 || (err = chart_load(s, other, &o)) < 0 ||
+	    (err = merge_in(&w, &k, &o, note, r)) < 0) {
+		chs_records__writer_abort(&w);
+		goto done;
+	}
+	memcpy(r->keep, k.hex, 33);
+	memcpy(r->other, o.hex, 33);
+	err = chs_records__writer_commit(&w);
+done:
+	chart_dispose(&k);
+	chart_dispose(&o);
+	if (err < 0 || !out)
+		chs_merge_result_dispose(r);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Unmerge                                                              */
+
 /* One record of the moved set: back to OTHER, or listed in `left`. */
 static int move_back(chs_writer *w, const char *hex, const chart *keep, const chart *other,
 		     chs_identity__ids *moved, chs_merge_result *r)
@@ -755,7 +974,7 @@ static int move_back(chs_writer *w, const char *hex, const chart *keep, const ch
 	else if (strcmp(patient, keep->hex) != 0)
 		why = "moved to another patient since the merge";
 	if (why)
-		return item_add(&r->left, &r->nleft, hex, type, why);
+		return item_add(&r->left, &r->nleft, &r->cap_left, hex, type, why);
 	if ((err = chs_identity__move(w, id, type, other->hex)) == 0)
 		err = chs_identity__ids_add(moved, hex);
 done:
@@ -779,8 +998,8 @@ static int list_since(chs_writer *w, const chart *keep, const chs_identity__ids 
 		if (chs_identity__ids_has(set, rows[i].hex))
 			continue;
 		if ((err = created_at(w->s, rows[i].id, &at)) == 0 && at > since)
-			err = item_add(&r->since, &r->nsince, rows[i].hex, rows[i].type,
-				       "added to the kept chart after the merge");
+			err = item_add(&r->since, &r->nsince, &r->cap_since, rows[i].hex,
+				       rows[i].type, "added to the kept chart after the merge");
 	}
 done:
 	free(rows);

@@ -6,8 +6,9 @@
  * visit to OTHER; the merge, made before the visit reached the archive,
  * could not move it. The next sync of the clinic brings the merge in,
  * and this moves the visit (following a merge of KEEP into a third
- * patient too), as a save of the sync's own with an act "place" per pair
- * that an unmerge reads back like the merge's. Only the records this
+ * patient too), as a save of the sync's own with an act "place" per hop
+ * of the chain (KEEP over OTHER, the third over KEEP, ...) that the
+ * unmerge of each pair reads back like the merge's. Only the records this
  * device created: every store places its own, so no two sites ever
  * write the same move (which would go to review for nothing). Records
  * that cannot be placed are counted: a patient link under review, or a
@@ -15,7 +16,10 @@
  * verdict waits in review); 'chartsync patient merge' settles both.
  *
  * A store without tombstones pays one look at an index (records_merged)
- * that holds nothing.
+ * that holds nothing; one with tombstones, one query for this device's
+ * records on all of them (who made a record is its create change's
+ * device, read in SQL: CHS_IDENTITY__CREATED), and a bisection of the
+ * sorted tombstones per hop of a chain.
  */
 #include "identity_int.h"
 
@@ -42,8 +46,9 @@ static int tombs_load(chs_store *s, tomb **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
+	/* sorted by id, which sorts the hex the same way: tomb_of() bisects */
 	if ((err = chs_store__prepare(s, &st, "SELECT id, merged_into FROM records"
-					      " WHERE merged_into IS NOT NULL")) < 0)
+					      " WHERE merged_into IS NOT NULL ORDER BY id")) < 0)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		tomb *t;
@@ -63,14 +68,14 @@ static int tombs_load(chs_store *s, tomb **out, size_t *n)
 	return err;
 }
 
+static int tomb_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const tomb *)elem)->hex);
+}
+
 static const tomb *tomb_of(const tomb *list, size_t n, const char *hex)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(list[i].hex, hex) == 0)
-			return &list[i];
-	return NULL;
+	return n ? bsearch(hex, list, n, sizeof(*list), tomb_cmp) : NULL;
 }
 
 /* The end of `t`'s chain of merges, "" on a ring. */
@@ -89,41 +94,30 @@ static void chain_end(const tomb *list, size_t n, const tomb *t, char out[33])
 	}
 }
 
-/* Whether this device created record `rec`. */
-static int made_here(chs_store *s, const unsigned char rec[16], int *yes)
-{
-	char device[33];
-	chs_hlc hlc;
-	int err = chs_identity__created(s, rec, &hlc, device);
-
-	*yes = err == 0 && strcmp(device, chs_store_device_id(s)) == 0;
-	return err;
-}
-
-/* A record of this device's on a tombstone: its id, type, and why it
- * cannot move (NULL when it can). */
+/* A record of this device's on a tombstone: its id, type, the tombstone,
+ * and why it cannot move (NULL when it can). */
 typedef struct own {
 	unsigned char id[16];
-	char hex[33], type[32];
+	char hex[33], type[32], on[33];
 	const char *why;
 } own;
 
-static int own_row(chs_store *s, sqlite3_stmt *st, own **out, size_t *n, size_t *cap)
+static int own_row(sqlite3_stmt *st, own **out, size_t *n, size_t *cap)
 {
 	const char *type = (const char *)sqlite3_column_text(st, 1);
 	const chs_type_def *t = chs_schema_type(type ? type : "");
 	own *o;
-	int yes = 0, err;
+	int err;
 
-	if (sqlite3_column_bytes(st, 0) != 16 || !t || (t->flags & CHS_TYPE_APPEND_ONLY))
+	if (sqlite3_column_bytes(st, 0) != 16 || sqlite3_column_bytes(st, 4) != 16 || !t ||
+	    (t->flags & CHS_TYPE_APPEND_ONLY))
 		return 0;
-	if ((err = made_here(s, sqlite3_column_blob(st, 0), &yes)) < 0 || !yes)
-		return err;
 	if ((err = CHS_ARRAY_GROW(*out, *cap, *n + 1)) < 0)
 		return err;
 	o = &(*out)[(*n)++];
 	memcpy(o->id, sqlite3_column_blob(st, 0), 16);
 	chs_hex(o->hex, o->id, 16);
+	chs_hex(o->on, sqlite3_column_blob(st, 4), 16);
 	snprintf(o->type, sizeof(o->type), "%s", t->name);
 	o->why = sqlite3_column_int(st, 2)
 		 ? chs_identity__unmovable(sqlite3_column_blob(st, 3),
@@ -132,7 +126,9 @@ static int own_row(chs_store *s, sqlite3_stmt *st, own **out, size_t *n, size_t 
 	return 0;
 }
 
-static int own_records(chs_store *s, const tomb *t, own **out, size_t *n)
+/* This device's live records on every tombstone, in one query (the
+ * records_merged index, then records_patient), grouped by tombstone. */
+static int own_records(chs_store *s, own **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
@@ -140,34 +136,49 @@ static int own_records(chs_store *s, const tomb *t, own **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	if ((err = chs_store__prepare(s, &st, "SELECT id, type, review, state FROM records"
-					      " WHERE patient = ? AND NOT deleted"
-					      " ORDER BY rowid")) < 0)
+	if ((err = chs_store__prepare(s, &st,
+		     "SELECT r.id, r.type, r.review, r.state, r.patient FROM records r"
+		     " WHERE r.patient IN (SELECT id FROM records WHERE merged_into IS NOT NULL)"
+		     " AND NOT r.deleted AND " CHS_IDENTITY__CREATED("r.id", "device") " = ?"
+		     " ORDER BY r.patient, r.rowid")) < 0)
 		return err;
-	if ((err = chs_store__bind_blob(s, st, 1, t->id, 16)) < 0)
+	if ((err = chs_store__bind_text(s, st, 1, chs_store_device_id(s))) < 0)
 		goto done;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if ((err = own_row(s, st, out, n, &cap)) < 0)
+		if ((err = own_row(st, out, n, &cap)) < 0)
 			goto done;
 	if (rc != SQLITE_DONE)
-		err = chs_store__sqlerr(s, rc, "reading a merged chart's records");
+		err = chs_store__sqlerr(s, rc, "reading the merged charts' records");
 done:
 	chs_store__finish(s, st);
 	return err;
 }
 
-/* Place this device's records on tombstone `t`. */
-static int place_one(chs_writer *w, const tomb *list, size_t n, const tomb *t, size_t *placed,
-		     size_t *left)
+/* The acts of records moved from tombstone `t` to the end of its chain:
+ * one act "place" per hop (KEEP over OTHER, then the chart KEEP was
+ * merged into over KEEP, ...), each naming them all, so that unmerging
+ * the hops one by one, from the end, brings them back hop by hop. The
+ * chain has no ring: chain_end() found its end. */
+static int acts_put(chs_writer *w, const tomb *list, size_t n, const tomb *t,
+		    const chs_identity__ids *moved)
+{
+	char act[33];
+	int err = 0;
+
+	for (; t && err == 0; t = tomb_of(list, n, t->into))
+		err = chs_identity__act_put(w, CHS_ACT_PLACE, t->into, t->hex, moved, NULL, act);
+	return err;
+}
+
+/* Place this device's records `rows` (n of them) on tombstone `t`. */
+static int place_one(chs_writer *w, const tomb *list, size_t n, const tomb *t,
+		     const own *rows, size_t nrows, size_t *placed, size_t *left)
 {
 	chs_identity__ids moved = { 0 };
-	own *rows = NULL;
-	size_t nrows = 0, i;
-	char to[33], act[33];
-	int err;
+	size_t i;
+	char to[33];
+	int err = 0;
 
-	if ((err = own_records(w->s, t, &rows, &nrows)) < 0 || nrows == 0)
-		goto done;
 	chain_end(list, n, t, to);
 	for (i = 0; i < nrows && err == 0; i++) {
 		if (!to[0] || rows[i].why)
@@ -175,12 +186,28 @@ static int place_one(chs_writer *w, const tomb *list, size_t n, const tomb *t, s
 		else if ((err = chs_identity__move(w, rows[i].id, rows[i].type, to)) == 0)
 			err = chs_identity__ids_add(&moved, rows[i].hex);
 	}
-	if (err == 0 && moved.n > 0 &&
-	    (err = chs_identity__act_put(w, CHS_ACT_PLACE, to, t->hex, &moved, NULL, act)) == 0)
+	if (err == 0 && moved.n > 0 && (err = acts_put(w, list, n, t, &moved)) == 0)
 		*placed += moved.n;
-done:
-	free(rows);
 	chs_identity__ids_dispose(&moved);
+	return err;
+}
+
+/* Place every group of `rows` (one per tombstone). */
+static int place_all(chs_writer *w, const tomb *list, size_t n, const own *rows,
+		     size_t nrows, size_t *placed, size_t *left)
+{
+	size_t i = 0, j;
+	int err = 0;
+
+	while (i < nrows && err == 0) {
+		const tomb *t = tomb_of(list, n, rows[i].on);
+
+		for (j = i; j < nrows && strcmp(rows[j].on, rows[i].on) == 0; j++)
+			;
+		if (t)
+			err = place_one(w, list, n, t, rows + i, j - i, placed, left);
+		i = j;
+	}
 	return err;
 }
 
@@ -196,8 +223,10 @@ static int any_tomb(chs_store *s, int *yes)
 
 int chs_identity_place(chs_store *s, size_t *placed, size_t *left)
 {
-	size_t p = 0, l = 0, n = 0, i;
+	size_t p = 0, l = 0, n = 0;
 	tomb *list = NULL;
+	own *rows = NULL;
+	size_t nrows = 0;
 	chs_writer w;
 	int yes = 0, err;
 
@@ -212,12 +241,11 @@ int chs_identity_place(chs_store *s, size_t *placed, size_t *left)
 	if ((err = chs_records__writer_begin(&w, s)) < 0)
 		return err;
 	w.sync_own = 1;
-	if ((err = tombs_load(s, &list, &n)) < 0)
+	if ((err = tombs_load(s, &list, &n)) < 0 || (err = own_records(s, &rows, &nrows)) < 0 ||
+	    (err = place_all(&w, list, n, rows, nrows, &p, &l)) < 0)
 		goto fail;
-	for (i = 0; i < n; i++)
-		if ((err = place_one(&w, list, n, &list[i], &p, &l)) < 0)
-			goto fail;
 	free(list);
+	free(rows);
 	if (w.changes == 0)
 		chs_records__writer_abort(&w);
 	else if ((err = chs_records__writer_commit(&w)) < 0)
@@ -229,6 +257,7 @@ int chs_identity_place(chs_store *s, size_t *placed, size_t *left)
 	return 0;
 fail:
 	free(list);
+	free(rows);
 	chs_records__writer_abort(&w);
 	return err;
 }

@@ -381,6 +381,23 @@ START_TEST(test_merge__unmerge_moves_back_exactly_what_moved)
 }
 END_TEST
 
+START_TEST(test_merge__a_note_with_a_control_character_is_refused)
+{
+	char keep[33], other[33], visit[33], note[33], before[65], after[65];
+
+	patient("John Smith", "X-1", NULL, keep);
+	patient("Jon Smith", "X-2", NULL, other);
+	other_chart(other, visit, note);
+	state_hash(before);
+	ck_assert_int_eq(chs_patient_merge(s, keep, other, "same\x1b[2Jperson", NULL),
+			 CHS_EINVALID);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "note"));
+	state_hash(after);
+	ck_assert_str_eq(before, after);
+	ck_assert_int_eq(count_on(other, "note"), 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *su = suite_create("client_identity_merge");
@@ -394,6 +411,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_merge__refusals_change_nothing);
 	tcase_add_test(tc, test_merge__again_moves_what_reached_other_since);
 	tcase_add_test(tc, test_merge__unmerge_moves_back_exactly_what_moved);
+	tcase_add_test(tc, test_merge__a_note_with_a_control_character_is_refused);
 	suite_add_tcase(su, tc);
 	return su;
 }

@@ -185,6 +185,75 @@ START_TEST(test_merge_sync__an_offline_visit_on_other_lands_on_keep)
 }
 END_TEST
 
+START_TEST(test_merge_sync__a_visit_placed_through_a_chain_comes_back_hop_by_hop)
+{
+	chs_edit v[] = { tu_edit("date", "2026-11-30"), tu_edit("reason", "follow-up") };
+	chs_edit k2e[] = { tu_edit("name", "John A. Smith"), tu_edit("mrn", "X-9"),
+			   tu_edit("dob", "1970-01-01") };
+	char keep[33], other[33], note[33], visit[33], k2[33];
+	chs_sync_report rep;
+	json_t *j;
+
+	two_clinics(keep, other, note);
+	add(C1, "patient", k2e, 3, NULL, k2);
+	sync_all();
+	/* clinic B, offline, sees Jon Smith again while the archive merges
+	 * him into John Smith, and John Smith into John A. Smith */
+	add(C2, "encounter", v, 2, other, visit);
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_msg(chs_patient_merge(st[ADMIN], k2, keep, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	sync_ok(ADMIN);
+	rep = sync_ok(C2);
+	ck_assert_uint_eq(rep.placed, 2);
+	ck_assert_str_eq(patient_of(C2, visit, &j), k2);
+	json_decref(j);
+	sync_ok(ADMIN);
+
+	/* both merges were wrong: undone from the end, hop by hop */
+	ck_assert_msg(chs_patient_unmerge(st[ADMIN], k2, keep, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_str_eq(patient_of(ADMIN, visit, &j), keep);
+	json_decref(j);
+	ck_assert_msg(chs_patient_unmerge(st[ADMIN], keep, other, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_str_eq(patient_of(ADMIN, visit, &j), other);
+	json_decref(j);
+	ck_assert_str_eq(patient_of(ADMIN, note, &j), other);
+	json_decref(j);
+	sync_all();
+	all_equal();
+}
+END_TEST
+
+START_TEST(test_merge_sync__only_the_device_that_made_a_record_places_it)
+{
+	chs_edit v[] = { tu_edit("date", "2026-11-30"), tu_edit("reason", "follow-up") };
+	char keep[33], other[33], note[33], visit[33];
+	chs_sync_report rep;
+	json_t *j;
+
+	two_clinics(keep, other, note);
+	/* the archive merges while clinic B's visit on OTHER is on its way */
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	add(C2, "encounter", v, 2, other, visit);
+	sync_ok(C2);
+	rep = sync_ok(ADMIN); /* the visit arrives on the tombstone: not the archive's */
+	ck_assert_uint_eq(rep.placed, 0);
+	ck_assert_uint_eq(rep.unplaced, 0);
+	ck_assert_str_eq(patient_of(ADMIN, visit, &j), other);
+	json_decref(j);
+	rep = sync_ok(C2); /* clinic B made it: clinic B places it */
+	ck_assert_uint_eq(rep.placed, 2);
+	sync_all();
+	all_equal();
+	ck_assert_str_eq(patient_of(ADMIN, visit, &j), keep);
+	json_decref(j);
+}
+END_TEST
+
 START_TEST(test_merge_sync__two_archivists_two_ways_converge_in_review)
 {
 	chs_edit n[] = { tu_edit("text", "Seen again") };
@@ -239,6 +308,93 @@ START_TEST(test_merge_sync__two_archivists_two_ways_converge_in_review)
 }
 END_TEST
 
+START_TEST(test_merge_sync__settled_two_ways_then_unmerged_keeps_keeps_own)
+{
+	chs_edit n[] = { tu_edit("text", "KEEP's own note") };
+	char keep[33], other[33], note[33], own[33];
+	chs_merge_result r;
+	json_t *j;
+
+	two_clinics(keep, other, note);
+	add(C1, "note", n, 1, keep, own);
+	sync_all();
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_msg(chs_patient_merge(st[A2], other, keep, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	sync_all();
+	/* settled: KEEP is the chart; then found wrong and undone */
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, &r) == 0, "%s",
+		      chs_error_last());
+	ck_assert_uint_eq(r.moved, 1); /* KEEP's own note, back home */
+	chs_merge_result_dispose(&r);
+	ck_assert_str_eq(patient_of(ADMIN, own, &j), keep);
+	json_decref(j);
+	ck_assert_msg(chs_patient_unmerge(st[ADMIN], keep, other, &r) == 0, "%s",
+		      chs_error_last());
+	ck_assert_uint_eq(r.moved, 1); /* OTHER's note only */
+	chs_merge_result_dispose(&r);
+	sync_all();
+	all_equal();
+	ck_assert_str_eq(patient_of(C1, own, &j), keep);
+	json_decref(j);
+	ck_assert_str_eq(patient_of(C1, note, &j), other);
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_merge_sync__other_merged_into_two_patients_is_settled_by_a_merge)
+{
+	chs_edit k2e[] = { tu_edit("name", "John A. Smith"), tu_edit("mrn", "X-9"),
+			   tu_edit("dob", "1970-01-01") };
+	char keep[33], other[33], note[33], k2[33], link2[33];
+	chs_merge_result r;
+	json_t *j;
+
+	two_clinics(keep, other, note);
+	add(C1, "patient", k2e, 3, NULL, k2);
+	sync_all();
+	/* one archivist merges OTHER into KEEP, another into K2 */
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, NULL) == 0, "%s",
+		      chs_error_last());
+	ck_assert_msg(chs_patient_merge(st[A2], k2, other, NULL, &r) == 0, "%s",
+		      chs_error_last());
+	memcpy(link2, r.link, 33);
+	chs_merge_result_dispose(&r);
+	sync_all();
+	all_equal();
+	j = tu_show(st[ADMIN], note);
+	ck_assert(json_is_true(json_object_get(j, "review")));
+	json_decref(j);
+
+	/* the archivist settles it: KEEP is the chart */
+	ck_assert_msg(chs_patient_merge(st[ADMIN], keep, other, NULL, &r) == 0, "%s",
+		      chs_error_last());
+	ck_assert_uint_eq(r.moved, 1);
+	chs_merge_result_dispose(&r);
+	sync_all();
+	all_equal();
+	j = tu_show(st[C2], note);
+	ck_assert(json_is_false(json_object_get(j, "review")));
+	ck_assert_str_eq(tu_field(j, "patient"), keep);
+	json_decref(j);
+	j = tu_show(st[C2], other);
+	ck_assert(json_is_false(json_object_get(j, "review")));
+	ck_assert_str_eq(tu_field(j, "merged_into"), keep);
+	json_decref(j);
+	j = tu_show(st[C2], link2);
+	ck_assert_str_eq(tu_field(j, "verdict"), "open");
+	json_decref(j);
+	/* and, found wrong, undone: the note goes back to OTHER */
+	ck_assert_msg(chs_patient_unmerge(st[A2], keep, other, &r) == 0, "%s",
+		      chs_error_last());
+	ck_assert_uint_eq(r.moved, 1);
+	chs_merge_result_dispose(&r);
+	ck_assert_str_eq(patient_of(A2, note, &j), other);
+	json_decref(j);
+}
+END_TEST
+
 START_TEST(test_merge_sync__two_archivists_the_same_way_agree)
 {
 	char keep[33], other[33], note[33], link[33];
@@ -281,8 +437,12 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_merge_sync__x1_merged_at_the_archive_and_unmerged);
 	tcase_add_test(tc, test_merge_sync__an_offline_visit_on_other_lands_on_keep);
+	tcase_add_test(tc, test_merge_sync__a_visit_placed_through_a_chain_comes_back_hop_by_hop);
+	tcase_add_test(tc, test_merge_sync__only_the_device_that_made_a_record_places_it);
 	tcase_add_test(tc, test_merge_sync__two_archivists_two_ways_converge_in_review);
 	tcase_add_test(tc, test_merge_sync__two_archivists_the_same_way_agree);
+	tcase_add_test(tc, test_merge_sync__settled_two_ways_then_unmerged_keeps_keeps_own);
+	tcase_add_test(tc, test_merge_sync__other_merged_into_two_patients_is_settled_by_a_merge);
 	suite_add_tcase(su, tc);
 	return su;
 }
