@@ -901,41 +901,6 @@ done:
 	return err;
 }
 
-int chs_patient_merge(chs_store *s, const char *keep, const char *other,
-		      const char *note, chs_merge_result *out)
-{
-	chs_merge_result mine, *r = out ? out : &mine;
-	chart k, o;
-	chs_writer w;
-	int err;
-
-	CHS_ASSERT_ARG(s && keep && other);
-
-	memset(r, 0, sizeof(*r));
-	memset(&k, 0, sizeof(k));
-	memset(&o, 0, sizeof(o));
-	/* the note is typed by a person: checked before the save begins */
-	if ((err = chs_identity__may_decide(s, "merge charts")) < 0 ||
-	    (note && (err = chs_text_check(note, strlen(note), CHS_TEXT_LINE, NOTE_MAX,
-					   "the note")) < 0) ||
-	    (err = chs_records__writer_begin(&w, s)) < 0)
-		goto done;
-	if ((err = chart_load(s, keep, &k)) < 0 || (err = chart_load(s, other, &o)) < 0 ||
-	    (err = merge_in(&w, &k, &o, note, r)) < 0) {
-		chs_records__writer_abort(&w);
-		goto done;
-	}
-	memcpy(r->keep, k.hex, 33);
-	memcpy(r->other, o.hex, 33);
-	err = chs_records__writer_commit(&w);
-done:
-	chart_dispose(&k);
-	chart_dispose(&o);
-	if (err < 0 || !out)
-		chs_merge_result_dispose(r);
-	return err;
-}
-
 /* ------------------------------------------------------------------ */
 /* Unmerge                                                              */
 
@@ -1041,8 +1006,25 @@ done:
 	return err;
 }
 
-int chs_patient_unmerge(chs_store *s, const char *keep, const char *other,
-			chs_merge_result *out)
+/* ------------------------------------------------------------------ */
+/* The save of an act                                                   */
+
+/* What a merge or an unmerge does inside its save; `note` NULL for an
+ * unmerge. */
+typedef int (*act_fn)(chs_writer *w, const chart *keep, const chart *other, const char *note,
+		      chs_merge_result *r);
+
+static int unmerge_act(chs_writer *w, const chart *keep, const chart *other, const char *note,
+		       chs_merge_result *r)
+{
+	(void)note;
+	return unmerge_in(w, keep, other, r);
+}
+
+/* One save: both charts read, the act, the commit; nothing on failure.
+ * `what` names the act for a refusal ("merge charts"). */
+static int decide(chs_store *s, const char *what, const char *keep, const char *other,
+		  const char *note, act_fn fn, chs_merge_result *out)
 {
 	chs_merge_result mine, *r = out ? out : &mine;
 	chart k, o;
@@ -1054,11 +1036,14 @@ int chs_patient_unmerge(chs_store *s, const char *keep, const char *other,
 	memset(r, 0, sizeof(*r));
 	memset(&k, 0, sizeof(k));
 	memset(&o, 0, sizeof(o));
-	if ((err = chs_identity__may_decide(s, "unmerge charts")) < 0 ||
+	/* the note is typed by a person: checked before the save begins */
+	if ((err = chs_identity__may_decide(s, what)) < 0 ||
+	    (note && (err = chs_text_check(note, strlen(note), CHS_TEXT_LINE, NOTE_MAX,
+					   "the note")) < 0) ||
 	    (err = chs_records__writer_begin(&w, s)) < 0)
 		goto done;
 	if ((err = chart_load(s, keep, &k)) < 0 || (err = chart_load(s, other, &o)) < 0 ||
-	    (err = unmerge_in(&w, &k, &o, r)) < 0) {
+	    (err = fn(&w, &k, &o, note, r)) < 0) {
 		chs_records__writer_abort(&w);
 		goto done;
 	}
@@ -1071,4 +1056,16 @@ done:
 	if (err < 0 || !out)
 		chs_merge_result_dispose(r);
 	return err;
+}
+
+int chs_patient_merge(chs_store *s, const char *keep, const char *other,
+		      const char *note, chs_merge_result *out)
+{
+	return decide(s, "merge charts", keep, other, note, merge_in, out);
+}
+
+int chs_patient_unmerge(chs_store *s, const char *keep, const char *other,
+			chs_merge_result *out)
+{
+	return decide(s, "unmerge charts", keep, other, NULL, unmerge_act, out);
 }
