@@ -217,36 +217,35 @@ static int new_change(chs_change **out, const unsigned char rec[16], const char 
 	return 0;
 }
 
-int chs_identity__move(chs_writer *w, const unsigned char rec[16], const char *type,
-		       const char *to)
+/* One field of record `rec` written in save `w`: `value` (text, or NULL
+ * to clear it) by a change of kind `op` (an update, or a resolve, whose
+ * parents are all the record's heads, writer.c, so it ends the review). */
+static int put_field(chs_writer *w, const unsigned char rec[16], const char *type, chs_op op,
+		     const char *name, const char *value)
 {
 	chs_change *c = NULL;
 	int err;
 
-	if ((err = new_change(&c, rec, type, CHS_OP_UPDATE)) < 0)
+	if ((err = new_change(&c, rec, type, op)) < 0)
 		return err;
-	if ((err = chs_change_set_string(c, CHS_FIELD_PATIENT, to)) < 0) {
+	err = value ? chs_change_set_string(c, name, value) : chs_change_set(c, name, NULL);
+	if (err < 0) {
 		chs_change_free(c);
 		return err;
 	}
 	return chs_records__writer_put(w, c);
 }
 
+int chs_identity__move(chs_writer *w, const unsigned char rec[16], const char *type,
+		       const char *to)
+{
+	return put_field(w, rec, type, CHS_OP_UPDATE, CHS_FIELD_PATIENT, to);
+}
+
 /* Set (or, `to` NULL, clear) a patient's merged_into. */
 static int set_into(chs_writer *w, const unsigned char patient[16], const char *to)
 {
-	chs_change *c = NULL;
-	int err;
-
-	if ((err = new_change(&c, patient, "patient", CHS_OP_UPDATE)) < 0)
-		return err;
-	err = to ? chs_change_set_string(c, CHS_FIELD_MERGED_INTO, to)
-		 : chs_change_set(c, CHS_FIELD_MERGED_INTO, NULL);
-	if (err < 0) {
-		chs_change_free(c);
-		return err;
-	}
-	return chs_records__writer_put(w, c);
+	return put_field(w, patient, "patient", CHS_OP_UPDATE, CHS_FIELD_MERGED_INTO, to);
 }
 
 /* `ids` as a canonical JSON array. */
@@ -690,21 +689,11 @@ static int candidate_is(json_t *st, const char *name, const char *hex)
 	return 0;
 }
 
-/* Settle field `name` of record `rec` to `value` (hex): a resolve, whose
- * parents are all the record's heads (writer.c), so it ends the review. */
+/* Settle field `name` of record `rec` to `value` (hex): a resolve. */
 static int resolve_to(chs_writer *w, const unsigned char rec[16], const char *type,
 		      const char *name, const char *value)
 {
-	chs_change *c = NULL;
-	int err;
-
-	if ((err = new_change(&c, rec, type, CHS_OP_RESOLVE)) < 0)
-		return err;
-	if ((err = chs_change_set_string(c, name, value)) < 0) {
-		chs_change_free(c);
-		return err;
-	}
-	return chs_records__writer_put(w, c);
+	return put_field(w, rec, type, CHS_OP_RESOLVE, name, value);
 }
 
 /* Whether the record of row `st` (id, type, state) has only its patient
