@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The FHIR export, validated: a store holding every record type is exported
-# by the chartsync command (all patients, and one), and both validators of
+# The FHIR export, validated: a store holding every record type, and a
+# merged chart, is exported by the chartsync command (all patients, one,
+# and one merged into another), and both validators of
 # tests/fhir/validate.js must accept the bundles. Then each validator must
 # reject a bundle broken in the way only it catches, so a validator that
 # validates nothing fails this test:
@@ -47,12 +48,25 @@ cs show "$pat" >/dev/null   # an access event, as chartsync writes one
 other=$(cs add patient name='Bob Stone' mrn=B-2 dob=1970-01-01)
 cs add encounter --patient "$other" date=2024-01-02 >/dev/null
 
+# Bob registered twice, his charts merged: the tombstone and the chart
+# kept link to each other, and a one-patient export of the merged id is
+# the kept chart
+dup=$(cs add patient name='Robert Stone' mrn=B-22 dob=1970-01-01)
+cs add encounter --patient "$dup" date=2024-02-03 >/dev/null
+cs patient merge "${other:0:8}" "${dup:0:8}" >/dev/null
+
 cs export fhir --all -o "$tmp/all.json"
 cs export fhir "${pat:0:8}" > "$tmp/one.json"
+cs export fhir "${dup:0:8}" > "$tmp/merged.json" 2>/dev/null
+for t in replaces replaced-by; do
+  grep -q "\"type\":\"$t\"" "$tmp/all.json" || { echo "no '$t' link in the bundle" >&2; exit 1; }
+done
+grep -q "\"id\":\"$other\"" "$tmp/merged.json" ||
+  { echo "the export of a merged patient is not the kept chart" >&2; exit 1; }
 for t in Patient Encounter Condition MedicationStatement AllergyIntolerance Procedure DocumentReference; do
   grep -q "\"resourceType\":\"$t\"" "$tmp/all.json" || { echo "no $t in the bundle" >&2; exit 1; }
 done
-validate "$tmp/all.json" "$tmp/one.json"
+validate "$tmp/all.json" "$tmp/one.json" "$tmp/merged.json"
 
 # each validator rejects what only it catches
 node -e '
