@@ -324,28 +324,6 @@ static void drop_history(void *h)
 	chs_history_free(h);
 }
 
-int chs_access_show(chs_record **out, chs_store *s, const char *id)
-{
-	void *r = NULL;
-	char hex[33];
-	int err;
-
-	CHS_ASSERT_ARG(out);
-	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(id);
-
-	*out = NULL;
-	if ((err = chs_store__refuse_service(s)) < 0)
-		return err;
-	/* a merged patient's chart is the one it was merged into: that is
-	 * what is shown, and what the event names */
-	if ((err = chs_record_follow(s, id, hex, NULL)) < 0)
-		return err;
-	err = audited_one(s, "show", hex, fetch_record, drop_record, &r);
-	*out = r;
-	return err;
-}
-
 int chs_access_show_exact(chs_record **out, chs_store *s, const char *id)
 {
 	void *r = NULL;
@@ -361,6 +339,25 @@ int chs_access_show_exact(chs_record **out, chs_store *s, const char *id)
 	err = audited_one(s, "show", id, fetch_record, drop_record, &r);
 	*out = r;
 	return err;
+}
+
+int chs_access_show(chs_record **out, chs_store *s, const char *id)
+{
+	char hex[33];
+	int err;
+
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+
+	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0)
+		return err;
+	/* a merged patient's chart is the one it was merged into: that is
+	 * what is shown, and what the event names */
+	if ((err = chs_record_follow(s, id, hex, NULL)) < 0)
+		return err;
+	return chs_access_show_exact(out, s, hex);
 }
 
 int chs_access_log(chs_history **out, chs_store *s, const char *id)

@@ -322,6 +322,7 @@ typedef struct rec_info {
 	int has_encounter;
 	int deleted;
 	int review;
+	char merged_into[33]; /* a merged patient's pointer; "" for any other */
 } rec_info;
 
 static int load_info(chs_store *s, const char *prefix, rec_info *ri)
@@ -334,7 +335,8 @@ static int load_info(chs_store *s, const char *prefix, rec_info *ri)
 		return err;
 	chs_util__parse_id(ri->id, ri->hex);
 	if ((err = chs_store__prepare(s, &st,
-		     "SELECT type, patient, deleted, review, encounter FROM records WHERE id = ?")) < 0)
+		     "SELECT type, patient, deleted, review, encounter, merged_into FROM records"
+		     " WHERE id = ?")) < 0)
 		return err;
 	if ((err = chs_store__bind_blob(s, st, 1, ri->id, 16)) < 0) {
 		chs_store__finish(s, st);
@@ -353,6 +355,8 @@ static int load_info(chs_store *s, const char *prefix, rec_info *ri)
 			memcpy(ri->encounter, sqlite3_column_blob(st, 4), 16);
 			ri->has_encounter = 1;
 		}
+		if (sqlite3_column_bytes(st, 5) == 16)
+			chs_hex(ri->merged_into, sqlite3_column_blob(st, 5), 16);
 	}
 	chs_store__finish(s, st);
 	return rc == SQLITE_ROW ? 0 : chs_store__sqlerr(s, rc, "reading a record");
@@ -412,8 +416,8 @@ static int add_links(chs_store *s, const chs_type_def *t, chs_change *c,
 		/* a patient merged into another: the record goes on the chart
 		 * that holds theirs now */
 		if ((err = check_link(s, patient, "patient", &p)) < 0 ||
-		    (err = chs_record_follow(s, p.hex, keep, NULL)) < 0 ||
-		    (strcmp(keep, p.hex) != 0 && (err = check_link(s, keep, "patient", &p)) < 0))
+		    (p.merged_into[0] && ((err = chs_record_follow(s, p.hex, keep, NULL)) < 0 ||
+					  (err = check_link(s, keep, "patient", &p)) < 0)))
 			return err;
 		if (encounter && (!e.has_patient || memcmp(e.patient, p.id, 16) != 0))
 			return chs_error_set(CHS_EINVALID,
@@ -570,7 +574,7 @@ static const chs_type_def *entry_type(const char *type)
 	}
 	if (t->flags & CHS_TYPE_VIA_COMMAND) {
 		chs_error_set(CHS_EINVALID, "%s records are made with 'chartsync %s'", t->name,
-			      strcmp(t->name, "confirmation") == 0 ? "confirm" : "patient merge");
+			      t->command);
 		return NULL;
 	}
 	if (t->flags & CHS_TYPE_APPEND_ONLY) {
@@ -653,10 +657,8 @@ static int check_editable(chs_store *s, const rec_info *ri, const chs_edit *edit
 		return chs_error_set(CHS_EDENIED, "record %s is an access event (%s):"
 				     " access events can never be changed or removed",
 				     ri->hex, ri->type);
-	if (strcmp(ri->type, CHS_PATIENT_LINK_TYPE) == 0)
-		return chs_error_set(CHS_EDENIED, "record %s is a verdict on two charts: change it"
-				     " with 'chartsync patient merge', 'unmerge' or 'distinct'",
-				     ri->hex);
+	if ((err = chs_schema_refuse_edit(ri->type, ri->hex)) < 0)
+		return err;
 	if (!ri->review)
 		return 0;
 	if ((err = chs_records__merge_record(s, ri->id, &m, &changes, &nc)) < 0)
@@ -933,31 +935,13 @@ static int check_no_dependants(chs_store *s, const rec_info *ri)
 /* A merged patient's record is the merge's pointer (client/identity):
  * removing it would cut the merge without undoing it, leaving lookups of
  * the chart unanswered and the merge impossible to unmerge. */
-static int check_not_merged(chs_store *s, const rec_info *ri)
+static int check_not_merged(const rec_info *ri)
 {
-	sqlite3_stmt *st = NULL;
-	char into[33] = "";
-	int err, rc;
-
-	if (strcmp(ri->type, "patient") != 0)
+	if (!ri->merged_into[0])
 		return 0;
-	if ((err = chs_store__prepare(s, &st, "SELECT merged_into FROM records WHERE id = ?"
-					      " AND merged_into IS NOT NULL")) < 0)
-		return err;
-	if ((err = chs_store__bind_blob(s, st, 1, ri->id, 16)) < 0)
-		goto done;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 16)
-		chs_hex(into, sqlite3_column_blob(st, 0), 16);
-	else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = chs_store__sqlerr(s, rc, "reading a patient");
-done:
-	chs_store__finish(s, st);
-	if (err == 0 && into[0])
-		err = chs_error_set(CHS_EDENIED, "patient %s was merged into patient %s: its record"
-				    " is the merge's pointer; to undo the merge, 'chartsync patient"
-				    " unmerge %s %s'", ri->hex, into, into, ri->hex);
-	return err;
+	return chs_error_set(CHS_EDENIED, "patient %s was merged into patient %s: its record"
+			     " is the merge's pointer; to undo the merge, 'chartsync patient"
+			     " unmerge %s %s'", ri->hex, ri->merged_into, ri->merged_into, ri->hex);
 }
 
 int chs_record_rm(chs_store *s, const char *id)
@@ -977,7 +961,7 @@ int chs_record_rm(chs_store *s, const char *id)
 		return err;
 	if ((err = load_info(s, id, &ri)) < 0 ||
 	    (err = check_editable(s, &ri, NULL, 0)) < 0 ||
-	    (err = check_not_merged(s, &ri)) < 0 ||
+	    (err = check_not_merged(&ri)) < 0 ||
 	    (err = check_no_dependants(s, &ri)) < 0 || (err = chs_change_new(&c)) < 0)
 		goto fail;
 	memcpy(c->record, ri.id, 16);

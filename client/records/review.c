@@ -170,14 +170,8 @@ int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
 				    " events can never be changed or removed", hex, m->type);
 		goto fail;
 	}
-	/* a verdict on two charts moves records with it: only its command
-	 * settles it, records and all */
-	if (m->type && strcmp(m->type, CHS_PATIENT_LINK_TYPE) == 0) {
-		err = chs_error_set(CHS_EDENIED, "record %s is a verdict on two charts: settle it"
-				    " with 'chartsync patient merge KEEP OTHER', 'chartsync patient"
-				    " unmerge KEEP OTHER' or 'chartsync patient distinct A B'", hex);
+	if ((err = chs_schema_refuse_edit(m->type, hex)) < 0)
 		goto fail;
-	}
 	if (!m->review) {
 		err = chs_error_set(CHS_EINVALID, "record %s is not under review", hex);
 		goto fail;

@@ -207,30 +207,30 @@ static const chs_field_def patient_merge_fields[] = {
  * it codes. A confirmation holds ids and a name, never the confirmed
  * record's content; its free-text note is kept on its companion. */
 static const chs_type_def types[] = {
-	{ "patient", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, patient_fields },
-	{ "encounter", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_NONE, 0, encounter_fields },
-	{ "note", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, 0, note_fields },
-	{ "problem", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, 0, problem_fields },
-	{ "medication", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, 0, medication_fields },
-	{ "allergy", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, 0, allergy_fields },
-	{ "procedure", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_REQUIRED, 0, procedure_fields },
-	{ "diagnosis", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_REQUIRED, 0, diagnosis_fields },
-	{ "attachment", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, CHS_TYPE_VIA_ATTACH, attachment_fields },
-	{ "audit", CHS_BILLING, CHS_LINK_OPTIONAL, CHS_LINK_NONE, CHS_TYPE_APPEND_ONLY, audit_fields },
+	{ "patient", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, patient_fields, NULL },
+	{ "encounter", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_NONE, 0, encounter_fields, NULL },
+	{ "note", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, 0, note_fields, NULL },
+	{ "problem", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, 0, problem_fields, NULL },
+	{ "medication", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, 0, medication_fields, NULL },
+	{ "allergy", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, 0, allergy_fields, NULL },
+	{ "procedure", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_REQUIRED, 0, procedure_fields, NULL },
+	{ "diagnosis", CHS_BILLING, CHS_LINK_REQUIRED, CHS_LINK_REQUIRED, 0, diagnosis_fields, NULL },
+	{ "attachment", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_OPTIONAL, CHS_TYPE_VIA_ATTACH, attachment_fields, NULL },
+	{ "audit", CHS_BILLING, CHS_LINK_OPTIONAL, CHS_LINK_NONE, CHS_TYPE_APPEND_ONLY, audit_fields, NULL },
 	{ "confirmation", CHS_BILLING, CHS_LINK_OPTIONAL, CHS_LINK_NONE,
-	  CHS_TYPE_APPEND_ONLY | CHS_TYPE_VIA_COMMAND, confirmation_fields },
-	{ "fee", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, fee_fields },
+	  CHS_TYPE_APPEND_ONLY | CHS_TYPE_VIA_COMMAND, confirmation_fields, "confirm" },
+	{ "fee", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, 0, fee_fields, NULL },
 	{ "visit_reason", CHS_CLINICAL, CHS_LINK_REQUIRED, CHS_LINK_REQUIRED, CHS_TYPE_COMPANION,
-	  visit_reason_fields },
+	  visit_reason_fields, NULL },
 	{ "confirmation_note", CHS_CLINICAL, CHS_LINK_OPTIONAL, CHS_LINK_NONE,
-	  CHS_TYPE_COMPANION | CHS_TYPE_APPEND_ONLY, confirmation_note_fields },
+	  CHS_TYPE_COMPANION | CHS_TYPE_APPEND_ONLY, confirmation_note_fields, NULL },
 	{ "archive_event", CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, CHS_TYPE_APPEND_ONLY,
-	  archive_event_fields },
+	  archive_event_fields, NULL },
 	{ CHS_PATIENT_LINK_TYPE, CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE, CHS_TYPE_VIA_COMMAND,
-	  patient_link_fields },
+	  patient_link_fields, "patient merge" },
 	{ CHS_PATIENT_MERGE_TYPE, CHS_BILLING, CHS_LINK_NONE, CHS_LINK_NONE,
-	  CHS_TYPE_VIA_COMMAND | CHS_TYPE_APPEND_ONLY, patient_merge_fields },
-	{ NULL, 0, 0, 0, 0, NULL }
+	  CHS_TYPE_VIA_COMMAND | CHS_TYPE_APPEND_ONLY, patient_merge_fields, "patient merge" },
+	{ NULL, 0, 0, 0, 0, NULL, NULL }
 };
 
 /* Billing types whose clinical fields a companion keeps. */
@@ -249,6 +249,16 @@ const chs_type_def *chs_schema_type(const char *name)
 		if (strcmp(t->name, name) == 0)
 			return t;
 	return NULL;
+}
+
+int chs_schema_refuse_edit(const char *type, const char *hex)
+{
+	const chs_type_def *t = chs_schema_type(type ? type : "");
+
+	if (!t || !(t->flags & CHS_TYPE_VIA_COMMAND))
+		return 0;
+	return chs_error_set(CHS_EDENIED, "record %s is a %s record: only 'chartsync %s' (and its"
+			     " undoing) changes or settles it", hex, t->name, t->command);
 }
 
 const chs_type_def *chs_schema_types(void)

@@ -66,6 +66,9 @@ typedef struct chs_type_def {
 	chs_link encounter;
 	int flags;
 	const chs_field_def *fields; /* ends with a NULL name */
+	/* CHS_TYPE_VIA_COMMAND: the command (after 'chartsync ') that makes,
+	 * changes and settles records of this type; no other does */
+	const char *command;
 } chs_type_def;
 
 /* The link fields every record may carry, holding record ids. */
@@ -82,6 +85,11 @@ typedef struct chs_type_def {
 #define CHS_PATIENT_MERGE_TYPE "patient_merge"
 
 const chs_type_def *chs_schema_type(const char *name);
+/* CHS_EDENIED, naming record `hex` and the command, when records of
+ * `type` are changed and settled only by their command
+ * (CHS_TYPE_VIA_COMMAND: a verdict on two charts moves records with it);
+ * 0 for any other type. */
+int chs_schema_refuse_edit(const char *type, const char *hex);
 const chs_type_def *chs_schema_types(void); /* ends with a NULL name */
 const chs_field_def *chs_schema_field(const chs_type_def *t, const char *name);
 /* chs_group_fn for chs_merge(). */
