@@ -303,6 +303,23 @@ typedef struct rec_row {
 	const char *why; /* NULL: it may move */
 } rec_row;
 
+/* Append the record of row `st` (its id in column 0) of `type` to
+ * `*out`; `*r` is the new row. */
+static int row_push(rec_row **out, size_t *n, size_t *cap, sqlite3_stmt *st, const char *type,
+		    rec_row **r)
+{
+	int err;
+
+	if ((err = CHS_ARRAY_GROW(*out, *cap, *n + 1)) < 0)
+		return err;
+	*r = &(*out)[(*n)++];
+	memset(*r, 0, sizeof(**r));
+	memcpy((*r)->id, sqlite3_column_blob(st, 0), 16);
+	chs_hex((*r)->hex, (*r)->id, 16);
+	snprintf((*r)->type, sizeof((*r)->type), "%s", type);
+	return 0;
+}
+
 static int append_only(const char *type)
 {
 	const chs_type_def *t = chs_schema_type(type);
@@ -332,13 +349,8 @@ static int records_on(chs_store *s, const unsigned char from[16], rec_row **out,
 
 		if (sqlite3_column_bytes(st, 0) != 16 || !type || append_only(type))
 			continue;
-		if ((err = CHS_ARRAY_GROW(*out, cap, *n + 1)) < 0)
+		if ((err = row_push(out, n, &cap, st, type, &r)) < 0)
 			goto done;
-		r = &(*out)[(*n)++];
-		memset(r, 0, sizeof(*r));
-		memcpy(r->id, sqlite3_column_blob(st, 0), 16);
-		chs_hex(r->hex, r->id, 16);
-		snprintf(r->type, sizeof(r->type), "%s", type);
 		if (sqlite3_column_int(st, 2))
 			r->why = chs_identity__unmovable(sqlite3_column_blob(st, 3),
 							 (size_t)sqlite3_column_bytes(st, 3));
@@ -747,13 +759,9 @@ static int split_on(chs_store *s, const char *on, const chart *other, rec_row **
 
 		if (!split_by_merges(st, other))
 			continue;
-		if ((err = CHS_ARRAY_GROW(*out, cap, *n + 1)) < 0)
+		if ((err = row_push(out, n, &cap, st, (const char *)sqlite3_column_text(st, 1),
+				    &r)) < 0)
 			goto done;
-		r = &(*out)[(*n)++];
-		memset(r, 0, sizeof(*r));
-		memcpy(r->id, sqlite3_column_blob(st, 0), 16);
-		chs_hex(r->hex, r->id, 16);
-		snprintf(r->type, sizeof(r->type), "%s", (const char *)sqlite3_column_text(st, 1));
 	}
 	if (rc != SQLITE_DONE)
 		err = chs_store__sqlerr(s, rc, "reading a chart's records");
