@@ -17,6 +17,7 @@
 #include "client/replicate/replicate.h"
 #include "client/json/json.h"
 #include "client/service/service.h"
+#include "client/desk/desk.h"
 #include "client/util/file.h"
 #include "client/text/text.h"
 

@@ -31,7 +31,8 @@ set(CHS_THIRD_PARTY_MARKERS
   ZSTD ZSTD_compress
   UTF8PROC utf8proc_map
   SYSTEMD sd_notify
-  GFSHARE gfshare_ctx_init_enc)
+  GFSHARE gfshare_ctx_init_enc
+  MICROHTTPD MHD_start_daemon)
 
 function(chs_publish view)
   file(RELATIVE_PATH dir ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})

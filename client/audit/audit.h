@@ -63,4 +63,21 @@ int chs_access_close(chs_store *s, chs_access *a);
 /* Drop an access without recording it (after a failure); accepts NULL. */
 void chs_access_free(chs_access *a);
 
+/* ---------------------------------------------------------------------
+ * A page a person keeps open (the archivists' desk)
+ *
+ * One access event for everything a page shows, written when the page is
+ * left: chs_access_begin() checks that the store takes a write now (so
+ * nothing is shown that could not be recorded) and starts the clock; each
+ * view below hands back what chs_access_show_exact(), chs_access_log() and
+ * chs_review_list() do and adds the records it shows to `a` (the first
+ * record's patient becomes the event's patient) instead of writing an
+ * event of its own; chs_access_close() writes the event with the time the
+ * page stayed open, chs_access_free() drops it after a failure. A service
+ * user is refused (CHS_EDENIED). */
+int chs_access_begin(chs_access **out, chs_store *s, const char *action);
+int chs_access_add_show(chs_access *a, chs_record **out, chs_store *s, const char *id);
+int chs_access_add_log(chs_access *a, chs_history **out, chs_store *s, const char *id);
+int chs_access_add_review(chs_access *a, chs_record_list **out, chs_store *s);
+
 #endif /* CHS_CLIENT_AUDIT_AUDIT_H */

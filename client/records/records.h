@@ -242,6 +242,31 @@ const chs_history_entry *chs_history_get(const chs_history *h, size_t i);
 /* Free the history; accepts NULL. */
 void chs_history_free(chs_history *h);
 
+/* Where a change came from: the signed batch that brought it to this
+ * store. For the desk's candidates: whose key signed them, and when they
+ * arrived beside when their author's clock says they were made. */
+typedef struct chs_change_origin {
+	char batch[65];      /* the batch's id, 64 hex */
+	char device[33];     /* the device that signed it */
+	char key[65];        /* the Ed25519 public key it names, 64 hex */
+	uint64_t dseq;       /* the batch's number in that device's chain */
+	int local;           /* 1: made in this store */
+	int64_t received;    /* when it reached this store (Unix seconds;
+			      * when it was saved, for a local one) */
+	int signature_ok;    /* 1: the change is in the batch's manifest and
+			      * the manifest's signature checks out against
+			      * `key`, checked again now */
+} chs_change_origin;
+
+/* The origin of change `change` (64 hex). CHS_ENOTFOUND when the store
+ * holds no such change. Reads ids, keys and times only: not an access. */
+int chs_change_origin_get(chs_store *s, const char *change, chs_change_origin *out);
+/* How far this store holds the chain of batches of `device` (32 hex):
+ * the number of its last batch here (0: none) and when that reached this
+ * store (Unix seconds; 0: none). For the desk's sync state. */
+int chs_store_device_last_batch(chs_store *s, const char *device, uint64_t *dseq,
+				int64_t *received);
+
 /* ---------------------------------------------------------------------
  * Review
  */

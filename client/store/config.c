@@ -172,6 +172,21 @@ static int check_backup_keep(const char *v)
 	return 0;
 }
 
+/* desk.idle: whole minutes, as the desk's sign-out after idleness is
+ * spoken of. */
+static int check_desk_idle(const char *v)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (!*v || *end || errno || n < 1 || n > 24 * 60)
+		return chs_error_set(CHS_EINVALID, "desk.idle takes a whole number of minutes"
+				     " from 1 to 1440");
+	return 0;
+}
+
 static char *five_minutes(void) { return chs_util__strdup("5m"); }
 static char *thirty_seconds(void) { return chs_util__strdup("30"); }
 static char *one_minute(void) { return chs_util__strdup("60"); }
@@ -180,6 +195,7 @@ static char *three_seconds(void) { return chs_util__strdup("3"); }
 static char *ten_minutes(void) { return chs_util__strdup("10m"); }
 static char *one_day(void) { return chs_util__strdup("24h"); }
 static char *fourteen(void) { return chs_util__strdup("14"); }
+static char *fifteen(void) { return chs_util__strdup("15"); }
 
 static const setting settings[] = {
 	{ { "remote.url",
@@ -221,6 +237,9 @@ static const setting settings[] = {
 	{ { "backup.keep",
 	    "the service keeps this many backups in backup.dir, removing older ones (default 14)" },
 	  fourteen, check_backup_keep },
+	{ { "desk.idle",
+	    "the desk signs a person out after this many minutes without a request (default 15)" },
+	  fifteen, check_desk_idle },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -192,7 +192,7 @@ START_TEST(test_cli__config)
 	run(&r, "config", "--list", "--json", NULL);
 	ck_status(r, 0);
 	ck_assert_str_eq(r.out, "{\"backup.dir\":\"\",\"backup.every\":\"24h\",\"backup.keep\":\"14\","
-			 "\"remote.url\":\"\",\"scan.folder\":\"\",\"scan.keep\":\"true\","
+			 "\"desk.idle\":\"15\",\"remote.url\":\"\",\"scan.folder\":\"\",\"scan.keep\":\"true\","
 			 "\"scan.rescan\":\"10m\",\"scan.settle\":\"3\",\"sync.after_write\":\"30\","
 			 "\"sync.interval\":\"5m\",\"sync.timeout\":\"60\",\"sync.window\":\"\","
 			 "\"terminal.name\":\"exam-2\"}\n");

@@ -1,0 +1,1 @@
+/* the desk's script: written by the desk's builders */

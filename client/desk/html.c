@@ -1,0 +1,4 @@
+/*
+ * client/desk/html.c - (being written)
+ */
+#include "desk_int.h"

@@ -1,0 +1,4 @@
+/*
+ * client/desk/session.c - (being written)
+ */
+#include "desk_int.h"
