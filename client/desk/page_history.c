@@ -644,9 +644,7 @@ static int render(desk_resp *rs, const desk_req *rq, const chs_record *r, const 
 	snprintf(title, sizeof(title), "History of %.32s %.12s", chs_record_type(r),
 		 chs_record_id(r));
 	desk_page_begin(rs, rq, title);
-	desk_put(rs, "<h1>");
-	desk_text(rs, title);
-	desk_printf(rs, "</h1>\n<p class=\"record-id\">Record <code>%s</code>, %zu change%s.</p>\n",
+	desk_printf(rs, "<p class=\"record-id\">Record <code>%s</code>, %zu change%s.</p>\n",
 		    chs_record_id(r), g->n, g->n == 1 ? "" : "s");
 	record_now(rs, r);
 	if ((err = history_graph(rs, g, confirmed)) < 0)
