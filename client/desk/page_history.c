@@ -366,6 +366,15 @@ static const char *site_of(const chs_device_roster *r, const char *device)
 	return "";
 }
 
+/* Text that may be missing ("" when not recorded): an em dash then. */
+static void text_or_dash(desk_resp *rs, const char *s)
+{
+	if (s && *s)
+		desk_text(rs, s);
+	else
+		desk_put(rs, "&#8212;");
+}
+
 /* 1 when `id` is one of the comma-separated ids of `list`. */
 static int in_list(const char *list, const char *id)
 {
@@ -430,7 +439,7 @@ static void field_change(desk_resp *rs, const graph *g, size_t i, const char *na
 	desk_text(rs, name);
 	desk_put(rs, "</span> ");
 	old_values(rs, g, seen, name);
-	desk_put(rs, " <span class=\"arrow\" aria-label=\"became\">&#8594;</span> ");
+	desk_put(rs, " <span class=\"arrow\">&#8594;</span> ");
 	if (value) {
 		desk_put(rs, "<span class=\"new\">");
 		desk_value(rs, value);
@@ -495,11 +504,12 @@ static void history_table(desk_resp *rs, const graph *g, const chs_device_roster
 			    e->change, e->change, e->change);
 		desk_time(rs, e->time);
 		desk_put(rs, "</td><td>");
-		desk_text(rs, e->user);
+		text_or_dash(rs, e->user);
 		desk_put(rs, "</td><td>");
-		desk_text(rs, e->terminal);
+		text_or_dash(rs, e->terminal);
 		desk_put(rs, "</td><td>");
-		desk_text(rs, site_of(roster, e->device));
+		/* "" when not on the roster this store holds (or none yet) */
+		text_or_dash(rs, site_of(roster, e->device));
 		desk_put(rs, "</td><td>");
 		change_op(rs, e, confirmed);
 		desk_put(rs, "</td><td>");

@@ -266,6 +266,7 @@ int desk_page_access(desk_req *rq, desk_resp *rs)
 		     "and every other site's it has synced, oldest first.</p>\n");
 	access_form(rs, rq);
 	if (err < 0) {
+		rs->status = 400;
 		desk_put(rs, "<p class=\"error\" role=\"alert\">");
 		desk_text(rs, chs_error_last());
 		desk_put(rs, "</p>\n");
