@@ -404,7 +404,7 @@ static void old_values(desk_resp *rs, const graph *g, const wset *s, const char 
 	size_t k, j;
 
 	if (!s || s->n == 0) {
-		desk_put(rs, "<span class=\"old none\">(not set)</span>");
+		desk_put(rs, "<span class=\"none\">(not set)</span>");
 		return;
 	}
 	for (k = 0; k < s->n; k++) {
@@ -421,7 +421,7 @@ static void old_values(desk_resp *rs, const graph *g, const wset *s, const char 
 		if (k)
 			desk_put(rs, " <span class=\"or\">or</span> ");
 		if (!v) {
-			desk_put(rs, "<span class=\"old none\">(cleared)</span>");
+			desk_put(rs, "<span class=\"old cleared\">(cleared)</span>");
 			continue;
 		}
 		desk_put(rs, "<span class=\"old\">");
@@ -445,7 +445,7 @@ static void field_change(desk_resp *rs, const graph *g, size_t i, const char *na
 		desk_value(rs, value);
 		desk_put(rs, "</span></li>");
 	} else {
-		desk_put(rs, "<span class=\"new none\">(cleared)</span></li>");
+		desk_put(rs, "<span class=\"new cleared\">(cleared)</span></li>");
 	}
 }
 
