@@ -117,6 +117,9 @@ header Set-Cookie | grep -q . && fail "no cookie for a service user"
 [ "$(req /signin -H 'Origin: http://attacker.example' -d user=maria -d passphrase=pw)" = 403 ] ||
   fail "a sign-in from another origin is refused"
 header Set-Cookie | grep -q . && fail "no cookie for a sign-in from another origin"
+[ "$(req /signin -H 'Sec-Fetch-Site: cross-site' -d user=maria -d passphrase=pw)" = 403 ] ||
+  fail "a sign-in another site's page sent is refused"
+header Set-Cookie | grep -q . && fail "no cookie for a cross-site sign-in"
 
 # sign-in
 [ "$(req /signin -d user=maria -d passphrase=pw)" = 303 ] || fail "sign-in: $(cat "$tmp/body")"
@@ -151,6 +154,8 @@ header Set-Cookie | grep -q . && fail "a refused sign-out clears no cookie"
   fail "a POST with a wrong csrf is 403"
 [ "$(req /signout "${jar[@]}" -d "csrf=$token")" = 403 ] ||
   fail "the cookie's token is not the csrf token"
+[ "$(req /leave "${jar[@]}" -H 'Sec-Fetch-Site: cross-site' -d "csrf=$csrf" -d view=00)" = 403 ] ||
+  fail "a POST another site's page sent is 403, with the token too"
 [ "$(req /no/such/page "${jar[@]}")" = 404 ] || fail "the session still works after the 403s"
 grep -q 'id="who"' "$tmp/body" || fail "still signed in after the 403s"
 
@@ -158,6 +163,15 @@ grep -q 'id="who"' "$tmp/body" || fail "still signed in after the 403s"
 head -c 70000 /dev/zero | tr '\0' a >"$tmp/big"
 [ "$(req /leave "${jar[@]}" -d "csrf=$csrf" --data-urlencode "view@$tmp/big")" = 413 ] ||
   fail "a field over 64 KiB is 413"
+
+# the desk's own form as a browser sends it under no-referrer (Origin:
+# null), and as multipart
+[ "$(req /leave "${jar[@]}" -H 'Origin: null' -H 'Sec-Fetch-Site: same-origin' -d "csrf=$csrf" -d view=00)" = 204 ] ||
+  fail "a same-origin POST with Origin null is taken"
+[ "$(req /leave "${jar[@]}" -H "Origin: http://127.0.0.1:$port" -F "csrf=$csrf" -F view=00)" = 204 ] ||
+  fail "a multipart form with the token is taken"
+[ "$(req /leave "${jar[@]}" -F "csrf=0$csrf" -F view=00)" = 403 ] ||
+  fail "a multipart form with a wrong token is 403"
 
 # /leave of a view never held: nothing to write
 [ "$(req /leave "${jar[@]}" -d "csrf=$csrf" -d view=00)" = 204 ] || fail "/leave is 204"
