@@ -107,6 +107,12 @@ header Location | grep -qx 'Location: /signin' || fail "/review goes to /signin:
 grep -q 'class="error" role="alert">The user name or the passphrase is wrong' "$tmp/body" ||
   fail "says the name or passphrase is wrong"
 header Set-Cookie | grep -q . && fail "no cookie after a wrong passphrase"
+# what was typed comes back escaped: HTML, control characters, bidi overrides
+evil=$(printf '"><script>alert(1)</script>\xe2\x80\xae\x1b[2J')
+[ "$(req /signin --data-urlencode "user=$evil" -d passphrase=pw)" = 403 ] || fail "a strange name is refused"
+grep -qF 'value="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\u{202e}\x1b[2J"' "$tmp/body" ||
+  fail "the name typed comes back escaped: $(grep -o 'value="[^>]*>' "$tmp/body")"
+grep -q '<script>alert' "$tmp/body" && fail "no script from the name typed"
 [ "$(req /signin -d user=nobody -d passphrase=pw)" = 403 ] || fail "an unknown user is refused"
 header Set-Cookie | grep -q . && fail "no cookie for an unknown user"
 [ "$(req /signin -d user=scanner -d passphrase=svcpw)" = 403 ] || fail "a service user is refused"
