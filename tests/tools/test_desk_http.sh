@@ -107,6 +107,12 @@ header Location | grep -qx 'Location: /signin' || fail "/review goes to /signin:
 grep -q 'class="error" role="alert">The user name or the passphrase is wrong' "$tmp/body" ||
   fail "says the name or passphrase is wrong"
 header Set-Cookie | grep -q . && fail "no cookie after a wrong passphrase"
+# what was typed comes back escaped: HTML, control characters, bidi overrides
+evil=$(printf '"><script>alert(1)</script>\xe2\x80\xae\x1b[2J')
+[ "$(req /signin --data-urlencode "user=$evil" -d passphrase=pw)" = 403 ] || fail "a strange name is refused"
+grep -qF 'value="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\u{202e}\x1b[2J"' "$tmp/body" ||
+  fail "the name typed comes back escaped: $(grep -o 'value="[^>]*>' "$tmp/body")"
+grep -q '<script>alert' "$tmp/body" && fail "no script from the name typed"
 [ "$(req /signin -d user=nobody -d passphrase=pw)" = 403 ] || fail "an unknown user is refused"
 header Set-Cookie | grep -q . && fail "no cookie for an unknown user"
 [ "$(req /signin -d user=scanner -d passphrase=svcpw)" = 403 ] || fail "a service user is refused"
@@ -117,6 +123,9 @@ header Set-Cookie | grep -q . && fail "no cookie for a service user"
 [ "$(req /signin -H 'Origin: http://attacker.example' -d user=maria -d passphrase=pw)" = 403 ] ||
   fail "a sign-in from another origin is refused"
 header Set-Cookie | grep -q . && fail "no cookie for a sign-in from another origin"
+[ "$(req /signin -H 'Sec-Fetch-Site: cross-site' -d user=maria -d passphrase=pw)" = 403 ] ||
+  fail "a sign-in another site's page sent is refused"
+header Set-Cookie | grep -q . && fail "no cookie for a cross-site sign-in"
 
 # sign-in
 [ "$(req /signin -d user=maria -d passphrase=pw)" = 303 ] || fail "sign-in: $(cat "$tmp/body")"
@@ -151,6 +160,8 @@ header Set-Cookie | grep -q . && fail "a refused sign-out clears no cookie"
   fail "a POST with a wrong csrf is 403"
 [ "$(req /signout "${jar[@]}" -d "csrf=$token")" = 403 ] ||
   fail "the cookie's token is not the csrf token"
+[ "$(req /leave "${jar[@]}" -H 'Sec-Fetch-Site: cross-site' -d "csrf=$csrf" -d view=00)" = 403 ] ||
+  fail "a POST another site's page sent is 403, with the token too"
 [ "$(req /no/such/page "${jar[@]}")" = 404 ] || fail "the session still works after the 403s"
 grep -q 'id="who"' "$tmp/body" || fail "still signed in after the 403s"
 
@@ -158,6 +169,15 @@ grep -q 'id="who"' "$tmp/body" || fail "still signed in after the 403s"
 head -c 70000 /dev/zero | tr '\0' a >"$tmp/big"
 [ "$(req /leave "${jar[@]}" -d "csrf=$csrf" --data-urlencode "view@$tmp/big")" = 413 ] ||
   fail "a field over 64 KiB is 413"
+
+# the desk's own form as a browser sends it under no-referrer (Origin:
+# null), and as multipart
+[ "$(req /leave "${jar[@]}" -H 'Origin: null' -H 'Sec-Fetch-Site: same-origin' -d "csrf=$csrf" -d view=00)" = 204 ] ||
+  fail "a same-origin POST with Origin null is taken"
+[ "$(req /leave "${jar[@]}" -H "Origin: http://127.0.0.1:$port" -F "csrf=$csrf" -F view=00)" = 204 ] ||
+  fail "a multipart form with the token is taken"
+[ "$(req /leave "${jar[@]}" -F "csrf=0$csrf" -F view=00)" = 403 ] ||
+  fail "a multipart form with a wrong token is 403"
 
 # /leave of a view never held: nothing to write
 [ "$(req /leave "${jar[@]}" -d "csrf=$csrf" -d view=00)" = 204 ] || fail "/leave is 204"
@@ -178,7 +198,9 @@ set -e
 desk_pid=
 [ "$rc" = 0 ] || fail "SIGTERM stops the desk with 0, not $rc: $(cat "$tmp/desk.err")"
 
-# an address that cannot be bound (taken by a desk already there): 2
+# an address that cannot be bound (taken by a desk already there): 2;
+# that desk signs a person out after desk.idle minutes without use
+cs config desk.idle 1
 "$chartsync" desk --listen 127.0.0.1:0 >"$tmp/desk.out" 2>"$tmp/desk.err" &
 desk_pid=$!
 for _ in $(seq 100); do
@@ -188,6 +210,19 @@ done
 taken=$(grep -o '127\.0\.0\.1:[0-9]*' "$tmp/desk.out")
 [ "$(status cs desk --listen "$taken")" = 2 ] || fail "a taken port is exit 2"
 grep -q "cannot listen on '$taken'" "$tmp/err" || fail "says the port is taken: $(cat "$tmp/err")"
+url="http://$taken/"
+[ "$(req /signin -d user=maria -d passphrase=pw)" = 303 ] || fail "sign-in on the second desk"
+token=$(header Set-Cookie | sed -E 's/^Set-Cookie: chartsync_desk=([0-9a-f]+);.*/\1/')
+jar=(-H "Cookie: chartsync_desk=$token")
+[ "$(req /no/such/page "${jar[@]}")" = 404 ] && grep -q 'id="who"' "$tmp/body" ||
+  fail "signed in on the second desk"
+sleep 61
+code=$(req /review "${jar[@]}")
+[ "$code" = 303 ] || fail "after desk.idle the session is over: $code $(cat "$tmp/head" "$tmp/desk.err")"
+header Location | grep -qx 'Location: /signin?expired=1' || fail "sent to /signin?expired=1: $(header Location)"
+[ "$(req "/signin?expired=1" "${jar[@]}")" = 200 ] || fail "/signin?expired=1"
+grep -q 'You were signed out after 1 minute without use' "$tmp/body" ||
+  fail "the sign-in page says why: $(cat "$tmp/body")"
 kill -INT "$desk_pid"
 set +e
 wait "$desk_pid"
