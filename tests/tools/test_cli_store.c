@@ -357,8 +357,11 @@ END_TEST
  * technician can act on. systemd's credential opens the store too. */
 START_TEST(test_cli_store__a_service_user_has_status_and_scans_never_charts)
 {
-	char *file = tu_path(dir, "../svc-pass"), *creds = tu_path(dir, "../creds");
-	char *cred, *scan = tu_path(dir, "../A-1000_p1.pdf"), pat[33];
+	/* beside the store, in a folder of this run's own: a fixed name
+	 * under /tmp would meet another run's leftovers */
+	char *side = tu_tempdir();
+	char *file = tu_path(side, "svc-pass"), *creds = tu_path(side, "creds");
+	char *cred, *scan = tu_path(side, "A-1000_p1.pdf"), pat[33];
 	unsigned char *pass;
 	size_t n = 0;
 	result r;
@@ -409,6 +412,8 @@ START_TEST(test_cli_store__a_service_user_has_status_and_scans_never_charts)
 	rmdir(creds);
 	unlink(scan);
 	unlink(file);
+	tu_rmtree(side);
+	free(side);
 	free(pass);
 	free(cred);
 	free(creds);
