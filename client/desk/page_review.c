@@ -776,12 +776,12 @@ static void put_conflict(desk_resp *rs, const conflict_ctx *x, size_t i, size_t 
 	be = x->L ? base_entry(x->L, c, nc < 64 ? nc : 64, field, &bv) : NULL;
 	desk_put(rs, "<section class=\"conflict\" tabindex=\"0\" data-field=\"");
 	desk_text(rs, field);
-	desk_printf(rs, "\" aria-labelledby=\"conflict-%zu\">\n<h3 id=\"conflict-%zu\">", n, n);
+	desk_printf(rs, "\" aria-labelledby=\"conflict-%zu\">\n<h2 id=\"conflict-%zu\">", n, n);
 	if (removal)
 		desk_put(rs, "Removed at one site, edited at another");
 	else
 		desk_text(rs, field);
-	desk_put(rs, "</h3>\n");
+	desk_put(rs, "</h2>\n");
 	put_base(rs, be, bv, removal);
 	desk_put(rs, "<div class=\"candidates\">\n");
 	for (k = 0; k < nc && k < 64; k++)
@@ -895,6 +895,7 @@ static void put_resolve_form(desk_resp *rs, const desk_req *rq, const conflict_c
 static void put_context(desk_resp *rs, const chs_record *r)
 {
 	size_t i, n = chs_record_field_count(r);
+	char link[33];
 
 	desk_put(rs, "<h2 id=\"context-title\">The rest of the record</h2>\n"
 		     "<table id=\"context\" aria-labelledby=\"context-title\">\n"
@@ -910,7 +911,10 @@ static void put_context(desk_resp *rs, const chs_record *r)
 		desk_put(rs, "<tr><th scope=\"row\">");
 		desk_text(rs, chs_record_field_name(r, i));
 		desk_put(rs, "</th><td>");
-		desk_value(rs, chs_record_field_value(r, i));
+		if (json_id(chs_record_field_value(r, i), link))
+			put_record_link(rs, link);
+		else
+			desk_value(rs, chs_record_field_value(r, i));
 		desk_put(rs, "</td></tr>\n");
 	}
 	desk_put(rs, "</table>\n");
@@ -1128,7 +1132,6 @@ int desk_page_review_queue(desk_req *rq, desk_resp *rs)
 	if ((err = desk_session_keep_view(rq->session, a, rs->view)) < 0)
 		goto cleanup;
 	desk_page_begin(rs, rq, "Review queue");
-	desk_put(rs, "<h1>Records under review</h1>\n");
 	put_filter(rs, patient, type, site, q.ro);
 	desk_printf(rs, "<p>%zu of %zu records under review%s.</p>\n", q.n,
 		    chs_record_list_count(q.l),
@@ -1191,7 +1194,6 @@ int desk_page_review_record(desk_req *rq, desk_resp *rs)
 	    (err = shown_keep(&w, rq, rs)) < 0)
 		goto cleanup;
 	desk_page_begin(rs, rq, "Review a record");
-	desk_put(rs, "<h1>Review</h1>\n");
 	put_record_head(rs, w.r);
 	if (!chs_record_under_review(w.r))
 		desk_put(rs, "<p class=\"settled\">This record is not under review (it may have been"
@@ -1324,7 +1326,7 @@ static int preview_render(desk_resp *rs, const desk_req *rq, const shown *w, con
 	if ((err = heads_join(w->r, &heads)) < 0)
 		return err;
 	desk_page_begin(rs, rq, "The change to sign");
-	desk_put(rs, "<h1>The change to sign</h1>\n<section id=\"change-preview\""
+	desk_put(rs, "<section id=\"change-preview\""
 		     " aria-labelledby=\"preview-title\">\n<h2 id=\"preview-title\">What will be"
 		     " signed, as you</h2>\n");
 	put_effect(rs, w->r, p);
@@ -1381,8 +1383,8 @@ cleanup:
 static void put_changed_meanwhile(desk_resp *rs, const desk_req *rq, const chs_record *r)
 {
 	rs->status = 409;
-	desk_page_begin(rs, rq, "Changed meanwhile");
-	desk_printf(rs, "<h1>Nothing was signed</h1>\n<section id=\"changed-meanwhile\">\n"
+	desk_page_begin(rs, rq, "Nothing was signed: the record changed");
+	desk_printf(rs, "<section id=\"changed-meanwhile\">\n"
 		    "<p class=\"error\" role=\"alert\">The record changed after the preview (someone"
 		    " else may have settled or edited it, or a sync brought new changes): nothing"
 		    " was signed.</p>\n<p><a href=\"/review/%s\">Open the record again</a> to see"
@@ -1394,8 +1396,8 @@ static void put_refused(desk_resp *rs, const desk_req *rq, int status, const cha
 			const char *msg)
 {
 	rs->status = status;
-	desk_page_begin(rs, rq, "Not signed");
-	desk_put(rs, "<h1>Nothing was signed</h1>\n<p class=\"error\" role=\"alert\">");
+	desk_page_begin(rs, rq, "Nothing was signed");
+	desk_put(rs, "<p class=\"error\" role=\"alert\">");
 	desk_text(rs, msg);
 	desk_printf(rs, "</p>\n<p><a href=\"/review/%s\">Back to the record</a></p>\n", id);
 	desk_page_end(rs, rq);
@@ -1434,7 +1436,7 @@ static void put_resolved(desk_resp *rs, const desk_req *rq, const chs_record *be
 
 	next_in_queue(rq->session->store, chs_record_id(after), next);
 	desk_page_begin(rs, rq, "Signed");
-	desk_put(rs, "<h1>Signed</h1>\n<section id=\"resolved\" aria-labelledby=\"resolved-title\">\n"
+	desk_put(rs, "<section id=\"resolved\" aria-labelledby=\"resolved-title\">\n"
 		     "<h2 id=\"resolved-title\">The change signed</h2>\n");
 	put_effect(rs, before, p);
 	if (chs_record_under_review(after)) {
