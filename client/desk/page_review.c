@@ -1496,9 +1496,18 @@ int desk_page_review_resolve(desk_req *rq, desk_resp *rs)
 			put_changed_meanwhile(rs, rq, w.r);
 		goto cleanup;
 	}
+	/* the heads are checked again inside the write: a sync or another
+	 * process may add a change between this look and the write */
 	if ((err = plan_read(rq, w.r, &p)) == 0)
-		err = chs_review_resolve(rq->session->store, chs_record_id(w.r), p.e, p.ne,
-					 p.take ? p.take->change : NULL);
+		err = chs_review_resolve_at(rq->session->store, chs_record_id(w.r),
+					    desk_form(rq, "heads"), p.e, p.ne,
+					    p.take ? p.take->change : NULL);
+	if (err == CHS_EEXISTS) {
+		chs_error_clear();
+		if ((err = shown_keep(&w, rq, rs)) == 0)
+			put_changed_meanwhile(rs, rq, w.r);
+		goto cleanup;
+	}
 	if (err == CHS_EINVALID || err == CHS_EDENIED) {
 		/* refused: nothing written, nothing of the record shown */
 		char msg[512];
