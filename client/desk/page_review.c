@@ -102,16 +102,22 @@ static int64_t iso_seconds(const char *iso)
  * chs_text_check() comes here: newline and tab are its only controls. */
 static void put_attr_exact(desk_resp *rs, const char *s)
 {
-	for (; *s; s++) {
-		switch (*s) {
+	while (*s) {
+		size_t n = strcspn(s, "&<>\"'\n\t");
+
+		if (n > 0) {
+			desk_printf(rs, "%.*s", (int)n, s);
+			s += n;
+			continue;
+		}
+		switch (*s++) {
 		case '&': desk_put(rs, "&amp;"); break;
 		case '<': desk_put(rs, "&lt;"); break;
 		case '>': desk_put(rs, "&gt;"); break;
 		case '"': desk_put(rs, "&quot;"); break;
 		case '\'': desk_put(rs, "&#39;"); break;
 		case '\n': desk_put(rs, "&#10;"); break;
-		case '\t': desk_put(rs, "&#9;"); break;
-		default: desk_printf(rs, "%c", *s);
+		default: desk_put(rs, "&#9;"); break;
 		}
 	}
 }
