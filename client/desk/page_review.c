@@ -1183,6 +1183,10 @@ static int conflicts_render(desk_resp *rs, const desk_req *rq, const shown *w, c
 	}
 	x.L = &L;
 	x.can_take = settle_here(rs, w->r);
+	if (x.can_take)
+		desk_put(rs, "<p class=\"keys\">Keys: <kbd>j</kbd> / <kbd>k</kbd> the next / previous"
+			     " conflict; <kbd>&#8592;</kbd> / <kbd>&#8594;</kbd> take its left / right"
+			     " candidate (then check the change before it is signed).</p>\n");
 	put_resolve_form(rs, rq, &x, p);
 	lineage_dispose(&L);
 	return 0;
