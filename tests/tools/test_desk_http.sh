@@ -198,7 +198,9 @@ set -e
 desk_pid=
 [ "$rc" = 0 ] || fail "SIGTERM stops the desk with 0, not $rc: $(cat "$tmp/desk.err")"
 
-# an address that cannot be bound (taken by a desk already there): 2
+# an address that cannot be bound (taken by a desk already there): 2;
+# that desk signs a person out after desk.idle minutes without use
+cs config desk.idle 1
 "$chartsync" desk --listen 127.0.0.1:0 >"$tmp/desk.out" 2>"$tmp/desk.err" &
 desk_pid=$!
 for _ in $(seq 100); do
@@ -208,6 +210,19 @@ done
 taken=$(grep -o '127\.0\.0\.1:[0-9]*' "$tmp/desk.out")
 [ "$(status cs desk --listen "$taken")" = 2 ] || fail "a taken port is exit 2"
 grep -q "cannot listen on '$taken'" "$tmp/err" || fail "says the port is taken: $(cat "$tmp/err")"
+url="http://$taken/"
+[ "$(req /signin -d user=maria -d passphrase=pw)" = 303 ] || fail "sign-in on the second desk"
+token=$(header Set-Cookie | sed -E 's/^Set-Cookie: chartsync_desk=([0-9a-f]+);.*/\1/')
+jar=(-H "Cookie: chartsync_desk=$token")
+[ "$(req /no/such/page "${jar[@]}")" = 404 ] && grep -q 'id="who"' "$tmp/body" ||
+  fail "signed in on the second desk"
+sleep 61
+code=$(req /review "${jar[@]}")
+[ "$code" = 303 ] || fail "after desk.idle the session is over: $code $(cat "$tmp/head" "$tmp/desk.err")"
+header Location | grep -qx 'Location: /signin?expired=1' || fail "sent to /signin?expired=1: $(header Location)"
+[ "$(req "/signin?expired=1" "${jar[@]}")" = 200 ] || fail "/signin?expired=1"
+grep -q 'You were signed out after 1 minute without use' "$tmp/body" ||
+  fail "the sign-in page says why: $(cat "$tmp/body")"
 kill -INT "$desk_pid"
 set +e
 wait "$desk_pid"
