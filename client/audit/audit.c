@@ -453,3 +453,115 @@ int chs_access_cat(chs_store *s, const char *id, int fd)
 	}
 	return chs_access_close(s, a);
 }
+
+/* ------------------------------------------------------------------ */
+/* A page a person keeps open                                          */
+
+int chs_access_begin(chs_access **out, chs_store *s, const char *action)
+{
+	int err;
+
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(action);
+
+	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0 || (err = chs_audit__probe(s)) < 0)
+		return err;
+	return chs_audit__access_begin(out, action);
+}
+
+/* Add record `hex` to `a`; the first record's patient is the event's. */
+static int add_shown(chs_store *s, chs_access *a, const char *hex)
+{
+	unsigned char rec[16], pat[16];
+	int err, first = a->n == 0;
+	size_t i;
+
+	if (chs_util__parse_id(rec, hex) < 0)
+		return chs_error_set(CHS_EINVALID, "'%.40s' is not a record id", hex);
+	/* a page may show a record twice (its fields, then its history) */
+	for (i = 0; i < a->n; i++)
+		if (memcmp(a->ids[i], rec, 16) == 0)
+			return 0;
+	if ((err = chs_audit__access_add(a, rec)) < 0 || !first)
+		return err;
+	if ((err = record_patient(s, rec, pat)) < 0)
+		return err;
+	if (err == 1)
+		chs_audit__access_patient(a, pat);
+	return 0;
+}
+
+int chs_access_add_show(chs_access *a, chs_record **out, chs_store *s, const char *id)
+{
+	chs_record *r = NULL;
+	int err;
+
+	CHS_ASSERT_ARG(a);
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+
+	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0 ||
+	    (err = chs_record_lookup(&r, s, id)) < 0)
+		return err;
+	if ((err = add_shown(s, a, chs_record_id(r))) < 0) {
+		chs_record_free(r);
+		return err;
+	}
+	*out = r;
+	return 0;
+}
+
+int chs_access_add_log(chs_access *a, chs_history **out, chs_store *s, const char *id)
+{
+	chs_history *h = NULL;
+	char hex[33];
+	int err;
+
+	CHS_ASSERT_ARG(a);
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+
+	*out = NULL;
+	if ((err = chs_store__refuse_service(s)) < 0 ||
+	    (err = chs_record_resolve(s, id, hex)) < 0 ||
+	    (err = chs_record_history(&h, s, hex)) < 0)
+		return err;
+	if ((err = add_shown(s, a, hex)) < 0) {
+		chs_history_free(h);
+		return err;
+	}
+	*out = h;
+	return 0;
+}
+
+int chs_access_add_review(chs_access *a, chs_record_list **out, chs_store *s)
+{
+	chs_record_list *l = NULL;
+	size_t i;
+	int err;
+
+	CHS_ASSERT_ARG(a);
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+
+	*out = NULL;
+	if ((err = chs_review_list(&l, s)) < 0)
+		return err;
+	for (i = 0; i < chs_record_list_count(l) && err == 0; i++) {
+		unsigned char rec[16];
+
+		if (chs_util__parse_id(rec, chs_record_id(chs_record_list_get(l, i))) == 0)
+			err = chs_audit__access_add(a, rec);
+	}
+	if (err < 0) {
+		chs_record_list_free(l);
+		return err;
+	}
+	*out = l;
+	return 0;
+}

@@ -591,6 +591,59 @@ START_TEST(test_audit__a_forged_edit_by_sync_is_refused_reported_and_the_rest_go
 }
 END_TEST
 
+/* The desk's pages: one event for everything a page showed, written when
+ * the page is left, with the time it stayed open; nothing before. */
+START_TEST(test_audit__a_page_held_open_is_one_event_written_when_it_is_left)
+{
+	chs_record_list *l = NULL;
+	chs_access *a = NULL;
+	chs_history *h = NULL;
+	chs_record *r = NULL;
+	struct timespec nap = { 0, 30 * 1000000 };
+	json_t *j, *ev;
+
+	ck_assert_int_eq(chs_access_begin(&a, s, "desk review"), 0);
+	ck_assert_int_eq(chs_access_add_review(a, &l, s), 0);
+	ck_assert_uint_eq(chs_record_list_count(l), 0);
+	ck_assert_int_eq(chs_access_add_show(a, &r, s, note), 0);
+	ck_assert_str_eq(chs_record_id(r), note);
+	ck_assert_int_eq(chs_access_add_log(a, &h, s, note), 0);
+	ck_assert_uint_eq(chs_history_count(h), 1);
+	ck_assert_int_eq(chs_access_add_show(a, &r, s, pat) == 0 && r != NULL, 1);
+	ck_assert_int_eq(chs_access_add_show(a, &r, s, "ffffffff"), CHS_ENOTFOUND);
+	ck_assert_ptr_null(r);
+	/* shown, but not left yet: nothing written */
+	j = report(s, NULL);
+	ck_assert_uint_eq(json_array_size(j), 0);
+	json_decref(j);
+	nanosleep(&nap, NULL);
+	ck_assert_int_eq(chs_access_close(s, a), 0);
+	j = report(s, NULL);
+	ck_assert_uint_eq(json_array_size(j), 1);
+	ev = json_array_get(j, 0);
+	/* the note first, its patient the event's; the note once though
+	 * shown twice, the patient after it */
+	check_event(ev, "desk review", "maria", note);
+	ck_assert_uint_eq(json_array_size(json_object_get(ev, "records")), 2);
+	ck_assert(has_record(ev, pat));
+	ck_assert_int_ge(json_integer_value(json_object_get(ev, "duration_ms")), 30);
+	json_decref(j);
+	chs_record_list_free(l);
+	chs_history_free(h);
+}
+END_TEST
+
+START_TEST(test_audit__a_service_user_cannot_hold_a_page_open)
+{
+	chs_access *a = NULL;
+
+	ck_assert_int_eq(chs_store_user_add_service(s, "scanner", "scan pw", 7), 0);
+	open_as("scanner", "scan pw");
+	ck_assert_int_eq(chs_access_begin(&a, s, "desk review"), CHS_EDENIED);
+	ck_assert_ptr_null(a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("client_audit");
@@ -603,6 +656,8 @@ int main(void)
 	tcase_add_test(local, test_audit__forged_delete_or_recreate_of_an_event_is_refused);
 	tcase_add_test(local, test_audit__forged_edit_of_an_archive_event_is_refused);
 	tcase_add_test(local, test_audit__report_filters_by_patient_user_terminal_and_dates);
+	tcase_add_test(local, test_audit__a_page_held_open_is_one_event_written_when_it_is_left);
+	tcase_add_test(local, test_audit__a_service_user_cannot_hold_a_page_open);
 	suite_add_tcase(su, local);
 	tcase_add_checked_fixture(org, org_setup, org_teardown);
 	tcase_set_timeout(org, 300);
