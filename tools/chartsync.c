@@ -47,6 +47,7 @@ static const cli_command commands[] = {
 	{ "restore", cmd_restore, "make a new store folder from a backup" },
 	{ "sync", cmd_sync, "exchange changes with the archive" },
 	{ "daemon", cmd_daemon, "run the service: syncs by itself, takes in scans" },
+	{ "desk", cmd_desk, "the archivists' desk: review and history in a browser" },
 	{ "remote", cmd_remote, "show or set the archive this store syncs with" },
 	{ "device", cmd_device, "this store's enrollment; the admin's roster of devices" },
 	{ "org", cmd_org, "create the organisation; its recovery kit, and recovery" },

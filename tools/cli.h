@@ -214,6 +214,7 @@ int cmd_org_recover(cli_ctx *ctx, int argc, char **argv);
 /* An archive's URL, a local folder made absolute (cmd_sync.c); malloc'ed. */
 char *cli_absolute_url(const char *url);
 int cmd_daemon(cli_ctx *ctx, int argc, char **argv);
+int cmd_desk(cli_ctx *ctx, int argc, char **argv);
 /* The service serving the store (cmd_daemon.c): its `status` answer (a
  * jansson object; {"error": ...} when it does not answer; NULL when none
  * runs), printed as `status` shows it; and a sync asked of it (0 with the

@@ -35,6 +35,8 @@
 /* A form's largest field, and the most fields a form may have. */
 #define DESK_FORM_VALUE_MAX (64 * 1024)
 #define DESK_FORM_FIELDS_MAX 256
+/* Sessions that ran out whose cookie the desk still recognises. */
+#define DESK_GONE_MAX 16
 
 /* ------------------------------------------------------------------ */
 /* Sessions (session.c)                                                 */
@@ -63,6 +65,13 @@ struct chs_desk {
 	char host_alt[96];       /* and the other loopback name, "localhost:PORT" */
 	void *mhd;               /* struct MHD_Daemon, server.c's */
 	desk_session *sessions;
+	/* sessions that ran out lately: the next request with their cookie
+	 * is sent to /signin?expired=1, which says after how long */
+	struct {
+		char token[DESK_TOKEN_HEX];
+		int minutes;
+	} gone[DESK_GONE_MAX];
+	size_t gone_next;
 };
 
 /* Monotonic milliseconds. */
@@ -78,6 +87,9 @@ int desk_session_sign_in(chs_desk *d, const char *user, const char *pass, size_t
  * its idle clock restarted; NULL when none (or it has just expired: it
  * is ended then). */
 desk_session *desk_session_find(chs_desk *d, const char *token);
+/* The idle minutes after which the session `token` named ran out
+ * lately; 0 when it did not. */
+int desk_session_gone(chs_desk *d, const char *token);
 /* End a session: close every view it holds (their events written),
  * close its store, unlink and free it. */
 void desk_session_end(chs_desk *d, desk_session *ss);
@@ -101,7 +113,12 @@ typedef struct desk_kv {
 
 typedef struct desk_req {
 	chs_desk *desk;
-	desk_session *session; /* NULL when nobody is signed in */
+	desk_session *session; /* NULL when nobody is signed in; the sign-in
+				* page sets it (the server then sends the
+				* cookie) and sign-out clears it (the
+				* cookie is cleared) */
+	int gone_minutes;      /* the cookie named a session that ran out
+				* after this many idle minutes; else 0 */
 	int post;              /* 1: POST (its CSRF token already checked) */
 	const char *path;      /* "/review/0a1b...", no query */
 	desk_kv *query;        /* the query string's arguments, decoded */
