@@ -8,8 +8,8 @@
 //   - a wrong passphrase is refused; the right one signs in
 //   - the review queue lists the patient; its page shows both candidates
 //     side by side (who, terminal, site) and the value both started from
-//   - taking one side by clicking shows the change to be signed, then
-//     signs it
+//   - j / ArrowLeft preview the left side of another conflict; taking one
+//     side by clicking shows the change to be signed, then signs it
 //   - the record's history draws one graph node per change row
 //   - a POST without the CSRF token (403) and a foreign Host (421) are
 //     refused; a session idle past desk.idle lands on /signin?expired=1
@@ -26,7 +26,8 @@
 // DESK_USER, DESK_PASS, DESK_RECORD (the patient's full id), DESK_FIELD
 // (phone), DESK_BASE, DESK_TAKE and DESK_OTHER (the value both started
 // from, the one to take, the other), DESK_TAKE_WHO/_TERMINAL/_SITE and
-// DESK_OTHER_WHO/_TERMINAL/_SITE, DESK_IDLE_S (desk.idle in seconds).
+// DESK_OTHER_WHO/_TERMINAL/_SITE, DESK_KEY_FIELD (a second field under
+// review, for the keyboard), DESK_IDLE_S (desk.idle in seconds).
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -244,6 +245,31 @@ async function run(ctx, page, lastRequest) {
           'no table#context');
   })) return;
   if (!takeId) return fail('taking a side', 'no candidate to take');
+
+  // ---- the keyboard: j to the next conflict, ArrowLeft takes its left side ----
+  await step('the keyboard takes a side', async () => {
+    const keyField = env('DESK_KEY_FIELD');
+    const target = page.locator(`section.conflict[data-field="${keyField}"]`);
+    const n = await page.locator('section.conflict').count();
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    let at = null;
+    for (let i = 0; i < n && at !== keyField; i++) {
+      await page.keyboard.press('j');
+      at = await page.evaluate(() => {
+        const s = document.activeElement && document.activeElement.closest('section.conflict');
+        return s ? s.getAttribute('data-field') : null;
+      });
+    }
+    if (!check(at === keyField, `j moves the focus to the ${keyField} conflict`, `focus on ${at}`))
+      return;
+    const left = await text(target.locator('.candidate').first().locator('.value'));
+    await Promise.all([page.waitForURL(/\/preview$/), page.keyboard.press('ArrowLeft')]);
+    const pv = await text(page.locator('#change-preview'));
+    check(pv.includes(left), `ArrowLeft previews the left candidate (${left})`, pv);
+    // nothing is signed from here: back to the record's candidates
+    await page.goto(reviewUrl);
+    await page.locator(`section.conflict[data-field="${field}"]`).waitFor();
+  });
 
   // ---- take one side, preview, sign ----
   if (!await step('take one side by clicking, preview, sign', async () => {

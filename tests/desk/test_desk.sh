@@ -3,11 +3,11 @@
 # browser. An organisation is built with the chartsync command: a bare
 # archive, the archivist's store (ann, `org init`), two clinics enrolled
 # (tom at clinic A, bo at clinic B), all synced. Both clinics set one
-# patient's phone, each without seeing the other's, and sync: the record
-# is under review at the archivist's. `chartsync desk` then serves ann's
+# patient's phone and address, each without seeing the other's, and sync:
+# the record is under review at the archivist's. `chartsync desk` then serves ann's
 # store, and tests/desk/desk.test.js (playwright-core driving Debian's
-# chromium; installed by tools/dev/desk-deps) signs in, takes clinic B's
-# side by clicking, reads the history, the reports, and checks what must
+# chromium; installed by tools/dev/desk-deps) signs in, previews a side of
+# the address with the keyboard, takes clinic B's phone by clicking, reads the history, the reports, and checks what must
 # be refused. Back here, after sync: both clinics hold the value taken and
 # nothing under review, the three stores' state hashes are equal, and the
 # history page drew as many nodes as the record has changes.
@@ -50,8 +50,9 @@ pat=$(ca add patient "name=Ada Lovelace" mrn=A-1001 dob=1961-12-10 phone=555-010
 ca sync >/dev/null; cb sync >/dev/null
 
 # ---- the conflict: both clinics change the phone, neither seeing the other ----
-ca set "$pat" phone=555-0101
-cb set "$pat" phone=555-0199
+# (the address too: a second conflict, for the page's keyboard)
+ca set "$pat" phone=555-0101 "address=1 Left Lane"
+cb set "$pat" phone=555-0199 "address=2 Right Road"
 ca sync >/dev/null; cb sync >/dev/null; ca sync >/dev/null; a sync >/dev/null
 a review | grep -q "^${pat:0:12} " || fail "the patient is under review at the archivist's"
 ok "the patient is under review at the archivist's store"
@@ -83,7 +84,7 @@ result=$(DESK_URL="$url" DESK_ARTEFACTS="$artefacts" DESK_USER=ann \
   DESK_PASS="ann's passphrase" DESK_RECORD="$pat" DESK_FIELD=phone DESK_BASE=555-0100 \
   DESK_TAKE=555-0199 DESK_TAKE_WHO=bo DESK_TAKE_TERMINAL=clinic-b-1 DESK_TAKE_SITE="Clinic B" \
   DESK_OTHER=555-0101 DESK_OTHER_WHO=tom DESK_OTHER_TERMINAL=exam-room-2 \
-  DESK_OTHER_SITE="Clinic A" DESK_IDLE_S=60 \
+  DESK_OTHER_SITE="Clinic A" DESK_KEY_FIELD=address DESK_IDLE_S=60 \
   timeout 600 node "$src/tests/desk/desk.test.js") || status=$?
 result=$(tail -n 1 <<<"$result")
 
