@@ -16,8 +16,9 @@
  *      other than /signin and the assets without one is a 303 to /signin
  *      (?expired=1 when the session ran out);
  *   4. a POST with a session carries its CSRF token (403 otherwise), and
- *      a POST whose Origin is not the desk's is refused (403) even
- *      without one (a sign-in forged from another site).
+ *      a POST the browser says came from another site (Origin,
+ *      Sec-Fetch-Site) is refused (403) even without one: a sign-in
+ *      forged from another site's page.
  *
  * The page then fills a desk_resp, and every response goes out with the
  * headers that keep patient data out of caches, referrers and frames.
@@ -106,6 +107,7 @@ typedef struct request {
 	desk_kv *form;
 	size_t nform, cap;
 	int too_big;  /* a field or the field count went over its ceiling */
+	int bad;      /* the body could not be read as a form */
 } request;
 
 static void request_free(request *r)
@@ -410,10 +412,19 @@ static int host_ok(const chs_desk *d, const char *host)
 	return host && (strcasecmp(host, d->host) == 0 || strcasecmp(host, d->host_alt) == 0);
 }
 
-/* An Origin header, when the browser sent one, names the desk. */
-static int origin_ok(const chs_desk *d, const char *origin)
+/* A POST a browser says came from another site's page: an Origin that
+ * is not the desk's, or Sec-Fetch-Site other than same-origin (or none:
+ * typed in). Origin "null" is what a browser sends for the desk's own
+ * forms under Referrer-Policy: no-referrer, so it decides nothing. */
+static int from_elsewhere(const chs_desk *d, struct MHD_Connection *conn)
 {
-	return !origin || (strncmp(origin, "http://", 7) == 0 && host_ok(d, origin + 7));
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+
+	if (origin && strcmp(origin, "null") != 0 &&
+	    !(strncmp(origin, "http://", 7) == 0 && host_ok(d, origin + 7)))
+		return 1;
+	return site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0;
 }
 
 static double mono_ms(void)
@@ -460,8 +471,7 @@ static void dispatch(handling *h, const char *method, const char *path, const ch
 		csrf = desk_form(&h->rq, "csrf");
 		if ((h->rq.session && !(csrf && strlen(csrf) == DESK_TOKEN_HEX - 1 &&
 					chs_equal(csrf, h->rq.session->csrf, DESK_TOKEN_HEX - 1))) ||
-		    !origin_ok(h->d, MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND,
-								  "Origin"))) {
+		    from_elsewhere(h->d, h->conn)) {
 			error_page(&h->rs, &h->rq, MHD_HTTP_FORBIDDEN, "Refused",
 				   "this form is out of date or came from another page: "
 				   "open the page again and send it from there");
@@ -554,6 +564,9 @@ static enum MHD_Result handle(chs_desk *d, struct MHD_Connection *conn, const ch
 	if (r->too_big || q.err == CHS_EINVALID)
 		error_page(&h.rs, &h.rq, MHD_HTTP_CONTENT_TOO_LARGE, "Refused",
 			   "the form is larger than the desk takes");
+	else if (r->bad)
+		error_page(&h.rs, &h.rq, MHD_HTTP_BAD_REQUEST, "Refused",
+			   "the form could not be read: send it again from its page");
 	else if (q.err < 0)
 		error_page(&h.rs, &h.rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "Refused",
 			   "out of memory");
@@ -598,9 +611,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		if (r->pp && !r->too_big &&
+		if (r->pp && !r->too_big && !r->bad &&
 		    MHD_post_process(r->pp, upload_data, *upload_data_size) != MHD_YES && !r->too_big)
-			r->too_big = 1;
+			r->bad = 1;
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
