@@ -102,16 +102,22 @@ static int64_t iso_seconds(const char *iso)
  * chs_text_check() comes here: newline and tab are its only controls. */
 static void put_attr_exact(desk_resp *rs, const char *s)
 {
-	for (; *s; s++) {
-		switch (*s) {
+	while (*s) {
+		size_t n = strcspn(s, "&<>\"'\n\t");
+
+		if (n > 0) {
+			desk_printf(rs, "%.*s", (int)n, s);
+			s += n;
+			continue;
+		}
+		switch (*s++) {
 		case '&': desk_put(rs, "&amp;"); break;
 		case '<': desk_put(rs, "&lt;"); break;
 		case '>': desk_put(rs, "&gt;"); break;
 		case '"': desk_put(rs, "&quot;"); break;
 		case '\'': desk_put(rs, "&#39;"); break;
 		case '\n': desk_put(rs, "&#10;"); break;
-		case '\t': desk_put(rs, "&#9;"); break;
-		default: desk_printf(rs, "%c", *s);
+		default: desk_put(rs, "&#9;"); break;
 		}
 	}
 }
@@ -1177,6 +1183,10 @@ static int conflicts_render(desk_resp *rs, const desk_req *rq, const shown *w, c
 	}
 	x.L = &L;
 	x.can_take = settle_here(rs, w->r);
+	if (x.can_take)
+		desk_put(rs, "<p class=\"keys\">Keys: <kbd>j</kbd> / <kbd>k</kbd> the next / previous"
+			     " conflict; <kbd>&#8592;</kbd> / <kbd>&#8594;</kbd> take its left / right"
+			     " candidate (then check the change before it is signed).</p>\n");
 	put_resolve_form(rs, rq, &x, p);
 	lineage_dispose(&L);
 	return 0;
@@ -1496,9 +1506,18 @@ int desk_page_review_resolve(desk_req *rq, desk_resp *rs)
 			put_changed_meanwhile(rs, rq, w.r);
 		goto cleanup;
 	}
+	/* the heads are checked again inside the write: a sync or another
+	 * process may add a change between this look and the write */
 	if ((err = plan_read(rq, w.r, &p)) == 0)
-		err = chs_review_resolve(rq->session->store, chs_record_id(w.r), p.e, p.ne,
-					 p.take ? p.take->change : NULL);
+		err = chs_review_resolve_at(rq->session->store, chs_record_id(w.r),
+					    desk_form(rq, "heads"), p.e, p.ne,
+					    p.take ? p.take->change : NULL);
+	if (err == CHS_EEXISTS) {
+		chs_error_clear();
+		if ((err = shown_keep(&w, rq, rs)) == 0)
+			put_changed_meanwhile(rs, rq, w.r);
+		goto cleanup;
+	}
 	if (err == CHS_EINVALID || err == CHS_EDENIED) {
 		/* refused: nothing written, nothing of the record shown */
 		char msg[512];

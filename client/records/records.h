@@ -285,6 +285,14 @@ int chs_review_count(chs_store *s, int64_t *out);
  * values keeps it. */
 int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
 		       size_t n, const char *take);
+/* chs_review_resolve() only while the record's heads are `heads` (its
+ * chs_record_head() ids, sorted, joined by commas): checked in the same
+ * transaction as the write, so a record that changed after a person read
+ * it (another archivist settled it, a sync brought changes) is left as
+ * it is: CHS_EEXISTS, nothing written. For the desk, which shows the
+ * change before it is signed. */
+int chs_review_resolve_at(chs_store *s, const char *id, const char *heads,
+			  const chs_edit *edits, size_t n, const char *take);
 
 /* ---------------------------------------------------------------------
  * Entry confirmation (client/records/confirm.c)

@@ -136,8 +136,25 @@ static int resolve_change(chs_store *s, const unsigned char rec[16],
 	return 0;
 }
 
-int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
-		       size_t n, const char *take)
+/* Whether the merge's heads are `heads` (ids sorted, joined by commas). */
+static int heads_are(const chs_merged *m, const char *heads)
+{
+	size_t i, len = strlen(heads);
+	char hex[65];
+
+	if (len != m->nheads * 65 - (m->nheads > 0))
+		return 0;
+	for (i = 0; i < m->nheads; i++) {
+		chs_hex(hex, m->heads[i]->id, 32);
+		if (strncmp(heads + 65 * i, hex, 64) != 0 ||
+		    (i + 1 < m->nheads && heads[65 * i + 64] != ','))
+			return 0;
+	}
+	return 1;
+}
+
+static int resolve(chs_store *s, const char *id, const char *heads, const chs_edit *edits,
+		   size_t n, const char *take)
 {
 	chs_change **changes = NULL, *c = NULL;
 	unsigned char rec[16];
@@ -164,6 +181,12 @@ int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
 	chs_util__parse_id(rec, hex);
 	if ((err = chs_records__merge_record(s, rec, &m, &changes, &nc)) < 0)
 		goto fail;
+	if (heads && !heads_are(m, heads)) {
+		err = chs_error_set(CHS_EEXISTS, "record %s changed since it was read (someone"
+				    " settled or edited it, or a sync brought changes): nothing"
+				    " was written; read it again", hex);
+		goto fail;
+	}
 	if (chs_schema_type(m->type) &&
 	    (chs_schema_type(m->type)->flags & CHS_TYPE_APPEND_ONLY)) {
 		err = chs_error_set(CHS_EDENIED, "record %s is an access event (%s): access"
@@ -187,4 +210,17 @@ fail:
 	chs_records__changes_free(changes, nc);
 	chs_records__writer_abort(&w);
 	return err;
+}
+
+int chs_review_resolve(chs_store *s, const char *id, const chs_edit *edits,
+		       size_t n, const char *take)
+{
+	return resolve(s, id, NULL, edits, n, take);
+}
+
+int chs_review_resolve_at(chs_store *s, const char *id, const char *heads,
+			  const chs_edit *edits, size_t n, const char *take)
+{
+	CHS_ASSERT_ARG(heads);
+	return resolve(s, id, heads, edits, n, take);
 }
