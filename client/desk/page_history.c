@@ -366,6 +366,15 @@ static const char *site_of(const chs_device_roster *r, const char *device)
 	return "";
 }
 
+/* Text that may be missing ("" when not recorded): an em dash then. */
+static void text_or_dash(desk_resp *rs, const char *s)
+{
+	if (s && *s)
+		desk_text(rs, s);
+	else
+		desk_put(rs, "&#8212;");
+}
+
 /* 1 when `id` is one of the comma-separated ids of `list`. */
 static int in_list(const char *list, const char *id)
 {
@@ -395,7 +404,7 @@ static void old_values(desk_resp *rs, const graph *g, const wset *s, const char 
 	size_t k, j;
 
 	if (!s || s->n == 0) {
-		desk_put(rs, "<span class=\"old none\">(not set)</span>");
+		desk_put(rs, "<span class=\"none\">(not set)</span>");
 		return;
 	}
 	for (k = 0; k < s->n; k++) {
@@ -412,7 +421,7 @@ static void old_values(desk_resp *rs, const graph *g, const wset *s, const char 
 		if (k)
 			desk_put(rs, " <span class=\"or\">or</span> ");
 		if (!v) {
-			desk_put(rs, "<span class=\"old none\">(cleared)</span>");
+			desk_put(rs, "<span class=\"old cleared\">(cleared)</span>");
 			continue;
 		}
 		desk_put(rs, "<span class=\"old\">");
@@ -430,13 +439,13 @@ static void field_change(desk_resp *rs, const graph *g, size_t i, const char *na
 	desk_text(rs, name);
 	desk_put(rs, "</span> ");
 	old_values(rs, g, seen, name);
-	desk_put(rs, " <span class=\"arrow\" aria-label=\"became\">&#8594;</span> ");
+	desk_put(rs, " <span class=\"arrow\">&#8594;</span> ");
 	if (value) {
 		desk_put(rs, "<span class=\"new\">");
 		desk_value(rs, value);
 		desk_put(rs, "</span></li>");
 	} else {
-		desk_put(rs, "<span class=\"new none\">(cleared)</span></li>");
+		desk_put(rs, "<span class=\"new cleared\">(cleared)</span></li>");
 	}
 }
 
@@ -495,11 +504,12 @@ static void history_table(desk_resp *rs, const graph *g, const chs_device_roster
 			    e->change, e->change, e->change);
 		desk_time(rs, e->time);
 		desk_put(rs, "</td><td>");
-		desk_text(rs, e->user);
+		text_or_dash(rs, e->user);
 		desk_put(rs, "</td><td>");
-		desk_text(rs, e->terminal);
+		text_or_dash(rs, e->terminal);
 		desk_put(rs, "</td><td>");
-		desk_text(rs, site_of(roster, e->device));
+		/* "" when not on the roster this store holds (or none yet) */
+		text_or_dash(rs, site_of(roster, e->device));
 		desk_put(rs, "</td><td>");
 		change_op(rs, e, confirmed);
 		desk_put(rs, "</td><td>");
@@ -644,9 +654,7 @@ static int render(desk_resp *rs, const desk_req *rq, const chs_record *r, const 
 	snprintf(title, sizeof(title), "History of %.32s %.12s", chs_record_type(r),
 		 chs_record_id(r));
 	desk_page_begin(rs, rq, title);
-	desk_put(rs, "<h1>");
-	desk_text(rs, title);
-	desk_printf(rs, "</h1>\n<p class=\"record-id\">Record <code>%s</code>, %zu change%s.</p>\n",
+	desk_printf(rs, "<p class=\"record-id\">Record <code>%s</code>, %zu change%s.</p>\n",
 		    chs_record_id(r), g->n, g->n == 1 ? "" : "s");
 	record_now(rs, r);
 	if ((err = history_graph(rs, g, confirmed)) < 0)

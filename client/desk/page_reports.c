@@ -261,11 +261,12 @@ int desk_page_access(desk_req *rq, desk_resp *rs)
 	/* a filter refused (a bad date, an unknown patient): the page again,
 	 * saying why */
 	desk_page_begin(rs, rq, "Access report");
-	desk_put(rs, "<h1>Access report</h1>\n<p>Who looked at which records, when, for how "
+	desk_put(rs, "<p>Who looked at which records, when, for how "
 		     "long and from which terminal: every access event this store holds, its own "
 		     "and every other site's it has synced, oldest first.</p>\n");
 	access_form(rs, rq);
 	if (err < 0) {
+		rs->status = 400;
 		desk_put(rs, "<p class=\"error\" role=\"alert\">");
 		desk_text(rs, chs_error_last());
 		desk_put(rs, "</p>\n");
@@ -315,7 +316,6 @@ int desk_page_consistency(desk_req *rq, desk_resp *rs)
 	patients = chs_consistency_report_patients(r);
 	visits = chs_consistency_report_visits(r);
 	desk_page_begin(rs, rq, "Consistency report");
-	desk_put(rs, "<h1>Consistency report</h1>\n");
 	desk_printf(rs, "<p>%zu finding%s over %zu patient%s and %zu visit%s. The first record of "
 			"a finding is the one to fix.</p>\n",
 		    n, plural(n), patients, plural(patients), visits, plural(visits));
@@ -444,7 +444,6 @@ int desk_page_coding(desk_req *rq, desk_resp *rs)
 		goto cleanup;
 	n = chs_coding_list_count(q);
 	desk_page_begin(rs, rq, "Coding queue");
-	desk_put(rs, "<h1>Coding queue</h1>\n");
 	coding_summary(rs, rep);
 	desk_put(rs, n ? "<p>The visits waiting for codes, oldest sent first, with the procedures "
 			 "and diagnoses they have.</p>\n"
@@ -577,7 +576,6 @@ int desk_page_sync(desk_req *rq, desk_resp *rs)
 	if (err < 0 || (err = chs_archive_events_list(&ev, s)) < 0)
 		goto cleanup;
 	desk_page_begin(rs, rq, "Sync state");
-	desk_put(rs, "<h1>Sync state</h1>\n");
 	if ((err = devices_table(rs, s, roster)) < 0)
 		goto cleanup;
 	events_table(rs, ev);

@@ -1,0 +1,305 @@
+/*
+ * client/desk: the history page and the reports, rendered by the page
+ * functions themselves (desk_int.h: a request and a session made here,
+ * as server.c makes them), from real stores whose changes crossed by
+ * batches: what a change changed (old -> new, each side's value where
+ * sites edited at once), the graph's nodes, lanes and marks, escaping,
+ * the page's access event, the time for a thousand changes, and the
+ * access report's CSV.
+ */
+#include "client/chartsync.h"
+#include "support/internal.h"
+#include "support/org.h"
+#include "support/records.h"
+#include "support/testutil.h"
+
+#include "desk_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static char *dir_a, *dir_b;
+static chs_store *a, *b;
+static desk_session ss;
+
+static void setup(void)
+{
+	ck_assert_int_eq(chs_crypto_init(), 0);
+	a = tu_store_temp("ada", "=a-desk", &dir_a);
+	b = tu_store_temp("bob", "b-desk", &dir_b);
+	memset(&ss, 0, sizeof(ss));
+	ss.store = a;
+}
+
+static void teardown(void)
+{
+	while (ss.nviews)
+		desk_session_leave(&ss, ss.views[0].token);
+	chs_store_free(a);
+	chs_store_free(b);
+	tu_rmtree(dir_a);
+	tu_rmtree(dir_b);
+	free(dir_a);
+	free(dir_b);
+}
+
+/* Every batch of `from` not yet shipped applied to `to`. */
+static void ship(chs_store *from, chs_store *to)
+{
+	chs_outgoing *out = NULL;
+	size_t n = 0, i;
+
+	ck_assert_int_eq(chs_store_unsent(from, &out, &n), 0);
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(chs_store_apply_batch(to, out[i].bytes, out[i].len) == 0, "%s",
+			      chs_error_last());
+		ck_assert_int_eq(chs_store_mark_sent(from, out[i].id), 0);
+	}
+	chs_outgoing_free(out, n);
+}
+
+static void set_name(chs_store *s, const char *id, const char *name)
+{
+	chs_edit e = tu_edit("name", name);
+
+	ck_assert_msg(chs_record_set(s, id, &e, 1) == 0, "%s", chs_error_last());
+}
+
+/* Page `fn` for `path` (with `query`, pairs of name and value); the
+ * response's body comes back, the caller's to free. */
+static char *page(desk_page_fn fn, const char *path, desk_kv *query, size_t nquery,
+		  desk_resp *rs)
+{
+	desk_req rq;
+	int err;
+
+	memset(&rq, 0, sizeof(rq));
+	memset(rs, 0, sizeof(*rs));
+	chs_buf_init(&rs->body, 0);
+	rq.session = &ss;
+	rq.path = path;
+	rq.query = query;
+	rq.nquery = nquery;
+	err = fn(&rq, rs);
+	ck_assert_msg(err == 0, "%s: %s", path, chs_error_last());
+	ck_assert_int_eq(rs->err, 0);
+	return chs_buf_detach(&rs->body);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (; (hay = strstr(hay, needle)); hay++)
+		n++;
+	return n;
+}
+
+/* The table row of change `id` (malloc'ed). */
+static char *row_of(const char *html, const char *id)
+{
+	char key[80];
+	const char *at, *end;
+
+	snprintf(key, sizeof(key), "id=\"c-%s\"", id);
+	ck_assert_msg((at = strstr(html, key)) != NULL, "no row for %s", id);
+	ck_assert((end = strstr(at, "</tr>")) != NULL);
+	return strndup(at, (size_t)(end - at));
+}
+
+/* A record edited at two sites at once, settled at the first: create,
+ * two concurrent renames, the resolution. */
+static void two_sites(char id[33])
+{
+	chs_edit p[] = { tu_edit("name", "Ada"), tu_edit("mrn", "A-1") };
+	chs_edit settle = tu_edit("name", "Ada King");
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
+	ship(a, b);
+	set_name(a, id, "Ada Lovelace");
+	set_name(b, id, "<b>Byron</b>");
+	ship(a, b);
+	ship(b, a);
+	ck_assert_msg(chs_review_resolve(a, id, &settle, 1, NULL) == 0, "%s", chs_error_last());
+}
+
+START_TEST(test_history__each_change_old_to_new_with_both_sides_at_the_resolution)
+{
+	chs_history *h = NULL;
+	const chs_history_entry *e;
+	char id[33], path[64], *html, *row;
+	desk_resp rs;
+	size_t i, n;
+
+	two_sites(id);
+	ck_assert_int_eq(chs_record_history(&h, a, id), 0);
+	n = chs_history_count(h);
+	ck_assert_uint_eq(n, 4);
+	snprintf(path, sizeof(path), "/record/%s", id);
+	html = page(desk_page_history, path, NULL, 0, &rs);
+
+	ck_assert_uint_eq(count(html, "<tr class=\"change"), n);
+	ck_assert_uint_eq(count(html, "<circle class=\"node"), n);
+	ck_assert_uint_eq(count(html, "class=\"edge"), 4);
+	for (i = 0; i < n; i++) {
+		char node[96];
+
+		e = chs_history_get(h, i);
+		snprintf(node, sizeof(node), "data-change=\"%s\"", e->change);
+		ck_assert_msg(strstr(html, node), "no node for %s", e->change);
+		row = row_of(html, e->change);
+		if (strcmp(e->op, "resolve") == 0) {
+			/* it replaced each side's value */
+			ck_assert_msg(strstr(row, "<span class=\"old\">Ada Lovelace</span>"), "%s", row);
+			ck_assert_msg(strstr(row, "<span class=\"old\">&lt;b&gt;Byron&lt;/b&gt;</span>"),
+				      "%s", row);
+			ck_assert_msg(strstr(row, "<span class=\"new\">Ada King</span>"), "%s", row);
+			snprintf(node, sizeof(node), "<tr class=\"change merge resolve\" id=\"c-%s\"",
+				 e->change);
+			ck_assert_msg(strstr(html, node), "resolution's row not marked");
+		} else if (strcmp(e->op, "create") != 0) {
+			ck_assert_msg(strstr(row, "<span class=\"old\">Ada</span>"), "%s", row);
+		} else {
+			ck_assert_msg(strstr(row, "(not set)"), "%s", row);
+		}
+		free(row);
+	}
+	/* the two renames in two lanes; the resolution marked */
+	ck_assert_msg(strstr(html, "cx=\"36\""), "no second lane");
+	ck_assert_msg(strstr(html, "class=\"node merge resolve\""), "resolution not marked");
+	/* record text never reaches the page raw */
+	ck_assert_ptr_null(strstr(html, "<b>Byron"));
+	ck_assert_ptr_null(strstr(html, "style="));
+
+	/* one access event, written when the page is left */
+	ck_assert_uint_eq(ss.nviews, 1);
+	ck_assert_str_eq(rs.view, ss.views[0].token);
+	ck_assert_int_eq(desk_session_leave(&ss, rs.view), 0);
+	{
+		chs_access_report *r = NULL;
+		chs_access_filter f;
+		int found = 0;
+
+		memset(&f, 0, sizeof(f));
+		ck_assert_int_eq(chs_report_access(&r, a, &f), 0);
+		for (i = 0; i < chs_access_report_count(r); i++) {
+			const chs_access_event *ev = chs_access_report_get(r, i);
+
+			found += strcmp(ev->action, "desk history") == 0 &&
+				 strcmp(ev->user, "ada") == 0 && ev->nrecords == 1 &&
+				 strcmp(ev->records[0], id) == 0;
+		}
+		ck_assert_int_eq(found, 1);
+		chs_access_report_free(r);
+	}
+	free(html);
+	chs_history_free(h);
+}
+END_TEST
+
+START_TEST(test_history__a_thousand_changes_render_fast)
+{
+	chs_edit p[] = { tu_edit("name", "N0"), tu_edit("mrn", "T-1") };
+	struct timespec t0, t1;
+	char id[33], path[64], name[32], *html;
+	desk_resp rs;
+	double ms;
+	int i;
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
+	for (i = 1; i < 1000; i++) {
+		snprintf(name, sizeof(name), "N%d", i);
+		set_name(a, id, name);
+	}
+	snprintf(path, sizeof(path), "/record/%s", id);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	html = page(desk_page_history, path, NULL, 0, &rs);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	fprintf(stderr, "history of 1,000 changes: %.1f ms, %zu bytes\n", ms, strlen(html));
+	ck_assert_uint_eq(count(html, "<circle class=\"node"), 1000);
+	ck_assert_msg(strstr(html, "<span class=\"old\">N998</span>"), "old value missing");
+	/* one lane: every node in the first */
+	ck_assert_uint_eq(count(html, "cx=\"14\""), 1000);
+	/* the target is 100 ms; sanitizer builds run a few times slower */
+	ck_assert_msg(ms < 1000, "%.1f ms", ms);
+	free(html);
+}
+END_TEST
+
+START_TEST(test_reports__access_csv_escapes_formulas_and_keeps_the_filters)
+{
+	desk_kv q[] = { { "user", "ada" }, { "format", "csv" } };
+	desk_kv bad[] = { { "since", "yesterday" } };
+	char id[33], path[64], *html, *csv;
+	desk_resp rs;
+
+	two_sites(id);
+	snprintf(path, sizeof(path), "/record/%s", id);
+	free(page(desk_page_history, path, NULL, 0, &rs));
+	ck_assert_int_eq(desk_session_leave(&ss, rs.view), 0);
+
+	html = page(desk_page_access, "/reports/access", q, 1, &rs);
+	ck_assert_msg(strstr(html, "<table id=\"access\""), "no table");
+	ck_assert_uint_eq(count(html, "<tr class=\"event\""), 1);
+	ck_assert_msg(strstr(html, "id=\"csv\" download href=\"/reports/access?user=ada&amp;"
+				   "format=csv\""), "%s", html);
+	free(html);
+
+	csv = page(desk_page_access, "/reports/access", q, 2, &rs);
+	ck_assert_str_eq(rs.content_type, "text/csv; charset=utf-8");
+	ck_assert_str_eq(rs.filename, "access-report.csv");
+	ck_assert_msg(strncmp(csv, "start,duration_ms,user,terminal,action,", 39) == 0, "%s", csv);
+	/* a terminal that begins like a formula reaches the sheet as text */
+	ck_assert_msg(strstr(csv, ",ada,\"'=a-desk\",desk history,"), "%s", csv);
+	free(csv);
+
+	/* a bad date: the page again, saying why */
+	html = page(desk_page_access, "/reports/access", bad, 1, &rs);
+	ck_assert_msg(strstr(html, "<p class=\"error\" role=\"alert\">&#39;yesterday&#39; is not a date"),
+		      "%s", html);
+	ck_assert_msg(strstr(html, "<form id=\"filter\""), "no form");
+	free(html);
+}
+END_TEST
+
+START_TEST(test_reports__consistency_coding_and_sync_pages)
+{
+	char id[33], *html;
+	desk_resp rs;
+
+	two_sites(id);
+	html = page(desk_page_consistency, "/reports/consistency", NULL, 0, &rs);
+	ck_assert_msg(strstr(html, "<table id=\"findings\""), "no findings table");
+	free(html);
+	html = page(desk_page_coding, "/reports/coding", NULL, 0, &rs);
+	ck_assert_msg(strstr(html, "<table id=\"coding\""), "no coding table");
+	ck_assert_msg(strstr(html, "no visits wait for coding"), "%s", html);
+	free(html);
+	/* a store on no roster yet: the tables, and why they are empty */
+	html = page(desk_page_sync, "/reports/sync", NULL, 0, &rs);
+	ck_assert_msg(strstr(html, "<table id=\"devices\""), "no devices table");
+	ck_assert_msg(strstr(html, "<table id=\"events\""), "no events table");
+	ck_assert_msg(strstr(html, "holds no roster"), "%s", html);
+	free(html);
+	/* none of them is an access */
+	ck_assert_uint_eq(ss.nviews, 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("desk_pages");
+	TCase *tc = tcase_create("pages");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_history__each_change_old_to_new_with_both_sides_at_the_resolution);
+	tcase_add_test(tc, test_history__a_thousand_changes_render_fast);
+	tcase_add_test(tc, test_reports__access_csv_escapes_formulas_and_keeps_the_filters);
+	tcase_add_test(tc, test_reports__consistency_coding_and_sync_pages);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
