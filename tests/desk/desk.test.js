@@ -166,6 +166,11 @@ async function run(ctx, page, lastRequest) {
     check(/frame-ancestors 'none'/.test(csp) && /script-src 'self'/.test(csp) &&
           !/unsafe-inline/.test(csp), "Content-Security-Policy: script-src 'self', frame-ancestors 'none'",
           csp);
+    // desk.js reports a page left with navigator.sendBeacon, which the
+    // CSP governs by connect-src: under default-src 'none' the beacon
+    // needs connect-src 'self', or no page view is ever recorded as left
+    check(/connect-src 'self'/.test(csp), "the CSP lets desk.js's /leave beacon go (connect-src 'self')",
+          csp);
   });
 
   // ---- sign-in ----
