@@ -323,6 +323,17 @@ static int status_of(int err)
 	}
 }
 
+static const char *title_of(int status)
+{
+	switch (status) {
+	case MHD_HTTP_NOT_FOUND: return "Not found";
+	case MHD_HTTP_FORBIDDEN: return "Not allowed";
+	case MHD_HTTP_BAD_REQUEST: return "Not accepted";
+	case MHD_HTTP_CONFLICT: return "Not possible now";
+	default: return "Something went wrong";
+	}
+}
+
 /* The page an error shows: what went wrong, in the page's layout. */
 static void error_page(desk_resp *rs, const desk_req *rq, int status, const char *title,
 		       const char *message)
@@ -446,8 +457,7 @@ static void run_page(handling *h, desk_page_fn page)
 	if (err == 0 && h->rs.err)
 		err = h->rs.err;
 	if (err < 0)
-		error_page(&h->rs, &h->rq, status_of(err),
-			   err == CHS_ENOTFOUND ? "Not found" : "Refused",
+		error_page(&h->rs, &h->rq, status_of(err), title_of(status_of(err)),
 			   *chs_error_last() ? chs_error_last() : "the page could not be made");
 }
 
