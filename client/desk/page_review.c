@@ -511,12 +511,11 @@ static void extend_groups(const chs_record *r, plan *p)
 
 /* One change taken whole when every choice is the same change and
  * nothing is typed; else one edit per field chosen. */
-static int decide(const chs_record *r, plan *p)
+static int decide(plan *p)
 {
 	const choice *rm = choice_of(p, REMOVAL);
 	size_t i;
 
-	(void)r;
 	if (rm && rm->cand->removed && p->n > 1)
 		return chs_error_set(CHS_EINVALID, "taking the removal removes the record: choose"
 				     " no values for its fields with it");
@@ -557,7 +556,7 @@ static int plan_read(const desk_req *rq, const chs_record *r, plan *p)
 		return chs_error_set(CHS_EINVALID, "nothing was chosen: take a candidate or type a"
 				     " value");
 	extend_groups(r, p);
-	return decide(r, p);
+	return decide(p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1402,10 +1401,15 @@ static void put_changed_meanwhile(desk_resp *rs, const desk_req *rq, const chs_r
 	desk_page_end(rs, rq);
 }
 
-static void put_refused(desk_resp *rs, const desk_req *rq, int status, const char *id,
-			const char *msg)
+/* A refusal of the signing (`err`: CHS_EINVALID, a form check; or
+ * CHS_EDENIED), its message shown with a way back. */
+static void put_refused(desk_resp *rs, const desk_req *rq, int err, const char *id)
 {
-	rs->status = status;
+	char msg[512];
+
+	/* the message is read before the page's own calls may set another */
+	snprintf(msg, sizeof(msg), "%s", chs_error_last());
+	rs->status = err == CHS_EDENIED ? 403 : 400;
 	desk_page_begin(rs, rq, "Nothing was signed");
 	desk_put(rs, "<p class=\"error\" role=\"alert\">");
 	desk_text(rs, msg);
@@ -1520,10 +1524,7 @@ int desk_page_review_resolve(desk_req *rq, desk_resp *rs)
 	}
 	if (err == CHS_EINVALID || err == CHS_EDENIED) {
 		/* refused: nothing written, nothing of the record shown */
-		char msg[512];
-
-		snprintf(msg, sizeof(msg), "%s", chs_error_last());
-		put_refused(rs, rq, err == CHS_EDENIED ? 403 : 400, chs_record_id(w.r), msg);
+		put_refused(rs, rq, err, chs_record_id(w.r));
 		err = 0;
 		goto cleanup;
 	}
