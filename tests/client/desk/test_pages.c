@@ -199,6 +199,53 @@ START_TEST(test_history__each_change_old_to_new_with_both_sides_at_the_resolutio
 }
 END_TEST
 
+/* Sites that edit different fields at once are merged without review;
+ * the next change sees both heads, and what it replaces is the value one
+ * side wrote over the first, not the first too. A colleague's
+ * confirmation marks the version it confirmed. */
+START_TEST(test_history__a_merge_replaces_only_the_value_not_written_over)
+{
+	chs_edit p[] = { tu_edit("name", "Ada"), tu_edit("mrn", "A-1") };
+	chs_edit mrn = tu_edit("mrn", "A-2");
+	const char *ids[1];
+	char id[33], path[64], key[128], *html, *row;
+	const chs_history_entry *last;
+	chs_history *h = NULL;
+	desk_resp rs;
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
+	ship(a, b);
+	set_name(a, id, "Ada L");
+	ck_assert_int_eq(chs_record_set(b, id, &mrn, 1), 0);
+	ship(a, b);
+	ship(b, a);
+	set_name(a, id, "Ada K");
+	ship(a, b);
+	ids[0] = id;
+	ck_assert_msg(chs_record_confirm(b, ids, 1, NULL, NULL) == 0, "%s", chs_error_last());
+	ship(b, a);
+
+	ck_assert_int_eq(chs_record_history(&h, a, id), 0);
+	ck_assert_uint_eq(chs_history_count(h), 4);
+	last = chs_history_get(h, 3);
+	ck_assert_int_eq(last->merge, 1);
+	snprintf(path, sizeof(path), "/record/%s", id);
+	html = page(desk_page_history, path, NULL, 0, &rs);
+	row = row_of(html, last->change);
+	ck_assert_msg(strstr(row, "<span class=\"old\">Ada L</span> <span class=\"arrow\">"), "%s",
+		      row);
+	ck_assert_ptr_null(strstr(row, "class=\"or\""));
+	snprintf(key, sizeof(key), "class=\"node merge confirmed\" data-change=\"%s\"",
+		 last->change);
+	ck_assert_msg(strstr(html, key), "the confirmed merge is not marked");
+	ck_assert_uint_eq(count(html, "class=\"node"), 4);
+	ck_assert_uint_eq(count(html, "confirmed\" data-change"), 1);
+	free(row);
+	free(html);
+	chs_history_free(h);
+}
+END_TEST
+
 START_TEST(test_history__a_thousand_changes_render_fast)
 {
 	chs_edit p[] = { tu_edit("name", "N0"), tu_edit("mrn", "T-1") };
@@ -297,6 +344,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_history__each_change_old_to_new_with_both_sides_at_the_resolution);
+	tcase_add_test(tc, test_history__a_merge_replaces_only_the_value_not_written_over);
 	tcase_add_test(tc, test_history__a_thousand_changes_render_fast);
 	tcase_add_test(tc, test_reports__access_csv_escapes_formulas_and_keeps_the_filters);
 	tcase_add_test(tc, test_reports__consistency_coding_and_sync_pages);
