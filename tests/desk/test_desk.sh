@@ -101,7 +101,8 @@ ok "chartsync desk exits 0 on SIGTERM"
 a sync >/dev/null; ca sync >/dev/null; cb sync >/dev/null
 for who in ca cb; do
   [ "$($who review --json)" = "[]" ] || fail "nothing is under review at $who after sync ($($who review --json))"
-  $who show "$pat" | grep -Eq '^  phone +555-0199$' || fail "$who shows the phone taken (555-0199)"
+  shown=$($who show "$pat")
+  grep -Eq '^  phone +555-0199$' <<<"$shown" || fail "$who shows the phone taken (555-0199): $shown"
 done
 ok "both clinics hold 555-0199, nothing under review"
 # reading wrote access events at the clinics: one more round, so every
