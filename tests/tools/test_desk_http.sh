@@ -200,6 +200,36 @@ set -e
 desk_pid=
 [ "$rc" = 0 ] || fail "SIGTERM stops the desk with 0, not $rc: $(cat "$tmp/desk.err")"
 
+# a hang-up (the desk's terminal closed) and a quit stop the desk the
+# clean way too: the page a person still has open is recorded as an access
+# event, not lost with a process killed
+pat=$(cs add patient name=Hang-up mrn=HUP-1)
+for sig in HUP QUIT; do
+  "$chartsync" desk --listen 127.0.0.1:0 >"$tmp/desk.out" 2>"$tmp/desk.err" &
+  desk_pid=$!
+  for _ in $(seq 100); do
+    grep -q 'http://' "$tmp/desk.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$tmp/desk.out") || fail "no URL: $(cat "$tmp/desk.err")"
+  [ "$(req /signin -d user=maria -d passphrase=pw)" = 303 ] || fail "sign-in before SIG$sig"
+  token=$(header Set-Cookie | sed -E 's/^Set-Cookie: chartsync_desk[_0-9]*=([0-9a-f]+);.*/\1/')
+  cname=$(header Set-Cookie | sed -E 's/^Set-Cookie: ([a-z_0-9]+)=.*/\1/')
+  before=$(cs report access | grep -c 'desk history' || true)
+  [ "$(req "/record/$pat" -H "Cookie: $cname=$token")" = 200 ] || fail "/record/ID before SIG$sig"
+  grep -q '<body data-view="[0-9a-f]\{64\}">' "$tmp/body" || fail "the history page holds a view"
+  kill -"$sig" "$desk_pid"
+  set +e
+  wait "$desk_pid"
+  rc=$?
+  set -e
+  desk_pid=
+  [ "$rc" = 0 ] || fail "SIG$sig stops the desk with 0, not $rc: $(cat "$tmp/desk.err")"
+  after=$(cs report access | grep -c 'desk history' || true)
+  [ "$after" = $((before + 1)) ] ||
+    fail "the page open at SIG$sig is recorded: $(cs report access) $(cat "$tmp/desk.err")"
+done
+
 # an address that cannot be bound (taken by a desk already there): 2;
 # that desk signs a person out after desk.idle minutes without use
 cs config desk.idle 1
