@@ -461,6 +461,8 @@ static void run_page(handling *h, desk_page_fn page)
 	if (err < 0)
 		error_page(&h->rs, &h->rq, status_of(err), title_of(status_of(err)),
 			   *chs_error_last() ? chs_error_last() : "the page could not be made");
+	if (h->rs.view[0])
+		desk_session_note_page(h->rq.session, h->rs.view, h->rq.path);
 }
 
 static void redirect(desk_resp *rs, const char *to)
@@ -744,8 +746,7 @@ void chs_desk_stop(chs_desk *d)
 	/* the server first: no request is under way once it has stopped,
 	 * so the sessions can end without the lock racing a page */
 	MHD_stop_daemon(d->mhd);
-	while (d->sessions)
-		desk_session_end(d, d->sessions);
+	desk_session_stop_all(d);
 	pthread_mutex_destroy(&d->lock);
 	chs_wipe(d->gone, sizeof(d->gone));
 	free(d->store_dir);

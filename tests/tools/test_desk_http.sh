@@ -230,6 +230,55 @@ for sig in HUP QUIT; do
     fail "the page open at SIG$sig is recorded: $(cs report access) $(cat "$tmp/desk.err")"
 done
 
+# an access event the store cannot take when its page is left (its write
+# lock held past the wait, as by a long sync) is kept and written once the
+# store takes it, and the desk's terminal says so; one still not written
+# when the desk stops is printed there, not dropped in silence
+history_events() { cs report access | grep -c 'desk history' || true; }
+"$chartsync" desk --listen 127.0.0.1:0 >"$tmp/desk.out" 2>"$tmp/desk.err" &
+desk_pid=$!
+for _ in $(seq 100); do
+  grep -q 'http://' "$tmp/desk.out" 2>/dev/null && break
+  sleep 0.1
+done
+url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$tmp/desk.out") || fail "no URL: $(cat "$tmp/desk.err")"
+[ "$(req /signin -d user=maria -d passphrase=pw)" = 303 ] || fail "sign-in for the busy store"
+cname=$(header Set-Cookie | sed -E 's/^Set-Cookie: ([a-z_0-9]+)=.*/\1/')
+token=$(header Set-Cookie | sed -E 's/^Set-Cookie: [a-z_0-9]+=([0-9a-f]+);.*/\1/')
+jar=(-H "Cookie: $cname=$token")
+[ "$(req "/record/$pat" "${jar[@]}")" = 200 ] || fail "/record/ID for the busy store"
+view=$(grep -oE 'data-view="[0-9a-f]{64}"' "$tmp/body" | grep -oE '[0-9a-f]{64}')
+csrf=$(grep -o '<meta name="csrf" content="[0-9a-f]*">' "$tmp/body" | grep -oE '[0-9a-f]{64}')
+before=$(history_events)
+exec 9>"$CHARTSYNC_STORE/lock"
+flock 9 # the store's write lock, as a sync holds it: the leave waits it out
+[ "$(req /leave "${jar[@]}" -d "csrf=$csrf" -d "view=$view")" = 204 ] || fail "/leave of a busy store"
+grep -q "the access event of maria's page /record/$pat (open from .* UTC to .* UTC) could not be recorded yet; the desk keeps it" "$tmp/desk.err" ||
+  fail "the desk's terminal says the event waits: $(cat "$tmp/desk.err")"
+exec 9>&-
+for _ in $(seq 150); do
+  grep -q "is recorded now" "$tmp/desk.err" && break
+  sleep 0.1
+done
+grep -q "the access event of maria's page /record/$pat (open from .* to .*) is recorded now" "$tmp/desk.err" ||
+  fail "the kept event is written once the store takes it: $(cat "$tmp/desk.err")"
+[ "$(history_events)" = $((before + 1)) ] || fail "the kept event is in the access report: $(cs report access)"
+# the store busy when the desk stops: the last try fails, and says so
+[ "$(req "/record/$pat" "${jar[@]}")" = 200 ] || fail "/record/ID again"
+exec 9>"$CHARTSYNC_STORE/lock"
+flock 9
+kill -TERM "$desk_pid"
+set +e
+wait "$desk_pid"
+rc=$?
+set -e
+desk_pid=
+exec 9>&-
+[ "$rc" = 0 ] || fail "the desk stops with 0 on a busy store, not $rc"
+grep -q "the access event of maria's page /record/$pat (open from .*) is NOT recorded: the desk stops without it; note by hand" "$tmp/desk.err" ||
+  fail "the desk's terminal names the event it could not record: $(cat "$tmp/desk.err")"
+[ "$(history_events)" = $((before + 1)) ] || fail "nothing more was written: $(cs report access)"
+
 # an address that cannot be bound (taken by a desk already there): 2;
 # that desk signs a person out after desk.idle minutes without use
 cs config desk.idle 1
