@@ -12,7 +12,8 @@
 //     side by clicking shows the change to be signed, then signs it
 //   - the record's history draws one graph node per change row
 //   - a POST without the CSRF token (403) and a foreign Host (421) are
-//     refused; a session idle past desk.idle lands on /signin?expired=1
+//     refused; a page left open past desk.idle empties itself and lands on
+//     /signin?expired=1 (desk.js), and so does the next page load
 //   - the access report shows the review page's view once it was left
 //   - every page passes axe-core with no serious or critical violation,
 //     breaks none of the Content-Security-Policy, and its screenshot is
@@ -380,27 +381,32 @@ async function run(ctx, page, lastRequest) {
   });
 
   // ---- an expired session ----
-  await step('a session idle past desk.idle is signed out', async () => {
-    // a page without a view, so nothing is sent while it sits; loaded
-    // twice, a second apart, so any beacon of a page left before (which
-    // restarts the idle clock too, and is not seen as a request here) has
-    // gone before the clock is read
-    await page.goto(`${base}/reports/sync`);
+  await step('a page left open past desk.idle empties itself and the session is over', async () => {
+    // a page that shows patient data, loaded twice a second apart, so the
+    // beacon of the page left before (which restarts the idle clock too)
+    // has gone before the clock starts; then nobody touches it
+    await page.goto(`${base}/record/${record}`);
     await sleep(1000);
-    await page.goto(`${base}/reports/sync`);
-    const due = idleSeconds * 1000 + 1000;
-    // poll the clock, not a fixed sleep: every request of this browser
-    // restarts the session's idle clock, so wait from the last one
-    while (Date.now() - lastRequest() < due) await sleep(250);
-    const waited = (Date.now() - lastRequest()) / 1000;
-    check(waited < idleSeconds + 5, `waited ${waited.toFixed(1)} s with no request`, 'too long');
+    await page.goto(`${base}/record/${record}`);
+    check(await page.locator('table#history').count() === 1, 'the history page is on screen',
+          'no table#history');
+    const idle = await page.locator('meta[name="idle"]').getAttribute('content');
+    check(idle === String(idleSeconds), 'the page knows the idle time (meta idle)', `${idle}`);
+    const t0 = Date.now();
+    await page.waitForURL((u) => u.pathname === '/signin' && u.searchParams.get('expired') === '1',
+                          { timeout: (idleSeconds + 20) * 1000 });
+    const waited = (Date.now() - t0) / 1000;
+    check(waited > idleSeconds - 2 && waited < idleSeconds + 10,
+          `the page went to /signin?expired=1 by itself after ${waited.toFixed(1)} s`, 'too soon or too late');
+    check(await page.locator('table#history, svg#graph').count() === 0,
+          'the patient data is no longer on screen', page.url());
+    const says = await text(page.locator('main'));
+    check(/signed out/i.test(says) && says.includes(String(Math.max(1, Math.round(idleSeconds / 60)))),
+          'the sign-in page says the person was signed out after the idle minutes', says);
     await page.goto(`${base}/review`);
     const u = new URL(page.url());
     check(u.pathname === '/signin' && u.searchParams.get('expired') === '1',
           'the next page load lands on /signin?expired=1', page.url());
-    const says = await text(page.locator('main'));
-    check(/signed out/i.test(says) && says.includes(String(Math.max(1, Math.round(idleSeconds / 60)))),
-          'the sign-in page says the person was signed out after the idle minutes', says);
     await audit(page, 'signin-expired');
   });
 }
