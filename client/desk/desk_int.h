@@ -82,6 +82,10 @@ struct chs_desk {
 	char url[128];
 	char host[96];           /* what a Host header must say: "127.0.0.1:PORT" */
 	char host_alt[96];       /* and the other loopback name, "localhost:PORT" */
+	char cookie[40];         /* the session cookie's name, "chartsync_desk_PORT":
+				  * a browser keeps cookies per host, not per
+				  * port, so two desks on one computer each
+				  * need their own */
 	void *mhd;               /* struct MHD_Daemon, server.c's */
 	desk_session *sessions;
 	/* sessions that ran out lately: the next request with their cookie

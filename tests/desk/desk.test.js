@@ -42,6 +42,8 @@ const env = (name) => {
   return v;
 };
 const base = env('DESK_URL').replace(/\/$/, '');
+// the session cookie's name holds the desk's port (two desks, two cookies)
+const cookieName = `chartsync_desk_${new URL(base).port}`;
 const artefacts = env('DESK_ARTEFACTS');
 const user = env('DESK_USER');
 const pass = env('DESK_PASS');
@@ -190,7 +192,7 @@ async function run(ctx, page, lastRequest) {
           'a wrong passphrase is refused (the sign-in form again, with an error)',
           `at ${page.url()}: ${await text(page.locator('main'))}`);
     const cookies = await ctx.cookies(base);
-    check(!cookies.some((c) => c.name === 'chartsync_desk'),
+    check(!cookies.some((c) => c.name === cookieName),
           'a wrong passphrase gives no session cookie', JSON.stringify(cookies));
     await audit(page, 'signin-refused');
     if (await page.locator('form#signin').count() === 0) await page.goto(`${base}/signin`);
@@ -201,7 +203,7 @@ async function run(ctx, page, lastRequest) {
       throw new Error(`the right passphrase lands on ${page.url()}, not /review: ` +
                       await text(page.locator('body')));
     ok('the right passphrase signs in and lands on /review');
-    const c = (await ctx.cookies(base)).find((k) => k.name === 'chartsync_desk');
+    const c = (await ctx.cookies(base)).find((k) => k.name === cookieName);
     check(c && c.httpOnly && c.sameSite === 'Strict',
           'the session cookie is HttpOnly and SameSite=Strict', JSON.stringify(c));
     check((await text(page.locator('#who'))).includes(user), `#who names ${user}`,
@@ -351,9 +353,9 @@ async function run(ctx, page, lastRequest) {
 
   // ---- refusals ----
   await step('requests a stranger could make are refused', async () => {
-    const c = (await ctx.cookies(base)).find((k) => k.name === 'chartsync_desk');
+    const c = (await ctx.cookies(base)).find((k) => k.name === cookieName);
     if (!c) throw new Error('no session cookie');
-    const cookie = `chartsync_desk=${c.value}`;
+    const cookie = `${cookieName}=${c.value}`;
     const form = `take.${field}=${takeId}`;
     const noCsrf = await request('POST', `/review/${record}/preview`, {
       headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded',
