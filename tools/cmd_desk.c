@@ -18,7 +18,9 @@ static const char desk_help[] =
 	"sites edited at once (each candidate side by side, settled with a click),\n"
 	"read a record's history as its change graph, and read the reports.\n"
 	"Prints the address to open in a browser on this computer, then serves\n"
-	"until SIGINT (Ctrl-C) or SIGTERM.\n"
+	"until SIGINT (Ctrl-C), SIGTERM, SIGHUP (its terminal closed) or\n"
+	"SIGQUIT; each of them stops it cleanly, recording every page still open\n"
+	"as an access event.\n"
 	"\n"
 	"Nobody is signed in when it starts: each person signs in on the page\n"
 	"with their user name and passphrase of this store (a service user\n"
@@ -46,18 +48,21 @@ static int desk_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 	return 0;
 }
 
-/* Serve until SIGINT or SIGTERM, ending idle sessions every second. The
- * signals are blocked in every thread (the server's inherits the mask)
- * and taken here with sigtimedwait(): no handler runs on the server's
- * thread in the middle of a page. */
+/* Serve until a signal that ends a program from its terminal or from
+ * outside (interrupt, terminate, hang-up when the terminal is closed,
+ * quit), ending idle sessions every second. Each of them stops the desk
+ * the same clean way: a hang-up or a quit left to its default action
+ * would kill it before chs_desk_stop() writes the access events of the
+ * pages still open (as cmd_open.c keeps the process alive to record its
+ * chart). The signals are blocked in every thread (the server's inherits
+ * the mask) and taken here with sigtimedwait(): no handler runs on the
+ * server's thread in the middle of a page. */
 static void serve(chs_desk *d, const sigset_t *stop)
 {
 	struct timespec tick = { 1, 0 };
-	int sig;
 
 	for (;;) {
-		sig = sigtimedwait(stop, NULL, &tick);
-		if (sig == SIGINT || sig == SIGTERM)
+		if (sigtimedwait(stop, NULL, &tick) > 0)
 			return;
 		chs_desk_tick(d);
 	}
@@ -72,6 +77,7 @@ int cmd_desk(cli_ctx *ctx, int argc, char **argv)
 	desk_args a = { NULL };
 	chs_desk_opts o;
 	chs_desk *d = NULL;
+	struct sigaction ign, old_pipe;
 	sigset_t stop, old;
 	int err, rc;
 
@@ -87,9 +93,18 @@ int cmd_desk(cli_ctx *ctx, int argc, char **argv)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGQUIT);
 	if ((err = pthread_sigmask(SIG_BLOCK, &stop, &old)) != 0)
 		return cli_failf("cannot block signals: %s", strerror(err));
+	/* a browser that closes its connection early, or a closed terminal
+	 * under the desk's output, is no reason to die: the write fails
+	 * (EPIPE) instead of killing the process with the pages' events */
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &ign, &old_pipe);
 	if ((err = chs_desk_start(&d, &o)) < 0) {
+		sigaction(SIGPIPE, &old_pipe, NULL);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return cli_fail(err);
 	}
@@ -97,6 +112,7 @@ int cmd_desk(cli_ctx *ctx, int argc, char **argv)
 	fflush(stdout);
 	serve(d, &stop);
 	chs_desk_stop(d);
+	sigaction(SIGPIPE, &old_pipe, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return CLI_OK;
 }

@@ -11,11 +11,17 @@
  * sign in. A session ends when its person signs out, after `desk.idle`
  * minutes without a request (the store's setting; 15 by default), and
  * when the desk stops; every page that showed patient data is recorded
- * as an access event when it is left or its session ends.
+ * as an access event when it is left or its session ends. An event the
+ * store does not take then (its write lock held past the wait) is kept
+ * and tried again; one still unwritten when the desk stops is printed on
+ * standard error, the desk's terminal.
  *
  * HTTP is GNU libmicrohttpd's, run on one thread of its own: every
- * request is handled there, one at a time, so each session's store is
- * used by one thread. Errors follow crypto/crypto.h.
+ * request is handled there, one at a time. chs_desk_tick() ends idle
+ * sessions (writing their events through their stores) on the thread
+ * that calls it; the desk's mutex is held by both, so a session's store
+ * is used by one thread at a time, never by two at once. Errors follow
+ * crypto/crypto.h.
  */
 #ifndef CHS_CLIENT_DESK_DESK_H
 #define CHS_CLIENT_DESK_DESK_H
@@ -45,12 +51,16 @@ int chs_desk_start(chs_desk **out, const chs_desk_opts *opts);
  * bound, when 0 was asked). Borrowed. */
 const char *chs_desk_url(const chs_desk *d);
 /* End the sessions whose idle time is over (their pages' access events
- * written); the desk also does this at each request. Call it now and
- * then (every few seconds) from the thread that started the desk, so a
- * session left alone still ends on time. */
+ * written), and try again the events the store did not take before; the
+ * desk also does this at each request. Call it now and then (every few
+ * seconds) from the thread that started the desk, so a session left
+ * alone still ends on time. */
 void chs_desk_tick(chs_desk *d);
-/* Stop serving: every session ends (access events written), then the
- * server stops. Accepts NULL. */
+/* Stop serving: the server stops first (its thread is joined, so no
+ * request is under way and none can come: a sign-in arriving while the
+ * sessions were ending would leave one never ended), then every session
+ * ends, its pages' access events written (what the store does not take is
+ * printed on standard error). Accepts NULL. */
 void chs_desk_stop(chs_desk *d);
 
 #endif /* CHS_CLIENT_DESK_DESK_H */

@@ -44,7 +44,20 @@
 typedef struct desk_view {
 	char token[DESK_TOKEN_HEX]; /* names the page in its /leave beacon */
 	chs_access *access;         /* what it showed; written when left */
+	char page[96];              /* its path, for a message about it */
+	int64_t opened;             /* wall clock seconds */
 } desk_view;
+
+/* An access event that could not be written when its page was left (the
+ * store's write lock held past its wait by a sync, say): kept, and tried
+ * again at the next request or tick, and a last time when the desk
+ * stops; what is still not written then is printed on standard error. */
+typedef struct desk_unwritten {
+	chs_access *access;
+	char page[96];
+	int64_t opened, left;       /* wall clock seconds */
+	int told;                   /* its delay was said on standard error */
+} desk_unwritten;
 
 typedef struct desk_session {
 	char token[DESK_TOKEN_HEX]; /* the cookie's value */
@@ -54,6 +67,12 @@ typedef struct desk_session {
 	int64_t idle_ms;            /* desk.idle, read at sign-in */
 	desk_view views[DESK_VIEWS_MAX];
 	size_t nviews;
+	desk_unwritten *unwritten;  /* events waiting for the store */
+	size_t nunwritten, unwritten_cap;
+	int64_t retry_ms;           /* monotonic ms of the next try */
+	int ended;                  /* signed out or ran out: no request
+				     * finds it; it stays only until its
+				     * unwritten events are written */
 	struct desk_session *next;
 } desk_session;
 
@@ -63,6 +82,10 @@ struct chs_desk {
 	char url[128];
 	char host[96];           /* what a Host header must say: "127.0.0.1:PORT" */
 	char host_alt[96];       /* and the other loopback name, "localhost:PORT" */
+	char cookie[40];         /* the session cookie's name, "chartsync_desk_PORT":
+				  * a browser keeps cookies per host, not per
+				  * port, so two desks on one computer each
+				  * need their own */
 	void *mhd;               /* struct MHD_Daemon, server.c's */
 	desk_session *sessions;
 	/* sessions that ran out lately: the next request with their cookie
@@ -91,10 +114,19 @@ desk_session *desk_session_find(chs_desk *d, const char *token);
  * lately; 0 when it did not. */
 int desk_session_gone(chs_desk *d, const char *token);
 /* End a session: close every view it holds (their events written),
- * close its store, unlink and free it. */
+ * close its store, unlink and free it. An event that cannot be written
+ * now keeps the ended session (its store, no longer found by its cookie)
+ * until desk_session_expire() writes it. */
 void desk_session_end(chs_desk *d, desk_session *ss);
-/* End every session idle past its time. */
+/* End every session idle past its time, and try again the access events
+ * that could not be written before. */
 void desk_session_expire(chs_desk *d);
+/* When the desk stops (no request can come any more): end every
+ * session, try each unwritten event a last time, print on standard
+ * error what still could not be recorded, free them all. */
+void desk_session_stop_all(chs_desk *d);
+/* Name the page that holds view `view` (its path) for the messages. */
+void desk_session_note_page(desk_session *ss, const char *view, const char *path);
 /* Hand a page's access to the session: it is written when the page is
  * left (desk_session_leave) or the session ends. `token_out` names it
  * for the page's beacon. Takes `a` in every case. */

@@ -173,6 +173,10 @@ void desk_page_begin(desk_resp *rs, const desk_req *rq, const char *title)
 		 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
 	if (rq->session)
 		desk_printf(rs, "<meta name=\"csrf\" content=\"%s\">", rq->session->csrf);
+	/* desk.js empties the page when the session's idle time is over */
+	if (rq->session)
+		desk_printf(rs, "<meta name=\"idle\" content=\"%lld\">",
+			    (long long)(rq->session->idle_ms / 1000));
 	desk_put(rs, "<title>");
 	desk_text(rs, title);
 	desk_put(rs, " \xe2\x80\x94 chartsync desk</title>"

@@ -20,6 +20,14 @@
  *      Sec-Fetch-Site) is refused (403) even without one: a sign-in
  *      forged from another site's page.
  *
+ * Before all that, a request the browser says another page sent
+ * (Sec-Fetch-Site cross-site or same-site) is refused (403), a GET too,
+ * but for the assets: a page on another port of this computer is the
+ * same site, so SameSite=Strict sends it the cookie, and a GET of a
+ * record's page writes an access event in the signed-in person's name.
+ * Typed in (none), the desk's own pages (same-origin) and a client that
+ * does not say (no header: curl, the tests) are let through.
+ *
  * The page then fills a desk_resp, and every response goes out with the
  * headers that keep patient data out of caches, referrers and frames.
  */
@@ -37,7 +45,6 @@
 #include <time.h>
 
 #define DEFAULT_LISTEN "127.0.0.1:8470"
-#define COOKIE_NAME "chartsync_desk"
 /* A page is at most this big (the history of a record with thousands of
  * changes is a few MB). */
 #define PAGE_MAX ((size_t)64 << 20)
@@ -109,6 +116,7 @@ typedef struct request {
 	desk_kv *form;
 	size_t nform, cap;
 	int too_big;  /* a field or the field count went over its ceiling */
+	int nul;      /* a field holds a NUL byte (%00): no form sends one */
 	int bad;      /* the body could not be read as a form */
 } request;
 
@@ -160,7 +168,11 @@ static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const ch
 		return MHD_YES;
 	kv = &r->form[r->nform - 1];
 	have = strlen(kv->value);
-	if (have + size > DESK_FORM_VALUE_MAX || memchr(data, '\0', size)) {
+	if (memchr(data, '\0', size)) {
+		r->nul = 1;
+		return MHD_NO;
+	}
+	if (have + size > DESK_FORM_VALUE_MAX) {
 		r->too_big = 1;
 		return MHD_NO;
 	}
@@ -190,14 +202,20 @@ typedef struct query_acc {
 	desk_kv *kv;
 	size_t n, cap;
 	int err;
+	int nul;      /* an argument holds a NUL byte (%00) */
 } query_acc;
 
 static enum MHD_Result on_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				    const char *value)
+				    size_t key_size, const char *value, size_t value_size)
 {
 	query_acc *q = cls;
 
 	(void)kind;
+	/* a C string would end at the NUL and take the rest away unseen */
+	if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size)) {
+		q->nul = 1;
+		return MHD_NO;
+	}
 	if (q->n == DESK_FORM_FIELDS_MAX) {
 		q->err = CHS_EINVALID;
 		return MHD_NO;
@@ -336,12 +354,20 @@ static const char *title_of(int status)
 	}
 }
 
-/* The page an error shows: what went wrong, in the page's layout. */
+/* The page an error shows: what went wrong, in the page's layout. A page
+ * that failed after the session took its view keeps it on the error page
+ * (data-view), so desk.js's beacon still writes the access event when the
+ * page is left; a fresh response would orphan the view until the session
+ * ends. */
 static void error_page(desk_resp *rs, const desk_req *rq, int status, const char *title,
 		       const char *message)
 {
+	char view[DESK_TOKEN_HEX];
+
+	memcpy(view, rs->view, sizeof(view));
 	chs_buf_dispose(&rs->body);
 	resp_init(rs);
+	memcpy(rs->view, view, sizeof(view));
 	rs->status = status;
 	desk_page_begin(rs, rq, title);
 	desk_put(rs, "<p class=\"error\" role=\"alert\">");
@@ -440,6 +466,15 @@ static int from_elsewhere(const chs_desk *d, struct MHD_Connection *conn)
 	return site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0;
 }
 
+/* Sent by another page, on this site or another (Sec-Fetch-Site): what
+ * no page of the desk, nor a person typing its address, sends. */
+static int sent_by_another_page(struct MHD_Connection *conn)
+{
+	const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+
+	return site && (strcasecmp(site, "cross-site") == 0 || strcasecmp(site, "same-site") == 0);
+}
+
 static double mono_ms(void)
 {
 	struct timespec ts;
@@ -461,6 +496,8 @@ static void run_page(handling *h, desk_page_fn page)
 	if (err < 0)
 		error_page(&h->rs, &h->rq, status_of(err), title_of(status_of(err)),
 			   *chs_error_last() ? chs_error_last() : "the page could not be made");
+	if (h->rs.view[0])
+		desk_session_note_page(h->rq.session, h->rs.view, h->rq.path);
 }
 
 static void redirect(desk_resp *rs, const char *to)
@@ -542,12 +579,14 @@ static enum MHD_Result serve_asset(struct MHD_Connection *conn, const char *path
 static const char *cookie_for(const handling *h, char *buf, size_t len)
 {
 	if (h->rq.session && h->rq.session != h->before) {
-		snprintf(buf, len, COOKIE_NAME "=%s; Path=/; HttpOnly; SameSite=Strict",
+		snprintf(buf, len, "%s=%s; Path=/; HttpOnly; SameSite=Strict", h->d->cookie,
 			 h->rq.session->token);
 		return buf;
 	}
-	if (h->before && !h->rq.session)
-		return COOKIE_NAME "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
+	if (h->before && !h->rq.session) {
+		snprintf(buf, len, "%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", h->d->cookie);
+		return buf;
+	}
 	return NULL;
 }
 
@@ -557,7 +596,7 @@ static enum MHD_Result handle(chs_desk *d, struct MHD_Connection *conn, const ch
 	handling h;
 	query_acc q;
 	enum MHD_Result ret;
-	char cookie[DESK_TOKEN_HEX + 96];
+	char cookie[DESK_TOKEN_HEX + 128];
 	const char *set_cookie;
 
 	memset(&h, 0, sizeof(h));
@@ -569,11 +608,15 @@ static enum MHD_Result handle(chs_desk *d, struct MHD_Connection *conn, const ch
 	h.rq.path = path;
 	h.rq.form = r->form;
 	h.rq.nform = r->nform;
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, on_query_arg, &q);
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, on_query_arg, &q);
 	h.rq.query = q.kv;
 	h.rq.nquery = q.n;
 	pthread_mutex_lock(&d->lock);
-	if (r->too_big || q.err == CHS_EINVALID)
+	if (r->nul || q.nul)
+		error_page(&h.rs, &h.rq, MHD_HTTP_BAD_REQUEST, "Refused",
+			   "a form field holds a NUL byte (%00), which no page of the desk sends:"
+			   " send the form again from its page");
+	else if (r->too_big || q.err == CHS_EINVALID)
 		error_page(&h.rs, &h.rq, MHD_HTTP_CONTENT_TOO_LARGE, "Refused",
 			   "the form is larger than the desk takes");
 	else if (r->bad)
@@ -584,7 +627,7 @@ static enum MHD_Result handle(chs_desk *d, struct MHD_Connection *conn, const ch
 			   "out of memory");
 	else
 		dispatch(&h, method, path, MHD_lookup_connection_value(conn, MHD_COOKIE_KIND,
-									 COOKIE_NAME));
+									 d->cookie));
 	set_cookie = cookie_for(&h, cookie, sizeof(cookie));
 	ret = send_resp(conn, &h.rs, set_cookie, h.page_ms);
 	pthread_mutex_unlock(&d->lock);
@@ -610,9 +653,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!host_ok(d, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
 			return send_text(conn, MHD_HTTP_MISDIRECTED_REQUEST,
 					 "this desk answers only at its own address\n");
+		/* HEAD only for the assets: a page that shows patient data
+		 * keeps a view whose leaving no beacon would ever report (a
+		 * HEAD's answer is never a page in a browser) */
+		if (strcmp(method, "HEAD") == 0 && strncmp(url, "/static/", 8) != 0)
+			return send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+					 "the desk's pages take GET and POST only\n");
 		if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			return send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 					 "the desk takes GET and POST only\n");
+		if (strncmp(url, "/static/", 8) != 0 && sent_by_another_page(conn))
+			return send_text(conn, MHD_HTTP_FORBIDDEN,
+					 "the desk opens only from its own pages: type its address"
+					 " in the browser yourself\n");
 		if (!(r = calloc(1, sizeof(*r))))
 			return MHD_NO;
 		/* NULL for a body that is no form (or none): the fields are
@@ -623,8 +676,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		if (r->pp && !r->too_big && !r->bad &&
-		    MHD_post_process(r->pp, upload_data, *upload_data_size) != MHD_YES && !r->too_big)
+		if (r->pp && !r->too_big && !r->bad && !r->nul &&
+		    MHD_post_process(r->pp, upload_data, *upload_data_size) != MHD_YES &&
+		    !r->too_big && !r->nul)
 			r->bad = 1;
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -643,7 +697,8 @@ static int set_addresses(chs_desk *d, const listen_addr *a, unsigned port)
 
 	if (snprintf(d->url, sizeof(d->url), "http://%s:%u/", name, port) < 0 ||
 	    snprintf(d->host, sizeof(d->host), "%s:%u", name, port) < 0 ||
-	    snprintf(d->host_alt, sizeof(d->host_alt), "localhost:%u", port) < 0)
+	    snprintf(d->host_alt, sizeof(d->host_alt), "localhost:%u", port) < 0 ||
+	    snprintf(d->cookie, sizeof(d->cookie), "chartsync_desk_%u", port) < 0)
 		return chs_error_set(CHS_ERROR, "cannot format the desk's address");
 	return 0;
 }
@@ -741,11 +796,12 @@ void chs_desk_stop(chs_desk *d)
 {
 	if (!d)
 		return;
-	/* the server first: no request is under way once it has stopped,
-	 * so the sessions can end without the lock racing a page */
+	/* the server first: once it has stopped (its thread joined) no
+	 * request is under way and none can come, so the sessions end with
+	 * no page racing them, and no sign-in can add a session after they
+	 * have ended (desk.h) */
 	MHD_stop_daemon(d->mhd);
-	while (d->sessions)
-		desk_session_end(d, d->sessions);
+	desk_session_stop_all(d);
 	pthread_mutex_destroy(&d->lock);
 	chs_wipe(d->gone, sizeof(d->gone));
 	free(d->store_dir);

@@ -4,10 +4,20 @@
  * pages they have open.
  *
  * Everything here runs with the desk's mutex held (desk_int.h).
+ *
+ * An access event is what the store keeps of who saw which chart: one
+ * that cannot be written when its page is left (the store's write lock
+ * held past its wait by a sync, a full disk) is not dropped. It is kept
+ * with its session, tried again at the next request or tick, and what is
+ * still not written when the desk stops is printed on standard error
+ * (the desk's terminal), for a technician to note by hand.
  */
 #include "desk_int.h"
 
+#include "client/text/text.h"
+
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +25,10 @@
 /* desk.idle's bounds are the setting's own (client/store/config.c); the
  * default stands in for a value that somehow does not parse. */
 #define IDLE_DEFAULT_MIN 15
+/* After an event could not be written, wait this long before the next
+ * try: each try may wait the store's whole busy timeout with the desk's
+ * lock held. */
+#define RETRY_MS 5000
 
 int64_t desk_now_ms(void)
 {
@@ -128,7 +142,7 @@ desk_session *desk_session_find(chs_desk *d, const char *token)
 	if (!token)
 		return NULL;
 	for (ss = d->sessions; ss; ss = ss->next) {
-		if (!token_is(ss->token, token))
+		if (ss->ended || !token_is(ss->token, token))
 			continue;
 		if (idle_over(ss, now)) {
 			remember_gone(d, ss);
@@ -141,36 +155,209 @@ desk_session *desk_session_find(chs_desk *d, const char *token)
 	return NULL;
 }
 
-/* Write view `i`'s access event and drop it from the list. The event's
- * failure is not the page's to report (it was left already): the error
- * is returned for a caller that can say it. */
+/* ------------------------------------------------------------------ */
+/* Writing the access events                                            */
+
+/* `s` as one safe line for the terminal (a user name is the store's, but
+ * a terminal shows it raw otherwise). */
+static void safe_line(char *out, size_t outlen, const char *s)
+{
+	chs_buf b;
+
+	chs_buf_init(&b, CHS_BUF_MAX_DEFAULT);
+	if (chs_text_escape(&b, s ? s : "", strlen(s ? s : ""), CHS_TEXT_LINE) < 0 || !b.ptr)
+		snprintf(out, outlen, "?");
+	else
+		snprintf(out, outlen, "%.*s", (int)b.len, b.ptr);
+	chs_buf_dispose(&b);
+}
+
+static void utc(char out[32], int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(out, 32, "?");
+}
+
+/* Say on standard error what became of the event of `u`: `what` is the
+ * sentence's end, `why` the store's error or NULL. */
+static void tell(const desk_session *ss, const desk_unwritten *u, const char *what,
+		 const char *why)
+{
+	char user[128], opened[32], left[32];
+
+	safe_line(user, sizeof(user), chs_store_user(ss->store));
+	utc(opened, u->opened);
+	utc(left, u->left);
+	fprintf(stderr, "chartsync desk: the access event of %s's page %s (open from %s to %s) %s%s%s\n",
+		user, u->page[0] ? u->page : "(unnamed)", opened, left, what, why ? ": " : "",
+		why ? why : "");
+	fflush(stderr);
+}
+
+/* Why the store did not take a write: chs_access_begin()'s message, but
+ * for its opening words, which are a page's ("so nothing is shown"). */
+static const char *why_not(void)
+{
+	static const char page_words[] = "this access could not be recorded, so nothing is shown: ";
+	const char *m = chs_error_last();
+
+	return strncmp(m, page_words, sizeof(page_words) - 1) == 0 ? m + sizeof(page_words) - 1 : m;
+}
+
+/* Write `a`'s event. chs_access_close() frees `a` even when its write
+ * fails, so the store is first asked whether it takes a write now
+ * (chs_access_begin()'s check: the write lock within its wait): when it
+ * does not, `a` is kept. 0: written (`a` is gone); 1: not now (`a` is
+ * kept, chs_error_last() says why); < 0: the write failed after the check
+ * (a full disk, say) and the event is gone with `a`. */
+static int try_write(chs_store *s, chs_access *a)
+{
+	chs_access *probe = NULL;
+	int err;
+
+	if (chs_access_begin(&probe, s, "desk") < 0)
+		return 1;
+	chs_access_free(probe);
+	if ((err = chs_access_close(s, a)) < 0)
+		return err;
+	return 0;
+}
+
+/* Keep `u` for another try; 0, or CHS_ENOMEM (`u`'s event then dropped,
+ * and said). */
+static int keep_unwritten(desk_session *ss, const desk_unwritten *u)
+{
+	int err;
+
+	if ((err = CHS_ARRAY_GROW(ss->unwritten, ss->unwritten_cap, ss->nunwritten + 1)) < 0) {
+		tell(ss, u, "could not be kept for another try and is not recorded",
+		     "out of memory");
+		chs_access_free(u->access);
+		return err;
+	}
+	ss->unwritten[ss->nunwritten++] = *u;
+	return 0;
+}
+
+/* Write the event of a page just left, or keep it for another try. The
+ * page was left already, so a failure is not its to show: 0 unless the
+ * event is lost (and said on standard error). */
+static void left_now(desk_unwritten *u, const desk_view *v)
+{
+	memset(u, 0, sizeof(*u));
+	u->access = v->access;
+	memcpy(u->page, v->page, sizeof(u->page));
+	u->opened = v->opened;
+	u->left = (int64_t)time(NULL);
+}
+
+static int settle(desk_session *ss, const desk_view *v)
+{
+	desk_unwritten u;
+	int rc;
+
+	left_now(&u, v);
+	if (ss->nunwritten > 0)
+		rc = 1; /* the older ones go first, and the store was busy */
+	else
+		rc = try_write(ss->store, u.access);
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		tell(ss, &u, "could not be recorded and is lost; note by hand that the page was"
+		     " seen then (the access report lacks it)", chs_error_last());
+		return rc;
+	}
+	if (ss->nunwritten == 0) {
+		tell(ss, &u, "could not be recorded yet; the desk keeps it and tries again every"
+		     " few seconds (is a sync holding the store, or is its disk full?)",
+		     why_not());
+		u.told = 1;
+		ss->retry_ms = desk_now_ms() + RETRY_MS;
+	}
+	return keep_unwritten(ss, &u);
+}
+
+/* Try the kept events again, oldest first, up to the first the store
+ * does not take now. `last`: the desk stops, this is the last try. */
+static void retry_unwritten(desk_session *ss, int64_t now, int last)
+{
+	size_t done = 0;
+	int rc = 0;
+
+	if (ss->nunwritten == 0 || (!last && now < ss->retry_ms))
+		return;
+	while (done < ss->nunwritten) {
+		desk_unwritten *u = &ss->unwritten[done];
+
+		if ((rc = try_write(ss->store, u->access)) == 1)
+			break;
+		if (rc == 0 && u->told)
+			tell(ss, u, "is recorded now, after waiting for the store", NULL);
+		else if (rc < 0)
+			tell(ss, u, "could not be recorded and is lost; note by hand that the page"
+			     " was seen then (the access report lacks it)", chs_error_last());
+		done++;
+	}
+	memmove(ss->unwritten, ss->unwritten + done,
+		(ss->nunwritten - done) * sizeof(ss->unwritten[0]));
+	ss->nunwritten -= done;
+	if (ss->nunwritten > 0 && !last) {
+		if (!ss->unwritten[0].told) {
+			tell(ss, &ss->unwritten[0], "could not be recorded yet; the desk keeps it and"
+			     " tries again every few seconds (is a sync holding the store, or is"
+			     " its disk full?)", why_not());
+			ss->unwritten[0].told = 1;
+		}
+		ss->retry_ms = now + RETRY_MS;
+	}
+}
+
+/* Drop view `i` from the list and write its access event (or keep it). */
 static int close_view(desk_session *ss, size_t i)
 {
-	int err = chs_access_close(ss->store, ss->views[i].access);
+	desk_view v = ss->views[i];
 
 	memmove(&ss->views[i], &ss->views[i + 1], (ss->nviews - i - 1) * sizeof(ss->views[0]));
 	ss->nviews--;
 	memset(&ss->views[ss->nviews], 0, sizeof(ss->views[0]));
-	return err;
+	return settle(ss, &v);
 }
 
-void desk_session_end(chs_desk *d, desk_session *ss)
+static void session_free(chs_desk *d, desk_session *ss)
 {
 	desk_session **pp;
 
-	if (!ss)
-		return;
-	while (ss->nviews > 0)
-		(void)close_view(ss, ss->nviews - 1);
 	for (pp = &d->sessions; *pp; pp = &(*pp)->next) {
 		if (*pp == ss) {
 			*pp = ss->next;
 			break;
 		}
 	}
+	free(ss->unwritten);
 	chs_store_free(ss->store);
 	chs_wipe(ss, sizeof(*ss));
 	free(ss);
+}
+
+void desk_session_end(chs_desk *d, desk_session *ss)
+{
+	if (!ss)
+		return;
+	while (ss->nviews > 0)
+		(void)close_view(ss, 0);
+	if (ss->nunwritten > 0) {
+		/* nobody finds it again; its store stays open only to write
+		 * the events it still holds */
+		ss->ended = 1;
+		chs_wipe(ss->token, sizeof(ss->token));
+		chs_wipe(ss->csrf, sizeof(ss->csrf));
+		return;
+	}
+	session_free(d, ss);
 }
 
 void desk_session_expire(chs_desk *d)
@@ -180,11 +367,51 @@ void desk_session_expire(chs_desk *d)
 
 	for (ss = d->sessions; ss; ss = next) {
 		next = ss->next;
-		if (idle_over(ss, now)) {
+		retry_unwritten(ss, now, 0);
+		if (ss->ended) {
+			if (ss->nunwritten == 0)
+				session_free(d, ss);
+		} else if (idle_over(ss, now)) {
 			remember_gone(d, ss);
 			desk_session_end(d, ss);
 		}
 	}
+}
+
+void desk_session_stop_all(chs_desk *d)
+{
+	desk_session *ss;
+	desk_unwritten u;
+	size_t i;
+
+	while ((ss = d->sessions)) {
+		/* every page still open is left now: its event joins those
+		 * waiting (after them: the oldest goes first), and each gets
+		 * a last try, up to the first the store does not take */
+		while (ss->nviews > 0) {
+			left_now(&u, &ss->views[0]);
+			memmove(&ss->views[0], &ss->views[1], --ss->nviews * sizeof(ss->views[0]));
+			(void)keep_unwritten(ss, &u);
+		}
+		retry_unwritten(ss, 0, 1);
+		for (i = 0; i < ss->nunwritten; i++) {
+			tell(ss, &ss->unwritten[i], "is NOT recorded: the desk stops without it;"
+			     " note by hand that the page was seen then (the access report lacks"
+			     " it)", i == 0 ? why_not() : NULL);
+			chs_access_free(ss->unwritten[i].access);
+		}
+		ss->nunwritten = 0;
+		session_free(d, ss);
+	}
+}
+
+void desk_session_note_page(desk_session *ss, const char *view, const char *path)
+{
+	size_t i;
+
+	for (i = 0; ss && view && path && i < ss->nviews; i++)
+		if (token_is(ss->views[i].token, view))
+			snprintf(ss->views[i].page, sizeof(ss->views[i].page), "%s", path);
 }
 
 int desk_session_keep_view(desk_session *ss, chs_access *a, char token_out[DESK_TOKEN_HEX])
@@ -196,8 +423,10 @@ int desk_session_keep_view(desk_session *ss, chs_access *a, char token_out[DESK_
 	 * page's */
 	if (ss->nviews == DESK_VIEWS_MAX)
 		(void)close_view(ss, 0);
+	memset(&ss->views[ss->nviews], 0, sizeof(ss->views[0]));
 	desk_token(ss->views[ss->nviews].token);
 	ss->views[ss->nviews].access = a;
+	ss->views[ss->nviews].opened = (int64_t)time(NULL);
 	memcpy(token_out, ss->views[ss->nviews].token, DESK_TOKEN_HEX);
 	ss->nviews++;
 	return 0;

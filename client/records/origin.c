@@ -57,8 +57,17 @@ int chs_change_origin_get(chs_store *s, const char *change, chs_change_origin *o
 	}
 	if (sqlite3_column_bytes(st, 0) == 32)
 		chs_hex(out->batch, sqlite3_column_blob(st, 0), 32);
-	snprintf(out->device, sizeof(out->device), "%s",
-		 (const char *)sqlite3_column_text(st, 1));
+	/* a batch without a device name (NULL) reads as none; NULL for a
+	 * value that is there is SQLite out of memory */
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+		const char *device = (const char *)sqlite3_column_text(st, 1);
+
+		if (!device) {
+			err = chs_error_set(CHS_ENOMEM, "out of memory reading where a change came from");
+			goto cleanup;
+		}
+		snprintf(out->device, sizeof(out->device), "%s", device);
+	}
 	if (sqlite3_column_bytes(st, 2) == CHS_SIGN_PK_BYTES)
 		chs_hex(out->key, sqlite3_column_blob(st, 2), CHS_SIGN_PK_BYTES);
 	out->dseq = (uint64_t)sqlite3_column_int64(st, 3);

@@ -12,7 +12,8 @@
 //     side by clicking shows the change to be signed, then signs it
 //   - the record's history draws one graph node per change row
 //   - a POST without the CSRF token (403) and a foreign Host (421) are
-//     refused; a session idle past desk.idle lands on /signin?expired=1
+//     refused; a page left open past desk.idle empties itself and lands on
+//     /signin?expired=1 (desk.js), and so does the next page load
 //   - the access report shows the review page's view once it was left
 //   - every page passes axe-core with no serious or critical violation,
 //     breaks none of the Content-Security-Policy, and its screenshot is
@@ -41,6 +42,8 @@ const env = (name) => {
   return v;
 };
 const base = env('DESK_URL').replace(/\/$/, '');
+// the session cookie's name holds the desk's port (two desks, two cookies)
+const cookieName = `chartsync_desk_${new URL(base).port}`;
 const artefacts = env('DESK_ARTEFACTS');
 const user = env('DESK_USER');
 const pass = env('DESK_PASS');
@@ -189,7 +192,7 @@ async function run(ctx, page, lastRequest) {
           'a wrong passphrase is refused (the sign-in form again, with an error)',
           `at ${page.url()}: ${await text(page.locator('main'))}`);
     const cookies = await ctx.cookies(base);
-    check(!cookies.some((c) => c.name === 'chartsync_desk'),
+    check(!cookies.some((c) => c.name === cookieName),
           'a wrong passphrase gives no session cookie', JSON.stringify(cookies));
     await audit(page, 'signin-refused');
     if (await page.locator('form#signin').count() === 0) await page.goto(`${base}/signin`);
@@ -200,7 +203,7 @@ async function run(ctx, page, lastRequest) {
       throw new Error(`the right passphrase lands on ${page.url()}, not /review: ` +
                       await text(page.locator('body')));
     ok('the right passphrase signs in and lands on /review');
-    const c = (await ctx.cookies(base)).find((k) => k.name === 'chartsync_desk');
+    const c = (await ctx.cookies(base)).find((k) => k.name === cookieName);
     check(c && c.httpOnly && c.sameSite === 'Strict',
           'the session cookie is HttpOnly and SameSite=Strict', JSON.stringify(c));
     check((await text(page.locator('#who'))).includes(user), `#who names ${user}`,
@@ -350,9 +353,9 @@ async function run(ctx, page, lastRequest) {
 
   // ---- refusals ----
   await step('requests a stranger could make are refused', async () => {
-    const c = (await ctx.cookies(base)).find((k) => k.name === 'chartsync_desk');
+    const c = (await ctx.cookies(base)).find((k) => k.name === cookieName);
     if (!c) throw new Error('no session cookie');
-    const cookie = `chartsync_desk=${c.value}`;
+    const cookie = `${cookieName}=${c.value}`;
     const form = `take.${field}=${takeId}`;
     const noCsrf = await request('POST', `/review/${record}/preview`, {
       headers: { Cookie: cookie, 'Content-Type': 'application/x-www-form-urlencoded',
@@ -380,27 +383,32 @@ async function run(ctx, page, lastRequest) {
   });
 
   // ---- an expired session ----
-  await step('a session idle past desk.idle is signed out', async () => {
-    // a page without a view, so nothing is sent while it sits; loaded
-    // twice, a second apart, so any beacon of a page left before (which
-    // restarts the idle clock too, and is not seen as a request here) has
-    // gone before the clock is read
-    await page.goto(`${base}/reports/sync`);
+  await step('a page left open past desk.idle empties itself and the session is over', async () => {
+    // a page that shows patient data, loaded twice a second apart, so the
+    // beacon of the page left before (which restarts the idle clock too)
+    // has gone before the clock starts; then nobody touches it
+    await page.goto(`${base}/record/${record}`);
     await sleep(1000);
-    await page.goto(`${base}/reports/sync`);
-    const due = idleSeconds * 1000 + 1000;
-    // poll the clock, not a fixed sleep: every request of this browser
-    // restarts the session's idle clock, so wait from the last one
-    while (Date.now() - lastRequest() < due) await sleep(250);
-    const waited = (Date.now() - lastRequest()) / 1000;
-    check(waited < idleSeconds + 5, `waited ${waited.toFixed(1)} s with no request`, 'too long');
+    await page.goto(`${base}/record/${record}`);
+    check(await page.locator('table#history').count() === 1, 'the history page is on screen',
+          'no table#history');
+    const idle = await page.locator('meta[name="idle"]').getAttribute('content');
+    check(idle === String(idleSeconds), 'the page knows the idle time (meta idle)', `${idle}`);
+    const t0 = Date.now();
+    await page.waitForURL((u) => u.pathname === '/signin' && u.searchParams.get('expired') === '1',
+                          { timeout: (idleSeconds + 20) * 1000 });
+    const waited = (Date.now() - t0) / 1000;
+    check(waited > idleSeconds - 2 && waited < idleSeconds + 10,
+          `the page went to /signin?expired=1 by itself after ${waited.toFixed(1)} s`, 'too soon or too late');
+    check(await page.locator('table#history, svg#graph').count() === 0,
+          'the patient data is no longer on screen', page.url());
+    const says = await text(page.locator('main'));
+    check(/signed out/i.test(says) && says.includes(String(Math.max(1, Math.round(idleSeconds / 60)))),
+          'the sign-in page says the person was signed out after the idle minutes', says);
     await page.goto(`${base}/review`);
     const u = new URL(page.url());
     check(u.pathname === '/signin' && u.searchParams.get('expired') === '1',
           'the next page load lands on /signin?expired=1', page.url());
-    const says = await text(page.locator('main'));
-    check(/signed out/i.test(says) && says.includes(String(Math.max(1, Math.round(idleSeconds / 60)))),
-          'the sign-in page says the person was signed out after the idle minutes', says);
     await audit(page, 'signin-expired');
   });
 }

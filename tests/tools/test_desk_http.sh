@@ -131,10 +131,14 @@ header Set-Cookie | grep -q . && fail "no cookie for a cross-site sign-in"
 [ "$(req /signin -d user=maria -d passphrase=pw)" = 303 ] || fail "sign-in: $(cat "$tmp/body")"
 header Location | grep -qx 'Location: /review' || fail "sign-in goes to /review"
 cookie=$(header Set-Cookie)
-echo "$cookie" | grep -qE '^Set-Cookie: chartsync_desk=[0-9a-f]{64}; Path=/; HttpOnly; SameSite=Strict$' ||
+# the cookie's name holds the port: two desks on one computer (a browser
+# keeps cookies per host, not per port) do not sign each other out
+echo "$cookie" | grep -qE "^Set-Cookie: chartsync_desk_$port=[0-9a-f]{64}; Path=/; HttpOnly; SameSite=Strict\$" ||
   fail "the session cookie: $cookie"
-token=$(echo "$cookie" | sed -E 's/^Set-Cookie: chartsync_desk=([0-9a-f]+);.*/\1/')
-jar=(-H "Cookie: chartsync_desk=$token")
+token=$(echo "$cookie" | sed -E 's/^Set-Cookie: chartsync_desk_[0-9]+=([0-9a-f]+);.*/\1/')
+jar=(-H "Cookie: chartsync_desk_$port=$token")
+[ "$(req /review -H "Cookie: chartsync_desk=$token")" = 303 ] ||
+  fail "the cookie without the port names no session here"
 
 # a page with the session (the 404 page: the others are not this test's)
 [ "$(req /no/such/page "${jar[@]}")" = 404 ] || fail "an unknown path is 404"
@@ -167,10 +171,42 @@ other=${csrf%?}0; [ "$other" = "$csrf" ] && other=${csrf%?}1
 [ "$(req /no/such/page "${jar[@]}")" = 404 ] || fail "the session still works after the 403s"
 grep -q 'id="who"' "$tmp/body" || fail "still signed in after the 403s"
 
+# a page another page sent the browser to, or fetched: refused, a GET too
+# (a page on another port of this computer is the same site, so the cookie
+# goes with it, and a record's page writes an access event in maria's name)
+for site in same-site cross-site; do
+  [ "$(req /review "${jar[@]}" -H "Sec-Fetch-Site: $site")" = 403 ] ||
+    fail "a GET with Sec-Fetch-Site: $site is 403: $(cat "$tmp/body")"
+  has_headers "the 403 of a GET from another page"
+  grep -q 'queue' "$tmp/body" && fail "no queue for Sec-Fetch-Site: $site"
+  grep -q "the desk opens only from its own pages" "$tmp/body" || fail "the 403 says why: $(cat "$tmp/body")"
+  [ "$(req /static/desk.css -H "Sec-Fetch-Site: $site")" = 200 ] ||
+    fail "the assets are served to any page (Sec-Fetch-Site: $site)"
+done
+for site in same-origin none; do
+  [ "$(req /no/such/page "${jar[@]}" -H "Sec-Fetch-Site: $site")" = 404 ] ||
+    fail "a GET with Sec-Fetch-Site: $site is served"
+done
+
+# HEAD: the assets only; a page's HEAD would keep a view no beacon ever
+# leaves, written as an access event when the session ends
+hpat=$(cs add patient name=Head-request mrn=HEAD-1)
+head_events=$(cs report access | grep -c 'desk history' || true)
+[ "$(req "/record/$hpat" "${jar[@]}" -I)" = 405 ] || fail "HEAD of a page is 405"
+has_headers "the 405 of a HEAD"
+[ "$(req /static/desk.js -I)" = 200 ] || fail "HEAD of an asset is served"
+
 # a form beyond the desk's ceiling
 head -c 70000 /dev/zero | tr '\0' a >"$tmp/big"
 [ "$(req /leave "${jar[@]}" -d "csrf=$csrf" --data-urlencode "view@$tmp/big")" = 413 ] ||
   fail "a field over 64 KiB is 413"
+# a NUL byte (%00) in a form field or a query argument: said as what it is
+[ "$(req /leave "${jar[@]}" -d "csrf=$csrf" -d 'view=a%00b')" = 400 ] ||
+  fail "a form field with a NUL byte is 400"
+grep -q 'a form field holds a NUL byte' "$tmp/body" || fail "says the field holds a NUL byte: $(cat "$tmp/body")"
+grep -q 'larger than the desk takes' "$tmp/body" && fail "a NUL byte is not a form too large"
+[ "$(req '/review?patient=a%00b' "${jar[@]}")" = 400 ] || fail "a query argument with a NUL byte is 400"
+grep -q 'a form field holds a NUL byte' "$tmp/body" || fail "says the argument holds a NUL byte"
 
 # the desk's own form as a browser sends it under no-referrer (Origin:
 # null), and as multipart
@@ -187,9 +223,11 @@ head -c 70000 /dev/zero | tr '\0' a >"$tmp/big"
 # sign-out with the token: the cookie cleared, the session gone
 [ "$(req /signout "${jar[@]}" -d "csrf=$csrf")" = 303 ] || fail "sign-out"
 header Location | grep -qx 'Location: /signin' || fail "sign-out goes to /signin"
-header Set-Cookie | grep -q '^Set-Cookie: chartsync_desk=;.*Max-Age=0' || fail "sign-out clears the cookie"
+header Set-Cookie | grep -q "^Set-Cookie: chartsync_desk_$port=;.*Max-Age=0" || fail "sign-out clears the cookie"
 [ "$(req /review "${jar[@]}")" = 303 ] || fail "the old cookie opens nothing"
 header Location | grep -qx 'Location: /signin' || fail "the old cookie goes to /signin"
+[ "$(cs report access | grep -c 'desk history' || true)" = "$head_events" ] ||
+  fail "the HEAD of a page left no access event behind: $(cs report access)"
 
 # SIGTERM: a clean stop
 kill -TERM "$desk_pid"
@@ -199,6 +237,85 @@ rc=$?
 set -e
 desk_pid=
 [ "$rc" = 0 ] || fail "SIGTERM stops the desk with 0, not $rc: $(cat "$tmp/desk.err")"
+
+# a hang-up (the desk's terminal closed) and a quit stop the desk the
+# clean way too: the page a person still has open is recorded as an access
+# event, not lost with a process killed
+pat=$(cs add patient name=Hang-up mrn=HUP-1)
+for sig in HUP QUIT; do
+  "$chartsync" desk --listen 127.0.0.1:0 >"$tmp/desk.out" 2>"$tmp/desk.err" &
+  desk_pid=$!
+  for _ in $(seq 100); do
+    grep -q 'http://' "$tmp/desk.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$tmp/desk.out") || fail "no URL: $(cat "$tmp/desk.err")"
+  [ "$(req /signin -d user=maria -d passphrase=pw)" = 303 ] || fail "sign-in before SIG$sig"
+  token=$(header Set-Cookie | sed -E 's/^Set-Cookie: [a-z_0-9]+=([0-9a-f]+);.*/\1/')
+  cname=$(header Set-Cookie | sed -E 's/^Set-Cookie: ([a-z_0-9]+)=.*/\1/')
+  before=$(cs report access | grep -c 'desk history' || true)
+  [ "$(req "/record/$pat" -H "Cookie: $cname=$token")" = 200 ] || fail "/record/ID before SIG$sig"
+  grep -q '<body data-view="[0-9a-f]\{64\}">' "$tmp/body" || fail "the history page holds a view"
+  kill -"$sig" "$desk_pid"
+  set +e
+  wait "$desk_pid"
+  rc=$?
+  set -e
+  desk_pid=
+  [ "$rc" = 0 ] || fail "SIG$sig stops the desk with 0, not $rc: $(cat "$tmp/desk.err")"
+  after=$(cs report access | grep -c 'desk history' || true)
+  [ "$after" = $((before + 1)) ] ||
+    fail "the page open at SIG$sig is recorded: $(cs report access) $(cat "$tmp/desk.err")"
+done
+
+# an access event the store cannot take when its page is left (its write
+# lock held past the wait, as by a long sync) is kept and written once the
+# store takes it, and the desk's terminal says so; one still not written
+# when the desk stops is printed there, not dropped in silence
+history_events() { cs report access | grep -c 'desk history' || true; }
+"$chartsync" desk --listen 127.0.0.1:0 >"$tmp/desk.out" 2>"$tmp/desk.err" &
+desk_pid=$!
+for _ in $(seq 100); do
+  grep -q 'http://' "$tmp/desk.out" 2>/dev/null && break
+  sleep 0.1
+done
+url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$tmp/desk.out") || fail "no URL: $(cat "$tmp/desk.err")"
+[ "$(req /signin -d user=maria -d passphrase=pw)" = 303 ] || fail "sign-in for the busy store"
+cname=$(header Set-Cookie | sed -E 's/^Set-Cookie: ([a-z_0-9]+)=.*/\1/')
+token=$(header Set-Cookie | sed -E 's/^Set-Cookie: [a-z_0-9]+=([0-9a-f]+);.*/\1/')
+jar=(-H "Cookie: $cname=$token")
+[ "$(req "/record/$pat" "${jar[@]}")" = 200 ] || fail "/record/ID for the busy store"
+view=$(grep -oE 'data-view="[0-9a-f]{64}"' "$tmp/body" | grep -oE '[0-9a-f]{64}')
+csrf=$(grep -o '<meta name="csrf" content="[0-9a-f]*">' "$tmp/body" | grep -oE '[0-9a-f]{64}')
+before=$(history_events)
+exec 9>"$CHARTSYNC_STORE/lock"
+flock 9 # the store's write lock, as a sync holds it: the leave waits it out
+[ "$(req /leave "${jar[@]}" -d "csrf=$csrf" -d "view=$view")" = 204 ] || fail "/leave of a busy store"
+grep -q "the access event of maria's page /record/$pat (open from .* UTC to .* UTC) could not be recorded yet; the desk keeps it" "$tmp/desk.err" ||
+  fail "the desk's terminal says the event waits: $(cat "$tmp/desk.err")"
+exec 9>&-
+for _ in $(seq 150); do
+  grep -q "is recorded now" "$tmp/desk.err" && break
+  sleep 0.1
+done
+grep -q "the access event of maria's page /record/$pat (open from .* to .*) is recorded now" "$tmp/desk.err" ||
+  fail "the kept event is written once the store takes it: $(cat "$tmp/desk.err")"
+[ "$(history_events)" = $((before + 1)) ] || fail "the kept event is in the access report: $(cs report access)"
+# the store busy when the desk stops: the last try fails, and says so
+[ "$(req "/record/$pat" "${jar[@]}")" = 200 ] || fail "/record/ID again"
+exec 9>"$CHARTSYNC_STORE/lock"
+flock 9
+kill -TERM "$desk_pid"
+set +e
+wait "$desk_pid"
+rc=$?
+set -e
+desk_pid=
+exec 9>&-
+[ "$rc" = 0 ] || fail "the desk stops with 0 on a busy store, not $rc"
+grep -q "the access event of maria's page /record/$pat (open from .*) is NOT recorded: the desk stops without it; note by hand" "$tmp/desk.err" ||
+  fail "the desk's terminal names the event it could not record: $(cat "$tmp/desk.err")"
+[ "$(history_events)" = $((before + 1)) ] || fail "nothing more was written: $(cs report access)"
 
 # an address that cannot be bound (taken by a desk already there): 2;
 # that desk signs a person out after desk.idle minutes without use
@@ -214,8 +331,10 @@ taken=$(grep -o '127\.0\.0\.1:[0-9]*' "$tmp/desk.out")
 grep -q "cannot listen on '$taken'" "$tmp/err" || fail "says the port is taken: $(cat "$tmp/err")"
 url="http://$taken/"
 [ "$(req /signin -d user=maria -d passphrase=pw)" = 303 ] || fail "sign-in on the second desk"
-token=$(header Set-Cookie | sed -E 's/^Set-Cookie: chartsync_desk=([0-9a-f]+);.*/\1/')
-jar=(-H "Cookie: chartsync_desk=$token")
+cname=$(header Set-Cookie | sed -E 's/^Set-Cookie: ([a-z_0-9]+)=.*/\1/')
+[ "$cname" = "chartsync_desk_${taken#127.0.0.1:}" ] || fail "the second desk's cookie names its port: $cname"
+token=$(header Set-Cookie | sed -E 's/^Set-Cookie: [a-z_0-9]+=([0-9a-f]+);.*/\1/')
+jar=(-H "Cookie: $cname=$token")
 [ "$(req /no/such/page "${jar[@]}")" = 404 ] && grep -q 'id="who"' "$tmp/body" ||
   fail "signed in on the second desk"
 sleep 61

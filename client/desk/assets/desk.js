@@ -3,6 +3,12 @@
  * - When a page that holds an access view is left, tell the desk (POST
  *   /leave with the page's CSRF token and its view), so the access event
  *   records how long the page stayed open.
+ * - When the session's idle time (meta "idle", seconds) has passed since
+ *   the page was loaded, the desk has signed the person out: the page is
+ *   emptied and goes to /signin?expired=1, so patient data does not stay
+ *   on a screen nobody is using. A page the browser brings back from its
+ *   back/forward cache is loaded again, so it opens a view of its own
+ *   (the old one was left, and its event written, when it was hidden).
  * - On the review page, the keyboard: j / k move to the next / previous
  *   conflict, ArrowLeft / ArrowRight take the first / second candidate of
  *   the conflict in focus. Keys typed into a field are left alone.
@@ -30,6 +36,56 @@
     navigator.sendBeacon("/leave", form);
   }
   window.addEventListener("pagehide", leave);
+
+  /* ---- signed out after the idle time ---- */
+  var idleMeta = document.querySelector('meta[name="idle"]');
+  var idleSeconds = idleMeta ? Number(idleMeta.getAttribute("content")) : 0;
+  var deadline = 0;
+  var timer = null;
+
+  function signedOut() {
+    if (document.body) {
+      document.body.textContent = "";
+    }
+    location.replace("/signin?expired=1");
+  }
+
+  function checkIdle() {
+    if (deadline && Date.now() >= deadline) {
+      signedOut();
+    }
+  }
+
+  function startIdle() {
+    if (!(idleSeconds > 0)) {
+      return;
+    }
+    /* the desk's clock started at this page's request, a moment before
+     * this runs; two seconds more so the desk has ended the session when
+     * /signin is asked for (a live one is sent on to /review) */
+    deadline = Date.now() + idleSeconds * 1000 + 2000;
+    if (timer) {
+      clearTimeout(timer);
+    }
+    timer = setTimeout(checkIdle, idleSeconds * 1000 + 2000);
+  }
+  startIdle();
+  /* timers of a hidden tab or a sleeping computer run late: look again
+   * when the page is seen */
+  document.addEventListener("visibilitychange", checkIdle);
+  window.addEventListener("focus", checkIdle);
+
+  /* ---- back/forward cache ---- */
+  window.addEventListener("pageshow", function (ev) {
+    if (!ev.persisted) {
+      return;
+    }
+    /* a preview or a resolution was a form's answer: its record's page
+     * is what to load again */
+    left = false;
+    location.replace(location.pathname.replace(/\/(preview|resolve)$/, "") +
+                     (/\/(preview|resolve)$/.test(location.pathname) ? "" : location.search));
+  });
 
   /* ---- the review page's keys ---- */
   function conflicts() {
