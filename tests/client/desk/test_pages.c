@@ -199,6 +199,56 @@ START_TEST(test_history__each_change_old_to_new_with_both_sides_at_the_resolutio
 }
 END_TEST
 
+/* The cx of change `id`'s node, or -1. */
+static int node_cx(const char *html, const char *id)
+{
+	char key[96];
+	const char *at;
+	int cx;
+
+	snprintf(key, sizeof(key), "data-change=\"%s\" cx=\"", id);
+	if (!(at = strstr(html, key)) || sscanf(at + strlen(key), "%d", &cx) != 1)
+		return -1;
+	return cx;
+}
+
+/* An unsettled conflict, as an archivist opens it: create, then a rename
+ * at each site, no resolution. The renames are two branches of the
+ * create, side by side, not a line create -> A -> B. */
+START_TEST(test_history__an_unsettled_conflict_draws_two_lanes_from_the_create)
+{
+	chs_edit p[] = { tu_edit("name", "Ada"), tu_edit("mrn", "A-1") };
+	chs_history *h = NULL;
+	char id[33], path[64], *html;
+	int x0, x1, x2;
+	desk_resp rs;
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
+	ship(a, b);
+	set_name(a, id, "Ada Lovelace");
+	set_name(b, id, "Ada Byron");
+	ship(b, a);
+	ck_assert_int_eq(chs_record_history(&h, a, id), 0);
+	ck_assert_uint_eq(chs_history_count(h), 3);
+	snprintf(path, sizeof(path), "/record/%s", id);
+	html = page(desk_page_history, path, NULL, 0, &rs);
+
+	x0 = node_cx(html, chs_history_get(h, 0)->change);
+	x1 = node_cx(html, chs_history_get(h, 1)->change);
+	x2 = node_cx(html, chs_history_get(h, 2)->change);
+	ck_assert_msg(x0 >= 0 && x1 >= 0 && x2 >= 0, "a node is missing");
+	ck_assert_msg(x1 != x2, "both sides drawn in one column (cx %d)", x1);
+	/* two edges, both out of the create (row 0, at 14 14): one down its
+	 * lane to row 1, one across to the other lane and down to row 2 */
+	ck_assert_uint_eq(count(html, "class=\"edge"), 2);
+	ck_assert_uint_eq(count(html, "class=\"edge\" d=\"M14 14"), 2);
+	ck_assert_msg(strstr(html, "d=\"M14 14V40\""), "no edge down to row 1");
+	ck_assert_msg(strstr(html, "d=\"M14 14L36 40V66\""), "no edge across to row 2");
+	free(html);
+	chs_history_free(h);
+}
+END_TEST
+
 /* Sites that edit different fields at once are merged without review;
  * the next change sees both heads, and what it replaces is the value one
  * side wrote over the first, not the first too. A colleague's
@@ -345,6 +395,7 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_history__each_change_old_to_new_with_both_sides_at_the_resolution);
 	tcase_add_test(tc, test_history__a_merge_replaces_only_the_value_not_written_over);
+	tcase_add_test(tc, test_history__an_unsettled_conflict_draws_two_lanes_from_the_create);
 	tcase_add_test(tc, test_history__a_thousand_changes_render_fast);
 	tcase_add_test(tc, test_reports__access_csv_escapes_formulas_and_keeps_the_filters);
 	tcase_add_test(tc, test_reports__consistency_coding_and_sync_pages);
