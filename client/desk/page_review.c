@@ -1067,54 +1067,40 @@ static void put_filter(desk_resp *rs, const char *patient, const char *type, con
 
 typedef struct queue {
 	chs_access *a;
-	chs_record_list *l;
+	chs_record_list *l; /* the records shown, whole */
 	chs_device_roster *ro;
-	chs_record **rows; /* the records shown, whole */
-	size_t n;
+	const char *patient, *type, *site; /* the filters */
+	size_t total;                      /* under review, shown or not */
 } queue;
 
 static void queue_dispose(queue *q)
 {
-	size_t i;
-
 	chs_access_free(q->a);
 	chs_record_list_free(q->l);
 	chs_device_roster_free(q->ro);
-	for (i = 0; i < q->n; i++)
-		chs_record_free(q->rows[i]);
-	free(q->rows);
 }
 
-/* The records under review that pass the filters, each read whole (its
- * candidates: how many, from which sites). */
-static int queue_read(queue *q, chs_store *s, const char *patient, const char *type,
-		      const char *site)
+/* Whether record `r` (whole: its candidates, from which sites) passes
+ * the queue's filters. */
+static int queue_keep(const chs_record *r, void *arg)
 {
-	size_t i, n;
+	queue *q = arg;
+
+	q->total++;
+	return (!q->type[0] || strcmp(chs_record_type(r), q->type) == 0) &&
+	       patient_match(r, q->patient) && site_match(r, q->ro, q->site);
+}
+
+/* The records under review that pass the filters, each read whole; the
+ * page's access names those and no other. */
+static int queue_read(queue *q, chs_store *s)
+{
 	int err;
 
 	if ((err = chs_access_begin(&q->a, s, ACTION)) < 0 ||
-	    (err = chs_access_add_review(q->a, &q->l, s)) < 0 ||
-	    (err = roster_load(s, &q->ro)) < 0)
+	    (err = roster_load(s, &q->ro)) < 0 ||
+	    (err = chs_access_add_review(q->a, &q->l, s, queue_keep, q)) < 0)
 		return err;
-	n = chs_record_list_count(q->l);
-	if (!(q->rows = calloc(n ? n : 1, sizeof(chs_record *))))
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	for (i = 0; i < n; i++) {
-		const chs_record *lr = chs_record_list_get(q->l, i);
-		chs_record *r = NULL;
-
-		if ((type[0] && strcmp(chs_record_type(lr), type) != 0) ||
-		    !patient_match(lr, patient))
-			continue;
-		if ((err = chs_access_add_show(q->a, &r, s, chs_record_id(lr))) < 0)
-			return err;
-		if (!site_match(r, q->ro, site)) {
-			chs_record_free(r);
-			continue;
-		}
-		q->rows[q->n++] = r;
-	}
 	return 0;
 }
 
@@ -1127,10 +1113,10 @@ int desk_page_review_queue(desk_req *rq, desk_resp *rs)
 	size_t i;
 	int err;
 
-	patient = patient ? patient : "";
-	type = type ? type : "";
-	site = site ? site : "";
-	if ((err = queue_read(&q, rq->session->store, patient, type, site)) < 0)
+	q.patient = patient = patient ? patient : "";
+	q.type = type = type ? type : "";
+	q.site = site = site ? site : "";
+	if ((err = queue_read(&q, rq->session->store)) < 0)
 		goto cleanup;
 	a = q.a;
 	q.a = NULL;
@@ -1138,15 +1124,15 @@ int desk_page_review_queue(desk_req *rq, desk_resp *rs)
 		goto cleanup;
 	desk_page_begin(rs, rq, "Review queue");
 	put_filter(rs, patient, type, site, q.ro);
-	desk_printf(rs, "<p>%zu of %zu records under review%s.</p>\n", q.n,
-		    chs_record_list_count(q.l),
+	desk_printf(rs, "<p>%zu of %zu records under review%s.</p>\n", chs_record_list_count(q.l),
+		    q.total,
 		    patient[0] || type[0] || site[0] ? " pass the filter" : ", oldest first");
 	desk_put(rs, "<table id=\"queue\">\n<caption>Oldest first</caption>\n<tr><th scope=\"col\">"
 		     "Record</th><th scope=\"col\">Type</th><th scope=\"col\">Patient</th>"
 		     "<th scope=\"col\">Under review</th><th scope=\"col\">Candidates</th>"
 		     "<th scope=\"col\">Sites</th><th scope=\"col\">Since</th></tr>\n");
-	for (i = 0; i < q.n; i++)
-		put_queue_row(rs, q.rows[i], q.ro);
+	for (i = 0; i < chs_record_list_count(q.l); i++)
+		put_queue_row(rs, chs_record_list_get(q.l, i), q.ro);
 	desk_put(rs, "</table>\n");
 	desk_page_end(rs, rq);
 cleanup:

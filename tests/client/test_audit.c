@@ -603,7 +603,7 @@ START_TEST(test_audit__a_page_held_open_is_one_event_written_when_it_is_left)
 	json_t *j, *ev;
 
 	ck_assert_int_eq(chs_access_begin(&a, s, "desk review"), 0);
-	ck_assert_int_eq(chs_access_add_review(a, &l, s), 0);
+	ck_assert_int_eq(chs_access_add_review(a, &l, s, NULL, NULL), 0);
 	ck_assert_uint_eq(chs_record_list_count(l), 0);
 	ck_assert_int_eq(chs_access_add_show(a, &r, s, note), 0);
 	ck_assert_str_eq(chs_record_id(r), note);

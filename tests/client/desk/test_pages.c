@@ -326,6 +326,74 @@ START_TEST(test_history__a_thousand_changes_render_fast)
 }
 END_TEST
 
+/* A patient whose name two sites changed at once, unsettled. */
+static void unsettled(const char *name, const char *mrn, char id[33])
+{
+	chs_edit p[] = { tu_edit("name", name), tu_edit("mrn", mrn) };
+	char left[64], right[64];
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
+	ship(a, b);
+	snprintf(left, sizeof(left), "%s Lovelace", name);
+	snprintf(right, sizeof(right), "%s Byron", name);
+	set_name(a, id, left);
+	set_name(b, id, right);
+	ship(b, a);
+}
+
+/* The "desk review" events about `patient`, and the records of the one
+ * found (which must be alone) in `records` (NULL when none). */
+static size_t review_events(const char *patient, char records[4][33], size_t *nrec)
+{
+	chs_access_report *r = NULL;
+	chs_access_filter f;
+	size_t i, k, n = 0;
+
+	memset(&f, 0, sizeof(f));
+	f.patient = patient;
+	ck_assert_int_eq(chs_report_access(&r, a, &f), 0);
+	for (i = 0; i < chs_access_report_count(r); i++) {
+		const chs_access_event *ev = chs_access_report_get(r, i);
+
+		if (strcmp(ev->action, "desk review") != 0)
+			continue;
+		n++;
+		*nrec = ev->nrecords;
+		for (k = 0; k < ev->nrecords && k < 4; k++)
+			snprintf(records[k], 33, "%s", ev->records[k]);
+		ck_assert_str_eq(ev->patient, patient);
+	}
+	chs_access_report_free(r);
+	return n;
+}
+
+/* The queue filtered to one patient: its access event names the records
+ * the page showed and that patient, so the access report for the patient
+ * lists it, and the other patient's does not. */
+START_TEST(test_review__a_filtered_queue_names_only_what_it_shows_and_its_patient)
+{
+	char ada[33], bea[33], prefix[9], recs[4][33], *html;
+	desk_kv q[] = { { (char *)"patient", prefix } };
+	desk_resp rs;
+	size_t nrec = 0;
+
+	unsettled("Ada", "A-1", ada);
+	unsettled("Bea", "B-2", bea);
+	snprintf(prefix, sizeof(prefix), "%.8s", ada);
+	html = page(desk_page_review_queue, "/review", q, 1, &rs);
+	ck_assert_uint_eq(count(html, "<tr class=\"queue-item\""), 1);
+	ck_assert_ptr_nonnull(strstr(html, ada));
+	ck_assert_ptr_null(strstr(html, bea));
+	free(html);
+	ck_assert_int_eq(desk_session_leave(&ss, rs.view), 0);
+
+	ck_assert_uint_eq(review_events(ada, recs, &nrec), 1);
+	ck_assert_uint_eq(nrec, 1);
+	ck_assert_str_eq(recs[0], ada);
+	ck_assert_uint_eq(review_events(bea, recs, &nrec), 0);
+}
+END_TEST
+
 START_TEST(test_reports__access_csv_escapes_formulas_and_keeps_the_filters)
 {
 	desk_kv q[] = { { "user", "ada" }, { "format", "csv" } };
@@ -397,6 +465,7 @@ int main(void)
 	tcase_add_test(tc, test_history__a_merge_replaces_only_the_value_not_written_over);
 	tcase_add_test(tc, test_history__an_unsettled_conflict_draws_two_lanes_from_the_create);
 	tcase_add_test(tc, test_history__a_thousand_changes_render_fast);
+	tcase_add_test(tc, test_review__a_filtered_queue_names_only_what_it_shows_and_its_patient);
 	tcase_add_test(tc, test_reports__access_csv_escapes_formulas_and_keeps_the_filters);
 	tcase_add_test(tc, test_reports__consistency_coding_and_sync_pages);
 	suite_add_tcase(s, tc);
