@@ -551,6 +551,21 @@ int chs_access_add_log(chs_access *a, chs_history **out, chs_store *s, const cha
 	return 0;
 }
 
+int chs_access_add_ids(chs_access *a, chs_store *s, const char *const *ids, size_t n)
+{
+	size_t i;
+	int err = 0;
+
+	CHS_ASSERT_ARG(a);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(ids || n == 0);
+
+	for (i = 0; i < n && err == 0; i++)
+		if (ids[i])
+			err = add_shown(s, a, ids[i]);
+	return err;
+}
+
 int chs_access_add_review(chs_access *a, chs_record_list **out, chs_store *s,
 			  chs_access_keep_fn keep, void *arg)
 {

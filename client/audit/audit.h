@@ -86,5 +86,9 @@ int chs_access_add_show(chs_access *a, chs_record **out, chs_store *s, const cha
 int chs_access_add_log(chs_access *a, chs_history **out, chs_store *s, const char *id);
 int chs_access_add_review(chs_access *a, chs_record_list **out, chs_store *s,
 			  chs_access_keep_fn keep, void *arg);
+/* Add records a page shows from a view of its own (the coding queue's
+ * visits and their patients) to `a`: `ids` are 32 hex digits each, a
+ * NULL entry skipped. CHS_EINVALID for one that is not a record id. */
+int chs_access_add_ids(chs_access *a, chs_store *s, const char *const *ids, size_t n);
 
 #endif /* CHS_CLIENT_AUDIT_AUDIT_H */

@@ -3,8 +3,12 @@
  * them in a terminal: GET /reports/access (and its CSV download),
  * /reports/consistency, /reports/coding and /reports/sync.
  *
- * They list ids, names and times, not chart content, so, as the CLI's
- * reports, they are not access events themselves.
+ * The access, consistency and sync reports list ids, names and times,
+ * not chart content, so, as the CLI's reports, they are not access events
+ * themselves. The coding queue shows chart content (patients' names and
+ * chart numbers, visit dates, codes): it is one access ("desk coding")
+ * naming the visits and patients shown, handed to the session and
+ * written when the page is left, as the review and history pages are.
  */
 #include "desk_int.h"
 
@@ -432,15 +436,39 @@ static void coding_summary(desk_resp *rs, const chs_coding_report *r)
 	desk_put(rs, "</tbody></table>\n");
 }
 
+/* The visits and patients of the queue, into the page's access. */
+static int coding_access(chs_access *a, chs_store *s, const chs_coding_list *q)
+{
+	size_t k;
+	int err = 0;
+
+	for (k = 0; k < chs_coding_list_count(q) && err == 0; k++) {
+		const chs_coding_visit *v = chs_coding_list_get(q, k);
+		const char *ids[2] = { v->encounter, v->patient };
+
+		err = chs_access_add_ids(a, s, ids, 2);
+	}
+	return err;
+}
+
 int desk_page_coding(desk_req *rq, desk_resp *rs)
 {
+	chs_store *s = rq->session->store;
 	chs_coding_report *rep = NULL;
 	chs_coding_list *q = NULL;
+	chs_access *a = NULL;
 	size_t k, n;
 	int err;
 
-	if ((err = chs_coding_queue(&q, rq->session->store)) < 0 ||
-	    (err = chs_report_coding(&rep, rq->session->store, NULL)) < 0)
+	if ((err = chs_access_begin(&a, s, "desk coding")) < 0 ||
+	    (err = chs_coding_queue(&q, s)) < 0 ||
+	    (err = chs_report_coding(&rep, s, NULL)) < 0 || (err = coding_access(a, s, q)) < 0)
+		goto cleanup;
+	/* the session holds the access from here: it is written when the
+	 * page is left, and nothing is shown unless it is held */
+	err = desk_session_keep_view(rq->session, a, rs->view);
+	a = NULL;
+	if (err < 0)
 		goto cleanup;
 	n = chs_coding_list_count(q);
 	desk_page_begin(rs, rq, "Coding queue");
@@ -456,6 +484,7 @@ int desk_page_coding(desk_req *rq, desk_resp *rs)
 	desk_put(rs, "</tbody></table>\n");
 	desk_page_end(rs, rq);
 cleanup:
+	chs_access_free(a);
 	chs_coding_report_free(rep);
 	chs_coding_list_free(q);
 	return err;

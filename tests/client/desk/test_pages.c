@@ -449,8 +449,50 @@ START_TEST(test_reports__consistency_coding_and_sync_pages)
 	ck_assert_msg(strstr(html, "<table id=\"events\""), "no events table");
 	ck_assert_msg(strstr(html, "holds no roster"), "%s", html);
 	free(html);
-	/* none of them is an access */
-	ck_assert_uint_eq(ss.nviews, 0);
+	/* none of them is an access but the coding queue (chart content) */
+	ck_assert_uint_eq(ss.nviews, 1);
+}
+END_TEST
+
+/* The coding queue shows patients' names, chart numbers, visit dates and
+ * codes: it is an access, "desk coding", naming each visit and patient
+ * shown, written when the page is left. */
+START_TEST(test_reports__the_coding_queue_is_an_access_written_when_left)
+{
+	chs_edit p[] = { tu_edit("name", "Ada Byron"), tu_edit("mrn", "A-1001") };
+	chs_edit v[] = { tu_edit("date", "2024-03-15"), tu_edit("reason", "cough") };
+	chs_access_report *r = NULL;
+	chs_access_filter f;
+	char pat[33], visit[33], *html;
+	desk_resp rs;
+	size_t i, found = 0;
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, pat), 0);
+	ck_assert_int_eq(chs_record_add(a, "encounter", v, 2, pat, NULL, visit), 0);
+	ck_assert_msg(chs_coding_send(a, visit) == 0, "%s", chs_error_last());
+	html = page(desk_page_coding, "/reports/coding", NULL, 0, &rs);
+	ck_assert_msg(strstr(html, "Ada Byron"), "the visit is not listed");
+	free(html);
+	ck_assert_uint_eq(ss.nviews, 1);
+	ck_assert_str_eq(rs.view, ss.views[0].token);
+	ck_assert_int_eq(desk_session_leave(&ss, rs.view), 0);
+
+	memset(&f, 0, sizeof(f));
+	f.patient = pat;
+	ck_assert_int_eq(chs_report_access(&r, a, &f), 0);
+	for (i = 0; i < chs_access_report_count(r); i++) {
+		const chs_access_event *ev = chs_access_report_get(r, i);
+
+		if (strcmp(ev->action, "desk coding") != 0)
+			continue;
+		found++;
+		ck_assert_str_eq(ev->patient, pat);
+		ck_assert_uint_eq(ev->nrecords, 2);
+		ck_assert_str_eq(ev->records[0], visit);
+		ck_assert_str_eq(ev->records[1], pat);
+	}
+	ck_assert_uint_eq(found, 1);
+	chs_access_report_free(r);
 }
 END_TEST
 
@@ -468,6 +510,7 @@ int main(void)
 	tcase_add_test(tc, test_review__a_filtered_queue_names_only_what_it_shows_and_its_patient);
 	tcase_add_test(tc, test_reports__access_csv_escapes_formulas_and_keeps_the_filters);
 	tcase_add_test(tc, test_reports__consistency_coding_and_sync_pages);
+	tcase_add_test(tc, test_reports__the_coding_queue_is_an_access_written_when_left);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
