@@ -331,6 +331,7 @@ typedef struct choice {
 	const char *field;                /* the record's field name, or REMOVAL */
 	const chs_record_candidate *cand; /* taken; NULL when typed */
 	const char *typed;                /* typed text (the form's) */
+	char *normal;                     /* typed, as signing writes it: JSON */
 	int by_group;                     /* taken along with its merge group */
 } choice;
 
@@ -344,6 +345,10 @@ typedef struct plan {
 
 static void plan_dispose(plan *p)
 {
+	size_t i;
+
+	for (i = 0; p->c && i < p->n; i++)
+		free(p->c[i].normal);
 	free(p->c);
 	free(p->e);
 	memset(p, 0, sizeof(*p));
@@ -406,9 +411,10 @@ static int take_choice(const chs_record *r, const char *name, const char *change
 	return 0;
 }
 
-/* The choice `typed.NAME=TEXT`, checked as far as the page can before
- * signing: the field is under review and the text holds no character a
- * person may not type (the field's own form is checked when signing). */
+/* The choice `typed.NAME=TEXT`, checked as signing will check it: the
+ * field is under review, the text holds no character a person may not
+ * type, and it has the field's form; `normal` is what signing writes
+ * (codes in capitals, identifiers trimmed...), for the preview to show. */
 static int typed_choice(const chs_record *r, const char *name, char *text, choice *out)
 {
 	size_t i = field_index(r, name), w, k;
@@ -425,6 +431,8 @@ static int typed_choice(const chs_record *r, const char *name, char *text, choic
 	text[w] = '\0';
 	lines = chs_record_field_holds_lines(chs_record_type(r), name);
 	if (chs_text_check(text, w, lines ? CHS_TEXT_LINES : CHS_TEXT_LINE, 0, name) < 0)
+		return CHS_EINVALID;
+	if (chs_record_field_normal_form(chs_record_type(r), name, text, &out->normal) < 0)
 		return CHS_EINVALID;
 	out->field = chs_record_field_name(r, i);
 	out->typed = text;
@@ -475,8 +483,10 @@ static int read_choices(const desk_req *rq, const chs_record *r, plan *p)
 			return chs_error_set(CHS_EINVALID, "type a value for '%.64s', or take one"
 					     " of the candidates", name + 6);
 		if ((err = typed_choice(r, name + 6, rq->form[i].value, &c)) < 0 ||
-		    (err = add_choice(p, &c)) < 0)
+		    (err = add_choice(p, &c)) < 0) {
+			free(c.normal);
 			return err;
+		}
 	}
 	if (asked && !choice_of(p, asked))
 		return chs_error_set(CHS_EINVALID, "type a value for '%.64s', or take one of the"
@@ -504,7 +514,7 @@ static void extend_groups(const chs_record *r, plan *p)
 			if (!chs_record_field_under_review(r, i) || !g2 || strcmp(g, g2) != 0 ||
 			    choice_of(p, name) || !(cd = field_cand(r, i, p->c[k].cand->change)))
 				continue;
-			p->c[p->n++] = (choice){ name, cd, NULL, 1 };
+			p->c[p->n++] = (choice){ name, cd, NULL, NULL, 1 };
 		}
 	}
 }
@@ -1207,10 +1217,10 @@ cleanup:
 
 static void put_effect_value(desk_resp *rs, const char *value, int typed)
 {
-	if (typed) {
+	if (typed && value && strcmp(value, "null") != 0) {
 		desk_put(rs, "<q class=\"value\">");
-		desk_text(rs, value);
-		desk_put(rs, "</q> (typed: held to the field's form when signed)");
+		desk_value(rs, value);
+		desk_put(rs, "</q> (typed)");
 	} else if (!value || strcmp(value, "null") == 0) {
 		desk_put(rs, "cleared");
 	} else {
@@ -1222,8 +1232,11 @@ static void put_effect_value(desk_resp *rs, const char *value, int typed)
 
 /* One field under review: what the change writes to it, as
  * chs_review_resolve() settles it (a choice; else, taking one change,
- * that change's value; else the value shown now, kept). */
-static void put_effect_field(desk_resp *rs, const chs_record *r, size_t i, const plan *p)
+ * that change's value; else the value shown now, kept). A typed value is
+ * shown as signing writes it; once signed (`after`, the record read
+ * again), as it was written. */
+static void put_effect_field(desk_resp *rs, const chs_record *r, size_t i, const plan *p,
+			     const chs_record *after)
 {
 	const char *name = chs_record_field_name(r, i);
 	const choice *c = choice_of(p, name);
@@ -1236,7 +1249,7 @@ static void put_effect_field(desk_resp *rs, const chs_record *r, size_t i, const
 	desk_put(rs, "</strong>: ");
 	if (c && c->typed) {
 		desk_put(rs, "set to ");
-		put_effect_value(rs, c->typed, 1);
+		put_effect_value(rs, after ? chs_record_field(after, name) : c->normal, 1);
 	} else if (c || tk) {
 		const chs_record_candidate *cd = c ? c->cand : tk;
 
@@ -1269,7 +1282,8 @@ static void put_effect_removal(desk_resp *rs, const chs_record *r, const plan *p
 
 /* #change-preview's list: the record, its heads as parents, and every
  * field the change writes. */
-static void put_effect(desk_resp *rs, const chs_record *r, const plan *p)
+static void put_effect(desk_resp *rs, const chs_record *r, const plan *p,
+		       const chs_record *after)
 {
 	size_t i;
 
@@ -1294,7 +1308,7 @@ static void put_effect(desk_resp *rs, const chs_record *r, const plan *p)
 	desk_put(rs, "<ul class=\"effects\">\n");
 	for (i = 0; i < chs_record_field_count(r); i++)
 		if (chs_record_field_under_review(r, i))
-			put_effect_field(rs, r, i, p);
+			put_effect_field(rs, r, i, p, after);
 	if (chs_record_removal_under_review(r))
 		put_effect_removal(rs, r, p);
 	desk_put(rs, "</ul></dd>\n</dl>\n");
@@ -1324,7 +1338,7 @@ static int preview_render(desk_resp *rs, const desk_req *rq, const shown *w, con
 	desk_put(rs, "<section id=\"change-preview\""
 		     " aria-labelledby=\"preview-title\">\n<h2 id=\"preview-title\">What will be"
 		     " signed, as you</h2>\n");
-	put_effect(rs, w->r, p);
+	put_effect(rs, w->r, p, NULL);
 	desk_put(rs, "</section>\n");
 	desk_printf(rs, "<form id=\"confirm\" method=\"post\" action=\"/review/%s/resolve\">\n",
 		    chs_record_id(w->r));
@@ -1438,7 +1452,7 @@ static void put_resolved(desk_resp *rs, const desk_req *rq, const chs_record *be
 	desk_page_begin(rs, rq, "Signed");
 	desk_put(rs, "<section id=\"resolved\" aria-labelledby=\"resolved-title\">\n"
 		     "<h2 id=\"resolved-title\">The change signed</h2>\n");
-	put_effect(rs, before, p);
+	put_effect(rs, before, p, after);
 	if (chs_record_under_review(after)) {
 		desk_put(rs, "<p class=\"still-review\">The record, read again, is still under"
 			     " review: ");

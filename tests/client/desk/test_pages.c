@@ -394,6 +394,79 @@ START_TEST(test_review__a_filtered_queue_names_only_what_it_shows_and_its_patien
 }
 END_TEST
 
+/* Page `fn` posted `form` (pairs of name and value) at `path`. */
+static char *post(desk_page_fn fn, const char *path, desk_kv *form, size_t nform, desk_resp *rs)
+{
+	desk_req rq;
+	int err;
+
+	memset(&rq, 0, sizeof(rq));
+	memset(rs, 0, sizeof(*rs));
+	chs_buf_init(&rs->body, 0);
+	rq.session = &ss;
+	rq.path = path;
+	rq.form = form;
+	rq.nform = nform;
+	err = fn(&rq, rs);
+	ck_assert_msg(err == 0, "%s: %s", path, chs_error_last());
+	ck_assert_int_eq(rs->err, 0);
+	return chs_buf_detach(&rs->body);
+}
+
+/* A diagnosis whose code two sites changed at once, unsettled. */
+static void unsettled_code(char id[33])
+{
+	chs_edit p[] = { tu_edit("name", "Ada"), tu_edit("mrn", "A-1") };
+	chs_edit v[] = { tu_edit("date", "2024-03-15"), tu_edit("reason", "cough") };
+	chs_edit d[] = { tu_edit("icd", "J20") };
+	chs_edit mine = tu_edit("icd", "J45"), theirs = tu_edit("icd", "J44");
+	char pat[33], visit[33];
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, pat), 0);
+	ck_assert_int_eq(chs_record_add(a, "encounter", v, 2, pat, NULL, visit), 0);
+	ck_assert_msg(chs_record_add(a, "diagnosis", d, 1, pat, visit, id) == 0, "%s",
+		      chs_error_last());
+	ship(a, b);
+	ck_assert_int_eq(chs_record_set(a, id, &mine, 1), 0);
+	ck_assert_int_eq(chs_record_set(b, id, &theirs, 1), 0);
+	ship(b, a);
+}
+
+/* The preview shows a typed value as signing writes it (a code in
+ * capitals), and the page after signing shows the value written. */
+START_TEST(test_review__the_preview_shows_a_typed_value_as_it_will_be_signed)
+{
+	char id[33], path[80], *html;
+	desk_kv f[] = { { (char *)"typed", (char *)"icd" }, { (char *)"typed.icd", NULL } };
+	char typed[] = "i10";
+	desk_resp rs;
+
+	f[1].value = typed;
+	unsettled_code(id);
+	snprintf(path, sizeof(path), "/review/%s/preview", id);
+	html = post(desk_page_review_preview, path, f, 2, &rs);
+	ck_assert_msg(strstr(html, "<q class=\"value\">I10</q>"), "not previewed as I10");
+	ck_assert_ptr_null(strstr(html, ">i10<"));
+	/* signed with the heads previewed: the value written, read back */
+	{
+		const char *at = strstr(html, "name=\"heads\" value=\"");
+		char heads[400], typed2[] = "i10";
+		desk_kv g[] = { { (char *)"typed", (char *)"icd" }, { (char *)"typed.icd", typed2 },
+				{ (char *)"heads", heads } };
+
+		ck_assert_ptr_nonnull(at);
+		at += strlen("name=\"heads\" value=\"");
+		snprintf(heads, sizeof(heads), "%.*s", (int)strcspn(at, "\""), at);
+		free(html);
+		snprintf(path, sizeof(path), "/review/%s/resolve", id);
+		html = post(desk_page_review_resolve, path, g, 3, &rs);
+		ck_assert_msg(strstr(html, "id=\"resolved\""), "not signed");
+		ck_assert_msg(strstr(html, "<q class=\"value\">I10</q>"), "not shown as written");
+	}
+	free(html);
+}
+END_TEST
+
 START_TEST(test_reports__access_csv_escapes_formulas_and_keeps_the_filters)
 {
 	desk_kv q[] = { { "user", "ada" }, { "format", "csv" } };
@@ -508,6 +581,7 @@ int main(void)
 	tcase_add_test(tc, test_history__an_unsettled_conflict_draws_two_lanes_from_the_create);
 	tcase_add_test(tc, test_history__a_thousand_changes_render_fast);
 	tcase_add_test(tc, test_review__a_filtered_queue_names_only_what_it_shows_and_its_patient);
+	tcase_add_test(tc, test_review__the_preview_shows_a_typed_value_as_it_will_be_signed);
 	tcase_add_test(tc, test_reports__access_csv_escapes_formulas_and_keeps_the_filters);
 	tcase_add_test(tc, test_reports__consistency_coding_and_sync_pages);
 	tcase_add_test(tc, test_reports__the_coding_queue_is_an_access_written_when_left);
