@@ -1417,6 +1417,28 @@ static void put_refused(desk_resp *rs, const desk_req *rq, int err, const char *
 	desk_page_end(rs, rq);
 }
 
+/* The change was signed, but the record cannot be shown again (its
+ * access could not be recorded or held): say it was signed, and which
+ * heads it settled, so nobody signs it twice; nothing of the record. */
+static void put_signed_unshown(desk_resp *rs, const desk_req *rq, const char *id)
+{
+	char *msg = strdup(chs_error_last());
+	const char *heads = desk_form(rq, "heads");
+
+	desk_page_begin(rs, rq, "Signed");
+	desk_printf(rs, "<section id=\"resolved\" aria-labelledby=\"resolved-title\">\n"
+			"<h2 id=\"resolved-title\">The change signed</h2>\n<p>The change settling"
+			" record <code>%s</code> was signed (its parents: the heads previewed, ", id);
+	desk_text(rs, heads ? heads : "");
+	desk_put(rs, "). Do not sign it again.</p>\n<p class=\"error\" role=\"alert\">The record"
+		     " cannot be shown again now: ");
+	desk_text(rs, msg ? msg : "it could not be read");
+	desk_printf(rs, "</p>\n<p><a href=\"/record/%s\">Its history</a> &#183; <a href=\"/review\">"
+			"The queue</a></p>\n</section>\n", id);
+	desk_page_end(rs, rq);
+	free(msg);
+}
+
 /* The next record in the queue after `id` (else the first other one);
  * "" when none. Ids only: nothing of them is shown. */
 static void next_in_queue(chs_store *s, const char *id, char out[33])
@@ -1528,9 +1550,15 @@ int desk_page_review_resolve(desk_req *rq, desk_resp *rs)
 		err = 0;
 		goto cleanup;
 	}
-	if (err < 0 || (err = chs_access_add_show(w.a, &after, rq->session->store, id)) < 0 ||
-	    (err = shown_keep(&w, rq, rs)) < 0)
+	if (err < 0)
 		goto cleanup;
+	/* signed: from here the page says so, whatever else fails */
+	if (chs_access_add_show(w.a, &after, rq->session->store, id) < 0 ||
+	    shown_keep(&w, rq, rs) < 0) {
+		put_signed_unshown(rs, rq, chs_record_id(w.r));
+		chs_error_clear();
+		goto cleanup;
+	}
 	put_resolved(rs, rq, w.r, after, &p);
 cleanup:
 	chs_record_free(after);
