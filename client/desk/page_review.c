@@ -1405,16 +1405,17 @@ static void put_changed_meanwhile(desk_resp *rs, const desk_req *rq, const chs_r
  * CHS_EDENIED), its message shown with a way back. */
 static void put_refused(desk_resp *rs, const desk_req *rq, int err, const char *id)
 {
-	char msg[512];
+	/* the message is read whole before the page's own calls may set
+	 * another (a form check's names the value: it may be long) */
+	char *msg = strdup(chs_error_last());
 
-	/* the message is read before the page's own calls may set another */
-	snprintf(msg, sizeof(msg), "%s", chs_error_last());
 	rs->status = err == CHS_EDENIED ? 403 : 400;
 	desk_page_begin(rs, rq, "Nothing was signed");
 	desk_put(rs, "<p class=\"error\" role=\"alert\">");
-	desk_text(rs, msg);
+	desk_text(rs, msg ? msg : "the change was refused");
 	desk_printf(rs, "</p>\n<p><a href=\"/review/%s\">Back to the record</a></p>\n", id);
 	desk_page_end(rs, rq);
+	free(msg);
 }
 
 /* The change was signed, but the record cannot be shown again (its
