@@ -360,29 +360,6 @@ static int graph_build(graph *g, const chs_history *h)
 /* ------------------------------------------------------------------ */
 /* The page                                                             */
 
-/* The site of `device` on the roster; "" when it is not there. */
-static const char *site_of(const chs_device_roster *r, const char *device)
-{
-	size_t i;
-
-	for (i = 0; r && i < chs_device_roster_count(r); i++) {
-		const chs_device_info *d = chs_device_roster_get(r, i);
-
-		if (strcmp(d->device, device) == 0)
-			return d->site;
-	}
-	return "";
-}
-
-/* Text that may be missing ("" when not recorded): an em dash then. */
-static void text_or_dash(desk_resp *rs, const char *s)
-{
-	if (s && *s)
-		desk_text(rs, s);
-	else
-		desk_put(rs, "&#8212;");
-}
-
 /* 1 when `id` is one of the comma-separated ids of `list`. */
 static int in_list(const char *list, const char *id)
 {
@@ -512,12 +489,12 @@ static void history_table(desk_resp *rs, const graph *g, const chs_device_roster
 			    e->change, e->change, e->change);
 		desk_time(rs, e->time);
 		desk_put(rs, "</td><td>");
-		text_or_dash(rs, e->user);
+		desk_text_or_dash(rs, e->user);
 		desk_put(rs, "</td><td>");
-		text_or_dash(rs, e->terminal);
+		desk_text_or_dash(rs, e->terminal);
 		desk_put(rs, "</td><td>");
 		/* "" when not on the roster this store holds (or none yet) */
-		text_or_dash(rs, site_of(roster, e->device));
+		desk_text_or_dash(rs, desk_site_of(roster, e->device));
 		desk_put(rs, "</td><td>");
 		change_op(rs, e, confirmed);
 		desk_put(rs, "</td><td>");
@@ -572,9 +549,9 @@ static void graph_node(desk_resp *rs, const graph *g, size_t i, const char *conf
 		    x, y, NODE_R);
 	desk_text(rs, e->op);
 	desk_put(rs, " by ");
-	desk_text(rs, *e->user ? e->user : "(not recorded)");
+	desk_text_or_dash(rs, e->user);
 	desk_put(rs, " at ");
-	desk_text(rs, *e->terminal ? e->terminal : "(not recorded)");
+	desk_text_or_dash(rs, e->terminal);
 	desk_put(rs, ", ");
 	desk_text(rs, e->time);
 	desk_printf(rs, "</title></circle></a><text class=\"label\" x=\"%d\" y=\"%d\">%.12s ",
@@ -672,35 +649,11 @@ static int render(desk_resp *rs, const desk_req *rq, const chs_record *r, const 
 	return 0;
 }
 
-/* A record id or prefix as the path gives it: 4 to 32 hex digits. */
-static int path_id(const char *id)
-{
-	size_t n = strspn(id, "0123456789abcdefABCDEF");
-
-	if (n < 4 || n > 32 || id[n] != '\0')
-		return chs_error_set(CHS_ENOTFOUND, "no record here: a record's address is "
-				     "/record/ followed by its id (4 to 32 hex digits)");
-	return 0;
-}
-
-/* The roster, for the changes' sites; none when the store has none. */
-static int load_roster(chs_device_roster **out, chs_store *s)
-{
-	int err = chs_device_list(out, s);
-
-	if (err == CHS_ENOTFOUND) {
-		chs_error_clear();
-		*out = NULL;
-		return 0;
-	}
-	return err;
-}
-
 int desk_page_history(desk_req *rq, desk_resp *rs)
 {
 	static const char prefix[] = "/record/";
 	chs_store *s = rq->session->store;
-	const char *id = rq->path + strlen(prefix);
+	char id[33];
 	chs_device_roster *roster = NULL;
 	chs_access *a = NULL;
 	chs_history *h = NULL;
@@ -708,12 +661,11 @@ int desk_page_history(desk_req *rq, desk_resp *rs)
 	graph g;
 	int err;
 
-	CHS_ASSERT_ARG(strncmp(rq->path, prefix, strlen(prefix)) == 0);
 	memset(&g, 0, sizeof(g));
-	if ((err = path_id(id)) < 0 || (err = chs_access_begin(&a, s, "desk history")) < 0 ||
+	if ((err = desk_path_id(rq->path, prefix, "", id)) < 0 || (err = chs_access_begin(&a, s, "desk history")) < 0 ||
 	    (err = chs_access_add_show(a, &r, s, id)) < 0 ||
 	    (err = chs_access_add_log(a, &h, s, chs_record_id(r))) < 0 ||
-	    (err = load_roster(&roster, s)) < 0 || (err = graph_build(&g, h)) < 0)
+	    (err = desk_roster_load(s, &roster)) < 0 || (err = graph_build(&g, h)) < 0)
 		goto cleanup;
 	/* the session holds the access from here: it is written when the
 	 * page is left, and nothing is shown unless it is held */

@@ -44,15 +44,6 @@ static void record_link(desk_resp *rs, const char *id)
 	desk_put(rs, "</code></a>");
 }
 
-/* Text that may be missing: an em dash for none. */
-static void text_or_dash(desk_resp *rs, const char *s)
-{
-	if (s && *s)
-		desk_text(rs, s);
-	else
-		desk_put(rs, "&#8212;");
-}
-
 static const char *plural(size_t n)
 {
 	return n == 1 ? "" : "s";
@@ -141,9 +132,9 @@ static void access_row(desk_resp *rs, const chs_access_event *e)
 	else
 		desk_put(rs, "&#8212;");
 	desk_printf(rs, "</td><td>%lld.%01llds</td><td>", ms / 1000, (ms % 1000) / 100);
-	text_or_dash(rs, e->user);
+	desk_text_or_dash(rs, e->user);
 	desk_put(rs, "</td><td>");
-	text_or_dash(rs, e->terminal);
+	desk_text_or_dash(rs, e->terminal);
 	desk_put(rs, "</td><td>");
 	desk_text(rs, e->action);
 	desk_put(rs, "</td><td>");
@@ -366,7 +357,7 @@ static void coding_codes(desk_resp *rs, const chs_coding_visit *v)
 		const chs_coding_procedure *p = &v->procedures[j];
 
 		desk_put(rs, "<li>procedure ");
-		text_or_dash(rs, p->cpt);
+		desk_text_or_dash(rs, p->cpt);
 		if (p->modifier) {
 			desk_put(rs, " -");
 			desk_text(rs, p->modifier);
@@ -378,7 +369,7 @@ static void coding_codes(desk_resp *rs, const chs_coding_visit *v)
 	}
 	for (j = 0; j < v->ndiagnoses; j++) {
 		desk_put(rs, "<li>diagnosis ");
-		text_or_dash(rs, v->diagnoses[j].icd);
+		desk_text_or_dash(rs, v->diagnoses[j].icd);
 		desk_put(rs, "</li>");
 	}
 	desk_put(rs, "</ul></td></tr>\n");
@@ -396,9 +387,9 @@ static void coding_row(desk_resp *rs, const chs_coding_visit *v)
 		desk_text(rs, v->patient);
 		desk_put(rs, "\">");
 	}
-	text_or_dash(rs, v->name);
+	desk_text_or_dash(rs, v->name);
 	desk_put(rs, " (");
-	text_or_dash(rs, v->mrn);
+	desk_text_or_dash(rs, v->mrn);
 	desk_put(rs, v->patient ? ")</a>" : ")");
 	desk_put(rs, "</td><td>");
 	visit_value(rs, v->sent);
@@ -597,12 +588,8 @@ int desk_page_sync(desk_req *rq, desk_resp *rs)
 	chs_archive_events *ev = NULL;
 	int err;
 
-	err = chs_device_list(&roster, s);
-	if (err == CHS_ENOTFOUND) { /* no organisation yet: no roster */
-		chs_error_clear();
-		err = 0;
-	}
-	if (err < 0 || (err = chs_archive_events_list(&ev, s)) < 0)
+	if ((err = desk_roster_load(s, &roster)) < 0 ||
+	    (err = chs_archive_events_list(&ev, s)) < 0)
 		goto cleanup;
 	desk_page_begin(rs, rq, "Sync state");
 	if ((err = devices_table(rs, s, roster)) < 0)

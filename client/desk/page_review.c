@@ -42,15 +42,7 @@
  * path is not one. An id prefix is accepted as everywhere else. */
 static int path_record(const desk_req *rq, const char *suffix, char out[33])
 {
-	const char *p = rq->path + strlen("/review/");
-	size_t n = strspn(p, "0123456789abcdef");
-
-	if (strncmp(rq->path, "/review/", 8) != 0 || n < 4 || n > 32 ||
-	    strcmp(p + n, suffix) != 0)
-		return chs_error_set(CHS_ENOTFOUND, "no such page: the address names no record");
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return 0;
+	return desk_path_id(rq->path, "/review/", suffix, out);
 }
 
 /* The id a link field holds ("\"<32 hex>\""), or 0 when it holds none. */
@@ -125,45 +117,12 @@ static void put_attr_exact(desk_resp *rs, const char *s)
 /* ------------------------------------------------------------------ */
 /* Sites and signatures                                                 */
 
-/* The roster; an empty one when the store is in no organisation. */
-static int roster_load(chs_store *s, chs_device_roster **out)
-{
-	int err = chs_device_list(out, s);
-
-	if (err == CHS_ENOTFOUND) {
-		chs_error_clear();
-		*out = NULL;
-		return 0;
-	}
-	return err;
-}
-
-static const chs_device_info *device_of(const chs_device_roster *ro, const char *device)
-{
-	size_t i, n = ro ? chs_device_roster_count(ro) : 0;
-
-	for (i = 0; i < n; i++) {
-		const chs_device_info *d = chs_device_roster_get(ro, i);
-
-		if (d && strcmp(d->device, device) == 0)
-			return d;
-	}
-	return NULL;
-}
-
-static const char *site_of(const chs_device_roster *ro, const char *device)
-{
-	const chs_device_info *d = device_of(ro, device);
-
-	return d ? d->site : "";
-}
-
 /* Whether a candidate's batch was signed by a key on the roster then:
  * the device with that very key, not revoked, or revoked only after that
  * batch. */
 static int on_roster(const chs_device_roster *ro, const chs_change_origin *o)
 {
-	const chs_device_info *d = device_of(ro, o->device);
+	const chs_device_info *d = desk_device_of(ro, o->device);
 
 	return d && strcmp(d->key, o->key) == 0 &&
 	       (!d->revoked || d->revoked_after >= o->dseq);
@@ -598,7 +557,7 @@ static int shown_read(shown *w, chs_store *s, const char *id, int history)
 	if ((err = chs_access_begin(&w->a, s, ACTION)) < 0 ||
 	    (err = chs_access_add_show(w->a, &w->r, s, id)) < 0 ||
 	    (history && (err = chs_access_add_log(w->a, &w->h, s, id)) < 0) ||
-	    (err = roster_load(s, &w->ro)) < 0)
+	    (err = desk_roster_load(s, &w->ro)) < 0)
 		return err;
 	return 0;
 }
@@ -641,10 +600,7 @@ static void put_record_link(desk_resp *rs, const char *id)
 
 static void put_who(desk_resp *rs, const char *user)
 {
-	if (user && user[0])
-		desk_text(rs, user);
-	else
-		desk_put(rs, "(not recorded)");
+	desk_text_or_dash(rs, user);
 }
 
 /* A candidate's value: cleared, removal sides, or the value. */
@@ -693,7 +649,7 @@ static void put_candidate(desk_resp *rs, chs_store *s, const chs_device_roster *
 			  const char *field, const chs_record_candidate *c, int removal,
 			  int can_take)
 {
-	const char *site = site_of(ro, c->device);
+	const char *site = desk_site_of(ro, c->device);
 
 	desk_printf(rs, "<div class=\"candidate\" data-change=\"%s\">\n<p class=\"value\">",
 		    c->change);
@@ -1001,7 +957,7 @@ static int site_match(const chs_record *r, const chs_device_roster *ro, const ch
 	if (!site[0])
 		return 1;
 	for (k = 0; k < n; k++)
-		if (strcmp(site_of(ro, c[k]->device), site) == 0)
+		if (strcmp(desk_site_of(ro, c[k]->device), site) == 0)
 			return 1;
 	return 0;
 }
@@ -1029,10 +985,10 @@ static void put_queue_row(desk_resp *rs, const chs_record *r, const chs_device_r
 		desk_put(rs, said++ ? ", its removal" : "its removal");
 	desk_printf(rs, "</td>\n<td>%zu</td>\n<td>", n);
 	for (k = 0, said = 0; k < n; k++) {
-		const char *site = site_of(ro, c[k]->device);
+		const char *site = desk_site_of(ro, c[k]->device);
 		size_t j;
 
-		for (j = 0; j < k && strcmp(site_of(ro, c[j]->device), site) != 0; j++)
+		for (j = 0; j < k && strcmp(desk_site_of(ro, c[j]->device), site) != 0; j++)
 			;
 		if (j == k && site[0]) {
 			desk_put(rs, said++ ? ", " : "");
@@ -1108,7 +1064,7 @@ static int queue_read(queue *q, chs_store *s)
 	int err;
 
 	if ((err = chs_access_begin(&q->a, s, ACTION)) < 0 ||
-	    (err = roster_load(s, &q->ro)) < 0 ||
+	    (err = desk_roster_load(s, &q->ro)) < 0 ||
 	    (err = chs_access_add_review(q->a, &q->l, s, queue_keep, q)) < 0)
 		return err;
 	return 0;

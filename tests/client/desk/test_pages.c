@@ -467,6 +467,28 @@ START_TEST(test_review__the_preview_shows_a_typed_value_as_it_will_be_signed)
 }
 END_TEST
 
+/* One parser for a record's address: /review/ID and /record/ID take the
+ * id in either case, as links typed by hand may give it. */
+START_TEST(test_review__a_record_address_in_capitals_is_the_same_record)
+{
+	char id[33], up[33], path[80], *html;
+	desk_resp rs;
+	size_t i;
+
+	unsettled("Ada", "A-1", id);
+	for (i = 0; i < 33; i++)
+		up[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 32 : id[i]);
+	snprintf(path, sizeof(path), "/review/%s", up);
+	html = page(desk_page_review_record, path, NULL, 0, &rs);
+	ck_assert_msg(strstr(html, "section class=\"conflict\""), "no conflict shown");
+	free(html);
+	snprintf(path, sizeof(path), "/record/%.12s", up);
+	html = page(desk_page_history, path, NULL, 0, &rs);
+	ck_assert_msg(strstr(html, id), "not the record");
+	free(html);
+}
+END_TEST
+
 START_TEST(test_reports__access_csv_escapes_formulas_and_keeps_the_filters)
 {
 	desk_kv q[] = { { "user", "ada" }, { "format", "csv" } };
@@ -582,6 +604,7 @@ int main(void)
 	tcase_add_test(tc, test_history__a_thousand_changes_render_fast);
 	tcase_add_test(tc, test_review__a_filtered_queue_names_only_what_it_shows_and_its_patient);
 	tcase_add_test(tc, test_review__the_preview_shows_a_typed_value_as_it_will_be_signed);
+	tcase_add_test(tc, test_review__a_record_address_in_capitals_is_the_same_record);
 	tcase_add_test(tc, test_reports__access_csv_escapes_formulas_and_keeps_the_filters);
 	tcase_add_test(tc, test_reports__consistency_coding_and_sync_pages);
 	tcase_add_test(tc, test_reports__the_coding_queue_is_an_access_written_when_left);
