@@ -139,60 +139,47 @@ static int on_roster(const chs_device_roster *ro, const chs_change_origin *o)
  * of a change are found by walking parents through an index of the
  * entries sorted by change id.
  */
+typedef struct by_change {
+	const char *change;
+	size_t i; /* its entry's index */
+} by_change;
+
 typedef struct lineage {
 	const chs_history *h;
 	size_t n;
-	size_t *by_id;        /* entry indexes sorted by change id */
+	by_change *by_id;     /* the entries sorted by change id */
 	const char **cands;   /* candidate changes whose ancestors are known */
 	unsigned char **anc;  /* per candidate: n flags, 1 for a strict ancestor */
-	size_t ncands, cap;
+	size_t ncands, cap, capanc;
 } lineage;
-
-/* qsort() takes no payload: the history being sorted. Requests are
- * handled one at a time (desk_int.h), so one at a time sorts. */
-static const chs_history *sort_h;
 
 static int by_change_id(const void *a, const void *b)
 {
-	return strcmp(chs_history_get(sort_h, *(const size_t *)a)->change,
-		      chs_history_get(sort_h, *(const size_t *)b)->change);
+	return strcmp(((const by_change *)a)->change, ((const by_change *)b)->change);
 }
 
 static size_t entry_of(const lineage *L, const char *change)
 {
-	size_t lo = 0, hi = L->n;
+	by_change key = { change, 0 };
+	const by_change *hit = bsearch(&key, L->by_id, L->n, sizeof(*L->by_id), by_change_id);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(chs_history_get(L->h, L->by_id[mid])->change, change);
-
-		if (c == 0)
-			return L->by_id[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (size_t)-1;
+	return hit ? hit->i : (size_t)-1;
 }
 
-static int lineage_init(lineage *L, const chs_history *h, size_t maxcands)
+static int lineage_init(lineage *L, const chs_history *h)
 {
 	size_t i;
 
 	memset(L, 0, sizeof(*L));
 	L->h = h;
 	L->n = chs_history_count(h);
-	L->by_id = calloc(L->n ? L->n : 1, sizeof(size_t));
-	L->cands = calloc(maxcands ? maxcands : 1, sizeof(char *));
-	L->anc = calloc(maxcands ? maxcands : 1, sizeof(unsigned char *));
-	L->cap = maxcands;
-	if (!L->by_id || !L->cands || !L->anc)
+	if (!(L->by_id = calloc(L->n ? L->n : 1, sizeof(*L->by_id))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	for (i = 0; i < L->n; i++)
-		L->by_id[i] = i;
-	sort_h = h;
-	qsort(L->by_id, L->n, sizeof(size_t), by_change_id);
+	for (i = 0; i < L->n; i++) {
+		L->by_id[i].change = chs_history_get(h, i)->change;
+		L->by_id[i].i = i;
+	}
+	qsort(L->by_id, L->n, sizeof(*L->by_id), by_change_id);
 	return 0;
 }
 
@@ -207,21 +194,29 @@ static void lineage_dispose(lineage *L)
 	free(L->by_id);
 }
 
-/* The strict ancestors of `change` (computed once per change); NULL when
- * the history does not hold it, or memory ran out. */
-static const unsigned char *ancestors(lineage *L, const char *change)
+/* The strict ancestors of `change` (computed once per change) into
+ * `*out`; CHS_ENOTFOUND when the history does not hold it. */
+static int ancestors(lineage *L, const char *change, const unsigned char **out)
 {
 	size_t i, top = 0, e = entry_of(L, change), *stack;
 	unsigned char *a;
 
 	for (i = 0; i < L->ncands; i++)
-		if (strcmp(L->cands[i], change) == 0)
-			return L->anc[i];
-	if (e == (size_t)-1 || L->ncands == L->cap || !(a = calloc(L->n, 1)))
-		return NULL;
+		if (strcmp(L->cands[i], change) == 0) {
+			*out = L->anc[i];
+			return 0;
+		}
+	if (e == (size_t)-1)
+		return chs_error_set(CHS_ENOTFOUND, "change %.12s is not in the record's history",
+				     change);
+	if (CHS_ARRAY_GROW(L->cands, L->cap, L->ncands + 1) < 0 ||
+	    CHS_ARRAY_GROW(L->anc, L->capanc, L->ncands + 1) < 0)
+		return CHS_ENOMEM;
+	if (!(a = calloc(L->n, 1)))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if (!(stack = calloc(L->n + 1, sizeof(size_t)))) {
 		free(a);
-		return NULL;
+		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}
 	stack[top++] = e;
 	while (top > 0) {
@@ -239,7 +234,8 @@ static const unsigned char *ancestors(lineage *L, const char *change)
 	free(stack);
 	L->cands[L->ncands] = change;
 	L->anc[L->ncands++] = a;
-	return a;
+	*out = a;
+	return 0;
 }
 
 static int entry_writes(const chs_history_entry *x, const char *field, const char **value)
@@ -260,27 +256,33 @@ static int entry_writes(const chs_history_entry *x, const char *field, const cha
 }
 
 /* The newest common ancestor of the candidates that wrote `field`
- * (REMOVAL: the newest common ancestor at all); NULL when none. */
-static const chs_history_entry *base_entry(lineage *L, const chs_record_candidate *const *c,
-					   size_t nc, const char *field, const char **value)
+ * (REMOVAL: the newest common ancestor at all) into `*out`: 0, with NULL
+ * when they share none; a negative code when it could not be worked out
+ * (then the page says so rather than show none). */
+static int base_entry(lineage *L, const chs_record_candidate *const *c, size_t nc,
+		      const char *field, const char **value, const chs_history_entry **out)
 {
-	const unsigned char *anc[64];
-	size_t i, k, nk = nc < 64 ? nc : 64;
+	const unsigned char **anc;
+	size_t i, k;
+	int err = 0;
 
-	for (k = 0; k < nk; k++)
-		if (!(anc[k] = ancestors(L, c[k]->change)))
-			return NULL;
-	for (i = L->n; i-- > 0;) {
+	*out = NULL;
+	if (!(anc = calloc(nc ? nc : 1, sizeof(*anc))))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	for (k = 0; k < nc && err == 0; k++)
+		err = ancestors(L, c[k]->change, &anc[k]);
+	for (i = L->n; err == 0 && i-- > 0;) {
 		const chs_history_entry *x = chs_history_get(L->h, i);
 
-		for (k = 0; k < nk && anc[k][i]; k++)
+		for (k = 0; k < nc && anc[k][i]; k++)
 			;
-		if (k < nk)
-			continue;
-		if (strcmp(field, REMOVAL) == 0 || entry_writes(x, field, value))
-			return x;
+		if (k == nc && (strcmp(field, REMOVAL) == 0 || entry_writes(x, field, value))) {
+			*out = x;
+			break;
+		}
 	}
-	return NULL;
+	free(anc);
+	return err;
 }
 
 /* ------------------------------------------------------------------ */
@@ -696,10 +698,13 @@ static void put_typed(desk_resp *rs, const chs_record *r, const char *field, siz
 	desk_put(rs, "\">Use the typed value</button></p>\n");
 }
 
-static void put_base(desk_resp *rs, const chs_history_entry *x, const char *value, int removal)
+static void put_base(desk_resp *rs, const chs_history_entry *x, const char *value, int removal,
+		     int unknown)
 {
 	desk_put(rs, "<p class=\"base\">Both sides started from: <span class=\"value\">");
-	if (!x)
+	if (unknown)
+		desk_put(rs, "could not be worked out (open the record's history to see it)");
+	else if (!x)
 		desk_put(rs, "&#8212;");
 	else if (removal)
 		desk_put(rs, strcmp(x->op, "delete") == 0 || x->removed ? "the record removed"
@@ -738,13 +743,17 @@ static void put_conflict(desk_resp *rs, const conflict_ctx *x, size_t i, size_t 
 	const char *field = removal ? REMOVAL : chs_record_field_name(x->r, i);
 	size_t k, nc = removal ? chs_record_removal_count(x->r)
 			       : chs_record_field_candidate_count(x->r, i);
-	const chs_history_entry *be;
+	const chs_history_entry *be = NULL;
 	const char *bv = NULL;
+	int unknown = 0;
 
 	for (k = 0; k < nc && k < 64; k++)
 		c[k] = removal ? chs_record_removal_candidate(x->r, k)
 			       : chs_record_field_candidate(x->r, i, k);
-	be = x->L ? base_entry(x->L, c, nc < 64 ? nc : 64, field, &bv) : NULL;
+	if (x->L && base_entry(x->L, c, nc < 64 ? nc : 64, field, &bv, &be) < 0) {
+		chs_error_clear();
+		unknown = 1;
+	}
 	desk_put(rs, "<section class=\"conflict\" tabindex=\"0\" data-field=\"");
 	desk_text(rs, field);
 	desk_printf(rs, "\" aria-labelledby=\"conflict-%zu\">\n<h2 id=\"conflict-%zu\">", n, n);
@@ -753,7 +762,7 @@ static void put_conflict(desk_resp *rs, const conflict_ctx *x, size_t i, size_t 
 	else
 		desk_text(rs, field);
 	desk_put(rs, "</h2>\n");
-	put_base(rs, be, bv, removal);
+	put_base(rs, be, bv, removal, unknown);
 	desk_put(rs, "<div class=\"candidates\">\n");
 	for (k = 0; k < nc && k < 64; k++)
 		put_candidate(rs, x->s, x->ro, field, c[k], removal, x->can_take);
@@ -1128,7 +1137,7 @@ static int conflicts_render(desk_resp *rs, const desk_req *rq, const shown *w, c
 	conflict_ctx x = { rq->session->store, w->r, w->ro, NULL, 1 };
 	int err;
 
-	if ((err = lineage_init(&L, w->h, 2 * chs_record_field_count(w->r) + 64)) < 0) {
+	if ((err = lineage_init(&L, w->h)) < 0) {
 		lineage_dispose(&L);
 		return err;
 	}
