@@ -188,4 +188,9 @@ before=$(state a)
 [ "$(post "/review/$pat/resolve" "typed.address=$long" "heads=$seen")" = 400 ] || fail "refused when signed"
 has "the limit is 500" "the form check's message"
 [ "$(state a)" = "$before" ] || fail "nothing was written"
+
+# one parser for a record's address: an id in capitals is the same record
+[ "$(req "/review/${pat^^}")" = 200 ] || fail "/review/ID in capitals"
+has 'data-field="address"' "the record under review, asked for in capitals"
+[ "$(req "/record/${pat^^}")" = 200 ] || fail "/record/ID in capitals"
 echo "ok"
