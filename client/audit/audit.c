@@ -471,11 +471,14 @@ int chs_access_begin(chs_access **out, chs_store *s, const char *action)
 	return chs_audit__access_begin(out, action);
 }
 
-/* Add record `hex` to `a`; the first record's patient is the event's. */
+/* Add record `hex` to `a`. The event names a patient only when every
+ * record it names belongs to that one: the first record's patient, kept
+ * while each one after it has the same. */
 static int add_shown(chs_store *s, chs_access *a, const char *hex)
 {
 	unsigned char rec[16], pat[16];
-	int err, first = a->n == 0;
+	char phex[33];
+	int err;
 	size_t i;
 
 	if (chs_util__parse_id(rec, hex) < 0)
@@ -484,12 +487,21 @@ static int add_shown(chs_store *s, chs_access *a, const char *hex)
 	for (i = 0; i < a->n; i++)
 		if (memcmp(a->ids[i], rec, 16) == 0)
 			return 0;
-	if ((err = chs_audit__access_add(a, rec)) < 0 || !first)
+	if ((err = chs_audit__access_add(a, rec)) < 0)
 		return err;
+	if (a->n > 1 && a->patient[0] == '\0')
+		return 0; /* no one patient already */
 	if ((err = record_patient(s, rec, pat)) < 0)
 		return err;
-	if (err == 1)
+	if (err == 0) {
+		a->patient[0] = '\0';
+		return 0;
+	}
+	chs_hex(phex, pat, 16);
+	if (a->n == 1)
 		chs_audit__access_patient(a, pat);
+	else if (strcmp(phex, a->patient) != 0)
+		a->patient[0] = '\0';
 	return 0;
 }
 
@@ -539,9 +551,26 @@ int chs_access_add_log(chs_access *a, chs_history **out, chs_store *s, const cha
 	return 0;
 }
 
-int chs_access_add_review(chs_access *a, chs_record_list **out, chs_store *s)
+int chs_access_add_ids(chs_access *a, chs_store *s, const char *const *ids, size_t n)
+{
+	size_t i;
+	int err = 0;
+
+	CHS_ASSERT_ARG(a);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(ids || n == 0);
+
+	for (i = 0; i < n && err == 0; i++)
+		if (ids[i])
+			err = add_shown(s, a, ids[i]);
+	return err;
+}
+
+int chs_access_add_review(chs_access *a, chs_record_list **out, chs_store *s,
+			  chs_access_keep_fn keep, void *arg)
 {
 	chs_record_list *l = NULL;
+	chs_record *r = NULL;
 	size_t i;
 	int err;
 
@@ -552,13 +581,31 @@ int chs_access_add_review(chs_access *a, chs_record_list **out, chs_store *s)
 	*out = NULL;
 	if ((err = chs_review_list(&l, s)) < 0)
 		return err;
-	for (i = 0; i < chs_record_list_count(l) && err == 0; i++) {
-		unsigned char rec[16];
+	for (i = 0; i < chs_record_list_count(l) && err >= 0;) {
+		const char *id = chs_record_id(chs_record_list_get(l, i));
 
-		if (chs_util__parse_id(rec, chs_record_id(chs_record_list_get(l, i))) == 0)
-			err = chs_audit__access_add(a, rec);
+		if (keep) {
+			/* whole, for the caller to judge and show; what it
+			 * refuses is not shown, so not named either */
+			if ((err = chs_record_lookup(&r, s, id)) < 0 ||
+			    (err = keep(r, arg)) < 0)
+				break;
+			if (err == 0) {
+				chs_record_free(r);
+				r = NULL;
+				err = chs_record_list_replace(l, i, NULL);
+				continue;
+			}
+			if ((err = chs_record_list_replace(l, i, r)) < 0)
+				break;
+			r = NULL;
+			id = chs_record_id(chs_record_list_get(l, i));
+		}
+		err = add_shown(s, a, id);
+		i++;
 	}
 	if (err < 0) {
+		chs_record_free(r);
 		chs_record_list_free(l);
 		return err;
 	}

@@ -70,14 +70,25 @@ void chs_access_free(chs_access *a);
  * left: chs_access_begin() checks that the store takes a write now (so
  * nothing is shown that could not be recorded) and starts the clock; each
  * view below hands back what chs_access_show_exact(), chs_access_log() and
- * chs_review_list() do and adds the records it shows to `a` (the first
- * record's patient becomes the event's patient) instead of writing an
- * event of its own; chs_access_close() writes the event with the time the
- * page stayed open, chs_access_free() drops it after a failure. A service
- * user is refused (CHS_EDENIED). */
+ * chs_review_list() do and adds the records it shows to `a` instead of
+ * writing an event of its own; the event names a patient when every
+ * record it names belongs to that one. chs_access_close() writes the
+ * event with the time the page stayed open, chs_access_free() drops it
+ * after a failure. A service user is refused (CHS_EDENIED).
+ * chs_access_add_review() with `keep` reads each record under review
+ * whole (chs_access_show_exact()) and asks keep(record, arg): 1 keeps it,
+ * 0 leaves it out of the list and of the event (a page's filter: the
+ * event names exactly what the page shows), a negative code stops with
+ * that error. Without `keep` the list is chs_review_list()'s, all named. */
+typedef int (*chs_access_keep_fn)(const chs_record *r, void *arg);
 int chs_access_begin(chs_access **out, chs_store *s, const char *action);
 int chs_access_add_show(chs_access *a, chs_record **out, chs_store *s, const char *id);
 int chs_access_add_log(chs_access *a, chs_history **out, chs_store *s, const char *id);
-int chs_access_add_review(chs_access *a, chs_record_list **out, chs_store *s);
+int chs_access_add_review(chs_access *a, chs_record_list **out, chs_store *s,
+			  chs_access_keep_fn keep, void *arg);
+/* Add records a page shows from a view of its own (the coding queue's
+ * visits and their patients) to `a`: `ids` are 32 hex digits each, a
+ * NULL entry skipped. CHS_EINVALID for one that is not a record id. */
+int chs_access_add_ids(chs_access *a, chs_store *s, const char *const *ids, size_t n);
 
 #endif /* CHS_CLIENT_AUDIT_AUDIT_H */

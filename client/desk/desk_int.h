@@ -258,4 +258,26 @@ int desk_page_consistency(desk_req *rq, desk_resp *rs);
 int desk_page_coding(desk_req *rq, desk_resp *rs);
 int desk_page_sync(desk_req *rq, desk_resp *rs);
 
+/* ---------------------------------------------------------------------
+ * pages.c: what the page files share, so every page answers alike
+ */
+#include "client/replicate/replicate.h"
+
+/* How a value that was not recorded (a change's user, terminal...) is
+ * shown on every page: an em dash. */
+#define DESK_NOT_RECORDED "&#8212;"
+/* The record id of `path` when it is `prefix` ("/review/"), 4 to 32 hex
+ * digits in either case (given back in lowercase, as ids are stored),
+ * then `suffix` ("" or "/preview"...); CHS_ENOTFOUND when it is not. */
+int desk_path_id(const char *path, const char *prefix, const char *suffix, char out[33]);
+/* The roster of the store's organisation; NULL (and 0) when it is in
+ * none yet. */
+int desk_roster_load(chs_store *s, chs_device_roster **out);
+/* Device `device` on the roster (NULL when not there), and its site (""
+ * when not there). */
+const chs_device_info *desk_device_of(const chs_device_roster *ro, const char *device);
+const char *desk_site_of(const chs_device_roster *ro, const char *device);
+/* `s` as text, or DESK_NOT_RECORDED when it is NULL or "". */
+void desk_text_or_dash(desk_resp *rs, const char *s);
+
 #endif /* CHS_CLIENT_DESK_DESK_INT_H */

@@ -41,8 +41,9 @@
  *
  * The lanes of the graph come out of the same pass: a change continues
  * the lane of its first parent unless another child took it already; else
- * it takes the lowest free lane. A lane frees when its last change has
- * no child left to place.
+ * it takes the lowest lane free from that parent's row down to its own.
+ * A change keeps its lane busy down to its last child's row (every edge
+ * out of it runs there), a leaf to its own row.
  */
 typedef struct wset {
 	size_t n;
@@ -60,7 +61,7 @@ typedef struct graph {
 	const char **fields;         /* every field named, sorted */
 	size_t nf;
 	id_index *ids;               /* change id -> index, sorted */
-	size_t *pending;             /* children not yet placed */
+	size_t *last;                /* the row of its last child, or its own */
 	unsigned char *taken;        /* a child continued its lane */
 	size_t *lane;
 	size_t nlanes;
@@ -108,7 +109,7 @@ static void graph_dispose(graph *g)
 	free(g->e);
 	free(g->fields);
 	free(g->ids);
-	free(g->pending);
+	free(g->last);
 	free(g->taken);
 	free(g->lane);
 	free(g->anc);
@@ -167,7 +168,7 @@ static int graph_alloc(graph *g, const chs_history *h)
 		merges += chs_history_get(h, i)->nparents > 1;
 	g->words = merges ? (n + 63) / 64 : 0;
 	if (!(g->e = calloc(n, sizeof(*g->e))) || !(g->ids = calloc(n, sizeof(*g->ids))) ||
-	    !(g->pending = calloc(n, sizeof(*g->pending))) ||
+	    !(g->last = calloc(n, sizeof(*g->last))) ||
 	    !(g->taken = calloc(n, sizeof(*g->taken))) ||
 	    !(g->lane = calloc(n, sizeof(*g->lane))) ||
 	    (g->words && (g->words > SIZE_MAX / sizeof(uint64_t) / n ||
@@ -242,33 +243,33 @@ static int merge_field(graph *g, const size_t *par, size_t np, size_t f, const w
 }
 
 /* Place change i in a lane: its first parent's, unless another child
- * took that; else the lowest free one. */
-static int place(graph *g, size_t i, const size_t *par, size_t np, unsigned char **busy,
-		 size_t *cap)
+ * took that; else the lowest lane free from the first parent's row down
+ * to this one. A lane is busy for every edge that runs down it: a change
+ * holds its lane down to the row of its last child (a leaf to its own
+ * row only), so a branch never takes the lane of a sibling still to come
+ * or of an edge passing by. */
+static int place(graph *g, size_t i, const size_t *par, size_t np, size_t **end, size_t *cap)
 {
-	size_t l, p;
+	size_t l, from = np ? par[0] + 1 : i, until;
 
 	if (np && !g->taken[par[0]]) {
 		l = g->lane[par[0]];
 		g->taken[par[0]] = 1;
 	} else {
-		for (l = 0; l < g->nlanes && (*busy)[l]; l++)
+		/* end[l]: one past the last row lane l is busy for */
+		for (l = 0; l < g->nlanes && (*end)[l] > from; l++)
 			;
 	}
 	if (l == g->nlanes) {
-		if (CHS_ARRAY_GROW(*busy, *cap, l + 1) < 0)
+		if (CHS_ARRAY_GROW(*end, *cap, l + 1) < 0)
 			return CHS_ENOMEM;
+		(*end)[l] = 0;
 		g->nlanes++;
 	}
 	g->lane[i] = l;
-	(*busy)[l] = 1;
-	/* a parent with no child left to place frees its lane, unless a
-	 * child of it carries the lane on */
-	for (p = 0; p < np; p++)
-		if (--g->pending[par[p]] == 0 && !g->taken[par[p]] && g->lane[par[p]] != l)
-			(*busy)[g->lane[par[p]]] = 0;
-	if (g->pending[i] == 0)
-		(*busy)[l] = 0;
+	until = g->last[i] + 1;
+	if ((*end)[l] < until)
+		(*end)[l] = until;
 	return 0;
 }
 
@@ -325,8 +326,7 @@ static int walk_state(graph *g, size_t i, const size_t *par, size_t np)
 
 static int graph_build(graph *g, const chs_history *h)
 {
-	unsigned char *busy = NULL;
-	size_t *par = NULL, i, k, np, cap = 0, maxp = 1;
+	size_t *end = NULL, *par = NULL, i, k, np, cap = 0, maxp = 1;
 	int err;
 
 	memset(g, 0, sizeof(*g));
@@ -342,44 +342,23 @@ static int graph_build(graph *g, const chs_history *h)
 			maxp = g->e[i]->nparents;
 	if (!(par = malloc(maxp * sizeof(*par))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	for (i = 0; i < g->n; i++)
+	for (i = 0; i < g->n; i++) {
+		g->last[i] = i;
 		for (np = parents_of(g, i, par), k = 0; k < np; k++)
-			g->pending[par[k]]++;
+			g->last[par[k]] = i; /* children come in row order */
+	}
 	for (i = 0, err = 0; i < g->n && err == 0; i++) {
 		np = parents_of(g, i, par);
-		if ((err = place(g, i, par, np, &busy, &cap)) == 0)
+		if ((err = place(g, i, par, np, &end, &cap)) == 0)
 			err = walk_state(g, i, par, np);
 	}
-	free(busy);
+	free(end);
 	free(par);
 	return err;
 }
 
 /* ------------------------------------------------------------------ */
 /* The page                                                             */
-
-/* The site of `device` on the roster; "" when it is not there. */
-static const char *site_of(const chs_device_roster *r, const char *device)
-{
-	size_t i;
-
-	for (i = 0; r && i < chs_device_roster_count(r); i++) {
-		const chs_device_info *d = chs_device_roster_get(r, i);
-
-		if (strcmp(d->device, device) == 0)
-			return d->site;
-	}
-	return "";
-}
-
-/* Text that may be missing ("" when not recorded): an em dash then. */
-static void text_or_dash(desk_resp *rs, const char *s)
-{
-	if (s && *s)
-		desk_text(rs, s);
-	else
-		desk_put(rs, "&#8212;");
-}
 
 /* 1 when `id` is one of the comma-separated ids of `list`. */
 static int in_list(const char *list, const char *id)
@@ -510,12 +489,12 @@ static void history_table(desk_resp *rs, const graph *g, const chs_device_roster
 			    e->change, e->change, e->change);
 		desk_time(rs, e->time);
 		desk_put(rs, "</td><td>");
-		text_or_dash(rs, e->user);
+		desk_text_or_dash(rs, e->user);
 		desk_put(rs, "</td><td>");
-		text_or_dash(rs, e->terminal);
+		desk_text_or_dash(rs, e->terminal);
 		desk_put(rs, "</td><td>");
 		/* "" when not on the roster this store holds (or none yet) */
-		text_or_dash(rs, site_of(roster, e->device));
+		desk_text_or_dash(rs, desk_site_of(roster, e->device));
 		desk_put(rs, "</td><td>");
 		change_op(rs, e, confirmed);
 		desk_put(rs, "</td><td>");
@@ -570,9 +549,9 @@ static void graph_node(desk_resp *rs, const graph *g, size_t i, const char *conf
 		    x, y, NODE_R);
 	desk_text(rs, e->op);
 	desk_put(rs, " by ");
-	desk_text(rs, *e->user ? e->user : "(not recorded)");
+	desk_text_or_dash(rs, e->user);
 	desk_put(rs, " at ");
-	desk_text(rs, *e->terminal ? e->terminal : "(not recorded)");
+	desk_text_or_dash(rs, e->terminal);
 	desk_put(rs, ", ");
 	desk_text(rs, e->time);
 	desk_printf(rs, "</title></circle></a><text class=\"label\" x=\"%d\" y=\"%d\">%.12s ",
@@ -670,35 +649,11 @@ static int render(desk_resp *rs, const desk_req *rq, const chs_record *r, const 
 	return 0;
 }
 
-/* A record id or prefix as the path gives it: 4 to 32 hex digits. */
-static int path_id(const char *id)
-{
-	size_t n = strspn(id, "0123456789abcdefABCDEF");
-
-	if (n < 4 || n > 32 || id[n] != '\0')
-		return chs_error_set(CHS_ENOTFOUND, "no record here: a record's address is "
-				     "/record/ followed by its id (4 to 32 hex digits)");
-	return 0;
-}
-
-/* The roster, for the changes' sites; none when the store has none. */
-static int load_roster(chs_device_roster **out, chs_store *s)
-{
-	int err = chs_device_list(out, s);
-
-	if (err == CHS_ENOTFOUND) {
-		chs_error_clear();
-		*out = NULL;
-		return 0;
-	}
-	return err;
-}
-
 int desk_page_history(desk_req *rq, desk_resp *rs)
 {
 	static const char prefix[] = "/record/";
 	chs_store *s = rq->session->store;
-	const char *id = rq->path + strlen(prefix);
+	char id[33];
 	chs_device_roster *roster = NULL;
 	chs_access *a = NULL;
 	chs_history *h = NULL;
@@ -706,12 +661,11 @@ int desk_page_history(desk_req *rq, desk_resp *rs)
 	graph g;
 	int err;
 
-	CHS_ASSERT_ARG(strncmp(rq->path, prefix, strlen(prefix)) == 0);
 	memset(&g, 0, sizeof(g));
-	if ((err = path_id(id)) < 0 || (err = chs_access_begin(&a, s, "desk history")) < 0 ||
+	if ((err = desk_path_id(rq->path, prefix, "", id)) < 0 || (err = chs_access_begin(&a, s, "desk history")) < 0 ||
 	    (err = chs_access_add_show(a, &r, s, id)) < 0 ||
 	    (err = chs_access_add_log(a, &h, s, chs_record_id(r))) < 0 ||
-	    (err = load_roster(&roster, s)) < 0 || (err = graph_build(&g, h)) < 0)
+	    (err = desk_roster_load(s, &roster)) < 0 || (err = graph_build(&g, h)) < 0)
 		goto cleanup;
 	/* the session holds the access from here: it is written when the
 	 * page is left, and nothing is shown unless it is held */

@@ -3,8 +3,12 @@
  * them in a terminal: GET /reports/access (and its CSV download),
  * /reports/consistency, /reports/coding and /reports/sync.
  *
- * They list ids, names and times, not chart content, so, as the CLI's
- * reports, they are not access events themselves.
+ * The access, consistency and sync reports list ids, names and times,
+ * not chart content, so, as the CLI's reports, they are not access events
+ * themselves. The coding queue shows chart content (patients' names and
+ * chart numbers, visit dates, codes): it is one access ("desk coding")
+ * naming the visits and patients shown, handed to the session and
+ * written when the page is left, as the review and history pages are.
  */
 #include "desk_int.h"
 
@@ -38,15 +42,6 @@ static void record_link(desk_resp *rs, const char *id)
 	desk_put(rs, "\"><code>");
 	desk_text(rs, id);
 	desk_put(rs, "</code></a>");
-}
-
-/* Text that may be missing: an em dash for none. */
-static void text_or_dash(desk_resp *rs, const char *s)
-{
-	if (s && *s)
-		desk_text(rs, s);
-	else
-		desk_put(rs, "&#8212;");
 }
 
 static const char *plural(size_t n)
@@ -137,9 +132,9 @@ static void access_row(desk_resp *rs, const chs_access_event *e)
 	else
 		desk_put(rs, "&#8212;");
 	desk_printf(rs, "</td><td>%lld.%01llds</td><td>", ms / 1000, (ms % 1000) / 100);
-	text_or_dash(rs, e->user);
+	desk_text_or_dash(rs, e->user);
 	desk_put(rs, "</td><td>");
-	text_or_dash(rs, e->terminal);
+	desk_text_or_dash(rs, e->terminal);
 	desk_put(rs, "</td><td>");
 	desk_text(rs, e->action);
 	desk_put(rs, "</td><td>");
@@ -362,7 +357,7 @@ static void coding_codes(desk_resp *rs, const chs_coding_visit *v)
 		const chs_coding_procedure *p = &v->procedures[j];
 
 		desk_put(rs, "<li>procedure ");
-		text_or_dash(rs, p->cpt);
+		desk_text_or_dash(rs, p->cpt);
 		if (p->modifier) {
 			desk_put(rs, " -");
 			desk_text(rs, p->modifier);
@@ -374,7 +369,7 @@ static void coding_codes(desk_resp *rs, const chs_coding_visit *v)
 	}
 	for (j = 0; j < v->ndiagnoses; j++) {
 		desk_put(rs, "<li>diagnosis ");
-		text_or_dash(rs, v->diagnoses[j].icd);
+		desk_text_or_dash(rs, v->diagnoses[j].icd);
 		desk_put(rs, "</li>");
 	}
 	desk_put(rs, "</ul></td></tr>\n");
@@ -392,9 +387,9 @@ static void coding_row(desk_resp *rs, const chs_coding_visit *v)
 		desk_text(rs, v->patient);
 		desk_put(rs, "\">");
 	}
-	text_or_dash(rs, v->name);
+	desk_text_or_dash(rs, v->name);
 	desk_put(rs, " (");
-	text_or_dash(rs, v->mrn);
+	desk_text_or_dash(rs, v->mrn);
 	desk_put(rs, v->patient ? ")</a>" : ")");
 	desk_put(rs, "</td><td>");
 	visit_value(rs, v->sent);
@@ -432,15 +427,39 @@ static void coding_summary(desk_resp *rs, const chs_coding_report *r)
 	desk_put(rs, "</tbody></table>\n");
 }
 
+/* The visits and patients of the queue, into the page's access. */
+static int coding_access(chs_access *a, chs_store *s, const chs_coding_list *q)
+{
+	size_t k;
+	int err = 0;
+
+	for (k = 0; k < chs_coding_list_count(q) && err == 0; k++) {
+		const chs_coding_visit *v = chs_coding_list_get(q, k);
+		const char *ids[2] = { v->encounter, v->patient };
+
+		err = chs_access_add_ids(a, s, ids, 2);
+	}
+	return err;
+}
+
 int desk_page_coding(desk_req *rq, desk_resp *rs)
 {
+	chs_store *s = rq->session->store;
 	chs_coding_report *rep = NULL;
 	chs_coding_list *q = NULL;
+	chs_access *a = NULL;
 	size_t k, n;
 	int err;
 
-	if ((err = chs_coding_queue(&q, rq->session->store)) < 0 ||
-	    (err = chs_report_coding(&rep, rq->session->store, NULL)) < 0)
+	if ((err = chs_access_begin(&a, s, "desk coding")) < 0 ||
+	    (err = chs_coding_queue(&q, s)) < 0 ||
+	    (err = chs_report_coding(&rep, s, NULL)) < 0 || (err = coding_access(a, s, q)) < 0)
+		goto cleanup;
+	/* the session holds the access from here: it is written when the
+	 * page is left, and nothing is shown unless it is held */
+	err = desk_session_keep_view(rq->session, a, rs->view);
+	a = NULL;
+	if (err < 0)
 		goto cleanup;
 	n = chs_coding_list_count(q);
 	desk_page_begin(rs, rq, "Coding queue");
@@ -456,6 +475,7 @@ int desk_page_coding(desk_req *rq, desk_resp *rs)
 	desk_put(rs, "</tbody></table>\n");
 	desk_page_end(rs, rq);
 cleanup:
+	chs_access_free(a);
 	chs_coding_report_free(rep);
 	chs_coding_list_free(q);
 	return err;
@@ -568,12 +588,8 @@ int desk_page_sync(desk_req *rq, desk_resp *rs)
 	chs_archive_events *ev = NULL;
 	int err;
 
-	err = chs_device_list(&roster, s);
-	if (err == CHS_ENOTFOUND) { /* no organisation yet: no roster */
-		chs_error_clear();
-		err = 0;
-	}
-	if (err < 0 || (err = chs_archive_events_list(&ev, s)) < 0)
+	if ((err = desk_roster_load(s, &roster)) < 0 ||
+	    (err = chs_archive_events_list(&ev, s)) < 0)
 		goto cleanup;
 	desk_page_begin(rs, rq, "Sync state");
 	if ((err = devices_table(rs, s, roster)) < 0)

@@ -42,15 +42,7 @@
  * path is not one. An id prefix is accepted as everywhere else. */
 static int path_record(const desk_req *rq, const char *suffix, char out[33])
 {
-	const char *p = rq->path + strlen("/review/");
-	size_t n = strspn(p, "0123456789abcdef");
-
-	if (strncmp(rq->path, "/review/", 8) != 0 || n < 4 || n > 32 ||
-	    strcmp(p + n, suffix) != 0)
-		return chs_error_set(CHS_ENOTFOUND, "no such page: the address names no record");
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return 0;
+	return desk_path_id(rq->path, "/review/", suffix, out);
 }
 
 /* The id a link field holds ("\"<32 hex>\""), or 0 when it holds none. */
@@ -125,45 +117,12 @@ static void put_attr_exact(desk_resp *rs, const char *s)
 /* ------------------------------------------------------------------ */
 /* Sites and signatures                                                 */
 
-/* The roster; an empty one when the store is in no organisation. */
-static int roster_load(chs_store *s, chs_device_roster **out)
-{
-	int err = chs_device_list(out, s);
-
-	if (err == CHS_ENOTFOUND) {
-		chs_error_clear();
-		*out = NULL;
-		return 0;
-	}
-	return err;
-}
-
-static const chs_device_info *device_of(const chs_device_roster *ro, const char *device)
-{
-	size_t i, n = ro ? chs_device_roster_count(ro) : 0;
-
-	for (i = 0; i < n; i++) {
-		const chs_device_info *d = chs_device_roster_get(ro, i);
-
-		if (d && strcmp(d->device, device) == 0)
-			return d;
-	}
-	return NULL;
-}
-
-static const char *site_of(const chs_device_roster *ro, const char *device)
-{
-	const chs_device_info *d = device_of(ro, device);
-
-	return d ? d->site : "";
-}
-
 /* Whether a candidate's batch was signed by a key on the roster then:
  * the device with that very key, not revoked, or revoked only after that
  * batch. */
 static int on_roster(const chs_device_roster *ro, const chs_change_origin *o)
 {
-	const chs_device_info *d = device_of(ro, o->device);
+	const chs_device_info *d = desk_device_of(ro, o->device);
 
 	return d && strcmp(d->key, o->key) == 0 &&
 	       (!d->revoked || d->revoked_after >= o->dseq);
@@ -180,60 +139,47 @@ static int on_roster(const chs_device_roster *ro, const chs_change_origin *o)
  * of a change are found by walking parents through an index of the
  * entries sorted by change id.
  */
+typedef struct by_change {
+	const char *change;
+	size_t i; /* its entry's index */
+} by_change;
+
 typedef struct lineage {
 	const chs_history *h;
 	size_t n;
-	size_t *by_id;        /* entry indexes sorted by change id */
+	by_change *by_id;     /* the entries sorted by change id */
 	const char **cands;   /* candidate changes whose ancestors are known */
 	unsigned char **anc;  /* per candidate: n flags, 1 for a strict ancestor */
-	size_t ncands, cap;
+	size_t ncands, cap, capanc;
 } lineage;
-
-/* qsort() takes no payload: the history being sorted. Requests are
- * handled one at a time (desk_int.h), so one at a time sorts. */
-static const chs_history *sort_h;
 
 static int by_change_id(const void *a, const void *b)
 {
-	return strcmp(chs_history_get(sort_h, *(const size_t *)a)->change,
-		      chs_history_get(sort_h, *(const size_t *)b)->change);
+	return strcmp(((const by_change *)a)->change, ((const by_change *)b)->change);
 }
 
 static size_t entry_of(const lineage *L, const char *change)
 {
-	size_t lo = 0, hi = L->n;
+	by_change key = { change, 0 };
+	const by_change *hit = bsearch(&key, L->by_id, L->n, sizeof(*L->by_id), by_change_id);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(chs_history_get(L->h, L->by_id[mid])->change, change);
-
-		if (c == 0)
-			return L->by_id[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (size_t)-1;
+	return hit ? hit->i : (size_t)-1;
 }
 
-static int lineage_init(lineage *L, const chs_history *h, size_t maxcands)
+static int lineage_init(lineage *L, const chs_history *h)
 {
 	size_t i;
 
 	memset(L, 0, sizeof(*L));
 	L->h = h;
 	L->n = chs_history_count(h);
-	L->by_id = calloc(L->n ? L->n : 1, sizeof(size_t));
-	L->cands = calloc(maxcands ? maxcands : 1, sizeof(char *));
-	L->anc = calloc(maxcands ? maxcands : 1, sizeof(unsigned char *));
-	L->cap = maxcands;
-	if (!L->by_id || !L->cands || !L->anc)
+	if (!(L->by_id = calloc(L->n ? L->n : 1, sizeof(*L->by_id))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	for (i = 0; i < L->n; i++)
-		L->by_id[i] = i;
-	sort_h = h;
-	qsort(L->by_id, L->n, sizeof(size_t), by_change_id);
+	for (i = 0; i < L->n; i++) {
+		L->by_id[i].change = chs_history_get(h, i)->change;
+		L->by_id[i].i = i;
+	}
+	qsort(L->by_id, L->n, sizeof(*L->by_id), by_change_id);
 	return 0;
 }
 
@@ -248,21 +194,29 @@ static void lineage_dispose(lineage *L)
 	free(L->by_id);
 }
 
-/* The strict ancestors of `change` (computed once per change); NULL when
- * the history does not hold it, or memory ran out. */
-static const unsigned char *ancestors(lineage *L, const char *change)
+/* The strict ancestors of `change` (computed once per change) into
+ * `*out`; CHS_ENOTFOUND when the history does not hold it. */
+static int ancestors(lineage *L, const char *change, const unsigned char **out)
 {
 	size_t i, top = 0, e = entry_of(L, change), *stack;
 	unsigned char *a;
 
 	for (i = 0; i < L->ncands; i++)
-		if (strcmp(L->cands[i], change) == 0)
-			return L->anc[i];
-	if (e == (size_t)-1 || L->ncands == L->cap || !(a = calloc(L->n, 1)))
-		return NULL;
+		if (strcmp(L->cands[i], change) == 0) {
+			*out = L->anc[i];
+			return 0;
+		}
+	if (e == (size_t)-1)
+		return chs_error_set(CHS_ENOTFOUND, "change %.12s is not in the record's history",
+				     change);
+	if (CHS_ARRAY_GROW(L->cands, L->cap, L->ncands + 1) < 0 ||
+	    CHS_ARRAY_GROW(L->anc, L->capanc, L->ncands + 1) < 0)
+		return CHS_ENOMEM;
+	if (!(a = calloc(L->n, 1)))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if (!(stack = calloc(L->n + 1, sizeof(size_t)))) {
 		free(a);
-		return NULL;
+		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}
 	stack[top++] = e;
 	while (top > 0) {
@@ -280,7 +234,8 @@ static const unsigned char *ancestors(lineage *L, const char *change)
 	free(stack);
 	L->cands[L->ncands] = change;
 	L->anc[L->ncands++] = a;
-	return a;
+	*out = a;
+	return 0;
 }
 
 static int entry_writes(const chs_history_entry *x, const char *field, const char **value)
@@ -301,27 +256,33 @@ static int entry_writes(const chs_history_entry *x, const char *field, const cha
 }
 
 /* The newest common ancestor of the candidates that wrote `field`
- * (REMOVAL: the newest common ancestor at all); NULL when none. */
-static const chs_history_entry *base_entry(lineage *L, const chs_record_candidate *const *c,
-					   size_t nc, const char *field, const char **value)
+ * (REMOVAL: the newest common ancestor at all) into `*out`: 0, with NULL
+ * when they share none; a negative code when it could not be worked out
+ * (then the page says so rather than show none). */
+static int base_entry(lineage *L, const chs_record_candidate *const *c, size_t nc,
+		      const char *field, const char **value, const chs_history_entry **out)
 {
-	const unsigned char *anc[64];
-	size_t i, k, nk = nc < 64 ? nc : 64;
+	const unsigned char **anc;
+	size_t i, k;
+	int err = 0;
 
-	for (k = 0; k < nk; k++)
-		if (!(anc[k] = ancestors(L, c[k]->change)))
-			return NULL;
-	for (i = L->n; i-- > 0;) {
+	*out = NULL;
+	if (!(anc = calloc(nc ? nc : 1, sizeof(*anc))))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	for (k = 0; k < nc && err == 0; k++)
+		err = ancestors(L, c[k]->change, &anc[k]);
+	for (i = L->n; err == 0 && i-- > 0;) {
 		const chs_history_entry *x = chs_history_get(L->h, i);
 
-		for (k = 0; k < nk && anc[k][i]; k++)
+		for (k = 0; k < nc && anc[k][i]; k++)
 			;
-		if (k < nk)
-			continue;
-		if (strcmp(field, REMOVAL) == 0 || entry_writes(x, field, value))
-			return x;
+		if (k == nc && (strcmp(field, REMOVAL) == 0 || entry_writes(x, field, value))) {
+			*out = x;
+			break;
+		}
 	}
-	return NULL;
+	free(anc);
+	return err;
 }
 
 /* ------------------------------------------------------------------ */
@@ -331,6 +292,7 @@ typedef struct choice {
 	const char *field;                /* the record's field name, or REMOVAL */
 	const chs_record_candidate *cand; /* taken; NULL when typed */
 	const char *typed;                /* typed text (the form's) */
+	char *normal;                     /* typed, as signing writes it: JSON */
 	int by_group;                     /* taken along with its merge group */
 } choice;
 
@@ -344,6 +306,10 @@ typedef struct plan {
 
 static void plan_dispose(plan *p)
 {
+	size_t i;
+
+	for (i = 0; p->c && i < p->n; i++)
+		free(p->c[i].normal);
 	free(p->c);
 	free(p->e);
 	memset(p, 0, sizeof(*p));
@@ -406,9 +372,10 @@ static int take_choice(const chs_record *r, const char *name, const char *change
 	return 0;
 }
 
-/* The choice `typed.NAME=TEXT`, checked as far as the page can before
- * signing: the field is under review and the text holds no character a
- * person may not type (the field's own form is checked when signing). */
+/* The choice `typed.NAME=TEXT`, checked as signing will check it: the
+ * field is under review, the text holds no character a person may not
+ * type, and it has the field's form; `normal` is what signing writes
+ * (codes in capitals, identifiers trimmed...), for the preview to show. */
 static int typed_choice(const chs_record *r, const char *name, char *text, choice *out)
 {
 	size_t i = field_index(r, name), w, k;
@@ -425,6 +392,8 @@ static int typed_choice(const chs_record *r, const char *name, char *text, choic
 	text[w] = '\0';
 	lines = chs_record_field_holds_lines(chs_record_type(r), name);
 	if (chs_text_check(text, w, lines ? CHS_TEXT_LINES : CHS_TEXT_LINE, 0, name) < 0)
+		return CHS_EINVALID;
+	if (chs_record_field_normal_form(chs_record_type(r), name, text, &out->normal) < 0)
 		return CHS_EINVALID;
 	out->field = chs_record_field_name(r, i);
 	out->typed = text;
@@ -475,8 +444,10 @@ static int read_choices(const desk_req *rq, const chs_record *r, plan *p)
 			return chs_error_set(CHS_EINVALID, "type a value for '%.64s', or take one"
 					     " of the candidates", name + 6);
 		if ((err = typed_choice(r, name + 6, rq->form[i].value, &c)) < 0 ||
-		    (err = add_choice(p, &c)) < 0)
+		    (err = add_choice(p, &c)) < 0) {
+			free(c.normal);
 			return err;
+		}
 	}
 	if (asked && !choice_of(p, asked))
 		return chs_error_set(CHS_EINVALID, "type a value for '%.64s', or take one of the"
@@ -504,7 +475,7 @@ static void extend_groups(const chs_record *r, plan *p)
 			if (!chs_record_field_under_review(r, i) || !g2 || strcmp(g, g2) != 0 ||
 			    choice_of(p, name) || !(cd = field_cand(r, i, p->c[k].cand->change)))
 				continue;
-			p->c[p->n++] = (choice){ name, cd, NULL, 1 };
+			p->c[p->n++] = (choice){ name, cd, NULL, NULL, 1 };
 		}
 	}
 }
@@ -588,7 +559,7 @@ static int shown_read(shown *w, chs_store *s, const char *id, int history)
 	if ((err = chs_access_begin(&w->a, s, ACTION)) < 0 ||
 	    (err = chs_access_add_show(w->a, &w->r, s, id)) < 0 ||
 	    (history && (err = chs_access_add_log(w->a, &w->h, s, id)) < 0) ||
-	    (err = roster_load(s, &w->ro)) < 0)
+	    (err = desk_roster_load(s, &w->ro)) < 0)
 		return err;
 	return 0;
 }
@@ -631,10 +602,7 @@ static void put_record_link(desk_resp *rs, const char *id)
 
 static void put_who(desk_resp *rs, const char *user)
 {
-	if (user && user[0])
-		desk_text(rs, user);
-	else
-		desk_put(rs, "(not recorded)");
+	desk_text_or_dash(rs, user);
 }
 
 /* A candidate's value: cleared, removal sides, or the value. */
@@ -683,7 +651,7 @@ static void put_candidate(desk_resp *rs, chs_store *s, const chs_device_roster *
 			  const char *field, const chs_record_candidate *c, int removal,
 			  int can_take)
 {
-	const char *site = site_of(ro, c->device);
+	const char *site = desk_site_of(ro, c->device);
 
 	desk_printf(rs, "<div class=\"candidate\" data-change=\"%s\">\n<p class=\"value\">",
 		    c->change);
@@ -730,10 +698,13 @@ static void put_typed(desk_resp *rs, const chs_record *r, const char *field, siz
 	desk_put(rs, "\">Use the typed value</button></p>\n");
 }
 
-static void put_base(desk_resp *rs, const chs_history_entry *x, const char *value, int removal)
+static void put_base(desk_resp *rs, const chs_history_entry *x, const char *value, int removal,
+		     int unknown)
 {
 	desk_put(rs, "<p class=\"base\">Both sides started from: <span class=\"value\">");
-	if (!x)
+	if (unknown)
+		desk_put(rs, "could not be worked out (open the record's history to see it)");
+	else if (!x)
 		desk_put(rs, "&#8212;");
 	else if (removal)
 		desk_put(rs, strcmp(x->op, "delete") == 0 || x->removed ? "the record removed"
@@ -772,13 +743,17 @@ static void put_conflict(desk_resp *rs, const conflict_ctx *x, size_t i, size_t 
 	const char *field = removal ? REMOVAL : chs_record_field_name(x->r, i);
 	size_t k, nc = removal ? chs_record_removal_count(x->r)
 			       : chs_record_field_candidate_count(x->r, i);
-	const chs_history_entry *be;
+	const chs_history_entry *be = NULL;
 	const char *bv = NULL;
+	int unknown = 0;
 
 	for (k = 0; k < nc && k < 64; k++)
 		c[k] = removal ? chs_record_removal_candidate(x->r, k)
 			       : chs_record_field_candidate(x->r, i, k);
-	be = x->L ? base_entry(x->L, c, nc < 64 ? nc : 64, field, &bv) : NULL;
+	if (x->L && base_entry(x->L, c, nc < 64 ? nc : 64, field, &bv, &be) < 0) {
+		chs_error_clear();
+		unknown = 1;
+	}
 	desk_put(rs, "<section class=\"conflict\" tabindex=\"0\" data-field=\"");
 	desk_text(rs, field);
 	desk_printf(rs, "\" aria-labelledby=\"conflict-%zu\">\n<h2 id=\"conflict-%zu\">", n, n);
@@ -787,7 +762,7 @@ static void put_conflict(desk_resp *rs, const conflict_ctx *x, size_t i, size_t 
 	else
 		desk_text(rs, field);
 	desk_put(rs, "</h2>\n");
-	put_base(rs, be, bv, removal);
+	put_base(rs, be, bv, removal, unknown);
 	desk_put(rs, "<div class=\"candidates\">\n");
 	for (k = 0; k < nc && k < 64; k++)
 		put_candidate(rs, x->s, x->ro, field, c[k], removal, x->can_take);
@@ -991,7 +966,7 @@ static int site_match(const chs_record *r, const chs_device_roster *ro, const ch
 	if (!site[0])
 		return 1;
 	for (k = 0; k < n; k++)
-		if (strcmp(site_of(ro, c[k]->device), site) == 0)
+		if (strcmp(desk_site_of(ro, c[k]->device), site) == 0)
 			return 1;
 	return 0;
 }
@@ -1019,10 +994,10 @@ static void put_queue_row(desk_resp *rs, const chs_record *r, const chs_device_r
 		desk_put(rs, said++ ? ", its removal" : "its removal");
 	desk_printf(rs, "</td>\n<td>%zu</td>\n<td>", n);
 	for (k = 0, said = 0; k < n; k++) {
-		const char *site = site_of(ro, c[k]->device);
+		const char *site = desk_site_of(ro, c[k]->device);
 		size_t j;
 
-		for (j = 0; j < k && strcmp(site_of(ro, c[j]->device), site) != 0; j++)
+		for (j = 0; j < k && strcmp(desk_site_of(ro, c[j]->device), site) != 0; j++)
 			;
 		if (j == k && site[0]) {
 			desk_put(rs, said++ ? ", " : "");
@@ -1067,54 +1042,40 @@ static void put_filter(desk_resp *rs, const char *patient, const char *type, con
 
 typedef struct queue {
 	chs_access *a;
-	chs_record_list *l;
+	chs_record_list *l; /* the records shown, whole */
 	chs_device_roster *ro;
-	chs_record **rows; /* the records shown, whole */
-	size_t n;
+	const char *patient, *type, *site; /* the filters */
+	size_t total;                      /* under review, shown or not */
 } queue;
 
 static void queue_dispose(queue *q)
 {
-	size_t i;
-
 	chs_access_free(q->a);
 	chs_record_list_free(q->l);
 	chs_device_roster_free(q->ro);
-	for (i = 0; i < q->n; i++)
-		chs_record_free(q->rows[i]);
-	free(q->rows);
 }
 
-/* The records under review that pass the filters, each read whole (its
- * candidates: how many, from which sites). */
-static int queue_read(queue *q, chs_store *s, const char *patient, const char *type,
-		      const char *site)
+/* Whether record `r` (whole: its candidates, from which sites) passes
+ * the queue's filters. */
+static int queue_keep(const chs_record *r, void *arg)
 {
-	size_t i, n;
+	queue *q = arg;
+
+	q->total++;
+	return (!q->type[0] || strcmp(chs_record_type(r), q->type) == 0) &&
+	       patient_match(r, q->patient) && site_match(r, q->ro, q->site);
+}
+
+/* The records under review that pass the filters, each read whole; the
+ * page's access names those and no other. */
+static int queue_read(queue *q, chs_store *s)
+{
 	int err;
 
 	if ((err = chs_access_begin(&q->a, s, ACTION)) < 0 ||
-	    (err = chs_access_add_review(q->a, &q->l, s)) < 0 ||
-	    (err = roster_load(s, &q->ro)) < 0)
+	    (err = desk_roster_load(s, &q->ro)) < 0 ||
+	    (err = chs_access_add_review(q->a, &q->l, s, queue_keep, q)) < 0)
 		return err;
-	n = chs_record_list_count(q->l);
-	if (!(q->rows = calloc(n ? n : 1, sizeof(chs_record *))))
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	for (i = 0; i < n; i++) {
-		const chs_record *lr = chs_record_list_get(q->l, i);
-		chs_record *r = NULL;
-
-		if ((type[0] && strcmp(chs_record_type(lr), type) != 0) ||
-		    !patient_match(lr, patient))
-			continue;
-		if ((err = chs_access_add_show(q->a, &r, s, chs_record_id(lr))) < 0)
-			return err;
-		if (!site_match(r, q->ro, site)) {
-			chs_record_free(r);
-			continue;
-		}
-		q->rows[q->n++] = r;
-	}
 	return 0;
 }
 
@@ -1127,10 +1088,10 @@ int desk_page_review_queue(desk_req *rq, desk_resp *rs)
 	size_t i;
 	int err;
 
-	patient = patient ? patient : "";
-	type = type ? type : "";
-	site = site ? site : "";
-	if ((err = queue_read(&q, rq->session->store, patient, type, site)) < 0)
+	q.patient = patient = patient ? patient : "";
+	q.type = type = type ? type : "";
+	q.site = site = site ? site : "";
+	if ((err = queue_read(&q, rq->session->store)) < 0)
 		goto cleanup;
 	a = q.a;
 	q.a = NULL;
@@ -1138,15 +1099,15 @@ int desk_page_review_queue(desk_req *rq, desk_resp *rs)
 		goto cleanup;
 	desk_page_begin(rs, rq, "Review queue");
 	put_filter(rs, patient, type, site, q.ro);
-	desk_printf(rs, "<p>%zu of %zu records under review%s.</p>\n", q.n,
-		    chs_record_list_count(q.l),
+	desk_printf(rs, "<p>%zu of %zu records under review%s.</p>\n", chs_record_list_count(q.l),
+		    q.total,
 		    patient[0] || type[0] || site[0] ? " pass the filter" : ", oldest first");
 	desk_put(rs, "<table id=\"queue\">\n<caption>Oldest first</caption>\n<tr><th scope=\"col\">"
 		     "Record</th><th scope=\"col\">Type</th><th scope=\"col\">Patient</th>"
 		     "<th scope=\"col\">Under review</th><th scope=\"col\">Candidates</th>"
 		     "<th scope=\"col\">Sites</th><th scope=\"col\">Since</th></tr>\n");
-	for (i = 0; i < q.n; i++)
-		put_queue_row(rs, q.rows[i], q.ro);
+	for (i = 0; i < chs_record_list_count(q.l); i++)
+		put_queue_row(rs, chs_record_list_get(q.l, i), q.ro);
 	desk_put(rs, "</table>\n");
 	desk_page_end(rs, rq);
 cleanup:
@@ -1176,7 +1137,7 @@ static int conflicts_render(desk_resp *rs, const desk_req *rq, const shown *w, c
 	conflict_ctx x = { rq->session->store, w->r, w->ro, NULL, 1 };
 	int err;
 
-	if ((err = lineage_init(&L, w->h, 2 * chs_record_field_count(w->r) + 64)) < 0) {
+	if ((err = lineage_init(&L, w->h)) < 0) {
 		lineage_dispose(&L);
 		return err;
 	}
@@ -1221,10 +1182,10 @@ cleanup:
 
 static void put_effect_value(desk_resp *rs, const char *value, int typed)
 {
-	if (typed) {
+	if (typed && value && strcmp(value, "null") != 0) {
 		desk_put(rs, "<q class=\"value\">");
-		desk_text(rs, value);
-		desk_put(rs, "</q> (typed: held to the field's form when signed)");
+		desk_value(rs, value);
+		desk_put(rs, "</q> (typed)");
 	} else if (!value || strcmp(value, "null") == 0) {
 		desk_put(rs, "cleared");
 	} else {
@@ -1236,8 +1197,11 @@ static void put_effect_value(desk_resp *rs, const char *value, int typed)
 
 /* One field under review: what the change writes to it, as
  * chs_review_resolve() settles it (a choice; else, taking one change,
- * that change's value; else the value shown now, kept). */
-static void put_effect_field(desk_resp *rs, const chs_record *r, size_t i, const plan *p)
+ * that change's value; else the value shown now, kept). A typed value is
+ * shown as signing writes it; once signed (`after`, the record read
+ * again), as it was written. */
+static void put_effect_field(desk_resp *rs, const chs_record *r, size_t i, const plan *p,
+			     const chs_record *after)
 {
 	const char *name = chs_record_field_name(r, i);
 	const choice *c = choice_of(p, name);
@@ -1250,7 +1214,7 @@ static void put_effect_field(desk_resp *rs, const chs_record *r, size_t i, const
 	desk_put(rs, "</strong>: ");
 	if (c && c->typed) {
 		desk_put(rs, "set to ");
-		put_effect_value(rs, c->typed, 1);
+		put_effect_value(rs, after ? chs_record_field(after, name) : c->normal, 1);
 	} else if (c || tk) {
 		const chs_record_candidate *cd = c ? c->cand : tk;
 
@@ -1283,7 +1247,8 @@ static void put_effect_removal(desk_resp *rs, const chs_record *r, const plan *p
 
 /* #change-preview's list: the record, its heads as parents, and every
  * field the change writes. */
-static void put_effect(desk_resp *rs, const chs_record *r, const plan *p)
+static void put_effect(desk_resp *rs, const chs_record *r, const plan *p,
+		       const chs_record *after)
 {
 	size_t i;
 
@@ -1308,7 +1273,7 @@ static void put_effect(desk_resp *rs, const chs_record *r, const plan *p)
 	desk_put(rs, "<ul class=\"effects\">\n");
 	for (i = 0; i < chs_record_field_count(r); i++)
 		if (chs_record_field_under_review(r, i))
-			put_effect_field(rs, r, i, p);
+			put_effect_field(rs, r, i, p, after);
 	if (chs_record_removal_under_review(r))
 		put_effect_removal(rs, r, p);
 	desk_put(rs, "</ul></dd>\n</dl>\n");
@@ -1338,7 +1303,7 @@ static int preview_render(desk_resp *rs, const desk_req *rq, const shown *w, con
 	desk_put(rs, "<section id=\"change-preview\""
 		     " aria-labelledby=\"preview-title\">\n<h2 id=\"preview-title\">What will be"
 		     " signed, as you</h2>\n");
-	put_effect(rs, w->r, p);
+	put_effect(rs, w->r, p, NULL);
 	desk_put(rs, "</section>\n");
 	desk_printf(rs, "<form id=\"confirm\" method=\"post\" action=\"/review/%s/resolve\">\n",
 		    chs_record_id(w->r));
@@ -1405,16 +1370,39 @@ static void put_changed_meanwhile(desk_resp *rs, const desk_req *rq, const chs_r
  * CHS_EDENIED), its message shown with a way back. */
 static void put_refused(desk_resp *rs, const desk_req *rq, int err, const char *id)
 {
-	char msg[512];
+	/* the message is read whole before the page's own calls may set
+	 * another (a form check's names the value: it may be long) */
+	char *msg = strdup(chs_error_last());
 
-	/* the message is read before the page's own calls may set another */
-	snprintf(msg, sizeof(msg), "%s", chs_error_last());
 	rs->status = err == CHS_EDENIED ? 403 : 400;
 	desk_page_begin(rs, rq, "Nothing was signed");
 	desk_put(rs, "<p class=\"error\" role=\"alert\">");
-	desk_text(rs, msg);
+	desk_text(rs, msg ? msg : "the change was refused");
 	desk_printf(rs, "</p>\n<p><a href=\"/review/%s\">Back to the record</a></p>\n", id);
 	desk_page_end(rs, rq);
+	free(msg);
+}
+
+/* The change was signed, but the record cannot be shown again (its
+ * access could not be recorded or held): say it was signed, and which
+ * heads it settled, so nobody signs it twice; nothing of the record. */
+static void put_signed_unshown(desk_resp *rs, const desk_req *rq, const char *id)
+{
+	char *msg = strdup(chs_error_last());
+	const char *heads = desk_form(rq, "heads");
+
+	desk_page_begin(rs, rq, "Signed");
+	desk_printf(rs, "<section id=\"resolved\" aria-labelledby=\"resolved-title\">\n"
+			"<h2 id=\"resolved-title\">The change signed</h2>\n<p>The change settling"
+			" record <code>%s</code> was signed (its parents: the heads previewed, ", id);
+	desk_text(rs, heads ? heads : "");
+	desk_put(rs, "). Do not sign it again.</p>\n<p class=\"error\" role=\"alert\">The record"
+		     " cannot be shown again now: ");
+	desk_text(rs, msg ? msg : "it could not be read");
+	desk_printf(rs, "</p>\n<p><a href=\"/record/%s\">Its history</a> &#183; <a href=\"/review\">"
+			"The queue</a></p>\n</section>\n", id);
+	desk_page_end(rs, rq);
+	free(msg);
 }
 
 /* The next record in the queue after `id` (else the first other one);
@@ -1452,7 +1440,7 @@ static void put_resolved(desk_resp *rs, const desk_req *rq, const chs_record *be
 	desk_page_begin(rs, rq, "Signed");
 	desk_put(rs, "<section id=\"resolved\" aria-labelledby=\"resolved-title\">\n"
 		     "<h2 id=\"resolved-title\">The change signed</h2>\n");
-	put_effect(rs, before, p);
+	put_effect(rs, before, p, after);
 	if (chs_record_under_review(after)) {
 		desk_put(rs, "<p class=\"still-review\">The record, read again, is still under"
 			     " review: ");
@@ -1528,9 +1516,15 @@ int desk_page_review_resolve(desk_req *rq, desk_resp *rs)
 		err = 0;
 		goto cleanup;
 	}
-	if (err < 0 || (err = chs_access_add_show(w.a, &after, rq->session->store, id)) < 0 ||
-	    (err = shown_keep(&w, rq, rs)) < 0)
+	if (err < 0)
 		goto cleanup;
+	/* signed: from here the page says so, whatever else fails */
+	if (chs_access_add_show(w.a, &after, rq->session->store, id) < 0 ||
+	    shown_keep(&w, rq, rs) < 0) {
+		put_signed_unshown(rs, rq, chs_record_id(w.r));
+		chs_error_clear();
+		goto cleanup;
+	}
 	put_resolved(rs, rq, w.r, after, &p);
 cleanup:
 	chs_record_free(after);

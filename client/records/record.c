@@ -762,6 +762,19 @@ const chs_record *chs_record_list_get(const chs_record_list *l, size_t i)
 	return l && i < l->n ? l->r[i] : NULL;
 }
 
+int chs_record_list_replace(chs_record_list *l, size_t i, chs_record *r)
+{
+	CHS_ASSERT_ARG(l && i < l->n);
+	chs_record_free(l->r[i]);
+	if (r) {
+		l->r[i] = r;
+		return 0;
+	}
+	memmove(l->r + i, l->r + i + 1, (l->n - i - 1) * sizeof(*l->r));
+	l->n--;
+	return 0;
+}
+
 void chs_record_list_free(chs_record_list *l)
 {
 	size_t i;

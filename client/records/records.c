@@ -178,6 +178,31 @@ int chs_records__edit_value(const chs_type_def *t, const chs_edit *e,
 	return typed_string(t, f, e->value, out);
 }
 
+int chs_record_field_normal_form(const char *type, const char *field, const char *text,
+				 char **out)
+{
+	const chs_type_def *t;
+	chs_edit e = { field, text, 0, 0 };
+	chs_buf b;
+	int err;
+
+	CHS_ASSERT_ARG(type);
+	CHS_ASSERT_ARG(field);
+	CHS_ASSERT_ARG(text);
+	CHS_ASSERT_ARG(out);
+
+	*out = NULL;
+	if (!(t = chs_schema_type(type)))
+		return chs_error_set(CHS_EINVALID, "there is no record type '%.40s'", type);
+	chs_buf_init(&b, 0);
+	if ((err = chs_records__edit_value(t, &e, &b)) < 0) {
+		chs_buf_dispose(&b);
+		return err;
+	}
+	*out = chs_buf_detach(&b);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Finding records                                                      */
 

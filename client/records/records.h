@@ -87,6 +87,14 @@ int chs_record_field_info(size_t i, chs_field_info *out);
  * kept, as in a note's text) rather than one line of text; 0 for a field
  * the schema does not know. For views that lay a value out. */
 int chs_record_field_holds_lines(const char *type, const char *field);
+/* Text typed for field `field` of a record of `type` as signing writes it:
+ * normalised (codes in capitals; identifiers trimmed, in NFC, with one
+ * kind of dash; a note's CR LF as LF), checked as at entry, and given as
+ * its canonical JSON value into `*out` (malloc'ed: "\"I10\"", "12500").
+ * So a page shows exactly what will be signed before it is. CHS_EINVALID
+ * with the reason when the text is refused. */
+int chs_record_field_normal_form(const char *type, const char *field, const char *text,
+				 char **out);
 
 /* Attachments: the file's bytes stored once by content (SHA-256), inside
  * the encrypted store, and an `attachment` record pointing at them. */

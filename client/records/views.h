@@ -35,6 +35,10 @@ int chs_record_query(chs_record_list **out, chs_store *s, const char *type,
  * merge, are one. `*ids` is malloc'ed (NULL when none). For the hot
  * folder, which files a scan by its chart number. */
 int chs_record_find_mrn(char (**ids)[33], size_t *n, chs_store *s, const char *mrn);
+/* Put `r` (taken) in place of record i of `l`, or, when `r` is NULL,
+ * drop record i (the ones after it move up); the record that was there is
+ * freed. For a view that keeps only some of a list, read whole. */
+int chs_record_list_replace(chs_record_list *l, size_t i, chs_record *r);
 /* The history of record `id`: its changes in causal order. Free it with
  * chs_history_free(). CHS_ENOTFOUND, CHS_EAMBIGUOUS. */
 int chs_record_history(chs_history **out, chs_store *s, const char *id);

@@ -603,7 +603,7 @@ START_TEST(test_audit__a_page_held_open_is_one_event_written_when_it_is_left)
 	json_t *j, *ev;
 
 	ck_assert_int_eq(chs_access_begin(&a, s, "desk review"), 0);
-	ck_assert_int_eq(chs_access_add_review(a, &l, s), 0);
+	ck_assert_int_eq(chs_access_add_review(a, &l, s, NULL, NULL), 0);
 	ck_assert_uint_eq(chs_record_list_count(l), 0);
 	ck_assert_int_eq(chs_access_add_show(a, &r, s, note), 0);
 	ck_assert_str_eq(chs_record_id(r), note);
@@ -633,6 +633,79 @@ START_TEST(test_audit__a_page_held_open_is_one_event_written_when_it_is_left)
 }
 END_TEST
 
+/* Every batch of `from` not yet shipped applied to `to`. */
+static void ship(chs_store *from, chs_store *to)
+{
+	chs_outgoing *out = NULL;
+	size_t n = 0, i;
+
+	ck_assert_int_eq(chs_store_unsent(from, &out, &n), 0);
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(chs_store_apply_batch(to, out[i].bytes, out[i].len) == 0, "%s",
+			      chs_error_last());
+		ck_assert_int_eq(chs_store_mark_sent(from, out[i].id), 0);
+	}
+	chs_outgoing_free(out, n);
+}
+
+static int keep_only(const chs_record *r, void *arg)
+{
+	return strcmp(chs_record_id(r), (const char *)arg) == 0;
+}
+
+/* A page's filter keeps some of the records under review: the event
+ * names those it kept and no other, and their patient, so the access
+ * report for that patient lists it and the other patient's does not. */
+START_TEST(test_audit__a_filtered_review_names_only_what_was_kept_and_its_patient)
+{
+	chs_edit p[] = { tu_edit("name", "Bea"), tu_edit("mrn", "B-2") };
+	chs_edit mine = tu_edit("name", "mine"), theirs = tu_edit("name", "theirs");
+	chs_access_filter f;
+	chs_record_list *l = NULL;
+	chs_access *a = NULL;
+	chs_store *b;
+	char *bdir, bea[33];
+	json_t *j, *ev;
+
+	b = tu_store_temp("bob", "elsewhere", &bdir);
+	ck_assert_int_eq(chs_record_add(s, "patient", p, 2, NULL, NULL, bea), 0);
+	ship(s, b);
+	ck_assert_int_eq(chs_record_set(s, pat, &mine, 1), 0);
+	ck_assert_int_eq(chs_record_set(b, pat, &theirs, 1), 0);
+	ck_assert_int_eq(chs_record_set(s, bea, &mine, 1), 0);
+	ck_assert_int_eq(chs_record_set(b, bea, &theirs, 1), 0);
+	ship(b, s);
+
+	ck_assert_int_eq(chs_access_begin(&a, s, "desk review"), 0);
+	ck_assert_int_eq(chs_access_add_review(a, &l, s, keep_only, pat), 0);
+	ck_assert_uint_eq(chs_record_list_count(l), 1);
+	ck_assert_str_eq(chs_record_id(chs_record_list_get(l, 0)), pat);
+	/* kept whole: its candidates are there to show */
+	ck_assert_uint_gt(chs_record_field_candidate_count(chs_record_list_get(l, 0), 0) +
+			  chs_record_field_candidate_count(chs_record_list_get(l, 0), 1) +
+			  chs_record_field_candidate_count(chs_record_list_get(l, 0), 2), 0);
+	ck_assert_int_eq(chs_access_close(s, a), 0);
+
+	memset(&f, 0, sizeof(f));
+	f.patient = pat;
+	j = report(s, &f);
+	ck_assert_uint_eq(json_array_size(j), 1);
+	ev = json_array_get(j, 0);
+	ck_assert_str_eq(key(ev, "patient"), pat);
+	ck_assert_uint_eq(json_array_size(json_object_get(ev, "records")), 1);
+	ck_assert(has_record(ev, pat));
+	json_decref(j);
+	f.patient = bea;
+	j = report(s, &f);
+	ck_assert_uint_eq(json_array_size(j), 0);
+	json_decref(j);
+	chs_record_list_free(l);
+	chs_store_free(b);
+	tu_rmtree(bdir);
+	free(bdir);
+}
+END_TEST
+
 START_TEST(test_audit__a_service_user_cannot_hold_a_page_open)
 {
 	chs_access *a = NULL;
@@ -657,6 +730,7 @@ int main(void)
 	tcase_add_test(local, test_audit__forged_edit_of_an_archive_event_is_refused);
 	tcase_add_test(local, test_audit__report_filters_by_patient_user_terminal_and_dates);
 	tcase_add_test(local, test_audit__a_page_held_open_is_one_event_written_when_it_is_left);
+	tcase_add_test(local, test_audit__a_filtered_review_names_only_what_was_kept_and_its_patient);
 	tcase_add_test(local, test_audit__a_service_user_cannot_hold_a_page_open);
 	suite_add_tcase(su, local);
 	tcase_add_checked_fixture(org, org_setup, org_teardown);

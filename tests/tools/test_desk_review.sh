@@ -5,8 +5,9 @@
 # both sides started from, a merge group shown and taken together, a
 # removal against an edit, choices refused before anything is shown as
 # signable (400), a record changed between the preview and the click
-# (409, nothing written), a form check refusing a typed value at signing
-# (400, nothing written), and what was signed read back by the CLI.
+# (409, nothing written), a form check refusing a typed value at the
+# preview and at signing (400, nothing written), and what was signed read
+# back by the CLI.
 # usage: test_desk_review.sh CHARTSYNC
 set -euo pipefail
 chartsync=$1
@@ -173,15 +174,23 @@ queue=$(a review)
 shown=$(a show "${note:0:8}" 2>&1 || true)
 grep -qi "removed" <<<"$shown" || fail "the note is removed: $shown"
 
-# a typed value the field's form refuses: said at signing, nothing written
+# a typed value the field's form refuses: said at the preview already,
+# and at signing (a form posted by hand), nothing written
 a sync >/dev/null; ca sync >/dev/null; cb sync >/dev/null
 ca set "$pat" "address=1 Main St"; cb set "$pat" "address=2 High St"
 ca sync >/dev/null; cb sync >/dev/null; ca sync >/dev/null; a sync >/dev/null
 long=$(printf 'x%.0s' $(seq 600))
-[ "$(post "/review/$pat/preview" typed=address "typed.address=$long")" = 200 ] || fail "a long typed value previewed"
+[ "$(post "/review/$pat/preview" typed=address "typed.address=$long")" = 400 ] || fail "a long typed value refused at the preview"
+has "the limit is 500" "the form check's message at the preview"
+[ "$(post "/review/$pat/preview" typed=address "typed.address=3 Low St")" = 200 ] || fail "a typed value previewed"
 seen=$(heads)
 before=$(state a)
 [ "$(post "/review/$pat/resolve" "typed.address=$long" "heads=$seen")" = 400 ] || fail "refused when signed"
 has "the limit is 500" "the form check's message"
 [ "$(state a)" = "$before" ] || fail "nothing was written"
+
+# one parser for a record's address: an id in capitals is the same record
+[ "$(req "/review/${pat^^}")" = 200 ] || fail "/review/ID in capitals"
+has 'data-field="address"' "the record under review, asked for in capitals"
+[ "$(req "/record/${pat^^}")" = 200 ] || fail "/record/ID in capitals"
 echo "ok"

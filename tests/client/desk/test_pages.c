@@ -199,6 +199,56 @@ START_TEST(test_history__each_change_old_to_new_with_both_sides_at_the_resolutio
 }
 END_TEST
 
+/* The cx of change `id`'s node, or -1. */
+static int node_cx(const char *html, const char *id)
+{
+	char key[96];
+	const char *at;
+	int cx;
+
+	snprintf(key, sizeof(key), "data-change=\"%s\" cx=\"", id);
+	if (!(at = strstr(html, key)) || sscanf(at + strlen(key), "%d", &cx) != 1)
+		return -1;
+	return cx;
+}
+
+/* An unsettled conflict, as an archivist opens it: create, then a rename
+ * at each site, no resolution. The renames are two branches of the
+ * create, side by side, not a line create -> A -> B. */
+START_TEST(test_history__an_unsettled_conflict_draws_two_lanes_from_the_create)
+{
+	chs_edit p[] = { tu_edit("name", "Ada"), tu_edit("mrn", "A-1") };
+	chs_history *h = NULL;
+	char id[33], path[64], *html;
+	int x0, x1, x2;
+	desk_resp rs;
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
+	ship(a, b);
+	set_name(a, id, "Ada Lovelace");
+	set_name(b, id, "Ada Byron");
+	ship(b, a);
+	ck_assert_int_eq(chs_record_history(&h, a, id), 0);
+	ck_assert_uint_eq(chs_history_count(h), 3);
+	snprintf(path, sizeof(path), "/record/%s", id);
+	html = page(desk_page_history, path, NULL, 0, &rs);
+
+	x0 = node_cx(html, chs_history_get(h, 0)->change);
+	x1 = node_cx(html, chs_history_get(h, 1)->change);
+	x2 = node_cx(html, chs_history_get(h, 2)->change);
+	ck_assert_msg(x0 >= 0 && x1 >= 0 && x2 >= 0, "a node is missing");
+	ck_assert_msg(x1 != x2, "both sides drawn in one column (cx %d)", x1);
+	/* two edges, both out of the create (row 0, at 14 14): one down its
+	 * lane to row 1, one across to the other lane and down to row 2 */
+	ck_assert_uint_eq(count(html, "class=\"edge"), 2);
+	ck_assert_uint_eq(count(html, "class=\"edge\" d=\"M14 14"), 2);
+	ck_assert_msg(strstr(html, "d=\"M14 14V40\""), "no edge down to row 1");
+	ck_assert_msg(strstr(html, "d=\"M14 14L36 40V66\""), "no edge across to row 2");
+	free(html);
+	chs_history_free(h);
+}
+END_TEST
+
 /* Sites that edit different fields at once are merged without review;
  * the next change sees both heads, and what it replaces is the value one
  * side wrote over the first, not the first too. A colleague's
@@ -276,6 +326,169 @@ START_TEST(test_history__a_thousand_changes_render_fast)
 }
 END_TEST
 
+/* A patient whose name two sites changed at once, unsettled. */
+static void unsettled(const char *name, const char *mrn, char id[33])
+{
+	chs_edit p[] = { tu_edit("name", name), tu_edit("mrn", mrn) };
+	char left[64], right[64];
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
+	ship(a, b);
+	snprintf(left, sizeof(left), "%s Lovelace", name);
+	snprintf(right, sizeof(right), "%s Byron", name);
+	set_name(a, id, left);
+	set_name(b, id, right);
+	ship(b, a);
+}
+
+/* The "desk review" events about `patient`, and the records of the one
+ * found (which must be alone) in `records` (NULL when none). */
+static size_t review_events(const char *patient, char records[4][33], size_t *nrec)
+{
+	chs_access_report *r = NULL;
+	chs_access_filter f;
+	size_t i, k, n = 0;
+
+	memset(&f, 0, sizeof(f));
+	f.patient = patient;
+	ck_assert_int_eq(chs_report_access(&r, a, &f), 0);
+	for (i = 0; i < chs_access_report_count(r); i++) {
+		const chs_access_event *ev = chs_access_report_get(r, i);
+
+		if (strcmp(ev->action, "desk review") != 0)
+			continue;
+		n++;
+		*nrec = ev->nrecords;
+		for (k = 0; k < ev->nrecords && k < 4; k++)
+			snprintf(records[k], 33, "%s", ev->records[k]);
+		ck_assert_str_eq(ev->patient, patient);
+	}
+	chs_access_report_free(r);
+	return n;
+}
+
+/* The queue filtered to one patient: its access event names the records
+ * the page showed and that patient, so the access report for the patient
+ * lists it, and the other patient's does not. */
+START_TEST(test_review__a_filtered_queue_names_only_what_it_shows_and_its_patient)
+{
+	char ada[33], bea[33], prefix[9], recs[4][33], *html;
+	desk_kv q[] = { { (char *)"patient", prefix } };
+	desk_resp rs;
+	size_t nrec = 0;
+
+	unsettled("Ada", "A-1", ada);
+	unsettled("Bea", "B-2", bea);
+	snprintf(prefix, sizeof(prefix), "%.8s", ada);
+	html = page(desk_page_review_queue, "/review", q, 1, &rs);
+	ck_assert_uint_eq(count(html, "<tr class=\"queue-item\""), 1);
+	ck_assert_ptr_nonnull(strstr(html, ada));
+	ck_assert_ptr_null(strstr(html, bea));
+	free(html);
+	ck_assert_int_eq(desk_session_leave(&ss, rs.view), 0);
+
+	ck_assert_uint_eq(review_events(ada, recs, &nrec), 1);
+	ck_assert_uint_eq(nrec, 1);
+	ck_assert_str_eq(recs[0], ada);
+	ck_assert_uint_eq(review_events(bea, recs, &nrec), 0);
+}
+END_TEST
+
+/* Page `fn` posted `form` (pairs of name and value) at `path`. */
+static char *post(desk_page_fn fn, const char *path, desk_kv *form, size_t nform, desk_resp *rs)
+{
+	desk_req rq;
+	int err;
+
+	memset(&rq, 0, sizeof(rq));
+	memset(rs, 0, sizeof(*rs));
+	chs_buf_init(&rs->body, 0);
+	rq.session = &ss;
+	rq.path = path;
+	rq.form = form;
+	rq.nform = nform;
+	err = fn(&rq, rs);
+	ck_assert_msg(err == 0, "%s: %s", path, chs_error_last());
+	ck_assert_int_eq(rs->err, 0);
+	return chs_buf_detach(&rs->body);
+}
+
+/* A diagnosis whose code two sites changed at once, unsettled. */
+static void unsettled_code(char id[33])
+{
+	chs_edit p[] = { tu_edit("name", "Ada"), tu_edit("mrn", "A-1") };
+	chs_edit v[] = { tu_edit("date", "2024-03-15"), tu_edit("reason", "cough") };
+	chs_edit d[] = { tu_edit("icd", "J20") };
+	chs_edit mine = tu_edit("icd", "J45"), theirs = tu_edit("icd", "J44");
+	char pat[33], visit[33];
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, pat), 0);
+	ck_assert_int_eq(chs_record_add(a, "encounter", v, 2, pat, NULL, visit), 0);
+	ck_assert_msg(chs_record_add(a, "diagnosis", d, 1, pat, visit, id) == 0, "%s",
+		      chs_error_last());
+	ship(a, b);
+	ck_assert_int_eq(chs_record_set(a, id, &mine, 1), 0);
+	ck_assert_int_eq(chs_record_set(b, id, &theirs, 1), 0);
+	ship(b, a);
+}
+
+/* The preview shows a typed value as signing writes it (a code in
+ * capitals), and the page after signing shows the value written. */
+START_TEST(test_review__the_preview_shows_a_typed_value_as_it_will_be_signed)
+{
+	char id[33], path[80], *html;
+	desk_kv f[] = { { (char *)"typed", (char *)"icd" }, { (char *)"typed.icd", NULL } };
+	char typed[] = "i10";
+	desk_resp rs;
+
+	f[1].value = typed;
+	unsettled_code(id);
+	snprintf(path, sizeof(path), "/review/%s/preview", id);
+	html = post(desk_page_review_preview, path, f, 2, &rs);
+	ck_assert_msg(strstr(html, "<q class=\"value\">I10</q>"), "not previewed as I10");
+	ck_assert_ptr_null(strstr(html, ">i10<"));
+	/* signed with the heads previewed: the value written, read back */
+	{
+		const char *at = strstr(html, "name=\"heads\" value=\"");
+		char heads[400], typed2[] = "i10";
+		desk_kv g[] = { { (char *)"typed", (char *)"icd" }, { (char *)"typed.icd", typed2 },
+				{ (char *)"heads", heads } };
+
+		ck_assert_ptr_nonnull(at);
+		at += strlen("name=\"heads\" value=\"");
+		snprintf(heads, sizeof(heads), "%.*s", (int)strcspn(at, "\""), at);
+		free(html);
+		snprintf(path, sizeof(path), "/review/%s/resolve", id);
+		html = post(desk_page_review_resolve, path, g, 3, &rs);
+		ck_assert_msg(strstr(html, "id=\"resolved\""), "not signed");
+		ck_assert_msg(strstr(html, "<q class=\"value\">I10</q>"), "not shown as written");
+	}
+	free(html);
+}
+END_TEST
+
+/* One parser for a record's address: /review/ID and /record/ID take the
+ * id in either case, as links typed by hand may give it. */
+START_TEST(test_review__a_record_address_in_capitals_is_the_same_record)
+{
+	char id[33], up[33], path[80], *html;
+	desk_resp rs;
+	size_t i;
+
+	unsettled("Ada", "A-1", id);
+	for (i = 0; i < 33; i++)
+		up[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 32 : id[i]);
+	snprintf(path, sizeof(path), "/review/%s", up);
+	html = page(desk_page_review_record, path, NULL, 0, &rs);
+	ck_assert_msg(strstr(html, "section class=\"conflict\""), "no conflict shown");
+	free(html);
+	snprintf(path, sizeof(path), "/record/%.12s", up);
+	html = page(desk_page_history, path, NULL, 0, &rs);
+	ck_assert_msg(strstr(html, id), "not the record");
+	free(html);
+}
+END_TEST
+
 START_TEST(test_reports__access_csv_escapes_formulas_and_keeps_the_filters)
 {
 	desk_kv q[] = { { "user", "ada" }, { "format", "csv" } };
@@ -331,8 +544,50 @@ START_TEST(test_reports__consistency_coding_and_sync_pages)
 	ck_assert_msg(strstr(html, "<table id=\"events\""), "no events table");
 	ck_assert_msg(strstr(html, "holds no roster"), "%s", html);
 	free(html);
-	/* none of them is an access */
-	ck_assert_uint_eq(ss.nviews, 0);
+	/* none of them is an access but the coding queue (chart content) */
+	ck_assert_uint_eq(ss.nviews, 1);
+}
+END_TEST
+
+/* The coding queue shows patients' names, chart numbers, visit dates and
+ * codes: it is an access, "desk coding", naming each visit and patient
+ * shown, written when the page is left. */
+START_TEST(test_reports__the_coding_queue_is_an_access_written_when_left)
+{
+	chs_edit p[] = { tu_edit("name", "Ada Byron"), tu_edit("mrn", "A-1001") };
+	chs_edit v[] = { tu_edit("date", "2024-03-15"), tu_edit("reason", "cough") };
+	chs_access_report *r = NULL;
+	chs_access_filter f;
+	char pat[33], visit[33], *html;
+	desk_resp rs;
+	size_t i, found = 0;
+
+	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, pat), 0);
+	ck_assert_int_eq(chs_record_add(a, "encounter", v, 2, pat, NULL, visit), 0);
+	ck_assert_msg(chs_coding_send(a, visit) == 0, "%s", chs_error_last());
+	html = page(desk_page_coding, "/reports/coding", NULL, 0, &rs);
+	ck_assert_msg(strstr(html, "Ada Byron"), "the visit is not listed");
+	free(html);
+	ck_assert_uint_eq(ss.nviews, 1);
+	ck_assert_str_eq(rs.view, ss.views[0].token);
+	ck_assert_int_eq(desk_session_leave(&ss, rs.view), 0);
+
+	memset(&f, 0, sizeof(f));
+	f.patient = pat;
+	ck_assert_int_eq(chs_report_access(&r, a, &f), 0);
+	for (i = 0; i < chs_access_report_count(r); i++) {
+		const chs_access_event *ev = chs_access_report_get(r, i);
+
+		if (strcmp(ev->action, "desk coding") != 0)
+			continue;
+		found++;
+		ck_assert_str_eq(ev->patient, pat);
+		ck_assert_uint_eq(ev->nrecords, 2);
+		ck_assert_str_eq(ev->records[0], visit);
+		ck_assert_str_eq(ev->records[1], pat);
+	}
+	ck_assert_uint_eq(found, 1);
+	chs_access_report_free(r);
 }
 END_TEST
 
@@ -345,9 +600,14 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_history__each_change_old_to_new_with_both_sides_at_the_resolution);
 	tcase_add_test(tc, test_history__a_merge_replaces_only_the_value_not_written_over);
+	tcase_add_test(tc, test_history__an_unsettled_conflict_draws_two_lanes_from_the_create);
 	tcase_add_test(tc, test_history__a_thousand_changes_render_fast);
+	tcase_add_test(tc, test_review__a_filtered_queue_names_only_what_it_shows_and_its_patient);
+	tcase_add_test(tc, test_review__the_preview_shows_a_typed_value_as_it_will_be_signed);
+	tcase_add_test(tc, test_review__a_record_address_in_capitals_is_the_same_record);
 	tcase_add_test(tc, test_reports__access_csv_escapes_formulas_and_keeps_the_filters);
 	tcase_add_test(tc, test_reports__consistency_coding_and_sync_pages);
+	tcase_add_test(tc, test_reports__the_coding_queue_is_an_access_written_when_left);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
