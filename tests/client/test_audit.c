@@ -607,9 +607,11 @@ START_TEST(test_audit__a_page_held_open_is_one_event_written_when_it_is_left)
 	ck_assert_uint_eq(chs_record_list_count(l), 0);
 	ck_assert_int_eq(chs_access_add_show(a, &r, s, note), 0);
 	ck_assert_str_eq(chs_record_id(r), note);
+	chs_record_free(r);
 	ck_assert_int_eq(chs_access_add_log(a, &h, s, note), 0);
 	ck_assert_uint_eq(chs_history_count(h), 1);
 	ck_assert_int_eq(chs_access_add_show(a, &r, s, pat) == 0 && r != NULL, 1);
+	chs_record_free(r);
 	ck_assert_int_eq(chs_access_add_show(a, &r, s, "ffffffff"), CHS_ENOTFOUND);
 	ck_assert_ptr_null(r);
 	/* shown, but not left yet: nothing written */
