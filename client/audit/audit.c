@@ -36,6 +36,7 @@ struct chs_access {
 	char patient[33];         /* "" when none */
 	int64_t start_ms;         /* wall clock */
 	struct timespec t0;       /* monotonic, for the duration */
+	int64_t duration_ms;      /* -1 until chs_access_end() */
 };
 
 int64_t chs_audit_now_ms(void)
@@ -155,6 +156,7 @@ int chs_audit__access_begin(chs_access **out, const char *action)
 	snprintf(a->action, sizeof(a->action), "%s", action);
 	a->start_ms = chs_audit_now_ms();
 	clock_gettime(CLOCK_MONOTONIC, &a->t0);
+	a->duration_ms = -1;
 	*out = a;
 	return 0;
 }
@@ -182,22 +184,42 @@ void chs_access_free(chs_access *a)
 	free(a);
 }
 
-int chs_access_close(chs_store *s, chs_access *a)
+void chs_access_end(chs_access *a)
 {
 	struct timespec now;
-	int64_t ms;
+
+	if (!a || a->duration_ms >= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	a->duration_ms = (int64_t)(now.tv_sec - a->t0.tv_sec) * 1000 +
+			 (now.tv_nsec - a->t0.tv_nsec) / 1000000;
+}
+
+int chs_access_write(chs_store *s, chs_access *a)
+{
+	int err;
+
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(a);
+
+	chs_access_end(a);
+	err = chs_audit__write(s, a->action, (const unsigned char (*)[16])a->ids, a->n,
+			       a->patient, a->start_ms, a->duration_ms);
+	if (err == 0)
+		chs_access_free(a);
+	return err;
+}
+
+int chs_access_close(chs_store *s, chs_access *a)
+{
 	int err;
 
 	CHS_ASSERT_ARG(s);
 
 	if (!a)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(now.tv_sec - a->t0.tv_sec) * 1000 +
-	     (now.tv_nsec - a->t0.tv_nsec) / 1000000;
-	err = chs_audit__write(s, a->action, (const unsigned char (*)[16])a->ids, a->n,
-			       a->patient, a->start_ms, ms);
-	chs_access_free(a);
+	if ((err = chs_access_write(s, a)) < 0)
+		chs_access_free(a);
 	return err;
 }
 

@@ -58,8 +58,18 @@ int chs_access_cat(chs_store *s, const char *id, int fd);
  * open; the event is written only then. */
 int chs_chart_open(chs_store *s, const char *patient, char **text,
 		   chs_access **access);
-/* Write the access event with the time since it began; frees `a`. */
+/* Write the access event with the time since it began (or until
+ * chs_access_end()); frees `a`, whether the write succeeds or not. */
 int chs_access_close(chs_store *s, chs_access *a);
+/* The person left what the access showed: its duration ends now, however
+ * much later the event is written. */
+void chs_access_end(chs_access *a);
+/* Write the access event as chs_access_close() does, but free `a` only
+ * when it is written: on failure (the store busy past its wait during a
+ * sync, a full disk) `a` stays the caller's, to write again later or
+ * drop. For a page whose event is written when it is left, long after
+ * what it showed was shown: the event must not vanish with a busy store. */
+int chs_access_write(chs_store *s, chs_access *a);
 /* Drop an access without recording it (after a failure); accepts NULL. */
 void chs_access_free(chs_access *a);
 

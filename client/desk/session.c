@@ -207,23 +207,12 @@ static const char *why_not(void)
 	return strncmp(m, page_words, sizeof(page_words) - 1) == 0 ? m + sizeof(page_words) - 1 : m;
 }
 
-/* Write `a`'s event. chs_access_close() frees `a` even when its write
- * fails, so the store is first asked whether it takes a write now
- * (chs_access_begin()'s check: the write lock within its wait): when it
- * does not, `a` is kept. 0: written (`a` is gone); 1: not now (`a` is
- * kept, chs_error_last() says why); < 0: the write failed after the check
- * (a full disk, say) and the event is gone with `a`. */
+/* Write `a`'s event: 0 when written (`a` is gone), 1 when the store did
+ * not take it now (`a` is kept, chs_error_last() says why): an event is
+ * never dropped because the store was busy or its disk full. */
 static int try_write(chs_store *s, chs_access *a)
 {
-	chs_access *probe = NULL;
-	int err;
-
-	if (chs_access_begin(&probe, s, "desk") < 0)
-		return 1;
-	chs_access_free(probe);
-	if ((err = chs_access_close(s, a)) < 0)
-		return err;
-	return 0;
+	return chs_access_write(s, a) == 0 ? 0 : 1;
 }
 
 /* Keep `u` for another try; 0, or CHS_ENOMEM (`u`'s event then dropped,
@@ -242,18 +231,21 @@ static int keep_unwritten(desk_session *ss, const desk_unwritten *u)
 	return 0;
 }
 
-/* Write the event of a page just left, or keep it for another try. The
- * page was left already, so a failure is not its to show: 0 unless the
- * event is lost (and said on standard error). */
+/* `v`'s page was left now: what waits to be written for it. */
 static void left_now(desk_unwritten *u, const desk_view *v)
 {
 	memset(u, 0, sizeof(*u));
 	u->access = v->access;
+	/* its time on screen ends now, however much later it is written */
+	chs_access_end(u->access);
 	memcpy(u->page, v->page, sizeof(u->page));
 	u->opened = v->opened;
 	u->left = (int64_t)time(NULL);
 }
 
+/* Write the event of a page just left, or keep it for another try. The
+ * page was left already, so a failure is not its to show: 0, or
+ * CHS_ENOMEM when it could not even be kept (said on standard error). */
 static int settle(desk_session *ss, const desk_view *v)
 {
 	desk_unwritten u;
@@ -266,11 +258,6 @@ static int settle(desk_session *ss, const desk_view *v)
 		rc = try_write(ss->store, u.access);
 	if (rc == 0)
 		return 0;
-	if (rc < 0) {
-		tell(ss, &u, "could not be recorded and is lost; note by hand that the page was"
-		     " seen then (the access report lacks it)", chs_error_last());
-		return rc;
-	}
 	if (ss->nunwritten == 0) {
 		tell(ss, &u, "could not be recorded yet; the desk keeps it and tries again every"
 		     " few seconds (is a sync holding the store, or is its disk full?)",
@@ -295,11 +282,8 @@ static void retry_unwritten(desk_session *ss, int64_t now, int last)
 
 		if ((rc = try_write(ss->store, u->access)) == 1)
 			break;
-		if (rc == 0 && u->told)
+		if (u->told)
 			tell(ss, u, "is recorded now, after waiting for the store", NULL);
-		else if (rc < 0)
-			tell(ss, u, "could not be recorded and is lost; note by hand that the page"
-			     " was seen then (the access report lacks it)", chs_error_last());
 		done++;
 	}
 	memmove(ss->unwritten, ss->unwritten + done,

@@ -719,6 +719,41 @@ START_TEST(test_audit__a_service_user_cannot_hold_a_page_open)
 }
 END_TEST
 
+/* A page's event that the store does not take when the page is left is
+ * not dropped: chs_access_write() leaves it to the caller, who writes it
+ * later, with the time the page was on screen, not the time it waited. */
+START_TEST(test_audit__an_event_the_store_refuses_is_kept_and_written_later)
+{
+	struct timespec nap = { 0, 60 * 1000000 };
+	chs_store *scanner = NULL;
+	chs_access *a = NULL;
+	chs_record *r = NULL;
+	json_t *j;
+
+	ck_assert_int_eq(chs_store_user_add_service(s, "scanner", "scan pw", 7), 0);
+	ck_assert_int_eq(chs_store_open(&scanner, dir, "scanner", "scan pw", 7), 0);
+	ck_assert_int_eq(chs_access_begin(&a, s, "desk history"), 0);
+	ck_assert_int_eq(chs_access_add_show(a, &r, s, note), 0);
+	chs_record_free(r);
+	chs_access_end(a);
+	nanosleep(&nap, NULL);
+	/* a store that does not take the event (here: a service user's) */
+	ck_assert_int_lt(chs_access_write(scanner, a), 0);
+	j = report(s, NULL);
+	ck_assert_uint_eq(json_array_size(j), 0);
+	json_decref(j);
+	/* `a` is still the caller's: written now, its duration the page's */
+	ck_assert_msg(chs_access_write(s, a) == 0, "%s", chs_error_last());
+	j = report(s, NULL);
+	ck_assert_uint_eq(json_array_size(j), 1);
+	check_event(json_array_get(j, 0), "desk history", "maria", note);
+	ck_assert_int_lt(json_integer_value(json_object_get(json_array_get(j, 0), "duration_ms")),
+			 60);
+	json_decref(j);
+	chs_store_free(scanner);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("client_audit");
@@ -734,6 +769,7 @@ int main(void)
 	tcase_add_test(local, test_audit__a_page_held_open_is_one_event_written_when_it_is_left);
 	tcase_add_test(local, test_audit__a_filtered_review_names_only_what_was_kept_and_its_patient);
 	tcase_add_test(local, test_audit__a_service_user_cannot_hold_a_page_open);
+	tcase_add_test(local, test_audit__an_event_the_store_refuses_is_kept_and_written_later);
 	suite_add_tcase(su, local);
 	tcase_add_checked_fixture(org, org_setup, org_teardown);
 	tcase_set_timeout(org, 300);
