@@ -527,50 +527,58 @@ static int add_shown(chs_store *s, chs_access *a, const char *hex)
 	return 0;
 }
 
-int chs_access_add_show(chs_access *a, chs_record **out, chs_store *s, const char *id)
+/* Fetch record `id` with `fetch` (as audited_one() does) and add it to
+ * `a` instead of writing an event of its own; nothing comes back unless
+ * it was added. */
+static int added_one(chs_access *a, chs_store *s, const char *id,
+		     int (*fetch)(void **out, chs_store *s, const char *id),
+		     void (*drop)(void *obj), void **out)
 {
-	chs_record *r = NULL;
-	int err;
-
-	CHS_ASSERT_ARG(a);
-	CHS_ASSERT_ARG(out);
-	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(id);
-
-	*out = NULL;
-	if ((err = chs_store__refuse_service(s)) < 0 ||
-	    (err = chs_record_lookup(&r, s, id)) < 0)
-		return err;
-	if ((err = add_shown(s, a, chs_record_id(r))) < 0) {
-		chs_record_free(r);
-		return err;
-	}
-	*out = r;
-	return 0;
-}
-
-int chs_access_add_log(chs_access *a, chs_history **out, chs_store *s, const char *id)
-{
-	chs_history *h = NULL;
+	void *obj = NULL;
 	char hex[33];
 	int err;
-
-	CHS_ASSERT_ARG(a);
-	CHS_ASSERT_ARG(out);
-	CHS_ASSERT_ARG(s);
-	CHS_ASSERT_ARG(id);
 
 	*out = NULL;
 	if ((err = chs_store__refuse_service(s)) < 0 ||
 	    (err = chs_record_resolve(s, id, hex)) < 0 ||
-	    (err = chs_record_history(&h, s, hex)) < 0)
+	    (err = fetch(&obj, s, hex)) < 0)
 		return err;
 	if ((err = add_shown(s, a, hex)) < 0) {
-		chs_history_free(h);
+		drop(obj);
 		return err;
 	}
-	*out = h;
+	*out = obj;
 	return 0;
+}
+
+int chs_access_add_show(chs_access *a, chs_record **out, chs_store *s, const char *id)
+{
+	void *r = NULL;
+	int err;
+
+	CHS_ASSERT_ARG(a);
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+
+	err = added_one(a, s, id, fetch_record, drop_record, &r);
+	*out = r;
+	return err;
+}
+
+int chs_access_add_log(chs_access *a, chs_history **out, chs_store *s, const char *id)
+{
+	void *h = NULL;
+	int err;
+
+	CHS_ASSERT_ARG(a);
+	CHS_ASSERT_ARG(out);
+	CHS_ASSERT_ARG(s);
+	CHS_ASSERT_ARG(id);
+
+	err = added_one(a, s, id, fetch_history, drop_history, &h);
+	*out = h;
+	return err;
 }
 
 int chs_access_add_ids(chs_access *a, chs_store *s, const char *const *ids, size_t n)
