@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <unistd.h>
 #include <errno.h>
@@ -16,42 +17,78 @@
 #include <string.h>
 
 static const cli_command commands[] = {
-	{ "init", cmd_init, "create a store and its first user, an admin" },
-	{ "add", cmd_add, "create a record" },
-	{ "set", cmd_set, "change fields of a record" },
-	{ "rm", cmd_rm, "remove a record (its history stays)" },
-	{ "show", cmd_show, "show a record" },
-	{ "ls", cmd_ls, "list records" },
-	{ "log", cmd_log, "show the history of a record" },
-	{ "open", cmd_open, "read a patient's whole chart in the pager" },
-	{ "import", cmd_import, "import records from JSON Lines" },
-	{ "fields", cmd_fields, "list every field, and which are clinical" },
-	{ "attach", cmd_attach, "store a file (a scanned page) for a patient" },
-	{ "cat", cmd_cat, "write an attachment's bytes to standard output" },
-	{ "review", cmd_review, "records edited concurrently that need a person" },
-	{ "patient", cmd_patient, "merge two charts of one person, unmerge, mark distinct" },
-	{ "confirm", cmd_confirm, "confirm records against the paper chart" },
-	{ "code", cmd_code, "the coding queue: send, queue, assign, done" },
-	{ "fees", cmd_fees, "import a site's fee schedule" },
-	{ "codes", cmd_codes, "import ICD-10-CM, HCPCS or CPT code lists" },
-	{ "export", cmd_export, "export data: claims CSV, FHIR R4 bundles" },
-	{ "report", cmd_report, "reports: access, consistency, coding, duplicates" },
-	{ "verify", cmd_verify, "print the state hash over all records" },
-	{ "status", cmd_status, "show the store, the user, this terminal and counts" },
-	{ "config", cmd_config, "read or change a setting of the store" },
-	{ "user", cmd_user, "add, list or remove the users of the store" },
-	{ "passwd", cmd_passwd, "change your passphrase" },
-	{ "check", cmd_check, "verify every page of the store" },
-	{ "rekey", cmd_rekey, "give the store a new key (after removing a user)" },
-	{ "backup", cmd_backup, "copy the store, still encrypted, into a backup folder" },
-	{ "restore", cmd_restore, "make a new store folder from a backup" },
-	{ "sync", cmd_sync, "exchange changes with the archive" },
-	{ "daemon", cmd_daemon, "run the service: syncs by itself, takes in scans" },
-	{ "desk", cmd_desk, "the archivists' desk: review and history in a browser" },
-	{ "remote", cmd_remote, "show or set the archive this store syncs with" },
-	{ "device", cmd_device, "this store's enrollment; the admin's roster of devices" },
-	{ "org", cmd_org, "create the organisation; its recovery kit, and recovery" },
-	{ "archive", cmd_archive, "create an archive or install its hook (server side)" },
+	{ "init", cmd_init, "create a store and its first user, an admin",
+	  NULL, "chartsync-store(1)" },
+	{ "add", cmd_add, "create a record",
+	  NULL, "chartsync-records(1)" },
+	{ "set", cmd_set, "change fields of a record",
+	  NULL, "chartsync-records(1)" },
+	{ "rm", cmd_rm, "remove a record (its history stays)",
+	  NULL, "chartsync-records(1)" },
+	{ "show", cmd_show, "show a record",
+	  NULL, "chartsync-records(1)" },
+	{ "ls", cmd_ls, "list records",
+	  NULL, "chartsync-records(1)" },
+	{ "log", cmd_log, "show the history of a record",
+	  NULL, "chartsync-records(1)" },
+	{ "open", cmd_open, "read a patient's whole chart in the pager",
+	  NULL, "chartsync-records(1)" },
+	{ "import", cmd_import, "import records from JSON Lines",
+	  NULL, "chartsync-records(1)" },
+	{ "fields", cmd_fields, "list every field, and which are clinical",
+	  NULL, "chartsync-records(1)" },
+	{ "attach", cmd_attach, "store a file (a scanned page) for a patient",
+	  NULL, "chartsync-records(1)" },
+	{ "cat", cmd_cat, "write an attachment's bytes to standard output",
+	  NULL, "chartsync-records(1)" },
+	{ "review", cmd_review, "records edited concurrently that need a person",
+	  "show resolve", "chartsync-review(1)" },
+	{ "patient", cmd_patient, "merge two charts of one person, unmerge, mark distinct",
+	  NULL, "chartsync-records(1)" },
+	{ "confirm", cmd_confirm, "confirm records against the paper chart",
+	  NULL, "chartsync-coding(1)" },
+	{ "code", cmd_code, "the coding queue: send, queue, assign, done",
+	  "send queue assign done", "chartsync-coding(1)" },
+	{ "fees", cmd_fees, "import a site's fee schedule",
+	  "import", "chartsync-coding(1)" },
+	{ "codes", cmd_codes, "import ICD-10-CM, HCPCS or CPT code lists",
+	  "import", "chartsync-coding(1)" },
+	{ "export", cmd_export, "export data: claims CSV, FHIR R4 bundles",
+	  NULL, "chartsync-report(1)" },
+	{ "report", cmd_report, "reports: access, consistency, coding, duplicates",
+	  NULL, "chartsync-report(1)" },
+	{ "verify", cmd_verify, "print the state hash over all records",
+	  NULL, "chartsync-records(1)" },
+	{ "status", cmd_status, "show the store, the user, this terminal and counts",
+	  NULL, "chartsync-store(1)" },
+	{ "config", cmd_config, "read or change a setting of the store",
+	  NULL, "chartsync-store(1)" },
+	{ "user", cmd_user, "add, list or remove the users of the store",
+	  "add ls rm", "chartsync-store(1)" },
+	{ "passwd", cmd_passwd, "change your passphrase",
+	  NULL, "chartsync-store(1)" },
+	{ "check", cmd_check, "verify every page of the store",
+	  NULL, "chartsync-store(1)" },
+	{ "rekey", cmd_rekey, "give the store a new key (after removing a user)",
+	  NULL, "chartsync-store(1)" },
+	{ "backup", cmd_backup, "copy the store, still encrypted, into a backup folder",
+	  NULL, "chartsync-store(1)" },
+	{ "restore", cmd_restore, "make a new store folder from a backup",
+	  NULL, "chartsync-store(1)" },
+	{ "sync", cmd_sync, "exchange changes with the archive",
+	  NULL, "chartsync-sync(1)" },
+	{ "daemon", cmd_daemon, "run the service: syncs by itself, takes in scans",
+	  NULL, "chartsync-daemon(8)" },
+	{ "desk", cmd_desk, "the archivists' desk: review and history in a browser",
+	  NULL, "chartsync-review(1)" },
+	{ "remote", cmd_remote, "show or set the archive this store syncs with",
+	  NULL, "chartsync-sync(1)" },
+	{ "device", cmd_device, "this store's enrollment; the admin's roster of devices",
+	  "request enroll revoke list allowed-signers", "chartsync-sync(1)" },
+	{ "org", cmd_org, "create the organisation; its recovery kit, and recovery",
+	  "init recovery-kit recover", "chartsync-sync(1)" },
+	{ "archive", cmd_archive, "create an archive or install its hook (server side)",
+	  "init install-hook", "chartsync-archive-hook(8)" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -81,7 +118,9 @@ static void print_main_help(FILE *out)
 	      "unknown command, kind, setting KEY or option, a missing argument, an\n"
 	      "option's value of the wrong form such as a bad date in --since);\n"
 	      "2 input refused (a record's values, an id that matches nothing) or an\n"
-	      "operation that failed. A message on stderr says what was wrong.\n", out);
+	      "operation that failed. A message on stderr says what was wrong.\n"
+	      "\n"
+	      "The manual: man chartsync (commands), man 7 chartsync (concepts).\n", out);
 }
 
 /* "chartsync: " and the message on stderr, escaped like every text that
@@ -256,6 +295,11 @@ int cli_dispatch(cli_ctx *ctx, int argc, char **argv, const cli_command *table, 
 	size_t i, width = 7;
 	FILE *out;
 
+	if (ctx->listing && argc < 2) {
+		ctx->listed_table = table;
+		ctx->listed_n = n;
+		return CLI_OK;
+	}
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		out = argc < 2 && !ctx->help ? stderr : stdout;
 		for (i = 0; i < n; i++)
@@ -309,6 +353,8 @@ int cli_failf(const char *fmt, ...)
 int cli_help(const cli_ctx *ctx)
 {
 	fputs(ctx->help_text, stdout);
+	if (ctx->page)
+		printf("\nThe manual: man %s\n", ctx->page);
 	return CLI_OK;
 }
 
@@ -333,6 +379,10 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 {
 	int c;
 
+	if (ctx->listing) {
+		ctx->listed_opts = opts;
+		return -1;
+	}
 	opterr = 0;
 	optind = 0; /* glibc: start over, argv[0] is the command */
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -435,6 +485,65 @@ int cli_open(cli_ctx *ctx, chs_store **out)
 	return err;
 }
 
+/* One line of the listing: what `c` (under `parent`, a subcommand) or
+ * `c VERB` takes, as its own tables answer in listing mode; `*sub` and
+ * `*nsub` get its table of subcommands, if it has one. */
+static void list_one(const cli_command *parent, const cli_command *c, const char *verb,
+		     const cli_command **sub, size_t *nsub)
+{
+	char *argv[3] = { (char *)c->name, (char *)verb, NULL };
+	cli_ctx ctx;
+	size_t i;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.listing = 1;
+	(void)c->run(&ctx, verb ? 2 : 1, argv);
+	printf("%s%s%s%s%s\t", parent ? parent->name : "", parent ? " " : "", c->name,
+	       verb ? " " : "", verb ? verb : "");
+	for (i = 0; ctx.listed_table && i < ctx.listed_n; i++)
+		printf("%s%s", i ? " " : "", ctx.listed_table[i].name);
+	if (!ctx.listed_table && c->verbs && !verb)
+		fputs(c->verbs, stdout);
+	putchar('\t');
+	for (i = 0; ctx.listed_opts && ctx.listed_opts[i].name; i++)
+		printf("%s--%s", i ? " " : "", ctx.listed_opts[i].name);
+	printf("\t%s\n", parent ? parent->page : c->page);
+	free(ctx.default_dir);
+	if (sub) {
+		*sub = ctx.listed_table;
+		*nsub = ctx.listed_n;
+	}
+}
+
+/* 'chartsync __complete': every command line the tables above dispatch
+ * on, one per line, "COMMAND[ SUB]<TAB>SUBCOMMANDS<TAB>OPTIONS<TAB>PAGE";
+ * a subcommand is documented on its parent's page. Not a user's command
+ * (the main help does not list it): the bash completion is generated
+ * from it at build time, and the manual pages' test reads it. */
+static int list_commands(void)
+{
+	const cli_command *sub;
+	const char *v, *end;
+	char verb[32];
+	size_t k, i, nsub;
+
+	for (k = 0; k < NCOMMANDS; k++) {
+		const cli_command *c = &commands[k];
+
+		list_one(NULL, c, NULL, &sub, &nsub);
+		for (i = 0; sub && i < nsub; i++)
+			list_one(c, &sub[i], NULL, NULL, NULL);
+		for (v = c->verbs; !sub && v && *v; v = end + (*end != '\0')) {
+			end = v + strcspn(v, " ");
+			assert((size_t)(end - v) < sizeof(verb));
+			memcpy(verb, v, (size_t)(end - v));
+			verb[end - v] = '\0';
+			list_one(NULL, c, verb, NULL, NULL);
+		}
+	}
+	return CLI_OK;
+}
+
 /* Options given before the command name: --store, --user, --help. */
 static int parse_leading(cli_ctx *ctx, int argc, char **argv, int *i)
 {
@@ -475,6 +584,8 @@ int main(int argc, char **argv)
 		return cli_fail(CHS_ERROR);
 	if ((rc = parse_leading(&ctx, argc, argv, &i)) >= 0)
 		return rc;
+	if (i < argc && strcmp(argv[i], "__complete") == 0)
+		return list_commands();
 	if (i >= argc) {
 		print_main_help(ctx.help ? stdout : stderr);
 		return ctx.help ? CLI_OK : CLI_USAGE;
@@ -485,6 +596,7 @@ int main(int argc, char **argv)
 	if (k == NCOMMANDS)
 		return cli_usage(NULL, "'%s' is not a chartsync command (see 'chartsync --help')",
 				 argv[i]);
+	ctx.page = commands[k].page;
 	rc = commands[k].run(&ctx, argc - i, argv + i);
 	free(ctx.default_dir);
 	return rc;

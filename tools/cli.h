@@ -34,13 +34,32 @@ typedef struct cli_ctx {
 	int json;
 	int help;
 	const char *help_text; /* the running command's --help */
+	const char *page;      /* the running command's manual page */
 	char *default_dir;     /* owned */
+	/* Listing mode ('chartsync __complete'): cli_parse() records its
+	 * option table here and returns -1 before reading argv, cli_dispatch()
+	 * its subcommand table, so a command's own table answers "what options
+	 * do you take" without running it. */
+	int listing;
+	const struct option *listed_opts;
+	const struct cli_command *listed_table;
+	size_t listed_n;
 } cli_ctx;
 
+/* One row of the table a command line is dispatched on. The top-level
+ * table (chartsync.c) is also the single source of the bash completion
+ * and of which manual page documents a command (tests/tools/
+ * test_man_pages.sh holds each --help to its page); subcommand tables
+ * (report, export, patient) leave `verbs` and `page` NULL. */
 typedef struct cli_command {
 	const char *name;
 	int (*run)(cli_ctx *ctx, int argc, char **argv);
 	const char *summary;
+	/* the words a command takes as its first operand, space-separated
+	 * ("add ls rm"), where they are not a table of their own; or NULL */
+	const char *verbs;
+	/* its manual page, "chartsync-records(1)" */
+	const char *page;
 } cli_command;
 
 /* Options every command takes; a command's table ends with these. */

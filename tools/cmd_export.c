@@ -6,8 +6,8 @@
 #include <string.h>
 
 static const cli_command exports[] = {
-	{ "claims", cmd_export_claims, "claims CSV for the billing office (--since DATE)" },
-	{ "fhir", cmd_export_fhir, "a FHIR R4 bundle of one patient's chart or of all" },
+	{ "claims", cmd_export_claims, "claims CSV for the billing office (--since DATE)", NULL, NULL },
+	{ "fhir", cmd_export_fhir, "a FHIR R4 bundle of one patient's chart or of all", NULL, NULL },
 };
 
 int cmd_export(cli_ctx *ctx, int argc, char **argv)

@@ -247,9 +247,9 @@ static int patient_distinct(cli_ctx *ctx, int argc, char **argv)
 }
 
 static const cli_command subcommands[] = {
-	{ "merge", patient_merge, "make OTHER's chart part of KEEP's (archivist or admin)" },
-	{ "unmerge", patient_unmerge, "undo a wrong merge: move back what it moved" },
-	{ "distinct", patient_distinct, "mark two patients 'not the same person'" },
+	{ "merge", patient_merge, "make OTHER's chart part of KEEP's (archivist or admin)", NULL, NULL },
+	{ "unmerge", patient_unmerge, "undo a wrong merge: move back what it moved", NULL, NULL },
+	{ "distinct", patient_distinct, "mark two patients 'not the same person'", NULL, NULL },
 };
 
 int cmd_patient(cli_ctx *ctx, int argc, char **argv)

@@ -12,11 +12,11 @@ static int report_access(cli_ctx *ctx, int argc, char **argv);
 
 /* One line per report; argv[0] of each is the kind. */
 static const cli_command kinds[] = {
-	{ "access", report_access, "who looked at which records, when, how long, from where" },
-	{ "consistency", cmd_report_consistency, "each visit checked against the patient's records" },
-	{ "coding", cmd_report_coding, "the coding queue: length, age, throughput per coder" },
-	{ "duplicates", cmd_report_duplicates, "patients that are likely one person, with the evidence" },
-	{ "archive", cmd_report_archive, "the archive's tampering the devices saw and healed" },
+	{ "access", report_access, "who looked at which records, when, how long, from where", NULL, NULL },
+	{ "consistency", cmd_report_consistency, "each visit checked against the patient's records", NULL, NULL },
+	{ "coding", cmd_report_coding, "the coding queue: length, age, throughput per coder", NULL, NULL },
+	{ "duplicates", cmd_report_duplicates, "patients that are likely one person, with the evidence", NULL, NULL },
+	{ "archive", cmd_report_archive, "the archive's tampering the devices saw and healed", NULL, NULL },
 };
 
 int cmd_report(cli_ctx *ctx, int argc, char **argv)
