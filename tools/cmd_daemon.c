@@ -72,8 +72,7 @@ int cmd_daemon(cli_ctx *ctx, int argc, char **argv)
 	if (a.pass_file && setenv("CHARTSYNC_PASSPHRASE_FILE", a.pass_file, 1) < 0)
 		return cli_failf("out of memory");
 	if ((err = chs_store_probe(o.dir)) < 0 || (err = chs_service_check_free(o.dir)) < 0 ||
-	    (err = cli_passphrase(&pass, &o.passphrase_len, "CHARTSYNC_PASSPHRASE_FILE",
-				  "CHARTSYNC_PASSPHRASE", "Passphrase: ", 0)) < 0)
+	    (err = cli_passphrase_open(&pass, &o.passphrase_len)) < 0)
 		return cli_fail(err);
 	o.passphrase = pass;
 	err = chs_service_run(&o);

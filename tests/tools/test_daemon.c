@@ -1037,9 +1037,16 @@ END_TEST
 
 START_TEST(test_daemon__a_service_user_cannot_read_a_chart)
 {
-	char patient[33], *pwfile = tu_path(top, "svc.pass"), envf[4200];
-	const char *env[] = { envf, NULL };
+	/* the passphrase file where systemd hands a unit its credential
+	 * (LoadCredential=passphrase:...): $CREDENTIALS_DIRECTORY/passphrase */
+	char patient[33], *creds = tu_path(top, "credentials"), *pwfile, envf[4200],
+		envc[4200];
+	const char *env[] = { envc, "CHARTSYNC_PASSPHRASE", "CHARTSYNC_PASSPHRASE_FILE", NULL };
 	tu_result r;
+
+	ck_assert_int_eq(mkdir(creds, 0700), 0);
+	pwfile = tu_path(creds, "passphrase");
+	snprintf(envc, sizeof(envc), "CREDENTIALS_DIRECTORY=%s", creds);
 
 	CLI(&r, C1, "user", "add", "--help");
 	if (!strstr(r.out, "--service") && !strstr(r.err, "--service") &&
@@ -1084,7 +1091,8 @@ START_TEST(test_daemon__a_service_user_cannot_read_a_chart)
 		tu_cli_runv(&r, e, argv);
 		tu_ck_status(r, 2);
 	}
-	/* and the service runs as it, and syncs */
+	/* and the service runs as it, its passphrase read from the credential
+	 * alone, and syncs */
 	hand_over(C1);
 	tu_daemon_start(&dm, CHARTSYNC_BIN, dirs[C1], "svc", top, env, READY_S);
 	ck_assert_msg(tu_daemon_call(&dm, "sync", SYNC_S * 1000, NULL) == 0, "%s",
@@ -1092,6 +1100,7 @@ START_TEST(test_daemon__a_service_user_cannot_read_a_chart)
 	ck_assert_int_eq(tu_daemon_stop(&dm, SIGTERM, SYNC_S), 0);
 out:
 	free(pwfile);
+	free(creds);
 }
 END_TEST
 
