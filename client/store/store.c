@@ -14,6 +14,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -556,6 +558,32 @@ static int check_create_opts(const chs_store_create_opts *opts)
 	return 0;
 }
 
+/* A store is opened only by the user whose folder it is. Two users
+ * opening one store at once would not share its locks: each keeps the
+ * wal-index in a /dev/shm folder of its own (crypto/shmdir.c), and SQLite
+ * then corrupts the database as surely as with two WAL indexes beside it.
+ * And root writing in the service user's folder leaves files the service
+ * can no longer open. git refuses a repository another user owns for a
+ * like reason. A folder that does not exist yet is anyone's to create. */
+static int owner_check(const char *dir)
+{
+	struct stat st;
+	struct passwd *pw;
+	char owner[64];
+
+	if (stat(dir, &st) < 0 || st.st_uid == geteuid())
+		return 0;
+	if ((pw = getpwuid(st.st_uid)) != NULL && pw->pw_name)
+		snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+	else
+		snprintf(owner, sizeof(owner), "%lu", (unsigned long)st.st_uid);
+	return chs_error_set(CHS_EDENIED,
+			     "the store in '%s' belongs to the user '%s', not to you"
+			     " ('%s'): run chartsync as that user (runuser -u %s -- chartsync"
+			     " ...), so the store's files stay its own and everyone who opens it"
+			     " shares its locks", dir, owner, chs_login_name(), owner);
+}
+
 int chs_store_create(chs_store **out, const char *dir,
 		     const chs_store_create_opts *opts)
 {
@@ -568,7 +596,7 @@ int chs_store_create(chs_store **out, const char *dir,
 	CHS_ASSERT_ARG(opts);
 
 	*out = NULL;
-	if ((err = check_create_opts(opts)) < 0 ||
+	if ((err = check_create_opts(opts)) < 0 || (err = owner_check(dir)) < 0 ||
 	    (err = store_alloc(&s, dir)) < 0)
 		return err;
 	if (opts->kdf)
@@ -884,7 +912,7 @@ int chs_store_open(chs_store **out, const char *dir, const char *user,
 	CHS_ASSERT_ARG(passphrase || passphrase_len == 0);
 
 	*out = NULL;
-	if ((err = store_alloc(&s, dir)) < 0)
+	if ((err = owner_check(dir)) < 0 || (err = store_alloc(&s, dir)) < 0)
 		return err;
 	if (user)
 		s->user = chs_util__strdup(user);
@@ -919,7 +947,7 @@ int chs_store_probe(const char *dir)
 		return chs_error_set(CHS_ENOTSTORE,
 				     "there is no chartsync store in '%s' (create one with 'chartsync init')",
 				     dir);
-	return 0;
+	return owner_check(dir);
 }
 
 int chs_store_default_user(char **out, const char *dir)

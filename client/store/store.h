@@ -38,19 +38,26 @@ typedef struct chs_store_create_opts {
 
 /* Create a store in `dir` (made if missing) and open it as its first
  * user. CHS_EEXISTS when `dir` already holds a store, CHS_EINVALID for a
- * bad user name or an empty passphrase. */
+ * bad user name or an empty passphrase, CHS_EDENIED when `dir` exists and
+ * belongs to another system user (a store is only ever opened by the
+ * user whose folder it is: see chs_store_open()). */
 int chs_store_create(chs_store **out, const char *dir,
 		     const chs_store_create_opts *opts);
 
 /* Open the store in `dir` as `user` (NULL: chs_store_default_user()).
  * CHS_ENOTSTORE when `dir` holds no store, CHS_EAUTH for a wrong user or
  * passphrase (the message does not say which), CHS_EDAMAGED when the store
- * does not decrypt or verify. */
+ * does not decrypt or verify, CHS_EDENIED when the folder belongs to
+ * another system user (root included): each system user keeps the store's
+ * wal-index in a /dev/shm folder of its own, so two of them opening one
+ * store would not share its locks, and the message says to run chartsync
+ * as the folder's owner. */
 int chs_store_open(chs_store **out, const char *dir, const char *user,
 		   const char *passphrase, size_t passphrase_len);
 
-/* 0 if `dir` holds a store (its key slots), else CHS_ENOTSTORE with a
- * message; lets a caller fail before asking for a passphrase. */
+/* 0 if `dir` holds a store (its key slots) this system user may open,
+ * else CHS_ENOTSTORE or CHS_EDENIED (as chs_store_open()) with a message;
+ * lets a caller fail before asking for a passphrase. */
 int chs_store_probe(const char *dir);
 
 /* Close, wiping the keys; accepts NULL. */

@@ -287,6 +287,40 @@ START_TEST(test_store__wrong_passphrase_and_unknown_user_refused_alike)
 }
 END_TEST
 
+START_TEST(test_store__another_users_store_is_refused)
+{
+	chs_store *s = create_as("alice", "right");
+	chs_store_create_opts o = { "bob", "pw", 2, &kdf, NULL };
+	char *before, *after, *fresh = tu_path(dir, "fresh");
+
+	chs_store_free(s);
+	/* only root can give a folder away; the CI runs as root */
+	if (geteuid() != 0)
+		goto out;
+	before = snapshot();
+	ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+	ck_assert_int_eq(chs_store_probe(dir), CHS_EDENIED);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "run chartsync as that user"));
+	ck_assert_int_eq(open_as(&s, "alice", "right"), CHS_EDENIED);
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "belongs to the user"));
+	ck_assert_int_eq(chown(dir, 0, 0), 0);
+	after = snapshot();
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+	/* a new store in a folder someone else made is refused too */
+	ck_assert_int_eq(mkdir(fresh, 0700), 0);
+	ck_assert_int_eq(chown(fresh, 65534, 65534), 0);
+	ck_assert_int_eq(chs_store_create(&s, fresh, &o), CHS_EDENIED);
+	ck_assert_ptr_null(s);
+	s = must_open("alice", "right");
+	chs_store_free(s);
+out:
+	free(fresh);
+}
+END_TEST
+
 START_TEST(test_store__passwd_keeps_data_and_drops_the_old_passphrase)
 {
 	chs_store *s = create_as("alice", "old pass");
@@ -1077,6 +1111,7 @@ int main(void)
 	tcase_add_test(tc, test_store__refuses_to_create_over_a_store);
 	tcase_add_test(tc, test_store__never_removes_a_database_it_did_not_make);
 	tcase_add_test(tc, test_store__wrong_passphrase_and_unknown_user_refused_alike);
+	tcase_add_test(tc, test_store__another_users_store_is_refused);
 	tcase_add_test(tc, test_store__passwd_keeps_data_and_drops_the_old_passphrase);
 	tcase_add_test(tc, test_store__each_user_opens_with_their_own_passphrase);
 	tcase_add_test(tc, test_store__removed_user_can_no_longer_open);
