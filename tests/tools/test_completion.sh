@@ -96,7 +96,8 @@ c 'chartsync codes import data.csv --system h' hcpcs
 c 'chartsync bogus --' # not a command
 # --store=DIR, split at '=' as bash's COMP_WORDBREAKS does
 cases=$((cases + 1))
-COMP_WORDS=(chartsync --store = d)
+COMP_WORDBREAKS=$' \t\n"\'><=;|&(:'
+COMP_WORDS=(chartsync --store '=' d)
 COMP_CWORD=3
 COMP_LINE='chartsync --store=d'
 COMP_POINT=${#COMP_LINE}
@@ -104,6 +105,16 @@ COMPREPLY=()
 _chartsync chartsync d =
 got=$(printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' ')
 [ "$got" = "data-a data-b " ] || fail "'chartsync --store=d<TAB>' gave [$got], wanted [data-a data-b]"
+# and whole, when COMP_WORDBREAKS lacks '=': the reply holds the option
+cases=$((cases + 1))
+COMP_WORDBREAKS=$' \t\n"\'><;|&(:'
+COMP_WORDS=(chartsync --store=d)
+COMP_CWORD=1
+COMPREPLY=()
+_chartsync chartsync --store=d chartsync
+got=$(printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' ')
+[ "$got" = "--store=data-a --store=data-b " ] ||
+  fail "'chartsync --store=d<TAB>' (no '=' in COMP_WORDBREAKS) gave [$got], wanted [--store=data-a --store=data-b]"
 
 # Every option of every command line: takes a value in the completion
 # exactly when the program says it needs one. Run where no store exists,
