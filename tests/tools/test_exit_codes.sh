@@ -254,6 +254,102 @@ t 1 archive init
 t 2 archive init "$tmp/full"
 t 1 device list --admin
 t 1 device enroll ssh-ed25519-x --admin --site a
+# Each command takes the options its --help names and no other: an option
+# another command takes is refused, not ignored (ids that match nothing, so
+# a command that wrongly went on would change nothing).
+# u OPTION ARGS...: want exit 1 and "unknown option 'OPTION'".
+u() {
+  local opt=$1 got
+  shift
+  cases=$((cases + 1))
+  set +e
+  "$chartsync" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+  got=$?
+  set -e
+  if [ "$got" != 1 ] || ! grep -q "^chartsync: unknown option '$opt'" "$tmp/err"; then
+    echo "FAILED: chartsync $* exited $got, wanted 1 and \"unknown option '$opt'\"; stderr: $(head -c 300 "$tmp/err")" >&2
+    failures=$((failures + 1))
+  fi
+}
+u --take rm "$none" --take "$none"
+u --json rm "$none" --json
+u --full add bogus-type name=x --full
+u --unset add bogus-type --unset name
+u --title set "$none" --title x
+u --take show "$none" --take "$none"
+u --unconfirmed log "$none" --unconfirmed
+u --encounter cat "$none" --encounter "$none"
+u --patient verify --patient "$none"
+u --patient import "$tmp/no-such-file" --patient "$none"
+u --take review show "$none" --take "$none"
+u --json review resolve "$none" --json
+u --take review --take "$none"
+u --csv confirm "$none" --csv "$tmp/claims.csv"
+u --system confirm "$none" --system cpt
+u --note code queue --note x
+u --since fees import "$tmp/no-such-file" --since 2024-01-01
+u --modifier fees import "$tmp/no-such-file" --modifier 25
+u --site codes import "$tmp/no-such-file" --site Main
+u --cpt export claims --since 2024-01-01 --cpt 99213
+u --json export claims --since 2024-01-01 --json
+u --all report coding --all
+u --list status --list
+u --out org init --out "$tmp/kit"
+
+# The other way round, for every command line the program has ('chartsync
+# __complete': COMMAND[ SUB], its subcommands, the options its table
+# takes): every option its --help's usage lines name is taken (getopt does
+# not call it unknown), and every option its table takes is named in its
+# --help. Run where no store exists, so a command that starts stops there.
+while IFS= read -r entry; do
+  key=${entry%%$'\t'*}
+  rest=${entry#*$'\t'}
+  subs=${rest%%$'\t'*}
+  rest=${rest#*$'\t'}
+  opts=${rest%%$'\t'*}
+  # shellcheck disable=SC2086
+  help=$("$chartsync" $key --help 2>&1)
+  # the usage lines (up to the first blank line), one per "chartsync ..."
+  # with its continuation lines, each without what precedes the command
+  usage=$(printf '%s\n' "$help" |
+    awk 'NF == 0 { exit } /chartsync / { sub(/^.*chartsync /, ""); printf "\n%s", $0; next }
+         { printf " %s", $0 } END { print "" }')
+  named=""
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    read -ra w <<<"$line"
+    case "$key" in
+    *' '*) [ "${w[0]} ${w[1]-}" = "$key" ] || continue ;;
+    *) [ "${w[0]}" = "$key" ] || continue
+       # a line of one of its subcommands is that subcommand's
+       [[ -n "${w[1]-}" && " $subs " == *" ${w[1]} "* ]] && continue ;;
+    esac
+    named+=" $(grep -oE -- '--[a-z][a-z-]*' <<<"$line" | tr '\n' ' ' || true)"
+  done <<<"$usage"
+  for opt in $named; do
+    cases=$((cases + 1))
+    if [[ " $opts " != *" $opt "* ]]; then
+      echo "FAILED: 'chartsync $key --help' names $opt, which 'chartsync __complete' does not list for it" >&2
+      failures=$((failures + 1))
+    fi
+    # shellcheck disable=SC2086
+    env -u CHARTSYNC_PASSPHRASE -u CHARTSYNC_NEW_PASSPHRASE CHARTSYNC_STORE="$tmp/no-store" \
+      timeout 20 "$chartsync" $key "$opt" </dev/null >/dev/null 2>"$tmp/err" || true
+    if grep -q "unknown option" "$tmp/err"; then
+      echo "FAILED: 'chartsync $key --help' names $opt, but 'chartsync $key $opt' says: $(head -c 200 "$tmp/err")" >&2
+      failures=$((failures + 1))
+    fi
+  done
+  for opt in $opts; do
+    case "$opt" in --store | --user | --help) continue ;; esac
+    cases=$((cases + 1))
+    if ! grep -qE -- "$opt([^a-z-]|\$)" <<<"$help"; then
+      echo "FAILED: 'chartsync $key' takes $opt, which its --help does not name" >&2
+      failures=$((failures + 1))
+    fi
+  done
+done < <("$chartsync" __complete)
+
 # admin devices: a billing office cannot be one (refused, nothing saved)
 export CHARTSYNC_STORE="$tmp/adm"
 "$chartsync" init --user maria >/dev/null
