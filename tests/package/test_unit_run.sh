@@ -16,6 +16,13 @@
 # family and system call filters), send the change waiting in the store,
 # reload on `systemctl reload` and stop on `systemctl stop`.
 #
+# Then the user unit: a user manager (`systemd --user`, as user@.service
+# runs it) for a person "ws" with a home in /home, and the installed
+# chartsync.service started there must run the daemon on
+# ~/.local/share/chartsync with the passphrase from
+# ~/.config/chartsync/passphrase, sync through it, and answer that
+# person's `chartsync status` on the control socket.
+#
 # usage: test_unit_run.sh   (as root; exit 77: skipped, with the reason)
 set -euo pipefail
 fail() { echo "FAILED: $*" >&2; exit 1; }
@@ -32,6 +39,8 @@ for d in /usr/lib/systemd/system /lib/systemd/system; do
   [ -f "$d/chartsync@.service" ] && { unit=$d/chartsync@.service; break; }
 done
 [ -n "$unit" ] || fail "chartsync@.service is not installed"
+userunit=/usr/lib/systemd/user/chartsync.service
+[ -f "$userunit" ] || fail "chartsync.service is not installed"
 [ -x /usr/bin/chartsync ] || fail "/usr/bin/chartsync is not installed"
 getent passwd _chartsync >/dev/null || fail "user _chartsync is missing"
 # a cgroup2 hierarchy to give the inner systemd (its own subtree of it)
@@ -97,6 +106,11 @@ for d in etc var/lib; do
   mkdir -p "$tmp/ovl/$n/up" "$tmp/ovl/$n/work"
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$tmp/ovl/$n/up,workdir=$tmp/ovl/$n/work" "/$d"
 done
+# a person for the user unit, with a home of their own
+mount -t tmpfs -o mode=755 tmpfs /home
+echo 'ws:x:2999:2999:workstation:/home/ws:/bin/sh' >>/etc/passwd
+echo 'ws:x:2999:' >>/etc/group
+mkdir -p /home/ws && chown 2999:2999 /home/ws
 # "localhost" resolves to two addresses; the archive listens on the second
 echo "::1 localhost" >>/etc/hosts
 mkdir -p -m 0700 /etc/chartsync
@@ -110,6 +124,19 @@ cp "$unit" /run/e2e-units/chartsync@.service
 # no journald in here: the service's output goes to a file
 printf '[Service]\nStandardOutput=append:/run/chartsync-%%i.log\nStandardError=append:/run/chartsync-%%i.log\n' \
   >/run/e2e-units/chartsync@.service.d/log.conf
+# what the system's own services make at boot and a user manager's
+# namespaced services rely on
+mkdir -p /run/systemd/unit-root
+# a user manager for ws, as user@.service starts one (without PAM)
+cat >/run/e2e-units/usermgr.service <<EOT
+[Service]
+User=ws
+Type=notify
+Environment=XDG_RUNTIME_DIR=/run/user/2999
+ExecStartPre=+/bin/sh -c 'mkdir -p -m 0700 /run/user/2999 && chown ws:ws /run/user/2999'
+ExecStart=/lib/systemd/systemd --user
+Delegate=yes
+EOT
 for t in e2e sysinit basic shutdown multi-user network network-online; do
   printf '[Unit]\nDescription=%s (empty, for the test)\n' "$t" >"/run/e2e-units/$t.target"
 done
@@ -175,4 +202,32 @@ grep -q "reload: settings read again" <<<"$(log)" || fail "reload did not reach 
 [ "$(show NRestarts)" = 0 ] || fail "the service restarted: $(log)"
 inside timeout 60 systemctl stop chartsync@e2e.service || fail "stop failed"
 grep -q "stop: stopped" <<<"$(log)" || fail "the daemon did not stop cleanly: $(log)"
-echo "the installed unit runs the daemon, which syncs to $url: ok"
+echo "the installed chartsync@.service runs the daemon, which syncs to $url: ok"
+
+# ---- the user unit, under a user manager of its own ----
+/usr/bin/chartsync archive init "$tmp/srv/ws.git" >/dev/null
+wsurl=git://localhost:$port/ws.git
+as_ws() {
+  inside setpriv --reuid=2999 --regid=2999 --init-groups \
+    env -i PATH=/usr/bin:/bin HOME=/home/ws USER=ws XDG_RUNTIME_DIR=/run/user/2999 "$@"
+}
+as_ws sh -c 'cd && umask 077 && mkdir -p .config/chartsync && printf "wspw\n" >.config/chartsync/passphrase' ||
+  fail "cannot write ws's passphrase file"
+as_ws sh -c 'cd && CHARTSYNC_PASSPHRASE=wspw chartsync init --user ws >/dev/null &&
+  CHARTSYNC_PASSPHRASE=wspw chartsync org init --archive "$1" >/dev/null &&
+  CHARTSYNC_PASSPHRASE=wspw chartsync add patient name=WS mrn=W-1 dob=1950-01-01 >/dev/null' _ "$wsurl" ||
+  fail "cannot make ws's store"
+wsbefore=$(git -C "$tmp/srv/ws.git" for-each-ref)
+inside timeout 60 systemctl start usermgr.service || skip "(the system unit passed) a user manager would not start here"
+out=$(as_ws timeout 120 systemctl --user start chartsync.service 2>&1) ||
+  fail "the user unit did not start: $out
+$(as_ws systemctl --user status --no-pager -l chartsync.service 2>&1)"
+[ "$(as_ws systemctl --user show -p ActiveState --value chartsync.service)" = active ] ||
+  fail "the user unit is not active"
+out=$(as_ws sh -c 'cd && timeout 60 chartsync sync' 2>&1) || fail "ws's sync through the user unit: $out"
+grep -q "synced by the service" <<<"$out" || fail "ws's sync was not the service's: $out"
+[ "$wsbefore" != "$(git -C "$tmp/srv/ws.git" for-each-ref)" ] || fail "ws's archive did not move"
+out=$(as_ws sh -c 'cd && CHARTSYNC_PASSPHRASE=wspw chartsync status' 2>&1) || fail "ws's status: $out"
+grep -q "service:  running, pid .*, as ws" <<<"$out" || fail "the user unit's daemon did not answer status: $out"
+as_ws timeout 60 systemctl --user stop chartsync.service || fail "the user unit would not stop"
+echo "the installed chartsync.service runs the daemon on ws's store, which syncs to $wsurl: ok"
