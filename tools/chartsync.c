@@ -506,7 +506,8 @@ static void list_one(const cli_command *parent, const cli_command *c, const char
 		fputs(c->verbs, stdout);
 	putchar('\t');
 	for (i = 0; ctx.listed_opts && ctx.listed_opts[i].name; i++)
-		printf("%s--%s", i ? " " : "", ctx.listed_opts[i].name);
+		printf("%s--%s%s", i ? " " : "", ctx.listed_opts[i].name,
+		       ctx.listed_opts[i].has_arg == required_argument ? "=" : "");
 	printf("\t%s\n", parent ? parent->page : c->page);
 	free(ctx.default_dir);
 	if (sub) {
@@ -517,7 +518,8 @@ static void list_one(const cli_command *parent, const cli_command *c, const char
 
 /* 'chartsync __complete': every command line the tables above dispatch
  * on, one per line, "COMMAND[ SUB]<TAB>SUBCOMMANDS<TAB>OPTIONS<TAB>PAGE";
- * a subcommand is documented on its parent's page. Not a user's command
+ * an option that takes a value is listed with '=' ("--patient="); a
+ * subcommand is documented on its parent's page. Not a user's command
  * (the main help does not list it): the bash completion is generated
  * from it at build time, and the manual pages' test reads it. */
 static int list_commands(void)

@@ -128,7 +128,7 @@ while IFS=$'\n' read -r entry; do
   rest=${entry#*$'\t'}
   rest=${rest#*$'\t'}
   opts=${rest%%$'\t'*}
-  for opt in $opts; do
+  for opt in ${opts//=/}; do
     [ "$opt" = --help ] && continue
     checked=$((checked + 1))
     # shellcheck disable=SC2086

@@ -307,6 +307,7 @@ while IFS= read -r entry; do
   subs=${rest%%$'\t'*}
   rest=${rest#*$'\t'}
   opts=${rest%%$'\t'*}
+  opts=${opts//=/} # '=' marks an option that takes a value
   # shellcheck disable=SC2086
   help=$("$chartsync" $key --help 2>&1)
   # the usage lines (up to the first blank line), one per "chartsync ..."

@@ -94,7 +94,7 @@ while IFS=$'\037' read -r cmdline subs opts page; do
 	fi
 	{
 		grep -oE -- '--[a-z][a-z0-9-]*[a-z0-9]' "$tmp/help"
-		tr ' ' '\n' <<<"$opts"
+		tr ' ' '\n' <<<"${opts//=/}" # "=": takes a value
 	} | grep -E '^--' | sort -u | while read -r opt; do
 		[ "$opt" = --help ] && continue
 		grep -qE -- "(^|[^a-z0-9-])$opt([^a-z0-9-]|\$)" "$text" ||
