@@ -57,27 +57,40 @@ static int coding_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 	return -1;
 }
 
-static const struct option coding_options[] = {
-	{ "note", required_argument, NULL, 'n' },
+/* Each command its own table, holding exactly what its --help names:
+ * 'confirm ID --csv X' is an unknown option, not silently ignored. */
+#define OPT_NOTE { "note", required_argument, NULL, 'n' }
+
+static const struct option confirm_opts[] = { OPT_NOTE, OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+/* one table for code's verbs: --cpt, --modifier and --icd are refused
+ * with a message outside 'code assign' (code_check_args) */
+static const struct option code_opts[] = {
 	{ "cpt", required_argument, NULL, 'c' },
 	{ "modifier", required_argument, NULL, 'm' },
 	{ "icd", required_argument, NULL, 'i' },
-	{ "site", required_argument, NULL, 's' },
-	{ "system", required_argument, NULL, 'y' },
+	OPT_JSON, CLI_COMMON_OPTS, OPT_END
+};
+static const struct option fees_opts[] = {
+	{ "site", required_argument, NULL, 's' }, OPT_JSON, CLI_COMMON_OPTS, OPT_END
+};
+static const struct option codes_opts[] = {
+	{ "system", required_argument, NULL, 'y' }, OPT_JSON, CLI_COMMON_OPTS, OPT_END
+};
+static const struct option claims_opts[] = {
 	{ "since", required_argument, NULL, 'b' },
 	{ "csv", required_argument, NULL, 'o' },
-	OPT_JSON, CLI_COMMON_OPTS, OPT_END
+	CLI_COMMON_OPTS, OPT_END
 };
 
 /* Parse and print --help; the first operand's index, or -1 with *rc. */
-static int parse(cli_ctx *ctx, int argc, char **argv, const char *help,
-		 coding_opts *o, int *rc)
+static int parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
+		 const char *help, coding_opts *o, int *rc)
 {
 	int i;
 
 	memset(o, 0, sizeof(*o));
 	ctx->help_text = help;
-	if ((i = cli_parse(ctx, argc, argv, coding_options, coding_opt, o)) < 0) {
+	if ((i = cli_parse(ctx, argc, argv, opts, coding_opt, o)) < 0) {
 		*rc = CLI_USAGE;
 		return -1;
 	}
@@ -102,7 +115,7 @@ static int open_store(cli_ctx *ctx, chs_store **s, int *rc)
 /* ---- confirm ---- */
 
 static const char confirm_help[] =
-	"usage: chartsync confirm ID... [--note TEXT]\n"
+	"usage: chartsync confirm ID... [--note TEXT] [--json]\n"
 	"\n"
 	"Record that you checked these records against the paper chart. A\n"
 	"record whose last change is yours is confirmed by a colleague, not by\n"
@@ -121,7 +134,7 @@ int cmd_confirm(cli_ctx *ctx, int argc, char **argv)
 	size_t added = 0;
 	int i, rc = CLI_OK, err, stdin_used = 0;
 
-	if ((i = parse(ctx, argc, argv, confirm_help, &o, &rc)) < 0)
+	if ((i = parse(ctx, argc, argv, confirm_opts, confirm_help, &o, &rc)) < 0)
 		return rc;
 	if (i >= argc)
 		return cli_usage(ctx, "missing arguments: give the IDs to confirm");
@@ -151,7 +164,7 @@ static const char code_help[] =
 	"usage: chartsync code send ENCOUNTER\n"
 	"       chartsync code queue [--json]\n"
 	"       chartsync code assign ENCOUNTER [--cpt CODE [--modifier M]...]\n"
-	"                             [--icd CODE [CODE...]]\n"
+	"                             [--icd CODE [CODE...]] [--json]\n"
 	"       chartsync code done ENCOUNTER\n"
 	"\n"
 	"The coding queue. 'send' puts a visit in the queue; 'queue' lists the\n"
@@ -336,7 +349,7 @@ int cmd_code(cli_ctx *ctx, int argc, char **argv)
 	const char *sub;
 	int i, rc = CLI_OK, err;
 
-	if ((i = parse(ctx, argc, argv, code_help, &o, &rc)) < 0)
+	if ((i = parse(ctx, argc, argv, code_opts, code_help, &o, &rc)) < 0)
 		return rc;
 	if (i >= argc)
 		return cli_usage(ctx, "missing arguments: send, queue, assign or done");
@@ -359,7 +372,7 @@ int cmd_code(cli_ctx *ctx, int argc, char **argv)
 /* ---- fees ---- */
 
 static const char fees_help[] =
-	"usage: chartsync fees import FILE.csv [--site NAME]\n"
+	"usage: chartsync fees import FILE.csv [--site NAME] [--json]\n"
 	"\n"
 	"Import a fee schedule: CSV with the header line\n"
 	"  code,description,fee,effective\n"
@@ -380,7 +393,7 @@ int cmd_fees(cli_ctx *ctx, int argc, char **argv)
 	coding_opts o;
 	int i, rc = CLI_OK, err;
 
-	if ((i = parse(ctx, argc, argv, fees_help, &o, &rc)) < 0)
+	if ((i = parse(ctx, argc, argv, fees_opts, fees_help, &o, &rc)) < 0)
 		return rc;
 	if (argc - i != 2 || strcmp(argv[i], "import") != 0)
 		return cli_usage(ctx, argc - i < 2 ? "missing arguments" : argc - i > 2 ?
@@ -402,7 +415,7 @@ int cmd_fees(cli_ctx *ctx, int argc, char **argv)
 /* ---- codes ---- */
 
 static const char codes_help[] =
-	"usage: chartsync codes import FILE [--system icd10cm|hcpcs|cpt]\n"
+	"usage: chartsync codes import FILE [--system icd10cm|hcpcs|cpt] [--json]\n"
 	"\n"
 	"Import a code list into this store, so codes no list knows are flagged\n"
 	"(never refused). FILE is one code per line, the code then whitespace\n"
@@ -419,7 +432,7 @@ int cmd_codes(cli_ctx *ctx, int argc, char **argv)
 	coding_opts o;
 	int i, rc = CLI_OK, err;
 
-	if ((i = parse(ctx, argc, argv, codes_help, &o, &rc)) < 0)
+	if ((i = parse(ctx, argc, argv, codes_opts, codes_help, &o, &rc)) < 0)
 		return rc;
 	if (argc - i != 2 || strcmp(argv[i], "import") != 0)
 		return cli_usage(ctx, argc - i < 2 ? "missing arguments" : argc - i > 2 ?
@@ -459,7 +472,7 @@ int cmd_export_claims(cli_ctx *ctx, int argc, char **argv)
 	coding_opts o;
 	int i, rc = CLI_OK, err;
 
-	if ((i = parse(ctx, argc, argv, claims_help, &o, &rc)) < 0)
+	if ((i = parse(ctx, argc, argv, claims_opts, claims_help, &o, &rc)) < 0)
 		return rc;
 	if (!o.since)
 		return cli_usage(ctx, "give --since DATE");

@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const char fhir_help[] =
-	"usage: chartsync export fhir PATIENT|--all [-o FILE]\n"
+	"usage: chartsync export fhir PATIENT|--all [-o|--output FILE]\n"
 	"\n"
 	"Write a FHIR R4 Bundle (type collection) of one patient's chart, or of\n"
 	"every patient with --all, to standard output or to FILE (written whole\n"

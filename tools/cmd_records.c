@@ -10,7 +10,8 @@
 
 #define SHORT_ID 12 /* hex digits shown for ids in lists */
 
-/* Options shared by the record commands. */
+/* What the record commands' options set; each command's own table names
+ * the options it takes. */
 typedef struct rec_opts {
 	const char *patient;
 	const char *encounter;
@@ -188,7 +189,7 @@ static char *field_text(const char *value)
 	"says so ('patient 3f2a... was merged into 8c1d... (chart X-1)').\n"
 
 static const char add_help[] =
-	"usage: chartsync add TYPE FIELD=VALUE... [--patient ID] [--encounter ID]\n"
+	"usage: chartsync add TYPE FIELD=VALUE... [--patient ID] [--encounter ID] [--json]\n"
 	"\n"
 	"Create a record and print its id. TYPE is one of patient, encounter,\n"
 	"note, problem, medication, allergy, procedure, diagnosis (access\n"
@@ -215,15 +216,15 @@ static const char add_help[] =
 	"\n"
 	MERGED_HELP;
 
-static const struct option record_opts[] = {
-	{ "patient", required_argument, NULL, 'p' },
-	{ "encounter", required_argument, NULL, 'e' },
-	{ "unset", required_argument, NULL, 'u' },
-	{ "title", required_argument, NULL, 't' },
-	{ "take", required_argument, NULL, 'k' },
-	{ "full", no_argument, NULL, 'f' },
-	{ "unconfirmed", no_argument, NULL, 'n' },
-	OPT_JSON, CLI_COMMON_OPTS, OPT_END
+/* Each command its own option table, holding exactly what its --help
+ * names: an option another record command takes ('rm ID --take X') is an
+ * unknown option here, not silently ignored. rec_opt() reads them all. */
+#define OPT_PATIENT { "patient", required_argument, NULL, 'p' }
+#define OPT_ENCOUNTER { "encounter", required_argument, NULL, 'e' }
+#define OPT_UNSET { "unset", required_argument, NULL, 'u' }
+
+static const struct option add_opts[] = {
+	OPT_PATIENT, OPT_ENCOUNTER, OPT_JSON, CLI_COMMON_OPTS, OPT_END
 };
 
 int cmd_add(cli_ctx *ctx, int argc, char **argv)
@@ -235,7 +236,7 @@ int cmd_add(cli_ctx *ctx, int argc, char **argv)
 	int i, rc = CLI_OK, err;
 
 	memset(&l, 0, sizeof(l));
-	if ((i = start(ctx, argc, argv, record_opts, add_help, &o, 1, -1, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, add_opts, add_help, &o, 1, -1, &s, &rc)) < 0)
 		return rc;
 	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &l)) != CLI_OK)
 		goto done;
@@ -266,6 +267,8 @@ static const char set_help[] =
 	"moved to another patient (patient=ID) takes its records with it.\n"
 	VALUE_FILE_HELP;
 
+static const struct option set_opts[] = { OPT_UNSET, CLI_COMMON_OPTS, OPT_END };
+
 int cmd_set(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
@@ -274,7 +277,7 @@ int cmd_set(cli_ctx *ctx, int argc, char **argv)
 	int i, rc = CLI_OK, err;
 
 	memset(&l, 0, sizeof(l));
-	if ((i = start(ctx, argc, argv, record_opts, set_help, &o, 1, -1, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, set_opts, set_help, &o, 1, -1, &s, &rc)) < 0)
 		return rc;
 	if ((rc = gather_edits(ctx, argv + i + 1, argc - i - 1, &o, &l)) != CLI_OK)
 		goto done;
@@ -296,13 +299,15 @@ static const char rm_help[] =
 	"Remove a record. Its history stays; a patient or visit that still has\n"
 	"records is not removed.\n";
 
+static const struct option rm_opts[] = { CLI_COMMON_OPTS, OPT_END };
+
 int cmd_rm(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
-	if ((i = start(ctx, argc, argv, record_opts, rm_help, &o, 1, 1, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, rm_opts, rm_help, &o, 1, 1, &s, &rc)) < 0)
 		return rc;
 	rc = (err = chs_record_rm(s, argv[i])) < 0 ? cli_fail(err) : CLI_OK;
 	chs_store_free(s);
@@ -403,6 +408,8 @@ static int format_record(char **out, const void *r)
 	return chs_json_record(out, r);
 }
 
+static const struct option show_opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+
 int cmd_show(cli_ctx *ctx, int argc, char **argv)
 {
 	char keep[33] = "", from[33] = "";
@@ -411,7 +418,7 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv)
 	rec_opts o;
 	int i, rc, err;
 
-	if ((i = start(ctx, argc, argv, record_opts, show_help, &o, 1, 1, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, show_opts, show_help, &o, 1, 1, &s, &rc)) < 0)
 		return rc;
 	cli_follow(s, argv[i], keep, from);
 	err = chs_access_show(&r, s, argv[i]);
@@ -503,6 +510,10 @@ static const char *listed_mrn(const chs_record_list *l, const char *id)
 	return NULL;
 }
 
+static const struct option ls_opts[] = {
+	OPT_PATIENT, { "unconfirmed", no_argument, NULL, 'n' }, OPT_JSON, CLI_COMMON_OPTS, OPT_END
+};
+
 int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 {
 	char keep[33] = "", from[33] = "";
@@ -511,7 +522,7 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
-	if ((i = start(ctx, argc, argv, record_opts, ls_help, &o, 0, 1, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, ls_opts, ls_help, &o, 0, 1, &s, &rc)) < 0)
 		return rc;
 	if (o.unconfirmed && i < argc) {
 		rc = cli_usage(ctx, "--unconfirmed lists every type: leave out TYPE");
@@ -583,6 +594,8 @@ static int format_history(char **out, const void *h)
 	return chs_json_history(out, h);
 }
 
+static const struct option log_opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+
 int cmd_log(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_history *h = NULL;
@@ -590,7 +603,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 	rec_opts o;
 	int i, rc, err;
 
-	if ((i = start(ctx, argc, argv, record_opts, log_help, &o, 1, 1, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, log_opts, log_help, &o, 1, 1, &s, &rc)) < 0)
 		return rc;
 	err = chs_access_log(&h, s, argv[i]);
 	rc = emit_object(ctx, err, h, format_history, print_changes);
@@ -602,7 +615,7 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 /* ---- import ---- */
 
 static const char import_help[] =
-	"usage: chartsync import FILE\n"
+	"usage: chartsync import FILE [--json]\n"
 	"\n"
 	"Import records from JSON Lines (FILE, or - for standard input), one\n"
 	"record per line:\n"
@@ -611,6 +624,8 @@ static const char import_help[] =
 	"Every line is checked as at the prompt. All or nothing: a bad line is\n"
 	"named and nothing is imported.\n";
 
+static const struct option import_opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+
 int cmd_import(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
@@ -618,7 +633,7 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
-	if ((i = start(ctx, argc, argv, record_opts, import_help, &o, 1, 1, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, import_opts, import_help, &o, 1, 1, &s, &rc)) < 0)
 		return rc;
 	if ((err = chs_record_import(s, argv[i], &count)) < 0)
 		rc = cli_fail(err);
@@ -633,13 +648,18 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 /* ---- attach, cat ---- */
 
 static const char attach_help[] =
-	"usage: chartsync attach PATIENT FILE [--encounter ID] [--title TEXT]\n"
+	"usage: chartsync attach PATIENT FILE [--encounter ID] [--title TEXT] [--json]\n"
 	"\n"
 	"Store a file (a scanned chart page, a letter) in the encrypted store,\n"
 	"once per content, and create an attachment record for the patient.\n"
 	"Prints the attachment's id. --title @FILE reads the title from FILE,\n"
 	"--title @- from standard input.\n"
 	MERGED_HELP;
+
+static const struct option attach_opts[] = {
+	OPT_ENCOUNTER, { "title", required_argument, NULL, 't' }, OPT_JSON, CLI_COMMON_OPTS,
+	OPT_END
+};
 
 int cmd_attach(cli_ctx *ctx, int argc, char **argv)
 {
@@ -649,7 +669,7 @@ int cmd_attach(cli_ctx *ctx, int argc, char **argv)
 	rec_opts o;
 	int i, rc = CLI_OK, err, stdin_used = 0;
 
-	if ((i = start(ctx, argc, argv, record_opts, attach_help, &o, 2, 2, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, attach_opts, attach_help, &o, 2, 2, &s, &rc)) < 0)
 		return rc;
 	/* --title @FILE, @- or @@TEXT, as FIELD=@FILE (cli_value_read) */
 	if ((rc = cli_value_read(ctx, "title", &o.title, &stdin_used, &title)) != CLI_OK)
@@ -676,13 +696,15 @@ static const char cat_help[] =
 	"Write the bytes of an attachment to standard output. Recorded as an\n"
 	"access event.\n";
 
+static const struct option cat_opts[] = { CLI_COMMON_OPTS, OPT_END };
+
 int cmd_cat(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
-	if ((i = start(ctx, argc, argv, record_opts, cat_help, &o, 1, 1, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, cat_opts, cat_help, &o, 1, 1, &s, &rc)) < 0)
 		return rc;
 	fflush(stdout);
 	rc = (err = chs_access_cat(s, argv[i], STDOUT_FILENO)) < 0 ? cli_fail(err) : CLI_OK;
@@ -695,7 +717,7 @@ int cmd_cat(cli_ctx *ctx, int argc, char **argv)
 static const char review_help[] =
 	"usage: chartsync review [--json]\n"
 	"       chartsync review show ID [--json]\n"
-	"       chartsync review resolve ID FIELD=VALUE...\n"
+	"       chartsync review resolve ID FIELD=VALUE... [--unset FIELD]...\n"
 	"       chartsync review resolve ID --take CHANGE\n"
 	"\n"
 	"Records edited at two sites at once in ways that cannot merge wait\n"
@@ -722,15 +744,57 @@ static int review_resolve(cli_ctx *ctx, chs_store *s, char **args, int n,
 	return rc;
 }
 
+/* The list and 'review show' take --json; 'review resolve' --take and
+ * --unset. */
+static const struct option review_opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+static const struct option review_resolve_opts[] = {
+	{ "take", required_argument, NULL, 'k' }, OPT_UNSET, CLI_COMMON_OPTS, OPT_END
+};
+
+/* Does the long option `name` (what follows "--", a unique prefix as
+ * getopt takes it) of `opts` take a value? */
+static int takes_value(const struct option *opts, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; opts->name; opts++)
+		if (strncmp(opts->name, name, n) == 0 && opts->has_arg == required_argument)
+			return 1;
+	return 0;
+}
+
+/* The verb of 'review', the first operand, found before getopt reads the
+ * line with that verb's table: options may come before it, and a value
+ * of an option (--store DIR) is not an operand. NULL when there is none. */
+static const char *review_verb(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0)
+			return i + 1 < argc ? argv[i + 1] : NULL;
+		if (a[0] != '-' || !a[1])
+			return a;
+		if (a[1] == '-' && !strchr(a, '=') && takes_value(review_resolve_opts, a + 2))
+			i++;
+	}
+	return NULL;
+}
+
 int cmd_review(cli_ctx *ctx, int argc, char **argv)
 {
+	const char *verb = review_verb(argc, argv);
+	const struct option *opts = verb && strcmp(verb, "resolve") == 0 ? review_resolve_opts
+									  : review_opts;
 	chs_record_list *l = NULL;
 	chs_record *r = NULL;
 	chs_store *s = NULL;
 	rec_opts o;
 	int i, rc = CLI_OK, err = 0, n;
 
-	if ((i = start(ctx, argc, argv, record_opts, review_help, &o, 0, -1, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, opts, review_help, &o, 0, -1, &s, &rc)) < 0)
 		return rc;
 	n = argc - i;
 	if (n == 0) {
@@ -764,6 +828,10 @@ static const char verify_help[] =
 	"have all synced.\n"
 	"--full first recomputes every record from its history and compares.\n";
 
+static const struct option verify_opts[] = {
+	{ "full", no_argument, NULL, 'f' }, OPT_JSON, CLI_COMMON_OPTS, OPT_END
+};
+
 int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 {
 	chs_store *s = NULL;
@@ -773,7 +841,7 @@ int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 	rec_opts o;
 	int i, rc = CLI_OK, err;
 
-	if ((i = start(ctx, argc, argv, record_opts, verify_help, &o, 0, 0, &s, &rc)) < 0)
+	if ((i = start(ctx, argc, argv, verify_opts, verify_help, &o, 0, 0, &s, &rc)) < 0)
 		return rc;
 	if ((err = chs_store_verify(s, o.full, hash, &records)) < 0 ||
 	    (err = chs_store_unsent_count(s, &unsent)) < 0) {
