@@ -22,7 +22,7 @@ trap 'rm -rf "$work" "$store" "$pass"' EXIT
 
 # a store as a service's would be: made by the installed chartsync, owned by
 # the system user when there is one
-install -d -m 0755 /var/lib/chartsync /etc/chartsync
+mkdir -p /var/lib/chartsync /etc/chartsync
 CHARTSYNC_PASSPHRASE=pw chartsync --store "$store" init --user maria >/dev/null ||
   fail "the installed chartsync makes a store in /var/lib/chartsync"
 CHARTSYNC_PASSPHRASE=pw chartsync --store "$store" --user maria add patient "name=Left Alone" \
