@@ -41,10 +41,14 @@ clinic init --terminal front-desk >/dev/null || fail "chartsync init makes a sto
 clinic user add --service scanner --passphrase-file "$work/scanner.pass" >/dev/null ||
   fail "user add --service makes a service user"
 [ "$(stat -c %a "$work/scanner.pass")" = 600 ] || fail "the service's passphrase file is mode 0600"
-clinic user ls | grep -Eq '^scanner +service' || fail "user ls lists scanner as a service user"
+# (output into a variable first: grep -q stops reading at the first match,
+# and under pipefail the writer's SIGPIPE would fail the pipeline)
+users=$(clinic user ls)
+grep -Eq '^scanner +service' <<<"$users" || fail "user ls lists scanner as a service user: $users"
 pat=$(clinic add patient "name=Ada Package" mrn=PKG-1 dob=1961-12-10) ||
   fail "the admin adds a patient"
-clinic show "${pat:0:8}" | grep -q 'Ada Package' || fail "the patient reads back"
+shown=$(clinic show "${pat:0:8}")
+grep -q 'Ada Package' <<<"$shown" || fail "the patient reads back: $shown"
 ok "a store with a service user and a patient"
 
 # ---- the archive: its hook is the installed program ----
@@ -104,7 +108,8 @@ git --git-dir="$work/srv/archive.git" rev-parse -q --verify "refs/chartsync/devi
   >/dev/null || fail "the archive holds clinic A's batch (refs/chartsync/devices/$device)"
 ok "the service user's sync put clinic A's batch in the archive"
 second sync >"$work/sync.out" 2>&1 || fail "clinic B syncs: $(cat "$work/sync.out")"
-second show "${pat:0:8}" 2>&1 | grep -q 'Ada Package' || fail "clinic B holds the patient after its sync"
+shown=$(second show "${pat:0:8}" 2>&1) || true
+grep -q "Ada Package" <<<"$shown" || fail "clinic B holds the patient after its sync: $shown (sync: $(cat "$work/sync.out"))"
 ok "clinic B pulled the patient through the archive"
 if grep -rl 'Ada Package' "$work/srv"; then fail "the archive holds no plaintext"; fi
 ok "the patient's name is nowhere in the archive in plaintext"
