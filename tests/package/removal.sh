@@ -50,7 +50,7 @@ dpkg -L chartsync | sort -u >"$work/listed"
 while read -r path; do
   [ "$path" = /. ] && continue
   if [ -d "$path" ] && [ ! -L "$path" ]; then
-    owners=$(dpkg -S "$path" 2>/dev/null | sed 's/: .*//' | tr ', ' '\n\n' | grep -v '^$' | sort -u)
+    owners=$(dpkg -S "$path" 2>/dev/null | sed 's/: .*//' | tr ',' '\n' | tr -d ' ' | grep -v '^$' | sort -u)
     [ "$owners" = chartsync ] || continue
   fi
   echo "$path"
