@@ -67,6 +67,10 @@ runuser -u "$user" -- chartsync archive init "$srv/clinic-archive.git" >/dev/nul
 [ "$(stat -c %U "$srv/clinic-archive.git/hooks/pre-receive")" = "$user" ] ||
   fail "the archive belongs to the git user"
 [ "$(getent passwd "$user" | cut -d: -f7)" = /usr/bin/git-shell ] || fail "git-shell is the login shell"
+# an existing bare repository (as a git server keeps them) gets the hook
+runuser -u "$user" -- git init -q --bare "$srv/existing.git"
+runuser -u "$user" -- chartsync archive install-hook "$srv/existing.git" >/dev/null
+grep -q chartsync-archive-hook "$srv/existing.git/hooks/pre-receive" || fail "install-hook"
 # the hook refuses a push that is not a device's signed batch, on the server too
 git init -q "$tmp/forged"
 git -C "$tmp/forged" -c user.name=x -c user.email=x@localhost commit -q --allow-empty -m forged
@@ -104,6 +108,10 @@ done
 url="ssh://$user@localhost:$port$srv/clinic-archive.git"
 ssh-keyscan -p "$port" localhost 2>/dev/null >> ~/.ssh/known_hosts
 grep -q "^\[localhost\]:$port ssh-ed25519" ~/.ssh/known_hosts || fail "ssh-keyscan got the host key"
+# the fingerprint the device got is the one the server shows
+server_fp=$(ssh-keygen -lf "$tmp/host_ed25519.pub" | cut -d' ' -f2)
+device_fp=$(ssh-keygen -lF "[localhost]:$port" -f ~/.ssh/known_hosts | grep -o 'SHA256:[^ ]*' | head -1)
+[ -n "$server_fp" ] && [ "$server_fp" = "$device_fp" ] || fail "fingerprints: $server_fp $device_fp"
 a org init --archive "$url" --site 'Central archive' >/dev/null || fail "org init over ssh"
 a device enroll "$(b device request)" --site 'Clinic A' --role clinic >/dev/null
 a device enroll "$(c device request)" --site 'Clinic B' --role clinic >/dev/null
