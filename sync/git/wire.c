@@ -339,9 +339,32 @@ int chs_git__refused_rewind(void)
 			     "fast-forward)");
 }
 
+/* The archive's address as messages show it: an https login written
+ * into it (https://USER:TOKEN@host/...) keeps its user, never its
+ * token, out of logs and terminals. */
+static const char *shown_url(const net_op *op, char *buf, size_t len)
+{
+	const char *scheme = strstr(op->url, "://"), *at, *colon, *slash;
+
+	if (!scheme || !(at = strchr(scheme + 3, '@')) ||
+	    ((slash = strchr(scheme + 3, '/')) && slash < at) ||
+	    !(colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3))))
+		return op->url;
+	snprintf(buf, len, "%.*s:***%s", (int)(colon - op->url), op->url, at);
+	return buf;
+}
+
 /* Why a push or fetch failed, in words, once libgit2 gave up. */
 static int net_failure(net_op *op, int rc, const char *doing)
 {
+	char url[1024];
+	const char *shown = shown_url(op, url, sizeof(url));
+
+	if (rc == GIT_EAUTH && !op->out_of_keys && strncmp(op->url, "https://", 8) == 0)
+		return chs_error_set(CHS_EDENIED, "the archive at %s asks for a login that its "
+				     "address does not give, or the server refused it: write the "
+				     "archive's user and password or access token into the address "
+				     "(chartsync remote https://USER:TOKEN@HOST/PATH)", shown);
 	if (op->tls_unknown) {
 		const git_error *e = git_error_last();
 		char why[512];
@@ -359,26 +382,26 @@ static int net_failure(net_op *op, int rc, const char *doing)
 				     "uses a certificate authority of its own, add it to this "
 				     "computer's trusted ones (update-ca-certificates) or name it in "
 				     "SSL_CERT_FILE; otherwise check the archive's address (%s)",
-				     tls_reason(why), why, op->url);
+				     tls_reason(why), why, shown);
 	}
 	if (op->host_unknown)
 		return chs_error_set(CHS_EDENIED, "the archive at %s is not the host this device "
 				     "knows (its SSH host key is not in ~/.ssh/known_hosts, or it "
-				     "changed); ask the admin for the archive's host key", op->url);
+				     "changed); ask the admin for the archive's host key", shown);
 	if (op->out_of_keys && op->tries == 1 && !op->t->ssh_key)
 		return chs_error_set(CHS_EDENIED, "no SSH key to offer the archive at %s (no "
-				     "device key set, no ssh-agent, no ~/.ssh/id_ed25519)", op->url);
+				     "device key set, no ssh-agent, no ~/.ssh/id_ed25519)", shown);
 	if (op->out_of_keys)
 		return chs_error_set(CHS_EDENIED, op->t->ssh_key
 				     ? "the archive at %s refused this device's SSH key; ask the "
 				       "admin to add it (chartsync device allowed-signers prints it)"
 				     : "the archive at %s refused every SSH key of this computer "
 				       "(ssh-agent, ~/.ssh/id_ed25519); ask the admin to add one",
-				     op->url);
+				     shown);
 	if (rc == GIT_ENONFASTFORWARD)
 		return chs_git__refused_rewind();
 	if (!op->push)
-		return chs_git__fail_fetch(op->url, "cannot reach the archive at");
+		return chs_git__fail_fetch(shown, "cannot reach the archive at");
 	return chs_git__fail(CHS_EIO, doing);
 }
 

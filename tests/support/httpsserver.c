@@ -60,7 +60,8 @@ static void write_config(const tu_https *s, const char *root)
 	int n;
 
 	n = snprintf(conf, sizeof(conf),
-		     "server.modules = (\"mod_openssl\", \"mod_alias\", \"mod_setenv\", \"mod_cgi\")\n"
+		     "server.modules = (\"mod_openssl\", \"mod_auth\", \"mod_authn_file\", \"mod_alias\","
+		     " \"mod_setenv\", \"mod_cgi\")\n"
 		     "server.bind = \"127.0.0.1\"\n"
 		     "server.port = %d\n"
 		     "server.document-root = \"%s/www\"\n"
@@ -71,14 +72,20 @@ static void write_config(const tu_https *s, const char *root)
 		     " ssl.pemfile = \"%s/stranger.crt\"\n ssl.privkey = \"%s/stranger.key\"\n}\n"
 		     "$SERVER[\"socket\"] == \"127.0.0.1:%d\" {\n ssl.engine = \"enable\"\n"
 		     " ssl.pemfile = \"%s/elsewhere.crt\"\n ssl.privkey = \"%s/elsewhere.key\"\n}\n"
-		     /* git-http-backend(1)'s own recipe for lighttpd */
-		     "alias.url = (\"/git\" => \"" HTTP_BACKEND "\")\n"
-		     "$HTTP[\"url\"] =~ \"^/git\" {\n cgi.assign = (\"\" => \"\")\n"
+		     /* git-http-backend(1)'s own recipe for lighttpd; under
+		      * /private the same archives behind a login */
+		     "alias.url = (\"/git\" => \"" HTTP_BACKEND "\","
+		     " \"/private\" => \"" HTTP_BACKEND "\")\n"
+		     "auth.backend = \"plain\"\n"
+		     "auth.backend.plain.userfile = \"%s/users\"\n"
+		     "$HTTP[\"url\"] =~ \"^/private\" {\n auth.require = (\"\" => (\"method\" =>"
+		     " \"basic\", \"realm\" => \"archive\", \"require\" => \"valid-user\"))\n}\n"
+		     "$HTTP[\"url\"] =~ \"^/(git|private)\" {\n cgi.assign = (\"\" => \"\")\n"
 		     " setenv.set-environment = (\"GIT_PROJECT_ROOT\" => \"%s\","
 		     " \"GIT_HTTP_EXPORT_ALL\" => \"\", \"PATH\" => \"/usr/bin:/bin\")\n}\n",
 		     s->port[TU_HTTPS_GOOD], s->dir, s->dir, s->dir, s->dir,
 		     s->port[TU_HTTPS_OTHER_CA], s->dir, s->dir, s->port[TU_HTTPS_OTHER_NAME],
-		     s->dir, s->dir, root);
+		     s->dir, s->dir, s->dir, root);
 	ck_assert_int_lt(n, (int)sizeof(conf));
 	ck_assert_int_eq(tu_write(path, conf, (size_t)n), 0);
 	free(path);
@@ -116,6 +123,9 @@ void tu_https_start(tu_https *s, const char *root)
 	for (i = 0; i < TU_HTTPS_PORTS; i++)
 		s->port[i] = tu_free_port();
 	write_config(s, root);
+	www = tu_path(s->dir, "users");
+	ck_assert_int_eq(tu_write(www, TU_HTTPS_LOGIN "\n", strlen(TU_HTTPS_LOGIN) + 1), 0);
+	free(www);
 	s->pid = fork();
 	ck_assert_int_ge(s->pid, 0);
 	if (s->pid == 0) {

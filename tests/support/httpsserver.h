@@ -15,6 +15,11 @@
 
 enum { TU_HTTPS_GOOD, TU_HTTPS_OTHER_CA, TU_HTTPS_OTHER_NAME, TU_HTTPS_PORTS };
 
+/* The user name and password of https://localhost:PORT/private/NAME,
+ * the same repositories behind a login (git's http-backend then takes
+ * pushes without http.receivepack, as a server with accounts does). */
+#define TU_HTTPS_LOGIN "clinic:s3cret"
+
 typedef struct tu_https {
 	char *dir;               /* its temporary folder */
 	char *ca;                /* the test CA's certificate (PEM), to trust */

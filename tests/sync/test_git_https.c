@@ -5,7 +5,9 @@
  * SSL_CERT_DIR (libgit2's mbedTLS reads neither by itself); a
  * certificate from another authority, or made out for another name, is
  * refused in words that say which, with nothing sent; a CA file that
- * cannot be read is said, not taken for "trust nothing".
+ * cannot be read is said, not taken for "trust nothing"; a login comes
+ * from the address, and a missing or wrong one is said, its password
+ * never shown.
  */
 #include "sync/sync.h"
 #include "support/org.h"
@@ -166,6 +168,41 @@ START_TEST(test_git_https__an_unreadable_ca_file_is_said)
 }
 END_TEST
 
+/* A server with accounts (Gitea, GitLab: a user and an access token):
+ * libgit2 sends the user and password written in the URL, and chartsync
+ * asks for none; without them the archive is refused, saying so. */
+START_TEST(test_git_https__a_login_comes_from_the_url)
+{
+	char url[512], bare[512], wrong[512], oid[41];
+	const char *refs[] = { ref };
+	chs_git *g = repo("local.git");
+
+	ck_assert_int_eq(tu_sh("git --git-dir='%s' config --unset http.receivepack", archive), 0);
+	snprintf(url, sizeof(url), "https://" TU_HTTPS_LOGIN "@localhost:%d/private/archive.git",
+		 https.port[TU_HTTPS_GOOD]);
+	snprintf(bare, sizeof(bare), "https://localhost:%d/private/archive.git",
+		 https.port[TU_HTTPS_GOOD]);
+	snprintf(wrong, sizeof(wrong), "https://clinic:n0tit@localhost:%d/private/archive.git",
+		 https.port[TU_HTTPS_GOOD]);
+	commit(g, "m1", oid);
+	ck_assert_int_eq(chs_git_push(g, bare, refs, 1), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "asks for a login that its address does not give"),
+		      "%s", chs_error_last());
+	ck_assert_int_eq(chs_git_fetch(g, bare), CHS_EDENIED);
+	/* a wrong password is refused too, and never shown */
+	ck_assert_int_eq(chs_git_push(g, wrong, refs, 1), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "https://clinic:***@localhost:"), "%s",
+		      chs_error_last());
+	ck_assert_msg(!strstr(chs_error_last(), "n0tit"), "%s", chs_error_last());
+	archive_untouched();
+	ck_assert_msg(chs_git_push(g, url, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(tu_sh("test \"$(git --git-dir='%s' rev-parse %s)\" = %s", archive, ref,
+			       oid), 0);
+	ck_assert_msg(chs_git_fetch(g, url) == 0, "%s", chs_error_last());
+	chs_git_free(g);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("git_https");
@@ -179,6 +216,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_git_https__the_system_list_lacks_the_clinic_ca);
 	tcase_add_test(tc, test_git_https__a_folder_of_authorities_works_too);
 	tcase_add_test(tc, test_git_https__an_unreadable_ca_file_is_said);
+	tcase_add_test(tc, test_git_https__a_login_comes_from_the_url);
 	suite_add_tcase(s, tc);
 	return s;
 }
