@@ -81,7 +81,11 @@ chmod -R a+rX "$tmp/forged"
 grep -q 'chartsync-archive-hook: refused' "$tmp/err" || fail "the hook says why: $(cat "$tmp/err")"
 
 # sshd on a free port of 127.0.0.1, its own host key and config
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# (a port nothing answers on now; sshd says so in its log if another took it since)
+for _ in $(seq 50); do
+  port=$((20000 + RANDOM % 40000))
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+done
 ssh-keygen -q -t ed25519 -N '' -f "$tmp/host_ed25519"
 cat > "$tmp/sshd_config" <<CONF
 Port $port
@@ -99,10 +103,13 @@ CONF
 mkdir -p /run/sshd
 /usr/sbin/sshd -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &
 sshd_pid=$!
+up=
 for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { up=1; break; }
+  kill -0 "$sshd_pid" 2>/dev/null || fail "sshd exited at start"
   sleep 0.1
 done
+[ -n "$up" ] || fail "sshd did not listen within 10 s"
 
 # ---- on the devices ----
 url="ssh://$user@localhost:$port$srv/clinic-archive.git"
