@@ -103,6 +103,7 @@ typedef struct net_op {
 	size_t tries;              /* SSH credentials handed out so far */
 	int out_of_keys;           /* every credential was refused */
 	int host_unknown;          /* the host key or certificate did not check */
+	int tls_unknown;           /* ... and it was an https certificate */
 	chs_buf refused;           /* "ref: reason" lines from the server */
 	chs_buf said;              /* what the archive's hook printed */
 	fd_set inherited;          /* helper: descriptors open when it started */

@@ -97,18 +97,71 @@ static int on_fetch_transfer(const git_indexer_progress *p, void *payload)
 }
 
 /* libgit2 checks an SSH host against ~/.ssh/known_hosts (and an https
- * certificate against the system's CAs) before it calls this; keep its
- * verdict and remember a bad one for the message. */
+ * certificate against the trusted CAs, see trust_from_env) before it
+ * calls this; keep its verdict and remember a bad one, and which kind,
+ * for the message. */
 static int on_certificate(git_cert *cert, int valid, const char *host, void *payload)
 {
 	net_op *op = payload;
 
-	(void)cert;
 	(void)host;
 	report(op, NULL, 0, 0);
-	if (!valid)
+	if (!valid) {
 		op->host_unknown = 1;
+		op->tls_unknown = cert && cert->cert_type == GIT_CERT_X509;
+	}
 	return GIT_PASSTHROUGH;
+}
+
+/*
+ * Which CAs an https archive's certificate must come from. libgit2 1.5
+ * on Debian uses mbedTLS, which reads /etc/ssl/certs/ca-certificates.crt
+ * (the list update-ca-certificates keeps) and nothing else. A clinic
+ * whose archive has a certificate from its own CA either adds that CA to
+ * the system's list (update-ca-certificates) or, for chartsync alone,
+ * names it in SSL_CERT_FILE (a PEM file of CAs) or SSL_CERT_DIR (a
+ * folder of them), as OpenSSL's tools (curl, openssl s_client) read
+ * them: they then replace the system's list. Runs in the helper process
+ * of each https push or fetch, so the variables are read as they are at
+ * that sync.
+ */
+static int trust_from_env(const net_op *op)
+{
+	const char *file = getenv("SSL_CERT_FILE"), *dir = getenv("SSL_CERT_DIR");
+	const git_error *e;
+
+	if (strncmp(op->url, "https://", 8) != 0)
+		return 0;
+	if (file && !*file)
+		file = NULL;
+	if (dir && !*dir)
+		dir = NULL;
+	if (!file && !dir)
+		return 0;
+	if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir) == 0)
+		return 0;
+	e = git_error_last();
+	return chs_error_set(CHS_EINVALID, "cannot read the trusted CAs named by %s%s%s%s%s (%s); "
+			     "fix or unset it, then sync again", file ? "SSL_CERT_FILE=" : "",
+			     file ? file : "", file && dir ? " and " : "",
+			     dir ? "SSL_CERT_DIR=" : "", dir ? dir : "",
+			     e && e->message ? e->message : "no reason given");
+}
+
+/* libgit2's reason for refusing a certificate, as mbedTLS words it
+ * ("the SSL certificate is invalid: 0x04 - The certificate Common Name
+ * (CN) does not match with the expected CN"), in a technician's words. */
+static const char *tls_reason(const char *why)
+{
+	if (strstr(why, "Common Name") || strstr(why, "expected CN"))
+		return "it is made out for another name than the archive's address";
+	if (strstr(why, "not correctly signed") || strstr(why, "trusted CA"))
+		return "it is signed by a certificate authority this computer does not trust";
+	if (strstr(why, "expired"))
+		return "it has expired";
+	if (strstr(why, "future"))
+		return "it is not valid yet (is this computer's clock right?)";
+	return "it does not check";
 }
 
 /* The SSH wire form of an Ed25519 public key:
@@ -286,27 +339,69 @@ int chs_git__refused_rewind(void)
 			     "fast-forward)");
 }
 
+/* The archive's address as messages show it: an https login written
+ * into it (https://USER:TOKEN@host/...) keeps its user, never its
+ * token, out of logs and terminals. */
+static const char *shown_url(const net_op *op, char *buf, size_t len)
+{
+	const char *scheme = strstr(op->url, "://"), *at, *colon, *slash;
+
+	if (!scheme || !(at = strchr(scheme + 3, '@')) ||
+	    ((slash = strchr(scheme + 3, '/')) && slash < at) ||
+	    !(colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3))))
+		return op->url;
+	snprintf(buf, len, "%.*s:***%s", (int)(colon - op->url), op->url, at);
+	return buf;
+}
+
 /* Why a push or fetch failed, in words, once libgit2 gave up. */
 static int net_failure(net_op *op, int rc, const char *doing)
 {
+	char url[1024];
+	const char *shown = shown_url(op, url, sizeof(url));
+
+	if (rc == GIT_EAUTH && !op->out_of_keys && strncmp(op->url, "https://", 8) == 0)
+		return chs_error_set(CHS_EDENIED, "the archive at %s asks for a login that its "
+				     "address does not give, or the server refused it: write the "
+				     "archive's user and password or access token into the address "
+				     "(chartsync remote https://USER:TOKEN@HOST/PATH)", shown);
+	if (op->tls_unknown) {
+		const git_error *e = git_error_last();
+		char why[512];
+		size_t n;
+
+		snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "");
+		/* mbedTLS gives one line per flaw */
+		for (n = 0; why[n]; n++)
+			if (why[n] == '\n')
+				why[n] = ';';
+		while ((n = strlen(why)) && (why[n - 1] == '\n' || why[n - 1] == ' '))
+			why[n - 1] = '\0';
+		return chs_error_set(CHS_EDENIED, "the archive's certificate is not trusted on this "
+				     "computer: %s (%s); nothing was sent or fetched. If the archive "
+				     "uses a certificate authority of its own, add it to this "
+				     "computer's trusted ones (update-ca-certificates) or name it in "
+				     "SSL_CERT_FILE; otherwise check the archive's address (%s)",
+				     tls_reason(why), why, shown);
+	}
 	if (op->host_unknown)
 		return chs_error_set(CHS_EDENIED, "the archive at %s is not the host this device "
 				     "knows (its SSH host key is not in ~/.ssh/known_hosts, or it "
-				     "changed); ask the admin for the archive's host key", op->url);
+				     "changed); ask the admin for the archive's host key", shown);
 	if (op->out_of_keys && op->tries == 1 && !op->t->ssh_key)
 		return chs_error_set(CHS_EDENIED, "no SSH key to offer the archive at %s (no "
-				     "device key set, no ssh-agent, no ~/.ssh/id_ed25519)", op->url);
+				     "device key set, no ssh-agent, no ~/.ssh/id_ed25519)", shown);
 	if (op->out_of_keys)
 		return chs_error_set(CHS_EDENIED, op->t->ssh_key
 				     ? "the archive at %s refused this device's SSH key; ask the "
 				       "admin to add it (chartsync device allowed-signers prints it)"
 				     : "the archive at %s refused every SSH key of this computer "
 				       "(ssh-agent, ~/.ssh/id_ed25519); ask the admin to add one",
-				     op->url);
+				     shown);
 	if (rc == GIT_ENONFASTFORWARD)
 		return chs_git__refused_rewind();
 	if (!op->push)
-		return chs_git__fail_fetch(op->url, "cannot reach the archive at");
+		return chs_git__fail_fetch(shown, "cannot reach the archive at");
 	return chs_git__fail(CHS_EIO, doing);
 }
 
@@ -332,6 +427,8 @@ int chs_git__push_refspecs(git_remote *remote, net_op *op)
 	specs.count = op->n;
 	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
 	set_callbacks(&opts.callbacks, op);
+	if (!err)
+		err = trust_from_env(op);
 	if (!err && (rc = git_remote_push(remote, &specs, &opts)) < 0)
 		err = net_failure(op, rc, "cannot push to the archive");
 	for (i = 0; i < op->n; i++)
@@ -362,6 +459,8 @@ int chs_git__fetch_refspecs(git_remote *remote, net_op *op)
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.update_fetchhead = 0; /* nothing reads FETCH_HEAD: one lock less */
 	set_callbacks(&opts.callbacks, op);
+	if ((rc = trust_from_env(op)) != 0)
+		return rc;
 	if ((rc = git_remote_fetch(remote, &specs, &opts, NULL)) < 0)
 		return net_failure(op, rc, "cannot fetch from the archive");
 	return 0;
