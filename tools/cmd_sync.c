@@ -320,7 +320,12 @@ static const char remote_help[] =
 	"\n"
 	"Show or set the archive this store syncs with: a folder path, or a\n"
 	"file://, git://, ssh:// (or user@host:path) or https:// address.\n"
-	"A relative folder path is made absolute.\n";
+	"A relative folder path is made absolute.\n"
+	"\n"
+	"https: a server with accounts (Gitea, GitLab) takes its login in the\n"
+	"address, https://USER:TOKEN@host/path; the certificate must come from\n"
+	"an authority this computer trusts, or from the one named by\n"
+	"$SSL_CERT_FILE (a PEM file) or $SSL_CERT_DIR (a folder of them).\n";
 
 /* A local folder given relative to here, made absolute: the store is
  * used later from anywhere. */
