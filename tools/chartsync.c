@@ -373,10 +373,95 @@ static int short_option_failed(int argc, char **argv)
 	return a[0] == '-' && a[1] != '-' && strchr(a + 1, optopt) != NULL;
 }
 
+/* Does the long option `name` (what follows "--", or a prefix of it as
+ * getopt takes one) take a value in any of the tables of `verbs`? */
+static int verb_takes_value(const cli_verb *verbs, size_t n, const char *name)
+{
+	const struct option *o;
+	size_t i, len = strlen(name);
+
+	for (i = 0; i < n; i++)
+		for (o = verbs[i].opts; o->name; o++)
+			if (strncmp(o->name, name, len) == 0 && o->has_arg == required_argument)
+				return 1;
+	return 0;
+}
+
+const cli_verb *cli_verb_find(cli_ctx *ctx, int argc, char **argv, const cli_verb *verbs,
+			      size_t n, const char **word)
+{
+	const char *w = NULL;
+	size_t v;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0) {
+			w = i + 1 < argc ? argv[i + 1] : NULL;
+			break;
+		}
+		if (a[0] != '-' || !a[1]) {
+			w = a;
+			break;
+		}
+		if (a[1] == '-' && !strchr(a, '=') && verb_takes_value(verbs, n, a + 2))
+			i++;
+	}
+	ctx->verbs = verbs;
+	ctx->nverbs = n;
+	ctx->verb = NULL;
+	for (v = 0; w && v < n; v++)
+		if (strcmp(w, verbs[v].name) == 0)
+			ctx->verb = &verbs[v];
+	if (word)
+		*word = w;
+	return ctx->verb;
+}
+
+/* An unknown long option `arg` ("--admin" or "--site=X") of a command
+ * made of verbs: "; --admin goes with 'user add'" when another verb takes
+ * it, so a technician learns where it belongs; else "". */
+static const char *verb_hint(const cli_ctx *ctx, const char *cmd, const char *arg, char *out,
+			     size_t size)
+{
+	const struct option *o;
+	size_t v, len, at = 0, found = 0;
+	int k;
+
+	out[0] = '\0';
+	if (!ctx->verbs || strncmp(arg, "--", 2) != 0)
+		return out;
+	arg += 2;
+	len = strcspn(arg, "=");
+	for (v = 0; v < ctx->nverbs; v++) {
+		if (&ctx->verbs[v] == ctx->verb)
+			continue;
+		for (o = ctx->verbs[v].opts; o->name; o++)
+			if (strlen(o->name) == len && strncmp(o->name, arg, len) == 0)
+				break;
+		if (!o->name)
+			continue;
+		if (found)
+			k = snprintf(out + at, size - at, " and '%s %s'", cmd, ctx->verbs[v].name);
+		else
+			k = snprintf(out + at, size - at, "; --%.*s goes with '%s %s'", (int)len,
+				     arg, cmd, ctx->verbs[v].name);
+		if (k < 0 || (size_t)k >= size - at) {
+			out[at] = '\0';
+			break;
+		}
+		at += (size_t)k;
+		found++;
+	}
+	return out;
+}
+
 int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 	      int (*on_opt)(cli_ctx *ctx, int c, const char *arg, void *payload),
 	      void *payload)
 {
+	char hint[256];
 	int c;
 
 	if (ctx->listing) {
@@ -406,7 +491,12 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 			if (short_option_failed(argc, argv))
 				cli_usage(ctx, "unknown option '-%c'", optopt);
 			else
-				cli_usage(ctx, "unknown option '%s'", argv[optind - 1]);
+				cli_usage(ctx, "unknown option '%s'%s%s%s%s%s%s", argv[optind - 1],
+					  ctx->verb ? " for '" : "", ctx->verb ? argv[0] : "",
+					  ctx->verb ? " " : "", ctx->verb ? ctx->verb->name : "",
+					  ctx->verb ? "'" : "",
+					  verb_hint(ctx, argv[0], argv[optind - 1], hint,
+						    sizeof(hint)));
 			return -1;
 		default:
 			if (!on_opt || on_opt(ctx, c, optarg, payload) < 0)

@@ -44,6 +44,11 @@ typedef struct cli_ctx {
 	const struct option *listed_opts;
 	const struct cli_command *listed_table;
 	size_t listed_n;
+	/* A command made of verbs (cli_verb_find()): its verbs and the one
+	 * given, so cli_parse() can say which verb a foreign option goes with. */
+	const struct cli_verb *verbs;
+	size_t nverbs;
+	const struct cli_verb *verb;
 } cli_ctx;
 
 /* One row of the table a command line is dispatched on. The top-level
@@ -70,6 +75,23 @@ typedef struct cli_command {
 
 #define OPT_JSON { "json", no_argument, NULL, 'j' }
 #define OPT_END { NULL, 0, NULL, 0 }
+
+/* A verb of a command made of verbs ('user add', 'device list', 'code
+ * queue'), with the option table it reads argv with: exactly the options
+ * its usage line names, so 'user ls --admin' is an unknown option. */
+typedef struct cli_verb {
+	const char *name;
+	const struct option *opts;
+} cli_verb;
+
+/* The verb of such a command, found before getopt reads argv with its
+ * table: the first operand (options may come before it, and the value of
+ * an option such as --store DIR is not one), looked up in `verbs`. Returns
+ * its entry, or NULL when no operand was given or it names no verb
+ * (`*word` gets that operand, or NULL). Notes the verbs in `ctx`, so that
+ * cli_parse() adds to "unknown option '--admin'" which verb takes it. */
+const cli_verb *cli_verb_find(cli_ctx *ctx, int argc, char **argv, const cli_verb *verbs,
+			      size_t n, const char **word);
 
 /* Parse argv (argv[0] is the command's name) with `opts` (which must hold
  * CLI_COMMON_OPTS and end with a zero entry). Calls `on_opt` for options

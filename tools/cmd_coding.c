@@ -62,13 +62,19 @@ static int coding_opt(cli_ctx *ctx, int c, const char *arg, void *payload)
 #define OPT_NOTE { "note", required_argument, NULL, 'n' }
 
 static const struct option confirm_opts[] = { OPT_NOTE, OPT_JSON, CLI_COMMON_OPTS, OPT_END };
-/* one table for code's verbs: --cpt, --modifier and --icd are refused
- * with a message outside 'code assign' (code_check_args) */
-static const struct option code_opts[] = {
+/* each verb of 'code' its own: 'code queue --cpt 1' is an unknown
+ * option, which cli_parse() says goes with 'code assign' */
+static const struct option code_bare_opts[] = { CLI_COMMON_OPTS, OPT_END };
+static const struct option code_queue_opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+static const struct option code_assign_opts[] = {
 	{ "cpt", required_argument, NULL, 'c' },
 	{ "modifier", required_argument, NULL, 'm' },
 	{ "icd", required_argument, NULL, 'i' },
 	OPT_JSON, CLI_COMMON_OPTS, OPT_END
+};
+static const cli_verb code_verbs[] = {
+	{ "send", code_bare_opts }, { "queue", code_queue_opts },
+	{ "assign", code_assign_opts }, { "done", code_bare_opts },
 };
 static const struct option fees_opts[] = {
 	{ "site", required_argument, NULL, 's' }, OPT_JSON, CLI_COMMON_OPTS, OPT_END
@@ -317,15 +323,12 @@ static int more_icds(cli_ctx *ctx, coding_opts *o, char **args, int n)
 	return CLI_OK;
 }
 
+/* The operands of a verb of 'code' (its options were held to its table). */
 static int code_check_args(cli_ctx *ctx, const char *sub, coding_opts *o, char **args,
 			   int n)
 {
 	int takes_visit = strcmp(sub, "queue") != 0;
 
-	if (strcmp(sub, "send") != 0 && strcmp(sub, "queue") != 0 &&
-	    strcmp(sub, "assign") != 0 && strcmp(sub, "done") != 0)
-		return cli_usage(ctx, "'%s' is not a 'code' command (send, queue, assign, done)",
-				 sub);
 	if (takes_visit && n < 1)
 		return cli_usage(ctx, "missing arguments: give the visit (ENCOUNTER)");
 	if (strcmp(sub, "assign") == 0) {
@@ -335,8 +338,6 @@ static int code_check_args(cli_ctx *ctx, const char *sub, coding_opts *o, char *
 			return cli_usage(ctx, "--modifier goes with --cpt");
 		return more_icds(ctx, o, args + 1, n - 1);
 	}
-	if (o->cpt || o->icd_given || o->nmodifiers)
-		return cli_usage(ctx, "--cpt, --modifier and --icd go with 'code assign'");
 	if (n > (takes_visit ? 1 : 0))
 		return cli_usage(ctx, "too many arguments");
 	return CLI_OK;
@@ -344,15 +345,20 @@ static int code_check_args(cli_ctx *ctx, const char *sub, coding_opts *o, char *
 
 int cmd_code(cli_ctx *ctx, int argc, char **argv)
 {
+	const cli_verb *v = cli_verb_find(ctx, argc, argv, code_verbs,
+					  sizeof(code_verbs) / sizeof(code_verbs[0]), NULL);
 	chs_store *s = NULL;
 	coding_opts o;
 	const char *sub;
 	int i, rc = CLI_OK, err;
 
-	if ((i = parse(ctx, argc, argv, code_opts, code_help, &o, &rc)) < 0)
+	if ((i = parse(ctx, argc, argv, v ? v->opts : code_bare_opts, code_help, &o, &rc)) < 0)
 		return rc;
 	if (i >= argc)
 		return cli_usage(ctx, "missing arguments: send, queue, assign or done");
+	if (!v)
+		return cli_usage(ctx, "'%s' is not a 'code' command (send, queue, assign, done)",
+				 argv[i]);
 	sub = argv[i++];
 	if ((rc = code_check_args(ctx, sub, &o, argv + i, argc - i)) != CLI_OK)
 		return rc;

@@ -685,38 +685,42 @@ static int device_run(cli_ctx *ctx, const char *verb, char **args, const device_
 	return rc;
 }
 
+/* Each verb its own table, holding exactly what its usage line names:
+ * 'device list --site X' is an unknown option, which cli_parse() says
+ * goes with 'device enroll'. */
+static const struct option device_bare_opts[] = { CLI_COMMON_OPTS, OPT_END };
+static const struct option device_json_opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+static const struct option device_enroll_opts[] = {
+	{ "site", required_argument, NULL, 's' },
+	{ "role", required_argument, NULL, 'r' },
+	{ "admin", no_argument, NULL, 'A' }, CLI_COMMON_OPTS, OPT_END
+};
+static const cli_verb device_verbs[] = {
+	{ "request", device_json_opts }, { "enroll", device_enroll_opts },
+	{ "revoke", device_bare_opts }, { "list", device_json_opts },
+	{ "allowed-signers", device_bare_opts },
+};
+
 int cmd_device(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "site", required_argument, NULL, 's' },
-		{ "role", required_argument, NULL, 'r' },
-		{ "admin", no_argument, NULL, 'A' }, OPT_JSON, CLI_COMMON_OPTS, OPT_END
-	};
-	static const struct { const char *verb; int nargs, enroll; } verbs[] = {
-		{ "request", 0, 0 }, { "enroll", 1, 1 }, { "revoke", 1, 0 },
-		{ "list", 0, 0 }, { "allowed-signers", 0, 0 },
-	};
+	const cli_verb *v = cli_verb_find(ctx, argc, argv, device_verbs,
+					  sizeof(device_verbs) / sizeof(device_verbs[0]), NULL);
 	device_args a = { NULL, NULL, 0 };
-	size_t v;
-	int i;
+	int i, enroll = v && v->opts == device_enroll_opts;
+	int nargs = v && (enroll || strcmp(v->name, "revoke") == 0) ? 1 : 0;
 
 	ctx->help_text = device_help;
-	if ((i = cli_parse(ctx, argc, argv, opts, device_opt, &a)) < 0)
+	if ((i = cli_parse(ctx, argc, argv, v ? v->opts : device_bare_opts, device_opt, &a)) < 0)
 		return CLI_USAGE;
 	if (ctx->help)
 		return cli_help(ctx);
 	if (i >= argc)
 		return cli_usage(ctx, "which? request, enroll, revoke, list or allowed-signers");
-	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
-		if (strcmp(argv[i], verbs[v].verb) == 0)
-			break;
-	if (v == sizeof(verbs) / sizeof(verbs[0]))
+	if (!v)
 		return cli_usage(ctx, "unknown 'device' command '%s'", argv[i]);
-	if (argc - i - 1 != verbs[v].nargs)
-		return cli_usage(ctx, "wrong arguments for 'device %s'", argv[i]);
-	if (!verbs[v].enroll && (a.site || a.role || a.admin))
-		return cli_usage(ctx, "--site, --role and --admin go with 'device enroll'");
-	if (verbs[v].enroll && (!a.site || !a.role))
+	if (argc - i - 1 != nargs)
+		return cli_usage(ctx, "wrong arguments for 'device %s'", v->name);
+	if (enroll && (!a.site || !a.role))
 		return cli_usage(ctx, "'device enroll' needs --site NAME and --role ROLE");
-	return device_run(ctx, argv[i], argv + i + 1, &a);
+	return device_run(ctx, v->name, argv + i + 1, &a);
 }

@@ -204,48 +204,58 @@ static int user_rm(cli_ctx *ctx, const char *name, int rekey)
 	return CLI_OK;
 }
 
+/* Each verb its own table, holding exactly what its usage line names:
+ * 'user ls --admin' is an unknown option, which cli_parse() says goes
+ * with 'user add'. */
+static const struct option user_bare_opts[] = { CLI_COMMON_OPTS, OPT_END };
+static const struct option user_add_opts[] = {
+	{ "admin", no_argument, NULL, 'a' },
+	{ "service", no_argument, NULL, 's' },
+	{ "passphrase-file", required_argument, NULL, 'p' },
+	CLI_COMMON_OPTS, OPT_END
+};
+static const struct option user_ls_opts[] = { OPT_JSON, CLI_COMMON_OPTS, OPT_END };
+static const struct option user_rm_opts[] = {
+	{ "rekey", no_argument, NULL, 'k' }, CLI_COMMON_OPTS, OPT_END
+};
+static const cli_verb user_verbs[] = {
+	{ "add", user_add_opts }, { "ls", user_ls_opts }, { "rm", user_rm_opts },
+};
+
+static int user_add_checked(cli_ctx *ctx, char **args, int nargs, const user_opts *o)
+{
+	if (o->pass_file && !o->service)
+		return cli_usage(ctx, "--passphrase-file goes with 'user add --service'");
+	if (o->service && o->admin)
+		return cli_usage(ctx, "a service user is never an admin: give --service or --admin");
+	if (nargs != 1)
+		return cli_usage(ctx, "wrong arguments for 'user add%s'",
+				 o->service ? " --service" : "");
+	return o->service ? service_add(ctx, args[0], o) : user_add(ctx, args[0], o->admin);
+}
+
 int cmd_user(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "admin", no_argument, NULL, 'a' },
-		{ "rekey", no_argument, NULL, 'k' },
-		{ "service", no_argument, NULL, 's' },
-		{ "passphrase-file", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'j' },
-		CLI_COMMON_OPTS, { NULL, 0, NULL, 0 }
-	};
-	const char *verb;
+	const cli_verb *v = cli_verb_find(ctx, argc, argv, user_verbs,
+					  sizeof(user_verbs) / sizeof(user_verbs[0]), NULL);
 	user_opts o = { 0, 0, 0, NULL };
-	int admin, rekey, i, nargs;
+	int i, nargs;
 
 	ctx->help_text = user_help;
-	if ((i = cli_parse(ctx, argc, argv, opts, user_opt, &o)) < 0)
+	if ((i = cli_parse(ctx, argc, argv, v ? v->opts : user_bare_opts, user_opt, &o)) < 0)
 		return CLI_USAGE;
-	admin = o.admin;
-	rekey = o.rekey;
 	if (ctx->help)
 		return cli_help(ctx);
 	if (i >= argc)
 		return cli_usage(ctx, "which? 'user add', 'user ls' or 'user rm'");
-	verb = argv[i];
+	if (!v)
+		return cli_usage(ctx, "unknown 'user' command '%s'", argv[i]);
 	nargs = argc - i - 1;
-	if (o.pass_file && !o.service)
-		return cli_usage(ctx, "--passphrase-file goes with 'user add --service'");
-	if (o.service && admin)
-		return cli_usage(ctx, "a service user is never an admin: give --service or --admin");
-	if (o.service && strcmp(verb, "add") == 0 && nargs == 1 && !rekey)
-		return service_add(ctx, argv[i + 1], &o);
-	if (o.service && strcmp(verb, "add") == 0 && nargs != 1)
-		return cli_usage(ctx, "wrong arguments for 'user add --service'");
-	if (o.service)
-		return cli_usage(ctx, "--service goes with 'user add'");
-	if (strcmp(verb, "ls") == 0 && nargs == 0 && !admin && !rekey)
+	if (v->opts == user_add_opts)
+		return user_add_checked(ctx, argv + i + 1, nargs, &o);
+	if (v->opts == user_ls_opts && nargs == 0)
 		return user_ls(ctx);
-	if (strcmp(verb, "add") == 0 && nargs == 1 && !rekey)
-		return user_add(ctx, argv[i + 1], admin);
-	if (strcmp(verb, "rm") == 0 && nargs == 1 && !admin)
-		return user_rm(ctx, argv[i + 1], rekey);
-	if (strcmp(verb, "add") && strcmp(verb, "ls") && strcmp(verb, "rm"))
-		return cli_usage(ctx, "unknown 'user' command '%s'", verb);
-	return cli_usage(ctx, "wrong arguments for 'user %s'", verb);
+	if (v->opts == user_rm_opts && nargs == 1)
+		return user_rm(ctx, argv[i + 1], o.rekey);
+	return cli_usage(ctx, "wrong arguments for 'user %s'", v->name);
 }

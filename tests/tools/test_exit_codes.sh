@@ -295,6 +295,40 @@ u --json export claims --since 2024-01-01 --json
 u --all report coding --all
 u --list status --list
 u --out org init --out "$tmp/kit"
+# each verb of user, device and code its own table: another verb's option
+# is unknown for this one, and the message says which verb takes it
+# (h TEXT: the last case's message says TEXT)
+h() {
+  cases=$((cases + 1))
+  grep -qF -- "$1" "$tmp/err" ||
+    { echo "FAILED: wanted \"$1\" in: $(head -c 300 "$tmp/err")" >&2; failures=$((failures + 1)); }
+}
+u --admin user ls --admin
+h "unknown option '--admin' for 'user ls'; --admin goes with 'user add'"
+u --service user rm nobody --service
+h "--service goes with 'user add'"
+u --passphrase-file user ls --passphrase-file "$tmp/svc.pass"
+u --rekey user add nobody --rekey
+h "--rekey goes with 'user rm'"
+u --json user add nobody --json
+h "--json goes with 'user ls'"
+u --site device list --site X
+h "unknown option '--site' for 'device list'; --site goes with 'device enroll'"
+u --role device request --role clinic
+u --admin device revoke "$none" --admin
+u --json device enroll ssh-ed25519-x --site a --role clinic --json
+h "--json goes with 'device request' and 'device list'"
+u --json device allowed-signers --json
+u --cpt code queue --cpt 1
+h "unknown option '--cpt' for 'code queue'; --cpt goes with 'code assign'"
+u --icd code send "$none" --icd A01
+u --modifier code done "$none" --modifier 25
+u --json code send "$none" --json
+h "--json goes with 'code queue' and 'code assign'"
+# options before the verb, and a value that looks like a verb, are read
+# with the verb's table
+u --admin user --store "$tmp/ls" --admin ls
+u --cpt code --store queue --cpt 1 queue
 
 # The other way round, for every command line the program has ('chartsync
 # __complete': COMMAND[ SUB], its subcommands, the options its table
