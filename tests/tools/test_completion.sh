@@ -33,26 +33,46 @@ complete -p chartsync | grep -q -- '-F _chartsync chartsync$' ||
   fail "the completion does not register _chartsync for chartsync"
 
 # files and folders to complete, in a folder of their own
-mkdir "$tmp/files" "$tmp/files/data-a" "$tmp/files/data-b"
-touch "$tmp/files/data.csv" "$tmp/files/notes.txt"
+mkdir "$tmp/files" "$tmp/files/data-a" "$tmp/files/data-b" "$tmp/files/my dir"
+touch "$tmp/files/data.csv" "$tmp/files/notes.txt" "$tmp/files/my notes.txt"
 cd "$tmp/files" || exit 1
 
 # c 'COMMAND LINE' WANT...: complete at the end of the line (a trailing
 # space: a new, empty word); want exactly the words WANT (in any order).
 c() {
+  local line=$1
+  shift
+  read -ra COMP_WORDS <<<"$line"
+  [[ $line == *' ' ]] && COMP_WORDS+=("")
+  complete_words "$line" "$@"
+}
+
+# cq 'COMMAND LINE' 'WORD' WANT...: complete WORD, typed after the line as
+# it is on the command line (quoted, or with a backslash before a space):
+# bash gives the completion that text, quotes and all, as one word.
+cq() {
+  local line=$1
+  read -ra COMP_WORDS <<<"$line"
+  COMP_WORDS+=("$2")
+  line="$line $2"
+  shift 2
+  complete_words "$line" "$@"
+}
+
+# complete_words LINE WANT...: call the completion for COMP_WORDS, the
+# words of LINE, at its last word, and compare what it offers with WANT.
+complete_words() {
   local line=$1 got want
   shift
   cases=$((cases + 1))
   COMP_LINE=$line
   COMP_POINT=${#line}
-  read -ra COMP_WORDS <<<"$line"
-  [[ $line == *' ' ]] && COMP_WORDS+=("")
   COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
   COMPREPLY=()
   _chartsync chartsync "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
-  got=$(printf '%s\n' "${COMPREPLY[@]}" | sed '/^$/d' | sort | tr '\n' ' ')
-  want=$(printf '%s\n' "$@" | sed '/^$/d' | sort | tr '\n' ' ')
-  [ "$got" = "$want" ] || fail "'$line<TAB>' gave [${got% }], wanted [${want% }]"
+  got=$(printf '%s\n' "${COMPREPLY[@]}" | sed '/^$/d' | sort | tr '\n' '|')
+  want=$(printf '%s\n' "$@" | sed '/^$/d' | sort | tr '\n' '|')
+  [ "$got" = "$want" ] || fail "'$line<TAB>' gave [${got%|}], wanted [${want%|}]"
 }
 
 # the commands: every one the program lists, never the hidden __complete
@@ -74,6 +94,17 @@ c 'chartsync add --t' # no --take, no --title: those are review's and attach's
 c 'chartsync rm ID --' --store --user --help
 c 'chartsync review resolve ID --t' --take
 c 'chartsync review show ID --t' # --take is resolve's
+# each verb of user, device and code: its own options, never another verb's
+c 'chartsync user ls --' --json --store --user --help
+c 'chartsync user add --' --admin --service --passphrase-file --store --user --help
+c 'chartsync user rm NAME --' --rekey --store --user --help
+c 'chartsync user --' --store --user --help
+c 'chartsync device list --s' --store # --site is enroll's
+c 'chartsync device enroll REQ --s' --site --store
+c 'chartsync device revoke ID --' --store --user --help
+c 'chartsync code queue --c' # --cpt is assign's
+c 'chartsync code assign V --c' --cpt
+c 'chartsync code send V --' --store --user --help
 c 'chartsync report access --u' --user --until
 c 'chartsync report access --csv --j' --json # --csv here is a switch
 # global options, before the command
@@ -86,7 +117,20 @@ c 'chartsync export claims --since 2024-01-01 --csv d' data-a data-b data.csv
 c 'chartsync user add --service scanner --passphrase-file n' notes.txt
 c 'chartsync import n' notes.txt
 c 'chartsync fees import d' data-a data-b data.csv
-c 'chartsync backup ' data-a data-b
+c 'chartsync backup ' data-a data-b 'my dir'
+# a name with a space, typed with a backslash or in quotes (closed or not)
+cq 'chartsync --store' 'my\ d' 'my dir'
+cq 'chartsync --store' '"my d' 'my dir'
+cq 'chartsync --store' "'my d" 'my dir'
+cq 'chartsync --store' '"my dir"' 'my dir'
+cq 'chartsync ls --store' 'my\ d' 'my dir'
+cq 'chartsync backup' 'my\ d' 'my dir'
+cq 'chartsync import' 'my\ n' 'my notes.txt'
+cq 'chartsync import' '"my n' 'my notes.txt'
+cq 'chartsync user add --service scanner --passphrase-file' 'my\ ' 'my dir' 'my notes.txt'
+cq 'chartsync --store' 'my\ x' # nothing there
+cq 'chartsync import' '"$HOME' # a $ is itself, never expanded
+cq 'chartsync import' '`echo my`' # nothing is run
 # values nothing can guess (an id, a name), and fixed lists of values
 c 'chartsync show d' # an id, not a file
 c 'chartsync add note --patient ' # an id, not an option
