@@ -419,13 +419,22 @@ const cli_verb *cli_verb_find(cli_ctx *ctx, int argc, char **argv, const cli_ver
 	return ctx->verb;
 }
 
-/* An unknown long option `arg` ("--admin" or "--site=X") of a command
- * made of verbs: "; --admin goes with 'user add'" when another verb takes
- * it, so a technician learns where it belongs; else "". */
-static const char *verb_hint(const cli_ctx *ctx, const char *cmd, const char *arg, char *out,
-			     size_t size)
+/* Does table `opts` hold the long option named by the `len` bytes of `name`? */
+static int has_option(const struct option *opts, const char *name, size_t len)
 {
-	const struct option *o;
+	for (; opts->name; opts++)
+		if (strlen(opts->name) == len && strncmp(opts->name, name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* A long option `arg` ("--admin" or "--site=X") that getopt refused for
+ * a command made of verbs, read with table `opts`: "; --admin goes with
+ * 'user add'" when another verb takes it, so a technician learns where it
+ * belongs; else "" (also when `opts` has it: then its value was wrong). */
+static const char *verb_hint(const cli_ctx *ctx, const struct option *opts, const char *cmd,
+			     const char *arg, char *out, size_t size)
+{
 	size_t v, len, at = 0, found = 0;
 	int k;
 
@@ -434,13 +443,10 @@ static const char *verb_hint(const cli_ctx *ctx, const char *cmd, const char *ar
 		return out;
 	arg += 2;
 	len = strcspn(arg, "=");
+	if (has_option(opts, arg, len))
+		return out;
 	for (v = 0; v < ctx->nverbs; v++) {
-		if (&ctx->verbs[v] == ctx->verb)
-			continue;
-		for (o = ctx->verbs[v].opts; o->name; o++)
-			if (strlen(o->name) == len && strncmp(o->name, arg, len) == 0)
-				break;
-		if (!o->name)
+		if (&ctx->verbs[v] == ctx->verb || !has_option(ctx->verbs[v].opts, arg, len))
 			continue;
 		if (found)
 			k = snprintf(out + at, size - at, " and '%s %s'", cmd, ctx->verbs[v].name);
@@ -495,7 +501,7 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const struct option *opts,
 					  ctx->verb ? " for '" : "", ctx->verb ? argv[0] : "",
 					  ctx->verb ? " " : "", ctx->verb ? ctx->verb->name : "",
 					  ctx->verb ? "'" : "",
-					  verb_hint(ctx, argv[0], argv[optind - 1], hint,
+					  verb_hint(ctx, opts, argv[0], argv[optind - 1], hint,
 						    sizeof(hint)));
 			return -1;
 		default:
