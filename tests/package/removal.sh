@@ -5,7 +5,8 @@
 # take away every file `dpkg -L` listed (and each folder no other package
 # owns) and leave them byte for byte; `dpkg --purge chartsync` must say what
 # it leaves and why, and still leave them. Patient data is never deleted by a
-# package tool.
+# package tool. An instance the admin enabled stays enabled through both,
+# and the messages say that disabling it is the admin's to do.
 # usage: tests/package/removal.sh   (as root, with the package installed)
 set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -18,7 +19,12 @@ name="package-test-$$"
 store="/var/lib/chartsync/$name"
 pass="/etc/chartsync/$name.passphrase"
 work=$(mktemp -d)
-trap 'rm -rf "$work" "$store" "$pass"' EXIT
+# an instance the admin enabled, as `systemctl enable chartsync@NAME` links it
+wants=/etc/systemd/system/multi-user.target.wants
+link="$wants/chartsync@$name.service"
+made_wants=
+[ -d "$wants" ] || { mkdir -p "$wants"; made_wants=1; }
+trap 'rm -rf "$work" "$store" "$pass"; rm -f "$link"; [ -z "$made_wants" ] || rmdir "$wants" 2>/dev/null || true' EXIT
 
 # a store as a service's would be: made by the installed chartsync, owned by
 # the system user when there is one
@@ -35,6 +41,9 @@ snapshot() {
   sha256sum "$pass"
 }
 before=$(snapshot)
+unit=$(dpkg -L chartsync | grep '/systemd/system/chartsync@\.service$' | head -1)
+[ -n "$unit" ] || fail "the package installs chartsync@.service"
+ln -s "$unit" "$link"
 
 # no installed chartsync program may still run from files about to go (a
 # test's leftover); a build folder's chartsync is none of this test's business
@@ -66,10 +75,18 @@ done <"$work/must_go"
 ok "dpkg -r removed all $(wc -l <"$work/must_go") files and folders of its own that dpkg -L listed"
 [ "$(snapshot)" = "$before" ] || fail "dpkg -r leaves the store in $store and $pass as they were"
 ok "dpkg -r left the store in /var/lib/chartsync and the passphrase file in /etc/chartsync untouched"
+# the admin's enable link stays (their configuration), and dpkg -r says so
+[ -L "$link" ] || fail "dpkg -r leaves the admin's link $link"
+for says in "chartsync@$name" 'systemctl disable chartsync@NAME'; do
+  grep -qF "$says" "$work/remove.out" ||
+    fail "dpkg -r's message names '$says': $(cat "$work/remove.out")"
+done
+ok "dpkg -r left the enabled chartsync@$name enabled, and said that disabling it is the admin's to do"
 
 dpkg --purge chartsync >"$work/purge.out" 2>&1 || { cat "$work/purge.out" >&2; fail "dpkg --purge chartsync"; }
 cat "$work/purge.out"
-for says in /var/lib/chartsync /etc/chartsync 'Patient data is never deleted by a package tool'; do
+for says in /var/lib/chartsync /etc/chartsync 'Patient data is never deleted by a package tool' \
+    'systemctl disable chartsync@NAME'; do
   grep -qF "$says" "$work/purge.out" || fail "dpkg --purge's message names '$says'"
 done
 ok "dpkg --purge says what it leaves and why"

@@ -15,6 +15,8 @@ set -euo pipefail
 # Only the system's folders: a build folder on PATH would test the build,
 # not the package.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# the port helper (tests/support), found before this script changes folder
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../support" && pwd)/free-port.sh"
 fail() { echo "FAILED (test_scenario): $*" >&2; exit 1; }
 ok() { echo "  ok: $*"; }
 
@@ -60,25 +62,11 @@ grep -q "^exec '/usr/bin/chartsync-archive-hook'" "$work/srv/archive.git/hooks/p
   fail "the archive's pre-receive hook runs /usr/bin/chartsync-archive-hook"
 ok "archive init found /usr/bin/chartsync-archive-hook and made it the pre-receive hook"
 
-# git daemon on 127.0.0.1, on a port nobody uses: try random ports until one
-# is ours (a port another program holds makes git daemon exit at once).
-answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for _ in $(seq 20); do
-  port=$((20000 + RANDOM % 40000))
-  answers "$port" && continue
-  git daemon --reuseaddr --export-all --enable=receive-pack --listen=127.0.0.1 \
-    --port="$port" --base-path="$work/srv" "$work/srv" 2>"$work/daemon.log" &
-  daemon_pid=$!
-  for _ in $(seq 50); do
-    kill -0 "$daemon_pid" 2>/dev/null || break
-    answers "$port" && break 2
-    sleep 0.1
-  done
-  kill "$daemon_pid" 2>/dev/null || true
-  wait "$daemon_pid" 2>/dev/null || true
-  daemon_pid=
-done
-[ -n "$daemon_pid" ] || fail "git daemon listens on a free port of 127.0.0.1: $(cat "$work/daemon.log")"
+# git daemon on 127.0.0.1, on a port nobody else uses (tests/support/free-port.sh)
+listen_on_free_port "$work/daemon.log" git daemon --reuseaddr --export-all --enable=receive-pack \
+    --listen=127.0.0.1 --port={PORT} --base-path="$work/srv" "$work/srv" ||
+  fail "git daemon listens on a free port of 127.0.0.1: $(cat "$work/daemon.log")"
+daemon_pid=$PORT_PID port=$PORT
 url="git://127.0.0.1:$port/archive.git"
 ok "git daemon serves the archive at $url"
 

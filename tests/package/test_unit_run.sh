@@ -25,6 +25,7 @@
 #
 # usage: test_unit_run.sh   (as root; exit 77: skipped, with the reason)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../support/free-port.sh"
 fail() { echo "FAILED: $*" >&2; exit 1; }
 skip() { echo "SKIPPED: $*"; exit 77; }
 
@@ -75,15 +76,18 @@ trap cleanup EXIT
 cs() { CHARTSYNC_STORE=$tmp/store CHARTSYNC_PASSPHRASE=pw /usr/bin/chartsync "$@"; }
 mkdir "$tmp/srv"
 /usr/bin/chartsync archive init "$tmp/srv/archive.git" >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null) ||
-  port=$((20000 + RANDOM % 20000))
-git daemon --listen=127.0.0.1 --port="$port" --base-path="$tmp/srv" --export-all \
-  --enable=receive-pack --reuseaddr "$tmp/srv" >"$tmp/git-daemon.log" 2>&1 &
-git_pid=$!
+# git daemon on a port nobody else uses (tests/support/free-port.sh), then
+# until it serves the archive itself
+listen_on_free_port "$tmp/git-daemon.log" git daemon --listen=127.0.0.1 --port={PORT} \
+    --base-path="$tmp/srv" --export-all --enable=receive-pack --reuseaddr "$tmp/srv" ||
+  fail "git daemon would not listen on a free port of 127.0.0.1: $(cat "$tmp/git-daemon.log")"
+git_pid=$PORT_PID port=$PORT
+served=
 for _ in $(seq 50); do
-  git ls-remote "git://127.0.0.1:$port/archive.git" >/dev/null 2>&1 && break
+  git ls-remote "git://127.0.0.1:$port/archive.git" >/dev/null 2>&1 && { served=1; break; }
   sleep 0.1
 done
+[ -n "$served" ] || fail "git daemon on 127.0.0.1:$port did not serve archive.git within 5 s: $(cat "$tmp/git-daemon.log")"
 url=git://localhost:$port/archive.git
 cs init --user admin >/dev/null
 CHARTSYNC_NEW_PASSPHRASE=svcpw cs user add --service scanner >/dev/null

@@ -10,6 +10,8 @@ set -euo pipefail
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAILED: $*" >&2; exit 1; }
+# units_verify, units_gate: the same checks tests/tools/test_units.sh makes
+. "$(dirname "${BASH_SOURCE[0]}")/../support/units-check.sh"
 
 command -v systemd-analyze >/dev/null || { echo "SKIPPED: no systemd-analyze here"; exit 77; }
 [ -x /usr/bin/chartsync ] || fail "/usr/bin/chartsync is not installed"
@@ -28,34 +30,20 @@ usr=$(find_unit chartsync.service /usr/lib/systemd/user) ||
   fail "chartsync.service is not in /usr/lib/systemd/user"
 dpkg -S "$sys" >/dev/null 2>&1 || fail "$sys is not the package's"
 dpkg -S "$usr" >/dev/null 2>&1 || fail "$usr is not the package's"
+# made from the templates for prefix /usr: the program the package installs
+for u in "$sys" "$usr"; do
+  grep -qxF 'ExecStart=/usr/bin/chartsync daemon' "$u" || fail "$u does not run /usr/bin/chartsync daemon"
+done
 [ -f /usr/lib/sysusers.d/chartsync.conf ] || fail "/usr/lib/sysusers.d/chartsync.conf is missing"
 [ -f /usr/lib/tmpfiles.d/chartsync.conf ] || fail "/usr/lib/tmpfiles.d/chartsync.conf is missing"
 
 # ---- systemd-analyze verify: not a word (the template through an instance) ----
-verify() { # UNIT [--user]
-  local unit=$1 out
-  shift
-  out=$(XDG_RUNTIME_DIR=$tmp systemd-analyze "$@" verify "$unit" 2>&1) ||
-    fail "systemd-analyze verify $unit: $out"
-  [ -z "$out" ] || fail "systemd-analyze verify $unit complains: $out"
-}
-verify "$(dirname "$sys")/chartsync@demo.service"
-verify "$usr" --user
+units_verify "$(dirname "$sys")/chartsync@demo.service"
+units_verify "$usr" --user
 
 # ---- the security gate on what was installed ----
-gate() { # UNIT [--user]
-  local unit=$1 out rc
-  shift
-  set +e
-  out=$(XDG_RUNTIME_DIR=$tmp systemd-analyze "$@" security --offline=yes --threshold=20 \
-        "$unit" 2>&1)
-  rc=$?
-  set -e
-  echo "$out" | grep 'Overall exposure level' || fail "no exposure for $unit: $out"
-  [ "$rc" = 0 ] || fail "$unit is exposed above 2.0: $out"
-}
-gate "$sys"
-gate "$usr" --user
+units_gate "$sys"
+units_gate "$usr" --user
 
 # ---- the user and the folders the postinst made ----
 pw=$(getent passwd _chartsync) || fail "the package did not make user _chartsync"

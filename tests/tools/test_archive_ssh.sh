@@ -9,6 +9,7 @@
 # archive holds no plaintext. Needs root (useradd); skipped otherwise.
 # usage: test_archive_ssh.sh CHARTSYNC CHARTSYNC_ARCHIVE_HOOK
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../support/free-port.sh"
 if [ "$(id -u)" != 0 ]; then
   echo "skipped: needs root to make a throwaway user with git-shell as its login shell"
   exit 77
@@ -80,15 +81,10 @@ chmod -R a+rX "$tmp/forged"
   fail "the hook let an unsigned commit in"
 grep -q 'chartsync-archive-hook: refused' "$tmp/err" || fail "the hook says why: $(cat "$tmp/err")"
 
-# sshd on a free port of 127.0.0.1, its own host key and config
-# (a port nothing answers on now; sshd says so in its log if another took it since)
-for _ in $(seq 50); do
-  port=$((20000 + RANDOM % 40000))
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-done
+# sshd on a free port of 127.0.0.1 (tests/support/free-port.sh: -p gives the
+# port tried), its own host key and config
 ssh-keygen -q -t ed25519 -N '' -f "$tmp/host_ed25519"
 cat > "$tmp/sshd_config" <<CONF
-Port $port
 ListenAddress 127.0.0.1
 HostKey $tmp/host_ed25519
 PidFile $tmp/sshd.pid
@@ -101,15 +97,9 @@ StrictModes yes
 LogLevel VERBOSE
 CONF
 mkdir -p /run/sshd
-/usr/sbin/sshd -D -e -f "$tmp/sshd_config" 2>"$tmp/sshd.log" &
-sshd_pid=$!
-up=
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { up=1; break; }
-  kill -0 "$sshd_pid" 2>/dev/null || fail "sshd exited at start"
-  sleep 0.1
-done
-[ -n "$up" ] || fail "sshd did not listen within 10 s"
+listen_on_free_port "$tmp/sshd.log" /usr/sbin/sshd -D -e -p {PORT} -f "$tmp/sshd_config" ||
+  fail "sshd would not listen on a free port of 127.0.0.1"
+sshd_pid=$PORT_PID port=$PORT
 
 # ---- on the devices ----
 url="ssh://$user@localhost:$port$srv/clinic-archive.git"

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# packaging/systemd: the units as the source tree holds them. The settings
-# the issue names are there (the unit names, the store per instance, the
-# service user, the passphrase credential, notify, reload by SIGHUP,
-# restart on failure); `systemd-analyze security` puts both units at an
-# exposure of 2.0 or lower; `systemd-analyze verify` finds nothing wrong
-# with either (run on copies whose ExecStart= names this build's binary,
-# which verify needs to exist; the manual pages are checked by the
-# installed package's test, tests/package/test_units.sh); the sysusers.d
-# and tmpfiles.d snippets parse and make the user and folders promised.
+# packaging/systemd: the units as this build installs them. The build folder
+# (found above CHARTSYNC) is installed with `cmake --install --prefix` into a
+# folder of this test's own, and the units put there are checked: they run
+# the program installed beside them (PREFIX/bin/chartsync: the units are
+# made from their templates *.in at install time, so a prefix of
+# /usr/local gets /usr/local/bin/chartsync and the package's /usr gets
+# /usr/bin/chartsync), the settings the issue names are there (the unit
+# names, the store per instance, the service user, the passphrase
+# credential, notify, reload by SIGHUP, restart on failure);
+# `systemd-analyze security` puts both units at an exposure of 2.0 or lower;
+# `systemd-analyze verify` finds nothing wrong with either (the manual
+# pages they name are checked by the installed package's test,
+# tests/package/test_units.sh); the sysusers.d and tmpfiles.d snippets parse
+# and make the user and folders promised.
 # usage: test_units.sh CHARTSYNC SOURCE_DIR
 set -euo pipefail
 chartsync=$(realpath "$1")
@@ -15,13 +20,33 @@ src=$2/packaging/systemd
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAILED: $*" >&2; exit 1; }
+# units_verify, units_gate: the same checks tests/package/test_units.sh makes
+. "$(dirname "${BASH_SOURCE[0]}")/../support/units-check.sh"
 
 command -v systemd-analyze >/dev/null || { echo "SKIPPED: no systemd-analyze here"; exit 77; }
 
-sys=$src/chartsync@.service
-usr=$src/chartsync.service
-[ -f "$sys" ] || fail "packaging/systemd/chartsync@.service is missing"
-[ -f "$usr" ] || fail "packaging/systemd/chartsync.service is missing"
+# the templates name the program through the install step's bin folder
+for t in chartsync@.service.in chartsync.service.in; do
+  [ -f "$src/$t" ] || fail "packaging/systemd/$t is missing"
+  grep -qxF 'ExecStart=@CMAKE_INSTALL_FULL_BINDIR@/chartsync daemon' "$src/$t" ||
+    fail "packaging/systemd/$t does not run @CMAKE_INSTALL_FULL_BINDIR@/chartsync daemon"
+done
+
+# the build folder this CHARTSYNC belongs to, installed under a prefix
+build=$(dirname "$chartsync")
+while [ "$build" != / ] && [ ! -f "$build/CMakeCache.txt" ]; do build=$(dirname "$build"); done
+[ -f "$build/CMakeCache.txt" ] || fail "no build folder (CMakeCache.txt) above $chartsync"
+prefix=$tmp/prefix
+cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
+  fail "cmake --install $build --prefix $prefix: $(cat "$tmp/install.log")"
+sys=$prefix/lib/systemd/system/chartsync@.service
+usr=$prefix/lib/systemd/user/chartsync.service
+[ -f "$sys" ] || fail "cmake --install put no chartsync@.service in PREFIX/lib/systemd/system"
+[ -f "$usr" ] || fail "cmake --install put no chartsync.service in PREFIX/lib/systemd/user"
+[ -x "$prefix/bin/chartsync" ] || fail "cmake --install put no PREFIX/bin/chartsync"
+for u in "$sys" "$usr"; do
+  ! grep -n '@[A-Za-z_]*@' "$u" || fail "$(basename "$u") keeps a template's @NAME@"
+done
 
 # ---- what the issue names, line by line ----
 has() { # FILE LINE: the unit holds exactly this line
@@ -31,7 +56,7 @@ has "$sys" "Type=notify"
 has "$sys" "User=_chartsync"
 has "$sys" "StateDirectory=chartsync/%i"
 has "$sys" "LoadCredential=passphrase:/etc/chartsync/%i.passphrase"
-has "$sys" "ExecStart=/usr/bin/chartsync daemon"
+has "$sys" "ExecStart=$prefix/bin/chartsync daemon"
 has "$sys" "ExecReload=/bin/kill -HUP \$MAINPID"
 has "$sys" "Restart=on-failure"
 for line in ProtectSystem=strict ProtectHome=read-only PrivateTmp=yes PrivateDevices=yes \
@@ -45,7 +70,7 @@ for u in "$sys" "$usr"; do
     fail "$(basename "$u") restricts address families to the issue's list"
 done
 has "$usr" "Type=notify"
-has "$usr" "ExecStart=/usr/bin/chartsync daemon"
+has "$usr" "ExecStart=$prefix/bin/chartsync daemon"
 has "$usr" "ExecReload=/bin/kill -HUP \$MAINPID"
 has "$usr" "Restart=on-failure"
 # the user unit uses the store the person's own commands use: a
@@ -56,20 +81,9 @@ has "$usr" "Restart=on-failure"
 grep -q '^WatchdogSec=' "$sys" || fail "the system unit sets WatchdogSec="
 
 # ---- the security gate (threshold 20 is an exposure of 2.0) ----
-gate() { # UNIT [--user]: prints the exposure, fails above 2.0
-  local unit=$1 out rc
-  shift
-  set +e
-  out=$(XDG_RUNTIME_DIR=$tmp systemd-analyze "$@" security --offline=yes --threshold=20 \
-        "$unit" 2>&1)
-  rc=$?
-  set -e
-  echo "$out" | grep 'Overall exposure level' || fail "no exposure for $unit: $out"
-  [ "$rc" = 0 ] || fail "$(basename "$unit") is exposed above 2.0: $out"
-}
-gate "$sys"
-gate "$usr"
-gate "$usr" --user
+units_gate "$sys"
+units_gate "$usr"
+units_gate "$usr" --user
 
 # a unit that is not hardened fails the gate: the gate can fail
 cat >"$tmp/bare.service" <<EOF
@@ -81,18 +95,9 @@ if XDG_RUNTIME_DIR=$tmp systemd-analyze security --offline=yes --threshold=20 \
   fail "the gate let an unhardened unit through"
 fi
 
-# ---- verify, on copies that run this build's binary ----
-sed "s|/usr/bin/chartsync|$chartsync|" "$sys" >"$tmp/chartsync@.service"
-sed "s|/usr/bin/chartsync|$chartsync|" "$usr" >"$tmp/chartsync.service"
-verify() { # UNIT [--user]
-  local unit=$1 out
-  shift
-  out=$(XDG_RUNTIME_DIR=$tmp systemd-analyze "$@" verify --man=no "$unit" 2>&1) ||
-    fail "systemd-analyze verify $(basename "$unit"): $out"
-  [ -z "$out" ] || fail "systemd-analyze verify $(basename "$unit") complains: $out"
-}
-verify "$tmp/chartsync@demo.service"
-verify "$tmp/chartsync.service" --user
+# ---- verify, on the installed units, which run the installed program ----
+units_verify "$(dirname "$sys")/chartsync@demo.service" --man=no
+units_verify "$usr" --user --man=no
 
 # ---- the sysusers.d and tmpfiles.d snippets ----
 sysusers=$src/chartsync.sysusers
