@@ -160,30 +160,24 @@ got=$(printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' ')
 [ "$got" = "--store=data-a --store=data-b " ] ||
   fail "'chartsync --store=d<TAB>' (no '=' in COMP_WORDBREAKS) gave [$got], wanted [--store=data-a --store=data-b]"
 
-# Every option of every command line: takes a value in the completion
-# exactly when the program says it needs one. Run where no store exists,
-# so a command that does start stops at opening the store.
-export CHARTSYNC_STORE="$tmp/no-store" HOME="$tmp"
-unset CHARTSYNC_PASSPHRASE CHARTSYNC_PASSPHRASE_FILE CHARTSYNC_USER STATE_DIRECTORY \
-  CREDENTIALS_DIRECTORY
+# Every option of every command line: the completion completes a value
+# for it exactly when the listing marks it as taking one ('=', which is
+# getopt's own has_arg; test_exit_codes.sh runs every option against the
+# program).
 checked=0
 while IFS=$'\n' read -r entry; do
   key=${entry%%$'\t'*}
   rest=${entry#*$'\t'}
   rest=${rest#*$'\t'}
   opts=${rest%%$'\t'*}
-  for opt in ${opts//=/}; do
+  for opt in $opts; do
     [ "$opt" = --help ] && continue
     checked=$((checked + 1))
-    # shellcheck disable=SC2086
-    timeout 20 "$chartsync" $key "$opt" </dev/null >/dev/null 2>"$tmp/err"
-    needs=no
-    grep -q "option '$opt' needs a value" "$tmp/err" && needs=yes
-    kind=$(_chartsync_value "$key" "$opt")
-    if [ "$needs" = yes ] && [ -z "$kind" ]; then
-      fail "'chartsync $key $opt' needs a value, but the completion offers the next word as an option or operand"
-    elif [ "$needs" = no ] && [ -n "$kind" ]; then
-      fail "'chartsync $key $opt' takes no value, but the completion completes one ($kind); stderr: $(head -c 200 "$tmp/err")"
+    kind=$(_chartsync_value "$key" "${opt%=}")
+    if [[ $opt == *= && -z $kind ]]; then
+      fail "'chartsync $key ${opt%=}' takes a value, but the completion offers the next word as an option or operand"
+    elif [[ $opt != *= && -n $kind ]]; then
+      fail "'chartsync $key $opt' takes no value, but the completion completes one ($kind)"
     fi
   done
 done < <("$chartsync" __complete)
