@@ -78,6 +78,16 @@ int chs_git_init_archive(const char *path);
 /* 0 when `path` itself is a bare git repository; CHS_ENOTFOUND when it is
  * no repository, CHS_EINVALID when it has a working tree. */
 int chs_git_probe_bare(const char *path);
+/* An archive's address as a message, log or status line may show it:
+ * the secret an https address may carry masked, the rest as given.
+ * "https://ann:TOKEN@host/x" is shown "https://ann:***@host/x",
+ * "https://TOKEN@host/x" (a git host's access token alone) with ***
+ * for the token; an ssh login ("ssh://git@host/x", "git@host:x")
+ * carries no secret and is shown as is. Writes into buf (truncated to
+ * len, always terminated) and returns buf. Every message of sync/git
+ * shows the archive so; code above that puts an address into a message
+ * calls this. */
+const char *chs_git_shown_address(const char *url, char *buf, size_t len);
 /* Settings for this handle's pushes and fetches (copied; ssh_key is
  * borrowed and must outlive the handle's pushes and fetches). The
  * environment variable CHARTSYNC_NET_TIMEOUT (whole seconds), when set,

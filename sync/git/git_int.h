@@ -189,6 +189,11 @@ int chs_git__fetch_refspecs(git_remote *remote, net_op *op);
 
 /* Run one push or fetch on `repo`, wherever this process is. */
 int chs_git__net_run(git_repository *repo, net_op *op);
+/* `text` (libgit2's words, a message) into out with the archive's
+ * address `url` (may be NULL), wherever it appears, and the userinfo of
+ * any other address in it shown as chs_git_shown_address() shows it:
+ * libgit2 quotes the address it was given ("malformed URL '...'"). */
+void chs_git__scrub(char *out, size_t cap, const char *text, const char *url);
 /* A path or file:// URL: no network, nothing to bound. */
 int chs_git__is_local(const char *url);
 

@@ -339,26 +339,11 @@ int chs_git__refused_rewind(void)
 			     "fast-forward)");
 }
 
-/* The archive's address as messages show it: an https login written
- * into it (https://USER:TOKEN@host/...) keeps its user, never its
- * token, out of logs and terminals. */
-static const char *shown_url(const net_op *op, char *buf, size_t len)
-{
-	const char *scheme = strstr(op->url, "://"), *at, *colon, *slash;
-
-	if (!scheme || !(at = strchr(scheme + 3, '@')) ||
-	    ((slash = strchr(scheme + 3, '/')) && slash < at) ||
-	    !(colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3))))
-		return op->url;
-	snprintf(buf, len, "%.*s:***%s", (int)(colon - op->url), op->url, at);
-	return buf;
-}
-
 /* Why a push or fetch failed, in words, once libgit2 gave up. */
 static int net_failure(net_op *op, int rc, const char *doing)
 {
 	char url[1024];
-	const char *shown = shown_url(op, url, sizeof(url));
+	const char *shown = chs_git_shown_address(op->url, url, sizeof(url));
 
 	if (rc == GIT_EAUTH && !op->out_of_keys && strncmp(op->url, "https://", 8) == 0)
 		return chs_error_set(CHS_EDENIED, "the archive at %s asks for a login that its "

@@ -118,6 +118,74 @@ START_TEST(test_git_net__a_silent_archive_fails_fetch_and_push_at_the_limit)
 }
 END_TEST
 
+/* An https login in the address never reaches a message: the daemon
+ * puts its last error into systemd's status line, which every local
+ * user can read. */
+static void no_secret(const char *shown_as)
+{
+	ck_assert_msg(!strstr(chs_error_last(), "SECRETTOKEN"), "%s", chs_error_last());
+	ck_assert_msg(strstr(chs_error_last(), shown_as), "%s", chs_error_last());
+}
+
+START_TEST(test_git_net__a_token_in_the_address_is_never_shown)
+{
+	chs_git *g = repo("local.git");
+	char url[256], shown[256], oid[41];
+	const char *refs[] = { ref };
+	int port, s = tu_silent_listener(&port);
+
+	ck_assert_int_eq(setenv("CHARTSYNC_NET_TIMEOUT", "1", 1), 0);
+	commit(g, "m1", oid);
+	/* a user and token: the archive stops answering */
+	snprintf(url, sizeof(url), "https://ann:SECRETTOKEN@127.0.0.1:%d/x.git", port);
+	snprintf(shown, sizeof(shown), "the archive at https://ann:***@127.0.0.1:%d/x.git "
+		 "stopped answering", port);
+	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EIO);
+	no_secret(shown);
+	ck_assert_int_eq(chs_git_push(g, url, refs, 1), CHS_EIO);
+	no_secret(shown);
+	/* a git host's token alone, as the user name */
+	snprintf(url, sizeof(url), "https://SECRETTOKEN@127.0.0.1:%d/x.git", port);
+	snprintf(shown, sizeof(shown), "https://***@127.0.0.1:%d/x.git", port);
+	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EIO);
+	no_secret(shown);
+	/* an address libgit2 cannot read, which it quotes in its words */
+	ck_assert_int_ne(chs_git_fetch(g, "https://oauth2:SECRETTOKEN@127.0.0.1:99999x/x.git"), 0);
+	no_secret("oauth2:***@");
+	ck_assert_int_ne(chs_git_push(g, "https://SECRETTOKEN@[::1/x.git", refs, 1), 0);
+	ck_assert_msg(!strstr(chs_error_last(), "SECRETTOKEN"), "%s", chs_error_last());
+	unsetenv("CHARTSYNC_NET_TIMEOUT");
+	close(s);
+	chs_git_free(g);
+}
+END_TEST
+
+START_TEST(test_git_net__an_address_is_shown_without_its_secret)
+{
+	static const char *const cases[][2] = {
+		{ "https://ann:SECRETTOKEN@host/x.git", "https://ann:***@host/x.git" },
+		{ "https://SECRETTOKEN@host:8443/x.git", "https://***@host:8443/x.git" },
+		{ "https://oauth2:SECRETTOKEN@gitlab.example/g/x.git",
+		  "https://oauth2:***@gitlab.example/g/x.git" },
+		{ "http://x-access-token:SECRETTOKEN@host/a@b", "http://x-access-token:***@host/a@b" },
+		{ "https://host/x.git", "https://host/x.git" },
+		{ "ssh://git@host:2222/srv/x.git", "ssh://git@host:2222/srv/x.git" },
+		{ "git@host:srv/x.git", "git@host:srv/x.git" },
+		{ "ssh://git:SECRETTOKEN@host/x.git", "ssh://git:***@host/x.git" },
+		{ "/srv/archive.git", "/srv/archive.git" },
+		{ "file:///srv/archive.git", "file:///srv/archive.git" },
+	};
+	char buf[256], small[12];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+		ck_assert_str_eq(chs_git_shown_address(cases[i][0], buf, sizeof(buf)), cases[i][1]);
+	/* a short buffer cuts the address, never shows what follows the cut */
+	ck_assert_str_eq(chs_git_shown_address("https://ann:SECRETTOKEN@host/", small,
+					       sizeof(small)), "https://ann");
+}
+END_TEST
+
 START_TEST(test_git_net__the_limit_comes_from_the_transport_without_the_variable)
 {
 	chs_git *g = repo("local.git");
@@ -435,6 +503,8 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_git_net__a_silent_archive_fails_fetch_and_push_at_the_limit);
 	tcase_add_test(tc, test_git_net__the_limit_comes_from_the_transport_without_the_variable);
+	tcase_add_test(tc, test_git_net__a_token_in_the_address_is_never_shown);
+	tcase_add_test(tc, test_git_net__an_address_is_shown_without_its_secret);
 	tcase_add_test(tc, test_git_net__a_killed_fetch_leaves_no_lock_behind);
 	tcase_add_test(tc, test_git_net__stale_locks_are_cleared_and_live_ones_kept);
 	tcase_add_test(tc, test_git_net__a_push_by_path_clears_its_stale_lock_in_the_archive);
