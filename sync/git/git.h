@@ -144,7 +144,8 @@ int chs_git_set_ref(chs_git *g, const char *ref, const char *oid, const char *ol
 /* Push `refs` (each to the same name) without force; CHS_EDENIED with
  * the archive's reason when it refuses, and when it refuses this
  * device's SSH key or its own host key is not the one known
- * (~/.ssh/known_hosts); CHS_EIO when it cannot be reached or stops
+ * (/etc/ssh/ssh_known_hosts or ~/.ssh/known_hosts; a key listed there
+ * for the host but different is refused as a possible attack); CHS_EIO when it cannot be reached or stops
  * answering for the inactivity limit (nothing is lost: run it again).
  * URLs: a path, file://, git://, ssh://[user@]host[:port]/path,
  * user@host:path, https://. To a path, the push writes into the archive

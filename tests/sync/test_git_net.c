@@ -10,6 +10,7 @@
 #include "support/gitserver.h"
 #include "support/sshserver.h"
 #include "support/testutil.h"
+#include "git_int.h" /* chs_git__set_system_known_hosts: /etc/ssh is not the tests' */
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -469,6 +470,107 @@ START_TEST(test_git_net__an_unknown_host_is_refused_clearly)
 }
 END_TEST
 
+/* Under the systemd unit HOME is the service user's state folder: the
+ * archive's host key is in the system-wide known_hosts file, which the
+ * tests cannot write, so they name another (git_int.h's setter). */
+static char *system_hosts(const char *line)
+{
+	char *file = tu_path(dir, "ssh_known_hosts");
+
+	ck_assert_int_eq(tu_write(file, line, strlen(line)), 0);
+	chs_git__set_system_known_hosts(file);
+	return file;
+}
+
+START_TEST(test_git_net__a_host_key_in_the_system_wide_file_is_known)
+{
+	chs_git *g;
+	char *archive, *file, url[512], line[1024], oid[41];
+	const char *refs[] = { ref };
+
+	ssh_setup(0); /* ~/.ssh/known_hosts is empty */
+	g = ssh_repo("local.git", dev);
+	archive = tu_archive_new(dir);
+	ssh_url(url, sizeof(url), archive);
+	commit(g, "m1", oid);
+	snprintf(line, sizeof(line), "# the clinic's archive\n[127.0.0.1]:%d %s\n", sshd.port,
+		 sshd.host_key);
+	file = system_hosts(line);
+	ck_assert_msg(chs_git_push(g, url, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_git_fetch(g, url) == 0, "%s", chs_error_last());
+	/* hashed as ssh-keygen -H writes it, too */
+	ck_assert_int_eq(tu_sh("ssh-keygen -q -H -f '%s' && rm -f '%s.old' && "
+			       "! grep -q 127.0.0.1 '%s'", file, file, file), 0);
+	ck_assert_msg(chs_git_fetch(g, url) == 0, "%s", chs_error_last());
+	chs_git__set_system_known_hosts(NULL);
+	chs_git_free(g);
+	free(archive);
+	free(file);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
+START_TEST(test_git_net__another_key_in_the_system_wide_file_is_refused)
+{
+	chs_git *g;
+	char *archive, *file, url[512], line[1024], oid[41];
+	const char *refs[] = { ref };
+
+	ssh_setup(0);
+	g = ssh_repo("local.git", dev);
+	archive = tu_archive_new(dir);
+	ssh_url(url, sizeof(url), archive);
+	commit(g, "m1", oid);
+	/* another key of the same type, listed for this host and port */
+	ck_assert_int_eq(tu_sh("ssh-keygen -q -t ed25519 -N '' -f '%s/other' && "
+			       "printf '[127.0.0.1]:%d %%s\\n' \"$(cut -d' ' -f1,2 '%s/other.pub')\""
+			       " > '%s/ssh_known_hosts'", dir, sshd.port, dir, dir), 0);
+	file = tu_path(dir, "ssh_known_hosts");
+	chs_git__set_system_known_hosts(file);
+	ck_assert_int_eq(chs_git_push(g, url, refs, 1), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "another SSH host key") &&
+		      strstr(chs_error_last(), "pretending to be the archive"), "%s",
+		      chs_error_last());
+	ck_assert_int_ne(tu_sh("git --git-dir='%s' rev-parse -q --verify %s", archive, ref), 0);
+	/* the right key in the system-wide file, another in ~/.ssh: refused too */
+	snprintf(line, sizeof(line), "[127.0.0.1]:%d %s\n", sshd.port, sshd.host_key);
+	free(system_hosts(line));
+	ck_assert_int_eq(tu_sh("printf '[127.0.0.1]:%d %%s\\n' \"$(cut -d' ' -f1,2 '%s/other.pub')\""
+			       " > \"$HOME/.ssh/known_hosts\"", sshd.port, dir), 0);
+	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "another SSH host key"), "%s", chs_error_last());
+	chs_git__set_system_known_hosts(NULL);
+	chs_git_free(g);
+	free(archive);
+	free(file);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
+START_TEST(test_git_net__a_host_key_known_nowhere_is_refused)
+{
+	chs_git *g;
+	char *archive, *file, url[512], oid[41];
+	const char *refs[] = { ref };
+
+	ssh_setup(0);
+	g = ssh_repo("local.git", dev);
+	archive = tu_archive_new(dir);
+	ssh_url(url, sizeof(url), archive);
+	commit(g, "m1", oid);
+	file = system_hosts("# nothing here yet\n");
+	ck_assert_int_eq(chs_git_push(g, url, refs, 1), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "not a host this computer knows") &&
+		      strstr(chs_error_last(), "ssh_known_hosts"), "%s", chs_error_last());
+	ck_assert_int_ne(tu_sh("git --git-dir='%s' rev-parse -q --verify %s", archive, ref), 0);
+	chs_git__set_system_known_hosts(NULL);
+	chs_git_free(g);
+	free(archive);
+	free(file);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
 START_TEST(test_git_net__without_a_device_key_the_key_file_is_offered)
 {
 	chs_git *g;
@@ -512,6 +614,9 @@ int main(void)
 	tcase_add_test(tc, test_git_net__push_and_fetch_over_ssh_with_the_device_key);
 	tcase_add_test(tc, test_git_net__an_unknown_device_key_is_refused_clearly);
 	tcase_add_test(tc, test_git_net__an_unknown_host_is_refused_clearly);
+	tcase_add_test(tc, test_git_net__a_host_key_in_the_system_wide_file_is_known);
+	tcase_add_test(tc, test_git_net__another_key_in_the_system_wide_file_is_refused);
+	tcase_add_test(tc, test_git_net__a_host_key_known_nowhere_is_refused);
 	tcase_add_test(tc, test_git_net__without_a_device_key_the_key_file_is_offered);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
