@@ -192,7 +192,8 @@ int chs_git__fetch_refspecs(git_remote *remote, net_op *op);
 /* The system-wide known_hosts file an SSH archive's host key is also
  * looked up in (CHS_GIT_SYSTEM_KNOWN_HOSTS; NULL puts it back). For the
  * tests, which cannot write /etc/ssh: set before a push or fetch, it
- * holds in the helper process too. */
+ * holds in the helper process too; `path` is borrowed, kept until set
+ * again. */
 #define CHS_GIT_SYSTEM_KNOWN_HOSTS "/etc/ssh/ssh_known_hosts"
 void chs_git__set_system_known_hosts(const char *path);
 int chs_git__net_run(git_repository *repo, net_op *op);
