@@ -24,6 +24,7 @@
 set(CHS_THIRD_PARTY_MARKERS
   SQLITE3 sqlite3_open_v2
   LIBGIT2 git_libgit2_init
+  LIBSSH2 libssh2_knownhost_init
   SODIUM sodium_init
   LIBUV uv_loop_init
   JANSSON json_loads

@@ -323,7 +323,8 @@ static const char remote_help[] =
 	"A relative folder path is made absolute.\n"
 	"\n"
 	"https: a server with accounts (Gitea, GitLab) takes its login in the\n"
-	"address, https://USER:TOKEN@host/path; the certificate must come from\n"
+	"address, https://USER:TOKEN@host/path (shown here as USER:***; 'chartsync\n"
+	"config remote.url' prints it whole); the certificate must come from\n"
 	"an authority this computer trusts, or from the one named by\n"
 	"$SSL_CERT_FILE (a PEM file) or $SSL_CERT_DIR (a folder of them).\n";
 
@@ -366,7 +367,13 @@ int cmd_remote(cli_ctx *ctx, int argc, char **argv)
 		else
 			err = chs_remote_set(s, url);
 	} else if ((err = chs_config_get(s, "remote.url", &url)) == 0) {
-		puts(*url ? cli_safe(url) : "(no archive set)");
+		/* a screen others may see (a technician's, a shared desk):
+		 * the token in an https address stays hidden; 'chartsync
+		 * config remote.url' prints it whole for whoever needs it */
+		char shown[1024];
+
+		puts(*url ? cli_safe(chs_git_shown_address(url, shown, sizeof(shown)))
+			  : "(no archive set)");
 	}
 	free(url);
 	chs_store_free(s);

@@ -746,9 +746,10 @@ static int check_archive_against(chs_store *s, chs_git *g, const kit_secrets *k,
 				 const char *url, char tip[41])
 {
 	chs_roster *theirs = NULL, *mine = NULL;
-	char why[1024];
+	char why[1024], shown[1024];
 	int c, err;
 
+	url = chs_git_shown_address(url, shown, sizeof(shown));
 	snprintf(why, sizeof(why), "%s", chs_error_last());
 	if ((err = archive_roster(g, &theirs, tip)) < 0)
 		goto done;

@@ -319,10 +319,12 @@ int chs_replicate__fetch_roster(sync_ctx *x)
 /* The refusal when the archive at the remote is not this organisation's. */
 static int not_ours(sync_ctx *x, const char *org, const char *why)
 {
+	char shown[1024];
+
 	return chs_error_set(CHS_EDENIED,
 			     "the archive at %s is not organisation %s's archive: %s; nothing was"
 			     " sent or applied (check the address with 'chartsync remote')",
-			     x->url, org, why);
+			     chs_git_shown_address(x->url, shown, sizeof(shown)), org, why);
 }
 
 /* With no roster in the archive, the admin's sync may publish one: to an

@@ -165,10 +165,14 @@ static int find_me(sync_ctx *x)
 	chs_roster_free(x->roster);
 	x->roster = NULL;
 	x->me = NULL;
-	if ((err = chs_store__roster_load(x->s, &x->roster, NULL)) == CHS_ENOTFOUND)
+	if ((err = chs_store__roster_load(x->s, &x->roster, NULL)) == CHS_ENOTFOUND) {
+		char shown[1024];
+
+		chs_git_shown_address(x->url, shown, sizeof(shown));
 		return chs_error_set(CHS_EDENIED,
 				     "the archive at %s has no roster yet: the organisation's admin"
-				     " runs 'chartsync org init --archive %s' first", x->url, x->url);
+				     " runs 'chartsync org init --archive %s' first", shown, shown);
+	}
 	if (err < 0)
 		return err;
 	x->me = chs_roster_find(x->roster, x->s->device_id);

@@ -78,6 +78,16 @@ int chs_git_init_archive(const char *path);
 /* 0 when `path` itself is a bare git repository; CHS_ENOTFOUND when it is
  * no repository, CHS_EINVALID when it has a working tree. */
 int chs_git_probe_bare(const char *path);
+/* An archive's address as a message, log or status line may show it:
+ * the secret an https address may carry masked, the rest as given.
+ * "https://ann:TOKEN@host/x" is shown "https://ann:***@host/x",
+ * "https://TOKEN@host/x" (a git host's access token alone) with ***
+ * for the token; an ssh login ("ssh://git@host/x", "git@host:x")
+ * carries no secret and is shown as is. Writes into buf (truncated to
+ * len, always terminated) and returns buf. Every message of sync/git
+ * shows the archive so; code above that puts an address into a message
+ * calls this. */
+const char *chs_git_shown_address(const char *url, char *buf, size_t len);
 /* Settings for this handle's pushes and fetches (copied; ssh_key is
  * borrowed and must outlive the handle's pushes and fetches). The
  * environment variable CHARTSYNC_NET_TIMEOUT (whole seconds), when set,
@@ -134,7 +144,8 @@ int chs_git_set_ref(chs_git *g, const char *ref, const char *oid, const char *ol
 /* Push `refs` (each to the same name) without force; CHS_EDENIED with
  * the archive's reason when it refuses, and when it refuses this
  * device's SSH key or its own host key is not the one known
- * (~/.ssh/known_hosts); CHS_EIO when it cannot be reached or stops
+ * (/etc/ssh/ssh_known_hosts or ~/.ssh/known_hosts; a key listed there
+ * for the host but different is refused as a possible attack); CHS_EIO when it cannot be reached or stops
  * answering for the inactivity limit (nothing is lost: run it again).
  * URLs: a path, file://, git://, ssh://[user@]host[:port]/path,
  * user@host:path, https://. To a path, the push writes into the archive

@@ -104,6 +104,7 @@ typedef struct net_op {
 	int out_of_keys;           /* every credential was refused */
 	int host_unknown;          /* the host key or certificate did not check */
 	int tls_unknown;           /* ... and it was an https certificate */
+	int host_changed;          /* ... and a known_hosts file lists another key */
 	chs_buf refused;           /* "ref: reason" lines from the server */
 	chs_buf said;              /* what the archive's hook printed */
 	fd_set inherited;          /* helper: descriptors open when it started */
@@ -188,7 +189,19 @@ int chs_git__fetch_refspecs(git_remote *remote, net_op *op);
 /* local.c */
 
 /* Run one push or fetch on `repo`, wherever this process is. */
+/* The system-wide known_hosts file an SSH archive's host key is also
+ * looked up in (CHS_GIT_SYSTEM_KNOWN_HOSTS; NULL puts it back). For the
+ * tests, which cannot write /etc/ssh: set before a push or fetch, it
+ * holds in the helper process too; `path` is borrowed, kept until set
+ * again. */
+#define CHS_GIT_SYSTEM_KNOWN_HOSTS "/etc/ssh/ssh_known_hosts"
+void chs_git__set_system_known_hosts(const char *path);
 int chs_git__net_run(git_repository *repo, net_op *op);
+/* `text` (libgit2's words, a message) into out with the archive's
+ * address `url` (may be NULL), wherever it appears, and the userinfo of
+ * any other address in it shown as chs_git_shown_address() shows it:
+ * libgit2 quotes the address it was given ("malformed URL '...'"). */
+void chs_git__scrub(char *out, size_t cap, const char *text, const char *url);
 /* A path or file:// URL: no network, nothing to bound. */
 int chs_git__is_local(const char *url);
 

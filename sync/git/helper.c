@@ -173,6 +173,8 @@ static int net_timeout_ms(const chs_git_transport *t)
 static int run_in_child(chs_git *g, net_op *op)
 {
 	int timeout_ms = net_timeout_ms(&g->net), fds[2], ended;
+	char shown[1024];
+	const char *url = chs_git_shown_address(op->url, shown, sizeof(shown));
 	child_news *cn = NULL;
 	pid_t pid, parent = getpid();
 	int err = 0;
@@ -199,16 +201,16 @@ static int run_in_child(chs_git *g, net_op *op)
 		chs_git__clear_locks(g->path, 1, 0);
 		err = chs_error_set(CHS_ECANCELLED, "the %s with the archive at %s was stopped"
 				    " before it finished; nothing was lost, the next sync does it",
-				    op->push ? "push" : "fetch", op->url);
+				    op->push ? "push" : "fetch", url);
 	} else if (ended == CHILD_SILENT) {
 		chs_git__clear_locks(g->path, 1, 0);
 		err = chs_error_set(CHS_EIO, "the archive at %s stopped answering for %d s; "
-				    "nothing was lost, run sync again", op->url,
+				    "nothing was lost, run sync again", url,
 				    (timeout_ms + 999) / 1000);
 	} else if (!cn->done) {
 		chs_git__clear_locks(g->path, 1, 0);
 		err = chs_error_set(CHS_EIO, "the sync helper for %s ended without a result; "
-				    "nothing was lost, run sync again", op->url);
+				    "nothing was lost, run sync again", url);
 	} else if (cn->code < 0) {
 		err = chs_error_set(cn->code, "%s", cn->message);
 	}

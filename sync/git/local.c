@@ -521,6 +521,14 @@ int chs_git__net_run(git_repository *repo, net_op *op)
 				    op->refused.ptr, chs_git__hook_words(op));
 done:
 	git_remote_free(remote);
+	if (err < 0) {
+		/* libgit2's words may quote the address, login and all */
+		char clean[2048];
+
+		chs_git__scrub(clean, sizeof(clean), chs_error_last(), op->url);
+		if (strcmp(clean, chs_error_last()) != 0)
+			err = chs_error_set(err, "%s", clean);
+	}
 	return err;
 }
 

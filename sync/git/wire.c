@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <libssh2.h>
 
 /* What a fetch asks for: a store that may not read clinical data never
  * receives attachment chunks, not even as ciphertext. A ref the archive
@@ -96,16 +97,130 @@ static int on_fetch_transfer(const git_indexer_progress *p, void *payload)
 	return 0;
 }
 
+static const char *system_known_hosts = CHS_GIT_SYSTEM_KNOWN_HOSTS;
+
+void chs_git__set_system_known_hosts(const char *path)
+{
+	system_known_hosts = path ? path : CHS_GIT_SYSTEM_KNOWN_HOSTS;
+}
+
+/* The port of an ssh address (ssh://[user@]host[:port]/path; 22 for
+ * user@host:path), as libgit2 looks the host up: "[host]:port" in a
+ * known_hosts file unless it is 22. */
+static int ssh_port(const char *url)
+{
+	const char *p = strstr(url, "://"), *end, *at, *colon;
+	long port;
+
+	if (!p)
+		return 22;
+	p += 3;
+	end = p + strcspn(p, "/");
+	for (at = p; at < end; at++)
+		if (*at == '@')
+			p = at + 1;
+	if (*p == '[' && (colon = memchr(p, ']', (size_t)(end - p))))
+		colon = colon + 1 < end && colon[1] == ':' ? colon + 1 : NULL;
+	else
+		colon = memchr(p, ':', (size_t)(end - p));
+	if (!colon)
+		return 22;
+	port = strtol(colon + 1, NULL, 10);
+	return port > 0 && port < 65536 ? (int)port : 22;
+}
+
+/* libssh2's name for the type of a host key libgit2 hands over. */
+static int known_key_type(git_cert_ssh_raw_type_t t)
+{
+	switch (t) {
+	case GIT_CERT_SSH_RAW_TYPE_RSA: return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+	case GIT_CERT_SSH_RAW_TYPE_DSS: return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+	case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_256: return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+	case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_384: return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+	case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_521: return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+	case GIT_CERT_SSH_RAW_TYPE_KEY_ED25519: return LIBSSH2_KNOWNHOST_KEY_ED25519;
+	default: return -1;
+	}
+}
+
+/* What the known_hosts file `file` says of `host`'s key: one of
+ * LIBSSH2_KNOWNHOST_CHECK_* (NOTFOUND when the file is missing or
+ * unreadable: it lists nothing). libssh2 reads OpenSSH's format, hashed
+ * host names and "[host]:port" included. */
+static int known_in(const char *file, const char *host, int port, const git_cert_hostkey *k,
+		    int type)
+{
+	LIBSSH2_SESSION *session = NULL;
+	LIBSSH2_KNOWNHOSTS *hosts = NULL;
+	int rc = LIBSSH2_KNOWNHOST_CHECK_NOTFOUND;
+
+	if (!file || access(file, R_OK) != 0)
+		return rc;
+	/* the list needs a session for its memory functions only */
+	if (!(session = libssh2_session_init()) || !(hosts = libssh2_knownhost_init(session))) {
+		rc = LIBSSH2_KNOWNHOST_CHECK_FAILURE;
+		goto done;
+	}
+	if (libssh2_knownhost_readfile(hosts, file, LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+		rc = LIBSSH2_KNOWNHOST_CHECK_FAILURE;
+		goto done;
+	}
+	rc = libssh2_knownhost_checkp(hosts, host, port, k->hostkey, k->hostkey_len,
+				      LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+				      type, NULL);
+done:
+	if (hosts)
+		libssh2_knownhost_free(hosts);
+	if (session)
+		libssh2_session_free(session);
+	return rc;
+}
+
+/*
+ * libgit2 1.5 checks an SSH host key against $HOME/.ssh/known_hosts only;
+ * under the systemd unit HOME is the service user's state folder, and
+ * an admin puts the archive's key where every user and the service
+ * read it, /etc/ssh/ssh_known_hosts, as OpenSSH does. So a key libgit2
+ * did not find is looked up there too: 1 when it is listed there, -1
+ * when that file or ~/.ssh/known_hosts lists another key for the host
+ * (the host changed, or someone pretends to be it: refused), 0 when
+ * neither knows it.
+ */
+static int known_system_wide(net_op *op, const char *host, const git_cert_hostkey *k)
+{
+	const char *home = getenv("HOME");
+	char mine[4096];
+	int type, port = ssh_port(op->url), sys, user = LIBSSH2_KNOWNHOST_CHECK_NOTFOUND;
+
+	if (!host || !(k->type & GIT_CERT_SSH_RAW) || !k->hostkey ||
+	    (type = known_key_type(k->raw_type)) < 0)
+		return 0;
+	sys = known_in(system_known_hosts, host, port, k, type);
+	if (home && *home &&
+	    snprintf(mine, sizeof(mine), "%s/.ssh/known_hosts", home) < (int)sizeof(mine))
+		user = known_in(mine, host, port, k, type);
+	if (sys == LIBSSH2_KNOWNHOST_CHECK_MISMATCH || user == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+		return -1;
+	return sys == LIBSSH2_KNOWNHOST_CHECK_MATCH;
+}
+
 /* libgit2 checks an SSH host against ~/.ssh/known_hosts (and an https
  * certificate against the trusted CAs, see trust_from_env) before it
- * calls this; keep its verdict and remember a bad one, and which kind,
- * for the message. */
+ * calls this; an SSH key it did not find may be in the system-wide file
+ * (known_system_wide). Otherwise keep its verdict and remember a bad
+ * one, and which kind, for the message. */
 static int on_certificate(git_cert *cert, int valid, const char *host, void *payload)
 {
 	net_op *op = payload;
+	int known;
 
-	(void)host;
 	report(op, NULL, 0, 0);
+	if (!valid && cert && cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2) {
+		known = known_system_wide(op, host, (const git_cert_hostkey *)cert);
+		if (known > 0)
+			return 0;
+		op->host_changed = known < 0;
+	}
 	if (!valid) {
 		op->host_unknown = 1;
 		op->tls_unknown = cert && cert->cert_type == GIT_CERT_X509;
@@ -339,26 +454,11 @@ int chs_git__refused_rewind(void)
 			     "fast-forward)");
 }
 
-/* The archive's address as messages show it: an https login written
- * into it (https://USER:TOKEN@host/...) keeps its user, never its
- * token, out of logs and terminals. */
-static const char *shown_url(const net_op *op, char *buf, size_t len)
-{
-	const char *scheme = strstr(op->url, "://"), *at, *colon, *slash;
-
-	if (!scheme || !(at = strchr(scheme + 3, '@')) ||
-	    ((slash = strchr(scheme + 3, '/')) && slash < at) ||
-	    !(colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3))))
-		return op->url;
-	snprintf(buf, len, "%.*s:***%s", (int)(colon - op->url), op->url, at);
-	return buf;
-}
-
 /* Why a push or fetch failed, in words, once libgit2 gave up. */
 static int net_failure(net_op *op, int rc, const char *doing)
 {
 	char url[1024];
-	const char *shown = shown_url(op, url, sizeof(url));
+	const char *shown = chs_git_shown_address(op->url, url, sizeof(url));
 
 	if (rc == GIT_EAUTH && !op->out_of_keys && strncmp(op->url, "https://", 8) == 0)
 		return chs_error_set(CHS_EDENIED, "the archive at %s asks for a login that its "
@@ -384,10 +484,18 @@ static int net_failure(net_op *op, int rc, const char *doing)
 				     "SSL_CERT_FILE; otherwise check the archive's address (%s)",
 				     tls_reason(why), why, shown);
 	}
+	if (op->host_changed)
+		return chs_error_set(CHS_EDENIED, "the archive at %s answered with another SSH host "
+				     "key than the one %s or ~/.ssh/known_hosts lists for it: the "
+				     "archive's key was replaced, or someone is pretending to be the "
+				     "archive; nothing was sent or fetched. Ask the admin whether the "
+				     "archive's host key really changed", shown, system_known_hosts);
 	if (op->host_unknown)
-		return chs_error_set(CHS_EDENIED, "the archive at %s is not the host this device "
-				     "knows (its SSH host key is not in ~/.ssh/known_hosts, or it "
-				     "changed); ask the admin for the archive's host key", shown);
+		return chs_error_set(CHS_EDENIED, "the archive at %s is not a host this computer "
+				     "knows: its SSH host key is in neither %s (for every user and "
+				     "the service) nor ~/.ssh/known_hosts; ask the admin for the "
+				     "archive's host key and add it to one of them", shown,
+				     system_known_hosts);
 	if (op->out_of_keys && op->tries == 1 && !op->t->ssh_key)
 		return chs_error_set(CHS_EDENIED, "no SSH key to offer the archive at %s (no "
 				     "device key set, no ssh-agent, no ~/.ssh/id_ed25519)", shown);

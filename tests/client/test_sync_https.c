@@ -115,6 +115,34 @@ START_TEST(test_https__two_clinics_sync_and_the_hook_guards_the_archive)
 }
 END_TEST
 
+/* The sync's own messages (here: an archive that is not the
+ * organisation's, behind a login) show the address without its
+ * password: the service puts them in systemd's status line. */
+START_TEST(test_https__a_login_in_the_address_is_never_shown)
+{
+	char other[512], cmd[1024];
+	chs_sync_report rep;
+	int err;
+
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s/empty.git'", net.srv), 0);
+	snprintf(other, sizeof(other), "https://" TU_HTTPS_LOGIN "@localhost:%d/private/empty.git",
+		 https.port[TU_HTTPS_GOOD]);
+	ck_assert_int_eq(chs_remote_set(st[C1], other), 0);
+	err = chs_store_sync(st[C1], NULL, &rep);
+	chs_sync_report_dispose(&rep);
+	ck_assert_msg(err == CHS_EDENIED, "sync gave %d: %s", err, chs_error_last());
+	ck_assert_msg(strstr(chs_error_last(), "the archive at https://clinic:***@localhost:"),
+		      "%s", chs_error_last());
+	ck_assert_msg(!strstr(chs_error_last(), "s3cret"), "%s", chs_error_last());
+	/* 'chartsync remote' shows it so too; 'config remote.url' whole */
+	snprintf(cmd, sizeof(cmd), "CHARTSYNC_PASSPHRASE=pw '%s' --store '%s' --user %s",
+		 CHARTSYNC_BIN, dirs[C1], members[C1].user);
+	ck_assert_int_eq(tu_sh("%s remote | grep -qx 'https://clinic:[*][*][*]@localhost:%d/private/"
+			       "empty.git'", cmd, https.port[TU_HTTPS_GOOD]), 0);
+	ck_assert_int_eq(tu_sh("%s config remote.url | grep -q s3cret", cmd), 0);
+}
+END_TEST
+
 START_TEST(test_https__a_certificate_from_another_authority_is_refused)
 {
 	char *other = tu_https_url(&https, TU_HTTPS_OTHER_CA, "archive.git"), cmd[8192];
@@ -187,6 +215,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_https__two_clinics_sync_and_the_hook_guards_the_archive);
+	tcase_add_test(tc, test_https__a_login_in_the_address_is_never_shown);
 	tcase_add_test(tc, test_https__a_certificate_from_another_authority_is_refused);
 	tcase_add_test(tc, test_https__a_certificate_for_another_name_is_refused);
 	tcase_add_test(tc, test_https__the_clinic_ca_is_trusted_only_when_named);

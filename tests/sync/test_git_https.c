@@ -194,6 +194,12 @@ START_TEST(test_git_https__a_login_comes_from_the_url)
 	ck_assert_msg(strstr(chs_error_last(), "https://clinic:***@localhost:"), "%s",
 		      chs_error_last());
 	ck_assert_msg(!strstr(chs_error_last(), "n0tit"), "%s", chs_error_last());
+	/* an access token alone, as git hosts take it, is never shown either */
+	snprintf(wrong, sizeof(wrong), "https://n0tit@localhost:%d/private/archive.git",
+		 https.port[TU_HTTPS_GOOD]);
+	ck_assert_int_eq(chs_git_fetch(g, wrong), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "https://***@localhost:"), "%s", chs_error_last());
+	ck_assert_msg(!strstr(chs_error_last(), "n0tit"), "%s", chs_error_last());
 	archive_untouched();
 	ck_assert_msg(chs_git_push(g, url, refs, 1) == 0, "%s", chs_error_last());
 	ck_assert_int_eq(tu_sh("test \"$(git --git-dir='%s' rev-parse %s)\" = %s", archive, ref,

@@ -10,6 +10,7 @@
 #include "support/gitserver.h"
 #include "support/sshserver.h"
 #include "support/testutil.h"
+#include "git_int.h" /* chs_git__set_system_known_hosts: /etc/ssh is not the tests' */
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -115,6 +116,74 @@ START_TEST(test_git_net__a_silent_archive_fails_fetch_and_push_at_the_limit)
 	close(s);
 	chs_git_free(g);
 	free(archive);
+}
+END_TEST
+
+/* An https login in the address never reaches a message: the daemon
+ * puts its last error into systemd's status line, which every local
+ * user can read. */
+static void no_secret(const char *shown_as)
+{
+	ck_assert_msg(!strstr(chs_error_last(), "SECRETTOKEN"), "%s", chs_error_last());
+	ck_assert_msg(strstr(chs_error_last(), shown_as), "%s", chs_error_last());
+}
+
+START_TEST(test_git_net__a_token_in_the_address_is_never_shown)
+{
+	chs_git *g = repo("local.git");
+	char url[256], shown[256], oid[41];
+	const char *refs[] = { ref };
+	int port, s = tu_silent_listener(&port);
+
+	ck_assert_int_eq(setenv("CHARTSYNC_NET_TIMEOUT", "1", 1), 0);
+	commit(g, "m1", oid);
+	/* a user and token: the archive stops answering */
+	snprintf(url, sizeof(url), "https://ann:SECRETTOKEN@127.0.0.1:%d/x.git", port);
+	snprintf(shown, sizeof(shown), "the archive at https://ann:***@127.0.0.1:%d/x.git "
+		 "stopped answering", port);
+	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EIO);
+	no_secret(shown);
+	ck_assert_int_eq(chs_git_push(g, url, refs, 1), CHS_EIO);
+	no_secret(shown);
+	/* a git host's token alone, as the user name */
+	snprintf(url, sizeof(url), "https://SECRETTOKEN@127.0.0.1:%d/x.git", port);
+	snprintf(shown, sizeof(shown), "https://***@127.0.0.1:%d/x.git", port);
+	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EIO);
+	no_secret(shown);
+	/* an address libgit2 cannot read, which it quotes in its words */
+	ck_assert_int_ne(chs_git_fetch(g, "https://oauth2:SECRETTOKEN@127.0.0.1:99999x/x.git"), 0);
+	no_secret("oauth2:***@");
+	ck_assert_int_ne(chs_git_push(g, "https://SECRETTOKEN@[::1/x.git", refs, 1), 0);
+	ck_assert_msg(!strstr(chs_error_last(), "SECRETTOKEN"), "%s", chs_error_last());
+	unsetenv("CHARTSYNC_NET_TIMEOUT");
+	close(s);
+	chs_git_free(g);
+}
+END_TEST
+
+START_TEST(test_git_net__an_address_is_shown_without_its_secret)
+{
+	static const char *const cases[][2] = {
+		{ "https://ann:SECRETTOKEN@host/x.git", "https://ann:***@host/x.git" },
+		{ "https://SECRETTOKEN@host:8443/x.git", "https://***@host:8443/x.git" },
+		{ "https://oauth2:SECRETTOKEN@gitlab.example/g/x.git",
+		  "https://oauth2:***@gitlab.example/g/x.git" },
+		{ "http://x-access-token:SECRETTOKEN@host/a@b", "http://x-access-token:***@host/a@b" },
+		{ "https://host/x.git", "https://host/x.git" },
+		{ "ssh://git@host:2222/srv/x.git", "ssh://git@host:2222/srv/x.git" },
+		{ "git@host:srv/x.git", "git@host:srv/x.git" },
+		{ "ssh://git:SECRETTOKEN@host/x.git", "ssh://git:***@host/x.git" },
+		{ "/srv/archive.git", "/srv/archive.git" },
+		{ "file:///srv/archive.git", "file:///srv/archive.git" },
+	};
+	char buf[256], small[12];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+		ck_assert_str_eq(chs_git_shown_address(cases[i][0], buf, sizeof(buf)), cases[i][1]);
+	/* a short buffer cuts the address, never shows what follows the cut */
+	ck_assert_str_eq(chs_git_shown_address("https://ann:SECRETTOKEN@host/", small,
+					       sizeof(small)), "https://ann");
 }
 END_TEST
 
@@ -401,6 +470,110 @@ START_TEST(test_git_net__an_unknown_host_is_refused_clearly)
 }
 END_TEST
 
+/* Under the systemd unit HOME is the service user's state folder: the
+ * archive's host key is in the system-wide known_hosts file, which the
+ * tests cannot write, so they name another (git_int.h's setter). */
+static char *system_hosts(const char *line)
+{
+	char *file = tu_path(dir, "ssh_known_hosts");
+
+	ck_assert_int_eq(tu_write(file, line, strlen(line)), 0);
+	chs_git__set_system_known_hosts(file);
+	return file;
+}
+
+START_TEST(test_git_net__a_host_key_in_the_system_wide_file_is_known)
+{
+	chs_git *g;
+	char *archive, *file, url[512], line[1024], oid[41];
+	const char *refs[] = { ref };
+
+	ssh_setup(0); /* ~/.ssh/known_hosts is empty */
+	g = ssh_repo("local.git", dev);
+	archive = tu_archive_new(dir);
+	ssh_url(url, sizeof(url), archive);
+	commit(g, "m1", oid);
+	snprintf(line, sizeof(line), "# the clinic's archive\n[127.0.0.1]:%d %s\n", sshd.port,
+		 sshd.host_key);
+	file = system_hosts(line);
+	ck_assert_msg(chs_git_push(g, url, refs, 1) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_git_fetch(g, url) == 0, "%s", chs_error_last());
+	/* hashed as ssh-keygen -H writes it, too */
+	ck_assert_int_eq(tu_sh("ssh-keygen -q -H -f '%s' && rm -f '%s.old' && "
+			       "! grep -q 127.0.0.1 '%s'", file, file, file), 0);
+	ck_assert_msg(chs_git_fetch(g, url) == 0, "%s", chs_error_last());
+	chs_git__set_system_known_hosts(NULL);
+	chs_git_free(g);
+	free(archive);
+	free(file);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
+START_TEST(test_git_net__another_key_in_the_system_wide_file_is_refused)
+{
+	chs_git *g;
+	char *archive, *file, url[512], line[1024], oid[41];
+	const char *refs[] = { ref };
+	int rc;
+
+	ssh_setup(0);
+	g = ssh_repo("local.git", dev);
+	archive = tu_archive_new(dir);
+	ssh_url(url, sizeof(url), archive);
+	commit(g, "m1", oid);
+	/* another key of the same type, listed for this host and port */
+	ck_assert_int_eq(tu_sh("ssh-keygen -q -t ed25519 -N '' -f '%s/other' && "
+			       "printf '[127.0.0.1]:%d %%s\\n' \"$(cut -d' ' -f1,2 '%s/other.pub')\""
+			       " > '%s/ssh_known_hosts'", dir, sshd.port, dir, dir), 0);
+	file = tu_path(dir, "ssh_known_hosts");
+	chs_git__set_system_known_hosts(file);
+	ck_assert_int_eq(chs_git_push(g, url, refs, 1), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "another SSH host key") &&
+		      strstr(chs_error_last(), "pretending to be the archive"), "%s",
+		      chs_error_last());
+	ck_assert_int_ne(tu_sh("git --git-dir='%s' rev-parse -q --verify %s", archive, ref), 0);
+	/* the right key in the system-wide file, another in ~/.ssh: refused too */
+	snprintf(line, sizeof(line), "[127.0.0.1]:%d %s\n", sshd.port, sshd.host_key);
+	free(file);
+	file = system_hosts(line);
+	ck_assert_int_eq(tu_sh("printf '[127.0.0.1]:%d %%s\\n' \"$(cut -d' ' -f1,2 '%s/other.pub')\""
+			       " > \"$HOME/.ssh/known_hosts\"", sshd.port, dir), 0);
+	rc = chs_git_fetch(g, url);
+	ck_assert_msg(rc == CHS_EDENIED && strstr(chs_error_last(), "another SSH host key"),
+		      "%d: %s", rc, chs_error_last());
+	chs_git__set_system_known_hosts(NULL);
+	chs_git_free(g);
+	free(archive);
+	free(file);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
+START_TEST(test_git_net__a_host_key_known_nowhere_is_refused)
+{
+	chs_git *g;
+	char *archive, *file, url[512], oid[41];
+	const char *refs[] = { ref };
+
+	ssh_setup(0);
+	g = ssh_repo("local.git", dev);
+	archive = tu_archive_new(dir);
+	ssh_url(url, sizeof(url), archive);
+	commit(g, "m1", oid);
+	file = system_hosts("# nothing here yet\n");
+	ck_assert_int_eq(chs_git_push(g, url, refs, 1), CHS_EDENIED);
+	ck_assert_msg(strstr(chs_error_last(), "not a host this computer knows") &&
+		      strstr(chs_error_last(), "ssh_known_hosts"), "%s", chs_error_last());
+	ck_assert_int_ne(tu_sh("git --git-dir='%s' rev-parse -q --verify %s", archive, ref), 0);
+	chs_git__set_system_known_hosts(NULL);
+	chs_git_free(g);
+	free(archive);
+	free(file);
+	tu_sshd_stop(&sshd);
+}
+END_TEST
+
 START_TEST(test_git_net__without_a_device_key_the_key_file_is_offered)
 {
 	chs_git *g;
@@ -435,6 +608,8 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_git_net__a_silent_archive_fails_fetch_and_push_at_the_limit);
 	tcase_add_test(tc, test_git_net__the_limit_comes_from_the_transport_without_the_variable);
+	tcase_add_test(tc, test_git_net__a_token_in_the_address_is_never_shown);
+	tcase_add_test(tc, test_git_net__an_address_is_shown_without_its_secret);
 	tcase_add_test(tc, test_git_net__a_killed_fetch_leaves_no_lock_behind);
 	tcase_add_test(tc, test_git_net__stale_locks_are_cleared_and_live_ones_kept);
 	tcase_add_test(tc, test_git_net__a_push_by_path_clears_its_stale_lock_in_the_archive);
@@ -442,6 +617,9 @@ int main(void)
 	tcase_add_test(tc, test_git_net__push_and_fetch_over_ssh_with_the_device_key);
 	tcase_add_test(tc, test_git_net__an_unknown_device_key_is_refused_clearly);
 	tcase_add_test(tc, test_git_net__an_unknown_host_is_refused_clearly);
+	tcase_add_test(tc, test_git_net__a_host_key_in_the_system_wide_file_is_known);
+	tcase_add_test(tc, test_git_net__another_key_in_the_system_wide_file_is_refused);
+	tcase_add_test(tc, test_git_net__a_host_key_known_nowhere_is_refused);
 	tcase_add_test(tc, test_git_net__without_a_device_key_the_key_file_is_offered);
 	suite_add_tcase(s, tc);
 	return tu_run(s);

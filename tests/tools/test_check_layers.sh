@@ -23,8 +23,10 @@ check extra_arrow 's#^\(sync/git *| chs_sync_git *| \)crypto#\1client/store cryp
   "arrows run in a circle"
 check upward_include 's#^\(sync  *| chs_sync  *| \)sync/git crypto#\1crypto#' \
   "sync/sync.h includes sync/git/git.h: sync has no arrow down to sync/git"
-check library_not_owned 's#^\(sync/git .*| \)LIBGIT2 ZLIB$#\1ZLIB#' \
+check library_not_owned 's#^\(sync/git .*| \)LIBGIT2 \(LIBSSH2 ZLIB\)$#\1\2#' \
   "does not own LIBGIT2"
+check libssh2_not_owned 's#^\(sync/git .*| LIBGIT2 \)LIBSSH2 ZLIB$#\1ZLIB#' \
+  "does not own LIBSSH2"
 # the picture as it is passes
 "$top/tools/dev/check-layers" "$build" >/dev/null
 echo "ok as-is"
