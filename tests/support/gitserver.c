@@ -204,3 +204,22 @@ void tu_hooked_archive_stop(tu_hooked_archive *a)
 	free(a->url);
 	memset(a, 0, sizeof(*a));
 }
+
+chs_git *tu_git_repo(const char *dir, const char *name)
+{
+	char *p = tu_path(dir, name);
+	chs_git *g = NULL;
+
+	ck_assert_msg(chs_git_open(&g, p) == 0, "%s", chs_error_last());
+	free(p);
+	return g;
+}
+
+void tu_git_batch(chs_git *g, const char *ref, const chs_identity *dev, const char *manifest,
+		  char oid[41])
+{
+	chs_git_entry e[1] = { { "manifest", manifest, strlen(manifest) } };
+
+	ck_assert_msg(chs_git_write_commit(g, ref, e, 1, "batch\n", dev, 1732500000, oid) == 0,
+		      "%s", chs_error_last());
+}

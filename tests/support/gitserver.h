@@ -7,6 +7,8 @@
 #ifndef CHS_TEST_GITSERVER_H
 #define CHS_TEST_GITSERVER_H
 
+#include "sync/sync.h"
+
 #include <sys/types.h>
 
 typedef struct tu_gitserver {
@@ -50,5 +52,13 @@ typedef struct tu_hooked_archive {
 void tu_hooked_archive_start(tu_hooked_archive *a, const char *chartsync_bin);
 /* Stop the daemon, remove `top`, free the strings. */
 void tu_hooked_archive_stop(tu_hooked_archive *a);
+
+/* The git layer's repository at `dir`/`name` (made when missing); fails
+ * the test if it cannot be opened. */
+chs_git *tu_git_repo(const char *dir, const char *name);
+/* A batch commit on `ref` of `g` holding one file, "manifest", signed by
+ * `dev` at a fixed time; its id in `oid`. Fails the test otherwise. */
+void tu_git_batch(chs_git *g, const char *ref, const chs_identity *dev, const char *manifest,
+		  char oid[41]);
 
 #endif

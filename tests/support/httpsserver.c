@@ -19,20 +19,6 @@
 #define LIGHTTPD "/usr/sbin/lighttpd"
 #define HTTP_BACKEND "/usr/lib/git-core/git-http-backend"
 
-static int port_open(int port)
-{
-	struct sockaddr_in sa;
-	int c = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = htons((uint16_t)port);
-	ok = connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(c);
-	return ok;
-}
-
 /* A CA (NAME.crt, NAME.key) and a certificate it signs for `host`
  * (CERT.crt, CERT.key), with the name in subjectAltName as browsers and
  * mbedTLS want it. RSA: every TLS library takes it. */
@@ -145,7 +131,7 @@ void tu_https_start(tu_https *s, const char *root)
 		_exit(127);
 	}
 	for (tries = 0; tries < 500 && up < TU_HTTPS_PORTS; tries++) {
-		for (up = 0; up < TU_HTTPS_PORTS && port_open(s->port[up]); up++)
+		for (up = 0; up < TU_HTTPS_PORTS && tu_port_open(s->port[up]); up++)
 			;
 		if (up == TU_HTTPS_PORTS)
 			break;

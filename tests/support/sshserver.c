@@ -33,7 +33,7 @@ int tu_free_port(void)
 	return ntohs(sa.sin_port);
 }
 
-static int port_open(int port)
+int tu_port_open(int port)
 {
 	struct sockaddr_in sa;
 	int c = socket(AF_INET, SOCK_STREAM, 0), ok;
@@ -106,7 +106,7 @@ static void wait_for_port(tu_sshd *s)
 	int tries, status;
 
 	for (tries = 0; tries < 250; tries++) {
-		if (port_open(s->port))
+		if (tu_port_open(s->port))
 			return;
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
 			s->pid = 0;

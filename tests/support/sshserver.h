@@ -18,6 +18,8 @@ typedef struct tu_sshd {
 
 /* A free TCP port on 127.0.0.1 (free when asked: bind it soon). */
 int tu_free_port(void);
+/* 1 when something accepts connections on 127.0.0.1:`port`. */
+int tu_port_open(int port);
 /* Start sshd letting in `authorized_key` ("ssh-ed25519 BASE64", or several
  * such lines). Fails
  * the test, with sshd's log, when sshd is missing or does not start:

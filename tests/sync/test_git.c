@@ -37,12 +37,7 @@ static void teardown(void)
 
 static chs_git *repo(const char *name)
 {
-	char *p = tu_path(dir, name);
-	chs_git *g = NULL;
-
-	ck_assert_msg(chs_git_open(&g, p) == 0, "%s", chs_error_last());
-	free(p);
-	return g;
+	return tu_git_repo(dir, name);
 }
 
 static void commit(chs_git *g, const char *manifest, const char *blob, char oid[41])

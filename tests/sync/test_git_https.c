@@ -12,6 +12,7 @@
 #include "sync/sync.h"
 #include "support/org.h"
 #include "support/httpsserver.h"
+#include "support/gitserver.h"
 #include "support/testutil.h"
 
 #include <stdio.h>
@@ -50,20 +51,12 @@ static void teardown(void)
 
 static chs_git *repo(const char *name)
 {
-	char *p = tu_path(dir, name);
-	chs_git *g = NULL;
-
-	ck_assert_msg(chs_git_open(&g, p) == 0, "%s", chs_error_last());
-	free(p);
-	return g;
+	return tu_git_repo(dir, name);
 }
 
 static void commit(chs_git *g, const char *manifest, char oid[41])
 {
-	chs_git_entry e[1] = { { "manifest", manifest, strlen(manifest) } };
-
-	ck_assert_msg(chs_git_write_commit(g, ref, e, 1, "batch\n", dev, 1732500000, oid) == 0,
-		      "%s", chs_error_last());
+	tu_git_batch(g, ref, dev, manifest, oid);
 }
 
 /* The archive holds no ref of this device. */
