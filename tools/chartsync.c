@@ -42,13 +42,13 @@ static const cli_command commands[] = {
 	{ "cat", cmd_cat, "write an attachment's bytes to standard output",
 	  NULL, "chartsync-records(1)" },
 	{ "review", cmd_review, "records edited concurrently that need a person",
-	  "show resolve", "chartsync-review(1)" },
+	  NULL, "chartsync-review(1)" },
 	{ "patient", cmd_patient, "merge two charts of one person, unmerge, mark distinct",
 	  NULL, "chartsync-records(1)" },
 	{ "confirm", cmd_confirm, "confirm records against the paper chart",
 	  NULL, "chartsync-coding(1)" },
 	{ "code", cmd_code, "the coding queue: send, queue, assign, done",
-	  "send queue assign done", "chartsync-coding(1)" },
+	  NULL, "chartsync-coding(1)" },
 	{ "fees", cmd_fees, "import a site's fee schedule",
 	  "import", "chartsync-coding(1)" },
 	{ "codes", cmd_codes, "import ICD-10-CM, HCPCS or CPT code lists",
@@ -64,7 +64,7 @@ static const cli_command commands[] = {
 	{ "config", cmd_config, "read or change a setting of the store",
 	  NULL, "chartsync-store(1)" },
 	{ "user", cmd_user, "add, list or remove the users of the store",
-	  "add ls rm", "chartsync-store(1)" },
+	  NULL, "chartsync-store(1)" },
 	{ "passwd", cmd_passwd, "change your passphrase",
 	  NULL, "chartsync-store(1)" },
 	{ "check", cmd_check, "verify every page of the store",
@@ -84,7 +84,7 @@ static const cli_command commands[] = {
 	{ "remote", cmd_remote, "show or set the archive this store syncs with",
 	  NULL, "chartsync-sync(1)" },
 	{ "device", cmd_device, "this store's enrollment; the admin's roster of devices",
-	  "request enroll revoke list allowed-signers", "chartsync-sync(1)" },
+	  NULL, "chartsync-sync(1)" },
 	{ "org", cmd_org, "create the organisation; its recovery kit, and recovery",
 	  "init recovery-kit recover", "chartsync-sync(1)" },
 	{ "archive", cmd_archive, "create an archive or install its hook (server side)",
@@ -585,7 +585,8 @@ int cli_open(cli_ctx *ctx, chs_store **out)
  * `c VERB` takes, as its own tables answer in listing mode; `*sub` and
  * `*nsub` get its table of subcommands, if it has one. */
 static void list_one(const cli_command *parent, const cli_command *c, const char *verb,
-		     const cli_command **sub, size_t *nsub)
+		     const cli_command **sub, size_t *nsub, const cli_verb **verbs,
+		     size_t *nverbs)
 {
 	char *argv[3] = { (char *)c->name, (char *)verb, NULL };
 	cli_ctx ctx;
@@ -598,7 +599,11 @@ static void list_one(const cli_command *parent, const cli_command *c, const char
 	       verb ? " " : "", verb ? verb : "");
 	for (i = 0; ctx.listed_table && i < ctx.listed_n; i++)
 		printf("%s%s", i ? " " : "", ctx.listed_table[i].name);
-	if (!ctx.listed_table && c->verbs && !verb)
+	/* a command made of verbs names them to cli_verb_find(); the few
+	 * that read their verb by hand name them in the table above */
+	for (i = 0; !ctx.listed_table && !verb && i < ctx.nverbs; i++)
+		printf("%s%s", i ? " " : "", ctx.verbs[i].name);
+	if (!ctx.listed_table && !ctx.verbs && c->verbs && !verb)
 		fputs(c->verbs, stdout);
 	putchar('\t');
 	for (i = 0; ctx.listed_opts && ctx.listed_opts[i].name; i++)
@@ -609,6 +614,8 @@ static void list_one(const cli_command *parent, const cli_command *c, const char
 	if (sub) {
 		*sub = ctx.listed_table;
 		*nsub = ctx.listed_n;
+		*verbs = ctx.verbs;
+		*nverbs = ctx.nverbs;
 	}
 }
 
@@ -621,22 +628,25 @@ static void list_one(const cli_command *parent, const cli_command *c, const char
 static int list_commands(void)
 {
 	const cli_command *sub;
+	const cli_verb *verbs;
 	const char *v, *end;
 	char verb[32];
-	size_t k, i, nsub;
+	size_t k, i, nsub, nverbs;
 
 	for (k = 0; k < NCOMMANDS; k++) {
 		const cli_command *c = &commands[k];
 
-		list_one(NULL, c, NULL, &sub, &nsub);
+		list_one(NULL, c, NULL, &sub, &nsub, &verbs, &nverbs);
 		for (i = 0; sub && i < nsub; i++)
-			list_one(c, &sub[i], NULL, NULL, NULL);
-		for (v = c->verbs; !sub && v && *v; v = end + (*end != '\0')) {
+			list_one(c, &sub[i], NULL, NULL, NULL, NULL, NULL);
+		for (i = 0; !sub && verbs && i < nverbs; i++)
+			list_one(NULL, c, verbs[i].name, NULL, NULL, NULL, NULL);
+		for (v = c->verbs; !sub && !verbs && v && *v; v = end + (*end != '\0')) {
 			end = v + strcspn(v, " ");
 			assert((size_t)(end - v) < sizeof(verb));
 			memcpy(verb, v, (size_t)(end - v));
 			verb[end - v] = '\0';
-			list_one(NULL, c, verb, NULL, NULL);
+			list_one(NULL, c, verb, NULL, NULL, NULL, NULL);
 		}
 	}
 	return CLI_OK;

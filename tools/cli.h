@@ -60,8 +60,10 @@ typedef struct cli_command {
 	const char *name;
 	int (*run)(cli_ctx *ctx, int argc, char **argv);
 	const char *summary;
-	/* the words a command takes as its first operand, space-separated
-	 * ("add ls rm"), where they are not a table of their own; or NULL */
+	/* the words a command that reads its verb by hand takes as its first
+	 * operand, space-separated ("init install-hook"); NULL for one without
+	 * verbs, or whose verbs are a table (a subcommand table, or the
+	 * cli_verb table it hands cli_verb_find(): the listing reads that) */
 	const char *verbs;
 	/* its manual page, "chartsync-records(1)" */
 	const char *page;

@@ -751,43 +751,17 @@ static const struct option review_resolve_opts[] = {
 	{ "take", required_argument, NULL, 'k' }, OPT_UNSET, CLI_COMMON_OPTS, OPT_END
 };
 
-/* Does the long option `name` (what follows "--", a unique prefix as
- * getopt takes it) of `opts` take a value? */
-static int takes_value(const struct option *opts, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (; opts->name; opts++)
-		if (strncmp(opts->name, name, n) == 0 && opts->has_arg == required_argument)
-			return 1;
-	return 0;
-}
-
-/* The verb of 'review', the first operand, found before getopt reads the
- * line with that verb's table: options may come before it, and a value
- * of an option (--store DIR) is not an operand. NULL when there is none. */
-static const char *review_verb(int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--") == 0)
-			return i + 1 < argc ? argv[i + 1] : NULL;
-		if (a[0] != '-' || !a[1])
-			return a;
-		if (a[1] == '-' && !strchr(a, '=') && takes_value(review_resolve_opts, a + 2))
-			i++;
-	}
-	return NULL;
-}
+/* The verbs of 'review' and the table each reads its line with; the list
+ * (no verb) reads it with review_opts. */
+static const cli_verb review_verbs[] = {
+	{ "show", review_opts }, { "resolve", review_resolve_opts },
+};
 
 int cmd_review(cli_ctx *ctx, int argc, char **argv)
 {
-	const char *verb = review_verb(argc, argv);
-	const struct option *opts = verb && strcmp(verb, "resolve") == 0 ? review_resolve_opts
-									  : review_opts;
+	const cli_verb *verb = cli_verb_find(ctx, argc, argv, review_verbs,
+					     sizeof(review_verbs) / sizeof(review_verbs[0]), NULL);
+	const struct option *opts = verb ? verb->opts : review_opts;
 	chs_record_list *l = NULL;
 	chs_record *r = NULL;
 	chs_store *s = NULL;
