@@ -41,19 +41,16 @@ complete -p chartsync 2>/dev/null | grep -q -- '-F _chartsync chartsync$' ||
   fail "after loading $file, chartsync's completion is not _chartsync: $(complete -p chartsync 2>&1)"
 ok "the completion is $how"
 
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../support" && pwd)/complete.sh"
+
 # c 'COMMAND LINE' WANT...: a <TAB> at the end of the line (a trailing space
 # starts a new, empty word) offers exactly the words WANT, in any order
 c() {
   local line=$1 got want
   shift
-  COMP_LINE=$line
-  COMP_POINT=${#line}
   read -ra COMP_WORDS <<<"$line"
   [[ $line == *' ' ]] && COMP_WORDS+=("")
-  COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
-  COMPREPLY=()
-  _chartsync chartsync "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
-  got=$(printf '%s\n' "${COMPREPLY[@]}" | sed '/^$/d' | sort | tr '\n' ' ')
+  got=$(complete_replies "$line" | tr '\n' ' ')
   want=$(printf '%s\n' "$@" | sed '/^$/d' | sort | tr '\n' ' ')
   [ "$got" = "$want" ] || fail "'$line<TAB>' offers [${got% }], not [${want% }]"
   ok "'$line<TAB>' offers ${want% }"

@@ -29,6 +29,7 @@ if [ -r /usr/share/bash-completion/bash_completion ]; then
 fi
 # shellcheck disable=SC1090
 source "$completion" || { echo "FAILED: cannot source $completion" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../support/complete.sh"
 complete -p chartsync | grep -q -- '-F _chartsync chartsync$' ||
   fail "the completion does not register _chartsync for chartsync"
 
@@ -65,12 +66,7 @@ complete_words() {
   local line=$1 got want
   shift
   cases=$((cases + 1))
-  COMP_LINE=$line
-  COMP_POINT=${#line}
-  COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
-  COMPREPLY=()
-  _chartsync chartsync "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
-  got=$(printf '%s\n' "${COMPREPLY[@]}" | sed '/^$/d' | sort | tr '\n' '|')
+  got=$(complete_replies "$line" | tr '\n' '|')
   want=$(printf '%s\n' "$@" | sed '/^$/d' | sort | tr '\n' '|')
   [ "$got" = "$want" ] || fail "'$line<TAB>' gave [${got%|}], wanted [${want%|}]"
 }
