@@ -16,16 +16,22 @@ unset CHARTSYNC_PASSPHRASE_FILE CHARTSYNC_USER
 failures=0
 cases=0
 
-# t CODE ARGS...: run chartsync ARGS with no terminal; want exit CODE and a
-# "chartsync: ..." message on stderr.
-t() {
-  local want=$1 got
-  shift
+# run ARGS...: one case, chartsync ARGS with no terminal; its exit status
+# in $got, its output in $tmp/out and $tmp/err.
+run() {
   cases=$((cases + 1))
   set +e
   "$chartsync" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
   got=$?
   set -e
+}
+
+# t CODE ARGS...: run chartsync ARGS; want exit CODE and a "chartsync: ..."
+# message on stderr.
+t() {
+  local want=$1
+  shift
+  run "$@"
   if [ "$got" != "$want" ]; then
     echo "FAILED: chartsync $* exited $got, wanted $want; stderr: $(head -c 300 "$tmp/err")" >&2
     failures=$((failures + 1))
@@ -259,13 +265,9 @@ t 1 device enroll ssh-ed25519-x --admin --site a
 # a command that wrongly went on would change nothing).
 # u OPTION ARGS...: want exit 1 and "unknown option 'OPTION'".
 u() {
-  local opt=$1 got
+  local opt=$1
   shift
-  cases=$((cases + 1))
-  set +e
-  "$chartsync" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  set -e
+  run "$@"
   if [ "$got" != 1 ] || ! grep -q "^chartsync: unknown option '$opt'" "$tmp/err"; then
     echo "FAILED: chartsync $* exited $got, wanted 1 and \"unknown option '$opt'\"; stderr: $(head -c 300 "$tmp/err")" >&2
     failures=$((failures + 1))
