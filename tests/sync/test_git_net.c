@@ -445,15 +445,26 @@ START_TEST(test_git_net__an_unknown_device_key_is_refused_clearly)
 }
 END_TEST
 
+/* A device's repository (`*g`, local.git) and an empty archive behind the
+ * test's sshd, whose host key ~/.ssh/known_hosts does not list; the
+ * archive's ssh:// address in `url`. Returns the archive's path. */
+static char *ssh_archive(chs_git **g, char *url, size_t len)
+{
+	char *archive;
+
+	ssh_setup(0);
+	*g = ssh_repo("local.git", dev);
+	archive = tu_archive_new(dir);
+	ssh_url(url, len, archive);
+	return archive;
+}
+
 START_TEST(test_git_net__an_unknown_host_is_refused_clearly)
 {
 	chs_git *g;
 	char *archive, url[512];
 
-	ssh_setup(0);
-	g = ssh_repo("local.git", dev);
-	archive = tu_archive_new(dir);
-	ssh_url(url, sizeof(url), archive);
+	archive = ssh_archive(&g, url, sizeof(url));
 	ck_assert_int_eq(chs_git_fetch(g, url), CHS_EDENIED);
 	ck_assert_msg(strstr(chs_error_last(), "known_hosts"), "%s", chs_error_last());
 	chs_git_free(g);
@@ -480,10 +491,7 @@ START_TEST(test_git_net__a_host_key_in_the_system_wide_file_is_known)
 	char *archive, *file, url[512], line[1024], oid[41];
 	const char *refs[] = { ref };
 
-	ssh_setup(0); /* ~/.ssh/known_hosts is empty */
-	g = ssh_repo("local.git", dev);
-	archive = tu_archive_new(dir);
-	ssh_url(url, sizeof(url), archive);
+	archive = ssh_archive(&g, url, sizeof(url)); /* ~/.ssh/known_hosts is empty */
 	commit(g, "m1", oid);
 	snprintf(line, sizeof(line), "# the clinic's archive\n[127.0.0.1]:%d %s\n", sshd.port,
 		 sshd.host_key);
@@ -509,10 +517,7 @@ START_TEST(test_git_net__another_key_in_the_system_wide_file_is_refused)
 	const char *refs[] = { ref };
 	int rc;
 
-	ssh_setup(0);
-	g = ssh_repo("local.git", dev);
-	archive = tu_archive_new(dir);
-	ssh_url(url, sizeof(url), archive);
+	archive = ssh_archive(&g, url, sizeof(url));
 	commit(g, "m1", oid);
 	/* another key of the same type, listed for this host and port */
 	ck_assert_int_eq(tu_sh("ssh-keygen -q -t ed25519 -N '' -f '%s/other' && "
@@ -548,10 +553,7 @@ START_TEST(test_git_net__a_host_key_known_nowhere_is_refused)
 	char *archive, *file, url[512], oid[41];
 	const char *refs[] = { ref };
 
-	ssh_setup(0);
-	g = ssh_repo("local.git", dev);
-	archive = tu_archive_new(dir);
-	ssh_url(url, sizeof(url), archive);
+	archive = ssh_archive(&g, url, sizeof(url));
 	commit(g, "m1", oid);
 	file = system_hosts("# nothing here yet\n");
 	ck_assert_int_eq(chs_git_push(g, url, refs, 1), CHS_EDENIED);
