@@ -41,15 +41,15 @@ void chs_buf_dispose(chs_buf *b)
 	b->len = b->cap = 0;
 }
 
-/* realloc() may leave the old block's bytes in freed memory: a secret
+/* chs_realloc() may leave the old block's bytes in freed memory: a secret
  * buffer moves by hand and wipes the block it leaves. */
 static char *buf_move(chs_buf *b, size_t cap)
 {
 	char *p;
 
 	if (!b->secret)
-		return realloc(b->ptr, cap);
-	if (!(p = malloc(cap)))
+		return chs_realloc(b->ptr, cap);
+	if (!(p = chs_malloc(cap)))
 		return NULL;
 	if (b->ptr) {
 		memcpy(p, b->ptr, b->len + 1 <= b->cap ? b->len + 1 : b->len);
@@ -129,7 +129,7 @@ char *chs_buf_detach(chs_buf *b)
 	char *p = b->ptr;
 
 	if (!p)
-		p = calloc(1, 1);
+		p = chs_calloc(1, 1);
 	b->ptr = NULL;
 	b->len = b->cap = 0;
 	return p;
@@ -155,7 +155,7 @@ int chs_array_grow(void **ptr, size_t *cap, size_t need, size_t elem_size)
 		ncap = ncap > most / 2 ? most : ncap * 2;
 	if (ncap > most)
 		ncap = most;
-	if (!(p = realloc(*ptr, ncap * elem_size)))
+	if (!(p = chs_realloc(*ptr, ncap * elem_size)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	*ptr = p;
 	*cap = ncap;

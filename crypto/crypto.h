@@ -81,6 +81,28 @@ void chs_error_clear(void);
 #endif
 
 /* ---------------------------------------------------------------------
+ * Allocation (crypto/alloc.c)
+ *
+ * chartsync's own code allocates only through these; each behaves as the
+ * C library's function of the same name (free() what they return). They
+ * exist so that the tests can fail any one allocation.
+ */
+void *chs_malloc(size_t n);
+void *chs_calloc(size_t n, size_t size);
+void *chs_realloc(void *p, size_t n);
+char *chs_strdup(const char *s);
+char *chs_strndup(const char *s, size_t n);
+
+/* Allocation drills, for the tests only: from now on the `nth` allocation
+ * (1: the next) fails, and with `sticky` every one after it too; 0 ends
+ * the drill. Counting starts again at each call. */
+void chs_alloc_fail_at(unsigned long nth, int sticky);
+/* Allocations made since chs_alloc_fail_at() (counted only during a
+ * drill), and how many of them the drill failed. */
+unsigned long chs_alloc_count(void);
+unsigned long chs_alloc_failed(void);
+
+/* ---------------------------------------------------------------------
  * Bounded, always NUL-terminated byte buffer (after curl's dynbuf).
  *
  * A buffer never grows past `max` bytes; a failed append leaves it freed

@@ -9,6 +9,11 @@
 #include <sodium.h>
 #include <sys/types.h>
 
+/* ---- alloc.c ---- */
+/* Whether the allocation drill fails this allocation (counts it). For the
+ * allocators crypto/ calls besides malloc's family (sodium_malloc). */
+int chs_alloc__fails(void);
+
 /* ---- shmdir.c: the user's own folder for wal-indexes ---- */
 typedef struct chs_shm_slot {
 	char dir[256];  /* BASE/chartsync-<uid> */

@@ -20,7 +20,7 @@ struct chs_identity {
 
 static int identity_alloc(chs_identity **out)
 {
-	chs_identity *id = calloc(1, sizeof(*id));
+	chs_identity *id = chs_calloc(1, sizeof(*id));
 
 	if (!id)
 		return chs_error_set(CHS_ENOMEM, "out of memory");

@@ -17,7 +17,7 @@ int chs_crypto_init(void)
 
 void *chs_secret_alloc(size_t len)
 {
-	void *p = sodium_malloc(len);
+	void *p = chs_alloc__fails() ? NULL : sodium_malloc(len);
 
 	if (p)
 		sodium_memzero(p, len);

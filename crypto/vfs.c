@@ -1120,7 +1120,7 @@ int chs_vfs_new(chs_vfs **out, const unsigned char store_key[CHS_KEY_BYTES])
 	if ((error = chs_crypto_init()) < 0)
 		goto done;
 	error = CHS_ENOMEM;
-	if (!(v = calloc(1, sizeof(*v))) ||
+	if (!(v = chs_calloc(1, sizeof(*v))) ||
 	    !(v->key = chs_secret_alloc(CHS_KEY_BYTES))) {
 		chs_error_set(error, "out of memory for the database cipher");
 		goto done;

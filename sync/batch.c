@@ -127,7 +127,7 @@ static int has_repeat(unsigned char (*ids)[CHS_CHANGE_ID_BYTES], size_t n)
 
 	if (n < 2)
 		return 0;
-	if (!(copy = malloc(n * sizeof(*copy))))
+	if (!(copy = chs_malloc(n * sizeof(*copy))))
 		return nomem();
 	memcpy(copy, ids, n * sizeof(*copy));
 	qsort(copy, n, sizeof(*copy), id_order);
@@ -145,7 +145,7 @@ static int manifest_ids(json_t *o, manifest *m)
 
 	if (!json_is_array(arr) || json_array_size(arr) > CHS_BATCH_MAX_CHANGES)
 		return bad_manifest("'changes' is not a list of at most 1000 ids");
-	m->ids = malloc((json_array_size(arr) + 1) * sizeof(*m->ids));
+	m->ids = chs_malloc((json_array_size(arr) + 1) * sizeof(*m->ids));
 	if (!m->ids)
 		return nomem();
 	json_array_foreach(arr, i, v) {
@@ -262,7 +262,7 @@ static int scan_manifest(manifest *m, const char *text, size_t len)
 		return 0;
 	/* each listed id takes at least 67 bytes of the text */
 	cap = len / 67 + 1;
-	if (!(m->ids = malloc(cap * sizeof(*m->ids))))
+	if (!(m->ids = chs_malloc(cap * sizeof(*m->ids))))
 		return nomem();
 	if (!mlit(&s, "]")) {
 		do {
@@ -341,7 +341,7 @@ static int check_changes(manifest *m, chs_change **changes, size_t n)
 	size_t i;
 	int err;
 
-	if (!(m->ids = malloc((n + 1) * sizeof(*m->ids))))
+	if (!(m->ids = chs_malloc((n + 1) * sizeof(*m->ids))))
 		return nomem();
 	for (i = 0; i < n; i++) {
 		if (!changes[i])
@@ -411,7 +411,7 @@ int chs_batch_seal(chs_batch **out, const chs_identity *id, uint64_t seq,
 	if ((err = plan_manifest(&m, id, seq, prev, changes, n)) < 0 ||
 	    (err = write_manifest(&text, &m)) < 0)
 		goto done;
-	if (!(b = calloc(1, sizeof(*b)))) {
+	if (!(b = chs_calloc(1, sizeof(*b)))) {
 		err = nomem();
 		goto done;
 	}
@@ -436,7 +436,7 @@ static int adopt_manifest(chs_batch *b, manifest *m, const char *text,
 
 	if ((err = parse_manifest(m, text, len)) < 0)
 		return err;
-	if (!(b->manifest = malloc(len + 1)))
+	if (!(b->manifest = chs_malloc(len + 1)))
 		return nomem();
 	memcpy(b->manifest, text, len);
 	b->manifest[len] = '\0';
@@ -457,7 +457,7 @@ int chs_batch_from_manifest(chs_batch **out, const char *text, size_t len,
 	*out = NULL;
 	if (!text || !sig)
 		err = bad_manifest("missing");
-	else if (!(b = calloc(1, sizeof(*b))))
+	else if (!(b = chs_calloc(1, sizeof(*b))))
 		err = nomem();
 	else
 		err = adopt_manifest(b, &m, text, len, sig);
@@ -670,7 +670,7 @@ int chs_sync__manifest_order(const chs_batch *b, chs_change **changes, size_t n)
 	memset(&m, 0, sizeof(m));
 	if ((err = parse_manifest(&m, b->manifest, b->manifest_len)) < 0)
 		return err;
-	if (n && !(pos = malloc(n * sizeof(*pos)))) {
+	if (n && !(pos = chs_malloc(n * sizeof(*pos)))) {
 		manifest_dispose(&m);
 		return nomem();
 	}
@@ -840,7 +840,7 @@ static int read_changes(reader *r, chs_batch *b)
 
 	if ((err = take_u32(r, &n, CHS_BATCH_MAX_CHANGES, "change count")) < 0)
 		return err;
-	if (!(b->changes = calloc(n ? n : 1, sizeof(*b->changes))))
+	if (!(b->changes = chs_calloc(n ? n : 1, sizeof(*b->changes))))
 		return nomem();
 	for (i = 0; i < n; i++) {
 		if ((err = take_u32(r, &len, CHS_SYNC_CHANGE_MAX_BYTES,
@@ -863,7 +863,7 @@ int chs_batch_decode(chs_batch **out, const void *bytes, size_t len)
 
 	memset(&m, 0, sizeof(m));
 	*out = NULL;
-	if (!(b = calloc(1, sizeof(*b)))) {
+	if (!(b = chs_calloc(1, sizeof(*b)))) {
 		err = nomem();
 		goto done;
 	}

@@ -234,7 +234,7 @@ static int write_object(chs_buf *out, const json_t *obj)
 	json_t *v;
 	int err = 0;
 
-	if (n && !(keys = malloc(n * sizeof(*keys))))
+	if (n && !(keys = chs_malloc(n * sizeof(*keys))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	json_object_foreach((json_t *)obj, key, v)
 		keys[i++] = key;

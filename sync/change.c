@@ -59,7 +59,7 @@ static int nomem(void)
 
 int chs_change_new(chs_change **out)
 {
-	*out = calloc(1, sizeof(**out));
+	*out = chs_calloc(1, sizeof(**out));
 	return *out ? 0 : nomem();
 }
 
@@ -114,7 +114,7 @@ int chs_change_set(chs_change *c, const char *name, const char *value)
 	if (!c || !name || !*name)
 		return chs_error_set(CHS_EINVALID, "a field needs a name");
 	/* JSON null is the cleared value: one spelling, one encoding. */
-	if (value && strcmp(value, "null") != 0 && !(v = strdup(value)))
+	if (value && strcmp(value, "null") != 0 && !(v = chs_strdup(value)))
 		return nomem();
 	at = field_slot(c, name, &found);
 	if (found) {
@@ -128,7 +128,7 @@ int chs_change_set(chs_change *c, const char *name, const char *value)
 		free(v);
 		return err;
 	}
-	if (!(n = strdup(name))) {
+	if (!(n = chs_strdup(name))) {
 		free(v);
 		return nomem();
 	}
@@ -184,7 +184,7 @@ int chs_change_add_parent(chs_change *c,
 static int dup_str(char **out, const char *s)
 {
 	*out = NULL;
-	if (s && !(*out = strdup(s)))
+	if (s && !(*out = chs_strdup(s)))
 		return nomem();
 	return 0;
 }
@@ -195,7 +195,7 @@ static int dup_fields(chs_change *d, const chs_change *c)
 
 	if (!c->nfields)
 		return 0;
-	if (!(d->fields = calloc(c->nfields, sizeof(*d->fields))))
+	if (!(d->fields = chs_calloc(c->nfields, sizeof(*d->fields))))
 		return nomem();
 	d->nfields = c->nfields;
 	for (i = 0; i < c->nfields; i++) {
@@ -226,7 +226,7 @@ int chs_change_dup(chs_change **out, const chs_change *c)
 	    (err = dup_fields(d, c)) < 0)
 		goto done;
 	if (c->nparents) {
-		d->parents = malloc(c->nparents * sizeof(*d->parents));
+		d->parents = chs_malloc(c->nparents * sizeof(*d->parents));
 		if (!d->parents) {
 			err = nomem();
 			goto done;
@@ -365,7 +365,7 @@ static int write_fields(chs_buf *out, const chs_change *c)
 	int err, sorted = in_key_order(c);
 
 	if (c->nfields && !sorted) {
-		if (!(order = malloc(c->nfields * sizeof(*order))))
+		if (!(order = chs_malloc(c->nfields * sizeof(*order))))
 			return nomem();
 		for (i = 0; i < c->nfields; i++)
 			order[i] = &c->fields[i];
@@ -607,7 +607,7 @@ static int decode_parents(json_t *o, chs_change *c)
 		return bad("'parents' is missing or not an array");
 	if (!(n = json_array_size(arr)))
 		return 0;
-	if (!(c->parents = malloc(n * sizeof(*c->parents))))
+	if (!(c->parents = chs_malloc(n * sizeof(*c->parents))))
 		return nomem();
 	json_array_foreach(arr, i, v) {
 		const char *s = json_string_value(v);
@@ -657,7 +657,7 @@ static int decode_fields(json_t *o, chs_change *c)
 		return bad("'fields' is missing or not an object");
 	if (!json_object_size(obj))
 		return 0;
-	c->fields = calloc(json_object_size(obj), sizeof(*c->fields));
+	c->fields = chs_calloc(json_object_size(obj), sizeof(*c->fields));
 	if (!c->fields)
 		return nomem();
 	json_object_foreach(obj, key, v) {
@@ -763,7 +763,7 @@ static int scan_text(scan *s, char **out)
 
 	if (!plain_quoted(s, &at, &n))
 		return 0;
-	if (!(*out = malloc(n - 1)))
+	if (!(*out = chs_malloc(n - 1)))
 		return nomem();
 	memcpy(*out, at + 1, n - 2);
 	(*out)[n - 2] = '\0';
@@ -811,7 +811,7 @@ static int scan_value(scan *s, char **out)
 		if (!n || !chs_sync__plainly_canonical(at, n))
 			return 0;
 	}
-	if (!(*out = malloc(n + 1)))
+	if (!(*out = chs_malloc(n + 1)))
 		return nomem();
 	memcpy(*out, at, n);
 	(*out)[n] = '\0';
@@ -998,7 +998,7 @@ int chs_sync__change_decode_kept(chs_change **out, const void *bytes, size_t len
 
 	if (err < 0)
 		return err;
-	if (!((*out)->encoding = malloc(len ? len : 1))) {
+	if (!((*out)->encoding = chs_malloc(len ? len : 1))) {
 		chs_change_free(*out);
 		*out = NULL;
 		return nomem();

@@ -133,8 +133,8 @@ int chs_chunk_seal(unsigned char **out, size_t *len, char name[CHS_CHUNK_ID_HEX 
 		return chs_error_set(CHS_EINVALID, "not a chunk of its attachment");
 	if ((err = subkeys_new(&k, key)) < 0)
 		return err;
-	plain = malloc(plen);
-	file = malloc(CHUNK_HEAD + plen + CHS_AEAD_OVERHEAD);
+	plain = chs_malloc(plen);
+	file = chs_malloc(CHUNK_HEAD + plen + CHS_AEAD_OVERHEAD);
 	if (!plain || !file) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
@@ -221,7 +221,7 @@ int chs_chunk_open(chs_chunk *c, unsigned char **plain, const char *name,
 	if ((err = key_of(CHS_COMPARTMENT_CLINICAL, gen, key, payload)) < 0 ||
 	    (err = subkeys_new(&k, key)) < 0)
 		goto done;
-	if (!(p = malloc(plen))) {
+	if (!(p = chs_malloc(plen))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}

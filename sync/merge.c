@@ -128,7 +128,7 @@ static int nomem(void)
 /* calloc that never asks for zero bytes (a NULL result means failure). */
 static void *zalloc(size_t n, size_t size)
 {
-	return calloc(n ? n : 1, size);
+	return chs_calloc(n ? n : 1, size);
 }
 
 static int idcmp(const chs_change *a, const chs_change *b)
@@ -431,7 +431,7 @@ static int index_groups(mctx *x, chs_group_fn group, void *payload)
 		x->fgroup[f] = NONE;
 		if (!g || find_str((const char *const *)x->gname, x->ng, g) != NONE)
 			continue;
-		if (!(x->gname[x->ng++] = strdup(g)))
+		if (!(x->gname[x->ng++] = chs_strdup(g)))
 			return nomem();
 		qsort(x->gname, x->ng, sizeof(char *), by_str);
 	}
@@ -782,8 +782,8 @@ static int add_field(mctx *x, size_t f, const char *value,
 	x->m->nfields++;
 	if (ncand)
 		x->m->review = 1;
-	if (!(mf->name = strdup(x->fname[f])) ||
-	    !(mf->value = strdup(value ? value : "null")))
+	if (!(mf->name = chs_strdup(x->fname[f])) ||
+	    !(mf->value = chs_strdup(value ? value : "null")))
 		return nomem();
 	return 0;
 }
@@ -1054,7 +1054,7 @@ static void ctx_dispose(mctx *x)
 /* Nothing applies yet: an empty result whose state is "null". */
 static int empty_state(chs_merged *m)
 {
-	if (!(m->state = strdup("null")))
+	if (!(m->state = chs_strdup("null")))
 		return nomem();
 	m->state_len = 4;
 	return 0;
@@ -1067,7 +1067,7 @@ static int merge_lone_create(chs_merged *m, const chs_change *c)
 {
 	size_t j, k = 0;
 
-	if (!(m->type = strdup(c->type)) ||
+	if (!(m->type = chs_strdup(c->type)) ||
 	    !(m->heads = zalloc(1, sizeof(*m->heads))) ||
 	    !(m->order = zalloc(1, sizeof(*m->order))) ||
 	    (c->nfields && !(m->fields = zalloc(c->nfields, sizeof(*m->fields)))))
@@ -1080,8 +1080,8 @@ static int merge_lone_create(chs_merged *m, const chs_change *c)
 		if (!f->value || strcmp(f->value, "null") == 0)
 			continue;
 		m->fields[k].from = c;
-		if (!(m->fields[k].name = strdup(f->name)) ||
-		    !(m->fields[k].value = strdup(f->value)))
+		if (!(m->fields[k].name = chs_strdup(f->name)) ||
+		    !(m->fields[k].value = chs_strdup(f->value)))
 			return nomem();
 		m->nfields = ++k;
 	}
@@ -1094,7 +1094,7 @@ static int decide(mctx *x, chs_group_fn group, void *payload)
 
 	if ((err = find_type(x)) < 0)
 		return err;
-	if (!(x->m->type = strdup(x->type)))
+	if (!(x->m->type = chs_strdup(x->type)))
 		return nomem();
 	if ((err = index_fields(x)) < 0 ||
 	    (err = index_groups(x, group, payload)) < 0 ||
@@ -1113,7 +1113,7 @@ int chs_merge(chs_merged **out, const chs_change *const *changes, size_t n,
 
 	memset(&x, 0, sizeof(x));
 	*out = NULL;
-	if (!(x.m = calloc(1, sizeof(*x.m)))) {
+	if (!(x.m = chs_calloc(1, sizeof(*x.m)))) {
 		err = nomem();
 		goto done;
 	}

@@ -130,7 +130,7 @@ static int seal_file(chs_packed *p, const chs_batch *b, int c, const chs_buf *pl
 	if ((err = compress_plain(plain, &z, &zlen)) < 0)
 		return err;
 	len = SEALED_HEAD + zlen + CHS_AEAD_OVERHEAD;
-	if (!(out = malloc(len))) {
+	if (!(out = chs_malloc(len))) {
 		chs_secret_free(z);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}
@@ -222,8 +222,8 @@ int chs_batch_pack(chs_packed *p, const chs_batch *b, const int *comp,
 		   const unsigned char *const keys[CHS_NCOMPARTMENTS],
 		   const uint32_t gens[CHS_NCOMPARTMENTS])
 {
-	chs_encoded *enc = calloc(b->nchanges + 1, sizeof(*enc));
-	chs_buf *bufs = calloc(b->nchanges + 1, sizeof(*bufs));
+	chs_encoded *enc = chs_calloc(b->nchanges + 1, sizeof(*enc));
+	chs_buf *bufs = chs_calloc(b->nchanges + 1, sizeof(*bufs));
 	size_t i;
 	int err = 0;
 

@@ -143,7 +143,7 @@ void chs_keyring_dispose(chs_keyring *kr)
 int chs_roster_new(chs_roster **out, const char org[33],
 		   const unsigned char admin[CHS_SIGN_PK_BYTES], const chs_keyring *kr)
 {
-	chs_roster *r = calloc(1, sizeof(*r));
+	chs_roster *r = chs_calloc(1, sizeof(*r));
 	int c;
 
 	*out = NULL;
@@ -281,7 +281,7 @@ int chs_roster_enroll(chs_roster *r, const chs_keyring *kr,
 		return err;
 	memcpy(d.key, key, CHS_SIGN_PK_BYTES);
 	d.role = role;
-	if (!(d.site = strdup(site)))
+	if (!(d.site = chs_strdup(site)))
 		return nomem();
 	for (c = 0; c < CHS_NCOMPARTMENTS && !err; c++)
 		err = seal_keys(&d, kr, c, 0);
@@ -586,7 +586,7 @@ static int parse_keys(json_t *o, const char *name, chs_roster_key **keys, size_t
 		if (!json_is_array(list) || json_array_size(list) > CHS_MAX_GENERATIONS)
 			return -1;
 		if (json_array_size(list) &&
-		    !(keys[c] = calloc(json_array_size(list), sizeof(*keys[c]))))
+		    !(keys[c] = chs_calloc(json_array_size(list), sizeof(*keys[c]))))
 			return -1;
 		json_array_foreach(list, i, k) {
 			uint64_t gen;
@@ -615,7 +615,7 @@ static int parse_device(json_t *o, chs_roster_device *d, int v)
 	if (strcmp(derived, id) != 0 || chs_role_parse(role, &d->role) < 0)
 		return -1;
 	memcpy(d->device, id, 33);
-	if (!(d->site = strdup(site)))
+	if (!(d->site = chs_strdup(site)))
 		return -1;
 	if (!json_is_null(rev)) {
 		d->revoked = 1;
@@ -658,7 +658,7 @@ static int parse_roster(chs_roster *r, json_t *o)
 			return -1;
 		r->gen[c] = (uint32_t)g;
 	}
-	if (json_array_size(devs) && !(r->dev = calloc(json_array_size(devs), sizeof(*r->dev))))
+	if (json_array_size(devs) && !(r->dev = chs_calloc(json_array_size(devs), sizeof(*r->dev))))
 		return -1;
 	json_array_foreach(devs, i, d) {
 		r->ndev = i + 1;
@@ -671,7 +671,7 @@ static int parse_roster(chs_roster *r, json_t *o)
 int chs_roster_parse(chs_roster **out, const char *text, size_t len,
 		     const unsigned char sig[CHS_SIGNATURE_BYTES])
 {
-	chs_roster *r = calloc(1, sizeof(*r));
+	chs_roster *r = chs_calloc(1, sizeof(*r));
 	json_t *o = NULL;
 	chs_buf again;
 	int err = 0;

@@ -93,7 +93,7 @@ static int parse_line(char *line, update *u)
 				     "(a SHA-1 repository is expected)");
 	memcpy(u->old, old, 41);
 	memcpy(u->new, new, 41);
-	if (!(u->ref = strdup(ref)))
+	if (!(u->ref = chs_strdup(ref)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	return 0;
 }

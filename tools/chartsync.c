@@ -136,7 +136,7 @@ static void say(const char *fmt, va_list ap)
 	va_end(copy);
 	if (n < 0)
 		snprintf(small, sizeof(small), "(a message could not be written)");
-	if (n >= (int)sizeof(small) && (msg = malloc((size_t)n + 1)) != NULL)
+	if (n >= (int)sizeof(small) && (msg = chs_malloc((size_t)n + 1)) != NULL)
 		vsnprintf(msg, (size_t)n + 1, fmt, ap);
 	fputs("chartsync: ", stderr);
 	chs_text_fputs(stderr, msg ? msg : small, CHS_TEXT_LINES);

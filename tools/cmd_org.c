@@ -253,7 +253,7 @@ static int read_kit_files(char **files, size_t n, char ***texts)
 	size_t i;
 	int err = 0;
 
-	if (!(*texts = calloc(n, sizeof(**texts))))
+	if (!(*texts = chs_calloc(n, sizeof(**texts))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < n && err == 0; i++) {
 		err = chs_file_read(files[i], KIT_FILE_MAX, &(*texts)[i], NULL);

@@ -112,8 +112,8 @@ static int gather_edits(cli_ctx *ctx, char **args, int n, const rec_opts *o,
 	int i, rc = CLI_OK, stdin_used = 0;
 
 	memset(out, 0, sizeof(*out));
-	l.e = calloc((size_t)n + o->nunset + 1, sizeof(*l.e));
-	l.read = calloc((size_t)n + 1, sizeof(*l.read));
+	l.e = chs_calloc((size_t)n + o->nunset + 1, sizeof(*l.e));
+	l.read = chs_calloc((size_t)n + 1, sizeof(*l.read));
 	l.n = l.nread = 0;
 	if (!l.e || !l.read) {
 		edit_list_dispose(&l);

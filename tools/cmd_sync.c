@@ -539,9 +539,9 @@ static int read_request(const char *arg, char **out)
 				     " '%s': %s (give the file, or the line itself, which starts"
 				     " with ssh-ed25519)", arg, strerror(errno));
 	if (!f)
-		*out = strdup(arg);
+		*out = chs_strdup(arg);
 	else
-		*out = fgets(line, sizeof(line), f) ? strdup(line) : strdup("");
+		*out = fgets(line, sizeof(line), f) ? chs_strdup(line) : chs_strdup("");
 	if (f && f != stdin)
 		fclose(f);
 	return *out ? 0 : chs_error_set(CHS_ENOMEM, "out of memory");

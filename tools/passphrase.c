@@ -185,7 +185,7 @@ static int from_credential(char **out, size_t *len)
 	if (!dir || !*dir)
 		return 0;
 	n = strlen(dir) + sizeof("/" CREDENTIAL_NAME);
-	if (!(path = malloc(n)))
+	if (!(path = chs_malloc(n)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	snprintf(path, n, "%s/%s", dir, CREDENTIAL_NAME);
 	if (access(path, F_OK) < 0) {
@@ -220,7 +220,7 @@ int cli_passphrase_open(char **out, size_t *len)
 /* Make the new file's name last: fsync the folder it is in. */
 static int sync_folder(const char *path)
 {
-	char *copy = strdup(path);
+	char *copy = chs_strdup(path);
 	int fd, err = 0;
 
 	if (!copy)

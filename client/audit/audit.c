@@ -148,7 +148,7 @@ int chs_audit__write(chs_store *s, const char *action,
 
 int chs_audit__access_begin(chs_access **out, const char *action)
 {
-	chs_access *a = calloc(1, sizeof(*a));
+	chs_access *a = chs_calloc(1, sizeof(*a));
 
 	*out = NULL;
 	if (!a)

@@ -253,7 +253,7 @@ static void put_visit(chart *c, const item *v)
 /* Visits oldest first (by date, then as entered). */
 static void put_visits(chart *c)
 {
-	const item **v = calloc(c->n + 1, sizeof(*v));
+	const item **v = chs_calloc(c->n + 1, sizeof(*v));
 	size_t i, j, n = 0;
 
 	if (!v)

@@ -89,7 +89,7 @@ static int cmp_double(const void *a, const void *b)
 static int durable_commits(sqlite3 *db, int commits, const unsigned char *body,
 			   int len, double *median_ms)
 {
-	double *ms = calloc((size_t)commits, sizeof(*ms));
+	double *ms = chs_calloc((size_t)commits, sizeof(*ms));
 	sqlite3_stmt *st = NULL;
 	int i, err = 0;
 
@@ -142,7 +142,7 @@ static int bench_one(const char *dir, chs_vfs *vfs, int rows, int row_bytes,
 		     int commits, double *rows_per_s, double *commit_ms)
 {
 	char *path = chs_util__path(dir, vfs ? "bench-encrypted.db" : "bench-plain.db");
-	unsigned char *body = malloc((size_t)row_bytes);
+	unsigned char *body = chs_malloc((size_t)row_bytes);
 	sqlite3 *db = NULL;
 	double secs = 0;
 	int err;

@@ -406,7 +406,7 @@ static int queue_row(chs_store *s, sqlite3_stmt *st, chs_coding_list *l)
 		return chs_error_set(CHS_EDAMAGED, "a visit's id is damaged");
 	if (l->n == l->cap && (err = CHS_ARRAY_GROW(l->v, l->cap, l->n + 1)) < 0)
 		return err;
-	if (!(q = calloc(1, sizeof(*q))))
+	if (!(q = chs_calloc(1, sizeof(*q))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	l->v[l->n++] = &q->pub;
 	col_hex(st, 0, &q->pub.encounter, &bad);
@@ -440,7 +440,7 @@ int chs_coding_queue(chs_coding_list **out, chs_store *s)
 	*out = NULL;
 	if ((err = chs_store__refuse_service(s)) < 0)
 		return err;
-	if (!(l = calloc(1, sizeof(*l))))
+	if (!(l = chs_calloc(1, sizeof(*l))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if ((err = chs_store__prepare(s, &st,
 		     "SELECT id, patient, j -> '$.fields.date', j -> '$.fields.reason',"
@@ -836,7 +836,7 @@ int chs_coding_assign(chs_coding_assignment **out, chs_store *s, const char *enc
 	x.s = s;
 	x.v = &v;
 	x.o = o;
-	if (!(x.out = calloc(1, sizeof(*x.out)))) {
+	if (!(x.out = chs_calloc(1, sizeof(*x.out)))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}

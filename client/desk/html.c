@@ -51,7 +51,7 @@ void desk_printf(desk_resp *rs, const char *fmt, ...)
 		put_len(rs, small, (size_t)n);
 		return;
 	}
-	if (!(big = malloc((size_t)n + 1))) {
+	if (!(big = chs_malloc((size_t)n + 1))) {
 		rs->err = rs->err ? rs->err : chs_error_set(CHS_ENOMEM, "out of memory");
 		return;
 	}

@@ -123,7 +123,7 @@ static wset *wset_new(graph *g, size_t n)
 
 	if (CHS_ARRAY_GROW(g->owned, g->capowned, g->nowned + 1) < 0)
 		return NULL;
-	if (!(s = malloc(sizeof(*s) + n * sizeof(s->w[0])))) {
+	if (!(s = chs_malloc(sizeof(*s) + n * sizeof(s->w[0])))) {
 		chs_error_set(CHS_ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -139,7 +139,7 @@ static int collect_fields(graph *g)
 
 	for (i = 0; i < g->n; i++)
 		cap += g->e[i]->nset + g->e[i]->nunset;
-	if (cap && !(g->fields = malloc(cap * sizeof(*g->fields))))
+	if (cap && !(g->fields = chs_malloc(cap * sizeof(*g->fields))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < g->n; i++) {
 		for (k = 0; k < g->e[i]->nset; k++)
@@ -167,12 +167,12 @@ static int graph_alloc(graph *g, const chs_history *h)
 	for (i = 0; i < n; i++)
 		merges += chs_history_get(h, i)->nparents > 1;
 	g->words = merges ? (n + 63) / 64 : 0;
-	if (!(g->e = calloc(n, sizeof(*g->e))) || !(g->ids = calloc(n, sizeof(*g->ids))) ||
-	    !(g->last = calloc(n, sizeof(*g->last))) ||
-	    !(g->taken = calloc(n, sizeof(*g->taken))) ||
-	    !(g->lane = calloc(n, sizeof(*g->lane))) ||
+	if (!(g->e = chs_calloc(n, sizeof(*g->e))) || !(g->ids = chs_calloc(n, sizeof(*g->ids))) ||
+	    !(g->last = chs_calloc(n, sizeof(*g->last))) ||
+	    !(g->taken = chs_calloc(n, sizeof(*g->taken))) ||
+	    !(g->lane = chs_calloc(n, sizeof(*g->lane))) ||
 	    (g->words && (g->words > SIZE_MAX / sizeof(uint64_t) / n ||
-			  !(g->anc = calloc(n * g->words, sizeof(uint64_t))))))
+			  !(g->anc = chs_calloc(n * g->words, sizeof(uint64_t))))))
 		return chs_error_set(CHS_ENOMEM, "out of memory for a history of %zu changes", n);
 	for (i = 0; i < n; i++) {
 		g->e[i] = chs_history_get(h, i);
@@ -334,13 +334,13 @@ static int graph_build(graph *g, const chs_history *h)
 		return err;
 	if (g->n == 0)
 		return 0;
-	if (g->nf && (!(g->seen = calloc(g->n * g->nf, sizeof(*g->seen))) ||
-		      !(g->st = calloc(g->n * g->nf, sizeof(*g->st)))))
+	if (g->nf && (!(g->seen = chs_calloc(g->n * g->nf, sizeof(*g->seen))) ||
+		      !(g->st = chs_calloc(g->n * g->nf, sizeof(*g->st)))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < g->n; i++)
 		if (g->e[i]->nparents > maxp)
 			maxp = g->e[i]->nparents;
-	if (!(par = malloc(maxp * sizeof(*par))))
+	if (!(par = chs_malloc(maxp * sizeof(*par))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < g->n; i++) {
 		g->last[i] = i;
@@ -574,7 +574,7 @@ static int history_graph(desk_resp *rs, const graph *g, const char *confirmed)
 	for (i = 0; i < g->n; i++)
 		if (g->e[i]->nparents > maxp)
 			maxp = g->e[i]->nparents;
-	if (!(par = malloc(maxp * sizeof(*par))))
+	if (!(par = chs_malloc(maxp * sizeof(*par))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	desk_put(rs, "<h2 id=\"graph-title\">The change graph</h2>\n"
 		     "<p class=\"hint\">One row per change, oldest at the top; concurrent edits "

@@ -173,7 +173,7 @@ static int lineage_init(lineage *L, const chs_history *h)
 	memset(L, 0, sizeof(*L));
 	L->h = h;
 	L->n = chs_history_count(h);
-	if (!(L->by_id = calloc(L->n ? L->n : 1, sizeof(*L->by_id))))
+	if (!(L->by_id = chs_calloc(L->n ? L->n : 1, sizeof(*L->by_id))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < L->n; i++) {
 		L->by_id[i].change = chs_history_get(h, i)->change;
@@ -212,9 +212,9 @@ static int ancestors(lineage *L, const char *change, const unsigned char **out)
 	if (CHS_ARRAY_GROW(L->cands, L->cap, L->ncands + 1) < 0 ||
 	    CHS_ARRAY_GROW(L->anc, L->capanc, L->ncands + 1) < 0)
 		return CHS_ENOMEM;
-	if (!(a = calloc(L->n, 1)))
+	if (!(a = chs_calloc(L->n, 1)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
-	if (!(stack = calloc(L->n + 1, sizeof(size_t)))) {
+	if (!(stack = chs_calloc(L->n + 1, sizeof(size_t)))) {
 		free(a);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}
@@ -267,7 +267,7 @@ static int base_entry(lineage *L, const chs_record_candidate *const *c, size_t n
 	int err = 0;
 
 	*out = NULL;
-	if (!(anc = calloc(nc ? nc : 1, sizeof(*anc))))
+	if (!(anc = chs_calloc(nc ? nc : 1, sizeof(*anc))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (k = 0; k < nc && err == 0; k++)
 		err = ancestors(L, c[k]->change, &anc[k]);
@@ -496,7 +496,7 @@ static int decide(plan *p)
 			p->take = NULL;
 	if (p->take)
 		return 0;
-	if (!(p->e = calloc(p->n, sizeof(chs_edit))))
+	if (!(p->e = chs_calloc(p->n, sizeof(chs_edit))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < p->n; i++) {
 		const choice *c = &p->c[i];
@@ -519,7 +519,7 @@ static int plan_read(const desk_req *rq, const chs_record *r, plan *p)
 	int err;
 
 	memset(p, 0, sizeof(*p));
-	if (!(p->c = calloc(chs_record_field_count(r) + 1, sizeof(choice))))
+	if (!(p->c = chs_calloc(chs_record_field_count(r) + 1, sizeof(choice))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if ((err = read_choices(rq, r, p)) < 0)
 		return err;
@@ -1372,7 +1372,7 @@ static void put_refused(desk_resp *rs, const desk_req *rq, int err, const char *
 {
 	/* the message is read whole before the page's own calls may set
 	 * another (a form check's names the value: it may be long) */
-	char *msg = strdup(chs_error_last());
+	char *msg = chs_strdup(chs_error_last());
 
 	rs->status = err == CHS_EDENIED ? 403 : 400;
 	desk_page_begin(rs, rq, "Nothing was signed");
@@ -1388,7 +1388,7 @@ static void put_refused(desk_resp *rs, const desk_req *rq, int err, const char *
  * heads it settled, so nobody signs it twice; nothing of the record. */
 static void put_signed_unshown(desk_resp *rs, const desk_req *rq, const char *id)
 {
-	char *msg = strdup(chs_error_last());
+	char *msg = chs_strdup(chs_error_last());
 	const char *heads = desk_form(rq, "heads");
 
 	desk_page_begin(rs, rq, "Signed");

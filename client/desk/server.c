@@ -158,9 +158,9 @@ static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const ch
 			return MHD_NO;
 		}
 		if (CHS_ARRAY_GROW(r->form, r->cap, r->nform + 1) < 0 ||
-		    !(r->form[r->nform].name = strdup(key ? key : "")))
+		    !(r->form[r->nform].name = chs_strdup(key ? key : "")))
 			return MHD_NO;
-		r->form[r->nform].value = calloc(1, 1);
+		r->form[r->nform].value = chs_calloc(1, 1);
 		if (!r->form[r->nform++].value)
 			return MHD_NO;
 	}
@@ -176,7 +176,7 @@ static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const ch
 		r->too_big = 1;
 		return MHD_NO;
 	}
-	if (!(grown = malloc(have + size + 1)))
+	if (!(grown = chs_malloc(have + size + 1)))
 		return MHD_NO;
 	memcpy(grown, kv->value, have);
 	memcpy(grown + have, data, size);
@@ -221,11 +221,11 @@ static enum MHD_Result on_query_arg(void *cls, enum MHD_ValueKind kind, const ch
 		return MHD_NO;
 	}
 	if (CHS_ARRAY_GROW(q->kv, q->cap, q->n + 1) < 0 ||
-	    !(q->kv[q->n].name = strdup(key ? key : ""))) {
+	    !(q->kv[q->n].name = chs_strdup(key ? key : ""))) {
 		q->err = CHS_ENOMEM;
 		return MHD_NO;
 	}
-	if (!(q->kv[q->n].value = strdup(value ? value : ""))) {
+	if (!(q->kv[q->n].value = chs_strdup(value ? value : ""))) {
 		free(q->kv[q->n].name);
 		q->err = CHS_ENOMEM;
 		return MHD_NO;
@@ -666,7 +666,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return send_text(conn, MHD_HTTP_FORBIDDEN,
 					 "the desk opens only from its own pages: type its address"
 					 " in the browser yourself\n");
-		if (!(r = calloc(1, sizeof(*r))))
+		if (!(r = chs_calloc(1, sizeof(*r))))
 			return MHD_NO;
 		/* NULL for a body that is no form (or none): the fields are
 		 * then empty, and a POST with a session fails its CSRF check */
@@ -754,7 +754,7 @@ int chs_desk_start(chs_desk **out, const chs_desk_opts *opts)
 	if ((err = parse_listen(listen, &a)) < 0 || (err = chs_store_probe(opts->store_dir)) < 0 ||
 	    (err = chs_crypto_init()) < 0)
 		return err;
-	if (!(d = calloc(1, sizeof(*d))) || !(d->store_dir = strdup(opts->store_dir))) {
+	if (!(d = chs_calloc(1, sizeof(*d))) || !(d->store_dir = chs_strdup(opts->store_dir))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto cleanup;
 	}

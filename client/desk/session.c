@@ -92,7 +92,7 @@ int desk_session_sign_in(chs_desk *d, const char *user, const char *pass, size_t
 	}
 	if ((err = read_idle_minutes(s, &minutes)) < 0)
 		goto cleanup;
-	if (!(ss = calloc(1, sizeof(*ss)))) {
+	if (!(ss = chs_calloc(1, sizeof(*ss)))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto cleanup;
 	}

@@ -310,9 +310,9 @@ static int blocks(const chs_duplicates_report *r, entry **out, size_t *n,
 
 	*out = NULL;
 	*bsize = NULL;
-	if (r->np > UINT32_MAX || !(e = malloc((r->np * KINDS + 1) * sizeof(*e))))
+	if (r->np > UINT32_MAX || !(e = chs_malloc((r->np * KINDS + 1) * sizeof(*e))))
 		return nomem();
-	if (!(*bsize = calloc(r->np + 1, sizeof(**bsize)))) {
+	if (!(*bsize = chs_calloc(r->np + 1, sizeof(**bsize)))) {
 		free(e);
 		return nomem();
 	}
@@ -682,7 +682,7 @@ int chs_report_duplicates(chs_duplicates_report **out, chs_store *s,
 	*out = NULL;
 	if ((err = chs_store__refuse_service(s)) < 0)
 		return err;
-	if (!(r = calloc(1, sizeof(*r))))
+	if (!(r = chs_calloc(1, sizeof(*r))))
 		return nomem();
 	chs_buf_init(&r->arena, 0);
 	if ((err = load(r, s)) < 0 || (err = score_all(r, s, min)) < 0) {

@@ -406,7 +406,7 @@ static int heads_of(chs_store *s, const unsigned char rec[16], unsigned char **h
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		size_t len = (size_t)sqlite3_column_bytes(st, 0);
 
-		if (!(*heads = malloc(len + 1))) {
+		if (!(*heads = chs_malloc(len + 1))) {
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 			goto done;
 		}

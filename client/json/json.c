@@ -179,7 +179,7 @@ int chs_json_value_text(char **out, const char *text)
 	if (!v)
 		return text ? chs_error_set(CHS_ENOMEM, "out of memory") : 0;
 	if (json_is_string(v))
-		*out = strdup(json_string_value(v));
+		*out = chs_strdup(json_string_value(v));
 	else
 		*out = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	json_decref(v);

@@ -141,7 +141,7 @@ static int plan_state(chs_batch_plan *p, plan_group *g)
 			g->distinct = 0;
 	if (!g->distinct)
 		return 0;
-	if (!(list = malloc(g->n * sizeof(*list))))
+	if (!(list = chs_malloc(g->n * sizeof(*list))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < g->n; i++)
 		list[i] = p->entries[g->start + i].c;
@@ -172,13 +172,13 @@ static int group_records(chs_batch_plan *p, const chs_batch *b)
 
 int chs_records__plan_batch(const chs_batch *b, chs_batch_plan **out)
 {
-	chs_batch_plan *p = calloc(1, sizeof(*p));
+	chs_batch_plan *p = chs_calloc(1, sizeof(*p));
 	size_t i;
 	int err = 0;
 
 	*out = NULL;
-	if (!p || !(p->entries = malloc((b->nchanges + 1) * sizeof(*p->entries))) ||
-	    !(p->groups = calloc(b->nchanges + 1, sizeof(*p->groups)))) {
+	if (!p || !(p->entries = chs_malloc((b->nchanges + 1) * sizeof(*p->entries))) ||
+	    !(p->groups = chs_calloc(b->nchanges + 1, sizeof(*p->groups)))) {
 		chs_records__plan_free(p);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}
@@ -384,7 +384,7 @@ int chs_records__apply_verified(chs_store *s, const chs_batch *b, const chs_batc
 		return err;
 	if (!plan && (err = chs_records__plan_batch(b, &own)) < 0)
 		return err;
-	if (!(known = calloc(b->nchanges + 1, 1))) {
+	if (!(known = chs_calloc(b->nchanges + 1, 1))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}

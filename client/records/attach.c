@@ -195,7 +195,7 @@ int chs_attach_fd(chs_store *s, const char *patient, int fd, const char *path,
 				     path);
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return chs_error_set(CHS_EIO, "cannot read '%s': %s", path, strerror(errno));
-	if (!(buf = malloc(CHUNK)))
+	if (!(buf = chs_malloc(CHUNK)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if ((err = pass(s, fd, path, buf, NULL, NULL, sha, &size)) < 0 ||
 	    (err = chs_records__writer_begin(&w, s)) < 0)

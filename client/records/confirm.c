@@ -202,7 +202,7 @@ static int confirmation_new(chs_confirmation **out, const char *by, const char *
 			    const char *time, const char *note, const char *change,
 			    const char *confirmation)
 {
-	chs_confirmation *c = calloc(1, sizeof(*c));
+	chs_confirmation *c = chs_calloc(1, sizeof(*c));
 
 	*out = c;
 	if (!c)

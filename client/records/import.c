@@ -420,8 +420,8 @@ static int blank(const char *s, size_t len)
 
 static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *count)
 {
-	line_edits *le = calloc(1, sizeof(*le));
-	plain_line *pl = malloc(sizeof(*pl));
+	line_edits *le = chs_calloc(1, sizeof(*le));
+	plain_line *pl = chs_malloc(sizeof(*pl));
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;

@@ -121,7 +121,7 @@ void chs_record_free(chs_record *r)
 
 static int record_new(chs_record **out, const char *id_hex, const char *type)
 {
-	chs_record *r = calloc(1, sizeof(*r));
+	chs_record *r = chs_calloc(1, sizeof(*r));
 
 	*out = NULL;
 	if (!r)
@@ -168,7 +168,7 @@ static int cands_copy(rcand **out, size_t *nout, const chs_candidate *c, size_t 
 	*nout = 0;
 	if (n == 0)
 		return 0;
-	if (!(*out = calloc(n, sizeof(**out))))
+	if (!(*out = chs_calloc(n, sizeof(**out))))
 		return nomem();
 	*nout = n;
 	for (i = 0; i < n && err == 0; i++)
@@ -183,7 +183,7 @@ static int fields_from_merged(chs_record *r, const chs_merged *m)
 	size_t i;
 	int err = 0;
 
-	if (m->nfields && !(r->fields = calloc(m->nfields, sizeof(*r->fields))))
+	if (m->nfields && !(r->fields = chs_calloc(m->nfields, sizeof(*r->fields))))
 		return nomem();
 	r->nfields = m->nfields;
 	for (i = 0; i < m->nfields && err == 0; i++) {
@@ -215,7 +215,7 @@ int chs_records__record_from_merged(chs_record **out, const char *id_hex,
 	r->review = m->review;
 	r->removal_review = m->exists_review;
 	r->nchanges = m->norder;
-	if (m->nheads && !(r->heads = calloc(m->nheads, sizeof(*r->heads)))) {
+	if (m->nheads && !(r->heads = chs_calloc(m->nheads, sizeof(*r->heads)))) {
 		err = nomem();
 		goto done;
 	}
@@ -265,7 +265,7 @@ int chs_records__record_put_field(chs_record *r, const char *name, const char *v
 		r->nfields--;
 	}
 	if (v) {
-		if (!(grown = realloc(r->fields, (r->nfields + 1) * sizeof(*grown)))) {
+		if (!(grown = chs_realloc(r->fields, (r->nfields + 1) * sizeof(*grown)))) {
 			free(v);
 			return nomem();
 		}
@@ -471,7 +471,7 @@ static int each_member(span obj, member_fn fn, void *payload)
 
 static char *span_dup(span s)
 {
-	char *out = malloc(s.len + 1);
+	char *out = chs_malloc(s.len + 1);
 
 	if (out) {
 		memcpy(out, s.p, s.len);
@@ -581,7 +581,7 @@ static int state_fields(chs_record *r, const char *state, size_t len)
 	if (w.fields.p) {
 		if ((err = each_member(w.fields, count_member, &w.cap)) < 0)
 			return err;
-		if (w.cap && !(r->fields = calloc(w.cap, sizeof(*r->fields))))
+		if (w.cap && !(r->fields = chs_calloc(w.cap, sizeof(*r->fields))))
 			return nomem();
 		if ((err = each_member(w.fields, field_member, &w)) < 0)
 			return err;
@@ -608,7 +608,7 @@ int chs_records__record_from_row(chs_record **out, const unsigned char id[16],
 	r->deleted = deleted;
 	r->review = review;
 	r->nheads = heads ? heads_len / CHS_CHANGE_ID_BYTES : 0;
-	if (r->nheads && !(r->heads = calloc(r->nheads, sizeof(*r->heads)))) {
+	if (r->nheads && !(r->heads = chs_calloc(r->nheads, sizeof(*r->heads)))) {
 		err = nomem();
 		goto done;
 	}
@@ -739,7 +739,7 @@ const char *chs_record_changed_by(const chs_record *r)
 
 int chs_records__record_list_new(chs_record_list **out)
 {
-	return (*out = calloc(1, sizeof(**out))) ? 0 : nomem();
+	return (*out = chs_calloc(1, sizeof(**out))) ? 0 : nomem();
 }
 
 int chs_records__record_list_add(chs_record_list *l, chs_record *r)
@@ -803,10 +803,10 @@ static int entry_set(hentry *e, const chs_change *c)
 
 	chs_hex(e->change, c->id, CHS_CHANGE_ID_BYTES);
 	chs_util__hlc_time(c->hlc, e->time);
-	if ((c->nfields && (!(e->set = calloc(c->nfields, sizeof(*e->set))) ||
-			    !(e->unset = calloc(c->nfields, sizeof(*e->unset))))) ||
-	    (c->nparents && (!(e->parent_hex = calloc(c->nparents, sizeof(*e->parent_hex))) ||
-			     !(e->parents = calloc(c->nparents, sizeof(*e->parents))))))
+	if ((c->nfields && (!(e->set = chs_calloc(c->nfields, sizeof(*e->set))) ||
+			    !(e->unset = chs_calloc(c->nfields, sizeof(*e->unset))))) ||
+	    (c->nparents && (!(e->parent_hex = chs_calloc(c->nparents, sizeof(*e->parent_hex))) ||
+			     !(e->parents = chs_calloc(c->nparents, sizeof(*e->parents))))))
 		return nomem();
 	for (i = 0; i < c->nfields; i++) {
 		if (c->fields[i].value) {
@@ -838,7 +838,7 @@ static int entry_set(hentry *e, const chs_change *c)
 int chs_records__history_from_merged(chs_history **out, const chs_merged *m,
 				     chs_change **changes, size_t n)
 {
-	chs_history *h = calloc(1, sizeof(*h));
+	chs_history *h = chs_calloc(1, sizeof(*h));
 	size_t i;
 	int err = 0;
 
@@ -849,7 +849,7 @@ int chs_records__history_from_merged(chs_history **out, const chs_merged *m,
 	}
 	h->changes = changes;
 	h->nchanges = n;
-	if (m->norder && !(h->e = calloc(m->norder, sizeof(*h->e))))
+	if (m->norder && !(h->e = chs_calloc(m->norder, sizeof(*h->e))))
 		err = nomem();
 	else
 		h->n = m->norder;

@@ -802,7 +802,7 @@ static int edit_change(chs_store *s, const rec_info *ri, const chs_edit *edits,
 				     ri->hex, ri->type);
 	if (n == 0)
 		return chs_error_set(CHS_EINVALID, "nothing to change: give FIELD=VALUE");
-	if (!(rest = calloc(n, sizeof(*rest))))
+	if (!(rest = chs_calloc(n, sizeof(*rest))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if ((err = chs_change_new(&c)) < 0)
 		goto done;

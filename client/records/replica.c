@@ -113,7 +113,7 @@ int chs_records__load_batch(chs_store *s, const void *manifest, size_t len,
 	if ((err = chs_batch_from_manifest(&b, manifest, len, sig)) < 0 ||
 	    (err = chs_batch_manifest_ids(b, &ids, &n)) < 0)
 		goto done;
-	if (!(b->changes = calloc(n + 1, sizeof(*b->changes)))) {
+	if (!(b->changes = chs_calloc(n + 1, sizeof(*b->changes)))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}

@@ -145,7 +145,7 @@ static int link_of(const chs_merged *m, const char *name, unsigned char out[16])
 
 static int bind_heads(chs_store *s, sqlite3_stmt *st, int col, const chs_merged *m)
 {
-	unsigned char *heads = malloc(m->nheads * CHS_CHANGE_ID_BYTES + 1);
+	unsigned char *heads = chs_malloc(m->nheads * CHS_CHANGE_ID_BYTES + 1);
 	size_t i;
 
 	if (!heads)

@@ -133,7 +133,7 @@ static int kit_seal(chs_buf *out, const unsigned char *blob, size_t len, const c
 	chs_hex(org, blob + 1, 16);
 	if (kdf)
 		p = *kdf;
-	if (!(key = chs_key_new()) || !(sealed = malloc(len + CHS_AEAD_OVERHEAD))) {
+	if (!(key = chs_key_new()) || !(sealed = chs_malloc(len + CHS_AEAD_OVERHEAD))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -384,7 +384,7 @@ static int read_header(kit_text *t, const char **p, const char *end, size_t inde
 		t->org[len] = (char)(t->org[len] | 0x20); /* hex: lowercase */
 	for (len = 0; len < 8; len++)
 		t->kit_id[len] = (char)(t->kit_id[len] | 0x20);
-	if (!(t->bytes = malloc(t->len)))
+	if (!(t->bytes = chs_malloc(t->len)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	return 0;
 }
@@ -483,7 +483,7 @@ static int kit_read(const char *const *texts, size_t n, chs_buf *kit, char org[3
 	if (n > CHS_SHARES_MAX)
 		return chs_error_set(CHS_EINVALID, "more than %u recovery texts were given",
 				     (unsigned)CHS_SHARES_MAX);
-	if (!(t = calloc(n, sizeof(*t))))
+	if (!(t = chs_calloc(n, sizeof(*t))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < n && err == 0; i++)
 		err = text_read(&t[i], texts[i], strlen(texts[i]), i);
@@ -513,7 +513,7 @@ static int kit_read(const char *const *texts, size_t n, chs_buf *kit, char org[3
 			nrs[i] = (unsigned char)t[i].nr;
 			parts[i] = t[i].bytes;
 		}
-		if (!(out = malloc(t[0].len)))
+		if (!(out = chs_malloc(t[0].len)))
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 		else if ((err = chs_share_combine(out, t[0].len, nrs, parts, (unsigned)n)) == 0)
 			err = chs_buf_put(kit, out, t[0].len);
@@ -578,8 +578,8 @@ static int kit_texts(const chs_buf *kit, const chs_kit_opts *o, char ***out, siz
 	chs_hex(t.org, kit->ptr + 1, 16);
 	kit_id_of(t.kit_id, (const unsigned char *)kit->ptr, kit->len);
 	t.len = kit->len;
-	if (!(texts = calloc(shares, sizeof(*texts))) ||
-	    (o->shares && !(parts = malloc((size_t)shares * kit->len)))) {
+	if (!(texts = chs_calloc(shares, sizeof(*texts))) ||
+	    (o->shares && !(parts = chs_malloc((size_t)shares * kit->len)))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}

@@ -631,7 +631,7 @@ static int device_entry_of(device_entry *e, const chs_roster_device *d, const ch
 	size_t slen = strlen(d->site) + 1;
 	char *p;
 
-	if (!(p = e->strings = malloc(dlen + klen + slen)))
+	if (!(p = e->strings = chs_malloc(dlen + klen + slen)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	memcpy(p, d->device, dlen);
 	e->info.device = p;
@@ -661,7 +661,7 @@ int chs_device_list(chs_device_roster **out, chs_store *s)
 	if ((err = chs_store__roster_load(s, &r, NULL)) < 0)
 		return err;
 	n = chs_roster_count(r);
-	if (!(l = calloc(1, sizeof(*l))) || (n && !(l->d = calloc(n, sizeof(*l->d))))) {
+	if (!(l = chs_calloc(1, sizeof(*l))) || (n && !(l->d = chs_calloc(n, sizeof(*l->d))))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}

@@ -124,7 +124,7 @@ static int walk(sync_ctx *x, const char *fetched, const char *since, own_walk *w
 
 	if ((err = chs_git_log(x->git, fetched, since, &oids, &n)) < 0)
 		return err;
-	if (!(w->c = calloc(n + 1, sizeof(*w->c)))) {
+	if (!(w->c = chs_calloc(n + 1, sizeof(*w->c)))) {
 		free(oids);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}

@@ -234,7 +234,7 @@ static void job_free(pack_job *j)
  * keys to seal it with. */
 static int job_load(sync_ctx *x, sqlite3_stmt *st, pack_job **out)
 {
-	pack_job *j = calloc(1, sizeof(*j));
+	pack_job *j = chs_calloc(1, sizeof(*j));
 	size_t i;
 	int err;
 
@@ -250,9 +250,9 @@ static int job_load(sync_ctx *x, sqlite3_stmt *st, pack_job **out)
 					   sqlite3_column_blob(st, 2))) < 0 ||
 	    (err = chs_batch_manifest_ids(j->b, &j->ids, &j->n)) < 0)
 		goto fail;
-	j->comp = calloc(j->n + 1, sizeof(*j->comp));
-	j->enc = calloc(j->n + 1, sizeof(*j->enc));
-	j->bodies = calloc(j->n + 1, sizeof(*j->bodies));
+	j->comp = chs_calloc(j->n + 1, sizeof(*j->comp));
+	j->enc = chs_calloc(j->n + 1, sizeof(*j->enc));
+	j->bodies = chs_calloc(j->n + 1, sizeof(*j->bodies));
 	if (!j->comp || !j->enc || !j->bodies) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto fail;

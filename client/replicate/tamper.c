@@ -96,8 +96,8 @@ int chs_replicate__seen_before(sync_ctx *x)
 	chs_replicate__seen_dispose(v);
 	if ((err = chs_git_refs(x->git, TRACKED_DEVICES, &devs, &n)) < 0)
 		return err;
-	v->refs = calloc(n + 2, sizeof(*v->refs));
-	v->oids = calloc(n + 1, sizeof(*v->oids));
+	v->refs = chs_calloc(n + 2, sizeof(*v->refs));
+	v->oids = chs_calloc(n + 1, sizeof(*v->oids));
 	if (!v->refs || !v->oids) {
 		chs_git_refs_free(devs, n);
 		chs_replicate__seen_dispose(v);
@@ -287,7 +287,7 @@ int chs_archive_events_list(chs_archive_events **out, chs_store *s)
 	CHS_ASSERT_ARG(out);
 	CHS_ASSERT_ARG(s);
 	*out = NULL;
-	if (!(l = calloc(1, sizeof(*l))))
+	if (!(l = chs_calloc(1, sizeof(*l))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if ((err = chs_store__prepare(s, &st, "SELECT id, state FROM records WHERE type = '"
 				      CHS_ARCHIVE_EVENT_TYPE "' AND length(id) = 16")) < 0)

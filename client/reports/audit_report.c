@@ -132,7 +132,7 @@ static void copy_records(chs_access_event *e, json_t *records, int *bad)
 
 	if (!n)
 		return;
-	if (!(ids = calloc(n, sizeof(*ids)))) {
+	if (!(ids = chs_calloc(n, sizeof(*ids)))) {
 		*bad = 1;
 		return;
 	}
@@ -289,7 +289,7 @@ int chs_report_access(chs_access_report **out, chs_store *s, const chs_access_fi
 			return err;
 		chs_util__parse_id(pid, hex);
 	}
-	if (!(r.out = calloc(1, sizeof(*r.out))))
+	if (!(r.out = chs_calloc(1, sizeof(*r.out))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if ((err = collect(s, &r, r.f->patient ? pid : NULL)) < 0) {
 		chs_access_report_free(r.out);

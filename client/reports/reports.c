@@ -121,7 +121,7 @@ static int word_byte(unsigned char c)
 static char *reduce(const char *in, size_t *words)
 {
 	size_t len = strlen(in), k = 0, nw = 0;
-	char *out = malloc(len + 1);
+	char *out = chs_malloc(len + 1);
 	const unsigned char *p;
 
 	if (!out)
@@ -172,7 +172,7 @@ static int names_find(const names *t, const char *s, size_t len)
 static int names_grow(names *t)
 {
 	size_t cap = t->cap ? t->cap * 2 : 256, i, j;
-	char **slot = calloc(cap, sizeof(*slot));
+	char **slot = chs_calloc(cap, sizeof(*slot));
 
 	if (!slot)
 		return nomem();
@@ -258,7 +258,7 @@ static int heads_key_of(const char *list, unsigned char key[32])
 
 	if (!len || (len + 1) % 65 != 0)
 		return 1;
-	if (!(ids = malloc(n * 32)))
+	if (!(ids = chs_malloc(n * 32)))
 		return nomem();
 	for (i = 0; i < n && !bad; i++) {
 		memcpy(hex, list + i * 65, 64);
@@ -432,7 +432,7 @@ static int add_row(report *rp, sqlite3_stmt *st)
 			 (size_t)sqlite3_column_bytes(st, 3));
 	if (sqlite3_column_bytes(st, 3) > 32 && sqlite3_column_bytes(st, 3) % 32 == 0) {
 		r->nheads = (size_t)sqlite3_column_bytes(st, 3) / 32;
-		if (!(r->heads = malloc(r->nheads * 32))) {
+		if (!(r->heads = chs_malloc(r->nheads * 32))) {
 			json_decref(state);
 			return nomem();
 		}
@@ -519,7 +519,7 @@ static const char **ids_hex(const unsigned char (*ids)[16], size_t n)
 	char **v, *p;
 	size_t i;
 
-	if (n > (SIZE_MAX / 2) / (sizeof(*v) + 33) || !(v = malloc(n * (sizeof(*v) + 33))))
+	if (n > (SIZE_MAX / 2) / (sizeof(*v) + 33) || !(v = chs_malloc(n * (sizeof(*v) + 33))))
 		return NULL;
 	for (i = 0, p = (char *)(v + n); i < n; i++, p += 33) {
 		chs_hex(p, ids[i], 16);
@@ -704,7 +704,7 @@ static int resolve_head_times(report *rp)
 		return 0;
 	for (i = 0; i < rp->n; i++)
 		total += rp->r[i].one_head ? 1 : rp->r[i].nheads;
-	if (!(nd = malloc((total + 1) * sizeof(*nd))))
+	if (!(nd = chs_malloc((total + 1) * sizeof(*nd))))
 		return nomem();
 	for (i = 0; i < rp->n; i++) {
 		rrec *r = &rp->r[i];
@@ -788,7 +788,7 @@ static int check_visit(report *rp, const rrec *v, size_t n, const rrec *patient)
 	char a[16], b[16];
 	int err = 0;
 
-	if (!(diag = calloc(n + 1, 16)))
+	if (!(diag = chs_calloc(n + 1, 16)))
 		return nomem();
 	memcpy(diag[ndiag++], v->id, 16);
 	for (i = 1; i < n && err == 0; i++) {
@@ -969,7 +969,7 @@ static int check_lookalike(report *rp, const rrec *r)
 	g = *hit;
 	for (n = 1; g + n < rp->ids + rp->nids && strcmp(g[n].key, g->key) == 0; n++)
 		;
-	if (!(ids = calloc(n, 16)))
+	if (!(ids = chs_calloc(n, 16)))
 		return nomem();
 	chs_buf_init(&text, 0);
 	chs_buf_init(&one_mrn, 0);
@@ -1138,7 +1138,7 @@ int chs_report_consistency(chs_consistency_report **out, chs_store *s,
 	rp.s = s;
 	chs_report__opts(&rp.o, opts);
 	rp.confirmations = chs_schema_type("confirmation") != NULL;
-	if (!(rp.out = calloc(1, sizeof(*rp.out))))
+	if (!(rp.out = chs_calloc(1, sizeof(*rp.out))))
 		return nomem();
 	if ((err = chs_store__role(s, &role)) == 0) {
 		rp.clinical = role != CHS_ROLE_BILLING;
@@ -1272,10 +1272,10 @@ struct chs_coding_report {
 /* The figures of `c` (sorting its coders, and taking their names). */
 static int coding_result(coding *c, chs_coding_report **out)
 {
-	chs_coding_report *r = calloc(1, sizeof(*r));
+	chs_coding_report *r = chs_calloc(1, sizeof(*r));
 	size_t i;
 
-	if (!r || (c->ncoders && !(r->coders = calloc(c->ncoders, sizeof(*r->coders))))) {
+	if (!r || (c->ncoders && !(r->coders = chs_calloc(c->ncoders, sizeof(*r->coders))))) {
 		free(r);
 		return nomem();
 	}

@@ -132,7 +132,7 @@ static void send_text(conn *c, char *text)
 
 	if (!text)
 		return;
-	if (c->closing || !(r = calloc(1, sizeof(*r)))) {
+	if (c->closing || !(r = chs_calloc(1, sizeof(*r)))) {
 		free(text);
 		return;
 	}
@@ -174,7 +174,7 @@ static void one_line(conn *c, const char *line, size_t len)
 		send_text(c, reply);
 		return;
 	}
-	if (!(call = calloc(1, sizeof(*call)))) {
+	if (!(call = chs_calloc(1, sizeof(*call)))) {
 		send_text(c, chs_service__reply_error(req.id, CHS_ENOMEM, "out of memory"));
 		chs_service__request_dispose(&req);
 		return;
@@ -193,7 +193,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	(void)suggested;
 	/* the line buffer has room for a whole line and its newline; read
 	 * straight into what is left of it */
-	if (!c->buf && !(c->buf = malloc(CHS_CONTROL_LINE_MAX))) {
+	if (!c->buf && !(c->buf = chs_malloc(CHS_CONTROL_LINE_MAX))) {
 		*b = uv_buf_init(NULL, 0);
 		return;
 	}
@@ -261,7 +261,7 @@ static void on_connection(uv_stream_t *server, int status)
 	chs_control *ctl = server->data;
 	conn *c;
 
-	if (status < 0 || !(c = calloc(1, sizeof(*c))))
+	if (status < 0 || !(c = chs_calloc(1, sizeof(*c))))
 		return;
 	c->ctl = ctl;
 	uv_pipe_init(server->loop, &c->pipe, 0);
@@ -302,7 +302,7 @@ int chs_service__control_listen(chs_control **out, uv_loop_t *loop, const char *
 		return chs_error_set(CHS_EINVALID, "the store's folder path is too long for its control"
 				     " socket '%s' (at most %zu bytes): move the store to a shorter path",
 				     path, sizeof(sun.sun_path) - 1);
-	if (!(c = calloc(1, sizeof(*c))) || !(c->path = strdup(path))) {
+	if (!(c = chs_calloc(1, sizeof(*c))) || !(c->path = chs_strdup(path))) {
 		free(c);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}

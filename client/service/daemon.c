@@ -318,11 +318,11 @@ static void read_settings(job *j)
 		j->conf.window_start = j->conf.window_end = -1;
 	j->conf.after_write_s = chs_config_parse_seconds(v[2], &n) == 0 ? n : 30;
 	j->conf.offset_ms = store_offset(chs_store_id(j->d->s));
-	j->folder = *v[3] ? strdup(v[3]) : NULL;
+	j->folder = *v[3] ? chs_strdup(v[3]) : NULL;
 	j->keep = strcmp(v[4], "false") != 0;
 	j->settle_ms = (uint64_t)(chs_config_parse_seconds(v[5], &n) == 0 ? n : 3) * 1000;
 	j->rescan_ms = (uint64_t)(chs_config_parse_seconds(v[6], &n) == 0 ? n : 600) * 1000;
-	j->backup_dir = *v[7] ? strdup(v[7]) : NULL;
+	j->backup_dir = *v[7] ? chs_strdup(v[7]) : NULL;
 	j->backup_every_s = chs_config_parse_seconds(v[8], &n) == 0 && n > 0 ? n : 24 * 3600;
 	n = strtol(v[9], NULL, 10);
 	j->backup_keep = n > 0 && n <= 10000 ? (int)n : 14;
@@ -430,7 +430,7 @@ static int queue_job(daemon_t *d, job_kind kind, const char *name)
 	if ((kind == JOB_SYNC && d->sync_queued) || (kind == JOB_COUNTS && d->counts_queued) ||
 	    (kind == JOB_BACKUP && d->backup_queued))
 		return 0;
-	if (!(j = calloc(1, sizeof(*j))) || (name && !(j->name = strdup(name)))) {
+	if (!(j = chs_calloc(1, sizeof(*j))) || (name && !(j->name = chs_strdup(name)))) {
 		free(j);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}
@@ -438,7 +438,7 @@ static int queue_job(daemon_t *d, job_kind kind, const char *name)
 	j->d = d;
 	if (kind == JOB_SCAN) {
 		j->keep = d->keep;
-		if (!d->folder || !(j->folder = strdup(d->folder))) {
+		if (!d->folder || !(j->folder = chs_strdup(d->folder))) {
 			job_free(j);
 			return chs_error_set(CHS_ENOMEM, "out of memory");
 		}
@@ -885,7 +885,7 @@ static void on_request(chs_control_call *call, const chs_request *req, void *pay
 		/* now, whatever the backoff said; answered when that sync ends.
 		 * A sync already running may have started before the caller's
 		 * work was saved: this one goes after it. */
-		if (!(w = calloc(1, sizeof(*w)))) {
+		if (!(w = chs_calloc(1, sizeof(*w)))) {
 			chs_service__control_answer(call, chs_service__reply_error(
 				req->id, CHS_ENOMEM, "out of memory"));
 			return;
@@ -1146,7 +1146,7 @@ int chs_service_run(const chs_service_opts *o)
 
 	CHS_ASSERT_ARG(o);
 	CHS_ASSERT_ARG(o->dir);
-	if (!(d = calloc(1, sizeof(*d))))
+	if (!(d = chs_calloc(1, sizeof(*d))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	d->log.fd = o->log_fd >= 0 ? o->log_fd : 2;
 	d->log.json = o->log_json;

@@ -178,7 +178,7 @@ static void touch(chs_hotfolder *h, const char *name)
 	if (ignored(name) || (e && e->handed))
 		return;
 	if (!e) {
-		if (!(e = calloc(1, sizeof(*e) + len + 1)))
+		if (!(e = chs_calloc(1, sizeof(*e) + len + 1)))
 			return;
 		memcpy(e->name, name, len + 1);
 		e->next = h->entries;
@@ -194,7 +194,7 @@ static void sweep_add(sweep *w, const char *name)
 {
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 16;
-		sweep_item *items = realloc(w->items, cap * sizeof(*items));
+		sweep_item *items = chs_realloc(w->items, cap * sizeof(*items));
 
 		if (!items)
 			return; /* looked at by a later sweep */
@@ -252,7 +252,7 @@ static void sweep_saw(chs_hotfolder *h, const sweep_item *it, int asked, uint64_
 		return; /* forgotten meanwhile, or not a file */
 	if (!e) {
 		/* found by reading the folder: sitting still counts from now */
-		if (!(e = calloc(1, sizeof(*e) + len + 1)))
+		if (!(e = chs_calloc(1, sizeof(*e) + len + 1)))
 			return;
 		memcpy(e->name, it->name, len + 1);
 		e->changed_at = now;
@@ -331,7 +331,7 @@ static void request_sweep(chs_hotfolder *h, int list)
 		h->again_list |= list;
 		return;
 	}
-	if (!(w = calloc(1, sizeof(*w))) || !(w->folder = chs_util__strdup(h->folder))) {
+	if (!(w = chs_calloc(1, sizeof(*w))) || !(w->folder = chs_util__strdup(h->folder))) {
 		free(w);
 		return;
 	}
@@ -467,7 +467,7 @@ int chs_service__hotfolder_start(chs_hotfolder **out, uv_loop_t *loop,
 	CHS_ASSERT_ARG(out);
 	*out = NULL;
 	CHS_ASSERT_ARG(loop && opts && opts->folder && opts->log && opts->ready);
-	if (!(h = calloc(1, sizeof(*h))) || !(h->folder = chs_util__strdup(opts->folder))) {
+	if (!(h = chs_calloc(1, sizeof(*h))) || !(h->folder = chs_util__strdup(opts->folder))) {
 		free(h);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}

@@ -26,7 +26,7 @@ static char *finish(json_t *reply)
 	if (!text)
 		return NULL;
 	n = strlen(text);
-	if ((line = malloc(n + 2))) {
+	if ((line = chs_malloc(n + 2))) {
 		memcpy(line, text, n);
 		line[n] = '\n';
 		line[n + 1] = '\0';

@@ -91,7 +91,7 @@ static enum kind kind_of_bytes(const unsigned char *p, size_t n)
  * from all of them. -1 with errno when it cannot be read. */
 static int read_file(int fd, enum kind *kind, int64_t *size, char hex[65])
 {
-	unsigned char *buf = malloc(READ_BYTES), sha[CHS_SHA256_BYTES];
+	unsigned char *buf = chs_malloc(READ_BYTES), sha[CHS_SHA256_BYTES];
 	chs_sha256_state h;
 	ssize_t n;
 	int first = 1;

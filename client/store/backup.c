@@ -90,7 +90,7 @@ static char *join(const char *dir, const char *name)
  * there; the size and BLAKE2b-256 in `sum`. */
 static int stream_file(const char *from, int to_fd, const char *to, file_sum *sum)
 {
-	unsigned char *buf = malloc(COPY_CHUNK), digest[CHS_HASH_BYTES];
+	unsigned char *buf = chs_malloc(COPY_CHUNK), digest[CHS_HASH_BYTES];
 	chs_hash_state st;
 	ssize_t n;
 	int fd = -1, err = 0;
@@ -967,7 +967,7 @@ static int make_tmp_beside(const char *dir, char **out)
 
 	while (len > 1 && dir[len - 1] == '/')
 		len--;
-	if (!(t = malloc(len + sizeof(".restore-XXXXXX"))))
+	if (!(t = chs_malloc(len + sizeof(".restore-XXXXXX"))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	memcpy(t, dir, len);
 	memcpy(t + len, ".restore-XXXXXX", sizeof(".restore-XXXXXX"));

@@ -84,7 +84,7 @@ static int parse_slots(chs_slot_file *sf, json_t *root)
 	    chs_unhex(id, sizeof(id), store) < 0 || !json_is_object(slots))
 		return CHS_EINVALID;
 	memcpy(sf->store_id, store, 33);
-	sf->entries = calloc(json_object_size(slots) + 1, sizeof(*sf->entries));
+	sf->entries = chs_calloc(json_object_size(slots) + 1, sizeof(*sf->entries));
 	if (!sf->entries)
 		return CHS_ENOMEM;
 	json_object_foreach(slots, user, val) {

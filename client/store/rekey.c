@@ -91,7 +91,7 @@ static int checkpoint_all(chs_store *s)
 static int wal_left(const char *db)
 {
 	size_t len = strlen(db) + sizeof("-wal");
-	char *wal = malloc(len);
+	char *wal = chs_malloc(len);
 	struct stat sb;
 	int left = 1;
 

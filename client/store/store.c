@@ -171,7 +171,7 @@ static int store_paths(chs_store *s, const char *dir)
 
 static int store_alloc(chs_store **out, const char *dir)
 {
-	chs_store *s = calloc(1, sizeof(*s));
+	chs_store *s = chs_calloc(1, sizeof(*s));
 	int err;
 
 	*out = NULL;

@@ -18,7 +18,7 @@ char *chs_util__json_string(const char *json)
 
 	/* canonical strings without escapes are their own text, quoted */
 	if (len >= 2 && json[0] == '"' && json[len - 1] == '"' &&
-	    !memchr(json + 1, '\\', len - 2) && (out = malloc(len - 1))) {
+	    !memchr(json + 1, '\\', len - 2) && (out = chs_malloc(len - 1))) {
 		memcpy(out, json + 1, len - 2);
 		out[len - 2] = '\0';
 		return out;

@@ -18,7 +18,7 @@
 char *chs_util__strdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *p = malloc(n);
+	char *p = chs_malloc(n);
 
 	if (p)
 		memcpy(p, s, n);

@@ -143,7 +143,7 @@ static int note_pending(chs_git *g, const char *ref, const git_oid *old, int has
 		if (g->npending == CHS_GIT_MAX_PENDING)
 			return chs_error_set(CHS_ERROR, "too many refs in one git write");
 		p = &g->pending[g->npending];
-		if (!(p->ref = strdup(ref)))
+		if (!(p->ref = chs_strdup(ref)))
 			return chs_error_set(CHS_ENOMEM, "out of memory");
 		git_oid_cpy(&p->old, old);
 		p->has_old = has_old;

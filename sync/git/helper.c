@@ -179,7 +179,7 @@ static int run_in_child(chs_git *g, net_op *op)
 	pid_t pid, parent = getpid();
 	int err = 0;
 
-	if (!(cn = calloc(1, sizeof(*cn))))
+	if (!(cn = chs_calloc(1, sizeof(*cn))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		free(cn);

@@ -69,7 +69,7 @@ static int list_wanted(git_repository *src, unsigned what, wanted_ref **out, siz
 				break;
 			}
 			git_oid_cpy(&list[*n].tip, id);
-			if (!(list[*n].src = strdup(git_reference_name(ref))))
+			if (!(list[*n].src = chs_strdup(git_reference_name(ref))))
 				err = chs_error_set(CHS_ENOMEM, "out of memory");
 			else
 				(*n)++;
@@ -444,7 +444,7 @@ static int local_push(git_repository *mine, const char *url, const char *const *
 {
 	git_repository *src = NULL;
 	git_odb *from = NULL, *to = NULL;
-	push_ref *pr = calloc(n + 1, sizeof(*pr));
+	push_ref *pr = chs_calloc(n + 1, sizeof(*pr));
 	to_send l;
 	size_t i;
 	int err;

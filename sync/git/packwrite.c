@@ -69,7 +69,7 @@ static int pack_room(pack_out *po, size_t more)
 	if (more > SIZE_MAX / 2 - po->len)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	cap = po->len + more > PACK_FEED_BYTES ? po->len + more : PACK_FEED_BYTES;
-	if (!(grown = realloc(po->buf, cap)))
+	if (!(grown = chs_realloc(po->buf, cap)))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	po->buf = grown;
 	po->cap = cap;

@@ -154,7 +154,7 @@ int chs_git_refs(chs_git *g, const char *prefix, char ***names, size_t *n)
 			continue;
 		if (cnt == cap && (err = CHS_ARRAY_GROW(list, cap, cnt + 1)) < 0)
 			break;
-		if (!(list[cnt] = strdup(name)))
+		if (!(list[cnt] = chs_strdup(name)))
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 		else
 			cnt++;
@@ -218,7 +218,7 @@ static int read_entries(git_repository *repo, git_commit *commit, chs_git_commit
 	if (git_commit_tree(&tree, commit) < 0)
 		return chs_git__fail(CHS_EDAMAGED, "a batch commit has no tree");
 	n = git_tree_entrycount(tree);
-	if (!(c->entries = calloc(n + 1, sizeof(*c->entries))))
+	if (!(c->entries = chs_calloc(n + 1, sizeof(*c->entries))))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 	for (i = 0; i < n && !err; i++) {
 		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
@@ -231,8 +231,8 @@ static int read_entries(git_repository *repo, git_commit *commit, chs_git_commit
 			break;
 		}
 		e->len = (size_t)git_blob_rawsize(blob);
-		e->name = strdup(git_tree_entry_name(te));
-		e->data = malloc(e->len + 1);
+		e->name = chs_strdup(git_tree_entry_name(te));
+		e->data = chs_malloc(e->len + 1);
 		if (!e->name || !e->data)
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 		else
@@ -269,7 +269,7 @@ int chs_git_read(chs_git *g, const char *oid_hex, chs_git_commit **out)
 	*out = NULL;
 	if (git_oid_fromstr(&oid, oid_hex) < 0)
 		return chs_error_set(CHS_EINVALID, "'%s' is not a commit id", oid_hex);
-	if (!(c = calloc(1, sizeof(*c))))
+	if (!(c = chs_calloc(1, sizeof(*c))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if (git_commit_lookup(&commit, g->repo, &oid) < 0) {
 		err = chs_git__fail(CHS_ENOTFOUND, "no such commit");
@@ -279,7 +279,7 @@ int chs_git_read(chs_git *g, const char *oid_hex, chs_git_commit **out)
 	if (c->parents)
 		git_oid_tostr(c->parent, sizeof(c->parent), git_commit_parent_id(commit, 0));
 	c->time = (int64_t)git_commit_time(commit);
-	if (!(c->message = strdup(git_commit_message(commit) ? git_commit_message(commit) : ""))) {
+	if (!(c->message = chs_strdup(git_commit_message(commit) ? git_commit_message(commit) : ""))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}

@@ -134,7 +134,7 @@ static int add_mempack(chs_git *g)
  * own handle there, and stale locks are looked for there). */
 static int keep_path(chs_git *g, chs_git **out)
 {
-	if (!(g->path = strdup(git_repository_path(g->repo)))) {
+	if (!(g->path = chs_strdup(git_repository_path(g->repo)))) {
 		git_repository_free(g->repo);
 		free(g);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
@@ -151,7 +151,7 @@ int chs_git_open(chs_git **out, const char *path)
 	*out = NULL;
 	if ((err = chs_git__start()) < 0)
 		return err;
-	if (!(g = calloc(1, sizeof(*g))))
+	if (!(g = chs_calloc(1, sizeof(*g))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if (git_repository_open_bare(&g->repo, path) < 0) {
 		if (git_repository_init(&g->repo, path, 1) < 0) {
@@ -176,7 +176,7 @@ int chs_git_open_env(chs_git **out)
 	*out = NULL;
 	if ((err = chs_git__start()) < 0)
 		return err;
-	if (!(g = calloc(1, sizeof(*g))))
+	if (!(g = chs_calloc(1, sizeof(*g))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	if (git_repository_open_ext(&g->repo, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL) < 0) {
 		free(g);

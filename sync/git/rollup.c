@@ -114,7 +114,7 @@ static int list_packs(const char *dir, size_t max_packs, pack_file **out, size_t
 			continue;
 		if (*n == cap && (err = CHS_ARRAY_GROW(list, cap, *n + 1)) < 0)
 			break;
-		if (!(list[*n].name = strdup(e->d_name)))
+		if (!(list[*n].name = chs_strdup(e->d_name)))
 			err = chs_error_set(CHS_ENOMEM, "out of memory");
 		else
 			(*n)++;

@@ -306,7 +306,7 @@ static int sign_with_device(LIBSSH2_SESSION *session, unsigned char **sig, size_
 	const chs_identity *id = *abstract;
 
 	(void)session;
-	if (!(*sig = malloc(CHS_SIGNATURE_BYTES)))
+	if (!(*sig = chs_malloc(CHS_SIGNATURE_BYTES)))
 		return -1;
 	chs_identity_sign(id, *sig, data, data_len);
 	*sig_len = CHS_SIGNATURE_BYTES;
@@ -517,7 +517,7 @@ int chs_git__push_refspecs(git_remote *remote, net_op *op)
 {
 	git_push_options opts;
 	git_strarray specs;
-	char **list = calloc(op->n + 1, sizeof(*list));
+	char **list = chs_calloc(op->n + 1, sizeof(*list));
 	size_t i;
 	int rc, err = 0;
 

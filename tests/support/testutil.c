@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 char *tu_tempdir(void)
@@ -206,4 +207,45 @@ int tu_sh(const char *fmt, ...)
 	va_end(ap);
 	rc = system(cmd);
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int tu_full_mode(void)
+{
+	const char *m = getenv("CHARTSYNC_RELIABILITY");
+
+	return m && strcmp(m, "full") == 0;
+}
+
+int tu_sanitized(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return 1;
+#elif defined(__has_feature)
+# if __has_feature(address_sanitizer)
+	return 1;
+# else
+	return 0;
+# endif
+#else
+	return 0;
+#endif
+}
+
+unsigned long tu_seed(const char *what)
+{
+	const char *env = getenv("CHARTSYNC_SEED");
+	unsigned long seed;
+	struct timespec ts;
+
+	if (env && *env) {
+		seed = strtoul(env, NULL, 10);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = (unsigned long)ts.tv_nsec ^ ((unsigned long)ts.tv_sec << 20) ^
+		       (unsigned long)getpid();
+		seed %= 1000000000ul;
+	}
+	fprintf(stderr, "%s: seed %lu (CHARTSYNC_SEED=%lu replays it)\n", what,
+		seed, seed);
+	return seed;
 }

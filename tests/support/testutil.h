@@ -31,4 +31,15 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run a suite with CK_FORK and return the process exit status. */
 int tu_run(Suite *s);
 
+/* ---- The reliability suites (tests/reliability/) ----
+ * Their long loops run quick in CI (the default) and whole by hand with
+ * CHARTSYNC_RELIABILITY=full. */
+int tu_full_mode(void);
+/* Whether this build runs under ASan/UBSan (the quick loops shrink there). */
+int tu_sanitized(void);
+/* The seed of a randomised test: $CHARTSYNC_SEED when set, else one drawn
+ * from the clock; printed once on stderr with `what` and how to replay it
+ * ("kills: seed 123 (CHARTSYNC_SEED=123 replays it)"). */
+unsigned long tu_seed(const char *what);
+
 #endif

@@ -110,7 +110,7 @@ static void samples_add(samples *s, double ms)
 
 		if (cap > SAMPLES_MAX)
 			return; /* enough to know the tail */
-		if (!(p = realloc(s->ms, cap * sizeof(*p))))
+		if (!(p = chs_realloc(s->ms, cap * sizeof(*p))))
 			return;
 		s->ms = p;
 		s->cap = cap;

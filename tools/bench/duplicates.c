@@ -110,7 +110,7 @@ static void patient_line(FILE *f, const char *id, const char *name, const char *
 static char *write_input(const char *dir, long n, long *planted, char keep[33], char other[33])
 {
 	size_t len = strlen(dir) + 20;
-	char *path = malloc(len), id[33], name[96], variant[96], dob[16], e[33];
+	char *path = chs_malloc(len), id[33], name[96], variant[96], dob[16], e[33];
 	long i, written = 0, step = 50;
 	FILE *f;
 	int k;

@@ -41,7 +41,7 @@ static void die(const char *what)
 
 static double median_add_ms(chs_store *s, int n)
 {
-	double *ms = calloc((size_t)n, sizeof(*ms)), m;
+	double *ms = chs_calloc((size_t)n, sizeof(*ms)), m;
 	char id[33], name[32], mrn[32];
 	int i;
 
@@ -64,7 +64,7 @@ static double median_add_ms(chs_store *s, int n)
 /* A create and 10 branches of updates, 1,000 changes in all. */
 static chs_change **branches(const chs_identity *dev, const char *device, size_t *n)
 {
-	chs_change **all = calloc(1000, sizeof(*all));
+	chs_change **all = chs_calloc(1000, sizeof(*all));
 	unsigned char rec[16];
 	chs_buf enc;
 	size_t k = 0;
@@ -82,9 +82,9 @@ static chs_change **branches(const chs_identity *dev, const char *device, size_t
 			if (chs_change_new(&c) < 0)
 				die("change");
 			memcpy(c->record, rec, 16);
-			c->type = strdup("patient");
-			c->user = strdup("bench");
-			c->terminal = strdup(b < 0 ? "t" : "branch");
+			c->type = chs_strdup("patient");
+			c->user = chs_strdup("bench");
+			c->terminal = chs_strdup(b < 0 ? "t" : "branch");
 			memcpy(c->device, device, 33);
 			c->hlc = ((chs_hlc)(1700000000000ull + k) << 16);
 			c->op = b < 0 ? CHS_OP_CREATE : CHS_OP_UPDATE;
@@ -117,7 +117,7 @@ static void apply_all(chs_store *s, const chs_identity *dev, chs_change **all, s
 	chs_hex(rec_hex, all[0]->record, 16);
 	for (i = 0; i < n; i += 100, seq++) {
 		size_t m = n - i < 100 ? n - i : 100, j;
-		chs_change **part = calloc(m, sizeof(*part));
+		chs_change **part = chs_calloc(m, sizeof(*part));
 		chs_batch *b = NULL;
 		chs_buf enc;
 

@@ -79,7 +79,7 @@ static void write_chart(FILE *f, long i)
 static char *write_input(const char *dir, long patients)
 {
 	size_t len = strlen(dir) + 16;
-	char *path = malloc(len);
+	char *path = chs_malloc(len);
 	FILE *f;
 	long i;
 

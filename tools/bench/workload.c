@@ -35,7 +35,7 @@ double bench_median(double *v, size_t n)
 char *bench_write_patients(const char *dir, const char *name, long first, long n)
 {
 	size_t len = strlen(dir) + strlen(name) + 2;
-	char *path = malloc(len);
+	char *path = chs_malloc(len);
 	FILE *f;
 	long i;
 
@@ -70,7 +70,7 @@ chs_store *bench_store_create(const char *dir)
 	char *store;
 	size_t len = strlen(dir) + sizeof("/store");
 
-	if (!(store = malloc(len)))
+	if (!(store = chs_malloc(len)))
 		return NULL;
 	snprintf(store, len, "%s/store", dir);
 	chs_kdf_params_minimum(&kdf);
@@ -108,7 +108,7 @@ chs_store *bench_store_imported(const char *dir, long n, int64_t *imported,
 	chs_store_free(s); /* checkpointed: every page in store.db */
 	s = NULL;
 	*what = "open";
-	if (!(store = malloc(len)))
+	if (!(store = chs_malloc(len)))
 		return NULL;
 	snprintf(store, len, "%s/store", dir);
 	if (chs_store_open(&s, store, "bench", "bench", 5) < 0)
