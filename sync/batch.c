@@ -299,8 +299,12 @@ static int parse_plain(manifest *m, const char *text, size_t len, int *done)
 	}
 	manifest_dispose(m);
 	memset(m, 0, sizeof(*m));
+	/* out of memory keeps its message: only a text the fast path merely
+	 * could not read goes on to the full parse with no error left over */
+	if (r < 0)
+		return r;
 	chs_error_clear();
-	return r < 0 ? r : 0;
+	return 0;
 }
 
 /* Parse a manifest strictly; CHS_EINVALID when it is not one. */
