@@ -535,8 +535,11 @@ static int check_listed(const chs_batch *b, const manifest *m, size_t i, int dec
 {
 	unsigned char id[CHS_CHANGE_ID_BYTES];
 
-	if (id_of(b->changes[i], decoded, id) < 0)
-		return damaged(b, "a change cannot be encoded");
+	int err;
+
+	/* out of memory is no verdict on the change */
+	if ((err = id_of(b->changes[i], decoded, id)) < 0)
+		return err == CHS_ENOMEM ? err : damaged(b, "a change cannot be encoded");
 	if (memcmp(id, m->ids[i], sizeof(id)) != 0)
 		return damaged(b, "a change is not the one its manifest lists");
 	if (strcmp(b->changes[i]->device, m->device) != 0)
@@ -620,8 +623,8 @@ static int verify_subset(const chs_batch *b, int decoded)
 		/* in order, each change is after the one before it: searching
 		 * from there keeps a 1,000-change batch to one pass over its
 		 * manifest; only a refusal looks at the whole of it */
-		if (id_of(b->changes[i], decoded, id) < 0)
-			err = damaged(b, "a change cannot be encoded");
+		if ((err = id_of(b->changes[i], decoded, id)) < 0)
+			err = err == CHS_ENOMEM ? err : damaged(b, "a change cannot be encoded");
 		else if ((pos = manifest_pos_from(&m, id, (size_t)(last + 1))) < 0)
 			err = damaged(b, manifest_pos(&m, id) < 0
 					? "it holds a change its manifest does not list"
