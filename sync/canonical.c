@@ -20,6 +20,7 @@
  */
 #include "sync_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -307,18 +308,55 @@ int chs_sync__write_json(chs_buf *out, const json_t *v)
 	return chs_error_set(CHS_EINVALID, "unknown JSON value");
 }
 
+/* jansson 2.14's lexer turns a string it could not allocate into a syntax
+ * error ("string or '}' expected"), and may return a value missing a
+ * member it could not allocate, so its word alone cannot tell bad bytes
+ * from no memory. Its allocator, whichever it is (malloc, or the
+ * tests' drill), is wrapped once so that a failure is noted in the thread
+ * that parses; wrapped lazily, keeping whatever allocator was set before
+ * (a process sets its own first thing, before anything parses). */
+static _Thread_local int json_nomem;
+static json_malloc_t json_inner_malloc;
+static pthread_once_t json_wrapped = PTHREAD_ONCE_INIT;
+
+static void *json_noted_malloc(size_t n)
+{
+	void *p = json_inner_malloc(n);
+
+	if (!p)
+		json_nomem = 1;
+	return p;
+}
+
+static void json_wrap(void)
+{
+	json_free_t inner_free;
+
+	json_get_alloc_funcs(&json_inner_malloc, &inner_free);
+	json_set_alloc_funcs(json_noted_malloc, inner_free);
+}
+
 json_t *chs_sync__parse(const void *text, size_t len, const char *what)
 {
 	json_error_t jerr;
 	json_t *v;
 
+	pthread_once(&json_wrapped, json_wrap);
 	memset(&jerr, 0, sizeof(jerr));
+	json_nomem = 0;
 	v = json_loadb(text, len, CHS_SYNC_JSON_FLAGS | JSON_DECODE_ANY, &jerr);
+	/* and a value it built while an allocation failed may lack a member
+	 * (2.14 returns such an object whole): not to be trusted */
+	if (v && json_nomem) {
+		json_decref(v);
+		v = NULL;
+	}
 	/* Out of memory is no verdict on the bytes. jansson 2.14 says so with
-	 * json_error_out_of_memory, except when its first allocation fails:
-	 * then it gives up with no message at all (every parse error has
-	 * one). */
-	if (!v && (!jerr.text[0] || json_error_code(&jerr) == json_error_out_of_memory))
+	 * json_error_out_of_memory, except when its first allocation fails
+	 * (then it gives up with no message at all, where every parse error
+	 * has one) and in its lexer (above). */
+	if (!v && (json_nomem || !jerr.text[0] ||
+		   json_error_code(&jerr) == json_error_out_of_memory))
 		chs_error_set(CHS_ENOMEM, "out of memory while parsing %s", what);
 	else if (!v)
 		chs_error_set(CHS_EINVALID, "%s is not valid JSON: %s "
