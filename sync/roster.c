@@ -587,7 +587,7 @@ static int parse_keys(json_t *o, const char *name, chs_roster_key **keys, size_t
 			return -1;
 		if (json_array_size(list) &&
 		    !(keys[c] = chs_calloc(json_array_size(list), sizeof(*keys[c]))))
-			return -1;
+			return nomem();
 		json_array_foreach(list, i, k) {
 			uint64_t gen;
 
@@ -616,7 +616,7 @@ static int parse_device(json_t *o, chs_roster_device *d, int v)
 		return -1;
 	memcpy(d->device, id, 33);
 	if (!(d->site = chs_strdup(site)))
-		return -1;
+		return nomem();
 	if (!json_is_null(rev)) {
 		d->revoked = 1;
 		if (uint_of(rev, "after", (uint64_t)1 << 53, &d->revoked_after) < 0)
@@ -636,7 +636,7 @@ static int parse_roster(chs_roster *r, json_t *o)
 	const char *org = json_string_value(json_object_get(o, "org"));
 	uint64_t v, g;
 	size_t i;
-	int c;
+	int c, err;
 
 	if (uint_of(o, "v", 1000, &v) < 0 || v < 1 || v > ROSTER_VERSION || !org ||
 	    !chs_sync__is_hex(org, 32) || hex_of(o, "admin", r->admin, CHS_SIGN_PK_BYTES) < 0 ||
@@ -646,8 +646,8 @@ static int parse_roster(chs_roster *r, json_t *o)
 	memcpy(r->org, org, 33);
 	r->v = (int)v;
 	/* a version 1 roster holds none of these: re-encoding would differ */
-	if (v >= 2 && parse_keys(o, "admin_keys", r->akeys, r->nakeys) < 0)
-		return -1;
+	if (v >= 2 && (err = parse_keys(o, "admin_keys", r->akeys, r->nakeys)) < 0)
+		return err;
 	if (v >= 2 && !json_is_null(json_object_get(o, "handover"))) {
 		if (hex_of(o, "handover", r->handover, CHS_SIGNATURE_BYTES) < 0)
 			return -1;
@@ -659,11 +659,13 @@ static int parse_roster(chs_roster *r, json_t *o)
 		r->gen[c] = (uint32_t)g;
 	}
 	if (json_array_size(devs) && !(r->dev = chs_calloc(json_array_size(devs), sizeof(*r->dev))))
-		return -1;
+		return nomem();
 	json_array_foreach(devs, i, d) {
 		r->ndev = i + 1;
-		if (!json_is_object(d) || parse_device(d, &r->dev[i], r->v) < 0)
+		if (!json_is_object(d))
 			return -1;
+		if ((err = parse_device(d, &r->dev[i], r->v)) < 0)
+			return err;
 	}
 	return 0;
 }
@@ -680,12 +682,24 @@ int chs_roster_parse(chs_roster **out, const char *text, size_t len,
 	chs_buf_init(&again, ROSTER_MAX);
 	if (!r)
 		return nomem();
-	if (len > ROSTER_MAX || !(o = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)) ||
-	    parse_roster(r, o) < 0) {
+	/* running out of memory is no verdict on the bytes: CHS_ENOMEM as it
+	 * came, never "malformed" */
+	if (len > ROSTER_MAX) {
 		err = bad("not a roster");
 		goto done;
 	}
-	if (write_roster(&again, r) < 0 || again.len != len || memcmp(again.ptr, text, len)) {
+	if (!(o = chs_sync__parse(text, len, "the roster"))) {
+		err = chs_error_last_code() == CHS_ENOMEM ? CHS_ENOMEM : bad("not a roster");
+		goto done;
+	}
+	if ((err = parse_roster(r, o)) < 0) {
+		if (err != CHS_ENOMEM)
+			err = bad("not a roster");
+		goto done;
+	}
+	if ((err = write_roster(&again, r)) == CHS_ENOMEM)
+		goto done;
+	if (err < 0 || again.len != len || memcmp(again.ptr, text, len)) {
 		err = bad("not in canonical form");
 		goto done;
 	}
