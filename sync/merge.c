@@ -1079,11 +1079,13 @@ static int merge_lone_create(chs_merged *m, const chs_change *c)
 
 		if (!f->value || strcmp(f->value, "null") == 0)
 			continue;
+		/* counted before its strings, so chs_merged_free() frees a
+		 * name whose value could not be copied */
 		m->fields[k].from = c;
-		if (!(m->fields[k].name = chs_strdup(f->name)) ||
-		    !(m->fields[k].value = chs_strdup(f->value)))
-			return nomem();
 		m->nfields = ++k;
+		if (!(m->fields[k - 1].name = chs_strdup(f->name)) ||
+		    !(m->fields[k - 1].value = chs_strdup(f->value)))
+			return nomem();
 	}
 	return write_state(m);
 }
