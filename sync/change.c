@@ -953,7 +953,9 @@ static int decode_plain(chs_change **out, const void *bytes, size_t len)
 	 * are in the form encoding writes; the rules between members (a
 	 * create has no parents, parents ascend, ...) are check_change's. */
 	if (r == 1 && check_change(c) == 0) {
-		assert(check_canonical(c, bytes, len) == 0);
+		/* a debug build checks the scan against encoding; that
+		 * encoding running out of memory is no finding */
+		assert(check_canonical(c, bytes, len) != CHS_EINVALID);
 		chs_hash(c->id, bytes, len);
 		*out = c;
 		return 0;
