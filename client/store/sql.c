@@ -197,12 +197,24 @@ int chs_store__get_int(chs_store *s, const char *sql, int64_t *out)
 /* ------------------------------------------------------------------ */
 /* Write transactions                                                   */
 
+/* ROLLBACK as a cached statement, prepared before each transaction
+ * begins: rolling back must not need memory, or a write that ran out of
+ * it would leave its transaction open (and the store busy to every later
+ * write) when sqlite3_exec() could not even parse "ROLLBACK". */
+static const char rollback_sql[] = "ROLLBACK";
+
 int chs_store__begin(chs_store *s)
 {
+	sqlite3_stmt *st = NULL;
 	int err;
 
 	if ((err = chs_store__lock(s)) < 0)
 		return err;
+	if ((err = chs_store__prepare(s, &st, rollback_sql)) < 0) {
+		chs_store__unlock(s);
+		return err;
+	}
+	chs_store__finish(s, st);
 	if ((err = chs_store__exec(s, "BEGIN IMMEDIATE")) < 0)
 		chs_store__unlock(s);
 	return err;
@@ -271,7 +283,17 @@ void chs_store__after_big_job(size_t items)
 
 void chs_store__rollback(chs_store *s)
 {
-	if (s->db && !sqlite3_get_autocommit(s->db))
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_stmt *st = NULL;
+
+	if (s->db && !sqlite3_get_autocommit(s->db)) {
+		/* the statement chs_store__begin() cached; parsed again only
+		 * when the cache was full */
+		if (chs_store__prepare(s, &st, rollback_sql) == 0) {
+			sqlite3_step(st);
+			chs_store__finish(s, st);
+		}
+		if (!sqlite3_get_autocommit(s->db))
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
 	chs_store__unlock(s);
 }
