@@ -23,6 +23,7 @@
 #include "support/testutil.h"
 #include "sync/sync.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -664,6 +665,30 @@ static void apply_prepare(void)
 	ck_assert_uint_eq(nincoming, 1);
 }
 
+/* The same for an edit made there to a record edited here too: applying
+ * it merges the two into a review. */
+static int64_t reviews_before;
+
+static void apply_conflict_prepare(void)
+{
+	char a[32] = "", b[32] = "";
+	chs_edit ea[] = { tu_edit("phone", a) };
+	chs_edit eb[] = { tu_edit("phone", b) };
+
+	if (applied) {
+		new_patient();
+		ship(st, other);
+		snprintf(a, sizeof(a), "555-3%03lu", iter % 1000);
+		snprintf(b, sizeof(b), "555-4%03lu", iter % 1000);
+		ck_assert_msg(chs_record_set(st, patient, ea, 1) == 0, "%s", chs_error_last());
+		ck_assert_msg(chs_record_set(other, patient, eb, 1) == 0, "%s", chs_error_last());
+		state_hash(st, before);
+	}
+	ck_assert_int_eq(chs_review_count(st, &reviews_before), 0);
+	ck_assert_int_eq(chs_store_unsent(other, &incoming, &nincoming), 0);
+	ck_assert_uint_eq(nincoming, 1);
+}
+
 static int apply_run(void)
 {
 	return chs_store_apply_batch(st, incoming[0].bytes, incoming[0].len);
@@ -677,6 +702,22 @@ static void apply_judge(int err, int failed)
 		ck_assert_int_eq(chs_store_mark_sent(other, incoming[0].id), 0);
 	chs_outgoing_free(incoming, nincoming);
 	incoming = NULL;
+}
+
+static void apply_conflict_judge(int err, int failed)
+{
+	int64_t n = -1;
+
+	/* one more record under review after it, none when it failed */
+	apply_judge(err, failed);
+	ck_assert_int_eq(chs_review_count(st, &n), 0);
+	ck_assert_int_eq(n, reviews_before + (err == 0));
+	if (err == 0) {
+		json_t *r = tu_show(st, patient);
+
+		ck_assert(json_is_true(json_object_get(r, "review")));
+		json_decref(r);
+	}
 }
 
 START_TEST(test_alloc__apply_a_batch_from_another_store)
@@ -704,6 +745,18 @@ static void add_case(Suite *s, const char *name, void (*setup)(void), void (*tea
 	suite_add_tcase(s, tc);
 }
 
+START_TEST(test_alloc__apply_an_edit_that_makes_a_review)
+{
+	scenario sc = { "apply (an edit concurrent with one here: a review)",
+			apply_conflict_prepare, apply_run, apply_conflict_judge };
+
+	writes = 1;
+	applied = 1;
+	drill(&sc);
+	assert_reopens();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("reliability-alloc");
@@ -722,6 +775,8 @@ int main(void)
 	add_case(s, "resolve", store_setup, store_teardown, test_alloc__review_resolve);
 	add_case(s, "apply", store_setup, store_teardown,
 		 test_alloc__apply_a_batch_from_another_store);
+	add_case(s, "apply-review", store_setup, store_teardown,
+		 test_alloc__apply_an_edit_that_makes_a_review);
 	/* as tu_run(), but CK_FORK=no is heard */
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
