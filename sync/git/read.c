@@ -244,18 +244,23 @@ static int read_entries(git_repository *repo, git_commit *commit, chs_git_commit
 	return err;
 }
 
-/* The signer of a commit, from its gpgsig header. */
+/* The signer of a commit, from its gpgsig header. Roster, batch and
+ * chunk commits all come here, so the words name the commit, not its
+ * kind. */
 static int commit_signer(git_repository *repo, git_oid *oid, unsigned char signer[32])
 {
 	git_buf sig = { 0 }, data = { 0 };
+	char hex[GIT_OID_HEXSZ + 1];
 	int err;
 
+	git_oid_tostr(hex, sizeof(hex), oid);
 	if (git_commit_extract_signature(&sig, &data, repo, oid, "gpgsig") < 0)
-		return chs_error_set(CHS_EDAMAGED, "a batch commit is not signed");
+		return chs_error_set(CHS_EDAMAGED, "commit %.12s is not signed", hex);
 	err = chs_sshsig_verify(signer, sig.ptr, sig.size, "git", data.ptr, data.size);
 	git_buf_dispose(&sig);
 	git_buf_dispose(&data);
-	return err < 0 ? chs_error_set(CHS_EDAMAGED, "a batch commit's signature does not verify")
+	return err < 0 ? chs_error_set(CHS_EDAMAGED, "the signature of commit %.12s does not"
+				       " verify: it was changed after it was signed", hex)
 		       : 0;
 }
 
