@@ -174,6 +174,21 @@ int chs_git_refs(chs_git *g, const char *prefix, char ***names, size_t *n)
 	return 0;
 }
 
+/* 0 when `id` names an object here that is not a commit; a missing one
+ * counts as a commit, and the walk that needs it says it is missing. */
+static int is_commit(chs_git *g, const git_oid *id)
+{
+	git_object_t type = GIT_OBJECT_COMMIT, t;
+	git_odb *odb = NULL;
+	size_t len;
+
+	if (git_repository_odb(&odb, g->repo) == 0 && git_odb_read_header(&len, &t, odb, id) == 0)
+		type = t;
+	git_error_clear();
+	git_odb_free(odb);
+	return type == GIT_OBJECT_COMMIT;
+}
+
 int chs_git_is_ancestor(chs_git *g, const char *ancestor, const char *descendant,
 			int *yes)
 {
@@ -187,6 +202,10 @@ int chs_git_is_ancestor(chs_git *g, const char *ancestor, const char *descendant
 		*yes = 1;
 		return 0;
 	}
+	/* a ref may name any object (a host can point one at a tree): no
+	 * commit descends from, or leads to, what is not a commit */
+	if (!is_commit(g, &a) || !is_commit(g, &d))
+		return 0;
 	rc = git_graph_descendant_of(g->repo, &d, &a);
 	if (rc < 0)
 		return chs_git__fail(CHS_EDAMAGED, "cannot compare two commits");
