@@ -373,7 +373,8 @@ static void unknown_chartsync_ref(void)
 
 static void chunk_blob_altered(void)
 {
-	host("git update-ref $K1 $(recommit $K1 \"s/^tree .*/tree $(tree_alter $K1 $(git ls-tree --name-only $K1 | head -n 1))/\")");
+	host("f=$(git ls-tree --name-only $K1 | head -n 1) &&"
+	     " git update-ref $K1 $(recommit $K1 \"s/^tree .*/tree $(tree_alter $K1 $f)/\")");
 }
 
 static void chunk_ref_deleted(void)
@@ -491,11 +492,13 @@ static const hostile_case cases[] = {
 	  "rewriting history is not allowed", C1, CHS_EDAMAGED, "NOT being delivered",
 	  remove_d1_d2, "device-ref-rewritten", -1 },
 	{ "an old batch replayed as a new commit, its signature kept", old_batch_replayed_signed,
-	  "does not verify: it was changed after it was signed", C1, CHS_EDAMAGED, "NOT being delivered", remove_d1, NULL, -1 },
+	  "does not verify: it was changed after it was signed", C1, CHS_EDAMAGED,
+	  "NOT being delivered", remove_d1, NULL, -1 },
 	{ "an old batch replayed as a new commit, unsigned", old_batch_replayed_unsigned,
 	  "is not signed", C1, CHS_EDAMAGED, "NOT being delivered", remove_d1, NULL, -1 },
 	{ "the batch before the head replayed on top of it", previous_batch_replayed_on_top,
-	  "does not verify: it was changed after it was signed", C1, CHS_EDAMAGED, "NOT being delivered", remove_d1, NULL, -1 },
+	  "does not verify: it was changed after it was signed", C1, CHS_EDAMAGED,
+	  "NOT being delivered", remove_d1, NULL, -1 },
 	{ "a blob of the head batch altered", head_blob_altered,
 	  "rewriting history is not allowed", C1, CHS_EDAMAGED, "NOT being delivered", remove_d1,
 	  "device-ref-rewritten", -1 },
@@ -525,7 +528,8 @@ static const hostile_case cases[] = {
 	  "deleting a ref is not allowed", C1, CHS_EDENIED, "holds no roster", NULL,
 	  "roster-deleted", -1 },
 	{ "an older roster replayed on top", older_roster_replayed_on_top,
-	  "does not verify: it was changed after it was signed", C1, CHS_EDAMAGED, "roster was replaced", remove_roster,
+	  "does not verify: it was changed after it was signed", C1, CHS_EDAMAGED,
+	  "roster was replaced", remove_roster,
 	  "roster-rewritten", -1 },
 	{ "the roster pointed at a batch", roster_at_a_batch,
 	  "rewriting history is not allowed", C1, CHS_EDAMAGED, "roster was replaced", remove_roster,
