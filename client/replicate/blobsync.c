@@ -238,6 +238,36 @@ static int send_planned(const chs_blob_sync *b, const char *ref, const planned *
 
 static int own_chunks_catch_up(const chs_blob_sync *b, const char *ref);
 
+/* This device's chunk commits that the archive no longer holds (its
+ * chunk ref deleted there, or set back) go there again, as its batches
+ * do (send.c): a chunk ref is otherwise pushed only with a new chunk
+ * commit, and no other device would ever receive those chunks. Only
+ * after a fetch of the chunk refs, which says what the archive holds. */
+static int own_chunks_republish(const chs_blob_sync *b, const char *ref)
+{
+	char fetched[sizeof(FETCHED_BLOBS) + 33], mine[41], theirs[41];
+	const char *refs[1] = { ref };
+	int yes = 0, err;
+
+	if (!b->fetched)
+		return 0;
+	snprintf(fetched, sizeof(fetched), "%s%s", FETCHED_BLOBS, b->s->device_id);
+	if ((err = chs_git_ref(b->git, ref, mine)) == CHS_ENOTFOUND) {
+		chs_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return err;
+	if ((err = chs_git_ref(b->git, fetched, theirs)) == CHS_ENOTFOUND)
+		chs_error_clear();
+	else if (err < 0 || strcmp(theirs, mine) == 0 ||
+		 (err = chs_git_is_ancestor(b->git, theirs, mine, &yes)) < 0 || !yes)
+		return err; /* replaced there: refused by the other devices */
+	if ((err = chs_git_push(b->git, b->url, refs, 1)) == 0)
+		b->rep->pushed = 1;
+	return err;
+}
+
 int chs_replicate__blobs_push(const chs_blob_sync *b)
 {
 	char ref[sizeof(CHS_BLOB_REFS) + 33];
@@ -250,7 +280,7 @@ int chs_replicate__blobs_push(const chs_blob_sync *b)
 	if (!b->me || !chs_role_reads(b->me->role, CHS_COMPARTMENT_CLINICAL))
 		return 0; /* nothing to send: it can make no attachment */
 	snprintf(ref, sizeof(ref), "%s%s", CHS_BLOB_REFS, b->s->device_id);
-	if ((err = own_chunks_catch_up(b, ref)) < 0 ||
+	if ((err = own_chunks_catch_up(b, ref)) < 0 || (err = own_chunks_republish(b, ref)) < 0 ||
 	    (err = plan(b->s, p, &n, &total)) < 0 || n == 0)
 		return err;
 	gen = chs_roster_generation(b->roster, CHS_COMPARTMENT_CLINICAL);

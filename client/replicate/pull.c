@@ -354,6 +354,28 @@ done:
 	return err;
 }
 
+/* A roster ref there that holds no roster its own admin key signed. In
+ * this organisation's archive (the device refs there are its devices')
+ * the host replaced the roster, which only the admin can undo: said so,
+ * and recorded (tamper.c); anywhere else, it is some other repository. */
+static int roster_unreadable(sync_ctx *x, const char *org, const char *why)
+{
+	char shown[1024];
+
+	if (admin_may_publish(x, org) < 0 || x->rep->devices == 0) {
+		chs_error_clear();
+		return not_ours(x, org, why);
+	}
+	x->roster_forged = 1;
+	return chs_error_set(CHS_EDAMAGED,
+			     "the archive at %s holds this organisation's devices, but its roster"
+			     " was replaced by commits the organisation's admin did not sign (%s);"
+			     " nothing was sent or applied: tell the organisation's admin, who"
+			     " removes that ref in the archive (git update-ref -d"
+			     " refs/chartsync/roster); the admin's next sync puts the roster back",
+			     chs_git_shown_address(x->url, shown, sizeof(shown)), why);
+}
+
 /*
  * Before anything is applied or sent: the archive must carry this
  * organisation's roster, signed by the admin key this store pinned. A
@@ -394,7 +416,7 @@ int chs_replicate__check_archive(sync_ctx *x)
 		/* the message is copied: not_ours() writes the one it reads */
 		snprintf(why, sizeof(why), "%s", chs_error_last());
 		if (err == CHS_EDAMAGED)
-			err = not_ours(x, org, why);
+			err = roster_unreadable(x, org, why);
 		goto done;
 	}
 	if (strcmp(chs_roster_org(r), org) != 0) {

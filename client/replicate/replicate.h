@@ -138,7 +138,10 @@ typedef struct chs_archive_event {
 	const char *seen;   /* when, UTC (ISO 8601, milliseconds) */
 	const char *kind;   /* "device-ref-deleted", "device-ref-rolled-back",
 			     * "device-ref-rewritten", "roster-deleted",
-			     * "roster-rolled-back", "roster-rewritten" */
+			     * "roster-rolled-back", "roster-rewritten", and
+			     * "chunk-ref-deleted", "chunk-ref-rolled-back",
+			     * "chunk-ref-rewritten" (a device's attachment
+			     * chunks, seen by the devices that read them) */
 	const char *ref;    /* the archive's ref, refs/chartsync/... */
 	const char *detail; /* what happened and what healed it, in words */
 	const char *by;     /* the device that saw it */

@@ -39,6 +39,7 @@ typedef struct sync_ctx {
 	int own_unrooted; /* ... and the mirror holds no ref of this device's (resync.c) */
 	chs_replicate_seen seen; /* the archive's refs before this sync's fetch */
 	int roster_deleted; /* check_archive: only the roster is missing there */
+	int roster_forged;  /* check_archive: the roster there is not one the admin signed */
 	/* the store transaction batches are being applied in (see apply_one, pull.c) */
 	int applying;
 	size_t group_batches, group_changes;

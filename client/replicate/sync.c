@@ -261,7 +261,7 @@ static int run(sync_ctx *x)
 	if ((err = chs_replicate__cancelled(o)) < 0)
 		return err;
 	if ((err = chs_replicate__check_archive(x)) < 0) {
-		if (x->roster_deleted)
+		if (x->roster_deleted || x->roster_forged)
 			record_before_refusing(x);
 		return err;
 	}

@@ -1,6 +1,7 @@
 /*
  * The archive's tampering that syncs heal, recorded. A git host can
- * delete a device's ref, delete the roster, or wind either back; the
+ * delete a device's ref (or its chunk ref, followed by the devices that
+ * read attachments), delete the roster, or wind either back; the
  * devices heal it (a device pushes its own history again, the admin's
  * store its rosters), and without a record nobody would learn that the
  * archive was tampered with. So a sync compares what the archive holds
@@ -31,12 +32,23 @@
 #define TRACKED "refs/remotes/archive/chartsync/"
 #define TRACKED_ROSTER TRACKED "roster"
 #define TRACKED_DEVICES TRACKED "devices/"
+#define TRACKED_CHUNKS TRACKED "blobs/" /* a device reading clinical data fetches them */
 
 void chs_replicate__seen_dispose(chs_replicate_seen *v)
 {
 	chs_git_refs_free(v->refs, v->n);
 	free(v->oids);
 	memset(v, 0, sizeof(*v));
+}
+
+/* The device a tracked device or chunk ref names; NULL for the roster. */
+static const char *device_of(const char *ref)
+{
+	if (strncmp(ref, TRACKED_DEVICES, strlen(TRACKED_DEVICES)) == 0)
+		return ref + strlen(TRACKED_DEVICES);
+	if (strncmp(ref, TRACKED_CHUNKS, strlen(TRACKED_CHUNKS)) == 0)
+		return ref + strlen(TRACKED_CHUNKS);
+	return NULL;
 }
 
 /* CHS_ENOTFOUND unless every device ref noted is a device on the roster
@@ -50,7 +62,7 @@ static int our_devices(sync_ctx *x, const chs_replicate_seen *v)
 	if ((err = chs_store__roster_load(x->s, &mine, NULL)) < 0)
 		return err;
 	for (i = 0; i < v->n; i++)
-		if (!chs_roster_find(mine, v->refs[i] + strlen(TRACKED_DEVICES)))
+		if (!chs_roster_find(mine, device_of(v->refs[i])))
 			break;
 	chs_roster_free(mine);
 	return i < v->n ? CHS_ENOTFOUND : 0;
@@ -84,28 +96,37 @@ static int ours(sync_ctx *x, const chs_replicate_seen *v)
 	return err;
 }
 
-/* The roster's and the devices' refs as the mirror says the archive had
- * them: before a fetch, what the last fetch or push left. */
+/* The roster's, the devices' and their chunks' refs as the mirror says
+ * the archive had them: before a fetch, what the last fetch or push
+ * left. The roster's last. */
 int chs_replicate__seen_before(sync_ctx *x)
 {
 	chs_replicate_seen *v = &x->seen;
-	char **devs = NULL, tip[41];
-	size_t i, n = 0;
+	char **devs = NULL, **chunks = NULL, tip[41];
+	size_t i, n = 0, m = 0;
 	int err;
 
 	chs_replicate__seen_dispose(v);
 	if ((err = chs_git_refs(x->git, TRACKED_DEVICES, &devs, &n)) < 0)
 		return err;
-	v->refs = chs_calloc(n + 2, sizeof(*v->refs));
-	v->oids = chs_calloc(n + 1, sizeof(*v->oids));
+	if ((err = chs_git_refs(x->git, TRACKED_CHUNKS, &chunks, &m)) < 0) {
+		chs_git_refs_free(devs, n);
+		return err;
+	}
+	v->refs = chs_calloc(n + m + 2, sizeof(*v->refs));
+	v->oids = chs_calloc(n + m + 1, sizeof(*v->oids));
 	if (!v->refs || !v->oids) {
 		chs_git_refs_free(devs, n);
+		chs_git_refs_free(chunks, m);
 		chs_replicate__seen_dispose(v);
 		return chs_error_set(CHS_ENOMEM, "out of memory");
 	}
 	for (i = 0; i < n; i++)
 		v->refs[v->n++] = devs[i];
+	for (i = 0; i < m; i++)
+		v->refs[v->n++] = chunks[i];
 	free(devs);
+	free(chunks);
 	if ((err = chs_git_ref(x->git, TRACKED_ROSTER, tip)) == CHS_ENOTFOUND) {
 		chs_error_clear();
 		err = 0;
@@ -163,8 +184,8 @@ static int judge(sync_ctx *x, const char *ref, const char *was, const char **kin
 		 char *detail, size_t len)
 {
 	const char *name = ref + strlen(TRACKED) - strlen("chartsync/");
-	const char *dev = strncmp(ref, TRACKED_DEVICES, strlen(TRACKED_DEVICES)) == 0
-		? ref + strlen(TRACKED_DEVICES) : NULL;
+	const char *dev = device_of(ref);
+	int chunks = strncmp(ref, TRACKED_CHUNKS, strlen(TRACKED_CHUNKS)) == 0;
 	int own = dev && strcmp(dev, x->s->device_id) == 0;
 	char now[41];
 	int yes, err;
@@ -172,26 +193,32 @@ static int judge(sync_ctx *x, const char *ref, const char *was, const char **kin
 	*kind = "";
 	if ((err = chs_git_ref(x->git, ref, now)) == CHS_ENOTFOUND) {
 		chs_error_clear();
-		*kind = dev ? "device-ref-deleted" : "roster-deleted";
+		*kind = chunks ? "chunk-ref-deleted" : dev ? "device-ref-deleted" : "roster-deleted";
 		snprintf(detail, len, "refs/%s was deleted from the archive; %s", name,
 			 own ? "this device published its history again"
 			     : dev ? "its device publishes it again at its next sync"
 				   : "the admin's store published the roster again");
 		return 0;
 	}
-	if (err < 0 || strcmp(now, was) == 0 ||
-	    (err = chs_git_is_ancestor(x->git, was, now, &yes)) < 0 || yes)
+	if (err < 0 || strcmp(now, was) == 0)
 		return err;
-	if ((err = chs_git_is_ancestor(x->git, now, was, &yes)) < 0)
+	/* a roster the check of the archive refused (pull.c) was replaced,
+	 * even when the host put its commits on top of the admin's */
+	if (!dev && x->roster_forged)
+		yes = 0;
+	else if ((err = chs_git_is_ancestor(x->git, was, now, &yes)) < 0 || yes ||
+		 (err = chs_git_is_ancestor(x->git, now, was, &yes)) < 0)
 		return err;
 	if (yes) {
-		*kind = dev ? "device-ref-rolled-back" : "roster-rolled-back";
+		*kind = chunks ? "chunk-ref-rolled-back"
+			: dev ? "device-ref-rolled-back" : "roster-rolled-back";
 		snprintf(detail, len, "refs/%s was set back from %.12s to an earlier %.12s; %s",
 			 name, was, now, own ? "this device sent its later batches again"
 			 : dev ? "its device sends the later batches again at its next sync"
 			       : "the admin's store published the later rosters again");
 	} else {
-		*kind = dev ? "device-ref-rewritten" : "roster-rewritten";
+		*kind = chunks ? "chunk-ref-rewritten"
+			: dev ? "device-ref-rewritten" : "roster-rewritten";
 		snprintf(detail, len, "refs/%s was replaced at %.12s by commits its %s did not"
 			 " make (was %.12s); %s", name, now, dev ? "device" : "admin", was,
 			 own ? "this device's work is not delivered until the admin removes the ref"

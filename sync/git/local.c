@@ -103,10 +103,16 @@ static int hide_known(git_repository *mine, git_repository *src, git_revwalk *w)
 	}
 	while ((rc = git_reference_next(&ref, it)) == 0) {
 		const git_oid *id = git_reference_target(ref);
+		git_object_t type = GIT_OBJECT_INVALID;
+		size_t len;
 
+		/* only commits can be hidden: a fetched ref may name a tree the
+		 * host pointed it at (copy_objects) */
 		if (id && git_odb_exists_ext(odb, id, GIT_ODB_LOOKUP_NO_REFRESH) &&
+		    git_odb_read_header(&len, &type, odb, id) == 0 && type == GIT_OBJECT_COMMIT &&
 		    git_revwalk_hide(w, id) < 0)
 			err = chs_git__fail(CHS_EIO, "cannot walk the archive");
+		git_error_clear();
 		git_reference_free(ref);
 	}
 	git_reference_iterator_free(it);
@@ -167,10 +173,26 @@ static int copy_objects(git_repository *mine, git_repository *src, const wanted_
 	if (git_revwalk_new(&walk, src) < 0 || git_packbuilder_new(&pb, src) < 0 ||
 	    git_packbuilder_set_callbacks(pb, on_pack_building, &sink) < 0)
 		err = chs_git__fail(CHS_EIO, "cannot read the archive");
-	for (i = 0; i < n && err == 0; i++)
-		if (git_revwalk_push(walk, &w[i].tip) < 0)
+	if (err == 0 && git_repository_odb(&odb, src) < 0)
+		err = chs_git__fail(CHS_EIO, "cannot read the archive");
+	for (i = 0; i < n && err == 0; i++) {
+		git_object_t type;
+		size_t len;
+
+		if (git_odb_read_header(&len, &type, odb, &w[i].tip) < 0)
+			err = chs_git__fail(CHS_EDAMAGED, "the archive holds a ref to a missing commit");
+		/* a ref a host pointed at a tree or a blob is copied as it is,
+		 * as a network fetch copies it, for the sync to refuse that ref
+		 * alone: walking it would fail the fetch of every other ref */
+		else if (type != GIT_OBJECT_COMMIT)
+			err = git_packbuilder_insert_recur(pb, &w[i].tip, NULL) < 0
+				? chs_git__fail(CHS_EDAMAGED, "cannot read the archive's objects") : 0;
+		else if (git_revwalk_push(walk, &w[i].tip) < 0)
 			err = chs_git__fail(CHS_EDAMAGED,
 					    "the archive holds a ref to a missing commit");
+	}
+	git_odb_free(odb);
+	odb = NULL;
 	if (err == 0)
 		err = hide_known(mine, src, walk);
 	if (err == 0 && git_packbuilder_insert_walk(pb, walk) < 0)

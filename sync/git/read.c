@@ -174,6 +174,21 @@ int chs_git_refs(chs_git *g, const char *prefix, char ***names, size_t *n)
 	return 0;
 }
 
+/* 0 when `id` names an object here that is not a commit; a missing one
+ * counts as a commit, and the walk that needs it says it is missing. */
+static int is_commit(chs_git *g, const git_oid *id)
+{
+	git_object_t type = GIT_OBJECT_COMMIT, t;
+	git_odb *odb = NULL;
+	size_t len;
+
+	if (git_repository_odb(&odb, g->repo) == 0 && git_odb_read_header(&len, &t, odb, id) == 0)
+		type = t;
+	git_error_clear();
+	git_odb_free(odb);
+	return type == GIT_OBJECT_COMMIT;
+}
+
 int chs_git_is_ancestor(chs_git *g, const char *ancestor, const char *descendant,
 			int *yes)
 {
@@ -187,6 +202,10 @@ int chs_git_is_ancestor(chs_git *g, const char *ancestor, const char *descendant
 		*yes = 1;
 		return 0;
 	}
+	/* a ref may name any object (a host can point one at a tree): no
+	 * commit descends from, or leads to, what is not a commit */
+	if (!is_commit(g, &a) || !is_commit(g, &d))
+		return 0;
 	rc = git_graph_descendant_of(g->repo, &d, &a);
 	if (rc < 0)
 		return chs_git__fail(CHS_EDAMAGED, "cannot compare two commits");
@@ -244,18 +263,23 @@ static int read_entries(git_repository *repo, git_commit *commit, chs_git_commit
 	return err;
 }
 
-/* The signer of a commit, from its gpgsig header. */
+/* The signer of a commit, from its gpgsig header. Roster, batch and
+ * chunk commits all come here, so the words name the commit, not its
+ * kind. */
 static int commit_signer(git_repository *repo, git_oid *oid, unsigned char signer[32])
 {
 	git_buf sig = { 0 }, data = { 0 };
+	char hex[GIT_OID_HEXSZ + 1];
 	int err;
 
+	git_oid_tostr(hex, sizeof(hex), oid);
 	if (git_commit_extract_signature(&sig, &data, repo, oid, "gpgsig") < 0)
-		return chs_error_set(CHS_EDAMAGED, "a batch commit is not signed");
+		return chs_error_set(CHS_EDAMAGED, "commit %.12s is not signed", hex);
 	err = chs_sshsig_verify(signer, sig.ptr, sig.size, "git", data.ptr, data.size);
 	git_buf_dispose(&sig);
 	git_buf_dispose(&data);
-	return err < 0 ? chs_error_set(CHS_EDAMAGED, "a batch commit's signature does not verify")
+	return err < 0 ? chs_error_set(CHS_EDAMAGED, "the signature of commit %.12s does not"
+				       " verify: it was changed after it was signed", hex)
 		       : 0;
 }
 
