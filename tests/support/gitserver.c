@@ -46,13 +46,25 @@ static int free_port(void)
 	return ntohs(sa.sin_port);
 }
 
+/* git daemon's --max-connections for the daemons started from now on
+ * (git's default to begin with) */
+static int max_connections = 32;
+
+void tu_gitserver_max_connections(int n)
+{
+	max_connections = n;
+}
+
 static pid_t spawn(const char *base, int port)
 {
-	char portarg[32], basearg[4096];
+	char portarg[32], basearg[4096], maxarg[48];
 	pid_t parent = getpid(), pid;
 
 	snprintf(portarg, sizeof(portarg), "--port=%d", port);
 	snprintf(basearg, sizeof(basearg), "--base-path=%s", base);
+	/* past the limit, git daemon makes each new client wait a second
+	 * and stops the oldest connection's server process */
+	snprintf(maxarg, sizeof(maxarg), "--max-connections=%d", max_connections);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -70,8 +82,8 @@ static pid_t spawn(const char *base, int port)
 		dup2(nul, 1);
 		dup2(nul, 2); /* the daemon's notes on each connection */
 		execlp("git", "git", "daemon", "--reuseaddr", "--export-all",
-		       "--enable=receive-pack", basearg, "--listen=127.0.0.1", portarg, base,
-		       (char *)NULL);
+		       "--enable=receive-pack", basearg, "--listen=127.0.0.1", portarg, maxarg,
+		       base, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
