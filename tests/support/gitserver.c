@@ -46,6 +46,56 @@ static int free_port(void)
 	return ntohs(sa.sin_port);
 }
 
+/* Whether the daemons started from now on take many clients at once. */
+static int many_clients;
+
+void tu_gitserver_many_clients(int on)
+{
+	many_clients = on;
+}
+
+/* The listener of a daemon for many clients (in the daemon's process,
+ * never returns): a backlog of 1024, each connection served by a `git
+ * daemon --inetd` of its own. git daemon's own listener has a backlog of
+ * 5, and a client whose SYN finds it full waits 1, 2, 4, ... 32 s before
+ * it tries again, longer than a sync's silence limit; its own limit of
+ * 32 clients at once makes each new one wait a second more. */
+static void serve_many(const char *basearg, const char *base, int port)
+{
+	struct sockaddr_in sa = loopback(port);
+	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 1024) < 0)
+		_exit(127); /* e.g. the port was taken meanwhile */
+	/* a fork of the test, not a new program: the test runner's handlers
+	 * (which signal its whole group) must not run here */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);
+	signal(SIGCHLD, SIG_IGN); /* the connections' servers reap themselves */
+	for (;;) {
+		int c = accept(s, NULL, NULL);
+
+		if (c < 0 && errno == EINTR)
+			continue;
+		if (c < 0)
+			_exit(1);
+		if (fork() == 0) {
+			/* git waits for its own helpers */
+			signal(SIGCHLD, SIG_DFL);
+			close(s);
+			dup2(c, 0);
+			dup2(c, 1);
+			close(c);
+			execlp("git", "git", "daemon", "--inetd", "--export-all",
+			       "--enable=receive-pack", basearg, base, (char *)NULL);
+			_exit(127);
+		}
+		close(c);
+	}
+}
+
 static pid_t spawn(const char *base, int port)
 {
 	char portarg[32], basearg[4096];
@@ -69,6 +119,8 @@ static pid_t spawn(const char *base, int port)
 		dup2(nul, 0);
 		dup2(nul, 1);
 		dup2(nul, 2); /* the daemon's notes on each connection */
+		if (many_clients)
+			serve_many(basearg, base, port);
 		execlp("git", "git", "daemon", "--reuseaddr", "--export-all",
 		       "--enable=receive-pack", basearg, "--listen=127.0.0.1", portarg, base,
 		       (char *)NULL);

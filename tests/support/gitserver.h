@@ -20,6 +20,12 @@ typedef struct tu_gitserver {
  * on a free port; returns once it accepts connections. Fails the test if
  * it cannot start. */
 void tu_gitserver_start(tu_gitserver *s, const char *base);
+/* Whether the daemons this process starts from now on take many clients
+ * at once (0 at first: git daemon's own listener). git daemon's listener
+ * queues 5 connections and serves 32 at once; a test of tens of devices
+ * syncing at once (as an archive for that many is set up to take) has
+ * its own listener hand each connection to `git daemon --inetd`. */
+void tu_gitserver_many_clients(int on);
 /* Stop the daemon (when running) and start it again on the same port,
  * as an archive that comes back at its address; fails the test if the
  * port cannot be had again. */
