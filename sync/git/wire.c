@@ -454,6 +454,21 @@ int chs_git__refused_rewind(void)
 			     "fast-forward)");
 }
 
+/* 1 when libgit2 gave up because the link to the archive broke once it
+ * was reached: closed or reset mid-transfer, an ssh session that ended
+ * before its banner, key exchange or channel were through, a pack cut
+ * short ("early EOF"). Its words then are the network layer's or
+ * libssh2's (GIT_ERROR_NET, GIT_ERROR_SSH); an archive never reached
+ * ("failed to connect", "failed to resolve") is said as out of reach. */
+static int connection_cut(void)
+{
+	const git_error *e = git_error_last();
+
+	if (!e || !e->message || (e->klass != GIT_ERROR_NET && e->klass != GIT_ERROR_SSH))
+		return 0;
+	return !strstr(e->message, "failed to connect") && !strstr(e->message, "failed to resolve");
+}
+
 /* Why a push or fetch failed, in words, once libgit2 gave up. */
 static int net_failure(net_op *op, int rc, const char *doing)
 {
@@ -508,6 +523,10 @@ static int net_failure(net_op *op, int rc, const char *doing)
 				     shown);
 	if (rc == GIT_ENONFASTFORWARD)
 		return chs_git__refused_rewind();
+	if (connection_cut())
+		return chs_error_set(CHS_EIO, "the connection to the archive at %s was cut before the "
+				     "%s finished (%s); nothing was lost, run sync again", shown,
+				     op->push ? "push" : "fetch", git_error_last()->message);
 	if (!op->push)
 		return chs_git__fail_fetch(shown, "cannot reach the archive at");
 	return chs_git__fail(CHS_EIO, doing);
