@@ -40,13 +40,31 @@ int64_t chs_util__now(void)
 	return (int64_t)time(NULL);
 }
 
+static chs_file_fault_fn fault_hook;
+
+void chs_file__set_fault(chs_file_fault_fn fn)
+{
+	fault_hook = fn;
+}
+
+/* The test hook's say on one step: 0 to go on, or the errno to fail the
+ * step with (errno set to it). */
+static int faulted(const char *step, const char *path)
+{
+	int e = fault_hook ? fault_hook(step, path) : 0;
+
+	if (e)
+		errno = e;
+	return e;
+}
+
 int chs_util__fsync(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 
 	if (fd < 0)
 		return chs_error_set(CHS_EIO, "cannot open '%s': %s", path, strerror(errno));
-	rc = fsync(fd);
+	rc = faulted("sync", path) ? -1 : fsync(fd);
 	close(fd);
 	return rc < 0 ? chs_error_set(CHS_EIO, "cannot sync '%s': %s", path, strerror(errno))
 		      : 0;
@@ -98,7 +116,8 @@ int chs_file_write_with(const char *path, int mode, chs_file_fill_fn fill, void 
 		goto done;
 	if ((err = fill(f, payload)) < 0)
 		goto fail;
-	if (ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+	if (ferror(f) || faulted("write", path) || fflush(f) != 0 ||
+	    faulted("sync", tmp.ptr) || fsync(fileno(f)) != 0) {
 		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
 		goto fail;
 	}
@@ -108,7 +127,7 @@ int chs_file_write_with(const char *path, int mode, chs_file_fill_fn fill, void 
 		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
 		goto fail;
 	}
-	if (rename(tmp.ptr, path) < 0) {
+	if (faulted("rename", path) || rename(tmp.ptr, path) < 0) {
 		err = chs_error_set(CHS_EIO, "cannot replace '%s': %s", path, strerror(errno));
 		goto fail;
 	}
