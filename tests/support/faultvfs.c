@@ -25,10 +25,27 @@ static long nth, calls;
 static int fired;
 static const char *fired_kind;
 
+static int full_from; /* tu_faultvfs_fill() */
+
+/* Calls that can need a free block (a full disk refuses them). */
+static int fills(const char *kind)
+{
+	return !strcmp(kind, "write") || !strcmp(kind, "sync") || !strcmp(kind, "file-write") ||
+	       !strcmp(kind, "file-sync");
+}
+
 /* One more call of `kind`: 1 when it is the one to fail. */
 static int tick(const char *kind)
 {
 	calls++;
+	if (full_from) {
+		if (calls < nth || !fills(kind))
+			return 0;
+		if (!fired)
+			fired_kind = kind;
+		fired = 1;
+		return 1;
+	}
 	if (fired || mode == TU_FAULT_NONE || nth <= 0 || calls != nth)
 		return 0;
 	fired = 1;
@@ -522,8 +539,15 @@ void tu_faultvfs_install(void)
 	chs_file__set_fault(file_fault);
 }
 
+void tu_faultvfs_fill(long n)
+{
+	tu_faultvfs_arm(TU_FAULT_FULL, n);
+	full_from = 1;
+}
+
 void tu_faultvfs_arm(tu_fault_mode m, long n)
 {
+	full_from = 0;
 	undo_all_drop();
 	mode = m;
 	nth = n;
@@ -535,6 +559,7 @@ void tu_faultvfs_arm(tu_fault_mode m, long n)
 void tu_faultvfs_disarm(void)
 {
 	mode = TU_FAULT_NONE;
+	full_from = 0;
 	undo_all_drop();
 }
 

@@ -41,6 +41,9 @@ void tu_faultvfs_install(void);
 /* Start counting from zero; fail call `nth` (1 = the next) with `mode`;
  * nth 0 or TU_FAULT_NONE only counts. Undo logs start afresh. */
 void tu_faultvfs_arm(tu_fault_mode mode, long nth);
+/* The disk fills at call `nth`: from it on, every write and sync (in
+ * SQLite and outside it) fails with a full disk, reads still work. */
+void tu_faultvfs_fill(long nth);
 /* Stop failing (counting goes on). */
 void tu_faultvfs_disarm(void);
 /* Calls counted since the last arm. */
