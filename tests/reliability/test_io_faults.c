@@ -575,7 +575,8 @@ static int one_fault(fx *x, const path_def *p, tu_fault_mode mode, long n)
 				      "%s (%s): error %d, not an I/O error: %s", what, w.at, w.err,
 				      w.msg);
 			if (mode == TU_FAULT_FULL && (!strcmp(w.at, "write") || !strcmp(w.at, "file-write")))
-				ck_assert_msg(strstr(w.msg, "full"), "%s: %s", what, w.msg);
+				ck_assert_msg(strstr(w.msg, "full"), "%s (%s): the message does not name the full disk: %s",
+					      what, w.at, w.msg);
 		}
 	}
 	state = classify(x, p, work, what);
@@ -664,7 +665,8 @@ static void teardown_fx(fx *x)
 static void run_path(int i)
 {
 	path_def *p = &paths[i];
-	static const tu_fault_mode modes[] = { TU_FAULT_EIO, TU_FAULT_CRASH };
+	/* a full disk is an I/O error with its own message: fewer points */
+	static const tu_fault_mode modes[] = { TU_FAULT_EIO, TU_FAULT_FULL, TU_FAULT_CRASH };
 	fx x;
 	long calls, quick = tu_sanitized() ? 3 : 8;
 	unsigned long seed = tu_seed(p->name);
@@ -676,8 +678,10 @@ static void run_path(int i)
 		long n, stride = 1, tried = 0, before = 0, after = 0;
 		time_t t0 = time(NULL);
 
-		if (!tu_full_mode() && calls > quick)
-			stride = calls / quick;
+		long want = modes[m] == TU_FAULT_FULL ? quick / 2 : quick;
+
+		if (!tu_full_mode() && calls > want)
+			stride = calls / want;
 		for (n = stride > 1 ? 1 + (long)(seed % (unsigned long)stride) : 1; n <= calls;
 		     n += stride) {
 			int state = one_fault(&x, p, modes[m], n);
