@@ -373,6 +373,51 @@ static int run_apply(fx *x, const char *dir)
 	return chs_store_apply_batch(opened, x->batches[0].bytes, x->batches[0].len);
 }
 
+/* A sync through a local archive (a bare repository by its path): the
+ * admin's store there made three patients the path fetches and applies.
+ * The archive is put back as it was before each run (work_copy). */
+static void prepare_sync(fx *x)
+{
+	chs_store *ann, *me = open_ok(x->tmpl);
+	char *archive = tu_path(x->top, "archive.git"), *ann_dir = NULL, *lines;
+	const char *text =
+		"{\"type\":\"patient\",\"fields\":{\"name\":\"S1\",\"mrn\":\"S1\"}}\n"
+		"{\"type\":\"patient\",\"fields\":{\"name\":\"S2\",\"mrn\":\"S2\"}}\n"
+		"{\"type\":\"patient\",\"fields\":{\"name\":\"S3\",\"mrn\":\"S3\"}}\n";
+	int64_t count;
+
+	ck_assert_int_eq(tu_sh("git init -q --bare '%s'", archive), 0);
+	ann = tu_store_new(x->top, "ann", "archive-1", archive, &ann_dir);
+	ck_assert_msg(chs_org_init(ann, archive, "central") == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_remote_set(me, archive) == 0, "%s", chs_error_last());
+	tu_enroll(ann, me, "Clinic A", "clinic");
+	tu_sync_ok(ann);
+	tu_sync_ok(me);
+	lines = tu_path(x->top, "s.jsonl");
+	ck_assert_int_eq(tu_write(lines, text, strlen(text)), 0);
+	ck_assert_msg(chs_record_import(ann, lines, &count) == 0, "%s", chs_error_last());
+	tu_sync_ok(ann);
+	chs_store_free(ann);
+	chs_store_free(me);
+	ck_assert_int_eq(tu_sh("cp -a '%s' '%s.pristine'", archive, archive), 0);
+	free(archive);
+	free(ann_dir);
+	free(lines);
+}
+
+static int run_sync(fx *x, const char *dir)
+{
+	chs_sync_report rep;
+	int err;
+
+	(void)x;
+	(void)dir;
+	memset(&rep, 0, sizeof(rep));
+	err = chs_store_sync(opened, NULL, &rep);
+	chs_sync_report_dispose(&rep);
+	return err;
+}
+
 static int run_rekey(fx *x, const char *dir)
 {
 	chs_rekey_result r;
@@ -418,6 +463,7 @@ static path_def paths[] = {
 	{ "confirm", prepare_confirm, run_confirm, 1, 0, after_confirm },
 	{ "review resolve", prepare_review, run_review, 1, 0, after_review },
 	{ "sync apply", prepare_apply, run_apply, 1, 0, NULL },
+	{ "sync (archive)", prepare_sync, run_sync, 1, 0, NULL },
 	{ "rekey", prepare_patient, run_rekey, 0, 0, after_rekey },
 };
 #define NPATHS (sizeof(paths) / sizeof(paths[0]))
@@ -436,6 +482,9 @@ static char *work_copy(fx *x, const path_def *p)
 	char *work = tu_path(x->top, "work");
 
 	tu_rmtree(work);
+	if (p->run == run_sync) /* the archive as the template knew it */
+		ck_assert_int_eq(tu_sh("rm -rf '%s/archive.git' && cp -a '%s/archive.git.pristine' "
+				       "'%s/archive.git'", x->top, x->top, x->top), 0);
 	if (is_init(p))
 		ck_assert_int_eq(tu_sh("mkdir '%s'", work), 0);
 	else
