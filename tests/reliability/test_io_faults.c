@@ -117,6 +117,23 @@ static int run_init(fx *x, const char *dir)
 /* The others open the store first, unfaulted (arm() comes after). */
 static chs_store *opened;
 
+/* Opening is part of every command: the path closes the store and opens
+ * it again under the fault. Nothing changes either way. */
+static int run_open(fx *x, const char *dir)
+{
+	(void)x;
+	chs_store_free(opened);
+	opened = NULL;
+	return open_store(&opened, dir, USER, PASS);
+}
+
+static int after_open(fx *x, chs_store *s)
+{
+	(void)x;
+	(void)s;
+	return 1;
+}
+
 static int run_user_add(fx *x, const char *dir)
 {
 	(void)x;
@@ -454,6 +471,7 @@ static int after_rekey(fx *x, chs_store *s)
 
 static path_def paths[] = {
 	{ "init", NULL, run_init, 0, 0, NULL },
+	{ "open", prepare_patient, run_open, 0, 0, after_open },
 	{ "user add", NULL, run_user_add, 0, 0, after_user_add },
 	{ "passwd", NULL, run_passwd, 0, 0, after_passwd },
 	{ "add", NULL, run_add, 1, 0, NULL },
@@ -769,10 +787,19 @@ START_TEST(test_io_faults__shim_is_under_the_store)
 
 	tu_faultvfs_install();
 	create_store(store);
+	/* in WAL mode the database's own lock is taken at the open and held */
+	tu_faultvfs_arm(TU_FAULT_NONE, 0);
 	s = open_ok(store);
+	ck_assert_int_gt(tu_faultvfs_calls_of("lock"), 0);
+	ck_assert_int_gt(tu_faultvfs_calls_of("read"), 0);
 	tu_faultvfs_arm(TU_FAULT_NONE, 0);
 	add_patient(s, "Grace Hopper", id);
 	ck_assert_int_gt(tu_faultvfs_calls(), 0);
+	/* the database, its WAL and the wal-index (crypto/vfs.c opens its
+	 * placeholder through the VFS it builds on) */
+	ck_assert_int_gt(tu_faultvfs_calls_of("write"), 0);
+	ck_assert_int_gt(tu_faultvfs_calls_of("sync"), 0);
+	ck_assert_int_gt(tu_faultvfs_calls_of("shm-lock"), 0);
 	/* and an armed fault reaches the caller as an I/O error */
 	tu_faultvfs_arm(TU_FAULT_EIO, 1);
 	ck_assert_int_eq(chs_record_set(s, id, (chs_edit[]){ tu_edit("phone", "1") }, 1), CHS_EIO);

@@ -34,10 +34,25 @@ static int fills(const char *kind)
 	       !strcmp(kind, "file-sync");
 }
 
+static const char *const kinds[] = { "read", "write", "sync", "truncate", "lock", "shm-map",
+				      "shm-lock", "file-write", "file-sync", "file-rename" };
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+static long calls_of[NKINDS];
+
+static void tally(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < NKINDS; i++)
+		if (!strcmp(kinds[i], kind))
+			calls_of[i]++;
+}
+
 /* One more call of `kind`: 1 when it is the one to fail. */
 static int tick(const char *kind)
 {
 	calls++;
+	tally(kind);
 	if (full_from) {
 		if (calls < nth || !fills(kind))
 			return 0;
@@ -552,6 +567,7 @@ void tu_faultvfs_arm(tu_fault_mode m, long n)
 	mode = m;
 	nth = n;
 	calls = 0;
+	memset(calls_of, 0, sizeof(calls_of));
 	fired = 0;
 	fired_kind = NULL;
 }
@@ -566,6 +582,16 @@ void tu_faultvfs_disarm(void)
 long tu_faultvfs_calls(void)
 {
 	return calls;
+}
+
+long tu_faultvfs_calls_of(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < NKINDS; i++)
+		if (!strcmp(kinds[i], kind))
+			return calls_of[i];
+	return 0;
 }
 
 int tu_faultvfs_fired(void)

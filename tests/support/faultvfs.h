@@ -48,6 +48,8 @@ void tu_faultvfs_fill(long nth);
 void tu_faultvfs_disarm(void);
 /* Calls counted since the last arm. */
 long tu_faultvfs_calls(void);
+/* Calls of one kind since the last arm ("read", ... as below). */
+long tu_faultvfs_calls_of(const char *kind);
 /* Whether the armed fault was dealt, and at which call kind ("read",
  * "write", "sync", "truncate", "lock", "shm-map", "shm-lock",
  * "file-write", "file-sync", "file-rename"). */
