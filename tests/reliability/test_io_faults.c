@@ -735,7 +735,7 @@ static void run_path(int i)
 	/* a full disk is an I/O error with its own message: fewer points */
 	static const tu_fault_mode modes[] = { TU_FAULT_EIO, TU_FAULT_FULL, TU_FAULT_CRASH };
 	fx x;
-	long calls, quick = tu_sanitized() ? 3 : 8;
+	long calls, quick = tu_sanitized() ? 2 : 6;
 	unsigned long seed = tu_seed(p->name);
 	size_t m;
 
