@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SMALL_FS "size=6m"
@@ -48,11 +49,33 @@ static char why_not[256];
 /* Whether this process may mount a tmpfs of its own; why not in why_not. */
 static int can_mount(void)
 {
+	char dir[] = "/tmp/chs-mount-probe-XXXXXX";
+	int status = -1;
+	pid_t pid;
+
 	if (geteuid() != 0) {
 		snprintf(why_not, sizeof(why_not), "not root: a small tmpfs needs a mount");
 		return 0;
 	}
-	return 1;
+	/* root in a container may still lack the right to mount: try it, in a
+	 * child whose namespace goes with it */
+	if (!mkdtemp(dir)) {
+		snprintf(why_not, sizeof(why_not), "no temporary folder: %s", strerror(errno));
+		return 0;
+	}
+	if ((pid = fork()) == 0)
+		_exit(unshare(CLONE_NEWNS) == 0 &&
+				      mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+				      mount("chs-probe", dir, "tmpfs", 0, "size=64k") == 0
+			      ? 0
+			      : errno);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		snprintf(why_not, sizeof(why_not), "cannot mount a tmpfs in a mount namespace of "
+						   "its own: %s",
+			 pid > 0 && WIFEXITED(status) ? strerror(WEXITSTATUS(status)) : "no child");
+	rmdir(dir);
+	return why_not[0] == 0;
 }
 
 static void mount_small(void)
