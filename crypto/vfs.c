@@ -1184,12 +1184,20 @@ static int copy_chunk(vfs_file *f, const chs_vfs *to, unsigned char *buf,
 	for (i = 0; i < n; i++) {
 		unsigned char *page = buf + (size_t)i * PAGE;
 		uint32_t pgno = (uint32_t)(first + i) + 1;
+		int rc;
 
 		if (pgno == LOCK_PAGE) { /* a hole in the store: a hole in the copy */
 			memset(page, 0, PAGE);
 			continue;
 		}
-		if (main_read_page(f, page, (first + i) * PAGE) != SQLITE_OK)
+		rc = main_read_page(f, page, (first + i) * PAGE);
+		/* a read the disk refused is not damage: the store is whole, and
+		 * the same rekey may succeed once the disk answers */
+		if (rc != SQLITE_OK && rc != SQLITE_IOERR_DATA)
+			return chs_error_set(CHS_EIO, "cannot read page %u of '%s' (the "
+						      "disk refused: %s)",
+					     (unsigned)pgno, f->path, sqlite3_errstr(rc));
+		if (rc != SQLITE_OK)
 			return chs_error_set(CHS_EDAMAGED,
 					     "page %u of '%s' does not decrypt; run "
 					     "'chartsync check' and restore the store "

@@ -35,4 +35,14 @@ int chs_file_write(const char *path, const void *data, size_t len, int mode);
  * patient data. */
 int chs_file_save(const char *path, const void *data, size_t len);
 
+/* Test hook (tests/support/faultvfs.c), never set by chartsync itself:
+ * called before each step of chs_file_write_with() and chs_util__fsync()
+ * that reaches the disk, "write" (the file's contents, `path` the file
+ * meant), "sync" (a file or a folder, `path` the one synced) and "rename"
+ * (`path` the file replaced). A nonzero return fails that step with it as
+ * errno (EIO, ENOSPC), as the system would; the hook may also end the
+ * process there, as a crash would. NULL (the default): no hook. */
+typedef int (*chs_file_fault_fn)(const char *step, const char *path);
+void chs_file__set_fault(chs_file_fault_fn fn);
+
 #endif /* CHS_CLIENT_UTIL_FILE_H */

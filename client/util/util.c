@@ -40,16 +40,46 @@ int64_t chs_util__now(void)
 	return (int64_t)time(NULL);
 }
 
+/* The system's refusal of `what` ("write", "sync", "replace") on `path`,
+ * from errno: a full disk (or quota) named as such, so the technician
+ * knows to free space rather than suspect the file. */
+static int refused(const char *what, const char *path)
+{
+	int e = errno;
+
+	if (e == ENOSPC || e == EDQUOT)
+		return chs_error_set(CHS_EIO, "cannot %s '%s': the disk holding it is full; free "
+					      "some space and try again", what, path);
+	return chs_error_set(CHS_EIO, "cannot %s '%s': %s", what, path, strerror(e));
+}
+
+static chs_file_fault_fn fault_hook;
+
+void chs_file__set_fault(chs_file_fault_fn fn)
+{
+	fault_hook = fn;
+}
+
+/* The test hook's say on one step: 0 to go on, or the errno to fail the
+ * step with (errno set to it). */
+static int faulted(const char *step, const char *path)
+{
+	int e = fault_hook ? fault_hook(step, path) : 0;
+
+	if (e)
+		errno = e;
+	return e;
+}
+
 int chs_util__fsync(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 
 	if (fd < 0)
 		return chs_error_set(CHS_EIO, "cannot open '%s': %s", path, strerror(errno));
-	rc = fsync(fd);
+	rc = faulted("sync", path) ? -1 : fsync(fd);
 	close(fd);
-	return rc < 0 ? chs_error_set(CHS_EIO, "cannot sync '%s': %s", path, strerror(errno))
-		      : 0;
+	return rc < 0 ? refused("sync", path) : 0;
 }
 
 static int fsync_dir_of(const char *path)
@@ -74,7 +104,7 @@ static int temp_beside(const char *path, int mode, chs_buf *tmp, FILE **f)
 	if ((err = chs_buf_printf(tmp, "%s.tmp.XXXXXX", path)) < 0)
 		return err;
 	if ((fd = mkstemp(tmp->ptr)) < 0)
-		return chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
+		return refused("write", path);
 	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fchmod(fd, (mode_t)mode) < 0 ||
 	    !(*f = fdopen(fd, "wb"))) {
 		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
@@ -98,18 +128,19 @@ int chs_file_write_with(const char *path, int mode, chs_file_fill_fn fill, void 
 		goto done;
 	if ((err = fill(f, payload)) < 0)
 		goto fail;
-	if (ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
+	if (ferror(f) || faulted("write", path) || fflush(f) != 0 ||
+	    faulted("sync", tmp.ptr) || fsync(fileno(f)) != 0) {
+		err = refused("write", path);
 		goto fail;
 	}
 	err = fclose(f);
 	f = NULL;
 	if (err != 0) {
-		err = chs_error_set(CHS_EIO, "cannot write '%s': %s", path, strerror(errno));
+		err = refused("write", path);
 		goto fail;
 	}
-	if (rename(tmp.ptr, path) < 0) {
-		err = chs_error_set(CHS_EIO, "cannot replace '%s': %s", path, strerror(errno));
+	if (faulted("rename", path) || rename(tmp.ptr, path) < 0) {
+		err = refused("replace", path);
 		goto fail;
 	}
 	if ((err = fsync_dir_of(path)) < 0)
