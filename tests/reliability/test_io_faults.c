@@ -646,7 +646,7 @@ static int one_fault(fx *x, const path_def *p, tu_fault_mode mode, long n)
 			 * the store ... (unable to open database file)"), which does not
 			 * name the disk. Printed, so it stays in sight, until fixed. */
 			if (mode == TU_FAULT_FULL && is_init(p) && strstr(w.msg, "cannot open the store"))
-				fprintf(stderr, "io faults: KNOWN DEFECT: %s: %s\n", what, w.msg);
+				fprintf(stderr, "io faults: KNOWN DEFECT: %s (%s): %s\n", what, w.at, w.msg);
 			else if (mode == TU_FAULT_FULL &&
 				 (!strcmp(w.at, "write") || !strcmp(w.at, "file-write")))
 				ck_assert_msg(strstr(w.msg, "full"), "%s (%s): the message does not name the full disk: %s",
