@@ -517,11 +517,53 @@ START_TEST(test_kills__killed_anywhere_nothing_lost_nothing_twice)
 }
 END_TEST
 
+/* A sync killed while its network helper wrote the mirror leaves the
+ * locks of the refs it was moving (refs/remotes/archive/...lock), a
+ * moment old. The sync run again holds the store's sync lock, which the
+ * killed sync's helper held until it died, so they are no live writer's:
+ * it clears them and goes through (it used to keep any lock younger than
+ * 10 s and fail, "cannot reach the archive ... failed to lock file";
+ * CHARTSYNC_SEED=748672137 found it). */
+START_TEST(test_kills__a_killed_sync_s_fresh_locks_do_not_stop_the_next)
+{
+	const char *const sync_args[] = { "sync", NULL };
+	char refs[4096];
+	tu_result r;
+	int round;
+
+	seed = tu_seed("kills");
+	rng = seed;
+	org_start();
+	for (round = 0; round < 2; round++) {
+		import_killed(0, round, net.top);
+		run_whole(&r, 0, sync_args);
+		tu_ck_status(r, 0);
+		if (round == 0) {
+			run_whole(&r, 1, sync_args);
+			tu_ck_status(r, 0);
+		}
+	}
+	/* bob's mirror holds ann's ref, which this sync moves: locked as a
+	 * helper killed while moving it leaves it */
+	snprintf(refs, sizeof(refs), "%s/git/refs/remotes/archive/chartsync/devices", dirs[1]);
+	ck_assert_int_gt(tu_count_entries(refs), 0);
+	ck_assert_int_eq(tu_sh("for f in '%s'/*; do : > \"$f.lock\"; done", refs), 0);
+	run_whole(&r, 1, sync_args);
+	ck_assert_msg(r.status == 0, "sync with a fresh lock of a killed sync: %s", r.err);
+	ck_assert_int_eq(tu_sh("! ls '%s'/*.lock >/dev/null 2>&1", refs), 0);
+	check_records(1);
+	org_stop();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kills");
-	TCase *tc = tcase_create("kills");
+	TCase *locks = tcase_create("locks"), *tc = tcase_create("kills");
 
+	tcase_set_timeout(locks, 300);
+	tcase_add_test(locks, test_kills__a_killed_sync_s_fresh_locks_do_not_stop_the_next);
+	suite_add_tcase(s, locks);
 	/* the full mode runs as long as it needs */
 	tcase_set_timeout(tc, tu_full_mode() ? 24 * 3600 : 600);
 	tcase_add_test(tc, test_kills__killed_anywhere_nothing_lost_nothing_twice);
