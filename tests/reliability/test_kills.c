@@ -135,6 +135,12 @@ static void build_argv(const char **argv, int dev, const char *const *args)
 
 static const char *const run_env[] = { "CHARTSYNC_PASSPHRASE=pw", "CHARTSYNC_FAULT", NULL };
 
+/* A whole run's duration measured, for the next kill of the command. */
+static void measured(int cmd, double ms)
+{
+	kst[cmd].est_ms = kst[cmd].est_ms > 0 ? 0.7 * kst[cmd].est_ms + 0.3 * ms : ms;
+}
+
 /* The command started and, after a delay drawn from the seed across its
  * measured duration, killed with SIGKILL with its whole process group
  * (the network helper too), as a power cut would. Returns 1 when the
@@ -171,6 +177,8 @@ static int run_killed(int cmd, int dev, const char *const *args)
 				      "seed %lu: %s at %s, not killed, ended with status %d",
 				      seed, cmd_name[cmd], members[dev].user, status);
 			kst[cmd].finished_first++;
+			/* a whole run too: its duration counts */
+			measured(cmd, now_ms() - t0);
 			return 0;
 		}
 		if (now_ms() - t0 >= delay)
@@ -214,12 +222,6 @@ static double run_whole(tu_result *r, int dev, const char *const *args)
 	t0 = now_ms();
 	tu_cli_runv(r, run_env, argv);
 	return now_ms() - t0;
-}
-
-/* A whole run's duration measured, for the next kill of the command. */
-static void measured(int cmd, double ms)
-{
-	kst[cmd].est_ms = kst[cmd].est_ms > 0 ? 0.7 * kst[cmd].est_ms + 0.3 * ms : ms;
 }
 
 static void sync_killed(int dev)
