@@ -592,9 +592,14 @@ int chs_replicate__push(sync_ctx *x)
 	int tries, err = 0;
 
 	for (tries = 1; tries <= PUSH_TRIES; tries++) {
+		/* "failed to update ref": git's receive-pack found the ref
+		 * locked, or moved since it told this push where it was, by
+		 * another push of it finishing: a sync killed a moment ago,
+		 * whose push the archive was still writing */
 		if ((err = push_once(x)) != CHS_EDENIED || tries == PUSH_TRIES ||
 		    (!strstr(chs_error_last(), "fast-forward") &&
-		     !strstr(chs_error_last(), "fetch first")))
+		     !strstr(chs_error_last(), "fetch first") &&
+		     !strstr(chs_error_last(), "failed to update ref")))
 			return err;
 		/* the archive moved meanwhile: catch up, then try again */
 		chs_error_clear();

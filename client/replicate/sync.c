@@ -131,8 +131,9 @@ static int net_timeout_ms(chs_store *s, int *ms)
 }
 
 /* The mirror, talking to the archive as this device (its key signs SSH
- * logins), with stale locks of a killed sync cleared: this sync holds
- * the store's sync lock, so no other writer of the mirror is running. */
+ * logins), with the locks of a killed sync cleared, however fresh: this
+ * sync holds the store's sync lock, so no other writer of the mirror is
+ * running (the helper of a killed sync held it too, until it died). */
 static int open_git(sync_ctx *x)
 {
 	char *path = chs_util__path(x->s->dir, "git");
@@ -153,7 +154,7 @@ static int open_git(sync_ctx *x)
 	t.cancel = on_wait;
 	t.payload = x;
 	chs_git_set_transport(x->git, &t);
-	chs_git_clear_stale_locks(x->git);
+	chs_git_clear_dead_locks(x->git);
 	return 0;
 }
 

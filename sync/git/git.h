@@ -102,6 +102,13 @@ void chs_git_set_transport(chs_git *g, const chs_git_transport *t);
  * lock for milliseconds). Call it at the start of a sync, holding the
  * lock that keeps syncs of this repository one at a time. */
 void chs_git_clear_stale_locks(chs_git *g);
+/* The same leftovers removed whatever their age, for a caller that knows
+ * no writer of the repository is alive: a sync of a store's mirror,
+ * holding the store's sync lock, which every writer of the mirror holds
+ * (the network helper of an earlier sync inherited it and dropped it only
+ * by dying). A sync killed a moment ago leaves locks younger than
+ * CHS_GIT_STALE_LOCK_S that would otherwise fail the sync run again. */
+void chs_git_clear_dead_locks(chs_git *g);
 /* Commit a tree of `entries` on top of `ref` (or as its first commit),
  * signed by `id`, author and committer "device <id>" at `when`, and move
  * `ref` to it unless it moved meanwhile (CHS_EBUSY). */

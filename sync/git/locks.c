@@ -71,3 +71,8 @@ void chs_git_clear_stale_locks(chs_git *g)
 {
 	chs_git__clear_locks(g->path, 0, time(NULL) - CHS_GIT_STALE_LOCK_S);
 }
+
+void chs_git_clear_dead_locks(chs_git *g)
+{
+	chs_git__clear_locks(g->path, 0, 0);
+}
