@@ -73,6 +73,15 @@ static int csv_push(csv_row *r, chs_buf *b)
 	return 0;
 }
 
+/* A NUL byte: a field is a C string from here on, so one cut at its NUL
+ * would import less than the line holds, silently. A CSV a spreadsheet
+ * writes has none; a file that does is no text (UTF-16, a workbook). */
+static int csv_nul(void)
+{
+	return chs_error_set(CHS_EINVALID, "a NUL byte: this is not a text file (save the"
+			     " spreadsheet as CSV, UTF-8)");
+}
+
 /* A quoted field, from after its opening quote to after its closing one. */
 static int csv_quoted(csv_reader *c, chs_buf *b, int opened)
 {
@@ -93,6 +102,8 @@ static int csv_quoted(csv_reader *c, chs_buf *b, int opened)
 		}
 		if (*c->p == '\n')
 			c->line++;
+		if (*c->p == '\0')
+			return csv_nul();
 		if (chs_buf_put(b, c->p++, 1) < 0)
 			return CHS_ENOMEM;
 	}
@@ -148,6 +159,10 @@ static int csv_next(csv_reader *c, csv_row *r, int *eof)
 			err = chs_error_set(CHS_EINVALID,
 					    "a quote inside unquoted field %zu (quote the whole field"
 					    " and double the quote)", r->n + 1);
+			break;
+		}
+		if (*c->p == '\0') {
+			err = csv_nul();
 			break;
 		}
 		if (chs_buf_put(&b, c->p++, 1) < 0) {

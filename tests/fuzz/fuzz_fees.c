@@ -42,6 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&ff, 0, sizeof(ff));
 	if (chs_billing__fees_read((const char *)data, size, &ff) == 0) {
+		if (memchr(data, '\0', size))
+			abort();
 		for (i = 0; i < ff.n; i++) {
 			check_line(&ff.lines[i], i ? ff.lines[i - 1].line : 1);
 			for (j = 0; j < i; j++)
