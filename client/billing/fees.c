@@ -31,6 +31,7 @@
 #define FEES_FILE_MAX ((size_t)64 << 20)   /* bytes */
 #define CODES_FILE_MAX ((size_t)256 << 20) /* bytes: ICD-10-CM is ~20 MB */
 #define CSV_COLS_MAX 32
+#define CSV_FIELD_MAX ((size_t)1 << 20)    /* bytes of one field */
 #define FEE_DOLLARS_MAX 9999999            /* $9,999,999.99 */
 #define DESCRIPTION_MAX 400                /* bytes kept of a description */
 
@@ -82,9 +83,21 @@ static int csv_nul(void)
 			     " spreadsheet as CSV, UTF-8)");
 }
 
-/* A quoted field, from after its opening quote to after its closing one. */
-static int csv_quoted(csv_reader *c, chs_buf *b, int opened)
+/* A field could not grow: out of memory (passed up as it is), or past
+ * its ceiling, which is the file's doing and no memory's. */
+static int csv_long(int err, size_t field)
 {
+	if (err != CHS_EINVALID)
+		return err;
+	return chs_error_set(CHS_EINVALID, "field %zu is longer than %zu MiB: is this the fee"
+			     " schedule?", field, CSV_FIELD_MAX >> 20);
+}
+
+/* A quoted field, from after its opening quote to after its closing one. */
+static int csv_quoted(csv_reader *c, chs_buf *b, int opened, size_t field)
+{
+	int err;
+
 	for (;;) {
 		if (c->p >= c->end)
 			return chs_error_set(CHS_EINVALID,
@@ -93,8 +106,8 @@ static int csv_quoted(csv_reader *c, chs_buf *b, int opened)
 		if (*c->p == '"') {
 			if (c->p + 1 < c->end && c->p[1] == '"') {
 				c->p += 2;
-				if (chs_buf_put(b, "\"", 1) < 0)
-					return CHS_ENOMEM;
+				if ((err = chs_buf_put(b, "\"", 1)) < 0)
+					return csv_long(err, field);
 				continue;
 			}
 			c->p++;
@@ -104,8 +117,8 @@ static int csv_quoted(csv_reader *c, chs_buf *b, int opened)
 			c->line++;
 		if (*c->p == '\0')
 			return csv_nul();
-		if (chs_buf_put(b, c->p++, 1) < 0)
-			return CHS_ENOMEM;
+		if ((err = chs_buf_put(b, c->p++, 1)) < 0)
+			return csv_long(err, field);
 	}
 }
 
@@ -125,11 +138,11 @@ static int csv_next(csv_reader *c, csv_row *r, int *eof)
 	if ((*eof = c->p >= c->end))
 		return 0;
 	r->line = c->line;
-	chs_buf_init(&b, 1 << 20);
+	chs_buf_init(&b, CSV_FIELD_MAX);
 	for (;;) {
 		if (c->p < c->end && *c->p == '"' && b.len == 0) {
 			c->p++;
-			if ((err = csv_quoted(c, &b, r->line)) < 0)
+			if ((err = csv_quoted(c, &b, r->line, r->n + 1)) < 0)
 				break;
 			if (c->p < c->end && *c->p != ',' && *c->p != '\n' &&
 			    !(*c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n')) {
@@ -165,8 +178,8 @@ static int csv_next(csv_reader *c, csv_row *r, int *eof)
 			err = csv_nul();
 			break;
 		}
-		if (chs_buf_put(&b, c->p++, 1) < 0) {
-			err = chs_error_set(CHS_ENOMEM, "out of memory");
+		if ((err = chs_buf_put(&b, c->p++, 1)) < 0) {
+			err = csv_long(err, r->n + 1);
 			break;
 		}
 	}
