@@ -160,9 +160,12 @@ static int csv_next(csv_reader *c, csv_row *r, int *eof)
 				c->p++;
 				continue;
 			}
-			if (c->p < c->end && *c->p == '\r')
-				c->p++;
-			if (c->p < c->end && *c->p == '\n') {
+			/* \n, \r\n, or a lone \r (an old Mac's line end), each
+			 * one line: a lone \r ended the record without
+			 * counting it, so later lines were named wrongly */
+			if (c->p < c->end && (*c->p == '\r' || *c->p == '\n')) {
+				if (*c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n')
+					c->p++;
 				c->p++;
 				c->line++;
 			}
