@@ -18,6 +18,7 @@
  * only tell a code no list knows, which is flagged, never refused.
  */
 #include "billing_int.h"
+#include "client/billing/fees.h"
 #include "client/util/file.h"
 
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #define FEES_FILE_MAX ((size_t)64 << 20)   /* bytes */
 #define CODES_FILE_MAX ((size_t)256 << 20) /* bytes: ICD-10-CM is ~20 MB */
 #define CSV_COLS_MAX 32
+#define CSV_FIELD_MAX ((size_t)1 << 20)    /* bytes of one field */
 #define FEE_DOLLARS_MAX 9999999            /* $9,999,999.99 */
 #define DESCRIPTION_MAX 400                /* bytes kept of a description */
 
@@ -72,9 +74,30 @@ static int csv_push(csv_row *r, chs_buf *b)
 	return 0;
 }
 
-/* A quoted field, from after its opening quote to after its closing one. */
-static int csv_quoted(csv_reader *c, chs_buf *b, int opened)
+/* A NUL byte: a field is a C string from here on, so one cut at its NUL
+ * would import less than the line holds, silently. A CSV a spreadsheet
+ * writes has none; a file that does is no text (UTF-16, a workbook). */
+static int csv_nul(void)
 {
+	return chs_error_set(CHS_EINVALID, "a NUL byte: this is not a text file (save the"
+			     " spreadsheet as CSV, UTF-8)");
+}
+
+/* A field could not grow: out of memory (passed up as it is), or past
+ * its ceiling, which is the file's doing and no memory's. */
+static int csv_long(int err, size_t field)
+{
+	if (err != CHS_EINVALID)
+		return err;
+	return chs_error_set(CHS_EINVALID, "field %zu is longer than %zu MiB: is this the fee"
+			     " schedule?", field, CSV_FIELD_MAX >> 20);
+}
+
+/* A quoted field, from after its opening quote to after its closing one. */
+static int csv_quoted(csv_reader *c, chs_buf *b, int opened, size_t field)
+{
+	int err;
+
 	for (;;) {
 		if (c->p >= c->end)
 			return chs_error_set(CHS_EINVALID,
@@ -83,8 +106,8 @@ static int csv_quoted(csv_reader *c, chs_buf *b, int opened)
 		if (*c->p == '"') {
 			if (c->p + 1 < c->end && c->p[1] == '"') {
 				c->p += 2;
-				if (chs_buf_put(b, "\"", 1) < 0)
-					return CHS_ENOMEM;
+				if ((err = chs_buf_put(b, "\"", 1)) < 0)
+					return csv_long(err, field);
 				continue;
 			}
 			c->p++;
@@ -92,8 +115,10 @@ static int csv_quoted(csv_reader *c, chs_buf *b, int opened)
 		}
 		if (*c->p == '\n')
 			c->line++;
-		if (chs_buf_put(b, c->p++, 1) < 0)
-			return CHS_ENOMEM;
+		if (*c->p == '\0')
+			return csv_nul();
+		if ((err = chs_buf_put(b, c->p++, 1)) < 0)
+			return csv_long(err, field);
 	}
 }
 
@@ -113,11 +138,11 @@ static int csv_next(csv_reader *c, csv_row *r, int *eof)
 	if ((*eof = c->p >= c->end))
 		return 0;
 	r->line = c->line;
-	chs_buf_init(&b, 1 << 20);
+	chs_buf_init(&b, CSV_FIELD_MAX);
 	for (;;) {
 		if (c->p < c->end && *c->p == '"' && b.len == 0) {
 			c->p++;
-			if ((err = csv_quoted(c, &b, r->line)) < 0)
+			if ((err = csv_quoted(c, &b, r->line, r->n + 1)) < 0)
 				break;
 			if (c->p < c->end && *c->p != ',' && *c->p != '\n' &&
 			    !(*c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n')) {
@@ -135,9 +160,12 @@ static int csv_next(csv_reader *c, csv_row *r, int *eof)
 				c->p++;
 				continue;
 			}
-			if (c->p < c->end && *c->p == '\r')
-				c->p++;
-			if (c->p < c->end && *c->p == '\n') {
+			/* \n, \r\n, or a lone \r (an old Mac's line end), each
+			 * one line: a lone \r ended the record without
+			 * counting it, so later lines were named wrongly */
+			if (c->p < c->end && (*c->p == '\r' || *c->p == '\n')) {
+				if (*c->p == '\r' && c->p + 1 < c->end && c->p[1] == '\n')
+					c->p++;
 				c->p++;
 				c->line++;
 			}
@@ -149,8 +177,12 @@ static int csv_next(csv_reader *c, csv_row *r, int *eof)
 					    " and double the quote)", r->n + 1);
 			break;
 		}
-		if (chs_buf_put(&b, c->p++, 1) < 0) {
-			err = chs_error_set(CHS_ENOMEM, "out of memory");
+		if (*c->p == '\0') {
+			err = csv_nul();
+			break;
+		}
+		if ((err = chs_buf_put(&b, c->p++, 1)) < 0) {
+			err = csv_long(err, r->n + 1);
 			break;
 		}
 	}
@@ -195,13 +227,8 @@ static void upper(char *s)
 /* ------------------------------------------------------------------ */
 /* Fee lines                                                            */
 
-typedef struct fee_line {
-	int line;
-	char code[8];
-	char effective[11];
-	char *description;
-	int64_t cents;
-} fee_line;
+/* the offered header's types (client/billing/fees.h) */
+typedef chs_fee_line fee_line;
 
 /* Dollars: digits, then optionally a point and one or two digits. */
 static int parse_dollars(const char *s, int64_t *cents)
@@ -289,10 +316,7 @@ static int fee_row(const csv_row *r, fee_line *fl)
 	return 0;
 }
 
-typedef struct fee_file {
-	fee_line *lines;
-	size_t n, cap;
-} fee_file;
+typedef chs_fee_file fee_file;
 
 static void fee_file_dispose(fee_file *ff)
 {
@@ -362,6 +386,17 @@ static int read_fee_file(const char *text, size_t len, fee_file *ff)
 		return chs_error_set(CHS_EINVALID,
 				     "the file is empty (expected the header code,description,fee,effective)");
 	return 0;
+}
+
+/* What `fees import` reads, offered to the tests as it is (fees.h). */
+int chs_billing__fees_read(const char *text, size_t len, chs_fee_file *ff)
+{
+	return read_fee_file(text, len, ff);
+}
+
+void chs_billing__fees_dispose(chs_fee_file *ff)
+{
+	fee_file_dispose(ff);
 }
 
 /* ------------------------------------------------------------------ */

@@ -10,6 +10,7 @@
  * line, named by its number, leaves the store as it was.
  */
 #include "records_int.h"
+#include "client/records/import.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -18,13 +19,10 @@
 #include <string.h>
 
 #define IMPORT_LINE_MAX (1u << 20) /* bytes */
-#define IMPORT_FIELDS_MAX 64
+#define IMPORT_FIELDS_MAX CHS_IMPORT_FIELDS_MAX
 
-typedef struct line_edits {
-	chs_edit e[IMPORT_FIELDS_MAX];
-	char num[IMPORT_FIELDS_MAX][24]; /* integers, as text */
-	size_t n;
-} line_edits;
+/* a line as read, its type and fields checked (import.h, offered) */
+typedef chs_import_line line_edits;
 
 /* A value as a reader found it: its JSON kind, and the text of a string
  * or of an integer in decimal. */
@@ -161,11 +159,11 @@ static int put_record(chs_writer *w, const chs_type_def *t, const line_edits *le
 	return err;
 }
 
-/* A line jansson reads: anything the plain reader below does not take. */
-static int import_json(chs_writer *w, const char *text, size_t len, line_edits *le)
+/* A line jansson reads: anything the plain reader below does not take.
+ * The object stays in le->json while the texts point into it. */
+static int import_json(const char *text, size_t len, line_edits *le)
 {
-	const chs_type_def *t;
-	const char *type, *id_hex, *patient, *encounter;
+	const char *type;
 	json_error_t jerr;
 	json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	int bad = 0, err;
@@ -174,22 +172,18 @@ static int import_json(chs_writer *w, const char *text, size_t len, line_edits *
 		json_decref(obj);
 		return chs_error_set(CHS_EINVALID, "not a JSON object (%s)", jerr.text);
 	}
+	le->json = obj;
 	type = opt_string(obj, "type", &bad);
-	id_hex = opt_string(obj, "id", &bad);
-	patient = opt_string(obj, "patient", &bad);
-	encounter = opt_string(obj, "encounter", &bad);
+	le->id = opt_string(obj, "id", &bad);
+	le->patient = opt_string(obj, "patient", &bad);
+	le->encounter = opt_string(obj, "encounter", &bad);
 	if ((err = check_keys(obj)) < 0)
-		goto done;
-	if (bad || !type) {
-		err = bad_members();
-		goto done;
-	}
-	if ((err = import_type(type, &t)) == 0 &&
-	    (err = line_fields(le, t, json_object_get(obj, "fields"))) == 0)
-		err = put_record(w, t, le, id_hex, patient, encounter);
-done:
-	json_decref(obj);
-	return err;
+		return err;
+	if (bad || !type)
+		return bad_members();
+	if ((err = import_type(type, &le->t)) < 0)
+		return err;
+	return line_fields(le, le->t, json_object_get(obj, "fields"));
 }
 
 /* ------------------------------------------------------------------ */
@@ -201,7 +195,7 @@ done:
  * in place; any other line goes to import_json, which reads it again
  * from the start and words every error, so what a line means and which
  * error it gets do not depend on the reader. */
-typedef struct plain_line {
+typedef struct chs_import_scratch {
 	const char *type, *id, *patient, *encounter;
 	const char *name[IMPORT_FIELDS_MAX];
 	size_t name_len[IMPORT_FIELDS_MAX];
@@ -382,29 +376,59 @@ static int plain_read(plain_line *pl, char *line, size_t len)
 	return 1;
 }
 
-static int import_plain(chs_writer *w, const plain_line *pl, line_edits *le)
+static int import_plain(const plain_line *pl, line_edits *le)
 {
-	const chs_type_def *t;
 	size_t i;
 	int err;
 
 	if (!pl->type)
 		return bad_members();
-	if ((err = import_type(pl->type, &t)) < 0)
+	if ((err = import_type(pl->type, &le->t)) < 0)
 		return err;
-	le->n = 0;
+	le->id = pl->id;
+	le->patient = pl->patient;
+	le->encounter = pl->encounter;
 	for (i = 0; i < pl->nf; i++)
-		if ((err = field_edit(le, t, pl->name[i], pl->kind[i], pl->text[i])) < 0)
+		if ((err = field_edit(le, le->t, pl->name[i], pl->kind[i], pl->text[i])) < 0)
 			return err;
-	return put_record(w, t, le, pl->id, pl->patient, pl->encounter);
+	return 0;
 }
 
-static int import_line(chs_writer *w, char *text, size_t len, line_edits *le,
-		       plain_line *pl)
+int chs_records__import_begin(chs_import_line *l)
 {
-	if (plain_read(pl, text, len))
-		return import_plain(w, pl, le);
-	return import_json(w, text, len, le);
+	memset(l, 0, sizeof(*l));
+	if (!(l->scratch = chs_malloc(sizeof(*l->scratch))))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	return 0;
+}
+
+void chs_records__import_end(chs_import_line *l)
+{
+	json_decref(l->json);
+	free(l->scratch);
+	memset(l, 0, sizeof(*l));
+}
+
+int chs_records__import_read(chs_import_line *l, char *text, size_t len)
+{
+	json_decref(l->json);
+	l->json = NULL;
+	l->t = NULL;
+	l->id = l->patient = l->encounter = NULL;
+	l->n = 0;
+	if (plain_read(l->scratch, text, len))
+		return import_plain(l->scratch, l);
+	return import_json(text, len, l);
+}
+
+/* The line read, then its record checked as at entry and saved. */
+static int import_line(chs_writer *w, char *text, size_t len, line_edits *le)
+{
+	int err;
+
+	if ((err = chs_records__import_read(le, text, len)) < 0)
+		return err;
+	return put_record(w, le->t, le, le->id, le->patient, le->encounter);
 }
 
 /* All `len` bytes are blanks (a NUL is not: it ends no line). */
@@ -421,23 +445,23 @@ static int blank(const char *s, size_t len)
 static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *count)
 {
 	line_edits *le = chs_calloc(1, sizeof(*le));
-	plain_line *pl = chs_malloc(sizeof(*pl));
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	long lineno = 0;
 	int err = 0;
 
-	if (!le || !pl) {
-		free(le);
-		free(pl);
+	if (!le)
 		return chs_error_set(CHS_ENOMEM, "out of memory");
+	if ((err = chs_records__import_begin(le)) < 0) {
+		free(le);
+		return err;
 	}
 	while (err == 0 && (len = getline(&line, &cap, f)) >= 0) {
 		lineno++;
 		if ((size_t)len > IMPORT_LINE_MAX)
 			err = chs_error_set(CHS_EINVALID, "line too long");
-		else if (!blank(line, (size_t)len) && (err = import_line(w, line, (size_t)len, le, pl)) == 0)
+		else if (!blank(line, (size_t)len) && (err = import_line(w, line, (size_t)len, le)) == 0)
 			(*count)++;
 		if (err < 0)
 			chs_error_wrap(err, "%s, line %ld", path, lineno);
@@ -450,8 +474,8 @@ static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *coun
 				    "cannot read '%s' to its end (%s); nothing was imported", path,
 				    strerror(errno));
 	free(line);
+	chs_records__import_end(le);
 	free(le);
-	free(pl);
 	return err;
 }
 

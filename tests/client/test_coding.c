@@ -313,6 +313,21 @@ START_TEST(test_coding__a_malformed_fee_line_is_named_and_nothing_imported)
 				"line 3: a quote inside unquoted field 2");
 	assert_fee_file_refused(GOOD, "line 1: the first line must be the header");
 	assert_fee_file_refused("", "the file is empty");
+	/* a field over its ceiling is the file's fault, not "out of memory" */
+	{
+		size_t n = ((size_t)1 << 20) + 2, at = sizeof(HEADER "99213,") - 1;
+		char *big = malloc(at + n + 32);
+
+		ck_assert_ptr_nonnull(big);
+		memcpy(big, HEADER "99213,", at);
+		memset(big + at, 'x', n);
+		strcpy(big + at + n, ",1.00,2024-01-01\n");
+		assert_fee_file_refused(big, "line 2: field 2 is longer than 1 MiB");
+		big[at] = '"';
+		strcpy(big + at + n, "\",1.00,2024-01-01\n");
+		assert_fee_file_refused(big, "line 2: field 2 is longer than 1 MiB");
+		free(big);
+	}
 }
 END_TEST
 
