@@ -346,19 +346,19 @@ START_TEST(test_load__every_push_lands_and_two_archivists_converge)
 	ck_assert_ptr_nonnull(dirs = calloc(n, sizeof(*dirs)));
 	ck_assert_ptr_nonnull(act = calloc(n, sizeof(*act)));
 	for (i = 0; i < n; i++) {
-		char *user = malloc(16), *terminal = malloc(24), *site = malloc(24);
+		char *user = malloc(32), *terminal = malloc(40), *site = malloc(40);
 
 		ck_assert_ptr_nonnull(user);
 		ck_assert_ptr_nonnull(terminal);
 		ck_assert_ptr_nonnull(site);
 		if (i < 2) {
-			snprintf(user, 16, "arch%zu", i + 1);
-			snprintf(site, 24, "central");
+			snprintf(user, 32, "arch%zu", i + 1);
+			snprintf(site, 40, "central");
 		} else {
-			snprintf(user, 16, "dev%zu", i - 2);
-			snprintf(site, 24, "Clinic %zu", i - 2);
+			snprintf(user, 32, "dev%zu", i - 2);
+			snprintf(site, 40, "Clinic %zu", i - 2);
 		}
-		snprintf(terminal, 24, "%s-1", user);
+		snprintf(terminal, 40, "%s-1", user);
 		members[i].user = user;
 		members[i].terminal = terminal;
 		members[i].site = site;
