@@ -46,7 +46,7 @@
 
 static char *dirs[NSTORES];
 static char base[] = "/dev/shm/chs-test-XXXXXX"; /* this test's own wal-index folders */
-static int pinned;
+static int pinned, have_base;
 
 /* The wal-index of store `i`'s database, as crypto/shmdir.c names it. */
 static void shm_path(int i, char *out, size_t n)
@@ -160,7 +160,7 @@ START_TEST(idle_holder_keeps_what_others_wrote)
 	int swapped_at[NSTORES] = { 0 }, i, n;
 	pid_t churn;
 
-	if (access("/dev/shm", W_OK) != 0) {
+	if (!have_base) {
 		/* no shared memory folder: the wal-index stays beside the
 		 * database, and there is nothing to sweep */
 		fprintf(stderr, "skipped: no /dev/shm\n");
@@ -170,13 +170,10 @@ START_TEST(idle_holder_keeps_what_others_wrote)
 	pin(0);
 	for (i = 0; i < NSTORES; i++) {
 		dirs[i] = tu_cli_setup("pw");
-		if (i == 0) {
-			/* Our own folder for the wal-indexes, so that only the
-			 * programs of this test sweep it (any other program of
-			 * this user would sweep /dev/shm/chartsync-UID too). */
-			ck_assert_ptr_nonnull(mkdtemp(base));
-			ck_assert_int_eq(setenv("CHARTSYNC_SHM_DIR", base, 1), 0);
-		}
+		/* Our own folder for the wal-indexes, so that only the
+		 * programs of this test sweep it (any other program of this
+		 * user would sweep /dev/shm/chartsync-UID too). */
+		ck_assert_int_eq(setenv("CHARTSYNC_SHM_DIR", base, 1), 0);
 		tu_cli_init_store(CHARTSYNC_BIN);
 	}
 	for (i = 0; i < NSTORES; i++) {
@@ -226,7 +223,6 @@ START_TEST(idle_holder_keeps_what_others_wrote)
 			      swapped_at[i], shm[i], i);
 	}
 	unsetenv("CHARTSYNC_SHM_DIR");
-	tu_rmtree(base);
 	for (i = 0; i < NSTORES; i++) {
 		tu_rmtree(dirs[i]);
 		free(dirs[i]);
@@ -247,5 +243,13 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return tu_run(suite());
+	int rc;
+
+	/* made and removed here, outside the forked test, so that a failed
+	 * run leaves nothing in /dev/shm */
+	have_base = mkdtemp(base) != NULL;
+	rc = tu_run(suite());
+	if (have_base)
+		tu_rmtree(base);
+	return rc;
 }
