@@ -23,21 +23,39 @@
  * Leftovers
  * ---------
  * A process killed while a store is open leaves its placeholder and
- * wal-index behind (SQLite deletes them only at the last close). While
- * any process has a wal-index open, SQLite holds a POSIX lock on it, and
- * the kernel lists every lock in /proc/locks by device and inode; a
- * wal-index that appears there with no lock is a leftover. Reading
- * /proc/locks instead of testing the lock with fcntl() matters: closing
- * any descriptor of a file drops all of this process's POSIX locks on it,
- * so a test through open()/close() would break this process's own open
- * stores. The check and the removal must not race with a process that is
- * between creating its placeholder and taking that lock, so the sweep
- * holds an exclusive flock() on the folder's `lock` and every opener
- * holds a shared one over that window. A sweep runs whenever a store
- * first maps its wal-index, and skips the folder when an opener is busy.
- * It also removes the user's unheld wal-indexes that chartsync before
- * these folders left in /dev/shm itself.
+ * wal-index behind (SQLite deletes them only at the last close). A sweep
+ * runs whenever a store first maps its wal-index and removes the
+ * wal-indexes no process holds. Taking a wal-index that a process still
+ * holds is data loss: that process keeps its own mapping of the removed
+ * file, the next opener makes a new one, the two write the store through
+ * two wal-indexes, and the last to close checkpoints with a stale one and
+ * resets the WAL over the other's commits.
+ *
+ * So "held" must be known for certain. Every connection, from the moment
+ * it makes or finds the placeholder until it closes, holds a read lock
+ * on the placeholder through a descriptor of its own, an open file
+ * description (OFD) lock; the sweep tests it with F_OFD_GETLK through a
+ * descriptor it opens and closes. This is safe in a process that has the
+ * same store open: closing a descriptor drops that process's POSIX locks
+ * on the file, but SQLite takes none on the placeholder (its locks are on
+ * the wal-index and on the database), and an OFD lock belongs to its own
+ * description, not to the process. A wal-index counts as a leftover only
+ * when its placeholder is not locked that way and /proc/locks lists no
+ * lock on the wal-index either (an older chartsync, which took no
+ * placeholder lock). /proc/locks alone is not enough: the kernel hands it
+ * out a page at a time, and a lock dropped meanwhile by any process on
+ * the machine shifts the list, so a read can miss a lock that was held
+ * the whole time (an idle store open in a service, while a sync's sweep
+ * ran beside other busy programs, lost the sync's records that way).
+ *
+ * The test and the removal must not race with a process that is between
+ * creating its placeholder and locking it, so the sweep holds an
+ * exclusive flock() on the folder's `lock` and every opener holds a
+ * shared one over that window; a sweep skips the folder when an opener
+ * is busy. It also removes the user's unheld wal-indexes that chartsync
+ * before these folders left in /dev/shm itself.
  */
+#define _GNU_SOURCE /* F_OFD_SETLK, F_OFD_GETLK (Linux 3.15) */
 #include "crypto_int.h"
 
 #include <dirent.h>
@@ -149,8 +167,30 @@ static int has_lock(FILE *locks, dev_t dev, ino_t ino)
 	return ferror(locks) ? -1 : 0;
 }
 
-/* `before`: only files last changed before then (0: any). */
-static void sweep_entry(int dfd, const char *name, FILE *locks, time_t before)
+/* Whether a connection holds the placeholder `name` (in `dfd`) locked,
+ * see "Leftovers": 1 yes, 0 no (or no such file), -1 cannot tell. The
+ * descriptor opened here is closed again: that drops no lock of ours, as
+ * no process takes POSIX locks on a placeholder. */
+static int placeholder_held(int dfd, const char *name)
+{
+	struct flock fl;
+	int fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), held;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 1;
+	held = fcntl(fd, F_OFD_GETLK, &fl) < 0 ? -1 : fl.l_type != F_UNLCK;
+	close(fd);
+	return held;
+}
+
+/* `before`: only files last changed before then (0: any). `ofd`: the
+ * placeholders are ours, locked while in use (the user's folder). */
+static void sweep_entry(int dfd, const char *name, FILE *locks, time_t before, int ofd)
 {
 	size_t len = strlen(name), slen = strlen(SHM_SUFFIX);
 	char placeholder[NAME_MAX + 1];
@@ -164,6 +204,8 @@ static void sweep_entry(int dfd, const char *name, FILE *locks, time_t before)
 		return; /* not a leftover of ours: the open refuses what is not */
 	memcpy(placeholder, name, len - slen);
 	placeholder[len - slen] = '\0';
+	if (ofd && placeholder_held(dfd, placeholder) != 0)
+		return; /* in use (or cannot tell): never take it */
 	unlinkat(dfd, name, 0);
 	unlinkat(dfd, placeholder, 0);
 }
@@ -172,7 +214,7 @@ static void sweep_entry(int dfd, const char *name, FILE *locks, time_t before)
  * (see "Leftovers") with their placeholders, and with `lone` the
  * placeholders left without one. Best effort: a folder we cannot read or
  * lock now is swept by a later open. */
-static void sweep(int dfd, int lone, time_t before, FILE *locks)
+static void sweep(int dfd, int lone, time_t before, FILE *locks, int ofd)
 {
 	DIR *d = NULL;
 	struct dirent *e;
@@ -184,7 +226,7 @@ static void sweep(int dfd, int lone, time_t before, FILE *locks)
 		goto done;
 	}
 	while ((e = readdir(d)))
-		sweep_entry(dfd, e->d_name, locks, before);
+		sweep_entry(dfd, e->d_name, locks, before, ofd);
 	if (!lone)
 		goto done;
 	rewinddir(d);
@@ -199,7 +241,8 @@ static void sweep(int dfd, int lone, time_t before, FILE *locks)
 		snprintf(shm, sizeof(shm), "%s" SHM_SUFFIX, e->d_name);
 		if (fstatat(dfd, shm, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT &&
 		    fstatat(dfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(sb.st_mode) && sb.st_uid == geteuid())
+		    S_ISREG(sb.st_mode) && sb.st_uid == geteuid() &&
+		    (!ofd || placeholder_held(dfd, e->d_name) == 0))
 			unlinkat(dfd, e->d_name, 0);
 	}
 done:
@@ -219,7 +262,7 @@ static void sweep_base(const char *base, FILE *locks)
 
 	if (bfd < 0)
 		return;
-	sweep(bfd, 0, time(NULL) - 60, locks);
+	sweep(bfd, 0, time(NULL) - 60, locks, 0);
 	close(bfd);
 }
 
@@ -251,9 +294,10 @@ int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
 	char lock[sizeof(out->path) + 8];
 	struct stat sb;
 	FILE *locks;
-	int dfd = -1, fd;
+	int dfd = -1;
 
 	out->lock_fd = -1;
+	out->hold_fd = -1;
 	if (stat(base, &sb) < 0 || !S_ISDIR(sb.st_mode))
 		return 1; /* no /dev/shm: beside the database */
 	if (older_version_holds(base, dev, ino)) {
@@ -278,7 +322,7 @@ int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
 	}
 	if (flock(out->lock_fd, LOCK_EX | LOCK_NB) == 0 &&
 	    (locks = fopen("/proc/locks", "r"))) {
-		sweep(dfd, 1, 0, locks);
+		sweep(dfd, 1, 0, locks, 1);
 		sweep_base(base, locks);
 		fclose(locks);
 	}
@@ -296,18 +340,32 @@ int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
 		    check_file(shm, problem, plen) < 0)
 			goto fail;
 	}
-	fd = open(out->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	out->hold_fd = open(out->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out->hold_fd < 0) {
 		snprintf(problem, plen, "cannot create the wal-index file '%s': %s",
 			 out->path, strerror(errno));
 		goto fail;
 	}
-	close(fd);
+	/* In use from now until the connection closes (see "Leftovers"). */
+	{
+		struct flock fl;
+
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_RDLCK;
+		fl.l_whence = SEEK_SET;
+		fl.l_start = 0;
+		fl.l_len = 1;
+		if (fcntl(out->hold_fd, F_OFD_SETLK, &fl) < 0) {
+			snprintf(problem, plen, "cannot lock the wal-index file '%s': %s",
+				 out->path, strerror(errno));
+			goto fail;
+		}
+	}
 	return 0;
 fail:
 	if (dfd >= 0)
 		close(dfd);
-	chs_crypto__shm_leave(out);
+	chs_crypto__shm_release(out);
 	return -1;
 }
 
@@ -316,4 +374,12 @@ void chs_crypto__shm_leave(chs_shm_slot *slot)
 	if (slot->lock_fd >= 0)
 		close(slot->lock_fd); /* drops the shared flock */
 	slot->lock_fd = -1;
+}
+
+void chs_crypto__shm_release(chs_shm_slot *slot)
+{
+	chs_crypto__shm_leave(slot);
+	if (slot->hold_fd >= 0)
+		close(slot->hold_fd); /* drops the placeholder's lock */
+	slot->hold_fd = -1;
 }

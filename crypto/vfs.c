@@ -854,7 +854,8 @@ static int shm_open_placeholder(vfs_file *f)
 
 static void shm_close_placeholder(vfs_file *f)
 {
-	chs_crypto__shm_leave(&f->slot);
+	/* the wal-index is no longer in use by this connection */
+	chs_crypto__shm_release(&f->slot);
 	if (f->shm) {
 		if (f->shm->pMethods)
 			f->shm->pMethods->xClose(f->shm);
@@ -875,6 +876,7 @@ static sqlite3_file *shm_target(vfs_file *f)
 
 		f->shm_tried = 1;
 		f->slot.lock_fd = -1;
+		f->slot.hold_fd = -1;
 		rc = shm_open_placeholder(f);
 		if (rc != SQLITE_OK)
 			shm_close_placeholder(f);
@@ -986,6 +988,7 @@ static int vfs_open(sqlite3_vfs *base, const char *name, sqlite3_file *file,
 	memset(f, 0, sizeof(*f));
 	/* no wal-index slot held yet: a close must not close descriptor 0 */
 	f->slot.lock_fd = -1;
+	f->slot.hold_fd = -1;
 	if (kind != SQLITE_OPEN_MAIN_DB && kind != SQLITE_OPEN_WAL) {
 		sqlite3_log(SQLITE_CANTOPEN,
 			    "chartsync vfs: refusing to open a %s for '%s': it "

@@ -80,9 +80,10 @@ static double now_s(void)
 
 /* The stores are open in this process only between the syncs. With
  * CHARTSYNC_FLAKY_KEEP_OPEN=1 they stay open (idle) throughout, as a
- * service or the desk holds a store while the CLI syncs it: that loses
- * synced batches today (see the report of issue 18; CHARTSYNC_SEED=11
- * showed it), a defect of the store's sharing, not of the network. */
+ * service or the desk holds a store while the CLI syncs it. That once
+ * lost synced batches (CHARTSYNC_SEED=11 showed it): a wal-index sweep
+ * took the idle store's wal-index (crypto/shmdir.c, now fixed; its own
+ * test is test_shared_store). */
 static void close_stores(void)
 {
 	int i;
