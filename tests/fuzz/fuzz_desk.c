@@ -414,6 +414,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * an error, and nothing of the request in it */
 			if (status < 400 || memmem(body, blen, "<script", 7))
 				fail("a response the desk did not make", &req, &ans);
+			/* and the connection's last: libmicrohttpd 0.9.75
+			 * sends the head of some twice (a bad
+			 * Content-Length), so what follows is not read */
+			break;
 		} else if (!header(at, end, "Cache-Control", val, sizeof(val)) ||
 			   strcmp(val, "no-store") != 0 ||
 			   !header(at, end, "X-Content-Type-Options", val, sizeof(val)) ||
