@@ -359,7 +359,7 @@ static int must_refuse(const char *req, int *refuse)
 	}
 	if (!(sp = strchr(req, ' ')) || sp > end || sp[1] != '/')
 		return 0;
-	plain_path = strncmp(sp + 1, "/static/", 8) != 0 && !memchr(sp + 1, '%', 16);
+	plain_path = strncmp(sp + 1, "/static/", 8) != 0 && !memchr(sp + 1, '%', strnlen(sp + 1, 16));
 	if (header(req, end, "Host", val, sizeof(val)) && strcasecmp(val, host) != 0 &&
 	    !(strncasecmp(val, "localhost:", 10) == 0 && strcmp(val + 10, host + 10) == 0))
 		*refuse = 1;
