@@ -635,21 +635,6 @@ START_TEST(test_audit__a_page_held_open_is_one_event_written_when_it_is_left)
 }
 END_TEST
 
-/* Every batch of `from` not yet shipped applied to `to`. */
-static void ship(chs_store *from, chs_store *to)
-{
-	chs_outgoing *out = NULL;
-	size_t n = 0, i;
-
-	ck_assert_int_eq(chs_store_unsent(from, &out, &n), 0);
-	for (i = 0; i < n; i++) {
-		ck_assert_msg(chs_store_apply_batch(to, out[i].bytes, out[i].len) == 0, "%s",
-			      chs_error_last());
-		ck_assert_int_eq(chs_store_mark_sent(from, out[i].id), 0);
-	}
-	chs_outgoing_free(out, n);
-}
-
 static int keep_only(const chs_record *r, void *arg)
 {
 	return strcmp(chs_record_id(r), (const char *)arg) == 0;
@@ -671,12 +656,12 @@ START_TEST(test_audit__a_filtered_review_names_only_what_was_kept_and_its_patien
 
 	b = tu_store_temp("bob", "elsewhere", &bdir);
 	ck_assert_int_eq(chs_record_add(s, "patient", p, 2, NULL, NULL, bea), 0);
-	ship(s, b);
+	tu_ship(s, b);
 	ck_assert_int_eq(chs_record_set(s, pat, &mine, 1), 0);
 	ck_assert_int_eq(chs_record_set(b, pat, &theirs, 1), 0);
 	ck_assert_int_eq(chs_record_set(s, bea, &mine, 1), 0);
 	ck_assert_int_eq(chs_record_set(b, bea, &theirs, 1), 0);
-	ship(b, s);
+	tu_ship(b, s);
 
 	ck_assert_int_eq(chs_access_begin(&a, s, "desk review"), 0);
 	ck_assert_int_eq(chs_access_add_review(a, &l, s, keep_only, pat), 0);

@@ -349,39 +349,6 @@ START_TEST(test_resync__a_restored_store_still_refuses_a_forged_own_ref)
 }
 END_TEST
 
-/* A scan of `size` bytes written to TOP/name, attached at store i to a
- * new patient; the attachment's id. */
-static void attach(int i, const char *name, size_t size, char id[33])
-{
-	chs_edit p[] = { tu_edit("name", name), tu_edit("dob", "1950-05-05"),
-			 tu_edit("mrn", name) };
-	unsigned char *bytes = malloc(size);
-	char patient[33], *path = tu_path(top, name);
-	size_t k;
-
-	ck_assert_ptr_nonnull(bytes);
-	for (k = 0; k < size; k++)
-		bytes[k] = (unsigned char)(k * 7 + (unsigned char)name[0]);
-	ck_assert_int_eq(tu_write(path, bytes, size), 0);
-	ck_assert_msg(chs_record_add(st[i], "patient", p, 3, NULL, NULL, patient) == 0, "%s",
-		      chs_error_last());
-	ck_assert_msg(chs_attach(st[i], patient, path, NULL, name, id) == 0, "%s",
-		      chs_error_last());
-	free(bytes);
-	free(path);
-}
-
-/* The bytes of attachment `id` are readable at store i. */
-static int readable(int i, const char *id)
-{
-	int fd = open("/dev/null", O_WRONLY), err;
-
-	ck_assert_int_ge(fd, 0);
-	err = chs_attachment_cat(st[i], id, fd);
-	close(fd);
-	return err == 0;
-}
-
 /* Attachments: the chunks this device sent after the backup come back
  * (the attachment is readable on the restored store), and a scan taken
  * on the restored store before its first sync is delivered after the
@@ -390,24 +357,24 @@ START_TEST(test_resync__attachment_chunks_come_back_and_new_ones_follow)
 {
 	char a1[33], a2[33], a3[33];
 
-	attach(C1, "S1", 3000, a1);
+	tu_attach_scan(st[C1], top, "S1", 3000, a1);
 	sync_ok(C1);
 	backup(C1);
-	attach(C1, "S2", 5000, a2);
+	tu_attach_scan(st[C1], top, "S2", 5000, a2);
 	sync_ok(C1);
 	restore(C1);
-	ck_assert(!readable(C1, a2));
-	attach(C1, "S3", 4000, a3);
+	ck_assert(!tu_attachment_readable(st[C1], a2));
+	tu_attach_scan(st[C1], top, "S3", 4000, a3);
 	sync_ok(C1);
-	ck_assert(readable(C1, a1));
-	ck_assert(readable(C1, a2));
-	ck_assert(readable(C1, a3));
+	ck_assert(tu_attachment_readable(st[C1], a1));
+	ck_assert(tu_attachment_readable(st[C1], a2));
+	ck_assert(tu_attachment_readable(st[C1], a3));
 	ck_assert_int_eq(tu_sh("git -C '%s' merge-base --is-ancestor"
 			       " refs/chartsync/blobs/%s~1 refs/chartsync/blobs/%s", archive,
 			       chs_store_device_id(st[C1]), chs_store_device_id(st[C1])), 0);
 	sync_ok(C2);
-	ck_assert(readable(C2, a2));
-	ck_assert(readable(C2, a3));
+	ck_assert(tu_attachment_readable(st[C2], a2));
+	ck_assert(tu_attachment_readable(st[C2], a3));
 	converged(C1, C2, 6);
 }
 END_TEST

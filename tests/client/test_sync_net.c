@@ -153,20 +153,9 @@ START_TEST(test_net__ssh_with_the_device_keys)
 	chs_edit a[] = { tu_edit("address", "1 Hill Road") }, b[] = { tu_edit("payer", "County Plan") };
 	struct passwd *pw = getpwuid(getuid());
 	tu_sshd sshd;
-	size_t len = 0;
-	int i;
 
 	/* the archive's authorized_keys are the devices' enrollment lines */
-	for (i = 0; i < NSTORES; i++) {
-		char *line = NULL;
-
-		ck_assert_int_eq(chs_device_request(st[i], &line), 0);
-		keys = realloc(keys, len + strlen(line) + 2);
-		snprintf(keys + len, strlen(line) + 2, "%s\n", line);
-		len += strlen(line) + 1;
-		free(line);
-	}
-	keys[len - 1] = '\0';
+	keys = tu_authorized_keys(st, NSTORES);
 	tu_sshd_start(&sshd, keys);
 	ck_assert_int_eq(tu_sh("echo '[127.0.0.1]:%d %s' >> \"$HOME/.ssh/known_hosts\"",
 			       sshd.port, sshd.host_key), 0);

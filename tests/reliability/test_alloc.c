@@ -432,21 +432,6 @@ static void state_hash(chs_store *s, char out[65])
 	ck_assert_msg(chs_store_verify(s, 1, out, &n) == 0, "%s", chs_error_last());
 }
 
-/* Carry every unsent batch of `from` to `to`, marking them sent. */
-static void ship(chs_store *from, chs_store *to)
-{
-	chs_outgoing *out = NULL;
-	size_t n = 0, i;
-
-	ck_assert_int_eq(chs_store_unsent(from, &out, &n), 0);
-	for (i = 0; i < n; i++) {
-		ck_assert_msg(chs_store_apply_batch(to, out[i].bytes, out[i].len) == 0, "%s",
-			      chs_error_last());
-		ck_assert_int_eq(chs_store_mark_sent(from, out[i].id), 0);
-	}
-	chs_outgoing_free(out, n);
-}
-
 static void store_setup(void)
 {
 	chs_edit e[] = { tu_edit("name", "Ada Byron"), tu_edit("mrn", "A-1001"),
@@ -456,7 +441,7 @@ static void store_setup(void)
 	st = tu_store_temp("maria", "front-desk", &dir);
 	other = tu_store_temp("tom", "exam-2", &other_dir);
 	ck_assert_int_eq(chs_record_add(st, "patient", e, 3, NULL, NULL, patient), 0);
-	ship(st, other);
+	tu_ship(st, other);
 	state_hash(st, before);
 	iter = 0;
 }
@@ -606,13 +591,13 @@ static void conflict_prepare(void)
 	if (!settled)
 		return;
 	new_patient();
-	ship(st, other);
+	tu_ship(st, other);
 	snprintf(a, sizeof(a), "555-1%03lu", iter % 1000);
 	snprintf(b, sizeof(b), "555-2%03lu", iter % 1000);
 	ck_assert_msg(chs_record_set(st, patient, ea, 1) == 0, "%s", chs_error_last());
 	ck_assert_msg(chs_record_set(other, patient, eb, 1) == 0, "%s", chs_error_last());
-	ship(st, other);
-	ship(other, st);
+	tu_ship(st, other);
+	tu_ship(other, st);
 	state_hash(st, before);
 	settled = 0;
 }
@@ -678,7 +663,7 @@ static void apply_conflict_prepare(void)
 
 	if (applied) {
 		new_patient();
-		ship(st, other);
+		tu_ship(st, other);
 		snprintf(a, sizeof(a), "555-3%03lu", iter % 1000);
 		snprintf(b, sizeof(b), "555-4%03lu", iter % 1000);
 		ck_assert_msg(chs_record_set(st, patient, ea, 1) == 0, "%s", chs_error_last());

@@ -353,7 +353,6 @@ START_TEST(test_flaky__every_sync_completes_and_nothing_is_lost)
 	tu_flaky_odds odds = tu_flaky_default_odds();
 	struct passwd *pw = getpwuid(getuid());
 	char *keys = NULL, url[4300], hash[NSTORES][65];
-	size_t len = 0;
 	double t0;
 	int i, r, batches_before[WRITERS], np[NSTORES];
 	int64_t n;
@@ -364,16 +363,7 @@ START_TEST(test_flaky__every_sync_completes_and_nothing_is_lost)
 	tu_org_new(net.top, net.url, members, NSTORES, st, dirs);
 
 	/* sshd lets the devices in with their own keys */
-	for (i = 0; i < NSTORES; i++) {
-		char *line = NULL;
-
-		ck_assert_int_eq(chs_device_request(st[i], &line), 0);
-		keys = realloc(keys, len + strlen(line) + 2);
-		snprintf(keys + len, strlen(line) + 2, "%s\n", line);
-		len += strlen(line) + 1;
-		free(line);
-	}
-	keys[len - 1] = '\0';
+	keys = tu_authorized_keys(st, NSTORES);
 	tu_sshd_start(&sshd, keys);
 	free(keys);
 

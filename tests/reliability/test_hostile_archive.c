@@ -94,37 +94,6 @@ static void add_patient(int i, const char *name)
 		      chs_error_last());
 }
 
-/* A scan of `size` bytes attached at store i to a new patient. */
-static void attach(int i, const char *name, size_t size, char id[33])
-{
-	chs_edit p[] = { tu_edit("name", name), tu_edit("dob", "1950-05-05"),
-			 tu_edit("mrn", name) };
-	unsigned char *bytes = malloc(size);
-	char patient[33], *path = tu_path(top, name);
-	size_t k;
-
-	ck_assert_ptr_nonnull(bytes);
-	for (k = 0; k < size; k++)
-		bytes[k] = (unsigned char)(k * 7 + (unsigned char)name[0]);
-	ck_assert_int_eq(tu_write(path, bytes, size), 0);
-	ck_assert_msg(chs_record_add(st[i], "patient", p, 3, NULL, NULL, patient) == 0, "%s",
-		      chs_error_last());
-	ck_assert_msg(chs_attach(st[i], patient, path, NULL, name, id) == 0, "%s",
-		      chs_error_last());
-	free(bytes);
-	free(path);
-}
-
-static int readable(int i, const char *id)
-{
-	int fd = open("/dev/null", O_WRONLY), err;
-
-	ck_assert_int_ge(fd, 0);
-	err = chs_attachment_cat(st[i], id, fd);
-	close(fd);
-	return err == 0;
-}
-
 /* The organisation, built once: clinic A types a chart, a note and a
  * scan, clinic B a chart, and everyone applies them; then clinic A sends
  * four more batches (a scan and two charts) nobody else has applied. */
@@ -149,12 +118,12 @@ static void build(void)
 		snprintf(dev[i], sizeof(dev[i]), "%s", chs_store_device_id(st[i]));
 	ck_assert_int_eq(chs_record_add(st[C1], "patient", p, 3, NULL, NULL, p1), 0);
 	ck_assert_int_eq(chs_record_add(st[C1], "note", n, 2, p1, NULL, note), 0);
-	attach(C1, "S1", 3000, scan_old);
+	tu_attach_scan(st[C1], top, "S1", 3000, scan_old);
 	add_patient(C2, "Ben Okafor");
 	for (round = 0; round < 2; round++)
 		for (i = 0; i < NSTORES; i++)
 			tu_sync_ok(st[i]);
-	attach(C1, "S2", 5000, scan_new);
+	tu_attach_scan(st[C1], top, "S2", 5000, scan_new);
 	add_patient(C1, "Ada Byron");
 	add_patient(C1, "Tom Reyes");
 	tu_sync_ok(st[C1]);
@@ -715,10 +684,10 @@ static void run_case(const hostile_case *c)
 			      "%s: the admin's store does not hold every record made", c->name);
 		json_decref(all);
 	}
-	ck_assert(readable(C2, scan_old) || c->revoked == C2);
-	ck_assert_msg(readable(C2, scan_new) || c->revoked == C2,
+	ck_assert(tu_attachment_readable(st[C2], scan_old) || c->revoked == C2);
+	ck_assert_msg(tu_attachment_readable(st[C2], scan_new) || c->revoked == C2,
 		      "%s: clinic B cannot read the scan clinic A sent", c->name);
-	ck_assert(readable(ADMIN, scan_new));
+	ck_assert(tu_attachment_readable(st[ADMIN], scan_new));
 	if (c->event)
 		ck_assert_msg(has_event(ADMIN, c->event), "%s: the admin's store lists no %s",
 			      c->name, c->event);

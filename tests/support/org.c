@@ -124,3 +124,33 @@ int tu_cli_sync(const char *bin, const char *dir, const char *user, const char *
 	return tu_sh("CHARTSYNC_PASSPHRASE=pw CHARTSYNC_FAULT='%s' '%s' --store '%s' --user %s"
 		     " sync >/dev/null 2>&1", fault, bin, dir, user);
 }
+
+void tu_ship(chs_store *from, chs_store *to)
+{
+	chs_outgoing *out = NULL;
+	size_t n = 0, i;
+
+	ck_assert_int_eq(chs_store_unsent(from, &out, &n), 0);
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(chs_store_apply_batch(to, out[i].bytes, out[i].len) == 0, "%s",
+			      chs_error_last());
+		ck_assert_int_eq(chs_store_mark_sent(from, out[i].id), 0);
+	}
+	chs_outgoing_free(out, n);
+}
+
+char *tu_authorized_keys(chs_store **st, size_t n)
+{
+	chs_buf keys;
+	size_t i;
+
+	chs_buf_init(&keys, CHS_BUF_MAX_DEFAULT);
+	for (i = 0; i < n; i++) {
+		char *line = NULL;
+
+		ck_assert_int_eq(chs_device_request(st[i], &line), 0);
+		ck_assert_int_eq(chs_buf_printf(&keys, "%s%s", i ? "\n" : "", line), 0);
+		free(line);
+	}
+	return chs_buf_detach(&keys);
+}

@@ -19,6 +19,12 @@ chs_store *tu_store_new(const char *top, const char *user, const char *terminal,
  * tu_rmtree and free) whose first user is `user` with passphrase "pw",
  * recording `terminal`; for the tests that ship changes by hand. */
 chs_store *tu_store_temp(const char *user, const char *terminal, char **dir);
+/* Every batch of `from` not yet sent applied to `to`, and marked sent:
+ * a sync by hand, for the tests without an archive. */
+void tu_ship(chs_store *from, chs_store *to);
+/* The enrollment lines of stores st[0..n-1] (`device request`), one per
+ * line: an archive's authorized_keys for sshd; malloc'ed. */
+char *tu_authorized_keys(chs_store **st, size_t n);
 /* The admin's store enrolls store `s` at `site` with `role`, as `device
  * request` and `device enroll` do. */
 void tu_enroll(chs_store *admin, chs_store *s, const char *site, const char *role);

@@ -3,9 +3,12 @@
  */
 #include "support/records.h"
 #include "support/internal.h"
+#include "support/testutil.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 chs_edit tu_edit(const char *name, const char *value)
 {
@@ -163,4 +166,35 @@ int tu_coding_assign_json(chs_store *s, const char *visit,
 const char *tu_field(json_t *rec, const char *name)
 {
 	return json_string_value(json_object_get(json_object_get(rec, "fields"), name));
+}
+
+void tu_attach_scan(chs_store *s, const char *dir, const char *name, size_t size,
+		    char id[33])
+{
+	chs_edit p[] = { tu_edit("name", name), tu_edit("dob", "1950-05-05"),
+			 tu_edit("mrn", name) };
+	unsigned char *bytes = malloc(size);
+	char patient[33], *path = tu_path(dir, name);
+	size_t k;
+
+	ck_assert_ptr_nonnull(bytes);
+	for (k = 0; k < size; k++)
+		bytes[k] = (unsigned char)(k * 7 + (unsigned char)name[0]);
+	ck_assert_int_eq(tu_write(path, bytes, size), 0);
+	ck_assert_msg(chs_record_add(s, "patient", p, 3, NULL, NULL, patient) == 0, "%s",
+		      chs_error_last());
+	ck_assert_msg(chs_attach(s, patient, path, NULL, name, id) == 0, "%s",
+		      chs_error_last());
+	free(bytes);
+	free(path);
+}
+
+int tu_attachment_readable(chs_store *s, const char *id)
+{
+	int fd = open("/dev/null", O_WRONLY), err;
+
+	ck_assert_int_ge(fd, 0);
+	err = chs_attachment_cat(s, id, fd);
+	close(fd);
+	return err == 0;
 }

@@ -11,6 +11,12 @@
 
 /* Field `name` set to `value` (NULL clears it). */
 chs_edit tu_edit(const char *name, const char *value);
+/* A scan of `size` bytes written to DIR/name and attached at store `s`
+ * to a new patient named `name`; the attachment's id in `id`. */
+void tu_attach_scan(chs_store *s, const char *dir, const char *name, size_t size,
+		    char id[33]);
+/* Whether the bytes of attachment `id` are readable at store `s`. */
+int tu_attachment_readable(chs_store *s, const char *id);
 /* `text` (malloc'ed, freed here) parsed as JSON; fails the test if it is
  * not JSON. The caller json_decref()s what it gets. */
 json_t *tu_json(char *text);

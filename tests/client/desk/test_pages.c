@@ -45,21 +45,6 @@ static void teardown(void)
 	free(dir_b);
 }
 
-/* Every batch of `from` not yet shipped applied to `to`. */
-static void ship(chs_store *from, chs_store *to)
-{
-	chs_outgoing *out = NULL;
-	size_t n = 0, i;
-
-	ck_assert_int_eq(chs_store_unsent(from, &out, &n), 0);
-	for (i = 0; i < n; i++) {
-		ck_assert_msg(chs_store_apply_batch(to, out[i].bytes, out[i].len) == 0, "%s",
-			      chs_error_last());
-		ck_assert_int_eq(chs_store_mark_sent(from, out[i].id), 0);
-	}
-	chs_outgoing_free(out, n);
-}
-
 static void set_name(chs_store *s, const char *id, const char *name)
 {
 	chs_edit e = tu_edit("name", name);
@@ -117,11 +102,11 @@ static void two_sites(char id[33])
 	chs_edit settle = tu_edit("name", "Ada King");
 
 	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
-	ship(a, b);
+	tu_ship(a, b);
 	set_name(a, id, "Ada Lovelace");
 	set_name(b, id, "<b>Byron</b>");
-	ship(a, b);
-	ship(b, a);
+	tu_ship(a, b);
+	tu_ship(b, a);
 	ck_assert_msg(chs_review_resolve(a, id, &settle, 1, NULL) == 0, "%s", chs_error_last());
 }
 
@@ -224,10 +209,10 @@ START_TEST(test_history__an_unsettled_conflict_draws_two_lanes_from_the_create)
 	desk_resp rs;
 
 	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
-	ship(a, b);
+	tu_ship(a, b);
 	set_name(a, id, "Ada Lovelace");
 	set_name(b, id, "Ada Byron");
-	ship(b, a);
+	tu_ship(b, a);
 	ck_assert_int_eq(chs_record_history(&h, a, id), 0);
 	ck_assert_uint_eq(chs_history_count(h), 3);
 	snprintf(path, sizeof(path), "/record/%s", id);
@@ -264,16 +249,16 @@ START_TEST(test_history__a_merge_replaces_only_the_value_not_written_over)
 	desk_resp rs;
 
 	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
-	ship(a, b);
+	tu_ship(a, b);
 	set_name(a, id, "Ada L");
 	ck_assert_int_eq(chs_record_set(b, id, &mrn, 1), 0);
-	ship(a, b);
-	ship(b, a);
+	tu_ship(a, b);
+	tu_ship(b, a);
 	set_name(a, id, "Ada K");
-	ship(a, b);
+	tu_ship(a, b);
 	ids[0] = id;
 	ck_assert_msg(chs_record_confirm(b, ids, 1, NULL, NULL) == 0, "%s", chs_error_last());
-	ship(b, a);
+	tu_ship(b, a);
 
 	ck_assert_int_eq(chs_record_history(&h, a, id), 0);
 	ck_assert_uint_eq(chs_history_count(h), 4);
@@ -333,12 +318,12 @@ static void unsettled(const char *name, const char *mrn, char id[33])
 	char left[64], right[64];
 
 	ck_assert_int_eq(chs_record_add(a, "patient", p, 2, NULL, NULL, id), 0);
-	ship(a, b);
+	tu_ship(a, b);
 	snprintf(left, sizeof(left), "%s Lovelace", name);
 	snprintf(right, sizeof(right), "%s Byron", name);
 	set_name(a, id, left);
 	set_name(b, id, right);
-	ship(b, a);
+	tu_ship(b, a);
 }
 
 /* The "desk review" events about `patient`, and the records of the one
@@ -426,10 +411,10 @@ static void unsettled_code(char id[33])
 	ck_assert_int_eq(chs_record_add(a, "encounter", v, 2, pat, NULL, visit), 0);
 	ck_assert_msg(chs_record_add(a, "diagnosis", d, 1, pat, visit, id) == 0, "%s",
 		      chs_error_last());
-	ship(a, b);
+	tu_ship(a, b);
 	ck_assert_int_eq(chs_record_set(a, id, &mine, 1), 0);
 	ck_assert_int_eq(chs_record_set(b, id, &theirs, 1), 0);
-	ship(b, a);
+	tu_ship(b, a);
 }
 
 /* The preview shows a typed value as signing writes it (a code in
