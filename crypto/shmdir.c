@@ -167,6 +167,20 @@ static int has_lock(FILE *locks, dev_t dev, ino_t ino)
 	return ferror(locks) ? -1 : 0;
 }
 
+/* A lock of `type` on a placeholder's first byte: the mark of a wal-index
+ * in use (see "Leftovers"). */
+static struct flock first_byte(short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 0;
+	fl.l_len = 1;
+	return fl;
+}
+
 /* Whether a connection holds the placeholder `name` (in `dfd`) locked,
  * see "Leftovers": 1 yes, 0 no (or no such file), -1 cannot tell. The
  * descriptor opened here is closed again: that drops no lock of ours, as
@@ -178,11 +192,7 @@ static int placeholder_held(int dfd, const char *name)
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = 0;
-	fl.l_len = 1;
+	fl = first_byte(F_WRLCK);
 	held = fcntl(fd, F_OFD_GETLK, &fl) < 0 ? -1 : fl.l_type != F_UNLCK;
 	close(fd);
 	return held;
@@ -348,13 +358,8 @@ int chs_crypto__shm_enter(chs_shm_slot *out, const char *base, dev_t dev,
 	}
 	/* In use from now until the connection closes (see "Leftovers"). */
 	{
-		struct flock fl;
+		struct flock fl = first_byte(F_RDLCK);
 
-		memset(&fl, 0, sizeof(fl));
-		fl.l_type = F_RDLCK;
-		fl.l_whence = SEEK_SET;
-		fl.l_start = 0;
-		fl.l_len = 1;
 		if (fcntl(out->hold_fd, F_OFD_SETLK, &fl) < 0) {
 			snprintf(problem, plen, "cannot lock the wal-index file '%s': %s",
 				 out->path, strerror(errno));

@@ -104,17 +104,6 @@ static long draw_between(long lo, long hi)
 	return hi <= lo ? lo : lo + (long)(draw() % (uint64_t)(hi - lo + 1));
 }
 
-static struct sockaddr_in loopback(int port)
-{
-	struct sockaddr_in sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = htons((uint16_t)port);
-	return sa;
-}
-
 static const char *proxy_name = "proxy";
 
 static void note(struct tu_flaky_shared *sh, conn *k, int kind, const char *how)
@@ -162,7 +151,7 @@ static int choose(const struct tu_flaky_shared *sh)
 static void accept_one(struct tu_flaky_shared *sh, int lfd, int target_port, conn *conns,
 		       unsigned long *ids)
 {
-	struct sockaddr_in sa = loopback(target_port);
+	struct sockaddr_in sa = tu_loopback(target_port);
 	int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), s, i;
 	conn *k = NULL;
 
@@ -399,7 +388,7 @@ static _Noreturn void proxy_main(struct tu_flaky_shared *sh, int lfd, int target
 void tu_flakyproxy_start(tu_flakyproxy *p, const char *name, int target_port,
 			 unsigned long seed, const tu_flaky_odds *odds)
 {
-	struct sockaddr_in sa = loopback(0);
+	struct sockaddr_in sa = tu_loopback(0);
 	socklen_t len = sizeof(sa);
 	pid_t parent = getpid();
 	int lfd;

@@ -21,21 +21,10 @@
 #define WAIT_STEPS 200    /* of WAIT_STEP_MS: up to 10 s for the daemon */
 #define WAIT_STEP_MS 50
 
-static struct sockaddr_in loopback(int port)
-{
-	struct sockaddr_in sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = htons((uint16_t)port);
-	return sa;
-}
-
 /* A port nobody listens on now: bind to port 0, ask which, close. */
 static int free_port(void)
 {
-	struct sockaddr_in sa = loopback(0);
+	struct sockaddr_in sa = tu_loopback(0);
 	socklen_t len = sizeof(sa);
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -62,7 +51,7 @@ void tu_gitserver_many_clients(int on)
  * 32 clients at once makes each new one wait a second more. */
 static void serve_many(const char *basearg, const char *base, int port)
 {
-	struct sockaddr_in sa = loopback(port);
+	struct sockaddr_in sa = tu_loopback(port);
 	int one = 1, s = socket(AF_INET, SOCK_STREAM, 0);
 
 	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
@@ -132,7 +121,7 @@ static pid_t spawn(const char *base, int port)
 /* 1 once the daemon accepts connections, 0 if it died first. */
 static int wait_ready(pid_t pid, int port)
 {
-	struct sockaddr_in sa = loopback(port);
+	struct sockaddr_in sa = tu_loopback(port);
 	struct timespec step = { 0, WAIT_STEP_MS * 1000L * 1000L };
 	int i, status;
 
@@ -218,9 +207,7 @@ int tu_silent_listener(int *port)
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	ck_assert_int_ge(s, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa = tu_loopback(0);
 	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	ck_assert_int_eq(listen(s, 16), 0);
 	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);

@@ -24,9 +24,7 @@ int tu_free_port(void)
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 
 	ck_assert_int_ge(s, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa = tu_loopback(0);
 	ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
 	close(s);
@@ -38,10 +36,7 @@ int tu_port_open(int port)
 	struct sockaddr_in sa;
 	int c = socket(AF_INET, SOCK_STREAM, 0), ok;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = htons((uint16_t)port);
+	sa = tu_loopback(port);
 	ok = connect(c, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(c);
 	return ok;

@@ -1,6 +1,7 @@
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -248,4 +249,15 @@ unsigned long tu_seed(const char *what)
 	fprintf(stderr, "%s: seed %lu (CHARTSYNC_SEED=%lu replays it)\n", what,
 		seed, seed);
 	return seed;
+}
+
+struct sockaddr_in tu_loopback(int port)
+{
+	struct sockaddr_in sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	return sa;
 }

@@ -5,6 +5,7 @@
 #define CHS_TESTUTIL_H
 
 #include <check.h>
+#include <netinet/in.h>
 #include <stddef.h>
 
 /* A fresh folder under $TMPDIR (or /tmp); malloc'ed path. */
@@ -28,6 +29,8 @@ int tu_count_entries(const char *path);
 int tu_git_packs(const char *gitdir);
 /* Run a shell command (printf-style); its exit status, -1 if it died. */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The address PORT on 127.0.0.1 (0: any port, for bind). */
+struct sockaddr_in tu_loopback(int port);
 /* Run a suite with CK_FORK and return the process exit status. */
 int tu_run(Suite *s);
 
