@@ -9,7 +9,7 @@
 //                         NODE_PATH, as run-peers sets it)
 //
 // The workload is the records tools/bench/sync imports: N patients of
-// about 400 bytes of JSON each (the same fields, the same values), written
+// 360 bytes of JSON each with its _id (the same fields and values), written
 // in bulk batches of 1,000; pushed to the server; pulled whole by a fresh
 // database; then 100 more written and pushed (five rounds, the median).
 //
