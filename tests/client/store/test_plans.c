@@ -126,8 +126,6 @@ static allowed allow[] = {
 	{ "SELECT oid, seq FROM rosters WHERE oid IS NOT NULL ORDER BY seq DESC LIMIT 1",
 	  "the newest roster in git: every roster but the admin's unpublished newest has one", 0 },
 	/* defects this test found, each removed by the commit that fixes it */
-	{ "SELECT id, merged_into FROM records WHERE merged_into IS NOT NULL ORDER BY id",
-	  "DEFECT: every sync of a store holding a merge reads every record", 0 },
 	{ "WHERE json_extract(j, '$.fields.coding') = 'queued'",
 	  "DEFECT: code queue reads every record", 0 },
 	{ "WHERE type = 'archive_event' AND length(id) = 16",
