@@ -18,7 +18,13 @@
  * conflict made at two clinics and settled by review resolve, fees,
  * code lists and the coding queue, every report, both exports, merge,
  * distinct and unmerge of patients, users, settings, status, check,
- * verify, backup, and syncs in every direction.
+ * verify, backup, restore and the restored store's first sync (its
+ * batches taken back from the archive), a device revoked, and syncs in
+ * every direction; the service (a sync asked through its control
+ * socket, a scan taken from its hot folder) and the desk (its pages read
+ * through curl), each a traced process of its own. The sync through a
+ * local-path archive runs the same statements as through git daemon
+ * (only the transport differs), so it is not run again here.
  *
  * Then the archivist's store (which holds everything) is opened and each
  * distinct statement is planned with EXPLAIN QUERY PLAN, parameters
@@ -46,6 +52,7 @@
  */
 #include "client/chartsync.h"
 #include "support/cli.h"
+#include "support/daemon.h"
 #include "support/gitserver.h"
 #include "support/internal.h"
 #include "support/org.h"
@@ -53,7 +60,12 @@
 #include "support/testutil.h"
 
 #include <check.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,10 +142,18 @@ static allowed allow[] = {
 /* The workload                                                         */
 
 #define NDEV 4
-static const tu_member *const members = tu_org_members; /* ann, bob, cy, dee */
-enum { ANN, BOB, CY, DEE };
-static char *dirs[NDEV];
+/* ann, bob, cy, dee; then bob again, at his store restored from a backup */
+static const tu_member members[NDEV + 1] = {
+	{ "ann", "archive-1", "central", "archivist" },
+	{ "bob", "clinic-a-1", "Clinic A", "clinic" },
+	{ "cy", "clinic-b-1", "Clinic B", "clinic" },
+	{ "dee", "billing-1", "Billing office", "billing" },
+	{ "bob", "clinic-a-1", "Clinic A", "clinic" },
+};
+enum { ANN, BOB, CY, DEE, RESTORED };
+static char *dirs[NDEV + 1];
 static char *top, *trace_path, *trace_env;
+static char dee_device[33];
 static tu_hooked_archive net;
 
 static void vrun(tu_result *r, int dev, va_list ap)
@@ -212,9 +232,95 @@ static void sync_all(void)
 		ok(d, "sync", NULL);
 }
 
+/* The service at bob's store (the traced binary): a sync asked through
+ * the control socket, and a scanned page taken from its hot folder. */
+static void service_part(void)
+{
+	const char *const env[] = { "CHARTSYNC_PASSPHRASE=pw", trace_env, NULL };
+	char *scans = tu_path(top, "scans"), *done, *page;
+	tu_daemon d;
+	int k;
+
+	ck_assert_int_eq(mkdir(scans, 0700), 0);
+	done = tu_path(scans, "done");
+	page = tu_path(scans, "A-1002_intake.pdf");
+	ok(BOB, "config", "scan.folder", scans, NULL);
+	ok(BOB, "config", "scan.settle", "1", NULL);
+	tu_daemon_start(&d, CHARTSYNC_TRACED_BIN, dirs[BOB], "bob", top, env, 30);
+	ck_assert_int_eq(tu_daemon_call(&d, "sync", 60000, NULL), 0);
+	ck_assert_int_eq(tu_write(page, "%PDF-1.4 an intake form\n", 24), 0);
+	for (k = 0; k < 300 && tu_count_entries(done) < 1; k++)
+		tu_sleep_ms(50);
+	ck_assert_msg(tu_count_entries(done) == 1, "the service took no scan: %s",
+		      tu_daemon_log(&d));
+	ck_assert_int_eq(tu_daemon_call(&d, "status", 10000, NULL), 0);
+	tu_daemon_stop(&d, SIGTERM, 30);
+	tu_daemon_free(&d);
+	ok(BOB, "config", "scan.folder", "", NULL);
+	free(scans);
+	free(done);
+	free(page);
+}
+
+/* The archivists' desk at ann's store (the traced binary), each page
+ * read once through curl: the review queue, a record's history, the
+ * reports. */
+static void desk_part(const char *pat)
+{
+	char *out = tu_path(top, "desk.out"), *jar = tu_path(top, "desk.jar"), url[128] = "";
+	const char *pages[] = { "review", "record/", "reports/access", "reports/consistency",
+				"reports/coding", "reports/sync" };
+	size_t i;
+	pid_t pid;
+	int k;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(fd, 1);
+		setenv("CHARTSYNC_PASSPHRASE", "pw", 1);
+		setenv(TU_SQLTRACE_ENV, trace_path, 1);
+		execl(CHARTSYNC_TRACED_BIN, CHARTSYNC_TRACED_BIN, "--store", dirs[ANN], "--user",
+		      "ann", "desk", "--listen", "127.0.0.1:0", (char *)NULL);
+		_exit(127);
+	}
+	/* it prints its address once listening: http://127.0.0.1:PORT/ */
+	for (k = 0; k < 200 && !url[0]; k++) {
+		size_t len = 0;
+		unsigned char *text = tu_read(out, &len);
+		char *t = text ? realloc(text, len + 1) : NULL, *p;
+
+		if (t) {
+			t[len] = '\0';
+			if ((p = strstr(t, "http://127.0.0.1:")) != NULL && p[17 + strspn(p + 17,
+						"0123456789")] == '/')
+				snprintf(url, sizeof(url), "%.*s",
+					 (int)(17 + strspn(p + 17, "0123456789")), p);
+			free(t);
+		} else {
+			free(text);
+		}
+		if (!url[0])
+			tu_sleep_ms(50);
+	}
+	ck_assert_msg(url[0], "the desk printed no address");
+	ck_assert_int_eq(tu_sh("curl -sf -o /dev/null -c '%s' -b '%s' -d user=ann -d passphrase=pw"
+			       " '%s/signin' -w '%%{http_code}' | grep -q 303", jar, jar, url), 0);
+	for (i = 0; i < sizeof(pages) / sizeof(*pages); i++)
+		ck_assert_msg(tu_sh("curl -sf -o /dev/null -c '%s' -b '%s' '%s/%s%s'", jar, jar, url,
+				    pages[i], strcmp(pages[i], "record/") ? "" : pat) == 0,
+			      "the desk's page /%s", pages[i]);
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(waitpid(pid, &k, 0), pid);
+	free(out);
+	free(jar);
+}
+
 static void workload(void)
 {
-	char pat[33], pat2[33], dup[33], enc[33], med[33], note[33], att[33], id[64];
+	char pat[33], pat2[33], dup[33], enc[33], med[33], note[33], att[33];
 	char *scan, *imp, *fees, *codes, *out, *backups;
 
 	/* a clinic's day: patients, a visit, a medication, a note */
@@ -298,6 +404,11 @@ static void workload(void)
 	ok(ANN, "patient", "unmerge", pat, dup, NULL);
 	sync_all();
 
+	/* the service and the desk, which run the library's statements in
+	 * processes of their own */
+	service_part();
+	desk_part(pat);
+
 	/* the store's housekeeping */
 	ok(BOB, "status", NULL);
 	ok(BOB, "status", "--json", NULL);
@@ -311,7 +422,25 @@ static void workload(void)
 	ok(ANN, "device", "list", NULL);
 	backups = tu_path(top, "backups");
 	ok(BOB, "backup", backups, "--verify", NULL);
-	snprintf(id, sizeof(id), "%s", pat);
+	/* bob's store lost and restored from the backup, behind its own
+	 * history: its first sync takes its device's batches back */
+	ok(BOB, "add", "note", "--patient", pat, "text=after the backup", NULL);
+	ok(BOB, "sync", NULL);
+	{
+		const char *argv[] = { CHARTSYNC_TRACED_BIN, "restore", backups, dirs[RESTORED],
+				       "--user", "bob", NULL };
+		const char *env[] = { "CHARTSYNC_PASSPHRASE=pw", trace_env, NULL };
+		tu_result r;
+
+		tu_cli_runv(&r, env, argv);
+		tu_ck_status(r, 0);
+	}
+	ok(RESTORED, "sync", NULL);
+	ok(RESTORED, "verify", NULL);
+	/* the billing office's device revoked (the admin syncs, then edits
+	 * the roster, which the next sync publishes) */
+	ok(ANN, "device", "revoke", dee_device, NULL);
+	ok(ANN, "sync", NULL);
 	ok(ANN, "verify", NULL);
 	ok(ANN, "check", NULL);
 	ok(ANN, "status", NULL);
@@ -523,7 +652,7 @@ static const char *const must_see[] = {
 	"FROM code_lists",      /* coding */
 };
 
-#define MIN_STATEMENTS 150
+#define MIN_STATEMENTS 160 /* 175 recorded when written */
 
 START_TEST(test_plans__no_query_reads_a_growing_table_whole)
 {
@@ -544,6 +673,8 @@ START_TEST(test_plans__no_query_reads_a_growing_table_whole)
 
 	tu_hooked_archive_start(&net, CHARTSYNC_BIN);
 	tu_org_new(net.top, net.url, members, NDEV, st, dirs);
+	snprintf(dee_device, sizeof(dee_device), "%s", chs_store_device_id(st[DEE]));
+	dirs[RESTORED] = tu_path(net.top, "bob-restored");
 	for (d = 0; d < NDEV; d++)
 		chs_store_free(st[d]);
 	workload();
@@ -624,7 +755,7 @@ START_TEST(test_plans__no_query_reads_a_growing_table_whole)
 	}
 	free(v);
 	free(texts);
-	for (d = 0; d < NDEV; d++) {
+	for (d = 0; d <= NDEV; d++) {
 		free(dirs[d]);
 		dirs[d] = NULL;
 	}
