@@ -95,6 +95,23 @@
 	"CREATE INDEX IF NOT EXISTS records_merge_act ON records(type)" \
 	" WHERE type = 'patient_merge';"
 
+/* Schema 7 (tests/client/store/test_plans.c found each read of every row):
+ * the archive's tampering events, which every sync and `status` list,
+ * read by type, as the fee schedule's lines are (a store holds few or
+ * none); the visits, which the coding queue reads to find those queued,
+ * read by type instead of among every record (one entry per visit; the
+ * records upsert sets every column, type too, so an edit of a visit
+ * rewrites its entry as it rewrites its patient's); and the
+ * rosters not yet committed to git (only the admin's, briefly), which
+ * every sync looked for by reading every roster, bodies and all. Partial
+ * indexes: no other record and no published roster has an entry. */
+#define SCHEMA7_SQL \
+	"CREATE INDEX IF NOT EXISTS records_archive_event ON records(type)" \
+	" WHERE type = 'archive_event';" \
+	"CREATE INDEX IF NOT EXISTS records_visit ON records(type)" \
+	" WHERE type = 'encounter';" \
+	"CREATE INDEX IF NOT EXISTS rosters_unpublished ON rosters(seq) WHERE oid IS NULL;"
+
 static const char *const schema_sql =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -135,7 +152,7 @@ static const char *const schema_sql =
 	 * report, never a reason to refuse. */
 	"CREATE TABLE flags(change BLOB NOT NULL, record BLOB NOT NULL,"
 	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
-	REPLICA_SQL BLOBSYNC_SQL CODING_SQL SCHEMA4_SQL SCHEMA6_INDEXES;
+	REPLICA_SQL BLOBSYNC_SQL CODING_SQL SCHEMA4_SQL SCHEMA6_INDEXES SCHEMA7_SQL;
 
 const char *chs_store__schema_sql(void)
 {
@@ -732,7 +749,8 @@ static int add_merged_column(chs_store *s)
  * are its own); one made by schema 1 to 3 the indexes of batches by
  * device, of fee lines and of removed records; one made by schema 1 to 4
  * the service flag of users; one made by schema 1 to 5 the merged charts'
- * pointers. The version is read again under the write lock: another
+ * pointers; one made by schema 1 to 6 the indexes of archive events, of
+ * visits and of unpublished rosters. The version is read again under the write lock: another
  * process may have upgraded the store meanwhile. */
 static int upgrade(chs_store *s)
 {
@@ -754,6 +772,8 @@ static int upgrade(chs_store *s)
 	if (from < 5 && (err = add_service_column(s)) < 0)
 		goto fail;
 	if (from < 6 && (err = add_merged_column(s)) < 0)
+		goto fail;
+	if (from < 7 && (err = chs_store__exec(s, SCHEMA7_SQL)) < 0)
 		goto fail;
 	if (from < CHS_STORE_SCHEMA && (err = set_schema_version(s)) < 0)
 		goto fail;

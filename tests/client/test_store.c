@@ -187,7 +187,7 @@ START_TEST(test_store__a_schema_3_store_is_upgraded_on_open)
 	ck_assert_int_eq(n, 3);
 	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
 					     NULL, &v), 0);
-	ck_assert_str_eq(v, "6");
+	ck_assert_str_eq(v, "7");
 	ck_assert_int_eq(tu_show_json(s, id, &json), 0);
 	ck_assert_ptr_nonnull(strstr(json, "Ada Byron"));
 	free(json);
@@ -220,7 +220,55 @@ START_TEST(test_store__a_schema_5_store_gains_the_merge_column_on_open)
 	ck_assert_int_eq(n, 3);
 	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
 					     NULL, &v), 0);
-	ck_assert_str_eq(v, "6");
+	ck_assert_str_eq(v, "7");
+	free(v);
+	chs_store_free(s);
+}
+END_TEST
+
+/* Schema 7 adds three partial indexes (archive events, visits, rosters
+ * not yet in git) that queries run at every sync, status and coding
+ * queue need (tests/client/store/test_plans.c): a store made by schema 6
+ * gains them when opened, in one transaction, its state hash unchanged,
+ * and the queries then read through them. */
+START_TEST(test_store__a_schema_6_store_gains_its_indexes_on_open)
+{
+	chs_store *s = create_as("maria", "pass-maria");
+	chs_edit pe[] = { { "name", "Ada Byron", 0, 0 }, { "mrn", "A-1", 0, 0 } };
+	chs_edit ee[] = { { "date", "2024-03-15", 0, 0 } };
+	char pat[33], enc[33], before[65], after[65], *v = NULL;
+	int64_t n_rec = 0;
+	int64_t n = -1;
+
+	ck_assert_int_eq(chs_record_add(s, "patient", pe, 2, NULL, NULL, pat), 0);
+	ck_assert_int_eq(chs_record_add(s, "encounter", ee, 1, pat, NULL, enc), 0);
+	ck_assert_int_eq(chs_store_verify(s, 0, before, &n_rec), 0);
+	ck_assert_int_eq(chs_store__exec(s, "DROP INDEX records_archive_event;"
+					 "DROP INDEX records_visit; DROP INDEX rosters_unpublished;"
+					 "UPDATE meta SET value = '6' WHERE key = 'schema'"), 0);
+	chs_store_free(s);
+
+	s = must_open("maria", "pass-maria");
+	ck_assert_int_eq(chs_store__get_int(s, "SELECT count(*) FROM sqlite_master WHERE name IN"
+					    " ('records_archive_event', 'records_visit',"
+					    " 'rosters_unpublished')", &n), 0);
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
+					     NULL, &v), 0);
+	ck_assert_str_eq(v, "7");
+	ck_assert_int_eq(chs_store_verify(s, 0, after, &n_rec), 0);
+	ck_assert_str_eq(after, before);
+	{
+		sqlite3_stmt *st = NULL;
+
+		ck_assert_int_eq(sqlite3_prepare_v2(s->db, "EXPLAIN QUERY PLAN SELECT id, state"
+						    " FROM records WHERE type = 'archive_event'"
+						    " AND length(id) = 16", -1, &st, NULL), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_str_eq((const char *)sqlite3_column_text(st, 3),
+				 "SEARCH records USING INDEX records_archive_event (type=?)");
+		sqlite3_finalize(st);
+	}
 	free(v);
 	chs_store_free(s);
 }
@@ -1107,6 +1155,7 @@ int main(void)
 	tcase_add_test(tc, test_store__a_save_does_not_read_every_batch);
 	tcase_add_test(tc, test_store__a_schema_3_store_is_upgraded_on_open);
 	tcase_add_test(tc, test_store__a_schema_5_store_gains_the_merge_column_on_open);
+	tcase_add_test(tc, test_store__a_schema_6_store_gains_its_indexes_on_open);
 	tcase_add_test(tc, test_store__status_counts_live_records_without_reading_them);
 	tcase_add_test(tc, test_store__refuses_to_create_over_a_store);
 	tcase_add_test(tc, test_store__never_removes_a_database_it_did_not_make);
