@@ -5,6 +5,7 @@
  * sync's data keys and its report's notes live here too: the lowest of
  * the three files, and the send (send.c) seals with the same keys.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "replicate_int.h"
 
 #include <pthread.h>
@@ -703,6 +704,7 @@ static void *reader_main(void *arg)
 	reader *r = arg;
 	long i;
 
+	pthread_setname_np(pthread_self(), "chs-reader"); /* for perf and gdb */
 	while ((i = reader_next(r)) >= 0) {
 		chs_git_commit *c = NULL;
 		read_item it;
