@@ -36,7 +36,8 @@
  *                         into this store can be faster
  *
  * With --peers DIR it also runs DIR/run-peers N (git's own push and
- * PouchDB, kept outside chartsync; the folder is always given) and adds their lines and the ratios, with
+ * PouchDB: tools/bench/peers, the folder the tools/bench/sync script
+ * gives by default) and adds their lines and the ratios, with
  * store_floor_vs_pouchdb_pull: below 10, the pull target is out of reach
  * in that run whatever the pull does.
  * Targets: push >= 10x PouchDB and >= 3x git; pull >= 10x PouchDB;
