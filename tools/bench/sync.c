@@ -303,8 +303,13 @@ static json_t *run_peers(const char *dir, long n)
 		json_object_set(peers, peer && strncmp(peer, "git", 3) == 0 ? "git" : "pouchdb", j);
 		json_decref(j);
 	}
+	/* a ratio without its reference is no figure: a peer that failed
+	 * (its message is above) fails the run */
+	chs_error_clear();
 	if (pclose(p) != 0)
-		fprintf(stderr, "sync: the peer benchmarks failed\n");
+		die("the peer benchmarks failed (their messages are above)");
+	if (!json_object_get(peers, "git") || !json_object_get(peers, "pouchdb"))
+		die("the peer benchmarks did not print both of their lines");
 	return peers;
 }
 
