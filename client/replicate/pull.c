@@ -442,15 +442,16 @@ done:
 /*
  * Applying batches: each batch with its device's new progress is all or
  * nothing, and whole batches are applied several to a store transaction,
- * committed every APPLY_GROUP_CHANGES changes and when the pull ends. A transaction per batch wrote every index page a batch
- * touched once per batch: in a large store the random keys of change and
- * record ids put nearly every change on a page of its own, so a first
- * pull wrote each index page many times over. The same holds for groups:
- * each group's commit and checkpoint write nearly every index page again,
- * so a pull of N changes into a large store writes its indexes about
- * N / APPLY_GROUP_CHANGES times. 8,192 made a 100,000-change pull write
- * them 13 times; 65,536 (about 100 MB of WAL at most, and SQLite spills
- * to the WAL anyway once its cache is full) writes them twice, and a
+ * committed every APPLY_GROUP_CHANGES changes and when the pull ends. A
+ * transaction per batch wrote every index page a batch touched once per
+ * batch: in a large store the random keys of change and record ids put
+ * nearly every change on a page of its own, so a first pull wrote each
+ * index page many times over. The same holds for groups: each group's
+ * commit and checkpoint write nearly every index page again, so a pull
+ * of N changes into a large store writes its indexes about N /
+ * APPLY_GROUP_CHANGES times. 8,192 made a 100,000-change pull write them
+ * 13 times; 65,536 (about 100 MB of WAL at most, and SQLite spills to
+ * the WAL anyway once its cache is full) writes them twice, and a
  * 10,000-change pull commits once, as the store floor does. An
  * interrupted pull loses at most the open group, which the next sync
  * applies again from the mirror.
