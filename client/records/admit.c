@@ -8,42 +8,33 @@
  */
 #include "records_int.h"
 
+#include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* Whether the store holds a change of record `rec`: one index probe,
- * all that a record new to the store costs. */
-static int known_record(chs_store *s, const unsigned char rec[16], int *yes)
+/* What the store holds of a record, asked once for all of its changes in
+ * a batch: whether it holds any change of it (all that a record new to
+ * the store costs, one index probe: the CASEs run their subqueries only
+ * for a record it knows), and then its stored type ("" when it has no
+ * state yet) and whether it holds a change other than `change`. */
+typedef struct held {
+	int known, other;
+	char type[16];
+} held;
+
+static int ask_record(chs_store *s, const unsigned char rec[16], const unsigned char change[32],
+		      held *h)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	*yes = 0;
+	memset(h, 0, sizeof(*h));
 	if ((err = chs_store__prepare(s, &st,
-		     "SELECT EXISTS (SELECT 1 FROM changes WHERE record = ?)")) < 0)
-		return err;
-	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0) {
-		chs_store__finish(s, st);
-		return err;
-	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*yes = sqlite3_column_int(st, 0);
-	chs_store__finish(s, st);
-	return rc == SQLITE_ROW ? 0 : chs_store__sqlerr(s, rc, "reading a record");
-}
-
-/* The stored type of a record the store knows ("" when it has no state
- * yet) and whether it holds a change other than `change`. */
-static int stored(chs_store *s, const unsigned char rec[16], const unsigned char change[32],
-		  char type[16], int *other)
-{
-	sqlite3_stmt *st = NULL;
-	int err, rc;
-
-	if ((err = chs_store__prepare(s, &st,
-		     "SELECT (SELECT type FROM records WHERE id = ?1),"
-		     " EXISTS (SELECT 1 FROM changes WHERE record = ?1 AND id <> ?2)")) < 0)
+		     "SELECT k, CASE WHEN k THEN (SELECT type FROM records WHERE id = ?1) END,"
+		     " CASE WHEN k THEN EXISTS (SELECT 1 FROM changes WHERE record = ?1"
+		     " AND id <> ?2) END"
+		     " FROM (SELECT EXISTS (SELECT 1 FROM changes WHERE record = ?1) AS k)")) < 0)
 		return err;
 	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0 ||
 	    (err = chs_store__bind_blob(s, st, 2, change, 32)) < 0) {
@@ -52,9 +43,10 @@ static int stored(chs_store *s, const unsigned char rec[16], const unsigned char
 	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_type(st, 0) == SQLITE_TEXT)
-			snprintf(type, 16, "%s", sqlite3_column_text(st, 0));
-		*other = sqlite3_column_int(st, 1);
+		h->known = sqlite3_column_int(st, 0);
+		if (sqlite3_column_type(st, 1) == SQLITE_TEXT)
+			snprintf(h->type, sizeof(h->type), "%s", sqlite3_column_text(st, 1));
+		h->other = sqlite3_column_int(st, 2);
 	}
 	chs_store__finish(s, st);
 	return rc == SQLITE_ROW ? 0 : chs_store__sqlerr(s, rc, "reading a record");
@@ -84,25 +76,27 @@ static int refuse(const chs_batch *b, const chs_change *c, const char *what)
 			     hex, is_audit_type(c->type) ? "access events" : "the archive's events");
 }
 
-/* An access event in a batch: created once, by its only change. The scan
- * of the batch itself is needed only when it holds events (`naudit`). */
+/* An access event in a batch: created once, by its only change. What the
+ * store holds of its record is `h`, asked for the record's first change
+ * in the batch; for an event that is not that change, whether the store
+ * holds another change is asked again (an event with two changes in one
+ * batch is refused below anyway, so this is rare). The scan of the batch
+ * itself is needed only when it holds events (`naudit`). */
 static int admit_change(chs_store *s, const chs_batch *b, size_t i, size_t naudit,
-			unsigned char *known)
+			const held *h, int asked_for_this)
 {
 	const chs_change *c = b->changes[i];
-	int is_audit = is_event(c->type);
-	char type[16] = "";
+	int is_audit = is_event(c->type), other = h->other, err;
+	held again;
 	size_t k;
-	int yes, other = 0, err;
 
-	if (is_audit && c->op != CHS_OP_CREATE)
-		return refuse(b, c, c->op == CHS_OP_DELETE ? "removes" : "edits");
-	if ((err = known_record(s, c->record, &yes)) < 0 ||
-	    (yes && (err = stored(s, c->record, c->id, type, &other)) < 0))
-		return err;
-	known[i] = (unsigned char)yes;
-	if (is_event(type) && !is_audit)
+	if (is_event(h->type) && !is_audit)
 		return refuse(b, c, "edits");
+	if (is_audit && h->known && !asked_for_this) {
+		if ((err = ask_record(s, c->record, c->id, &again)) < 0)
+			return err;
+		other = again.other;
+	}
 	if (is_audit && other)
 		return refuse(b, c, "re-creates the id of an existing record as");
 	for (k = 0; naudit > 0 && k < b->nchanges; k++) {
@@ -116,16 +110,38 @@ static int admit_change(chs_store *s, const chs_batch *b, size_t i, size_t naudi
 	return 0;
 }
 
-int chs_records__audit_admit(chs_store *s, const chs_batch *b, unsigned char *known)
+int chs_records__audit_admit(chs_store *s, const chs_batch *b, const size_t *first_of,
+			     unsigned char *known)
 {
+	held *h = NULL;
 	size_t i, naudit = 0;
-	int err;
+	int err = 0;
 
-	for (i = 0; i < b->nchanges; i++)
-		if (is_event(b->changes[i]->type))
-			naudit++;
-	for (i = 0; i < b->nchanges; i++)
-		if ((err = admit_change(s, b, i, naudit, known)) < 0)
-			return err;
-	return 0;
+	for (i = 0; i < b->nchanges; i++) {
+		const chs_change *c = b->changes[i];
+
+		if (!is_event(c->type))
+			continue;
+		if (c->op != CHS_OP_CREATE)
+			return refuse(b, c, c->op == CHS_OP_DELETE ? "removes" : "edits");
+		naudit++;
+	}
+	if (!(h = chs_calloc(b->nchanges + 1, sizeof(*h))))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	/* a record's first change comes before its others: asked first */
+	for (i = 0; i < b->nchanges && err == 0; i++) {
+		size_t first = first_of[i];
+
+		assert(first <= i);
+		if (first == i)
+			err = ask_record(s, b->changes[i]->record, b->changes[i]->id, &h[i]);
+		else
+			h[i] = h[first];
+		if (err == 0) {
+			known[i] = (unsigned char)h[i].known;
+			err = admit_change(s, b, i, naudit, &h[i], first == i);
+		}
+	}
+	free(h);
+	return err;
 }

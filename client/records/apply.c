@@ -371,11 +371,30 @@ static int apply_changes(chs_store *s, const chs_batch *b, const chs_batch_plan 
 	return err;
 }
 
+/* first_of[i]: the index of the first change in the batch of change i's
+ * record, from the plan's groups (whose entries are in id order). */
+static void first_changes(const chs_batch_plan *p, size_t *first_of)
+{
+	size_t i, k;
+
+	for (i = 0; i < p->ngroups; i++) {
+		const plan_group *g = &p->groups[i];
+		size_t first = p->entries[g->start].index;
+
+		for (k = 1; k < g->n; k++)
+			if (p->entries[g->start + k].index < first)
+				first = p->entries[g->start + k].index;
+		for (k = 0; k < g->n; k++)
+			first_of[p->entries[g->start + k].index] = first;
+	}
+}
+
 int chs_records__apply_verified(chs_store *s, const chs_batch *b, const chs_batch_plan *plan,
 				int *applied)
 {
 	chs_batch_plan *own = NULL;
 	unsigned char *known = NULL;
+	size_t *first_of = NULL;
 	int64_t seq = 0;
 	int held = 0, err;
 
@@ -384,17 +403,22 @@ int chs_records__apply_verified(chs_store *s, const chs_batch *b, const chs_batc
 		return err;
 	if (!plan && (err = chs_records__plan_batch(b, &own)) < 0)
 		return err;
-	if (!(known = chs_calloc(b->nchanges + 1, 1))) {
+	if (!plan)
+		plan = own;
+	if (!(known = chs_calloc(b->nchanges + 1, 1)) ||
+	    !(first_of = chs_malloc((b->nchanges + 1) * sizeof(*first_of)))) {
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 		goto done;
 	}
+	first_changes(plan, first_of);
 	/* access events are append-only: a batch that edits one is refused */
-	if ((err = chs_records__audit_admit(s, b, known)) < 0 ||
+	if ((err = chs_records__audit_admit(s, b, first_of, known)) < 0 ||
 	    (err = insert_remote_batch(s, b, &seq)) < 0 ||
-	    (err = apply_changes(s, b, plan ? plan : own, known, seq)) < 0)
+	    (err = apply_changes(s, b, plan, known, seq)) < 0)
 		goto done;
 	*applied = 1;
 done:
+	free(first_of);
 	free(known);
 	chs_records__plan_free(own);
 	return err;

@@ -23,7 +23,10 @@ int chs_records__plan_batch(const chs_batch *b, chs_batch_plan **out);
 void chs_records__plan_free(chs_batch_plan *p);
 /* Store and merge a batch already verified (whole or the subset this
  * device reads), inside the caller's transaction; *applied = 0 when it
- * was held already. `plan`: the batch's, or NULL to make it here. */
+ * was held already. `plan`: the batch's, or NULL to make it here. A
+ * batch the store refuses (CHS_EDENIED: it edits an access event) is
+ * refused before any of it is written; any other failure may leave part
+ * of it written, for the caller to roll back. */
 int chs_records__apply_verified(chs_store *s, const chs_batch *b, const chs_batch_plan *plan,
 				int *applied);
 /* How far the chain of `device`'s batches is applied here (all zero:

@@ -52,8 +52,11 @@ int chs_records__confirm_record(chs_store *s, chs_record *r);
 /* ---- admit.c ---- */
 /* Refuse (CHS_EDENIED, naming the device) a received batch that edits,
  * removes or re-creates an access event; inside the apply transaction,
- * before the batch's changes are stored. known[i] (one per change) is set
- * to whether the store held a change of change i's record. */
-int chs_records__audit_admit(chs_store *s, const chs_batch *b, unsigned char *known);
+ * before the batch's changes are stored. The store is asked once per
+ * record: first_of[i] is the index of the first change in the batch of
+ * change i's record (i itself for that first one). known[i] (one per
+ * change) is set to whether the store held a change of change i's record. */
+int chs_records__audit_admit(chs_store *s, const chs_batch *b, const size_t *first_of,
+			     unsigned char *known);
 
 #endif /* CHS_CLIENT_RECORDS_RECORDS_INT_H */

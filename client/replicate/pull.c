@@ -5,6 +5,7 @@
  * sync's data keys and its report's notes live here too: the lowest of
  * the three files, and the send (send.c) seals with the same keys.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "replicate_int.h"
 
 #include <pthread.h>
@@ -440,13 +441,20 @@ done:
 
 /*
  * Applying batches: each batch with its device's new progress is all or
- * nothing (a savepoint), and whole batches are applied several to a
- * store transaction, committed every APPLY_GROUP_CHANGES changes and when
- * the pull ends. A transaction per batch wrote every index page a batch
- * touched once per batch: in a large store the random keys of change and
- * record ids put nearly every change on a page of its own, so a first
- * pull wrote each index page many times over. An interrupted pull loses
- * at most the open group, which the next sync applies again.
+ * nothing, and whole batches are applied several to a store transaction,
+ * committed every APPLY_GROUP_CHANGES changes and when the pull ends. A
+ * transaction per batch wrote every index page a batch touched once per
+ * batch: in a large store the random keys of change and record ids put
+ * nearly every change on a page of its own, so a first pull wrote each
+ * index page many times over. The same holds for groups: each group's
+ * commit and checkpoint write nearly every index page again, so a pull
+ * of N changes into a large store writes its indexes about N /
+ * APPLY_GROUP_CHANGES times. 8,192 made a 100,000-change pull write them
+ * 13 times; 65,536 (about 100 MB of WAL at most, and SQLite spills to
+ * the WAL anyway once its cache is full) writes them twice, and a
+ * 10,000-change pull commits once, as the store floor does. An
+ * interrupted pull loses at most the open group, which the next sync
+ * applies again from the mirror.
  *
  * The group holds the store's writer lock, so its length is what an
  * `add` typed meanwhile would wait. So once a group has run for
@@ -460,7 +468,7 @@ done:
  * sync stops before the next one, so a stopping service waits for one
  * batch and never leaves a batch half-applied.
  */
-#define APPLY_GROUP_CHANGES 8192
+#define APPLY_GROUP_CHANGES 65536
 #define APPLY_GROUP_MS 20
 
 static uint64_t mono_ms(void)
@@ -508,11 +516,12 @@ void chs_replicate__apply_abort(sync_ctx *x)
 }
 
 /* Apply one accepted batch and the device's new progress, together. A
- * batch the store refuses is undone alone: those before it stand. No
- * chain: this device's own batch (resync.c), whose place is its seq. */
+ * batch the store refuses leaves those before it in the group standing.
+ * No chain: this device's own batch (resync.c), whose place is its seq. */
 static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 		     const chs_batch_plan *plan, const chs_chain *chain)
 {
+	sqlite3_int64 before;
 	int applied = 0, err;
 
 	if (!x->applying) {
@@ -521,19 +530,24 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 		x->applying = 1;
 		x->group_start_ms = mono_ms();
 	}
-	if ((err = chs_store__exec(x->s, "SAVEPOINT batch")) < 0)
-		goto fail;
+	/*
+	 * No savepoint per batch: in WAL mode one copies every page the batch
+	 * modifies into a statement journal first (a thousand pages a batch,
+	 * malloc'd, freed at its release: 8% of a large pull's CPU). The store
+	 * refuses a batch before writing any of it (admit.c), which leaves the
+	 * group as it was; a batch that fails once it wrote something (the
+	 * disk, memory, a damaged row) ends the group, undone whole, as its
+	 * error ends the pull anyway.
+	 */
+	before = sqlite3_total_changes64(x->s->db);
 	if ((err = chs_records__apply_verified(x->s, b, plan, &applied)) < 0 ||
 	    (chain && (err = chs_records__progress_save(x->s, device, chain)) < 0)) {
 		/* SQLite may have ended the whole transaction (an I/O error) */
 		if (sqlite3_get_autocommit(x->s->db) ||
-		    sqlite3_exec(x->s->db, "ROLLBACK TO batch; RELEASE batch", NULL, NULL,
-				 NULL) != SQLITE_OK)
+		    sqlite3_total_changes64(x->s->db) != before)
 			group_abort(x);
 		return err;
 	}
-	if ((err = chs_store__exec(x->s, "RELEASE batch")) < 0)
-		goto fail;
 	chs_util__fault("applied"); /* applied, not yet committed */
 	if (applied) {
 		x->group_batches++;
@@ -547,9 +561,6 @@ static int apply_one(sync_ctx *x, const char *device, const chs_batch *b,
 	    (x->opts && x->opts->cancel && x->opts->cancel(x->opts->payload)))
 		return group_commit(x);
 	return 0;
-fail:
-	group_abort(x);
-	return err;
 }
 
 int chs_replicate__apply_batch(sync_ctx *x, const chs_batch *b)
@@ -703,6 +714,7 @@ static void *reader_main(void *arg)
 	reader *r = arg;
 	long i;
 
+	pthread_setname_np(pthread_self(), "chs-reader"); /* for perf and gdb */
 	while ((i = reader_next(r)) >= 0) {
 		chs_git_commit *c = NULL;
 		read_item it;

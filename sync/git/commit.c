@@ -165,7 +165,7 @@ static int write_held_objects(chs_git *g)
 		else /* each once: a blob can be in two commits of one sync */
 			err = chs_git__write_pack_of(odb, odb, g->held.ids,
 						     chs_git__unique_oids(g->held.ids, g->held.n),
-						     NULL);
+						     NULL, NULL, NULL);
 		git_odb_free(odb);
 	}
 	g->held.n = 0;

@@ -142,9 +142,11 @@ int chs_git__oid_list_add(oid_list *l, const git_oid *id);
 size_t chs_git__unique_oids(git_oid *ids, size_t n);
 /* Objects `ids` of odb `from`, each once, as a new pack in odb `to`
  * (the same or another repository's); fsynced by the indexer. Its file
- * name in `name` when not NULL (libgit2 names a pack by its checksum). */
+ * name in `name` when not NULL (libgit2 names a pack by its checksum).
+ * `stop`, when not NULL, is asked every few hundred objects: when it
+ * says so, nothing is committed and CHS_ECANCELLED returned. */
 int chs_git__write_pack_of(git_odb *from, git_odb *to, const git_oid *ids, size_t n,
-			   char name[64]);
+			   char name[64], int (*stop)(void *payload), void *payload);
 
 /* read.c */
 

@@ -15,6 +15,77 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* ------------------------------------------------------------------ */
+/* The objects one repository lacks                                     */
+
+/*
+ * Both ways, what moves is the objects of some commits that the other
+ * side does not hold yet: each commit, its tree and everything the tree
+ * holds. They are listed here and written as one pack of our own
+ * (chs_git__write_pack_of) rather than through libgit2's pack builder,
+ * which inflates every object and deflates it again at zlib's default
+ * level (ciphertext, which never shrinks): that was half of a fetch from
+ * a folder. Every object is looked up in the target without reading its
+ * pack folder again at each miss (a pack that arrived meanwhile only
+ * means an object copied twice).
+ */
+typedef struct missing {
+	oid_list list;
+	git_odb *target;
+	int err;
+} missing;
+
+static int add_missing(missing *m, const git_oid *id)
+{
+	if (git_odb_exists_ext(m->target, id, GIT_ODB_LOOKUP_NO_REFRESH))
+		return 0;
+	return m->err = chs_git__oid_list_add(&m->list, id);
+}
+
+static int add_tree_entry(const char *root, const git_tree_entry *e, void *payload)
+{
+	(void)root;
+	return add_missing(payload, git_tree_entry_id(e)) < 0 ? -1 : 0;
+}
+
+/* A tree and everything it holds, read from `repo`; `unreadable` is
+ * what a failure says. */
+static int missing_of_tree(git_repository *repo, const git_oid *id, missing *m,
+			   const char *unreadable)
+{
+	git_tree *t = NULL;
+	int err = 0;
+
+	if (git_tree_lookup(&t, repo, id) < 0)
+		err = chs_git__fail(CHS_EDAMAGED, unreadable);
+	else if (add_missing(m, id) < 0 || git_tree_walk(t, GIT_TREEWALK_PRE, add_tree_entry, m) < 0)
+		err = m->err ? m->err : chs_git__fail(CHS_EDAMAGED, unreadable);
+	git_tree_free(t);
+	return err;
+}
+
+/* The objects of every commit `walk` yields, read from `repo`. */
+static int missing_of_walk(git_repository *repo, git_revwalk *walk, missing *m,
+			   const char *unreadable)
+{
+	git_commit *c = NULL;
+	git_oid id;
+	int rc = GIT_ITEROVER, err = 0;
+
+	while (err == 0 && (rc = git_revwalk_next(&id, walk)) == 0) {
+		if (git_commit_lookup(&c, repo, &id) < 0)
+			err = chs_git__fail(CHS_EDAMAGED, unreadable);
+		else if ((err = add_missing(m, &id)) == 0)
+			err = missing_of_tree(repo, git_commit_tree_id(c), m, unreadable);
+		git_commit_free(c);
+		c = NULL;
+	}
+	if (err == 0 && rc != GIT_ITEROVER)
+		err = chs_git__fail(CHS_EIO, unreadable);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
 /* Fetching from an archive on this machine                             */
 
 /*
@@ -120,40 +191,29 @@ static int hide_known(git_repository *mine, git_repository *src, git_revwalk *w)
 	return err;
 }
 
-/* The indexer keeps its count in the progress it is given: one for the
- * whole pack, from the first append to the commit. The caller's cancel
- * is asked as the pack is built and written (a large first fetch takes
- * seconds): a stopped copy moves no ref, and leaves at most a temporary
- * pack, which chs_git_clear_stale_locks() removes once stale. */
-typedef struct pack_sink {
-	git_odb_writepack *wp;
-	git_indexer_progress stats;
-	const chs_git_transport *t;
-	int stopped;
-} pack_sink;
-
-static int stop_asked(pack_sink *sink)
+/* A fetch asked to stop while its pack is written: checked every few
+ * hundred objects (a first fetch of a large archive takes seconds). A
+ * stopped copy moves no ref, and leaves at most a temporary pack, which
+ * chs_git_clear_stale_locks() removes once stale. */
+static int fetch_stop_asked(void *payload)
 {
-	if (!sink->stopped && sink->t && sink->t->cancel && sink->t->cancel(sink->t->payload))
-		sink->stopped = 1;
-	return sink->stopped;
+	const chs_git_transport *t = payload;
+
+	return t && t->cancel && t->cancel(t->payload);
 }
 
-static int append_to_pack(void *buf, size_t size, void *payload)
+/* Whether this mirror holds every tip: then it holds everything they
+ * reach (objects only ever arrive here as whole packs, each closed under
+ * what it reaches given what was here), and there is nothing to copy.
+ * Most syncs find nothing new: this spares them the walk. */
+static int all_held(git_odb *mine, const wanted_ref *w, size_t n)
 {
-	pack_sink *sink = payload;
+	size_t i;
 
-	if (stop_asked(sink))
-		return GIT_EUSER;
-	return sink->wp->append(sink->wp, buf, size, &sink->stats);
-}
-
-static int on_pack_building(int stage, uint32_t current, uint32_t total, void *payload)
-{
-	(void)stage;
-	(void)current;
-	(void)total;
-	return stop_asked(payload) ? GIT_EUSER : 0;
+	for (i = 0; i < n; i++)
+		if (!git_odb_exists_ext(mine, &w[i].tip, GIT_ODB_LOOKUP_NO_REFRESH))
+			return 0;
+	return 1;
 }
 
 /* The objects the archive's tips reach and this mirror lacks, as one
@@ -161,58 +221,55 @@ static int on_pack_building(int stage, uint32_t current, uint32_t total, void *p
 static int copy_objects(git_repository *mine, git_repository *src, const wanted_ref *w,
 			size_t n, const char *url, const chs_git_transport *t)
 {
-	git_packbuilder *pb = NULL;
+	const char *unreadable = "cannot read the archive's commits";
 	git_revwalk *walk = NULL;
-	pack_sink sink;
-	git_odb *odb = NULL;
+	git_odb *from = NULL;
+	missing m;
 	size_t i;
 	int err = 0;
 
-	memset(&sink, 0, sizeof(sink));
-	sink.t = t;
-	if (git_revwalk_new(&walk, src) < 0 || git_packbuilder_new(&pb, src) < 0 ||
-	    git_packbuilder_set_callbacks(pb, on_pack_building, &sink) < 0)
+	memset(&m, 0, sizeof(m));
+	if (git_revwalk_new(&walk, src) < 0 || git_repository_odb(&from, src) < 0 ||
+	    git_repository_odb(&m.target, mine) < 0)
 		err = chs_git__fail(CHS_EIO, "cannot read the archive");
-	if (err == 0 && git_repository_odb(&odb, src) < 0)
-		err = chs_git__fail(CHS_EIO, "cannot read the archive");
+	if (err == 0 && all_held(m.target, w, n))
+		goto done;
 	for (i = 0; i < n && err == 0; i++) {
 		git_object_t type;
 		size_t len;
 
-		if (git_odb_read_header(&len, &type, odb, &w[i].tip) < 0)
+		if (git_odb_read_header(&len, &type, from, &w[i].tip) < 0)
 			err = chs_git__fail(CHS_EDAMAGED, "the archive holds a ref to a missing commit");
 		/* a ref a host pointed at a tree or a blob is copied as it is,
 		 * as a network fetch copies it, for the sync to refuse that ref
 		 * alone: walking it would fail the fetch of every other ref */
+		else if (type == GIT_OBJECT_TREE)
+			err = missing_of_tree(src, &w[i].tip, &m, unreadable);
 		else if (type != GIT_OBJECT_COMMIT)
-			err = git_packbuilder_insert_recur(pb, &w[i].tip, NULL) < 0
-				? chs_git__fail(CHS_EDAMAGED, "cannot read the archive's objects") : 0;
+			err = add_missing(&m, &w[i].tip);
 		else if (git_revwalk_push(walk, &w[i].tip) < 0)
 			err = chs_git__fail(CHS_EDAMAGED,
 					    "the archive holds a ref to a missing commit");
 	}
-	git_odb_free(odb);
-	odb = NULL;
 	if (err == 0)
 		err = hide_known(mine, src, walk);
-	if (err == 0 && git_packbuilder_insert_walk(pb, walk) < 0)
-		err = chs_git__fail(CHS_EDAMAGED, "cannot read the archive's commits");
-	if (err == 0 && git_packbuilder_object_count(pb) > 0) {
-		if (git_repository_odb(&odb, mine) < 0 ||
-		    git_odb_write_pack(&sink.wp, odb, NULL, NULL) < 0 ||
-		    git_packbuilder_foreach(pb, append_to_pack, &sink) < 0 ||
-		    stop_asked(&sink) || sink.wp->commit(sink.wp, &sink.stats) < 0)
+	if (err == 0)
+		err = missing_of_walk(src, walk, &m, unreadable);
+	if (err == 0 && m.list.n > 0 &&
+	    (err = chs_git__write_pack_of(from, m.target, m.list.ids,
+					  chs_git__unique_oids(m.list.ids, m.list.n), NULL,
+					  fetch_stop_asked, (void *)t)) < 0) {
+		if (err == CHS_ECANCELLED)
+			err = chs_error_set(CHS_ECANCELLED, "the fetch from the archive at %s was"
+					    " stopped before it finished; nothing was lost, the next"
+					    " sync does it", url);
+		else if (err != CHS_ENOMEM)
 			err = chs_git__fail_fetch(url, "cannot copy the objects of the archive at");
 	}
-	/* a callback said stop, in whichever step that was */
-	if (err < 0 && sink.stopped)
-		err = chs_error_set(CHS_ECANCELLED, "the fetch from the archive at %s was stopped"
-				    " before it finished; nothing was lost, the next sync does it",
-				    url);
-	if (sink.wp)
-		sink.wp->free(sink.wp);
-	git_odb_free(odb);
-	git_packbuilder_free(pb);
+done:
+	free(m.list.ids);
+	git_odb_free(m.target);
+	git_odb_free(from);
 	git_revwalk_free(walk);
 	return err;
 }
@@ -335,29 +392,6 @@ typedef struct push_ref {
 	int has_theirs, moves;
 } push_ref;
 
-/* The objects a push sends: those the archive does not hold yet. Every
- * new object is a miss there, looked up without reading the archive's
- * pack folder again (a pack that arrived meanwhile only means an object
- * sent twice). */
-typedef struct to_send {
-	oid_list list;
-	git_odb *archive;
-	int err;
-} to_send;
-
-static int send_object(to_send *t, const git_oid *id)
-{
-	if (git_odb_exists_ext(t->archive, id, GIT_ODB_LOOKUP_NO_REFRESH))
-		return 0;
-	return t->err = chs_git__oid_list_add(&t->list, id);
-}
-
-static int add_tree_entry(const char *root, const git_tree_entry *e, void *payload)
-{
-	(void)root;
-	return send_object(payload, git_tree_entry_id(e)) < 0 ? -1 : 0;
-}
-
 /* Where each ref stands here and in the archive; a ref the archive holds
  * moves only to a descendant of its tip there. */
 static int push_plan(git_repository *mine, git_odb *have, git_repository *src, push_ref *pr,
@@ -390,14 +424,11 @@ static int push_plan(git_repository *mine, git_odb *have, git_repository *src, p
 
 /* The objects the archive lacks of the commits the moving refs add:
  * each commit, its tree and everything the tree holds. */
-static int objects_to_send(git_repository *mine, const push_ref *pr, size_t n, to_send *l)
+static int objects_to_send(git_repository *mine, const push_ref *pr, size_t n, missing *l)
 {
 	git_revwalk *walk = NULL;
-	git_commit *c = NULL;
-	git_tree *t = NULL;
-	git_oid id;
 	size_t i;
-	int rc = GIT_ITEROVER, err = 0;
+	int err = 0;
 
 	if (git_revwalk_new(&walk, mine) < 0)
 		return chs_git__fail(CHS_EIO, "cannot walk this device's commits");
@@ -407,20 +438,8 @@ static int objects_to_send(git_repository *mine, const push_ref *pr, size_t n, t
 		else if (pr[i].moves && pr[i].has_theirs && git_revwalk_hide(walk, &pr[i].theirs) < 0)
 			err = chs_git__fail(CHS_EIO, "cannot walk this device's commits");
 	}
-	while (err == 0 && (rc = git_revwalk_next(&id, walk)) == 0) {
-		if (git_commit_lookup(&c, mine, &id) < 0 || git_commit_tree(&t, c) < 0)
-			err = chs_git__fail(CHS_EDAMAGED, "a commit of this device cannot be read");
-		else if (send_object(l, &id) < 0 || send_object(l, git_tree_id(t)) < 0 ||
-			 git_tree_walk(t, GIT_TREEWALK_PRE, add_tree_entry, l) < 0)
-			err = l->err ? l->err : chs_git__fail(CHS_EDAMAGED, "a commit of this "
-							      "device cannot be read");
-		git_tree_free(t);
-		git_commit_free(c);
-		t = NULL;
-		c = NULL;
-	}
-	if (err == 0 && rc != GIT_ITEROVER)
-		err = chs_git__fail(CHS_EIO, "cannot walk this device's commits");
+	if (err == 0)
+		err = missing_of_walk(mine, walk, l, "a commit of this device cannot be read");
 	git_revwalk_free(walk);
 	return err;
 }
@@ -467,7 +486,7 @@ static int local_push(git_repository *mine, const char *url, const char *const *
 	git_repository *src = NULL;
 	git_odb *from = NULL, *to = NULL;
 	push_ref *pr = chs_calloc(n + 1, sizeof(*pr));
-	to_send l;
+	missing l;
 	size_t i;
 	int err;
 
@@ -482,14 +501,15 @@ static int local_push(git_repository *mine, const char *url, const char *const *
 		err = chs_git__fail(CHS_EIO, "cannot open the archive");
 		goto done;
 	}
-	l.archive = to;
+	l.target = to;
 	if ((err = push_plan(mine, from, src, pr, n)) < 0 ||
 	    (err = objects_to_send(mine, pr, n, &l)) < 0)
 		goto done;
 	clear_archive_leftovers(src, pr, n);
 	if (l.list.n &&
 	    (err = chs_git__write_pack_of(from, to, l.list.ids,
-					  chs_git__unique_oids(l.list.ids, l.list.n), NULL)) < 0) {
+					  chs_git__unique_oids(l.list.ids, l.list.n), NULL,
+					  NULL, NULL)) < 0) {
 		err = chs_error_wrap(err, "cannot write into the archive at %s", folder_of(url));
 		goto done;
 	}

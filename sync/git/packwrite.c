@@ -30,6 +30,7 @@
  */
 #define PACK_FEED_BYTES ((size_t)1 << 20) /* given to the indexer at a time */
 #define SHRINK_PROBE_BYTES 1024           /* what is tried before deflating */
+#define STOP_ASKED_EVERY 256              /* objects between asking stop() */
 
 int chs_git__oid_list_add(oid_list *l, const git_oid *id)
 {
@@ -138,7 +139,7 @@ size_t chs_git__unique_oids(git_oid *ids, size_t n)
  * (the same or another repository's); fsynced by the indexer. Its file
  * name in `name` when not NULL (libgit2 names a pack by its checksum). */
 int chs_git__write_pack_of(git_odb *from, git_odb *to, const git_oid *ids, size_t n,
-			   char name[64])
+			   char name[64], int (*stop)(void *payload), void *payload)
 {
 	unsigned char head[12] = { 'P', 'A', 'C', 'K', 0, 0, 0, 2 }, trailer[20];
 	git_odb_object *obj = NULL;
@@ -160,6 +161,10 @@ int chs_git__write_pack_of(git_odb *from, git_odb *to, const git_oid *ids, size_
 		chs_git__sha1_update(&po.sha, head, sizeof(head));
 	}
 	for (i = 0; i < n && err == 0; i++) {
+		if (stop && i % STOP_ASKED_EVERY == 0 && stop(payload)) {
+			err = chs_error_set(CHS_ECANCELLED, "stopped before the pack was written");
+			break;
+		}
 		if (git_odb_read(&obj, from, &ids[i]) < 0)
 			err = chs_git__fail(CHS_EIO, "cannot read an object to pack");
 		else

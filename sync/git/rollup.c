@@ -227,7 +227,8 @@ int chs_git__roll_up_packs(git_repository *repo, size_t max_packs)
 		goto done;
 	}
 	if ((err = chs_git__write_pack_of(packs, odb, ids.ids,
-					  chs_git__unique_oids(ids.ids, ids.n), fresh)) < 0)
+					  chs_git__unique_oids(ids.ids, ids.n), fresh, NULL,
+					  NULL)) < 0)
 		goto done;
 	/* the old packs go only once the new one is there under its name */
 	if (!pack_has(dir, fresh, ".pack") || !pack_has(dir, fresh, ".idx")) {

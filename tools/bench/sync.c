@@ -20,6 +20,13 @@
  *   noop_sync_s           a sync with nothing new, at the end (what a
  *                         store pays to learn there is nothing to do:
  *                         compare runs with different --changes)
+ *   noop_sync_process_s   the same as `chartsync sync` in a process of its
+ *                         own, from its start to its exit (median of
+ *                         INCR_ROUNDS): the fixed cost of any small sync
+ *                         run from the command line (loading the
+ *                         libraries, libgit2's start, opening the store)
+ *   pull_s                the pull's seconds (pull_changes_per_s is N over
+ *                         them: at a small N they are the fixed cost)
  *   peak_rss_mb           that pulling process's peak resident memory
  *   store_floor_changes_per_s
  *                         the rows the pull stored (changes, records,
@@ -219,6 +226,20 @@ static double cli_sync(const char *name, double *rss_mb)
 	return bench_now_s() - t0;
 }
 
+#define INCR_ROUNDS 5
+
+/* The median time of INCR_ROUNDS `chartsync sync` processes with
+ * nothing new to do, on store `name` (closed meanwhile by the caller). */
+static double cli_noop_median(const char *name)
+{
+	double t[INCR_ROUNDS], rss;
+	int i;
+
+	for (i = 0; i < INCR_ROUNDS; i++)
+		t[i] = cli_sync(name, &rss);
+	return bench_median(t, INCR_ROUNDS);
+}
+
 static double timed_sync(chs_store *s)
 {
 	chs_sync_report rep;
@@ -231,7 +252,6 @@ static double timed_sync(chs_store *s)
 	return t;
 }
 
-#define INCR_ROUNDS 5
 
 static void import(chs_store *s, long first, long n);
 
@@ -283,8 +303,13 @@ static json_t *run_peers(const char *dir, long n)
 		json_object_set(peers, peer && strncmp(peer, "git", 3) == 0 ? "git" : "pouchdb", j);
 		json_decref(j);
 	}
+	/* a ratio without its reference is no figure: a peer that failed
+	 * (its message is above) fails the run */
+	chs_error_clear();
 	if (pclose(p) != 0)
-		fprintf(stderr, "sync: the peer benchmarks failed\n");
+		die("the peer benchmarks failed (their messages are above)");
+	if (!json_object_get(peers, "git") || !json_object_get(peers, "pouchdb"))
+		die("the peer benchmarks did not print both of their lines");
 	return peers;
 }
 
@@ -325,7 +350,7 @@ int main(int argc, char **argv)
 	const char *peers_dir = NULL;
 	char url[128], path[sizeof(top) + 32];
 	chs_store *admin, *writer, *fresh;
-	double push_s, pull_s, incr_s, local_s, noop_s, rss_mb = 0, floor = 0;
+	double push_s, pull_s, incr_s, local_s, noop_s, noop_cli_s, rss_mb = 0, floor = 0;
 	long n = 10000, next;
 	json_t *out;
 	char *text;
@@ -373,6 +398,7 @@ int main(int argc, char **argv)
 	chs_store_free(fresh);
 	fresh = NULL;
 	pull_s = cli_sync("fresh", &rss_mb);
+	noop_cli_s = cli_noop_median("fresh");
 	if (chs_bench_import_floor(writer, top, n, 1, &floor) < 0)
 		die("store floor");
 	next = n;
@@ -382,10 +408,11 @@ int main(int argc, char **argv)
 	local_s = incr_median(writer, &next);
 	noop_s = timed_sync(writer);
 
-	out = json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "bench", "sync",
+	out = json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "bench", "sync",
 			"changes", (json_int_t)n, "push_changes_per_s", (double)n / push_s,
 			"pull_changes_per_s", (double)n / pull_s, "incr100_push_s", incr_s,
 			"incr100_local_push_s", local_s, "noop_sync_s", noop_s,
+			"noop_sync_process_s", noop_cli_s, "pull_s", pull_s,
 			"peak_rss_mb", rss_mb, "store_floor_changes_per_s", floor);
 	if (peers_dir)
 		add_ratios(out, run_peers(peers_dir, n), (double)n / push_s, (double)n / pull_s,
