@@ -39,11 +39,40 @@ static int own_tip_seq(sync_ctx *x, const char *ref, uint64_t *seq)
 	return err;
 }
 
-static int mark_sent(chs_store *s, int64_t dseq_upto)
+/* Whether a batch of this device up to `dseq_upto` is still unsent. */
+static int unsent_upto(chs_store *s, int64_t dseq_upto, int *any)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
+	*any = 0;
+	if ((err = chs_store__prepare(s, &st,
+		     "SELECT EXISTS (SELECT 1 FROM batches WHERE local AND NOT sent"
+		     " AND dseq <= ?)")) < 0)
+		return err;
+	if ((err = chs_store__bind_int64(s, st, 1, dseq_upto)) < 0) {
+		chs_store__finish(s, st);
+		return err;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*any = sqlite3_column_int(st, 0);
+	chs_store__finish(s, st);
+	return rc == SQLITE_ROW ? 0 : chs_store__sqlerr(s, rc, "reading");
+}
+
+/* Mark this device's batches up to `dseq_upto` sent. Every sync asks,
+ * and nearly always they are marked already: then nothing is written.
+ * A write would cost a commit with its fsync, and give the store a new
+ * state token, so a backup after a sync that sent nothing would copy
+ * the store again. */
+static int mark_sent(chs_store *s, int64_t dseq_upto)
+{
+	sqlite3_stmt *st = NULL;
+	int any, err, rc;
+
+	if ((err = unsent_upto(s, dseq_upto, &any)) < 0 || !any)
+		return err;
 	if ((err = chs_store__begin(s)) < 0)
 		return err;
 	if ((err = chs_store__prepare(s, &st,
