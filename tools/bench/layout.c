@@ -9,6 +9,8 @@
  *
  *   changes_per_s     the load of each run (today's: the encrypted floor)
  *   changes_per_s_median, load_s_median, index_s_median
+ *   load_cpu_s_median the load's CPU time (user + system): on a machine
+ *                     others share it moves less than the wall time
  *   vs_today          changes_per_s_median / today's
  *   append_1000_ms    median over runs of the median append of 1,000
  *   record_us, history_us, change_us, batch_us
@@ -17,8 +19,11 @@
  *                     change by id; one batch by id with its changes
  *   db_mb             the database after the load
  *
+ * With --migrate, today's store is then moved to "rowref" in place (one
+ * transaction) and read back: migrate_to_rowref_s.
+ *
  * Options: --changes N (default 100000), --runs N (default 3), --layout
- * NAME (repeatable; default all).
+ * NAME (repeatable; default all), --migrate.
  */
 #include "client/chartsync.h"
 #include "client/bench/bench.h"
@@ -41,7 +46,7 @@ static void die(const char *what)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: layout [--changes N] [--runs N] [--layout NAME]...\n");
+	fprintf(stderr, "usage: layout [--changes N] [--runs N] [--layout NAME]... [--migrate]\n");
 	exit(1);
 }
 
@@ -64,13 +69,14 @@ int main(int argc, char **argv)
 		{ "changes", required_argument, NULL, 'n' },
 		{ "runs", required_argument, NULL, 'r' },
 		{ "layout", required_argument, NULL, 'l' },
+		{ "migrate", no_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static chs_bench_layout_result res[MAX_LAYOUTS][MAX_RUNS];
 	const char *names[MAX_LAYOUTS];
 	char dir[] = "/tmp/chs-bench-layout-XXXXXX";
 	long changes = 100000, runs = 3;
-	int nl = 0, i, r, c;
+	int nl = 0, i, r, c, migrate = 0;
 	int64_t imported = 0;
 	const char *what;
 	double today = 0;
@@ -80,6 +86,10 @@ int main(int argc, char **argv)
 		char *end = NULL;
 		long v = optarg ? strtol(optarg, &end, 10) : 0;
 
+		if (c == 'm') {
+			migrate = 1;
+			continue;
+		}
 		if (c == 'l') {
 			for (i = 0; chs_bench_layout_name(i); i++)
 				if (strcmp(chs_bench_layout_name(i), optarg) == 0)
@@ -106,7 +116,7 @@ int main(int argc, char **argv)
 		die(what);
 	for (r = 0; r < runs; r++)
 		for (i = 0; i < nl; i++)
-			if (chs_bench_layout(s, dir, names[i], changes, &res[i][r]) < 0)
+			if (chs_bench_layout(s, dir, names[i], changes, migrate, &res[i][r]) < 0)
 				die(names[i]);
 	chs_store_free(s);
 	{
@@ -128,8 +138,9 @@ int main(int argc, char **argv)
 		for (r = 0; r < runs; r++)
 			printf("%s%.0f", r ? "," : "", x[r].changes_per_s);
 		printf("],\"changes_per_s_median\":%.0f,\"load_s_median\":%.3f,"
-		       "\"index_s_median\":%.3f",
-		       rate, MED(x, (int)runs, load_s), MED(x, (int)runs, index_s));
+		       "\"index_s_median\":%.3f,\"load_cpu_s_median\":%.3f",
+		       rate, MED(x, (int)runs, load_s), MED(x, (int)runs, index_s),
+		       MED(x, (int)runs, load_cpu_s));
 		if (today > 0)
 			printf(",\"vs_today\":%.2f", rate / today);
 		printf(",\"append_1000_ms\":%.1f,\"record_us\":%.1f,\"history_us\":%.1f,"
@@ -137,6 +148,8 @@ int main(int argc, char **argv)
 		       MED(x, (int)runs, append_ms), MED(x, (int)runs, record_us),
 		       MED(x, (int)runs, history_us), MED(x, (int)runs, change_us),
 		       MED(x, (int)runs, batch_us), MED(x, (int)runs, db_mb));
+		if (migrate && strcmp(names[i], "today") == 0)
+			printf(",\"migrate_to_rowref_s\":%.3f", MED(x, (int)runs, migrate_s));
 	}
 	printf("}\n");
 	return 0;
