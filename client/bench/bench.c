@@ -3,6 +3,7 @@
  * It lives here because only client/ and crypto/ may speak SQLite.
  */
 #include "client/bench/bench.h"
+#include "bench_int.h"
 #include "client/store/db.h"
 #include "client/util/util.h"
 
@@ -12,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
+double chs_bench__now_s(void)
 {
 	struct timespec ts;
 
@@ -20,7 +21,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int exec(sqlite3 *db, const char *sql)
+int chs_bench__exec(sqlite3 *db, const char *sql)
 {
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
@@ -31,7 +32,7 @@ static int exec(sqlite3 *db, const char *sql)
 
 /* Create a database the way the store does, with `schema` in it; plain
  * when vfs is NULL. */
-static int bench_open(sqlite3 **db, const char *path, chs_vfs *vfs, const char *schema)
+int chs_bench__open(sqlite3 **db, const char *path, chs_vfs *vfs, const char *schema)
 {
 	int reserve = CHS_VFS_RESERVE, err;
 
@@ -39,29 +40,29 @@ static int bench_open(sqlite3 **db, const char *path, chs_vfs *vfs, const char *
 	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 			    vfs ? chs_vfs_name(vfs) : NULL) != SQLITE_OK)
 		return chs_error_set(CHS_ERROR, "benchmark: cannot create '%s'", path);
-	if ((err = exec(*db, "PRAGMA page_size=4096; PRAGMA temp_store=MEMORY;"
+	if ((err = chs_bench__exec(*db, "PRAGMA page_size=4096; PRAGMA temp_store=MEMORY;"
 				"PRAGMA journal_mode=MEMORY;")) < 0)
 		return err;
 	if (vfs)
 		sqlite3_file_control(*db, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
-	if ((err = exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	if ((err = chs_bench__exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 			     "PRAGMA wal_autocheckpoint=0;")) < 0)
 		return err;
-	return exec(*db, schema);
+	return chs_bench__exec(*db, schema);
 }
 
 static int insert_rows(sqlite3 *db, int rows, unsigned char *body,
 		       int len, double *secs)
 {
 	sqlite3_stmt *st = NULL;
-	double t0 = now_s();
+	double t0 = chs_bench__now_s();
 	int i, err;
 
-	if ((err = exec(db, "BEGIN")) < 0)
+	if ((err = chs_bench__exec(db, "BEGIN")) < 0)
 		return err;
 	if (sqlite3_prepare_v2(db, "INSERT INTO t(body) VALUES (?)", -1, &st,
 			       NULL) != SQLITE_OK)
-		return exec(db, "SELECT error");
+		return chs_bench__exec(db, "SELECT error");
 	for (i = 0; i < rows; i++) {
 		/* vary the row so no two pages are alike */
 		memcpy(body, &i, sizeof(i));
@@ -73,9 +74,9 @@ static int insert_rows(sqlite3 *db, int rows, unsigned char *body,
 	sqlite3_finalize(st);
 	if (i < rows)
 		return chs_error_set(CHS_ERROR, "benchmark: %s", sqlite3_errmsg(db));
-	if ((err = exec(db, "COMMIT")) < 0)
+	if ((err = chs_bench__exec(db, "COMMIT")) < 0)
 		return err;
-	*secs = now_s() - t0;
+	*secs = chs_bench__now_s() - t0;
 	return 0;
 }
 
@@ -98,20 +99,20 @@ static int durable_commits(sqlite3 *db, int commits, const unsigned char *body,
 	if (sqlite3_prepare_v2(db, "INSERT INTO t(body) VALUES (?)", -1, &st,
 			       NULL) != SQLITE_OK) {
 		free(ms);
-		return exec(db, "SELECT error");
+		return chs_bench__exec(db, "SELECT error");
 	}
 	for (i = 0; i < commits && !err; i++) {
-		double t0 = now_s();
+		double t0 = chs_bench__now_s();
 
-		if ((err = exec(db, "BEGIN IMMEDIATE")) < 0)
+		if ((err = chs_bench__exec(db, "BEGIN IMMEDIATE")) < 0)
 			break;
 		if (sqlite3_bind_blob(st, 1, body, len, SQLITE_STATIC) != SQLITE_OK ||
 		    sqlite3_step(st) != SQLITE_DONE)
 			err = chs_error_set(CHS_ERROR, "benchmark: %s", sqlite3_errmsg(db));
 		sqlite3_reset(st);
 		if (!err)
-			err = exec(db, "COMMIT");
-		ms[i] = (now_s() - t0) * 1000.0;
+			err = chs_bench__exec(db, "COMMIT");
+		ms[i] = (chs_bench__now_s() - t0) * 1000.0;
 	}
 	sqlite3_finalize(st);
 	if (!err) {
@@ -123,7 +124,7 @@ static int durable_commits(sqlite3 *db, int commits, const unsigned char *body,
 }
 
 /* A benchmark database and its WAL and wal-index. */
-static void remove_db(const char *path)
+void chs_bench__remove_db(const char *path)
 {
 	static const char *const suffixes[] = { "", "-wal", "-shm" };
 	size_t i;
@@ -152,7 +153,7 @@ static int bench_one(const char *dir, chs_vfs *vfs, int rows, int row_bytes,
 		goto done;
 	}
 	chs_random(body, (size_t)row_bytes);
-	if ((err = bench_open(&db, path, vfs,
+	if ((err = chs_bench__open(&db, path, vfs,
 			      "CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB NOT NULL);")) < 0 ||
 	    (err = insert_rows(db, rows, body, row_bytes, &secs)) < 0 ||
 	    (err = durable_commits(db, commits, body, row_bytes, commit_ms)) < 0)
@@ -161,7 +162,7 @@ static int bench_one(const char *dir, chs_vfs *vfs, int rows, int row_bytes,
 done:
 	sqlite3_close_v2(db);
 	if (path)
-		remove_db(path);
+		chs_bench__remove_db(path);
 	free(path);
 	free(body);
 	return err;
@@ -200,7 +201,7 @@ done:
 /* The import floor                                                     */
 
 /* The first change and the first patient of `s`: the rows to copy. */
-static int floor_templates(chs_store *s, chs_buf *body, chs_buf *state)
+int chs_bench__templates(chs_store *s, chs_buf *body, chs_buf *state)
 {
 	sqlite3_stmt *st = NULL;
 	int err;
@@ -227,9 +228,9 @@ static int floor_templates(chs_store *s, chs_buf *body, chs_buf *state)
  * when vfs is NULL. */
 static int floor_open(sqlite3 **db, const char *path, chs_vfs *vfs)
 {
-	int err = bench_open(db, path, vfs, chs_store__schema_sql());
+	int err = chs_bench__open(db, path, vfs, chs_store__schema_sql());
 
-	return err < 0 ? err : exec(*db, "PRAGMA cache_size=-65536;");
+	return err < 0 ? err : chs_bench__exec(*db, "PRAGMA cache_size=-65536;");
 }
 
 /* One record as an import stores it: its change, then its record. */
@@ -287,7 +288,7 @@ static int floor_run(sqlite3 *db, long records, chs_buf *body, chs_buf *state,
 {
 	static const unsigned char manifest[CHS_BATCH_MAX_CHANGES * 32];
 	sqlite3_stmt *ch = NULL, *rec = NULL, *b = NULL;
-	double t0 = now_s();
+	double t0 = chs_bench__now_s();
 	long i;
 	int err = 0;
 
@@ -299,7 +300,7 @@ static int floor_run(sqlite3 *db, long records, chs_buf *body, chs_buf *state,
 	    sqlite3_prepare_v2(db, "INSERT INTO batches(seq, id, device, dseq, manifest,"
 				   " signature, key, local, received) VALUES (?1, ?2, 'bench',"
 				   " ?3, ?4, ?5, ?5, 1, 0)", -1, &b, NULL) != SQLITE_OK ||
-	    (err = exec(db, "BEGIN")) < 0)
+	    (err = chs_bench__exec(db, "BEGIN")) < 0)
 		goto done;
 	for (i = 0; i < records && err == 0; i++) {
 		err = floor_record(ch, rec, i, body, state);
@@ -308,11 +309,11 @@ static int floor_run(sqlite3 *db, long records, chs_buf *body, chs_buf *state,
 					  (size_t)(i % CHS_BATCH_MAX_CHANGES + 1) * 32);
 	}
 	if (err == 0)
-		err = exec(db, "COMMIT");
+		err = chs_bench__exec(db, "COMMIT");
 	/* what the store's commit does after a long transaction */
 	if (err == 0)
 		sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	*secs = now_s() - t0;
+	*secs = chs_bench__now_s() - t0;
 done:
 	if (err == 0 && (!ch || !rec || !b))
 		err = -1;
@@ -352,7 +353,7 @@ int chs_bench_import_floor(chs_store *s, const char *dir, long records, int encr
 		goto done;
 	}
 	if ((encrypted && (err = chs_vfs_new(&vfs, key)) < 0) ||
-	    (err = floor_templates(s, &body, &state)) < 0 ||
+	    (err = chs_bench__templates(s, &body, &state)) < 0 ||
 	    (err = floor_open(&db, path, vfs)) < 0 ||
 	    (err = floor_run(db, records, &body, &state, &secs)) < 0)
 		goto done;
@@ -360,7 +361,7 @@ int chs_bench_import_floor(chs_store *s, const char *dir, long records, int encr
 done:
 	sqlite3_close_v2(db);
 	if (path)
-		remove_db(path);
+		chs_bench__remove_db(path);
 	free(path);
 	chs_vfs_free(vfs);
 	chs_secret_free(key);
