@@ -4,9 +4,8 @@
  * changes nothing.
  *
  * The work falls in two halves. A plan is what can be worked out of the
- * batch alone: its changes grouped by record, each record's state as if
- * the batch held all of its history, and the form problems of its
- * changes. The plan asks nothing of the store, so a sync's reader thread
+ * batch alone: its changes grouped by record, and each record's state as
+ * if the batch held all of its history. The plan asks nothing of the store, so a sync's reader thread
  * makes it while the batch before is written. Applying then asks the
  * store once per change whether it knew the record, writes the rows, and
  * uses a planned state wherever the batch does hold the record's whole
@@ -33,19 +32,10 @@ typedef struct plan_group {
 	chs_merged *m; /* their state; NULL when not distinct */
 } plan_group;
 
-/* A form problem: never a refusal, only a flag for the reports. */
-typedef struct plan_flag {
-	const chs_change *c;
-	const char *field;   /* the change's own, or "" */
-	const char *problem; /* static text */
-} plan_flag;
-
 struct chs_batch_plan {
 	plan_entry *entries; /* by record, then change id */
 	plan_group *groups;
 	size_t ngroups;
-	plan_flag *flags;
-	size_t nflags, flags_cap;
 };
 
 static int cmp_by_record(const void *a, const void *b)
@@ -55,74 +45,6 @@ static int cmp_by_record(const void *a, const void *b)
 	int r = memcmp(x->record, y->record, 16);
 
 	return r ? r : memcmp(x->id, y->id, 32);
-}
-
-static int add_flag(chs_batch_plan *p, const chs_change *c, const char *field,
-		    const char *problem)
-{
-	int err = CHS_ARRAY_GROW(p->flags, p->flags_cap, p->nflags + 1);
-
-	if (err < 0)
-		return err;
-	p->flags[p->nflags].c = c;
-	p->flags[p->nflags].field = field;
-	p->flags[p->nflags].problem = problem;
-	p->nflags++;
-	return 0;
-}
-
-/* 1 when canonical JSON `v` is an integer: canonical JSON writes
- * integers in plain decimal and has no other numbers. */
-static int json_integer_text(const char *v)
-{
-	if (*v == '-')
-		v++;
-	if (!*v)
-		return 0;
-	while (*v >= '0' && *v <= '9')
-		v++;
-	return *v == '\0';
-}
-
-/* 1 when canonical value `v` has the form field kind `f` wants. */
-static int value_fits(const chs_field_def *f, const char *v)
-{
-	char *text;
-	int ok;
-
-	if (f->kind == CHS_KIND_IDS)
-		return v[0] == '['; /* canonical JSON: an array starts so */
-	if (chs_schema_kind_is_integer(f->kind))
-		return json_integer_text(v);
-	if (!(text = chs_util__json_string(v)))
-		return 0;
-	ok = chs_schema_check_form(f->kind, text);
-	free(text);
-	return ok;
-}
-
-/* The form checks of one change that arrived. */
-static int check_form(chs_batch_plan *p, const chs_change *c)
-{
-	const chs_type_def *t = chs_schema_type(c->type ? c->type : "");
-	size_t i;
-	int err = 0;
-
-	if (!t)
-		return add_flag(p, c, "", "unknown record type");
-	for (i = 0; i < c->nfields && err == 0; i++) {
-		const chs_field_def *f = chs_schema_field(t, c->fields[i].name);
-		const char *v = c->fields[i].value;
-
-		if (!v || strcmp(c->fields[i].name, CHS_FIELD_PATIENT) == 0 ||
-		    strcmp(c->fields[i].name, CHS_FIELD_ENCOUNTER) == 0)
-			continue;
-		if (!f)
-			err = add_flag(p, c, c->fields[i].name, "unknown field");
-		else if (!value_fits(f, v))
-			err = add_flag(p, c, f->name, chs_schema_expected(f->kind));
-	}
-	return err;
 }
 
 /* The state of a group's changes, if they were all of the record's
@@ -185,8 +107,6 @@ int chs_records__plan_batch(const chs_batch *b, chs_batch_plan **out)
 	group_records(p, b);
 	for (i = 0; i < p->ngroups && err == 0; i++)
 		err = plan_state(p, &p->groups[i]);
-	for (i = 0; i < b->nchanges && err == 0; i++)
-		err = check_form(p, b->changes[i]);
 	if (err < 0) {
 		chs_records__plan_free(p);
 		return err;
@@ -205,7 +125,6 @@ void chs_records__plan_free(chs_batch_plan *p)
 		chs_merged_free(p->groups[i].m);
 	free(p->entries);
 	free(p->groups);
-	free(p->flags);
 	free(p);
 }
 
@@ -306,27 +225,6 @@ done:
 	return err;
 }
 
-static int insert_flag(chs_store *s, const plan_flag *f)
-{
-	sqlite3_stmt *st = NULL;
-	int err, rc;
-
-	if ((err = chs_store__prepare(s, &st,
-		     "INSERT OR REPLACE INTO flags(change, record, field, problem)"
-		     " VALUES (?, ?, ?, ?)")) < 0)
-		return err;
-	if ((err = chs_store__bind_blob(s, st, 1, f->c->id, 32)) < 0 ||
-	    (err = chs_store__bind_blob(s, st, 2, f->c->record, 16)) < 0 ||
-	    (err = chs_store__bind_text(s, st, 3, f->field)) < 0 ||
-	    (err = chs_store__bind_text(s, st, 4, f->problem)) < 0) {
-		chs_store__finish(s, st);
-		return err;
-	}
-	rc = sqlite3_step(st);
-	chs_store__finish(s, st);
-	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "flagging a change");
-}
-
 /* Recompute each record the batch touched. A group that is the record's
  * whole history (the store knew none of its changes before) takes its
  * planned state: the same set of changes gives the same state whatever
@@ -362,8 +260,6 @@ static int apply_changes(chs_store *s, const chs_batch *b, const chs_batch_plan 
 		clock = chs_hlc_observe(clock, c->hlc, chs_hlc_wall_ms());
 		err = insert_remote_change(s, c, seq);
 	}
-	for (i = 0; i < p->nflags && err == 0; i++)
-		err = insert_flag(s, &p->flags[i]);
 	if (err == 0)
 		err = refresh_records(s, p, known);
 	if (err == 0)

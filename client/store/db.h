@@ -11,7 +11,7 @@
 #include "client/store/store.h"
 #include "sync/sync.h"
 
-#define CHS_STORE_SCHEMA 7           /* schema version this code writes */
+#define CHS_STORE_SCHEMA 8           /* schema version this code writes */
 #define CHS_BUSY_TIMEOUT_MS 30000    /* wait this long for other writers */
 #define CHS_CHECKPOINT_FRAMES 1000   /* checkpoint once the WAL is this long */
 #define CHS_USER_NAME_MAX 64         /* bytes */

@@ -112,6 +112,13 @@
 	" WHERE type = 'encounter';" \
 	"CREATE INDEX IF NOT EXISTS rosters_unpublished ON rosters(seq) WHERE oid IS NULL;"
 
+/* Schema 8: no `flags` table. Applying a received change wrote a row
+ * there for each field that failed its form check, and no statement ever
+ * read one: the consistency report runs the check itself over what the
+ * store holds (client/reports). The rows cost every pull a form check
+ * per field and a write per problem. */
+#define SCHEMA8_SQL "DROP TABLE IF EXISTS flags;"
+
 static const char *const schema_sql =
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -148,10 +155,6 @@ static const char *const schema_sql =
 	" WITHOUT ROWID;"
 	"CREATE TABLE blob_chunks(sha256 BLOB NOT NULL, n INTEGER NOT NULL,"
 	" data BLOB NOT NULL, PRIMARY KEY (sha256, n));"
-	/* What arrived by sync and failed a form check: for the consistency
-	 * report, never a reason to refuse. */
-	"CREATE TABLE flags(change BLOB NOT NULL, record BLOB NOT NULL,"
-	" field TEXT NOT NULL, problem TEXT NOT NULL, PRIMARY KEY (change, field));"
 	REPLICA_SQL BLOBSYNC_SQL CODING_SQL SCHEMA4_SQL SCHEMA6_INDEXES SCHEMA7_SQL;
 
 const char *chs_store__schema_sql(void)
@@ -774,6 +777,8 @@ static int upgrade(chs_store *s)
 	if (from < 6 && (err = add_merged_column(s)) < 0)
 		goto fail;
 	if (from < 7 && (err = chs_store__exec(s, SCHEMA7_SQL)) < 0)
+		goto fail;
+	if (from < 8 && (err = chs_store__exec(s, SCHEMA8_SQL)) < 0)
 		goto fail;
 	if (from < CHS_STORE_SCHEMA && (err = set_schema_version(s)) < 0)
 		goto fail;

@@ -25,6 +25,9 @@
 #include <unistd.h>
 
 #define MARKER "QUAGGA-7731-MARKER"
+#define STRING_OF(x) #x
+#define SCHEMA_OF(x) STRING_OF(x)
+#define SCHEMA_NOW SCHEMA_OF(CHS_STORE_SCHEMA) /* as meta 'schema' holds it */
 #define PAGE 4096
 
 static char *dir;
@@ -187,7 +190,7 @@ START_TEST(test_store__a_schema_3_store_is_upgraded_on_open)
 	ck_assert_int_eq(n, 3);
 	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
 					     NULL, &v), 0);
-	ck_assert_str_eq(v, "7");
+	ck_assert_str_eq(v, SCHEMA_NOW);
 	ck_assert_int_eq(tu_show_json(s, id, &json), 0);
 	ck_assert_ptr_nonnull(strstr(json, "Ada Byron"));
 	free(json);
@@ -220,7 +223,7 @@ START_TEST(test_store__a_schema_5_store_gains_the_merge_column_on_open)
 	ck_assert_int_eq(n, 3);
 	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
 					     NULL, &v), 0);
-	ck_assert_str_eq(v, "7");
+	ck_assert_str_eq(v, SCHEMA_NOW);
 	free(v);
 	chs_store_free(s);
 }
@@ -255,7 +258,7 @@ START_TEST(test_store__a_schema_6_store_gains_its_indexes_on_open)
 	ck_assert_int_eq(n, 3);
 	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
 					     NULL, &v), 0);
-	ck_assert_str_eq(v, "7");
+	ck_assert_str_eq(v, SCHEMA_NOW);
 	ck_assert_int_eq(chs_store_verify(s, 0, after, &n_rec), 0);
 	ck_assert_str_eq(after, before);
 	{
@@ -270,6 +273,50 @@ START_TEST(test_store__a_schema_6_store_gains_its_indexes_on_open)
 		sqlite3_finalize(st);
 	}
 	free(v);
+	chs_store_free(s);
+}
+END_TEST
+
+/* A store written by the release before schema 7 (schema 6; how it was
+ * made: tests/client/store/data/schema6-store/README) opens with this
+ * code: its schema moves to the current one in one transaction (the
+ * indexes of schema 7, no `flags` table since schema 8), its state hash
+ * is the one the old release printed, and it is whole and writable. */
+START_TEST(test_store__a_store_made_by_the_previous_release_opens_migrated)
+{
+	const char *pass = "fixture-pass";
+	chs_edit e[] = { { "text", "Seen again", 0, 0 } };
+	char hash[65], id[33], *v = NULL;
+	int64_t n = -1;
+	chs_store *s = NULL;
+
+	ck_assert_int_eq(tu_sh("cp '%s/tests/client/store/data/schema6-store/keyslots'"
+			       " '%s/tests/client/store/data/schema6-store/store.db' '%s'/",
+			       CHARTSYNC_SOURCE_DIR, CHARTSYNC_SOURCE_DIR, dir), 0);
+	ck_assert_msg(chs_store_open(&s, dir, "maria", pass, strlen(pass)) == 0, "%s",
+		      chs_error_last());
+	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
+					     NULL, &v), 0);
+	ck_assert_str_eq(v, SCHEMA_NOW);
+	free(v);
+	ck_assert_int_eq(chs_store__get_int(s, "SELECT count(*) FROM sqlite_master WHERE name IN"
+					    " ('records_archive_event', 'records_visit',"
+					    " 'rosters_unpublished')", &n), 0);
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(chs_store__get_int(s, "SELECT count(*) FROM sqlite_master"
+					    " WHERE name = 'flags'", &n), 0);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(chs_store_verify(s, 0, hash, &n), 0);
+	ck_assert_str_eq(hash, "bd53662249f0379e123fa9e258318faf6616fa0f9e34971047d8918ec1d6922a");
+	ck_assert_int_eq(n, 3);
+	ck_assert_msg(chs_store_check(s) == 0, "%s", chs_error_last());
+	ck_assert_msg(chs_record_add(s, "note", e, 1, "da331948ad6f8bee82051fda6bb6c805", NULL,
+				     id) == 0, "%s", chs_error_last());
+	chs_store_free(s);
+	/* opened again: nothing left to migrate, the new note kept */
+	s = must_open("maria", pass);
+	ck_assert_int_eq(chs_store_verify(s, 0, hash, &n), 0);
+	ck_assert_int_eq(n, 4);
 	chs_store_free(s);
 }
 END_TEST
@@ -1156,6 +1203,7 @@ int main(void)
 	tcase_add_test(tc, test_store__a_schema_3_store_is_upgraded_on_open);
 	tcase_add_test(tc, test_store__a_schema_5_store_gains_the_merge_column_on_open);
 	tcase_add_test(tc, test_store__a_schema_6_store_gains_its_indexes_on_open);
+	tcase_add_test(tc, test_store__a_store_made_by_the_previous_release_opens_migrated);
 	tcase_add_test(tc, test_store__status_counts_live_records_without_reading_them);
 	tcase_add_test(tc, test_store__refuses_to_create_over_a_store);
 	tcase_add_test(tc, test_store__never_removes_a_database_it_did_not_make);

@@ -83,7 +83,7 @@
  * row per user, setting, device or key (users, settings, meta, device,
  * org, org_secret, progress, blob_progress). */
 static const char *const growing[] = {
-	"records", "changes", "batches", "flags", "blobs", "blob_chunks",
+	"records", "changes", "batches", "blobs", "blob_chunks",
 	"code_lists", "rosters",
 };
 /* Not growing: blob_outbox holds the attachments not yet all in the
