@@ -68,6 +68,17 @@ static chs_store *must_open(const char *user, const char *pass)
 	return s;
 }
 
+/* The store's schema is the one this code writes (meta 'schema'). */
+static void schema_is_now(chs_store *s)
+{
+	char *v = NULL;
+
+	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
+					     NULL, &v), 0);
+	ck_assert_str_eq(v, SCHEMA_NOW);
+	free(v);
+}
+
 /* Every file in the store folder, concatenated: what is on disk. */
 static char *snapshot(void)
 {
@@ -174,7 +185,7 @@ START_TEST(test_store__a_schema_3_store_is_upgraded_on_open)
 {
 	chs_store *s = create_as("maria", "pass-maria");
 	chs_edit e[] = { { "name", "Ada Byron", 0, 0 }, { "mrn", "A-1", 0, 0 } };
-	char id[33], *json = NULL, *v = NULL;
+	char id[33], *json = NULL;
 	int64_t n = -1;
 
 	ck_assert_int_eq(chs_record_add(s, "patient", e, 2, NULL, NULL, id), 0);
@@ -188,13 +199,10 @@ START_TEST(test_store__a_schema_3_store_is_upgraded_on_open)
 					    " WHERE name IN ('batches_device', 'records_fee',"
 					    " 'records_deleted')", &n), 0);
 	ck_assert_int_eq(n, 3);
-	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
-					     NULL, &v), 0);
-	ck_assert_str_eq(v, SCHEMA_NOW);
+	schema_is_now(s);
 	ck_assert_int_eq(tu_show_json(s, id, &json), 0);
 	ck_assert_ptr_nonnull(strstr(json, "Ada Byron"));
 	free(json);
-	free(v);
 	chs_store_free(s);
 }
 END_TEST
@@ -204,7 +212,6 @@ END_TEST
 START_TEST(test_store__a_schema_5_store_gains_the_merge_column_on_open)
 {
 	chs_store *s = create_as("maria", "pass-maria");
-	char *v = NULL;
 	int64_t n = -1;
 
 	ck_assert_int_eq(chs_store__exec(s, "DROP INDEX records_merged; DROP INDEX records_link;"
@@ -221,10 +228,7 @@ START_TEST(test_store__a_schema_5_store_gains_the_merge_column_on_open)
 					    " ('records_merged', 'records_link', 'records_merge_act')",
 					    &n), 0);
 	ck_assert_int_eq(n, 3);
-	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
-					     NULL, &v), 0);
-	ck_assert_str_eq(v, SCHEMA_NOW);
-	free(v);
+	schema_is_now(s);
 	chs_store_free(s);
 }
 END_TEST
@@ -239,7 +243,7 @@ START_TEST(test_store__a_schema_6_store_gains_its_indexes_on_open)
 	chs_store *s = create_as("maria", "pass-maria");
 	chs_edit pe[] = { { "name", "Ada Byron", 0, 0 }, { "mrn", "A-1", 0, 0 } };
 	chs_edit ee[] = { { "date", "2024-03-15", 0, 0 } };
-	char pat[33], enc[33], before[65], after[65], *v = NULL;
+	char pat[33], enc[33], before[65], after[65];
 	int64_t n_rec = 0;
 	int64_t n = -1;
 
@@ -256,9 +260,7 @@ START_TEST(test_store__a_schema_6_store_gains_its_indexes_on_open)
 					    " ('records_archive_event', 'records_visit',"
 					    " 'rosters_unpublished')", &n), 0);
 	ck_assert_int_eq(n, 3);
-	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
-					     NULL, &v), 0);
-	ck_assert_str_eq(v, SCHEMA_NOW);
+	schema_is_now(s);
 	ck_assert_int_eq(chs_store_verify(s, 0, after, &n_rec), 0);
 	ck_assert_str_eq(after, before);
 	{
@@ -272,7 +274,6 @@ START_TEST(test_store__a_schema_6_store_gains_its_indexes_on_open)
 				 "SEARCH records USING INDEX records_archive_event (type=?)");
 		sqlite3_finalize(st);
 	}
-	free(v);
 	chs_store_free(s);
 }
 END_TEST
@@ -286,7 +287,7 @@ START_TEST(test_store__a_store_made_by_the_previous_release_opens_migrated)
 {
 	const char *pass = "fixture-pass";
 	chs_edit e[] = { { "text", "Seen again", 0, 0 } };
-	char hash[65], id[33], *v = NULL;
+	char hash[65], id[33];
 	int64_t n = -1;
 	chs_store *s = NULL;
 
@@ -295,10 +296,7 @@ START_TEST(test_store__a_store_made_by_the_previous_release_opens_migrated)
 			       CHARTSYNC_SOURCE_DIR, CHARTSYNC_SOURCE_DIR, dir), 0);
 	ck_assert_msg(chs_store_open(&s, dir, "maria", pass, strlen(pass)) == 0, "%s",
 		      chs_error_last());
-	ck_assert_int_eq(chs_store__get_text(s, "SELECT value FROM meta WHERE key = 'schema'",
-					     NULL, &v), 0);
-	ck_assert_str_eq(v, SCHEMA_NOW);
-	free(v);
+	schema_is_now(s);
 	ck_assert_int_eq(chs_store__get_int(s, "SELECT count(*) FROM sqlite_master WHERE name IN"
 					    " ('records_archive_event', 'records_visit',"
 					    " 'rosters_unpublished')", &n), 0);
