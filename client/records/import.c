@@ -13,6 +13,7 @@
 #include "client/records/import.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -421,16 +422,6 @@ int chs_records__import_read(chs_import_line *l, char *text, size_t len)
 	return import_json(text, len, l);
 }
 
-/* The line read, then its record checked as at entry and saved. */
-static int import_line(chs_writer *w, char *text, size_t len, line_edits *le)
-{
-	int err;
-
-	if ((err = chs_records__import_read(le, text, len)) < 0)
-		return err;
-	return put_record(w, le->t, le, le->id, le->patient, le->encounter);
-}
-
 /* All `len` bytes are blanks (a NUL is not: it ends no line). */
 static int blank(const char *s, size_t len)
 {
@@ -442,40 +433,389 @@ static int blank(const char *s, size_t len)
 	return 1;
 }
 
-static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *count)
+/* ------------------------------------------------------------------ */
+/* The pipeline                                                         */
+
+/*
+ * Reading, checking, encoding, merging and signing took more than half
+ * of an import, and none of it needs the store: a thread does it ahead
+ * (the reader, below), and this one is left with the store, where the
+ * file's records are asked about and written in the file's order. A line
+ * of a new record of a type without companion that links to nothing
+ * (patients, and whatever else names no patient or visit) goes through
+ * as prepared changes: the store is asked about it once, for its chart
+ * number when it has one (and first whether its id is taken, when the
+ * line gives one). Any other line needs the store to be built (its links,
+ * its companion): the reader waits until every line before it is
+ * written, the writing thread waiting meanwhile, and builds and saves it
+ * as chartsync always did, with the store to itself; the SQLite
+ * connection is never used by both at once.
+ *
+ * What the reader found wrong about a line goes in the queue at its
+ * place, so errors come in the order of the file, and the same error
+ * first as if the lines were read one after the other; the writer
+ * stops at the first, and the reader at the first it finds or when told.
+ * At most QUEUE_DEPTH items wait: memory does not grow with the file.
+ */
+#define QUEUE_DEPTH 256
+
+typedef enum item_kind {
+	ITEM_RECORD, /* a prepared new record: its rows */
+	ITEM_BATCH,  /* a batch sealed apart: its row, after its changes' */
+	ITEM_END     /* the reader ended: err 0 when it read the whole file */
+} item_kind;
+
+/* Where a line's error from the reader stands among what the store is
+ * asked: before the id is looked up, or after (the order of the checks
+ * of chs_records__new_record() and chs_records__writer_put()). The chart
+ * number is asked about after both: of what the reader checks after it
+ * at entry (chs_records__writer_put()), only running out of memory can
+ * befall a patient, the one type with a chart number (patients are
+ * billing records, which every store may write, and an import is never
+ * a service user's). */
+enum { BEFORE_ID, AFTER_ID };
+
+typedef struct item {
+	item_kind kind;
+	long lineno;
+	chs_change *c;       /* RECORD: in the writer's batch, unchanged */
+	chs_merged *m;       /* RECORD: owned; points into c */
+	chs_batch *b;        /* BATCH: owned */
+	int64_t seq;         /* the local seq of the change's batch, or the batch's */
+	unsigned char id[16];
+	char given[33];      /* RECORD: the id as the line gave it ("": none) */
+	int err, stage;      /* < 0: the line's error (pipe.msg), at `stage` */
+} item;
+
+typedef struct import_pipe {
+	chs_writer *w;
+	FILE *f;
+	const char *path;
+	pthread_mutex_t lock;
+	pthread_cond_t moved; /* an item was put, taken or written, or stop set */
+	item q[QUEUE_DEPTH];
+	size_t head, count;
+	uint64_t put, written; /* items put, and taken and done with */
+	int stop;              /* the writer stopped: the reader ends */
+	int64_t lines;         /* records read (all of them, once err is 0) */
+	char msg[512];         /* the reader's error, wrapped with its line */
+} import_pipe;
+
+/* Put `it`, waiting while the queue is full; 0 when the writer stopped
+ * (the item is then the reader's to free). */
+static int pipe_put(import_pipe *p, const item *it)
 {
+	int ok;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop && p->count == QUEUE_DEPTH)
+		pthread_cond_wait(&p->moved, &p->lock);
+	if ((ok = !p->stop)) {
+		p->q[(p->head + p->count) % QUEUE_DEPTH] = *it;
+		p->count++;
+		p->put++;
+		pthread_cond_broadcast(&p->moved);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+/* Wait until every item put is written and the writer waits for more:
+ * the store is the reader's until it puts the next. 0 when the writer
+ * stopped. */
+static int pipe_drained(import_pipe *p)
+{
+	int ok;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop && p->written != p->put)
+		pthread_cond_wait(&p->moved, &p->lock);
+	ok = !p->stop;
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+/* The reader's error `err` on line `lineno`, or on none (0), for the
+ * writer to report when it comes to it. */
+static void reader_error(import_pipe *p, item *it, int err, long lineno, int stage)
+{
+	if (lineno > 0)
+		chs_error_wrap(err, "%s, line %ld", p->path, lineno);
+	pthread_mutex_lock(&p->lock);
+	snprintf(p->msg, sizeof(p->msg), "%s", chs_error_last());
+	pthread_mutex_unlock(&p->lock);
+	it->err = err;
+	it->stage = stage;
+}
+
+static void item_free(item *it)
+{
+	/* the merge points into the change, which the batch frees */
+	chs_merged_free(it->m);
+	chs_batch_free(it->b);
+	it->m = NULL;
+	it->b = NULL;
+}
+
+/* A line that needs no store to be built; the store is asked about it
+ * by the writer. */
+static int prepared_line(const line_edits *le)
+{
+	return !le->patient && !le->encounter && !chs_schema_companion(le->t);
+}
+
+/* Build and prepare the line's record; its item (and the batch it fills,
+ * sealed) go in the queue. 0 when the writer stopped, -1 when the line
+ * was wrong (its error is in the queue), 1 when all went in. */
+static int put_prepared(import_pipe *p, const line_edits *le, long lineno)
+{
+	item it, bt;
+	chs_change *c = NULL;
+	int err;
+
+	memset(&it, 0, sizeof(it));
+	it.kind = ITEM_RECORD;
+	it.lineno = lineno;
+	if (!le->id) {
+		chs_random(it.id, 16);
+	} else if (chs_util__parse_id(it.id, le->id) < 0) {
+		reader_error(p, &it, chs_error_set(CHS_EINVALID, "\"id\" must be 32 hex digits"),
+			     lineno, BEFORE_ID);
+	} else {
+		/* 32 hex digits: parsed */
+		memcpy(it.given, le->id, 32);
+	}
+	if (it.err == 0 &&
+	    (err = chs_records__new_change(le->t, it.id, le->e, le->n, &c)) < 0)
+		reader_error(p, &it, err, lineno, AFTER_ID);
+	if (it.err == 0 && (err = chs_records__writer_prepare(p->w, c, &it.seq, &it.m)) < 0)
+		reader_error(p, &it, err, lineno, AFTER_ID);
+	if (it.err == 0)
+		it.c = c;
+	if (!pipe_put(p, &it)) {
+		item_free(&it);
+		return 0;
+	}
+	if (it.err < 0)
+		return -1;
+	if (p->w->n < CHS_BATCH_MAX_CHANGES)
+		return 1;
+	memset(&bt, 0, sizeof(bt));
+	bt.kind = ITEM_BATCH;
+	bt.lineno = lineno;
+	if ((err = chs_records__writer_seal_apart(p->w, &bt.b, &bt.seq)) < 0)
+		reader_error(p, &bt, err, lineno, BEFORE_ID);
+	if (!pipe_put(p, &bt)) {
+		item_free(&bt);
+		return 0;
+	}
+	return bt.err < 0 ? -1 : 1;
+}
+
+/* A line whose record needs the store to be built (links, companion):
+ * built and saved here, as chartsync always did, once everything before
+ * it is written. */
+static int put_with_store(import_pipe *p, const line_edits *le, long lineno)
+{
+	item it;
+	int err;
+
+	if (!pipe_drained(p))
+		return 0;
+	if ((err = put_record(p->w, le->t, le, le->id, le->patient, le->encounter)) == 0)
+		return 1;
+	memset(&it, 0, sizeof(it));
+	it.kind = ITEM_END;
+	reader_error(p, &it, err, lineno, BEFORE_ID);
+	return pipe_put(p, &it) ? -1 : 0;
+}
+
+static void *reader_main(void *arg)
+{
+	import_pipe *p = arg;
 	line_edits *le = chs_calloc(1, sizeof(*le));
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	long lineno = 0;
-	int err = 0;
+	int err = 0, r = 1;
+	item end;
 
-	if (!le)
-		return chs_error_set(CHS_ENOMEM, "out of memory");
-	if ((err = chs_records__import_begin(le)) < 0) {
+	memset(&end, 0, sizeof(end));
+	end.kind = ITEM_END;
+	if (!le || (err = chs_records__import_begin(le)) < 0) {
+		if (!le)
+			err = chs_error_set(CHS_ENOMEM, "out of memory");
 		free(le);
-		return err;
+		le = NULL;
+		reader_error(p, &end, err, 0, BEFORE_ID);
+		pipe_put(p, &end);
+		return NULL;
 	}
-	while (err == 0 && (len = getline(&line, &cap, f)) >= 0) {
+	while (r > 0 && (len = getline(&line, &cap, p->f)) >= 0) {
 		lineno++;
 		if ((size_t)len > IMPORT_LINE_MAX)
 			err = chs_error_set(CHS_EINVALID, "line too long");
-		else if (!blank(line, (size_t)len) && (err = import_line(w, line, (size_t)len, le)) == 0)
-			(*count)++;
-		if (err < 0)
-			chs_error_wrap(err, "%s, line %ld", path, lineno);
+		else if (blank(line, (size_t)len))
+			continue;
+		else
+			err = chs_records__import_read(le, line, (size_t)len);
+		if (err < 0) {
+			reader_error(p, &end, err, lineno, BEFORE_ID);
+			break;
+		}
+		r = prepared_line(le) ? put_prepared(p, le, lineno)
+				      : put_with_store(p, le, lineno);
+		if (r > 0)
+			p->lines++;
 	}
 	/* getline() also stops without an error flag when it cannot grow
 	 * its buffer: short of the end, the file was not all read, and
 	 * committing the lines before would be a partial import */
-	if (err == 0 && (ferror(f) || !feof(f)))
-		err = chs_error_set(errno == ENOMEM ? CHS_ENOMEM : CHS_EIO,
-				    "cannot read '%s' to its end (%s); nothing was imported", path,
-				    strerror(errno));
+	if (r > 0 && end.err == 0 && (ferror(p->f) || !feof(p->f)))
+		reader_error(p, &end,
+			     chs_error_set(errno == ENOMEM ? CHS_ENOMEM : CHS_EIO,
+					   "cannot read '%s' to its end (%s); nothing was imported",
+					   p->path, strerror(errno)), 0, BEFORE_ID);
+	if (r > 0)
+		pipe_put(p, &end);
 	free(line);
 	chs_records__import_end(le);
 	free(le);
+	return NULL;
+}
+
+/* The next item, waiting for it. */
+static void pipe_take(import_pipe *p, item *it)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->count == 0)
+		pthread_cond_wait(&p->moved, &p->lock);
+	*it = p->q[p->head];
+	p->head = (p->head + 1) % QUEUE_DEPTH;
+	p->count--;
+	pthread_cond_broadcast(&p->moved);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void pipe_written(import_pipe *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->written++;
+	pthread_cond_broadcast(&p->moved);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* The reader's error, as it worded it. */
+static int read_error(import_pipe *p, const item *it)
+{
+	int err;
+
+	pthread_mutex_lock(&p->lock);
+	err = chs_error_set(it->err, "%s", p->msg);
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+/* What the store is asked about a prepared record, and its rows. */
+static int write_record(import_pipe *p, const item *it)
+{
+	char found[33];
+	int err;
+
+	if (it->err < 0 && it->stage == BEFORE_ID)
+		return read_error(p, it);
+	if (it->given[0]) {
+		if (chs_record_resolve(p->w->s, it->given, found) == 0)
+			return chs_error_wrap(chs_error_set(CHS_EEXISTS, "record %s already exists",
+							    it->given),
+					      "%s, line %ld", p->path, it->lineno);
+		chs_error_clear();
+	}
+	if (it->err < 0)
+		return read_error(p, it);
+	if ((err = chs_records__check_mrn(p->w->s, it->c, it->id)) < 0 ||
+	    (err = chs_records__writer_put_prepared(p->w, it->c, it->seq, it->m)) < 0)
+		chs_error_wrap(err, "%s, line %ld", p->path, it->lineno);
+	return err;
+}
+
+/* Write what the reader hands over, in order, until it ends or a line
+ * is refused. */
+static int write_all(import_pipe *p)
+{
+	item it;
+	int err = 0, end = 0;
+
+	while (err == 0 && !end) {
+		pipe_take(p, &it);
+		if (it.kind == ITEM_RECORD) {
+			err = write_record(p, &it);
+		} else if (it.kind == ITEM_BATCH) {
+			if (it.err < 0)
+				err = read_error(p, &it);
+			else if ((err = chs_records__writer_put_sealed(p->w, it.b, it.seq)) < 0)
+				chs_error_wrap(err, "%s, line %ld", p->path, it.lineno);
+		} else {
+			end = 1;
+			if (it.err < 0)
+				err = read_error(p, &it);
+		}
+		item_free(&it);
+		pipe_written(p);
+	}
+	return err;
+}
+
+/* Tell the reader to stop, wait for it, and free what it left. */
+static void pipe_stop(import_pipe *p, pthread_t reader)
+{
+	item it;
+
+	pthread_mutex_lock(&p->lock);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->moved);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(reader, NULL);
+	while (p->count > 0) {
+		pipe_take(p, &it);
+		item_free(&it);
+	}
+}
+
+static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *count)
+{
+	pthread_t reader;
+	import_pipe *p;
+	int err;
+
+	if ((err = chs_records__writer_chain(w)) < 0)
+		return err;
+	if (!(p = chs_calloc(1, sizeof(*p))))
+		return chs_error_set(CHS_ENOMEM, "out of memory");
+	p->w = w;
+	p->f = f;
+	p->path = path;
+	if (pthread_mutex_init(&p->lock, NULL) != 0) {
+		free(p);
+		return chs_error_set(CHS_ENOMEM, "cannot start reading: out of resources");
+	}
+	if (pthread_cond_init(&p->moved, NULL) != 0) {
+		pthread_mutex_destroy(&p->lock);
+		free(p);
+		return chs_error_set(CHS_ENOMEM, "cannot start reading: out of resources");
+	}
+	if (pthread_create(&reader, NULL, reader_main, p) != 0) {
+		err = chs_error_set(CHS_ENOMEM, "cannot start reading: out of resources");
+	} else {
+		err = write_all(p);
+		pipe_stop(p, reader);
+		if (err == 0)
+			*count = p->lines;
+	}
+	pthread_cond_destroy(&p->moved);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
 	return err;
 }
 
