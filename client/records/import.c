@@ -484,39 +484,93 @@ typedef struct item {
 	int64_t seq;         /* the local seq of the change's batch, or the batch's */
 	unsigned char id[16];
 	char given[33];      /* RECORD: the id as the line gave it ("": none) */
+	int ask_mrn;         /* RECORD: ask the store whose its chart number is */
 	int err, stage;      /* < 0: the line's error (pipe.msg), at `stage` */
 } item;
+
+/* What a written item leaves for the reader to free: memory is best
+ * freed by the thread that allocated it (glibc locks the allocating
+ * thread's arena for a free from another, and a batch is thousands of
+ * small allocations), as in the pull's read-ahead (replicate/pull.c). */
+typedef struct spent {
+	chs_merged *m;
+	chs_batch *b;
+} spent;
+
+#define TAKE_MAX 64 /* items the writer takes at once */
 
 typedef struct import_pipe {
 	chs_writer *w;
 	FILE *f;
 	const char *path;
 	pthread_mutex_t lock;
-	pthread_cond_t moved; /* an item was put, taken or written, or stop set */
+	/* signalled only when the other thread waits: while both are busy,
+	 * handing an item over costs no system call */
+	pthread_cond_t to_write;  /* an item was put, or stop was set */
+	pthread_cond_t to_read;   /* items were taken or written, or stop */
+	int writer_waits, reader_waits;
 	item q[QUEUE_DEPTH];
 	size_t head, count;
 	uint64_t put, written; /* items put, and taken and done with */
+	spent back[2 * QUEUE_DEPTH];
+	size_t nback;
 	int stop;              /* the writer stopped: the reader ends */
 	int64_t lines;         /* records read (all of them, once err is 0) */
+	/* The chart numbers the file gave so far, hashed (the reader's): a
+	 * record's number is asked about only when the store held numbers
+	 * before, or when the file gave its hash before (ask_all) */
+	uint64_t *mrns;
+	size_t mrn_cap, mrn_n;
+	int ask_all;
 	char msg[512];         /* the reader's error, wrapped with its line */
 } import_pipe;
 
-/* Put `it`, waiting while the queue is full; 0 when the writer stopped
- * (the item is then the reader's to free). */
+static void spent_free(spent *sp, size_t n)
+{
+	size_t i;
+
+	/* the merge points into the change, which the batch frees */
+	for (i = 0; i < n; i++)
+		chs_merged_free(sp[i].m);
+	for (i = 0; i < n; i++)
+		chs_batch_free(sp[i].b);
+}
+
+/* With the lock held: take what the writer gave back into `out`. */
+static size_t take_back(import_pipe *p, spent *out)
+{
+	size_t n = p->nback;
+
+	memcpy(out, p->back, n * sizeof(*out));
+	p->nback = 0;
+	return n;
+}
+
+/* Put `it`, waiting while the queue is full, and free what the writer
+ * gave back; 0 when the writer stopped (the item is then the reader's to
+ * free). */
 static int pipe_put(import_pipe *p, const item *it)
 {
+	spent back[2 * QUEUE_DEPTH];
+	size_t nback;
 	int ok;
 
 	pthread_mutex_lock(&p->lock);
-	while (!p->stop && p->count == QUEUE_DEPTH)
-		pthread_cond_wait(&p->moved, &p->lock);
+	while (!p->stop && p->count == QUEUE_DEPTH) {
+		p->reader_waits++;
+		pthread_cond_wait(&p->to_read, &p->lock);
+		p->reader_waits--;
+	}
 	if ((ok = !p->stop)) {
 		p->q[(p->head + p->count) % QUEUE_DEPTH] = *it;
 		p->count++;
 		p->put++;
-		pthread_cond_broadcast(&p->moved);
+		if (p->writer_waits)
+			pthread_cond_signal(&p->to_write);
 	}
+	nback = take_back(p, back);
 	pthread_mutex_unlock(&p->lock);
+	spent_free(back, nback);
 	return ok;
 }
 
@@ -528,8 +582,11 @@ static int pipe_drained(import_pipe *p)
 	int ok;
 
 	pthread_mutex_lock(&p->lock);
-	while (!p->stop && p->written != p->put)
-		pthread_cond_wait(&p->moved, &p->lock);
+	while (!p->stop && p->written != p->put) {
+		p->reader_waits++;
+		pthread_cond_wait(&p->to_read, &p->lock);
+		p->reader_waits--;
+	}
 	ok = !p->stop;
 	pthread_mutex_unlock(&p->lock);
 	return ok;
@@ -550,15 +607,75 @@ static void reader_error(import_pipe *p, item *it, int err, long lineno, int sta
 
 static void item_free(item *it)
 {
-	/* the merge points into the change, which the batch frees */
-	chs_merged_free(it->m);
-	chs_batch_free(it->b);
+	spent sp = { it->m, it->b };
+
+	spent_free(&sp, 1);
 	it->m = NULL;
 	it->b = NULL;
 }
 
 /* A line that needs no store to be built; the store is asked about it
  * by the writer. */
+/* FNV-1a; never 0, which marks a free slot. */
+static uint64_t mrn_hash(const char *v)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *v; v++)
+		h = (h ^ (unsigned char)*v) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+/* 1 when `h` was there (or can no longer be told: out of memory), 0 when
+ * it was not and is now. */
+static int mrn_seen(import_pipe *p, uint64_t h)
+{
+	size_t i;
+
+	if (p->mrn_n * 2 >= p->mrn_cap) {
+		size_t cap = p->mrn_cap ? 2 * p->mrn_cap : 4096, j;
+		uint64_t *t = chs_calloc(cap, sizeof(*t));
+
+		if (!t) {
+			/* the store answers every one from here on */
+			free(p->mrns);
+			p->mrns = NULL;
+			p->mrn_cap = p->mrn_n = 0;
+			p->ask_all = 1;
+			return 1;
+		}
+		for (j = 0; j < p->mrn_cap; j++)
+			if (p->mrns[j])
+				for (i = p->mrns[j] & (cap - 1); ; i = (i + 1) & (cap - 1))
+					if (!t[i]) {
+						t[i] = p->mrns[j];
+						break;
+					}
+		free(p->mrns);
+		p->mrns = t;
+		p->mrn_cap = cap;
+	}
+	for (i = h & (p->mrn_cap - 1); p->mrns[i]; i = (i + 1) & (p->mrn_cap - 1))
+		if (p->mrns[i] == h)
+			return 1;
+	p->mrns[i] = h;
+	p->mrn_n++;
+	return 0;
+}
+
+/* Whether the store must be asked about the chart number of `c`: a
+ * number the store did not hold before the import, and the file did not
+ * give before (by its hash), belongs to no other live patient. */
+static int ask_mrn(import_pipe *p, const chs_change *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nfields; i++)
+		if (strcmp(c->fields[i].name, "mrn") == 0 && c->fields[i].value)
+			return p->ask_all || mrn_seen(p, mrn_hash(c->fields[i].value));
+	return 0;
+}
+
 static int prepared_line(const line_edits *le)
 {
 	return !le->patient && !le->encounter && !chs_schema_companion(le->t);
@@ -588,6 +705,8 @@ static int put_prepared(import_pipe *p, const line_edits *le, long lineno)
 	if (it.err == 0 &&
 	    (err = chs_records__new_change(le->t, it.id, le->e, le->n, &c)) < 0)
 		reader_error(p, &it, err, lineno, AFTER_ID);
+	if (it.err == 0)
+		it.ask_mrn = ask_mrn(p, c);
 	if (it.err == 0 && (err = chs_records__writer_prepare(p->w, c, &it.seq, &it.m)) < 0)
 		reader_error(p, &it, err, lineno, AFTER_ID);
 	if (it.err == 0)
@@ -622,6 +741,9 @@ static int put_with_store(import_pipe *p, const line_edits *le, long lineno)
 
 	if (!pipe_drained(p))
 		return 0;
+	/* its chart number, if it had one, is the store's to tell */
+	if (chs_schema_field(le->t, "mrn"))
+		p->ask_all = 1;
 	if ((err = put_record(p->w, le->t, le, le->id, le->patient, le->encounter)) == 0)
 		return 1;
 	memset(&it, 0, sizeof(it));
@@ -685,25 +807,52 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-/* The next item, waiting for it. */
-static void pipe_take(import_pipe *p, item *it)
+/* The next items, up to `max`, waiting for one; taken out of the queue
+ * (the reader may put more meanwhile) but not yet written. */
+static size_t pipe_take(import_pipe *p, item *out, size_t max)
 {
+	size_t n, i;
+
 	pthread_mutex_lock(&p->lock);
-	while (p->count == 0)
-		pthread_cond_wait(&p->moved, &p->lock);
-	*it = p->q[p->head];
-	p->head = (p->head + 1) % QUEUE_DEPTH;
-	p->count--;
-	pthread_cond_broadcast(&p->moved);
+	while (p->count == 0) {
+		p->writer_waits++;
+		pthread_cond_wait(&p->to_write, &p->lock);
+		p->writer_waits--;
+	}
+	n = p->count < max ? p->count : max;
+	for (i = 0; i < n; i++)
+		out[i] = p->q[(p->head + i) % QUEUE_DEPTH];
+	p->head = (p->head + n) % QUEUE_DEPTH;
+	p->count -= n;
+	if (p->reader_waits)
+		pthread_cond_signal(&p->to_read);
 	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
-static void pipe_written(import_pipe *p)
+/* `n` items taken are done with: what they hold goes back to the reader
+ * to free (or is freed here when it has more than it takes back). */
+static void pipe_written(import_pipe *p, item *it, size_t n)
 {
+	size_t i, k = 0;
+
 	pthread_mutex_lock(&p->lock);
-	p->written++;
-	pthread_cond_broadcast(&p->moved);
+	p->written += n;
+	for (i = 0; i < n; i++) {
+		if (!it[i].m && !it[i].b)
+			continue;
+		if (p->nback == sizeof(p->back) / sizeof(p->back[0])) {
+			it[k++] = it[i];
+			continue;
+		}
+		p->back[p->nback].m = it[i].m;
+		p->back[p->nback++].b = it[i].b;
+	}
+	if (p->reader_waits)
+		pthread_cond_signal(&p->to_read);
 	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < k; i++)
+		item_free(&it[i]);
 }
 
 /* The reader's error, as it worded it. */
@@ -734,7 +883,7 @@ static int write_record(import_pipe *p, const item *it)
 	}
 	if (it->err < 0)
 		return read_error(p, it);
-	if ((err = chs_records__check_mrn(p->w->s, it->c, it->id)) < 0 ||
+	if ((it->ask_mrn && (err = chs_records__check_mrn(p->w->s, it->c, it->id)) < 0) ||
 	    (err = chs_records__writer_put_prepared(p->w, it->c, it->seq, it->m)) < 0)
 		chs_error_wrap(err, "%s, line %ld", p->path, it->lineno);
 	return err;
@@ -744,25 +893,32 @@ static int write_record(import_pipe *p, const item *it)
  * is refused. */
 static int write_all(import_pipe *p)
 {
-	item it;
+	item taken[TAKE_MAX];
+	size_t n, i, j;
 	int err = 0, end = 0;
 
 	while (err == 0 && !end) {
-		pipe_take(p, &it);
-		if (it.kind == ITEM_RECORD) {
-			err = write_record(p, &it);
-		} else if (it.kind == ITEM_BATCH) {
-			if (it.err < 0)
-				err = read_error(p, &it);
-			else if ((err = chs_records__writer_put_sealed(p->w, it.b, it.seq)) < 0)
-				chs_error_wrap(err, "%s, line %ld", p->path, it.lineno);
-		} else {
-			end = 1;
-			if (it.err < 0)
-				err = read_error(p, &it);
+		n = pipe_take(p, taken, TAKE_MAX);
+		for (i = 0; i < n && err == 0 && !end; i++) {
+			item *it = &taken[i];
+
+			if (it->kind == ITEM_RECORD) {
+				err = write_record(p, it);
+			} else if (it->kind == ITEM_BATCH) {
+				if (it->err < 0)
+					err = read_error(p, it);
+				else if ((err = chs_records__writer_put_sealed(p->w, it->b, it->seq)) < 0)
+					chs_error_wrap(err, "%s, line %ld", p->path, it->lineno);
+			} else {
+				end = 1;
+				if (it->err < 0)
+					err = read_error(p, it);
+			}
 		}
-		item_free(&it);
-		pipe_written(p);
+		/* what follows the item that ended it is not written */
+		for (j = i; j < n; j++)
+			item_free(&taken[j]);
+		pipe_written(p, taken, i);
 	}
 	return err;
 }
@@ -770,29 +926,36 @@ static int write_all(import_pipe *p)
 /* Tell the reader to stop, wait for it, and free what it left. */
 static void pipe_stop(import_pipe *p, pthread_t reader)
 {
-	item it;
+	item rest[QUEUE_DEPTH];
+	spent back[2 * QUEUE_DEPTH];
+	size_t n, i;
 
 	pthread_mutex_lock(&p->lock);
 	p->stop = 1;
-	pthread_cond_broadcast(&p->moved);
+	pthread_cond_broadcast(&p->to_read);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(reader, NULL);
-	while (p->count > 0) {
-		pipe_take(p, &it);
-		item_free(&it);
-	}
+	while (p->count > 0)
+		for (i = 0, n = pipe_take(p, rest, QUEUE_DEPTH); i < n; i++)
+			item_free(&rest[i]);
+	spent_free(back, take_back(p, back));
 }
 
 static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *count)
 {
 	pthread_t reader;
 	import_pipe *p;
+	int64_t held = 1;
 	int err;
 
-	if ((err = chs_records__writer_chain(w)) < 0)
+	if ((err = chs_records__writer_chain(w)) < 0 ||
+	    (err = chs_store__get_int(w->s, "SELECT EXISTS (SELECT 1 FROM records"
+				      " WHERE mrn IS NOT NULL)", &held)) < 0)
 		return err;
 	if (!(p = chs_calloc(1, sizeof(*p))))
 		return chs_error_set(CHS_ENOMEM, "out of memory");
+	/* only a live patient's row has a chart number (writer.c, bind_mrn) */
+	p->ask_all = held != 0;
 	p->w = w;
 	p->f = f;
 	p->path = path;
@@ -800,7 +963,13 @@ static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *coun
 		free(p);
 		return chs_error_set(CHS_ENOMEM, "cannot start reading: out of resources");
 	}
-	if (pthread_cond_init(&p->moved, NULL) != 0) {
+	if (pthread_cond_init(&p->to_write, NULL) != 0) {
+		pthread_mutex_destroy(&p->lock);
+		free(p);
+		return chs_error_set(CHS_ENOMEM, "cannot start reading: out of resources");
+	}
+	if (pthread_cond_init(&p->to_read, NULL) != 0) {
+		pthread_cond_destroy(&p->to_write);
 		pthread_mutex_destroy(&p->lock);
 		free(p);
 		return chs_error_set(CHS_ENOMEM, "cannot start reading: out of resources");
@@ -813,8 +982,10 @@ static int import_stream(chs_writer *w, FILE *f, const char *path, int64_t *coun
 		if (err == 0)
 			*count = p->lines;
 	}
-	pthread_cond_destroy(&p->moved);
+	pthread_cond_destroy(&p->to_read);
+	pthread_cond_destroy(&p->to_write);
 	pthread_mutex_destroy(&p->lock);
+	free(p->mrns);
 	free(p);
 	return err;
 }
