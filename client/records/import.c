@@ -497,7 +497,11 @@ typedef struct spent {
 	chs_batch *b;
 } spent;
 
-#define TAKE_MAX 64 /* items the writer takes at once */
+/* The writer takes up to TAKE_MAX items at once, and once it waits, it
+ * is woken when that many wait (or the reader ends or needs the store):
+ * on a busy machine a thread woken for each item waited for the
+ * scheduler more than it worked. */
+#define TAKE_MAX 64
 
 typedef struct import_pipe {
 	chs_writer *w;
@@ -509,6 +513,7 @@ typedef struct import_pipe {
 	pthread_cond_t to_write;  /* an item was put, or stop was set */
 	pthread_cond_t to_read;   /* items were taken or written, or stop */
 	int writer_waits, reader_waits;
+	int draining;          /* the reader waits for everything to be written */
 	item q[QUEUE_DEPTH];
 	size_t head, count;
 	uint64_t put, written; /* items put, and taken and done with */
@@ -549,7 +554,7 @@ static size_t take_back(import_pipe *p, spent *out)
 /* Put `it`, waiting while the queue is full, and free what the writer
  * gave back; 0 when the writer stopped (the item is then the reader's to
  * free). */
-static int pipe_put(import_pipe *p, const item *it)
+static int pipe_put(import_pipe *p, const item *it, int flush)
 {
 	spent back[2 * QUEUE_DEPTH];
 	size_t nback;
@@ -565,7 +570,7 @@ static int pipe_put(import_pipe *p, const item *it)
 		p->q[(p->head + p->count) % QUEUE_DEPTH] = *it;
 		p->count++;
 		p->put++;
-		if (p->writer_waits)
+		if (p->writer_waits && (flush || p->count >= TAKE_MAX))
 			pthread_cond_signal(&p->to_write);
 	}
 	nback = take_back(p, back);
@@ -582,11 +587,15 @@ static int pipe_drained(import_pipe *p)
 	int ok;
 
 	pthread_mutex_lock(&p->lock);
+	if (p->writer_waits && p->count)
+		pthread_cond_signal(&p->to_write);
+	p->draining = 1;
 	while (!p->stop && p->written != p->put) {
 		p->reader_waits++;
 		pthread_cond_wait(&p->to_read, &p->lock);
 		p->reader_waits--;
 	}
+	p->draining = 0;
 	ok = !p->stop;
 	pthread_mutex_unlock(&p->lock);
 	return ok;
@@ -711,7 +720,7 @@ static int put_prepared(import_pipe *p, const line_edits *le, long lineno)
 		reader_error(p, &it, err, lineno, AFTER_ID);
 	if (it.err == 0)
 		it.c = c;
-	if (!pipe_put(p, &it)) {
+	if (!pipe_put(p, &it, it.err < 0)) {
 		item_free(&it);
 		return 0;
 	}
@@ -724,7 +733,7 @@ static int put_prepared(import_pipe *p, const line_edits *le, long lineno)
 	bt.lineno = lineno;
 	if ((err = chs_records__writer_seal_apart(p->w, &bt.b, &bt.seq)) < 0)
 		reader_error(p, &bt, err, lineno, BEFORE_ID);
-	if (!pipe_put(p, &bt)) {
+	if (!pipe_put(p, &bt, bt.err < 0)) {
 		item_free(&bt);
 		return 0;
 	}
@@ -749,7 +758,7 @@ static int put_with_store(import_pipe *p, const line_edits *le, long lineno)
 	memset(&it, 0, sizeof(it));
 	it.kind = ITEM_END;
 	reader_error(p, &it, err, lineno, BEFORE_ID);
-	return pipe_put(p, &it) ? -1 : 0;
+	return pipe_put(p, &it, 1) ? -1 : 0;
 }
 
 static void *reader_main(void *arg)
@@ -771,7 +780,7 @@ static void *reader_main(void *arg)
 		free(le);
 		le = NULL;
 		reader_error(p, &end, err, 0, BEFORE_ID);
-		pipe_put(p, &end);
+		pipe_put(p, &end, 1);
 		return NULL;
 	}
 	while (r > 0 && (len = getline(&line, &cap, p->f)) >= 0) {
@@ -800,7 +809,7 @@ static void *reader_main(void *arg)
 					   "cannot read '%s' to its end (%s); nothing was imported",
 					   p->path, strerror(errno)), 0, BEFORE_ID);
 	if (r > 0)
-		pipe_put(p, &end);
+		pipe_put(p, &end, 1);
 	free(line);
 	chs_records__import_end(le);
 	free(le);
@@ -824,7 +833,7 @@ static size_t pipe_take(import_pipe *p, item *out, size_t max)
 		out[i] = p->q[(p->head + i) % QUEUE_DEPTH];
 	p->head = (p->head + n) % QUEUE_DEPTH;
 	p->count -= n;
-	if (p->reader_waits)
+	if (p->reader_waits && !p->draining)
 		pthread_cond_signal(&p->to_read);
 	pthread_mutex_unlock(&p->lock);
 	return n;
@@ -848,7 +857,7 @@ static void pipe_written(import_pipe *p, item *it, size_t n)
 		p->back[p->nback].m = it[i].m;
 		p->back[p->nback++].b = it[i].b;
 	}
-	if (p->reader_waits)
+	if (p->reader_waits && p->draining && p->written == p->put)
 		pthread_cond_signal(&p->to_read);
 	pthread_mutex_unlock(&p->lock);
 	for (i = 0; i < k; i++)
