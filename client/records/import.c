@@ -114,9 +114,25 @@ static int check_keys(json_t *obj)
 	return 0;
 }
 
-static int new_id(chs_store *s, const char *hex, unsigned char id[16])
+/* CHS_EEXISTS when the store holds record `hex` (32 hex digits). Only
+ * "there is none" frees the id: any other failure of the lookup (out of
+ * memory, the disk) is the import's, passed up, since SQLite may have
+ * rolled the import's transaction back with it. */
+static int id_free(chs_store *s, const char *hex)
 {
 	char found[33];
+	int err = chs_record_resolve(s, hex, found);
+
+	if (err == 0)
+		return chs_error_set(CHS_EEXISTS, "record %s already exists", hex);
+	if (err != CHS_ENOTFOUND)
+		return err;
+	chs_error_clear();
+	return 0;
+}
+
+static int new_id(chs_store *s, const char *hex, unsigned char id[16])
+{
 
 	if (!hex) {
 		chs_random(id, 16);
@@ -124,10 +140,7 @@ static int new_id(chs_store *s, const char *hex, unsigned char id[16])
 	}
 	if (chs_util__parse_id(id, hex) < 0)
 		return chs_error_set(CHS_EINVALID, "\"id\" must be 32 hex digits");
-	if (chs_record_resolve(s, hex, found) == 0)
-		return chs_error_set(CHS_EEXISTS, "record %s already exists", hex);
-	chs_error_clear();
-	return 0;
+	return id_free(s, hex);
 }
 
 static int import_type(const char *type, const chs_type_def **t)
@@ -878,18 +891,12 @@ static int read_error(import_pipe *p, const item *it)
 /* What the store is asked about a prepared record, and its rows. */
 static int write_record(import_pipe *p, const item *it)
 {
-	char found[33];
 	int err;
 
 	if (it->err < 0 && it->stage == BEFORE_ID)
 		return read_error(p, it);
-	if (it->given[0]) {
-		if (chs_record_resolve(p->w->s, it->given, found) == 0)
-			return chs_error_wrap(chs_error_set(CHS_EEXISTS, "record %s already exists",
-							    it->given),
-					      "%s, line %ld", p->path, it->lineno);
-		chs_error_clear();
-	}
+	if (it->given[0] && (err = id_free(p->w->s, it->given)) < 0)
+		return chs_error_wrap(err, "%s, line %ld", p->path, it->lineno);
 	if (it->err < 0)
 		return read_error(p, it);
 	if ((it->ask_mrn && (err = chs_records__check_mrn(p->w->s, it->c, it->id)) < 0) ||
