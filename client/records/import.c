@@ -133,7 +133,6 @@ static int id_free(chs_store *s, const char *hex)
 
 static int new_id(chs_store *s, const char *hex, unsigned char id[16])
 {
-
 	if (!hex) {
 		chs_random(id, 16);
 		return 0;
@@ -468,7 +467,8 @@ static int blank(const char *s, size_t len)
  * place, so errors come in the order of the file, and the same error
  * first as if the lines were read one after the other; the writer
  * stops at the first, and the reader at the first it finds or when told.
- * At most QUEUE_DEPTH items wait: memory does not grow with the file.
+ * At most QUEUE_DEPTH items wait; what grows with the file is the set of
+ * its chart numbers' hashes (below), 16 bytes or less per patient.
  */
 #define QUEUE_DEPTH 256
 
@@ -497,7 +497,7 @@ typedef struct item {
 	int64_t seq;         /* the local seq of the change's batch, or the batch's */
 	unsigned char id[16];
 	char given[33];      /* RECORD: the id as the line gave it ("": none) */
-	int ask_mrn;         /* RECORD: ask the store whose its chart number is */
+	int ask_mrn;         /* RECORD: ask the store whose chart number it is */
 	int err, stage;      /* < 0: the line's error (pipe.msg), at `stage` */
 } item;
 
