@@ -550,10 +550,8 @@ done:
 	return err;
 }
 
-int chs_records__new_record(chs_store *s, const chs_type_def *t,
-			    const unsigned char id[16], const chs_edit *edits,
-			    size_t n, const char *patient, const char *encounter,
-			    chs_change **out)
+int chs_records__new_change(const chs_type_def *t, const unsigned char id[16],
+			    const chs_edit *edits, size_t n, chs_change **out)
 {
 	chs_change *c = NULL;
 	int err;
@@ -566,8 +564,31 @@ int chs_records__new_record(chs_store *s, const chs_type_def *t,
 	if (!(c->type = chs_util__strdup(t->name)))
 		err = chs_error_set(CHS_ENOMEM, "out of memory");
 	if (err == 0 && (err = apply_edits(c, t, edits, n)) == 0 &&
-	    (err = check_required(c, t)) == 0 &&
-	    (err = add_links(s, t, c, patient, encounter)) == 0 &&
+	    (err = check_required(c, t)) == 0) {
+		*out = c;
+		return 0;
+	}
+	chs_change_free(c);
+	return err;
+}
+
+int chs_records__check_mrn(chs_store *s, const chs_change *c, const unsigned char self[16])
+{
+	return check_mrn(s, c, self);
+}
+
+int chs_records__new_record(chs_store *s, const chs_type_def *t,
+			    const unsigned char id[16], const chs_edit *edits,
+			    size_t n, const char *patient, const char *encounter,
+			    chs_change **out)
+{
+	chs_change *c = NULL;
+	int err;
+
+	*out = NULL;
+	if ((err = chs_records__new_change(t, id, edits, n, &c)) < 0)
+		return err;
+	if ((err = add_links(s, t, c, patient, encounter)) == 0 &&
 	    (err = check_mrn(s, c, id)) == 0) {
 		*out = c;
 		return 0;

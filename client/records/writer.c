@@ -332,7 +332,8 @@ done:
 	return err;
 }
 
-static int insert_change(chs_writer *w, const chs_change *c, const chs_buf *body)
+static int insert_change(chs_writer *w, const chs_change *c, int64_t seq,
+			 const unsigned char *body, size_t len)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc;
@@ -342,8 +343,8 @@ static int insert_change(chs_writer *w, const chs_change *c, const chs_buf *body
 		return err;
 	if ((err = chs_store__bind_blob(w->s, st, 1, c->id, CHS_CHANGE_ID_BYTES)) < 0 ||
 	    (err = chs_store__bind_blob(w->s, st, 2, c->record, 16)) < 0 ||
-	    (err = chs_store__bind_int64(w->s, st, 3, w->next_seq)) < 0 ||
-	    (err = chs_store__bind_blob(w->s, st, 4, body->ptr, body->len)) < 0) {
+	    (err = chs_store__bind_int64(w->s, st, 3, seq)) < 0 ||
+	    (err = chs_store__bind_blob(w->s, st, 4, body, len)) < 0) {
 		chs_store__finish(w->s, st);
 		return err;
 	}
@@ -419,27 +420,71 @@ int chs_records__insert_batch(chs_store *s, const chs_batch *b, int64_t seq,
 	return rc == SQLITE_DONE ? 0 : chs_store__sqlerr(s, rc, "saving a batch");
 }
 
-static int seal(chs_writer *w)
+/* Seal the changes collected so far into `*b`, the next of this
+ * device's chain, for local seq `*seq`: the batch owns the changes now. */
+static int seal_batch(chs_writer *w, chs_batch **b, int64_t *seq)
 {
 	unsigned char prev[32];
-	chs_batch *b = NULL;
 	uint64_t dseq;
 	int has_prev, err;
 
-	if (w->n == 0)
-		return 0;
-	if ((err = last_local_batch(w, &dseq, prev, &has_prev)) < 0)
+	*b = NULL;
+	if (w->chained) {
+		dseq = w->dseq;
+		has_prev = w->has_prev;
+		memcpy(prev, w->prev, sizeof(prev));
+	} else if ((err = last_local_batch(w, &dseq, prev, &has_prev)) < 0) {
 		return err;
-	if ((err = chs_batch_seal(&b, w->s->identity, dseq + 1,
+	}
+	if ((err = chs_batch_seal(b, w->s->identity, dseq + 1,
 				  has_prev ? prev : NULL, w->batch, w->n)) < 0)
 		return err;
-	/* the batch owns the changes now */
+	if (w->chained) {
+		w->dseq = dseq + 1;
+		w->has_prev = 1;
+		memcpy(w->prev, (*b)->id, sizeof(w->prev));
+	}
 	w->batch = NULL;
 	w->n = w->cap = 0;
-	err = chs_records__insert_batch(w->s, b, w->next_seq, 1);
+	*seq = w->next_seq++;
+	return 0;
+}
+
+static int seal(chs_writer *w)
+{
+	chs_batch *b = NULL;
+	int64_t seq;
+	int err;
+
+	if (w->n == 0)
+		return 0;
+	if ((err = seal_batch(w, &b, &seq)) < 0)
+		return err;
+	err = chs_records__insert_batch(w->s, b, seq, 1);
 	chs_batch_free(b);
-	w->next_seq++;
 	return err;
+}
+
+int chs_records__writer_chain(chs_writer *w)
+{
+	int err = last_local_batch(w, &w->dseq, w->prev, &w->has_prev);
+
+	if (err == 0)
+		w->chained = 1;
+	return err;
+}
+
+int chs_records__writer_seal_apart(chs_writer *w, chs_batch **b, int64_t *seq)
+{
+	*b = NULL;
+	if (!w->chained)
+		return chs_error_set(CHS_EINVALID, "a batch sealed apart needs the chain first");
+	return w->n == 0 ? 0 : seal_batch(w, b, seq);
+}
+
+int chs_records__writer_put_sealed(chs_writer *w, const chs_batch *b, int64_t seq)
+{
+	return chs_records__insert_batch(w->s, b, seq, 1);
 }
 
 /* A service user writes two things only: the attachment of a scan it
@@ -484,7 +529,8 @@ int chs_records__writer_put_whole(chs_writer *w, chs_change *c)
 	if ((err = may_write(w, c)) < 0 || (err = stamp(w, c)) < 0 ||
 	    (err = set_parents(w, c)) < 0 ||
 	    (err = chs_change_encode(c, &body)) < 0 ||
-	    (err = insert_change(w, c, &body)) < 0 ||
+	    (err = insert_change(w, c, w->next_seq, (const unsigned char *)body.ptr,
+				 body.len)) < 0 ||
 	    (err = update_record(w, c)) < 0)
 		goto fail;
 	/* sealing hashes these bytes instead of encoding the change again */
@@ -503,6 +549,58 @@ fail:
 	chs_buf_dispose(&body);
 	chs_change_free(c);
 	return err;
+}
+
+int chs_records__writer_prepare(chs_writer *w, chs_change *c, int64_t *seq,
+				chs_merged **m)
+{
+	const chs_change *one[1] = { c };
+	const chs_type_def *t = chs_schema_type(c->type ? c->type : "");
+	chs_buf body;
+	int err;
+
+	*m = NULL;
+	chs_buf_init(&body, 0);
+	if (c->op != CHS_OP_CREATE || c->nparents || chs_schema_companion(t)) {
+		err = chs_error_set(CHS_EINVALID, "only a new record without a companion is"
+				    " prepared apart");
+		goto fail;
+	}
+	/* what chs_records__writer_put() does for such a change, but the
+	 * rows: service_may_write() is may_write()'s first step */
+	if ((err = may_write(w, c)) < 0 || (err = stamp(w, c)) < 0 ||
+	    (err = chs_change_encode(c, &body)) < 0)
+		goto fail;
+	c->encoding_len = body.len;
+	if (!(c->encoding = (unsigned char *)chs_buf_detach(&body))) {
+		c->encoding_len = 0;
+		err = chs_error_set(CHS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((err = chs_merge(m, one, 1, chs_schema_group, NULL)) < 0)
+		goto fail;
+	if ((err = push_change(&w->batch, &w->n, &w->cap, c)) < 0) {
+		chs_merged_free(*m);
+		*m = NULL;
+		goto fail;
+	}
+	*seq = w->next_seq;
+	w->changes++;
+	return 0;
+fail:
+	chs_buf_dispose(&body);
+	chs_change_free(c);
+	return err;
+}
+
+int chs_records__writer_put_prepared(chs_writer *w, const chs_change *c, int64_t seq,
+				     const chs_merged *m)
+{
+	int err;
+
+	if ((err = insert_change(w, c, seq, c->encoding, c->encoding_len)) < 0)
+		return err;
+	return chs_records__save_state(w->s, c->record, m);
 }
 
 /* A billing record's clinical fields go to its companion (companion.c),

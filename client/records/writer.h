@@ -34,6 +34,11 @@ typedef struct chs_writer {
 	 * (placing the records this device made on a merged chart,
 	 * client/identity). Set after chs_records__writer_begin(). */
 	int sync_own;
+	/* This device's last batch, kept here from chs_records__writer_chain()
+	 * on instead of asked of the store at each seal. */
+	int chained, has_prev;
+	uint64_t dseq;
+	unsigned char prev[32];
 } chs_writer;
 
 int chs_records__writer_begin(chs_writer *w, chs_store *s);
@@ -51,6 +56,29 @@ int chs_records__writer_put(chs_writer *w, chs_change *c);
  * to a companion. What chartsync wrote before companions existed; only
  * the tests that make such data call it. */
 int chs_records__writer_put_whole(chs_writer *w, chs_change *c);
+/*
+ * A save in two parts, for bulk import: one thread prepares each change
+ * (checks, stamp, encoding, merged state, batches and their signatures),
+ * with no use of the store, while another writes the rows. The store is
+ * asked for this device's last batch once, by chs_records__writer_chain()
+ * (before the preparing starts); the preparing thread owns the writer's
+ * clock, batch and seqs until it ends.
+ */
+int chs_records__writer_chain(chs_writer *w);
+/* Prepare new record `c` (a create of a type without companion): checked
+ * as chs_records__writer_put() would, stamped, encoded, added to the batch
+ * being filled (local seq `*seq`), and merged into `*m` (which points into
+ * `c`: free it first). Takes ownership of `c` whatever the result; the
+ * batch owns it then, and it must stay unchanged. */
+int chs_records__writer_prepare(chs_writer *w, chs_change *c, int64_t *seq,
+				chs_merged **m);
+/* Seal the batch being filled (none when it is empty: `*b` NULL) into `*b`
+ * for local seq `*seq`; written with ..._put_sealed() after its changes. */
+int chs_records__writer_seal_apart(chs_writer *w, chs_batch **b, int64_t *seq);
+/* The rows of a prepared change: the change, and its record's state. */
+int chs_records__writer_put_prepared(chs_writer *w, const chs_change *c, int64_t seq,
+				     const chs_merged *m);
+int chs_records__writer_put_sealed(chs_writer *w, const chs_batch *b, int64_t seq);
 /* Seal the last batch and commit; on failure everything is rolled back. */
 int chs_records__writer_commit(chs_writer *w);
 void chs_records__writer_abort(chs_writer *w);
@@ -114,6 +142,14 @@ int chs_records__clinical_text(chs_store *s, const char *type, const unsigned ch
 /* The typed, checked, canonical JSON for an edit of a field of `t`. */
 int chs_records__edit_value(const chs_type_def *t, const chs_edit *e,
 			    chs_buf *out);
+/* The part of chs_records__new_record() that needs no store: the create
+ * change with its fields typed and checked and the required ones there,
+ * without links (bulk import builds it off the writing thread). */
+int chs_records__new_change(const chs_type_def *t, const unsigned char id[16],
+			    const chs_edit *edits, size_t n, chs_change **out);
+/* CHS_EEXISTS when the chart number (mrn) of create `c` belongs to a
+ * live patient of this store other than `self`. */
+int chs_records__check_mrn(chs_store *s, const chs_change *c, const unsigned char self[16]);
 /* Build the create change of a new record of type `t` with id `id`,
  * checked as at entry; shared by add and import. */
 int chs_records__new_record(chs_store *s, const chs_type_def *t,

@@ -12,6 +12,7 @@
 #include "support/reports.h"
 #include "support/testutil.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -802,6 +803,149 @@ START_TEST(test_records__import_skips_no_line_that_holds_a_record)
 }
 END_TEST
 
+/* The threads of this process now (Linux: one entry each under
+ * /proc/self/task). */
+static int threads_now(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* `n` patients, numbered from `first`; line `bad` (1-based, 0: none)
+ * replaced by `bad_line`. */
+static char *patients_file(const char *name, int first, int n, int bad, const char *bad_line)
+{
+	chs_buf b;
+	char *path;
+	int i;
+
+	chs_buf_init(&b, 0);
+	for (i = 1; i <= n; i++)
+		if (i == bad)
+			chs_buf_printf(&b, "%s\n", bad_line);
+		else
+			chs_buf_printf(&b, "{\"type\":\"patient\",\"fields\":{\"name\":\"P %d\","
+					   "\"mrn\":\"R-%d\"}}\n", first + i, first + i);
+	path = write_lines(name, b.ptr);
+	chs_buf_dispose(&b);
+	return path;
+}
+
+/* Import reads, checks and signs lines on a thread ahead of the one that
+ * writes them (import.c): a line refused long after that thread has run
+ * ahead, by the reader (a malformed line, a chart number the file gave
+ * twice) or by the store (an id it holds), still names its line, leaves
+ * the store as it was with nothing to send, and leaves no thread behind. */
+START_TEST(test_records__import_refuses_a_late_line_after_reading_ahead)
+{
+	static const struct {
+		int line;
+		const char *text, *says;
+		int code;
+	} bad[] = {
+		{ 3999, "{\"type\":\"patient\",\"fields\":{\"name\":\"X\"", "line 3999: not a JSON object",
+		  CHS_EINVALID },
+		{ 3500, "{\"type\":\"patient\",\"fields\":{\"name\":\"X\",\"mrn\":\"R-10\"}}",
+		  "line 3500: chart number (mrn) 'R-10' already belongs to patient", CHS_EEXISTS },
+		{ 2500, "{\"type\":\"patient\",\"id\":\"00112233445566778899aabbccddeeff\","
+			"\"fields\":{\"name\":\"X\",\"mrn\":\"R-new\"}}",
+		  "line 2500: record 00112233445566778899aabbccddeeff already exists", CHS_EEXISTS },
+		{ 3001, "{\"type\":\"patient\",\"fields\":{\"name\":\"X\",\"mrn\":\"H-1\"}}",
+		  "line 3001: chart number (mrn) 'H-1' already belongs to patient", CHS_EEXISTS },
+	};
+	char *held = write_lines("held.jsonl",
+		"{\"type\":\"patient\",\"id\":\"00112233445566778899aabbccddeeff\","
+		"\"fields\":{\"name\":\"Held\",\"mrn\":\"H-1\"}}\n");
+	chs_outgoing *out = NULL;
+	char before[65];
+	int64_t count = 0;
+	size_t i, n = 0, unsent;
+	int threads;
+
+	ck_assert_msg(chs_record_import(site[0], held, &count) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_store_unsent(site[0], &out, &unsent), 0);
+	chs_outgoing_free(out, unsent);
+	state_hash(0, before);
+	threads = threads_now();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *path = patients_file("late.jsonl", 0, 4000, bad[i].line, bad[i].text);
+
+		count = 7;
+		assert_refused(chs_record_import(site[0], path, &count), bad[i].code, bad[i].says,
+			       before);
+		ck_assert_int_eq(count, 0);
+		ck_assert_int_eq(threads_now(), threads);
+		ck_assert_int_eq(chs_store_unsent(site[0], &out, &n), 0);
+		ck_assert_uint_eq(n, unsent); /* no batch of the file */
+		chs_outgoing_free(out, n);
+		free(path);
+	}
+	free(held);
+}
+END_TEST
+
+/* Lines that link to records (the store builds them, with every line
+ * before them written) between lines the reader prepares alone: the
+ * batches they make together form one chain that another site accepts,
+ * and both sites hold the same records. */
+START_TEST(test_records__import_mixes_linked_lines_with_lines_read_ahead)
+{
+	chs_outgoing *out = NULL;
+	char h0[65], h1[65];
+	int64_t count = 0, records = 0;
+	size_t n = 0;
+	chs_buf b;
+	char *path;
+	int i;
+
+	chs_buf_init(&b, 0);
+	for (i = 0; i < 2400; i++) {
+		chs_buf_printf(&b, "{\"type\":\"patient\",\"id\":\"%032x\",\"fields\":{\"name\":"
+				   "\"P %d\",\"mrn\":\"L-%d\"}}\n", i + 1, i, i);
+		if (i % 4 == 0)
+			chs_buf_printf(&b, "{\"type\":\"encounter\",\"patient\":\"%032x\","
+					   "\"fields\":{\"date\":\"2024-01-02\",\"reason\":\"r %d\"}}\n",
+				       i + 1, i);
+		if (i % 7 == 0)
+			chs_buf_printf(&b, "{\"type\":\"problem\",\"patient\":\"%032x\","
+					   "\"fields\":{\"name\":\"p %d\"}}\n", i + 1, i);
+	}
+	path = write_lines("mixed.jsonl", b.ptr);
+	ck_assert_msg(chs_record_import(site[0], path, &count) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(count, 2400 + 600 + 343);
+	/* each visit's reason is kept on its companion: 600 more changes */
+	ck_assert_int_eq(chs_store_unsent(site[0], &out, &n), 0);
+	ck_assert_uint_eq(n, (2400 + 600 + 600 + 343 + 999) / 1000);
+	/* one chain: each batch signed and naming the one before it */
+	for (i = 0; i < (int)n; i++) {
+		chs_batch *bt = NULL;
+
+		ck_assert_int_eq(chs_batch_decode(&bt, out[i].bytes, out[i].len), 0);
+		ck_assert_msg(chs_batch_verify(bt) == 0, "%s", chs_error_last());
+		ck_assert_uint_eq(bt->seq, (uint64_t)i + 1);
+		ck_assert_int_eq(bt->has_prev, i > 0);
+		if (i > 0)
+			ck_assert_mem_eq(bt->prev, out[i - 1].id, 32);
+		chs_batch_free(bt);
+	}
+	chs_outgoing_free(out, n);
+	ship(0, 1);
+	ck_assert_int_eq(chs_store_verify(site[0], 1, h0, &records), 0);
+	ck_assert_int_eq(records, 2400 + 600 + 600 + 343);
+	state_hash(1, h1);
+	ck_assert_str_eq(h0, h1);
+	chs_buf_dispose(&b);
+	free(path);
+}
+END_TEST
+
 /* Import reads most lines without a JSON parser and hands the rest to
  * jansson: the same records spelled both ways must give the same states,
  * and a line's error must not depend on which reader took it. */
@@ -1368,6 +1512,8 @@ int main(void)
 	tcase_add_test(tc, test_records__import_that_cannot_read_to_the_end_imports_nothing);
 #endif
 	tcase_add_test(tc, test_records__import_reads_every_spelling_of_a_line_alike);
+	tcase_add_test(tc, test_records__import_refuses_a_late_line_after_reading_ahead);
+	tcase_add_test(tc, test_records__import_mixes_linked_lines_with_lines_read_ahead);
 	tcase_add_test(tc, test_records__attach_and_cat_give_back_the_bytes);
 	tcase_add_test(tc, test_records__a_synced_change_with_a_bad_code_is_applied_not_refused);
 	tcase_add_test(tc, test_records__one_chart_is_read_without_reading_the_store);

@@ -743,6 +743,58 @@ START_TEST(test_alloc__apply_an_edit_that_makes_a_review)
 }
 END_TEST
 
+/* ---- records: import ---- */
+
+static char *import_file;
+
+/* A file of its own for each run (new chart numbers and ids): patients
+ * the import's reader prepares ahead of the writes (more than it hands
+ * over at once), and a visit linked to one of them, which it builds with
+ * the store. */
+static void import_prepare(void)
+{
+	chs_buf b;
+	int k;
+
+	chs_buf_init(&b, 0);
+	for (k = 0; k < 70; k++)
+		chs_buf_printf(&b, "{\"type\":\"patient\",\"id\":\"%016lx%016x\",\"fields\":"
+				   "{\"name\":\"P %d\",\"mrn\":\"I-%lu-%d\"}}\n", iter + 1,
+			       (unsigned)k + 1, k, iter, k);
+	chs_buf_printf(&b, "{\"type\":\"encounter\",\"patient\":\"%016lx%016x\",\"fields\":"
+			   "{\"date\":\"2024-01-02\",\"reason\":\"cough\"}}\n", iter + 1, 1u);
+	for (k = 70; k < 74; k++)
+		chs_buf_printf(&b, "{\"type\":\"patient\",\"fields\":{\"name\":\"P %d\","
+				   "\"mrn\":\"I-%lu-%d\"}}\n", k, iter, k);
+	free(import_file);
+	import_file = tu_path(dir, "in.jsonl");
+	ck_assert_int_eq(tu_write(import_file, b.ptr, b.len), 0);
+	chs_buf_dispose(&b);
+}
+
+static int import_run(void)
+{
+	int64_t count = 0;
+	int err = chs_record_import(st, import_file, &count);
+
+	ck_assert_int_eq(count, err == 0 ? 75 : 0);
+	return err;
+}
+
+/* The reader thread of the import allocates beside the writing one: a
+ * failure on either side stops both, and the store is as before. */
+START_TEST(test_alloc__records_import)
+{
+	scenario sc = { "records: import", import_prepare, import_run, store_judge };
+
+	writes = 1;
+	drill(&sc);
+	assert_reopens();
+	free(import_file);
+	import_file = NULL;
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("reliability-alloc");
@@ -762,6 +814,7 @@ int main(void)
 	add_case(s, "roster", sync_setup, sync_teardown, test_alloc__roster_make_sign_and_read);
 	add_case(s, "add", store_setup, store_teardown, test_alloc__records_add);
 	add_case(s, "set", store_setup, store_teardown, test_alloc__records_set);
+	add_case(s, "import", store_setup, store_teardown, test_alloc__records_import);
 	add_case(s, "show", store_setup, store_teardown, test_alloc__records_show);
 	add_case(s, "resolve", store_setup, store_teardown, test_alloc__review_resolve);
 	add_case(s, "apply", store_setup, store_teardown,
