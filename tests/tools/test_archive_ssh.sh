@@ -121,7 +121,10 @@ id=$(b add patient name='Rosa Marquez' dob=1966-04-02 mrn=SSH-1 | grep -o '[0-9a
 [ -n "$id" ] || fail "clinic A adds a patient"
 b sync >/dev/null || fail "clinic A sends the patient"
 c sync >/dev/null || fail "clinic B receives"
-c show "$id" | grep -q 'Rosa Marquez' || fail "clinic B reads the patient clinic A typed"
+# the output is read whole first: with pipefail, `grep -q` leaving at its
+# match would fail the pipeline whenever show had a line left to write
+shown=$(c show "$id") || fail "clinic B shows the patient"
+grep -q 'Rosa Marquez' <<<"$shown" || fail "clinic B reads the patient clinic A typed"
 
 # what the archive can see: no plaintext, the devices' ids, signed commits
 ! grep -r -q 'Rosa Marquez' "$srv/clinic-archive.git" || fail "the archive holds plaintext"

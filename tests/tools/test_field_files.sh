@@ -52,12 +52,16 @@ grep -q "NUL" "$tmp/err" || fail "says why: $(cat "$tmp/err")"
 # the options that give a record's text take them too: attach --title,
 # confirm --note
 printf 'intake form\n' | cs attach "$pat" "$tmp/name" --title @- >/dev/null
-cs ls --patient "$pat" | grep -q 'intake form' || fail "attach --title @-: $(cs ls --patient "$pat")"
+# read whole first: with pipefail, `grep -q` leaving at its match would
+# fail the pipeline whenever ls had a line left to write
+listed=$(cs ls --patient "$pat")
+grep -q 'intake form' <<<"$listed" || fail "attach --title @-: $listed"
 CHARTSYNC_NEW_PASSPHRASE=pw2 cs user add bob >/dev/null
 printf 'checked at the desk\n' > "$tmp/confirm-note"
 CHARTSYNC_PASSPHRASE=pw2 cs --user bob confirm "$pat" --note @"$tmp/confirm-note" >/dev/null
-cs show "$pat" | grep -q "confirmed by bob at .*: checked at the desk\$" ||
-  fail "confirm --note @FILE: $(cs show "$pat")"
+shown=$(cs show "$pat")
+grep -q "confirmed by bob at .*: checked at the desk\$" <<<"$shown" ||
+  fail "confirm --note @FILE: $shown"
 [ "$(status cs confirm "$pat" --note @"$tmp/missing")" = 2 ] || fail "confirm --note of a missing file"
 
 # review resolve reads values the same way (the record need not be under
