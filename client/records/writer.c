@@ -171,21 +171,36 @@ static int bind_mrn(chs_store *s, sqlite3_stmt *st, int col, const chs_merged *m
 	return chs_store__bound(s, sqlite3_bind_text(st, col, mrn, -1, free));
 }
 
-/* Save a record's merged state (insert or replace its row). */
-static int save_record(chs_store *s, const unsigned char rec[16],
-		       const chs_merged *m)
+/* A record's row, inserted or replacing the one there. */
+static const char upsert_sql[] =
+	"INSERT INTO records(id, type, patient, encounter, deleted, review,"
+	" heads, state, hash, mrn, merged_into)"
+	" VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+	" ON CONFLICT(id) DO UPDATE SET type=?2, patient=?3, encounter=?4,"
+	" deleted=?5, review=?6, heads=?7, state=?8, hash=?9, mrn=?10,"
+	" merged_into=?11";
+
+/* The same row when its type, links, chart number and merge pointer stay
+ * as they were, which nearly every edit leaves them: SQLite rewrites the
+ * entry of every index whose column an UPDATE sets, whether the value
+ * changed or not, and the upsert sets them all (eleven index entries for
+ * an edit of a visit, two here). No row changed: the upsert then. */
+static const char unindexed_sql[] =
+	"UPDATE records SET deleted = ?5, review = ?6, heads = ?7, state = ?8, hash = ?9"
+	" WHERE id = ?1 AND type = ?2 AND patient IS ?3 AND encounter IS ?4"
+	" AND mrn IS ?10 AND merged_into IS ?11";
+
+/* Run `sql` (one of the two above) for a record's merged state; *changed
+ * says whether a row changed. */
+static int write_record(chs_store *s, const char *sql, const unsigned char rec[16],
+			const chs_merged *m, int *changed)
 {
 	unsigned char patient[16], encounter[16], merged_into[16];
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	if ((err = chs_store__prepare(s, &st,
-		     "INSERT INTO records(id, type, patient, encounter, deleted, review,"
-		     " heads, state, hash, mrn, merged_into)"
-		     " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
-		     " ON CONFLICT(id) DO UPDATE SET type=?2, patient=?3, encounter=?4,"
-		     " deleted=?5, review=?6, heads=?7, state=?8, hash=?9, mrn=?10,"
-		     " merged_into=?11")) < 0)
+	*changed = 0;
+	if ((err = chs_store__prepare(s, &st, sql)) < 0)
 		return err;
 	if ((err = chs_store__bind_blob(s, st, 1, rec, 16)) < 0 ||
 	    (err = chs_store__bind_text(s, st, 2, m->type)) < 0 ||
@@ -206,8 +221,28 @@ static int save_record(chs_store *s, const unsigned char rec[16],
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		err = chs_store__sqlerr(s, rc, "saving a record");
+	else
+		*changed = sqlite3_changes(s->db) > 0;
 done:
 	chs_store__finish(s, st);
+	return err;
+}
+
+/* Save the state of a record the store may not hold yet. */
+static int save_record(chs_store *s, const unsigned char rec[16], const chs_merged *m)
+{
+	int changed;
+
+	return write_record(s, upsert_sql, rec, m, &changed);
+}
+
+/* Save the state of a record the store holds changes of (an edit). */
+static int resave_record(chs_store *s, const unsigned char rec[16], const chs_merged *m)
+{
+	int changed = 0, err = write_record(s, unindexed_sql, rec, m, &changed);
+
+	if (err == 0 && !changed)
+		err = write_record(s, upsert_sql, rec, m, &changed);
 	return err;
 }
 
@@ -240,7 +275,8 @@ int chs_records__refresh_record(chs_store *s, const unsigned char rec[16])
 
 	if ((err = chs_records__merge_record(s, rec, &m, &changes, &n)) < 0)
 		return err;
-	err = chs_records__save_state(s, rec, m);
+	/* every change still waits for a parent: the record has no state */
+	err = m->norder > 0 ? resave_record(s, rec, m) : 0;
 	chs_merged_free(m);
 	chs_records__changes_free(changes, n);
 	return err;

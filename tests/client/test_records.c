@@ -321,6 +321,32 @@ START_TEST(test_records__chart_numbers_are_unique)
 }
 END_TEST
 
+/* An edit that leaves the chart number alone saves the row without
+ * touching its index entries (writer.c); one that changes it moves them.
+ * Either way the number belongs to exactly the patient holding it now. */
+START_TEST(test_records__chart_numbers_follow_every_edit)
+{
+	chs_edit name[] = { tu_edit("name", "Ada King") };
+	chs_edit renumber[] = { tu_edit("mrn", "A-1002") };
+	chs_edit e[] = { tu_edit("name", "Someone Else"), tu_edit("mrn", "A-1001") };
+	chs_edit f[] = { tu_edit("name", "Someone Else"), tu_edit("mrn", "A-1002") };
+	char id[33];
+
+	add_patient();
+	ck_assert_msg(chs_record_set(site[0], patient, name, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_record_add(site[0], "patient", e, 2, NULL, NULL, id), CHS_EEXISTS);
+	ck_assert_msg(chs_record_set(site[0], patient, renumber, 1) == 0, "%s", chs_error_last());
+	ck_assert_int_eq(chs_record_add(site[0], "patient", f, 2, NULL, NULL, id), CHS_EEXISTS);
+	ck_assert_ptr_nonnull(strstr(chs_error_last(), "A-1002"));
+	ck_assert_msg(chs_record_add(site[0], "patient", e, 2, NULL, NULL, id) == 0, "%s",
+		      chs_error_last());
+	/* and the same at the other site, where the edits arrive by sync */
+	exchange_all();
+	assert_converged();
+	ck_assert_int_eq(chs_record_add(site[1], "patient", f, 2, NULL, NULL, id), CHS_EEXISTS);
+}
+END_TEST
+
 START_TEST(test_records__set_unset_and_remove)
 {
 	chs_edit set[] = { tu_edit("phone", "555-0100") };
@@ -1494,6 +1520,7 @@ int main(void)
 	tcase_add_test(tc, test_records__a_visit_moves_with_its_records);
 	tcase_add_test(tc, test_records__codes_and_dates_that_pass);
 	tcase_add_test(tc, test_records__chart_numbers_are_unique);
+	tcase_add_test(tc, test_records__chart_numbers_follow_every_edit);
 	tcase_add_test(tc, test_records__set_unset_and_remove);
 	tcase_add_test(tc, test_records__different_fields_merge_without_review);
 	tcase_add_test(tc, test_records__same_field_two_values_goes_to_review);
