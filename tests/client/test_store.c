@@ -602,6 +602,7 @@ typedef struct regrabber {
 	chs_store *s;
 	pthread_mutex_t lock;
 	int rounds, stop, saw_waiting;
+	int inside; /* holds the lock, in its 10 ms */
 } regrabber;
 
 static void *regrab(void *arg)
@@ -612,8 +613,14 @@ static void *regrab(void *arg)
 		int stop, waiting;
 
 		ck_assert_int_eq(chs_store__begin(g->s), 0);
+		pthread_mutex_lock(&g->lock);
+		g->inside = 1;
+		pthread_mutex_unlock(&g->lock);
 		nanosleep(&(struct timespec){ 0, 10 * 1000000L }, NULL);
 		waiting = chs_store__writer_waiting(g->s);
+		pthread_mutex_lock(&g->lock);
+		g->inside = 0;
+		pthread_mutex_unlock(&g->lock);
 		ck_assert_int_eq(chs_store__commit(g->s), 0);
 		pthread_mutex_lock(&g->lock);
 		g->rounds++;
@@ -635,6 +642,16 @@ static int rounds_of(regrabber *g)
 	return n;
 }
 
+static int inside_of(regrabber *g)
+{
+	int in;
+
+	pthread_mutex_lock(&g->lock);
+	in = g->inside;
+	pthread_mutex_unlock(&g->lock);
+	return in;
+}
+
 /* Before the turnstile, the waiting writer polled and almost never found
  * the lock free between two rounds: it waited until the busy timeout. */
 START_TEST(test_store__a_waiting_writer_goes_before_one_that_retakes_the_lock)
@@ -648,8 +665,11 @@ START_TEST(test_store__a_waiting_writer_goes_before_one_that_retakes_the_lock)
 	g.s = s;
 	pthread_mutex_init(&g.lock, NULL);
 	ck_assert_int_eq(pthread_create(&t, NULL, regrab, &g), 0);
-	while (rounds_of(&g) < 2)
-		nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+	/* ask while it holds the lock: asked between two of its rounds, this
+	 * writer could take the lock at once, and the holder would never see
+	 * it wait (the test failed so under load in CI) */
+	while (rounds_of(&g) < 2 || !inside_of(&g))
+		nanosleep(&(struct timespec){ 0, 200000L }, NULL);
 	before = rounds_of(&g);
 	ck_assert_msg(chs_store__begin(other) == 0, "%s", chs_error_last());
 	after = rounds_of(&g);
