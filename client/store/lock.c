@@ -69,9 +69,8 @@ static int still_the_store(chs_store *s)
 			     s->dir);
 }
 
-/* The turnstile (see the top): take (F_WRLCK) or leave (F_UNLCK) it, or
- * try to. 0, or -1 with errno (EAGAIN: another writer queues there). */
-static int turnstile(chs_store *s, short type)
+/* A lock of `type` on the lock file's first byte: the turnstile's. */
+static struct flock turnstile_byte(short type)
 {
 	struct flock fl;
 
@@ -80,18 +79,22 @@ static int turnstile(chs_store *s, short type)
 	fl.l_whence = SEEK_SET;
 	fl.l_start = 0;
 	fl.l_len = 1;
+	return fl;
+}
+
+/* The turnstile (see the top): take (F_WRLCK) or leave (F_UNLCK) it, or
+ * try to. 0, or -1 with errno (EAGAIN: another writer queues there). */
+static int turnstile(chs_store *s, short type)
+{
+	struct flock fl = turnstile_byte(type);
+
 	return fcntl(s->lock_fd, F_OFD_SETLK, &fl);
 }
 
 int chs_store__writer_waiting(chs_store *s)
 {
-	struct flock fl;
+	struct flock fl = turnstile_byte(F_WRLCK);
 
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = 0;
-	fl.l_len = 1;
 	if (s->lock_fd < 0 || fcntl(s->lock_fd, F_OFD_GETLK, &fl) < 0)
 		return 0;
 	return fl.l_type != F_UNLCK;

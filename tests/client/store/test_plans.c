@@ -459,14 +459,20 @@ static void workload(void)
 /* ------------------------------------------------------------------ */
 /* The plans                                                            */
 
-static int is_growing(const char *name, size_t len)
+/* Whether `name` (len bytes) is one of the `n` names of `list`. */
+static int listed(const char *const *list, size_t n, const char *name, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(growing) / sizeof(*growing); i++)
-		if (strlen(growing[i]) == len && strncmp(growing[i], name, len) == 0)
+	for (i = 0; i < n; i++)
+		if (strlen(list[i]) == len && strncmp(list[i], name, len) == 0)
 			return 1;
 	return 0;
+}
+
+static int is_growing(const char *name, size_t len)
+{
+	return listed(growing, sizeof(growing) / sizeof(*growing), name, len);
 }
 
 static int word_char(char c)
@@ -507,12 +513,7 @@ static int names_growing(const char *sql, const char *name, size_t len)
 
 static int is_bounded_index(const char *name, size_t len)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(bounded_index) / sizeof(*bounded_index); i++)
-		if (strlen(bounded_index[i]) == len && strncmp(bounded_index[i], name, len) == 0)
-			return 1;
-	return 0;
+	return listed(bounded_index, sizeof(bounded_index) / sizeof(*bounded_index), name, len);
 }
 
 /* One line of a plan that reads a growing table whole: "SCAN t",
